@@ -1,0 +1,43 @@
+#!/bin/sh
+# Installs what cove needs on Debian 12 (build tools, libraries, the riscv64 cross
+# compiler, kernel/busybox sources, reference peers). Idempotent: does nothing when
+# everything is present.
+set -eu
+
+PKGS="build-essential meson ninja-build pkg-config git
+ libfdt-dev device-tree-compiler libslirp-dev libglib2.0-dev libjansson-dev libcurl4-openssl-dev
+ gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu
+ linux-source-6.1 bc bison flex libssl-dev libelf-dev cpio kmod xz-utils
+ opensbi u-boot-qemu qemu-system-misc
+ clang python3 e2fsprogs dpkg-dev"
+
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+
+SRC_LIST=/etc/apt/sources.list.d/cove-deb-src.sources
+need_src=0
+[ -f "$SRC_LIST" ] || need_src=1
+
+if [ -z "$missing" ] && [ "$need_src" = 0 ]; then
+    exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+
+if [ "$need_src" = 1 ]; then
+    # busybox is built from Debian's own source package: apt-get source needs deb-src.
+    $SUDO sh -c "cat > $SRC_LIST" <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+fi
+
+echo "cove: installing packages:$missing" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

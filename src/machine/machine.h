@@ -1,0 +1,62 @@
+/*
+ * machine.h — the RISC-V "virt" machine.
+ *
+ * Builds a QEMU-virt-compatible board on top of hv: guest RAM at 0x8000_0000, the device
+ * tree (libfdt) generated from the configuration, 16550 UART, PLIC, ACLINT (in hv),
+ * goldfish RTC, the SiFive test device (poweroff/reboot for firmware), SBI implemented in
+ * the VMM for direct boot, and boot loaders (Linux Image/ELF + initrd, or M-mode firmware
+ * such as OpenSBI fw_dynamic with the kernel or another image as its payload).
+ *
+ * machine_run() starts one host thread per vCPU and returns when the guest powers off,
+ * reboots (if reboot is not handled inside), or a stop is requested. Console bytes from
+ * the guest go to console_out_fd; bytes read from console_in_fd go to the guest.
+ */
+#ifndef COVE_MACHINE_H
+#define COVE_MACHINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cove/error.h>
+
+#define MACHINE_MAX_CPUS 32
+#define MACHINE_MIN_MEMORY (16ull << 20)
+#define MACHINE_MAX_MEMORY (64ull << 30)
+
+struct machine_config {
+    unsigned cpus;              /* 1..MACHINE_MAX_CPUS */
+    uint64_t memory_bytes;      /* MACHINE_MIN_MEMORY..MACHINE_MAX_MEMORY, multiple of 1 MiB */
+    const char *kernel_path;    /* Linux Image or ELF (required) */
+    const char *initrd_path;    /* optional */
+    const char *cmdline;        /* optional kernel command line */
+    const char *firmware_path;  /* optional M-mode firmware (OpenSBI fw_dynamic.bin/elf);
+                                   the kernel (or any S-mode image) becomes its payload */
+    int console_in_fd;          /* -1: no console input */
+    int console_out_fd;         /* where the UART's output goes */
+    bool console_escape;        /* Ctrl-A x on console input stops the machine;
+                                   Ctrl-A Ctrl-A sends one Ctrl-A */
+};
+
+enum machine_stop_reason {
+    MACHINE_STOP_POWEROFF = 1,  /* guest powered off (SBI SRST or the test device) */
+    MACHINE_STOP_REBOOT,        /* guest asked for a reboot */
+    MACHINE_STOP_REQUESTED,     /* machine_request_stop() or the console escape */
+    MACHINE_STOP_GUEST_ERROR,   /* a trap nothing in the guest could take */
+};
+
+struct machine;
+
+/* Validates the configuration, loads kernel/initrd/firmware and builds the device tree.
+ * On error fills err with one line naming the problem. */
+int machine_create(const struct machine_config *cfg, struct machine **out,
+                   struct cove_error *err);
+
+/* Runs until the guest stops; *why says why. */
+int machine_run(struct machine *m, enum machine_stop_reason *why, struct cove_error *err);
+
+/* Asks a running machine to stop (thread-safe, async-signal-safe). */
+void machine_request_stop(struct machine *m);
+
+void machine_destroy(struct machine *m);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * test.h — the tiny unit-test harness of cove.
+ *
+ * A test binary defines test functions with TEST(name), lists them in main() with
+ * RUN(name), and ends with `return test_summary();`, which prints "N passed, N failed"
+ * for tests/run.sh to add up. CHECK* record a failure (with file:line) and go on.
+ */
+#ifndef COVE_TEST_H
+#define COVE_TEST_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+static int test_passed, test_failed, test_current_failed;
+
+#define TEST(name) static void name(void)
+
+#define RUN(name)                                                                         \
+    do {                                                                                  \
+        test_current_failed = 0;                                                          \
+        name();                                                                           \
+        if (test_current_failed) {                                                        \
+            test_failed++;                                                                \
+            printf("FAIL %s\n", #name);                                                   \
+        } else {                                                                          \
+            test_passed++;                                                                \
+            printf("ok   %s\n", #name);                                                   \
+        }                                                                                 \
+    } while (0)
+
+#define CHECK(cond)                                                                       \
+    do {                                                                                  \
+        if (!(cond)) {                                                                    \
+            printf("  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);             \
+            test_current_failed = 1;                                                      \
+        }                                                                                 \
+    } while (0)
+
+#define CHECK_EQ_U64(a, b)                                                                \
+    do {                                                                                  \
+        uint64_t va_ = (uint64_t)(a), vb_ = (uint64_t)(b);                                \
+        if (va_ != vb_) {                                                                 \
+            printf("  %s:%d: %s == %s failed: 0x%" PRIx64 " != 0x%" PRIx64 "\n",          \
+                   __FILE__, __LINE__, #a, #b, va_, vb_);                                 \
+            test_current_failed = 1;                                                      \
+        }                                                                                 \
+    } while (0)
+
+#define CHECK_STR(a, b)                                                                   \
+    do {                                                                                  \
+        const char *sa_ = (a), *sb_ = (b);                                                \
+        if (!sa_ || !sb_ || strcmp(sa_, sb_) != 0) {                                      \
+            printf("  %s:%d: \"%s\" == \"%s\" failed\n", __FILE__, __LINE__,             \
+                   sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");                           \
+            test_current_failed = 1;                                                      \
+        }                                                                                 \
+    } while (0)
+
+static inline int test_summary(void)
+{
+    printf("%d passed, %d failed\n", test_passed, test_failed);
+    return test_failed ? 1 : 0;
+}
+
+#endif
