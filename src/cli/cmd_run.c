@@ -1,0 +1,182 @@
+/*
+ * cove run — boot an ephemeral VM from a kernel (and initrd) with the serial console on
+ * this terminal. On a terminal the console is raw and Ctrl-A x quits; without one (pipes)
+ * stdin/stdout are passed through untouched. Exits 0 when the guest powers off.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "machine/machine.h"
+#include "util/size.h"
+
+#define DEFAULT_MEMORY (512ull << 20)
+
+static const char run_usage[] =
+    "usage: cove run --kernel PATH [--initrd PATH] [--append ARGS] [--cpus N]\n"
+    "                [--memory SIZE] [--firmware PATH]\n"
+    "\n"
+    "Boots a virtual machine with the serial console on this terminal and exits 0\n"
+    "when the guest powers off.\n"
+    "\n"
+    "  --kernel PATH     RISC-V Linux Image or ELF (with --firmware: any S-mode payload,\n"
+    "                    e.g. U-Boot's u-boot.bin)\n"
+    "  --initrd PATH     initial ramdisk (cpio)\n"
+    "  --append ARGS     kernel command line\n"
+    "  --cpus N          virtual CPUs (1-32, default 1)\n"
+    "  --memory SIZE     guest memory, e.g. 512M or 2G; a bare number is MiB (default 512M)\n"
+    "  --firmware PATH   M-mode firmware to run first (e.g. OpenSBI fw_dynamic.bin); without\n"
+    "                    it cove implements SBI itself and boots the kernel directly\n"
+    "\n"
+    "On a terminal the console is in raw mode: Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
+    "The default guest: --kernel \"$(make -s guest-path)/Image\" --initrd \"$(make -s guest-path)/initrd\"\n";
+
+static struct machine *running_machine;
+
+static void stop_on_signal(int sig)
+{
+    (void)sig;
+    if (running_machine)
+        machine_request_stop(running_machine);
+}
+
+static int parse_cpus(const char *text, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(text, &end, 10);
+    if (errno || *end || end == text || n < 0 || n > 1000000) {
+        cli_error("--cpus '%s' is not a number; pass a count such as --cpus 2", text);
+        return -1;
+    }
+    *out = (unsigned)n;
+    return 0;
+}
+
+static int parse_run_args(int argc, char **argv, struct machine_config *cfg)
+{
+    enum { OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_CPUS, OPT_MEMORY, OPT_FIRMWARE };
+    static const struct option options[] = {
+        {"kernel", required_argument, NULL, OPT_KERNEL},
+        {"initrd", required_argument, NULL, OPT_INITRD},
+        {"append", required_argument, NULL, OPT_APPEND},
+        {"cpus", required_argument, NULL, OPT_CPUS},
+        {"memory", required_argument, NULL, OPT_MEMORY},
+        {"firmware", required_argument, NULL, OPT_FIRMWARE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+        switch (c) {
+        case OPT_KERNEL: cfg->kernel_path = optarg; break;
+        case OPT_INITRD: cfg->initrd_path = optarg; break;
+        case OPT_APPEND: cfg->cmdline = optarg; break;
+        case OPT_FIRMWARE: cfg->firmware_path = optarg; break;
+        case OPT_CPUS:
+            if (parse_cpus(optarg, &cfg->cpus) < 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_MEMORY:
+            if (size_parse(optarg, 1ull << 20, &cfg->memory_bytes) < 0) {
+                cli_error("--memory '%s' is not a size; use e.g. 512M or 2G", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case 'h': fputs(run_usage, stdout); return -1;
+        case ':':
+            cli_error("option '%s' needs a value; see `cove run --help`", argv[optind - 1]);
+            return CLI_EXIT_USAGE;
+        default:
+            cli_error("unknown option '%s'; see `cove run --help`", argv[optind - 1]);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        cli_error("unexpected argument '%s'; see `cove run --help`", argv[optind]);
+        return CLI_EXIT_USAGE;
+    }
+    if (!cfg->kernel_path) {
+        cli_error("no kernel given; pass --kernel PATH (the default guest's is "
+                  "\"$(make -s guest-path)/Image\")");
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int run_until_poweroff(const struct machine_config *cfg, bool tty)
+{
+    for (;;) {
+        struct cove_error err = {0};
+        struct machine *m;
+        if (machine_create(cfg, &m, &err) < 0) {
+            console_raw_leave();
+            cli_error("%s", err.message);
+            return CLI_EXIT_FAILURE;
+        }
+        /* Raw mode only once the machine is built, so that configuration errors print
+         * on a sane terminal. */
+        if (tty && console_raw_enter(STDIN_FILENO) < 0) {
+            machine_destroy(m);
+            cli_error("cannot put the terminal in raw mode: %s", strerror(errno));
+            return CLI_EXIT_FAILURE;
+        }
+        tty = false;
+        running_machine = m;
+        enum machine_stop_reason why = 0;
+        int r = machine_run(m, &why, &err);
+        running_machine = NULL;
+        machine_destroy(m);
+        if (r < 0) {
+            console_raw_leave();
+            cli_error("%s", err.message);
+            return CLI_EXIT_FAILURE;
+        }
+        switch (why) {
+        case MACHINE_STOP_REBOOT: continue; /* a fresh machine, as a reset would give */
+        case MACHINE_STOP_POWEROFF: return CLI_EXIT_OK;
+        case MACHINE_STOP_REQUESTED: return CLI_EXIT_OK;
+        case MACHINE_STOP_GUEST_ERROR:
+            console_raw_leave();
+            cli_error("the guest stopped on a fatal trap (see the message above)");
+            return CLI_EXIT_GUEST_ERROR;
+        }
+        return CLI_EXIT_FAILURE;
+    }
+}
+
+int cmd_run(int argc, char **argv)
+{
+    struct machine_config cfg = {
+        .cpus = 1,
+        .memory_bytes = DEFAULT_MEMORY,
+        .console_in_fd = STDIN_FILENO,
+        .console_out_fd = STDOUT_FILENO,
+    };
+    int r = parse_run_args(argc, argv, &cfg);
+    if (r < 0)
+        return CLI_EXIT_OK; /* --help */
+    if (r > 0)
+        return r;
+
+    bool tty = console_is_terminal(STDIN_FILENO);
+    cfg.console_escape = tty;
+
+    struct sigaction sa = {.sa_handler = stop_on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    r = run_until_poweroff(&cfg, tty);
+    console_raw_leave();
+    return r;
+}

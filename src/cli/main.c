@@ -1,0 +1,76 @@
+/*
+ * cove — create, run and manage RISC-V virtual machines.
+ * This file only dispatches to the subcommands.
+ */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/log.h"
+
+#ifndef COVE_VERSION
+#define COVE_VERSION "0.1.0"
+#endif
+
+void cli_error(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "cove: %s\n", line);
+}
+
+static const char usage[] =
+    "usage: cove [--verbose] COMMAND [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  run        boot a virtual machine with the serial console on this terminal\n"
+    "\n"
+    "Options:\n"
+    "  -v, --verbose   more messages (repeat for debug)\n"
+    "  -h, --help      this help; `cove COMMAND --help` for a command\n"
+    "  --version       print the version\n";
+
+int main(int argc, char **argv)
+{
+    int i = 1;
+    int verbosity = 0;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+            verbosity++;
+        } else if (!strcmp(argv[i], "-vv")) {
+            verbosity += 2;
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage, stdout);
+            return CLI_EXIT_OK;
+        } else if (!strcmp(argv[i], "--version")) {
+            printf("cove %s\n", COVE_VERSION);
+            return CLI_EXIT_OK;
+        } else {
+            cli_error("unknown option '%s'; see `cove --help`", argv[i]);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (verbosity == 1)
+        log_set_level(LOG_LEVEL_INFO);
+    else if (verbosity >= 2)
+        log_set_level(LOG_LEVEL_DEBUG);
+
+    if (i >= argc) {
+        fputs(usage, stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *cmd = argv[i];
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc - i, argv + i);
+    if (!strcmp(cmd, "help")) {
+        fputs(usage, stdout);
+        return CLI_EXIT_OK;
+    }
+    cli_error("unknown command '%s'; see `cove --help`", cmd);
+    return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,44 @@
+#!/bin/bash
+# Bad input to `cove run`: each case must print exactly one line on stderr that names the
+# problem, and exit non-zero without starting a guest.
+. "$(dirname "$0")/lib.sh"
+
+printf 'not a kernel at all\n' > "$TMP/garbage"
+truncate -s 64M "$TMP/big.initrd"
+# A minimal valid-looking RISC-V Image header so that the failure under test is the one
+# we aim at (the initrd, the memory size), not the kernel.
+python3 - "$TMP/Image" <<'PY'
+import struct, sys
+hdr = bytearray(64)
+struct.pack_into('<IIQQQIIQQ', hdr, 0, 0x0000006f, 0, 0x200000, 4096, 0, 2, 0, 0, 0)
+hdr[0x30:0x38] = b'RISCV\0\0\0'
+hdr[0x38:0x3c] = b'RSC\x05'
+open(sys.argv[1], 'wb').write(bytes(hdr) + bytes(4096 - 64))
+PY
+
+check() { # check "description" PATTERN -- args...
+    local what=$1 pattern=$2; shift 3
+    "$COVE" run "$@" </dev/null >"$TMP/out" 2>"$TMP/err"
+    local rc=$?
+    [ $rc -ne 0 ] || fail "$what: exit status 0"
+    [ "$(wc -l < "$TMP/err")" -eq 1 ] || { cat "$TMP/err"; fail "$what: not exactly one line on stderr"; }
+    grep -qiE -- "$pattern" "$TMP/err" || { cat "$TMP/err"; fail "$what: message does not match '$pattern'"; }
+    echo "ok: $what: $(cat "$TMP/err")"
+}
+
+check "no kernel"            'kernel'                  -- --memory 256M
+check "missing kernel"       'no such file'            -- --kernel "$TMP/nope"
+check "kernel is a dir"      'directory|not a regular' -- --kernel "$TMP"
+check "x86 kernel"           'not a RISC-V'            -- --kernel /bin/true
+check "garbage kernel"       'not a RISC-V'            -- --kernel "$TMP/garbage"
+check "missing initrd"       'no such file'            -- --kernel "$TMP/Image" --initrd "$TMP/nope"
+check "initrd too large"     'does not fit|too large'  -- --kernel "$TMP/Image" --initrd "$TMP/big.initrd" --memory 32M
+check "memory garbage"       'memory'                  -- --kernel "$TMP/Image" --memory lots
+check "memory too small"     'memory'                  -- --kernel "$TMP/Image" --memory 1M
+check "memory too large"     'memory'                  -- --kernel "$TMP/Image" --memory 100T
+check "cpus zero"            'cpus'                    -- --kernel "$TMP/Image" --cpus 0
+check "cpus above limit"     'cpus'                    -- --kernel "$TMP/Image" --cpus 33
+check "cpus garbage"         'cpus'                    -- --kernel "$TMP/Image" --cpus two
+check "missing firmware"     'no such file'            -- --kernel "$TMP/Image" --firmware "$TMP/nope"
+check "unknown option"       'unknown option'          -- --kernel "$TMP/Image" --frobnicate
+exit 0

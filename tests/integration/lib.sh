@@ -1,0 +1,21 @@
+# Shared helpers for integration tests (sourced). Each test is a bash script that exits
+# 0 on pass, 77 when it cannot run here, anything else on failure.
+COVE=${COVE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/cove}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+need_guest() {
+    if [ -z "${COVE_GUEST_DIR:-}" ]; then
+        COVE_GUEST_DIR=$("$(dirname "${BASH_SOURCE[0]}")/../../guest/build.sh") ||
+            fail "cannot build the default guest"
+    fi
+    [ -f "$COVE_GUEST_DIR/Image" ] && [ -f "$COVE_GUEST_DIR/initrd" ] ||
+        fail "default guest missing in $COVE_GUEST_DIR"
+    KERNEL=$COVE_GUEST_DIR/Image
+    INITRD=$COVE_GUEST_DIR/initrd
+}
+
+# expect_in FILE PATTERN: fails the test unless FILE contains PATTERN (grep -E).
+expect_in() { grep -qE -- "$2" "$1" || { echo "--- $1:"; tail -n 30 "$1"; fail "no '$2' in output"; }; }

@@ -1,0 +1,72 @@
+#!/bin/bash
+# The whole test suite: unit tests (every build/tests/**/test_* binary), then integration
+# tests (tests/integration/*.sh, which boot the real default guest). Ends with the line
+# "N passed, N failed". Exit status 0 only when nothing failed.
+#   tests/run.sh [PATTERN]   run only tests whose name contains PATTERN
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BUILD=${BUILD:-build}
+FILTER=${1:-}
+
+passed=0
+failed=0
+skipped=0
+failed_names=()
+
+[ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" >/dev/null || exit 1
+ninja -C "$BUILD" >/dev/null || { ninja -C "$BUILD"; echo "0 passed, 1 failed"; exit 1; }
+
+note_fail() { failed=$((failed + 1)); failed_names+=("$1"); }
+
+# --- unit tests: each binary prints its own "N passed, N failed" line -------------------
+while IFS= read -r bin; do
+    name=${bin#"$BUILD"/}
+    [[ -n "$FILTER" && "$name" != *"$FILTER"* ]] && continue
+    echo "== $name"
+    out=$(timeout 600 "$bin" 2>&1)
+    rc=$?
+    echo "$out" | grep -v '^ok ' | tail -n 40
+    line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+    if [ -z "$line" ]; then
+        echo "   (no summary; exit status $rc)"
+        note_fail "$name"
+        continue
+    fi
+    p=${line%% passed*}
+    f=${line#*passed, }; f=${f%% failed*}
+    passed=$((passed + p))
+    failed=$((failed + f))
+    [ "$f" -gt 0 ] && failed_names+=("$name")
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then note_fail "$name (exit $rc)"; fi
+done < <(find "$BUILD/tests" -type f -perm -u+x -name 'test_*' | sort)
+
+# --- integration tests: exit 0 pass, 77 skip, anything else fail -------------------------
+export COVE="$ROOT/$BUILD/cove"
+if ls tests/integration/*.sh >/dev/null 2>&1; then
+    if [ -z "${COVE_GUEST_DIR:-}" ]; then
+        echo "== building the default guest (cached after the first time)"
+        COVE_GUEST_DIR=$(guest/build.sh) || COVE_GUEST_DIR=""
+    fi
+    export COVE_GUEST_DIR
+    for t in tests/integration/*.sh; do
+        name=${t#tests/}
+        [[ -n "$FILTER" && "$name" != *"$FILTER"* ]] && continue
+        echo "== $name"
+        start=$(date +%s)
+        timeout 900 bash "$t"
+        rc=$?
+        echo "   ($(( $(date +%s) - start )) s)"
+        case $rc in
+        0) passed=$((passed + 1)) ;;
+        77) skipped=$((skipped + 1)); echo "   skipped" ;;
+        *) note_fail "$name (exit $rc)" ;;
+        esac
+    done
+fi
+
+echo
+[ "${#failed_names[@]}" -gt 0 ] && printf 'failed: %s\n' "${failed_names[@]}"
+[ "$skipped" -gt 0 ] && echo "$skipped skipped"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
