@@ -59,4 +59,16 @@ void machine_request_stop(struct machine *m);
 
 void machine_destroy(struct machine *m);
 
+/* MMIO devices. A device claims [base, base+size) of guest-physical space; the vCPU
+ * threads call its callbacks with the offset inside the window and the access length
+ * (1, 2, 4 or 8), concurrently from several harts, so a device locks its own state.
+ * A callback returns 0, or a negative errno to make the access fault in the guest.
+ * Register before machine_run(); the window must not overlap DRAM or another device. */
+struct machine_bus_ops {
+    int (*read)(void *opaque, uint64_t offset, unsigned len, uint64_t *value);
+    int (*write)(void *opaque, uint64_t offset, unsigned len, uint64_t value);
+};
+int machine_bus_register(struct machine *m, uint64_t base, uint64_t size,
+                         const struct machine_bus_ops *ops, void *opaque);
+
 #endif

@@ -12,7 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static int test_passed, test_failed, test_current_failed;
+static int test_passed __attribute__((unused)), test_failed __attribute__((unused)),
+    test_current_failed __attribute__((unused));
 
 #define TEST(name) static void name(void)
 

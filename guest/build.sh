@@ -1,0 +1,268 @@
+#!/bin/bash
+# Builds cove's default guest (Linux Image + busybox initrd) from Debian's own sources and
+# prints the directory holding `Image` and `initrd` on stdout -- nothing else goes to stdout,
+# so callers can write G=$(guest/build.sh). Progress goes to stderr, the full log to
+# build.log in the cache entry.
+#
+# The result is cached by the hash of everything that shapes it (the files in guest/, the
+# linux-source-6.1 and busybox source versions, the cross toolchain), so a second call is
+# instant:
+#   $COVE_CACHE/guest/<hash>/{Image,initrd,kernel.config,busybox.config,inputs,build.log}
+#   $COVE_CACHE/guest/src/     extracted kernel source and downloaded busybox source package
+# COVE_CACHE defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/cove. A build runs in a temporary
+# directory that is renamed into place at the end, so a killed build leaves no entry behind.
+set -euo pipefail
+
+GUEST=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE=${COVE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cove}/guest
+CROSS=riscv64-linux-gnu-
+JOBS=$(nproc)
+# The initrd's timestamps: a fixed value keeps the archive identical from one build to the next.
+EPOCH=1700000000
+
+say() { echo "guest: $*" >&2; }
+die() { echo "guest: error: $*" >&2; exit 1; }
+
+need() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null || die "'$t' not found (run scripts/install-deps.sh)"
+    done
+}
+
+pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null; }
+
+# The busybox version apt-get source would fetch: the newest source version apt knows.
+busybox_version() {
+    local v best=""
+    for v in $(apt-cache showsrc busybox 2>/dev/null | sed -n 's/^Version: //p'); do
+        if [ -z "$best" ] || dpkg --compare-versions "$v" gt "$best"; then best=$v; fi
+    done
+    echo "$best"
+}
+
+# --- the cache key -------------------------------------------------------------------------
+need "${CROSS}gcc" "${CROSS}objcopy" make gcc flex bison bc cpio perl tar xz flock \
+    apt-cache apt-get dpkg-source sha256sum
+
+LINUX_VERSION=$(pkg_version linux-source-6.1)
+LINUX_TARBALL=/usr/src/linux-source-6.1.tar.xz
+[ -n "$LINUX_VERSION" ] && [ -f "$LINUX_TARBALL" ] ||
+    die "linux-source-6.1 is not installed (run scripts/install-deps.sh)"
+
+BUSYBOX_VERSION=$(busybox_version)
+if [ -z "$BUSYBOX_VERSION" ]; then
+    # deb-src is configured by install-deps.sh, but apt's lists may predate it.
+    [ "$(id -u)" = 0 ] || die "apt knows no busybox source package: run 'sudo apt-get update'"
+    say "apt knows no busybox source package yet: apt-get update"
+    apt-get update -qq >&2 || die "apt-get update failed"
+    BUSYBOX_VERSION=$(busybox_version)
+    [ -n "$BUSYBOX_VERSION" ] ||
+        die "no busybox source package (is /etc/apt/sources.list.d/cove-deb-src.sources there?)"
+fi
+
+inputs() {
+    echo "linux-source-6.1 $LINUX_VERSION"
+    echo "busybox-source $BUSYBOX_VERSION"
+    echo "cross-gcc $("${CROSS}gcc" --version | head -n 1)"
+    echo "cross-libc $(pkg_version libc6-dev-riscv64-cross)"
+    # every file in guest/ except documentation shapes the result
+    (cd "$GUEST" && find . -type f ! -name '*.md' -print0 | LC_ALL=C sort -z |
+        xargs -0 sha256sum)
+}
+INPUTS=$(inputs)
+HASH=$(echo "$INPUTS" | sha256sum | cut -c1-16)
+OUT=$CACHE/$HASH
+
+if [ -f "$OUT/Image" ] && [ -f "$OUT/initrd" ]; then
+    echo "$OUT"
+    exit 0
+fi
+
+# --- one builder at a time; the winner's result serves the others --------------------------
+mkdir -p "$CACHE/src"
+exec 9>"$CACHE/.lock"
+if ! flock -n 9; then
+    say "waiting for another guest build to finish"
+    flock 9
+fi
+if [ -f "$OUT/Image" ] && [ -f "$OUT/initrd" ]; then
+    echo "$OUT"
+    exit 0
+fi
+# Holding the lock, any temporary directory left is from a killed build.
+rm -rf "$CACHE"/tmp.* "$CACHE"/src/tmp.*
+
+WORK=$(mktemp -d "$CACHE/tmp.XXXXXX")
+LOG=$WORK/build.log
+cleanup() {
+    local rc=$?
+    if [ $rc -ne 0 ] && [ -f "$LOG" ]; then
+        cp "$LOG" "$CACHE/failed-build.log" 2>/dev/null || true
+        echo "--- last lines of the build log (whole log: $CACHE/failed-build.log)" >&2
+        tail -n 40 "$LOG" >&2
+    fi
+    rm -rf "$WORK"
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+echo "$INPUTS" >"$WORK/inputs"
+
+# step NAME CMD...: runs CMD with its output in the log, and says how long it took.
+step() {
+    local name=$1 t0=$SECONDS
+    shift
+    say "$name"
+    echo "=== $name: $*" >>"$LOG"
+    # A subshell with its own set -e, outside any || list: bash ignores set -e in functions
+    # called from one, and a failing command half-way through a step must stop it.
+    set +e
+    (set -e; "$@") >>"$LOG" 2>&1
+    local rc=$?
+    set -e
+    [ $rc -eq 0 ] || die "$name failed"
+    say "$name: $((SECONDS - t0)) s"
+}
+
+# --- sources -------------------------------------------------------------------------------
+LINUX_SRC=$CACHE/src/linux-source-6.1_$LINUX_VERSION
+BUSYBOX_DL=$CACHE/src/busybox_$BUSYBOX_VERSION
+
+extract_linux() {
+    local tmp
+    tmp=$(mktemp -d "$CACHE/src/tmp.XXXXXX")
+    tar -C "$tmp" -xf "$LINUX_TARBALL"
+    mv "$tmp/linux-source-6.1" "$LINUX_SRC"
+    rm -rf "$tmp"
+}
+
+download_busybox() {
+    local tmp
+    tmp=$(mktemp -d "$CACHE/src/tmp.XXXXXX")
+    # The sandbox user _apt usually cannot write into the cache: download as ourselves.
+    (cd "$tmp" && apt-get source --download-only -o APT::Sandbox::User="$(id -un)" \
+        "busybox=$BUSYBOX_VERSION")
+    mv "$tmp" "$BUSYBOX_DL"
+}
+
+[ -d "$LINUX_SRC" ] || step "extracting linux-source-6.1 $LINUX_VERSION" extract_linux
+[ -d "$BUSYBOX_DL" ] || step "downloading busybox source $BUSYBOX_VERSION" download_busybox
+
+# --- kernel --------------------------------------------------------------------------------
+KMAKE=(make -C "$LINUX_SRC" O="$WORK/linux" ARCH=riscv CROSS_COMPILE="$CROSS")
+
+# Every line of the fragment must hold in the final .config: olddefconfig silently drops a
+# symbol whose dependencies are unmet, and we want to hear about that.
+check_kernel_config() {
+    local line sym bad=0 config=$WORK/linux/.config
+    while IFS= read -r line; do
+        case $line in
+        CONFIG_*=*)
+            grep -qxF -- "$line" "$config" || {
+                echo "kernel.config: '$line' did not survive olddefconfig: got '$(grep -E "^(# )?${line%%=*}[= ]" "$config" || echo unset)'"
+                bad=1
+            } ;;
+        "# CONFIG_"*" is not set")
+            sym=${line#\# }
+            sym=${sym%% *}
+            if grep -qE "^$sym=" "$config"; then
+                echo "kernel.config: '$line' but the .config has '$(grep -E "^$sym=" "$config")'"
+                bad=1
+            fi ;;
+        esac
+    done <"$GUEST/kernel.config"
+    return $bad
+}
+
+configure_kernel() {
+    mkdir -p "$WORK/linux"
+    "${KMAKE[@]}" tinyconfig
+    "$LINUX_SRC/scripts/kconfig/merge_config.sh" -m -O "$WORK/linux" \
+        "$WORK/linux/.config" "$GUEST/kernel.config"
+    "${KMAKE[@]}" olddefconfig
+    check_kernel_config
+}
+
+step "configuring the kernel (tinyconfig + kernel.config)" configure_kernel
+step "building the kernel Image (-j$JOBS)" "${KMAKE[@]}" -j"$JOBS" Image
+
+# --- busybox -------------------------------------------------------------------------------
+BMAKE=(make -C "$WORK/busybox" ARCH=riscv CROSS_COMPILE="$CROSS")
+
+# defconfig, then the overrides of busybox.config, then oldconfig to settle dependencies.
+configure_busybox() {
+    local line sym bad=0 config=$WORK/busybox/.config
+    dpkg-source --no-check -x "$BUSYBOX_DL"/busybox_*.dsc "$WORK/busybox"
+    "${BMAKE[@]}" defconfig
+    while IFS= read -r line; do
+        case $line in
+        CONFIG_*=*) sym=${line%%=*} ;;
+        "# CONFIG_"*" is not set") sym=${line#\# }; sym=${sym%% *} ;;
+        *) continue ;;
+        esac
+        sed -i -E "/^(# )?$sym[= ]/d" "$config"
+        echo "$line" >>"$config"
+    done <"$GUEST/busybox.config"
+    "${BMAKE[@]}" oldconfig </dev/null
+    while IFS= read -r line; do
+        case $line in
+        CONFIG_*=* | "# CONFIG_"*" is not set")
+            grep -qxF -- "$line" "$config" || { echo "busybox.config: '$line' did not hold"; bad=1; } ;;
+        esac
+    done <"$GUEST/busybox.config"
+    return $bad
+}
+
+step "configuring busybox $BUSYBOX_VERSION (defconfig + busybox.config)" configure_busybox
+step "building busybox (static, -j$JOBS)" "${BMAKE[@]}" -j"$JOBS"
+
+# --- root filesystem -----------------------------------------------------------------------
+ROOT=$WORK/root
+
+populate_root() {
+    mkdir -p "$ROOT"
+    "${BMAKE[@]}" CONFIG_PREFIX="$ROOT" install
+    rm -f "$ROOT/linuxrc"
+    mkdir -p "$ROOT"/{dev,proc,sys,tmp,run,root,mnt,var,etc}
+    cp -R "$GUEST/rootfs/." "$ROOT/"
+    install -m 0755 "$GUEST/init" "$ROOT/init"
+    "${CROSS}gcc" -static -O2 -Wall -Wextra -Werror -o "$ROOT/bin/cove-loop" "$GUEST/cove-loop.c"
+    "${CROSS}strip" "$ROOT/bin/cove-loop"
+}
+
+# The cpio is written from a list (the kernel's gen_init_cpio), not from the staging tree,
+# so that ownership is root's and /dev/console exists without building as root.
+cpio_list() {
+    echo "nod /dev/console 0600 0 0 c 5 1"
+    (cd "$ROOT" && find . -mindepth 1 | LC_ALL=C sort) | while IFS= read -r p; do
+        local f=$ROOT/$p name=${p#.}
+        if [ -L "$f" ]; then
+            echo "slink $name $(readlink "$f") 0777 0 0"
+        elif [ -d "$f" ]; then
+            echo "dir $name $(stat -c %a "$f") 0 0"
+        else
+            echo "file $name $f $(stat -c %a "$f") 0 0"
+        fi
+    done
+}
+
+make_initrd() {
+    gcc -O2 -o "$WORK/gen_init_cpio" "$LINUX_SRC/usr/gen_init_cpio.c"
+    cpio_list >"$WORK/cpio.list"
+    "$WORK/gen_init_cpio" -t "$EPOCH" "$WORK/cpio.list" >"$WORK/initrd"
+}
+
+step "populating the root filesystem" populate_root
+step "writing the initrd (uncompressed cpio)" make_initrd
+
+# --- into the cache ------------------------------------------------------------------------
+mkdir "$WORK/out"
+cp "$WORK/linux/arch/riscv/boot/Image" "$WORK/initrd" "$WORK/inputs" "$WORK/out/"
+cp "$WORK/linux/.config" "$WORK/out/kernel.config"
+cp "$WORK/busybox/.config" "$WORK/out/busybox.config"
+say "Image $(stat -c %s "$WORK/out/Image") bytes, initrd $(stat -c %s "$WORK/out/initrd") bytes"
+say "built in $SECONDS s: $OUT"
+cp "$LOG" "$WORK/out/build.log"
+mv "$WORK/out" "$OUT"
+echo "$OUT"

@@ -1,0 +1,311 @@
+/*
+ * mmu.c — address translation (bare, Sv39, Sv48), the software TLB and the slow paths
+ * of loads and stores: TLB misses, misaligned accesses, the ACLINT and MMIO exits.
+ *
+ * Only RAM pages enter the TLB, so a TLB hit is always a plain host access and MMIO is
+ * seen on every access. A/D bits are set by compare-and-swap on the PTE in guest RAM so
+ * that a racing guest or another hart never loses an update.
+ */
+#include "hv/soft/soft.h"
+
+#define PTE_V (1ull << 0)
+#define PTE_R (1ull << 1)
+#define PTE_W (1ull << 2)
+#define PTE_X (1ull << 3)
+#define PTE_U (1ull << 4)
+#define PTE_A (1ull << 6)
+#define PTE_D (1ull << 7)
+#define PTE_PPN_MASK ((1ull << 44) - 1)
+
+#define SATP_MODE_SHIFT 60
+
+static const uint64_t page_fault_cause[] = {
+    [ACC_READ] = EXC_LOAD_PAGE, [ACC_WRITE] = EXC_STORE_PAGE, [ACC_FETCH] = EXC_INSN_PAGE,
+};
+static const uint64_t access_fault_cause[] = {
+    [ACC_READ] = EXC_LOAD_ACCESS, [ACC_WRITE] = EXC_STORE_ACCESS,
+    [ACC_FETCH] = EXC_INSN_ACCESS,
+};
+static const unsigned mem_need[] = {
+    [ACC_READ] = HV_MEM_READ, [ACC_WRITE] = HV_MEM_WRITE, [ACC_FETCH] = HV_MEM_EXEC,
+};
+
+void tlb_flush_all(hv_vcpu *v)
+{
+    memset(v->tlb, 0xff, sizeof(v->tlb));
+    v->tlb_super = false;
+}
+
+void tlb_flush_page(hv_vcpu *v, uint64_t va)
+{
+    if (v->tlb_super) {
+        tlb_flush_all(v);
+        return;
+    }
+    unsigned idx = (va >> PAGE_SHIFT) & (TLB_SIZE - 1);
+    for (unsigned r = 0; r < REGIMES; r++)
+        for (unsigned k = 0; k < TLB_KINDS; k++)
+            v->tlb[r].e[k][idx].tag = TLB_INVALID;
+}
+
+static unsigned data_priv(const hv_vcpu *v)
+{
+    if (v->priv == PRV_M && (v->mstatus & MS_MPRV))
+        return (unsigned)((v->mstatus & MS_MPP) >> MS_MPP_SHIFT);
+    return v->priv;
+}
+
+static unsigned regime_of(const hv_vcpu *v, unsigned priv)
+{
+    if (priv == PRV_M)
+        return REGIME_M;
+    if (priv == PRV_U)
+        return REGIME_U;
+    return (v->mstatus & MS_SUM) ? REGIME_S_SUM : REGIME_S;
+}
+
+void tlb_update_regime(hv_vcpu *v)
+{
+    unsigned d = regime_of(v, data_priv(v));
+    unsigned f = regime_of(v, v->priv);
+    if (f == REGIME_S_SUM)
+        f = REGIME_S; /* SUM never affects fetches */
+    v->tlb_r = v->tlb[d].e[TLB_R];
+    v->tlb_w = v->tlb[d].e[TLB_W];
+    v->tlb_x = v->tlb[f].e[TLB_X];
+}
+
+/* Returns 0 and the physical address, or the exception cause. */
+static uint64_t translate(hv_vcpu *v, uint64_t va, enum access acc, uint64_t *pa,
+                          bool *super)
+{
+    unsigned priv = acc == ACC_FETCH ? v->priv : data_priv(v);
+    unsigned mode = (unsigned)(v->satp >> SATP_MODE_SHIFT);
+    *super = false;
+    if (priv == PRV_M || mode == 0) {
+        *pa = va;
+        return 0;
+    }
+    unsigned levels = mode == 8 ? 3 : 4;
+    unsigned vabits = PAGE_SHIFT + 9 * levels;
+    if ((uint64_t)((int64_t)(va << (64 - vabits)) >> (64 - vabits)) != va)
+        return page_fault_cause[acc];
+    bool sum = v->mstatus & MS_SUM, mxr = v->mstatus & MS_MXR;
+
+restart:;
+    uint64_t table = (v->satp & PTE_PPN_MASK) << PAGE_SHIFT;
+    for (int level = (int)levels - 1; level >= 0; level--) {
+        unsigned shift = PAGE_SHIFT + 9 * (unsigned)level;
+        uint64_t pte_pa = table + ((va >> shift) & 511) * 8;
+        uint8_t *p = vm_ram(v->vm, pte_pa, 8, HV_MEM_READ);
+        if (!p)
+            return access_fault_cause[acc];
+        uint64_t pte = __atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED);
+        if (!(pte & PTE_V) || (!(pte & PTE_R) && (pte & PTE_W)) || (pte >> 54))
+            return page_fault_cause[acc];
+        uint64_t ppn = (pte >> 10) & PTE_PPN_MASK;
+        if (!(pte & (PTE_R | PTE_X))) {
+            if (level == 0)
+                return page_fault_cause[acc];
+            table = ppn << PAGE_SHIFT;
+            continue;
+        }
+        if (pte & PTE_U) {
+            if (priv == PRV_S && (acc == ACC_FETCH || !sum))
+                return page_fault_cause[acc];
+        } else if (priv == PRV_U) {
+            return page_fault_cause[acc];
+        }
+        bool ok = acc == ACC_FETCH  ? (pte & PTE_X)
+                  : acc == ACC_READ ? ((pte & PTE_R) || (mxr && (pte & PTE_X)))
+                                    : (pte & PTE_W);
+        if (!ok)
+            return page_fault_cause[acc];
+        uint64_t low = (1ull << (9 * (unsigned)level)) - 1;
+        if (ppn & low)
+            return page_fault_cause[acc];
+        uint64_t need = PTE_A | (acc == ACC_WRITE ? PTE_D : 0);
+        if ((pte & need) != need) {
+            if (!vm_ram(v->vm, pte_pa, 8, HV_MEM_WRITE))
+                return access_fault_cause[acc];
+            if (!__atomic_compare_exchange_n((uint64_t *)p, &pte, pte | need, false,
+                                             __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+                goto restart;
+        }
+        *pa = ((ppn & ~low) << PAGE_SHIFT) | (va & ((1ull << shift) - 1));
+        *super = level > 0;
+        return 0;
+    }
+    return page_fault_cause[acc];
+}
+
+static void tlb_fill(hv_vcpu *v, struct tlb_entry *t, uint64_t va, uint8_t *host_page,
+                     bool super)
+{
+    struct tlb_entry *e = &t[(va >> PAGE_SHIFT) & (TLB_SIZE - 1)];
+    e->tag = va & PAGE_MASK;
+    e->addend = (uintptr_t)host_page - (uintptr_t)(va & PAGE_MASK);
+    v->tlb_super |= super;
+}
+
+/* Translates va and, for RAM, returns the host address (filling the TLB); *pa gets the
+ * physical address either way. Returns NULL with *cause set on a fault, NULL with cause 0
+ * for non-RAM. */
+static uint8_t *access_host(hv_vcpu *v, uint64_t va, enum access acc, uint64_t *pa,
+                            uint64_t *cause)
+{
+    bool super;
+    *cause = translate(v, va, acc, pa, &super);
+    if (*cause)
+        return NULL;
+    uint8_t *page = vm_ram(v->vm, *pa & PAGE_MASK, PAGE_SIZE, mem_need[acc]);
+    if (!page)
+        return NULL;
+    struct tlb_entry *t = acc == ACC_READ ? v->tlb_r : acc == ACC_WRITE ? v->tlb_w : v->tlb_x;
+    tlb_fill(v, t, va, page, super);
+    return page + (*pa & (PAGE_SIZE - 1));
+}
+
+int mmu_fetch_page(hv_vcpu *v, uint64_t va, uint8_t **host)
+{
+    uint64_t pa, cause;
+    uint8_t *h = access_host(v, va, ACC_FETCH, &pa, &cause);
+    if (!h) {
+        cpu_exception(v, cause ? cause : EXC_INSN_ACCESS, va);
+        return 1;
+    }
+    *host = h - (va & (PAGE_SIZE - 1));
+    return 0;
+}
+
+static uint64_t read_host(const uint8_t *h, unsigned size)
+{
+    uint64_t val = 0;
+    memcpy(&val, h, size); /* little-endian host */
+    return val;
+}
+
+/* An access that crosses a page boundary: both halves must be RAM (never MMIO). */
+static int split_access(hv_vcpu *v, uint64_t va, unsigned size, enum access acc,
+                        uint8_t *host[2], unsigned *first)
+{
+    uint64_t va2 = (va + size - 1) & PAGE_MASK, pa, cause;
+    *first = (unsigned)(va2 - va);
+    host[0] = access_host(v, va, acc, &pa, &cause);
+    if (!host[0]) {
+        cpu_exception(v, cause ? cause : access_fault_cause[acc], va);
+        return 1;
+    }
+    host[1] = access_host(v, va2, acc, &pa, &cause);
+    if (!host[1]) {
+        cpu_exception(v, cause ? cause : access_fault_cause[acc], va2);
+        return 1;
+    }
+    return 0;
+}
+
+int mem_load_slow(hv_vcpu *v, uint64_t va, unsigned size, uint64_t *val, unsigned ld)
+{
+    if (((va & (PAGE_SIZE - 1)) + size) > PAGE_SIZE) {
+        uint8_t *h[2];
+        unsigned first;
+        if (split_access(v, va, size, ACC_READ, h, &first))
+            return 1;
+        uint8_t buf[8] = { 0 };
+        memcpy(buf, h[0], first);
+        memcpy(buf + first, h[1], size - first);
+        *val = read_host(buf, size);
+        return 0;
+    }
+    uint64_t pa, cause;
+    uint8_t *h = access_host(v, va, ACC_READ, &pa, &cause);
+    if (h) {
+        *val = read_host(h, size);
+        return 0;
+    }
+    if (cause || (pa & (size - 1))) {
+        cpu_exception(v, cause ? cause : EXC_LOAD_ACCESS, va);
+        return 1;
+    }
+    if (vm_is_aclint(v->vm, pa)) {
+        if (aclint_read(v->vm, pa - v->vm->cfg.aclint_base, size, val)) {
+            cpu_exception(v, EXC_LOAD_ACCESS, va);
+            return 1;
+        }
+        return 0;
+    }
+    v->pend = (struct pending){ .kind = PEND_LOAD, .rd = ld & 31, .size = (uint8_t)size,
+                                .fp = ld & LD_FP, .sign = ld & LD_SIGN, .ilen = v->ilen,
+                                .vaddr = va };
+    struct hv_exit *e = v->exit;
+    e->reason = HV_EXIT_MMIO;
+    e->mmio.addr = pa;
+    e->mmio.data = 0;
+    e->mmio.len = (uint8_t)size;
+    e->mmio.is_write = false;
+    e->mmio.fault = false;
+    v->exit_ready = true;
+    return 1;
+}
+
+int mem_store_slow(hv_vcpu *v, uint64_t va, unsigned size, uint64_t val)
+{
+    if (((va & (PAGE_SIZE - 1)) + size) > PAGE_SIZE) {
+        uint8_t *h[2], buf[8];
+        unsigned first;
+        if (split_access(v, va, size, ACC_WRITE, h, &first))
+            return 1;
+        memcpy(buf, &val, 8);
+        memcpy(h[0], buf, first);
+        memcpy(h[1], buf + first, size - first);
+        return 0;
+    }
+    uint64_t pa, cause;
+    uint8_t *h = access_host(v, va, ACC_WRITE, &pa, &cause);
+    if (h) {
+        memcpy(h, &val, size);
+        return 0;
+    }
+    if (cause || (pa & (size - 1))) {
+        cpu_exception(v, cause ? cause : EXC_STORE_ACCESS, va);
+        return 1;
+    }
+    if (vm_is_aclint(v->vm, pa)) {
+        if (aclint_write(v->vm, pa - v->vm->cfg.aclint_base, size, val)) {
+            cpu_exception(v, EXC_STORE_ACCESS, va);
+            return 1;
+        }
+        /* Our own mtimecmp may have moved: leave the block so the timer is re-read. */
+        return 0;
+    }
+    if (size < 8)
+        val &= (1ull << (8 * size)) - 1;
+    v->pend = (struct pending){ .kind = PEND_STORE, .size = (uint8_t)size, .ilen = v->ilen,
+                                .vaddr = va };
+    struct hv_exit *e = v->exit;
+    e->reason = HV_EXIT_MMIO;
+    e->mmio.addr = pa;
+    e->mmio.data = val;
+    e->mmio.len = (uint8_t)size;
+    e->mmio.is_write = true;
+    e->mmio.fault = false;
+    v->exit_ready = true;
+    return 1;
+}
+
+uint8_t *mem_atomic_addr(hv_vcpu *v, uint64_t va, unsigned size, bool is_lr)
+{
+    enum access acc = is_lr ? ACC_READ : ACC_WRITE;
+    if (va & (size - 1)) {
+        cpu_exception(v, is_lr ? EXC_LOAD_MISALIGNED : EXC_STORE_MISALIGNED, va);
+        return NULL;
+    }
+    uint8_t *h = tlb_hit(is_lr ? v->tlb_r : v->tlb_w, va, size);
+    if (h)
+        return h;
+    uint64_t pa, cause;
+    h = access_host(v, va, acc, &pa, &cause);
+    if (!h)
+        cpu_exception(v, cause ? cause : access_fault_cause[acc], va);
+    return h;
+}

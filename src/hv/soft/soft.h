@@ -1,0 +1,250 @@
+/*
+ * soft.h — internal state of the soft RV64GC backend (not part of the hv contract).
+ *
+ * One struct hv_vcpu per hart, touched only by the thread that runs it, except for the
+ * fields marked "async" which other threads change with atomics (kick, interrupt lines,
+ * flush requests) and then wake the vCPU through the wake_seq futex.
+ *
+ * The software TLB caches, per 4 KiB virtual page, the host address of the backing RAM,
+ * in separate read/write/fetch arrays. There is one set of arrays per translation
+ * regime (U, S, S with SUM, M/bare) so that privilege changes and SUM toggling (Linux
+ * flips SUM around every user copy) cost no flush.
+ */
+#ifndef COVE_HV_SOFT_SOFT_H
+#define COVE_HV_SOFT_SOFT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "hv/hv.h"
+#include "hv/soft/fpu.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#define PAGE_SHIFT 12
+#define PAGE_SIZE 4096ull
+#define PAGE_MASK (~(PAGE_SIZE - 1))
+
+#define TLB_BITS 8
+#define TLB_SIZE (1u << TLB_BITS)
+#define TLB_INVALID (~0ull) /* low bits set: never equals a page-aligned tag */
+
+struct tlb_entry {
+    uint64_t tag;     /* virtual page address, or TLB_INVALID */
+    uintptr_t addend; /* host address = guest virtual address + addend */
+};
+
+enum { TLB_R, TLB_W, TLB_X, TLB_KINDS };
+enum { REGIME_U, REGIME_S, REGIME_S_SUM, REGIME_M, REGIMES };
+
+struct tlb_set {
+    struct tlb_entry e[TLB_KINDS][TLB_SIZE];
+};
+
+#define MAX_SLOTS 32
+
+struct mem_slot {
+    uint64_t gpa, size;
+    uint8_t *host;
+    unsigned flags;
+};
+
+struct hv_vm {
+    struct hv_vm_config cfg;
+    struct mem_slot slots[MAX_SLOTS];
+    unsigned nslots;
+    uint64_t time_mult;           /* ticks = (ns * time_mult) >> 32 */
+    _Atomic int64_t time_offset;  /* added to the scaled host clock */
+    _Atomic uint64_t mtimecmp[HV_MAX_VCPUS];
+    hv_vcpu *_Atomic vcpus[HV_MAX_VCPUS];
+};
+
+/* Privilege levels. */
+#define PRV_U 0u
+#define PRV_S 1u
+#define PRV_M 3u
+
+/* mstatus bits. */
+#define MS_SIE (1ull << 1)
+#define MS_MIE (1ull << 3)
+#define MS_SPIE (1ull << 5)
+#define MS_MPIE (1ull << 7)
+#define MS_SPP (1ull << 8)
+#define MS_MPP_SHIFT 11
+#define MS_MPP (3ull << MS_MPP_SHIFT)
+#define MS_FS_SHIFT 13
+#define MS_FS (3ull << MS_FS_SHIFT)
+#define MS_MPRV (1ull << 17)
+#define MS_SUM (1ull << 18)
+#define MS_MXR (1ull << 19)
+#define MS_TVM (1ull << 20)
+#define MS_TW (1ull << 21)
+#define MS_TSR (1ull << 22)
+#define MS_UXL (3ull << 32)
+#define MS_SXL (3ull << 34)
+#define MS_SD (1ull << 63)
+
+/* mip/mie bits. */
+#define IRQ_SSI 1
+#define IRQ_MSI 3
+#define IRQ_STI 5
+#define IRQ_MTI 7
+#define IRQ_SEI 9
+#define IRQ_MEI 11
+#define MIP_SSIP (1ull << IRQ_SSI)
+#define MIP_MSIP (1ull << IRQ_MSI)
+#define MIP_STIP (1ull << IRQ_STI)
+#define MIP_MTIP (1ull << IRQ_MTI)
+#define MIP_SEIP (1ull << IRQ_SEI)
+#define MIP_MEIP (1ull << IRQ_MEI)
+#define S_INTS (MIP_SSIP | MIP_STIP | MIP_SEIP)
+
+#define MENVCFG_FIOM 1ull
+#define MENVCFG_STCE (1ull << 63)
+
+/* Exception causes. */
+enum {
+    EXC_INSN_MISALIGNED = 0,
+    EXC_INSN_ACCESS = 1,
+    EXC_ILLEGAL = 2,
+    EXC_BREAKPOINT = 3,
+    EXC_LOAD_MISALIGNED = 4,
+    EXC_LOAD_ACCESS = 5,
+    EXC_STORE_MISALIGNED = 6,
+    EXC_STORE_ACCESS = 7,
+    EXC_ECALL_U = 8,
+    EXC_ECALL_S = 9,
+    EXC_ECALL_M = 11,
+    EXC_INSN_PAGE = 12,
+    EXC_LOAD_PAGE = 13,
+    EXC_STORE_PAGE = 15,
+};
+#define CAUSE_INTERRUPT (1ull << 63)
+
+/* Access types for translation. */
+enum access { ACC_READ, ACC_WRITE, ACC_FETCH };
+
+/* What a pending exit must complete on the next run. */
+enum pend_kind { PEND_NONE, PEND_LOAD, PEND_STORE, PEND_SBI };
+
+struct pending {
+    enum pend_kind kind;
+    uint8_t rd;
+    uint8_t size;
+    bool fp;
+    bool sign;
+    uint8_t ilen;
+    uint64_t vaddr;
+};
+
+/* Load descriptors passed to the slow path: which register gets the value. */
+#define LD_RD(rd) ((unsigned)(rd))
+#define LD_SIGN 0x20u
+#define LD_FP 0x40u
+
+struct hv_vcpu {
+    /* Hot state first. */
+    uint64_t x[32];
+    uint64_t pc;
+    unsigned priv;
+    struct tlb_entry *tlb_r, *tlb_w, *tlb_x; /* arrays of the current regimes */
+    struct fpu fpu;
+    uint64_t instret;
+
+    uint64_t mstatus;
+    uint64_t medeleg, mideleg, mie, mip; /* mip: guest-writable bits only */
+    uint64_t mtvec, mscratch, mepc, mcause, mtval, mcounteren, menvcfg, mcountinhibit;
+    uint64_t stvec, sscratch, sepc, scause, stval, scounteren, senvcfg, satp, stimecmp;
+    uint64_t pmpcfg[2], pmpaddr[16];
+    uint64_t cycle_offset, instret_offset;
+    uint64_t timer_ip;  /* MTIP, and STIP when menvcfg.STCE, as last computed */
+
+    /* LR/SC reservation: host address, size and the value LR saw. */
+    uint8_t *res_host;
+    uint64_t res_val;
+    unsigned res_size;
+
+    bool tlb_super;     /* a superpage translation is cached: sfence.vma addr flushes all */
+    bool wfi;           /* waiting for an interrupt */
+    bool exit_ready;    /* run must return with *exit filled */
+    struct hv_exit *exit;
+    struct pending pend;
+    uint8_t ilen;       /* length of the instruction being executed (for MMIO completion) */
+
+    hv_vm *vm;
+    unsigned hartid;
+
+    /* async */
+    _Atomic uint32_t wake_seq;   /* futex word: bumped by anything that should end a WFI wait */
+    _Atomic uint32_t kick;
+    _Atomic uint32_t attention;  /* nonzero: the hot loop should return to the run loop */
+    _Atomic uint32_t flush_req;
+    _Atomic uint64_t irq_level;  /* MSIP, SEIP, MEIP levels driven from outside */
+    _Atomic uint64_t irq_set;    /* one-shot SSIP sets (SBI IPIs) */
+
+    struct tlb_set tlb[REGIMES];
+};
+
+/* vm.c */
+uint64_t vm_time(hv_vm *vm);
+uint8_t *vm_ram(hv_vm *vm, uint64_t pa, uint64_t len, unsigned need);
+bool vm_is_aclint(hv_vm *vm, uint64_t pa);
+int aclint_read(hv_vm *vm, uint64_t off, unsigned size, uint64_t *val);
+int aclint_write(hv_vm *vm, uint64_t off, unsigned size, uint64_t val);
+void vcpu_wake(hv_vcpu *v);
+
+/* mmu.c */
+void tlb_flush_all(hv_vcpu *v);
+void tlb_flush_page(hv_vcpu *v, uint64_t va);
+void tlb_update_regime(hv_vcpu *v);
+int mmu_fetch_page(hv_vcpu *v, uint64_t va, uint8_t **host);
+int mem_load_slow(hv_vcpu *v, uint64_t va, unsigned size, uint64_t *val, unsigned ld);
+int mem_store_slow(hv_vcpu *v, uint64_t va, unsigned size, uint64_t val);
+uint8_t *mem_atomic_addr(hv_vcpu *v, uint64_t va, unsigned size, bool is_lr);
+
+/* csr.c */
+int csr_read(hv_vcpu *v, unsigned csr, uint64_t *val);
+int csr_write(hv_vcpu *v, unsigned csr, uint64_t val);
+int csr_check(hv_vcpu *v, unsigned csr, bool write);
+uint64_t csr_mip(hv_vcpu *v);
+uint64_t csr_mstatus_read(hv_vcpu *v);
+
+/* trap.c */
+void cpu_exception(hv_vcpu *v, uint64_t cause, uint64_t tval);
+bool cpu_take_interrupt(hv_vcpu *v);
+uint64_t cpu_pending_enabled(hv_vcpu *v);
+void cpu_set_priv(hv_vcpu *v, unsigned priv);
+int cpu_mret(hv_vcpu *v);
+int cpu_sret(hv_vcpu *v);
+void cpu_timer_update(hv_vcpu *v, uint64_t now);
+
+/* exec.c */
+void cpu_run_block(hv_vcpu *v, int64_t budget);
+
+/* rvc.c */
+uint32_t rvc_expand(uint16_t c);
+
+static inline uint8_t *tlb_hit(const struct tlb_entry *t, uint64_t va, unsigned size)
+{
+    const struct tlb_entry *e = &t[(va >> PAGE_SHIFT) & (TLB_SIZE - 1)];
+    /* Folding the alignment bits into the compare sends misaligned accesses to the slow
+     * path for free: the tag has no low bits set. */
+    if (likely((va & (PAGE_MASK | (uint64_t)(size - 1))) == e->tag))
+        return (uint8_t *)(uintptr_t)(va + e->addend);
+    return NULL;
+}
+
+static inline bool fs_off(const hv_vcpu *v)
+{
+    return (v->mstatus & MS_FS) == 0;
+}
+
+static inline void fs_dirty(hv_vcpu *v)
+{
+    v->mstatus |= MS_FS;
+}
+
+#endif

@@ -1,0 +1,289 @@
+/*
+ * vcpu.c — vCPU lifecycle, the run loop, exits and their completion, WFI blocking,
+ * cross-thread kicks/interrupts/flush requests, register access.
+ *
+ * Cross-thread requests set an atomic word, raise `attention` (polled by the hot loop at
+ * taken branches) and bump the wake_seq futex so that a vCPU sleeping in WFI wakes up.
+ * Every step of that is async-signal-safe, which hv_vcpu_kick() needs.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hv/soft/soft.h"
+
+/* Instructions per block between two looks at timers and requests. */
+#define BLOCK_BUDGET 4096
+/* Longest WFI sleep without a deadline: a safety net, not a timing contract. */
+#define WFI_MAX_SLEEP_NS 1000000000ull
+
+void vcpu_wake(hv_vcpu *v)
+{
+    atomic_store(&v->attention, 1);
+    atomic_fetch_add(&v->wake_seq, 1);
+    syscall(SYS_futex, &v->wake_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+static void reset_state(hv_vcpu *v)
+{
+    memset(v->x, 0, sizeof(v->x));
+    memset(&v->fpu, 0, sizeof(v->fpu));
+    v->pc = 0;
+    v->instret = 0;
+    v->mstatus = 0;
+    v->medeleg = v->mideleg = v->mie = v->mip = 0;
+    v->mtvec = v->mscratch = v->mepc = v->mcause = v->mtval = 0;
+    v->mcounteren = v->menvcfg = v->mcountinhibit = 0;
+    v->stvec = v->sscratch = v->sepc = v->scause = v->stval = 0;
+    v->scounteren = v->senvcfg = v->satp = 0;
+    v->stimecmp = ~0ull;
+    memset(v->pmpcfg, 0, sizeof(v->pmpcfg));
+    memset(v->pmpaddr, 0, sizeof(v->pmpaddr));
+    v->cycle_offset = v->instret_offset = 0;
+    v->timer_ip = 0;
+    v->res_host = NULL;
+    v->wfi = false;
+    v->exit_ready = false;
+    v->pend.kind = PEND_NONE;
+    atomic_store(&v->irq_level, 0);
+    atomic_store(&v->irq_set, 0);
+    atomic_store(&v->flush_req, 0);
+    atomic_store(&v->vm->mtimecmp[v->hartid], ~0ull);
+    tlb_flush_all(v);
+    cpu_set_priv(v, PRV_M);
+}
+
+int hv_vcpu_create(hv_vm *vm, unsigned hartid, hv_vcpu **out)
+{
+    if (!vm || !out || hartid >= vm->cfg.max_vcpus)
+        return -EINVAL;
+    if (atomic_load(&vm->vcpus[hartid]))
+        return -EEXIST;
+    hv_vcpu *v = aligned_alloc(64, (sizeof(*v) + 63) & ~(size_t)63);
+    if (!v)
+        return -ENOMEM;
+    memset(v, 0, sizeof(*v));
+    v->vm = vm;
+    v->hartid = hartid;
+    reset_state(v);
+    atomic_store(&vm->vcpus[hartid], v);
+    *out = v;
+    return 0;
+}
+
+void hv_vcpu_destroy(hv_vcpu *v)
+{
+    if (!v)
+        return;
+    atomic_store(&v->vm->vcpus[v->hartid], NULL);
+    free(v);
+}
+
+void hv_vcpu_reset(hv_vcpu *v)
+{
+    reset_state(v);
+}
+
+uint64_t hv_vcpu_instret(hv_vcpu *v)
+{
+    return v->instret;
+}
+
+void hv_vcpu_kick(hv_vcpu *v)
+{
+    atomic_store(&v->kick, 1);
+    vcpu_wake(v);
+}
+
+int hv_vcpu_set_irq(hv_vcpu *v, unsigned irq, bool level)
+{
+    uint64_t bit = 1ull << irq;
+    switch (irq) {
+    case HV_IRQ_S_SOFT:
+        if (level)
+            atomic_fetch_or(&v->irq_set, bit);
+        break;
+    case HV_IRQ_M_SOFT:
+    case HV_IRQ_S_EXT:
+    case HV_IRQ_M_EXT:
+        if (level)
+            atomic_fetch_or(&v->irq_level, bit);
+        else
+            atomic_fetch_and(&v->irq_level, ~bit);
+        break;
+    default:
+        return -EINVAL;
+    }
+    vcpu_wake(v);
+    return 0;
+}
+
+void hv_vcpu_request_flush(hv_vcpu *v, unsigned what)
+{
+    atomic_fetch_or(&v->flush_req, what & (HV_FLUSH_TLB | HV_FLUSH_ICACHE));
+    atomic_store(&v->attention, 1);
+}
+
+/* Applies the VMM's answer to the exit that the previous run returned. */
+static void complete_pending(hv_vcpu *v, const struct hv_exit *e)
+{
+    struct pending p = v->pend;
+    v->pend.kind = PEND_NONE;
+    switch (p.kind) {
+    case PEND_NONE:
+        return;
+    case PEND_LOAD: {
+        if (e->mmio.fault) {
+            cpu_exception(v, EXC_LOAD_ACCESS, p.vaddr);
+            return;
+        }
+        uint64_t val = e->mmio.data;
+        if (p.size < 8) {
+            unsigned sh = 64 - 8 * p.size;
+            val = p.sign ? (uint64_t)((int64_t)(val << sh) >> sh) : (val << sh) >> sh;
+        }
+        if (p.fp) {
+            v->fpu.f[p.rd] = p.size == 4 ? (val & 0xffffffffull) | 0xffffffff00000000ull : val;
+            fs_dirty(v);
+        } else if (p.rd) {
+            v->x[p.rd] = val;
+        }
+        break;
+    }
+    case PEND_STORE:
+        if (e->mmio.fault) {
+            cpu_exception(v, EXC_STORE_ACCESS, p.vaddr);
+            return;
+        }
+        break;
+    case PEND_SBI:
+        v->x[10] = e->sbi.ret[0];
+        v->x[11] = e->sbi.ret[1];
+        break;
+    }
+    v->pc += p.ilen;
+    v->instret++;
+}
+
+static uint64_t ticks_to_ns(hv_vm *vm, uint64_t ticks)
+{
+    unsigned __int128 ns = (unsigned __int128)ticks * 1000000000ull / vm->cfg.timebase_hz;
+    return ns > WFI_MAX_SLEEP_NS ? WFI_MAX_SLEEP_NS : (uint64_t)ns;
+}
+
+/* Sleeps until something could make an interrupt pending: a timer deadline or a wake. */
+static void wfi_wait(hv_vcpu *v)
+{
+    uint32_t seq = atomic_load(&v->wake_seq);
+    if (atomic_load(&v->kick) || atomic_load(&v->flush_req))
+        return;
+    uint64_t now = vm_time(v->vm);
+    cpu_timer_update(v, now);
+    if (cpu_pending_enabled(v))
+        return;
+    uint64_t deadline = ~0ull;
+    if (v->mie & MIP_MTIP)
+        deadline = atomic_load(&v->vm->mtimecmp[v->hartid]);
+    if ((v->mie & MIP_STIP) && (v->menvcfg & MENVCFG_STCE) && v->stimecmp < deadline)
+        deadline = v->stimecmp;
+    uint64_t ns = deadline == ~0ull ? WFI_MAX_SLEEP_NS : ticks_to_ns(v->vm, deadline - now);
+    struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull),
+                           .tv_nsec = (long)(ns % 1000000000ull) };
+    syscall(SYS_futex, &v->wake_seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
+}
+
+static void apply_flush_requests(hv_vcpu *v)
+{
+    unsigned what = atomic_exchange(&v->flush_req, 0);
+    if (what & HV_FLUSH_TLB)
+        tlb_flush_all(v);
+    /* HV_FLUSH_ICACHE: instructions are fetched from guest memory every time. */
+}
+
+int hv_vcpu_run(hv_vcpu *v, struct hv_exit *exit)
+{
+    if (!v || !exit)
+        return -EINVAL;
+    v->exit = exit;
+    v->exit_ready = false;
+    complete_pending(v, exit);
+    if (v->exit_ready)
+        return 0;
+    for (;;) {
+        atomic_store_explicit(&v->attention, 0, memory_order_relaxed);
+        if (atomic_load(&v->kick)) {
+            atomic_store(&v->kick, 0);
+            exit->reason = HV_EXIT_KICK;
+            return 0;
+        }
+        apply_flush_requests(v);
+        cpu_timer_update(v, vm_time(v->vm));
+        if (cpu_take_interrupt(v) && v->exit_ready)
+            return 0;
+        if (v->wfi) {
+            if (!cpu_pending_enabled(v)) {
+                wfi_wait(v);
+                continue;
+            }
+            v->wfi = false;
+        }
+        cpu_run_block(v, BLOCK_BUDGET);
+        if (v->exit_ready)
+            return 0;
+    }
+}
+
+int hv_vcpu_get_reg(hv_vcpu *v, unsigned id, uint64_t *value)
+{
+    if (!v || !value)
+        return -EINVAL;
+    if (id < 32) {
+        *value = id ? v->x[id] : 0;
+    } else if (id == HV_REG_PC) {
+        *value = v->pc;
+    } else if (id == HV_REG_PRIV) {
+        *value = v->priv;
+    } else if (id == HV_REG_MTIMECMP) {
+        *value = atomic_load(&v->vm->mtimecmp[v->hartid]);
+    } else if (id >= HV_REG_F(0) && id <= HV_REG_F(31)) {
+        *value = v->fpu.f[id - HV_REG_F(0)];
+    } else if (id >= HV_REG_CSR(0) && id <= HV_REG_CSR(0xfff)) {
+        if (csr_read(v, id - HV_REG_CSR(0), value))
+            return -EINVAL;
+    } else {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int hv_vcpu_set_reg(hv_vcpu *v, unsigned id, uint64_t value)
+{
+    if (!v)
+        return -EINVAL;
+    if (id < 32) {
+        if (id)
+            v->x[id] = value;
+    } else if (id == HV_REG_PC) {
+        v->pc = value & ~1ull;
+        v->pend.kind = PEND_NONE;
+        v->wfi = false;
+    } else if (id == HV_REG_PRIV) {
+        if (value != PRV_U && value != PRV_S && value != PRV_M)
+            return -EINVAL;
+        cpu_set_priv(v, (unsigned)value);
+    } else if (id == HV_REG_MTIMECMP) {
+        atomic_store(&v->vm->mtimecmp[v->hartid], value);
+    } else if (id >= HV_REG_F(0) && id <= HV_REG_F(31)) {
+        v->fpu.f[id - HV_REG_F(0)] = value;
+    } else if (id >= HV_REG_CSR(0) && id <= HV_REG_CSR(0xfff)) {
+        if (csr_write(v, id - HV_REG_CSR(0), value))
+            return -EINVAL;
+    } else {
+        return -EINVAL;
+    }
+    return 0;
+}

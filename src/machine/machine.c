@@ -1,0 +1,511 @@
+/*
+ * machine.c — building the board, the vCPU threads and stopping.
+ *
+ * machine_create() validates the configuration, maps DRAM, creates the vCPUs and devices,
+ * loads the boot images and writes the device tree; machine_run() runs one host thread
+ * per hart plus the console thread (console.c) until something stops the machine.
+ */
+#include "machine/machine_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "machine/boot.h"
+#include "machine/console.h"
+#include "machine/fdt.h"
+#include "machine/memmap.h"
+#include "machine/plic.h"
+#include "machine/sbi.h"
+#include "machine/uart.h"
+#include "util/log.h"
+
+#define CSR_MSTATUS 0x300
+#define CSR_MEDELEG 0x302
+#define CSR_MIDELEG 0x303
+#define CSR_MCOUNTEREN 0x306
+#define CSR_MENVCFG 0x30a
+
+#define MSTATUS_FS_INITIAL (1ull << 13)
+#define MENVCFG_STCE (1ull << 63)
+/* Every exception S-mode can handle: all but the ecalls from S and M, which the VMM
+ * implements (SBI). */
+#define DIRECT_MEDELEG 0xb1ffull
+#define DIRECT_MIDELEG ((1ull << 1) | (1ull << 5) | (1ull << 9)) /* SSIP, STIP, SEIP */
+
+#define PRIV_S 1
+#define PRIV_M 3
+
+/* --- stopping ------------------------------------------------------------------------ */
+
+void machine_stop(struct machine *m, enum machine_stop_reason why)
+{
+    int expected = 0;
+    atomic_compare_exchange_strong(&m->stop_reason, &expected, (int)why);
+    for (unsigned i = 0; i < m->ncpus; i++)
+        if (m->harts[i].vcpu)
+            hv_vcpu_kick(m->harts[i].vcpu);
+    uint64_t one = 1;
+    if (m->wake_fd >= 0 && write(m->wake_fd, &one, sizeof one) < 0) {
+        /* The eventfd counter cannot overflow in practice; the poll timeout covers it. */
+    }
+}
+
+bool machine_stopping(struct machine *m)
+{
+    return atomic_load(&m->stop_reason) != 0;
+}
+
+void machine_request_stop(struct machine *m)
+{
+    machine_stop(m, MACHINE_STOP_REQUESTED);
+}
+
+void machine_hsm_notify(struct machine *m)
+{
+    pthread_mutex_lock(&m->hsm_lock);
+    pthread_cond_broadcast(&m->hsm_cond);
+    pthread_mutex_unlock(&m->hsm_lock);
+}
+
+/* --- device glue ----------------------------------------------------------------------- */
+
+static void plic_output(void *opaque, unsigned context, bool level)
+{
+    struct machine *m = opaque;
+    unsigned hart = context / 2;
+    if (hart < m->ncpus)
+        hv_vcpu_set_irq(m->harts[hart].vcpu, context % 2 ? HV_IRQ_S_EXT : HV_IRQ_M_EXT, level);
+}
+
+static void uart_irq(void *opaque, bool level)
+{
+    struct machine *m = opaque;
+    plic_set_level(m->plic, VIRT_IRQ_UART, level);
+}
+
+static void uart_output_pending(void *opaque)
+{
+    struct machine *m = opaque;
+    uint64_t one = 1;
+    if (write(m->wake_fd, &one, sizeof one) < 0) {
+        /* Only fails when the counter is saturated: a wake-up is pending anyway. */
+    }
+}
+
+static void test_action(void *opaque, enum sifive_test_action what, unsigned code)
+{
+    struct machine *m = opaque;
+    if (code) {
+        m->guest_fail_code = code;
+        log_warn("guest reported failure code %u through the test device", code);
+    }
+    machine_stop(m, what == SIFIVE_TEST_REBOOT ? MACHINE_STOP_REBOOT : MACHINE_STOP_POWEROFF);
+}
+
+int machine_bus_register(struct machine *m, uint64_t base, uint64_t size,
+                         const struct machine_bus_ops *ops, void *opaque)
+{
+    if (base < guest_ram_end(&m->ram) && base + size > m->ram.base)
+        return -EEXIST;
+    if (base < VIRT_CLINT_BASE + VIRT_CLINT_SIZE && base + size > VIRT_CLINT_BASE)
+        return -EEXIST;
+    return bus_register(&m->bus, base, size, ops, opaque);
+}
+
+static int add_devices(struct machine *m, const struct machine_config *cfg)
+{
+    static const struct machine_bus_ops plic_ops = {plic_mmio_read, plic_mmio_write};
+    static const struct machine_bus_ops uart_ops = {uart_mmio_read, uart_mmio_write};
+    static const struct machine_bus_ops rtc_ops = {rtc_mmio_read, rtc_mmio_write};
+    static const struct machine_bus_ops test_ops = {sifive_test_mmio_read, sifive_test_mmio_write};
+
+    int rc = plic_create(2 * m->ncpus, plic_output, m, &m->plic);
+    if (rc < 0)
+        return rc;
+    struct uart_config ucfg = {
+        .out_fd = cfg->console_out_fd,
+        .irq = uart_irq, .irq_opaque = m,
+        .output_pending = uart_output_pending, .notify_opaque = m,
+    };
+    rc = uart_create(&ucfg, &m->uart);
+    if (rc < 0)
+        return rc;
+    rtc_init(&m->rtc);
+    m->test = (struct sifive_test){test_action, m};
+    if ((rc = machine_bus_register(m, VIRT_PLIC_BASE, VIRT_PLIC_SIZE, &plic_ops, m->plic)) < 0 ||
+        (rc = machine_bus_register(m, VIRT_UART_BASE, VIRT_UART_SIZE, &uart_ops, m->uart)) < 0 ||
+        (rc = machine_bus_register(m, VIRT_RTC_BASE, VIRT_RTC_SIZE, &rtc_ops, &m->rtc)) < 0 ||
+        (rc = machine_bus_register(m, VIRT_TEST_BASE, VIRT_TEST_SIZE, &test_ops, &m->test)) < 0)
+        return rc;
+    return 0;
+}
+
+/* --- configuration and boot images ------------------------------------------------------ */
+
+static int validate(const struct machine_config *cfg, struct cove_error *err)
+{
+    if (cfg->cpus < 1 || cfg->cpus > MACHINE_MAX_CPUS)
+        return cove_error_set(err, -EINVAL, "cpus %u is out of range; use 1 to %u", cfg->cpus,
+                              MACHINE_MAX_CPUS);
+    if (cfg->memory_bytes < MACHINE_MIN_MEMORY || cfg->memory_bytes > MACHINE_MAX_MEMORY)
+        return cove_error_set(err, -EINVAL,
+                              "memory %" PRIu64 " MiB is out of range; use %llu MiB to %llu GiB",
+                              cfg->memory_bytes >> 20, MACHINE_MIN_MEMORY >> 20,
+                              MACHINE_MAX_MEMORY >> 30);
+    if (cfg->memory_bytes % (1ull << 20))
+        return cove_error_set(err, -EINVAL, "memory %" PRIu64 " bytes is not a multiple of 1 MiB",
+                              cfg->memory_bytes);
+    if (!cfg->kernel_path || !*cfg->kernel_path)
+        return cove_error_set(err, -EINVAL, "no kernel given; pass --kernel PATH");
+    return 0;
+}
+
+/* Probes the CPU for Sstc: the device tree must only advertise what the harts have. */
+static bool has_sstc(struct machine *m)
+{
+    uint64_t v;
+    return hv_vcpu_get_reg(m->harts[0].vcpu, HV_REG_CSR(CSR_STIMECMP), &v) == 0;
+}
+
+static int write_fdt(struct machine *m, const struct machine_config *cfg, uint64_t initrd_start,
+                     uint64_t initrd_end, struct cove_error *err)
+{
+    struct board_fdt_params p = {
+        .cpus = m->ncpus,
+        .mem_base = m->ram.base,
+        .mem_size = m->ram.size,
+        .bootargs = cfg->cmdline,
+        .initrd_start = initrd_start,
+        .initrd_end = initrd_end,
+        .sstc = has_sstc(m),
+    };
+    if (getrandom(p.rng_seed, sizeof p.rng_seed, GRND_NONBLOCK) != (ssize_t)sizeof p.rng_seed) {
+        /* Early boot without entropy: a weak seed still beats none; the guest mixes it. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        memcpy(p.rng_seed, &ts, sizeof ts);
+    }
+    void *dst = guest_ram_ptr(&m->ram, m->fdt_addr, VIRT_FDT_MAX_SIZE);
+    int rc = dst ? board_fdt_build(&p, dst, VIRT_FDT_MAX_SIZE) : -ERANGE;
+    if (rc < 0)
+        return cove_error_set(err, rc, "cannot build the device tree: %s", strerror(-rc));
+    return 0;
+}
+
+static int load_images(struct machine *m, const struct machine_config *cfg, struct cove_error *err)
+{
+    const struct guest_ram *ram = &m->ram;
+    uint64_t limit = m->fdt_addr;
+    struct boot_image fw = {0}, kernel;
+    int rc;
+    if (m->firmware_mode) {
+        rc = boot_load_firmware(ram, cfg->firmware_path, limit, &fw, err);
+        if (rc < 0)
+            return rc;
+    }
+    rc = boot_load_kernel(ram, cfg->kernel_path, limit, m->firmware_mode, &kernel, err);
+    if (rc < 0)
+        return rc;
+    if (m->firmware_mode && kernel.start < fw.end && fw.start < kernel.end)
+        return cove_error_set(err, -EINVAL,
+                              "firmware %s [0x%" PRIx64 ", 0x%" PRIx64 ") overlaps the kernel "
+                              "[0x%" PRIx64 ", 0x%" PRIx64 ")",
+                              cfg->firmware_path, fw.start, fw.end, kernel.start, kernel.end);
+    uint64_t initrd_start = 0, initrd_end = 0;
+    if (cfg->initrd_path) {
+        uint64_t low = kernel.end > fw.end ? kernel.end : fw.end;
+        rc = boot_load_initrd(ram, cfg->initrd_path, low, limit, &initrd_start, &initrd_end, err);
+        if (rc < 0)
+            return rc;
+    }
+    if (m->firmware_mode) {
+        m->boot_entry = fw.entry;
+        m->fw_info_addr = m->fdt_addr + VIRT_FDT_MAX_SIZE;
+        rc = boot_write_fw_dynamic_info(ram, m->fw_info_addr, kernel.entry, 0);
+        if (rc < 0)
+            return cove_error_set(err, rc, "cannot place fw_dynamic_info");
+    } else {
+        m->boot_entry = kernel.entry;
+    }
+    return write_fdt(m, cfg, initrd_start, initrd_end, err);
+}
+
+/* --- hart start state ------------------------------------------------------------------ */
+
+static int set_regs(hv_vcpu *v, const unsigned *ids, const uint64_t *vals, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        int rc = hv_vcpu_set_reg(v, ids[i], vals[i]);
+        if (rc < 0) {
+            log_error("cannot set vCPU register 0x%x: %s", ids[i], strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int hart_enter_supervisor(struct hart *h, uint64_t pc, uint64_t arg)
+{
+    const unsigned ids[] = {HV_REG_CSR(CSR_SATP), HV_REG_CSR(CSR_MSTATUS), HV_REG_X(10),
+                            HV_REG_X(11), HV_REG_PRIV, HV_REG_PC};
+    const uint64_t vals[] = {0, MSTATUS_FS_INITIAL, h->id, arg, PRIV_S, pc};
+    return set_regs(h->vcpu, ids, vals, 6);
+}
+
+/* Direct boot: the machine-mode setup OpenSBI would have done before entering S-mode. */
+static int setup_direct_hart(struct machine *m, struct hart *h)
+{
+    const unsigned ids[] = {HV_REG_CSR(CSR_MEDELEG), HV_REG_CSR(CSR_MIDELEG),
+                            HV_REG_CSR(CSR_MCOUNTEREN)};
+    const uint64_t vals[] = {DIRECT_MEDELEG, DIRECT_MIDELEG, ~0ull};
+    int rc = set_regs(h->vcpu, ids, vals, 3);
+    if (rc < 0)
+        return rc;
+    /* Without Sstc (older CPU backends) menvcfg may not exist; SBI set_timer then fails. */
+    if (hv_vcpu_set_reg(h->vcpu, HV_REG_CSR(CSR_MENVCFG), MENVCFG_STCE) < 0)
+        log_debug("hart %u: no menvcfg, Sstc disabled", h->id);
+    if (h->id != 0) {
+        h->state = HART_STOPPED;
+        return 0;
+    }
+    h->state = HART_STARTED;
+    return hart_enter_supervisor(h, m->boot_entry, m->fdt_addr);
+}
+
+static int setup_firmware_hart(struct machine *m, struct hart *h)
+{
+    const unsigned ids[] = {HV_REG_X(10), HV_REG_X(11), HV_REG_X(12), HV_REG_PRIV, HV_REG_PC};
+    const uint64_t vals[] = {h->id, m->fdt_addr, m->fw_info_addr, PRIV_M, m->boot_entry};
+    h->state = HART_STARTED; /* OpenSBI parks the secondary harts itself */
+    return set_regs(h->vcpu, ids, vals, 5);
+}
+
+/* --- create / destroy ------------------------------------------------------------------ */
+
+static int create_cpus(struct machine *m, struct cove_error *err)
+{
+    struct hv_vm_config vcfg = {
+        .max_vcpus = m->ncpus,
+        .timebase_hz = VIRT_TIMEBASE_HZ,
+        .aclint_base = VIRT_CLINT_BASE,
+        .sbi_exits = !m->firmware_mode,
+    };
+    int rc = hv_vm_create(&vcfg, &m->vm);
+    if (rc < 0)
+        return cove_error_set(err, rc, "cannot create the virtual machine: %s", strerror(-rc));
+    rc = hv_vm_map(m->vm, m->ram.host, m->ram.base, m->ram.size,
+                   HV_MEM_READ | HV_MEM_WRITE | HV_MEM_EXEC);
+    if (rc < 0)
+        return cove_error_set(err, rc, "cannot map guest memory: %s", strerror(-rc));
+    for (unsigned i = 0; i < m->ncpus; i++) {
+        struct hart *h = &m->harts[i];
+        h->m = m;
+        h->id = i;
+        rc = hv_vcpu_create(m->vm, i, &h->vcpu);
+        if (rc < 0)
+            return cove_error_set(err, rc, "cannot create vCPU %u: %s", i, strerror(-rc));
+    }
+    return 0;
+}
+
+int machine_create(const struct machine_config *cfg, struct machine **out, struct cove_error *err)
+{
+    int rc = validate(cfg, err);
+    if (rc < 0)
+        return rc;
+    struct machine *m = calloc(1, sizeof *m);
+    if (!m)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    m->ncpus = cfg->cpus;
+    m->firmware_mode = cfg->firmware_path != NULL;
+    m->console_in_fd = cfg->console_in_fd;
+    m->console_escape = cfg->console_escape;
+    pthread_mutex_init(&m->hsm_lock, NULL);
+    pthread_cond_init(&m->hsm_cond, NULL);
+    m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (m->wake_fd < 0) {
+        rc = cove_error_set(err, -errno, "eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    void *ram = mmap(NULL, cfg->memory_bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (ram == MAP_FAILED) {
+        rc = cove_error_set(err, -errno, "cannot reserve %" PRIu64 " MiB of guest memory: %s",
+                            cfg->memory_bytes >> 20, strerror(errno));
+        goto fail;
+    }
+    m->ram = (struct guest_ram){ram, VIRT_DRAM_BASE, cfg->memory_bytes};
+    m->fdt_addr = guest_ram_end(&m->ram) - VIRT_FDT_SLOT_SIZE;
+
+    if ((rc = create_cpus(m, err)) < 0)
+        goto fail;
+    if ((rc = add_devices(m, cfg)) < 0) {
+        cove_error_set(err, rc, "cannot create the devices: %s", strerror(-rc));
+        goto fail;
+    }
+    if ((rc = load_images(m, cfg, err)) < 0)
+        goto fail;
+    for (unsigned i = 0; i < m->ncpus; i++) {
+        rc = m->firmware_mode ? setup_firmware_hart(m, &m->harts[i])
+                              : setup_direct_hart(m, &m->harts[i]);
+        if (rc < 0) {
+            cove_error_set(err, rc, "cannot set up vCPU %u: %s", i, strerror(-rc));
+            goto fail;
+        }
+    }
+    *out = m;
+    return 0;
+fail:
+    machine_destroy(m);
+    return rc;
+}
+
+void machine_destroy(struct machine *m)
+{
+    if (!m)
+        return;
+    for (unsigned i = 0; i < m->ncpus; i++)
+        if (m->harts[i].vcpu)
+            hv_vcpu_destroy(m->harts[i].vcpu);
+    if (m->vm)
+        hv_vm_destroy(m->vm);
+    if (m->ram.host)
+        munmap(m->ram.host, m->ram.size);
+    uart_destroy(m->uart);
+    plic_destroy(m->plic);
+    if (m->uart || m->plic)
+        rtc_fini(&m->rtc);
+    if (m->wake_fd >= 0)
+        close(m->wake_fd);
+    pthread_cond_destroy(&m->hsm_cond);
+    pthread_mutex_destroy(&m->hsm_lock);
+    free(m);
+}
+
+/* --- running ------------------------------------------------------------------------- */
+
+static const char *cause_name(uint64_t cause)
+{
+    static const char *const names[] = {
+        "instruction address misaligned", "instruction access fault", "illegal instruction",
+        "breakpoint", "load address misaligned", "load access fault",
+        "store address misaligned", "store access fault", "ecall from U-mode",
+        "ecall from S-mode", "reserved", "ecall from M-mode", "instruction page fault",
+        "load page fault", "reserved", "store page fault",
+    };
+    if (cause >> 63)
+        return "interrupt";
+    return cause < sizeof names / sizeof names[0] ? names[cause] : "unknown";
+}
+
+/* Blocks a stopped hart until hart_start (then enters S-mode) or the machine stops.
+ * The wait polls the stop flag because machine_stop() must stay async-signal-safe. */
+static bool wait_until_started(struct hart *h)
+{
+    struct machine *m = h->m;
+    pthread_mutex_lock(&m->hsm_lock);
+    while (h->state == HART_STOPPED && !machine_stopping(m)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&m->hsm_cond, &m->hsm_lock, &ts);
+    }
+    bool starting = h->state == HART_START_PENDING;
+    uint64_t addr = h->start_addr, arg = h->start_arg;
+    if (starting)
+        h->state = HART_STARTED;
+    pthread_mutex_unlock(&m->hsm_lock);
+    if (machine_stopping(m))
+        return false;
+    if (starting && hart_enter_supervisor(h, addr, arg) < 0) {
+        machine_stop(m, MACHINE_STOP_GUEST_ERROR);
+        return false;
+    }
+    return true;
+}
+
+/* Runs the hart until it stops itself (HSM) or the machine stops. */
+static void run_hart(struct hart *h)
+{
+    struct machine *m = h->m;
+    struct hv_exit exit;
+    while (!machine_stopping(m)) {
+        int rc = hv_vcpu_run(h->vcpu, &exit);
+        if (rc < 0) {
+            log_error("hart %u: the CPU backend failed: %s", h->id, strerror(-rc));
+            machine_stop(m, MACHINE_STOP_GUEST_ERROR);
+            return;
+        }
+        switch (exit.reason) {
+        case HV_EXIT_MMIO:
+            bus_dispatch(&m->bus, exit.mmio.addr, exit.mmio.len, exit.mmio.is_write,
+                         &exit.mmio.data, &exit.mmio.fault);
+            break;
+        case HV_EXIT_SBI:
+            if (sbi_handle(m, h, &exit) == SBI_NEXT_HART_STOPPED)
+                return;
+            break;
+        case HV_EXIT_KICK:
+            break;
+        case HV_EXIT_GUEST_ERROR:
+            log_error("hart %u: unhandled trap: cause %" PRIu64 " (%s), tval 0x%" PRIx64
+                      ", pc 0x%" PRIx64,
+                      h->id, exit.guest_error.cause & ~(1ull << 63),
+                      cause_name(exit.guest_error.cause), exit.guest_error.tval,
+                      exit.guest_error.pc);
+            machine_stop(m, MACHINE_STOP_GUEST_ERROR);
+            return;
+        default:
+            log_error("hart %u: unknown exit %d from the CPU backend", h->id, (int)exit.reason);
+            machine_stop(m, MACHINE_STOP_GUEST_ERROR);
+            return;
+        }
+    }
+}
+
+static void *hart_main(void *arg)
+{
+    struct hart *h = arg;
+    while (wait_until_started(h))
+        run_hart(h);
+    return NULL;
+}
+
+int machine_run(struct machine *m, enum machine_stop_reason *why, struct cove_error *err)
+{
+    if (atomic_exchange(&m->running, true))
+        return cove_error_set(err, -EBUSY, "the machine has already run; create a new one");
+    int rc = console_start(m);
+    if (rc < 0)
+        return cove_error_set(err, rc, "cannot start the console thread: %s", strerror(-rc));
+    for (unsigned i = 0; i < m->ncpus; i++) {
+        struct hart *h = &m->harts[i];
+        rc = -pthread_create(&h->thread, NULL, hart_main, h);
+        if (rc < 0) {
+            cove_error_set(err, rc, "cannot start the thread of hart %u: %s", i, strerror(-rc));
+            machine_stop(m, MACHINE_STOP_REQUESTED);
+            break;
+        }
+        h->thread_started = true;
+    }
+    for (unsigned i = 0; i < m->ncpus; i++)
+        if (m->harts[i].thread_started)
+            pthread_join(m->harts[i].thread, NULL);
+    console_stop(m);
+    uart_flush(m->uart);
+    if (rc < 0)
+        return rc;
+    *why = (enum machine_stop_reason)atomic_load(&m->stop_reason);
+    return 0;
+}

@@ -1,0 +1,86 @@
+/*
+ * machine_internal.h — the machine object as the machine box's files share it.
+ *
+ * Ownership: machine.c creates and destroys everything here; devices and sbi.c only use
+ * it. Threads: one per hart (machine.c's vCPU loop, which calls bus_dispatch() and
+ * sbi_handle()) and the console I/O thread. Per-hart HSM state is guarded by hsm_lock;
+ * the stop reason is an atomic that the first stopper wins.
+ */
+#ifndef COVE_MACHINE_INTERNAL_H
+#define COVE_MACHINE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hv/hv.h"
+#include "machine/bus.h"
+#include "machine/guest_ram.h"
+#include "machine/machine.h"
+#include "machine/rtc.h"
+#include "machine/sifive_test.h"
+
+struct plic;
+struct uart;
+
+/* SBI HSM states (SBI spec v2.0, chapter 9). */
+enum hart_state {
+    HART_STARTED = 0,
+    HART_STOPPED = 1,
+    HART_START_PENDING = 2,
+    HART_STOP_PENDING = 3,
+    HART_SUSPENDED = 4,
+};
+
+struct hart {
+    struct machine *m;
+    unsigned id;
+    hv_vcpu *vcpu;
+    pthread_t thread;
+    bool thread_started;
+    enum hart_state state;          /* under m->hsm_lock */
+    uint64_t start_addr, start_arg; /* for HART_START_PENDING */
+};
+
+struct machine {
+    unsigned ncpus;
+    bool firmware_mode;
+    hv_vm *vm;
+    struct guest_ram ram;
+    struct mmio_bus bus;
+    struct plic *plic;
+    struct uart *uart;
+    struct goldfish_rtc rtc;
+    struct sifive_test test;
+    struct hart harts[MACHINE_MAX_CPUS];
+
+    uint64_t boot_entry;   /* kernel (direct) or firmware entry */
+    uint64_t fdt_addr;
+    uint64_t fw_info_addr; /* firmware mode: &fw_dynamic_info */
+
+    pthread_mutex_t hsm_lock;
+    pthread_cond_t hsm_cond;
+
+    atomic_int stop_reason; /* 0 while running, else enum machine_stop_reason */
+    atomic_bool running;
+    unsigned guest_fail_code;
+
+    /* Console: input fd, escape handling, the I/O thread and its wake-up eventfd. */
+    int console_in_fd;
+    bool console_escape;
+    bool escape_armed;
+    int wake_fd;
+    pthread_t io_thread;
+    bool io_started;
+};
+
+/* Stops the machine: records why (the first reason wins), kicks every hart out of
+ * hv_vcpu_run and wakes stopped harts and the I/O thread. Async-signal-safe. */
+void machine_stop(struct machine *m, enum machine_stop_reason why);
+bool machine_stopping(struct machine *m);
+
+/* Wakes harts waiting in HSM STOPPED (after a state change). Not signal-safe. */
+void machine_hsm_notify(struct machine *m);
+
+#endif

@@ -1,0 +1,44 @@
+#!/bin/bash
+# Runs every ISA test program on QEMU, the reference: each must exit 0 through the
+# SiFive test device (0x5555). A failing program exits with its failing case number.
+#   tests/unit/isa/run-qemu.sh [BUILD_DIR | PROGRAM.elf...]
+# Prints one line per program and a final "N passed, N failed"; exits 77 (skip) when
+# QEMU or the built programs are missing, 1 when anything failed.
+set -u
+cd "$(dirname "$0")/../../.."
+
+QEMU=${QEMU:-qemu-system-riscv64}
+if ! command -v "$QEMU" >/dev/null; then
+    echo "run-qemu.sh: $QEMU not found, skipped"
+    exit 77
+fi
+
+progs=()
+if [ $# -eq 0 ] || [ -d "$1" ]; then
+    dir=${1:-${BUILD:-build}}/tests/unit/isa
+    for f in "$dir"/*.elf; do
+        [ -f "$f" ] && progs+=("$f")
+    done
+else
+    progs=("$@")
+fi
+if [ ${#progs[@]} -eq 0 ]; then
+    echo "run-qemu.sh: no programs built (no riscv64 cross compiler?), skipped"
+    exit 77
+fi
+
+passed=0
+failed=0
+for p in "${progs[@]}"; do
+    name=$(basename "$p" .elf)
+    timeout 20 "$QEMU" -M virt -bios none -nographic -monitor none -serial none \
+        -kernel "$p" </dev/null >/dev/null 2>&1
+    rc=$?
+    case $rc in
+    0) echo "ok   $name"; passed=$((passed + 1)) ;;
+    124) echo "FAIL $name (timeout: never reported)"; failed=$((failed + 1)) ;;
+    *) echo "FAIL $name (case $rc)"; failed=$((failed + 1)) ;;
+    esac
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
