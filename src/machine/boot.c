@@ -32,7 +32,7 @@ struct boot_file {
 void boot_format_size(uint64_t bytes, char *buf, unsigned len)
 {
     if (bytes >= (1ull << 20))
-        snprintf(buf, len, "%" PRIu64 " MiB", (bytes + (1ull << 20) - 1) >> 20);
+        snprintf(buf, len, "%" PRIu64 " MiB", (uint64_t)((bytes + (1ull << 20) - 1) >> 20));
     else
         snprintf(buf, len, "%" PRIu64 " KiB", (bytes + 1023) >> 10);
 }

@@ -62,8 +62,12 @@ static void prop_strs(struct fdt_writer *w, const char *name, const char *v, siz
 
 static void add_cpus(struct fdt_writer *w, const struct board_fdt_params *p)
 {
-    static const char isa_ext[] =
-        "i\0m\0a\0f\0d\0c\0zicsr\0zifencei\0zicntr\0sstc";
+    /* Linux 6.1 reads riscv,isa only (single letters, then "_"-separated multi-letter
+     * names, unknown ones ignored); newer kernels prefer the split form. */
+    static const char isa_ext[] = "i\0m\0a\0f\0d\0c\0zicsr\0zifencei\0zicntr\0sstc";
+    size_t isa_ext_len = p->sstc ? sizeof isa_ext : sizeof isa_ext - sizeof "sstc";
+    const char *isa = p->sstc ? "rv64imafdc_zicsr_zifencei_zicntr_sstc"
+                              : "rv64imafdc_zicsr_zifencei_zicntr";
     chk(w, fdt_begin_node(w->buf, "cpus"));
     prop_u32(w, "#address-cells", 1);
     prop_u32(w, "#size-cells", 0);
@@ -75,10 +79,9 @@ static void add_cpus(struct fdt_writer *w, const struct board_fdt_params *p)
         prop_u32(w, "reg", h);
         prop_str(w, "status", "okay");
         prop_str(w, "compatible", "riscv");
-        /* Linux 6.1 reads riscv,isa only; newer kernels prefer the split form. */
-        prop_str(w, "riscv,isa", BOARD_ISA_STRING);
+        prop_str(w, "riscv,isa", isa);
         prop_str(w, "riscv,isa-base", "rv64i");
-        prop_strs(w, "riscv,isa-extensions", isa_ext, sizeof isa_ext);
+        prop_strs(w, "riscv,isa-extensions", isa_ext, isa_ext_len);
         prop_str(w, "mmu-type", "riscv,sv48");
         chk(w, fdt_begin_node(w->buf, "interrupt-controller"));
         prop_u32(w, "#interrupt-cells", 1);

@@ -7,10 +7,10 @@
 #ifndef COVE_MACHINE_FDT_H
 #define COVE_MACHINE_FDT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define BOARD_ISA_STRING "rv64imafdc_zicsr_zifencei_zicntr_sstc"
 #define BOARD_RNG_SEED_SIZE 32
 #define MACHINE_FDT_MAX_CPUS 32
 
@@ -20,6 +20,7 @@ struct board_fdt_params {
     const char *bootargs;          /* NULL: no bootargs property */
     uint64_t initrd_start, initrd_end; /* both 0: no initrd */
     uint8_t rng_seed[BOARD_RNG_SEED_SIZE];
+    bool sstc;                     /* the harts implement stimecmp (Sstc) */
     uint32_t virtio_slots;         /* bit n: a virtio-mmio device sits in slot n */
 };
 

@@ -90,7 +90,7 @@ static void uart_irq(void *opaque, bool level)
     plic_set_level(m->plic, VIRT_IRQ_UART, level);
 }
 
-static void uart_output_pending(void *opaque)
+static void uart_notify_output(void *opaque)
 {
     struct machine *m = opaque;
     uint64_t one = 1;
@@ -132,12 +132,11 @@ static int add_devices(struct machine *m, const struct machine_config *cfg)
     struct uart_config ucfg = {
         .out_fd = cfg->console_out_fd,
         .irq = uart_irq, .irq_opaque = m,
-        .output_pending = uart_output_pending, .notify_opaque = m,
+        .output_pending = uart_notify_output, .notify_opaque = m,
     };
     rc = uart_create(&ucfg, &m->uart);
     if (rc < 0)
         return rc;
-    rtc_init(&m->rtc);
     m->test = (struct sifive_test){test_action, m};
     if ((rc = machine_bus_register(m, VIRT_PLIC_BASE, VIRT_PLIC_SIZE, &plic_ops, m->plic)) < 0 ||
         (rc = machine_bus_register(m, VIRT_UART_BASE, VIRT_UART_SIZE, &uart_ops, m->uart)) < 0 ||
@@ -329,6 +328,7 @@ int machine_create(const struct machine_config *cfg, struct machine **out, struc
     m->console_escape = cfg->console_escape;
     pthread_mutex_init(&m->hsm_lock, NULL);
     pthread_cond_init(&m->hsm_cond, NULL);
+    rtc_init(&m->rtc);
     m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (m->wake_fd < 0) {
         rc = cove_error_set(err, -errno, "eventfd: %s", strerror(errno));
@@ -380,8 +380,7 @@ void machine_destroy(struct machine *m)
         munmap(m->ram.host, m->ram.size);
     uart_destroy(m->uart);
     plic_destroy(m->plic);
-    if (m->uart || m->plic)
-        rtc_fini(&m->rtc);
+    rtc_fini(&m->rtc);
     if (m->wake_fd >= 0)
         close(m->wake_fd);
     pthread_cond_destroy(&m->hsm_cond);
@@ -461,7 +460,7 @@ static void run_hart(struct hart *h)
         case HV_EXIT_GUEST_ERROR:
             log_error("hart %u: unhandled trap: cause %" PRIu64 " (%s), tval 0x%" PRIx64
                       ", pc 0x%" PRIx64,
-                      h->id, exit.guest_error.cause & ~(1ull << 63),
+                      h->id, (uint64_t)(exit.guest_error.cause & ~(1ull << 63)),
                       cause_name(exit.guest_error.cause), exit.guest_error.tval,
                       exit.guest_error.pc);
             machine_stop(m, MACHINE_STOP_GUEST_ERROR);

@@ -54,7 +54,7 @@ uint64_t csr_mip(hv_vcpu *v)
 
 uint64_t csr_mstatus_read(hv_vcpu *v)
 {
-    uint64_t s = v->mstatus | MS_UXL | MS_SXL;
+    uint64_t s = v->mstatus | (2ull << 32) | (2ull << 34); /* UXL = SXL = 64 */
     return (s & MS_FS) == MS_FS ? s | MS_SD : s;
 }
 

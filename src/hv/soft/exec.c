@@ -1,95 +1,16 @@
 /*
- * exec.c — the interpreter's hot loop: fetch through the fetch TLB, one big switch.
+ * exec.c — the complete executor of one instruction, straight from its encoding.
  *
- * cpu_run_block() runs at most `budget` instructions and returns early at anything the
- * outer loop (vcpu.c) must look at: a trap, an exit, a CSR write (which may unmask an
- * interrupt or change translation), xRET, WFI, sfence.vma. The pc lives in a local and is
- * written back to v->pc before anything that can trap; a trap overwrites v->pc with the
- * handler's address and the block ends.
+ * The hot loop (run.c) executes pre-decoded common instructions itself and comes here for
+ * everything else: system instructions, CSRs, atomics, floating point, and instructions
+ * that straddle a page. cpu_step() says whether the block may go on (STEP_NEXT), must end
+ * because state the outer loop looks at changed (STEP_END: CSR writes, xRET, WFI,
+ * sfence.vma, fence.i), or a trap/exit happened (STEP_TRAP; v->pc is the handler's, or
+ * the instruction's own when an exit is pending).
  */
+#include "hv/soft/alu.h"
 #include "hv/soft/soft.h"
 
-#define OPC_LOAD 0x03
-#define OPC_LOAD_FP 0x07
-#define OPC_MISC_MEM 0x0f
-#define OPC_OP_IMM 0x13
-#define OPC_AUIPC 0x17
-#define OPC_OP_IMM_32 0x1b
-#define OPC_STORE 0x23
-#define OPC_STORE_FP 0x27
-#define OPC_AMO 0x2f
-#define OPC_OP 0x33
-#define OPC_LUI 0x37
-#define OPC_OP_32 0x3b
-#define OPC_MADD 0x43
-#define OPC_MSUB 0x47
-#define OPC_NMSUB 0x4b
-#define OPC_NMADD 0x4f
-#define OPC_OP_FP 0x53
-#define OPC_BRANCH 0x63
-#define OPC_JALR 0x67
-#define OPC_JAL 0x6f
-#define OPC_SYSTEM 0x73
-
-static inline int64_t imm_i(uint32_t insn)
-{
-    return (int64_t)(int32_t)insn >> 20;
-}
-
-static inline int64_t imm_s(uint32_t insn)
-{
-    return ((int64_t)(int32_t)(insn & 0xfe000000) >> 20) | ((insn >> 7) & 31);
-}
-
-static inline int64_t imm_b(uint32_t insn)
-{
-    return ((int64_t)(int32_t)(insn & 0x80000000) >> 19) | ((insn & 0x80) << 4) |
-           ((insn >> 20) & 0x7e0) | ((insn >> 7) & 0x1e);
-}
-
-static inline int64_t imm_j(uint32_t insn)
-{
-    return ((int64_t)(int32_t)(insn & 0x80000000) >> 11) | (insn & 0xff000) |
-           ((insn >> 9) & 0x800) | ((insn >> 20) & 0x7fe);
-}
-
-static inline uint64_t mulh(int64_t a, int64_t b)
-{
-    return (uint64_t)(((__int128)a * b) >> 64);
-}
-
-static inline uint64_t mulhu(uint64_t a, uint64_t b)
-{
-    return (uint64_t)(((unsigned __int128)a * b) >> 64);
-}
-
-static inline uint64_t mulhsu(int64_t a, uint64_t b)
-{
-    return (uint64_t)(((__int128)a * (unsigned __int128)b) >> 64);
-}
-
-static inline uint64_t div64(int64_t a, int64_t b)
-{
-    if (b == 0)
-        return ~0ull;
-    if (a == INT64_MIN && b == -1)
-        return (uint64_t)a;
-    return (uint64_t)(a / b);
-}
-
-static inline uint64_t rem64(int64_t a, int64_t b)
-{
-    if (b == 0)
-        return (uint64_t)a;
-    if (a == INT64_MIN && b == -1)
-        return 0;
-    return (uint64_t)(a % b);
-}
-
-static inline uint64_t sext32(uint64_t v)
-{
-    return (uint64_t)(int64_t)(int32_t)v;
-}
 
 /* Executes an OP (0x33) instruction; returns false for an illegal encoding. */
 static inline bool exec_op(uint64_t *x, uint32_t insn, unsigned rd, uint64_t a, uint64_t b)
@@ -332,7 +253,10 @@ static int exec_csr(hv_vcpu *v, uint32_t insn, bool *wrote)
     if (csr_check(v, csr, write) || csr_read(v, csr, &old))
         return -1;
     if (write) {
-        uint64_t n = (f3 & 3) == 1 ? src : (f3 & 3) == 2 ? old | src : old & ~src;
+        /* csrrs/csrrc on mip modify the software-writable bits, not the value that the
+         * interrupt lines OR in (a read-back SEIP must not latch). */
+        uint64_t base = csr == 0x344 ? v->mip : old;
+        uint64_t n = (f3 & 3) == 1 ? src : (f3 & 3) == 2 ? base | src : base & ~src;
         if (csr_write(v, csr, n))
             return -1;
     }
@@ -445,213 +369,190 @@ static int fetch_cross(hv_vcpu *v, uint64_t pc, uint16_t lo, uint32_t *insn)
     return 0;
 }
 
-void cpu_run_block(hv_vcpu *v, int64_t budget)
+/* Executes the instruction at v->pc (fetching it again from guest memory). */
+enum step cpu_step(hv_vcpu *v)
 {
     uint64_t *x = v->x;
     uint64_t pc = v->pc;
-    uint64_t fpage = 1; /* never equal to a page address */
-    uint8_t *fhost = NULL;
-    int64_t n = 0;
+    uint32_t insn;
+    unsigned ilen;
+    uint16_t lo;
+    uint8_t *fhost = tlb_hit(v->tlb_x, pc & PAGE_MASK, 1);
+    if (!fhost && mmu_fetch_page(v, pc, &fhost))
+        return STEP_TRAP;
+    memcpy(&lo, fhost + (pc & (PAGE_SIZE - 1)), 2);
+    if ((lo & 3) == 3) {
+        ilen = 4;
+        if (likely((pc & (PAGE_SIZE - 1)) != PAGE_SIZE - 2))
+            memcpy(&insn, fhost + (pc & (PAGE_SIZE - 1)), 4);
+        else if (fetch_cross(v, pc, lo, &insn))
+            return STEP_TRAP;
+    } else {
+        ilen = 2;
+        insn = v->vm->rvc_table[lo];
+    }
 
-    while (n < budget) {
-        uint32_t insn;
-        unsigned ilen;
-        uint16_t lo;
-        if (unlikely((pc & PAGE_MASK) != fpage)) {
-            uint8_t *h = tlb_hit(v->tlb_x, pc & PAGE_MASK, 1);
-            if (h) {
-                fhost = h;
-            } else {
-                v->pc = pc;
-                if (mmu_fetch_page(v, pc, &fhost))
-                    goto trapped;
-            }
-            fpage = pc & PAGE_MASK;
+    unsigned rd = (insn >> 7) & 31, rs1 = (insn >> 15) & 31, rs2 = (insn >> 20) & 31;
+    unsigned f3 = (insn >> 12) & 7;
+    uint64_t npc = pc + ilen;
+    x[0] = 0;
+    switch (insn & 0x7f) {
+    case OPC_LUI:
+        x[rd] = (uint64_t)(int64_t)(int32_t)(insn & 0xfffff000);
+        break;
+    case OPC_AUIPC:
+        x[rd] = pc + (uint64_t)(int64_t)(int32_t)(insn & 0xfffff000);
+        break;
+    case OPC_JAL:
+        x[rd] = npc;
+        npc = pc + (uint64_t)imm_j(insn);
+        break;
+    case OPC_JALR: {
+        if (f3)
+            ILLEGAL();
+        uint64_t t = (x[rs1] + (uint64_t)imm_i(insn)) & ~1ull;
+        x[rd] = npc;
+        npc = t;
+        break;
+    }
+    case OPC_BRANCH: {
+        bool ok;
+        bool t = branch_taken(f3, x[rs1], x[rs2], &ok);
+        if (!ok)
+            ILLEGAL();
+        if (t)
+            npc = pc + (uint64_t)imm_b(insn);
+        break;
+    }
+    case OPC_LOAD: {
+        uint64_t r;
+        switch (f3) {
+        case 0: LOAD(1, rd | LD_SIGN, r); x[rd] = (uint64_t)(int64_t)(int8_t)r; break;
+        case 1: LOAD(2, rd | LD_SIGN, r); x[rd] = (uint64_t)(int64_t)(int16_t)r; break;
+        case 2: LOAD(4, rd | LD_SIGN, r); x[rd] = sext32(r); break;
+        case 3: LOAD(8, rd, r); x[rd] = r; break;
+        case 4: LOAD(1, rd, r); x[rd] = r; break;
+        case 5: LOAD(2, rd, r); x[rd] = r; break;
+        case 6: LOAD(4, rd, r); x[rd] = r; break;
+        default: ILLEGAL();
         }
-        memcpy(&lo, fhost + (pc & (PAGE_SIZE - 1)), 2);
-        if ((lo & 3) == 3) {
-            ilen = 4;
-            if (likely((pc & (PAGE_SIZE - 1)) != PAGE_SIZE - 2)) {
-                memcpy(&insn, fhost + (pc & (PAGE_SIZE - 1)), 4);
-            } else if (fetch_cross(v, pc, lo, &insn)) {
-                goto trapped;
-            }
+        break;
+    }
+    case OPC_STORE:
+        switch (f3) {
+        case 0: STORE(1, x[rs2]); break;
+        case 1: STORE(2, x[rs2]); break;
+        case 2: STORE(4, x[rs2]); break;
+        case 3: STORE(8, x[rs2]); break;
+        default: ILLEGAL();
+        }
+        break;
+    case OPC_OP_IMM:
+        if (!exec_op_imm(x, insn, rd, x[rs1]))
+            ILLEGAL();
+        break;
+    case OPC_OP_IMM_32:
+        if (!exec_op_imm32(x, insn, rd, x[rs1]))
+            ILLEGAL();
+        break;
+    case OPC_OP:
+        if (!exec_op(x, insn, rd, x[rs1], x[rs2]))
+            ILLEGAL();
+        break;
+    case OPC_OP_32:
+        if (!exec_op32(x, insn, rd, x[rs1], x[rs2]))
+            ILLEGAL();
+        break;
+    case OPC_LOAD_FP: {
+        uint64_t r;
+        if (fs_off(v) || (f3 != 2 && f3 != 3))
+            ILLEGAL();
+        if (f3 == 2) {
+            LOAD(4, rd | LD_FP, r);
+            v->fpu.f[rd] = r | 0xffffffff00000000ull;
         } else {
-            ilen = 2;
-            insn = rvc_expand(lo);
+            LOAD(8, rd | LD_FP, r);
+            v->fpu.f[rd] = r;
         }
-
-        unsigned rd = (insn >> 7) & 31, rs1 = (insn >> 15) & 31, rs2 = (insn >> 20) & 31;
-        unsigned f3 = (insn >> 12) & 7;
-        uint64_t npc = pc + ilen;
-        x[0] = 0;
-        switch (insn & 0x7f) {
-        case OPC_LUI:
-            x[rd] = (uint64_t)(int64_t)(int32_t)(insn & 0xfffff000);
-            break;
-        case OPC_AUIPC:
-            x[rd] = pc + (uint64_t)(int64_t)(int32_t)(insn & 0xfffff000);
-            break;
-        case OPC_JAL:
-            x[rd] = npc;
-            npc = pc + (uint64_t)imm_j(insn);
-            break;
-        case OPC_JALR: {
-            if (f3)
-                ILLEGAL();
-            uint64_t t = (x[rs1] + (uint64_t)imm_i(insn)) & ~1ull;
-            x[rd] = npc;
-            npc = t;
-            break;
-        }
-        case OPC_BRANCH: {
-            bool ok;
-            bool t = branch_taken(f3, x[rs1], x[rs2], &ok);
-            if (!ok)
-                ILLEGAL();
-            if (t) {
-                npc = pc + (uint64_t)imm_b(insn);
-                if (unlikely(atomic_load_explicit(&v->attention, memory_order_relaxed))) {
-                    v->pc = npc;
-                    n++;
-                    goto out;
-                }
-            }
-            break;
-        }
-        case OPC_LOAD: {
-            uint64_t r;
-            switch (f3) {
-            case 0: LOAD(1, rd | LD_SIGN, r); x[rd] = (uint64_t)(int64_t)(int8_t)r; break;
-            case 1: LOAD(2, rd | LD_SIGN, r); x[rd] = (uint64_t)(int64_t)(int16_t)r; break;
-            case 2: LOAD(4, rd | LD_SIGN, r); x[rd] = sext32(r); break;
-            case 3: LOAD(8, rd, r); x[rd] = r; break;
-            case 4: LOAD(1, rd, r); x[rd] = r; break;
-            case 5: LOAD(2, rd, r); x[rd] = r; break;
-            case 6: LOAD(4, rd, r); x[rd] = r; break;
-            default: ILLEGAL();
-            }
-            break;
-        }
-        case OPC_STORE:
-            switch (f3) {
-            case 0: STORE(1, x[rs2]); break;
-            case 1: STORE(2, x[rs2]); break;
-            case 2: STORE(4, x[rs2]); break;
-            case 3: STORE(8, x[rs2]); break;
-            default: ILLEGAL();
-            }
-            break;
-        case OPC_OP_IMM:
-            if (!exec_op_imm(x, insn, rd, x[rs1]))
-                ILLEGAL();
-            break;
-        case OPC_OP_IMM_32:
-            if (!exec_op_imm32(x, insn, rd, x[rs1]))
-                ILLEGAL();
-            break;
-        case OPC_OP:
-            if (!exec_op(x, insn, rd, x[rs1], x[rs2]))
-                ILLEGAL();
-            break;
-        case OPC_OP_32:
-            if (!exec_op32(x, insn, rd, x[rs1], x[rs2]))
-                ILLEGAL();
-            break;
-        case OPC_LOAD_FP: {
-            uint64_t r;
-            if (fs_off(v) || (f3 != 2 && f3 != 3))
-                ILLEGAL();
-            if (f3 == 2) {
-                LOAD(4, rd | LD_FP, r);
-                v->fpu.f[rd] = r | 0xffffffff00000000ull;
-            } else {
-                LOAD(8, rd | LD_FP, r);
-                v->fpu.f[rd] = r;
-            }
-            fs_dirty(v);
-            break;
-        }
-        case OPC_STORE_FP:
-            if (fs_off(v) || (f3 != 2 && f3 != 3))
-                ILLEGAL();
-            if (f3 == 2)
-                STORE(4, v->fpu.f[rs2]);
+        fs_dirty(v);
+        break;
+    }
+    case OPC_STORE_FP:
+        if (fs_off(v) || (f3 != 2 && f3 != 3))
+            ILLEGAL();
+        if (f3 == 2)
+            STORE(4, v->fpu.f[rs2]);
+        else
+            STORE(8, v->fpu.f[rs2]);
+        break;
+    case OPC_MADD:
+    case OPC_MSUB:
+    case OPC_NMSUB:
+    case OPC_NMADD:
+    case OPC_OP_FP:
+        if (fs_off(v) || fpu_exec(&v->fpu, insn, x) != FPU_OK)
+            ILLEGAL();
+        fs_dirty(v);
+        break;
+    case OPC_AMO:
+        if ((f3 != 2 && f3 != 3) || !amo_known(insn >> 27) ||
+            ((insn >> 27) == 0x02 && rs2 != 0))
+            ILLEGAL();
+        SYNC();
+        if (exec_amo(v, insn))
+            goto trapped;
+        break;
+    case OPC_MISC_MEM:
+        if (f3 == 0) {
+            /* Only a store->load ordering needs a real fence on a TSO host. */
+            if ((insn & (1u << 24)) && (insn & (1u << 21)))
+                __atomic_thread_fence(__ATOMIC_SEQ_CST);
             else
-                STORE(8, v->fpu.f[rs2]);
-            break;
-        case OPC_MADD:
-        case OPC_MSUB:
-        case OPC_NMSUB:
-        case OPC_NMADD:
-        case OPC_OP_FP:
-            if (fs_off(v) || fpu_exec(&v->fpu, insn, x) != FPU_OK)
-                ILLEGAL();
-            fs_dirty(v);
-            break;
-        case OPC_AMO:
-            if ((f3 != 2 && f3 != 3) || !amo_known(insn >> 27) ||
-                ((insn >> 27) == 0x02 && rs2 != 0))
-                ILLEGAL();
-            SYNC();
-            if (exec_amo(v, insn))
-                goto trapped;
-            break;
-        case OPC_MISC_MEM:
-            if (f3 == 0) {
-                /* Only a store->load ordering needs a real fence on a TSO host. */
-                if ((insn & (1u << 24)) && (insn & (1u << 21)))
-                    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-                else
-                    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-            } else if (f3 != 1) {
-                ILLEGAL();
-            }
-            break;
-        case OPC_SYSTEM:
-            SYNC();
-            if (f3 == 0) {
-                switch (exec_system(v, insn)) {
-                case SYS_NEXT:
-                    v->pc = npc;
-                    n++;
-                    goto out;
-                case SYS_JUMPED:
-                    n++;
-                    goto out;
-                case SYS_TRAP:
-                    goto trapped;
-                case SYS_ILLEGAL:
-                    ILLEGAL();
-                }
-            } else if (f3 != 4) {
-                bool wrote;
-                v->instret += (uint64_t)n;
-                budget -= n;
-                n = 0;
-                if (exec_csr(v, insn, &wrote))
-                    ILLEGAL();
-                if (wrote) {
-                    v->pc = npc;
-                    n++;
-                    goto out;
-                }
-            } else {
-                ILLEGAL();
-            }
-            break;
-        default:
+                __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        } else if (f3 == 1) {
+            dcache_flush(v); /* fence.i */
+            v->pc = npc;
+            return STEP_END;
+        } else {
             ILLEGAL();
         }
-        pc = npc;
-        n++;
+        break;
+    case OPC_SYSTEM:
+        SYNC();
+        if (f3 == 0) {
+            switch (exec_system(v, insn)) {
+            case SYS_NEXT:
+                v->pc = npc;
+                x[0] = 0;
+                return STEP_END;
+            case SYS_JUMPED:
+                x[0] = 0;
+                return STEP_END;
+            case SYS_TRAP:
+                goto trapped;
+            case SYS_ILLEGAL:
+                ILLEGAL();
+            }
+        } else if (f3 != 4) {
+            bool wrote;
+            if (exec_csr(v, insn, &wrote))
+                ILLEGAL();
+            if (wrote) {
+                v->pc = npc;
+                x[0] = 0;
+                return STEP_END;
+            }
+        } else {
+            ILLEGAL();
+        }
+        break;
+    default:
+        ILLEGAL();
     }
-    v->pc = pc;
-out:
-    v->instret += (uint64_t)n;
+    v->pc = npc;
     x[0] = 0;
-    return;
+    return STEP_NEXT;
 trapped:
-    v->instret += (uint64_t)n;
     x[0] = 0;
+    return STEP_TRAP;
 }

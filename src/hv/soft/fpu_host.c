@@ -20,7 +20,12 @@
 
 #include "hv/soft/fpu_internal.h"
 
-#if defined(__x86_64__)
+/* FPU_HOST_FENV forces the portable <fenv.h> path, so x86 can test it too. */
+#if defined(__x86_64__) && !defined(FPU_HOST_FENV)
+#define HOST_MXCSR 1
+#endif
+
+#ifdef HOST_MXCSR
 #define PIN_REG(v) __asm__ volatile("" : "+x"(v))
 #elif defined(__aarch64__)
 #define PIN_REG(v) __asm__ volatile("" : "+w"(v) : : "memory")
@@ -36,7 +41,7 @@ static uint32_t fenv_to_fflags(int ex)
            (ex & FE_INEXACT ? FFLAG_NX : 0);
 }
 
-#if defined(__x86_64__)
+#ifdef HOST_MXCSR
 /* SSE arithmetic only depends on MXCSR; touching it directly avoids glibc's full
  * x87+SSE environment save in fesetround/feclearexcept on every instruction. */
 #define MXCSR_FLAGS 0x3fu
@@ -44,7 +49,7 @@ static uint32_t fenv_to_fflags(int ex)
 #define MXCSR_DAZ_FTZ 0x8040u
 
 struct host_mode {
-    uint32_t saved, want;
+    uint32_t saved;
 };
 
 static inline uint32_t mxcsr_read(void)
@@ -59,26 +64,35 @@ static inline void mxcsr_write(uint32_t v)
     __asm__ volatile("ldmxcsr %0" : : "m"(v));
 }
 
-static inline void host_enter(struct host_mode *h, int rm)
+static inline uint32_t mxcsr_to_fflags(uint32_t v)
 {
-    static const uint32_t rc[4] = {0u << 13, 3u << 13, 1u << 13, 2u << 13};
-
-    h->saved = mxcsr_read();
-    h->want = (h->saved & ~(MXCSR_FLAGS | MXCSR_RC | MXCSR_DAZ_FTZ)) | rc[rm];
-    if (h->want != h->saved)
-        mxcsr_write(h->want);
+    return (v & 1 ? FFLAG_NV : 0) | (v & 4 ? FFLAG_DZ : 0) | (v & 8 ? FFLAG_OF : 0) |
+           (v & 16 ? FFLAG_UF : 0) | (v & 32 ? FFLAG_NX : 0);
 }
 
-/* Host flags are dropped on the way out: the VMM has no use for them, and starting
- * the next instruction from a clean state saves a write. */
+/*
+ * ldmxcsr is the expensive part, so the host's sticky flags are left standing between
+ * instructions: flags already recorded in the guest's fflags (known) need no clearing,
+ * because fflags only accumulate. A guest busy with inexact arithmetic thus runs with
+ * no MXCSR write at all.
+ */
+static inline void host_enter(struct host_mode *h, int rm, uint32_t known)
+{
+    static const uint32_t rc[4] = {0u << 13, 3u << 13, 1u << 13, 2u << 13};
+    uint32_t cur = mxcsr_read();
+
+    h->saved = cur;
+    if ((cur & (MXCSR_RC | MXCSR_DAZ_FTZ)) != rc[rm] || (mxcsr_to_fflags(cur) & ~known))
+        mxcsr_write((cur & ~(MXCSR_FLAGS | MXCSR_RC | MXCSR_DAZ_FTZ)) | rc[rm]);
+}
+
 static inline uint32_t host_leave(struct host_mode *h)
 {
-    uint32_t now = mxcsr_read(), restore = h->saved & ~MXCSR_FLAGS;
+    uint32_t now = mxcsr_read(), restore = (now & MXCSR_FLAGS) | (h->saved & ~MXCSR_FLAGS);
 
     if (now != restore)
         mxcsr_write(restore);
-    return (now & 1 ? FFLAG_NV : 0) | (now & 4 ? FFLAG_DZ : 0) | (now & 8 ? FFLAG_OF : 0) |
-           (now & 16 ? FFLAG_UF : 0) | (now & 32 ? FFLAG_NX : 0);
+    return mxcsr_to_fflags(now);
 }
 #else
 struct host_mode {
@@ -87,8 +101,9 @@ struct host_mode {
 
 static const int fe_mode[4] = {FE_TONEAREST, FE_TOWARDZERO, FE_DOWNWARD, FE_UPWARD};
 
-static inline void host_enter(struct host_mode *h, int rm)
+static inline void host_enter(struct host_mode *h, int rm, uint32_t known)
 {
+    (void)known;
     h->rm = rm;
     if (rm != RM_RNE)
         fesetround(fe_mode[rm]);
@@ -129,6 +144,122 @@ static inline float op_s(enum fop op, float a, float b, float c)
     }
 }
 
+/*
+ * RNE without touching the host's status register, whose accesses cost more than the
+ * arithmetic. Here the flags follow from error-free transformations (TwoSum, the FMA
+ * residual, products that are exact in double), which only holds for finite results
+ * safely inside the normal range, where NX is the only possible flag; anything else
+ * returns false and takes the flag-reading path. It relies on the host being in
+ * round-to-nearest-even, C's default, which this file restores after other modes.
+ */
+static bool have_fast_fma(void)
+{
+#if defined(__x86_64__)
+    return __builtin_cpu_supports("fma");
+#else
+    return true;
+#endif
+}
+
+#define EXP_D(u) ((unsigned)((u) >> 52) & 0x7ffu)
+#define EXP_S(u) ((unsigned)((u) >> 23) & 0xffu)
+
+static bool quick_rne_d(enum fop op, uint64_t ua, uint64_t ub, uint64_t *out,
+                        uint32_t *flags)
+{
+    double a, b, r, t, err;
+
+    memcpy(&a, &ua, sizeof(a));
+    memcpy(&b, &ub, sizeof(b));
+    switch (op) {
+    case FOP_SUB:
+    case FOP_ADD:
+        /* Below 2^1022 neither the sum nor TwoSum's steps can overflow; sums landing
+         * in the subnormal range are exact, so no UF either. */
+        if (EXP_D(ua) >= 0x7fd || EXP_D(ub) >= 0x7fd)
+            return false;
+        if (op == FOP_SUB)
+            b = -b;
+        r = a + b;
+        t = r - a;
+        err = (a - (r - t)) + (b - t);
+        break;
+    case FOP_MUL:
+        r = a * b;
+        if (!(fabs(r) >= 0x1p-960 && fabs(r) <= DBL_MAX) || !have_fast_fma())
+            return false;
+        err = fma(a, b, -r);
+        break;
+    case FOP_DIV:
+        r = a / b;
+        if (!(fabs(a) >= 0x1p-960 && fabs(r) >= 0x1p-960 && fabs(r) <= DBL_MAX) ||
+            !have_fast_fma())
+            return false;
+        err = fma(-r, b, a);
+        break;
+    case FOP_SQRT:
+        if (!(a >= 0x1p-960 && a <= DBL_MAX) || !have_fast_fma())
+            return false;
+        r = sqrt(a);
+        err = fma(-r, r, a);
+        break;
+    default:
+        return false;
+    }
+    if (err != 0)
+        *flags |= FFLAG_NX;
+    memcpy(out, &r, sizeof(r));
+    return true;
+}
+
+static bool quick_rne_s(enum fop op, uint64_t ua, uint64_t ub, uint64_t *out,
+                        uint32_t *flags)
+{
+    uint32_t wa = (uint32_t)ua, wb = (uint32_t)ub;
+    float a, b, r, t;
+    bool inexact;
+
+    memcpy(&a, &wa, sizeof(a));
+    memcpy(&b, &wb, sizeof(b));
+    switch (op) {
+    case FOP_SUB:
+    case FOP_ADD:
+        if (EXP_S(wa) >= 0xfd || EXP_S(wb) >= 0xfd)
+            return false;
+        if (op == FOP_SUB)
+            b = -b;
+        r = a + b;
+        t = r - a;
+        inexact = (a - (r - t)) + (b - t) != 0;
+        break;
+    case FOP_MUL: /* the 48-bit product is exact in double */
+        r = a * b;
+        if (!(fabsf(r) > FLT_MIN && fabsf(r) <= FLT_MAX))
+            return false;
+        inexact = (double)r != (double)a * (double)b;
+        break;
+    case FOP_DIV: /* a - r*b is exact in double */
+        r = a / b;
+        if (!(fabsf(r) > FLT_MIN && fabsf(r) <= FLT_MAX))
+            return false;
+        inexact = (double)a - (double)r * (double)b != 0;
+        break;
+    case FOP_SQRT:
+        if (!(a > 0 && a <= FLT_MAX))
+            return false;
+        r = sqrtf(a);
+        inexact = (double)r * (double)r != (double)a;
+        break;
+    default:
+        return false;
+    }
+    if (inexact)
+        *flags |= FFLAG_NX;
+    memcpy(&wa, &r, sizeof(r));
+    *out = wa;
+    return true;
+}
+
 static uint64_t host_arith_d(enum fop op, uint64_t ua, uint64_t ub, uint64_t uc, int rm,
                              uint32_t *flags)
 {
@@ -138,7 +269,7 @@ static uint64_t host_arith_d(enum fop op, uint64_t ua, uint64_t ub, uint64_t uc,
     memcpy(&a, &ua, sizeof(a));
     memcpy(&b, &ub, sizeof(b));
     memcpy(&c, &uc, sizeof(c));
-    host_enter(&h, rm);
+    host_enter(&h, rm, *flags);
     PIN_REG(a);
     PIN_REG(b);
     PIN_REG(c);
@@ -159,7 +290,7 @@ static uint64_t host_arith_s(enum fop op, uint64_t ua, uint64_t ub, uint64_t uc,
     memcpy(&a, &wa, sizeof(a));
     memcpy(&b, &wb, sizeof(b));
     memcpy(&c, &wc, sizeof(c));
-    host_enter(&h, rm);
+    host_enter(&h, rm, *flags);
     PIN_REG(a);
     PIN_REG(b);
     PIN_REG(c);
@@ -266,6 +397,8 @@ uint64_t fpu_arith(enum fop op, uint64_t a, uint64_t b, uint64_t c, int rm, bool
             *flags |= FFLAG_NV;
         return fp_canon_nan(dbl);
     }
+    if (rm == RM_RNE && (dbl ? quick_rne_d : quick_rne_s)(op, a, b, &r, flags))
+        return r;
     if (rm == RM_RMM && (WIDE_FOR_DOUBLE || !dbl))
         r = rmm_arith(op, a, b, c, dbl, flags);
     else if (dbl)

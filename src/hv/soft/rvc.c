@@ -2,6 +2,8 @@
  * rvc.c — expansion of RV64C compressed instructions to their 32-bit equivalents, so
  * that one executor handles both. Reserved encodings expand to 0, which is illegal.
  */
+#include <stdlib.h>
+
 #include "hv/soft/soft.h"
 
 #define BIT(x, n) (((x) >> (n)) & 1u)
@@ -150,4 +152,15 @@ uint32_t rvc_expand(uint16_t insn)
     case 2: return quadrant2(c);
     }
     return 0;
+}
+
+/* The expansion is a pure function of 16 bits: a 256 KiB table makes it one load. */
+uint32_t *rvc_table_create(void)
+{
+    uint32_t *t = malloc(65536 * sizeof(*t));
+    if (!t)
+        return NULL;
+    for (uint32_t c = 0; c < 65536; c++)
+        t[c] = (c & 3) == 3 ? 0 : rvc_expand((uint16_t)c);
+    return t;
 }

@@ -46,6 +46,36 @@ struct tlb_set {
 
 #define MAX_SLOTS 32
 
+/* Pre-decoded instructions (dcache.c): one slot per 2-byte offset of a guest page, decoded
+ * lazily; op 0 means "not decoded yet". Keyed by the host address of the page. */
+enum dop {
+    OP_UNDECODED, OP_GENERIC,
+    OP_LUI, OP_AUIPC, OP_JAL, OP_JALR,
+    OP_BEQ, OP_BNE, OP_BLT, OP_BGE, OP_BLTU, OP_BGEU,
+    OP_LB, OP_LH, OP_LW, OP_LD, OP_LBU, OP_LHU, OP_LWU,
+    OP_SB, OP_SH, OP_SW, OP_SD,
+    OP_ADDI, OP_SLTI, OP_SLTIU, OP_XORI, OP_ORI, OP_ANDI, OP_SLLI, OP_SRLI, OP_SRAI,
+    OP_ADDIW, OP_SLLIW, OP_SRLIW, OP_SRAIW,
+    OP_ADD, OP_SUB, OP_SLL, OP_SLT, OP_SLTU, OP_XOR, OP_SRL, OP_SRA, OP_OR, OP_AND,
+    OP_MUL, OP_MULH, OP_MULHSU, OP_MULHU, OP_DIV, OP_DIVU, OP_REM, OP_REMU,
+    OP_ADDW, OP_SUBW, OP_SLLW, OP_SRLW, OP_SRAW,
+    OP_MULW, OP_DIVW, OP_DIVUW, OP_REMW, OP_REMUW,
+    OP_COUNT
+};
+
+/* 8 bytes: op holds (enum dop << 1) | (length == 4) so that one load gives both. */
+struct dinsn {
+    int32_t imm;
+    uint8_t op, rd, rs1, rs2;
+};
+
+#define DCACHE_PAGES 2048
+
+struct dpage {
+    uintptr_t host; /* host address of the guest page, 0 = free */
+    struct dinsn d[PAGE_SIZE / 2];
+};
+
 struct mem_slot {
     uint64_t gpa, size;
     uint8_t *host;
@@ -60,6 +90,7 @@ struct hv_vm {
     _Atomic int64_t time_offset;  /* added to the scaled host clock */
     _Atomic uint64_t mtimecmp[HV_MAX_VCPUS];
     hv_vcpu *_Atomic vcpus[HV_MAX_VCPUS];
+    uint32_t *rvc_table; /* every 16-bit encoding expanded once (rvc.c) */
 };
 
 /* Privilege levels. */
@@ -167,6 +198,8 @@ struct hv_vcpu {
     uint64_t res_val;
     unsigned res_size;
 
+    struct dpage *dcache;  /* DCACHE_PAGES, direct-mapped by host page */
+    bool code_dirty;       /* a decoded page was dropped during this block */
     bool tlb_super;     /* a superpage translation is cached: sfence.vma addr flushes all */
     bool wfi;           /* waiting for an interrupt */
     bool exit_ready;    /* run must return with *exit filled */
@@ -222,10 +255,23 @@ int cpu_sret(hv_vcpu *v);
 void cpu_timer_update(hv_vcpu *v, uint64_t now);
 
 /* exec.c */
+enum step { STEP_NEXT, STEP_END, STEP_TRAP };
+enum step cpu_step(hv_vcpu *v);
+
+/* run.c */
 void cpu_run_block(hv_vcpu *v, int64_t budget);
+
+/* dcache.c */
+int dcache_init(hv_vcpu *v);
+void dcache_free(hv_vcpu *v);
+void dcache_flush(hv_vcpu *v);
+void dcache_drop(hv_vcpu *v, uintptr_t host_page);
+struct dpage *dcache_page(hv_vcpu *v, uintptr_t host_page);
+void dcache_decode(const hv_vcpu *v, const uint8_t *page, unsigned off, struct dinsn *d);
 
 /* rvc.c */
 uint32_t rvc_expand(uint16_t c);
+uint32_t *rvc_table_create(void);
 
 static inline uint8_t *tlb_hit(const struct tlb_entry *t, uint64_t va, unsigned size)
 {

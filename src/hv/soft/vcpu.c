@@ -54,6 +54,7 @@ static void reset_state(hv_vcpu *v)
     atomic_store(&v->flush_req, 0);
     atomic_store(&v->vm->mtimecmp[v->hartid], ~0ull);
     tlb_flush_all(v);
+    dcache_flush(v);
     cpu_set_priv(v, PRV_M);
 }
 
@@ -67,6 +68,10 @@ int hv_vcpu_create(hv_vm *vm, unsigned hartid, hv_vcpu **out)
     if (!v)
         return -ENOMEM;
     memset(v, 0, sizeof(*v));
+    if (dcache_init(v)) {
+        free(v);
+        return -ENOMEM;
+    }
     v->vm = vm;
     v->hartid = hartid;
     reset_state(v);
@@ -80,6 +85,7 @@ void hv_vcpu_destroy(hv_vcpu *v)
     if (!v)
         return;
     atomic_store(&v->vm->vcpus[v->hartid], NULL);
+    dcache_free(v);
     free(v);
 }
 
@@ -201,7 +207,8 @@ static void apply_flush_requests(hv_vcpu *v)
     unsigned what = atomic_exchange(&v->flush_req, 0);
     if (what & HV_FLUSH_TLB)
         tlb_flush_all(v);
-    /* HV_FLUSH_ICACHE: instructions are fetched from guest memory every time. */
+    if (what & HV_FLUSH_ICACHE)
+        dcache_flush(v);
 }
 
 int hv_vcpu_run(hv_vcpu *v, struct hv_exit *exit)

@@ -26,6 +26,11 @@ int hv_vm_create(const struct hv_vm_config *cfg, hv_vm **out)
     if (!vm)
         return -ENOMEM;
     vm->cfg = *cfg;
+    vm->rvc_table = rvc_table_create();
+    if (!vm->rvc_table) {
+        free(vm);
+        return -ENOMEM;
+    }
     vm->time_mult = (uint64_t)(((unsigned __int128)cfg->timebase_hz << 32) / 1000000000ull);
     for (unsigned i = 0; i < HV_MAX_VCPUS; i++)
         atomic_store(&vm->mtimecmp[i], ~0ull);
@@ -35,6 +40,9 @@ int hv_vm_create(const struct hv_vm_config *cfg, hv_vm **out)
 
 void hv_vm_destroy(hv_vm *vm)
 {
+    if (!vm)
+        return;
+    free(vm->rvc_table);
     free(vm);
 }
 

@@ -82,6 +82,7 @@
 #define RVTEST_BEGIN                                                                      \
     .section .text.init;                                                                  \
     .option norvc;                                                                        \
+    .option nopic;                                                                        \
     .globl _start;                                                                        \
 _start:                                                                                   \
     la t0, 1f;                                                                            \
@@ -216,6 +217,14 @@ test_##n:                                                                       
     la t0, trap_info;                                                                     \
     ld t1, TI_CAUSE(t0);                                                                  \
     CHECK_REG(t1, cause)
+
+/* mtval of the last trap == reg (not t0..t2) */
+#define CHECK_TVAL_REG(reg)                                                               \
+    la t0, trap_info;                                                                     \
+    ld t1, TI_TVAL(t0);                                                                   \
+    beq t1, reg, 9f;                                                                      \
+    j fail;                                                                               \
+9:
 
 #define CHECK_TRAP_EPC(label)                                                             \
     la t0, trap_info;                                                                     \

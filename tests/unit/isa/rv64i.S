@@ -32,7 +32,7 @@ RVTEST_BEGIN
     TEST_IMM(21, addiw, 0x0000000012345678, 0xffffffff12345678, 0)
 
     /* logic */
-    TEST_RR(22, and, 0x0f000f00f00ff00f, 0xff00ff00ff00ff0f, 0x0ff00ff0f00ff00f)
+    TEST_RR(22, and, 0x0f000f00f000f00f, 0xff00ff00ff00ff0f, 0x0ff00ff0f00ff00f)
     TEST_RR(23, or,  0xfff0fff0ff0fff0f, 0xff00ff00ff00ff0f, 0x0ff00ff0f00ff00f)
     TEST_RR(24, xor, 0xf0f0f0f00f0f0f00, 0xff00ff00ff00ff0f, 0x0ff00ff0f00ff00f)
     TEST_IMM(25, andi, 0x0000000000000700, 0xff00ff00ff00ff00, 0x70f)

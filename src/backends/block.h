@@ -1,0 +1,54 @@
+/*
+ * block.h — what a block device attaches to.
+ *
+ * A block attachment is a byte-addressed disk of a fixed size: read/write whole iovec
+ * arrays at an offset (all or nothing: a short transfer is an error), flush (data written
+ * before it is durable when it returns), discard (may drop the data, reads then return
+ * zeros or the old data) and write_zeroes. Offsets and lengths are checked by the device
+ * against size before the call. The iovec arrays passed in may be modified (advanced
+ * over partial transfers). Calls come from one thread at a time.
+ */
+#ifndef COVE_BACKENDS_BLOCK_H
+#define COVE_BACKENDS_BLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <cove/error.h>
+
+#define BLOCK_SERIAL_MAX 20 /* virtio-blk GET_ID */
+
+struct block_attachment;
+
+struct block_attachment_ops {
+    int (*readv)(struct block_attachment *b, struct iovec *iov, unsigned n, uint64_t offset);
+    int (*writev)(struct block_attachment *b, struct iovec *iov, unsigned n, uint64_t offset);
+    int (*flush)(struct block_attachment *b);
+    int (*discard)(struct block_attachment *b, uint64_t offset, uint64_t len);
+    int (*write_zeroes)(struct block_attachment *b, uint64_t offset, uint64_t len, bool unmap);
+    void (*close)(struct block_attachment *b);
+};
+
+struct block_attachment {
+    const struct block_attachment_ops *ops;
+    uint64_t size;                       /* bytes */
+    bool read_only;
+    char serial[BLOCK_SERIAL_MAX + 1];   /* NUL-terminated; may be empty */
+};
+
+/* A raw image file or block device. Read-write opens take an exclusive lock, read-only
+ * ones a shared lock, so two VMs cannot write one image. Errors name the path. */
+int block_raw_open(const char *path, bool read_only, struct block_attachment **out,
+                   struct cove_error *err);
+
+/* A disk in host memory (tests, fuzzing). */
+int block_mem_create(uint64_t size, bool read_only, struct block_attachment **out);
+
+static inline void block_close(struct block_attachment *b)
+{
+    if (b)
+        b->ops->close(b);
+}
+
+#endif

@@ -1,0 +1,110 @@
+/* virtio-blk (virtio 1.2, 5.2): one request queue over a block attachment. */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/virtio/blk_request.h"
+#include "devices/virtio/virtio_devices.h"
+
+#define VIRTIO_BLK_F_SEG_MAX 2
+#define VIRTIO_BLK_F_RO 5
+#define VIRTIO_BLK_F_BLK_SIZE 6
+#define VIRTIO_BLK_F_FLUSH 9
+#define VIRTIO_BLK_F_DISCARD 13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+#define BLK_QUEUE_SIZE 256
+#define BLK_CONFIG_SIZE 60
+
+struct vblk {
+    struct blk_request_ctx ctx;
+    struct virtq_chain chain;
+    uint8_t config[BLK_CONFIG_SIZE];
+};
+
+static void put32(uint8_t *p, uint32_t v) { v = htole32(v); memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { v = htole64(v); memcpy(p, &v, 8); }
+
+/* Config layout (5.2.4): capacity, size_max, seg_max, geometry, blk_size, topology,
+ * writeback, num_queues, then the discard and write-zeroes limits. */
+static void fill_config(struct vblk *b)
+{
+    uint8_t *c = b->config;
+    put64(c + 0, b->ctx.disk->size / VIRTIO_BLK_SECTOR);
+    put32(c + 12, BLK_QUEUE_SIZE - 2); /* seg_max: header and status take two */
+    put32(c + 20, VIRTIO_BLK_SECTOR);  /* blk_size */
+    put32(c + 36, VIRTIO_BLK_MAX_DISCARD_SECTORS);
+    put32(c + 40, VIRTIO_BLK_MAX_DISCARD_SEG);
+    put32(c + 44, 8); /* discard_sector_alignment: 4 KiB, the host's hole granularity */
+    put32(c + 48, VIRTIO_BLK_MAX_DISCARD_SECTORS);
+    put32(c + 52, VIRTIO_BLK_MAX_DISCARD_SEG);
+    c[56] = 1; /* write_zeroes_may_unmap */
+}
+
+static void blk_config_read(void *dev, uint8_t *buf)
+{
+    struct vblk *b = dev;
+    memcpy(buf, b->config, sizeof b->config);
+}
+
+static int blk_queue(void *dev, unsigned q, struct virtq *vq)
+{
+    struct vblk *b = dev;
+    for (;;) {
+        int r = virtq_pop(vq, &b->chain);
+        if (r <= 0)
+            return r;
+        uint32_t written;
+        if (blk_handle_request(&b->ctx, &b->chain, &written) < 0)
+            return virtq_fail(vq, "virtio-blk request without header or status byte");
+        virtq_push(vq, b->chain.head, written);
+    }
+}
+
+static void blk_destroy(void *dev)
+{
+    struct vblk *b = dev;
+    block_close(b->ctx.disk);
+    free(b);
+}
+
+static const struct virtio_device_ops blk_ops_rw = {
+    .name = "blk",
+    .device_id = VIRTIO_ID_BLOCK,
+    .features = (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) |
+                (1ull << VIRTIO_BLK_F_FLUSH) | (1ull << VIRTIO_BLK_F_DISCARD) |
+                (1ull << VIRTIO_BLK_F_WRITE_ZEROES),
+    .num_queues = 1,
+    .queue_max = BLK_QUEUE_SIZE,
+    .config_size = BLK_CONFIG_SIZE,
+    .config_read = blk_config_read,
+    .queue_handler = blk_queue,
+    .destroy = blk_destroy,
+};
+
+static const struct virtio_device_ops blk_ops_ro = {
+    .name = "blk",
+    .device_id = VIRTIO_ID_BLOCK,
+    .features = (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) |
+                (1ull << VIRTIO_BLK_F_FLUSH) | (1ull << VIRTIO_BLK_F_RO),
+    .num_queues = 1,
+    .queue_max = BLK_QUEUE_SIZE,
+    .config_size = BLK_CONFIG_SIZE,
+    .config_read = blk_config_read,
+    .queue_handler = blk_queue,
+    .destroy = blk_destroy,
+};
+
+int virtio_blk_create(const struct virtio_mmio_params *p, struct block_attachment *disk,
+                      struct virtio_mmio **out, struct cove_error *err)
+{
+    struct vblk *b = calloc(1, sizeof *b);
+    if (!b) {
+        block_close(disk);
+        return cove_error_set(err, -ENOMEM, "virtio-blk: out of memory");
+    }
+    b->ctx.disk = disk;
+    fill_config(b);
+    return virtio_mmio_create(p, disk->read_only ? &blk_ops_ro : &blk_ops_rw, b, out, err);
+}

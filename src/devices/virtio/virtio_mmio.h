@@ -1,0 +1,147 @@
+/*
+ * virtio_mmio.h — the virtio-mmio transport (virtio 1.2, 4.2; modern, Version 2, only).
+ *
+ * The transport owns everything the guest can get wrong in common: the status handshake,
+ * feature negotiation (FEATURES_OK is refused for features not offered or without
+ * VERSION_1), queue setup and its checks, notifications, the interrupt line and reset.
+ * A device is a small ops table: its ID, features, config space and a queue handler.
+ *
+ * Threads: virtio_mmio_read/write are the MMIO callbacks (shaped like machine_bus_ops)
+ * and are called concurrently from vCPU threads. With an I/O thread, QueueNotify only
+ * signals the queue's eventfd and the device's queue handler runs on the I/O thread;
+ * without one (tests, fuzzing) it runs synchronously in the notifying thread. A queue
+ * handler runs with that queue's lock held; a reset (status 0) waits for it to finish.
+ * Guest protocol violations set DEVICE_NEEDS_RESET, raise a configuration-change
+ * interrupt, log once, and stop the queue; the VMM keeps running.
+ */
+#ifndef COVE_DEVICES_VIRTIO_MMIO_H
+#define COVE_DEVICES_VIRTIO_MMIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cove/error.h>
+
+#include "devices/iothread.h"
+#include "devices/virtio/virtq.h"
+#include "machine/guest_ram.h"
+
+/* Where the machine puts the transports (QEMU virt): slot i at BASE + i * SIZE, PLIC
+ * source 1 + i. */
+#define VIRTIO_MMIO_BASE 0x10001000ull
+#define VIRTIO_MMIO_SIZE 0x1000ull
+#define VIRTIO_MMIO_SLOTS 8
+#define VIRTIO_MMIO_IRQ_BASE 1
+
+/* Registers (4.2.2). */
+#define VIRTIO_MMIO_MAGIC_VALUE 0x000
+#define VIRTIO_MMIO_VERSION 0x004
+#define VIRTIO_MMIO_DEVICE_ID 0x008
+#define VIRTIO_MMIO_VENDOR_ID 0x00c
+#define VIRTIO_MMIO_DEVICE_FEATURES 0x010
+#define VIRTIO_MMIO_DEVICE_FEATURES_SEL 0x014
+#define VIRTIO_MMIO_DRIVER_FEATURES 0x020
+#define VIRTIO_MMIO_DRIVER_FEATURES_SEL 0x024
+#define VIRTIO_MMIO_QUEUE_SEL 0x030
+#define VIRTIO_MMIO_QUEUE_NUM_MAX 0x034
+#define VIRTIO_MMIO_QUEUE_NUM 0x038
+#define VIRTIO_MMIO_QUEUE_READY 0x044
+#define VIRTIO_MMIO_QUEUE_NOTIFY 0x050
+#define VIRTIO_MMIO_INTERRUPT_STATUS 0x060
+#define VIRTIO_MMIO_INTERRUPT_ACK 0x064
+#define VIRTIO_MMIO_STATUS 0x070
+#define VIRTIO_MMIO_QUEUE_DESC_LOW 0x080
+#define VIRTIO_MMIO_QUEUE_DESC_HIGH 0x084
+#define VIRTIO_MMIO_QUEUE_DRIVER_LOW 0x090
+#define VIRTIO_MMIO_QUEUE_DRIVER_HIGH 0x094
+#define VIRTIO_MMIO_QUEUE_DEVICE_LOW 0x0a0
+#define VIRTIO_MMIO_QUEUE_DEVICE_HIGH 0x0a4
+#define VIRTIO_MMIO_SHM_SEL 0x0ac
+#define VIRTIO_MMIO_SHM_LEN_LOW 0x0b0
+#define VIRTIO_MMIO_SHM_LEN_HIGH 0x0b4
+#define VIRTIO_MMIO_SHM_BASE_LOW 0x0b8
+#define VIRTIO_MMIO_SHM_BASE_HIGH 0x0bc
+#define VIRTIO_MMIO_CONFIG_GENERATION 0x0fc
+#define VIRTIO_MMIO_CONFIG 0x100
+
+#define VIRTIO_MMIO_MAGIC 0x74726976u /* "virt" */
+#define VIRTIO_MMIO_VENDOR 0x45564f43u /* "COVE" */
+
+#define VIRTIO_MMIO_INT_VRING 1u
+#define VIRTIO_MMIO_INT_CONFIG 2u
+
+/* Device status bits (2.1). */
+#define VIRTIO_STATUS_ACKNOWLEDGE 1u
+#define VIRTIO_STATUS_DRIVER 2u
+#define VIRTIO_STATUS_DRIVER_OK 4u
+#define VIRTIO_STATUS_FEATURES_OK 8u
+#define VIRTIO_STATUS_NEEDS_RESET 64u
+#define VIRTIO_STATUS_FAILED 128u
+
+/* Transport feature bits (6). */
+#define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_RING_EVENT_IDX 29
+#define VIRTIO_F_VERSION_1 32
+
+/* Device IDs (5). */
+#define VIRTIO_ID_NET 1
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_CONSOLE 3
+#define VIRTIO_ID_RNG 4
+
+#define VIRTIO_CONFIG_MAX 256
+
+struct virtio_mmio;
+
+struct virtio_device_ops {
+    const char *name;        /* "blk", used in log lines */
+    uint32_t device_id;
+    uint64_t features;       /* device-specific bits; the transport adds its own */
+    unsigned num_queues;
+    uint16_t queue_max;      /* power of two, <= VIRTQ_MAX_SIZE */
+    size_t config_size;      /* <= VIRTIO_CONFIG_MAX */
+    /* Copies the whole device config space into buf (called with the transport lock). */
+    void (*config_read)(void *dev, uint8_t *buf);
+    /* Optional: a driver write into config space. */
+    void (*config_write)(void *dev, uint64_t offset, unsigned len, uint64_t value);
+    /* Handles queue q after a notification: pops chains and pushes them back. Returns 0,
+     * or a negative errno after virtq_fail() for a device-level protocol error. Runs with
+     * the queue lock held, only while the device is live (DRIVER_OK, queue ready). */
+    int (*queue_handler)(void *dev, unsigned q, struct virtq *vq);
+    /* Optional: the driver reset the device; queues are already quiesced. */
+    void (*reset)(void *dev);
+    /* Frees the device state (the transport is going away). */
+    void (*destroy)(void *dev);
+};
+
+struct virtio_mmio_params {
+    const struct guest_ram *ram;   /* must outlive the transport */
+    struct iothread *io;           /* NULL: queue handlers run in the notifying thread */
+    void (*set_irq)(void *opaque, bool level); /* level-triggered interrupt line */
+    void *irq_opaque;
+};
+
+/* Creates a transport for a device; on success the transport owns dev (ops->destroy).
+ * On failure ops->destroy(dev) has been called too, so callers clean up in one place. */
+int virtio_mmio_create(const struct virtio_mmio_params *p, const struct virtio_device_ops *ops,
+                       void *dev, struct virtio_mmio **out, struct cove_error *err);
+/* Call only once no vCPU can reach the window; frees the device too. */
+void virtio_mmio_destroy(struct virtio_mmio *t);
+
+/* The MMIO callbacks (offset inside the 0x1000 window, len 1/2/4/8). */
+int virtio_mmio_read(void *opaque, uint64_t offset, unsigned len, uint64_t *value);
+int virtio_mmio_write(void *opaque, uint64_t offset, unsigned len, uint64_t value);
+
+/* For devices: run queue q's handler now (e.g. host input arrived for a receive queue).
+ * Returns 0, or -EAGAIN when the queue is not live (no DRIVER_OK, not ready, broken). */
+int virtio_mmio_process_queue(struct virtio_mmio *t, unsigned q);
+
+/* For devices: the config space changed; bumps ConfigGeneration and interrupts. */
+void virtio_mmio_config_changed(struct virtio_mmio *t);
+
+/* Test and debug helpers. */
+uint32_t virtio_mmio_status(struct virtio_mmio *t);
+struct iothread *virtio_mmio_iothread(struct virtio_mmio *t);
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * dcache.c — the per-vCPU cache of pre-decoded guest pages.
+ *
+ * Coherence with guest stores rests on one invariant: while a page is in the cache, no
+ * write-TLB entry of this vCPU points at it. Entering the cache purges such entries, and
+ * filling a write-TLB entry (mmu.c) drops the page from the cache, so a store by this hart
+ * to code always takes the slow path once and invalidates. Stores by other harts or the
+ * VMM are covered by fence.i / HV_FLUSH_ICACHE, which flush everything, as the ISA asks
+ * of software that writes code.
+ */
+#include <stdlib.h>
+
+#include "hv/soft/alu.h"
+#include "hv/soft/soft.h"
+
+int dcache_init(hv_vcpu *v)
+{
+    /* Large and mostly untouched: calloc gets it as lazily committed zero pages. */
+    v->dcache = calloc(DCACHE_PAGES, sizeof(struct dpage));
+    return v->dcache ? 0 : -1;
+}
+
+void dcache_free(hv_vcpu *v)
+{
+    free(v->dcache);
+    v->dcache = NULL;
+}
+
+static struct dpage *slot_of(hv_vcpu *v, uintptr_t host_page)
+{
+    return &v->dcache[(host_page >> PAGE_SHIFT) & (DCACHE_PAGES - 1)];
+}
+
+void dcache_flush(hv_vcpu *v)
+{
+    for (unsigned i = 0; i < DCACHE_PAGES; i++)
+        v->dcache[i].host = 0;
+    v->code_dirty = true;
+}
+
+void dcache_drop(hv_vcpu *v, uintptr_t host_page)
+{
+    struct dpage *p = slot_of(v, host_page);
+    if (p->host == host_page) {
+        p->host = 0;
+        v->code_dirty = true;
+    }
+}
+
+static void purge_write_tlb(hv_vcpu *v, uintptr_t host_page)
+{
+    for (unsigned r = 0; r < REGIMES; r++) {
+        struct tlb_entry *t = v->tlb[r].e[TLB_W];
+        for (unsigned i = 0; i < TLB_SIZE; i++)
+            if (t[i].tag != TLB_INVALID && t[i].tag + t[i].addend == host_page)
+                t[i].tag = TLB_INVALID;
+    }
+}
+
+struct dpage *dcache_page(hv_vcpu *v, uintptr_t host_page)
+{
+    struct dpage *p = slot_of(v, host_page);
+    if (p->host == host_page)
+        return p;
+    memset(p->d, 0, sizeof(p->d));
+    p->host = host_page;
+    purge_write_tlb(v, host_page);
+    return p;
+}
+
+static const uint8_t op_reg[3][8] = {
+    { OP_ADD, OP_SLL, OP_SLT, OP_SLTU, OP_XOR, OP_SRL, OP_OR, OP_AND },
+    { OP_SUB, 0, 0, 0, 0, OP_SRA, 0, 0 },
+    { OP_MUL, OP_MULH, OP_MULHSU, OP_MULHU, OP_DIV, OP_DIVU, OP_REM, OP_REMU },
+};
+static const uint8_t op_reg32[3][8] = {
+    { OP_ADDW, OP_SLLW, 0, 0, 0, OP_SRLW, 0, 0 },
+    { OP_SUBW, 0, 0, 0, 0, OP_SRAW, 0, 0 },
+    { OP_MULW, 0, 0, 0, OP_DIVW, OP_DIVUW, OP_REMW, OP_REMUW },
+};
+static const uint8_t op_branch[8] = { OP_BEQ, OP_BNE, 0, 0, OP_BLT, OP_BGE, OP_BLTU, OP_BGEU };
+static const uint8_t op_load[8] = { OP_LB, OP_LH, OP_LW, OP_LD, OP_LBU, OP_LHU, OP_LWU, 0 };
+static const uint8_t op_store[8] = { OP_SB, OP_SH, OP_SW, OP_SD, 0, 0, 0, 0 };
+static const uint8_t op_imm[8] = { OP_ADDI, OP_SLLI, OP_SLTI, OP_SLTIU,
+                                   OP_XORI, OP_SRLI, OP_ORI, OP_ANDI };
+
+static int f7_row(uint32_t f7)
+{
+    return f7 == 0 ? 0 : f7 == 0x20 ? 1 : f7 == 1 ? 2 : -1;
+}
+
+/* Returns the fast op for insn, or 0 when the generic executor must run it (everything
+ * else, including every illegal encoding). */
+static uint8_t classify(uint32_t insn, int32_t *imm)
+{
+    unsigned f3 = (insn >> 12) & 7, f7 = insn >> 25;
+    int row;
+    switch (insn & 0x7f) {
+    case OPC_LUI:
+        *imm = (int32_t)(insn & 0xfffff000);
+        return OP_LUI;
+    case OPC_AUIPC:
+        *imm = (int32_t)(insn & 0xfffff000);
+        return OP_AUIPC;
+    case OPC_JAL:
+        *imm = (int32_t)imm_j(insn);
+        return OP_JAL;
+    case OPC_JALR:
+        *imm = (int32_t)imm_i(insn);
+        return f3 == 0 ? OP_JALR : 0;
+    case OPC_BRANCH:
+        *imm = (int32_t)imm_b(insn);
+        return op_branch[f3];
+    case OPC_LOAD:
+        *imm = (int32_t)imm_i(insn);
+        return op_load[f3];
+    case OPC_STORE:
+        *imm = (int32_t)imm_s(insn);
+        return op_store[f3];
+    case OPC_OP_IMM:
+        *imm = (int32_t)imm_i(insn);
+        if (f3 == 1 || f3 == 5) {
+            unsigned top = insn >> 26;
+            *imm = (int32_t)((insn >> 20) & 63);
+            if (f3 == 1)
+                return top == 0 ? OP_SLLI : 0;
+            return top == 0 ? OP_SRLI : top == 0x10 ? OP_SRAI : 0;
+        }
+        return op_imm[f3];
+    case OPC_OP_IMM_32:
+        *imm = (int32_t)imm_i(insn);
+        if (f3 == 0)
+            return OP_ADDIW;
+        *imm = (int32_t)((insn >> 20) & 31);
+        if (f3 == 1)
+            return f7 == 0 ? OP_SLLIW : 0;
+        if (f3 == 5)
+            return f7 == 0 ? OP_SRLIW : f7 == 0x20 ? OP_SRAIW : 0;
+        return 0;
+    case OPC_OP:
+        row = f7_row(f7);
+        return row < 0 ? 0 : op_reg[row][f3];
+    case OPC_OP_32:
+        row = f7_row(f7);
+        return row < 0 ? 0 : op_reg32[row][f3];
+    }
+    return 0;
+}
+
+void dcache_decode(const hv_vcpu *v, const uint8_t *page, unsigned off, struct dinsn *d)
+{
+    uint16_t lo;
+    uint32_t insn;
+    unsigned wide;
+    memcpy(&lo, page + off, 2);
+    wide = (lo & 3) == 3;
+    if (wide) {
+        if (off == PAGE_SIZE - 2) {
+            d->op = OP_GENERIC << 1; /* straddles the page: the generic path fetches both */
+            return;
+        }
+        memcpy(&insn, page + off, 4);
+    } else {
+        insn = v->vm->rvc_table[lo];
+    }
+    int32_t imm = 0;
+    uint8_t op = classify(insn, &imm);
+    d->op = (uint8_t)((op ? op : OP_GENERIC) << 1 | wide);
+    d->imm = imm;
+    d->rd = (insn >> 7) & 31;
+    d->rs1 = (insn >> 15) & 31;
+    d->rs2 = (insn >> 20) & 31;
+}

@@ -1,0 +1,285 @@
+/*
+ * test_hv_async.c — what crosses threads: kicks, WFI wake-ups (set_irq, ACLINT timer,
+ * MSIP IPIs), Sstc timer interrupts, LR/SC and AMOs racing on two vCPU threads.
+ */
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../test.h"
+#include "rvasm.h"
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct later {
+    hv_vcpu *c;
+    unsigned delay_ms;
+    int what; /* 0: kick, otherwise an irq number to raise */
+};
+
+static void *do_later(void *arg)
+{
+    struct later *l = arg;
+    usleep(l->delay_ms * 1000);
+    if (l->what == 0)
+        hv_vcpu_kick(l->c);
+    else
+        hv_vcpu_set_irq(l->c, (unsigned)l->what, true);
+    return NULL;
+}
+
+static struct hv_exit run(hv_vcpu *c)
+{
+    struct hv_exit ex;
+    memset(&ex, 0, sizeof(ex));
+    CHECK(hv_vcpu_run(c, &ex) == 0);
+    return ex;
+}
+
+TEST(kick_stops_a_spinning_vcpu)
+{
+    struct guest g;
+    CHECK(guest_init(&g, 1, false) == 0);
+    hv_vcpu *c = g.cpu[0];
+    emit(&g, JAL(ZERO, 0)); /* j . */
+    hv_vcpu_kick(c);        /* before run: the next run returns at once */
+    CHECK(run(c).reason == HV_EXIT_KICK);
+    struct later l = { c, 30, 0 };
+    pthread_t t;
+    uint64_t t0 = now_ms();
+    pthread_create(&t, NULL, do_later, &l);
+    CHECK(run(c).reason == HV_EXIT_KICK);
+    uint64_t dt = now_ms() - t0;
+    pthread_join(t, NULL);
+    CHECK(dt >= 25 && dt < 2000);
+    CHECK(hv_vcpu_instret(c) > 1000);
+    CHECK_EQ_U64(reg(c, HV_REG_PC), RAM_BASE);
+    guest_fini(&g);
+}
+
+TEST(wfi_wakes_on_set_irq)
+{
+    struct guest g;
+    CHECK(guest_init(&g, 1, false) == 0);
+    hv_vcpu *c = g.cpu[0];
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, CSR(0x304), 1u << 11); /* MEIE, but mstatus.MIE = 0 */
+    emit(&g, WFI);
+    emit(&g, CSRR(T0, 0x344));
+    emit(&g, SD(T0, S11, 0));
+    struct later l = { c, 40, HV_IRQ_M_EXT };
+    pthread_t t;
+    uint64_t t0 = now_ms();
+    pthread_create(&t, NULL, do_later, &l);
+    struct hv_exit ex = run(c);
+    uint64_t dt = now_ms() - t0;
+    pthread_join(t, NULL);
+    CHECK(ex.reason == HV_EXIT_MMIO);
+    CHECK(ex.mmio.data & (1u << 11));
+    CHECK(dt >= 35);
+    /* Level semantics: lowering the line clears MEIP. */
+    hv_vcpu_set_irq(c, HV_IRQ_M_EXT, false);
+    CHECK((reg(c, CSR(0x344)) & (1u << 11)) == 0);
+    guest_fini(&g);
+}
+
+TEST(wfi_wakes_on_aclint_timer)
+{
+    struct guest g;
+    CHECK(guest_init(&g, 1, false) == 0);
+    hv_vcpu *c = g.cpu[0];
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, HV_REG_X(A0), ACLINT_BASE + 0x4000);
+    hv_vcpu_set_reg(c, CSR(0x304), 1u << 7); /* MTIE */
+    emit(&g, CSRR(T1, 0xc01));               /* time */
+    emit(&g, LUI(T2, 98));                   /* ~40 ms at 10 MHz */
+    emit(&g, ADD(T1, T1, T2));
+    emit(&g, SD(T1, A0, 0));                 /* mtimecmp[0] */
+    emit(&g, WFI);
+    emit(&g, CSRR(T0, 0x344));
+    emit(&g, SD(T0, S11, 0));
+    emit(&g, LD(T3, A0, 0));                 /* mtimecmp reads back */
+    emit(&g, SD(T3, S11, 0));
+    uint64_t t0 = now_ms();
+    struct hv_exit ex = run(c);
+    uint64_t dt = now_ms() - t0;
+    CHECK(ex.reason == HV_EXIT_MMIO);
+    CHECK(ex.mmio.data & (1u << 7));
+    CHECK(dt >= 35 && dt < 2000);
+    ex = run(c);
+    CHECK_EQ_U64(ex.mmio.data, reg(c, HV_REG_MTIMECMP));
+    CHECK_EQ_U64(ex.mmio.data, reg(c, HV_REG_X(T1)));
+    guest_fini(&g);
+}
+
+/* S-mode with Sstc: stimecmp raises a delegated supervisor timer interrupt. */
+TEST(sstc_timer_interrupt_in_s_mode)
+{
+    struct guest g;
+    CHECK(guest_init(&g, 1, true) == 0);
+    hv_vcpu *c = g.cpu[0];
+    hv_vcpu_set_reg(c, CSR(0x30a), 1ull << 63); /* menvcfg.STCE */
+    hv_vcpu_set_reg(c, CSR(0x306), 2);          /* mcounteren.TM */
+    hv_vcpu_set_reg(c, CSR(0x303), 1u << 5);    /* mideleg STIP */
+    hv_vcpu_set_reg(c, CSR(0x104), 1u << 5);    /* sie.STIE */
+    hv_vcpu_set_reg(c, CSR(0x100), 1u << 1);    /* sstatus.SIE */
+    hv_vcpu_set_reg(c, CSR(0x105), RAM_BASE + 0x1000);
+    hv_vcpu_set_reg(c, HV_REG_PRIV, 1);
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    emit(&g, CSRR(T1, 0xc01));
+    emit(&g, ADDI(T1, T1, 1000));
+    emit(&g, CSRW(0x14d, T1)); /* stimecmp */
+    emit(&g, JAL(ZERO, 0));    /* spin until the interrupt */
+    g.at = RAM_BASE + 0x1000;
+    emit(&g, CSRR(T0, 0x142));
+    emit(&g, SD(T0, S11, 0));
+    emit(&g, CSRR(T0, 0x141));
+    emit(&g, SD(T0, S11, 0));
+    struct hv_exit ex = run(c);
+    CHECK(ex.reason == HV_EXIT_MMIO);
+    CHECK_EQ_U64(ex.mmio.data, (1ull << 63) | 5);
+    ex = run(c);
+    CHECK_EQ_U64(ex.mmio.data, RAM_BASE + 12);
+    CHECK(reg(c, CSR(0x144)) & (1u << 5)); /* STIP stays up until stimecmp moves */
+    guest_fini(&g);
+}
+
+struct runner {
+    hv_vcpu *c;
+    struct hv_exit ex;
+    int err;
+};
+
+static void *run_thread(void *arg)
+{
+    struct runner *r = arg;
+    memset(&r->ex, 0, sizeof(r->ex));
+    do {
+        r->err = hv_vcpu_run(r->c, &r->ex);
+    } while (r->err == 0 && r->ex.reason == HV_EXIT_KICK);
+    return NULL;
+}
+
+TEST(msip_ipi_wakes_other_hart)
+{
+    struct guest g;
+    CHECK(guest_init(&g, 2, false) == 0);
+    hv_vcpu *c0 = g.cpu[0], *c1 = g.cpu[1];
+    /* hart 1: wfi, then report mip; hart 0: wait a little, write msip[1] = 1. */
+    hv_vcpu_set_reg(c1, HV_REG_PC, RAM_BASE + 0x100);
+    hv_vcpu_set_reg(c1, CSR(0x304), 1u << 3); /* MSIE */
+    hv_vcpu_set_reg(c1, HV_REG_X(S11), MMIO_ADDR);
+    g.at = RAM_BASE + 0x100;
+    emit(&g, WFI);
+    emit(&g, CSRR(T0, 0x344));
+    emit(&g, SD(T0, S11, 0));
+    hv_vcpu_set_reg(c0, HV_REG_X(A0), ACLINT_BASE + 4);
+    hv_vcpu_set_reg(c0, HV_REG_X(A1), 1);
+    hv_vcpu_set_reg(c0, HV_REG_X(A2), 2000000);
+    hv_vcpu_set_reg(c0, HV_REG_X(S11), MMIO_ADDR + 8);
+    g.at = RAM_BASE;
+    emit(&g, ADDI(A2, A2, -1)); /* a delay loop so that hart 1 is asleep first */
+    emit(&g, BNE(A2, ZERO, -4));
+    emit(&g, SW(A1, A0, 0));
+    emit(&g, LW(T0, A0, 0));
+    emit(&g, SD(T0, S11, 0));
+    struct runner r1 = { .c = c1 };
+    pthread_t t;
+    pthread_create(&t, NULL, run_thread, &r1);
+    struct hv_exit ex = run(c0);
+    CHECK(ex.reason == HV_EXIT_MMIO && ex.mmio.data == 1);
+    pthread_join(t, NULL);
+    CHECK(r1.err == 0);
+    CHECK(r1.ex.reason == HV_EXIT_MMIO && r1.ex.mmio.addr == MMIO_ADDR);
+    CHECK(r1.ex.mmio.data & (1u << 3));
+    guest_fini(&g);
+}
+
+#define ITERATIONS 200000
+
+TEST(atomics_across_two_vcpus)
+{
+    struct guest g;
+    CHECK(guest_init(&g, 2, false) == 0);
+    uint64_t counters = RAM_BASE + 0x8000;
+    emit(&g, AMOADD_W(ZERO, A0, A2));
+    emit(&g, LR_D(T0, A1));
+    emit(&g, ADDI(T0, T0, 1));
+    emit(&g, SC_D(T1, A1, T0));
+    emit(&g, BNE(T1, ZERO, -12));
+    emit(&g, ADDI(A3, A3, -1));
+    emit(&g, BNE(A3, ZERO, -24));
+    emit(&g, SD(ZERO, S11, 0));
+    struct runner r[2];
+    pthread_t t[2];
+    for (unsigned i = 0; i < 2; i++) {
+        hv_vcpu *c = g.cpu[i];
+        hv_vcpu_set_reg(c, HV_REG_X(A0), counters);
+        hv_vcpu_set_reg(c, HV_REG_X(A1), counters + 8);
+        hv_vcpu_set_reg(c, HV_REG_X(A2), 1);
+        hv_vcpu_set_reg(c, HV_REG_X(A3), ITERATIONS);
+        hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+        r[i] = (struct runner){ .c = c };
+        pthread_create(&t[i], NULL, run_thread, &r[i]);
+    }
+    for (unsigned i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        CHECK(r[i].err == 0 && r[i].ex.reason == HV_EXIT_MMIO);
+    }
+    uint32_t w;
+    uint64_t d;
+    memcpy(&w, guest_ptr(&g, counters), 4);
+    memcpy(&d, guest_ptr(&g, counters + 8), 8);
+    CHECK_EQ_U64(w, 2 * ITERATIONS);
+    CHECK_EQ_U64(d, 2 * ITERATIONS);
+    guest_fini(&g);
+}
+
+TEST(amo_results_and_faults)
+{
+    struct guest g;
+    CHECK(guest_init(&g, 1, false) == 0);
+    hv_vcpu *c = g.cpu[0];
+    uint64_t data = RAM_BASE + 0x8000;
+    int32_t init = -5;
+    memcpy(guest_ptr(&g, data), &init, 4);
+    hv_vcpu_set_reg(c, HV_REG_X(A0), data);
+    hv_vcpu_set_reg(c, HV_REG_X(A1), 3);
+    hv_vcpu_set_reg(c, HV_REG_X(A2), MMIO_ADDR);
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, CSR(0x305), RAM_BASE + 0x1000);
+    emit(&g, AMOMAX_W(T0, A0, A1)); /* old -5 (sign-extended), new 3 */
+    emit(&g, SD(T0, S11, 0));
+    emit(&g, LW(T0, A0, 0));
+    emit(&g, SD(T0, S11, 0));
+    emit(&g, SC_W(T1, A0, A1));     /* no reservation: fails */
+    emit(&g, SD(T1, S11, 0));
+    emit(&g, AMOSWAP_W(T0, A2, A1)); /* AMO to MMIO: store access fault */
+    g.at = RAM_BASE + 0x1000;
+    emit(&g, CSRR(T0, 0x342));
+    emit(&g, SD(T0, S11, 0));
+    CHECK_EQ_U64(run(c).mmio.data, (uint64_t)-5);
+    CHECK_EQ_U64(run(c).mmio.data, 3);
+    CHECK_EQ_U64(run(c).mmio.data, 1);
+    CHECK_EQ_U64(run(c).mmio.data, 7);
+    guest_fini(&g);
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    alarm(120);
+    RUN(kick_stops_a_spinning_vcpu);
+    RUN(wfi_wakes_on_set_irq);
+    RUN(wfi_wakes_on_aclint_timer);
+    RUN(sstc_timer_interrupt_in_s_mode);
+    RUN(msip_ipi_wakes_other_hart);
+    RUN(atomics_across_two_vcpus);
+    RUN(amo_results_and_faults);
+    return test_summary();
+}
