@@ -8,6 +8,8 @@
 # linux-source-6.1 and busybox source versions, the cross toolchain), so a second call is
 # instant:
 #   $COVE_CACHE/guest/<hash>/{Image,initrd,kernel.config,busybox.config,inputs,build.log}
+#   $COVE_CACHE/guest/kernel/<hash>/{Image,config}   the kernel alone, reused while only the
+#                              initrd's inputs change
 #   $COVE_CACHE/guest/src/     extracted kernel source and downloaded busybox source package
 # COVE_CACHE defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/cove. A build runs in a temporary
 # directory that is renamed into place at the end, so a killed build leaves no entry behind.
@@ -184,8 +186,34 @@ configure_kernel() {
     check_kernel_config
 }
 
-step "configuring the kernel (tinyconfig + kernel.config)" configure_kernel
-step "building the kernel Image (-j$JOBS)" "${KMAKE[@]}" -j"$JOBS" Image
+build_kernel() {
+    "${KMAKE[@]}" -j"$JOBS" Image
+    mkdir "$WORK/kernel"
+    cp "$WORK/linux/arch/riscv/boot/Image" "$WORK/kernel/Image"
+    cp "$WORK/linux/.config" "$WORK/kernel/config"
+}
+
+# The kernel is most of the build time and depends on far fewer inputs than the initrd, so
+# it has a cache of its own, keyed by what it is made from -- including the text of the
+# functions above, so that a change of recipe is a change of key.
+KERNEL_HASH=$( {
+    echo "linux-source-6.1 $LINUX_VERSION"
+    echo "cross-gcc $("${CROSS}gcc" --version | head -n 1)"
+    sha256sum <"$GUEST/kernel.config"
+    declare -p KMAKE | sed "s|$WORK|WORK|g"
+    declare -f check_kernel_config configure_kernel build_kernel
+} | sha256sum | cut -c1-16)
+KERNEL=$CACHE/kernel/$KERNEL_HASH
+echo "kernel $KERNEL_HASH" >>"$WORK/inputs"
+
+if [ -f "$KERNEL/Image" ]; then
+    say "kernel: cached in $KERNEL"
+else
+    step "configuring the kernel (tinyconfig + kernel.config)" configure_kernel
+    step "building the kernel Image (-j$JOBS)" build_kernel
+    mkdir -p "$CACHE/kernel"
+    mv "$WORK/kernel" "$KERNEL"
+fi
 
 # --- busybox -------------------------------------------------------------------------------
 BMAKE=(make -C "$WORK/busybox" ARCH=riscv CROSS_COMPILE="$CROSS")
@@ -258,8 +286,8 @@ step "writing the initrd (uncompressed cpio)" make_initrd
 
 # --- into the cache ------------------------------------------------------------------------
 mkdir "$WORK/out"
-cp "$WORK/linux/arch/riscv/boot/Image" "$WORK/initrd" "$WORK/inputs" "$WORK/out/"
-cp "$WORK/linux/.config" "$WORK/out/kernel.config"
+cp "$KERNEL/Image" "$WORK/initrd" "$WORK/inputs" "$WORK/out/"
+cp "$KERNEL/config" "$WORK/out/kernel.config"
 cp "$WORK/busybox/.config" "$WORK/out/busybox.config"
 say "Image $(stat -c %s "$WORK/out/Image") bytes, initrd $(stat -c %s "$WORK/out/initrd") bytes"
 say "built in $SECONDS s: $OUT"

@@ -74,6 +74,8 @@ void machine_hsm_notify(struct machine *m)
     pthread_mutex_unlock(&m->hsm_lock);
 }
 
+static int rewrite_fdt(struct machine *m);
+
 /* --- device glue ----------------------------------------------------------------------- */
 
 static void plic_output(void *opaque, unsigned context, bool level)
@@ -109,6 +111,41 @@ static void test_action(void *opaque, enum sifive_test_action what, unsigned cod
     machine_stop(m, what == SIFIVE_TEST_REBOOT ? MACHINE_STOP_REBOOT : MACHINE_STOP_POWEROFF);
 }
 
+const struct guest_ram *machine_guest_ram(struct machine *m)
+{
+    return &m->ram;
+}
+
+struct machine_irq_line *machine_irq_line(struct machine *m, unsigned source)
+{
+    if (source == 0 || source > PLIC_NDEV)
+        return NULL;
+    return &m->irq_lines[source];
+}
+
+void machine_irq_line_set(void *line, bool level)
+{
+    struct machine_irq_line *l = line;
+    plic_set_level(l->m->plic, l->source, level);
+}
+
+int machine_add_virtio_mmio(struct machine *m, unsigned slot, const struct machine_bus_ops *ops,
+                            void *opaque)
+{
+    if (slot >= VIRT_VIRTIO_COUNT || !ops)
+        return -EINVAL;
+    if (atomic_load(&m->running))
+        return -EBUSY;
+    if (m->fdt_params.virtio_slots & (1u << slot))
+        return -EBUSY;
+    int rc = machine_bus_register(m, VIRT_VIRTIO_BASE + slot * VIRT_VIRTIO_SIZE,
+                                  VIRT_VIRTIO_SIZE, ops, opaque);
+    if (rc < 0)
+        return rc;
+    m->fdt_params.virtio_slots |= 1u << slot;
+    return rewrite_fdt(m);
+}
+
 int machine_bus_register(struct machine *m, uint64_t base, uint64_t size,
                          const struct machine_bus_ops *ops, void *opaque)
 {
@@ -129,6 +166,8 @@ static int add_devices(struct machine *m, const struct machine_config *cfg)
     int rc = plic_create(2 * m->ncpus, plic_output, m, &m->plic);
     if (rc < 0)
         return rc;
+    for (unsigned s = 0; s <= PLIC_NDEV; s++)
+        m->irq_lines[s] = (struct machine_irq_line){m, s};
     struct uart_config ucfg = {
         .out_fd = cfg->console_out_fd,
         .irq = uart_irq, .irq_opaque = m,
@@ -173,26 +212,36 @@ static bool has_sstc(struct machine *m)
     return hv_vcpu_get_reg(m->harts[0].vcpu, HV_REG_CSR(CSR_STIMECMP), &v) == 0;
 }
 
+static int rewrite_fdt(struct machine *m)
+{
+    void *dst = guest_ram_ptr(&m->ram, m->fdt_addr, VIRT_FDT_MAX_SIZE);
+    int rc = dst ? board_fdt_build(&m->fdt_params, dst, VIRT_FDT_MAX_SIZE) : -ERANGE;
+    return rc < 0 ? rc : 0;
+}
+
 static int write_fdt(struct machine *m, const struct machine_config *cfg, uint64_t initrd_start,
                      uint64_t initrd_end, struct cove_error *err)
 {
-    struct board_fdt_params p = {
+    /* The DTB outlives cfg (devices rewrite it): bootargs are copied. */
+    if (cfg->cmdline && !(m->bootargs = strdup(cfg->cmdline)))
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    struct board_fdt_params *p = &m->fdt_params;
+    *p = (struct board_fdt_params){
         .cpus = m->ncpus,
         .mem_base = m->ram.base,
         .mem_size = m->ram.size,
-        .bootargs = cfg->cmdline,
+        .bootargs = m->bootargs,
         .initrd_start = initrd_start,
         .initrd_end = initrd_end,
         .sstc = has_sstc(m),
     };
-    if (getrandom(p.rng_seed, sizeof p.rng_seed, GRND_NONBLOCK) != (ssize_t)sizeof p.rng_seed) {
+    if (getrandom(p->rng_seed, sizeof p->rng_seed, GRND_NONBLOCK) != (ssize_t)sizeof p->rng_seed) {
         /* Early boot without entropy: a weak seed still beats none; the guest mixes it. */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        memcpy(p.rng_seed, &ts, sizeof ts);
+        memcpy(p->rng_seed, &ts, sizeof ts);
     }
-    void *dst = guest_ram_ptr(&m->ram, m->fdt_addr, VIRT_FDT_MAX_SIZE);
-    int rc = dst ? board_fdt_build(&p, dst, VIRT_FDT_MAX_SIZE) : -ERANGE;
+    int rc = rewrite_fdt(m);
     if (rc < 0)
         return cove_error_set(err, rc, "cannot build the device tree: %s", strerror(-rc));
     return 0;
@@ -385,6 +434,7 @@ void machine_destroy(struct machine *m)
         close(m->wake_fd);
     pthread_cond_destroy(&m->hsm_cond);
     pthread_mutex_destroy(&m->hsm_lock);
+    free(m->bootargs);
     free(m);
 }
 

@@ -71,4 +71,24 @@ struct machine_bus_ops {
 int machine_bus_register(struct machine *m, uint64_t base, uint64_t size,
                          const struct machine_bus_ops *ops, void *opaque);
 
+/* Guest DRAM, for devices that access guest memory (virtqueues); valid until
+ * machine_destroy(). */
+struct guest_ram;
+const struct guest_ram *machine_guest_ram(struct machine *m);
+
+/* Interrupt lines into the PLIC, level-triggered, callable from any thread. A line is a
+ * stable pointer owned by the machine, shaped for callbacks such as virtio's set_irq:
+ * machine_irq_line_set(machine_irq_line(m, 1 + slot), level). Sources 1..95; NULL for
+ * others. */
+struct machine_irq_line;
+struct machine_irq_line *machine_irq_line(struct machine *m, unsigned source);
+void machine_irq_line_set(void *line, bool level);
+
+/* Puts a virtio-mmio transport in slot 0..7 (at 0x1000_1000 + slot * 0x1000, PLIC source
+ * 1 + slot): registers the window on the bus and adds its "virtio,mmio" node to the
+ * device tree. Before machine_run(). -EBUSY when the slot is taken. */
+#define MACHINE_VIRTIO_SLOTS 8
+int machine_add_virtio_mmio(struct machine *m, unsigned slot, const struct machine_bus_ops *ops,
+                            void *opaque);
+
 #endif

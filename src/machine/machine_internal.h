@@ -16,13 +16,20 @@
 
 #include "hv/hv.h"
 #include "machine/bus.h"
+#include "machine/fdt.h"
 #include "machine/guest_ram.h"
 #include "machine/machine.h"
+#include "machine/plic.h"
 #include "machine/rtc.h"
 #include "machine/sifive_test.h"
 
 struct plic;
 struct uart;
+
+struct machine_irq_line {
+    struct machine *m;
+    unsigned source;
+};
 
 /* SBI HSM states (SBI spec v2.0, chapter 9). */
 enum hart_state {
@@ -54,6 +61,10 @@ struct machine {
     struct goldfish_rtc rtc;
     struct sifive_test test;
     struct hart harts[MACHINE_MAX_CPUS];
+
+    struct machine_irq_line irq_lines[PLIC_NDEV + 1];
+    struct board_fdt_params fdt_params; /* kept to rewrite the DTB when devices come */
+    char *bootargs;
 
     uint64_t boot_entry;   /* kernel (direct) or firmware entry */
     uint64_t fdt_addr;

@@ -63,6 +63,7 @@ struct dpage *dcache_page(hv_vcpu *v, uintptr_t host_page)
     if (p->host == host_page)
         return p;
     memset(p->d, 0, sizeof(p->d));
+    p->d[PAGE_SIZE / 2].op = OP_PAGE_END << 1;
     p->host = host_page;
     purge_write_tlb(v, host_page);
     return p;
@@ -168,6 +169,8 @@ void dcache_decode(const hv_vcpu *v, const uint8_t *page, unsigned off, struct d
     d->op = (uint8_t)((op ? op : OP_GENERIC) << 1 | wide);
     d->imm = imm;
     d->rd = (insn >> 7) & 31;
+    if (d->rd == 0)
+        d->rd = 32; /* the sink: x0 stays zero without a reset per instruction */
     d->rs1 = (insn >> 15) & 31;
     d->rs2 = (insn >> 20) & 31;
 }

@@ -5,7 +5,9 @@
  * loop (vcpu.c) must look at: a trap or exit, STEP_END from the generic executor (CSR
  * writes, xRET, WFI, fences), a dropped decoded page, or `attention` at a taken branch.
  * The pc lives in a local and is stored to v->pc before anything that can trap; a trap
- * overwrites v->pc and the block ends without retiring the instruction.
+ * overwrites v->pc and the block ends without retiring the instruction. Decoded
+ * instructions never name x0 as destination (dcache.c sends those writes to a sink
+ * register), so x0 needs no reset per instruction.
  */
 #include "hv/soft/alu.h"
 #include "hv/soft/soft.h"
@@ -18,8 +20,8 @@
         if (likely(h_)) {                                                                \
             memcpy(&out, h_, size);                                                      \
         } else {                                                                         \
-            v->pc = pc;                                                                  \
-            v->ilen = LEN;                                                            \
+            v->pc = PC;                                                                  \
+            v->ilen = (uint8_t)LEN;                                                      \
             if (mem_load_slow(v, va_, size, &out, d->rd | (ld_flags)))                   \
                 goto trapped;                                                            \
         }                                                                                \
@@ -32,23 +34,28 @@
         if (likely(h_)) {                                                                \
             memcpy(h_, &val_, size);                                                     \
         } else {                                                                         \
-            v->pc = pc;                                                                  \
-            v->ilen = LEN;                                                            \
+            v->pc = PC;                                                                  \
+            v->ilen = (uint8_t)LEN;                                                      \
             if (mem_store_slow(v, va_, size, val_))                                      \
                 goto trapped;                                                            \
             if (unlikely(v->code_dirty)) {                                               \
-                pc += LEN;                                                            \
+                pc = PC + LEN;                                                           \
                 n++;                                                                     \
-                goto done;                                                               \
+                goto done_pc;                                                            \
             }                                                                            \
         }                                                                                \
     } while (0)
 
+/* Each handler must keep its own copy of the dispatch jump (one indirect branch per
+ * handler predicts far better); GCC's cross-jumping would merge them into one. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-crossjumping", "no-gcse")))
+#endif
 void cpu_run_block(hv_vcpu *v, int64_t budget)
 {
 #define E(op, label) [2 * (op)] = &&label, [2 * (op) + 1] = &&label
     static const void *const labels[2 * OP_COUNT] = {
-        E(OP_UNDECODED, L_UNDECODED), E(OP_GENERIC, L_GENERIC),
+        E(OP_UNDECODED, L_UNDECODED), E(OP_GENERIC, L_GENERIC), E(OP_PAGE_END, L_PAGE_END),
         E(OP_LUI, L_LUI), E(OP_AUIPC, L_AUIPC), E(OP_JAL, L_JAL), E(OP_JALR, L_JALR),
         E(OP_BEQ, L_BEQ), E(OP_BNE, L_BNE), E(OP_BLT, L_BLT), E(OP_BGE, L_BGE),
         E(OP_BLTU, L_BLTU), E(OP_BGEU, L_BGEU),
@@ -79,31 +86,39 @@ void cpu_run_block(hv_vcpu *v, int64_t budget)
     struct dinsn *dbase = NULL, *d;
     int64_t n = 0;
     v->code_dirty = false;
+    goto jump_pc;
 
-#define DISPATCH()                                                                       \
+/* After a jump: budget, page change, then the entry for the new pc. */
+/* A jump: retire, then budget, page change, and the entry for the target. */
+#define JUMP(target)                                                                     \
     do {                                                                                 \
+        pc = (target);                                                                   \
+        n++;                                                                             \
         if (unlikely(n >= budget))                                                       \
-            goto done;                                                                   \
+            goto done_pc;                                                                \
         if (unlikely((pc & PAGE_MASK) != fpage))                                         \
             goto new_page;                                                               \
-        x[0] = 0;                                                                        \
         d = &dbase[(pc & (PAGE_SIZE - 1)) >> 1];                                         \
         goto *labels[d->op];                                                             \
     } while (0)
+/* Straight-line flow: the next entry. The sentinel after the page's last entry catches
+ * running off the page, and straight-line code is at most a page long, so the budget is
+ * checked at jumps only. */
 #define NEXT()                                                                           \
     do {                                                                                 \
-        pc += LEN;                                                                    \
+        d += 1 + (d->op & 1);                                                            \
         n++;                                                                             \
-        DISPATCH();                                                                      \
+        goto *labels[d->op];                                                             \
     } while (0)
 #define BRANCH(cond)                                                                     \
     do {                                                                                 \
         if (cond) {                                                                      \
-            pc += (uint64_t)(int64_t)d->imm;                                             \
-            n++;                                                                         \
-            if (unlikely(atomic_load_explicit(&v->attention, memory_order_relaxed)))     \
-                goto done;                                                               \
-            DISPATCH();                                                                  \
+            if (unlikely(atomic_load_explicit(&v->attention, memory_order_relaxed))) {   \
+                pc = PC + IMM;                                                           \
+                n++;                                                                     \
+                goto done_pc;                                                            \
+            }                                                                            \
+            JUMP(PC + IMM);                                                              \
         }                                                                                \
         NEXT();                                                                          \
     } while (0)
@@ -113,11 +128,17 @@ void cpu_run_block(hv_vcpu *v, int64_t budget)
         NEXT();                                                                          \
     } while (0)
 #define LEN (2u + ((d->op & 1u) << 1))
+/* The pc is not kept up to date per instruction: it follows from the entry's position. */
+#define PC (fpage + (uint64_t)(d - dbase) * 2)
 #define RS1 x[d->rs1]
 #define RS2 x[d->rs2]
 #define IMM ((uint64_t)(int64_t)d->imm)
 
-    DISPATCH();
+jump_pc:
+    if (unlikely((pc & PAGE_MASK) != fpage))
+        goto new_page;
+    d = &dbase[(pc & (PAGE_SIZE - 1)) >> 1];
+    goto *labels[d->op];
 
 new_page:
     fhost = tlb_hit(v->tlb_x, pc & PAGE_MASK, 1);
@@ -128,16 +149,21 @@ new_page:
     }
     dbase = dcache_page(v, (uintptr_t)fhost)->d;
     fpage = pc & PAGE_MASK;
-    x[0] = 0;
     d = &dbase[(pc & (PAGE_SIZE - 1)) >> 1];
     goto *labels[d->op];
 
+L_PAGE_END:
+    pc = fpage + PAGE_SIZE;
+    if (unlikely(n >= budget))
+        goto done_pc;
+    goto new_page;
+
 L_UNDECODED:
-    dcache_decode(v, fhost, (unsigned)(pc & (PAGE_SIZE - 1)), d);
+    dcache_decode(v, fhost, (unsigned)(d - dbase) * 2, d);
     goto *labels[d->op];
 
 L_GENERIC:
-    v->pc = pc;
+    v->pc = PC;
     v->instret += (uint64_t)n;
     budget -= n;
     n = 0;
@@ -146,9 +172,8 @@ L_GENERIC:
         pc = v->pc;
         n = 1;
         if (unlikely(v->code_dirty))
-            goto done;
-        DISPATCH();
-        /* fallthrough: not reached */
+            goto done_pc;
+        goto jump_pc;
     case STEP_END:
         v->instret++;
         return;
@@ -158,18 +183,16 @@ L_GENERIC:
     return;
 
 L_LUI: ALU(IMM);
-L_AUIPC: ALU(pc + IMM);
-L_JAL:
-    x[d->rd] = pc + LEN;
-    pc += IMM;
-    n++;
-    DISPATCH();
+L_AUIPC: ALU(PC + IMM);
+L_JAL: {
+    uint64_t here = PC;
+    x[d->rd] = here + LEN;
+    JUMP(here + IMM);
+}
 L_JALR: {
     uint64_t t = (RS1 + IMM) & ~1ull;
-    x[d->rd] = pc + LEN;
-    pc = t;
-    n++;
-    DISPATCH();
+    x[d->rd] = PC + LEN;
+    JUMP(t);
 }
 L_BEQ: BRANCH(RS1 == RS2);
 L_BNE: BRANCH(RS1 != RS2);
@@ -233,7 +256,7 @@ L_DIVUW: ALU((uint32_t)RS2 ? sext32((uint32_t)RS1 / (uint32_t)RS2) : ~0ull);
 L_REMW: ALU(remw(RS1, RS2));
 L_REMUW: ALU((uint32_t)RS2 ? sext32((uint32_t)RS1 % (uint32_t)RS2) : sext32(RS1));
 
-done:
+done_pc:
     v->pc = pc;
     v->instret += (uint64_t)n;
     x[0] = 0;

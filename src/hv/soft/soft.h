@@ -49,7 +49,7 @@ struct tlb_set {
 /* Pre-decoded instructions (dcache.c): one slot per 2-byte offset of a guest page, decoded
  * lazily; op 0 means "not decoded yet". Keyed by the host address of the page. */
 enum dop {
-    OP_UNDECODED, OP_GENERIC,
+    OP_UNDECODED, OP_GENERIC, OP_PAGE_END,
     OP_LUI, OP_AUIPC, OP_JAL, OP_JALR,
     OP_BEQ, OP_BNE, OP_BLT, OP_BGE, OP_BLTU, OP_BGEU,
     OP_LB, OP_LH, OP_LW, OP_LD, OP_LBU, OP_LHU, OP_LWU,
@@ -73,7 +73,7 @@ struct dinsn {
 
 struct dpage {
     uintptr_t host; /* host address of the guest page, 0 = free */
-    struct dinsn d[PAGE_SIZE / 2];
+    struct dinsn d[PAGE_SIZE / 2 + 1]; /* + a sentinel: OP_PAGE_END */
 };
 
 struct mem_slot {
@@ -173,12 +173,12 @@ struct pending {
 
 /* Load descriptors passed to the slow path: which register gets the value. */
 #define LD_RD(rd) ((unsigned)(rd))
-#define LD_SIGN 0x20u
-#define LD_FP 0x40u
+#define LD_SIGN 0x40u
+#define LD_FP 0x80u
 
 struct hv_vcpu {
-    /* Hot state first. */
-    uint64_t x[32];
+    /* Hot state first. x[32] is a sink for decoded writes to x0 (see run.c). */
+    uint64_t x[33];
     uint64_t pc;
     unsigned priv;
     struct tlb_entry *tlb_r, *tlb_w, *tlb_x; /* arrays of the current regimes */

@@ -1,5 +1,6 @@
 /* The virtio-mmio transport and the virtqueue walker, driven through MMIO with rings laid
  * out in fake guest RAM; virtio-rng is the device under test (it only fills buffers). */
+#include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -444,6 +445,59 @@ TEST(iothread_runs_queue)
     iothread_destroy(io);
 }
 
+struct notifier {
+    struct vdriver *d;
+    bool stop;
+};
+
+static void *notify_loop(void *arg)
+{
+    struct notifier *n = arg;
+    while (!__atomic_load_n(&n->stop, __ATOMIC_RELAXED))
+        vd_notify(n->d, 0);
+    return NULL;
+}
+
+/* Another hart hammers QueueNotify while the driver resets and re-initialises the
+ * device over and over: no crash, no hang, and the device still works at the end. */
+TEST(concurrent_notify_and_reset)
+{
+    struct iothread *io;
+    struct cove_error err;
+    CHECK(iothread_create(&io, &err) == 0);
+    struct vdriver d;
+    rng_dev(&d, io);
+    struct notifier n = {.d = &d};
+    pthread_t th;
+    pthread_create(&th, NULL, notify_loop, &n);
+    for (int i = 0; i < 200; i++) {
+        vd_negotiate(&d, VD_BASE_FEATURES | (1ull << VIRTIO_F_RING_EVENT_IDX));
+        memset(vd_ptr(&d, VD_RAM_BASE), 0, 1 << 20);
+        vd_queue_setup(&d, 0, 16);
+        vd_driver_ok(&d);
+        struct vd_buf b = {vd_alloc(&d, 8), 8, true};
+        vd_post(&d, 0, &b, 1);
+        if (i % 2)
+            vd_wr(&d, VIRTIO_MMIO_STATUS, 0); /* possibly while the handler runs */
+        d.heap = VD_RAM_BASE + (1 << 20);
+    }
+    __atomic_store_n(&n.stop, true, __ATOMIC_RELAXED);
+    pthread_join(th, NULL);
+    vd_negotiate(&d, VD_BASE_FEATURES);
+    memset(vd_ptr(&d, VD_RAM_BASE), 0, 1 << 20);
+    vd_queue_setup(&d, 0, 16);
+    vd_driver_ok(&d);
+    struct vd_buf b = {vd_alloc(&d, 8), 8, true};
+    vd_post(&d, 0, &b, 1);
+    vd_notify(&d, 0);
+    CHECK(!vd_needs_reset(&d));
+    uint32_t id, len;
+    CHECK(vd_get_used(&d, 0, &id, &len, 2000));
+    CHECK_EQ_U64(len, 8);
+    vd_free(&d);
+    iothread_destroy(io);
+}
+
 TEST(config_generation)
 {
     struct vdriver d;
@@ -468,6 +522,7 @@ int main(void)
     RUN(no_interrupt_flag);
     RUN(notify_before_driver_ok_waits);
     RUN(iothread_runs_queue);
+    RUN(concurrent_notify_and_reset);
     RUN(config_generation);
     return test_summary();
 }

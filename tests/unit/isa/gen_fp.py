@@ -233,9 +233,11 @@ class Gen:
         if signed and x >> (width - 1):
             x -= 1 << width
         res, flags = round_fmt(Q(x), f, rm)
-        self.emit('    TEST_INT_FP_%s(%d, %d, %s, 0x%016x, fcvt.%s.%s fa3, a1, %s)' % (
+        # int32 -> double is always exact: the assembler takes no rounding mode
+        rms = '' if (f is D and width == 32) else ', ' + rm
+        self.emit('    TEST_INT_FP_%s(%d, %d, %s, 0x%016x, fcvt.%s.%s fa3, a1%s)' % (
             f.name.upper(), self.case(), flags, self.hexv(res), value & ((1 << 64) - 1),
-            f.name, src, rm))
+            f.name, src, rms))
 
     def cmp(self, op, a, b, result, flags):
         f = self.fmt
@@ -269,9 +271,8 @@ def common(g, f):
         g.arith('sub', [neg(two), tenth], rm)
         g.arith('mul', [tenth, three], rm)
     g.emit('    /* ties: RNE to even, RMM away */')
-    ulp_half = b(1.0) - (23 if f is S else 52) << f.mbits  # placeholder, replaced below
     one_plus = one + 1           # 1 + ulp
-    half_ulp = (f.bias - f.mbits - 1 + 0) << f.mbits  # 2^-(p+1): exactly half an ulp of 1
+    half_ulp = (f.bias - f.mbits - 1) << f.mbits  # 2^-(p+1): exactly half an ulp of 1
     for rm in MODES:
         g.arith('add', [one, half_ulp], rm)
         g.arith('add', [one_plus, half_ulp], rm)
@@ -322,7 +323,9 @@ def common(g, f):
     g.arith('madd', [inf, pz, one], RNE, expect=(qnan, NV))
     g.arith('madd', [inf, pz, qnan], RNE, expect=(qnan, NV))  # inf*0 is NV even with NaN c
     g.arith('madd', [one, inf, neg(inf)], RNE, expect=(qnan, NV))
-    g.arith('nmadd', [one, one, neg(one)], RNE, expect=(nz, 0))
+    # -(a*b) - c: the exact zero of (-1) - (-1) is +0 (negation is not applied last)
+    g.arith('nmadd', [one, one, neg(one)], RNE, expect=(pz, 0))
+    g.arith('nmadd', [one, one, neg(one)], RDN, expect=(nz, 0))
     g.arith('madd', [one, one, neg(one)], RNE, expect=(pz, 0))
     g.emit('    /* fmin/fmax: -0 < +0, a single NaN is ignored, sNaN signals */')
     g.arith('min', [pz, nz], expect=(nz, 0))
@@ -451,9 +454,9 @@ def extra_s(g):
     CHECK_REG(a4, 0x0000000055667788)''' % n)
     n = g.case()
     g.emit('''    /* narrowing and widening conversions */
-    TEST_FP_D_INT(%d, 0, 0xffffffff3eaaaaab, 0x3fd5555555555555, 0, fcvt.s.d fa3, fa0; fmv.x.d a4, fa3)''' % n)
+    TEST_FP_D_INT(%d, 1, 0xffffffff3eaaaaab, 0x3fd5555555555555, 0, fcvt.s.d fa3, fa0; fmv.x.d a4, fa3)''' % n)
     n = g.case()
-    g.emit('''    TEST_FP_D_INT(%d, 1, 0xffffffff3eaaaaab, 0x3fd5555555555555, 0, fcvt.s.d fa3, fa0, rne; fmv.x.d a4, fa3; frflags a4; addi a4, a4, -1; li t0, 0xffffffff3eaaaaab; add a4, a4, t0)''' % n)
+    g.emit('''    TEST_FP_D_INT(%d, 1, 0xffffffff3eaaaaaa, 0x3fd5555555555555, 0, fcvt.s.d fa3, fa0, rtz; fmv.x.d a4, fa3)''' % n)
     n = g.case()
     g.emit('''    TEST_FP_S_INT(%d, 0, 0x3fd5555560000000, 0x3eaaaaab, 0, fcvt.d.s fa3, fa0; fmv.x.d a4, fa3)''' % n)
     n = g.case()
@@ -507,6 +510,30 @@ def extra_d(g):
     fdiv.d fa3, fa0, fa1
     CHECK_FLAGS(FFLAG_DZ | FFLAG_NX)
     fsflags x0''' % n)
+    extra_d_rm(g)
+
+
+def extra_d_rm(g):
+    n1, n2, n3 = g.case(), g.case(), g.case()
+    g.emit('''    /* rounding mode 5 (reserved) in the instruction, or 5..7 in frm with dyn: illegal */
+    CASE(%d)
+    RESUME_AT(2f)
+    .word 0x02b556d3                   /* fadd.d fa3, fa0, fa1 with rm = 5 */
+    j fail
+2:  CHECK_TRAP(CAUSE_ILLEGAL_INSN, 0x02b556d3)
+    CASE(%d)
+    fsrmi 7
+    RESUME_AT(2f)
+    .word 0x02b576d3                   /* fadd.d fa3, fa0, fa1, dyn */
+    j fail
+2:  CHECK_TRAP(CAUSE_ILLEGAL_INSN, 0x02b576d3)
+    /* an invalid frm is harmless while nothing uses it */
+    CASE(%d)
+    RESUME_AT(2f)
+    fadd.d fa3, fa0, fa1, rne
+    fsgnj.d fa3, fa0, fa1
+2:  CHECK_NO_TRAP
+    fsrmi 0''' % (n1, n2, n3))
 
 
 def write(fmt, path, extra):

@@ -241,6 +241,22 @@ test_##n:                                                                       
     ld t1, TI_CAUSE(t0);                                                                  \
     CHECK_REG(t1, NO_TRAP)
 
+/* The privilege the last trap came from (mstatus.MPP as the handler saw it). */
+#define CHECK_TRAP_MPP(mode)                                                              \
+    la t0, trap_info;                                                                     \
+    ld t1, TI_MSTATUS(t0);                                                                \
+    srli t1, t1, 11;                                                                      \
+    andi t1, t1, 3;                                                                       \
+    CHECK_REG(t1, mode)
+
+/* Checks mstatus as the handler saw it: (mstatus & mask) == val */
+#define CHECK_TRAP_MSTATUS(mask, val)                                                     \
+    la t0, trap_info;                                                                     \
+    ld t1, TI_MSTATUS(t0);                                                                \
+    li t2, mask;                                                                          \
+    and t1, t1, t2;                                                                       \
+    CHECK_REG(t1, val)
+
 /* Leaves M-mode for mode (PRV_U / PRV_S) at label; MPIE is cleared. */
 #define ENTER_MODE(mode, label)                                                           \
     li t0, MSTATUS_MPP | MSTATUS_MPIE;                                                    \

@@ -5,6 +5,10 @@
 # Prints one line per program and a final "N passed, N failed"; exits 77 (skip) when
 # QEMU or the built programs are missing, 1 when anything failed.
 set -u
+# Paths given are taken relative to the caller; the default build dir to the repository.
+args=()
+for a in "$@"; do args+=("$(realpath -- "$a")"); done
+set -- "${args[@]+"${args[@]}"}"
 cd "$(dirname "$0")/../../.."
 
 QEMU=${QEMU:-qemu-system-riscv64}
@@ -31,8 +35,13 @@ passed=0
 failed=0
 for p in "${progs[@]}"; do
     name=$(basename "$p" .elf)
+    if [ ! -f "$p" ]; then
+        echo "FAIL $name (no such file: $p)"; failed=$((failed + 1)); continue
+    fi
+    # -icount: without it QEMU's instret/cycle are host TSC ticks, not retired
+    # instructions, and counters.S checks exact instruction counts.
     timeout 20 "$QEMU" -M virt -bios none -nographic -monitor none -serial none \
-        -kernel "$p" </dev/null >/dev/null 2>&1
+        -icount shift=0 -kernel "$p" </dev/null >/dev/null 2>&1
     rc=$?
     case $rc in
     0) echo "ok   $name"; passed=$((passed + 1)) ;;

@@ -10,6 +10,7 @@
 #include "machine/console.h"
 #include "machine/machine_internal.h"
 #include "machine/memmap.h"
+#include "machine/plic.h"
 #include "machine/sbi.h"
 #include "machine/uart.h"
 
@@ -386,6 +387,43 @@ TEST(console_escape)
     machine_destroy(m);
 }
 
+static int fake_read(void *opaque, uint64_t off, unsigned len, uint64_t *v)
+{
+    *v = 0x74726976 + off;
+    return 0;
+}
+
+TEST(virtio_slots_and_irq_lines)
+{
+    static const struct machine_bus_ops ops = {fake_read, NULL};
+    struct machine *m = make_machine(1);
+    if (!m)
+        return;
+    CHECK(machine_add_virtio_mmio(m, 2, &ops, NULL) == 0);
+    CHECK(machine_add_virtio_mmio(m, 2, &ops, NULL) == -EBUSY);
+    CHECK(machine_add_virtio_mmio(m, 8, &ops, NULL) == -EINVAL);
+    const char *dtb = guest_ram_ptr(&m->ram, m->fdt_addr, 0x2000);
+    CHECK(dtb && memmem(dtb, 0x2000, "virtio_mmio@10003000", 20) != NULL);
+    CHECK(dtb && memmem(dtb, 0x2000, "virtio_mmio@10001000", 20) == NULL);
+    uint64_t data = 0;
+    bool fault = true;
+    bus_dispatch(&m->bus, 0x10003004, 4, false, &data, &fault);
+    CHECK(!fault);
+    CHECK_EQ_U64(data, 0x74726976 + 4);
+    bus_dispatch(&m->bus, 0x10004000, 4, false, &data, &fault);
+    CHECK(fault); /* an empty slot is nothing */
+    CHECK(machine_guest_ram(m) == &m->ram);
+    CHECK(machine_irq_line(m, 0) == NULL);
+    CHECK(machine_irq_line(m, 96) == NULL);
+    machine_irq_line_set(machine_irq_line(m, 3), true);
+    CHECK(plic_mmio_read(m->plic, 0x1000, 4, &data) == 0);
+    CHECK_EQ_U64(data, 1u << 3);
+    machine_irq_line_set(machine_irq_line(m, 3), false);
+    CHECK(plic_mmio_read(m->plic, 0x1000, 4, &data) == 0);
+    CHECK_EQ_U64(data, 0);
+    machine_destroy(m);
+}
+
 /* --- the run loop ------------------------------------------------------------------- */
 
 static uint64_t run_test_fault_addr;
@@ -499,6 +537,7 @@ int main(void)
     RUN(sbi_srst);
     RUN(no_sstc_in_dt_without_stimecmp);
     RUN(console_escape);
+    RUN(virtio_slots_and_irq_lines);
     RUN(run_smp_start_and_poweroff);
     RUN(run_guest_error_and_request_stop);
     unlink(kernel_path);
