@@ -13,7 +13,7 @@
 struct iothread_watch {
     struct iothread *io;
     int fd;
-    uint32_t events;
+    uint32_t events; /* 0: disabled, and then not in the epoll set at all */
     iothread_handler fn;
     void *opaque;
     bool dead;
@@ -83,7 +83,9 @@ static void *loop(void *arg)
                 }
                 continue;
             }
-            if (!w->dead)
+            /* The batch may predate an unwatch or a disable done while we waited for
+             * the lock. */
+            if (!w->dead && w->events)
                 w->fn(w->opaque, evs[i].events);
         }
         free_zombies(io);
@@ -150,17 +152,39 @@ void iothread_destroy(struct iothread *io)
     free(io);
 }
 
+/* epoll reports EPOLLHUP and EPOLLERR whatever the mask says, so a disabled watch
+ * (events 0) leaves the epoll set; otherwise a hung-up fd would spin the loop. */
+static int apply_events(struct iothread_watch *w, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = w};
+    int r = 0;
+    if (events && w->events)
+        r = epoll_ctl(w->io->epfd, EPOLL_CTL_MOD, w->fd, &ev);
+    else if (events)
+        r = epoll_ctl(w->io->epfd, EPOLL_CTL_ADD, w->fd, &ev);
+    else if (w->events)
+        r = epoll_ctl(w->io->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    if (r < 0)
+        return -errno;
+    w->events = events;
+    return 0;
+}
+
 int iothread_watch(struct iothread *io, int fd, uint32_t events, iothread_handler fn,
                    void *opaque, struct iothread_watch **out)
 {
     struct iothread_watch *w = calloc(1, sizeof *w);
     if (!w)
         return -ENOMEM;
-    *w = (struct iothread_watch){.io = io, .fd = fd, .events = events, .fn = fn,
-                                 .opaque = opaque};
-    struct epoll_event ev = {.events = events, .data.ptr = w};
+    *w = (struct iothread_watch){.io = io, .fd = fd, .fn = fn, .opaque = opaque};
     lock_unless_current(io);
-    int r = epoll_ctl(io->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+    /* Check that epoll can watch fd at all (regular files cannot), even when disabled. */
+    struct epoll_event probe = {.events = 0, .data.ptr = w};
+    int r = epoll_ctl(io->epfd, EPOLL_CTL_ADD, fd, &probe) < 0 ? -errno : 0;
+    if (r == 0) {
+        epoll_ctl(io->epfd, EPOLL_CTL_DEL, fd, NULL);
+        r = apply_events(w, events);
+    }
     if (r == 0) {
         w->next = io->watches;
         io->watches = w;
@@ -178,13 +202,7 @@ int iothread_watch_set_events(struct iothread_watch *w, uint32_t events)
 {
     struct iothread *io = w->io;
     lock_unless_current(io);
-    int r = 0;
-    if (w->events != events) {
-        struct epoll_event ev = {.events = events, .data.ptr = w};
-        r = epoll_ctl(io->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0 ? -errno : 0;
-        if (r == 0)
-            w->events = events;
-    }
+    int r = w->events == events ? 0 : apply_events(w, events);
     unlock_unless_current(io);
     return r;
 }
@@ -195,7 +213,8 @@ void iothread_unwatch(struct iothread_watch *w)
         return;
     struct iothread *io = w->io;
     lock_unless_current(io);
-    epoll_ctl(io->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    if (w->events)
+        epoll_ctl(io->epfd, EPOLL_CTL_DEL, w->fd, NULL);
     for (struct iothread_watch **p = &io->watches; *p; p = &(*p)->next) {
         if (*p == w) {
             *p = w->next;

@@ -4,9 +4,9 @@
  * Device work runs here, off the vCPU threads: a vCPU's QueueNotify only signals an
  * eventfd that this loop watches, so a slow disk never stalls a vCPU. Handlers run one
  * at a time on the I/O thread. Watches may be added, changed and removed from any
- * thread; once iothread_unwatch() returns on another thread, that watch's handler is
- * not running and will not run again (on the I/O thread itself, from a handler, the
- * same holds for every later dispatch).
+ * thread; once iothread_unwatch() or iothread_watch_set_events(w, 0) returns on another
+ * thread, that watch's handler is not running and will not run again (until re-enabled);
+ * called from a handler on the I/O thread, the same holds for every later dispatch.
  */
 #ifndef COVE_DEVICES_IOTHREAD_H
 #define COVE_DEVICES_IOTHREAD_H

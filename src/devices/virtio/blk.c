@@ -51,7 +51,9 @@ static void blk_config_read(void *dev, uint8_t *buf)
 static int blk_queue(void *dev, unsigned q, struct virtq *vq)
 {
     struct vblk *b = dev;
-    for (;;) {
+    for (unsigned done = 0;; done++) {
+        if (done == VIRTIO_BUDGET(vq))
+            return VIRTIO_MORE_WORK;
         int r = virtq_pop(vq, &b->chain);
         if (r <= 0)
             return r;

@@ -51,7 +51,9 @@ static void close_input(struct vconsole *con)
 static int console_rx(struct vconsole *con, struct virtq *vq)
 {
     struct virtq_chain *c = &con->rx_chain;
-    while (con->in_open) {
+    for (unsigned done = 0; con->in_open; done++) {
+        if (done == VIRTIO_BUDGET(vq))
+            return VIRTIO_MORE_WORK;
         if (!input_ready(con)) {
             want_input(con, true);
             return 0;
@@ -100,7 +102,9 @@ static void write_all(int fd, const void *buf, size_t len)
 static int console_tx(struct vconsole *con, struct virtq *vq)
 {
     struct virtq_chain *c = &con->tx_chain;
-    for (;;) {
+    for (unsigned done = 0;; done++) {
+        if (done == VIRTIO_BUDGET(vq))
+            return VIRTIO_MORE_WORK;
         int r = virtq_pop(vq, c);
         if (r <= 0)
             return r;

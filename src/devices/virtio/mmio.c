@@ -98,10 +98,17 @@ static void device_violation(struct virtio_mmio *t, const char *why)
         log_debug("virtio-%s: guest error: %s", t->ops->name, why);
 }
 
-int virtio_mmio_process_queue(struct virtio_mmio *t, unsigned qi)
+static void signal_queue(struct virtio_mmio *t, struct mmio_queue *q)
 {
-    if (qi >= t->ops->num_queues)
-        return -EINVAL;
+    uint64_t one = 1;
+    /* EAGAIN means the counter is already pending: the handler will run anyway. */
+    if (write(q->efd, &one, sizeof one) < 0 && errno != EAGAIN)
+        log_warn("virtio-%s: notify: %s", t->ops->name, strerror(errno));
+}
+
+/* One run of the handler; returns VIRTIO_MORE_WORK when it stopped at its budget. */
+static int run_handler(struct virtio_mmio *t, unsigned qi)
+{
     struct mmio_queue *q = &t->queues[qi];
     pthread_mutex_lock(&q->lock);
     uint32_t st = load_status(t);
@@ -109,28 +116,39 @@ int virtio_mmio_process_queue(struct virtio_mmio *t, unsigned qi)
         pthread_mutex_unlock(&q->lock);
         return -EAGAIN;
     }
-    t->ops->queue_handler(t->dev, qi, &q->vq);
+    int r = t->ops->queue_handler(t->dev, qi, &q->vq);
     if (q->vq.broken)
         device_violation(t, q->vq.error ? q->vq.error : "queue error");
     bool notify = virtq_need_interrupt(&q->vq);
     pthread_mutex_unlock(&q->lock);
     if (notify)
         raise_isr(t, VIRTIO_MMIO_INT_VRING);
-    return 0;
+    return r == VIRTIO_MORE_WORK && !q->vq.broken ? VIRTIO_MORE_WORK : 0;
+}
+
+int virtio_mmio_process_queue(struct virtio_mmio *t, unsigned qi)
+{
+    if (qi >= t->ops->num_queues)
+        return -EINVAL;
+    struct mmio_queue *q = &t->queues[qi];
+    int r;
+    /* With an I/O thread, leftover work goes to the back of its line (the eventfd);
+     * without one there is nobody else to be fair to. */
+    while ((r = run_handler(t, qi)) == VIRTIO_MORE_WORK && q->efd < 0)
+        ;
+    if (r == VIRTIO_MORE_WORK)
+        signal_queue(t, q);
+    return r < 0 ? r : 0;
 }
 
 /* A QueueNotify: run the handler on the I/O thread, or right here without one. */
 static void notify_queue(struct virtio_mmio *t, unsigned qi)
 {
     struct mmio_queue *q = &t->queues[qi];
-    if (q->efd < 0) {
+    if (q->efd < 0)
         virtio_mmio_process_queue(t, qi);
-        return;
-    }
-    uint64_t one = 1;
-    /* EAGAIN means the counter is already pending: the handler will run anyway. */
-    if (write(q->efd, &one, sizeof one) < 0 && errno != EAGAIN)
-        log_warn("virtio-%s: notify: %s", t->ops->name, strerror(errno));
+    else
+        signal_queue(t, q);
 }
 
 static void queue_event(void *opaque, uint32_t events)

@@ -38,7 +38,9 @@ static int rng_queue(void *dev, unsigned q, struct virtq *vq)
 {
     struct vrng *rng = dev;
     struct virtq_chain *c = &rng->chain;
-    for (;;) {
+    for (unsigned done = 0;; done++) {
+        if (done == VIRTIO_BUDGET(vq))
+            return VIRTIO_MORE_WORK;
         int r = virtq_pop(vq, c);
         if (r <= 0)
             return r;

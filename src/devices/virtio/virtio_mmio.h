@@ -92,6 +92,9 @@
 
 #define VIRTIO_CONFIG_MAX 256
 
+#define VIRTIO_MORE_WORK 1
+#define VIRTIO_BUDGET(vq) ((unsigned)(vq)->size)
+
 struct virtio_mmio;
 
 struct virtio_device_ops {
@@ -106,8 +109,10 @@ struct virtio_device_ops {
     /* Optional: a driver write into config space. */
     void (*config_write)(void *dev, uint64_t offset, unsigned len, uint64_t value);
     /* Handles queue q after a notification: pops chains and pushes them back. Returns 0,
-     * or a negative errno after virtq_fail() for a device-level protocol error. Runs with
-     * the queue lock held, only while the device is live (DRIVER_OK, queue ready). */
+     * VIRTIO_MORE_WORK after VIRTIO_BUDGET(vq) chains with more pending (the transport
+     * calls it again later, so a guest that keeps its queue full cannot monopolise the
+     * I/O thread), or a negative errno after virtq_fail() for a device-level protocol
+     * error. Runs with the queue lock held, only while the device is live. */
     int (*queue_handler)(void *dev, unsigned q, struct virtq *vq);
     /* Optional: the driver reset the device; queues are already quiesced. */
     void (*reset)(void *dev);

@@ -144,6 +144,27 @@ static uint8_t classify(uint32_t insn, int32_t *imm)
     case OPC_OP_32:
         row = f7_row(f7);
         return row < 0 ? 0 : op_reg32[row][f3];
+    case OPC_MISC_MEM:
+        if (f3 != 0)
+            return 0;
+        /* Only a store->load ordering needs a real fence on a TSO host. */
+        return (insn & (1u << 24)) && (insn & (1u << 21)) ? OP_FENCE_FULL : OP_FENCE;
+    case OPC_AMO:
+        *imm = (int32_t)insn;
+        return cpu_amo_valid(insn) ? OP_AMO : 0;
+    case OPC_MADD:
+    case OPC_MSUB:
+    case OPC_NMSUB:
+    case OPC_NMADD:
+    case OPC_OP_FP:
+        *imm = (int32_t)insn;
+        return OP_FP;
+    case OPC_LOAD_FP:
+        *imm = (int32_t)imm_i(insn);
+        return f3 == 2 ? OP_FLW : f3 == 3 ? OP_FLD : 0;
+    case OPC_STORE_FP:
+        *imm = (int32_t)imm_s(insn);
+        return f3 == 2 ? OP_FSW : f3 == 3 ? OP_FSD : 0;
     }
     return 0;
 }

@@ -202,8 +202,14 @@ static bool amo_known(unsigned f5)
     return false;
 }
 
-/* Returns 0, or 1 when a trap was taken (or an exit prepared). */
-static int exec_amo(hv_vcpu *v, uint32_t insn)
+bool cpu_amo_valid(uint32_t insn)
+{
+    unsigned f3 = (insn >> 12) & 7, f5 = insn >> 27;
+    return (f3 == 2 || f3 == 3) && amo_known(f5) && (f5 != 0x02 || ((insn >> 20) & 31) == 0);
+}
+
+/* An encoding that passed cpu_amo_valid(). Returns 0, or 1 when a trap was taken. */
+int cpu_amo(hv_vcpu *v, uint32_t insn)
 {
     unsigned f3 = (insn >> 12) & 7, f5 = insn >> 27;
     unsigned rd = (insn >> 7) & 31, rs1 = (insn >> 15) & 31, rs2 = (insn >> 20) & 31;
@@ -495,11 +501,10 @@ enum step cpu_step(hv_vcpu *v)
         fs_dirty(v);
         break;
     case OPC_AMO:
-        if ((f3 != 2 && f3 != 3) || !amo_known(insn >> 27) ||
-            ((insn >> 27) == 0x02 && rs2 != 0))
+        if (!cpu_amo_valid(insn))
             ILLEGAL();
         SYNC();
-        if (exec_amo(v, insn))
+        if (cpu_amo(v, insn))
             goto trapped;
         break;
     case OPC_MISC_MEM:

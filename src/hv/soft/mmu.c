@@ -277,8 +277,7 @@ int mem_store_slow(hv_vcpu *v, uint64_t va, unsigned size, uint64_t val)
             cpu_exception(v, EXC_STORE_ACCESS, va);
             return 1;
         }
-        /* Our own mtimecmp may have moved: leave the block so the timer is re-read. */
-        return 0;
+        return 0; /* MTIP follows at the next block boundary, as the timer is polled there */
     }
     if (size < 8)
         val &= (1ull << (8 * size)) - 1;

@@ -27,9 +27,9 @@
         }                                                                                \
     } while (0)
 
-#define STORE_FAST(size)                                                                 \
+#define STORE_FAST(size, val)                                                            \
     do {                                                                                 \
-        uint64_t va_ = x[d->rs1] + (uint64_t)(int64_t)d->imm, val_ = x[d->rs2];          \
+        uint64_t va_ = x[d->rs1] + (uint64_t)(int64_t)d->imm, val_ = (val);              \
         uint8_t *h_ = tlb_hit(v->tlb_w, va_, size);                                      \
         if (likely(h_)) {                                                                \
             memcpy(h_, &val_, size);                                                     \
@@ -77,6 +77,9 @@ void cpu_run_block(hv_vcpu *v, int64_t budget)
         E(OP_SRLW, L_SRLW), E(OP_SRAW, L_SRAW),
         E(OP_MULW, L_MULW), E(OP_DIVW, L_DIVW), E(OP_DIVUW, L_DIVUW),
         E(OP_REMW, L_REMW), E(OP_REMUW, L_REMUW),
+        E(OP_FENCE, L_FENCE), E(OP_FENCE_FULL, L_FENCE_FULL), E(OP_AMO, L_AMO),
+        E(OP_FP, L_FP), E(OP_FLW, L_FLW), E(OP_FLD, L_FLD), E(OP_FSW, L_FSW),
+        E(OP_FSD, L_FSD),
     };
 #undef E
     uint64_t *x = v->x;
@@ -208,10 +211,10 @@ L_LD: { uint64_t r; LOAD_FAST(8, 0, r); ALU(r); }
 L_LBU: { uint64_t r; LOAD_FAST(1, 0, r); ALU(r); }
 L_LHU: { uint64_t r; LOAD_FAST(2, 0, r); ALU(r); }
 L_LWU: { uint64_t r; LOAD_FAST(4, 0, r); ALU(r); }
-L_SB: STORE_FAST(1); NEXT();
-L_SH: STORE_FAST(2); NEXT();
-L_SW: STORE_FAST(4); NEXT();
-L_SD: STORE_FAST(8); NEXT();
+L_SB: STORE_FAST(1, RS2); NEXT();
+L_SH: STORE_FAST(2, RS2); NEXT();
+L_SW: STORE_FAST(4, RS2); NEXT();
+L_SD: STORE_FAST(8, RS2); NEXT();
 
 L_ADDI: ALU(RS1 + IMM);
 L_SLTI: ALU((int64_t)RS1 < (int64_t)IMM);
@@ -255,6 +258,59 @@ L_DIVW: ALU(divw(RS1, RS2));
 L_DIVUW: ALU((uint32_t)RS2 ? sext32((uint32_t)RS1 / (uint32_t)RS2) : ~0ull);
 L_REMW: ALU(remw(RS1, RS2));
 L_REMUW: ALU((uint32_t)RS2 ? sext32((uint32_t)RS1 % (uint32_t)RS2) : sext32(RS1));
+
+L_FENCE:
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    NEXT();
+L_FENCE_FULL:
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    NEXT();
+L_AMO:
+    v->pc = PC;
+    if (cpu_amo(v, (uint32_t)d->imm))
+        goto trapped;
+    if (unlikely(v->code_dirty)) {
+        pc = PC + LEN;
+        n++;
+        goto done_pc;
+    }
+    NEXT();
+
+/* Floating point: with mstatus.FS = Off (or an encoding the FPU rejects) the generic
+ * executor raises the illegal-instruction trap. */
+L_FP:
+    if (unlikely(fs_off(v)) || fpu_exec(&v->fpu, (uint32_t)d->imm, x) != FPU_OK)
+        goto L_GENERIC;
+    fs_dirty(v);
+    NEXT();
+L_FLW: {
+    uint64_t r;
+    if (unlikely(fs_off(v)))
+        goto L_GENERIC;
+    LOAD_FAST(4, LD_FP, r);
+    v->fpu.f[d->rd & 31] = r | 0xffffffff00000000ull;
+    fs_dirty(v);
+    NEXT();
+}
+L_FLD: {
+    uint64_t r;
+    if (unlikely(fs_off(v)))
+        goto L_GENERIC;
+    LOAD_FAST(8, LD_FP, r);
+    v->fpu.f[d->rd & 31] = r;
+    fs_dirty(v);
+    NEXT();
+}
+L_FSW:
+    if (unlikely(fs_off(v)))
+        goto L_GENERIC;
+    STORE_FAST(4, v->fpu.f[d->rs2]);
+    NEXT();
+L_FSD:
+    if (unlikely(fs_off(v)))
+        goto L_GENERIC;
+    STORE_FAST(8, v->fpu.f[d->rs2]);
+    NEXT();
 
 done_pc:
     v->pc = pc;

@@ -60,6 +60,9 @@ enum dop {
     OP_MUL, OP_MULH, OP_MULHSU, OP_MULHU, OP_DIV, OP_DIVU, OP_REM, OP_REMU,
     OP_ADDW, OP_SUBW, OP_SLLW, OP_SRLW, OP_SRAW,
     OP_MULW, OP_DIVW, OP_DIVUW, OP_REMW, OP_REMUW,
+    OP_FENCE, OP_FENCE_FULL,
+    OP_AMO, OP_FP, /* these keep the whole encoding in imm */
+    OP_FLW, OP_FLD, OP_FSW, OP_FSD,
     OP_COUNT
 };
 
@@ -171,8 +174,8 @@ struct pending {
     uint64_t vaddr;
 };
 
-/* Load descriptors passed to the slow path: which register gets the value. */
-#define LD_RD(rd) ((unsigned)(rd))
+/* Load descriptors passed to the slow path: the destination register (bits 4..0) and
+ * how to widen the value once an MMIO exit completes. */
 #define LD_SIGN 0x40u
 #define LD_FP 0x80u
 
@@ -257,6 +260,8 @@ void cpu_timer_update(hv_vcpu *v, uint64_t now);
 /* exec.c */
 enum step { STEP_NEXT, STEP_END, STEP_TRAP };
 enum step cpu_step(hv_vcpu *v);
+bool cpu_amo_valid(uint32_t insn);
+int cpu_amo(hv_vcpu *v, uint32_t insn);
 
 /* run.c */
 void cpu_run_block(hv_vcpu *v, int64_t budget);

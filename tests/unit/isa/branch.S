@@ -83,20 +83,20 @@ odd_branch_back:
 RVTEST_END
 
     .text
-    .align 2
+    CODE_ALIGN(4)
 func:
     li a4, 40
     ret
 
     .option rvc
-    .align 2
+    CODE_ALIGN(4)
     c.nop
 odd_target:                       /* 2 mod 4 */
     .option norvc
     addi a4, a4, 0x77
     ret
     .option rvc
-    .align 2
+    CODE_ALIGN(4)
     c.nop
 odd_branch_target:
     .option norvc
@@ -104,7 +104,7 @@ odd_branch_target:
     j odd_branch_back
 
     .option rvc
-    .align 2
+    CODE_ALIGN(4)
     c.nop
 odd_fallthrough:
     .option norvc
@@ -113,7 +113,7 @@ odd_fallthrough:
     addi a4, a4, 3
 1:  ret
 
-    .align 12
+    CODE_ALIGN(4096)
     .skip 4096 - 12
 straddle:                          /* page offset 0xff4 */
     nop

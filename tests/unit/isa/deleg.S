@@ -255,7 +255,7 @@ RVTEST_BEGIN
 RVTEST_END
 
     .text
-    .align 2
+    CODE_ALIGN(4)
 s_handler:
     csrw sscratch, t6
     la t6, s_info
@@ -275,7 +275,7 @@ s_handler:
     csrr t6, sscratch
     ecall
 
-    .align 8
+    CODE_ALIGN(256)
 s_vectors:
     j s_vec_exc
     j s_vec_ssi
@@ -289,7 +289,7 @@ s_vec_ssi:
     li s10, 0x51
     j s_handler
 
-    .align 8
+    CODE_ALIGN(256)
 m_vectors:
     j trap_vector
     j fail

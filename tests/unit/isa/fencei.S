@@ -178,13 +178,13 @@ patch_site:
 RVTEST_END
 
     .text
-    .align 2
+    CODE_ALIGN(4)
 patched_func:
     li a4, 0x11
     ret
 
     .bss
-    .align 12
+    CODE_ALIGN(4096)
 codebuf:
     .skip 4096
 codebuf2:

@@ -196,9 +196,50 @@ RVTEST_BEGIN
     TEST_INT_FP_D(174, 0, 0x4170000010000000, 0x0000000001000001, fcvt.d.l fa3, a1, rup)
     TEST_INT_FP_D(175, 0, 0xc170000010000000, 0xfffffffffeffffff, fcvt.d.l fa3, a1, rdn)
     TEST_INT_FP_D(176, 0, 0x0000000000000000, 0x0000000000000000, fcvt.d.w fa3, a1)
+    /* every rounding mode: fused multiply-add, sqrt, conversions */
+    TEST_FP_D(177, 1, 0xbfe6666666666666, 0x3fb999999999999a, 0x4008000000000000, 0xbff0000000000000, fmadd.d fa3, fa0, fa1, fa2, rne)
+    TEST_FP_D(178, 1, 0x3ff0000000000000, 0x3fd5555555555555, 0x4008000000000000, 0x4000000000000000, fnmsub.d fa3, fa0, fa1, fa2, rne)
+    TEST_FP_D(179, 1, 0x3ffbb67ae8584caa, 0x4008000000000000, 0x0000000000000000, 0x0000000000000000, fsqrt.d fa3, fa0, rne)
+    TEST_FP_D_INT(180, 1, 0x0000000000000002, 0x3ff8000000000000, 0, fcvt.l.d a4, fa0, rne)
+    TEST_FP_D_INT(181, 1, 0x0000000000000000, 0xbfe0000000000000, 0, fcvt.l.d a4, fa0, rne)
+    TEST_FP_D_INT(182, 1, 0x0000000000000004, 0x4012000000000000, 0, fcvt.wu.d a4, fa0, rne)
+    TEST_INT_FP_D(183, 1, 0x4340000000000000, 0x0020000000000001, fcvt.d.l fa3, a1, rne)
+    TEST_INT_FP_D(184, 1, 0xc340000000000002, 0xffdffffffffffffd, fcvt.d.l fa3, a1, rne)
+    TEST_FP_D(185, 1, 0xbfe6666666666666, 0x3fb999999999999a, 0x4008000000000000, 0xbff0000000000000, fmadd.d fa3, fa0, fa1, fa2, rtz)
+    TEST_FP_D(186, 1, 0x3ff0000000000000, 0x3fd5555555555555, 0x4008000000000000, 0x4000000000000000, fnmsub.d fa3, fa0, fa1, fa2, rtz)
+    TEST_FP_D(187, 1, 0x3ffbb67ae8584caa, 0x4008000000000000, 0x0000000000000000, 0x0000000000000000, fsqrt.d fa3, fa0, rtz)
+    TEST_FP_D_INT(188, 1, 0x0000000000000001, 0x3ff8000000000000, 0, fcvt.l.d a4, fa0, rtz)
+    TEST_FP_D_INT(189, 1, 0x0000000000000000, 0xbfe0000000000000, 0, fcvt.l.d a4, fa0, rtz)
+    TEST_FP_D_INT(190, 1, 0x0000000000000004, 0x4012000000000000, 0, fcvt.wu.d a4, fa0, rtz)
+    TEST_INT_FP_D(191, 1, 0x4340000000000000, 0x0020000000000001, fcvt.d.l fa3, a1, rtz)
+    TEST_INT_FP_D(192, 1, 0xc340000000000001, 0xffdffffffffffffd, fcvt.d.l fa3, a1, rtz)
+    TEST_FP_D(193, 1, 0xbfe6666666666667, 0x3fb999999999999a, 0x4008000000000000, 0xbff0000000000000, fmadd.d fa3, fa0, fa1, fa2, rdn)
+    TEST_FP_D(194, 1, 0x3ff0000000000000, 0x3fd5555555555555, 0x4008000000000000, 0x4000000000000000, fnmsub.d fa3, fa0, fa1, fa2, rdn)
+    TEST_FP_D(195, 1, 0x3ffbb67ae8584caa, 0x4008000000000000, 0x0000000000000000, 0x0000000000000000, fsqrt.d fa3, fa0, rdn)
+    TEST_FP_D_INT(196, 1, 0x0000000000000001, 0x3ff8000000000000, 0, fcvt.l.d a4, fa0, rdn)
+    TEST_FP_D_INT(197, 1, 0xffffffffffffffff, 0xbfe0000000000000, 0, fcvt.l.d a4, fa0, rdn)
+    TEST_FP_D_INT(198, 1, 0x0000000000000004, 0x4012000000000000, 0, fcvt.wu.d a4, fa0, rdn)
+    TEST_INT_FP_D(199, 1, 0x4340000000000000, 0x0020000000000001, fcvt.d.l fa3, a1, rdn)
+    TEST_INT_FP_D(200, 1, 0xc340000000000002, 0xffdffffffffffffd, fcvt.d.l fa3, a1, rdn)
+    TEST_FP_D(201, 1, 0xbfe6666666666666, 0x3fb999999999999a, 0x4008000000000000, 0xbff0000000000000, fmadd.d fa3, fa0, fa1, fa2, rup)
+    TEST_FP_D(202, 1, 0x3ff0000000000001, 0x3fd5555555555555, 0x4008000000000000, 0x4000000000000000, fnmsub.d fa3, fa0, fa1, fa2, rup)
+    TEST_FP_D(203, 1, 0x3ffbb67ae8584cab, 0x4008000000000000, 0x0000000000000000, 0x0000000000000000, fsqrt.d fa3, fa0, rup)
+    TEST_FP_D_INT(204, 1, 0x0000000000000002, 0x3ff8000000000000, 0, fcvt.l.d a4, fa0, rup)
+    TEST_FP_D_INT(205, 1, 0x0000000000000000, 0xbfe0000000000000, 0, fcvt.l.d a4, fa0, rup)
+    TEST_FP_D_INT(206, 1, 0x0000000000000005, 0x4012000000000000, 0, fcvt.wu.d a4, fa0, rup)
+    TEST_INT_FP_D(207, 1, 0x4340000000000001, 0x0020000000000001, fcvt.d.l fa3, a1, rup)
+    TEST_INT_FP_D(208, 1, 0xc340000000000001, 0xffdffffffffffffd, fcvt.d.l fa3, a1, rup)
+    TEST_FP_D(209, 1, 0xbfe6666666666666, 0x3fb999999999999a, 0x4008000000000000, 0xbff0000000000000, fmadd.d fa3, fa0, fa1, fa2, rmm)
+    TEST_FP_D(210, 1, 0x3ff0000000000000, 0x3fd5555555555555, 0x4008000000000000, 0x4000000000000000, fnmsub.d fa3, fa0, fa1, fa2, rmm)
+    TEST_FP_D(211, 1, 0x3ffbb67ae8584caa, 0x4008000000000000, 0x0000000000000000, 0x0000000000000000, fsqrt.d fa3, fa0, rmm)
+    TEST_FP_D_INT(212, 1, 0x0000000000000002, 0x3ff8000000000000, 0, fcvt.l.d a4, fa0, rmm)
+    TEST_FP_D_INT(213, 1, 0xffffffffffffffff, 0xbfe0000000000000, 0, fcvt.l.d a4, fa0, rmm)
+    TEST_FP_D_INT(214, 1, 0x0000000000000005, 0x4012000000000000, 0, fcvt.wu.d a4, fa0, rmm)
+    TEST_INT_FP_D(215, 1, 0x4340000000000001, 0x0020000000000001, fcvt.d.l fa3, a1, rmm)
+    TEST_INT_FP_D(216, 1, 0xc340000000000002, 0xffdffffffffffffd, fcvt.d.l fa3, a1, rmm)
 
     /* fld/fsd move all 64 bits; fmv.x.d / fmv.d.x are raw */
-    CASE(177)
+    CASE(217)
     la a1, fp_mem
     li t0, 0xfff0000000000123
     sd t0, 0(a1)
@@ -207,7 +248,7 @@ RVTEST_BEGIN
     ld a4, 8(a1)
     CHECK_REG(a4, 0xfff0000000000123)
     /* the dynamic rounding mode comes from frm */
-    CASE(178)
+    CASE(218)
     li t0, 0x3ff0000000000000
     fmv.d.x fa0, t0
     li t0, 0x4008000000000000
@@ -222,7 +263,7 @@ RVTEST_BEGIN
     CHECK_REG(a4, 0x3fd5555555555555)
     fsrmi 0
     /* flags accumulate until cleared */
-    CASE(179)
+    CASE(219)
     fsflags x0
     li t0, 0x3ff0000000000000
     fmv.d.x fa0, t0
@@ -234,19 +275,19 @@ RVTEST_BEGIN
     CHECK_FLAGS(FFLAG_DZ | FFLAG_NX)
     fsflags x0
     /* rounding mode 5 (reserved) in the instruction, or 5..7 in frm with dyn: illegal */
-    CASE(180)
+    CASE(220)
     RESUME_AT(2f)
     .word 0x02b556d3                   /* fadd.d fa3, fa0, fa1 with rm = 5 */
     j fail
 2:  CHECK_TRAP(CAUSE_ILLEGAL_INSN, 0x02b556d3)
-    CASE(181)
+    CASE(221)
     fsrmi 7
     RESUME_AT(2f)
     .word 0x02b576d3                   /* fadd.d fa3, fa0, fa1, dyn */
     j fail
 2:  CHECK_TRAP(CAUSE_ILLEGAL_INSN, 0x02b576d3)
     /* an invalid frm is harmless while nothing uses it */
-    CASE(182)
+    CASE(222)
     RESUME_AT(2f)
     fadd.d fa3, fa0, fa1, rne
     fsgnj.d fa3, fa0, fa1

@@ -196,9 +196,66 @@ RVTEST_BEGIN
     TEST_INT_FP_S(174, 1, 0x4b800001, 0x0000000001000001, fcvt.s.l fa3, a1, rup)
     TEST_INT_FP_S(175, 1, 0xcb800001, 0xfffffffffeffffff, fcvt.s.l fa3, a1, rdn)
     TEST_INT_FP_S(176, 0, 0x00000000, 0x0000000000000000, fcvt.s.w fa3, a1, rne)
+    /* every rounding mode: fused multiply-add, sqrt, conversions */
+    TEST_FP_S(177, 1, 0xbf333333, 0x3dcccccd, 0x40400000, 0xbf800000, fmadd.s fa3, fa0, fa1, fa2, rne)
+    TEST_FP_S(178, 1, 0x3f800000, 0x3eaaaaab, 0x40400000, 0x40000000, fnmsub.s fa3, fa0, fa1, fa2, rne)
+    TEST_FP_S(179, 1, 0x3fddb3d7, 0x40400000, 0x00000000, 0x00000000, fsqrt.s fa3, fa0, rne)
+    TEST_FP_S_INT(180, 1, 0x0000000000000002, 0x3fc00000, 0, fcvt.l.s a4, fa0, rne)
+    TEST_FP_S_INT(181, 1, 0x0000000000000000, 0xbf000000, 0, fcvt.l.s a4, fa0, rne)
+    TEST_FP_S_INT(182, 1, 0x0000000000000004, 0x40900000, 0, fcvt.wu.s a4, fa0, rne)
+    TEST_INT_FP_S(183, 1, 0x4b800000, 0x0000000001000001, fcvt.s.l fa3, a1, rne)
+    TEST_INT_FP_S(184, 1, 0xcb800002, 0xfffffffffefffffd, fcvt.s.l fa3, a1, rne)
+    TEST_FP_S(185, 1, 0xbf333333, 0x3dcccccd, 0x40400000, 0xbf800000, fmadd.s fa3, fa0, fa1, fa2, rtz)
+    TEST_FP_S(186, 1, 0x3f7fffff, 0x3eaaaaab, 0x40400000, 0x40000000, fnmsub.s fa3, fa0, fa1, fa2, rtz)
+    TEST_FP_S(187, 1, 0x3fddb3d7, 0x40400000, 0x00000000, 0x00000000, fsqrt.s fa3, fa0, rtz)
+    TEST_FP_S_INT(188, 1, 0x0000000000000001, 0x3fc00000, 0, fcvt.l.s a4, fa0, rtz)
+    TEST_FP_S_INT(189, 1, 0x0000000000000000, 0xbf000000, 0, fcvt.l.s a4, fa0, rtz)
+    TEST_FP_S_INT(190, 1, 0x0000000000000004, 0x40900000, 0, fcvt.wu.s a4, fa0, rtz)
+    TEST_INT_FP_S(191, 1, 0x4b800000, 0x0000000001000001, fcvt.s.l fa3, a1, rtz)
+    TEST_INT_FP_S(192, 1, 0xcb800001, 0xfffffffffefffffd, fcvt.s.l fa3, a1, rtz)
+    TEST_FP_S(193, 1, 0xbf333334, 0x3dcccccd, 0x40400000, 0xbf800000, fmadd.s fa3, fa0, fa1, fa2, rdn)
+    TEST_FP_S(194, 1, 0x3f7fffff, 0x3eaaaaab, 0x40400000, 0x40000000, fnmsub.s fa3, fa0, fa1, fa2, rdn)
+    TEST_FP_S(195, 1, 0x3fddb3d7, 0x40400000, 0x00000000, 0x00000000, fsqrt.s fa3, fa0, rdn)
+    TEST_FP_S_INT(196, 1, 0x0000000000000001, 0x3fc00000, 0, fcvt.l.s a4, fa0, rdn)
+    TEST_FP_S_INT(197, 1, 0xffffffffffffffff, 0xbf000000, 0, fcvt.l.s a4, fa0, rdn)
+    TEST_FP_S_INT(198, 1, 0x0000000000000004, 0x40900000, 0, fcvt.wu.s a4, fa0, rdn)
+    TEST_INT_FP_S(199, 1, 0x4b800000, 0x0000000001000001, fcvt.s.l fa3, a1, rdn)
+    TEST_INT_FP_S(200, 1, 0xcb800002, 0xfffffffffefffffd, fcvt.s.l fa3, a1, rdn)
+    TEST_FP_S(201, 1, 0xbf333333, 0x3dcccccd, 0x40400000, 0xbf800000, fmadd.s fa3, fa0, fa1, fa2, rup)
+    TEST_FP_S(202, 1, 0x3f800000, 0x3eaaaaab, 0x40400000, 0x40000000, fnmsub.s fa3, fa0, fa1, fa2, rup)
+    TEST_FP_S(203, 1, 0x3fddb3d8, 0x40400000, 0x00000000, 0x00000000, fsqrt.s fa3, fa0, rup)
+    TEST_FP_S_INT(204, 1, 0x0000000000000002, 0x3fc00000, 0, fcvt.l.s a4, fa0, rup)
+    TEST_FP_S_INT(205, 1, 0x0000000000000000, 0xbf000000, 0, fcvt.l.s a4, fa0, rup)
+    TEST_FP_S_INT(206, 1, 0x0000000000000005, 0x40900000, 0, fcvt.wu.s a4, fa0, rup)
+    TEST_INT_FP_S(207, 1, 0x4b800001, 0x0000000001000001, fcvt.s.l fa3, a1, rup)
+    TEST_INT_FP_S(208, 1, 0xcb800001, 0xfffffffffefffffd, fcvt.s.l fa3, a1, rup)
+    TEST_FP_S(209, 1, 0xbf333333, 0x3dcccccd, 0x40400000, 0xbf800000, fmadd.s fa3, fa0, fa1, fa2, rmm)
+    TEST_FP_S(210, 1, 0x3f800000, 0x3eaaaaab, 0x40400000, 0x40000000, fnmsub.s fa3, fa0, fa1, fa2, rmm)
+    TEST_FP_S(211, 1, 0x3fddb3d7, 0x40400000, 0x00000000, 0x00000000, fsqrt.s fa3, fa0, rmm)
+    TEST_FP_S_INT(212, 1, 0x0000000000000002, 0x3fc00000, 0, fcvt.l.s a4, fa0, rmm)
+    TEST_FP_S_INT(213, 1, 0xffffffffffffffff, 0xbf000000, 0, fcvt.l.s a4, fa0, rmm)
+    TEST_FP_S_INT(214, 1, 0x0000000000000005, 0x40900000, 0, fcvt.wu.s a4, fa0, rmm)
+    TEST_INT_FP_S(215, 1, 0x4b800001, 0x0000000001000001, fcvt.s.l fa3, a1, rmm)
+    TEST_INT_FP_S(216, 1, 0xcb800002, 0xfffffffffefffffd, fcvt.s.l fa3, a1, rmm)
+    /* fcvt.s.d in every rounding mode: inexact, subnormal, overflow */
+    TEST_FP_D_INT(217, 1, 0xffffffff3eaaaaab, 0x3fd5555555555555, 0, fcvt.s.d fa3, fa0, rne; fmv.x.d a4, fa3)
+    TEST_FP_D_INT(218, 3, 0xffffffff800116c2, 0xb7a16c262777579c, 0, fcvt.s.d fa3, fa0, rne; fmv.x.d a4, fa3)
+    TEST_FP_D_INT(219, 5, 0xffffffff7f800000, 0x48078287f49c4a1d, 0, fcvt.s.d fa3, fa0, rne; fmv.x.d a4, fa3)
+    TEST_FP_D_INT(220, 1, 0xffffffff3eaaaaaa, 0x3fd5555555555555, 0, fcvt.s.d fa3, fa0, rtz; fmv.x.d a4, fa3)
+    TEST_FP_D_INT(221, 3, 0xffffffff800116c2, 0xb7a16c262777579c, 0, fcvt.s.d fa3, fa0, rtz; fmv.x.d a4, fa3)
+    TEST_FP_D_INT(222, 5, 0xffffffff7f7fffff, 0x48078287f49c4a1d, 0, fcvt.s.d fa3, fa0, rtz; fmv.x.d a4, fa3)
+    TEST_FP_D_INT(223, 1, 0xffffffff3eaaaaaa, 0x3fd5555555555555, 0, fcvt.s.d fa3, fa0, rdn; fmv.x.d a4, fa3)
+    TEST_FP_D_INT(224, 3, 0xffffffff800116c3, 0xb7a16c262777579c, 0, fcvt.s.d fa3, fa0, rdn; fmv.x.d a4, fa3)
+    TEST_FP_D_INT(225, 5, 0xffffffff7f7fffff, 0x48078287f49c4a1d, 0, fcvt.s.d fa3, fa0, rdn; fmv.x.d a4, fa3)
+    TEST_FP_D_INT(226, 1, 0xffffffff3eaaaaab, 0x3fd5555555555555, 0, fcvt.s.d fa3, fa0, rup; fmv.x.d a4, fa3)
+    TEST_FP_D_INT(227, 3, 0xffffffff800116c2, 0xb7a16c262777579c, 0, fcvt.s.d fa3, fa0, rup; fmv.x.d a4, fa3)
+    TEST_FP_D_INT(228, 5, 0xffffffff7f800000, 0x48078287f49c4a1d, 0, fcvt.s.d fa3, fa0, rup; fmv.x.d a4, fa3)
+    TEST_FP_D_INT(229, 1, 0xffffffff3eaaaaab, 0x3fd5555555555555, 0, fcvt.s.d fa3, fa0, rmm; fmv.x.d a4, fa3)
+    TEST_FP_D_INT(230, 3, 0xffffffff800116c2, 0xb7a16c262777579c, 0, fcvt.s.d fa3, fa0, rmm; fmv.x.d a4, fa3)
+    TEST_FP_D_INT(231, 5, 0xffffffff7f800000, 0x48078287f49c4a1d, 0, fcvt.s.d fa3, fa0, rmm; fmv.x.d a4, fa3)
 
     /* NaN boxing: a single that is not boxed reads as the canonical NaN */
-    CASE(177)
+    CASE(232)
     li t0, 0x000000003f800000         /* 1.0f without the upper ones */
     fmv.d.x fa0, t0
     li t0, 0x3f800000
@@ -208,20 +265,20 @@ RVTEST_BEGIN
     fmv.x.d a4, fa3
     CHECK_REG(a4, 0xffffffff7fc00000)
     CHECK_FLAGS(0)
-    CASE(178)
+    CASE(233)
     li t0, 0xfffffffe40000000         /* boxed badly by one bit */
     fmv.d.x fa0, t0
     fsgnj.s fa3, fa0, fa0
     fmv.x.d a4, fa3
     CHECK_REG(a4, 0xffffffff7fc00000)
     /* fmv.x.w sign-extends the raw bits, also of an unboxed NaN-ish value */
-    CASE(179)
+    CASE(234)
     li t0, 0x12345678bf800000
     fmv.d.x fa0, t0
     fmv.x.w a4, fa0
     CHECK_REG(a4, 0xffffffffbf800000)
     /* flw boxes; fsw stores the low 32 bits */
-    CASE(180)
+    CASE(235)
     la a1, fp_mem
     li t0, 0xc0490fdb
     sw t0, 0(a1)
@@ -235,13 +292,13 @@ RVTEST_BEGIN
     ld a4, 0(a1)
     CHECK_REG(a4, 0x0000000055667788)
     /* narrowing and widening conversions */
-    TEST_FP_D_INT(181, 1, 0xffffffff3eaaaaab, 0x3fd5555555555555, 0, fcvt.s.d fa3, fa0; fmv.x.d a4, fa3)
-    TEST_FP_D_INT(182, 1, 0xffffffff3eaaaaaa, 0x3fd5555555555555, 0, fcvt.s.d fa3, fa0, rtz; fmv.x.d a4, fa3)
-    TEST_FP_S_INT(183, 0, 0x3fd5555560000000, 0x3eaaaaab, 0, fcvt.d.s fa3, fa0; fmv.x.d a4, fa3)
-    TEST_FP_D_INT(184, 5, 0xffffffff7f800000, 0x47f0000000000000, 0, fcvt.s.d fa3, fa0; fmv.x.d a4, fa3)
-    TEST_FP_D_INT(185, 16, 0xffffffff7fc00000, 0x7ff0000000000001, 0, fcvt.s.d fa3, fa0; fmv.x.d a4, fa3)
-    TEST_FP_S_INT(186, 0, 0x7ff8000000000000, 0x7fc12345, 0, fcvt.d.s fa3, fa0; fmv.x.d a4, fa3)
-    TEST_FP_S_INT(187, 16, 0x7ff8000000000000, 0x7f800001, 0, fcvt.d.s fa3, fa0; fmv.x.d a4, fa3)
+    TEST_FP_D_INT(236, 1, 0xffffffff3eaaaaab, 0x3fd5555555555555, 0, fcvt.s.d fa3, fa0; fmv.x.d a4, fa3)
+    TEST_FP_D_INT(237, 1, 0xffffffff3eaaaaaa, 0x3fd5555555555555, 0, fcvt.s.d fa3, fa0, rtz; fmv.x.d a4, fa3)
+    TEST_FP_S_INT(238, 0, 0x3fd5555560000000, 0x3eaaaaab, 0, fcvt.d.s fa3, fa0; fmv.x.d a4, fa3)
+    TEST_FP_D_INT(239, 5, 0xffffffff7f800000, 0x47f0000000000000, 0, fcvt.s.d fa3, fa0; fmv.x.d a4, fa3)
+    TEST_FP_D_INT(240, 16, 0xffffffff7fc00000, 0x7ff0000000000001, 0, fcvt.s.d fa3, fa0; fmv.x.d a4, fa3)
+    TEST_FP_S_INT(241, 0, 0x7ff8000000000000, 0x7fc12345, 0, fcvt.d.s fa3, fa0; fmv.x.d a4, fa3)
+    TEST_FP_S_INT(242, 16, 0x7ff8000000000000, 0x7f800001, 0, fcvt.d.s fa3, fa0; fmv.x.d a4, fa3)
 
 RVTEST_END
 

@@ -409,7 +409,38 @@ RVTEST_BEGIN
 '''
 
 
+def sweep(g, f):
+    """the rounding modes again, for the operations that take one"""
+    b = lambda v: fbits(f, v)
+    one, two, three, tenth = b(1.0), b(2.0), b(3.0), b(0.1)
+    neg = lambda x: x | f.sign
+    g.emit('    /* every rounding mode: fused multiply-add, sqrt, conversions */')
+    for rm in MODES:
+        g.arith('madd', [tenth, three, neg(one)], rm)
+        g.arith('nmsub', [b(1.0 / 3), three, two], rm)
+        g.arith('sqrt', [three], rm)
+        g.to_int('l', b(1.5), rm)
+        g.to_int('l', b(-0.5), rm)
+        g.to_int('wu', b(4.5), rm)
+        g.from_int('l', 0x20000000000001 if f is D else 0x1000001, rm)
+        g.from_int('l', -0x20000000000003 if f is D else -0x1000003, rm)
+
+
+def narrow(g, dbits, rm):
+    """fcvt.s.d: a double rounded to single"""
+    v = D.decode(dbits)
+    res, flags = round_fmt(v, S, rm)
+    g.emit('    TEST_FP_D_INT(%d, %d, 0x%016x, 0x%016x, 0, fcvt.s.d fa3, fa0, %s; fmv.x.d a4, fa3)' % (
+        g.case(), flags, 0xffffffff00000000 | res, dbits, rm))
+
+
 def extra_s(g):
+    sweep(g, S)
+    g.emit('    /* fcvt.s.d in every rounding mode: inexact, subnormal, overflow */')
+    for rm in MODES:
+        narrow(g, fbits(D, 1.0 / 3), rm)
+        narrow(g, fbits(D, -1e-40), rm)
+        narrow(g, fbits(D, 1e39), rm)
     g.emit('''
     /* NaN boxing: a single that is not boxed reads as the canonical NaN */''')
     n = g.case()
@@ -470,6 +501,7 @@ def extra_s(g):
 
 
 def extra_d(g):
+    sweep(g, D)
     n = g.case()
     g.emit('''
     /* fld/fsd move all 64 bits; fmv.x.d / fmv.d.x are raw */

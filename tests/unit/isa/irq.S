@@ -275,7 +275,7 @@ RVTEST_BEGIN
 RVTEST_END
 
     .text
-    .align 2
+    CODE_ALIGN(4)
 s_handler:
     csrr t5, scause
     la t6, s_cause

@@ -79,6 +79,6 @@ dst:
     .dword 0, 0, 0, 0
 
     .bss
-    .align 12
+    CODE_ALIGN(4096)
 pagebuf:
     .skip 8192

@@ -24,6 +24,10 @@
 #define TEST_PASS_CODE 0x5555
 #define TEST_FAIL_CODE 0x3333
 
+/* Unassigned physical addresses on QEMU virt. test_isa answers MMIO here with "nothing
+ * answers" (hv's mmio.fault), so both harnesses raise access faults. */
+#define NOTHING_HERE 0x7000000
+
 #define ACLINT_MSIP 0x2000000
 #define ACLINT_MTIMECMP 0x2004000
 #define ACLINT_MTIME 0x200bff8
@@ -44,10 +48,13 @@
 #define PRV_M 3
 
 #define CAUSE_MISALIGNED_FETCH 0
+#define CAUSE_FETCH_ACCESS 1
 #define CAUSE_ILLEGAL_INSN 2
 #define CAUSE_BREAKPOINT 3
 #define CAUSE_MISALIGNED_LOAD 4
+#define CAUSE_LOAD_ACCESS 5
 #define CAUSE_MISALIGNED_STORE 6
+#define CAUSE_STORE_ACCESS 7
 #define CAUSE_ECALL_U 8
 #define CAUSE_ECALL_S 9
 #define CAUSE_ECALL_M 11
@@ -75,6 +82,17 @@
 /* ---- program frame ---------------------------------------------------------------- */
 
 /*
+ * Aligns code. gas cannot pad to 4 with 32-bit nops after 16-bit code under
+ * .option norvc (it silently leaves the label misaligned), so padding is done with RVC
+ * enabled, where a c.nop can fill the odd halfword.
+ */
+#define CODE_ALIGN(bytes)                                                                 \
+    .option push;                                                                         \
+    .option rvc;                                                                          \
+    .balign bytes;                                                                        \
+    .option pop
+
+/*
  * PMP: with no entry programmed, S and U mode may touch nothing, so one NAPOT entry
  * opens the whole address space. An implementation without PMP may trap on these CSRs;
  * mtvec points past them meanwhile so that such a trap just skips them.
@@ -91,7 +109,7 @@ _start:                                                                         
     csrw pmpaddr0, t0;                                                                    \
     li t0, 0x1f;                                                                          \
     csrw pmpcfg0, t0;                                                                     \
-    .align 2;                                                                             \
+    CODE_ALIGN(4);                                                                        \
 1:  la t0, trap_vector;                                                                   \
     csrw mtvec, t0;                                                                       \
     csrwi satp, 0;                                                                        \
@@ -108,7 +126,7 @@ test_body:
 
 #define RVTEST_END                                                                        \
     j pass;                                                                               \
-    .align 2;                                                                             \
+    CODE_ALIGN(4);                                                                        \
 pass:                                                                                     \
     li t0, TEST_DEVICE;                                                                   \
     li t1, TEST_PASS_CODE;                                                                \
@@ -123,7 +141,7 @@ fail:                                                                           
     or t1, t1, t2;                                                                        \
     sw t1, 0(t0);                                                                         \
 3:  j 3b;                                                                                 \
-    .align 2;                                                                             \
+    CODE_ALIGN(4);                                                                        \
 trap_vector:                                                                              \
     csrw mscratch, t6;                                                                    \
     la t6, trap_info;                                                                     \
@@ -233,6 +251,11 @@ test_##n:                                                                       
     beq t1, t2, 9f;                                                                       \
     j fail;                                                                               \
 9:
+
+#define CHECK_TRAP_EPC_VAL(val)                                                           \
+    la t0, trap_info;                                                                     \
+    ld t1, TI_EPC(t0);                                                                    \
+    CHECK_REG(t1, val)
 
 /* Checks that nothing trapped since RESUME_AT, and disarms the handler. */
 #define CHECK_NO_TRAP                                                                     \

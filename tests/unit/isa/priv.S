@@ -135,7 +135,7 @@ RVTEST_END
 
     .text
     .option rvc
-    .align 2
+    CODE_ALIGN(4)
     c.nop
 odd_target:
     .option norvc

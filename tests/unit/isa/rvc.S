@@ -140,7 +140,7 @@ RVTEST_BEGIN
     /* c.nop does nothing */
     TEST_CASE(52, a4, 3, li a4, 3; c.nop; c.nop)
     /* mixed 16/32-bit stream: a 32-bit instruction at 2 mod 4 */
-    TEST_CASE(53, a4, 0x12345, .align 2; c.nop; li a4, 0x12345)
+    TEST_CASE(53, a4, 0x12345, CODE_ALIGN(4); c.nop; li a4, 0x12345)
 
     /* c.ebreak: breakpoint, mepc at the 16-bit instruction */
     CASE(54)
@@ -157,6 +157,21 @@ RVTEST_BEGIN
     c.j fail
 2:  CHECK_TRAP_CAUSE(CAUSE_ILLEGAL_INSN)
     CHECK_TRAP_EPC(1b)
+
+    /* reserved encodings are illegal, mtval = the 16 bits */
+#define TEST_C_ILLEGAL(n, half)                                                           \
+    CASE(n);                                                                              \
+    RESUME_AT(2f);                                                                        \
+1:  .2byte half;                                                                          \
+    c.j fail;                                                                             \
+2:  CHECK_TRAP(CAUSE_ILLEGAL_INSN, half);                                                 \
+    CHECK_TRAP_EPC(1b)
+    TEST_C_ILLEGAL(56, 0x0008)    /* c.addi4spn with nzuimm = 0 */
+    TEST_C_ILLEGAL(57, 0x6501)    /* c.lui a0, 0 */
+    TEST_C_ILLEGAL(58, 0x6101)    /* c.addi16sp sp, 0 */
+    TEST_C_ILLEGAL(59, 0x4002)    /* c.lwsp x0 */
+    TEST_C_ILLEGAL(60, 0x6002)    /* c.ldsp x0 */
+    TEST_C_ILLEGAL(61, 0x8002)    /* c.jr x0 */
 
     .option norvc
 RVTEST_END
@@ -178,7 +193,7 @@ cdata:
     .dword 0x0fedcba987654321
 
     .bss
-    .align 12
+    CODE_ALIGN(4096)
 stack:
     .skip 4096
 stack_top:

@@ -1,7 +1,8 @@
 /* trap.S — synchronous exceptions into M-mode: ecall from M, S and U (causes 11, 9, 8,
  * mepc = the ecall, mtval = 0), ebreak, illegal instructions with mtval = the
  * instruction bits, privileged instructions and CSRs used from too low a mode, the TSR,
- * TVM and TW traps, and the mstatus bookkeeping of a trap (MPP, MPIE, MIE). */
+ * TVM and TW traps, the mstatus bookkeeping of a trap (MPP, MPIE, MIE), and access
+ * faults for loads, stores and fetches where nothing answers. */
 #include "macros.h"
 
 /* runs `insn` at label 1 in mode, expects an illegal-instruction trap with tval */
@@ -199,5 +200,37 @@ RVTEST_BEGIN
     la a1, trap_info
     ld a4, TI_COUNT(a1)
     CHECK_REG(a4, 33)
+
+    /* access faults where nothing answers: load 5, store 7, fetch 1, mtval = address */
+    CASE(37)
+    RESUME_AT(2f)
+    li a1, NOTHING_HERE
+    lw a4, 0x10(a1)
+    j fail
+2:  CHECK_TRAP(CAUSE_LOAD_ACCESS, NOTHING_HERE + 0x10)
+    CASE(38)
+    RESUME_AT(2f)
+    li a1, NOTHING_HERE
+    sd a4, 0x18(a1)
+    j fail
+2:  CHECK_TRAP(CAUSE_STORE_ACCESS, NOTHING_HERE + 0x18)
+    CASE(39)
+    RESUME_AT(2f)
+    li a1, NOTHING_HERE + 0x20
+    jalr a1
+    j fail
+2:  CHECK_TRAP(CAUSE_FETCH_ACCESS, NOTHING_HERE + 0x20)
+    CHECK_TRAP_EPC_VAL(NOTHING_HERE + 0x20)
+    /* from U-mode as well, and the destination register is untouched */
+    CASE(40)
+    li a4, 0x5555
+    RESUME_AT(2f)
+    ENTER_MODE(PRV_U, 1f)
+1:  li a1, NOTHING_HERE
+    lbu a4, 3(a1)
+    j fail
+2:  CHECK_TRAP(CAUSE_LOAD_ACCESS, NOTHING_HERE + 3)
+    CHECK_TRAP_MPP(PRV_U)
+    CHECK_REG(a4, 0x5555)
 
 RVTEST_END

@@ -243,6 +243,39 @@ RVTEST_BEGIN
     CHECK_REG(a4, VA_4K + 0xaffe)
     CHECK_REG(s5, 0x5)            /* the instructions before it ran */
 
+    /* page faults delegated to S: scause and stval, the S handler runs translated */
+    CASE(38)
+    la a1, s_handler
+    csrw stvec, a1
+    li a1, (1 << CAUSE_FETCH_PAGE_FAULT) | (1 << CAUSE_LOAD_PAGE_FAULT) | (1 << CAUSE_STORE_PAGE_FAULT)
+    csrw medeleg, a1
+    IN_S(li a1, VA_4K + 0x2000; ld a4, 0x38(a1))
+    CHECK_TRAP_CAUSE(CAUSE_ECALL_S)          /* from the S handler */
+    la a1, s_info
+    ld a4, 0(a1)
+    CHECK_REG(a4, CAUSE_LOAD_PAGE_FAULT)
+    ld a4, 8(a1)
+    CHECK_REG(a4, VA_4K + 0x2038)
+    CASE(39)
+    IN_U(li a1, VA_4K; sd a1, 0(a1))
+    CHECK_TRAP_CAUSE(CAUSE_ECALL_S)
+    la a1, s_info
+    ld a4, 0(a1)
+    CHECK_REG(a4, CAUSE_STORE_PAGE_FAULT)
+    ld a4, 8(a1)
+    CHECK_REG(a4, VA_4K)
+    CASE(40)
+    IN_S(li a1, VA_4K + 0x6000; jalr a1)
+    CHECK_TRAP_CAUSE(CAUSE_ECALL_S)
+    la a1, s_info
+    ld a4, 0(a1)
+    CHECK_REG(a4, CAUSE_FETCH_PAGE_FAULT)
+    ld a4, 8(a1)
+    CHECK_REG(a4, VA_4K + 0x6000)
+    ld a4, 16(a1)
+    CHECK_REG(a4, VA_4K + 0x6000)            /* sepc */
+    csrw medeleg, zero
+
     /* MPRV: M-mode loads and stores translate as MPP says; fetches do not */
     CASE(35)
     li a1, MSTATUS_MPP
@@ -266,13 +299,24 @@ RVTEST_BEGIN
 RVTEST_END
 
     .text
-    .align 12
+    CODE_ALIGN(4096)
 vm_code:
     li a4, 0x600d
     ret
-    .align 12
+    CODE_ALIGN(4096)
 
-    .align 12
+    CODE_ALIGN(4)
+s_handler:                        /* records scause, stval, sepc; returns to M by ecall */
+    la t6, s_info
+    csrr t5, scause
+    sd t5, 0(t6)
+    csrr t5, stval
+    sd t5, 8(t6)
+    csrr t5, sepc
+    sd t5, 16(t6)
+    ecall
+
+    CODE_ALIGN(4096)
 xpage:                            /* mapped at VA_4K + 0xa000 */
     .skip 0xff8
     li s5, 5
@@ -282,8 +326,13 @@ xpage:                            /* mapped at VA_4K + 0xa000 */
     addi s5, s5, 1                /* at 0xffe: crosses into the next page */
     ret
 
+    .data
+    .align 3
+s_info:
+    .dword 0, 0, 0
+
     .bss
-    .align 12
+    CODE_ALIGN(4096)
 root:
     .skip 4096
 l1:

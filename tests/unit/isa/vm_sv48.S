@@ -127,14 +127,14 @@ RVTEST_BEGIN
 RVTEST_END
 
     .text
-    .align 12
+    CODE_ALIGN(4096)
 vm_code:
     li a4, 0x4848
     ret
-    .align 12
+    CODE_ALIGN(4096)
 
     .bss
-    .align 12
+    CODE_ALIGN(4096)
 root:
     .skip 4096
 l2:
