@@ -3,7 +3,8 @@
  *
  * cpu_run_block() runs at most `budget` instructions and returns at anything the outer
  * loop (vcpu.c) must look at: a trap or exit, STEP_END from the generic executor (CSR
- * writes, xRET, WFI, fences), a dropped decoded page, or `attention` at a taken branch.
+ * writes, xRET, WFI, fences), a dropped decoded page, or `attention` at any jump or
+ * taken branch.
  * The pc lives in a local and is stored to v->pc before anything that can trap; a trap
  * overwrites v->pc and the block ends without retiring the instruction. Decoded
  * instructions never name x0 as destination (dcache.c sends those writes to a sink
@@ -92,12 +93,14 @@ void cpu_run_block(hv_vcpu *v, int64_t budget)
     goto jump_pc;
 
 /* After a jump: budget, page change, then the entry for the new pc. */
-/* A jump: retire, then budget, page change, and the entry for the target. */
+/* A jump: retire, then budget and requests from other threads, page change, and the
+ * entry for the target. */
 #define JUMP(target)                                                                     \
     do {                                                                                 \
         pc = (target);                                                                   \
         n++;                                                                             \
-        if (unlikely(n >= budget))                                                       \
+        if (unlikely(n >= budget) ||                                                     \
+            unlikely(atomic_load_explicit(&v->attention, memory_order_relaxed)))         \
             goto done_pc;                                                                \
         if (unlikely((pc & PAGE_MASK) != fpage))                                         \
             goto new_page;                                                               \
@@ -115,14 +118,8 @@ void cpu_run_block(hv_vcpu *v, int64_t budget)
     } while (0)
 #define BRANCH(cond)                                                                     \
     do {                                                                                 \
-        if (cond) {                                                                      \
-            if (unlikely(atomic_load_explicit(&v->attention, memory_order_relaxed))) {   \
-                pc = PC + IMM;                                                           \
-                n++;                                                                     \
-                goto done_pc;                                                            \
-            }                                                                            \
+        if (cond)                                                                        \
             JUMP(PC + IMM);                                                              \
-        }                                                                                \
         NEXT();                                                                          \
     } while (0)
 #define ALU(expr)                                                                        \
