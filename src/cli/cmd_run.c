@@ -20,7 +20,7 @@
 
 static const char run_usage[] =
     "usage: cove run --kernel PATH [--initrd PATH] [--append ARGS] [--cpus N]\n"
-    "                [--memory SIZE] [--firmware PATH]\n"
+    "                [--memory SIZE] [--firmware PATH] [--disk PATH[,ro]]...\n"
     "\n"
     "Boots a virtual machine with the serial console on this terminal and exits 0\n"
     "when the guest powers off.\n"
@@ -33,6 +33,9 @@ static const char run_usage[] =
     "  --memory SIZE     guest memory, e.g. 512M or 2G; a bare number is MiB (default 512M)\n"
     "  --firmware PATH   M-mode firmware to run first (e.g. OpenSBI fw_dynamic.bin); without\n"
     "                    it cove implements SBI itself and boots the kernel directly\n"
+    "  --disk PATH[,ro]  a raw disk image on virtio-blk (repeat for more; the first is\n"
+    "                    /dev/vda); ,ro attaches it read-only\n"
+    "  --no-rng          no virtio-rng entropy device (on by default)\n"
     "\n"
     "On a terminal the console is in raw mode: Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
     "The default guest: --kernel \"$(make -s guest-path)/Image\" --initrd \"$(make -s guest-path)/initrd\"\n";
@@ -59,9 +62,41 @@ static int parse_cpus(const char *text, unsigned *out)
     return 0;
 }
 
-static int parse_run_args(int argc, char **argv, struct machine_config *cfg)
+struct run_args {
+    struct machine_disk disks[MACHINE_MAX_VIRTIO];
+    unsigned ndisks;
+};
+
+/* PATH[,ro] — the path itself may not contain a comma followed by an option name. */
+static int parse_disk(char *spec, struct run_args *ra)
 {
-    enum { OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_CPUS, OPT_MEMORY, OPT_FIRMWARE };
+    if (ra->ndisks == MACHINE_MAX_VIRTIO) {
+        cli_error("too many --disk options; a VM has at most %d", MACHINE_MAX_VIRTIO);
+        return -1;
+    }
+    struct machine_disk *d = &ra->disks[ra->ndisks];
+    *d = (struct machine_disk){.path = spec};
+    char *comma = strrchr(spec, ',');
+    if (comma) {
+        if (strcmp(comma + 1, "ro") != 0 && strcmp(comma + 1, "rw") != 0) {
+            cli_error("--disk '%s': unknown option '%s'; use PATH or PATH,ro", spec, comma + 1);
+            return -1;
+        }
+        d->read_only = !strcmp(comma + 1, "ro");
+        *comma = 0;
+    }
+    if (!*spec) {
+        cli_error("--disk needs a path; use PATH or PATH,ro");
+        return -1;
+    }
+    ra->ndisks++;
+    return 0;
+}
+
+static int parse_run_args(int argc, char **argv, struct machine_config *cfg, struct run_args *ra)
+{
+    enum { OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_CPUS, OPT_MEMORY, OPT_FIRMWARE,
+           OPT_DISK, OPT_NO_RNG };
     static const struct option options[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
         {"initrd", required_argument, NULL, OPT_INITRD},
@@ -69,6 +104,8 @@ static int parse_run_args(int argc, char **argv, struct machine_config *cfg)
         {"cpus", required_argument, NULL, OPT_CPUS},
         {"memory", required_argument, NULL, OPT_MEMORY},
         {"firmware", required_argument, NULL, OPT_FIRMWARE},
+        {"disk", required_argument, NULL, OPT_DISK},
+        {"no-rng", no_argument, NULL, OPT_NO_RNG},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -81,6 +118,11 @@ static int parse_run_args(int argc, char **argv, struct machine_config *cfg)
         case OPT_INITRD: cfg->initrd_path = optarg; break;
         case OPT_APPEND: cfg->cmdline = optarg; break;
         case OPT_FIRMWARE: cfg->firmware_path = optarg; break;
+        case OPT_DISK:
+            if (parse_disk(optarg, ra) < 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_NO_RNG: cfg->rng = false; break;
         case OPT_CPUS:
             if (parse_cpus(optarg, &cfg->cpus) < 0)
                 return CLI_EXIT_USAGE;
@@ -160,12 +202,16 @@ int cmd_run(int argc, char **argv)
         .memory_bytes = DEFAULT_MEMORY,
         .console_in_fd = STDIN_FILENO,
         .console_out_fd = STDOUT_FILENO,
+        .rng = true,
     };
-    int r = parse_run_args(argc, argv, &cfg);
+    struct run_args ra = {0};
+    int r = parse_run_args(argc, argv, &cfg, &ra);
     if (r < 0)
         return CLI_EXIT_OK; /* --help */
     if (r > 0)
         return r;
+    cfg.disks = ra.disks;
+    cfg.ndisks = ra.ndisks;
 
     bool tty = console_is_terminal(STDIN_FILENO);
     cfg.console_escape = tty;

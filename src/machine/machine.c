@@ -30,6 +30,7 @@
 #define CSR_MEDELEG 0x302
 #define CSR_MIDELEG 0x303
 #define CSR_MCOUNTEREN 0x306
+#define CSR_SCOUNTEREN 0x106
 #define CSR_MENVCFG 0x30a
 
 #define MSTATUS_FS_INITIAL (1ull << 13)
@@ -310,10 +311,12 @@ int hart_enter_supervisor(struct hart *h, uint64_t pc, uint64_t arg)
 /* Direct boot: the machine-mode setup OpenSBI would have done before entering S-mode. */
 static int setup_direct_hart(struct machine *m, struct hart *h)
 {
+    /* scounteren = CY|TM|IR as OpenSBI leaves it: Linux 6.1 never writes it, and its vDSO
+     * reads the time CSR from U-mode. */
     const unsigned ids[] = {HV_REG_CSR(CSR_MEDELEG), HV_REG_CSR(CSR_MIDELEG),
-                            HV_REG_CSR(CSR_MCOUNTEREN)};
-    const uint64_t vals[] = {DIRECT_MEDELEG, DIRECT_MIDELEG, ~0ull};
-    int rc = set_regs(h->vcpu, ids, vals, 3);
+                            HV_REG_CSR(CSR_MCOUNTEREN), HV_REG_CSR(CSR_SCOUNTEREN)};
+    const uint64_t vals[] = {DIRECT_MEDELEG, DIRECT_MIDELEG, ~0ull, 7};
+    int rc = set_regs(h->vcpu, ids, vals, 4);
     if (rc < 0)
         return rc;
     /* Without Sstc (older CPU backends) menvcfg may not exist; SBI set_timer then fails. */
@@ -401,6 +404,9 @@ int machine_create(const struct machine_config *cfg, struct machine **out, struc
     }
     if ((rc = load_images(m, cfg, err)) < 0)
         goto fail;
+    /* After load_images: it writes the first device tree, which the slots then extend. */
+    if ((rc = machine_add_virtio_devices(m, cfg, err)) < 0)
+        goto fail;
     for (unsigned i = 0; i < m->ncpus; i++) {
         rc = m->firmware_mode ? setup_firmware_hart(m, &m->harts[i])
                               : setup_direct_hart(m, &m->harts[i]);
@@ -420,6 +426,8 @@ void machine_destroy(struct machine *m)
 {
     if (!m)
         return;
+    /* No vCPU thread runs any more (machine_run joined them): devices can go. */
+    machine_remove_virtio_devices(m);
     for (unsigned i = 0; i < m->ncpus; i++)
         if (m->harts[i].vcpu)
             hv_vcpu_destroy(m->harts[i].vcpu);

@@ -23,6 +23,14 @@
 #define MACHINE_MIN_MEMORY (16ull << 20)
 #define MACHINE_MAX_MEMORY (64ull << 30)
 
+/* A disk attachment: a raw (or, later, cdisk) image file on a virtio-blk device. */
+struct machine_disk {
+    const char *path;
+    bool read_only;
+};
+
+#define MACHINE_MAX_VIRTIO 8 /* virtio-mmio slots of the virt board */
+
 struct machine_config {
     unsigned cpus;              /* 1..MACHINE_MAX_CPUS */
     uint64_t memory_bytes;      /* MACHINE_MIN_MEMORY..MACHINE_MAX_MEMORY, multiple of 1 MiB */
@@ -35,6 +43,12 @@ struct machine_config {
     int console_out_fd;         /* where the UART's output goes */
     bool console_escape;        /* Ctrl-A x on console input stops the machine;
                                    Ctrl-A Ctrl-A sends one Ctrl-A */
+
+    /* virtio devices, at most MACHINE_MAX_VIRTIO in all. Disks take the slots first, in
+     * order, so the first disk is /dev/vda in the guest. */
+    const struct machine_disk *disks;
+    unsigned ndisks;
+    bool rng;                   /* virtio-rng fed from getrandom(2) */
 };
 
 enum machine_stop_reason {

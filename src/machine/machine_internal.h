@@ -18,12 +18,15 @@
 #include "machine/bus.h"
 #include "machine/fdt.h"
 #include "machine/guest_ram.h"
+#include "machine/memmap.h"
 #include "machine/machine.h"
 #include "machine/plic.h"
 #include "machine/rtc.h"
 #include "machine/sifive_test.h"
 
 struct plic;
+struct iothread;
+struct virtio_mmio;
 struct uart;
 
 struct machine_irq_line {
@@ -63,6 +66,10 @@ struct machine {
     struct hart harts[MACHINE_MAX_CPUS];
 
     struct machine_irq_line irq_lines[PLIC_NDEV + 1];
+
+    /* virtio devices (virtio_slots.c) and the I/O thread their back ends run on. */
+    struct iothread *io;
+    struct virtio_mmio *virtio[VIRT_VIRTIO_COUNT];
     struct board_fdt_params fdt_params; /* kept to rewrite the DTB when devices come */
     char *bootargs;
 
@@ -93,5 +100,11 @@ bool machine_stopping(struct machine *m);
 
 /* Wakes harts waiting in HSM STOPPED (after a state change). Not signal-safe. */
 void machine_hsm_notify(struct machine *m);
+
+/* virtio_slots.c: creates the configured virtio devices in their slots / frees them once
+ * no vCPU runs. */
+int machine_add_virtio_devices(struct machine *m, const struct machine_config *cfg,
+                               struct cove_error *err);
+void machine_remove_virtio_devices(struct machine *m);
 
 #endif

@@ -17,32 +17,38 @@ int dcache_init(hv_vcpu *v)
 {
     /* Large and mostly untouched: calloc gets it as lazily committed zero pages. */
     v->dcache = calloc(DCACHE_PAGES, sizeof(struct dpage));
-    return v->dcache ? 0 : -1;
+    v->dcache_tag = calloc(DCACHE_PAGES, sizeof(uintptr_t));
+    if (!v->dcache || !v->dcache_tag) {
+        dcache_free(v);
+        return -1;
+    }
+    return 0;
 }
 
 void dcache_free(hv_vcpu *v)
 {
     free(v->dcache);
+    free(v->dcache_tag);
     v->dcache = NULL;
+    v->dcache_tag = NULL;
 }
 
-static struct dpage *slot_of(hv_vcpu *v, uintptr_t host_page)
+static unsigned slot_of(uintptr_t host_page)
 {
-    return &v->dcache[(host_page >> PAGE_SHIFT) & (DCACHE_PAGES - 1)];
+    return (unsigned)(host_page >> PAGE_SHIFT) & (DCACHE_PAGES - 1);
 }
 
 void dcache_flush(hv_vcpu *v)
 {
-    for (unsigned i = 0; i < DCACHE_PAGES; i++)
-        v->dcache[i].host = 0;
+    memset(v->dcache_tag, 0, DCACHE_PAGES * sizeof(uintptr_t));
     v->code_dirty = true;
 }
 
 void dcache_drop(hv_vcpu *v, uintptr_t host_page)
 {
-    struct dpage *p = slot_of(v, host_page);
-    if (p->host == host_page) {
-        p->host = 0;
+    unsigned i = slot_of(host_page);
+    if (v->dcache_tag[i] == host_page) {
+        v->dcache_tag[i] = 0;
         v->code_dirty = true;
     }
 }
@@ -59,12 +65,13 @@ static void purge_write_tlb(hv_vcpu *v, uintptr_t host_page)
 
 struct dpage *dcache_page(hv_vcpu *v, uintptr_t host_page)
 {
-    struct dpage *p = slot_of(v, host_page);
-    if (p->host == host_page)
+    unsigned i = slot_of(host_page);
+    struct dpage *p = &v->dcache[i];
+    if (v->dcache_tag[i] == host_page)
         return p;
     memset(p->d, 0, sizeof(p->d));
     p->d[PAGE_SIZE / 2].op = OP_PAGE_END << 1;
-    p->host = host_page;
+    v->dcache_tag[i] = host_page;
     purge_write_tlb(v, host_page);
     return p;
 }

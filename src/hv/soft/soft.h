@@ -75,7 +75,6 @@ struct dinsn {
 #define DCACHE_PAGES 2048
 
 struct dpage {
-    uintptr_t host; /* host address of the guest page, 0 = free */
     struct dinsn d[PAGE_SIZE / 2 + 1]; /* + a sentinel: OP_PAGE_END */
 };
 
@@ -202,6 +201,8 @@ struct hv_vcpu {
     unsigned res_size;
 
     struct dpage *dcache;  /* DCACHE_PAGES, direct-mapped by host page */
+    uintptr_t *dcache_tag; /* host page of each dcache slot, 0 = free; compact so that
+                              a flush (fence.i) is one small memset */
     bool code_dirty;       /* a decoded page was dropped during this block */
     bool tlb_super;     /* a superpage translation is cached: sfence.vma addr flushes all */
     bool wfi;           /* waiting for an interrupt */

@@ -62,6 +62,24 @@ TEST(kick_stops_a_spinning_vcpu)
     guest_fini(&g);
 }
 
+TEST(kick_ends_a_wfi_wait)
+{
+    struct guest g;
+    CHECK(guest_init(&g, 1, false) == 0);
+    hv_vcpu *c = g.cpu[0];
+    emit(&g, WFI); /* nothing enabled: would sleep forever */
+    emit(&g, JAL(ZERO, -4));
+    struct later l = { c, 30, 0 };
+    pthread_t t;
+    uint64_t t0 = now_ms();
+    pthread_create(&t, NULL, do_later, &l);
+    CHECK(run(c).reason == HV_EXIT_KICK);
+    uint64_t dt = now_ms() - t0;
+    pthread_join(t, NULL);
+    CHECK(dt >= 25 && dt < 500);
+    guest_fini(&g);
+}
+
 TEST(wfi_wakes_on_set_irq)
 {
     struct guest g;
@@ -275,6 +293,7 @@ int main(void)
     setvbuf(stdout, NULL, _IOLBF, 0);
     alarm(120);
     RUN(kick_stops_a_spinning_vcpu);
+    RUN(kick_ends_a_wfi_wait);
     RUN(wfi_wakes_on_set_irq);
     RUN(wfi_wakes_on_aclint_timer);
     RUN(sstc_timer_interrupt_in_s_mode);

@@ -354,6 +354,35 @@ TEST(fpu_glue)
     guest_fini(&g);
 }
 
+/* Several interrupts pending: MEI wins over MSI, and a vectored mtvec sends it to
+ * base + 4 * cause. Then MSI, after MEI is lowered. */
+TEST(interrupt_priority_and_vectoring)
+{
+    struct guest g;
+    CHECK(guest_init(&g, 1, false) == 0);
+    hv_vcpu *c = g.cpu[0];
+    uint64_t base = RAM_BASE + 0x1000;
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, CSR(0x305), base | 1);
+    hv_vcpu_set_reg(c, CSR(0x304), (1u << 3) | (1u << 11));
+    hv_vcpu_set_irq(c, HV_IRQ_M_SOFT, true);
+    hv_vcpu_set_irq(c, HV_IRQ_M_EXT, true);
+    emit(&g, CSRRSI(ZERO, 0x300, 8)); /* mstatus.MIE = 1: both become takeable */
+    emit(&g, JAL(ZERO, 0));
+    for (unsigned cause = 3; cause <= 11; cause += 8) {
+        g.at = base + 4 * cause;
+        emit(&g, CSRR(T0, 0x342));
+        emit(&g, SD(T0, S11, 0));
+        emit(&g, MRET);
+    }
+    struct hv_exit ex;
+    CHECK_EQ_U64(expect_store(c, &ex), (1ull << 63) | 11);
+    CHECK_EQ_U64(reg(c, CSR(0x341)), RAM_BASE + 4); /* interrupted the spin loop */
+    hv_vcpu_set_irq(c, HV_IRQ_M_EXT, false);
+    CHECK_EQ_U64(expect_store(c, &ex), (1ull << 63) | 3);
+    guest_fini(&g);
+}
+
 /* The decoded-instruction cache never runs stale code: a store by the hart itself
  * invalidates, and so does an HV_FLUSH_ICACHE request after the VMM rewrote code. */
 TEST(code_modification_is_seen)
@@ -393,5 +422,6 @@ int main(void)
     RUN(trap_delegation);
     RUN(fpu_glue);
     RUN(code_modification_is_seen);
+    RUN(interrupt_priority_and_vectoring);
     return test_summary();
 }

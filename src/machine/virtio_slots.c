@@ -1,0 +1,90 @@
+/*
+ * The configured virtio devices of a machine: one virtio-mmio transport per slot, its
+ * interrupt on PLIC source 1 + slot, all back ends on one I/O thread per machine.
+ *
+ * Slot order: the device tree lists slots from the highest down (as QEMU virt does) and
+ * Linux probes in tree order, so devices are placed from slot 7 downwards: the first disk
+ * becomes /dev/vda.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "devices/iothread.h"
+#include "devices/virtio/virtio_devices.h"
+#include "machine/machine_internal.h"
+#include "util/log.h"
+
+static int place(struct machine *m, unsigned *next_slot, struct virtio_mmio *t,
+                 struct cove_error *err)
+{
+    static const struct machine_bus_ops ops = {virtio_mmio_read, virtio_mmio_write};
+    unsigned slot = --*next_slot;
+    int rc = machine_add_virtio_mmio(m, slot, &ops, t);
+    if (rc < 0) {
+        virtio_mmio_destroy(t);
+        return cove_error_set(err, rc, "cannot place a virtio device in slot %u: %s", slot,
+                              strerror(-rc));
+    }
+    m->virtio[slot] = t;
+    return 0;
+}
+
+static struct virtio_mmio_params params_for(struct machine *m, unsigned slot)
+{
+    return (struct virtio_mmio_params){
+        .ram = &m->ram,
+        .io = m->io,
+        .set_irq = machine_irq_line_set,
+        .irq_opaque = machine_irq_line(m, VIRT_IRQ_VIRTIO_FIRST + slot),
+    };
+}
+
+int machine_add_virtio_devices(struct machine *m, const struct machine_config *cfg,
+                               struct cove_error *err)
+{
+    unsigned count = cfg->ndisks + (cfg->rng ? 1 : 0);
+    if (count == 0)
+        return 0;
+    if (count > VIRT_VIRTIO_COUNT)
+        return cove_error_set(err, -EINVAL,
+                              "too many devices (%u); a VM has at most %u virtio devices "
+                              "(disks, network, rng)", count, VIRT_VIRTIO_COUNT);
+    int rc = iothread_create(&m->io, err);
+    if (rc < 0)
+        return rc;
+
+    unsigned next_slot = VIRT_VIRTIO_COUNT;
+    for (unsigned i = 0; i < cfg->ndisks; i++) {
+        struct block_attachment *disk;
+        rc = block_raw_open(cfg->disks[i].path, cfg->disks[i].read_only, &disk, err);
+        if (rc < 0)
+            return rc;
+        struct virtio_mmio_params p = params_for(m, next_slot - 1);
+        struct virtio_mmio *t;
+        if ((rc = virtio_blk_create(&p, disk, &t, err)) < 0)
+            return rc;
+        if ((rc = place(m, &next_slot, t, err)) < 0)
+            return rc;
+    }
+    if (cfg->rng) {
+        struct virtio_mmio_params p = params_for(m, next_slot - 1);
+        struct virtio_mmio *t;
+        if ((rc = virtio_rng_create(&p, &t, err)) < 0)
+            return rc;
+        if ((rc = place(m, &next_slot, t, err)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+void machine_remove_virtio_devices(struct machine *m)
+{
+    for (unsigned s = 0; s < VIRT_VIRTIO_COUNT; s++) {
+        if (m->virtio[s])
+            virtio_mmio_destroy(m->virtio[s]);
+        m->virtio[s] = NULL;
+    }
+    if (m->io)
+        iothread_destroy(m->io);
+    m->io = NULL;
+}
