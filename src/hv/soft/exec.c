@@ -11,7 +11,6 @@
 #include "hv/soft/alu.h"
 #include "hv/soft/soft.h"
 
-
 /* Executes an OP (0x33) instruction; returns false for an illegal encoding. */
 static inline bool exec_op(uint64_t *x, uint32_t insn, unsigned rd, uint64_t a, uint64_t b)
 {

@@ -219,6 +219,9 @@ struct hv_vcpu {
     _Atomic uint32_t kick;
     _Atomic uint32_t attention;  /* nonzero: the hot loop should return to the run loop */
     _Atomic uint32_t flush_req;
+    _Atomic uint32_t in_guest;   /* inside cpu_run_block: flush requests wait for an ack */
+    _Atomic uint64_t flush_seq;  /* flush requests made */
+    _Atomic uint64_t flush_ack;  /* requests applied, as of the last block start */
     _Atomic uint64_t irq_level;  /* MSIP, SEIP, MEIP levels driven from outside */
     _Atomic uint64_t irq_set;    /* one-shot SSIP sets (SBI IPIs) */
 

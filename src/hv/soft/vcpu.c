@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -128,10 +129,18 @@ int hv_vcpu_set_irq(hv_vcpu *v, unsigned irq, bool level)
     return 0;
 }
 
+/* The guest asked for a remote fence and will trust it once the SBI call returns, so the
+ * request is synchronous: while the target executes guest code, wait until it has
+ * left its block (it polls `attention` at every jump). A target outside guest code
+ * applies the flush before it runs its next instruction, so no wait is needed then.
+ * Called from the target's own thread, in_guest is 0 and this never waits. */
 void hv_vcpu_request_flush(hv_vcpu *v, unsigned what)
 {
     atomic_fetch_or(&v->flush_req, what & (HV_FLUSH_TLB | HV_FLUSH_ICACHE));
+    uint64_t seq = atomic_fetch_add(&v->flush_seq, 1) + 1;
     atomic_store(&v->attention, 1);
+    while (atomic_load(&v->in_guest) && atomic_load(&v->flush_ack) < seq)
+        sched_yield();
 }
 
 /* Applies the VMM's answer to the exit that the previous run returned. */
@@ -204,7 +213,12 @@ static void wfi_wait(hv_vcpu *v)
 
 static void apply_flush_requests(hv_vcpu *v)
 {
+    /* Order matters (see hv_vcpu_request_flush): in_guest, then the sequence number,
+     * then the request bits, then the ack. */
+    atomic_store(&v->in_guest, 1);
+    uint64_t seq = atomic_load(&v->flush_seq);
     unsigned what = atomic_exchange(&v->flush_req, 0);
+    atomic_store(&v->flush_ack, seq);
     if (what & HV_FLUSH_TLB)
         tlb_flush_all(v);
     if (what & HV_FLUSH_ICACHE)
@@ -227,7 +241,6 @@ int hv_vcpu_run(hv_vcpu *v, struct hv_exit *exit)
             exit->reason = HV_EXIT_KICK;
             return 0;
         }
-        apply_flush_requests(v);
         cpu_timer_update(v, vm_time(v->vm));
         if (cpu_take_interrupt(v) && v->exit_ready)
             return 0;
@@ -238,7 +251,9 @@ int hv_vcpu_run(hv_vcpu *v, struct hv_exit *exit)
             }
             v->wfi = false;
         }
+        apply_flush_requests(v); /* marks the vCPU in guest code */
         cpu_run_block(v, BLOCK_BUDGET);
+        atomic_store(&v->in_guest, 0);
         if (v->exit_ready)
             return 0;
     }

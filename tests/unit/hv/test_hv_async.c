@@ -218,6 +218,60 @@ TEST(msip_ipi_wakes_other_hart)
     guest_fini(&g);
 }
 
+static void *run_once_thread(void *arg)
+{
+    struct runner *r = arg;
+    memset(&r->ex, 0, sizeof(r->ex));
+    r->err = hv_vcpu_run(r->c, &r->ex);
+    return NULL;
+}
+
+/* A flush request from another thread is in effect when hv_vcpu_request_flush returns:
+ * the VMM rewrites a PTE under a running hart, and afterwards the hart only ever sees
+ * the new page. */
+TEST(remote_tlb_flush_takes_effect)
+{
+    struct guest g;
+    CHECK(guest_init(&g, 1, false) == 0);
+    hv_vcpu *c = g.cpu[0];
+    uint64_t root = RAM_BASE + 0x10000, l1 = RAM_BASE + 0x11000, l0 = RAM_BASE + 0x12000;
+    uint64_t page0 = RAM_BASE + 0x20000, page1 = RAM_BASE + 0x21000;
+    uint64_t slot = RAM_BASE + 0x30000;
+    uint64_t *pt = guest_ptr(&g, root);
+    pt[1] = (l1 >> 12) << 10 | 1;
+    pt[2] = (RAM_BASE >> 12) << 10 | 0xcf; /* V R W X A D, 1 GiB identity */
+    ((uint64_t *)guest_ptr(&g, l1))[0] = (l0 >> 12) << 10 | 1;
+    uint64_t *leaf = guest_ptr(&g, l0);
+    leaf[0] = (page0 >> 12) << 10 | 0xc3; /* V R A D */
+    *(uint64_t *)guest_ptr(&g, page0) = 1;
+    *(uint64_t *)guest_ptr(&g, page1) = 2;
+    hv_vcpu_set_reg(c, CSR(0x180), (8ull << 60) | (root >> 12));
+    hv_vcpu_set_reg(c, HV_REG_PRIV, 1);
+    hv_vcpu_set_reg(c, HV_REG_X(A0), 0x40000000);
+    hv_vcpu_set_reg(c, HV_REG_X(A1), slot);
+    emit(&g, LD(T1, A0, 0));
+    emit(&g, SD(T1, A1, 0));
+    emit(&g, JAL(ZERO, -8));
+
+    struct runner r = { .c = c };
+    pthread_t t;
+    pthread_create(&t, NULL, run_once_thread, &r);
+    volatile uint64_t *result = guest_ptr(&g, slot);
+    uint64_t t0 = now_ms();
+    while (*result != 1 && now_ms() - t0 < 2000)
+        ;
+    CHECK_EQ_U64(*result, 1);
+    __atomic_store_n(&leaf[0], (page1 >> 12) << 10 | 0xc3, __ATOMIC_SEQ_CST);
+    hv_vcpu_request_flush(c, HV_FLUSH_TLB);
+    *result = 0;
+    usleep(5000);
+    CHECK_EQ_U64(*result, 2);
+    hv_vcpu_kick(c);
+    pthread_join(t, NULL);
+    CHECK(r.err == 0 && r.ex.reason == HV_EXIT_KICK);
+    guest_fini(&g);
+}
+
 #define ITERATIONS 200000
 
 TEST(atomics_across_two_vcpus)
@@ -299,6 +353,7 @@ int main(void)
     RUN(sstc_timer_interrupt_in_s_mode);
     RUN(msip_ipi_wakes_other_hart);
     RUN(atomics_across_two_vcpus);
+    RUN(remote_tlb_flush_takes_effect);
     RUN(amo_results_and_faults);
     return test_summary();
 }
