@@ -7,11 +7,12 @@
 command -v qemu-system-riscv64 >/dev/null || { echo "skip: no qemu-system-riscv64"; exit 77; }
 need_guest
 
-# qemu CPUS ARGS...: boots the guest, 120 s at most
+# qemu CPUS ARGS...: boots the guest, 120 s at most. The guest reboots on a panic;
+# -no-reboot turns that into QEMU exiting, so a broken guest fails fast.
 qemu() {
     local cpus=$1
     shift
-    timeout 120 qemu-system-riscv64 -M virt -m 256M -smp "$cpus" -nographic \
+    timeout 120 qemu-system-riscv64 -M virt -m 256M -smp "$cpus" -nographic -no-reboot \
         -kernel "$KERNEL" -initrd "$INITRD" "$@"
 }
 
@@ -46,7 +47,7 @@ echo "ok: cove.exec status and cove-loop"
 # --- interactive: marker, then a shell with job control on the console ------------------
 mkfifo "$TMP/in"
 start=$(date +%s.%N)
-timeout 120 qemu-system-riscv64 -M virt -m 256M -smp 2 -nographic \
+timeout 120 qemu-system-riscv64 -M virt -m 256M -smp 2 -nographic -no-reboot \
     -kernel "$KERNEL" -initrd "$INITRD" <"$TMP/in" >"$TMP/out" 2>&1 &
 pid=$!
 exec 3>"$TMP/in"
