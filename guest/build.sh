@@ -97,9 +97,12 @@ rm -rf "$CACHE"/tmp.* "$CACHE"/src/tmp.*
 
 WORK=$(mktemp -d "$CACHE/tmp.XXXXXX")
 LOG=$WORK/build.log
+STEP_PID=""
 cleanup() {
     local rc=$?
-    if [ $rc -ne 0 ] && [ -f "$LOG" ]; then
+    if [ $rc -eq 130 ]; then
+        say "interrupted"
+    elif [ $rc -ne 0 ] && [ -f "$LOG" ]; then
         cp "$LOG" "$CACHE/failed-build.log" 2>/dev/null || true
         echo "--- last lines of the build log (whole log: $CACHE/failed-build.log)" >&2
         tail -n 40 "$LOG" >&2
@@ -107,8 +110,23 @@ cleanup() {
     rm -rf "$WORK"
     exit $rc
 }
+kill_tree() {
+    local child
+    for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$child"; done
+    kill -TERM "$1" 2>/dev/null || true
+}
+# A signal must stop the running step too, not only this script (whose trap would otherwise
+# wait for a five-minute make to finish), before cleanup removes its directory.
+interrupted() {
+    trap - INT TERM HUP
+    if [ -n "$STEP_PID" ]; then
+        kill_tree "$STEP_PID"
+        wait "$STEP_PID" 2>/dev/null || true
+    fi
+    exit 130
+}
 trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+trap interrupted INT TERM HUP
 echo "$INPUTS" >"$WORK/inputs"
 
 # step NAME CMD...: runs CMD with its output in the log, and says how long it took.
@@ -118,10 +136,14 @@ step() {
     say "$name"
     echo "=== $name: $*" >>"$LOG"
     # A subshell with its own set -e, outside any || list: bash ignores set -e in functions
-    # called from one, and a failing command half-way through a step must stop it.
+    # called from one, and a failing command half-way through a step must stop it. It runs
+    # in the background so that `wait` returns, and the trap runs, as soon as a signal comes.
     set +e
-    (set -e; "$@") >>"$LOG" 2>&1
+    (set -e; "$@") >>"$LOG" 2>&1 </dev/null &
+    STEP_PID=$!
+    wait "$STEP_PID"
     local rc=$?
+    STEP_PID=""
     set -e
     [ $rc -eq 0 ] || die "$name failed"
     say "$name: $((SECONDS - t0)) s"

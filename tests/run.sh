@@ -50,6 +50,7 @@ if ls tests/integration/*.sh >/dev/null 2>&1; then
     fi
     export COVE_GUEST_DIR
     for t in tests/integration/*.sh; do
+        [ "$(basename "$t")" = lib.sh ] && continue
         name=${t#tests/}
         [[ -n "$FILTER" && "$name" != *"$FILTER"* ]] && continue
         echo "== $name"

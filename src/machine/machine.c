@@ -75,6 +75,72 @@ void machine_hsm_notify(struct machine *m)
     pthread_mutex_unlock(&m->hsm_lock);
 }
 
+/* --- pause and graceful power off ---------------------------------------------------- */
+
+void machine_pause(struct machine *m)
+{
+    atomic_store(&m->paused, true);
+    for (unsigned i = 0; i < m->ncpus; i++)
+        if (m->harts[i].vcpu)
+            hv_vcpu_kick(m->harts[i].vcpu);
+}
+
+void machine_resume(struct machine *m)
+{
+    atomic_store(&m->paused, false);
+    machine_hsm_notify(m);
+}
+
+bool machine_paused(struct machine *m)
+{
+    return atomic_load(&m->paused);
+}
+
+/* Polls, like wait_until_started(): machine_stop() must stay async-signal-safe, so it
+ * cannot signal the condition variable. */
+static void wait_while_paused(struct machine *m)
+{
+    pthread_mutex_lock(&m->hsm_lock);
+    while (atomic_load(&m->paused) && !machine_stopping(m)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&m->hsm_cond, &m->hsm_lock, &ts);
+    }
+    pthread_mutex_unlock(&m->hsm_lock);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+int machine_request_poweroff(struct machine *m)
+{
+    /* sync and remount are queued work in the guest: give each a moment before the next,
+     * so that power off finds the file systems clean. */
+    static const struct { char key; long pause_ms; } steps[] = {
+        {'s', 150}, {'u', 300}, {'o', 0},
+    };
+    machine_resume(m);
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        uint8_t key = (uint8_t)steps[i].key;
+        if (uart_push_break(m->uart) < 0 || uart_push_input(m->uart, &key, 1) != 1)
+            return -EAGAIN; /* the guest is not reading its console */
+        if (steps[i].pause_ms)
+            sleep_ms(steps[i].pause_ms);
+        if (machine_stopping(m))
+            return 0;
+    }
+    return 0;
+}
+
 static int rewrite_fdt(struct machine *m);
 
 /* --- device glue ----------------------------------------------------------------------- */
@@ -498,6 +564,10 @@ static void run_hart(struct hart *h)
     struct machine *m = h->m;
     struct hv_exit exit;
     while (!machine_stopping(m)) {
+        if (atomic_load(&m->paused)) {
+            wait_while_paused(m);
+            continue;
+        }
         int rc = hv_vcpu_run(h->vcpu, &exit);
         if (rc < 0) {
             log_error("hart %u: the CPU backend failed: %s", h->id, strerror(-rc));

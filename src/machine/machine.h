@@ -73,6 +73,20 @@ void machine_request_stop(struct machine *m);
 
 void machine_destroy(struct machine *m);
 
+/* Pause and resume a running machine (thread-safe, from any thread but a vCPU's). Pausing
+ * kicks every vCPU out of hv_vcpu_run() and holds it there until machine_resume() or a
+ * stop; devices and the console keep running, guest time keeps passing. Idempotent. */
+void machine_pause(struct machine *m);
+void machine_resume(struct machine *m);
+bool machine_paused(struct machine *m);
+
+/* Asks the guest to power off cleanly. RISC-V virt has no ACPI power button, so this is
+ * Linux's magic SysRq on the serial console: BREAK+'s' (sync), BREAK+'u' (remount
+ * read-only), BREAK+'o' (power off), with pauses between them for the guest to act. It
+ * blocks for about half a second; the machine then stops with MACHINE_STOP_POWEROFF if
+ * the guest obeys (needs CONFIG_MAGIC_SYSRQ_SERIAL). A paused machine is resumed first. */
+int machine_request_poweroff(struct machine *m);
+
 /* MMIO devices. A device claims [base, base+size) of guest-physical space; the vCPU
  * threads call its callbacks with the offset inside the window and the access length
  * (1, 2, 4 or 8), concurrently from several harts, so a device locks its own state.

@@ -81,6 +81,7 @@ struct machine {
     pthread_cond_t hsm_cond;
 
     atomic_int stop_reason; /* 0 while running, else enum machine_stop_reason */
+    atomic_bool paused;     /* machine_pause(): harts wait in run_hart() */
     atomic_bool running;
     unsigned guest_fail_code;
 

@@ -33,6 +33,7 @@ enum {
 
 #define LSR_DR 0x01
 #define LSR_OE 0x02
+#define LSR_BI 0x10
 #define LSR_THRE 0x20
 #define LSR_TEMT 0x40
 
@@ -49,6 +50,7 @@ struct uart {
     bool irq_level;
     bool output_error_logged;
     uint8_t rx[UART_RX_RING];
+    bool rx_break[UART_RX_RING]; /* the byte is a BREAK condition (a 0 with LSR.BI) */
     size_t rx_head, rx_count;
     uint8_t tx[UART_TX_BUFFER];
     size_t tx_len;
@@ -98,7 +100,9 @@ void uart_destroy(struct uart *u)
 
 static uint8_t lsr(const struct uart *u)
 {
-    return (u->rx_count ? LSR_DR : 0) | LSR_THRE | LSR_TEMT;
+    /* BI stays with the byte it came with: Linux reads LSR, then RBR, per byte. */
+    uint8_t bi = u->rx_count && u->rx_break[u->rx_head] ? LSR_BI : 0;
+    return (u->rx_count ? LSR_DR : 0) | bi | LSR_THRE | LSR_TEMT;
 }
 
 static uint8_t iir(const struct uart *u)
@@ -126,7 +130,9 @@ static size_t rx_push_locked(struct uart *u, const uint8_t *buf, size_t len)
 {
     size_t n = 0;
     while (n < len && u->rx_count < UART_RX_RING) {
-        u->rx[(u->rx_head + u->rx_count) % UART_RX_RING] = buf[n++];
+        size_t at = (u->rx_head + u->rx_count) % UART_RX_RING;
+        u->rx[at] = buf[n++];
+        u->rx_break[at] = false;
         u->rx_count++;
     }
     return n;
@@ -272,6 +278,22 @@ size_t uart_push_input(struct uart *u, const uint8_t *buf, size_t len)
     update_irq(u);
     pthread_mutex_unlock(&u->lock);
     return n;
+}
+
+int uart_push_break(struct uart *u)
+{
+    pthread_mutex_lock(&u->lock);
+    int rc = -EAGAIN;
+    if (u->rx_count < UART_RX_RING) {
+        size_t at = (u->rx_head + u->rx_count) % UART_RX_RING;
+        u->rx[at] = 0;
+        u->rx_break[at] = true;
+        u->rx_count++;
+        rc = 0;
+    }
+    update_irq(u);
+    pthread_mutex_unlock(&u->lock);
+    return rc;
 }
 
 int uart_pop_input(struct uart *u)

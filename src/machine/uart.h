@@ -39,6 +39,9 @@ int uart_mmio_write(void *opaque, uint64_t offset, unsigned len, uint64_t value)
 /* Console input: how many bytes fit now, and push (returns how many were taken). */
 size_t uart_rx_space(struct uart *u);
 size_t uart_push_input(struct uart *u, const uint8_t *buf, size_t len);
+/* A BREAK on the line: a 0 byte received with LSR.BI set (Linux's magic SysRq prefix
+ * on a serial console). -EAGAIN when the receive ring is full. */
+int uart_push_break(struct uart *u);
 /* For SBI console reads: the next received byte, or -1. */
 int uart_pop_input(struct uart *u);
 

@@ -1,0 +1,77 @@
+/*
+ * cove/config.h — a VM bundle's configuration (config.json), version 1.
+ *
+ *   {"version": 1, "cpus": 2, "memory": 1024,
+ *    "disks": [{"file": "disk.img", "read_only": false}],
+ *    "network": {"nat": true, "mac": "52:54:00:12:34:56", "forwards": ["tcp:2222:22"]},
+ *    "boot": {"kernel": "kernel", "initrd": "initrd", "cmdline": "cove.root=/dev/vda"}}
+ *
+ * memory is in MiB. Relative file names resolve against the bundle directory. "network" and
+ * "initrd"/"cmdline"/"firmware" may be left out; every other key is required, and a key
+ * the schema does not know is an error (a typo must not be silently ignored). Parsing
+ * fills a cove_error whose message names the key and the problem, e.g.
+ *   config.json: key 'cpus': must be an integer 1..32, got "two"
+ * Specified in docs/BUNDLES.md.
+ */
+#ifndef COVE_CONFIG_H
+#define COVE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cove/error.h>
+
+#define COVE_CONFIG_VERSION 1
+#define COVE_MAX_CPUS 32
+#define COVE_MIN_MEMORY_MIB 16
+#define COVE_MAX_MEMORY_MIB (64 * 1024)
+#define COVE_MAX_DISKS 8
+#define COVE_MAX_FORWARDS 16
+#define COVE_MAC_LEN 17 /* "52:54:00:12:34:56" */
+
+struct cove_disk_config {
+    char *file;
+    bool read_only;
+};
+
+struct cove_config {
+    unsigned cpus;
+    uint64_t memory_mib;
+    struct cove_disk_config disks[COVE_MAX_DISKS];
+    unsigned ndisks;
+    bool has_network;
+    bool nat;
+    char mac[COVE_MAC_LEN + 1]; /* empty: none */
+    char *forwards[COVE_MAX_FORWARDS]; /* "[tcp:|udp:]HOSTPORT:GUESTPORT" */
+    unsigned nforwards;
+    char *kernel;   /* required */
+    char *initrd;   /* NULL: none */
+    char *cmdline;  /* NULL: none */
+    char *firmware; /* NULL: direct boot */
+};
+
+/* Parses and validates JSON text. `what` names the source in messages ("config.json").
+ * On success *out owns its strings (cove_config_free). */
+int cove_config_parse(const char *text, size_t len, const char *what, struct cove_config *out,
+                      struct cove_error *err);
+
+/* Reads and parses a file. */
+int cove_config_load(const char *path, struct cove_config *out, struct cove_error *err);
+
+/* Checks the values of a configuration built in memory (parse does this itself). */
+int cove_config_validate(const struct cove_config *cfg, const char *what,
+                         struct cove_error *err);
+
+/* The JSON text of cfg (malloc'd, ends with a newline), or NULL when out of memory. */
+char *cove_config_to_json(const struct cove_config *cfg);
+
+/* A deep copy; -ENOMEM. */
+int cove_config_copy(const struct cove_config *src, struct cove_config *dst);
+
+void cove_config_free(struct cove_config *cfg);
+
+/* "52:54:00:xx:xx:xx" with random low bytes (QEMU's locally administered prefix). */
+void cove_config_random_mac(char out[COVE_MAC_LEN + 1]);
+
+#endif

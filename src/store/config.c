@@ -1,0 +1,445 @@
+/*
+ * config.json: parse, validate, write (schema in cove/config.h and docs/BUNDLES.md).
+ *
+ * Every message names the key as a path ("disks[0].file", "network.mac") and shows the
+ * offending value as JSON, so that a user can find it in the file.
+ */
+#include <cove/config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CONFIG_MAX_BYTES (1 << 20)
+
+struct ctx {
+    const char *what;
+    struct cove_error *err;
+};
+
+/* The value as it appears in JSON, shortened for a one-line message. */
+static void describe(const json_t *v, char *buf, size_t n)
+{
+    char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (!text) {
+        snprintf(buf, n, "?");
+        return;
+    }
+    if (strlen(text) > 40)
+        snprintf(buf, n, "%.37s...", text);
+    else
+        snprintf(buf, n, "%s", text);
+    free(text);
+}
+
+static int bad(struct ctx *c, const char *key, const char *must, const json_t *got)
+{
+    char g[64];
+    describe(got, g, sizeof g);
+    return cove_error_set(c->err, -EINVAL, "%s: key '%s': %s, got %s", c->what, key, must, g);
+}
+
+/* Rejects keys outside `known` (a NULL-terminated list). */
+static int check_keys(struct ctx *c, const json_t *obj, const char *prefix,
+                      const char *const *known)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v) {
+        bool ok = false;
+        for (const char *const *p = known; *p; p++)
+            ok = ok || !strcmp(*p, k);
+        if (!ok)
+            return cove_error_set(c->err, -EINVAL, "%s: unknown key '%s%s'", c->what, prefix, k);
+    }
+    return 0;
+}
+
+static int get_uint(struct ctx *c, const json_t *obj, const char *key, const char *path,
+                    long long lo, long long hi, const char *unit, uint64_t *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return cove_error_set(c->err, -EINVAL, "%s: key '%s' is missing", c->what, path);
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+        char must[96];
+        snprintf(must, sizeof must, "must be an integer %lld..%lld%s", lo, hi, unit);
+        return bad(c, path, must, v);
+    }
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+/* An optional string (absent or null: NULL); required ones fail when absent. */
+static int get_string(struct ctx *c, const json_t *obj, const char *key, const char *path,
+                      bool required, char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v || json_is_null(v)) {
+        if (required)
+            return cove_error_set(c->err, -EINVAL, "%s: key '%s' is missing", c->what, path);
+        return 0;
+    }
+    if (!json_is_string(v))
+        return bad(c, path, "must be a string", v);
+    const char *s = json_string_value(v);
+    if (strlen(s) != json_string_length(v))
+        return bad(c, path, "must not contain NUL characters", v);
+    if (required && !*s)
+        return bad(c, path, "must not be empty", v);
+    if (!(*out = strdup(s)))
+        return cove_error_set(c->err, -ENOMEM, "out of memory");
+    return 0;
+}
+
+static int get_bool(struct ctx *c, const json_t *obj, const char *key, const char *path,
+                    bool dflt, bool *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v) {
+        *out = dflt;
+        return 0;
+    }
+    if (!json_is_boolean(v))
+        return bad(c, path, "must be true or false", v);
+    *out = json_is_true(v);
+    return 0;
+}
+
+static int parse_disks(struct ctx *c, const json_t *root, struct cove_config *cfg)
+{
+    static const char *const keys[] = {"file", "read_only", NULL};
+    json_t *arr = json_object_get(root, "disks");
+    if (!arr)
+        return cove_error_set(c->err, -EINVAL, "%s: key 'disks' is missing", c->what);
+    if (!json_is_array(arr))
+        return bad(c, "disks", "must be an array of {\"file\", \"read_only\"}", arr);
+    if (json_array_size(arr) > COVE_MAX_DISKS)
+        return cove_error_set(c->err, -EINVAL, "%s: key 'disks': at most %d disks, got %zu",
+                              c->what, COVE_MAX_DISKS, json_array_size(arr));
+    size_t i;
+    json_t *d;
+    json_array_foreach(arr, i, d) {
+        char path[32], prefix[32];
+        snprintf(prefix, sizeof prefix, "disks[%zu].", i);
+        snprintf(path, sizeof path, "disks[%zu]", i);
+        if (!json_is_object(d))
+            return bad(c, path, "must be an object {\"file\", \"read_only\"}", d);
+        int rc = check_keys(c, d, prefix, keys);
+        if (rc < 0)
+            return rc;
+        struct cove_disk_config *dc = &cfg->disks[cfg->ndisks];
+        snprintf(path, sizeof path, "disks[%zu].file", i);
+        if ((rc = get_string(c, d, "file", path, true, &dc->file)) < 0)
+            return rc;
+        cfg->ndisks++;
+        snprintf(path, sizeof path, "disks[%zu].read_only", i);
+        if ((rc = get_bool(c, d, "read_only", path, false, &dc->read_only)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static bool valid_mac(const char *s)
+{
+    if (strlen(s) != COVE_MAC_LEN)
+        return false;
+    for (int i = 0; i < COVE_MAC_LEN; i++) {
+        char ch = s[i];
+        bool hex = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+        if (i % 3 == 2 ? ch != ':' : !hex)
+            return false;
+    }
+    /* a multicast address cannot be a NIC's */
+    unsigned first = (unsigned)strtoul(s, NULL, 16);
+    return !(first & 1);
+}
+
+static bool valid_port(const char *s, size_t len)
+{
+    if (len == 0 || len > 5)
+        return false;
+    unsigned v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    return v >= 1 && v <= 65535;
+}
+
+/* [tcp:|udp:]HOSTPORT:GUESTPORT */
+static bool valid_forward(const char *s)
+{
+    if (!strncmp(s, "tcp:", 4) || !strncmp(s, "udp:", 4))
+        s += 4;
+    const char *colon = strchr(s, ':');
+    return colon && valid_port(s, (size_t)(colon - s)) && valid_port(colon + 1, strlen(colon + 1));
+}
+
+static int parse_network(struct ctx *c, const json_t *root, struct cove_config *cfg)
+{
+    static const char *const keys[] = {"nat", "mac", "forwards", NULL};
+    json_t *net = json_object_get(root, "network");
+    if (!net || json_is_null(net))
+        return 0;
+    if (!json_is_object(net))
+        return bad(c, "network", "must be an object {\"nat\", \"mac\", \"forwards\"}", net);
+    int rc = check_keys(c, net, "network.", keys);
+    if (rc < 0)
+        return rc;
+    cfg->has_network = true;
+    if ((rc = get_bool(c, net, "nat", "network.nat", true, &cfg->nat)) < 0)
+        return rc;
+    json_t *mac = json_object_get(net, "mac");
+    if (mac && !json_is_null(mac)) {
+        if (!json_is_string(mac) || !valid_mac(json_string_value(mac)))
+            return bad(c, "network.mac", "must be a unicast MAC address like \"52:54:00:12:34:56\"",
+                       mac);
+        snprintf(cfg->mac, sizeof cfg->mac, "%s", json_string_value(mac));
+    }
+    json_t *fw = json_object_get(net, "forwards");
+    if (!fw || json_is_null(fw))
+        return 0;
+    if (!json_is_array(fw))
+        return bad(c, "network.forwards", "must be an array of \"[tcp:|udp:]HOSTPORT:GUESTPORT\"",
+                   fw);
+    if (json_array_size(fw) > COVE_MAX_FORWARDS)
+        return cove_error_set(c->err, -EINVAL, "%s: key 'network.forwards': at most %d, got %zu",
+                              c->what, COVE_MAX_FORWARDS, json_array_size(fw));
+    size_t i;
+    json_t *f;
+    json_array_foreach(fw, i, f) {
+        char path[48];
+        snprintf(path, sizeof path, "network.forwards[%zu]", i);
+        if (!json_is_string(f) || !valid_forward(json_string_value(f)))
+            return bad(c, path, "must be \"[tcp:|udp:]HOSTPORT:GUESTPORT\" with ports 1..65535", f);
+        if (!(cfg->forwards[cfg->nforwards] = strdup(json_string_value(f))))
+            return cove_error_set(c->err, -ENOMEM, "out of memory");
+        cfg->nforwards++;
+    }
+    return 0;
+}
+
+static int parse_boot(struct ctx *c, const json_t *root, struct cove_config *cfg)
+{
+    static const char *const keys[] = {"kernel", "initrd", "cmdline", "firmware", NULL};
+    json_t *boot = json_object_get(root, "boot");
+    if (!boot)
+        return cove_error_set(c->err, -EINVAL, "%s: key 'boot' is missing", c->what);
+    if (!json_is_object(boot))
+        return bad(c, "boot", "must be an object {\"kernel\", \"initrd\", \"cmdline\"}", boot);
+    int rc = check_keys(c, boot, "boot.", keys);
+    if (rc < 0 ||
+        (rc = get_string(c, boot, "kernel", "boot.kernel", true, &cfg->kernel)) < 0 ||
+        (rc = get_string(c, boot, "initrd", "boot.initrd", false, &cfg->initrd)) < 0 ||
+        (rc = get_string(c, boot, "cmdline", "boot.cmdline", false, &cfg->cmdline)) < 0 ||
+        (rc = get_string(c, boot, "firmware", "boot.firmware", false, &cfg->firmware)) < 0)
+        return rc;
+    return 0;
+}
+
+static int parse_root(struct ctx *c, const json_t *root, struct cove_config *cfg)
+{
+    static const char *const keys[] = {"version", "cpus", "memory", "disks", "network", "boot",
+                                       NULL};
+    if (!json_is_object(root))
+        return cove_error_set(c->err, -EINVAL, "%s: must be a JSON object", c->what);
+    json_t *ver = json_object_get(root, "version");
+    if (!ver)
+        return cove_error_set(c->err, -EINVAL, "%s: key 'version' is missing", c->what);
+    if (!json_is_integer(ver) || json_integer_value(ver) != COVE_CONFIG_VERSION)
+        return bad(c, "version", "this cove reads version 1", ver);
+    int rc = check_keys(c, root, "", keys);
+    if (rc < 0)
+        return rc;
+    uint64_t cpus;
+    if ((rc = get_uint(c, root, "cpus", "cpus", 1, COVE_MAX_CPUS, "", &cpus)) < 0 ||
+        (rc = get_uint(c, root, "memory", "memory", COVE_MIN_MEMORY_MIB, COVE_MAX_MEMORY_MIB,
+                       " (MiB)", &cfg->memory_mib)) < 0)
+        return rc;
+    cfg->cpus = (unsigned)cpus;
+    if ((rc = parse_disks(c, root, cfg)) < 0 || (rc = parse_network(c, root, cfg)) < 0 ||
+        (rc = parse_boot(c, root, cfg)) < 0)
+        return rc;
+    return 0;
+}
+
+int cove_config_parse(const char *text, size_t len, const char *what, struct cove_config *out,
+                      struct cove_error *err)
+{
+    struct ctx c = {what ? what : "config", err};
+    memset(out, 0, sizeof *out);
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return cove_error_set(err, -EINVAL, "%s: not valid JSON: line %d, column %d: %s",
+                              c.what, jerr.line, jerr.column, jerr.text);
+    int rc = parse_root(&c, root, out);
+    json_decref(root);
+    if (rc < 0)
+        cove_config_free(out);
+    return rc;
+}
+
+int cove_config_load(const char *path, struct cove_config *out, struct cove_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cove_error_set(err, -errno, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_BYTES) {
+        close(fd);
+        return cove_error_set(err, -EINVAL, "%s: not a regular file of at most 1 MiB", path);
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        close(fd);
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    const char *base = strrchr(path, '/');
+    int rc = cove_config_parse(buf, got, base ? base + 1 : path, out, err);
+    free(buf);
+    return rc;
+}
+
+int cove_config_validate(const struct cove_config *cfg, const char *what, struct cove_error *err)
+{
+    char *text = cove_config_to_json(cfg);
+    if (!text)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    struct cove_config tmp;
+    int rc = cove_config_parse(text, strlen(text), what, &tmp, err);
+    free(text);
+    if (rc == 0)
+        cove_config_free(&tmp);
+    return rc;
+}
+
+static json_t *boot_json(const struct cove_config *cfg)
+{
+    json_t *boot = json_object();
+    if (cfg->firmware)
+        json_object_set_new(boot, "firmware", json_string(cfg->firmware));
+    json_object_set_new(boot, "kernel", json_string(cfg->kernel ? cfg->kernel : ""));
+    if (cfg->initrd)
+        json_object_set_new(boot, "initrd", json_string(cfg->initrd));
+    if (cfg->cmdline)
+        json_object_set_new(boot, "cmdline", json_string(cfg->cmdline));
+    return boot;
+}
+
+char *cove_config_to_json(const struct cove_config *cfg)
+{
+    json_t *root = json_object();
+    json_object_set_new(root, "version", json_integer(COVE_CONFIG_VERSION));
+    json_object_set_new(root, "cpus", json_integer(cfg->cpus));
+    json_object_set_new(root, "memory", json_integer((json_int_t)cfg->memory_mib));
+    json_t *disks = json_array();
+    for (unsigned i = 0; i < cfg->ndisks; i++)
+        json_array_append_new(disks, json_pack("{s:s, s:b}", "file",
+                                               cfg->disks[i].file ? cfg->disks[i].file : "",
+                                               "read_only", cfg->disks[i].read_only));
+    json_object_set_new(root, "disks", disks);
+    if (cfg->has_network) {
+        json_t *net = json_object();
+        json_object_set_new(net, "nat", json_boolean(cfg->nat));
+        if (cfg->mac[0])
+            json_object_set_new(net, "mac", json_string(cfg->mac));
+        json_t *fw = json_array();
+        for (unsigned i = 0; i < cfg->nforwards; i++)
+            json_array_append_new(fw, json_string(cfg->forwards[i]));
+        json_object_set_new(net, "forwards", fw);
+        json_object_set_new(root, "network", net);
+    }
+    json_object_set_new(root, "boot", boot_json(cfg));
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!text)
+        return NULL;
+    size_t n = strlen(text);
+    char *out = realloc(text, n + 2);
+    if (!out) {
+        free(text);
+        return NULL;
+    }
+    out[n] = '\n';
+    out[n + 1] = 0;
+    return out;
+}
+
+static int dup_opt(const char *s, char **out)
+{
+    *out = NULL;
+    if (s && !(*out = strdup(s)))
+        return -ENOMEM;
+    return 0;
+}
+
+int cove_config_copy(const struct cove_config *src, struct cove_config *dst)
+{
+    *dst = *src;
+    dst->kernel = dst->initrd = dst->cmdline = dst->firmware = NULL;
+    for (unsigned i = 0; i < src->ndisks; i++)
+        dst->disks[i].file = NULL;
+    for (unsigned i = 0; i < src->nforwards; i++)
+        dst->forwards[i] = NULL;
+    int rc = 0;
+    for (unsigned i = 0; i < src->ndisks && !rc; i++)
+        rc = dup_opt(src->disks[i].file, &dst->disks[i].file);
+    for (unsigned i = 0; i < src->nforwards && !rc; i++)
+        rc = dup_opt(src->forwards[i], &dst->forwards[i]);
+    if (!rc)
+        rc = dup_opt(src->kernel, &dst->kernel);
+    if (!rc)
+        rc = dup_opt(src->initrd, &dst->initrd);
+    if (!rc)
+        rc = dup_opt(src->cmdline, &dst->cmdline);
+    if (!rc)
+        rc = dup_opt(src->firmware, &dst->firmware);
+    if (rc)
+        cove_config_free(dst);
+    return rc;
+}
+
+void cove_config_free(struct cove_config *cfg)
+{
+    for (unsigned i = 0; i < COVE_MAX_DISKS; i++)
+        free(cfg->disks[i].file);
+    for (unsigned i = 0; i < COVE_MAX_FORWARDS; i++)
+        free(cfg->forwards[i]);
+    free(cfg->kernel);
+    free(cfg->initrd);
+    free(cfg->cmdline);
+    free(cfg->firmware);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+void cove_config_random_mac(char out[COVE_MAC_LEN + 1])
+{
+    uint8_t b[3] = {0};
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+        /* No entropy: a fixed suffix still gives a valid address; clones then collide,
+         * which only matters on a shared network. */
+        b[0] = 0x12, b[1] = 0x34, b[2] = 0x56;
+    }
+    snprintf(out, COVE_MAC_LEN + 1, "52:54:00:%02x:%02x:%02x", b[0], b[1], b[2]);
+}
