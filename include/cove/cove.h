@@ -1,0 +1,117 @@
+/*
+ * cove/cove.h — libcove: named VMs stored as bundles, and their lifecycle.
+ *
+ * A VM is a bundle directory $COVE_HOME/vms/NAME (COVE_HOME defaults to ~/.cove; layout
+ * in docs/BUNDLES.md). Every function returns 0 or a negative errno and, given a non-NULL
+ * struct cove_error, fills it with one line a user can read ("VM 'x' does not exist").
+ * Changes are crash-safe: a process killed at any moment leaves the old state or the new
+ * one, never half a bundle. Operations that change a bundle are refused while it runs
+ * (-EBUSY, "VM 'x' is running; stop it first").
+ *
+ * A running VM (cove_vm_run) serves a control socket, run/api.sock (docs/API.md);
+ * cove_vm_stop/pause/resume and the state in cove_vm_get/list are its clients.
+ */
+#ifndef COVE_COVE_H
+#define COVE_COVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cove/config.h>
+#include <cove/error.h>
+
+#define COVE_NAME_MAX 64
+
+enum cove_vm_state {
+    COVE_VM_STOPPED = 0,
+    COVE_VM_RUNNING,
+    COVE_VM_PAUSED,
+    COVE_VM_SUSPENDED, /* saved state on disk (not produced yet) */
+};
+
+/* "stopped", "running", "paused", "suspended" */
+const char *cove_vm_state_name(enum cove_vm_state state);
+
+struct cove_vm_info {
+    char name[COVE_NAME_MAX + 1];
+    enum cove_vm_state state;
+    int pid;               /* of the `cove run` process; 0 when stopped */
+    struct cove_config config;
+    uint64_t disk_size;    /* virtual size of the first disk, bytes (0: no disk) */
+    uint64_t disk_used;    /* host bytes allocated to the bundle's own disk files */
+};
+void cove_vm_info_free(struct cove_vm_info *info);
+
+/* Checks a VM name: [A-Za-z0-9][A-Za-z0-9._-]{0,63}. */
+int cove_name_check(const char *name, struct cove_error *err);
+
+struct cove_create_options {
+    unsigned cpus;          /* 0: 1 */
+    uint64_t memory_mib;    /* 0: 512 */
+    uint64_t disk_size;     /* bytes; 0: 8 GiB */
+    /* Either the default guest, whose initrd's contents become an ext4 root file system
+     * on the disk (booted with cove.root=/dev/vda) ... */
+    const char *guest_dir;  /* a directory with Image and initrd */
+    /* ... or a kernel (initrd, command line) of one's own with an empty disk. */
+    const char *kernel;
+    const char *initrd;
+    const char *cmdline;
+};
+int cove_vm_create(const char *name, const struct cove_create_options *opts,
+                   struct cove_error *err);
+
+/* Copy-on-write: instant, whatever the disk size. */
+int cove_vm_clone(const char *src, const char *dst, struct cove_error *err);
+int cove_vm_delete(const char *name, struct cove_error *err);
+int cove_vm_rename(const char *old_name, const char *new_name, struct cove_error *err);
+
+int cove_vm_get(const char *name, struct cove_vm_info *out, struct cove_error *err);
+/* All VMs, sorted by name; free with cove_vm_list_free. */
+int cove_vm_list(struct cove_vm_info **out, size_t *count, struct cove_error *err);
+void cove_vm_list_free(struct cove_vm_info *list, size_t count);
+
+struct cove_vm_settings {
+    unsigned cpus;          /* 0: unchanged */
+    uint64_t memory_mib;    /* 0: unchanged */
+    uint64_t disk_size;     /* 0: unchanged; growing only */
+};
+int cove_vm_set(const char *name, const struct cove_vm_settings *s, struct cove_error *err);
+
+/* Asks the guest to power off, waits up to timeout_ms, then stops it by force. */
+int cove_vm_stop(const char *name, int timeout_ms, struct cove_error *err);
+int cove_vm_pause(const char *name, struct cove_error *err);
+int cove_vm_resume(const char *name, struct cove_error *err);
+
+struct cove_vm_runner;
+
+struct cove_run_options {
+    const char *append;          /* added to the stored kernel command line */
+    const char *console_log;     /* console to this file (no input) instead of the fds */
+    int console_in_fd;           /* -1: none */
+    int console_out_fd;
+    bool console_escape;         /* Ctrl-A x quits */
+    const struct cove_disk_config *extra_disks; /* attached after the bundle's own */
+    unsigned nextra_disks;
+    const char *const *forwards; /* added to the stored ones */
+    unsigned nforwards;
+    /* Called once the VM is up (lock held, pid written, socket served), e.g. to put the
+     * terminal in raw mode or to remember the runner for a signal handler. */
+    int (*on_started)(void *opaque, struct cove_vm_runner *runner);
+    void *opaque;
+};
+
+enum cove_run_result {
+    COVE_RUN_POWEROFF = 1, /* the guest powered off */
+    COVE_RUN_STOPPED,      /* stopped from outside (control socket, signal, console) */
+    COVE_RUN_GUEST_ERROR,  /* a trap nothing in the guest could take */
+};
+
+/* Boots the bundle and runs it until it stops; a guest reboot restarts it in place. */
+int cove_vm_run(const char *name, const struct cove_run_options *opts,
+                enum cove_run_result *result, struct cove_error *err);
+
+/* Stops the VM a cove_vm_run in this process runs (async-signal-safe: for SIGINT). */
+void cove_vm_runner_stop(struct cove_vm_runner *runner);
+
+#endif

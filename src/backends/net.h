@@ -1,0 +1,87 @@
+/*
+ * net.h — what a network device attaches to.
+ *
+ * A net attachment carries whole Ethernet frames (no virtio header, no FCS) both ways.
+ * send() hands it one frame from the guest; it is called from one thread at a time (the
+ * device's transmit handler) and never blocks on the network: a frame that cannot go out
+ * is dropped, as a wire would. Frames for the guest come through the receive callback
+ * given to start(), from any thread the attachment runs (slirp: its own thread, or the
+ * thread inside send() for an immediate reply such as ARP), so the callback copies the
+ * frame and returns at once. After close() returns the callback is not running and will
+ * not run again.
+ */
+#ifndef COVE_BACKENDS_NET_H
+#define COVE_BACKENDS_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <cove/error.h>
+
+#define NET_MAC_LEN 6
+/* The largest frame either way: a 64 KiB IP packet plus an Ethernet header with a VLAN
+ * tag. Without segmentation offloads a guest sends MTU-sized frames; anything above
+ * this is dropped and counted. */
+#define NET_FRAME_MAX (65535 + 18)
+#define NET_FRAME_MIN 14 /* an Ethernet header */
+
+typedef void (*net_receive_fn)(void *opaque, const void *frame, size_t len);
+
+struct net_attachment;
+
+struct net_attachment_ops {
+    /* Starts delivering frames for the guest to fn(opaque, ...). Called once. */
+    int (*start)(struct net_attachment *n, net_receive_fn fn, void *opaque);
+    /* One frame from the guest, NET_FRAME_MIN..NET_FRAME_MAX bytes. */
+    int (*send)(struct net_attachment *n, const void *frame, size_t len);
+    void (*close)(struct net_attachment *n);
+};
+
+struct net_attachment {
+    const struct net_attachment_ops *ops;
+};
+
+/* A host port forwarded to a guest port: host_addr:host_port -> 10.0.2.15:guest_port. */
+struct net_forward {
+    bool udp;
+    uint32_t host_addr; /* IPv4, host byte order; 127.0.0.1 unless given */
+    uint16_t host_port;
+    uint16_t guest_port;
+};
+
+/* Parses [tcp|udp]:[ADDR:]HOSTPORT:GUESTPORT (the protocol is required). One line in err
+ * on failure (-EINVAL). */
+int net_forward_parse(const char *spec, struct net_forward *out, struct cove_error *err);
+
+/* Parses xx:xx:xx:xx:xx:xx; a multicast address is refused (-EINVAL). */
+int net_mac_parse(const char *text, uint8_t mac[NET_MAC_LEN], struct cove_error *err);
+
+/* A random locally administered unicast MAC, 52:54:00:xx:xx:xx. */
+void net_mac_random(uint8_t mac[NET_MAC_LEN]);
+
+/* User-mode NAT through libslirp, laid out as QEMU's user networking: network
+ * 10.0.2.0/24, gateway and host 10.0.2.2, DNS 10.0.2.3 (forwarded to the host's
+ * resolver), DHCP hands out 10.0.2.15. Forwards are bound here, so a host port already
+ * in use fails the open with one line naming it. slirp runs on its own thread. */
+int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
+                   struct net_attachment **out, struct cove_error *err);
+
+/* An attachment in memory (tests, fuzzing): frames sent are kept, in order, for
+ * net_mem_take(); net_mem_inject() delivers a frame to the receive callback. */
+int net_mem_create(unsigned max_frames, struct net_attachment **out);
+/* Copies the oldest sent frame into buf (at most cap bytes) and returns its full length,
+ * or -EAGAIN when there is none. */
+int net_mem_take(struct net_attachment *n, void *buf, size_t cap);
+/* The number of frames sent and kept so far (a full queue refuses more: -ENOBUFS). */
+unsigned net_mem_sent(struct net_attachment *n);
+int net_mem_inject(struct net_attachment *n, const void *frame, size_t len);
+
+static inline void net_close(struct net_attachment *n)
+{
+    if (n)
+        n->ops->close(n);
+}
+
+#endif

@@ -1,0 +1,394 @@
+/*
+ * User-mode NAT through libslirp, laid out as QEMU's user networking.
+ *
+ * slirp runs on a thread of its own with poll(), not on the machine's I/O thread: its fd
+ * set changes on every iteration (slirp_pollfds_fill) and it needs timers, neither of
+ * which the I/O thread's epoll loop has. libslirp is not thread-safe, so one lock guards
+ * every call into it: the slirp thread holds it except while it sleeps in poll(), and
+ * the device's transmit handler takes it around slirp_input(). A transmitted frame may
+ * create a socket (a new outbound connection), so send() wakes the thread to poll it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <slirp/libslirp.h>
+
+#include "backends/net.h"
+#include "util/log.h"
+
+#define SLIRP_NET 0x0a000200u   /* 10.0.2.0/24 */
+#define SLIRP_MASK 0xffffff00u
+#define SLIRP_HOST 0x0a000202u  /* 10.0.2.2 */
+#define SLIRP_DNS 0x0a000203u   /* 10.0.2.3 */
+#define SLIRP_GUEST 0x0a00020fu /* 10.0.2.15, the first DHCP address */
+#define POLL_MAX_MS 1000u
+
+struct slirp_timer {
+    struct net_slirp *s;
+    SlirpTimerCb cb;          /* timer_new */
+    void *cb_opaque;
+    SlirpTimerId id;          /* timer_new_opaque (cb NULL) */
+    int64_t expire_ms;        /* -1: not armed */
+    struct slirp_timer *next;
+};
+
+struct net_slirp {
+    struct net_attachment base;
+    Slirp *slirp;
+    pthread_mutex_t lock;     /* every call into slirp, and the fields below */
+    pthread_t thread;
+    bool thread_started, stop;
+    bool polling, wake_pending;
+    int wake_fd;
+    net_receive_fn rx;
+    void *rx_opaque;
+    struct pollfd *fds;
+    unsigned nfds, cap;
+    struct slirp_timer *timers;
+};
+
+static struct net_slirp *to_slirp(struct net_attachment *n) { return (struct net_slirp *)n; }
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* slirp callbacks; all run with s->lock held (they are called from inside slirp). */
+
+static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
+{
+    struct net_slirp *s = opaque;
+    if (s->rx && len >= NET_FRAME_MIN && len <= NET_FRAME_MAX)
+        s->rx(s->rx_opaque, buf, len);
+    return (ssize_t)len;
+}
+
+static void cb_guest_error(const char *msg, void *opaque)
+{
+    log_debug("net: slirp: guest error: %s", msg);
+}
+
+static int64_t cb_clock_get_ns(void *opaque) { return now_ns(); }
+
+static struct slirp_timer *timer_add(struct net_slirp *s)
+{
+    struct slirp_timer *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL; /* slirp then runs without that timer (only IPv6 RA uses one) */
+    t->s = s;
+    t->expire_ms = -1;
+    t->next = s->timers;
+    s->timers = t;
+    return t;
+}
+
+static void *cb_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
+{
+    struct slirp_timer *t = timer_add(opaque);
+    if (t) {
+        t->cb = cb;
+        t->cb_opaque = cb_opaque;
+    }
+    return t;
+}
+
+static void *cb_timer_new_opaque(SlirpTimerId id, void *cb_opaque, void *opaque)
+{
+    struct slirp_timer *t = timer_add(opaque);
+    if (t) {
+        t->id = id;
+        t->cb_opaque = cb_opaque;
+    }
+    return t;
+}
+
+static void cb_timer_free(void *timer, void *opaque)
+{
+    struct net_slirp *s = opaque;
+    for (struct slirp_timer **p = &s->timers; *p; p = &(*p)->next) {
+        if (*p == timer) {
+            *p = (*p)->next;
+            free(timer);
+            return;
+        }
+    }
+}
+
+static void cb_timer_mod(void *timer, int64_t expire_ms, void *opaque)
+{
+    struct slirp_timer *t = timer;
+    if (t)
+        t->expire_ms = expire_ms;
+}
+
+static void cb_register_poll_fd(int fd, void *opaque) {}
+static void cb_unregister_poll_fd(int fd, void *opaque) {}
+
+static void wake_locked(struct net_slirp *s)
+{
+    if (!s->polling || s->wake_pending)
+        return;
+    uint64_t one = 1;
+    if (write(s->wake_fd, &one, sizeof one) == sizeof one)
+        s->wake_pending = true;
+}
+
+static void cb_notify(void *opaque) { wake_locked(opaque); }
+
+static const SlirpCb slirp_callbacks = {
+    .send_packet = cb_send_packet,
+    .guest_error = cb_guest_error,
+    .clock_get_ns = cb_clock_get_ns,
+    .timer_new = cb_timer_new,
+    .timer_free = cb_timer_free,
+    .timer_mod = cb_timer_mod,
+    .register_poll_fd = cb_register_poll_fd,
+    .unregister_poll_fd = cb_unregister_poll_fd,
+    .notify = cb_notify,
+    .timer_new_opaque = cb_timer_new_opaque,
+};
+
+/* The poll loop. */
+
+static short to_poll_events(int ev)
+{
+    short r = 0;
+    if (ev & SLIRP_POLL_IN) r |= POLLIN;
+    if (ev & SLIRP_POLL_OUT) r |= POLLOUT;
+    if (ev & SLIRP_POLL_PRI) r |= POLLPRI;
+    if (ev & SLIRP_POLL_ERR) r |= POLLERR;
+    if (ev & SLIRP_POLL_HUP) r |= POLLHUP;
+    return r;
+}
+
+static int add_poll(int fd, int events, void *opaque)
+{
+    struct net_slirp *s = opaque;
+    if (s->nfds == s->cap) {
+        unsigned cap = s->cap ? s->cap * 2 : 32;
+        struct pollfd *fds = realloc(s->fds, cap * sizeof *fds);
+        if (!fds)
+            return -1; /* slirp skips a socket it could not register this round */
+        s->fds = fds;
+        s->cap = cap;
+    }
+    s->fds[s->nfds] = (struct pollfd){.fd = fd, .events = to_poll_events(events)};
+    return (int)s->nfds++;
+}
+
+static int get_revents(int idx, void *opaque)
+{
+    struct net_slirp *s = opaque;
+    if (idx < 1 || (unsigned)idx >= s->nfds)
+        return 0;
+    short ev = s->fds[idx].revents;
+    int r = 0;
+    if (ev & POLLIN) r |= SLIRP_POLL_IN;
+    if (ev & POLLOUT) r |= SLIRP_POLL_OUT;
+    if (ev & POLLPRI) r |= SLIRP_POLL_PRI;
+    if (ev & POLLERR) r |= SLIRP_POLL_ERR;
+    if (ev & POLLHUP) r |= SLIRP_POLL_HUP;
+    return r;
+}
+
+/* Fires expired timers; returns ms until the next one (POLL_MAX_MS when none). */
+static uint32_t run_timers(struct net_slirp *s)
+{
+    int64_t now = now_ns() / 1000000;
+    uint32_t next = POLL_MAX_MS;
+    bool fired;
+    /* Bounded, so a timer that keeps re-arming itself in the past cannot hold the loop. */
+    unsigned rounds = 0;
+    do {
+        fired = false;
+        for (struct slirp_timer *t = s->timers; t; t = t->next) {
+            if (t->expire_ms < 0)
+                continue;
+            if (t->expire_ms <= now) {
+                t->expire_ms = -1;
+                /* The callback may free or re-arm timers: rescan from the start. */
+                if (t->cb)
+                    t->cb(t->cb_opaque);
+                else
+                    slirp_handle_timer(s->slirp, t->id, t->cb_opaque);
+                fired = true;
+                break;
+            }
+            if (t->expire_ms - now < next)
+                next = (uint32_t)(t->expire_ms - now);
+        }
+    } while (fired && ++rounds < 64);
+    return fired ? 0 : next;
+}
+
+static void *slirp_thread(void *arg)
+{
+    struct net_slirp *s = arg;
+    pthread_mutex_lock(&s->lock);
+    while (!s->stop) {
+        uint32_t timeout = run_timers(s);
+        s->nfds = 0;
+        add_poll(s->wake_fd, SLIRP_POLL_IN, s); /* index 0; the array is never empty */
+        slirp_pollfds_fill(s->slirp, &timeout, add_poll, s);
+        s->polling = true;
+        pthread_mutex_unlock(&s->lock);
+        int n = poll(s->fds, s->nfds, (int)timeout);
+        int poll_errno = errno;
+        pthread_mutex_lock(&s->lock);
+        s->polling = false;
+        if (n < 0 && poll_errno == EINTR)
+            n = 0;
+        if (s->fds[0].revents & POLLIN) {
+            uint64_t v;
+            if (read(s->wake_fd, &v, sizeof v) < 0) {
+                /* EAGAIN: someone else drained it; the wake-up did its job */
+            }
+        }
+        s->wake_pending = false;
+        slirp_pollfds_poll(s->slirp, n < 0, get_revents, s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* The attachment. */
+
+static int slirp_start(struct net_attachment *n, net_receive_fn fn, void *opaque)
+{
+    struct net_slirp *s = to_slirp(n);
+    if (s->thread_started)
+        return -EBUSY;
+    s->rx = fn;
+    s->rx_opaque = opaque;
+    int r = pthread_create(&s->thread, NULL, slirp_thread, s);
+    if (r)
+        return -r;
+    pthread_setname_np(s->thread, "cove-slirp");
+    s->thread_started = true;
+    return 0;
+}
+
+static int slirp_send(struct net_attachment *n, const void *frame, size_t len)
+{
+    struct net_slirp *s = to_slirp(n);
+    if (len < NET_FRAME_MIN || len > NET_FRAME_MAX)
+        return -EINVAL;
+    pthread_mutex_lock(&s->lock);
+    slirp_input(s->slirp, frame, (int)len);
+    wake_locked(s);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+static void slirp_close(struct net_attachment *n)
+{
+    struct net_slirp *s = to_slirp(n);
+    if (s->thread_started) {
+        pthread_mutex_lock(&s->lock);
+        s->stop = true;
+        s->polling = true; /* so that the wake-up is written whatever the thread is doing */
+        s->wake_pending = false;
+        wake_locked(s);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->thread, NULL);
+    }
+    if (s->slirp)
+        slirp_cleanup(s->slirp);
+    while (s->timers) {
+        struct slirp_timer *t = s->timers;
+        s->timers = t->next;
+        free(t);
+    }
+    free(s->fds);
+    close(s->wake_fd);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static const struct net_attachment_ops slirp_ops = {
+    .start = slirp_start,
+    .send = slirp_send,
+    .close = slirp_close,
+};
+
+static struct in_addr ip4(uint32_t host_order)
+{
+    return (struct in_addr){.s_addr = htonl(host_order)};
+}
+
+static int add_forward(struct net_slirp *s, const struct net_forward *f, struct cove_error *err)
+{
+    errno = 0;
+    if (slirp_add_hostfwd(s->slirp, f->udp, ip4(f->host_addr), f->host_port, ip4(SLIRP_GUEST),
+                          f->guest_port) == 0)
+        return 0;
+    int e = errno ? errno : EADDRINUSE;
+    char addr[INET_ADDRSTRLEN];
+    struct in_addr a = ip4(f->host_addr);
+    inet_ntop(AF_INET, &a, addr, sizeof addr);
+    if (e == EADDRINUSE)
+        return cove_error_set(err, -e,
+                              "%sport %u on %s is already in use; choose another --forward "
+                              "host port", f->udp ? "UDP " : "", f->host_port, addr);
+    if (e == EADDRNOTAVAIL)
+        return cove_error_set(err, -e,
+                              "cannot forward port %u: %s is not an address of this host",
+                              f->host_port, addr);
+    if (e == EACCES)
+        return cove_error_set(err, -e,
+                              "cannot forward port %u on %s: permission denied (ports below "
+                              "1024 need privileges)", f->host_port, addr);
+    return cove_error_set(err, -e, "cannot forward port %u on %s: %s", f->host_port, addr,
+                          strerror(e));
+}
+
+int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
+                   struct net_attachment **out, struct cove_error *err)
+{
+    struct net_slirp *s = calloc(1, sizeof *s);
+    if (!s)
+        return cove_error_set(err, -ENOMEM, "net: out of memory");
+    s->base.ops = &slirp_ops;
+    pthread_mutex_init(&s->lock, NULL);
+    s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->wake_fd < 0) {
+        int e = errno;
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return cove_error_set(err, -e, "net: eventfd: %s", strerror(e));
+    }
+    SlirpConfig cfg = {
+        .version = 4,
+        .in_enabled = true,
+        .vnetwork = ip4(SLIRP_NET),
+        .vnetmask = ip4(SLIRP_MASK),
+        .vhost = ip4(SLIRP_HOST),
+        .vdhcp_start = ip4(SLIRP_GUEST),
+        .vnameserver = ip4(SLIRP_DNS),
+        .vhostname = "cove",
+    };
+    s->slirp = slirp_new(&cfg, &slirp_callbacks, s);
+    if (!s->slirp) {
+        slirp_close(&s->base);
+        return cove_error_set(err, -ENOMEM, "net: cannot start the NAT (libslirp)");
+    }
+    for (unsigned i = 0; i < nforwards; i++) {
+        int r = add_forward(s, &forwards[i], err);
+        if (r < 0) {
+            slirp_close(&s->base);
+            return r;
+        }
+    }
+    *out = &s->base;
+    return 0;
+}

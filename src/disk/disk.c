@@ -1,0 +1,407 @@
+/* The disk dispatcher: format detection, bounds checks, locking, creation. */
+#include "disk_internal.h"
+#include "cdisk_format.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *disk_format_name(enum disk_format format)
+{
+    switch (format) {
+    case DISK_FORMAT_RAW:
+        return "raw";
+    case DISK_FORMAT_CDISK:
+        return "cdisk";
+    default:
+        return "auto";
+    }
+}
+
+int disk_format_parse(const char *name, enum disk_format *out)
+{
+    if (!strcmp(name, "raw"))
+        *out = DISK_FORMAT_RAW;
+    else if (!strcmp(name, "cdisk"))
+        *out = DISK_FORMAT_CDISK;
+    else if (!strcmp(name, "auto"))
+        *out = DISK_FORMAT_AUTO;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+static int open_error(const char *path, int e, struct cove_error *err)
+{
+    if (e == ENOENT)
+        return cove_error_set(err, -e, "disk %s: no such file", path);
+    if (e == EISDIR)
+        return cove_error_set(err, -e, "disk %s is a directory", path);
+    return cove_error_set(err, -e, "disk %s: %s", path, strerror(e));
+}
+
+static int detect_format(int fd, const char *path, enum disk_format *out,
+                         struct cove_error *err)
+{
+    char magic[CDISK_MAGIC_LEN];
+    ssize_t r = pread(fd, magic, sizeof magic, 0);
+    if (r < 0)
+        return cove_error_set(err, -errno, "disk %s: cannot read: %s", path, strerror(errno));
+    *out = r == (ssize_t)sizeof magic && !memcmp(magic, CDISK_MAGIC, CDISK_MAGIC_LEN)
+               ? DISK_FORMAT_CDISK
+               : DISK_FORMAT_RAW;
+    return 0;
+}
+
+static int lock_file(int fd, const char *path, unsigned flags, struct cove_error *err)
+{
+    if (flags & DISK_OPEN_NO_LOCK)
+        return 0;
+    if (flock(fd, ((flags & DISK_OPEN_READ_ONLY) ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
+        return 0;
+    if (errno == EWOULDBLOCK)
+        return cove_error_set(err, -EBUSY, "disk %s is in use by another VM", path);
+    return cove_error_set(err, -errno, "disk %s: cannot lock: %s", path, strerror(errno));
+}
+
+static int open_depth(const char *path, enum disk_format format, unsigned flags,
+                      unsigned depth, struct disk **out, struct cove_error *err)
+{
+    if (flags & DISK_OPEN_NO_LOCK)
+        flags |= DISK_OPEN_READ_ONLY;
+    bool ro = flags & DISK_OPEN_READ_ONLY;
+    int fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0)
+        return open_error(path, errno, err);
+    struct stat st;
+    int r = 0;
+    if (fstat(fd, &st) < 0)
+        r = open_error(path, errno, err);
+    else if (S_ISDIR(st.st_mode))
+        r = open_error(path, EISDIR, err);
+    else if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+        r = cove_error_set(err, -EINVAL, "disk %s is not a regular file or block device", path);
+    if (r == 0)
+        r = lock_file(fd, path, flags, err);
+    bool probed = format == DISK_FORMAT_AUTO;
+    if (r == 0 && probed)
+        r = detect_format(fd, path, &format, err);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    struct disk *d = NULL;
+    if (format == DISK_FORMAT_CDISK)
+        r = cdisk_open(fd, path, flags, depth, &d, err);
+    else
+        r = raw_open(fd, path, flags, &d, err);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    d->format = format;
+    d->read_only = ro;
+    d->probed = probed;
+    d->fd = fd;
+    d->path = strdup(path);
+    pthread_mutex_init(&d->lock, NULL);
+    if (!d->path) {
+        disk_close(d);
+        return cove_error_set(err, -ENOMEM, "disk %s: out of memory", path);
+    }
+    *out = d;
+    return 0;
+}
+
+int disk_open_ex(const char *path, enum disk_format format, unsigned flags, struct disk **out,
+                 struct cove_error *err)
+{
+    return open_depth(path, format, flags, 0, out, err);
+}
+
+int disk_open(const char *path, bool read_only, struct disk **out, struct cove_error *err)
+{
+    return open_depth(path, DISK_FORMAT_AUTO, read_only ? DISK_OPEN_READ_ONLY : 0, 0, out,
+                      err);
+}
+
+int disk_open_backing(const char *path, enum disk_format format, unsigned depth,
+                      struct disk **out, struct cove_error *err)
+{
+    if (depth > DISK_MAX_BACKING_DEPTH)
+        return cove_error_set(err, -ELOOP,
+                              "disk %s: backing chain deeper than %d images (a loop?)", path,
+                              DISK_MAX_BACKING_DEPTH);
+    return open_depth(path, format, DISK_OPEN_READ_ONLY, depth, out, err);
+}
+
+int disk_close(struct disk *d)
+{
+    if (!d)
+        return 0;
+    int r = d->ops->close(d);
+    if (d->fd >= 0)
+        close(d->fd);
+    pthread_mutex_destroy(&d->lock);
+    free(d->path);
+    free(d);
+    return r;
+}
+
+void disk_set_fault_hook(struct disk *d, disk_fault_hook_fn fn, void *opaque)
+{
+    d->fault_hook = fn;
+    d->fault_opaque = opaque;
+}
+
+static bool in_range(const struct disk *d, uint64_t off, uint64_t len)
+{
+    return off <= d->size && len <= d->size - off;
+}
+
+int disk_read(struct disk *d, void *buf, size_t len, uint64_t off)
+{
+    if (!in_range(d, off, len))
+        return -EINVAL;
+    if (!len)
+        return 0;
+    pthread_mutex_lock(&d->lock);
+    int r = d->ops->read(d, buf, len, off);
+    pthread_mutex_unlock(&d->lock);
+    return r;
+}
+
+/* A probed raw image must not turn itself into a cdisk: the guest would then choose the
+ * image's backing file, i.e. read any host file (the classic format-probing hole). */
+static bool writes_cdisk_magic(const struct disk *d, const void *buf, size_t len,
+                               uint64_t off)
+{
+    if (d->format != DISK_FORMAT_RAW || !d->probed || off >= CDISK_MAGIC_LEN)
+        return false;
+    char head[CDISK_MAGIC_LEN];
+    if (disk_pread_full(d->fd, head, sizeof head, 0) < 0)
+        return true;
+    size_t n = len < CDISK_MAGIC_LEN - off ? len : CDISK_MAGIC_LEN - off;
+    memcpy(head + off, buf, n);
+    return !memcmp(head, CDISK_MAGIC, CDISK_MAGIC_LEN);
+}
+
+int disk_write(struct disk *d, const void *buf, size_t len, uint64_t off)
+{
+    if (d->read_only)
+        return -EROFS;
+    if (!in_range(d, off, len))
+        return -EINVAL;
+    if (!len)
+        return 0;
+    pthread_mutex_lock(&d->lock);
+    int r = writes_cdisk_magic(d, buf, len, off) ? -EPERM : d->ops->write(d, buf, len, off);
+    pthread_mutex_unlock(&d->lock);
+    return r;
+}
+
+static uint64_t iov_total(const struct iovec *iov, unsigned n, bool *overflow)
+{
+    uint64_t total = 0;
+    *overflow = false;
+    for (unsigned i = 0; i < n; i++) {
+        if (iov[i].iov_len > UINT64_MAX - total)
+            *overflow = true;
+        total += iov[i].iov_len;
+    }
+    return total;
+}
+
+int disk_readv(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    bool overflow;
+    uint64_t total = iov_total(iov, n, &overflow);
+    if (overflow || !in_range(d, off, total))
+        return -EINVAL;
+    for (unsigned i = 0; i < n; i++) {
+        int r = disk_read(d, iov[i].iov_base, iov[i].iov_len, off);
+        if (r < 0)
+            return r;
+        off += iov[i].iov_len;
+    }
+    return 0;
+}
+
+int disk_writev(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    bool overflow;
+    uint64_t total = iov_total(iov, n, &overflow);
+    if (overflow || !in_range(d, off, total))
+        return -EINVAL;
+    for (unsigned i = 0; i < n; i++) {
+        int r = disk_write(d, iov[i].iov_base, iov[i].iov_len, off);
+        if (r < 0)
+            return r;
+        off += iov[i].iov_len;
+    }
+    return 0;
+}
+
+int disk_flush(struct disk *d)
+{
+    if (d->read_only)
+        return 0;
+    pthread_mutex_lock(&d->lock);
+    int r = d->ops->flush(d);
+    pthread_mutex_unlock(&d->lock);
+    return r;
+}
+
+int disk_discard(struct disk *d, uint64_t off, uint64_t len)
+{
+    if (d->read_only)
+        return -EROFS;
+    if (!in_range(d, off, len))
+        return -EINVAL;
+    if (!len)
+        return 0;
+    pthread_mutex_lock(&d->lock);
+    int r = d->ops->discard(d, off, len);
+    pthread_mutex_unlock(&d->lock);
+    return r;
+}
+
+int disk_write_zeroes(struct disk *d, uint64_t off, uint64_t len, bool unmap)
+{
+    if (d->read_only)
+        return -EROFS;
+    if (!in_range(d, off, len))
+        return -EINVAL;
+    if (!len)
+        return 0;
+    pthread_mutex_lock(&d->lock);
+    int r = d->ops->write_zeroes(d, off, len, unmap);
+    pthread_mutex_unlock(&d->lock);
+    return r;
+}
+
+uint64_t disk_size(const struct disk *d)
+{
+    return d->size;
+}
+
+bool disk_read_only(const struct disk *d)
+{
+    return d->read_only;
+}
+
+enum disk_format disk_get_format(const struct disk *d)
+{
+    return d->format;
+}
+
+const char *disk_path(const struct disk *d)
+{
+    return d->path;
+}
+
+static void format_size(uint64_t bytes, char *out, size_t len)
+{
+    static const char *units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    unsigned u = 0;
+    uint64_t whole = bytes;
+    while (whole >= 1024 && whole % 1024 == 0 && u + 1 < sizeof units / sizeof *units) {
+        whole /= 1024;
+        u++;
+    }
+    snprintf(out, len, "%llu %s", (unsigned long long)whole, units[u]);
+}
+
+int disk_resize(struct disk *d, uint64_t new_size, struct cove_error *err)
+{
+    char cur[32];
+    format_size(d->size, cur, sizeof cur);
+    if (d->read_only)
+        return cove_error_set(err, -EROFS, "disk %s is open read-only", d->path);
+    if (new_size < d->size)
+        return cove_error_set(err, -EINVAL,
+                              "disk %s: cannot shrink from its current size %s (%llu bytes) "
+                              "to %llu bytes; disks only grow",
+                              d->path, cur, (unsigned long long)d->size,
+                              (unsigned long long)new_size);
+    if (new_size == d->size)
+        return 0;
+    pthread_mutex_lock(&d->lock);
+    int r = d->ops->resize(d, new_size, err);
+    pthread_mutex_unlock(&d->lock);
+    return r;
+}
+
+int disk_info(struct disk *d, struct disk_info *info)
+{
+    memset(info, 0, sizeof *info);
+    struct stat st;
+    if (fstat(d->fd, &st) < 0)
+        return -errno;
+    pthread_mutex_lock(&d->lock);
+    info->format = d->format;
+    info->virtual_size = d->size;
+    info->allocated = (uint64_t)st.st_blocks * 512;
+    info->file_size = (uint64_t)st.st_size;
+    d->ops->info(d, info);
+    pthread_mutex_unlock(&d->lock);
+    return 0;
+}
+
+int disk_block_status(struct disk *d, uint64_t off, uint64_t len, uint64_t *run)
+{
+    if (!in_range(d, off, len) || !len)
+        return -EINVAL;
+    pthread_mutex_lock(&d->lock);
+    int r = d->ops->block_status(d, off, len, run);
+    pthread_mutex_unlock(&d->lock);
+    if (r >= 0 && (*run == 0 || *run > len))
+        r = -EIO; /* a driver bug must not make callers loop forever */
+    return r;
+}
+
+static int create_raw(int fd, const char *path, const struct disk_create_options *opts,
+                      struct cove_error *err)
+{
+    if (opts->backing)
+        return cove_error_set(err, -EINVAL,
+                              "disk %s: a raw image cannot have a backing image; use cdisk",
+                              path);
+    if (ftruncate(fd, (off_t)opts->size) < 0)
+        return cove_error_set(err, -errno, "disk %s: %s", path, strerror(errno));
+    return 0;
+}
+
+int disk_create_ex(const char *path, const struct disk_create_options *opts,
+                   struct cove_error *err)
+{
+    if (access(path, F_OK) == 0)
+        return cove_error_set(err, -EEXIST, "disk %s already exists", path);
+    if (opts->size > (uint64_t)INT64_MAX)
+        return cove_error_set(err, -EINVAL, "disk %s: size too large", path);
+    char tmp[PATH_MAX];
+    int fd = disk_tmp_create(path, tmp, sizeof tmp, err);
+    if (fd < 0)
+        return fd;
+    int r = opts->format == DISK_FORMAT_RAW ? create_raw(fd, path, opts, err)
+                                            : cdisk_create_file(fd, path, opts, err);
+    if (r == 0)
+        r = disk_tmp_commit(fd, tmp, path, err);
+    else
+        unlink(tmp);
+    close(fd);
+    return r;
+}
+
+int disk_create(const char *path, uint64_t size, const char *backing, struct cove_error *err)
+{
+    struct disk_create_options opts = {
+        .format = DISK_FORMAT_CDISK, .size = size, .backing = backing};
+    return disk_create_ex(path, &opts, err);
+}

@@ -1,0 +1,72 @@
+/*
+ * disk_internal.h — what the format drivers (raw, cdisk) share with the dispatcher.
+ *
+ * disk.c checks bounds, takes the disk's mutex and then calls the driver's ops, so ops
+ * never lock and always see in-range requests. A driver embeds struct disk first.
+ */
+#ifndef COVE_DISK_INTERNAL_H
+#define COVE_DISK_INTERNAL_H
+
+#include "disk.h"
+
+#include <pthread.h>
+#include <sys/types.h>
+
+struct disk_ops {
+    int (*read)(struct disk *d, void *buf, size_t len, uint64_t off);
+    int (*write)(struct disk *d, const void *buf, size_t len, uint64_t off);
+    int (*flush)(struct disk *d);
+    int (*discard)(struct disk *d, uint64_t off, uint64_t len);
+    int (*write_zeroes)(struct disk *d, uint64_t off, uint64_t len, bool unmap);
+    int (*resize)(struct disk *d, uint64_t new_size, struct cove_error *err);
+    int (*block_status)(struct disk *d, uint64_t off, uint64_t len, uint64_t *run);
+    void (*info)(struct disk *d, struct disk_info *info);
+    int (*close)(struct disk *d); /* flushes and frees the driver's state, not fd/path */
+};
+
+struct disk {
+    const struct disk_ops *ops;
+    enum disk_format format;
+    char *path;
+    int fd;
+    bool read_only;
+    bool probed;        /* format was detected, not given (raw: guard sector 0) */
+    uint64_t size;
+    pthread_mutex_t lock;
+    disk_fault_hook_fn fault_hook;
+    void *fault_opaque;
+};
+
+/* Drivers: take an open fd (ownership passes on success) and build the disk. depth is
+ * the backing-chain depth of this image (0 for the top). */
+int raw_open(int fd, const char *path, unsigned flags, struct disk **out,
+             struct cove_error *err);
+int cdisk_open(int fd, const char *path, unsigned flags, unsigned depth, struct disk **out,
+               struct cove_error *err);
+int cdisk_create_file(int fd, const char *path, const struct disk_create_options *opts,
+                      struct cove_error *err);
+
+/* Opens a backing image (read-only, shared lock) one level further down the chain. */
+int disk_open_backing(const char *path, enum disk_format format, unsigned depth,
+                      struct disk **out, struct cove_error *err);
+
+/* Shared helpers (disk_util.c). */
+int disk_pread_full(int fd, void *buf, size_t len, uint64_t off); /* zeros past EOF */
+int disk_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+bool disk_buf_is_zero(const void *buf, size_t len);
+/* Resolves a backing path stored in IMAGE against IMAGE's directory. */
+int disk_resolve_backing(const char *image, const char *backing, char *out, size_t out_len);
+/* Creates "<dir>/.<base>.tmp-XXXXXX" next to PATH; returns the fd and fills tmp. */
+int disk_tmp_create(const char *path, char *tmp, size_t tmp_len, struct cove_error *err);
+/* fsyncs fd, renames tmp to path without replacing an existing file, fsyncs the dir. */
+int disk_tmp_commit(int fd, const char *tmp, const char *path, struct cove_error *err);
+uint32_t disk_crc32c(const void *buf, size_t len);
+
+/* Test hook (tests/unit/disk): cdisk calls it at its crash-relevant points and fails the
+ * operation with its negative return, leaving the file as a crash there would. Points:
+ * "data-written" (before the data sync of a metadata flush), "map-written" (after the L2
+ * entries were written, before the L1 entries). */
+typedef int (*disk_fault_hook_fn)(const char *point, void *opaque);
+void disk_set_fault_hook(struct disk *d, disk_fault_hook_fn fn, void *opaque);
+
+#endif

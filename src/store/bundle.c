@@ -1,0 +1,364 @@
+/*
+ * Bundle lifecycle: create, delete, rename, set, and reading a bundle's information.
+ * Each change ends in a single rename(2) (see store.h).
+ */
+#include "store/bundle.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MIN_DISK_SIZE (64ull << 20)
+#define MAX_DISK_SIZE (16ull << 40)
+
+int cove_name_check(const char *name, struct cove_error *err)
+{
+    return store_check_name(name, err);
+}
+
+const char *cove_vm_state_name(enum cove_vm_state state)
+{
+    switch (state) {
+    case COVE_VM_STOPPED: return "stopped";
+    case COVE_VM_RUNNING: return "running";
+    case COVE_VM_PAUSED: return "paused";
+    case COVE_VM_SUSPENDED: return "suspended";
+    }
+    return "unknown";
+}
+
+void cove_vm_info_free(struct cove_vm_info *info)
+{
+    cove_config_free(&info->config);
+}
+
+int store_resolve(const char *bundle, const char *file, char *buf, size_t n)
+{
+    if (file[0] == '/')
+        return store_path(buf, n, "%s", file);
+    return store_path(buf, n, "%s/%s", bundle, file);
+}
+
+/* "8 GiB", "512 MiB", or bytes when not a whole MiB. */
+static void human_size(uint64_t v, char *buf, size_t n)
+{
+    if (v && v % (1ull << 30) == 0)
+        snprintf(buf, n, "%" PRIu64 " GiB", v >> 30);
+    else if (v && v % (1ull << 20) == 0)
+        snprintf(buf, n, "%" PRIu64 " MiB", v >> 20);
+    else
+        snprintf(buf, n, "%" PRIu64 " bytes", v);
+}
+
+static int check_ranges(unsigned cpus, uint64_t memory_mib, uint64_t disk_size,
+                        struct cove_error *err)
+{
+    if (cpus && cpus > COVE_MAX_CPUS)
+        return cove_error_set(err, -EINVAL, "cpus %u is out of range; use 1 to %d", cpus,
+                              COVE_MAX_CPUS);
+    if (memory_mib && (memory_mib < COVE_MIN_MEMORY_MIB || memory_mib > COVE_MAX_MEMORY_MIB))
+        return cove_error_set(err, -EINVAL, "memory %" PRIu64 " MiB is out of range; use %d MiB "
+                              "to %d GiB", memory_mib, COVE_MIN_MEMORY_MIB,
+                              COVE_MAX_MEMORY_MIB / 1024);
+    if (disk_size && (disk_size < MIN_DISK_SIZE || disk_size > MAX_DISK_SIZE ||
+                      disk_size % 512)) {
+        char h[32];
+        human_size(disk_size, h, sizeof h);
+        return cove_error_set(err, -EINVAL, "disk size %s is out of range; use 64 MiB to 16 TiB "
+                              "in whole 512-byte sectors", h);
+    }
+    return 0;
+}
+
+int store_load_info(const struct store *s, const char *name, struct cove_vm_info *out,
+                    struct cove_error *err)
+{
+    memset(out, 0, sizeof *out);
+    char bundle[PATH_MAX], path[PATH_MAX];
+    int rc = store_find(s, name, bundle, sizeof bundle, err);
+    if (rc < 0)
+        return rc;
+    snprintf(out->name, sizeof out->name, "%s", name);
+    if (store_path(path, sizeof path, "%s/" BUNDLE_CONFIG, bundle) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", bundle);
+    struct cove_error cerr;
+    if ((rc = cove_config_load(path, &out->config, &cerr)) < 0)
+        return cove_error_set(err, rc, "VM '%s': %s", name, cerr.message);
+    pid_t pid;
+    out->state = store_bundle_running(bundle, &pid) ? COVE_VM_RUNNING : COVE_VM_STOPPED;
+    out->pid = out->state == COVE_VM_RUNNING ? pid : 0;
+    for (unsigned i = 0; i < out->config.ndisks; i++) {
+        const char *file = out->config.disks[i].file;
+        if (store_resolve(bundle, file, path, sizeof path) < 0)
+            continue;
+        uint64_t size = 0, used = 0;
+        if ((rc = store_disk_info(path, &size, &used, NULL, 0, &cerr)) < 0) {
+            cove_vm_info_free(out);
+            return cove_error_set(err, rc, "VM '%s': %s", name, cerr.message);
+        }
+        if (i == 0)
+            out->disk_size = size;
+        if (file[0] != '/')
+            out->disk_used += used;
+    }
+    return 0;
+}
+
+/* Copies a boot file into the bundle (read-only: clones hard-link it). */
+static int add_boot_file(const char *src, const char *dir, const char *as, char **field,
+                         struct cove_error *err)
+{
+    char dst[PATH_MAX];
+    if (store_path(dst, sizeof dst, "%s/%s", dir, as) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", dir);
+    int rc = store_copy_file(src, dst, 0444, err);
+    if (rc < 0)
+        return rc;
+    if (!(*field = strdup(as)))
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    return 0;
+}
+
+static int fill_new_bundle(const char *tmp, const struct cove_create_options *o,
+                           uint64_t disk_size, struct cove_config *cfg, struct cove_error *err)
+{
+    char kernel[PATH_MAX], initrd[PATH_MAX], disk[PATH_MAX], work[PATH_MAX];
+    const char *k = o->kernel, *i = o->initrd;
+    if (o->guest_dir) {
+        if (store_path(kernel, sizeof kernel, "%s/Image", o->guest_dir) < 0 ||
+            store_path(initrd, sizeof initrd, "%s/initrd", o->guest_dir) < 0)
+            return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", o->guest_dir);
+        k = kernel;
+        i = initrd;
+    }
+    int rc = add_boot_file(k, tmp, BUNDLE_KERNEL, &cfg->kernel, err);
+    if (rc == 0 && i)
+        rc = add_boot_file(i, tmp, BUNDLE_INITRD, &cfg->initrd, err);
+    if (rc < 0)
+        return rc;
+    if (store_path(disk, sizeof disk, "%s/" BUNDLE_DISK, tmp) < 0 ||
+        store_path(work, sizeof work, "%s/.rootfs", tmp) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", tmp);
+    if (o->guest_dir) {
+        if (mkdir(work, 0700) < 0)
+            return cove_error_set(err, -errno, "cannot create %s: %s", work, strerror(errno));
+        rc = store_make_rootfs(i, disk, disk_size, work, err);
+        store_remove_tree(work);
+    } else {
+        rc = store_disk_create_raw(disk, disk_size, err);
+    }
+    if (rc < 0)
+        return rc;
+    cfg->disks[0].file = strdup(BUNDLE_DISK);
+    cfg->ndisks = 1;
+    char cmdline[4096] = "";
+    if (o->guest_dir)
+        snprintf(cmdline, sizeof cmdline, "%s", GUEST_ROOT_CMDLINE);
+    if (o->cmdline && *o->cmdline)
+        snprintf(cmdline + strlen(cmdline), sizeof cmdline - strlen(cmdline), "%s%s",
+                 *cmdline ? " " : "", o->cmdline);
+    if (*cmdline && !(cfg->cmdline = strdup(cmdline)))
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    if (!cfg->disks[0].file)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    char *json = cove_config_to_json(cfg);
+    if (!json)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    char path[PATH_MAX];
+    rc = store_path(path, sizeof path, "%s/" BUNDLE_CONFIG, tmp);
+    if (rc == 0)
+        rc = store_write_atomic(path, json, strlen(json), 0644, err);
+    else
+        cove_error_set(err, rc, "%s: path too long", tmp);
+    free(json);
+    return rc;
+}
+
+/* Puts the finished temporary bundle in place; fails if the name was taken meanwhile. */
+static int publish(const struct store *s, const char *tmp, const char *name,
+                   struct cove_error *err)
+{
+    char dst[PATH_MAX];
+    if (store_bundle_path(s, name, dst, sizeof dst) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    store_sync_dir(tmp);
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) < 0) {
+        if (errno == EEXIST)
+            return cove_error_set(err, -EEXIST, "VM '%s' already exists", name);
+        return cove_error_set(err, -errno, "cannot create %s: %s", dst, strerror(errno));
+    }
+    store_sync_dir(s->vms);
+    return 0;
+}
+
+static int check_new_name(const struct store *s, const char *name, struct cove_error *err)
+{
+    int rc = store_check_name(name, err);
+    if (rc < 0)
+        return rc;
+    char path[PATH_MAX];
+    struct stat st;
+    if (store_bundle_path(s, name, path, sizeof path) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    if (lstat(path, &st) == 0)
+        return cove_error_set(err, -EEXIST, "VM '%s' already exists", name);
+    return 0;
+}
+
+int cove_vm_create(const char *name, const struct cove_create_options *o, struct cove_error *err)
+{
+    struct store s;
+    int rc = store_check_name(name, err);
+    if (rc < 0 || (rc = check_ranges(o->cpus, o->memory_mib, o->disk_size, err)) < 0)
+        return rc;
+    if (!o->guest_dir && !o->kernel)
+        return cove_error_set(err, -EINVAL, "no guest given; use the default guest or a kernel");
+    if ((rc = store_open(&s, err)) < 0)
+        return rc;
+    store_sweep_temps(s.vms);
+    if ((rc = check_new_name(&s, name, err)) < 0)
+        return rc;
+    char tmp[PATH_MAX];
+    if (store_temp_path(s.vms, "create", tmp, sizeof tmp) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    if (mkdir(tmp, 0755) < 0)
+        return cove_error_set(err, -errno, "cannot create %s: %s", tmp, strerror(errno));
+    struct cove_config cfg = {
+        .cpus = o->cpus ? o->cpus : 1,
+        .memory_mib = o->memory_mib ? o->memory_mib : DEFAULT_MEMORY_MIB,
+        .has_network = true,
+        .nat = true,
+    };
+    cove_config_random_mac(cfg.mac);
+    rc = fill_new_bundle(tmp, o, o->disk_size ? o->disk_size : DEFAULT_DISK_SIZE, &cfg, err);
+    cove_config_free(&cfg);
+    if (rc == 0)
+        rc = publish(&s, tmp, name, err);
+    if (rc < 0)
+        store_remove_tree(tmp);
+    return rc;
+}
+
+int cove_vm_delete(const char *name, struct cove_error *err)
+{
+    struct store s;
+    char bundle[PATH_MAX], tmp[PATH_MAX];
+    int rc = store_check_name(name, err);
+    if (rc < 0 || (rc = store_open(&s, err)) < 0 ||
+        (rc = store_find(&s, name, bundle, sizeof bundle, err)) < 0)
+        return rc;
+    int lock;
+    if ((rc = store_lock_bundle(bundle, name, &lock, NULL, err)) < 0)
+        return rc;
+    if (store_temp_path(s.vms, "delete", tmp, sizeof tmp) < 0) {
+        store_unlock_bundle(lock);
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    }
+    /* One rename makes the VM disappear; the tree goes afterwards (or by the sweep of a
+     * later command if this one is killed). */
+    if (rename(bundle, tmp) < 0) {
+        rc = -errno;
+        store_unlock_bundle(lock);
+        return cove_error_set(err, rc, "cannot delete VM '%s': %s", name, strerror(-rc));
+    }
+    store_sync_dir(s.vms);
+    store_unlock_bundle(lock);
+    store_remove_tree(tmp);
+    store_collect_bases(&s);
+    return 0;
+}
+
+int cove_vm_rename(const char *old_name, const char *new_name, struct cove_error *err)
+{
+    struct store s;
+    char from[PATH_MAX], to[PATH_MAX];
+    int rc = store_check_name(old_name, err);
+    if (rc < 0 || (rc = store_check_name(new_name, err)) < 0 ||
+        (rc = store_open(&s, err)) < 0 ||
+        (rc = store_find(&s, old_name, from, sizeof from, err)) < 0 ||
+        (rc = check_new_name(&s, new_name, err)) < 0)
+        return rc;
+    if (store_bundle_path(&s, new_name, to, sizeof to) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    int lock;
+    if ((rc = store_lock_bundle(from, old_name, &lock, NULL, err)) < 0)
+        return rc;
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0) {
+        rc = -errno;
+        store_unlock_bundle(lock);
+        if (rc == -EEXIST)
+            return cove_error_set(err, rc, "VM '%s' already exists", new_name);
+        return cove_error_set(err, rc, "cannot rename VM '%s': %s", old_name, strerror(-rc));
+    }
+    store_sync_dir(s.vms);
+    store_unlock_bundle(lock);
+    return 0;
+}
+
+static int grow_disk(const char *bundle, const struct cove_config *cfg, uint64_t size,
+                     struct cove_error *err)
+{
+    char path[PATH_MAX];
+    uint64_t cur;
+    if (cfg->ndisks == 0)
+        return cove_error_set(err, -EINVAL, "the VM has no disk to resize");
+    if (store_resolve(bundle, cfg->disks[0].file, path, sizeof path) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", bundle);
+    int rc = store_disk_info(path, &cur, NULL, NULL, 0, err);
+    if (rc < 0)
+        return rc;
+    if (size == cur)
+        return 0;
+    if (size < cur) {
+        char h[32];
+        human_size(cur, h, sizeof h);
+        return cove_error_set(err, -EINVAL, "disk is %s; shrinking is not supported", h);
+    }
+    return store_disk_grow(path, size, err);
+}
+
+int cove_vm_set(const char *name, const struct cove_vm_settings *set, struct cove_error *err)
+{
+    struct store s;
+    char bundle[PATH_MAX], path[PATH_MAX];
+    int rc = store_check_name(name, err);
+    if (rc < 0 || (rc = check_ranges(set->cpus, set->memory_mib, set->disk_size, err)) < 0 ||
+        (rc = store_open(&s, err)) < 0 ||
+        (rc = store_find(&s, name, bundle, sizeof bundle, err)) < 0)
+        return rc;
+    int lock;
+    if ((rc = store_lock_bundle(bundle, name, &lock, NULL, err)) < 0)
+        return rc;
+    store_sweep_temps(bundle);
+    struct cove_config cfg;
+    struct cove_error cerr;
+    if (store_path(path, sizeof path, "%s/" BUNDLE_CONFIG, bundle) < 0) {
+        rc = cove_error_set(err, -ENAMETOOLONG, "%s: path too long", bundle);
+    } else if ((rc = cove_config_load(path, &cfg, &cerr)) < 0) {
+        cove_error_set(err, rc, "VM '%s': %s", name, cerr.message);
+    } else {
+        /* The disk first: its size is not in config.json, and a refused shrink must
+         * leave the rest unchanged too. */
+        if (set->disk_size)
+            rc = grow_disk(bundle, &cfg, set->disk_size, err);
+        if (rc == 0 && (set->cpus || set->memory_mib)) {
+            if (set->cpus)
+                cfg.cpus = set->cpus;
+            if (set->memory_mib)
+                cfg.memory_mib = set->memory_mib;
+            char *json = cove_config_to_json(&cfg);
+            rc = json ? store_write_atomic(path, json, strlen(json), 0644, err)
+                      : cove_error_set(err, -ENOMEM, "out of memory");
+            free(json);
+        }
+        cove_config_free(&cfg);
+    }
+    store_unlock_bundle(lock);
+    return rc;
+}

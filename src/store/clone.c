@@ -1,0 +1,302 @@
+/*
+ * cove clone: copy-on-write copies of a bundle, in constant time.
+ *
+ * Per disk inside the bundle, FICLONE (a reflink) where the file system has it (btrfs,
+ * XFS). Elsewhere the source's disk becomes a read-only base, shared through cdisk
+ * overlays:
+ *   1. link(SRC/disk.img, bases/ID.img)          the base is the very same inode
+ *   2. overlay over the base -> SRC/.tmp-...; rename over SRC/disk.img
+ *   3. overlay over the base in the new bundle (a temporary directory, renamed at the end)
+ * At every instant SRC/disk.img is either the old file or an overlay over an identical
+ * base; a base left unreferenced by a killed clone is removed by the next collection.
+ * Overlays name their base by absolute path (bases/ is outside every bundle, and a base
+ * that is itself an overlay moved there from a bundle must still find its own base).
+ * The global lock keeps collections out while a clone has references in flight.
+ */
+#include "store/bundle.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_BASES 4096
+
+static int reflink(const char *src, const char *dst)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -errno;
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0) {
+        int e = errno;
+        close(in);
+        return -e;
+    }
+    int rc = ioctl(out, FICLONE, in) < 0 ? -errno : 0;
+    if (rc == 0 && fsync(out) < 0)
+        rc = -errno;
+    close(in);
+    close(out);
+    if (rc < 0)
+        unlink(dst);
+    return rc;
+}
+
+static int new_base_path(const struct store *s, char *buf, size_t n)
+{
+    uint8_t id[8];
+    if (getrandom(id, sizeof id, 0) != (ssize_t)sizeof id)
+        return -EIO;
+    return store_path(buf, n, "%s/%02x%02x%02x%02x%02x%02x%02x%02x.img", s->bases, id[0], id[1],
+                      id[2], id[3], id[4], id[5], id[6], id[7]);
+}
+
+/* Steps 1 and 2: SRC's disk becomes an overlay over a new base, whose path is returned. */
+static int make_base(const struct store *s, const char *src_disk, const char *src_bundle,
+                     char *base, size_t n, struct cove_error *err)
+{
+    char tmp[PATH_MAX];
+    if (new_base_path(s, base, n) < 0 || store_temp_path(src_bundle, "overlay", tmp, sizeof tmp))
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    if (link(src_disk, base) < 0)
+        return cove_error_set(err, -errno, "cannot link %s to %s: %s", src_disk, base,
+                              strerror(errno));
+    store_sync_dir(s->bases);
+    int rc = store_disk_overlay(tmp, base, err);
+    if (rc == 0 && rename(tmp, src_disk) < 0)
+        rc = cove_error_set(err, -errno, "cannot replace %s: %s", src_disk, strerror(errno));
+    if (rc < 0) {
+        unlink(tmp);
+        unlink(base);
+        return rc;
+    }
+    store_sync_dir(src_bundle);
+    /* Only now: before the rename the base was also SRC's live disk. */
+    chmod(base, 0444);
+    return 0;
+}
+
+static int clone_disk(const struct store *s, const char *src_bundle, const char *tmp_bundle,
+                      const struct cove_disk_config *d, struct cove_error *err)
+{
+    char src[PATH_MAX], dst[PATH_MAX], base[PATH_MAX];
+    if (d->file[0] == '/') {
+        if (d->read_only)
+            return 0; /* shared read-only, referenced by the same path */
+        return cove_error_set(err, -EINVAL, "disk %s is outside the bundle and writable; "
+                              "cannot clone it", d->file);
+    }
+    if (strchr(d->file, '/'))
+        return cove_error_set(err, -EINVAL, "disk '%s': bundle disks are plain file names",
+                              d->file);
+    if (store_resolve(src_bundle, d->file, src, sizeof src) < 0 ||
+        store_resolve(tmp_bundle, d->file, dst, sizeof dst) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    int rc = reflink(src, dst);
+    if (rc == 0)
+        return 0;
+    if (rc != -EOPNOTSUPP && rc != -EXDEV && rc != -EINVAL && rc != -ENOTTY && rc != -ENOSYS)
+        return cove_error_set(err, rc, "cannot clone %s: %s", src, strerror(-rc));
+    /* Validate the source image before touching it: a damaged header stops here. */
+    if ((rc = store_disk_info(src, NULL, NULL, NULL, 0, err)) < 0)
+        return rc;
+    if ((rc = make_base(s, src, src_bundle, base, sizeof base, err)) < 0)
+        return rc;
+    return store_disk_overlay(dst, base, err);
+}
+
+/* Boot files are read-only: a hard link shares them; a copy where links cannot go. */
+static int clone_boot_file(const char *src_bundle, const char *tmp_bundle, const char *file,
+                           struct cove_error *err)
+{
+    char src[PATH_MAX], dst[PATH_MAX];
+    if (!file || file[0] == '/')
+        return 0;
+    if (store_resolve(src_bundle, file, src, sizeof src) < 0 ||
+        store_resolve(tmp_bundle, file, dst, sizeof dst) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    if (link(src, dst) == 0)
+        return 0;
+    return store_copy_file(src, dst, 0444, err);
+}
+
+static int clone_into(const struct store *s, const char *src_bundle, const char *tmp,
+                      const char *src_name, struct cove_error *err)
+{
+    char path[PATH_MAX];
+    struct cove_config cfg;
+    struct cove_error cerr;
+    if (store_path(path, sizeof path, "%s/" BUNDLE_CONFIG, src_bundle) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    int rc = cove_config_load(path, &cfg, &cerr);
+    if (rc < 0)
+        return cove_error_set(err, rc, "VM '%s': %s", src_name, cerr.message);
+    for (unsigned i = 0; i < cfg.ndisks && rc == 0; i++)
+        rc = clone_disk(s, src_bundle, tmp, &cfg.disks[i], err);
+    if (rc == 0)
+        rc = clone_boot_file(src_bundle, tmp, cfg.kernel, err);
+    if (rc == 0)
+        rc = clone_boot_file(src_bundle, tmp, cfg.initrd, err);
+    if (rc == 0)
+        rc = clone_boot_file(src_bundle, tmp, cfg.firmware, err);
+    if (rc == 0) {
+        if (cfg.has_network)
+            cove_config_random_mac(cfg.mac); /* two VMs on one network need two addresses */
+        char *json = cove_config_to_json(&cfg);
+        if (!json)
+            rc = cove_error_set(err, -ENOMEM, "out of memory");
+        else if (store_path(path, sizeof path, "%s/" BUNDLE_CONFIG, tmp) < 0)
+            rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+        else
+            rc = store_write_atomic(path, json, strlen(json), 0644, err);
+        free(json);
+    }
+    cove_config_free(&cfg);
+    return rc;
+}
+
+int cove_vm_clone(const char *src_name, const char *dst_name, struct cove_error *err)
+{
+    struct store s;
+    char src[PATH_MAX], dst[PATH_MAX], tmp[PATH_MAX];
+    int rc = store_check_name(src_name, err);
+    if (rc < 0 || (rc = store_check_name(dst_name, err)) < 0 || (rc = store_open(&s, err)) < 0 ||
+        (rc = store_find(&s, src_name, src, sizeof src, err)) < 0)
+        return rc;
+    if (store_bundle_path(&s, dst_name, dst, sizeof dst) < 0 ||
+        store_temp_path(s.vms, "clone", tmp, sizeof tmp) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    if (access(dst, F_OK) == 0)
+        return cove_error_set(err, -EEXIST, "VM '%s' already exists", dst_name);
+    int glock, lock;
+    if ((rc = store_lock_global(&s, &glock, err)) < 0)
+        return rc;
+    if ((rc = store_lock_bundle(src, src_name, &lock, NULL, err)) < 0) {
+        store_unlock_bundle(glock);
+        return rc;
+    }
+    store_sweep_temps(s.vms);
+    store_sweep_temps(src);
+    if (mkdir(tmp, 0755) < 0)
+        rc = cove_error_set(err, -errno, "cannot create %s: %s", tmp, strerror(errno));
+    if (rc == 0)
+        rc = clone_into(&s, src, tmp, src_name, err);
+    if (rc == 0) {
+        store_sync_dir(tmp);
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) < 0)
+            rc = errno == EEXIST
+                     ? cove_error_set(err, -EEXIST, "VM '%s' already exists", dst_name)
+                     : cove_error_set(err, -errno, "cannot create %s: %s", dst, strerror(errno));
+        else
+            store_sync_dir(s.vms);
+    }
+    if (rc < 0)
+        store_remove_tree(tmp);
+    store_unlock_bundle(lock);
+    store_unlock_bundle(glock);
+    return rc;
+}
+
+/* --- collecting unused bases ----------------------------------------------------------- */
+
+struct base_set {
+    char *names[MAX_BASES]; /* file names in bases/ */
+    bool used[MAX_BASES];
+    size_t n;
+};
+
+/* Marks the chain of backing images of `image` that lie in bases/. */
+static void mark_chain(const struct store *s, struct base_set *set, const char *image)
+{
+    char cur[PATH_MAX], backing[PATH_MAX];
+    snprintf(cur, sizeof cur, "%s", image);
+    size_t base_len = strlen(s->bases);
+    for (int depth = 0; depth < 32; depth++) {
+        if (store_disk_info(cur, NULL, NULL, backing, sizeof backing, NULL) < 0 || !backing[0])
+            return;
+        if (strncmp(backing, s->bases, base_len) || backing[base_len] != '/')
+            return;
+        const char *file = backing + base_len + 1;
+        for (size_t i = 0; i < set->n; i++)
+            if (!strcmp(set->names[i], file))
+                set->used[i] = true;
+        snprintf(cur, sizeof cur, "%s", backing);
+    }
+}
+
+/* Every regular file in a bundle (or a temporary one) may be an overlay. */
+static void mark_bundle(const struct store *s, struct base_set *set, const char *bundle)
+{
+    DIR *d = opendir(bundle);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[PATH_MAX];
+    while ((e = readdir(d))) {
+        if ((e->d_type != DT_REG && e->d_type != DT_UNKNOWN) ||
+            !strcmp(e->d_name, BUNDLE_CONFIG) || !strcmp(e->d_name, BUNDLE_KERNEL) ||
+            !strcmp(e->d_name, BUNDLE_INITRD) || !strcmp(e->d_name, BUNDLE_FIRMWARE))
+            continue;
+        if (store_path(path, sizeof path, "%s/%s", bundle, e->d_name) == 0)
+            mark_chain(s, set, path);
+    }
+    closedir(d);
+}
+
+static void load_bases(const struct store *s, struct base_set *set)
+{
+    DIR *d = opendir(s->bases);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) && set->n < MAX_BASES) {
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] == '.' || len < 5 || strcmp(e->d_name + len - 4, ".img"))
+            continue;
+        if ((set->names[set->n] = strdup(e->d_name)))
+            set->n++;
+    }
+    closedir(d);
+}
+
+void store_collect_bases(const struct store *s)
+{
+    int glock;
+    if (store_lock_global(s, &glock, NULL) < 0)
+        return;
+    store_sweep_temps(s->vms);
+    store_sweep_temps(s->bases);
+    struct base_set *set = calloc(1, sizeof *set);
+    if (!set) {
+        store_unlock_bundle(glock);
+        return;
+    }
+    load_bases(s, set);
+    DIR *d = set->n ? opendir(s->vms) : NULL;
+    struct dirent *e;
+    char path[PATH_MAX];
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        if (store_path(path, sizeof path, "%s/%s", s->vms, e->d_name) == 0)
+            mark_bundle(s, set, path);
+    }
+    if (d)
+        closedir(d);
+    /* A base used only by another base is kept by the chain walk from the bundles. */
+    for (size_t i = 0; i < set->n; i++) {
+        if (!set->used[i] && store_path(path, sizeof path, "%s/%s", s->bases, set->names[i]) == 0)
+            unlink(path);
+        free(set->names[i]);
+    }
+    free(set);
+    store_unlock_bundle(glock);
+}

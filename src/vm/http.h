@@ -1,0 +1,41 @@
+/*
+ * http.h — the little HTTP/1.1 the control socket speaks: one request per connection
+ * (Connection: close), bodies sized by Content-Length, at most HTTP_MAX_MESSAGE bytes in
+ * all. Requests from the socket are untrusted input: everything is bounded.
+ */
+#ifndef COVE_VM_HTTP_H
+#define COVE_VM_HTTP_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#define HTTP_MAX_MESSAGE 8192
+
+struct http_message {
+    char buf[HTTP_MAX_MESSAGE + 1];
+    char method[8];
+    char path[128];
+    int status;        /* responses */
+    const char *body;  /* inside buf, NUL-terminated */
+    size_t body_len;
+};
+
+/* Reads one request (is_request) or response from fd within timeout_ms. 0, -EBADMSG for
+ * malformed input, -EMSGSIZE, -ETIMEDOUT, or another -errno. */
+int http_read(int fd, int is_request, int timeout_ms, struct http_message *msg);
+
+/* Writes a request or a response with a JSON body (may be NULL). */
+int http_write_request(int fd, const char *method, const char *path, const char *body);
+int http_write_response(int fd, int status, const char *body);
+
+/* A sockaddr for a Unix socket path of any length: long paths go through
+ * /proc/self/fd/N/NAME with *dirfd holding the directory open (close it after use;
+ * -1 when unused). */
+int http_unix_addr(const char *path, struct sockaddr_un *addr, int *dirfd);
+
+/* One request on the socket at sock_path: connect, write, read the response. */
+int http_call(const char *sock_path, const char *method, const char *path, const char *body,
+              int timeout_ms, struct http_message *resp);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * vm.h — the vm box's internal contract: the control socket of a running VM.
+ *
+ * The server is one thread of the `cove run` process serving run/api.sock (HTTP/1.1 over a
+ * Unix socket, JSON bodies; docs/API.md): GET /vm, PUT /vm/state, PUT /vm/stop. The run
+ * loop tells it which machine is current (a guest reboot makes a new one); requests that
+ * arrive between two machines see the state "running" and a stop request is remembered.
+ */
+#ifndef COVE_VM_VM_H
+#define COVE_VM_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cove/error.h>
+
+struct machine;
+struct api_server;
+
+struct api_server_info {
+    const char *name;
+    pid_t pid;
+    unsigned cpus;
+    uint64_t memory_mib;
+};
+
+int api_server_start(const char *sock_path, const struct api_server_info *info,
+                     struct api_server **out, struct cove_error *err);
+/* Sets (or clears, with NULL) the machine requests act on. Blocks while a request uses
+ * the previous one. */
+void api_server_set_machine(struct api_server *s, struct machine *m);
+/* Whether a stop was requested through the socket (the run loop must not reboot). */
+bool api_server_stop_requested(struct api_server *s);
+void api_server_stop(struct api_server *s); /* joins the thread, removes the socket */
+
+/* Client side: the state of a running VM ("running"/"paused") by GET /vm. */
+int api_client_state(const char *sock_path, char *state, size_t n, struct cove_error *err);
+int api_client_set_state(const char *sock_path, const char *state, struct cove_error *err);
+int api_client_stop(const char *sock_path, bool force, struct cove_error *err);
+
+#endif
