@@ -43,7 +43,7 @@ struct cove_config {
     bool has_network;
     bool nat;
     char mac[COVE_MAC_LEN + 1]; /* empty: none */
-    char *forwards[COVE_MAX_FORWARDS]; /* "[tcp:|udp:]HOSTPORT:GUESTPORT" */
+    char *forwards[COVE_MAX_FORWARDS]; /* "tcp|udp:[ADDR:]HOSTPORT:GUESTPORT" */
     unsigned nforwards;
     char *kernel;   /* required */
     char *initrd;   /* NULL: none */

@@ -40,6 +40,8 @@ struct cove_vm_info {
     struct cove_config config;
     uint64_t disk_size;    /* virtual size of the first disk, bytes (0: no disk) */
     uint64_t disk_used;    /* host bytes allocated to the bundle's own disk files */
+    bool broken;           /* list only: the bundle cannot be read; problem says why */
+    char problem[COVE_ERROR_MAX];
 };
 void cove_vm_info_free(struct cove_vm_info *info);
 

@@ -19,6 +19,8 @@
 
 #include <cove/error.h>
 
+#include "backends/net.h"
+
 #define MACHINE_MAX_CPUS 32
 #define MACHINE_MIN_MEMORY (16ull << 20)
 #define MACHINE_MAX_MEMORY (64ull << 30)
@@ -30,6 +32,14 @@ struct machine_disk {
 };
 
 #define MACHINE_MAX_VIRTIO 8 /* virtio-mmio slots of the virt board */
+
+/* A network interface: virtio-net on user-mode NAT (libslirp; 10.0.2.0/24, the guest
+ * gets 10.0.2.15 by DHCP, the host is 10.0.2.2) with host ports forwarded to the guest. */
+struct machine_net {
+    uint8_t mac[NET_MAC_LEN];
+    const struct net_forward *forwards;
+    unsigned nforwards;
+};
 
 struct machine_config {
     unsigned cpus;              /* 1..MACHINE_MAX_CPUS */
@@ -49,6 +59,9 @@ struct machine_config {
     const struct machine_disk *disks;
     unsigned ndisks;
     bool rng;                   /* virtio-rng fed from getrandom(2) */
+    /* network interfaces, in the slots after the disks: the first is eth0 */
+    const struct machine_net *nets;
+    unsigned nnets;
 };
 
 enum machine_stop_reason {

@@ -42,7 +42,7 @@ static struct virtio_mmio_params params_for(struct machine *m, unsigned slot)
 int machine_add_virtio_devices(struct machine *m, const struct machine_config *cfg,
                                struct cove_error *err)
 {
-    unsigned count = cfg->ndisks + (cfg->rng ? 1 : 0);
+    unsigned count = cfg->ndisks + cfg->nnets + (cfg->rng ? 1 : 0);
     if (count == 0)
         return 0;
     if (count > VIRT_VIRTIO_COUNT)
@@ -62,6 +62,19 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
         struct virtio_mmio_params p = params_for(m, next_slot - 1);
         struct virtio_mmio *t;
         if ((rc = virtio_blk_create(&p, disk, &t, err)) < 0)
+            return rc;
+        if ((rc = place(m, &next_slot, t, err)) < 0)
+            return rc;
+    }
+    for (unsigned i = 0; i < cfg->nnets; i++) {
+        const struct machine_net *net = &cfg->nets[i];
+        struct net_attachment *nat;
+        rc = net_slirp_open(net->forwards, net->nforwards, &nat, err);
+        if (rc < 0)
+            return rc;
+        struct virtio_mmio_params p = params_for(m, next_slot - 1);
+        struct virtio_mmio *t;
+        if ((rc = virtio_net_create(&p, nat, net->mac, &t, NULL, err)) < 0)
             return rc;
         if ((rc = place(m, &next_slot, t, err)) < 0)
             return rc;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <inttypes.h>
 #include <linux/fs.h>
 #include <stdio.h>
@@ -361,4 +362,69 @@ int cove_vm_set(const char *name, const struct cove_vm_settings *set, struct cov
     }
     store_unlock_bundle(lock);
     return rc;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct cove_vm_info *)a)->name, ((const struct cove_vm_info *)b)->name);
+}
+
+int store_list(struct cove_vm_info **out, size_t *count,
+               void (*live)(const struct store *s, struct cove_vm_info *info),
+               struct cove_error *err)
+{
+    struct store s;
+    int rc = store_open(&s, err);
+    if (rc < 0)
+        return rc;
+    store_sweep_temps(s.vms);
+    DIR *d = opendir(s.vms);
+    if (!d)
+        return cove_error_set(err, -errno, "%s: %s", s.vms, strerror(errno));
+    struct cove_vm_info *list = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (store_check_name(e->d_name, NULL) < 0)
+            continue; /* ".", "..", temporaries */
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            struct cove_vm_info *bigger = realloc(list, cap * sizeof *list);
+            if (!bigger) {
+                rc = cove_error_set(err, -ENOMEM, "out of memory");
+                break;
+            }
+            list = bigger;
+        }
+        struct cove_vm_info *info = &list[n];
+        struct cove_error lerr;
+        if (store_load_info(&s, e->d_name, info, &lerr) < 0) {
+            if (lerr.code == -ENOENT && !strstr(lerr.message, "config.json"))
+                continue; /* went away meanwhile */
+            char bundle[PATH_MAX];
+            pid_t pid = 0;
+            memset(info, 0, sizeof *info);
+            snprintf(info->name, sizeof info->name, "%s", e->d_name);
+            info->broken = true;
+            snprintf(info->problem, sizeof info->problem, "%s", lerr.message);
+            if (store_bundle_path(&s, e->d_name, bundle, sizeof bundle) == 0 &&
+                store_bundle_running(bundle, &pid))
+                info->state = COVE_VM_RUNNING, info->pid = pid;
+        } else if (live) {
+            live(&s, info);
+        }
+        n++;
+    }
+    closedir(d);
+    if (rc < 0) {
+        for (size_t i = 0; i < n; i++)
+            cove_vm_info_free(&list[i]);
+        free(list);
+        return rc;
+    }
+    if (n)
+        qsort(list, n, sizeof *list, by_name);
+    *out = list;
+    *count = n;
+    return 0;
 }

@@ -24,6 +24,12 @@
 int store_load_info(const struct store *s, const char *name, struct cove_vm_info *out,
                     struct cove_error *err);
 
+/* Every bundle, sorted by name; `live` (may be NULL) refines the state of running ones.
+ * A bundle that cannot be read is listed with broken set. */
+int store_list(struct cove_vm_info **out, size_t *count,
+               void (*live)(const struct store *s, struct cove_vm_info *info),
+               struct cove_error *err);
+
 /* A bundle-relative file name as an absolute path (absolute ones are kept). */
 int store_resolve(const char *bundle, const char *file, char *buf, size_t n);
 

@@ -175,13 +175,39 @@ static bool valid_port(const char *s, size_t len)
     return v >= 1 && v <= 65535;
 }
 
-/* [tcp:|udp:]HOSTPORT:GUESTPORT */
+static bool valid_ipv4(const char *s, size_t len)
+{
+    unsigned parts = 0, v = 0, digits = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || s[i] == '.') {
+            if (!digits || v > 255)
+                return false;
+            parts++, v = 0, digits = 0;
+        } else if (s[i] >= '0' && s[i] <= '9' && digits < 3) {
+            v = v * 10 + (unsigned)(s[i] - '0'), digits++;
+        } else {
+            return false;
+        }
+    }
+    return parts == 4;
+}
+
+/* tcp|udp:[ADDR:]HOSTPORT:GUESTPORT, as `cove run --forward` takes it. */
 static bool valid_forward(const char *s)
 {
-    if (!strncmp(s, "tcp:", 4) || !strncmp(s, "udp:", 4))
-        s += 4;
-    const char *colon = strchr(s, ':');
-    return colon && valid_port(s, (size_t)(colon - s)) && valid_port(colon + 1, strlen(colon + 1));
+    if (strncmp(s, "tcp:", 4) && strncmp(s, "udp:", 4))
+        return false;
+    s += 4;
+    const char *last = strrchr(s, ':');
+    if (!last || !valid_port(last + 1, strlen(last + 1)))
+        return false;
+    const char *host = s, *mid = memchr(s, ':', (size_t)(last - s));
+    if (mid) {
+        if (!valid_ipv4(s, (size_t)(mid - s)))
+            return false;
+        host = mid + 1;
+    }
+    return valid_port(host, (size_t)(last - host));
 }
 
 static int parse_network(struct ctx *c, const json_t *root, struct cove_config *cfg)
@@ -209,7 +235,7 @@ static int parse_network(struct ctx *c, const json_t *root, struct cove_config *
     if (!fw || json_is_null(fw))
         return 0;
     if (!json_is_array(fw))
-        return bad(c, "network.forwards", "must be an array of \"[tcp:|udp:]HOSTPORT:GUESTPORT\"",
+        return bad(c, "network.forwards", "must be an array of \"tcp|udp:[ADDR:]HOSTPORT:GUESTPORT\"",
                    fw);
     if (json_array_size(fw) > COVE_MAX_FORWARDS)
         return cove_error_set(c->err, -EINVAL, "%s: key 'network.forwards': at most %d, got %zu",
@@ -220,7 +246,7 @@ static int parse_network(struct ctx *c, const json_t *root, struct cove_config *
         char path[48];
         snprintf(path, sizeof path, "network.forwards[%zu]", i);
         if (!json_is_string(f) || !valid_forward(json_string_value(f)))
-            return bad(c, path, "must be \"[tcp:|udp:]HOSTPORT:GUESTPORT\" with ports 1..65535", f);
+            return bad(c, path, "must be \"tcp|udp:[ADDR:]HOSTPORT:GUESTPORT\" with ports 1..65535", f);
         if (!(cfg->forwards[cfg->nforwards] = strdup(json_string_value(f))))
             return cove_error_set(c->err, -ENOMEM, "out of memory");
         cfg->nforwards++;

@@ -10,6 +10,7 @@
 #define COVE_DEVICES_VIRTIO_DEVICES_H
 
 #include "backends/block.h"
+#include "backends/net.h"
 #include "devices/virtio/virtio_mmio.h"
 
 /* virtio-blk on disk; the device owns disk from here on (closed on failure as well). */
@@ -25,5 +26,19 @@ int virtio_rng_create(const struct virtio_mmio_params *p, struct virtio_mmio **o
  * caller's. */
 int virtio_console_create(const struct virtio_mmio_params *p, int in_fd, int out_fd,
                           struct virtio_mmio **out, struct cove_error *err);
+
+/* virtio-net on a net attachment (owned by the device from here on, closed on failure as
+ * well), with the given MAC. dev_out (optional) is for virtio_net_get_stats() and lives
+ * as long as the transport. */
+struct virtio_net;
+struct virtio_net_stats {
+    uint64_t tx_frames, tx_dropped;   /* dropped: malformed header, size, back end refused */
+    uint64_t rx_frames, rx_dropped;   /* dropped: no room while waiting for buffers, or */
+    uint64_t rx_too_big;              /* ... larger than the receive chain offered */
+};
+int virtio_net_create(const struct virtio_mmio_params *p, struct net_attachment *backend,
+                      const uint8_t mac[NET_MAC_LEN], struct virtio_mmio **out,
+                      struct virtio_net **dev_out, struct cove_error *err);
+void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out);
 
 #endif

@@ -1,0 +1,334 @@
+/*
+ * virtio-net (virtio 1.2, 5.1): one receive and one transmit queue over a net attachment.
+ *
+ * Offered: MAC, STATUS (link always up) and CSUM (the guest may leave TCP/UDP checksums
+ * to us, which saves a slow guest CPU a pass over every byte it sends). No merged
+ * receive buffers and no segmentation offloads, so every frame fits one receive chain
+ * and each chain starts with the 12-byte virtio_net_hdr_v1.
+ *
+ * Receive: the attachment's callback (on its own thread) copies a frame into a bounded
+ * pending list and, when the list was empty, signals an eventfd the I/O thread watches;
+ * the receive handler then moves frames into guest chains. Frames wait there while the
+ * guest has posted no buffers; past the bound they are dropped and counted, as is a
+ * frame larger than the chain offered for it. Transmit: each chain is copied out (the
+ * guest could rewrite it while the back end reads) and handed to the attachment.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "devices/iov.h"
+#include "devices/virtio/virtio_devices.h"
+#include "util/log.h"
+
+#define NET_RX 0
+#define NET_TX 1
+#define NET_QUEUE_SIZE 256
+
+#define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_S_LINK_UP 1
+#define VIRTIO_NET_HDR_F_NEEDS_CSUM 1
+#define VIRTIO_NET_HDR_GSO_NONE 0
+
+#define NET_CONFIG_SIZE 8 /* mac[6], status */
+#define NET_HDR_SIZE 12   /* struct virtio_net_hdr_v1 */
+
+/* What may wait for receive buffers: enough for a TCP window's burst, bounded so a guest
+ * that never posts buffers costs little memory. */
+#define RX_PENDING_FRAMES 512
+#define RX_PENDING_BYTES (2u << 20)
+
+struct virtio_net_hdr_v1 {
+    uint8_t flags;
+    uint8_t gso_type;
+    uint16_t hdr_len;
+    uint16_t gso_size;
+    uint16_t csum_start;
+    uint16_t csum_offset;
+    uint16_t num_buffers;
+};
+
+struct pending_frame {
+    size_t len;
+    uint8_t *data;
+};
+
+struct virtio_net {
+    struct virtio_mmio *t;
+    struct net_attachment *backend;
+    uint8_t mac[NET_MAC_LEN];
+
+    pthread_mutex_t rx_lock; /* the pending list and the stats */
+    struct pending_frame rx_pending[RX_PENDING_FRAMES];
+    unsigned rx_head, rx_count;
+    size_t rx_bytes;
+    int rx_efd; /* -1 without an I/O thread: the callback runs the queue itself */
+    struct iothread_watch *rx_watch;
+    struct virtio_net_stats stats;
+
+    struct virtq_chain rx_chain, tx_chain;
+    uint8_t tx_buf[NET_FRAME_MAX];
+};
+
+static void count(struct virtio_net *n, uint64_t *field)
+{
+    pthread_mutex_lock(&n->rx_lock);
+    (*field)++;
+    pthread_mutex_unlock(&n->rx_lock);
+}
+
+/* Receive. */
+
+static void drop_head_locked(struct virtio_net *n)
+{
+    struct pending_frame *f = &n->rx_pending[n->rx_head];
+    n->rx_bytes -= f->len;
+    free(f->data);
+    f->data = NULL;
+    n->rx_head = (n->rx_head + 1) % RX_PENDING_FRAMES;
+    n->rx_count--;
+}
+
+/* Called by the attachment, on its thread, with a frame for the guest. */
+static void net_receive(void *opaque, const void *frame, size_t len)
+{
+    struct virtio_net *n = opaque;
+    uint8_t *copy = malloc(len);
+    pthread_mutex_lock(&n->rx_lock);
+    bool was_empty = n->rx_count == 0;
+    if (!copy || n->rx_count == RX_PENDING_FRAMES || n->rx_bytes + len > RX_PENDING_BYTES) {
+        n->stats.rx_dropped++;
+        pthread_mutex_unlock(&n->rx_lock);
+        free(copy);
+        return;
+    }
+    memcpy(copy, frame, len);
+    n->rx_pending[(n->rx_head + n->rx_count++) % RX_PENDING_FRAMES] =
+        (struct pending_frame){len, copy};
+    n->rx_bytes += len;
+    pthread_mutex_unlock(&n->rx_lock);
+    /* A non-empty list has a handler run coming already (signalled, or waiting for the
+     * guest's next buffers, which the guest notifies). */
+    if (!was_empty)
+        return;
+    if (n->rx_efd >= 0) {
+        uint64_t one = 1;
+        if (write(n->rx_efd, &one, sizeof one) < 0 && errno != EAGAIN)
+            log_warn("virtio-net: receive notify: %s", strerror(errno));
+    } else {
+        virtio_mmio_process_queue(n->t, NET_RX);
+    }
+}
+
+static void rx_event(void *opaque, uint32_t events)
+{
+    struct virtio_net *n = opaque;
+    uint64_t v;
+    if (read(n->rx_efd, &v, sizeof v) < 0 && errno != EAGAIN)
+        return;
+    virtio_mmio_process_queue(n->t, NET_RX);
+}
+
+static int net_rx(struct virtio_net *n, struct virtq *vq)
+{
+    struct virtq_chain *c = &n->rx_chain;
+    static const struct virtio_net_hdr_v1 hdr = {.num_buffers = htole16(1)};
+    int r = 0;
+    pthread_mutex_lock(&n->rx_lock);
+    for (unsigned done = 0; n->rx_count; done++) {
+        if (done == VIRTIO_BUDGET(vq)) {
+            r = VIRTIO_MORE_WORK;
+            break;
+        }
+        r = virtq_pop(vq, c);
+        if (r <= 0)
+            break; /* no buffers: the frames wait (the guest notifies when it posts) */
+        if (c->in_len < NET_HDR_SIZE) {
+            r = virtq_fail(vq, "virtio-net receive buffer smaller than its header");
+            break;
+        }
+        struct pending_frame *f = &n->rx_pending[n->rx_head];
+        if (f->len > c->in_len - NET_HDR_SIZE) {
+            /* The chain stays for the next frame; this one cannot be delivered. */
+            virtq_unpop(vq);
+            n->stats.rx_too_big++;
+            n->stats.rx_dropped++;
+            drop_head_locked(n);
+            continue;
+        }
+        const struct iovec *in = c->iov + c->n_out;
+        iov_from_buf(in, c->n_in, 0, &hdr, NET_HDR_SIZE);
+        iov_from_buf(in, c->n_in, NET_HDR_SIZE, f->data, f->len);
+        virtq_push(vq, c->head, (uint32_t)(NET_HDR_SIZE + f->len));
+        n->stats.rx_frames++;
+        drop_head_locked(n);
+        r = 0;
+    }
+    pthread_mutex_unlock(&n->rx_lock);
+    return r;
+}
+
+/* Transmit. */
+
+/* VIRTIO_NET_HDR_F_NEEDS_CSUM: the guest left the one's-complement sum from csum_start to
+ * the end (seeded with the pseudo-header sum it stored in the checksum field) to us.
+ * Returns false when the offsets do not fit the frame. */
+static bool finish_checksum(uint8_t *frame, size_t len, const struct virtio_net_hdr_v1 *h)
+{
+    size_t start = le16toh(h->csum_start), field = start + le16toh(h->csum_offset);
+    if (start >= len || field + 2 > len)
+        return false;
+    uint32_t sum = 0;
+    size_t i = start;
+    for (; i + 1 < len; i += 2)
+        sum += (uint32_t)frame[i] << 8 | frame[i + 1];
+    if (i < len)
+        sum += (uint32_t)frame[i] << 8;
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    uint16_t csum = (uint16_t)~sum;
+    if (csum == 0)
+        csum = 0xffff; /* the same value in one's complement; UDP reserves 0 for "none" */
+    frame[field] = (uint8_t)(csum >> 8);
+    frame[field + 1] = (uint8_t)csum;
+    return true;
+}
+
+static void transmit(struct virtio_net *n, const struct virtq_chain *c)
+{
+    struct virtio_net_hdr_v1 h;
+    iov_to_buf(c->iov, c->n_out, 0, &h, NET_HDR_SIZE);
+    size_t len = c->out_len - NET_HDR_SIZE;
+    if (len < NET_FRAME_MIN || len > NET_FRAME_MAX || h.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+        count(n, &n->stats.tx_dropped);
+        return;
+    }
+    iov_to_buf(c->iov, c->n_out, NET_HDR_SIZE, n->tx_buf, len);
+    if ((h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !finish_checksum(n->tx_buf, len, &h)) {
+        count(n, &n->stats.tx_dropped);
+        return;
+    }
+    if (n->backend->ops->send(n->backend, n->tx_buf, len) < 0)
+        count(n, &n->stats.tx_dropped);
+    else
+        count(n, &n->stats.tx_frames);
+}
+
+static int net_tx(struct virtio_net *n, struct virtq *vq)
+{
+    struct virtq_chain *c = &n->tx_chain;
+    for (unsigned done = 0;; done++) {
+        if (done == VIRTIO_BUDGET(vq))
+            return VIRTIO_MORE_WORK;
+        int r = virtq_pop(vq, c);
+        if (r <= 0)
+            return r;
+        if (c->out_len < NET_HDR_SIZE)
+            return virtq_fail(vq, "virtio-net transmit chain shorter than its header");
+        transmit(n, c);
+        virtq_push(vq, c->head, 0);
+    }
+}
+
+static int net_queue(void *dev, unsigned q, struct virtq *vq)
+{
+    struct virtio_net *n = dev;
+    return q == NET_RX ? net_rx(n, vq) : net_tx(n, vq);
+}
+
+static void net_config_read(void *dev, uint8_t *buf)
+{
+    struct virtio_net *n = dev;
+    uint16_t status = htole16(VIRTIO_NET_S_LINK_UP);
+    memcpy(buf, n->mac, NET_MAC_LEN);
+    memcpy(buf + 6, &status, 2);
+}
+
+/* Frames that waited for the old driver mean nothing to the next one. */
+static void net_reset(void *dev)
+{
+    struct virtio_net *n = dev;
+    pthread_mutex_lock(&n->rx_lock);
+    while (n->rx_count)
+        drop_head_locked(n);
+    pthread_mutex_unlock(&n->rx_lock);
+}
+
+static void net_destroy(void *dev)
+{
+    struct virtio_net *n = dev;
+    /* The attachment first: after its close no receive callback runs. */
+    net_close(n->backend);
+    iothread_unwatch(n->rx_watch);
+    if (n->rx_efd >= 0)
+        close(n->rx_efd);
+    net_reset(n);
+    pthread_mutex_destroy(&n->rx_lock);
+    free(n);
+}
+
+static const struct virtio_device_ops net_ops = {
+    .name = "net",
+    .device_id = VIRTIO_ID_NET,
+    .features = (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_MAC) |
+                (1ull << VIRTIO_NET_F_STATUS),
+    .num_queues = 2,
+    .queue_max = NET_QUEUE_SIZE,
+    .config_size = NET_CONFIG_SIZE,
+    .config_read = net_config_read,
+    .queue_handler = net_queue,
+    .reset = net_reset,
+    .destroy = net_destroy,
+};
+
+int virtio_net_create(const struct virtio_mmio_params *p, struct net_attachment *backend,
+                      const uint8_t mac[NET_MAC_LEN], struct virtio_mmio **out,
+                      struct virtio_net **dev_out, struct cove_error *err)
+{
+    struct virtio_net *n = calloc(1, sizeof *n);
+    if (!n) {
+        net_close(backend);
+        return cove_error_set(err, -ENOMEM, "virtio-net: out of memory");
+    }
+    n->backend = backend;
+    n->rx_efd = -1;
+    memcpy(n->mac, mac, NET_MAC_LEN);
+    pthread_mutex_init(&n->rx_lock, NULL);
+    if (p->io) {
+        n->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        int r = n->rx_efd < 0 ? -errno : iothread_watch(p->io, n->rx_efd, EPOLLIN, rx_event, n,
+                                                         &n->rx_watch);
+        if (r < 0) {
+            net_destroy(n);
+            return cove_error_set(err, r, "virtio-net: receive notifier: %s", strerror(-r));
+        }
+    }
+    struct virtio_mmio *t;
+    int r = virtio_mmio_create(p, &net_ops, n, &t, err);
+    if (r < 0)
+        return r;
+    n->t = t;
+    r = backend->ops->start(backend, net_receive, n);
+    if (r < 0) {
+        virtio_mmio_destroy(t);
+        return cove_error_set(err, r, "virtio-net: cannot start the network: %s", strerror(-r));
+    }
+    *out = t;
+    if (dev_out)
+        *dev_out = n;
+    return 0;
+}
+
+void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out)
+{
+    pthread_mutex_lock(&n->rx_lock);
+    *out = n->stats;
+    pthread_mutex_unlock(&n->rx_lock);
+}

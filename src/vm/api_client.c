@@ -1,0 +1,72 @@
+/* The control socket's client side (used by cove stop/pause/resume/list/get). */
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vm/http.h"
+
+#define CALL_TIMEOUT_MS 3000
+
+/* Makes a call and turns a non-2xx answer into err with the server's message. */
+static int call(const char *sock, const char *method, const char *path, const char *body,
+                struct http_message *resp, struct cove_error *err)
+{
+    int rc = http_call(sock, method, path, body, CALL_TIMEOUT_MS, resp);
+    if (rc < 0)
+        return cove_error_set(err, rc, "control socket %s: %s", sock, strerror(-rc));
+    if (resp->status >= 200 && resp->status < 300)
+        return 0;
+    json_t *o = json_loadb(resp->body, resp->body_len, 0, NULL);
+    json_t *e = o ? json_object_get(o, "error") : NULL;
+    cove_error_set(err, -EPROTO, "the VM refused %s %s: %s", method, path,
+                   json_is_string(e) ? json_string_value(e) : "(no message)");
+    json_decref(o);
+    return -EPROTO;
+}
+
+int api_client_state(const char *sock_path, char *state, size_t n, struct cove_error *err)
+{
+    struct http_message *resp = malloc(sizeof *resp);
+    if (!resp)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    int rc = call(sock_path, "GET", "/vm", NULL, resp, err);
+    if (rc == 0) {
+        json_t *o = json_loadb(resp->body, resp->body_len, 0, NULL);
+        json_t *s = o ? json_object_get(o, "state") : NULL;
+        if (json_is_string(s))
+            snprintf(state, n, "%s", json_string_value(s));
+        else
+            rc = cove_error_set(err, -EPROTO, "control socket %s: no state in the answer",
+                                sock_path);
+        json_decref(o);
+    }
+    free(resp);
+    return rc;
+}
+
+int api_client_set_state(const char *sock_path, const char *state, struct cove_error *err)
+{
+    struct http_message *resp = malloc(sizeof *resp);
+    if (!resp)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    char body[64];
+    snprintf(body, sizeof body, "{\"state\": \"%s\"}", state);
+    int rc = call(sock_path, "PUT", "/vm/state", body, resp, err);
+    free(resp);
+    return rc;
+}
+
+int api_client_stop(const char *sock_path, bool force, struct cove_error *err)
+{
+    struct http_message *resp = malloc(sizeof *resp);
+    if (!resp)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    int rc = call(sock_path, "PUT", "/vm/stop", force ? "{\"force\": true}" : "{\"force\": false}",
+                  resp, err);
+    free(resp);
+    return rc;
+}
