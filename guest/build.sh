@@ -34,14 +34,15 @@ need() {
 
 pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null; }
 
-# The busybox version apt-get source would fetch: the newest source version apt knows.
-busybox_version() {
+# The version apt-get source would fetch for a source package: the newest one apt knows.
+source_version() {
     local v best=""
-    for v in $(apt-cache showsrc busybox 2>/dev/null | sed -n 's/^Version: //p'); do
+    for v in $(apt-cache showsrc "$1" 2>/dev/null | sed -n 's/^Version: //p'); do
         if [ -z "$best" ] || dpkg --compare-versions "$v" gt "$best"; then best=$v; fi
     done
     echo "$best"
 }
+busybox_version() { source_version busybox; }
 
 # --- the cache key -------------------------------------------------------------------------
 need "${CROSS}gcc" "${CROSS}objcopy" make gcc flex bison bc cpio perl tar xz flock \
@@ -62,15 +63,25 @@ if [ -z "$BUSYBOX_VERSION" ]; then
     [ -n "$BUSYBOX_VERSION" ] ||
         die "no busybox source package (is /etc/apt/sources.list.d/cove-deb-src.sources there?)"
 fi
+E2FSPROGS_VERSION=$(source_version e2fsprogs)
+[ -n "$E2FSPROGS_VERSION" ] || die "apt knows no e2fsprogs source package: run 'apt-get update'"
+
+# Guest-side test programs (tests/guest/*.c) go into the initrd as /usr/bin/NAME.
+TESTS_GUEST=$(cd "$GUEST/../tests/guest" 2>/dev/null && pwd) || TESTS_GUEST=""
 
 inputs() {
     echo "linux-source-6.1 $LINUX_VERSION"
     echo "busybox-source $BUSYBOX_VERSION"
+    echo "e2fsprogs-source $E2FSPROGS_VERSION"
     echo "cross-gcc $("${CROSS}gcc" --version | head -n 1)"
     echo "cross-libc $(pkg_version libc6-dev-riscv64-cross)"
     # every file in guest/ except documentation shapes the result
     (cd "$GUEST" && find . -type f ! -name '*.md' -print0 | LC_ALL=C sort -z |
         xargs -0 sha256sum)
+    if [ -n "$TESTS_GUEST" ]; then
+        (cd "$TESTS_GUEST" && find . -type f ! -name '*.md' -print0 | LC_ALL=C sort -z |
+            xargs -0 -r sha256sum | sed 's|  \./|  tests/guest/|')
+    fi
 }
 INPUTS=$(inputs)
 HASH=$(echo "$INPUTS" | sha256sum | cut -c1-16)
@@ -171,7 +182,18 @@ download_busybox() {
 }
 
 [ -d "$LINUX_SRC" ] || step "extracting linux-source-6.1 $LINUX_VERSION" extract_linux
+E2FSPROGS_DL=$CACHE/src/e2fsprogs_$E2FSPROGS_VERSION
+
+download_e2fsprogs() {
+    local tmp
+    tmp=$(mktemp -d "$CACHE/src/tmp.XXXXXX")
+    (cd "$tmp" && apt-get source --download-only -o APT::Sandbox::User="$(id -un)" \
+        "e2fsprogs=$E2FSPROGS_VERSION")
+    mv "$tmp" "$E2FSPROGS_DL"
+}
+
 [ -d "$BUSYBOX_DL" ] || step "downloading busybox source $BUSYBOX_VERSION" download_busybox
+[ -d "$E2FSPROGS_DL" ] || step "downloading e2fsprogs source $E2FSPROGS_VERSION" download_e2fsprogs
 
 # --- kernel --------------------------------------------------------------------------------
 KMAKE=(make -C "$LINUX_SRC" O="$WORK/linux" ARCH=riscv CROSS_COMPILE="$CROSS")
@@ -267,6 +289,45 @@ configure_busybox() {
 step "configuring busybox $BUSYBOX_VERSION (defconfig + busybox.config)" configure_busybox
 step "building busybox (static, -j$JOBS)" "${BMAKE[@]}" -j"$JOBS"
 
+# --- e2fsprogs: mke2fs (mkfs.ext4) and e2fsck ----------------------------------------------
+# busybox has no ext4 mkfs. Only the two programs and the internal libraries they link
+# (uuid and blkid included: there are no riscv64 libraries to link against), static. It
+# takes a minute and a half on 2 cores and depends on few inputs, so it has its own cache.
+build_e2fsprogs() {
+    local src=$WORK/e2fsprogs-src obj=$WORK/e2fsprogs-obj
+    dpkg-source --no-check -x "$E2FSPROGS_DL"/e2fsprogs_*.dsc "$src"
+    mkdir -p "$obj"
+    (cd "$obj" && "$src/configure" --host="${CROSS%-}" --disable-nls --disable-fuse2fs \
+        --disable-elf-shlibs --disable-bsd-shlibs --disable-defrag --disable-imager \
+        --disable-resizer --disable-debugfs --disable-uuidd --disable-e2initrd-helper \
+        --disable-tdb --disable-fsck --without-pthread --enable-libuuid --enable-libblkid \
+        LDFLAGS=-static)
+    make -C "$obj" -j"$JOBS" libs
+    make -C "$obj/misc" -j"$JOBS" mke2fs
+    make -C "$obj/e2fsck" -j"$JOBS" e2fsck
+    mkdir "$WORK/e2fsprogs"
+    "${CROSS}strip" -o "$WORK/e2fsprogs/mke2fs" "$obj/misc/mke2fs"
+    "${CROSS}strip" -o "$WORK/e2fsprogs/e2fsck" "$obj/e2fsck/e2fsck"
+}
+
+E2FSPROGS_HASH=$( {
+    echo "e2fsprogs-source $E2FSPROGS_VERSION"
+    echo "cross-gcc $("${CROSS}gcc" --version | head -n 1)"
+    echo "cross-libc $(pkg_version libc6-dev-riscv64-cross)"
+    declare -p CROSS
+    declare -f build_e2fsprogs
+} | sha256sum | cut -c1-16)
+E2FSPROGS=$CACHE/e2fsprogs/$E2FSPROGS_HASH
+echo "e2fsprogs $E2FSPROGS_HASH" >>"$WORK/inputs"
+
+if [ -f "$E2FSPROGS/mke2fs" ] && [ -f "$E2FSPROGS/e2fsck" ]; then
+    say "e2fsprogs: cached in $E2FSPROGS"
+else
+    step "building e2fsprogs $E2FSPROGS_VERSION (mke2fs, e2fsck; static)" build_e2fsprogs
+    mkdir -p "$CACHE/e2fsprogs"
+    mv "$WORK/e2fsprogs" "$E2FSPROGS"
+fi
+
 # --- root filesystem -----------------------------------------------------------------------
 ROOT=$WORK/root
 
@@ -279,6 +340,22 @@ populate_root() {
     install -m 0755 "$GUEST/init" "$ROOT/init"
     "${CROSS}gcc" -static -O2 -Wall -Wextra -Werror -o "$ROOT/bin/cove-loop" "$GUEST/cove-loop.c"
     "${CROSS}strip" "$ROOT/bin/cove-loop"
+    # over busybox's mke2fs/mkfs.ext2 links, which cannot make ext4
+    rm -f "$ROOT"/sbin/{mke2fs,mkfs.ext2,mkfs.ext3,mkfs.ext4,e2fsck,fsck.ext2,fsck.ext3,fsck.ext4}
+    install -m 0755 "$E2FSPROGS/mke2fs" "$E2FSPROGS/e2fsck" "$ROOT/sbin/"
+    local t
+    for t in ext2 ext3 ext4; do
+        ln -s mke2fs "$ROOT/sbin/mkfs.$t"
+        ln -s e2fsck "$ROOT/sbin/fsck.$t"
+    done
+    if [ -n "$TESTS_GUEST" ]; then
+        mkdir -p "$ROOT/usr/bin"
+        for t in "$TESTS_GUEST"/*.c; do
+            [ -f "$t" ] || continue
+            "${CROSS}gcc" -static -O2 -Wall -Wextra -Werror -o "$ROOT/usr/bin/$(basename "$t" .c)" "$t"
+            "${CROSS}strip" "$ROOT/usr/bin/$(basename "$t" .c)"
+        done
+    fi
 }
 
 # The cpio is written from a list (the kernel's gen_init_cpio), not from the staging tree,

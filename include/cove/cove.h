@@ -89,7 +89,7 @@ struct cove_vm_runner;
 
 struct cove_run_options {
     const char *append;          /* added to the stored kernel command line */
-    const char *console_log;     /* console to this file (no input) instead of the fds */
+    bool console_to_log;         /* console to run/console.log (no input), not the fds */
     int console_in_fd;           /* -1: none */
     int console_out_fd;
     bool console_escape;         /* Ctrl-A x quits */

@@ -42,6 +42,11 @@ struct block_attachment {
 int block_raw_open(const char *path, bool read_only, struct block_attachment **out,
                    struct cove_error *err);
 
+/* A disk image through src/disk: raw or cdisk (copy-on-write, with a backing chain),
+ * detected from the file's header; locked like block_raw_open. */
+int block_disk_open(const char *path, bool read_only, struct block_attachment **out,
+                    struct cove_error *err);
+
 /* A disk in host memory (tests, fuzzing). */
 int block_mem_create(uint64_t size, bool read_only, struct block_attachment **out);
 

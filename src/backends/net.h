@@ -41,7 +41,15 @@ struct net_attachment_ops {
 
 struct net_attachment {
     const struct net_attachment_ops *ops;
+    /* The largest IP packet the attachment carries; the device tells the guest (virtio's
+     * MTU feature). slirp takes 64 KiB packets, so a guest sends and receives 64 KiB
+     * frames instead of 1500-byte ones: one pass through its network stack per 64 KiB,
+     * which is what bounds a guest on a software CPU (slirp4netns does the same). */
+    unsigned mtu;
 };
+
+#define NET_MTU_DEFAULT 1500
+#define NET_MTU_SLIRP 65520
 
 /* A host port forwarded to a guest port: host_addr:host_port -> 10.0.2.15:guest_port. */
 struct net_forward {

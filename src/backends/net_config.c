@@ -14,10 +14,15 @@
 
 static int parse_port(const char *text, uint16_t *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < 1 || v > 65535 || text[0] == '+' || text[0] == '-')
+    unsigned long v = 0;
+    if (!*text || strlen(text) > 5)
+        return -EINVAL;
+    for (const char *p = text; *p; p++) {
+        if (!isdigit((unsigned char)*p))
+            return -EINVAL;
+        v = v * 10 + (unsigned long)(*p - '0');
+    }
+    if (v < 1 || v > 65535)
         return -EINVAL;
     *out = (uint16_t)v;
     return 0;

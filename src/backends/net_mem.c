@@ -121,6 +121,7 @@ int net_mem_create(unsigned max_frames, struct net_attachment **out)
         return -ENOMEM;
     }
     m->base.ops = &mem_ops;
+    m->base.mtu = NET_MTU_DEFAULT;
     m->max = max_frames;
     pthread_mutex_init(&m->lock, NULL);
     *out = &m->base;

@@ -359,6 +359,7 @@ int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
     if (!s)
         return cove_error_set(err, -ENOMEM, "net: out of memory");
     s->base.ops = &slirp_ops;
+    s->base.mtu = NET_MTU_SLIRP;
     pthread_mutex_init(&s->lock, NULL);
     s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->wake_fd < 0) {
@@ -376,6 +377,8 @@ int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
         .vdhcp_start = ip4(SLIRP_GUEST),
         .vnameserver = ip4(SLIRP_DNS),
         .vhostname = "cove",
+        .if_mtu = NET_MTU_SLIRP,
+        .if_mru = NET_MTU_SLIRP,
     };
     s->slirp = slirp_new(&cfg, &slirp_callbacks, s);
     if (!s->slirp) {

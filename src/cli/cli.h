@@ -7,6 +7,7 @@
 #define COVE_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* Exit codes of the cove command (documented in docs/CLI.md). */
 #define CLI_EXIT_OK 0
@@ -15,6 +16,22 @@
 #define CLI_EXIT_GUEST_ERROR 3 /* the guest stopped on a trap nothing could take */
 
 int cmd_run(int argc, char **argv);
+int cmd_run_vm(int argc, char **argv); /* cove run NAME: argv[1] is the name */
+int cmd_create(int argc, char **argv);
+int cmd_clone(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_get(int argc, char **argv);
+int cmd_set(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_delete(int argc, char **argv);
+int cmd_rename(int argc, char **argv);
+int cmd_pause(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_disk(int argc, char **argv);
+
+/* Shared option parsers: print one line and return -1 on bad input. */
+int cli_parse_cpus(const char *text, unsigned *out);
+int cli_parse_memory(const char *text, uint64_t *mib);
 
 /* Prints "cove: <message>" on stderr (one line). */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

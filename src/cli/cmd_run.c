@@ -21,6 +21,8 @@
 static const char run_usage[] =
     "usage: cove run --kernel PATH [--initrd PATH] [--append ARGS] [--cpus N]\n"
     "                [--memory SIZE] [--firmware PATH] [--disk PATH[,ro]]...\n"
+    "                [--net nat|none] [--forward tcp|udp:[ADDR:]HOSTPORT:GUESTPORT]...\n"
+    "                [--mac MAC]\n"
     "\n"
     "Boots a virtual machine with the serial console on this terminal and exits 0\n"
     "when the guest powers off.\n"
@@ -36,6 +38,12 @@ static const char run_usage[] =
     "  --disk PATH[,ro]  a raw disk image on virtio-blk (repeat for more; the first is\n"
     "                    /dev/vda); ,ro attaches it read-only\n"
     "  --no-rng          no virtio-rng entropy device (on by default)\n"
+    "  --net nat|none    a virtio-net interface on user-mode NAT (10.0.2.0/24: DHCP gives\n"
+    "                    the guest 10.0.2.15, the host is 10.0.2.2, DNS 10.0.2.3); default\n"
+    "                    none, unless --forward or --mac is given\n"
+    "  --forward tcp:HOSTPORT:GUESTPORT  forwards a host port (on 127.0.0.1 unless\n"
+    "                    tcp:ADDR:HOSTPORT:GUESTPORT) to the guest; udp: too; repeatable\n"
+    "  --mac MAC         the interface's MAC (default: random 52:54:00:xx:xx:xx)\n"
     "\n"
     "On a terminal the console is in raw mode: Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
     "The default guest: --kernel \"$(make -s guest-path)/Image\" --initrd \"$(make -s guest-path)/initrd\"\n";
@@ -62,10 +70,63 @@ static int parse_cpus(const char *text, unsigned *out)
     return 0;
 }
 
+#define MAX_FORWARDS 64
+
 struct run_args {
     struct machine_disk disks[MACHINE_MAX_VIRTIO];
     unsigned ndisks;
+    int net;          /* -1: not said, 0: none, 1: nat */
+    bool mac_given;
+    struct machine_net nic;
+    struct net_forward forwards[MAX_FORWARDS];
 };
+
+static int parse_net_option(int opt, const char *arg, struct run_args *ra)
+{
+    struct cove_error err = {0};
+    if (opt == 'n') {
+        if (strcmp(arg, "nat") && strcmp(arg, "none")) {
+            cli_error("--net '%s': unknown network; use --net nat or --net none", arg);
+            return -1;
+        }
+        ra->net = !strcmp(arg, "nat");
+    } else if (opt == 'f') {
+        if (ra->nic.nforwards == MAX_FORWARDS) {
+            cli_error("too many --forward options; at most %d", MAX_FORWARDS);
+            return -1;
+        }
+        if (net_forward_parse(arg, &ra->forwards[ra->nic.nforwards], &err) < 0) {
+            cli_error("%s", err.message);
+            return -1;
+        }
+        ra->nic.nforwards++;
+    } else {
+        if (net_mac_parse(arg, ra->nic.mac, &err) < 0) {
+            cli_error("%s", err.message);
+            return -1;
+        }
+        ra->mac_given = true;
+    }
+    return 0;
+}
+
+/* --forward and --mac ask for a network; with --net none they make no sense. */
+static int finish_net(struct run_args *ra, struct machine_config *cfg)
+{
+    bool wants = ra->nic.nforwards || ra->mac_given;
+    if (ra->net == 0 && wants) {
+        cli_error("--%s needs a network; drop --net none", ra->nic.nforwards ? "forward" : "mac");
+        return -1;
+    }
+    if (ra->net == 1 || wants) {
+        if (!ra->mac_given)
+            net_mac_random(ra->nic.mac); /* once per run: a guest reboot keeps it */
+        ra->nic.forwards = ra->forwards;
+        cfg->nets = &ra->nic;
+        cfg->nnets = 1;
+    }
+    return 0;
+}
 
 /* PATH[,ro] — the path itself may not contain a comma followed by an option name. */
 static int parse_disk(char *spec, struct run_args *ra)
@@ -96,7 +157,7 @@ static int parse_disk(char *spec, struct run_args *ra)
 static int parse_run_args(int argc, char **argv, struct machine_config *cfg, struct run_args *ra)
 {
     enum { OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_CPUS, OPT_MEMORY, OPT_FIRMWARE,
-           OPT_DISK, OPT_NO_RNG };
+           OPT_DISK, OPT_NO_RNG, OPT_NET, OPT_FORWARD, OPT_MAC };
     static const struct option options[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
         {"initrd", required_argument, NULL, OPT_INITRD},
@@ -106,6 +167,9 @@ static int parse_run_args(int argc, char **argv, struct machine_config *cfg, str
         {"firmware", required_argument, NULL, OPT_FIRMWARE},
         {"disk", required_argument, NULL, OPT_DISK},
         {"no-rng", no_argument, NULL, OPT_NO_RNG},
+        {"net", required_argument, NULL, OPT_NET},
+        {"forward", required_argument, NULL, OPT_FORWARD},
+        {"mac", required_argument, NULL, OPT_MAC},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -123,6 +187,12 @@ static int parse_run_args(int argc, char **argv, struct machine_config *cfg, str
                 return CLI_EXIT_USAGE;
             break;
         case OPT_NO_RNG: cfg->rng = false; break;
+        case OPT_NET:
+        case OPT_FORWARD:
+        case OPT_MAC:
+            if (parse_net_option(c == OPT_NET ? 'n' : c == OPT_FORWARD ? 'f' : 'm', optarg, ra) < 0)
+                return CLI_EXIT_USAGE;
+            break;
         case OPT_CPUS:
             if (parse_cpus(optarg, &cfg->cpus) < 0)
                 return CLI_EXIT_USAGE;
@@ -197,6 +267,8 @@ static int run_until_poweroff(const struct machine_config *cfg, bool tty)
 
 int cmd_run(int argc, char **argv)
 {
+    if (argc > 1 && argv[1][0] != '-')
+        return cmd_run_vm(argc, argv); /* cove run NAME: a bundle */
     struct machine_config cfg = {
         .cpus = 1,
         .memory_bytes = DEFAULT_MEMORY,
@@ -204,7 +276,7 @@ int cmd_run(int argc, char **argv)
         .console_out_fd = STDOUT_FILENO,
         .rng = true,
     };
-    struct run_args ra = {0};
+    struct run_args ra = {.net = -1};
     int r = parse_run_args(argc, argv, &cfg, &ra);
     if (r < 0)
         return CLI_EXIT_OK; /* --help */
@@ -212,6 +284,8 @@ int cmd_run(int argc, char **argv)
         return r;
     cfg.disks = ra.disks;
     cfg.ndisks = ra.ndisks;
+    if (finish_net(&ra, &cfg) < 0)
+        return CLI_EXIT_USAGE;
 
     bool tty = console_is_terminal(STDIN_FILENO);
     cfg.console_escape = tty;

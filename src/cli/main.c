@@ -28,7 +28,18 @@ static const char usage[] =
     "usage: cove [--verbose] COMMAND [ARGS]\n"
     "\n"
     "Commands:\n"
-    "  run        boot a virtual machine with the serial console on this terminal\n"
+    "  create     make a new VM (from the default guest, or a kernel of your own)\n"
+    "  clone      copy a VM, copy-on-write, in constant time\n"
+    "  run        boot a VM (cove run NAME), or an ephemeral one (cove run --kernel ...)\n"
+    "  list       the VMs with their state and size\n"
+    "  get        one VM's settings and state\n"
+    "  set        change a stopped VM's CPUs, memory or disk size\n"
+    "  stop       power a running VM off (gracefully, then by force)\n"
+    "  pause      hold a running VM's vCPUs\n"
+    "  resume     let a paused VM run again\n"
+    "  rename     rename a stopped VM\n"
+    "  delete     delete a stopped VM\n"
+    "  disk       create, inspect, grow and convert disk images\n"
     "\n"
     "Options:\n"
     "  -v, --verbose   more messages (repeat for debug)\n"
@@ -65,8 +76,18 @@ int main(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     const char *cmd = argv[i];
-    if (!strcmp(cmd, "run"))
-        return cmd_run(argc - i, argv + i);
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } commands[] = {
+        {"run", cmd_run}, {"create", cmd_create}, {"clone", cmd_clone}, {"list", cmd_list},
+        {"get", cmd_get}, {"set", cmd_set}, {"stop", cmd_stop}, {"delete", cmd_delete},
+        {"rename", cmd_rename}, {"pause", cmd_pause}, {"resume", cmd_resume},
+        {"disk", cmd_disk},
+    };
+    for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
+        if (!strcmp(cmd, commands[c].name))
+            return commands[c].fn(argc - i, argv + i);
     if (!strcmp(cmd, "help")) {
         fputs(usage, stdout);
         return CLI_EXIT_OK;

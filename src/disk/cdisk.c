@@ -13,13 +13,29 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-int cdisk_close_impl(struct disk *d);
-int cdisk_resize_impl(struct disk *d, uint64_t new_size, struct cove_error *err);
-void cdisk_info_impl(struct disk *d, struct disk_info *info);
-
 #define CHUNK_CLUSTERS 64 /* a write maps at most this many clusters before committing */
+#define EXTEND_STEP (1u << 20)
+
+/* Grows the file ahead of allocation, in steps: a write past the end of the file would
+ * otherwise update the file's size on every small write (costly on ext4). The grown tail
+ * is a hole; it takes no host space and is never referenced until allocated. */
+static int extend_file(struct cdisk *c, uint64_t end)
+{
+    if (end <= c->size_hint)
+        return 0;
+    uint64_t want = (end + EXTEND_STEP - 1) / EXTEND_STEP * EXTEND_STEP;
+    struct stat st;
+    if (fstat(c->base.fd, &st) < 0)
+        return -errno;
+    /* Never shrink: metadata flushes write L2 tables past our last look at the size. */
+    if ((uint64_t)st.st_size < want && ftruncate(c->base.fd, (off_t)want) < 0)
+        return -errno;
+    c->size_hint = (uint64_t)st.st_size > want ? (uint64_t)st.st_size : want;
+    return 0;
+}
 
 static bool is_allocated(uint64_t e)
 {
@@ -142,6 +158,8 @@ static int write_chunk(struct cdisk *c, const char *p, size_t len, uint64_t off,
         if (s->fresh) {
             s->host = c->file_end;
             c->file_end += c->cluster_size;
+            if ((r = extend_file(c, c->file_end)) < 0)
+                break;
         } else {
             s->host = e & CDISK_ENTRY_OFFSET_MASK;
         }
@@ -305,11 +323,6 @@ static int cdisk_block_status(struct disk *d, uint64_t off, uint64_t len, uint64
     return kind == 1;
 }
 
-static int cdisk_close(struct disk *d)
-{
-    return cdisk_close_impl(d);
-}
-
 const struct disk_ops cdisk_ops = {
     .read = cdisk_read,
     .write = cdisk_write,
@@ -319,5 +332,5 @@ const struct disk_ops cdisk_ops = {
     .resize = cdisk_resize_impl,
     .block_status = cdisk_block_status,
     .info = cdisk_info_impl,
-    .close = cdisk_close,
+    .close = cdisk_close_impl,
 };

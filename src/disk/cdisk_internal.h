@@ -35,6 +35,7 @@ struct cdisk {
     unsigned loaded, max_loaded;
     uint64_t use_clock;
     uint64_t file_end;      /* next free cluster-aligned offset */
+    uint64_t size_hint;     /* the file is at least this long */
     bool meta_dirty;
     bool was_dirty;         /* the header's dirty flag when opened */
     unsigned char header[CDISK_HEADER_SIZE]; /* as in the file */
@@ -60,7 +61,12 @@ int cdisk_sync_meta(struct cdisk *c, bool then_sync);
 void cdisk_free_tables(struct cdisk *c);
 int cdisk_hook(struct cdisk *c, const char *point);
 
-/* Header (cdisk_open.c). */
+/* cdisk_open.c: the header and the ops that are about the file as a whole. */
 int cdisk_write_header(struct cdisk *c);
+int cdisk_close_impl(struct disk *d);
+int cdisk_resize_impl(struct disk *d, uint64_t new_size, struct cove_error *err);
+void cdisk_info_impl(struct disk *d, struct disk_info *info);
+
+extern const struct disk_ops cdisk_ops; /* cdisk.c */
 
 #endif

@@ -15,8 +15,6 @@
 
 #include "util/log.h"
 
-extern const struct disk_ops cdisk_ops;
-
 static uint64_t div_round_up(uint64_t a, uint64_t b)
 {
     return a / b + (a % b != 0);
@@ -145,6 +143,11 @@ static int load_l1(struct cdisk *c, const char *path, struct cove_error *err)
     if (r < 0)
         return cove_error_set(err, r, "disk %s: cannot read the cluster map: %s", path,
                               strerror(-r));
+    /* The file's size after reading the map: an unlocked reader (info on a running VM's
+     * disk) may see entries the writer linked after our first look at the size. */
+    struct stat st;
+    if (fstat(c->base.fd, &st) == 0 && (uint64_t)st.st_size > c->file_end)
+        c->file_end = div_round_up((uint64_t)st.st_size, c->cluster_size) * c->cluster_size;
     uint64_t l1_end = c->l1_offset + ((uint64_t)c->l1_clusters << c->cluster_bits);
     for (uint64_t i = 0; i < c->l1_cap; i++) {
         uint64_t e = le64toh(c->l1[i]);
@@ -239,7 +242,6 @@ int cdisk_open(int fd, const char *path, unsigned flags, unsigned depth, struct 
     return 0;
 }
 
-int cdisk_close_impl(struct disk *d);
 int cdisk_close_impl(struct disk *d)
 {
     struct cdisk *c = to_cdisk(d);
@@ -307,7 +309,6 @@ static int move_l1(struct cdisk *c, uint64_t need, uint64_t *old_off, uint64_t *
     return 0;
 }
 
-int cdisk_resize_impl(struct disk *d, uint64_t new_size, struct cove_error *err);
 int cdisk_resize_impl(struct disk *d, uint64_t new_size, struct cove_error *err)
 {
     struct cdisk *c = to_cdisk(d);
@@ -340,7 +341,6 @@ int cdisk_resize_impl(struct disk *d, uint64_t new_size, struct cove_error *err)
     return 0;
 }
 
-void cdisk_info_impl(struct disk *d, struct disk_info *info);
 void cdisk_info_impl(struct disk *d, struct disk_info *info)
 {
     struct cdisk *c = to_cdisk(d);

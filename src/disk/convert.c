@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #define COPY_CHUNK (1u << 20)
-#define ZERO_GRAIN (64u << 10) /* zero runs this large inside data stay holes too */
+#define ZERO_GRAIN 4096u
 
 struct copy {
     struct disk *src, *dst;
@@ -20,19 +20,25 @@ struct copy {
     uint64_t total, done;
 };
 
-/* Copies [off, off+len) of data, skipping grains that turn out to be all zeros. */
+/* Copies [off, off+len) of data; 4 KiB blocks of zeros inside it stay holes (the file
+ * system's block size), nonzero blocks next to each other go in one write. */
 static int copy_data(struct copy *cp, uint64_t off, uint64_t len)
 {
     int r = disk_read(cp->src, cp->buf, (size_t)len, off);
     if (r < 0)
         return r;
-    for (uint64_t g = 0; g < len; g += ZERO_GRAIN) {
+    uint64_t start = 0, g = 0;
+    for (; g < len; g += ZERO_GRAIN) {
         size_t n = len - g < ZERO_GRAIN ? (size_t)(len - g) : ZERO_GRAIN;
-        if (!disk_buf_is_zero(cp->buf + g, n) &&
-            (r = disk_write(cp->dst, cp->buf + g, n, off + g)) < 0)
+        if (!disk_buf_is_zero(cp->buf + g, n))
+            continue;
+        if (g > start && (r = disk_write(cp->dst, cp->buf + start, g - start, off + start)) < 0)
             return r;
+        start = g + n;
     }
-    return 0;
+    if (len > start)
+        r = disk_write(cp->dst, cp->buf + start, len - start, off + start);
+    return r;
 }
 
 static int copy_all(struct copy *cp)

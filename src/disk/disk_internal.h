@@ -12,6 +12,13 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+/* Test hook (tests/unit/disk): cdisk calls it at its crash-relevant points and fails the
+ * operation with its negative return, leaving the file as a crash there would. Points:
+ * "data-written" (before the data sync of a metadata flush), "map-written" (after the L2
+ * entries were written, before the L1 entries). */
+typedef int (*disk_fault_hook_fn)(const char *point, void *opaque);
+void disk_set_fault_hook(struct disk *d, disk_fault_hook_fn fn, void *opaque);
+
 struct disk_ops {
     int (*read)(struct disk *d, void *buf, size_t len, uint64_t off);
     int (*write)(struct disk *d, const void *buf, size_t len, uint64_t off);
@@ -62,11 +69,5 @@ int disk_tmp_create(const char *path, char *tmp, size_t tmp_len, struct cove_err
 int disk_tmp_commit(int fd, const char *tmp, const char *path, struct cove_error *err);
 uint32_t disk_crc32c(const void *buf, size_t len);
 
-/* Test hook (tests/unit/disk): cdisk calls it at its crash-relevant points and fails the
- * operation with its negative return, leaving the file as a crash there would. Points:
- * "data-written" (before the data sync of a metadata flush), "map-written" (after the L2
- * entries were written, before the L1 entries). */
-typedef int (*disk_fault_hook_fn)(const char *point, void *opaque);
-void disk_set_fault_hook(struct disk *d, disk_fault_hook_fn fn, void *opaque);
 
 #endif

@@ -56,7 +56,7 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
     unsigned next_slot = VIRT_VIRTIO_COUNT;
     for (unsigned i = 0; i < cfg->ndisks; i++) {
         struct block_attachment *disk;
-        rc = block_raw_open(cfg->disks[i].path, cfg->disks[i].read_only, &disk, err);
+        rc = block_disk_open(cfg->disks[i].path, cfg->disks[i].read_only, &disk, err);
         if (rc < 0)
             return rc;
         struct virtio_mmio_params p = params_for(m, next_slot - 1);

@@ -404,7 +404,7 @@ int store_list(struct cove_vm_info **out, size_t *count,
             char bundle[PATH_MAX];
             pid_t pid = 0;
             memset(info, 0, sizeof *info);
-            snprintf(info->name, sizeof info->name, "%s", e->d_name);
+            snprintf(info->name, sizeof info->name, "%.64s", e->d_name);
             info->broken = true;
             snprintf(info->problem, sizeof info->problem, "%s", lerr.message);
             if (store_bundle_path(&s, e->d_name, bundle, sizeof bundle) == 0 &&

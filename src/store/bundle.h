@@ -41,7 +41,9 @@ int store_disk_info(const char *path, uint64_t *size, uint64_t *allocated, char 
                     size_t backing_len, struct cove_error *err);
 int store_disk_grow(const char *path, uint64_t size, struct cove_error *err);
 int store_disk_create_raw(const char *path, uint64_t size, struct cove_error *err);
-int store_disk_overlay(const char *path, const char *backing, struct cove_error *err);
+/* A cdisk over backing (absolute path); size 0: the backing's size. */
+int store_disk_overlay(const char *path, uint64_t size, const char *backing,
+                       struct cove_error *err);
 
 /* rootfs.c: an ext4 file system of `size` bytes in a new raw image at disk_path, holding
  * the contents of the cpio archive initrd (made in work_dir, which must be empty and is

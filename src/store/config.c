@@ -127,7 +127,7 @@ static int parse_disks(struct ctx *c, const json_t *root, struct cove_config *cf
     size_t i;
     json_t *d;
     json_array_foreach(arr, i, d) {
-        char path[32], prefix[32];
+        char path[64], prefix[64];
         snprintf(prefix, sizeof prefix, "disks[%zu].", i);
         snprintf(path, sizeof path, "disks[%zu]", i);
         if (!json_is_object(d))

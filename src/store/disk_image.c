@@ -57,7 +57,8 @@ int store_disk_create_raw(const char *path, uint64_t size, struct cove_error *er
     return disk_create_ex(path, &o, err);
 }
 
-int store_disk_overlay(const char *path, const char *backing, struct cove_error *err)
+int store_disk_overlay(const char *path, uint64_t size, const char *backing,
+                       struct cove_error *err)
 {
-    return disk_create(path, 0, backing, err);
+    return disk_create(path, size, backing, err);
 }

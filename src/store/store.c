@@ -9,13 +9,13 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -196,13 +196,13 @@ int store_write_atomic(const char *path, const void *data, size_t len, mode_t mo
     return 0;
 }
 
-static int remove_at(int dirfd, const char *name)
+static int remove_at(int parent, const char *name)
 {
-    if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+    if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
         return 0;
     if (errno != EISDIR && errno != EPERM)
         return -errno;
-    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -errno;
     DIR *d = fdopendir(fd);
@@ -220,7 +220,7 @@ static int remove_at(int dirfd, const char *name)
             rc = r;
     }
     closedir(d);
-    if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && !rc)
+    if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT && !rc)
         rc = -errno;
     return rc;
 }
@@ -406,22 +406,32 @@ int store_spawn(char *const argv[], const char *in_path, const char *cwd, struct
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0)
         return cove_error_set(err, -errno, "pipe: %s", strerror(errno));
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, in_path ? in_path : "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-    if (cwd)
-        posix_spawn_file_actions_addchdir_np(&fa, cwd);
-    extern char **environ;
-    pid_t pid;
-    int e = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(pipefd[1]);
-    if (e) {
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
         close(pipefd[0]);
+        close(pipefd[1]);
         return cove_error_set(err, -e, "cannot run %s: %s", argv[0], strerror(e));
     }
+    if (pid == 0) {
+        /* Only async-signal-safe calls until exec. The helper dies with us, so that a
+         * killed command leaves nothing writing into its temporary directory. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
+        if (in < 0 || dup2(in, 0) < 0 || dup2(pipefd[1], 1) < 0 || dup2(pipefd[1], 2) < 0 ||
+            (cwd && chdir(cwd) < 0))
+            _exit(127);
+        execvp(argv[0], argv);
+        static const char msg[] = "not found (is it installed?)\n";
+        if (write(2, msg, sizeof msg - 1) < 0) {
+            /* nothing left to tell anyone */
+        }
+        _exit(127);
+    }
+    close(pipefd[1]);
     char out[512];
     size_t got = 0;
     for (;;) {

@@ -57,7 +57,7 @@ static char *state_body(struct api_server *s)
     return text;
 }
 
-/* Parses a JSON object body; on failure *status/*msg say why. */
+/* Parses a JSON object body; on failure *msg says why. */
 static json_t *parse_body(const struct http_message *req, const char **msg)
 {
     json_error_t jerr;

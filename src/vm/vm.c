@@ -59,6 +59,8 @@ struct run_ctx {
     char disk_paths[COVE_MAX_DISKS][PATH_MAX];
     struct machine_disk disks[MACHINE_MAX_VIRTIO];
     unsigned ndisks;
+    struct machine_net net;
+    struct net_forward forwards[2 * COVE_MAX_FORWARDS];
     int lock_fd;
     int console_fd;
 };
@@ -104,6 +106,39 @@ static int resolve_disks(struct run_ctx *c, const struct cove_run_options *o,
             (struct machine_disk){o->extra_disks[i].file, o->extra_disks[i].read_only};
     mc->disks = c->disks;
     mc->ndisks = c->ndisks;
+    return 0;
+}
+
+/* NAT networking as the bundle asks, with the run's extra forwards. */
+static int resolve_network(struct run_ctx *c, const struct cove_run_options *o,
+                           struct machine_config *mc, struct cove_error *err)
+{
+    const struct cove_config *cfg = &c->cfg;
+    if (!cfg->has_network || !cfg->nat) {
+        if (o->nforwards)
+            return cove_error_set(err, -EINVAL, "VM '%s' has no network; --forward needs one",
+                                  c->name);
+        return 0;
+    }
+    int rc;
+    if (cfg->mac[0]) {
+        struct cove_error merr;
+        if ((rc = net_mac_parse(cfg->mac, c->net.mac, &merr)) < 0)
+            return cove_error_set(err, rc, "VM '%s': network.mac: %s", c->name, merr.message);
+    } else {
+        net_mac_random(c->net.mac);
+    }
+    unsigned n = 0;
+    for (unsigned i = 0; i < cfg->nforwards; i++)
+        if ((rc = net_forward_parse(cfg->forwards[i], &c->forwards[n++], err)) < 0)
+            return rc;
+    for (unsigned i = 0; i < o->nforwards && n < 2 * COVE_MAX_FORWARDS; i++)
+        if ((rc = net_forward_parse(o->forwards[i], &c->forwards[n++], err)) < 0)
+            return rc;
+    c->net.forwards = c->forwards;
+    c->net.nforwards = n;
+    mc->nets = &c->net;
+    mc->nnets = 1;
     return 0;
 }
 
@@ -235,9 +270,9 @@ int cove_vm_run(const char *name, const struct cove_run_options *o,
     struct machine_config mc = {
         .cpus = c->cfg.cpus,
         .memory_bytes = c->cfg.memory_mib << 20,
-        .console_in_fd = o->console_log ? -1 : o->console_in_fd,
+        .console_in_fd = o->console_to_log ? -1 : o->console_in_fd,
         .console_out_fd = o->console_out_fd,
-        .console_escape = !o->console_log && o->console_escape,
+        .console_escape = !o->console_to_log && o->console_escape,
         .rng = true,
     };
     char path[PATH_MAX];
@@ -245,8 +280,13 @@ int cove_vm_run(const char *name, const struct cove_run_options *o,
         rc = resolve_boot(c, o, &mc, err);
     if (rc == 0)
         rc = resolve_disks(c, o, &mc, err);
-    if (rc == 0 && o->console_log) {
-        rc = open_console_log(c, o->console_log, err);
+    if (rc == 0)
+        rc = resolve_network(c, o, &mc, err);
+    if (rc == 0 && o->console_to_log) {
+        if (store_path(path, sizeof path, "%s/console.log", c->run_dir) < 0)
+            rc = cove_error_set(err, -ENAMETOOLONG, "path too long");
+        else
+            rc = open_console_log(c, path, err);
         mc.console_out_fd = c->console_fd;
     }
     if (rc == 0)

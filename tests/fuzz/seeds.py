@@ -86,3 +86,26 @@ def mmio_seed(rng):
 
 save("mmio", "blk", mmio_seed(False))
 save("mmio", "rng", mmio_seed(True))
+
+
+def net_seed(csum):
+    """TX queue 1 (descriptors at 0x1000, avail 0x1800) with header + a 60-byte frame; RX
+    queue 0 with one 2 KiB writable buffer; ops: notify TX, inject a frame, notify RX."""
+    ram = bytearray(0x3800)
+    hdr = struct.pack("<BBHHHHH", 1 if csum else 0, 0, 0, 0, 34 if csum else 0, 6 if csum else 0, 0)
+    ram[0x2000:0x200c] = hdr
+    frame = bytearray(60)
+    frame[12:14] = b"\x08\x00"
+    frame[14] = 0x45
+    frame[23] = 17
+    ram[0x2100:0x2100 + 60] = frame
+    ram[0x1000:0x1020] = desc(RAM + 0x2000, 12, 1, 1) + desc(RAM + 0x2100, 60, 0, 0)
+    ram[0x1800:0x1806] = struct.pack("<HHH", 0, 1, 0)
+    ram[0:16] = desc(RAM + 0x3000, 2048, 2, 0)
+    ram[0x800:0x806] = struct.pack("<HHH", 0, 1, 0)
+    ops = bytes([0]) + bytes([2]) + struct.pack("<H", 60) + bytes([1])
+    return bytes([4 if csum else 1]) + struct.pack("<H", len(ram)) + bytes(ram) + ops
+
+
+save("net", "tx-rx", net_seed(False))
+save("net", "tx-csum", net_seed(True))

@@ -1,8 +1,9 @@
 /*
  * virtio-net (virtio 1.2, 5.1): one receive and one transmit queue over a net attachment.
  *
- * Offered: MAC, STATUS (link always up) and CSUM (the guest may leave TCP/UDP checksums
- * to us, which saves a slow guest CPU a pass over every byte it sends). No merged
+ * Offered: MAC, STATUS (link always up), MTU (the attachment's; 64 KiB on slirp, see
+ * net.h) and CSUM (the guest may leave TCP/UDP checksums to us, which saves a slow guest
+ * CPU a pass over every byte it sends). No merged
  * receive buffers and no segmentation offloads, so every frame fits one receive chain
  * and each chain starts with the 12-byte virtio_net_hdr_v1.
  *
@@ -31,19 +32,20 @@
 #define NET_QUEUE_SIZE 256
 
 #define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_MTU 3
 #define VIRTIO_NET_F_MAC 5
 #define VIRTIO_NET_F_STATUS 16
 #define VIRTIO_NET_S_LINK_UP 1
 #define VIRTIO_NET_HDR_F_NEEDS_CSUM 1
 #define VIRTIO_NET_HDR_GSO_NONE 0
 
-#define NET_CONFIG_SIZE 8 /* mac[6], status */
+#define NET_CONFIG_SIZE 12 /* mac[6], status, max_virtqueue_pairs, mtu */
 #define NET_HDR_SIZE 12   /* struct virtio_net_hdr_v1 */
 
 /* What may wait for receive buffers: enough for a TCP window's burst, bounded so a guest
  * that never posts buffers costs little memory. */
 #define RX_PENDING_FRAMES 512
-#define RX_PENDING_BYTES (2u << 20)
+#define RX_PENDING_BYTES (4u << 20)
 
 struct virtio_net_hdr_v1 {
     uint8_t flags;
@@ -139,7 +141,8 @@ static void rx_event(void *opaque, uint32_t events)
 static int net_rx(struct virtio_net *n, struct virtq *vq)
 {
     struct virtq_chain *c = &n->rx_chain;
-    static const struct virtio_net_hdr_v1 hdr = {.num_buffers = htole16(1)};
+    /* No offloads for the guest and one chain per frame: num_buffers (le16) is 1. */
+    static const uint8_t hdr[NET_HDR_SIZE] = {[10] = 1};
     int r = 0;
     pthread_mutex_lock(&n->rx_lock);
     for (unsigned done = 0; n->rx_count; done++) {
@@ -164,7 +167,7 @@ static int net_rx(struct virtio_net *n, struct virtq *vq)
             continue;
         }
         const struct iovec *in = c->iov + c->n_out;
-        iov_from_buf(in, c->n_in, 0, &hdr, NET_HDR_SIZE);
+        iov_from_buf(in, c->n_in, 0, hdr, NET_HDR_SIZE);
         iov_from_buf(in, c->n_in, NET_HDR_SIZE, f->data, f->len);
         virtq_push(vq, c->head, (uint32_t)(NET_HDR_SIZE + f->len));
         n->stats.rx_frames++;
@@ -246,9 +249,12 @@ static int net_queue(void *dev, unsigned q, struct virtq *vq)
 static void net_config_read(void *dev, uint8_t *buf)
 {
     struct virtio_net *n = dev;
-    uint16_t status = htole16(VIRTIO_NET_S_LINK_UP);
+    uint16_t status = htole16(VIRTIO_NET_S_LINK_UP), pairs = htole16(1),
+             mtu = htole16((uint16_t)n->backend->mtu);
     memcpy(buf, n->mac, NET_MAC_LEN);
     memcpy(buf + 6, &status, 2);
+    memcpy(buf + 8, &pairs, 2);
+    memcpy(buf + 10, &mtu, 2);
 }
 
 /* Frames that waited for the old driver mean nothing to the next one. */
@@ -277,8 +283,8 @@ static void net_destroy(void *dev)
 static const struct virtio_device_ops net_ops = {
     .name = "net",
     .device_id = VIRTIO_ID_NET,
-    .features = (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_MAC) |
-                (1ull << VIRTIO_NET_F_STATUS),
+    .features = (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_MTU) |
+                (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS),
     .num_queues = 2,
     .queue_max = NET_QUEUE_SIZE,
     .config_size = NET_CONFIG_SIZE,
@@ -292,7 +298,12 @@ int virtio_net_create(const struct virtio_mmio_params *p, struct net_attachment 
                       const uint8_t mac[NET_MAC_LEN], struct virtio_mmio **out,
                       struct virtio_net **dev_out, struct cove_error *err)
 {
-    struct virtio_net *n = calloc(1, sizeof *n);
+    struct virtio_net *n = NULL;
+    if (backend->mtu < 68 || backend->mtu > NET_FRAME_MAX - 18) {
+        net_close(backend);
+        return cove_error_set(err, -EINVAL, "virtio-net: MTU %u out of range", backend->mtu);
+    }
+    n = calloc(1, sizeof *n);
     if (!n) {
         net_close(backend);
         return cove_error_set(err, -ENOMEM, "virtio-net: out of memory");

@@ -63,4 +63,13 @@ static inline uint64_t rng_next(uint64_t *s)
     return *s;
 }
 
+static inline int buf_zero(const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    for (size_t i = 0; i < len; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
 #endif

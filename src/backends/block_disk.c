@@ -1,0 +1,74 @@
+/*
+ * Disk images through src/disk (raw or cdisk, detected from the header): what lets a VM
+ * boot a copy-on-write overlay made by `cove clone`.
+ */
+#include "block.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "disk/disk.h"
+
+struct block_disk {
+    struct block_attachment base;
+    struct disk *disk;
+};
+
+static struct disk *disk_of(struct block_attachment *b)
+{
+    return ((struct block_disk *)b)->disk;
+}
+
+static int bd_readv(struct block_attachment *b, struct iovec *iov, unsigned n, uint64_t off)
+{
+    return disk_readv(disk_of(b), iov, n, off);
+}
+
+static int bd_writev(struct block_attachment *b, struct iovec *iov, unsigned n, uint64_t off)
+{
+    return disk_writev(disk_of(b), iov, n, off);
+}
+
+static int bd_flush(struct block_attachment *b)
+{
+    return disk_flush(disk_of(b));
+}
+
+static int bd_discard(struct block_attachment *b, uint64_t off, uint64_t len)
+{
+    return disk_discard(disk_of(b), off, len);
+}
+
+static int bd_write_zeroes(struct block_attachment *b, uint64_t off, uint64_t len, bool unmap)
+{
+    return disk_write_zeroes(disk_of(b), off, len, unmap);
+}
+
+static void bd_close(struct block_attachment *b)
+{
+    disk_close(disk_of(b));
+    free(b);
+}
+
+static const struct block_attachment_ops block_disk_ops = {
+    bd_readv, bd_writev, bd_flush, bd_discard, bd_write_zeroes, bd_close,
+};
+
+int block_disk_open(const char *path, bool read_only, struct block_attachment **out,
+                    struct cove_error *err)
+{
+    struct block_disk *b = calloc(1, sizeof *b);
+    if (!b)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    int rc = disk_open(path, read_only, &b->disk, err);
+    if (rc < 0) {
+        free(b);
+        return rc;
+    }
+    b->base.ops = &block_disk_ops;
+    b->base.size = disk_size(b->disk);
+    b->base.read_only = read_only;
+    *out = &b->base;
+    return 0;
+}

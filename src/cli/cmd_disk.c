@@ -1,0 +1,329 @@
+/*
+ * cove disk — create, inspect, grow and convert disk images (raw or cdisk, see
+ * docs/DISK-FORMAT.md). A thin client of src/disk: it parses arguments and prints.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "disk/disk.h"
+#include "util/size.h"
+
+static const char disk_usage[] =
+    "usage: cove disk create PATH SIZE [--backing FILE] [--format cdisk|raw]\n"
+    "       cove disk info PATH [--format text|json]\n"
+    "       cove disk resize PATH SIZE\n"
+    "       cove disk convert SRC DST [--to raw|cdisk]\n"
+    "\n"
+    "  create    a new image: cdisk (sparse, copy-on-write; the default) or raw. With\n"
+    "            --backing, reads of clusters never written come from FILE (raw or cdisk,\n"
+    "            never modified; a relative FILE is relative to PATH's directory) and\n"
+    "            SIZE may be left out to take FILE's size.\n"
+    "  info      format, virtual size, space used on the host, backing file\n"
+    "  resize    grow the virtual size (shrinking is refused)\n"
+    "  convert   copy SRC into a new image DST, flattening any backing chain; --to\n"
+    "            defaults to the other format than SRC's. Zeros stay holes.\n"
+    "\n"
+    "SIZE takes K, M, G, T suffixes (binary: 1G = 1024 MiB); a bare number is bytes.\n";
+
+/* "1.5 GiB"-style, for people; JSON output carries bytes. */
+static void human_size(uint64_t bytes, char *out, size_t len)
+{
+    static const char *units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    unsigned u = 0;
+    double v = (double)bytes;
+    while (v >= 1024 && u + 1 < sizeof units / sizeof *units) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, len, "%" PRIu64 " bytes", bytes);
+    else if (v == (double)(uint64_t)v)
+        snprintf(out, len, "%.0f %s", v, units[u]);
+    else
+        snprintf(out, len, "%.1f %s", v, units[u]);
+}
+
+static int parse_size_arg(const char *text, uint64_t *out)
+{
+    int r = size_parse(text, 1, out);
+    if (r == -ERANGE) {
+        cli_error("size '%s' is too large", text);
+        return -1;
+    }
+    if (r < 0) {
+        cli_error("size '%s' is not a size; pass e.g. 10G, 512M or a number of bytes", text);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_format_arg(const char *opt, const char *text, enum disk_format *out)
+{
+    if (disk_format_parse(text, out) < 0 || *out == DISK_FORMAT_AUTO) {
+        cli_error("%s '%s' is not a disk format; use cdisk or raw", opt, text);
+        return -1;
+    }
+    return 0;
+}
+
+/* getopt's own messages are off: one "cove: ..." line, like every other error. */
+static int bad_option(char **argv, int c)
+{
+    if (c == ':')
+        cli_error("disk %s: option '%s' needs a value", argv[0], argv[optind - 1]);
+    else
+        cli_error("disk %s: unknown option '%s'; see `cove disk --help`", argv[0],
+                  argv[optind - 1]);
+    return CLI_EXIT_USAGE;
+}
+
+/* Wants exactly min..max positional arguments after the options. */
+static int positional(int argc, char **argv, int min, int max, const char *sub)
+{
+    int n = argc - optind;
+    if (n < min || n > max) {
+        cli_error("disk %s: %s arguments; see `cove disk --help`", sub,
+                  n < min ? "missing" : "too many");
+        return -1;
+    }
+    (void)argv;
+    return 0;
+}
+
+static int disk_create_cmd(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"backing", required_argument, NULL, 'b'},
+        {"format", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    struct disk_create_options o = {.format = DISK_FORMAT_CDISK};
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        if (c == 'b') {
+            o.backing = optarg;
+        } else if (c == 'f') {
+            if (parse_format_arg("--format", optarg, &o.format) < 0)
+                return CLI_EXIT_USAGE;
+        } else if (c == 'h') {
+            fputs(disk_usage, stdout);
+            return CLI_EXIT_OK;
+        } else {
+            return bad_option(argv, c);
+        }
+    }
+    if (positional(argc, argv, o.backing ? 1 : 2, 2, "create") < 0)
+        return CLI_EXIT_USAGE;
+    if (o.backing && o.format == DISK_FORMAT_RAW) {
+        cli_error("disk create: a raw image cannot have a backing file; use --format cdisk");
+        return CLI_EXIT_USAGE;
+    }
+    const char *path = argv[optind];
+    if (optind + 1 < argc && parse_size_arg(argv[optind + 1], &o.size) < 0)
+        return CLI_EXIT_USAGE;
+    struct cove_error err;
+    if (disk_create_ex(path, &o, &err) < 0) {
+        cli_error("%s", err.message);
+        return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}
+
+static int print_info_json(const char *path, const struct disk_info *info)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "path", json_string(path));
+    json_object_set_new(o, "format", json_string(disk_format_name(info->format)));
+    json_object_set_new(o, "virtual_size", json_integer((json_int_t)info->virtual_size));
+    json_object_set_new(o, "allocated", json_integer((json_int_t)info->allocated));
+    json_object_set_new(o, "file_size", json_integer((json_int_t)info->file_size));
+    if (info->format == DISK_FORMAT_CDISK) {
+        json_object_set_new(o, "cluster_size", json_integer(info->cluster_size));
+        json_object_set_new(o, "dirty", json_boolean(info->dirty));
+    }
+    if (info->backing[0]) {
+        json_t *b = json_object();
+        json_object_set_new(b, "path", json_string(info->backing));
+        json_object_set_new(b, "format", json_string(disk_format_name(info->backing_format)));
+        json_object_set_new(o, "backing", b);
+    } else {
+        json_object_set_new(o, "backing", json_null());
+    }
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!text) {
+        cli_error("out of memory");
+        return CLI_EXIT_FAILURE;
+    }
+    puts(text);
+    free(text);
+    return CLI_EXIT_OK;
+}
+
+static void print_info_text(const char *path, const struct disk_info *info)
+{
+    char vs[32], al[32];
+    human_size(info->virtual_size, vs, sizeof vs);
+    human_size(info->allocated, al, sizeof al);
+    printf("image:         %s\n", path);
+    printf("format:        %s\n", disk_format_name(info->format));
+    printf("virtual size:  %s (%" PRIu64 " bytes)\n", vs, info->virtual_size);
+    printf("on host:       %s (%" PRIu64 " bytes)\n", al, info->allocated);
+    if (info->format == DISK_FORMAT_CDISK) {
+        printf("cluster size:  %" PRIu32 "\n", info->cluster_size);
+        printf("backing file:  %s", info->backing[0] ? info->backing : "none");
+        if (info->backing[0])
+            printf(" (%s)", disk_format_name(info->backing_format));
+        printf("\n");
+        if (info->dirty)
+            printf("dirty:         yes (in use, or not closed cleanly)\n");
+    }
+}
+
+static int disk_info_cmd(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"format", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    bool json = false;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        if (c == 'f') {
+            if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
+                cli_error("--format '%s' is not an output format; use text or json", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            json = !strcmp(optarg, "json");
+        } else if (c == 'h') {
+            fputs(disk_usage, stdout);
+            return CLI_EXIT_OK;
+        } else {
+            return bad_option(argv, c);
+        }
+    }
+    if (positional(argc, argv, 1, 1, "info") < 0)
+        return CLI_EXIT_USAGE;
+    const char *path = argv[optind];
+    struct disk *d;
+    struct cove_error err;
+    /* No lock: inspecting the disk of a running VM is fine. */
+    if (disk_open_ex(path, DISK_FORMAT_AUTO, DISK_OPEN_NO_LOCK, &d, &err) < 0) {
+        cli_error("%s", err.message);
+        return CLI_EXIT_FAILURE;
+    }
+    struct disk_info info;
+    int r = disk_info(d, &info);
+    disk_close(d);
+    if (r < 0) {
+        cli_error("disk %s: %s", path, strerror(-r));
+        return CLI_EXIT_FAILURE;
+    }
+    if (json)
+        return print_info_json(path, &info);
+    print_info_text(path, &info);
+    return CLI_EXIT_OK;
+}
+
+static int disk_resize_cmd(int argc, char **argv)
+{
+    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        fputs(disk_usage, stdout);
+        return CLI_EXIT_OK;
+    }
+    optind = 1;
+    if (positional(argc, argv, 2, 2, "resize") < 0)
+        return CLI_EXIT_USAGE;
+    uint64_t size;
+    if (parse_size_arg(argv[2], &size) < 0)
+        return CLI_EXIT_USAGE;
+    struct disk *d;
+    struct cove_error err;
+    int r = disk_open(argv[1], false, &d, &err);
+    if (r == 0) {
+        r = disk_resize(d, size, &err);
+        int rc = disk_close(d);
+        if (r == 0 && rc < 0)
+            r = cove_error_set(&err, rc, "disk %s: %s", argv[1], strerror(-rc));
+    }
+    if (r < 0) {
+        cli_error("%s", err.message);
+        return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}
+
+static void show_progress(uint64_t done, uint64_t total, void *opaque)
+{
+    (void)opaque;
+    fprintf(stderr, "\r  %5.1f%%", total ? 100.0 * (double)done / (double)total : 100.0);
+    if (done == total)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static int disk_convert_cmd(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"to", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    enum disk_format to = DISK_FORMAT_AUTO;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        if (c == 't') {
+            if (parse_format_arg("--to", optarg, &to) < 0)
+                return CLI_EXIT_USAGE;
+        } else if (c == 'h') {
+            fputs(disk_usage, stdout);
+            return CLI_EXIT_OK;
+        } else {
+            return bad_option(argv, c);
+        }
+    }
+    if (positional(argc, argv, 2, 2, "convert") < 0)
+        return CLI_EXIT_USAGE;
+    struct cove_error err;
+    disk_progress_fn progress = isatty(STDERR_FILENO) ? show_progress : NULL;
+    if (disk_convert(argv[optind], argv[optind + 1], to, progress, NULL, &err) < 0) {
+        cli_error("%s", err.message);
+        return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}
+
+int cmd_disk(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help")) {
+        fputs(disk_usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    }
+    const char *sub = argv[1];
+    /* The subcommand's own argv: its name is argv[0], as getopt expects. */
+    argc--;
+    argv++;
+    optind = 1;
+    opterr = 0;
+    if (!strcmp(sub, "create"))
+        return disk_create_cmd(argc, argv);
+    if (!strcmp(sub, "info"))
+        return disk_info_cmd(argc, argv);
+    if (!strcmp(sub, "resize"))
+        return disk_resize_cmd(argc, argv);
+    if (!strcmp(sub, "convert"))
+        return disk_convert_cmd(argc, argv);
+    cli_error("unknown disk command '%s'; see `cove disk --help`", sub);
+    return CLI_EXIT_USAGE;
+}

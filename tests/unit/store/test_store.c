@@ -1,0 +1,267 @@
+/* config.json parsing and validation (every error), VM names, atomic writes, temporaries. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cove/config.h>
+#include <cove/cove.h>
+
+#include "../test.h"
+#include "store/store.h"
+
+#define GOOD                                                                              \
+    "{\"version\": 1, \"cpus\": 2, \"memory\": 1024,"                                     \
+    " \"disks\": [{\"file\": \"disk.img\", \"read_only\": false}],"                       \
+    " \"network\": {\"nat\": true, \"mac\": \"52:54:00:12:34:56\","                       \
+    " \"forwards\": [\"tcp:2222:22\", \"udp:127.0.0.1:53:53\"]},"                          \
+    " \"boot\": {\"kernel\": \"kernel\", \"initrd\": \"initrd\", \"cmdline\": \"quiet\"}}"
+
+static int parse(const char *text, struct cove_error *err)
+{
+    struct cove_config cfg;
+    int rc = cove_config_parse(text, strlen(text), "config.json", &cfg, err);
+    if (rc == 0)
+        cove_config_free(&cfg);
+    return rc;
+}
+
+/* Replaces the first `from` in GOOD by `to` and expects an error containing `want`. */
+static void expect_error(const char *from, const char *to, const char *want)
+{
+    char text[2048];
+    const char *good = GOOD;
+    const char *at = strstr(good, from);
+    CHECK(at != NULL);
+    if (!at)
+        return;
+    snprintf(text, sizeof text, "%.*s%s%s", (int)(at - good), good, to, at + strlen(from));
+    struct cove_error err = {0};
+    int rc = parse(text, &err);
+    CHECK(rc == -EINVAL);
+    if (!strstr(err.message, want)) {
+        printf("  for %s -> %s: message '%s' lacks '%s'\n", from, to, err.message, want);
+        CHECK(!"message");
+    }
+}
+
+TEST(parses_good_config)
+{
+    struct cove_config cfg;
+    struct cove_error err = {0};
+    CHECK(cove_config_parse(GOOD, strlen(GOOD), "config.json", &cfg, &err) == 0);
+    CHECK_EQ_U64(cfg.cpus, 2);
+    CHECK_EQ_U64(cfg.memory_mib, 1024);
+    CHECK_EQ_U64(cfg.ndisks, 1);
+    CHECK_STR(cfg.disks[0].file, "disk.img");
+    CHECK(!cfg.disks[0].read_only);
+    CHECK(cfg.has_network && cfg.nat);
+    CHECK_STR(cfg.mac, "52:54:00:12:34:56");
+    CHECK_EQ_U64(cfg.nforwards, 2);
+    CHECK_STR(cfg.forwards[1], "udp:127.0.0.1:53:53");
+    CHECK_STR(cfg.kernel, "kernel");
+    CHECK_STR(cfg.initrd, "initrd");
+    CHECK_STR(cfg.cmdline, "quiet");
+    CHECK(cfg.firmware == NULL);
+    cove_config_free(&cfg);
+}
+
+TEST(round_trips_through_json)
+{
+    struct cove_config a, b;
+    struct cove_error err = {0};
+    CHECK(cove_config_parse(GOOD, strlen(GOOD), "x", &a, &err) == 0);
+    char *text = cove_config_to_json(&a);
+    CHECK(text != NULL);
+    CHECK(cove_config_parse(text, strlen(text), "x", &b, &err) == 0);
+    CHECK_EQ_U64(b.cpus, a.cpus);
+    CHECK_EQ_U64(b.memory_mib, a.memory_mib);
+    CHECK_STR(b.mac, a.mac);
+    CHECK_STR(b.forwards[0], a.forwards[0]);
+    CHECK_STR(b.cmdline, a.cmdline);
+    struct cove_config c;
+    CHECK(cove_config_copy(&b, &c) == 0);
+    CHECK_STR(c.kernel, "kernel");
+    CHECK(c.kernel != b.kernel);
+    CHECK(cove_config_validate(&c, "x", &err) == 0);
+    c.cpus = 0;
+    CHECK(cove_config_validate(&c, "x", &err) == -EINVAL);
+    CHECK(strstr(err.message, "'cpus'") != NULL);
+    free(text);
+    cove_config_free(&a);
+    cove_config_free(&b);
+    cove_config_free(&c);
+}
+
+TEST(minimal_config)
+{
+    const char *t = "{\"version\":1,\"cpus\":1,\"memory\":16,\"disks\":[],\"boot\":{\"kernel\":\"/k\"}}";
+    struct cove_config cfg;
+    CHECK(cove_config_parse(t, strlen(t), "c", &cfg, NULL) == 0);
+    CHECK(!cfg.has_network);
+    CHECK(cfg.initrd == NULL && cfg.cmdline == NULL);
+    cove_config_free(&cfg);
+}
+
+TEST(rejects_bad_values)
+{
+    expect_error("\"cpus\": 2", "\"cpus\": \"two\"",
+                 "config.json: key 'cpus': must be an integer 1..32, got \"two\"");
+    expect_error("\"cpus\": 2", "\"cpus\": 0", "key 'cpus': must be an integer 1..32, got 0");
+    expect_error("\"cpus\": 2", "\"cpus\": 33", "got 33");
+    expect_error("\"cpus\": 2", "\"cpus\": 2.5", "got 2.5");
+    expect_error("\"cpus\": 2, ", "", "key 'cpus' is missing");
+    expect_error("\"memory\": 1024", "\"memory\": 8", "key 'memory': must be an integer 16..65536");
+    expect_error("\"memory\": 1024", "\"memory\": 70000", "got 70000");
+    expect_error("\"memory\": 1024", "\"memory\": \"1G\"", "got \"1G\"");
+    expect_error("\"version\": 1", "\"version\": 2", "key 'version': this cove reads version 1");
+    expect_error("\"version\": 1, ", "", "key 'version' is missing");
+    expect_error("[{\"file\": \"disk.img\", \"read_only\": false}]", "\"disk.img\"",
+                 "key 'disks': must be an array");
+    expect_error("{\"file\": \"disk.img\", \"read_only\": false}", "7",
+                 "key 'disks[0]': must be an object");
+    expect_error("{\"file\": \"disk.img\",", "{\"file\": 7,", "key 'disks[0].file': must be a string");
+    expect_error("{\"file\": \"disk.img\",", "{\"file\": \"\",", "'disks[0].file': must not be empty");
+    expect_error("{\"file\": \"disk.img\", ", "{", "key 'disks[0].file' is missing");
+    expect_error("\"read_only\": false", "\"read_only\": \"no\"", "'disks[0].read_only': must be true or false");
+    expect_error("\"read_only\": false", "\"read_only\": false, \"cache\": 1", "unknown key 'disks[0].cache'");
+    expect_error("\"nat\": true", "\"nat\": 1", "key 'network.nat': must be true or false");
+    expect_error("52:54:00:12:34:56", "52:54:00:12:34", "key 'network.mac'");
+    expect_error("52:54:00:12:34:56", "53:54:00:12:34:56", "unicast");
+    expect_error("\"tcp:2222:22\"", "\"tcp:2222\"", "key 'network.forwards[0]'");
+    expect_error("\"tcp:2222:22\"", "\"2222:22\"", "'network.forwards[0]'");
+    expect_error("\"tcp:2222:22\"", "\"tcp:70000:22\"", "ports 1..65535");
+    expect_error("\"udp:127.0.0.1:53:53\"", "\"udp:300.0.0.1:53:53\"", "'network.forwards[1]'");
+    expect_error("\"nat\": true", "\"nat\": true, \"bridge\": \"br0\"", "unknown key 'network.bridge'");
+    expect_error("\"kernel\": \"kernel\"", "\"kernel\": null", "key 'boot.kernel' is missing");
+    expect_error("\"kernel\": \"kernel\"", "\"kernel\": [1]", "key 'boot.kernel': must be a string");
+    expect_error("\"cmdline\": \"quiet\"", "\"cmdline\": \"quiet\", \"dtb\": \"x\"", "unknown key 'boot.dtb'");
+    expect_error("{\"kernel\": \"kernel\", \"initrd\": \"initrd\", \"cmdline\": \"quiet\"}", "1",
+                 "key 'boot': must be an object");
+    expect_error(", \"boot\": {\"kernel\": \"kernel\", \"initrd\": \"initrd\", \"cmdline\": \"quiet\"}",
+                 "", "key 'boot' is missing");
+    expect_error("\"version\": 1,", "\"version\": 1, \"color\": \"red\",", "unknown key 'color'");
+    expect_error("\"cpus\": 2,", "\"cpus\": 2, \"cpus\": 3,", "not valid JSON");
+    expect_error("\"boot\": {", "\"boot\": {,", "not valid JSON");
+}
+
+TEST(rejects_non_json)
+{
+    struct cove_error err = {0};
+    CHECK(parse("", &err) == -EINVAL);
+    CHECK(strstr(err.message, "config.json: not valid JSON") != NULL);
+    CHECK(parse("[1,2]", &err) == -EINVAL);
+    CHECK(strstr(err.message, "must be a JSON object") != NULL);
+    CHECK(parse("{\"version\":1", &err) == -EINVAL);
+    CHECK(strstr(err.message, "line 1") != NULL);
+    const char with_nul[] = "{\"version\":1,\"cpus\":1,\"memory\":16,\"disks\":[],"
+                            "\"boot\":{\"kernel\":\"a\\u0000b\"}}";
+    CHECK(parse(with_nul, &err) == -EINVAL);
+}
+
+TEST(names)
+{
+    struct cove_error err = {0};
+    CHECK(cove_name_check("dev", &err) == 0);
+    CHECK(cove_name_check("ci-1.test_x", &err) == 0);
+    CHECK(cove_name_check("0", &err) == 0);
+    char longest[65];
+    memset(longest, 'a', 64);
+    longest[64] = 0;
+    CHECK(cove_name_check(longest, &err) == 0);
+    char too_long[66];
+    memset(too_long, 'a', 65);
+    too_long[65] = 0;
+    CHECK(cove_name_check(too_long, &err) == -EINVAL);
+    CHECK(strstr(err.message, "limit is 64") != NULL);
+    CHECK(cove_name_check("a/b", &err) == -EINVAL);
+    CHECK(strstr(err.message, "contains '/'") != NULL);
+    CHECK(cove_name_check("..", &err) == -EINVAL);
+    CHECK(cove_name_check(".hidden", &err) == -EINVAL);
+    CHECK(strstr(err.message, "starts with '.'") != NULL);
+    CHECK(cove_name_check("", &err) == -EINVAL);
+    CHECK(cove_name_check("-x", &err) == -EINVAL);
+    CHECK(cove_name_check("a b", &err) == -EINVAL);
+    CHECK(strstr(err.message, "contains ' '") != NULL);
+    CHECK(cove_name_check("a\nb", &err) == -EINVAL);
+    CHECK(cove_name_check(NULL, &err) == -EINVAL);
+}
+
+static char tmpdir[] = "/tmp/test_store.XXXXXX";
+
+TEST(atomic_write)
+{
+    char path[700], dir[600];
+    snprintf(dir, sizeof dir, "%s/aw", tmpdir);
+    CHECK(mkdir(dir, 0755) == 0);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    struct cove_error err = {0};
+    CHECK(store_write_atomic(path, "one\n", 4, 0644, &err) == 0);
+    CHECK(store_write_atomic(path, "two!!\n", 6, 0600, &err) == 0);
+    char buf[16] = {0};
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0);
+    CHECK(read(fd, buf, sizeof buf) == 6);
+    close(fd);
+    CHECK_STR(buf, "two!!\n");
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    /* only the file: no temporary left behind */
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "test \"$(ls -A %s)\" = config.json", dir);
+    CHECK(system(cmd) == 0);
+    /* a directory in the way: fails, and the temporary is gone */
+    snprintf(path, sizeof path, "%s/sub", dir);
+    CHECK(mkdir(path, 0755) == 0);
+    CHECK(store_write_atomic(path, "x", 1, 0644, &err) < 0);
+    snprintf(cmd, sizeof cmd, "test $(ls -A %s | grep -c tmp) -eq 0", dir);
+    CHECK(system(cmd) == 0);
+}
+
+TEST(sweeps_dead_temporaries)
+{
+    char dir[600], dead[700], live[700], other[700];
+    snprintf(dir, sizeof dir, "%s/sweep", tmpdir);
+    CHECK(mkdir(dir, 0755) == 0);
+    /* a pid that cannot exist (above pid_max), one that does (ours), and a VM name */
+    snprintf(dead, sizeof dead, "%s/.tmp-99999999-create-1", dir);
+    snprintf(live, sizeof live, "%s/.tmp-%d-create-2", dir, (int)getpid() == 1 ? 2 : 1);
+    snprintf(other, sizeof other, "%s/vm1", dir);
+    CHECK(mkdir(dead, 0755) == 0);
+    char f[800];
+    snprintf(f, sizeof f, "%s/disk.img", dead);
+    CHECK(close(open(f, O_CREAT | O_WRONLY, 0644)) == 0);
+    CHECK(mkdir(live, 0755) == 0);
+    CHECK(mkdir(other, 0755) == 0);
+    store_sweep_temps(dir);
+    CHECK(access(dead, F_OK) < 0);
+    CHECK(access(live, F_OK) == 0); /* pid 1 runs */
+    CHECK(access(other, F_OK) == 0);
+    CHECK(store_remove_tree(dir) == 0);
+    CHECK(access(dir, F_OK) < 0);
+}
+
+TEST(temp_names_are_not_vm_names)
+{
+    char p[256];
+    CHECK(store_temp_path("/x", "create", p, sizeof p) == 0);
+    CHECK(cove_name_check(strrchr(p, '/') + 1, NULL) < 0);
+}
+
+int main(void)
+{
+    if (!mkdtemp(tmpdir))
+        return 1;
+    RUN(parses_good_config);
+    RUN(round_trips_through_json);
+    RUN(minimal_config);
+    RUN(rejects_bad_values);
+    RUN(rejects_non_json);
+    RUN(names);
+    RUN(atomic_write);
+    RUN(sweeps_dead_temporaries);
+    RUN(temp_names_are_not_vm_names);
+    store_remove_tree(tmpdir);
+    return test_summary();
+}
