@@ -5,6 +5,8 @@
 #include "block.h"
 
 #include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +71,10 @@ int block_disk_open(const char *path, bool read_only, struct block_attachment **
     b->base.ops = &block_disk_ops;
     b->base.size = disk_size(b->disk);
     b->base.read_only = read_only;
+    /* GET_ID's serial: the image's file name, as block_raw_open gives it */
+    char copy[4096];
+    snprintf(copy, sizeof copy, "%s", path);
+    snprintf(b->base.serial, sizeof b->base.serial, "%s", basename(copy));
     *out = &b->base;
     return 0;
 }

@@ -262,7 +262,9 @@ int cove_vm_run(const char *name, const struct cove_run_options *o,
                 enum cove_run_result *result, struct cove_error *err)
 {
     struct run_ctx *c = calloc(1, sizeof *c);
-    struct cove_vm_runner runner = {0};
+    struct cove_vm_runner runner;
+    atomic_init(&runner.m, NULL);
+    atomic_init(&runner.stop, false);
     struct api_server *api = NULL;
     if (!c)
         return cove_error_set(err, -ENOMEM, "out of memory");

@@ -59,6 +59,7 @@ done
 echo "ok: $ROUNDS rounds of kill -9 left consistent bundles"
 
 # The source and a surviving clone still boot and hold the data.
+list_check >"$TMP/names"
 "$COVE" run src --append 'quiet cove.exec="cat /root/data"' </dev/null >"$TMP/boot" 2>&1
 expect_in "$TMP/boot" '^precious'
 clone=$(grep -m1 '^cl' "$TMP/names" | cut -d: -f1)

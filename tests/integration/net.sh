@@ -27,7 +27,7 @@ PIDS+=($!)
 for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$hport),1)" 2>/dev/null && break; sleep 0.1; done
 timeout 120 "$COVE" run --memory 256M --kernel "$KERNEL" --initrd "$INITRD" --net nat \
     --mac 52:54:00:12:34:56 \
-    --append "quiet cove.exec=\"ip link set eth0 up; udhcpc -i eth0 -n -q -t 5 && ip -4 addr show eth0 && cat /etc/resolv.conf && cat /sys/class/net/eth0/address && wget -q -O - http://10.0.2.2:$hport/index.html\"" \
+    --append "quiet cove.exec=\"ip link set eth0 up; udhcpc -i eth0 -n -q -t 5 && ip -4 addr show eth0 && cat /etc/resolv.conf && cat /sys/class/net/eth0/address /sys/class/net/eth0/mtu && wget -q -O - http://10.0.2.2:$hport/index.html\"" \
     </dev/null >"$TMP/out1" 2>"$TMP/err1"
 rc=$?
 [ $rc -eq 0 ] || { tail -n 30 "$TMP/out1" "$TMP/err1"; fail "dhcp/wget: cove exited $rc"; }
@@ -35,6 +35,7 @@ expect_in "$TMP/out1" 'lease of 10\.0\.2\.15 obtained'
 expect_in "$TMP/out1" 'inet 10\.0\.2\.15/24'
 expect_in "$TMP/out1" 'nameserver 10\.0\.2\.3'
 expect_in "$TMP/out1" '52:54:00:12:34:56'
+expect_in "$TMP/out1" '^65520' # slirp's 64 KiB MTU, offered through VIRTIO_NET_F_MTU
 expect_in "$TMP/out1" "^$token"
 expect_in "$TMP/out1" 'cove-exec-status: 0'
 echo "ok: DHCP lease 10.0.2.15, guest fetched a page from the host"
@@ -65,6 +66,23 @@ rc=$?
 # the forward listens on loopback only
 if ss -ltn 2>/dev/null | grep -q "0.0.0.0:$fport "; then fail "forward bound to all addresses"; fi
 echo "ok: host fetched a page from the guest through --forward tcp:$fport:80"
+
+# 2b. A UDP forward: datagrams sent to the host port reach nc -u in the guest.
+uport=$(free_port)
+timeout 60 "$COVE" run --memory 256M --kernel "$KERNEL" --initrd "$INITRD" --forward "udp:$uport:5000" \
+    --append "quiet cove.exec=\"ip link set eth0 up; udhcpc -i eth0 -n -q -t 5 >/dev/null; timeout 20 nc -u -l -p 5000 | head -n 1\"" \
+    </dev/null >"$TMP/out2b" 2>"$TMP/err2b" &
+vm=$!
+PIDS+=($vm)
+for _ in $(seq 80); do
+    python3 -c "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'udp-$uport\n', ('127.0.0.1', $uport))"
+    grep -qa "^udp-$uport" "$TMP/out2b" && break
+    kill -0 $vm 2>/dev/null || break
+    sleep 0.25
+done
+wait $vm
+expect_in "$TMP/out2b" "^udp-$uport"
+echo "ok: a datagram reached the guest through --forward udp:$uport:5000"
 
 # 3. A forward port already in use: one line, exit 1, nothing left running.
 bport=$(free_port)

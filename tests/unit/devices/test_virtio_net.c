@@ -118,6 +118,10 @@ TEST(config_and_features)
     uint64_t st = 0;
     virtio_mmio_read(e.d.t, VIRTIO_MMIO_CONFIG + 6, 2, &st);
     CHECK_EQ_U64(st, 1); /* link up */
+    CHECK(f & (1ull << 3)); /* MTU: the attachment's */
+    uint64_t mtu = 0;
+    virtio_mmio_read(e.d.t, VIRTIO_MMIO_CONFIG + 10, 2, &mtu);
+    CHECK_EQ_U64(mtu, NET_MTU_DEFAULT);
     teardown(&e);
 }
 
@@ -128,7 +132,7 @@ TEST(tx_reaches_backend)
     uint8_t frame[200], got[300];
     make_frame(frame, sizeof frame, 3);
     post_tx(&e, frame, sizeof frame, 0, 0, 0);
-    uint32_t id, len;
+    uint32_t id = 0, len = 0;
     CHECK(vd_get_used(&e.d, 1, &id, &len, 1000));
     CHECK_EQ_U64(len, 0);
     CHECK_EQ_U64(net_mem_take(e.mem, got, sizeof got), sizeof frame);
@@ -178,7 +182,7 @@ TEST(tx_checksum_offload)
         ph = (ph & 0xffff) + (ph >> 16);
     udp[6] = (uint8_t)(ph >> 8), udp[7] = (uint8_t)ph;
     post_tx(&e, f, sizeof f, 1 /* NEEDS_CSUM */, 14 + 20, 6);
-    uint32_t id, len;
+    uint32_t id = 0, len = 0;
     CHECK(vd_get_used(&e.d, 1, &id, &len, 1000));
     uint8_t got[sizeof f];
     CHECK_EQ_U64(net_mem_take(e.mem, got, sizeof got), sizeof f);
@@ -201,7 +205,7 @@ TEST(tx_bad_frames_dropped)
     setup(&e);
     uint8_t small[10] = {0}, got[64];
     post_tx(&e, small, sizeof small, 0, 0, 0); /* below an Ethernet header */
-    uint32_t id, len;
+    uint32_t id = 0, len = 0;
     CHECK(vd_get_used(&e.d, 1, &id, &len, 1000));
     /* GSO was not offered */
     uint64_t h = vd_alloc(&e.d, NET_HDR + 60);
@@ -222,7 +226,7 @@ TEST(tx_backend_full_counts_drop)
     struct env e;
     setup_with(&e, false, 1);
     uint8_t frame[60] = {0};
-    uint32_t id, len;
+    uint32_t id = 0, len = 0;
     post_tx(&e, frame, sizeof frame, 0, 0, 0);
     post_tx(&e, frame, sizeof frame, 0, 0, 0);
     CHECK(vd_get_used(&e.d, 1, &id, &len, 1000));
@@ -251,7 +255,7 @@ TEST(rx_before_and_after_buffers)
     make_frame(f2, sizeof f2, 2);
     /* No buffers yet: the frame waits. */
     CHECK_EQ_U64(net_mem_inject(e.mem, f1, sizeof f1), 0);
-    uint32_t id, len;
+    uint32_t id = 0, len = 0;
     CHECK(!vd_get_used(&e.d, 0, &id, &len, 10));
     uint64_t b1 = post_rx(&e, 2048);
     CHECK(vd_get_used(&e.d, 0, &id, &len, 1000));
@@ -281,13 +285,13 @@ TEST(rx_through_iothread)
         net_mem_inject(e.mem, f[i], 60 + 30 * (size_t)i);
     }
     for (int i = 0; i < 8; i++) {
-        uint32_t id, len;
+        uint32_t id = 0, len = 0;
         CHECK(vd_get_used(&e.d, 0, &id, &len, 2000));
         check_rx(&e, bufs[i], f[i], 60 + 30 * (size_t)i, len);
     }
     /* and transmit on the I/O thread */
     post_tx(&e, f[0], 60, 0, 0, 0);
-    uint32_t id, len;
+    uint32_t id = 0, len = 0;
     CHECK(vd_get_used(&e.d, 1, &id, &len, 2000));
     uint8_t got[64];
     CHECK_EQ_U64(net_mem_take(e.mem, got, sizeof got), 60);
@@ -303,7 +307,7 @@ TEST(rx_frame_too_large_dropped)
     make_frame(big, sizeof big, 9);
     make_frame(small, sizeof small, 4);
     net_mem_inject(e.mem, big, sizeof big);
-    uint32_t id, len;
+    uint32_t id = 0, len = 0;
     CHECK(!vd_get_used(&e.d, 0, &id, &len, 10));
     CHECK_EQ_U64(stats(&e).rx_too_big, 1);
     CHECK_EQ_U64(stats(&e).rx_dropped, 1);
@@ -329,7 +333,7 @@ TEST(rx_pending_is_bounded_and_reset_drops_it)
     vd_queue_setup(&e.d, 1, 16);
     vd_driver_ok(&e.d);
     post_rx(&e, 128);
-    uint32_t id, len;
+    uint32_t id = 0, len = 0;
     CHECK(!vd_get_used(&e.d, 0, &id, &len, 10));
     teardown(&e);
 }
