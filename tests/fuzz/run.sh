@@ -13,7 +13,7 @@ OUT=${FUZZ_BUILD:-build-fuzz}
 CC=${FUZZ_CC:-clang}
 mkdir -p "$OUT"
 
-LIB_SRCS=(src/devices/*.c src/devices/virtio/*.c src/backends/*.c src/util/log.c src/util/error.c)
+LIB_SRCS=(src/devices/*.c src/devices/virtio/*.c src/backends/*.c src/disk/*.c src/util/log.c src/util/error.c)
 CFLAGS=(-std=gnu11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc -Wall -Wextra -Werror
         -Wno-unused-parameter -fsanitize=fuzzer,address,undefined
         -fno-sanitize-recover=undefined -fno-omit-frame-pointer -pthread)

@@ -270,9 +270,10 @@ static void net_reset(void *dev)
 static void net_destroy(void *dev)
 {
     struct virtio_net *n = dev;
-    /* The attachment first: after its close no receive callback runs. */
-    net_close(n->backend);
+    /* The receive handler's watch first (the transport is going away), then the
+     * attachment, after whose close no callback writes the eventfd. */
     iothread_unwatch(n->rx_watch);
+    net_close(n->backend);
     if (n->rx_efd >= 0)
         close(n->rx_efd);
     net_reset(n);
