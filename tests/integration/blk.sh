@@ -34,6 +34,11 @@ boot() {
 guest_sum() { sed -n "s|^\([0-9a-f]\{64\}\)  $2\$|\1|p" "$1" | tail -n 1; }
 host_sum() { sha256sum "$1" | cut -c1-64; }
 
+# VMs started in the background are killed however the test ends.
+BG=()
+cleanup() { local p; for p in "${BG[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$TMP"; }
+trap cleanup EXIT
+
 IMG=$TMP/disk.img
 truncate -s 64M "$IMG"
 
@@ -57,12 +62,13 @@ echo "ok: a second boot finds the file system clean and the same file"
 # --- flushed means on the host: kill -9 the VMM right after the guest's fsync ------------
 RAW=$TMP/raw.img
 truncate -s 16M "$RAW"
-timeout 120 "$COVE" run --memory 256M --kernel "$KERNEL" --initrd "$INITRD" --disk "$RAW" \
+"$COVE" run --memory 256M --kernel "$KERNEL" --initrd "$INITRD" --disk "$RAW" \
     --append "quiet cove.exec=\"$(one_line 'head -c 1048576 /dev/urandom >/tmp/r &&
         sha256sum /tmp/r && dd if=/tmp/r of=/dev/vda bs=64k conv=fsync 2>/dev/null &&
         echo flushed-now; sleep 600')\"" \
     </dev/null >"$TMP/flush.out" 2>&1 &
 pid=$!
+BG+=("$pid")
 for _ in $(seq 600); do
     grep -qs '^flushed-now' "$TMP/flush.out" && break
     kill -0 $pid 2>/dev/null || break
@@ -151,14 +157,15 @@ bad_disk() {
 bad_disk "missing image" "$TMP/nope.img" --disk "$TMP/nope.img"
 bad_disk "directory" "$TMP.* directory" --disk "$TMP"
 
-timeout 120 "$COVE" run --memory 256M --kernel "$KERNEL" --initrd "$INITRD" --disk "$IMG" \
+"$COVE" run --memory 256M --kernel "$KERNEL" --initrd "$INITRD" --disk "$IMG" \
     --append 'quiet cove.exec="echo holding-disk; sleep 600"' </dev/null >"$TMP/hold.out" 2>&1 &
 holder=$!
+BG+=("$holder")
 for _ in $(seq 300); do
     grep -qs holding-disk "$TMP/hold.out" && break
     sleep 0.1
 done
-grep -q holding-disk "$TMP/hold.out" || { kill $holder; fail "the first VM did not start"; }
+grep -q holding-disk "$TMP/hold.out" || fail "the first VM did not start"
 before=$(host_sum "$IMG")
 bad_disk "image in use (read-write)" "in use" --disk "$IMG"
 bad_disk "image in use (read-only)" "in use" --disk "$IMG,ro"
