@@ -340,6 +340,10 @@ populate_root() {
     install -m 0755 "$GUEST/init" "$ROOT/init"
     "${CROSS}gcc" -static -O2 -Wall -Wextra -Werror -o "$ROOT/bin/cove-loop" "$GUEST/cove-loop.c"
     "${CROSS}strip" "$ROOT/bin/cove-loop"
+    # the guest agent (cove exec/ip/cp, clean stop), started by /init when vsock is there
+    "${CROSS}gcc" -static -O2 -Wall -Wextra -Werror -o "$ROOT/sbin/cove-agent" \
+        "$GUEST"/agent/*.c
+    "${CROSS}strip" "$ROOT/sbin/cove-agent"
     # over busybox's mke2fs/mkfs.ext2 links, which cannot make ext4
     rm -f "$ROOT"/sbin/{mke2fs,mkfs.ext2,mkfs.ext3,mkfs.ext4,e2fsck,fsck.ext2,fsck.ext3,fsck.ext4}
     install -m 0755 "$E2FSPROGS/mke2fs" "$E2FSPROGS/e2fsck" "$ROOT/sbin/"

@@ -9,7 +9,7 @@ PKGS="build-essential meson ninja-build pkg-config git
  gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross
  linux-source-6.1 bc bison flex libssl-dev libelf-dev cpio kmod xz-utils
  opensbi u-boot-qemu qemu-system-misc
- clang libclang-rt-14-dev python3 e2fsprogs dpkg-dev"
+ clang libclang-rt-14-dev python3 e2fsprogs dpkg-dev time"
 
 missing=""
 for p in $PKGS; do

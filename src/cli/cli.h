@@ -28,6 +28,13 @@ int cmd_rename(int argc, char **argv);
 int cmd_pause(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_disk(int argc, char **argv);
+int cmd_exec(int argc, char **argv); /* the guest agent: cmd_exec.c, cmd_ip.c, cmd_cp.c */
+int cmd_ip(int argc, char **argv);
+int cmd_cp(int argc, char **argv);
+/* Connects to the agent of NAME (or of the socket vsock); prints the error and returns
+ * its exit code (125, 124...) on failure, 0 with *fd set on success. */
+int cli_agent_connect(const char *name, const char *vsock, double timeout_s, int *fd);
+int cli_parse_timeout(const char *text, double *out);
 
 /* Shared option parsers: print one line and return -1 on bad input. */
 int cli_parse_cpus(const char *text, unsigned *out);

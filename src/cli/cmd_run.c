@@ -22,7 +22,7 @@ static const char run_usage[] =
     "usage: cove run --kernel PATH [--initrd PATH] [--append ARGS] [--cpus N]\n"
     "                [--memory SIZE] [--firmware PATH] [--disk PATH[,ro]]...\n"
     "                [--net nat|none] [--forward tcp|udp:[ADDR:]HOSTPORT:GUESTPORT]...\n"
-    "                [--mac MAC]\n"
+    "                [--mac MAC] [--vsock PATH]\n"
     "\n"
     "Boots a virtual machine with the serial console on this terminal and exits 0\n"
     "when the guest powers off.\n"
@@ -44,6 +44,8 @@ static const char run_usage[] =
     "  --forward tcp:HOSTPORT:GUESTPORT  forwards a host port (on 127.0.0.1 unless\n"
     "                    tcp:ADDR:HOSTPORT:GUESTPORT) to the guest; udp: too; repeatable\n"
     "  --mac MAC         the interface's MAC (default: random 52:54:00:xx:xx:xx)\n"
+    "  --vsock PATH      a virtio-vsock device (guest CID 3) bridged to the Unix socket\n"
+    "                    PATH: the guest agent is reached there (cove exec, docs/AGENT.md)\n"
     "\n"
     "On a terminal the console is in raw mode: Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
     "The default guest: --kernel \"$(make -s guest-path)/Image\" --initrd \"$(make -s guest-path)/initrd\"\n";
@@ -157,7 +159,7 @@ static int parse_disk(char *spec, struct run_args *ra)
 static int parse_run_args(int argc, char **argv, struct machine_config *cfg, struct run_args *ra)
 {
     enum { OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_CPUS, OPT_MEMORY, OPT_FIRMWARE,
-           OPT_DISK, OPT_NO_RNG, OPT_NET, OPT_FORWARD, OPT_MAC };
+           OPT_DISK, OPT_NO_RNG, OPT_NET, OPT_FORWARD, OPT_MAC, OPT_VSOCK };
     static const struct option options[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
         {"initrd", required_argument, NULL, OPT_INITRD},
@@ -170,6 +172,7 @@ static int parse_run_args(int argc, char **argv, struct machine_config *cfg, str
         {"net", required_argument, NULL, OPT_NET},
         {"forward", required_argument, NULL, OPT_FORWARD},
         {"mac", required_argument, NULL, OPT_MAC},
+        {"vsock", required_argument, NULL, OPT_VSOCK},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -187,6 +190,7 @@ static int parse_run_args(int argc, char **argv, struct machine_config *cfg, str
                 return CLI_EXIT_USAGE;
             break;
         case OPT_NO_RNG: cfg->rng = false; break;
+        case OPT_VSOCK: cfg->vsock_path = optarg; break;
         case OPT_NET:
         case OPT_FORWARD:
         case OPT_MAC:

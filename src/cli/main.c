@@ -40,6 +40,9 @@ static const char usage[] =
     "  rename     rename a stopped VM\n"
     "  delete     delete a stopped VM\n"
     "  disk       create, inspect, grow and convert disk images\n"
+    "  exec       run a command in a running VM (guest agent)\n"
+    "  ip         a running VM's IP address\n"
+    "  cp         copy a file into or out of a running VM\n"
     "\n"
     "Options:\n"
     "  -v, --verbose   more messages (repeat for debug)\n"
@@ -83,7 +86,7 @@ int main(int argc, char **argv)
         {"run", cmd_run}, {"create", cmd_create}, {"clone", cmd_clone}, {"list", cmd_list},
         {"get", cmd_get}, {"set", cmd_set}, {"stop", cmd_stop}, {"delete", cmd_delete},
         {"rename", cmd_rename}, {"pause", cmd_pause}, {"resume", cmd_resume},
-        {"disk", cmd_disk},
+        {"disk", cmd_disk}, {"exec", cmd_exec}, {"ip", cmd_ip}, {"cp", cmd_cp},
     };
     for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
         if (!strcmp(cmd, commands[c].name))

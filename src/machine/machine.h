@@ -62,6 +62,11 @@ struct machine_config {
     /* network interfaces, in the slots after the disks: the first is eth0 */
     const struct machine_net *nets;
     unsigned nnets;
+    /* virtio-vsock (hybrid, as Firecracker's): NULL for none, else the host Unix socket
+     * that host programs connect to ("CONNECT <port>\n"); guest connections to host port
+     * P reach "<vsock_path>_P". The guest's CID is vsock_cid (0: 3). */
+    const char *vsock_path;
+    uint32_t vsock_cid;
 };
 
 enum machine_stop_reason {

@@ -20,11 +20,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/agent_client.h"
 #include "machine/machine.h"
 #include "store/bundle.h"
+#include "util/log.h"
 #include "vm/vm.h"
 
 #define FORCE_WAIT_MS 5000
+/* A running guest's agent answers at once; one that does not (no agent, paused, still
+ * booting) is not waited for long before the other ways are tried. */
+#define AGENT_STOP_CONNECT_MS 2000
 #define CMDLINE_MAX 4096
 
 struct cove_vm_runner {
@@ -291,6 +296,16 @@ int cove_vm_run(const char *name, const struct cove_run_options *o,
             rc = open_console_log(c, path, err);
         mc.console_out_fd = c->console_fd;
     }
+    /* The guest agent's way in (cove exec/ip/cp): run/vsock.sock, hybrid vsock. A Unix
+     * socket path has 108 bytes, and the device needs room for "_PORT" after it. */
+    char vsock[PATH_MAX];
+    if (rc == 0 && store_path(vsock, sizeof vsock, "%s/vsock.sock", c->run_dir) == 0) {
+        if (strlen(vsock) + 12 <= 108)
+            mc.vsock_path = vsock;
+        else
+            log_warn("%s is too long for a Unix socket; the VM runs without its guest "
+                     "agent (set COVE_HOME to a shorter path)", vsock);
+    }
     if (rc == 0)
         rc = write_pid(c, err);
     if (rc == 0 && store_path(path, sizeof path, "%s/api.sock", c->run_dir) < 0)
@@ -353,7 +368,11 @@ int cove_vm_stop(const char *name, int timeout_ms, struct cove_error *err)
     int rc = sock_path(name, bundle, sizeof bundle, sock, sizeof sock, err);
     if (rc < 0 || (rc = must_run(name, bundle, &pid, err)) < 0)
         return rc;
-    /* Graceful first; a VM that cannot be reached goes straight to the forced stop. */
+    /* The guest agent first (sync, root read-only, power off, from inside the guest);
+     * without an agent, the serial console's SysRq; then by force. */
+    if (agent_request_poweroff(name, AGENT_STOP_CONNECT_MS, NULL) == 0 &&
+        wait_stopped(bundle, timeout_ms))
+        return 0;
     if (api_client_stop(sock, false, NULL) == 0 && wait_stopped(bundle, timeout_ms))
         return 0;
     if (api_client_stop(sock, true, NULL) == 0 && wait_stopped(bundle, FORCE_WAIT_MS))

@@ -109,3 +109,25 @@ def net_seed(csum):
 
 save("net", "tx-rx", net_seed(False))
 save("net", "tx-csum", net_seed(True))
+
+
+def vsock_seed(op):
+    """TX queue 1 (descriptors at 0x1000, avail 0x1800): a 44-byte header (REQUEST to host
+    port 1024, or RW with 8 bytes) in two descriptors; RX queue 0: a header + 4 KiB
+    writable buffer; ops: notify TX, notify RX."""
+    ram = bytearray(0x3800)
+    length = 8 if op == 5 else 0
+    ram[0x2000:0x202c] = struct.pack("<QQIIIHHIII", 3, 2, 40000, 1024, length, 1, op, 0,
+                                     262144, 0)
+    ram[0x2100:0x2108] = b"payload!"
+    ram[0x1000:0x1020] = desc(RAM + 0x2000, 44, 1 if length else 0, 1) + \
+        desc(RAM + 0x2100, length, 0, 0)
+    ram[0x1800:0x1806] = struct.pack("<HHH", 0, 1, 0)
+    ram[0:32] = desc(RAM + 0x3000, 44, 3, 1) + desc(RAM + 0x3100, 1024, 2, 0)
+    ram[0x800:0x806] = struct.pack("<HHH", 0, 1, 0)
+    ops = bytes([0, 1])
+    return bytes([1]) + struct.pack("<H", len(ram)) + bytes(ram) + ops
+
+
+save("vsock", "request", vsock_seed(1))
+save("vsock", "rw", vsock_seed(5))

@@ -104,7 +104,7 @@ sleep 1; c=$(grep -c tick "$log")
 echo "ok: paused at $a ticks, $c after resume"
 cove stop dev --timeout 20 || fail "stop"
 wait $runner || fail "cove run exited $? after a graceful stop"
-expect_in "$log" 'sysrq: Power Off'
+expect_in "$log" 'sysrq: Power Off|reboot: Power down'  # agent first, else SysRq
 [ "$(cove get dev --format json | json 'd["state"]')" = stopped ] || fail "not stopped after stop"
 bad 'is not running' -- stop dev
 bad 'is not running' -- pause dev

@@ -41,4 +41,13 @@ int virtio_net_create(const struct virtio_mmio_params *p, struct net_attachment 
                       struct virtio_net **dev_out, struct cove_error *err);
 void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out);
 
+/* virtio-vsock with the given guest CID (3 and up), bridged to Unix sockets as
+ * Firecracker's hybrid vsock: host programs connect to uds_path and write
+ * "CONNECT <port>\n" (answer "OK <hostport>\n"); guest connections to host port P go to
+ * the socket "<uds_path>_P". Creates (replacing a stale socket) and later removes
+ * uds_path. Without an I/O thread (p->io NULL: tests, fuzzing) there is no host side:
+ * uds_path is ignored and every connection is refused. */
+int virtio_vsock_create(const struct virtio_mmio_params *p, uint64_t guest_cid,
+                        const char *uds_path, struct virtio_mmio **out, struct cove_error *err);
+
 #endif

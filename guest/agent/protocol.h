@@ -1,0 +1,48 @@
+/*
+ * protocol.h — the cove guest agent's wire protocol (docs/AGENT.md), shared by the agent
+ * (guest/agent/) and its host-side client (src/agent/). Constants only: both sides parse
+ * with their own bounded code.
+ *
+ * One connection carries one request. Everything on it is a frame:
+ *   [type u8][stream u8][len u32 little-endian][payload: len bytes], len <= AGENT_FRAME_MAX
+ * A request (AGENT_T_REQUEST) and a result (AGENT_T_RESULT) carry key/value pairs as
+ * NUL-terminated strings: "op\0exec\0arg\0ls\0arg\0-l\0". Keys may repeat (arg, env).
+ */
+#ifndef COVE_AGENT_PROTOCOL_H
+#define COVE_AGENT_PROTOCOL_H
+
+/* The agent listens on this vsock port; host programs reach it through the VM's hybrid
+ * vsock socket with "CONNECT 1024\n". */
+#define AGENT_PORT 1024
+
+#define AGENT_HDR_SIZE 6
+#define AGENT_FRAME_MAX 65536u
+
+/* Frame types. */
+#define AGENT_T_REQUEST 'Q' /* host -> agent, first frame: key/value pairs */
+#define AGENT_T_DATA 'D'    /* a chunk of a stream; len 0 ends that stream */
+#define AGENT_T_SIGNAL 'K'  /* host -> agent: u32 LE signal number for the command */
+#define AGENT_T_WINSIZE 'W' /* host -> agent: u16 LE rows, u16 LE cols (tty) */
+#define AGENT_T_RESULT 'R'  /* agent -> host: key/value pairs (ip, get) */
+#define AGENT_T_ERROR 'E'   /* agent -> host: u8 AGENT_ERR_*, then a message (text) */
+#define AGENT_T_EXIT 'X'    /* agent -> host, last frame: u8 how, u32 LE value */
+
+/* Streams of AGENT_T_DATA. */
+#define AGENT_STDIN 0       /* host -> agent: stdin, or the file of a put */
+#define AGENT_STDOUT 1      /* agent -> host: stdout (the tty with -t), or the file of a get */
+#define AGENT_STDERR 2
+
+/* AGENT_T_EXIT's "how". */
+#define AGENT_EXITED 0      /* value: exit status */
+#define AGENT_SIGNALED 1    /* value: signal number */
+
+/* AGENT_T_ERROR's kind. */
+#define AGENT_ERR_NOT_FOUND 1   /* command not found (exit 127) */
+#define AGENT_ERR_CANNOT_RUN 2  /* not executable, bad directory (exit 126) */
+#define AGENT_ERR_REQUEST 3     /* malformed or unknown request */
+#define AGENT_ERR_IO 4          /* a file operation failed */
+
+/* Bounds the agent enforces on requests. */
+#define AGENT_MAX_ARGS 4096
+
+#endif

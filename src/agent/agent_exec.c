@@ -1,0 +1,264 @@
+/*
+ * agent_exec: one command in the guest, its stdin/stdout/stderr streamed over the agent
+ * connection.
+ *
+ * A poll loop over the connection, local stdin and the caller's signal pipe. Output is
+ * written to the local fds as it comes (blocking there is fine: the connection then fills
+ * up and the vsock credit holds the guest back, so nothing piles up here); stdin is only
+ * read while the frame queued before it has gone out, so memory stays at two frames
+ * whatever the sizes involved.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "agent/agent_client.h"
+#include "agent/agent_internal.h"
+
+#define IN_CAP (2 * (AGENT_HDR_SIZE + AGENT_FRAME_MAX))
+#define OUT_CAP (AGENT_HDR_SIZE + AGENT_FRAME_MAX + 64)
+
+struct exec_io {
+    int fd;
+    const struct agent_exec_options *o;
+    uint8_t in[IN_CAP];
+    size_t in_len;
+    uint8_t out[OUT_CAP];     /* frames for the agent */
+    size_t out_head, out_len;
+    bool stdin_done, have_exit, send_closed;
+    int status;
+    char *message;
+    size_t message_len;
+};
+
+static int write_local(int fd, const uint8_t *p, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            poll(&pfd, 1, -1);
+            continue;
+        }
+        if (n <= 0)
+            return -errno;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void queue(struct exec_io *x, uint8_t type, uint8_t stream, const void *p, uint32_t len)
+{
+    if (x->out_head) {
+        memmove(x->out, x->out + x->out_head, x->out_len);
+        x->out_head = 0;
+    }
+    uint8_t *h = x->out + x->out_len;
+    h[0] = type, h[1] = stream;
+    h[2] = (uint8_t)len, h[3] = (uint8_t)(len >> 8), h[4] = (uint8_t)(len >> 16);
+    h[5] = (uint8_t)(len >> 24);
+    if (len)
+        memcpy(h + AGENT_HDR_SIZE, p, len);
+    x->out_len += AGENT_HDR_SIZE + len;
+}
+
+static void queue_winsize(struct exec_io *x)
+{
+    struct winsize ws;
+    if (x->o->winsize_fd < 0 || ioctl(x->o->winsize_fd, TIOCGWINSZ, &ws) < 0)
+        return;
+    uint8_t p[4] = {(uint8_t)ws.ws_row, (uint8_t)(ws.ws_row >> 8), (uint8_t)ws.ws_col,
+                    (uint8_t)(ws.ws_col >> 8)};
+    queue(x, AGENT_T_WINSIZE, 0, p, 4);
+}
+
+/* One frame from the agent. */
+static int agent_frame(struct exec_io *x, uint8_t type, uint8_t stream, const uint8_t *p,
+                       uint32_t len)
+{
+    if (type == AGENT_T_DATA && len) {
+        int fd = stream == AGENT_STDERR ? x->o->err_fd : x->o->out_fd;
+        if (write_local(fd, p, len) < 0 && stream != AGENT_STDERR)
+            return -EPIPE; /* our reader went away: stop, as a pipeline would */
+    } else if (type == AGENT_T_ERROR && len) {
+        snprintf(x->message, x->message_len, "%.*s", (int)(len - 1), (const char *)p + 1);
+    } else if (type == AGENT_T_EXIT && len == 5) {
+        uint32_t v = p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
+        x->status = p[0] == AGENT_SIGNALED ? 128 + (int)(v & 127) : (int)(v > 255 ? 255 : v);
+        x->have_exit = true;
+    }
+    return 0;
+}
+
+static int read_agent(struct exec_io *x)
+{
+    ssize_t n = read(x->fd, x->in + x->in_len, sizeof x->in - x->in_len);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return 0;
+    if (n <= 0)
+        return -ECONNRESET;
+    x->in_len += (size_t)n;
+    size_t at = 0;
+    while (x->in_len - at >= AGENT_HDR_SIZE && !x->have_exit) {
+        const uint8_t *h = x->in + at;
+        uint32_t len = (uint32_t)h[2] | (uint32_t)h[3] << 8 | (uint32_t)h[4] << 16 |
+                       (uint32_t)h[5] << 24;
+        if (len > AGENT_FRAME_MAX)
+            return -ECONNRESET;
+        if (x->in_len - at < AGENT_HDR_SIZE + len)
+            break;
+        int rc = agent_frame(x, h[0], h[1], h + AGENT_HDR_SIZE, len);
+        if (rc < 0)
+            return rc;
+        at += AGENT_HDR_SIZE + len;
+    }
+    memmove(x->in, x->in + at, x->in_len - at);
+    x->in_len -= at;
+    return 0;
+}
+
+static void read_stdin(struct exec_io *x)
+{
+    uint8_t buf[AGENT_FRAME_MAX];
+    ssize_t n = read(x->o->in_fd, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {
+        queue(x, AGENT_T_DATA, AGENT_STDIN, NULL, 0);
+        x->stdin_done = true;
+        return;
+    }
+    queue(x, AGENT_T_DATA, AGENT_STDIN, buf, (uint32_t)n);
+}
+
+static void read_signals(struct exec_io *x)
+{
+    uint8_t sigs[16];
+    ssize_t n = read(x->o->signal_fd, sigs, sizeof sigs);
+    for (ssize_t i = 0; i < n; i++) {
+        if (sigs[i] == SIGWINCH) {
+            queue_winsize(x);
+        } else if (x->out_len + 2 * AGENT_HDR_SIZE + 8 <= OUT_CAP - x->out_head) {
+            uint8_t p[4] = {sigs[i], 0, 0, 0};
+            queue(x, AGENT_T_SIGNAL, 0, p, 4);
+        }
+    }
+}
+
+static int send_exec_request(int fd, const struct agent_exec_options *o, struct cove_error *err)
+{
+    struct agent_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    char num[16];
+    req_add(r, "op", "exec");
+    for (const char *const *a = o->argv; *a; a++)
+        req_add(r, "arg", *a);
+    for (const char *const *e = o->env; e && *e; e++)
+        req_add(r, "env", *e);
+    if (o->cwd)
+        req_add(r, "cwd", o->cwd);
+    req_add(r, "tty", o->tty ? "1" : "0");
+    req_add(r, "stdin", o->stdin_open ? "1" : "0");
+    if (o->tty && o->rows && o->cols) {
+        snprintf(num, sizeof num, "%u", o->rows);
+        req_add(r, "rows", num);
+        snprintf(num, sizeof num, "%u", o->cols);
+        req_add(r, "cols", num);
+    }
+    int rc = req_send(fd, r, err);
+    free(r);
+    return rc;
+}
+
+static int exec_loop(struct exec_io *x)
+{
+    const struct agent_exec_options *o = x->o;
+    while (!x->have_exit) {
+        struct pollfd p[3] = {{.fd = x->fd, .events = POLLIN}, {.fd = -1}, {.fd = -1}};
+        if (x->out_len)
+            p[0].events |= POLLOUT;
+        /* The next stdin chunk only once the last one went out. */
+        if (!x->stdin_done && !x->send_closed && x->out_len == 0)
+            p[1] = (struct pollfd){.fd = o->in_fd, .events = POLLIN};
+        if (o->signal_fd >= 0 && !x->send_closed && x->out_len + 64 <= OUT_CAP)
+            p[2] = (struct pollfd){.fd = o->signal_fd, .events = POLLIN};
+        if (poll(p, 3, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            int rc = read_agent(x);
+            if (rc < 0)
+                return rc;
+            if (x->have_exit)
+                break;
+        }
+        if ((p[0].revents & POLLOUT) && x->out_len) {
+            ssize_t n = send(x->fd, x->out + x->out_head, x->out_len, MSG_NOSIGNAL);
+            if (n < 0 && errno != EINTR && errno != EAGAIN) {
+                /* The agent stopped reading (the command is over): what it sends until
+                 * the end still counts, and an end without an exit frame is the error. */
+                x->send_closed = true;
+                x->out_len = x->out_head = 0;
+                continue;
+            }
+            if (n > 0) {
+                x->out_head += (size_t)n;
+                x->out_len -= (size_t)n;
+                if (!x->out_len)
+                    x->out_head = 0;
+            }
+        }
+        if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
+            read_stdin(x);
+        if (p[2].revents & POLLIN)
+            read_signals(x);
+    }
+    return 0;
+}
+
+int agent_exec(int fd, const struct agent_exec_options *o, int *status, char *message,
+               size_t message_len, struct cove_error *err)
+{
+    struct exec_io *x = calloc(1, sizeof *x);
+    if (!x)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    x->fd = fd;
+    x->o = o;
+    x->message = message;
+    x->message_len = message_len;
+    if (message_len)
+        message[0] = 0;
+    int rc = send_exec_request(fd, o, err);
+    if (rc == 0) {
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        if (!o->stdin_open) {
+            queue(x, AGENT_T_DATA, AGENT_STDIN, NULL, 0);
+            x->stdin_done = true;
+        }
+        rc = exec_loop(x);
+        if (rc == -EPIPE)
+            rc = cove_error_set(err, rc, "the output went away; the command was stopped");
+        else if (rc < 0)
+            rc = cove_error_set(err, rc, "the connection to the guest agent broke before the "
+                                "command finished");
+        else
+            *status = x->status;
+    }
+    free(x);
+    return rc;
+}

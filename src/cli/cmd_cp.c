@@ -1,0 +1,94 @@
+/*
+ * cove cp NAME:PATH LOCAL | cove cp LOCAL NAME:PATH: copies one file out of or into a
+ * running VM through its guest agent, keeping the mode. The file lands under a temporary
+ * name and is renamed into place only once whole, on either side.
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/agent_client.h"
+
+static const char cp_usage[] =
+    "usage: cove cp NAME:PATH LOCAL\n"
+    "       cove cp LOCAL NAME:PATH\n"
+    "       cove cp --vsock SOCKET [:PATH LOCAL | LOCAL :PATH]\n"
+    "\n"
+    "Copies a file out of or into the running VM NAME (guest agent), keeping its mode.\n"
+    "A directory as the destination takes the source's file name.\n"
+    "Exit codes: 125 VM not running or no agent, 124 agent timeout, 123 connection lost.\n";
+
+/* "NAME:PATH" (NAME without '/'), or ":PATH" with --vsock; the colon's position or -1. */
+static int remote_split(const char *arg)
+{
+    const char *colon = strchr(arg, ':');
+    if (!colon || memchr(arg, '/', (size_t)(colon - arg)))
+        return -1;
+    return (int)(colon - arg);
+}
+
+int cmd_cp(int argc, char **argv)
+{
+    enum { O_VSOCK = 256, O_TIMEOUT };
+    static const struct option options[] = {
+        {"vsock", required_argument, NULL, O_VSOCK},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *vsock = NULL;
+    double timeout = AGENT_CONNECT_TIMEOUT_MS / 1000.0;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        switch (c) {
+        case O_VSOCK: vsock = optarg; break;
+        case O_TIMEOUT:
+            if (cli_parse_timeout(optarg, &timeout) < 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case 'h': fputs(cp_usage, stdout); return CLI_EXIT_OK;
+        case ':':
+            cli_error("option '%s' needs a value; see `cove cp --help`", argv[optind - 1]);
+            return CLI_EXIT_USAGE;
+        default:
+            cli_error("unknown option '%s'; see `cove cp --help`", argv[optind - 1]);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 2) {
+        cli_error("cp takes a source and a destination; usage: cove cp NAME:PATH LOCAL "
+                  "or cove cp LOCAL NAME:PATH");
+        return CLI_EXIT_USAGE;
+    }
+    char *src = argv[optind], *dst = argv[optind + 1];
+    int s = remote_split(src), d = remote_split(dst);
+    if ((s >= 0) == (d >= 0)) {
+        cli_error("exactly one of the two paths must be NAME:PATH (in the VM)");
+        return CLI_EXIT_USAGE;
+    }
+    char *remote = s >= 0 ? src : dst;
+    int at = s >= 0 ? s : d;
+    remote[at] = 0;
+    const char *name = remote, *remote_path = remote + at + 1;
+    if ((vsock && *name) || (!vsock && !*name) || !*remote_path) {
+        cli_error(vsock ? "with --vsock the VM path is written :PATH"
+                        : "'%s:%s' needs a VM name and a path, as NAME:PATH", name, remote_path);
+        return CLI_EXIT_USAGE;
+    }
+    int fd, rc = cli_agent_connect(name, vsock, timeout, &fd);
+    if (rc)
+        return rc;
+    struct cove_error err = {0};
+    rc = s >= 0 ? agent_get(fd, remote_path, dst, &err) : agent_put(fd, src, remote_path, &err);
+    close(fd);
+    if (rc < 0) {
+        cli_error("%s", err.message);
+        return agent_exit_code(rc);
+    }
+    return CLI_EXIT_OK;
+}
