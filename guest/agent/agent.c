@@ -60,8 +60,8 @@ int write_all(int fd, const void *buf, size_t len)
 
 int send_frame(int fd, uint8_t type, uint8_t stream, const void *payload, uint32_t len)
 {
-    uint8_t h[AGENT_HDR_SIZE] = {type, stream, (uint8_t)len, (uint8_t)(len >> 8),
-                                 (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
+    uint8_t h[AGENT_HDR_SIZE];
+    agent_put_header(h, type, stream, len);
     if (write_all(fd, h, sizeof h) < 0)
         return -1;
     return len ? write_all(fd, payload, len) : 0;
@@ -93,7 +93,7 @@ int recv_frame(int fd, uint8_t *type, uint8_t *stream, void *buf, uint32_t *len,
     uint8_t h[AGENT_HDR_SIZE];
     if (read_exact(fd, h, sizeof h, timeout_ms) < 0)
         return -1;
-    uint32_t n = (uint32_t)h[2] | (uint32_t)h[3] << 8 | (uint32_t)h[4] << 16 | (uint32_t)h[5] << 24;
+    uint32_t n = agent_get_u32(h + 2);
     if (n > AGENT_FRAME_MAX)
         return -1;
     if (n && read_exact(fd, buf, n, timeout_ms) < 0)
@@ -106,8 +106,8 @@ int recv_frame(int fd, uint8_t *type, uint8_t *stream, void *buf, uint32_t *len,
 
 void send_exit(int fd, uint8_t how, uint32_t value)
 {
-    uint8_t p[5] = {how, (uint8_t)value, (uint8_t)(value >> 8), (uint8_t)(value >> 16),
-                    (uint8_t)(value >> 24)};
+    uint8_t p[5] = {how};
+    agent_put_u32(p + 1, value);
     send_frame(fd, AGENT_T_EXIT, 0, p, sizeof p);
 }
 

@@ -88,8 +88,8 @@ static const char **make_env(const struct request *r, bool tty)
 /* In the child: report why we could not get as far as the command, and go. */
 static void child_fail(int errfd, uint8_t stage, int err)
 {
-    uint8_t msg[5] = {stage, (uint8_t)err, (uint8_t)(err >> 8), (uint8_t)(err >> 16),
-                      (uint8_t)(err >> 24)};
+    uint8_t msg[5] = {stage};
+    agent_put_u32(msg + 1, (uint32_t)err);
     if (write(errfd, msg, sizeof msg) < 0) {
         /* nothing left to tell it with */
     }
@@ -174,7 +174,7 @@ static int start(struct exec_state *x, const struct request *r)
     while (n < 0 && errno == EINTR);
     close(ep[0]);
     if (n == (ssize_t)sizeof why) {
-        int err = why[1] | why[2] << 8 | why[3] << 16 | why[4] << 24;
+        int err = (int)agent_get_u32(why + 1);
         waitpid(x->pid, NULL, 0);
         if (why[0] == 2 && (err == ENOENT || err == ENOTDIR)) {
             send_error(x->sock, AGENT_ERR_NOT_FOUND, "%s: command not found", r->args[0]);
@@ -207,8 +207,7 @@ static bool pump_output(struct exec_state *x, int fd, uint8_t stream)
         return true;
     if (n <= 0)
         return false; /* EOF, or EIO from a pty whose other side is all closed */
-    h[0] = AGENT_T_DATA, h[1] = stream;
-    h[2] = (uint8_t)n, h[3] = (uint8_t)(n >> 8), h[4] = (uint8_t)(n >> 16), h[5] = 0;
+    agent_put_header(h, AGENT_T_DATA, stream, (uint32_t)n);
     x->to_sock.len += AGENT_HDR_SIZE + (size_t)n;
     return true;
 }
@@ -225,7 +224,7 @@ static void host_frame(struct exec_state *x, uint8_t type, uint8_t stream, const
             x->to_stdin.len += len;
         }
     } else if (type == AGENT_T_SIGNAL && len == 4) {
-        int sig = p[0] | p[1] << 8 | p[2] << 16 | p[3] << 24;
+        int sig = (int)agent_get_u32(p);
         if (sig > 0 && sig < 65 && !x->exited && kill(-x->pid, sig) < 0)
             kill(x->pid, sig);
     } else if (type == AGENT_T_WINSIZE && len == 4 && x->tty) {
@@ -243,8 +242,7 @@ static bool parse_host(struct exec_state *x)
     struct buf *b = &x->sock_in;
     while (b->len >= AGENT_HDR_SIZE) {
         const uint8_t *h = b->data + b->head;
-        uint32_t len = (uint32_t)h[2] | (uint32_t)h[3] << 8 | (uint32_t)h[4] << 16 |
-                       (uint32_t)h[5] << 24;
+        uint32_t len = agent_get_u32(h + 2);
         if (len > AGENT_FRAME_MAX)
             return false;
         if (b->len < AGENT_HDR_SIZE + len)

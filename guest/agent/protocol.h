@@ -1,7 +1,7 @@
 /*
  * protocol.h — the cove guest agent's wire protocol (docs/AGENT.md), shared by the agent
- * (guest/agent/) and its host-side client (src/agent/). Constants only: both sides parse
- * with their own bounded code.
+ * (guest/agent/) and its host-side client (src/agent/): constants and the byte order of
+ * the frame header; both sides parse payloads with their own bounded code.
  *
  * One connection carries one request. Everything on it is a frame:
  *   [type u8][stream u8][len u32 little-endian][payload: len bytes], len <= AGENT_FRAME_MAX
@@ -11,12 +11,32 @@
 #ifndef COVE_AGENT_PROTOCOL_H
 #define COVE_AGENT_PROTOCOL_H
 
+#include <stdint.h>
+
 /* The agent listens on this vsock port; host programs reach it through the VM's hybrid
  * vsock socket with "CONNECT 1024\n". */
 #define AGENT_PORT 1024
 
 #define AGENT_HDR_SIZE 6
 #define AGENT_FRAME_MAX 65536u
+
+static inline void agent_put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static inline uint32_t agent_get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Writes the AGENT_HDR_SIZE bytes of a frame header at h. */
+static inline void agent_put_header(uint8_t *h, uint8_t type, uint8_t stream, uint32_t len)
+{
+    h[0] = type, h[1] = stream;
+    agent_put_u32(h + 2, len);
+}
 
 /* Frame types. */
 #define AGENT_T_REQUEST 'Q' /* host -> agent, first frame: key/value pairs */

@@ -143,8 +143,8 @@ int conn_write(int fd, const void *buf, size_t len)
 
 int send_frame(int fd, uint8_t type, uint8_t stream, const void *payload, uint32_t len)
 {
-    uint8_t h[AGENT_HDR_SIZE] = {type, stream, (uint8_t)len, (uint8_t)(len >> 8),
-                                 (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
+    uint8_t h[AGENT_HDR_SIZE];
+    agent_put_header(h, type, stream, len);
     int rc = conn_write(fd, h, sizeof h);
     return rc < 0 || !len ? rc : conn_write(fd, payload, len);
 }
@@ -176,7 +176,7 @@ int recv_frame(int fd, uint8_t *type, uint8_t *stream, uint8_t *buf, uint32_t *l
     int rc = read_exact(fd, h, sizeof h, timeout_ms);
     if (rc < 0)
         return rc;
-    uint32_t n = (uint32_t)h[2] | (uint32_t)h[3] << 8 | (uint32_t)h[4] << 16 | (uint32_t)h[5] << 24;
+    uint32_t n = agent_get_u32(h + 2);
     if (n > AGENT_FRAME_MAX)
         return -ECONNRESET;
     if (n && (rc = read_exact(fd, buf, n, timeout_ms)) < 0)
@@ -236,8 +236,7 @@ int finish_request(int fd, uint8_t *buf, char *result, size_t result_len, uint32
             memcpy(result, buf, n);
             *result_got = n;
         } else if (type == AGENT_T_EXIT && len == 5) {
-            uint32_t v = buf[1] | (uint32_t)buf[2] << 8 | (uint32_t)buf[3] << 16 |
-                         (uint32_t)buf[4] << 24;
+            uint32_t v = agent_get_u32(buf + 1);
             if (failed)
                 return err ? err->code : -EIO;
             return v > 255 ? 255 : (int)v;

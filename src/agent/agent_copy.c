@@ -14,6 +14,7 @@
 
 #include "agent/agent_client.h"
 #include "agent/agent_internal.h"
+#include "util/fdio.h"
 
 /* The last path component (for copies into a directory). */
 static const char *base_name(const char *path, char *buf, size_t n)
@@ -87,20 +88,6 @@ static void get_meta(const uint8_t *p, uint32_t len, mode_t *mode)
     }
 }
 
-static int write_file(int f, const uint8_t *p, size_t len)
-{
-    while (len) {
-        ssize_t n = write(f, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Streams the file frames into f; returns the agent's exit value or a negative errno. */
 static int receive_file(int fd, int f, uint8_t *buf, mode_t *mode, const char *target,
                         struct cove_error *err)
@@ -116,7 +103,7 @@ static int receive_file(int fd, int f, uint8_t *buf, mode_t *mode, const char *t
         if (type == AGENT_T_RESULT) {
             get_meta(buf, len, mode);
         } else if (type == AGENT_T_DATA && stream == AGENT_STDOUT && len) {
-            if ((rc = write_file(f, buf, len)) < 0)
+            if ((rc = fd_write_all(f, buf, len)) < 0)
                 return cove_error_set(err, rc, "%s: %s", target, strerror(-rc));
         } else if (type == AGENT_T_ERROR) {
             cove_error_set(err, -EIO, "guest: %.*s", len > 1 ? (int)len - 1 : 0,

@@ -23,6 +23,7 @@
 
 #include "agent/agent_client.h"
 #include "agent/agent_internal.h"
+#include "util/fdio.h"
 
 #define IN_CAP (2 * (AGENT_HDR_SIZE + AGENT_FRAME_MAX))
 #define OUT_CAP (AGENT_HDR_SIZE + AGENT_FRAME_MAX + 64)
@@ -40,25 +41,6 @@ struct exec_io {
     size_t message_len;
 };
 
-static int write_local(int fd, const uint8_t *p, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN) {
-            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-            poll(&pfd, 1, -1);
-            continue;
-        }
-        if (n <= 0)
-            return -errno;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static void queue(struct exec_io *x, uint8_t type, uint8_t stream, const void *p, uint32_t len)
 {
     if (x->out_head) {
@@ -66,9 +48,7 @@ static void queue(struct exec_io *x, uint8_t type, uint8_t stream, const void *p
         x->out_head = 0;
     }
     uint8_t *h = x->out + x->out_len;
-    h[0] = type, h[1] = stream;
-    h[2] = (uint8_t)len, h[3] = (uint8_t)(len >> 8), h[4] = (uint8_t)(len >> 16);
-    h[5] = (uint8_t)(len >> 24);
+    agent_put_header(h, type, stream, len);
     if (len)
         memcpy(h + AGENT_HDR_SIZE, p, len);
     x->out_len += AGENT_HDR_SIZE + len;
@@ -90,12 +70,12 @@ static int agent_frame(struct exec_io *x, uint8_t type, uint8_t stream, const ui
 {
     if (type == AGENT_T_DATA && len) {
         int fd = stream == AGENT_STDERR ? x->o->err_fd : x->o->out_fd;
-        if (write_local(fd, p, len) < 0 && stream != AGENT_STDERR)
+        if (fd_write_all(fd, p, len) < 0 && stream != AGENT_STDERR)
             return -EPIPE; /* our reader went away: stop, as a pipeline would */
     } else if (type == AGENT_T_ERROR && len) {
         snprintf(x->message, x->message_len, "%.*s", (int)(len - 1), (const char *)p + 1);
     } else if (type == AGENT_T_EXIT && len == 5) {
-        uint32_t v = p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
+        uint32_t v = agent_get_u32(p + 1);
         x->status = p[0] == AGENT_SIGNALED ? 128 + (int)(v & 127) : (int)(v > 255 ? 255 : v);
         x->have_exit = true;
     }
@@ -113,8 +93,7 @@ static int read_agent(struct exec_io *x)
     size_t at = 0;
     while (x->in_len - at >= AGENT_HDR_SIZE && !x->have_exit) {
         const uint8_t *h = x->in + at;
-        uint32_t len = (uint32_t)h[2] | (uint32_t)h[3] << 8 | (uint32_t)h[4] << 16 |
-                       (uint32_t)h[5] << 24;
+        uint32_t len = agent_get_u32(h + 2);
         if (len > AGENT_FRAME_MAX)
             return -ECONNRESET;
         if (x->in_len - at < AGENT_HDR_SIZE + len)

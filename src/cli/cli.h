@@ -43,6 +43,10 @@ int cli_parse_memory(const char *text, uint64_t *mib);
 /* Prints "cove: <message>" on stderr (one line). */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* For getopt_long's ':' (missing value) and '?' (unknown option) with opterr = 0: one
+ * "cove: ..." line naming the option and `cove CMD --help`; returns CLI_EXIT_USAGE. */
+int cli_bad_option(const char *cmd, int c, char **argv);
+
 /* Terminal handling for the serial console (console.c). */
 bool console_is_terminal(int fd);
 int console_raw_enter(int fd); /* puts fd in raw mode; restored by console_raw_leave/atexit */

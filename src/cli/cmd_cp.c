@@ -52,12 +52,7 @@ int cmd_cp(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             break;
         case 'h': fputs(cp_usage, stdout); return CLI_EXIT_OK;
-        case ':':
-            cli_error("option '%s' needs a value; see `cove cp --help`", argv[optind - 1]);
-            return CLI_EXIT_USAGE;
-        default:
-            cli_error("unknown option '%s'; see `cove cp --help`", argv[optind - 1]);
-            return CLI_EXIT_USAGE;
+        default: return cli_bad_option("cp", c, argv);
         }
     }
     if (argc - optind != 2) {

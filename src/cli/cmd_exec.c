@@ -148,12 +148,7 @@ static int parse(int argc, char **argv, struct exec_args *a)
             break;
         case O_VSOCK: a->vsock = optarg; break;
         case 'h': fputs(exec_usage, stdout); return -1;
-        case ':':
-            cli_error("option '%s' needs a value; see `cove exec --help`", argv[optind - 1]);
-            return CLI_EXIT_USAGE;
-        default:
-            cli_error("unknown option '%s'; see `cove exec --help`", argv[optind - 1]);
-            return CLI_EXIT_USAGE;
+        default: return cli_bad_option("exec", c, argv);
         }
     }
     if (!a->name && !a->vsock) {

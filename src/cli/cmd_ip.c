@@ -73,12 +73,7 @@ int cmd_ip(int argc, char **argv)
         case O_ALL: all = true; break;
         case O_VSOCK: vsock = optarg; break;
         case 'h': fputs(ip_usage, stdout); return CLI_EXIT_OK;
-        case ':':
-            cli_error("option '%s' needs a value; see `cove ip --help`", argv[optind - 1]);
-            return CLI_EXIT_USAGE;
-        default:
-            cli_error("unknown option '%s'; see `cove ip --help`", argv[optind - 1]);
-            return CLI_EXIT_USAGE;
+        default: return cli_bad_option("ip", c, argv);
         }
     }
     if (optind < argc)

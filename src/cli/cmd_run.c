@@ -59,19 +59,6 @@ static void stop_on_signal(int sig)
         machine_request_stop(running_machine);
 }
 
-static int parse_cpus(const char *text, unsigned *out)
-{
-    char *end;
-    errno = 0;
-    long n = strtol(text, &end, 10);
-    if (errno || *end || end == text || n < 0 || n > 1000000) {
-        cli_error("--cpus '%s' is not a number; pass a count such as --cpus 2", text);
-        return -1;
-    }
-    *out = (unsigned)n;
-    return 0;
-}
-
 #define MAX_FORWARDS 64
 
 struct run_args {
@@ -198,7 +185,7 @@ static int parse_run_args(int argc, char **argv, struct machine_config *cfg, str
                 return CLI_EXIT_USAGE;
             break;
         case OPT_CPUS:
-            if (parse_cpus(optarg, &cfg->cpus) < 0)
+            if (cli_parse_cpus(optarg, &cfg->cpus) < 0)
                 return CLI_EXIT_USAGE;
             break;
         case OPT_MEMORY:
@@ -208,12 +195,7 @@ static int parse_run_args(int argc, char **argv, struct machine_config *cfg, str
             }
             break;
         case 'h': fputs(run_usage, stdout); return -1;
-        case ':':
-            cli_error("option '%s' needs a value; see `cove run --help`", argv[optind - 1]);
-            return CLI_EXIT_USAGE;
-        default:
-            cli_error("unknown option '%s'; see `cove run --help`", argv[optind - 1]);
-            return CLI_EXIT_USAGE;
+        default: return cli_bad_option("run", c, argv);
         }
     }
     if (optind < argc) {

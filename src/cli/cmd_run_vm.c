@@ -111,12 +111,7 @@ int cmd_run_vm(int argc, char **argv)
             forwards[nforwards++] = optarg;
             break;
         case 'h': fputs(run_vm_usage, stdout); return CLI_EXIT_OK;
-        case ':':
-            cli_error("option '%s' needs a value; see `cove run --help`", argv[optind - 1]);
-            return CLI_EXIT_USAGE;
-        default:
-            cli_error("unknown option '%s'; see `cove run --help`", argv[optind - 1]);
-            return CLI_EXIT_USAGE;
+        default: return cli_bad_option("run", c, argv);
         }
     }
     if (optind < argc) {

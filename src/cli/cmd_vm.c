@@ -29,16 +29,6 @@ static int fail(const struct cove_error *err)
     return CLI_EXIT_FAILURE;
 }
 
-/* getopt's complaint for the current command, as one line. */
-static int bad_option(const char *cmd, int c, char **argv)
-{
-    if (c == ':')
-        cli_error("option '%s' needs a value; see `cove %s --help`", argv[optind - 1], cmd);
-    else
-        cli_error("unknown option '%s'; see `cove %s --help`", argv[optind - 1], cmd);
-    return CLI_EXIT_USAGE;
-}
-
 /* Exactly `n` positional arguments remain (names). */
 static int positional(const char *cmd, int argc, char **argv, int n, const char *what)
 {
@@ -96,16 +86,37 @@ static int parse_disk_size(const char *text, uint64_t *bytes)
     return 0;
 }
 
-static bool want_json(const char *format, int *rc)
+/* The options of the read-only commands (get, list): --format text|json and --help.
+ * Returns -1 after printing the usage (the command is done, exit 0), 0 to go on, or an
+ * exit code. */
+static int format_options(const char *cmd, const char *usage, int argc, char **argv,
+                          bool *json)
 {
-    *rc = 0;
+    static const struct option options[] = {
+        {"format", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *format = NULL;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        switch (c) {
+        case 'f': format = optarg; break;
+        case 'h': fputs(usage, stdout); return -1;
+        default: return cli_bad_option(cmd, c, argv);
+        }
+    }
+    *json = false;
     if (!format || !strcmp(format, "text"))
-        return false;
-    if (!strcmp(format, "json"))
-        return true;
+        return 0;
+    if (!strcmp(format, "json")) {
+        *json = true;
+        return 0;
+    }
     cli_error("--format '%s' is not known; use text or json", format);
-    *rc = CLI_EXIT_USAGE;
-    return false;
+    return CLI_EXIT_USAGE;
 }
 
 /* --- create ---------------------------------------------------------------------------- */
@@ -195,7 +206,7 @@ int cmd_create(int argc, char **argv)
         case O_INITRD: o.initrd = optarg; break;
         case O_APPEND: o.cmdline = optarg; break;
         case 'h': fputs(create_usage, stdout); return CLI_EXIT_OK;
-        default: return bad_option("create", c, argv);
+        default: return cli_bad_option("create", c, argv);
         }
     }
     int rc = positional("create", argc, argv, 1, "NAME");
@@ -244,7 +255,7 @@ static int names_only(const char *cmd, const char *usage, int argc, char **argv,
             fputs(usage, stdout);
             return -1;
         }
-        return bad_option(cmd, c, argv);
+        return cli_bad_option(cmd, c, argv);
     }
     return positional(cmd, argc, argv, n, what);
 }
@@ -345,7 +356,7 @@ int cmd_stop(int argc, char **argv)
             break;
         }
         case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
-        default: return bad_option("stop", c, argv);
+        default: return cli_bad_option("stop", c, argv);
         }
     }
     int rc = positional("stop", argc, argv, 1, "NAME");
@@ -411,23 +422,10 @@ int cmd_get(int argc, char **argv)
 {
     static const char usage[] =
         "usage: cove get NAME [--format text|json]\n\nShows a VM's settings and state.\n";
-    static const struct option options[] = {
-        {"format", required_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *format = NULL;
-    int c, rc;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-        switch (c) {
-        case 'f': format = optarg; break;
-        case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
-        default: return bad_option("get", c, argv);
-        }
-    }
-    bool json = want_json(format, &rc);
+    bool json;
+    int rc = format_options("get", usage, argc, argv, &json);
+    if (rc < 0)
+        return CLI_EXIT_OK;
     if (rc || (rc = positional("get", argc, argv, 1, "NAME")))
         return rc;
     struct cove_vm_info v;
@@ -463,23 +461,10 @@ int cmd_list(int argc, char **argv)
     static const char usage[] =
         "usage: cove list [--format text|json]\n\nLists the VMs: state, CPUs, memory, disk "
         "size and the space it uses on the host.\n";
-    static const struct option options[] = {
-        {"format", required_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *format = NULL;
-    int c, rc;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-        switch (c) {
-        case 'f': format = optarg; break;
-        case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
-        default: return bad_option("list", c, argv);
-        }
-    }
-    bool json = want_json(format, &rc);
+    bool json;
+    int rc = format_options("list", usage, argc, argv, &json);
+    if (rc < 0)
+        return CLI_EXIT_OK;
     if (rc || (rc = positional("list", argc, argv, 0, "")))
         return rc;
     struct cove_vm_info *list;
@@ -544,7 +529,7 @@ int cmd_set(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             break;
         case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
-        default: return bad_option("set", c, argv);
+        default: return cli_bad_option("set", c, argv);
         }
     }
     int rc = positional("set", argc, argv, 1, "NAME");

@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +23,15 @@ void cli_error(const char *fmt, ...)
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     fprintf(stderr, "cove: %s\n", line);
+}
+
+int cli_bad_option(const char *cmd, int c, char **argv)
+{
+    if (c == ':')
+        cli_error("option '%s' needs a value; see `cove %s --help`", argv[optind - 1], cmd);
+    else
+        cli_error("unknown option '%s'; see `cove %s --help`", argv[optind - 1], cmd);
+    return CLI_EXIT_USAGE;
 }
 
 static const char usage[] =

@@ -3,6 +3,7 @@
  * copies and helper programs. See store.h for the rules.
  */
 #include "store/store.h"
+#include "util/fdio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -142,21 +143,6 @@ int store_sync_dir(const char *dir)
     return rc;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static void dir_of(const char *path, char *dir, size_t n)
 {
     snprintf(dir, n, "%s", path);
@@ -179,7 +165,7 @@ int store_write_atomic(const char *path, const void *data, size_t len, mode_t mo
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0)
         return cove_error_set(err, -errno, "cannot write %s: %s", path, strerror(errno));
-    int rc = write_all(fd, data, len);
+    int rc = fd_write_all(fd, data, len);
     if (rc == 0 && fchmod(fd, mode) < 0)
         rc = -errno;
     if (rc == 0 && fsync(fd) < 0)
