@@ -93,6 +93,7 @@ struct cove_run_options {
     int console_in_fd;           /* -1: none */
     int console_out_fd;
     bool console_escape;         /* Ctrl-A x quits */
+    bool virtio_console;         /* the console on virtio-console (hvc0), not the UART */
     const struct cove_disk_config *extra_disks; /* attached after the bundle's own */
     unsigned nextra_disks;
     const char *const *forwards; /* added to the stored ones */

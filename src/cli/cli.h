@@ -38,6 +38,8 @@ int cli_parse_timeout(const char *text, double *out);
 
 /* Shared option parsers: print one line and return -1 on bad input. */
 int cli_parse_cpus(const char *text, unsigned *out);
+/* --console serial|virtio: sets *virtio; on error prints one line and returns -1. */
+int cli_parse_console(const char *text, bool *virtio);
 int cli_parse_memory(const char *text, uint64_t *mib);
 
 /* Prints "cove: <message>" on stderr (one line). */

@@ -22,9 +22,9 @@ static const char run_usage[] =
     "usage: cove run --kernel PATH [--initrd PATH] [--append ARGS] [--cpus N]\n"
     "                [--memory SIZE] [--firmware PATH] [--disk PATH[,ro]]...\n"
     "                [--net nat|none] [--forward tcp|udp:[ADDR:]HOSTPORT:GUESTPORT]...\n"
-    "                [--mac MAC] [--vsock PATH]\n"
+    "                [--mac MAC] [--vsock PATH] [--console serial|virtio]\n"
     "\n"
-    "Boots a virtual machine with the serial console on this terminal and exits 0\n"
+    "Boots a virtual machine with its console on this terminal and exits 0\n"
     "when the guest powers off.\n"
     "\n"
     "  --kernel PATH     RISC-V Linux Image or ELF (with --firmware: any S-mode payload,\n"
@@ -46,6 +46,8 @@ static const char run_usage[] =
     "  --mac MAC         the interface's MAC (default: random 52:54:00:xx:xx:xx)\n"
     "  --vsock PATH      a virtio-vsock device (guest CID 3) bridged to the Unix socket\n"
     "                    PATH: the guest agent is reached there (cove exec, docs/AGENT.md)\n"
+    "  --console serial|virtio  the guest console: the 16550 UART, ttyS0 (default), or\n"
+    "                    virtio-console, hvc0 (console=hvc0 is put on the command line)\n"
     "\n"
     "On a terminal the console is in raw mode: Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
     "The default guest: --kernel \"$(make -s guest-path)/Image\" --initrd \"$(make -s guest-path)/initrd\"\n";
@@ -146,7 +148,7 @@ static int parse_disk(char *spec, struct run_args *ra)
 static int parse_run_args(int argc, char **argv, struct machine_config *cfg, struct run_args *ra)
 {
     enum { OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_CPUS, OPT_MEMORY, OPT_FIRMWARE,
-           OPT_DISK, OPT_NO_RNG, OPT_NET, OPT_FORWARD, OPT_MAC, OPT_VSOCK };
+           OPT_DISK, OPT_NO_RNG, OPT_NET, OPT_FORWARD, OPT_MAC, OPT_VSOCK, OPT_CONSOLE };
     static const struct option options[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
         {"initrd", required_argument, NULL, OPT_INITRD},
@@ -160,13 +162,14 @@ static int parse_run_args(int argc, char **argv, struct machine_config *cfg, str
         {"forward", required_argument, NULL, OPT_FORWARD},
         {"mac", required_argument, NULL, OPT_MAC},
         {"vsock", required_argument, NULL, OPT_VSOCK},
+        {"console", required_argument, NULL, OPT_CONSOLE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
         switch (c) {
         case OPT_KERNEL: cfg->kernel_path = optarg; break;
         case OPT_INITRD: cfg->initrd_path = optarg; break;
@@ -178,6 +181,13 @@ static int parse_run_args(int argc, char **argv, struct machine_config *cfg, str
             break;
         case OPT_NO_RNG: cfg->rng = false; break;
         case OPT_VSOCK: cfg->vsock_path = optarg; break;
+        case OPT_CONSOLE: {
+            bool virtio;
+            if (cli_parse_console(optarg, &virtio) < 0)
+                return CLI_EXIT_USAGE;
+            cfg->console = virtio ? MACHINE_CONSOLE_VIRTIO : MACHINE_CONSOLE_SERIAL;
+            break;
+        }
         case OPT_NET:
         case OPT_FORWARD:
         case OPT_MAC:

@@ -19,12 +19,14 @@
 static const char run_vm_usage[] =
     "usage: cove run NAME [--no-console] [--append ARGS] [--disk PATH[,ro]]... "
     "[--forward SPEC]...\n"
+    "                [--console serial|virtio]\n"
     "\n"
     "Boots the VM NAME and exits when it stops (0 when the guest powered off).\n"
     "  --no-console      the console goes to run/console.log in the bundle (no input)\n"
     "  --append ARGS     added to the stored kernel command line for this run\n"
     "  --disk PATH[,ro]  one more disk for this run (after the bundle's own)\n"
     "  --forward SPEC    one more port forward for this run: tcp|udp:[ADDR:]HOSTPORT:GUESTPORT\n"
+    "  --console serial|virtio  the guest console on ttyS0 (default) or hvc0 (virtio-console)\n"
     "On a terminal Ctrl-A x quits. `cove stop NAME` asks the guest to power off.\n";
 
 static struct cove_vm_runner *active_runner;
@@ -76,19 +78,20 @@ static int add_disk(char *spec, struct cove_disk_config *disks, unsigned *n)
 
 int cmd_run_vm(int argc, char **argv)
 {
-    enum { O_NO_CONSOLE = 256, O_APPEND, O_DISK, O_FORWARD };
+    enum { O_NO_CONSOLE = 256, O_APPEND, O_DISK, O_FORWARD, O_CONSOLE };
     static const struct option options[] = {
         {"no-console", no_argument, NULL, O_NO_CONSOLE},
         {"append", required_argument, NULL, O_APPEND},
         {"disk", required_argument, NULL, O_DISK},
         {"forward", required_argument, NULL, O_FORWARD},
+        {"console", required_argument, NULL, O_CONSOLE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct cove_disk_config disks[COVE_MAX_DISKS];
     const char *forwards[COVE_MAX_FORWARDS];
     unsigned ndisks = 0, nforwards = 0;
-    bool no_console = false;
+    bool no_console = false, virtio_console = false;
     const char *append = NULL;
     const char *name = argv[1];
     /* the name comes first: options follow it */
@@ -99,6 +102,10 @@ int cmd_run_vm(int argc, char **argv)
         switch (c) {
         case O_NO_CONSOLE: no_console = true; break;
         case O_APPEND: append = optarg; break;
+        case O_CONSOLE:
+            if (cli_parse_console(optarg, &virtio_console) < 0)
+                return CLI_EXIT_USAGE;
+            break;
         case O_DISK:
             if (add_disk(optarg, disks, &ndisks) < 0)
                 return CLI_EXIT_USAGE;
@@ -131,6 +138,7 @@ int cmd_run_vm(int argc, char **argv)
         .console_in_fd = no_console ? -1 : STDIN_FILENO,
         .console_out_fd = STDOUT_FILENO,
         .console_escape = tty,
+        .virtio_console = virtio_console,
         .extra_disks = disks,
         .nextra_disks = ndisks,
         .forwards = forwards,

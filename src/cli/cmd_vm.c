@@ -43,6 +43,17 @@ static int positional(const char *cmd, int argc, char **argv, int n, const char 
     return 0;
 }
 
+int cli_parse_console(const char *text, bool *virtio)
+{
+    if (strcmp(text, "serial") && strcmp(text, "virtio")) {
+        cli_error("--console '%s': unknown console; use --console serial (ttyS0) or "
+                  "--console virtio (hvc0)", text);
+        return -1;
+    }
+    *virtio = !strcmp(text, "virtio");
+    return 0;
+}
+
 int cli_parse_cpus(const char *text, unsigned *out)
 {
     char *end;

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,10 +14,19 @@
 
 #define READ_CHUNK 256
 
+/* A pipe of 64 KiB feeds a virtio console: input is read only while this much is free. */
+#define VCON_PIPE_LIMIT (60u << 10)
+
 static void push(struct machine *m, const uint8_t *buf, size_t len)
 {
     if (!len)
         return;
+    if (m->console_virtio) {
+        ssize_t n = write(m->vcon_pipe[1], buf, len);
+        if (n < (ssize_t)len)
+            log_debug("console input overrun");
+        return;
+    }
     /* The ring has room: the thread reads only when READ_CHUNK + 1 bytes fit. The UART's
      * loopback mode may fill it meanwhile; console bytes then get lost as on a real line. */
     if (uart_push_input(m->uart, buf, len) < len)
@@ -61,6 +71,16 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Whether a whole READ_CHUNK (after escapes: twice that) fits where input goes. */
+static bool input_room(struct machine *m)
+{
+    if (!m->console_virtio)
+        return uart_rx_space(m->uart) > READ_CHUNK;
+    int queued = 0;
+    return ioctl(m->vcon_pipe[0], FIONREAD, &queued) == 0 &&
+           (unsigned)queued + 2 * READ_CHUNK <= VCON_PIPE_LIMIT;
+}
+
 static bool read_input(struct machine *m)
 {
     uint8_t buf[READ_CHUNK];
@@ -81,7 +101,7 @@ static void *console_main(void *arg)
     bool input_open = m->console_in_fd >= 0;
     int64_t flush_due = -1; /* when the buffered output must go out, or -1 */
     while (!machine_stopping(m)) {
-        bool room = input_open && uart_rx_space(m->uart) > READ_CHUNK;
+        bool room = input_open && input_room(m);
         struct pollfd fds[2] = {{m->wake_fd, POLLIN, 0}, {m->console_in_fd, POLLIN, 0}};
         int timeout = -1;
         if (flush_due >= 0) {

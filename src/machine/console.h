@@ -1,7 +1,8 @@
 /*
  * console.h — the console I/O thread of a machine.
  *
- * It polls console_in_fd and feeds the UART's receive ring (handling the Ctrl-A escape
+ * It polls console_in_fd and feeds the UART's receive ring, or the virtio console's input
+ * pipe (see struct machine), handling the Ctrl-A escape
  * when enabled: Ctrl-A x stops the machine, Ctrl-A Ctrl-A sends one Ctrl-A), and flushes
  * the UART's buffered output a few milliseconds after it was written, so that a prompt
  * without a newline shows up promptly while a stream of output costs few write(2)s.

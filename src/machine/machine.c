@@ -8,6 +8,8 @@
 #include "machine/machine_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +123,18 @@ static void sleep_ms(long ms)
     }
 }
 
+/* Magic SysRq KEY: BREAK then the key on the UART; ^O then the key on hvc0. */
+static int push_sysrq(struct machine *m, uint8_t key)
+{
+    if (m->console_virtio) {
+        uint8_t seq[2] = {0x0f, key};
+        return write(m->vcon_pipe[1], seq, 2) == 2 ? 0 : -EAGAIN;
+    }
+    if (uart_push_break(m->uart) < 0 || uart_push_input(m->uart, &key, 1) != 1)
+        return -EAGAIN;
+    return 0;
+}
+
 int machine_request_poweroff(struct machine *m)
 {
     /* sync and remount are queued work in the guest: give each a moment before the next,
@@ -130,8 +144,7 @@ int machine_request_poweroff(struct machine *m)
     };
     machine_resume(m);
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-        uint8_t key = (uint8_t)steps[i].key;
-        if (uart_push_break(m->uart) < 0 || uart_push_input(m->uart, &key, 1) != 1)
+        if (push_sysrq(m, (uint8_t)steps[i].key) < 0)
             return -EAGAIN; /* the guest is not reading its console */
         if (steps[i].pause_ms)
             sleep_ms(steps[i].pause_ms);
@@ -236,7 +249,7 @@ static int add_devices(struct machine *m, const struct machine_config *cfg)
     for (unsigned s = 0; s <= PLIC_NDEV; s++)
         m->irq_lines[s] = (struct machine_irq_line){m, s};
     struct uart_config ucfg = {
-        .out_fd = cfg->console_out_fd,
+        .out_fd = m->console_virtio ? -1 : cfg->console_out_fd,
         .irq = uart_irq, .irq_opaque = m,
         .output_pending = uart_notify_output, .notify_opaque = m,
     };
@@ -289,9 +302,14 @@ static int rewrite_fdt(struct machine *m)
 static int write_fdt(struct machine *m, const struct machine_config *cfg, uint64_t initrd_start,
                      uint64_t initrd_end, struct cove_error *err)
 {
-    /* The DTB outlives cfg (devices rewrite it): bootargs are copied. */
-    if (cfg->cmdline && !(m->bootargs = strdup(cfg->cmdline)))
+    /* The DTB outlives cfg (devices rewrite it): bootargs are copied. A virtio console
+     * is named first, so that a console= of the user's, later on the line, still wins. */
+    const char *user = cfg->cmdline ? cfg->cmdline : "";
+    if (m->console_virtio ? asprintf(&m->bootargs, "console=hvc0%s%s", *user ? " " : "", user) < 0
+                          : (cfg->cmdline && !(m->bootargs = strdup(cfg->cmdline)))) {
+        m->bootargs = NULL;
         return cove_error_set(err, -ENOMEM, "out of memory");
+    }
     struct board_fdt_params *p = &m->fdt_params;
     *p = (struct board_fdt_params){
         .cpus = m->ncpus,
@@ -444,6 +462,15 @@ int machine_create(const struct machine_config *cfg, struct machine **out, struc
     m->firmware_mode = cfg->firmware_path != NULL;
     m->console_in_fd = cfg->console_in_fd;
     m->console_escape = cfg->console_escape;
+    m->vcon_pipe[0] = m->vcon_pipe[1] = -1;
+    if (cfg->console == MACHINE_CONSOLE_VIRTIO) {
+        m->console_virtio = true;
+        if (pipe2(m->vcon_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+            rc = cove_error_set(err, -errno, "cannot create the console pipe: %s",
+                                strerror(errno));
+            goto fail;
+        }
+    }
     pthread_mutex_init(&m->hsm_lock, NULL);
     pthread_cond_init(&m->hsm_cond, NULL);
     rtc_init(&m->rtc);
@@ -494,6 +521,9 @@ void machine_destroy(struct machine *m)
         return;
     /* No vCPU thread runs any more (machine_run joined them): devices can go. */
     machine_remove_virtio_devices(m);
+    for (int i = 0; i < 2; i++)
+        if (m->vcon_pipe[i] >= 0)
+            close(m->vcon_pipe[i]);
     for (unsigned i = 0; i < m->ncpus; i++)
         if (m->harts[i].vcpu)
             hv_vcpu_destroy(m->harts[i].vcpu);

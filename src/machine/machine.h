@@ -41,6 +41,13 @@ struct machine_net {
     unsigned nforwards;
 };
 
+/* Where the guest's console is. */
+enum machine_console {
+    MACHINE_CONSOLE_SERIAL,     /* the 16550 UART, ttyS0 (the device tree's stdout-path) */
+    MACHINE_CONSOLE_VIRTIO,     /* virtio-console, hvc0: "console=hvc0" goes first on the
+                                   command line; the UART stays, its output is dropped */
+};
+
 struct machine_config {
     unsigned cpus;              /* 1..MACHINE_MAX_CPUS */
     uint64_t memory_bytes;      /* MACHINE_MIN_MEMORY..MACHINE_MAX_MEMORY, multiple of 1 MiB */
@@ -50,7 +57,8 @@ struct machine_config {
     const char *firmware_path;  /* optional M-mode firmware (OpenSBI fw_dynamic.bin/elf);
                                    the kernel (or any S-mode image) becomes its payload */
     int console_in_fd;          /* -1: no console input */
-    int console_out_fd;         /* where the UART's output goes */
+    int console_out_fd;         /* where the console's output goes */
+    enum machine_console console;
     bool console_escape;        /* Ctrl-A x on console input stops the machine;
                                    Ctrl-A Ctrl-A sends one Ctrl-A */
 
@@ -99,8 +107,9 @@ void machine_resume(struct machine *m);
 bool machine_paused(struct machine *m);
 
 /* Asks the guest to power off cleanly. RISC-V virt has no ACPI power button, so this is
- * Linux's magic SysRq on the serial console: BREAK+'s' (sync), BREAK+'u' (remount
- * read-only), BREAK+'o' (power off), with pauses between them for the guest to act. It
+ * Linux's magic SysRq on the console: BREAK+'s' (sync), BREAK+'u' (remount read-only),
+ * BREAK+'o' (power off) on the UART, or ^O+key on a virtio console (hvc0), with pauses
+ * between them for the guest to act. It
  * blocks for about half a second; the machine then stops with MACHINE_STOP_POWEROFF if
  * the guest obeys (needs CONFIG_MAGIC_SYSRQ_SERIAL). A paused machine is resumed first. */
 int machine_request_poweroff(struct machine *m);

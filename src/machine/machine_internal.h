@@ -85,8 +85,12 @@ struct machine {
     atomic_bool running;
     unsigned guest_fail_code;
 
-    /* Console: input fd, escape handling, the I/O thread and its wake-up eventfd. */
+    /* Console: input fd, escape handling, the I/O thread and its wake-up eventfd. With a
+     * virtio console, input goes through the pipe vcon_pipe (read end: the device's
+     * input, write end: the console thread and machine_request_poweroff). */
     int console_in_fd;
+    bool console_virtio;
+    int vcon_pipe[2];
     bool console_escape;
     bool escape_armed;
     int wake_fd;

@@ -42,13 +42,14 @@ static struct virtio_mmio_params params_for(struct machine *m, unsigned slot)
 int machine_add_virtio_devices(struct machine *m, const struct machine_config *cfg,
                                struct cove_error *err)
 {
-    unsigned count = cfg->ndisks + cfg->nnets + (cfg->rng ? 1 : 0) + (cfg->vsock_path ? 1 : 0);
+    unsigned count = cfg->ndisks + cfg->nnets + (cfg->rng ? 1 : 0) + (cfg->vsock_path ? 1 : 0) +
+                     (m->console_virtio ? 1 : 0);
     if (count == 0)
         return 0;
     if (count > VIRT_VIRTIO_COUNT)
         return cove_error_set(err, -EINVAL,
                               "too many devices (%u); a VM has at most %u virtio devices "
-                              "(disks, network, rng, vsock)", count, VIRT_VIRTIO_COUNT);
+                              "(disks, network, rng, vsock, console)", count, VIRT_VIRTIO_COUNT);
     int rc = iothread_create(&m->io, err);
     if (rc < 0)
         return rc;
@@ -92,6 +93,14 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
         struct virtio_mmio *t;
         uint64_t cid = cfg->vsock_cid ? cfg->vsock_cid : 3;
         if ((rc = virtio_vsock_create(&p, cid, cfg->vsock_path, &t, err)) < 0)
+            return rc;
+        if ((rc = place(m, &next_slot, t, err)) < 0)
+            return rc;
+    }
+    if (m->console_virtio) {
+        struct virtio_mmio_params p = params_for(m, next_slot - 1);
+        struct virtio_mmio *t;
+        if ((rc = virtio_console_create(&p, m->vcon_pipe[0], cfg->console_out_fd, &t, err)) < 0)
             return rc;
         if ((rc = place(m, &next_slot, t, err)) < 0)
             return rc;

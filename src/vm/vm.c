@@ -280,6 +280,7 @@ int cove_vm_run(const char *name, const struct cove_run_options *o,
         .console_in_fd = o->console_to_log ? -1 : o->console_in_fd,
         .console_out_fd = o->console_out_fd,
         .console_escape = !o->console_to_log && o->console_escape,
+        .console = o->virtio_console ? MACHINE_CONSOLE_VIRTIO : MACHINE_CONSOLE_SERIAL,
         .rng = true,
     };
     char path[PATH_MAX];

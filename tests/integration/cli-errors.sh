@@ -41,4 +41,6 @@ check "cpus above limit"     'cpus'                    -- --kernel "$TMP/Image" 
 check "cpus garbage"         'cpus'                    -- --kernel "$TMP/Image" --cpus two
 check "missing firmware"     'no such file'            -- --kernel "$TMP/Image" --firmware "$TMP/nope"
 check "unknown option"       'unknown option'          -- --kernel "$TMP/Image" --frobnicate
+check "option without value" "'--kernel' needs a value" -- --kernel
+check "unknown console"      'unknown console'         -- --kernel "$TMP/Image" --console tty0
 exit 0
