@@ -101,8 +101,12 @@ TEST(config_space)
     CHECK_EQ_U64(v, DISK_SIZE / 512);
     virtio_mmio_read(d.t, VIRTIO_MMIO_CONFIG + 20, 4, &v);
     CHECK_EQ_U64(v, 512); /* blk_size */
+    uint64_t qmax;
+    virtio_mmio_write(d.t, VIRTIO_MMIO_QUEUE_SEL, 4, 0);
+    virtio_mmio_read(d.t, VIRTIO_MMIO_QUEUE_NUM_MAX, 4, &qmax);
+    CHECK_EQ_U64(qmax, 1024);
     virtio_mmio_read(d.t, VIRTIO_MMIO_CONFIG + 12, 4, &v);
-    CHECK_EQ_U64(v, 254); /* seg_max */
+    CHECK_EQ_U64(v, qmax - 2); /* seg_max: all but the header and the status */
     virtio_mmio_read(d.t, VIRTIO_MMIO_CONFIG + 0x200, 4, &v);
     CHECK_EQ_U64(v, 0);
     uint64_t f = vd_device_features(&d);
