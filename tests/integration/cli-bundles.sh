@@ -78,6 +78,15 @@ exec_in dev 'echo from-source >/root/source-only' >/dev/null
     fail "the source's writes show in the clone"
 echo "ok: clone and source are independent"
 
+# a moved COVE_HOME keeps working: overlays name their base relative to themselves
+grep -qa "$COVE_HOME" "$COVE_HOME"/vms/*/disk.img && fail "an overlay names its base by absolute path"
+mv "$COVE_HOME" "$TMP/moved"
+COVE_HOME=$TMP/moved
+[ "$(exec_in ci 'cat /root/note')" = changed ] || fail "the clone does not boot from a moved COVE_HOME"
+mv "$COVE_HOME" "$TMP/home"
+COVE_HOME=$TMP/home
+echo "ok: clones work from a moved COVE_HOME"
+
 # --- a running VM: state, lock, pause/resume, graceful stop -------------------------------
 "$COVE" run dev --no-console --append 'cove.exec="i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done"' >"$TMP/runner.out" 2>&1 &
 runner=$!
