@@ -172,6 +172,13 @@ static void uart_irq(void *opaque, bool level)
     plic_set_level(m->plic, VIRT_IRQ_UART, level);
 }
 
+static void rtc_irq(void *opaque, bool level)
+{
+    struct machine *m = opaque;
+    if (m->plic)
+        plic_set_level(m->plic, VIRT_IRQ_RTC, level);
+}
+
 static void uart_notify_output(void *opaque)
 {
     struct machine *m = opaque;
@@ -473,7 +480,7 @@ int machine_create(const struct machine_config *cfg, struct machine **out, struc
     }
     pthread_mutex_init(&m->hsm_lock, NULL);
     pthread_cond_init(&m->hsm_cond, NULL);
-    rtc_init(&m->rtc);
+    rtc_init(&m->rtc, rtc_irq, m);
     m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (m->wake_fd < 0) {
         rc = cove_error_set(err, -errno, "eventfd: %s", strerror(errno));

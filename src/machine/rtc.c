@@ -1,7 +1,10 @@
 #include "machine/rtc.h"
 
+#include <errno.h>
 #include <string.h>
 #include <time.h>
+
+#include "util/log.h"
 
 #define RTC_TIME_LOW 0x00
 #define RTC_TIME_HIGH 0x04
@@ -12,14 +15,28 @@
 #define RTC_ALARM_STATUS 0x18
 #define RTC_CLEAR_INTERRUPT 0x1c
 
-void rtc_init(struct goldfish_rtc *rtc)
+void rtc_init(struct goldfish_rtc *rtc, void (*set_irq)(void *, bool), void *irq_opaque)
 {
     memset(rtc, 0, sizeof *rtc);
     pthread_mutex_init(&rtc->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_REALTIME);
+    pthread_cond_init(&rtc->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    rtc->set_irq = set_irq;
+    rtc->irq_opaque = irq_opaque;
 }
 
 void rtc_fini(struct goldfish_rtc *rtc)
 {
+    pthread_mutex_lock(&rtc->lock);
+    rtc->quit = true;
+    pthread_cond_signal(&rtc->cond);
+    pthread_mutex_unlock(&rtc->lock);
+    if (rtc->thread_started)
+        pthread_join(rtc->thread, NULL);
+    pthread_cond_destroy(&rtc->cond);
     pthread_mutex_destroy(&rtc->lock);
 }
 
@@ -28,6 +45,60 @@ static int64_t host_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Lock held. */
+static void update_irq(struct goldfish_rtc *rtc)
+{
+    if (rtc->set_irq)
+        rtc->set_irq(rtc->irq_opaque, rtc->irq_pending && rtc->irq_enabled);
+}
+
+/* Lock held: fires the alarm if its time has come; else returns its host deadline. */
+static bool alarm_due(struct goldfish_rtc *rtc, int64_t *deadline)
+{
+    *deadline = (int64_t)(rtc->alarm - (uint64_t)rtc->offset_ns);
+    if (host_ns() < *deadline)
+        return false;
+    rtc->alarm_armed = false;
+    rtc->irq_pending = true;
+    update_irq(rtc);
+    return true;
+}
+
+static void *timer_main(void *arg)
+{
+    struct goldfish_rtc *rtc = arg;
+    pthread_mutex_lock(&rtc->lock);
+    while (!rtc->quit) {
+        int64_t deadline;
+        if (!rtc->alarm_armed || alarm_due(rtc, &deadline)) {
+            pthread_cond_wait(&rtc->cond, &rtc->lock);
+            continue;
+        }
+        struct timespec ts = {deadline / 1000000000, deadline % 1000000000};
+        pthread_cond_timedwait(&rtc->cond, &rtc->lock, &ts);
+    }
+    pthread_mutex_unlock(&rtc->lock);
+    return NULL;
+}
+
+/* Lock held: arms the alarm for rtc->alarm. */
+static void arm(struct goldfish_rtc *rtc)
+{
+    int64_t deadline;
+    rtc->alarm_armed = true;
+    if (alarm_due(rtc, &deadline))
+        return;
+    if (!rtc->thread_started) {
+        int rc = pthread_create(&rtc->thread, NULL, timer_main, rtc);
+        if (rc) {
+            log_warn("goldfish RTC: cannot start the alarm thread: %s", strerror(rc));
+            return;
+        }
+        rtc->thread_started = true;
+    }
+    pthread_cond_signal(&rtc->cond);
 }
 
 int rtc_mmio_read(void *opaque, uint64_t offset, unsigned len, uint64_t *value)
@@ -45,7 +116,8 @@ int rtc_mmio_read(void *opaque, uint64_t offset, unsigned len, uint64_t *value)
     case RTC_ALARM_LOW: *value = (uint32_t)rtc->alarm; break;
     case RTC_ALARM_HIGH: *value = (uint32_t)(rtc->alarm >> 32); break;
     case RTC_IRQ_ENABLED: *value = rtc->irq_enabled; break;
-    default: *value = 0; break; /* ALARM_STATUS: no alarm is ever armed */
+    case RTC_ALARM_STATUS: *value = rtc->alarm_armed; break;
+    default: *value = 0; break;
     }
     pthread_mutex_unlock(&rtc->lock);
     return 0;
@@ -61,12 +133,29 @@ int rtc_mmio_write(void *opaque, uint64_t offset, unsigned len, uint64_t value)
     case RTC_TIME_LOW: {
         uint64_t want = ((uint64_t)rtc->time_high_set << 32) | v;
         rtc->offset_ns = (int64_t)(want - (uint64_t)host_ns());
+        if (rtc->alarm_armed)
+            arm(rtc); /* the deadline moved with the clock */
         break;
     }
-    case RTC_ALARM_LOW: rtc->alarm = (rtc->alarm & ~0xffffffffull) | v; break;
+    /* As QEMU's model: the high half is stored at once, the low half arms. */
     case RTC_ALARM_HIGH: rtc->alarm = (rtc->alarm & 0xffffffffull) | ((uint64_t)v << 32); break;
-    case RTC_IRQ_ENABLED: rtc->irq_enabled = v & 1; break;
-    default: break; /* CLEAR_ALARM, CLEAR_INTERRUPT: nothing is pending */
+    case RTC_ALARM_LOW:
+        rtc->alarm = (rtc->alarm & ~0xffffffffull) | v;
+        arm(rtc);
+        break;
+    case RTC_IRQ_ENABLED:
+        rtc->irq_enabled = v & 1;
+        update_irq(rtc);
+        break;
+    case RTC_CLEAR_ALARM:
+        rtc->alarm_armed = false;
+        pthread_cond_signal(&rtc->cond);
+        break;
+    case RTC_CLEAR_INTERRUPT:
+        rtc->irq_pending = false;
+        update_irq(rtc);
+        break;
+    default: break;
     }
     pthread_mutex_unlock(&rtc->lock);
     return 0;

@@ -2,6 +2,7 @@
  * SiFive test device. */
 #include "test.h"
 
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -331,7 +332,7 @@ TEST(uart_output_buffering)
 TEST(rtc_time_latches_high)
 {
     struct goldfish_rtc rtc;
-    rtc_init(&rtc);
+    rtc_init(&rtc, NULL, NULL);
     uint64_t lo, hi;
     CHECK(rtc_mmio_read(&rtc, 0x00, 4, &lo) == 0);
     CHECK(rtc_mmio_read(&rtc, 0x04, 4, &hi) == 0);
@@ -348,6 +349,77 @@ TEST(rtc_time_latches_high)
     rtc_mmio_write(&rtc, 0x0c, 4, 0x66);
     CHECK(rtc_mmio_read(&rtc, 0x0c, 4, &hi) == 0);
     CHECK_EQ_U64(hi, 0x66);
+    rtc_fini(&rtc);
+}
+
+static atomic_int rtc_level, rtc_raises;
+
+static void rtc_probe_irq(void *opaque, bool level)
+{
+    if (level && !atomic_exchange(&rtc_level, 1))
+        atomic_fetch_add(&rtc_raises, 1);
+    if (!level)
+        atomic_store(&rtc_level, 0);
+}
+
+/* Arms the alarm DELTA_NS after the RTC's current time. */
+static void rtc_arm_in(struct goldfish_rtc *rtc, int64_t delta_ns)
+{
+    uint64_t lo, hi;
+    rtc_mmio_read(rtc, 0x00, 4, &lo);
+    rtc_mmio_read(rtc, 0x04, 4, &hi);
+    uint64_t at = (hi << 32 | lo) + (uint64_t)delta_ns;
+    rtc_mmio_write(rtc, 0x0c, 4, at >> 32);
+    rtc_mmio_write(rtc, 0x08, 4, (uint32_t)at);
+}
+
+static bool rtc_wait_level(int want, int ms)
+{
+    for (int i = 0; i < ms; i++) {
+        if (atomic_load(&rtc_level) == want)
+            return true;
+        usleep(1000);
+    }
+    return atomic_load(&rtc_level) == want;
+}
+
+TEST(rtc_alarm_interrupt)
+{
+    struct goldfish_rtc rtc;
+    uint64_t v;
+    atomic_store(&rtc_level, 0);
+    atomic_store(&rtc_raises, 0);
+    rtc_init(&rtc, rtc_probe_irq, NULL);
+    rtc_mmio_write(&rtc, 0x10, 4, 1); /* IRQ_ENABLED */
+    /* in the future: armed, then fires on its own */
+    rtc_arm_in(&rtc, 50 * 1000000ll);
+    CHECK(rtc_mmio_read(&rtc, 0x18, 4, &v) == 0);
+    CHECK_EQ_U64(v, 1); /* ALARM_STATUS */
+    CHECK_EQ_U64(atomic_load(&rtc_level), 0);
+    CHECK(rtc_wait_level(1, 2000));
+    CHECK(rtc_mmio_read(&rtc, 0x18, 4, &v) == 0);
+    CHECK_EQ_U64(v, 0);
+    rtc_mmio_write(&rtc, 0x1c, 4, 1); /* CLEAR_INTERRUPT */
+    CHECK_EQ_U64(atomic_load(&rtc_level), 0);
+    /* in the past: fires at once */
+    rtc_arm_in(&rtc, -1000000000ll);
+    CHECK_EQ_U64(atomic_load(&rtc_level), 1);
+    rtc_mmio_write(&rtc, 0x1c, 4, 1);
+    /* pending while disabled: raised when enabled */
+    rtc_mmio_write(&rtc, 0x10, 4, 0);
+    rtc_arm_in(&rtc, 0);
+    CHECK_EQ_U64(atomic_load(&rtc_level), 0);
+    rtc_mmio_write(&rtc, 0x10, 4, 1);
+    CHECK_EQ_U64(atomic_load(&rtc_level), 1);
+    rtc_mmio_write(&rtc, 0x1c, 4, 1);
+    /* CLEAR_ALARM disarms */
+    int before = atomic_load(&rtc_raises);
+    rtc_arm_in(&rtc, 30 * 1000000ll);
+    rtc_mmio_write(&rtc, 0x14, 4, 1);
+    CHECK(rtc_mmio_read(&rtc, 0x18, 4, &v) == 0);
+    CHECK_EQ_U64(v, 0);
+    usleep(100 * 1000);
+    CHECK_EQ_U64(atomic_load(&rtc_raises), before);
     rtc_fini(&rtc);
 }
 
@@ -395,6 +467,7 @@ int main(void)
     RUN(uart_dlab_scratch_loopback);
     RUN(uart_output_buffering);
     RUN(rtc_time_latches_high);
+    RUN(rtc_alarm_interrupt);
     RUN(sifive_test_actions);
     return test_summary();
 }
