@@ -9,12 +9,7 @@ timeout 120 "$COVE" run --cpus 2 --memory 256M --kernel "$KERNEL" --initrd "$INI
     <"$TMP/in" >"$TMP/out" 2>"$TMP/err" &
 pid=$!
 exec 3>"$TMP/in"
-for _ in $(seq 600); do
-    grep -q cove-guest-ready "$TMP/out" && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.1
-done
-expect_in "$TMP/out" cove-guest-ready
+wait_for "$TMP/out" cove-guest-ready $pid
 echo 'echo "answer=$((40+2))"; poweroff -f' >&3
 wait $pid
 rc=$?

@@ -19,3 +19,15 @@ need_guest() {
 
 # expect_in FILE PATTERN: fails the test unless FILE contains PATTERN (grep -E).
 expect_in() { grep -qE -- "$2" "$1" || { echo "--- $1:"; tail -n 30 "$1"; fail "no '$2' in output"; }; }
+
+# wait_for FILE PATTERN PID: waits until FILE has a line matching PATTERN (grep -E), at most
+# 60 s, and fails the test if it never does or PID exits first.
+wait_for() {
+    local _
+    for _ in $(seq 600); do
+        grep -qE -- "$2" "$1" 2>/dev/null && return 0
+        kill -0 "$3" 2>/dev/null || break
+        sleep 0.1
+    done
+    expect_in "$1" "$2"
+}

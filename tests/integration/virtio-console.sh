@@ -26,12 +26,7 @@ mkfifo "$TMP/in"
 run <"$TMP/in" >"$TMP/out" 2>"$TMP/err" &
 pid=$!
 exec 3>"$TMP/in"
-for _ in $(seq 600); do
-    grep -q cove-guest-ready "$TMP/out" && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.1
-done
-expect_in "$TMP/out" cove-guest-ready
+wait_for "$TMP/out" cove-guest-ready $pid
 # echo off, so that the paste does not come back as 150 KB of echo
 echo 'stty -echo; n=0; while read -r l; do [ "$l" = END ] && break; n=$((n+1)); done; echo "lines=$n"' >&3
 for i in $(seq 3000); do printf 'line %05d abcdefghijklmnopqrstuvwxyz0123456789\n' "$i"; done >&3
