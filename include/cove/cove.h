@@ -108,6 +108,7 @@ enum cove_run_result {
     COVE_RUN_POWEROFF = 1, /* the guest powered off */
     COVE_RUN_STOPPED,      /* stopped from outside (control socket, signal, console) */
     COVE_RUN_GUEST_ERROR,  /* a trap nothing in the guest could take */
+    COVE_RUN_GUEST_PANIC,  /* the guest kernel panicked (pvpanic) */
 };
 
 /* Boots the bundle and runs it until it stops; a guest reboot restarts it in place. */

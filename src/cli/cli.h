@@ -14,6 +14,7 @@
 #define CLI_EXIT_FAILURE 1     /* the operation failed (bad input, missing file, ...) */
 #define CLI_EXIT_USAGE 2       /* the command line could not be parsed */
 #define CLI_EXIT_GUEST_ERROR 3 /* the guest stopped on a trap nothing could take */
+#define CLI_EXIT_GUEST_PANIC 4 /* the guest kernel panicked */
 
 int cmd_run(int argc, char **argv);
 int cmd_run_vm(int argc, char **argv); /* cove run NAME: argv[1] is the name */

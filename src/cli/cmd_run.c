@@ -252,6 +252,10 @@ static int run_until_poweroff(const struct machine_config *cfg, bool tty)
         case MACHINE_STOP_REBOOT: continue; /* a fresh machine, as a reset would give */
         case MACHINE_STOP_POWEROFF: return CLI_EXIT_OK;
         case MACHINE_STOP_REQUESTED: return CLI_EXIT_OK;
+        case MACHINE_STOP_GUEST_PANIC:
+            console_raw_leave();
+            cli_error("the guest kernel panicked (see the message above)");
+            return CLI_EXIT_GUEST_PANIC;
         case MACHINE_STOP_GUEST_ERROR:
             console_raw_leave();
             cli_error("the guest stopped on a fatal trap (see the message above)");

@@ -164,5 +164,10 @@ int cmd_run_vm(int argc, char **argv)
         cli_error("the guest stopped on a fatal trap (see the console)");
         return CLI_EXIT_GUEST_ERROR;
     }
+    if (result == COVE_RUN_GUEST_PANIC) {
+        cli_error("the guest kernel panicked (see the console%s)",
+                  no_console ? " in run/console.log" : "");
+        return CLI_EXIT_GUEST_PANIC;
+    }
     return CLI_EXIT_OK;
 }

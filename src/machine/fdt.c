@@ -146,6 +146,12 @@ static void add_soc(struct fdt_writer *w, const struct board_fdt_params *p)
     prop_str(w, "compatible", "google,goldfish-rtc");
     end(w);
 
+    /* Linux's pvpanic-mmio driver writes PANICKED here from its panic notifier. */
+    begin(w, "panic@%llx", VIRT_PVPANIC_BASE);
+    reg64(w, VIRT_PVPANIC_BASE, VIRT_PVPANIC_SIZE);
+    prop_str(w, "compatible", "qemu,pvpanic-mmio");
+    end(w);
+
     begin(w, "serial@%llx", VIRT_UART_BASE);
     prop_u32(w, "interrupts", VIRT_IRQ_UART);
     prop_u32(w, "interrupt-parent", PH_PLIC(n));

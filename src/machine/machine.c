@@ -188,6 +188,25 @@ static void uart_notify_output(void *opaque)
     }
 }
 
+/* pvpanic (QEMU's docs/specs/pvpanic.txt), one byte: reads give the events supported,
+ * PANICKED only (no kdump here); a write of PANICKED stops the machine, so that a panic
+ * ends the run with an error instead of the reboot loop CONFIG_PANIC_TIMEOUT would start. */
+#define PVPANIC_PANICKED 1u
+
+static int pvpanic_read(void *opaque, uint64_t offset, unsigned len, uint64_t *value)
+{
+    *value = offset == 0 ? PVPANIC_PANICKED : 0;
+    return 0;
+}
+
+static int pvpanic_write(void *opaque, uint64_t offset, unsigned len, uint64_t value)
+{
+    struct machine *m = opaque;
+    if (offset == 0 && (value & PVPANIC_PANICKED))
+        machine_stop(m, MACHINE_STOP_GUEST_PANIC);
+    return 0;
+}
+
 static void test_action(void *opaque, enum sifive_test_action what, unsigned code)
 {
     struct machine *m = opaque;
@@ -249,6 +268,7 @@ static int add_devices(struct machine *m, const struct machine_config *cfg)
     static const struct machine_bus_ops uart_ops = {uart_mmio_read, uart_mmio_write};
     static const struct machine_bus_ops rtc_ops = {rtc_mmio_read, rtc_mmio_write};
     static const struct machine_bus_ops test_ops = {sifive_test_mmio_read, sifive_test_mmio_write};
+    static const struct machine_bus_ops pvpanic_ops = {pvpanic_read, pvpanic_write};
 
     int rc = plic_create(2 * m->ncpus, plic_output, m, &m->plic);
     if (rc < 0)
@@ -267,7 +287,8 @@ static int add_devices(struct machine *m, const struct machine_config *cfg)
     if ((rc = machine_bus_register(m, VIRT_PLIC_BASE, VIRT_PLIC_SIZE, &plic_ops, m->plic)) < 0 ||
         (rc = machine_bus_register(m, VIRT_UART_BASE, VIRT_UART_SIZE, &uart_ops, m->uart)) < 0 ||
         (rc = machine_bus_register(m, VIRT_RTC_BASE, VIRT_RTC_SIZE, &rtc_ops, &m->rtc)) < 0 ||
-        (rc = machine_bus_register(m, VIRT_TEST_BASE, VIRT_TEST_SIZE, &test_ops, &m->test)) < 0)
+        (rc = machine_bus_register(m, VIRT_TEST_BASE, VIRT_TEST_SIZE, &test_ops, &m->test)) < 0 ||
+        (rc = machine_bus_register(m, VIRT_PVPANIC_BASE, VIRT_PVPANIC_SIZE, &pvpanic_ops, m)) < 0)
         return rc;
     return 0;
 }

@@ -82,6 +82,7 @@ enum machine_stop_reason {
     MACHINE_STOP_REBOOT,        /* guest asked for a reboot */
     MACHINE_STOP_REQUESTED,     /* machine_request_stop() or the console escape */
     MACHINE_STOP_GUEST_ERROR,   /* a trap nothing in the guest could take */
+    MACHINE_STOP_GUEST_PANIC,   /* the guest kernel panicked (it said so through pvpanic) */
 };
 
 struct machine;

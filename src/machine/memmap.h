@@ -11,6 +11,8 @@
 #define VIRT_TEST_SIZE 0x1000ull
 #define VIRT_RTC_BASE 0x00101000ull   /* goldfish RTC */
 #define VIRT_RTC_SIZE 0x1000ull
+#define VIRT_PVPANIC_BASE 0x00102000ull /* pvpanic (qemu,pvpanic-mmio); free on QEMU virt */
+#define VIRT_PVPANIC_SIZE 0x1000ull
 #define VIRT_CLINT_BASE 0x02000000ull /* ACLINT (SiFive CLINT layout), lives inside hv */
 #define VIRT_CLINT_SIZE 0x10000ull
 #define VIRT_PLIC_BASE 0x0c000000ull

@@ -258,6 +258,7 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
         case MACHINE_STOP_POWEROFF: *result = COVE_RUN_POWEROFF; return 0;
         case MACHINE_STOP_REQUESTED: *result = COVE_RUN_STOPPED; return 0;
         case MACHINE_STOP_GUEST_ERROR: *result = COVE_RUN_GUEST_ERROR; return 0;
+        case MACHINE_STOP_GUEST_PANIC: *result = COVE_RUN_GUEST_PANIC; return 0;
         }
         return cove_error_set(err, -EIO, "the machine stopped for no known reason");
     }

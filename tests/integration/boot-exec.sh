@@ -1,7 +1,7 @@
 #!/bin/bash
 # The default guest boots on cove's soft CPU, runs the cove.exec command from the kernel
 # command line, prints its exit status and powers off; cove exits 0. With 1 and 4 vCPUs;
-# then the RTC alarm interrupt, seen by a guest program.
+# then the RTC alarm interrupt, seen by a guest program, and a kernel panic (exit 4).
 . "$(dirname "$0")/lib.sh"
 need_guest
 
@@ -26,3 +26,14 @@ timeout 60 "$COVE" run --memory 256M --kernel "$KERNEL" --initrd "$INITRD" \
 expect_in "$TMP/out" '^rtc-alarm: fired after [0-9]+ ms'
 expect_in "$TMP/out" 'cove-exec-status: 0'
 echo "ok: RTC alarm interrupt"
+
+# A guest kernel panic ends the run with exit 4 and one line (pvpanic), not a reboot loop.
+timeout 60 "$COVE" run --memory 256M --kernel "$KERNEL" --initrd "$INITRD" \
+    --append 'cove.exec="echo c >/proc/sysrq-trigger"' </dev/null >"$TMP/out" 2>"$TMP/err"
+rc=$?
+[ $rc -eq 4 ] || { tail -n 30 "$TMP/out" "$TMP/err"; fail "panic: cove exited $rc, want 4"; }
+expect_in "$TMP/out" 'Kernel panic'
+[ "$(wc -l <"$TMP/err")" -eq 1 ] && grep -q 'guest kernel panicked' "$TMP/err" ||
+    { cat "$TMP/err"; fail "panic: not one line naming the panic"; }
+[ "$(grep -c 'Linux version' "$TMP/out")" -le 1 ] || fail "panic: the guest booted again"
+echo "ok: a kernel panic stops the run (exit 4)"
