@@ -144,6 +144,14 @@ cp "$TMP/disk.good" "$COVE_HOME/vms/ci/disk.img"
 cove rename ci ci-renamed >/dev/null || fail "rename"
 bad 'already exists' -- rename dev ci-renamed
 [ "$(exec_in ci-renamed 'cat /root/note')" = changed ] || fail "renamed VM lost its disk"
+# a guest kernel panic ends `cove run NAME` with exit 4 and one line
+timeout 60 "$COVE" run ci-renamed --no-console --append 'cove.exec="echo c >/proc/sysrq-trigger"' \
+    </dev/null >"$TMP/out" 2>"$TMP/err"
+rc=$?
+[ $rc -eq 4 ] && grep -q 'guest kernel panicked' "$TMP/err" ||
+    { cat "$TMP/err"; fail "panic in a named VM: exit $rc"; }
+expect_in "$COVE_HOME/vms/ci-renamed/run/console.log" 'Kernel panic'
+echo "ok: a panic in a named VM: exit 4"
 cove delete ci-renamed >/dev/null || fail "delete"
 cove delete dev >/dev/null || fail "delete"
 [ "$(cove list --format json | json 'len(d)')" = 0 ] || fail "list not empty"
