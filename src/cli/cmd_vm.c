@@ -343,9 +343,10 @@ int cmd_stop(int argc, char **argv)
 {
     static const char usage[] =
         "usage: cove stop NAME [--timeout SECONDS]\n\n"
-        "Asks the guest to power off (sync, remount read-only, power off through the serial\n"
-        "console's magic SysRq) and stops the VM by force if it has not stopped after\n"
-        "--timeout seconds (default 30).\n";
+        "Asks the guest to power off: through the guest agent when it answers (a clean\n"
+        "poweroff), else with the console's magic SysRq (sync, remount read-only, power\n"
+        "off); stops the VM by force if it has not stopped after --timeout seconds\n"
+        "(default 30).\n";
     static const struct option options[] = {
         {"timeout", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
