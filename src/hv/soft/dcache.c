@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "hv/soft/alu.h"
+#include "hv/soft/jit.h"
 #include "hv/soft/soft.h"
 
 int dcache_init(hv_vcpu *v)
@@ -42,6 +43,7 @@ void dcache_flush(hv_vcpu *v)
 {
     memset(v->dcache_tag, 0, DCACHE_PAGES * sizeof(uintptr_t));
     v->code_dirty = true;
+    v->jit_gen++; /* jumps cached by compiled code may lead into dropped pages */
 }
 
 void dcache_drop(hv_vcpu *v, uintptr_t host_page)
@@ -50,6 +52,7 @@ void dcache_drop(hv_vcpu *v, uintptr_t host_page)
     if (v->dcache_tag[i] == host_page) {
         v->dcache_tag[i] = 0;
         v->code_dirty = true;
+        v->jit_gen++; /* as in dcache_flush */
     }
 }
 
@@ -72,6 +75,8 @@ struct dpage *dcache_page(hv_vcpu *v, uintptr_t host_page)
     memset(p->d, 0, sizeof(p->d));
     p->d[PAGE_SIZE / 2].op = OP_PAGE_END << 1;
     v->dcache_tag[i] = host_page;
+    if (v->jit)
+        jit_page_reset(v, i);
     purge_write_tlb(v, host_page);
     return p;
 }

@@ -34,6 +34,7 @@ void tlb_flush_all(hv_vcpu *v)
 {
     memset(v->tlb, 0xff, sizeof(v->tlb));
     v->tlb_super = false;
+    v->jit_gen++; /* compiled code's cached jumps were found through these entries */
 }
 
 void tlb_flush_page(hv_vcpu *v, uint64_t va)
@@ -43,6 +44,7 @@ void tlb_flush_page(hv_vcpu *v, uint64_t va)
         return;
     }
     unsigned idx = (va >> PAGE_SHIFT) & (TLB_SIZE - 1);
+    v->jit_gen++; /* as in tlb_flush_all */
     for (unsigned r = 0; r < REGIMES; r++)
         for (unsigned k = 0; k < TLB_KINDS; k++)
             v->tlb[r].e[k][idx].tag = TLB_INVALID;
@@ -72,6 +74,8 @@ void tlb_update_regime(hv_vcpu *v)
         f = REGIME_S; /* SUM never affects fetches */
     v->tlb_r = v->tlb[d].e[TLB_R];
     v->tlb_w = v->tlb[d].e[TLB_W];
+    if (v->tlb_x != v->tlb[f].e[TLB_X])
+        v->jit_gen++; /* jumps cached by compiled code were found through the old one */
     v->tlb_x = v->tlb[f].e[TLB_X];
 }
 

@@ -9,8 +9,12 @@
  * overwrites v->pc and the block ends without retiring the instruction. Decoded
  * instructions never name x0 as destination (dcache.c sends those writes to a sink
  * register), so x0 needs no reset per instruction.
+ *
+ * With the JIT (jit.h), every jump target is also counted in the page's entry table;
+ * a hot target runs compiled code instead, which comes back with the next pc.
  */
 #include "hv/soft/alu.h"
+#include "hv/soft/jit.h"
 #include "hv/soft/soft.h"
 
 #define LOAD_FAST(size, ld_flags, out)                                                   \
@@ -88,6 +92,7 @@ void cpu_run_block(hv_vcpu *v, int64_t budget)
     uint64_t fpage = 1; /* never equal to a page address */
     uint8_t *fhost = NULL;
     struct dinsn *dbase = NULL, *d;
+    uint32_t *jents = NULL; /* the page's JIT entry table; NULL without JIT */
     int64_t n = 0;
     v->code_dirty = false;
     goto jump_pc;
@@ -104,7 +109,14 @@ void cpu_run_block(hv_vcpu *v, int64_t budget)
             goto done_pc;                                                                \
         if (unlikely((pc & PAGE_MASK) != fpage))                                         \
             goto new_page;                                                               \
+        TARGET();                                                                        \
+    } while (0)
+/* The entry for pc, a jump target: compiled code when there is some. */
+#define TARGET()                                                                         \
+    do {                                                                                 \
         d = &dbase[(pc & (PAGE_SIZE - 1)) >> 1];                                         \
+        if (jents)                                                                       \
+            goto jit_entry;                                                              \
         goto *labels[d->op];                                                             \
     } while (0)
 /* Straight-line flow: the next entry. The sentinel after the page's last entry catches
@@ -137,8 +149,7 @@ void cpu_run_block(hv_vcpu *v, int64_t budget)
 jump_pc:
     if (unlikely((pc & PAGE_MASK) != fpage))
         goto new_page;
-    d = &dbase[(pc & (PAGE_SIZE - 1)) >> 1];
-    goto *labels[d->op];
+    TARGET();
 
 new_page:
     fhost = tlb_hit(v->tlb_x, pc & PAGE_MASK, 1);
@@ -147,10 +158,46 @@ new_page:
         if (mmu_fetch_page(v, pc, &fhost))
             goto trapped;
     }
-    dbase = dcache_page(v, (uintptr_t)fhost)->d;
-    fpage = pc & PAGE_MASK;
-    d = &dbase[(pc & (PAGE_SIZE - 1)) >> 1];
-    goto *labels[d->op];
+    {
+        struct dpage *p = dcache_page(v, (uintptr_t)fhost);
+        dbase = p->d;
+        fpage = pc & PAGE_MASK;
+        if (v->jit)
+            jents = jit_page_entries(v, (unsigned)(p - v->dcache), fpage);
+    }
+    TARGET();
+
+jit_entry: {
+    unsigned i = (unsigned)(d - dbase);
+    uint32_t e = jents[i];
+    if (likely(e < JIT_HOT)) {
+        jents[i] = e + 1;
+        goto *labels[d->op];
+    }
+    if (e == JIT_HOT) {
+        e = jit_compile(v, jents, dbase, fhost, fpage, i);
+        if (unlikely(v->code_dirty)) {
+            pc = PC;
+            goto done_pc;
+        }
+    }
+    if (e == JIT_NEVER)
+        goto *labels[d->op];
+    v->instret += (uint64_t)n;
+    budget -= n;
+    n = 0;
+    uint64_t before = v->instret;
+    enum jit_result r = jit_run(v, jents, e, budget);
+    budget -= (int64_t)(v->instret - before);
+    if (r == JIT_STOP)
+        goto trapped;
+    pc = v->pc;
+    if (unlikely(v->code_dirty) || budget <= 0 ||
+        atomic_load_explicit(&v->attention, memory_order_relaxed))
+        goto done_pc;
+    jit_chain(v);
+    goto jump_pc;
+}
 
 L_PAGE_END:
     pc = fpage + PAGE_SIZE;

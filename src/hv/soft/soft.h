@@ -93,6 +93,7 @@ struct hv_vm {
     _Atomic uint64_t mtimecmp[HV_MAX_VCPUS];
     hv_vcpu *_Atomic vcpus[HV_MAX_VCPUS];
     uint32_t *rvc_table; /* every 16-bit encoding expanded once (rvc.c) */
+    bool jit;            /* vCPUs compile hot code (COVE_JIT, read at creation) */
 };
 
 /* Privilege levels. */
@@ -204,6 +205,12 @@ struct hv_vcpu {
     uintptr_t *dcache_tag; /* host page of each dcache slot, 0 = free; compact so that
                               a flush (fence.i) is one small memset */
     bool code_dirty;       /* a decoded page was dropped during this block */
+    struct jit *jit;       /* compiled code (jit.h); NULL: interpreter only */
+    uint32_t *jit_ents;    /* entry table of the page the compiled code runs in */
+    uint8_t *jit_link;     /* the chainable jump of the last compiled exit, or NULL */
+    struct jit_jump *jit_jc; /* jump cache of compiled code (jit_x86.c) */
+    uint64_t jit_gen;      /* bumped when a cached jump may have gone stale: a TLB flush, a
+                              fetch regime change, a dropped decoded page */
     bool tlb_super;     /* a superpage translation is cached: sfence.vma addr flushes all */
     bool wfi;           /* waiting for an interrupt */
     bool exit_ready;    /* run must return with *exit filled */

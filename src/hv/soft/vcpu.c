@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hv/soft/jit.h"
 #include "hv/soft/soft.h"
 
 /* Instructions per block between two looks at timers and requests. */
@@ -75,6 +76,9 @@ int hv_vcpu_create(hv_vm *vm, unsigned hartid, hv_vcpu **out)
     }
     v->vm = vm;
     v->hartid = hartid;
+    /* Without executable memory the interpreter runs everything: v->jit stays NULL. */
+    if (vm->jit)
+        jit_init(v);
     reset_state(v);
     atomic_store(&vm->vcpus[hartid], v);
     *out = v;
@@ -86,6 +90,7 @@ void hv_vcpu_destroy(hv_vcpu *v)
     if (!v)
         return;
     atomic_store(&v->vm->vcpus[v->hartid], NULL);
+    jit_free(v);
     dcache_free(v);
     free(v);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "hv/soft/jit.h"
 #include "hv/soft/soft.h"
 
 #define ACLINT_SIZE 0x10000ull
@@ -31,6 +32,8 @@ int hv_vm_create(const struct hv_vm_config *cfg, hv_vm **out)
         free(vm);
         return -ENOMEM;
     }
+    const char *jit = getenv("COVE_JIT");
+    vm->jit = JIT_AVAILABLE && !(jit && strcmp(jit, "0") == 0);
     vm->time_mult = (uint64_t)(((unsigned __int128)cfg->timebase_hz << 32) / 1000000000ull);
     for (unsigned i = 0; i < HV_MAX_VCPUS; i++)
         atomic_store(&vm->mtimecmp[i], ~0ull);

@@ -1,0 +1,929 @@
+/*
+ * jit_x86.c — translation of decoded guest blocks to x86-64 code (see jit.h).
+ *
+ * Compiled code runs with rbx = &v->x[16] (every guest register within a disp8), r12 =
+ * instructions retired since jit_run() and r13 = the budget; guest registers stay in
+ * v->x. Loads and stores inline the software TLB lookup of tlb_hit() and call the C slow
+ * paths of mmu.c on a miss, after storing the pc and the instruction length there, so
+ * that traps and MMIO exits see exactly what the interpreter would show them.
+ *
+ * Leaving a block: a taken jump checks the budget and `attention` as run.c does; within
+ * the page it then goes through a jmp that jit_chain() patches to the target's code once
+ * that exists; to another page (or after JALR) through the jump cache, else jit_lookup().
+ * Stale code is never reached: entry tables are reset with their dcache slot, chains
+ * never leave the page, the jump cache is invalidated by the generation v->jit_gen, and
+ * a full buffer is reset as a whole from C, never while compiled code is on the stack.
+ */
+#if defined(__x86_64__)
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "hv/soft/alu.h"
+#include "hv/soft/jit.h"
+
+#define CODE_SIZE (64u << 20)
+#define BLOCK_MAX_INSNS 64
+/* Generous bound on the code of one instruction, its slow path and the block's exit. */
+#define INSN_MAX_BYTES 192
+#define BLOCK_MAX_BYTES ((BLOCK_MAX_INSNS + 2) * INSN_MAX_BYTES)
+#define NO_VPAGE 1ull /* never a page address */
+#define JC_SIZE 1024u  /* jump cache entries */
+
+/* A jump cache entry: valid while gen equals v->jit_gen. */
+struct jit_jump {
+    uint64_t pc, gen;
+    const uint8_t *code;
+    uint32_t *ents;
+};
+
+struct jit {
+    uint8_t *buf;
+    size_t used;
+    size_t start;        /* first byte after the entry and exit code */
+    uint8_t *epilogue;   /* adds r12 to instret and returns eax (enum jit_result) */
+    uint32_t *ents;      /* DCACHE_PAGES entry tables */
+    uint64_t vpage[DCACHE_PAGES]; /* virtual page each slot's code was compiled for */
+    struct jit_jump jc[JC_SIZE];  /* pc -> code for jumps that leave a page or JALR */
+};
+
+enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
+enum { CC_B = 2, CC_AE = 3, CC_E = 4, CC_NE = 5, CC_L = 0xc, CC_GE = 0xd };
+/* ModRM reg digits of the 0x81/0x83 group, the shift group and the 0xf7 group. */
+enum { ALU_ADD = 0, ALU_OR = 1, ALU_AND = 4, ALU_SUB = 5, ALU_XOR = 6, ALU_CMP = 7 };
+enum { SH_SHL = 4, SH_SHR = 5, SH_SAR = 7 };
+enum { MUL_U = 4, MUL_S = 5 };
+
+#define BASE 128 /* rbx points this far into hv_vcpu */
+#define XOFF(r) ((int32_t)(8 * (r)) - BASE)
+#define VOFF(f) ((int32_t)offsetof(hv_vcpu, f) - BASE)
+_Static_assert(offsetof(hv_vcpu, x) == 0, "rbx addresses x[] from the start of hv_vcpu");
+_Static_assert(sizeof(struct tlb_entry) == 16 && TLB_SIZE == 256, "inline TLB index");
+_Static_assert(sizeof(struct jit_jump) == 32, "inline jump cache index");
+
+struct asm_buf {
+    uint8_t *p;
+};
+
+static void put8(struct asm_buf *a, unsigned b)
+{
+    *a->p++ = (uint8_t)b;
+}
+
+static void put32(struct asm_buf *a, uint32_t x)
+{
+    memcpy(a->p, &x, 4);
+    a->p += 4;
+}
+
+static void put64(struct asm_buf *a, uint64_t x)
+{
+    memcpy(a->p, &x, 8);
+    a->p += 8;
+}
+
+static void rex(struct asm_buf *a, bool w, unsigned reg, unsigned rm)
+{
+    unsigned r = 0x40 | (w ? 8 : 0) | ((reg & 8) ? 4 : 0) | ((rm & 8) ? 1 : 0);
+    if (r != 0x40)
+        put8(a, r);
+}
+
+/* Opcodes above 0xff are two bytes (0x0f xx). */
+static void opcode(struct asm_buf *a, unsigned op)
+{
+    if (op > 0xff)
+        put8(a, op >> 8);
+    put8(a, op & 0xff);
+}
+
+/* op reg, [rbx + disp] */
+static void op_mem(struct asm_buf *a, bool w, unsigned op, unsigned reg, int32_t disp)
+{
+    rex(a, w, reg, RBX);
+    opcode(a, op);
+    if (disp >= -128 && disp < 128) {
+        put8(a, 0x40 | (reg & 7) << 3 | RBX);
+        put8(a, (uint8_t)disp);
+    } else {
+        put8(a, 0x80 | (reg & 7) << 3 | RBX);
+        put32(a, (uint32_t)disp);
+    }
+}
+
+/* op reg, rm (both registers) */
+static void op_reg(struct asm_buf *a, bool w, unsigned op, unsigned reg, unsigned rm)
+{
+    rex(a, w, reg, rm);
+    opcode(a, op);
+    put8(a, 0xc0 | (reg & 7) << 3 | (rm & 7));
+}
+
+static void mov_imm(struct asm_buf *a, unsigned reg, uint64_t imm)
+{
+    if (imm == (uint64_t)(int64_t)(int32_t)imm) {
+        rex(a, true, 0, reg);
+        put8(a, 0xc7);
+        put8(a, 0xc0 | (reg & 7));
+        put32(a, (uint32_t)imm);
+    } else {
+        rex(a, true, 0, reg);
+        put8(a, 0xb8 + (reg & 7));
+        put64(a, imm);
+    }
+}
+
+/* mov r32, imm32 (zero-extends) */
+static void mov_imm32(struct asm_buf *a, unsigned reg, uint32_t imm)
+{
+    rex(a, false, 0, reg);
+    put8(a, 0xb8 + (reg & 7));
+    put32(a, imm);
+}
+
+static void alu_imm(struct asm_buf *a, bool w, unsigned digit, unsigned reg, int32_t imm)
+{
+    rex(a, w, 0, reg);
+    if (imm >= -128 && imm < 128) {
+        put8(a, 0x83);
+        put8(a, 0xc0 | digit << 3 | (reg & 7));
+        put8(a, (uint8_t)imm);
+    } else {
+        put8(a, 0x81);
+        put8(a, 0xc0 | digit << 3 | (reg & 7));
+        put32(a, (uint32_t)imm);
+    }
+}
+
+static void shift_imm(struct asm_buf *a, bool w, unsigned digit, unsigned reg, unsigned n)
+{
+    rex(a, w, 0, reg);
+    put8(a, 0xc1);
+    put8(a, 0xc0 | digit << 3 | (reg & 7));
+    put8(a, n);
+}
+
+static void shift_cl(struct asm_buf *a, bool w, unsigned digit, unsigned reg)
+{
+    rex(a, w, 0, reg);
+    put8(a, 0xd3);
+    put8(a, 0xc0 | digit << 3 | (reg & 7));
+}
+
+static void sext_eax(struct asm_buf *a)
+{
+    op_reg(a, true, 0x63, RAX, RAX); /* movsxd rax, eax */
+}
+
+static uint8_t *jcc32(struct asm_buf *a, unsigned cc)
+{
+    put8(a, 0x0f);
+    put8(a, 0x80 | cc);
+    uint8_t *rel = a->p;
+    put32(a, 0);
+    return rel;
+}
+
+static uint8_t *jmp32(struct asm_buf *a)
+{
+    put8(a, 0xe9);
+    uint8_t *rel = a->p;
+    put32(a, 0);
+    return rel;
+}
+
+static void patch(uint8_t *rel, const uint8_t *target)
+{
+    int32_t d = (int32_t)(target - (rel + 4));
+    memcpy(rel, &d, 4);
+}
+
+static void jmp_to(struct asm_buf *a, const uint8_t *target)
+{
+    patch(jmp32(a), target);
+}
+
+static void call_abs(struct asm_buf *a, const void *fn)
+{
+    mov_imm(a, RAX, (uint64_t)(uintptr_t)fn);
+    put8(a, 0xff);
+    put8(a, 0xd0); /* call rax */
+}
+
+static void load_x(struct asm_buf *a, unsigned reg, unsigned r)
+{
+    if (r == 0)
+        op_reg(a, false, 0x31, reg, reg); /* x0 reads as zero whatever the array holds */
+    else
+        op_mem(a, true, 0x8b, reg, XOFF(r));
+}
+
+/* Writes to x0 arrive as the sink register 32, whose value nobody reads. */
+static void store_x(struct asm_buf *a, unsigned reg, unsigned r)
+{
+    if (r < 32)
+        op_mem(a, true, 0x89, reg, XOFF(r));
+}
+
+/* rax = rax OP x[rs2], for the two-operand forms (op r64, r/m64). */
+static void alu_rs2(struct asm_buf *a, unsigned op, unsigned rs2)
+{
+    if (rs2 == 0) {
+        load_x(a, RCX, 0);
+        op_reg(a, true, op, RAX, RCX);
+    } else {
+        op_mem(a, true, op, RAX, XOFF(rs2));
+    }
+}
+
+static void lea_v_rdi(struct asm_buf *a)
+{
+    op_mem(a, true, 0x8d, RDI, -BASE); /* rdi = v */
+}
+
+/* ---- C helpers called from compiled code ---- */
+
+/* Load slow path: desc = size | (rd and LD_ flags) << 8 | length << 16. Returns 1 when a
+ * trap was taken or an exit is ready. */
+static int jit_load_slow(hv_vcpu *v, uint64_t va, uint32_t desc, uint64_t pc)
+{
+    unsigned size = desc & 0xff, ld = (desc >> 8) & 0xff;
+    uint64_t r = 0;
+    v->pc = pc;
+    v->ilen = (uint8_t)(desc >> 16);
+    if (mem_load_slow(v, va, size, &r, ld))
+        return 1;
+    if ((ld & LD_SIGN) && size < 8) {
+        unsigned sh = 64 - 8 * size;
+        r = (uint64_t)((int64_t)(r << sh) >> sh);
+    }
+    v->x[ld & 63] = r;
+    return 0;
+}
+
+/* Store and AMO slow paths return 0 to go on, 1 when a trap was taken or an exit is
+ * ready, 2 when the instruction retired but a decoded page was dropped (v->pc is then
+ * the next instruction). */
+static int jit_store_slow(hv_vcpu *v, uint64_t va, uint64_t val, uint32_t desc, uint64_t pc)
+{
+    unsigned len = desc >> 8;
+    v->pc = pc;
+    v->ilen = (uint8_t)len;
+    if (mem_store_slow(v, va, desc & 0xff, val))
+        return 1;
+    if (v->code_dirty) {
+        v->pc = pc + len;
+        return 2;
+    }
+    return 0;
+}
+
+static int jit_amo(hv_vcpu *v, uint32_t insn, uint64_t pc, unsigned len)
+{
+    v->pc = pc;
+    v->ilen = (uint8_t)len;
+    if (cpu_amo(v, insn))
+        return 1;
+    if (v->code_dirty) {
+        v->pc = pc + len;
+        return 2;
+    }
+    return 0;
+}
+
+static uint64_t h_div(uint64_t a, uint64_t b) { return div64((int64_t)a, (int64_t)b); }
+static uint64_t h_divu(uint64_t a, uint64_t b) { return b ? a / b : ~0ull; }
+static uint64_t h_rem(uint64_t a, uint64_t b) { return rem64((int64_t)a, (int64_t)b); }
+static uint64_t h_remu(uint64_t a, uint64_t b) { return b ? a % b : a; }
+static uint64_t h_divw(uint64_t a, uint64_t b) { return divw(a, b); }
+static uint64_t h_remw(uint64_t a, uint64_t b) { return remw(a, b); }
+static uint64_t h_divuw(uint64_t a, uint64_t b)
+{
+    return (uint32_t)b ? sext32((uint32_t)a / (uint32_t)b) : ~0ull;
+}
+static uint64_t h_remuw(uint64_t a, uint64_t b)
+{
+    return (uint32_t)b ? sext32((uint32_t)a % (uint32_t)b) : sext32(a);
+}
+
+static unsigned slot_of(uintptr_t host_page)
+{
+    return (unsigned)(host_page >> PAGE_SHIFT) & (DCACHE_PAGES - 1);
+}
+
+/* The compiled code for v->pc if there is some, for a jump that leaves the page or whose
+ * target is only known at run time; entered in the jump cache, which the compiled code
+ * looks at first. */
+static const uint8_t *jit_lookup(hv_vcpu *v)
+{
+    struct jit *j = v->jit;
+    uint64_t pc = v->pc, vpage = pc & PAGE_MASK;
+    uint8_t *h = tlb_hit(v->tlb_x, vpage, 1);
+    if (!h)
+        return NULL;
+    unsigned slot = slot_of((uintptr_t)h);
+    if (v->dcache_tag[slot] != (uintptr_t)h || j->vpage[slot] != vpage)
+        return NULL;
+    uint32_t *ents = j->ents + (size_t)slot * JIT_PAGE_ENTRIES;
+    uint32_t e = ents[(pc & (PAGE_SIZE - 1)) >> 1];
+    if (e <= JIT_NEVER)
+        return NULL;
+    v->jit_ents = ents;
+    j->jc[(pc >> 1) & (JC_SIZE - 1)] = (struct jit_jump){ pc, v->jit_gen, j->buf + e, ents };
+    return j->buf + e;
+}
+
+/* ---- block compiler ---- */
+
+enum stub_kind { STUB_LOAD, STUB_STORE, STUB_RESULT };
+
+/* Out-of-line code of a block, emitted after its body. */
+struct stub {
+    uint8_t *from;   /* rel32 of the jcc that enters the stub */
+    uint8_t *resume; /* where the block goes on */
+    enum stub_kind kind;
+    uint32_t desc;
+    unsigned rs2;
+    unsigned count;  /* instructions retired before this one in the block */
+    uint64_t pc;
+};
+
+struct ctx {
+    struct asm_buf a;
+    struct jit *j;
+    uint64_t fpage;
+    struct stub stubs[BLOCK_MAX_INSNS];
+    unsigned nstubs;
+};
+
+static void exit_continue(struct ctx *c)
+{
+    op_reg(&c->a, false, 0x31, RAX, RAX); /* eax = JIT_CONTINUE */
+    jmp_to(&c->a, c->j->epilogue);
+}
+
+static void count(struct asm_buf *a, unsigned n)
+{
+    if (n)
+        alu_imm(a, true, ALU_ADD, R12, (int32_t)n);
+}
+
+/* Jumps to `out` when the budget is spent or another thread wants the vCPU. */
+static void checks(struct asm_buf *a, uint8_t **out1, uint8_t **out2)
+{
+    op_reg(a, true, 0x39, R13, R12); /* cmp r12, r13 */
+    *out1 = jcc32(a, CC_GE);
+    op_mem(a, false, 0x83, 7, VOFF(attention)); /* cmp dword [attention], 0 */
+    put8(a, 0);
+    *out2 = jcc32(a, CC_NE);
+}
+
+/* With v->pc stored: checks, then straight into the target's code if it is compiled:
+ * found in the jump cache, or else by jit_lookup(). */
+static void exit_lookup(struct ctx *c)
+{
+    struct asm_buf *a = &c->a;
+    uint8_t *out1, *out2;
+    checks(a, &out1, &out2);
+    op_mem(a, true, 0x8b, RAX, VOFF(pc));
+    op_reg(a, false, 0x89, RAX, RCX);                    /* mov ecx, eax */
+    alu_imm(a, false, ALU_AND, RCX, (JC_SIZE - 1) << 1);
+    shift_imm(a, false, SH_SHL, RCX, 4);                 /* (pc >> 1) * 32 */
+    op_mem(a, true, 0x03, RCX, VOFF(jit_jc));
+    put8(a, 0x48), put8(a, 0x3b), put8(a, 0x01);         /* cmp rax, [rcx] */
+    uint8_t *miss1 = jcc32(a, CC_NE);
+    put8(a, 0x48), put8(a, 0x8b), put8(a, 0x51), put8(a, 0x08); /* mov rdx, [rcx + 8] */
+    op_mem(a, true, 0x3b, RDX, VOFF(jit_gen));
+    uint8_t *miss2 = jcc32(a, CC_NE);
+    put8(a, 0x48), put8(a, 0x8b), put8(a, 0x51), put8(a, 0x18); /* mov rdx, [rcx + 24] */
+    op_mem(a, true, 0x89, RDX, VOFF(jit_ents));
+    put8(a, 0xff), put8(a, 0x61), put8(a, 0x10);         /* jmp [rcx + 16] */
+    patch(miss1, a->p);
+    patch(miss2, a->p);
+    lea_v_rdi(a);
+    call_abs(a, (const void *)jit_lookup);
+    op_reg(a, true, 0x85, RAX, RAX); /* test rax, rax */
+    uint8_t *out3 = jcc32(a, CC_E);
+    put8(a, 0xff);
+    put8(a, 0xe0); /* jmp rax */
+    patch(out1, a->p);
+    patch(out2, a->p);
+    patch(out3, a->p);
+    exit_continue(c);
+}
+
+/* Leaves the block for a known target, `n` instructions retired in it. A jump (as
+ * opposed to falling through) checks the budget and attention first. */
+static void exit_to(struct ctx *c, uint64_t target, unsigned n, bool jump)
+{
+    struct asm_buf *a = &c->a;
+    count(a, n);
+    if ((target & PAGE_MASK) != c->fpage) {
+        mov_imm(a, RAX, target);
+        op_mem(a, true, 0x89, RAX, VOFF(pc));
+        exit_lookup(c);
+        return;
+    }
+    uint8_t *out1 = NULL, *out2 = NULL;
+    if (jump)
+        checks(a, &out1, &out2);
+    uint8_t *site = jmp32(a); /* jit_chain() points it at the target's code */
+    patch(site, a->p);
+    if (jump) {
+        patch(out1, a->p);
+        patch(out2, a->p);
+    }
+    mov_imm(a, RAX, target);
+    op_mem(a, true, 0x89, RAX, VOFF(pc));
+    mov_imm(a, RAX, (uint64_t)(uintptr_t)site);
+    op_mem(a, true, 0x89, RAX, VOFF(jit_link));
+    exit_continue(c);
+}
+
+static struct stub *add_stub(struct ctx *c, enum stub_kind kind, uint8_t *from, unsigned n,
+                             uint64_t pc)
+{
+    struct stub *s = &c->stubs[c->nstubs++];
+    *s = (struct stub){ .from = from, .kind = kind, .count = n, .pc = pc };
+    return s;
+}
+
+/* rsi = the guest address; rax/rcx clobbered; on a TLB hit rsi = the host address, on a
+ * miss a jump to the returned rel32. */
+static uint8_t *emit_tlb(struct asm_buf *a, const struct dinsn *d, unsigned size, bool write)
+{
+    load_x(a, RSI, d->rs1);
+    if (d->imm)
+        alu_imm(a, true, ALU_ADD, RSI, d->imm);
+    op_reg(a, true, 0x89, RSI, RAX);          /* mov rax, rsi */
+    shift_imm(a, true, SH_SHR, RAX, PAGE_SHIFT - 4);
+    put8(a, 0x25);                            /* and eax, index mask * 16 */
+    put32(a, (TLB_SIZE - 1) << 4);
+    op_mem(a, true, 0x03, RAX, write ? VOFF(tlb_w) : VOFF(tlb_r));
+    op_reg(a, true, 0x89, RSI, RCX);          /* mov rcx, rsi */
+    alu_imm(a, true, ALU_AND, RCX, (int32_t)(PAGE_MASK | (size - 1)));
+    put8(a, 0x48), put8(a, 0x3b), put8(a, 0x08); /* cmp rcx, [rax] */
+    uint8_t *miss = jcc32(a, CC_NE);
+    put8(a, 0x48), put8(a, 0x03), put8(a, 0x70), put8(a, 0x08); /* add rsi, [rax + 8] */
+    return miss;
+}
+
+static void emit_load(struct ctx *c, const struct dinsn *d, unsigned op, unsigned n,
+                      uint64_t pc, unsigned len)
+{
+    static const uint8_t size_of[] = { 1, 2, 4, 8, 1, 2, 4 };
+    static const bool sign_of[] = { true, true, true, false, false, false, false };
+    /* movsx/movzx/mov rax, [rsi] */
+    static const uint8_t code[][4] = {
+        { 0x48, 0x0f, 0xbe, 0x06 }, { 0x48, 0x0f, 0xbf, 0x06 }, { 0x48, 0x63, 0x06 },
+        { 0x48, 0x8b, 0x06 }, { 0x0f, 0xb6, 0x06 }, { 0x0f, 0xb7, 0x06 }, { 0x8b, 0x06 },
+    };
+    static const uint8_t code_len[] = { 4, 4, 3, 3, 3, 3, 2 };
+    struct asm_buf *a = &c->a;
+    unsigned k = op - OP_LB, size = size_of[k];
+    uint8_t *miss = emit_tlb(a, d, size, false);
+    for (unsigned i = 0; i < code_len[k]; i++)
+        put8(a, code[k][i]);
+    store_x(a, RAX, d->rd);
+    struct stub *s = add_stub(c, STUB_LOAD, miss, n, pc);
+    s->desc = size | (d->rd | (sign_of[k] ? LD_SIGN : 0)) << 8 | len << 16;
+    s->resume = a->p;
+}
+
+static void emit_store(struct ctx *c, const struct dinsn *d, unsigned op, unsigned n,
+                       uint64_t pc, unsigned len)
+{
+    struct asm_buf *a = &c->a;
+    unsigned size = 1u << (op - OP_SB);
+    uint8_t *miss = emit_tlb(a, d, size, true);
+    load_x(a, RAX, d->rs2);
+    if (size == 2)
+        put8(a, 0x66);
+    if (size == 8)
+        put8(a, 0x48);
+    put8(a, size == 1 ? 0x88 : 0x89);
+    put8(a, 0x06); /* mov [rsi], al/ax/eax/rax */
+    struct stub *s = add_stub(c, STUB_STORE, miss, n, pc);
+    s->desc = size | len << 8;
+    s->rs2 = d->rs2;
+    s->resume = a->p;
+}
+
+static void emit_amo(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t pc,
+                     unsigned len)
+{
+    struct asm_buf *a = &c->a;
+    lea_v_rdi(a);
+    mov_imm32(a, RSI, (uint32_t)d->imm);
+    mov_imm(a, RDX, pc);
+    mov_imm32(a, RCX, len);
+    call_abs(a, (const void *)jit_amo);
+    op_reg(a, false, 0x85, RAX, RAX); /* test eax, eax */
+    struct stub *s = add_stub(c, STUB_RESULT, jcc32(a, CC_NE), n, pc);
+    s->resume = a->p;
+}
+
+/* eax from a store/AMO helper, nonzero: leave the block (see jit_store_slow). */
+static void emit_result_exit(struct ctx *c, unsigned n)
+{
+    struct asm_buf *a = &c->a;
+    count(a, n);
+    alu_imm(a, false, ALU_CMP, RAX, 1);
+    patch(jcc32(a, CC_E), c->j->epilogue); /* eax = JIT_STOP */
+    count(a, 1);
+    exit_continue(c);
+}
+
+static void emit_stubs(struct ctx *c)
+{
+    struct asm_buf *a = &c->a;
+    for (unsigned i = 0; i < c->nstubs; i++) {
+        struct stub *s = &c->stubs[i];
+        patch(s->from, a->p);
+        if (s->kind == STUB_LOAD) {
+            lea_v_rdi(a);
+            mov_imm32(a, RDX, s->desc);
+            mov_imm(a, RCX, s->pc);
+            call_abs(a, (const void *)jit_load_slow);
+            op_reg(a, false, 0x85, RAX, RAX);
+            patch(jcc32(a, CC_E), s->resume);
+            count(a, s->count);
+            jmp_to(a, c->j->epilogue); /* eax = 1 = JIT_STOP */
+            continue;
+        }
+        if (s->kind == STUB_STORE) {
+            lea_v_rdi(a);
+            load_x(a, RDX, s->rs2);
+            mov_imm32(a, RCX, s->desc);
+            mov_imm(a, R8, s->pc);
+            call_abs(a, (const void *)jit_store_slow);
+            op_reg(a, false, 0x85, RAX, RAX);
+            patch(jcc32(a, CC_E), s->resume);
+        }
+        emit_result_exit(c, s->count);
+    }
+}
+
+static void emit_branch(struct ctx *c, const struct dinsn *d, unsigned op, unsigned n,
+                        uint64_t pc)
+{
+    static const uint8_t cc_of[] = { CC_E, CC_NE, CC_L, CC_GE, CC_B, CC_AE };
+    struct asm_buf *a = &c->a;
+    load_x(a, RAX, d->rs1);
+    if (d->rs2 == 0)
+        op_reg(a, true, 0x85, RAX, RAX); /* test rax, rax */
+    else
+        op_mem(a, true, 0x3b, RAX, XOFF(d->rs2));
+    uint8_t *not_taken = jcc32(a, cc_of[op - OP_BEQ] ^ 1);
+    exit_to(c, pc + (uint64_t)(int64_t)d->imm, n + 1, true);
+    patch(not_taken, a->p);
+}
+
+static void emit_jalr(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t pc,
+                      unsigned len)
+{
+    struct asm_buf *a = &c->a;
+    load_x(a, RCX, d->rs1);
+    if (d->imm)
+        alu_imm(a, true, ALU_ADD, RCX, d->imm);
+    alu_imm(a, true, ALU_AND, RCX, -2);
+    if (d->rd < 32) {
+        mov_imm(a, RAX, pc + len);
+        store_x(a, RAX, d->rd);
+    }
+    count(a, n + 1);
+    op_mem(a, true, 0x89, RCX, VOFF(pc));
+    exit_lookup(c);
+}
+
+static void emit_setcc(struct asm_buf *a, unsigned cc)
+{
+    put8(a, 0x0f);
+    put8(a, 0x90 | cc);
+    put8(a, 0xc1); /* setcc cl */
+}
+
+static uint64_t (*const div_helper[])(uint64_t, uint64_t) = {
+    [OP_DIV - OP_DIV] = h_div, [OP_DIVU - OP_DIV] = h_divu,
+    [OP_REM - OP_DIV] = h_rem, [OP_REMU - OP_DIV] = h_remu,
+};
+static uint64_t (*const divw_helper[])(uint64_t, uint64_t) = {
+    [OP_DIVW - OP_DIVW] = h_divw, [OP_DIVUW - OP_DIVW] = h_divuw,
+    [OP_REMW - OP_DIVW] = h_remw, [OP_REMUW - OP_DIVW] = h_remuw,
+};
+
+static void emit_call2(struct asm_buf *a, const struct dinsn *d,
+                       uint64_t (*fn)(uint64_t, uint64_t))
+{
+    load_x(a, RDI, d->rs1);
+    load_x(a, RSI, d->rs2);
+    call_abs(a, (const void *)fn);
+    store_x(a, RAX, d->rd);
+}
+
+/* Register-immediate and register-register arithmetic. Returns false for other ops. */
+static bool emit_alu(struct ctx *c, const struct dinsn *d, unsigned op, uint64_t pc)
+{
+    struct asm_buf *a = &c->a;
+    int32_t imm = d->imm;
+    switch (op) {
+    case OP_LUI:
+        mov_imm(a, RAX, (uint64_t)(int64_t)imm);
+        break;
+    case OP_AUIPC:
+        mov_imm(a, RAX, pc + (uint64_t)(int64_t)imm);
+        break;
+    case OP_ADDI: case OP_XORI: case OP_ORI: case OP_ANDI: {
+        unsigned digit = op == OP_ADDI ? ALU_ADD : op == OP_XORI ? ALU_XOR
+                       : op == OP_ORI ? ALU_OR : ALU_AND;
+        load_x(a, RAX, d->rs1);
+        if (imm || digit == ALU_AND)
+            alu_imm(a, true, digit, RAX, imm);
+        break;
+    }
+    case OP_SLTI: case OP_SLTIU:
+        load_x(a, RAX, d->rs1);
+        op_reg(a, false, 0x31, RCX, RCX);
+        alu_imm(a, true, ALU_CMP, RAX, imm);
+        emit_setcc(a, op == OP_SLTI ? CC_L : CC_B);
+        store_x(a, RCX, d->rd);
+        return true;
+    case OP_SLLI: case OP_SRLI: case OP_SRAI:
+        load_x(a, RAX, d->rs1);
+        shift_imm(a, true, op == OP_SLLI ? SH_SHL : op == OP_SRLI ? SH_SHR : SH_SAR, RAX,
+                  (unsigned)imm);
+        break;
+    case OP_ADDIW:
+        load_x(a, RAX, d->rs1);
+        if (imm)
+            alu_imm(a, false, ALU_ADD, RAX, imm);
+        sext_eax(a);
+        break;
+    case OP_SLLIW: case OP_SRLIW: case OP_SRAIW:
+        load_x(a, RAX, d->rs1);
+        shift_imm(a, false, op == OP_SLLIW ? SH_SHL : op == OP_SRLIW ? SH_SHR : SH_SAR, RAX,
+                  (unsigned)imm);
+        sext_eax(a);
+        break;
+    case OP_ADD: case OP_SUB: case OP_XOR: case OP_OR: case OP_AND:
+    case OP_ADDW: case OP_SUBW: case OP_MUL: case OP_MULW: {
+        unsigned x86 = (op == OP_ADD || op == OP_ADDW) ? 0x03
+                     : (op == OP_SUB || op == OP_SUBW) ? 0x2b
+                     : op == OP_XOR ? 0x33 : op == OP_OR ? 0x0b : op == OP_AND ? 0x23 : 0x0faf;
+        load_x(a, RAX, d->rs1);
+        alu_rs2(a, x86, d->rs2);
+        if (op == OP_ADDW || op == OP_SUBW || op == OP_MULW)
+            sext_eax(a);
+        break;
+    }
+    case OP_SLT: case OP_SLTU:
+        load_x(a, RAX, d->rs1);
+        op_reg(a, false, 0x31, RCX, RCX);
+        alu_rs2(a, 0x3b, d->rs2);
+        emit_setcc(a, op == OP_SLT ? CC_L : CC_B);
+        store_x(a, RCX, d->rd);
+        return true;
+    case OP_SLL: case OP_SRL: case OP_SRA: case OP_SLLW: case OP_SRLW: case OP_SRAW: {
+        bool w = op == OP_SLL || op == OP_SRL || op == OP_SRA;
+        unsigned digit = (op == OP_SLL || op == OP_SLLW) ? SH_SHL
+                       : (op == OP_SRL || op == OP_SRLW) ? SH_SHR : SH_SAR;
+        load_x(a, RAX, d->rs1);
+        load_x(a, RCX, d->rs2);
+        shift_cl(a, w, digit, RAX); /* x86 masks the count as RISC-V does */
+        if (!w)
+            sext_eax(a);
+        break;
+    }
+    case OP_MULH: case OP_MULHU:
+        load_x(a, RAX, d->rs1);
+        load_x(a, RCX, d->rs2);
+        op_reg(a, true, 0xf7, op == OP_MULH ? MUL_S : MUL_U, RCX);
+        store_x(a, RDX, d->rd);
+        return true;
+    case OP_MULHSU:
+        /* The unsigned high product, minus rs2 when rs1 is negative. */
+        load_x(a, RAX, d->rs1);
+        load_x(a, RCX, d->rs2);
+        op_reg(a, true, 0x89, RAX, RDI);
+        op_reg(a, true, 0xf7, MUL_U, RCX);
+        shift_imm(a, true, SH_SAR, RDI, 63);
+        op_reg(a, true, 0x21, RCX, RDI); /* and rdi, rcx */
+        op_reg(a, true, 0x29, RDI, RDX); /* sub rdx, rdi */
+        store_x(a, RDX, d->rd);
+        return true;
+    case OP_DIV: case OP_DIVU: case OP_REM: case OP_REMU:
+        emit_call2(a, d, div_helper[op - OP_DIV]);
+        return true;
+    case OP_DIVW: case OP_DIVUW: case OP_REMW: case OP_REMUW:
+        emit_call2(a, d, divw_helper[op - OP_DIVW]);
+        return true;
+    default:
+        return false;
+    }
+    store_x(a, RAX, d->rd);
+    return true;
+}
+
+static void emit_prologue(struct jit *j)
+{
+    /* int enter(hv_vcpu *v, code *at, int64_t budget) */
+    static const uint8_t enter[] = {
+        0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57, /* push rbx..r15 */
+        0x48, 0x83, 0xec, 0x08,                                     /* sub rsp, 8 */
+        0x48, 0x8d, 0x9f, BASE, 0x00, 0x00, 0x00,                   /* lea rbx, [rdi+BASE] */
+        0x45, 0x31, 0xe4,                                           /* xor r12d, r12d */
+        0x49, 0x89, 0xd5,                                           /* mov r13, rdx */
+        0xff, 0xe6,                                                 /* jmp rsi */
+    };
+    static const uint8_t leave[] = {
+        0x48, 0x83, 0xc4, 0x08,                                     /* add rsp, 8 */
+        0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5d, 0x5b, /* pop r15..rbx */
+        0xc3,
+    };
+    struct asm_buf a = { j->buf };
+    memcpy(a.p, enter, sizeof(enter));
+    a.p += sizeof(enter);
+    j->epilogue = a.p;
+    op_mem(&a, true, 0x01, R12, VOFF(instret)); /* add [instret], r12 */
+    memcpy(a.p, leave, sizeof(leave));
+    a.p += sizeof(leave);
+    j->start = (size_t)(a.p - j->buf + 63) & ~(size_t)63;
+    j->used = j->start;
+}
+
+static void reset_all(hv_vcpu *v)
+{
+    struct jit *j = v->jit;
+    j->used = j->start;
+    for (unsigned i = 0; i < DCACHE_PAGES; i++)
+        j->vpage[i] = NO_VPAGE;
+    v->jit_link = NULL;
+    v->jit_gen++;
+    v->code_dirty = true; /* the running block holds an entry table that is now stale */
+}
+
+static bool compilable(unsigned op)
+{
+    return op >= OP_LUI && op <= OP_AMO;
+}
+
+/* Translates one instruction; returns false when the block ends with it. */
+static bool emit_insn(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t pc)
+{
+    unsigned op = d->op >> 1, len = 2u + ((d->op & 1u) << 1);
+    switch (op) {
+    case OP_JAL:
+        if (d->rd < 32) {
+            mov_imm(&c->a, RAX, pc + len);
+            store_x(&c->a, RAX, d->rd);
+        }
+        exit_to(c, pc + (uint64_t)(int64_t)d->imm, n + 1, true);
+        return false;
+    case OP_JALR:
+        emit_jalr(c, d, n, pc, len);
+        return false;
+    case OP_BEQ: case OP_BNE: case OP_BLT: case OP_BGE: case OP_BLTU: case OP_BGEU:
+        emit_branch(c, d, op, n, pc);
+        return true;
+    case OP_LB: case OP_LH: case OP_LW: case OP_LD: case OP_LBU: case OP_LHU: case OP_LWU:
+        emit_load(c, d, op, n, pc, len);
+        return true;
+    case OP_SB: case OP_SH: case OP_SW: case OP_SD:
+        emit_store(c, d, op, n, pc, len);
+        return true;
+    case OP_FENCE:
+        return true; /* x86 keeps the order that these fences ask for */
+    case OP_FENCE_FULL:
+        put8(&c->a, 0x0f), put8(&c->a, 0xae), put8(&c->a, 0xf0); /* mfence */
+        return true;
+    case OP_AMO:
+        emit_amo(c, d, n, pc, len);
+        return true;
+    default:
+        return emit_alu(c, d, op, pc);
+    }
+}
+
+uint32_t jit_compile(hv_vcpu *v, uint32_t *ents, struct dinsn *dbase, const uint8_t *fhost,
+                     uint64_t fpage, unsigned idx)
+{
+    struct jit *j = v->jit;
+    if (CODE_SIZE - j->used < BLOCK_MAX_BYTES) {
+        reset_all(v);
+        return JIT_NEVER;
+    }
+    struct ctx *c = malloc(sizeof(*c));
+    if (!c) {
+        ents[idx] = JIT_NEVER;
+        return JIT_NEVER;
+    }
+    c->a.p = j->buf + j->used;
+    c->j = j;
+    c->fpage = fpage;
+    c->nstubs = 0;
+    unsigned i = idx, n = 0;
+    for (;;) {
+        struct dinsn *d = &dbase[i];
+        if (i >= JIT_PAGE_ENTRIES) {
+            exit_to(c, fpage + PAGE_SIZE, n, true);
+            break;
+        }
+        if (d->op >> 1 == OP_UNDECODED)
+            dcache_decode(v, fhost, i * 2, d);
+        if (!compilable(d->op >> 1) || n == BLOCK_MAX_INSNS) {
+            if (n == 0) {
+                free(c);
+                ents[idx] = JIT_NEVER;
+                return JIT_NEVER;
+            }
+            exit_to(c, fpage + i * 2, n, false);
+            break;
+        }
+        if (!emit_insn(c, d, n, fpage + i * 2))
+            break;
+        n++;
+        i += 1 + (d->op & 1);
+    }
+    emit_stubs(c);
+    uint32_t e = (uint32_t)j->used;
+    j->used = (size_t)(c->a.p - j->buf + 15) & ~(size_t)15;
+    free(c);
+    ents[idx] = e;
+    return e;
+}
+
+enum jit_result jit_run(hv_vcpu *v, uint32_t *ents, uint32_t code, int64_t budget)
+{
+    typedef int enter_fn(hv_vcpu *, const uint8_t *, int64_t);
+    struct jit *j = v->jit;
+    v->jit_ents = ents;
+    v->jit_link = NULL;
+    enter_fn *enter = (enter_fn *)(uintptr_t)j->buf;
+    return enter(v, j->buf + code, budget) ? JIT_STOP : JIT_CONTINUE;
+}
+
+void jit_chain(hv_vcpu *v)
+{
+    uint8_t *site = v->jit_link;
+    v->jit_link = NULL;
+    if (!site)
+        return;
+    uint32_t e = v->jit_ents[(v->pc & (PAGE_SIZE - 1)) >> 1];
+    if (e > JIT_NEVER)
+        patch(site, v->jit->buf + e);
+}
+
+void jit_page_reset(hv_vcpu *v, unsigned slot)
+{
+    v->jit->vpage[slot] = NO_VPAGE;
+    v->jit_gen++;
+}
+
+uint32_t *jit_page_entries(hv_vcpu *v, unsigned slot, uint64_t vpage)
+{
+    struct jit *j = v->jit;
+    uint32_t *ents = j->ents + (size_t)slot * JIT_PAGE_ENTRIES;
+    if (j->vpage[slot] != vpage) {
+        memset(ents, 0, JIT_PAGE_ENTRIES * sizeof(*ents));
+        j->vpage[slot] = vpage;
+        v->jit_gen++;
+    }
+    return ents;
+}
+
+int jit_init(hv_vcpu *v)
+{
+    struct jit *j = calloc(1, sizeof(*j));
+    if (!j)
+        return -1;
+    j->ents = calloc((size_t)DCACHE_PAGES * JIT_PAGE_ENTRIES, sizeof(uint32_t));
+    j->buf = mmap(NULL, CODE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (!j->ents || j->buf == MAP_FAILED) {
+        if (j->buf != MAP_FAILED)
+            munmap(j->buf, CODE_SIZE);
+        free(j->ents);
+        free(j);
+        return -1;
+    }
+    emit_prologue(j);
+    v->jit = j;
+    v->jit_jc = j->jc;
+    reset_all(v); /* a nonzero generation: the zeroed jump cache holds no valid entry */
+    return 0;
+}
+
+void jit_free(hv_vcpu *v)
+{
+    struct jit *j = v->jit;
+    if (!j)
+        return;
+    munmap(j->buf, CODE_SIZE);
+    free(j->ents);
+    free(j);
+    v->jit = NULL;
+    v->jit_jc = NULL;
+}
+
+#endif

@@ -1,0 +1,698 @@
+/*
+ * test_hv_jit.c — the hazards of compiled code (src/hv/soft/jit*.c): every program here
+ * loops long enough for its blocks to be compiled, and most run twice, with the JIT
+ * (COVE_JIT=1, read at VM creation) and without, expecting the same registers, pc and
+ * instret. On hosts without a JIT both runs interpret, which must agree all the same.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "../test.h"
+#include "rvasm.h"
+
+#define FENCE_I 0x0000100fu
+#define OPR(f7, f3, rd, rs1, rs2) rv_r(f7, rs2, rs1, f3, rd, 0x33)
+#define OPR32(f7, f3, rd, rs1, rs2) rv_r(f7, rs2, rs1, f3, rd, 0x3b)
+#define OPI(f3, rd, rs1, imm) rv_i(imm, rs1, f3, rd, 0x13)
+#define OPI32(f3, rd, rs1, imm) rv_i(imm, rs1, f3, rd, 0x1b)
+#define BR(f3, rs1, rs2, off) rv_b(off, rs2, rs1, f3)
+#define LHU(rd, rs1, imm) rv_i(imm, rs1, 5, rd, 0x03)
+#define AUIPC(rd, imm20) ((uint32_t)(imm20) << 12 | (rd) << 7 | 0x17)
+#define HANDLER (RAM_BASE + 0x1000)
+#define PTE_VRWXAD 0xcfu
+#define PTE_VRXA 0x4bu
+
+struct outcome {
+    uint64_t x[32], pc, instret;
+    struct hv_exit exit;
+};
+
+static int guest_init_jit(struct guest *g, unsigned ncpus, bool jit)
+{
+    setenv("COVE_JIT", jit ? "1" : "0", 1);
+    int r = guest_init(g, ncpus, false);
+    unsetenv("COVE_JIT");
+    return r;
+}
+
+static struct hv_exit run(hv_vcpu *c)
+{
+    struct hv_exit ex;
+    memset(&ex, 0, sizeof(ex));
+    CHECK(hv_vcpu_run(c, &ex) == 0);
+    return ex;
+}
+
+static void snapshot(hv_vcpu *c, const struct hv_exit *ex, struct outcome *o)
+{
+    for (unsigned i = 0; i < 32; i++)
+        o->x[i] = reg(c, HV_REG_X(i));
+    o->pc = reg(c, HV_REG_PC);
+    o->instret = hv_vcpu_instret(c);
+    o->exit = *ex;
+}
+
+static void check_same(const struct outcome *a, const struct outcome *b)
+{
+    for (unsigned i = 0; i < 32; i++)
+        CHECK_EQ_U64(a->x[i], b->x[i]);
+    CHECK_EQ_U64(a->pc, b->pc);
+    CHECK_EQ_U64(a->instret, b->instret);
+    CHECK_EQ_U64(a->exit.reason, b->exit.reason);
+}
+
+/* Handler at HANDLER: reports mepc, mcause, mtval as MMIO stores. */
+static void emit_handler(struct guest *g)
+{
+    uint64_t at = g->at;
+    g->at = HANDLER;
+    emit(g, CSRR(T4, 0x341));
+    emit(g, SD(T4, S11, 0));
+    emit(g, CSRR(T4, 0x342));
+    emit(g, SD(T4, S11, 0));
+    emit(g, CSRR(T4, 0x343));
+    emit(g, SD(T4, S11, 0));
+    g->at = at;
+}
+
+/* A hot loop whose load turns into MMIO after 100 iterations: the exit, its completion
+ * and a fault answer, all in the middle of a compiled block. */
+static void mmio_mid_block(bool jit, struct outcome *o)
+{
+    struct guest g;
+    CHECK(guest_init_jit(&g, 1, jit) == 0);
+    hv_vcpu *c = g.cpu[0];
+    emit_handler(&g);
+    hv_vcpu_set_reg(c, CSR(0x305), HANDLER);
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, HV_REG_X(A0), RAM_BASE + RAM_SIZE - 8 * 100);
+    hv_vcpu_set_reg(c, HV_REG_X(A1), 1000);
+    emit(&g, ADDI(T1, T1, 1));
+    emit(&g, ADD(T2, T2, T1));
+    emit(&g, LD(T3, A0, 0));
+    emit(&g, ADDI(A0, A0, 8));
+    emit(&g, ADDI(A1, A1, -1));
+    emit(&g, BNE(A1, ZERO, -20));
+
+    struct hv_exit ex = run(c);
+    CHECK(ex.reason == HV_EXIT_MMIO && !ex.mmio.is_write);
+    CHECK_EQ_U64(ex.mmio.addr, RAM_BASE + RAM_SIZE);
+    CHECK_EQ_U64(reg(c, HV_REG_PC), RAM_BASE + 8);
+    CHECK_EQ_U64(hv_vcpu_instret(c), 100 * 6 + 2);
+    CHECK_EQ_U64(reg(c, HV_REG_X(T1)), 101);
+    CHECK_EQ_U64(reg(c, HV_REG_X(T2)), 101 * 102 / 2);
+    ex.mmio.data = 0x8877;
+    CHECK(hv_vcpu_run(c, &ex) == 0); /* one more iteration, the next load exits again */
+    CHECK(ex.reason == HV_EXIT_MMIO && !ex.mmio.is_write);
+    CHECK_EQ_U64(ex.mmio.addr, RAM_BASE + RAM_SIZE + 8);
+    CHECK_EQ_U64(reg(c, HV_REG_X(T3)), 0x8877);
+    CHECK_EQ_U64(reg(c, HV_REG_PC), RAM_BASE + 8);
+    CHECK_EQ_U64(hv_vcpu_instret(c), 101 * 6 + 2);
+    ex.mmio.fault = true;
+    CHECK(hv_vcpu_run(c, &ex) == 0);
+    CHECK(ex.reason == HV_EXIT_MMIO && ex.mmio.is_write);
+    CHECK_EQ_U64(ex.mmio.data, RAM_BASE + 8); /* mepc */
+    ex = run(c);
+    CHECK_EQ_U64(ex.mmio.data, 5); /* load access fault */
+    ex = run(c);
+    CHECK_EQ_U64(ex.mmio.data, RAM_BASE + RAM_SIZE + 8); /* mtval */
+    CHECK_EQ_U64(reg(c, CSR(0xb02)), 101 * 6 + 2 + 5); /* minstret: + the handler so far */
+    snapshot(c, &ex, o);
+    guest_fini(&g);
+}
+
+TEST(trap_and_mmio_exit_mid_block_are_precise)
+{
+    struct outcome a, b;
+    mmio_mid_block(true, &a);
+    mmio_mid_block(false, &b);
+    check_same(&a, &b);
+}
+
+/* The same loop over virtual pages in S-mode, the 101st page unmapped: the load page
+ * fault is raised inside compiled code (mem_load_slow), with the exact pc, tval and
+ * instret, and the registers the block wrote before it. */
+static void fault_mid_block(bool jit, struct outcome *o)
+{
+    struct guest g;
+    CHECK(guest_init_jit(&g, 1, jit) == 0);
+    hv_vcpu *c = g.cpu[0];
+    uint64_t root = RAM_BASE + 0x10000, l1 = root + 0x1000, l0 = root + 0x2000;
+    uint64_t *t = guest_ptr(&g, root), *l0p = guest_ptr(&g, l0);
+    t[0] = PTE_VRWXAD;                              /* MMIO, identity */
+    t[1] = (l1 >> 12) << 10 | 1;
+    t[2] = (RAM_BASE >> 12) << 10 | PTE_VRWXAD;     /* RAM, identity */
+    *(uint64_t *)guest_ptr(&g, l1) = (l0 >> 12) << 10 | 1;
+    for (unsigned i = 0; i < 100; i++)
+        l0p[i] = ((RAM_BASE + 0x100000 + i * 0x1000ull) >> 12) << 10 | PTE_VRWXAD;
+    emit_handler(&g); /* M-mode: nothing is delegated */
+    hv_vcpu_set_reg(c, CSR(0x305), HANDLER);
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, HV_REG_X(A0), 0x40000000);
+    hv_vcpu_set_reg(c, HV_REG_X(S4), 0x1000);
+    hv_vcpu_set_reg(c, HV_REG_X(A1), 1000);
+    emit(&g, ADDI(T1, T1, 1));
+    emit(&g, ADD(T2, T2, T1));
+    emit(&g, LD(T3, A0, 8));
+    emit(&g, ADD(A0, A0, S4));
+    emit(&g, ADDI(A1, A1, -1));
+    emit(&g, BNE(A1, ZERO, -20));
+    hv_vcpu_set_reg(c, CSR(0x180), 8ull << 60 | root >> 12);
+    CHECK(hv_vcpu_set_reg(c, HV_REG_PRIV, 1) == 0);
+
+    struct hv_exit ex = run(c);
+    CHECK(ex.reason == HV_EXIT_MMIO && ex.mmio.is_write);
+    CHECK_EQ_U64(ex.mmio.data, RAM_BASE + 8); /* mepc: the load */
+    CHECK_EQ_U64(hv_vcpu_instret(c), 100 * 6 + 2 + 1);
+    CHECK_EQ_U64(reg(c, HV_REG_X(T1)), 101);
+    CHECK_EQ_U64(reg(c, HV_REG_X(T2)), 101 * 102 / 2);
+    CHECK_EQ_U64(reg(c, HV_REG_X(A1)), 900);
+    ex = run(c);
+    CHECK_EQ_U64(ex.mmio.data, 13); /* load page fault */
+    ex = run(c);
+    CHECK_EQ_U64(ex.mmio.data, 0x40000000 + 100 * 0x1000 + 8); /* mtval */
+    CHECK_EQ_U64(reg(c, HV_REG_PRIV), 3);
+    snapshot(c, &ex, o);
+    guest_fini(&g);
+}
+
+TEST(page_fault_mid_block_is_precise)
+{
+    struct outcome a, b;
+    fault_mid_block(true, &a);
+    fault_mid_block(false, &b);
+    check_same(&a, &b);
+}
+
+/* Writes to x0 of every kind inside a hot loop: x0 must still read as zero. */
+static void x0_writes(bool jit, struct outcome *o)
+{
+    struct guest g;
+    CHECK(guest_init_jit(&g, 1, jit) == 0);
+    hv_vcpu *c = g.cpu[0];
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, HV_REG_X(A0), RAM_BASE + 0x8000);
+    hv_vcpu_set_reg(c, HV_REG_X(A1), 1000);
+    hv_vcpu_set_reg(c, HV_REG_X(T0), 77);
+    emit(&g, ADDI(ZERO, T0, 5));
+    emit(&g, LUI(ZERO, 0x12345));
+    emit(&g, AUIPC(ZERO, 1));
+    emit(&g, ADD(T0, T0, ZERO));
+    emit(&g, ADDI(T1, ZERO, 3));
+    emit(&g, ADD(T2, T2, T1));
+    emit(&g, LD(ZERO, A0, 0));
+    emit(&g, MUL(ZERO, T0, T0));
+    emit(&g, AMOADD_W(ZERO, A0, T1));
+    emit(&g, JAL(ZERO, 4));
+    emit(&g, ADDI(A1, A1, -1));
+    emit(&g, BNE(A1, ZERO, -44));
+    emit(&g, SD(ZERO, S11, 0));
+    emit(&g, SD(T2, S11, 0));
+    struct hv_exit ex = run(c);
+    CHECK(ex.reason == HV_EXIT_MMIO && ex.mmio.data == 0);
+    ex = run(c);
+    CHECK_EQ_U64(ex.mmio.data, 3000);
+    CHECK_EQ_U64(reg(c, HV_REG_X(T0)), 77);
+    uint32_t mem;
+    memcpy(&mem, guest_ptr(&g, RAM_BASE + 0x8000), 4);
+    CHECK_EQ_U64(mem, 3000);
+    snapshot(c, &ex, o);
+    guest_fini(&g);
+}
+
+TEST(x0_writes_in_compiled_code)
+{
+    struct outcome a, b;
+    x0_writes(true, &a);
+    x0_writes(false, &b);
+    check_same(&a, &b);
+}
+
+/* A hot function on another page is rewritten, then fence.i: the next call runs the new
+ * code. */
+static void smc_fence_i(bool jit, struct outcome *o)
+{
+    struct guest g;
+    CHECK(guest_init_jit(&g, 1, jit) == 0);
+    hv_vcpu *c = g.cpu[0];
+    uint64_t f = RAM_BASE + 0x3000;
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, HV_REG_X(T5), ADDI(A0, A0, 100));
+    hv_vcpu_set_reg(c, HV_REG_X(T6), f);
+    emit(&g, ADDI(A1, ZERO, 50));
+    emit(&g, JAL(RA, (int32_t)(f - g.at)));
+    emit(&g, ADDI(A1, A1, -1));
+    emit(&g, BNE(A1, ZERO, -8));
+    emit(&g, SW(T5, T6, 0));
+    emit(&g, FENCE_I);
+    emit(&g, JAL(RA, (int32_t)(f - g.at)));
+    emit(&g, SD(A0, S11, 0));
+    g.at = f;
+    emit(&g, ADDI(A0, A0, 1));
+    emit(&g, JALR(ZERO, RA, 0));
+    struct hv_exit ex = run(c);
+    CHECK(ex.reason == HV_EXIT_MMIO);
+    CHECK_EQ_U64(ex.mmio.data, 150);
+    snapshot(c, &ex, o);
+    guest_fini(&g);
+}
+
+TEST(self_modifying_code_with_fence_i)
+{
+    struct outcome a, b;
+    smc_fence_i(true, &a);
+    smc_fence_i(false, &b);
+    check_same(&a, &b);
+}
+
+/* A store from inside a compiled block into that block's own code: this hart's stores
+ * to code take effect at once (docs/SOFT-CPU.md), compiled or not. */
+static void store_own_page(bool jit, struct outcome *o)
+{
+    struct guest g;
+    CHECK(guest_init_jit(&g, 1, jit) == 0);
+    hv_vcpu *c = g.cpu[0];
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, HV_REG_X(T3), 50);
+    hv_vcpu_set_reg(c, HV_REG_X(T5), ADDI(A0, A0, 100));
+    hv_vcpu_set_reg(c, HV_REG_X(T6), RAM_BASE + 4);
+    emit(&g, ADDI(A1, ZERO, 100));
+    emit(&g, ADDI(A0, A0, 1)); /* rewritten half-way */
+    emit(&g, ADDI(A1, A1, -1));
+    emit(&g, BNE(A1, T3, 8));
+    emit(&g, SW(T5, T6, 0));
+    emit(&g, BNE(A1, ZERO, -16));
+    emit(&g, SD(A0, S11, 0));
+    struct hv_exit ex = run(c);
+    CHECK(ex.reason == HV_EXIT_MMIO);
+    CHECK_EQ_U64(ex.mmio.data, 50 + 50 * 100);
+    snapshot(c, &ex, o);
+    guest_fini(&g);
+}
+
+TEST(store_into_the_running_blocks_page)
+{
+    struct outcome a, b;
+    store_own_page(true, &a);
+    store_own_page(false, &b);
+    check_same(&a, &b);
+}
+
+struct later {
+    hv_vcpu *c;
+    unsigned delay_ms;
+};
+
+static void *raise_mei_later(void *arg)
+{
+    struct later *l = arg;
+    usleep(l->delay_ms * 1000);
+    hv_vcpu_set_irq(l->c, HV_IRQ_M_EXT, true);
+    return NULL;
+}
+
+/* Interrupts reach a vCPU spinning in a two-instruction compiled loop: from another
+ * thread (attention), and from its own timer (the budget ends the block). */
+TEST(interrupts_reach_a_tight_compiled_loop)
+{
+    struct guest g;
+    CHECK(guest_init_jit(&g, 1, true) == 0);
+    hv_vcpu *c = g.cpu[0];
+    emit_handler(&g);
+    hv_vcpu_set_reg(c, CSR(0x305), HANDLER);
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, CSR(0x304), 1u << 11); /* MEIE */
+    hv_vcpu_set_reg(c, CSR(0x300), 1u << 3);  /* MIE */
+    emit(&g, ADDI(T1, T1, 1));
+    emit(&g, JAL(ZERO, -4));
+    struct later l = { c, 20 };
+    pthread_t t;
+    pthread_create(&t, NULL, raise_mei_later, &l);
+    struct hv_exit ex = run(c);
+    pthread_join(t, NULL);
+    CHECK(ex.reason == HV_EXIT_MMIO);
+    uint64_t epc = ex.mmio.data;
+    CHECK(epc == RAM_BASE || epc == RAM_BASE + 4);
+    ex = run(c);
+    CHECK_EQ_U64(ex.mmio.data, (1ull << 63) | 11);
+    CHECK(reg(c, HV_REG_X(T1)) > 10000);
+    /* instret counts exactly the loop's instructions, whichever one was interrupted. */
+    CHECK_EQ_U64(hv_vcpu_instret(c), 2 * reg(c, HV_REG_X(T1)) - (epc == RAM_BASE + 4) + 3);
+    guest_fini(&g);
+
+    CHECK(guest_init_jit(&g, 1, true) == 0);
+    c = g.cpu[0];
+    emit_handler(&g);
+    hv_vcpu_set_reg(c, CSR(0x305), HANDLER);
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, CSR(0x304), 1u << 7); /* MTIE */
+    hv_vcpu_set_reg(c, CSR(0x300), 1u << 3);
+    hv_vcpu_set_reg(c, HV_REG_MTIMECMP, reg(c, CSR(0xc01)) + 200000); /* 20 ms */
+    emit(&g, ADDI(T1, T1, 1));
+    emit(&g, JAL(ZERO, -4));
+    ex = run(c);
+    CHECK(ex.reason == HV_EXIT_MMIO);
+    ex = run(c);
+    CHECK_EQ_U64(ex.mmio.data, (1ull << 63) | 7);
+    guest_fini(&g);
+}
+
+/* Every compiled integer operation and memory access size against the interpreter, on
+ * awkward values: a mixing loop over a buffer, misaligned and page-crossing accesses
+ * included. */
+static void alu_mix(bool jit, struct outcome *o)
+{
+    const uint32_t ops[] = {
+        OPR(0, 1, T0, S2, S3),     OPR(0, 5, T1, S4, S2),     OPR(0x20, 5, T2, S4, S3),
+        OPR(0, 2, S5, S4, S2),     OPR(0, 3, S6, S4, S2),     OPR(0, 4, S7, T0, T1),
+        OPR(0, 6, S8, T2, S7),     OPR(0, 7, S9, S8, S4),     OPR(1, 1, T3, S4, S2),
+        OPR(1, 2, T4, S4, S2),     OPR(1, 3, T5, S4, S3),     OPR(1, 4, T6, S4, S5),
+        OPR(1, 5, A2, S4, S3),     OPR(1, 6, A3, S4, S2),     OPR(1, 7, A4, S9, S5),
+        OPR32(0, 0, A5, S4, S9),   OPR32(0x20, 0, A6, S2, S4), OPR32(0, 1, A7, S4, S9),
+        OPR32(0, 5, S10, S4, S3),  OPR32(0x20, 5, T0, S4, S3), OPR32(1, 0, T1, S4, S2),
+        OPR32(1, 4, T2, S4, S5),   OPR32(1, 5, T3, S9, S2),   OPR32(1, 6, T4, S4, S3),
+        OPR32(1, 7, T5, S8, S6),   OPI(2, T6, S4, -5),        OPI(3, A2, S4, 7),
+        OPI(4, A3, S4, -1),        OPI(6, A4, S9, 0x555),     OPI(7, A5, S8, -256),
+        OPI(5, A6, S4, 13),        OPI(5, A7, S4, 0x400 | 17), OPI(1, S10, S9, 63),
+        OPI32(1, T0, S4, 31),      OPI32(5, T1, S4, 3),       OPI32(5, T2, S4, 0x400 | 5),
+        OPI32(0, T3, S4, -2048),   ADD(S4, S4, T0),           SUB(S4, S4, A7),
+        ADD(S4, S4, T3),           OPR(0, 4, S4, S4, S10),    ADD(S2, S2, T4),
+        ADD(S3, S3, A2),           OPR(0, 4, S9, S9, T5),     ADD(S8, S8, A4),
+        ADD(S6, S6, T6),           ADD(S7, S7, A5),           OPR(0, 4, S5, S5, A3),
+    };
+    struct guest g;
+    CHECK(guest_init_jit(&g, 1, jit) == 0);
+    hv_vcpu *c = g.cpu[0];
+    static const uint64_t seeds[] = { 0x8000000000000000ull, 0xffffffffffffffffull,
+                                      0x123456789abcdef0ull, 7, 0xffffffff80000000ull,
+                                      0x7fffffff, 0xfedcba9876543210ull, 3 };
+    for (unsigned i = 0; i < 8; i++)
+        hv_vcpu_set_reg(c, HV_REG_X(S2 + i), seeds[i]);
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, HV_REG_X(A0), RAM_BASE + 0x4ff0); /* accesses cross 0x5000 */
+    hv_vcpu_set_reg(c, HV_REG_X(A1), 300);
+    uint64_t loop = g.at;
+    for (unsigned i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+        emit(&g, ops[i]);
+    emit(&g, SD(S4, A0, 0));
+    emit(&g, SW(S9, A0, 13));
+    emit(&g, SH(S8, A0, 3));
+    emit(&g, SB(S5, A0, 17));
+    emit(&g, LD(T0, A0, 9));
+    emit(&g, LW(T1, A0, 2));
+    emit(&g, LWU(T2, A0, 4));
+    emit(&g, LH(T3, A0, 15));
+    emit(&g, LHU(T4, A0, 1));
+    emit(&g, LB(T5, A0, 17));
+    emit(&g, LBU(T6, A0, 3));
+    emit(&g, ADD(S3, S3, T0));
+    emit(&g, OPR(0, 4, S3, S3, T1));
+    emit(&g, ADD(S3, S3, T2));
+    emit(&g, ADD(S3, S3, T3));
+    emit(&g, OPR(0, 4, S3, S3, T4));
+    emit(&g, ADD(S3, S3, T5));
+    emit(&g, ADD(S3, S3, T6));
+    emit(&g, OPI(7, T0, S4, 24));
+    emit(&g, ADD(A0, A0, T0));        /* wander over the buffer, 8-byte steps */
+    emit(&g, OPI(7, A0, A0, -8));
+    emit(&g, BR(5, S4, S3, 8));       /* bge: skip one add */
+    emit(&g, ADDI(S6, S6, 1));
+    emit(&g, BR(6, S5, S7, 8));       /* bltu */
+    emit(&g, ADDI(S7, S7, 3));
+    emit(&g, BR(7, S8, S9, 8));       /* bgeu */
+    emit(&g, ADDI(S8, S8, 5));
+    emit(&g, BLT(S9, S2, 8));
+    emit(&g, ADDI(S9, S9, 9));
+    emit(&g, BEQ(S4, S5, 8));
+    emit(&g, ADDI(S4, S4, 1));
+    emit(&g, ADDI(A1, A1, -1));
+    emit(&g, BNE(A1, ZERO, (int32_t)(loop - g.at)));
+    emit(&g, SD(S3, S11, 0));
+    struct hv_exit ex = run(c);
+    CHECK(ex.reason == HV_EXIT_MMIO);
+    snapshot(c, &ex, o);
+    o->exit.mmio.data ^= *(uint64_t *)guest_ptr(&g, RAM_BASE + 0x4ff0);
+    guest_fini(&g);
+}
+
+TEST(integer_ops_match_the_interpreter)
+{
+    struct outcome a, b;
+    alu_mix(true, &a);
+    alu_mix(false, &b);
+    check_same(&a, &b);
+    CHECK_EQ_U64(a.exit.mmio.data, b.exit.mmio.data);
+}
+
+/* A hot call through JALR to a page that is then remapped (sfence.vma) to other code:
+ * targets cached by compiled code must not outlive the translation. */
+static void remap_call_target(bool jit, struct outcome *o)
+{
+    struct guest g;
+    CHECK(guest_init_jit(&g, 1, jit) == 0);
+    hv_vcpu *c = g.cpu[0];
+    uint64_t root = RAM_BASE + 0x10000, l1 = root + 0x1000, l0 = root + 0x2000;
+    uint64_t page_a = RAM_BASE + 0x20000, page_b = RAM_BASE + 0x21000;
+    uint64_t *t = guest_ptr(&g, root);
+    t[0] = (0ull >> 12) << 10 | PTE_VRWXAD;         /* MMIO, identity */
+    t[1] = (l1 >> 12) << 10 | 1;                    /* 0x40000000...: through L1, L0 */
+    t[2] = (RAM_BASE >> 12) << 10 | PTE_VRWXAD;     /* RAM, identity */
+    *(uint64_t *)guest_ptr(&g, l1) = (l0 >> 12) << 10 | 1;
+    /* The called page at 0x40005000: a TLB index of its own. */
+    *(uint64_t *)guest_ptr(&g, l0 + 5 * 8) = (page_a >> 12) << 10 | PTE_VRXA;
+    g.at = page_a;
+    emit(&g, ADDI(A0, A0, 1));
+    emit(&g, JALR(ZERO, RA, 0));
+    g.at = page_b;
+    emit(&g, ADDI(A0, A0, 100));
+    emit(&g, JALR(ZERO, RA, 0));
+    g.at = RAM_BASE;
+    emit(&g, JALR(RA, S2, 0));
+    emit(&g, ADDI(A1, A1, -1));
+    emit(&g, BNE(A1, T3, 12));
+    emit(&g, SD(T5, S3, 0));
+    emit(&g, SFENCE_VMA);
+    emit(&g, BNE(A1, ZERO, -20));
+    emit(&g, SD(A0, S11, 0));
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, HV_REG_X(S2), 0x40005000);
+    hv_vcpu_set_reg(c, HV_REG_X(S3), l0 + 5 * 8);
+    hv_vcpu_set_reg(c, HV_REG_X(T5), (page_b >> 12) << 10 | PTE_VRXA);
+    hv_vcpu_set_reg(c, HV_REG_X(T3), 25);
+    hv_vcpu_set_reg(c, HV_REG_X(A1), 50);
+    hv_vcpu_set_reg(c, CSR(0x180), 8ull << 60 | root >> 12); /* satp: Sv39 */
+    CHECK(hv_vcpu_set_reg(c, HV_REG_PRIV, 1) == 0);
+    struct hv_exit ex = run(c);
+    CHECK(ex.reason == HV_EXIT_MMIO);
+    CHECK_EQ_U64(ex.mmio.data, 25 + 25 * 100);
+    snapshot(c, &ex, o);
+    guest_fini(&g);
+}
+
+TEST(remapped_jump_target_runs_the_new_code)
+{
+    struct outcome a, b;
+    remap_call_target(true, &a);
+    remap_call_target(false, &b);
+    check_same(&a, &b);
+}
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* A destination register: anything but a0 (buffer base), a1 (loop counter) and s11
+ * (the MMIO address); x0 included. */
+static unsigned rnd_rd(void)
+{
+    for (;;) {
+        unsigned r = (unsigned)(rnd() % 32);
+        if (r != A0 && r != A1 && r != S11)
+            return r;
+    }
+}
+
+/* A compressed integer instruction (register-only forms); 0 when the draw hit a reserved
+ * register. */
+static uint16_t rnd_rvc(void)
+{
+    unsigned rd = rnd_rd(), rs2 = 1 + (unsigned)(rnd() % 31);
+    unsigned rdp = 8 + (unsigned)(rnd() % 8), rs2p = 8 + (unsigned)(rnd() % 8);
+    unsigned imm = (unsigned)(rnd() % 64), f2 = (unsigned)(rnd() % 4);
+    unsigned ci = (imm >> 5) << 12 | rd << 7 | (imm & 31) << 2;
+    if (rd == 0)
+        return 0;
+    switch (rnd() % 7) {
+    case 0: return (uint16_t)(0x0001 | ci);                   /* c.addi */
+    case 1: return (uint16_t)(0x4001 | ci);                   /* c.li */
+    case 2: return (uint16_t)(0x2001 | ci);                   /* c.addiw */
+    case 3: return (uint16_t)(0x0002 | ci);                   /* c.slli */
+    case 4: return (uint16_t)(0x8002 | (rnd() % 2) << 12 | rd << 7 | rs2 << 2); /* mv/add */
+    default:
+        if (rdp == A0 || rdp == A1)
+            return 0;
+        /* c.sub/xor/or/and, c.subw/addw */
+        return (uint16_t)(0x8c01 | (rnd() % 2 && f2 < 2) << 12 | (rdp - 8) << 7 | f2 << 5 |
+                          (rs2p - 8) << 2);
+    }
+}
+
+struct fuzz_insn {
+    uint32_t insn;
+    unsigned len;
+    unsigned skip; /* a branch: the number of following instructions it jumps over */
+};
+
+static struct fuzz_insn rnd_insn(void)
+{
+    unsigned rd = rnd_rd(), rs1 = (unsigned)(rnd() % 32), rs2 = (unsigned)(rnd() % 32);
+    int32_t imm = (int32_t)(rnd() % 4096) - 2048;
+    static const uint8_t r_ops[][2] = { /* f7, f3 for OP and OP-32 */
+        { 0, 0 }, { 0x20, 0 }, { 0, 1 }, { 0, 2 }, { 0, 3 }, { 0, 4 }, { 0, 5 }, { 0x20, 5 },
+        { 0, 6 }, { 0, 7 }, { 1, 0 }, { 1, 1 }, { 1, 2 }, { 1, 3 }, { 1, 4 }, { 1, 5 },
+        { 1, 6 }, { 1, 7 },
+    };
+    static const uint8_t r32_ops[][2] = {
+        { 0, 0 }, { 0x20, 0 }, { 0, 1 }, { 0, 5 }, { 0x20, 5 }, { 1, 0 }, { 1, 4 }, { 1, 5 },
+        { 1, 6 }, { 1, 7 },
+    };
+    static const uint8_t branch_f3[] = { 0, 1, 4, 5, 6, 7 };
+    switch (rnd() % 12) {
+    case 0: case 1: {
+        unsigned k = (unsigned)(rnd() % (sizeof(r_ops) / 2));
+        return (struct fuzz_insn){ rv_r(r_ops[k][0], rs2, rs1, r_ops[k][1], rd, 0x33), 4, 0 };
+    }
+    case 2: {
+        unsigned k = (unsigned)(rnd() % (sizeof(r32_ops) / 2));
+        return (struct fuzz_insn){ rv_r(r32_ops[k][0], rs2, rs1, r32_ops[k][1], rd, 0x3b), 4, 0 };
+    }
+    case 3: case 4: {
+        unsigned f3 = (unsigned)(rnd() % 8);
+        if (f3 == 1)
+            imm &= 63;
+        else if (f3 == 5)
+            imm = (imm & 63) | (rnd() % 2 ? 0x400 : 0);
+        return (struct fuzz_insn){ rv_i(imm, rs1, f3, rd, 0x13), 4, 0 };
+    }
+    case 5: {
+        unsigned f3 = (unsigned)(rnd() % 3) == 0 ? 0 : rnd() % 2 ? 1 : 5;
+        if (f3 == 1)
+            imm &= 31;
+        else if (f3 == 5)
+            imm = (imm & 31) | (rnd() % 2 ? 0x400 : 0);
+        return (struct fuzz_insn){ rv_i(imm, rs1, f3, rd, 0x1b), 4, 0 };
+    }
+    case 6:
+        return (struct fuzz_insn){ rv_i(imm, A0, (unsigned)(rnd() % 7), rd, 0x03), 4, 0 };
+    case 7:
+        return (struct fuzz_insn){ rv_s(imm, rs2, A0, (unsigned)(rnd() % 4), 0x23), 4, 0 };
+    case 8:
+        return (struct fuzz_insn){ BR(branch_f3[rnd() % 6], rs1, rs2, 0), 4,
+                                   1 + (unsigned)(rnd() % 3) };
+    case 9: case 10: {
+        uint16_t c = rnd_rvc();
+        if (c)
+            return (struct fuzz_insn){ c, 2, 0 };
+    }
+    /* fall through */
+    default:
+        return (struct fuzz_insn){ rnd() % 2 ? LUI(rd, (uint32_t)rnd() & 0xfffff)
+                                             : AUIPC(rd, (uint32_t)rnd() & 0xfffff), 4, 0 };
+    }
+}
+
+/* Emits the body; branches get their offsets once every length is known. */
+static void emit_body(struct guest *g, struct fuzz_insn *b, unsigned count)
+{
+    uint64_t at[count + 1];
+    at[0] = g->at;
+    for (unsigned i = 0; i < count; i++)
+        at[i + 1] = at[i] + b[i].len;
+    for (unsigned i = 0; i < count; i++) {
+        if (b[i].len == 2) {
+            emit16(g, (uint16_t)b[i].insn);
+            continue;
+        }
+        if (b[i].skip) {
+            unsigned to = i + 1 + b[i].skip > count ? count : i + 1 + b[i].skip;
+            uint32_t insn = b[i].insn;
+            b[i].insn = BR((insn >> 12) & 7, (insn >> 15) & 31, (insn >> 20) & 31,
+                           (int32_t)(at[to] - at[i]));
+        }
+        emit(g, b[i].insn);
+    }
+}
+
+#define FUZZ_BODY 60
+#define FUZZ_BUF (RAM_BASE + 0x10000)
+
+static void random_program(uint64_t seed, bool jit, struct outcome *o, uint64_t *mem_hash)
+{
+    struct guest g;
+    CHECK(guest_init_jit(&g, 1, jit) == 0);
+    hv_vcpu *c = g.cpu[0];
+    rng_state = seed;
+    for (unsigned i = 1; i < 32; i++)
+        hv_vcpu_set_reg(c, HV_REG_X(i), rnd() >> (rnd() % 64));
+    hv_vcpu_set_reg(c, HV_REG_X(A0), FUZZ_BUF);
+    hv_vcpu_set_reg(c, HV_REG_X(A1), 30);
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    uint64_t *buf = guest_ptr(&g, FUZZ_BUF - 4096);
+    for (unsigned i = 0; i < 1024; i++)
+        buf[i] = rnd();
+    g.at = RAM_BASE + 0x800; /* the buffer's page stays apart from the code's */
+    uint64_t loop = g.at;
+    struct fuzz_insn body[FUZZ_BODY];
+    for (unsigned i = 0; i < FUZZ_BODY; i++)
+        body[i] = rnd_insn();
+    emit_body(&g, body, FUZZ_BODY);
+    emit(&g, ADDI(A1, A1, -1));
+    emit(&g, BNE(A1, ZERO, (int32_t)(loop - g.at)));
+    emit(&g, SD(ZERO, S11, 0));
+    hv_vcpu_set_reg(c, HV_REG_PC, loop);
+    struct hv_exit ex = run(c);
+    CHECK(ex.reason == HV_EXIT_MMIO);
+    snapshot(c, &ex, o);
+    *mem_hash = 0;
+    for (unsigned i = 0; i < 1024; i++)
+        *mem_hash = (*mem_hash ^ buf[i]) * 0x100000001b3ull;
+    guest_fini(&g);
+}
+
+TEST(random_programs_match_the_interpreter)
+{
+    for (uint64_t seed = 1; seed <= 300; seed++) {
+        struct outcome a, b;
+        uint64_t ha, hb;
+        random_program(seed * 0x9e3779b97f4a7c15ull, true, &a, &ha);
+        random_program(seed * 0x9e3779b97f4a7c15ull, false, &b, &hb);
+        int failed = test_current_failed;
+        test_current_failed = 0;
+        check_same(&a, &b);
+        CHECK_EQ_U64(ha, hb);
+        if (test_current_failed)
+            printf("  seed %" PRIu64 "\n", seed);
+        test_current_failed |= failed;
+    }
+}
+
+int main(void)
+{
+    RUN(trap_and_mmio_exit_mid_block_are_precise);
+    RUN(page_fault_mid_block_is_precise);
+    RUN(x0_writes_in_compiled_code);
+    RUN(self_modifying_code_with_fence_i);
+    RUN(store_into_the_running_blocks_page);
+    RUN(interrupts_reach_a_tight_compiled_loop);
+    RUN(remapped_jump_target_runs_the_new_code);
+    RUN(integer_ops_match_the_interpreter);
+    RUN(random_programs_match_the_interpreter);
+    return test_summary();
+}
