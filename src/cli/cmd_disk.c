@@ -74,17 +74,6 @@ static int parse_format_arg(const char *opt, const char *text, enum disk_format 
     return 0;
 }
 
-/* getopt's own messages are off: one "cove: ..." line, like every other error. */
-static int bad_option(char **argv, int c)
-{
-    if (c == ':')
-        cli_error("disk %s: option '%s' needs a value", argv[0], argv[optind - 1]);
-    else
-        cli_error("disk %s: unknown option '%s'; see `cove disk --help`", argv[0],
-                  argv[optind - 1]);
-    return CLI_EXIT_USAGE;
-}
-
 /* Wants exactly min..max positional arguments after the options. */
 static int positional(int argc, char **argv, int min, int max, const char *sub)
 {
@@ -118,7 +107,7 @@ static int disk_create_cmd(int argc, char **argv)
             fputs(disk_usage, stdout);
             return CLI_EXIT_OK;
         } else {
-            return bad_option(argv, c);
+            return cli_bad_option("disk", c, argv);
         }
     }
     if (positional(argc, argv, o.backing ? 1 : 2, 2, "create") < 0)
@@ -209,7 +198,7 @@ static int disk_info_cmd(int argc, char **argv)
             fputs(disk_usage, stdout);
             return CLI_EXIT_OK;
         } else {
-            return bad_option(argv, c);
+            return cli_bad_option("disk", c, argv);
         }
     }
     if (positional(argc, argv, 1, 1, "info") < 0)
@@ -289,7 +278,7 @@ static int disk_convert_cmd(int argc, char **argv)
             fputs(disk_usage, stdout);
             return CLI_EXIT_OK;
         } else {
-            return bad_option(argv, c);
+            return cli_bad_option("disk", c, argv);
         }
     }
     if (positional(argc, argv, 2, 2, "convert") < 0)
