@@ -35,6 +35,7 @@ struct block_attachment {
     uint64_t size;                       /* bytes */
     bool read_only;
     char serial[BLOCK_SERIAL_MAX + 1];   /* NUL-terminated; may be empty */
+    char name[256];                      /* for messages: the image's path (may be cut) */
 };
 
 /* A raw image file or block device. Read-write opens take an exclusive lock, read-only

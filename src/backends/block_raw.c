@@ -186,6 +186,7 @@ int block_raw_open(const char *path, bool read_only, struct block_attachment **o
     b->base.ops = &raw_ops;
     b->base.size = size;
     b->base.read_only = read_only;
+    snprintf(b->base.name, sizeof b->base.name, "%s", path);
     default_serial(path, b->base.serial);
     b->fd = fd;
     *out = &b->base;

@@ -173,3 +173,22 @@ kill $holder
 wait $holder 2>/dev/null
 [ "$(host_sum "$IMG")" = "$before" ] || fail "a refused second VM changed the image"
 echo "ok: a VM refused for a disk in use leaves the image alone"
+
+# A full host file system: the guest's writes fail with I/O errors, cove says once on stderr
+# which image and why, and keeps running to a clean exit. Needs a small tmpfs (root).
+if [ "$(id -u)" = 0 ] && mkdir -p "$TMP/full" && mount -t tmpfs -o size=8M tmpfs "$TMP/full"; then
+    truncate -s 64M "$TMP/full/disk.img"
+    timeout 120 "$COVE" run --memory 256M --kernel "$KERNEL" --initrd "$INITRD" \
+        --disk "$TMP/full/disk.img" \
+        --append 'quiet cove.exec="dd if=/dev/zero of=/dev/vda bs=1M count=32 oflag=direct; echo dd=$?"' \
+        </dev/null >"$TMP/full.out" 2>"$TMP/full.err"
+    rc=$?
+    umount "$TMP/full"
+    [ $rc -eq 0 ] || { cat "$TMP/full.out" "$TMP/full.err"; fail "full host disk: cove exited $rc"; }
+    expect_in "$TMP/full.out" '^dd=1'
+    [ "$(grep -c 'No space left' "$TMP/full.err")" -eq 1 ] && grep -q "full/disk.img" "$TMP/full.err" ||
+        { cat "$TMP/full.err"; fail "full host disk: not one warning naming the image"; }
+    echo "ok: a full host disk: guest I/O errors, one warning: $(cat "$TMP/full.err")"
+else
+    echo "skip: full host disk (needs root for a tmpfs)"
+fi

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "devices/iov.h"
+#include "util/log.h"
 
 struct blk_header {
     uint32_t type;
@@ -24,6 +25,19 @@ static bool sectors_inside(const struct block_attachment *disk, uint64_t sector,
 {
     uint64_t capacity = disk->size / VIRTIO_BLK_SECTOR;
     return sector <= capacity && count <= capacity - sector;
+}
+
+/* A host-side failure (a full or failing host disk) is the user's to fix, not the guest's:
+ * say so once, with the image's name; the guest gets VIRTIO_BLK_S_IOERR. */
+static uint8_t host_error(struct blk_request_ctx *ctx, const char *what, int r)
+{
+    if (!ctx->host_error_told) {
+        ctx->host_error_told = true;
+        log_warn("disk %s: %s failed on the host: %s; the guest sees I/O errors%s",
+                 ctx->disk->name[0] ? ctx->disk->name : "(memory)", what, strerror(-r),
+                 r == -ENOSPC || r == -EDQUOT ? " (free space on the host's file system)" : "");
+    }
+    return VIRTIO_BLK_S_IOERR;
 }
 
 /* Data transfer: the readable bytes after the header (OUT) or the writable bytes before
@@ -49,7 +63,7 @@ static uint8_t do_rw(struct blk_request_ctx *ctx, const struct virtq_chain *c, u
     uint64_t off = sector * VIRTIO_BLK_SECTOR;
     int r = write ? disk->ops->writev(disk, ctx->scratch, n, off)
                   : disk->ops->readv(disk, ctx->scratch, n, off);
-    return r < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+    return r < 0 ? host_error(ctx, write ? "a write" : "a read", r) : VIRTIO_BLK_S_OK;
 }
 
 static uint8_t do_discard(struct blk_request_ctx *ctx, const struct virtq_chain *c, bool zeroes)
@@ -82,7 +96,7 @@ static uint8_t do_discard(struct blk_request_ctx *ctx, const struct virtq_chain 
                                                  le32toh(segs[i].flags) & SEGMENT_F_UNMAP)
                        : disk->ops->discard(disk, off, len);
         if (r < 0)
-            return VIRTIO_BLK_S_IOERR;
+            return host_error(ctx, zeroes ? "write-zeroes" : "discard", r);
     }
     return VIRTIO_BLK_S_OK;
 }
@@ -108,11 +122,11 @@ int blk_handle_request(struct blk_request_ctx *ctx, const struct virtq_chain *c,
     switch (le32toh(h.type)) {
     case VIRTIO_BLK_T_IN: status = do_rw(ctx, c, sector, false); break;
     case VIRTIO_BLK_T_OUT: status = do_rw(ctx, c, sector, true); break;
-    case VIRTIO_BLK_T_FLUSH:
-        status = ctx->disk->read_only || ctx->disk->ops->flush(ctx->disk) == 0
-                     ? VIRTIO_BLK_S_OK
-                     : VIRTIO_BLK_S_IOERR;
+    case VIRTIO_BLK_T_FLUSH: {
+        int r = ctx->disk->read_only ? 0 : ctx->disk->ops->flush(ctx->disk);
+        status = r == 0 ? VIRTIO_BLK_S_OK : host_error(ctx, "a flush", r);
         break;
+    }
     case VIRTIO_BLK_T_GET_ID: status = do_get_id(ctx, c); break;
     case VIRTIO_BLK_T_DISCARD: status = do_discard(ctx, c, false); break;
     case VIRTIO_BLK_T_WRITE_ZEROES: status = do_discard(ctx, c, true); break;

@@ -31,6 +31,7 @@
 
 struct blk_request_ctx {
     struct block_attachment *disk;
+    bool host_error_told;   /* a host I/O error was logged (once per device) */
     struct iovec scratch[VIRTQ_MAX_SIZE];
 };
 
