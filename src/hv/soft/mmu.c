@@ -32,7 +32,13 @@ static const unsigned mem_need[] = {
 
 void tlb_flush_all(hv_vcpu *v)
 {
-    memset(v->tlb, 0xff, sizeof(v->tlb));
+    if (v->tlb_nlog > TLB_LOG_MAX) {
+        memset(v->tlb, 0xff, sizeof(v->tlb));
+    } else {
+        for (unsigned i = 0; i < v->tlb_nlog; i++)
+            v->tlb_log[i]->tag = TLB_INVALID;
+    }
+    v->tlb_nlog = 0;
     v->tlb_super = false;
     v->jit_gen++; /* compiled code's cached jumps were found through these entries */
 }
@@ -147,6 +153,10 @@ static void tlb_fill(hv_vcpu *v, struct tlb_entry *t, uint64_t va, uint8_t *host
                      bool super)
 {
     struct tlb_entry *e = &t[(va >> PAGE_SHIFT) & (TLB_SIZE - 1)];
+    if (v->tlb_nlog < TLB_LOG_MAX)
+        v->tlb_log[v->tlb_nlog++] = e;
+    else
+        v->tlb_nlog = TLB_LOG_MAX + 1;
     e->tag = va & PAGE_MASK;
     e->addend = (uintptr_t)host_page - (uintptr_t)(va & PAGE_MASK);
     v->tlb_super |= super;

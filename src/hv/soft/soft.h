@@ -31,6 +31,7 @@
 #define TLB_BITS 8
 #define TLB_SIZE (1u << TLB_BITS)
 #define TLB_INVALID (~0ull) /* low bits set: never equals a page-aligned tag */
+#define TLB_LOG_MAX 256
 
 struct tlb_entry {
     uint64_t tag;     /* virtual page address, or TLB_INVALID */
@@ -233,6 +234,11 @@ struct hv_vcpu {
     _Atomic uint64_t irq_set;    /* one-shot SSIP sets (SBI IPIs) */
 
     struct tlb_set tlb[REGIMES];
+    /* Entries filled since the last full flush, so that a flush (Linux does one per
+     * context switch: no ASIDs) invalidates those instead of clearing all 48 KiB.
+     * tlb_nlog > TLB_LOG_MAX: the log overflowed and the next flush clears everything. */
+    struct tlb_entry *tlb_log[TLB_LOG_MAX];
+    unsigned tlb_nlog;
 };
 
 /* vm.c */

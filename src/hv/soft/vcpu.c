@@ -70,6 +70,7 @@ int hv_vcpu_create(hv_vm *vm, unsigned hartid, hv_vcpu **out)
     if (!v)
         return -ENOMEM;
     memset(v, 0, sizeof(*v));
+    v->tlb_nlog = TLB_LOG_MAX + 1; /* zeroed tags look valid: the first flush clears all */
     if (dcache_init(v)) {
         free(v);
         return -ENOMEM;

@@ -185,6 +185,50 @@ TEST(sfence_vma_sees_new_mapping)
     guest_fini(&g);
 }
 
+/* A full sfence.vma after `fills` other translations were cached: the TLB keeps a log of
+ * filled entries and invalidates those, or clears everything once the log overflowed; both
+ * must drop VA0's stale entry. The fills are write entries and VA0's a read entry filled
+ * after them, so an overflow that went unrecorded would leave it. */
+static void sfence_after_fills(unsigned fills)
+{
+    struct guest g;
+    CHECK(guest_init(&g, 1, false) == 0);
+    hv_vcpu *c = g.cpu[0];
+    build_tables(&g);
+    hv_vcpu_set_reg(c, CSR(0x180), (8ull << 60) | (ROOT >> 12));
+    hv_vcpu_set_reg(c, HV_REG_PRIV, 1);
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, HV_REG_X(A0), VA0);
+    hv_vcpu_set_reg(c, HV_REG_X(A1), L0);
+    hv_vcpu_set_reg(c, HV_REG_X(A2), pte(PAGE1, PTE_V | PTE_R | PTE_A));
+    hv_vcpu_set_reg(c, HV_REG_X(A3), RAM_BASE + 0x100000); /* identity-mapped gigapage */
+    hv_vcpu_set_reg(c, HV_REG_X(T2), fills);
+    emit(&g, LUI(T4, 1)); /* 4096 */
+    emit(&g, SD(ZERO, A3, 0)); /* loop: one store per page, filling write entries */
+    emit(&g, ADD(A3, A3, T4));
+    emit(&g, ADDI(T2, T2, -1));
+    emit(&g, BNE(T2, ZERO, -12));
+    emit(&g, LD(T1, A0, 0)); /* VA0's entry comes last, after the log may have overflowed */
+    emit(&g, SD(T1, S11, 0));
+    emit(&g, SD(A2, A1, 0));
+    emit(&g, SFENCE_VMA);
+    emit(&g, LD(T1, A0, 0));
+    emit(&g, SD(T1, S11, 0));
+    CHECK_EQ_U64(expect_store(c), 0x1234);
+    CHECK_EQ_U64(expect_store(c), 0x5678);
+    guest_fini(&g);
+}
+
+TEST(full_sfence_after_few_fills)
+{
+    sfence_after_fills(10);
+}
+
+TEST(full_sfence_after_many_fills)
+{
+    sfence_after_fills(600); /* more than the fill log holds */
+}
+
 TEST(mprv_uses_mpp_translation)
 {
     struct guest g;
@@ -209,6 +253,8 @@ int main(void)
     RUN(sv39_translation_and_faults);
     RUN(sv48_translation_and_faults);
     RUN(sfence_vma_sees_new_mapping);
+    RUN(full_sfence_after_few_fills);
+    RUN(full_sfence_after_many_fills);
     RUN(mprv_uses_mpp_translation);
     return test_summary();
 }
