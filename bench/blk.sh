@@ -41,7 +41,7 @@ rate_of() {
         tr -d '\r' | awk '$2 > 0 { printf "%.1f\n", $1 / 1048576 / $2 }'
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
+. bench/lib.sh # median
 
 # One run of the VMM given as arguments (IMG in them is the image); sets w and r.
 run_one() {

@@ -17,7 +17,7 @@ trap 'rm -rf "$WORK"' EXIT
 export COVE_HOME=$WORK/home
 
 now_ns() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+. bench/lib.sh # median
 
 # setup NAME SIZE: a VM whose disk holds 1 GiB of (incompressible) data
 setup() {

@@ -37,7 +37,7 @@ done
 "$COVE" exec bench -- true || { echo "exec.sh: the agent never answered" >&2; exit 1; }
 
 ms() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+. bench/lib.sh # median
 p90() { sort -n | awk '{a[NR]=$1} END {i=int(NR*0.9); if (i<1) i=1; print a[i]}'; }
 
 for _ in $(seq "$RUNS"); do

@@ -56,7 +56,7 @@ EOF
     cat "$TMP/rate"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
+. bench/lib.sh # median
 
 GUEST_CMD="ip link set eth0 up; udhcpc -i eth0 -n -q -t 5 >/dev/null && dd if=/dev/zero bs=64k count=$((MIB * 16)) 2>/dev/null | nc 10.0.2.2 PORT; echo NET-DONE"
 APPEND="quiet cove.exec=\"$GUEST_CMD\""

@@ -37,7 +37,7 @@ wall() {
     echo "$t1 - $t0" | bc
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
+. bench/lib.sh # median
 
 declare -A per
 for vmm in cove qemu; do
