@@ -13,12 +13,23 @@
  * Stale code is never reached: entry tables are reset with their dcache slot, chains
  * never leave the page, the jump cache is invalidated by the generation v->jit_gen, and
  * a full buffer is reset as a whole from C, never while compiled code is on the stack.
+ *
+ * W^X: the code buffer is one memfd mapped twice at the same offsets, a read-write view
+ * that only C writes (emission, chaining) and a read-execute view that alone runs and
+ * alone is named by code: jump targets, return addresses, the jump cache, jit_link. The
+ * emitter works in executable addresses and writes through rw_alias(). No cache flush
+ * is needed: x86 snoops instruction fetch by physical address, so a store through the
+ * writable view reaches the executable one, and code is only written from C on the
+ * vCPU's own thread and entered afterwards through a jump (the indirect call of
+ * jit_run()), which is what the SDM asks of modified code ("Handling Self- and
+ * Cross-Modifying Code").
  */
 #if defined(__x86_64__)
 
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "hv/soft/alu.h"
 #include "hv/soft/jit.h"
@@ -39,7 +50,8 @@ struct jit_jump {
 };
 
 struct jit {
-    uint8_t *buf;
+    uint8_t *rx;         /* the code buffer as it runs: every code address points here */
+    uint8_t *rw;         /* the same pages, writable, at the same offsets */
     size_t used;
     size_t start;        /* first byte after the entry and exit code */
     uint8_t *epilogue;   /* adds r12 to instret and returns eax (enum jit_result) */
@@ -62,25 +74,37 @@ _Static_assert(offsetof(hv_vcpu, x) == 0, "rbx addresses x[] from the start of h
 _Static_assert(sizeof(struct tlb_entry) == 16 && TLB_SIZE == 256, "inline TLB index");
 _Static_assert(sizeof(struct jit_jump) == 32, "inline jump cache index");
 
+/* The writable alias of an address in the executable view. */
+static uint8_t *rw_alias(const struct jit *j, const uint8_t *rx)
+{
+    return j->rw + (rx - j->rx);
+}
+
 struct asm_buf {
-    uint8_t *p;
+    uint8_t *p; /* the next byte, as an executable address */
+    const struct jit *j;
 };
+
+static void put_bytes(struct asm_buf *a, const void *bytes, size_t n)
+{
+    memcpy(rw_alias(a->j, a->p), bytes, n);
+    a->p += n;
+}
 
 static void put8(struct asm_buf *a, unsigned b)
 {
-    *a->p++ = (uint8_t)b;
+    uint8_t x = (uint8_t)b;
+    put_bytes(a, &x, 1);
 }
 
 static void put32(struct asm_buf *a, uint32_t x)
 {
-    memcpy(a->p, &x, 4);
-    a->p += 4;
+    put_bytes(a, &x, 4);
 }
 
 static void put64(struct asm_buf *a, uint64_t x)
 {
-    memcpy(a->p, &x, 8);
-    a->p += 8;
+    put_bytes(a, &x, 8);
 }
 
 static void rex(struct asm_buf *a, bool w, unsigned reg, unsigned rm)
@@ -193,15 +217,16 @@ static uint8_t *jmp32(struct asm_buf *a)
     return rel;
 }
 
-static void patch(uint8_t *rel, const uint8_t *target)
+/* Points the rel32 at rel to target (both executable addresses). */
+static void patch(const struct jit *j, uint8_t *rel, const uint8_t *target)
 {
     int32_t d = (int32_t)(target - (rel + 4));
-    memcpy(rel, &d, 4);
+    memcpy(rw_alias(j, rel), &d, 4);
 }
 
 static void jmp_to(struct asm_buf *a, const uint8_t *target)
 {
-    patch(jmp32(a), target);
+    patch(a->j, jmp32(a), target);
 }
 
 static void call_abs(struct asm_buf *a, const void *fn)
@@ -330,8 +355,8 @@ static const uint8_t *jit_lookup(hv_vcpu *v)
     if (e <= JIT_NEVER)
         return NULL;
     v->jit_ents = ents;
-    j->jc[(pc >> 1) & (JC_SIZE - 1)] = (struct jit_jump){ pc, v->jit_gen, j->buf + e, ents };
-    return j->buf + e;
+    j->jc[(pc >> 1) & (JC_SIZE - 1)] = (struct jit_jump){ pc, v->jit_gen, j->rx + e, ents };
+    return j->rx + e;
 }
 
 /* ---- block compiler ---- */
@@ -399,17 +424,17 @@ static void exit_lookup(struct ctx *c)
     put8(a, 0x48), put8(a, 0x8b), put8(a, 0x51), put8(a, 0x18); /* mov rdx, [rcx + 24] */
     op_mem(a, true, 0x89, RDX, VOFF(jit_ents));
     put8(a, 0xff), put8(a, 0x61), put8(a, 0x10);         /* jmp [rcx + 16] */
-    patch(miss1, a->p);
-    patch(miss2, a->p);
+    patch(a->j, miss1, a->p);
+    patch(a->j, miss2, a->p);
     lea_v_rdi(a);
     call_abs(a, (const void *)jit_lookup);
     op_reg(a, true, 0x85, RAX, RAX); /* test rax, rax */
     uint8_t *out3 = jcc32(a, CC_E);
     put8(a, 0xff);
     put8(a, 0xe0); /* jmp rax */
-    patch(out1, a->p);
-    patch(out2, a->p);
-    patch(out3, a->p);
+    patch(a->j, out1, a->p);
+    patch(a->j, out2, a->p);
+    patch(a->j, out3, a->p);
     exit_continue(c);
 }
 
@@ -429,10 +454,10 @@ static void exit_to(struct ctx *c, uint64_t target, unsigned n, bool jump)
     if (jump)
         checks(a, &out1, &out2);
     uint8_t *site = jmp32(a); /* jit_chain() points it at the target's code */
-    patch(site, a->p);
+    patch(a->j, site, a->p);
     if (jump) {
-        patch(out1, a->p);
-        patch(out2, a->p);
+        patch(a->j, out1, a->p);
+        patch(a->j, out2, a->p);
     }
     mov_imm(a, RAX, target);
     op_mem(a, true, 0x89, RAX, VOFF(pc));
@@ -530,7 +555,7 @@ static void emit_result_exit(struct ctx *c, unsigned n)
     struct asm_buf *a = &c->a;
     count(a, n);
     alu_imm(a, false, ALU_CMP, RAX, 1);
-    patch(jcc32(a, CC_E), c->j->epilogue); /* eax = JIT_STOP */
+    patch(a->j, jcc32(a, CC_E), c->j->epilogue); /* eax = JIT_STOP */
     count(a, 1);
     exit_continue(c);
 }
@@ -540,14 +565,14 @@ static void emit_stubs(struct ctx *c)
     struct asm_buf *a = &c->a;
     for (unsigned i = 0; i < c->nstubs; i++) {
         struct stub *s = &c->stubs[i];
-        patch(s->from, a->p);
+        patch(a->j, s->from, a->p);
         if (s->kind == STUB_LOAD) {
             lea_v_rdi(a);
             mov_imm32(a, RDX, s->desc);
             mov_imm(a, RCX, s->pc);
             call_abs(a, (const void *)jit_load_slow);
             op_reg(a, false, 0x85, RAX, RAX);
-            patch(jcc32(a, CC_E), s->resume);
+            patch(a->j, jcc32(a, CC_E), s->resume);
             count(a, s->count);
             jmp_to(a, c->j->epilogue); /* eax = 1 = JIT_STOP */
             continue;
@@ -559,7 +584,7 @@ static void emit_stubs(struct ctx *c)
             mov_imm(a, R8, s->pc);
             call_abs(a, (const void *)jit_store_slow);
             op_reg(a, false, 0x85, RAX, RAX);
-            patch(jcc32(a, CC_E), s->resume);
+            patch(a->j, jcc32(a, CC_E), s->resume);
         }
         emit_result_exit(c, s->count);
     }
@@ -577,7 +602,7 @@ static void emit_branch(struct ctx *c, const struct dinsn *d, unsigned op, unsig
         op_mem(a, true, 0x3b, RAX, XOFF(d->rs2));
     uint8_t *not_taken = jcc32(a, cc_of[op - OP_BEQ] ^ 1);
     exit_to(c, pc + (uint64_t)(int64_t)d->imm, n + 1, true);
-    patch(not_taken, a->p);
+    patch(a->j, not_taken, a->p);
 }
 
 static void emit_jalr(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t pc,
@@ -741,14 +766,12 @@ static void emit_prologue(struct jit *j)
         0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5d, 0x5b, /* pop r15..rbx */
         0xc3,
     };
-    struct asm_buf a = { j->buf };
-    memcpy(a.p, enter, sizeof(enter));
-    a.p += sizeof(enter);
+    struct asm_buf a = { j->rx, j };
+    put_bytes(&a, enter, sizeof(enter));
     j->epilogue = a.p;
     op_mem(&a, true, 0x01, R12, VOFF(instret)); /* add [instret], r12 */
-    memcpy(a.p, leave, sizeof(leave));
-    a.p += sizeof(leave);
-    j->start = (size_t)(a.p - j->buf + 63) & ~(size_t)63;
+    put_bytes(&a, leave, sizeof(leave));
+    j->start = (size_t)(a.p - j->rx + 63) & ~(size_t)63;
     j->used = j->start;
 }
 
@@ -818,7 +841,7 @@ uint32_t jit_compile(hv_vcpu *v, uint32_t *ents, struct dinsn *dbase, const uint
         ents[idx] = JIT_NEVER;
         return JIT_NEVER;
     }
-    c->a.p = j->buf + j->used;
+    c->a = (struct asm_buf){ j->rx + j->used, j };
     c->j = j;
     c->fpage = fpage;
     c->nstubs = 0;
@@ -847,7 +870,7 @@ uint32_t jit_compile(hv_vcpu *v, uint32_t *ents, struct dinsn *dbase, const uint
     }
     emit_stubs(c);
     uint32_t e = (uint32_t)j->used;
-    j->used = (size_t)(c->a.p - j->buf + 15) & ~(size_t)15;
+    j->used = (size_t)(c->a.p - j->rx + 15) & ~(size_t)15;
     free(c);
     ents[idx] = e;
     return e;
@@ -859,8 +882,8 @@ enum jit_result jit_run(hv_vcpu *v, uint32_t *ents, uint32_t code, int64_t budge
     struct jit *j = v->jit;
     v->jit_ents = ents;
     v->jit_link = NULL;
-    enter_fn *enter = (enter_fn *)(uintptr_t)j->buf;
-    return enter(v, j->buf + code, budget) ? JIT_STOP : JIT_CONTINUE;
+    enter_fn *enter = (enter_fn *)(uintptr_t)j->rx;
+    return enter(v, j->rx + code, budget) ? JIT_STOP : JIT_CONTINUE;
 }
 
 void jit_chain(hv_vcpu *v)
@@ -871,7 +894,7 @@ void jit_chain(hv_vcpu *v)
         return;
     uint32_t e = v->jit_ents[(v->pc & (PAGE_SIZE - 1)) >> 1];
     if (e > JIT_NEVER)
-        patch(site, v->jit->buf + e);
+        patch(v->jit, site, v->jit->rx + e);
 }
 
 void jit_page_reset(hv_vcpu *v, unsigned slot)
@@ -892,17 +915,39 @@ uint32_t *jit_page_entries(hv_vcpu *v, unsigned slot, uint64_t vpage)
     return ents;
 }
 
+/* Maps the code buffer twice, writable and executable, never both at once: hardened hosts
+ * refuse writable executable memory, and it would hand any memory corruption of the VMM
+ * a place to put code. Shared mappings of a memfd commit nothing up front; each page is
+ * allocated when the emitter first writes it. The fd can go once both views hold the
+ * file. Returns false when the host refuses either; the vCPU then interprets. */
+static bool map_views(struct jit *j)
+{
+    int fd = memfd_create("cove-jit", MFD_CLOEXEC);
+    if (fd < 0)
+        return false;
+    j->rw = MAP_FAILED;
+    j->rx = MAP_FAILED;
+    if (ftruncate(fd, CODE_SIZE) == 0) {
+        j->rw = mmap(NULL, CODE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        j->rx = mmap(NULL, CODE_SIZE, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+    }
+    close(fd);
+    if (j->rw != MAP_FAILED && j->rx != MAP_FAILED)
+        return true;
+    if (j->rw != MAP_FAILED)
+        munmap(j->rw, CODE_SIZE);
+    if (j->rx != MAP_FAILED)
+        munmap(j->rx, CODE_SIZE);
+    return false;
+}
+
 int jit_init(hv_vcpu *v)
 {
     struct jit *j = calloc(1, sizeof(*j));
     if (!j)
         return -1;
     j->ents = calloc((size_t)DCACHE_PAGES * JIT_PAGE_ENTRIES, sizeof(uint32_t));
-    j->buf = mmap(NULL, CODE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
-                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (!j->ents || j->buf == MAP_FAILED) {
-        if (j->buf != MAP_FAILED)
-            munmap(j->buf, CODE_SIZE);
+    if (!j->ents || !map_views(j)) {
         free(j->ents);
         free(j);
         return -1;
@@ -919,7 +964,8 @@ void jit_free(hv_vcpu *v)
     struct jit *j = v->jit;
     if (!j)
         return;
-    munmap(j->buf, CODE_SIZE);
+    munmap(j->rx, CODE_SIZE);
+    munmap(j->rw, CODE_SIZE);
     free(j->ents);
     free(j);
     v->jit = NULL;

@@ -683,6 +683,54 @@ TEST(random_programs_match_the_interpreter)
     }
 }
 
+/* Counts the mappings of this process that are writable and executable at once, and those
+ * that are executable views of the JIT's code buffer (a memfd named cove-jit). */
+static void scan_maps(unsigned *wx, unsigned *jit_code)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof(line), f)) {
+        char perms[5] = "";
+        if (sscanf(line, "%*s %4s", perms) != 1)
+            continue;
+        bool w = perms[1] == 'w', x = perms[2] == 'x';
+        *wx += w && x;
+        *jit_code += x && strstr(line, "memfd:cove-jit") != NULL;
+    }
+    fclose(f);
+}
+
+/* W^X: compiled code runs from a view that cannot be written, and nothing the JIT maps
+ * (nor anything else in the process) is writable and executable at once. */
+TEST(code_buffer_is_never_writable_and_executable)
+{
+    struct guest g;
+    CHECK(guest_init_jit(&g, 2, true) == 0);
+    hv_vcpu *c = g.cpu[0];
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, HV_REG_X(A1), 1000);
+    emit(&g, ADDI(T1, T1, 3));
+    emit(&g, ADDI(A1, A1, -1));
+    emit(&g, BNE(A1, ZERO, -8));
+    emit(&g, SD(T1, S11, 0));
+    struct hv_exit ex = run(c);
+    CHECK(ex.reason == HV_EXIT_MMIO && ex.mmio.is_write);
+    CHECK_EQ_U64(ex.mmio.data, 3000);
+    unsigned wx = 0, jit_code = 0;
+    scan_maps(&wx, &jit_code);
+    CHECK_EQ_U64(wx, 0);
+#if defined(__x86_64__)
+    CHECK_EQ_U64(jit_code, 2); /* one per vCPU: the test did run compiled code */
+#endif
+    guest_fini(&g);
+    wx = jit_code = 0;
+    scan_maps(&wx, &jit_code);
+    CHECK_EQ_U64(jit_code, 0); /* both views go with their vCPU */
+}
+
 int main(void)
 {
     RUN(trap_and_mmio_exit_mid_block_are_precise);
@@ -694,5 +742,6 @@ int main(void)
     RUN(remapped_jump_target_runs_the_new_code);
     RUN(integer_ops_match_the_interpreter);
     RUN(random_programs_match_the_interpreter);
+    RUN(code_buffer_is_never_writable_and_executable);
     return test_summary();
 }
