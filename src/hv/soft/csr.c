@@ -219,9 +219,11 @@ int csr_write(hv_vcpu *v, unsigned csr, uint64_t val)
         uint64_t mode = val >> 60;
         if (mode != 0 && mode != 8 && mode != 9)
             break; /* unsupported mode: the whole write is ignored */
-        /* ASIDs are not implemented (ASIDLEN = 0): every satp write flushes. */
-        v->satp = val & ((15ull << 60) | ((1ull << 44) - 1));
-        tlb_flush_all(v);
+        /* ASIDLEN = 16: Linux probes it (all ones written, read back) and uses ASIDs
+         * when there are more than twice as many as harts. */
+        v->satp = val & ((15ull << 60) | (SATP_ASID_MASK << SATP_ASID_SHIFT) |
+                         ((1ull << 44) - 1));
+        tlb_switch(v);
         break;
     }
     case CSR_MSTATUS: mstatus_write(v, val, MSTATUS_WRITABLE); break;

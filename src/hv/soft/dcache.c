@@ -43,7 +43,7 @@ void dcache_flush(hv_vcpu *v)
 {
     memset(v->dcache_tag, 0, DCACHE_PAGES * sizeof(uintptr_t));
     v->code_dirty = true;
-    v->jit_gen++; /* jumps cached by compiled code may lead into dropped pages */
+    jit_gen_bump(v); /* jumps cached by compiled code may lead into dropped pages */
 }
 
 void dcache_drop(hv_vcpu *v, uintptr_t host_page)
@@ -52,17 +52,36 @@ void dcache_drop(hv_vcpu *v, uintptr_t host_page)
     if (v->dcache_tag[i] == host_page) {
         v->dcache_tag[i] = 0;
         v->code_dirty = true;
-        v->jit_gen++; /* as in dcache_flush */
+        jit_gen_bump(v); /* as in dcache_flush */
     }
 }
 
+static void purge_entry(struct tlb_entry *e, uintptr_t host_page)
+{
+    if (e->tag != TLB_INVALID && e->tag + e->addend == host_page)
+        e->tag = TLB_INVALID;
+}
+
+/* Every set may map the page, current or not. Runs for each newly decoded page, so a set
+ * is searched through its fill log when that holds all its entries (at most 256, the
+ * write entries among them), and through its four write arrays only once the log
+ * overflowed; a set with nothing filled since its last flush is skipped. */
 static void purge_write_tlb(hv_vcpu *v, uintptr_t host_page)
 {
-    for (unsigned r = 0; r < REGIMES; r++) {
-        struct tlb_entry *t = v->tlb[r].e[TLB_W];
-        for (unsigned i = 0; i < TLB_SIZE; i++)
-            if (t[i].tag != TLB_INVALID && t[i].tag + t[i].addend == host_page)
-                t[i].tag = TLB_INVALID;
+    for (unsigned i = 0; i < TLB_SETS; i++) {
+        struct tlb_set *s = &v->tlb[i];
+        if (s->nlog > TLB_LOG_MAX) {
+            for (unsigned r = 0; r < REGIMES; r++)
+                for (unsigned k = 0; k < TLB_SIZE; k++)
+                    purge_entry(&s->regime[r].e[TLB_W][k], host_page);
+            continue;
+        }
+        const struct tlb_entry *first = &s->regime[0].e[0][0];
+        for (unsigned n = 0; n < s->nlog; n++) {
+            size_t kind = ((size_t)(s->log[n] - first) >> TLB_BITS) % TLB_KINDS;
+            if (kind == TLB_W)
+                purge_entry(s->log[n], host_page);
+        }
     }
 }
 

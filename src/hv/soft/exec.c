@@ -306,11 +306,12 @@ static enum sys_result exec_system(hv_vcpu *v, uint32_t insn)
     if ((insn & 0xfe007fff) == 0x12000073) { /* sfence.vma */
         if (v->priv == PRV_U || (v->priv == PRV_S && (v->mstatus & MS_TVM)))
             return SYS_ILLEGAL;
-        unsigned rs1 = (insn >> 15) & 31;
+        unsigned rs1 = (insn >> 15) & 31, rs2 = (insn >> 20) & 31;
+        int asid = rs2 ? (int)(v->x[rs2] & SATP_ASID_MASK) : TLB_ANY_ASID;
         if (rs1)
-            tlb_flush_page(v, v->x[rs1]);
+            tlb_flush_page(v, v->x[rs1], asid);
         else
-            tlb_flush_all(v);
+            tlb_flush_asid(v, asid);
         return SYS_NEXT;
     }
     return SYS_ILLEGAL;

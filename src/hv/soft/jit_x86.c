@@ -782,7 +782,7 @@ static void reset_all(hv_vcpu *v)
     for (unsigned i = 0; i < DCACHE_PAGES; i++)
         j->vpage[i] = NO_VPAGE;
     v->jit_link = NULL;
-    v->jit_gen++;
+    jit_gen_bump(v);
     v->code_dirty = true; /* the running block holds an entry table that is now stale */
 }
 
@@ -900,7 +900,7 @@ void jit_chain(hv_vcpu *v)
 void jit_page_reset(hv_vcpu *v, unsigned slot)
 {
     v->jit->vpage[slot] = NO_VPAGE;
-    v->jit_gen++;
+    jit_gen_bump(v);
 }
 
 uint32_t *jit_page_entries(hv_vcpu *v, unsigned slot, uint64_t vpage)
@@ -910,7 +910,7 @@ uint32_t *jit_page_entries(hv_vcpu *v, unsigned slot, uint64_t vpage)
     if (j->vpage[slot] != vpage) {
         memset(ents, 0, JIT_PAGE_ENTRIES * sizeof(*ents));
         j->vpage[slot] = vpage;
-        v->jit_gen++;
+        jit_gen_bump(v);
     }
     return ents;
 }

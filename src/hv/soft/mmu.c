@@ -30,30 +30,97 @@ static const unsigned mem_need[] = {
     [ACC_READ] = HV_MEM_READ, [ACC_WRITE] = HV_MEM_WRITE, [ACC_FETCH] = HV_MEM_EXEC,
 };
 
-void tlb_flush_all(hv_vcpu *v)
+void tlb_init(hv_vcpu *v)
 {
-    if (v->tlb_nlog > TLB_LOG_MAX) {
-        memset(v->tlb, 0xff, sizeof(v->tlb));
-    } else {
-        for (unsigned i = 0; i < v->tlb_nlog; i++)
-            v->tlb_log[i]->tag = TLB_INVALID;
+    for (unsigned i = 0; i < TLB_SETS; i++) {
+        struct tlb_set *s = &v->tlb[i];
+        memset(s->regime, 0xff, sizeof(s->regime));
+        s->satp = TLB_NO_SATP;
+        s->used = 0;
+        s->super_lo = ~0ull;
+        s->super_hi = 0;
+        s->nlog = 0;
     }
-    v->tlb_nlog = 0;
-    v->tlb_super = false;
-    v->jit_gen++; /* compiled code's cached jumps were found through these entries */
+    v->tlb_cur = NULL;
 }
 
-void tlb_flush_page(hv_vcpu *v, uint64_t va)
+static void flush_set(struct tlb_set *s)
 {
-    if (v->tlb_super) {
-        tlb_flush_all(v);
-        return;
+    if (s->nlog > TLB_LOG_MAX) {
+        memset(s->regime, 0xff, sizeof(s->regime));
+    } else {
+        for (unsigned i = 0; i < s->nlog; i++)
+            s->log[i]->tag = TLB_INVALID;
     }
+    s->nlog = 0;
+    s->super_lo = ~0ull;
+    s->super_hi = 0;
+}
+
+static bool set_matches(const struct tlb_set *s, int asid)
+{
+    /* nlog == 0: nothing filled since the last flush, nothing to invalidate */
+    if (s->nlog == 0)
+        return false;
+    return asid == TLB_ANY_ASID ||
+           ((s->satp >> SATP_ASID_SHIFT) & SATP_ASID_MASK) == (uint64_t)asid;
+}
+
+/* Global mappings are not told apart: a flush for one ASID drops its globals too, which
+ * the ISA allows. */
+void tlb_flush_asid(hv_vcpu *v, int asid)
+{
+    for (unsigned i = 0; i < TLB_SETS; i++)
+        if (set_matches(&v->tlb[i], asid))
+            flush_set(&v->tlb[i]);
+    jit_gen_bump(v); /* compiled code's cached jumps were found through these entries */
+}
+
+void tlb_flush_all(hv_vcpu *v)
+{
+    tlb_flush_asid(v, TLB_ANY_ASID);
+}
+
+void tlb_flush_page(hv_vcpu *v, uint64_t va, int asid)
+{
     unsigned idx = (va >> PAGE_SHIFT) & (TLB_SIZE - 1);
-    v->jit_gen++; /* as in tlb_flush_all */
-    for (unsigned r = 0; r < REGIMES; r++)
-        for (unsigned k = 0; k < TLB_KINDS; k++)
-            v->tlb[r].e[k][idx].tag = TLB_INVALID;
+    for (unsigned i = 0; i < TLB_SETS; i++) {
+        struct tlb_set *s = &v->tlb[i];
+        if (!set_matches(s, asid))
+            continue;
+        if (va >= s->super_lo && va <= s->super_hi) {
+            flush_set(s); /* the page may lie in a superpage cached at any index */
+            continue;
+        }
+        for (unsigned r = 0; r < REGIMES; r++)
+            for (unsigned k = 0; k < TLB_KINDS; k++)
+                s->regime[r].e[k][idx].tag = TLB_INVALID;
+    }
+    jit_gen_bump(v); /* as in tlb_flush_asid */
+}
+
+/* Makes the set of v->satp current, taking the least recently used one (flushed) when no
+ * set holds it. No invalidation otherwise: the ISA leaves that to sfence.vma. */
+void tlb_switch(hv_vcpu *v)
+{
+    if (!v->tlb_cur || v->tlb_cur->satp != v->satp) {
+        struct tlb_set *s = NULL, *victim = &v->tlb[0];
+        for (unsigned i = 0; i < TLB_SETS && !s; i++) {
+            if (v->tlb[i].satp == v->satp)
+                s = &v->tlb[i];
+            else if (v->tlb[i].used < victim->used)
+                victim = &v->tlb[i];
+        }
+        if (!s) {
+            s = victim;
+            flush_set(s);
+            s->satp = v->satp;
+            jit_gen_bump(v); /* its fetch arrays now serve another address space */
+        }
+        s->used = ++v->tlb_clock;
+        v->tlb_cur = s;
+    }
+    tlb_update_regime(v);
 }
 
 static unsigned data_priv(const hv_vcpu *v)
@@ -78,20 +145,21 @@ void tlb_update_regime(hv_vcpu *v)
     unsigned f = regime_of(v, v->priv);
     if (f == REGIME_S_SUM)
         f = REGIME_S; /* SUM never affects fetches */
-    v->tlb_r = v->tlb[d].e[TLB_R];
-    v->tlb_w = v->tlb[d].e[TLB_W];
-    if (v->tlb_x != v->tlb[f].e[TLB_X])
-        v->jit_gen++; /* jumps cached by compiled code were found through the old one */
-    v->tlb_x = v->tlb[f].e[TLB_X];
+    struct tlb_regime *t = v->tlb_cur->regime;
+    v->tlb_r = t[d].e[TLB_R];
+    v->tlb_w = t[d].e[TLB_W];
+    v->tlb_x = t[f].e[TLB_X];
+    unsigned array = (unsigned)(v->tlb_cur - v->tlb) * REGIMES + f;
+    v->jit_gen = (v->jit_gen & ~(uint64_t)(JIT_GEN_EPOCH - 1)) | array;
 }
 
 /* Returns 0 and the physical address, or the exception cause. */
 static uint64_t translate(hv_vcpu *v, uint64_t va, enum access acc, uint64_t *pa,
-                          bool *super)
+                          uint64_t *leaf_mask)
 {
     unsigned priv = acc == ACC_FETCH ? v->priv : data_priv(v);
     unsigned mode = (unsigned)(v->satp >> SATP_MODE_SHIFT);
-    *super = false;
+    *leaf_mask = PAGE_SIZE - 1;
     if (priv == PRV_M || mode == 0) {
         *pa = va;
         return 0;
@@ -143,23 +211,28 @@ restart:;
                 goto restart;
         }
         *pa = ((ppn & ~low) << PAGE_SHIFT) | (va & ((1ull << shift) - 1));
-        *super = level > 0;
+        *leaf_mask = (1ull << shift) - 1;
         return 0;
     }
     return page_fault_cause[acc];
 }
 
 static void tlb_fill(hv_vcpu *v, struct tlb_entry *t, uint64_t va, uint8_t *host_page,
-                     bool super)
+                     uint64_t leaf_mask)
 {
+    struct tlb_set *s = v->tlb_cur; /* t is one of its arrays */
     struct tlb_entry *e = &t[(va >> PAGE_SHIFT) & (TLB_SIZE - 1)];
-    if (v->tlb_nlog < TLB_LOG_MAX)
-        v->tlb_log[v->tlb_nlog++] = e;
+    if (s->nlog < TLB_LOG_MAX)
+        s->log[s->nlog++] = e;
     else
-        v->tlb_nlog = TLB_LOG_MAX + 1;
+        s->nlog = TLB_LOG_MAX + 1;
     e->tag = va & PAGE_MASK;
     e->addend = (uintptr_t)host_page - (uintptr_t)(va & PAGE_MASK);
-    v->tlb_super |= super;
+    if (leaf_mask > PAGE_SIZE - 1) {
+        uint64_t lo = va & ~leaf_mask, hi = va | leaf_mask;
+        s->super_lo = lo < s->super_lo ? lo : s->super_lo;
+        s->super_hi = hi > s->super_hi ? hi : s->super_hi;
+    }
 }
 
 /* Translates va and, for RAM, returns the host address (filling the TLB); *pa gets the
@@ -168,8 +241,8 @@ static void tlb_fill(hv_vcpu *v, struct tlb_entry *t, uint64_t va, uint8_t *host
 static uint8_t *access_host(hv_vcpu *v, uint64_t va, enum access acc, uint64_t *pa,
                             uint64_t *cause)
 {
-    bool super;
-    *cause = translate(v, va, acc, pa, &super);
+    uint64_t leaf_mask;
+    *cause = translate(v, va, acc, pa, &leaf_mask);
     if (*cause)
         return NULL;
     uint8_t *page = vm_ram(v->vm, *pa & PAGE_MASK, PAGE_SIZE, mem_need[acc]);
@@ -178,7 +251,7 @@ static uint8_t *access_host(hv_vcpu *v, uint64_t va, enum access acc, uint64_t *
     struct tlb_entry *t = acc == ACC_READ ? v->tlb_r : acc == ACC_WRITE ? v->tlb_w : v->tlb_x;
     if (acc == ACC_WRITE)
         dcache_drop(v, (uintptr_t)page); /* keeps decoded pages free of write entries */
-    tlb_fill(v, t, va, page, super);
+    tlb_fill(v, t, va, page, leaf_mask);
     return page + (*pa & (PAGE_SIZE - 1));
 }
 

@@ -6,9 +6,11 @@
  * flush requests) and then wake the vCPU through the wake_seq futex.
  *
  * The software TLB caches, per 4 KiB virtual page, the host address of the backing RAM,
- * in separate read/write/fetch arrays. There is one set of arrays per translation
+ * in separate read/write/fetch arrays. There is one group of arrays per translation
  * regime (U, S, S with SUM, M/bare) so that privilege changes and SUM toggling (Linux
- * flips SUM around every user copy) cost no flush.
+ * flips SUM around every user copy) cost no flush, and a few sets of those groups, each
+ * tagged with the satp (mode, ASID, root) it translates for, so that switching between
+ * address spaces with ASIDs costs no flush either.
  */
 #ifndef COVE_HV_SOFT_SOFT_H
 #define COVE_HV_SOFT_SOFT_H
@@ -32,6 +34,10 @@
 #define TLB_SIZE (1u << TLB_BITS)
 #define TLB_INVALID (~0ull) /* low bits set: never equals a page-aligned tag */
 #define TLB_LOG_MAX 256
+#define TLB_SETS 8
+#define TLB_NO_SATP (~0ull) /* tag of an unused set: mode 15 is never written to satp */
+#define SATP_ASID_SHIFT 44
+#define SATP_ASID_MASK 0xffffull /* ASIDLEN = 16 */
 
 struct tlb_entry {
     uint64_t tag;     /* virtual page address, or TLB_INVALID */
@@ -41,8 +47,27 @@ struct tlb_entry {
 enum { TLB_R, TLB_W, TLB_X, TLB_KINDS };
 enum { REGIME_U, REGIME_S, REGIME_S_SUM, REGIME_M, REGIMES };
 
-struct tlb_set {
+struct tlb_regime {
     struct tlb_entry e[TLB_KINDS][TLB_SIZE];
+};
+
+/* The translations of one address space. A set is only ever filled while current, and is
+ * tagged with the whole satp rather than the ASID alone, so that a satp write that changes
+ * the root or the mode under the same ASID never sees another table's entries. */
+struct tlb_set {
+    struct tlb_regime regime[REGIMES];
+    uint64_t satp;  /* the address space it holds, or TLB_NO_SATP */
+    uint64_t used;  /* when it was last made current, for the LRU choice of a victim */
+    /* The virtual range of the superpages whose 4 KiB pieces are cached (lo > hi: none):
+     * sfence.vma of an address inside flushes the whole set, as the superpage's pieces
+     * may sit at any index; one outside (Linux's user pages, while the kernel's linear
+     * map uses superpages) drops just its page. */
+    uint64_t super_lo, super_hi;
+    /* Entries filled since the set's last flush, so that a flush (one per ASID rollover,
+     * eviction or full sfence.vma) invalidates those instead of clearing all 48 KiB.
+     * nlog > TLB_LOG_MAX: the log overflowed and the next flush clears everything. */
+    unsigned nlog;
+    struct tlb_entry *log[TLB_LOG_MAX];
 };
 
 #define MAX_SLOTS 32
@@ -210,9 +235,9 @@ struct hv_vcpu {
     uint32_t *jit_ents;    /* entry table of the page the compiled code runs in */
     uint8_t *jit_link;     /* the chainable jump of the last compiled exit, or NULL */
     struct jit_jump *jit_jc; /* jump cache of compiled code (jit_x86.c) */
-    uint64_t jit_gen;      /* bumped when a cached jump may have gone stale: a TLB flush, a
-                              fetch regime change, a dropped decoded page */
-    bool tlb_super;     /* a superpage translation is cached: sfence.vma addr flushes all */
+    uint64_t jit_gen;      /* cached jumps are valid while their generation equals it:
+                              epoch * JIT_GEN_EPOCH + the current fetch array (see
+                              jit_gen_bump, tlb_update_regime) */
     bool wfi;           /* waiting for an interrupt */
     bool exit_ready;    /* run must return with *exit filled */
     struct hv_exit *exit;
@@ -233,12 +258,9 @@ struct hv_vcpu {
     _Atomic uint64_t irq_level;  /* MSIP, SEIP, MEIP levels driven from outside */
     _Atomic uint64_t irq_set;    /* one-shot SSIP sets (SBI IPIs) */
 
-    struct tlb_set tlb[REGIMES];
-    /* Entries filled since the last full flush, so that a flush (Linux does one per
-     * context switch: no ASIDs) invalidates those instead of clearing all 48 KiB.
-     * tlb_nlog > TLB_LOG_MAX: the log overflowed and the next flush clears everything. */
-    struct tlb_entry *tlb_log[TLB_LOG_MAX];
-    unsigned tlb_nlog;
+    struct tlb_set *tlb_cur;  /* the set of the current satp: tlb_r/w/x point into it */
+    uint64_t tlb_clock;       /* set switches so far (LRU stamps) */
+    struct tlb_set tlb[TLB_SETS];
 };
 
 /* vm.c */
@@ -250,8 +272,12 @@ int aclint_write(hv_vm *vm, uint64_t off, unsigned size, uint64_t val);
 void vcpu_wake(hv_vcpu *v);
 
 /* mmu.c */
+#define TLB_ANY_ASID (-1)
+void tlb_init(hv_vcpu *v);
 void tlb_flush_all(hv_vcpu *v);
-void tlb_flush_page(hv_vcpu *v, uint64_t va);
+void tlb_flush_asid(hv_vcpu *v, int asid);
+void tlb_flush_page(hv_vcpu *v, uint64_t va, int asid);
+void tlb_switch(hv_vcpu *v);
 void tlb_update_regime(hv_vcpu *v);
 int mmu_fetch_page(hv_vcpu *v, uint64_t va, uint8_t **host);
 int mem_load_slow(hv_vcpu *v, uint64_t va, unsigned size, uint64_t *val, unsigned ld);
@@ -303,6 +329,18 @@ static inline uint8_t *tlb_hit(const struct tlb_entry *t, uint64_t va, unsigned 
     if (likely((va & (PAGE_MASK | (uint64_t)(size - 1))) == e->tag))
         return (uint8_t *)(uintptr_t)(va + e->addend);
     return NULL;
+}
+
+/* The epoch of jit_gen moves whenever a cached jump may have gone stale: a TLB flush, a
+ * dropped decoded page, reset entry tables. Its low part names the fetch array (set and
+ * regime) the jumps were found through, so that jumps of another privilege or another
+ * address space never match, and match again when their array comes back unflushed. */
+#define JIT_GEN_EPOCH 256u
+_Static_assert(TLB_SETS * REGIMES <= JIT_GEN_EPOCH, "fetch arrays fit below the epoch");
+
+static inline void jit_gen_bump(hv_vcpu *v)
+{
+    v->jit_gen += JIT_GEN_EPOCH;
 }
 
 static inline bool fs_off(const hv_vcpu *v)

@@ -56,6 +56,7 @@ static void reset_state(hv_vcpu *v)
     atomic_store(&v->flush_req, 0);
     atomic_store(&v->vm->mtimecmp[v->hartid], ~0ull);
     tlb_flush_all(v);
+    tlb_switch(v);
     dcache_flush(v);
     cpu_set_priv(v, PRV_M);
 }
@@ -70,7 +71,7 @@ int hv_vcpu_create(hv_vm *vm, unsigned hartid, hv_vcpu **out)
     if (!v)
         return -ENOMEM;
     memset(v, 0, sizeof(*v));
-    v->tlb_nlog = TLB_LOG_MAX + 1; /* zeroed tags look valid: the first flush clears all */
+    tlb_init(v);
     if (dcache_init(v)) {
         free(v);
         return -ENOMEM;

@@ -1,6 +1,6 @@
 /*
  * test_hv_mmu.c — Sv39/Sv48 translation through the hv API: hardware A/D updates,
- * page-fault causes and tval, superpage alignment, SUM, sfence.vma.
+ * page-fault causes and tval, superpage alignment, SUM, sfence.vma, ASIDs.
  */
 #include <unistd.h>
 
@@ -246,6 +246,301 @@ TEST(mprv_uses_mpp_translation)
     guest_fini(&g);
 }
 
+/* sfence.vma of one page of a cached megapage: the megapage's cached 4 KiB pieces sit at
+ * other TLB indices than the named page, and must go too. */
+TEST(sfence_page_in_superpage_drops_its_pieces)
+{
+    struct guest g;
+    CHECK(guest_init(&g, 1, false) == 0);
+    hv_vcpu *c = g.cpu[0];
+    build_tables(&g);
+    uint64_t mega = 0x40200000ull; /* l1[1] */
+    table(&g, L1)[1] = pte(RAM_BASE, PTE_V | PTE_R | PTE_A);
+    *(uint64_t *)guest_ptr(&g, RAM_BASE + 0x220000) = 0x4321;
+    hv_vcpu_set_reg(c, CSR(0x180), (8ull << 60) | (ROOT >> 12));
+    hv_vcpu_set_reg(c, HV_REG_PRIV, 1);
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, HV_REG_X(A0), mega + (PAGE0 - RAM_BASE));
+    hv_vcpu_set_reg(c, HV_REG_X(A1), L1 + 8);
+    hv_vcpu_set_reg(c, HV_REG_X(A2), pte(RAM_BASE + 0x200000, PTE_V | PTE_R | PTE_A));
+    hv_vcpu_set_reg(c, HV_REG_X(A3), mega + 0x5000); /* another page of the megapage */
+    hv_vcpu_set_reg(c, HV_REG_X(A4), VA0);
+    emit(&g, LD(T1, A4, 0));    /* a 4 KiB page too: outside the megapage */
+    emit(&g, LD(T1, A0, 0));
+    emit(&g, SD(T1, S11, 0));
+    emit(&g, SD(A2, A1, 0));    /* the megapage moves */
+    emit(&g, rv_r(0x09, ZERO, A4, 0, ZERO, 0x73)); /* sfence.vma a4: not the megapage */
+    emit(&g, rv_r(0x09, ZERO, A3, 0, ZERO, 0x73)); /* sfence.vma a3 */
+    emit(&g, LD(T1, A0, 0));
+    emit(&g, SD(T1, S11, 0));
+    CHECK_EQ_U64(expect_store(c), 0x1234);
+    CHECK_EQ_U64(expect_store(c), 0x4321);
+    guest_fini(&g);
+}
+
+/* ---- ASIDs: several address spaces, each with its own root, mapping VA0 to its own
+ * page. Space k lives at SPACES + k * 0x4000: root, L1, L0, then the data page. */
+#define SPACES (RAM_BASE + 0x100000)
+#define NSPACES 12 /* more than the TLB has sets */
+#define SATP_TABLE (RAM_BASE + 0x3000)
+
+static uint64_t space_root(unsigned k)
+{
+    return SPACES + k * 0x4000ull;
+}
+
+static uint64_t space_l0(unsigned k)
+{
+    return space_root(k) + 0x2000;
+}
+
+static uint64_t space_page(unsigned k)
+{
+    return space_root(k) + 0x3000;
+}
+
+static uint64_t space_satp(unsigned k, uint64_t asid)
+{
+    return (8ull << 60) | asid << 44 | space_root(k) >> 12;
+}
+
+/* Space k: MMIO and the code gigapage as in build_tables, VA0 -> its page holding 0x100 + k. */
+static void build_spaces(struct guest *g)
+{
+    for (unsigned k = 0; k < NSPACES; k++) {
+        uint64_t *root = table(g, space_root(k)), *l1 = table(g, space_root(k) + 0x1000);
+        root[0] = pte(0, PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);
+        root[1] = pte(space_root(k) + 0x1000, PTE_V);
+        root[2] = pte(RAM_BASE, PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D);
+        l1[0] = pte(space_l0(k), PTE_V);
+        table(g, space_l0(k))[0] = pte(space_page(k), PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);
+        *(uint64_t *)guest_ptr(g, space_page(k)) = 0x100 + k;
+    }
+}
+
+/* S-mode in space 0 with ASID 1; a0 = VA0, s11 = the MMIO sink. */
+static hv_vcpu *asid_guest(struct guest *g)
+{
+    CHECK(guest_init(g, 1, false) == 0);
+    hv_vcpu *c = g->cpu[0];
+    build_spaces(g);
+    hv_vcpu_set_reg(c, CSR(0x180), space_satp(0, 1));
+    hv_vcpu_set_reg(c, HV_REG_PRIV, 1);
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, HV_REG_X(A0), VA0);
+    return c;
+}
+
+/* csrw satp, rs; ld t1, 0(a0); sd t1, 0(s11) */
+static void emit_switch_and_load(struct guest *g, unsigned rs)
+{
+    emit(g, CSRW(0x180, rs));
+    emit(g, LD(T1, A0, 0));
+    emit(g, SD(T1, S11, 0));
+}
+
+TEST(satp_reads_back_asid)
+{
+    struct guest g;
+    hv_vcpu *c = asid_guest(&g);
+    /* Linux's probe: all ASID bits set, read back, count them. */
+    hv_vcpu_set_reg(c, HV_REG_X(A1), space_satp(0, 0xffff));
+    hv_vcpu_set_reg(c, HV_REG_X(A2), space_satp(1, 0x1234));
+    emit(&g, CSRW(0x180, A1));
+    emit(&g, CSRR(T1, 0x180));
+    emit(&g, SD(T1, S11, 0));
+    emit(&g, CSRW(0x180, A2));
+    emit(&g, CSRR(T1, 0x180));
+    emit(&g, SD(T1, S11, 0));
+    CHECK_EQ_U64(expect_store(c), space_satp(0, 0xffff));
+    CHECK_EQ_U64(expect_store(c), space_satp(1, 0x1234));
+    CHECK_EQ_U64(reg(c, CSR(0x180)), space_satp(1, 0x1234));
+    guest_fini(&g);
+}
+
+TEST(asids_keep_their_own_translations)
+{
+    struct guest g;
+    hv_vcpu *c = asid_guest(&g);
+    hv_vcpu_set_reg(c, HV_REG_X(A1), space_satp(0, 1));
+    hv_vcpu_set_reg(c, HV_REG_X(A2), space_satp(1, 2));
+    hv_vcpu_set_reg(c, HV_REG_X(T2), 20);
+    /* loop: back and forth without sfence.vma, often enough for the JIT to compile it */
+    emit_switch_and_load(&g, A1);
+    emit_switch_and_load(&g, A2);
+    emit(&g, ADDI(T2, T2, -1));
+    emit(&g, BNE(T2, ZERO, -28));
+    emit(&g, SD(ZERO, S11, 0));
+    for (unsigned i = 0; i < 20; i++) {
+        CHECK_EQ_U64(expect_store(c), 0x100);
+        CHECK_EQ_U64(expect_store(c), 0x101);
+    }
+    CHECK_EQ_U64(expect_store(c), 0);
+    guest_fini(&g);
+}
+
+/* More address spaces than sets, visited round-robin: each visit evicts a set, whose
+ * entries must not show through to the space that takes it. */
+TEST(asids_beyond_the_sets_evict_correctly)
+{
+    struct guest g;
+    hv_vcpu *c = asid_guest(&g);
+    uint64_t *satps = guest_ptr(&g, SATP_TABLE);
+    for (unsigned k = 0; k < NSPACES; k++)
+        satps[k] = space_satp(k, k + 1);
+    hv_vcpu_set_reg(c, HV_REG_X(T2), 3 * NSPACES);
+    hv_vcpu_set_reg(c, HV_REG_X(A3), SATP_TABLE);
+    hv_vcpu_set_reg(c, HV_REG_X(A4), SATP_TABLE + 8 * NSPACES);
+    emit(&g, LD(T0, A3, 0)); /* loop */
+    emit_switch_and_load(&g, T0);
+    emit(&g, ADDI(A3, A3, 8));
+    emit(&g, BNE(A3, A4, 8));
+    emit(&g, ADDI(A3, A3, -8 * NSPACES)); /* wrap around */
+    emit(&g, ADDI(T2, T2, -1));
+    emit(&g, BNE(T2, ZERO, -32));
+    emit(&g, SD(ZERO, S11, 0));
+    for (unsigned i = 0; i < 3 * NSPACES; i++)
+        CHECK_EQ_U64(expect_store(c), 0x100 + i % NSPACES);
+    CHECK_EQ_U64(expect_store(c), 0);
+    guest_fini(&g);
+}
+
+/* Space 0 (ASID 1) and space 1 (ASID 2) both cache VA0, then both page tables change:
+ * VA0 -> space 2's page in space 0, space 3's page in space 1. `fence` is emitted while
+ * space 1 is current; then space 0 is loaded, then space 1. */
+static void asid_fence_program(struct guest *g, hv_vcpu *c, uint32_t fence)
+{
+    hv_vcpu_set_reg(c, HV_REG_X(A1), space_satp(0, 1));
+    hv_vcpu_set_reg(c, HV_REG_X(A2), space_satp(1, 2));
+    hv_vcpu_set_reg(c, HV_REG_X(A3), space_l0(0));
+    hv_vcpu_set_reg(c, HV_REG_X(A4), space_l0(1));
+    hv_vcpu_set_reg(c, HV_REG_X(A5), pte(space_page(2), PTE_V | PTE_R | PTE_A));
+    hv_vcpu_set_reg(c, HV_REG_X(A6), pte(space_page(3), PTE_V | PTE_R | PTE_A));
+    hv_vcpu_set_reg(c, HV_REG_X(A7), 1); /* ASID of space 0 */
+    emit_switch_and_load(g, A1);
+    emit_switch_and_load(g, A2);
+    emit(g, SD(A5, A3, 0));
+    emit(g, SD(A6, A4, 0));
+    emit(g, fence);
+    emit_switch_and_load(g, A1);
+    emit_switch_and_load(g, A2);
+}
+
+/* A satp write alone need not drop anything; cove keeps each set, so both spaces still
+ * see their old pages until an sfence.vma. */
+TEST(satp_write_keeps_other_asids)
+{
+    struct guest g;
+    hv_vcpu *c = asid_guest(&g);
+    asid_fence_program(&g, c, NOP);
+    emit(&g, SFENCE_VMA);
+    emit(&g, LD(T1, A0, 0));
+    emit(&g, SD(T1, S11, 0));
+    CHECK_EQ_U64(expect_store(c), 0x100);
+    CHECK_EQ_U64(expect_store(c), 0x101);
+    CHECK_EQ_U64(expect_store(c), 0x100);
+    CHECK_EQ_U64(expect_store(c), 0x101);
+    CHECK_EQ_U64(expect_store(c), 0x103);
+    guest_fini(&g);
+}
+
+TEST(sfence_asid_drops_that_asid)
+{
+    struct guest g;
+    hv_vcpu *c = asid_guest(&g);
+    asid_fence_program(&g, c, rv_r(0x09, A7, ZERO, 0, ZERO, 0x73)); /* sfence.vma x0, a7 */
+    CHECK_EQ_U64(expect_store(c), 0x100);
+    CHECK_EQ_U64(expect_store(c), 0x101);
+    CHECK_EQ_U64(expect_store(c), 0x102);
+    CHECK_EQ_U64(expect_store(c), 0x101); /* ASID 2 was not named (keeping it is allowed) */
+    guest_fini(&g);
+}
+
+TEST(sfence_page_asid_drops_that_page)
+{
+    struct guest g;
+    hv_vcpu *c = asid_guest(&g);
+    asid_fence_program(&g, c, rv_r(0x09, A7, A0, 0, ZERO, 0x73)); /* sfence.vma a0, a7 */
+    CHECK_EQ_U64(expect_store(c), 0x100);
+    CHECK_EQ_U64(expect_store(c), 0x101);
+    CHECK_EQ_U64(expect_store(c), 0x102);
+    CHECK_EQ_U64(expect_store(c), 0x101);
+    guest_fini(&g);
+}
+
+TEST(sfence_page_reaches_every_asid)
+{
+    struct guest g;
+    hv_vcpu *c = asid_guest(&g);
+    asid_fence_program(&g, c, rv_r(0x09, ZERO, A0, 0, ZERO, 0x73)); /* sfence.vma a0 */
+    CHECK_EQ_U64(expect_store(c), 0x100);
+    CHECK_EQ_U64(expect_store(c), 0x101);
+    CHECK_EQ_U64(expect_store(c), 0x102);
+    CHECK_EQ_U64(expect_store(c), 0x103);
+    guest_fini(&g);
+}
+
+TEST(full_sfence_reaches_every_asid)
+{
+    struct guest g;
+    hv_vcpu *c = asid_guest(&g);
+    asid_fence_program(&g, c, SFENCE_VMA);
+    CHECK_EQ_U64(expect_store(c), 0x100);
+    CHECK_EQ_U64(expect_store(c), 0x101);
+    CHECK_EQ_U64(expect_store(c), 0x102);
+    CHECK_EQ_U64(expect_store(c), 0x103);
+    guest_fini(&g);
+}
+
+/* The decoded-page invariant holds across sets: a page that enters the decoded cache while
+ * ASID 2 is current loses the write entry ASID 1 holds for it, so a later store under
+ * ASID 1 still takes the slow path and drops the decoded page (as test_hv_cpu's
+ * code_modification_is_seen, without fence.i). `fills` write entries come first, so that
+ * ASID 1's fill log holds its entries or has overflowed. */
+static void code_store_across_asids(unsigned fills)
+{
+    struct guest g;
+    hv_vcpu *c = asid_guest(&g);
+    uint64_t f = RAM_BASE + 0x5000;
+    g.at = f;
+    emit(&g, ADDI(T1, ZERO, 1));
+    emit(&g, SD(T1, S11, 0));
+    emit(&g, JALR(ZERO, RA, 0));
+    g.at = RAM_BASE;
+    hv_vcpu_set_reg(c, HV_REG_X(A1), space_satp(0, 1));
+    hv_vcpu_set_reg(c, HV_REG_X(A2), space_satp(1, 2));
+    hv_vcpu_set_reg(c, HV_REG_X(A3), f);
+    hv_vcpu_set_reg(c, HV_REG_X(A4), RAM_BASE + 0x400000); /* past the page tables */
+    hv_vcpu_set_reg(c, HV_REG_X(A5), ADDI(T1, ZERO, 2));
+    hv_vcpu_set_reg(c, HV_REG_X(T2), fills);
+    emit(&g, LUI(T4, 1)); /* 4096 */
+    emit(&g, SD(ZERO, A4, 0)); /* loop: one store per page, filling write entries */
+    emit(&g, ADD(A4, A4, T4));
+    emit(&g, ADDI(T2, T2, -1));
+    emit(&g, BNE(T2, ZERO, -12));
+    emit(&g, SD(ZERO, A3, 0x7f8)); /* a write entry for f's page under ASID 1 */
+    emit(&g, CSRW(0x180, A2));
+    emit(&g, JALR(RA, A3, 0));     /* f's page is decoded under ASID 2 */
+    emit(&g, CSRW(0x180, A1));
+    emit(&g, SW(A5, A3, 0));       /* patch f's first instruction under ASID 1 */
+    emit(&g, JALR(RA, A3, 0));
+    emit(&g, SD(ZERO, S11, 0));
+    CHECK_EQ_U64(expect_store(c), 1);
+    CHECK_EQ_U64(expect_store(c), 2);
+    CHECK_EQ_U64(expect_store(c), 0);
+    guest_fini(&g);
+}
+
+TEST(code_store_under_another_asid_is_seen)
+{
+    code_store_across_asids(10);
+}
+
+TEST(code_store_under_another_asid_after_many_fills)
+{
+    code_store_across_asids(600); /* more than the fill log holds */
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -256,5 +551,16 @@ int main(void)
     RUN(full_sfence_after_few_fills);
     RUN(full_sfence_after_many_fills);
     RUN(mprv_uses_mpp_translation);
+    RUN(sfence_page_in_superpage_drops_its_pieces);
+    RUN(satp_reads_back_asid);
+    RUN(asids_keep_their_own_translations);
+    RUN(asids_beyond_the_sets_evict_correctly);
+    RUN(satp_write_keeps_other_asids);
+    RUN(sfence_asid_drops_that_asid);
+    RUN(sfence_page_asid_drops_that_page);
+    RUN(sfence_page_reaches_every_asid);
+    RUN(full_sfence_reaches_every_asid);
+    RUN(code_store_under_another_asid_is_seen);
+    RUN(code_store_under_another_asid_after_many_fills);
     return test_summary();
 }
