@@ -17,6 +17,7 @@
 #include "agent/agent_client.h"
 #include "agent/agent_internal.h"
 #include "store/store.h"
+#include "util/fdio.h"
 
 int agent_exit_code(int rc)
 {
@@ -123,22 +124,8 @@ int agent_connect(const char *vsock_path, int timeout_ms, int *out, struct cove_
 
 int conn_write(int fd, const void *buf, size_t len)
 {
-    const char *p = buf;
-    while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN) {
-            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-            poll(&pfd, 1, -1);
-            continue;
-        }
-        if (n <= 0)
-            return -ECONNRESET;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    /* Whatever went wrong, for the caller the connection broke. */
+    return sock_send_all(fd, buf, len) < 0 ? -ECONNRESET : 0;
 }
 
 int send_frame(int fd, uint8_t type, uint8_t stream, const void *payload, uint32_t len)

@@ -10,25 +10,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/fdio.h"
+
 static long long now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
 }
 
 /* Content-Length, or 0; -EBADMSG when present but not a number. */
@@ -130,8 +118,8 @@ int http_write_request(int fd, const char *method, const char *path, const char 
                      "Connection: close\r\n\r\n", method, path, blen);
     if (n < 0 || (size_t)n >= sizeof head)
         return -ENAMETOOLONG;
-    int rc = write_all(fd, head, (size_t)n);
-    return rc < 0 ? rc : write_all(fd, body ? body : "", blen);
+    int rc = sock_send_all(fd, head, (size_t)n);
+    return rc < 0 ? rc : sock_send_all(fd, body ? body : "", blen);
 }
 
 static const char *reason(int status)
@@ -157,8 +145,8 @@ int http_write_response(int fd, int status, const char *body)
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
                      status, reason(status), blen);
-    int rc = write_all(fd, head, (size_t)n);
-    return rc < 0 ? rc : write_all(fd, body ? body : "", blen);
+    int rc = sock_send_all(fd, head, (size_t)n);
+    return rc < 0 ? rc : sock_send_all(fd, body ? body : "", blen);
 }
 
 int http_unix_addr(const char *path, struct sockaddr_un *addr, int *dirfd)
