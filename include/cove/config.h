@@ -71,6 +71,11 @@ int cove_config_copy(const struct cove_config *src, struct cove_config *dst);
 
 void cove_config_free(struct cove_config *cfg);
 
+/* Checks one port forward ("tcp|udp:[ADDR:]HOSTPORT:GUESTPORT") or MAC address
+ * ("52:54:00:12:34:56") as the run will read it; -EINVAL with a message naming it. */
+int cove_forward_check(const char *spec, struct cove_error *err);
+int cove_mac_check(const char *mac, struct cove_error *err);
+
 /* "52:54:00:xx:xx:xx" with random low bytes (QEMU's locally administered prefix). */
 void cove_config_random_mac(char out[COVE_MAC_LEN + 1]);
 

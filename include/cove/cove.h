@@ -23,6 +23,10 @@
 
 #define COVE_NAME_MAX 64
 
+/* How much libcove says on stderr: 0 warnings and errors (the default), 1 also what it is
+ * doing, 2 debugging detail. Process-wide. */
+void cove_set_verbosity(int level);
+
 enum cove_vm_state {
     COVE_VM_STOPPED = 0,
     COVE_VM_RUNNING,
@@ -85,21 +89,38 @@ int cove_vm_stop(const char *name, int timeout_ms, struct cove_error *err);
 int cove_vm_pause(const char *name, struct cove_error *err);
 int cove_vm_resume(const char *name, struct cove_error *err);
 
+/* Stops a running VM from outside its run: from a signal handler, another thread, the
+ * callback below. One runner serves one run; create it before (so that a signal handler
+ * may use it at any moment) and free it after. */
 struct cove_vm_runner;
+struct cove_vm_runner *cove_vm_runner_new(struct cove_error *err);
+void cove_vm_runner_free(struct cove_vm_runner *runner);
+/* Asks the guest to power off (through its agent, else the console's SysRq) and stops it
+ * by force when it has not within the shutdown timeout, or when asked again. The run
+ * ends with COVE_RUN_STOPPED. Async-signal-safe: for SIGINT and SIGTERM. */
+void cove_vm_runner_shutdown(struct cove_vm_runner *runner);
+/* Stops the VM at once, as pulling the plug would (async-signal-safe). */
+void cove_vm_runner_stop(struct cove_vm_runner *runner);
 
 struct cove_run_options {
-    const char *append;          /* added to the stored kernel command line */
-    bool console_to_log;         /* console to run/console.log (no input), not the fds */
+    const char *append;          /* added to the kernel command line */
+    bool console_to_log;         /* bundles: console to run/console.log (no input), not the fds */
     int console_in_fd;           /* -1: none */
     int console_out_fd;
-    bool console_escape;         /* Ctrl-A x quits */
+    bool console_escape;         /* Ctrl-A x quits (at once, like cove_vm_runner_stop) */
     bool virtio_console;         /* the console on virtio-console (hvc0), not the UART */
-    const struct cove_disk_config *extra_disks; /* attached after the bundle's own */
+    bool no_rng;                 /* no virtio-rng */
+    const struct cove_disk_config *extra_disks; /* attached after the configuration's own */
     unsigned nextra_disks;
-    const char *const *forwards; /* added to the stored ones */
+    const char *const *forwards; /* added to the configuration's ones */
     unsigned nforwards;
+    /* The guest agent's hybrid-vsock socket of an ephemeral VM (cove_run_config); NULL:
+     * none. A bundle's is always run/vsock.sock. */
+    const char *vsock_path;
+    int shutdown_timeout_ms;     /* how long cove_vm_runner_shutdown waits; 0: 20 s */
+    struct cove_vm_runner *runner; /* NULL: the run makes its own */
     /* Called once the VM is up (lock held, pid written, socket served), e.g. to put the
-     * terminal in raw mode or to remember the runner for a signal handler. */
+     * terminal in raw mode. */
     int (*on_started)(void *opaque, struct cove_vm_runner *runner);
     void *opaque;
 };
@@ -111,11 +132,14 @@ enum cove_run_result {
     COVE_RUN_GUEST_PANIC,  /* the guest kernel panicked (pvpanic) */
 };
 
-/* Boots the bundle and runs it until it stops; a guest reboot restarts it in place. */
+/* Boots the bundle and runs it until it stops; a guest reboot restarts it in place. The
+ * guest finds the VM's name on its command line as cove.hostname=NAME. */
 int cove_vm_run(const char *name, const struct cove_run_options *opts,
                 enum cove_run_result *result, struct cove_error *err);
 
-/* Stops the VM a cove_vm_run in this process runs (async-signal-safe: for SIGINT). */
-void cove_vm_runner_stop(struct cove_vm_runner *runner);
+/* The same for a VM that has no bundle (`cove run --kernel`): cfg is validated as
+ * config.json would be, and its paths are used as they are. */
+int cove_run_config(const struct cove_config *cfg, const struct cove_run_options *opts,
+                    enum cove_run_result *result, struct cove_error *err);
 
 #endif

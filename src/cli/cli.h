@@ -17,7 +17,6 @@
 #define CLI_EXIT_GUEST_PANIC 4 /* the guest kernel panicked */
 
 int cmd_run(int argc, char **argv);
-int cmd_run_vm(int argc, char **argv); /* cove run NAME: argv[1] is the name */
 int cmd_create(int argc, char **argv);
 int cmd_clone(int argc, char **argv);
 int cmd_list(int argc, char **argv);

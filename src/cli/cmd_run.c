@@ -1,7 +1,10 @@
 /*
- * cove run — boot an ephemeral VM from a kernel (and initrd) with the serial console on
- * this terminal. On a terminal the console is raw and Ctrl-A x quits; without one (pipes)
- * stdin/stdout are passed through untouched. Exits 0 when the guest powers off.
+ * cove run — boots a VM and exits when it stops. One command for both kinds of VM:
+ *   cove run NAME [OPTIONS] [-- CMD [ARGS...]]   a bundle (cove create)
+ *   cove run --kernel PATH [OPTIONS]             an ephemeral VM from a kernel
+ * Both fill the same options and go through libcove's one run path (cove_vm_run for a
+ * bundle, cove_run_config for a configuration built here). On a terminal the console is raw
+ * and Ctrl-A x quits at once; SIGINT and SIGTERM ask the guest to power off first.
  */
 #include "cli.h"
 
@@ -13,121 +16,85 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "machine/machine.h"
-#include "util/size.h"
-
-#define DEFAULT_MEMORY (512ull << 20)
+#include <cove/cove.h>
 
 static const char run_usage[] =
-    "usage: cove run --kernel PATH [--initrd PATH] [--append ARGS] [--cpus N]\n"
-    "                [--memory SIZE] [--firmware PATH] [--disk PATH[,ro]]...\n"
-    "                [--net nat|none] [--forward tcp|udp:[ADDR:]HOSTPORT:GUESTPORT]...\n"
-    "                [--mac MAC] [--vsock PATH] [--console serial|virtio]\n"
+    "usage: cove run NAME [--no-console] [--rm] [-i] [--timeout S] [OPTIONS] [-- CMD [ARGS...]]\n"
+    "       cove run --kernel PATH [--initrd PATH] [--cpus N] [--memory SIZE]\n"
+    "                [--firmware PATH] [--net nat|none] [--mac MAC] [--vsock PATH]\n"
+    "                [--no-rng] [OPTIONS]\n"
     "\n"
-    "Boots a virtual machine with its console on this terminal and exits 0\n"
-    "when the guest powers off.\n"
+    "Boots the VM NAME (see cove create), or an ephemeral VM straight from a kernel, with\n"
+    "the console on this terminal, and exits 0 when the guest powers off.\n"
     "\n"
+    "Both:\n"
+    "  --append ARGS     added to the kernel command line\n"
+    "  --disk PATH[,ro]  one more virtio-blk disk (raw or cdisk; repeatable; after the VM's\n"
+    "                    own, the first disk is /dev/vda); ,ro attaches it read-only\n"
+    "  --forward tcp|udp:[ADDR:]HOSTPORT:GUESTPORT  forwards a host port (on 127.0.0.1\n"
+    "                    unless ADDR) to the guest through the NAT; repeatable\n"
+    "  --console serial|virtio  the guest console on the 16550 UART, ttyS0 (default), or on\n"
+    "                    virtio-console, hvc0 (console=hvc0 is put on the command line)\n"
+    "A VM NAME:\n"
+    "  -- CMD [ARGS...]  boot, wait for the guest agent, run CMD with its output here, power\n"
+    "                    the guest off cleanly and exit with CMD's status (the console goes\n"
+    "                    to run/console.log)\n"
+    "  -i, --interactive with CMD: forward this stdin to it (else it reads /dev/null)\n"
+    "  --timeout S       with CMD: how long to wait for the guest agent (default 120)\n"
+    "  --rm              run a throw-away clone of NAME, deleted when it stops\n"
+    "  --no-console      the console goes to run/console.log in the bundle (no input)\n"
+    "An ephemeral VM:\n"
     "  --kernel PATH     RISC-V Linux Image or ELF (with --firmware: any S-mode payload,\n"
     "                    e.g. U-Boot's u-boot.bin)\n"
     "  --initrd PATH     initial ramdisk (cpio)\n"
-    "  --append ARGS     kernel command line\n"
     "  --cpus N          virtual CPUs (1-32, default 1)\n"
     "  --memory SIZE     guest memory, e.g. 512M or 2G; a bare number is MiB (default 512M)\n"
     "  --firmware PATH   M-mode firmware to run first (e.g. OpenSBI fw_dynamic.bin); without\n"
     "                    it cove implements SBI itself and boots the kernel directly\n"
-    "  --disk PATH[,ro]  a raw disk image on virtio-blk (repeat for more; the first is\n"
-    "                    /dev/vda); ,ro attaches it read-only\n"
-    "  --no-rng          no virtio-rng entropy device (on by default)\n"
     "  --net nat|none    a virtio-net interface on user-mode NAT (10.0.2.0/24: DHCP gives\n"
     "                    the guest 10.0.2.15, the host is 10.0.2.2, DNS 10.0.2.3); default\n"
     "                    none, unless --forward or --mac is given\n"
-    "  --forward tcp:HOSTPORT:GUESTPORT  forwards a host port (on 127.0.0.1 unless\n"
-    "                    tcp:ADDR:HOSTPORT:GUESTPORT) to the guest; udp: too; repeatable\n"
     "  --mac MAC         the interface's MAC (default: random 52:54:00:xx:xx:xx)\n"
     "  --vsock PATH      a virtio-vsock device (guest CID 3) bridged to the Unix socket\n"
-    "                    PATH: the guest agent is reached there (cove exec, docs/AGENT.md)\n"
-    "  --console serial|virtio  the guest console: the 16550 UART, ttyS0 (default), or\n"
-    "                    virtio-console, hvc0 (console=hvc0 is put on the command line)\n"
+    "                    PATH: the guest agent is reached there (cove exec --vsock PATH)\n"
+    "  --no-rng          no virtio-rng entropy device (on by default)\n"
     "\n"
-    "On a terminal the console is in raw mode: Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
+    "On a terminal the console is in raw mode: Ctrl-A x quits at once (the guest's unwritten\n"
+    "data is lost, as when pulling the plug), Ctrl-A Ctrl-A sends Ctrl-A. SIGINT and SIGTERM\n"
+    "ask the guest to power off (its agent, else SysRq), and stop it by force after 20 s or\n"
+    "on a second signal. Exit: 0 powered off or stopped, 3 fatal guest trap, 4 kernel panic.\n"
     "The default guest: --kernel \"$(make -s guest-path)/Image\" --initrd \"$(make -s guest-path)/initrd\"\n";
 
-static struct machine *running_machine;
-
-static void stop_on_signal(int sig)
-{
-    (void)sig;
-    if (running_machine)
-        machine_request_stop(running_machine);
-}
-
-#define MAX_FORWARDS 64
+#define DEFAULT_MEMORY_MIB 512
+#define DEFAULT_AGENT_TIMEOUT_S 120
 
 struct run_args {
-    struct machine_disk disks[MACHINE_MAX_VIRTIO];
+    const char *name;
+    char **cmd;                 /* after "--": run it through the agent */
+    bool rm, interactive, no_console;
+    double agent_timeout;
+    /* what only an ephemeral VM takes; the option that set it, for messages */
+    const char *ephemeral_option;
+    /* what only a named VM takes */
+    const char *named_option;
+    int net;                    /* -1: not said, 0: none, 1: nat */
+    struct cove_config cfg;     /* the ephemeral VM (strings point into argv) */
+    struct cove_disk_config disks[COVE_MAX_DISKS];
     unsigned ndisks;
-    int net;          /* -1: not said, 0: none, 1: nat */
-    bool mac_given;
-    struct machine_net nic;
-    struct net_forward forwards[MAX_FORWARDS];
+    const char *forwards[COVE_MAX_FORWARDS];
+    unsigned nforwards;
+    struct cove_run_options o;
 };
 
-static int parse_net_option(int opt, const char *arg, struct run_args *ra)
-{
-    struct cove_error err = {0};
-    if (opt == 'n') {
-        if (strcmp(arg, "nat") && strcmp(arg, "none")) {
-            cli_error("--net '%s': unknown network; use --net nat or --net none", arg);
-            return -1;
-        }
-        ra->net = !strcmp(arg, "nat");
-    } else if (opt == 'f') {
-        if (ra->nic.nforwards == MAX_FORWARDS) {
-            cli_error("too many --forward options; at most %d", MAX_FORWARDS);
-            return -1;
-        }
-        if (net_forward_parse(arg, &ra->forwards[ra->nic.nforwards], &err) < 0) {
-            cli_error("%s", err.message);
-            return -1;
-        }
-        ra->nic.nforwards++;
-    } else {
-        if (net_mac_parse(arg, ra->nic.mac, &err) < 0) {
-            cli_error("%s", err.message);
-            return -1;
-        }
-        ra->mac_given = true;
-    }
-    return 0;
-}
-
-/* --forward and --mac ask for a network; with --net none they make no sense. */
-static int finish_net(struct run_args *ra, struct machine_config *cfg)
-{
-    bool wants = ra->nic.nforwards || ra->mac_given;
-    if (ra->net == 0 && wants) {
-        cli_error("--%s needs a network; drop --net none", ra->nic.nforwards ? "forward" : "mac");
-        return -1;
-    }
-    if (ra->net == 1 || wants) {
-        if (!ra->mac_given)
-            net_mac_random(ra->nic.mac); /* once per run: a guest reboot keeps it */
-        ra->nic.forwards = ra->forwards;
-        cfg->nets = &ra->nic;
-        cfg->nnets = 1;
-    }
-    return 0;
-}
-
 /* PATH[,ro] — the path itself may not contain a comma followed by an option name. */
-static int parse_disk(char *spec, struct run_args *ra)
+static int parse_disk(char *spec, struct run_args *a)
 {
-    if (ra->ndisks == MACHINE_MAX_VIRTIO) {
-        cli_error("too many --disk options; a VM has at most %d", MACHINE_MAX_VIRTIO);
+    if (a->ndisks == COVE_MAX_DISKS) {
+        cli_error("too many --disk options; a VM has at most %d", COVE_MAX_DISKS);
         return -1;
     }
-    struct machine_disk *d = &ra->disks[ra->ndisks];
-    *d = (struct machine_disk){.path = spec};
+    struct cove_disk_config *d = &a->disks[a->ndisks];
+    *d = (struct cove_disk_config){.file = spec};
     char *comma = strrchr(spec, ',');
     if (comma) {
         if (strcmp(comma + 1, "ro") != 0 && strcmp(comma + 1, "rw") != 0) {
@@ -141,162 +108,304 @@ static int parse_disk(char *spec, struct run_args *ra)
         cli_error("--disk needs a path; use PATH or PATH,ro");
         return -1;
     }
-    ra->ndisks++;
+    a->ndisks++;
     return 0;
 }
 
-static int parse_run_args(int argc, char **argv, struct machine_config *cfg, struct run_args *ra)
+static int parse_forward(const char *spec, struct run_args *a)
 {
-    enum { OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_CPUS, OPT_MEMORY, OPT_FIRMWARE,
-           OPT_DISK, OPT_NO_RNG, OPT_NET, OPT_FORWARD, OPT_MAC, OPT_VSOCK, OPT_CONSOLE };
+    struct cove_error err = {0};
+    if (a->nforwards == COVE_MAX_FORWARDS) {
+        cli_error("too many --forward options; at most %d", COVE_MAX_FORWARDS);
+        return -1;
+    }
+    if (cove_forward_check(spec, &err) < 0) {
+        cli_error("%s", err.message);
+        return -1;
+    }
+    a->forwards[a->nforwards++] = spec;
+    return 0;
+}
+
+static int parse_option(int c, char *arg, struct run_args *a)
+{
+    struct cove_error err = {0};
+    struct cove_config *cfg = &a->cfg;
+    switch (c) {
+    case 'k': cfg->kernel = arg; break;
+    case 'I': cfg->initrd = arg; break;
+    case 'F': cfg->firmware = arg; break;
+    case 'A': a->o.append = arg; break;
+    case 'd': return parse_disk(arg, a);
+    case 'f': return parse_forward(arg, a);
+    case 'R': a->o.no_rng = true; break;
+    case 'V': a->o.vsock_path = arg; break;
+    case 'N':
+        if (strcmp(arg, "nat") && strcmp(arg, "none")) {
+            cli_error("--net '%s': unknown network; use --net nat or --net none", arg);
+            return -1;
+        }
+        a->net = !strcmp(arg, "nat");
+        break;
+    case 'M':
+        if (cove_mac_check(arg, &err) < 0) {
+            cli_error("%s", err.message);
+            return -1;
+        }
+        snprintf(cfg->mac, sizeof cfg->mac, "%s", arg);
+        break;
+    case 'c': return cli_parse_cpus(arg, &cfg->cpus);
+    case 'm': return cli_parse_memory(arg, &cfg->memory_mib);
+    case 'C': return cli_parse_console(arg, &a->o.virtio_console);
+    case 'r': a->rm = true; break;
+    case 'i': a->interactive = true; break;
+    case 'n': a->no_console = true; break;
+    case 'T': return cli_parse_timeout(arg, &a->agent_timeout);
+    default: return -1;
+    }
+    return 0;
+}
+
+/* Options that belong to one kind of VM only, by their short code. */
+static const char ephemeral_only[] = "kIFRVNMcm";
+static const char named_only[] = "rinT";
+
+/* Returns 0, or the exit code; -1 after --help. */
+static int parse_args(int argc, char **argv, struct run_args *a)
+{
     static const struct option options[] = {
-        {"kernel", required_argument, NULL, OPT_KERNEL},
-        {"initrd", required_argument, NULL, OPT_INITRD},
-        {"append", required_argument, NULL, OPT_APPEND},
-        {"cpus", required_argument, NULL, OPT_CPUS},
-        {"memory", required_argument, NULL, OPT_MEMORY},
-        {"firmware", required_argument, NULL, OPT_FIRMWARE},
-        {"disk", required_argument, NULL, OPT_DISK},
-        {"no-rng", no_argument, NULL, OPT_NO_RNG},
-        {"net", required_argument, NULL, OPT_NET},
-        {"forward", required_argument, NULL, OPT_FORWARD},
-        {"mac", required_argument, NULL, OPT_MAC},
-        {"vsock", required_argument, NULL, OPT_VSOCK},
-        {"console", required_argument, NULL, OPT_CONSOLE},
+        {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'I'},
+        {"firmware", required_argument, NULL, 'F'},
+        {"append", required_argument, NULL, 'A'},
+        {"cpus", required_argument, NULL, 'c'},
+        {"memory", required_argument, NULL, 'm'},
+        {"disk", required_argument, NULL, 'd'},
+        {"no-rng", no_argument, NULL, 'R'},
+        {"net", required_argument, NULL, 'N'},
+        {"forward", required_argument, NULL, 'f'},
+        {"mac", required_argument, NULL, 'M'},
+        {"vsock", required_argument, NULL, 'V'},
+        {"console", required_argument, NULL, 'C'},
+        {"rm", no_argument, NULL, 'r'},
+        {"interactive", no_argument, NULL, 'i'},
+        {"no-console", no_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
-        switch (c) {
-        case OPT_KERNEL: cfg->kernel_path = optarg; break;
-        case OPT_INITRD: cfg->initrd_path = optarg; break;
-        case OPT_APPEND: cfg->cmdline = optarg; break;
-        case OPT_FIRMWARE: cfg->firmware_path = optarg; break;
-        case OPT_DISK:
-            if (parse_disk(optarg, ra) < 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_NO_RNG: cfg->rng = false; break;
-        case OPT_VSOCK: cfg->vsock_path = optarg; break;
-        case OPT_CONSOLE: {
-            bool virtio;
-            if (cli_parse_console(optarg, &virtio) < 0)
-                return CLI_EXIT_USAGE;
-            cfg->console = virtio ? MACHINE_CONSOLE_VIRTIO : MACHINE_CONSOLE_SERIAL;
-            break;
-        }
-        case OPT_NET:
-        case OPT_FORWARD:
-        case OPT_MAC:
-            if (parse_net_option(c == OPT_NET ? 'n' : c == OPT_FORWARD ? 'f' : 'm', optarg, ra) < 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_CPUS:
-            if (cli_parse_cpus(optarg, &cfg->cpus) < 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_MEMORY:
-            if (size_parse(optarg, 1ull << 20, &cfg->memory_bytes) < 0) {
-                cli_error("--memory '%s' is not a size; use e.g. 512M or 2G", optarg);
-                return CLI_EXIT_USAGE;
+    for (;;) {
+        int prev = optind;
+        int c = getopt_long(argc, argv, "+:ih", options, NULL);
+        if (c == -1) {
+            /* NAME may stand among the options; a command follows it (after "--"). */
+            if (!a->name && optind < argc && strcmp(argv[optind - 1], "--") != 0) {
+                a->name = argv[optind++];
+                continue;
             }
             break;
-        case 'h': fputs(run_usage, stdout); return -1;
-        default: return cli_bad_option("run", c, argv);
         }
+        if (c == 'h') {
+            fputs(run_usage, stdout);
+            return -1;
+        }
+        if (c == '?' || c == ':')
+            return cli_bad_option("run", c, argv);
+        if (strchr(ephemeral_only, c) && !a->ephemeral_option)
+            a->ephemeral_option = argv[prev];
+        if (strchr(named_only, c) && !a->named_option)
+            a->named_option = argv[prev];
+        if (parse_option(c, optarg, a) < 0)
+            return CLI_EXIT_USAGE;
     }
     if (optind < argc) {
         cli_error("unexpected argument '%s'; see `cove run --help`", argv[optind]);
         return CLI_EXIT_USAGE;
     }
-    if (!cfg->kernel_path) {
-        cli_error("no kernel given; pass --kernel PATH (the default guest's is "
-                  "\"$(make -s guest-path)/Image\")");
+    return 0;
+}
+
+/* Which kind of VM the options describe, and that they fit it. */
+static int check_form(struct run_args *a)
+{
+    if (a->name && a->ephemeral_option) {
+        cli_error("%s is for a VM without a name (cove run --kernel ...); VM '%s' has its "
+                  "own settings: change them with cove set", a->ephemeral_option, a->name);
+        return CLI_EXIT_USAGE;
+    }
+    if (!a->name && a->named_option) {
+        cli_error("%s needs a VM name: cove run NAME %s ...", a->named_option, a->named_option);
+        return CLI_EXIT_USAGE;
+    }
+    if (!a->name && !a->cfg.kernel) {
+        cli_error("no VM given; pass a VM name (cove run NAME, see cove list) or a kernel "
+                  "(cove run --kernel PATH)");
+        return CLI_EXIT_USAGE;
+    }
+    if (a->name && a->name[0] == '-') {
+        cli_error("unexpected argument '%s'; see `cove run --help`", a->name);
+        return CLI_EXIT_USAGE;
+    }
+    if (!a->name && a->cmd) {
+        cli_error("unexpected argument '%s'; a command (-- CMD) needs a VM name: "
+                  "cove run NAME -- CMD", a->cmd[0]);
+        return CLI_EXIT_USAGE;
+    }
+    if (a->name && (a->interactive || a->agent_timeout > 0) && !a->cmd) {
+        const char *opt = a->interactive ? "--interactive" : "--timeout";
+        cli_error("%s needs a command: cove run NAME %s -- CMD [ARGS...]", opt, opt);
+        return CLI_EXIT_USAGE;
+    }
+    if (a->cmd && a->no_console) {
+        cli_error("--no-console goes without saying with a command: its console is "
+                  "run/console.log");
         return CLI_EXIT_USAGE;
     }
     return 0;
 }
 
-static int run_until_poweroff(const struct machine_config *cfg, bool tty)
+/* The ephemeral VM's configuration: what the options said, with defaults. */
+static int finish_config(struct run_args *a)
 {
-    for (;;) {
-        struct cove_error err = {0};
-        struct machine *m;
-        if (machine_create(cfg, &m, &err) < 0) {
-            console_raw_leave();
-            cli_error("%s", err.message);
-            return CLI_EXIT_FAILURE;
-        }
-        /* Raw mode only once the machine is built, so that configuration errors print
-         * on a sane terminal. */
-        if (tty && console_raw_enter(STDIN_FILENO) < 0) {
-            machine_destroy(m);
-            cli_error("cannot put the terminal in raw mode: %s", strerror(errno));
-            return CLI_EXIT_FAILURE;
-        }
-        tty = false;
-        running_machine = m;
-        enum machine_stop_reason why = 0;
-        int r = machine_run(m, &why, &err);
-        running_machine = NULL;
-        machine_destroy(m);
-        if (r < 0) {
-            console_raw_leave();
-            cli_error("%s", err.message);
-            return CLI_EXIT_FAILURE;
-        }
-        switch (why) {
-        case MACHINE_STOP_REBOOT: continue; /* a fresh machine, as a reset would give */
-        case MACHINE_STOP_POWEROFF: return CLI_EXIT_OK;
-        case MACHINE_STOP_REQUESTED: return CLI_EXIT_OK;
-        case MACHINE_STOP_GUEST_PANIC:
-            console_raw_leave();
-            cli_error("the guest kernel panicked (see the message above)");
-            return CLI_EXIT_GUEST_PANIC;
-        case MACHINE_STOP_GUEST_ERROR:
-            console_raw_leave();
-            cli_error("the guest stopped on a fatal trap (see the message above)");
-            return CLI_EXIT_GUEST_ERROR;
-        }
+    struct cove_config *cfg = &a->cfg;
+    if (!cfg->cpus)
+        cfg->cpus = 1;
+    if (!cfg->memory_mib)
+        cfg->memory_mib = DEFAULT_MEMORY_MIB;
+    bool wants_net = a->nforwards || cfg->mac[0];
+    if (a->net == 0 && wants_net) {
+        cli_error("--%s needs a network; drop --net none", a->nforwards ? "forward" : "mac");
+        return CLI_EXIT_USAGE;
+    }
+    cfg->has_network = cfg->nat = a->net == 1 || wants_net;
+    for (unsigned i = 0; i < a->ndisks; i++)
+        cfg->disks[i] = a->disks[i];
+    cfg->ndisks = a->ndisks;
+    a->o.extra_disks = NULL;
+    a->o.nextra_disks = 0;
+    return 0;
+}
+
+static struct cove_vm_runner *active_runner;
+
+static void shutdown_on_signal(int sig)
+{
+    (void)sig;
+    if (active_runner)
+        cove_vm_runner_shutdown(active_runner);
+}
+
+static int raw_console_on_start(void *opaque, struct cove_vm_runner *r)
+{
+    (void)r;
+    if (*(bool *)opaque && console_raw_enter(STDIN_FILENO) < 0)
+        return -errno;
+    return 0;
+}
+
+static int result_exit(int rc, enum cove_run_result result, const struct cove_error *err,
+                       bool console_in_log)
+{
+    if (rc < 0) {
+        cli_error("%s", err->message);
         return CLI_EXIT_FAILURE;
     }
+    if (result == COVE_RUN_GUEST_ERROR) {
+        cli_error("the guest stopped on a fatal trap (see the console%s)",
+                  console_in_log ? " in run/console.log" : " above");
+        return CLI_EXIT_GUEST_ERROR;
+    }
+    if (result == COVE_RUN_GUEST_PANIC) {
+        cli_error("the guest kernel panicked (see the console%s)",
+                  console_in_log ? " in run/console.log" : " above");
+        return CLI_EXIT_GUEST_PANIC;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* A name for the throw-away clone of NAME (--rm): NAME-rm-PID, cut to fit. */
+static void throwaway_name(const char *name, char *out, size_t n)
+{
+    char suffix[32];
+    snprintf(suffix, sizeof suffix, "-rm-%d", (int)getpid());
+    size_t keep = COVE_NAME_MAX - strlen(suffix);
+    snprintf(out, n, "%.*s%s", (int)keep, name, suffix);
+}
+
+/* Boots the VM (by name, or a.cfg) until it stops; with a.cmd runs it through the agent. */
+static int boot(struct run_args *a, const char *name)
+{
+    struct cove_error err = {0};
+    bool to_log = a->no_console;
+    bool tty = !to_log && console_is_terminal(STDIN_FILENO);
+    a->o.console_to_log = to_log;
+    a->o.console_in_fd = to_log ? -1 : STDIN_FILENO;
+    a->o.console_out_fd = STDOUT_FILENO;
+    a->o.console_escape = tty;
+    a->o.on_started = raw_console_on_start;
+    a->o.opaque = &tty;
+    a->o.runner = cove_vm_runner_new(&err);
+    if (!a->o.runner) {
+        cli_error("%s", err.message);
+        return CLI_EXIT_FAILURE;
+    }
+    active_runner = a->o.runner;
+    enum cove_run_result result = 0;
+    int rc = name ? cove_vm_run(name, &a->o, &result, &err)
+                  : cove_run_config(&a->cfg, &a->o, &result, &err);
+    console_raw_leave();
+    active_runner = NULL;
+    cove_vm_runner_free(a->o.runner);
+    return result_exit(rc, result, &err, name && to_log);
 }
 
 int cmd_run(int argc, char **argv)
 {
-    if (argc > 1 && argv[1][0] != '-')
-        return cmd_run_vm(argc, argv); /* cove run NAME: a bundle */
-    struct machine_config cfg = {
-        .cpus = 1,
-        .memory_bytes = DEFAULT_MEMORY,
-        .console_in_fd = STDIN_FILENO,
-        .console_out_fd = STDOUT_FILENO,
-        .rng = true,
-    };
-    struct run_args ra = {.net = -1};
-    int r = parse_run_args(argc, argv, &cfg, &ra);
-    if (r < 0)
-        return CLI_EXIT_OK; /* --help */
-    if (r > 0)
-        return r;
-    cfg.disks = ra.disks;
-    cfg.ndisks = ra.ndisks;
-    if (finish_net(&ra, &cfg) < 0)
-        return CLI_EXIT_USAGE;
+    struct run_args a = {.net = -1};
+    int rc = parse_args(argc, argv, &a);
+    if (rc)
+        return rc < 0 ? CLI_EXIT_OK : rc;
+    if ((rc = check_form(&a)) != 0)
+        return rc;
+    struct cove_error err = {0};
+    if (a.name) {
+        if (cove_name_check(a.name, &err) < 0) {
+            cli_error("%s", err.message);
+            return CLI_EXIT_USAGE;
+        }
+        a.o.extra_disks = a.disks;
+        a.o.nextra_disks = a.ndisks;
+    } else if ((rc = finish_config(&a)) != 0) {
+        return rc;
+    }
+    a.o.forwards = a.forwards;
+    a.o.nforwards = a.nforwards;
+    if (!a.name) { /* the ephemeral VM's forwards are its configuration's */
+        a.cfg.nforwards = a.nforwards;
+        for (unsigned i = 0; i < a.nforwards; i++)
+            a.cfg.forwards[i] = (char *)a.forwards[i];
+        a.o.forwards = NULL;
+        a.o.nforwards = 0;
+    }
 
-    bool tty = console_is_terminal(STDIN_FILENO);
-    cfg.console_escape = tty;
-
-    struct sigaction sa = {.sa_handler = stop_on_signal};
+    struct sigaction sa = {.sa_handler = shutdown_on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    r = run_until_poweroff(&cfg, tty);
-    console_raw_leave();
-    return r;
+    if (!a.rm)
+        return boot(&a, a.name);
+    char tmp[COVE_NAME_MAX + 1];
+    throwaway_name(a.name, tmp, sizeof tmp);
+    if (cove_vm_clone(a.name, tmp, &err) < 0) {
+        cli_error("%s", err.message);
+        return CLI_EXIT_FAILURE;
+    }
+    rc = boot(&a, tmp);
+    if (cove_vm_delete(tmp, &err) < 0)
+        cli_error("cannot delete the throw-away VM: %s (cove delete %s)", err.message, tmp);
+    return rc;
 }

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "util/log.h"
+#include <cove/cove.h>
 
 #ifndef COVE_VERSION
 #define COVE_VERSION "0.1.0"
@@ -79,10 +79,7 @@ int main(int argc, char **argv)
             return CLI_EXIT_USAGE;
         }
     }
-    if (verbosity == 1)
-        log_set_level(LOG_LEVEL_INFO);
-    else if (verbosity >= 2)
-        log_set_level(LOG_LEVEL_DEBUG);
+    cove_set_verbosity(verbosity);
 
     if (i >= argc) {
         fputs(usage, stderr);

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backends/net.h"
+
 #define CONFIG_MAX_BYTES (1 << 20)
 
 struct ctx {
@@ -468,4 +470,16 @@ void cove_config_random_mac(char out[COVE_MAC_LEN + 1])
         b[0] = 0x12, b[1] = 0x34, b[2] = 0x56;
     }
     snprintf(out, COVE_MAC_LEN + 1, "52:54:00:%02x:%02x:%02x", b[0], b[1], b[2]);
+}
+
+int cove_forward_check(const char *spec, struct cove_error *err)
+{
+    struct net_forward f;
+    return net_forward_parse(spec, &f, err);
+}
+
+int cove_mac_check(const char *mac, struct cove_error *err)
+{
+    uint8_t m[NET_MAC_LEN];
+    return net_mac_parse(mac, m, err);
 }

@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include <cove/cove.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +11,11 @@ static enum log_level current_level = LOG_LEVEL_WARN;
 void log_set_level(enum log_level level) { current_level = level; }
 
 enum log_level log_get_level(void) { return current_level; }
+
+void cove_set_verbosity(int level)
+{
+    log_set_level(level <= 0 ? LOG_LEVEL_WARN : level == 1 ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG);
+}
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {

@@ -21,6 +21,7 @@ check() { # check "description" PATTERN -- args...
     "$COVE" run "$@" </dev/null >"$TMP/out" 2>"$TMP/err"
     local rc=$?
     [ $rc -ne 0 ] || fail "$what: exit status 0"
+    [ -z "${WANT_RC:-}" ] || [ $rc -eq "$WANT_RC" ] || fail "$what: exit status $rc, not $WANT_RC"
     [ "$(wc -l < "$TMP/err")" -eq 1 ] || { cat "$TMP/err"; fail "$what: not exactly one line on stderr"; }
     grep -qiE -- "$pattern" "$TMP/err" || { cat "$TMP/err"; fail "$what: message does not match '$pattern'"; }
     echo "ok: $what: $(cat "$TMP/err")"
@@ -43,4 +44,20 @@ check "missing firmware"     'no such file'            -- --kernel "$TMP/Image" 
 check "unknown option"       'unknown option'          -- --kernel "$TMP/Image" --frobnicate
 check "option without value" "'--kernel' needs a value" -- --kernel
 check "unknown console"      'unknown console'         -- --kernel "$TMP/Image" --console tty0
+
+# Both forms of cove run read their options alike: bad usage exits 2 whichever the form.
+export COVE_HOME=$TMP/home
+WANT_RC=2
+check "forward garbage, kernel" "--forward 'garbage'"  -- --kernel "$TMP/Image" --forward garbage
+check "forward garbage, named"  "--forward 'garbage'"  -- dev --forward garbage
+check "forward leading zeros"   "--forward"            -- dev --forward tcp:127.000.0.1:80:80
+check "disk option, named"      "unknown option 'rx'"  -- dev --disk "$TMP/x,rx"
+check "kernel with a name"      'without a name'       -- dev --kernel "$TMP/Image"
+check "cpus with a name"        'cove set'             -- dev --cpus 2
+check "rm without a name"       'needs a VM name'      -- --kernel "$TMP/Image" --rm
+check "neither name nor kernel" 'no VM given'          -- --append quiet
+check "bad VM name"             'name'                 -- 'no/such'
+check "unknown option, named"   'unknown option'       -- dev --frobnicate
+WANT_RC=1
+check "no such VM"              "does not exist"       -- dev
 exit 0

@@ -1,0 +1,604 @@
+/*
+ * The one path that runs a VM: a configuration (a bundle's config.json, or one built in
+ * memory by `cove run --kernel`) becomes a machine configuration, machine after machine
+ * runs until something stops it, and the way it stopped becomes a cove_run_result.
+ *
+ * A bundle's run also holds the exclusive flock on run/lock for the whole run, writes
+ * run/pid, serves run/api.sock and offers the guest agent on run/vsock.sock; an ephemeral
+ * run has none of these (its agent socket is the one the caller names).
+ *
+ * Stopping: cove_vm_runner_shutdown (a signal) asks the guest to power off — through its
+ * agent when there is one, else the console's SysRq — and stops it by force when it has
+ * not within the shutdown timeout or when asked a second time. cove_vm_runner_stop and the
+ * console's Ctrl-A x stop at once. Both only write a byte to a pipe (async-signal-safe);
+ * the runner's stopper thread does the work.
+ */
+#include <cove/cove.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/agent_client.h"
+#include "machine/machine.h"
+#include "store/bundle.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+#define CMDLINE_MAX 4096
+#define DEFAULT_SHUTDOWN_MS 20000
+/* The agent of a running guest answers at once; one that does not is not waited for. */
+#define AGENT_POWEROFF_CONNECT_MS 2000
+
+enum { STOP_SHUTDOWN = 's', STOP_FORCE = 'f', STOP_QUIT = 'q' };
+
+struct cove_vm_runner {
+    pthread_mutex_t lock;   /* guards m against destruction while the stopper uses it */
+    struct machine *m;      /* the current machine; NULL between two */
+    atomic_bool stop;       /* stop for good: no reboot, no next machine */
+    atomic_bool shutting_down;
+    int pipe[2];            /* requests to the stopper thread, one byte each */
+    pthread_t stopper;
+    bool stopper_started;
+    char vsock[PATH_MAX];   /* the guest agent's socket; "" for none */
+    int shutdown_ms;
+};
+
+static void request(struct cove_vm_runner *r, char what)
+{
+    int saved = errno;
+    if (write(r->pipe[1], &what, 1) < 0) {
+        /* full: earlier requests are still pending, and they stop the VM as well */
+    }
+    errno = saved;
+}
+
+void cove_vm_runner_stop(struct cove_vm_runner *r)
+{
+    request(r, STOP_FORCE);
+}
+
+void cove_vm_runner_shutdown(struct cove_vm_runner *r)
+{
+    request(r, STOP_SHUTDOWN);
+}
+
+static void force_stop(struct cove_vm_runner *r)
+{
+    atomic_store(&r->stop, true);
+    pthread_mutex_lock(&r->lock);
+    if (r->m)
+        machine_request_stop(r->m);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Asks the guest to power off: its agent first (sync, root read-only, power off from the
+ * inside), else the console's SysRq. */
+static void ask_guest_to_power_off(struct cove_vm_runner *r)
+{
+    char vsock[PATH_MAX];
+    pthread_mutex_lock(&r->lock);
+    snprintf(vsock, sizeof vsock, "%s", r->vsock);
+    pthread_mutex_unlock(&r->lock);
+    if (vsock[0]) {
+        int fd;
+        if (agent_connect(vsock, AGENT_POWEROFF_CONNECT_MS, &fd, NULL) == 0) {
+            int rc = agent_poweroff(fd, false, NULL);
+            close(fd);
+            if (rc == 0) {
+                log_info("asked the guest agent to power off");
+                return;
+            }
+        }
+    }
+    pthread_mutex_lock(&r->lock);
+    if (r->m) {
+        log_info("asking the guest to power off through the console (SysRq)");
+        machine_request_poweroff(r->m);
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Reads one request, waiting at most timeout_ms (-1: for ever); 0 on timeout. */
+static char next_request(struct cove_vm_runner *r, int timeout_ms)
+{
+    struct pollfd p = {.fd = r->pipe[0], .events = POLLIN};
+    for (;;) {
+        int n = poll(&p, 1, timeout_ms);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return 0;
+        char c;
+        ssize_t got = read(r->pipe[0], &c, 1);
+        if (got == 1)
+            return c;
+        if (got < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        return STOP_QUIT;
+    }
+}
+
+static void *stopper_main(void *opaque)
+{
+    struct cove_vm_runner *r = opaque;
+    for (;;) {
+        char c = next_request(r, -1);
+        if (c == STOP_QUIT)
+            return NULL;
+        if (c == STOP_FORCE) {
+            force_stop(r);
+            continue;
+        }
+        if (c != STOP_SHUTDOWN || atomic_exchange(&r->shutting_down, true)) {
+            /* a second shutdown request while the first is under way: force */
+            if (c == STOP_SHUTDOWN)
+                force_stop(r);
+            continue;
+        }
+        ask_guest_to_power_off(r);
+        pthread_mutex_lock(&r->lock);
+        int ms = r->shutdown_ms;
+        pthread_mutex_unlock(&r->lock);
+        c = next_request(r, ms);
+        if (c == STOP_QUIT)
+            return NULL;
+        if (c == 0)
+            log_warn("the guest did not power off within %d s; stopping it by force", ms / 1000);
+        force_stop(r);
+    }
+}
+
+struct cove_vm_runner *cove_vm_runner_new(struct cove_error *err)
+{
+    struct cove_vm_runner *r = calloc(1, sizeof *r);
+    if (!r) {
+        cove_error_set(err, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&r->lock, NULL);
+    atomic_init(&r->stop, false);
+    atomic_init(&r->shutting_down, false);
+    r->shutdown_ms = DEFAULT_SHUTDOWN_MS;
+    if (pipe2(r->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+        cove_error_set(err, -errno, "cannot create a pipe: %s", strerror(errno));
+        r->pipe[0] = r->pipe[1] = -1;
+        cove_vm_runner_free(r);
+        return NULL;
+    }
+    int rc = pthread_create(&r->stopper, NULL, stopper_main, r);
+    if (rc != 0) {
+        cove_error_set(err, -rc, "cannot start a thread: %s", strerror(rc));
+        cove_vm_runner_free(r);
+        return NULL;
+    }
+    r->stopper_started = true;
+    return r;
+}
+
+void cove_vm_runner_free(struct cove_vm_runner *r)
+{
+    if (!r)
+        return;
+    if (r->stopper_started) {
+        char q = STOP_QUIT;
+        /* the pipe is non-blocking for the signal handlers; the stopper drains it */
+        while (write(r->pipe[1], &q, 1) < 0 && errno == EAGAIN)
+            sched_yield();
+        pthread_join(r->stopper, NULL);
+    }
+    if (r->pipe[0] >= 0) {
+        close(r->pipe[0]);
+        close(r->pipe[1]);
+    }
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+/* What a run tells its runner before the first machine: where the agent is, how long a
+ * shutdown may take. */
+static void runner_prepare(struct cove_vm_runner *r, const char *vsock, int shutdown_ms)
+{
+    pthread_mutex_lock(&r->lock);
+    snprintf(r->vsock, sizeof r->vsock, "%s", vsock ? vsock : "");
+    r->shutdown_ms = shutdown_ms > 0 ? shutdown_ms : DEFAULT_SHUTDOWN_MS;
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void runner_set_machine(struct cove_vm_runner *r, struct machine *m)
+{
+    pthread_mutex_lock(&r->lock);
+    r->m = m;
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* --- from configuration to machine configuration ---------------------------------------- */
+
+struct run_ctx {
+    const char *name;          /* NULL: an ephemeral VM */
+    char bundle[PATH_MAX];     /* "" for an ephemeral VM */
+    char run_dir[PATH_MAX];
+    struct cove_config cfg;
+    char kernel[PATH_MAX], initrd[PATH_MAX], firmware[PATH_MAX];
+    char cmdline[CMDLINE_MAX];
+    char disk_paths[COVE_MAX_DISKS][PATH_MAX];
+    struct machine_disk disks[MACHINE_MAX_VIRTIO];
+    unsigned ndisks;
+    struct machine_net net;
+    struct net_forward forwards[COVE_MAX_FORWARDS];
+    char vsock[PATH_MAX];
+    int lock_fd;
+    int console_fd;
+};
+
+/* A file named by the configuration: relative to the bundle, or as given for an
+ * ephemeral VM (whose paths come from the command line). */
+static int resolve_file(const struct run_ctx *c, const char *file, char *buf, size_t n,
+                        struct cove_error *err)
+{
+    int rc = c->bundle[0] ? store_resolve(c->bundle, file, buf, n)
+                          : (snprintf(buf, n, "%s", file) < (int)n ? 0 : -ENAMETOOLONG);
+    if (rc < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "path too long: %s", file);
+    return 0;
+}
+
+static int resolve_boot(struct run_ctx *c, const struct cove_run_options *o,
+                        struct machine_config *mc, struct cove_error *err)
+{
+    const struct cove_config *cfg = &c->cfg;
+    int rc;
+    if ((rc = resolve_file(c, cfg->kernel, c->kernel, sizeof c->kernel, err)) < 0 ||
+        (cfg->initrd && (rc = resolve_file(c, cfg->initrd, c->initrd, sizeof c->initrd, err)) < 0) ||
+        (cfg->firmware &&
+         (rc = resolve_file(c, cfg->firmware, c->firmware, sizeof c->firmware, err)) < 0))
+        return rc;
+    mc->kernel_path = c->kernel;
+    mc->initrd_path = cfg->initrd ? c->initrd : NULL;
+    mc->firmware_path = cfg->firmware ? c->firmware : NULL;
+    /* The stored command line, the VM's name for the guest (the default guest makes it
+     * its hostname), then what this run adds. */
+    const char *parts[] = {cfg->cmdline, NULL, o->append};
+    char host[COVE_NAME_MAX + 32];
+    if (c->name) {
+        snprintf(host, sizeof host, "cove.hostname=%s", c->name);
+        parts[1] = host;
+    }
+    size_t len = 0;
+    c->cmdline[0] = 0;
+    for (unsigned i = 0; i < 3; i++) {
+        if (!parts[i] || !*parts[i])
+            continue;
+        int n = snprintf(c->cmdline + len, sizeof c->cmdline - len, "%s%s", len ? " " : "",
+                         parts[i]);
+        if (n < 0 || (size_t)n >= sizeof c->cmdline - len)
+            return cove_error_set(err, -E2BIG, "the kernel command line is longer than %d bytes",
+                                  CMDLINE_MAX - 1);
+        len += (size_t)n;
+    }
+    mc->cmdline = len ? c->cmdline : NULL;
+    return 0;
+}
+
+static int resolve_disks(struct run_ctx *c, const struct cove_run_options *o,
+                         struct machine_config *mc, struct cove_error *err)
+{
+    const struct cove_config *cfg = &c->cfg;
+    if (cfg->ndisks + o->nextra_disks > MACHINE_MAX_VIRTIO)
+        return cove_error_set(err, -EINVAL, "too many disks (%u); a VM has at most %d",
+                              cfg->ndisks + o->nextra_disks, MACHINE_MAX_VIRTIO);
+    for (unsigned i = 0; i < cfg->ndisks; i++) {
+        int rc = resolve_file(c, cfg->disks[i].file, c->disk_paths[i], sizeof c->disk_paths[i],
+                              err);
+        if (rc < 0)
+            return rc;
+        c->disks[c->ndisks++] = (struct machine_disk){c->disk_paths[i], cfg->disks[i].read_only};
+    }
+    for (unsigned i = 0; i < o->nextra_disks; i++)
+        c->disks[c->ndisks++] =
+            (struct machine_disk){o->extra_disks[i].file, o->extra_disks[i].read_only};
+    mc->disks = c->disks;
+    mc->ndisks = c->ndisks;
+    return 0;
+}
+
+static const char *vm_label(const struct run_ctx *c)
+{
+    return c->name ? c->name : "this";
+}
+
+/* NAT networking as the configuration asks, with the run's extra forwards; the MAC is
+ * drawn once per run when the configuration has none, so a guest reboot keeps it. */
+static int resolve_network(struct run_ctx *c, const struct cove_run_options *o,
+                           struct machine_config *mc, struct cove_error *err)
+{
+    const struct cove_config *cfg = &c->cfg;
+    if (!cfg->has_network || !cfg->nat) {
+        if (o->nforwards)
+            return cove_error_set(err, -EINVAL, "VM '%s' has no network; --forward needs one",
+                                  vm_label(c));
+        return 0;
+    }
+    if (cfg->nforwards + o->nforwards > COVE_MAX_FORWARDS)
+        return cove_error_set(err, -EINVAL, "too many port forwards (%u); at most %d",
+                              cfg->nforwards + o->nforwards, COVE_MAX_FORWARDS);
+    int rc;
+    if (cfg->mac[0]) {
+        struct cove_error merr;
+        if ((rc = net_mac_parse(cfg->mac, c->net.mac, &merr)) < 0)
+            return cove_error_set(err, rc, "VM '%s': network.mac: %s", vm_label(c), merr.message);
+    } else {
+        net_mac_random(c->net.mac);
+    }
+    unsigned n = 0;
+    for (unsigned i = 0; i < cfg->nforwards; i++)
+        if ((rc = net_forward_parse(cfg->forwards[i], &c->forwards[n++], err)) < 0)
+            return rc;
+    for (unsigned i = 0; i < o->nforwards; i++)
+        if ((rc = net_forward_parse(o->forwards[i], &c->forwards[n++], err)) < 0)
+            return rc;
+    c->net.forwards = c->forwards;
+    c->net.nforwards = n;
+    mc->nets = &c->net;
+    mc->nnets = 1;
+    return 0;
+}
+
+/* --- a bundle's run files ---------------------------------------------------------------- */
+
+/* Takes the run lock and checks that it is the lock of the bundle still at that name
+ * (a delete or rename may have moved the directory between our open and our flock). */
+static int take_run_lock(struct run_ctx *c, struct cove_error *err)
+{
+    pid_t holder = 0;
+    int rc = store_lock_bundle(c->bundle, c->name, &c->lock_fd, &holder, err);
+    if (rc == -EBUSY) {
+        if (holder)
+            return cove_error_set(err, rc, "VM '%s' is already running (pid %d)", c->name,
+                                  (int)holder);
+        return cove_error_set(err, rc, "VM '%s' is already running", c->name);
+    }
+    if (rc < 0)
+        return rc;
+    char path[PATH_MAX];
+    struct stat a, b;
+    if (store_path(path, sizeof path, "%s/lock", c->run_dir) < 0 || fstat(c->lock_fd, &a) < 0 ||
+        stat(path, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+        store_unlock_bundle(c->lock_fd);
+        c->lock_fd = -1;
+        return cove_error_set(err, -ENOENT, "VM '%s' was deleted or renamed", c->name);
+    }
+    return 0;
+}
+
+static int write_pid(struct run_ctx *c, struct cove_error *err)
+{
+    char path[PATH_MAX], text[32];
+    if (store_path(path, sizeof path, "%s/pid", c->run_dir) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "path too long");
+    snprintf(text, sizeof text, "%d\n", (int)getpid());
+    return store_write_atomic(path, text, strlen(text), 0644, err);
+}
+
+static void remove_run_file(struct run_ctx *c, const char *file)
+{
+    char path[PATH_MAX];
+    if (store_path(path, sizeof path, "%s/%s", c->run_dir, file) == 0)
+        unlink(path);
+}
+
+static int open_bundle(struct run_ctx *c, const char *name, struct cove_error *err)
+{
+    struct store s;
+    char path[PATH_MAX];
+    struct cove_error cerr;
+    int rc = store_check_name(name, err);
+    if (rc < 0 || (rc = store_open(&s, err)) < 0 ||
+        (rc = store_find(&s, name, c->bundle, sizeof c->bundle, err)) < 0)
+        return rc;
+    if (store_path(c->run_dir, sizeof c->run_dir, "%s/run", c->bundle) < 0 ||
+        store_path(path, sizeof path, "%s/" BUNDLE_CONFIG, c->bundle) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    if ((rc = take_run_lock(c, err)) < 0)
+        return rc;
+    if ((rc = cove_config_load(path, &c->cfg, &cerr)) < 0)
+        return cove_error_set(err, rc, "VM '%s': %s", name, cerr.message);
+    store_sweep_temps(c->bundle);
+    store_sweep_temps(c->run_dir);
+    return 0;
+}
+
+static int open_console_log(struct run_ctx *c, struct cove_error *err)
+{
+    char path[PATH_MAX];
+    if (store_path(path, sizeof path, "%s/console.log", c->run_dir) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "path too long");
+    c->console_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (c->console_fd < 0)
+        return cove_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* The guest agent's way in (cove exec/ip/cp): run/vsock.sock, hybrid vsock. A Unix socket
+ * path has 108 bytes, and the device needs room for "_PORT" after it. */
+static const char *bundle_vsock(struct run_ctx *c)
+{
+    if (store_path(c->vsock, sizeof c->vsock, "%s/vsock.sock", c->run_dir) < 0 ||
+        strlen(c->vsock) + 12 > 108) {
+        log_warn("%s/vsock.sock is too long for a Unix socket; the VM runs without its guest "
+                 "agent (set COVE_HOME to a shorter path)", c->run_dir);
+        return NULL;
+    }
+    return c->vsock;
+}
+
+/* --- running ----------------------------------------------------------------------------- */
+
+static bool stop_wanted(struct cove_vm_runner *r, struct api_server *api)
+{
+    return atomic_load(&r->stop) || atomic_load(&r->shutting_down) ||
+           (api && api_server_stop_requested(api));
+}
+
+/* Machine after machine (a guest reboot is a fresh machine), until something stops it. */
+static int run_loop(const struct machine_config *mc, struct api_server *api,
+                    struct cove_vm_runner *runner, const struct cove_run_options *o,
+                    enum cove_run_result *result, struct cove_error *err)
+{
+    bool started = false;
+    for (;;) {
+        struct machine *m;
+        int rc = machine_create(mc, &m, err);
+        if (rc < 0)
+            return rc;
+        runner_set_machine(runner, m);
+        if (api)
+            api_server_set_machine(api, m);
+        if (atomic_load(&runner->stop) || (api && api_server_stop_requested(api)))
+            machine_request_stop(m);
+        if (!started && o->on_started && (rc = o->on_started(o->opaque, runner)) < 0) {
+            if (api)
+                api_server_set_machine(api, NULL);
+            runner_set_machine(runner, NULL);
+            machine_destroy(m);
+            return cove_error_set(err, rc, "cannot start the console: %s", strerror(-rc));
+        }
+        started = true;
+        enum machine_stop_reason why = 0;
+        rc = machine_run(m, &why, err);
+        if (api)
+            api_server_set_machine(api, NULL);
+        runner_set_machine(runner, NULL);
+        machine_destroy(m);
+        if (rc < 0)
+            return rc;
+        switch (why) {
+        case MACHINE_STOP_REBOOT:
+            if (stop_wanted(runner, api)) {
+                *result = COVE_RUN_STOPPED;
+                return 0;
+            }
+            continue;
+        case MACHINE_STOP_POWEROFF:
+            *result = atomic_load(&runner->shutting_down) ? COVE_RUN_STOPPED : COVE_RUN_POWEROFF;
+            return 0;
+        case MACHINE_STOP_REQUESTED: *result = COVE_RUN_STOPPED; return 0;
+        case MACHINE_STOP_GUEST_ERROR: *result = COVE_RUN_GUEST_ERROR; return 0;
+        case MACHINE_STOP_GUEST_PANIC: *result = COVE_RUN_GUEST_PANIC; return 0;
+        }
+        return cove_error_set(err, -EIO, "the machine stopped for no known reason");
+    }
+}
+
+/* Builds the machine configuration from c->cfg and runs it; for a bundle also its lock
+ * (taken by the caller), pid file and control socket. */
+static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
+                   enum cove_run_result *result, struct cove_error *err)
+{
+    bool bundle = c->bundle[0] != 0;
+    bool to_log = bundle && o->console_to_log;
+    struct machine_config mc = {
+        .cpus = c->cfg.cpus,
+        .memory_bytes = c->cfg.memory_mib << 20,
+        .console_in_fd = to_log ? -1 : o->console_in_fd,
+        .console_out_fd = o->console_out_fd,
+        .console_escape = !to_log && o->console_escape,
+        .console = o->virtio_console ? MACHINE_CONSOLE_VIRTIO : MACHINE_CONSOLE_SERIAL,
+        .rng = !o->no_rng,
+        .vsock_path = bundle ? bundle_vsock(c) : o->vsock_path,
+    };
+    int rc = resolve_boot(c, o, &mc, err);
+    if (rc == 0)
+        rc = resolve_disks(c, o, &mc, err);
+    if (rc == 0)
+        rc = resolve_network(c, o, &mc, err);
+    if (rc == 0 && to_log && (rc = open_console_log(c, err)) == 0)
+        mc.console_out_fd = c->console_fd;
+    if (rc < 0)
+        return rc;
+
+    struct cove_vm_runner *runner = o->runner ? o->runner : cove_vm_runner_new(err);
+    if (!runner)
+        return -ENOMEM;
+    runner_prepare(runner, mc.vsock_path, o->shutdown_timeout_ms);
+    struct api_server *api = NULL;
+    char path[PATH_MAX];
+    if (bundle)
+        rc = write_pid(c, err);
+    if (rc == 0 && bundle) {
+        if (store_path(path, sizeof path, "%s/api.sock", c->run_dir) < 0)
+            rc = cove_error_set(err, -ENAMETOOLONG, "path too long");
+        struct api_server_info info = {c->name, getpid(), c->cfg.cpus, c->cfg.memory_mib};
+        if (rc == 0)
+            rc = api_server_start(path, &info, &api, err);
+    }
+    if (rc == 0)
+        rc = run_loop(&mc, api, runner, o, result, err);
+    if (api)
+        api_server_stop(api);
+    if (runner != o->runner)
+        cove_vm_runner_free(runner);
+    if (bundle)
+        remove_run_file(c, "pid");
+    return rc;
+}
+
+static void ctx_free(struct run_ctx *c)
+{
+    if (c->lock_fd >= 0)
+        store_unlock_bundle(c->lock_fd);
+    if (c->console_fd >= 0)
+        close(c->console_fd);
+    cove_config_free(&c->cfg);
+    free(c);
+}
+
+static struct run_ctx *ctx_new(struct cove_error *err)
+{
+    struct run_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        cove_error_set(err, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    c->lock_fd = c->console_fd = -1;
+    return c;
+}
+
+int cove_vm_run(const char *name, const struct cove_run_options *o,
+                enum cove_run_result *result, struct cove_error *err)
+{
+    struct run_ctx *c = ctx_new(err);
+    if (!c)
+        return -ENOMEM;
+    c->name = name;
+    int rc = open_bundle(c, name, err);
+    if (rc == 0)
+        rc = run_ctx(c, o, result, err);
+    ctx_free(c);
+    return rc;
+}
+
+int cove_run_config(const struct cove_config *cfg, const struct cove_run_options *o,
+                    enum cove_run_result *result, struct cove_error *err)
+{
+    int rc = cove_config_validate(cfg, "the configuration", err);
+    if (rc < 0)
+        return rc;
+    struct run_ctx *c = ctx_new(err);
+    if (!c)
+        return -ENOMEM;
+    if ((rc = cove_config_copy(cfg, &c->cfg)) < 0)
+        cove_error_set(err, rc, "out of memory");
+    else
+        rc = run_ctx(c, o, result, err);
+    ctx_free(c);
+    return rc;
+}
