@@ -235,10 +235,14 @@ void machine_irq_line_set(void *line, bool level)
     plic_set_level(l->m->plic, l->source, level);
 }
 
+/* The slots' PLIC sources must stop short of the UART's, and fit fdt_params' slot mask. */
+_Static_assert(VIRT_IRQ_VIRTIO_FIRST + MACHINE_MAX_VIRTIO <= VIRT_IRQ_UART, "virtio IRQs");
+_Static_assert(MACHINE_MAX_VIRTIO <= 32, "virtio slot mask");
+
 int machine_add_virtio_mmio(struct machine *m, unsigned slot, const struct machine_bus_ops *ops,
                             void *opaque)
 {
-    if (slot >= VIRT_VIRTIO_COUNT || !ops)
+    if (slot >= MACHINE_MAX_VIRTIO || !ops)
         return -EINVAL;
     if (atomic_load(&m->running))
         return -EBUSY;

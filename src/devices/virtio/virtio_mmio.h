@@ -25,14 +25,10 @@
 
 #include "devices/iothread.h"
 #include "devices/virtio/virtq.h"
-#include "machine/guest_ram.h"
+#include "util/guest_ram.h"
 
-/* Where the machine puts the transports (QEMU virt): slot i at BASE + i * SIZE, PLIC
- * source 1 + i. */
-#define VIRTIO_MMIO_BASE 0x10001000ull
+/* The register window a transport decodes; where windows go is the machine's business. */
 #define VIRTIO_MMIO_SIZE 0x1000ull
-#define VIRTIO_MMIO_SLOTS 8
-#define VIRTIO_MMIO_IRQ_BASE 1
 
 /* Registers (4.2.2). */
 #define VIRTIO_MMIO_MAGIC_VALUE 0x000
