@@ -3,7 +3,10 @@
  *
  * A test binary defines test functions with TEST(name), lists them in main() with
  * RUN(name), and ends with `return test_summary();`, which prints "N passed, N failed"
- * for tests/run.sh to add up. CHECK* record a failure (with file:line) and go on.
+ * for tests/run.sh to add up. CHECK* record a failure (with file:line) and go on;
+ * REQUIRE records one and ends the test (for setup the rest of the test relies on).
+ * A binary with nothing it can run prints test_skip_all()'s "0 passed, 0 failed,
+ * 1 skipped" and exits 77.
  */
 #ifndef COVE_TEST_H
 #define COVE_TEST_H
@@ -35,6 +38,17 @@ static int test_passed __attribute__((unused)), test_failed __attribute__((unuse
         if (!(cond)) {                                                                    \
             printf("  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);             \
             test_current_failed = 1;                                                      \
+        }                                                                                 \
+    } while (0)
+
+/* In a TEST function only (it returns from it). */
+#define REQUIRE(cond)                                                                     \
+    do {                                                                                  \
+        if (!(cond)) {                                                                    \
+            printf("  %s:%d: REQUIRE(%s) failed; test stopped\n", __FILE__, __LINE__,     \
+                   #cond);                                                                \
+            test_current_failed = 1;                                                      \
+            return;                                                                       \
         }                                                                                 \
     } while (0)
 
