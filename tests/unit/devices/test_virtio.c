@@ -425,7 +425,7 @@ TEST(iothread_runs_queue)
 {
     struct iothread *io;
     struct cove_error err;
-    CHECK(iothread_create(&io, &err) == 0);
+    REQUIRE(iothread_create(&io, &err) == 0);
     struct vdriver d;
     rng_dev(&d, io);
     vd_negotiate(&d, VD_BASE_FEATURES);
@@ -464,7 +464,7 @@ TEST(concurrent_notify_and_reset)
 {
     struct iothread *io;
     struct cove_error err;
-    CHECK(iothread_create(&io, &err) == 0);
+    REQUIRE(iothread_create(&io, &err) == 0);
     struct vdriver d;
     rng_dev(&d, io);
     struct notifier n = {.d = &d};
@@ -529,7 +529,7 @@ TEST(full_ring_in_one_notify)
 {
     full_ring(NULL);
     struct iothread *io;
-    CHECK(iothread_create(&io, NULL) == 0);
+    REQUIRE(iothread_create(&io, NULL) == 0);
     full_ring(io);
     iothread_destroy(io);
 }

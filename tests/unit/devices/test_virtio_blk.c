@@ -325,17 +325,17 @@ TEST(open_errors_and_locks)
     CHECK(strstr(err.message, "is a directory") != NULL);
     CHECK(block_disk_open("/tmp", false, &a, &err) == -EISDIR);
 
-    CHECK(block_disk_open(image, false, &a, &err) == 0);
+    REQUIRE(block_disk_open(image, false, &a, &err) == 0);
     CHECK(block_disk_open(image, false, &b, &err) == -EBUSY);
     CHECK(strstr(err.message, "is in use by another VM") != NULL);
     CHECK(block_disk_open(image, true, &b, &err) == -EBUSY);
     block_close(a);
-    CHECK(block_disk_open(image, true, &a, &err) == 0);
-    CHECK(block_disk_open(image, true, &b, &err) == 0); /* readers share */
+    REQUIRE(block_disk_open(image, true, &a, &err) == 0);
+    REQUIRE(block_disk_open(image, true, &b, &err) == 0); /* readers share */
     CHECK(block_disk_open(image, false, &b, &err) == -EBUSY);
     block_close(a);
     block_close(b);
-    CHECK(block_disk_open(image, false, &a, &err) == 0);
+    REQUIRE(block_disk_open(image, false, &a, &err) == 0);
     CHECK_EQ_U64(a->size, DISK_SIZE);
     CHECK(!a->read_only);
     block_close(a);

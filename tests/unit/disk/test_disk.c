@@ -34,7 +34,7 @@ TEST(fresh_image_reads_zeros)
 {
     const char *p = scratch_path("fresh.cdisk");
     struct cove_error err;
-    CHECK(disk_create(p, 64 * MiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 64 * MiB, NULL, &err) == 0);
     struct disk *d = open_rw(p);
     CHECK(d);
     if (!d)
@@ -112,7 +112,7 @@ TEST(writev_readv_round_trip)
 {
     const char *p = scratch_path("iov.cdisk");
     struct cove_error err;
-    CHECK(disk_create(p, 8 * MiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 8 * MiB, NULL, &err) == 0);
     struct disk *d = open_rw(p);
     if (!d)
         return;
@@ -172,7 +172,7 @@ TEST(host_space_follows_data_not_size)
 {
     const char *p = scratch_path("big.cdisk");
     struct cove_error err;
-    CHECK(disk_create(p, 64 * GiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 64 * GiB, NULL, &err) == 0);
     CHECK(host_bytes(p) < 256 * 1024);
     struct disk *d = open_rw(p);
     if (!d)
@@ -235,7 +235,7 @@ TEST(shrink_is_refused_naming_the_size)
 {
     const char *p = scratch_path("shrink.cdisk");
     struct cove_error err = {0};
-    CHECK(disk_create(p, 2 * GiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 2 * GiB, NULL, &err) == 0);
     struct disk *d = open_rw(p);
     if (!d)
         return;
@@ -287,7 +287,7 @@ TEST(backing_chain_reads_and_cow)
         return;
     CHECK(disk_write(d, want, size, 0) == 0);
     disk_close(d);
-    CHECK(disk_create(mid, 0, "base.raw", &err) == 0);
+    REQUIRE(disk_create(mid, 0, "base.raw", &err) == 0);
     d = open_rw(mid);
     if (!d)
         return;
@@ -295,7 +295,7 @@ TEST(backing_chain_reads_and_cow)
     fill_pattern(want + MiB + 100, 5000, MiB + 100, 43);
     CHECK(disk_write(d, want + MiB + 100, 5000, MiB + 100) == 0);
     disk_close(d);
-    CHECK(disk_create(top, 8 * MiB, "mid.cdisk", &err) == 0);
+    REQUIRE(disk_create(top, 8 * MiB, "mid.cdisk", &err) == 0);
     uint64_t base_sum = file_checksum(base), mid_sum = file_checksum(mid);
     d = open_rw(top);
     if (!d)
@@ -328,8 +328,8 @@ TEST(backing_is_locked_read_only_and_smaller_size_refused)
     const char *base = scratch_path("lockbase.cdisk");
     const char *top = scratch_path("locktop.cdisk");
     struct cove_error err = {0};
-    CHECK(disk_create(base, 4 * MiB, NULL, &err) == 0);
-    CHECK(disk_create(top, 0, base, &err) == 0); /* absolute backing path */
+    REQUIRE(disk_create(base, 4 * MiB, NULL, &err) == 0);
+    REQUIRE(disk_create(top, 0, base, &err) == 0); /* absolute backing path */
     CHECK(disk_create(scratch_path("small.cdisk"), 2 * MiB, base, &err) == -EINVAL);
     struct disk *t = open_rw(top);
     if (!t)
@@ -337,7 +337,7 @@ TEST(backing_is_locked_read_only_and_smaller_size_refused)
     struct disk *b = NULL;
     CHECK(disk_open(base, false, &b, &err) == -EBUSY); /* the top holds a shared lock */
     CHECK(strstr(err.message, "in use") != NULL);
-    CHECK(disk_open(base, true, &b, &err) == 0);
+    REQUIRE(disk_open(base, true, &b, &err) == 0);
     disk_close(b);
     disk_close(t);
 }
@@ -348,9 +348,9 @@ TEST(backing_loop_is_refused)
     const char *b = scratch_path("loop-b.cdisk");
     const char *b2 = scratch_path("loop-b2.cdisk");
     struct cove_error err = {0};
-    CHECK(disk_create(b, 1 * MiB, NULL, &err) == 0);
-    CHECK(disk_create(a, 1 * MiB, "loop-b.cdisk", &err) == 0);
-    CHECK(disk_create(b2, 1 * MiB, "loop-a.cdisk", &err) == 0);
+    REQUIRE(disk_create(b, 1 * MiB, NULL, &err) == 0);
+    REQUIRE(disk_create(a, 1 * MiB, "loop-b.cdisk", &err) == 0);
+    REQUIRE(disk_create(b2, 1 * MiB, "loop-a.cdisk", &err) == 0);
     CHECK(rename(b2, b) == 0);
     struct disk *d = NULL;
     CHECK(disk_open(a, true, &d, &err) == -ELOOP);
@@ -361,7 +361,7 @@ TEST(discard_frees_space_and_reads_zeros)
 {
     const char *p = scratch_path("discard.cdisk");
     struct cove_error err;
-    CHECK(disk_create(p, 64 * MiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 64 * MiB, NULL, &err) == 0);
     struct disk *d = open_rw(p);
     if (!d)
         return;
@@ -408,7 +408,7 @@ TEST(discard_over_backing_reads_zeros)
         return;
     CHECK(disk_write(d, buf, 2 * MiB, 0) == 0);
     disk_close(d);
-    CHECK(disk_create(top, 0, "dbase.raw", &err) == 0);
+    REQUIRE(disk_create(top, 0, "dbase.raw", &err) == 0);
     d = open_rw(top);
     if (!d)
         return;
@@ -434,7 +434,7 @@ TEST(write_zeroes_whole_and_partial)
 {
     const char *p = scratch_path("wz.cdisk");
     struct cove_error err;
-    CHECK(disk_create(p, 4 * MiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 4 * MiB, NULL, &err) == 0);
     struct disk *d = open_rw(p);
     if (!d)
         return;
@@ -474,7 +474,7 @@ TEST(damaged_images_are_refused_clearly)
     const char *p = scratch_path("dmg.cdisk");
     struct cove_error err;
     char msg[COVE_ERROR_MAX];
-    CHECK(disk_create(p, 1 * GiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 1 * GiB, NULL, &err) == 0);
     struct disk *d = open_rw(p);
     if (!d)
         return;
@@ -512,7 +512,7 @@ TEST(damaged_map_entries_are_refused)
     const char *p = scratch_path("dmg2.cdisk");
     struct cove_error err;
     char msg[COVE_ERROR_MAX];
-    CHECK(disk_create(p, 1 * GiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 1 * GiB, NULL, &err) == 0);
     struct disk *d = open_rw(p);
     if (!d)
         return;
@@ -535,7 +535,7 @@ TEST(damaged_l2_entry_reads_eio)
 {
     const char *p = scratch_path("dmg3.cdisk");
     struct cove_error err;
-    CHECK(disk_create(p, 1 * GiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 1 * GiB, NULL, &err) == 0);
     struct disk *d = open_rw(p);
     if (!d)
         return;
@@ -548,7 +548,7 @@ TEST(damaged_l2_entry_reads_eio)
     close(fd);
     uint64_t evil = 1ull << 45;
     poke(p, l2, &evil, 8);
-    CHECK(disk_open(p, true, &d, &err) == 0);
+    REQUIRE(disk_open(p, true, &d, &err) == 0);
     if (d) {
         char r[512];
         CHECK(disk_read(d, r, sizeof r, 0) == -EIO);
@@ -638,7 +638,7 @@ TEST(convert_round_trip_is_identical_and_sparse)
     /* A cdisk over a backing image converts to one flat image. */
     const char *top = scratch_path("conv-top.cdisk");
     const char *flat = scratch_path("conv-flat.raw");
-    CHECK(disk_create(top, 0, "conv.cdisk", &err) == 0);
+    REQUIRE(disk_create(top, 0, "conv.cdisk", &err) == 0);
     d = open_rw(top);
     if (d) {
         CHECK(disk_write(d, buf, 5000, 50 * MiB) == 0);
@@ -660,7 +660,7 @@ TEST(info_reports_format_size_and_space)
 {
     const char *p = scratch_path("info.cdisk");
     struct cove_error err;
-    CHECK(disk_create(p, 10 * GiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 10 * GiB, NULL, &err) == 0);
     struct disk *d = NULL;
     CHECK(disk_open_ex(p, DISK_FORMAT_AUTO, DISK_OPEN_NO_LOCK, &d, &err) == 0);
     if (!d)
