@@ -494,7 +494,13 @@ int machine_create(const struct machine_config *cfg, struct machine **out, struc
     m->firmware_mode = cfg->firmware_path != NULL;
     m->console_in_fd = cfg->console_in_fd;
     m->console_escape = cfg->console_escape;
+    /* Everything machine_destroy() releases is valid before the first failure can happen:
+     * fds not yet opened are -1 (calloc's 0 would be stdin). */
     m->vcon_pipe[0] = m->vcon_pipe[1] = -1;
+    m->wake_fd = -1;
+    pthread_mutex_init(&m->hsm_lock, NULL);
+    pthread_cond_init(&m->hsm_cond, NULL);
+    rtc_init(&m->rtc, rtc_irq, m);
     if (cfg->console == MACHINE_CONSOLE_VIRTIO) {
         m->console_virtio = true;
         if (pipe2(m->vcon_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -503,9 +509,6 @@ int machine_create(const struct machine_config *cfg, struct machine **out, struc
             goto fail;
         }
     }
-    pthread_mutex_init(&m->hsm_lock, NULL);
-    pthread_cond_init(&m->hsm_cond, NULL);
-    rtc_init(&m->rtc, rtc_irq, m);
     m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (m->wake_fd < 0) {
         rc = cove_error_set(err, -errno, "eventfd: %s", strerror(errno));
