@@ -527,7 +527,7 @@ TEST(concurrent_notify_and_reset)
     vd_post(&d, 0, &b, 1);
     vd_notify(&d, 0);
     CHECK(!vd_needs_reset(&d));
-    uint32_t id, len;
+    uint32_t id, len = 0;
     CHECK(vd_get_used(&d, 0, &id, &len, 2000));
     CHECK_EQ_U64(len, 8);
     vd_free(&d);

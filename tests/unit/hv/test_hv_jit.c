@@ -669,8 +669,8 @@ static void random_program(uint64_t seed, bool jit, struct outcome *o, uint64_t 
 TEST(random_programs_match_the_interpreter)
 {
     for (uint64_t seed = 1; seed <= 300; seed++) {
-        struct outcome a, b;
-        uint64_t ha, hb;
+        struct outcome a = {0}, b = {0}; /* stay zero when a guest cannot be made */
+        uint64_t ha = 0, hb = 0;
         random_program(seed * 0x9e3779b97f4a7c15ull, true, &a, &ha);
         random_program(seed * 0x9e3779b97f4a7c15ull, false, &b, &hb);
         int failed = test_current_failed;

@@ -346,6 +346,7 @@ TEST(sbi_legacy)
     CHECK_EQ_U64(ERR(e), (uint64_t)-1);
     /* send_ipi with a hart mask in memory, bare translation. */
     uint8_t *mask = guest_ram_ptr(&m->ram, 0x80100000, 8);
+    REQUIRE(mask);
     memset(mask, 0, 8);
     mask[0] = 0x2;
     e = call(m, 0, 4, 0, 0x80100000, 0, 0, NULL);
