@@ -203,20 +203,28 @@ static uint64_t iov_total(const struct iovec *iov, unsigned n, bool *overflow)
     return total;
 }
 
-int disk_readv(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off)
+/* Both directions: the driver's vectored op under the lock when it has one, else one
+ * disk_read/disk_write per buffer. */
+static int transfer_vec(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off,
+                        bool write)
 {
     bool overflow;
     uint64_t total = iov_total(iov, n, &overflow);
     if (overflow || !in_range(d, off, total))
         return -EINVAL;
-    if (d->ops->readv && total) {
+    if (write && d->read_only)
+        return -EROFS;
+    int (*vec)(struct disk *, const struct iovec *, unsigned, uint64_t) =
+        write ? d->ops->writev : d->ops->readv;
+    if (vec && total) {
         pthread_mutex_lock(&d->lock);
-        int r = d->ops->readv(d, iov, n, off);
+        int r = vec(d, iov, n, off);
         pthread_mutex_unlock(&d->lock);
         return r;
     }
     for (unsigned i = 0; i < n; i++) {
-        int r = disk_read(d, iov[i].iov_base, iov[i].iov_len, off);
+        int r = write ? disk_write(d, iov[i].iov_base, iov[i].iov_len, off)
+                      : disk_read(d, iov[i].iov_base, iov[i].iov_len, off);
         if (r < 0)
             return r;
         off += iov[i].iov_len;
@@ -224,27 +232,14 @@ int disk_readv(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off
     return 0;
 }
 
+int disk_readv(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    return transfer_vec(d, iov, n, off, false);
+}
+
 int disk_writev(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off)
 {
-    bool overflow;
-    uint64_t total = iov_total(iov, n, &overflow);
-    if (overflow || !in_range(d, off, total))
-        return -EINVAL;
-    if (d->read_only)
-        return -EROFS;
-    if (d->ops->writev && total) {
-        pthread_mutex_lock(&d->lock);
-        int r = d->ops->writev(d, iov, n, off);
-        pthread_mutex_unlock(&d->lock);
-        return r;
-    }
-    for (unsigned i = 0; i < n; i++) {
-        int r = disk_write(d, iov[i].iov_base, iov[i].iov_len, off);
-        if (r < 0)
-            return r;
-        off += iov[i].iov_len;
-    }
-    return 0;
+    return transfer_vec(d, iov, n, off, true);
 }
 
 int disk_flush(struct disk *d)

@@ -87,15 +87,20 @@ static int raw_readv(struct disk *d, const struct iovec *iov, unsigned n, uint64
 
 static int raw_writev(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off)
 {
-    /* The magic guard needs the bytes of sector 0: writes there go one buffer at a time. */
+    /* The magic guard looks at what the request puts into the magic's bytes, whichever
+     * buffers carry them. */
     if (d->probed && off < CDISK_MAGIC_LEN) {
-        for (unsigned i = 0; i < n; i++) {
-            int r = raw_write(d, iov[i].iov_base, iov[i].iov_len, off);
-            if (r < 0)
-                return r;
-            off += iov[i].iov_len;
+        char head[CDISK_MAGIC_LEN];
+        size_t len = 0;
+        for (unsigned i = 0; i < n && len < CDISK_MAGIC_LEN - off; i++) {
+            size_t take = CDISK_MAGIC_LEN - off - len;
+            if (take > iov[i].iov_len)
+                take = iov[i].iov_len;
+            memcpy(head + len, iov[i].iov_base, take);
+            len += take;
         }
-        return 0;
+        if (writes_cdisk_magic(d, head, len, off))
+            return -EPERM;
     }
     return transfer_vec(d->fd, iov, n, off, true);
 }

@@ -570,6 +570,14 @@ TEST(probed_raw_cannot_become_cdisk)
     memcpy(sector, CDISK_MAGIC, CDISK_MAGIC_LEN);
     CHECK(disk_write(d, sector, sizeof sector, 0) == -EPERM);
     CHECK(disk_write(d, sector + 4, 4, 4) == 0); /* "Disk" alone is harmless */
+    /* The vectored path, the magic split across buffers: refused before anything is
+     * written. */
+    CHECK(disk_write(d, "xxxx", 4, 4) == 0);
+    struct iovec split[3] = {{sector, 2}, {sector + 2, 4}, {sector + 6, sizeof sector - 6}};
+    CHECK(disk_writev(d, split, 3, 0) == -EPERM);
+    char head[8];
+    CHECK(disk_read(d, head, sizeof head, 0) == 0);
+    CHECK(!memcmp(head, "\0\0\0\0xxxx", 8));
     disk_close(d);
     CHECK(disk_open_ex(p, DISK_FORMAT_RAW, 0, &d, &err) == 0);
     CHECK(disk_write(d, sector, sizeof sector, 0) == 0); /* format given: allowed */
