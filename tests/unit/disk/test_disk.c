@@ -22,6 +22,20 @@ static struct disk *open_rw(const char *path)
     return d;
 }
 
+/* A new zero-filled raw image in the scratch dir, opened read-write with its format
+ * probed; NULL (with a line saying why) when that fails. */
+static struct disk *fresh_raw(const char *name, uint64_t size)
+{
+    const char *p = scratch_path(name);
+    struct cove_error err = {0};
+    struct disk_create_options o = {.format = DISK_FORMAT_RAW, .size = size};
+    if (disk_create_ex(p, &o, &err) < 0) {
+        printf("  create %s: %s\n", p, err.message);
+        return NULL;
+    }
+    return open_rw(p);
+}
+
 static bool reads_zero(struct disk *d, uint64_t off, size_t len)
 {
     char *buf = malloc(len);
@@ -134,11 +148,7 @@ TEST(writev_readv_round_trip)
  * empty ones among them, and the read side sees exactly what was written. */
 TEST(raw_writev_readv_many_buffers)
 {
-    const char *p = scratch_path("iov.raw");
-    struct cove_error err;
-    struct disk_create_options o = {.format = DISK_FORMAT_RAW, .size = 1 * MiB};
-    REQUIRE(disk_create_ex(p, &o, &err) == 0);
-    struct disk *d = open_rw(p);
+    struct disk *d = fresh_raw("iov.raw", 1 * MiB);
     REQUIRE(d);
     enum { N = 2500, LEN = 7 };
     static char data[N * LEN], back[N * LEN];
@@ -558,13 +568,8 @@ TEST(damaged_l2_entry_reads_eio)
 
 TEST(probed_raw_cannot_become_cdisk)
 {
-    const char *p = scratch_path("probe.raw");
-    struct cove_error err;
-    struct disk_create_options o = {.format = DISK_FORMAT_RAW, .size = 1 * MiB};
-    CHECK(disk_create_ex(p, &o, &err) == 0);
-    struct disk *d = open_rw(p);
-    if (!d)
-        return;
+    struct disk *d = fresh_raw("probe.raw", 1 * MiB);
+    REQUIRE(d);
     CHECK(disk_get_format(d) == DISK_FORMAT_RAW);
     char sector[512] = {0};
     memcpy(sector, CDISK_MAGIC, CDISK_MAGIC_LEN);
@@ -579,7 +584,8 @@ TEST(probed_raw_cannot_become_cdisk)
     CHECK(disk_read(d, head, sizeof head, 0) == 0);
     CHECK(!memcmp(head, "\0\0\0\0xxxx", 8));
     disk_close(d);
-    CHECK(disk_open_ex(p, DISK_FORMAT_RAW, 0, &d, &err) == 0);
+    struct cove_error err;
+    REQUIRE(disk_open_ex(scratch_path("probe.raw"), DISK_FORMAT_RAW, 0, &d, &err) == 0);
     CHECK(disk_write(d, sector, sizeof sector, 0) == 0); /* format given: allowed */
     disk_close(d);
 }
