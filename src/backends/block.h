@@ -38,13 +38,10 @@ struct block_attachment {
     char name[256];                      /* for messages: the image's path (may be cut) */
 };
 
-/* A raw image file or block device. Read-write opens take an exclusive lock, read-only
- * ones a shared lock, so two VMs cannot write one image. Errors name the path. */
-int block_raw_open(const char *path, bool read_only, struct block_attachment **out,
-                   struct cove_error *err);
-
-/* A disk image through src/disk: raw or cdisk (copy-on-write, with a backing chain),
- * detected from the file's header; locked like block_raw_open. */
+/* A disk image through src/disk: a raw image file or block device, or a cdisk
+ * (copy-on-write, with a backing chain), detected from the file's header. Read-write
+ * opens take an exclusive lock, read-only ones a shared lock, so two VMs cannot write one
+ * image. Errors name the path. The serial (GET_ID) is the file's name. */
 int block_disk_open(const char *path, bool read_only, struct block_attachment **out,
                     struct cove_error *err);
 

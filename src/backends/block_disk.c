@@ -72,7 +72,7 @@ int block_disk_open(const char *path, bool read_only, struct block_attachment **
     b->base.size = disk_size(b->disk);
     b->base.read_only = read_only;
     snprintf(b->base.name, sizeof b->base.name, "%s", path);
-    /* GET_ID's serial: the image's file name, as block_raw_open gives it */
+    /* GET_ID's serial: the image's file name */
     char copy[4096];
     snprintf(copy, sizeof copy, "%s", path);
     snprintf(b->base.serial, sizeof b->base.serial, "%s", basename(copy));

@@ -434,7 +434,7 @@ int cmd_get(int argc, char **argv)
 {
     static const char usage[] =
         "usage: cove get NAME [--format text|json]\n\nShows a VM's settings and state.\n";
-    bool json;
+    bool json = false;
     int rc = format_options("get", usage, argc, argv, &json);
     if (rc < 0)
         return CLI_EXIT_OK;
@@ -473,7 +473,7 @@ int cmd_list(int argc, char **argv)
     static const char usage[] =
         "usage: cove list [--format text|json]\n\nLists the VMs: state, CPUs, memory, disk "
         "size and the space it uses on the host.\n";
-    bool json;
+    bool json = false;
     int rc = format_options("list", usage, argc, argv, &json);
     if (rc < 0)
         return CLI_EXIT_OK;

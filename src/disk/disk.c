@@ -177,21 +177,6 @@ int disk_read(struct disk *d, void *buf, size_t len, uint64_t off)
     return r;
 }
 
-/* A probed raw image must not turn itself into a cdisk: the guest would then choose the
- * image's backing file, i.e. read any host file (the classic format-probing hole). */
-static bool writes_cdisk_magic(const struct disk *d, const void *buf, size_t len,
-                               uint64_t off)
-{
-    if (d->format != DISK_FORMAT_RAW || !d->probed || off >= CDISK_MAGIC_LEN)
-        return false;
-    char head[CDISK_MAGIC_LEN];
-    if (disk_pread_full(d->fd, head, sizeof head, 0) < 0)
-        return true;
-    size_t n = len < CDISK_MAGIC_LEN - off ? len : CDISK_MAGIC_LEN - off;
-    memcpy(head + off, buf, n);
-    return !memcmp(head, CDISK_MAGIC, CDISK_MAGIC_LEN);
-}
-
 int disk_write(struct disk *d, const void *buf, size_t len, uint64_t off)
 {
     if (d->read_only)
@@ -201,7 +186,7 @@ int disk_write(struct disk *d, const void *buf, size_t len, uint64_t off)
     if (!len)
         return 0;
     pthread_mutex_lock(&d->lock);
-    int r = writes_cdisk_magic(d, buf, len, off) ? -EPERM : d->ops->write(d, buf, len, off);
+    int r = d->ops->write(d, buf, len, off);
     pthread_mutex_unlock(&d->lock);
     return r;
 }
@@ -218,73 +203,43 @@ static uint64_t iov_total(const struct iovec *iov, unsigned n, bool *overflow)
     return total;
 }
 
-/* Raw images: one preadv/pwritev per request instead of one call per buffer (a guest
- * request is a list of 4 KiB pages). No lock: the file offset is not shared. */
-static int raw_transfer_vec(int fd, const struct iovec *iov, unsigned n, uint64_t off,
-                            uint64_t total, bool write)
+/* Both directions: the driver's vectored op under the lock when it has one, else one
+ * disk_read/disk_write per buffer. */
+static int transfer_vec(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off,
+                        bool write)
 {
-    struct iovec v[IOV_MAX];
-    memcpy(v, iov, n * sizeof *v);
-    struct iovec *cur = v;
-    while (total) {
-        ssize_t done = write ? pwritev(fd, cur, (int)n, (off_t)off)
-                             : preadv(fd, cur, (int)n, (off_t)off);
-        if (done < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (done == 0)
-            return -EIO; /* the file shrank under us: the size check said it fits */
-        total -= (uint64_t)done;
-        off += (uint64_t)done;
-        while (n && (size_t)done >= cur->iov_len) {
-            done -= (ssize_t)cur->iov_len;
-            cur++;
-            n--;
-        }
-        if (n) {
-            cur->iov_base = (char *)cur->iov_base + done;
-            cur->iov_len -= (size_t)done;
-        }
+    bool overflow;
+    uint64_t total = iov_total(iov, n, &overflow);
+    if (overflow || !in_range(d, off, total))
+        return -EINVAL;
+    if (write && d->read_only)
+        return -EROFS;
+    int (*vec)(struct disk *, const struct iovec *, unsigned, uint64_t) =
+        write ? d->ops->writev : d->ops->readv;
+    if (vec && total) {
+        pthread_mutex_lock(&d->lock);
+        int r = vec(d, iov, n, off);
+        pthread_mutex_unlock(&d->lock);
+        return r;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        int r = write ? disk_write(d, iov[i].iov_base, iov[i].iov_len, off)
+                      : disk_read(d, iov[i].iov_base, iov[i].iov_len, off);
+        if (r < 0)
+            return r;
+        off += iov[i].iov_len;
     }
     return 0;
 }
 
 int disk_readv(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off)
 {
-    bool overflow;
-    uint64_t total = iov_total(iov, n, &overflow);
-    if (overflow || !in_range(d, off, total))
-        return -EINVAL;
-    if (d->format == DISK_FORMAT_RAW && n <= IOV_MAX)
-        return raw_transfer_vec(d->fd, iov, n, off, total, false);
-    for (unsigned i = 0; i < n; i++) {
-        int r = disk_read(d, iov[i].iov_base, iov[i].iov_len, off);
-        if (r < 0)
-            return r;
-        off += iov[i].iov_len;
-    }
-    return 0;
+    return transfer_vec(d, iov, n, off, false);
 }
 
 int disk_writev(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off)
 {
-    bool overflow;
-    uint64_t total = iov_total(iov, n, &overflow);
-    if (overflow || !in_range(d, off, total))
-        return -EINVAL;
-    /* The magic guard needs the bytes of sector 0: only writes away from it go straight. */
-    if (d->format == DISK_FORMAT_RAW && !d->read_only && n <= IOV_MAX &&
-        (!d->probed || off >= CDISK_MAGIC_LEN))
-        return raw_transfer_vec(d->fd, iov, n, off, total, true);
-    for (unsigned i = 0; i < n; i++) {
-        int r = disk_write(d, iov[i].iov_base, iov[i].iov_len, off);
-        if (r < 0)
-            return r;
-        off += iov[i].iov_len;
-    }
-    return 0;
+    return transfer_vec(d, iov, n, off, true);
 }
 
 int disk_flush(struct disk *d)

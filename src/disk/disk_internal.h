@@ -3,6 +3,8 @@
  *
  * disk.c checks bounds, takes the disk's mutex and then calls the driver's ops, so ops
  * never lock and always see in-range requests. A driver embeds struct disk first.
+ * readv/writev are optional: a driver that can move a whole iovec array at once (raw: one
+ * preadv/pwritev) gives them; without them disk.c calls read/write once per buffer.
  */
 #ifndef COVE_DISK_INTERNAL_H
 #define COVE_DISK_INTERNAL_H
@@ -22,6 +24,8 @@ void disk_set_fault_hook(struct disk *d, disk_fault_hook_fn fn, void *opaque);
 struct disk_ops {
     int (*read)(struct disk *d, void *buf, size_t len, uint64_t off);
     int (*write)(struct disk *d, const void *buf, size_t len, uint64_t off);
+    int (*readv)(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off);
+    int (*writev)(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off);
     int (*flush)(struct disk *d);
     int (*discard)(struct disk *d, uint64_t off, uint64_t len);
     int (*write_zeroes)(struct disk *d, uint64_t off, uint64_t len, bool unmap);

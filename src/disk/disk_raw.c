@@ -1,8 +1,10 @@
 /* Raw images: the disk's bytes are the file's bytes (or a block device's). */
 #include "disk_internal.h"
+#include "cdisk_format.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +17,92 @@ static int raw_read(struct disk *d, void *buf, size_t len, uint64_t off)
     return disk_pread_full(d->fd, buf, len, off);
 }
 
+/* A probed raw image must not turn itself into a cdisk: the guest would then choose the
+ * image's backing file, i.e. read any host file (the classic format-probing hole). */
+static bool writes_cdisk_magic(const struct disk *d, const void *buf, size_t len,
+                               uint64_t off)
+{
+    if (!d->probed || off >= CDISK_MAGIC_LEN)
+        return false;
+    char head[CDISK_MAGIC_LEN];
+    if (disk_pread_full(d->fd, head, sizeof head, 0) < 0)
+        return true;
+    size_t n = len < CDISK_MAGIC_LEN - off ? len : CDISK_MAGIC_LEN - off;
+    memcpy(head + off, buf, n);
+    return !memcmp(head, CDISK_MAGIC, CDISK_MAGIC_LEN);
+}
+
 static int raw_write(struct disk *d, const void *buf, size_t len, uint64_t off)
 {
+    if (writes_cdisk_magic(d, buf, len, off))
+        return -EPERM;
     return disk_pwrite_full(d->fd, buf, len, off);
+}
+
+/* One preadv/pwritev per IOV_MAX buffers instead of one call per buffer (a guest request
+ * is a list of 4 KiB pages). */
+static int transfer_vec(int fd, const struct iovec *iov, unsigned n, uint64_t off, bool write)
+{
+    struct iovec v[IOV_MAX];
+    while (n) {
+        unsigned cnt = n < IOV_MAX ? n : IOV_MAX;
+        memcpy(v, iov, cnt * sizeof *v);
+        iov += cnt;
+        n -= cnt;
+        struct iovec *cur = v;
+        while (cnt) {
+            if (cur->iov_len == 0) {
+                cur++;
+                cnt--;
+                continue;
+            }
+            ssize_t done = write ? pwritev(fd, cur, (int)cnt, (off_t)off)
+                                 : preadv(fd, cur, (int)cnt, (off_t)off);
+            if (done < 0) {
+                if (errno == EINTR)
+                    continue;
+                return -errno;
+            }
+            if (done == 0)
+                return -EIO; /* the file shrank under us: the size check said it fits */
+            off += (uint64_t)done;
+            while (cnt && (size_t)done >= cur->iov_len) {
+                done -= (ssize_t)cur->iov_len;
+                cur++;
+                cnt--;
+            }
+            if (cnt) {
+                cur->iov_base = (char *)cur->iov_base + done;
+                cur->iov_len -= (size_t)done;
+            }
+        }
+    }
+    return 0;
+}
+
+static int raw_readv(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    return transfer_vec(d->fd, iov, n, off, false);
+}
+
+static int raw_writev(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    /* The magic guard looks at what the request puts into the magic's bytes, whichever
+     * buffers carry them. */
+    if (d->probed && off < CDISK_MAGIC_LEN) {
+        char head[CDISK_MAGIC_LEN];
+        size_t len = 0;
+        for (unsigned i = 0; i < n && len < CDISK_MAGIC_LEN - off; i++) {
+            size_t take = CDISK_MAGIC_LEN - off - len;
+            if (take > iov[i].iov_len)
+                take = iov[i].iov_len;
+            memcpy(head + len, iov[i].iov_base, take);
+            len += take;
+        }
+        if (writes_cdisk_magic(d, head, len, off))
+            return -EPERM;
+    }
+    return transfer_vec(d->fd, iov, n, off, true);
 }
 
 static int raw_flush(struct disk *d)
@@ -102,6 +187,8 @@ static int raw_close(struct disk *d)
 static const struct disk_ops raw_ops = {
     .read = raw_read,
     .write = raw_write,
+    .readv = raw_readv,
+    .writev = raw_writev,
     .flush = raw_flush,
     .discard = raw_discard,
     .write_zeroes = raw_write_zeroes,

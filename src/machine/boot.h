@@ -17,7 +17,7 @@
 
 #include <cove/error.h>
 
-#include "machine/guest_ram.h"
+#include "util/guest_ram.h"
 
 struct boot_image {
     uint64_t entry;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "machine/machine.h"
 #include "machine/memmap.h"
 #include "machine/plic.h"
 
@@ -166,7 +167,7 @@ static void add_soc(struct fdt_writer *w, const struct board_fdt_params *p)
     prop_strs(w, "compatible", STRS("sifive,test1\0sifive,test0\0syscon"));
     end(w);
 
-    for (unsigned s = VIRT_VIRTIO_COUNT; s-- > 0;) {
+    for (unsigned s = MACHINE_MAX_VIRTIO; s-- > 0;) {
         if (!(p->virtio_slots & (1u << s)))
             continue;
         uint64_t base = VIRT_VIRTIO_BASE + s * VIRT_VIRTIO_SIZE;

@@ -235,10 +235,14 @@ void machine_irq_line_set(void *line, bool level)
     plic_set_level(l->m->plic, l->source, level);
 }
 
+/* The slots' PLIC sources must stop short of the UART's, and fit fdt_params' slot mask. */
+_Static_assert(VIRT_IRQ_VIRTIO_FIRST + MACHINE_MAX_VIRTIO <= VIRT_IRQ_UART, "virtio IRQs");
+_Static_assert(MACHINE_MAX_VIRTIO <= 32, "virtio slot mask");
+
 int machine_add_virtio_mmio(struct machine *m, unsigned slot, const struct machine_bus_ops *ops,
                             void *opaque)
 {
-    if (slot >= VIRT_VIRTIO_COUNT || !ops)
+    if (slot >= MACHINE_MAX_VIRTIO || !ops)
         return -EINVAL;
     if (atomic_load(&m->running))
         return -EBUSY;
@@ -490,7 +494,13 @@ int machine_create(const struct machine_config *cfg, struct machine **out, struc
     m->firmware_mode = cfg->firmware_path != NULL;
     m->console_in_fd = cfg->console_in_fd;
     m->console_escape = cfg->console_escape;
+    /* Everything machine_destroy() releases is valid before the first failure can happen:
+     * fds not yet opened are -1 (calloc's 0 would be stdin). */
     m->vcon_pipe[0] = m->vcon_pipe[1] = -1;
+    m->wake_fd = -1;
+    pthread_mutex_init(&m->hsm_lock, NULL);
+    pthread_cond_init(&m->hsm_cond, NULL);
+    rtc_init(&m->rtc, rtc_irq, m);
     if (cfg->console == MACHINE_CONSOLE_VIRTIO) {
         m->console_virtio = true;
         if (pipe2(m->vcon_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -499,9 +509,6 @@ int machine_create(const struct machine_config *cfg, struct machine **out, struc
             goto fail;
         }
     }
-    pthread_mutex_init(&m->hsm_lock, NULL);
-    pthread_cond_init(&m->hsm_cond, NULL);
-    rtc_init(&m->rtc, rtc_irq, m);
     m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (m->wake_fd < 0) {
         rc = cove_error_set(err, -errno, "eventfd: %s", strerror(errno));

@@ -31,7 +31,8 @@ struct machine_disk {
     bool read_only;
 };
 
-#define MACHINE_MAX_VIRTIO 8 /* virtio-mmio slots of the virt board */
+/* virtio-mmio slots of the virt board: the most virtio devices a machine has. */
+#define MACHINE_MAX_VIRTIO 8
 
 /* A network interface: virtio-net on user-mode NAT (libslirp; 10.0.2.0/24, the guest
  * gets 10.0.2.15 by DHCP, the host is 10.0.2.2) with host ports forwarded to the guest. */
@@ -140,10 +141,10 @@ struct machine_irq_line;
 struct machine_irq_line *machine_irq_line(struct machine *m, unsigned source);
 void machine_irq_line_set(void *line, bool level);
 
-/* Puts a virtio-mmio transport in slot 0..7 (at 0x1000_1000 + slot * 0x1000, PLIC source
- * 1 + slot): registers the window on the bus and adds its "virtio,mmio" node to the
- * device tree. Before machine_run(). -EBUSY when the slot is taken. */
-#define MACHINE_VIRTIO_SLOTS 8
+/* Puts a virtio-mmio transport in slot 0..MACHINE_MAX_VIRTIO-1 (at 0x1000_1000 + slot *
+ * 0x1000, PLIC source 1 + slot): registers the window on the bus and adds its
+ * "virtio,mmio" node to the device tree. Before machine_run(). -EBUSY when the slot is
+ * taken. */
 int machine_add_virtio_mmio(struct machine *m, unsigned slot, const struct machine_bus_ops *ops,
                             void *opaque);
 

@@ -17,7 +17,7 @@
 #include "hv/hv.h"
 #include "machine/bus.h"
 #include "machine/fdt.h"
-#include "machine/guest_ram.h"
+#include "util/guest_ram.h"
 #include "machine/memmap.h"
 #include "machine/machine.h"
 #include "machine/plic.h"
@@ -69,7 +69,7 @@ struct machine {
 
     /* virtio devices (virtio_slots.c) and the I/O thread their back ends run on. */
     struct iothread *io;
-    struct virtio_mmio *virtio[VIRT_VIRTIO_COUNT];
+    struct virtio_mmio *virtio[MACHINE_MAX_VIRTIO];
     struct board_fdt_params fdt_params; /* kept to rewrite the DTB when devices come */
     char *bootargs;
 

@@ -19,9 +19,8 @@
 #define VIRT_PLIC_SIZE 0x600000ull
 #define VIRT_UART_BASE 0x10000000ull  /* 16550 */
 #define VIRT_UART_SIZE 0x100ull
-#define VIRT_VIRTIO_BASE 0x10001000ull /* virtio-mmio slot n at BASE + n * SIZE */
-#define VIRT_VIRTIO_SIZE 0x1000ull
-#define VIRT_VIRTIO_COUNT 8
+#define VIRT_VIRTIO_BASE 0x10001000ull /* virtio-mmio slot n at BASE + n * SIZE, n below */
+#define VIRT_VIRTIO_SIZE 0x1000ull     /* MACHINE_MAX_VIRTIO (machine.h) */
 #define VIRT_DRAM_BASE 0x80000000ull
 
 /* PLIC sources. */

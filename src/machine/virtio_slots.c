@@ -46,15 +46,15 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
                      (m->console_virtio ? 1 : 0);
     if (count == 0)
         return 0;
-    if (count > VIRT_VIRTIO_COUNT)
+    if (count > MACHINE_MAX_VIRTIO)
         return cove_error_set(err, -EINVAL,
                               "too many devices (%u); a VM has at most %u virtio devices "
-                              "(disks, network, rng, vsock, console)", count, VIRT_VIRTIO_COUNT);
+                              "(disks, network, rng, vsock, console)", count, MACHINE_MAX_VIRTIO);
     int rc = iothread_create(&m->io, err);
     if (rc < 0)
         return rc;
 
-    unsigned next_slot = VIRT_VIRTIO_COUNT;
+    unsigned next_slot = MACHINE_MAX_VIRTIO;
     for (unsigned i = 0; i < cfg->ndisks; i++) {
         struct block_attachment *disk;
         rc = block_disk_open(cfg->disks[i].path, cfg->disks[i].read_only, &disk, err);
@@ -110,7 +110,7 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
 
 void machine_remove_virtio_devices(struct machine *m)
 {
-    for (unsigned s = 0; s < VIRT_VIRTIO_COUNT; s++) {
+    for (unsigned s = 0; s < MACHINE_MAX_VIRTIO; s++) {
         if (m->virtio[s])
             virtio_mmio_destroy(m->virtio[s]);
         m->virtio[s] = NULL;

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "machine/guest_ram.h"
+#include "util/guest_ram.h"
 
 #define FUZZ_RAM_BASE 0x80000000ull
 #define FUZZ_RAM_SIZE 0x10000ull

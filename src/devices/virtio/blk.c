@@ -50,20 +50,20 @@ static void blk_config_read(void *dev, uint8_t *buf)
     memcpy(buf, b->config, sizeof b->config);
 }
 
+static int blk_serve(void *dev, struct virtq *vq, struct virtq_chain *c)
+{
+    struct vblk *b = dev;
+    uint32_t written;
+    if (blk_handle_request(&b->ctx, c, &written) < 0)
+        return virtq_fail(vq, "virtio-blk request without header or status byte");
+    virtq_push(vq, c->head, written);
+    return 0;
+}
+
 static int blk_queue(void *dev, unsigned q, struct virtq *vq)
 {
     struct vblk *b = dev;
-    for (unsigned done = 0;; done++) {
-        if (done == VIRTIO_BUDGET(vq))
-            return VIRTIO_MORE_WORK;
-        int r = virtq_pop(vq, &b->chain);
-        if (r <= 0)
-            return r;
-        uint32_t written;
-        if (blk_handle_request(&b->ctx, &b->chain, &written) < 0)
-            return virtq_fail(vq, "virtio-blk request without header or status byte");
-        virtq_push(vq, b->chain.head, written);
-    }
+    return virtio_queue_serve(vq, &b->chain, NULL, blk_serve, b);
 }
 
 static void blk_destroy(void *dev)

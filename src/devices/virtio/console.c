@@ -48,41 +48,46 @@ static void close_input(struct vconsole *con)
     want_input(con, false);
 }
 
+static bool rx_has_work(void *dev)
+{
+    struct vconsole *con = dev;
+    if (!con->in_open)
+        return false;
+    if (!input_ready(con)) {
+        want_input(con, true);
+        return false;
+    }
+    return true;
+}
+
+static int rx_serve(void *dev, struct virtq *vq, struct virtq_chain *c)
+{
+    struct vconsole *con = dev;
+    if (c->in_len == 0) {
+        virtq_push(vq, c->head, 0);
+        return 0;
+    }
+    ssize_t n = readv(con->in_fd, c->iov + c->n_out, c->n_in > IOV_MAX ? IOV_MAX : (int)c->n_in);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        virtq_unpop(vq);
+        want_input(con, true);
+        return VIRTIO_STOPPED;
+    }
+    if (n <= 0) {
+        virtq_unpop(vq);
+        close_input(con);
+        return VIRTIO_STOPPED;
+    }
+    virtq_push(vq, c->head, (uint32_t)n);
+    return 0;
+}
+
 static int console_rx(struct vconsole *con, struct virtq *vq)
 {
-    struct virtq_chain *c = &con->rx_chain;
-    for (unsigned done = 0; con->in_open; done++) {
-        if (done == VIRTIO_BUDGET(vq))
-            return VIRTIO_MORE_WORK;
-        if (!input_ready(con)) {
-            want_input(con, true);
-            return 0;
-        }
-        int r = virtq_pop(vq, c);
-        if (r < 0)
-            return r;
-        if (r == 0) {
-            want_input(con, false); /* until the guest posts buffers and notifies */
-            return 0;
-        }
-        if (c->in_len == 0) {
-            virtq_push(vq, c->head, 0);
-            continue;
-        }
-        ssize_t n = readv(con->in_fd, c->iov + c->n_out, c->n_in > IOV_MAX ? IOV_MAX : (int)c->n_in);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            virtq_unpop(vq);
-            want_input(con, true);
-            return 0;
-        }
-        if (n <= 0) {
-            virtq_unpop(vq);
-            close_input(con);
-            return 0;
-        }
-        virtq_push(vq, c->head, (uint32_t)n);
-    }
-    return 0;
+    int r = virtio_queue_serve(vq, &con->rx_chain, rx_has_work, rx_serve, con);
+    if (r == 0)
+        want_input(con, false); /* the ring ran dry: until the guest posts and notifies */
+    return r;
 }
 
 static void write_all(int fd, const void *buf, size_t len)
@@ -99,19 +104,18 @@ static void write_all(int fd, const void *buf, size_t len)
     }
 }
 
+static int tx_serve(void *dev, struct virtq *vq, struct virtq_chain *c)
+{
+    struct vconsole *con = dev;
+    for (unsigned i = 0; i < c->n_out; i++)
+        write_all(con->out_fd, c->iov[i].iov_base, c->iov[i].iov_len);
+    virtq_push(vq, c->head, 0);
+    return 0;
+}
+
 static int console_tx(struct vconsole *con, struct virtq *vq)
 {
-    struct virtq_chain *c = &con->tx_chain;
-    for (unsigned done = 0;; done++) {
-        if (done == VIRTIO_BUDGET(vq))
-            return VIRTIO_MORE_WORK;
-        int r = virtq_pop(vq, c);
-        if (r <= 0)
-            return r;
-        for (unsigned i = 0; i < c->n_out; i++)
-            write_all(con->out_fd, c->iov[i].iov_base, c->iov[i].iov_len);
-        virtq_push(vq, c->head, 0);
-    }
+    return virtio_queue_serve(vq, &con->tx_chain, NULL, tx_serve, con);
 }
 
 static int console_queue(void *dev, unsigned q, struct virtq *vq)

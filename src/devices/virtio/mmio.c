@@ -106,6 +106,21 @@ static void signal_queue(struct virtio_mmio *t, struct mmio_queue *q)
         log_warn("virtio-%s: notify: %s", t->ops->name, strerror(errno));
 }
 
+int virtio_queue_serve(struct virtq *vq, struct virtq_chain *c, bool (*has_work)(void *dev),
+                       virtio_serve_fn serve, void *dev)
+{
+    for (unsigned done = 0; done < VIRTIO_BUDGET(vq); done++) {
+        if (has_work && !has_work(dev))
+            return VIRTIO_STOPPED;
+        int r = virtq_pop(vq, c);
+        if (r <= 0)
+            return r;
+        if ((r = serve(dev, vq, c)) != 0)
+            return r;
+    }
+    return VIRTIO_MORE_WORK;
+}
+
 /* One run of the handler; returns VIRTIO_MORE_WORK when it stopped at its budget. */
 static int run_handler(struct virtio_mmio *t, unsigned qi)
 {

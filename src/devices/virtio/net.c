@@ -138,42 +138,43 @@ static void rx_event(void *opaque, uint32_t events)
     virtio_mmio_process_queue(n->t, NET_RX);
 }
 
-static int net_rx(struct virtio_net *n, struct virtq *vq)
+static bool rx_has_frames(void *dev)
 {
-    struct virtq_chain *c = &n->rx_chain;
+    struct virtio_net *n = dev;
+    return n->rx_count != 0;
+}
+
+/* Delivers the oldest pending frame into c (rx_lock held). */
+static int rx_serve(void *dev, struct virtq *vq, struct virtq_chain *c)
+{
+    struct virtio_net *n = dev;
     /* No offloads for the guest and one chain per frame: num_buffers (le16) is 1. */
     static const uint8_t hdr[NET_HDR_SIZE] = {[10] = 1};
-    int r = 0;
-    pthread_mutex_lock(&n->rx_lock);
-    for (unsigned done = 0; n->rx_count; done++) {
-        if (done == VIRTIO_BUDGET(vq)) {
-            r = VIRTIO_MORE_WORK;
-            break;
-        }
-        r = virtq_pop(vq, c);
-        if (r <= 0)
-            break; /* no buffers: the frames wait (the guest notifies when it posts) */
-        if (c->in_len < NET_HDR_SIZE) {
-            r = virtq_fail(vq, "virtio-net receive buffer smaller than its header");
-            break;
-        }
-        struct pending_frame *f = &n->rx_pending[n->rx_head];
-        if (f->len > c->in_len - NET_HDR_SIZE) {
-            /* The chain stays for the next frame; this one cannot be delivered. */
-            virtq_unpop(vq);
-            n->stats.rx_too_big++;
-            n->stats.rx_dropped++;
-            drop_head_locked(n);
-            continue;
-        }
-        const struct iovec *in = c->iov + c->n_out;
-        iov_from_buf(in, c->n_in, 0, hdr, NET_HDR_SIZE);
-        iov_from_buf(in, c->n_in, NET_HDR_SIZE, f->data, f->len);
-        virtq_push(vq, c->head, (uint32_t)(NET_HDR_SIZE + f->len));
-        n->stats.rx_frames++;
+    if (c->in_len < NET_HDR_SIZE)
+        return virtq_fail(vq, "virtio-net receive buffer smaller than its header");
+    struct pending_frame *f = &n->rx_pending[n->rx_head];
+    if (f->len > c->in_len - NET_HDR_SIZE) {
+        /* The chain stays for the next frame; this one cannot be delivered. */
+        virtq_unpop(vq);
+        n->stats.rx_too_big++;
+        n->stats.rx_dropped++;
         drop_head_locked(n);
-        r = 0;
+        return 0;
     }
+    const struct iovec *in = c->iov + c->n_out;
+    iov_from_buf(in, c->n_in, 0, hdr, NET_HDR_SIZE);
+    iov_from_buf(in, c->n_in, NET_HDR_SIZE, f->data, f->len);
+    virtq_push(vq, c->head, (uint32_t)(NET_HDR_SIZE + f->len));
+    n->stats.rx_frames++;
+    drop_head_locked(n);
+    return 0;
+}
+
+/* An empty ring leaves the frames waiting: the guest notifies when it posts buffers. */
+static int net_rx(struct virtio_net *n, struct virtq *vq)
+{
+    pthread_mutex_lock(&n->rx_lock);
+    int r = virtio_queue_serve(vq, &n->rx_chain, rx_has_frames, rx_serve, n);
     pthread_mutex_unlock(&n->rx_lock);
     return r;
 }
@@ -224,20 +225,18 @@ static void transmit(struct virtio_net *n, const struct virtq_chain *c)
         count(n, &n->stats.tx_frames);
 }
 
+static int tx_serve(void *dev, struct virtq *vq, struct virtq_chain *c)
+{
+    if (c->out_len < NET_HDR_SIZE)
+        return virtq_fail(vq, "virtio-net transmit chain shorter than its header");
+    transmit(dev, c);
+    virtq_push(vq, c->head, 0);
+    return 0;
+}
+
 static int net_tx(struct virtio_net *n, struct virtq *vq)
 {
-    struct virtq_chain *c = &n->tx_chain;
-    for (unsigned done = 0;; done++) {
-        if (done == VIRTIO_BUDGET(vq))
-            return VIRTIO_MORE_WORK;
-        int r = virtq_pop(vq, c);
-        if (r <= 0)
-            return r;
-        if (c->out_len < NET_HDR_SIZE)
-            return virtq_fail(vq, "virtio-net transmit chain shorter than its header");
-        transmit(n, c);
-        virtq_push(vq, c->head, 0);
-    }
+    return virtio_queue_serve(vq, &n->tx_chain, NULL, tx_serve, n);
 }
 
 static int net_queue(void *dev, unsigned q, struct virtq *vq)

@@ -34,19 +34,17 @@ static size_t fill_random(const struct iovec *iov, unsigned n)
     return total;
 }
 
+static int rng_serve(void *dev, struct virtq *vq, struct virtq_chain *c)
+{
+    size_t n = fill_random(c->iov + c->n_out, c->n_in);
+    virtq_push(vq, c->head, (uint32_t)n);
+    return 0;
+}
+
 static int rng_queue(void *dev, unsigned q, struct virtq *vq)
 {
     struct vrng *rng = dev;
-    struct virtq_chain *c = &rng->chain;
-    for (unsigned done = 0;; done++) {
-        if (done == VIRTIO_BUDGET(vq))
-            return VIRTIO_MORE_WORK;
-        int r = virtq_pop(vq, c);
-        if (r <= 0)
-            return r;
-        size_t n = fill_random(c->iov + c->n_out, c->n_in);
-        virtq_push(vq, c->head, (uint32_t)n);
-    }
+    return virtio_queue_serve(vq, &rng->chain, NULL, rng_serve, rng);
 }
 
 static void rng_config_read(void *dev, uint8_t *buf) {}

@@ -2,9 +2,9 @@
  * virtio_devices.h — the virtio devices, each behind its own virtio-mmio transport.
  *
  * A machine creates one per slot, registers virtio_mmio_read/write for the slot's window
- * (VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE, size VIRTIO_MMIO_SIZE), connects set_irq to
- * PLIC source VIRTIO_MMIO_IRQ_BASE + i, adds a "virtio,mmio" device-tree node, and calls
- * virtio_mmio_destroy() once its vCPUs are stopped.
+ * (VIRTIO_MMIO_SIZE bytes, placed by the board), connects set_irq to the slot's interrupt
+ * line, adds a "virtio,mmio" device-tree node, and calls virtio_mmio_destroy() once its
+ * vCPUs are stopped.
  */
 #ifndef COVE_DEVICES_VIRTIO_DEVICES_H
 #define COVE_DEVICES_VIRTIO_DEVICES_H

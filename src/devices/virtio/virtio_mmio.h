@@ -25,14 +25,10 @@
 
 #include "devices/iothread.h"
 #include "devices/virtio/virtq.h"
-#include "machine/guest_ram.h"
+#include "util/guest_ram.h"
 
-/* Where the machine puts the transports (QEMU virt): slot i at BASE + i * SIZE, PLIC
- * source 1 + i. */
-#define VIRTIO_MMIO_BASE 0x10001000ull
+/* The register window a transport decodes; where windows go is the machine's business. */
 #define VIRTIO_MMIO_SIZE 0x1000ull
-#define VIRTIO_MMIO_SLOTS 8
-#define VIRTIO_MMIO_IRQ_BASE 1
 
 /* Registers (4.2.2). */
 #define VIRTIO_MMIO_MAGIC_VALUE 0x000
@@ -92,7 +88,12 @@
 
 #define VIRTIO_CONFIG_MAX 256
 
+/* What queue handlers return besides 0 and negative errnos: VIRTIO_MORE_WORK, the budget
+ * (VIRTIO_BUDGET chains per run) is spent and chains may be left; VIRTIO_STOPPED, the
+ * device has nothing to put in a chain or cannot take one now (the same as 0 to the
+ * transport). */
 #define VIRTIO_MORE_WORK 1
+#define VIRTIO_STOPPED 2
 #define VIRTIO_BUDGET(vq) ((unsigned)(vq)->size)
 
 struct virtio_mmio;
@@ -108,11 +109,12 @@ struct virtio_device_ops {
     void (*config_read)(void *dev, uint8_t *buf);
     /* Optional: a driver write into config space. */
     void (*config_write)(void *dev, uint64_t offset, unsigned len, uint64_t value);
-    /* Handles queue q after a notification: pops chains and pushes them back. Returns 0,
-     * VIRTIO_MORE_WORK after VIRTIO_BUDGET(vq) chains with more pending (the transport
-     * calls it again later, so a guest that keeps its queue full cannot monopolise the
-     * I/O thread), or a negative errno after virtq_fail() for a device-level protocol
-     * error. Runs with the queue lock held, only while the device is live. */
+    /* Handles queue q after a notification: pops chains and pushes them back, usually
+     * through virtio_queue_serve(). Returns 0 or VIRTIO_STOPPED, VIRTIO_MORE_WORK after
+     * VIRTIO_BUDGET(vq) chains with more pending (the transport calls it again later, so a
+     * guest that keeps its queue full cannot monopolise the I/O thread), or a negative
+     * errno after virtq_fail() for a device-level protocol error. Runs with the queue lock
+     * held, only while the device is live. */
     int (*queue_handler)(void *dev, unsigned q, struct virtq *vq);
     /* Optional: the driver reset the device; queues are already quiesced. */
     void (*reset)(void *dev);
@@ -141,6 +143,17 @@ int virtio_mmio_write(void *opaque, uint64_t offset, unsigned len, uint64_t valu
 /* For devices: run queue q's handler now (e.g. host input arrived for a receive queue).
  * Returns 0, or -EAGAIN when the queue is not live (no DRIVER_OK, not ready, broken). */
 int virtio_mmio_process_queue(struct virtio_mmio *t, unsigned q);
+
+/* The loop every queue handler shares. Until the budget (VIRTIO_BUDGET(vq) chains) is
+ * spent: asks has_work (optional) whether the device has something to put in a chain,
+ * pops one into *c, and hands it to serve, which pushes it back (virtq_push) or returns
+ * it to the ring (virtq_unpop), and returns 0 to go on, VIRTIO_STOPPED, or a negative
+ * errno after virtq_fail(). Returns 0 when the ring is empty, VIRTIO_MORE_WORK when the
+ * budget is spent, VIRTIO_STOPPED when has_work or serve stopped, or the negative errno
+ * (virtq_pop's -EIO included). */
+typedef int (*virtio_serve_fn)(void *dev, struct virtq *vq, struct virtq_chain *c);
+int virtio_queue_serve(struct virtq *vq, struct virtq_chain *c, bool (*has_work)(void *dev),
+                       virtio_serve_fn serve, void *dev);
 
 /* For devices: the config space changed; bumps ConfigGeneration and interrupts. */
 void virtio_mmio_config_changed(struct virtio_mmio *t);

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "machine/guest_ram.h"
+#include "util/guest_ram.h"
 
 /* The largest queue size, and the most buffers one chain may have (indirect included). */
 #define VIRTQ_MAX_SIZE 1024

@@ -226,23 +226,19 @@ static int guest_packet(struct vsock_dev *v, struct virtq *vq, const struct virt
     return 0;
 }
 
+static int tx_serve(void *dev, struct virtq *vq, struct virtq_chain *ch)
+{
+    int r = guest_packet(dev, vq, ch);
+    if (r < 0)
+        return r;
+    virtq_push(vq, ch->head, 0);
+    return 0;
+}
+
 static int vsock_tx(struct vsock_dev *v, struct virtq *vq)
 {
-    struct virtq_chain *ch = &v->tx_chain;
-    int r = 0;
     pthread_mutex_lock(&v->lock);
-    for (unsigned done = 0;; done++) {
-        if (done == VIRTIO_BUDGET(vq)) {
-            r = VIRTIO_MORE_WORK;
-            break;
-        }
-        r = virtq_pop(vq, ch);
-        if (r <= 0)
-            break;
-        if ((r = guest_packet(v, vq, ch)) < 0)
-            break;
-        virtq_push(vq, ch->head, 0);
-    }
+    int r = virtio_queue_serve(vq, &v->tx_chain, NULL, tx_serve, v);
     pthread_mutex_unlock(&v->lock);
     vsock_kick_rx(v);
     return r;
@@ -335,45 +331,43 @@ static uint32_t conn_fill(struct vsock_dev *v, struct conn *c, const struct virt
     return VSOCK_HDR_SIZE + h.len;
 }
 
+/* Resets go first; then the next connection with work, round robin (into v->rx_conn). */
+static bool rx_has_work(void *dev)
+{
+    struct vsock_dev *v = dev;
+    v->rx_conn = v->rst_count ? NULL : next_conn_with_work(v);
+    return v->rst_count || v->rx_conn;
+}
+
+static int rx_serve(void *dev, struct virtq *vq, struct virtq_chain *ch)
+{
+    struct vsock_dev *v = dev;
+    if (ch->in_len < VSOCK_HDR_SIZE)
+        return virtq_fail(vq, "virtio-vsock receive buffer shorter than a header");
+    uint32_t len;
+    if (!v->rx_conn) {
+        struct rst_entry e = v->rst[v->rst_head];
+        v->rst_head = (v->rst_head + 1) % RST_RING;
+        v->rst_count--;
+        struct vsock_hdr h = host_hdr(v, e.host_port, e.guest_port, OP_RST);
+        uint8_t raw[VSOCK_HDR_SIZE];
+        hdr_encode(&h, raw);
+        iov_from_buf(ch->iov + ch->n_out, ch->n_in, 0, raw, VSOCK_HDR_SIZE);
+        len = VSOCK_HDR_SIZE;
+    } else if ((len = conn_fill(v, v->rx_conn, ch)) == 0) {
+        virtq_unpop(vq);
+        return 0;
+    }
+    virtq_push(vq, ch->head, len);
+    return 0;
+}
+
+/* An empty ring leaves the work waiting: the driver notifies when it posts more. */
 static int vsock_rx(struct vsock_dev *v, struct virtq *vq)
 {
-    struct virtq_chain *ch = &v->rx_chain;
-    int r = 0;
     pthread_mutex_lock(&v->lock);
     v->kick = false;
-    for (unsigned done = 0;; done++) {
-        if (done == VIRTIO_BUDGET(vq)) {
-            r = VIRTIO_MORE_WORK;
-            break;
-        }
-        struct conn *c = v->rst_count ? NULL : next_conn_with_work(v);
-        if (!v->rst_count && !c) {
-            r = 0;
-            break;
-        }
-        /* No buffers: the work waits; the driver notifies when it posts more. */
-        if ((r = virtq_pop(vq, ch)) <= 0)
-            break;
-        if (ch->in_len < VSOCK_HDR_SIZE) {
-            r = virtq_fail(vq, "virtio-vsock receive buffer shorter than a header");
-            break;
-        }
-        uint32_t len;
-        if (!c) {
-            struct rst_entry e = v->rst[v->rst_head];
-            v->rst_head = (v->rst_head + 1) % RST_RING;
-            v->rst_count--;
-            struct vsock_hdr h = host_hdr(v, e.host_port, e.guest_port, OP_RST);
-            uint8_t raw[VSOCK_HDR_SIZE];
-            hdr_encode(&h, raw);
-            iov_from_buf(ch->iov + ch->n_out, ch->n_in, 0, raw, VSOCK_HDR_SIZE);
-            len = VSOCK_HDR_SIZE;
-        } else if ((len = conn_fill(v, c, ch)) == 0) {
-            virtq_unpop(vq);
-            continue;
-        }
-        virtq_push(vq, ch->head, len);
-    }
+    int r = virtio_queue_serve(vq, &v->rx_chain, rx_has_work, rx_serve, v);
     pthread_mutex_unlock(&v->lock);
     return r;
 }

@@ -115,6 +115,7 @@ struct vsock_dev {
     unsigned rst_head, rst_count;
     uint32_t next_host_port;
     bool kick;                 /* the receive queue has new work (set under lock) */
+    struct conn *rx_conn;      /* what the receive chain being filled is for; NULL: a reset */
 
     struct virtq_chain rx_chain, tx_chain;
     struct iovec tx_part[VIRTQ_MAX_SIZE], rx_part[VIRTQ_MAX_SIZE];

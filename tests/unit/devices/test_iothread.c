@@ -45,12 +45,12 @@ static double cpu_seconds(void)
 TEST(handler_runs_on_the_thread)
 {
     struct iothread *io;
-    CHECK(iothread_create(&io, NULL) == 0);
+    REQUIRE(iothread_create(&io, NULL) == 0);
     int p[2];
-    CHECK(pipe(p) == 0);
+    REQUIRE(pipe(p) == 0);
     struct counter c = {.io = io, .fd = p[0]};
     struct iothread_watch *w;
-    CHECK(iothread_watch(io, p[0], EPOLLIN, count_event, &c, &w) == 0);
+    REQUIRE(iothread_watch(io, p[0], EPOLLIN, count_event, &c, &w) == 0);
     CHECK(write(p[1], "x", 1) == 1);
     for (int i = 0; i < 2000 && calls(&c) == 0; i++)
         usleep(1000);
@@ -69,12 +69,12 @@ TEST(handler_runs_on_the_thread)
 TEST(disabled_watch_ignores_hangup)
 {
     struct iothread *io;
-    CHECK(iothread_create(&io, NULL) == 0);
+    REQUIRE(iothread_create(&io, NULL) == 0);
     int p[2];
-    CHECK(pipe(p) == 0);
+    REQUIRE(pipe(p) == 0);
     struct counter c = {.io = io, .fd = p[0]};
     struct iothread_watch *w;
-    CHECK(iothread_watch(io, p[0], 0, count_event, &c, &w) == 0);
+    REQUIRE(iothread_watch(io, p[0], 0, count_event, &c, &w) == 0);
     close(p[1]); /* hung up: epoll reports EPOLLHUP whatever the mask */
     double cpu0 = cpu_seconds();
     usleep(100000);
@@ -96,12 +96,12 @@ TEST(disabled_watch_ignores_hangup)
 TEST(unwatch_waits_for_running_handler)
 {
     struct iothread *io;
-    CHECK(iothread_create(&io, NULL) == 0);
+    REQUIRE(iothread_create(&io, NULL) == 0);
     int p[2];
-    CHECK(pipe(p) == 0);
+    REQUIRE(pipe(p) == 0);
     struct counter c = {.io = io, .fd = p[0], .sleep_ms = 100};
     struct iothread_watch *w;
-    CHECK(iothread_watch(io, p[0], EPOLLIN, count_event, &c, &w) == 0);
+    REQUIRE(iothread_watch(io, p[0], EPOLLIN, count_event, &c, &w) == 0);
     CHECK(write(p[1], "x", 1) == 1);
     usleep(30000); /* the handler is sleeping now */
     iothread_unwatch(w);
@@ -114,7 +114,7 @@ TEST(unwatch_waits_for_running_handler)
 TEST(regular_files_cannot_be_watched)
 {
     struct iothread *io;
-    CHECK(iothread_create(&io, NULL) == 0);
+    REQUIRE(iothread_create(&io, NULL) == 0);
     char path[] = "/tmp/cove-test-io-XXXXXX";
     int fd = mkstemp(path);
     struct counter c = {.io = io, .fd = fd};

@@ -1,6 +1,7 @@
-/* virtio-blk against a temporary raw image: data round trips, flush, discard,
- * write-zeroes, GET_ID, bounds, read-only, malformed chains; and the raw backend's
- * open errors and locking. */
+/* virtio-blk on the production attachment (block_disk_open over src/disk) against
+ * temporary raw and cdisk images: data round trips, flush, discard, write-zeroes, GET_ID,
+ * bounds, read-only, malformed chains, the format-probing guard; and open errors and
+ * locking. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 #include "../test.h"
 #include "devices/virtio/blk_request.h"
+#include "disk/disk.h"
 #include "devices/virtio/virtio_devices.h"
 #include "vdriver.h"
 
@@ -43,16 +45,19 @@ static uint8_t file_byte(uint64_t off)
     return b;
 }
 
-static void blk_running(struct vdriver *d, bool ro)
+/* A driven virtio-blk device on PATH, features negotiated, queue 0 ready; SERIAL (20
+ * characters at most) replaces the file-name serial when given. */
+static void blk_running_on(struct vdriver *d, const char *path, bool ro, const char *serial)
 {
     vd_ram_init(d);
     struct block_attachment *disk;
     struct cove_error err;
-    if (block_raw_open(image, ro, &disk, &err) < 0) {
+    if (block_disk_open(path, ro, &disk, &err) < 0) {
         printf("  %s\n", err.message);
         exit(1);
     }
-    memcpy(disk->serial, "cove-serial-01234567", 21); /* exactly 20 characters */
+    if (serial)
+        snprintf(disk->serial, sizeof disk->serial, "%s", serial);
     struct virtio_mmio_params p = vd_params(d, NULL);
     if (virtio_blk_create(&p, disk, &d->t, &err) < 0) {
         printf("  %s\n", err.message);
@@ -62,6 +67,11 @@ static void blk_running(struct vdriver *d, bool ro)
     vd_negotiate(d, f);
     vd_queue_setup(d, 0, 64);
     vd_driver_ok(d);
+}
+
+static void blk_running(struct vdriver *d, bool ro)
+{
+    blk_running_on(d, image, ro, "cove-serial-01234567"); /* exactly 20 characters */
 }
 
 /* One request: header, data (readable for OUT, writable otherwise), status. Returns the
@@ -248,27 +258,84 @@ TEST(header_split_across_buffers)
     vd_free(&d);
 }
 
-TEST(raw_open_errors_and_locks)
+/* A guest writing the cdisk magic into a probed raw image would then pick its backing
+ * file (any host file); the production path must refuse, also on the writev path. */
+TEST(probed_raw_refuses_cdisk_magic)
+{
+    struct vdriver d;
+    blk_running(&d, false);
+    uint64_t buf = vd_alloc(&d, 1024);
+    memset(vd_ptr(&d, buf), 0, 1024);
+    memcpy(vd_ptr(&d, buf), "CoveDisk", 8);
+    uint8_t before = file_byte(0);
+    CHECK_EQ_U64(blk_req(&d, VIRTIO_BLK_T_OUT, 0, buf, 1024, false), VIRTIO_BLK_S_IOERR);
+    CHECK_EQ_U64(file_byte(0), before);
+    memcpy(vd_ptr(&d, buf), "NotADisk", 8);
+    CHECK_EQ_U64(blk_req(&d, VIRTIO_BLK_T_OUT, 0, buf, 1024, false), VIRTIO_BLK_S_OK);
+    CHECK_EQ_U64(file_byte(0), 'N');
+    vd_free(&d);
+}
+
+/* The same device on a cdisk: data written through the queue is in the image afterwards. */
+TEST(cdisk_round_trip)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/cove-test-blk-%d.cdisk", (int)getpid());
+    unlink(path);
+    struct cove_error err;
+    REQUIRE(disk_create(path, DISK_SIZE, NULL, &err) == 0);
+    struct vdriver d;
+    blk_running_on(&d, path, false, NULL);
+    uint64_t buf = vd_alloc(&d, 4096), back = vd_alloc(&d, 4096);
+    CHECK_EQ_U64(blk_req(&d, VIRTIO_BLK_T_IN, 8, back, 4096, true), VIRTIO_BLK_S_OK);
+    CHECK_EQ_U64(*(uint8_t *)vd_ptr(&d, back), 0); /* unallocated clusters read zeros */
+    for (unsigned i = 0; i < 4096; i++)
+        ((uint8_t *)vd_ptr(&d, buf))[i] = (uint8_t)(i * 13 + 1);
+    CHECK_EQ_U64(blk_req(&d, VIRTIO_BLK_T_OUT, 7, buf, 4096, false), VIRTIO_BLK_S_OK);
+    CHECK_EQ_U64(blk_req(&d, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false), VIRTIO_BLK_S_OK);
+    CHECK_EQ_U64(blk_req(&d, VIRTIO_BLK_T_IN, 7, back, 4096, true), VIRTIO_BLK_S_OK);
+    CHECK(memcmp(vd_ptr(&d, back), vd_ptr(&d, buf), 4096) == 0);
+    CHECK_EQ_U64(discard_req(&d, VIRTIO_BLK_T_WRITE_ZEROES, 8, 1, 0), VIRTIO_BLK_S_OK);
+    uint64_t id = vd_alloc(&d, 20);
+    CHECK_EQ_U64(blk_req(&d, VIRTIO_BLK_T_GET_ID, 0, id, 20, true), VIRTIO_BLK_S_OK);
+    CHECK(memcmp(vd_ptr(&d, id), path + 5, strlen(path + 5) < 20 ? strlen(path + 5) : 20) == 0);
+    vd_free(&d);
+
+    struct disk *disk;
+    REQUIRE(disk_open(path, true, &disk, &err) == 0);
+    CHECK(disk_get_format(disk) == DISK_FORMAT_CDISK);
+    uint8_t got[4096];
+    CHECK(disk_read(disk, got, sizeof got, 7 * 512) == 0);
+    CHECK_EQ_U64(got[0], 1);
+    CHECK_EQ_U64(got[511], (uint8_t)(511 * 13 + 1));
+    CHECK_EQ_U64(got[512], 0); /* sector 8 zeroed */
+    CHECK_EQ_U64(got[1023], 0);
+    CHECK_EQ_U64(got[1024], (uint8_t)(1024 * 13 + 1));
+    disk_close(disk);
+    unlink(path);
+}
+
+TEST(open_errors_and_locks)
 {
     struct block_attachment *a, *b;
     struct cove_error err;
-    CHECK(block_raw_open("/nonexistent/disk.img", false, &a, &err) == -ENOENT);
+    CHECK(block_disk_open("/nonexistent/disk.img", false, &a, &err) == -ENOENT);
     CHECK(strstr(err.message, "/nonexistent/disk.img") && strstr(err.message, "no such file"));
-    CHECK(block_raw_open("/tmp", true, &a, &err) == -EISDIR);
+    CHECK(block_disk_open("/tmp", true, &a, &err) == -EISDIR);
     CHECK(strstr(err.message, "is a directory") != NULL);
-    CHECK(block_raw_open("/tmp", false, &a, &err) == -EISDIR);
+    CHECK(block_disk_open("/tmp", false, &a, &err) == -EISDIR);
 
-    CHECK(block_raw_open(image, false, &a, &err) == 0);
-    CHECK(block_raw_open(image, false, &b, &err) == -EBUSY);
+    REQUIRE(block_disk_open(image, false, &a, &err) == 0);
+    CHECK(block_disk_open(image, false, &b, &err) == -EBUSY);
     CHECK(strstr(err.message, "is in use by another VM") != NULL);
-    CHECK(block_raw_open(image, true, &b, &err) == -EBUSY);
+    CHECK(block_disk_open(image, true, &b, &err) == -EBUSY);
     block_close(a);
-    CHECK(block_raw_open(image, true, &a, &err) == 0);
-    CHECK(block_raw_open(image, true, &b, &err) == 0); /* readers share */
-    CHECK(block_raw_open(image, false, &b, &err) == -EBUSY);
+    REQUIRE(block_disk_open(image, true, &a, &err) == 0);
+    REQUIRE(block_disk_open(image, true, &b, &err) == 0); /* readers share */
+    CHECK(block_disk_open(image, false, &b, &err) == -EBUSY);
     block_close(a);
     block_close(b);
-    CHECK(block_raw_open(image, false, &a, &err) == 0);
+    REQUIRE(block_disk_open(image, false, &a, &err) == 0);
     CHECK_EQ_U64(a->size, DISK_SIZE);
     CHECK(!a->read_only);
     block_close(a);
@@ -284,7 +351,9 @@ int main(void)
     RUN(read_only_refuses_writes);
     RUN(malformed_requests_need_reset);
     RUN(header_split_across_buffers);
-    RUN(raw_open_errors_and_locks);
+    RUN(probed_raw_refuses_cdisk_magic);
+    RUN(cdisk_round_trip);
+    RUN(open_errors_and_locks);
     unlink(image);
     return test_summary();
 }

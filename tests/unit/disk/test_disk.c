@@ -22,6 +22,20 @@ static struct disk *open_rw(const char *path)
     return d;
 }
 
+/* A new zero-filled raw image in the scratch dir, opened read-write with its format
+ * probed; NULL (with a line saying why) when that fails. */
+static struct disk *fresh_raw(const char *name, uint64_t size)
+{
+    const char *p = scratch_path(name);
+    struct cove_error err = {0};
+    struct disk_create_options o = {.format = DISK_FORMAT_RAW, .size = size};
+    if (disk_create_ex(p, &o, &err) < 0) {
+        printf("  create %s: %s\n", p, err.message);
+        return NULL;
+    }
+    return open_rw(p);
+}
+
 static bool reads_zero(struct disk *d, uint64_t off, size_t len)
 {
     char *buf = malloc(len);
@@ -34,7 +48,7 @@ TEST(fresh_image_reads_zeros)
 {
     const char *p = scratch_path("fresh.cdisk");
     struct cove_error err;
-    CHECK(disk_create(p, 64 * MiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 64 * MiB, NULL, &err) == 0);
     struct disk *d = open_rw(p);
     CHECK(d);
     if (!d)
@@ -112,7 +126,7 @@ TEST(writev_readv_round_trip)
 {
     const char *p = scratch_path("iov.cdisk");
     struct cove_error err;
-    CHECK(disk_create(p, 8 * MiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 8 * MiB, NULL, &err) == 0);
     struct disk *d = open_rw(p);
     if (!d)
         return;
@@ -130,11 +144,45 @@ TEST(writev_readv_round_trip)
     disk_close(d);
 }
 
+/* Raw images take the driver's vectored path: more buffers than one preadv takes (IOV_MAX),
+ * empty ones among them, and the read side sees exactly what was written. */
+TEST(raw_writev_readv_many_buffers)
+{
+    struct disk *d = fresh_raw("iov.raw", 1 * MiB);
+    REQUIRE(d);
+    enum { N = 2500, LEN = 7 };
+    static char data[N * LEN], back[N * LEN];
+    static struct iovec iov[N];
+    fill_pattern(data, sizeof data, 5, 5);
+    for (unsigned i = 0; i < N; i++)
+        iov[i] = (struct iovec){data + i * LEN, i % 100 == 1 ? 0 : LEN};
+    CHECK(disk_writev(d, iov, N, 4096) == 0);
+    uint64_t total = 0;
+    for (unsigned i = 0; i < N; i++) {
+        iov[i].iov_base = back + total;
+        total += iov[i].iov_len;
+    }
+    CHECK(disk_readv(d, iov, N, 4096) == 0);
+    char want[N * LEN];
+    uint64_t w = 0;
+    for (unsigned i = 0; i < N; i++)
+        if (i % 100 != 1) {
+            memcpy(want + w, data + i * LEN, LEN);
+            w += LEN;
+        }
+    CHECK_EQ_U64(w, total);
+    CHECK(!memcmp(back, want, w));
+    char file[64];
+    CHECK(disk_read(d, file, sizeof file, 4096) == 0);
+    CHECK(!memcmp(file, want, sizeof file));
+    disk_close(d);
+}
+
 TEST(host_space_follows_data_not_size)
 {
     const char *p = scratch_path("big.cdisk");
     struct cove_error err;
-    CHECK(disk_create(p, 64 * GiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 64 * GiB, NULL, &err) == 0);
     CHECK(host_bytes(p) < 256 * 1024);
     struct disk *d = open_rw(p);
     if (!d)
@@ -197,7 +245,7 @@ TEST(shrink_is_refused_naming_the_size)
 {
     const char *p = scratch_path("shrink.cdisk");
     struct cove_error err = {0};
-    CHECK(disk_create(p, 2 * GiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 2 * GiB, NULL, &err) == 0);
     struct disk *d = open_rw(p);
     if (!d)
         return;
@@ -249,7 +297,7 @@ TEST(backing_chain_reads_and_cow)
         return;
     CHECK(disk_write(d, want, size, 0) == 0);
     disk_close(d);
-    CHECK(disk_create(mid, 0, "base.raw", &err) == 0);
+    REQUIRE(disk_create(mid, 0, "base.raw", &err) == 0);
     d = open_rw(mid);
     if (!d)
         return;
@@ -257,7 +305,7 @@ TEST(backing_chain_reads_and_cow)
     fill_pattern(want + MiB + 100, 5000, MiB + 100, 43);
     CHECK(disk_write(d, want + MiB + 100, 5000, MiB + 100) == 0);
     disk_close(d);
-    CHECK(disk_create(top, 8 * MiB, "mid.cdisk", &err) == 0);
+    REQUIRE(disk_create(top, 8 * MiB, "mid.cdisk", &err) == 0);
     uint64_t base_sum = file_checksum(base), mid_sum = file_checksum(mid);
     d = open_rw(top);
     if (!d)
@@ -290,8 +338,8 @@ TEST(backing_is_locked_read_only_and_smaller_size_refused)
     const char *base = scratch_path("lockbase.cdisk");
     const char *top = scratch_path("locktop.cdisk");
     struct cove_error err = {0};
-    CHECK(disk_create(base, 4 * MiB, NULL, &err) == 0);
-    CHECK(disk_create(top, 0, base, &err) == 0); /* absolute backing path */
+    REQUIRE(disk_create(base, 4 * MiB, NULL, &err) == 0);
+    REQUIRE(disk_create(top, 0, base, &err) == 0); /* absolute backing path */
     CHECK(disk_create(scratch_path("small.cdisk"), 2 * MiB, base, &err) == -EINVAL);
     struct disk *t = open_rw(top);
     if (!t)
@@ -299,7 +347,7 @@ TEST(backing_is_locked_read_only_and_smaller_size_refused)
     struct disk *b = NULL;
     CHECK(disk_open(base, false, &b, &err) == -EBUSY); /* the top holds a shared lock */
     CHECK(strstr(err.message, "in use") != NULL);
-    CHECK(disk_open(base, true, &b, &err) == 0);
+    REQUIRE(disk_open(base, true, &b, &err) == 0);
     disk_close(b);
     disk_close(t);
 }
@@ -310,9 +358,9 @@ TEST(backing_loop_is_refused)
     const char *b = scratch_path("loop-b.cdisk");
     const char *b2 = scratch_path("loop-b2.cdisk");
     struct cove_error err = {0};
-    CHECK(disk_create(b, 1 * MiB, NULL, &err) == 0);
-    CHECK(disk_create(a, 1 * MiB, "loop-b.cdisk", &err) == 0);
-    CHECK(disk_create(b2, 1 * MiB, "loop-a.cdisk", &err) == 0);
+    REQUIRE(disk_create(b, 1 * MiB, NULL, &err) == 0);
+    REQUIRE(disk_create(a, 1 * MiB, "loop-b.cdisk", &err) == 0);
+    REQUIRE(disk_create(b2, 1 * MiB, "loop-a.cdisk", &err) == 0);
     CHECK(rename(b2, b) == 0);
     struct disk *d = NULL;
     CHECK(disk_open(a, true, &d, &err) == -ELOOP);
@@ -323,7 +371,7 @@ TEST(discard_frees_space_and_reads_zeros)
 {
     const char *p = scratch_path("discard.cdisk");
     struct cove_error err;
-    CHECK(disk_create(p, 64 * MiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 64 * MiB, NULL, &err) == 0);
     struct disk *d = open_rw(p);
     if (!d)
         return;
@@ -370,7 +418,7 @@ TEST(discard_over_backing_reads_zeros)
         return;
     CHECK(disk_write(d, buf, 2 * MiB, 0) == 0);
     disk_close(d);
-    CHECK(disk_create(top, 0, "dbase.raw", &err) == 0);
+    REQUIRE(disk_create(top, 0, "dbase.raw", &err) == 0);
     d = open_rw(top);
     if (!d)
         return;
@@ -396,7 +444,7 @@ TEST(write_zeroes_whole_and_partial)
 {
     const char *p = scratch_path("wz.cdisk");
     struct cove_error err;
-    CHECK(disk_create(p, 4 * MiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 4 * MiB, NULL, &err) == 0);
     struct disk *d = open_rw(p);
     if (!d)
         return;
@@ -436,7 +484,7 @@ TEST(damaged_images_are_refused_clearly)
     const char *p = scratch_path("dmg.cdisk");
     struct cove_error err;
     char msg[COVE_ERROR_MAX];
-    CHECK(disk_create(p, 1 * GiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 1 * GiB, NULL, &err) == 0);
     struct disk *d = open_rw(p);
     if (!d)
         return;
@@ -474,7 +522,7 @@ TEST(damaged_map_entries_are_refused)
     const char *p = scratch_path("dmg2.cdisk");
     struct cove_error err;
     char msg[COVE_ERROR_MAX];
-    CHECK(disk_create(p, 1 * GiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 1 * GiB, NULL, &err) == 0);
     struct disk *d = open_rw(p);
     if (!d)
         return;
@@ -497,7 +545,7 @@ TEST(damaged_l2_entry_reads_eio)
 {
     const char *p = scratch_path("dmg3.cdisk");
     struct cove_error err;
-    CHECK(disk_create(p, 1 * GiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 1 * GiB, NULL, &err) == 0);
     struct disk *d = open_rw(p);
     if (!d)
         return;
@@ -510,7 +558,7 @@ TEST(damaged_l2_entry_reads_eio)
     close(fd);
     uint64_t evil = 1ull << 45;
     poke(p, l2, &evil, 8);
-    CHECK(disk_open(p, true, &d, &err) == 0);
+    REQUIRE(disk_open(p, true, &d, &err) == 0);
     if (d) {
         char r[512];
         CHECK(disk_read(d, r, sizeof r, 0) == -EIO);
@@ -520,20 +568,24 @@ TEST(damaged_l2_entry_reads_eio)
 
 TEST(probed_raw_cannot_become_cdisk)
 {
-    const char *p = scratch_path("probe.raw");
-    struct cove_error err;
-    struct disk_create_options o = {.format = DISK_FORMAT_RAW, .size = 1 * MiB};
-    CHECK(disk_create_ex(p, &o, &err) == 0);
-    struct disk *d = open_rw(p);
-    if (!d)
-        return;
+    struct disk *d = fresh_raw("probe.raw", 1 * MiB);
+    REQUIRE(d);
     CHECK(disk_get_format(d) == DISK_FORMAT_RAW);
     char sector[512] = {0};
     memcpy(sector, CDISK_MAGIC, CDISK_MAGIC_LEN);
     CHECK(disk_write(d, sector, sizeof sector, 0) == -EPERM);
     CHECK(disk_write(d, sector + 4, 4, 4) == 0); /* "Disk" alone is harmless */
+    /* The vectored path, the magic split across buffers: refused before anything is
+     * written. */
+    CHECK(disk_write(d, "xxxx", 4, 4) == 0);
+    struct iovec split[3] = {{sector, 2}, {sector + 2, 4}, {sector + 6, sizeof sector - 6}};
+    CHECK(disk_writev(d, split, 3, 0) == -EPERM);
+    char head[8];
+    CHECK(disk_read(d, head, sizeof head, 0) == 0);
+    CHECK(!memcmp(head, "\0\0\0\0xxxx", 8));
     disk_close(d);
-    CHECK(disk_open_ex(p, DISK_FORMAT_RAW, 0, &d, &err) == 0);
+    struct cove_error err;
+    REQUIRE(disk_open_ex(scratch_path("probe.raw"), DISK_FORMAT_RAW, 0, &d, &err) == 0);
     CHECK(disk_write(d, sector, sizeof sector, 0) == 0); /* format given: allowed */
     disk_close(d);
 }
@@ -600,7 +652,7 @@ TEST(convert_round_trip_is_identical_and_sparse)
     /* A cdisk over a backing image converts to one flat image. */
     const char *top = scratch_path("conv-top.cdisk");
     const char *flat = scratch_path("conv-flat.raw");
-    CHECK(disk_create(top, 0, "conv.cdisk", &err) == 0);
+    REQUIRE(disk_create(top, 0, "conv.cdisk", &err) == 0);
     d = open_rw(top);
     if (d) {
         CHECK(disk_write(d, buf, 5000, 50 * MiB) == 0);
@@ -622,7 +674,7 @@ TEST(info_reports_format_size_and_space)
 {
     const char *p = scratch_path("info.cdisk");
     struct cove_error err;
-    CHECK(disk_create(p, 10 * GiB, NULL, &err) == 0);
+    REQUIRE(disk_create(p, 10 * GiB, NULL, &err) == 0);
     struct disk *d = NULL;
     CHECK(disk_open_ex(p, DISK_FORMAT_AUTO, DISK_OPEN_NO_LOCK, &d, &err) == 0);
     if (!d)
@@ -645,6 +697,7 @@ int main(void)
     RUN(round_trip_unaligned_4k_clusters);
     RUN(round_trip_unaligned_64k_clusters);
     RUN(writev_readv_round_trip);
+    RUN(raw_writev_readv_many_buffers);
     RUN(host_space_follows_data_not_size);
     RUN(grow_keeps_data_and_reads_zeros);
     RUN(shrink_is_refused_naming_the_size);

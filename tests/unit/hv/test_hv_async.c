@@ -44,7 +44,7 @@ static struct hv_exit run(hv_vcpu *c)
 TEST(kick_stops_a_spinning_vcpu)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     emit(&g, JAL(ZERO, 0)); /* j . */
     hv_vcpu_kick(c);        /* before run: the next run returns at once */
@@ -65,7 +65,7 @@ TEST(kick_stops_a_spinning_vcpu)
 TEST(kick_ends_a_wfi_wait)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     emit(&g, WFI); /* nothing enabled: would sleep forever */
     emit(&g, JAL(ZERO, -4));
@@ -83,7 +83,7 @@ TEST(kick_ends_a_wfi_wait)
 TEST(wfi_wakes_on_set_irq)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
     hv_vcpu_set_reg(c, CSR(0x304), 1u << 11); /* MEIE, but mstatus.MIE = 0 */
@@ -109,7 +109,7 @@ TEST(wfi_wakes_on_set_irq)
 TEST(wfi_wakes_on_aclint_timer)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
     hv_vcpu_set_reg(c, HV_REG_X(A0), ACLINT_BASE + 0x4000);
@@ -139,7 +139,7 @@ TEST(wfi_wakes_on_aclint_timer)
 TEST(sstc_timer_interrupt_in_s_mode)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, true) == 0);
+    REQUIRE(guest_init(&g, 1, true) == 0);
     hv_vcpu *c = g.cpu[0];
     hv_vcpu_set_reg(c, CSR(0x30a), 1ull << 63); /* menvcfg.STCE */
     hv_vcpu_set_reg(c, CSR(0x306), 2);          /* mcounteren.TM */
@@ -186,7 +186,7 @@ static void *run_thread(void *arg)
 TEST(msip_ipi_wakes_other_hart)
 {
     struct guest g;
-    CHECK(guest_init(&g, 2, false) == 0);
+    REQUIRE(guest_init(&g, 2, false) == 0);
     hv_vcpu *c0 = g.cpu[0], *c1 = g.cpu[1];
     /* hart 1: wfi, then report mip; hart 0: wait a little, write msip[1] = 1. */
     hv_vcpu_set_reg(c1, HV_REG_PC, RAM_BASE + 0x100);
@@ -232,7 +232,7 @@ static void *run_once_thread(void *arg)
 TEST(remote_tlb_flush_takes_effect)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     uint64_t root = RAM_BASE + 0x10000, l1 = RAM_BASE + 0x11000, l0 = RAM_BASE + 0x12000;
     uint64_t page0 = RAM_BASE + 0x20000, page1 = RAM_BASE + 0x21000;
@@ -277,7 +277,7 @@ TEST(remote_tlb_flush_takes_effect)
 TEST(atomics_across_two_vcpus)
 {
     struct guest g;
-    CHECK(guest_init(&g, 2, false) == 0);
+    REQUIRE(guest_init(&g, 2, false) == 0);
     uint64_t counters = RAM_BASE + 0x8000;
     emit(&g, AMOADD_W(ZERO, A0, A2));
     emit(&g, LR_D(T0, A1));
@@ -315,7 +315,7 @@ TEST(atomics_across_two_vcpus)
 TEST(amo_results_and_faults)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     uint64_t data = RAM_BASE + 0x8000;
     int32_t init = -5;

@@ -36,7 +36,7 @@ static void emit_report(struct guest *g, unsigned reg_id)
 TEST(mmio_load_store_completion)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
     hv_vcpu_set_reg(c, HV_REG_X(T1), 0x1122334455667788ull);
@@ -86,7 +86,7 @@ TEST(mmio_load_store_completion)
 TEST(sbi_exit_and_completion)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, true) == 0);
+    REQUIRE(guest_init(&g, 1, true) == 0);
     hv_vcpu *c = g.cpu[0];
     CHECK(hv_vcpu_set_reg(c, HV_REG_PRIV, 1) == 0);
     hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
@@ -123,7 +123,7 @@ TEST(sbi_exit_and_completion)
 TEST(integer_semantics)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
     hv_vcpu_set_reg(c, HV_REG_X(A0), (uint64_t)INT64_MIN);
@@ -167,7 +167,7 @@ TEST(integer_semantics)
 TEST(compressed_instructions)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
     hv_vcpu_set_reg(c, HV_REG_X(SP), RAM_BASE + 0x8000);
@@ -205,7 +205,7 @@ TEST(compressed_instructions)
 TEST(misaligned_ram_access)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     uint64_t data = RAM_BASE + 0x3000 - 3; /* straddles a page boundary */
     hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
@@ -238,7 +238,7 @@ TEST(misaligned_ram_access)
 TEST(csr_rules)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     CHECK_EQ_U64(reg(c, CSR(0x301)), 0x800000000014112dull); /* RV64IMAFDCSU */
     CHECK_EQ_U64(reg(c, CSR(0xf14)), 0);
@@ -277,7 +277,7 @@ TEST(csr_rules)
 TEST(trap_delegation)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
     hv_vcpu_set_reg(c, CSR(0x302), 1u << 2);                /* medeleg: illegal */
@@ -324,7 +324,7 @@ TEST(trap_delegation)
 TEST(fpu_glue)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
     hv_vcpu_set_reg(c, HV_REG_X(A0), RAM_BASE + 0x4000);
@@ -359,7 +359,7 @@ TEST(fpu_glue)
 TEST(interrupt_priority_and_vectoring)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     uint64_t base = RAM_BASE + 0x1000;
     hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
@@ -388,7 +388,7 @@ TEST(interrupt_priority_and_vectoring)
 TEST(code_modification_is_seen)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
     hv_vcpu_set_reg(c, HV_REG_X(A1), RAM_BASE);

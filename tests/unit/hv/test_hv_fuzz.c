@@ -67,7 +67,7 @@ static void fuzz_one(uint64_t seed, bool sbi_exits)
 {
     struct guest g;
     rng_state = seed * 0x9e3779b97f4a7c15ull + 1;
-    CHECK(guest_init(&g, 1, sbi_exits) == 0);
+    REQUIRE(guest_init(&g, 1, sbi_exits) == 0);
     hv_vcpu *c = g.cpu[0];
     for (uint64_t off = 0; off < 0x40000; off += 4) {
         uint32_t w = random_insn();

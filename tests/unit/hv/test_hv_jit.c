@@ -81,7 +81,7 @@ static void emit_handler(struct guest *g)
 static void mmio_mid_block(bool jit, struct outcome *o)
 {
     struct guest g;
-    CHECK(guest_init_jit(&g, 1, jit) == 0);
+    REQUIRE(guest_init_jit(&g, 1, jit) == 0);
     hv_vcpu *c = g.cpu[0];
     emit_handler(&g);
     hv_vcpu_set_reg(c, CSR(0x305), HANDLER);
@@ -136,7 +136,7 @@ TEST(trap_and_mmio_exit_mid_block_are_precise)
 static void fault_mid_block(bool jit, struct outcome *o)
 {
     struct guest g;
-    CHECK(guest_init_jit(&g, 1, jit) == 0);
+    REQUIRE(guest_init_jit(&g, 1, jit) == 0);
     hv_vcpu *c = g.cpu[0];
     uint64_t root = RAM_BASE + 0x10000, l1 = root + 0x1000, l0 = root + 0x2000;
     uint64_t *t = guest_ptr(&g, root), *l0p = guest_ptr(&g, l0);
@@ -189,7 +189,7 @@ TEST(page_fault_mid_block_is_precise)
 static void x0_writes(bool jit, struct outcome *o)
 {
     struct guest g;
-    CHECK(guest_init_jit(&g, 1, jit) == 0);
+    REQUIRE(guest_init_jit(&g, 1, jit) == 0);
     hv_vcpu *c = g.cpu[0];
     hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
     hv_vcpu_set_reg(c, HV_REG_X(A0), RAM_BASE + 0x8000);
@@ -234,7 +234,7 @@ TEST(x0_writes_in_compiled_code)
 static void smc_fence_i(bool jit, struct outcome *o)
 {
     struct guest g;
-    CHECK(guest_init_jit(&g, 1, jit) == 0);
+    REQUIRE(guest_init_jit(&g, 1, jit) == 0);
     hv_vcpu *c = g.cpu[0];
     uint64_t f = RAM_BASE + 0x3000;
     hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
@@ -271,7 +271,7 @@ TEST(self_modifying_code_with_fence_i)
 static void store_own_page(bool jit, struct outcome *o)
 {
     struct guest g;
-    CHECK(guest_init_jit(&g, 1, jit) == 0);
+    REQUIRE(guest_init_jit(&g, 1, jit) == 0);
     hv_vcpu *c = g.cpu[0];
     hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
     hv_vcpu_set_reg(c, HV_REG_X(T3), 50);
@@ -317,7 +317,7 @@ static void *raise_mei_later(void *arg)
 TEST(interrupts_reach_a_tight_compiled_loop)
 {
     struct guest g;
-    CHECK(guest_init_jit(&g, 1, true) == 0);
+    REQUIRE(guest_init_jit(&g, 1, true) == 0);
     hv_vcpu *c = g.cpu[0];
     emit_handler(&g);
     hv_vcpu_set_reg(c, CSR(0x305), HANDLER);
@@ -341,7 +341,7 @@ TEST(interrupts_reach_a_tight_compiled_loop)
     CHECK_EQ_U64(hv_vcpu_instret(c), 2 * reg(c, HV_REG_X(T1)) - (epc == RAM_BASE + 4) + 3);
     guest_fini(&g);
 
-    CHECK(guest_init_jit(&g, 1, true) == 0);
+    REQUIRE(guest_init_jit(&g, 1, true) == 0);
     c = g.cpu[0];
     emit_handler(&g);
     hv_vcpu_set_reg(c, CSR(0x305), HANDLER);
@@ -382,7 +382,7 @@ static void alu_mix(bool jit, struct outcome *o)
         ADD(S6, S6, T6),           ADD(S7, S7, A5),           OPR(0, 4, S5, S5, A3),
     };
     struct guest g;
-    CHECK(guest_init_jit(&g, 1, jit) == 0);
+    REQUIRE(guest_init_jit(&g, 1, jit) == 0);
     hv_vcpu *c = g.cpu[0];
     static const uint64_t seeds[] = { 0x8000000000000000ull, 0xffffffffffffffffull,
                                       0x123456789abcdef0ull, 7, 0xffffffff80000000ull,
@@ -450,7 +450,7 @@ TEST(integer_ops_match_the_interpreter)
 static void remap_call_target(bool jit, struct outcome *o)
 {
     struct guest g;
-    CHECK(guest_init_jit(&g, 1, jit) == 0);
+    REQUIRE(guest_init_jit(&g, 1, jit) == 0);
     hv_vcpu *c = g.cpu[0];
     uint64_t root = RAM_BASE + 0x10000, l1 = root + 0x1000, l0 = root + 0x2000;
     uint64_t page_a = RAM_BASE + 0x20000, page_b = RAM_BASE + 0x21000;
@@ -636,7 +636,7 @@ static void emit_body(struct guest *g, struct fuzz_insn *b, unsigned count)
 static void random_program(uint64_t seed, bool jit, struct outcome *o, uint64_t *mem_hash)
 {
     struct guest g;
-    CHECK(guest_init_jit(&g, 1, jit) == 0);
+    REQUIRE(guest_init_jit(&g, 1, jit) == 0);
     hv_vcpu *c = g.cpu[0];
     rng_state = seed;
     for (unsigned i = 1; i < 32; i++)
@@ -669,8 +669,8 @@ static void random_program(uint64_t seed, bool jit, struct outcome *o, uint64_t 
 TEST(random_programs_match_the_interpreter)
 {
     for (uint64_t seed = 1; seed <= 300; seed++) {
-        struct outcome a, b;
-        uint64_t ha, hb;
+        struct outcome a = {0}, b = {0}; /* stay zero when a guest cannot be made */
+        uint64_t ha = 0, hb = 0;
         random_program(seed * 0x9e3779b97f4a7c15ull, true, &a, &ha);
         random_program(seed * 0x9e3779b97f4a7c15ull, false, &b, &hb);
         int failed = test_current_failed;
@@ -708,7 +708,7 @@ static void scan_maps(unsigned *wx, unsigned *jit_code)
 TEST(code_buffer_is_never_writable_and_executable)
 {
     struct guest g;
-    CHECK(guest_init_jit(&g, 2, true) == 0);
+    REQUIRE(guest_init_jit(&g, 2, true) == 0);
     hv_vcpu *c = g.cpu[0];
     hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
     hv_vcpu_set_reg(c, HV_REG_X(A1), 1000);

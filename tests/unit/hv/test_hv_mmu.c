@@ -147,7 +147,7 @@ static void check_paging(struct guest *g, hv_vcpu *c)
 TEST(sv39_translation_and_faults)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     paging_program(&g, g.cpu[0], (8ull << 60) | (ROOT >> 12));
     check_paging(&g, g.cpu[0]);
     guest_fini(&g);
@@ -156,7 +156,7 @@ TEST(sv39_translation_and_faults)
 TEST(sv48_translation_and_faults)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     paging_program(&g, g.cpu[0], (9ull << 60) | (ROOT48 >> 12));
     check_paging(&g, g.cpu[0]);
     guest_fini(&g);
@@ -165,7 +165,7 @@ TEST(sv48_translation_and_faults)
 TEST(sfence_vma_sees_new_mapping)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     build_tables(&g);
     hv_vcpu_set_reg(c, CSR(0x180), (8ull << 60) | (ROOT >> 12));
@@ -192,7 +192,7 @@ TEST(sfence_vma_sees_new_mapping)
 static void sfence_after_fills(unsigned fills)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     build_tables(&g);
     hv_vcpu_set_reg(c, CSR(0x180), (8ull << 60) | (ROOT >> 12));
@@ -232,7 +232,7 @@ TEST(full_sfence_after_many_fills)
 TEST(mprv_uses_mpp_translation)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     build_tables(&g);
     hv_vcpu_set_reg(c, CSR(0x180), (8ull << 60) | (ROOT >> 12));
@@ -251,7 +251,7 @@ TEST(mprv_uses_mpp_translation)
 TEST(sfence_page_in_superpage_drops_its_pieces)
 {
     struct guest g;
-    CHECK(guest_init(&g, 1, false) == 0);
+    REQUIRE(guest_init(&g, 1, false) == 0);
     hv_vcpu *c = g.cpu[0];
     build_tables(&g);
     uint64_t mega = 0x40200000ull; /* l1[1] */
@@ -318,10 +318,12 @@ static void build_spaces(struct guest *g)
     }
 }
 
-/* S-mode in space 0 with ASID 1; a0 = VA0, s11 = the MMIO sink. */
+/* S-mode in space 0 with ASID 1; a0 = VA0, s11 = the MMIO sink. NULL when the guest
+ * cannot be made (the caller REQUIREs it). */
 static hv_vcpu *asid_guest(struct guest *g)
 {
-    CHECK(guest_init(g, 1, false) == 0);
+    if (guest_init(g, 1, false) != 0)
+        return NULL;
     hv_vcpu *c = g->cpu[0];
     build_spaces(g);
     hv_vcpu_set_reg(c, CSR(0x180), space_satp(0, 1));
@@ -343,6 +345,7 @@ TEST(satp_reads_back_asid)
 {
     struct guest g;
     hv_vcpu *c = asid_guest(&g);
+    REQUIRE(c);
     /* Linux's probe: all ASID bits set, read back, count them. */
     hv_vcpu_set_reg(c, HV_REG_X(A1), space_satp(0, 0xffff));
     hv_vcpu_set_reg(c, HV_REG_X(A2), space_satp(1, 0x1234));
@@ -362,6 +365,7 @@ TEST(asids_keep_their_own_translations)
 {
     struct guest g;
     hv_vcpu *c = asid_guest(&g);
+    REQUIRE(c);
     hv_vcpu_set_reg(c, HV_REG_X(A1), space_satp(0, 1));
     hv_vcpu_set_reg(c, HV_REG_X(A2), space_satp(1, 2));
     hv_vcpu_set_reg(c, HV_REG_X(T2), 20);
@@ -385,6 +389,7 @@ TEST(asids_beyond_the_sets_evict_correctly)
 {
     struct guest g;
     hv_vcpu *c = asid_guest(&g);
+    REQUIRE(c);
     uint64_t *satps = guest_ptr(&g, SATP_TABLE);
     for (unsigned k = 0; k < NSPACES; k++)
         satps[k] = space_satp(k, k + 1);
@@ -432,6 +437,7 @@ TEST(satp_write_keeps_other_asids)
 {
     struct guest g;
     hv_vcpu *c = asid_guest(&g);
+    REQUIRE(c);
     asid_fence_program(&g, c, NOP);
     emit(&g, SFENCE_VMA);
     emit(&g, LD(T1, A0, 0));
@@ -448,6 +454,7 @@ TEST(sfence_asid_drops_that_asid)
 {
     struct guest g;
     hv_vcpu *c = asid_guest(&g);
+    REQUIRE(c);
     asid_fence_program(&g, c, rv_r(0x09, A7, ZERO, 0, ZERO, 0x73)); /* sfence.vma x0, a7 */
     CHECK_EQ_U64(expect_store(c), 0x100);
     CHECK_EQ_U64(expect_store(c), 0x101);
@@ -460,6 +467,7 @@ TEST(sfence_page_asid_drops_that_page)
 {
     struct guest g;
     hv_vcpu *c = asid_guest(&g);
+    REQUIRE(c);
     asid_fence_program(&g, c, rv_r(0x09, A7, A0, 0, ZERO, 0x73)); /* sfence.vma a0, a7 */
     CHECK_EQ_U64(expect_store(c), 0x100);
     CHECK_EQ_U64(expect_store(c), 0x101);
@@ -472,6 +480,7 @@ TEST(sfence_page_reaches_every_asid)
 {
     struct guest g;
     hv_vcpu *c = asid_guest(&g);
+    REQUIRE(c);
     asid_fence_program(&g, c, rv_r(0x09, ZERO, A0, 0, ZERO, 0x73)); /* sfence.vma a0 */
     CHECK_EQ_U64(expect_store(c), 0x100);
     CHECK_EQ_U64(expect_store(c), 0x101);
@@ -484,6 +493,7 @@ TEST(full_sfence_reaches_every_asid)
 {
     struct guest g;
     hv_vcpu *c = asid_guest(&g);
+    REQUIRE(c);
     asid_fence_program(&g, c, SFENCE_VMA);
     CHECK_EQ_U64(expect_store(c), 0x100);
     CHECK_EQ_U64(expect_store(c), 0x101);
@@ -501,6 +511,7 @@ static void code_store_across_asids(unsigned fills)
 {
     struct guest g;
     hv_vcpu *c = asid_guest(&g);
+    REQUIRE(c);
     uint64_t f = RAM_BASE + 0x5000;
     g.at = f;
     emit(&g, ADDI(T1, ZERO, 1));

@@ -205,9 +205,8 @@ int main(int argc, char **argv)
 
     (void)test_current_failed;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (n == 0) {
-        printf("skipped: no ISA programs built (riscv64-linux-gnu-gcc not found)\n");
-    }
+    if (n == 0)
+        test_skip("no ISA programs built (riscv64-linux-gnu-gcc not found)");
     for (size_t i = 0; i < n; i++) {
         /* An argument selects programs by name, for debugging one class. */
         if (argc > 1 && !strstr(programs[i], argv[1]))

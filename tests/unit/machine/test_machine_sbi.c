@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -99,6 +101,51 @@ TEST(create_validates_config)
     cfg.initrd_path = "/nonexistent/initrd";
     CHECK(machine_create(&cfg, &m, &err) == -ENOENT);
     CHECK(m == NULL);
+}
+
+static bool same_file(int fd, const struct stat *want)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && st.st_dev == want->st_dev && st.st_ino == want->st_ino;
+}
+
+/* machine_destroy() after a create that failed early (here: no fd left for the virtio
+ * console's pipe) must not close fds it never opened, such as the caller's stdin. */
+TEST(failed_create_leaves_stdio_open)
+{
+    if (fcntl(0, F_GETFD) < 0)
+        REQUIRE(open("/dev/null", O_RDONLY) == 0);
+    struct stat in;
+    REQUIRE(fstat(0, &in) == 0);
+    int lowest = dup(0); /* the next fd the process would get */
+    REQUIRE(lowest >= 0);
+    close(lowest);
+    struct rlimit old, tight;
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    tight = old;
+    tight.rlim_cur = (rlim_t)lowest; /* no fd can be made */
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &tight) == 0);
+    struct machine_config cfg = {.cpus = 1, .memory_bytes = 64ull << 20,
+                                 .kernel_path = kernel_path, .console_in_fd = -1,
+                                 .console_out_fd = -1, .console = MACHINE_CONSOLE_VIRTIO};
+    struct machine *m = NULL;
+    struct cove_error err = {0};
+    int rc = machine_create(&cfg, &m, &err);
+    setrlimit(RLIMIT_NOFILE, &old);
+    CHECK(rc == -EMFILE);
+    CHECK(strstr(err.message, "console pipe") != NULL);
+    CHECK(same_file(0, &in));
+
+    /* And a machine that was made and destroyed leaves fds 0-2 as they were. */
+    struct stat std[3];
+    for (int fd = 0; fd < 3; fd++)
+        if (fstat(fd, &std[fd]) < 0)
+            std[fd].st_ino = 0;
+    cfg.console_out_fd = out_pipe[1];
+    REQUIRE(machine_create(&cfg, &m, &err) == 0);
+    machine_destroy(m);
+    for (int fd = 0; fd < 3; fd++)
+        CHECK(!std[fd].st_ino || same_file(fd, &std[fd]));
 }
 
 TEST(direct_boot_registers)
@@ -299,6 +346,7 @@ TEST(sbi_legacy)
     CHECK_EQ_U64(ERR(e), (uint64_t)-1);
     /* send_ipi with a hart mask in memory, bare translation. */
     uint8_t *mask = guest_ram_ptr(&m->ram, 0x80100000, 8);
+    REQUIRE(mask);
     memset(mask, 0, 8);
     mask[0] = 0x2;
     e = call(m, 0, 4, 0, 0x80100000, 0, 0, NULL);
@@ -528,6 +576,7 @@ int main(void)
         return 1;
     fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
     RUN(create_validates_config);
+    RUN(failed_create_leaves_stdio_open);
     RUN(direct_boot_registers);
     RUN(sbi_base);
     RUN(sbi_ipi_and_rfence_masks);

@@ -1,13 +1,14 @@
 /*
- * guest_ram.h — the one checked accessor of guest DRAM for the machine box.
+ * guest_ram.h — the one checked accessor of guest DRAM.
  *
  * Every access the VMM makes to guest memory on the guest's behalf (boot loaders, SBI
- * DBCN buffers, legacy SBI hart masks) goes through guest_ram_ptr(), which returns a
- * host pointer only when the whole range lies inside DRAM. Ranges come from the guest
- * or from files, so the arithmetic is done without overflow.
+ * DBCN buffers, legacy SBI hart masks, virtqueues) goes through guest_ram_ptr(), which
+ * returns a host pointer only when the whole range lies inside DRAM. Ranges come from
+ * the guest or from files, so the arithmetic is done without overflow. A leaf: the
+ * machine owns the RAM, the devices below it reach it only through this view.
  */
-#ifndef COVE_MACHINE_GUEST_RAM_H
-#define COVE_MACHINE_GUEST_RAM_H
+#ifndef COVE_UTIL_GUEST_RAM_H
+#define COVE_UTIL_GUEST_RAM_H
 
 #include <stdbool.h>
 #include <stddef.h>
