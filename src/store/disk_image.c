@@ -25,9 +25,13 @@ static void normalize(char *path)
     bool abs = path[0] == '/';
     char *out = path + abs, *in = path + abs;
     size_t kept = 0; /* components in out that a ".." may remove */
-    while (*in) {
+    bool last = !*in;
+    while (!last) {
         char *end = strchrnul(in, '/');
         size_t len = (size_t)(end - in);
+        /* read before writing: the slash written after the last component may land on
+         * the NUL at end */
+        last = !*end;
         if (len == 0 || (len == 1 && in[0] == '.')) {
             /* nothing */
         } else if (len == 2 && in[0] == '.' && in[1] == '.' && kept > 0) {
@@ -43,7 +47,7 @@ static void normalize(char *path)
             if (!dotdot)
                 kept++;
         }
-        in = *end ? end + 1 : end;
+        in = end + 1;
     }
     if (out > path + abs)
         out--; /* the trailing slash */

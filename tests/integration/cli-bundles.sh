@@ -78,6 +78,17 @@ exec_in dev 'echo from-source >/root/source-only' >/dev/null
     fail "the source's writes show in the clone"
 echo "ok: clone and source are independent"
 
+# re-cloning after writes: the source's overlay becomes a base in turn, and so does a
+# booted clone's (its relative base name must hold from bases/ as from the bundle)
+cove clone dev dev2 >/dev/null || fail "clone of a source written since its first clone"
+cove clone ci ci2 >/dev/null || fail "clone of a booted clone"
+[ "$(exec_in dev2 'cat /root/note; ls /root | cat')" = "$(printf 'persisted\nnote\nsource-only')" ] ||
+    fail "the second clone of dev does not see dev's later writes"
+[ "$(exec_in ci2 'cat /root/note')" = changed ] || fail "the clone of a clone lost its writes"
+cove delete dev2 >/dev/null && cove delete ci2 >/dev/null || fail "delete the re-clones"
+[ "$(exec_in dev 'cat /root/note')" = persisted ] || fail "dev broke when its clone was deleted"
+echo "ok: a VM re-cloned after writes, a booted clone cloned"
+
 # a moved COVE_HOME keeps working: overlays name their base relative to themselves
 grep -qa "$COVE_HOME" "$COVE_HOME"/vms/*/disk.img && fail "an overlay names its base by absolute path"
 mv "$COVE_HOME" "$TMP/moved"
