@@ -27,7 +27,7 @@
 #define COVE_MIN_MEMORY_MIB 16
 #define COVE_MAX_MEMORY_MIB (64 * 1024)
 #define COVE_MAX_DISKS 8
-#define COVE_MAX_FORWARDS 16
+#define COVE_MAX_FORWARDS 64 /* stored ones, and again as many added by a run */
 #define COVE_MAC_LEN 17 /* "52:54:00:12:34:56" */
 
 struct cove_disk_config {
@@ -71,7 +71,8 @@ int cove_config_copy(const struct cove_config *src, struct cove_config *dst);
 
 void cove_config_free(struct cove_config *cfg);
 
-/* "52:54:00:xx:xx:xx" with random low bytes (QEMU's locally administered prefix). */
+/* "52:54:00:xx:xx:xx" with random low bytes (QEMU's prefix), the text of the one
+ * generator the run path uses too. */
 void cove_config_random_mac(char out[COVE_MAC_LEN + 1]);
 
 #endif
