@@ -16,8 +16,7 @@
 #include <unistd.h>
 
 #include <cove/cove.h>
-
-#include "util/size.h"
+#include <cove/size.h>
 
 #ifndef COVE_SOURCE_ROOT
 #define COVE_SOURCE_ROOT ""
@@ -74,7 +73,7 @@ int cli_parse_cpus(const char *text, unsigned *out)
 int cli_parse_memory(const char *text, uint64_t *mib)
 {
     uint64_t bytes;
-    if (size_parse(text, 1ull << 20, &bytes) < 0) {
+    if (cove_size_parse(text, 1ull << 20, &bytes) < 0) {
         cli_error("--memory '%s' is not a size; use e.g. 512M or 2G", text);
         return -1;
     }
@@ -90,7 +89,7 @@ int cli_parse_memory(const char *text, uint64_t *mib)
 
 static int parse_disk_size(const char *text, uint64_t *bytes)
 {
-    if (size_parse(text, 1ull << 30, bytes) < 0 || *bytes == 0) {
+    if (cove_size_parse(text, 1ull << 30, bytes) < 0 || *bytes == 0) {
         cli_error("--disk-size '%s' is not a size; use e.g. 8G", text);
         return -1;
     }
@@ -414,22 +413,6 @@ static void print_json(json_t *v)
     json_decref(v);
 }
 
-/* 8.0G, 512M, 1.5G, 12K: compact sizes for the table. */
-static void short_size(uint64_t v, char *buf, size_t n)
-{
-    static const char units[] = "BKMGTP";
-    double d = (double)v;
-    int u = 0;
-    while (d >= 1024 && u < 5) {
-        d /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, n, "%" PRIu64 "B", v);
-    else
-        snprintf(buf, n, d < 10 ? "%.1f%c" : "%.0f%c", d, units[u]);
-}
-
 int cmd_get(int argc, char **argv)
 {
     static const char usage[] =
@@ -448,8 +431,8 @@ int cmd_get(int argc, char **argv)
         print_json(info_json(&v, true));
     } else {
         char size[32], used[32];
-        short_size(v.disk_size, size, sizeof size);
-        short_size(v.disk_used, used, sizeof used);
+        cove_size_format_short(v.disk_size, size, sizeof size);
+        cove_size_format_short(v.disk_used, used, sizeof used);
         printf("name:      %s\nstate:     %s\n", v.name, cove_vm_state_name(v.state));
         if (v.pid)
             printf("pid:       %d\n", v.pid);
@@ -498,9 +481,9 @@ int cmd_list(int argc, char **argv)
                 continue;
             }
             char mem[32], size[32], used[32];
-            short_size(v->config.memory_mib << 20, mem, sizeof mem);
-            short_size(v->disk_size, size, sizeof size);
-            short_size(v->disk_used, used, sizeof used);
+            cove_size_format_short(v->config.memory_mib << 20, mem, sizeof mem);
+            cove_size_format_short(v->disk_size, size, sizeof size);
+            cove_size_format_short(v->disk_used, used, sizeof used);
             printf("%-20s %-9s %4u %7s %7s %7s\n", v->name, cove_vm_state_name(v->state),
                    v->config.cpus, mem, size, used);
         }

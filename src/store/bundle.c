@@ -4,6 +4,8 @@
  */
 #include "store/bundle.h"
 
+#include <cove/size.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
@@ -46,17 +48,6 @@ int store_resolve(const char *bundle, const char *file, char *buf, size_t n)
     return store_path(buf, n, "%s/%s", bundle, file);
 }
 
-/* "8 GiB", "512 MiB", or bytes when not a whole MiB. */
-static void human_size(uint64_t v, char *buf, size_t n)
-{
-    if (v && v % (1ull << 30) == 0)
-        snprintf(buf, n, "%" PRIu64 " GiB", v >> 30);
-    else if (v && v % (1ull << 20) == 0)
-        snprintf(buf, n, "%" PRIu64 " MiB", v >> 20);
-    else
-        snprintf(buf, n, "%" PRIu64 " bytes", v);
-}
-
 static int check_ranges(unsigned cpus, uint64_t memory_mib, uint64_t disk_size,
                         struct cove_error *err)
 {
@@ -70,7 +61,7 @@ static int check_ranges(unsigned cpus, uint64_t memory_mib, uint64_t disk_size,
     if (disk_size && (disk_size < MIN_DISK_SIZE || disk_size > MAX_DISK_SIZE ||
                       disk_size % 512)) {
         char h[32];
-        human_size(disk_size, h, sizeof h);
+        cove_size_format(disk_size, h, sizeof h);
         return cove_error_set(err, -EINVAL, "disk size %s is out of range; use 64 MiB to 16 TiB "
                               "in whole 512-byte sectors", h);
     }
@@ -318,7 +309,7 @@ static int grow_disk(const char *bundle, const struct cove_config *cfg, uint64_t
         return 0;
     if (size < cur) {
         char h[32];
-        human_size(cur, h, sizeof h);
+        cove_size_format(cur, h, sizeof h);
         return cove_error_set(err, -EINVAL, "disk is %s; shrinking is not supported", h);
     }
     return store_disk_grow(path, size, err);

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cove/disk.h>
+
 #include "disk/disk.h"
 
 /* Overlays name their backing image relative to their own directory (as qcow2 does), so
@@ -128,15 +130,7 @@ int store_disk_info(const char *path, uint64_t *size, uint64_t *allocated, char 
 
 int store_disk_grow(const char *path, uint64_t size, struct cove_error *err)
 {
-    struct disk *d;
-    int rc = disk_open(path, false, &d, err);
-    if (rc < 0)
-        return rc;
-    rc = disk_resize(d, size, err);
-    int crc = disk_close(d);
-    if (rc == 0 && crc < 0)
-        rc = cove_error_set(err, crc, "%s: %s", path, strerror(-crc));
-    return rc;
+    return cove_disk_resize(path, size, err);
 }
 
 int store_disk_create_raw(const char *path, uint64_t size, struct cove_error *err)
