@@ -71,6 +71,11 @@ int cove_config_copy(const struct cove_config *src, struct cove_config *dst);
 
 void cove_config_free(struct cove_config *cfg);
 
+/* The checks config.json's "network" gets, one value at a time (the parsers `cove run`
+ * uses): 0, or -EINVAL with a line naming the value ("forward 'tcp:80': use ..."). */
+int cove_config_check_forward(const char *spec, struct cove_error *err);
+int cove_config_check_mac(const char *mac, struct cove_error *err);
+
 /* "52:54:00:xx:xx:xx" with random low bytes (QEMU's prefix), the text of the one
  * generator the run path uses too. */
 void cove_config_random_mac(char out[COVE_MAC_LEN + 1]);

@@ -89,7 +89,7 @@ int net_mac_parse(const char *text, uint8_t mac[NET_MAC_LEN], struct cove_error 
         m[i] = (uint8_t)strtoul((char[3]){text[3 * i], text[3 * i + 1], 0}, NULL, 16);
     if (m[0] & 1)
         return cove_error_set(err, -EINVAL,
-                              "MAC '%s' is a multicast address; the first byte must be even "
+                              "'%s' is a multicast MAC address; the first byte must be even "
                               "(e.g. 52:54:00:12:34:56)", text);
     memcpy(mac, m, NET_MAC_LEN);
     return 0;

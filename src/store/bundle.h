@@ -37,6 +37,12 @@ int store_resolve(const char *bundle, const char *file, char *buf, size_t n);
 /* Deletes bases/ images no bundle (or temporary bundle) refers to. Holds the global lock. */
 void store_collect_bases(const struct store *s);
 
+/* network.c: applies create's or set's network options to cfg (see struct
+ * cove_vm_settings); cfg is unchanged on error. */
+int store_set_network(struct cove_config *cfg, enum cove_net_mode net, bool set_forwards,
+                      const char *const *forwards, unsigned nforwards, const char *mac,
+                      struct cove_error *err);
+
 /* disk_image.c: thin wrappers over src/disk. */
 int store_disk_info(const char *path, uint64_t *size, uint64_t *allocated, char *backing,
                     size_t backing_len, struct cove_error *err);

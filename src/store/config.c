@@ -414,6 +414,18 @@ void cove_config_free(struct cove_config *cfg)
     memset(cfg, 0, sizeof *cfg);
 }
 
+int cove_config_check_forward(const char *spec, struct cove_error *err)
+{
+    struct net_forward f;
+    return net_forward_parse(spec, &f, err);
+}
+
+int cove_config_check_mac(const char *mac, struct cove_error *err)
+{
+    uint8_t m[NET_MAC_LEN];
+    return net_mac_parse(mac, m, err);
+}
+
 void cove_config_random_mac(char out[COVE_MAC_LEN + 1])
 {
     uint8_t m[NET_MAC_LEN];
