@@ -27,7 +27,7 @@
 #define COVE_MIN_MEMORY_MIB 16
 #define COVE_MAX_MEMORY_MIB (64 * 1024)
 #define COVE_MAX_DISKS 8
-#define COVE_MAX_FORWARDS 16
+#define COVE_MAX_FORWARDS 64 /* stored ones, and again as many added by a run */
 #define COVE_MAC_LEN 17 /* "52:54:00:12:34:56" */
 
 struct cove_disk_config {
@@ -71,12 +71,13 @@ int cove_config_copy(const struct cove_config *src, struct cove_config *dst);
 
 void cove_config_free(struct cove_config *cfg);
 
-/* Checks one port forward ("tcp|udp:[ADDR:]HOSTPORT:GUESTPORT") or MAC address
- * ("52:54:00:12:34:56") as the run will read it; -EINVAL with a message naming it. */
-int cove_forward_check(const char *spec, struct cove_error *err);
-int cove_mac_check(const char *mac, struct cove_error *err);
+/* The checks config.json's "network" gets, one value at a time (the parsers `cove run`
+ * uses): 0, or -EINVAL with a line naming the value ("forward 'tcp:80': use ..."). */
+int cove_config_check_forward(const char *spec, struct cove_error *err);
+int cove_config_check_mac(const char *mac, struct cove_error *err);
 
-/* "52:54:00:xx:xx:xx" with random low bytes (QEMU's locally administered prefix). */
+/* "52:54:00:xx:xx:xx" with random low bytes (QEMU's prefix), the text of the one
+ * generator the run path uses too. */
 void cove_config_random_mac(char out[COVE_MAC_LEN + 1]);
 
 #endif

@@ -43,7 +43,9 @@ struct cove_vm_info {
     int pid;               /* of the `cove run` process; 0 when stopped */
     struct cove_config config;
     uint64_t disk_size;    /* virtual size of the first disk, bytes (0: no disk) */
-    uint64_t disk_used;    /* host bytes allocated to the bundle's own disk files */
+    uint64_t disk_used;    /* host bytes its disks take: the bundle's own files plus the
+                              clone bases they read through (bases/) */
+    uint64_t disk_shared;  /* the part of disk_used in bases, shared with other clones */
     bool broken;           /* list only: the bundle cannot be read; problem says why */
     char problem[COVE_ERROR_MAX];
 };
@@ -51,6 +53,13 @@ void cove_vm_info_free(struct cove_vm_info *info);
 
 /* Checks a VM name: [A-Za-z0-9][A-Za-z0-9._-]{0,63}. */
 int cove_name_check(const char *name, struct cove_error *err);
+
+/* A VM's network as create and set take it. */
+enum cove_net_mode {
+    COVE_NET_DEFAULT = 0, /* create: NAT; set: unchanged */
+    COVE_NET_NAT,         /* virtio-net on user-mode NAT (the "network" of config.json) */
+    COVE_NET_NONE,        /* no network device */
+};
 
 struct cove_create_options {
     unsigned cpus;          /* 0: 1 */
@@ -60,9 +69,13 @@ struct cove_create_options {
      * on the disk (booted with cove.root=/dev/vda) ... */
     const char *guest_dir;  /* a directory with Image and initrd */
     /* ... or a kernel (initrd, command line) of one's own with an empty disk. */
-    const char *kernel;
+    const char *kernel;     /* a RISC-V Linux Image or ELF, checked here */
     const char *initrd;
     const char *cmdline;
+    enum cove_net_mode net;
+    const char *const *forwards; /* "tcp|udp:[ADDR:]HOSTPORT:GUESTPORT", stored; need NAT */
+    unsigned nforwards;          /* at most COVE_MAX_FORWARDS */
+    const char *mac;             /* NULL: a random 52:54:00:xx:xx:xx */
 };
 int cove_vm_create(const char *name, const struct cove_create_options *opts,
                    struct cove_error *err);
@@ -81,6 +94,11 @@ struct cove_vm_settings {
     unsigned cpus;          /* 0: unchanged */
     uint64_t memory_mib;    /* 0: unchanged */
     uint64_t disk_size;     /* 0: unchanged; growing only */
+    enum cove_net_mode net; /* DEFAULT: unchanged; NONE keeps the MAC for a later NAT */
+    bool set_forwards;      /* replace the stored forwards by these (none: an empty list) */
+    const char *const *forwards;
+    unsigned nforwards;
+    const char *mac;        /* NULL: unchanged */
 };
 int cove_vm_set(const char *name, const struct cove_vm_settings *s, struct cove_error *err);
 

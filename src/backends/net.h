@@ -60,7 +60,8 @@ struct net_forward {
 };
 
 /* Parses [tcp|udp]:[ADDR:]HOSTPORT:GUESTPORT (the protocol is required). One line in err
- * on failure (-EINVAL). */
+ * on failure (-EINVAL), naming the value, not an option: config.json's validation
+ * (src/store/config.c) calls this too, so the two never disagree. */
 int net_forward_parse(const char *spec, struct net_forward *out, struct cove_error *err);
 
 /* Parses xx:xx:xx:xx:xx:xx; a multicast address is refused (-EINVAL). */

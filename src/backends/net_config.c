@@ -1,4 +1,7 @@
-/* The text forms of network settings: port forwards and MAC addresses. */
+/* The text forms of network settings: port forwards and MAC addresses. The one parser of
+ * each: `cove run`, config.json (src/store/config.c) and `cove create/set` all call these,
+ * so what one accepts the others accept, with the same message. Messages name the value,
+ * not the option, since a value may come from a file. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -32,14 +35,14 @@ int net_forward_parse(const char *spec, struct net_forward *out, struct cove_err
 {
     char buf[128];
     if (strlen(spec) >= sizeof buf)
-        return cove_error_set(err, -EINVAL, "--forward '%.40s...' is too long; " FORWARD_SYNTAX,
+        return cove_error_set(err, -EINVAL, "forward '%.40s...' is too long; " FORWARD_SYNTAX,
                               spec);
     strcpy(buf, spec);
     char *field[5];
     unsigned n = 0;
     for (char *p = buf, *colon;; p = colon + 1) {
         if (n == 5)
-            return cove_error_set(err, -EINVAL, "--forward '%s': too many fields; " FORWARD_SYNTAX,
+            return cove_error_set(err, -EINVAL, "forward '%s': too many fields; " FORWARD_SYNTAX,
                                   spec);
         field[n++] = p;
         colon = strchr(p, ':');
@@ -49,24 +52,24 @@ int net_forward_parse(const char *spec, struct net_forward *out, struct cove_err
     }
     struct net_forward f = {.host_addr = INADDR_LOOPBACK};
     if (n < 3 || n > 4)
-        return cove_error_set(err, -EINVAL, "--forward '%s': " FORWARD_SYNTAX, spec);
+        return cove_error_set(err, -EINVAL, "forward '%s': " FORWARD_SYNTAX, spec);
     if (!strcmp(field[0], "udp"))
         f.udp = true;
     else if (strcmp(field[0], "tcp") != 0)
-        return cove_error_set(err, -EINVAL, "--forward '%s': unknown protocol '%s'; " FORWARD_SYNTAX,
+        return cove_error_set(err, -EINVAL, "forward '%s': unknown protocol '%s'; " FORWARD_SYNTAX,
                               spec, field[0]);
     if (n == 4) {
         struct in_addr a;
         if (inet_pton(AF_INET, field[1], &a) != 1)
             return cove_error_set(err, -EINVAL,
-                                  "--forward '%s': '%s' is not an IPv4 address; " FORWARD_SYNTAX,
+                                  "forward '%s': '%s' is not an IPv4 address; " FORWARD_SYNTAX,
                                   spec, field[1]);
         f.host_addr = ntohl(a.s_addr);
     }
     const char *hp = field[n - 2], *gp = field[n - 1];
     if (parse_port(hp, &f.host_port) < 0 || parse_port(gp, &f.guest_port) < 0)
         return cove_error_set(err, -EINVAL,
-                              "--forward '%s': ports are numbers from 1 to 65535; " FORWARD_SYNTAX,
+                              "forward '%s': ports are numbers from 1 to 65535; " FORWARD_SYNTAX,
                               spec);
     *out = f;
     return 0;
@@ -79,14 +82,14 @@ int net_mac_parse(const char *text, uint8_t mac[NET_MAC_LEN], struct cove_error 
         ok = i % 3 == 2 ? text[i] == ':' : isxdigit((unsigned char)text[i]);
     if (!ok)
         return cove_error_set(err, -EINVAL,
-                              "--mac '%s' is not a MAC address; use six hex bytes such as "
+                              "'%s' is not a MAC address; use six hex bytes such as "
                               "52:54:00:12:34:56", text);
     uint8_t m[NET_MAC_LEN];
     for (unsigned i = 0; i < NET_MAC_LEN; i++)
         m[i] = (uint8_t)strtoul((char[3]){text[3 * i], text[3 * i + 1], 0}, NULL, 16);
     if (m[0] & 1)
         return cove_error_set(err, -EINVAL,
-                              "--mac '%s' is a multicast address; the first byte must be even "
+                              "'%s' is a multicast MAC address; the first byte must be even "
                               "(e.g. 52:54:00:12:34:56)", text);
     memcpy(mac, m, NET_MAC_LEN);
     return 0;

@@ -1,6 +1,6 @@
 /*
  * cove disk — create, inspect, grow and convert disk images (raw or cdisk, see
- * docs/DISK-FORMAT.md). A thin client of src/disk: it parses arguments and prints.
+ * docs/DISK-FORMAT.md). A thin client of <cove/disk.h>: it parses arguments and prints.
  */
 #include "cli.h"
 
@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "disk/disk.h"
-#include "util/size.h"
+#include <cove/disk.h>
+#include <cove/size.h>
 
 static const char disk_usage[] =
     "usage: cove disk create PATH SIZE [--backing FILE] [--format cdisk|raw]\n"
@@ -33,27 +33,9 @@ static const char disk_usage[] =
     "\n"
     "SIZE takes K, M, G, T suffixes (binary: 1G = 1024 MiB); a bare number is bytes.\n";
 
-/* "1.5 GiB"-style, for people; JSON output carries bytes. */
-static void human_size(uint64_t bytes, char *out, size_t len)
-{
-    static const char *units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    unsigned u = 0;
-    double v = (double)bytes;
-    while (v >= 1024 && u + 1 < sizeof units / sizeof *units) {
-        v /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(out, len, "%" PRIu64 " bytes", bytes);
-    else if (v == (double)(uint64_t)v)
-        snprintf(out, len, "%.0f %s", v, units[u]);
-    else
-        snprintf(out, len, "%.1f %s", v, units[u]);
-}
-
 static int parse_size_arg(const char *text, uint64_t *out)
 {
-    int r = size_parse(text, 1, out);
+    int r = cove_size_parse(text, 1, out);
     if (r == -ERANGE) {
         cli_error("size '%s' is too large", text);
         return -1;
@@ -65,9 +47,9 @@ static int parse_size_arg(const char *text, uint64_t *out)
     return 0;
 }
 
-static int parse_format_arg(const char *opt, const char *text, enum disk_format *out)
+static int parse_format_arg(const char *opt, const char *text, enum cove_disk_format *out)
 {
-    if (disk_format_parse(text, out) < 0 || *out == DISK_FORMAT_AUTO) {
+    if (cove_disk_format_parse(text, out) < 0 || *out == COVE_DISK_AUTO) {
         cli_error("%s '%s' is not a disk format; use cdisk or raw", opt, text);
         return -1;
     }
@@ -95,7 +77,7 @@ static int disk_create_cmd(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    struct disk_create_options o = {.format = DISK_FORMAT_CDISK};
+    struct cove_disk_create_options o = {.format = COVE_DISK_CDISK};
     int c;
     while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         if (c == 'b') {
@@ -112,7 +94,7 @@ static int disk_create_cmd(int argc, char **argv)
     }
     if (positional(argc, argv, o.backing ? 1 : 2, 2, "create") < 0)
         return CLI_EXIT_USAGE;
-    if (o.backing && o.format == DISK_FORMAT_RAW) {
+    if (o.backing && o.format == COVE_DISK_RAW) {
         cli_error("disk create: a raw image cannot have a backing file; use --format cdisk");
         return CLI_EXIT_USAGE;
     }
@@ -120,29 +102,29 @@ static int disk_create_cmd(int argc, char **argv)
     if (optind + 1 < argc && parse_size_arg(argv[optind + 1], &o.size) < 0)
         return CLI_EXIT_USAGE;
     struct cove_error err;
-    if (disk_create_ex(path, &o, &err) < 0) {
+    if (cove_disk_create(path, &o, &err) < 0) {
         cli_error("%s", err.message);
         return CLI_EXIT_FAILURE;
     }
     return CLI_EXIT_OK;
 }
 
-static int print_info_json(const char *path, const struct disk_info *info)
+static int print_info_json(const char *path, const struct cove_disk_info *info)
 {
     json_t *o = json_object();
     json_object_set_new(o, "path", json_string(path));
-    json_object_set_new(o, "format", json_string(disk_format_name(info->format)));
+    json_object_set_new(o, "format", json_string(cove_disk_format_name(info->format)));
     json_object_set_new(o, "virtual_size", json_integer((json_int_t)info->virtual_size));
     json_object_set_new(o, "allocated", json_integer((json_int_t)info->allocated));
     json_object_set_new(o, "file_size", json_integer((json_int_t)info->file_size));
-    if (info->format == DISK_FORMAT_CDISK) {
+    if (info->format == COVE_DISK_CDISK) {
         json_object_set_new(o, "cluster_size", json_integer(info->cluster_size));
         json_object_set_new(o, "dirty", json_boolean(info->dirty));
     }
     if (info->backing[0]) {
         json_t *b = json_object();
         json_object_set_new(b, "path", json_string(info->backing));
-        json_object_set_new(b, "format", json_string(disk_format_name(info->backing_format)));
+        json_object_set_new(b, "format", json_string(cove_disk_format_name(info->backing_format)));
         json_object_set_new(o, "backing", b);
     } else {
         json_object_set_new(o, "backing", json_null());
@@ -158,20 +140,20 @@ static int print_info_json(const char *path, const struct disk_info *info)
     return CLI_EXIT_OK;
 }
 
-static void print_info_text(const char *path, const struct disk_info *info)
+static void print_info_text(const char *path, const struct cove_disk_info *info)
 {
     char vs[32], al[32];
-    human_size(info->virtual_size, vs, sizeof vs);
-    human_size(info->allocated, al, sizeof al);
+    cove_size_format(info->virtual_size, vs, sizeof vs);
+    cove_size_format(info->allocated, al, sizeof al);
     printf("image:         %s\n", path);
-    printf("format:        %s\n", disk_format_name(info->format));
+    printf("format:        %s\n", cove_disk_format_name(info->format));
     printf("virtual size:  %s (%" PRIu64 " bytes)\n", vs, info->virtual_size);
     printf("on host:       %s (%" PRIu64 " bytes)\n", al, info->allocated);
-    if (info->format == DISK_FORMAT_CDISK) {
+    if (info->format == COVE_DISK_CDISK) {
         printf("cluster size:  %" PRIu32 "\n", info->cluster_size);
         printf("backing file:  %s", info->backing[0] ? info->backing : "none");
         if (info->backing[0])
-            printf(" (%s)", disk_format_name(info->backing_format));
+            printf(" (%s)", cove_disk_format_name(info->backing_format));
         printf("\n");
         if (info->dirty)
             printf("dirty:         yes (in use, or not closed cleanly)\n");
@@ -204,18 +186,10 @@ static int disk_info_cmd(int argc, char **argv)
     if (positional(argc, argv, 1, 1, "info") < 0)
         return CLI_EXIT_USAGE;
     const char *path = argv[optind];
-    struct disk *d;
+    struct cove_disk_info info;
     struct cove_error err;
-    /* No lock: inspecting the disk of a running VM is fine. */
-    if (disk_open_ex(path, DISK_FORMAT_AUTO, DISK_OPEN_NO_LOCK, &d, &err) < 0) {
+    if (cove_disk_info(path, &info, &err) < 0) {
         cli_error("%s", err.message);
-        return CLI_EXIT_FAILURE;
-    }
-    struct disk_info info;
-    int r = disk_info(d, &info);
-    disk_close(d);
-    if (r < 0) {
-        cli_error("disk %s: %s", path, strerror(-r));
         return CLI_EXIT_FAILURE;
     }
     if (json)
@@ -236,16 +210,8 @@ static int disk_resize_cmd(int argc, char **argv)
     uint64_t size;
     if (parse_size_arg(argv[2], &size) < 0)
         return CLI_EXIT_USAGE;
-    struct disk *d;
     struct cove_error err;
-    int r = disk_open(argv[1], false, &d, &err);
-    if (r == 0) {
-        r = disk_resize(d, size, &err);
-        int rc = disk_close(d);
-        if (r == 0 && rc < 0)
-            r = cove_error_set(&err, rc, "disk %s: %s", argv[1], strerror(-rc));
-    }
-    if (r < 0) {
+    if (cove_disk_resize(argv[1], size, &err) < 0) {
         cli_error("%s", err.message);
         return CLI_EXIT_FAILURE;
     }
@@ -268,7 +234,7 @@ static int disk_convert_cmd(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    enum disk_format to = DISK_FORMAT_AUTO;
+    enum cove_disk_format to = COVE_DISK_AUTO;
     int c;
     while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         if (c == 't') {
@@ -284,8 +250,8 @@ static int disk_convert_cmd(int argc, char **argv)
     if (positional(argc, argv, 2, 2, "convert") < 0)
         return CLI_EXIT_USAGE;
     struct cove_error err;
-    disk_progress_fn progress = isatty(STDERR_FILENO) ? show_progress : NULL;
-    if (disk_convert(argv[optind], argv[optind + 1], to, progress, NULL, &err) < 0) {
+    cove_disk_progress_fn progress = isatty(STDERR_FILENO) ? show_progress : NULL;
+    if (cove_disk_convert(argv[optind], argv[optind + 1], to, progress, NULL, &err) < 0) {
         cli_error("%s", err.message);
         return CLI_EXIT_FAILURE;
     }

@@ -119,7 +119,7 @@ static int parse_forward(const char *spec, struct run_args *a)
         cli_error("too many --forward options; at most %d", COVE_MAX_FORWARDS);
         return -1;
     }
-    if (cove_forward_check(spec, &err) < 0) {
+    if (cove_config_check_forward(spec, &err) < 0) {
         cli_error("%s", err.message);
         return -1;
     }
@@ -148,7 +148,7 @@ static int parse_option(int c, char *arg, struct run_args *a)
         a->net = !strcmp(arg, "nat");
         break;
     case 'M':
-        if (cove_mac_check(arg, &err) < 0) {
+        if (cove_config_check_mac(arg, &err) < 0) {
             cli_error("%s", err.message);
             return -1;
         }

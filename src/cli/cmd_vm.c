@@ -16,8 +16,7 @@
 #include <unistd.h>
 
 #include <cove/cove.h>
-
-#include "util/size.h"
+#include <cove/size.h>
 
 #ifndef COVE_SOURCE_ROOT
 #define COVE_SOURCE_ROOT ""
@@ -74,7 +73,7 @@ int cli_parse_cpus(const char *text, unsigned *out)
 int cli_parse_memory(const char *text, uint64_t *mib)
 {
     uint64_t bytes;
-    if (size_parse(text, 1ull << 20, &bytes) < 0) {
+    if (cove_size_parse(text, 1ull << 20, &bytes) < 0) {
         cli_error("--memory '%s' is not a size; use e.g. 512M or 2G", text);
         return -1;
     }
@@ -90,10 +89,55 @@ int cli_parse_memory(const char *text, uint64_t *mib)
 
 static int parse_disk_size(const char *text, uint64_t *bytes)
 {
-    if (size_parse(text, 1ull << 30, bytes) < 0 || *bytes == 0) {
+    if (cove_size_parse(text, 1ull << 30, bytes) < 0 || *bytes == 0) {
         cli_error("--disk-size '%s' is not a size; use e.g. 8G", text);
         return -1;
     }
+    return 0;
+}
+
+/* --net, --forward, --mac (create and set; spelled as `cove run` spells them). Values
+ * are checked here by the library's parsers, so bad syntax is a usage error (exit 2). */
+struct net_args {
+    enum cove_net_mode net;
+    const char *forwards[COVE_MAX_FORWARDS];
+    unsigned nforwards;
+    const char *mac;
+};
+
+static int parse_net(const char *text, enum cove_net_mode *out)
+{
+    if (strcmp(text, "nat") && strcmp(text, "none")) {
+        cli_error("--net '%s': unknown network; use --net nat or --net none", text);
+        return -1;
+    }
+    *out = !strcmp(text, "nat") ? COVE_NET_NAT : COVE_NET_NONE;
+    return 0;
+}
+
+static int add_forward(const char *spec, struct net_args *n)
+{
+    struct cove_error err = {0};
+    if (n->nforwards == COVE_MAX_FORWARDS) {
+        cli_error("too many --forward options; at most %d", COVE_MAX_FORWARDS);
+        return -1;
+    }
+    if (cove_config_check_forward(spec, &err) < 0) {
+        cli_error("%s", err.message);
+        return -1;
+    }
+    n->forwards[n->nforwards++] = spec;
+    return 0;
+}
+
+static int set_mac(const char *mac, struct net_args *n)
+{
+    struct cove_error err = {0};
+    if (cove_config_check_mac(mac, &err) < 0) {
+        cli_error("--mac %s", err.message);
+        return -1;
+    }
+    n->mac = mac;
     return 0;
 }
 
@@ -135,6 +179,7 @@ static int format_options(const char *cmd, const char *usage, int argc, char **a
 static const char create_usage[] =
     "usage: cove create NAME [--cpus N] [--memory SIZE] [--disk-size SIZE]\n"
     "                   [--from-guest default | --kernel PATH [--initrd PATH]] [--append ARGS]\n"
+    "                   [--net nat|none] [--forward SPEC]... [--mac MAC]\n"
     "\n"
     "Makes a new VM bundle. From the default guest (the default) the disk holds an ext4\n"
     "root file system made from the guest's initrd, so files persist across boots.\n"
@@ -142,9 +187,14 @@ static const char create_usage[] =
     "  --memory SIZE      guest memory, e.g. 512M or 2G; a bare number is MiB (default 512M)\n"
     "  --disk-size SIZE   disk size, e.g. 8G; a bare number is GiB (default 8G; sparse)\n"
     "  --from-guest default  the default guest (COVE_GUEST_DIR, else guest/build.sh)\n"
-    "  --kernel PATH      a kernel of your own instead (copied into the bundle); empty disk\n"
+    "  --kernel PATH      a kernel of your own instead (a RISC-V Linux Image or ELF, copied\n"
+    "                     into the bundle); empty disk\n"
     "  --initrd PATH      its initrd\n"
-    "  --append ARGS      kernel command line (added to cove.root=/dev/vda for the guest)\n";
+    "  --append ARGS      kernel command line (added to cove.root=/dev/vda for the guest)\n"
+    "  --net nat|none     a network on user-mode NAT (the default) or none\n"
+    "  --forward SPEC     a host port forwarded at every run: tcp|udp:[ADDR:]HOSTPORT:GUESTPORT\n"
+    "                     (ADDR 127.0.0.1 unless given); repeatable, at most 64\n"
+    "  --mac MAC          the interface's MAC (default: random 52:54:00:xx:xx:xx)\n";
 
 /* The default guest: $COVE_GUEST_DIR, else the cached build of this source tree. */
 static int default_guest_dir(char *buf, size_t n)
@@ -181,7 +231,8 @@ static int default_guest_dir(char *buf, size_t n)
 
 int cmd_create(int argc, char **argv)
 {
-    enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_FROM_GUEST, O_KERNEL, O_INITRD, O_APPEND };
+    enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_FROM_GUEST, O_KERNEL, O_INITRD, O_APPEND,
+           O_NET, O_FORWARD, O_MAC };
     static const struct option options[] = {
         {"cpus", required_argument, NULL, O_CPUS},
         {"memory", required_argument, NULL, O_MEMORY},
@@ -190,10 +241,14 @@ int cmd_create(int argc, char **argv)
         {"kernel", required_argument, NULL, O_KERNEL},
         {"initrd", required_argument, NULL, O_INITRD},
         {"append", required_argument, NULL, O_APPEND},
+        {"net", required_argument, NULL, O_NET},
+        {"forward", required_argument, NULL, O_FORWARD},
+        {"mac", required_argument, NULL, O_MAC},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct cove_create_options o = {0};
+    struct net_args n = {0};
     const char *guest = NULL;
     int c;
     optind = 1;
@@ -216,6 +271,18 @@ int cmd_create(int argc, char **argv)
         case O_KERNEL: o.kernel = optarg; break;
         case O_INITRD: o.initrd = optarg; break;
         case O_APPEND: o.cmdline = optarg; break;
+        case O_NET:
+            if (parse_net(optarg, &n.net) < 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case O_FORWARD:
+            if (add_forward(optarg, &n) < 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case O_MAC:
+            if (set_mac(optarg, &n) < 0)
+                return CLI_EXIT_USAGE;
+            break;
         case 'h': fputs(create_usage, stdout); return CLI_EXIT_OK;
         default: return cli_bad_option("create", c, argv);
         }
@@ -235,6 +302,14 @@ int cmd_create(int argc, char **argv)
         cli_error("--initrd needs --kernel");
         return CLI_EXIT_USAGE;
     }
+    if (n.net == COVE_NET_NONE && (n.nforwards || n.mac)) {
+        cli_error("--%s needs a network; drop --net none", n.nforwards ? "forward" : "mac");
+        return CLI_EXIT_USAGE;
+    }
+    o.net = n.net;
+    o.forwards = n.forwards;
+    o.nforwards = n.nforwards;
+    o.mac = n.mac;
     struct cove_error err = {0};
     const char *name = argv[optind];
     if (cove_name_check(name, &err) < 0)
@@ -396,6 +471,7 @@ static json_t *info_json(const struct cove_vm_info *v, bool with_config)
     json_object_set_new(o, "memory", json_integer((json_int_t)v->config.memory_mib));
     json_object_set_new(o, "disk_size", json_integer((json_int_t)v->disk_size));
     json_object_set_new(o, "disk_used", json_integer((json_int_t)v->disk_used));
+    json_object_set_new(o, "disk_shared", json_integer((json_int_t)v->disk_shared));
     if (with_config) {
         char *text = cove_config_to_json(&v->config);
         json_t *cfg = text ? json_loads(text, 0, NULL) : NULL;
@@ -412,22 +488,6 @@ static void print_json(json_t *v)
         printf("%s\n", text);
     free(text);
     json_decref(v);
-}
-
-/* 8.0G, 512M, 1.5G, 12K: compact sizes for the table. */
-static void short_size(uint64_t v, char *buf, size_t n)
-{
-    static const char units[] = "BKMGTP";
-    double d = (double)v;
-    int u = 0;
-    while (d >= 1024 && u < 5) {
-        d /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, n, "%" PRIu64 "B", v);
-    else
-        snprintf(buf, n, d < 10 ? "%.1f%c" : "%.0f%c", d, units[u]);
 }
 
 int cmd_get(int argc, char **argv)
@@ -447,22 +507,31 @@ int cmd_get(int argc, char **argv)
     if (json) {
         print_json(info_json(&v, true));
     } else {
-        char size[32], used[32];
-        short_size(v.disk_size, size, sizeof size);
-        short_size(v.disk_used, used, sizeof used);
+        char size[32], used[32], shared[64] = "";
+        cove_size_format_short(v.disk_size, size, sizeof size);
+        cove_size_format_short(v.disk_used, used, sizeof used);
+        if (v.disk_shared) {
+            char b[16];
+            cove_size_format_short(v.disk_shared, b, sizeof b);
+            snprintf(shared, sizeof shared, ", %s of it in shared bases", b);
+        }
         printf("name:      %s\nstate:     %s\n", v.name, cove_vm_state_name(v.state));
         if (v.pid)
             printf("pid:       %d\n", v.pid);
-        printf("cpus:      %u\nmemory:    %" PRIu64 "M\ndisk:      %s (%s used)\n",
-               v.config.cpus, v.config.memory_mib, size, used);
+        printf("cpus:      %u\nmemory:    %" PRIu64 "M\ndisk:      %s (%s used%s)\n",
+               v.config.cpus, v.config.memory_mib, size, used, shared);
         printf("kernel:    %s\n", v.config.kernel);
         if (v.config.initrd)
             printf("initrd:    %s\n", v.config.initrd);
         if (v.config.cmdline)
             printf("cmdline:   %s\n", v.config.cmdline);
-        if (v.config.has_network)
-            printf("network:   %s, mac %s, %u forward(s)\n", v.config.nat ? "nat" : "none",
-                   v.config.mac[0] ? v.config.mac : "random", v.config.nforwards);
+        if (v.config.has_network && v.config.nat) {
+            printf("network:   nat, mac %s\n", v.config.mac[0] ? v.config.mac : "random per run");
+            for (unsigned i = 0; i < v.config.nforwards; i++)
+                printf("forward:   %s\n", v.config.forwards[i]);
+        } else {
+            printf("network:   none\n");
+        }
     }
     cove_vm_info_free(&v);
     return CLI_EXIT_OK;
@@ -472,7 +541,8 @@ int cmd_list(int argc, char **argv)
 {
     static const char usage[] =
         "usage: cove list [--format text|json]\n\nLists the VMs: state, CPUs, memory, disk "
-        "size and the space it uses on the host.\n";
+        "size, the host space its disk uses (USED: its own files and the clone bases it\n"
+        "reads through) and the part of that in bases shared with other clones (SHARED).\n";
     bool json = false;
     int rc = format_options("list", usage, argc, argv, &json);
     if (rc < 0)
@@ -490,19 +560,21 @@ int cmd_list(int argc, char **argv)
             json_array_append_new(arr, info_json(&list[i], false));
         print_json(arr);
     } else {
-        printf("%-20s %-9s %4s %7s %7s %7s\n", "NAME", "STATE", "CPUS", "MEMORY", "DISK", "USED");
+        printf("%-20s %-9s %4s %7s %7s %7s %7s\n", "NAME", "STATE", "CPUS", "MEMORY", "DISK",
+               "USED", "SHARED");
         for (size_t i = 0; i < n; i++) {
             const struct cove_vm_info *v = &list[i];
             if (v->broken) {
                 printf("%-20s %-9s %s\n", v->name, "broken", v->problem);
                 continue;
             }
-            char mem[32], size[32], used[32];
-            short_size(v->config.memory_mib << 20, mem, sizeof mem);
-            short_size(v->disk_size, size, sizeof size);
-            short_size(v->disk_used, used, sizeof used);
-            printf("%-20s %-9s %4u %7s %7s %7s\n", v->name, cove_vm_state_name(v->state),
-                   v->config.cpus, mem, size, used);
+            char mem[32], size[32], used[32], shared[32];
+            cove_size_format_short(v->config.memory_mib << 20, mem, sizeof mem);
+            cove_size_format_short(v->disk_size, size, sizeof size);
+            cove_size_format_short(v->disk_used, used, sizeof used);
+            cove_size_format_short(v->disk_shared, shared, sizeof shared);
+            printf("%-20s %-9s %4u %7s %7s %7s %7s\n", v->name, cove_vm_state_name(v->state),
+                   v->config.cpus, mem, size, used, v->disk_shared ? shared : "-");
         }
     }
     cove_vm_list_free(list, n);
@@ -512,17 +584,29 @@ int cmd_list(int argc, char **argv)
 int cmd_set(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: cove set NAME [--cpus N] [--memory SIZE] [--disk-size SIZE]\n\n"
-        "Changes a stopped VM. The disk only grows.\n";
-    enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE };
+        "usage: cove set NAME [--cpus N] [--memory SIZE] [--disk-size SIZE]\n"
+        "                [--net nat|none] [--forward SPEC]... [--no-forwards] [--mac MAC]\n\n"
+        "Changes a stopped VM. The disk only grows.\n"
+        "  --net nat|none     NAT networking, or no network (forwards must go first)\n"
+        "  --forward SPEC     replaces the stored forwards by the ones given (repeatable):\n"
+        "                     tcp|udp:[ADDR:]HOSTPORT:GUESTPORT; implies --net nat\n"
+        "  --no-forwards      removes every stored forward\n"
+        "  --mac MAC          a new MAC for the interface\n";
+    enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_NET, O_FORWARD, O_NO_FORWARDS, O_MAC };
     static const struct option options[] = {
         {"cpus", required_argument, NULL, O_CPUS},
         {"memory", required_argument, NULL, O_MEMORY},
         {"disk-size", required_argument, NULL, O_DISK_SIZE},
+        {"net", required_argument, NULL, O_NET},
+        {"forward", required_argument, NULL, O_FORWARD},
+        {"no-forwards", no_argument, NULL, O_NO_FORWARDS},
+        {"mac", required_argument, NULL, O_MAC},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct cove_vm_settings s = {0};
+    struct net_args n = {0};
+    bool no_forwards = false;
     int c;
     optind = 1;
     opterr = 0;
@@ -540,6 +624,19 @@ int cmd_set(int argc, char **argv)
             if (parse_disk_size(optarg, &s.disk_size) < 0)
                 return CLI_EXIT_USAGE;
             break;
+        case O_NET:
+            if (parse_net(optarg, &n.net) < 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case O_FORWARD:
+            if (add_forward(optarg, &n) < 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case O_NO_FORWARDS: no_forwards = true; break;
+        case O_MAC:
+            if (set_mac(optarg, &n) < 0)
+                return CLI_EXIT_USAGE;
+            break;
         case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
         default: return cli_bad_option("set", c, argv);
         }
@@ -547,8 +644,23 @@ int cmd_set(int argc, char **argv)
     int rc = positional("set", argc, argv, 1, "NAME");
     if (rc)
         return rc;
-    if (!s.cpus && !s.memory_mib && !s.disk_size) {
-        cli_error("nothing to change; pass --cpus, --memory or --disk-size");
+    if (no_forwards && n.nforwards) {
+        cli_error("--no-forwards and --forward exclude each other; --forward alone replaces "
+                  "the list");
+        return CLI_EXIT_USAGE;
+    }
+    if (n.net == COVE_NET_NONE && (n.nforwards || n.mac)) {
+        cli_error("--%s needs a network; drop --net none", n.nforwards ? "forward" : "mac");
+        return CLI_EXIT_USAGE;
+    }
+    s.net = n.net;
+    s.set_forwards = no_forwards || n.nforwards;
+    s.forwards = n.forwards;
+    s.nforwards = n.nforwards;
+    s.mac = n.mac;
+    if (!s.cpus && !s.memory_mib && !s.disk_size && !s.net && !s.set_forwards && !s.mac) {
+        cli_error("nothing to change; pass --cpus, --memory, --disk-size, --net, --forward, "
+                  "--no-forwards or --mac");
         return CLI_EXIT_USAGE;
     }
     struct cove_error err = {0};

@@ -101,6 +101,13 @@ static bool is_elf(const struct boot_file *f)
     return f->size >= EI_NIDENT && memcmp(f->head, ELFMAG, SELFMAG) == 0;
 }
 
+/* An ELF this machine can load: 64-bit, little-endian, RISC-V. */
+static bool is_riscv_elf(const struct boot_file *f)
+{
+    return is_elf(f) && f->size >= sizeof(Elf64_Ehdr) && f->head[EI_CLASS] == ELFCLASS64 &&
+           f->head[EI_DATA] == ELFDATA2LSB && (f->head[18] | f->head[19] << 8) == EM_RISCV;
+}
+
 static const char *elf_machine_name(unsigned machine)
 {
     switch (machine) {
@@ -206,11 +213,9 @@ static int load_elf(struct boot_file *f, const struct guest_ram *ram, uint64_t l
                     struct boot_image *out, struct cove_error *err)
 {
     Elf64_Ehdr eh;
-    if (f->size < sizeof eh || f->head[EI_CLASS] != ELFCLASS64 || f->head[EI_DATA] != ELFDATA2LSB)
+    if (!is_riscv_elf(f))
         return not_bootable(f, err);
     memcpy(&eh, f->head, sizeof eh);
-    if (eh.e_machine != EM_RISCV)
-        return not_bootable(f, err);
     if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > ELF_MAX_PHDRS ||
         eh.e_phoff > f->size || (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > f->size - eh.e_phoff)
         return cove_error_set(err, -ENOEXEC, "%s %s: truncated or malformed ELF program headers",
@@ -274,6 +279,27 @@ int boot_load_kernel(const struct guest_ram *ram, const char *path, uint64_t lim
     else
         rc = not_bootable(&f, err);
     close(f.fd);
+    return rc;
+}
+
+int boot_check_kernel(const char *path, struct cove_error *err)
+{
+    struct boot_file f;
+    int rc = open_file(&f, "kernel", path, err);
+    if (rc < 0)
+        return rc;
+    if (!is_riscv_image(&f) && !is_riscv_elf(&f))
+        rc = not_bootable(&f, err);
+    close(f.fd);
+    return rc;
+}
+
+int boot_check_file(const char *what, const char *path, struct cove_error *err)
+{
+    struct boot_file f;
+    int rc = open_file(&f, what, path, err);
+    if (rc == 0)
+        close(f.fd);
     return rc;
 }
 

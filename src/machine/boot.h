@@ -32,6 +32,14 @@ int boot_load_kernel(const struct guest_ram *ram, const char *path, uint64_t lim
 int boot_load_firmware(const struct guest_ram *ram, const char *path, uint64_t limit,
                        struct boot_image *out, struct cove_error *err);
 
+/* Before any boot (cove create): whether boot_load_kernel without firmware would take
+ * path's format (a RISC-V Linux Image or RISC-V ELF64), with the message a boot that
+ * refuses it prints. Fits in memory is the boot's to check. */
+int boot_check_kernel(const char *path, struct cove_error *err);
+/* That a boot file (what: "initrd", "firmware") is a regular file we can read; the
+ * loaders' message otherwise. */
+int boot_check_file(const char *what, const char *path, struct cove_error *err);
+
 /* Places the initrd as high as possible in [low, high), page aligned. */
 int boot_load_initrd(const struct guest_ram *ram, const char *path, uint64_t low,
                      uint64_t high, uint64_t *start, uint64_t *end, struct cove_error *err);

@@ -4,6 +4,10 @@
  */
 #include "store/bundle.h"
 
+#include <cove/size.h>
+
+#include "machine/boot.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
@@ -46,17 +50,6 @@ int store_resolve(const char *bundle, const char *file, char *buf, size_t n)
     return store_path(buf, n, "%s/%s", bundle, file);
 }
 
-/* "8 GiB", "512 MiB", or bytes when not a whole MiB. */
-static void human_size(uint64_t v, char *buf, size_t n)
-{
-    if (v && v % (1ull << 30) == 0)
-        snprintf(buf, n, "%" PRIu64 " GiB", v >> 30);
-    else if (v && v % (1ull << 20) == 0)
-        snprintf(buf, n, "%" PRIu64 " MiB", v >> 20);
-    else
-        snprintf(buf, n, "%" PRIu64 " bytes", v);
-}
-
 static int check_ranges(unsigned cpus, uint64_t memory_mib, uint64_t disk_size,
                         struct cove_error *err)
 {
@@ -70,11 +63,31 @@ static int check_ranges(unsigned cpus, uint64_t memory_mib, uint64_t disk_size,
     if (disk_size && (disk_size < MIN_DISK_SIZE || disk_size > MAX_DISK_SIZE ||
                       disk_size % 512)) {
         char h[32];
-        human_size(disk_size, h, sizeof h);
+        cove_size_format(disk_size, h, sizeof h);
         return cove_error_set(err, -EINVAL, "disk size %s is out of range; use 64 MiB to 16 TiB "
                               "in whole 512-byte sectors", h);
     }
     return 0;
+}
+
+/* Host bytes of the clone bases (bases/) a disk reads through, starting at its backing. A
+ * base is shared: every clone over it counts it in full, since deleting the others would
+ * leave it all to this one. */
+static uint64_t bases_used(const struct store *s, const char *backing)
+{
+    char cur[PATH_MAX], next[PATH_MAX];
+    size_t n = strlen(s->bases);
+    uint64_t total = 0;
+    snprintf(cur, sizeof cur, "%s", backing);
+    for (int depth = 0; cur[0] && depth < 32; depth++) {
+        uint64_t used;
+        if (strncmp(cur, s->bases, n) || cur[n] != '/' ||
+            store_disk_info(cur, NULL, &used, next, sizeof next, NULL) < 0)
+            break;
+        total += used;
+        memcpy(cur, next, sizeof cur);
+    }
+    return total;
 }
 
 int store_load_info(const struct store *s, const char *name, struct cove_vm_info *out,
@@ -99,15 +112,19 @@ int store_load_info(const struct store *s, const char *name, struct cove_vm_info
         if (store_resolve(bundle, file, path, sizeof path) < 0)
             continue;
         uint64_t size = 0, used = 0;
-        if ((rc = store_disk_info(path, &size, &used, NULL, 0, &cerr)) < 0) {
+        char backing[PATH_MAX];
+        if ((rc = store_disk_info(path, &size, &used, backing, sizeof backing, &cerr)) < 0) {
             cove_vm_info_free(out);
             return cove_error_set(err, rc, "VM '%s': %s", name, cerr.message);
         }
         if (i == 0)
             out->disk_size = size;
-        if (file[0] != '/')
+        if (file[0] != '/') {
             out->disk_used += used;
+            out->disk_shared += bases_used(s, backing);
+        }
     }
+    out->disk_used += out->disk_shared;
     return 0;
 }
 
@@ -212,6 +229,25 @@ static int check_new_name(const struct store *s, const char *name, struct cove_e
     return 0;
 }
 
+/* What `cove run` would refuse in the boot files, refused now rather than at the first
+ * boot: the same checks (src/machine/boot.c), the same messages. */
+static int check_boot_files(const struct cove_create_options *o, struct cove_error *err)
+{
+    char kernel[PATH_MAX], initrd[PATH_MAX];
+    const char *k = o->kernel, *i = o->initrd;
+    if (o->guest_dir) {
+        if (store_path(kernel, sizeof kernel, "%s/Image", o->guest_dir) < 0 ||
+            store_path(initrd, sizeof initrd, "%s/initrd", o->guest_dir) < 0)
+            return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", o->guest_dir);
+        k = kernel;
+        i = initrd;
+    }
+    int rc = boot_check_kernel(k, err);
+    if (rc == 0 && i)
+        rc = boot_check_file("initrd", i, err);
+    return rc;
+}
+
 int cove_vm_create(const char *name, const struct cove_create_options *o, struct cove_error *err)
 {
     struct store s;
@@ -220,23 +256,31 @@ int cove_vm_create(const char *name, const struct cove_create_options *o, struct
         return rc;
     if (!o->guest_dir && !o->kernel)
         return cove_error_set(err, -EINVAL, "no guest given; use the default guest or a kernel");
-    if ((rc = store_open(&s, err)) < 0)
+    if ((rc = check_boot_files(o, err)) < 0 || (rc = store_open(&s, err)) < 0)
         return rc;
     store_sweep_temps(s.vms);
     if ((rc = check_new_name(&s, name, err)) < 0)
         return rc;
-    char tmp[PATH_MAX];
-    if (store_temp_path(s.vms, "create", tmp, sizeof tmp) < 0)
-        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
-    if (mkdir(tmp, 0755) < 0)
-        return cove_error_set(err, -errno, "cannot create %s: %s", tmp, strerror(errno));
     struct cove_config cfg = {
         .cpus = o->cpus ? o->cpus : 1,
         .memory_mib = o->memory_mib ? o->memory_mib : DEFAULT_MEMORY_MIB,
         .has_network = true,
         .nat = true,
     };
-    cove_config_random_mac(cfg.mac);
+    if ((rc = store_set_network(&cfg, o->net, o->nforwards > 0, o->forwards, o->nforwards,
+                                o->mac, err)) < 0) {
+        cove_config_free(&cfg);
+        return rc;
+    }
+    char tmp[PATH_MAX];
+    if (store_temp_path(s.vms, "create", tmp, sizeof tmp) < 0)
+        rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    else if (mkdir(tmp, 0755) < 0)
+        rc = cove_error_set(err, -errno, "cannot create %s: %s", tmp, strerror(errno));
+    if (rc < 0) {
+        cove_config_free(&cfg);
+        return rc;
+    }
     rc = fill_new_bundle(tmp, o, o->disk_size ? o->disk_size : DEFAULT_DISK_SIZE, &cfg, err);
     cove_config_free(&cfg);
     if (rc == 0)
@@ -318,7 +362,7 @@ static int grow_disk(const char *bundle, const struct cove_config *cfg, uint64_t
         return 0;
     if (size < cur) {
         char h[32];
-        human_size(cur, h, sizeof h);
+        cove_size_format(cur, h, sizeof h);
         return cove_error_set(err, -EINVAL, "disk is %s; shrinking is not supported", h);
     }
     return store_disk_grow(path, size, err);
@@ -344,11 +388,15 @@ int cove_vm_set(const char *name, const struct cove_vm_settings *set, struct cov
     } else if ((rc = cove_config_load(path, &cfg, &cerr)) < 0) {
         cove_error_set(err, rc, "VM '%s': %s", name, cerr.message);
     } else {
-        /* The disk first: its size is not in config.json, and a refused shrink must
-         * leave the rest unchanged too. */
-        if (set->disk_size)
+        /* The network in memory first, then the disk (its size is not in config.json),
+         * then the file: a refused setting or shrink leaves everything unchanged. */
+        bool network = set->net || set->set_forwards || set->mac;
+        if (network)
+            rc = store_set_network(&cfg, set->net, set->set_forwards, set->forwards,
+                                   set->nforwards, set->mac, err);
+        if (rc == 0 && set->disk_size)
             rc = grow_disk(bundle, &cfg, set->disk_size, err);
-        if (rc == 0 && (set->cpus || set->memory_mib)) {
+        if (rc == 0 && (set->cpus || set->memory_mib || network)) {
             if (set->cpus)
                 cfg.cpus = set->cpus;
             if (set->memory_mib)

@@ -15,6 +15,7 @@
 #define BUNDLE_KERNEL "kernel"
 #define BUNDLE_INITRD "initrd"
 #define BUNDLE_FIRMWARE "firmware"
+#define BASE_IMAGE "base.img" /* bases/ID/base.img */
 #define DEFAULT_DISK_SIZE (8ull << 30)
 #define DEFAULT_MEMORY_MIB 512
 #define GUEST_ROOT_CMDLINE "cove.root=/dev/vda"
@@ -36,12 +37,19 @@ int store_resolve(const char *bundle, const char *file, char *buf, size_t n);
 /* Deletes bases/ images no bundle (or temporary bundle) refers to. Holds the global lock. */
 void store_collect_bases(const struct store *s);
 
+/* network.c: applies create's or set's network options to cfg (see struct
+ * cove_vm_settings); cfg is unchanged on error. */
+int store_set_network(struct cove_config *cfg, enum cove_net_mode net, bool set_forwards,
+                      const char *const *forwards, unsigned nforwards, const char *mac,
+                      struct cove_error *err);
+
 /* disk_image.c: thin wrappers over src/disk. */
 int store_disk_info(const char *path, uint64_t *size, uint64_t *allocated, char *backing,
                     size_t backing_len, struct cove_error *err);
 int store_disk_grow(const char *path, uint64_t size, struct cove_error *err);
 int store_disk_create_raw(const char *path, uint64_t size, struct cove_error *err);
-/* A cdisk over backing (absolute path); size 0: the backing's size. */
+/* A cdisk over backing (absolute path; the image names it relative to itself, see
+ * disk_image.c); size 0: the backing's size. */
 int store_disk_overlay(const char *path, uint64_t size, const char *backing,
                        struct cove_error *err);
 

@@ -4,13 +4,17 @@
  * Per disk inside the bundle, FICLONE (a reflink) where the file system has it (btrfs,
  * XFS). Elsewhere the source's disk becomes a read-only base, shared through cdisk
  * overlays:
- *   1. link(SRC/disk.img, bases/ID.img)          the base is the very same inode
+ *   1. link(SRC/disk.img, bases/ID/base.img)     the base is the very same inode
  *   2. overlay over the base -> SRC/.tmp-...; rename over SRC/disk.img
  *   3. overlay over the base in the new bundle (a temporary directory, renamed at the end)
  * At every instant SRC/disk.img is either the old file or an overlay over an identical
  * base; a base left unreferenced by a killed clone is removed by the next collection.
- * Overlays name their base by absolute path (bases/ is outside every bundle, and a base
- * that is itself an overlay moved there from a bundle must still find its own base).
+ * Overlays name their base relative to their own directory (disk_image.c), and the one
+ * inode of step 1 is reached from two directories, SRC and bases/ID: both lie two levels
+ * below COVE_HOME, so a name it holds ("../../bases/OTHER/base.img" when SRC was itself an
+ * overlay) means the same file from either. That is why each base has a directory of its
+ * own rather than sitting in bases/ itself. (COVE_HOMEs made before kept bases/ID.img:
+ * still read, still collected.)
  * The global lock keeps collections out while a clone has references in flight.
  */
 #include "store/bundle.h"
@@ -50,25 +54,34 @@ static int reflink(const char *src, const char *dst)
     return rc;
 }
 
-static int new_base_path(const struct store *s, char *buf, size_t n)
+/* bases/ID/base.img: the directory in dir, the image in base. */
+static int new_base_path(const struct store *s, char *dir, char *base, size_t n)
 {
     uint8_t id[8];
     if (getrandom(id, sizeof id, 0) != (ssize_t)sizeof id)
         return -EIO;
-    return store_path(buf, n, "%s/%02x%02x%02x%02x%02x%02x%02x%02x.img", s->bases, id[0], id[1],
-                      id[2], id[3], id[4], id[5], id[6], id[7]);
+    if (store_path(dir, n, "%s/%02x%02x%02x%02x%02x%02x%02x%02x", s->bases, id[0], id[1], id[2],
+                   id[3], id[4], id[5], id[6], id[7]) < 0)
+        return -ENAMETOOLONG;
+    return store_path(base, n, "%s/" BASE_IMAGE, dir);
 }
 
 /* Steps 1 and 2: SRC's disk becomes an overlay over a new base, whose path is returned. */
 static int make_base(const struct store *s, const char *src_disk, const char *src_bundle,
                      char *base, size_t n, struct cove_error *err)
 {
-    char tmp[PATH_MAX];
-    if (new_base_path(s, base, n) < 0 || store_temp_path(src_bundle, "overlay", tmp, sizeof tmp))
+    char tmp[PATH_MAX], dir[PATH_MAX];
+    if (new_base_path(s, dir, base, n) < 0 ||
+        store_temp_path(src_bundle, "overlay", tmp, sizeof tmp))
         return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
-    if (link(src_disk, base) < 0)
-        return cove_error_set(err, -errno, "cannot link %s to %s: %s", src_disk, base,
-                              strerror(errno));
+    if (mkdir(dir, 0755) < 0)
+        return cove_error_set(err, -errno, "cannot create %s: %s", dir, strerror(errno));
+    if (link(src_disk, base) < 0) {
+        int e = errno;
+        rmdir(dir);
+        return cove_error_set(err, -e, "cannot link %s to %s: %s", src_disk, base, strerror(e));
+    }
+    store_sync_dir(dir);
     store_sync_dir(s->bases);
     int rc = store_disk_overlay(tmp, 0, base, err);
     if (rc == 0 && rename(tmp, src_disk) < 0)
@@ -76,6 +89,7 @@ static int make_base(const struct store *s, const char *src_disk, const char *sr
     if (rc < 0) {
         unlink(tmp);
         unlink(base);
+        rmdir(dir);
         return rc;
     }
     store_sync_dir(src_bundle);
@@ -231,7 +245,7 @@ int cove_vm_clone(const char *src_name, const char *dst_name, struct cove_error 
 /* --- collecting unused bases ----------------------------------------------------------- */
 
 struct base_set {
-    char *names[MAX_BASES]; /* file names in bases/ */
+    char *names[MAX_BASES]; /* entries of bases/: ID directories (and older ID.img files) */
     bool used[MAX_BASES];
     size_t n;
 };
@@ -247,9 +261,11 @@ static void mark_chain(const struct store *s, struct base_set *set, const char *
             return;
         if (strncmp(backing, s->bases, base_len) || backing[base_len] != '/')
             return;
-        const char *file = backing + base_len + 1;
+        /* the entry of bases/ it lies in: "ID" of ID/base.img, or an older "ID.img" */
+        const char *entry = backing + base_len + 1;
+        size_t len = strcspn(entry, "/");
         for (size_t i = 0; i < set->n; i++)
-            if (!strcmp(set->names[i], file))
+            if (strlen(set->names[i]) == len && !strncmp(set->names[i], entry, len))
                 set->used[i] = true;
         snprintf(cur, sizeof cur, "%s", backing);
     }
@@ -282,7 +298,8 @@ static void load_bases(const struct store *s, struct base_set *set)
     struct dirent *e;
     while ((e = readdir(d)) && set->n < MAX_BASES) {
         size_t len = strlen(e->d_name);
-        if (e->d_name[0] == '.' || len < 5 || strcmp(e->d_name + len - 4, ".img"))
+        bool old_file = len > 4 && !strcmp(e->d_name + len - 4, ".img");
+        if (e->d_name[0] == '.' || (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN && !old_file))
             continue;
         if ((set->names[set->n] = strdup(e->d_name)))
             set->n++;
@@ -317,7 +334,7 @@ void store_collect_bases(const struct store *s)
     /* A base used only by another base is kept by the chain walk from the bundles. */
     for (size_t i = 0; i < set->n; i++) {
         if (!set->used[i] && store_path(path, sizeof path, "%s/%s", s->bases, set->names[i]) == 0)
-            unlink(path);
+            store_remove_tree(path);
         free(set->names[i]);
     }
     free(set);

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cove/disk.h>
+
 #include "disk/disk.h"
 
 /* Overlays name their backing image relative to their own directory (as qcow2 does), so
@@ -25,9 +27,13 @@ static void normalize(char *path)
     bool abs = path[0] == '/';
     char *out = path + abs, *in = path + abs;
     size_t kept = 0; /* components in out that a ".." may remove */
-    while (*in) {
+    bool last = !*in;
+    while (!last) {
         char *end = strchrnul(in, '/');
         size_t len = (size_t)(end - in);
+        /* read before writing: the slash written after the last component may land on
+         * the NUL at end */
+        last = !*end;
         if (len == 0 || (len == 1 && in[0] == '.')) {
             /* nothing */
         } else if (len == 2 && in[0] == '.' && in[1] == '.' && kept > 0) {
@@ -43,7 +49,7 @@ static void normalize(char *path)
             if (!dotdot)
                 kept++;
         }
-        in = *end ? end + 1 : end;
+        in = end + 1;
     }
     if (out > path + abs)
         out--; /* the trailing slash */
@@ -124,15 +130,7 @@ int store_disk_info(const char *path, uint64_t *size, uint64_t *allocated, char 
 
 int store_disk_grow(const char *path, uint64_t size, struct cove_error *err)
 {
-    struct disk *d;
-    int rc = disk_open(path, false, &d, err);
-    if (rc < 0)
-        return rc;
-    rc = disk_resize(d, size, err);
-    int crc = disk_close(d);
-    if (rc == 0 && crc < 0)
-        rc = cove_error_set(err, crc, "%s: %s", path, strerror(-crc));
-    return rc;
+    return cove_disk_resize(path, size, err);
 }
 
 int store_disk_create_raw(const char *path, uint64_t size, struct cove_error *err)

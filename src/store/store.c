@@ -68,7 +68,8 @@ int store_open(struct store *s, struct cove_error *err)
         return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
     if ((rc = mkdir_p(s->home, err)) < 0)
         return rc;
-    /* Overlays name their bases by absolute path: it must not depend on the cwd. */
+    /* Paths are compared and made relative lexically (disk_image.c): one canonical root,
+     * independent of the cwd. */
     char real[PATH_MAX];
     if (!realpath(s->home, real))
         return cove_error_set(err, -errno, "%s: %s", s->home, strerror(errno));

@@ -3,7 +3,8 @@
  *
  *   $COVE_HOME (default ~/.cove)/
  *     vms/NAME/            a bundle: config.json, disk.img, kernel, initrd, run/
- *     bases/ID.img         read-only disk images shared by cdisk overlays (clone)
+ *     bases/ID/base.img    read-only disk images shared by cdisk overlays (clone); two
+ *                          levels down like vms/NAME/disk.img (see clone.c)
  *     .lock                serialises operations on bases/ (clone, delete, the sweep)
  *
  * Crash safety: every change is one rename(2) of something fully written under a

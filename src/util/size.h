@@ -1,14 +1,15 @@
 /*
- * size.h — parsing of user-given sizes ("512M", "2G", "1048576").
+ * size.h — the library's own name for the size parser of <cove/size.h>, for code not yet
+ * switched to the public name (cove run's options). One parser: this forwards to it.
  */
-#ifndef COVE_SIZE_H
-#define COVE_SIZE_H
+#ifndef COVE_UTIL_SIZE_H
+#define COVE_UTIL_SIZE_H
 
-#include <stdint.h>
+#include <cove/size.h>
 
-/* Parses a size with an optional K/M/G/T suffix (binary units, optional trailing "iB"
- * or "B"). A bare number is bytes unless default_unit says otherwise (e.g. 1<<20 for
- * "--memory 512"). Returns 0 or -EINVAL / -ERANGE. */
-int size_parse(const char *text, uint64_t default_unit, uint64_t *out);
+static inline int size_parse(const char *text, uint64_t default_unit, uint64_t *out)
+{
+    return cove_size_parse(text, default_unit, out);
+}
 
 #endif

@@ -39,6 +39,14 @@ bad 'cpus 0 is out of range' -- create x --cpus 0
 bad 'cpus 64 is out of range' -- create x --cpus 64
 bad 'memory 8M is out of range' -- create x --memory 8M
 bad 'not a size' -- create x --memory lots
+# the boot files are checked at create, as `cove run` checks them
+bad 'kernel /bin/true: not a RISC-V Linux Image or ELF' -- create x --kernel /bin/true
+bad 'initrd /nonexistent: No such file' -- create x --kernel "$COVE_GUEST_DIR/Image" --initrd /nonexistent
+bad "forward 'tcp:127.000.0.1:80:80': '127.000.0.1' is not an IPv4 address" -- \
+    create x --kernel "$COVE_GUEST_DIR/Image" --forward tcp:127.000.0.1:80:80
+bad '--forward needs a network' -- create x --net none --forward tcp:1:2
+bad 'multicast' -- create x --mac 01:00:5e:00:00:01
+bad 'use the same host port' -- create x --forward tcp:2222:22 --forward tcp:0.0.0.0:2222:23
 bad 'does not exist' -- get nope
 bad 'does not exist' -- run nope
 bad 'does not exist' -- delete nope
@@ -61,6 +69,25 @@ cove set dev --disk-size 2G || fail "grow disk"
 [ "$(cove get dev --format json | json 'd["disk_size"]')" = 2147483648 ] || fail "disk not grown"
 bad 'cpus 33 is out of range' -- set dev --cpus 33
 
+# --- the network in the bundle: create and set write it, get shows it ---------------------
+net() { python3 -c "import json,sys; n=json.load(open(sys.argv[1]))['network']; print(n['nat'], n.get('mac'), ' '.join(n['forwards']))" "$COVE_HOME/vms/$1/config.json"; }
+cove create nt --kernel "$COVE_GUEST_DIR/Image" --forward tcp:2222:22 --forward udp:127.0.0.1:5353:53 \
+    --mac 52:54:00:aa:bb:cc >/dev/null || fail "create with forwards"
+[ "$(net nt)" = "True 52:54:00:aa:bb:cc tcp:2222:22 udp:127.0.0.1:5353:53" ] || fail "create: network $(net nt)"
+cove get nt | grep -qx 'forward:   udp:127.0.0.1:5353:53' || { cove get nt; fail "get: no forward"; }
+cove set nt --forward tcp:8080:80 || fail "set --forward"
+[ "$(net nt)" = "True 52:54:00:aa:bb:cc tcp:8080:80" ] || fail "set --forward did not replace the list: $(net nt)"
+bad 'need a network; pass --no-forwards' -- set nt --net none
+bad 'exclude each other' -- set nt --no-forwards --forward tcp:1:2
+bad "is not an IPv4 address" -- set nt --forward tcp:127.000.0.1:80:80
+cove set nt --net none --no-forwards || fail "set --net none"
+[ "$(net nt)" = "False 52:54:00:aa:bb:cc " ] || fail "set --net none: $(net nt)"
+cove get nt | grep -qx 'network:   none' || fail "get: network not none"
+cove set nt --net nat --mac 52:54:00:dd:ee:ff || fail "set --net nat"
+[ "$(net nt)" = "True 52:54:00:dd:ee:ff " ] || fail "set --net nat: $(net nt)"
+cove delete nt >/dev/null || fail "delete nt"
+echo "ok: forwards, NAT and MAC stored by create and set"
+
 # --- persistence: a file written in one boot is there in the next ------------------------
 exec_in dev 'echo persisted >/root/note' >/dev/null
 [ "$(exec_in dev 'cat /root/note')" = persisted ] || fail "file did not survive a reboot"
@@ -78,6 +105,17 @@ exec_in dev 'echo from-source >/root/source-only' >/dev/null
     fail "the source's writes show in the clone"
 echo "ok: clone and source are independent"
 
+# re-cloning after writes: the source's overlay becomes a base in turn, and so does a
+# booted clone's (its relative base name must hold from bases/ as from the bundle)
+cove clone dev dev2 >/dev/null || fail "clone of a source written since its first clone"
+cove clone ci ci2 >/dev/null || fail "clone of a booted clone"
+[ "$(exec_in dev2 'cat /root/note; ls /root | cat')" = "$(printf 'persisted\nnote\nsource-only')" ] ||
+    fail "the second clone of dev does not see dev's later writes"
+[ "$(exec_in ci2 'cat /root/note')" = changed ] || fail "the clone of a clone lost its writes"
+cove delete dev2 >/dev/null && cove delete ci2 >/dev/null || fail "delete the re-clones"
+[ "$(exec_in dev 'cat /root/note')" = persisted ] || fail "dev broke when its clone was deleted"
+echo "ok: a VM re-cloned after writes, a booted clone cloned"
+
 # a moved COVE_HOME keeps working: overlays name their base relative to themselves
 grep -qa "$COVE_HOME" "$COVE_HOME"/vms/*/disk.img && fail "an overlay names its base by absolute path"
 mv "$COVE_HOME" "$TMP/moved"
@@ -87,7 +125,21 @@ mv "$COVE_HOME" "$TMP/home"
 COVE_HOME=$TMP/home
 echo "ok: clones work from a moved COVE_HOME"
 
+# list counts the bases a clone reads through: dev's data now lies in a base
+cove list --format json >"$TMP/list.json" || fail "list"
+python3 - "$TMP/list.json" <<'PY' || { cat "$TMP/list.json"; fail "list: disk_used/disk_shared"; }
+import json, sys
+for v in json.load(open(sys.argv[1])):
+    assert v["disk_shared"] > 1_000_000, v      # the ext4 root file system, in bases/
+    assert v["disk_used"] > v["disk_shared"], v  # plus the VM's own overlay
+PY
+[ "$(cove list | awk '$1 == "dev" { print $7 }')" != - ] || fail "list text: no SHARED for dev: $(cove list)"
+echo "ok: list counts the shared bases"
+
 # --- a running VM: state, lock, pause/resume, graceful stop -------------------------------
+# a forward stored in the bundle is bound by the run and shown by get
+fport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cove set dev --forward "tcp:$fport:80" || fail "set a forward on dev"
 "$COVE" run dev --no-console --append 'cove.exec="i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done"' >"$TMP/runner.out" 2>&1 &
 runner=$!
 log=$COVE_HOME/vms/dev/run/console.log
@@ -96,6 +148,10 @@ grep -q 'tick 3' "$log" || fail "the VM did not start ticking"
 [ "$(cove get dev --format json | json 'd["state"], d["pid"]')" = "running $runner" ] ||
     fail "get: not running with the runner's pid"
 [ -S "$COVE_HOME/vms/dev/run/api.sock" ] || fail "no control socket"
+cove get dev | grep -qx "forward:   tcp:$fport:80" || { cove get dev; fail "get: the stored forward"; }
+python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 5).close()" "$fport" ||
+    fail "the stored forward is not bound on 127.0.0.1:$fport"
+echo "ok: the stored forward tcp:$fport:80 is bound while the VM runs"
 bad "already running \\(pid $runner\\)" -- run dev
 bad 'is running; stop it first' -- delete dev
 bad 'is running; stop it first' -- set dev --cpus 2

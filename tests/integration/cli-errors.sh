@@ -48,9 +48,9 @@ check "unknown console"      'unknown console'         -- --kernel "$TMP/Image" 
 # Both forms of cove run read their options alike: bad usage exits 2 whichever the form.
 export COVE_HOME=$TMP/home
 WANT_RC=2
-check "forward garbage, kernel" "--forward 'garbage'"  -- --kernel "$TMP/Image" --forward garbage
-check "forward garbage, named"  "--forward 'garbage'"  -- dev --forward garbage
-check "forward leading zeros"   "--forward"            -- dev --forward tcp:127.000.0.1:80:80
+check "forward garbage, kernel" "forward 'garbage'"  -- --kernel "$TMP/Image" --forward garbage
+check "forward garbage, named"  "forward 'garbage'"  -- dev --forward garbage
+check "forward leading zeros"   "127.000.0.1"          -- dev --forward tcp:127.000.0.1:80:80
 check "disk option, named"      "unknown option 'rx'"  -- dev --disk "$TMP/x,rx"
 check "kernel with a name"      'without a name'       -- dev --kernel "$TMP/Image"
 check "cpus with a name"        'cove set'             -- dev --cpus 2

@@ -9,6 +9,7 @@
 #include <cove/cove.h>
 
 #include "../test.h"
+#include "backends/net.h"
 #include "store/store.h"
 
 #define GOOD                                                                              \
@@ -128,10 +129,10 @@ TEST(rejects_bad_values)
     expect_error("\"read_only\": false", "\"read_only\": false, \"cache\": 1", "unknown key 'disks[0].cache'");
     expect_error("\"nat\": true", "\"nat\": 1", "key 'network.nat': must be true or false");
     expect_error("52:54:00:12:34:56", "52:54:00:12:34", "key 'network.mac'");
-    expect_error("52:54:00:12:34:56", "53:54:00:12:34:56", "unicast");
+    expect_error("52:54:00:12:34:56", "53:54:00:12:34:56", "multicast");
     expect_error("\"tcp:2222:22\"", "\"tcp:2222\"", "key 'network.forwards[0]'");
     expect_error("\"tcp:2222:22\"", "\"2222:22\"", "'network.forwards[0]'");
-    expect_error("\"tcp:2222:22\"", "\"tcp:70000:22\"", "ports 1..65535");
+    expect_error("\"tcp:2222:22\"", "\"tcp:70000:22\"", "ports are numbers from 1 to 65535");
     expect_error("\"udp:127.0.0.1:53:53\"", "\"udp:300.0.0.1:53:53\"", "'network.forwards[1]'");
     expect_error("\"nat\": true", "\"nat\": true, \"bridge\": \"br0\"", "unknown key 'network.bridge'");
     expect_error("\"kernel\": \"kernel\"", "\"kernel\": null", "key 'boot.kernel' is missing");
@@ -144,6 +145,86 @@ TEST(rejects_bad_values)
     expect_error("\"version\": 1,", "\"version\": 1, \"color\": \"red\",", "unknown key 'color'");
     expect_error("\"cpus\": 2,", "\"cpus\": 2, \"cpus\": 3,", "not valid JSON");
     expect_error("\"boot\": {", "\"boot\": {,", "not valid JSON");
+}
+
+/* config.json with one forward (or MAC) replaced: 0, or the error. */
+static int parse_network_value(const char *from, const char *value, struct cove_error *err)
+{
+    char text[2048];
+    const char *good = GOOD, *at = strstr(good, from);
+    snprintf(text, sizeof text, "%.*s\"%s\"%s", (int)(at - good), good, value,
+             at + strlen(from));
+    return parse(text, err);
+}
+
+/* config.json and `cove run` take forwards and MACs through one parser: the same inputs
+ * pass, and a refused one gets the same message (config adds the key in front). */
+TEST(config_and_run_agree_on_network_values)
+{
+    static const char *const forwards[] = {
+        "tcp:2222:22", "udp:5353:53", "tcp:0.0.0.0:8080:80", "tcp:127.0.0.1:80:80",
+        "tcp:127.000.0.1:80:80", "tcp:1.2.3:80:80", "tcp:300.0.0.1:80:80", "tcp:80",
+        "sctp:1:2", "tcp:0:80", "tcp:80:65536", "tcp::80", "tcp: 80:80", "tcp:a:b:c:d",
+        "2222:22", "tcp:1:2:3:4:5"};
+    static const char *const macs[] = {"52:54:00:12:34:56", "52:54:00:aB:cd:EF",
+                                       "53:54:00:12:34:56", "52:54:00:12:34",
+                                       "52-54-00-12-34-56", "52:54:00:12:34:5g"};
+    for (unsigned i = 0; i < sizeof forwards / sizeof *forwards; i++) {
+        struct net_forward f;
+        struct cove_error run = {0}, cfg = {0};
+        int rrc = net_forward_parse(forwards[i], &f, &run);
+        int crc = parse_network_value("\"tcp:2222:22\"", forwards[i], &cfg);
+        if (rrc != crc || (rrc < 0 && !strstr(cfg.message, run.message))) {
+            printf("  %s: run %d '%s', config %d '%s'\n", forwards[i], rrc, run.message, crc,
+                   cfg.message);
+            CHECK(!"forward");
+        }
+    }
+    for (unsigned i = 0; i < sizeof macs / sizeof *macs; i++) {
+        uint8_t m[NET_MAC_LEN];
+        struct cove_error run = {0}, cfg = {0};
+        int rrc = net_mac_parse(macs[i], m, &run);
+        int crc = parse_network_value("\"52:54:00:12:34:56\"", macs[i], &cfg);
+        if (rrc != crc || (rrc < 0 && !strstr(cfg.message, run.message))) {
+            printf("  %s: run %d '%s', config %d '%s'\n", macs[i], rrc, run.message, crc,
+                   cfg.message);
+            CHECK(!"mac");
+        }
+    }
+    /* the case that set them apart: a zero-padded address */
+    struct cove_error err = {0};
+    CHECK(parse_network_value("\"tcp:2222:22\"", "tcp:127.000.0.1:80:80", &err) == -EINVAL);
+    CHECK(strstr(err.message, "key 'network.forwards[0]': forward 'tcp:127.000.0.1:80:80': "
+                              "'127.000.0.1' is not an IPv4 address") != NULL);
+}
+
+TEST(forward_limit)
+{
+    char text[8192], list[6000] = "";
+    for (unsigned i = 0; i <= COVE_MAX_FORWARDS; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"tcp:%u:22\"",
+                 i ? ", " : "", 1000 + i);
+    const char *good = GOOD, *at = strstr(good, "\"tcp:2222:22\", \"udp:127.0.0.1:53:53\"");
+    const char *after = at + strlen("\"tcp:2222:22\", \"udp:127.0.0.1:53:53\"");
+    snprintf(text, sizeof text, "%.*s%s%s", (int)(at - good), good, list, after);
+    struct cove_error err = {0};
+    CHECK(parse(text, &err) == -EINVAL);
+    CHECK(strstr(err.message, "at most 64") != NULL);
+    /* 64 pass */
+    *strrchr(list, ',') = 0;
+    snprintf(text, sizeof text, "%.*s%s%s", (int)(at - good), good, list, after);
+    CHECK(parse(text, &err) == 0);
+}
+
+TEST(random_mac)
+{
+    char a[COVE_MAC_LEN + 1], b[COVE_MAC_LEN + 1];
+    uint8_t m[NET_MAC_LEN];
+    cove_config_random_mac(a);
+    cove_config_random_mac(b);
+    CHECK(strncmp(a, "52:54:00:", 9) == 0);
+    CHECK(strcmp(a, b) != 0);
+    CHECK(net_mac_parse(a, m, NULL) == 0);
 }
 
 TEST(rejects_non_json)
@@ -257,6 +338,9 @@ int main(void)
     RUN(round_trips_through_json);
     RUN(minimal_config);
     RUN(rejects_bad_values);
+    RUN(config_and_run_agree_on_network_values);
+    RUN(forward_limit);
+    RUN(random_mac);
     RUN(rejects_non_json);
     RUN(names);
     RUN(atomic_write);

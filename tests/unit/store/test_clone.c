@@ -1,0 +1,147 @@
+/* cove clone through cdisk overlays (this file system has no reflinks, or the test asks for
+ * none): chains of clones stay readable whatever was written between the clones. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cove/cove.h>
+
+#include "../test.h"
+#include "disk/disk.h"
+#include "store/store.h"
+
+static char home[] = "/tmp/test_clone.XXXXXX";
+static char kernel[PATH_MAX];
+
+/* A file with a RISC-V Linux Image header: what create accepts as a kernel. */
+static void write_kernel(void)
+{
+    unsigned char img[4096] = {0};
+    img[0] = 0x6f;                                   /* j . */
+    img[8] = 0x00, img[9] = 0x00, img[10] = 0x20;    /* text_offset 2 MiB */
+    img[16] = 0x00, img[17] = 0x10;                  /* image_size 4 KiB */
+    memcpy(img + 0x30, "RISCV\0\0\0", 8);
+    memcpy(img + 0x38, "RSC\x05", 4);
+    snprintf(kernel, sizeof kernel, "%s/Image", home);
+    int fd = open(kernel, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    CHECK(fd >= 0 && write(fd, img, sizeof img) == (ssize_t)sizeof img);
+    close(fd);
+}
+
+static void vm_disk_path(const char *vm, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/vms/%s/disk.img", home, vm);
+}
+
+/* What booting the VM and writing a file does to its disk: a write through src/disk. */
+static int write_block(const char *vm, uint64_t offset, const char *text)
+{
+    char path[PATH_MAX], buf[512] = {0};
+    struct disk *d;
+    struct cove_error err = {0};
+    vm_disk_path(vm, path, sizeof path);
+    int rc = disk_open(path, false, &d, &err);
+    if (rc < 0) {
+        printf("  open %s: %s\n", vm, err.message);
+        return rc;
+    }
+    snprintf(buf, sizeof buf, "%s", text);
+    rc = disk_write(d, buf, sizeof buf, offset);
+    int crc = disk_close(d);
+    return rc < 0 ? rc : crc;
+}
+
+/* The block at offset as the VM's disk reads it ("" when it cannot be opened). */
+static void read_block(const char *vm, uint64_t offset, char *out, size_t n)
+{
+    char path[PATH_MAX], buf[512] = {0};
+    struct disk *d;
+    struct cove_error err = {0};
+    vm_disk_path(vm, path, sizeof path);
+    out[0] = 0;
+    if (disk_open(path, true, &d, &err) < 0) {
+        printf("  open %s: %s\n", vm, err.message);
+        return;
+    }
+    if (disk_read(d, buf, sizeof buf, offset) == 0) {
+        buf[sizeof buf - 1] = 0;
+        strncpy(out, buf, n - 1);
+        out[n - 1] = 0;
+    }
+    disk_close(d);
+}
+
+static int clone(const char *src, const char *dst)
+{
+    struct cove_error err = {0};
+    int rc = cove_vm_clone(src, dst, &err);
+    if (rc < 0)
+        printf("  clone %s %s: %s\n", src, dst, err.message);
+    return rc;
+}
+
+TEST(reclone_after_writes)
+{
+    struct cove_create_options o = {.kernel = kernel, .disk_size = 64ull << 20};
+    struct cove_error err = {0};
+    CHECK(cove_vm_create("a", &o, &err) == 0);
+    CHECK(write_block("a", 0, "a1") == 0);
+    CHECK(clone("a", "b") == 0);
+    /* the source changes after its first clone (a boot that writes a file) ... */
+    CHECK(write_block("a", 512, "a2") == 0);
+    /* ... and is cloned again: its overlay becomes a base in turn */
+    CHECK(clone("a", "c") == 0);
+    char got[64];
+    read_block("c", 0, got, sizeof got);
+    CHECK_STR(got, "a1");
+    read_block("c", 512, got, sizeof got);
+    CHECK_STR(got, "a2");
+    read_block("a", 512, got, sizeof got);
+    CHECK_STR(got, "a2");
+    read_block("b", 512, got, sizeof got);
+    CHECK_STR(got, "");
+    /* a clone that was booted (written) is cloned too */
+    CHECK(write_block("b", 1024, "b1") == 0);
+    CHECK(clone("b", "d") == 0);
+    read_block("d", 0, got, sizeof got);
+    CHECK_STR(got, "a1");
+    read_block("d", 1024, got, sizeof got);
+    CHECK_STR(got, "b1");
+    /* and the chains go on: a third level under a */
+    CHECK(write_block("a", 1536, "a3") == 0);
+    CHECK(clone("a", "e") == 0);
+    read_block("e", 512, got, sizeof got);
+    CHECK_STR(got, "a2");
+    read_block("e", 1536, got, sizeof got);
+    CHECK_STR(got, "a3");
+}
+
+TEST(deleting_every_vm_removes_every_base)
+{
+    static const char *const vms[] = {"a", "b", "c", "d", "e"};
+    struct cove_error err = {0};
+    for (unsigned i = 0; i < sizeof vms / sizeof *vms; i++) {
+        if (cove_vm_delete(vms[i], &err) < 0) {
+            printf("  delete %s: %s\n", vms[i], err.message);
+            CHECK(!"delete");
+        }
+    }
+    char cmd[PATH_MAX];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A %s/bases)\"", home);
+    CHECK(system(cmd) == 0);
+}
+
+int main(void)
+{
+    if (!mkdtemp(home))
+        return 1;
+    setenv("COVE_HOME", home, 1);
+    write_kernel();
+    RUN(reclone_after_writes);
+    RUN(deleting_every_vm_removes_every_base);
+    store_remove_tree(home);
+    return test_summary();
+}
