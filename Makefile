@@ -3,10 +3,16 @@
 #   make demo     fresh Debian 12 -> deps, cove, default guest, boot to a shell
 #   make check    the whole test suite (what CI runs)
 #   make -s guest-path   print the directory holding the default guest's Image and initrd
+#   make install [PREFIX=/usr/local] [DESTDIR=...] [GUEST_DIR=...]
+#                 cove, libcove, headers, cove.pc, man page, bash completion and the default
+#                 guest (from GUEST_DIR, else $COVE_GUEST_DIR, else guest/build.sh)
+#   make deb      Debian packages into build-deb/ (scripts/build-deb.sh)
 
 BUILD ?= build
+PREFIX ?= /usr/local
+GUEST_DIR ?=
 
-.PHONY: all deps demo check guest guest-path bench clean
+.PHONY: all deps demo check guest guest-path bench clean install deb
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -31,6 +37,14 @@ guest:
 
 guest-path:
 	@guest/build.sh
+
+# The prefix is the build directory's (meson configure); meson install rebuilds what changed.
+install: $(BUILD)/build.ninja
+	meson configure $(BUILD) -Dprefix=$(PREFIX) -Dguest_dir=$(GUEST_DIR)
+	DESTDIR="$(DESTDIR)" meson install -C $(BUILD)
+
+deb:
+	scripts/build-deb.sh
 
 bench: all
 	bench/bench.sh
