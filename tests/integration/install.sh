@@ -4,18 +4,54 @@
 # guest in place; the installed binary, run outside the source tree with COVE_GUEST_DIR
 # unset, finds the guest under its own prefix and boots a VM that answers `uname -a`; with
 # that guest removed it says so instead of reaching back into the source tree. A program
-# of our own builds against the installed headers and library through pkg-config.
+# of our own builds against the installed headers and library through pkg-config. Then the
+# same from the Debian packages of scripts/build-deb.sh (about 90 s), unpacked with dpkg-deb
+# into a directory (not installed into this machine), when debhelper is there.
 . "$(dirname "$0")/lib.sh"
 need_guest
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD_DIR=$(cd "$(dirname "$COVE")" && pwd)
 [ -f "$BUILD_DIR/build.ninja" ] || { echo "skip: $COVE is not in a Meson build directory"; exit 77; }
 runner=""
 trap '[ -n "$runner" ] && kill -9 $runner 2>/dev/null; rm -rf "$TMP"' EXIT
+GUEST=$COVE_GUEST_DIR
+
+# boots BIN VMNAME: with COVE_GUEST_DIR unset and the working directory out of the source
+# tree, BIN creates VMNAME from the default guest and runs `uname -a` in it.
+boots() {
+    local bin=$1 vm=$2 out
+    (
+        cd "$TMP"
+        unset COVE_GUEST_DIR
+        export COVE_HOME=$TMP/home
+        "$bin" create "$vm" --memory 256M --disk-size 1G >/dev/null || fail "$bin: create"
+        if "$bin" run --help 2>&1 | grep -q -- '-- CMD'; then
+            out=$(timeout 300 "$bin" run "$vm" -- uname -a </dev/null 2>"$TMP/run.err") ||
+                { cat "$TMP/run.err"; fail "$bin: run $vm -- uname -a"; }
+        else
+            # until `cove run NAME -- CMD` exists: run, exec, stop
+            "$bin" run "$vm" --no-console </dev/null >"$TMP/run.out" 2>&1 &
+            local pid=$!
+            echo $pid >"$TMP/runner"
+            for _ in $(seq 300); do
+                "$bin" exec "$vm" -- true 2>/dev/null && break
+                kill -0 $pid 2>/dev/null || break
+                sleep 0.5
+            done
+            out=$("$bin" exec "$vm" -- uname -a) ||
+                { cat "$TMP/run.out" "$COVE_HOME/vms/$vm/run/console.log"; fail "$bin: exec"; }
+            "$bin" stop "$vm" --timeout 30 >/dev/null || fail "$bin: stop"
+            wait $pid || fail "$bin: run exited $?"
+        fi
+        [[ $out == Linux*riscv64* ]] || fail "$bin: uname -a said: $out"
+        echo "ok: $bin, COVE_GUEST_DIR unset, in $PWD: $out"
+    ) || { runner=$(cat "$TMP/runner" 2>/dev/null); exit 1; }
+}
 
 # --- meson install into a DESTDIR --------------------------------------------------------
 DEST=$TMP/dest
 # COVE_GUEST_DIR is what the install copies when the build has no -Dguest_dir
-COVE_GUEST_DIR=$COVE_GUEST_DIR meson install -C "$BUILD_DIR" --no-rebuild --destdir "$DEST" \
+COVE_GUEST_DIR=$GUEST meson install -C "$BUILD_DIR" --no-rebuild --destdir "$DEST" \
     >"$TMP/install.log" 2>&1 || { cat "$TMP/install.log"; fail "meson install"; }
 BIN=$(find "$DEST" -path '*/bin/cove' -type f)
 [ -n "$BIN" ] && [ -x "$BIN" ] || fail "no bin/cove installed"
@@ -31,31 +67,11 @@ LIBDIR=$(dirname "$(find "$PREFIX" -name libcove.so.0 | head -n 1)")
 echo "ok: installed under $PREFIX (binary, library, headers, cove.pc, man page, completion, guest)"
 
 # --- the installed cove, away from the source tree ---------------------------------------
+boots "$BIN" dev
 cd "$TMP"
 unset COVE_GUEST_DIR
 export COVE_HOME=$TMP/home
 cove() { "$BIN" "$@"; }
-cove create dev --memory 256M --disk-size 1G >/dev/null || fail "installed cove: create"
-if cove run --help 2>&1 | grep -q -- '-- CMD'; then
-    out=$(timeout 300 "$BIN" run dev -- uname -a </dev/null 2>"$TMP/run.err") ||
-        { cat "$TMP/run.err"; fail "installed cove: run dev -- uname -a"; }
-else
-    # until `cove run NAME -- CMD` exists: run, exec, stop
-    "$BIN" run dev --no-console </dev/null >"$TMP/run.out" 2>&1 &
-    runner=$!
-    for _ in $(seq 300); do
-        cove exec dev -- true 2>/dev/null && break
-        kill -0 $runner 2>/dev/null || break
-        sleep 0.5
-    done
-    out=$(cove exec dev -- uname -a) ||
-        { cat "$TMP/run.out" "$COVE_HOME/vms/dev/run/console.log"; fail "installed cove: exec"; }
-    cove stop dev --timeout 30 >/dev/null || fail "installed cove: stop"
-    wait $runner || fail "installed cove: run exited $?"
-    runner=""
-fi
-[[ $out == Linux*riscv64* ]] || fail "uname -a said: $out"
-echo "ok: installed cove, COVE_GUEST_DIR unset, in $PWD: $out"
 
 # Without its installed guest it fails in one line; it does not build one from the sources.
 mv "$PREFIX/share/cove/guest" "$TMP/guest.moved"
@@ -84,3 +100,23 @@ cc -Wall -Werror -o "$TMP/use" "$TMP/use.c" $flags || fail "cannot build against
 LD_LIBRARY_PATH=$LIBDIR ldd "$TMP/use" | grep -q "$LIBDIR/libcove.so.0" || fail "not linked to libcove.so.0"
 msg=$(LD_LIBRARY_PATH=$LIBDIR "$TMP/use") || fail "the program against libcove.so failed"
 echo "ok: a program built with pkg-config against libcove.so.0: $msg"
+
+# --- the Debian packages -----------------------------------------------------------------
+if ! command -v dpkg-buildpackage >/dev/null || ! command -v dh >/dev/null; then
+    echo "skip: the .deb (no dpkg-buildpackage or debhelper: scripts/install-deps.sh)"
+    exit 0
+fi
+"$ROOT/scripts/build-deb.sh" "$TMP/debs" >"$TMP/debs.list" 2>"$TMP/deb.log" ||
+    { tail -n 40 "$TMP/deb.log"; fail "scripts/build-deb.sh"; }
+for pkg in cove libcove-dev; do
+    deb=$(grep "/${pkg}_[^/]*_amd64\.deb\$" "$TMP/debs.list") || fail "no $pkg .deb"
+    dpkg-deb -x "$deb" "$TMP/deb-root" || fail "dpkg-deb -x $deb"
+done
+R=$TMP/deb-root/usr
+for f in bin/cove share/cove/guest/Image share/cove/guest/initrd share/man/man1/cove.1.gz \
+         share/bash-completion/completions/cove include/cove/cove.h; do
+    [ -f "$R/$f" ] || fail "not in the packages: /usr/$f"
+done
+ls "$R"/lib/*/libcove.so.0 "$R"/lib/*/pkgconfig/cove.pc >/dev/null || fail "no libcove.so.0 or cove.pc"
+echo "ok: the .debs hold the binary, library, headers, cove.pc, man page, completion, guest"
+boots "$R/bin/cove" deb
