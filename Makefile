@@ -4,11 +4,17 @@
 #   make check    the whole test suite (what CI runs), after a release build
 #   make release  the optimised build in build-release/ (build only)
 #   make -s guest-path   print the directory holding the default guest's Image and initrd
+#   make install [PREFIX=/usr/local] [DESTDIR=...] [GUEST_DIR=...]
+#                 cove, libcove, headers, cove.pc, man page, bash completion and the default
+#                 guest (from GUEST_DIR, else $COVE_GUEST_DIR, else guest/build.sh)
+#   make deb      Debian packages into build-deb/ (scripts/build-deb.sh)
 
 BUILD ?= build
 RELEASE_BUILD ?= build-release
+PREFIX ?= /usr/local
+GUEST_DIR ?=
 
-.PHONY: all deps demo check release guest guest-path bench clean
+.PHONY: all deps demo check release guest guest-path bench clean install deb
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -42,6 +48,14 @@ guest:
 
 guest-path:
 	@guest/build.sh
+
+# The prefix is the build directory's (meson configure); meson install rebuilds what changed.
+install: $(BUILD)/build.ninja
+	meson configure $(BUILD) -Dprefix=$(PREFIX) -Dguest_dir=$(GUEST_DIR)
+	DESTDIR="$(DESTDIR)" meson install -C $(BUILD)
+
+deb:
+	scripts/build-deb.sh
 
 bench: all
 	bench/bench.sh

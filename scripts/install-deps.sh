@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs what cove needs on Debian 12 (build tools, libraries, the riscv64 cross
-# compiler, kernel/busybox sources, reference peers). Idempotent: does nothing when
-# everything is present.
+# compiler, kernel/busybox sources, reference peers, debhelper for the .deb). Idempotent:
+# does nothing when everything is present.
 set -eu
 
 PKGS="build-essential meson ninja-build pkg-config git
@@ -9,7 +9,8 @@ PKGS="build-essential meson ninja-build pkg-config git
  gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross
  linux-source-6.1 bc bison flex libssl-dev libelf-dev cpio kmod xz-utils
  opensbi u-boot-qemu qemu-system-misc
- clang libclang-rt-14-dev python3 e2fsprogs dpkg-dev time"
+ clang libclang-rt-14-dev python3 e2fsprogs dpkg-dev time
+ debhelper fakeroot"
 
 missing=""
 for p in $PKGS; do

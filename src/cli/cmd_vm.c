@@ -18,9 +18,7 @@
 #include <cove/cove.h>
 #include <cove/size.h>
 
-#ifndef COVE_SOURCE_ROOT
-#define COVE_SOURCE_ROOT ""
-#endif
+#include "guest_dir.h"
 
 static int fail(const struct cove_error *err)
 {
@@ -186,7 +184,7 @@ static const char create_usage[] =
     "  --cpus N           virtual CPUs, 1-32 (default 1)\n"
     "  --memory SIZE      guest memory, e.g. 512M or 2G; a bare number is MiB (default 512M)\n"
     "  --disk-size SIZE   disk size, e.g. 8G; a bare number is GiB (default 8G; sparse)\n"
-    "  --from-guest default  the default guest (COVE_GUEST_DIR, else guest/build.sh)\n"
+    "  --from-guest default  the default guest (COVE_GUEST_DIR, else the installed one)\n"
     "  --kernel PATH      a kernel of your own instead (a RISC-V Linux Image or ELF, copied\n"
     "                     into the bundle); empty disk\n"
     "  --initrd PATH      its initrd\n"
@@ -195,39 +193,6 @@ static const char create_usage[] =
     "  --forward SPEC     a host port forwarded at every run: tcp|udp:[ADDR:]HOSTPORT:GUESTPORT\n"
     "                     (ADDR 127.0.0.1 unless given); repeatable, at most 64\n"
     "  --mac MAC          the interface's MAC (default: random 52:54:00:xx:xx:xx)\n";
-
-/* The default guest: $COVE_GUEST_DIR, else the cached build of this source tree. */
-static int default_guest_dir(char *buf, size_t n)
-{
-    const char *env = getenv("COVE_GUEST_DIR");
-    if (env && *env) {
-        snprintf(buf, n, "%s", env);
-        return 0;
-    }
-    char script[PATH_MAX];
-    snprintf(script, sizeof script, "%s/guest/build.sh", COVE_SOURCE_ROOT);
-    if (!*COVE_SOURCE_ROOT || access(script, X_OK) < 0) {
-        cli_error("the default guest is unknown; set COVE_GUEST_DIR to the directory of its "
-                  "Image and initrd, or pass --kernel");
-        return -1;
-    }
-    char cmd[PATH_MAX + 32];
-    snprintf(cmd, sizeof cmd, "'%s'", script);
-    FILE *p = popen(cmd, "r");
-    if (!p || !fgets(buf, (int)n, p)) {
-        if (p)
-            pclose(p);
-        cli_error("cannot build the default guest (%s); set COVE_GUEST_DIR or pass --kernel",
-                  script);
-        return -1;
-    }
-    buf[strcspn(buf, "\n")] = 0;
-    if (pclose(p) != 0) {
-        cli_error("cannot build the default guest (%s failed)", script);
-        return -1;
-    }
-    return 0;
-}
 
 int cmd_create(int argc, char **argv)
 {
@@ -316,7 +281,7 @@ int cmd_create(int argc, char **argv)
         return fail(&err);
     char dir[PATH_MAX];
     if (!o.kernel) {
-        if (default_guest_dir(dir, sizeof dir) < 0)
+        if (cli_default_guest_dir(dir, sizeof dir) < 0)
             return CLI_EXIT_FAILURE;
         o.guest_dir = dir;
     }

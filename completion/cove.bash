@@ -1,0 +1,154 @@
+# bash completion for cove(1): commands, their options, option values, VM names (the
+# bundles in $COVE_HOME/vms, default ~/.cove/vms) and files where a path is expected.
+# Installed as share/bash-completion/completions/cove; to try it from a source tree:
+#   source completion/cove.bash
+
+# VM names: the bundle directories, read directly (no cove process per key press).
+_cove_vms()
+{
+    local dir=${COVE_HOME:-$HOME/.cove}/vms d
+    [ -d "$dir" ] || return 0
+    for d in "$dir"/*/; do
+        [ -d "$d" ] || continue
+        d=${d%/}
+        printf '%s\n' "${d##*/}"
+    done
+}
+
+_cove_reply_words()
+{
+    mapfile -t COMPREPLY < <(compgen -W "$1" -- "$2")
+}
+
+_cove_reply_files()
+{
+    compopt -o filenames 2>/dev/null
+    mapfile -t COMPREPLY < <(compgen -f -- "$1")
+}
+
+_cove_reply_vms()
+{
+    mapfile -t COMPREPLY < <(compgen -W "$(_cove_vms)" -- "$1")
+}
+
+_cove()
+{
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+    local commands="create clone run list get set stop delete rename pause resume disk exec ip cp"
+    # options whose value is the next word
+    local with_value=" --kernel --initrd --append --cpus --memory --firmware --disk --net
+        --forward --mac --vsock --console --format --backing --to --disk-size --from-guest
+        --timeout --wait -e --env -w --workdir "
+    local i cmd="" cmd_i=0 w
+    COMPREPLY=()
+
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case ${COMP_WORDS[i]} in
+        -*) ;;
+        *) cmd=${COMP_WORDS[i]}; cmd_i=$i; break ;;
+        esac
+    done
+    if [ -z "$cmd" ]; then
+        if [[ $cur == -* ]]; then
+            _cove_reply_words "-v --verbose --help --version" "$cur"
+        else
+            _cove_reply_words "$commands" "$cur"
+        fi
+        return 0
+    fi
+
+    # The positional words before the cursor (option values skipped); after `--` comes the
+    # guest's command line, which is not ours to complete.
+    local -a pos=()
+    for ((i = cmd_i + 1; i < COMP_CWORD; i++)); do
+        w=${COMP_WORDS[i]}
+        [ "$w" = -- ] && return 0
+        if [[ $with_value == *" $w "* ]]; then
+            ((i++))
+        elif [[ $w != -* ]]; then
+            pos+=("$w")
+        fi
+    done
+
+    case $prev in
+    --kernel | --initrd | --firmware | --disk | --backing | --vsock)
+        _cove_reply_files "$cur"; return 0 ;;
+    --console) _cove_reply_words "serial virtio" "$cur"; return 0 ;;
+    --net) _cove_reply_words "nat none" "$cur"; return 0 ;;
+    --to) _cove_reply_words "raw cdisk" "$cur"; return 0 ;;
+    --from-guest) _cove_reply_words "default" "$cur"; return 0 ;;
+    --format)
+        case "$cmd ${pos[0]:-}" in
+        "disk create") _cove_reply_words "cdisk raw" "$cur" ;;
+        "disk info") _cove_reply_words "text json" "$cur" ;;
+        *) _cove_reply_words "json" "$cur" ;;
+        esac
+        return 0 ;;
+    esac
+    # any other option with a value: a number, size or text of the user's
+    [[ $with_value == *" $prev "* ]] && return 0
+
+    local opts names=0 files=0
+    case $cmd in
+    create) opts="--cpus --memory --disk-size --from-guest --kernel --initrd --append" ;;
+    run)
+        local kernel=0
+        for w in "${COMP_WORDS[@]:cmd_i+1:COMP_CWORD-cmd_i-1}"; do
+            [ "$w" = --kernel ] && kernel=1
+        done
+        if [ $kernel = 1 ]; then
+            opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
+                  --forward --mac --vsock --console"
+        elif [ ${#pos[@]} -gt 0 ]; then
+            opts="--no-console --rm --append --disk --forward --console"
+        else
+            opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
+                  --forward --mac --vsock --console --no-console --rm"
+            names=1
+        fi ;;
+    clone | rename) opts=""; [ ${#pos[@]} = 0 ] && names=1 ;;
+    list) opts="--format" ;;
+    get) opts="--format"; [ ${#pos[@]} = 0 ] && names=1 ;;
+    set) opts="--cpus --memory --disk-size"; [ ${#pos[@]} = 0 ] && names=1 ;;
+    stop) opts="--timeout"; names=1 ;;
+    delete | pause | resume) opts=""; names=1 ;;
+    exec)
+        opts="-i -t -e -w --interactive --tty --env --workdir --timeout --vsock"
+        [ ${#pos[@]} = 0 ] && names=1 ;;
+    ip) opts="--wait --all --vsock"; [ ${#pos[@]} = 0 ] && names=1 ;;
+    cp)
+        opts="--vsock --timeout"
+        if [[ $cur != -* && $cur != *:* && ${#pos[@]} -lt 2 ]]; then
+            # NAME:PATH on either side, or a local file
+            compopt -o nospace 2>/dev/null
+            mapfile -t COMPREPLY < <(compgen -W "$(_cove_vms | sed 's/$/:/')" -- "$cur";
+                                      compgen -f -- "$cur")
+            return 0
+        fi ;;
+    disk)
+        if [ ${#pos[@]} = 0 ]; then
+            [[ $cur == -* ]] && _cove_reply_words "--help" "$cur" ||
+                _cove_reply_words "create info resize convert" "$cur"
+            return 0
+        fi
+        case ${pos[0]} in
+        create) opts="--backing --format" ;;
+        info) opts="--format" ;;
+        convert) opts="--to" ;;
+        *) opts="" ;;
+        esac
+        files=1 ;;
+    *) return 0 ;;
+    esac
+
+    if [[ $cur == -* ]]; then
+        _cove_reply_words "$opts --help" "$cur"
+    elif [ $names = 1 ]; then
+        _cove_reply_vms "$cur"
+    elif [ $files = 1 ]; then
+        _cove_reply_files "$cur"
+    fi
+    return 0
+}
+
+complete -F _cove cove

@@ -1,0 +1,80 @@
+#!/bin/bash
+# Bash completion (completion/cove.bash): commands, each command's options, option values,
+# VM names from the bundles in $COVE_HOME/vms, files where a path goes, nothing after `--`.
+# Drives the completion function as bash would: COMP_WORDS, COMP_CWORD, then COMPREPLY.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../../completion/cove.bash"
+complete -p cove | grep -q -- '-F _cove cove' || fail "cove.bash does not register _cove for cove"
+
+export COVE_HOME=$TMP/home
+mkdir -p "$COVE_HOME/vms/alpha" "$COVE_HOME/vms/beta" "$TMP/files"
+touch "$TMP/files/vmlinux" "$TMP/files/disk.img"
+
+# comp WORD... : the completions offered for the last WORD (the one under the cursor)
+comp() {
+    local COMP_WORDS=("$@") COMP_CWORD=$(($# - 1)) COMPREPLY=()
+    COMP_LINE="$*"
+    COMP_POINT=${#COMP_LINE}
+    _cove cove "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+    printf '%s\n' "${COMPREPLY[@]}" | LC_ALL=C sort
+}
+# offers "WANTED..." -- WORD...: every one of WANTED is among the completions
+offers() {
+    local want=() w got
+    while [ "$1" != -- ]; do want+=("$1"); shift; done
+    shift
+    got=$(comp "$@")
+    for w in "${want[@]}"; do
+        grep -qxF -- "$w" <<<"$got" || fail "'$*': '$w' not offered (got: $(echo $got))"
+    done
+    echo "ok: '$*' offers ${want[*]}"
+}
+# exactly "WORDS" -- WORD...: the completions are exactly WORDS (sorted; "" for none)
+exactly() {
+    local want=$1 got
+    shift 2
+    got=$(comp "$@" | tr '\n' ' ' | sed 's/ $//')
+    [ "$got" = "$want" ] || fail "'$*': got '$got', want '$want'"
+    echo "ok: '$*' -> '$got'"
+}
+
+offers create run list get set stop delete rename pause resume disk exec ip cp -- cove ""
+exactly "clone cp create" -- cove c
+exactly "--verbose --version" -- cove --v
+offers create -- cove -v cr
+
+offers --cpus --memory --disk-size --from-guest --kernel --initrd --append --help -- cove create dev --
+offers --kernel --no-console --rm --firmware --net -- cove run --
+exactly "--append --console --disk --forward --help --no-console --rm" -- cove run alpha --
+offers --initrd --firmware --no-rng --vsock -- cove run --kernel "$TMP/files/vmlinux" --
+offers -i -t -e -w --timeout --vsock -- cove exec alpha -
+exactly "--all --help --vsock --wait" -- cove ip alpha --
+exactly "--format --help" -- cove list --
+
+exactly "alpha beta" -- cove stop ""
+exactly "alpha" -- cove get a
+exactly "alpha beta" -- cove run ""
+exactly "alpha beta" -- cove exec ""
+exactly "" -- cove clone alpha ""
+exactly "" -- cove exec alpha -- ""
+exactly "" -- cove run alpha -- un
+exactly "" -- cove create dev --cpus ""
+offers alpha: beta: -- cove cp ""
+exactly "" -- cove cp alpha:/etc/x
+
+exactly "serial virtio" -- cove run alpha --console ""
+exactly "nat none" -- cove run --kernel k --net ""
+exactly "json" -- cove get alpha --format ""
+exactly "convert create info resize" -- cove disk ""
+exactly "cdisk raw" -- cove disk create x --format ""
+exactly "json text" -- cove disk info x --format ""
+exactly "cdisk raw" -- cove disk convert a b --to ""
+
+exactly "$TMP/files/vmlinux" -- cove run --kernel "$TMP/files/vm"
+exactly "$TMP/files/disk.img" -- cove run alpha --disk "$TMP/files/di"
+exactly "$TMP/files/disk.img" -- cove disk info "$TMP/files/di"
+exactly "$TMP/files/vmlinux" -- cove create dev --kernel "$TMP/files/v"
+
+rm -rf "$COVE_HOME"
+exactly "" -- cove stop ""
+echo "ok: no bundles, no names, no error"
