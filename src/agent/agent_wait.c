@@ -17,6 +17,8 @@
 
 /* Between two tries of a VM that is not up yet: short, as boot time counts. */
 #define RETRY_MS 50
+/* A connection the guest has not answered within this long was not really given a chance. */
+#define SHORT_TRY_MS 100
 
 static long now_ms(void)
 {
@@ -68,10 +70,13 @@ int cove_agent_wait(const char *name, int timeout_ms, struct cove_error *err)
 {
     long deadline = now_ms() + timeout_ms;
     bool seen_running = false;
+    struct cove_error e = {0}, told = {0};
+    int told_rc = 0;
     for (;;) {
         long left = deadline - now_ms();
+        int budget = left > 0 ? (int)left : 1;
         bool running;
-        int rc = try_ping(name, left > 0 ? (int)left : 1, &running, err);
+        int rc = try_ping(name, budget, &running, &e);
         if (rc == 0)
             return 0;
         if (running)
@@ -81,16 +86,27 @@ int cove_agent_wait(const char *name, int timeout_ms, struct cove_error *err)
                                   "answered", name);
         /* Not up yet (no socket, no agent listening, the connection dropped as the guest
          * reset its vsock device): try again. Anything else will not get better. */
-        if (rc != -ESRCH && rc != -ECONNREFUSED && rc != -ECONNRESET && rc != -ETIMEDOUT)
+        if (rc != -ESRCH && rc != -ECONNREFUSED && rc != -ECONNRESET && rc != -ETIMEDOUT) {
+            if (err)
+                *err = e;
             return rc;
-        left = deadline - now_ms();
-        if (left <= 0) {
-            if (rc == -ETIMEDOUT || (rc == -ECONNRESET && seen_running))
-                return explain_timeout(name, cove_error_set(err, -ETIMEDOUT, "the guest agent "
-                                       "of VM '%s' did not answer within %g s", name,
-                                       timeout_ms / 1000.0), timeout_ms, err);
-            return rc; /* not running, or no agent: that error says more */
         }
-        usleep((useconds_t)(left < RETRY_MS ? left : RETRY_MS) * 1000);
+        /* A try the deadline cut short tells nothing the one before it did not. */
+        if (rc != -ETIMEDOUT || budget >= SHORT_TRY_MS || !told_rc) {
+            told_rc = rc;
+            told = e;
+        }
+        left = deadline - now_ms();
+        if (left > 0) {
+            usleep((useconds_t)(left < RETRY_MS ? left : RETRY_MS) * 1000);
+            continue;
+        }
+        if (told_rc == -ETIMEDOUT || (told_rc == -ECONNRESET && seen_running))
+            return explain_timeout(name, cove_error_set(err, -ETIMEDOUT, "the guest agent of "
+                                   "VM '%s' did not answer within %g s", name,
+                                   timeout_ms / 1000.0), timeout_ms, err);
+        if (err) /* not running, or no agent: that error says more */
+            *err = told;
+        return told_rc;
     }
 }
