@@ -79,7 +79,8 @@ int cmd_cp(int argc, char **argv)
     if (rc)
         return rc;
     struct cove_error err = {0};
-    rc = s >= 0 ? cove_agent_get(fd, remote_path, dst, &err) : cove_agent_put(fd, src, remote_path, &err);
+    rc = s >= 0 ? cove_agent_get(fd, remote_path, dst, &err)
+                : cove_agent_put(fd, src, remote_path, &err);
     close(fd);
     if (rc < 0) {
         cli_error("%s", err.message);
