@@ -12,10 +12,11 @@ pid=$!
 exec 3>"$TMP/in"
 wait_for "$TMP/out" cove-guest-ready $pid
 # Commands from the console's shell start with no signal ignored, and ^C stops one.
-echo 'grep SigIgn /proc/self/status; echo sleeping; sleep 100; echo "sleep-status=$?"' >&3
+echo 'grep SigIgn /proc/self/status; echo sleeping; sleep 100' >&3
 wait_for "$TMP/out" '^sleeping' $pid
 sleep 0.5
 printf '\003' >&3
+echo 'echo "sleep-status=$?"' >&3
 for _ in $(seq 100); do grep -q '^sleep-status=' "$TMP/out" && break; sleep 0.1; done
 expect_in "$TMP/out" '^sleep-status=130'
 expect_in "$TMP/out" '^SigIgn:[[:space:]]+0+'$'\r?$'
