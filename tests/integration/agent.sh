@@ -95,8 +95,9 @@ echo "ok: SigIgn/SigBlk 0 in the guest; SIGINT ends sleep 100 with 130 in $(($(d
 
 # -t without -i forwards the keys anyway (no raw terminal whose keys go nowhere)
 printf 'typed-line\n' | timeout 60 script -qec \
-    "$COVE exec ag -t -- sh -c 'read -r x; echo got-\$x'" /dev/null >"$TMP/tty.out" 2>&1 ||
-    { cat -v "$TMP/tty.out"; fail "exec -t without -i: exit $?"; }
+    "$COVE exec ag -t -- sh -c 'read -r x; echo got-\$x'" /dev/null >"$TMP/tty.out" 2>&1
+rc=$?
+[ $rc -eq 0 ] || { cat -v "$TMP/tty.out"; fail "exec -t without -i: exit $rc"; }
 grep -q 'got-typed-line' "$TMP/tty.out" || { cat -v "$TMP/tty.out"; fail "exec -t: no input"; }
 echo "ok: exec -t implies -i"
 
