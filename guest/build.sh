@@ -289,8 +289,9 @@ configure_busybox() {
 step "configuring busybox $BUSYBOX_VERSION (defconfig + busybox.config)" configure_busybox
 step "building busybox (static, -j$JOBS)" "${BMAKE[@]}" -j"$JOBS"
 
-# --- e2fsprogs: mke2fs (mkfs.ext4) and e2fsck ----------------------------------------------
-# busybox has no ext4 mkfs. Only the two programs and the internal libraries they link
+# --- e2fsprogs: mke2fs (mkfs.ext4), e2fsck and resize2fs ------------------------------------
+# busybox has no ext4 mkfs, and no resize2fs (/init grows the root file system to its
+# disk with it after `cove set --disk-size`). Only the programs and the internal libraries they link
 # (uuid and blkid included: there are no riscv64 libraries to link against), static. It
 # takes a minute and a half on 2 cores and depends on few inputs, so it has its own cache.
 build_e2fsprogs() {
@@ -299,15 +300,17 @@ build_e2fsprogs() {
     mkdir -p "$obj"
     (cd "$obj" && "$src/configure" --host="${CROSS%-}" --disable-nls --disable-fuse2fs \
         --disable-elf-shlibs --disable-bsd-shlibs --disable-defrag --disable-imager \
-        --disable-resizer --disable-debugfs --disable-uuidd --disable-e2initrd-helper \
+        --disable-debugfs --disable-uuidd --disable-e2initrd-helper \
         --disable-tdb --disable-fsck --without-pthread --enable-libuuid --enable-libblkid \
         LDFLAGS=-static)
     make -C "$obj" -j"$JOBS" libs
     make -C "$obj/misc" -j"$JOBS" mke2fs
     make -C "$obj/e2fsck" -j"$JOBS" e2fsck
+    make -C "$obj/resize" -j"$JOBS" resize2fs
     mkdir "$WORK/e2fsprogs"
     "${CROSS}strip" -o "$WORK/e2fsprogs/mke2fs" "$obj/misc/mke2fs"
     "${CROSS}strip" -o "$WORK/e2fsprogs/e2fsck" "$obj/e2fsck/e2fsck"
+    "${CROSS}strip" -o "$WORK/e2fsprogs/resize2fs" "$obj/resize/resize2fs"
 }
 
 E2FSPROGS_HASH=$( {
@@ -320,10 +323,10 @@ E2FSPROGS_HASH=$( {
 E2FSPROGS=$CACHE/e2fsprogs/$E2FSPROGS_HASH
 echo "e2fsprogs $E2FSPROGS_HASH" >>"$WORK/inputs"
 
-if [ -f "$E2FSPROGS/mke2fs" ] && [ -f "$E2FSPROGS/e2fsck" ]; then
+if [ -f "$E2FSPROGS/mke2fs" ] && [ -f "$E2FSPROGS/e2fsck" ] && [ -f "$E2FSPROGS/resize2fs" ]; then
     say "e2fsprogs: cached in $E2FSPROGS"
 else
-    step "building e2fsprogs $E2FSPROGS_VERSION (mke2fs, e2fsck; static)" build_e2fsprogs
+    step "building e2fsprogs $E2FSPROGS_VERSION (mke2fs, e2fsck, resize2fs; static)" build_e2fsprogs
     mkdir -p "$CACHE/e2fsprogs"
     mv "$WORK/e2fsprogs" "$E2FSPROGS"
 fi
@@ -344,9 +347,13 @@ populate_root() {
     "${CROSS}gcc" -static -O2 -Wall -Wextra -Werror -o "$ROOT/sbin/cove-agent" \
         "$GUEST"/agent/*.c
     "${CROSS}strip" "$ROOT/sbin/cove-agent"
+    # /init starts the console's shell through it, so that ^C is not ignored there
+    "${CROSS}gcc" -static -O2 -Wall -Wextra -Werror -o "$ROOT/sbin/cove-sigdfl" \
+        "$GUEST/cove-sigdfl.c"
+    "${CROSS}strip" "$ROOT/sbin/cove-sigdfl"
     # over busybox's mke2fs/mkfs.ext2 links, which cannot make ext4
-    rm -f "$ROOT"/sbin/{mke2fs,mkfs.ext2,mkfs.ext3,mkfs.ext4,e2fsck,fsck.ext2,fsck.ext3,fsck.ext4}
-    install -m 0755 "$E2FSPROGS/mke2fs" "$E2FSPROGS/e2fsck" "$ROOT/sbin/"
+    rm -f "$ROOT"/sbin/{mke2fs,mkfs.ext2,mkfs.ext3,mkfs.ext4,e2fsck,fsck.ext2,fsck.ext3,fsck.ext4,resize2fs}
+    install -m 0755 "$E2FSPROGS/mke2fs" "$E2FSPROGS/e2fsck" "$E2FSPROGS/resize2fs" "$ROOT/sbin/"
     local t
     for t in ext2 ext3 ext4; do
         ln -s mke2fs "$ROOT/sbin/mkfs.$t"

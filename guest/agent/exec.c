@@ -96,11 +96,24 @@ static void child_fail(int errfd, uint8_t stage, int err)
     _exit(stage == 2 ? 127 : 126);
 }
 
+/* Every signal back to its default, none blocked: the command must not inherit what the
+ * agent set for itself, nor what it inherited (started with `&` by a shell without job
+ * control, it ignores SIGINT and SIGQUIT, which `cove exec` forwards). */
+static void default_signals(void)
+{
+    struct sigaction sa = {.sa_handler = SIG_DFL};
+    sigemptyset(&sa.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++)
+        sigaction(sig, &sa, NULL); /* fails harmlessly for KILL, STOP and libc's own */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 static void child(const struct request *r, bool tty, const char *slave, int fds[3], int errfd)
 {
     setsid();
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGCHLD, SIG_DFL);
+    default_signals();
     if (tty) {
         int s = open(slave, O_RDWR);
         if (s < 0 || ioctl(s, TIOCSCTTY, 0) < 0)

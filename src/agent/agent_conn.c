@@ -14,24 +14,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cove/agent.h>
+
 #include "agent/agent_client.h"
 #include "agent/agent_internal.h"
 #include "store/store.h"
 #include "util/fdio.h"
 
-int agent_exit_code(int rc)
+int cove_agent_exit_code(int rc)
 {
     switch (rc) {
-    case -ETIMEDOUT: return AGENT_EXIT_TIMEOUT;
+    case -ETIMEDOUT: return COVE_EXIT_TIMEOUT;
     case -ECONNRESET:
-    case -EPIPE: return AGENT_EXIT_LOST;
+    case -EPIPE: return COVE_EXIT_LOST;
     case -ESRCH:
-    case -ECONNREFUSED: return AGENT_EXIT_UNREACHABLE;
+    case -ECONNREFUSED: return COVE_EXIT_UNREACHABLE;
     default: return 1;
     }
 }
 
-int agent_vsock_path(const char *name, char *out, size_t n, struct cove_error *err)
+int cove_agent_path(const char *name, char *out, size_t n, struct cove_error *err)
 {
     struct store s;
     char bundle[PATH_MAX];
@@ -56,8 +58,9 @@ static long now_ms(void)
 }
 
 /* Reads the "OK <port>\n" line byte by byte, so no stream byte after it is taken. */
-static int read_ok_line(int fd, long deadline, const char *path, struct cove_error *err)
+static int read_ok_line(int fd, int timeout_ms, const char *path, struct cove_error *err)
 {
+    long deadline = now_ms() + timeout_ms;
     char line[64];
     size_t n = 0;
     for (;;) {
@@ -68,7 +71,7 @@ static int read_ok_line(int fd, long deadline, const char *path, struct cove_err
             continue;
         if (pr == 0)
             return cove_error_set(err, -ETIMEDOUT, "the guest agent did not answer within "
-                                  "%d s (is the guest still booting?)", AGENT_CONNECT_TIMEOUT_MS / 1000);
+                                  "%g s (is the guest still booting?)", timeout_ms / 1000.0);
         char c;
         ssize_t r = read(fd, &c, 1);
         if (r < 0 && errno == EINTR)
@@ -88,7 +91,7 @@ static int read_ok_line(int fd, long deadline, const char *path, struct cove_err
     return 0;
 }
 
-int agent_connect(const char *vsock_path, int timeout_ms, int *out, struct cove_error *err)
+int cove_agent_connect(const char *vsock_path, int timeout_ms, int *out, struct cove_error *err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(vsock_path) >= sizeof sa.sun_path)
@@ -112,7 +115,7 @@ int agent_connect(const char *vsock_path, int timeout_ms, int *out, struct cove_
         close(fd);
         return cove_error_set(err, -ESRCH, "the VM is not running (%s closed)", vsock_path);
     }
-    if ((rc = read_ok_line(fd, now_ms() + timeout_ms, vsock_path, err)) < 0) {
+    if ((rc = read_ok_line(fd, timeout_ms, vsock_path, err)) < 0) {
         close(fd);
         return rc;
     }
@@ -211,7 +214,7 @@ int finish_request(int fd, uint8_t *buf, char *result, size_t result_len, uint32
     for (;;) {
         uint8_t type, stream;
         uint32_t len;
-        int rc = recv_frame(fd, &type, &stream, buf, &len, AGENT_CONNECT_TIMEOUT_MS * 3);
+        int rc = recv_frame(fd, &type, &stream, buf, &len, AGENT_ANSWER_TIMEOUT_MS);
         if (rc < 0)
             return cove_error_set(err, rc, rc == -ETIMEDOUT ? "the guest agent stopped answering"
                                   : "the connection to the guest agent broke");
@@ -247,7 +250,7 @@ static int simple(int fd, const char *op, struct agent_req *r, char *result, siz
     return rc;
 }
 
-int agent_ip(int fd, char *out, size_t n, struct cove_error *err)
+int cove_agent_ip(int fd, char *out, size_t n, struct cove_error *err)
 {
     struct agent_req *r = calloc(1, sizeof *r);
     char res[4096];
@@ -312,10 +315,9 @@ int agent_ping(int fd, struct cove_error *err)
 static int by_name(const char *name, int timeout_ms, int (*fn)(int, struct cove_error *),
                    struct cove_error *err)
 {
-    char path[PATH_MAX];
     int fd;
-    int rc = agent_vsock_path(name, path, sizeof path, err);
-    if (rc < 0 || (rc = agent_connect(path, timeout_ms, &fd, err)) < 0)
+    int rc = cove_agent_open(name, timeout_ms, &fd, err);
+    if (rc < 0)
         return rc;
     rc = fn(fd, err);
     close(fd);

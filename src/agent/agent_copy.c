@@ -12,7 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/agent_client.h"
+#include <cove/agent.h>
+
 #include "agent/agent_internal.h"
 #include "util/fdio.h"
 
@@ -23,7 +24,7 @@ static const char *base_name(const char *path, char *buf, size_t n)
     return basename(buf);
 }
 
-int agent_put(int fd, const char *local_path, const char *remote_path, struct cove_error *err)
+int cove_agent_put(int fd, const char *local_path, const char *remote_path, struct cove_error *err)
 {
     int f = open(local_path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -96,7 +97,7 @@ static int receive_file(int fd, int f, uint8_t *buf, mode_t *mode, const char *t
     for (;;) {
         uint8_t type, stream;
         uint32_t len;
-        int rc = recv_frame(fd, &type, &stream, buf, &len, AGENT_CONNECT_TIMEOUT_MS * 3);
+        int rc = recv_frame(fd, &type, &stream, buf, &len, AGENT_ANSWER_TIMEOUT_MS);
         if (rc < 0)
             return cove_error_set(err, rc, rc == -ETIMEDOUT ? "the guest agent stopped answering"
                                   : "the connection to the guest agent broke mid-copy");
@@ -115,7 +116,7 @@ static int receive_file(int fd, int f, uint8_t *buf, mode_t *mode, const char *t
     }
 }
 
-int agent_get(int fd, const char *remote_path, const char *local_path, struct cove_error *err)
+int cove_agent_get(int fd, const char *remote_path, const char *local_path, struct cove_error *err)
 {
     char target[PATH_MAX], tmp[PATH_MAX + 16], name_buf[PATH_MAX];
     struct stat st;

@@ -1,5 +1,5 @@
 /*
- * agent_exec: one command in the guest, its stdin/stdout/stderr streamed over the agent
+ * cove_agent_exec: one command in the guest, its stdin/stdout/stderr streamed over the agent
  * connection.
  *
  * A poll loop over the connection, local stdin and the caller's signal pipe. Output is
@@ -21,7 +21,8 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "agent/agent_client.h"
+#include <cove/agent.h>
+
 #include "agent/agent_internal.h"
 #include "util/fdio.h"
 
@@ -30,7 +31,7 @@
 
 struct exec_io {
     int fd;
-    const struct agent_exec_options *o;
+    const struct cove_exec_options *o;
     uint8_t in[IN_CAP];
     size_t in_len;
     uint8_t out[OUT_CAP];     /* frames for the agent */
@@ -136,7 +137,7 @@ static void read_signals(struct exec_io *x)
     }
 }
 
-static int send_exec_request(int fd, const struct agent_exec_options *o, struct cove_error *err)
+static int send_exec_request(int fd, const struct cove_exec_options *o, struct cove_error *err)
 {
     struct agent_req *r = calloc(1, sizeof *r);
     if (!r)
@@ -164,7 +165,7 @@ static int send_exec_request(int fd, const struct agent_exec_options *o, struct 
 
 static int exec_loop(struct exec_io *x)
 {
-    const struct agent_exec_options *o = x->o;
+    const struct cove_exec_options *o = x->o;
     while (!x->have_exit) {
         struct pollfd p[3] = {{.fd = x->fd, .events = POLLIN}, {.fd = -1}, {.fd = -1}};
         if (x->out_len)
@@ -210,7 +211,7 @@ static int exec_loop(struct exec_io *x)
     return 0;
 }
 
-int agent_exec(int fd, const struct agent_exec_options *o, int *status, char *message,
+int cove_agent_exec(int fd, const struct cove_exec_options *o, int *status, char *message,
                size_t message_len, struct cove_error *err)
 {
     struct exec_io *x = calloc(1, sizeof *x);

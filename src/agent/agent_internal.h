@@ -10,6 +10,9 @@
 
 #include "../../guest/agent/protocol.h"
 
+/* How long a request waits for the agent's next frame once it accepted the connection. */
+#define AGENT_ANSWER_TIMEOUT_MS 30000
+
 /* A request being built: NUL-terminated key/value strings. */
 struct agent_req {
     char buf[AGENT_FRAME_MAX];

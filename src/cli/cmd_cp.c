@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/agent_client.h"
+#include <cove/agent.h>
 
 static const char cp_usage[] =
     "usage: cove cp NAME:PATH LOCAL\n"
@@ -40,7 +40,7 @@ int cmd_cp(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *vsock = NULL;
-    double timeout = AGENT_CONNECT_TIMEOUT_MS / 1000.0;
+    double timeout = COVE_AGENT_TIMEOUT_MS / 1000.0;
     optind = 1;
     opterr = 0;
     int c;
@@ -79,11 +79,12 @@ int cmd_cp(int argc, char **argv)
     if (rc)
         return rc;
     struct cove_error err = {0};
-    rc = s >= 0 ? agent_get(fd, remote_path, dst, &err) : agent_put(fd, src, remote_path, &err);
+    rc = s >= 0 ? cove_agent_get(fd, remote_path, dst, &err)
+                : cove_agent_put(fd, src, remote_path, &err);
     close(fd);
     if (rc < 0) {
         cli_error("%s", err.message);
-        return agent_exit_code(rc);
+        return cove_agent_exit_code(rc);
     }
     return CLI_EXIT_OK;
 }

@@ -2,7 +2,9 @@
  * cove exec NAME [-i] [-t] [-e K=V]... [-w DIR] -- CMD [ARGS...]: runs a command in a
  * running VM through its guest agent and exits with the command's status. Signals (INT,
  * TERM, HUP, QUIT) are forwarded to the command; with -t the guest gives it a terminal,
- * this one goes raw and window size changes follow it.
+ * this one goes raw and window size changes follow it. -t implies -i (as `ssh -t` does):
+ * a raw terminal whose keys went nowhere would leave no way out, and the keys typed would
+ * replay into the user's shell afterwards.
  */
 #include "cli.h"
 
@@ -18,7 +20,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "agent/agent_client.h"
+#include <cove/agent.h>
 
 #define MAX_ENV 256
 
@@ -29,6 +31,7 @@ static const char exec_usage[] =
     "Runs CMD in the running VM NAME through its guest agent and exits with CMD's status.\n"
     "  -i, --interactive  forward this stdin to the command (else it reads /dev/null)\n"
     "  -t, --tty          give the command a terminal in the guest; this one goes raw\n"
+    "                     (implies -i)\n"
     "  -e, --env K=V      set an environment variable (repeatable)\n"
     "  -w, --workdir DIR  run in DIR (default /)\n"
     "  --timeout S        how long to wait for the agent to answer (default 10)\n"
@@ -38,18 +41,13 @@ static const char exec_usage[] =
 
 int cli_agent_connect(const char *name, const char *vsock, double timeout_s, int *fd)
 {
-    char path[PATH_MAX];
     struct cove_error err = {0};
-    int rc = 0;
-    if (vsock)
-        snprintf(path, sizeof path, "%s", vsock);
-    else
-        rc = agent_vsock_path(name, path, sizeof path, &err);
-    if (rc == 0)
-        rc = agent_connect(path, (int)(timeout_s * 1000), fd, &err);
+    int timeout_ms = (int)(timeout_s * 1000);
+    int rc = vsock ? cove_agent_connect(vsock, timeout_ms, fd, &err)
+                   : cove_agent_open(name, timeout_ms, fd, &err);
     if (rc < 0) {
         cli_error("%s", err.message);
-        return agent_exit_code(rc);
+        return cove_agent_exit_code(rc);
     }
     return 0;
 }
@@ -129,7 +127,7 @@ static int parse(int argc, char **argv, struct exec_args *a)
         }
         switch (c) {
         case 'i': a->interactive = true; break;
-        case 't': a->tty = true; break;
+        case 't': a->tty = a->interactive = true; break;
         case 'e':
             if (!strchr(optarg, '=') || optarg[0] == '=') {
                 cli_error("--env '%s' is not K=V", optarg);
@@ -165,7 +163,7 @@ static int parse(int argc, char **argv, struct exec_args *a)
 
 int cmd_exec(int argc, char **argv)
 {
-    struct exec_args a = {.timeout = AGENT_CONNECT_TIMEOUT_MS / 1000.0};
+    struct exec_args a = {.timeout = COVE_AGENT_TIMEOUT_MS / 1000.0};
     int rc = parse(argc, argv, &a);
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;
@@ -189,7 +187,7 @@ int cmd_exec(int argc, char **argv)
         sigemptyset(&sa.sa_mask);
         sigaction(SIGHUP, &sa, NULL);
     }
-    struct agent_exec_options o = {
+    struct cove_exec_options o = {
         .argv = (const char *const *)a.cmd,
         .env = a.env,
         .cwd = a.cwd,
@@ -206,14 +204,14 @@ int cmd_exec(int argc, char **argv)
     int status = 0;
     char message[512];
     struct cove_error err = {0};
-    rc = agent_exec(fd, &o, &status, message, sizeof message, &err);
+    rc = cove_agent_exec(fd, &o, &status, message, sizeof message, &err);
     close(fd);
     console_raw_leave();
     if (rc == -EPIPE)
         return 128 + SIGPIPE; /* as the command itself would have died */
     if (rc < 0) {
         cli_error("%s", err.message);
-        return agent_exit_code(rc);
+        return cove_agent_exit_code(rc);
     }
     if (message[0])
         cli_error("%s", message);

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/agent_client.h"
+#include <cove/agent.h>
 
 static const char ip_usage[] =
     "usage: cove ip NAME [--wait SECONDS] [--all]\n"
@@ -35,15 +35,12 @@ static double now_s(void)
 static int ask(const char *name, const char *vsock, double timeout_s, char *out, size_t n,
                struct cove_error *err)
 {
-    char path[4096];
-    int fd, rc = 0;
-    if (vsock)
-        snprintf(path, sizeof path, "%s", vsock);
-    else
-        rc = agent_vsock_path(name, path, sizeof path, err);
-    if (rc < 0 || (rc = agent_connect(path, (int)(timeout_s * 1000), &fd, err)) < 0)
+    int fd, timeout_ms = (int)(timeout_s * 1000);
+    int rc = vsock ? cove_agent_connect(vsock, timeout_ms, &fd, err)
+                   : cove_agent_open(name, timeout_ms, &fd, err);
+    if (rc < 0)
         return rc;
-    rc = agent_ip(fd, out, n, err);
+    rc = cove_agent_ip(fd, out, n, err);
     close(fd);
     return rc;
 }
@@ -104,10 +101,10 @@ int cmd_ip(int argc, char **argv)
             if (rc == 0) {
                 cli_error("the guest has no IPv4 address%s", wait_s ? " yet" : " (is its "
                           "network up? try --wait)");
-                return wait_s ? AGENT_EXIT_TIMEOUT : CLI_EXIT_FAILURE;
+                return wait_s ? COVE_EXIT_TIMEOUT : CLI_EXIT_FAILURE;
             }
             cli_error("%s", err.message);
-            return agent_exit_code(rc);
+            return cove_agent_exit_code(rc);
         }
         usleep(200000);
     }

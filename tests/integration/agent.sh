@@ -4,7 +4,10 @@
 # the guest's own DHCP address, a 50 MiB cp round trip with its mode, 100 MiB of output
 # streamed with bounded host memory, a graceful stop through the agent that leaves the
 # file system clean, and the faults: no VM (125), an agent that does not answer (124), a
-# connection that breaks mid-command (123).
+# connection that breaks mid-command (123), a paused VM (124, said so, after --timeout).
+# Commands start with no signal ignored, and SIGINT stops them; -t implies -i; the guest is
+# named by cove.hostname=; a disk grown by `cove set --disk-size` has its file system
+# grown at the next boot.
 . "$(dirname "$0")/lib.sh"
 need_guest
 export COVE_HOME=$TMP/home COVE_GUEST_DIR
@@ -30,7 +33,8 @@ expect_rc 125 ip ag
 expect_rc 125 cp ag:/etc/passwd "$TMP/x"
 echo "ok: a stopped VM: 125 and one line"
 
-"$COVE" run ag --no-console </dev/null >"$TMP/run.out" 2>&1 &
+# (cove.hostname=ag: what cove run adds for a named VM, said here too until it does)
+"$COVE" run ag --no-console --append cove.hostname=ag </dev/null >"$TMP/run.out" 2>&1 &
 runner=$!
 up=""
 for _ in $(seq 300); do
@@ -39,6 +43,8 @@ for _ in $(seq 300); do
 done
 [ -n "$up" ] || { cat "$TMP/run.out" "$COVE_HOME/vms/ag/run/console.log"; fail "the agent never answered"; }
 echo "ok: the agent answers"
+[ "$(cove exec ag -- hostname)" = ag ] || fail "hostname: $(cove exec ag -- hostname)"
+echo "ok: the guest is named ag"
 
 # --- exec ----------------------------------------------------------------------------------
 head -c 5000000 /dev/urandom >"$TMP/in.bin"
@@ -71,6 +77,30 @@ rc=$?
 [ $rc -eq 7 ] && grep -q got-term "$TMP/sig.out" || fail "signal forwarding: rc $rc, $(cat "$TMP/sig.out")"
 echo "ok: SIGTERM forwarded"
 
+# A command starts with no signal ignored nor blocked (the agent, started with `&` by
+# init, ignores SIGINT and SIGQUIT), so a forwarded SIGINT ends it: 130, at once.
+sigs=$(cove exec ag -- grep -E '^Sig(Ign|Blk)' /proc/self/status)
+[ "$(echo "$sigs" | grep -c ':[[:space:]]*0*$')" = 2 ] || fail "exec'd command: $sigs"
+"$COVE" exec ag -- sh -c 'echo ready; exec sleep 100' >"$TMP/int.out" 2>&1 &
+sig_pid=$!
+for _ in $(seq 50); do grep -q ready "$TMP/int.out" && break; sleep 0.2; done
+t0=$(date +%s)
+kill -INT $sig_pid
+for _ in $(seq 100); do kill -0 $sig_pid 2>/dev/null || break; sleep 0.1; done
+kill -0 $sig_pid 2>/dev/null && { kill -9 $sig_pid; fail "SIGINT did not stop sleep 100"; }
+wait $sig_pid
+rc=$?
+[ $rc -eq 130 ] || fail "sleep 100 after SIGINT: rc $rc, $(cat "$TMP/int.out")"
+echo "ok: SigIgn/SigBlk 0 in the guest; SIGINT ends sleep 100 with 130 in $(($(date +%s) - t0)) s"
+
+# -t without -i forwards the keys anyway (no raw terminal whose keys go nowhere)
+printf 'typed-line\n' | timeout 60 script -qec \
+    "$COVE exec ag -t -- sh -c 'read -r x; echo got-\$x'" /dev/null >"$TMP/tty.out" 2>&1
+rc=$?
+[ $rc -eq 0 ] || { cat -v "$TMP/tty.out"; fail "exec -t without -i: exit $rc"; }
+grep -q 'got-typed-line' "$TMP/tty.out" || { cat -v "$TMP/tty.out"; fail "exec -t: no input"; }
+echo "ok: exec -t implies -i"
+
 pids=()
 for i in $(seq 10); do
     "$COVE" exec ag -- sh -c "sleep 1; echo run-$i; exit $i" >"$TMP/c.$i" 2>&1 &
@@ -88,8 +118,14 @@ echo "ok: 10 concurrent execs"
 expect_rc 123 exec ag -- sh -c 'echo partial; kill -9 $PPID; sleep 5'
 grep -q "broke" "$TMP/err" || fail "123 message: $(cat "$TMP/err")"
 cove pause ag || fail "pause"
-expect_rc 124 exec ag --timeout 1 -- true
-grep -q "did not answer" "$TMP/err" || fail "124 message: $(cat "$TMP/err")"
+t0=$(date +%s.%N)
+expect_rc 124 exec ag --timeout 3 -- true
+t1=$(date +%s.%N)
+grep -q "did not answer within 3 s: VM 'ag' is paused; resume it with \`cove resume ag\`" \
+    "$TMP/err" || fail "124 message: $(cat "$TMP/err")"
+[ "$(wc -l <"$TMP/err")" -eq 1 ] || fail "paused: not one line"
+[ "$(echo "$t1 - $t0 >= 2.9 && $t1 - $t0 < 8" | bc)" = 1 ] ||
+    fail "exec --timeout 3 on a paused VM took $(echo "$t1 - $t0" | bc) s"
 cove resume ag || fail "resume"
 expect_rc 0 exec ag -- true
 echo "ok: connection lost mid-command: 123; paused VM: 124"
@@ -145,10 +181,18 @@ echo "ok: graceful stop in $((t1 - t0)) s, file system clean, data on disk"
 expect_rc 125 exec ag -- true
 echo "ok: exec after stop: 125"
 
-# --- a running VM whose agent is gone: 125, and stop falls back to the serial console -------
+# --- a grown disk; a running VM whose agent is gone: 125, stop falls back to the console ---
+cove set ag --disk-size 2G || fail "set --disk-size 2G"
 "$COVE" run ag --no-console </dev/null >"$TMP/run2.out" 2>&1 &
 runner=$!
 for _ in $(seq 300); do cove exec ag -- true 2>/dev/null && break; sleep 0.5; done
+# df's total leaves out the inode tables and the journal: 1 GiB gives ~0.95, 2 GiB ~1.95
+kib=$(cove exec ag -- df -k / | awk 'NR == 2 { print $2 }')
+[ -n "$kib" ] && [ "$kib" -gt $((1900 * 1024)) ] && [ "$kib" -le $((2048 * 1024)) ] ||
+    { cat "$COVE_HOME/vms/ag/run/console.log"; fail "the root file system is $kib KiB after growing the disk to 2G"; }
+grep -q "growing the root file system on /dev/vda to 2048 MiB" "$COVE_HOME/vms/ag/run/console.log" ||
+    fail "no word of growing the file system on the console"
+echo "ok: disk grown to 2G, the file system with it ($kib KiB)"
 cove exec ag -- sh -c 'for p in $(pidof cove-agent); do [ "$p" = "$PPID" ] || kill "$p"; done'
 expect_rc 125 exec ag -- true
 grep -q "no guest agent answers" "$TMP/err" || fail "no agent: $(cat "$TMP/err")"

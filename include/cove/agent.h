@@ -1,0 +1,91 @@
+/*
+ * cove/agent.h — talking to the guest agent of a running VM (cove-agent in the default
+ * guest; protocol and exit codes: docs/AGENT.md).
+ *
+ * The agent is reached through the VM's hybrid-vsock Unix socket: run/vsock.sock in a
+ * bundle (cove_agent_path), or the PATH of `cove run --vsock PATH`. Each request takes a
+ * connection of its own: cove_agent_connect (or cove_agent_open by name), then one of
+ * cove_agent_exec/ip/put/get, then close(fd).
+ *
+ * Every function returns 0 or a negative errno and fills the struct cove_error it is
+ * given. The errors a user can act on are told apart by their code, and
+ * cove_agent_exit_code maps them to the exit codes of `cove exec/ip/cp`:
+ *   -ESRCH         the VM is not running (no vsock socket, or nobody listening on it)
+ *   -ECONNREFUSED  the VM runs but no agent answers (the guest refused the connection)
+ *   -ETIMEDOUT     nothing answered within the timeout (the guest is booting, or paused)
+ *   -ECONNRESET    the connection broke before the request finished
+ * Memory stays at a few hundred KiB per connection whatever the size of the data streamed.
+ */
+#ifndef COVE_AGENT_H
+#define COVE_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cove/error.h>
+
+/* Exit codes of cove exec/ip/cp (docs/AGENT.md, docs/CLI.md). */
+#define COVE_EXIT_LOST 123        /* the connection broke mid-request */
+#define COVE_EXIT_TIMEOUT 124     /* the agent did not answer in time */
+#define COVE_EXIT_UNREACHABLE 125 /* the VM is not running, or it has no agent */
+#define COVE_EXIT_CANNOT_RUN 126  /* the command exists but cannot be run */
+#define COVE_EXIT_NOT_FOUND 127   /* no such command in the guest */
+
+/* How long `cove exec/cp` wait for the agent to accept a connection by default. */
+#define COVE_AGENT_TIMEOUT_MS 10000
+
+/* The exit code for a negative errno returned by the functions below (1 for others). */
+int cove_agent_exit_code(int rc);
+
+/* NAME's vsock socket (run/vsock.sock in its bundle) into out; -ESRCH when NAME is not
+ * running. */
+int cove_agent_path(const char *name, char *out, size_t n, struct cove_error *err);
+
+/* Connects to the agent behind a hybrid-vsock socket, waiting up to timeout_ms for the
+ * guest to accept; *fd is the connection afterwards (close it when done). */
+int cove_agent_connect(const char *vsock_path, int timeout_ms, int *fd,
+                       struct cove_error *err);
+
+/* cove_agent_path + cove_agent_connect; when the agent did not answer in time because the
+ * VM is paused, the error says so (still -ETIMEDOUT). */
+int cove_agent_open(const char *name, int timeout_ms, int *fd, struct cove_error *err);
+
+/* Waits until the agent of NAME answers a ping, for up to timeout_ms. The VM may still be
+ * starting (its socket appears once it runs: not running yet is retried until the
+ * deadline); -ESRCH as soon as a VM seen running stops, -ETIMEDOUT at the deadline. */
+int cove_agent_wait(const char *name, int timeout_ms, struct cove_error *err);
+
+struct cove_exec_options {
+    const char *const *argv;   /* the command, NULL-terminated */
+    const char *const *env;    /* "K=V" strings to add, NULL-terminated (may be NULL) */
+    const char *cwd;           /* NULL: / */
+    bool tty;                  /* a pseudo-terminal in the guest (stdout carries both) */
+    bool stdin_open;           /* forward in_fd; else the command's stdin is /dev/null */
+    int in_fd, out_fd, err_fd;
+    unsigned rows, cols;       /* the terminal's size with tty */
+    int signal_fd;             /* -1, or a pipe the caller writes signal numbers into
+                                  (one byte each) to forward them; SIGWINCH resends the
+                                  size of winsize_fd */
+    int winsize_fd;            /* -1, or the terminal whose size follows SIGWINCH */
+};
+
+/* Runs a command on the connection fd; *status is its exit status, or 128 + N when signal
+ * N killed it, or 126 or 127 (with *message saying why) when it could not be started.
+ * -EPIPE: out_fd went away, and the command was stopped. */
+int cove_agent_exec(int fd, const struct cove_exec_options *o, int *status, char *message,
+                    size_t message_len, struct cove_error *err);
+
+/* The guest's non-loopback IPv4 addresses, "IF ADDR/PREFIX\n" lines into out. */
+int cove_agent_ip(int fd, char *out, size_t n, struct cove_error *err);
+
+/* Copies local_path into the guest at remote_path (a directory takes the local name),
+ * keeping the mode; the guest renames it into place only once it is whole. */
+int cove_agent_put(int fd, const char *local_path, const char *remote_path,
+                   struct cove_error *err);
+
+/* Copies the guest's remote_path to local_path (a directory takes the remote name),
+ * through a temporary file renamed into place, keeping the mode. */
+int cove_agent_get(int fd, const char *remote_path, const char *local_path,
+                   struct cove_error *err);
+
+#endif

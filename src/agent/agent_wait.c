@@ -1,0 +1,112 @@
+/*
+ * Reaching the agent of a VM by its name: once (cove_agent_open, which tells a paused VM
+ * from a guest that is slow to answer), or until it answers (cove_agent_wait, for a VM
+ * that is still booting).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cove/agent.h>
+#include <cove/cove.h>
+
+#include "agent/agent_client.h"
+
+/* Between two tries of a VM that is not up yet: short, as boot time counts. */
+#define RETRY_MS 50
+/* A connection the guest has not answered within this long was not really given a chance. */
+#define SHORT_TRY_MS 100
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* A timeout because NAME is paused gets that said; anything else is left as it is. */
+static int explain_timeout(const char *name, int rc, int timeout_ms, struct cove_error *err)
+{
+    struct cove_vm_info info;
+    memset(&info, 0, sizeof info);
+    if (rc != -ETIMEDOUT || cove_vm_get(name, &info, NULL) < 0)
+        return rc;
+    bool paused = info.state == COVE_VM_PAUSED;
+    cove_vm_info_free(&info);
+    if (!paused)
+        return rc;
+    return cove_error_set(err, -ETIMEDOUT, "the guest agent did not answer within %g s: VM "
+                          "'%s' is paused; resume it with `cove resume %s`",
+                          timeout_ms / 1000.0, name, name);
+}
+
+int cove_agent_open(const char *name, int timeout_ms, int *fd, struct cove_error *err)
+{
+    char path[PATH_MAX];
+    int rc = cove_agent_path(name, path, sizeof path, err);
+    if (rc < 0 || (rc = cove_agent_connect(path, timeout_ms, fd, err)) < 0)
+        return explain_timeout(name, rc, timeout_ms, err);
+    return 0;
+}
+
+/* One try: 0 when the agent answered a ping. *running says whether NAME was running. */
+static int try_ping(const char *name, int timeout_ms, bool *running, struct cove_error *err)
+{
+    char path[PATH_MAX];
+    int fd;
+    int rc = cove_agent_path(name, path, sizeof path, err);
+    *running = rc == 0;
+    if (rc < 0 || (rc = cove_agent_connect(path, timeout_ms, &fd, err)) < 0)
+        return rc;
+    rc = agent_ping(fd, err);
+    close(fd);
+    return rc;
+}
+
+int cove_agent_wait(const char *name, int timeout_ms, struct cove_error *err)
+{
+    long deadline = now_ms() + timeout_ms;
+    bool seen_running = false;
+    struct cove_error e = {0}, told = {0};
+    int told_rc = 0;
+    for (;;) {
+        long left = deadline - now_ms();
+        int budget = left > 0 ? (int)left : 1;
+        bool running;
+        int rc = try_ping(name, budget, &running, &e);
+        if (rc == 0)
+            return 0;
+        if (running)
+            seen_running = true;
+        else if (rc == -ESRCH && seen_running)
+            return cove_error_set(err, -ESRCH, "VM '%s' stopped before its guest agent "
+                                  "answered", name);
+        /* Not up yet (no socket, no agent listening, the connection dropped as the guest
+         * reset its vsock device): try again. Anything else will not get better. */
+        if (rc != -ESRCH && rc != -ECONNREFUSED && rc != -ECONNRESET && rc != -ETIMEDOUT) {
+            if (err)
+                *err = e;
+            return rc;
+        }
+        /* A try the deadline cut short tells nothing the one before it did not. */
+        if (rc != -ETIMEDOUT || budget >= SHORT_TRY_MS || !told_rc) {
+            told_rc = rc;
+            told = e;
+        }
+        left = deadline - now_ms();
+        if (left > 0) {
+            usleep((useconds_t)(left < RETRY_MS ? left : RETRY_MS) * 1000);
+            continue;
+        }
+        if (told_rc == -ETIMEDOUT || (told_rc == -ECONNRESET && seen_running))
+            return explain_timeout(name, cove_error_set(err, -ETIMEDOUT, "the guest agent of "
+                                   "VM '%s' did not answer within %g s", name,
+                                   timeout_ms / 1000.0), timeout_ms, err);
+        if (err) /* not running, or no agent: that error says more */
+            *err = told;
+        return told_rc;
+    }
+}
