@@ -17,6 +17,12 @@
 #define CLI_EXIT_GUEST_PANIC 4 /* the guest kernel panicked */
 
 int cmd_run(int argc, char **argv);
+/* cove run NAME -- CMD (run_command.c): boots NAME with opts, runs cmd through its guest
+ * agent once it answers (within agent_timeout_s), powers the guest off and returns cmd's
+ * exit status (or 123-127 when it could not run it, 3/4 when the guest failed). */
+struct cove_run_options;
+int run_command(const char *name, char **cmd, bool interactive, double agent_timeout_s,
+                struct cove_run_options *opts);
 int cmd_create(int argc, char **argv);
 int cmd_clone(int argc, char **argv);
 int cmd_list(int argc, char **argv);

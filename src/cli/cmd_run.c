@@ -220,10 +220,8 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         if (parse_option(c, optarg, a) < 0)
             return CLI_EXIT_USAGE;
     }
-    if (optind < argc) {
-        cli_error("unexpected argument '%s'; see `cove run --help`", argv[optind]);
-        return CLI_EXIT_USAGE;
-    }
+    if (optind < argc)
+        a->cmd = argv + optind;
     return 0;
 }
 
@@ -338,6 +336,10 @@ static void throwaway_name(const char *name, char *out, size_t n)
 static int boot(struct run_args *a, const char *name)
 {
     struct cove_error err = {0};
+    if (a->cmd)
+        return run_command(name, a->cmd, a->interactive,
+                           a->agent_timeout > 0 ? a->agent_timeout : DEFAULT_AGENT_TIMEOUT_S,
+                           &a->o);
     bool to_log = a->no_console;
     bool tty = !to_log && console_is_terminal(STDIN_FILENO);
     a->o.console_to_log = to_log;

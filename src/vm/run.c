@@ -90,7 +90,7 @@ static void ask_guest_to_power_off(struct cove_vm_runner *r)
     pthread_mutex_unlock(&r->lock);
     if (vsock[0]) {
         int fd;
-        if (agent_connect(vsock, AGENT_POWEROFF_CONNECT_MS, &fd, NULL) == 0) {
+        if (cove_agent_connect(vsock, AGENT_POWEROFF_CONNECT_MS, &fd, NULL) == 0) {
             int rc = agent_poweroff(fd, false, NULL);
             close(fd);
             if (rc == 0) {
