@@ -46,6 +46,11 @@ struct cove_vm_info {
     uint64_t disk_used;    /* host bytes its disks take: the bundle's own files plus the
                               clone bases they read through (bases/) */
     uint64_t disk_shared;  /* the part of disk_used in bases, shared with other clones */
+    /* While it runs with a network: the MAC and port forwards in use (the stored ones and
+     * those the run added); empty otherwise. */
+    char run_mac[COVE_MAC_LEN + 1];
+    char *run_forwards[COVE_MAX_FORWARDS];
+    unsigned nrun_forwards;
     bool broken;           /* list only: the bundle cannot be read; problem says why */
     char problem[COVE_ERROR_MAX];
 };

@@ -437,6 +437,13 @@ static json_t *info_json(const struct cove_vm_info *v, bool with_config)
     json_object_set_new(o, "disk_size", json_integer((json_int_t)v->disk_size));
     json_object_set_new(o, "disk_used", json_integer((json_int_t)v->disk_used));
     json_object_set_new(o, "disk_shared", json_integer((json_int_t)v->disk_shared));
+    if (v->run_mac[0]) { /* the network of the running VM, its run's own forwards too */
+        json_t *fw = json_array();
+        for (unsigned i = 0; i < v->nrun_forwards; i++)
+            json_array_append_new(fw, json_string(v->run_forwards[i]));
+        json_object_set_new(o, "network",
+                            json_pack("{s:s, s:o}", "mac", v->run_mac, "forwards", fw));
+    }
     if (with_config) {
         char *text = cove_config_to_json(&v->config);
         json_t *cfg = text ? json_loads(text, 0, NULL) : NULL;
@@ -490,7 +497,11 @@ int cmd_get(int argc, char **argv)
             printf("initrd:    %s\n", v.config.initrd);
         if (v.config.cmdline)
             printf("cmdline:   %s\n", v.config.cmdline);
-        if (v.config.has_network && v.config.nat) {
+        if (v.run_mac[0]) { /* running: what the run uses, the run's own forwards too */
+            printf("network:   nat, mac %s\n", v.run_mac);
+            for (unsigned i = 0; i < v.nrun_forwards; i++)
+                printf("forward:   %s\n", v.run_forwards[i]);
+        } else if (v.config.has_network && v.config.nat) {
             printf("network:   nat, mac %s\n", v.config.mac[0] ? v.config.mac : "random per run");
             for (unsigned i = 0; i < v.config.nforwards; i++)
                 printf("forward:   %s\n", v.config.forwards[i]);

@@ -41,6 +41,9 @@ const char *cove_vm_state_name(enum cove_vm_state state)
 void cove_vm_info_free(struct cove_vm_info *info)
 {
     cove_config_free(&info->config);
+    for (unsigned i = 0; i < info->nrun_forwards; i++)
+        free(info->run_forwards[i]);
+    info->nrun_forwards = 0;
 }
 
 int store_resolve(const char *bundle, const char *file, char *buf, size_t n)

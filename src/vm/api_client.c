@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cove/cove.h>
+
 #include "vm/http.h"
 
 #define CALL_TIMEOUT_MS 3000
@@ -28,7 +30,29 @@ static int call(const char *sock, const char *method, const char *path, const ch
     return -EPROTO;
 }
 
-int api_client_state(const char *sock_path, char *state, size_t n, struct cove_error *err)
+/* The run's network from GET /vm's "network" (absent: none). Values are checked as a
+ * configuration's would be: the answer comes from another process. */
+static void read_network(const json_t *net, struct cove_vm_info *info)
+{
+    const json_t *mac = json_object_get(net, "mac");
+    const json_t *fw = json_object_get(net, "forwards");
+    if (!json_is_string(mac) || cove_config_check_mac(json_string_value(mac), NULL) < 0)
+        return;
+    snprintf(info->run_mac, sizeof info->run_mac, "%s", json_string_value(mac));
+    size_t i;
+    const json_t *f;
+    json_array_foreach(fw, i, f) {
+        if (info->nrun_forwards == COVE_MAX_FORWARDS || !json_is_string(f) ||
+            cove_config_check_forward(json_string_value(f), NULL) < 0)
+            continue;
+        char *copy = strdup(json_string_value(f));
+        if (copy)
+            info->run_forwards[info->nrun_forwards++] = copy;
+    }
+}
+
+int api_client_state(const char *sock_path, char *state, size_t n, struct cove_vm_info *info,
+                     struct cove_error *err)
 {
     struct http_message *resp = malloc(sizeof *resp);
     if (!resp)
@@ -42,6 +66,9 @@ int api_client_state(const char *sock_path, char *state, size_t n, struct cove_e
         else
             rc = cove_error_set(err, -EPROTO, "control socket %s: no state in the answer",
                                 sock_path);
+        json_t *net = o ? json_object_get(o, "network") : NULL;
+        if (rc == 0 && info && json_is_object(net))
+            read_network(net, info);
         json_decref(o);
     }
     free(resp);

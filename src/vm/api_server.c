@@ -52,6 +52,13 @@ static char *state_body(struct api_server *s)
     json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:I}", "name", s->name, "state", state, "pid",
                           (int)s->info.pid, "cpus", (int)s->info.cpus, "memory",
                           (json_int_t)s->info.memory_mib);
+    if (o && s->info.mac && s->info.mac[0]) {
+        json_t *fw = json_array();
+        for (unsigned i = 0; i < s->info.nforwards; i++)
+            json_array_append_new(fw, json_string(s->info.forwards[i]));
+        json_object_set_new(o, "network", json_pack("{s:s, s:o}", "mac", s->info.mac,
+                                                     "forwards", fw));
+    }
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return text;

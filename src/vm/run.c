@@ -234,6 +234,8 @@ struct run_ctx {
     unsigned ndisks;
     struct machine_net net;
     struct net_forward forwards[COVE_MAX_FORWARDS];
+    const char *forward_specs[COVE_MAX_FORWARDS]; /* their text, for the control socket */
+    char mac[COVE_MAC_LEN + 1];                   /* the MAC in use, as text */
     char vsock[PATH_MAX];
     int lock_fd;
     int console_fd;
@@ -338,13 +340,16 @@ static int resolve_network(struct run_ctx *c, const struct cove_run_options *o,
     } else {
         net_mac_random(c->net.mac);
     }
+    const uint8_t *m = c->net.mac;
+    snprintf(c->mac, sizeof c->mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
+             m[5]);
     unsigned n = 0;
-    for (unsigned i = 0; i < cfg->nforwards; i++)
-        if ((rc = net_forward_parse(cfg->forwards[i], &c->forwards[n++], err)) < 0)
+    for (unsigned i = 0; i < cfg->nforwards + o->nforwards; i++) {
+        const char *spec = i < cfg->nforwards ? cfg->forwards[i] : o->forwards[i - cfg->nforwards];
+        c->forward_specs[n] = spec;
+        if ((rc = net_forward_parse(spec, &c->forwards[n++], err)) < 0)
             return rc;
-    for (unsigned i = 0; i < o->nforwards; i++)
-        if ((rc = net_forward_parse(o->forwards[i], &c->forwards[n++], err)) < 0)
-            return rc;
+    }
     c->net.forwards = c->forwards;
     c->net.nforwards = n;
     mc->nets = &c->net;
@@ -536,7 +541,9 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
     if (rc == 0 && bundle) {
         if (store_path(path, sizeof path, "%s/api.sock", c->run_dir) < 0)
             rc = cove_error_set(err, -ENAMETOOLONG, "path too long");
-        struct api_server_info info = {c->name, getpid(), c->cfg.cpus, c->cfg.memory_mib};
+        struct api_server_info info = {c->name,           getpid(),          c->cfg.cpus,
+                                       c->cfg.memory_mib, c->mac,            c->forward_specs,
+                                       c->net.nforwards};
         if (rc == 0)
             rc = api_server_start(path, &info, &api, err);
     }

@@ -126,7 +126,7 @@ static void add_live_state(const struct store *s, struct cove_vm_info *info)
     char sock[PATH_MAX], state[32];
     if (store_path(sock, sizeof sock, "%s/%s/run/api.sock", s->vms, info->name) < 0)
         return;
-    if (api_client_state(sock, state, sizeof state, NULL) == 0 && !strcmp(state, "paused"))
+    if (api_client_state(sock, state, sizeof state, info, NULL) == 0 && !strcmp(state, "paused"))
         info->state = COVE_VM_PAUSED;
 }
 

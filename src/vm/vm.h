@@ -23,6 +23,11 @@ struct api_server_info {
     pid_t pid;
     unsigned cpus;
     uint64_t memory_mib;
+    /* The network this run uses (stored settings plus the run's own): "" and none when it
+     * has no network. The strings must outlive the server. */
+    const char *mac;
+    const char *const *forwards;
+    unsigned nforwards;
 };
 
 int api_server_start(const char *sock_path, const struct api_server_info *info,
@@ -34,8 +39,11 @@ void api_server_set_machine(struct api_server *s, struct machine *m);
 bool api_server_stop_requested(struct api_server *s);
 void api_server_stop(struct api_server *s); /* joins the thread, removes the socket */
 
-/* Client side: the state of a running VM ("running"/"paused") by GET /vm. */
-int api_client_state(const char *sock_path, char *state, size_t n, struct cove_error *err);
+/* Client side: the state of a running VM ("running"/"paused"/"stopping") by GET /vm; with
+ * info, also the network the run uses (info->run_mac, run_forwards). */
+struct cove_vm_info;
+int api_client_state(const char *sock_path, char *state, size_t n, struct cove_vm_info *info,
+                     struct cove_error *err);
 int api_client_set_state(const char *sock_path, const char *state, struct cove_error *err);
 int api_client_stop(const char *sock_path, bool force, struct cove_error *err);
 

@@ -138,9 +138,11 @@ echo "ok: list counts the shared bases"
 
 # --- a running VM: state, lock, pause/resume, graceful stop -------------------------------
 # a forward stored in the bundle is bound by the run and shown by get
-fport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+fport=$(freeport)
+rport=$(freeport)
 cove set dev --forward "tcp:$fport:80" || fail "set a forward on dev"
-"$COVE" run dev --no-console --append 'cove.exec="i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done"' >"$TMP/runner.out" 2>&1 &
+"$COVE" run dev --no-console --forward "tcp:$rport:81" --append 'cove.exec="i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done"' >"$TMP/runner.out" 2>&1 &
 runner=$!
 log=$COVE_HOME/vms/dev/run/console.log
 for _ in $(seq 100); do grep -q 'tick 3' "$log" 2>/dev/null && break; sleep 0.1; done
@@ -152,6 +154,14 @@ cove get dev | grep -qx "forward:   tcp:$fport:80" || { cove get dev; fail "get:
 python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 5).close()" "$fport" ||
     fail "the stored forward is not bound on 127.0.0.1:$fport"
 echo "ok: the stored forward tcp:$fport:80 is bound while the VM runs"
+# the run's own forward is shown too while it runs (and the MAC the run uses), not stored
+cove get dev | grep -qx "forward:   tcp:$rport:81" || { cove get dev; fail "get: the run's forward"; }
+[ "$(cove get dev --format json | json '" ".join(d["network"]["forwards"])')" = "tcp:$fport:80 tcp:$rport:81" ] ||
+    fail "get json: the run's forwards: $(cove get dev --format json)"
+cove get dev --format json | json 'd["network"]["mac"]' | grep -qE '^52:54:00(:[0-9a-f]{2}){3}$' ||
+    fail "get json: the run's MAC"
+grep -q "$rport" "$COVE_HOME/vms/dev/config.json" && fail "the run's forward was stored"
+echo "ok: get shows the run's own forward tcp:$rport:81 and MAC while it runs"
 bad "already running \\(pid $runner\\)" -- run dev
 bad 'is running; stop it first' -- delete dev
 bad 'is running; stop it first' -- set dev --cpus 2
