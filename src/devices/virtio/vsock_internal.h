@@ -13,6 +13,7 @@
 #include <sys/un.h>
 
 #include "devices/virtio/virtio_devices.h"
+#include "util/log.h"
 
 #define VIRTIO_ID_VSOCK 19
 #define VSOCK_RX 0
@@ -115,6 +116,7 @@ struct vsock_dev {
     unsigned rst_head, rst_count;
     uint32_t next_host_port;
     bool kick;                 /* the receive queue has new work (set under lock) */
+    struct log_ratelimit refusal_log; /* a full table: one warning a second */
 
     struct virtq_chain rx_chain, tx_chain;
     struct iovec tx_part[VIRTQ_MAX_SIZE], rx_part[VIRTQ_MAX_SIZE];
