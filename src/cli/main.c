@@ -25,12 +25,29 @@ void cli_error(const char *fmt, ...)
     fprintf(stderr, "cove: %s\n", line);
 }
 
+/* The argument getopt choked on. It moved past a long option and past the last letter of
+ * a cluster of short ones, but not past a letter in the middle ("-rf" at 'r'). */
+static const char *bad_argument(char **argv)
+{
+    const char *prev = argv[optind - 1];
+    size_t n = strlen(prev);
+    if (prev[0] == '-' && (prev[1] == '-' || (n > 1 && prev[n - 1] == optopt)))
+        return prev;
+    return argv[optind] && argv[optind][0] == '-' ? argv[optind] : prev;
+}
+
 int cli_bad_option(const char *cmd, int c, char **argv)
 {
-    if (c == ':')
-        cli_error("option '%s' needs a value; see `cove %s --help`", argv[optind - 1], cmd);
+    const char *arg = bad_argument(argv);
+    char what[64];
+    if (arg[0] == '-' && arg[1] != '-' && optopt && strlen(arg) > 2)
+        snprintf(what, sizeof what, "'-%c' in '%.40s'", optopt, arg); /* a cluster */
     else
-        cli_error("unknown option '%s'; see `cove %s --help`", argv[optind - 1], cmd);
+        snprintf(what, sizeof what, "'%.60s'", arg);
+    if (c == ':')
+        cli_error("option %s needs a value; see `cove %s --help`", what, cmd);
+    else
+        cli_error("unknown option %s; see `cove %s --help`", what, cmd);
     return CLI_EXIT_USAGE;
 }
 

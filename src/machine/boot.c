@@ -74,8 +74,11 @@ static int open_file(struct boot_file *f, const char *what, const char *path, st
     if (f->fd < 0)
         return cove_error_set(err, -errno, "%s %s: %s", what, path, strerror(errno));
     struct stat st;
-    if (fstat(f->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        int e = S_ISDIR(st.st_mode) ? EISDIR : errno ? errno : EINVAL;
+    int e = fstat(f->fd, &st) < 0 ? errno
+            : S_ISDIR(st.st_mode) ? EISDIR
+            : !S_ISREG(st.st_mode) ? EINVAL /* a device such as /dev/zero, a FIFO */
+            : 0;
+    if (e) {
         close(f->fd);
         return cove_error_set(err, -e, "%s %s: %s", what, path,
                               e == EINVAL ? "not a regular file" : strerror(e));

@@ -131,14 +131,15 @@ int store_load_info(const struct store *s, const char *name, struct cove_vm_info
     return 0;
 }
 
-/* Copies a boot file into the bundle (read-only: clones hard-link it). */
+/* Copies a boot file into the bundle (read-only: clones hard-link it; only its owner
+ * reads it, as every file of a bundle). */
 static int add_boot_file(const char *src, const char *dir, const char *as, char **field,
                          struct cove_error *err)
 {
     char dst[PATH_MAX];
     if (store_path(dst, sizeof dst, "%s/%s", dir, as) < 0)
         return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", dir);
-    int rc = store_copy_file(src, dst, 0444, err);
+    int rc = store_copy_file(src, dst, 0400, err);
     if (rc < 0)
         return rc;
     if (!(*field = strdup(as)))
@@ -194,7 +195,7 @@ static int fill_new_bundle(const char *tmp, const struct cove_create_options *o,
     char path[PATH_MAX];
     rc = store_path(path, sizeof path, "%s/" BUNDLE_CONFIG, tmp);
     if (rc == 0)
-        rc = store_write_atomic(path, json, strlen(json), 0644, err);
+        rc = store_write_atomic(path, json, strlen(json), 0600, err);
     else
         cove_error_set(err, rc, "%s: path too long", tmp);
     free(json);
@@ -278,7 +279,7 @@ int cove_vm_create(const char *name, const struct cove_create_options *o, struct
     char tmp[PATH_MAX];
     if (store_temp_path(s.vms, "create", tmp, sizeof tmp) < 0)
         rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
-    else if (mkdir(tmp, 0755) < 0)
+    else if (mkdir(tmp, 0700) < 0)
         rc = cove_error_set(err, -errno, "cannot create %s: %s", tmp, strerror(errno));
     if (rc < 0) {
         cove_config_free(&cfg);
@@ -405,7 +406,7 @@ int cove_vm_set(const char *name, const struct cove_vm_settings *set, struct cov
             if (set->memory_mib)
                 cfg.memory_mib = set->memory_mib;
             char *json = cove_config_to_json(&cfg);
-            rc = json ? store_write_atomic(path, json, strlen(json), 0644, err)
+            rc = json ? store_write_atomic(path, json, strlen(json), 0600, err)
                       : cove_error_set(err, -ENOMEM, "out of memory");
             free(json);
         }

@@ -38,7 +38,7 @@ static int reflink(const char *src, const char *dst)
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0)
         return -errno;
-    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (out < 0) {
         int e = errno;
         close(in);
@@ -74,7 +74,7 @@ static int make_base(const struct store *s, const char *src_disk, const char *sr
     if (new_base_path(s, dir, base, n) < 0 ||
         store_temp_path(src_bundle, "overlay", tmp, sizeof tmp))
         return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
-    if (mkdir(dir, 0755) < 0)
+    if (mkdir(dir, 0700) < 0)
         return cove_error_set(err, -errno, "cannot create %s: %s", dir, strerror(errno));
     if (link(src_disk, base) < 0) {
         int e = errno;
@@ -94,7 +94,7 @@ static int make_base(const struct store *s, const char *src_disk, const char *sr
     }
     store_sync_dir(src_bundle);
     /* Only now: before the rename the base was also SRC's live disk. */
-    chmod(base, 0444);
+    chmod(base, 0400);
     return 0;
 }
 
@@ -162,7 +162,7 @@ static int clone_boot_file(const char *src_bundle, const char *tmp_bundle, const
         return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
     if (link(src, dst) == 0)
         return 0;
-    return store_copy_file(src, dst, 0444, err);
+    return store_copy_file(src, dst, 0400, err);
 }
 
 static int clone_into(const struct store *s, const char *src_bundle, const char *tmp,
@@ -193,7 +193,7 @@ static int clone_into(const struct store *s, const char *src_bundle, const char 
         else if (store_path(path, sizeof path, "%s/" BUNDLE_CONFIG, tmp) < 0)
             rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
         else
-            rc = store_write_atomic(path, json, strlen(json), 0644, err);
+            rc = store_write_atomic(path, json, strlen(json), 0600, err);
         free(json);
     }
     cove_config_free(&cfg);
@@ -222,7 +222,7 @@ int cove_vm_clone(const char *src_name, const char *dst_name, struct cove_error 
     }
     store_sweep_temps(s.vms);
     store_sweep_temps(src);
-    if (mkdir(tmp, 0755) < 0)
+    if (mkdir(tmp, 0700) < 0)
         rc = cove_error_set(err, -errno, "cannot create %s: %s", tmp, strerror(errno));
     if (rc == 0)
         rc = clone_into(&s, src, tmp, src_name, err);

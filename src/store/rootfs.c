@@ -20,7 +20,7 @@ int store_make_rootfs(const char *initrd, const char *disk_path, uint64_t size,
     if (store_path(root, sizeof root, "%s/root", work_dir) < 0 ||
         store_path(init, sizeof init, "%s/init", root) < 0)
         return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", work_dir);
-    if (mkdir(root, 0755) < 0)
+    if (mkdir(root, 0700) < 0)
         return cove_error_set(err, -errno, "cannot create %s: %s", root, strerror(errno));
     if (access(initrd, R_OK) < 0)
         return cove_error_set(err, -errno, "initrd %s: %s", initrd, strerror(errno));
@@ -33,7 +33,7 @@ int store_make_rootfs(const char *initrd, const char *disk_path, uint64_t size,
         return cove_error_set(err, rc < 0 ? rc : -EINVAL, "%s: not the default guest's "
                               "initrd (no /init)%s%s", initrd, rc < 0 ? ": " : "",
                               rc < 0 ? cerr.message : "");
-    int fd = open(disk_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = open(disk_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return cove_error_set(err, -errno, "cannot create %s: %s", disk_path, strerror(errno));
     rc = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;

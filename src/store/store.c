@@ -43,11 +43,11 @@ static int mkdir_p(const char *path, struct cove_error *err)
         if (*p != '/')
             continue;
         *p = 0;
-        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+        if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
             return cove_error_set(err, -errno, "cannot create %s: %s", tmp, strerror(errno));
         *p = '/';
     }
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+    if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
         return cove_error_set(err, -errno, "cannot create %s: %s", tmp, strerror(errno));
     return 0;
 }
@@ -252,11 +252,11 @@ static int open_lock(const char *bundle)
     char path[PATH_MAX];
     if (store_path(path, sizeof path, "%s/run", bundle) < 0)
         return -ENAMETOOLONG;
-    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
         return -errno;
     if (store_path(path, sizeof path, "%s/run/lock", bundle) < 0)
         return -ENAMETOOLONG;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     return fd < 0 ? -errno : fd;
 }
 
@@ -308,7 +308,7 @@ int store_lock_global(const struct store *s, int *fd, struct cove_error *err)
     char path[PATH_MAX];
     if (store_path(path, sizeof path, "%s/.lock", s->home) < 0)
         return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
-    int lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lfd < 0)
         return cove_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
     while (flock(lfd, LOCK_EX) < 0) {

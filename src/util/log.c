@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static enum log_level current_level = LOG_LEVEL_WARN;
 
@@ -30,4 +31,19 @@ void log_msg(enum log_level level, const char *fmt, ...)
     /* One write per line so lines from several threads do not interleave; \r\n because
      * the console may be in raw mode. */
     fprintf(stderr, "cove: %s: %s\r\n", names[level], line);
+}
+
+bool log_ratelimit(struct log_ratelimit *rl, unsigned interval_ms, unsigned *suppressed)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (rl->next_ms && now < rl->next_ms) {
+        rl->suppressed++;
+        return false;
+    }
+    rl->next_ms = now + interval_ms;
+    *suppressed = rl->suppressed;
+    rl->suppressed = 0;
+    return true;
 }

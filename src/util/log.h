@@ -8,6 +8,8 @@
 #ifndef COVE_LOG_H
 #define COVE_LOG_H
 
+#include <stdbool.h>
+
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 void log_set_level(enum log_level level);
@@ -22,5 +24,16 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
         if (log_get_level() >= LOG_LEVEL_DEBUG)                                           \
             log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__);                                        \
     } while (0)
+
+/* At most one message per interval for a message that a guest or a client can repeat at
+ * will. The state lives with whatever logs (a device of a VM), zeroed to start. */
+struct log_ratelimit {
+    long long next_ms;
+    unsigned suppressed;
+};
+
+/* Whether a message may go out now; if so, *suppressed says how many were held back
+ * since the last one that did. */
+bool log_ratelimit(struct log_ratelimit *rl, unsigned interval_ms, unsigned *suppressed);
 
 #endif

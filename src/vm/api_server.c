@@ -1,7 +1,9 @@
 /*
- * The control socket's server thread. Clients are local but not trusted: each connection
- * gets a bounded read with a timeout, and one request is served at a time (the API is a
- * handful of rare calls; a slow client delays others by at most the timeout).
+ * The control socket's server thread. Clients are local (the socket is 0600: its owner
+ * and root) but not trusted to behave: every connection is a small state machine in one
+ * poll loop (read the request, answer, close) with its own deadline, at most MAX_CLIENTS
+ * are open, and when a new one arrives with the table full the oldest is dropped. So
+ * clients that connect and send nothing cannot delay one that sends its request at once.
  */
 #include "vm/vm.h"
 
@@ -16,13 +18,26 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "machine/machine.h"
 #include "util/log.h"
+#include "util/usock.h"
 #include "vm/http.h"
 
-#define REQUEST_TIMEOUT_MS 2000
+#define REQUEST_TIMEOUT_MS 2000 /* from accept to the last byte of the response */
+#define MAX_CLIENTS 16
+#define LISTEN_BACKLOG 64
+
+struct client {
+    int fd;
+    long long deadline;
+    size_t got;
+    struct http_message *req;
+    char *out; /* the response, once there is one */
+    size_t out_len, out_done;
+};
 
 struct api_server {
     char path[4096];
@@ -31,6 +46,8 @@ struct api_server {
     int listen_fd;
     int wake_fd;
     pthread_t thread;
+    struct client clients[MAX_CLIENTS];
+    unsigned nclients;
     pthread_mutex_t lock; /* guards m while a request uses it */
     struct machine *m;
     atomic_bool stop_requested;
@@ -100,9 +117,9 @@ static int put_state(struct api_server *s, const struct http_message *req, const
     return status;
 }
 
-/* Answers at once (202), then asks the guest; the client watches the process end. */
-static int put_stop(struct api_server *s, int fd, const struct http_message *req,
-                    const char **msg)
+/* Checks a stop request; the stop itself waits until the 202 is on its way (stop_after:
+ * 1 to ask the guest, 2 to stop at once). */
+static int put_stop(const struct http_message *req, const char **msg, int *stop_after)
 {
     json_t *o = parse_body(req, msg);
     if (!o)
@@ -114,79 +131,167 @@ static int put_stop(struct api_server *s, int fd, const struct http_message *req
         *msg = "expected {\"force\": false} or {\"force\": true}";
         return 400;
     }
-    bool hard = json_is_true(force);
+    *stop_after = json_is_true(force) ? 2 : 1;
     json_decref(o);
-    http_write_response(fd, 202, "{\"state\":\"stopping\"}");
-    if (hard || !s->m) {
-        atomic_store(&s->stop_requested, true);
-        if (s->m)
-            machine_request_stop(s->m);
-    } else {
-        /* The guest powers itself off; a reboot it asks for then is not a stop. */
-        atomic_store(&s->stop_requested, true);
-        machine_request_poweroff(s->m);
-    }
-    return 0;
+    return 202;
 }
 
-static void serve(struct api_server *s, int fd)
+/* After the 202 is out (the flag was set before: GET /vm says "stopping" from then on). */
+static void do_stop(struct api_server *s, bool hard)
 {
-    struct http_message *req = malloc(sizeof *req);
-    if (!req)
+    if (!s->m)
         return;
-    int rc = http_read(fd, 1, REQUEST_TIMEOUT_MS, req);
+    if (hard)
+        machine_request_stop(s->m);
+    else /* the guest powers itself off; a reboot it asks for then is not a stop */
+        machine_request_poweroff(s->m);
+}
+
+/* The status of the answer to a request http_parse judged parse_rc; with lock held. */
+static int route(struct api_server *s, const struct http_message *req, int parse_rc,
+                 const char **msg, int *stop_after)
+{
+    if (parse_rc == -EMSGSIZE)
+        return *msg = "request too large", 413;
+    if (parse_rc < 0)
+        return *msg = "malformed HTTP request", 400;
+    if (!strcmp(req->path, "/vm"))
+        return strcmp(req->method, "GET") ? (*msg = "use GET /vm", 405) : 200;
+    if (!strcmp(req->path, "/vm/state"))
+        return strcmp(req->method, "PUT") ? (*msg = "use PUT /vm/state", 405)
+                                          : put_state(s, req, msg);
+    if (!strcmp(req->path, "/vm/stop"))
+        return strcmp(req->method, "PUT") ? (*msg = "use PUT /vm/stop", 405)
+                                          : put_stop(req, msg, stop_after);
+    return *msg = "no such resource; see docs/API.md", 404;
+}
+
+/* Sends what the socket takes now: 1 when the response is out, 0 for later, -errno. */
+static int send_some(struct client *c)
+{
+    while (c->out_done < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_done, c->out_len - c->out_done,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+        c->out_done += (size_t)n;
+    }
+    return 1;
+}
+
+/* Answers c's request; false when c is done (answered, or the answer cannot be sent). */
+static bool respond(struct api_server *s, struct client *c, int parse_rc)
+{
     const char *msg = NULL;
-    int status;
-    char *body = NULL;
+    int stop_after = 0;
     pthread_mutex_lock(&s->lock);
-    if (rc == -EMSGSIZE) {
-        status = 413, msg = "request too large";
-    } else if (rc < 0) {
-        status = 400, msg = "malformed HTTP request";
-    } else if (!strcmp(req->path, "/vm")) {
-        if (strcmp(req->method, "GET"))
-            status = 405, msg = "use GET /vm";
-        else
-            status = 200;
-    } else if (!strcmp(req->path, "/vm/state")) {
-        status = strcmp(req->method, "PUT") ? (msg = "use PUT /vm/state", 405)
-                                             : put_state(s, req, &msg);
-    } else if (!strcmp(req->path, "/vm/stop")) {
-        status = strcmp(req->method, "PUT") ? (msg = "use PUT /vm/stop", 405)
-                                             : put_stop(s, fd, req, &msg);
-    } else {
-        status = 404, msg = "no such resource; see docs/API.md";
-    }
-    if (status == 200)
-        body = state_body(s);
-    pthread_mutex_unlock(&s->lock);
-    if (status) {
-        if (msg)
-            body = error_body(msg);
-        http_write_response(fd, status, body);
-    }
+    int status = route(s, c->req, parse_rc, &msg, &stop_after);
+    char *body = msg ? error_body(msg)
+                 : status == 202 ? strdup("{\"state\":\"stopping\"}")
+                 : status == 200 ? state_body(s) : NULL;
+    c->out = http_response_text(status, body, &c->out_len);
     free(body);
-    free(req);
+    if (stop_after)
+        atomic_store(&s->stop_requested, true);
+    int rc = c->out ? send_some(c) : -ENOMEM;
+    if (stop_after)
+        do_stop(s, stop_after == 2);
+    pthread_mutex_unlock(&s->lock);
+    return rc == 0;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void client_close(struct api_server *s, unsigned i)
+{
+    struct client *c = &s->clients[i];
+    close(c->fd);
+    free(c->req);
+    free(c->out);
+    s->clients[i] = s->clients[--s->nclients];
+}
+
+/* One step of c on poll's events; false when c is done. */
+static bool client_step(struct api_server *s, struct client *c, short revents)
+{
+    if (c->out)
+        return send_some(c) == 0;
+    ssize_t n = recv(c->fd, c->req->buf + c->got, HTTP_MAX_MESSAGE - c->got, MSG_DONTWAIT);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    if (n == 0)
+        return false; /* gone before its request was complete: nobody to answer */
+    c->got += (size_t)n;
+    int rc = http_parse(c->req, c->got, 1);
+    return rc == 0 || respond(s, c, rc == 1 ? 0 : rc);
+}
+
+/* A round takes at most half the table: a client accepted in one round is read in the
+ * next before anyone newer can push it out. */
+static void accept_clients(struct api_server *s)
+{
+    for (int i = 0; i < MAX_CLIENTS / 2; i++) {
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+            return;
+        struct http_message *req = malloc(sizeof *req);
+        if (!req) {
+            close(fd);
+            return;
+        }
+        http_message_reset(req);
+        if (s->nclients == MAX_CLIENTS) {
+            unsigned oldest = 0;
+            for (unsigned j = 1; j < s->nclients; j++)
+                if (s->clients[j].deadline < s->clients[oldest].deadline)
+                    oldest = j;
+            log_debug("control socket: %d connections open; dropping the oldest", MAX_CLIENTS);
+            client_close(s, oldest);
+        }
+        s->clients[s->nclients++] =
+            (struct client){.fd = fd, .deadline = now_ms() + REQUEST_TIMEOUT_MS, .req = req};
+    }
 }
 
 static void *server_main(void *arg)
 {
     struct api_server *s = arg;
+    struct pollfd p[2 + MAX_CLIENTS];
     for (;;) {
-        struct pollfd p[2] = {{s->listen_fd, POLLIN, 0}, {s->wake_fd, POLLIN, 0}};
-        int n = poll(p, 2, -1);
+        long long now = now_ms(), wait = -1;
+        for (unsigned i = s->nclients; i-- > 0;) {
+            if (s->clients[i].deadline <= now)
+                client_close(s, i); /* a client that sent too little or reads too slowly */
+        }
+        p[0] = (struct pollfd){s->listen_fd, POLLIN, 0};
+        p[1] = (struct pollfd){s->wake_fd, POLLIN, 0};
+        for (unsigned i = 0; i < s->nclients; i++) {
+            struct client *c = &s->clients[i];
+            p[2 + i] = (struct pollfd){c->fd, c->out ? POLLOUT : POLLIN, 0};
+            if (wait < 0 || c->deadline - now < wait)
+                wait = c->deadline - now;
+        }
+        int n = poll(p, 2 + s->nclients, (int)wait);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 || (p[1].revents & POLLIN))
             break;
-        if (!(p[0].revents & POLLIN))
-            continue;
-        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-            continue;
-        serve(s, fd);
-        close(fd);
+        for (unsigned i = s->nclients; i-- > 0;) {
+            if (p[2 + i].revents && !client_step(s, &s->clients[i], p[2 + i].revents))
+                client_close(s, i);
+        }
+        if (p[0].revents & POLLIN)
+            accept_clients(s);
     }
+    while (s->nclients)
+        client_close(s, 0);
     return NULL;
 }
 
@@ -210,15 +315,18 @@ int api_server_start(const char *sock_path, const struct api_server_info *info,
         goto fail;
     }
     unlink(addr.sun_path); /* a socket left by a VM that was killed */
-    s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    s->listen_fd = usock_listen_private(&addr, SOCK_CLOEXEC | SOCK_NONBLOCK, LISTEN_BACKLOG);
+    if (s->listen_fd < 0) {
+        rc = cove_error_set(err, s->listen_fd, "cannot serve %s: %s", sock_path,
+                            strerror(-s->listen_fd));
+        s->listen_fd = -1;
+        goto fail;
+    }
     s->wake_fd = eventfd(0, EFD_CLOEXEC);
-    if (s->listen_fd < 0 || s->wake_fd < 0 ||
-        bind(s->listen_fd, (struct sockaddr *)&addr, sizeof addr) < 0 ||
-        listen(s->listen_fd, 8) < 0) {
+    if (s->wake_fd < 0) {
         rc = cove_error_set(err, -errno, "cannot serve %s: %s", sock_path, strerror(errno));
         goto fail;
     }
-    chmod(addr.sun_path, 0600); /* only the owner controls the VM */
     if (dirfd >= 0)
         close(dirfd);
     dirfd = -1;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,27 +20,85 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Content-Length, or 0; -EBADMSG when present but not a number. */
-static long content_length(const char *headers)
+static bool is_ows(char c) { return c == ' ' || c == '\t'; }
+
+/* A Content-Length value between the colon and the end of its line: optional whitespace,
+ * digits, optional whitespace. Too large for a message is -EMSGSIZE, not a number
+ * -EBADMSG. */
+static int parse_length(const char *p, const char *end, size_t *out)
 {
-    for (const char *line = strstr(headers, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
-        const char *h = line + 2;
-        if (strncasecmp(h, "Content-Length:", 15))
-            continue;
-        char *end;
-        long v = strtol(h + 15, &end, 10);
-        if (end == h + 15 || v < 0 || (*end != '\r' && *end != ' '))
+    while (p < end && is_ows(*p))
+        p++;
+    size_t v = 0, digits = 0;
+    for (; p < end && *p >= '0' && *p <= '9'; p++, digits++) {
+        if (v <= HTTP_MAX_MESSAGE) /* stays small: no overflow however many digits */
+            v = v * 10 + (size_t)(*p - '0');
+    }
+    while (p < end && is_ows(*p))
+        p++;
+    if (!digits || p != end)
+        return -EBADMSG;
+    if (v > HTTP_MAX_MESSAGE)
+        return -EMSGSIZE;
+    *out = v;
+    return 0;
+}
+
+/* The header lines after the start line, in a NUL-terminated block without the final
+ * empty line. Every line is "name: value"; Content-Length may repeat only with the same
+ * value; bodies are sized by Content-Length only (no Transfer-Encoding). */
+static int parse_headers(const char *head, size_t *content_length)
+{
+    *content_length = 0;
+    bool seen = false;
+    const char *line = strstr(head, "\r\n");
+    for (line = line ? line + 2 : head + strlen(head); *line;) {
+        const char *eol = strstr(line, "\r\n");
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        const char *colon = memchr(line, ':', len);
+        if (memchr(line, '\r', len) || memchr(line, '\n', len) || !colon || colon == line)
             return -EBADMSG;
-        return v;
+        for (const char *p = line; p < colon; p++)
+            if (is_ows(*p) || (unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+                return -EBADMSG;
+        size_t name_len = (size_t)(colon - line);
+        if (name_len == 17 && !strncasecmp(line, "Transfer-Encoding", 17))
+            return -EBADMSG;
+        if (name_len == 14 && !strncasecmp(line, "Content-Length", 14)) {
+            size_t v;
+            int rc = parse_length(colon + 1, line + len, &v);
+            if (rc < 0)
+                return rc;
+            if (seen && v != *content_length)
+                return -EBADMSG;
+            *content_length = v;
+            seen = true;
+        }
+        line += len + (eol ? 2 : 0);
     }
     return 0;
 }
 
+/* One token of the start line: up to the next space or the end of the line. */
+static const char *start_token(const char *p, char *out, size_t n)
+{
+    size_t len = strcspn(p, " \r\n");
+    if (len == 0 || len >= n)
+        return NULL;
+    memcpy(out, p, len);
+    out[len] = 0;
+    return p + len;
+}
+
+/* "METHOD SP PATH SP HTTP/1.x" or "HTTP/1.x SP STATUS SP reason", single spaces. */
 static int parse_start(struct http_message *msg, int is_request)
 {
+    const char *p = msg->buf;
     if (is_request) {
         char version[16];
-        if (sscanf(msg->buf, "%7s %127s %15s", msg->method, msg->path, version) != 3 ||
+        if (!(p = start_token(p, msg->method, sizeof msg->method)) || *p++ != ' ' ||
+            !(p = start_token(p, msg->path, sizeof msg->path)) || *p++ != ' ' ||
+            !(p = start_token(p, version, sizeof version)) || (*p && *p != '\r') ||
             strncmp(version, "HTTP/1.", 7))
             return -EBADMSG;
         return 0;
@@ -50,20 +109,49 @@ static int parse_start(struct http_message *msg, int is_request)
     return 0;
 }
 
-int http_read(int fd, int is_request, int timeout_ms, struct http_message *msg)
+int http_parse(struct http_message *msg, size_t got, int is_request)
+{
+    if (got > HTTP_MAX_MESSAGE)
+        return -EMSGSIZE;
+    msg->buf[got] = 0;
+    if (memchr(msg->buf, 0, got))
+        return -EBADMSG;
+    char *end = strstr(msg->buf, "\r\n\r\n");
+    if (!end)
+        return got == HTTP_MAX_MESSAGE ? -EMSGSIZE : 0;
+    size_t head_len = (size_t)(end - msg->buf) + 4, cl = 0;
+    *end = 0; /* the start line and headers as one string, for parsing */
+    int rc = parse_start(msg, is_request);
+    if (rc == 0)
+        rc = parse_headers(msg->buf, &cl);
+    *end = '\r';
+    if (rc < 0)
+        return rc;
+    if (cl > HTTP_MAX_MESSAGE - head_len)
+        return -EMSGSIZE;
+    if (got < head_len + cl)
+        return 0;
+    msg->buf[head_len + cl] = 0; /* anything after the body is ignored */
+    msg->body = msg->buf + head_len;
+    msg->body_len = cl;
+    return 1;
+}
+
+void http_message_reset(struct http_message *msg)
 {
     msg->buf[0] = 0;
     msg->method[0] = msg->path[0] = 0;
     msg->status = 0;
     msg->body = "";
     msg->body_len = 0;
+}
+
+int http_read(int fd, int is_request, int timeout_ms, struct http_message *msg)
+{
+    http_message_reset(msg);
     long long deadline = now_ms() + timeout_ms;
     size_t got = 0;
-    long need = -1; /* total bytes once the headers are in */
-    size_t head_len = 0;
-    while (need < 0 || got < (size_t)need) {
-        if (got >= HTTP_MAX_MESSAGE)
-            return -EMSGSIZE;
+    for (;;) {
         long long left = deadline - now_ms();
         if (left <= 0)
             return -ETIMEDOUT;
@@ -83,29 +171,10 @@ int http_read(int fd, int is_request, int timeout_ms, struct http_message *msg)
         if (n == 0)
             return -EBADMSG; /* closed before the message was complete */
         got += (size_t)n;
-        msg->buf[got] = 0;
-        if (memchr(msg->buf, 0, got))
-            return -EBADMSG;
-        if (need < 0) {
-            char *end = strstr(msg->buf, "\r\n\r\n");
-            if (!end)
-                continue;
-            head_len = (size_t)(end - msg->buf) + 4;
-            *end = 0; /* the header block as a string, for parsing */
-            long cl = content_length(msg->buf);
-            int rc = cl < 0 ? (int)cl : parse_start(msg, is_request);
-            *end = '\r';
-            if (rc < 0)
-                return rc;
-            if (cl > HTTP_MAX_MESSAGE || head_len + (size_t)cl > HTTP_MAX_MESSAGE)
-                return -EMSGSIZE;
-            need = (long)head_len + cl;
-        }
+        int rc = http_parse(msg, got, is_request);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
     }
-    msg->buf[need] = 0;
-    msg->body = msg->buf + head_len;
-    msg->body_len = (size_t)need - head_len;
-    return 0;
 }
 
 int http_write_request(int fd, const char *method, const char *path, const char *body)
@@ -137,16 +206,28 @@ static const char *reason(int status)
     }
 }
 
+char *http_response_text(int status, const char *body, size_t *len)
+{
+    size_t blen = body ? strlen(body) : 0;
+    char *text = NULL;
+    int n = asprintf(&text, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     status, reason(status), blen, body ? body : "");
+    if (n < 0)
+        return NULL;
+    *len = (size_t)n;
+    return text;
+}
+
 int http_write_response(int fd, int status, const char *body)
 {
-    char head[256];
-    size_t blen = body ? strlen(body) : 0;
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                     status, reason(status), blen);
-    int rc = sock_send_all(fd, head, (size_t)n);
-    return rc < 0 ? rc : sock_send_all(fd, body ? body : "", blen);
+    size_t len;
+    char *text = http_response_text(status, body, &len);
+    if (!text)
+        return -ENOMEM;
+    int rc = sock_send_all(fd, text, len);
+    free(text);
+    return rc;
 }
 
 int http_unix_addr(const char *path, struct sockaddr_un *addr, int *dirfd)

@@ -21,9 +21,23 @@ struct http_message {
     size_t body_len;
 };
 
+/* Empties msg before its first http_parse. */
+void http_message_reset(struct http_message *msg);
+
+/* Whether the first got bytes of msg->buf hold a whole request (is_request) or response:
+ * 1 when they do (the fields are filled; bytes after the body are ignored), 0 when more
+ * are needed, -EBADMSG for malformed input (a header line without a colon, a
+ * Content-Length that is not a number or repeats with another value, Transfer-Encoding,
+ * a NUL byte), -EMSGSIZE past HTTP_MAX_MESSAGE. The one parser of both sides: call it
+ * again with the same msg as bytes arrive. */
+int http_parse(struct http_message *msg, size_t got, int is_request);
+
 /* Reads one request (is_request) or response from fd within timeout_ms. 0, -EBADMSG for
  * malformed input, -EMSGSIZE, -ETIMEDOUT, or another -errno. */
 int http_read(int fd, int is_request, int timeout_ms, struct http_message *msg);
+
+/* A response with a JSON body (may be NULL), as text to send: malloc'd, *len bytes. */
+char *http_response_text(int status, const char *body, size_t *len);
 
 /* Writes a request or a response with a JSON body (may be NULL). */
 int http_write_request(int fd, const char *method, const char *path, const char *body);

@@ -390,7 +390,7 @@ static int write_pid(struct run_ctx *c, struct cove_error *err)
     if (store_path(path, sizeof path, "%s/pid", c->run_dir) < 0)
         return cove_error_set(err, -ENAMETOOLONG, "path too long");
     snprintf(text, sizeof text, "%d\n", (int)getpid());
-    return store_write_atomic(path, text, strlen(text), 0644, err);
+    return store_write_atomic(path, text, strlen(text), 0600, err);
 }
 
 static void remove_run_file(struct run_ctx *c, const char *file)
@@ -426,7 +426,11 @@ static int open_console_log(struct run_ctx *c, struct cove_error *err)
     char path[PATH_MAX];
     if (store_path(path, sizeof path, "%s/console.log", c->run_dir) < 0)
         return cove_error_set(err, -ENAMETOOLONG, "path too long");
-    c->console_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    c->console_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    if (c->console_fd >= 0 && fchmod(c->console_fd, 0600) < 0) { /* a log from an older cove */
+        close(c->console_fd);
+        c->console_fd = -1;
+    }
     if (c->console_fd < 0)
         return cove_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
     return 0;

@@ -131,3 +131,13 @@ def vsock_seed(op):
 
 save("vsock", "request", vsock_seed(1))
 save("vsock", "rw", vsock_seed(5))
+
+
+# http: one settings byte (bit 0: a response; the rest seeds the piece sizes), the message.
+save("http", "get", b"\x00GET /vm HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n\r\n")
+save("http", "put-last", b"\x10PUT /vm/state HTTP/1.1\r\nHost: localhost\r\n"
+     b"Content-Length: 18\r\n\r\n{\"state\":\"paused\"}")
+save("http", "put-first", b"\x22PUT /vm/stop HTTP/1.1\r\nContent-Length: 15\r\n"
+     b"Connection: close\r\n\r\n{\"force\":false}")
+save("http", "response", b"\x01HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n"
+     b"Content-Length: 20\r\nConnection: close\r\n\r\n{\"state\":\"stopping\"}")

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Bad input to `cove run`: each case must print exactly one line on stderr that names the
+# Bad input to `cove run` (or to the command in CMD): each case must print exactly one line on stderr that names the
 # problem, and exit non-zero without starting a guest.
 . "$(dirname "$0")/lib.sh"
 
@@ -18,7 +18,7 @@ PY
 
 check() { # check "description" PATTERN -- args...
     local what=$1 pattern=$2; shift 3
-    "$COVE" run "$@" </dev/null >"$TMP/out" 2>"$TMP/err"
+    "$COVE" ${CMD:-run} "$@" </dev/null >"$TMP/out" 2>"$TMP/err"
     local rc=$?
     [ $rc -ne 0 ] || fail "$what: exit status 0"
     [ -z "${WANT_RC:-}" ] || [ $rc -eq "$WANT_RC" ] || fail "$what: exit status $rc, not $WANT_RC"
@@ -30,6 +30,7 @@ check() { # check "description" PATTERN -- args...
 check "no kernel"            'kernel'                  -- --memory 256M
 check "missing kernel"       'no such file'            -- --kernel "$TMP/nope"
 check "kernel is a dir"      'directory|not a regular' -- --kernel "$TMP"
+check "kernel is a device"   'not a regular file'      -- --kernel /dev/zero
 check "x86 kernel"           'not a RISC-V'            -- --kernel /bin/true
 check "garbage kernel"       'not a RISC-V'            -- --kernel "$TMP/garbage"
 check "missing initrd"       'no such file'            -- --kernel "$TMP/Image" --initrd "$TMP/nope"
@@ -58,6 +59,10 @@ check "rm without a name"       'needs a VM name'      -- --kernel "$TMP/Image" 
 check "neither name nor kernel" 'no VM given'          -- --append quiet
 check "bad VM name"             'name'                 -- 'no/such'
 check "unknown option, named"   'unknown option'       -- dev --frobnicate
+CMD=create check "short options, create" "'-r' in '-rf'" -- -rf dev
+CMD=create check "short options after"   "'-r' in '-rf'" -- dev -rf
+CMD=get    check "short option, get"     "option '-x';"  -- -x dev
+CMD=exec   check "missing value in cluster" "'-e' in '-ie' needs a value" -- dev -ie
 WANT_RC=1
 check "no such VM"              "does not exist"       -- dev
 exit 0

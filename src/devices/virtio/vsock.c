@@ -39,6 +39,7 @@
 #include "devices/iov.h"
 #include "devices/virtio/vsock_internal.h"
 #include "util/log.h"
+#include "util/usock.h"
 
 /* --- headers --------------------------------------------------------------------------- */
 
@@ -443,15 +444,11 @@ static int listen_on(struct vsock_dev *v, struct cove_error *err)
     }
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     memcpy(sa.sun_path, v->path, strlen(v->path) + 1);
-    v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (v->listen_fd < 0 || bind(v->listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-        listen(v->listen_fd, SOMAXCONN) < 0) {
-        int e = errno;
-        if (v->listen_fd >= 0)
-            close(v->listen_fd);
-        v->listen_fd = -1;
-        return cove_error_set(err, -e, "vsock socket %s: %s", v->path, strerror(e));
-    }
+    /* Whoever connects gets the guest's vsock ports (the agent runs commands as root). */
+    int fd = usock_listen_private(&sa, SOCK_NONBLOCK | SOCK_CLOEXEC, SOMAXCONN);
+    if (fd < 0)
+        return cove_error_set(err, fd, "vsock socket %s: %s", v->path, strerror(-fd));
+    v->listen_fd = fd;
     int rc = iothread_watch(v->io, v->listen_fd, EPOLLIN, vsock_listen_handler, v, &v->listen_w);
     if (rc < 0)
         return cove_error_set(err, rc, "vsock socket %s: cannot watch it: %s", v->path,

@@ -90,7 +90,10 @@ struct conn *vsock_conn_new(struct vsock_dev *v, int fd, enum conn_state state)
     if (!v->io)
         return NULL; /* no host side (fuzzing): every connection is refused */
     if (v->nconns == MAX_CONNS) {
-        log_warn("virtio-vsock: %d connections open; refusing another", MAX_CONNS);
+        unsigned more;
+        if (log_ratelimit(&v->refusal_log, 1000, &more))
+            log_warn("virtio-vsock: %d connections open; refusing another (and %u more since "
+                     "the last warning)", MAX_CONNS, more);
         return NULL;
     }
     struct conn *c = calloc(1, sizeof *c);

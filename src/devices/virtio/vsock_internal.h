@@ -13,6 +13,7 @@
 #include <sys/un.h>
 
 #include "devices/virtio/virtio_devices.h"
+#include "util/log.h"
 
 #define VIRTIO_ID_VSOCK 19
 #define VSOCK_RX 0
@@ -116,6 +117,7 @@ struct vsock_dev {
     uint32_t next_host_port;
     bool kick;                 /* the receive queue has new work (set under lock) */
     struct conn *rx_conn;      /* what the receive chain being filled is for; NULL: a reset */
+    struct log_ratelimit refusal_log; /* a full table: one warning a second */
 
     struct virtq_chain rx_chain, tx_chain;
     struct iovec tx_part[VIRTQ_MAX_SIZE], rx_part[VIRTQ_MAX_SIZE];

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -393,6 +394,59 @@ TEST(malformed_chains_need_reset)
     teardown(&e);
 }
 
+TEST(listen_socket_is_private)
+{
+    /* Whoever can connect reaches the guest agent, root in the guest: never other users. */
+    mode_t old = umask(0);
+    struct env e;
+    setup(&e);
+    umask(old);
+    struct stat st;
+    CHECK(stat(e.path, &st) == 0);
+    CHECK(S_ISSOCK(st.st_mode));
+    CHECK_EQ_U64(st.st_mode & 07777, 0600);
+    teardown(&e);
+}
+
+TEST(refusals_past_the_table_warn_once_a_second)
+{
+    struct env e;
+    setup(&e);
+    int open_fds[128], n_open = 0;
+    for (; n_open < 128; n_open++)
+        open_fds[n_open] = host_connect(e.path); /* each waits for its CONNECT line */
+    /* The warnings go to stderr: catch them in a file. */
+    fflush(stderr);
+    FILE *log = tmpfile();
+    int saved = dup(2);
+    dup2(fileno(log), 2);
+    int refused = 0;
+    for (int i = 0; i < 100; i++) {
+        int fd = host_connect(e.path);
+        char c;
+        if (fd >= 0 && host_read(fd, &c, 1, 2000) == 0)
+            refused++;
+        if (fd >= 0)
+            close(fd);
+    }
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    CHECK_EQ_U64(refused, 100);
+    rewind(log);
+    char line[512];
+    int warnings = 0;
+    while (fgets(line, sizeof line, log))
+        warnings += strstr(line, "refusing another") != NULL;
+    fclose(log);
+    if (warnings > 3)
+        printf("  %d warnings for 100 refusals\n", warnings);
+    CHECK(warnings >= 1 && warnings <= 3); /* one a second; the loop takes well under 3 s */
+    for (int i = 0; i < n_open; i++)
+        close(open_fds[i]);
+    teardown(&e);
+}
+
 TEST(driver_reset_closes_host_sockets)
 {
     struct env e;
@@ -422,5 +476,7 @@ int main(void)
     RUN(guest_past_host_credit_is_reset);
     RUN(malformed_chains_need_reset);
     RUN(driver_reset_closes_host_sockets);
+    RUN(listen_socket_is_private);
+    RUN(refusals_past_the_table_warn_once_a_second);
     return test_summary();
 }

@@ -165,6 +165,11 @@ TEST(boot_rejects_foreign_and_broken_files)
     snprintf(want, sizeof want, "kernel %s: No such file or directory", path_of("missing"));
     CHECK_STR(err.message, want);
     CHECK(boot_load_kernel(&ram, dir, limit(), false, &bi, &err) == -EISDIR);
+
+    /* A device: the message names that, not whatever errno an earlier call left. */
+    errno = ENOENT;
+    CHECK(boot_load_kernel(&ram, "/dev/zero", limit(), false, &bi, &err) == -EINVAL);
+    CHECK_STR(err.message, "kernel /dev/zero: not a regular file");
 }
 
 TEST(boot_raw_payload_and_firmware)
