@@ -47,6 +47,11 @@ int cli_parse_cpus(const char *text, unsigned *out);
 /* --console serial|virtio: sets *virtio; on error prints one line and returns -1. */
 int cli_parse_console(const char *text, bool *virtio);
 int cli_parse_memory(const char *text, uint64_t *mib);
+/* --net nat|none. */
+enum cove_net_mode;
+int cli_parse_net(const char *text, enum cove_net_mode *out);
+/* --forward SPEC: checks it and appends it to forwards[*n] (at most COVE_MAX_FORWARDS). */
+int cli_add_forward(const char *spec, const char **forwards, unsigned *n);
 
 /* Prints "cove: <message>" on stderr (one line). */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

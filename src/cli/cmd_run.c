@@ -77,7 +77,7 @@ struct run_args {
     const char *ephemeral_option;
     /* what only a named VM takes */
     const char *named_option;
-    int net;                    /* -1: not said, 0: none, 1: nat */
+    enum cove_net_mode net;     /* DEFAULT: not said */
     struct cove_config cfg;     /* the ephemeral VM (strings point into argv) */
     struct cove_disk_config disks[COVE_MAX_DISKS];
     unsigned ndisks;
@@ -112,21 +112,6 @@ static int parse_disk(char *spec, struct run_args *a)
     return 0;
 }
 
-static int parse_forward(const char *spec, struct run_args *a)
-{
-    struct cove_error err = {0};
-    if (a->nforwards == COVE_MAX_FORWARDS) {
-        cli_error("too many --forward options; at most %d", COVE_MAX_FORWARDS);
-        return -1;
-    }
-    if (cove_config_check_forward(spec, &err) < 0) {
-        cli_error("%s", err.message);
-        return -1;
-    }
-    a->forwards[a->nforwards++] = spec;
-    return 0;
-}
-
 static int parse_option(int c, char *arg, struct run_args *a)
 {
     struct cove_error err = {0};
@@ -137,16 +122,10 @@ static int parse_option(int c, char *arg, struct run_args *a)
     case 'F': cfg->firmware = arg; break;
     case 'A': a->o.append = arg; break;
     case 'd': return parse_disk(arg, a);
-    case 'f': return parse_forward(arg, a);
+    case 'f': return cli_add_forward(arg, a->forwards, &a->nforwards);
     case 'R': a->o.no_rng = true; break;
     case 'V': a->o.vsock_path = arg; break;
-    case 'N':
-        if (strcmp(arg, "nat") && strcmp(arg, "none")) {
-            cli_error("--net '%s': unknown network; use --net nat or --net none", arg);
-            return -1;
-        }
-        a->net = !strcmp(arg, "nat");
-        break;
+    case 'N': return cli_parse_net(arg, &a->net);
     case 'M':
         if (cove_config_check_mac(arg, &err) < 0) {
             cli_error("%s", err.message);
@@ -273,11 +252,11 @@ static int finish_config(struct run_args *a)
     if (!cfg->memory_mib)
         cfg->memory_mib = DEFAULT_MEMORY_MIB;
     bool wants_net = a->nforwards || cfg->mac[0];
-    if (a->net == 0 && wants_net) {
+    if (a->net == COVE_NET_NONE && wants_net) {
         cli_error("--%s needs a network; drop --net none", a->nforwards ? "forward" : "mac");
         return CLI_EXIT_USAGE;
     }
-    cfg->has_network = cfg->nat = a->net == 1 || wants_net;
+    cfg->has_network = cfg->nat = a->net == COVE_NET_NAT || wants_net;
     for (unsigned i = 0; i < a->ndisks; i++)
         cfg->disks[i] = a->disks[i];
     cfg->ndisks = a->ndisks;
@@ -365,7 +344,7 @@ static int boot(struct run_args *a, const char *name)
 
 int cmd_run(int argc, char **argv)
 {
-    struct run_args a = {.net = -1};
+    struct run_args a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;

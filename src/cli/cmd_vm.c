@@ -103,7 +103,7 @@ struct net_args {
     const char *mac;
 };
 
-static int parse_net(const char *text, enum cove_net_mode *out)
+int cli_parse_net(const char *text, enum cove_net_mode *out)
 {
     if (strcmp(text, "nat") && strcmp(text, "none")) {
         cli_error("--net '%s': unknown network; use --net nat or --net none", text);
@@ -113,10 +113,10 @@ static int parse_net(const char *text, enum cove_net_mode *out)
     return 0;
 }
 
-static int add_forward(const char *spec, struct net_args *n)
+int cli_add_forward(const char *spec, const char **forwards, unsigned *n)
 {
     struct cove_error err = {0};
-    if (n->nforwards == COVE_MAX_FORWARDS) {
+    if (*n == COVE_MAX_FORWARDS) {
         cli_error("too many --forward options; at most %d", COVE_MAX_FORWARDS);
         return -1;
     }
@@ -124,7 +124,7 @@ static int add_forward(const char *spec, struct net_args *n)
         cli_error("%s", err.message);
         return -1;
     }
-    n->forwards[n->nforwards++] = spec;
+    forwards[(*n)++] = spec;
     return 0;
 }
 
@@ -237,11 +237,11 @@ int cmd_create(int argc, char **argv)
         case O_INITRD: o.initrd = optarg; break;
         case O_APPEND: o.cmdline = optarg; break;
         case O_NET:
-            if (parse_net(optarg, &n.net) < 0)
+            if (cli_parse_net(optarg, &n.net) < 0)
                 return CLI_EXIT_USAGE;
             break;
         case O_FORWARD:
-            if (add_forward(optarg, &n) < 0)
+            if (cli_add_forward(optarg, n.forwards, &n.nforwards) < 0)
                 return CLI_EXIT_USAGE;
             break;
         case O_MAC:
@@ -601,11 +601,11 @@ int cmd_set(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             break;
         case O_NET:
-            if (parse_net(optarg, &n.net) < 0)
+            if (cli_parse_net(optarg, &n.net) < 0)
                 return CLI_EXIT_USAGE;
             break;
         case O_FORWARD:
-            if (add_forward(optarg, &n) < 0)
+            if (cli_add_forward(optarg, n.forwards, &n.nforwards) < 0)
                 return CLI_EXIT_USAGE;
             break;
         case O_NO_FORWARDS: no_forwards = true; break;

@@ -106,16 +106,10 @@ static int resolve_backing(const char *path, const char *name, char *out, size_t
 int store_disk_info(const char *path, uint64_t *size, uint64_t *allocated, char *backing,
                     size_t backing_len, struct cove_error *err)
 {
-    struct disk *d;
-    int rc = disk_open_ex(path, DISK_FORMAT_AUTO, DISK_OPEN_READ_ONLY | DISK_OPEN_NO_LOCK, &d,
-                          err);
+    struct cove_disk_info info;
+    int rc = cove_disk_info(path, &info, err);
     if (rc < 0)
         return rc;
-    struct disk_info info;
-    rc = disk_info(d, &info);
-    disk_close(d);
-    if (rc < 0)
-        return cove_error_set(err, rc, "%s: %s", path, strerror(-rc));
     if (size)
         *size = info.virtual_size;
     if (allocated)
