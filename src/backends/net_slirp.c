@@ -7,6 +7,9 @@
  * every call into it: the slirp thread holds it except while it sleeps in poll(), and
  * the device's transmit handler takes it around slirp_input(). A transmitted frame may
  * create a socket (a new outbound connection), so send() wakes the thread to poll it.
+ * The opening handshakes of forwarded connections pass through net_fwd_syn.h, which
+ * re-sends a SYN the guest dropped and keeps a repeated SYN-ACK from emptying slirp's
+ * buffers, so that a server with a full listen queue does not hang its clients.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +24,7 @@
 #include <slirp/libslirp.h>
 
 #include "backends/net.h"
+#include "backends/net_fwd_syn.h"
 #include "util/log.h"
 
 #define SLIRP_NET 0x0a000200u   /* 10.0.2.0/24 */
@@ -52,6 +56,7 @@ struct net_slirp {
     struct pollfd *fds;
     unsigned nfds, cap;
     struct slirp_timer *timers;
+    struct net_fwd_syn fwd_syn;
 };
 
 static struct net_slirp *to_slirp(struct net_attachment *n) { return (struct net_slirp *)n; }
@@ -68,8 +73,10 @@ static int64_t now_ns(void)
 static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 {
     struct net_slirp *s = opaque;
-    if (s->rx && len >= NET_FRAME_MIN && len <= NET_FRAME_MAX)
+    if (s->rx && len >= NET_FRAME_MIN && len <= NET_FRAME_MAX) {
+        net_fwd_syn_to_guest(&s->fwd_syn, buf, len, now_ns() / 1000000);
         s->rx(s->rx_opaque, buf, len);
+    }
     return (ssize_t)len;
 }
 
@@ -231,12 +238,21 @@ static uint32_t run_timers(struct net_slirp *s)
     return fired ? 0 : next;
 }
 
+static void resend_to_guest(void *opaque, const void *frame, size_t len)
+{
+    struct net_slirp *s = opaque;
+    s->rx(s->rx_opaque, frame, len);
+}
+
 static void *slirp_thread(void *arg)
 {
     struct net_slirp *s = arg;
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
         uint32_t timeout = run_timers(s);
+        int64_t syn_due = net_fwd_syn_run(&s->fwd_syn, now_ns() / 1000000, resend_to_guest, s);
+        if (syn_due >= 0 && (uint64_t)syn_due < timeout)
+            timeout = (uint32_t)syn_due;
         s->nfds = 0;
         add_poll(s->wake_fd, SLIRP_POLL_IN, s); /* index 0; the array is never empty */
         slirp_pollfds_fill(s->slirp, &timeout, add_poll, s);
@@ -284,6 +300,8 @@ static int slirp_send(struct net_attachment *n, const void *frame, size_t len)
     if (len < NET_FRAME_MIN || len > NET_FRAME_MAX)
         return -EINVAL;
     pthread_mutex_lock(&s->lock);
+    uint8_t scratch[NET_FWD_SYN_FRAME_MAX];
+    frame = net_fwd_syn_from_guest(&s->fwd_syn, frame, len, scratch);
     slirp_input(s->slirp, frame, (int)len);
     wake_locked(s);
     pthread_mutex_unlock(&s->lock);
