@@ -141,3 +141,30 @@ save("http", "put-first", b"\x22PUT /vm/stop HTTP/1.1\r\nContent-Length: 15\r\n"
      b"Connection: close\r\n\r\n{\"force\":false}")
 save("http", "response", b"\x01HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n"
      b"Content-Length: 20\r\nConnection: close\r\n\r\n{\"state\":\"stopping\"}")
+
+
+# fwd_syn: slirp's SYN to the guest, the guest's SYN-ACK with an MSS option twice (the
+# repeated one is rewritten), then its ACK; records of (kind, length, frame).
+def tcp_frame(src, dst, sport, dport, seq, ack, flags, options=b""):
+    tcp_len = 20 + len(options)
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, (tcp_len // 4) << 4, flags,
+                      65535, 0, 0) + options
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + tcp_len, 1, 0, 64, 6, 0, bytes(src),
+                     bytes(dst))
+    eth = b"\x52\x54\x00\x12\x34\x56" + b"\x52\x55\x0a\x00\x02\x02" + b"\x08\x00"
+    return eth + ip + tcp
+
+
+def fwd_record(to_guest, step, frame):
+    return bytes([(0x80 if to_guest else 0) | step, len(frame)]) + frame
+
+
+HOST, GUEST = (10, 0, 2, 2), (10, 0, 2, 15)
+MSS = b"\x02\x04\x05\xb4"
+syn = tcp_frame(HOST, GUEST, 40000, 80, 1000, 0, 0x02, MSS)
+synack = tcp_frame(GUEST, HOST, 80, 40000, 5000, 1001, 0x12, MSS)
+ack = tcp_frame(GUEST, HOST, 80, 40000, 5001, 1001, 0x10)
+save("fwd_syn", "handshake", fwd_record(True, 0, syn) + fwd_record(False, 1, synack) +
+     fwd_record(False, 5, synack) + fwd_record(False, 1, ack))
+save("fwd_syn", "dropped-syn", fwd_record(True, 0, syn) + fwd_record(False, 15, b"") +
+     fwd_record(False, 15, synack))
