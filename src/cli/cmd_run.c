@@ -311,6 +311,33 @@ static void throwaway_name(const char *name, char *out, size_t n)
     snprintf(out, n, "%.*s%s", (int)keep, name, suffix);
 }
 
+/* Deletes the throw-away clones of NAME that an earlier --rm left behind when it was
+ * killed: stopped, named NAME-rm-PID, with no process PID any more. */
+static void sweep_throwaways(const char *name)
+{
+    struct cove_vm_info *list;
+    size_t n;
+    if (cove_vm_list(&list, &n, NULL) < 0)
+        return;
+    char prefix[COVE_NAME_MAX + 1];
+    throwaway_name(name, prefix, sizeof prefix);
+    *strrchr(prefix, '-') = 0; /* NAME-rm, cut as throwaway_name cuts it */
+    size_t plen = strlen(prefix);
+    for (size_t i = 0; i < n; i++) {
+        const char *vm = list[i].name;
+        char *end;
+        if (strncmp(vm, prefix, plen) || vm[plen] != '-' || !vm[plen + 1] ||
+            list[i].state != COVE_VM_STOPPED || list[i].broken)
+            continue;
+        long pid = strtol(vm + plen + 1, &end, 10);
+        if (*end || pid <= 0 || pid == getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        if (cove_vm_delete(vm, NULL) == 0)
+            fprintf(stderr, "cove: deleted %s, left behind by a killed `cove run --rm`\n", vm);
+    }
+    cove_vm_list_free(list, n);
+}
+
 /* Boots the VM (by name, or a.cfg) until it stops; with a.cmd runs it through the agent. */
 static int boot(struct run_args *a, const char *name)
 {
@@ -380,6 +407,7 @@ int cmd_run(int argc, char **argv)
     if (!a.rm)
         return boot(&a, a.name);
     char tmp[COVE_NAME_MAX + 1];
+    sweep_throwaways(a.name);
     throwaway_name(a.name, tmp, sizeof tmp);
     if (cove_vm_clone(a.name, tmp, &err) < 0) {
         cli_error("%s", err.message);

@@ -56,9 +56,19 @@ dumpe2fs -h "$disk" 2>/dev/null | grep -q "Filesystem state: *clean" || fail "no
 echo "ok: SIGINT ends the command (130) and the guest powers off cleanly"
 
 # --- --rm: a throw-away clone; the VM itself does not change ------------------------------
+# a clone left by a killed --rm (its pid is gone) is swept by the next --rm; one whose
+# process lives is not
+"$COVE" clone ci ci-rm-4194303 >/dev/null || fail "clone a fake leftover"
+sleep 600 &
+alive=$!
+"$COVE" clone ci "ci-rm-$alive" >/dev/null || fail "clone a live one"
 timeout 120 "$COVE" run --rm ci -- sh -c 'echo scratch >/root/scratch; hostname' >"$TMP/rm.out" </dev/null ||
     fail "--rm: exit $?"
 grep -q '^ci-rm-' "$TMP/rm.out" || fail "--rm did not run on a clone: $(cat "$TMP/rm.out")"
+"$COVE" get ci-rm-4194303 >/dev/null 2>&1 && fail "the leftover of a killed --rm is still there"
+"$COVE" get "ci-rm-$alive" >/dev/null || fail "--rm deleted a clone whose process lives"
+kill $alive
+"$COVE" delete "ci-rm-$alive" || fail "delete the live one's clone"
 timeout 120 "$COVE" run ci -- test ! -e /root/scratch </dev/null || fail "--rm changed the VM itself"
 [ "$("$COVE" list --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 1 ] ||
     fail "--rm left a VM behind: $("$COVE" list)"
