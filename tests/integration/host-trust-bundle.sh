@@ -142,6 +142,14 @@ bad "VM 'v': run/ or run/lock is a symbolic link" -- set v --cpus 2
 [ -z "$(ls -A "$TMP/rundir")" ] || fail "a file was made through the run/ link"
 rm "$COVE_HOME/vms/v/run"
 mkdir "$COVE_HOME/vms/v/run"
+# such a VM can still be deleted, and delete follows no link
+cove clone v w >/dev/null || fail "clone v w"
+rm -rf "$COVE_HOME/vms/w/run"
+ln -s "$TMP/rundir" "$COVE_HOME/vms/w/run"
+touch "$TMP/rundir/keep"
+cove delete w >/dev/null || fail "delete of a VM whose run/ is a link"
+[ -f "$TMP/rundir/keep" ] || fail "delete followed the run/ link"
+echo "ok: delete of a VM whose run/ is a link"
 ln -s "$OUT" "$COVE_HOME/vms/v/run/console.log"
 timeout 30 "$COVE" run v --no-console --append quiet </dev/null >"$TMP/out" 2>&1 &&
     fail "run with run/console.log a link: exit status 0"
