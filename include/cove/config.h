@@ -6,7 +6,9 @@
  *    "network": {"nat": true, "mac": "52:54:00:12:34:56", "forwards": ["tcp:2222:22"]},
  *    "boot": {"kernel": "kernel", "initrd": "initrd", "cmdline": "cove.root=/dev/vda"}}
  *
- * memory is in MiB. Relative file names resolve against the bundle directory. "network" and
+ * memory is in MiB. In a bundle's config.json every file is a plain file name in the bundle
+ * directory (cove_config_load refuses absolute paths, '/' and ".."); a configuration
+ * built in memory for an ephemeral VM (cove_run_config) names files as it likes. "network" and
  * "initrd"/"cmdline"/"firmware" may be left out; every other key is required, and a key
  * the schema does not know is an error (a typo must not be silently ignored). Parsing
  * fills a cove_error whose message names the key and the problem, e.g.
@@ -56,7 +58,9 @@ struct cove_config {
 int cove_config_parse(const char *text, size_t len, const char *what, struct cove_config *out,
                       struct cove_error *err);
 
-/* Reads and parses a file. */
+/* Reads and parses a bundle's config.json: also refuses a file that is a symbolic link
+ * and a file name outside the bundle ("key 'disks[0].file': must be a file name in the
+ * bundle, got "/x" (an absolute path); ..."). */
 int cove_config_load(const char *path, struct cove_config *out, struct cove_error *err);
 
 /* Checks the values of a configuration built in memory (parse does this itself). */

@@ -43,6 +43,8 @@ static int open_error(const char *path, int e, struct cove_error *err)
         return cove_error_set(err, -e, "disk %s: no such file", path);
     if (e == EISDIR)
         return cove_error_set(err, -e, "disk %s is a directory", path);
+    if (e == ELOOP)
+        return cove_error_set(err, -e, "disk %s is a symbolic link (not followed here)", path);
     return cove_error_set(err, -e, "disk %s: %s", path, strerror(e));
 }
 
@@ -76,7 +78,8 @@ static int open_depth(const char *path, enum disk_format format, unsigned flags,
     if (flags & DISK_OPEN_NO_LOCK)
         flags |= DISK_OPEN_READ_ONLY;
     bool ro = flags & DISK_OPEN_READ_ONLY;
-    int fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    int nofollow = (flags & DISK_OPEN_NO_FOLLOW) ? O_NOFOLLOW : 0;
+    int fd = open(path, (ro ? O_RDONLY : O_RDWR) | nofollow | O_CLOEXEC);
     if (fd < 0)
         return open_error(path, errno, err);
     struct stat st;

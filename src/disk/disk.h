@@ -45,6 +45,9 @@ int disk_open(const char *path, bool read_only, struct disk **out, struct cove_e
 /* Open flags for disk_open_ex. */
 #define DISK_OPEN_READ_ONLY 0x1u
 #define DISK_OPEN_NO_LOCK 0x2u /* read-only inspection of an image a VM may be running */
+/* PATH itself must not be a symbolic link (a VM bundle's files, see src/store): -ELOOP.
+ * Backing images are opened as their overlay names them. */
+#define DISK_OPEN_NO_FOLLOW 0x4u
 
 int disk_open_ex(const char *path, enum disk_format format, unsigned flags, struct disk **out,
                  struct cove_error *err);

@@ -31,8 +31,33 @@ int store_list(struct cove_vm_info **out, size_t *count,
                void (*live)(const struct store *s, struct cove_vm_info *info),
                struct cove_error *err);
 
-/* A bundle-relative file name as an absolute path (absolute ones are kept). */
-int store_resolve(const char *bundle, const char *file, char *buf, size_t n);
+/* bundle_file.c: what a bundle's files may be (whoever can write the bundle may have
+ * edited them). A name config.json gives is a plain file name in the bundle: NULL, or
+ * why it is not ("an absolute path", "a path through '..'", ...). */
+const char *store_file_name_problem(const char *file);
+
+/* bundle/file; a name the rule above refuses is an error ("VM 'x': '/a' is not a file
+ * name in the bundle (an absolute path)"), whoever passes it. */
+int store_resolve(const char *bundle, const char *file, char *buf, size_t n,
+                  struct cove_error *err);
+
+/* store_resolve, and the file is a regular file, not a symbolic link: "VM 'x': disk.img
+ * is a symbolic link; cove does not follow links in a bundle". */
+int store_bundle_file(const char *bundle, const char *file, char *buf, size_t n,
+                      struct cove_error *err);
+
+/* Opens bundle/file with flags | O_NOFOLLOW | O_CLOEXEC: the fd, or the errors above. */
+int store_open_bundle_file(const char *bundle, const char *file, int flags,
+                           struct cove_error *err);
+
+/* store_bundle_file for a disk, and every image of its backing chain lies in bases/ of
+ * the same home (a cdisk header is a bundle file too). */
+int store_check_bundle_disk(const char *bundle, const char *file, char *buf, size_t n,
+                            struct cove_error *err);
+
+/* Every file cfg names: the disks as above, the boot files as store_bundle_file. */
+int store_check_bundle(const char *bundle, const struct cove_config *cfg,
+                       struct cove_error *err);
 
 /* Deletes bases/ images no bundle (or temporary bundle) refers to. Holds the global lock. */
 void store_collect_bases(const struct store *s);
@@ -43,7 +68,8 @@ int store_set_network(struct cove_config *cfg, enum cove_net_mode net, bool set_
                       const char *const *forwards, unsigned nforwards, const char *mac,
                       struct cove_error *err);
 
-/* disk_image.c: thin wrappers over src/disk. */
+/* disk_image.c: thin wrappers over src/disk, for the store's own files: none follows a
+ * symbolic link at path. */
 int store_disk_info(const char *path, uint64_t *size, uint64_t *allocated, char *backing,
                     size_t backing_len, struct cove_error *err);
 int store_disk_grow(const char *path, uint64_t size, struct cove_error *err);
@@ -52,6 +78,8 @@ int store_disk_create_raw(const char *path, uint64_t size, struct cove_error *er
  * disk_image.c); size 0: the backing's size. */
 int store_disk_overlay(const char *path, uint64_t size, const char *backing,
                        struct cove_error *err);
+/* Collapses "." and "dir/.." components and repeated slashes, in place (lexically). */
+void store_normalize_path(char *path);
 
 /* rootfs.c: an ext4 file system of `size` bytes in a new raw image at disk_path, holding
  * the contents of the cpio archive initrd (made in work_dir, which must be empty and is

@@ -33,25 +33,32 @@
 
 #define MAX_BASES 4096
 
-static int reflink(const char *src, const char *dst)
+static int reflink(int in, const char *dst)
 {
-    int in = open(src, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return -errno;
     int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (out < 0) {
-        int e = errno;
-        close(in);
-        return -e;
-    }
+    if (out < 0)
+        return -errno;
     int rc = ioctl(out, FICLONE, in) < 0 ? -errno : 0;
     if (rc == 0 && fsync(out) < 0)
         rc = -errno;
-    close(in);
     close(out);
     if (rc < 0)
         unlink(dst);
     return rc;
+}
+
+/* Hard-links src, which must still be the file open as fd, to dst. link(2) never follows
+ * a symbolic link at src; the comparison catches a file swapped since it was opened. */
+static int link_same(int fd, const char *src, const char *dst)
+{
+    if (linkat(AT_FDCWD, src, AT_FDCWD, dst, 0) < 0)
+        return -errno;
+    struct stat a, b;
+    if (fstat(fd, &a) == 0 && lstat(dst, &b) == 0 && S_ISREG(b.st_mode) &&
+        a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        return 0;
+    unlink(dst);
+    return -ESTALE;
 }
 
 /* bases/ID/base.img: the directory in dir, the image in base. */
@@ -67,8 +74,8 @@ static int new_base_path(const struct store *s, char *dir, char *base, size_t n)
 }
 
 /* Steps 1 and 2: SRC's disk becomes an overlay over a new base, whose path is returned. */
-static int make_base(const struct store *s, const char *src_disk, const char *src_bundle,
-                     char *base, size_t n, struct cove_error *err)
+static int make_base(const struct store *s, int src_fd, const char *src_disk,
+                     const char *src_bundle, char *base, size_t n, struct cove_error *err)
 {
     char tmp[PATH_MAX], dir[PATH_MAX];
     if (new_base_path(s, dir, base, n) < 0 ||
@@ -76,14 +83,15 @@ static int make_base(const struct store *s, const char *src_disk, const char *sr
         return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
     if (mkdir(dir, 0700) < 0)
         return cove_error_set(err, -errno, "cannot create %s: %s", dir, strerror(errno));
-    if (link(src_disk, base) < 0) {
-        int e = errno;
+    int rc = link_same(src_fd, src_disk, base);
+    if (rc < 0) {
         rmdir(dir);
-        return cove_error_set(err, -e, "cannot link %s to %s: %s", src_disk, base, strerror(e));
+        return cove_error_set(err, rc, "cannot link %s to %s: %s", src_disk, base,
+                              rc == -ESTALE ? "replaced meanwhile" : strerror(-rc));
     }
     store_sync_dir(dir);
     store_sync_dir(s->bases);
-    int rc = store_disk_overlay(tmp, 0, base, err);
+    rc = store_disk_overlay(tmp, 0, base, err);
     if (rc == 0 && rename(tmp, src_disk) < 0)
         rc = cove_error_set(err, -errno, "cannot replace %s: %s", src_disk, strerror(errno));
     if (rc < 0) {
@@ -93,8 +101,9 @@ static int make_base(const struct store *s, const char *src_disk, const char *sr
         return rc;
     }
     store_sync_dir(src_bundle);
-    /* Only now: before the rename the base was also SRC's live disk. */
-    chmod(base, 0400);
+    /* Only now: before the rename the base was also SRC's live disk. The file opened,
+     * never a name that may have become a link since. */
+    fchmod(src_fd, 0400);
     return 0;
 }
 
@@ -111,43 +120,42 @@ static int share_base(const struct store *s, const char *src, const char *dst, u
     if (rc < 0)
         return rc;
     struct stat a, b;
-    if (stat(src, &a) == 0 && stat(dst, &b) == 0 && a.st_size == b.st_size)
+    if (lstat(src, &a) == 0 && lstat(dst, &b) == 0 && a.st_size == b.st_size)
         return 1;
     unlink(dst);
     return 0;
 }
 
+/* Every name and file was checked by store_check_bundle; each file is opened again here
+ * without following links, so that one replaced meanwhile is refused too. */
 static int clone_disk(const struct store *s, const char *src_bundle, const char *tmp_bundle,
                       const struct cove_disk_config *d, struct cove_error *err)
 {
     char src[PATH_MAX], dst[PATH_MAX], base[PATH_MAX];
-    if (d->file[0] == '/') {
-        if (d->read_only)
-            return 0; /* shared read-only, referenced by the same path */
-        return cove_error_set(err, -EINVAL, "disk %s is outside the bundle and writable; "
-                              "cannot clone it", d->file);
-    }
-    if (strchr(d->file, '/'))
-        return cove_error_set(err, -EINVAL, "disk '%s': bundle disks are plain file names",
-                              d->file);
-    if (store_resolve(src_bundle, d->file, src, sizeof src) < 0 ||
-        store_resolve(tmp_bundle, d->file, dst, sizeof dst) < 0)
-        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
-    int rc = reflink(src, dst);
-    if (rc == 0)
+    int rc = store_resolve(src_bundle, d->file, src, sizeof src, err);
+    if (rc < 0 || (rc = store_resolve(tmp_bundle, d->file, dst, sizeof dst, err)) < 0)
+        return rc;
+    int fd = store_open_bundle_file(src_bundle, d->file, O_RDONLY, err);
+    if (fd < 0)
+        return fd;
+    rc = reflink(fd, dst);
+    if (rc == 0) {
+        close(fd);
         return 0;
-    if (rc != -EOPNOTSUPP && rc != -EXDEV && rc != -EINVAL && rc != -ENOTTY && rc != -ENOSYS)
+    }
+    if (rc != -EOPNOTSUPP && rc != -EXDEV && rc != -EINVAL && rc != -ENOTTY && rc != -ENOSYS) {
+        close(fd);
         return cove_error_set(err, rc, "cannot clone %s: %s", src, strerror(-rc));
+    }
     /* Validate the source image before touching it: a damaged header stops here. */
     char backing[PATH_MAX];
     uint64_t size;
-    if ((rc = store_disk_info(src, &size, NULL, backing, sizeof backing, err)) < 0)
-        return rc;
-    if ((rc = share_base(s, src, dst, size, backing, err)) != 0)
-        return rc < 0 ? rc : 0;
-    if ((rc = make_base(s, src, src_bundle, base, sizeof base, err)) < 0)
-        return rc;
-    return store_disk_overlay(dst, 0, base, err);
+    if ((rc = store_disk_info(src, &size, NULL, backing, sizeof backing, err)) == 0 &&
+        (rc = share_base(s, src, dst, size, backing, err)) == 0 &&
+        (rc = make_base(s, fd, src, src_bundle, base, sizeof base, err)) == 0)
+        rc = store_disk_overlay(dst, 0, base, err);
+    close(fd);
+    return rc < 0 ? rc : 0;
 }
 
 /* Boot files are read-only: a hard link shares them; a copy where links cannot go. */
@@ -155,14 +163,19 @@ static int clone_boot_file(const char *src_bundle, const char *tmp_bundle, const
                            struct cove_error *err)
 {
     char src[PATH_MAX], dst[PATH_MAX];
-    if (!file || file[0] == '/')
+    if (!file)
         return 0;
-    if (store_resolve(src_bundle, file, src, sizeof src) < 0 ||
-        store_resolve(tmp_bundle, file, dst, sizeof dst) < 0)
-        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
-    if (link(src, dst) == 0)
-        return 0;
-    return store_copy_file(src, dst, 0400, err);
+    int rc = store_resolve(src_bundle, file, src, sizeof src, err);
+    if (rc < 0 || (rc = store_resolve(tmp_bundle, file, dst, sizeof dst, err)) < 0)
+        return rc;
+    int fd = store_open_bundle_file(src_bundle, file, O_RDONLY, err);
+    if (fd < 0)
+        return fd;
+    rc = link_same(fd, src, dst);
+    if (rc < 0)
+        rc = store_copy_fd(fd, src, dst, 0400, err);
+    close(fd);
+    return rc;
 }
 
 static int clone_into(const struct store *s, const char *src_bundle, const char *tmp,
@@ -176,6 +189,9 @@ static int clone_into(const struct store *s, const char *src_bundle, const char 
     int rc = cove_config_load(path, &cfg, &cerr);
     if (rc < 0)
         return cove_error_set(err, rc, "VM '%s': %s", src_name, cerr.message);
+    /* all refusals before the first change to SRC (make_base turns its disk into an
+     * overlay) */
+    rc = store_check_bundle(src_bundle, &cfg, err);
     for (unsigned i = 0; i < cfg.ndisks && rc == 0; i++)
         rc = clone_disk(s, src_bundle, tmp, &cfg.disks[i], err);
     if (rc == 0)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "backends/net.h"
+#include "store/bundle.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
 
@@ -270,10 +271,50 @@ int cove_config_parse(const char *text, size_t len, const char *what, struct cov
     return rc;
 }
 
+/* A bundle's config.json names files of the bundle only (bundle_file.c): whoever wrote
+ * the file may not be whoever runs cove. */
+static int check_bundle_name(struct ctx *c, const char *key, const char *file,
+                             const char *elsewhere)
+{
+    const char *problem = store_file_name_problem(file);
+    if (!file || !problem)
+        return 0;
+    char g[64];
+    json_t *v = json_string(file);
+    describe(v, g, sizeof g);
+    json_decref(v);
+    return cove_error_set(c->err, -EINVAL, "%s: key '%s': must be a file name in the bundle, "
+                          "got %s (%s); %s", c->what, key, g, problem, elsewhere);
+}
+
+static int check_bundle_names(struct ctx *c, const struct cove_config *cfg)
+{
+    static const char boot[] = "copy the file into the bundle and give its name";
+    int rc = 0;
+    for (unsigned i = 0; i < cfg->ndisks && rc == 0; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "disks[%u].file", i);
+        rc = check_bundle_name(c, key, cfg->disks[i].file,
+                               "attach a disk from elsewhere with `cove run NAME --disk PATH`");
+    }
+    if (rc == 0)
+        rc = check_bundle_name(c, "boot.kernel", cfg->kernel, boot);
+    if (rc == 0)
+        rc = check_bundle_name(c, "boot.initrd", cfg->initrd, boot);
+    if (rc == 0)
+        rc = check_bundle_name(c, "boot.firmware", cfg->firmware, boot);
+    return rc;
+}
+
 int cove_config_load(const char *path, struct cove_config *out, struct cove_error *err)
 {
     memset(out, 0, sizeof *out);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ELOOP)
+        return cove_error_set(err, -ELOOP, "%s is a symbolic link; cove does not follow links "
+                              "in a bundle", base);
     if (fd < 0)
         return cove_error_set(err, -errno, "%s: %s", path, strerror(errno));
     struct stat st;
@@ -296,9 +337,11 @@ int cove_config_load(const char *path, struct cove_config *out, struct cove_erro
         got += (size_t)n;
     }
     close(fd);
-    const char *base = strrchr(path, '/');
-    int rc = cove_config_parse(buf, got, base ? base + 1 : path, out, err);
+    int rc = cove_config_parse(buf, got, base, out, err);
     free(buf);
+    struct ctx c = {base, err};
+    if (rc == 0 && (rc = check_bundle_names(&c, out)) < 0)
+        cove_config_free(out);
     return rc;
 }
 

@@ -21,8 +21,8 @@
  * that a COVE_HOME moved or copied elsewhere keeps working. Paths here are lexical: the
  * store builds them all from one root, so "a/vms/x/../../bases/b" is "a/bases/b". */
 
-/* Collapses "." and "dir/.." components and repeated slashes of path, in place. */
-static void normalize(char *path)
+/* Collapses "." and "dir/.." components and repeated slashes, in place. */
+void store_normalize_path(char *path)
 {
     bool abs = path[0] == '/';
     char *out = path + abs, *in = path + abs;
@@ -65,8 +65,8 @@ static int relative_backing(const char *path, const char *backing, char *out, si
     char a[PATH_MAX], b[PATH_MAX];
     if (store_path(a, sizeof a, "%s", path) < 0 || store_path(b, sizeof b, "%s", backing) < 0)
         return -ENAMETOOLONG;
-    normalize(a);
-    normalize(b);
+    store_normalize_path(a);
+    store_normalize_path(b);
     if ((a[0] == '/') != (b[0] == '/') || strstr(a, "..") || strstr(b, ".."))
         return store_path(out, len, "%s", backing);
     /* the longest common directory prefix */
@@ -99,17 +99,24 @@ static int resolve_backing(const char *path, const char *name, char *out, size_t
         rc = store_path(out, len, "%.*s/%s", dir, slash ? path : ".", name);
     }
     if (rc == 0)
-        normalize(out);
+        store_normalize_path(out);
     return rc;
 }
 
 int store_disk_info(const char *path, uint64_t *size, uint64_t *allocated, char *backing,
                     size_t backing_len, struct cove_error *err)
 {
-    struct cove_disk_info info;
-    int rc = cove_disk_info(path, &info, err);
+    struct disk *d;
+    /* every path here is a bundle's or a base's file: never through a link */
+    int rc = disk_open_ex(path, DISK_FORMAT_AUTO,
+                          DISK_OPEN_READ_ONLY | DISK_OPEN_NO_LOCK | DISK_OPEN_NO_FOLLOW, &d, err);
     if (rc < 0)
         return rc;
+    struct disk_info info;
+    rc = disk_info(d, &info);
+    disk_close(d);
+    if (rc < 0)
+        return cove_error_set(err, rc, "%s: %s", path, strerror(-rc));
     if (size)
         *size = info.virtual_size;
     if (allocated)
@@ -124,7 +131,15 @@ int store_disk_info(const char *path, uint64_t *size, uint64_t *allocated, char 
 
 int store_disk_grow(const char *path, uint64_t size, struct cove_error *err)
 {
-    return cove_disk_resize(path, size, err);
+    struct disk *d;
+    int rc = disk_open_ex(path, DISK_FORMAT_AUTO, DISK_OPEN_NO_FOLLOW, &d, err);
+    if (rc < 0)
+        return rc;
+    rc = disk_resize(d, size, err);
+    int crc = disk_close(d);
+    if (rc == 0 && crc < 0)
+        rc = cove_error_set(err, crc, "disk %s: %s", path, strerror(-crc));
+    return rc;
 }
 
 int store_disk_create_raw(const char *path, uint64_t size, struct cove_error *err)

@@ -239,7 +239,7 @@ static pid_t read_pid(const char *bundle)
     char path[PATH_MAX], buf[32] = {0};
     if (store_path(path, sizeof path, "%s/run/pid", bundle) < 0)
         return 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return 0;
     ssize_t n = read(fd, buf, sizeof buf - 1);
@@ -254,16 +254,24 @@ static int open_lock(const char *bundle)
         return -ENAMETOOLONG;
     if (mkdir(path, 0700) < 0 && errno != EEXIST)
         return -errno;
-    if (store_path(path, sizeof path, "%s/run/lock", bundle) < 0)
-        return -ENAMETOOLONG;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    return fd < 0 ? -errno : fd;
+    /* whoever can write the bundle may have made run/ or run/lock a link: never followed
+     * (O_CREAT would make a file wherever it points) */
+    int dir = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir < 0)
+        return errno == ENOTDIR ? -ELOOP : -errno;
+    int fd = openat(dir, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int e = errno;
+    close(dir);
+    return fd < 0 ? -e : fd;
 }
 
 int store_lock_bundle(const char *bundle, const char *name, int *fd, pid_t *holder_pid,
                       struct cove_error *err)
 {
     int lfd = open_lock(bundle);
+    if (lfd == -ELOOP)
+        return cove_error_set(err, lfd, "VM '%s': run/ or run/lock is a symbolic link; cove "
+                              "does not follow links in a bundle", name);
     if (lfd < 0)
         return cove_error_set(err, lfd, "cannot open the lock of VM '%s': %s", name,
                               strerror(-lfd));
@@ -293,7 +301,7 @@ bool store_bundle_running(const char *bundle, pid_t *pid)
     *pid = 0;
     if (store_path(path, sizeof path, "%s/run/lock", bundle) < 0)
         return false;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return false;
     bool held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
@@ -361,17 +369,20 @@ int store_copy_file(const char *src, const char *dst, mode_t mode, struct cove_e
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0)
         return cove_error_set(err, -errno, "%s: %s", src, strerror(errno));
+    int rc = store_copy_fd(in, src, dst, mode, err);
+    close(in);
+    return rc;
+}
+
+int store_copy_fd(int in, const char *src, const char *dst, mode_t mode,
+                  struct cove_error *err)
+{
     struct stat st;
-    if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(in);
+    if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode))
         return cove_error_set(err, -EINVAL, "%s: not a regular file", src);
-    }
     int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (out < 0) {
-        int e = errno;
-        close(in);
-        return cove_error_set(err, -e, "cannot create %s: %s", dst, strerror(e));
-    }
+    if (out < 0)
+        return cove_error_set(err, -errno, "cannot create %s: %s", dst, strerror(errno));
     int rc = 0;
     if (ioctl(out, FICLONE, in) < 0)
         rc = copy_sparse(in, out, st.st_size);
@@ -379,7 +390,6 @@ int store_copy_file(const char *src, const char *dst, mode_t mode, struct cove_e
         rc = -errno;
     if (rc == 0 && fsync(out) < 0)
         rc = -errno;
-    close(in);
     close(out);
     if (rc < 0) {
         unlink(dst);

@@ -77,6 +77,9 @@ int store_lock_global(const struct store *s, int *fd, struct cove_error *err);
 
 /* Copies a file: FICLONE when the file system can, else a plain (sparse-aware) copy. */
 int store_copy_file(const char *src, const char *dst, mode_t mode, struct cove_error *err);
+/* The same from a file already open (src names it in messages). */
+int store_copy_fd(int in, const char *src, const char *dst, mode_t mode,
+                  struct cove_error *err);
 
 /* Runs argv (PATH lookup) with stdin from in_path (or /dev/null) in directory cwd (or
  * here); stdout/stderr go to a pipe whose first line lands in err on failure. */

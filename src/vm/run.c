@@ -241,14 +241,17 @@ struct run_ctx {
     int console_fd;
 };
 
-/* A file named by the configuration: relative to the bundle, or as given for an
- * ephemeral VM (whose paths come from the command line). */
-static int resolve_file(const struct run_ctx *c, const char *file, char *buf, size_t n,
-                        struct cove_error *err)
+/* A file named by the configuration. In a bundle: a file of the bundle, never a link and
+ * never elsewhere, a disk's backing chain in bases/ (store_check_bundle_disk; whoever
+ * wrote the bundle may not be who runs it). For an ephemeral VM: as given, the paths are
+ * the user's own from the command line. */
+static int resolve_file(const struct run_ctx *c, const char *file, bool disk, char *buf,
+                        size_t n, struct cove_error *err)
 {
-    int rc = c->bundle[0] ? store_resolve(c->bundle, file, buf, n)
-                          : (snprintf(buf, n, "%s", file) < (int)n ? 0 : -ENAMETOOLONG);
-    if (rc < 0)
+    if (c->bundle[0])
+        return disk ? store_check_bundle_disk(c->bundle, file, buf, n, err)
+                    : store_bundle_file(c->bundle, file, buf, n, err);
+    if (snprintf(buf, n, "%s", file) >= (int)n)
         return cove_error_set(err, -ENAMETOOLONG, "path too long: %s", file);
     return 0;
 }
@@ -258,10 +261,11 @@ static int resolve_boot(struct run_ctx *c, const struct cove_run_options *o,
 {
     const struct cove_config *cfg = &c->cfg;
     int rc;
-    if ((rc = resolve_file(c, cfg->kernel, c->kernel, sizeof c->kernel, err)) < 0 ||
-        (cfg->initrd && (rc = resolve_file(c, cfg->initrd, c->initrd, sizeof c->initrd, err)) < 0) ||
+    if ((rc = resolve_file(c, cfg->kernel, false, c->kernel, sizeof c->kernel, err)) < 0 ||
+        (cfg->initrd &&
+         (rc = resolve_file(c, cfg->initrd, false, c->initrd, sizeof c->initrd, err)) < 0) ||
         (cfg->firmware &&
-         (rc = resolve_file(c, cfg->firmware, c->firmware, sizeof c->firmware, err)) < 0))
+         (rc = resolve_file(c, cfg->firmware, false, c->firmware, sizeof c->firmware, err)) < 0))
         return rc;
     mc->kernel_path = c->kernel;
     mc->initrd_path = cfg->initrd ? c->initrd : NULL;
@@ -298,8 +302,8 @@ static int resolve_disks(struct run_ctx *c, const struct cove_run_options *o,
         return cove_error_set(err, -EINVAL, "too many disks (%u); a VM has at most %d",
                               cfg->ndisks + o->nextra_disks, MACHINE_MAX_VIRTIO);
     for (unsigned i = 0; i < cfg->ndisks; i++) {
-        int rc = resolve_file(c, cfg->disks[i].file, c->disk_paths[i], sizeof c->disk_paths[i],
-                              err);
+        int rc = resolve_file(c, cfg->disks[i].file, true, c->disk_paths[i],
+                              sizeof c->disk_paths[i], err);
         if (rc < 0)
             return rc;
         c->disks[c->ndisks++] = (struct machine_disk){c->disk_paths[i], cfg->disks[i].read_only};
@@ -426,7 +430,9 @@ static int open_console_log(struct run_ctx *c, struct cove_error *err)
     char path[PATH_MAX];
     if (store_path(path, sizeof path, "%s/console.log", c->run_dir) < 0)
         return cove_error_set(err, -ENAMETOOLONG, "path too long");
-    c->console_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    /* O_NOFOLLOW: a link planted in run/ must not truncate a file elsewhere */
+    c->console_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
+                         0600);
     if (c->console_fd >= 0 && fchmod(c->console_fd, 0600) < 0) { /* a log from an older cove */
         close(c->console_fd);
         c->console_fd = -1;
