@@ -68,8 +68,7 @@ static void read_block(const char *vm, uint64_t offset, char *out, size_t n)
     }
     if (disk_read(d, buf, sizeof buf, offset) == 0) {
         buf[sizeof buf - 1] = 0;
-        strncpy(out, buf, n - 1);
-        out[n - 1] = 0;
+        snprintf(out, n, "%.*s", (int)(n - 1), buf);
     }
     disk_close(d);
 }
