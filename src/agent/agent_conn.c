@@ -360,11 +360,10 @@ int agent_set_clock(int fd, struct cove_error *err)
                   err);
 }
 
-int agent_ping(int fd, struct cove_error *err)
+int agent_ping(int fd, int timeout_ms, struct cove_error *err)
 {
     struct agent_req r = {.len = 0};
-    return simple(fd, "ping", &r, AGENT_REPLY_PLAIN, NULL, 0, NULL, AGENT_REQUEST_TIMEOUT_MS,
-                  err);
+    return simple(fd, "ping", &r, AGENT_REPLY_PLAIN, NULL, 0, NULL, timeout_ms, err);
 }
 
 static int by_name(const char *name, int timeout_ms, int (*fn)(int, struct cove_error *),
