@@ -113,7 +113,7 @@ _cove()
     stop) opts="--timeout"; names=1 ;;
     delete | pause | resume) opts=""; names=1 ;;
     exec)
-        opts="-i -t -e -w --interactive --tty --env --workdir --timeout --vsock"
+        opts="-i -t -e -w --interactive --tty --env --workdir --timeout --exec-timeout --vsock"
         [ ${#pos[@]} = 0 ] && names=1 ;;
     ip) opts="--wait --all --vsock"; [ ${#pos[@]} = 0 ] && names=1 ;;
     cp)

@@ -14,6 +14,11 @@
  *   -ECONNREFUSED  the VM runs but no agent answers (the guest refused the connection)
  *   -ETIMEDOUT     nothing answered within the timeout (the guest is booting, or paused)
  *   -ECONNRESET    the connection broke before the request finished
+ *   -EPROTO        the agent broke the protocol (the guest is not trusted: an unknown
+ *                  frame, more data than announced, an impossible exit value...)
+ * Every wait on the agent has a deadline (docs/AGENT.md, "What the host trusts"); a
+ * deadline missed is -ETIMEDOUT. Text from the guest in messages has its control bytes
+ * escaped (\xNN).
  * Memory stays at a few hundred KiB per connection whatever the size of the data streamed.
  */
 #ifndef COVE_AGENT_H
@@ -25,7 +30,8 @@
 #include <cove/error.h>
 
 /* Exit codes of cove exec/ip/cp (docs/AGENT.md, docs/CLI.md). */
-#define COVE_EXIT_LOST 123        /* the connection broke mid-request */
+#define COVE_EXIT_LOST 123        /* the connection broke mid-request, or the agent broke
+                                     the protocol */
 #define COVE_EXIT_TIMEOUT 124     /* the agent did not answer in time */
 #define COVE_EXIT_UNREACHABLE 125 /* the VM is not running, or it has no agent */
 #define COVE_EXIT_CANNOT_RUN 126  /* the command exists but cannot be run */
@@ -67,11 +73,14 @@ struct cove_exec_options {
                                   (one byte each) to forward them; SIGWINCH resends the
                                   size of winsize_fd */
     int winsize_fd;            /* -1, or the terminal whose size follows SIGWINCH */
+    int timeout_ms;            /* > 0: give up (-ETIMEDOUT, the connection closed, so the
+                                  agent ends the command) after this long; 0: no limit */
 };
 
 /* Runs a command on the connection fd; *status is its exit status, or 128 + N when signal
  * N killed it, or 126 or 127 (with *message saying why) when it could not be started.
- * -EPIPE: out_fd went away, and the command was stopped. */
+ * -EPIPE: out_fd went away, and the command was stopped. The command may run for ever
+ * (unless o->timeout_ms), but each frame the agent begins must be whole within 10 s. */
 int cove_agent_exec(int fd, const struct cove_exec_options *o, int *status, char *message,
                     size_t message_len, struct cove_error *err);
 
@@ -84,7 +93,9 @@ int cove_agent_put(int fd, const char *local_path, const char *remote_path,
                    struct cove_error *err);
 
 /* Copies the guest's remote_path to local_path (a directory takes the remote name),
- * through a temporary file renamed into place, keeping the mode. */
+ * through a temporary file renamed into place (removed on any error), with the guest's
+ * permission bits as the umask lets them (never setuid, setgid or sticky); exactly the
+ * size the agent announced, or -EPROTO. */
 int cove_agent_get(int fd, const char *remote_path, const char *local_path,
                    struct cove_error *err);
 

@@ -15,8 +15,8 @@
 int agent_poweroff(int fd, bool reboot, struct cove_error *err);
 /* Sets the guest's clock to the host's. */
 int agent_set_clock(int fd, struct cove_error *err);
-/* Whether the agent answers at all. */
-int agent_ping(int fd, struct cove_error *err);
+/* Whether the agent answers at all, within timeout_ms. */
+int agent_ping(int fd, int timeout_ms, struct cove_error *err);
 
 /* One call for stop and resume: connect to NAME's agent and power it off / set its clock.
  * Returns -ESRCH/-ECONNREFUSED/-ETIMEDOUT when there is no agent to ask. */

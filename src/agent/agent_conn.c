@@ -26,6 +26,7 @@ int cove_agent_exit_code(int rc)
     switch (rc) {
     case -ETIMEDOUT: return COVE_EXIT_TIMEOUT;
     case -ECONNRESET:
+    case -EPROTO:
     case -EPIPE: return COVE_EXIT_LOST;
     case -ESRCH:
     case -ECONNREFUSED: return COVE_EXIT_UNREACHABLE;
@@ -50,21 +51,14 @@ int cove_agent_path(const char *name, char *out, size_t n, struct cove_error *er
     return 0;
 }
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* Reads the "OK <port>\n" line byte by byte, so no stream byte after it is taken. */
 static int read_ok_line(int fd, int timeout_ms, const char *path, struct cove_error *err)
 {
-    long deadline = now_ms() + timeout_ms;
+    long deadline = agent_now_ms() + timeout_ms;
     char line[64];
     size_t n = 0;
     for (;;) {
-        long left = deadline - now_ms();
+        long left = deadline - agent_now_ms();
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         int pr = left > 0 ? poll(&pfd, 1, (int)left) : 0;
         if (pr < 0 && errno == EINTR)
@@ -110,7 +104,7 @@ int cove_agent_connect(const char *vsock_path, int timeout_ms, int *out, struct 
     }
     char line[32];
     int n = snprintf(line, sizeof line, "CONNECT %d\n", AGENT_PORT);
-    int rc = conn_write(fd, line, (size_t)n);
+    int rc = conn_write(fd, line, (size_t)n, agent_deadline(agent_now_ms(), timeout_ms));
     if (rc < 0) {
         close(fd);
         return cove_error_set(err, -ESRCH, "the VM is not running (%s closed)", vsock_path);
@@ -125,30 +119,74 @@ int cove_agent_connect(const char *vsock_path, int timeout_ms, int *out, struct 
 
 /* --- frames ------------------------------------------------------------------------------ */
 
-int conn_write(int fd, const void *buf, size_t len)
+long agent_now_ms(void)
 {
-    /* Whatever went wrong, for the caller the connection broke. */
-    return sock_send_all(fd, buf, len) < 0 ? -ECONNRESET : 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-int send_frame(int fd, uint8_t type, uint8_t stream, const void *payload, uint32_t len)
+long agent_deadline(long from, long ms)
+{
+    return ms < 0 || from > AGENT_NEVER - ms ? AGENT_NEVER : from + ms;
+}
+
+/* Waits for events on fd until deadline: 1 ready, 0 at the deadline, -errno. */
+static int wait_fd(int fd, short events, long deadline)
+{
+    for (;;) {
+        long left = deadline == AGENT_NEVER ? -1 : deadline - agent_now_ms();
+        if (deadline != AGENT_NEVER && left <= 0)
+            return 0;
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int pr = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr < 0)
+            return -errno;
+        if (pr > 0)
+            return 1;
+    }
+}
+
+int conn_write(int fd, const void *buf, size_t len, long deadline)
+{
+    const char *p = buf;
+    while (len) {
+        int w = wait_fd(fd, POLLOUT, deadline);
+        if (w == 0)
+            return -ETIMEDOUT;
+        if (w < 0)
+            return -ECONNRESET;
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0) /* whatever went wrong, for the caller the connection broke */
+            return -ECONNRESET;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int send_frame(int fd, uint8_t type, uint8_t stream, const void *payload, uint32_t len,
+               long deadline)
 {
     uint8_t h[AGENT_HDR_SIZE];
     agent_put_header(h, type, stream, len);
-    int rc = conn_write(fd, h, sizeof h);
-    return rc < 0 || !len ? rc : conn_write(fd, payload, len);
+    int rc = conn_write(fd, h, sizeof h, deadline);
+    return rc < 0 || !len ? rc : conn_write(fd, payload, len, deadline);
 }
 
-static int read_exact(int fd, void *buf, size_t len, int timeout_ms)
+/* Reads len bytes by deadline: 0, -ETIMEDOUT, -ECONNRESET. */
+static int read_exact(int fd, uint8_t *p, size_t len, long deadline)
 {
-    char *p = buf;
     while (len) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int pr = poll(&pfd, 1, timeout_ms);
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr == 0)
+        int w = wait_fd(fd, POLLIN, deadline);
+        if (w == 0)
             return -ETIMEDOUT;
+        if (w < 0)
+            return -ECONNRESET;
         ssize_t n = read(fd, p, len);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
@@ -160,20 +198,38 @@ static int read_exact(int fd, void *buf, size_t len, int timeout_ms)
     return 0;
 }
 
-int recv_frame(int fd, uint8_t *type, uint8_t *stream, uint8_t *buf, uint32_t *len, int timeout_ms)
+int recv_frame(int fd, struct agent_frame *f, uint8_t *buf, long idle_ms, long deadline,
+               struct cove_error *err)
 {
     uint8_t h[AGENT_HDR_SIZE];
-    int rc = read_exact(fd, h, sizeof h, timeout_ms);
+    long first = agent_deadline(agent_now_ms(), idle_ms);
+    int rc = read_exact(fd, h, 1, first < deadline ? first : deadline);
+    if (rc == 0) {
+        /* Once a frame began, all of it must come soon: a byte now and then is no answer. */
+        long whole = agent_deadline(agent_now_ms(), AGENT_FRAME_TIMEOUT_MS);
+        if (whole > deadline)
+            whole = deadline;
+        rc = read_exact(fd, h + 1, sizeof h - 1, whole);
+        uint32_t n = agent_get_u32(h + 2);
+        if (rc == 0 && n > AGENT_FRAME_MAX)
+            return cove_error_set(err, -EPROTO, "the guest agent broke the protocol (a frame "
+                                  "of %u bytes); gave up on the request", n);
+        if (rc == 0 && n)
+            rc = read_exact(fd, buf, n, whole);
+        if (rc == -ETIMEDOUT && whole < deadline)
+            return cove_error_set(err, rc, "the guest agent began a frame and did not finish "
+                                  "it within %d s; gave up on the request",
+                                  AGENT_FRAME_TIMEOUT_MS / 1000);
+        f->type = h[0];
+        f->stream = h[1];
+        f->len = n;
+        f->payload = buf;
+    }
+    if (rc == -ETIMEDOUT)
+        return cove_error_set(err, rc, "the guest agent did not answer in time; gave up on the "
+                              "request");
     if (rc < 0)
-        return rc;
-    uint32_t n = agent_get_u32(h + 2);
-    if (n > AGENT_FRAME_MAX)
-        return -ECONNRESET;
-    if (n && (rc = read_exact(fd, buf, n, timeout_ms)) < 0)
-        return rc;
-    *type = h[0];
-    *stream = h[1];
-    *len = n;
+        return cove_error_set(err, rc, "the connection to the guest agent broke");
     return 0;
 }
 
@@ -189,62 +245,53 @@ void req_add(struct agent_req *r, const char *key, const char *value)
     r->len += (uint32_t)(k + v);
 }
 
-int req_send(int fd, const struct agent_req *r, struct cove_error *err)
+int req_send(int fd, const struct agent_req *r, long deadline, struct cove_error *err)
 {
     if (r->overflow)
         return cove_error_set(err, -E2BIG, "the request (command, arguments, environment) is "
                               "longer than %u bytes", AGENT_FRAME_MAX);
-    if (send_frame(fd, AGENT_T_REQUEST, 0, r->buf, r->len) < 0)
+    int rc = send_frame(fd, AGENT_T_REQUEST, 0, r->buf, r->len, deadline);
+    if (rc == -ETIMEDOUT)
+        return cove_error_set(err, rc, "the guest agent did not take the request in time");
+    if (rc < 0)
         return cove_error_set(err, -ECONNRESET, "the connection to the guest agent broke");
     return 0;
 }
 
-/* An E frame's text as the error message (kind byte first). */
-static int agent_error(const uint8_t *buf, uint32_t len, struct cove_error *err)
+int read_reply(int fd, uint8_t *buf, struct agent_reply *r, char *result, size_t result_len,
+               uint32_t *result_got, long deadline, struct cove_error *err)
 {
-    int kind = len ? buf[0] : 0;
-    return cove_error_set(err, kind == AGENT_ERR_REQUEST ? -EINVAL : -EIO, "guest: %.*s",
-                          len > 1 ? (int)(len - 1) : 0, (const char *)buf + 1);
-}
-
-int finish_request(int fd, uint8_t *buf, char *result, size_t result_len, uint32_t *result_got,
-                   struct cove_error *err)
-{
-    bool failed = false;
     for (;;) {
-        uint8_t type, stream;
-        uint32_t len;
-        int rc = recv_frame(fd, &type, &stream, buf, &len, AGENT_ANSWER_TIMEOUT_MS);
+        struct agent_frame f;
+        int rc = recv_frame(fd, &f, buf, AGENT_NEVER_MS, deadline, err);
+        if (rc == 0)
+            rc = agent_reply_feed(r, &f, err);
         if (rc < 0)
-            return cove_error_set(err, rc, rc == -ETIMEDOUT ? "the guest agent stopped answering"
-                                  : "the connection to the guest agent broke");
-        if (type == AGENT_T_ERROR) {
-            agent_error(buf, len, err);
-            failed = true;
-        } else if (type == AGENT_T_RESULT && result) {
-            uint32_t n = len < result_len ? len : (uint32_t)result_len;
-            memcpy(result, buf, n);
+            return rc;
+        if (rc == AGENT_FEED_RESULT && result) {
+            uint32_t n = f.len < result_len ? f.len : (uint32_t)result_len;
+            memcpy(result, f.payload, n);
             *result_got = n;
-        } else if (type == AGENT_T_EXIT && len == 5) {
-            uint32_t v = agent_get_u32(buf + 1);
-            if (failed)
-                return err ? err->code : -EIO;
-            return v > 255 ? 255 : (int)v;
+        } else if (rc == AGENT_FEED_DONE) {
+            return r->have_error ? r->error_code : r->status;
         }
     }
 }
 
 /* --- the small requests ------------------------------------------------------------------- */
 
-static int simple(int fd, const char *op, struct agent_req *r, char *result, size_t n,
-                  uint32_t *got, struct cove_error *err)
+/* One request whose whole answer must come within timeout_ms. */
+static int simple(int fd, const char *op, struct agent_req *r, enum agent_reply_kind kind,
+                  char *result, size_t n, uint32_t *got, long timeout_ms, struct cove_error *err)
 {
     static __thread uint8_t buf[AGENT_FRAME_MAX];
+    long deadline = agent_deadline(agent_now_ms(), timeout_ms);
+    struct agent_reply reply = {.kind = kind};
     req_add(r, "op", op);
-    int rc = req_send(fd, r, err);
+    int rc = req_send(fd, r, deadline, err);
     if (rc < 0)
         return rc;
-    rc = finish_request(fd, buf, result, n, got, err);
+    rc = read_reply(fd, buf, &reply, result, n, got, deadline, err);
     if (rc > 0)
         return cove_error_set(err, -EIO, "guest: %s failed (status %d)", op, rc);
     return rc;
@@ -257,7 +304,8 @@ int cove_agent_ip(int fd, char *out, size_t n, struct cove_error *err)
     uint32_t got = 0;
     if (!r)
         return cove_error_set(err, -ENOMEM, "out of memory");
-    int rc = simple(fd, "ip", r, res, sizeof res, &got, err);
+    int rc = simple(fd, "ip", r, AGENT_REPLY_RESULT, res, sizeof res, &got,
+                    AGENT_REQUEST_TIMEOUT_MS, err);
     free(r);
     if (rc < 0)
         return rc;
@@ -275,10 +323,14 @@ int cove_agent_ip(int fd, char *out, size_t n, struct cove_error *err)
         if (!ve)
             break;
         at = (uint32_t)(ve - res) + 1;
-        if (!strcmp(k, "if"))
+        if (!strcmp(k, "if")) {
             ifname = v;
-        else if (!strcmp(k, "addr")) {
-            int w = snprintf(out + o, n - o, "%s %s\n", ifname, v);
+        } else if (!strcmp(k, "addr")) {
+            /* printed on the user's terminal: the guest's text made harmless */
+            char ifsafe[64], addrsafe[64];
+            agent_text(ifsafe, sizeof ifsafe, (const uint8_t *)ifname, strlen(ifname));
+            agent_text(addrsafe, sizeof addrsafe, (const uint8_t *)v, strlen(v));
+            int w = snprintf(out + o, n - o, "%s %s\n", ifsafe, addrsafe);
             if (w < 0 || (size_t)w >= n - o)
                 break;
             o += (size_t)w;
@@ -290,7 +342,8 @@ int cove_agent_ip(int fd, char *out, size_t n, struct cove_error *err)
 int agent_poweroff(int fd, bool reboot, struct cove_error *err)
 {
     struct agent_req r = {.len = 0};
-    return simple(fd, reboot ? "reboot" : "poweroff", &r, NULL, 0, NULL, err);
+    return simple(fd, reboot ? "reboot" : "poweroff", &r, AGENT_REPLY_PLAIN, NULL, 0, NULL,
+                  AGENT_POWEROFF_TIMEOUT_MS, err);
 }
 
 int agent_set_clock(int fd, struct cove_error *err)
@@ -303,13 +356,14 @@ int agent_set_clock(int fd, struct cove_error *err)
     snprintf(nsec, sizeof nsec, "%ld", ts.tv_nsec);
     req_add(&r, "sec", sec);
     req_add(&r, "nsec", nsec);
-    return simple(fd, "clock", &r, NULL, 0, NULL, err);
+    return simple(fd, "clock", &r, AGENT_REPLY_PLAIN, NULL, 0, NULL, AGENT_REQUEST_TIMEOUT_MS,
+                  err);
 }
 
-int agent_ping(int fd, struct cove_error *err)
+int agent_ping(int fd, int timeout_ms, struct cove_error *err)
 {
     struct agent_req r = {.len = 0};
-    return simple(fd, "ping", &r, NULL, 0, NULL, err);
+    return simple(fd, "ping", &r, AGENT_REPLY_PLAIN, NULL, 0, NULL, timeout_ms, err);
 }
 
 static int by_name(const char *name, int timeout_ms, int (*fn)(int, struct cove_error *),

@@ -24,6 +24,13 @@ static const char *base_name(const char *path, char *buf, size_t n)
     return basename(buf);
 }
 
+/* How long a copy of size bytes may take in all. */
+static long copy_deadline(long start, uint64_t size)
+{
+    uint64_t ms = size / AGENT_MIN_BYTES_PER_S * 1000;
+    return agent_deadline(start, ms > (uint64_t)LONG_MAX / 2 ? -1 : AGENT_IDLE_TIMEOUT_MS + (long)ms);
+}
+
 int cove_agent_put(int fd, const char *local_path, const char *remote_path, struct cove_error *err)
 {
     int f = open(local_path, O_RDONLY | O_CLOEXEC);
@@ -37,6 +44,7 @@ int cove_agent_put(int fd, const char *local_path, const char *remote_path, stru
     struct agent_req *r = calloc(1, sizeof *r);
     uint8_t *buf = malloc(AGENT_FRAME_MAX);
     char mode[16], name_buf[PATH_MAX];
+    long deadline = copy_deadline(agent_now_ms(), (uint64_t)st.st_size);
     int rc = -ENOMEM;
     if (!r || !buf) {
         rc = cove_error_set(err, -ENOMEM, "out of memory");
@@ -47,7 +55,7 @@ int cove_agent_put(int fd, const char *local_path, const char *remote_path, stru
     req_add(r, "path", remote_path);
     req_add(r, "mode", mode);
     req_add(r, "name", base_name(local_path, name_buf, sizeof name_buf));
-    if ((rc = req_send(fd, r, err)) < 0)
+    if ((rc = req_send(fd, r, deadline, err)) < 0)
         goto out;
     for (;;) {
         ssize_t n = read(f, buf, AGENT_FRAME_MAX);
@@ -57,13 +65,22 @@ int cove_agent_put(int fd, const char *local_path, const char *remote_path, stru
             rc = cove_error_set(err, -errno, "%s: %s", local_path, strerror(errno));
             goto out; /* closing the connection makes the agent drop the partial file */
         }
+        long idle = agent_deadline(agent_now_ms(), AGENT_IDLE_TIMEOUT_MS);
+        rc = send_frame(fd, AGENT_T_DATA, AGENT_STDIN, buf, (uint32_t)n,
+                        idle < deadline ? idle : deadline);
+        if (rc == -ETIMEDOUT) {
+            rc = cove_error_set(err, rc, "the guest agent stopped taking the file; gave up on "
+                                "the copy");
+            goto out;
+        }
         /* A failed send: the agent gave up early; its error frame says why. */
-        if (send_frame(fd, AGENT_T_DATA, AGENT_STDIN, buf, (uint32_t)n) < 0 || n == 0)
+        if (rc < 0 || n == 0)
             break;
     }
-    rc = finish_request(fd, buf, NULL, 0, NULL, err);
+    struct agent_reply reply = {.kind = AGENT_REPLY_PLAIN};
+    rc = read_reply(fd, buf, &reply, NULL, 0, NULL, deadline, err);
     if (rc > 0)
-        rc = cove_error_set(err, -EIO, "guest: the copy failed");
+        rc = cove_error_set(err, -EIO, "guest: the copy failed (status %d)", rc);
 out:
     close(f);
     free(r);
@@ -71,51 +88,46 @@ out:
     return rc;
 }
 
-/* Parses the R frame of a get: "mode\0644\0size\0N\0". */
-static void get_meta(const uint8_t *p, uint32_t len, mode_t *mode)
+/* The process's umask, without changing it (umask(2) cannot read it, and a library must
+ * not set it while other threads create files): 077, the strictest, if /proc cannot say. */
+static mode_t current_umask(void)
 {
-    for (uint32_t at = 0; at < len;) {
-        const char *k = (const char *)p + at;
-        const char *ke = memchr(k, 0, len - at);
-        if (!ke || (uint32_t)(ke - (const char *)p) + 1 >= len)
-            return;
-        const char *v = ke + 1;
-        const char *ve = memchr(v, 0, len - (uint32_t)(v - (const char *)p));
-        if (!ve)
-            return;
-        at = (uint32_t)(ve - (const char *)p) + 1;
-        if (!strcmp(k, "mode"))
-            *mode = (mode_t)strtoul(v, NULL, 8) & 07777;
-    }
+    FILE *f = fopen("/proc/self/status", "re");
+    char line[128];
+    unsigned v = 077;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Umask: %o", &v) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return (mode_t)(v & 0777);
 }
 
-/* Streams the file frames into f; returns the agent's exit value or a negative errno. */
-static int receive_file(int fd, int f, uint8_t *buf, mode_t *mode, const char *target,
-                        struct cove_error *err)
+/* Streams the file frames into f by the rules of a get (agent_reply_feed): at most the size
+ * announced, within the copy's deadlines. Returns the agent's exit value or a negative
+ * errno. */
+static int receive_file(int fd, int f, uint8_t *buf, struct agent_reply *reply,
+                        const char *target, struct cove_error *err)
 {
-    bool failed = false;
+    long start = agent_now_ms();
+    long deadline = agent_deadline(start, AGENT_IDLE_TIMEOUT_MS);
     for (;;) {
-        uint8_t type, stream;
-        uint32_t len;
-        int rc = recv_frame(fd, &type, &stream, buf, &len, AGENT_ANSWER_TIMEOUT_MS);
-        if (rc < 0)
-            return cove_error_set(err, rc, rc == -ETIMEDOUT ? "the guest agent stopped answering"
-                                  : "the connection to the guest agent broke mid-copy");
-        if (type == AGENT_T_RESULT) {
-            get_meta(buf, len, mode);
-        } else if (type == AGENT_T_DATA && stream == AGENT_STDOUT && len) {
-            if ((rc = fd_write_all(f, buf, len)) < 0)
-                return cove_error_set(err, rc, "%s: %s", target, strerror(-rc));
-        } else if (type == AGENT_T_ERROR) {
-            cove_error_set(err, -EIO, "guest: %.*s", len > 1 ? (int)len - 1 : 0,
-                           (const char *)buf + 1);
-            failed = true;
-        } else if (type == AGENT_T_EXIT) {
-            return failed ? -EIO : (len == 5 ? buf[1] : 1);
+        struct agent_frame fr;
+        int rc = recv_frame(fd, &fr, buf, AGENT_IDLE_TIMEOUT_MS, deadline, err);
+        if (rc == 0) {
+            bool had_meta = reply->have_result;
+            rc = agent_reply_feed(reply, &fr, err);
+            if (!had_meta && reply->have_result)
+                deadline = copy_deadline(start, reply->size);
         }
+        if (rc < 0)
+            return rc;
+        if (rc == AGENT_FEED_DATA && (rc = fd_write_all(f, fr.payload, fr.len)) < 0)
+            return cove_error_set(err, rc, "%s: %s", target, strerror(-rc));
+        if (rc == AGENT_FEED_DONE)
+            return reply->have_error ? reply->error_code : reply->status;
     }
 }
-
 int cove_agent_get(int fd, const char *remote_path, const char *local_path, struct cove_error *err)
 {
     char target[PATH_MAX], tmp[PATH_MAX + 16], name_buf[PATH_MAX];
@@ -132,7 +144,7 @@ int cove_agent_get(int fd, const char *remote_path, const char *local_path, stru
         return cove_error_set(err, -errno, "%s: %s", target, strerror(errno));
     struct agent_req *r = calloc(1, sizeof *r);
     uint8_t *buf = malloc(AGENT_FRAME_MAX);
-    mode_t mode = 0644;
+    struct agent_reply reply = {.kind = AGENT_REPLY_FILE};
     int rc;
     if (!r || !buf) {
         rc = cove_error_set(err, -ENOMEM, "out of memory");
@@ -140,12 +152,13 @@ int cove_agent_get(int fd, const char *remote_path, const char *local_path, stru
     }
     req_add(r, "op", "get");
     req_add(r, "path", remote_path);
-    if ((rc = req_send(fd, r, err)) < 0)
+    if ((rc = req_send(fd, r, agent_deadline(agent_now_ms(), AGENT_IDLE_TIMEOUT_MS), err)) < 0)
         goto out;
-    rc = receive_file(fd, f, buf, &mode, target, err);
+    rc = receive_file(fd, f, buf, &reply, target, err);
     if (rc > 0)
-        rc = cove_error_set(err, -EIO, "guest: the copy failed");
-    if (rc == 0 && (fchmod(f, mode) < 0 || fsync(f) < 0))
+        rc = cove_error_set(err, -EIO, "guest: the copy failed (status %d)", rc);
+    /* the guest's permission bits (never setuid/setgid/sticky), as the umask lets them */
+    if (rc == 0 && (fchmod(f, (mode_t)reply.mode & ~current_umask()) < 0 || fsync(f) < 0))
         rc = cove_error_set(err, -errno, "%s: %s", target, strerror(errno));
 out:
     if (close(f) < 0 && rc == 0)

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -37,9 +38,12 @@ struct exec_io {
     uint8_t out[OUT_CAP];     /* frames for the agent */
     size_t out_head, out_len;
     bool stdin_done, have_exit, send_closed;
-    int status;
+    long frame_deadline;      /* a frame is partly in: when it must be whole (else 0) */
+    long deadline;            /* o->timeout_ms after the start, or AGENT_NEVER */
+    struct agent_exec_reply reply;
     char *message;
     size_t message_len;
+    struct cove_error *err;
 };
 
 static void queue(struct exec_io *x, uint8_t type, uint8_t stream, const void *p, uint32_t len)
@@ -65,22 +69,18 @@ static void queue_winsize(struct exec_io *x)
     queue(x, AGENT_T_WINSIZE, 0, p, 4);
 }
 
-/* One frame from the agent. */
-static int agent_frame(struct exec_io *x, uint8_t type, uint8_t stream, const uint8_t *p,
-                       uint32_t len)
+/* One frame from the agent (agent_exec_feed says what it may be). */
+static int agent_frame(struct exec_io *x, const struct agent_frame *f)
 {
-    if (type == AGENT_T_DATA && len) {
-        int fd = stream == AGENT_STDERR ? x->o->err_fd : x->o->out_fd;
-        if (fd_write_all(fd, p, len) < 0 && stream != AGENT_STDERR)
+    int rc = agent_exec_feed(&x->reply, f, x->message, x->message_len, x->err);
+    if (rc == AGENT_FEED_DATA) {
+        int fd = f->stream == AGENT_STDERR ? x->o->err_fd : x->o->out_fd;
+        if (fd_write_all(fd, f->payload, f->len) < 0 && f->stream != AGENT_STDERR)
             return -EPIPE; /* our reader went away: stop, as a pipeline would */
-    } else if (type == AGENT_T_ERROR && len) {
-        snprintf(x->message, x->message_len, "%.*s", (int)(len - 1), (const char *)p + 1);
-    } else if (type == AGENT_T_EXIT && len == 5) {
-        uint32_t v = agent_get_u32(p + 1);
-        x->status = p[0] == AGENT_SIGNALED ? 128 + (int)(v & 127) : (int)(v > 255 ? 255 : v);
+    } else if (rc == AGENT_FEED_DONE) {
         x->have_exit = true;
     }
-    return 0;
+    return rc < 0 ? rc : 0;
 }
 
 static int read_agent(struct exec_io *x)
@@ -89,23 +89,30 @@ static int read_agent(struct exec_io *x)
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return 0;
     if (n <= 0)
-        return -ECONNRESET;
+        return cove_error_set(x->err, -ECONNRESET, "the connection to the guest agent broke "
+                              "before the command finished");
     x->in_len += (size_t)n;
     size_t at = 0;
-    while (x->in_len - at >= AGENT_HDR_SIZE && !x->have_exit) {
-        const uint8_t *h = x->in + at;
-        uint32_t len = agent_get_u32(h + 2);
-        if (len > AGENT_FRAME_MAX)
-            return -ECONNRESET;
-        if (x->in_len - at < AGENT_HDR_SIZE + len)
+    while (!x->have_exit) {
+        struct agent_frame f;
+        long k = agent_frame_split(x->in + at, x->in_len - at, &f);
+        if (k < 0)
+            return cove_error_set(x->err, -EPROTO, "the guest agent broke the protocol (an "
+                                  "oversized frame); gave up on the command");
+        if (k == 0)
             break;
-        int rc = agent_frame(x, h[0], h[1], h + AGENT_HDR_SIZE, len);
+        int rc = agent_frame(x, &f);
         if (rc < 0)
             return rc;
-        at += AGENT_HDR_SIZE + len;
+        at += (size_t)k;
     }
     memmove(x->in, x->in + at, x->in_len - at);
     x->in_len -= at;
+    /* What is left is the start of a frame: the rest must follow soon. */
+    if (!x->in_len)
+        x->frame_deadline = 0;
+    else if (at || !x->frame_deadline)
+        x->frame_deadline = agent_deadline(agent_now_ms(), AGENT_FRAME_TIMEOUT_MS);
     return 0;
 }
 
@@ -158,7 +165,7 @@ static int send_exec_request(int fd, const struct cove_exec_options *o, struct c
         snprintf(num, sizeof num, "%u", o->cols);
         req_add(r, "cols", num);
     }
-    int rc = req_send(fd, r, err);
+    int rc = req_send(fd, r, agent_deadline(agent_now_ms(), AGENT_REQUEST_TIMEOUT_MS), err);
     free(r);
     return rc;
 }
@@ -175,10 +182,23 @@ static int exec_loop(struct exec_io *x)
             p[1] = (struct pollfd){.fd = o->in_fd, .events = POLLIN};
         if (o->signal_fd >= 0 && !x->send_closed && x->out_len + 64 <= OUT_CAP)
             p[2] = (struct pollfd){.fd = o->signal_fd, .events = POLLIN};
-        if (poll(p, 3, -1) < 0) {
+        long until = x->frame_deadline && x->frame_deadline < x->deadline ? x->frame_deadline
+                                                                          : x->deadline;
+        long left = until == AGENT_NEVER ? -1 : until - agent_now_ms();
+        int pr = left < 0 && until != AGENT_NEVER ? 0
+                 : poll(p, 3, left > INT_MAX ? INT_MAX : (int)left);
+        if (pr < 0) {
             if (errno == EINTR)
                 continue;
-            return -errno;
+            return cove_error_set(x->err, -errno, "poll: %s", strerror(errno));
+        }
+        if (pr == 0 && until != AGENT_NEVER && agent_now_ms() >= until) {
+            if (until == x->deadline)
+                return cove_error_set(x->err, -ETIMEDOUT, "the command did not finish within "
+                                      "%g s; gave up on it", o->timeout_ms / 1000.0);
+            return cove_error_set(x->err, -ETIMEDOUT, "the guest agent began a frame and did "
+                                  "not finish it within %d s; gave up on the command",
+                                  AGENT_FRAME_TIMEOUT_MS / 1000);
         }
         if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
             int rc = read_agent(x);
@@ -221,6 +241,8 @@ int cove_agent_exec(int fd, const struct cove_exec_options *o, int *status, char
     x->o = o;
     x->message = message;
     x->message_len = message_len;
+    x->err = err;
+    x->deadline = o->timeout_ms > 0 ? agent_deadline(agent_now_ms(), o->timeout_ms) : AGENT_NEVER;
     if (message_len)
         message[0] = 0;
     int rc = send_exec_request(fd, o, err);
@@ -233,11 +255,8 @@ int cove_agent_exec(int fd, const struct cove_exec_options *o, int *status, char
         rc = exec_loop(x);
         if (rc == -EPIPE)
             rc = cove_error_set(err, rc, "the output went away; the command was stopped");
-        else if (rc < 0)
-            rc = cove_error_set(err, rc, "the connection to the guest agent broke before the "
-                                "command finished");
-        else
-            *status = x->status;
+        else if (rc == 0)
+            *status = x->reply.status;
     }
     free(x);
     return rc;

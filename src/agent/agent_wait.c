@@ -57,11 +57,15 @@ static int try_ping(const char *name, int timeout_ms, bool *running, struct cove
 {
     char path[PATH_MAX];
     int fd;
+    long deadline = now_ms() + timeout_ms;
     int rc = cove_agent_path(name, path, sizeof path, err);
     *running = rc == 0;
     if (rc < 0 || (rc = cove_agent_connect(path, timeout_ms, &fd, err)) < 0)
         return rc;
-    rc = agent_ping(fd, err);
+    /* the answer within what is left: an agent that accepts and says nothing must not
+     * hold the wait past its deadline */
+    long left = deadline - now_ms();
+    rc = agent_ping(fd, left > 1 ? (int)left : 1, err);
     close(fd);
     return rc;
 }

@@ -1,13 +1,17 @@
 /*
  * cove cp NAME:PATH LOCAL | cove cp LOCAL NAME:PATH: copies one file out of or into a
  * running VM through its guest agent, keeping the mode. The file lands under a temporary
- * name and is renamed into place only once whole, on either side.
+ * name and is renamed into place only once whole, on either side. INT, TERM and HUP end the
+ * copy cleanly: the connection is shut down, so the copy fails, its temporary file is
+ * removed (here or in the guest), and cove cp exits 128+N.
  */
 #include "cli.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cove/agent.h>
@@ -19,7 +23,29 @@ static const char cp_usage[] =
     "\n"
     "Copies a file out of or into the running VM NAME (guest agent), keeping its mode.\n"
     "A directory as the destination takes the source's file name.\n"
-    "Exit codes: 125 VM not running or no agent, 124 agent timeout, 123 connection lost.\n";
+    "Exit codes: 125 VM not running or no agent, 124 agent timeout, 123 connection lost\n"
+    "or the agent broke the protocol, 128+N ended by signal N (nothing left behind).\n";
+
+static volatile sig_atomic_t interrupted_by;
+static int copy_fd = -1;
+
+/* Async-signal-safe: the copy sees its connection end, fails and cleans up after itself. */
+static void on_signal(int sig)
+{
+    if (!interrupted_by)
+        interrupted_by = sig;
+    shutdown(copy_fd, SHUT_RDWR);
+}
+
+static void catch_signals(int fd)
+{
+    copy_fd = fd;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
 
 /* "NAME:PATH" (NAME without '/'), or ":PATH" with --vsock; the colon's position or -1. */
 static int remote_split(const char *arg)
@@ -79,9 +105,14 @@ int cmd_cp(int argc, char **argv)
     if (rc)
         return rc;
     struct cove_error err = {0};
+    catch_signals(fd);
     rc = s >= 0 ? cove_agent_get(fd, remote_path, dst, &err)
                 : cove_agent_put(fd, src, remote_path, &err);
     close(fd);
+    if (interrupted_by && rc < 0) {
+        cli_error("interrupted by signal %d; nothing was copied", (int)interrupted_by);
+        return 128 + interrupted_by;
+    }
     if (rc < 0) {
         cli_error("%s", err.message);
         return cove_agent_exit_code(rc);

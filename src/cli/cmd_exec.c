@@ -1,7 +1,9 @@
 /*
  * cove exec NAME [-i] [-t] [-e K=V]... [-w DIR] -- CMD [ARGS...]: runs a command in a
  * running VM through its guest agent and exits with the command's status. Signals (INT,
- * TERM, HUP, QUIT) are forwarded to the command; with -t the guest gives it a terminal,
+ * TERM, HUP, QUIT) are forwarded to the command; a second one ends cove exec here, as the
+ * guest may not act on the first (a hostile agent, a command that ignores it); with
+ * --exec-timeout S cove exec gives up by itself. With -t the guest gives it a terminal,
  * this one goes raw and window size changes follow it. -t implies -i (as `ssh -t` does):
  * a raw terminal whose keys went nowhere would leave no way out, and the keys typed would
  * replay into the user's shell afterwards.
@@ -35,9 +37,13 @@ static const char exec_usage[] =
     "  -e, --env K=V      set an environment variable (repeatable)\n"
     "  -w, --workdir DIR  run in DIR (default /)\n"
     "  --timeout S        how long to wait for the agent to answer (default 10)\n"
+    "  --exec-timeout S   give up on the command after S seconds (exit 124)\n"
     "  --vsock PATH       reach an ephemeral VM (cove run --vsock PATH) instead of NAME\n"
+    "INT, TERM, HUP and QUIT are forwarded to the command; a second one ends cove exec\n"
+    "(128+N) without waiting for the guest.\n"
     "Exit codes: the command's, 128+N if signal N killed it, 127 not found, 126 cannot\n"
-    "run, 125 VM not running or no agent, 124 agent timeout, 123 connection lost.\n";
+    "run, 125 VM not running or no agent, 124 agent or --exec-timeout timeout, 123\n"
+    "connection lost or the agent broke the protocol.\n";
 
 int cli_agent_connect(const char *name, const char *vsock, double timeout_s, int *fd)
 {
@@ -66,10 +72,28 @@ int cli_parse_timeout(const char *text, double *out)
 
 /* Signals become bytes on a pipe the exec loop forwards from. */
 static int signal_pipe[2] = {-1, -1};
+static volatile sig_atomic_t stop_signals;
+
+/* The second INT/TERM/HUP/QUIT: the guest did not end the command on the first (or the
+ * exec loop is stuck on a full stdout), so end here. Only async-signal-safe calls: the
+ * terminal's settings back (tcsetattr), write, _exit. Closing the connection makes the
+ * agent end the command. */
+static void end_now(int sig)
+{
+    static const char msg[] = "cove: a second signal: gave up on the command without waiting "
+                              "for the guest\n";
+    console_raw_leave();
+    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
+        /* nowhere to say it */
+    }
+    _exit(128 + sig);
+}
 
 static void on_signal(int sig)
 {
     int saved = errno;
+    if (sig != SIGWINCH && stop_signals++ > 0)
+        end_now(sig);
     uint8_t b = (uint8_t)sig;
     if (write(signal_pipe[1], &b, 1) < 0) {
         /* full: the signal is dropped, as a burst of identical signals would merge */
@@ -94,7 +118,7 @@ static int forward_signals(bool tty)
 struct exec_args {
     const char *name, *vsock, *cwd;
     bool interactive, tty;
-    double timeout;
+    double timeout, exec_timeout;
     const char *env[MAX_ENV + 1];
     unsigned nenv;
     char **cmd;
@@ -102,13 +126,14 @@ struct exec_args {
 
 static int parse(int argc, char **argv, struct exec_args *a)
 {
-    enum { O_TIMEOUT = 256, O_VSOCK };
+    enum { O_TIMEOUT = 256, O_VSOCK, O_EXEC_TIMEOUT };
     static const struct option options[] = {
         {"interactive", no_argument, NULL, 'i'},
         {"tty", no_argument, NULL, 't'},
         {"env", required_argument, NULL, 'e'},
         {"workdir", required_argument, NULL, 'w'},
         {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"exec-timeout", required_argument, NULL, O_EXEC_TIMEOUT},
         {"vsock", required_argument, NULL, O_VSOCK},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -142,6 +167,10 @@ static int parse(int argc, char **argv, struct exec_args *a)
         case 'w': a->cwd = optarg; break;
         case O_TIMEOUT:
             if (cli_parse_timeout(optarg, &a->timeout) < 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case O_EXEC_TIMEOUT:
+            if (cli_parse_timeout(optarg, &a->exec_timeout) < 0)
                 return CLI_EXIT_USAGE;
             break;
         case O_VSOCK: a->vsock = optarg; break;
@@ -200,6 +229,7 @@ int cmd_exec(int argc, char **argv)
         .cols = ws.ws_col,
         .signal_fd = signal_pipe[0],
         .winsize_fd = a.tty ? STDIN_FILENO : -1,
+        .timeout_ms = (int)(a.exec_timeout * 1000),
     };
     int status = 0;
     char message[512];

@@ -79,7 +79,9 @@ int cove_vm_stop(const char *name, int timeout_ms, struct cove_error *err)
     if (rc < 0 || (rc = must_run(name, bundle, &pid, err)) < 0)
         return rc;
     /* The guest agent first (sync, root read-only, power off, from inside the guest);
-     * without an agent, the serial console's SysRq; then by force. */
+     * without an agent, the serial console's SysRq; then by force. The agent is the
+     * guest's and may be hostile: its answer has a deadline of its own (3 s), so the
+     * other ways always get their turn. */
     if (agent_request_poweroff(name, AGENT_STOP_CONNECT_MS, NULL) == 0 &&
         wait_stopped(bundle, timeout_ms))
         return 0;

@@ -47,7 +47,7 @@ offers --cpus --memory --disk-size --from-guest --kernel --initrd --append --hel
 offers --kernel --no-console --rm --firmware --net -- cove run --
 exactly "--append --console --disk --forward --help --no-console --rm" -- cove run alpha --
 offers --initrd --firmware --no-rng --vsock -- cove run --kernel "$TMP/files/vmlinux" --
-offers -i -t -e -w --timeout --vsock -- cove exec alpha -
+offers -i -t -e -w --timeout --exec-timeout --vsock -- cove exec alpha -
 exactly "--all --help --vsock --wait" -- cove ip alpha --
 exactly "--format --help" -- cove list --
 

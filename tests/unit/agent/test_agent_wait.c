@@ -56,11 +56,10 @@ static void serve(int c, enum agent_mode mode, atomic_bool *quit)
     if (write(c, "OK 1\n", 5) != 5)
         return;
     static uint8_t buf[AGENT_FRAME_MAX];
-    uint8_t type, stream;
-    uint32_t len;
-    if (recv_frame(c, &type, &stream, buf, &len, 1000) == 0 && type == AGENT_T_REQUEST) {
+    struct agent_frame f;
+    if (recv_frame(c, &f, buf, 1000, AGENT_NEVER, NULL) == 0 && f.type == AGENT_T_REQUEST) {
         uint8_t exit_ok[5] = {AGENT_EXITED, 0, 0, 0, 0};
-        send_frame(c, AGENT_T_EXIT, 0, exit_ok, sizeof exit_ok);
+        send_frame(c, AGENT_T_EXIT, 0, exit_ok, sizeof exit_ok, AGENT_NEVER);
     }
 }
 
