@@ -1,6 +1,7 @@
 /*
- * cove cp through the agent: files streamed in frames both ways, each side writing to a
- * temporary name and renaming it into place once the whole file arrived.
+ * cove cp through the agent: files streamed in frames both ways, each side renaming the
+ * file into place only once it arrived whole. The host writes an unnamed file (O_TMPFILE)
+ * that gets a name only then, so even a SIGKILL leaves nothing behind.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -128,6 +129,46 @@ static int receive_file(int fd, int f, uint8_t *buf, struct agent_reply *reply,
             return reply->have_error ? reply->error_code : reply->status;
     }
 }
+/* The file a get writes: unnamed (O_TMPFILE) in the target's directory, so that a cove cp
+ * killed even by SIGKILL leaves nothing behind; a file system without O_TMPFILE gets a
+ * temporary name instead (tmp then holds it). */
+static int open_unnamed(const char *target, char *tmp, size_t n)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(target, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - target) + (slash == target) : 1,
+             slash ? target : ".");
+    int f = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (f >= 0) {
+        tmp[0] = 0;
+        return f;
+    }
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+        return -1;
+    snprintf(tmp, n, "%s.coveXXXXXX", target);
+    return mkostemp(tmp, O_CLOEXEC);
+}
+
+/* Puts the whole file at target: an unnamed one gets a temporary name first (link(2)
+ * cannot replace), then either is renamed over target. */
+static int publish(int f, char *tmp, size_t n, const char *target)
+{
+    if (!tmp[0]) {
+        char self[64];
+        snprintf(self, sizeof self, "/proc/self/fd/%d", f);
+        for (unsigned tries = 0;; tries++) {
+            snprintf(tmp, n, "%s.cove%06x", target, (unsigned)(random() & 0xffffff));
+            if (linkat(AT_FDCWD, self, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0)
+                break;
+            if (errno != EEXIST || tries == 100) {
+                tmp[0] = 0;
+                return -1;
+            }
+        }
+    }
+    return rename(tmp, target);
+}
+
 int cove_agent_get(int fd, const char *remote_path, const char *local_path, struct cove_error *err)
 {
     char target[PATH_MAX], tmp[PATH_MAX + 16], name_buf[PATH_MAX];
@@ -138,8 +179,7 @@ int cove_agent_get(int fd, const char *remote_path, const char *local_path, stru
                 : snprintf(target, sizeof target, "%s", local_path);
     if (k < 0 || (size_t)k >= sizeof target)
         return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", local_path);
-    snprintf(tmp, sizeof tmp, "%s.coveXXXXXX", target);
-    int f = mkostemp(tmp, O_CLOEXEC);
+    int f = open_unnamed(target, tmp, sizeof tmp);
     if (f < 0)
         return cove_error_set(err, -errno, "%s: %s", target, strerror(errno));
     struct agent_req *r = calloc(1, sizeof *r);
@@ -160,12 +200,12 @@ int cove_agent_get(int fd, const char *remote_path, const char *local_path, stru
     /* the guest's permission bits (never setuid/setgid/sticky), as the umask lets them */
     if (rc == 0 && (fchmod(f, (mode_t)reply.mode & ~current_umask()) < 0 || fsync(f) < 0))
         rc = cove_error_set(err, -errno, "%s: %s", target, strerror(errno));
+    if (rc == 0 && publish(f, tmp, sizeof tmp, target) < 0)
+        rc = cove_error_set(err, -errno, "%s: %s", target, strerror(errno));
 out:
     if (close(f) < 0 && rc == 0)
         rc = cove_error_set(err, -errno, "%s: %s", target, strerror(errno));
-    if (rc == 0 && rename(tmp, target) < 0)
-        rc = cove_error_set(err, -errno, "%s: %s", target, strerror(errno));
-    if (rc < 0)
+    if (rc < 0 && tmp[0])
         unlink(tmp);
     free(r);
     free(buf);

@@ -127,11 +127,13 @@ nothing_left
 
 # --- cp killed mid-copy: the temporary file goes too --------------------------------------------
 set_mode slow
-for sig in TERM INT; do
+# (the file being written is unnamed, O_TMPFILE, in $DL: /proc shows it as "$DL/#N")
+copying() { ls -l "/proc/$1/fd" 2>/dev/null | grep -q -- "$DL/#"; }
+for sig in TERM INT KILL; do
     "$COVE" cp hv:/x "$DL/slow" </dev/null 2>"$TMP/err" &
     pid=$!
-    for _ in $(seq 50); do ls "$DL" | grep -q cove && break; sleep 0.1; done
-    ls "$DL" | grep -q cove || fail "slow: no temporary file while copying"
+    for _ in $(seq 50); do copying $pid && break; sleep 0.1; done
+    copying $pid || fail "slow: cp is not writing into $DL"
     kill -$sig $pid
     wait $pid
     rc=$?
