@@ -213,9 +213,10 @@ static void fs_destroy(void *dev)
     iothread_unwatch(fs->hup_watch);
     for (unsigned i = 0; i < FS_QUEUES; i++)
         iothread_unwatch(fs->q[i].call_watch);
-    /* Closing the connection makes virtiofsd exit; stop reaps it (or kills a slow one). */
-    vhost_user_close(fs->vu);
+    /* The daemon is stopped before its connection closes: a hang-up would make it log
+     * an error about it on cove's stderr. */
     virtiofsd_stop(fs->daemon);
+    vhost_user_close(fs->vu);
     for (unsigned i = 0; i < FS_QUEUES; i++) {
         if (fs->q[i].kick >= 0)
             close(fs->q[i].kick);
