@@ -103,8 +103,7 @@ void virtio_mmio_device_failed(struct virtio_mmio *t, const char *why)
     uint32_t old = __atomic_fetch_or(&t->status, VIRTIO_STATUS_NEEDS_RESET, __ATOMIC_ACQ_REL);
     if (old & VIRTIO_STATUS_DRIVER_OK)
         raise_isr(t, VIRTIO_MMIO_INT_CONFIG);
-    if (!__atomic_exchange_n(&t->violation_logged, true, __ATOMIC_RELAXED))
-        log_error("virtio-%s: %s; device needs reset", t->ops->name, why);
+    log_debug("virtio-%s: %s; device needs reset", t->ops->name, why);
 }
 
 void virtio_mmio_interrupt(struct virtio_mmio *t)
@@ -424,7 +423,7 @@ int virtio_mmio_write(void *opaque, uint64_t offset, unsigned len, uint64_t valu
     if (kick_all && t->ops->start) {
         int r = t->ops->start(t->dev, t->negotiated);
         if (r < 0) {
-            virtio_mmio_device_failed(t, "its back end could not start");
+            virtio_mmio_device_failed(t, "its back end could not start"); /* it said why */
             return 0;
         }
     }

@@ -124,7 +124,8 @@ struct virtio_device_ops {
     /* Optional, for devices whose queues another process serves (vhost-user). start runs
      * when the driver sets DRIVER_OK, on the vCPU thread and outside the transport lock,
      * with the negotiated features; the device reads the queues with
-     * virtio_mmio_queue_info(). A negative errno makes the device need a reset. notify,
+     * virtio_mmio_queue_info(). A negative errno (after the device logged why) makes the
+     * device need a reset. notify,
      * when set, replaces running queue_handler on a QueueNotify; it runs on the vCPU
      * thread and must not block. */
     int (*start)(void *dev, uint64_t features);
@@ -179,8 +180,8 @@ int virtio_mmio_queue_info(struct virtio_mmio *t, unsigned q, struct virtio_queu
  * the driver wants one). */
 void virtio_mmio_interrupt(struct virtio_mmio *t);
 
-/* For devices: the device itself failed (its back end went away): DEVICE_NEEDS_RESET, a
- * configuration-change interrupt, and why once in the log. */
+/* For devices: the device itself failed (its back end went away): DEVICE_NEEDS_RESET and
+ * a configuration-change interrupt. The device tells the user why (why is a debug line). */
 void virtio_mmio_device_failed(struct virtio_mmio *t, const char *why);
 
 /* Test and debug helpers. */
