@@ -81,6 +81,9 @@ static void daemon_gone(struct vfs *fs, const char *why, int err)
     virtio_mmio_device_failed(fs->t, "its file server went away");
     for (unsigned i = 0; i < FS_QUEUES; i++)
         virtio_mmio_process_queue(fs->t, i);
+    /* The daemon may have died between publishing a used entry and signalling its call
+     * fd: an interrupt now makes the driver look (a spurious one costs nothing). */
+    virtio_mmio_interrupt(fs->t);
 }
 
 static void hup_event(void *opaque, uint32_t events)
