@@ -37,6 +37,16 @@ struct cove_disk_config {
     bool read_only;
 };
 
+/* A shared directory (virtio-fs): the guest sees host directory path as the file system
+ * tagged name, mounted by the default guest at /mnt/cove/NAME. */
+#define COVE_MAX_SHARES 4
+#define COVE_SHARE_NAME_MAX 36
+struct cove_share_config {
+    char *name;     /* 1..36 of [A-Za-z0-9._-], not starting with '.' or '-' */
+    char *path;     /* a host directory */
+    bool read_only; /* enforced on the host: every write fails with EROFS */
+};
+
 struct cove_config {
     unsigned cpus;
     uint64_t memory_mib;
@@ -79,6 +89,13 @@ void cove_config_free(struct cove_config *cfg);
  * uses): 0, or -EINVAL with a line naming the value ("forward 'tcp:80': use ..."). */
 int cove_config_check_forward(const char *spec, struct cove_error *err);
 int cove_config_check_mac(const char *mac, struct cove_error *err);
+
+/* `--dir [NAME:]PATH[:ro]` (also ":rw"): splits spec in place into *out (pointers into
+ * spec). Without NAME the name is PATH's last component. 0, or -EINVAL with one line
+ * naming the problem. */
+int cove_share_parse(char *spec, struct cove_share_config *out, struct cove_error *err);
+/* The name rule of a share (see struct cove_share_config). */
+bool cove_share_name_valid(const char *name);
 
 /* "52:54:00:xx:xx:xx" with random low bytes (QEMU's prefix), the text of the one
  * generator the run path uses too. */

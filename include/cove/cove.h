@@ -137,6 +137,8 @@ struct cove_run_options {
     unsigned nextra_disks;
     const char *const *forwards; /* added to the configuration's ones */
     unsigned nforwards;
+    const struct cove_share_config *shares; /* shared directories for this run */
+    unsigned nshares;
     /* The guest agent's hybrid-vsock socket of an ephemeral VM (cove_run_config); NULL:
      * none. A bundle's is always run/vsock.sock. */
     const char *vsock_path;

@@ -33,6 +33,10 @@ static const char run_usage[] =
     "                    own, the first disk is /dev/vda); ,ro attaches it read-only\n"
     "  --forward tcp|udp:[ADDR:]HOSTPORT:GUESTPORT  forwards a host port (on 127.0.0.1\n"
     "                    unless ADDR) to the guest through the NAT; repeatable\n"
+    "  --dir [NAME:]PATH[:ro]  shares the host directory PATH with the guest (virtio-fs,\n"
+    "                    served by virtiofsd); the default guest mounts it at /mnt/cove/NAME\n"
+    "                    (NAME: PATH's last component unless given); :ro makes it\n"
+    "                    read-only on the host side; repeatable (at most 4)\n"
     "  --console serial|virtio  the guest console on the 16550 UART, ttyS0 (default), or on\n"
     "                    virtio-console, hvc0 (console=hvc0 is put on the command line)\n"
     "A VM NAME:\n"
@@ -83,6 +87,8 @@ struct run_args {
     unsigned ndisks;
     const char *forwards[COVE_MAX_FORWARDS];
     unsigned nforwards;
+    struct cove_share_config shares[COVE_MAX_SHARES];
+    unsigned nshares;
     struct cove_run_options o;
 };
 
@@ -112,6 +118,27 @@ static int parse_disk(char *spec, struct run_args *a)
     return 0;
 }
 
+static int parse_dir(char *spec, struct run_args *a)
+{
+    struct cove_error err = {0};
+    if (a->nshares == COVE_MAX_SHARES) {
+        cli_error("too many --dir options; at most %d", COVE_MAX_SHARES);
+        return -1;
+    }
+    if (cove_share_parse(spec, &a->shares[a->nshares], &err) < 0) {
+        cli_error("%s", err.message);
+        return -1;
+    }
+    for (unsigned i = 0; i < a->nshares; i++)
+        if (!strcmp(a->shares[i].name, a->shares[a->nshares].name)) {
+            cli_error("--dir: two shares are named '%s'; name them: --dir NAME:PATH",
+                      a->shares[i].name);
+            return -1;
+        }
+    a->nshares++;
+    return 0;
+}
+
 static int parse_option(int c, char *arg, struct run_args *a)
 {
     struct cove_error err = {0};
@@ -123,6 +150,7 @@ static int parse_option(int c, char *arg, struct run_args *a)
     case 'A': a->o.append = arg; break;
     case 'd': return parse_disk(arg, a);
     case 'f': return cli_add_forward(arg, a->forwards, &a->nforwards);
+    case 'D': return parse_dir(arg, a);
     case 'R': a->o.no_rng = true; break;
     case 'V': a->o.vsock_path = arg; break;
     case 'N': return cli_parse_net(arg, &a->net);
@@ -163,6 +191,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         {"no-rng", no_argument, NULL, 'R'},
         {"net", required_argument, NULL, 'N'},
         {"forward", required_argument, NULL, 'f'},
+        {"dir", required_argument, NULL, 'D'},
         {"mac", required_argument, NULL, 'M'},
         {"vsock", required_argument, NULL, 'V'},
         {"console", required_argument, NULL, 'C'},
@@ -390,6 +419,8 @@ int cmd_run(int argc, char **argv)
     }
     a.o.forwards = a.forwards;
     a.o.nforwards = a.nforwards;
+    a.o.shares = a.shares;
+    a.o.nshares = a.nshares;
     if (!a.name) { /* the ephemeral VM's forwards are its configuration's */
         a.cfg.nforwards = a.nforwards;
         for (unsigned i = 0; i < a.nforwards; i++)

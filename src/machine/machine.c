@@ -482,6 +482,35 @@ static int create_cpus(struct machine *m, struct cove_error *err)
     return 0;
 }
 
+/* Guest RAM is a memfd mapped shared, not anonymous memory: a vhost-user daemon (virtiofsd)
+ * maps the same pages from the fd it is handed and reads and writes the guest's buffers in
+ * place. Pages are still allocated on first touch (a memfd grows sparse), and the soft CPU
+ * keeps using plain host pointers into the mapping. The fd is sealed against shrinking, so
+ * that no process holding it can truncate the file under the guest (SIGBUS in cove). */
+static int map_guest_ram(struct machine *m, uint64_t size, struct cove_error *err)
+{
+    int fd = memfd_create("cove-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return cove_error_set(err, -errno, "cannot create the guest memory file: %s",
+                              strerror(errno));
+    if (ftruncate(fd, (off_t)size) < 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+        int e = errno;
+        close(fd);
+        return cove_error_set(err, -e, "cannot size the guest memory file: %s", strerror(e));
+    }
+    void *ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (ram == MAP_FAILED) {
+        int e = errno;
+        close(fd);
+        return cove_error_set(err, -e, "cannot reserve %" PRIu64 " MiB of guest memory: %s",
+                              size >> 20, strerror(e));
+    }
+    m->ram = (struct guest_ram){ram, VIRT_DRAM_BASE, size};
+    m->ram_fd = fd;
+    return 0;
+}
+
 int machine_create(const struct machine_config *cfg, struct machine **out, struct cove_error *err)
 {
     int rc = validate(cfg, err);
@@ -498,6 +527,7 @@ int machine_create(const struct machine_config *cfg, struct machine **out, struc
      * fds not yet opened are -1 (calloc's 0 would be stdin). */
     m->vcon_pipe[0] = m->vcon_pipe[1] = -1;
     m->wake_fd = -1;
+    m->ram_fd = -1;
     pthread_mutex_init(&m->hsm_lock, NULL);
     pthread_cond_init(&m->hsm_cond, NULL);
     rtc_init(&m->rtc, rtc_irq, m);
@@ -514,14 +544,8 @@ int machine_create(const struct machine_config *cfg, struct machine **out, struc
         rc = cove_error_set(err, -errno, "eventfd: %s", strerror(errno));
         goto fail;
     }
-    void *ram = mmap(NULL, cfg->memory_bytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (ram == MAP_FAILED) {
-        rc = cove_error_set(err, -errno, "cannot reserve %" PRIu64 " MiB of guest memory: %s",
-                            cfg->memory_bytes >> 20, strerror(errno));
+    if ((rc = map_guest_ram(m, cfg->memory_bytes, err)) < 0)
         goto fail;
-    }
-    m->ram = (struct guest_ram){ram, VIRT_DRAM_BASE, cfg->memory_bytes};
     m->fdt_addr = guest_ram_end(&m->ram) - VIRT_FDT_SLOT_SIZE;
 
     if ((rc = create_cpus(m, err)) < 0)
@@ -566,6 +590,8 @@ void machine_destroy(struct machine *m)
         hv_vm_destroy(m->vm);
     if (m->ram.host)
         munmap(m->ram.host, m->ram.size);
+    if (m->ram_fd >= 0)
+        close(m->ram_fd);
     uart_destroy(m->uart);
     plic_destroy(m->plic);
     rtc_fini(&m->rtc);

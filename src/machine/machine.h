@@ -42,6 +42,14 @@ struct machine_net {
     unsigned nforwards;
 };
 
+/* A shared directory: virtio-fs served by its own virtiofsd, the guest mounts it with
+ * `mount -t virtiofs TAG DIR`. A read-only share is read-only on the host side. */
+struct machine_share {
+    const char *tag;    /* 1..36 of [A-Za-z0-9._-] */
+    const char *path;   /* an existing host directory */
+    bool read_only;
+};
+
 /* Where the guest's console is. */
 enum machine_console {
     MACHINE_CONSOLE_SERIAL,     /* the 16550 UART, ttyS0 (the device tree's stdout-path) */
@@ -76,6 +84,9 @@ struct machine_config {
      * P reach "<vsock_path>_P". The guest's CID is vsock_cid (0: 3). */
     const char *vsock_path;
     uint32_t vsock_cid;
+    /* shared directories, after every other device but the console */
+    const struct machine_share *shares;
+    unsigned nshares;
 };
 
 enum machine_stop_reason {

@@ -58,6 +58,7 @@ struct machine {
     bool firmware_mode;
     hv_vm *vm;
     struct guest_ram ram;
+    int ram_fd;                 /* the memfd behind ram (shared with vhost-user daemons) */
     struct mmio_bus bus;
     struct plic *plic;
     struct uart *uart;

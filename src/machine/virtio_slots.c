@@ -43,13 +43,13 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
                                struct cove_error *err)
 {
     unsigned count = cfg->ndisks + cfg->nnets + (cfg->rng ? 1 : 0) + (cfg->vsock_path ? 1 : 0) +
-                     (m->console_virtio ? 1 : 0);
+                     (m->console_virtio ? 1 : 0) + cfg->nshares;
     if (count == 0)
         return 0;
     if (count > MACHINE_MAX_VIRTIO)
         return cove_error_set(err, -EINVAL,
                               "too many devices (%u); a VM has at most %u virtio devices "
-                              "(disks, network, rng, vsock, console)", count, MACHINE_MAX_VIRTIO);
+                              "(disks, network, rng, vsock, console, shared directories)", count, MACHINE_MAX_VIRTIO);
     int rc = iothread_create(&m->io, err);
     if (rc < 0)
         return rc;
@@ -93,6 +93,16 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
         struct virtio_mmio *t;
         uint64_t cid = cfg->vsock_cid ? cfg->vsock_cid : 3;
         if ((rc = virtio_vsock_create(&p, cid, cfg->vsock_path, &t, err)) < 0)
+            return rc;
+        if ((rc = place(m, &next_slot, t, err)) < 0)
+            return rc;
+    }
+    for (unsigned i = 0; i < cfg->nshares; i++) {
+        const struct machine_share *sh = &cfg->shares[i];
+        struct virtio_fs_share share = {sh->tag, sh->path, sh->read_only};
+        struct virtio_mmio_params p = params_for(m, next_slot - 1);
+        struct virtio_mmio *t;
+        if ((rc = virtio_fs_create(&p, &share, m->ram_fd, &t, err)) < 0)
             return rc;
         if ((rc = place(m, &next_slot, t, err)) < 0)
             return rc;

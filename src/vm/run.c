@@ -232,6 +232,8 @@ struct run_ctx {
     char disk_paths[COVE_MAX_DISKS][PATH_MAX];
     struct machine_disk disks[MACHINE_MAX_VIRTIO];
     unsigned ndisks;
+    struct machine_share shares[COVE_MAX_SHARES];
+    unsigned nshares;
     struct machine_net net;
     struct net_forward forwards[COVE_MAX_FORWARDS];
     const char *forward_specs[COVE_MAX_FORWARDS]; /* their text, for the control socket */
@@ -271,16 +273,25 @@ static int resolve_boot(struct run_ctx *c, const struct cove_run_options *o,
     mc->initrd_path = cfg->initrd ? c->initrd : NULL;
     mc->firmware_path = cfg->firmware ? c->firmware : NULL;
     /* The stored command line, the VM's name for the guest (the default guest makes it
-     * its hostname), then what this run adds. */
-    const char *parts[] = {cfg->cmdline, NULL, o->append};
+     * its hostname), the shares' names (it mounts each at /mnt/cove/NAME: Linux 6.1 has
+     * no way to list virtio-fs tags), then what this run adds. */
+    const char *parts[] = {cfg->cmdline, NULL, NULL, o->append};
     char host[COVE_NAME_MAX + 32];
     if (c->name) {
         snprintf(host, sizeof host, "cove.hostname=%s", c->name);
         parts[1] = host;
     }
+    char shares[32 + COVE_MAX_SHARES * (COVE_SHARE_NAME_MAX + 1)] = "cove.shares=";
+    for (unsigned i = 0; i < o->nshares && i < COVE_MAX_SHARES; i++) {
+        if (i)
+            strcat(shares, ",");
+        strncat(shares, o->shares[i].name ? o->shares[i].name : "", COVE_SHARE_NAME_MAX);
+    }
+    if (o->nshares)
+        parts[2] = shares;
     size_t len = 0;
     c->cmdline[0] = 0;
-    for (unsigned i = 0; i < 3; i++) {
+    for (unsigned i = 0; i < 4; i++) {
         if (!parts[i] || !*parts[i])
             continue;
         int n = snprintf(c->cmdline + len, sizeof c->cmdline - len, "%s%s", len ? " " : "",
@@ -319,6 +330,29 @@ static int resolve_disks(struct run_ctx *c, const struct cove_run_options *o,
 static const char *vm_label(const struct run_ctx *c)
 {
     return c->name ? c->name : "this";
+}
+
+/* The run's shared directories; names must differ (each is a mount point's name). */
+static int resolve_shares(struct run_ctx *c, const struct cove_run_options *o,
+                          struct machine_config *mc, struct cove_error *err)
+{
+    if (o->nshares > COVE_MAX_SHARES)
+        return cove_error_set(err, -EINVAL, "too many shared directories (%u); at most %d",
+                              o->nshares, COVE_MAX_SHARES);
+    for (unsigned i = 0; i < o->nshares; i++) {
+        const struct cove_share_config *s = &o->shares[i];
+        if (!s->name || !cove_share_name_valid(s->name) || !s->path || !*s->path)
+            return cove_error_set(err, -EINVAL, "bad shared directory '%s'",
+                                  s->name ? s->name : "");
+        for (unsigned j = 0; j < i; j++)
+            if (!strcmp(o->shares[j].name, s->name))
+                return cove_error_set(err, -EINVAL, "two shared directories are named '%s'; "
+                                      "give each its own: --dir NAME:PATH", s->name);
+        c->shares[c->nshares++] = (struct machine_share){s->name, s->path, s->read_only};
+    }
+    mc->shares = c->shares;
+    mc->nshares = c->nshares;
+    return 0;
 }
 
 /* NAT networking as the configuration asks, with the run's extra forwards; the MAC is
@@ -535,6 +569,8 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
         rc = resolve_disks(c, o, &mc, err);
     if (rc == 0)
         rc = resolve_network(c, o, &mc, err);
+    if (rc == 0)
+        rc = resolve_shares(c, o, &mc, err);
     if (rc == 0 && to_log && (rc = open_console_log(c, err)) == 0)
         mc.console_out_fd = c->console_fd;
     if (rc < 0)

@@ -98,6 +98,38 @@ static void device_violation(struct virtio_mmio *t, const char *why)
         log_debug("virtio-%s: guest error: %s", t->ops->name, why);
 }
 
+void virtio_mmio_device_failed(struct virtio_mmio *t, const char *why)
+{
+    uint32_t old = __atomic_fetch_or(&t->status, VIRTIO_STATUS_NEEDS_RESET, __ATOMIC_ACQ_REL);
+    if (old & VIRTIO_STATUS_DRIVER_OK)
+        raise_isr(t, VIRTIO_MMIO_INT_CONFIG);
+    log_debug("virtio-%s: %s; device needs reset", t->ops->name, why);
+}
+
+void virtio_mmio_interrupt(struct virtio_mmio *t)
+{
+    raise_isr(t, VIRTIO_MMIO_INT_VRING);
+}
+
+int virtio_mmio_queue_info(struct virtio_mmio *t, unsigned qi, struct virtio_queue_info *out)
+{
+    if (qi >= t->ops->num_queues)
+        return -EINVAL;
+    struct mmio_queue *q = &t->queues[qi];
+    pthread_mutex_lock(&t->lock);
+    pthread_mutex_lock(&q->lock);
+    *out = (struct virtio_queue_info){
+        .ready = q->ready && q->vq.size != 0 && !q->vq.broken,
+        .size = q->vq.size,
+        .desc = q->vq.desc,
+        .avail = q->vq.avail,
+        .used = q->vq.used,
+    };
+    pthread_mutex_unlock(&q->lock);
+    pthread_mutex_unlock(&t->lock);
+    return 0;
+}
+
 static void signal_queue(struct virtio_mmio *t, struct mmio_queue *q)
 {
     uint64_t one = 1;
@@ -160,7 +192,9 @@ int virtio_mmio_process_queue(struct virtio_mmio *t, unsigned qi)
 static void notify_queue(struct virtio_mmio *t, unsigned qi)
 {
     struct mmio_queue *q = &t->queues[qi];
-    if (q->efd < 0)
+    if (t->ops->notify)
+        t->ops->notify(t->dev, qi);
+    else if (q->efd < 0)
         virtio_mmio_process_queue(t, qi);
     else
         signal_queue(t, q);
@@ -386,6 +420,13 @@ int virtio_mmio_write(void *opaque, uint64_t offset, unsigned len, uint64_t valu
      * register accesses. */
     if (notify >= 0)
         notify_queue(t, (unsigned)notify);
+    if (kick_all && t->ops->start) {
+        int r = t->ops->start(t->dev, t->negotiated);
+        if (r < 0) {
+            virtio_mmio_device_failed(t, "its back end could not start"); /* it said why */
+            return 0;
+        }
+    }
     if (kick_all)
         for (unsigned i = 0; i < t->ops->num_queues; i++)
             notify_queue(t, i);

@@ -50,4 +50,18 @@ void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out);
 int virtio_vsock_create(const struct virtio_mmio_params *p, uint64_t guest_cid,
                         const char *uds_path, struct virtio_mmio **out, struct cove_error *err);
 
+/* virtio-fs: the directory share->path, served by its own virtiofsd over vhost-user
+ * (backends/virtiofsd.h), seen by the guest as the file system tagged share->tag
+ * (mount -t virtiofs TAG DIR). Guest RAM must be the memfd mem_fd (mapped at p->ram);
+ * needs an I/O thread. The tag is 1..36 bytes (the
+ * CLI restricts names further: cove_share_name_valid()). */
+#define VIRTIO_FS_TAG_MAX 36
+struct virtio_fs_share {
+    const char *tag;
+    const char *path;
+    bool read_only;
+};
+int virtio_fs_create(const struct virtio_mmio_params *p, const struct virtio_fs_share *share,
+                     int mem_fd, struct virtio_mmio **out, struct cove_error *err);
+
 #endif

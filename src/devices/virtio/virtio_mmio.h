@@ -85,6 +85,7 @@
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_FS 26
 
 #define VIRTIO_CONFIG_MAX 256
 
@@ -120,6 +121,15 @@ struct virtio_device_ops {
     void (*reset)(void *dev);
     /* Frees the device state (the transport is going away). */
     void (*destroy)(void *dev);
+    /* Optional, for devices whose queues another process serves (vhost-user). start runs
+     * when the driver sets DRIVER_OK, on the vCPU thread and outside the transport lock,
+     * with the negotiated features; the device reads the queues with
+     * virtio_mmio_queue_info(). A negative errno (after the device logged why) makes the
+     * device need a reset. notify,
+     * when set, replaces running queue_handler on a QueueNotify; it runs on the vCPU
+     * thread and must not block. */
+    int (*start)(void *dev, uint64_t features);
+    void (*notify)(void *dev, unsigned q);
 };
 
 struct virtio_mmio_params {
@@ -157,6 +167,22 @@ int virtio_queue_serve(struct virtq *vq, struct virtq_chain *c, bool (*has_work)
 
 /* For devices: the config space changed; bumps ConfigGeneration and interrupts. */
 void virtio_mmio_config_changed(struct virtio_mmio *t);
+
+/* A queue as the driver set it up (checked by the transport when it was enabled). */
+struct virtio_queue_info {
+    bool ready;
+    uint16_t size;
+    void *desc, *avail, *used; /* host views of the rings inside guest RAM */
+};
+int virtio_mmio_queue_info(struct virtio_mmio *t, unsigned q, struct virtio_queue_info *out);
+
+/* For devices served elsewhere: raises the used-buffer interrupt (the back end decided
+ * the driver wants one). */
+void virtio_mmio_interrupt(struct virtio_mmio *t);
+
+/* For devices: the device itself failed (its back end went away): DEVICE_NEEDS_RESET and
+ * a configuration-change interrupt. The device tells the user why (why is a debug line). */
+void virtio_mmio_device_failed(struct virtio_mmio *t, const char *why);
 
 /* Test and debug helpers. */
 uint32_t virtio_mmio_status(struct virtio_mmio *t);

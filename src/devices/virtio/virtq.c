@@ -76,6 +76,14 @@ int virtq_setup(struct virtq *vq, const struct guest_ram *ram, uint16_t size, ui
     return 0;
 }
 
+void virtq_take_over(struct virtq *vq)
+{
+    if (vq->size == 0)
+        return;
+    uint16_t used = load16_acquire(vq->used + USED_IDX);
+    vq->last_avail = vq->used_idx = vq->signalled_used = used;
+}
+
 void virtq_reset(struct virtq *vq)
 {
     memset(vq, 0, sizeof *vq);

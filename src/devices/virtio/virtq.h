@@ -72,6 +72,11 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t written);
  * event index or NO_INTERRUPT); remembers the answer, so call once per batch. */
 bool virtq_need_interrupt(struct virtq *vq);
 
+/* Takes over a queue that another implementation served until now (a vhost-user daemon
+ * that went away): the next chain popped is the first the driver has not got back, and
+ * pushes continue after the last used entry. */
+void virtq_take_over(struct virtq *vq);
+
 /* Marks the queue broken for a device-level protocol error; returns -EIO. */
 int virtq_fail(struct virtq *vq, const char *why);
 

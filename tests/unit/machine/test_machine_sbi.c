@@ -148,6 +148,24 @@ TEST(failed_create_leaves_stdio_open)
         CHECK(!std[fd].st_ino || same_file(fd, &std[fd]));
 }
 
+/* Guest RAM is a shared memfd: what the guest stores is what another process mapping the
+ * fd (a vhost-user daemon) reads, and the file cannot be shrunk under the guest. */
+TEST(guest_ram_is_a_shared_memfd)
+{
+    struct machine *m = make_machine(1);
+    REQUIRE(m);
+    REQUIRE(m->ram_fd >= 0);
+    struct stat st;
+    CHECK(fstat(m->ram_fd, &st) == 0 && (uint64_t)st.st_size == m->ram.size);
+    memcpy(m->ram.host + 4096, "shared!", 8);
+    char buf[8] = {0};
+    CHECK(pread(m->ram_fd, buf, 8, 4096) == 8 && memcmp(buf, "shared!", 8) == 0);
+    CHECK(pwrite(m->ram_fd, "fromfd", 7, 8192) == 7 && memcmp(m->ram.host + 8192, "fromfd", 7) == 0);
+    CHECK(ftruncate(m->ram_fd, 4096) < 0 && errno == EPERM);
+    CHECK((fcntl(m->ram_fd, F_GETFD) & FD_CLOEXEC) != 0);
+    machine_destroy(m);
+}
+
 TEST(direct_boot_registers)
 {
     struct machine *m = make_machine(2);
@@ -586,6 +604,7 @@ int main(void)
     RUN(sbi_srst);
     RUN(no_sstc_in_dt_without_stimecmp);
     RUN(console_escape);
+    RUN(guest_ram_is_a_shared_memfd);
     RUN(virtio_slots_and_irq_lines);
     RUN(run_smp_start_and_poweroff);
     RUN(run_guest_error_and_request_stop);

@@ -1,0 +1,264 @@
+/* Starting and stopping virtiofsd, one per share (see virtiofsd.h). */
+#include "backends/virtiofsd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define DEFAULT_VIRTIOFSD "/usr/lib/qemu/virtiofsd"
+#define DAEMON_FD 3
+#define STOP_GRACE_MS 2000
+
+struct virtiofsd {
+    pid_t pid;
+};
+
+int virtiofsd_pid(const struct virtiofsd *d) { return d ? (int)d->pid : -1; }
+
+/* A listening socket in a private directory, and cove's connection to it; the path is
+ * gone again when this returns. */
+static int make_socket_pair(int *listen_out, int *conn_out, struct cove_error *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    char dir[80];
+    if (!tmp || !*tmp || strlen(tmp) > 50)
+        tmp = "/tmp";
+    snprintf(dir, sizeof dir, "%s/cove-virtiofs-XXXXXX", tmp);
+    if (!mkdtemp(dir))
+        return cove_error_set(err, -errno, "cannot create a directory in %s for the virtiofsd "
+                              "socket: %s", tmp, strerror(errno));
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/s", dir);
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int cfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int rc = 0;
+    if (lfd < 0 || cfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        listen(lfd, 1) < 0 || connect(cfd, (struct sockaddr *)&sa, sizeof sa) < 0)
+        rc = cove_error_set(err, -errno, "cannot set up the virtiofsd socket: %s",
+                            strerror(errno));
+    unlink(sa.sun_path);
+    rmdir(dir);
+    if (rc < 0) {
+        if (lfd >= 0)
+            close(lfd);
+        if (cfd >= 0)
+            close(cfd);
+        return rc;
+    }
+    *listen_out = lfd;
+    *conn_out = cfd;
+    return 0;
+}
+
+/* What the child needs, prepared before fork: after it only system calls run. */
+struct child_plan {
+    const char *program;
+    char *const *argv;
+    const char *source;
+    bool read_only;
+    bool userns;
+    char uid_map[64], gid_map[64];
+    int listen_fd, report_fd;
+};
+
+/* Reports a failed step to the parent and exits (async-signal-safe). */
+static void child_fail(const struct child_plan *p, int step)
+{
+    int msg[2] = {step, errno};
+    if (write(p->report_fd, msg, sizeof msg) < 0) {
+        /* The parent then sees the daemon exit instead. */
+    }
+    _exit(127);
+}
+
+static void write_file(const struct child_plan *p, const char *path, const char *text, int step)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+        child_fail(p, step);
+    close(fd);
+}
+
+enum child_step { STEP_FD, STEP_USERNS, STEP_MAPS, STEP_MOUNTNS, STEP_BIND, STEP_RDONLY,
+                  STEP_EXEC };
+
+static const char *step_name(int step)
+{
+    static const char *const names[] = {
+        "pass the socket", "create a user namespace", "map the user in its namespace",
+        "create a mount namespace", "bind-mount the share", "make the share read-only",
+        "run virtiofsd",
+    };
+    return step >= 0 && step <= STEP_EXEC ? names[step] : "start virtiofsd";
+}
+
+static void child_main(const struct child_plan *p)
+{
+    /* Its own process group: a terminal's ^C is cove's to handle, not the daemon's. */
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull >= 0 && devnull != 0)
+        dup2(devnull, 0);
+    if (dup2(p->listen_fd, DAEMON_FD) < 0)
+        child_fail(p, STEP_FD);
+    if (p->userns) {
+        if (unshare(CLONE_NEWUSER) < 0)
+            child_fail(p, STEP_USERNS);
+        write_file(p, "/proc/self/setgroups", "deny", STEP_MAPS);
+        write_file(p, "/proc/self/uid_map", p->uid_map, STEP_MAPS);
+        write_file(p, "/proc/self/gid_map", p->gid_map, STEP_MAPS);
+    }
+    if (p->read_only) {
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+            child_fail(p, STEP_MOUNTNS);
+        if (mount(p->source, p->source, NULL, MS_BIND, NULL) < 0)
+            child_fail(p, STEP_BIND);
+        if (mount(NULL, p->source, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+            child_fail(p, STEP_RDONLY);
+    }
+    execv(p->program, p->argv);
+    child_fail(p, STEP_EXEC);
+}
+
+/* Waits for the child's report: 0 once it exec'd (the pipe closes empty). */
+static int child_outcome(pid_t pid, int report_fd, const struct child_plan *p,
+                         struct cove_error *err)
+{
+    int msg[2];
+    ssize_t n;
+    while ((n = read(report_fd, msg, sizeof msg)) < 0 && errno == EINTR) {
+    }
+    if (n == 0)
+        return 0;
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    if (n != (ssize_t)sizeof msg)
+        return cove_error_set(err, -EIO, "virtiofsd for %s did not start", p->source);
+    if (msg[0] == STEP_EXEC && msg[1] == ENOENT)
+        return cove_error_set(err, -ENOENT, "%s not found: install qemu-system-common (it "
+                              "ships virtiofsd) or set COVE_VIRTIOFSD", p->program);
+    return cove_error_set(err, -msg[1], "cannot %s for the share %s: %s%s",
+                          step_name(msg[0]), p->source, strerror(msg[1]),
+                          msg[1] == EPERM ? " (shares need root or user namespaces)" : "");
+}
+
+int virtiofsd_start(const char *source, bool read_only, struct virtiofsd **out, int *sock,
+                    struct cove_error *err)
+{
+    char real[PATH_MAX];
+    struct stat st;
+    if (!realpath(source, real) || stat(real, &st) < 0)
+        return cove_error_set(err, -errno, "cannot share %s: %s", source, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return cove_error_set(err, -ENOTDIR, "cannot share %s: not a directory", source);
+    const char *program = getenv("COVE_VIRTIOFSD");
+    if (!program || !*program)
+        program = DEFAULT_VIRTIOFSD;
+
+    struct virtiofsd *d = calloc(1, sizeof *d);
+    char *src_opt = NULL, *fd_opt = NULL;
+    if (!d || asprintf(&src_opt, "source=%s", real) < 0 ||
+        asprintf(&fd_opt, "--fd=%d", DAEMON_FD) < 0) {
+        free(d);
+        free(src_opt);
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    }
+    /* thread-pool-size=0: each queue is served in order by one thread, so when the
+     * daemon dies cove knows which requests it left unanswered (see virtio/fs.c). */
+    char *const argv[] = {(char *)program, fd_opt, "-o", src_opt, "-o", "cache=auto",
+                          "-o", "log_level=err", "--thread-pool-size=0", NULL};
+    struct child_plan plan = {.program = program, .argv = argv, .source = real,
+                              .read_only = read_only, .userns = geteuid() != 0};
+    snprintf(plan.uid_map, sizeof plan.uid_map, "0 %u 1", (unsigned)geteuid());
+    snprintf(plan.gid_map, sizeof plan.gid_map, "0 %u 1", (unsigned)getegid());
+
+    int lfd = -1, cfd = -1, report[2] = {-1, -1};
+    int rc = make_socket_pair(&lfd, &cfd, err);
+    if (rc < 0)
+        goto out;
+    if (pipe2(report, O_CLOEXEC) < 0) {
+        rc = cove_error_set(err, -errno, "pipe: %s", strerror(errno));
+        goto out;
+    }
+    plan.listen_fd = lfd;
+    plan.report_fd = report[1];
+    pid_t pid = fork();
+    if (pid < 0) {
+        rc = cove_error_set(err, -errno, "cannot start virtiofsd: %s", strerror(errno));
+        goto out;
+    }
+    if (pid == 0)
+        child_main(&plan);
+    close(report[1]);
+    report[1] = -1;
+    if ((rc = child_outcome(pid, report[0], &plan, err)) < 0)
+        goto out;
+    d->pid = pid;
+    log_debug("virtiofsd (pid %d) serves %s%s", (int)pid, real, read_only ? " read-only" : "");
+    *out = d;
+    *sock = cfd;
+    cfd = -1;
+    d = NULL;
+out:
+    for (int i = 0; i < 2; i++)
+        if (report[i] >= 0)
+            close(report[i]);
+    if (lfd >= 0)
+        close(lfd);
+    if (cfd >= 0)
+        close(cfd);
+    free(d);
+    free(src_opt);
+    free(fd_opt);
+    return rc;
+}
+
+static bool reaped_within(pid_t pid, int ms)
+{
+    for (int waited = 0; waited <= ms; waited += 10) {
+        pid_t r = waitpid(pid, NULL, WNOHANG);
+        if (r == pid || (r < 0 && errno == ECHILD))
+            return true;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+void virtiofsd_kill(struct virtiofsd *d)
+{
+    /* Not reaped before virtiofsd_stop(), so the pid cannot have been reused. */
+    if (d)
+        kill(d->pid, SIGKILL);
+}
+
+void virtiofsd_stop(struct virtiofsd *d)
+{
+    if (!d)
+        return;
+    /* It usually is gone already: it exits when cove closes its connection. */
+    if (!reaped_within(d->pid, 0)) {
+        kill(d->pid, SIGTERM);
+        if (!reaped_within(d->pid, STOP_GRACE_MS)) {
+            kill(d->pid, SIGKILL);
+            reaped_within(d->pid, STOP_GRACE_MS);
+        }
+    }
+    free(d);
+}
