@@ -139,6 +139,20 @@ static int set_mac(const char *mac, struct net_args *n)
     return 0;
 }
 
+/* The network options create and set share, with one code each in both option tables. */
+enum { O_NET = 512, O_FORWARD, O_MAC };
+
+/* 1: not a network option; 0: taken; -1: bad (the line is printed). */
+static int net_option(int c, const char *arg, struct net_args *n)
+{
+    switch (c) {
+    case O_NET: return cli_parse_net(arg, &n->net);
+    case O_FORWARD: return cli_add_forward(arg, n->forwards, &n->nforwards);
+    case O_MAC: return set_mac(arg, n);
+    default: return 1;
+    }
+}
+
 /* The options of the read-only commands (get, list): --format text|json and --help.
  * Returns -1 after printing the usage (the command is done, exit 0), 0 to go on, or an
  * exit code. */
@@ -196,8 +210,7 @@ static const char create_usage[] =
 
 int cmd_create(int argc, char **argv)
 {
-    enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_FROM_GUEST, O_KERNEL, O_INITRD, O_APPEND,
-           O_NET, O_FORWARD, O_MAC };
+    enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_FROM_GUEST, O_KERNEL, O_INITRD, O_APPEND };
     static const struct option options[] = {
         {"cpus", required_argument, NULL, O_CPUS},
         {"memory", required_argument, NULL, O_MEMORY},
@@ -236,20 +249,14 @@ int cmd_create(int argc, char **argv)
         case O_KERNEL: o.kernel = optarg; break;
         case O_INITRD: o.initrd = optarg; break;
         case O_APPEND: o.cmdline = optarg; break;
-        case O_NET:
-            if (cli_parse_net(optarg, &n.net) < 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case O_FORWARD:
-            if (cli_add_forward(optarg, n.forwards, &n.nforwards) < 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case O_MAC:
-            if (set_mac(optarg, &n) < 0)
-                return CLI_EXIT_USAGE;
-            break;
         case 'h': fputs(create_usage, stdout); return CLI_EXIT_OK;
-        default: return cli_bad_option("create", c, argv);
+        default: {
+            int r = net_option(c, optarg, &n);
+            if (r < 0)
+                return CLI_EXIT_USAGE;
+            if (r > 0)
+                return cli_bad_option("create", c, argv);
+        }
         }
     }
     int rc = positional("create", argc, argv, 1, "NAME");
@@ -568,7 +575,7 @@ int cmd_set(int argc, char **argv)
         "                     tcp|udp:[ADDR:]HOSTPORT:GUESTPORT; implies --net nat\n"
         "  --no-forwards      removes every stored forward\n"
         "  --mac MAC          a new MAC for the interface\n";
-    enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_NET, O_FORWARD, O_NO_FORWARDS, O_MAC };
+    enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_NO_FORWARDS };
     static const struct option options[] = {
         {"cpus", required_argument, NULL, O_CPUS},
         {"memory", required_argument, NULL, O_MEMORY},
@@ -600,21 +607,15 @@ int cmd_set(int argc, char **argv)
             if (parse_disk_size(optarg, &s.disk_size) < 0)
                 return CLI_EXIT_USAGE;
             break;
-        case O_NET:
-            if (cli_parse_net(optarg, &n.net) < 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case O_FORWARD:
-            if (cli_add_forward(optarg, n.forwards, &n.nforwards) < 0)
-                return CLI_EXIT_USAGE;
-            break;
         case O_NO_FORWARDS: no_forwards = true; break;
-        case O_MAC:
-            if (set_mac(optarg, &n) < 0)
-                return CLI_EXIT_USAGE;
-            break;
         case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
-        default: return cli_bad_option("set", c, argv);
+        default: {
+            int r = net_option(c, optarg, &n);
+            if (r < 0)
+                return CLI_EXIT_USAGE;
+            if (r > 0)
+                return cli_bad_option("set", c, argv);
+        }
         }
     }
     int rc = positional("set", argc, argv, 1, "NAME");

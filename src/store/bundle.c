@@ -145,19 +145,31 @@ static int add_boot_file(const char *src, const char *dir, const char *as, char 
     return 0;
 }
 
+/* The kernel and initrd a create copies: the default guest's Image and initrd, or the
+ * ones given (*initrd may be NULL). kernel/initrd are PATH_MAX buffers for the former. */
+static int boot_files(const struct cove_create_options *o, char *kernel, char *initrd,
+                      const char **k, const char **i, struct cove_error *err)
+{
+    *k = o->kernel;
+    *i = o->initrd;
+    if (!o->guest_dir)
+        return 0;
+    if (store_path(kernel, PATH_MAX, "%s/Image", o->guest_dir) < 0 ||
+        store_path(initrd, PATH_MAX, "%s/initrd", o->guest_dir) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", o->guest_dir);
+    *k = kernel;
+    *i = initrd;
+    return 0;
+}
+
 static int fill_new_bundle(const char *tmp, const struct cove_create_options *o,
                            uint64_t disk_size, struct cove_config *cfg, struct cove_error *err)
 {
     char kernel[PATH_MAX], initrd[PATH_MAX], disk[PATH_MAX], work[PATH_MAX];
-    const char *k = o->kernel, *i = o->initrd;
-    if (o->guest_dir) {
-        if (store_path(kernel, sizeof kernel, "%s/Image", o->guest_dir) < 0 ||
-            store_path(initrd, sizeof initrd, "%s/initrd", o->guest_dir) < 0)
-            return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", o->guest_dir);
-        k = kernel;
-        i = initrd;
-    }
-    int rc = add_boot_file(k, tmp, BUNDLE_KERNEL, &cfg->kernel, err);
+    const char *k, *i;
+    int rc = boot_files(o, kernel, initrd, &k, &i, err);
+    if (rc == 0)
+        rc = add_boot_file(k, tmp, BUNDLE_KERNEL, &cfg->kernel, err);
     if (rc == 0 && i)
         rc = add_boot_file(i, tmp, BUNDLE_INITRD, &cfg->initrd, err);
     if (rc < 0)
@@ -236,15 +248,10 @@ static int check_new_name(const struct store *s, const char *name, struct cove_e
 static int check_boot_files(const struct cove_create_options *o, struct cove_error *err)
 {
     char kernel[PATH_MAX], initrd[PATH_MAX];
-    const char *k = o->kernel, *i = o->initrd;
-    if (o->guest_dir) {
-        if (store_path(kernel, sizeof kernel, "%s/Image", o->guest_dir) < 0 ||
-            store_path(initrd, sizeof initrd, "%s/initrd", o->guest_dir) < 0)
-            return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", o->guest_dir);
-        k = kernel;
-        i = initrd;
-    }
-    int rc = boot_check_kernel(k, err);
+    const char *k, *i;
+    int rc = boot_files(o, kernel, initrd, &k, &i, err);
+    if (rc == 0)
+        rc = boot_check_kernel(k, err);
     if (rc == 0 && i)
         rc = boot_check_file("initrd", i, err);
     return rc;
