@@ -14,18 +14,12 @@
 #include <cove/cove.h>
 
 #include "agent/agent_client.h"
+#include "util/fdio.h"
 
 /* Between two tries of a VM that is not up yet: short, as boot time counts. */
 #define RETRY_MS 50
 /* A connection the guest has not answered within this long was not really given a chance. */
 #define SHORT_TRY_MS 100
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 /* A timeout because NAME is paused gets that said; anything else is left as it is. */
 static int explain_timeout(const char *name, int rc, int timeout_ms, struct cove_error *err)
@@ -57,14 +51,14 @@ static int try_ping(const char *name, int timeout_ms, bool *running, struct cove
 {
     char path[PATH_MAX];
     int fd;
-    long deadline = now_ms() + timeout_ms;
+    long long deadline = monotonic_ms() + timeout_ms;
     int rc = cove_agent_path(name, path, sizeof path, err);
     *running = rc == 0;
     if (rc < 0 || (rc = cove_agent_connect(path, timeout_ms, &fd, err)) < 0)
         return rc;
     /* the answer within what is left: an agent that accepts and says nothing must not
      * hold the wait past its deadline */
-    long left = deadline - now_ms();
+    long long left = deadline - monotonic_ms();
     rc = agent_ping(fd, left > 1 ? (int)left : 1, err);
     close(fd);
     return rc;
@@ -72,12 +66,12 @@ static int try_ping(const char *name, int timeout_ms, bool *running, struct cove
 
 int cove_agent_wait(const char *name, int timeout_ms, struct cove_error *err)
 {
-    long deadline = now_ms() + timeout_ms;
+    long long deadline = monotonic_ms() + timeout_ms;
     bool seen_running = false;
     struct cove_error e = {0}, told = {0};
     int told_rc = 0;
     for (;;) {
-        long left = deadline - now_ms();
+        long long left = deadline - monotonic_ms();
         int budget = left > 0 ? (int)left : 1;
         bool running;
         int rc = try_ping(name, budget, &running, &e);
@@ -100,7 +94,7 @@ int cove_agent_wait(const char *name, int timeout_ms, struct cove_error *err)
             told_rc = rc;
             told = e;
         }
-        left = deadline - now_ms();
+        left = deadline - monotonic_ms();
         if (left > 0) {
             usleep((useconds_t)(left < RETRY_MS ? left : RETRY_MS) * 1000);
             continue;

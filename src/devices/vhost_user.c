@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/fdio.h"
+
 #define MAX_FDS 8
 
 struct vhost_user {
@@ -55,32 +57,15 @@ int vhost_user_check_reply(const struct vhost_user_msg *msg, size_t len, uint32_
     return 0;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for events on the socket until the deadline: 0, -ETIMEDOUT or -EIO (hung up). */
 static int wait_for(struct vhost_user *vu, short events, long long deadline)
 {
-    for (;;) {
-        long long left = deadline - now_ms();
-        if (left <= 0)
-            return -ETIMEDOUT;
-        struct pollfd p = {vu->sock, events, 0};
-        int r = poll(&p, 1, (int)left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -errno;
-        if (r == 0)
-            return -ETIMEDOUT;
-        if (p.revents & events)
-            return 0;
-        return -EIO; /* POLLHUP/POLLERR without data: the daemon is gone */
-    }
+    int r = fd_wait(vu->sock, events, deadline);
+    if (r <= 0)
+        return r == 0 ? -ETIMEDOUT : r;
+    if (r & events)
+        return 0;
+    return -EIO; /* POLLHUP/POLLERR without data: the daemon is gone */
 }
 
 static int send_msg(struct vhost_user *vu, const struct vhost_user_msg *msg, const int *fds,
@@ -104,7 +89,7 @@ static int send_msg(struct vhost_user *vu, const struct vhost_user_msg *msg, con
         c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
         memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
     }
-    long long deadline = now_ms() + vu->timeout_ms;
+    long long deadline = monotonic_ms() + vu->timeout_ms;
     /* The fds travel with the first byte; a short write sends the rest without them. */
     size_t total = iov.iov_len, sent = 0;
     while (sent < total) {
@@ -166,7 +151,7 @@ static int recv_exact(struct vhost_user *vu, void *buf, size_t len, long long de
 
 static int recv_reply(struct vhost_user *vu, uint32_t request, struct vhost_user_msg *reply)
 {
-    long long deadline = now_ms() + vu->timeout_ms;
+    long long deadline = monotonic_ms() + vu->timeout_ms;
     int r = recv_exact(vu, reply, VHOST_USER_HDR_SIZE, deadline);
     if (r < 0)
         return r;

@@ -10,6 +10,7 @@
 
 #include "machine/machine_internal.h"
 #include "machine/uart.h"
+#include "util/fdio.h"
 #include "util/log.h"
 
 #define READ_CHUNK 256
@@ -64,13 +65,6 @@ void console_input(struct machine *m, const uint8_t *buf, size_t len)
     push(m, out, o);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Whether a whole READ_CHUNK (after escapes: twice that) fits where input goes. */
 static bool input_room(struct machine *m)
 {
@@ -105,7 +99,7 @@ static void *console_main(void *arg)
         struct pollfd fds[2] = {{m->wake_fd, POLLIN, 0}, {m->console_in_fd, POLLIN, 0}};
         int timeout = -1;
         if (flush_due >= 0) {
-            int64_t left = flush_due - now_ms();
+            int64_t left = flush_due - monotonic_ms();
             timeout = left > 0 ? (int)left : 0;
         } else if (input_open && !room) {
             timeout = 10; /* the guest drains the ring without telling us */
@@ -124,8 +118,8 @@ static void *console_main(void *arg)
         if (room && n > 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)))
             input_open = read_input(m);
         if (flush_due < 0 && uart_output_pending(m->uart))
-            flush_due = now_ms() + CONSOLE_FLUSH_MS;
-        if (flush_due >= 0 && now_ms() >= flush_due) {
+            flush_due = monotonic_ms() + CONSOLE_FLUSH_MS;
+        if (flush_due >= 0 && monotonic_ms() >= flush_due) {
             uart_flush(m->uart);
             flush_due = -1;
         }

@@ -13,13 +13,6 @@
 
 #include "util/fdio.h"
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
 /* A Content-Length value between the colon and the end of its line: optional whitespace,
@@ -149,20 +142,12 @@ void http_message_reset(struct http_message *msg)
 int http_read(int fd, int is_request, int timeout_ms, struct http_message *msg)
 {
     http_message_reset(msg);
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = monotonic_ms() + timeout_ms;
     size_t got = 0;
     for (;;) {
-        long long left = deadline - now_ms();
-        if (left <= 0)
-            return -ETIMEDOUT;
-        struct pollfd p = {fd, POLLIN, 0};
-        int r = poll(&p, 1, (int)left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -errno;
-        if (r == 0)
-            return -ETIMEDOUT;
+        int r = fd_wait(fd, POLLIN, deadline);
+        if (r <= 0)
+            return r == 0 ? -ETIMEDOUT : r;
         ssize_t n = recv(fd, msg->buf + got, HTTP_MAX_MESSAGE - got, 0);
         if (n < 0 && errno == EINTR)
             continue;
