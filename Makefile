@@ -1,7 +1,10 @@
 # Wraps the two README commands; the build itself is Meson + Ninja (build/).
 #   make          build build/cove
 #   make demo     fresh Debian 12 -> deps, cove, default guest, boot to a shell
-#   make check    the whole test suite (what CI runs), after a release build
+#   make check    the whole test suite (what CI runs), after a release build, then
+#                 check-sanitize
+#   make check-sanitize   unit tests and the VMM's integration tests under ASan+UBSan
+#                 (build-sanitize/), any report failing the test
 #   make release  the optimised build in build-release/ (build only)
 #   make -s guest-path   print the directory holding the default guest's Image and initrd
 #   make install [PREFIX=/usr/local] [DESTDIR=...] [GUEST_DIR=...]
@@ -11,10 +14,15 @@
 
 BUILD ?= build
 RELEASE_BUILD ?= build-release
+SANITIZE_BUILD ?= build-sanitize
+# The integration tests that drive the VMM's own code (not install.sh, fuzz.sh, nor the
+# QEMU comparisons guest-qemu.sh, isa-qemu.sh).
+SANITIZE_TESTS ?= boot-exec run-command run-signals agent cli-bundles net virtio-hostile \
+	disk-check
 PREFIX ?= /usr/local
 GUEST_DIR ?=
 
-.PHONY: all deps demo check release guest guest-path bench clean install deb
+.PHONY: all deps demo check check-sanitize release guest guest-path bench clean install deb
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -42,6 +50,20 @@ check: deps
 	$(MAKE) all
 	$(MAKE) release
 	tests/run.sh
+	$(MAKE) check-sanitize
+
+# A report of either sanitizer aborts the process, so the test fails; leaks too (LSan),
+# but for third-party libraries' own in tests/sanitize/lsan.supp.
+check-sanitize: $(SANITIZE_BUILD)/build.ninja
+	ninja -C $(SANITIZE_BUILD)
+	BUILD=$(SANITIZE_BUILD) \
+	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitize/lsan.supp:print_suppressions=0 \
+	tests/run.sh tests/unit/ $(patsubst %,integration/%.sh,$(SANITIZE_TESTS))
+
+$(SANITIZE_BUILD)/build.ninja:
+	meson setup $(SANITIZE_BUILD) -Db_sanitize=address,undefined -Db_lundef=false
 
 guest:
 	@guest/build.sh >/dev/null
@@ -61,4 +83,4 @@ bench: all
 	bench/bench.sh
 
 clean:
-	rm -rf $(BUILD) $(RELEASE_BUILD)
+	rm -rf $(BUILD) $(RELEASE_BUILD) $(SANITIZE_BUILD)
