@@ -80,7 +80,7 @@ _cove()
     --format)
         case "$cmd ${pos[0]:-}" in
         "disk create") _cove_reply_words "cdisk raw" "$cur" ;;
-        "disk info") _cove_reply_words "text json" "$cur" ;;
+        "disk info" | "disk check") _cove_reply_words "text json" "$cur" ;;
         *) _cove_reply_words "json" "$cur" ;;
         esac
         return 0 ;;

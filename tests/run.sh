@@ -2,12 +2,13 @@
 # The whole test suite: unit tests (every build/tests/**/test_* binary), then integration
 # tests (tests/integration/*.sh, which boot the real default guest). Ends with the line
 # "N passed, N failed, N skipped". Exit status 0 only when nothing failed.
-#   tests/run.sh [PATTERN]   run only tests whose name contains PATTERN
+#   tests/run.sh [PATTERN...]   run only tests whose name contains one of the PATTERNs
+#   (names: tests/unit/hv/test_hv_cpu, integration/agent.sh)
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${BUILD:-build}
-FILTER=${1:-}
+FILTERS=("$@")
 
 passed=0
 failed=0
@@ -17,13 +18,20 @@ failed_names=()
 [ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" >/dev/null || exit 1
 ninja -C "$BUILD" >/dev/null || { ninja -C "$BUILD"; echo "0 passed, 1 failed"; exit 1; }
 
+selected() {
+    [ "${#FILTERS[@]}" -eq 0 ] && return 0
+    local p
+    for p in "${FILTERS[@]}"; do [[ "$1" == *"$p"* ]] && return 0; done
+    return 1
+}
+
 note_fail() { failed=$((failed + 1)); failed_names+=("$1"); }
 
 # --- unit tests: each binary prints its own "N passed, N failed[, N skipped]" line ------
 # (tests/unit/test.h); one that could run nothing here exits 77.
 while IFS= read -r bin; do
     name=${bin#"$BUILD"/}
-    [[ -n "$FILTER" && "$name" != *"$FILTER"* ]] && continue
+    selected "$name" || continue
     echo "== $name"
     out=$(timeout 600 "$bin" 2>&1)
     rc=$?
@@ -59,7 +67,7 @@ if ls tests/integration/*.sh >/dev/null 2>&1; then
     for t in tests/integration/*.sh; do
         [ "$(basename "$t")" = lib.sh ] && continue
         name=${t#tests/}
-        [[ -n "$FILTER" && "$name" != *"$FILTER"* ]] && continue
+        selected "$name" || continue
         echo "== $name"
         start=$(date +%s)
         timeout 900 bash "$t"

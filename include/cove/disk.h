@@ -58,4 +58,41 @@ typedef void (*cove_disk_progress_fn)(uint64_t done, uint64_t total, void *opaqu
 int cove_disk_convert(const char *src, const char *dst, enum cove_disk_format to,
                       cove_disk_progress_fn progress, void *opaque, struct cove_error *err);
 
+/* Checking an image (cove disk check). A finding is one line; a repair also says what it
+ * gave up. Findings come in the order they are found. */
+enum cove_disk_finding_kind {
+    COVE_DISK_PROBLEM,  /* found and left as it is */
+    COVE_DISK_REPAIRED, /* found and repaired (with repair set) */
+};
+struct cove_disk_finding {
+    enum cove_disk_finding_kind kind;
+    const char *what; /* "L2 entry of virtual cluster 7 points past the end of the file" */
+    const char *loss; /* REPAIRED: what the repair lost ("nothing"); else NULL */
+};
+typedef void (*cove_disk_finding_fn)(const struct cove_disk_finding *f, void *opaque);
+
+struct cove_disk_check_report {
+    enum cove_disk_format format;
+    uint64_t virtual_size;    /* 0 when the header could not be read */
+    uint64_t file_size;
+    uint32_t cluster_size;    /* 0 for raw */
+    bool dirty;               /* the dirty flag as found */
+    uint64_t tables;          /* L2 tables in use */
+    uint64_t data_clusters;   /* clusters holding data */
+    uint64_t leaked_clusters; /* holding bytes nobody points at (not a problem: convert
+                                 compacts them) */
+    unsigned problems;        /* found and not repaired */
+    unsigned repaired;
+};
+
+/* Checks path: a cdisk's header checksum and fields, that every map entry points inside
+ * the file, clear of the metadata and of every other entry's cluster, that the backing
+ * chain opens, and the dirty flag; a raw image only by its size. With repair, what is
+ * safe is fixed in place: a stale dirty flag is cleared, a map entry pointing past the
+ * end of the file is dropped (its clusters read unallocated). Returns 0 when the check
+ * ran (report->problems says what it found), or a negative errno when it could not (no
+ * such file, in use by a VM: -EBUSY). fn may be NULL. */
+int cove_disk_check(const char *path, bool repair, cove_disk_finding_fn fn, void *opaque,
+                    struct cove_disk_check_report *report, struct cove_error *err);
+
 #endif

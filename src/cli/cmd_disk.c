@@ -21,6 +21,7 @@ static const char disk_usage[] =
     "       cove disk info PATH [--format text|json]\n"
     "       cove disk resize PATH SIZE\n"
     "       cove disk convert SRC DST [--to raw|cdisk]\n"
+    "       cove disk check PATH [--repair] [--format text|json]\n"
     "\n"
     "  create    a new image: cdisk (sparse, copy-on-write; the default) or raw. With\n"
     "            --backing, reads of clusters never written come from FILE (raw or cdisk,\n"
@@ -258,6 +259,124 @@ static int disk_convert_cmd(int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+struct findings {
+    bool json;
+    json_t *list;
+};
+
+static void print_finding(const struct cove_disk_finding *f, void *opaque)
+{
+    struct findings *fs = opaque;
+    bool repaired = f->kind == COVE_DISK_REPAIRED;
+    if (fs->json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "kind", json_string(repaired ? "repaired" : "problem"));
+        json_object_set_new(o, "what", json_string(f->what));
+        if (repaired)
+            json_object_set_new(o, "lost", json_string(f->loss));
+        json_array_append_new(fs->list, o);
+        return;
+    }
+    if (repaired)
+        printf("repaired: %s\n          lost: %s\n", f->what, f->loss);
+    else
+        printf("problem:  %s\n", f->what);
+}
+
+static void print_check_text(const char *path, const struct cove_disk_check_report *r)
+{
+    printf("image:    %s (%s, %" PRIu64 " bytes)\n", path, cove_disk_format_name(r->format),
+           r->file_size);
+    if (r->format == COVE_DISK_RAW) {
+        printf("raw image: nothing to check but its size\n");
+        return;
+    }
+    printf("map:      %" PRIu64 " L2 tables, %" PRIu64 " data clusters, %" PRIu64
+           " leaked clusters\n", r->tables, r->data_clusters, r->leaked_clusters);
+    if (r->problems)
+        printf("%u problem%s found%s\n", r->problems, r->problems == 1 ? "" : "s",
+               r->repaired ? " after repairs" : "");
+    else
+        printf("no problems found%s\n", r->repaired ? " after repairs" : "");
+}
+
+static int print_check_json(const char *path, const struct cove_disk_check_report *r,
+                            json_t *list)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "path", json_string(path));
+    json_object_set_new(o, "format", json_string(cove_disk_format_name(r->format)));
+    json_object_set_new(o, "file_size", json_integer((json_int_t)r->file_size));
+    json_object_set_new(o, "virtual_size", json_integer((json_int_t)r->virtual_size));
+    if (r->format == COVE_DISK_CDISK) {
+        json_object_set_new(o, "cluster_size", json_integer(r->cluster_size));
+        json_object_set_new(o, "dirty", json_boolean(r->dirty));
+        json_object_set_new(o, "tables", json_integer((json_int_t)r->tables));
+        json_object_set_new(o, "data_clusters", json_integer((json_int_t)r->data_clusters));
+        json_object_set_new(o, "leaked_clusters",
+                            json_integer((json_int_t)r->leaked_clusters));
+    }
+    json_object_set_new(o, "problems", json_integer(r->problems));
+    json_object_set_new(o, "repaired", json_integer(r->repaired));
+    json_object_set_new(o, "findings", json_incref(list));
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!text) {
+        cli_error("out of memory");
+        return -1;
+    }
+    puts(text);
+    free(text);
+    return 0;
+}
+
+static int disk_check_cmd(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"repair", no_argument, NULL, 'r'},
+        {"format", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    bool repair = false;
+    struct findings fs = {0};
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        if (c == 'r') {
+            repair = true;
+        } else if (c == 'f') {
+            if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
+                cli_error("--format '%s' is not an output format; use text or json", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            fs.json = !strcmp(optarg, "json");
+        } else if (c == 'h') {
+            fputs(disk_usage, stdout);
+            return CLI_EXIT_OK;
+        } else {
+            return cli_bad_option("disk", c, argv);
+        }
+    }
+    if (positional(argc, argv, 1, 1, "check") < 0)
+        return CLI_EXIT_USAGE;
+    const char *path = argv[optind];
+    fs.list = json_array();
+    struct cove_disk_check_report rep;
+    struct cove_error err;
+    int rc = cove_disk_check(path, repair, print_finding, &fs, &rep, &err);
+    if (rc < 0) {
+        json_decref(fs.list);
+        cli_error("%s", err.message);
+        return CLI_EXIT_FAILURE;
+    }
+    if (fs.json)
+        rc = print_check_json(path, &rep, fs.list);
+    else
+        print_check_text(path, &rep);
+    json_decref(fs.list);
+    return rc < 0 || rep.problems ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+}
+
 int cmd_disk(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
@@ -279,6 +398,8 @@ int cmd_disk(int argc, char **argv)
         return disk_resize_cmd(argc, argv);
     if (!strcmp(sub, "convert"))
         return disk_convert_cmd(argc, argv);
+    if (!strcmp(sub, "check"))
+        return disk_check_cmd(argc, argv);
     cli_error("unknown disk command '%s'; see `cove disk --help`", sub);
     return CLI_EXIT_USAGE;
 }

@@ -63,6 +63,11 @@ int cdisk_hook(struct cdisk *c, const char *point);
 
 /* cdisk_open.c: the header and the ops that are about the file as a whole. */
 int cdisk_write_header(struct cdisk *c);
+void cdisk_set_dirty_flag(struct cdisk *c, bool dirty);
+/* Checks c->header (read from a file of file_size bytes) and fills the geometry, file_end
+ * and the backing fields; the message names what is wrong. */
+int cdisk_parse_header(struct cdisk *c, const char *path, uint64_t file_size,
+                       struct cove_error *err);
 int cdisk_close_impl(struct disk *d);
 int cdisk_resize_impl(struct disk *d, uint64_t new_size, struct cove_error *err);
 void cdisk_info_impl(struct disk *d, struct disk_info *info);

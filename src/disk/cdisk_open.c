@@ -48,7 +48,7 @@ int cdisk_write_header(struct cdisk *c)
     return disk_pwrite_full(c->base.fd, c->header, CDISK_HEADER_SECTOR, 0);
 }
 
-static void set_dirty_flag(struct cdisk *c, bool dirty)
+void cdisk_set_dirty_flag(struct cdisk *c, bool dirty)
 {
     struct cdisk_header *h = (struct cdisk_header *)c->header;
     uint64_t flags = le64toh(h->flags);
@@ -132,6 +132,16 @@ static int check_backing_fields(struct cdisk *c, const char *path, struct cove_e
     return 0;
 }
 
+int cdisk_parse_header(struct cdisk *c, const char *path, uint64_t file_size,
+                       struct cove_error *err)
+{
+    int r = check_header(c, path, file_size, err);
+    if (r < 0)
+        return r;
+    c->file_end = div_round_up(file_size, c->cluster_size) * c->cluster_size;
+    return check_backing_fields(c, path, err);
+}
+
 static int load_l1(struct cdisk *c, const char *path, struct cove_error *err)
 {
     c->l1 = calloc(c->l1_cap, sizeof *c->l1);
@@ -206,11 +216,7 @@ int cdisk_open(int fd, const char *path, unsigned flags, unsigned depth, struct 
     if (r < 0)
         r = cove_error_set(err, r, "disk %s: cannot read the header: %s", path, strerror(-r));
     if (r == 0)
-        r = check_header(c, path, file_size, err);
-    if (r == 0) {
-        c->file_end = div_round_up(file_size, c->cluster_size) * c->cluster_size;
-        r = check_backing_fields(c, path, err);
-    }
+        r = cdisk_parse_header(c, path, file_size, err);
     if (r == 0)
         r = load_l1(c, path, err);
     if (r == 0)
@@ -229,7 +235,7 @@ int cdisk_open(int fd, const char *path, unsigned flags, unsigned depth, struct 
     if (c->was_dirty && !(flags & DISK_OPEN_READ_ONLY))
         log_info("disk %s was not closed cleanly; a few clusters may be leaked", path);
     if (!(flags & DISK_OPEN_READ_ONLY)) {
-        set_dirty_flag(c, true);
+        cdisk_set_dirty_flag(c, true);
         r = cdisk_write_header(c);
         if (r < 0) {
             cdisk_destroy(c);
@@ -249,7 +255,7 @@ int cdisk_close_impl(struct disk *d)
     if (!d->read_only && d->fd >= 0) {
         r = cdisk_sync_meta(c, true);
         if (r == 0) {
-            set_dirty_flag(c, false);
+            cdisk_set_dirty_flag(c, false);
             r = cdisk_write_header(c);
             if (r == 0 && fdatasync(d->fd) < 0)
                 r = -errno;

@@ -18,3 +18,14 @@ int usock_listen_private(const struct sockaddr_un *addr, int type_flags, int bac
     }
     return fd;
 }
+
+bool usock_peer_is_owner(int fd, uid_t *peer_uid)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    *peer_uid = (uid_t)-1;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof cred)
+        return false;
+    *peer_uid = cred.uid;
+    return cred.uid == geteuid();
+}

@@ -3,16 +3,25 @@
  *
  * A socket that controls a VM (its API, the guest agent's vsock) must never be open to
  * other local users, whatever the umask: the mode is set on the socket before bind, so
- * the path is created 0600 with no window in which it is wider.
+ * the path is created 0600 with no window in which it is wider. Root passes file modes,
+ * so each accepted peer is also checked by its credentials (usock_peer_is_owner).
  */
 #ifndef COVE_USOCK_H
 #define COVE_USOCK_H
 
+#include <stdbool.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/un.h>
 
 /* A SOCK_STREAM socket (type_flags: SOCK_NONBLOCK, SOCK_CLOEXEC) bound to addr with mode
  * 0600 and listening. Returns the fd or a negative errno. */
 int usock_listen_private(const struct sockaddr_un *addr, int type_flags, int backlog);
+
+/* Whether the peer of the connected Unix socket fd runs as this process's effective uid
+ * (SO_PEERCRED). Only the owner is served, root included: a VM run by a user is not
+ * reachable by root through its sockets, nor a root-run VM by a user. *peer_uid gets the
+ * peer's uid when known, else (uid_t)-1. */
+bool usock_peer_is_owner(int fd, uid_t *peer_uid);
 
 #endif

@@ -51,6 +51,7 @@ struct api_server {
     pthread_mutex_t lock; /* guards m while a request uses it */
     struct machine *m;
     atomic_bool stop_requested;
+    struct log_ratelimit refused_log; /* peers of another uid: one warning a second */
 };
 
 static char *error_body(const char *msg)
@@ -233,6 +234,20 @@ static bool client_step(struct api_server *s, struct client *c, short revents)
     return rc == 0 || respond(s, c, rc == 1 ? 0 : rc);
 }
 
+/* Only the VM's own uid may drive it (root included: the socket's 0600 does not stop
+ * root, this does). */
+static bool peer_allowed(struct api_server *s, int fd)
+{
+    uid_t uid;
+    if (usock_peer_is_owner(fd, &uid))
+        return true;
+    unsigned more;
+    if (log_ratelimit(&s->refused_log, 1000, &more))
+        log_warn("control socket: refused a connection from uid %d (only uid %u may connect; "
+                 "%u more refused since the last warning)", (int)uid, (unsigned)geteuid(), more);
+    return false;
+}
+
 /* A round takes at most half the table: a client accepted in one round is read in the
  * next before anyone newer can push it out. */
 static void accept_clients(struct api_server *s)
@@ -241,6 +256,10 @@ static void accept_clients(struct api_server *s)
         int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0)
             return;
+        if (!peer_allowed(s, fd)) {
+            close(fd);
+            continue;
+        }
         struct http_message *req = malloc(sizeof *req);
         if (!req) {
             close(fd);

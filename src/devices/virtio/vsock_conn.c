@@ -16,6 +16,7 @@
 #include "devices/iov.h"
 #include "devices/virtio/vsock_internal.h"
 #include "util/log.h"
+#include "util/usock.h"
 
 static void sock_handler(void *opaque, uint32_t events);
 
@@ -345,6 +346,23 @@ static void sock_handler(void *opaque, uint32_t events)
     vsock_kick_rx(v);
 }
 
+/* Only the VM's own uid may reach the guest's ports (root included: the socket's 0600
+ * does not stop root, this does). */
+static bool peer_allowed(struct vsock_dev *v, int fd)
+{
+    uid_t uid;
+    if (usock_peer_is_owner(fd, &uid))
+        return true;
+    unsigned more;
+    pthread_mutex_lock(&v->lock);
+    bool say = log_ratelimit(&v->peer_refusal_log, 1000, &more);
+    pthread_mutex_unlock(&v->lock);
+    if (say)
+        log_warn("virtio-vsock: refused a connection from uid %d (only uid %u may connect; "
+                 "%u more refused since the last warning)", (int)uid, (unsigned)geteuid(), more);
+    return false;
+}
+
 void vsock_listen_handler(void *opaque, uint32_t events)
 {
     struct vsock_dev *v = opaque;
@@ -352,6 +370,10 @@ void vsock_listen_handler(void *opaque, uint32_t events)
         int fd = accept4(v->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
+        if (!peer_allowed(v, fd)) {
+            close(fd);
+            continue;
+        }
         pthread_mutex_lock(&v->lock);
         struct conn *c = vsock_conn_new(v, fd, C_LINE);
         if (c)

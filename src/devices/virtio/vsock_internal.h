@@ -118,6 +118,7 @@ struct vsock_dev {
     bool kick;                 /* the receive queue has new work (set under lock) */
     struct conn *rx_conn;      /* what the receive chain being filled is for; NULL: a reset */
     struct log_ratelimit refusal_log; /* a full table: one warning a second */
+    struct log_ratelimit peer_refusal_log; /* another uid's connect: one warning a second */
 
     struct virtq_chain rx_chain, tx_chain;
     struct iovec tx_part[VIRTQ_MAX_SIZE], rx_part[VIRTQ_MAX_SIZE];

@@ -91,7 +91,7 @@ TEST(receive)
     CHECK(vd_get_used(&e.d, 0, &id, &len, 2000));
     CHECK_EQ_U64(len, 3);
     CHECK(memcmp(vd_ptr(&e.d, buf), "abc", 3) == 0);
-    CHECK(e.d.irq_raises >= 1);
+    CHECK(__atomic_load_n(&e.d.irq_raises, __ATOMIC_SEQ_CST) >= 1);
 
     /* Input first, buffers later: it waits in the pipe. */
     CHECK(write(e.in[1], "xyz", 3) == 3);
@@ -123,7 +123,7 @@ TEST(input_eof_and_reset)
     double cpu0 = cpu_seconds();
     CHECK(write(e.in[1], "q", 1) == 1);
     usleep(200000);
-    CHECK(cpu_seconds() - cpu0 < 0.01);
+    CHECK(cpu_seconds() - cpu0 < 0.05);
     struct pollfd pfd = {.fd = e.in[0], .events = POLLIN};
     CHECK(poll(&pfd, 1, 0) == 1); /* still unread */
     vd_negotiate(&e.d, VD_BASE_FEATURES);
@@ -144,7 +144,9 @@ TEST(input_eof_and_reset)
     vd_post(&e.d, 0, &b, 1);
     vd_notify(&e.d, 0);
     CHECK(!vd_get_used(&e.d, 0, &id, &len, 200));
-    CHECK(cpu_seconds() - cpu1 < 0.01); /* a hung-up input must not spin the loop */
+    /* A hung-up input must not spin the loop: a spin burns the whole 200 ms; the margin is
+     * for a sanitizer build on a loaded machine. */
+    CHECK(cpu_seconds() - cpu1 < 0.05);
     CHECK(!vd_needs_reset(&e.d));
     teardown(&e);
 }

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../test.h"
@@ -447,6 +448,66 @@ TEST(refusals_past_the_table_warn_once_a_second)
     teardown(&e);
 }
 
+/* In a child running as nobody: connect and ask for a guest port; exit 0 if the
+ * connection was closed without a byte, 1 if anything came back, 2 if connect failed. */
+static int connect_as_nobody(const char *path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setgid(65534) < 0 || setuid(65534) < 0)
+            _exit(3);
+        int fd = host_connect(path);
+        if (fd < 0)
+            _exit(2);
+        signal(SIGPIPE, SIG_IGN); /* the server may close before the write */
+        (void)!write(fd, "CONNECT 1024\n", 13);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        char c;
+        _exit(poll(&p, 1, 2000) == 1 && read(fd, &c, 1) <= 0 ? 0 : 1); /* EOF or reset */
+    }
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+/* The socket's mode keeps other users out but not root: the peer's uid is checked too.
+ * The mode is opened up here so that only that check stands between nobody and the guest. */
+TEST(only_the_owner_uid_reaches_the_guest)
+{
+    if (geteuid() != 0) {
+        test_skip("needs root to run a peer as another uid");
+        return;
+    }
+    struct env e;
+    setup(&e);
+    CHECK(chmod(e.path, 0666) == 0);
+    fflush(stderr);
+    FILE *log = tmpfile();
+    int saved = dup(2);
+    dup2(fileno(log), 2);
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ_U64(connect_as_nobody(e.path), 0);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    struct pkt k;
+    CHECK(!guest_recv(&e, &k, 200)); /* the guest never heard of them */
+    rewind(log);
+    char line[512];
+    int warnings = 0;
+    while (fgets(line, sizeof line, log))
+        warnings += strstr(line, "refused a connection from uid 65534") != NULL;
+    fclose(log);
+    CHECK(warnings >= 1 && warnings <= 2); /* one a second, not one per refusal */
+    uint32_t port;
+    int fd = establish(&e, &port);
+    CHECK(fd >= 0); /* the owner is served */
+    if (fd >= 0)
+        close(fd);
+    teardown(&e);
+}
+
 TEST(driver_reset_closes_host_sockets)
 {
     struct env e;
@@ -478,5 +539,6 @@ int main(void)
     RUN(driver_reset_closes_host_sockets);
     RUN(listen_socket_is_private);
     RUN(refusals_past_the_table_warn_once_a_second);
+    RUN(only_the_owner_uid_reaches_the_guest);
     return test_summary();
 }

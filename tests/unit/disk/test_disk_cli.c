@@ -142,6 +142,36 @@ TEST(damaged_header_one_line)
     CHECK(lines(err_text) == 1 && strstr(err_text, "dmg.cdisk") && strstr(err_text, "damaged"));
 }
 
+/* Exit 0 clean, 1 problems (text and JSON say which), 2 usage; the repair, then clean. */
+TEST(check_exit_codes_and_json)
+{
+    CHECK(cove("disk create chk.cdisk 64M") == 0);
+    CHECK(cove("disk check chk.cdisk") == 0);
+    CHECK(strstr(out, "no problems found") != NULL);
+    FILE *f = fopen(scratch_path("chk.cdisk"), "r+");
+    if (!f)
+        return;
+    fseek(f, 40, SEEK_SET); /* incompat_features: a damaged header */
+    fputc(0x01, f);
+    fclose(f);
+    CHECK(cove("disk check chk.cdisk") == 1);
+    CHECK(strstr(out, "problem:") && strstr(out, "1 problem found"));
+    CHECK(cove("disk check --format json chk.cdisk") == 1);
+    json_error_t je;
+    json_t *o = json_loads(out, 0, &je);
+    CHECK(o != NULL);
+    if (o) {
+        CHECK_EQ_U64(json_integer_value(json_object_get(o, "problems")), 1);
+        json_t *first = json_array_get(json_object_get(o, "findings"), 0);
+        CHECK_STR(json_string_value(json_object_get(first, "kind")), "problem");
+        json_decref(o);
+    }
+    CHECK(cove("disk check") == 2);
+    CHECK(cove("disk check chk.cdisk --format xml") == 2);
+    CHECK(cove("disk check nope.cdisk") == 1);
+    CHECK(lines(err_text) == 1 && strstr(err_text, "nope.cdisk"));
+}
+
 int main(void)
 {
     scratch_init();
@@ -149,6 +179,7 @@ int main(void)
     RUN(backing_resize_convert);
     RUN(bad_input_one_line);
     RUN(damaged_header_one_line);
+    RUN(check_exit_codes_and_json);
     scratch_cleanup();
     return test_summary();
 }

@@ -2,10 +2,13 @@
  * clients that connect and stall must not delay one that asks at once. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -145,6 +148,54 @@ TEST(requests_through_the_socket)
     api_server_stop(s);
 }
 
+/* In a child running as nobody: connect, ask, and exit 0 if the server closed the
+ * connection without a byte, 1 if it answered, 2 if the connect itself failed. */
+static int ask_as_nobody(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setgid(65534) < 0 || setuid(65534) < 0)
+            _exit(3);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        snprintf(a.sun_path, sizeof a.sun_path, "%s", sock);
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
+            _exit(2);
+        const char *req = "GET /vm HTTP/1.1\r\n\r\n";
+        signal(SIGPIPE, SIG_IGN); /* the server may close before the write */
+        (void)!write(fd, req, strlen(req));
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        char buf[64];
+        _exit(poll(&p, 1, 2000) == 1 && read(fd, buf, sizeof buf) <= 0 ? 0 : 1); /* EOF, reset */
+    }
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+/* The socket's mode keeps other users out, but not root: the peer's uid is checked too.
+ * Here the mode is opened up so that only that check stands between nobody and the VM. */
+TEST(only_the_owner_uid_is_served)
+{
+    if (geteuid() != 0) {
+        test_skip("needs root to run a peer as another uid");
+        return;
+    }
+    struct api_server *s = start();
+    REQUIRE(s != NULL);
+    CHECK(chmod(dir, 0711) == 0);
+    CHECK(chmod(sock, 0666) == 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ_U64(ask_as_nobody(), 0);
+    struct http_message *resp = malloc(sizeof *resp);
+    CHECK(raw_call("GET /nope HTTP/1.1\r\n\r\n", resp) == 0);
+    CHECK_EQ_U64(resp->status, 404);
+    free(resp);
+    api_server_stop(s);
+    chmod(dir, 0700);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -154,6 +205,7 @@ int main(void)
     RUN(stalled_clients_do_not_delay_others);
     RUN(stalled_client_is_dropped_at_its_deadline);
     RUN(requests_through_the_socket);
+    RUN(only_the_owner_uid_is_served);
     rmdir(dir);
     return test_summary();
 }
