@@ -60,9 +60,10 @@ run_one() {
     rm -rf "$TMP/share/w"
     timeout 1200 "$@" </dev/null >"$TMP/vm.log" 2>&1
     read -r w r c s < <(tr -d '\r' <"$TMP/vm.log" | awk -v mib="$MIB" -v files="$FILES" '
+        function dt(a, b) { return b - a > 0.01 ? b - a : 0.01 }
         $1 == "FS-RESULT" && $10 == files {
-            printf "%.1f %.1f %.0f %.0f\n", mib / ($3 - $2), mib / ($5 - $4),
-                files / ($7 - $6), files / ($9 - $8) }')
+            printf "%.1f %.1f %.0f %.0f\n", mib / dt($2, $3), mib / dt($4, $5),
+                files / dt($6, $7), files / dt($8, $9) }')
 }
 
 declare -A W R C S
