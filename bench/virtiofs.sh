@@ -3,7 +3,7 @@
 # with the same kernel and initrd and the same daemon (/usr/lib/qemu/virtiofsd, cache=auto,
 # --thread-pool-size=0, as cove starts it). cove: `cove run --dir src:DIR`; QEMU: a
 # memfd-backed RAM shared with the daemon and vhost-user-fs-device (the virtio-mmio
-# variant the riscv virt board takes). Inside the guest, on the share mounted at
+# variant the riscv virt board takes, made virtio 1: libvhost-user has no legacy). Inside the guest, on the share mounted at
 # /mnt/cove/src:
 #   write  dd of MIB MiB from /dev/zero, then sync (the guest's page cache dropped before)
 #   read   the caches dropped, dd of the file to /dev/null
@@ -83,7 +83,9 @@ for vmm in cove qemu; do
                 -o log_level=err --thread-pool-size=0 &
             daemon=$!
             for _ in $(seq 50); do [ -S "$TMP/vfs.sock" ] && break; sleep 0.1; done
+            # virtio-mmio is legacy by default in QEMU 7.2, which libvhost-user refuses
             run_one qemu-system-riscv64 -M virt,memory-backend=mem -m 512M -nographic \
+                -global virtio-mmio.force-legacy=false \
                 -object memory-backend-memfd,id=mem,size=512M,share=on \
                 -kernel "$G/Image" -initrd "$G/initrd" \
                 -append "$APPEND cove.shares=src" \
