@@ -117,7 +117,7 @@ _cove()
         [ ${#pos[@]} = 0 ] && names=1 ;;
     ip) opts="--wait --all --vsock"; [ ${#pos[@]} = 0 ] && names=1 ;;
     cp)
-        opts="--vsock --timeout"
+        opts="-r --recursive --vsock --timeout"
         if [[ $cur != -* && $cur != *:* && ${#pos[@]} -lt 2 ]]; then
             # NAME:PATH on either side, or a local file
             compopt -o nospace 2>/dev/null

@@ -3,7 +3,8 @@
  *
  * Listens on vsock port AGENT_PORT; each connection is served by a child process (a
  * request that crashes or hangs takes nothing else with it) and carries one request
- * (protocol.h, docs/AGENT.md): exec, ip, get, put, poweroff, reboot, clock, ping.
+ * (protocol.h, docs/AGENT.md): exec, ip, get, put, getdir, putdir, poweroff, reboot,
+ * clock, ping.
  * Started by the guest's /init when a virtio-vsock device is present.
  */
 #define _GNU_SOURCE
@@ -137,7 +138,7 @@ const char *req_get(const struct request *r, const char *key)
 }
 
 /* Splits the payload into pairs; every string must end inside it. */
-static int parse_request(char *buf, uint32_t len, struct request *r)
+int parse_pairs(char *buf, uint32_t len, struct request *r)
 {
     memset(r, 0, sizeof *r);
     r->buf = buf;
@@ -171,7 +172,12 @@ static int parse_request(char *buf, uint32_t len, struct request *r)
             r->values[r->npairs++] = value;
         }
     }
-    return r->op ? 0 : -1;
+    return 0;
+}
+
+static int parse_request(char *buf, uint32_t len, struct request *r)
+{
+    return parse_pairs(buf, len, r) < 0 || !r->op ? -1 : 0;
 }
 
 /* --- ip ------------------------------------------------------------------------------------ */
@@ -377,6 +383,10 @@ static void serve(int fd)
         do_get(fd, r, buf);
     else if (!strcmp(r->op, "put"))
         do_put(fd, r, buf);
+    else if (!strcmp(r->op, "getdir"))
+        do_getdir(fd, r, buf);
+    else if (!strcmp(r->op, "putdir"))
+        do_putdir(fd, r, buf);
     else if (!strcmp(r->op, "poweroff") || !strcmp(r->op, "reboot"))
         do_power(fd, !strcmp(r->op, "reboot"));
     else if (!strcmp(r->op, "clock"))

@@ -22,6 +22,10 @@ struct request {
     unsigned npairs;
 };
 
+/* Splits a payload of key/value pairs (a request, a tree entry) into r: 0, or -1 when a
+ * string does not end inside it or there are too many. */
+int parse_pairs(char *buf, uint32_t len, struct request *r);
+
 /* The value of key in the request, or NULL. */
 const char *req_get(const struct request *r, const char *key);
 
@@ -37,5 +41,9 @@ void send_error(int fd, uint8_t kind, const char *fmt, ...) __attribute__((forma
 
 /* exec.c: runs the request's command, streaming its I/O over fd; returns when it is over. */
 void do_exec(int fd, const struct request *r);
+
+/* tree.c: cove cp -r, a directory tree streamed as entries (protocol.h). */
+void do_getdir(int fd, const struct request *r, uint8_t *buf);
+void do_putdir(int fd, const struct request *r, uint8_t *buf);
 
 #endif

@@ -11,7 +11,9 @@
 #ifndef COVE_AGENT_PROTOCOL_H
 #define COVE_AGENT_PROTOCOL_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 /* The agent listens on this vsock port; host programs reach it through the VM's hybrid
  * vsock socket with "CONNECT 1024\n". */
@@ -46,6 +48,7 @@ static inline void agent_put_header(uint8_t *h, uint8_t type, uint8_t stream, ui
 #define AGENT_T_RESULT 'R'  /* agent -> host: key/value pairs (ip, get) */
 #define AGENT_T_ERROR 'E'   /* agent -> host: u8 AGENT_ERR_*, then a message (text) */
 #define AGENT_T_EXIT 'X'    /* agent -> host, last frame: u8 how, u32 LE value */
+#define AGENT_T_ENTRY 'F'   /* both: one entry of a directory tree (putdir, getdir) */
 
 /* Streams of AGENT_T_DATA. */
 #define AGENT_STDIN 0       /* host -> agent: stdin, or the file of a put */
@@ -64,5 +67,50 @@ static inline void agent_put_header(uint8_t *h, uint8_t type, uint8_t stream, ui
 
 /* Bounds the agent enforces on requests. */
 #define AGENT_MAX_ARGS 4096
+
+/* A directory tree (cove cp -r) is a stream of F frames, key/value pairs like a request:
+ *   type d, name, mode   a directory: the entries after it are inside it, up to a u
+ *   type u               leaves the current directory (which gets its mode then)
+ *   type f, name, mode, size   a file: exactly size bytes in the D frames after it
+ *   type l, name, link   a symbolic link
+ * Names are single path components; an empty D frame between entries, at the top, ends
+ * the tree. Both sides refuse a tree past these bounds. */
+#define AGENT_TREE_MAX_ENTRIES 100000u
+#define AGENT_TREE_MAX_DEPTH 64u
+#define AGENT_TREE_MAX_BYTES (64ull << 30)
+#define AGENT_TREE_NAME_MAX 255u
+#define AGENT_TREE_LINK_MAX 4095u
+
+/* A name one side may create in a directory: one component, not "." or "..". */
+static inline bool agent_tree_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    return n && n <= AGENT_TREE_NAME_MAX && !strchr(s, '/') && strcmp(s, ".") &&
+           strcmp(s, "..");
+}
+
+/* A link target that stays inside the tree from a link depth directories below its root,
+ * however the links in it resolve: relative, its ".." only leading (through the real
+ * directories above the link) and at most depth of them. */
+static inline bool agent_tree_link_ok(const char *t, unsigned depth)
+{
+    size_t n = strlen(t);
+    if (!n || n > AGENT_TREE_LINK_MAX || t[0] == '/')
+        return false;
+    bool named = false;
+    unsigned up = 0;
+    for (const char *c = t; *c;) {
+        const char *e = strchr(c, '/');
+        size_t k = e ? (size_t)(e - c) : strlen(c);
+        if (k == 2 && c[0] == '.' && c[1] == '.') {
+            if (named || ++up > depth)
+                return false;
+        } else if (k && !(k == 1 && c[0] == '.')) {
+            named = true;
+        }
+        c += k + (e ? 1 : 0);
+    }
+    return true;
+}
 
 #endif

@@ -99,4 +99,21 @@ int cove_agent_put(int fd, const char *local_path, const char *remote_path,
 int cove_agent_get(int fd, const char *remote_path, const char *local_path,
                    struct cove_error *err);
 
+/* cove cp -r: copies the directory local_path into the guest at remote_path (an existing
+ * directory takes the local name; nothing may exist at the final path), as one stream of
+ * entries; files, directories and symbolic links (as links, never followed) keep their
+ * permission bits. The guest builds it in a temporary directory that it renames into place
+ * only when whole and removes on any failure. At most AGENT_TREE_MAX_ENTRIES entries and
+ * AGENT_TREE_MAX_BYTES bytes (guest/agent/protocol.h). */
+int cove_agent_put_tree(int fd, const char *local_path, const char *remote_path,
+                        struct cove_error *err);
+
+/* The other way: the guest's directory remote_path to local_path, by the same rules, into
+ * a temporary directory beside the target, renamed into place when whole (removed on any
+ * error). The guest is not trusted: a name that is not a single file name, a link that
+ * points out of the tree, more entries, bytes or depth than the bounds are -EPROTO;
+ * permission bits only, under the umask. */
+int cove_agent_get_tree(int fd, const char *remote_path, const char *local_path,
+                        struct cove_error *err);
+
 #endif

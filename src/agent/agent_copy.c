@@ -18,15 +18,13 @@
 #include "agent/agent_internal.h"
 #include "util/fdio.h"
 
-/* The last path component (for copies into a directory). */
-static const char *base_name(const char *path, char *buf, size_t n)
+const char *agent_base_name(const char *path, char *buf, size_t n)
 {
     snprintf(buf, n, "%s", path);
     return basename(buf);
 }
 
-/* How long a copy of size bytes may take in all. */
-static long copy_deadline(long start, uint64_t size)
+long agent_copy_deadline(long start, uint64_t size)
 {
     uint64_t ms = size / AGENT_MIN_BYTES_PER_S * 1000;
     return agent_deadline(start, ms > (uint64_t)LONG_MAX / 2 ? -1 : AGENT_IDLE_TIMEOUT_MS + (long)ms);
@@ -40,12 +38,14 @@ int cove_agent_put(int fd, const char *local_path, const char *remote_path, stru
         return cove_error_set(err, -errno, "%s: %s", local_path, strerror(errno));
     if (fstat(f, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(f);
-        return cove_error_set(err, -EINVAL, "%s: not a regular file", local_path);
+        return cove_error_set(err, -EINVAL, S_ISDIR(st.st_mode)
+                                  ? "%s: a directory; copy it with cove cp -r"
+                                  : "%s: not a regular file", local_path);
     }
     struct agent_req *r = calloc(1, sizeof *r);
     uint8_t *buf = malloc(AGENT_FRAME_MAX);
     char mode[16], name_buf[PATH_MAX];
-    long deadline = copy_deadline(agent_now_ms(), (uint64_t)st.st_size);
+    long deadline = agent_copy_deadline(agent_now_ms(), (uint64_t)st.st_size);
     int rc = -ENOMEM;
     if (!r || !buf) {
         rc = cove_error_set(err, -ENOMEM, "out of memory");
@@ -55,7 +55,7 @@ int cove_agent_put(int fd, const char *local_path, const char *remote_path, stru
     req_add(r, "op", "put");
     req_add(r, "path", remote_path);
     req_add(r, "mode", mode);
-    req_add(r, "name", base_name(local_path, name_buf, sizeof name_buf));
+    req_add(r, "name", agent_base_name(local_path, name_buf, sizeof name_buf));
     if ((rc = req_send(fd, r, deadline, err)) < 0)
         goto out;
     for (;;) {
@@ -89,9 +89,7 @@ out:
     return rc;
 }
 
-/* The process's umask, without changing it (umask(2) cannot read it, and a library must
- * not set it while other threads create files): 077, the strictest, if /proc cannot say. */
-static mode_t current_umask(void)
+mode_t agent_umask(void)
 {
     FILE *f = fopen("/proc/self/status", "re");
     char line[128];
@@ -119,7 +117,7 @@ static int receive_file(int fd, int f, uint8_t *buf, struct agent_reply *reply,
             bool had_meta = reply->have_result;
             rc = agent_reply_feed(reply, &fr, err);
             if (!had_meta && reply->have_result)
-                deadline = copy_deadline(start, reply->size);
+                deadline = agent_copy_deadline(start, reply->size);
         }
         if (rc < 0)
             return rc;
@@ -175,7 +173,7 @@ int cove_agent_get(int fd, const char *remote_path, const char *local_path, stru
     struct stat st;
     int k = stat(local_path, &st) == 0 && S_ISDIR(st.st_mode)
                 ? snprintf(target, sizeof target, "%s/%s", local_path,
-                           base_name(remote_path, name_buf, sizeof name_buf))
+                           agent_base_name(remote_path, name_buf, sizeof name_buf))
                 : snprintf(target, sizeof target, "%s", local_path);
     if (k < 0 || (size_t)k >= sizeof target)
         return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", local_path);
@@ -198,7 +196,7 @@ int cove_agent_get(int fd, const char *remote_path, const char *local_path, stru
     if (rc > 0)
         rc = cove_error_set(err, -EIO, "guest: the copy failed (status %d)", rc);
     /* the guest's permission bits (never setuid/setgid/sticky), as the umask lets them */
-    if (rc == 0 && (fchmod(f, (mode_t)reply.mode & ~current_umask()) < 0 || fsync(f) < 0))
+    if (rc == 0 && (fchmod(f, (mode_t)reply.mode & ~agent_umask()) < 0 || fsync(f) < 0))
         rc = cove_error_set(err, -errno, "%s: %s", target, strerror(errno));
     if (rc == 0 && publish(f, tmp, sizeof tmp, target) < 0)
         rc = cove_error_set(err, -errno, "%s: %s", target, strerror(errno));

@@ -193,6 +193,137 @@ int agent_reply_feed(struct agent_reply *r, const struct agent_frame *f, struct 
     }
 }
 
+/* The next key/value pair of a payload at *at: false at its end (*bad when malformed). */
+static bool next_pair(const struct agent_frame *f, uint32_t *at, const char **k,
+                      const char **v, bool *bad)
+{
+    const char *p = (const char *)f->payload;
+    if (*at >= f->len)
+        return false;
+    const char *ke = memchr(p + *at, 0, f->len - *at);
+    if (!ke || (uint32_t)(ke - p) + 1 >= f->len)
+        return *bad = true, false;
+    const char *ve = memchr(ke + 1, 0, f->len - (uint32_t)(ke + 1 - p));
+    if (!ve)
+        return *bad = true, false;
+    *k = p + *at, *v = ke + 1;
+    *at = (uint32_t)(ve - p) + 1;
+    return true;
+}
+
+/* An F frame into e, by the rules of protocol.h and the bounds of t. */
+static int tree_entry(struct agent_tree *t, const struct agent_frame *f, struct agent_entry *e,
+                      struct cove_error *err)
+{
+    const char *k, *v, *type = NULL;
+    bool bad = false, have_mode = false, have_size = false;
+    uint64_t n;
+    memset(e, 0, sizeof *e);
+    for (uint32_t at = 0; next_pair(f, &at, &k, &v, &bad);) {
+        if (!strcmp(k, "type")) {
+            type = v;
+        } else if (!strcmp(k, "name")) {
+            e->name = v;
+        } else if (!strcmp(k, "link")) {
+            e->link = v;
+        } else if (!strcmp(k, "mode")) {
+            if (!parse_number(v, 8, 07777, &n))
+                return violation(err, "an entry mode that is not one");
+            e->mode = (unsigned)n & 0777; /* never setuid, setgid or sticky from a guest */
+            have_mode = true;
+        } else if (!strcmp(k, "size")) {
+            if (!parse_number(v, 10, AGENT_TREE_MAX_BYTES, &n))
+                return violation(err, "an entry size that is not one, or too large");
+            e->size = n;
+            have_size = true;
+        }
+    }
+    if (bad || !type || strlen(type) != 1 || !strchr("dufl", type[0]))
+        return violation(err, "a malformed tree entry");
+    e->type = type[0];
+    if (e->type != 'u' && (!e->name || !agent_tree_name_ok(e->name)))
+        return violation(err, "an entry name that is not a single file name");
+    if (((e->type == 'd' || e->type == 'f') && !have_mode) || (e->type == 'f' && !have_size))
+        return violation(err, "a tree entry without its mode or size");
+    if (e->type == 'l' && (!e->link || !agent_tree_link_ok(e->link, t->depth)))
+        return violation(err, "a symbolic link pointing out of the tree");
+    if (++t->entries > AGENT_TREE_MAX_ENTRIES)
+        return violation(err, "more entries than a copy may have");
+    if (e->type == 'd' && ++t->depth > AGENT_TREE_MAX_DEPTH)
+        return violation(err, "directories nested deeper than a copy may go");
+    if (e->type == 'u' && t->depth-- == 0)
+        return violation(err, "an entry leaving the top of the tree");
+    if (e->type == 'f') {
+        if (e->size > AGENT_TREE_MAX_BYTES - t->bytes)
+            return violation(err, "more bytes than a copy may have");
+        t->bytes += e->size;
+        t->left = e->size;
+    }
+    return AGENT_FEED_ENTRY;
+}
+
+int agent_tree_feed(struct agent_tree *t, const struct agent_frame *f, struct agent_entry *e,
+                    struct cove_error *err)
+{
+    if (t->have_error && f->type != AGENT_T_EXIT)
+        return f->type == AGENT_T_ERROR ? violation(err, "a second error frame")
+                                        : unexpected(err, f);
+    switch (f->type) {
+    case AGENT_T_ERROR: {
+        char text[COVE_ERROR_MAX - 16];
+        int rc = take_error(&t->have_error, f, text, sizeof text, err);
+        t->error_code = f->len && f->payload[0] == AGENT_ERR_REQUEST ? -EINVAL : -EIO;
+        cove_error_set(err, t->error_code, "guest: %s", text);
+        return rc;
+    }
+    case AGENT_T_RESULT: {
+        const char *k, *v;
+        bool bad = false, have_mode = false;
+        uint64_t n;
+        if (t->have_result)
+            return violation(err, "a second result frame");
+        t->have_result = true;
+        for (uint32_t at = 0; next_pair(f, &at, &k, &v, &bad);)
+            if (!strcmp(k, "mode")) {
+                if (!parse_number(v, 8, 07777, &n))
+                    return violation(err, "a directory mode that is not one");
+                t->root_mode = (unsigned)n & 0777;
+                have_mode = true;
+            }
+        if (bad || !have_mode)
+            return violation(err, "a malformed directory description");
+        return AGENT_FEED_RESULT;
+    }
+    case AGENT_T_ENTRY:
+        if (!t->have_result || t->done || t->left)
+            return unexpected(err, f);
+        return tree_entry(t, f, e, err);
+    case AGENT_T_DATA:
+        if (!t->have_result || t->done || f->stream != AGENT_STDOUT)
+            return unexpected(err, f);
+        if (f->len == 0) {
+            if (t->left || t->depth)
+                return violation(err, "the end of a tree before its last file or directory");
+            t->done = true;
+            return AGENT_FEED_MORE;
+        }
+        if (f->len > t->left)
+            return violation(err, "more data than the size it announced");
+        t->left -= f->len;
+        return AGENT_FEED_DATA;
+    case AGENT_T_EXIT: {
+        int rc = exit_value(f, false, &t->status, err);
+        if (rc < 0 || t->have_error)
+            return rc;
+        if (t->status == 0 && !t->done)
+            return violation(err, "a successful end before the whole tree");
+        return rc;
+    }
+    default:
+        return unexpected(err, f);
+    }
+}
+
 int agent_exec_feed(struct agent_exec_reply *x, const struct agent_frame *f, char *message,
                     size_t message_len, struct cove_error *err)
 {

@@ -40,6 +40,7 @@ enum agent_feed {
     AGENT_FEED_RESULT, /* an R frame of an ip request: the payload is the result */
     AGENT_FEED_DATA,   /* file data (get) or output (exec): write the payload */
     AGENT_FEED_DONE,   /* the exit frame: the answer is complete */
+    AGENT_FEED_ENTRY,  /* an F frame of a getdir: a tree entry */
 };
 
 /* The answer to one request/reply operation (everything but exec). */
@@ -62,6 +63,33 @@ struct agent_reply {
 /* Takes the next frame of an answer. Returns an enum agent_feed, or -EPROTO (err says what
  * was wrong). An E frame's text goes to err (the caller reports it once the X came). */
 int agent_reply_feed(struct agent_reply *r, const struct agent_frame *f, struct cove_error *err);
+
+/* The answer to a getdir (cove cp -r out of the guest): R with the root's mode, then the
+ * tree (protocol.h: F entries, each file's exact size in D 1 frames, an empty D 1 at the
+ * top), X 0; or E and X at any point. Every name, link target, mode and bound is checked
+ * here, so the caller creates only what the rules allow. */
+struct agent_tree {
+    bool have_result, have_error, done;
+    int error_code;
+    unsigned root_mode;  /* permission bits only */
+    unsigned depth;      /* directories entered and not left */
+    uint64_t entries, bytes;
+    uint64_t left;       /* bytes of the current file still to come */
+    int status;
+};
+
+struct agent_entry {
+    char type;           /* 'd', 'u', 'f', 'l' */
+    const char *name;    /* d, f, l: one path component (points into the frame) */
+    const char *link;    /* l: the target, inside the tree */
+    unsigned mode;       /* d, u, f: permission bits only */
+    uint64_t size;       /* f */
+};
+
+/* Takes the next frame of a getdir: AGENT_FEED_RESULT for the root's mode, AGENT_FEED_ENTRY
+ * with *e filled, AGENT_FEED_DATA for a file's bytes, AGENT_FEED_DONE; or -EPROTO. */
+int agent_tree_feed(struct agent_tree *t, const struct agent_frame *f, struct agent_entry *e,
+                    struct cove_error *err);
 
 /* The frames of a running exec. */
 struct agent_exec_reply {

@@ -10,6 +10,7 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cove/error.h>
 
@@ -26,12 +27,24 @@
 #define AGENT_IDLE_TIMEOUT_MS 30000
 #define AGENT_MIN_BYTES_PER_S (1024L * 1024)
 
+/* A tree (cove cp -r): on top of its bytes, this long per entry (each one is a few system
+ * calls in a guest that may be slow). */
+#define AGENT_MS_PER_ENTRY 20
+
 #define AGENT_NEVER LONG_MAX
 #define AGENT_NEVER_MS (-1L)
 
 long agent_now_ms(void);
 /* from + ms, AGENT_NEVER when ms < 0 (or past the end of time). */
 long agent_deadline(long from, long ms);
+
+/* agent_copy.c: how long a copy of size bytes may take in all, from start. */
+long agent_copy_deadline(long start, uint64_t size);
+/* The last path component of path, copied into buf (for copies into a directory). */
+const char *agent_base_name(const char *path, char *buf, size_t n);
+/* The process's umask, without changing it (umask(2) cannot read it, and a library must
+ * not set it while other threads create files): 077, the strictest, if /proc cannot say. */
+mode_t agent_umask(void);
 
 /* A request being built: NUL-terminated key/value strings. */
 struct agent_req {

@@ -1,13 +1,15 @@
 /*
- * cove cp NAME:PATH LOCAL | cove cp LOCAL NAME:PATH: copies one file out of or into a
- * running VM through its guest agent, keeping the mode. The file lands under a temporary
- * name and is renamed into place only once whole, on either side. INT, TERM and HUP end the
+ * cove cp [-r] NAME:PATH LOCAL | cove cp [-r] LOCAL NAME:PATH: copies one file (or with
+ * -r a directory tree) out of or into a running VM through its guest agent, keeping the
+ * mode. The copy lands under a temporary name and is renamed into place only once whole,
+ * on either side. INT, TERM and HUP end the
  * copy cleanly: the connection is shut down, so the copy fails, its temporary file is
  * removed (here or in the guest), and cove cp exits 128+N.
  */
 #include "cli.h"
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,12 +19,15 @@
 #include <cove/agent.h>
 
 static const char cp_usage[] =
-    "usage: cove cp NAME:PATH LOCAL\n"
-    "       cove cp LOCAL NAME:PATH\n"
-    "       cove cp --vsock SOCKET [:PATH LOCAL | LOCAL :PATH]\n"
+    "usage: cove cp [-r] NAME:PATH LOCAL\n"
+    "       cove cp [-r] LOCAL NAME:PATH\n"
+    "       cove cp --vsock SOCKET [-r] [:PATH LOCAL | LOCAL :PATH]\n"
     "\n"
     "Copies a file out of or into the running VM NAME (guest agent), keeping its mode.\n"
     "A directory as the destination takes the source's file name.\n"
+    "  -r, --recursive  copy the directory PATH or LOCAL: files, directories and symbolic\n"
+    "                   links (as links) with their permission bits; the destination must\n"
+    "                   not exist yet. Links from the guest must stay inside the tree.\n"
     "Exit codes: 125 VM not running or no agent, 124 agent timeout, 123 connection lost\n"
     "or the agent broke the protocol, 128+N ended by signal N (nothing left behind).\n";
 
@@ -62,21 +67,24 @@ int cmd_cp(int argc, char **argv)
     static const struct option options[] = {
         {"vsock", required_argument, NULL, O_VSOCK},
         {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"recursive", no_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *vsock = NULL;
+    bool recursive = false;
     double timeout = COVE_AGENT_TIMEOUT_MS / 1000.0;
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hr", options, NULL)) != -1) {
         switch (c) {
         case O_VSOCK: vsock = optarg; break;
         case O_TIMEOUT:
             if (cli_parse_timeout(optarg, &timeout) < 0)
                 return CLI_EXIT_USAGE;
             break;
+        case 'r': recursive = true; break;
         case 'h': fputs(cp_usage, stdout); return CLI_EXIT_OK;
         default: return cli_bad_option("cp", c, argv);
         }
@@ -106,8 +114,12 @@ int cmd_cp(int argc, char **argv)
         return rc;
     struct cove_error err = {0};
     catch_signals(fd);
-    rc = s >= 0 ? cove_agent_get(fd, remote_path, dst, &err)
-                : cove_agent_put(fd, src, remote_path, &err);
+    if (recursive)
+        rc = s >= 0 ? cove_agent_get_tree(fd, remote_path, dst, &err)
+                    : cove_agent_put_tree(fd, src, remote_path, &err);
+    else
+        rc = s >= 0 ? cove_agent_get(fd, remote_path, dst, &err)
+                    : cove_agent_put(fd, src, remote_path, &err);
     close(fd);
     if (interrupted_by && rc < 0) {
         cli_error("interrupted by signal %d; nothing was copied", (int)interrupted_by);

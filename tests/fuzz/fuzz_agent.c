@@ -1,9 +1,10 @@
 /* The host's parser of what the guest agent sends (src/agent/agent_frame.c): the input's
- * first byte picks the answer's kind (a plain request, ip, get, exec), the rest is the byte
+ * first byte picks the answer's kind (a plain request, ip, get, getdir, exec), the rest is the byte
  * stream a hostile agent sends. Frames are split and fed until the answer ends or breaks
  * the rules. Properties: a get never takes more than the size it announced, and ends well
  * only with all of it; a mode keeps permission bits only; no text for the user carries a
- * control byte. */
+ * control byte; a getdir's entries have single-component names, links that stay inside,
+ * depth, entries and bytes within their bounds, and it ends well only when whole. */
 #include <stdlib.h>
 
 #include "agent/agent_frame.h"
@@ -37,6 +38,50 @@ static void reply(uint8_t kind, struct fuzz_input *in)
                 r.status == 0 && data != r.size)
                 __builtin_trap();
             if (rc == AGENT_FEED_DONE && r.status > 255)
+                __builtin_trap();
+            break;
+        }
+    }
+    check_text(err.message);
+}
+
+static void tree(struct fuzz_input *in)
+{
+    struct agent_tree t = {0};
+    struct cove_error err = {0};
+    uint64_t data = 0, announced = 0;
+    unsigned depth = 0;
+    for (;;) {
+        struct agent_frame f;
+        struct agent_entry e;
+        long k = agent_frame_split(in->p, in->left, &f);
+        if (k <= 0)
+            break;
+        in->p += k, in->left -= (size_t)k;
+        int rc = agent_tree_feed(&t, &f, &e, &err);
+        if (rc == AGENT_FEED_ENTRY) {
+            if (e.type == 'd')
+                depth++;
+            if (e.type == 'u' && depth-- == 0)
+                __builtin_trap();
+            if (e.type != 'u' && !agent_tree_name_ok(e.name))
+                __builtin_trap();
+            if (e.type == 'l' && (e.link[0] == '/' || !agent_tree_link_ok(e.link, depth)))
+                __builtin_trap();
+            if (e.mode & ~0777u)
+                __builtin_trap();
+            if (e.type == 'f')
+                announced += e.size;
+        }
+        if (rc == AGENT_FEED_DATA)
+            data += f.len;
+        if (data > announced || depth != t.depth || depth > AGENT_TREE_MAX_DEPTH ||
+            t.entries > AGENT_TREE_MAX_ENTRIES || announced > AGENT_TREE_MAX_BYTES ||
+            (t.root_mode & ~0777u))
+            __builtin_trap();
+        if (rc < 0 || rc == AGENT_FEED_DONE) {
+            if (rc == AGENT_FEED_DONE && !t.have_error && t.status == 0 &&
+                (!t.done || depth || data != announced))
                 __builtin_trap();
             break;
         }
@@ -81,6 +126,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         __builtin_trap();
     if (kind & 0x80)
         exec(&in);
+    else if (kind & 0x40)
+        tree(&in);
     else
         reply(kind, &in);
     return 0;

@@ -178,11 +178,16 @@ def agent_exit(how, value):
     return frame("X", 0, struct.pack("<BI", how, value))
 
 
-# agent: the first byte picks the answer's kind (0 plain, 1 ip, 2 get, 0x80 exec)
+# agent: the first byte picks the answer's kind (0 plain, 1 ip, 2 get, 0x40 getdir, 0x80 exec)
 save("agent", "ping", b"\x00" + agent_exit(0, 0))
 save("agent", "ip", b"\x01" + frame("R", 0, b"if\0eth0\0addr\00010.0.2.15/24\0") + agent_exit(0, 0))
 save("agent", "get", b"\x02" + frame("R", 0, b"mode\0644\0size\0005\0") + frame("D", 1, b"he")
      + frame("D", 1, b"llo") + frame("D", 1, b"") + agent_exit(0, 0))
 save("agent", "get-error", b"\x02" + frame("E", 0, b"\x04/x: No such file") + agent_exit(0, 1))
 save("agent", "exec", b"\x80" + frame("D", 1, b"out") + frame("D", 2, b"err") + agent_exit(1, 9))
+save("agent", "getdir", b"\x40" + frame("R", 0, b"mode\0755\0")
+     + frame("F", 1, b"type\0d\0name\0sub\0mode\0700\0")
+     + frame("F", 1, b"type\0f\0name\0a\0mode\0644\0size\0003\0") + frame("D", 1, b"abc")
+     + frame("F", 1, b"type\0l\0name\0up\0link\0../x\0") + frame("F", 1, b"type\0u\0")
+     + frame("D", 1, b"") + agent_exit(0, 0))
 save("agent", "exec-127", b"\x80" + frame("E", 0, b"\x01x: command not found") + agent_exit(0, 127))

@@ -17,11 +17,16 @@
  *   exit-high  get and exec: exit value 0x80000000
  *   stream     exec: output on stream 7
  *   escape     an error whose text is terminal escape sequences
+ *   tree-dotdot    getdir: a file named ".."
+ *   tree-slash     getdir: a directory named "a/b"
+ *   tree-abslink   getdir: a link to /etc/passwd
+ *   tree-many      getdir: more empty files than a copy may have
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -169,6 +174,45 @@ static void behave(int fd, const char *op)
     hold(fd);
 }
 
+/* A getdir entry: pairs "k", "v", ..., NULL. */
+static void entry(int fd, const char *k, ...)
+{
+    char p[256];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, k);
+    for (; k; k = va_arg(ap, const char *)) {
+        const char *v = va_arg(ap, const char *);
+        n += (size_t)snprintf(p + n, sizeof p - n, "%s", k) + 1;
+        n += (size_t)snprintf(p + n, sizeof p - n, "%s", v) + 1;
+    }
+    va_end(ap);
+    frame(fd, 'F', 1, p, (uint32_t)n);
+}
+
+/* getdir in a tree-* mode: a root, one good file, then the misbehaviour. */
+static void hostile_tree(int fd, const char *mode)
+{
+    static const char root[] = "mode\000755";
+    frame(fd, 'R', 0, root, sizeof root);
+    entry(fd, "type", "f", "name", "good", "mode", "644", "size", "0", NULL);
+    if (!strcmp(mode, "tree-dotdot"))
+        entry(fd, "type", "f", "name", "..", "mode", "644", "size", "0", NULL);
+    else if (!strcmp(mode, "tree-slash"))
+        entry(fd, "type", "d", "name", "a/b", "mode", "755", NULL);
+    else if (!strcmp(mode, "tree-abslink"))
+        entry(fd, "type", "l", "name", "x", "link", "/etc/passwd", NULL);
+    else
+        for (unsigned i = 0; i <= 100000; i++) {
+            char name[16];
+            snprintf(name, sizeof name, "f%u", i);
+            entry(fd, "type", "f", "name", name, "mode", "644", "size", "0", NULL);
+        }
+    frame(fd, 'D', 1, "", 0);
+    exit_frame(fd, 0, 0);
+    hold(fd);
+}
+
 static void serve(int fd)
 {
     uint8_t h[HDR];
@@ -225,6 +269,8 @@ static void serve(int fd)
         frame(fd, 'D', 7, "sneaky\n", 7);
         exit_frame(fd, 0, 0);
         hold(fd);
+    } else if (!strncmp(mode, "tree-", 5) && !strcmp(op, "getdir")) {
+        hostile_tree(fd, mode);
     } else if (!strcmp(mode, "escape")) {
         static const char e[] = "\004\033]0;pwned\007\033[2J\033[31mred alert";
         frame(fd, 'E', 0, e, sizeof e - 1);

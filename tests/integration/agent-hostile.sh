@@ -6,7 +6,8 @@
 # a distinct exit code, write only what was asked (permission bits under the umask, the
 # size announced) and leave no file behind: unknown frames, a drip, silence (exec
 # --exec-timeout, a second signal, ip, stop), a setuid file, a flood, an impossible exit
-# value, output on a stream that does not exist, escape sequences, cp killed mid-copy.
+# value, output on a stream that does not exist, escape sequences, cp killed mid-copy;
+# cp -r of a tree with a name "..", a name with '/', a link out, too many entries.
 . "$(dirname "$0")/lib.sh"
 need_guest
 export COVE_HOME=$TMP/home COVE_GUEST_DIR
@@ -124,6 +125,14 @@ grep -qF 'x1b]0;pwned' "$TMP/err" || fail "escape: the text is not shown escaped
 within 5 1 cp hv:/x "$DL/x"
 within 5 1 ip hv
 nothing_left
+
+# --- cp -r: names and links that would leave the tree, too many entries ------------------------
+for m in tree-dotdot tree-slash tree-abslink tree-many; do
+    set_mode $m
+    within 120 123 cp -r hv:/x "$DL/t"
+    grep -q "broke the protocol" "$TMP/err" || fail "$m: $(cat "$TMP/err")"
+    nothing_left
+done
 
 # --- cp killed mid-copy: the temporary file goes too --------------------------------------------
 set_mode slow
