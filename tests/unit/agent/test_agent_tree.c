@@ -34,7 +34,8 @@ static void add_frame(struct script *s, uint8_t type, uint8_t stream, const void
         s->bytes = realloc(s->bytes, s->cap);
     }
     agent_put_header(s->bytes + s->len, type, stream, len);
-    memcpy(s->bytes + s->len + AGENT_HDR_SIZE, p, len);
+    if (len) /* an empty frame may come with no buffer at all */
+        memcpy(s->bytes + s->len + AGENT_HDR_SIZE, p, len);
     s->len += AGENT_HDR_SIZE + len;
 }
 
