@@ -10,7 +10,8 @@ PKGS="build-essential meson ninja-build pkg-config git
  linux-source-6.1 bc bison flex libssl-dev libelf-dev cpio kmod xz-utils
  opensbi u-boot-qemu qemu-system-misc
  clang libclang-rt-14-dev python3 e2fsprogs dpkg-dev time
- debhelper fakeroot"
+ debhelper fakeroot
+ mmdebstrap qemu-user-static binfmt-support arch-test dosfstools mtools fdisk openssh-client"
 
 missing=""
 for p in $PKGS; do

@@ -77,6 +77,10 @@ struct cove_create_options {
     const char *kernel;     /* a RISC-V Linux Image or ELF, checked here */
     const char *initrd;
     const char *cmdline;
+    /* ... or a distribution image (a directory cove_image_build gave, cove/image.h): the
+     * disk is a copy-on-write overlay over the image's disk (disk_size 0: the image's size,
+     * else at least that), booted with the image's kernel, initrd and command line. */
+    const char *image_dir;
     enum cove_net_mode net;
     const char *const *forwards; /* "tcp|udp:[ADDR:]HOSTPORT:GUESTPORT", stored; need NAT */
     unsigned nforwards;          /* at most COVE_MAX_FORWARDS */

@@ -7,6 +7,7 @@
 #define COVE_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Exit codes of the cove command (documented in docs/CLI.md). */
@@ -37,6 +38,10 @@ int cmd_disk(int argc, char **argv);
 int cmd_exec(int argc, char **argv); /* the guest agent: cmd_exec.c, cmd_ip.c, cmd_cp.c */
 int cmd_ip(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
+int cmd_image(int argc, char **argv); /* cmd_image.c */
+/* Builds (or finds in the store) image NAME of SUITE (NULL: the template's); progress on a
+ * terminal. The image's directory into dir; -1 after one line on stderr. */
+int cli_image_build(const char *name, const char *suite, bool update, char *dir, size_t n);
 /* Connects to the agent of NAME (or of the socket vsock); prints the error and returns
  * its exit code (125, 124...) on failure, 0 with *fd set on success. */
 int cli_agent_connect(const char *name, const char *vsock, double timeout_s, int *fd);
@@ -54,6 +59,13 @@ int cli_parse_net(const char *text, enum cove_net_mode *out);
 int cli_add_forward(const char *spec, const char **forwards, unsigned *n);
 
 /* Prints "cove: <message>" on stderr (one line). */
+/* --format text|json and --help of a read-only command: -1 after printing the usage (done,
+ * exit 0), 0 to go on (json set), or an exit code. */
+int cli_format_options(const char *cmd, const char *usage, int argc, char **argv, bool *json);
+/* Prints v (a jansson value, consumed) indented, with a newline. */
+struct json_t;
+void cli_print_json(struct json_t *v);
+
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* For getopt_long's ':' (missing value) and '?' (unknown option) with opterr = 0: one

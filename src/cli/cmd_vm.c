@@ -153,44 +153,12 @@ static int net_option(int c, const char *arg, struct net_args *n)
     }
 }
 
-/* The options of the read-only commands (get, list): --format text|json and --help.
- * Returns -1 after printing the usage (the command is done, exit 0), 0 to go on, or an
- * exit code. */
-static int format_options(const char *cmd, const char *usage, int argc, char **argv,
-                          bool *json)
-{
-    static const struct option options[] = {
-        {"format", required_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *format = NULL;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-        switch (c) {
-        case 'f': format = optarg; break;
-        case 'h': fputs(usage, stdout); return -1;
-        default: return cli_bad_option(cmd, c, argv);
-        }
-    }
-    *json = false;
-    if (!format || !strcmp(format, "text"))
-        return 0;
-    if (!strcmp(format, "json")) {
-        *json = true;
-        return 0;
-    }
-    cli_error("--format '%s' is not known; use text or json", format);
-    return CLI_EXIT_USAGE;
-}
-
 /* --- create ---------------------------------------------------------------------------- */
 
 static const char create_usage[] =
     "usage: cove create NAME [--cpus N] [--memory SIZE] [--disk-size SIZE]\n"
-    "                   [--from-guest default | --kernel PATH [--initrd PATH]] [--append ARGS]\n"
+    "                   [--from-guest default | --from IMAGE[:SUITE] |\n"
+    "                    --kernel PATH [--initrd PATH]] [--append ARGS]\n"
     "                   [--net nat|none] [--forward SPEC]... [--mac MAC]\n"
     "\n"
     "Makes a new VM bundle. From the default guest (the default) the disk holds an ext4\n"
@@ -199,6 +167,8 @@ static const char create_usage[] =
     "  --memory SIZE      guest memory, e.g. 512M or 2G; a bare number is MiB (default 512M)\n"
     "  --disk-size SIZE   disk size, e.g. 8G; a bare number is GiB (default 8G; sparse)\n"
     "  --from-guest default  the default guest (COVE_GUEST_DIR, else the installed one)\n"
+    "  --from IMAGE[:SUITE]  a distribution image (e.g. debian, debian:forky), built first\n"
+    "                     when the image store does not have it (`cove image build`)\n"
     "  --kernel PATH      a kernel of your own instead (a RISC-V Linux Image or ELF, copied\n"
     "                     into the bundle); empty disk\n"
     "  --initrd PATH      its initrd\n"
@@ -210,12 +180,14 @@ static const char create_usage[] =
 
 int cmd_create(int argc, char **argv)
 {
-    enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_FROM_GUEST, O_KERNEL, O_INITRD, O_APPEND };
+    enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_FROM_GUEST, O_FROM, O_KERNEL, O_INITRD,
+           O_APPEND };
     static const struct option options[] = {
         {"cpus", required_argument, NULL, O_CPUS},
         {"memory", required_argument, NULL, O_MEMORY},
         {"disk-size", required_argument, NULL, O_DISK_SIZE},
         {"from-guest", required_argument, NULL, O_FROM_GUEST},
+        {"from", required_argument, NULL, O_FROM},
         {"kernel", required_argument, NULL, O_KERNEL},
         {"initrd", required_argument, NULL, O_INITRD},
         {"append", required_argument, NULL, O_APPEND},
@@ -228,6 +200,7 @@ int cmd_create(int argc, char **argv)
     struct cove_create_options o = {0};
     struct net_args n = {0};
     const char *guest = NULL;
+    char *image = NULL;
     int c;
     optind = 1;
     opterr = 0;
@@ -246,6 +219,7 @@ int cmd_create(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             break;
         case O_FROM_GUEST: guest = optarg; break;
+        case O_FROM: image = optarg; break;
         case O_KERNEL: o.kernel = optarg; break;
         case O_INITRD: o.initrd = optarg; break;
         case O_APPEND: o.cmdline = optarg; break;
@@ -266,8 +240,8 @@ int cmd_create(int argc, char **argv)
         cli_error("--from-guest '%s' is not known; the only guest is 'default'", guest);
         return CLI_EXIT_USAGE;
     }
-    if (guest && o.kernel) {
-        cli_error("--from-guest and --kernel exclude each other; pass one");
+    if (!!guest + !!o.kernel + !!image > 1) {
+        cli_error("--from-guest, --from and --kernel exclude each other; pass one");
         return CLI_EXIT_USAGE;
     }
     if (o.initrd && !o.kernel) {
@@ -287,7 +261,21 @@ int cmd_create(int argc, char **argv)
     if (cove_name_check(name, &err) < 0)
         return fail(&err);
     char dir[PATH_MAX];
-    if (!o.kernel) {
+    if (image) {
+        /* a name in use is refused before a build that may take minutes */
+        struct cove_vm_info info;
+        if (cove_vm_get(name, &info, NULL) == 0) {
+            cove_vm_info_free(&info);
+            cli_error("VM '%s' already exists", name);
+            return CLI_EXIT_FAILURE;
+        }
+        char *suite = strchr(image, ':');
+        if (suite)
+            *suite++ = 0;
+        if (cli_image_build(image, suite, false, dir, sizeof dir) < 0)
+            return CLI_EXIT_FAILURE;
+        o.image_dir = dir;
+    } else if (!o.kernel) {
         if (cli_default_guest_dir(dir, sizeof dir) < 0)
             return CLI_EXIT_FAILURE;
         o.guest_dir = dir;
@@ -460,21 +448,13 @@ static json_t *info_json(const struct cove_vm_info *v, bool with_config)
     return o;
 }
 
-static void print_json(json_t *v)
-{
-    char *text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (text)
-        printf("%s\n", text);
-    free(text);
-    json_decref(v);
-}
 
 int cmd_get(int argc, char **argv)
 {
     static const char usage[] =
         "usage: cove get NAME [--format text|json]\n\nShows a VM's settings and state.\n";
     bool json = false;
-    int rc = format_options("get", usage, argc, argv, &json);
+    int rc = cli_format_options("get", usage, argc, argv, &json);
     if (rc < 0)
         return CLI_EXIT_OK;
     if (rc || (rc = positional("get", argc, argv, 1, "NAME")))
@@ -484,7 +464,7 @@ int cmd_get(int argc, char **argv)
     if (cove_vm_get(argv[optind], &v, &err) < 0)
         return fail(&err);
     if (json) {
-        print_json(info_json(&v, true));
+        cli_print_json(info_json(&v, true));
     } else {
         char size[32], used[32], shared[64] = "";
         cove_size_format_short(v.disk_size, size, sizeof size);
@@ -527,7 +507,7 @@ int cmd_list(int argc, char **argv)
         "size, the host space its disk uses (USED: its own files and the clone bases it\n"
         "reads through) and the part of that in bases shared with other clones (SHARED).\n";
     bool json = false;
-    int rc = format_options("list", usage, argc, argv, &json);
+    int rc = cli_format_options("list", usage, argc, argv, &json);
     if (rc < 0)
         return CLI_EXIT_OK;
     if (rc || (rc = positional("list", argc, argv, 0, "")))
@@ -541,7 +521,7 @@ int cmd_list(int argc, char **argv)
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr, info_json(&list[i], false));
-        print_json(arr);
+        cli_print_json(arr);
     } else {
         printf("%-20s %-9s %4s %7s %7s %7s %7s\n", "NAME", "STATE", "CPUS", "MEMORY", "DISK",
                "USED", "SHARED");

@@ -94,6 +94,31 @@ static int run_guest_build(const char *script, char *buf, size_t n)
     return 0;
 }
 
+int cli_data_path(const char *rel, char *buf, size_t n)
+{
+    char bindir[PATH_MAX], dir[PATH_MAX], src[PATH_MAX];
+    if (exe_dir(bindir, sizeof bindir) < 0) {
+        cli_error("cannot find where cove is installed (/proc/self/exe)");
+        return -1;
+    }
+    /* DATADIR/cove is the installed guest's parent */
+    if (installed_path(bindir, dir, sizeof dir) == 0) {
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = 0;
+        int len = snprintf(buf, n, "%s/%s", dir, rel);
+        if (len > 0 && (size_t)len < n && access(buf, F_OK) == 0)
+            return 0;
+    }
+    if (build_tree_source(bindir, src, sizeof src) == 0) {
+        int len = snprintf(buf, n, "%s/%s", src, rel);
+        if (len > 0 && (size_t)len < n && access(buf, F_OK) == 0)
+            return 0;
+    }
+    cli_error("%s is not installed (looked in %s/../share/cove and the source tree)", rel, bindir);
+    return -1;
+}
+
 int cli_default_guest_dir(char *buf, size_t n)
 {
     const char *env = getenv("COVE_GUEST_DIR");

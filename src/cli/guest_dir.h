@@ -14,4 +14,11 @@
  */
 int cli_default_guest_dir(char *buf, size_t n);
 
+/*
+ * A file of cove's data (REL: e.g. "images/build.sh") into buf: DATADIR/cove/REL of the
+ * installed cove, else REL in the source tree of a Meson build tree's cove. Returns 0, or -1
+ * after one line on stderr.
+ */
+int cli_data_path(const char *rel, char *buf, size_t n);
+
 #endif

@@ -70,6 +70,7 @@ static const char usage[] =
     "  exec       run a command in a running VM (guest agent)\n"
     "  ip         a running VM's IP address\n"
     "  cp         copy a file or (-r) a directory into or out of a running VM\n"
+    "  image      build, update, list and remove distribution images (e.g. debian)\n"
     "\n"
     "Options:\n"
     "  -v, --verbose   more messages (repeat for debug)\n"
@@ -110,7 +111,7 @@ int main(int argc, char **argv)
         {"run", cmd_run}, {"create", cmd_create}, {"clone", cmd_clone}, {"list", cmd_list},
         {"get", cmd_get}, {"set", cmd_set}, {"stop", cmd_stop}, {"delete", cmd_delete},
         {"rename", cmd_rename}, {"pause", cmd_pause}, {"resume", cmd_resume},
-        {"disk", cmd_disk}, {"exec", cmd_exec}, {"ip", cmd_ip}, {"cp", cmd_cp},
+        {"disk", cmd_disk}, {"exec", cmd_exec}, {"ip", cmd_ip}, {"cp", cmd_cp}, {"image", cmd_image},
     };
     for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
         if (!strcmp(cmd, commands[c].name))

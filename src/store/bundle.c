@@ -4,6 +4,7 @@
  */
 #include "store/bundle.h"
 
+#include <cove/image.h>
 #include <cove/size.h>
 
 #include "machine/boot.h"
@@ -152,6 +153,14 @@ static int boot_files(const struct cove_create_options *o, char *kernel, char *i
 {
     *k = o->kernel;
     *i = o->initrd;
+    if (o->image_dir) {
+        if (store_path(kernel, PATH_MAX, "%s/vmlinuz", o->image_dir) < 0 ||
+            store_path(initrd, PATH_MAX, "%s/initrd.img", o->image_dir) < 0)
+            return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", o->image_dir);
+        *k = kernel;
+        *i = initrd;
+        return 0;
+    }
     if (!o->guest_dir)
         return 0;
     if (store_path(kernel, PATH_MAX, "%s/Image", o->guest_dir) < 0 ||
@@ -162,9 +171,19 @@ static int boot_files(const struct cove_create_options *o, char *kernel, char *i
     return 0;
 }
 
-static int fill_new_bundle(const char *tmp, const struct cove_create_options *o,
-                           uint64_t disk_size, struct cove_config *cfg, struct cove_error *err)
+static int fill_new_bundle(const struct store *s, const char *tmp,
+                           const struct cove_create_options *o, struct cove_config *cfg,
+                           struct cove_error *err)
 {
+    uint64_t disk_size = o->disk_size ? o->disk_size : DEFAULT_DISK_SIZE;
+    struct cove_image_info img;
+    if (o->image_dir) {
+        int rc = cove_image_get(o->image_dir, &img, err);
+        if (rc < 0)
+            return rc;
+        if (!o->disk_size && disk_size < img.disk_size)
+            disk_size = img.disk_size;
+    }
     char kernel[PATH_MAX], initrd[PATH_MAX], disk[PATH_MAX], work[PATH_MAX];
     const char *k, *i;
     int rc = boot_files(o, kernel, initrd, &k, &i, err);
@@ -177,7 +196,9 @@ static int fill_new_bundle(const char *tmp, const struct cove_create_options *o,
     if (store_path(disk, sizeof disk, "%s/" BUNDLE_DISK, tmp) < 0 ||
         store_path(work, sizeof work, "%s/.rootfs", tmp) < 0)
         return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", tmp);
-    if (o->guest_dir) {
+    if (o->image_dir) {
+        rc = store_disk_from_image(s, &img, disk, disk_size, err);
+    } else if (o->guest_dir) {
         if (mkdir(work, 0700) < 0)
             return cove_error_set(err, -errno, "cannot create %s: %s", work, strerror(errno));
         rc = store_make_rootfs(i, disk, disk_size, work, err);
@@ -190,7 +211,9 @@ static int fill_new_bundle(const char *tmp, const struct cove_create_options *o,
     cfg->disks[0].file = strdup(BUNDLE_DISK);
     cfg->ndisks = 1;
     char cmdline[4096] = "";
-    if (o->guest_dir)
+    if (o->image_dir)
+        snprintf(cmdline, sizeof cmdline, "%s", img.cmdline);
+    else if (o->guest_dir)
         snprintf(cmdline, sizeof cmdline, "%s", GUEST_ROOT_CMDLINE);
     if (o->cmdline && *o->cmdline)
         snprintf(cmdline + strlen(cmdline), sizeof cmdline - strlen(cmdline), "%s%s",
@@ -263,7 +286,7 @@ int cove_vm_create(const char *name, const struct cove_create_options *o, struct
     int rc = store_check_name(name, err);
     if (rc < 0 || (rc = check_ranges(o->cpus, o->memory_mib, o->disk_size, err)) < 0)
         return rc;
-    if (!o->guest_dir && !o->kernel)
+    if (!o->guest_dir && !o->kernel && !o->image_dir)
         return cove_error_set(err, -EINVAL, "no guest given; use the default guest or a kernel");
     if ((rc = check_boot_files(o, err)) < 0 || (rc = store_open(&s, err)) < 0)
         return rc;
@@ -290,7 +313,7 @@ int cove_vm_create(const char *name, const struct cove_create_options *o, struct
         cove_config_free(&cfg);
         return rc;
     }
-    rc = fill_new_bundle(tmp, o, o->disk_size ? o->disk_size : DEFAULT_DISK_SIZE, &cfg, err);
+    rc = fill_new_bundle(&s, tmp, o, &cfg, err);
     cove_config_free(&cfg);
     if (rc == 0)
         rc = publish(&s, tmp, name, err);

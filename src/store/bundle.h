@@ -84,6 +84,11 @@ void store_normalize_path(char *path);
 /* rootfs.c: an ext4 file system of `size` bytes in a new raw image at disk_path, holding
  * the contents of the cpio archive initrd (made in work_dir, which must be empty and is
  * left with scratch files). */
+/* disk: a cdisk overlay over the image's disk (image_vm.c), size 0 or >= the image's. */
+struct cove_image_info;
+int store_disk_from_image(const struct store *s, const struct cove_image_info *img,
+                          const char *disk, uint64_t size, struct cove_error *err);
+
 int store_make_rootfs(const char *initrd, const char *disk_path, uint64_t size,
                       const char *work_dir, struct cove_error *err);
 

@@ -31,3 +31,11 @@ wait_for() {
     done
     expect_in "$1" "$2"
 }
+
+# need_image NAME: the distribution image NAME (images/NAME.conf), built once and cached
+# across runs in $COVE_IMAGES (default ~/.cache/cove/images, beside the default guest); its
+# directory in IMAGE_DIR. A cached image needs nothing; building one needs root (mmdebstrap).
+need_image() {
+    export COVE_IMAGES=${COVE_IMAGES:-${COVE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cove}/images}
+    IMAGE_DIR=$("$COVE" image build "$1") || fail "cannot build image $1"
+}
