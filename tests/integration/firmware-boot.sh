@@ -120,6 +120,25 @@ COVE_UBOOT=/nonexistent bad "U-Boot /nonexistent: .*install Debian's u-boot-qemu
     create x --from-disk "$raw"
 COVE_OPENSBI=/nonexistent bad "OpenSBI firmware /nonexistent: .*install Debian's opensbi" -- \
     create x --from-disk "$raw"
+# killed while qemu-img converts: nothing left, qemu-img gone with it
+head -c 256M /dev/urandom >"$TMP/big.raw"
+qemu-img convert -f raw -O qcow2 "$TMP/big.raw" "$TMP/big.qcow2" || fail "qemu-img big"
+rm -f "$TMP/big.raw"
+"$COVE" create k --from-disk "$TMP/big.qcow2" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 200); do child=$(pgrep -P $pid qemu-img) && break; sleep 0.02; done
+if [ -n "$child" ]; then
+    kill -9 $pid
+    wait $pid 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$child" 2>/dev/null || break; sleep 0.05; done
+    ps -o stat= -p "$child" 2>/dev/null | grep -qv Z && fail "qemu-img outlived a killed create"
+    echo "ok: killed during the qcow2 conversion"
+else
+    wait $pid
+    cove delete k >/dev/null || fail "delete k"
+    echo "note: the import ended before it could be killed"
+fi
+rm -f "$TMP/big.qcow2"
 [ "$(cove list | awk 'NR > 1 {print $1}' | tr '\n' ' ')" = "c d r v " ] ||
     { cove list; fail "a failed create left a VM"; }
 [ -z "$(ls -A "$COVE_HOME/vms" | grep -v -x -e c -e d -e r -e v)" ] ||
