@@ -38,7 +38,7 @@ _cove()
     # options whose value is the next word
     local with_value=" --kernel --initrd --append --cpus --memory --firmware --disk --net
         --forward --mac --vsock --console --format --backing --to --disk-size --from-guest
-        --timeout --wait -e --env -w --workdir "
+        --timeout --wait -e --env -w --workdir --from-disk --boot "
     local i cmd="" cmd_i=0 w
     COMPREPLY=()
 
@@ -71,15 +71,17 @@ _cove()
     done
 
     case $prev in
-    --kernel | --initrd | --firmware | --disk | --backing | --vsock)
+    --kernel | --initrd | --firmware | --disk | --backing | --vsock | --from-disk)
         _cove_reply_files "$cur"; return 0 ;;
     --console) _cove_reply_words "serial virtio" "$cur"; return 0 ;;
     --net) _cove_reply_words "nat none" "$cur"; return 0 ;;
     --to) _cove_reply_words "raw cdisk" "$cur"; return 0 ;;
     --from-guest) _cove_reply_words "default" "$cur"; return 0 ;;
+    --boot) _cove_reply_words "firmware direct" "$cur"; return 0 ;;
     --format)
         case "$cmd ${pos[0]:-}" in
         "disk create") _cove_reply_words "cdisk raw" "$cur" ;;
+        create*) _cove_reply_words "raw qcow2 cdisk" "$cur" ;;
         "disk info" | "disk check") _cove_reply_words "text json" "$cur" ;;
         *) _cove_reply_words "json" "$cur" ;;
         esac
@@ -90,7 +92,9 @@ _cove()
 
     local opts names=0 files=0
     case $cmd in
-    create) opts="--cpus --memory --disk-size --from-guest --kernel --initrd --append" ;;
+    create)
+        opts="--cpus --memory --disk-size --from-guest --kernel --initrd --append --from-disk
+              --format --boot --net --forward --mac" ;;
     run)
         local kernel=0
         for w in "${COMP_WORDS[@]:cmd_i+1:COMP_CWORD-cmd_i-1}"; do

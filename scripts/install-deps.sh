@@ -8,7 +8,7 @@ PKGS="build-essential meson ninja-build pkg-config git
  libfdt-dev device-tree-compiler libslirp-dev libglib2.0-dev libjansson-dev libcurl4-openssl-dev
  gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross
  linux-source-6.1 bc bison flex libssl-dev libelf-dev cpio kmod xz-utils
- opensbi u-boot-qemu qemu-system-misc
+ opensbi u-boot-qemu qemu-system-misc qemu-utils fdisk
  clang libclang-rt-14-dev python3 e2fsprogs dpkg-dev time
  debhelper fakeroot
  mmdebstrap qemu-user-static binfmt-support arch-test dosfstools mtools fdisk openssh-client"

@@ -66,6 +66,15 @@ enum cove_net_mode {
     COVE_NET_NONE,        /* no network device */
 };
 
+/* How a created VM boots (docs/BUNDLES.md "Boot"). */
+enum cove_boot {
+    COVE_BOOT_DEFAULT = 0, /* FIRMWARE for from_disk, else DIRECT */
+    COVE_BOOT_DIRECT,      /* cove loads the kernel and initrd and implements SBI itself */
+    COVE_BOOT_FIRMWARE,    /* OpenSBI -> U-Boot -> the disk's boot loader (copies of Debian's
+                              opensbi and u-boot-qemu files in the bundle); the disk's boot
+                              configuration chooses kernel and command line */
+};
+
 struct cove_create_options {
     unsigned cpus;          /* 0: 1 */
     uint64_t memory_mib;    /* 0: 512 */
@@ -73,7 +82,7 @@ struct cove_create_options {
     /* Either the default guest, whose initrd's contents become an ext4 root file system
      * on the disk (booted with cove.root=/dev/vda) ... */
     const char *guest_dir;  /* a directory with Image and initrd */
-    /* ... or a kernel (initrd, command line) of one's own with an empty disk. */
+    /* ... or a kernel (initrd, command line) of one's own with an empty disk ... */
     const char *kernel;     /* a RISC-V Linux Image or ELF, checked here */
     const char *initrd;
     const char *cmdline;
@@ -81,6 +90,13 @@ struct cove_create_options {
      * disk is a copy-on-write overlay over the image's disk (disk_size 0: the image's size,
      * else at least that), booted with the image's kernel, initrd and command line. */
     const char *image_dir;
+    /* ... or an existing disk image, copied into the bundle (with a kernel: booted
+     * directly with that kernel; without one: through firmware). disk_size 0 keeps the
+     * image's size; a larger one grows it; a smaller one is refused. */
+    const char *from_disk;
+    const char *disk_format; /* "raw", "qcow2" (through qemu-img), "cdisk"; NULL: from
+                                the file's header */
+    enum cove_boot boot;
     enum cove_net_mode net;
     const char *const *forwards; /* "tcp|udp:[ADDR:]HOSTPORT:GUESTPORT", stored; need NAT */
     unsigned nforwards;          /* at most COVE_MAX_FORWARDS */

@@ -155,17 +155,29 @@ static int net_option(int c, const char *arg, struct net_args *n)
 
 /* --- create ---------------------------------------------------------------------------- */
 
+static int parse_boot(const char *text, enum cove_boot *out)
+{
+    if (strcmp(text, "firmware") && strcmp(text, "direct")) {
+        cli_error("--boot '%s': unknown boot; use --boot firmware or --boot direct", text);
+        return -1;
+    }
+    *out = !strcmp(text, "firmware") ? COVE_BOOT_FIRMWARE : COVE_BOOT_DIRECT;
+    return 0;
+}
+
 static const char create_usage[] =
     "usage: cove create NAME [--cpus N] [--memory SIZE] [--disk-size SIZE]\n"
     "                   [--from-guest default | --from IMAGE[:SUITE] |\n"
     "                    --kernel PATH [--initrd PATH]] [--append ARGS]\n"
+    "                   [--from-disk FILE [--format raw|qcow2|cdisk]] [--boot firmware|direct]\n"
     "                   [--net nat|none] [--forward SPEC]... [--mac MAC]\n"
     "\n"
     "Makes a new VM bundle. From the default guest (the default) the disk holds an ext4\n"
     "root file system made from the guest's initrd, so files persist across boots.\n"
     "  --cpus N           virtual CPUs, 1-32 (default 1)\n"
     "  --memory SIZE      guest memory, e.g. 512M or 2G; a bare number is MiB (default 512M)\n"
-    "  --disk-size SIZE   disk size, e.g. 8G; a bare number is GiB (default 8G; sparse)\n"
+    "  --disk-size SIZE   disk size, e.g. 8G; a bare number is GiB (default 8G; sparse; with\n"
+    "                     --from-disk the image's size, and a larger one grows it)\n"
     "  --from-guest default  the default guest (COVE_GUEST_DIR, else the installed one)\n"
     "  --from IMAGE[:SUITE]  a distribution image (e.g. debian, debian:forky), built first\n"
     "                     when the image store does not have it (`cove image build`)\n"
@@ -173,6 +185,13 @@ static const char create_usage[] =
     "                     into the bundle); empty disk\n"
     "  --initrd PATH      its initrd\n"
     "  --append ARGS      kernel command line (added to cove.root=/dev/vda for the guest)\n"
+    "  --from-disk FILE   an existing riscv64 disk image, copied into the bundle as its disk;\n"
+    "                     it boots through firmware unless --kernel is given\n"
+    "  --format FMT       FILE's format: raw, qcow2 (converted by qemu-img) or cdisk\n"
+    "                     (default: from its header)\n"
+    "  --boot firmware|direct  firmware: OpenSBI -> U-Boot -> the disk's extlinux.conf or\n"
+    "                     EFI loader (the default with --from-disk); direct: cove loads the\n"
+    "                     kernel itself (the default otherwise; faster)\n"
     "  --net nat|none     a network on user-mode NAT (the default) or none\n"
     "  --forward SPEC     a host port forwarded at every run: tcp|udp:[ADDR:]HOSTPORT:GUESTPORT\n"
     "                     (ADDR 127.0.0.1 unless given); repeatable, at most 64\n"
@@ -181,7 +200,7 @@ static const char create_usage[] =
 int cmd_create(int argc, char **argv)
 {
     enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_FROM_GUEST, O_FROM, O_KERNEL, O_INITRD,
-           O_APPEND };
+           O_APPEND, O_FROM_DISK, O_FORMAT, O_BOOT };
     static const struct option options[] = {
         {"cpus", required_argument, NULL, O_CPUS},
         {"memory", required_argument, NULL, O_MEMORY},
@@ -191,6 +210,9 @@ int cmd_create(int argc, char **argv)
         {"kernel", required_argument, NULL, O_KERNEL},
         {"initrd", required_argument, NULL, O_INITRD},
         {"append", required_argument, NULL, O_APPEND},
+        {"from-disk", required_argument, NULL, O_FROM_DISK},
+        {"format", required_argument, NULL, O_FORMAT},
+        {"boot", required_argument, NULL, O_BOOT},
         {"net", required_argument, NULL, O_NET},
         {"forward", required_argument, NULL, O_FORWARD},
         {"mac", required_argument, NULL, O_MAC},
@@ -223,6 +245,12 @@ int cmd_create(int argc, char **argv)
         case O_KERNEL: o.kernel = optarg; break;
         case O_INITRD: o.initrd = optarg; break;
         case O_APPEND: o.cmdline = optarg; break;
+        case O_FROM_DISK: o.from_disk = optarg; break;
+        case O_FORMAT: o.disk_format = optarg; break;
+        case O_BOOT:
+            if (parse_boot(optarg, &o.boot) < 0)
+                return CLI_EXIT_USAGE;
+            break;
         case 'h': fputs(create_usage, stdout); return CLI_EXIT_OK;
         default: {
             int r = net_option(c, optarg, &n);
@@ -240,8 +268,9 @@ int cmd_create(int argc, char **argv)
         cli_error("--from-guest '%s' is not known; the only guest is 'default'", guest);
         return CLI_EXIT_USAGE;
     }
-    if (!!guest + !!o.kernel + !!image > 1) {
-        cli_error("--from-guest, --from and --kernel exclude each other; pass one");
+    if (!!guest + !!image + !!(o.kernel || o.from_disk) > 1) {
+        cli_error("--from-guest, --from and --%s exclude each other; pass one",
+                  o.kernel ? "kernel" : o.from_disk ? "from-disk" : "kernel");
         return CLI_EXIT_USAGE;
     }
     if (o.initrd && !o.kernel) {
@@ -275,7 +304,8 @@ int cmd_create(int argc, char **argv)
         if (cli_image_build(image, suite, false, dir, sizeof dir) < 0)
             return CLI_EXIT_FAILURE;
         o.image_dir = dir;
-    } else if (!o.kernel) {
+    } else if (!o.kernel && !o.from_disk && o.boot != COVE_BOOT_FIRMWARE) {
+        /* the default guest unless something else boots (libcove refuses what misses) */
         if (cli_default_guest_dir(dir, sizeof dir) < 0)
             return CLI_EXIT_FAILURE;
         o.guest_dir = dir;

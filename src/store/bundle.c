@@ -130,24 +130,9 @@ int store_load_info(const struct store *s, const char *name, struct cove_vm_info
     return 0;
 }
 
-/* Copies a boot file into the bundle (read-only: clones hard-link it; only its owner
- * reads it, as every file of a bundle). */
-static int add_boot_file(const char *src, const char *dir, const char *as, char **field,
-                         struct cove_error *err)
-{
-    char dst[PATH_MAX];
-    if (store_path(dst, sizeof dst, "%s/%s", dir, as) < 0)
-        return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", dir);
-    int rc = store_copy_file(src, dst, 0400, err);
-    if (rc < 0)
-        return rc;
-    if (!(*field = strdup(as)))
-        return cove_error_set(err, -ENOMEM, "out of memory");
-    return 0;
-}
-
-/* The kernel and initrd a create copies: the default guest's Image and initrd, or the
- * ones given (*initrd may be NULL). kernel/initrd are PATH_MAX buffers for the former. */
+/* The kernel and initrd a direct-boot create copies: the default guest's Image and
+ * initrd, or the ones given (*initrd may be NULL). kernel/initrd are PATH_MAX buffers for
+ * the former. */
 static int boot_files(const struct cove_create_options *o, char *kernel, char *initrd,
                       const char **k, const char **i, struct cove_error *err)
 {
@@ -171,48 +156,26 @@ static int boot_files(const struct cove_create_options *o, char *kernel, char *i
     return 0;
 }
 
-static int fill_new_bundle(const struct store *s, const char *tmp,
-                           const struct cove_create_options *o, struct cove_config *cfg,
-                           struct cove_error *err)
+/* Boot files first: they are small, and a missing firmware package stops a create
+ * before a long import. */
+static int add_boot(const char *tmp, const struct cove_create_options *o, enum cove_boot boot,
+                    const struct cove_image_info *img, struct cove_config *cfg,
+                    struct cove_error *err)
 {
-    uint64_t disk_size = o->disk_size ? o->disk_size : DEFAULT_DISK_SIZE;
-    struct cove_image_info img;
-    if (o->image_dir) {
-        int rc = cove_image_get(o->image_dir, &img, err);
-        if (rc < 0)
-            return rc;
-        if (!o->disk_size && disk_size < img.disk_size)
-            disk_size = img.disk_size;
-    }
-    char kernel[PATH_MAX], initrd[PATH_MAX], disk[PATH_MAX], work[PATH_MAX];
+    if (boot == COVE_BOOT_FIRMWARE)
+        return store_add_firmware_boot(tmp, cfg, err);
+    char kernel[PATH_MAX], initrd[PATH_MAX];
     const char *k, *i;
     int rc = boot_files(o, kernel, initrd, &k, &i, err);
     if (rc == 0)
-        rc = add_boot_file(k, tmp, BUNDLE_KERNEL, &cfg->kernel, err);
+        rc = store_add_boot_file(k, tmp, BUNDLE_KERNEL, &cfg->kernel, err);
     if (rc == 0 && i)
-        rc = add_boot_file(i, tmp, BUNDLE_INITRD, &cfg->initrd, err);
+        rc = store_add_boot_file(i, tmp, BUNDLE_INITRD, &cfg->initrd, err);
     if (rc < 0)
         return rc;
-    if (store_path(disk, sizeof disk, "%s/" BUNDLE_DISK, tmp) < 0 ||
-        store_path(work, sizeof work, "%s/.rootfs", tmp) < 0)
-        return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", tmp);
-    if (o->image_dir) {
-        rc = store_disk_from_image(s, &img, disk, disk_size, err);
-    } else if (o->guest_dir) {
-        if (mkdir(work, 0700) < 0)
-            return cove_error_set(err, -errno, "cannot create %s: %s", work, strerror(errno));
-        rc = store_make_rootfs(i, disk, disk_size, work, err);
-        store_remove_tree(work);
-    } else {
-        rc = store_disk_create_raw(disk, disk_size, err);
-    }
-    if (rc < 0)
-        return rc;
-    cfg->disks[0].file = strdup(BUNDLE_DISK);
-    cfg->ndisks = 1;
     char cmdline[4096] = "";
-    if (o->image_dir)
-        snprintf(cmdline, sizeof cmdline, "%s", img.cmdline);
+    if (img)
+        snprintf(cmdline, sizeof cmdline, "%s", img->cmdline);
     else if (o->guest_dir)
         snprintf(cmdline, sizeof cmdline, "%s", GUEST_ROOT_CMDLINE);
     if (o->cmdline && *o->cmdline)
@@ -220,8 +183,59 @@ static int fill_new_bundle(const struct store *s, const char *tmp,
                  *cmdline ? " " : "", o->cmdline);
     if (*cmdline && !(cfg->cmdline = strdup(cmdline)))
         return cove_error_set(err, -ENOMEM, "out of memory");
-    if (!cfg->disks[0].file)
+    return 0;
+}
+
+/* disk.img: an overlay over a distribution image's disk, the imported image, the default
+ * guest's root file system, or empty. */
+static int add_disk(const struct store *s, const char *tmp, const struct cove_create_options *o,
+                    const struct cove_image_info *img, struct cove_config *cfg,
+                    struct cove_error *err)
+{
+    char disk[PATH_MAX], work[PATH_MAX], initrd[PATH_MAX];
+    uint64_t size = o->disk_size ? o->disk_size : DEFAULT_DISK_SIZE;
+    int rc;
+    if (img && !o->disk_size && size < img->disk_size)
+        size = img->disk_size;
+    if (store_path(disk, sizeof disk, "%s/" BUNDLE_DISK, tmp) < 0 ||
+        store_path(work, sizeof work, "%s/.rootfs", tmp) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", tmp);
+    if (img) {
+        rc = store_disk_from_image(s, img, disk, size, err);
+    } else if (o->from_disk) {
+        rc = store_import_disk(o->from_disk, o->disk_format, o->disk_size, disk, err);
+    } else if (o->guest_dir) {
+        if (store_path(initrd, sizeof initrd, "%s/initrd", o->guest_dir) < 0)
+            return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", o->guest_dir);
+        if (mkdir(work, 0700) < 0)
+            return cove_error_set(err, -errno, "cannot create %s: %s", work, strerror(errno));
+        rc = store_make_rootfs(initrd, disk, size, work, err);
+        store_remove_tree(work);
+    } else {
+        rc = store_disk_create_raw(disk, size, err);
+    }
+    if (rc < 0)
+        return rc;
+    if (!(cfg->disks[0].file = strdup(BUNDLE_DISK)))
         return cove_error_set(err, -ENOMEM, "out of memory");
+    cfg->ndisks = 1;
+    return 0;
+}
+
+static int fill_new_bundle(const struct store *s, const char *tmp,
+                           const struct cove_create_options *o, enum cove_boot boot,
+                           struct cove_config *cfg, struct cove_error *err)
+{
+    struct cove_image_info info, *img = NULL;
+    int rc = 0;
+    if (o->image_dir && (rc = cove_image_get(o->image_dir, &info, err)) == 0)
+        img = &info;
+    if (rc == 0)
+        rc = add_boot(tmp, o, boot, img, cfg, err);
+    if (rc == 0)
+        rc = add_disk(s, tmp, o, img, cfg, err);
+    if (rc < 0)
+        return rc;
     char *json = cove_config_to_json(cfg);
     if (!json)
         return cove_error_set(err, -ENOMEM, "out of memory");
@@ -266,12 +280,64 @@ static int check_new_name(const struct store *s, const char *name, struct cove_e
     return 0;
 }
 
+/* How the VM boots (see enum cove_boot), and the combinations that make no sense. */
+static int resolve_boot(const struct cove_create_options *o, enum cove_boot *boot,
+                        struct cove_error *err)
+{
+    *boot = COVE_BOOT_DIRECT;
+    /* a distribution image says how it boots by default (image.json "boot") */
+    struct cove_image_info img;
+    bool image_firmware = false;
+    if (o->image_dir) {
+        int rc = cove_image_get(o->image_dir, &img, err);
+        if (rc < 0)
+            return rc;
+        image_firmware = !strcmp(img.boot, "firmware");
+        if (o->from_disk || o->guest_dir || o->kernel)
+            return cove_error_set(err, -EINVAL, "a distribution image brings its disk and "
+                                  "kernel; drop --from-disk, --kernel and the default guest");
+    }
+    *boot = o->boot ? o->boot
+                    : (o->from_disk && !o->kernel) || image_firmware ? COVE_BOOT_FIRMWARE
+                                                                     : COVE_BOOT_DIRECT;
+    if (o->from_disk && o->guest_dir)
+        return cove_error_set(err, -EINVAL, "the default guest and an imported disk "
+                              "(--from-disk) exclude each other; pass one");
+    if (o->disk_format && !o->from_disk)
+        return cove_error_set(err, -EINVAL, "a disk format is for an imported disk; pass "
+                              "--from-disk FILE with it");
+    if (*boot == COVE_BOOT_FIRMWARE) {
+        if (!o->from_disk && !o->image_dir)
+            return cove_error_set(err, -EINVAL, "firmware boot needs a disk with a boot "
+                                  "loader; import one with --from-disk FILE");
+        if (o->kernel || o->initrd)
+            return cove_error_set(err, -EINVAL, "firmware boot runs the disk's own boot "
+                                  "loader and takes no --kernel; pass --boot direct to "
+                                  "boot that kernel");
+        if (o->cmdline)
+            return cove_error_set(err, -EINVAL, "with firmware boot the disk's boot loader "
+                                  "sets the kernel command line; drop --append, or boot a "
+                                  "kernel with --boot direct --kernel PATH");
+        return 0;
+    }
+    if (!o->guest_dir && !o->kernel && !o->image_dir)
+        return cove_error_set(err, -EINVAL, o->from_disk
+                              ? "direct boot needs a kernel; pass --kernel PATH (cove does "
+                                "not read one from the imported disk) or boot it through "
+                                "firmware (--boot firmware)"
+                              : "no guest given; use the default guest or a kernel");
+    return 0;
+}
+
 /* What `cove run` would refuse in the boot files, refused now rather than at the first
  * boot: the same checks (src/machine/boot.c), the same messages. */
-static int check_boot_files(const struct cove_create_options *o, struct cove_error *err)
+static int check_boot_files(const struct cove_create_options *o, enum cove_boot boot,
+                            struct cove_error *err)
 {
     char kernel[PATH_MAX], initrd[PATH_MAX];
     const char *k, *i;
+    if (boot == COVE_BOOT_FIRMWARE)
+        return 0; /* store_add_firmware_boot checks its files */
     int rc = boot_files(o, kernel, initrd, &k, &i, err);
     if (rc == 0)
         rc = boot_check_kernel(k, err);
@@ -286,9 +352,9 @@ int cove_vm_create(const char *name, const struct cove_create_options *o, struct
     int rc = store_check_name(name, err);
     if (rc < 0 || (rc = check_ranges(o->cpus, o->memory_mib, o->disk_size, err)) < 0)
         return rc;
-    if (!o->guest_dir && !o->kernel && !o->image_dir)
-        return cove_error_set(err, -EINVAL, "no guest given; use the default guest or a kernel");
-    if ((rc = check_boot_files(o, err)) < 0 || (rc = store_open(&s, err)) < 0)
+    enum cove_boot boot;
+    if ((rc = resolve_boot(o, &boot, err)) < 0 || (rc = check_boot_files(o, boot, err)) < 0 ||
+        (rc = store_open(&s, err)) < 0)
         return rc;
     store_sweep_temps(s.vms);
     if ((rc = check_new_name(&s, name, err)) < 0)
@@ -313,7 +379,7 @@ int cove_vm_create(const char *name, const struct cove_create_options *o, struct
         cove_config_free(&cfg);
         return rc;
     }
-    rc = fill_new_bundle(&s, tmp, o, &cfg, err);
+    rc = fill_new_bundle(&s, tmp, o, boot, &cfg, err);
     cove_config_free(&cfg);
     if (rc == 0)
         rc = publish(&s, tmp, name, err);

@@ -14,7 +14,8 @@
 #define BUNDLE_DISK "disk.img"
 #define BUNDLE_KERNEL "kernel"
 #define BUNDLE_INITRD "initrd"
-#define BUNDLE_FIRMWARE "firmware"
+#define BUNDLE_FIRMWARE "firmware" /* OpenSBI fw_dynamic.bin, M-mode */
+#define BUNDLE_UBOOT "u-boot"     /* U-Boot qemu-riscv64_smode u-boot.bin, boot.kernel */
 #define BASE_IMAGE "base.img" /* bases/ID/base.img */
 #define DEFAULT_DISK_SIZE (8ull << 30)
 #define DEFAULT_MEMORY_MIB 512
@@ -80,6 +81,23 @@ int store_disk_overlay(const char *path, uint64_t size, const char *backing,
                        struct cove_error *err);
 /* Collapses "." and "dir/.." components and repeated slashes, in place (lexically). */
 void store_normalize_path(char *path);
+
+/* boot_files.c: copies src into dir as the file `as` (0400: clones hard-link it) and
+ * sets *field (a config's boot file, freed first) to that name. */
+int store_add_boot_file(const char *src, const char *dir, const char *as, char **field,
+                        struct cove_error *err);
+/* Firmware boot in the bundle being made in dir: copies OpenSBI's fw_dynamic.bin
+ * (COVE_OPENSBI, else Debian's opensbi package's) as boot.firmware and U-Boot's
+ * qemu-riscv64_smode u-boot.bin (COVE_UBOOT, else u-boot-qemu's) as boot.kernel; clears
+ * boot.initrd and boot.cmdline (the disk's boot configuration sets the kernel's). A
+ * missing file is one line naming the package. */
+int store_add_firmware_boot(const char *dir, struct cove_config *cfg, struct cove_error *err);
+
+/* import_disk.c: copies the disk image src (format "raw", "qcow2", "cdisk", or NULL:
+ * from its header) to the new file dst, raw or cdisk, grown to size (0: the image's
+ * size; smaller than the image: -EINVAL). */
+int store_import_disk(const char *src, const char *format, uint64_t size, const char *dst,
+                      struct cove_error *err);
 
 /* rootfs.c: an ext4 file system of `size` bytes in a new raw image at disk_path, holding
  * the contents of the cpio archive initrd (made in work_dir, which must be empty and is

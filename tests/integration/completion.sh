@@ -44,6 +44,10 @@ exactly "--verbose --version" -- cove --v
 offers create -- cove -v cr
 
 offers --cpus --memory --disk-size --from-guest --kernel --initrd --append --help -- cove create dev --
+offers --from-disk --format --boot --net --forward --mac -- cove create dev --
+exactly "direct firmware" -- cove create dev --boot ""
+exactly "cdisk qcow2 raw" -- cove create dev --from-disk x --format ""
+exactly "$TMP/files/disk.img" -- cove create dev --from-disk "$TMP/files/d"
 offers --kernel --no-console --rm --firmware --net -- cove run --
 exactly "--append --console --disk --forward --help --no-console --rm" -- cove run alpha --
 offers --initrd --firmware --no-rng --vsock -- cove run --kernel "$TMP/files/vmlinux" --
