@@ -56,6 +56,25 @@ int cove_agent_connect(const char *vsock_path, int timeout_ms, int *fd,
  * VM is paused, the error says so (still -ETIMEDOUT). */
 int cove_agent_open(const char *name, int timeout_ms, int *fd, struct cove_error *err);
 
+/* Any vsock port of the guest, the same way (`cove connect`, ssh's ProxyCommand): the
+ * stream is the guest program's once *fd is set. -ECONNREFUSED when nothing listens on
+ * port (the guest refused), the other errors as above. */
+int cove_vsock_connect(const char *vsock_path, unsigned port, int timeout_ms, int *fd,
+                       struct cove_error *err);
+int cove_vsock_open(const char *name, unsigned port, int timeout_ms, int *fd,
+                    struct cove_error *err);
+
+/* Copies in_fd to the connection sock and sock to out_fd until both directions ended:
+ * the end of in_fd is passed on as shutdown(SHUT_WR), so the guest sees the end of its
+ * input and may still answer; the end of the guest's output ends the other direction.
+ * A guest that closes the whole connection ends both. 0, or a negative errno: -EPIPE
+ * when out_fd's reader went away (SIGPIPE is the caller's to ignore). Bounded memory. */
+int cove_vsock_proxy(int in_fd, int out_fd, int sock, struct cove_error *err);
+
+/* NAME's ssh known-hosts file (ssh_known_hosts in its bundle, `cove ssh`) into out,
+ * created empty and 0600 when missing; a symbolic link there is refused (-ELOOP). */
+int cove_ssh_known_hosts(const char *name, char *out, size_t n, struct cove_error *err);
+
 /* Waits until the agent of NAME answers a ping, for up to timeout_ms. The VM may still be
  * starting (its socket appears once it runs: not running yet is retried until the
  * deadline); -ESRCH as soon as a VM seen running stops, -ETIMEDOUT at the deadline. */

@@ -37,6 +37,9 @@ int cmd_disk(int argc, char **argv);
 int cmd_exec(int argc, char **argv); /* the guest agent: cmd_exec.c, cmd_ip.c, cmd_cp.c */
 int cmd_ip(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
+int cmd_connect(int argc, char **argv); /* vsock and ssh: cmd_ssh.c */
+int cmd_ssh(int argc, char **argv);
+int cmd_ssh_config(int argc, char **argv);
 /* Connects to the agent of NAME (or of the socket vsock); prints the error and returns
  * its exit code (125, 124...) on failure, 0 with *fd set on success. */
 int cli_agent_connect(const char *name, const char *vsock, double timeout_s, int *fd);
