@@ -6,6 +6,8 @@
  * bundle (cove_agent_path), or the PATH of `cove run --vsock PATH`. Each request takes a
  * connection of its own: cove_agent_connect (or cove_agent_open by name), then one of
  * cove_agent_exec/ip/put/get, then close(fd).
+ * The same socket reaches any vsock port of the guest (cove_vsock_connect/open, with
+ * cove_vsock_proxy to pipe it: `cove connect`, ssh's ProxyCommand).
  *
  * Every function returns 0 or a negative errno and fills the struct cove_error it is
  * given. The errors a user can act on are told apart by their code, and
