@@ -44,7 +44,11 @@ sed '$ s/^}$/, "guest": {"user": "tester"}}/' "$TMP/cfg.orig" >"$cfg"
 cove get s | grep -qx 'user:      tester' || fail "cove get: no user line: $(cove get s)"
 cove get s --format json | grep -A2 '"guest"' | grep -q '"user": "tester"' ||
     fail "cove get --format json: no config.guest.user"
-echo "ok: no login user: one line; guest.user checked and shown"
+cove set s --cpus 2 && cove clone s s2 >/dev/null || fail "set, clone"
+cove get s | grep -qx 'user:      tester' || fail "cove set lost guest.user"
+cove get s2 | grep -qx 'user:      tester' || fail "cove clone lost guest.user"
+cove delete s2 >/dev/null || fail "delete"
+echo "ok: no login user: one line; guest.user checked and shown, kept by set and clone"
 
 # --- a stopped VM ---------------------------------------------------------------------------
 expect_rc 1 ssh s -- id
