@@ -245,6 +245,15 @@ static int prepare(struct ssh_target *t, bool with_home)
         cli_error("%s", err.message);
         return -1;
     }
+    /* a block pasted into ~/.ssh/config is read from anywhere: no relative COVE_HOME */
+    char abs[PATH_MAX];
+    if (with_home && t->known_hosts[0] != '/') {
+        if (!realpath(t->known_hosts, abs)) {
+            cli_error("%s: %s", t->known_hosts, strerror(errno));
+            return -1;
+        }
+        strcpy(t->known_hosts, abs);
+    }
     snprintf(t->alias, sizeof t->alias, "cove-%s", t->name);
     return build_proxy(t, with_home);
 }

@@ -75,6 +75,10 @@ expect_in "$TMP/ssh_config" "^  StrictHostKeyChecking accept-new$"
 expect_in "$TMP/ssh_config" "^  HostKeyAlias cove-s$"
 [ "$(stat -c %a "$COVE_HOME/vms/s/ssh_known_hosts")" = 600 ] || fail "ssh_known_hosts not 0600"
 cove ssh-config s -l other | grep -qx '  User other' || fail "ssh-config -l"
+# a relative COVE_HOME: the block still works from anywhere (absolute paths)
+(cd "$TMP" && COVE_HOME=home "$COVE" ssh-config s) >"$TMP/rel" || fail "ssh-config, relative home"
+expect_in "$TMP/rel" "^  UserKnownHostsFile \"$COVE_HOME/vms/s/ssh_known_hosts\"$"
+expect_in "$TMP/rel" "^  ProxyCommand env COVE_HOME='$COVE_HOME' "
 if command -v ssh >/dev/null; then
     ssh -G -F "$TMP/ssh_config" cove-s >"$TMP/G" 2>&1 || fail "ssh -G: $(cat "$TMP/G")"
     expect_in "$TMP/G" "^user tester$"
