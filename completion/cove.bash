@@ -34,11 +34,13 @@ _cove_reply_vms()
 _cove()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands="create clone run list get set stop delete rename pause resume disk exec ip cp"
+    local commands="create clone run list get set stop delete rename pause resume disk exec ip cp
+        ssh ssh-config connect"
     # options whose value is the next word
     local with_value=" --kernel --initrd --append --cpus --memory --firmware --disk --net
         --forward --mac --vsock --console --format --backing --to --disk-size --from-guest
-        --timeout --wait -e --env -w --workdir --from-disk --boot "
+        --timeout --wait -e --env -w --workdir --from-disk --boot --from
+        --user --identity --suite "
     local i cmd="" cmd_i=0 w
     COMPREPLY=()
 
@@ -48,6 +50,8 @@ _cove()
         *) cmd=${COMP_WORDS[i]}; cmd_i=$i; break ;;
         esac
     done
+    # -l and -i take a value in ssh and ssh-config only (exec's -i is a flag)
+    case $cmd in ssh | ssh-config) with_value+=" -l -i " ;; esac
     if [ -z "$cmd" ]; then
         if [[ $cur == -* ]]; then
             _cove_reply_words "-v --verbose --help --version" "$cur"
@@ -73,6 +77,7 @@ _cove()
     case $prev in
     --kernel | --initrd | --firmware | --disk | --backing | --vsock | --from-disk)
         _cove_reply_files "$cur"; return 0 ;;
+    --identity) _cove_reply_files "$cur"; return 0 ;;
     --console) _cove_reply_words "serial virtio" "$cur"; return 0 ;;
     --net) _cove_reply_words "nat none" "$cur"; return 0 ;;
     --to) _cove_reply_words "raw cdisk" "$cur"; return 0 ;;
@@ -87,6 +92,7 @@ _cove()
         esac
         return 0 ;;
     esac
+    [[ $prev = -i && $with_value == *" -i "* ]] && { _cove_reply_files "$cur"; return 0; }
     # any other option with a value: a number, size or text of the user's
     [[ $with_value == *" $prev "* ]] && return 0
 
@@ -120,6 +126,14 @@ _cove()
         opts="-i -t -e -w --interactive --tty --env --workdir --timeout --exec-timeout --vsock"
         [ ${#pos[@]} = 0 ] && names=1 ;;
     ip) opts="--wait --all --vsock"; [ ${#pos[@]} = 0 ] && names=1 ;;
+    ssh | ssh-config) opts="-l -i --user --identity"; [ ${#pos[@]} = 0 ] && names=1 ;;
+    connect)
+        opts="--timeout --vsock"
+        local vs=0
+        for w in "${COMP_WORDS[@]:cmd_i+1:COMP_CWORD-cmd_i-1}"; do
+            [ "$w" = --vsock ] && vs=1
+        done
+        [ ${#pos[@]} = 0 ] && [ $vs = 0 ] && names=1 ;;
     cp)
         opts="-r --recursive --vsock --timeout"
         if [[ $cur != -* && $cur != *:* && ${#pos[@]} -lt 2 ]]; then

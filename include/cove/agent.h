@@ -6,6 +6,8 @@
  * bundle (cove_agent_path), or the PATH of `cove run --vsock PATH`. Each request takes a
  * connection of its own: cove_agent_connect (or cove_agent_open by name), then one of
  * cove_agent_exec/ip/put/get, then close(fd).
+ * The same socket reaches any vsock port of the guest (cove_vsock_connect/open, with
+ * cove_vsock_proxy to pipe it: `cove connect`, ssh's ProxyCommand).
  *
  * Every function returns 0 or a negative errno and fills the struct cove_error it is
  * given. The errors a user can act on are told apart by their code, and
@@ -55,6 +57,25 @@ int cove_agent_connect(const char *vsock_path, int timeout_ms, int *fd,
 /* cove_agent_path + cove_agent_connect; when the agent did not answer in time because the
  * VM is paused, the error says so (still -ETIMEDOUT). */
 int cove_agent_open(const char *name, int timeout_ms, int *fd, struct cove_error *err);
+
+/* Any vsock port of the guest, the same way (`cove connect`, ssh's ProxyCommand): the
+ * stream is the guest program's once *fd is set. -ECONNREFUSED when nothing listens on
+ * port (the guest refused), the other errors as above. */
+int cove_vsock_connect(const char *vsock_path, unsigned port, int timeout_ms, int *fd,
+                       struct cove_error *err);
+int cove_vsock_open(const char *name, unsigned port, int timeout_ms, int *fd,
+                    struct cove_error *err);
+
+/* Copies in_fd to the connection sock and sock to out_fd until both directions ended:
+ * the end of in_fd is passed on as shutdown(SHUT_WR), so the guest sees the end of its
+ * input and may still answer; the end of the guest's output ends the other direction.
+ * A guest that closes the whole connection ends both. 0, or a negative errno: -EPIPE
+ * when out_fd's reader went away (SIGPIPE is the caller's to ignore). Bounded memory. */
+int cove_vsock_proxy(int in_fd, int out_fd, int sock, struct cove_error *err);
+
+/* NAME's ssh known-hosts file (ssh_known_hosts in its bundle, `cove ssh`) into out,
+ * created empty and 0600 when missing; a symbolic link there is refused (-ELOOP). */
+int cove_ssh_known_hosts(const char *name, char *out, size_t n, struct cove_error *err);
 
 /* Waits until the agent of NAME answers a ping, for up to timeout_ms. The VM may still be
  * starting (its socket appears once it runs: not running yet is retried until the

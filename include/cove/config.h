@@ -4,12 +4,13 @@
  *   {"version": 1, "cpus": 2, "memory": 1024,
  *    "disks": [{"file": "disk.img", "read_only": false}],
  *    "network": {"nat": true, "mac": "52:54:00:12:34:56", "forwards": ["tcp:2222:22"]},
- *    "boot": {"kernel": "kernel", "initrd": "initrd", "cmdline": "cove.root=/dev/vda"}}
+ *    "boot": {"kernel": "kernel", "initrd": "initrd", "cmdline": "cove.root=/dev/vda"},
+ *    "guest": {"user": "alice"}}
  *
  * memory is in MiB. In a bundle's config.json every file is a plain file name in the bundle
  * directory (cove_config_load refuses absolute paths, '/' and ".."); a configuration
- * built in memory for an ephemeral VM (cove_run_config) names files as it likes. "network" and
- * "initrd"/"cmdline"/"firmware" may be left out; every other key is required, and a key
+ * built in memory for an ephemeral VM (cove_run_config) names files as it likes. "network",
+ * "guest" and "initrd"/"cmdline"/"firmware" may be left out; every other key is required, and a key
  * the schema does not know is an error (a typo must not be silently ignored). Parsing
  * fills a cove_error whose message names the key and the problem, e.g.
  *   config.json: key 'cpus': must be an integer 1..32, got "two"
@@ -61,6 +62,8 @@ struct cove_config {
     char *initrd;   /* NULL: none */
     char *cmdline;  /* NULL: none */
     char *firmware; /* NULL: direct boot */
+    char *guest_user; /* the guest's login user (`cove ssh`), a Linux user name; NULL: none
+                         (a VM not created from an image) */
 };
 
 /* Parses and validates JSON text. `what` names the source in messages ("config.json").
@@ -96,6 +99,10 @@ int cove_config_check_mac(const char *mac, struct cove_error *err);
 int cove_share_parse(char *spec, struct cove_share_config *out, struct cove_error *err);
 /* The name rule of a share (see struct cove_share_config). */
 bool cove_share_name_valid(const char *name);
+
+/* A Linux user name as guest.user takes it: [a-z_][a-z0-9_-]{0,31}. */
+#define COVE_GUEST_USER_MAX 32
+bool cove_guest_user_valid(const char *name);
 
 /* "52:54:00:xx:xx:xx" with random low bytes (QEMU's prefix), the text of the one
  * generator the run path uses too. */

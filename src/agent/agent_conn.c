@@ -51,12 +51,23 @@ int cove_agent_path(const char *name, char *out, size_t n, struct cove_error *er
     return 0;
 }
 
+/* Who answers on a port, for messages: the agent, or whatever listens there. */
+static void listener_name(unsigned port, char *buf, size_t n)
+{
+    if (port == AGENT_PORT)
+        snprintf(buf, n, "the guest agent");
+    else
+        snprintf(buf, n, "the guest's vsock port %u", port);
+}
+
 /* Reads the "OK <port>\n" line byte by byte, so no stream byte after it is taken. */
-static int read_ok_line(int fd, int timeout_ms, const char *path, struct cove_error *err)
+static int read_ok_line(int fd, unsigned port, int timeout_ms, const char *path,
+                        struct cove_error *err)
 {
     long deadline = agent_now_ms() + timeout_ms;
-    char line[64];
+    char line[64], who[48];
     size_t n = 0;
+    listener_name(port, who, sizeof who);
     for (;;) {
         long left = deadline - agent_now_ms();
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -64,15 +75,18 @@ static int read_ok_line(int fd, int timeout_ms, const char *path, struct cove_er
         if (pr < 0 && errno == EINTR)
             continue;
         if (pr == 0)
-            return cove_error_set(err, -ETIMEDOUT, "the guest agent did not answer within "
-                                  "%g s (is the guest still booting?)", timeout_ms / 1000.0);
+            return cove_error_set(err, -ETIMEDOUT, "%s did not answer within %g s (is the "
+                                  "guest still booting?)", who, timeout_ms / 1000.0);
         char c;
         ssize_t r = read(fd, &c, 1);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0)
+        if (r <= 0 && port == AGENT_PORT)
             return cove_error_set(err, -ECONNREFUSED, "no guest agent answers on %s (the guest "
                                   "has not started it, or it has none)", path);
+        if (r <= 0) /* the guest refused: docs/AGENT.md, the socket closes without a line */
+            return cove_error_set(err, -ECONNREFUSED, "nothing listens on %s: the guest "
+                                  "refused the connection", who);
         if (c == '\n')
             break;
         if (n == sizeof line - 1)
@@ -85,7 +99,8 @@ static int read_ok_line(int fd, int timeout_ms, const char *path, struct cove_er
     return 0;
 }
 
-int cove_agent_connect(const char *vsock_path, int timeout_ms, int *out, struct cove_error *err)
+int cove_vsock_connect(const char *vsock_path, unsigned port, int timeout_ms, int *out,
+                       struct cove_error *err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(vsock_path) >= sizeof sa.sun_path)
@@ -103,18 +118,23 @@ int cove_agent_connect(const char *vsock_path, int timeout_ms, int *out, struct 
         return cove_error_set(err, -e, "cannot connect to %s: %s", vsock_path, strerror(e));
     }
     char line[32];
-    int n = snprintf(line, sizeof line, "CONNECT %d\n", AGENT_PORT);
+    int n = snprintf(line, sizeof line, "CONNECT %u\n", port);
     int rc = conn_write(fd, line, (size_t)n, agent_deadline(agent_now_ms(), timeout_ms));
     if (rc < 0) {
         close(fd);
         return cove_error_set(err, -ESRCH, "the VM is not running (%s closed)", vsock_path);
     }
-    if ((rc = read_ok_line(fd, timeout_ms, vsock_path, err)) < 0) {
+    if ((rc = read_ok_line(fd, port, timeout_ms, vsock_path, err)) < 0) {
         close(fd);
         return rc;
     }
     *out = fd;
     return 0;
+}
+
+int cove_agent_connect(const char *vsock_path, int timeout_ms, int *out, struct cove_error *err)
+{
+    return cove_vsock_connect(vsock_path, AGENT_PORT, timeout_ms, out, err);
 }
 
 /* --- frames ------------------------------------------------------------------------------ */

@@ -14,6 +14,7 @@
 #include <cove/cove.h>
 
 #include "agent/agent_client.h"
+#include "agent/agent_frame.h"
 #include "util/fdio.h"
 
 /* Between two tries of a VM that is not up yet: short, as boot time counts. */
@@ -22,7 +23,8 @@
 #define SHORT_TRY_MS 100
 
 /* A timeout because NAME is paused gets that said; anything else is left as it is. */
-static int explain_timeout(const char *name, int rc, int timeout_ms, struct cove_error *err)
+static int explain_timeout(const char *name, unsigned port, int rc, int timeout_ms,
+                           struct cove_error *err)
 {
     struct cove_vm_info info;
     memset(&info, 0, sizeof info);
@@ -32,18 +34,25 @@ static int explain_timeout(const char *name, int rc, int timeout_ms, struct cove
     cove_vm_info_free(&info);
     if (!paused)
         return rc;
-    return cove_error_set(err, -ETIMEDOUT, "the guest agent did not answer within %g s: VM "
+    return cove_error_set(err, -ETIMEDOUT, "%s did not answer within %g s: VM "
                           "'%s' is paused; resume it with `cove resume %s`",
+                          port == AGENT_PORT ? "the guest agent" : "the guest",
                           timeout_ms / 1000.0, name, name);
+}
+
+int cove_vsock_open(const char *name, unsigned port, int timeout_ms, int *fd,
+                    struct cove_error *err)
+{
+    char path[PATH_MAX];
+    int rc = cove_agent_path(name, path, sizeof path, err);
+    if (rc < 0 || (rc = cove_vsock_connect(path, port, timeout_ms, fd, err)) < 0)
+        return explain_timeout(name, port, rc, timeout_ms, err);
+    return 0;
 }
 
 int cove_agent_open(const char *name, int timeout_ms, int *fd, struct cove_error *err)
 {
-    char path[PATH_MAX];
-    int rc = cove_agent_path(name, path, sizeof path, err);
-    if (rc < 0 || (rc = cove_agent_connect(path, timeout_ms, fd, err)) < 0)
-        return explain_timeout(name, rc, timeout_ms, err);
-    return 0;
+    return cove_vsock_open(name, AGENT_PORT, timeout_ms, fd, err);
 }
 
 /* One try: 0 when the agent answered a ping. *running says whether NAME was running. */
@@ -100,7 +109,7 @@ int cove_agent_wait(const char *name, int timeout_ms, struct cove_error *err)
             continue;
         }
         if (told_rc == -ETIMEDOUT || (told_rc == -ECONNRESET && seen_running))
-            return explain_timeout(name, cove_error_set(err, -ETIMEDOUT, "the guest agent of "
+            return explain_timeout(name, AGENT_PORT, cove_error_set(err, -ETIMEDOUT, "the guest agent of "
                                    "VM '%s' did not answer within %g s", name,
                                    timeout_ms / 1000.0), timeout_ms, err);
         if (err) /* not running, or no agent: that error says more */

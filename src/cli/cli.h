@@ -42,6 +42,9 @@ int cmd_image(int argc, char **argv); /* cmd_image.c */
 /* Builds (or finds in the store) image NAME of SUITE (NULL: the template's); progress on a
  * terminal. The image's directory into dir; -1 after one line on stderr. */
 int cli_image_build(const char *name, const char *suite, bool update, char *dir, size_t n);
+int cmd_connect(int argc, char **argv); /* vsock and ssh: cmd_ssh.c */
+int cmd_ssh(int argc, char **argv);
+int cmd_ssh_config(int argc, char **argv);
 /* Connects to the agent of NAME (or of the socket vsock); prints the error and returns
  * its exit code (125, 124...) on failure, 0 with *fd set on success. */
 int cli_agent_connect(const char *name, const char *vsock, double timeout_s, int *fd);

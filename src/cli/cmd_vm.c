@@ -514,6 +514,8 @@ int cmd_get(int argc, char **argv)
             printf("initrd:    %s\n", v.config.initrd);
         if (v.config.cmdline)
             printf("cmdline:   %s\n", v.config.cmdline);
+        if (v.config.guest_user)
+            printf("user:      %s\n", v.config.guest_user);
         if (v.run_mac[0]) { /* running: what the run uses, the run's own forwards too */
             printf("network:   nat, mac %s\n", v.run_mac);
             for (unsigned i = 0; i < v.nrun_forwards; i++)

@@ -71,6 +71,9 @@ static const char usage[] =
     "  ip         a running VM's IP address\n"
     "  cp         copy a file or (-r) a directory into or out of a running VM\n"
     "  image      build, update, list and remove distribution images (e.g. debian)\n"
+    "  ssh        ssh into a running VM over vsock (cove ssh NAME [-- CMD])\n"
+    "  ssh-config a Host block for ~/.ssh/config, so that `ssh cove-NAME` works\n"
+    "  connect    pipe stdin/stdout to a guest vsock port (ssh's ProxyCommand)\n"
     "\n"
     "Options:\n"
     "  -v, --verbose   more messages (repeat for debug)\n"
@@ -111,7 +114,9 @@ int main(int argc, char **argv)
         {"run", cmd_run}, {"create", cmd_create}, {"clone", cmd_clone}, {"list", cmd_list},
         {"get", cmd_get}, {"set", cmd_set}, {"stop", cmd_stop}, {"delete", cmd_delete},
         {"rename", cmd_rename}, {"pause", cmd_pause}, {"resume", cmd_resume},
-        {"disk", cmd_disk}, {"exec", cmd_exec}, {"ip", cmd_ip}, {"cp", cmd_cp}, {"image", cmd_image},
+        {"disk", cmd_disk}, {"exec", cmd_exec}, {"ip", cmd_ip}, {"cp", cmd_cp},
+        {"image", cmd_image},
+        {"ssh", cmd_ssh}, {"ssh-config", cmd_ssh_config}, {"connect", cmd_connect},
     };
     for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
         if (!strcmp(cmd, commands[c].name))

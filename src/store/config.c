@@ -228,10 +228,43 @@ static int parse_boot(struct ctx *c, const json_t *root, struct cove_config *cfg
     return 0;
 }
 
+bool cove_guest_user_valid(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n < 1 || n > COVE_GUEST_USER_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+        bool first_ok = (ch >= 'a' && ch <= 'z') || ch == '_';
+        if (!first_ok && (i == 0 || !((ch >= '0' && ch <= '9') || ch == '-')))
+            return false;
+    }
+    return true;
+}
+
+/* "guest": what the guest's image holds that the host relies on (its login user, for
+ * `cove ssh`). The user goes onto ssh's command line, so only a Linux user name passes. */
+static int parse_guest(struct ctx *c, const json_t *root, struct cove_config *cfg)
+{
+    static const char *const keys[] = {"user", NULL};
+    json_t *guest = json_object_get(root, "guest");
+    if (!guest || json_is_null(guest))
+        return 0;
+    if (!json_is_object(guest))
+        return bad(c, "guest", "must be an object {\"user\"}", guest);
+    int rc = check_keys(c, guest, "guest.", keys);
+    if (rc < 0 || (rc = get_string(c, guest, "user", "guest.user", false, &cfg->guest_user)) < 0)
+        return rc;
+    if (cfg->guest_user && !cove_guest_user_valid(cfg->guest_user))
+        return bad(c, "guest.user", "must be a Linux user name ([a-z_][a-z0-9_-]{0,31})",
+                   json_object_get(guest, "user"));
+    return 0;
+}
+
 static int parse_root(struct ctx *c, const json_t *root, struct cove_config *cfg)
 {
     static const char *const keys[] = {"version", "cpus", "memory", "disks", "network", "boot",
-                                       NULL};
+                                       "guest", NULL};
     if (!json_is_object(root))
         return cove_error_set(c->err, -EINVAL, "%s: must be a JSON object", c->what);
     json_t *ver = json_object_get(root, "version");
@@ -249,7 +282,7 @@ static int parse_root(struct ctx *c, const json_t *root, struct cove_config *cfg
         return rc;
     cfg->cpus = (unsigned)cpus;
     if ((rc = parse_disks(c, root, cfg)) < 0 || (rc = parse_network(c, root, cfg)) < 0 ||
-        (rc = parse_boot(c, root, cfg)) < 0)
+        (rc = parse_boot(c, root, cfg)) < 0 || (rc = parse_guest(c, root, cfg)) < 0)
         return rc;
     return 0;
 }
@@ -395,6 +428,8 @@ char *cove_config_to_json(const struct cove_config *cfg)
         json_object_set_new(root, "network", net);
     }
     json_object_set_new(root, "boot", boot_json(cfg));
+    if (cfg->guest_user)
+        json_object_set_new(root, "guest", json_pack("{s:s}", "user", cfg->guest_user));
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
     if (!text)
@@ -421,7 +456,7 @@ static int dup_opt(const char *s, char **out)
 int cove_config_copy(const struct cove_config *src, struct cove_config *dst)
 {
     *dst = *src;
-    dst->kernel = dst->initrd = dst->cmdline = dst->firmware = NULL;
+    dst->kernel = dst->initrd = dst->cmdline = dst->firmware = dst->guest_user = NULL;
     for (unsigned i = 0; i < src->ndisks; i++)
         dst->disks[i].file = NULL;
     for (unsigned i = 0; i < src->nforwards; i++)
@@ -439,6 +474,8 @@ int cove_config_copy(const struct cove_config *src, struct cove_config *dst)
         rc = dup_opt(src->cmdline, &dst->cmdline);
     if (!rc)
         rc = dup_opt(src->firmware, &dst->firmware);
+    if (!rc)
+        rc = dup_opt(src->guest_user, &dst->guest_user);
     if (rc)
         cove_config_free(dst);
     return rc;
@@ -454,6 +491,7 @@ void cove_config_free(struct cove_config *cfg)
     free(cfg->initrd);
     free(cfg->cmdline);
     free(cfg->firmware);
+    free(cfg->guest_user);
     memset(cfg, 0, sizeof *cfg);
 }
 

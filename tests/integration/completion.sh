@@ -38,8 +38,8 @@ exactly() {
     echo "ok: '$*' -> '$got'"
 }
 
-offers create run list get set stop delete rename pause resume disk exec ip cp -- cove ""
-exactly "clone cp create" -- cove c
+offers create run list get set stop delete rename pause resume disk exec ip cp ssh ssh-config connect -- cove ""
+exactly "clone connect cp create" -- cove c
 exactly "--verbose --version" -- cove --v
 offers create -- cove -v cr
 
@@ -54,6 +54,19 @@ offers --initrd --firmware --no-rng --vsock -- cove run --kernel "$TMP/files/vml
 offers -i -t -e -w --timeout --exec-timeout --vsock -- cove exec alpha -
 exactly "--all --help --vsock --wait" -- cove ip alpha --
 exactly "--format --help" -- cove list --
+exactly "--help --identity --user -i -l" -- cove ssh alpha -
+exactly "--help --identity --user -i -l" -- cove ssh-config -
+exactly "--help --timeout --vsock" -- cove connect alpha --
+exactly "alpha beta" -- cove ssh ""
+exactly "alpha beta" -- cove ssh -l bob ""
+exactly "alpha beta" -- cove ssh-config ""
+exactly "alpha beta" -- cove connect ""
+exactly "" -- cove connect alpha ""
+exactly "" -- cove connect --vsock "$TMP/files/disk.img" ""
+exactly "$TMP/files/disk.img" -- cove ssh alpha -i "$TMP/files/di"
+exactly "$TMP/files/disk.img" -- cove ssh-config alpha --identity "$TMP/files/di"
+exactly "" -- cove ssh alpha -- ""
+exactly "alpha beta" -- cove exec -i ""
 
 exactly "alpha beta" -- cove stop ""
 exactly "alpha" -- cove get a

@@ -241,6 +241,98 @@ TEST(rejects_non_json)
     CHECK(parse(with_nul, &err) == -EINVAL);
 }
 
+/* GOOD with "guest": VALUE added (VALUE is JSON text): 0, or the error. */
+static int parse_guest(const char *value, struct cove_config *cfg, struct cove_error *err)
+{
+    char text[2048];
+    snprintf(text, sizeof text, "%.*s, \"guest\": %s}", (int)strlen(GOOD) - 1, GOOD, value);
+    return cove_config_parse(text, strlen(text), "config.json", cfg, err);
+}
+
+/* guest.user goes onto ssh's command line: only a Linux user name passes, and it survives
+ * a write, a copy and a validate. */
+TEST(guest_user)
+{
+    struct cove_config cfg, back, copy;
+    struct cove_error err = {0};
+    REQUIRE(parse_guest("{\"user\": \"alice\"}", &cfg, &err) == 0);
+    CHECK_STR(cfg.guest_user, "alice");
+    char *text = cove_config_to_json(&cfg);
+    REQUIRE(text != NULL);
+    CHECK(strstr(text, "\"guest\": {\n    \"user\": \"alice\"\n  }") != NULL);
+    CHECK(cove_config_parse(text, strlen(text), "x", &back, &err) == 0);
+    CHECK_STR(back.guest_user, "alice");
+    free(text);
+    CHECK(cove_config_copy(&back, &copy) == 0);
+    CHECK_STR(copy.guest_user, "alice");
+    CHECK(copy.guest_user != back.guest_user);
+    CHECK(cove_config_validate(&copy, "x", &err) == 0);
+    free(copy.guest_user);
+    copy.guest_user = strdup("Root");
+    CHECK(cove_config_validate(&copy, "x", &err) == -EINVAL);
+    cove_config_free(&copy);
+    cove_config_free(&back);
+    cove_config_free(&cfg);
+
+    /* absent, null, or an object without user: no user, and none written back */
+    CHECK(cove_config_parse(GOOD, strlen(GOOD), "x", &cfg, &err) == 0);
+    CHECK(cfg.guest_user == NULL);
+    text = cove_config_to_json(&cfg);
+    CHECK(text && !strstr(text, "guest"));
+    free(text);
+    cove_config_free(&cfg);
+    CHECK(parse_guest("null", &cfg, &err) == 0 && cfg.guest_user == NULL);
+    cove_config_free(&cfg);
+    CHECK(parse_guest("{}", &cfg, &err) == 0 && cfg.guest_user == NULL);
+    cove_config_free(&cfg);
+
+    static const char *const good[] = {"\"_\"", "\"cove\"", "\"a-b_c9\"", "\"_x-\"",
+                                       "\"abcdefghijklmnopqrstuvwxyz012345\""};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char v[96];
+        snprintf(v, sizeof v, "{\"user\": %s}", good[i]);
+        if (parse_guest(v, &cfg, &err) != 0) {
+            printf("  %s refused: %s\n", good[i], err.message);
+            CHECK(!"good user");
+        }
+        cove_config_free(&cfg);
+    }
+    static const struct { const char *value, *want; } bad_users[] = {
+        {"\"\"", "config.json: key 'guest.user': must be a Linux user name ([a-z_][a-z0-9_-]{0,31}), got \"\""},
+        {"\"Alice\"", "key 'guest.user': must be a Linux user name"},
+        {"\"9lives\"", "got \"9lives\""},
+        {"\"-o\"", "key 'guest.user'"},
+        {"\"a b\"", "key 'guest.user'"},
+        {"\"a;b\"", "key 'guest.user'"},
+        {"\"a@b\"", "key 'guest.user'"},
+        {"\"a.b\"", "key 'guest.user'"},
+        {"\"abcdefghijklmnopqrstuvwxyz0123456\"", "key 'guest.user'"}, /* 33 */
+        {"\"a\\u0000b\"", "not valid JSON"}, /* jansson refuses NUL */
+        {"\"a\\nb\"", "key 'guest.user'"},
+        {"\"\\u00e9\"", "key 'guest.user'"},
+        {"7", "key 'guest.user': must be a string"},
+    };
+    for (size_t i = 0; i < sizeof bad_users / sizeof bad_users[0]; i++) {
+        char v[96];
+        snprintf(v, sizeof v, "{\"user\": %s}", bad_users[i].value);
+        int rc = parse_guest(v, &cfg, &err);
+        CHECK(rc == -EINVAL);
+        if (rc == 0)
+            cove_config_free(&cfg);
+        else if (!strstr(err.message, bad_users[i].want)) {
+            printf("  for %s: message '%s' lacks '%s'\n", bad_users[i].value, err.message,
+                   bad_users[i].want);
+            CHECK(!"message");
+        }
+    }
+    CHECK(parse_guest("\"alice\"", &cfg, &err) == -EINVAL);
+    CHECK(strstr(err.message, "key 'guest': must be an object {\"user\"}, got \"alice\"") != NULL);
+    CHECK(parse_guest("{\"user\": \"a\", \"uid\": 1000}", &cfg, &err) == -EINVAL);
+    CHECK(strstr(err.message, "unknown key 'guest.uid'") != NULL);
+    CHECK(cove_guest_user_valid("cove") && !cove_guest_user_valid(NULL) &&
+          !cove_guest_user_valid("") && !cove_guest_user_valid("root!"));
+}
+
 TEST(names)
 {
     struct cove_error err = {0};
@@ -342,6 +434,7 @@ int main(void)
     RUN(forward_limit);
     RUN(random_mac);
     RUN(rejects_non_json);
+    RUN(guest_user);
     RUN(names);
     RUN(atomic_write);
     RUN(sweeps_dead_temporaries);
