@@ -8,7 +8,7 @@
 #
 # Images are cached in the store, keyed by their inputs (the template, the suite, this script,
 # images/NAME/, the agent's sources): $COVE_IMAGES, else $COVE_HOME/images, else ~/.cove/images:
-#   STORE/NAME-SUITE/{disk.img,vmlinuz,initrd.img,image.json,build.log}
+#   STORE/NAME-SUITE/{disk.img,kernel,initrd,image.json,inputs,build.log}
 # An entry whose inputs changed is rebuilt; --update rebuilds from the archive as it is now.
 # A build runs in STORE/.tmp-PID-* and is renamed into place at the end: an interrupted
 # build leaves nothing behind. Needs root (mmdebstrap --mode=root) and binfmt for riscv64
@@ -131,7 +131,7 @@ step() { say "$*"; echo "=== $*" >>"$BLOG"; }
 # --- 1. the agent package -----------------------------------------------------------------------
 step "[1/4] the cove agent package"
 mkdir -p "$WORK/debs"
-"$IMAGES/debian/agent/build-deb.sh" "$WORK/debs" >>"$BLOG" 2>&1 || die "building the agent package failed (log: $LOG)"
+"$IMAGES/$NAME/agent/build-deb.sh" "$WORK/debs" >>"$BLOG" 2>&1 || die "building the agent package failed (log: $LOG)"
 DEBS=$(cd "$WORK/debs" && ls *.deb)
 
 # --- 2. the root file system --------------------------------------------------------------------
@@ -147,17 +147,21 @@ step "[2/4] installing Debian $suite (riscv64) with mmdebstrap: $(echo ${T[packa
 mmdebstrap --mode=root --arch=riscv64 --variant="${T[variant]}" \
     --components="$(echo ${T[components]} | tr ' ' ',')" "${aptopts[@]}" \
     --include="$(echo ${T[packages]} | tr ' ' ',')" \
+    --setup-hook="mkdir -p \"\$1/etc/initramfs-tools/conf.d\" \"\$1/usr/share/initramfs-tools/modules.d\"" \
+    --setup-hook="copy-in $IMAGES/$NAME/initramfs.conf /etc/initramfs-tools/conf.d" \
+    --setup-hook="copy-in $IMAGES/$NAME/initramfs.modules /usr/share/initramfs-tools/modules.d" \
     --customize-hook="mkdir -p \"\$1/tmp/cove-debs\"" \
     --customize-hook="copy-in $(for d in $DEBS; do printf '%s ' "$WORK/debs/$d"; done)/tmp/cove-debs" \
-    --customize-hook="$IMAGES/debian/customize.sh \"\$1\"" \
+    --customize-hook="$IMAGES/$NAME/customize.sh \"\$1\"" \
     "$suite" "$WORK/root" "${T[mirror]}" >>"$BLOG" 2>&1 ||
     die "mmdebstrap failed: $(grep -E '^E: |error' "$BLOG" | tail -n 1) (log: $LOG)"
 
-KVER=$(cat "$WORK/root/boot/.cove-kernel-version")
+KFILE=$(cat "$WORK/root/boot/.cove-kernel-version")   # vmlinux-VERSION
+KVER=${KFILE#vmlinu?-}
 ARCHIVE_DATE=$(cat "$WORK/root/boot/.cove-archive-date" 2>/dev/null || true)
 rm -f "$WORK/root/boot/.cove-kernel-version" "$WORK/root/boot/.cove-archive-date"
-cp "$WORK/root/boot/vmlinuz-$KVER" "$WORK/out/vmlinuz"
-cp "$WORK/root/boot/initrd.img-$KVER" "$WORK/out/initrd.img"
+cp "$WORK/root/boot/$KFILE" "$WORK/out/kernel"
+cp "$WORK/root/boot/initrd.img-$KVER" "$WORK/out/initrd"
 
 # --- 3. the disk: GPT, an EFI system partition, an ext4 root ---------------------------------
 step "[3/4] the disk: GPT, EFI system partition (GRUB), ext4 root"

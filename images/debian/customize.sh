@@ -64,8 +64,11 @@ grub-efi-riscv64 grub2/update_nvram boolean false
 grub-efi-riscv64 grub2/force_efi_extra_removable boolean true
 DEBCONF
 
-KVER=$(cd "$R/boot" && ls vmlinuz-* | sed 's/^vmlinuz-//' | sort -V | tail -n 1)
+KVER=$(cd "$R/boot" && ls vmlinu[xz]-* | sed "s/^vmlinu[xz]-//" | sort -V | tail -n 1)
 [ -n "$KVER" ] || { echo "no kernel in /boot" >&2; exit 1; }
+# Debian's riscv64 kernel is vmlinux-VERSION (an uncompressed Image with an EFI stub)
+KIMG=vmlinux
+[ -e "$R/boot/vmlinux-$KVER" ] || KIMG=vmlinuz
 cat >"$R/boot/grub/grub.cfg" <<GRUB
 # Written by cove's image build; update-grub in the VM replaces it.
 set default=0
@@ -74,11 +77,11 @@ insmod part_gpt
 insmod ext2
 search --no-floppy --fs-uuid --set=root $COVE_ROOT_UUID
 menuentry 'Debian GNU/Linux' {
-    linux /boot/vmlinuz-$KVER root=UUID=$COVE_ROOT_UUID $COVE_CMDLINE
+    linux /boot/$KIMG-$KVER root=UUID=$COVE_ROOT_UUID $COVE_CMDLINE
     initrd /boot/initrd.img-$KVER
 }
 GRUB
-echo "$KVER" >"$R/boot/.cove-kernel-version"
+echo "$KIMG-$KVER" >"$R/boot/.cove-kernel-version"
 
 # Where the archive stood: recorded in the image's description.
 sed -n 's/^Date: //p' "$R"/var/lib/apt/lists/*_InRelease 2>/dev/null | head -n 1 >"$R/boot/.cove-archive-date" || true

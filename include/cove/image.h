@@ -5,7 +5,7 @@
  *
  * The store is $COVE_IMAGES, else $COVE_HOME/images, else ~/.cove/images; an image is the
  * directory STORE/NAME-SUITE with disk.img (raw, read-only: VMs are copy-on-write overlays
- * over it), vmlinuz, initrd.img (for --boot direct), image.json and build.log.
+ * over it), kernel, initrd (for --boot direct), image.json and build.log.
  */
 #ifndef COVE_IMAGE_H
 #define COVE_IMAGE_H

@@ -139,8 +139,8 @@ static int boot_files(const struct cove_create_options *o, char *kernel, char *i
     *k = o->kernel;
     *i = o->initrd;
     if (o->image_dir) {
-        if (store_path(kernel, PATH_MAX, "%s/vmlinuz", o->image_dir) < 0 ||
-            store_path(initrd, PATH_MAX, "%s/initrd.img", o->image_dir) < 0)
+        if (store_path(kernel, PATH_MAX, "%s/kernel", o->image_dir) < 0 ||
+            store_path(initrd, PATH_MAX, "%s/initrd", o->image_dir) < 0)
             return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", o->image_dir);
         *k = kernel;
         *i = initrd;
