@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what cove needs on Debian 12 (build tools, libraries, the riscv64 cross
-# compiler, kernel/busybox sources, reference peers, debhelper for the .deb). Idempotent:
+# compiler, kernel/busybox sources, reference peers, debhelper for the .deb, dosfstools and
+# mtools for the NoCloud seed). Idempotent:
 # does nothing when everything is present.
 set -eu
 
@@ -10,6 +11,7 @@ PKGS="build-essential meson ninja-build pkg-config git
  linux-source-6.1 bc bison flex libssl-dev libelf-dev cpio kmod xz-utils
  opensbi u-boot-qemu qemu-system-misc
  clang libclang-rt-14-dev python3 e2fsprogs dpkg-dev time
+ dosfstools mtools
  debhelper fakeroot"
 
 missing=""
