@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what cove needs on Debian 12 (build tools, libraries, the riscv64 cross
-# compiler, kernel/busybox sources, reference peers, debhelper for the .deb). Idempotent:
+# compiler, kernel/busybox sources, reference peers, debhelper for the .deb, dosfstools and
+# mtools for the NoCloud seed). Idempotent:
 # does nothing when everything is present.
 set -eu
 
@@ -11,7 +12,7 @@ PKGS="build-essential meson ninja-build pkg-config git
  opensbi u-boot-qemu qemu-system-misc qemu-utils fdisk
  clang libclang-rt-14-dev python3 e2fsprogs dpkg-dev time
  debhelper fakeroot
- mmdebstrap qemu-user-static binfmt-support arch-test dosfstools mtools fdisk openssh-client"
+ mmdebstrap qemu-user-static binfmt-support arch-test dosfstools mtools openssh-client"
 
 missing=""
 for p in $PKGS; do

@@ -5,7 +5,8 @@
  * request that crashes or hangs takes nothing else with it) and carries one request
  * (protocol.h, docs/AGENT.md): exec, ip, get, put, getdir, putdir, poweroff, reboot,
  * clock, ping.
- * Started by the guest's /init when a virtio-vsock device is present.
+ * Started by the default guest's /init when a virtio-vsock device is present; on a systemd
+ * distribution by cove-agent.service (images/debian/agent/).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -312,13 +313,29 @@ static void do_put(int fd, const struct request *r, uint8_t *buf)
 
 /* --- power and clock ----------------------------------------------------------------------- */
 
-/* init's traps (USR2: poweroff, TERM: reboot) sync and remount the root read-only; if init
- * cannot act (it runs a cove.exec command in the foreground), the agent does the same. */
+/* Whether PID 1 is systemd: the test of sd_booted(3). */
+static bool systemd_is_init(void)
+{
+    struct stat st;
+    return lstat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Under systemd, SIGRTMIN+4 / SIGRTMIN+5 start poweroff.target / reboot.target (systemd(1),
+ * "Signals"): every unit stops in order, the agent's own service included, so the agent
+ * must not force anything -- a forced reboot would cut that shutdown short. (SIGRTMIN is
+ * 34 in glibc, whose value systemd was built with too.)
+ * Busybox init's traps (USR2: poweroff, TERM: reboot) sync and remount the root read-only;
+ * if init cannot act (it runs a cove.exec command in the foreground), the agent does the
+ * same after a grace. */
 static void do_power(int fd, bool reboot_it)
 {
     send_exit(fd, AGENT_EXITED, 0);
     close(fd);
     sync();
+    if (systemd_is_init()) {
+        kill(1, reboot_it ? SIGRTMIN + 5 : SIGRTMIN + 4);
+        return;
+    }
     kill(1, reboot_it ? SIGTERM : SIGUSR2);
     sleep(POWER_GRACE_S);
     sync();

@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -62,14 +63,43 @@ struct exec_state {
 
 /* --- starting the command ------------------------------------------------------------------ */
 
+/* The home directory of uid from /etc/passwd ("name:pw:uid:gid:gecos:home:shell"), read by
+ * hand: glibc's getpwuid in a static binary loads the NSS modules of whatever glibc the
+ * guest has. Falls back to /root for root and / for anyone else. */
+static void home_of(uid_t uid, char *out, size_t size)
+{
+    snprintf(out, size, "%s", uid == 0 ? "/root" : "/");
+    FILE *f = fopen("/etc/passwd", "re");
+    if (!f)
+        return;
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        char *field[7], *p = line;
+        unsigned n = 0;
+        while (n < 7 && (field[n] = strsep(&p, ":\n")) != NULL)
+            n++;
+        char *end;
+        if (n < 6 || !*field[2] || strtoul(field[2], &end, 10) != uid || *end ||
+            field[5][0] != '/')
+            continue;
+        snprintf(out, size, "%s", field[5]);
+        break;
+    }
+    fclose(f);
+}
+
 static const char **make_env(const struct request *r, bool tty)
 {
     const char **env = calloc(r->nenvs + 4, sizeof *env);
+    static char home[PATH_MAX + 8];
     if (!env)
         return NULL;
     unsigned n = 0;
-    env[n++] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
-    env[n++] = "HOME=/root";
+    /* Debian's default PATH for root: what a login shell would give, /usr/local first. */
+    env[n++] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    memcpy(home, "HOME=", 5);
+    home_of(getuid(), home + 5, sizeof home - 5);
+    env[n++] = home;
     if (tty)
         env[n++] = "TERM=vt100";
     for (unsigned i = 0; i < r->nenvs; i++) {

@@ -9,8 +9,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,7 +400,9 @@ int store_copy_fd(int in, const char *src, const char *dst, mode_t mode,
     return 0;
 }
 
-int store_spawn(char *const argv[], const char *in_path, const char *cwd, struct cove_error *err)
+/* store_spawn and store_spawn_timed: stdout goes with stderr into the message or away. */
+static int spawn(char *const argv[], const char *in_path, const char *cwd, int timeout_ms,
+                 bool stderr_only, struct cove_error *err)
 {
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -418,8 +422,9 @@ int store_spawn(char *const argv[], const char *in_path, const char *cwd, struct
         if (getppid() != parent)
             _exit(127);
         int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
-        if (in < 0 || dup2(in, 0) < 0 || dup2(pipefd[1], 1) < 0 || dup2(pipefd[1], 2) < 0 ||
-            (cwd && chdir(cwd) < 0))
+        int out = stderr_only ? open("/dev/null", O_WRONLY | O_CLOEXEC) : pipefd[1];
+        if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
+            dup2(pipefd[1], 2) < 0 || (cwd && chdir(cwd) < 0))
             _exit(127);
         execvp(argv[0], argv);
         static const char msg[] = "not found (is it installed?)\n";
@@ -431,7 +436,18 @@ int store_spawn(char *const argv[], const char *in_path, const char *cwd, struct
     close(pipefd[1]);
     char out[512];
     size_t got = 0;
+    long long deadline = timeout_ms < 0 ? FD_NO_DEADLINE : monotonic_ms() + timeout_ms;
+    bool late = false;
     for (;;) {
+        /* the output closes when the command exits: a command that hangs is killed */
+        int ready = fd_wait(pipefd[0], POLLIN, deadline);
+        if (ready == 0) {
+            late = true;
+            kill(pid, SIGKILL);
+            break;
+        }
+        if (ready < 0)
+            break;
         char buf[512];
         ssize_t n = read(pipefd[0], buf, sizeof buf);
         if (n < 0 && errno == EINTR)
@@ -448,10 +464,24 @@ int store_spawn(char *const argv[], const char *in_path, const char *cwd, struct
         if (errno != EINTR)
             return cove_error_set(err, -errno, "waitpid: %s", strerror(errno));
     }
+    if (late)
+        return cove_error_set(err, -ETIMEDOUT, "%s did not finish within %d s; stopped it",
+                              argv[0], (timeout_ms + 999) / 1000);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 0;
     char *nl = strchr(out, '\n');
     if (nl)
         *nl = 0;
     return cove_error_set(err, -EIO, "%s failed: %s", argv[0], *out ? out : "(no message)");
+}
+
+int store_spawn(char *const argv[], const char *in_path, const char *cwd, struct cove_error *err)
+{
+    return spawn(argv, in_path, cwd, -1, false, err);
+}
+
+int store_spawn_timed(char *const argv[], const char *in_path, const char *cwd, int timeout_ms,
+                      struct cove_error *err)
+{
+    return spawn(argv, in_path, cwd, timeout_ms, true, err);
 }

@@ -84,5 +84,10 @@ int store_copy_fd(int in, const char *src, const char *dst, mode_t mode,
 /* Runs argv (PATH lookup) with stdin from in_path (or /dev/null) in directory cwd (or
  * here); stdout/stderr go to a pipe whose first line lands in err on failure. */
 int store_spawn(char *const argv[], const char *in_path, const char *cwd, struct cove_error *err);
+/* The same with a deadline: a command still running after timeout_ms (< 0: none) is killed
+ * and the call fails with -ETIMEDOUT. Only stderr reaches the message; stdout (a tool's
+ * banner) is dropped. */
+int store_spawn_timed(char *const argv[], const char *in_path, const char *cwd, int timeout_ms,
+                      struct cove_error *err);
 
 #endif

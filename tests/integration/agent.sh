@@ -55,6 +55,10 @@ echo "ok: 5 MB through stdin, same md5"
 
 [ "$(cove exec ag -e GREETING=hi -w /tmp -- sh -c 'echo $GREETING $(pwd)')" = "hi /tmp" ] ||
     fail "env/workdir"
+# the environment a command starts with: root's HOME, a PATH with /usr/local first
+env_got=$(cove exec ag -- sh -c 'echo "$HOME $PATH"')
+[ "$env_got" = "/root /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" ] ||
+    fail "default environment: $env_got"
 cove exec ag -- sh -c 'echo out; echo err >&2' >"$TMP/o" 2>"$TMP/e"
 [ "$(cat "$TMP/o")" = out ] && [ "$(cat "$TMP/e")" = err ] || fail "stdout/stderr apart"
 expect_rc 0 exec ag -- true
