@@ -39,6 +39,9 @@ cat >"$R/etc/cloud/cloud.cfg.d/90-cove.cfg" <<CLOUD
 # cove: the seed is a disk labelled cidata (cove create); networking is systemd-networkd's.
 datasource_list: [NoCloud, None]
 network: {config: disabled}
+# The image has no SSH host keys: cloud-init or the first `cove ssh` makes them, and neither
+# replaces the other's (the host's ssh_known_hosts would see a new key).
+ssh_deletekeys: false
 CLOUD
 
 # GRUB: an EFI image at the removable-media path (no NVRAM entry needed) that finds the root
