@@ -42,6 +42,7 @@ TEMPLATE=$IMAGES/$NAME.conf
     die "no template '$NAME' (templates: $(cd "$IMAGES" && ls *.conf 2>/dev/null | sed 's/\.conf$//' | tr '\n' ' ' | sed 's/ $//'))"
 
 # --- the template: "key = value", continuation lines start with blanks ----------------------
+trim() { local v=$1; v=${v#"${v%%[![:space:]]*}"}; v=${v%"${v##*[![:space:]]}"}; printf '%s' "$v"; }
 declare -A T
 key=""
 while IFS= read -r line || [ -n "$line" ]; do
@@ -49,12 +50,12 @@ while IFS= read -r line || [ -n "$line" ]; do
     '#'* | '') continue ;;
     [[:space:]]*)
         [ -n "$key" ] || die "$TEMPLATE: a continuation line before any key"
-        T[$key]="${T[$key]} $(echo $line)"
+        T[$key]="${T[$key]} $(trim "$line")"
         continue ;;
     esac
     [[ $line == *=* ]] || die "$TEMPLATE: '$line' is not 'key = value'"
-    key=$(echo "${line%%=*}")
-    T[$key]=$(echo "${line#*=}")
+    key=$(trim "${line%%=*}")
+    T[$key]=$(trim "${line#*=}")
 done <"$TEMPLATE"
 for k in suite mirror components check_valid_until variant packages disk_size esp_size boot cmdline; do
     [ -n "${T[$k]:-}" ] || die "$TEMPLATE: no '$k'"

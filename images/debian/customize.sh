@@ -33,9 +33,17 @@ DHCP=yes
 NET
 in_root systemctl enable systemd-networkd.service systemd-resolved.service >/dev/null 2>&1
 ln -sf ../run/systemd/resolve/stub-resolv.conf "$R/etc/resolv.conf"
+# network-online.target: one link up is enough, and a VM without a network (--net none) does
+# not wait for one without end.
+mkdir -p "$R/etc/systemd/system/systemd-networkd-wait-online.service.d"
+cat >"$R/etc/systemd/system/systemd-networkd-wait-online.service.d/cove.conf" <<'WAIT'
+[Service]
+ExecStart=
+ExecStart=/usr/lib/systemd/systemd-networkd-wait-online --any --timeout=30
+WAIT
 
 # cloud-init: only the NoCloud seed cove attaches (else "None"); the network is the one above.
-cat >"$R/etc/cloud/cloud.cfg.d/90-cove.cfg" <<CLOUD
+cat >"$R/etc/cloud/cloud.cfg.d/90-cove.cfg" <<'CLOUD'
 # cove: the seed is a disk labelled cidata (cove create); networking is systemd-networkd's.
 datasource_list: [NoCloud, None]
 network: {config: disabled}

@@ -90,6 +90,13 @@ struct cove_create_options {
      * disk is a copy-on-write overlay over the image's disk (disk_size 0: the image's size,
      * else at least that), booted with the image's kernel, initrd and command line. */
     const char *image_dir;
+    /* First boot of a distribution image's VM (cloud-init's NoCloud seed, docs/IMAGES.md):
+     * the login user (NULL: the host user's name, or "cove" for root), public key files
+     * (none: the .pub files of the host user's ~/.ssh) and the user's own cloud-config file. */
+    const char *user;
+    const char *const *ssh_key_files;
+    unsigned nssh_key_files;
+    const char *user_data_file;
     /* ... or an existing disk image, copied into the bundle (with a kernel: booted
      * directly with that kernel; without one: through firmware). disk_size 0 keeps the
      * image's size; a larger one grows it; a smaller one is refused. */

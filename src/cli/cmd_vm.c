@@ -170,6 +170,7 @@ static const char create_usage[] =
     "                   [--from-guest default | --from IMAGE[:SUITE] |\n"
     "                    --kernel PATH [--initrd PATH]] [--append ARGS]\n"
     "                   [--from-disk FILE [--format raw|qcow2|cdisk]] [--boot firmware|direct]\n"
+    "                   [--user NAME] [--ssh-key FILE]... [--user-data FILE]\n"
     "                   [--net nat|none] [--forward SPEC]... [--mac MAC]\n"
     "\n"
     "Makes a new VM bundle. From the default guest (the default) the disk holds an ext4\n"
@@ -181,6 +182,11 @@ static const char create_usage[] =
     "  --from-guest default  the default guest (COVE_GUEST_DIR, else the installed one)\n"
     "  --from IMAGE[:SUITE]  a distribution image (e.g. debian, debian:forky), built first\n"
     "                     when the image store does not have it (`cove image build`)\n"
+    "  --user NAME        (--from) the login user, with passwordless sudo (default: your\n"
+    "                     user name; \"cove\" for root)\n"
+    "  --ssh-key FILE     (--from) a public key the user logs in with; repeatable (default:\n"
+    "                     the .pub files of ~/.ssh)\n"
+    "  --user-data FILE   (--from) your own #cloud-config, merged over cove's at first boot\n"
     "  --kernel PATH      a kernel of your own instead (a RISC-V Linux Image or ELF, copied\n"
     "                     into the bundle); empty disk\n"
     "  --initrd PATH      its initrd\n"
@@ -200,7 +206,7 @@ static const char create_usage[] =
 int cmd_create(int argc, char **argv)
 {
     enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_FROM_GUEST, O_FROM, O_KERNEL, O_INITRD,
-           O_APPEND, O_FROM_DISK, O_FORMAT, O_BOOT };
+           O_APPEND, O_FROM_DISK, O_FORMAT, O_BOOT, O_USER, O_SSH_KEY, O_USER_DATA };
     static const struct option options[] = {
         {"cpus", required_argument, NULL, O_CPUS},
         {"memory", required_argument, NULL, O_MEMORY},
@@ -213,6 +219,9 @@ int cmd_create(int argc, char **argv)
         {"from-disk", required_argument, NULL, O_FROM_DISK},
         {"format", required_argument, NULL, O_FORMAT},
         {"boot", required_argument, NULL, O_BOOT},
+        {"user", required_argument, NULL, O_USER},
+        {"ssh-key", required_argument, NULL, O_SSH_KEY},
+        {"user-data", required_argument, NULL, O_USER_DATA},
         {"net", required_argument, NULL, O_NET},
         {"forward", required_argument, NULL, O_FORWARD},
         {"mac", required_argument, NULL, O_MAC},
@@ -223,6 +232,7 @@ int cmd_create(int argc, char **argv)
     struct net_args n = {0};
     const char *guest = NULL;
     char *image = NULL;
+    const char *keys[16];
     int c;
     optind = 1;
     opterr = 0;
@@ -242,6 +252,16 @@ int cmd_create(int argc, char **argv)
             break;
         case O_FROM_GUEST: guest = optarg; break;
         case O_FROM: image = optarg; break;
+        case O_USER: o.user = optarg; break;
+        case O_USER_DATA: o.user_data_file = optarg; break;
+        case O_SSH_KEY:
+            if (o.nssh_key_files == sizeof keys / sizeof keys[0]) {
+                cli_error("at most %zu --ssh-key", sizeof keys / sizeof keys[0]);
+                return CLI_EXIT_USAGE;
+            }
+            keys[o.nssh_key_files++] = optarg;
+            o.ssh_key_files = keys;
+            break;
         case O_KERNEL: o.kernel = optarg; break;
         case O_INITRD: o.initrd = optarg; break;
         case O_APPEND: o.cmdline = optarg; break;
@@ -271,6 +291,11 @@ int cmd_create(int argc, char **argv)
     if (!!guest + !!image + !!(o.kernel || o.from_disk) > 1) {
         cli_error("--from-guest, --from and --%s exclude each other; pass one",
                   o.kernel ? "kernel" : o.from_disk ? "from-disk" : "kernel");
+        return CLI_EXIT_USAGE;
+    }
+    if (!image && (o.user || o.nssh_key_files || o.user_data_file)) {
+        cli_error("--user, --ssh-key and --user-data are first-boot settings of a "
+                  "distribution image; use them with --from IMAGE");
         return CLI_EXIT_USAGE;
     }
     if (o.initrd && !o.kernel) {

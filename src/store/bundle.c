@@ -222,7 +222,7 @@ static int add_disk(const struct store *s, const char *tmp, const struct cove_cr
     return 0;
 }
 
-static int fill_new_bundle(const struct store *s, const char *tmp,
+static int fill_new_bundle(const struct store *s, const char *tmp, const char *name,
                            const struct cove_create_options *o, enum cove_boot boot,
                            struct cove_config *cfg, struct cove_error *err)
 {
@@ -234,6 +234,8 @@ static int fill_new_bundle(const struct store *s, const char *tmp,
         rc = add_boot(tmp, o, boot, img, cfg, err);
     if (rc == 0)
         rc = add_disk(s, tmp, o, img, cfg, err);
+    if (rc == 0 && img)
+        rc = store_add_seed(tmp, name, o, cfg, err);
     if (rc < 0)
         return rc;
     char *json = cove_config_to_json(cfg);
@@ -379,7 +381,7 @@ int cove_vm_create(const char *name, const struct cove_create_options *o, struct
         cove_config_free(&cfg);
         return rc;
     }
-    rc = fill_new_bundle(&s, tmp, o, boot, &cfg, err);
+    rc = fill_new_bundle(&s, tmp, name, o, boot, &cfg, err);
     cove_config_free(&cfg);
     if (rc == 0)
         rc = publish(&s, tmp, name, err);

@@ -15,6 +15,7 @@
 #define BUNDLE_KERNEL "kernel"
 #define BUNDLE_INITRD "initrd"
 #define BUNDLE_FIRMWARE "firmware" /* OpenSBI fw_dynamic.bin, M-mode */
+#define BUNDLE_SEED "seed.img" /* cloud-init NoCloud seed of an image's VM (image_seed.c) */
 #define BUNDLE_UBOOT "u-boot"     /* U-Boot qemu-riscv64_smode u-boot.bin, boot.kernel */
 #define BASE_IMAGE "base.img" /* bases/ID/base.img */
 #define DEFAULT_DISK_SIZE (8ull << 30)
@@ -106,6 +107,11 @@ int store_import_disk(const char *src, const char *format, uint64_t size, const 
 struct cove_image_info;
 int store_disk_from_image(const struct store *s, const struct cove_image_info *img,
                           const char *disk, uint64_t size, struct cove_error *err);
+
+/* The NoCloud seed (seed.img, read-only, after the disks) and guest.user of a VM made from
+ * a distribution image, named `name` (image_seed.c). */
+int store_add_seed(const char *tmp, const char *name, const struct cove_create_options *o,
+                   struct cove_config *cfg, struct cove_error *err);
 
 int store_make_rootfs(const char *initrd, const char *disk_path, uint64_t size,
                       const char *work_dir, struct cove_error *err);
