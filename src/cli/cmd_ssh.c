@@ -11,6 +11,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 
 #define SSH_PORT 22
 #define MAX_SSH_ARGS 64 /* ssh's own arguments, the command's come on top */
+#define MAX_HOME_KEYS 16 /* -i pairs from $HOME/.ssh: within MAX_SSH_ARGS */
 
 static const char connect_usage[] =
     "usage: cove connect NAME PORT [--timeout S]\n"
@@ -314,6 +316,30 @@ static int check_running(const struct ssh_target *t)
     return -1;
 }
 
+/* The private keys beside the .pub files of $HOME/.ssh, as "-i" pairs: the keys `cove create --from` put in
+ * the guest are the .pub files of $HOME/.ssh, while ssh looks in the home directory of the
+ * passwd entry, which need not be $HOME. Returns the number of args written. */
+static int home_identities(glob_t *g, const char **args, int max_keys)
+{
+    const char *home = getenv("HOME");
+    char pattern[PATH_MAX];
+    if (!home || !*home || snprintf(pattern, sizeof pattern, "%s/.ssh/*.pub", home) >=
+                               (int)sizeof pattern)
+        return 0;
+    if (glob(pattern, 0, NULL, g) != 0)
+        return 0;
+    int n = 0;
+    for (size_t i = 0; i < g->gl_pathc && n / 2 < max_keys; i++) {
+        char *p = g->gl_pathv[i];
+        p[strlen(p) - 4] = 0; /* the private key beside NAME.pub */
+        if (access(p, R_OK) == 0) {
+            args[n++] = "-i";
+            args[n++] = p;
+        }
+    }
+    return n;
+}
+
 int cmd_ssh(int argc, char **argv)
 {
     static struct ssh_target t; /* large; one per process */
@@ -343,9 +369,12 @@ int cmd_ssh(int argc, char **argv)
     args[n++] = alias_opt;
     args[n++] = "-l";
     args[n++] = t.user;
+    glob_t keys = {0};
     if (t.identity) {
         args[n++] = "-i";
         args[n++] = t.identity;
+    } else {
+        n += home_identities(&keys, args + n, MAX_HOME_KEYS);
     }
     /* "--": the destination and the command are never read as ssh options */
     args[n++] = "--";
