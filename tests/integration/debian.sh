@@ -1,34 +1,60 @@
 #!/bin/bash
 # A Debian VM from Debian's own archive, end to end (docs/IMAGES.md): the image built by
 # images/build.sh (cached across runs), `cove create --from debian`, booted through OpenSBI ->
-# U-Boot -> GRUB -> Debian's kernel, systemd, cloud-init's user with the host user's key,
-# the agent (exec, stop), ssh over vsock, apt through NAT, a grown root, a clean e2fsck after
-# `cove stop`, and a second create in constant time.
+# U-Boot -> GRUB -> Debian's kernel, systemd, cloud-init's user with the host user's key, the
+# agent (exec, stop), ssh over vsock, apt through NAT, a grown root, a kernel installed with apt
+# booting on the next start, a clean e2fsck after `cove stop`, a second create in constant
+# time, and --boot direct.
 . "$(dirname "$0")/lib.sh"
 need_image debian
 export COVE_HOME=$TMP/home
-# The "host user" of this test: its own HOME with its own key.
-REAL_HOME=$HOME
+# The "host user" of this test: a HOME of its own with its own key (cove reads $HOME/.ssh).
 export HOME=$TMP/user
 mkdir -p "$HOME/.ssh"
 ssh-keygen -q -t ed25519 -N '' -C cove-test -f "$HOME/.ssh/id_ed25519" || fail "ssh-keygen"
 
+pids=()
+cleanup_vms() {
+    local p
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+}
+trap 'cleanup_vms; rm -rf "$TMP"' EXIT
+
+# wait_agent NAME: until the guest agent answers (the first boot runs cloud-init: minutes on
+# a loaded machine).
+wait_agent() {
+    local i
+    for i in $(seq 300); do
+        "$COVE" exec "$1" --timeout 10 -- true 2>/dev/null && return 0
+        kill -0 "${pids[-1]}" 2>/dev/null || break
+        sleep 2
+    done
+    tail -n 40 "$COVE_HOME/vms/$1/run/console.log"
+    fail "the agent of $1 never answered"
+}
+
 "$COVE" create d --from debian --disk-size 6G --cpus 2 --memory 1G >"$TMP/create" 2>&1 ||
     { cat "$TMP/create"; fail "create --from debian"; }
+# a second VM of the same image: an overlay over the same base, in constant time
+start=$(date +%s%N)
+"$COVE" create d2 --from debian >/dev/null || fail "second create --from debian"
+ms=$((($(date +%s%N) - start) / 1000000))
+echo "second create: $ms ms"
+[ $ms -lt 1000 ] || fail "a second create --from debian took $ms ms (not constant time?)"
+"$COVE" get d2 --format json | grep -q '"user": "cove"' || fail "guest.user not stored"
+"$COVE" delete d2 || fail "delete d2"
+echo "ok: create --from debian; a second one in $ms ms"
+
 LOG=$COVE_HOME/vms/d/run/console.log
 "$COVE" run d --no-console >"$TMP/run.out" 2>&1 &
-pid=$!
-cleanup_vm() { kill $pid 2>/dev/null; wait $pid 2>/dev/null; }
-trap 'cleanup_vm; rm -rf "$TMP"' EXIT
-
-# The agent answers once systemd started it.
-t0=$(date +%s)
-"$COVE" exec d --timeout 900 -- true || { tail -n 40 "$LOG"; fail "the agent never answered"; }
-echo "agent after $(($(date +%s) - t0)) s"
-expect_in "$LOG" 'OpenSBI'
-expect_in "$LOG" 'U-Boot'
-expect_in "$LOG" 'GRUB|grub'
-expect_in "$LOG" 'Linux version'
+pids+=($!)
+wait_agent d
+expect_in "$LOG" 'OpenSBI v'
+expect_in "$LOG" 'U-Boot 20'
+expect_in "$LOG" 'BOOTRISCV64|bootriscv64'
+expect_in "$LOG" 'GNU GRUB'
+expect_in "$LOG" 'Linux version .*deb'
 echo "ok: OpenSBI -> U-Boot -> GRUB -> Debian's kernel"
 
 state=$("$COVE" exec d -- systemctl is-system-running --wait) || true
@@ -37,8 +63,68 @@ if [ "$state" != running ]; then
     "$COVE" exec d -- systemctl --failed --no-legend
     [ "$state" = degraded ] || fail "systemctl is-system-running: $state"
 fi
+"$COVE" exec d -- cloud-init status --wait >/dev/null || fail "cloud-init did not finish"
 [ "$("$COVE" exec d -- hostname)" = d ] || fail "hostname is not d"
-echo "ok: systemd $state, hostname d"
+echo "ok: systemd $state, cloud-init done, hostname d"
 size=$("$COVE" exec d -- df -B1 --output=size / | tail -n 1)
 [ "$size" -gt $((5 * 1024 * 1024 * 1024)) ] || fail "root is $size bytes, not grown to ~6G"
 echo "ok: root grown to $size bytes"
+
+# ssh as the user cloud-init made, with this test's key, over vsock
+out=$("$COVE" ssh d -- id) || fail "cove ssh d -- id"
+echo "ssh: $out"
+[[ $out == "uid=1000(cove) "* ]] || fail "cove ssh logged in as something else: $out"
+[ "$("$COVE" ssh d -- sudo -n id -u)" = 0 ] || fail "no passwordless sudo"
+echo "ok: cove ssh as cove, sudo"
+
+# apt through NAT: Debian's archive
+"$COVE" exec d -- sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q hello' \
+    >"$TMP/apt" 2>&1 || { tail -n 20 "$TMP/apt"; fail "apt-get install hello"; }
+[ "$("$COVE" exec d -- hello)" = "Hello, world!" ] || fail "hello does not run"
+echo "ok: apt-get install hello"
+
+# A kernel installed with apt boots on the next start: forky's (another version than sid's),
+# made GRUB's default; Debian's hooks build its initramfs and run update-grub in the VM.
+"$COVE" exec d -- sh -c '
+    set -e
+    echo "deb http://deb.debian.org/debian forky main" >/etc/apt/sources.list.d/forky.list
+    apt-get update -q
+    k=$(apt-cache -t forky depends linux-image-riscv64 | sed -n "s/.*Depends: \(linux-image-[0-9].*\)/\1/p" | head -n 1)
+    [ -n "$k" ] && [ "$k" != "linux-image-$(uname -r)" ]
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q -t forky "$k"
+    v=${k#linux-image-}
+    sed -i "s|^GRUB_DEFAULT=.*|GRUB_DEFAULT=\"Advanced options for Debian GNU/Linux>Debian GNU/Linux, with Linux $v\"|" /etc/default/grub
+    update-grub
+    echo "$v" >/root/want-kernel' >"$TMP/kernel" 2>&1 || { tail -n 30 "$TMP/kernel"; fail "installing a kernel with apt"; }
+want=$("$COVE" exec d -- cat /root/want-kernel)
+echo "installed kernel $want; rebooting"
+"$COVE" exec d -- systemctl reboot >/dev/null 2>&1 || true
+sleep 5
+for i in $(seq 150); do
+    [ "$("$COVE" exec d --timeout 10 -- uname -r 2>/dev/null)" = "$want" ] && break
+    sleep 2
+done
+[ "$("$COVE" exec d -- uname -r)" = "$want" ] || fail "the VM did not come back with kernel $want"
+echo "ok: the kernel installed with apt ($want) boots on the next start"
+
+# a clean stop: systemd shuts down, the root file system is clean
+"$COVE" stop d --timeout 120 || fail "cove stop d"
+wait "${pids[-1]}" || fail "cove run d exited $?"
+expect_in "$LOG" 'reboot: Power down'
+"$COVE" disk convert "$COVE_HOME/vms/d/disk.img" "$TMP/d.raw" --to raw >/dev/null || fail "convert"
+start=$(sfdisk -d "$TMP/d.raw" | sed -n 's/.*start= *\([0-9]*\),.*name="root".*/\1/p')
+[ -n "$start" ] || fail "no root partition in the VM's disk"
+e2fsck -fn "$TMP/d.raw?offset=$((start * 512))" >"$TMP/fsck" 2>&1 || { cat "$TMP/fsck"; fail "e2fsck"; }
+rm -f "$TMP/d.raw"
+echo "ok: cove stop, e2fsck clean"
+
+# --boot direct: the image's kernel and initrd, no firmware
+"$COVE" create d3 --from debian --boot direct >/dev/null || fail "create --boot direct"
+"$COVE" run d3 --no-console >/dev/null 2>&1 &
+pids+=($!)
+wait_agent d3
+"$COVE" exec d3 -- cat /proc/cmdline | grep -q 'root=UUID=' || fail "direct boot: no root=UUID"
+grep -q 'U-Boot' "$COVE_HOME/vms/d3/run/console.log" && fail "direct boot went through U-Boot"
+"$COVE" stop d3 --timeout 120 || fail "cove stop d3"
+wait "${pids[-1]}"
+echo "ok: --boot direct"
