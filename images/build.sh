@@ -209,6 +209,7 @@ cat >"$WORK/out/image.json" <<JSON
 {
   "name": "$NAME",
   "suite": "$suite",
+  "template_suite": $([ "$suite" = "${T[suite]}" ] && echo true || echo false),
   "key": "$KEY",
   "built": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
   "archive": "${T[mirror]} $suite, $ARCHIVE_DATE",

@@ -20,6 +20,7 @@
 struct cove_image_info {
     char name[64];       /* the template */
     char suite[64];
+    bool template_suite; /* built for the template's own suite (what NAME alone means) */
     char dir[PATH_MAX];  /* the image's directory */
     char key[32];        /* hash of the build's inputs */
     char built[32];      /* UTC, ISO 8601 */
@@ -45,6 +46,12 @@ int cove_image_store(char *buf, size_t n, struct cove_error *err);
  */
 int cove_image_build(const char *builder, const char *name, const char *suite, bool update,
                      bool progress, char *dir, size_t n, struct cove_error *err);
+
+/* The image of template NAME in the store, as it is (its inputs are not checked: that is
+ * cove_image_build's job): of SUITE, or (suite NULL) of the template's own suite. 0 with its
+ * directory in dir, -ENOENT when the store has none. */
+int cove_image_find(const char *name, const char *suite, char *dir, size_t n,
+                    struct cove_error *err);
 
 /* Reads an image's image.json. */
 int cove_image_get(const char *dir, struct cove_image_info *out, struct cove_error *err);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cove/cove.h>
+#include <cove/image.h>
 #include <cove/size.h>
 
 #include "guest_dir.h"
@@ -326,7 +327,10 @@ int cmd_create(int argc, char **argv)
         char *suite = strchr(image, ':');
         if (suite)
             *suite++ = 0;
-        if (cli_image_build(image, suite, false, dir, sizeof dir) < 0)
+        /* the image as the store has it (`cove image build` rebuilds one whose inputs
+         * changed); built when it has none */
+        if (cove_image_find(image, suite, dir, sizeof dir, NULL) < 0 &&
+            cli_image_build(image, suite, false, dir, sizeof dir) < 0)
             return CLI_EXIT_FAILURE;
         o.image_dir = dir;
     } else if (!o.kernel && !o.from_disk && o.boot != COVE_BOOT_FIRMWARE) {

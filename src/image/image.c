@@ -227,6 +227,7 @@ int cove_image_get(const char *dir, struct cove_image_info *out, struct cove_err
     copy_str(out->archive, sizeof out->archive, o, "archive");
     copy_str(out->boot, sizeof out->boot, o, "boot");
     copy_str(out->cmdline, sizeof out->cmdline, o, "cmdline");
+    out->template_suite = json_is_true(json_object_get(o, "template_suite"));
     json_decref(o);
     if (!*out->name || !*out->suite || !*out->cmdline)
         return cove_error_set(err, -EINVAL, "%s/image.json: name, suite or cmdline missing", dir);
@@ -284,6 +285,35 @@ int cove_image_list(struct cove_image_info **out, size_t *count, struct cove_err
     if (*count)
         qsort(*out, *count, sizeof **out, by_dir);
     return 0;
+}
+
+int cove_image_find(const char *name, const char *suite, char *dir, size_t n,
+                    struct cove_error *err)
+{
+    int rc = check_word("a template name", name, err);
+    if (rc < 0 || (suite && (rc = check_word("a suite name", suite, err)) < 0))
+        return rc;
+    struct cove_image_info *list;
+    size_t count;
+    if ((rc = cove_image_list(&list, &count, err)) < 0)
+        return rc;
+    rc = -ENOENT;
+    for (size_t i = 0; i < count && rc == -ENOENT; i++) {
+        if (strcmp(list[i].name, name) ||
+            (suite ? strcmp(list[i].suite, suite) != 0 : !list[i].template_suite))
+            continue;
+        if (strlen(list[i].dir) >= n)
+            rc = cove_error_set(err, -ENAMETOOLONG, "%s: path too long", list[i].dir);
+        else {
+            snprintf(dir, n, "%s", list[i].dir);
+            rc = 0;
+        }
+    }
+    free(list);
+    if (rc == -ENOENT)
+        cove_error_set(err, rc, "the image store has no image '%s%s%s'", name, suite ? ":" : "",
+                       suite ? suite : "");
+    return rc;
 }
 
 /* --- removing ---------------------------------------------------------------------------- */
