@@ -15,6 +15,29 @@ _cove_vms()
     done
 }
 
+# Image templates: the debian of images/debian.conf (the installed share, else none known).
+_cove_templates()
+{
+    local d f
+    for d in /usr/share/cove/images /usr/local/share/cove/images; do
+        for f in "$d"/*.conf; do [ -f "$f" ] && { f=${f##*/}; printf '%s\n' "${f%.conf}"; }; done
+    done | sort -u
+    printf 'debian\n'
+}
+
+# Images in the store: NAME and NAME:SUITE of its directories NAME-SUITE.
+_cove_images()
+{
+    local dir=${COVE_IMAGES:-${COVE_HOME:-$HOME/.cove}/images} d n
+    [ -d "$dir" ] || return 0
+    for d in "$dir"/*/; do
+        [ -f "$d/image.json" ] || continue
+        d=${d%/}; d=${d##*/}
+        n=${d%%-*}
+        printf '%s\n%s:%s\n' "$n" "$n" "${d#*-}"
+    done | sort -u
+}
+
 _cove_reply_words()
 {
     mapfile -t COMPREPLY < <(compgen -W "$1" -- "$2")
@@ -35,12 +58,12 @@ _cove()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local commands="create clone run list get set stop delete rename pause resume disk exec ip cp
-        ssh ssh-config connect"
+        ssh ssh-config connect image"
     # options whose value is the next word
     local with_value=" --kernel --initrd --append --cpus --memory --firmware --disk --net
         --forward --mac --vsock --console --format --backing --to --disk-size --from-guest
         --timeout --wait -e --env -w --workdir --from-disk --boot --from
-        --user --identity --suite "
+        --user --identity --suite --ssh-key --user-data "
     local i cmd="" cmd_i=0 w
     COMPREPLY=()
 
@@ -75,7 +98,8 @@ _cove()
     done
 
     case $prev in
-    --kernel | --initrd | --firmware | --disk | --backing | --vsock | --from-disk)
+    --kernel | --initrd | --firmware | --disk | --backing | --vsock | --from-disk | --ssh-key | \
+    --user-data)
         _cove_reply_files "$cur"; return 0 ;;
     --identity) _cove_reply_files "$cur"; return 0 ;;
     --console) _cove_reply_words "serial virtio" "$cur"; return 0 ;;
@@ -83,6 +107,7 @@ _cove()
     --to) _cove_reply_words "raw cdisk" "$cur"; return 0 ;;
     --from-guest) _cove_reply_words "default" "$cur"; return 0 ;;
     --boot) _cove_reply_words "firmware direct" "$cur"; return 0 ;;
+    --from) _cove_reply_words "$(_cove_templates)" "$cur"; return 0 ;;
     --format)
         case "$cmd ${pos[0]:-}" in
         "disk create") _cove_reply_words "cdisk raw" "$cur" ;;
@@ -99,8 +124,8 @@ _cove()
     local opts names=0 files=0
     case $cmd in
     create)
-        opts="--cpus --memory --disk-size --from-guest --kernel --initrd --append --from-disk
-              --format --boot --net --forward --mac" ;;
+        opts="--cpus --memory --disk-size --from-guest --from --kernel --initrd --append
+              --from-disk --format --boot --net --forward --mac --user --ssh-key --user-data" ;;
     run)
         local kernel=0
         for w in "${COMP_WORDS[@]:cmd_i+1:COMP_CWORD-cmd_i-1}"; do
@@ -156,6 +181,22 @@ _cove()
         *) opts="" ;;
         esac
         files=1 ;;
+    image)
+        if [ ${#pos[@]} = 0 ]; then
+            [[ $cur == -* ]] && _cove_reply_words "--help" "$cur" ||
+                _cove_reply_words "build update list rm" "$cur"
+            return 0
+        fi
+        case ${pos[0]} in
+        build | update)
+            opts="--suite"
+            [[ $cur != -* && ${#pos[@]} = 1 ]] && { _cove_reply_words "$(_cove_templates)" "$cur"; return 0; } ;;
+        list) opts="--format" ;;
+        rm)
+            opts=""
+            [[ $cur != -* && ${#pos[@]} = 1 ]] && { _cove_reply_words "$(_cove_images)" "$cur"; return 0; } ;;
+        *) opts="" ;;
+        esac ;;
     *) return 0 ;;
     esac
 

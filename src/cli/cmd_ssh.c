@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cove/agent.h>
@@ -25,35 +26,42 @@
 
 #define SSH_PORT 22
 #define MAX_SSH_ARGS 64 /* ssh's own arguments, the command's come on top */
+#define SSH_WAIT_S 120 /* how long ssh's ProxyCommand waits for the guest's sshd */
 #define MAX_HOME_KEYS 16 /* -i pairs from $HOME/.ssh: within MAX_SSH_ARGS */
 
 static const char connect_usage[] =
-    "usage: cove connect NAME PORT [--timeout S]\n"
-    "       cove connect --vsock PATH PORT [--timeout S]\n"
+    "usage: cove connect NAME PORT [--timeout S] [--wait S]\n"
+    "       cove connect --vsock PATH PORT [--timeout S] [--wait S]\n"
     "\n"
     "Connects stdin and stdout to the guest's vsock port PORT until both directions end\n"
     "(the end of stdin is passed on; the guest may still answer). For ssh's ProxyCommand.\n"
     "  --timeout S   how long to wait for the guest to accept (default 10)\n"
+    "  --wait S      while nothing listens on PORT yet (a guest still booting), try again\n"
+    "                for up to S seconds (default 0)\n"
     "  --vsock PATH  an ephemeral VM (cove run --vsock PATH) instead of NAME\n"
     "Exit codes: 0 both directions ended, 125 VM not running or nothing listens on PORT,\n"
     "124 no answer in time, 1 the connection failed.\n";
 
 static const char ssh_usage[] =
-    "usage: cove ssh NAME [-l USER] [-i KEYFILE] [-- CMD [ARGS...]]\n"
+    "usage: cove ssh NAME [-l USER] [-i KEYFILE] [--wait S] [-- CMD [ARGS...]]\n"
     "\n"
     "Runs ssh into the running VM NAME over virtio-vsock (no network needed), as USER\n"
     "(default: the VM's login user, set when it was created from an image). Host keys are\n"
     "kept in the VM's bundle (ssh_known_hosts), accepted the first time. ssh's exit code.\n"
     "  -l, --user USER       log in as USER\n"
-    "  -i, --identity FILE   the private key to use\n";
+    "  -i, --identity FILE   the private key to use (default: ssh's own, and those beside\n"
+    "                        the .pub files of $HOME/.ssh)\n"
+    "  --wait S              wait up to S seconds for the guest's sshd (default 120: a VM\n"
+    "                        just started; VMs from images listen once cloud-init is done)\n";
 
 static const char ssh_config_usage[] =
-    "usage: cove ssh-config NAME [-l USER] [-i KEYFILE]\n"
+    "usage: cove ssh-config NAME [-l USER] [-i KEYFILE] [--wait S]\n"
     "\n"
     "Prints a `Host cove-NAME` block for ~/.ssh/config, so that `ssh cove-NAME`, scp,\n"
     "rsync and editors reach the VM as `cove ssh NAME` does.\n"
     "  -l, --user USER       the user (default: the VM's login user)\n"
-    "  -i, --identity FILE   an IdentityFile line\n";
+    "  -i, --identity FILE   an IdentityFile line\n"
+    "  --wait S              how long the ProxyCommand waits for the guest's sshd (120)\n";
 
 /* --- cove connect ------------------------------------------------------------------------ */
 
@@ -70,16 +78,30 @@ static int parse_port(const char *text, unsigned *out)
     return 0;
 }
 
+/* --wait S: seconds, 0 (do not wait) up to a day */
+static int parse_wait(const char *text, double *out)
+{
+    char *end;
+    double v = strtod(text, &end);
+    if (*end || end == text || !(v >= 0 && v <= 86400)) {
+        cli_error("--wait '%s' is not a number of seconds (0 to 86400)", text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 int cmd_connect(int argc, char **argv)
 {
-    enum { O_TIMEOUT = 256, O_VSOCK };
+    enum { O_TIMEOUT = 256, O_VSOCK, O_WAIT };
     static const struct option options[] = {
         {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"wait", required_argument, NULL, O_WAIT},
         {"vsock", required_argument, NULL, O_VSOCK},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    double timeout = COVE_AGENT_TIMEOUT_MS / 1000.0;
+    double timeout = COVE_AGENT_TIMEOUT_MS / 1000.0, wait = 0;
     const char *vsock = NULL;
     optind = 1;
     opterr = 0;
@@ -91,6 +113,10 @@ int cmd_connect(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             break;
         case O_VSOCK: vsock = optarg; break;
+        case O_WAIT:
+            if (parse_wait(optarg, &wait) < 0)
+                return CLI_EXIT_USAGE;
+            break;
         case 'h': fputs(connect_usage, stdout); return CLI_EXIT_OK;
         default: return cli_bad_option("connect", c, argv);
         }
@@ -109,8 +135,19 @@ int cmd_connect(int argc, char **argv)
         return CLI_EXIT_USAGE;
     struct cove_error err = {0};
     int fd, timeout_ms = (int)(timeout * 1000);
-    int rc = vsock ? cove_vsock_connect(vsock, port, timeout_ms, &fd, &err)
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc;
+    for (;;) {
+        rc = vsock ? cove_vsock_connect(vsock, port, timeout_ms, &fd, &err)
                    : cove_vsock_open(name, port, timeout_ms, &fd, &err);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        /* nothing listens yet: the guest may still be starting its service */
+        if (rc != -ECONNREFUSED ||
+            (double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 + 1 > wait)
+            break;
+        sleep(1);
+    }
     if (rc < 0) {
         cli_error("%s", err.message);
         return cove_agent_exit_code(rc);
@@ -133,6 +170,7 @@ struct ssh_target {
     const char *name;
     const char *user;     /* -l, else the VM's guest.user */
     const char *identity; /* -i */
+    double wait;          /* --wait: the ProxyCommand's */
     char cove[PATH_MAX];  /* this program */
     char known_hosts[PATH_MAX];
     char proxy[3 * PATH_MAX + 128];
@@ -216,7 +254,8 @@ static int build_proxy(struct ssh_target *t, bool with_home)
     if (rc == 0)
         rc = append_shell_word(t->proxy, sizeof t->proxy, t->cove);
     if (rc == 0) {
-        strcat(t->proxy, " connect ");
+        snprintf(t->proxy + strlen(t->proxy), sizeof t->proxy - strlen(t->proxy),
+                 " connect --wait %g ", t->wait);
         rc = append_shell_word(t->proxy, sizeof t->proxy, t->name);
     }
     if (rc < 0 || strlen(t->proxy) + 8 >= sizeof t->proxy) {
@@ -267,11 +306,13 @@ static int parse_target(const char *cmd, const char *usage, int argc, char **arg
     static const struct option options[] = {
         {"user", required_argument, NULL, 'l'},
         {"identity", required_argument, NULL, 'i'},
+        {"wait", required_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
     opterr = 0;
+    t->wait = SSH_WAIT_S;
     for (;;) {
         int c = getopt_long(argc, argv, "+:l:i:h", options, NULL);
         if (c == -1) {
@@ -291,6 +332,10 @@ static int parse_target(const char *cmd, const char *usage, int argc, char **arg
             t->user = optarg;
             break;
         case 'i': t->identity = optarg; break;
+        case 'W':
+            if (parse_wait(optarg, &t->wait) < 0)
+                return CLI_EXIT_USAGE;
+            break;
         case 'h': fputs(usage, stdout); return -1;
         default: return cli_bad_option(cmd, c, argv);
         }

@@ -75,7 +75,7 @@ has cove-agent.service 'Restart=always'
 has cove-agent.service 'KillMode=process'
 has cove-ssh.socket 'ListenStream=vsock::22'
 has cove-ssh.socket 'Accept=yes'
-has cove-ssh.socket 'WantedBy=sockets.target'
+has cove-ssh.socket 'WantedBy=multi-user.target'
 has cove-ssh@.service 'ExecStart=-/usr/sbin/sshd -i'
 has cove-ssh@.service 'StandardInput=socket'
 has cove-ssh@.service 'RuntimeDirectory=sshd'
@@ -107,14 +107,14 @@ if command -v deb-systemd-helper >/dev/null; then
     DPKG_ROOT=$R DPKG_MAINTSCRIPT_PACKAGE=cove-agent "$ctl/postinst" configure "" || fail "postinst configure failed"
     [ "$(readlink "$R/etc/systemd/system/sysinit.target.wants/cove-agent.service")" = \
         /usr/lib/systemd/system/cove-agent.service ] || fail "postinst did not enable cove-agent.service"
-    [ "$(readlink "$R/etc/systemd/system/sockets.target.wants/cove-ssh.socket")" = \
+    [ "$(readlink "$R/etc/systemd/system/multi-user.target.wants/cove-ssh.socket")" = \
         /usr/lib/systemd/system/cove-ssh.socket ] || fail "postinst did not enable cove-ssh.socket"
     [ "$(readlink "$R/etc/systemd/system/sshd-vsock.socket")" = /dev/null ] ||
         fail "postinst did not mask systemd's sshd-vsock.socket"
     # an admin's disable survives an upgrade
-    rm "$R/etc/systemd/system/sockets.target.wants/cove-ssh.socket"
+    rm "$R/etc/systemd/system/multi-user.target.wants/cove-ssh.socket"
     DPKG_ROOT=$R DPKG_MAINTSCRIPT_PACKAGE=cove-agent "$ctl/postinst" configure 1.0+000000000000 || fail "postinst (upgrade) failed"
-    [ ! -e "$R/etc/systemd/system/sockets.target.wants/cove-ssh.socket" ] ||
+    [ ! -e "$R/etc/systemd/system/multi-user.target.wants/cove-ssh.socket" ] ||
         fail "an upgrade enabled a unit the admin disabled"
     DPKG_ROOT=$R DPKG_MAINTSCRIPT_PACKAGE=cove-agent "$ctl/prerm" remove || fail "prerm remove failed"
     DPKG_ROOT=$R DPKG_MAINTSCRIPT_PACKAGE=cove-agent "$ctl/postrm" purge || fail "postrm purge failed"

@@ -69,7 +69,7 @@ cove ssh-config s >"$TMP/ssh_config" 2>"$TMP/err" || fail "ssh-config: $(cat "$T
 expect_in "$TMP/ssh_config" "^Host cove-s$"
 expect_in "$TMP/ssh_config" "^  HostName cove-s$"
 expect_in "$TMP/ssh_config" "^  User tester$"
-expect_in "$TMP/ssh_config" "^  ProxyCommand env COVE_HOME='[^']*' '$COVE' connect 's' 22$"
+expect_in "$TMP/ssh_config" "^  ProxyCommand env COVE_HOME='[^']*' '$COVE' connect --wait 120 's' 22$"
 expect_in "$TMP/ssh_config" "^  UserKnownHostsFile \"$COVE_HOME/vms/s/ssh_known_hosts\"$"
 expect_in "$TMP/ssh_config" "^  StrictHostKeyChecking accept-new$"
 expect_in "$TMP/ssh_config" "^  HostKeyAlias cove-s$"
@@ -85,7 +85,7 @@ if command -v ssh >/dev/null; then
     expect_in "$TMP/G" "^hostkeyalias cove-s$"
     expect_in "$TMP/G" "^userknownhostsfile $COVE_HOME/vms/s/ssh_known_hosts$"
     expect_in "$TMP/G" "^stricthostkeychecking accept-new$"
-    expect_in "$TMP/G" "^proxycommand env COVE_HOME=.* connect 's' 22$"
+    expect_in "$TMP/G" "^proxycommand env COVE_HOME=.* connect --wait 120 's' 22$"
     echo "ok: ssh-config, and ssh -G parses it"
 else
     echo "ok: ssh-config (no ssh here to parse it)"
@@ -110,6 +110,9 @@ done
 # nothing listens on 22 in the default guest: the guest refuses, one line, 125
 expect_rc 125 connect s 22
 one_line "^cove: nothing listens on the guest's vsock port 22: the guest refused the connection$"
+# --wait: tries again while nothing listens, then gives up the same way
+expect_rc 125 connect --wait 2 s 22
+one_line "^cove: nothing listens on the guest's vsock port 22: the guest refused the connection$"
 # the agent's port: connects; stdin ends at once, so does the connection (the agent reads
 # the end of its input, with no request: nothing comes back)
 expect_rc 0 connect s 1024
@@ -130,7 +133,7 @@ printf '#!/bin/sh\nfor a in "$@"; do printf "%%s\\n" "$a"; done\n' >"$TMP/bin/ss
 chmod +x "$TMP/bin/ssh"
 PATH=$TMP/bin:$PATH "$COVE" ssh s -i "$TMP/key" -- echo "two words" >"$TMP/args" 2>"$TMP/err" ||
     fail "cove ssh (stand-in): $(cat "$TMP/err")"
-printf '%s\n' -o "ProxyCommand='$COVE' connect 's' 22" \
+printf '%s\n' -o "ProxyCommand='$COVE' connect --wait 120 's' 22" \
     -o "UserKnownHostsFile=\"$COVE_HOME/vms/s/ssh_known_hosts\"" \
     -o StrictHostKeyChecking=accept-new -o HostKeyAlias=cove-s -l tester -i "$TMP/key" \
     -- cove-s echo "two words" >"$TMP/want"
@@ -140,7 +143,7 @@ grep -qx alice "$TMP/args" && ! grep -qx tester "$TMP/args" || fail "cove ssh -l
 echo "ok: cove ssh gives ssh our ProxyCommand, known-hosts file, alias, user, key, command"
 # ... and the real ssh runs that ProxyCommand, which reaches the guest's port 22
 if command -v ssh >/dev/null; then
-    timeout 60 "$COVE" ssh s -- id </dev/null >"$TMP/out" 2>"$TMP/err"
+    timeout 60 "$COVE" ssh s --wait 1 -- id </dev/null >"$TMP/out" 2>"$TMP/err"
     rc=$?
     [ $rc -eq 255 ] || fail "ssh with nothing on port 22: exit $rc: $(cat "$TMP/err")"
     expect_in "$TMP/err" "^cove: nothing listens on the guest's vsock port 22"
