@@ -89,8 +89,10 @@ echo "ok: apt-get install hello"
     set -e
     echo "deb http://deb.debian.org/debian forky main" >/etc/apt/sources.list.d/forky.list
     apt-get update -q
-    k=$(apt-cache -t forky depends linux-image-riscv64 | sed -n "s/.*Depends: \(linux-image-[0-9].*\)/\1/p" | head -n 1)
-    [ -n "$k" ] && [ "$k" != "linux-image-$(uname -r)" ]
+    k=$(apt-cache search --names-only "^linux-image-[0-9].*-riscv64\$" | cut -d" " -f1 |
+        grep -vx "linux-image-$(uname -r)" | sort -V | tail -n 1)
+    echo "kernel package: $k"
+    [ -n "$k" ]
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q -t forky "$k"
     v=${k#linux-image-}
     sed -i "s|^GRUB_DEFAULT=.*|GRUB_DEFAULT=\"Advanced options for Debian GNU/Linux>Debian GNU/Linux, with Linux $v\"|" /etc/default/grub
