@@ -64,13 +64,26 @@ if ls tests/integration/*.sh >/dev/null 2>&1; then
         COVE_GUEST_DIR=$(guest/build.sh) || COVE_GUEST_DIR=""
     fi
     export COVE_GUEST_DIR
+    # Distribution images the selected tests need (need_image NAME): built once here, with
+    # no test's time limit on it (a cold Debian build is ~20 min), cached across runs.
+    export COVE_IMAGES=${COVE_IMAGES:-${COVE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cove}/images}
+    for image in $(for t in tests/integration/*.sh; do
+                       selected "${t#tests/}" && sed -n 's/^need_image \([a-z0-9-]*\)$/\1/p' "$t"
+                   done | sort -u); do
+        echo "== building image $image (cached after the first time)"
+        start=$(date +%s)
+        "$COVE" image build "$image" >/dev/null || echo "   (failed: the tests that need it say why)"
+        echo "   ($(( $(date +%s) - start )) s)"
+    done
     for t in tests/integration/*.sh; do
         [ "$(basename "$t")" = lib.sh ] && continue
         name=${t#tests/}
         selected "$name" || continue
         echo "== $name"
         start=$(date +%s)
-        timeout 900 bash "$t"
+        # a test may ask for a longer limit than 15 min: a line "# timeout: SECONDS"
+        limit=$(sed -n 's/^# timeout: \([0-9]*\)$/\1/p' "$t" | head -n 1)
+        timeout "${limit:-900}" bash "$t"
         rc=$?
         echo "   ($(( $(date +%s) - start )) s)"
         case $rc in

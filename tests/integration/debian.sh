@@ -5,6 +5,7 @@
 # agent (exec, stop), ssh over vsock, apt through NAT, a grown root, a kernel installed with apt
 # booting on the next start, a clean e2fsck after `cove stop`, a second create in constant
 # time, and --boot direct.
+# timeout: 2400
 . "$(dirname "$0")/lib.sh"
 need_image debian
 export COVE_HOME=$TMP/home

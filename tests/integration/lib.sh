@@ -37,5 +37,8 @@ wait_for() {
 # directory in IMAGE_DIR. A cached image needs nothing; building one needs root (mmdebstrap).
 need_image() {
     export COVE_IMAGES=${COVE_IMAGES:-${COVE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cove}/images}
-    IMAGE_DIR=$("$COVE" image build "$1") || fail "cannot build image $1"
+    if ! IMAGE_DIR=$("$COVE" image build "$1"); then
+        [ "$(id -u)" = 0 ] || { echo "image $1 is not built and building it needs root"; exit 77; }
+        fail "cannot build image $1"
+    fi
 }
