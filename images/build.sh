@@ -14,6 +14,10 @@
 # build leaves nothing behind. Needs root (mmdebstrap --mode=root) and binfmt for riscv64
 # (qemu-user-static), as Debian's own cross-bootstrapping does.
 set -euo pipefail
+# All of it is one function, read whole before it runs: a build takes many minutes, and bash
+# reads a script as it goes, so a builder replaced meanwhile (an upgrade, an edit) must not
+# change what this one does halfway through.
+main() {
 
 IMAGES=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$IMAGES/.." && pwd)
@@ -145,7 +149,7 @@ export COVE_IMAGE_NAME=$NAME COVE_SUITE=$suite COVE_DEBS="$DEBS"
 aptopts=()
 [ "${T[check_valid_until]}" = false ] && aptopts+=(--aptopt='Acquire::Check-Valid-Until "false"')
 step "[2/4] installing Debian $suite (riscv64) with mmdebstrap: $(echo ${T[packages]} | wc -w) packages and their dependencies"
-mmdebstrap --mode=root --arch=riscv64 --variant="${T[variant]}" \
+mmdebstrap --mode=root --arch=riscv64 --variant="${T[variant]}" --dpkgopt=force-unsafe-io \
     --components="$(echo ${T[components]} | tr ' ' ',')" "${aptopts[@]}" \
     --include="$(echo ${T[packages]} | tr ' ' ',')" \
     --setup-hook="mkdir -p \"\$1/etc/initramfs-tools/conf.d\" \"\$1/usr/share/initramfs-tools/modules.d\"" \
@@ -155,7 +159,7 @@ mmdebstrap --mode=root --arch=riscv64 --variant="${T[variant]}" \
     --customize-hook="copy-in $(for d in $DEBS; do printf '%s ' "$WORK/debs/$d"; done)/tmp/cove-debs" \
     --customize-hook="$IMAGES/$NAME/customize.sh \"\$1\"" \
     "$suite" "$WORK/root" "${T[mirror]}" >>"$BLOG" 2>&1 ||
-    die "mmdebstrap failed: $(grep -E '^E: |error' "$BLOG" | tail -n 1) (log: $LOG)"
+    die "mmdebstrap failed: $(grep -E '^E: ' "$BLOG" | head -n 1) (log: $LOG)"
 
 KFILE=$(cat "$WORK/root/boot/.cove-kernel-version")   # vmlinux-VERSION
 KVER=${KFILE#vmlinu?-}
@@ -232,3 +236,5 @@ mv "$WORK/out" "$OUT"
 sync -f "$STORE" 2>/dev/null || true
 rm -rf "$WORK"
 echo "$OUT"
+}
+main "$@"
