@@ -40,9 +40,11 @@ int cove_image_store(char *buf, size_t n, struct cove_error *err);
  * store when its inputs have not changed (update: rebuild from the archive as it is now).
  * BUILDER is the image builder script (images/build.sh of the installed or source tree).
  * progress: let the builder's progress lines through to stderr (a terminal); otherwise it is
- * quiet and a failure is one line in err. The image's directory goes into dir. SIGINT and
- * SIGTERM reach the builder (same process group), which removes its temporary files; an
- * interrupted build leaves nothing in the store.
+ * quiet and a failure is one line in err. The image's directory goes into dir. The builder
+ * runs in a process group of its own; SIGINT and SIGTERM to the caller are passed to that
+ * whole group while it runs (this installs handlers for them, then puts back the old ones),
+ * the builder removes its temporary files, and an interrupted build leaves nothing in the
+ * store.
  */
 int cove_image_build(const char *builder, const char *name, const char *suite, bool update,
                      bool progress, char *dir, size_t n, struct cove_error *err);

@@ -53,10 +53,12 @@ static int check_word(const char *what, const char *s, struct cove_error *err)
 
 static volatile pid_t builder_pid;
 
+/* To the builder's whole process group: mmdebstrap, apt and dpkg below it must stop too
+ * (bash runs its INT trap only once the command in the foreground has ended). */
 static void forward_signal(int sig)
 {
     if (builder_pid > 0)
-        kill(builder_pid, sig);
+        kill(-builder_pid, sig);
 }
 
 /* The builder's last "image: error: ..." line, without the prefix, into msg. */
@@ -109,6 +111,7 @@ int cove_image_build(const char *builder, const char *name, const char *suite, b
         return cove_error_set(err, rc, "fork: %s", strerror(-rc));
     }
     if (pid == 0) {
+        setpgid(0, 0);
         dup2(out[1], 1);
         if (errp[1] >= 0)
             dup2(errp[1], 2);
@@ -119,10 +122,13 @@ int cove_image_build(const char *builder, const char *name, const char *suite, b
         dprintf(2, "image: error: cannot run %s: %s\n", builder, strerror(errno));
         _exit(127);
     }
+    setpgid(pid, pid); /* as the child does: whichever runs first */
     close(out[1]);
     if (errp[1] >= 0)
         close(errp[1]);
-    /* A signal to cove reaches the builder, which cleans up; cove waits for it. */
+    /* The builder runs in a process group of its own, so a signal to cove (a terminal's
+     * Ctrl-C, a kill) reaches every process of the build through cove, once; the builder
+     * cleans up, and cove waits for it. */
     struct sigaction fwd = {.sa_handler = forward_signal}, old_int, old_term;
     sigemptyset(&fwd.sa_mask);
     builder_pid = pid;
