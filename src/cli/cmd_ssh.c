@@ -350,8 +350,17 @@ static int parse_target(const char *cmd, const char *usage, int argc, char **arg
 
 /* --- cove ssh ------------------------------------------------------------------------------ */
 
-static int check_running(const struct ssh_target *t)
+static int check_running(struct ssh_target *t)
 {
+    /* `cove run NAME --no-console & cove ssh NAME`: the run may not hold its lock yet */
+    for (int i = 0; i < 30 && t->info.state == COVE_VM_STOPPED; i++) {
+        struct cove_vm_info now;
+        usleep(100 * 1000);
+        if (cove_vm_get(t->name, &now, NULL) < 0)
+            break;
+        t->info.state = now.state;
+        cove_vm_info_free(&now);
+    }
     if (t->info.state == COVE_VM_RUNNING)
         return 0;
     if (t->info.state == COVE_VM_PAUSED)
