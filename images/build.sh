@@ -105,11 +105,28 @@ if [ $update = 0 ] && [ -f "$OUT/image.json" ] && grep -q "\"key\": \"$KEY\"" "$
     echo "$OUT"
     exit 0
 fi
+# Every mount below DIR (mmdebstrap's proc, sys, dev/pts, dev/shm in the new root), deepest
+# first; then 0 only when none is left, so that nothing removes files through a mount.
+unmount_under() {
+    local m
+    for m in $(awk -v p="$1/" 'index($2, p) == 1 { print $2 }' /proc/mounts | sort -r); do
+        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+    done
+    ! awk -v p="$1/" 'index($2, p) == 1 { found = 1 } END { exit !found }' /proc/mounts
+}
+remove_work() {
+    [ -n "$1" ] && [ -d "$1" ] || return 0
+    if unmount_under "$1"; then
+        rm -rf "$1"
+    else
+        say "left $1: something is still mounted below it"
+    fi
+}
 # Temporaries of builds whose process is gone.
 for d in "$STORE"/.tmp-*; do
     [ -e "$d" ] || continue
     pid=${d##*/.tmp-}; pid=${pid%%-*}
-    kill -0 "$pid" 2>/dev/null || { umount -R "$d/root" 2>/dev/null || true; rm -rf "$d"; }
+    kill -0 "$pid" 2>/dev/null || remove_work "$d"
 done
 
 WORK=$STORE/.tmp-$$-$NAME-$suite
@@ -117,9 +134,8 @@ LOG=$STORE/.failed-$NAME-$suite.log
 cleanup() {
     local rc=$?
     if [ -d "$WORK" ]; then
-        umount -R "$WORK/root" 2>/dev/null || true
         [ -f "$WORK/build.log" ] && cp "$WORK/build.log" "$LOG"
-        rm -rf "$WORK"
+        remove_work "$WORK"
         [ $rc = 0 ] || say "failed; the log is $LOG"
     fi
 }
@@ -201,8 +217,8 @@ mkfs.vfat -C -F 32 -n EFI -i "$ESP_ID" "$ESP" $((ESP_MIB * 1024)) >>"$BLOG" 2>&1
 dd if="$ESP" of="$DISK" bs=1M seek=1 conv=notrunc status=none
 rm -f "$ESP"
 # The root: mke2fs writes the tree straight into the partition (no loop device, no mount).
+unmount_under "$WORK/root" || die "cannot unmount what mmdebstrap left mounted in the new root"
 rm -rf "$WORK/root/boot/efi"/* "$WORK/root/tmp/cove-debs"
-for d in proc sys dev; do umount -R "$WORK/root/$d" 2>/dev/null || true; done
 mkfs.ext4 -q -F -L root -U "$ROOT_UUID" -d "$WORK/root" -E offset=$(((ESP_MIB + 1) * 1048576)) \
     "$DISK" "${ROOT_MIB}M" >>"$BLOG" 2>&1 || die "mkfs.ext4 failed (log: $LOG)"
 rm -rf "$WORK/root"
@@ -234,7 +250,7 @@ if [ -e "$OUT" ]; then
 fi
 mv "$WORK/out" "$OUT"
 sync -f "$STORE" 2>/dev/null || true
-rm -rf "$WORK"
+remove_work "$WORK"
 echo "$OUT"
 }
 main "$@"

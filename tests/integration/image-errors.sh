@@ -79,7 +79,7 @@ mtype -i "$B/seed.img" ::meta-data >"$TMP/meta" || fail "no meta-data"
 expect_in "$TMP/meta" 'local-hostname: "x"'
 mtype -i "$B/seed.img" ::user-data >"$TMP/user-data" || fail "no user-data"
 expect_in "$TMP/user-data" 'name: "dev"'
-expect_in "$TMP/user-data" "$(cut -d' ' -f2 "$HOME/.ssh/id_ed25519.pub")"
+grep -qF "$(cut -d' ' -f2 "$HOME/.ssh/id_ed25519.pub")" "$TMP/user-data" || fail "the key is not in user-data"
 # the user's part of the MIME message is their file, byte for byte
 python3 - "$TMP/user-data" "$TMP/ud" <<'PY' || fail "the user's cloud-config is not in the seed as given"
 import email, sys
@@ -115,11 +115,15 @@ echo "ok: an unknown suite: one line, the log kept, nothing else"
 # builder has a group of its own, which cove passes it to)
 "$COVE" image build debian >"$TMP/out" 2>"$TMP/err" &
 pid=$!
-for _ in $(seq 300); do
-    ls "$COVE_IMAGES"/.tmp-*/root/var 2>/dev/null | grep -q . && break
+# once mmdebstrap has mounted proc, sys and dev/pts in the new root (after its downloads):
+# the cleanup must unmount them before it removes anything
+for _ in $(seq 900); do
+    grep -q " $COVE_IMAGES/.tmp-[^ ]*/root/" /proc/mounts && break
+    kill -0 $pid 2>/dev/null || break
     sleep 0.2
 done
-sleep 3
+grep -q " $COVE_IMAGES/.tmp-[^ ]*/root/" /proc/mounts || fail "the build never mounted anything"
+sleep 1
 kill -INT $pid
 wait $pid
 rc=$?
