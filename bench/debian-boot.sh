@@ -15,13 +15,14 @@
 # by polling it every 0.25 s:
 #   kernel      "Linux version" (the kernel's serial console is up: firmware, U-Boot and
 #               GRUB are behind it, and the kernel's first second or so)
-#   multi-user  systemd's "Reached target ... Multi-User System"
 #   login:      serial-getty's login prompt
 #   answers     cove: `cove exec NAME -- true` succeeds (the agent, over vsock);
 #               QEMU: `ssh ... true` succeeds (TCP 22 forwarded by -netdev user); not the
 #               same thing (sshd waits for cloud-init's host keys), so no ratio
 # and systemd-analyze's own figures from inside once boot has finished (cove: cove exec;
-# QEMU: over ssh): kernel, initrd, userspace, total. Ratios are cove/QEMU, lower is better.
+# QEMU: over ssh): kernel, initrd, userspace, total, and multi-user.target's time in
+# userspace. (systemd's "Reached target multi-user" is not a console marker: once a getty
+# owns ttyS0 systemd stops printing its status there.) Ratios are cove/QEMU, lower is better.
 # Medians of the samples. Needs the image (`cove image build debian`, ~20 min, root) unless
 # the store ($COVE_IMAGES) has it. A sample takes about 15 minutes on a 2-core host.
 #   bench/debian-boot.sh [--samples N] [--cpus N] [--memory SIZE] [--disk-size SIZE]
@@ -98,16 +99,15 @@ answer_waiter() {
 
 # watch_boot LOG T0 PID ANSWERFILE: polls the console LOG until the login prompt and the
 # answer are both seen (or systemd gave up on the serial getty), PID exits or BOOT_TIMEOUT
-# passes; sets t_kernel t_target t_login
+# passes; sets t_kernel t_login
 # t_answer (seconds since T0; "" when not seen). Returns 1 on a timeout or exit.
 watch_boot() {
     local log=$1 t0=$2 pid=$3 afile=$4 el no_getty=0
-    t_kernel="" t_target="" t_login="" t_answer=""
+    t_kernel="" t_login="" t_answer=""
     while :; do
         el=$(since "$t0")
         if [ -f "$log" ]; then
             [ -z "$t_kernel" ] && grep -aq "Linux version" "$log" && t_kernel=$el
-            [ -z "$t_target" ] && grep -aq "Reached target.*Multi-User" "$log" && t_target=$el
             [ -z "$t_login" ] && grep -aq " login: " "$log" && t_login=$el
             # systemd gives up on /dev/ttyS0 when udev has not announced it within 90 s
             # (a slow, loaded host): no serial getty, so no prompt to wait for.
@@ -126,11 +126,12 @@ watch_boot() {
 }
 
 # systemd-analyze through CMD... (retried while boot is "not yet finished"), as
-# "kernel initrd userspace total" in seconds ("-" for a part it does not name).
+# "kernel initrd userspace total multi-user" in seconds ("-" for a part it does not name).
 analyze() {
     local out i
     for i in $(seq 120); do
-        out=$("$@" systemd-analyze 2>/dev/null </dev/null | grep -m1 '^Startup finished') && break
+        out=$("$@" systemd-analyze 2>/dev/null </dev/null) && [[ $out == *"Startup finished"* ]] && break
+        out=""
         sleep 2
     done
     [ -n "${out:-}" ] || return 1
@@ -147,7 +148,10 @@ analyze() {
         }
         return v
     }
-    {
+    /reached after/ {
+        sub(/.*reached after /, ""); sub(/ in userspace.*/, ""); f["multi-user"] = sprintf("%.1f", secs($0))
+    }
+    /^Startup finished in / {
         sub(/^Startup finished in /, "")
         n = split($0, part, / \+ | = /)
         for (i = 1; i <= n; i++) {
@@ -155,8 +159,10 @@ analyze() {
             if (match(p, /\([a-z]+\)/)) { label = substr(p, RSTART + 1, RLENGTH - 2); p = substr(p, 1, RSTART - 1) }
             f[label] = sprintf("%.1f", secs(p))
         }
-        split("kernel initrd userspace total", want, " ")
-        for (i = 1; i <= 4; i++) printf "%s%s", (want[i] in f ? f[want[i]] : "-"), (i < 4 ? " " : "\n")
+    }
+    END {
+        split("kernel initrd userspace total multi-user", want, " ")
+        for (i = 1; i <= 5; i++) printf "%s%s", (want[i] in f ? f[want[i]] : "-"), (i < 5 ? " " : "\n")
     }'
 }
 
@@ -166,16 +172,16 @@ record() { # vmm boot figure value
 }
 record_boot() { # vmm boot, from t_* and the analyze line in $sa
     record "$1" "$2" kernel "$t_kernel"
-    record "$1" "$2" multi-user "$t_target"
     record "$1" "$2" login "$t_login"
     record "$1" "$2" answers "$t_answer"
-    local k i u t
-    read -r k i u t <<<"${sa:-}"
+    local k i u t m
+    read -r k i u t m <<<"${sa:-}"
     record "$1" "$2" sa-kernel "${k:-}"
     record "$1" "$2" sa-initrd "${i:-}"
     record "$1" "$2" sa-userspace "${u:-}"
     record "$1" "$2" sa-total "${t:-}"
-    echo "$1 $2 boot: kernel ${t_kernel:--} multi-user ${t_target:--} login ${t_login:--}" \
+    record "$1" "$2" sa-multi-user "${m:-}"
+    echo "$1 $2 boot: kernel ${t_kernel:--} login ${t_login:--}" \
         "answers ${t_answer:--} systemd-analyze ${sa:--}" >&2
 }
 
@@ -258,25 +264,25 @@ echo "Debian $(
     "$COVE" image list --format json |
         python3 -c 'import json, sys; i = json.load(sys.stdin)[0]; print(i["suite"], "kernel", i["kernel"])'
 ) ($CPUS CPUs, $MEMORY, disk $DISK_SIZE; median of $SAMPLES; seconds, lower is better)"
-printf '%-32s %9s %9s %10s\n' "" cove qemu cove/qemu
+printf '%-40s %9s %9s %10s\n' "" cove qemu cove/qemu
 label() {
     case $1 in
     kernel) echo "kernel console up" ;;
-    multi-user) echo "multi-user reached (console)" ;;
     login) echo "login: prompt (console)" ;;
     answers) echo "answers (cove exec / ssh)" ;;
+    sa-multi-user) echo "systemd-analyze multi-user (userspace)" ;;
     sa-*) echo "systemd-analyze ${1#sa-}" ;;
     esac
 }
 for boot in first second; do
     echo "$boot boot"
-    for f in kernel multi-user login answers sa-kernel sa-initrd sa-userspace sa-total; do
+    for f in kernel login answers sa-kernel sa-initrd sa-userspace sa-total sa-multi-user; do
         c=$(printf '%s' "${R[cove,$boot,$f]:-}" | median)
         q=$(printf '%s' "${R[qemu,$boot,$f]:-}" | median)
         ratio=-
         if [ -n "$c" ] && [ -n "$q" ] && [ "$f" != answers ]; then
             ratio=$(awk -v c="$c" -v q="$q" 'BEGIN { if (q > 0) printf "%.2f", c / q; else print "-" }')
         fi
-        printf '  %-30s %9s %9s %10s\n' "$(label $f)" "${c:--}" "${q:--}" "$ratio"
+        printf '  %-38s %9s %9s %10s\n' "$(label $f)" "${c:--}" "${q:--}" "$ratio"
     done
 done
