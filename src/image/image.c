@@ -293,15 +293,23 @@ int cove_image_list(struct cove_image_info **out, size_t *count, struct cove_err
     return 0;
 }
 
-int cove_image_find(const char *name, const char *suite, char *dir, size_t n,
-                    struct cove_error *err)
+/* Checks NAME and SUITE (may be NULL) as names, then lists the store (the caller matches). */
+static int list_for(const char *name, const char *suite, struct cove_image_info **list,
+                    size_t *count, struct cove_error *err)
 {
     int rc = check_word("a template name", name, err);
     if (rc < 0 || (suite && (rc = check_word("a suite name", suite, err)) < 0))
         return rc;
+    return cove_image_list(list, count, err);
+}
+
+int cove_image_find(const char *name, const char *suite, char *dir, size_t n,
+                    struct cove_error *err)
+{
     struct cove_image_info *list;
     size_t count;
-    if ((rc = cove_image_list(&list, &count, err)) < 0)
+    int rc = list_for(name, suite, &list, &count, err);
+    if (rc < 0)
         return rc;
     rc = -ENOENT;
     for (size_t i = 0; i < count && rc == -ENOENT; i++) {
@@ -334,12 +342,10 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 
 int cove_image_remove(const char *name, const char *suite, struct cove_error *err)
 {
-    int rc = check_word("a template name", name, err);
-    if (rc < 0 || (suite && (rc = check_word("a suite name", suite, err)) < 0))
-        return rc;
     struct cove_image_info *list;
     size_t count;
-    if ((rc = cove_image_list(&list, &count, err)) < 0)
+    int rc = list_for(name, suite, &list, &count, err);
+    if (rc < 0)
         return rc;
     char store[PATH_MAX];
     cove_image_store(store, sizeof store, NULL);
