@@ -78,6 +78,15 @@ echo "ssh: $out"
 [ "$("$COVE" ssh d -- sudo -n id -u)" = 0 ] || fail "no passwordless sudo"
 echo "ok: cove ssh as cove, sudo"
 
+# the agent's other commands, as on the default guest
+ip=$("$COVE" ip d --wait 60) || fail "cove ip d"
+[[ $ip =~ ^10\.0\.2\.[0-9]+$ ]] || fail "cove ip d: '$ip'"
+echo "cove data $$" >"$TMP/in.txt"
+"$COVE" cp "$TMP/in.txt" d:/home/cove/in.txt || fail "cove cp into d"
+"$COVE" cp d:/home/cove/in.txt "$TMP/out.txt" || fail "cove cp out of d"
+cmp -s "$TMP/in.txt" "$TMP/out.txt" || fail "cove cp: the file changed on the way"
+echo "ok: cove ip ($ip), cove cp both ways"
+
 # apt through NAT: Debian's archive
 "$COVE" exec d -- sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q hello' \
     >"$TMP/apt" 2>&1 || { tail -n 20 "$TMP/apt"; fail "apt-get install hello"; }
