@@ -63,7 +63,7 @@ _cove()
     local with_value=" --kernel --initrd --append --cpus --memory --firmware --disk --net
         --forward --mac --vsock --console --format --backing --to --disk-size --from-guest
         --timeout --wait -e --env -w --workdir --from-disk --boot --from
-        --user --identity --suite --ssh-key --user-data "
+        --user --identity --suite --ssh-key --user-data --wait "
     local i cmd="" cmd_i=0 w
     COMPREPLY=()
 
@@ -151,9 +151,9 @@ _cove()
         opts="-i -t -e -w --interactive --tty --env --workdir --timeout --exec-timeout --vsock"
         [ ${#pos[@]} = 0 ] && names=1 ;;
     ip) opts="--wait --all --vsock"; [ ${#pos[@]} = 0 ] && names=1 ;;
-    ssh | ssh-config) opts="-l -i --user --identity"; [ ${#pos[@]} = 0 ] && names=1 ;;
+    ssh | ssh-config) opts="-l -i --user --identity --wait"; [ ${#pos[@]} = 0 ] && names=1 ;;
     connect)
-        opts="--timeout --vsock"
+        opts="--timeout --vsock --wait"
         local vs=0
         for w in "${COMP_WORDS[@]:cmd_i+1:COMP_CWORD-cmd_i-1}"; do
             [ "$w" = --vsock ] && vs=1

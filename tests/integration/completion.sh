@@ -38,7 +38,7 @@ exactly() {
     echo "ok: '$*' -> '$got'"
 }
 
-offers create run list get set stop delete rename pause resume disk exec ip cp ssh ssh-config connect -- cove ""
+offers create run list get set stop delete rename pause resume disk exec ip cp ssh ssh-config connect image -- cove ""
 exactly "clone connect cp create" -- cove c
 exactly "--verbose --version" -- cove --v
 offers create -- cove -v cr
@@ -54,13 +54,16 @@ offers --initrd --firmware --no-rng --vsock -- cove run --kernel "$TMP/files/vml
 offers -i -t -e -w --timeout --exec-timeout --vsock -- cove exec alpha -
 exactly "--all --help --vsock --wait" -- cove ip alpha --
 exactly "--format --help" -- cove list --
-exactly "--help --identity --user -i -l" -- cove ssh alpha -
-exactly "--help --identity --user -i -l" -- cove ssh-config -
-exactly "--help --timeout --vsock" -- cove connect alpha --
+exactly "--help --identity --user --wait -i -l" -- cove ssh alpha -
+exactly "--help --identity --user --wait -i -l" -- cove ssh-config -
+exactly "--help --timeout --vsock --wait" -- cove connect alpha --
 exactly "alpha beta" -- cove ssh ""
 exactly "alpha beta" -- cove ssh -l bob ""
 exactly "alpha beta" -- cove ssh-config ""
 exactly "alpha beta" -- cove connect ""
+exactly "build list rm update" -- cove image ""
+exactly "--help --suite" -- cove image build debian -
+exactly "debian" -- cove create x --from d
 exactly "" -- cove connect alpha ""
 exactly "" -- cove connect --vsock "$TMP/files/disk.img" ""
 exactly "$TMP/files/disk.img" -- cove ssh alpha -i "$TMP/files/di"
