@@ -107,7 +107,7 @@ int store_add_seed(const char *tmp, const char *name, const struct cove_create_o
             .ssh_keys = (const char *const *)h.keys,
             .nkeys = h.nkeys,
             .timezone = *h.timezone ? h.timezone : NULL,
-            .locale = NULL, /* the image has no locales package: C.UTF-8 */
+            .locale = *h.locale ? h.locale : NULL,
             .user_data = user_data,
         };
         rc = seed_write(path, &so, err);

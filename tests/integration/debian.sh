@@ -35,7 +35,9 @@ wait_agent() {
     fail "the agent of $1 never answered"
 }
 
-"$COVE" create d --from debian --disk-size 6G --cpus 2 --memory 1G >"$TMP/create" 2>&1 ||
+# the host's locale goes into the seed (set here, so the check holds on any machine)
+LANG=de_DE.UTF-8 LC_ALL= "$COVE" create d --from debian --disk-size 6G --cpus 2 --memory 1G \
+    >"$TMP/create" 2>&1 ||
     { cat "$TMP/create"; fail "create --from debian"; }
 # a second VM of the same image: an overlay over the same base, in constant time
 start=$(date +%s%N)
@@ -67,6 +69,11 @@ fi
 "$COVE" exec d -- cloud-init status --wait >/dev/null || fail "cloud-init did not finish"
 [ "$("$COVE" exec d -- hostname)" = d ] || fail "hostname is not d"
 echo "ok: systemd $state, cloud-init done, hostname d"
+"$COVE" exec d -- cat /etc/default/locale | grep -q '^LANG="\?de_DE.UTF-8' ||
+    fail "the host's locale (de_DE.UTF-8) is not the VM's: $("$COVE" exec d -- cat /etc/default/locale)"
+"$COVE" exec d -- locale -a | grep -qx 'de_DE.utf8' ||
+    fail "de_DE.UTF-8 was not generated: $("$COVE" exec d -- locale -a | tr '\n' ' ')"
+echo "ok: locale de_DE.UTF-8 from the host, generated on the first boot"
 size=$("$COVE" exec d -- df -B1 --output=size / | tail -n 1)
 [ "$size" -gt $((5 * 1024 * 1024 * 1024)) ] || fail "root is $size bytes, not grown to ~6G"
 echo "ok: root grown to $size bytes"
