@@ -37,11 +37,14 @@ cat >"$TMP/want" <<'LIST'
 drwxr-xr-x root/root ./
 drwxr-xr-x root/root ./usr/
 drwxr-xr-x root/root ./usr/lib/
+drwxr-xr-x root/root ./usr/lib/cove/
+-rwxr-xr-x root/root ./usr/lib/cove/cove-shares
 drwxr-xr-x root/root ./usr/lib/modules-load.d/
 -rw-r--r-- root/root ./usr/lib/modules-load.d/cove-agent.conf
 drwxr-xr-x root/root ./usr/lib/systemd/
 drwxr-xr-x root/root ./usr/lib/systemd/system/
 -rw-r--r-- root/root ./usr/lib/systemd/system/cove-agent.service
+-rw-r--r-- root/root ./usr/lib/systemd/system/cove-shares.service
 -rw-r--r-- root/root ./usr/lib/systemd/system/cove-ssh.socket
 -rw-r--r-- root/root ./usr/lib/systemd/system/cove-ssh@.service
 drwxr-xr-x root/root ./usr/sbin/
@@ -79,6 +82,24 @@ has cove-ssh.socket 'WantedBy=multi-user.target'
 has cove-ssh@.service 'ExecStart=-/usr/sbin/sshd -i'
 has cove-ssh@.service 'StandardInput=socket'
 has cove-ssh@.service 'RuntimeDirectory=sshd'
+has cove-shares.service 'ExecStart=/usr/lib/cove/cove-shares'
+has cove-shares.service 'WantedBy=multi-user.target'
+sh -n "$R/usr/lib/cove/cove-shares" || fail "cove-shares is not a valid shell script"
+# it mounts what the kernel lists, each tag checked: run it against a fake /sys with a mount
+# that records its arguments
+mkdir -p "$TMP/fake/bin" "$TMP/fake/sys/0" "$TMP/fake/sys/1" "$TMP/fake/sys/2"
+printf 'src\n' >"$TMP/fake/sys/0/tag"
+printf '../etc\n' >"$TMP/fake/sys/1/tag"
+printf 'data.1\n' >"$TMP/fake/sys/2/tag"
+printf '#!/bin/sh\necho "$*" >>%s\n' "$TMP/fake/mounts" >"$TMP/fake/bin/mount"
+printf '#!/bin/sh\nexit 1\n' >"$TMP/fake/bin/mountpoint"
+printf '#!/bin/sh\nexit 0\n' >"$TMP/fake/bin/modprobe"
+printf '#!/bin/sh\nexit 0\n' >"$TMP/fake/bin/mkdir"
+chmod +x "$TMP/fake/bin/"*
+sed "s|/sys/fs/virtiofs|$TMP/fake/sys|" "$R/usr/lib/cove/cove-shares" >"$TMP/fake/cove-shares"
+PATH=$TMP/fake/bin:$PATH sh "$TMP/fake/cove-shares" || fail "cove-shares failed"
+printf -- '-t virtiofs src /mnt/cove/src\n-t virtiofs data.1 /mnt/cove/data.1\n' >"$TMP/fake/want"
+diff "$TMP/fake/want" "$TMP/fake/mounts" || fail "cove-shares mounted other than src and data.1 (above)"
 grep -qx vmw_vsock_virtio_transport "$R/usr/lib/modules-load.d/cove-agent.conf" ||
     fail "modules-load.d does not load vmw_vsock_virtio_transport"
 if command -v systemd-analyze >/dev/null; then
@@ -87,8 +108,10 @@ if command -v systemd-analyze >/dev/null; then
     cp "$U"/* "$TMP/units/"
     sed -i "s|^ExecStart=/usr/sbin/cove-agent|ExecStart=$R/usr/sbin/cove-agent|" \
         "$TMP/units/cove-agent.service"
+    sed -i "s|^ExecStart=/usr/lib/cove/cove-shares|ExecStart=$R/usr/lib/cove/cove-shares|" \
+        "$TMP/units/cove-shares.service"
     (cd "$TMP/units" && systemd-analyze verify --man=no ./cove-agent.service \
-        ./cove-ssh.socket ./cove-ssh@1.service) >"$TMP/verify" 2>&1 ||
+        ./cove-ssh.socket ./cove-ssh@1.service ./cove-shares.service) >"$TMP/verify" 2>&1 ||
         { cat "$TMP/verify"; fail "systemd-analyze verify"; }
     # and it does complain about a bad unit here (the check is not a no-op)
     sed 's/^ListenStream=.*/ListenStream=vsock:x:22/' "$TMP/units/cove-ssh.socket" >"$TMP/units/bad.socket"

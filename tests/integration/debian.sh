@@ -50,7 +50,10 @@ echo "second create: $ms ms"
 echo "ok: create --from debian; a second one in $ms ms"
 
 LOG=$COVE_HOME/vms/d/run/console.log
-"$COVE" run d --no-console >"$TMP/run.out" 2>&1 &
+# with a shared directory: the image's cove-shares.service mounts it at /mnt/cove/src
+mkdir "$TMP/share"
+echo "from the host" >"$TMP/share/hello"
+"$COVE" run d --no-console --dir "src:$TMP/share" >"$TMP/run.out" 2>&1 &
 pids+=($!)
 wait_agent d
 expect_in "$LOG" 'OpenSBI v'
@@ -74,6 +77,11 @@ echo "ok: systemd $state, cloud-init done, hostname d"
 "$COVE" exec d -- locale -a | grep -qx 'de_DE.utf8' ||
     fail "de_DE.UTF-8 was not generated: $("$COVE" exec d -- locale -a | tr '\n' ' ')"
 echo "ok: locale de_DE.UTF-8 from the host, generated on the first boot"
+[ "$("$COVE" exec d -- cat /mnt/cove/src/hello)" = "from the host" ] ||
+    fail "the shared directory is not at /mnt/cove/src: $("$COVE" exec d -- systemctl status cove-shares 2>&1 | tail -n 5)"
+"$COVE" exec d -- sh -c 'echo from the guest >/mnt/cove/src/back' || fail "write to the share"
+[ "$(cat "$TMP/share/back")" = "from the guest" ] || fail "the guest's file is not on the host"
+echo "ok: the shared directory at /mnt/cove/src, both ways"
 size=$("$COVE" exec d -- df -B1 --output=size / | tail -n 1)
 [ "$size" -gt $((5 * 1024 * 1024 * 1024)) ] || fail "root is $size bytes, not grown to ~6G"
 echo "ok: root grown to $size bytes"

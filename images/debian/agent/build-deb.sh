@@ -35,7 +35,8 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 R=$WORK/root
 umask 022
-mkdir -p "$R/DEBIAN" "$R/usr/sbin" "$R/usr/lib/systemd/system" "$R/usr/lib/modules-load.d"
+mkdir -p "$R/DEBIAN" "$R/usr/sbin" "$R/usr/lib/systemd/system" "$R/usr/lib/modules-load.d" \
+    "$R/usr/lib/cove"
 
 # exactly the default guest's build (guest/build.sh); the prefix map keeps this checkout's
 # path out of the binary
@@ -45,7 +46,8 @@ mkdir -p "$R/DEBIAN" "$R/usr/sbin" "$R/usr/lib/systemd/system" "$R/usr/lib/modul
 chmod 0755 "$R/usr/sbin/cove-agent"
 
 install -m 0644 "$HERE/cove-agent.service" "$HERE/cove-ssh.socket" "$HERE/cove-ssh@.service" \
-    "$R/usr/lib/systemd/system/"
+    "$HERE/cove-shares.service" "$R/usr/lib/systemd/system/"
+install -m 0755 "$HERE/cove-shares" "$R/usr/lib/cove/cove-shares"
 install -m 0644 "$HERE/modules-load.conf" "$R/usr/lib/modules-load.d/cove-agent.conf"
 install -m 0755 "$HERE/postinst" "$HERE/prerm" "$HERE/postrm" "$R/DEBIAN/"
 
