@@ -63,7 +63,7 @@ _cove()
     local with_value=" --kernel --initrd --append --cpus --memory --firmware --disk --net
         --forward --mac --vsock --console --format --backing --to --disk-size --from-guest
         --timeout --wait -e --env -w --workdir --from-disk --boot --from
-        --user --identity --suite --ssh-key --user-data --wait "
+        --user --identity --suite --ssh-key --user-data --wait --dir "
     local i cmd="" cmd_i=0 w
     COMPREPLY=()
 
@@ -99,7 +99,7 @@ _cove()
 
     case $prev in
     --kernel | --initrd | --firmware | --disk | --backing | --vsock | --from-disk | --ssh-key | \
-    --user-data)
+    --user-data | --dir)
         _cove_reply_files "$cur"; return 0 ;;
     --identity) _cove_reply_files "$cur"; return 0 ;;
     --console) _cove_reply_words "serial virtio" "$cur"; return 0 ;;
@@ -125,7 +125,8 @@ _cove()
     case $cmd in
     create)
         opts="--cpus --memory --disk-size --from-guest --from --kernel --initrd --append
-              --from-disk --format --boot --net --forward --mac --user --ssh-key --user-data" ;;
+              --from-disk --format --boot --net --forward --mac --user --ssh-key --user-data
+              --dir" ;;
     run)
         local kernel=0
         for w in "${COMP_WORDS[@]:cmd_i+1:COMP_CWORD-cmd_i-1}"; do
@@ -133,18 +134,20 @@ _cove()
         done
         if [ $kernel = 1 ]; then
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
-                  --forward --mac --vsock --console"
+                  --forward --mac --vsock --console --dir"
         elif [ ${#pos[@]} -gt 0 ]; then
-            opts="--no-console --rm --append --disk --forward --console"
+            opts="--no-console --rm --append --disk --forward --console --dir"
         else
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
-                  --forward --mac --vsock --console --no-console --rm"
+                  --forward --mac --vsock --console --no-console --rm --dir"
             names=1
         fi ;;
     clone | rename) opts=""; [ ${#pos[@]} = 0 ] && names=1 ;;
     list) opts="--format" ;;
     get) opts="--format"; [ ${#pos[@]} = 0 ] && names=1 ;;
-    set) opts="--cpus --memory --disk-size"; [ ${#pos[@]} = 0 ] && names=1 ;;
+    set)
+        opts="--cpus --memory --disk-size --net --forward --no-forwards --mac --dir --no-dirs"
+        [ ${#pos[@]} = 0 ] && names=1 ;;
     stop) opts="--timeout"; names=1 ;;
     delete | pause | resume) opts=""; names=1 ;;
     exec)

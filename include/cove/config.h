@@ -39,13 +39,18 @@ struct cove_disk_config {
 };
 
 /* A shared directory (virtio-fs): the guest sees host directory path as the file system
- * tagged name, mounted by the default guest at /mnt/cove/NAME. */
+ * tagged name, mounted by the default guest (and cove-shares.service of the images) at
+ * /mnt/cove/NAME. Given per run (`cove run --dir`), or stored in config.json ("shares")
+ * with a grant: a bundle's file may come from elsewhere, so a stored host path is used only
+ * when this COVE_HOME sealed it (docs/BUNDLES.md, "What cove trusts in a bundle"). */
 #define COVE_MAX_SHARES 4
 #define COVE_SHARE_NAME_MAX 36
 struct cove_share_config {
     char *name;     /* 1..36 of [A-Za-z0-9._-], not starting with '.' or '-' */
     char *path;     /* a host directory */
     bool read_only; /* enforced on the host: every write fails with EROFS */
+    char *grant;    /* stored shares: 64 hex digits, HMAC-SHA256 of name, path and
+                       read_only under this COVE_HOME's key; NULL when not granted */
 };
 
 struct cove_config {
@@ -64,6 +69,8 @@ struct cove_config {
     char *firmware; /* NULL: direct boot */
     char *guest_user; /* the guest's login user (`cove ssh`), a Linux user name; NULL: none
                          (a VM not created from an image) */
+    struct cove_share_config shares[COVE_MAX_SHARES]; /* stored shares (strings owned) */
+    unsigned nshares;
 };
 
 /* Parses and validates JSON text. `what` names the source in messages ("config.json").

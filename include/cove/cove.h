@@ -108,6 +108,8 @@ struct cove_create_options {
     const char *const *forwards; /* "tcp|udp:[ADDR:]HOSTPORT:GUESTPORT", stored; need NAT */
     unsigned nforwards;          /* at most COVE_MAX_FORWARDS */
     const char *mac;             /* NULL: a random 52:54:00:xx:xx:xx */
+    const struct cove_share_config *shares; /* stored shared directories (granted here) */
+    unsigned nshares;                       /* at most COVE_MAX_SHARES */
 };
 int cove_vm_create(const char *name, const struct cove_create_options *opts,
                    struct cove_error *err);
@@ -131,6 +133,9 @@ struct cove_vm_settings {
     const char *const *forwards;
     unsigned nforwards;
     const char *mac;        /* NULL: unchanged */
+    bool set_shares;        /* replace the stored shares by these (none: an empty list) */
+    const struct cove_share_config *shares;
+    unsigned nshares;
 };
 int cove_vm_set(const char *name, const struct cove_vm_settings *s, struct cove_error *err);
 

@@ -60,6 +60,10 @@ enum cove_net_mode;
 int cli_parse_net(const char *text, enum cove_net_mode *out);
 /* --forward SPEC: checks it and appends it to forwards[*n] (at most COVE_MAX_FORWARDS). */
 int cli_add_forward(const char *spec, const char **forwards, unsigned *n);
+/* --dir [NAME:]PATH[:ro]: parses spec in place into shares[*n] (at most COVE_MAX_SHARES,
+ * names distinct). */
+struct cove_share_config;
+int cli_add_share(char *spec, struct cove_share_config *shares, unsigned *n);
 
 /* Prints "cove: <message>" on stderr (one line). */
 /* --format text|json and --help of a read-only command: -1 after printing the usage (done,

@@ -118,27 +118,6 @@ static int parse_disk(char *spec, struct run_args *a)
     return 0;
 }
 
-static int parse_dir(char *spec, struct run_args *a)
-{
-    struct cove_error err = {0};
-    if (a->nshares == COVE_MAX_SHARES) {
-        cli_error("too many --dir options; at most %d", COVE_MAX_SHARES);
-        return -1;
-    }
-    if (cove_share_parse(spec, &a->shares[a->nshares], &err) < 0) {
-        cli_error("%s", err.message);
-        return -1;
-    }
-    for (unsigned i = 0; i < a->nshares; i++)
-        if (!strcmp(a->shares[i].name, a->shares[a->nshares].name)) {
-            cli_error("--dir: two shares are named '%s'; name them: --dir NAME:PATH",
-                      a->shares[i].name);
-            return -1;
-        }
-    a->nshares++;
-    return 0;
-}
-
 static int parse_option(int c, char *arg, struct run_args *a)
 {
     struct cove_error err = {0};
@@ -150,7 +129,7 @@ static int parse_option(int c, char *arg, struct run_args *a)
     case 'A': a->o.append = arg; break;
     case 'd': return parse_disk(arg, a);
     case 'f': return cli_add_forward(arg, a->forwards, &a->nforwards);
-    case 'D': return parse_dir(arg, a);
+    case 'D': return cli_add_share(arg, a->shares, &a->nshares);
     case 'R': a->o.no_rng = true; break;
     case 'V': a->o.vsock_path = arg; break;
     case 'N': return cli_parse_net(arg, &a->net);

@@ -129,6 +129,27 @@ int cli_add_forward(const char *spec, const char **forwards, unsigned *n)
     return 0;
 }
 
+int cli_add_share(char *spec, struct cove_share_config *shares, unsigned *n)
+{
+    struct cove_error err = {0};
+    if (*n == COVE_MAX_SHARES) {
+        cli_error("too many --dir options; at most %d", COVE_MAX_SHARES);
+        return -1;
+    }
+    if (cove_share_parse(spec, &shares[*n], &err) < 0) {
+        cli_error("%s", err.message);
+        return -1;
+    }
+    for (unsigned i = 0; i < *n; i++)
+        if (!strcmp(shares[i].name, shares[*n].name)) {
+            cli_error("--dir: two shares are named '%s'; name them: --dir NAME:PATH",
+                      shares[i].name);
+            return -1;
+        }
+    (*n)++;
+    return 0;
+}
+
 static int set_mac(const char *mac, struct net_args *n)
 {
     struct cove_error err = {0};
@@ -173,6 +194,7 @@ static const char create_usage[] =
     "                   [--from-disk FILE [--format raw|qcow2|cdisk]] [--boot firmware|direct]\n"
     "                   [--user NAME] [--ssh-key FILE]... [--user-data FILE]\n"
     "                   [--net nat|none] [--forward SPEC]... [--mac MAC]\n"
+    "                   [--dir [NAME:]PATH[:ro]]...\n"
     "\n"
     "Makes a new VM bundle. From the default guest (the default) the disk holds an ext4\n"
     "root file system made from the guest's initrd, so files persist across boots.\n"
@@ -202,12 +224,15 @@ static const char create_usage[] =
     "  --net nat|none     a network on user-mode NAT (the default) or none\n"
     "  --forward SPEC     a host port forwarded at every run: tcp|udp:[ADDR:]HOSTPORT:GUESTPORT\n"
     "                     (ADDR 127.0.0.1 unless given); repeatable, at most 64\n"
-    "  --mac MAC          the interface's MAC (default: random 52:54:00:xx:xx:xx)\n";
+    "  --mac MAC          the interface's MAC (default: random 52:54:00:xx:xx:xx)\n"
+    "  --dir [NAME:]PATH[:ro]  a host directory shared at every run (virtio-fs), mounted in\n"
+    "                     the guest at /mnt/cove/NAME (NAME: PATH's last component);\n"
+    "                     repeatable, at most 4; granted by this cove only (docs/BUNDLES.md)\n";
 
 int cmd_create(int argc, char **argv)
 {
     enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_FROM_GUEST, O_FROM, O_KERNEL, O_INITRD,
-           O_APPEND, O_FROM_DISK, O_FORMAT, O_BOOT, O_USER, O_SSH_KEY, O_USER_DATA };
+           O_APPEND, O_FROM_DISK, O_FORMAT, O_BOOT, O_USER, O_SSH_KEY, O_USER_DATA, O_DIR };
     static const struct option options[] = {
         {"cpus", required_argument, NULL, O_CPUS},
         {"memory", required_argument, NULL, O_MEMORY},
@@ -226,10 +251,12 @@ int cmd_create(int argc, char **argv)
         {"net", required_argument, NULL, O_NET},
         {"forward", required_argument, NULL, O_FORWARD},
         {"mac", required_argument, NULL, O_MAC},
+        {"dir", required_argument, NULL, O_DIR},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct cove_create_options o = {0};
+    struct cove_share_config shares[COVE_MAX_SHARES];
     struct net_args n = {0};
     const char *guest = NULL;
     char *image = NULL;
@@ -271,6 +298,11 @@ int cmd_create(int argc, char **argv)
         case O_BOOT:
             if (parse_boot(optarg, &o.boot) < 0)
                 return CLI_EXIT_USAGE;
+            break;
+        case O_DIR:
+            if (cli_add_share(optarg, shares, &o.nshares) < 0)
+                return CLI_EXIT_USAGE;
+            o.shares = shares;
             break;
         case 'h': fputs(create_usage, stdout); return CLI_EXIT_OK;
         default: {
@@ -556,6 +588,9 @@ int cmd_get(int argc, char **argv)
         } else {
             printf("network:   none\n");
         }
+        for (unsigned i = 0; i < v.config.nshares; i++)
+            printf("dir:       %s:%s%s\n", v.config.shares[i].name, v.config.shares[i].path,
+                   v.config.shares[i].read_only ? ":ro" : "");
     }
     cove_vm_info_free(&v);
     return CLI_EXIT_OK;
@@ -609,14 +644,18 @@ int cmd_set(int argc, char **argv)
 {
     static const char usage[] =
         "usage: cove set NAME [--cpus N] [--memory SIZE] [--disk-size SIZE]\n"
-        "                [--net nat|none] [--forward SPEC]... [--no-forwards] [--mac MAC]\n\n"
+        "                [--net nat|none] [--forward SPEC]... [--no-forwards] [--mac MAC]\n"
+        "                [--dir [NAME:]PATH[:ro]]... [--no-dirs]\n\n"
         "Changes a stopped VM. The disk only grows.\n"
         "  --net nat|none     NAT networking, or no network (forwards must go first)\n"
         "  --forward SPEC     replaces the stored forwards by the ones given (repeatable):\n"
         "                     tcp|udp:[ADDR:]HOSTPORT:GUESTPORT; implies --net nat\n"
         "  --no-forwards      removes every stored forward\n"
-        "  --mac MAC          a new MAC for the interface\n";
-    enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_NO_FORWARDS };
+        "  --mac MAC          a new MAC for the interface\n"
+        "  --dir [NAME:]PATH[:ro]  replaces the stored shared directories by the ones given\n"
+        "                     (repeatable), granted by this cove (docs/BUNDLES.md)\n"
+        "  --no-dirs          removes every stored shared directory\n";
+    enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_NO_FORWARDS, O_DIR, O_NO_DIRS };
     static const struct option options[] = {
         {"cpus", required_argument, NULL, O_CPUS},
         {"memory", required_argument, NULL, O_MEMORY},
@@ -625,12 +664,15 @@ int cmd_set(int argc, char **argv)
         {"forward", required_argument, NULL, O_FORWARD},
         {"no-forwards", no_argument, NULL, O_NO_FORWARDS},
         {"mac", required_argument, NULL, O_MAC},
+        {"dir", required_argument, NULL, O_DIR},
+        {"no-dirs", no_argument, NULL, O_NO_DIRS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct cove_vm_settings s = {0};
     struct net_args n = {0};
-    bool no_forwards = false;
+    struct cove_share_config shares[COVE_MAX_SHARES];
+    bool no_forwards = false, no_dirs = false;
     int c;
     optind = 1;
     opterr = 0;
@@ -649,6 +691,12 @@ int cmd_set(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             break;
         case O_NO_FORWARDS: no_forwards = true; break;
+        case O_NO_DIRS: no_dirs = true; break;
+        case O_DIR:
+            if (cli_add_share(optarg, shares, &s.nshares) < 0)
+                return CLI_EXIT_USAGE;
+            s.shares = shares;
+            break;
         case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
         default: {
             int r = net_option(c, optarg, &n);
@@ -671,14 +719,20 @@ int cmd_set(int argc, char **argv)
         cli_error("--%s needs a network; drop --net none", n.nforwards ? "forward" : "mac");
         return CLI_EXIT_USAGE;
     }
+    if (no_dirs && s.nshares) {
+        cli_error("--no-dirs and --dir exclude each other; --dir alone replaces the list");
+        return CLI_EXIT_USAGE;
+    }
+    s.set_shares = no_dirs || s.nshares;
     s.net = n.net;
     s.set_forwards = no_forwards || n.nforwards;
     s.forwards = n.forwards;
     s.nforwards = n.nforwards;
     s.mac = n.mac;
-    if (!s.cpus && !s.memory_mib && !s.disk_size && !s.net && !s.set_forwards && !s.mac) {
+    if (!s.cpus && !s.memory_mib && !s.disk_size && !s.net && !s.set_forwards && !s.mac &&
+        !s.set_shares) {
         cli_error("nothing to change; pass --cpus, --memory, --disk-size, --net, --forward, "
-                  "--no-forwards or --mac");
+                  "--no-forwards, --mac, --dir or --no-dirs");
         return CLI_EXIT_USAGE;
     }
     struct cove_error err = {0};

@@ -3,6 +3,7 @@
  * Each change ends in a single rename(2) (see store.h).
  */
 #include "store/bundle.h"
+#include "store/shares.h"
 
 #include <cove/image.h>
 #include <cove/size.h>
@@ -368,7 +369,8 @@ int cove_vm_create(const char *name, const struct cove_create_options *o, struct
         .nat = true,
     };
     if ((rc = store_set_network(&cfg, o->net, o->nforwards > 0, o->forwards, o->nforwards,
-                                o->mac, err)) < 0) {
+                                o->mac, err)) < 0 ||
+        (rc = store_set_shares(&s, &cfg, o->shares, o->nshares, err)) < 0) {
         cove_config_free(&cfg);
         return rc;
     }
@@ -497,9 +499,11 @@ int cove_vm_set(const char *name, const struct cove_vm_settings *set, struct cov
         if (network)
             rc = store_set_network(&cfg, set->net, set->set_forwards, set->forwards,
                                    set->nforwards, set->mac, err);
+        if (rc == 0 && set->set_shares)
+            rc = store_set_shares(&s, &cfg, set->shares, set->nshares, err);
         if (rc == 0 && set->disk_size)
             rc = grow_disk(bundle, &cfg, set->disk_size, err);
-        if (rc == 0 && (set->cpus || set->memory_mib || network)) {
+        if (rc == 0 && (set->cpus || set->memory_mib || network || set->set_shares)) {
             if (set->cpus)
                 cfg.cpus = set->cpus;
             if (set->memory_mib)

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,10 +262,81 @@ static int parse_guest(struct ctx *c, const json_t *root, struct cove_config *cf
     return 0;
 }
 
+static bool is_hex_digest(const char *s)
+{
+    if (strlen(s) != 64)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+/* "shares": [{"name", "path", "read_only", "grant"}]. Whether a grant is this COVE_HOME's is
+ * checked where a share is used (src/store/shares.c), with a message that says what to do. */
+static int parse_share(struct ctx *c, const json_t *d, size_t i, struct cove_config *cfg)
+{
+    static const char *const keys[] = {"name", "path", "read_only", "grant", NULL};
+    char path[64], prefix[64];
+    snprintf(prefix, sizeof prefix, "shares[%zu].", i);
+    snprintf(path, sizeof path, "shares[%zu]", i);
+    if (!json_is_object(d))
+        return bad(c, path, "must be an object {\"name\", \"path\", \"read_only\", \"grant\"}", d);
+    int rc = check_keys(c, d, prefix, keys);
+    if (rc < 0)
+        return rc;
+    struct cove_share_config *sh = &cfg->shares[cfg->nshares++];
+    snprintf(path, sizeof path, "shares[%zu].name", i);
+    if ((rc = get_string(c, d, "name", path, true, &sh->name)) < 0)
+        return rc;
+    if (!cove_share_name_valid(sh->name))
+        return bad(c, path, "must be 1-36 of [A-Za-z0-9._-], not starting with '.' or '-'",
+                   json_object_get(d, "name"));
+    for (unsigned j = 0; j + 1 < cfg->nshares; j++)
+        if (!strcmp(cfg->shares[j].name, sh->name))
+            return bad(c, path, "must differ from every other share's name",
+                       json_object_get(d, "name"));
+    snprintf(path, sizeof path, "shares[%zu].path", i);
+    if ((rc = get_string(c, d, "path", path, true, &sh->path)) < 0)
+        return rc;
+    if (sh->path[0] != '/' || strlen(sh->path) >= PATH_MAX)
+        return bad(c, path, "must be an absolute host path", json_object_get(d, "path"));
+    snprintf(path, sizeof path, "shares[%zu].read_only", i);
+    if ((rc = get_bool(c, d, "read_only", path, false, &sh->read_only)) < 0)
+        return rc;
+    snprintf(path, sizeof path, "shares[%zu].grant", i);
+    if ((rc = get_string(c, d, "grant", path, false, &sh->grant)) < 0)
+        return rc;
+    if (sh->grant && !is_hex_digest(sh->grant))
+        return bad(c, path, "must be 64 lowercase hex digits", json_object_get(d, "grant"));
+    return 0;
+}
+
+static int parse_shares(struct ctx *c, const json_t *root, struct cove_config *cfg)
+{
+    json_t *arr = json_object_get(root, "shares");
+    if (!arr || json_is_null(arr))
+        return 0;
+    if (!json_is_array(arr))
+        return bad(c, "shares", "must be an array of {\"name\", \"path\", \"read_only\", \"grant\"}",
+                   arr);
+    if (json_array_size(arr) > COVE_MAX_SHARES)
+        return cove_error_set(c->err, -EINVAL, "%s: key 'shares': at most %d, got %zu", c->what,
+                              COVE_MAX_SHARES, json_array_size(arr));
+    size_t i;
+    json_t *d;
+    json_array_foreach(arr, i, d) {
+        int rc = parse_share(c, d, i, cfg);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int parse_root(struct ctx *c, const json_t *root, struct cove_config *cfg)
 {
     static const char *const keys[] = {"version", "cpus", "memory", "disks", "network", "boot",
-                                       "guest", NULL};
+                                       "guest", "shares", NULL};
     if (!json_is_object(root))
         return cove_error_set(c->err, -EINVAL, "%s: must be a JSON object", c->what);
     json_t *ver = json_object_get(root, "version");
@@ -282,7 +354,8 @@ static int parse_root(struct ctx *c, const json_t *root, struct cove_config *cfg
         return rc;
     cfg->cpus = (unsigned)cpus;
     if ((rc = parse_disks(c, root, cfg)) < 0 || (rc = parse_network(c, root, cfg)) < 0 ||
-        (rc = parse_boot(c, root, cfg)) < 0 || (rc = parse_guest(c, root, cfg)) < 0)
+        (rc = parse_boot(c, root, cfg)) < 0 || (rc = parse_guest(c, root, cfg)) < 0 ||
+        (rc = parse_shares(c, root, cfg)) < 0)
         return rc;
     return 0;
 }
@@ -430,6 +503,18 @@ char *cove_config_to_json(const struct cove_config *cfg)
     json_object_set_new(root, "boot", boot_json(cfg));
     if (cfg->guest_user)
         json_object_set_new(root, "guest", json_pack("{s:s}", "user", cfg->guest_user));
+    if (cfg->nshares) {
+        json_t *shares = json_array();
+        for (unsigned i = 0; i < cfg->nshares; i++) {
+            const struct cove_share_config *sh = &cfg->shares[i];
+            json_t *o = json_pack("{s:s, s:s, s:b}", "name", sh->name ? sh->name : "", "path",
+                                  sh->path ? sh->path : "", "read_only", sh->read_only);
+            if (o && sh->grant)
+                json_object_set_new(o, "grant", json_string(sh->grant));
+            json_array_append_new(shares, o);
+        }
+        json_object_set_new(root, "shares", shares);
+    }
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
     if (!text)
@@ -461,7 +546,13 @@ int cove_config_copy(const struct cove_config *src, struct cove_config *dst)
         dst->disks[i].file = NULL;
     for (unsigned i = 0; i < src->nforwards; i++)
         dst->forwards[i] = NULL;
+    for (unsigned i = 0; i < src->nshares; i++)
+        dst->shares[i].name = dst->shares[i].path = dst->shares[i].grant = NULL;
     int rc = 0;
+    for (unsigned i = 0; i < src->nshares && !rc; i++)
+        if (!(rc = dup_opt(src->shares[i].name, &dst->shares[i].name)) &&
+            !(rc = dup_opt(src->shares[i].path, &dst->shares[i].path)))
+            rc = dup_opt(src->shares[i].grant, &dst->shares[i].grant);
     for (unsigned i = 0; i < src->ndisks && !rc; i++)
         rc = dup_opt(src->disks[i].file, &dst->disks[i].file);
     for (unsigned i = 0; i < src->nforwards && !rc; i++)
@@ -487,6 +578,11 @@ void cove_config_free(struct cove_config *cfg)
         free(cfg->disks[i].file);
     for (unsigned i = 0; i < COVE_MAX_FORWARDS; i++)
         free(cfg->forwards[i]);
+    for (unsigned i = 0; i < COVE_MAX_SHARES; i++) {
+        free(cfg->shares[i].name);
+        free(cfg->shares[i].path);
+        free(cfg->shares[i].grant);
+    }
     free(cfg->kernel);
     free(cfg->initrd);
     free(cfg->cmdline);

@@ -30,6 +30,7 @@
 #include "agent/agent_client.h"
 #include "machine/machine.h"
 #include "store/bundle.h"
+#include "store/shares.h"
 #include "util/log.h"
 #include "vm/vm.h"
 
@@ -282,12 +283,12 @@ static int resolve_boot(struct run_ctx *c, const struct cove_run_options *o,
         parts[1] = host;
     }
     char shares[32 + COVE_MAX_SHARES * (COVE_SHARE_NAME_MAX + 1)] = "cove.shares=";
-    for (unsigned i = 0; i < o->nshares && i < COVE_MAX_SHARES; i++) {
+    for (unsigned i = 0; i < c->nshares && i < COVE_MAX_SHARES; i++) {
         if (i)
             strcat(shares, ",");
-        strncat(shares, o->shares[i].name ? o->shares[i].name : "", COVE_SHARE_NAME_MAX);
+        strncat(shares, c->shares[i].tag, COVE_SHARE_NAME_MAX);
     }
-    if (o->nshares)
+    if (c->nshares)
         parts[2] = shares;
     size_t len = 0;
     c->cmdline[0] = 0;
@@ -332,7 +333,9 @@ static const char *vm_label(const struct run_ctx *c)
     return c->name ? c->name : "this";
 }
 
-/* The run's shared directories; names must differ (each is a mount point's name). */
+/* The shared directories: the stored ones (each only with this COVE_HOME's grant:
+ * src/store/shares.c), then the run's own; a run's share of a stored one's name replaces it
+ * for this run. A run's names must differ (each is a mount point's name). */
 static int resolve_shares(struct run_ctx *c, const struct cove_run_options *o,
                           struct machine_config *mc, struct cove_error *err)
 {
@@ -348,6 +351,27 @@ static int resolve_shares(struct run_ctx *c, const struct cove_run_options *o,
             if (!strcmp(o->shares[j].name, s->name))
                 return cove_error_set(err, -EINVAL, "two shared directories are named '%s'; "
                                       "give each its own: --dir NAME:PATH", s->name);
+    }
+    struct store st;
+    int rc;
+    if (c->cfg.nshares && (rc = store_open(&st, err)) < 0)
+        return rc;
+    for (unsigned i = 0; i < c->cfg.nshares; i++) {
+        const struct cove_share_config *s = &c->cfg.shares[i];
+        bool replaced = false;
+        for (unsigned j = 0; j < o->nshares; j++)
+            replaced = replaced || !strcmp(o->shares[j].name, s->name);
+        if (replaced)
+            continue;
+        if ((rc = store_share_check(&st, vm_label(c), s, err)) < 0)
+            return rc;
+        c->shares[c->nshares++] = (struct machine_share){s->name, s->path, s->read_only};
+    }
+    for (unsigned i = 0; i < o->nshares; i++) {
+        if (c->nshares == COVE_MAX_SHARES)
+            return cove_error_set(err, -EINVAL, "too many shared directories with the stored "
+                                  "ones; at most %d", COVE_MAX_SHARES);
+        const struct cove_share_config *s = &o->shares[i];
         c->shares[c->nshares++] = (struct machine_share){s->name, s->path, s->read_only};
     }
     mc->shares = c->shares;
@@ -564,13 +588,14 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
         .rng = !o->no_rng,
         .vsock_path = bundle ? bundle_vsock(c) : o->vsock_path,
     };
-    int rc = resolve_boot(c, o, &mc, err);
+    /* the shares first: the kernel command line names them */
+    int rc = resolve_shares(c, o, &mc, err);
+    if (rc == 0)
+        rc = resolve_boot(c, o, &mc, err);
     if (rc == 0)
         rc = resolve_disks(c, o, &mc, err);
     if (rc == 0)
         rc = resolve_network(c, o, &mc, err);
-    if (rc == 0)
-        rc = resolve_shares(c, o, &mc, err);
     if (rc == 0 && to_log && (rc = open_console_log(c, err)) == 0)
         mc.console_out_fd = c->console_fd;
     if (rc < 0)

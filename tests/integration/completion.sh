@@ -44,12 +44,14 @@ exactly "--verbose --version" -- cove --v
 offers create -- cove -v cr
 
 offers --cpus --memory --disk-size --from-guest --kernel --initrd --append --help -- cove create dev --
-offers --from-disk --format --boot --net --forward --mac -- cove create dev --
+offers --from-disk --format --boot --net --forward --mac --dir -- cove create dev --
+offers --cpus --forward --no-forwards --dir --no-dirs -- cove set alpha --
+exactly "$TMP/files" -- cove set alpha --dir "$TMP/fi"
 exactly "direct firmware" -- cove create dev --boot ""
 exactly "cdisk qcow2 raw" -- cove create dev --from-disk x --format ""
 exactly "$TMP/files/disk.img" -- cove create dev --from-disk "$TMP/files/d"
 offers --kernel --no-console --rm --firmware --net -- cove run --
-exactly "--append --console --disk --forward --help --no-console --rm" -- cove run alpha --
+exactly "--append --console --dir --disk --forward --help --no-console --rm" -- cove run alpha --
 offers --initrd --firmware --no-rng --vsock -- cove run --kernel "$TMP/files/vmlinux" --
 offers -i -t -e -w --timeout --exec-timeout --vsock -- cove exec alpha -
 exactly "--all --help --vsock --wait" -- cove ip alpha --

@@ -1,14 +1,17 @@
-/* cove_vm_create / cove_vm_set without a guest: the checks of the boot files, and the
- * network stored in config.json (NAT or none, forwards, MAC). */
+/* cove_vm_create / cove_vm_set without a guest: the checks of the boot files, the
+ * network stored in config.json (NAT or none, forwards, MAC), and stored shared
+ * directories with their grants. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cove/cove.h>
 
 #include "../test.h"
+#include "store/shares.h"
 #include "store/store.h"
 
 static char home[] = "/tmp/test_vm_settings.XXXXXX";
@@ -112,6 +115,146 @@ TEST(network_stored)
     CHECK(strstr(err.message, "use the same host port"));
 }
 
+static void share_dir(char *buf, size_t n, const char *leaf)
+{
+    snprintf(buf, n, "%s/%s", home, leaf);
+    mkdir(buf, 0755);
+}
+
+TEST(shares_stored)
+{
+    struct cove_error err = {0};
+    struct cove_vm_info v;
+    struct store st;
+    char a[PATH_MAX], b[PATH_MAX], c[PATH_MAX], spec_b[PATH_MAX + 8];
+    share_dir(a, sizeof a, "a");
+    share_dir(b, sizeof b, "b");
+    share_dir(c, sizeof c, "c");
+    REQUIRE(store_open(&st, &err) == 0);
+
+    struct cove_share_config two[2] = {{.name = "src", .path = a}, {.name = "data", .path = b,
+                                                                    .read_only = true}};
+    CHECK(create("s", (struct cove_create_options){.shares = two, .nshares = 2}, &err) == 0);
+    CHECK(cove_vm_get("s", &v, &err) == 0);
+    CHECK_EQ_U64(v.config.nshares, 2);
+    CHECK_STR(v.config.shares[1].name, "data");
+    CHECK_STR(v.config.shares[1].path, b);
+    CHECK(v.config.shares[1].read_only);
+    CHECK(v.config.shares[0].grant && strlen(v.config.shares[0].grant) == STORE_GRANT_LEN);
+    CHECK(store_share_check(&st, "s", &v.config.shares[0], &err) == 0);
+    CHECK(store_share_check(&st, "s", &v.config.shares[1], &err) == 0);
+
+    /* the seal covers the path and read_only: a changed one no longer passes */
+    struct cove_share_config t = v.config.shares[1];
+    t.read_only = false;
+    CHECK(store_share_check(&st, "s", &t, &err) == -EPERM);
+    CHECK(strstr(err.message, "was not granted by this cove"));
+    CHECK(strstr(err.message, "cove set s --dir data:"));
+    t = v.config.shares[0];
+    t.path = c;
+    CHECK(store_share_check(&st, "s", &t, &err) == -EPERM);
+    t.path = v.config.shares[0].path;
+    t.name = "other";
+    CHECK(store_share_check(&st, "s", &t, &err) == -EPERM);
+    t = v.config.shares[0];
+    t.grant = NULL;
+    CHECK(store_share_check(&st, "s", &t, &err) == -EPERM);
+    cove_vm_info_free(&v);
+
+    /* a missing directory or two of one name: refused, nothing changed */
+    struct cove_share_config gone = {.name = "gone", .path = "/nonexistent/dir"};
+    struct cove_vm_settings set = {.set_shares = true, .shares = &gone, .nshares = 1};
+    CHECK(cove_vm_set("s", &set, &err) == -ENOENT);
+    CHECK(strstr(err.message, "/nonexistent/dir"));
+    struct cove_share_config file = {.name = "f", .path = kernel};
+    set.shares = &file;
+    CHECK(cove_vm_set("s", &set, &err) == -ENOTDIR);
+    struct cove_share_config dup[2] = {{.name = "x", .path = a}, {.name = "x", .path = b}};
+    set = (struct cove_vm_settings){.set_shares = true, .shares = dup, .nshares = 2};
+    CHECK(cove_vm_set("s", &set, &err) == -EINVAL);
+    CHECK(strstr(err.message, "two shared directories are named 'x'"));
+    CHECK(cove_vm_get("s", &v, &err) == 0);
+    CHECK_EQ_U64(v.config.nshares, 2);
+    cove_vm_info_free(&v);
+
+    /* a relative path is stored as the real path; an empty list removes them all */
+    char cwd[PATH_MAX];
+    REQUIRE(getcwd(cwd, sizeof cwd));
+    REQUIRE(chdir(home) == 0);
+    snprintf(spec_b, sizeof spec_b, "./c/../c");
+    struct cove_share_config rel = {.name = "rel", .path = spec_b};
+    set = (struct cove_vm_settings){.set_shares = true, .shares = &rel, .nshares = 1};
+    CHECK(cove_vm_set("s", &set, &err) == 0);
+    REQUIRE(chdir(cwd) == 0);
+    CHECK(cove_vm_get("s", &v, &err) == 0);
+    CHECK_EQ_U64(v.config.nshares, 1);
+    CHECK_STR(v.config.shares[0].path, c);
+    cove_vm_info_free(&v);
+    set = (struct cove_vm_settings){.set_shares = true};
+    CHECK(cove_vm_set("s", &set, &err) == 0);
+    CHECK(cove_vm_get("s", &v, &err) == 0);
+    CHECK_EQ_U64(v.config.nshares, 0);
+    cove_vm_info_free(&v);
+
+    /* another key (a bundle from another COVE_HOME): the old grants fail */
+    CHECK(create("k2", (struct cove_create_options){.shares = two, .nshares = 1}, &err) == 0);
+    CHECK(cove_vm_get("k2", &v, &err) == 0);
+    char key[PATH_MAX];
+    snprintf(key, sizeof key, "%s/share.key", home);
+    CHECK(unlink(key) == 0);
+    CHECK(store_share_check(&st, "k2", &v.config.shares[0], &err) == -EPERM);
+    cove_vm_info_free(&v);
+}
+
+/* config.json's "shares": every value checked where the file is read */
+TEST(shares_parsed)
+{
+    static const char head[] = "{\"version\": 1, \"cpus\": 1, \"memory\": 64, \"disks\": [], "
+                               "\"boot\": {\"kernel\": \"k\"}, \"shares\": ";
+    static const struct {
+        const char *shares, *message;
+    } bad[] = {
+        {"{}", "key 'shares': must be an array"},
+        {"[{\"name\": \"a\", \"path\": \"rel/dir\"}]", "'shares[0].path': must be an absolute"},
+        {"[{\"name\": \".a\", \"path\": \"/d\"}]", "'shares[0].name': must be 1-36"},
+        {"[{\"name\": \"a\", \"path\": \"/d\"}, {\"name\": \"a\", \"path\": \"/e\"}]",
+         "'shares[1].name': must differ"},
+        {"[{\"name\": \"a\", \"path\": \"/d\", \"grant\": \"00\"}]", "'shares[0].grant': must be 64"},
+        {"[{\"name\": \"a\", \"path\": \"/d\", \"mode\": 1}]", "unknown key 'shares[0].mode'"},
+        {"[{\"name\": \"a\", \"path\": \"/d\", \"read_only\": \"yes\"}]",
+         "'shares[0].read_only': must be true or false"},
+        {"[{\"name\":\"a\",\"path\":\"/a\"},{\"name\":\"b\",\"path\":\"/b\"},"
+         "{\"name\":\"c\",\"path\":\"/c\"},{\"name\":\"d\",\"path\":\"/d\"},"
+         "{\"name\":\"e\",\"path\":\"/e\"}]", "at most 4"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[1024];
+        snprintf(text, sizeof text, "%s%s}", head, bad[i].shares);
+        struct cove_config cfg;
+        struct cove_error err = {0};
+        CHECK(cove_config_parse(text, strlen(text), "config.json", &cfg, &err) == -EINVAL);
+        if (!strstr(err.message, bad[i].message))
+            fprintf(stderr, "case %zu: %s\n", i, err.message);
+        CHECK(strstr(err.message, bad[i].message));
+    }
+    /* a good one survives a round trip through the writer */
+    char text[1024];
+    snprintf(text, sizeof text, "%s[{\"name\": \"a\", \"path\": \"/d\", \"read_only\": true, "
+             "\"grant\": \"%064d\"}]}", head, 0);
+    struct cove_config cfg, again;
+    struct cove_error err = {0};
+    CHECK(cove_config_parse(text, strlen(text), "config.json", &cfg, &err) == 0);
+    char *json = cove_config_to_json(&cfg);
+    REQUIRE(json);
+    CHECK(cove_config_parse(json, strlen(json), "config.json", &again, &err) == 0);
+    CHECK_EQ_U64(again.nshares, 1);
+    CHECK(again.shares[0].read_only);
+    CHECK_STR(again.shares[0].grant, cfg.shares[0].grant);
+    free(json);
+    cove_config_free(&again);
+    cove_config_free(&cfg);
+}
+
 int main(void)
 {
     if (!mkdtemp(home))
@@ -120,6 +263,8 @@ int main(void)
     write_kernel();
     RUN(create_checks_boot_files);
     RUN(network_stored);
+    RUN(shares_stored);
+    RUN(shares_parsed);
     store_remove_tree(home);
     return test_summary();
 }
