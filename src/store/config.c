@@ -118,6 +118,18 @@ static int get_bool(struct ctx *c, const json_t *obj, const char *key, const cha
     return 0;
 }
 
+/* Element i of array `array`: an object with only `keys` (`must` describes it). */
+static int check_element(struct ctx *c, const char *array, size_t i, const json_t *d,
+                         const char *const *keys, const char *must)
+{
+    char path[64], prefix[64];
+    snprintf(prefix, sizeof prefix, "%s[%zu].", array, i);
+    snprintf(path, sizeof path, "%s[%zu]", array, i);
+    if (!json_is_object(d))
+        return bad(c, path, must, d);
+    return check_keys(c, d, prefix, keys);
+}
+
 static int parse_disks(struct ctx *c, const json_t *root, struct cove_config *cfg)
 {
     static const char *const keys[] = {"file", "read_only", NULL};
@@ -132,12 +144,9 @@ static int parse_disks(struct ctx *c, const json_t *root, struct cove_config *cf
     size_t i;
     json_t *d;
     json_array_foreach(arr, i, d) {
-        char path[64], prefix[64];
-        snprintf(prefix, sizeof prefix, "disks[%zu].", i);
-        snprintf(path, sizeof path, "disks[%zu]", i);
-        if (!json_is_object(d))
-            return bad(c, path, "must be an object {\"file\", \"read_only\"}", d);
-        int rc = check_keys(c, d, prefix, keys);
+        char path[64];
+        int rc = check_element(c, "disks", i, d, keys,
+                               "must be an object {\"file\", \"read_only\"}");
         if (rc < 0)
             return rc;
         struct cove_disk_config *dc = &cfg->disks[cfg->ndisks];
@@ -277,12 +286,9 @@ static bool is_hex_digest(const char *s)
 static int parse_share(struct ctx *c, const json_t *d, size_t i, struct cove_config *cfg)
 {
     static const char *const keys[] = {"name", "path", "read_only", "grant", NULL};
-    char path[64], prefix[64];
-    snprintf(prefix, sizeof prefix, "shares[%zu].", i);
-    snprintf(path, sizeof path, "shares[%zu]", i);
-    if (!json_is_object(d))
-        return bad(c, path, "must be an object {\"name\", \"path\", \"read_only\", \"grant\"}", d);
-    int rc = check_keys(c, d, prefix, keys);
+    char path[64];
+    int rc = check_element(c, "shares", i, d, keys,
+                           "must be an object {\"name\", \"path\", \"read_only\", \"grant\"}");
     if (rc < 0)
         return rc;
     struct cove_share_config *sh = &cfg->shares[cfg->nshares++];

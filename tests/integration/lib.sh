@@ -17,6 +17,13 @@ need_guest() {
     INITRD=$COVE_GUEST_DIR/initrd
 }
 
+# need_virtiofsd: shared directories need virtiofsd (qemu-system-common), run as root here.
+need_virtiofsd() {
+    [ "$(id -u)" = 0 ] || { echo "skip: virtiofsd needs root here"; exit 77; }
+    [ -x "${COVE_VIRTIOFSD:-/usr/lib/qemu/virtiofsd}" ] ||
+        { echo "skip: no virtiofsd (qemu-system-common)"; exit 77; }
+}
+
 # expect_in FILE PATTERN: fails the test unless FILE contains PATTERN (grep -E).
 expect_in() { grep -qE -- "$2" "$1" || { echo "--- $1:"; tail -n 30 "$1"; fail "no '$2' in output"; }; }
 

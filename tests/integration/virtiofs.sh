@@ -8,9 +8,7 @@
 # cleanly.
 . "$(dirname "$0")/lib.sh"
 need_guest
-[ "$(id -u)" = 0 ] || { echo "skip: virtiofsd needs root here"; exit 77; }
-[ -x "${COVE_VIRTIOFSD:-/usr/lib/qemu/virtiofsd}" ] ||
-    { echo "skip: no virtiofsd (qemu-system-common)"; exit 77; }
+need_virtiofsd
 export COVE_HOME=$TMP/home COVE_GUEST_DIR
 runner=""
 trap '[ -n "$runner" ] && kill -9 $runner 2>/dev/null; rm -rf "$TMP"' EXIT
