@@ -22,23 +22,6 @@
 
 #define LINK_REFUSED "is a symbolic link; cove does not follow links in a bundle"
 
-const char *store_file_name_problem(const char *file)
-{
-    if (!file || !*file)
-        return "an empty name";
-    if (file[0] == '/')
-        return "an absolute path";
-    if (!strcmp(file, "."))
-        return "the bundle itself";
-    size_t len = strlen(file);
-    if (!strcmp(file, "..") || !strncmp(file, "../", 3) || strstr(file, "/../") ||
-        (len >= 3 && !strcmp(file + len - 3, "/..")))
-        return "a path through '..'";
-    if (strchr(file, '/'))
-        return "a path with '/'";
-    return NULL;
-}
-
 /* The VM's name for messages: the bundle directory's last component. */
 static const char *vm_name(const char *bundle)
 {

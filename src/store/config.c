@@ -383,6 +383,24 @@ int cove_config_parse(const char *text, size_t len, const char *what, struct cov
     return rc;
 }
 
+/* The rule of a file name in config.json (store/bundle.h): one component of the bundle. */
+const char *store_file_name_problem(const char *file)
+{
+    if (!file || !*file)
+        return "an empty name";
+    if (file[0] == '/')
+        return "an absolute path";
+    if (!strcmp(file, "."))
+        return "the bundle itself";
+    size_t len = strlen(file);
+    if (!strcmp(file, "..") || !strncmp(file, "../", 3) || strstr(file, "/../") ||
+        (len >= 3 && !strcmp(file + len - 3, "/..")))
+        return "a path through '..'";
+    if (strchr(file, '/'))
+        return "a path with '/'";
+    return NULL;
+}
+
 /* A bundle's config.json names files of the bundle only (bundle_file.c): whoever wrote
  * the file may not be whoever runs cove. */
 static int check_bundle_name(struct ctx *c, const char *key, const char *file,

@@ -8,14 +8,14 @@ cd "$(dirname "$0")/../.."
 SECONDS_EACH=${1:-20}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(virtq blk mmio net vsock http fwd_syn agent vhost_user)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(virtq blk mmio net vsock http fwd_syn agent vhost_user config)
 OUT=${FUZZ_BUILD:-build-fuzz}
 CC=${FUZZ_CC:-clang}
 mkdir -p "$OUT"
 
 LIB_SRCS=(src/devices/*.c src/devices/virtio/*.c src/backends/*.c src/disk/*.c src/util/log.c src/util/error.c
           src/util/fdio.c src/util/usock.c src/vm/http.c
-          src/agent/agent_frame.c)
+          src/agent/agent_frame.c src/store/config.c src/store/share_spec.c)
 CFLAGS=(-std=gnu11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc -Wall -Wextra -Werror
         -Wno-unused-parameter -fsanitize=fuzzer,address,undefined
         -fno-sanitize-recover=undefined -fno-omit-frame-pointer -pthread)
@@ -23,7 +23,7 @@ CFLAGS=(-std=gnu11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc -Wall -Wextra -Werror
 failed=0
 for t in "${TARGETS[@]}"; do
     bin="$OUT/fuzz_$t"
-    if ! "$CC" "${CFLAGS[@]}" -o "$bin" "tests/fuzz/fuzz_$t.c" "${LIB_SRCS[@]}" $(pkg-config --libs slirp); then
+    if ! "$CC" "${CFLAGS[@]}" -o "$bin" "tests/fuzz/fuzz_$t.c" "${LIB_SRCS[@]}" $(pkg-config --libs slirp jansson); then
         echo "fuzz: cannot build $t" >&2
         failed=1
         continue
