@@ -60,8 +60,21 @@ static int check_keys(struct ctx *c, const json_t *obj, const char *prefix,
         bool ok = false;
         for (const char *const *p = known; *p; p++)
             ok = ok || !strcmp(*p, k);
-        if (!ok)
-            return cove_error_set(c->err, -EINVAL, "%s: unknown key '%s%s'", c->what, prefix, k);
+        if (!ok) {
+            /* the key as JSON (quoted, escaped): one line whatever it holds */
+            char g[64];
+            json_t *key = json_string(k);
+            describe(key, g, sizeof g);
+            json_decref(key);
+            bool plain = strlen(g) == strlen(k) + 2 && !strncmp(g + 1, k, strlen(k));
+            if (plain)
+                return cove_error_set(c->err, -EINVAL, "%s: unknown key '%s%s'", c->what,
+                                      prefix, k);
+            if (*prefix)
+                return cove_error_set(c->err, -EINVAL, "%s: unknown key %s in '%.*s'", c->what,
+                                      g, (int)strlen(prefix) - 1, prefix);
+            return cove_error_set(c->err, -EINVAL, "%s: unknown key %s", c->what, g);
+        }
     }
     return 0;
 }
