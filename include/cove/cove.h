@@ -160,6 +160,7 @@ struct cove_run_options {
     bool console_escape;         /* Ctrl-A x quits (at once, like cove_vm_runner_stop) */
     bool virtio_console;         /* the console on virtio-console (hvc0), not the UART */
     bool no_rng;                 /* no virtio-rng */
+    bool no_balloon;             /* no virtio-balloon (free page reporting, cove_vm_set_memory) */
     const struct cove_disk_config *extra_disks; /* attached after the configuration's own */
     unsigned nextra_disks;
     const char *const *forwards; /* added to the configuration's ones */
