@@ -229,7 +229,8 @@ static int balloon_queue(void *dev, unsigned q, struct virtq *vq)
         return virtio_queue_serve(vq, &b->chain, NULL, serve_stats, b);
     case Q_NONE: break;
     }
-    return virtq_fail(vq, "buffers on a balloon queue that was not negotiated");
+    int r = virtq_pop(vq, &b->chain);
+    return r <= 0 ? r : virtq_fail(vq, "buffers on a balloon queue that was not negotiated");
 }
 
 static void balloon_config_read(void *dev, uint8_t *buf)
