@@ -133,12 +133,12 @@ _cove()
         done
         if [ $kernel = 1 ]; then
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
-                  --forward --mac --vsock --console"
+                  --forward --mac --vsock --console --no-balloon"
         elif [ ${#pos[@]} -gt 0 ]; then
-            opts="--no-console --rm --append --disk --forward --console"
+            opts="--no-console --rm --append --disk --forward --console --no-balloon"
         else
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
-                  --forward --mac --vsock --console --no-console --rm"
+                  --forward --mac --vsock --console --no-console --rm --no-balloon"
             names=1
         fi ;;
     clone | rename) opts=""; [ ${#pos[@]} = 0 ] && names=1 ;;
