@@ -52,6 +52,7 @@ struct api_server {
     pthread_mutex_t lock; /* guards m while a request uses it */
     struct machine *m;
     uint64_t memory_target_mib; /* PUT /vm/memory; 0: all of it. Kept across reboots. */
+    char msg_buf[192];          /* an error message made for one answer (under lock) */
     atomic_bool stop_requested;
     struct log_ratelimit refused_log; /* peers of another uid: one warning a second */
 };
@@ -173,16 +174,15 @@ static int put_memory(struct api_server *s, const struct http_message *req, cons
     json_t *v = json_object_get(o, "memory");
     json_int_t mib = json_is_integer(v) ? json_integer_value(v) : -1;
     int status = 200;
-    static char why[160];
     if (json_object_size(o) != 1 || mib < 0) {
         *msg = "expected {\"memory\": MiB}";
         status = 400;
     } else if (mib < (json_int_t)(MACHINE_MIN_MEMORY >> 20) || (uint64_t)mib > s->info.memory_mib) {
-        snprintf(why, sizeof why, "memory must be %llu to %llu MiB: a running VM can only give "
+        snprintf(s->msg_buf, sizeof s->msg_buf, "memory must be %llu to %llu MiB: a running VM can only give "
                  "back part of its %llu MiB; stop it to change its size",
                  MACHINE_MIN_MEMORY >> 20, (unsigned long long)s->info.memory_mib,
                  (unsigned long long)s->info.memory_mib);
-        *msg = why; /* under s->lock, used before it is released */
+        *msg = s->msg_buf; /* under s->lock, used before it is released */
         status = 400;
     } else if (s->m && !machine_balloon(s->m)) {
         *msg = "this VM runs without a balloon (cove run --no-balloon, or no virtio slot left)";
