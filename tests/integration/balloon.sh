@@ -3,7 +3,7 @@
 # removes it, and free page reporting gives the memory back: the VMM's RSS drops by at
 # least 300 MiB within 10 s. `cove set --memory 512M` on the running VM inflates the
 # balloon (the guest's free memory drops, the balloon holds 512 MiB, the VMM's RSS stays
-# low), `--memory 1G` deflates it; `cove get` shows the guest's statistics; a size above
+# low, a guest reboot gets the same balloon), `--memory 1G` deflates it; `cove get` shows the guest's statistics; a size above
 # the VM's memory is refused in one line and config.json keeps its memory; a VM run with
 # --no-balloon has no balloon and says so.
 . "$(dirname "$0")/lib.sh"
@@ -33,6 +33,15 @@ use() {
     cove get bl --format json | python3 -c "import json, sys
 m = json.load(sys.stdin)['memory_use']
 print(m['guest'][sys.argv[2]] if sys.argv[1] == 'guest' else m[sys.argv[1]])" "$@"
+}
+# wait_balloon BYTES WHEN: the balloon holds BYTES within 10 s.
+wait_balloon() {
+    local _
+    for _ in $(seq 50); do
+        [ "$(use balloon_size)" = "$1" ] && return 0
+        sleep 0.2
+    done
+    fail "$2: the balloon holds $(use balloon_size) bytes, not $1"
 }
 # guest_free: the guest's MemFree, MiB.
 guest_free() { gx cat /proc/meminfo | awk '/^MemFree:/ {print int($2 / 1024)}'; }
@@ -70,16 +79,23 @@ echo "ok: cove get shows the guest's memory (total $((total >> 20)) MiB)"
 # --- cove set --memory on the running VM ---------------------------------------------------
 free0=$(guest_free)
 cove set bl --memory 512M || fail "set --memory 512M on a running VM"
-for _ in $(seq 100); do
-    [ "$(use balloon_size)" = $((512 << 20)) ] && break
-    sleep 0.1
-done
-[ "$(use balloon_size)" = $((512 << 20)) ] || fail "balloon holds $(use balloon_size) bytes, not 512 MiB"
+wait_balloon $((512 << 20)) "after set --memory 512M"
 [ "$(use target)" = $((512 << 20)) ] || fail "target $(use target)"
 free1=$(guest_free)
 [ $((free0 - free1)) -ge 450 ] || fail "guest MemFree went from $free0 to $free1 MiB only"
 [ "$(rss)" -lt 400 ] || fail "RSS $(rss) MiB with half the guest in the balloon"
 echo "ok: --memory 512M: the balloon holds 512 MiB, guest MemFree $free0 -> $free1 MiB, RSS $(rss) MiB"
+
+# The size asked for lasts for the run: a guest reboot gets the same balloon.
+gx sh -c 'echo 12345 > /run/marker'
+gx reboot >/dev/null 2>&1
+for _ in $(seq 240); do
+    [ "$(gx cat /run/marker 2>/dev/null)" = "" ] && gx true 2>/dev/null && break
+    sleep 0.5
+done
+gx test ! -e /run/marker || fail "the guest did not reboot"
+wait_balloon $((512 << 20)) "after a guest reboot"
+echo "ok: after a guest reboot the balloon holds 512 MiB again"
 
 cove set bl --memory 2G 2>"$TMP/err" && fail "--memory 2G above the VM's 1G was accepted"
 [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q "16 to 1024 MiB" "$TMP/err" || fail "2G: $(cat "$TMP/err")"
@@ -87,11 +103,7 @@ cove set bl --memory 1G --cpus 2 2>"$TMP/err" && fail "--cpus on a running VM wa
 echo "ok: refused in one line: $(cat "$TMP/err")"
 
 cove set bl --memory 1G || fail "set --memory 1G"
-for _ in $(seq 100); do
-    [ "$(use balloon_size)" = 0 ] && break
-    sleep 0.1
-done
-[ "$(use balloon_size)" = 0 ] || fail "the balloon still holds $(use balloon_size) bytes"
+wait_balloon 0 "after set --memory 1G"
 [ "$(guest_free)" -gt $((free0 - 50)) ] || fail "guest MemFree $(guest_free) MiB after deflating"
 echo "ok: --memory 1G: the balloon is empty again"
 stop
