@@ -156,8 +156,9 @@ int cove_vm_get_memory(const char *name, struct cove_vm_memory *out, struct cove
  * memory"; the configured memory is the most it can have): memory_mib from 16 MiB up to
  * the configured memory, which gives everything back. Applies to this run (a guest
  * reboot included), not to the next boot; cove_vm_set changes the configured size of a
- * stopped VM. -ESRCH when the VM is not running, -EINVAL out of range, -EPROTO without a
- * balloon. The guest inflates the balloon at its own pace (seconds). */
+ * stopped VM. -ESRCH when the VM is not running; -EPROTO when it refuses (out of range,
+ * or no balloon: the message says which). The guest inflates the balloon at its own pace
+ * (seconds). */
 int cove_vm_set_memory(const char *name, uint64_t memory_mib, struct cove_error *err);
 
 /* Asks the guest to power off, waits up to timeout_ms, then stops it by force. */
