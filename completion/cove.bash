@@ -134,12 +134,12 @@ _cove()
         done
         if [ $kernel = 1 ]; then
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
-                  --forward --mac --vsock --console --dir"
+                  --forward --mac --vsock --console --no-balloon --dir"
         elif [ ${#pos[@]} -gt 0 ]; then
-            opts="--no-console --rm --append --disk --forward --console --dir"
+            opts="--no-console --rm --append --disk --forward --console --no-balloon --dir"
         else
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
-                  --forward --mac --vsock --console --no-console --rm --dir"
+                  --forward --mac --vsock --console --no-console --rm --no-balloon --dir"
             names=1
         fi ;;
     clone | rename) opts=""; [ ${#pos[@]} = 0 ] && names=1 ;;

@@ -37,6 +37,21 @@ enum cove_vm_state {
 /* "stopped", "running", "paused", "suspended" */
 const char *cove_vm_state_name(enum cove_vm_state state);
 
+/* A running VM's memory, from its control socket (docs/API.md, GET /vm/memory). The VM
+ * has `size` bytes of RAM (its configured memory); with a balloon, the guest can be asked
+ * to keep less (cove_vm_set_memory) and gives back what it frees. */
+struct cove_vm_memory {
+    bool known;            /* the VM runs and answered */
+    bool balloon;          /* it has a virtio-balloon; else only size and target count */
+    uint64_t size;         /* bytes of RAM it booted with */
+    uint64_t target;       /* bytes the guest is asked to keep (size unless set lower) */
+    uint64_t balloon_size; /* bytes the guest's driver holds in the balloon now */
+    uint64_t returned;     /* bytes given back to the host this boot: the balloon's pages
+                              and the free pages the guest reported */
+    /* The guest's own figures from its last statistics; 0 where it reported none. */
+    uint64_t guest_total, guest_free, guest_available, guest_cached;
+};
+
 struct cove_vm_info {
     char name[COVE_NAME_MAX + 1];
     enum cove_vm_state state;
@@ -51,6 +66,7 @@ struct cove_vm_info {
     char run_mac[COVE_MAC_LEN + 1];
     char *run_forwards[COVE_MAX_FORWARDS];
     unsigned nrun_forwards;
+    struct cove_vm_memory memory; /* get only, while it runs (list leaves it empty) */
     bool broken;           /* list only: the bundle cannot be read; problem says why */
     char problem[COVE_ERROR_MAX];
 };
@@ -139,6 +155,17 @@ struct cove_vm_settings {
 };
 int cove_vm_set(const char *name, const struct cove_vm_settings *s, struct cove_error *err);
 
+/* A running VM's memory use (asks the guest for fresh statistics: up to half a second). */
+int cove_vm_get_memory(const char *name, struct cove_vm_memory *out, struct cove_error *err);
+/* Changes how much of its RAM a running VM's guest keeps, through its balloon ("current
+ * memory"; the configured memory is the most it can have): memory_mib from 16 MiB up to
+ * the configured memory, which gives everything back. Applies to this run (a guest
+ * reboot included), not to the next boot; cove_vm_set changes the configured size of a
+ * stopped VM. -ESRCH when the VM is not running; -EPROTO when it refuses (out of range,
+ * or no balloon: the message says which). The guest inflates the balloon at its own pace
+ * (seconds). */
+int cove_vm_set_memory(const char *name, uint64_t memory_mib, struct cove_error *err);
+
 /* Asks the guest to power off, waits up to timeout_ms, then stops it by force. */
 int cove_vm_stop(const char *name, int timeout_ms, struct cove_error *err);
 int cove_vm_pause(const char *name, struct cove_error *err);
@@ -165,6 +192,7 @@ struct cove_run_options {
     bool console_escape;         /* Ctrl-A x quits (at once, like cove_vm_runner_stop) */
     bool virtio_console;         /* the console on virtio-console (hvc0), not the UART */
     bool no_rng;                 /* no virtio-rng */
+    bool no_balloon;             /* no virtio-balloon (free page reporting, cove_vm_set_memory) */
     const struct cove_disk_config *extra_disks; /* attached after the configuration's own */
     unsigned nextra_disks;
     const char *const *forwards; /* added to the configuration's ones */

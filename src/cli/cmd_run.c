@@ -39,6 +39,8 @@ static const char run_usage[] =
     "                    read-only on the host side; repeatable (at most 4)\n"
     "  --console serial|virtio  the guest console on the 16550 UART, ttyS0 (default), or on\n"
     "                    virtio-console, hvc0 (console=hvc0 is put on the command line)\n"
+    "  --no-balloon      no virtio-balloon (on by default: memory the guest frees goes back\n"
+    "                    to the host, and cove set --memory can shrink the running guest)\n"
     "A VM NAME:\n"
     "  -- CMD [ARGS...]  boot, wait for the guest agent, run CMD with its output here, power\n"
     "                    the guest off cleanly and exit with CMD's status (the console goes\n"
@@ -131,6 +133,7 @@ static int parse_option(int c, char *arg, struct run_args *a)
     case 'f': return cli_add_forward(arg, a->forwards, &a->nforwards);
     case 'D': return cli_add_share(arg, a->shares, &a->nshares);
     case 'R': a->o.no_rng = true; break;
+    case 'B': a->o.no_balloon = true; break;
     case 'V': a->o.vsock_path = arg; break;
     case 'N': return cli_parse_net(arg, &a->net);
     case 'M':
@@ -168,6 +171,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         {"memory", required_argument, NULL, 'm'},
         {"disk", required_argument, NULL, 'd'},
         {"no-rng", no_argument, NULL, 'R'},
+        {"no-balloon", no_argument, NULL, 'B'},
         {"net", required_argument, NULL, 'N'},
         {"forward", required_argument, NULL, 'f'},
         {"dir", required_argument, NULL, 'D'},

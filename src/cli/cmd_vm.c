@@ -530,6 +530,24 @@ static json_t *info_json(const struct cove_vm_info *v, bool with_config)
         json_object_set_new(o, "network",
                             json_pack("{s:s, s:o}", "mac", v->run_mac, "forwards", fw));
     }
+    const struct cove_vm_memory *mem = &v->memory;
+    if (mem->known) { /* get on a running VM: bytes */
+        json_t *m = json_pack("{s:I, s:I, s:b}", "size", (json_int_t)mem->size, "target",
+                              (json_int_t)mem->target, "balloon", mem->balloon);
+        if (mem->balloon) {
+            json_object_set_new(m, "balloon_size", json_integer((json_int_t)mem->balloon_size));
+            json_object_set_new(m, "returned", json_integer((json_int_t)mem->returned));
+        }
+        json_t *g = json_object();
+        const struct { const char *name; uint64_t v; } guest[] = {
+            {"total", mem->guest_total}, {"free", mem->guest_free},
+            {"available", mem->guest_available}, {"cached", mem->guest_cached}};
+        for (size_t i = 0; i < sizeof guest / sizeof guest[0]; i++)
+            json_object_set_new(g, guest[i].name,
+                                guest[i].v ? json_integer((json_int_t)guest[i].v) : json_null());
+        json_object_set_new(m, "guest", g);
+        json_object_set_new(o, "memory_use", m);
+    }
     if (with_config) {
         char *text = cove_config_to_json(&v->config);
         json_t *cfg = text ? json_loads(text, 0, NULL) : NULL;
@@ -539,6 +557,29 @@ static json_t *info_json(const struct cove_vm_info *v, bool with_config)
     return o;
 }
 
+
+/* A running VM's memory lines: what it keeps, the balloon, the guest's own figures. */
+static void print_memory_use(const struct cove_vm_memory *m)
+{
+    if (!m->known)
+        return;
+    char a[32], b[32], c[32], d[32];
+    if (m->balloon) {
+        cove_size_format_short(m->target, a, sizeof a);
+        cove_size_format_short(m->balloon_size, b, sizeof b);
+        cove_size_format_short(m->returned, c, sizeof c);
+        printf("balloon:   %s, guest asked to keep %s; %s given back to the host\n", b, a, c);
+    } else {
+        printf("balloon:   none\n");
+    }
+    if (m->guest_total) {
+        cove_size_format_short(m->guest_total, a, sizeof a);
+        cove_size_format_short(m->guest_free, b, sizeof b);
+        cove_size_format_short(m->guest_available, c, sizeof c);
+        cove_size_format_short(m->guest_cached, d, sizeof d);
+        printf("guest mem: %s total, %s free, %s available, %s cached\n", a, b, c, d);
+    }
+}
 
 int cmd_get(int argc, char **argv)
 {
@@ -570,6 +611,7 @@ int cmd_get(int argc, char **argv)
             printf("pid:       %d\n", v.pid);
         printf("cpus:      %u\nmemory:    %" PRIu64 "M\ndisk:      %s (%s used%s)\n",
                v.config.cpus, v.config.memory_mib, size, used, shared);
+        print_memory_use(&v.memory);
         printf("kernel:    %s\n", v.config.kernel);
         if (v.config.initrd)
             printf("initrd:    %s\n", v.config.initrd);
@@ -646,7 +688,10 @@ int cmd_set(int argc, char **argv)
         "usage: cove set NAME [--cpus N] [--memory SIZE] [--disk-size SIZE]\n"
         "                [--net nat|none] [--forward SPEC]... [--no-forwards] [--mac MAC]\n"
         "                [--dir [NAME:]PATH[:ro]]... [--no-dirs]\n\n"
-        "Changes a stopped VM. The disk only grows.\n"
+        "Changes a stopped VM. The disk only grows. On a running VM only --memory can change:\n"
+        "it asks the guest to give memory back through its balloon, down to SIZE (16M up\n"
+        "to the configured memory, which gives it all back), for this run; the configured\n"
+        "memory, the most the VM can have, stays for the next boot.\n"
         "  --net nat|none     NAT networking, or no network (forwards must go first)\n"
         "  --forward SPEC     replaces the stored forwards by the ones given (repeatable):\n"
         "                     tcp|udp:[ADDR:]HOSTPORT:GUESTPORT; implies --net nat\n"
@@ -736,6 +781,17 @@ int cmd_set(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     struct cove_error err = {0};
+    if (s.memory_mib && !s.cpus && !s.disk_size && !s.net && !s.set_forwards && !s.mac &&
+        !s.set_shares) {
+        struct cove_vm_info v;
+        if (cove_vm_get(argv[optind], &v, &err) < 0)
+            return fail(&err);
+        bool running = v.state != COVE_VM_STOPPED;
+        cove_vm_info_free(&v);
+        if (running)
+            return cove_vm_set_memory(argv[optind], s.memory_mib, &err) < 0 ? fail(&err)
+                                                                           : CLI_EXIT_OK;
+    }
     if (cove_vm_set(argv[optind], &s, &err) < 0)
         return fail(&err);
     return CLI_EXIT_OK;

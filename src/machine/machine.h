@@ -76,6 +76,8 @@ struct machine_config {
     const struct machine_disk *disks;
     unsigned ndisks;
     bool rng;                   /* virtio-rng fed from getrandom(2) */
+    bool balloon;               /* virtio-balloon (free page reporting, stats), in the
+                                   last slot when one is left after every other device */
     /* network interfaces, in the slots after the disks: the first is eth0 */
     const struct machine_net *nets;
     unsigned nnets;
@@ -143,6 +145,11 @@ int machine_bus_register(struct machine *m, uint64_t base, uint64_t size,
  * machine_destroy(). */
 struct guest_ram;
 const struct guest_ram *machine_guest_ram(struct machine *m);
+
+/* The machine's virtio-balloon (devices/virtio/virtio_devices.h), NULL when it has none;
+ * valid until machine_destroy(). */
+struct virtio_balloon;
+struct virtio_balloon *machine_balloon(struct machine *m);
 
 /* Interrupt lines into the PLIC, level-triggered, callable from any thread. A line is a
  * stable pointer owned by the machine, shaped for callbacks such as virtio's set_irq:

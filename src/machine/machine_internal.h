@@ -71,6 +71,7 @@ struct machine {
     /* virtio devices (virtio_slots.c) and the I/O thread their back ends run on. */
     struct iothread *io;
     struct virtio_mmio *virtio[MACHINE_MAX_VIRTIO];
+    struct virtio_balloon *balloon; /* inside one of virtio[], or NULL */
     struct board_fdt_params fdt_params; /* kept to rewrite the DTB when devices come */
     char *bootargs;
 

@@ -44,7 +44,7 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
 {
     unsigned count = cfg->ndisks + cfg->nnets + (cfg->rng ? 1 : 0) + (cfg->vsock_path ? 1 : 0) +
                      (m->console_virtio ? 1 : 0) + cfg->nshares;
-    if (count == 0)
+    if (count == 0 && !cfg->balloon)
         return 0;
     if (count > MACHINE_MAX_VIRTIO)
         return cove_error_set(err, -EINVAL,
@@ -115,7 +115,26 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
         if ((rc = place(m, &next_slot, t, err)) < 0)
             return rc;
     }
+    /* Last, so that it moves no other device's slot, and only where one is left: a VM
+     * with every slot taken runs as it did before it had a balloon. */
+    if (cfg->balloon && next_slot > 0) {
+        struct virtio_mmio_params p = params_for(m, next_slot - 1);
+        struct virtio_mmio *t;
+        struct virtio_balloon *b;
+        if ((rc = virtio_balloon_create(&p, &t, &b, err)) < 0)
+            return rc;
+        if ((rc = place(m, &next_slot, t, err)) < 0)
+            return rc;
+        m->balloon = b;
+    } else if (cfg->balloon) {
+        log_info("no virtio slot left for the balloon; the VM runs without one");
+    }
     return 0;
+}
+
+struct virtio_balloon *machine_balloon(struct machine *m)
+{
+    return m->balloon;
 }
 
 void machine_remove_virtio_devices(struct machine *m)
@@ -128,4 +147,5 @@ void machine_remove_virtio_devices(struct machine *m)
     if (m->io)
         iothread_destroy(m->io);
     m->io = NULL;
+    m->balloon = NULL;
 }

@@ -97,3 +97,52 @@ int api_client_stop(const char *sock_path, bool force, struct cove_error *err)
     free(resp);
     return rc;
 }
+
+/* A non-negative integer member, else 0: the answer comes from another process. */
+static uint64_t member_u64(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
+}
+
+int api_client_memory(const char *sock_path, struct cove_vm_memory *out, struct cove_error *err)
+{
+    memset(out, 0, sizeof *out);
+    struct http_message *resp = malloc(sizeof *resp);
+    if (!resp)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    int rc = call(sock_path, "GET", "/vm/memory", NULL, resp, err);
+    json_t *o = rc == 0 ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+    if (rc == 0 && !json_is_object(o))
+        rc = cove_error_set(err, -EPROTO, "control socket %s: the answer is not JSON", sock_path);
+    if (rc == 0) {
+        out->known = true;
+        out->size = member_u64(o, "memory") << 20;
+        out->target = member_u64(o, "target") << 20;
+        const json_t *b = json_object_get(o, "balloon"), *g = json_object_get(o, "guest");
+        if (json_is_object(b)) {
+            out->balloon = true;
+            out->balloon_size = member_u64(b, "actual");
+            out->returned = member_u64(b, "returned");
+        }
+        out->guest_total = member_u64(g, "total");
+        out->guest_free = member_u64(g, "free");
+        out->guest_available = member_u64(g, "available");
+        out->guest_cached = member_u64(g, "cached");
+    }
+    json_decref(o);
+    free(resp);
+    return rc;
+}
+
+int api_client_set_memory(const char *sock_path, uint64_t memory_mib, struct cove_error *err)
+{
+    struct http_message *resp = malloc(sizeof *resp);
+    if (!resp)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    char body[64];
+    snprintf(body, sizeof body, "{\"memory\": %llu}", (unsigned long long)memory_mib);
+    int rc = call(sock_path, "PUT", "/vm/memory", body, resp, err);
+    free(resp);
+    return rc;
+}

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/virtio/virtio_devices.h"
 #include "machine/machine.h"
 #include "util/log.h"
 #include "util/usock.h"
@@ -50,6 +51,8 @@ struct api_server {
     unsigned nclients;
     pthread_mutex_t lock; /* guards m while a request uses it */
     struct machine *m;
+    uint64_t memory_target_mib; /* PUT /vm/memory; 0: all of it. Kept across reboots. */
+    char msg_buf[192];          /* an error message made for one answer (under lock) */
     atomic_bool stop_requested;
     struct log_ratelimit refused_log; /* peers of another uid: one warning a second */
 };
@@ -118,6 +121,80 @@ static int put_state(struct api_server *s, const struct http_message *req, const
     return status;
 }
 
+/* GET /vm/memory: the balloon's counters and the guest's last statistics (asked for
+ * fresh, which takes up to half a second from a guest that does not answer). */
+static char *memory_body(struct api_server *s)
+{
+    struct virtio_balloon *b = s->m ? machine_balloon(s->m) : NULL;
+    uint64_t target = s->memory_target_mib ? s->memory_target_mib : s->info.memory_mib;
+    json_t *o = json_pack("{s:I, s:I}", "memory", (json_int_t)s->info.memory_mib, "target",
+                          (json_int_t)target);
+    if (b) {
+        struct virtio_balloon_stats st;
+        virtio_balloon_get_stats(b, true, &st);
+        json_object_set_new(o, "balloon",
+                            json_pack("{s:I, s:I, s:I, s:I, s:I}", "target",
+                                      (json_int_t)st.target_bytes, "actual",
+                                      (json_int_t)st.actual_bytes, "returned",
+                                      (json_int_t)st.freed_bytes, "reported",
+                                      (json_int_t)st.reported_bytes, "bad_pfns",
+                                      (json_int_t)st.bad_pfns));
+        static const struct { unsigned tag; const char *name; } names[] = {
+            {VIRTIO_BALLOON_S_MEMTOT, "total"}, {VIRTIO_BALLOON_S_MEMFREE, "free"},
+            {VIRTIO_BALLOON_S_AVAIL, "available"}, {VIRTIO_BALLOON_S_CACHES, "cached"},
+            {VIRTIO_BALLOON_S_SWAP_IN, "swap_in"}, {VIRTIO_BALLOON_S_SWAP_OUT, "swap_out"},
+            {VIRTIO_BALLOON_S_MAJFLT, "major_faults"}, {VIRTIO_BALLOON_S_MINFLT, "minor_faults"},
+        };
+        json_t *g = json_object();
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (st.stat_valid & (1u << names[i].tag))
+                json_object_set_new(g, names[i].name, json_integer((json_int_t)st.stat[names[i].tag]));
+        json_object_set_new(o, "guest", g);
+    }
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
+}
+
+/* Applies the remembered target to the current machine; false without a balloon. */
+static bool apply_memory_target(struct api_server *s)
+{
+    struct virtio_balloon *b = s->m ? machine_balloon(s->m) : NULL;
+    if (!b)
+        return false;
+    uint64_t mib = s->memory_target_mib ? s->memory_target_mib : s->info.memory_mib;
+    return virtio_balloon_set_target(b, mib << 20) == 0;
+}
+
+static int put_memory(struct api_server *s, const struct http_message *req, const char **msg)
+{
+    json_t *o = parse_body(req, msg);
+    if (!o)
+        return 400;
+    json_t *v = json_object_get(o, "memory");
+    json_int_t mib = json_is_integer(v) ? json_integer_value(v) : -1;
+    int status = 200;
+    if (json_object_size(o) != 1 || mib < 0) {
+        *msg = "expected {\"memory\": MiB}";
+        status = 400;
+    } else if (mib < (json_int_t)(MACHINE_MIN_MEMORY >> 20) || (uint64_t)mib > s->info.memory_mib) {
+        snprintf(s->msg_buf, sizeof s->msg_buf, "memory must be %llu to %llu MiB: a running VM can only give "
+                 "back part of its %llu MiB; stop it to change its size",
+                 MACHINE_MIN_MEMORY >> 20, (unsigned long long)s->info.memory_mib,
+                 (unsigned long long)s->info.memory_mib);
+        *msg = s->msg_buf; /* under s->lock, used before it is released */
+        status = 400;
+    } else if (s->m && !machine_balloon(s->m)) {
+        *msg = "this VM runs without a balloon (cove run --no-balloon, or no virtio slot left)";
+        status = 409;
+    } else {
+        s->memory_target_mib = (uint64_t)mib == s->info.memory_mib ? 0 : (uint64_t)mib;
+        apply_memory_target(s); /* or at the next machine, when between two */
+    }
+    json_decref(o);
+    return status;
+}
+
 /* Checks a stop request; the stop itself waits until the 202 is on its way (stop_after:
  * 1 to ask the guest, 2 to stop at once). */
 static int put_stop(const struct http_message *req, const char **msg, int *stop_after)
@@ -161,6 +238,12 @@ static int route(struct api_server *s, const struct http_message *req, int parse
     if (!strcmp(req->path, "/vm/state"))
         return strcmp(req->method, "PUT") ? (*msg = "use PUT /vm/state", 405)
                                           : put_state(s, req, msg);
+    if (!strcmp(req->path, "/vm/memory")) {
+        if (!strcmp(req->method, "GET"))
+            return 200;
+        return strcmp(req->method, "PUT") ? (*msg = "use GET or PUT /vm/memory", 405)
+                                          : put_memory(s, req, msg);
+    }
     if (!strcmp(req->path, "/vm/stop"))
         return strcmp(req->method, "PUT") ? (*msg = "use PUT /vm/stop", 405)
                                           : put_stop(req, msg, stop_after);
@@ -191,6 +274,7 @@ static bool respond(struct api_server *s, struct client *c, int parse_rc)
     int status = route(s, c->req, parse_rc, &msg, &stop_after);
     char *body = msg ? error_body(msg)
                  : status == 202 ? strdup("{\"state\":\"stopping\"}")
+                 : status == 200 && !strcmp(c->req->path, "/vm/memory") ? memory_body(s)
                  : status == 200 ? state_body(s) : NULL;
     c->out = http_response_text(status, body, &c->out_len);
     free(body);
@@ -371,6 +455,8 @@ void api_server_set_machine(struct api_server *s, struct machine *m)
 {
     pthread_mutex_lock(&s->lock);
     s->m = m;
+    if (s->memory_target_mib)
+        apply_memory_target(s); /* a guest reboot keeps the size the user asked for */
     pthread_mutex_unlock(&s->lock);
 }
 

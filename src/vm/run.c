@@ -586,6 +586,7 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
         .console_escape = !to_log && o->console_escape,
         .console = o->virtio_console ? MACHINE_CONSOLE_VIRTIO : MACHINE_CONSOLE_SERIAL,
         .rng = !o->no_rng,
+        .balloon = !o->no_balloon,
         .vsock_path = bundle ? bundle_vsock(c) : o->vsock_path,
     };
     /* the shares first: the kernel command line names them */

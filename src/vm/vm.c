@@ -119,6 +119,33 @@ int cove_vm_resume(const char *name, struct cove_error *err)
     return set_state(name, "running", err);
 }
 
+int cove_vm_get_memory(const char *name, struct cove_vm_memory *out, struct cove_error *err)
+{
+    char bundle[PATH_MAX], sock[PATH_MAX];
+    pid_t pid;
+    memset(out, 0, sizeof *out);
+    int rc = sock_path(name, bundle, sizeof bundle, sock, sizeof sock, err);
+    if (rc < 0 || (rc = must_run(name, bundle, &pid, err)) < 0)
+        return rc;
+    struct cove_error cerr;
+    if ((rc = api_client_memory(sock, out, &cerr)) < 0)
+        return cove_error_set(err, rc, "VM '%s': %s", name, cerr.message);
+    return 0;
+}
+
+int cove_vm_set_memory(const char *name, uint64_t memory_mib, struct cove_error *err)
+{
+    char bundle[PATH_MAX], sock[PATH_MAX];
+    pid_t pid;
+    int rc = sock_path(name, bundle, sizeof bundle, sock, sizeof sock, err);
+    if (rc < 0 || (rc = must_run(name, bundle, &pid, err)) < 0)
+        return rc;
+    struct cove_error cerr;
+    if ((rc = api_client_set_memory(sock, memory_mib, &cerr)) < 0)
+        return cove_error_set(err, rc, "VM '%s': %s", name, cerr.message);
+    return 0;
+}
+
 /* --- get and list ---------------------------------------------------------------------- */
 
 static void add_live_state(const struct store *s, struct cove_vm_info *info)
@@ -139,6 +166,10 @@ int cove_vm_get(const char *name, struct cove_vm_info *out, struct cove_error *e
     if (rc < 0 || (rc = store_open(&s, err)) < 0 || (rc = store_load_info(&s, name, out, err)) < 0)
         return rc;
     add_live_state(&s, out);
+    char sock[PATH_MAX];
+    if (out->state != COVE_VM_STOPPED &&
+        store_path(sock, sizeof sock, "%s/%s/run/api.sock", s.vms, name) == 0)
+        api_client_memory(sock, &out->memory, NULL); /* list does without: it waits */
     return 0;
 }
 

@@ -2,7 +2,8 @@
  * vm.h — the vm box's internal contract: the control socket of a running VM.
  *
  * The server is one thread of the `cove run` process serving run/api.sock (HTTP/1.1 over a
- * Unix socket, JSON bodies; docs/API.md): GET /vm, PUT /vm/state, PUT /vm/stop. The run
+ * Unix socket, JSON bodies; docs/API.md): GET /vm, PUT /vm/state, PUT /vm/stop, GET and
+ * PUT /vm/memory. The run
  * loop tells it which machine is current (a guest reboot makes a new one); requests that
  * arrive between two machines see the state "running" and a stop request is remembered.
  */
@@ -46,5 +47,9 @@ int api_client_state(const char *sock_path, char *state, size_t n, struct cove_v
                      struct cove_error *err);
 int api_client_set_state(const char *sock_path, const char *state, struct cove_error *err);
 int api_client_stop(const char *sock_path, bool force, struct cove_error *err);
+/* GET and PUT /vm/memory. */
+struct cove_vm_memory;
+int api_client_memory(const char *sock_path, struct cove_vm_memory *out, struct cove_error *err);
+int api_client_set_memory(const char *sock_path, uint64_t memory_mib, struct cove_error *err);
 
 #endif

@@ -191,3 +191,27 @@ save("agent", "getdir", b"\x40" + frame("R", 0, b"mode\0755\0")
      + frame("F", 1, b"type\0l\0name\0up\0link\0../x\0") + frame("F", 1, b"type\0u\0")
      + frame("D", 1, b"") + agent_exit(0, 0))
 save("agent", "exec-127", b"\x80" + frame("E", 0, b"\x01x: command not found") + agent_exit(0, 127))
+
+
+def balloon_seed(cfg):
+    """Inflate queue 0 with three PFNs (two in RAM, one far outside), the stats queue 2
+    with two entries, the reporting queue 3 with an 8 KiB free range; ops: notify each,
+    read the statistics, move the target, read and write config space."""
+    ram = bytearray(0xb000)
+    ram[0:16] = desc(RAM + 0x8000, 12, 0, 0)
+    ram[0x800:0x806] = struct.pack("<HHH", 0, 1, 0)
+    ram[0x8000:0x800c] = struct.pack("<III", RAM // 4096 + 9, RAM // 4096 + 10, 0xffffffff)
+    ram[0x2000:0x2010] = desc(RAM + 0x9000, 20, 0, 0)
+    ram[0x2800:0x2806] = struct.pack("<HHH", 0, 1, 0)
+    ram[0x9000:0x9014] = struct.pack("<HQHQ", 4, 100 << 20, 5, 512 << 20)
+    ram[0x3000:0x3010] = desc(RAM + 0xa000 - 0x1000, 0x2000, 2, 0)
+    ram[0x3800:0x3806] = struct.pack("<HHH", 0, 1, 0)
+    ops = b""
+    for op, val in ((0, 0), (2 << 3, 0), (3 << 3, 0), (4, 0), (3, 4), (6, 0),
+                    (5 | (4 << 3) | (2 << 6), 4), (4, 0)):
+        ops += bytes([op]) + struct.pack("<I", val)
+    return bytes([cfg]) + struct.pack("<H", len(ram)) + bytes(ram) + ops
+
+
+save("balloon", "all-queues", balloon_seed(1 | 2 | 4))
+save("balloon", "reporting-at-2", balloon_seed(2 | 32))

@@ -3,6 +3,7 @@
  * default guest (installed as /usr/bin/virtio-attack):
  *
  *     virtio-attack rng        the first virtio-rng device
+ *     virtio-attack balloon    the first virtio-balloon device
  *     virtio-attack blk vdb    the virtio-blk device behind /dev/vdb (must not be mounted)
  *
  * For each device it takes the device away from the kernel (unbinds the virtio-mmio
@@ -13,7 +14,10 @@
  * comes back after a reset; a request that is well formed but wrong (a sector beyond the
  * end, an unknown type) must complete with the matching virtio-blk status. At the end the
  * kernel driver is bound again. One line per case, then `virtio-attack: N passed, M failed`;
- * the exit status is 0 only when nothing failed.
+ * the exit status is 0 only when nothing failed. The balloon gets the common cases on its
+ * inflate queue, then page numbers outside RAM (ignored, the chain completes), a page of
+ * the program's own given back (it reads zero afterwards), and free page reports of a
+ * range past the end of RAM or below it (NEEDS_RESET) and of one of its pages (zeroed).
  *
  * The program never writes data to a disk: its only write requests lie beyond the end, or
  * go to a read-only disk, which must refuse them.
@@ -75,6 +79,9 @@
 
 #define ID_BLOCK 2
 #define ID_RNG 4
+#define ID_BALLOON 5
+#define BALLOON_Q_INFLATE 0
+#define BALLOON_Q_REPORTING 3 /* after the stats queue: every feature is negotiated */
 
 #define BLK_F_RO (1u << 5)
 #define BLK_T_IN 0
@@ -95,6 +102,7 @@ enum { P_DESC, P_AVAIL, P_USED, P_INDIRECT, P_HEADER, P_DATA, P_STATUS, P_DATA2,
 struct ctx {
     volatile uint32_t *regs;
     uint32_t id;
+    unsigned queue;        /* the queue set up and notified (0 but for the balloon's cases) */
     const char *what;
     uint8_t *mem;
     uint64_t phys[NPAGES];
@@ -196,12 +204,12 @@ static int platform_name(const char *virtio_path, char *name, size_t len)
     return 0;
 }
 
-static int find_rng(char *name, size_t len)
+static int find_device(uint32_t want, char *name, size_t len)
 {
     for (int i = 0; i < 64; i++) {
         char path[128], id[32];
         snprintf(path, sizeof path, "/sys/bus/virtio/devices/virtio%d/device", i);
-        if (read_line(path, id, sizeof id) == 0 && strtoul(id, NULL, 0) == ID_RNG) {
+        if (read_line(path, id, sizeof id) == 0 && strtoul(id, NULL, 0) == want) {
             snprintf(path, sizeof path, "/sys/bus/virtio/devices/virtio%d", i);
             return platform_name(path, name, len);
         }
@@ -324,7 +332,7 @@ static const char *setup_device(struct ctx *c, uint64_t desc, uint64_t avail, ui
     wr(c, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
     if (!(rd(c, R_STATUS) & S_FEATURES_OK))
         return "FEATURES_OK refused";
-    wr(c, R_QUEUE_SEL, 0);
+    wr(c, R_QUEUE_SEL, c->queue);
     if (rd(c, R_QUEUE_NUM_MAX) < QSIZE)
         return "queue too small";
     wr(c, R_QUEUE_NUM, QSIZE);
@@ -368,7 +376,7 @@ static void post_at(struct ctx *c, uint16_t head, uint16_t new_idx)
     __sync_synchronize();
     *avail_idx(c) = new_idx;
     c->avail_idx = new_idx;
-    wr(c, R_QUEUE_NOTIFY, 0);
+    wr(c, R_QUEUE_NOTIFY, c->queue);
 }
 
 static void post(struct ctx *c, uint16_t head) { post_at(c, head, (uint16_t)(c->avail_idx + 1)); }
@@ -713,6 +721,75 @@ static void run_common(struct ctx *c)
     expect_violation(c, "avail idx jumps backwards", avail_wrap);
 }
 
+/* --- virtio-balloon -------------------------------------------------------------------- */
+
+static int report_past_end(struct ctx *c)
+{
+    set_desc(page(c, P_DESC), 0, c->ram_end - PAGE, 2 * PAGE, D_WRITE, 0);
+    return 0;
+}
+
+static int report_below_ram(struct ctx *c)
+{
+    set_desc(page(c, P_DESC), 0, 0x1000, 16 * PAGE, D_WRITE, 0);
+    return 0;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* Gives one page of ours (P_DATA2, filled with a pattern) to the device on queue q: as an
+ * inflated PFN (q 0, the PFN list in P_DATA, with PFNs outside RAM around it) or as a
+ * reported free range. The chain must complete, the device stay well, and the page read
+ * zero: the host let it go. */
+static void expect_page_given_back(struct ctx *c, const char *name, unsigned q)
+{
+    c->queue = q;
+    const char *why = setup_queue(c);
+    if (why) {
+        fail_line(c, name, "setup: %s", why);
+        c->queue = 0;
+        return;
+    }
+    memset(page(c, P_DATA2), 0x5a, PAGE);
+    if (q == BALLOON_Q_INFLATE) {
+        uint32_t pfns[6] = {(uint32_t)(c->ram_end / PAGE), 0, 0xffffffffu, 0x10001,
+                            (uint32_t)(pa(c, P_DATA2, 0) / PAGE), (uint32_t)(c->ram_end / PAGE) + 1};
+        memcpy(page(c, P_DATA), pfns, sizeof pfns);
+        set_desc(page(c, P_DESC), 0, pa(c, P_DATA, 0), sizeof pfns, 0, 0);
+    } else {
+        set_desc(page(c, P_DESC), 0, pa(c, P_DATA2, 0), PAGE, D_WRITE, 0);
+    }
+    post(c, 0);
+    if (!wait_for(c, used_one))
+        fail_line(c, name, "not completed (status 0x%x)", rd(c, R_STATUS));
+    else if (needs_reset(c))
+        fail_line(c, name, "NEEDS_RESET for a well-formed request");
+    else if (!all_zero(page(c, P_DATA2), PAGE))
+        fail_line(c, name, "the page still holds its data: not given back");
+    else
+        pass_line(c, name, q == BALLOON_Q_INFLATE ? "completed, page zeroed, PFNs outside RAM ignored"
+                                                  : "completed, page zeroed");
+    reset_device(c);
+    c->queue = 0;
+}
+
+static void run_balloon(struct ctx *c)
+{
+    expect_page_given_back(c, "inflate: our page and PFNs outside RAM", BALLOON_Q_INFLATE);
+    run_common(c); /* on the inflate queue */
+    c->queue = BALLOON_Q_REPORTING;
+    expect_violation(c, "free page report past the end of RAM", report_past_end);
+    expect_violation(c, "free page report below RAM", report_below_ram);
+    c->queue = 0;
+    expect_page_given_back(c, "free page report of our page", BALLOON_Q_REPORTING);
+}
+
 static void run_rng(struct ctx *c)
 {
     expect_rng_works(c, "well-formed request");
@@ -750,14 +827,15 @@ static void run_blk(struct ctx *c)
 static int attack(const char *kind, const char *disk, struct ctx *c)
 {
     char name[128], bind[160];
-    int r = !strcmp(kind, "rng") ? find_rng(name, sizeof name) : find_disk(disk, name, sizeof name);
+    uint32_t id = !strcmp(kind, "rng") ? ID_RNG : !strcmp(kind, "balloon") ? ID_BALLOON : ID_BLOCK;
+    int r = id != ID_BLOCK ? find_device(id, name, sizeof name) : find_disk(disk, name, sizeof name);
     if (r < 0) {
         fprintf(stderr, "virtio-attack: %s%s%s: %s\n", kind, disk ? " " : "", disk ? disk : "",
                 r == -EBUSY ? "mounted; refusing" : "no such virtio device");
         return r;
     }
     c->what = disk ? disk : kind;
-    c->id = !strcmp(kind, "rng") ? ID_RNG : ID_BLOCK;
+    c->id = id;
     snprintf(bind, sizeof bind, "%s", name);
     r = write_file("/sys/bus/platform/drivers/virtio-mmio/unbind", bind);
     if (r < 0) {
@@ -777,6 +855,8 @@ static int attack(const char *kind, const char *disk, struct ctx *c)
            c->ram_end);
     if (c->id == ID_RNG)
         run_rng(c);
+    else if (c->id == ID_BALLOON)
+        run_balloon(c);
     else
         run_blk(c);
     reset_device(c);
@@ -792,7 +872,7 @@ static int attack(const char *kind, const char *disk, struct ctx *c)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: virtio-attack rng | blk DISK  (repeatable: rng blk vdb ...)\n");
+    fprintf(stderr, "usage: virtio-attack rng | balloon | blk DISK  (repeatable: rng blk vdb ...)\n");
     return 2;
 }
 
@@ -815,10 +895,10 @@ int main(int argc, char **argv)
             if (++i == argc)
                 return usage();
             disk = argv[i];
-        } else if (strcmp(argv[i], "rng")) {
+        } else if (strcmp(argv[i], "rng") && strcmp(argv[i], "balloon")) {
             return usage();
         }
-        if (attack(disk ? "blk" : "rng", disk, &c) < 0)
+        if (attack(disk ? "blk" : argv[i], disk, &c) < 0)
             c.failed++;
     }
     printf("virtio-attack: %d passed, %d failed\n", c.passed, c.failed);

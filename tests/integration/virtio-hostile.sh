@@ -1,8 +1,9 @@
 #!/bin/bash
-# A hostile guest: /usr/bin/virtio-attack (tests/guest/virtio-attack.c) takes the rng and
-# an extra disk away from the guest kernel and drives them itself with malformed
+# A hostile guest: /usr/bin/virtio-attack (tests/guest/virtio-attack.c) takes the rng, the
+# balloon and an extra disk away from the guest kernel and drives them itself with malformed
 # virtqueues (loops, indexes out of range, buffers outside RAM, oversize lengths, bad
-# indirect tables, avail index jumps, bad virtio-blk requests). Passes when every case
+# indirect tables, avail index jumps, bad virtio-blk requests, balloon page numbers and
+# free page reports outside RAM). Passes when every case
 # gets the right answer (NEEDS_RESET, or the right blk status), the devices work again
 # for the kernel afterwards, cove exits 0 once the guest powers off (no crash, no hang),
 # and the host disk file is unchanged. On 1 and 2 vCPUs.
@@ -18,7 +19,7 @@ before=$(sha256sum <"$IMG")
 size_before=$(stat -c %s "$IMG")
 
 # (the kernel command line is a single line)
-CMD='virtio-attack rng blk vda && echo hwrng=$(head -c 64 /dev/hwrng | wc -c) && sha256sum /dev/vda'
+CMD='virtio-attack rng balloon blk vda && echo hwrng=$(head -c 64 /dev/hwrng | wc -c) && echo balloon=$(ls /sys/bus/virtio/drivers/virtio_balloon | grep -c virtio) && sha256sum /dev/vda'
 # attack CPUS: one run; 0 when every check holds, 2 when only the guest program died of
 # SIGSEGV (see below), else the test fails.
 attack() {
@@ -52,9 +53,11 @@ for cpus in 1 2; do
     expect_in "$TMP/log" '^virtio-attack: [1-9][0-9]* passed, 0 failed$'
     # both devices were attacked
     expect_in "$TMP/log" '^virtio-attack: rng: .*: ok'
+    expect_in "$TMP/log" '^virtio-attack: balloon: free page report of our page: ok'
     expect_in "$TMP/log" '^virtio-attack: vda: .*: ok'
     # and the kernel drivers took them back and use them
     expect_in "$TMP/log" '^hwrng=64$'
+    expect_in "$TMP/log" '^balloon=1$'
     expect_in "$TMP/log" "^${before%% *}  /dev/vda$"
     expect_in "$TMP/log" '^cove-exec-status: 0$'
     # the VMM said what the guest did wrong, and went on

@@ -21,6 +21,40 @@ int virtio_blk_create(const struct virtio_mmio_params *p, struct block_attachmen
 int virtio_rng_create(const struct virtio_mmio_params *p, struct virtio_mmio **out,
                       struct cove_error *err);
 
+/* virtio-balloon with statistics, free page reporting and deflate-on-OOM. Pages the
+ * guest inflates or reports are given back to the host (MADV_REMOVE on a shared memfd,
+ * else MADV_DONTNEED). dev_out (optional) is for the calls below and lives as long as
+ * the transport. */
+struct virtio_balloon;
+/* Memory statistics tags (5.5.6.3). */
+enum {
+    VIRTIO_BALLOON_S_SWAP_IN, VIRTIO_BALLOON_S_SWAP_OUT, VIRTIO_BALLOON_S_MAJFLT,
+    VIRTIO_BALLOON_S_MINFLT, VIRTIO_BALLOON_S_MEMFREE, VIRTIO_BALLOON_S_MEMTOT,
+    VIRTIO_BALLOON_S_AVAIL, VIRTIO_BALLOON_S_CACHES, VIRTIO_BALLOON_S_HTLB_PGALLOC,
+    VIRTIO_BALLOON_S_HTLB_PGFAIL, VIRTIO_BALLOON_S_NR
+};
+struct virtio_balloon_stats {
+    uint64_t ram_bytes;       /* guest RAM */
+    uint64_t target_bytes;    /* what the host asks the balloon to hold (num_pages) */
+    uint64_t actual_bytes;    /* what the driver says it holds (actual) */
+    uint64_t stat[VIRTIO_BALLOON_S_NR]; /* the guest's last statistics, bytes or counts */
+    uint32_t stat_valid;      /* bit n: stat[n] was reported */
+    uint64_t stats_updates;   /* statistics buffers received */
+    uint64_t inflated_pages, deflated_pages; /* 4 KiB pages through the queues */
+    uint64_t reported_bytes;  /* free page reporting */
+    uint64_t freed_bytes;     /* given back to the host (inflate and reporting) */
+    uint64_t bad_pfns;        /* page numbers outside guest RAM, ignored */
+};
+int virtio_balloon_create(const struct virtio_mmio_params *p, struct virtio_mmio **out,
+                          struct virtio_balloon **dev_out, struct cove_error *err);
+/* Asks the guest to keep guest_bytes of its RAM (the rest goes into the balloon);
+ * -ERANGE above the RAM size. Thread-safe. */
+int virtio_balloon_set_target(struct virtio_balloon *b, uint64_t guest_bytes);
+/* The counters and the guest's last statistics; with refresh, first asks the driver for
+ * fresh ones and waits up to half a second for them (not from the I/O thread). */
+void virtio_balloon_get_stats(struct virtio_balloon *b, bool refresh,
+                              struct virtio_balloon_stats *out);
+
 /* virtio-console, one port (hvc0): guest output is written to out_fd, bytes readable on
  * in_fd (-1: none) go to the guest. Needs an I/O thread (p->io). The fds stay the
  * caller's. */

@@ -85,6 +85,7 @@
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_BALLOON 5
 #define VIRTIO_ID_FS 26
 
 #define VIRTIO_CONFIG_MAX 256
@@ -121,9 +122,10 @@ struct virtio_device_ops {
     void (*reset)(void *dev);
     /* Frees the device state (the transport is going away). */
     void (*destroy)(void *dev);
-    /* Optional, for devices whose queues another process serves (vhost-user). start runs
+    /* Optional, for devices whose queues another process serves (vhost-user), or whose
+     * queue layout depends on the features (balloon). start runs
      * when the driver sets DRIVER_OK, on the vCPU thread and outside the transport lock,
-     * with the negotiated features; the device reads the queues with
+     * before any queue handler, with the negotiated features; the device reads the queues with
      * virtio_mmio_queue_info(). A negative errno (after the device logged why) makes the
      * device need a reset. notify,
      * when set, replaces running queue_handler on a QueueNotify; it runs on the vCPU

@@ -16,6 +16,8 @@
 #include "vm/http.h"
 #include "vm/vm.h"
 
+#include <cove/cove.h>
+
 static char dir[] = "/tmp/cove-test-api-XXXXXX";
 static char sock[64];
 
@@ -148,6 +150,37 @@ TEST(requests_through_the_socket)
     api_server_stop(s);
 }
 
+/* /vm/memory without a machine (between two): the range is checked, a target inside it
+ * is remembered for the next machine and shown; a malformed body is a 400. */
+TEST(memory_requests)
+{
+    struct api_server *s = start();
+    REQUIRE(s != NULL);
+    struct http_message *resp = malloc(sizeof *resp);
+    struct cove_vm_memory m;
+    struct cove_error err = {0};
+    CHECK(api_client_memory(sock, &m, &err) == 0);
+    CHECK(m.known && !m.balloon);
+    CHECK_EQ_U64(m.size, 64 << 20);
+    CHECK_EQ_U64(m.target, 64 << 20);
+    CHECK(api_client_set_memory(sock, 65, &err) == -EPROTO); /* more than it has */
+    CHECK(strstr(err.message, "16 to 64 MiB") != NULL);
+    CHECK(api_client_set_memory(sock, 15, &err) == -EPROTO);
+    CHECK(api_client_set_memory(sock, 32, &err) == 0);
+    CHECK(api_client_memory(sock, &m, &err) == 0);
+    CHECK_EQ_U64(m.target, 32 << 20);
+    CHECK(raw_call("PUT /vm/memory HTTP/1.1\r\nContent-Length: 16\r\n\r\n{\"memory\": \"1G\"}",
+                   resp) == 0);
+    CHECK_EQ_U64(resp->status, 400);
+    CHECK(raw_call("PUT /vm/memory HTTP/1.1\r\nContent-Length: 22\r\n\r\n{\"memory\": 32, \"x\": 1}",
+                   resp) == 0);
+    CHECK_EQ_U64(resp->status, 400);
+    CHECK(raw_call("POST /vm/memory HTTP/1.1\r\n\r\n", resp) == 0);
+    CHECK_EQ_U64(resp->status, 405);
+    free(resp);
+    api_server_stop(s);
+}
+
 /* In a child running as nobody: connect, ask, and exit 0 if the server closed the
  * connection without a byte, 1 if it answered, 2 if the connect itself failed. */
 static int ask_as_nobody(void)
@@ -205,6 +238,7 @@ int main(void)
     RUN(stalled_clients_do_not_delay_others);
     RUN(stalled_client_is_dropped_at_its_deadline);
     RUN(requests_through_the_socket);
+    RUN(memory_requests);
     RUN(only_the_owner_uid_is_served);
     rmdir(dir);
     return test_summary();
