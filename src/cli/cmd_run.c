@@ -92,26 +92,15 @@ struct run_args {
     struct cove_run_options o;
 };
 
-/* PATH[,ro] — the path itself may not contain a comma followed by an option name. */
 static int parse_disk(char *spec, struct run_args *a)
 {
+    struct cove_error err = {0};
     if (a->ndisks == COVE_MAX_DISKS) {
         cli_error("too many --disk options; a VM has at most %d", COVE_MAX_DISKS);
         return -1;
     }
-    struct cove_disk_config *d = &a->disks[a->ndisks];
-    *d = (struct cove_disk_config){.file = spec};
-    char *comma = strrchr(spec, ',');
-    if (comma) {
-        if (strcmp(comma + 1, "ro") != 0 && strcmp(comma + 1, "rw") != 0) {
-            cli_error("--disk '%s': unknown option '%s'; use PATH or PATH,ro", spec, comma + 1);
-            return -1;
-        }
-        d->read_only = !strcmp(comma + 1, "ro");
-        *comma = 0;
-    }
-    if (!*spec) {
-        cli_error("--disk needs a path; use PATH or PATH,ro");
+    if (cove_disk_spec_parse(spec, &a->disks[a->ndisks], &err) < 0) {
+        cli_error("%s", err.message);
         return -1;
     }
     a->ndisks++;

@@ -1,0 +1,135 @@
+/*
+ * cache=none: the guest's data moves through an O_DIRECT descriptor of the image, past
+ * the host's page cache (a host with many VMs keeps its memory; the guest's own cache is
+ * the only one). O_DIRECT wants offsets, lengths and buffers aligned to what the file
+ * system asks (statx's STATX_DIOALIGN, else the block size); a request that is not goes
+ * through an aligned bounce buffer, read-modify-write at its unaligned ends. The buffered
+ * descriptor stays for the few small metadata accesses (the raw probe guard): Linux keeps
+ * the two coherent (a direct write drops the cached pages it covers).
+ */
+#include "disk_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DIRECT_FALLBACK_ALIGN 4096u
+#define BOUNCE_BYTES (1u << 20)
+
+/* The alignment the file system asks of offsets/lengths and of buffers. */
+static void direct_alignment(int fd, uint32_t *align, uint32_t *mem_align)
+{
+    *align = *mem_align = DIRECT_FALLBACK_ALIGN;
+#ifdef STATX_DIOALIGN
+    struct statx stx;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+        (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align) {
+        *align = stx.stx_dio_offset_align;
+        *mem_align = stx.stx_dio_mem_align ? stx.stx_dio_mem_align : *align;
+        return;
+    }
+#endif
+    int ssz;
+    if (ioctl(fd, BLKSSZGET, &ssz) == 0 && ssz >= 512 && ssz <= 65536)
+        *align = *mem_align = (uint32_t)ssz;
+}
+
+int disk_direct_open(struct disk *d, struct cove_error *err)
+{
+    if (d->format != DISK_FORMAT_RAW)
+        return cove_error_set(err, -EINVAL, "disk %s: cache=none needs a raw image, this is "
+                              "a %s; use cache=writeback, or make a raw copy with `cove disk "
+                              "convert`", d->path, disk_format_name(d->format));
+    /* The same open file, not whatever the path names now. */
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", d->fd);
+    int fd = open(self, (d->read_only ? O_RDONLY : O_RDWR) | O_DIRECT | O_CLOEXEC);
+    if (fd < 0)
+        return cove_error_set(err, -errno, "disk %s: cannot open for cache=none (O_DIRECT): "
+                              "%s; use cache=writeback", d->path,
+                              errno == EINVAL ? "the file system does not support it"
+                                              : strerror(errno));
+    direct_alignment(fd, &d->direct_align, &d->direct_mem_align);
+    if (d->direct_mem_align < sizeof(void *))
+        d->direct_mem_align = sizeof(void *);
+    if (d->direct_align > BOUNCE_BYTES / 2 || (d->direct_align & (d->direct_align - 1)) ||
+        d->size % d->direct_align) {
+        close(fd);
+        return cove_error_set(err, -EINVAL, "disk %s: cache=none needs a size that is a "
+                              "multiple of %u bytes (the file system's direct I/O block); "
+                              "use cache=writeback", d->path, d->direct_align);
+    }
+    d->direct_fd = fd;
+    return 0;
+}
+
+static bool is_aligned(const struct disk *d, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    if (off % d->direct_align)
+        return false;
+    for (unsigned i = 0; i < n; i++)
+        if ((uintptr_t)iov[i].iov_base % d->direct_mem_align || iov[i].iov_len % d->direct_align)
+            return false;
+    return true;
+}
+
+/* Copies len bytes between buf and the iovec array from position *at on (advanced). */
+static void copy_iov(const struct iovec *iov, unsigned n, size_t *at, uint8_t *buf, size_t len,
+                     bool to_iov)
+{
+    size_t skip = *at;
+    *at += len;
+    for (unsigned i = 0; i < n && len; i++) {
+        if (skip >= iov[i].iov_len) {
+            skip -= iov[i].iov_len;
+            continue;
+        }
+        size_t take = iov[i].iov_len - skip;
+        if (take > len)
+            take = len;
+        uint8_t *p = (uint8_t *)iov[i].iov_base + skip;
+        memcpy(to_iov ? p : buf, to_iov ? buf : p, take);
+        buf += take;
+        len -= take;
+        skip = 0;
+    }
+}
+
+int disk_direct_transfer(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off,
+                         bool write)
+{
+    if (is_aligned(d, iov, n, off))
+        return disk_transfer_vec(d->direct_fd, iov, n, off, write);
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    size_t a = d->direct_align;
+    uint8_t *buf = aligned_alloc(a > d->direct_mem_align ? a : d->direct_mem_align, BOUNCE_BYTES);
+    if (!buf)
+        return -ENOMEM;
+    int r = 0;
+    size_t done = 0;
+    while (r == 0 && done < total) {
+        uint64_t pos = off + done, start = pos / a * a;
+        size_t head = (size_t)(pos - start);
+        size_t chunk = total - done < BOUNCE_BYTES - head ? total - done : BOUNCE_BYTES - head;
+        size_t span = (head + chunk + a - 1) / a * a;
+        bool partial = head || span != head + chunk;
+        if (!write || partial)
+            r = disk_pread_full(d->direct_fd, buf, span, start);
+        if (r == 0 && write) {
+            copy_iov(iov, n, &done, buf + head, chunk, false);
+            r = disk_pwrite_full(d->direct_fd, buf, span, start);
+        } else if (r == 0) {
+            copy_iov(iov, n, &done, buf + head, chunk, true);
+        }
+    }
+    free(buf);
+    return r;
+}
