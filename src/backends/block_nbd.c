@@ -58,7 +58,7 @@ static nbd_completion_callback completion(struct pending *p)
 static void drop(struct block_nbd *b, const char *why)
 {
     unsigned suppressed;
-    if (log_ratelimit(&b->rl, 5000, &suppressed))
+    if (b->base.size && log_ratelimit(&b->rl, 5000, &suppressed)) /* not while opening */
         log_warn("disk %s: %s; guest I/O fails until the server is back", b->uri, why);
     nbd_close(b->h);
     b->h = NULL;
@@ -113,10 +113,11 @@ static int connect_export(struct block_nbd *b, struct cove_error *err)
      * tls-psk-file= and the like. */
     nbd_set_uri_allow_local_file(b->h, false);
     if (nbd_aio_connect_uri(b->h, b->uri) < 0) {
-        cove_error_set(err, -EIO, "disk %s: %s", b->uri, nbd_get_error());
+        cove_error_set(err, -EHOSTUNREACH, "disk %s: cannot connect to the NBD server: %s",
+                       b->uri, nbd_get_error());
         nbd_close(b->h);
         b->h = NULL;
-        return -EIO;
+        return -EHOSTUNREACH;
     }
     if (wait_for(b, connected, NULL) < 0 || !nbd_aio_is_ready(b->h)) {
         cove_error_set(err, -EHOSTUNREACH, "disk %s: cannot connect to the NBD server%s%s",
