@@ -39,8 +39,8 @@
  * (fdatasync; a cdisk's map too; an NBD flush); FULL also fsyncs the image file's inode;
  * NONE does nothing (the host writes back when it likes: a host crash loses data). */
 enum cove_disk_sync { COVE_DISK_SYNC_FSYNC = 0, COVE_DISK_SYNC_FULL, COVE_DISK_SYNC_NONE };
-/* The host's page cache: WRITEBACK (the default) uses it; NONE opens the image with
- * O_DIRECT (raw images only; an image file, not NBD). */
+/* The host's page cache: WRITEBACK (the default) uses it; NONE moves the guest's data
+ * with O_DIRECT (image files; not NBD). */
 enum cove_disk_cache { COVE_DISK_CACHE_WRITEBACK = 0, COVE_DISK_CACHE_NONE };
 
 /* A disk: an image file, or an NBD export when file is an NBD URI (cove_disk_is_nbd;
@@ -63,6 +63,10 @@ int cove_disk_check_nbd_uri(const char *uri, struct cove_error *err);
  * of a disk's text. Splits spec in place (out->file points into it); 0, or -EINVAL with one
  * line naming the problem. */
 int cove_disk_spec_parse(char *spec, struct cove_disk_config *out, struct cove_error *err);
+/* The options alone, "ro,cache=none,sync=full" (cut in place), as the spec takes them: they
+ * replace out's read_only, cache and sync (those not given: the defaults); out->file (an
+ * NBD disk refuses cache=none) stays. 0, or -EINVAL with one line. */
+int cove_disk_options_parse(char *opts, struct cove_disk_config *out, struct cove_error *err);
 
 /* The names of the modes ("writeback", "none"; "fsync", "full", "none") and their parsers
  * (-EINVAL for an unknown name). */

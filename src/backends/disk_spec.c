@@ -2,6 +2,7 @@
  * the form of NBD URIs (the NBD URI standard, doc/uri.md of the NBD project): see
  * cove/config.h. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,8 +140,8 @@ int cove_disk_check_nbd_uri(const char *uri, struct cove_error *err)
 static const char spec_forms[] =
     "use PATH|NBD-URI[,ro][,cache=writeback|none][,sync=full|fsync|none]";
 
-/* One ",OPTION" of a spec into out; 1 when option is not one (part of the path). */
-static int parse_option(const char *spec, const char *opt, struct cove_disk_config *out,
+/* One OPTION into out. what names the text in messages ("--disk 'x,ro'"). */
+static int parse_option(const char *what, const char *opt, struct cove_disk_config *out,
                         struct cove_error *err)
 {
     if (!strcmp(opt, "ro") || !strcmp(opt, "rw")) {
@@ -150,67 +151,95 @@ static int parse_option(const char *spec, const char *opt, struct cove_disk_conf
     const char *eq = strchr(opt, '=');
     if (eq && !strncmp(opt, "cache=", 6)) {
         if (cove_disk_cache_parse(eq + 1, &out->cache) < 0)
-            return cove_error_set(err, -EINVAL, "--disk '%s': unknown cache mode '%s'; use "
-                                  "cache=writeback or cache=none", spec, eq + 1);
+            return cove_error_set(err, -EINVAL, "%s: unknown cache mode '%s'; use "
+                                  "cache=writeback or cache=none", what, eq + 1);
         return 0;
     }
     if (eq && !strncmp(opt, "sync=", 5)) {
         if (cove_disk_sync_parse(eq + 1, &out->sync) < 0)
-            return cove_error_set(err, -EINVAL, "--disk '%s': unknown sync mode '%s'; use "
-                                  "sync=full, sync=fsync or sync=none", spec, eq + 1);
+            return cove_error_set(err, -EINVAL, "%s: unknown sync mode '%s'; use "
+                                  "sync=full, sync=fsync or sync=none", what, eq + 1);
         return 0;
     }
-    return cove_error_set(err, -EINVAL, "--disk '%s': unknown option '%s'; %s", spec, opt,
-                          spec_forms);
+    return cove_error_set(err, -EINVAL, "%s: unknown option '%s'; %s", what, opt, spec_forms);
 }
 
-static int parse_spec(char *spec, const char *whole, struct cove_disk_config *out,
+/* A comma-separated list of options (cut in place) into out; each at most once. */
+static int parse_options(char *opts, const char *what, struct cove_disk_config *out,
+                         struct cove_error *err)
+{
+    bool seen_ro = false, seen_cache = false, seen_sync = false;
+    for (char *opt = opts; opt;) {
+        char *next = strchr(opt, ',');
+        if (next)
+            *next++ = 0;
+        bool *seen = !strncmp(opt, "cache=", 6) ? &seen_cache
+                     : !strncmp(opt, "sync=", 5) ? &seen_sync : &seen_ro;
+        int rc = parse_option(what, opt, out, err);
+        if (rc < 0)
+            return rc;
+        if (*seen)
+            return cove_error_set(err, -EINVAL, "%s: '%s' given twice", what, opt);
+        *seen = true;
+        opt = next;
+    }
+    return 0;
+}
+
+/* What NBD disks refuse. */
+static int check_nbd_modes(const char *what, const struct cove_disk_config *d,
+                           struct cove_error *err)
+{
+    if (d->cache != COVE_DISK_CACHE_WRITEBACK)
+        return cove_error_set(err, -EINVAL, "%s: cache=none is for image files; an NBD disk "
+                              "has no host page cache", what);
+    return 0;
+}
+
+static int parse_spec(char *spec, const char *what, struct cove_disk_config *out,
                       struct cove_error *err)
 {
     /* Options follow the first comma; a path with a comma in it cannot be given. */
     char *comma = strchr(spec, ',');
-    bool seen_ro = false, seen_cache = false, seen_sync = false;
-    for (char *opt = comma; opt;) {
-        *opt++ = 0;
-        char *next = strchr(opt, ',');
-        if (next)
-            *next = 0;
-        bool *seen = !strncmp(opt, "cache=", 6) ? &seen_cache
-                     : !strncmp(opt, "sync=", 5) ? &seen_sync : &seen_ro;
-        int rc = parse_option(whole, opt, out, err);
+    if (comma) {
+        *comma = 0;
+        int rc = parse_options(comma + 1, what, out, err);
         if (rc < 0)
             return rc;
-        if (*seen)
-            return cove_error_set(err, -EINVAL, "--disk '%s': '%s' given twice", whole, opt);
-        *seen = true;
-        opt = next;
     }
     if (!*spec)
         return cove_error_set(err, -EINVAL, "--disk needs a path or an NBD URI; %s", spec_forms);
     out->file = spec;
     if (cove_disk_is_nbd(spec)) {
         int rc = cove_disk_check_nbd_uri(spec, err);
-        if (rc < 0)
-            return rc;
-        if (out->cache != COVE_DISK_CACHE_WRITEBACK)
-            return cove_error_set(err, -EINVAL, "--disk '%s': cache=none is for image files; "
-                                  "an NBD disk has no host page cache", whole);
-    } else if (strstr(spec, "://") || !strncmp(spec, "nbd:", 4) || !strncmp(spec, "nbds:", 5)) {
-        return cove_error_set(err, -EINVAL, "--disk '%s': not a path nor an NBD URI; %s",
-                              whole, spec_forms);
+        return rc < 0 ? rc : check_nbd_modes(what, out, err);
     }
+    if (strstr(spec, "://") || !strncmp(spec, "nbd:", 4) || !strncmp(spec, "nbds:", 5))
+        return cove_error_set(err, -EINVAL, "%s: not a path nor an NBD URI; %s", what,
+                              spec_forms);
     return 0;
 }
 
 int cove_disk_spec_parse(char *spec, struct cove_disk_config *out, struct cove_error *err)
 {
     *out = (struct cove_disk_config){0};
-    char *whole = strdup(spec); /* for messages: parsing cuts spec */
-    if (!whole)
-        return cove_error_set(err, -ENOMEM, "out of memory");
-    int rc = parse_spec(spec, whole, out, err);
-    free(whole);
+    char what[300]; /* for messages: parsing cuts spec */
+    snprintf(what, sizeof what, "--disk '%.280s'", spec);
+    int rc = parse_spec(spec, what, out, err);
     if (rc < 0)
         out->file = NULL;
+    return rc;
+}
+
+int cove_disk_options_parse(char *opts, struct cove_disk_config *out, struct cove_error *err)
+{
+    char what[300];
+    snprintf(what, sizeof what, "disk options '%.270s'", opts);
+    struct cove_disk_config d = {.file = out->file};
+    int rc = parse_options(opts, what, &d, err);
+    if (rc == 0 && cove_disk_is_nbd(d.file))
+        rc = check_nbd_modes(what, &d, err);
+    if (rc == 0)
+        *out = d;
     return rc;
 }

@@ -48,8 +48,9 @@ int disk_open(const char *path, bool read_only, struct disk **out, struct cove_e
 /* PATH itself must not be a symbolic link (a VM bundle's files, see src/store): -ELOOP.
  * Backing images are opened as their overlay names them. */
 #define DISK_OPEN_NO_FOLLOW 0x4u
-/* cache=none: the guest's data bypasses the host page cache (O_DIRECT). Raw images only
- * (-EINVAL for a cdisk), whose size is a multiple of the file system's direct I/O block. */
+/* cache=none: the guest's data bypasses the host page cache (O_DIRECT; a cdisk's maps
+ * still go through it). A raw image's size must be a multiple of the file system's direct
+ * I/O block (-EINVAL); a file system without O_DIRECT is an error too. */
 #define DISK_OPEN_DIRECT 0x8u
 
 int disk_open_ex(const char *path, enum disk_format format, unsigned flags, struct disk **out,

@@ -4,19 +4,22 @@
  * the only one). O_DIRECT wants offsets, lengths and buffers aligned to what the file
  * system asks (statx's STATX_DIOALIGN, else the block size); a request that is not goes
  * through an aligned bounce buffer, read-modify-write at its unaligned ends. The buffered
- * descriptor stays for the few small metadata accesses (the raw probe guard): Linux keeps
- * the two coherent (a direct write drops the cached pages it covers).
+ * descriptor stays for metadata (a cdisk's header and maps, the raw probe guard): Linux
+ * keeps the two coherent (a direct write drops the cached pages it covers), and data and
+ * metadata never share a block.
  */
 #include "disk_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define DIRECT_FALLBACK_ALIGN 4096u
@@ -42,10 +45,6 @@ static void direct_alignment(int fd, uint32_t *align, uint32_t *mem_align)
 
 int disk_direct_open(struct disk *d, struct cove_error *err)
 {
-    if (d->format != DISK_FORMAT_RAW)
-        return cove_error_set(err, -EINVAL, "disk %s: cache=none needs a raw image, this is "
-                              "a %s; use cache=writeback, or make a raw copy with `cove disk "
-                              "convert`", d->path, disk_format_name(d->format));
     /* The same open file, not whatever the path names now. */
     char self[64];
     snprintf(self, sizeof self, "/proc/self/fd/%d", d->fd);
@@ -58,8 +57,10 @@ int disk_direct_open(struct disk *d, struct cove_error *err)
     direct_alignment(fd, &d->direct_align, &d->direct_mem_align);
     if (d->direct_mem_align < sizeof(void *))
         d->direct_mem_align = sizeof(void *);
+    /* A raw image's last block is the file's: its size must be whole blocks. A cdisk's
+     * clusters (4 KiB at least) are aligned wherever they lie. */
     if (d->direct_align > BOUNCE_BYTES / 2 || (d->direct_align & (d->direct_align - 1)) ||
-        d->size % d->direct_align) {
+        (d->format == DISK_FORMAT_RAW && d->size % d->direct_align)) {
         close(fd);
         return cove_error_set(err, -EINVAL, "disk %s: cache=none needs a size that is a "
                               "multiple of %u bytes (the file system's direct I/O block); "
@@ -101,11 +102,52 @@ static void copy_iov(const struct iovec *iov, unsigned n, size_t *at, uint8_t *b
     }
 }
 
+/* Zeros from byte `from` of the iovec array on. */
+static void zero_iov_from(const struct iovec *iov, unsigned n, size_t from)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (from >= iov[i].iov_len) {
+            from -= iov[i].iov_len;
+            continue;
+        }
+        memset((char *)iov[i].iov_base + from, 0, iov[i].iov_len - from);
+        from = 0;
+    }
+}
+
+/* An aligned read. A direct read is short only at the end of the file (it cannot go on
+ * from an unaligned offset): the rest reads zeros, as a cdisk cluster's unwritten tail
+ * past EOF does (disk_pread_full). */
+static int direct_read(int fd, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    while (n) {
+        unsigned cnt = n < IOV_MAX ? n : IOV_MAX;
+        size_t want = 0;
+        for (unsigned i = 0; i < cnt; i++)
+            want += iov[i].iov_len;
+        ssize_t got;
+        do
+            got = preadv(fd, iov, (int)cnt, (off_t)off);
+        while (got < 0 && errno == EINTR);
+        if (got < 0)
+            return -errno;
+        if ((size_t)got < want) {
+            zero_iov_from(iov, n, (size_t)got);
+            return 0;
+        }
+        iov += cnt;
+        n -= cnt;
+        off += want;
+    }
+    return 0;
+}
+
 int disk_direct_transfer(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off,
                          bool write)
 {
     if (is_aligned(d, iov, n, off))
-        return disk_transfer_vec(d->direct_fd, iov, n, off, write);
+        return write ? disk_transfer_vec(d->direct_fd, iov, n, off, true)
+                     : direct_read(d->direct_fd, iov, n, off);
     size_t total = 0;
     for (unsigned i = 0; i < n; i++)
         total += iov[i].iov_len;
@@ -122,7 +164,7 @@ int disk_direct_transfer(struct disk *d, const struct iovec *iov, unsigned n, ui
         size_t span = (head + chunk + a - 1) / a * a;
         bool partial = head || span != head + chunk;
         if (!write || partial)
-            r = disk_pread_full(d->direct_fd, buf, span, start);
+            r = direct_read(d->direct_fd, &(struct iovec){buf, span}, 1, start);
         if (r == 0 && write) {
             copy_iov(iov, n, &done, buf + head, chunk, false);
             r = disk_pwrite_full(d->direct_fd, buf, span, start);
@@ -132,4 +174,18 @@ int disk_direct_transfer(struct disk *d, const struct iovec *iov, unsigned n, ui
     }
     free(buf);
     return r;
+}
+
+int disk_data_read(struct disk *d, void *buf, size_t len, uint64_t off)
+{
+    if (d->direct_fd < 0)
+        return disk_pread_full(d->fd, buf, len, off);
+    return disk_direct_transfer(d, &(struct iovec){buf, len}, 1, off, false);
+}
+
+int disk_data_write(struct disk *d, const void *buf, size_t len, uint64_t off)
+{
+    if (d->direct_fd < 0)
+        return disk_pwrite_full(d->fd, buf, len, off);
+    return disk_direct_transfer(d, &(struct iovec){(void *)buf, len}, 1, off, true);
 }

@@ -76,6 +76,10 @@ int disk_transfer_vec(int fd, const struct iovec *iov, unsigned n, uint64_t off,
 int disk_direct_open(struct disk *d, struct cove_error *err);
 int disk_direct_transfer(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off,
                          bool write);
+/* The guest's data at a file offset: through the O_DIRECT descriptor with cache=none,
+ * else disk_pread_full/disk_pwrite_full. (Metadata always goes through d->fd.) */
+int disk_data_read(struct disk *d, void *buf, size_t len, uint64_t off);
+int disk_data_write(struct disk *d, const void *buf, size_t len, uint64_t off);
 bool disk_buf_is_zero(const void *buf, size_t len);
 /* Resolves a backing path stored in IMAGE against IMAGE's directory. */
 int disk_resolve_backing(const char *image, const char *backing, char *out, size_t out_len);

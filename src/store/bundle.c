@@ -502,9 +502,12 @@ int cove_vm_set(const char *name, const struct cove_vm_settings *set, struct cov
         if (network)
             rc = store_set_network(&cfg, set->net, set->set_forwards, set->forwards,
                                    set->nforwards, set->mac, err);
+        bool disks = set->disk_options || set->remove_disk || set->nadd_disks;
+        if (rc == 0 && disks)
+            rc = store_set_disks(&cfg, set, err);
         if (rc == 0 && set->disk_size)
             rc = grow_disk(bundle, &cfg, set->disk_size, err);
-        if (rc == 0 && (set->cpus || set->memory_mib || network)) {
+        if (rc == 0 && (set->cpus || set->memory_mib || network || disks)) {
             if (set->cpus)
                 cfg.cpus = set->cpus;
             if (set->memory_mib)
