@@ -49,7 +49,7 @@ struct block_options {
 /* A disk image through src/disk: a raw image file or block device, or a cdisk
  * (copy-on-write, with a backing chain), detected from the file's header. Read-write
  * opens take an exclusive lock, read-only ones a shared lock, so two VMs cannot write one
- * image. cache=none opens it O_DIRECT (raw images only). Errors name the path. The serial
+ * image. cache=none moves its data with O_DIRECT. Errors name the path. The serial
  * (GET_ID) is the file's name. */
 int block_disk_open(const char *path, const struct block_options *o,
                     struct block_attachment **out, struct cove_error *err);
