@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/iov.h"
 #include "util/fdio.h"
 #include "util/log.h"
 
@@ -31,6 +32,7 @@ struct block_nbd {
     struct nbd_handle *h; /* NULL while disconnected */
     enum cove_disk_sync sync;
     bool can_flush, can_trim, can_zero;
+    char *bounce; /* NBD_CHUNK bytes, for requests in many buffers */
     long long next_connect_ms;
     struct log_ratelimit rl;
 };
@@ -186,6 +188,36 @@ static int finish(struct block_nbd *b, struct pending *p, int issue_rc)
     return rc;
 }
 
+/* A request in many buffers (a guest's pages): NBD commands take one buffer each, and one
+ * command per 4 KiB page would cost a round trip each, so the pages go through a bounce
+ * buffer, one command per NBD_CHUNK. */
+static int transfer_bounced(struct block_nbd *b, const struct iovec *iov, unsigned n,
+                            uint64_t off, bool write)
+{
+    if (!b->bounce && !(b->bounce = malloc(NBD_CHUNK)))
+        return -ENOMEM;
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    for (size_t done = 0; done < total;) {
+        size_t len = total - done < NBD_CHUNK ? total - done : NBD_CHUNK;
+        if (write)
+            iov_to_buf(iov, n, done, b->bounce, len);
+        struct pending p = {0};
+        int64_t cookie = write ? nbd_aio_pwrite(b->h, b->bounce, len, off, completion(&p), 0)
+                               : nbd_aio_pread(b->h, b->bounce, len, off, completion(&p), 0);
+        p.issued = cookie >= 0;
+        int rc = finish(b, &p, cookie < 0 ? -1 : 0);
+        if (rc < 0)
+            return rc;
+        if (!write)
+            iov_from_buf(iov, n, done, b->bounce, len);
+        done += len;
+        off += len;
+    }
+    return 0;
+}
+
 static int transfer(struct block_attachment *ba, struct iovec *iov, unsigned n, uint64_t off,
                     bool write)
 {
@@ -193,6 +225,8 @@ static int transfer(struct block_attachment *ba, struct iovec *iov, unsigned n, 
     int rc = ready(b);
     if (rc < 0)
         return rc;
+    if (n > 1)
+        return transfer_bounced(b, iov, n, off, write);
     struct pending p = {0};
     int64_t cookie = 0;
     for (unsigned i = 0; i < n && cookie >= 0; i++) {
@@ -286,6 +320,7 @@ static void nbd_close_disk(struct block_attachment *ba)
         nbd_shutdown(b->h, 0);
         nbd_close(b->h);
     }
+    free(b->bounce);
     free(b->uri);
     free(b);
 }

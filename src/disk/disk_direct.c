@@ -9,6 +9,7 @@
  * metadata never share a block.
  */
 #include "disk_internal.h"
+#include "devices/iov.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -80,28 +81,6 @@ static bool is_aligned(const struct disk *d, const struct iovec *iov, unsigned n
     return true;
 }
 
-/* Copies len bytes between buf and the iovec array from position *at on (advanced). */
-static void copy_iov(const struct iovec *iov, unsigned n, size_t *at, uint8_t *buf, size_t len,
-                     bool to_iov)
-{
-    size_t skip = *at;
-    *at += len;
-    for (unsigned i = 0; i < n && len; i++) {
-        if (skip >= iov[i].iov_len) {
-            skip -= iov[i].iov_len;
-            continue;
-        }
-        size_t take = iov[i].iov_len - skip;
-        if (take > len)
-            take = len;
-        uint8_t *p = (uint8_t *)iov[i].iov_base + skip;
-        memcpy(to_iov ? p : buf, to_iov ? buf : p, take);
-        buf += take;
-        len -= take;
-        skip = 0;
-    }
-}
-
 /* Zeros from byte `from` of the iovec array on. */
 static void zero_iov_from(const struct iovec *iov, unsigned n, size_t from)
 {
@@ -166,11 +145,12 @@ int disk_direct_transfer(struct disk *d, const struct iovec *iov, unsigned n, ui
         if (!write || partial)
             r = direct_read(d->direct_fd, &(struct iovec){buf, span}, 1, start);
         if (r == 0 && write) {
-            copy_iov(iov, n, &done, buf + head, chunk, false);
+            iov_to_buf(iov, n, done, buf + head, chunk);
             r = disk_pwrite_full(d->direct_fd, buf, span, start);
         } else if (r == 0) {
-            copy_iov(iov, n, &done, buf + head, chunk, true);
+            iov_from_buf(iov, n, done, buf + head, chunk);
         }
+        done += chunk;
     }
     free(buf);
     return r;
