@@ -108,6 +108,12 @@ TEST(writes_reach_the_backing_file)
     struct iovec r = {back, sizeof back};
     CHECK(b->ops->readv(b, &r, 1, 65536) == 0);
     CHECK(back[0] == 0xa5 && back[8191] == 0x5a);
+    /* in two buffers (the bounced path), split inside the first write's bytes */
+    static uint8_t b1[1000], b2[7192];
+    struct iovec r2[2] = {{b1, sizeof b1}, {b2, sizeof b2}};
+    CHECK(b->ops->readv(b, r2, 2, 65536) == 0);
+    CHECK(b1[0] == 0xa5 && b1[999] == 0xa5 && b2[1999] == 0xa5 && b2[2000] == 0x5a &&
+          b2[7191] == 0x5a);
     CHECK(b->ops->write_zeroes(b, 65536, 4096, false) == 0);
     CHECK_EQ_U64(file_byte(65536), 0);
     CHECK_EQ_U64(file_byte(65536 + 4096), 0x5a);
