@@ -6,7 +6,8 @@
 #  - nbdkit killed in the middle of the guest's writes: they fail with I/O errors, cove
 #    stays up, and once nbdkit is back the guest's writes land in the backing file again;
 #  - a read-only export, and ,ro on a writable one: the guest sees read-only disks;
-#  - a VM bundle stores an NBD disk (cove set --add-disk) and cove get shows it;
+#  - a VM bundle stores an NBD disk (cove set --add-disk), cove get shows it, cove run
+#    attaches it; cove set changes its options and removes it;
 #  - bad input: malformed URIs, an unreachable server: one line, non-zero exit.
 . "$(dirname "$0")/lib.sh"
 need_guest
@@ -151,6 +152,25 @@ expect_in "$TMP/bundle.out" '^label=nbdtest'
 expect_in "$TMP/bundle.out" '^1'$'\r''?$'
 stop_nbdkit unix
 echo "ok: a bundle stores the NBD disk, cove get shows it, cove run attaches it"
+
+# set_bad PATTERN ARGS...: cove set nbdvm ARGS fails with one line matching PATTERN
+set_bad() {
+    local pattern=$1; shift
+    "$COVE" set nbdvm "$@" >/dev/null 2>"$TMP/set.err" && fail "set $*: exit status 0"
+    [ "$(wc -l <"$TMP/set.err")" -eq 1 ] && grep -qE -- "$pattern" "$TMP/set.err" ||
+        { cat "$TMP/set.err"; fail "set $*: not one line with '$pattern'"; }
+}
+"$COVE" set nbdvm --disk-options 1:sync=full || fail "set --disk-options"
+"$COVE" get nbdvm | grep -qx "disk 1:    $UNIX_URI, cache=writeback, sync=full" ||
+    { "$COVE" get nbdvm; fail "get: disk 1 is not rw, sync=full"; }
+set_bad "cache=none is for image files" --disk-options 1:cache=none
+set_bad "removes NBD disks only" --remove-disk 0
+set_bad "stores NBD disks only" --add-disk "$TMP/x.img"
+set_bad "no disk 5" --remove-disk 5
+"$COVE" set nbdvm --remove-disk 1 || fail "set --remove-disk"
+[ "$("$COVE" get nbdvm --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["config"]["disks"]))')" = 1 ] ||
+    fail "set --remove-disk: the disk is still there"
+echo "ok: cove set --disk-options, --remove-disk; what set refuses is one line"
 
 # --- bad input ----------------------------------------------------------------------------
 bad() {
