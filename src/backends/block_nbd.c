@@ -169,7 +169,7 @@ static int ready(struct block_nbd *b)
             log_warn("%s", err.message);
         return -EIO;
     }
-    log_info("disk %s: connected again", b->uri);
+    log_warn("disk %s: the server is back; guest I/O works again", b->uri);
     return 0;
 }
 
