@@ -114,6 +114,7 @@ expect_in "$TMP/kill.log" '^cove-exec-status: 0$'
 [ "$(dd if="$SERVED" bs=4096 skip=100 count=1 2>/dev/null | tr -d Z | wc -c)" = 0 ] ||
     fail "kill/restart: the write after the restart is not in the backing file"
 expect_in "$TMP/kill.err" 'guest I/O fails until the server is back'
+expect_in "$TMP/kill.err" 'the server is back; guest I/O works again'
 stop_nbdkit unix
 unset SERVED
 echo "ok: nbdkit back: the guest's writes land in the backing file again"
