@@ -55,6 +55,11 @@ struct cove_disk_config {
 /* Whether file names an NBD export: nbd://, nbds://, nbd+unix://, nbds+unix://. */
 bool cove_disk_is_nbd(const char *file);
 
+/* The query parameter of an NBD URI that names a host file libnbd would read
+ * (tls-psk-file, tls-certificates), or NULL. Fine on a user's own command line; a bundle's
+ * config.json may not (docs/BUNDLES.md): it would lead cove to files outside the bundle. */
+const char *cove_disk_nbd_host_file(const char *uri);
+
 /* Checks an NBD URI's form (scheme, host or socket, port, export) without connecting:
  * 0, or -EINVAL with one line naming the problem. */
 int cove_disk_check_nbd_uri(const char *uri, struct cove_error *err);

@@ -44,6 +44,9 @@ struct block_options {
     bool read_only;
     enum cove_disk_cache cache; /* image files only */
     enum cove_disk_sync sync;   /* what flush does */
+    bool nbd_host_files;        /* an NBD URI may have libnbd read host files (tls-psk-file=,
+                                   tls-certificates=): a user's own command line, not a
+                                   bundle's config.json */
 };
 
 /* A disk image through src/disk: a raw image file or block device, or a cdisk

@@ -31,6 +31,7 @@ struct block_nbd {
     char *uri;
     struct nbd_handle *h; /* NULL while disconnected */
     enum cove_disk_sync sync;
+    bool host_files; /* the URI may name host files (block_options.nbd_host_files) */
     bool can_flush, can_trim, can_zero;
     char *bounce; /* NBD_CHUNK bytes, for requests in many buffers */
     long long next_connect_ms;
@@ -111,9 +112,9 @@ static int connect_export(struct block_nbd *b, struct cove_error *err)
     b->h = nbd_create();
     if (!b->h)
         return cove_error_set(err, -ENOMEM, "disk %s: %s", b->uri, nbd_get_error());
-    /* The URI may come from a bundle someone else wrote: no reading host files through
-     * tls-psk-file= and the like. */
-    nbd_set_uri_allow_local_file(b->h, false);
+    /* A URI from a bundle someone else wrote reads no host files (tls-psk-file= and the
+     * like); the user's own command line may. */
+    nbd_set_uri_allow_local_file(b->h, b->host_files);
     if (nbd_aio_connect_uri(b->h, b->uri) < 0) {
         cove_error_set(err, -EHOSTUNREACH, "disk %s: cannot connect to the NBD server: %s",
                        b->uri, nbd_get_error());
@@ -342,6 +343,7 @@ int block_nbd_open(const char *uri, const struct block_options *o,
     }
     b->base.ops = &block_nbd_ops;
     b->sync = o->sync;
+    b->host_files = o->nbd_host_files;
     b->base.read_only = true; /* until the export says it takes writes */
     if ((rc = connect_export(b, err)) < 0) {
         free(b->uri);

@@ -97,13 +97,29 @@ static int check_authority(const char *uri, const char *a, size_t n, struct cove
     return 0;
 }
 
-/* socket=PATH among the query's &-separated parameters. */
-static bool has_socket(const char *query)
+/* NAME=VALUE (VALUE not empty) among the query's &-separated parameters. */
+static bool has_param(const char *query, const char *name)
 {
+    size_t n = strlen(name);
     for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL)
-        if (!strncmp(p, "socket=", 7) && p[7] && p[7] != '&')
+        if (!strncmp(p, name, n) && p[n] == '=' && p[n + 1] && p[n + 1] != '&')
             return true;
     return false;
+}
+
+static bool has_socket(const char *query)
+{
+    return has_param(query, "socket");
+}
+
+const char *cove_disk_nbd_host_file(const char *uri)
+{
+    static const char *const params[] = {"tls-psk-file", "tls-certificates"};
+    const char *query = cove_disk_is_nbd(uri) ? strchr(uri, '?') : NULL;
+    for (unsigned i = 0; query && i < COUNT(params); i++)
+        if (has_param(query + 1, params[i]))
+            return params[i];
+    return NULL;
 }
 
 int cove_disk_check_nbd_uri(const char *uri, struct cove_error *err)
@@ -123,7 +139,8 @@ int cove_disk_check_nbd_uri(const char *uri, struct cove_error *err)
         return cove_error_set(err, -EINVAL, "NBD URI '%s': a fragment (#) means nothing "
                               "here; %s", uri, uri_forms);
     if (unix_socket) {
-        if (auth_len)
+        /* no host; a TLS user name (nbds+unix://USER@/...) at most */
+        if (auth_len && auth[auth_len - 1] != '@')
             return cove_error_set(err, -EINVAL, "NBD URI '%s': a Unix socket URI has no "
                                   "host (three slashes: nbd+unix:///EXPORT?socket=PATH)", uri);
         if (!has_socket(query ? query + 1 : NULL))

@@ -33,6 +33,7 @@ struct machine_disk {
     bool read_only;
     enum cove_disk_cache cache;
     enum cove_disk_sync sync;
+    bool nbd_host_files; /* see block_options: the user's own command line only */
 };
 
 /* virtio-mmio slots of the virt board: the most virtio devices a machine has. */

@@ -58,7 +58,7 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
     for (unsigned i = 0; i < cfg->ndisks; i++) {
         struct block_attachment *disk;
         const struct machine_disk *d = &cfg->disks[i];
-        struct block_options bo = {d->read_only, d->cache, d->sync};
+        struct block_options bo = {d->read_only, d->cache, d->sync, d->nbd_host_files};
         rc = block_open(d->path, &bo, &disk, err);
         if (rc < 0)
             return rc;

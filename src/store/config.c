@@ -367,6 +367,11 @@ static int check_bundle_names(struct ctx *c, const struct cove_config *cfg)
     static const char boot[] = "copy the file into the bundle and give its name";
     int rc = 0;
     for (unsigned i = 0; i < cfg->ndisks && rc == 0; i++) {
+        const char *host_file = cove_disk_nbd_host_file(cfg->disks[i].file);
+        if (host_file)
+            return cove_error_set(c->err, -EINVAL, "%s: key 'disks[%u].nbd': %s= names a "
+                                  "host file, which a bundle may not; give the URI for one run "
+                                  "with `cove run NAME --disk URI`", c->what, i, host_file);
         if (cove_disk_is_nbd(cfg->disks[i].file))
             continue; /* "nbd": a URI, checked by the parser */
         char key[32];

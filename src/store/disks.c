@@ -55,6 +55,11 @@ int store_set_disks(struct cove_config *cfg, const struct cove_vm_settings *set,
                                   "cove run NAME --disk PATH", d->file);
         if ((rc = cove_disk_check_nbd_uri(d->file, err)) < 0)
             return rc;
+        if (cove_disk_nbd_host_file(d->file))
+            return cove_error_set(err, -EINVAL, "--add-disk '%s': %s= names a host file, which "
+                                  "a VM's config.json may not (docs/BUNDLES.md); give the URI "
+                                  "for one run with cove run NAME --disk URI", d->file,
+                                  cove_disk_nbd_host_file(d->file));
         if (cfg->ndisks == COVE_MAX_DISKS)
             return cove_error_set(err, -EINVAL, "--add-disk: a VM has at most %d disks",
                                   COVE_MAX_DISKS);

@@ -322,11 +322,14 @@ static int resolve_disks(struct run_ctx *c, const struct cove_run_options *o,
                 return rc;
             path = c->disk_paths[i];
         }
-        c->disks[c->ndisks++] = (struct machine_disk){path, d->read_only, d->cache, d->sync};
+        /* a bundle's URIs read no host files; an ephemeral VM's come from its command line */
+        c->disks[c->ndisks++] =
+            (struct machine_disk){path, d->read_only, d->cache, d->sync, !c->name};
     }
     for (unsigned i = 0; i < o->nextra_disks; i++) {
         const struct cove_disk_config *d = &o->extra_disks[i];
-        c->disks[c->ndisks++] = (struct machine_disk){d->file, d->read_only, d->cache, d->sync};
+        c->disks[c->ndisks++] =
+            (struct machine_disk){d->file, d->read_only, d->cache, d->sync, true};
     }
     mc->disks = c->disks;
     mc->ndisks = c->ndisks;

@@ -6,6 +6,7 @@
 #  - nbdkit killed in the middle of the guest's writes: they fail with I/O errors, cove
 #    stays up, and once nbdkit is back the guest's writes land in the backing file again;
 #  - a read-only export, and ,ro on a writable one: the guest sees read-only disks;
+#  - nbds:// (TLS with a pre-shared key) works; plain nbd:// to a TLS-only server fails;
 #  - a VM bundle stores an NBD disk (cove set --add-disk), cove get shows it, cove run
 #    attaches it; cove set changes its options and removes it;
 #  - bad input: malformed URIs, an unreachable server: one line, non-zero exit.
@@ -135,6 +136,20 @@ expect_in "$TMP/readonly.log" '^vdb-refused'
 stop_nbdkit tcp
 echo "ok: a read-only export and ,ro: the guest cannot write"
 
+# --- TLS: nbds:// with a pre-shared key ------------------------------------------------------
+PSK=$TMP/keys.psk
+echo "alice:$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$PSK"
+TLS_URI="nbds://alice@127.0.0.1:$PORT/?tls-psk-file=$PSK"
+start_nbdkit tcp -i 127.0.0.1 -p "$PORT" --tls=require --tls-psk="$PSK"
+boot tls 'echo label=$(dd if=/dev/vda bs=1 skip=1144 count=7 2>/dev/null)' --disk "$TLS_URI,ro"
+expect_in "$TMP/tls.log" '^label=nbdtest$'
+timeout 60 "$COVE" run --kernel "$KERNEL" --initrd "$INITRD" --disk "nbd://127.0.0.1:$PORT/" \
+    </dev/null >/dev/null 2>"$TMP/notls.err" && fail "plain nbd:// to a TLS-only server: exit 0"
+[ "$(wc -l <"$TMP/notls.err")" = 1 ] && grep -q 'cannot connect to the NBD server' "$TMP/notls.err" ||
+    { cat "$TMP/notls.err"; fail "plain nbd:// to a TLS-only server: not one clear line"; }
+stop_nbdkit tcp
+echo "ok: nbds:// with a PSK reads the export; plain nbd:// to it: $(cat "$TMP/notls.err")"
+
 # --- stored in a bundle -------------------------------------------------------------------
 export COVE_HOME=$TMP/home
 "$COVE" create nbdvm --kernel "$KERNEL" --initrd "$INITRD" --disk-size 64M >/dev/null ||
@@ -168,6 +183,7 @@ set_bad "cache=none is for image files" --disk-options 1:cache=none
 set_bad "removes NBD disks only" --remove-disk 0
 set_bad "stores NBD disks only" --add-disk "$TMP/x.img"
 set_bad "no disk 5" --remove-disk 5
+set_bad "tls-psk-file= names a host file" --add-disk "$TLS_URI"
 "$COVE" set nbdvm --remove-disk 1 || fail "set --remove-disk"
 [ "$("$COVE" get nbdvm --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["config"]["disks"]))')" = 1 ] ||
     fail "set --remove-disk: the disk is still there"

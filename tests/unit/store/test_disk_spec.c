@@ -1,5 +1,6 @@
 /* `--disk` specs, NBD URIs and a disk's modes in config.json (cove/config.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,7 @@ TEST(spec_nbd_uris)
         "nbd://localhost/export", "nbd://localhost:10809/export", "nbd://127.0.0.1",
         "nbds://server.example:10809/disk", "nbd://[::1]:10809/x",
         "nbd+unix:///export?socket=/tmp/nbd.sock", "nbds+unix://?socket=/run/s&tls-verify-peer=false",
+        "nbds+unix://alice@/e?socket=/run/s", "nbds://alice@h:10809/e?tls-psk-file=/k.psk",
     };
     for (unsigned i = 0; i < sizeof good / sizeof *good; i++) {
         struct cove_disk_config d;
@@ -110,6 +112,15 @@ TEST(spec_bad_nbd_uris)
     refused("nbd://h/x#part", "fragment");
     refused("nbd://h/a b", "spaces and control characters");
     refused("nbd://h/x,cache=none", "cache=none is for image files");
+}
+
+TEST(host_files_in_uris)
+{
+    CHECK(cove_disk_nbd_host_file("nbds://a@h/e?tls-psk-file=/k") != NULL);
+    CHECK_STR(cove_disk_nbd_host_file("nbds://h/e?x=1&tls-certificates=/d"), "tls-certificates");
+    CHECK(cove_disk_nbd_host_file("nbds://h/e?tls-verify-peer=false") == NULL);
+    CHECK(cove_disk_nbd_host_file("nbd+unix:///e?socket=/s") == NULL);
+    CHECK(cove_disk_nbd_host_file("disk.img?tls-psk-file=/k") == NULL);
 }
 
 TEST(modes_names)
@@ -198,6 +209,16 @@ TEST(config_load_nbd)
     CHECK(rc == 0);
     if (rc == 0)
         cove_config_free(&cfg);
+    /* a URI that has libnbd read a host file: not from a bundle */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    text = CONFIG("{\"nbd\": \"nbds://a@h/e?tls-psk-file=/etc/shadow\"}");
+    CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+    rc = cove_config_load(path, &cfg, &err);
+    CHECK(rc == -EINVAL);
+    CHECK(strstr(err.message, "tls-psk-file= names a host file") != NULL);
+    if (rc == 0)
+        cove_config_free(&cfg);
     unlink(path);
 }
 
@@ -208,6 +229,7 @@ int main(void)
     RUN(spec_bad_options);
     RUN(spec_nbd_uris);
     RUN(spec_bad_nbd_uris);
+    RUN(host_files_in_uris);
     RUN(modes_names);
     RUN(config_round_trip);
     RUN(config_bad_disks);
