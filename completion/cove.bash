@@ -63,7 +63,8 @@ _cove()
     local with_value=" --kernel --initrd --append --cpus --memory --firmware --disk --net
         --forward --mac --vsock --console --format --backing --to --disk-size --from-guest
         --timeout --wait -e --env -w --workdir --from-disk --boot --from
-        --user --identity --suite --ssh-key --user-data --wait --dir "
+        --user --identity --suite --ssh-key --user-data --wait --dir --add-disk --remove-disk
+        --disk-options "
     local i cmd="" cmd_i=0 w
     COMPREPLY=()
 
@@ -146,7 +147,8 @@ _cove()
     list) opts="--format" ;;
     get) opts="--format"; [ ${#pos[@]} = 0 ] && names=1 ;;
     set)
-        opts="--cpus --memory --disk-size --net --forward --no-forwards --mac --dir --no-dirs"
+        opts="--cpus --memory --disk-size --net --forward --no-forwards --mac --dir --no-dirs
+              --disk-options --remove-disk --add-disk"
         [ ${#pos[@]} = 0 ] && names=1 ;;
     stop) opts="--timeout"; names=1 ;;
     delete | pause | resume) opts=""; names=1 ;;

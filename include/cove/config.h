@@ -2,7 +2,8 @@
  * cove/config.h — a VM bundle's configuration (config.json), version 1.
  *
  *   {"version": 1, "cpus": 2, "memory": 1024,
- *    "disks": [{"file": "disk.img", "read_only": false}],
+ *    "disks": [{"file": "disk.img", "read_only": false},
+ *              {"nbd": "nbd://host/export", "read_only": true, "sync": "none"}],
  *    "network": {"nat": true, "mac": "52:54:00:12:34:56", "forwards": ["tcp:2222:22"]},
  *    "boot": {"kernel": "kernel", "initrd": "initrd", "cmdline": "cove.root=/dev/vda"},
  *    "guest": {"user": "alice"}}
@@ -33,10 +34,51 @@
 #define COVE_MAX_FORWARDS 64 /* stored ones, and again as many added by a run */
 #define COVE_MAC_LEN 17 /* "52:54:00:12:34:56" */
 
+/* What a guest's flush does on the host (docs/CLI.md, "Disk modes"), as Apple's
+ * VZDiskImageSynchronizationMode: FSYNC (the default) makes every completed write durable
+ * (fdatasync; a cdisk's map too; an NBD flush); FULL also fsyncs the image file's inode;
+ * NONE does nothing (the host writes back when it likes: a host crash loses data). */
+enum cove_disk_sync { COVE_DISK_SYNC_FSYNC = 0, COVE_DISK_SYNC_FULL, COVE_DISK_SYNC_NONE };
+/* The host's page cache: WRITEBACK (the default) uses it; NONE moves the guest's data
+ * with O_DIRECT (image files; not NBD). */
+enum cove_disk_cache { COVE_DISK_CACHE_WRITEBACK = 0, COVE_DISK_CACHE_NONE };
+
+/* A disk: an image file, or an NBD export when file is an NBD URI (cove_disk_is_nbd;
+ * config.json's key "nbd" instead of "file"). */
 struct cove_disk_config {
     char *file;
     bool read_only;
+    enum cove_disk_cache cache;
+    enum cove_disk_sync sync;
 };
+
+/* Whether file names an NBD export: nbd://, nbds://, nbd+unix://, nbds+unix://. */
+bool cove_disk_is_nbd(const char *file);
+
+/* The query parameter of an NBD URI that names a host file libnbd would read
+ * (tls-psk-file, tls-certificates), or NULL. Fine on a user's own command line; a bundle's
+ * config.json may not (docs/BUNDLES.md): it would lead cove to files outside the bundle. */
+const char *cove_disk_nbd_host_file(const char *uri);
+
+/* Checks an NBD URI's form (scheme, host or socket, port, export) without connecting:
+ * 0, or -EINVAL with one line naming the problem. */
+int cove_disk_check_nbd_uri(const char *uri, struct cove_error *err);
+
+/* `--disk PATH|URI[,ro|rw][,cache=writeback|none][,sync=full|fsync|none]`: the one parser
+ * of a disk's text. Splits spec in place (out->file points into it); 0, or -EINVAL with one
+ * line naming the problem. */
+int cove_disk_spec_parse(char *spec, struct cove_disk_config *out, struct cove_error *err);
+/* The options alone, "ro,cache=none,sync=full" (cut in place), as the spec takes them: they
+ * replace out's read_only, cache and sync (those not given: the defaults); out->file (an
+ * NBD disk refuses cache=none) stays. 0, or -EINVAL with one line. */
+int cove_disk_options_parse(char *opts, struct cove_disk_config *out, struct cove_error *err);
+
+/* The names of the modes ("writeback", "none"; "fsync", "full", "none") and their parsers
+ * (-EINVAL for an unknown name). */
+const char *cove_disk_cache_name(enum cove_disk_cache cache);
+const char *cove_disk_sync_name(enum cove_disk_sync sync);
+int cove_disk_cache_parse(const char *name, enum cove_disk_cache *out);
+int cove_disk_sync_parse(const char *name, enum cove_disk_sync *out);
 
 /* A shared directory (virtio-fs): the guest sees host directory path as the file system
  * tagged name, mounted by the default guest (and cove-shares.service of the images) at

@@ -152,6 +152,15 @@ struct cove_vm_settings {
     bool set_shares;        /* replace the stored shares by these (none: an empty list) */
     const struct cove_share_config *shares;
     unsigned nshares;
+    /* Disks, in this order: disk_options replaces the options of disks[disk_options - 1]
+     * (0: none) by those of disk_modes (read_only, cache, sync); remove_disk removes
+     * disks[remove_disk - 1] (0: none), an NBD disk (a bundle's images are its own);
+     * add_disks are appended: NBD exports only. */
+    unsigned disk_options;
+    struct cove_disk_config disk_modes;
+    unsigned remove_disk;
+    const struct cove_disk_config *add_disks;
+    unsigned nadd_disks;
 };
 int cove_vm_set(const char *name, const struct cove_vm_settings *s, struct cove_error *err);
 

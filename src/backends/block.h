@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include <cove/config.h>
 #include <cove/error.h>
 
 #define BLOCK_SERIAL_MAX 20 /* virtio-blk GET_ID */
@@ -38,12 +39,36 @@ struct block_attachment {
     char name[256];                      /* for messages: the image's path (may be cut) */
 };
 
+/* How a disk is attached: its modes (cove/config.h). */
+struct block_options {
+    bool read_only;
+    enum cove_disk_cache cache; /* image files only */
+    enum cove_disk_sync sync;   /* what flush does */
+    bool nbd_host_files;        /* an NBD URI may have libnbd read host files (tls-psk-file=,
+                                   tls-certificates=): a user's own command line, not a
+                                   bundle's config.json */
+};
+
 /* A disk image through src/disk: a raw image file or block device, or a cdisk
  * (copy-on-write, with a backing chain), detected from the file's header. Read-write
  * opens take an exclusive lock, read-only ones a shared lock, so two VMs cannot write one
- * image. Errors name the path. The serial (GET_ID) is the file's name. */
-int block_disk_open(const char *path, bool read_only, struct block_attachment **out,
-                    struct cove_error *err);
+ * image. cache=none moves its data with O_DIRECT. Errors name the path. The serial
+ * (GET_ID) is the file's name. */
+int block_disk_open(const char *path, const struct block_options *o,
+                    struct block_attachment **out, struct cove_error *err);
+
+/* An NBD export through libnbd (block_nbd.c), uri as cove_disk_check_nbd_uri takes it.
+ * Connects before it returns (bounded: BLOCK_NBD_TIMEOUT_MS). read_only, or an export the
+ * server offers read-only, makes a read-only attachment. A request fails with -EIO when the
+ * server made no progress for BLOCK_NBD_TIMEOUT_MS or the connection broke; the next
+ * request reconnects (at most once a second while the server stays away). */
+#define BLOCK_NBD_TIMEOUT_MS 5000
+int block_nbd_open(const char *uri, const struct block_options *o,
+                   struct block_attachment **out, struct cove_error *err);
+
+/* An image file or an NBD export, by the form of path (cove_disk_is_nbd). */
+int block_open(const char *path, const struct block_options *o, struct block_attachment **out,
+               struct cove_error *err);
 
 /* A disk in host memory (tests, fuzzing). */
 int block_mem_create(uint64_t size, bool read_only, struct block_attachment **out);

@@ -15,6 +15,7 @@
 struct block_disk {
     struct block_attachment base;
     struct disk *disk;
+    enum cove_disk_sync sync;
 };
 
 static struct disk *disk_of(struct block_attachment *b)
@@ -32,9 +33,14 @@ static int bd_writev(struct block_attachment *b, struct iovec *iov, unsigned n, 
     return disk_writev(disk_of(b), iov, n, off);
 }
 
+/* What a guest's flush does on the host: the disk's sync mode (cove/config.h). */
 static int bd_flush(struct block_attachment *b)
 {
-    return disk_flush(disk_of(b));
+    switch (((struct block_disk *)b)->sync) {
+    case COVE_DISK_SYNC_NONE: return 0;
+    case COVE_DISK_SYNC_FULL: return disk_flush_full(disk_of(b));
+    default: return disk_flush(disk_of(b));
+    }
 }
 
 static int bd_discard(struct block_attachment *b, uint64_t off, uint64_t len)
@@ -57,20 +63,23 @@ static const struct block_attachment_ops block_disk_ops = {
     bd_readv, bd_writev, bd_flush, bd_discard, bd_write_zeroes, bd_close,
 };
 
-int block_disk_open(const char *path, bool read_only, struct block_attachment **out,
-                    struct cove_error *err)
+int block_disk_open(const char *path, const struct block_options *o,
+                    struct block_attachment **out, struct cove_error *err)
 {
     struct block_disk *b = calloc(1, sizeof *b);
     if (!b)
         return cove_error_set(err, -ENOMEM, "out of memory");
-    int rc = disk_open(path, read_only, &b->disk, err);
+    unsigned flags = (o->read_only ? DISK_OPEN_READ_ONLY : 0) |
+                     (o->cache == COVE_DISK_CACHE_NONE ? DISK_OPEN_DIRECT : 0);
+    int rc = disk_open_ex(path, DISK_FORMAT_AUTO, flags, &b->disk, err);
     if (rc < 0) {
         free(b);
         return rc;
     }
     b->base.ops = &block_disk_ops;
     b->base.size = disk_size(b->disk);
-    b->base.read_only = read_only;
+    b->base.read_only = o->read_only;
+    b->sync = o->sync;
     snprintf(b->base.name, sizeof b->base.name, "%s", path);
     /* GET_ID's serial: the image's file name */
     char copy[4096];

@@ -29,8 +29,14 @@ static const char run_usage[] =
     "\n"
     "Both:\n"
     "  --append ARGS     added to the kernel command line\n"
-    "  --disk PATH[,ro]  one more virtio-blk disk (raw or cdisk; repeatable; after the VM's\n"
-    "                    own, the first disk is /dev/vda); ,ro attaches it read-only\n"
+    "  --disk PATH|URI[,ro][,cache=writeback|none][,sync=full|fsync|none]\n"
+    "                    one more virtio-blk disk (repeatable; after the VM's own, the\n"
+    "                    first disk is /dev/vda): a raw or cdisk image, or an NBD export\n"
+    "                    (nbd://HOST[:PORT]/EXPORT, nbds://... with TLS,\n"
+    "                    nbd+unix:///EXPORT?socket=PATH); ,ro attaches it read-only;\n"
+    "                    cache=none bypasses the host page cache (O_DIRECT); sync= is\n"
+    "                    what a guest flush does: fsync (the default: fdatasync, or an NBD\n"
+    "                    flush), full (also fsync the file's metadata), none (nothing)\n"
     "  --forward tcp|udp:[ADDR:]HOSTPORT:GUESTPORT  forwards a host port (on 127.0.0.1\n"
     "                    unless ADDR) to the guest through the NAT; repeatable\n"
     "  --dir [NAME:]PATH[:ro]  shares the host directory PATH with the guest (virtio-fs,\n"
@@ -94,26 +100,15 @@ struct run_args {
     struct cove_run_options o;
 };
 
-/* PATH[,ro] — the path itself may not contain a comma followed by an option name. */
 static int parse_disk(char *spec, struct run_args *a)
 {
+    struct cove_error err = {0};
     if (a->ndisks == COVE_MAX_DISKS) {
         cli_error("too many --disk options; a VM has at most %d", COVE_MAX_DISKS);
         return -1;
     }
-    struct cove_disk_config *d = &a->disks[a->ndisks];
-    *d = (struct cove_disk_config){.file = spec};
-    char *comma = strrchr(spec, ',');
-    if (comma) {
-        if (strcmp(comma + 1, "ro") != 0 && strcmp(comma + 1, "rw") != 0) {
-            cli_error("--disk '%s': unknown option '%s'; use PATH or PATH,ro", spec, comma + 1);
-            return -1;
-        }
-        d->read_only = !strcmp(comma + 1, "ro");
-        *comma = 0;
-    }
-    if (!*spec) {
-        cli_error("--disk needs a path; use PATH or PATH,ro");
+    if (cove_disk_spec_parse(spec, &a->disks[a->ndisks], &err) < 0) {
+        cli_error("%s", err.message);
         return -1;
     }
     a->ndisks++;

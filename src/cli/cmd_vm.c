@@ -163,6 +163,7 @@ static int set_mac(const char *mac, struct net_args *n)
 
 /* The network options create and set share, with one code each in both option tables. */
 enum { O_NET = 512, O_FORWARD, O_MAC };
+enum { O_ADD_DISK = 600, O_REMOVE_DISK, O_DISK_OPTIONS };
 
 /* 1: not a network option; 0: taken; -1: bad (the line is printed). */
 static int net_option(int c, const char *arg, struct net_args *n)
@@ -612,6 +613,11 @@ int cmd_get(int argc, char **argv)
         printf("cpus:      %u\nmemory:    %" PRIu64 "M\ndisk:      %s (%s used%s)\n",
                v.config.cpus, v.config.memory_mib, size, used, shared);
         print_memory_use(&v.memory);
+        for (unsigned i = 0; i < v.config.ndisks; i++) {
+            const struct cove_disk_config *d = &v.config.disks[i];
+            printf("disk %u:    %s%s, cache=%s, sync=%s\n", i, d->file, d->read_only ? ", ro" : "",
+                   cove_disk_cache_name(d->cache), cove_disk_sync_name(d->sync));
+        }
         printf("kernel:    %s\n", v.config.kernel);
         if (v.config.initrd)
             printf("initrd:    %s\n", v.config.initrd);
@@ -682,12 +688,69 @@ int cmd_list(int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+/* The disk options of cove set; 0, or -1 after a message. */
+struct disk_args {
+    struct cove_disk_config add[COVE_MAX_DISKS];
+    unsigned nadd;
+};
+
+/* "N" (a disk's index, as cove get lists them) into *out as N + 1. */
+static int parse_disk_index(const char *opt, const char *text, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(text, &end, 10);
+    if (end == text || (*end && *end != ':') || errno || n >= COVE_MAX_DISKS || text[0] == '-') {
+        cli_error("%s '%s': give a disk's index 0..%d, as cove get NAME lists them", opt, text,
+                  COVE_MAX_DISKS - 1);
+        return -1;
+    }
+    *out = (unsigned)n + 1;
+    return 0;
+}
+
+static int disk_option(int c, char *arg, struct cove_vm_settings *s, struct disk_args *d)
+{
+    struct cove_error err = {0};
+    switch (c) {
+    case O_ADD_DISK:
+        if (d->nadd == COVE_MAX_DISKS) {
+            cli_error("too many --add-disk options; a VM has at most %d disks", COVE_MAX_DISKS);
+            return -1;
+        }
+        if (cove_disk_spec_parse(arg, &d->add[d->nadd], &err) < 0) {
+            cli_error("%s", err.message);
+            return -1;
+        }
+        d->nadd++;
+        return 0;
+    case O_REMOVE_DISK:
+        return parse_disk_index("--remove-disk", arg, &s->remove_disk);
+    case O_DISK_OPTIONS: {
+        char *colon = strchr(arg, ':');
+        if (!colon) {
+            cli_error("--disk-options '%s': use N:OPTIONS, e.g. 0:cache=none,sync=none", arg);
+            return -1;
+        }
+        if (parse_disk_index("--disk-options", arg, &s->disk_options) < 0)
+            return -1;
+        if (cove_disk_options_parse(colon + 1, &s->disk_modes, &err) < 0) {
+            cli_error("%s", err.message);
+            return -1;
+        }
+        return 0;
+    }
+    }
+    return 1;
+}
+
 int cmd_set(int argc, char **argv)
 {
     static const char usage[] =
         "usage: cove set NAME [--cpus N] [--memory SIZE] [--disk-size SIZE]\n"
         "                [--net nat|none] [--forward SPEC]... [--no-forwards] [--mac MAC]\n"
-        "                [--dir [NAME:]PATH[:ro]]... [--no-dirs]\n\n"
+        "                [--dir [NAME:]PATH[:ro]]... [--no-dirs]\n"
+        "                [--disk-options N:OPTIONS] [--remove-disk N] [--add-disk NBD-URI]...\n\n"
         "Changes a stopped VM. The disk only grows. On a running VM only --memory can change:\n"
         "it asks the guest to give memory back through its balloon, down to SIZE (16M up\n"
         "to the configured memory, which gives it all back), for this run; the configured\n"
@@ -699,7 +762,15 @@ int cmd_set(int argc, char **argv)
         "  --mac MAC          a new MAC for the interface\n"
         "  --dir [NAME:]PATH[:ro]  replaces the stored shared directories by the ones given\n"
         "                     (repeatable), granted by this cove (docs/BUNDLES.md)\n"
-        "  --no-dirs          removes every stored shared directory\n";
+        "  --no-dirs          removes every stored shared directory\n"
+        "  --disk-options N:OPTIONS  replaces disk N's options (N as cove get lists the\n"
+        "                     disks, from 0): ro, cache=writeback|none, sync=full|fsync|none,\n"
+        "                     comma-separated; those not given take their defaults (rw,\n"
+        "                     cache=writeback, sync=fsync)\n"
+        "  --remove-disk N    removes disk N, an NBD disk (the VM's images are its own)\n"
+        "  --add-disk NBD-URI[,OPTIONS]  stores an NBD export as one more disk (repeatable):\n"
+        "                     nbd://HOST[:PORT]/EXPORT, nbds://... (TLS),\n"
+        "                     nbd+unix:///EXPORT?socket=PATH\n";
     enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_NO_FORWARDS, O_DIR, O_NO_DIRS };
     static const struct option options[] = {
         {"cpus", required_argument, NULL, O_CPUS},
@@ -711,10 +782,14 @@ int cmd_set(int argc, char **argv)
         {"mac", required_argument, NULL, O_MAC},
         {"dir", required_argument, NULL, O_DIR},
         {"no-dirs", no_argument, NULL, O_NO_DIRS},
+        {"add-disk", required_argument, NULL, O_ADD_DISK},
+        {"remove-disk", required_argument, NULL, O_REMOVE_DISK},
+        {"disk-options", required_argument, NULL, O_DISK_OPTIONS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct cove_vm_settings s = {0};
+    struct disk_args d = {0};
     struct net_args n = {0};
     struct cove_share_config shares[COVE_MAX_SHARES];
     bool no_forwards = false, no_dirs = false;
@@ -744,7 +819,9 @@ int cmd_set(int argc, char **argv)
             break;
         case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
         default: {
-            int r = net_option(c, optarg, &n);
+            int r = disk_option(c, optarg, &s, &d);
+            if (r > 0)
+                r = net_option(c, optarg, &n);
             if (r < 0)
                 return CLI_EXIT_USAGE;
             if (r > 0)
@@ -774,15 +851,18 @@ int cmd_set(int argc, char **argv)
     s.forwards = n.forwards;
     s.nforwards = n.nforwards;
     s.mac = n.mac;
+    s.add_disks = d.add;
+    s.nadd_disks = d.nadd;
     if (!s.cpus && !s.memory_mib && !s.disk_size && !s.net && !s.set_forwards && !s.mac &&
-        !s.set_shares) {
+        !s.set_shares && !s.disk_options && !s.remove_disk && !s.nadd_disks) {
         cli_error("nothing to change; pass --cpus, --memory, --disk-size, --net, --forward, "
-                  "--no-forwards, --mac, --dir or --no-dirs");
+                  "--no-forwards, --mac, --dir, --no-dirs, --disk-options, --remove-disk or "
+                  "--add-disk");
         return CLI_EXIT_USAGE;
     }
     struct cove_error err = {0};
     if (s.memory_mib && !s.cpus && !s.disk_size && !s.net && !s.set_forwards && !s.mac &&
-        !s.set_shares) {
+        !s.set_shares && !s.disk_options && !s.remove_disk && !s.nadd_disks) {
         struct cove_vm_info v;
         if (cove_vm_get(argv[optind], &v, &err) < 0)
             return fail(&err);

@@ -53,8 +53,8 @@ static int run_flush(struct cdisk *c, struct run *run, bool write)
 {
     int r = 0;
     if (run->len)
-        r = write ? disk_pwrite_full(c->base.fd, run->buf, run->len, run->host)
-                  : disk_pread_full(c->base.fd, run->buf, run->len, run->host);
+        r = write ? disk_data_write(&c->base, run->buf, run->len, run->host)
+                  : disk_data_read(&c->base, run->buf, run->len, run->host);
     run->len = 0;
     return r;
 }
@@ -131,7 +131,7 @@ static int write_cow(struct cdisk *c, const struct slot *s, const char *p, uint6
     if (r < 0)
         return r;
     memcpy(c->bounce + in, p, n);
-    return disk_pwrite_full(c->base.fd, c->bounce, c->cluster_size, s->host);
+    return disk_data_write(&c->base, c->bounce, c->cluster_size, s->host);
 }
 
 /* Maps up to CHUNK_CLUSTERS clusters, writes their data, then commits new entries. A

@@ -112,11 +112,16 @@ static int open_depth(const char *path, enum disk_format format, unsigned flags,
     d->read_only = ro;
     d->probed = probed;
     d->fd = fd;
+    d->direct_fd = -1;
     d->path = strdup(path);
     pthread_mutex_init(&d->lock, NULL);
     if (!d->path) {
         disk_close(d);
         return cove_error_set(err, -ENOMEM, "disk %s: out of memory", path);
+    }
+    if ((flags & DISK_OPEN_DIRECT) && (r = disk_direct_open(d, err)) < 0) {
+        disk_close(d);
+        return r;
     }
     *out = d;
     return 0;
@@ -151,6 +156,8 @@ int disk_close(struct disk *d)
     int r = d->ops->close(d);
     if (d->fd >= 0)
         close(d->fd);
+    if (d->direct_fd >= 0)
+        close(d->direct_fd);
     pthread_mutex_destroy(&d->lock);
     free(d->path);
     free(d);
@@ -252,6 +259,14 @@ int disk_flush(struct disk *d)
     pthread_mutex_lock(&d->lock);
     int r = d->ops->flush(d);
     pthread_mutex_unlock(&d->lock);
+    return r;
+}
+
+int disk_flush_full(struct disk *d)
+{
+    int r = disk_flush(d);
+    if (r == 0 && !d->read_only && fsync(d->fd) < 0)
+        r = -errno;
     return r;
 }
 

@@ -48,6 +48,10 @@ int disk_open(const char *path, bool read_only, struct disk **out, struct cove_e
 /* PATH itself must not be a symbolic link (a VM bundle's files, see src/store): -ELOOP.
  * Backing images are opened as their overlay names them. */
 #define DISK_OPEN_NO_FOLLOW 0x4u
+/* cache=none: the guest's data bypasses the host page cache (O_DIRECT; a cdisk's maps
+ * still go through it). A raw image's size must be a multiple of the file system's direct
+ * I/O block (-EINVAL); a file system without O_DIRECT is an error too. */
+#define DISK_OPEN_DIRECT 0x8u
 
 int disk_open_ex(const char *path, enum disk_format format, unsigned flags, struct disk **out,
                  struct cove_error *err);
@@ -79,8 +83,10 @@ int disk_write(struct disk *disk, const void *buf, size_t len, uint64_t offset);
 int disk_readv(struct disk *disk, const struct iovec *iov, unsigned n, uint64_t offset);
 int disk_writev(struct disk *disk, const struct iovec *iov, unsigned n, uint64_t offset);
 
-/* Makes every completed write durable. */
+/* Makes every completed write durable (fdatasync: the data, and what reading it needs). */
 int disk_flush(struct disk *disk);
+/* disk_flush, then fsync(2) of the image file: its inode's metadata (times, size) too. */
+int disk_flush_full(struct disk *disk);
 
 /* Drops the data of the whole clusters inside the range (and frees their host space);
  * they then read zeros, also over a backing image. Partial clusters keep their data:

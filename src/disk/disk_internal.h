@@ -44,6 +44,9 @@ struct disk {
     bool probed;        /* format was detected, not given (raw: guard sector 0) */
     uint64_t size;
     pthread_mutex_t lock;
+    int direct_fd;          /* cache=none: O_DIRECT descriptor of the same file; else -1 */
+    uint32_t direct_align;  /* its offset and length alignment */
+    uint32_t direct_mem_align; /* its buffer alignment */
     disk_fault_hook_fn fault_hook;
     void *fault_opaque;
 };
@@ -64,6 +67,19 @@ int disk_open_backing(const char *path, enum disk_format format, unsigned depth,
 /* Shared helpers (disk_util.c). */
 int disk_pread_full(int fd, void *buf, size_t len, uint64_t off); /* zeros past EOF */
 int disk_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+/* The whole iovec array at off (preadv/pwritev per IOV_MAX buffers); -EIO when short. */
+int disk_transfer_vec(int fd, const struct iovec *iov, unsigned n, uint64_t off, bool write);
+
+/* cache=none (disk_direct.c): a second descriptor of the image opened with O_DIRECT,
+ * through which the raw driver moves the guest's data; requests that are not aligned to
+ * what the file system needs go through an aligned bounce buffer. */
+int disk_direct_open(struct disk *d, struct cove_error *err);
+int disk_direct_transfer(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off,
+                         bool write);
+/* The guest's data at a file offset: through the O_DIRECT descriptor with cache=none,
+ * else disk_pread_full/disk_pwrite_full. (Metadata always goes through d->fd.) */
+int disk_data_read(struct disk *d, void *buf, size_t len, uint64_t off);
+int disk_data_write(struct disk *d, const void *buf, size_t len, uint64_t off);
 bool disk_buf_is_zero(const void *buf, size_t len);
 /* Resolves a backing path stored in IMAGE against IMAGE's directory. */
 int disk_resolve_backing(const char *image, const char *backing, char *out, size_t out_len);

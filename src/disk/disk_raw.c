@@ -14,6 +14,8 @@
 
 static int raw_read(struct disk *d, void *buf, size_t len, uint64_t off)
 {
+    if (d->direct_fd >= 0)
+        return disk_direct_transfer(d, &(struct iovec){buf, len}, 1, off, false);
     return disk_pread_full(d->fd, buf, len, off);
 }
 
@@ -36,53 +38,16 @@ static int raw_write(struct disk *d, const void *buf, size_t len, uint64_t off)
 {
     if (writes_cdisk_magic(d, buf, len, off))
         return -EPERM;
+    if (d->direct_fd >= 0)
+        return disk_direct_transfer(d, &(struct iovec){(void *)buf, len}, 1, off, true);
     return disk_pwrite_full(d->fd, buf, len, off);
-}
-
-/* One preadv/pwritev per IOV_MAX buffers instead of one call per buffer (a guest request
- * is a list of 4 KiB pages). */
-static int transfer_vec(int fd, const struct iovec *iov, unsigned n, uint64_t off, bool write)
-{
-    struct iovec v[IOV_MAX];
-    while (n) {
-        unsigned cnt = n < IOV_MAX ? n : IOV_MAX;
-        memcpy(v, iov, cnt * sizeof *v);
-        iov += cnt;
-        n -= cnt;
-        struct iovec *cur = v;
-        while (cnt) {
-            if (cur->iov_len == 0) {
-                cur++;
-                cnt--;
-                continue;
-            }
-            ssize_t done = write ? pwritev(fd, cur, (int)cnt, (off_t)off)
-                                 : preadv(fd, cur, (int)cnt, (off_t)off);
-            if (done < 0) {
-                if (errno == EINTR)
-                    continue;
-                return -errno;
-            }
-            if (done == 0)
-                return -EIO; /* the file shrank under us: the size check said it fits */
-            off += (uint64_t)done;
-            while (cnt && (size_t)done >= cur->iov_len) {
-                done -= (ssize_t)cur->iov_len;
-                cur++;
-                cnt--;
-            }
-            if (cnt) {
-                cur->iov_base = (char *)cur->iov_base + done;
-                cur->iov_len -= (size_t)done;
-            }
-        }
-    }
-    return 0;
 }
 
 static int raw_readv(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off)
 {
-    return transfer_vec(d->fd, iov, n, off, false);
+    if (d->direct_fd >= 0)
+        return disk_direct_transfer(d, iov, n, off, false);
+    return disk_transfer_vec(d->fd, iov, n, off, false);
 }
 
 static int raw_writev(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off)
@@ -102,7 +67,9 @@ static int raw_writev(struct disk *d, const struct iovec *iov, unsigned n, uint6
         if (writes_cdisk_magic(d, head, len, off))
             return -EPERM;
     }
-    return transfer_vec(d->fd, iov, n, off, true);
+    if (d->direct_fd >= 0)
+        return disk_direct_transfer(d, iov, n, off, true);
+    return disk_transfer_vec(d->fd, iov, n, off, true);
 }
 
 static int raw_flush(struct disk *d)

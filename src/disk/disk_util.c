@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 int disk_pread_full(int fd, void *buf, size_t len, uint64_t off)
@@ -47,6 +48,47 @@ int disk_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
         p += r;
         len -= (size_t)r;
         off += (uint64_t)r;
+    }
+    return 0;
+}
+
+/* One preadv/pwritev per IOV_MAX buffers instead of one call per buffer (a guest request
+ * is a list of 4 KiB pages). */
+int disk_transfer_vec(int fd, const struct iovec *iov, unsigned n, uint64_t off, bool write)
+{
+    struct iovec v[IOV_MAX];
+    while (n) {
+        unsigned cnt = n < IOV_MAX ? n : IOV_MAX;
+        memcpy(v, iov, cnt * sizeof *v);
+        iov += cnt;
+        n -= cnt;
+        struct iovec *cur = v;
+        while (cnt) {
+            if (cur->iov_len == 0) {
+                cur++;
+                cnt--;
+                continue;
+            }
+            ssize_t done = write ? pwritev(fd, cur, (int)cnt, (off_t)off)
+                                 : preadv(fd, cur, (int)cnt, (off_t)off);
+            if (done < 0) {
+                if (errno == EINTR)
+                    continue;
+                return -errno;
+            }
+            if (done == 0)
+                return -EIO; /* the file shrank under us: the size check said it fits */
+            off += (uint64_t)done;
+            while (cnt && (size_t)done >= cur->iov_len) {
+                done -= (ssize_t)cur->iov_len;
+                cur++;
+                cnt--;
+            }
+            if (cnt) {
+                cur->iov_base = (char *)cur->iov_base + done;
+                cur->iov_len -= (size_t)done;
+            }
+        }
     }
     return 0;
 }

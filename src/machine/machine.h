@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <cove/config.h>
 #include <cove/error.h>
 
 #include "backends/net.h"
@@ -25,10 +26,14 @@
 #define MACHINE_MIN_MEMORY (16ull << 20)
 #define MACHINE_MAX_MEMORY (64ull << 30)
 
-/* A disk attachment: a raw (or, later, cdisk) image file on a virtio-blk device. */
+/* A disk attachment on a virtio-blk device: an image file (raw or cdisk), or an NBD
+ * export when path is an NBD URI (cove_disk_is_nbd). */
 struct machine_disk {
     const char *path;
     bool read_only;
+    enum cove_disk_cache cache;
+    enum cove_disk_sync sync;
+    bool nbd_host_files; /* see block_options: the user's own command line only */
 };
 
 /* virtio-mmio slots of the virt board: the most virtio devices a machine has. */

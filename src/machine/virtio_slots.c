@@ -57,7 +57,9 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
     unsigned next_slot = MACHINE_MAX_VIRTIO;
     for (unsigned i = 0; i < cfg->ndisks; i++) {
         struct block_attachment *disk;
-        rc = block_disk_open(cfg->disks[i].path, cfg->disks[i].read_only, &disk, err);
+        const struct machine_disk *d = &cfg->disks[i];
+        struct block_options bo = {d->read_only, d->cache, d->sync, d->nbd_host_files};
+        rc = block_open(d->path, &bo, &disk, err);
         if (rc < 0)
             return rc;
         struct virtio_mmio_params p = params_for(m, next_slot - 1);

@@ -114,6 +114,8 @@ int store_load_info(const struct store *s, const char *name, struct cove_vm_info
     for (unsigned i = 0; i < out->config.ndisks; i++) {
         uint64_t size = 0, used = 0;
         char backing[PATH_MAX];
+        if (cove_disk_is_nbd(out->config.disks[i].file))
+            continue; /* on a server: not the host's space, nor known without connecting */
         if ((rc = store_resolve(bundle, out->config.disks[i].file, path, sizeof path, err)) < 0) {
             cove_vm_info_free(out);
             return rc;
@@ -458,6 +460,9 @@ static int grow_disk(const char *bundle, const struct cove_config *cfg, uint64_t
     uint64_t cur;
     if (cfg->ndisks == 0)
         return cove_error_set(err, -EINVAL, "the VM has no disk to resize");
+    if (cove_disk_is_nbd(cfg->disks[0].file))
+        return cove_error_set(err, -EINVAL, "the VM's disk is the NBD export %s; resize it on "
+                              "its server", cfg->disks[0].file);
     int rc = store_check_bundle_disk(bundle, cfg->disks[0].file, path, sizeof path, err);
     if (rc == 0)
         rc = store_disk_info(path, &cur, NULL, NULL, 0, err);
@@ -501,9 +506,12 @@ int cove_vm_set(const char *name, const struct cove_vm_settings *set, struct cov
                                    set->nforwards, set->mac, err);
         if (rc == 0 && set->set_shares)
             rc = store_set_shares(&s, &cfg, set->shares, set->nshares, err);
+        bool disks = set->disk_options || set->remove_disk || set->nadd_disks;
+        if (rc == 0 && disks)
+            rc = store_set_disks(&cfg, set, err);
         if (rc == 0 && set->disk_size)
             rc = grow_disk(bundle, &cfg, set->disk_size, err);
-        if (rc == 0 && (set->cpus || set->memory_mib || network || set->set_shares)) {
+        if (rc == 0 && (set->cpus || set->memory_mib || network || set->set_shares || disks)) {
             if (set->cpus)
                 cfg.cpus = set->cpus;
             if (set->memory_mib)

@@ -66,6 +66,9 @@ void store_collect_bases(const struct store *s);
 
 /* network.c: applies create's or set's network options to cfg (see struct
  * cove_vm_settings); cfg is unchanged on error. */
+/* The disk changes of set (cove_vm_settings) on cfg: 0, or -EINVAL with one line. */
+int store_set_disks(struct cove_config *cfg, const struct cove_vm_settings *set,
+                    struct cove_error *err);
 int store_set_network(struct cove_config *cfg, enum cove_net_mode net, bool set_forwards,
                       const char *const *forwards, unsigned nforwards, const char *mac,
                       struct cove_error *err);

@@ -128,7 +128,8 @@ int store_check_bundle(const char *bundle, const struct cove_config *cfg,
     const char *boot[] = {cfg->kernel, cfg->initrd, cfg->firmware};
     int rc = 0;
     for (unsigned i = 0; i < cfg->ndisks && rc == 0; i++)
-        rc = store_check_bundle_disk(bundle, cfg->disks[i].file, path, sizeof path, err);
+        if (!cove_disk_is_nbd(cfg->disks[i].file)) /* an NBD disk is no file of the bundle */
+            rc = store_check_bundle_disk(bundle, cfg->disks[i].file, path, sizeof path, err);
     for (unsigned i = 0; i < 3 && rc == 0; i++)
         if (boot[i])
             rc = store_bundle_file(bundle, boot[i], path, sizeof path, err);

@@ -132,6 +132,8 @@ static int clone_disk(const struct store *s, const char *src_bundle, const char 
                       const struct cove_disk_config *d, struct cove_error *err)
 {
     char src[PATH_MAX], dst[PATH_MAX], base[PATH_MAX];
+    if (cove_disk_is_nbd(d->file))
+        return 0; /* the clone names the same export (docs/BUNDLES.md) */
     int rc = store_resolve(src_bundle, d->file, src, sizeof src, err);
     if (rc < 0 || (rc = store_resolve(tmp_bundle, d->file, dst, sizeof dst, err)) < 0)
         return rc;

@@ -143,9 +143,41 @@ static int check_element(struct ctx *c, const char *array, size_t i, const json_
     return check_keys(c, d, prefix, keys);
 }
 
+/* A disk's "cache" and "sync" (absent: the defaults). */
+static int parse_disk_modes(struct ctx *c, const json_t *d, size_t i, struct cove_disk_config *dc)
+{
+    char path[64];
+    json_t *v = json_object_get(d, "cache");
+    snprintf(path, sizeof path, "disks[%zu].cache", i);
+    if (v && (!json_is_string(v) || cove_disk_cache_parse(json_string_value(v), &dc->cache) < 0))
+        return bad(c, path, "must be \"writeback\" or \"none\"", v);
+    v = json_object_get(d, "sync");
+    snprintf(path, sizeof path, "disks[%zu].sync", i);
+    if (v && (!json_is_string(v) || cove_disk_sync_parse(json_string_value(v), &dc->sync) < 0))
+        return bad(c, path, "must be \"full\", \"fsync\" or \"none\"", v);
+    return 0;
+}
+
+/* "nbd": an NBD URI, checked as `--disk` checks it. */
+static int parse_disk_nbd(struct ctx *c, const json_t *d, size_t i, struct cove_disk_config *dc)
+{
+    char path[64];
+    snprintf(path, sizeof path, "disks[%zu].nbd", i);
+    int rc = get_string(c, d, "nbd", path, true, &dc->file);
+    struct cove_error why;
+    if (rc == 0 && cove_disk_check_nbd_uri(dc->file, &why) < 0)
+        return cove_error_set(c->err, -EINVAL, "%s: key '%s': %s", c->what, path, why.message);
+    if (rc == 0 && dc->cache != COVE_DISK_CACHE_WRITEBACK)
+        return cove_error_set(c->err, -EINVAL, "%s: key 'disks[%zu].cache': \"none\" is for "
+                              "image files, not NBD disks", c->what, i);
+    return rc;
+}
+
 static int parse_disks(struct ctx *c, const json_t *root, struct cove_config *cfg)
 {
-    static const char *const keys[] = {"file", "read_only", NULL};
+    static const char *const keys[] = {"file", "nbd", "read_only", "cache", "sync", NULL};
+    static const char form[] = "must be an object {\"file\" or \"nbd\", \"read_only\", "
+                               "\"cache\", \"sync\"}";
     json_t *arr = json_object_get(root, "disks");
     if (!arr)
         return cove_error_set(c->err, -EINVAL, "%s: key 'disks' is missing", c->what);
@@ -158,15 +190,25 @@ static int parse_disks(struct ctx *c, const json_t *root, struct cove_config *cf
     json_t *d;
     json_array_foreach(arr, i, d) {
         char path[64];
-        int rc = check_element(c, "disks", i, d, keys,
-                               "must be an object {\"file\", \"read_only\"}");
+        snprintf(path, sizeof path, "disks[%zu]", i);
+        int rc = check_element(c, "disks", i, d, keys, form);
         if (rc < 0)
             return rc;
+        bool nbd = json_object_get(d, "nbd") != NULL;
+        if (nbd && json_object_get(d, "file"))
+            return cove_error_set(c->err, -EINVAL, "%s: key '%s': give \"file\" or \"nbd\", "
+                                  "not both", c->what, path);
         struct cove_disk_config *dc = &cfg->disks[cfg->ndisks];
-        snprintf(path, sizeof path, "disks[%zu].file", i);
-        if ((rc = get_string(c, d, "file", path, true, &dc->file)) < 0)
+        if ((rc = parse_disk_modes(c, d, i, dc)) < 0)
             return rc;
-        cfg->ndisks++;
+        snprintf(path, sizeof path, "disks[%zu].file", i);
+        rc = nbd ? parse_disk_nbd(c, d, i, dc) : get_string(c, d, "file", path, true, &dc->file);
+        cfg->ndisks += dc->file != NULL;
+        if (rc < 0)
+            return rc;
+        if (!nbd && cove_disk_is_nbd(dc->file))
+            return bad(c, path, "must be a file; an NBD URI goes under the key \"nbd\"",
+                       json_object_get(d, "file"));
         snprintf(path, sizeof path, "disks[%zu].read_only", i);
         if ((rc = get_bool(c, d, "read_only", path, false, &dc->read_only)) < 0)
             return rc;
@@ -435,6 +477,13 @@ static int check_bundle_names(struct ctx *c, const struct cove_config *cfg)
     static const char boot[] = "copy the file into the bundle and give its name";
     int rc = 0;
     for (unsigned i = 0; i < cfg->ndisks && rc == 0; i++) {
+        const char *host_file = cove_disk_nbd_host_file(cfg->disks[i].file);
+        if (host_file)
+            return cove_error_set(c->err, -EINVAL, "%s: key 'disks[%u].nbd': %s= names a "
+                                  "host file, which a bundle may not; give the URI for one run "
+                                  "with `cove run NAME --disk URI`", c->what, i, host_file);
+        if (cove_disk_is_nbd(cfg->disks[i].file))
+            continue; /* "nbd": a URI, checked by the parser */
         char key[32];
         snprintf(key, sizeof key, "disks[%u].file", i);
         rc = check_bundle_name(c, key, cfg->disks[i].file,
@@ -521,10 +570,14 @@ char *cove_config_to_json(const struct cove_config *cfg)
     json_object_set_new(root, "cpus", json_integer(cfg->cpus));
     json_object_set_new(root, "memory", json_integer((json_int_t)cfg->memory_mib));
     json_t *disks = json_array();
-    for (unsigned i = 0; i < cfg->ndisks; i++)
-        json_array_append_new(disks, json_pack("{s:s, s:b}", "file",
-                                               cfg->disks[i].file ? cfg->disks[i].file : "",
-                                               "read_only", cfg->disks[i].read_only));
+    for (unsigned i = 0; i < cfg->ndisks; i++) {
+        const struct cove_disk_config *d = &cfg->disks[i];
+        json_array_append_new(disks, json_pack("{s:s, s:b, s:s, s:s}",
+                                               cove_disk_is_nbd(d->file) ? "nbd" : "file",
+                                               d->file ? d->file : "", "read_only", d->read_only,
+                                               "cache", cove_disk_cache_name(d->cache),
+                                               "sync", cove_disk_sync_name(d->sync)));
+    }
     json_object_set_new(root, "disks", disks);
     if (cfg->has_network) {
         json_t *net = json_object();

@@ -314,15 +314,24 @@ static int resolve_disks(struct run_ctx *c, const struct cove_run_options *o,
         return cove_error_set(err, -EINVAL, "too many disks (%u); a VM has at most %d",
                               cfg->ndisks + o->nextra_disks, MACHINE_MAX_VIRTIO);
     for (unsigned i = 0; i < cfg->ndisks; i++) {
-        int rc = resolve_file(c, cfg->disks[i].file, true, c->disk_paths[i],
-                              sizeof c->disk_paths[i], err);
-        if (rc < 0)
-            return rc;
-        c->disks[c->ndisks++] = (struct machine_disk){c->disk_paths[i], cfg->disks[i].read_only};
-    }
-    for (unsigned i = 0; i < o->nextra_disks; i++)
+        const struct cove_disk_config *d = &cfg->disks[i];
+        const char *path = d->file;
+        if (!cove_disk_is_nbd(d->file)) {
+            int rc = resolve_file(c, d->file, true, c->disk_paths[i], sizeof c->disk_paths[i],
+                                  err);
+            if (rc < 0)
+                return rc;
+            path = c->disk_paths[i];
+        }
+        /* a bundle's URIs read no host files; an ephemeral VM's come from its command line */
         c->disks[c->ndisks++] =
-            (struct machine_disk){o->extra_disks[i].file, o->extra_disks[i].read_only};
+            (struct machine_disk){path, d->read_only, d->cache, d->sync, !c->name};
+    }
+    for (unsigned i = 0; i < o->nextra_disks; i++) {
+        const struct cove_disk_config *d = &o->extra_disks[i];
+        c->disks[c->ndisks++] =
+            (struct machine_disk){d->file, d->read_only, d->cache, d->sync, true};
+    }
     mc->disks = c->disks;
     mc->ndisks = c->ndisks;
     return 0;

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 SECONDS_EACH=${1:-20}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(virtq blk mmio net vsock http fwd_syn agent vhost_user config balloon)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(virtq blk mmio net vsock http fwd_syn agent vhost_user config balloon disk_spec)
 OUT=${FUZZ_BUILD:-build-fuzz}
 CC=${FUZZ_CC:-clang}
 mkdir -p "$OUT"
@@ -23,7 +23,7 @@ CFLAGS=(-std=gnu11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc -Wall -Wextra -Werror
 failed=0
 for t in "${TARGETS[@]}"; do
     bin="$OUT/fuzz_$t"
-    if ! "$CC" "${CFLAGS[@]}" -o "$bin" "tests/fuzz/fuzz_$t.c" "${LIB_SRCS[@]}" $(pkg-config --libs slirp jansson); then
+    if ! "$CC" "${CFLAGS[@]}" -o "$bin" "tests/fuzz/fuzz_$t.c" "${LIB_SRCS[@]}" $(pkg-config --libs slirp jansson libnbd); then
         echo "fuzz: cannot build $t" >&2
         failed=1
         continue

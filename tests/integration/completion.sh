@@ -39,6 +39,8 @@ exactly() {
 }
 
 offers create run list get set stop delete rename pause resume disk exec ip cp ssh ssh-config connect image -- cove ""
+offers --disk-options --add-disk --remove-disk -- cove set alpha --
+exactly "" -- cove set alpha --add-disk ""
 exactly "clone connect cp create" -- cove c
 exactly "--verbose --version" -- cove --v
 offers create -- cove -v cr

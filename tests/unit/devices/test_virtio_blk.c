@@ -52,7 +52,7 @@ static void blk_running_on(struct vdriver *d, const char *path, bool ro, const c
     vd_ram_init(d);
     struct block_attachment *disk;
     struct cove_error err;
-    if (block_disk_open(path, ro, &disk, &err) < 0) {
+    if (block_disk_open(path, &(struct block_options){.read_only = ro}, &disk, &err) < 0) {
         printf("  %s\n", err.message);
         exit(1);
     }
@@ -319,23 +319,23 @@ TEST(open_errors_and_locks)
 {
     struct block_attachment *a, *b;
     struct cove_error err;
-    CHECK(block_disk_open("/nonexistent/disk.img", false, &a, &err) == -ENOENT);
+    CHECK(block_disk_open("/nonexistent/disk.img", &(struct block_options){.read_only = false}, &a, &err) == -ENOENT);
     CHECK(strstr(err.message, "/nonexistent/disk.img") && strstr(err.message, "no such file"));
-    CHECK(block_disk_open("/tmp", true, &a, &err) == -EISDIR);
+    CHECK(block_disk_open("/tmp", &(struct block_options){.read_only = true}, &a, &err) == -EISDIR);
     CHECK(strstr(err.message, "is a directory") != NULL);
-    CHECK(block_disk_open("/tmp", false, &a, &err) == -EISDIR);
+    CHECK(block_disk_open("/tmp", &(struct block_options){.read_only = false}, &a, &err) == -EISDIR);
 
-    REQUIRE(block_disk_open(image, false, &a, &err) == 0);
-    CHECK(block_disk_open(image, false, &b, &err) == -EBUSY);
+    REQUIRE(block_disk_open(image, &(struct block_options){.read_only = false}, &a, &err) == 0);
+    CHECK(block_disk_open(image, &(struct block_options){.read_only = false}, &b, &err) == -EBUSY);
     CHECK(strstr(err.message, "is in use by another VM") != NULL);
-    CHECK(block_disk_open(image, true, &b, &err) == -EBUSY);
+    CHECK(block_disk_open(image, &(struct block_options){.read_only = true}, &b, &err) == -EBUSY);
     block_close(a);
-    REQUIRE(block_disk_open(image, true, &a, &err) == 0);
-    REQUIRE(block_disk_open(image, true, &b, &err) == 0); /* readers share */
-    CHECK(block_disk_open(image, false, &b, &err) == -EBUSY);
+    REQUIRE(block_disk_open(image, &(struct block_options){.read_only = true}, &a, &err) == 0);
+    REQUIRE(block_disk_open(image, &(struct block_options){.read_only = true}, &b, &err) == 0); /* readers share */
+    CHECK(block_disk_open(image, &(struct block_options){.read_only = false}, &b, &err) == -EBUSY);
     block_close(a);
     block_close(b);
-    REQUIRE(block_disk_open(image, false, &a, &err) == 0);
+    REQUIRE(block_disk_open(image, &(struct block_options){.read_only = false}, &a, &err) == 0);
     CHECK_EQ_U64(a->size, DISK_SIZE);
     CHECK(!a->read_only);
     block_close(a);

@@ -126,7 +126,7 @@ TEST(rejects_bad_values)
     expect_error("{\"file\": \"disk.img\",", "{\"file\": \"\",", "'disks[0].file': must not be empty");
     expect_error("{\"file\": \"disk.img\", ", "{", "key 'disks[0].file' is missing");
     expect_error("\"read_only\": false", "\"read_only\": \"no\"", "'disks[0].read_only': must be true or false");
-    expect_error("\"read_only\": false", "\"read_only\": false, \"cache\": 1", "unknown key 'disks[0].cache'");
+    expect_error("\"read_only\": false", "\"read_only\": false, \"cachee\": 1", "unknown key 'disks[0].cachee'");
     expect_error("\"nat\": true", "\"nat\": 1", "key 'network.nat': must be true or false");
     expect_error("52:54:00:12:34:56", "52:54:00:12:34", "key 'network.mac'");
     expect_error("52:54:00:12:34:56", "53:54:00:12:34:56", "multicast");
