@@ -16,14 +16,27 @@ mkdir -p "$OUT"
 LIB_SRCS=(src/devices/*.c src/devices/virtio/*.c src/backends/*.c src/disk/*.c src/util/log.c src/util/error.c
           src/util/fdio.c src/util/usock.c src/vm/http.c
           src/agent/agent_frame.c src/store/config.c src/store/share_spec.c)
-CFLAGS=(-std=gnu11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc -Wall -Wextra -Werror
-        -Wno-unused-parameter -fsanitize=fuzzer,address,undefined
-        -fno-sanitize-recover=undefined -fno-omit-frame-pointer -pthread)
+COMMON=(-std=gnu11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc -Wall -Wextra -Werror
+        -Wno-unused-parameter -fno-sanitize-recover=undefined -fno-omit-frame-pointer -pthread)
+LIBS=$(pkg-config --libs slirp jansson libnbd)
+
+# The code under test is compiled once (coverage-instrumented, without libFuzzer's main)
+# into one archive that every target links: not once per target.
+rm -rf "${OUT:?}/obj"
+mkdir -p "$OUT/obj"
+export CC OUT
+printf '%s\n' "${LIB_SRCS[@]}" |
+    xargs -P "$(nproc)" -I{} sh -c 'exec "$CC" "$@" -c -o "$OUT/obj/$(echo {} | tr / _).o" {}' \
+        sh "${COMMON[@]}" -fsanitize=fuzzer-no-link,address,undefined ||
+    { echo "fuzz: cannot build the code under test" >&2; exit 1; }
+rm -f "$OUT/libcove-fuzz.a"
+ar rcs "$OUT/libcove-fuzz.a" "$OUT"/obj/*.o
 
 failed=0
 for t in "${TARGETS[@]}"; do
     bin="$OUT/fuzz_$t"
-    if ! "$CC" "${CFLAGS[@]}" -o "$bin" "tests/fuzz/fuzz_$t.c" "${LIB_SRCS[@]}" $(pkg-config --libs slirp jansson libnbd); then
+    if ! "$CC" "${COMMON[@]}" -fsanitize=fuzzer,address,undefined -o "$bin" \
+            "tests/fuzz/fuzz_$t.c" "$OUT/libcove-fuzz.a" $LIBS; then
         echo "fuzz: cannot build $t" >&2
         failed=1
         continue
