@@ -115,7 +115,8 @@ int main(int argc, char **argv)
         {"get", cmd_get}, {"set", cmd_set}, {"stop", cmd_stop}, {"delete", cmd_delete},
         {"rename", cmd_rename}, {"pause", cmd_pause}, {"resume", cmd_resume},
         {"disk", cmd_disk}, {"exec", cmd_exec}, {"ip", cmd_ip}, {"cp", cmd_cp},
-        {"image", cmd_image},
+        {"image", cmd_image}, {"push", cmd_push}, {"pull", cmd_pull},
+        {"login", cmd_login}, {"logout", cmd_logout},
         {"ssh", cmd_ssh}, {"ssh-config", cmd_ssh_config}, {"connect", cmd_connect},
     };
     for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
