@@ -24,7 +24,6 @@ failed=0
 for t in "${TARGETS[@]}"; do
     bin="$OUT/fuzz_$t"
     extra=()
-    # the registry client's parsers, with the store's file-name rule they apply
     # the registry client's parsers, with the store's file-name rule they apply (and what
     # the store links against: the rest of libcove but the CLI)
     [ "$t" = oci ] && extra=(src/oci/manifest.c src/oci/digest.c src/store/*.c src/image/*.c
