@@ -58,12 +58,12 @@ _cove()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local commands="create clone run list get set stop delete rename pause resume disk exec ip cp
-        ssh ssh-config connect image"
+        ssh ssh-config connect image push pull login logout"
     # options whose value is the next word
     local with_value=" --kernel --initrd --append --cpus --memory --firmware --disk --net
         --forward --mac --vsock --console --format --backing --to --disk-size --from-guest
         --timeout --wait -e --env -w --workdir --from-disk --boot --from
-        --user --identity --suite --ssh-key --user-data --wait "
+        --user --identity --suite --ssh-key --user-data --wait -u --username "
     local i cmd="" cmd_i=0 w
     COMPREPLY=()
 
@@ -141,7 +141,13 @@ _cove()
                   --forward --mac --vsock --console --no-console --rm"
             names=1
         fi ;;
-    clone | rename) opts=""; [ ${#pos[@]} = 0 ] && names=1 ;;
+    clone) opts="--insecure"; [ ${#pos[@]} = 0 ] && names=1 ;;
+    rename) opts=""; [ ${#pos[@]} = 0 ] && names=1 ;;
+    # registries: push NAME REF..., pull REF, login/logout REGISTRY (clone REF NAME above)
+    push) opts="--insecure"; [ ${#pos[@]} = 0 ] && names=1 ;;
+    pull) opts="--insecure" ;;
+    login) opts="-u --username --password-stdin --insecure" ;;
+    logout) opts="" ;;
     list) opts="--format" ;;
     get) opts="--format"; [ ${#pos[@]} = 0 ] && names=1 ;;
     set) opts="--cpus --memory --disk-size"; [ ${#pos[@]} = 0 ] && names=1 ;;
