@@ -115,8 +115,11 @@ int oci_manifest_parse(const char *text, size_t len, const char *what, struct oc
         rc = cove_error_set(err, -EPROTO, "%s is not a cove VM: its manifest is %s (a container "
                             "image or an index?)", what, mt);
     else if ((at && strcmp(at, OCI_ARTIFACT_TYPE)) || !ct || strcmp(ct, OCI_CONFIG_TYPE))
-        rc = cove_error_set(err, -EPROTO, "%s is not a cove VM but %s; cove pulls only "
-                            OCI_ARTIFACT_TYPE, what, at ? at : ct ? ct : "an unknown artifact");
+        rc = cove_error_set(err, -EPROTO, "%s is not a cove VM (its %s is %s%s); cove pulls "
+                            "only " OCI_ARTIFACT_TYPE, what, at ? "artifactType" : "config",
+                            at ? at : ct ? ct : "missing",
+                            !at && ct && !strcmp(ct, "application/vnd.oci.image.config.v1+json")
+                                ? ": a container image" : "");
     else if (json_integer_value(json_object_get(root, "schemaVersion")) != 2 ||
              !oci_digest_valid(cd) || !json_is_integer(cs) || json_integer_value(cs) < 0 ||
              json_integer_value(cs) > OCI_MAX_MANIFEST || !json_is_array(layers) ||
@@ -174,8 +177,11 @@ int oci_config_parse(const char *text, size_t len, char **vm_json, struct oci_fi
         json_t *e = json_array_get(fj, i);
         const char *name = json_string_value(json_object_get(e, "name"));
         json_t *size = json_object_get(e, "size");
+        /* the names of the cache's own files and of temporaries are not the image's */
         if (!name || strlen(name) >= sizeof f[i].name || store_file_name_problem(name) ||
-            !strcmp(name, BUNDLE_CONFIG) || !json_is_integer(size) ||
+            !strcmp(name, BUNDLE_CONFIG) || !strcmp(name, "vm.json") ||
+            !strcmp(name, "manifest.json") || !strncmp(name, ".tmp-", 5) ||
+            !json_is_integer(size) ||
             json_integer_value(size) < 0 ||
             (uint64_t)json_integer_value(size) > OCI_MAX_FILE_SIZE) {
             rc = cove_error_set(err, -EPROTO, "the VM's config blob: files[%zu] is malformed "

@@ -107,6 +107,21 @@ COVE_HOME=$TMP/home2 "$COVE" pull "$PLAIN/copy/vm:1" >"$TMP/pull" || fail "pull 
 grep -q "$digest" "$TMP/pull" || fail "the copy's digest differs: $(cat "$TMP/pull")"
 echo "ok: skopeo copy to a plain registry; cove pulls the same digest from there"
 
+# --- a container image is refused by name ----------------------------------------------------
+lay=$TMP/layout
+mkdir -p "$lay/blobs/sha256"
+put_blob() { local d; d=$(printf '%s' "$1" | sha256sum | cut -d' ' -f1); printf '%s' "$1" >"$lay/blobs/sha256/$d"; echo "$d"; }
+cfg='{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+cd_=$(put_blob "$cfg")
+man='{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:'$cd_'","size":'${#cfg}'},"layers":[]}'
+md=$(put_blob "$man")
+echo '{"imageLayoutVersion":"1.0.0"}' >"$lay/oci-layout"
+echo '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:'$md'","size":'${#man}',"annotations":{"org.opencontainers.image.ref.name":"1"}}]}' >"$lay/index.json"
+skopeo copy -q --dest-tls-verify=false "oci:$lay:1" "docker://$PLAIN/ctr:1" || fail "skopeo copy of a container image"
+COVE_HOME=$TMP/home4 "$COVE" pull "$PLAIN/ctr:1" 2>"$TMP/err" && fail "a container image was pulled"
+[ "$(wc -l <"$TMP/err")" = 1 ] && grep -q "is not a cove VM" "$TMP/err" || fail "container image: $(cat "$TMP/err")"
+echo "ok: a container image is refused: $(cat "$TMP/err")"
+
 # --- a corrupt blob in the registry is refused; the next pull resumes -------------------------
 blob=$(find "$TMP/plain/docker/registry/v2/blobs" -name data -size +100k | head -n 1)
 [ -n "$blob" ] || fail "no chunk blob in the registry's store"

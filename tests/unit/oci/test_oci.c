@@ -190,6 +190,8 @@ TEST(config_blob)
     const char *twice = "{\"version\":1,\"vm\":{},\"files\":[{\"name\":\"a\",\"size\":1},"
                         "{\"name\":\"a\",\"size\":1}]}";
     CHECK(oci_config_parse(twice, strlen(twice), &vm, &got, &n, &err) == -EPROTO);
+    const char *ours = "{\"version\":1,\"vm\":{},\"files\":[{\"name\":\"vm.json\",\"size\":1}]}";
+    CHECK(oci_config_parse(ours, strlen(ours), &vm, &got, &n, &err) == -EPROTO);
     const char *huge = "{\"version\":1,\"vm\":{},\"files\":[{\"name\":\"a\",\"size\":"
                        "99999999999999999}]}";
     CHECK(oci_config_parse(huge, strlen(huge), &vm, &got, &n, &err) == -EPROTO);
