@@ -1,8 +1,8 @@
 #!/bin/bash
 # cove push / pull through a registry against `skopeo copy` moving the same blobs between two
 # registries, all on loopback (Debian's docker-registry, plain HTTP). The VM's disk is an
-# 4 GiB ext4 image holding real files (/usr/lib of this host, about 1 GiB: binaries and
-# libraries, compressible as a root file system is). Prints, per operation, the wall time
+# 4 GiB ext4 image holding real files (/usr/lib/x86_64-linux-gnu of this host, about 1 GiB:
+# shared libraries, compressible as a root file system is). Prints, per operation, the wall time
 # (median of RUNS), MB/s of disk data (the non-zero chunks' uncompressed bytes), and the
 # ratio to skopeo; then the bytes stored in the registry against `zstd -3` of the used data.
 #   bench/oci.sh [RUNS]     COVE=build/cove by default; BENCH_DIR for the scratch space
@@ -31,10 +31,10 @@ start_registry() { # NAME -> 127.0.0.1:PORT on stdout
 }
 
 export COVE_HOME=$WORK/home
-mkfs.ext4 -q -F -d /usr/lib -L bench "$WORK/disk.raw" 4G
+mkfs.ext4 -q -F -d /usr/lib/x86_64-linux-gnu -L bench "$WORK/disk.raw" 4G
 "$COVE" create vm --from-disk "$WORK/disk.raw" >/dev/null
 rm "$WORK/disk.raw"
-used=$(du -sb /usr/lib | cut -f1)
+used=$(du -sb /usr/lib/x86_64-linux-gnu | cut -f1)
 
 ms() { echo $(( ($2 - $1) / 1000000 )); }
 push_ms=() pull_ms=() skopeo_ms=()
@@ -61,7 +61,7 @@ m = json.load(urllib.request.urlopen(req))
 print(sum(int(l["annotations"]["vnd.cove.length"]) for l in m["layers"]))
 PY
 )
-zstd_bytes=$(tar -C /usr -cf - lib 2>/dev/null | zstd -3 -T0 -c | wc -c)
+zstd_bytes=$(tar -C /usr/lib -cf - x86_64-linux-gnu 2>/dev/null | zstd -3 -T0 -c | wc -c)
 P=$(printf '%s\n' "${push_ms[@]}" | median)
 L=$(printf '%s\n' "${pull_ms[@]}" | median)
 S=$(printf '%s\n' "${skopeo_ms[@]}" | median)

@@ -58,12 +58,12 @@ _cove()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local commands="create clone run list get set stop delete rename pause resume disk exec ip cp
-        ssh ssh-config connect image push pull login logout"
+        ssh ssh-config connect image push pull login logout prune"
     # options whose value is the next word
     local with_value=" --kernel --initrd --append --cpus --memory --firmware --disk --net
         --forward --mac --vsock --console --format --backing --to --disk-size --from-guest
         --timeout --wait -e --env -w --workdir --from-disk --boot --from
-        --user --identity --suite --ssh-key --user-data --wait -u --username "
+        --user --identity --suite --ssh-key --user-data --wait -u --username --older-than --space-budget "
     local i cmd="" cmd_i=0 w
     COMPREPLY=()
 
@@ -148,6 +148,7 @@ _cove()
     pull) opts="--insecure" ;;
     login) opts="-u --username --password-stdin --insecure" ;;
     logout) opts="" ;;
+    prune) opts="--older-than --space-budget" ;;
     list) opts="--format" ;;
     get) opts="--format"; [ ${#pos[@]} = 0 ] && names=1 ;;
     set) opts="--cpus --memory --disk-size"; [ ${#pos[@]} = 0 ] && names=1 ;;

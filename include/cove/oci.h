@@ -65,4 +65,17 @@ struct cove_oci_image {
 /* Every tag (and digest) pulled, sorted by ref; free with free(). */
 int cove_oci_list(struct cove_oci_image **out, size_t *count, struct cove_error *err);
 
+struct cove_oci_prune {
+    unsigned images;  /* images removed (with the tags that named them) */
+    unsigned blobs;   /* blobs removed */
+    uint64_t freed;   /* host bytes */
+};
+/* Empties the cache of what it can lose: every blob (installed images need none; only an
+ * interrupted pull resumes from them), images no tag names, images pulled more than
+ * older_than_s seconds ago (< 0: none), then the least recently pulled images until the
+ * cache takes at most space_budget bytes (UINT64_MAX: no budget). VMs cloned from a removed
+ * image keep working: their disks hold the image's through bases/. */
+int cove_oci_prune(int64_t older_than_s, uint64_t space_budget, struct cove_oci_prune *out,
+                   struct cove_error *err);
+
 #endif

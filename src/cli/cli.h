@@ -47,6 +47,7 @@ int cmd_push(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_login(int argc, char **argv);
 int cmd_logout(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
 /* cove clone REF NAME (cmd_clone passes on when SRC is a registry reference). */
 int cli_oci_clone(int argc, char **argv);
 /* The pulled images: appended to arr (JSON) or printed as table rows (arr NULL). Their

@@ -16,6 +16,7 @@
  *   manifest.c  the manifest and config blob: building them, checking them
  *   push.c, pull.c, cache.c (the local store of pulled images: COVE_HOME/cache/oci)
  *   clone.c     a VM from a pulled image (through src/store), login, logout
+ *   prune.c     making the cache smaller
  */
 #ifndef COVE_OCI_INTERNAL_H
 #define COVE_OCI_INTERNAL_H
@@ -119,10 +120,11 @@ void oci_response_free(struct oci_response *r);
 /* METHOD path (relative to the registry's /v2/REPOSITORY/, or an absolute URL, or a path
  * from the registry's root when it starts with '/'), with an optional body and extra
  * headers (NULL-terminated). Retries transient failures; answers 401 once. 0 with any
- * HTTP status in r->status, or a negative errno (network) with a line in err. */
+ * HTTP status in r->status, or a negative errno (network) with a line in err. what (may
+ * be NULL) names the transfer in debug messages. */
 int oci_request(struct oci_client *c, const char *method, const char *path,
                 const char *const *headers, const void *body, size_t body_len,
-                const char *progress_what, struct oci_response *r, struct cove_error *err);
+                const char *what, struct oci_response *r, struct cove_error *err);
 /* The one line for an unexpected status: "REGISTRY: GET ...: 404 (NAME_UNKNOWN: ...)". */
 int oci_status_error(struct oci_client *c, const char *what, const struct oci_response *r,
                      struct cove_error *err);

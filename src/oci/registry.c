@@ -389,13 +389,12 @@ int oci_request(struct oci_client *c, const char *method, const char *path,
             if (!retry)
                 break;
         }
-        log_debug("%s %s: retrying (%s)", method, url,
+        log_debug("%s %s%s%s: retrying (%s)", method, url, what ? " for " : "", what ? what : "",
                   cc != CURLE_OK ? curl_easy_strerror(cc) : "server error");
         struct timespec ts = {.tv_sec = attempt, .tv_nsec = 250000000L};
         nanosleep(&ts, NULL);
     }
     free(url);
-    (void)what;
     return rc;
 }
 

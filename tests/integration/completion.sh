@@ -39,7 +39,8 @@ exactly() {
 }
 
 offers create run list get set stop delete rename pause resume disk exec ip cp ssh ssh-config connect image -- cove ""
-offers push pull login logout -- cove ""
+offers push pull login logout prune -- cove ""
+exactly "--help --older-than --space-budget" -- cove prune -
 exactly "--help --insecure" -- cove push --
 offers alpha beta -- cove push ""
 exactly "" -- cove push alpha ""

@@ -137,6 +137,17 @@ COVE_HOME=$TMP/home3 "$COVE" pull "$PLAIN/copy/vm:1" >"$TMP/pull3" || fail "pull
 grep -qE "[1-9][0-9]* already here" "$TMP/pull3" || fail "the pull did not resume: $(cat "$TMP/pull3")"
 echo "ok: a flipped byte in the registry's blob is refused, nothing installed; the next pull resumes"
 
+# --- prune: the cache empties, the VMs cloned from it keep working ---------------------------
+"$COVE" prune >"$TMP/prune" || fail "prune"
+grep -qE "pruned 0 images and [1-9][0-9]* blobs" "$TMP/prune" || fail "prune: $(cat "$TMP/prune")"
+"$COVE" prune --older-than 0 >"$TMP/prune" || fail "prune --older-than 0"
+grep -q "pruned 1 images" "$TMP/prune" || fail "prune --older-than 0: $(cat "$TMP/prune")"
+"$COVE" image list --format json | grep -q '"pulled"' && fail "image list after prune: still a pulled image"
+"$COVE" prune --older-than soon 2>"$TMP/err" && fail "prune --older-than soon"
+got=$(timeout 120 "$COVE" run vm2 -- cat /root/mark </dev/null) || fail "booting a clone after prune"
+[ "$got" = shipped-by-oci ] || fail "the clone's file after prune: '$got'"
+echo "ok: prune removes blobs, then images; a VM cloned from a pruned image still boots with its file"
+
 # --- logout ---------------------------------------------------------------------------------
 "$COVE" logout "$SECURE" >/dev/null || fail "logout"
 "$COVE" logout "$SECURE" 2>"$TMP/err" && fail "logout twice"
