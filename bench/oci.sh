@@ -67,7 +67,7 @@ L=$(printf '%s\n' "${pull_ms[@]}" | median)
 S=$(printf '%s\n' "${skopeo_ms[@]}" | median)
 awk -v p="$P" -v l="$L" -v s="$S" -v d="$data_bytes" -v st="$stored" -v z="$zstd_bytes" -v u="$used" -v r="$RUNS" 'BEGIN {
     printf "disk data %.0f MB (used files %.0f MB), median of %d runs\n", d / 1e6, u / 1e6, r
-    printf "(ratio: skopeo copy's time over cove's; above 1, cove is faster)\n"
+    printf "(ratio: the time of skopeo copy over that of cove; above 1, cove is faster)\n"
     printf "cove push     %6d ms  %6.1f MB/s  %.2fx skopeo copy\n", p, d / 1e3 / p, s / p
     printf "cove pull     %6d ms  %6.1f MB/s  %.2fx skopeo copy\n", l, d / 1e3 / l, s / l
     printf "skopeo copy   %6d ms  %6.1f MB/s\n", s, d / 1e3 / s

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,8 +75,40 @@ int oci_cache_ref_get(const struct oci_cache *c, const char *ref, char *digest)
     return rc;
 }
 
+static int cache_ref_set(const struct oci_cache *c, const char *ref, const char *digest,
+                         struct cove_error *err);
+
+/* refs.json is read, changed and written back under an flock of cache/oci/.lock, so that
+ * two pulls (or a pull and a prune) do not lose each other's change. */
+int oci_cache_lock(const struct oci_cache *c)
+{
+    char path[4096];
+    if (store_path(path, sizeof path, "%s/.lock", c->dir) < 0)
+        return -1;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+            ;
+    return fd;
+}
+
+void oci_cache_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
 int oci_cache_ref_set(const struct oci_cache *c, const char *ref, const char *digest,
                       struct cove_error *err)
+{
+    int lock = oci_cache_lock(c);
+    int rc = cache_ref_set(c, ref, digest, err);
+    oci_cache_unlock(lock);
+    return rc;
+}
+
+static int cache_ref_set(const struct oci_cache *c, const char *ref, const char *digest,
+                         struct cove_error *err)
 {
     json_t *root = json_load_file(c->refs, 0, NULL);
     if (!json_is_object(root)) {

@@ -22,6 +22,14 @@ int cove_oci_clone(const char *text, const char *name, const struct cove_oci_opt
     int rc = oci_ref_parse(text, &ref, err);
     if (rc < 0 || (rc = store_check_name(name, err)) < 0 || (rc = oci_cache_open(&cache, err)) < 0)
         return rc;
+    struct store s;
+    char bundle[4096];
+    if ((rc = store_open(&s, err)) < 0)
+        return rc;
+    if (store_bundle_path(&s, name, bundle, sizeof bundle) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    if (access(bundle, F_OK) == 0) /* before a pull, not after it */
+        return cove_error_set(err, -EEXIST, "VM '%s' already exists", name);
     oci_ref_format(&ref, ref_text, sizeof ref_text);
     /* Tart's semantics: a tag pulled once is used as it was; `cove pull` refreshes it */
     bool cached = false;

@@ -194,6 +194,9 @@ int oci_config_parse(const char *text, size_t len, char **vm_json, struct oci_fi
         strcpy(f[i].name, name);
         f[i].size = (uint64_t)json_integer_value(size);
         f[i].disk = json_is_true(json_object_get(e, "disk"));
+        if (f[i].disk && (f[i].size == 0 || f[i].size % 512))
+            rc = cove_error_set(err, -EPROTO, "the VM's config blob: disk '%s' of %llu bytes "
+                                "(not a multiple of 512)", name, (unsigned long long)f[i].size);
     }
     json_decref(root);
     if (rc < 0) {

@@ -202,5 +202,8 @@ int oci_cache_image_path(const struct oci_cache *c, const char *digest, char *bu
 int oci_cache_ref_get(const struct oci_cache *c, const char *ref, char *digest);
 int oci_cache_ref_set(const struct oci_cache *c, const char *ref, const char *digest,
                       struct cove_error *err);
+/* The cache's lock (refs.json changes, prune): an fd to pass to unlock (-1 tolerated). */
+int oci_cache_lock(const struct oci_cache *c);
+void oci_cache_unlock(int fd);
 
 #endif

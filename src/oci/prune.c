@@ -124,6 +124,9 @@ static int by_age(const void *a, const void *b)
     return x->pulled < y->pulled ? -1 : x->pulled > y->pulled;
 }
 
+static int prune(const struct oci_cache *c, int64_t older_than_s, uint64_t budget,
+                 struct cove_oci_prune *out, struct cove_error *err);
+
 int cove_oci_prune(int64_t older_than_s, uint64_t budget, struct cove_oci_prune *out,
                    struct cove_error *err)
 {
@@ -134,6 +137,17 @@ int cove_oci_prune(int64_t older_than_s, uint64_t budget, struct cove_oci_prune 
     int rc = oci_cache_open(&c, err);
     if (rc < 0)
         return rc;
+    int lock = oci_cache_lock(&c);
+    rc = prune(&c, older_than_s, budget, out, err);
+    oci_cache_unlock(lock);
+    return rc;
+}
+
+static int prune(const struct oci_cache *cache, int64_t older_than_s, uint64_t budget,
+                 struct cove_oci_prune *out, struct cove_error *err)
+{
+    const struct oci_cache c = *cache;
+    int rc;
     store_sweep_temps(c.blobs);
     store_sweep_temps(c.images);
     json_t *refs = json_load_file(c.refs, 0, NULL);

@@ -16,8 +16,11 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "disk/disk_internal.h" /* disk_buf_is_zero */
 #include "store/bundle.h"
 #include "util/fdio.h"
+
+#define SPARSE_BLOCK 4096u
 
 struct pull {
     const struct cove_oci_options *o;
@@ -128,10 +131,27 @@ static int place_layer(const char *blob, const struct oci_layer *l, void *raw, i
         return cove_error_set(err, -EBADMSG, "%s at %llu: the data does not match its digest "
                               "%s; refusing it", l->file, (unsigned long long)l->offset,
                               l->data_digest);
-    ssize_t w = pwrite(fd, raw, n, (off_t)l->offset);
-    if (w != (ssize_t)n)
-        return cove_error_set(err, w < 0 ? -errno : -ENOSPC, "%s: writing: %s", l->file,
-                              strerror(w < 0 ? errno : ENOSPC));
+    /* only the runs of blocks holding data: the file stays as sparse as the pushed disk */
+    const char *buf = raw;
+    for (size_t off = 0; off < n;) {
+        size_t blk = n - off < SPARSE_BLOCK ? n - off : SPARSE_BLOCK;
+        if (disk_buf_is_zero(buf + off, blk)) {
+            off += blk;
+            continue;
+        }
+        size_t end = off + blk;
+        while (end < n) {
+            size_t b = n - end < SPARSE_BLOCK ? n - end : SPARSE_BLOCK;
+            if (disk_buf_is_zero(buf + end, b))
+                break;
+            end += b;
+        }
+        ssize_t w = pwrite(fd, buf + off, end - off, (off_t)(l->offset + off));
+        if (w != (ssize_t)(end - off))
+            return cove_error_set(err, w < 0 ? -errno : -ENOSPC, "%s: writing: %s", l->file,
+                                  strerror(w < 0 ? errno : ENOSPC));
+        off = end;
+    }
     return 0;
 }
 

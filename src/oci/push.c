@@ -18,6 +18,7 @@
 #include <zstd.h>
 
 #include "disk/disk.h"
+#include "disk/disk_internal.h" /* disk_buf_is_zero */
 #include "store/bundle.h"
 #include "util/log.h"
 
@@ -54,19 +55,6 @@ static int send_blob(struct push *p, const char *digest, const void *data, size_
         p->t->bytes_sent += len;
     }
     return 0;
-}
-
-static bool all_zero(const void *buf, size_t len)
-{
-    const uint64_t *w = buf;
-    for (size_t i = 0; i < len / 8; i++)
-        if (w[i])
-            return false;
-    const unsigned char *b = buf;
-    for (size_t i = len & ~(size_t)7; i < len; i++)
-        if (b[i])
-            return false;
-    return true;
 }
 
 /* Compresses p->raw[0..len) and sends it as the layer of file at offset. */
@@ -135,7 +123,7 @@ static int push_disk(struct push *p, const char *path, const char *file, struct 
             if (rc < 0)
                 rc = cove_error_set(err, rc, "%s: reading at %llu: %s", path,
                                     (unsigned long long)off, strerror(-rc));
-            else if (!all_zero(p->raw, len))
+            else if (!disk_buf_is_zero(p->raw, len))
                 rc = send_chunk(p, file, off, len, true, err);
         }
         progress(p, file, len);

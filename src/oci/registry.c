@@ -162,7 +162,10 @@ static CURLcode perform(struct oci_client *c, const char *method, const char *ur
     curl_easy_reset(h);
     struct curl_slist *list = NULL;
     list = curl_slist_append(list, "Expect:");
-    if (c->authz)
+    /* credentials go to the registry itself only, not to whatever host an upload's
+     * Location or a token realm names */
+    size_t blen = strlen(c->base);
+    if (c->authz && (!strncmp(url, c->base, blen) && (url[blen] == '/' || !url[blen])))
         list = curl_slist_append(list, c->authz);
     for (size_t i = 0; headers && headers[i]; i++)
         list = curl_slist_append(list, headers[i]);
