@@ -81,8 +81,8 @@ int oci_blob_download(struct oci_client *c, const char *digest, uint64_t size, c
                                 oci_client_registry(c), digest, what ? what : "", got,
                                 (unsigned long long)r.written, (unsigned long long)size);
     }
-    if (rc == 0 && fsync(fd) < 0)
-        rc = cove_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
+    /* no fsync: a blob is hashed again whenever it is used (pull.c), so one a crash
+     * damaged is fetched again, never trusted */
     close(fd);
     if (rc == 0 && rename(tmp, path) < 0)
         rc = cove_error_set(err, -errno, "%s: %s", path, strerror(errno));

@@ -34,16 +34,43 @@ struct pull {
     uint64_t done, total;
 };
 
-/* The blob in the cache: fetched unless there already. */
+/* Whether the file's SHA-256 is digest. */
+static bool file_digest_is(const char *path, const char *digest)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct oci_hash *h = fd >= 0 ? oci_hash_new() : NULL;
+    bool ok = h != NULL;
+    char buf[1 << 16], got[OCI_DIGEST_LEN + 1];
+    ssize_t r;
+    while (ok && (r = read(fd, buf, sizeof buf)) != 0) {
+        if (r < 0 && errno != EINTR)
+            ok = false;
+        else if (r > 0)
+            oci_hash_update(h, buf, (size_t)r);
+    }
+    if (ok) {
+        oci_hash_final(h, got);
+        ok = !strcmp(got, digest);
+    }
+    oci_hash_free(h);
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* The blob in the cache: fetched unless there already (and intact). */
 static int fetch_blob(struct pull *p, const char *digest, uint64_t size, const char *what,
                       char *path, size_t n, struct cove_error *err)
 {
     if (oci_cache_blob_path(&p->cache, digest, path, n) < 0)
         return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
     struct stat st;
-    if (stat(path, &st) == 0 && (uint64_t)st.st_size == size) {
-        p->t->blobs_skipped++;
-        return 0;
+    if (stat(path, &st) == 0) {
+        if ((uint64_t)st.st_size == size && file_digest_is(path, digest)) {
+            p->t->blobs_skipped++;
+            return 0;
+        }
+        unlink(path); /* damaged (blobs are not fsynced): fetched again */
     }
     int rc = oci_blob_download(p->client, digest, size, path, what, err);
     if (rc == 0) {
@@ -150,6 +177,9 @@ static int place_layer(const char *blob, const struct oci_layer *l, void *raw, i
         if (w != (ssize_t)(end - off))
             return cove_error_set(err, w < 0 ? -errno : -ENOSPC, "%s: writing: %s", l->file,
                                   strerror(w < 0 ? errno : ENOSPC));
+        /* start the write-back now, beside the next chunk's work: the fsync before the
+         * image is renamed into place then has little left to wait for */
+        sync_file_range(fd, (off_t)(l->offset + off), (off_t)(end - off), SYNC_FILE_RANGE_WRITE);
         off = end;
     }
     return 0;
