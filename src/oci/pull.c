@@ -101,15 +101,15 @@ static int read_blob(const char *path, uint64_t size, char **out, struct cove_er
 static int get_config(struct pull *p, const char *what, struct cove_error *err)
 {
     char path[4096], *text;
+    struct cove_error cerr; /* messages of the checks, prefixed with the image's name */
     int rc = fetch_blob(p, p->m.config_digest, p->m.config_size, "config", path, sizeof path, err);
     if (rc < 0 || (rc = read_blob(path, p->m.config_size, &text, err)) < 0)
         return rc;
-    rc = oci_config_parse(text, p->m.config_size, &p->vm_json, &p->files, &p->nfiles, err);
+    rc = oci_config_parse(text, p->m.config_size, &p->vm_json, &p->files, &p->nfiles, &cerr);
     free(text);
     if (rc < 0)
-        return cove_error_set(err, rc, "%s: %s", what, err->message);
+        return cove_error_set(err, rc, "%s: %s", what, cerr.message);
     struct cove_config cfg;
-    struct cove_error cerr;
     if ((rc = cove_config_parse(p->vm_json, strlen(p->vm_json), "the VM's config", &cfg, &cerr)) < 0)
         return cove_error_set(err, rc, "%s: %s", what, cerr.message);
     /* every file the configuration names travels in the image */
@@ -131,8 +131,8 @@ static int get_config(struct pull *p, const char *what, struct cove_error *err)
                                 "hold", what, named[i]);
     }
     cove_config_free(&cfg);
-    if (rc == 0 && (rc = oci_layers_check(&p->m, p->files, p->nfiles, err)) < 0)
-        rc = cove_error_set(err, rc, "%s: %s", what, err->message);
+    if (rc == 0 && (rc = oci_layers_check(&p->m, p->files, p->nfiles, &cerr)) < 0)
+        rc = cove_error_set(err, rc, "%s: %s", what, cerr.message);
     for (size_t i = 0; i < p->nfiles; i++)
         p->total += p->files[i].size;
     return rc;
