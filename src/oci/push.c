@@ -3,12 +3,14 @@
  * through src/disk (a clone's backing chain flattened) in OCI_CHUNK_SIZE chunks; a chunk
  * that reads all zeros is left out, the others are zstd-compressed once and sent to every
  * ref's repository unless it has the blob already (HEAD). zstd's output is deterministic,
- * so pushing an unchanged VM again sends nothing but the manifest.
+ * so pushing an unchanged VM again sends nothing but the manifest. A reader thread reads and
+ * compresses the next pieces while the caller's thread sends the previous ones.
  */
 #include "oci/oci.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,14 +26,37 @@
 
 #define ZSTD_LEVEL 3
 
+/* A compressed piece on its way from the reader (a thread of its own) to the sender. */
+struct piece {
+    struct oci_layer l;
+    void *packed;      /* NULL: the end (rc says how the reading ended) */
+    uint64_t advance;  /* progress: bytes of the files read up to this piece */
+    int rc;
+};
+
+#define QUEUE_DEPTH 2 /* compressed pieces waiting: the reader runs ahead by this much */
+
 struct push {
     const struct cove_oci_options *o;
     struct oci_client **clients;
     unsigned nclients;
     struct cove_oci_transfer *t;
+    const char *bundle;
+    const struct oci_file *files;
+    size_t nfiles;
+    /* the reader's */
     ZSTD_CCtx *zc;
-    void *raw, *packed;
+    void *raw;
     size_t packed_cap;
+    uint64_t unreported;  /* bytes read since the last piece */
+    struct cove_error read_err;
+    /* between the two */
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    struct piece queue[QUEUE_DEPTH];
+    unsigned head, count;
+    bool cancel;          /* the sender failed: the reader stops */
+    /* the sender's */
     struct oci_layer *layers;
     size_t nlayers, cap;
     uint64_t done, total; /* progress, bytes of all files */
@@ -57,37 +82,51 @@ static int send_blob(struct push *p, const char *digest, const void *data, size_
     return 0;
 }
 
-/* Compresses p->raw[0..len) and sends it as the layer of file at offset. */
-static int send_chunk(struct push *p, const char *file, uint64_t offset, size_t len, bool chunk,
-                      struct cove_error *err)
+/* Hands a piece to the sender, waiting while the queue is full. -ECANCELED when the
+ * sender has given up. */
+static int hand_over(struct push *p, const struct piece *pc)
 {
-    size_t n = ZSTD_compress2(p->zc, p->packed, p->packed_cap, p->raw, len);
-    if (ZSTD_isError(n))
-        return cove_error_set(err, -EIO, "zstd: %s", ZSTD_getErrorName(n));
-    if (p->nlayers == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 64;
-        struct oci_layer *l = realloc(p->layers, cap * sizeof *l);
-        if (!l)
-            return cove_error_set(err, -ENOMEM, "out of memory");
-        p->layers = l;
-        p->cap = cap;
-    }
-    struct oci_layer *l = &p->layers[p->nlayers];
-    memset(l, 0, sizeof *l);
-    snprintf(l->file, sizeof l->file, "%s", file);
-    l->offset = offset;
-    l->length = len;
-    l->size = n;
-    l->is_chunk = chunk;
-    oci_digest(p->raw, len, l->data_digest);
-    oci_digest(p->packed, n, l->digest);
-    char what[300];
-    snprintf(what, sizeof what, "%s at %llu", file, (unsigned long long)offset);
-    int rc = send_blob(p, l->digest, p->packed, n, what, err);
+    pthread_mutex_lock(&p->lock);
+    while (p->count == QUEUE_DEPTH && !p->cancel)
+        pthread_cond_wait(&p->changed, &p->lock);
+    int rc = p->cancel ? -ECANCELED : 0;
     if (rc == 0) {
-        p->nlayers++;
-        p->t->disk_bytes += len;
+        p->queue[(p->head + p->count) % QUEUE_DEPTH] = *pc;
+        p->count++;
+        pthread_cond_broadcast(&p->changed);
     }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+/* Compresses p->raw[0..len), the piece of file at offset, and hands it over. */
+static int queue_chunk(struct push *p, const char *file, uint64_t offset, size_t len, bool chunk,
+                       struct cove_error *err)
+{
+    struct piece pc = {.advance = p->unreported};
+    pc.packed = malloc(p->packed_cap);
+    if (!pc.packed)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    size_t n = ZSTD_compress2(p->zc, pc.packed, p->packed_cap, p->raw, len);
+    if (ZSTD_isError(n)) {
+        free(pc.packed);
+        return cove_error_set(err, -EIO, "zstd: %s", ZSTD_getErrorName(n));
+    }
+    void *small = realloc(pc.packed, n ? n : 1); /* what waits in the queue is no larger */
+    if (small)
+        pc.packed = small;
+    snprintf(pc.l.file, sizeof pc.l.file, "%s", file);
+    pc.l.offset = offset;
+    pc.l.length = len;
+    pc.l.size = n;
+    pc.l.is_chunk = chunk;
+    oci_digest(p->raw, len, pc.l.data_digest);
+    oci_digest(pc.packed, n, pc.l.digest);
+    int rc = hand_over(p, &pc);
+    if (rc < 0)
+        free(pc.packed);
+    else
+        p->unreported = 0;
     return rc;
 }
 
@@ -123,10 +162,13 @@ static int push_disk(struct push *p, const char *path, const char *file, struct 
             if (rc < 0)
                 rc = cove_error_set(err, rc, "%s: reading at %llu: %s", path,
                                     (unsigned long long)off, strerror(-rc));
-            else if (!disk_buf_is_zero(p->raw, len))
-                rc = send_chunk(p, file, off, len, true, err);
+            else if (!disk_buf_is_zero(p->raw, len)) {
+                p->unreported += len;
+                rc = queue_chunk(p, file, off, len, true, err);
+                continue;
+            }
         }
-        progress(p, file, len);
+        p->unreported += len;
     }
     disk_close(d);
     return rc;
@@ -144,9 +186,10 @@ static int push_boot_file(struct push *p, const char *bundle, const char *file, 
         ssize_t r = pread(fd, p->raw, len, (off_t)off);
         if (r != (ssize_t)len)
             rc = cove_error_set(err, r < 0 ? -errno : -EIO, "%s: short read", file);
-        else
-            rc = send_chunk(p, file, off, len, false, err);
-        progress(p, file, len);
+        else {
+            p->unreported += len;
+            rc = queue_chunk(p, file, off, len, false, err);
+        }
     }
     close(fd);
     return rc;
@@ -184,6 +227,82 @@ static int list_files(const char *bundle, const struct cove_config *cfg, struct 
     return 0;
 }
 
+/* The reader: every file, piece by piece, then the end piece with how it went. */
+static void *read_all(void *opaque)
+{
+    struct push *p = opaque;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < p->nfiles; i++) {
+        const struct oci_file *f = &p->files[i];
+        char path[PATH_MAX];
+        if (!f->disk)
+            rc = push_boot_file(p, p->bundle, f->name, f->size, &p->read_err);
+        else if ((rc = store_resolve(p->bundle, f->name, path, sizeof path, &p->read_err)) == 0)
+            rc = push_disk(p, path, f->name, &p->read_err);
+    }
+    struct piece end = {.rc = rc, .advance = p->unreported};
+    hand_over(p, &end);
+    return NULL;
+}
+
+static int add_layer(struct push *p, const struct oci_layer *l, struct cove_error *err)
+{
+    if (p->nlayers == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        struct oci_layer *v = realloc(p->layers, cap * sizeof *v);
+        if (!v)
+            return cove_error_set(err, -ENOMEM, "out of memory");
+        p->layers = v;
+        p->cap = cap;
+    }
+    p->layers[p->nlayers++] = *l;
+    p->t->disk_bytes += l->length;
+    return 0;
+}
+
+/* The sender: each piece the reader hands over, to every repository lacking it; sending
+ * overlaps the reading and compressing of the next pieces. */
+static int send_all(struct push *p, struct cove_error *err)
+{
+    pthread_t reader;
+    if (pthread_create(&reader, NULL, read_all, p) != 0)
+        return cove_error_set(err, -EAGAIN, "cannot start a thread");
+    int rc = 0;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        while (p->count == 0)
+            pthread_cond_wait(&p->changed, &p->lock);
+        struct piece pc = p->queue[p->head];
+        p->head = (p->head + 1) % QUEUE_DEPTH;
+        p->count--;
+        pthread_cond_broadcast(&p->changed);
+        pthread_mutex_unlock(&p->lock);
+        if (!pc.packed) {
+            if ((rc = pc.rc) < 0 && err)
+                *err = p->read_err;
+            progress(p, "", pc.advance);
+            break;
+        }
+        char what[300];
+        snprintf(what, sizeof what, "%s at %llu", pc.l.file, (unsigned long long)pc.l.offset);
+        rc = send_blob(p, pc.l.digest, pc.packed, pc.l.size, what, err);
+        if (rc == 0)
+            rc = add_layer(p, &pc.l, err);
+        free(pc.packed);
+        progress(p, pc.l.file, pc.advance);
+        if (rc < 0)
+            break;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->cancel = true; /* a reader still running stops at its next hand-over */
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(reader, NULL);
+    for (; p->count; p->count--, p->head = (p->head + 1) % QUEUE_DEPTH)
+        free(p->queue[p->head].packed);
+    return rc;
+}
+
 static int push_all(struct push *p, const char *bundle, const struct cove_config *cfg,
                     const struct oci_ref *refs, unsigned nrefs, struct cove_error *err)
 {
@@ -192,14 +311,11 @@ static int push_all(struct push *p, const char *bundle, const struct cove_config
     int rc = list_files(bundle, cfg, files, &nfiles, err);
     for (size_t i = 0; rc == 0 && i < nfiles; i++)
         p->total += files[i].size;
-    for (size_t i = 0; rc == 0 && i < nfiles; i++) {
-        char path[PATH_MAX];
-        if (files[i].disk)
-            rc = store_resolve(bundle, files[i].name, path, sizeof path, err) < 0
-                     ? -ENAMETOOLONG : push_disk(p, path, files[i].name, err);
-        else
-            rc = push_boot_file(p, bundle, files[i].name, files[i].size, err);
-    }
+    p->bundle = bundle;
+    p->files = files;
+    p->nfiles = nfiles;
+    if (rc == 0)
+        rc = send_all(p, err);
     char *vm = NULL, *config = NULL, *manifest = NULL;
     struct oci_manifest m = {.layers = p->layers, .nlayers = p->nlayers};
     if (rc == 0 && (!(vm = cove_config_to_json(cfg)) ||
@@ -231,7 +347,8 @@ int cove_oci_push(const char *name, const char *const *refs, unsigned nrefs,
                   struct cove_error *err)
 {
     struct cove_oci_transfer scratch;
-    struct push p = {.o = o, .t = out ? out : &scratch};
+    struct push p = {.o = o, .t = out ? out : &scratch, .lock = PTHREAD_MUTEX_INITIALIZER,
+                     .changed = PTHREAD_COND_INITIALIZER};
     memset(p.t, 0, sizeof *p.t);
     if (nrefs == 0 || nrefs > 16)
         return cove_error_set(err, -EINVAL, "give 1 to 16 references to push to");
@@ -271,8 +388,7 @@ int cove_oci_push(const char *name, const char *const *refs, unsigned nrefs,
         p.zc = ZSTD_createCCtx();
         p.raw = malloc(OCI_CHUNK_SIZE);
         p.packed_cap = ZSTD_compressBound(OCI_CHUNK_SIZE);
-        p.packed = malloc(p.packed_cap);
-        if (!p.zc || !p.raw || !p.packed)
+        if (!p.zc || !p.raw)
             rc = cove_error_set(err, -ENOMEM, "out of memory");
     }
     if (rc == 0) {
@@ -291,7 +407,8 @@ int cove_oci_push(const char *name, const char *const *refs, unsigned nrefs,
         store_unlock_bundle(lock);
     ZSTD_freeCCtx(p.zc);
     free(p.raw);
-    free(p.packed);
+    pthread_cond_destroy(&p.changed);
+    pthread_mutex_destroy(&p.lock);
     free(p.layers);
     free(p.clients);
     free(r);
