@@ -58,13 +58,13 @@ _cove()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local commands="create clone run list get set stop delete rename pause resume disk exec ip cp
-        ssh ssh-config connect image"
+        ssh ssh-config connect image push pull login logout prune"
     # options whose value is the next word
     local with_value=" --kernel --initrd --append --cpus --memory --firmware --disk --net
         --forward --mac --vsock --console --format --backing --to --disk-size --from-guest
         --timeout --wait -e --env -w --workdir --from-disk --boot --from
         --user --identity --suite --ssh-key --user-data --wait --dir --add-disk --remove-disk
-        --disk-options "
+        --disk-options -u --username --older-than --space-budget "
     local i cmd="" cmd_i=0 w
     COMPREPLY=()
 
@@ -143,7 +143,14 @@ _cove()
                   --forward --mac --vsock --console --no-console --rm --no-balloon --dir"
             names=1
         fi ;;
-    clone | rename) opts=""; [ ${#pos[@]} = 0 ] && names=1 ;;
+    clone) opts="--insecure"; [ ${#pos[@]} = 0 ] && names=1 ;;
+    rename) opts=""; [ ${#pos[@]} = 0 ] && names=1 ;;
+    # registries: push NAME REF..., pull REF, login/logout REGISTRY (clone REF NAME above)
+    push) opts="--insecure"; [ ${#pos[@]} = 0 ] && names=1 ;;
+    pull) opts="--insecure" ;;
+    login) opts="-u --username --password-stdin --insecure" ;;
+    logout) opts="" ;;
+    prune) opts="--older-than --space-budget" ;;
     list) opts="--format" ;;
     get) opts="--format"; [ ${#pos[@]} = 0 ] && names=1 ;;
     set)

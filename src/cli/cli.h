@@ -42,6 +42,18 @@ int cmd_image(int argc, char **argv); /* cmd_image.c */
 /* Builds (or finds in the store) image NAME of SUITE (NULL: the template's); progress on a
  * terminal. The image's directory into dir; -1 after one line on stderr. */
 int cli_image_build(const char *name, const char *suite, bool update, char *dir, size_t n);
+/* OCI registries: cmd_oci.c */
+int cmd_push(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_login(int argc, char **argv);
+int cmd_logout(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+/* cove clone REF NAME (cmd_clone passes on when SRC is a registry reference). */
+int cli_oci_clone(int argc, char **argv);
+/* The pulled images: appended to arr (JSON) or printed as table rows (arr NULL). Their
+ * count, or -1 after one line on stderr. */
+struct json_t;
+int cli_oci_images(struct json_t *arr);
 int cmd_connect(int argc, char **argv); /* vsock and ssh: cmd_ssh.c */
 int cmd_ssh(int argc, char **argv);
 int cmd_ssh_config(int argc, char **argv);

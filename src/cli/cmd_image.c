@@ -25,7 +25,7 @@ static const char usage[] =
     "and the base of `cove create VM --from NAME[:SUITE]`.\n"
     "  build    build the image unless the store has it with the same inputs\n"
     "  update   build it again from the archive as it is now (VMs made before keep theirs)\n"
-    "  list     the images in the store\n"
+    "  list     the images in the store, then those pulled from registries (cove pull)\n"
     "  rm       remove an image (every suite of it without :SUITE); VMs keep their disks\n"
     "  --suite SUITE   the distribution's suite (e.g. sid, forky); default: the template's\n";
 
@@ -94,7 +94,8 @@ static int build(int argc, char **argv, bool update)
 
 static json_t *info_json(const struct cove_image_info *i)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "name", i->name,
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "source", "built",
+                     "name", i->name,
                      "suite", i->suite, "dir", i->dir, "key", i->key, "built", i->built,
                      "kernel", i->kernel, "archive", i->archive, "boot", i->boot, "disk_size",
                      (json_int_t)i->disk_size, "disk_used", (json_int_t)i->disk_used);
@@ -123,6 +124,11 @@ static int list(int argc, char **argv)
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr, info_json(&v[i]));
+        if (cli_oci_images(arr) < 0) {
+            json_decref(arr);
+            free(v);
+            return CLI_EXIT_FAILURE;
+        }
         cli_print_json(arr);
     } else {
         printf("%-12s %-8s %-20s %-24s %7s %7s\n", "NAME", "SUITE", "BUILT", "KERNEL", "DISK",
@@ -133,6 +139,11 @@ static int list(int argc, char **argv)
             cove_size_format_short(v[i].disk_used, used, sizeof used);
             printf("%-12s %-8s %-20s %-24s %7s %7s\n", v[i].name, v[i].suite, v[i].built,
                    v[i].kernel, size, used);
+        }
+        /* pulled from registries (cove pull, cove clone REF): a table of their own */
+        if (cli_oci_images(NULL) < 0) {
+            free(v);
+            return CLI_EXIT_FAILURE;
         }
     }
     free(v);

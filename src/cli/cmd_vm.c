@@ -17,6 +17,7 @@
 
 #include <cove/cove.h>
 #include <cove/image.h>
+#include <cove/oci.h>
 #include <cove/size.h>
 
 #include "guest_dir.h"
@@ -398,11 +399,24 @@ static int names_only(const char *cmd, const char *usage, int argc, char **argv,
     return positional(cmd, argc, argv, n, what);
 }
 
+static int cmd_clone_vm(int argc, char **argv, const char *usage);
+
 int cmd_clone(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: cove clone SRC DST\n\n"
-        "Makes DST a copy-on-write copy of the stopped VM SRC, in constant time.\n";
+        "usage: cove clone SRC DST\n"
+        "       cove clone REF DST [--insecure]\n\n"
+        "Makes DST a copy-on-write copy of the stopped VM SRC, in constant time; or of the\n"
+        "image REF (REGISTRY/REPOSITORY[:TAG], pulled first unless cached: `cove clone\n"
+        "REF --help`).\n";
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] != '-')
+            return cove_oci_is_ref(argv[i]) ? cli_oci_clone(argc, argv) : cmd_clone_vm(argc, argv, usage);
+    return cmd_clone_vm(argc, argv, usage);
+}
+
+static int cmd_clone_vm(int argc, char **argv, const char *usage)
+{
     int rc = names_only("clone", usage, argc, argv, 2, "SRC DST");
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;

@@ -56,7 +56,7 @@ static const char usage[] =
     "\n"
     "Commands:\n"
     "  create     make a new VM (from the default guest, or a kernel of your own)\n"
-    "  clone      copy a VM, copy-on-write, in constant time\n"
+    "  clone      copy a VM (or an image of a registry), copy-on-write, in constant time\n"
     "  run        boot a VM (cove run NAME [-- CMD]), or an ephemeral one (--kernel ...)\n"
     "  list       the VMs with their state and size\n"
     "  get        one VM's settings and state\n"
@@ -71,6 +71,10 @@ static const char usage[] =
     "  ip         a running VM's IP address\n"
     "  cp         copy a file or (-r) a directory into or out of a running VM\n"
     "  image      build, update, list and remove distribution images (e.g. debian)\n"
+    "  push       send a VM to OCI registries (cove push NAME REGISTRY/REPO:TAG)\n"
+    "  pull       fetch a VM image from an OCI registry into the cache\n"
+    "  login      store a registry's credentials (logout forgets them)\n"
+    "  prune      make the cache of pulled images smaller\n"
     "  ssh        ssh into a running VM over vsock (cove ssh NAME [-- CMD])\n"
     "  ssh-config a Host block for ~/.ssh/config, so that `ssh cove-NAME` works\n"
     "  connect    pipe stdin/stdout to a guest vsock port (ssh's ProxyCommand)\n"
@@ -115,7 +119,8 @@ int main(int argc, char **argv)
         {"get", cmd_get}, {"set", cmd_set}, {"stop", cmd_stop}, {"delete", cmd_delete},
         {"rename", cmd_rename}, {"pause", cmd_pause}, {"resume", cmd_resume},
         {"disk", cmd_disk}, {"exec", cmd_exec}, {"ip", cmd_ip}, {"cp", cmd_cp},
-        {"image", cmd_image},
+        {"image", cmd_image}, {"push", cmd_push}, {"pull", cmd_pull},
+        {"login", cmd_login}, {"logout", cmd_logout}, {"prune", cmd_prune},
         {"ssh", cmd_ssh}, {"ssh-config", cmd_ssh_config}, {"connect", cmd_connect},
     };
     for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)

@@ -108,6 +108,10 @@ int store_import_disk(const char *src, const char *format, uint64_t size, const 
  * left with scratch files). */
 /* disk: a cdisk overlay over the image's disk (image_vm.c), size 0 or >= the image's. */
 struct cove_image_info;
+/* The same over any read-only image file (a pulled OCI image's disk): its base is
+ * bases/LABEL-INO. */
+int store_disk_over_file(const struct store *s, const char *label, const char *image_disk,
+                         const char *disk, uint64_t size, struct cove_error *err);
 int store_disk_from_image(const struct store *s, const struct cove_image_info *img,
                           const char *disk, uint64_t size, struct cove_error *err);
 
@@ -115,6 +119,12 @@ int store_disk_from_image(const struct store *s, const struct cove_image_info *i
  * a distribution image, named `name` (image_seed.c). */
 int store_add_seed(const char *tmp, const char *name, const struct cove_create_options *o,
                    struct cove_config *cfg, struct cove_error *err);
+
+/* oci_vm.c: a new VM name from a pulled image's directory (vm.json and its files, see
+ * src/oci/cache.c): disks as copy-on-write overlays over the image's (bases/oci-KEY-...),
+ * boot files linked, a new MAC. */
+int store_create_from_pulled(const char *name, const char *image_dir, const char *key,
+                             struct cove_error *err);
 
 int store_make_rootfs(const char *initrd, const char *disk_path, uint64_t size,
                       const char *work_dir, struct cove_error *err);

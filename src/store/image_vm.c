@@ -1,6 +1,7 @@
 /*
- * A VM's disk made from a distribution image (cove create --from NAME): a copy-on-write
- * overlay over the image's disk, in constant time.
+ * A VM's disk made from a distribution image (cove create --from NAME) or a pulled OCI
+ * image (cove clone REF NAME): a copy-on-write overlay over the image's disk, in constant
+ * time.
  *
  * The image's disk.img (read-only, never rewritten: an update renames a new image into
  * place) is hard-linked into the VM store as bases/image-KEY-INO/base.img, so that the rule of
@@ -21,16 +22,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* bases/image-KEY-INO holding base.img for the image file open as fd: found, or made. */
-static int image_base(const struct store *s, const struct cove_image_info *img, int fd,
-                      const char *image_disk, char *base, size_t n, struct cove_error *err)
+/* bases/LABEL-INO holding base.img for the image file open as fd: found, or made. */
+static int image_base(const struct store *s, const char *label, int fd, const char *image_disk,
+                      char *base, size_t n, struct cove_error *err)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
         return cove_error_set(err, -errno, "%s: %s", image_disk, strerror(errno));
     char dir[PATH_MAX];
-    if (store_path(dir, sizeof dir, "%s/image-%s-%" PRIx64, s->bases, img->key,
-                   (uint64_t)st.st_ino) < 0 ||
+    if (store_path(dir, sizeof dir, "%s/%s-%" PRIx64, s->bases, label, (uint64_t)st.st_ino) < 0 ||
         store_path(base, n, "%s/" BASE_IMAGE, dir) < 0)
         return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
     struct stat b;
@@ -61,10 +61,31 @@ static int image_base(const struct store *s, const struct cove_image_info *img, 
     return 0;
 }
 
+int store_disk_over_file(const struct store *s, const char *label, const char *image_disk,
+                         const char *disk, uint64_t size, struct cove_error *err)
+{
+    char base[PATH_MAX];
+    int fd = open(image_disk, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return cove_error_set(err, -errno, "%s: %s", image_disk, strerror(errno));
+    /* The global lock keeps a collection of unused bases from taking this one before the
+     * overlay names it. */
+    int lock;
+    int rc = store_lock_global(s, &lock, err);
+    if (rc == 0) {
+        rc = image_base(s, label, fd, image_disk, base, sizeof base, err);
+        if (rc == 0)
+            rc = store_disk_overlay(disk, size, base, err);
+        close(lock);
+    }
+    close(fd);
+    return rc;
+}
+
 int store_disk_from_image(const struct store *s, const struct cove_image_info *img,
                           const char *disk, uint64_t size, struct cove_error *err)
 {
-    char image_disk[PATH_MAX], base[PATH_MAX];
+    char image_disk[PATH_MAX], label[64];
     if (store_path(image_disk, sizeof image_disk, "%s/disk.img", img->dir) < 0)
         return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", img->dir);
     if (size && size < img->disk_size) {
@@ -74,20 +95,10 @@ int store_disk_from_image(const struct store *s, const struct cove_image_info *i
         return cove_error_set(err, -EINVAL, "--disk-size %s is smaller than the image's disk "
                               "(%s); give at least %s", want, have, have);
     }
-    int fd = open(image_disk, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
+    if (access(image_disk, F_OK) < 0)
         return cove_error_set(err, -errno, "image %s-%s: %s: %s", img->name, img->suite,
                               image_disk, strerror(errno));
-    /* The global lock keeps a collection of unused bases from taking this one before the
-     * overlay names it. */
-    int lock;
-    int rc = store_lock_global(s, &lock, err);
-    if (rc == 0) {
-        rc = image_base(s, img, fd, image_disk, base, sizeof base, err);
-        if (rc == 0)
-            rc = store_disk_overlay(disk, size > img->disk_size ? size : 0, base, err);
-        close(lock);
-    }
-    close(fd);
-    return rc;
+    snprintf(label, sizeof label, "image-%s", img->key);
+    return store_disk_over_file(s, label, image_disk, disk, size > img->disk_size ? size : 0,
+                                err);
 }

@@ -8,17 +8,18 @@ cd "$(dirname "$0")/../.."
 SECONDS_EACH=${1:-20}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(virtq blk mmio net vsock http fwd_syn agent vhost_user config balloon disk_spec)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(virtq blk mmio net vsock http fwd_syn agent vhost_user config balloon disk_spec oci)
 OUT=${FUZZ_BUILD:-build-fuzz}
 CC=${FUZZ_CC:-clang}
 mkdir -p "$OUT"
 
 LIB_SRCS=(src/devices/*.c src/devices/virtio/*.c src/backends/*.c src/disk/*.c src/util/log.c src/util/error.c
           src/util/fdio.c src/util/usock.c src/vm/http.c
-          src/agent/agent_frame.c src/store/config.c src/store/share_spec.c)
+          src/agent/agent_frame.c src/store/config.c src/store/share_spec.c
+          src/oci/manifest.c src/oci/digest.c src/util/size.c)
 COMMON=(-std=gnu11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc -Wall -Wextra -Werror
         -Wno-unused-parameter -fno-sanitize-recover=undefined -fno-omit-frame-pointer -pthread)
-LIBS=$(pkg-config --libs slirp jansson libnbd)
+LIBS=$(pkg-config --libs slirp jansson libnbd libcrypto)
 
 # The code under test is compiled once (coverage-instrumented, without libFuzzer's main)
 # into one archive that every target links: not once per target.

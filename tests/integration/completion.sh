@@ -41,6 +41,14 @@ exactly() {
 offers create run list get set stop delete rename pause resume disk exec ip cp ssh ssh-config connect image -- cove ""
 offers --disk-options --add-disk --remove-disk -- cove set alpha --
 exactly "" -- cove set alpha --add-disk ""
+offers push pull login logout prune -- cove ""
+exactly "--help --older-than --space-budget" -- cove prune -
+exactly "--help --insecure" -- cove push --
+offers alpha beta -- cove push ""
+exactly "" -- cove push alpha ""
+exactly "--help --insecure" -- cove pull -
+exactly "--help --insecure --password-stdin --username -u" -- cove login localhost:5000 -
+exactly "" -- cove login localhost:5000 -u ""
 exactly "clone connect cp create" -- cove c
 exactly "--verbose --version" -- cove --v
 offers create -- cove -v cr

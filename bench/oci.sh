@@ -1,0 +1,75 @@
+#!/bin/bash
+# cove push / pull through a registry against `skopeo copy` moving the same blobs between two
+# registries, all on loopback (Debian's docker-registry, plain HTTP). The VM's disk is an
+# 4 GiB ext4 image holding real files (/usr/lib/x86_64-linux-gnu of this host, about 1 GiB:
+# shared libraries, compressible as a root file system is). Prints, per operation, the wall time
+# (median of RUNS), MB/s of disk data (the non-zero chunks' uncompressed bytes), and the
+# ratio to skopeo; then the bytes stored in the registry against `zstd -3` of the used data.
+#   bench/oci.sh [RUNS]     COVE=build/cove by default; BENCH_DIR for the scratch space
+set -euo pipefail
+cd "$(dirname "$0")/.."
+COVE=${COVE:-$PWD/build/cove}
+RUNS=${1:-3}
+for t in docker-registry skopeo mkfs.ext4 zstd curl; do
+    command -v $t >/dev/null || { echo "oci.sh: $t is missing (scripts/install-deps.sh)" >&2; exit 1; }
+done
+WORK=$(mktemp -d "${BENCH_DIR:-/var/tmp}/cove-oci.XXXXXX")
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "${WORK:?}"' EXIT
+. bench/lib.sh # median
+now_ns() { date +%s%N; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+start_registry() { # NAME -> 127.0.0.1:PORT on stdout
+    local port; port=$(free_port)
+    printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+        "$WORK/$1" "$port" >"$WORK/$1.yml"
+    docker-registry serve "$WORK/$1.yml" >"$WORK/$1.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && break; sleep 0.1; done
+    REG=127.0.0.1:$port
+}
+
+export COVE_HOME=$WORK/home
+mkfs.ext4 -q -F -d /usr/lib/x86_64-linux-gnu -L bench "$WORK/disk.raw" 4G
+"$COVE" create vm --from-disk "$WORK/disk.raw" >/dev/null
+rm "$WORK/disk.raw"
+used=$(du -sb /usr/lib/x86_64-linux-gnu | cut -f1)
+
+ms() { echo $(( ($2 - $1) / 1000000 )); }
+push_ms=() pull_ms=() skopeo_ms=()
+for i in $(seq "$RUNS"); do
+    start_registry "a$i"; A=$REG
+    start_registry "b$i"; B=$REG
+    t0=$(now_ns); "$COVE" push vm "$A/bench/vm:1" >"$WORK/push.out"; t1=$(now_ns)
+    push_ms+=("$(ms "$t0" "$t1")")
+    t0=$(now_ns); COVE_HOME=$WORK/pull$i "$COVE" pull "$A/bench/vm:1" >/dev/null; t1=$(now_ns)
+    pull_ms+=("$(ms "$t0" "$t1")")
+    t0=$(now_ns)
+    skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$A/bench/vm:1" "docker://$B/bench/vm:1"
+    t1=$(now_ns)
+    skopeo_ms+=("$(ms "$t0" "$t1")")
+    stored=$(du -sb "$WORK/a$i/docker/registry/v2/blobs" | cut -f1)
+    rm -rf "${WORK:?}/pull$i"
+done
+# the manifests' layer annotations give the uncompressed bytes moved
+data_bytes=$(python3 - "$A" <<'PY'
+import json, sys, urllib.request
+req = urllib.request.Request("http://%s/v2/bench/vm/manifests/1" % sys.argv[1],
+                             headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+m = json.load(urllib.request.urlopen(req))
+print(sum(int(l["annotations"]["vnd.cove.length"]) for l in m["layers"]))
+PY
+)
+zstd_bytes=$(tar -C /usr/lib -cf - x86_64-linux-gnu 2>/dev/null | zstd -3 -T0 -c | wc -c)
+P=$(printf '%s\n' "${push_ms[@]}" | median)
+L=$(printf '%s\n' "${pull_ms[@]}" | median)
+S=$(printf '%s\n' "${skopeo_ms[@]}" | median)
+awk -v p="$P" -v l="$L" -v s="$S" -v d="$data_bytes" -v st="$stored" -v z="$zstd_bytes" -v u="$used" -v r="$RUNS" 'BEGIN {
+    printf "disk data %.0f MB (used files %.0f MB), median of %d runs\n", d / 1e6, u / 1e6, r
+    printf "(ratio: the time of skopeo copy over that of cove; above 1, cove is faster)\n"
+    printf "cove push     %6d ms  %6.1f MB/s  %.2fx skopeo copy\n", p, d / 1e3 / p, s / p
+    printf "cove pull     %6d ms  %6.1f MB/s  %.2fx skopeo copy\n", l, d / 1e3 / l, s / l
+    printf "skopeo copy   %6d ms  %6.1f MB/s\n", s, d / 1e3 / s
+    printf "registry bytes %.0f MB, zstd -3 of the used files %.0f MB (%.2fx)\n", st / 1e6, z / 1e6, st / z
+}'

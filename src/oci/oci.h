@@ -1,0 +1,209 @@
+/*
+ * oci.h — the registry client's internal contract (the oci box; public API: cove/oci.h).
+ *
+ * A VM travels as one OCI image manifest (docs/OCI.md): the bundle's config.json inside the
+ * config blob, every disk cut in fixed-size chunks (each a zstd layer annotated with the
+ * file, offset, length and digest of its uncompressed bytes; all-zero chunks are left out),
+ * boot files as whole-file layers of the same kind. Everything a registry sends is hostile
+ * input: a manifest is checked in full before a byte is written, a blob's digest before it
+ * is kept, a chunk's uncompressed digest before it lands in a disk.
+ *
+ *   ref.c       REGISTRY/REPOSITORY[:TAG][@DIGEST]
+ *   digest.c    SHA-256 digests ("sha256:HEX") and base64
+ *   auth.c      credentials (COVE_HOME/auth.json, ~/.docker/config.json), challenges, tokens
+ *   registry.c  HTTP requests through libcurl: scheme, auth, retries
+ *   blob.c      blobs: HEAD, upload (POST then PUT), download with verification
+ *   manifest.c  the manifest and config blob: building them, checking them
+ *   push.c, pull.c, cache.c (the local store of pulled images: COVE_HOME/cache/oci)
+ *   clone.c     a VM from a pulled image (through src/store), login, logout
+ *   prune.c     making the cache smaller
+ */
+#ifndef COVE_OCI_INTERNAL_H
+#define COVE_OCI_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cove/error.h>
+#include <cove/oci.h>
+
+#define OCI_MANIFEST_TYPE "application/vnd.oci.image.manifest.v1+json"
+#define OCI_ARTIFACT_TYPE "application/vnd.cove.vm.v1"
+#define OCI_CONFIG_TYPE "application/vnd.cove.vm.config.v1+json"
+#define OCI_CHUNK_TYPE "application/vnd.cove.disk.chunk.v1+zstd"
+#define OCI_FILE_TYPE "application/vnd.cove.file.v1+zstd" /* kernel, initrd, firmware */
+#define OCI_ANN_FILE "vnd.cove.file"
+#define OCI_ANN_OFFSET "vnd.cove.offset"
+#define OCI_ANN_LENGTH "vnd.cove.length"
+#define OCI_ANN_DIGEST "vnd.cove.digest"
+#define OCI_CHUNK_SIZE (64ull << 20)
+#define OCI_MAX_CHUNK (256ull << 20)     /* largest chunk a pull accepts */
+#define OCI_MAX_MANIFEST (4u << 20)      /* bytes of a manifest or config blob */
+#define OCI_MAX_FILE_SIZE (16ull << 40)  /* a disk's virtual size */
+#define OCI_MAX_LAYERS 100000
+#define OCI_DIGEST_LEN 71                /* "sha256:" + 64 hex */
+
+/* --- ref.c ----------------------------------------------------------------------------- */
+struct oci_ref {
+    char registry[256];  /* host[:port]; "docker.io" when the reference names none */
+    char repository[256];
+    char tag[129];       /* empty when only a digest is given */
+    char digest[OCI_DIGEST_LEN + 1]; /* empty unless @sha256:... */
+};
+int oci_ref_parse(const char *text, struct oci_ref *out, struct cove_error *err);
+/* registry/repository:tag or @digest, as a user wrote it (canonical). */
+void oci_ref_format(const struct oci_ref *ref, char *buf, size_t n);
+/* Whether host (without port) is loopback: localhost, 127.0.0.0/8, ::1. */
+bool oci_host_is_loopback(const char *registry);
+/* A registry name as login takes it: host[:port], no path, no scheme. */
+int oci_registry_check(const char *registry, struct cove_error *err);
+
+/* --- digest.c -------------------------------------------------------------------------- */
+struct oci_hash;
+struct oci_hash *oci_hash_new(void);
+void oci_hash_update(struct oci_hash *h, const void *data, size_t len);
+/* "sha256:HEX" into out (OCI_DIGEST_LEN + 1); resets the hash. */
+void oci_hash_final(struct oci_hash *h, char *out);
+void oci_hash_free(struct oci_hash *h);
+void oci_digest(const void *data, size_t len, char *out);
+/* "sha256:" + 64 lower-case hex digits. */
+bool oci_digest_valid(const char *digest);
+/* base64 of data (malloc'd), and back (NULL on bad input). */
+char *oci_base64_encode(const void *data, size_t len);
+char *oci_base64_decode(const char *text, size_t *len);
+
+/* --- auth.c ---------------------------------------------------------------------------- */
+/* The user and password stored for registry (cove's auth.json first, then
+ * ~/.docker/config.json): 1 found, 0 none. */
+int oci_auth_lookup(const char *registry, char *user, size_t ulen, char *pass, size_t plen);
+int oci_auth_store(const char *registry, const char *user, const char *pass,
+                   struct cove_error *err);
+int oci_auth_remove(const char *registry, struct cove_error *err);
+/* A WWW-Authenticate header: scheme "basic" or "bearer", and bearer's parameters. */
+struct oci_challenge {
+    char scheme[16];
+    char realm[1024];
+    char service[1024];
+    char scope[1024];
+};
+int oci_challenge_parse(const char *header, struct oci_challenge *out);
+
+/* --- registry.c ------------------------------------------------------------------------ */
+struct oci_client;
+/* Connects to ref's registry (GET /v2/): https, or plain http for a loopback registry or
+ * with insecure when https fails; answers the auth challenge with the stored credentials
+ * (user non-NULL: these instead). push asks for push access. */
+int oci_client_open(const struct oci_ref *ref, const struct cove_oci_options *o, bool push,
+                    const char *user, const char *pass, struct oci_client **out,
+                    struct cove_error *err);
+void oci_client_free(struct oci_client *c);
+const struct cove_oci_options *oci_client_options(const struct oci_client *c);
+const char *oci_client_registry(const struct oci_client *c);
+const char *oci_client_repository(const struct oci_client *c);
+
+/* Where a response body goes: memory (up to max bytes), or a file while hashing. */
+struct oci_response {
+    long status;
+    char *body;           /* memory sink: NUL-terminated, malloc'd */
+    size_t len;
+    size_t max;           /* memory sink: larger bodies fail the request */
+    int fd;               /* >= 0: the body goes here (truncated on a retry) */
+    struct oci_hash *hash; /* with fd: hashed as written */
+    uint64_t written;
+    uint64_t limit;       /* with fd: a larger body fails (0: none) */
+    char location[2048];
+    char www_authenticate[1536];
+    char content_type[256];
+};
+void oci_response_free(struct oci_response *r);
+/* METHOD path (relative to the registry's /v2/REPOSITORY/, or an absolute URL, or a path
+ * from the registry's root when it starts with '/'), with an optional body and extra
+ * headers (NULL-terminated). Retries transient failures; answers 401 once. 0 with any
+ * HTTP status in r->status, or a negative errno (network) with a line in err. what (may
+ * be NULL) names the transfer in debug messages. */
+int oci_request(struct oci_client *c, const char *method, const char *path,
+                const char *const *headers, const void *body, size_t body_len,
+                const char *what, struct oci_response *r, struct cove_error *err);
+/* The one line for an unexpected status: "REGISTRY: GET ...: 404 (NAME_UNKNOWN: ...)". */
+int oci_status_error(struct oci_client *c, const char *what, const struct oci_response *r,
+                     struct cove_error *err);
+
+/* --- blob.c ---------------------------------------------------------------------------- */
+/* 1 the repository has the blob, 0 it has not. */
+int oci_blob_exists(struct oci_client *c, const char *digest, struct cove_error *err);
+int oci_blob_upload(struct oci_client *c, const char *digest, const void *data, size_t len,
+                    const char *what, struct cove_error *err);
+/* Downloads blob digest (size bytes) to path: a temporary file, hashed and checked, then
+ * renamed into place. Nothing is left at path unless the digest matched. */
+int oci_blob_download(struct oci_client *c, const char *digest, uint64_t size,
+                      const char *path, const char *what, struct cove_error *err);
+/* The manifest of ref (by tag or digest): the body, its digest (as computed here, checked
+ * against a digest reference), and whether it is cove's artifact. */
+int oci_manifest_get(struct oci_client *c, const char *reference, char **body, size_t *len,
+                     char *digest, struct cove_error *err);
+int oci_manifest_put(struct oci_client *c, const char *reference, const char *body,
+                     size_t len, struct cove_error *err);
+
+/* --- manifest.c ------------------------------------------------------------------------ */
+struct oci_layer {
+    char digest[OCI_DIGEST_LEN + 1]; /* of the compressed blob */
+    uint64_t size;                   /* its length */
+    char file[256];                  /* the bundle file it belongs to */
+    uint64_t offset, length;         /* where its uncompressed bytes go */
+    char data_digest[OCI_DIGEST_LEN + 1];
+    bool is_chunk;                   /* a disk chunk (else a boot file) */
+};
+struct oci_file {
+    char name[256];
+    uint64_t size;
+    bool disk;
+};
+struct oci_manifest {
+    char config_digest[OCI_DIGEST_LEN + 1];
+    uint64_t config_size;
+    struct oci_layer *layers;
+    size_t nlayers;
+};
+/* The manifest's JSON text (malloc'd). */
+char *oci_manifest_build(const struct oci_manifest *m, const char *created);
+/* Checks everything: schema, media types (another artifact type is refused by name),
+ * digests, annotations, bounds. what names the source in messages. */
+int oci_manifest_parse(const char *text, size_t len, const char *what, struct oci_manifest *out,
+                       struct cove_error *err);
+void oci_manifest_free(struct oci_manifest *m);
+/* The config blob: the bundle's config.json text and its files. */
+char *oci_config_build(const char *vm_config_json, const struct oci_file *files, size_t nfiles);
+/* Parses and checks it: vm_json (malloc'd) is the bundle's config.json; files (malloc'd). */
+int oci_config_parse(const char *text, size_t len, char **vm_json, struct oci_file **files,
+                     size_t *nfiles, struct cove_error *err);
+/* The layers all lie in the files, chunk-aligned, at most one per offset. */
+int oci_layers_check(const struct oci_manifest *m, const struct oci_file *files, size_t nfiles,
+                     struct cove_error *err);
+
+/* --- pull.c --------------------------------------------------------------------------- */
+/* Pulls ref into the cache; the image's directory into dir, its digest into t->digest. */
+int oci_pull(const struct oci_ref *ref, const struct cove_oci_options *o,
+             struct cove_oci_transfer *t, char *dir, size_t dirlen, struct cove_error *err);
+
+/* --- cache.c --------------------------------------------------------------------------- */
+/* COVE_HOME/cache/oci and its blobs/sha256, images, refs.json; created when missing. */
+struct oci_cache {
+    char dir[4096];
+    char blobs[4096];
+    char images[4096];
+    char refs[4096];
+};
+int oci_cache_open(struct oci_cache *c, struct cove_error *err);
+/* blobs/sha256/HEX, images/HEX */
+int oci_cache_blob_path(const struct oci_cache *c, const char *digest, char *buf, size_t n);
+int oci_cache_image_path(const struct oci_cache *c, const char *digest, char *buf, size_t n);
+/* The digest refs.json records for ref (canonical text): 0, or -ENOENT. */
+int oci_cache_ref_get(const struct oci_cache *c, const char *ref, char *digest);
+int oci_cache_ref_set(const struct oci_cache *c, const char *ref, const char *digest,
+                      struct cove_error *err);
+/* The cache's lock (refs.json changes, prune): an fd to pass to unlock (-1 tolerated). */
+int oci_cache_lock(const struct oci_cache *c);
+void oci_cache_unlock(int fd);
+
+#endif

@@ -1,0 +1,321 @@
+/*
+ * cove pull REF: the manifest (checked in full: cove's artifact type, every layer inside
+ * the VM's files), every blob not yet in the cache fetched and verified (an interrupted
+ * pull resumes from those it kept), then the image assembled under a temporary name --
+ * each chunk decompressed, its uncompressed digest checked, written at its offset of a
+ * sparse file -- and renamed to images/DIGEST. Nothing is installed unless all of it checked.
+ */
+#include "oci/oci.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "disk/disk_internal.h" /* disk_buf_is_zero */
+#include "store/bundle.h"
+#include "util/fdio.h"
+
+#define SPARSE_BLOCK 4096u
+
+struct pull {
+    const struct cove_oci_options *o;
+    struct oci_cache cache;
+    struct oci_client *client;
+    struct oci_manifest m;
+    struct oci_file *files;
+    size_t nfiles;
+    char *vm_json;
+    struct cove_oci_transfer *t;
+    uint64_t done, total;
+};
+
+/* Whether the file's SHA-256 is digest. */
+static bool file_digest_is(const char *path, const char *digest)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct oci_hash *h = fd >= 0 ? oci_hash_new() : NULL;
+    bool ok = h != NULL;
+    char buf[1 << 16], got[OCI_DIGEST_LEN + 1];
+    ssize_t r;
+    while (ok && (r = read(fd, buf, sizeof buf)) != 0) {
+        if (r < 0 && errno != EINTR)
+            ok = false;
+        else if (r > 0)
+            oci_hash_update(h, buf, (size_t)r);
+    }
+    if (ok) {
+        oci_hash_final(h, got);
+        ok = !strcmp(got, digest);
+    }
+    oci_hash_free(h);
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* The blob in the cache: fetched unless there already (and intact). */
+static int fetch_blob(struct pull *p, const char *digest, uint64_t size, const char *what,
+                      char *path, size_t n, struct cove_error *err)
+{
+    if (oci_cache_blob_path(&p->cache, digest, path, n) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if ((uint64_t)st.st_size == size && file_digest_is(path, digest)) {
+            p->t->blobs_skipped++;
+            return 0;
+        }
+        unlink(path); /* damaged (blobs are not fsynced): fetched again */
+    }
+    int rc = oci_blob_download(p->client, digest, size, path, what, err);
+    if (rc == 0) {
+        p->t->blobs_sent++;
+        p->t->bytes_sent += size;
+    }
+    return rc;
+}
+
+static int read_blob(const char *path, uint64_t size, char **out, struct cove_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cove_error_set(err, -errno, "%s: %s", path, strerror(errno));
+    char *buf = malloc(size + 1);
+    ssize_t r = buf ? pread(fd, buf, size, 0) : -1;
+    close(fd);
+    if (r != (ssize_t)size) {
+        free(buf);
+        return cove_error_set(err, -EIO, "%s: short read", path);
+    }
+    buf[size] = 0;
+    *out = buf;
+    return 0;
+}
+
+/* The config blob: the VM's config.json and its files, checked against the layers. */
+static int get_config(struct pull *p, const char *what, struct cove_error *err)
+{
+    char path[4096], *text;
+    struct cove_error cerr; /* messages of the checks, prefixed with the image's name */
+    int rc = fetch_blob(p, p->m.config_digest, p->m.config_size, "config", path, sizeof path, err);
+    if (rc < 0 || (rc = read_blob(path, p->m.config_size, &text, err)) < 0)
+        return rc;
+    rc = oci_config_parse(text, p->m.config_size, &p->vm_json, &p->files, &p->nfiles, &cerr);
+    free(text);
+    if (rc < 0)
+        return cove_error_set(err, rc, "%s: %s", what, cerr.message);
+    struct cove_config cfg;
+    if ((rc = cove_config_parse(p->vm_json, strlen(p->vm_json), "the VM's config", &cfg, &cerr)) < 0)
+        return cove_error_set(err, rc, "%s: %s", what, cerr.message);
+    /* every file the configuration names travels in the image */
+    const char *named[COVE_MAX_DISKS + 3];
+    unsigned n = 0;
+    for (unsigned i = 0; i < cfg.ndisks; i++)
+        named[n++] = cfg.disks[i].file;
+    named[n++] = cfg.kernel;
+    if (cfg.initrd)
+        named[n++] = cfg.initrd;
+    if (cfg.firmware)
+        named[n++] = cfg.firmware;
+    for (unsigned i = 0; i < n && rc == 0; i++) {
+        bool found = false;
+        for (size_t j = 0; j < p->nfiles && !found; j++)
+            found = !strcmp(p->files[j].name, named[i]) && p->files[j].disk == (i < cfg.ndisks);
+        if (!found)
+            rc = cove_error_set(err, -EPROTO, "%s: the VM names '%s', which the image does not "
+                                "hold", what, named[i]);
+    }
+    cove_config_free(&cfg);
+    if (rc == 0 && (rc = oci_layers_check(&p->m, p->files, p->nfiles, &cerr)) < 0)
+        rc = cove_error_set(err, rc, "%s: %s", what, cerr.message);
+    for (size_t i = 0; i < p->nfiles; i++)
+        p->total += p->files[i].size;
+    return rc;
+}
+
+/* One layer into the file open as fd: decompressed, its digest checked. */
+static int place_layer(const char *blob, const struct oci_layer *l, void *raw, int fd,
+                       struct cove_error *err)
+{
+    char *packed;
+    int rc = read_blob(blob, l->size, &packed, err);
+    if (rc < 0)
+        return rc;
+    size_t n = ZSTD_decompress(raw, l->length, packed, l->size);
+    free(packed);
+    if (ZSTD_isError(n) || n != l->length)
+        return cove_error_set(err, -EBADMSG, "blob %s (%s at %llu) does not decompress to its "
+                              "%llu bytes; refusing it", l->digest, l->file,
+                              (unsigned long long)l->offset, (unsigned long long)l->length);
+    char got[OCI_DIGEST_LEN + 1];
+    oci_digest(raw, n, got);
+    if (strcmp(got, l->data_digest))
+        return cove_error_set(err, -EBADMSG, "%s at %llu: the data does not match its digest "
+                              "%s; refusing it", l->file, (unsigned long long)l->offset,
+                              l->data_digest);
+    /* only the runs of blocks holding data: the file stays as sparse as the pushed disk */
+    const char *buf = raw;
+    for (size_t off = 0; off < n;) {
+        size_t blk = n - off < SPARSE_BLOCK ? n - off : SPARSE_BLOCK;
+        if (disk_buf_is_zero(buf + off, blk)) {
+            off += blk;
+            continue;
+        }
+        size_t end = off + blk;
+        while (end < n) {
+            size_t b = n - end < SPARSE_BLOCK ? n - end : SPARSE_BLOCK;
+            if (disk_buf_is_zero(buf + end, b))
+                break;
+            end += b;
+        }
+        ssize_t w = pwrite(fd, buf + off, end - off, (off_t)(l->offset + off));
+        if (w != (ssize_t)(end - off))
+            return cove_error_set(err, w < 0 ? -errno : -ENOSPC, "%s: writing: %s", l->file,
+                                  strerror(w < 0 ? errno : ENOSPC));
+        /* start the write-back now, beside the next chunk's work: the fsync before the
+         * image is renamed into place then has little left to wait for */
+        sync_file_range(fd, (off_t)(l->offset + off), (off_t)(end - off), SYNC_FILE_RANGE_WRITE);
+        off = end;
+    }
+    return 0;
+}
+
+static int write_file(const char *dir, const char *name, const char *text,
+                      struct cove_error *err)
+{
+    char path[4096];
+    if (store_path(path, sizeof path, "%s/%s", dir, name) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    return store_write_atomic(path, text, strlen(text), 0400, err);
+}
+
+/* The image's files in the temporary directory tmp. */
+static int assemble(struct pull *p, const char *tmp, const char *manifest, struct cove_error *err)
+{
+    void *raw = malloc(OCI_CHUNK_SIZE);
+    if (!raw)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < p->nfiles && rc == 0; i++) {
+        const struct oci_file *f = &p->files[i];
+        char path[4096];
+        if (store_path(path, sizeof path, "%s/%s", tmp, f->name) < 0) {
+            rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+            break;
+        }
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 || ftruncate(fd, (off_t)f->size) < 0) {
+            rc = cove_error_set(err, -errno, "%s: %s", path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            break;
+        }
+        for (size_t j = 0; j < p->m.nlayers && rc == 0; j++) {
+            const struct oci_layer *l = &p->m.layers[j];
+            char blob[4096];
+            if (strcmp(l->file, f->name))
+                continue;
+            oci_cache_blob_path(&p->cache, l->digest, blob, sizeof blob);
+            rc = place_layer(blob, l, raw, fd, err);
+            p->t->disk_bytes += l->length;
+        }
+        if (rc == 0 && (fsync(fd) < 0 || fchmod(fd, 0400) < 0))
+            rc = cove_error_set(err, -errno, "%s: %s", path, strerror(errno));
+        close(fd);
+    }
+    free(raw);
+    if (rc == 0)
+        rc = write_file(tmp, "vm.json", p->vm_json, err);
+    if (rc == 0)
+        rc = write_file(tmp, "manifest.json", manifest, err);
+    return rc;
+}
+
+static int install(struct pull *p, const char *dir, const char *manifest, struct cove_error *err)
+{
+    char tmp[4096];
+    if (store_temp_path(p->cache.images, "image", tmp, sizeof tmp) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    if (mkdir(tmp, 0700) < 0)
+        return cove_error_set(err, -errno, "cannot create %s: %s", tmp, strerror(errno));
+    int rc = assemble(p, tmp, manifest, err);
+    if (rc == 0) {
+        store_sync_dir(tmp);
+        if (rename(tmp, dir) < 0 && errno != EEXIST && errno != ENOTEMPTY)
+            rc = cove_error_set(err, -errno, "cannot create %s: %s", dir, strerror(errno));
+        else
+            store_sync_dir(p->cache.images);
+    }
+    if (access(tmp, F_OK) == 0)
+        store_remove_tree(tmp); /* failed, or another pull installed it first */
+    return rc;
+}
+
+static void pull_free(struct pull *p)
+{
+    oci_client_free(p->client);
+    oci_manifest_free(&p->m);
+    free(p->files);
+    free(p->vm_json);
+}
+
+int oci_pull(const struct oci_ref *ref, const struct cove_oci_options *o,
+             struct cove_oci_transfer *t, char *dir, size_t dirlen, struct cove_error *err)
+{
+    struct pull p = {.o = o, .t = t};
+    memset(t, 0, sizeof *t);
+    char what[600];
+    oci_ref_format(ref, what, sizeof what);
+    char *manifest = NULL;
+    size_t mlen = 0;
+    int rc = oci_cache_open(&p.cache, err);
+    if (rc == 0) {
+        store_sweep_temps(p.cache.blobs);
+        store_sweep_temps(p.cache.images);
+        rc = oci_client_open(ref, o, false, NULL, NULL, &p.client, err);
+    }
+    if (rc == 0)
+        rc = oci_manifest_get(p.client, ref->digest[0] ? ref->digest : ref->tag, &manifest, &mlen,
+                              t->digest, err);
+    if (rc == 0)
+        rc = oci_manifest_parse(manifest, mlen, what, &p.m, err);
+    if (rc == 0 && oci_cache_image_path(&p.cache, t->digest, dir, dirlen) < 0)
+        rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    if (rc == 0 && access(dir, F_OK) < 0) {
+        rc = get_config(&p, what, err);
+        for (size_t i = 0; i < p.m.nlayers && rc == 0; i++) {
+            char path[4096], lw[300];
+            snprintf(lw, sizeof lw, "%s at %llu", p.m.layers[i].file,
+                     (unsigned long long)p.m.layers[i].offset);
+            rc = fetch_blob(&p, p.m.layers[i].digest, p.m.layers[i].size, lw, path, sizeof path,
+                            err);
+            p.done += p.m.layers[i].length;
+            if (rc == 0 && o && o->progress)
+                o->progress(p.m.layers[i].file, p.done, p.total, o->opaque);
+        }
+        if (rc == 0)
+            rc = install(&p, dir, manifest, err);
+    } else if (rc == 0) {
+        t->blobs_skipped = (unsigned)p.m.nlayers + 1;
+    }
+    if (rc == 0)
+        rc = oci_cache_ref_set(&p.cache, what, t->digest, err);
+    free(manifest);
+    pull_free(&p);
+    return rc;
+}
+
+int cove_oci_pull(const char *text, const struct cove_oci_options *o, struct cove_oci_transfer *out,
+                  struct cove_error *err)
+{
+    struct oci_ref ref;
+    struct cove_oci_transfer scratch;
+    char dir[4096];
+    int rc = oci_ref_parse(text, &ref, err);
+    return rc < 0 ? rc : oci_pull(&ref, o, out ? out : &scratch, dir, sizeof dir, err);
+}

@@ -1,0 +1,416 @@
+/*
+ * cove push NAME REF...: the stopped VM's bundle as one manifest per ref. Each disk is read
+ * through src/disk (a clone's backing chain flattened) in OCI_CHUNK_SIZE chunks; a chunk
+ * that reads all zeros is left out, the others are zstd-compressed once and sent to every
+ * ref's repository unless it has the blob already (HEAD). zstd's output is deterministic,
+ * so pushing an unchanged VM again sends nothing but the manifest. A reader thread reads and
+ * compresses the next pieces while the caller's thread sends the previous ones.
+ */
+#include "oci/oci.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "disk/disk.h"
+#include "disk/disk_internal.h" /* disk_buf_is_zero */
+#include "store/bundle.h"
+#include "util/log.h"
+
+#define ZSTD_LEVEL 3
+
+/* A compressed piece on its way from the reader (a thread of its own) to the sender. */
+struct piece {
+    struct oci_layer l;
+    void *packed;      /* NULL: the end (rc says how the reading ended) */
+    uint64_t advance;  /* progress: bytes of the files read up to this piece */
+    int rc;
+};
+
+#define QUEUE_DEPTH 2 /* compressed pieces waiting: the reader runs ahead by this much */
+
+struct push {
+    const struct cove_oci_options *o;
+    struct oci_client **clients;
+    unsigned nclients;
+    struct cove_oci_transfer *t;
+    const char *bundle;
+    const struct oci_file *files;
+    size_t nfiles;
+    /* the reader's */
+    ZSTD_CCtx *zc;
+    void *raw;
+    size_t packed_cap;
+    uint64_t unreported;  /* bytes read since the last piece */
+    struct cove_error read_err;
+    /* between the two */
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    struct piece queue[QUEUE_DEPTH];
+    unsigned head, count;
+    bool cancel;          /* the sender failed: the reader stops */
+    /* the sender's */
+    struct oci_layer *layers;
+    size_t nlayers, cap;
+    uint64_t done, total; /* progress, bytes of all files */
+};
+
+/* Sends one blob to every repository that lacks it. */
+static int send_blob(struct push *p, const char *digest, const void *data, size_t len,
+                     const char *what, struct cove_error *err)
+{
+    for (unsigned i = 0; i < p->nclients; i++) {
+        int rc = oci_blob_exists(p->clients[i], digest, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 1) {
+            p->t->blobs_skipped++;
+            continue;
+        }
+        if ((rc = oci_blob_upload(p->clients[i], digest, data, len, what, err)) < 0)
+            return rc;
+        p->t->blobs_sent++;
+        p->t->bytes_sent += len;
+    }
+    return 0;
+}
+
+/* Hands a piece to the sender, waiting while the queue is full. -ECANCELED when the
+ * sender has given up. */
+static int hand_over(struct push *p, const struct piece *pc)
+{
+    pthread_mutex_lock(&p->lock);
+    while (p->count == QUEUE_DEPTH && !p->cancel)
+        pthread_cond_wait(&p->changed, &p->lock);
+    int rc = p->cancel ? -ECANCELED : 0;
+    if (rc == 0) {
+        p->queue[(p->head + p->count) % QUEUE_DEPTH] = *pc;
+        p->count++;
+        pthread_cond_broadcast(&p->changed);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+/* Compresses p->raw[0..len), the piece of file at offset, and hands it over. */
+static int queue_chunk(struct push *p, const char *file, uint64_t offset, size_t len, bool chunk,
+                       struct cove_error *err)
+{
+    struct piece pc = {.advance = p->unreported};
+    pc.packed = malloc(p->packed_cap);
+    if (!pc.packed)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    size_t n = ZSTD_compress2(p->zc, pc.packed, p->packed_cap, p->raw, len);
+    if (ZSTD_isError(n)) {
+        free(pc.packed);
+        return cove_error_set(err, -EIO, "zstd: %s", ZSTD_getErrorName(n));
+    }
+    void *small = realloc(pc.packed, n ? n : 1); /* what waits in the queue is no larger */
+    if (small)
+        pc.packed = small;
+    snprintf(pc.l.file, sizeof pc.l.file, "%s", file);
+    pc.l.offset = offset;
+    pc.l.length = len;
+    pc.l.size = n;
+    pc.l.is_chunk = chunk;
+    oci_digest(p->raw, len, pc.l.data_digest);
+    oci_digest(pc.packed, n, pc.l.digest);
+    int rc = hand_over(p, &pc);
+    if (rc < 0)
+        free(pc.packed);
+    else
+        p->unreported = 0;
+    return rc;
+}
+
+static void progress(struct push *p, const char *file, uint64_t len)
+{
+    p->done += len;
+    if (p->o && p->o->progress)
+        p->o->progress(file, p->done, p->total, p->o->opaque);
+}
+
+static int push_disk(struct push *p, const char *path, const char *file, struct cove_error *err)
+{
+    struct disk *d;
+    int rc = disk_open_ex(path, DISK_FORMAT_AUTO, DISK_OPEN_READ_ONLY | DISK_OPEN_NO_FOLLOW, &d,
+                          err);
+    if (rc < 0)
+        return rc;
+    uint64_t size = disk_size(d);
+    for (uint64_t off = 0; off < size && rc == 0; off += OCI_CHUNK_SIZE) {
+        size_t len = size - off < OCI_CHUNK_SIZE ? (size_t)(size - off) : OCI_CHUNK_SIZE;
+        /* what the image knows to be zero is not even read */
+        bool data = false;
+        for (uint64_t pos = 0, run; pos < len && !data; pos += run) {
+            int st = disk_block_status(d, off + pos, len - pos, &run);
+            if (st < 0) {
+                data = true; /* read it and see */
+                break;
+            }
+            data = st == 1;
+        }
+        if (data) {
+            rc = disk_read(d, p->raw, len, off);
+            if (rc < 0)
+                rc = cove_error_set(err, rc, "%s: reading at %llu: %s", path,
+                                    (unsigned long long)off, strerror(-rc));
+            else if (!disk_buf_is_zero(p->raw, len)) {
+                p->unreported += len;
+                rc = queue_chunk(p, file, off, len, true, err);
+                continue;
+            }
+        }
+        p->unreported += len;
+    }
+    disk_close(d);
+    return rc;
+}
+
+static int push_boot_file(struct push *p, const char *bundle, const char *file, uint64_t size,
+                          struct cove_error *err)
+{
+    int fd = store_open_bundle_file(bundle, file, O_RDONLY, err);
+    if (fd < 0)
+        return fd;
+    int rc = 0;
+    for (uint64_t off = 0; off < size && rc == 0; off += OCI_CHUNK_SIZE) {
+        size_t len = size - off < OCI_CHUNK_SIZE ? (size_t)(size - off) : OCI_CHUNK_SIZE;
+        ssize_t r = pread(fd, p->raw, len, (off_t)off);
+        if (r != (ssize_t)len)
+            rc = cove_error_set(err, r < 0 ? -errno : -EIO, "%s: short read", file);
+        else {
+            p->unreported += len;
+            rc = queue_chunk(p, file, off, len, false, err);
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+/* The files the VM's configuration names, with their sizes. */
+static int list_files(const char *bundle, const struct cove_config *cfg, struct oci_file *files,
+                      size_t *n, struct cove_error *err)
+{
+    *n = 0;
+    for (unsigned i = 0; i < cfg->ndisks; i++) {
+        char path[PATH_MAX];
+        struct oci_file *f = &files[(*n)++];
+        snprintf(f->name, sizeof f->name, "%s", cfg->disks[i].file);
+        f->disk = true;
+        int rc = store_resolve(bundle, f->name, path, sizeof path, err);
+        if (rc < 0 || (rc = store_disk_info(path, &f->size, NULL, NULL, 0, err)) < 0)
+            return rc;
+    }
+    const char *boot[] = {cfg->kernel, cfg->initrd, cfg->firmware};
+    for (unsigned i = 0; i < 3; i++) {
+        if (!boot[i])
+            continue;
+        char path[PATH_MAX];
+        struct stat st;
+        int rc = store_bundle_file(bundle, boot[i], path, sizeof path, err);
+        if (rc < 0)
+            return rc;
+        if (stat(path, &st) < 0)
+            return cove_error_set(err, -errno, "%s: %s", path, strerror(errno));
+        struct oci_file *f = &files[(*n)++];
+        snprintf(f->name, sizeof f->name, "%s", boot[i]);
+        f->size = (uint64_t)st.st_size;
+    }
+    return 0;
+}
+
+/* The reader: every file, piece by piece, then the end piece with how it went. */
+static void *read_all(void *opaque)
+{
+    struct push *p = opaque;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < p->nfiles; i++) {
+        const struct oci_file *f = &p->files[i];
+        char path[PATH_MAX];
+        if (!f->disk)
+            rc = push_boot_file(p, p->bundle, f->name, f->size, &p->read_err);
+        else if ((rc = store_resolve(p->bundle, f->name, path, sizeof path, &p->read_err)) == 0)
+            rc = push_disk(p, path, f->name, &p->read_err);
+    }
+    struct piece end = {.rc = rc, .advance = p->unreported};
+    hand_over(p, &end);
+    return NULL;
+}
+
+static int add_layer(struct push *p, const struct oci_layer *l, struct cove_error *err)
+{
+    if (p->nlayers == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        struct oci_layer *v = realloc(p->layers, cap * sizeof *v);
+        if (!v)
+            return cove_error_set(err, -ENOMEM, "out of memory");
+        p->layers = v;
+        p->cap = cap;
+    }
+    p->layers[p->nlayers++] = *l;
+    p->t->disk_bytes += l->length;
+    return 0;
+}
+
+/* The sender: each piece the reader hands over, to every repository lacking it; sending
+ * overlaps the reading and compressing of the next pieces. */
+static int send_all(struct push *p, struct cove_error *err)
+{
+    pthread_t reader;
+    if (pthread_create(&reader, NULL, read_all, p) != 0)
+        return cove_error_set(err, -EAGAIN, "cannot start a thread");
+    int rc = 0;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        while (p->count == 0)
+            pthread_cond_wait(&p->changed, &p->lock);
+        struct piece pc = p->queue[p->head];
+        p->head = (p->head + 1) % QUEUE_DEPTH;
+        p->count--;
+        pthread_cond_broadcast(&p->changed);
+        pthread_mutex_unlock(&p->lock);
+        if (!pc.packed) {
+            if ((rc = pc.rc) < 0 && err)
+                *err = p->read_err;
+            progress(p, "", pc.advance);
+            break;
+        }
+        char what[300];
+        snprintf(what, sizeof what, "%s at %llu", pc.l.file, (unsigned long long)pc.l.offset);
+        rc = send_blob(p, pc.l.digest, pc.packed, pc.l.size, what, err);
+        if (rc == 0)
+            rc = add_layer(p, &pc.l, err);
+        free(pc.packed);
+        progress(p, pc.l.file, pc.advance);
+        if (rc < 0)
+            break;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->cancel = true; /* a reader still running stops at its next hand-over */
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(reader, NULL);
+    for (; p->count; p->count--, p->head = (p->head + 1) % QUEUE_DEPTH)
+        free(p->queue[p->head].packed);
+    return rc;
+}
+
+static int push_all(struct push *p, const char *bundle, const struct cove_config *cfg,
+                    const struct oci_ref *refs, unsigned nrefs, struct cove_error *err)
+{
+    struct oci_file files[COVE_MAX_DISKS + 3];
+    size_t nfiles;
+    int rc = list_files(bundle, cfg, files, &nfiles, err);
+    for (size_t i = 0; rc == 0 && i < nfiles; i++)
+        p->total += files[i].size;
+    p->bundle = bundle;
+    p->files = files;
+    p->nfiles = nfiles;
+    if (rc == 0)
+        rc = send_all(p, err);
+    char *vm = NULL, *config = NULL, *manifest = NULL;
+    struct oci_manifest m = {.layers = p->layers, .nlayers = p->nlayers};
+    if (rc == 0 && (!(vm = cove_config_to_json(cfg)) ||
+                    !(config = oci_config_build(vm, files, nfiles))))
+        rc = cove_error_set(err, -ENOMEM, "out of memory");
+    if (rc == 0) {
+        m.config_size = strlen(config);
+        oci_digest(config, m.config_size, m.config_digest);
+        rc = send_blob(p, m.config_digest, config, m.config_size, "config", err);
+    }
+    char created[32];
+    time_t now = time(NULL);
+    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    if (rc == 0 && !(manifest = oci_manifest_build(&m, created)))
+        rc = cove_error_set(err, -ENOMEM, "out of memory");
+    if (rc == 0)
+        oci_digest(manifest, strlen(manifest), p->t->digest);
+    for (unsigned i = 0; rc == 0 && i < nrefs; i++)
+        rc = oci_manifest_put(p->clients[i], refs[i].tag[0] ? refs[i].tag : p->t->digest,
+                              manifest, strlen(manifest), err);
+    free(vm);
+    free(config);
+    free(manifest);
+    return rc;
+}
+
+int cove_oci_push(const char *name, const char *const *refs, unsigned nrefs,
+                  const struct cove_oci_options *o, struct cove_oci_transfer *out,
+                  struct cove_error *err)
+{
+    struct cove_oci_transfer scratch;
+    struct push p = {.o = o, .t = out ? out : &scratch, .lock = PTHREAD_MUTEX_INITIALIZER,
+                     .changed = PTHREAD_COND_INITIALIZER};
+    memset(p.t, 0, sizeof *p.t);
+    if (nrefs == 0 || nrefs > 16)
+        return cove_error_set(err, -EINVAL, "give 1 to 16 references to push to");
+    struct oci_ref *r = calloc(nrefs, sizeof *r);
+    p.clients = calloc(nrefs, sizeof *p.clients);
+    if (!r || !p.clients) {
+        free(r);
+        free(p.clients);
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    }
+    int rc = 0;
+    for (unsigned i = 0; i < nrefs && rc == 0; i++)
+        if ((rc = oci_ref_parse(refs[i], &r[i], err)) == 0 && r[i].digest[0])
+            rc = cove_error_set(err, -EINVAL, "push to a tag, not to a digest ('%s')", refs[i]);
+    struct store s;
+    char bundle[PATH_MAX], path[PATH_MAX];
+    int lock = -1;
+    struct cove_config cfg;
+    bool have_cfg = false;
+    struct cove_error cerr;
+    if (rc == 0 && (rc = store_check_name(name, err)) == 0 && (rc = store_open(&s, err)) == 0 &&
+        (rc = store_find(&s, name, bundle, sizeof bundle, err)) == 0)
+        rc = store_lock_bundle(bundle, name, &lock, NULL, err);
+    if (rc == 0 && store_path(path, sizeof path, "%s/" BUNDLE_CONFIG, bundle) < 0)
+        rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    if (rc == 0) {
+        if ((rc = cove_config_load(path, &cfg, &cerr)) < 0)
+            rc = cove_error_set(err, rc, "VM '%s': %s", name, cerr.message);
+        else
+            have_cfg = true;
+    }
+    if (rc == 0)
+        rc = store_check_bundle(bundle, &cfg, err);
+    for (unsigned i = 0; rc == 0 && i < nrefs; i++, p.nclients++)
+        rc = oci_client_open(&r[i], o, true, NULL, NULL, &p.clients[i], err);
+    if (rc == 0) {
+        p.zc = ZSTD_createCCtx();
+        p.raw = malloc(OCI_CHUNK_SIZE);
+        p.packed_cap = ZSTD_compressBound(OCI_CHUNK_SIZE);
+        if (!p.zc || !p.raw)
+            rc = cove_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (rc == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        ZSTD_CCtx_setParameter(p.zc, ZSTD_c_compressionLevel, ZSTD_LEVEL);
+        /* multi-threaded: its output depends on no worker count, so a blob keeps its
+         * digest from one host to another */
+        ZSTD_CCtx_setParameter(p.zc, ZSTD_c_nbWorkers, cpus > 1 ? (int)(cpus < 8 ? cpus : 8) : 1);
+        rc = push_all(&p, bundle, &cfg, r, nrefs, err);
+    }
+    for (unsigned i = 0; i < p.nclients; i++)
+        oci_client_free(p.clients[i]);
+    if (have_cfg)
+        cove_config_free(&cfg);
+    if (lock >= 0)
+        store_unlock_bundle(lock);
+    ZSTD_freeCCtx(p.zc);
+    free(p.raw);
+    pthread_cond_destroy(&p.changed);
+    pthread_mutex_destroy(&p.lock);
+    free(p.layers);
+    free(p.clients);
+    free(r);
+    return rc;
+}

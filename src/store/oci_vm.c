@@ -1,0 +1,109 @@
+/*
+ * A VM from a pulled OCI image (cove clone REF NAME): the image directory's vm.json becomes
+ * the bundle's config.json (with a new MAC), each disk a copy-on-write overlay over the
+ * image's (image_vm.c: bases/oci-KEY-INO, so the VM outlives the cached image), each boot
+ * file a hard link (a copy across file systems). The bundle is made under a temporary name
+ * and renamed into place: constant time, whatever the disk's size.
+ */
+#include "store/bundle.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int load_vm(const char *image_dir, struct cove_config *cfg, struct cove_error *err)
+{
+    char path[PATH_MAX];
+    if (store_path(path, sizeof path, "%s/vm.json", image_dir) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    struct cove_error cerr;
+    int rc = cove_config_load(path, cfg, &cerr);
+    return rc < 0 ? cove_error_set(err, rc, "pulled image %s: %s", image_dir, cerr.message) : 0;
+}
+
+static int link_file(const char *image_dir, const char *tmp, const char *file,
+                     struct cove_error *err)
+{
+    char src[PATH_MAX], dst[PATH_MAX];
+    if (!file)
+        return 0;
+    if (store_path(src, sizeof src, "%s/%s", image_dir, file) < 0 ||
+        store_path(dst, sizeof dst, "%s/%s", tmp, file) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    if (link(src, dst) == 0)
+        return 0;
+    return store_copy_file(src, dst, 0400, err);
+}
+
+static int fill(const struct store *s, const char *image_dir, const char *key, const char *tmp,
+                struct cove_config *cfg, struct cove_error *err)
+{
+    int rc = 0;
+    for (unsigned i = 0; i < cfg->ndisks && rc == 0; i++) {
+        char src[PATH_MAX], dst[PATH_MAX], label[64];
+        snprintf(label, sizeof label, "oci-%.16s-%u", key, i);
+        if (store_path(src, sizeof src, "%s/%s", image_dir, cfg->disks[i].file) < 0 ||
+            store_path(dst, sizeof dst, "%s/%s", tmp, cfg->disks[i].file) < 0)
+            return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+        rc = store_disk_over_file(s, label, src, dst, 0, err);
+    }
+    if (rc == 0)
+        rc = link_file(image_dir, tmp, cfg->kernel, err);
+    if (rc == 0)
+        rc = link_file(image_dir, tmp, cfg->initrd, err);
+    if (rc == 0)
+        rc = link_file(image_dir, tmp, cfg->firmware, err);
+    if (rc == 0) {
+        if (cfg->has_network)
+            cove_config_random_mac(cfg->mac); /* the pushed VM may still run elsewhere */
+        char *json = cove_config_to_json(cfg), path[PATH_MAX];
+        if (!json)
+            rc = cove_error_set(err, -ENOMEM, "out of memory");
+        else if (store_path(path, sizeof path, "%s/" BUNDLE_CONFIG, tmp) < 0)
+            rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+        else
+            rc = store_write_atomic(path, json, strlen(json), 0600, err);
+        free(json);
+    }
+    return rc;
+}
+
+int store_create_from_pulled(const char *name, const char *image_dir, const char *key,
+                             struct cove_error *err)
+{
+    struct store s;
+    char dst[PATH_MAX], tmp[PATH_MAX];
+    struct cove_config cfg;
+    int rc = store_check_name(name, err);
+    if (rc < 0 || (rc = store_open(&s, err)) < 0)
+        return rc;
+    if (store_bundle_path(&s, name, dst, sizeof dst) < 0 ||
+        store_temp_path(s.vms, "pull", tmp, sizeof tmp) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    if (access(dst, F_OK) == 0)
+        return cove_error_set(err, -EEXIST, "VM '%s' already exists", name);
+    if ((rc = load_vm(image_dir, &cfg, err)) < 0)
+        return rc;
+    store_sweep_temps(s.vms);
+    if (mkdir(tmp, 0700) < 0)
+        rc = cove_error_set(err, -errno, "cannot create %s: %s", tmp, strerror(errno));
+    if (rc == 0)
+        rc = fill(&s, image_dir, key, tmp, &cfg, err);
+    if (rc == 0) {
+        store_sync_dir(tmp);
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) < 0)
+            rc = errno == EEXIST
+                     ? cove_error_set(err, -EEXIST, "VM '%s' already exists", name)
+                     : cove_error_set(err, -errno, "cannot create %s: %s", dst, strerror(errno));
+        else
+            store_sync_dir(s.vms);
+    }
+    if (rc < 0)
+        store_remove_tree(tmp);
+    cove_config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,211 @@
+/*
+ * The registry client's parsers (src/oci): references, auth challenges, the manifest and
+ * config blob a registry hands back (hostile input: every refusal is a case here), and
+ * the round trip of what push builds through what pull checks.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "oci/oci.h"
+#include "../test.h"
+
+TEST(ref_forms)
+{
+    struct oci_ref r;
+    REQUIRE(oci_ref_parse("localhost:5000/team/vm:1", &r, NULL) == 0);
+    CHECK_STR(r.registry, "localhost:5000");
+    CHECK_STR(r.repository, "team/vm");
+    CHECK_STR(r.tag, "1");
+    REQUIRE(oci_ref_parse("ghcr.io/org/env", &r, NULL) == 0);
+    CHECK_STR(r.registry, "ghcr.io");
+    CHECK_STR(r.tag, "latest");
+    REQUIRE(oci_ref_parse("debian", &r, NULL) == 0);
+    CHECK_STR(r.registry, "docker.io");
+    CHECK_STR(r.repository, "library/debian");
+    const char *d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char text[200];
+    snprintf(text, sizeof text, "127.0.0.1:5000/a/b@%s", d);
+    REQUIRE(oci_ref_parse(text, &r, NULL) == 0);
+    CHECK_STR(r.digest, d);
+    CHECK_STR(r.tag, "");
+    char back[600];
+    oci_ref_format(&r, back, sizeof back);
+    CHECK_STR(back, text);
+}
+
+TEST(ref_refused)
+{
+    struct oci_ref r;
+    struct cove_error err;
+    CHECK(oci_ref_parse("localhost:5000/Team/vm", &r, &err) == -EINVAL); /* upper case */
+    CHECK(strstr(err.message, "not a repository") != NULL);
+    CHECK(oci_ref_parse("localhost:5000/vm:-x", &r, &err) == -EINVAL);
+    CHECK(oci_ref_parse("localhost:5000/vm@sha256:12", &r, &err) == -EINVAL);
+    CHECK(oci_ref_parse("localhost:5000/a//b", &r, &err) == -EINVAL);
+    CHECK(oci_ref_parse("localhost:5000/../x", &r, &err) == -EINVAL);
+    CHECK(oci_registry_check("https://x", &err) == -EINVAL);
+    CHECK(oci_registry_check("x/y", &err) == -EINVAL);
+    CHECK(oci_registry_check("localhost:5000", &err) == 0);
+}
+
+TEST(loopback)
+{
+    CHECK(oci_host_is_loopback("localhost:5000"));
+    CHECK(oci_host_is_loopback("127.0.0.1:5000"));
+    CHECK(oci_host_is_loopback("127.1.2.3"));
+    CHECK(oci_host_is_loopback("[::1]:5000"));
+    CHECK(!oci_host_is_loopback("10.0.0.1:5000"));
+    CHECK(!oci_host_is_loopback("localhost.example.com"));
+}
+
+TEST(challenges)
+{
+    struct oci_challenge c;
+    REQUIRE(oci_challenge_parse("Bearer realm=\"https://auth.example/token\",service=\"reg\","
+                                "scope=\"repository:a/b:pull,push\"", &c) == 0);
+    CHECK_STR(c.scheme, "bearer");
+    CHECK_STR(c.realm, "https://auth.example/token");
+    CHECK_STR(c.service, "reg");
+    CHECK_STR(c.scope, "repository:a/b:pull,push");
+    REQUIRE(oci_challenge_parse("Basic realm=\"cove-test\"", &c) == 0);
+    CHECK_STR(c.scheme, "basic");
+    CHECK_STR(c.realm, "cove-test");
+    CHECK(oci_challenge_parse("", &c) < 0);
+}
+
+TEST(digests_and_base64)
+{
+    char d[OCI_DIGEST_LEN + 1];
+    oci_digest("abc", 3, d);
+    CHECK_STR(d, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    CHECK(oci_digest_valid(d));
+    CHECK(!oci_digest_valid("sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
+    char *b = oci_base64_encode("alice:s3cret", 12);
+    CHECK_STR(b, "YWxpY2U6czNjcmV0");
+    size_t n;
+    char *p = oci_base64_decode(b, &n);
+    CHECK_STR(p, "alice:s3cret");
+    CHECK_EQ_U64(n, 12);
+    free(b);
+    free(p);
+    CHECK(oci_base64_decode("abc", &n) == NULL);
+}
+
+static const char *D1 = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+static const char *D2 = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+TEST(manifest_round_trip)
+{
+    struct oci_layer l[2] = {0};
+    strcpy(l[0].digest, D1);
+    l[0].size = 100;
+    strcpy(l[0].file, "disk.img");
+    l[0].offset = OCI_CHUNK_SIZE;
+    l[0].length = OCI_CHUNK_SIZE;
+    strcpy(l[0].data_digest, D2);
+    l[0].is_chunk = true;
+    l[1] = l[0];
+    strcpy(l[1].file, "kernel");
+    l[1].offset = 0;
+    l[1].length = 1000;
+    l[1].is_chunk = false;
+    struct oci_manifest m = {.layers = l, .nlayers = 2, .config_size = 10};
+    strcpy(m.config_digest, D1);
+    char *text = oci_manifest_build(&m, "2026-01-01T00:00:00Z");
+    REQUIRE(text != NULL);
+    CHECK(strstr(text, "\"artifactType\":\"" OCI_ARTIFACT_TYPE "\"") != NULL);
+    struct oci_manifest got;
+    REQUIRE(oci_manifest_parse(text, strlen(text), "t", &got, NULL) == 0);
+    CHECK_EQ_U64(got.nlayers, 2);
+    CHECK_STR(got.layers[0].file, "disk.img");
+    CHECK_EQ_U64(got.layers[0].offset, OCI_CHUNK_SIZE);
+    CHECK(got.layers[0].is_chunk && !got.layers[1].is_chunk);
+    struct oci_file files[2] = {{"disk.img", 2 * OCI_CHUNK_SIZE, true}, {"kernel", 1000, false}};
+    CHECK(oci_layers_check(&got, files, 2, NULL) == 0);
+    files[0].size = OCI_CHUNK_SIZE + 5; /* the chunk runs past the disk */
+    CHECK(oci_layers_check(&got, files, 2, NULL) == -EPROTO);
+    files[0].size = 2 * OCI_CHUNK_SIZE;
+    got.layers[1] = got.layers[0]; /* two layers at one place */
+    CHECK(oci_layers_check(&got, files, 2, NULL) == -EPROTO);
+    oci_manifest_free(&got);
+    free(text);
+}
+
+TEST(manifest_refused)
+{
+    struct oci_manifest m;
+    struct cove_error err;
+    const char *image =
+        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+        "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":"
+        "\"sha256:1111111111111111111111111111111111111111111111111111111111111111\",\"size\":5},"
+        "\"layers\":[]}";
+    CHECK(oci_manifest_parse(image, strlen(image), "x/y:1", &m, &err) == -EPROTO);
+    CHECK(strstr(err.message, "is not a cove VM") != NULL);
+    const char *docker = "{\"schemaVersion\":2,\"mediaType\":"
+                         "\"application/vnd.docker.distribution.manifest.v2+json\"}";
+    CHECK(oci_manifest_parse(docker, strlen(docker), "x/y:1", &m, &err) == -EPROTO);
+    CHECK(strstr(err.message, "is not a cove VM") != NULL);
+    CHECK(oci_manifest_parse("[1,2", 4, "x", &m, &err) == -EPROTO);
+    /* a layer whose file is a path out of the bundle */
+    char bad[2048];
+    snprintf(bad, sizeof bad,
+             "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"artifactType\":\"%s\",\"config\":"
+             "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":5},\"layers\":[{\"mediaType\":"
+             "\"%s\",\"digest\":\"%s\",\"size\":5,\"annotations\":{\"%s\":\"../x\",\"%s\":\"0\","
+             "\"%s\":\"5\",\"%s\":\"%s\"}}]}", OCI_MANIFEST_TYPE, OCI_ARTIFACT_TYPE,
+             OCI_CONFIG_TYPE, D1, OCI_CHUNK_TYPE, D1, OCI_ANN_FILE, OCI_ANN_OFFSET,
+             OCI_ANN_LENGTH, OCI_ANN_DIGEST, D2);
+    CHECK(oci_manifest_parse(bad, strlen(bad), "x", &m, &err) == -EPROTO);
+    CHECK(strstr(err.message, "not a file name") != NULL);
+    char *p = strstr(bad, "../x");
+    memcpy(p, "disk", 4); /* now valid */
+    CHECK(oci_manifest_parse(bad, strlen(bad), "x", &m, &err) == 0);
+    oci_manifest_free(&m);
+    p = strstr(bad, "\"size\":5,\"annotations\"");
+    memcpy(p, "\"size\":-", 8); /* a negative size */
+    CHECK(oci_manifest_parse(bad, strlen(bad), "x", &m, &err) == -EPROTO);
+}
+
+TEST(config_blob)
+{
+    struct oci_file files[1] = {{"disk.img", 1 << 20, true}};
+    char *text = oci_config_build("{\"version\":1}", files, 1);
+    REQUIRE(text != NULL);
+    char *vm;
+    struct oci_file *got;
+    size_t n;
+    REQUIRE(oci_config_parse(text, strlen(text), &vm, &got, &n, NULL) == 0);
+    CHECK_EQ_U64(n, 1);
+    CHECK_STR(got[0].name, "disk.img");
+    CHECK(got[0].disk);
+    free(vm);
+    free(got);
+    free(text);
+    const char *evil = "{\"version\":1,\"vm\":{},\"files\":[{\"name\":\"/etc/passwd\",\"size\":1}]}";
+    struct cove_error err;
+    CHECK(oci_config_parse(evil, strlen(evil), &vm, &got, &n, &err) == -EPROTO);
+    const char *twice = "{\"version\":1,\"vm\":{},\"files\":[{\"name\":\"a\",\"size\":1},"
+                        "{\"name\":\"a\",\"size\":1}]}";
+    CHECK(oci_config_parse(twice, strlen(twice), &vm, &got, &n, &err) == -EPROTO);
+    const char *ours = "{\"version\":1,\"vm\":{},\"files\":[{\"name\":\"vm.json\",\"size\":1}]}";
+    CHECK(oci_config_parse(ours, strlen(ours), &vm, &got, &n, &err) == -EPROTO);
+    const char *huge = "{\"version\":1,\"vm\":{},\"files\":[{\"name\":\"a\",\"size\":"
+                       "99999999999999999}]}";
+    CHECK(oci_config_parse(huge, strlen(huge), &vm, &got, &n, &err) == -EPROTO);
+}
+
+int main(void)
+{
+    RUN(ref_forms);
+    RUN(ref_refused);
+    RUN(loopback);
+    RUN(challenges);
+    RUN(digests_and_base64);
+    RUN(manifest_round_trip);
+    RUN(manifest_refused);
+    RUN(config_blob);
+    return test_summary();
+}
