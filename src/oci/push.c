@@ -318,7 +318,11 @@ static int push_all(struct push *p, const char *bundle, const struct cove_config
         rc = send_all(p, err);
     char *vm = NULL, *config = NULL, *manifest = NULL;
     struct oci_manifest m = {.layers = p->layers, .nlayers = p->nlayers};
-    if (rc == 0 && (!(vm = cove_config_to_json(cfg)) ||
+    /* the stored shared directories stay here: host paths mean nothing elsewhere (and are
+     * not the registry's to know), and their grants hold only in this COVE_HOME */
+    struct cove_config shipped = *cfg;
+    shipped.nshares = 0;
+    if (rc == 0 && (!(vm = cove_config_to_json(&shipped)) ||
                     !(config = oci_config_build(vm, files, nfiles))))
         rc = cove_error_set(err, -ENOMEM, "out of memory");
     if (rc == 0) {

@@ -6,6 +6,7 @@
  * and renamed into place: constant time, whatever the disk's size.
  */
 #include "store/bundle.h"
+#include "store/shares.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,6 +61,7 @@ static int fill(const struct store *s, const char *image_dir, const char *key, c
     if (rc == 0) {
         if (cfg->has_network)
             cove_config_random_mac(cfg->mac); /* the pushed VM may still run elsewhere */
+        store_drop_shares(cfg); /* another machine's host paths (push leaves them out) */
         char *json = cove_config_to_json(cfg), path[PATH_MAX];
         if (!json)
             rc = cove_error_set(err, -ENOMEM, "out of memory");

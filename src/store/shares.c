@@ -172,6 +172,13 @@ static void free_share(struct cove_share_config *sh)
     *sh = (struct cove_share_config){0};
 }
 
+void store_drop_shares(struct cove_config *cfg)
+{
+    for (unsigned i = 0; i < COVE_MAX_SHARES; i++)
+        free_share(&cfg->shares[i]);
+    cfg->nshares = 0;
+}
+
 int store_set_shares(const struct store *s, struct cove_config *cfg,
                      const struct cove_share_config *shares, unsigned n, struct cove_error *err)
 {

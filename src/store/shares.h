@@ -18,4 +18,6 @@ int store_set_shares(const struct store *s, struct cove_config *cfg,
  * how to grant it otherwise. */
 int store_share_check(const struct store *s, const char *vm, const struct cove_share_config *sh,
                       struct cove_error *err);
+/* Removes cfg's stored shares (a configuration that came from elsewhere). */
+void store_drop_shares(struct cove_config *cfg);
 #endif

@@ -59,7 +59,10 @@ auth:
 PLAIN=127.0.0.1:$(free_port)
 start_registry plain "${PLAIN#*:}"
 
-"$COVE" create vm --memory 256M --disk-size 512M >/dev/null || fail "create"
+# with a stored shared directory: its host path must not travel (nor its grant)
+mkdir "$TMP/hostshare"
+"$COVE" create vm --memory 256M --disk-size 512M --dir "$TMP/hostshare" >/dev/null ||
+    fail "create"
 timeout 120 "$COVE" run vm -- sh -c 'echo shipped-by-oci >/root/mark' </dev/null || fail "writing the file"
 
 # --- auth and TLS ---------------------------------------------------------------------------
@@ -96,7 +99,9 @@ got=$(timeout 120 "$COVE" run vm -- cat /root/mark </dev/null) || fail "booting 
 [ "$got" = shipped-by-oci ] || fail "the file on the cloned disk: '$got'"
 "$COVE" clone "$SECURE/team/vm:1" vm2 >"$TMP/clone2" || fail "second clone"
 grep -q "(pulled)" "$TMP/clone2" && fail "the second clone pulled again"
-echo "ok: deleted, cloned back from the registry, booted: the file is there; a second clone uses the cache"
+grep -rqF "$TMP/hostshare" "$TMP/secure" && fail "the registry holds the VM's stored share path"
+"$COVE" get vm | grep -q "^dir:" && fail "the clone has the pushed VM's stored share"
+echo "ok: deleted, cloned back from the registry, booted: the file is there; a second clone uses the cache; no stored share travelled"
 
 # --- skopeo to the plain registry, pull from there --------------------------------------------
 skopeo copy -q --src-creds alice:s3cret --src-tls-verify=false \
