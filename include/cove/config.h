@@ -2,7 +2,7 @@
  * cove/config.h — a VM bundle's configuration (config.json), version 1.
  *
  *   {"version": 1, "cpus": 2, "memory": 1024,
- *    "disks": [{"file": "disk.img", "read_only": false}],
+ *    "disks": [{"file": "disk.img", "read_only": false}],   (+ "interface": "nvme")
  *    "network": {"nat": true, "mac": "52:54:00:12:34:56", "forwards": ["tcp:2222:22"]},
  *    "boot": {"kernel": "kernel", "initrd": "initrd", "cmdline": "cove.root=/dev/vda"},
  *    "guest": {"user": "alice"}}
@@ -33,9 +33,12 @@
 #define COVE_MAX_FORWARDS 64 /* stored ones, and again as many added by a run */
 #define COVE_MAC_LEN 17 /* "52:54:00:12:34:56" */
 
+/* A disk: virtio-blk (/dev/vdX, the default), or "interface": "nvme" in config.json, an
+ * NVMe controller of its own on the PCIe bus (/dev/nvmeNn1). */
 struct cove_disk_config {
     char *file;
     bool read_only;
+    bool nvme;
 };
 
 /* A shared directory (virtio-fs): the guest sees host directory path as the file system

@@ -29,8 +29,10 @@ static const char run_usage[] =
     "\n"
     "Both:\n"
     "  --append ARGS     added to the kernel command line\n"
-    "  --disk PATH[,ro]  one more virtio-blk disk (raw or cdisk; repeatable; after the VM's\n"
-    "                    own, the first disk is /dev/vda); ,ro attaches it read-only\n"
+    "  --disk PATH[,ro][,if=nvme]  one more disk (raw or cdisk; repeatable; after the VM's\n"
+    "                    own, the first disk is /dev/vda); ,ro attaches it read-only;\n"
+    "                    ,if=nvme on an NVMe controller (PCIe) instead of virtio-blk: the\n"
+    "                    first is /dev/nvme0n1\n"
     "  --forward tcp|udp:[ADDR:]HOSTPORT:GUESTPORT  forwards a host port (on 127.0.0.1\n"
     "                    unless ADDR) to the guest through the NAT; repeatable\n"
     "  --dir [NAME:]PATH[:ro]  shares the host directory PATH with the guest (virtio-fs,\n"
@@ -92,7 +94,8 @@ struct run_args {
     struct cove_run_options o;
 };
 
-/* PATH[,ro] — the path itself may not contain a comma followed by an option name. */
+/* PATH[,ro|rw][,if=virtio|nvme] — the last comma starts an option; options before it are
+ * taken while they are options, so a path may contain a comma if an option follows it. */
 static int parse_disk(char *spec, struct run_args *a)
 {
     if (a->ndisks == COVE_MAX_DISKS) {
@@ -101,17 +104,24 @@ static int parse_disk(char *spec, struct run_args *a)
     }
     struct cove_disk_config *d = &a->disks[a->ndisks];
     *d = (struct cove_disk_config){.file = spec};
-    char *comma = strrchr(spec, ',');
-    if (comma) {
-        if (strcmp(comma + 1, "ro") != 0 && strcmp(comma + 1, "rw") != 0) {
-            cli_error("--disk '%s': unknown option '%s'; use PATH or PATH,ro", spec, comma + 1);
+    char *comma;
+    for (bool last = true; (comma = strrchr(spec, ',')); last = false) {
+        const char *opt = comma + 1;
+        if (!strcmp(opt, "ro") || !strcmp(opt, "rw"))
+            d->read_only = !strcmp(opt, "ro");
+        else if (!strcmp(opt, "if=nvme") || !strcmp(opt, "if=virtio"))
+            d->nvme = !strcmp(opt, "if=nvme");
+        else if (last || !strncmp(opt, "if=", 3)) {
+            cli_error("--disk '%s': unknown option '%s'; use PATH[,ro][,if=virtio|nvme]", spec,
+                      opt);
             return -1;
+        } else {
+            break; /* a comma inside the path */
         }
-        d->read_only = !strcmp(comma + 1, "ro");
         *comma = 0;
     }
     if (!*spec) {
-        cli_error("--disk needs a path; use PATH or PATH,ro");
+        cli_error("--disk needs a path; use PATH[,ro][,if=virtio|nvme]");
         return -1;
     }
     a->ndisks++;

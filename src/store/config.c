@@ -119,7 +119,7 @@ static int get_bool(struct ctx *c, const json_t *obj, const char *key, const cha
 
 static int parse_disks(struct ctx *c, const json_t *root, struct cove_config *cfg)
 {
-    static const char *const keys[] = {"file", "read_only", NULL};
+    static const char *const keys[] = {"file", "read_only", "interface", NULL};
     json_t *arr = json_object_get(root, "disks");
     if (!arr)
         return cove_error_set(c->err, -EINVAL, "%s: key 'disks' is missing", c->what);
@@ -147,6 +147,12 @@ static int parse_disks(struct ctx *c, const json_t *root, struct cove_config *cf
         snprintf(path, sizeof path, "disks[%zu].read_only", i);
         if ((rc = get_bool(c, d, "read_only", path, false, &dc->read_only)) < 0)
             return rc;
+        snprintf(path, sizeof path, "disks[%zu].interface", i);
+        json_t *itf = json_object_get(d, "interface");
+        if (itf && !(json_is_string(itf) && (!strcmp(json_string_value(itf), "virtio") ||
+                                             !strcmp(json_string_value(itf), "nvme"))))
+            return bad(c, path, "must be \"virtio\" or \"nvme\"", itf);
+        dc->nvme = itf && !strcmp(json_string_value(itf), "nvme");
     }
     return 0;
 }
@@ -411,10 +417,13 @@ char *cove_config_to_json(const struct cove_config *cfg)
     json_object_set_new(root, "cpus", json_integer(cfg->cpus));
     json_object_set_new(root, "memory", json_integer((json_int_t)cfg->memory_mib));
     json_t *disks = json_array();
-    for (unsigned i = 0; i < cfg->ndisks; i++)
-        json_array_append_new(disks, json_pack("{s:s, s:b}", "file",
-                                               cfg->disks[i].file ? cfg->disks[i].file : "",
-                                               "read_only", cfg->disks[i].read_only));
+    for (unsigned i = 0; i < cfg->ndisks; i++) {
+        json_t *d = json_pack("{s:s, s:b}", "file", cfg->disks[i].file ? cfg->disks[i].file : "",
+                              "read_only", cfg->disks[i].read_only);
+        if (cfg->disks[i].nvme) /* left out for virtio, the default */
+            json_object_set_new(d, "interface", json_string("nvme"));
+        json_array_append_new(disks, d);
+    }
     json_object_set_new(root, "disks", disks);
     if (cfg->has_network) {
         json_t *net = json_object();

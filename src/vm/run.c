@@ -230,7 +230,7 @@ struct run_ctx {
     char kernel[PATH_MAX], initrd[PATH_MAX], firmware[PATH_MAX];
     char cmdline[CMDLINE_MAX];
     char disk_paths[COVE_MAX_DISKS][PATH_MAX];
-    struct machine_disk disks[MACHINE_MAX_VIRTIO];
+    struct machine_disk disks[MACHINE_MAX_VIRTIO + MACHINE_MAX_PCI];
     unsigned ndisks;
     struct machine_share shares[COVE_MAX_SHARES];
     unsigned nshares;
@@ -309,19 +309,28 @@ static int resolve_disks(struct run_ctx *c, const struct cove_run_options *o,
                          struct machine_config *mc, struct cove_error *err)
 {
     const struct cove_config *cfg = &c->cfg;
-    if (cfg->ndisks + o->nextra_disks > MACHINE_MAX_VIRTIO)
-        return cove_error_set(err, -EINVAL, "too many disks (%u); a VM has at most %d",
-                              cfg->ndisks + o->nextra_disks, MACHINE_MAX_VIRTIO);
+    unsigned nvme = 0, all = cfg->ndisks + o->nextra_disks;
+    if (all > MACHINE_MAX_VIRTIO + MACHINE_MAX_PCI)
+        return cove_error_set(err, -EINVAL, "too many disks (%u); a VM has at most %d", all,
+                              MACHINE_MAX_VIRTIO + MACHINE_MAX_PCI);
+    for (unsigned i = 0; i < all; i++)
+        nvme += i < cfg->ndisks ? cfg->disks[i].nvme : o->extra_disks[i - cfg->ndisks].nvme;
+    if (all - nvme > MACHINE_MAX_VIRTIO || nvme > MACHINE_MAX_PCI)
+        return cove_error_set(err, -EINVAL,
+                              "too many disks (%u virtio, %u NVMe); a VM has at most %d of each",
+                              all - nvme, nvme, MACHINE_MAX_VIRTIO);
     for (unsigned i = 0; i < cfg->ndisks; i++) {
         int rc = resolve_file(c, cfg->disks[i].file, true, c->disk_paths[i],
                               sizeof c->disk_paths[i], err);
         if (rc < 0)
             return rc;
-        c->disks[c->ndisks++] = (struct machine_disk){c->disk_paths[i], cfg->disks[i].read_only};
+        c->disks[c->ndisks++] = (struct machine_disk){c->disk_paths[i], cfg->disks[i].read_only,
+                                                      cfg->disks[i].nvme};
     }
-    for (unsigned i = 0; i < o->nextra_disks; i++)
-        c->disks[c->ndisks++] =
-            (struct machine_disk){o->extra_disks[i].file, o->extra_disks[i].read_only};
+    for (unsigned i = 0; i < o->nextra_disks; i++) {
+        const struct cove_disk_config *d = &o->extra_disks[i];
+        c->disks[c->ndisks++] = (struct machine_disk){d->file, d->read_only, d->nvme};
+    }
     mc->disks = c->disks;
     mc->ndisks = c->ndisks;
     return 0;
