@@ -66,7 +66,8 @@ int pcie_host_ecam_read(void *opaque, uint64_t offset, unsigned len, uint64_t *v
     struct pcie_host *h = opaque;
     pthread_mutex_lock(&h->lock);
     struct pci_function *f = ecam_function(h, offset);
-    *value = f ? pci_function_config_read(f, offset & 0xfff, len) : 0xffffffffffffffffull;
+    uint64_t ones = len >= 8 ? ~0ull : (1ull << (8 * len)) - 1;
+    *value = f ? pci_function_config_read(f, offset & 0xfff, len) & ones : ones;
     pthread_mutex_unlock(&h->lock);
     return 0;
 }

@@ -339,10 +339,12 @@ static uint32_t reg32(struct nvme_ctrl *c, uint64_t off)
     }
 }
 
+static bool valid_len(unsigned len) { return len == 1 || len == 2 || len == 4 || len == 8; }
+
 static int bar_read(void *dev, unsigned bar, uint64_t offset, unsigned len, uint64_t *value)
 {
     struct nvme_ctrl *c = dev;
-    if (bar != 0 || offset % len)
+    if (bar != 0 || !valid_len(len) || offset % len)
         return -EINVAL;
     uint64_t base = offset & ~3ull;
     uint64_t v = reg32(c, base);
@@ -384,7 +386,7 @@ static void write_reg(struct nvme_ctrl *c, uint64_t off, uint32_t v)
 static int bar_write(void *dev, unsigned bar, uint64_t offset, unsigned len, uint64_t value)
 {
     struct nvme_ctrl *c = dev;
-    if (bar != 0 || offset % len || len < 4)
+    if (bar != 0 || !valid_len(len) || offset % len || len < 4)
         return -EINVAL;
     if (offset >= DOORBELL_BASE) {
         if (len == 4)
