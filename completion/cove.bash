@@ -98,7 +98,14 @@ _cove()
     done
 
     case $prev in
-    --kernel | --initrd | --firmware | --disk | --backing | --vsock | --from-disk | --ssh-key | \
+    --disk)
+        if [[ $cur == *,* ]]; then # PATH,OPTION: the options after the comma
+            _cove_reply_words "${cur%,*},ro ${cur%,*},rw ${cur%,*},if=virtio ${cur%,*},if=nvme" "$cur"
+        else
+            _cove_reply_files "$cur"
+        fi
+        return 0 ;;
+    --kernel | --initrd | --firmware | --backing | --vsock | --from-disk | --ssh-key | \
     --user-data)
         _cove_reply_files "$cur"; return 0 ;;
     --identity) _cove_reply_files "$cur"; return 0 ;;
