@@ -4,6 +4,7 @@
 #    NVMe IDs, class 010802) and the disk as /dev/nvme0n1 with the image's size;
 #  - data: 4 MiB written with dd (O_DIRECT, 256 KiB requests: PRP lists) and 4 KiB writes at
 #    scattered offsets, read back in the guest (same sha256) and found in the host file;
+#  - a controller reset (CC.EN 1 -> 0, Linux's reset_controller) in the middle of writes;
 #  - a flushed write (conv=fsync) is in the host file when the VMM is killed right after;
 #  - NVMe and virtio-blk disks together: /dev/vda and /dev/nvme0n1, each its own contents;
 #  - a read-only NVMe disk: writes fail, the image is unchanged;
@@ -66,6 +67,24 @@ done
   "$(guest_sum "$TMP/data.log" mid)" ] || fail "the 4 MiB write is not in the host file"
 echo "ok: /dev/nvme0n1 on 00:01.0: 4 MiB and scattered 4 KiB blocks round trip, in the host file"
 
+# --- controller reset in the middle of I/O: the writes go on after it, none is lost ----------
+boot reset 'head -c 8388608 /dev/urandom >/tmp/r && sha256sum /tmp/r &&
+    { for k in 1 2 3 4 5 6; do dd if=/tmp/r of=/dev/nvme0n1 bs=4k oflag=direct 2>/dev/null ||
+        break; done; echo dd=$? pass=$k >/tmp/dd; } &
+    sleep 0.3; echo 1 >/sys/class/nvme/nvme0/reset_controller && echo reset=ok;
+    cat /tmp/dd 2>/dev/null; wait; cat /tmp/dd;
+    dd if=/dev/nvme0n1 bs=1M count=8 iflag=direct 2>/dev/null | sha256sum | sed s/-/back/;
+    echo state=$(cat /sys/class/nvme/nvme0/state)' --disk "$IMG,if=nvme"
+expect_in "$TMP/reset.log" '^reset=ok$'
+expect_in "$TMP/reset.log" '^dd=0 pass=6$'
+[ "$(grep -c '^dd=' "$TMP/reset.log")" = 1 ] || fail "reset: the writes had ended before the reset"
+expect_in "$TMP/reset.log" '^state=live$'
+[ "$(guest_sum "$TMP/reset.log" back)" = "$(guest_sum "$TMP/reset.log" /tmp/r)" ] ||
+    fail "reset: the data read back differs from what was written across the reset"
+[ "$(head -c 8388608 "$IMG" | sha256sum | cut -c1-64)" = "$(guest_sum "$TMP/reset.log" /tmp/r)" ] ||
+    fail "reset: the host file lacks data written across the reset"
+echo "ok: a controller reset during 8 MiB of writes: dd succeeds, the data is all there"
+
 # --- flushed means on the host --------------------------------------------------------------
 RAW=$TMP/flush.img
 truncate -s 16M "$RAW"
@@ -95,13 +114,13 @@ truncate -s 8M "$VDA"
 before=$(sha256sum <"$IMG")
 boot mixed 'echo vda=$(head -c 11 /dev/vda);
     echo ro=$(cat /sys/block/nvme0n1/ro);
-    dd if=/dev/nvme0n1 bs=4096 skip=2047 count=1 2>/dev/null | sha256sum | sed s/-/p2047/;
+    dd if=/dev/nvme0n1 bs=4096 skip=9999 count=1 2>/dev/null | sha256sum | sed s/-/p9999/;
     dd if=/dev/zero of=/dev/nvme0n1 bs=4096 count=1 oflag=direct 2>/dev/null &&
         echo write=ok || echo write=refused' --disk "$VDA" --disk "$IMG,ro,if=nvme"
 expect_in "$TMP/mixed.log" '^vda=virtio-disk$'
 expect_in "$TMP/mixed.log" '^ro=1$'
 expect_in "$TMP/mixed.log" '^write=refused$'
-grep -q "^$(guest_sum "$TMP/data.log" /tmp/p2047)  p2047" "$TMP/mixed.log" ||
+grep -q "^$(guest_sum "$TMP/data.log" /tmp/p9999)  p9999" "$TMP/mixed.log" ||
     fail "mixed: the NVMe disk does not show what was written in the first boot"
 [ "$(sha256sum <"$IMG")" = "$before" ] || fail "read-only NVMe: the image changed"
 echo "ok: virtio-blk /dev/vda beside a read-only /dev/nvme0n1; guest writes refused"
