@@ -538,6 +538,10 @@ int cmd_get(int argc, char **argv)
             printf("pid:       %d\n", v.pid);
         printf("cpus:      %u\nmemory:    %" PRIu64 "M\ndisk:      %s (%s used%s)\n",
                v.config.cpus, v.config.memory_mib, size, used, shared);
+        for (unsigned i = 0; i < v.config.ndisks; i++) /* disks[0] is the one sized above */
+            printf("%s%s (%s%s)\n", i ? "           " : "disks:     ", v.config.disks[i].file,
+                   v.config.disks[i].nvme ? "nvme" : "virtio",
+                   v.config.disks[i].read_only ? ", read-only" : "");
         printf("kernel:    %s\n", v.config.kernel);
         if (v.config.initrd)
             printf("initrd:    %s\n", v.config.initrd);

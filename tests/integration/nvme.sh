@@ -8,6 +8,7 @@
 #  - a flushed write (conv=fsync) is in the host file when the VMM is killed right after;
 #  - NVMe and virtio-blk disks together: /dev/vda and /dev/nvme0n1, each its own contents;
 #  - a read-only NVMe disk: writes fail, the image is unchanged;
+#  - a bundle's disk with "interface": "nvme" in config.json (cove get, cove run);
 #  - a bad interface in --disk: one line, non-zero exit.
 . "$(dirname "$0")/lib.sh"
 need_guest
@@ -124,6 +125,22 @@ grep -q "^$(guest_sum "$TMP/data.log" /tmp/p9999)  p9999" "$TMP/mixed.log" ||
     fail "mixed: the NVMe disk does not show what was written in the first boot"
 [ "$(sha256sum <"$IMG")" = "$before" ] || fail "read-only NVMe: the image changed"
 echo "ok: virtio-blk /dev/vda beside a read-only /dev/nvme0n1; guest writes refused"
+
+# --- a bundle whose config.json puts its disk on NVMe: cove get shows it, the guest has it --
+export COVE_HOME=$TMP/home
+"$COVE" create nv --kernel "$KERNEL" --initrd "$INITRD" --disk-size 1G >/dev/null ||
+    fail "cove create failed"
+python3 - "$COVE_HOME/vms/nv/config.json" <<'PY' || fail "cannot edit config.json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["disks"][0]["interface"] = "nvme"
+json.dump(d, open(sys.argv[1], "w"))
+PY
+"$COVE" get nv | grep -qx 'disks:     disk.img (nvme)' || { "$COVE" get nv; fail "cove get: no nvme disk"; }
+"$COVE" get nv --format json | grep -q '"interface": "nvme"' || fail "cove get --format json: no interface"
+out=$(timeout 120 "$COVE" run nv -- cat /sys/block/nvme0n1/size 2>&1) || fail "cove run nv: $out"
+[ "$out" = 2097152 ] || fail "cove run nv: /dev/nvme0n1 has $out sectors, want 2097152"
+echo "ok: a bundle with \"interface\": \"nvme\": cove get shows it, the guest sees /dev/nvme0n1"
 
 # --- bad interface ---------------------------------------------------------------------------
 timeout 30 "$COVE" run --kernel "$KERNEL" --initrd "$INITRD" --disk "$IMG,if=scsi" \
