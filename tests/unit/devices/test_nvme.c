@@ -351,6 +351,33 @@ TEST(reset_mid_queue_and_shutdown)
     CHECK_EQ_U64(reg_read(0x0c, 4), 0);
 }
 
+/* A CQ of 2 entries holds one completion: the second command waits in its SQ until the
+ * host consumes the first, then runs. A host that never consumes stalls only its queue. */
+TEST(full_completion_queue_waits)
+{
+    fresh(false);
+    REQUIRE(enable());
+    uint32_t dw0;
+    REQUIRE(submit(0, (struct sqe){.opcode = 0x09, .cid = 1, .cdw = {7, 0}}, &dw0) == 0);
+    REQUIRE(submit(0, (struct sqe){.opcode = 0x05, .cid = 2, .prp1 = IOCQ, .cdw = {1u << 16 | 1, 3}}, NULL) == 0);
+    REQUIRE(submit(0, (struct sqe){.opcode = 0x01, .cid = 3, .prp1 = IOSQ,
+                                   .cdw = {(QSIZE - 1) << 16 | 1, 1 << 16 | 1}}, NULL) == 0);
+    struct sqe flush = {.opcode = 0x00, .cid = 40, .nsid = 1};
+    memcpy(gp(IOSQ), &flush, 64);
+    flush.cid = 41;
+    memcpy(gp(IOSQ + 64), &flush, 64);
+    reg_write(0x1000 + 8, 4, 2);
+    uint32_t *cqe = gp(IOCQ);
+    CHECK_EQ_U64(le32toh(cqe[3]) & 0x1ffff, 0x10000 | 40); /* phase 1, CID 40 */
+    CHECK_EQ_U64(le32toh(cqe[7]), 0);                       /* nothing in slot 1 */
+    CHECK(irq);
+    reg_write(0x1000 + 8 + 4, 4, 1); /* consumed: the second one runs */
+    CHECK_EQ_U64(le32toh(cqe[7]) & 0x1ffff, 0x10000 | 41);
+    CHECK_EQ_U64(le32toh(cqe[6]) & 0xffff, 2); /* SQ head after both */
+    reg_write(0x1000 + 8 + 4, 4, 0);
+    CHECK(!irq);
+}
+
 TEST(read_only_namespace)
 {
     fresh(true);
@@ -369,6 +396,7 @@ int main(void)
     RUN(hostile_guest);
     RUN(bad_admin_queue_is_fatal);
     RUN(reset_mid_queue_and_shutdown);
+    RUN(full_completion_queue_waits);
     RUN(read_only_namespace);
     nvme_destroy(ctrl);
     free(ram_host);
