@@ -6,8 +6,11 @@
  * synchronously (no I/O thread). */
 #include <endian.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../test.h"
+#include "devices/iothread.h"
 #include "devices/nvme/nvme.h"
 #include "util/log.h"
 
@@ -76,7 +79,7 @@ static unsigned submit(unsigned q, struct sqe e, uint32_t *dw0)
     return (le32toh(c[3]) >> 17) & 0x3fff;
 }
 
-static void fresh(bool read_only)
+static void fresh_on(struct iothread *io, bool read_only)
 {
     log_set_level(LOG_LEVEL_ERROR);
     if (!ram_host && !(ram_host = aligned_alloc(4096, RAM_SIZE)))
@@ -86,7 +89,7 @@ static void fresh(bool read_only)
     if (ctrl)
         nvme_destroy(ctrl);
     if (block_mem_create(DISK_SIZE, read_only, &disk) < 0 ||
-        nvme_create(&ram, NULL, disk, &ctrl, NULL) < 0)
+        nvme_create(&ram, io, disk, &ctrl, NULL) < 0)
         abort();
     fn = nvme_pci_function(ctrl);
     fn->set_intx = set_intx;
@@ -95,6 +98,8 @@ static void fresh(bool read_only)
     memset(cq_head, 0, sizeof cq_head);
     cq_phase[0] = cq_phase[1] = true;
 }
+
+static void fresh(bool read_only) { fresh_on(NULL, read_only); }
 
 /* PCI setup and CC.EN: true when the controller reports ready. */
 static bool enable(void)
@@ -378,6 +383,77 @@ TEST(full_completion_queue_waits)
     CHECK(!irq);
 }
 
+/* The phase-tag dword of CQE slot i of the I/O CQ, read as a driver polls it. */
+static uint32_t cqe_dw3(unsigned i)
+{
+    return le32toh(__atomic_load_n((uint32_t *)gp(IOCQ + 16u * i) + 3, __ATOMIC_ACQUIRE));
+}
+
+static bool wait_phase(unsigned slot, unsigned phase)
+{
+    for (int spins = 0; spins < 5000; spins++) {
+        if (((cqe_dw3(slot) >> 16) & 1) == phase)
+            return true;
+        usleep(1000);
+    }
+    return false;
+}
+
+/* On a real I/O thread: a full queue of writes completes in order of the CQ, each with its
+ * CID and success; then a queue of writes is rung and the controller reset at once, from
+ * this thread, while the I/O thread works: no hang, no crash, the controller comes back. */
+TEST(io_thread_batch_and_reset)
+{
+    struct iothread *io;
+    REQUIRE(iothread_create(&io, NULL) == 0);
+    fresh_on(io, false);
+    /* Admin commands through the I/O thread: submit() cannot wait, so enable and make
+     * queues by hand, polling. */
+    pci_function_config_write(fn, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    reg_write(0x24, 4, (QSIZE - 1) << 16 | (QSIZE - 1));
+    reg_write(0x28, 8, ASQ);
+    reg_write(0x30, 8, ACQ);
+    reg_write(0x14, 4, 1 | 6 << 16 | 4 << 20);
+    REQUIRE(reg_read(0x1c, 4) == 1);
+    struct sqe admin[3] = {
+        {.opcode = 0x09, .cid = 1, .cdw = {7, 0}},
+        {.opcode = 0x05, .cid = 2, .prp1 = IOCQ, .cdw = {(QSIZE - 1) << 16 | 1, 3}},
+        {.opcode = 0x01, .cid = 3, .prp1 = IOSQ, .cdw = {(QSIZE - 1) << 16 | 1, 1 << 16 | 1}},
+    };
+    memcpy(gp(ASQ), admin, sizeof admin);
+    reg_write(0x1000, 4, 3);
+    uint32_t *acq = gp(ACQ);
+    for (int spins = 0; spins < 5000 && !((le32toh(__atomic_load_n(&acq[2 * 4 + 3], __ATOMIC_ACQUIRE)) >> 16) & 1); spins++)
+        usleep(1000);
+    for (unsigned i = 0; i < 3; i++)
+        CHECK_EQ_U64(le32toh(acq[4 * i + 3]), 0x10000u | (i + 1));
+    reg_write(0x1004, 4, 3);
+    /* QSIZE - 1 writes of one block each, to blocks 0.. with the CID as data. */
+    for (unsigned i = 0; i < QSIZE - 1; i++) {
+        memset(gp(DATA + 0x1000 * i), (int)i + 1, 512);
+        struct sqe e = {.opcode = 0x01, .cid = (uint16_t)(100 + i), .nsid = 1,
+                        .prp1 = DATA + 0x1000 * i, .cdw = {i}};
+        memcpy(gp(IOSQ + 64 * i), &e, 64);
+    }
+    reg_write(0x1008, 4, QSIZE - 1);
+    REQUIRE(wait_phase(QSIZE - 2, 1));
+    for (unsigned i = 0; i < QSIZE - 1; i++)
+        CHECK_EQ_U64(cqe_dw3(i), 0x10000u | (100 + i));
+    uint8_t back[512];
+    struct iovec iov = {back, sizeof back};
+    REQUIRE(disk->ops->readv(disk, &iov, 1, 7 * 512) == 0);
+    CHECK(back[0] == 8 && back[511] == 8);
+    reg_write(0x100c, 4, QSIZE - 1);
+    /* Ring a full round again and reset without waiting. */
+    reg_write(0x1008, 4, (QSIZE - 1 + QSIZE - 2) % QSIZE);
+    reg_write(0x14, 4, 0);
+    CHECK_EQ_U64(reg_read(0x1c, 4), 0);
+    REQUIRE(enable());
+    nvme_destroy(ctrl);
+    ctrl = NULL;
+    iothread_destroy(io);
+}
+
 TEST(read_only_namespace)
 {
     fresh(true);
@@ -397,6 +473,7 @@ int main(void)
     RUN(bad_admin_queue_is_fatal);
     RUN(reset_mid_queue_and_shutdown);
     RUN(full_completion_queue_waits);
+    RUN(io_thread_batch_and_reset);
     RUN(read_only_namespace);
     nvme_destroy(ctrl);
     free(ram_host);
