@@ -8,7 +8,8 @@
 #  - a flushed write (conv=fsync) is in the host file when the VMM is killed right after;
 #  - NVMe and virtio-blk disks together: /dev/vda and /dev/nvme0n1, each its own contents;
 #  - a read-only NVMe disk: writes fail, the image is unchanged;
-#  - a bundle's disk with "interface": "nvme" in config.json (cove get, cove run);
+#  - the default guest boots from NVMe: a bundle's disk with "interface": "nvme" in
+#    config.json and cove.root=/dev/nvme0n1 (cove get shows it, a file survives a reboot);
 #  - a bad interface in --disk: one line, non-zero exit.
 . "$(dirname "$0")/lib.sh"
 need_guest
@@ -126,21 +127,24 @@ grep -q "^$(guest_sum "$TMP/data.log" /tmp/p9999)  p9999" "$TMP/mixed.log" ||
 [ "$(sha256sum <"$IMG")" = "$before" ] || fail "read-only NVMe: the image changed"
 echo "ok: virtio-blk /dev/vda beside a read-only /dev/nvme0n1; guest writes refused"
 
-# --- a bundle whose config.json puts its disk on NVMe: cove get shows it, the guest has it --
+# --- the default guest booting from NVMe: a bundle whose config.json puts its disk there --
 export COVE_HOME=$TMP/home
-"$COVE" create nv --kernel "$KERNEL" --initrd "$INITRD" --disk-size 1G >/dev/null ||
-    fail "cove create failed"
+COVE_GUEST_DIR=$COVE_GUEST_DIR "$COVE" create nv --disk-size 1G >/dev/null || fail "cove create failed"
 python3 - "$COVE_HOME/vms/nv/config.json" <<'PY' || fail "cannot edit config.json"
 import json, sys
 d = json.load(open(sys.argv[1]))
 d["disks"][0]["interface"] = "nvme"
+d["boot"]["cmdline"] = d["boot"]["cmdline"].replace("/dev/vda", "/dev/nvme0n1")
 json.dump(d, open(sys.argv[1], "w"))
 PY
 "$COVE" get nv | grep -qx 'disks:     disk.img (nvme)' || { "$COVE" get nv; fail "cove get: no nvme disk"; }
 "$COVE" get nv --format json | grep -q '"interface": "nvme"' || fail "cove get --format json: no interface"
-out=$(timeout 120 "$COVE" run nv -- cat /sys/block/nvme0n1/size 2>&1) || fail "cove run nv: $out"
-[ "$out" = 2097152 ] || fail "cove run nv: /dev/nvme0n1 has $out sectors, want 2097152"
-echo "ok: a bundle with \"interface\": \"nvme\": cove get shows it, the guest sees /dev/nvme0n1"
+out=$(timeout 120 "$COVE" run nv -- sh -c 'grep " / " /proc/mounts; echo kept >/root/mark; sync' 2>&1) ||
+    fail "cove run nv: $out"
+echo "$out" | grep -q '^/dev/nvme0n1 / ext4 rw' || fail "the root file system is not on NVMe: $out"
+out=$(timeout 120 "$COVE" run nv -- cat /root/mark 2>&1)
+[ "$out" = kept ] || fail "a file written on the NVMe root is gone on the next boot: $out"
+echo "ok: the default guest boots from NVMe (root on /dev/nvme0n1, kept across boots); cove get shows it"
 
 # --- bad interface ---------------------------------------------------------------------------
 timeout 30 "$COVE" run --kernel "$KERNEL" --initrd "$INITRD" --disk "$IMG,if=scsi" \
