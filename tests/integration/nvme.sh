@@ -4,6 +4,7 @@
 #    NVMe IDs, class 010802) and the disk as /dev/nvme0n1 with the image's size;
 #  - data: 4 MiB written with dd (O_DIRECT, 256 KiB requests: PRP lists) and 4 KiB writes at
 #    scattered offsets, read back in the guest (same sha256) and found in the host file;
+#  - a hostile driver beside Linux's (bogus doorbells, absent functions, no BAR);
 #  - a controller reset (CC.EN 1 -> 0, Linux's reset_controller) in the middle of writes;
 #  - a flushed write (conv=fsync) is in the host file when the VMM is killed right after;
 #  - NVMe and virtio-blk disks together: /dev/vda and /dev/nvme0n1, each its own contents;
@@ -86,6 +87,28 @@ expect_in "$TMP/reset.log" '^state=live$'
 [ "$(head -c 8388608 "$IMG" | sha256sum | cut -c1-64)" = "$(guest_sum "$TMP/reset.log" /tmp/r)" ] ||
     fail "reset: the host file lacks data written across the reset"
 echo "ok: a controller reset during 8 MiB of writes: dd succeeds, the data is all there"
+
+# --- a hostile driver beside the real one (busybox devmem on BAR0 and ECAM) ----------------
+# Doorbells for queues that do not exist and values past a queue's end are ignored, the
+# read-only CAP stays, ECAM answers all ones for absent functions, an access to the window
+# where no BAR is faults (devmem dies of it, not the VMM); the disk works on.
+boot hostile 'read r rest </sys/bus/pci/devices/0000:00:01.0/resource;
+    cap=$(busybox devmem $r 32);
+    for q in 5 9 31 200; do busybox devmem $((r + 0x1000 + 8 * q)) 32 3;
+        busybox devmem $((r + 0x1004 + 8 * q)) 32 3; done;
+    busybox devmem $((r + 0x1008)) 32 0xffff; busybox devmem $((r + 0x1004)) 32 0xffff;
+    busybox devmem $r 32 0; busybox devmem $((r + 0x3ffc)) 32 0xffffffff;
+    echo cap=$([ $(busybox devmem $r 32) = $cap ] && echo same || echo changed);
+    echo ecam0=$(busybox devmem 0x30000000 32) ecam1f1=$(busybox devmem 0x30009000 32);
+    busybox devmem 0x7ffff000 32 >/dev/null 2>&1; echo nobar=$?;
+    head -c 1048576 /dev/urandom >/tmp/r && dd if=/tmp/r of=/dev/nvme0n1 bs=64k oflag=direct 2>/dev/null &&
+    dd if=/dev/nvme0n1 of=/tmp/b bs=64k count=16 iflag=direct 2>/dev/null && cmp /tmp/r /tmp/b &&
+    echo io=ok' --disk "$IMG,if=nvme"
+expect_in "$TMP/hostile.log" '^cap=same$'
+expect_in "$TMP/hostile.log" '^ecam0=0xFFFFFFFF ecam1f1=0xFFFFFFFF$'
+expect_in "$TMP/hostile.log" '^nobar=1[0-9][0-9]$'
+expect_in "$TMP/hostile.log" '^io=ok$'
+echo "ok: bogus doorbells, a write to CAP, absent functions, no BAR: the disk works on"
 
 # --- flushed means on the host --------------------------------------------------------------
 RAW=$TMP/flush.img
