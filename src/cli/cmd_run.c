@@ -104,15 +104,25 @@ static int parse_disk(char *spec, struct run_args *a)
     }
     struct cove_disk_config *d = &a->disks[a->ndisks];
     *d = (struct cove_disk_config){.file = spec};
+    const char *whole = strdupa(spec); /* for messages: options are cut off spec below */
     char *comma;
+    bool mode_seen = false, if_seen = false;
     for (bool last = true; (comma = strrchr(spec, ',')); last = false) {
         const char *opt = comma + 1;
-        if (!strcmp(opt, "ro") || !strcmp(opt, "rw"))
+        bool is_mode = !strcmp(opt, "ro") || !strcmp(opt, "rw");
+        bool is_if = !strcmp(opt, "if=nvme") || !strcmp(opt, "if=virtio");
+        if ((is_mode && mode_seen) || (is_if && if_seen)) {
+            cli_error("--disk '%s': '%s' conflicts with a later option; give each once", whole, opt);
+            return -1;
+        }
+        if (is_mode) {
             d->read_only = !strcmp(opt, "ro");
-        else if (!strcmp(opt, "if=nvme") || !strcmp(opt, "if=virtio"))
+            mode_seen = true;
+        } else if (is_if) {
             d->nvme = !strcmp(opt, "if=nvme");
-        else if (last || !strncmp(opt, "if=", 3)) {
-            cli_error("--disk '%s': unknown option '%s'; use PATH[,ro][,if=virtio|nvme]", spec,
+            if_seen = true;
+        } else if (last || !strncmp(opt, "if=", 3)) {
+            cli_error("--disk '%s': unknown option '%s'; use PATH[,ro][,if=virtio|nvme]", whole,
                       opt);
             return -1;
         } else {
