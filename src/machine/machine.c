@@ -154,7 +154,6 @@ int machine_request_poweroff(struct machine *m)
     return 0;
 }
 
-
 /* --- device glue ----------------------------------------------------------------------- */
 
 static void plic_output(void *opaque, unsigned context, bool level)
