@@ -99,7 +99,16 @@ _cove()
     done
 
     case $prev in
-    --kernel | --initrd | --firmware | --disk | --backing | --vsock | --from-disk | --ssh-key | \
+    --disk)
+        if [[ $cur == *,* ]]; then # PATH,OPTION: the options after the comma
+            _cove_reply_words "${cur%,*},ro ${cur%,*},rw ${cur%,*},if=virtio ${cur%,*},if=nvme
+                ${cur%,*},cache=writeback ${cur%,*},cache=none ${cur%,*},sync=full
+                ${cur%,*},sync=fsync ${cur%,*},sync=none" "$cur"
+        else
+            _cove_reply_files "$cur"
+        fi
+        return 0 ;;
+    --kernel | --initrd | --firmware | --backing | --vsock | --from-disk | --ssh-key | \
     --user-data | --dir)
         _cove_reply_files "$cur"; return 0 ;;
     --identity) _cove_reply_files "$cur"; return 0 ;;

@@ -4,6 +4,7 @@
  *   {"version": 1, "cpus": 2, "memory": 1024,
  *    "disks": [{"file": "disk.img", "read_only": false},
  *              {"nbd": "nbd://host/export", "read_only": true, "sync": "none"}],
+ *              (+ "interface": "nvme")
  *    "network": {"nat": true, "mac": "52:54:00:12:34:56", "forwards": ["tcp:2222:22"]},
  *    "boot": {"kernel": "kernel", "initrd": "initrd", "cmdline": "cove.root=/dev/vda"},
  *    "guest": {"user": "alice"}}
@@ -44,12 +45,15 @@ enum cove_disk_sync { COVE_DISK_SYNC_FSYNC = 0, COVE_DISK_SYNC_FULL, COVE_DISK_S
 enum cove_disk_cache { COVE_DISK_CACHE_WRITEBACK = 0, COVE_DISK_CACHE_NONE };
 
 /* A disk: an image file, or an NBD export when file is an NBD URI (cove_disk_is_nbd;
- * config.json's key "nbd" instead of "file"). */
+ * config.json's key "nbd" instead of "file"); on virtio-blk (/dev/vdX, the default), or
+ * with "interface": "nvme" in config.json on an NVMe controller of its own on the PCIe bus
+ * (/dev/nvmeNn1). */
 struct cove_disk_config {
     char *file;
     bool read_only;
     enum cove_disk_cache cache;
     enum cove_disk_sync sync;
+    bool nvme;
 };
 
 /* Whether file names an NBD export: nbd://, nbds://, nbd+unix://, nbds+unix://. */

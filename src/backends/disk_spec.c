@@ -155,7 +155,7 @@ int cove_disk_check_nbd_uri(const char *uri, struct cove_error *err)
 }
 
 static const char spec_forms[] =
-    "use PATH|NBD-URI[,ro][,cache=writeback|none][,sync=full|fsync|none]";
+    "use PATH|NBD-URI[,ro][,cache=writeback|none][,sync=full|fsync|none][,if=virtio|nvme]";
 
 /* One OPTION into out. what names the text in messages ("--disk 'x,ro'"). */
 static int parse_option(const char *what, const char *opt, struct cove_disk_config *out,
@@ -178,6 +178,13 @@ static int parse_option(const char *what, const char *opt, struct cove_disk_conf
                                   "sync=full, sync=fsync or sync=none", what, eq + 1);
         return 0;
     }
+    if (eq && !strncmp(opt, "if=", 3)) {
+        if (strcmp(eq + 1, "virtio") && strcmp(eq + 1, "nvme"))
+            return cove_error_set(err, -EINVAL, "%s: unknown interface '%s'; use if=virtio "
+                                  "(virtio-blk, the default) or if=nvme", what, eq + 1);
+        out->nvme = !strcmp(eq + 1, "nvme");
+        return 0;
+    }
     return cove_error_set(err, -EINVAL, "%s: unknown option '%s'; %s", what, opt, spec_forms);
 }
 
@@ -185,13 +192,14 @@ static int parse_option(const char *what, const char *opt, struct cove_disk_conf
 static int parse_options(char *opts, const char *what, struct cove_disk_config *out,
                          struct cove_error *err)
 {
-    bool seen_ro = false, seen_cache = false, seen_sync = false;
+    bool seen_ro = false, seen_cache = false, seen_sync = false, seen_if = false;
     for (char *opt = opts; opt;) {
         char *next = strchr(opt, ',');
         if (next)
             *next++ = 0;
         bool *seen = !strncmp(opt, "cache=", 6) ? &seen_cache
-                     : !strncmp(opt, "sync=", 5) ? &seen_sync : &seen_ro;
+                     : !strncmp(opt, "sync=", 5) ? &seen_sync
+                     : !strncmp(opt, "if=", 3)   ? &seen_if : &seen_ro;
         int rc = parse_option(what, opt, out, err);
         if (rc < 0)
             return rc;

@@ -131,6 +131,47 @@ static void per_hart_irqs(struct fdt_writer *w, unsigned cpus, uint32_t irq_a, u
     chk(w, fdt_property(w->buf, "interrupts-extended", cells, (int)(cpus * 4 * sizeof cells[0])));
 }
 
+/* The PCIe host bridge as QEMU virt describes its gpex: ECAM for buses 0..255, the 32-bit
+ * memory window mapped 1:1, and INTx of slot s pin p on PLIC source 32 + (s + p - 1) % 4
+ * (the mask keeps the slot's low two bits and the pin). */
+static void add_pcie(struct fdt_writer *w, uint32_t plic)
+{
+    begin(w, "pci@%llx", VIRT_PCIE_ECAM_BASE);
+    prop_str(w, "compatible", "pci-host-ecam-generic");
+    prop_str(w, "device_type", "pci");
+    prop_u32(w, "#address-cells", 3);
+    prop_u32(w, "#size-cells", 2);
+    prop_u32(w, "#interrupt-cells", 1);
+    prop_u32(w, "linux,pci-domain", 0);
+    chk(w, fdt_property(w->buf, "dma-coherent", NULL, 0));
+    uint32_t last_bus = (uint32_t)(VIRT_PCIE_ECAM_SIZE >> 20) - 1;
+    fdt32_t bus_range[2] = {cpu_to_fdt32(0), cpu_to_fdt32(last_bus)};
+    chk(w, fdt_property(w->buf, "bus-range", bus_range, sizeof bus_range));
+    reg64(w, VIRT_PCIE_ECAM_BASE, VIRT_PCIE_ECAM_SIZE);
+    fdt32_t ranges[7] = {
+        cpu_to_fdt32(0x02000000), /* 32-bit memory space */
+        cpu_to_fdt32(VIRT_PCIE_MMIO_BASE >> 32), cpu_to_fdt32((uint32_t)VIRT_PCIE_MMIO_BASE),
+        cpu_to_fdt32(VIRT_PCIE_MMIO_BASE >> 32), cpu_to_fdt32((uint32_t)VIRT_PCIE_MMIO_BASE),
+        cpu_to_fdt32(VIRT_PCIE_MMIO_SIZE >> 32), cpu_to_fdt32((uint32_t)VIRT_PCIE_MMIO_SIZE),
+    };
+    chk(w, fdt_property(w->buf, "ranges", ranges, sizeof ranges));
+    fdt32_t map[4 * 4 * 6];
+    unsigned k = 0;
+    for (uint32_t slot = 0; slot < 4; slot++)
+        for (uint32_t pin = 1; pin <= 4; pin++) {
+            map[k++] = cpu_to_fdt32(slot << 11);
+            map[k++] = 0;
+            map[k++] = 0;
+            map[k++] = cpu_to_fdt32(pin);
+            map[k++] = cpu_to_fdt32(plic);
+            map[k++] = cpu_to_fdt32(VIRT_IRQ_PCIE_FIRST + (slot + pin - 1) % 4);
+        }
+    chk(w, fdt_property(w->buf, "interrupt-map", map, sizeof map));
+    fdt32_t mask[4] = {cpu_to_fdt32(0x1800), 0, 0, cpu_to_fdt32(7)};
+    chk(w, fdt_property(w->buf, "interrupt-map-mask", mask, sizeof mask));
+    end(w);
+}
+
 static void add_soc(struct fdt_writer *w, const struct board_fdt_params *p)
 {
     unsigned n = p->cpus;
@@ -178,6 +219,9 @@ static void add_soc(struct fdt_writer *w, const struct board_fdt_params *p)
         prop_str(w, "compatible", "virtio,mmio");
         end(w);
     }
+
+    if (p->pcie)
+        add_pcie(w, PH_PLIC(n));
 
     begin(w, "plic@%llx", VIRT_PLIC_BASE);
     prop_u32(w, "phandle", PH_PLIC(n));

@@ -22,6 +22,7 @@ struct board_fdt_params {
     uint8_t rng_seed[BOARD_RNG_SEED_SIZE];
     bool sstc;                     /* the harts implement stimecmp (Sstc) */
     uint32_t virtio_slots;         /* bit n: a virtio-mmio device sits in slot n */
+    bool pcie;                     /* the PCIe host bridge (memmap.h's ECAM and window) */
 };
 
 /* Writes the DTB into buf. Returns its size, or -ENOSPC / -EINVAL. */

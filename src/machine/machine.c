@@ -154,8 +154,6 @@ int machine_request_poweroff(struct machine *m)
     return 0;
 }
 
-static int rewrite_fdt(struct machine *m);
-
 /* --- device glue ----------------------------------------------------------------------- */
 
 static void plic_output(void *opaque, unsigned context, bool level)
@@ -253,7 +251,7 @@ int machine_add_virtio_mmio(struct machine *m, unsigned slot, const struct machi
     if (rc < 0)
         return rc;
     m->fdt_params.virtio_slots |= 1u << slot;
-    return rewrite_fdt(m);
+    return machine_rewrite_fdt(m);
 }
 
 int machine_bus_register(struct machine *m, uint64_t base, uint64_t size,
@@ -324,7 +322,7 @@ static bool has_sstc(struct machine *m)
     return hv_vcpu_get_reg(m->harts[0].vcpu, HV_REG_CSR(CSR_STIMECMP), &v) == 0;
 }
 
-static int rewrite_fdt(struct machine *m)
+int machine_rewrite_fdt(struct machine *m)
 {
     void *dst = guest_ram_ptr(&m->ram, m->fdt_addr, VIRT_FDT_MAX_SIZE);
     int rc = dst ? board_fdt_build(&m->fdt_params, dst, VIRT_FDT_MAX_SIZE) : -ERANGE;
@@ -358,7 +356,7 @@ static int write_fdt(struct machine *m, const struct machine_config *cfg, uint64
         clock_gettime(CLOCK_REALTIME, &ts);
         memcpy(p->rng_seed, &ts, sizeof ts);
     }
-    int rc = rewrite_fdt(m);
+    int rc = machine_rewrite_fdt(m);
     if (rc < 0)
         return cove_error_set(err, rc, "cannot build the device tree: %s", strerror(-rc));
     return 0;
@@ -557,7 +555,8 @@ int machine_create(const struct machine_config *cfg, struct machine **out, struc
     if ((rc = load_images(m, cfg, err)) < 0)
         goto fail;
     /* After load_images: it writes the first device tree, which the slots then extend. */
-    if ((rc = machine_add_virtio_devices(m, cfg, err)) < 0)
+    if ((rc = machine_add_virtio_devices(m, cfg, err)) < 0 ||
+        (rc = machine_add_pci_devices(m, cfg, err)) < 0)
         goto fail;
     for (unsigned i = 0; i < m->ncpus; i++) {
         rc = m->firmware_mode ? setup_firmware_hart(m, &m->harts[i])
@@ -579,6 +578,7 @@ void machine_destroy(struct machine *m)
     if (!m)
         return;
     /* No vCPU thread runs any more (machine_run joined them): devices can go. */
+    machine_remove_pci_devices(m);
     machine_remove_virtio_devices(m);
     for (int i = 0; i < 2; i++)
         if (m->vcon_pipe[i] >= 0)

@@ -26,18 +26,22 @@
 #define MACHINE_MIN_MEMORY (16ull << 20)
 #define MACHINE_MAX_MEMORY (64ull << 30)
 
-/* A disk attachment on a virtio-blk device: an image file (raw or cdisk), or an NBD
- * export when path is an NBD URI (cove_disk_is_nbd). */
+/* A disk attachment: an image file (raw or cdisk), or an NBD export when path is an NBD
+ * URI (cove_disk_is_nbd); on a virtio-blk device, or on an NVMe controller of its own
+ * behind the PCIe host bridge. */
 struct machine_disk {
     const char *path;
     bool read_only;
     enum cove_disk_cache cache;
     enum cove_disk_sync sync;
     bool nbd_host_files; /* see block_options: the user's own command line only */
+    bool nvme;
 };
 
 /* virtio-mmio slots of the virt board: the most virtio devices a machine has. */
 #define MACHINE_MAX_VIRTIO 8
+/* PCIe devices on the host bridge's bus 0. */
+#define MACHINE_MAX_PCI 8
 
 /* A network interface: virtio-net on user-mode NAT (libslirp; 10.0.2.0/24, the guest
  * gets 10.0.2.15 by DHCP, the host is 10.0.2.2) with host ports forwarded to the guest. */
@@ -77,7 +81,9 @@ struct machine_config {
                                    Ctrl-A Ctrl-A sends one Ctrl-A */
 
     /* virtio devices, at most MACHINE_MAX_VIRTIO in all. Disks take the slots first, in
-     * order, so the first disk is /dev/vda in the guest. */
+     * order, so the first disk is /dev/vda in the guest. NVMe disks (at most
+     * MACHINE_MAX_PCI) are PCIe functions 00:01.0, 00:02.0... in order instead, and the
+     * PCIe host bridge is only there when one is configured. */
     const struct machine_disk *disks;
     unsigned ndisks;
     bool rng;                   /* virtio-rng fed from getrandom(2) */

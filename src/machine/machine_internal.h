@@ -26,6 +26,8 @@
 
 struct plic;
 struct iothread;
+struct nvme_ctrl;
+struct pcie_host;
 struct virtio_mmio;
 struct uart;
 
@@ -72,6 +74,9 @@ struct machine {
     struct iothread *io;
     struct virtio_mmio *virtio[MACHINE_MAX_VIRTIO];
     struct virtio_balloon *balloon; /* inside one of virtio[], or NULL */
+    /* PCIe (pci_slots.c): the host bridge, NULL without PCI devices, and its devices. */
+    struct pcie_host *pcie;
+    struct nvme_ctrl *nvme[MACHINE_MAX_PCI];
     struct board_fdt_params fdt_params; /* kept to rewrite the DTB when devices come */
     char *bootargs;
 
@@ -113,5 +118,14 @@ void machine_hsm_notify(struct machine *m);
 int machine_add_virtio_devices(struct machine *m, const struct machine_config *cfg,
                                struct cove_error *err);
 void machine_remove_virtio_devices(struct machine *m);
+
+/* pci_slots.c: the PCIe host bridge and the NVMe disks, after the virtio devices (it uses
+ * their I/O thread, or starts it) / frees them before the I/O thread goes. */
+int machine_add_pci_devices(struct machine *m, const struct machine_config *cfg,
+                            struct cove_error *err);
+void machine_remove_pci_devices(struct machine *m);
+
+/* Writes the device tree again from fdt_params (devices added). */
+int machine_rewrite_fdt(struct machine *m);
 
 #endif

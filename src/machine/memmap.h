@@ -21,12 +21,17 @@
 #define VIRT_UART_SIZE 0x100ull
 #define VIRT_VIRTIO_BASE 0x10001000ull /* virtio-mmio slot n at BASE + n * SIZE, n below */
 #define VIRT_VIRTIO_SIZE 0x1000ull     /* MACHINE_MAX_VIRTIO (machine.h) */
+#define VIRT_PCIE_ECAM_BASE 0x30000000ull /* PCIe config space, buses 0..255 */
+#define VIRT_PCIE_ECAM_SIZE 0x10000000ull
+#define VIRT_PCIE_MMIO_BASE 0x40000000ull /* the 32-bit BAR window */
+#define VIRT_PCIE_MMIO_SIZE 0x40000000ull
 #define VIRT_DRAM_BASE 0x80000000ull
 
 /* PLIC sources. */
 #define VIRT_IRQ_VIRTIO_FIRST 1 /* virtio slot n uses source 1 + n */
 #define VIRT_IRQ_UART 10
 #define VIRT_IRQ_RTC 11
+#define VIRT_IRQ_PCIE_FIRST 32 /* INTA..INTD of the PCIe host bridge: 32..35 */
 
 #define VIRT_TIMEBASE_HZ 10000000ull
 #define VIRT_UART_CLOCK_HZ 3686400u

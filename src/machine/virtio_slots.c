@@ -42,7 +42,10 @@ static struct virtio_mmio_params params_for(struct machine *m, unsigned slot)
 int machine_add_virtio_devices(struct machine *m, const struct machine_config *cfg,
                                struct cove_error *err)
 {
-    unsigned count = cfg->ndisks + cfg->nnets + (cfg->rng ? 1 : 0) + (cfg->vsock_path ? 1 : 0) +
+    unsigned virtio_disks = 0;
+    for (unsigned i = 0; i < cfg->ndisks; i++)
+        virtio_disks += !cfg->disks[i].nvme;
+    unsigned count = virtio_disks + cfg->nnets + (cfg->rng ? 1 : 0) + (cfg->vsock_path ? 1 : 0) +
                      (m->console_virtio ? 1 : 0) + cfg->nshares;
     if (count == 0 && !cfg->balloon)
         return 0;
@@ -56,6 +59,8 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
 
     unsigned next_slot = MACHINE_MAX_VIRTIO;
     for (unsigned i = 0; i < cfg->ndisks; i++) {
+        if (cfg->disks[i].nvme)
+            continue;
         struct block_attachment *disk;
         const struct machine_disk *d = &cfg->disks[i];
         struct block_options bo = {d->read_only, d->cache, d->sync, d->nbd_host_files};

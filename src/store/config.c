@@ -175,9 +175,10 @@ static int parse_disk_nbd(struct ctx *c, const json_t *d, size_t i, struct cove_
 
 static int parse_disks(struct ctx *c, const json_t *root, struct cove_config *cfg)
 {
-    static const char *const keys[] = {"file", "nbd", "read_only", "cache", "sync", NULL};
+    static const char *const keys[] = {"file", "nbd", "read_only", "cache", "sync", "interface",
+                                       NULL};
     static const char form[] = "must be an object {\"file\" or \"nbd\", \"read_only\", "
-                               "\"cache\", \"sync\"}";
+                               "\"cache\", \"sync\", \"interface\"}";
     json_t *arr = json_object_get(root, "disks");
     if (!arr)
         return cove_error_set(c->err, -EINVAL, "%s: key 'disks' is missing", c->what);
@@ -212,6 +213,12 @@ static int parse_disks(struct ctx *c, const json_t *root, struct cove_config *cf
         snprintf(path, sizeof path, "disks[%zu].read_only", i);
         if ((rc = get_bool(c, d, "read_only", path, false, &dc->read_only)) < 0)
             return rc;
+        snprintf(path, sizeof path, "disks[%zu].interface", i);
+        json_t *itf = json_object_get(d, "interface");
+        if (itf && !(json_is_string(itf) && (!strcmp(json_string_value(itf), "virtio") ||
+                                             !strcmp(json_string_value(itf), "nvme"))))
+            return bad(c, path, "must be \"virtio\" or \"nvme\"", itf);
+        dc->nvme = itf && !strcmp(json_string_value(itf), "nvme");
     }
     return 0;
 }
@@ -572,11 +579,13 @@ char *cove_config_to_json(const struct cove_config *cfg)
     json_t *disks = json_array();
     for (unsigned i = 0; i < cfg->ndisks; i++) {
         const struct cove_disk_config *d = &cfg->disks[i];
-        json_array_append_new(disks, json_pack("{s:s, s:b, s:s, s:s}",
-                                               cove_disk_is_nbd(d->file) ? "nbd" : "file",
-                                               d->file ? d->file : "", "read_only", d->read_only,
-                                               "cache", cove_disk_cache_name(d->cache),
-                                               "sync", cove_disk_sync_name(d->sync)));
+        json_t *o = json_pack("{s:s, s:b, s:s, s:s}", cove_disk_is_nbd(d->file) ? "nbd" : "file",
+                              d->file ? d->file : "", "read_only", d->read_only,
+                              "cache", cove_disk_cache_name(d->cache),
+                              "sync", cove_disk_sync_name(d->sync));
+        if (o && d->nvme) /* left out for virtio, the default */
+            json_object_set_new(o, "interface", json_string("nvme"));
+        json_array_append_new(disks, o);
     }
     json_object_set_new(root, "disks", disks);
     if (cfg->has_network) {

@@ -231,7 +231,7 @@ struct run_ctx {
     char kernel[PATH_MAX], initrd[PATH_MAX], firmware[PATH_MAX];
     char cmdline[CMDLINE_MAX];
     char disk_paths[COVE_MAX_DISKS][PATH_MAX];
-    struct machine_disk disks[MACHINE_MAX_VIRTIO];
+    struct machine_disk disks[MACHINE_MAX_VIRTIO + MACHINE_MAX_PCI];
     unsigned ndisks;
     struct machine_share shares[COVE_MAX_SHARES];
     unsigned nshares;
@@ -310,9 +310,16 @@ static int resolve_disks(struct run_ctx *c, const struct cove_run_options *o,
                          struct machine_config *mc, struct cove_error *err)
 {
     const struct cove_config *cfg = &c->cfg;
-    if (cfg->ndisks + o->nextra_disks > MACHINE_MAX_VIRTIO)
-        return cove_error_set(err, -EINVAL, "too many disks (%u); a VM has at most %d",
-                              cfg->ndisks + o->nextra_disks, MACHINE_MAX_VIRTIO);
+    unsigned nvme = 0, all = cfg->ndisks + o->nextra_disks;
+    if (all > MACHINE_MAX_VIRTIO + MACHINE_MAX_PCI)
+        return cove_error_set(err, -EINVAL, "too many disks (%u); a VM has at most %d", all,
+                              MACHINE_MAX_VIRTIO + MACHINE_MAX_PCI);
+    for (unsigned i = 0; i < all; i++)
+        nvme += i < cfg->ndisks ? cfg->disks[i].nvme : o->extra_disks[i - cfg->ndisks].nvme;
+    if (all - nvme > MACHINE_MAX_VIRTIO || nvme > MACHINE_MAX_PCI)
+        return cove_error_set(err, -EINVAL,
+                              "too many disks (%u virtio, %u NVMe); a VM has at most %d of each",
+                              all - nvme, nvme, MACHINE_MAX_VIRTIO);
     for (unsigned i = 0; i < cfg->ndisks; i++) {
         const struct cove_disk_config *d = &cfg->disks[i];
         const char *path = d->file;
@@ -325,12 +332,12 @@ static int resolve_disks(struct run_ctx *c, const struct cove_run_options *o,
         }
         /* a bundle's URIs read no host files; an ephemeral VM's come from its command line */
         c->disks[c->ndisks++] =
-            (struct machine_disk){path, d->read_only, d->cache, d->sync, !c->name};
+            (struct machine_disk){path, d->read_only, d->cache, d->sync, !c->name, d->nvme};
     }
     for (unsigned i = 0; i < o->nextra_disks; i++) {
         const struct cove_disk_config *d = &o->extra_disks[i];
         c->disks[c->ndisks++] =
-            (struct machine_disk){d->file, d->read_only, d->cache, d->sync, true};
+            (struct machine_disk){d->file, d->read_only, d->cache, d->sync, true, d->nvme};
     }
     mc->disks = c->disks;
     mc->ndisks = c->ndisks;

@@ -88,6 +88,46 @@ save("mmio", "blk", mmio_seed(False))
 save("mmio", "rng", mmio_seed(True))
 
 
+def nvme_sqe(opcode, cid, nsid=0, prp1=0, prp2=0, cdw=()):
+    cdw = list(cdw) + [0] * (6 - len(cdw))
+    return struct.pack("<BBHIQQQQ6I", opcode, 0, cid, nsid, 0, 0, prp1, prp2, *cdw)
+
+
+def nvme_seed(io):
+    """Prelude-enabled controller (admin SQ at RAM, CQ at RAM+0x1000); admin commands:
+    Identify controller, Set Features queues, create CQ 1 (RAM+0x3000) and SQ 1
+    (RAM+0x2000); with io, a write through a PRP list (RAM+0x4000) and a read on SQ 1."""
+    ram = bytearray(0x8000)
+    admin = [nvme_sqe(6, 1, prp1=RAM + 0x5000, cdw=[1]),
+             nvme_sqe(9, 2, cdw=[7, 0x00010001]),
+             nvme_sqe(5, 3, prp1=RAM + 0x3000, cdw=[(15 << 16) | 1, 3]),
+             nvme_sqe(1, 4, prp1=RAM + 0x2000, cdw=[(15 << 16) | 1, (1 << 16) | 1])]
+    ram[0:len(b"".join(admin))] = b"".join(admin)
+    ops = b""
+
+    def doorbell(idx, val):
+        nonlocal ops
+        ops += bytes([1 | 64]) + struct.pack("<HI", idx, val)
+
+    doorbell(0, len(admin))
+    doorbell(1, len(admin))
+    if io:
+        ram[0x4000:0x4010] = struct.pack("<QQ", RAM + 0x6000, RAM + 0x7000)
+        cmds = [nvme_sqe(1, 5, 1, RAM + 0x5200, RAM + 0x4000, [0, 0, 23]),
+                nvme_sqe(2, 6, 1, RAM + 0x5000, RAM + 0x6000, [0, 0, 15]),
+                nvme_sqe(9, 7, 1, RAM + 0x4000, 0, [0, 4]),
+                nvme_sqe(8, 8, 1, 0, 0, [2, 0, 3])]
+        ram[0x2000:0x2000 + 64 * len(cmds)] = b"".join(cmds)
+        doorbell(2, len(cmds))
+        doorbell(3, len(cmds))
+        ops += bytes([0]) + struct.pack("<HI", 0x14, 0)  # reset
+    return bytes([2]) + struct.pack("<H", len(ram)) + bytes(ram) + ops
+
+
+save("nvme", "admin", nvme_seed(False))
+save("nvme", "io", nvme_seed(True))
+
+
 def net_seed(csum):
     """TX queue 1 (descriptors at 0x1000, avail 0x1800) with header + a 60-byte frame; RX
     queue 0 with one 2 KiB writable buffer; ops: notify TX, inject a frame, notify RX."""

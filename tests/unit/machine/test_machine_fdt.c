@@ -158,6 +158,45 @@ TEST(fdt_without_sstc_and_with_virtio)
     CHECK_EQ_U64(u32_prop("/soc/virtio_mmio@10003000", "interrupts"), 3);
 }
 
+/* The PCIe host bridge only when asked for, in QEMU virt's shape: ECAM, the 32-bit window
+ * 1:1, INTx swizzled onto PLIC sources 32..35. */
+TEST(fdt_pcie)
+{
+    struct board_fdt_params p = {.cpus = 1, .mem_base = 0x80000000, .mem_size = 64ull << 20};
+    REQUIRE(board_fdt_build(&p, dtb, sizeof dtb) > 0);
+    CHECK(fdt_node_offset_by_compatible(dtb, -1, "pci-host-ecam-generic") < 0);
+    p.pcie = true;
+    REQUIRE(board_fdt_build(&p, dtb, sizeof dtb) > 0);
+    const char *pci = "/soc/pci@30000000";
+    check_reg(pci, VIRT_PCIE_ECAM_BASE, VIRT_PCIE_ECAM_SIZE);
+    CHECK_STR(str_prop(pci, "compatible"), "pci-host-ecam-generic");
+    CHECK_STR(str_prop(pci, "device_type"), "pci");
+    CHECK_EQ_U64(u32_prop(pci, "#address-cells"), 3);
+    int node = fdt_path_offset(dtb, pci), len = 0;
+    const void *v = fdt_getprop(dtb, node, "bus-range", &len);
+    REQUIRE(v && len == 8);
+    CHECK_EQ_U64(be32_at(v, 1), 255);
+    v = fdt_getprop(dtb, node, "ranges", &len);
+    REQUIRE(v && len == 28);
+    CHECK_EQ_U64(be32_at(v, 0), 0x02000000);
+    CHECK_EQ_U64(be32_at(v, 2), VIRT_PCIE_MMIO_BASE);
+    CHECK_EQ_U64(be32_at(v, 4), VIRT_PCIE_MMIO_BASE);
+    CHECK_EQ_U64(be32_at(v, 6), VIRT_PCIE_MMIO_SIZE);
+    const void *map = fdt_getprop(dtb, node, "interrupt-map", &len);
+    REQUIRE(map && len == 16 * 6 * 4);
+    int plic = fdt_node_offset_by_compatible(dtb, -1, "riscv,plic0");
+    /* slot 1, INTA -> 33; slot 3, INTB -> 32 */
+    CHECK_EQ_U64(be32_at(map, 4 * 6 + 0), 1 << 11);
+    CHECK_EQ_U64(be32_at(map, 4 * 6 + 3), 1);
+    CHECK_EQ_U64(be32_at(map, 4 * 6 + 4), fdt_get_phandle(dtb, plic));
+    CHECK_EQ_U64(be32_at(map, 4 * 6 + 5), 33);
+    CHECK_EQ_U64(be32_at(map, 13 * 6 + 5), 32);
+    v = fdt_getprop(dtb, node, "interrupt-map-mask", &len);
+    REQUIRE(v && len == 16);
+    CHECK_EQ_U64(be32_at(v, 0), 0x1800);
+    CHECK_EQ_U64(be32_at(v, 3), 7);
+}
+
 TEST(fdt_errors)
 {
     struct board_fdt_params p = {.cpus = 0, .mem_base = 0x80000000, .mem_size = 64ull << 20};
@@ -175,6 +214,7 @@ int main(void)
     RUN(fdt_one_cpu);
     RUN(fdt_four_cpus_interrupt_wiring);
     RUN(fdt_without_sstc_and_with_virtio);
+    RUN(fdt_pcie);
     RUN(fdt_errors);
     return test_summary();
 }

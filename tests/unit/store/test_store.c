@@ -95,6 +95,26 @@ TEST(round_trips_through_json)
     cove_config_free(&c);
 }
 
+/* "interface": "nvme" is kept through parse and write; virtio, the default, is not written. */
+TEST(disk_interface)
+{
+    const char *t = "{\"version\":1,\"cpus\":1,\"memory\":16,\"boot\":{\"kernel\":\"k\"},"
+                    "\"disks\":[{\"file\":\"a.img\",\"interface\":\"nvme\"},"
+                    "{\"file\":\"b.img\",\"interface\":\"virtio\"},{\"file\":\"c.img\"}]}";
+    struct cove_config a, b;
+    REQUIRE(cove_config_parse(t, strlen(t), "c", &a, NULL) == 0);
+    CHECK(a.disks[0].nvme && !a.disks[1].nvme && !a.disks[2].nvme);
+    char *text = cove_config_to_json(&a);
+    REQUIRE(text != NULL);
+    CHECK(strstr(text, "\"interface\": \"nvme\"") != NULL);
+    CHECK(strstr(text, "virtio") == NULL);
+    REQUIRE(cove_config_parse(text, strlen(text), "c", &b, NULL) == 0);
+    CHECK(b.disks[0].nvme && !b.disks[1].nvme && !b.disks[2].nvme);
+    free(text);
+    cove_config_free(&a);
+    cove_config_free(&b);
+}
+
 TEST(minimal_config)
 {
     const char *t = "{\"version\":1,\"cpus\":1,\"memory\":16,\"disks\":[],\"boot\":{\"kernel\":\"/k\"}}";
@@ -127,6 +147,10 @@ TEST(rejects_bad_values)
     expect_error("{\"file\": \"disk.img\", ", "{", "key 'disks[0].file' is missing");
     expect_error("\"read_only\": false", "\"read_only\": \"no\"", "'disks[0].read_only': must be true or false");
     expect_error("\"read_only\": false", "\"read_only\": false, \"cachee\": 1", "unknown key 'disks[0].cachee'");
+    expect_error("\"read_only\": false", "\"read_only\": false, \"interface\": \"scsi\"",
+                 "key 'disks[0].interface': must be \"virtio\" or \"nvme\", got \"scsi\"");
+    expect_error("\"read_only\": false", "\"read_only\": false, \"interface\": 1",
+                 "'disks[0].interface'");
     expect_error("\"nat\": true", "\"nat\": 1", "key 'network.nat': must be true or false");
     expect_error("52:54:00:12:34:56", "52:54:00:12:34", "key 'network.mac'");
     expect_error("52:54:00:12:34:56", "53:54:00:12:34:56", "multicast");
@@ -428,6 +452,7 @@ int main(void)
         return 1;
     RUN(parses_good_config);
     RUN(round_trips_through_json);
+    RUN(disk_interface);
     RUN(minimal_config);
     RUN(rejects_bad_values);
     RUN(config_and_run_agree_on_network_values);
