@@ -629,8 +629,8 @@ int cmd_get(int argc, char **argv)
         print_memory_use(&v.memory);
         for (unsigned i = 0; i < v.config.ndisks; i++) {
             const struct cove_disk_config *d = &v.config.disks[i];
-            printf("disk %u:    %s (%s)%s, cache=%s, sync=%s\n", i, d->file,
-                   d->nvme ? "nvme" : "virtio", d->read_only ? ", ro" : "",
+            printf("disk %u:    %s%s%s, cache=%s, sync=%s\n", i, d->file,
+                   d->nvme ? " (nvme)" : "", d->read_only ? ", ro" : "",
                    cove_disk_cache_name(d->cache), cove_disk_sync_name(d->sync));
         }
         printf("kernel:    %s\n", v.config.kernel);

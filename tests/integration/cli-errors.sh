@@ -53,8 +53,8 @@ check "forward garbage, kernel" "forward 'garbage'"  -- --kernel "$TMP/Image" --
 check "forward garbage, named"  "forward 'garbage'"  -- dev --forward garbage
 check "forward leading zeros"   "127.000.0.1"          -- dev --forward tcp:127.000.0.1:80:80
 check "disk option, named"      "unknown option 'rx'"  -- dev --disk "$TMP/x,rx"
-check "disk interface"          "unknown option 'if=ide'" -- --kernel "$TMP/Image" --disk "$TMP/x,if=ide,ro"
-check "disk options twice"      "'if=nvme' conflicts"  -- dev --disk "$TMP/x,if=nvme,if=virtio"
+check "disk interface"          "unknown interface 'ide'" -- --kernel "$TMP/Image" --disk "$TMP/x,if=ide,ro"
+check "disk options twice"      "'if=virtio' given twice" -- dev --disk "$TMP/x,if=nvme,if=virtio"
 check "kernel with a name"      'without a name'       -- dev --kernel "$TMP/Image"
 check "cpus with a name"        'cove set'             -- dev --cpus 2
 check "rm without a name"       'needs a VM name'      -- --kernel "$TMP/Image" --rm

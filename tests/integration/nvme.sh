@@ -160,7 +160,7 @@ d["disks"][0]["interface"] = "nvme"
 d["boot"]["cmdline"] = d["boot"]["cmdline"].replace("/dev/vda", "/dev/nvme0n1")
 json.dump(d, open(sys.argv[1], "w"))
 PY
-"$COVE" get nv | grep -qx 'disks:     disk.img (nvme)' || { "$COVE" get nv; fail "cove get: no nvme disk"; }
+"$COVE" get nv | grep -qx 'disk 0:    disk.img (nvme), cache=writeback, sync=fsync' || { "$COVE" get nv; fail "cove get: no nvme disk"; }
 "$COVE" get nv --format json | grep -q '"interface": "nvme"' || fail "cove get --format json: no interface"
 out=$(timeout 120 "$COVE" run nv -- sh -c 'grep " / " /proc/mounts; echo kept >/root/mark; sync' 2>&1) ||
     fail "cove run nv: $out"

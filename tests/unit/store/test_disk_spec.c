@@ -62,7 +62,7 @@ TEST(spec_bad_options)
     refused("a.img,sync=always", "use sync=full, sync=fsync or sync=none");
     refused("a.img,ro,rw", "given twice");
     refused("a.img,sync=none,sync=full", "given twice");
-    refused("a.img,if=nvme2", "unknown option 'if=nvme2'");
+    refused("a.img,if=nvme2", "unknown interface 'nvme2'");
     refused("a.img,", "unknown option ''");
     refused(",ro", "needs a path or an NBD URI");
     refused("", "needs a path or an NBD URI");
