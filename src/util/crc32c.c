@@ -9,11 +9,16 @@
 
 static const uint32_t table[256] = {R64(0u), R64(64u), R64(128u), R64(192u)};
 
-uint32_t crc32c(const void *buf, size_t len)
+uint32_t crc32c_extend(uint32_t crc, const void *buf, size_t len)
 {
     const unsigned char *p = buf;
-    uint32_t crc = 0xffffffffu;
+    crc = ~crc;
     while (len--)
         crc = (crc >> 8) ^ table[(crc ^ *p++) & 0xffu];
     return ~crc;
+}
+
+uint32_t crc32c(const void *buf, size_t len)
+{
+    return crc32c_extend(0, buf, len);
 }

@@ -10,5 +10,8 @@
 #include <stdint.h>
 
 uint32_t crc32c(const void *buf, size_t len);
+/* The CRC of the concatenation: crc32c_extend(crc32c(a), b) == crc32c(a || b), and
+ * crc32c_extend(0, ...) == crc32c(...). */
+uint32_t crc32c_extend(uint32_t crc, const void *buf, size_t len);
 
 #endif

@@ -45,14 +45,22 @@ void state_writer_init(struct state_writer *w)
         memset(h, 0, STATE_HEADER_SIZE);
 }
 
+/* The section's CRC covers its name, version and length as well as its payload. */
+static uint32_t section_crc(const uint8_t *h, uint64_t len)
+{
+    uint32_t crc = crc32c_extend(0, h, 28);
+    crc = crc32c_extend(crc, h + 32, 8);
+    return crc32c_extend(crc, h + STATE_SECTION_HEADER_SIZE, (size_t)len);
+}
+
 static void close_section(struct state_writer *w)
 {
     if (!w->section || w->failed)
         return;
     uint8_t *h = w->data + w->section;
     size_t payload = w->section + STATE_SECTION_HEADER_SIZE;
-    put_le32(h + 28, crc32c(w->data + payload, w->len - payload));
     put_le64(h + 32, w->len - payload);
+    put_le32(h + 28, section_crc(h, w->len - payload));
     w->section = 0;
 }
 
@@ -112,8 +120,8 @@ int state_writer_finish(struct state_writer *w)
     memcpy(h, STATE_MAGIC, 8);
     put_le32(h + 8, STATE_FORMAT_VERSION);
     put_le32(h + 12, w->count);
-    put_le32(h + 16, crc32c(h, 16));
-    put_le32(h + 20, 0);
+    put_le32(h + 16, 0); /* reserved */
+    put_le32(h + 20, crc32c(h, 20));
     return 0;
 }
 
@@ -191,10 +199,12 @@ int state_file_parse(const uint8_t *data, size_t len, const char *what, struct s
     if (len < STATE_HEADER_SIZE || memcmp(data, STATE_MAGIC, 8) != 0)
         return cove_error_set(err, -EINVAL, "%s is not a cove machine state (bad magic or "
                               "truncated header)", what);
-    if (le32_at(data + 16) != crc32c(data, 16))
+    if (le32_at(data + 20) != crc32c(data, 20))
         return cove_error_set(err, -EINVAL, "%s: the header checksum does not match (the "
                               "file is corrupt)", what);
     uint32_t version = le32_at(data + 8);
+    if (le32_at(data + 16) != 0)
+        return cove_error_set(err, -EINVAL, "%s: reserved header bytes are set", what);
     if (version != STATE_FORMAT_VERSION)
         return cove_error_set(err, -ENOTSUP, "%s has state format version %u; this cove reads "
                               "version %u", what, version, STATE_FORMAT_VERSION);
@@ -212,7 +222,7 @@ int state_file_parse(const uint8_t *data, size_t len, const char *what, struct s
         if (plen > len - off - STATE_SECTION_HEADER_SIZE)
             return cove_error_set(err, -EINVAL, "%s is truncated (section '%s' is cut short)",
                                   what, (const char *)h);
-        if (crc32c(h + STATE_SECTION_HEADER_SIZE, (size_t)plen) != le32_at(h + 28))
+        if (section_crc(h, plen) != le32_at(h + 28))
             return cove_error_set(err, -EINVAL, "%s: the checksum of section '%s' does not "
                                   "match (the file is corrupt)", what, (const char *)h);
         off += STATE_SECTION_HEADER_SIZE + (size_t)plen;

@@ -28,6 +28,11 @@ struct api_server_info {
     const char *mac;
     const char *const *forwards;
     unsigned nforwards;
+    /* PUT /vm/suspend: saves machine m (paused meanwhile) and stops it; on failure the VM
+     * runs on as before and err says why. NULL: this VM cannot be suspended. Called on
+     * the server thread while m is current. */
+    int (*suspend)(void *opaque, struct machine *m, struct cove_error *err);
+    void *suspend_opaque;
 };
 
 int api_server_start(const char *sock_path, const struct api_server_info *info,
@@ -46,5 +51,7 @@ int api_client_state(const char *sock_path, char *state, size_t n, struct cove_v
                      struct cove_error *err);
 int api_client_set_state(const char *sock_path, const char *state, struct cove_error *err);
 int api_client_stop(const char *sock_path, bool force, struct cove_error *err);
+/* PUT /vm/suspend: returns once the state is saved (the VM then stops). */
+int api_client_suspend(const char *sock_path, struct cove_error *err);
 
 #endif
