@@ -191,3 +191,27 @@ save("agent", "getdir", b"\x40" + frame("R", 0, b"mode\0755\0")
      + frame("F", 1, b"type\0l\0name\0up\0link\0../x\0") + frame("F", 1, b"type\0u\0")
      + frame("D", 1, b"") + agent_exit(0, 0))
 save("agent", "exec-127", b"\x80" + frame("E", 0, b"\x01x: command not found") + agent_exit(0, 127))
+
+
+def state_seed(rng):
+    """A restored virtio-rng (or blk) transport, DRIVER_OK, queue 0 of size 8 (descriptors at
+    0x0, avail 0x800, used 0x1000) with one chain posted that the device has not taken."""
+    ram = bytearray(0x2000)
+    if rng:
+        ram[0:16] = desc(RAM + 0x1800, 64, 2, 0)
+    else:
+        ram[0:16] = desc(RAM + 0x1800, 16, 1, 1)
+        ram[16:32] = desc(RAM + 0x1900, 512, 2, 2)
+        ram[32:48] = desc(RAM + 0x1c00, 1, 2, 0)
+        ram[0x1800:0x1810] = struct.pack("<IIQ", 0, 0, 1)  # read sector 1
+    ram[0x800:0x806] = struct.pack("<HHH", 0, 1, 0)
+    features = (1 << 32) | (1 << 29) | (1 << 28)
+    state = struct.pack("<IIIIIIIQQBI", 4 if rng else 2, 1, 15, 0, 0, 0, 0, features, features, 0, 0)
+    state += struct.pack("<IBQQQIIIB", 8, 1, RAM, RAM + 0x800, RAM + 0x1000, 0, 0, 0, 0)
+    if not rng:
+        state += struct.pack("<Q", 16 * 1024)  # the disk's size
+    return bytes([1 if rng else 0]) + struct.pack("<H", len(ram)) + bytes(ram) + state
+
+
+save("state", "rng", state_seed(True))
+save("state", "blk", state_seed(False))
