@@ -48,10 +48,7 @@ static uint32_t slot_device(struct machine *m, unsigned slot, const char **name)
 {
     struct virtio_mmio *t = m->virtio[slot];
     *name = t ? virtio_mmio_name(t) : "";
-    uint64_t id = 0;
-    if (t)
-        virtio_mmio_read(t, VIRTIO_MMIO_DEVICE_ID, 4, &id);
-    return (uint32_t)id;
+    return t ? virtio_mmio_device_id(t) : 0;
 }
 
 static void save_machine(struct machine *m, struct state_writer *w)

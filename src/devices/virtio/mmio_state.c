@@ -33,6 +33,11 @@ int virtio_load_nothing(void *dev, struct state_reader *r, struct cove_error *er
     return 0;
 }
 
+uint32_t virtio_mmio_device_id(struct virtio_mmio *t)
+{
+    return t->ops->device_id;
+}
+
 void virtio_mmio_quiesce(struct virtio_mmio *t)
 {
     pthread_mutex_lock(&t->lock);
@@ -107,9 +112,7 @@ static int load_queue(struct virtio_mmio *t, unsigned i, struct state_reader *r,
                          t->negotiated & (1ull << VIRTIO_F_INDIRECT_DESC), &why);
     if (rc < 0)
         return cove_error_set(err, -EINVAL, "virtio-%s queue %u: %s", t->ops->name, i, why);
-    q->vq.last_avail = (uint16_t)last_avail;
-    q->vq.used_idx = (uint16_t)used_idx;
-    q->vq.signalled_used = (uint16_t)signalled;
+    virtq_restore(&q->vq, (uint16_t)last_avail, (uint16_t)used_idx, (uint16_t)signalled);
     if (broken) {
         q->vq.broken = true;
         q->vq.error = "broken before the VM was suspended";

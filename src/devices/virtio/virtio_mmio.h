@@ -205,6 +205,7 @@ bool virtio_mmio_can_save(struct virtio_mmio *t);
 int virtio_save_nothing(void *dev, struct state_writer *w);
 int virtio_load_nothing(void *dev, struct state_reader *r, struct cove_error *err);
 const char *virtio_mmio_name(struct virtio_mmio *t);
+uint32_t virtio_mmio_device_id(struct virtio_mmio *t);
 void virtio_mmio_quiesce(struct virtio_mmio *t);
 void virtio_mmio_unquiesce(struct virtio_mmio *t);
 int virtio_mmio_save(struct virtio_mmio *t, struct state_writer *w);
