@@ -377,12 +377,12 @@ static int check_machine(struct machine *m, const struct state_file *f, uint64_t
         return cove_error_set(err, -EINVAL, "the saved 'machine' section is malformed");
     if (cpus != m->ncpus)
         return cove_error_set(err, -EINVAL, "the VM had %u CPUs when it was suspended and "
-                              "has %u now; set cpus back to %u to resume it", cpus, m->ncpus,
+                              "has %u now; change it back to %u in config.json to resume it", cpus, m->ncpus,
                               cpus);
     if (size != m->ram.size || base != m->ram.base)
         return cove_error_set(err, -EINVAL, "the VM had %" PRIu64 " MiB of memory when it was "
-                              "suspended and has %" PRIu64 " MiB now; set memory back to "
-                              "%" PRIu64 " MiB to resume it", size >> 20, m->ram.size >> 20,
+                              "suspended and has %" PRIu64 " MiB now; change it back to "
+                              "%" PRIu64 " MiB in config.json to resume it", size >> 20, m->ram.size >> 20,
                               size >> 20);
     if (firmware != m->firmware_mode)
         return cove_error_set(err, -EINVAL, "the VM's boot firmware changed since it was "
