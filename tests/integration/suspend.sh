@@ -8,7 +8,9 @@
 #    memory size: one clear line, the VM stays suspended, nothing is deleted;
 #  - 5 suspend/resume cycles while the guest writes to its disk; the file system is clean
 #    afterwards and the files the guest wrote read back with their checksums;
-#  - cove stop --suspend and a clone of a suspended VM, which resumes as well.
+#  - cove stop --suspend and a clone of a suspended VM, which resumes as well;
+#  - kill -9 of the VMM during a save: no state/ (or a whole one), the VM runs again and the
+#    partial save is swept.
 . "$(dirname "$0")/lib.sh"
 need_guest
 command -v e2fsck >/dev/null || { echo "SKIP: e2fsck (e2fsprogs) not installed"; exit 77; }
@@ -154,7 +156,27 @@ cove clone sus sus2 >/dev/null || fail "clone of a suspended VM"
 cove list | grep -qE '^sus2 +suspended' || { cove list; fail "the clone is not suspended"; }
 start sus2
 [ "$(cove exec sus2 -- cat /run/mark)" = "$mark" ] || fail "the clone did not resume sus's memory"
-cove stop sus2 >/dev/null 2>&1; wait $runner; runner=""
 cove delete sus >/dev/null || fail "delete of a suspended VM"
 echo "ok: stop --suspend; the clone of a suspended VM resumes; delete of a suspended VM"
+
+# --- kill -9 of the VMM while it saves: never a half-written state ------------------------
+cove exec sus2 -- sh -c 'dd if=/dev/urandom of=/run/fill bs=1M count=100 2>/dev/null' ||
+    fail "cannot fill guest memory"
+"$COVE" suspend sus2 >/dev/null 2>&1 &
+sleep 0.3
+kill -9 $runner
+wait $runner 2>/dev/null
+runner=""
+wait
+if [ -e "$COVE_HOME/vms/sus2/state" ]; then
+    state=saved  # the save won the race: it must be whole and resume
+else
+    state=none
+    cove list | grep -qE '^sus2 +stopped' || { cove list; fail "killed mid-save: not stopped"; }
+fi
+ls -a "$COVE_HOME/vms/sus2" | grep -q '^\.tmp-' && state="$state, a partial save left to sweep"
+start sus2
+ls -a "$COVE_HOME/vms/sus2" | grep -q '^\.tmp-' && fail "the temporary state was not swept"
+cove stop sus2 >/dev/null 2>&1; wait $runner; runner=""
+echo "ok: kill -9 during the save: state $state, the VM runs again, no temporary left"
 echo "PASS"
