@@ -57,7 +57,7 @@ _cove_reply_vms()
 _cove()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands="create clone run list get set stop delete rename pause resume disk exec ip cp
+    local commands="create clone run list get set stop suspend delete rename pause resume disk exec ip cp
         ssh ssh-config connect image push pull login logout prune"
     # options whose value is the next word
     local with_value=" --kernel --initrd --append --cpus --memory --firmware --disk --net
@@ -166,8 +166,8 @@ _cove()
         opts="--cpus --memory --disk-size --net --forward --no-forwards --mac --dir --no-dirs
               --disk-options --remove-disk --add-disk"
         [ ${#pos[@]} = 0 ] && names=1 ;;
-    stop) opts="--timeout"; names=1 ;;
-    delete | pause | resume) opts=""; names=1 ;;
+    stop) opts="--timeout --suspend"; names=1 ;;
+    delete | pause | resume | suspend) opts=""; names=1 ;;
     exec)
         opts="-i -t -e -w --interactive --tty --env --workdir --timeout --exec-timeout --vsock"
         [ ${#pos[@]} = 0 ] && names=1 ;;

@@ -31,7 +31,7 @@ enum cove_vm_state {
     COVE_VM_STOPPED = 0,
     COVE_VM_RUNNING,
     COVE_VM_PAUSED,
-    COVE_VM_SUSPENDED, /* saved state on disk (not produced yet) */
+    COVE_VM_SUSPENDED, /* stopped with a saved state (state/) that `cove run` resumes */
 };
 
 /* "stopped", "running", "paused", "suspended" */
@@ -178,6 +178,9 @@ int cove_vm_set_memory(const char *name, uint64_t memory_mib, struct cove_error 
 /* Asks the guest to power off, waits up to timeout_ms, then stops it by force. */
 int cove_vm_stop(const char *name, int timeout_ms, struct cove_error *err);
 int cove_vm_pause(const char *name, struct cove_error *err);
+/* Saves a running VM's whole machine into its bundle (state/) and stops it; the VM is
+ * then COVE_VM_SUSPENDED and cove_vm_run resumes it. On failure the VM keeps running. */
+int cove_vm_suspend(const char *name, struct cove_error *err);
 int cove_vm_resume(const char *name, struct cove_error *err);
 
 /* Stops a running VM from outside its run: from a signal handler, another thread, the
@@ -224,6 +227,7 @@ enum cove_run_result {
     COVE_RUN_STOPPED,      /* stopped from outside (control socket, signal, console) */
     COVE_RUN_GUEST_ERROR,  /* a trap nothing in the guest could take */
     COVE_RUN_GUEST_PANIC,  /* the guest kernel panicked (pvpanic) */
+    COVE_RUN_SUSPENDED,    /* saved to the bundle's state/ and stopped (cove suspend) */
 };
 
 /* Boots the bundle and runs it until it stops; a guest reboot restarts it in place. The

@@ -375,6 +375,8 @@ static int boot(struct run_args *a, const char *name)
     console_raw_leave();
     active_runner = NULL;
     cove_vm_runner_free(a->o.runner);
+    if (rc == 0 && result == COVE_RUN_SUSPENDED)
+        fprintf(stderr, "\ncove: VM '%s' suspended; `cove run %s` resumes it\n", name, name);
     return result_exit(rc, result, &err, name && to_log);
 }
 

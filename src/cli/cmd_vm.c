@@ -478,22 +478,50 @@ int cmd_resume(int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-/* --- stop ------------------------------------------------------------------------------ */
+/* --- stop, suspend ---------------------------------------------------------------------- */
+
+static int suspend_vm(const char *name)
+{
+    struct cove_error err = {0};
+    if (cove_vm_suspend(name, &err) < 0)
+        return fail(&err);
+    printf("suspended VM '%s'; `cove run %s` resumes it\n", name, name);
+    return CLI_EXIT_OK;
+}
+
+int cmd_suspend(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: cove suspend NAME\n\n"
+        "Saves a running VM's whole state (CPUs, devices, memory) into its bundle and\n"
+        "stops it. `cove run NAME` resumes it where it was, and discards the saved state\n"
+        "once it runs again. Guest connections to the host (cove exec, ssh, the NAT's TCP\n"
+        "connections) do not survive. Same as `cove stop --suspend`.\n";
+    int rc = names_only("suspend", usage, argc, argv, 1, "NAME");
+    if (rc)
+        return rc < 0 ? CLI_EXIT_OK : rc;
+    return suspend_vm(argv[optind]);
+}
 
 int cmd_stop(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: cove stop NAME [--timeout SECONDS]\n\n"
+        "usage: cove stop NAME [--timeout SECONDS | --suspend]\n\n"
         "Asks the guest to power off: through the guest agent when it answers (a clean\n"
         "poweroff), else with the console's magic SysRq (sync, remount read-only, power\n"
         "off); stops the VM by force if it has not stopped after --timeout seconds\n"
-        "(default 30).\n";
+        "(default 30).\n"
+        "\n"
+        "  --suspend   save the VM's state instead and stop it (as `cove suspend`);\n"
+        "              `cove run NAME` resumes it\n";
     static const struct option options[] = {
         {"timeout", required_argument, NULL, 't'},
+        {"suspend", no_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     double timeout = 30;
+    bool suspend = false, timeout_set = false;
     int c;
     optind = 1;
     opterr = 0;
@@ -506,8 +534,10 @@ int cmd_stop(int argc, char **argv)
                 cli_error("--timeout '%s' is not a number of seconds (0 to 86400)", optarg);
                 return CLI_EXIT_USAGE;
             }
+            timeout_set = true;
             break;
         }
+        case 's': suspend = true; break;
         case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
         default: return cli_bad_option("stop", c, argv);
         }
@@ -515,6 +545,12 @@ int cmd_stop(int argc, char **argv)
     int rc = positional("stop", argc, argv, 1, "NAME");
     if (rc)
         return rc;
+    if (suspend && timeout_set) {
+        cli_error("--suspend saves the VM rather than powering it off: it takes no --timeout");
+        return CLI_EXIT_USAGE;
+    }
+    if (suspend)
+        return suspend_vm(argv[optind]);
     struct cove_error err = {0};
     if (cove_vm_stop(argv[optind], (int)(timeout * 1000), &err) < 0)
         return fail(&err);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/crc32c.h"
 #include "util/log.h"
 
 static uint64_t div_round_up(uint64_t a, uint64_t b)
@@ -31,7 +32,7 @@ static uint32_t header_crc(const unsigned char *buf)
     unsigned char copy[CDISK_HEADER_SIZE];
     memcpy(copy, buf, sizeof copy);
     memset(copy + offsetof(struct cdisk_header, header_crc), 0, 4);
-    return disk_crc32c(copy, sizeof copy);
+    return crc32c(copy, sizeof copy);
 }
 
 static void seal_header(unsigned char *buf)

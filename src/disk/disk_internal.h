@@ -87,7 +87,5 @@ int disk_resolve_backing(const char *image, const char *backing, char *out, size
 int disk_tmp_create(const char *path, char *tmp, size_t tmp_len, struct cove_error *err);
 /* fsyncs fd, renames tmp to path without replacing an existing file, fsyncs the dir. */
 int disk_tmp_commit(int fd, const char *tmp, const char *path, struct cove_error *err);
-uint32_t disk_crc32c(const void *buf, size_t len);
-
 
 #endif

@@ -187,16 +187,3 @@ int disk_tmp_commit(int fd, const char *tmp, const char *path, struct cove_error
     sync_parent_dir(path);
     return 0;
 }
-
-/* CRC-32C (Castagnoli), bitwise: it only checks a 4 KiB header. */
-uint32_t disk_crc32c(const void *buf, size_t len)
-{
-    const unsigned char *p = buf;
-    uint32_t crc = 0xffffffffu;
-    while (len--) {
-        crc ^= *p++;
-        for (int k = 0; k < 8; k++)
-            crc = (crc >> 1) ^ (0x82f63b78u & (0u - (crc & 1)));
-    }
-    return ~crc;
-}

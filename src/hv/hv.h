@@ -136,6 +136,32 @@ void hv_vcpu_request_flush(hv_vcpu *vcpu, unsigned what);
 int hv_vcpu_get_reg(hv_vcpu *vcpu, unsigned id, uint64_t *value);
 int hv_vcpu_set_reg(hv_vcpu *vcpu, unsigned id, uint64_t value);
 
+/* The whole architectural state of a vCPU, for save and restore (as KVM's ONE_REG list
+ * is). Caches (software TLB, decoded instructions, compiled code) are not part of it:
+ * set_state drops them. get_state fails with -EBUSY while an exit still waits for its
+ * completion: call it after an HV_EXIT_KICK (a run that returns KICK has completed the
+ * exit before it). irq_level holds the lines driven from outside (HV_IRQ_M_SOFT,
+ * HV_IRQ_S_EXT, HV_IRQ_M_EXT, as mip bits); mip the guest-writable bits, SBI IPIs
+ * folded in. mtimecmp is this hart's ACLINT compare, in guest time (hv_vm_get_time). */
+struct hv_vcpu_state {
+    uint64_t x[32]; /* x[0] is 0 */
+    uint64_t pc;
+    uint64_t priv;
+    uint64_t f[32];
+    uint64_t fflags, frm;
+    uint64_t mstatus, medeleg, mideleg, mie, mip;
+    uint64_t mtvec, mscratch, mepc, mcause, mtval, mcounteren, menvcfg, mcountinhibit;
+    uint64_t stvec, sscratch, sepc, scause, stval, scounteren, senvcfg, satp, stimecmp;
+    uint64_t pmpcfg[2], pmpaddr[16];
+    uint64_t cycle_offset, instret_offset, instret;
+    uint64_t mtimecmp;
+    uint64_t irq_level;
+    uint64_t wfi;   /* 1: waiting for an interrupt */
+};
+int hv_vcpu_get_state(hv_vcpu *vcpu, struct hv_vcpu_state *out);
+/* -EINVAL (nothing changed) for a privilege level that does not exist. */
+int hv_vcpu_set_state(hv_vcpu *vcpu, const struct hv_vcpu_state *in);
+
 /* Counters for benchmarks and --verbose (instructions retired since creation). */
 uint64_t hv_vcpu_instret(hv_vcpu *vcpu);
 

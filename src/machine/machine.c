@@ -100,9 +100,10 @@ bool machine_paused(struct machine *m)
 
 /* Polls, like wait_until_started(): machine_stop() must stay async-signal-safe, so it
  * cannot signal the condition variable. */
-static void wait_while_paused(struct machine *m)
+static void wait_while_paused(struct machine *m, struct hart *h)
 {
     pthread_mutex_lock(&m->hsm_lock);
+    h->parked = true;
     while (atomic_load(&m->paused) && !machine_stopping(m)) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -113,6 +114,7 @@ static void wait_while_paused(struct machine *m)
         }
         pthread_cond_timedwait(&m->hsm_cond, &m->hsm_lock, &ts);
     }
+    h->parked = false;
     pthread_mutex_unlock(&m->hsm_lock);
 }
 
@@ -152,6 +154,29 @@ int machine_request_poweroff(struct machine *m)
             return 0;
     }
     return 0;
+}
+
+static bool all_parked(struct machine *m)
+{
+    pthread_mutex_lock(&m->hsm_lock);
+    bool all = true;
+    for (unsigned i = 0; i < m->ncpus; i++)
+        all = all && (!m->harts[i].thread_started || m->harts[i].parked);
+    pthread_mutex_unlock(&m->hsm_lock);
+    return all;
+}
+
+int machine_pause_parked(struct machine *m)
+{
+    machine_pause(m);
+    for (int waited = 0; waited < 5000; waited += 2) {
+        if (all_parked(m))
+            return 0;
+        if (machine_stopping(m))
+            return -ESHUTDOWN;
+        sleep_ms(2);
+    }
+    return -ETIMEDOUT;
 }
 
 /* --- device glue ----------------------------------------------------------------------- */
@@ -526,6 +551,7 @@ int machine_create(const struct machine_config *cfg, struct machine **out, struc
     m->vcon_pipe[0] = m->vcon_pipe[1] = -1;
     m->wake_fd = -1;
     m->ram_fd = -1;
+    m->ram_file_fd = -1;
     pthread_mutex_init(&m->hsm_lock, NULL);
     pthread_cond_init(&m->hsm_cond, NULL);
     rtc_init(&m->rtc, rtc_irq, m);
@@ -592,6 +618,8 @@ void machine_destroy(struct machine *m)
         munmap(m->ram.host, m->ram.size);
     if (m->ram_fd >= 0)
         close(m->ram_fd);
+    if (m->ram_file_fd >= 0)
+        close(m->ram_file_fd);
     uart_destroy(m->uart);
     plic_destroy(m->plic);
     rtc_fini(&m->rtc);
@@ -625,7 +653,8 @@ static bool wait_until_started(struct hart *h)
 {
     struct machine *m = h->m;
     pthread_mutex_lock(&m->hsm_lock);
-    while (h->state == HART_STOPPED && !machine_stopping(m)) {
+    h->parked = true;
+    while ((h->state == HART_STOPPED || atomic_load(&m->paused)) && !machine_stopping(m)) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 50 * 1000 * 1000;
@@ -635,13 +664,16 @@ static bool wait_until_started(struct hart *h)
         }
         pthread_cond_timedwait(&m->hsm_cond, &m->hsm_lock, &ts);
     }
+    h->parked = false;
+    if (machine_stopping(m)) {
+        pthread_mutex_unlock(&m->hsm_lock);
+        return false; /* a pending start stays pending: a saved state keeps it */
+    }
     bool starting = h->state == HART_START_PENDING;
     uint64_t addr = h->start_addr, arg = h->start_arg;
     if (starting)
         h->state = HART_STARTED;
     pthread_mutex_unlock(&m->hsm_lock);
-    if (machine_stopping(m))
-        return false;
     if (starting && hart_enter_supervisor(h, addr, arg) < 0) {
         machine_stop(m, MACHINE_STOP_GUEST_ERROR);
         return false;
@@ -654,12 +686,18 @@ static void run_hart(struct hart *h)
 {
     struct machine *m = h->m;
     struct hv_exit exit;
+    bool unsettled = false; /* the last exit waits for its completion */
     while (!machine_stopping(m)) {
-        if (atomic_load(&m->paused)) {
-            wait_while_paused(m);
+        if (atomic_load(&m->paused) && unsettled) {
+            /* Complete the exit before parking, so the vCPU's state is whole: a kicked
+             * run applies the completion and returns at once. */
+            hv_vcpu_kick(h->vcpu);
+        } else if (atomic_load(&m->paused)) {
+            wait_while_paused(m, h);
             continue;
         }
         int rc = hv_vcpu_run(h->vcpu, &exit);
+        unsettled = rc == 0 && (exit.reason == HV_EXIT_MMIO || exit.reason == HV_EXIT_SBI);
         if (rc < 0) {
             log_error("hart %u: the CPU backend failed: %s", h->id, strerror(-rc));
             machine_stop(m, MACHINE_STOP_GUEST_ERROR);

@@ -140,6 +140,26 @@ bool machine_paused(struct machine *m);
  * the guest obeys (needs CONFIG_MAGIC_SYSRQ_SERIAL). A paused machine is resumed first. */
 int machine_request_poweroff(struct machine *m);
 
+/* Save and restore (machine_state.c; the format is docs/STATE-FORMAT.md). The state is
+ * two files in dir: "machine" (vCPUs, HSM, PLIC, UART, RTC, every virtio transport and
+ * device, guest time; sections with checksums) and "memory" (guest RAM, zero pages left
+ * as holes).
+ *
+ * machine_save pauses a running machine, waits until no vCPU runs, holds every virtio
+ * queue so that no device touches guest memory or its back end meanwhile, writes both
+ * files (fsynced) and leaves the machine paused; the caller stops or resumes it. A
+ * machine with a device that cannot be saved (virtio-fs) fails with -ENOTSUP before
+ * anything is written. machine_can_save says so beforehand.
+ *
+ * machine_load restores into a machine just made by machine_create (not yet run) from
+ * the same configuration: it checks that the configuration still matches (CPUs, memory,
+ * devices) and every section before guest memory is replaced by a private mapping of
+ * the memory file (pages are read when the guest touches them). On error the machine
+ * must be destroyed; the files are never changed. Guest time continues from the save. */
+int machine_can_save(struct machine *m, struct cove_error *err);
+int machine_save(struct machine *m, const char *dir, struct cove_error *err);
+int machine_load(struct machine *m, const char *dir, struct cove_error *err);
+
 /* MMIO devices. A device claims [base, base+size) of guest-physical space; the vCPU
  * threads call its callbacks with the offset inside the window and the access length
  * (1, 2, 4 or 8), concurrently from several harts, so a device locks its own state.

@@ -52,6 +52,8 @@ struct hart {
     pthread_t thread;
     bool thread_started;
     enum hart_state state;          /* under m->hsm_lock */
+    bool parked;                    /* under m->hsm_lock: the thread waits outside the
+                                       vCPU with no exit left to complete (pause) */
     uint64_t start_addr, start_arg; /* for HART_START_PENDING */
 };
 
@@ -61,6 +63,8 @@ struct machine {
     hv_vm *vm;
     struct guest_ram ram;
     int ram_fd;                 /* the memfd behind ram (shared with vhost-user daemons) */
+    int ram_file_fd;            /* restored: the saved memory file ram maps MAP_PRIVATE
+                                   (it no longer is the memfd); else -1 */
     struct mmio_bus bus;
     struct plic *plic;
     struct uart *uart;
@@ -109,6 +113,11 @@ struct machine {
  * hv_vcpu_run and wakes stopped harts and the I/O thread. Async-signal-safe. */
 void machine_stop(struct machine *m, enum machine_stop_reason why);
 bool machine_stopping(struct machine *m);
+
+/* Pauses the machine and waits until every hart thread is parked: no vCPU runs and none
+ * has an exit waiting for its completion, so vCPU state can be read (machine_state.c).
+ * -ETIMEDOUT if a hart does not park within a few seconds. */
+int machine_pause_parked(struct machine *m);
 
 /* Wakes harts waiting in HSM STOPPED (after a state change). Not signal-safe. */
 void machine_hsm_notify(struct machine *m);

@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "util/state_format.h"
+
 #define PLIC_WORDS ((PLIC_NDEV + 1 + 31) / 32)
 
 #define PLIC_PRIORITY_BASE 0x0
@@ -232,4 +234,59 @@ int plic_mmio_write(void *opaque, uint64_t offset, unsigned len, uint64_t value)
         write32(p, offset + 4, (uint32_t)(value >> 32));
     pthread_mutex_unlock(&p->lock);
     return 0;
+}
+
+/* --- save and restore ---------------------------------------------------------------- */
+
+void plic_save(struct plic *p, struct state_writer *w)
+{
+    pthread_mutex_lock(&p->lock);
+    state_put_u32(w, p->ncontexts);
+    for (unsigned i = 0; i <= PLIC_NDEV; i++)
+        state_put_u32(w, p->priority[i]);
+    for (unsigned i = 0; i < PLIC_WORDS; i++) {
+        state_put_u32(w, p->level[i]);
+        state_put_u32(w, p->pending[i]);
+        state_put_u32(w, p->claimed[i]);
+    }
+    for (unsigned c = 0; c < p->ncontexts; c++) {
+        for (unsigned i = 0; i < PLIC_WORDS; i++)
+            state_put_u32(w, p->ctx[c].enable[i]);
+        state_put_u32(w, p->ctx[c].threshold);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+int plic_load(struct plic *p, struct state_reader *r)
+{
+    if (state_get_u32(r) != p->ncontexts)
+        return -EINVAL;
+    pthread_mutex_lock(&p->lock);
+    for (unsigned i = 0; i <= PLIC_NDEV; i++)
+        p->priority[i] = state_get_u32(r) & PLIC_PRIORITY_MASK;
+    p->priority[0] = 0;
+    for (unsigned i = 0; i < PLIC_WORDS; i++) {
+        p->level[i] = state_get_u32(r);
+        p->pending[i] = state_get_u32(r);
+        p->claimed[i] = state_get_u32(r);
+    }
+    for (unsigned c = 0; c < p->ncontexts; c++) {
+        for (unsigned i = 0; i < PLIC_WORDS; i++)
+            p->ctx[c].enable[i] = state_get_u32(r);
+        p->ctx[c].threshold = state_get_u32(r) & PLIC_PRIORITY_MASK;
+    }
+    /* Source 0 and the bits past the last source do not exist. */
+    uint32_t last = (PLIC_NDEV + 1) % 32 ? (1u << ((PLIC_NDEV + 1) % 32)) - 1 : ~0u;
+    for (uint32_t *a[] = {p->level, p->pending, p->claimed}, **x = a; x < a + 3; x++) {
+        (*x)[0] &= ~1u;
+        (*x)[PLIC_WORDS - 1] &= last;
+    }
+    for (unsigned c = 0; c < p->ncontexts; c++) {
+        p->ctx[c].enable[0] &= ~1u;
+        p->ctx[c].enable[PLIC_WORDS - 1] &= last;
+        p->ctx[c].output = false;
+    }
+    update_outputs(p);
+    pthread_mutex_unlock(&p->lock);
+    return state_reader_done(r) ? 0 : -EINVAL;
 }

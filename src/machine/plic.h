@@ -31,4 +31,11 @@ void plic_set_level(struct plic *p, unsigned source, bool level);
 int plic_mmio_read(void *opaque, uint64_t offset, unsigned len, uint64_t *value);
 int plic_mmio_write(void *opaque, uint64_t offset, unsigned len, uint64_t value);
 
+/* Save and restore (machine_state.c): every register and line. plic_load re-drives the
+ * context outputs; -EINVAL for a state of another layout. */
+struct state_writer;
+struct state_reader;
+void plic_save(struct plic *p, struct state_writer *w);
+int plic_load(struct plic *p, struct state_reader *r);
+
 #endif

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "util/log.h"
+#include "util/state_format.h"
 
 #define RTC_TIME_LOW 0x00
 #define RTC_TIME_HIGH 0x04
@@ -157,6 +158,44 @@ int rtc_mmio_write(void *opaque, uint64_t offset, unsigned len, uint64_t value)
         break;
     default: break;
     }
+    pthread_mutex_unlock(&rtc->lock);
+    return 0;
+}
+
+/* --- save and restore ---------------------------------------------------------------- */
+
+void rtc_save(struct goldfish_rtc *rtc, struct state_writer *w)
+{
+    pthread_mutex_lock(&rtc->lock);
+    state_put_u64(w, (uint64_t)rtc->offset_ns);
+    state_put_u32(w, rtc->time_high_latch);
+    state_put_u32(w, rtc->time_high_set);
+    state_put_u64(w, rtc->alarm);
+    state_put_u8(w, rtc->alarm_armed);
+    state_put_u8(w, rtc->irq_pending);
+    state_put_u32(w, rtc->irq_enabled);
+    pthread_mutex_unlock(&rtc->lock);
+}
+
+int rtc_load(struct goldfish_rtc *rtc, struct state_reader *r)
+{
+    int64_t offset = (int64_t)state_get_u64(r);
+    uint32_t latch = state_get_u32(r), high_set = state_get_u32(r);
+    uint64_t alarm = state_get_u64(r);
+    bool armed = state_get_u8(r) != 0, pending = state_get_u8(r) != 0;
+    uint32_t enabled = state_get_u32(r) & 1;
+    if (!state_reader_done(r))
+        return -EINVAL;
+    pthread_mutex_lock(&rtc->lock);
+    rtc->offset_ns = offset;
+    rtc->time_high_latch = latch;
+    rtc->time_high_set = high_set;
+    rtc->alarm = alarm;
+    rtc->irq_pending = pending;
+    rtc->irq_enabled = enabled;
+    update_irq(rtc);
+    if (armed)
+        arm(rtc);
     pthread_mutex_unlock(&rtc->lock);
     return 0;
 }

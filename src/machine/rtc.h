@@ -38,4 +38,10 @@ void rtc_fini(struct goldfish_rtc *rtc); /* stops the timer thread */
 int rtc_mmio_read(void *opaque, uint64_t offset, unsigned len, uint64_t *value);
 int rtc_mmio_write(void *opaque, uint64_t offset, unsigned len, uint64_t value);
 
+/* Save and restore (machine_state.c); rtc_load re-arms the alarm and re-drives the line. */
+struct state_writer;
+struct state_reader;
+void rtc_save(struct goldfish_rtc *rtc, struct state_writer *w);
+int rtc_load(struct goldfish_rtc *rtc, struct state_reader *r);
+
 #endif

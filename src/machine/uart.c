@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/state_format.h"
 
 enum {
     REG_RBR_THR_DLL = 0, REG_IER_DLM = 1, REG_IIR_FCR = 2, REG_LCR = 3,
@@ -326,4 +327,45 @@ bool uart_output_pending(struct uart *u)
     bool pending = u->tx_len != 0;
     pthread_mutex_unlock(&u->lock);
     return pending;
+}
+
+/* --- save and restore ---------------------------------------------------------------- */
+
+void uart_save(struct uart *u, struct state_writer *w)
+{
+    pthread_mutex_lock(&u->lock);
+    flush_locked(u);
+    const uint8_t regs[] = {u->ier, u->lcr, u->mcr, u->fcr, u->scr, u->dll, u->dlm, u->msr,
+                            u->thr_ipending};
+    state_put_bytes(w, regs, sizeof regs);
+    state_put_u32(w, (uint32_t)u->rx_count);
+    for (size_t i = 0; i < u->rx_count; i++) {
+        size_t at = (u->rx_head + i) % UART_RX_RING;
+        state_put_u8(w, u->rx[at]);
+        state_put_u8(w, u->rx_break[at]);
+    }
+    pthread_mutex_unlock(&u->lock);
+}
+
+int uart_load(struct uart *u, struct state_reader *r)
+{
+    uint8_t regs[9];
+    state_get_bytes(r, regs, sizeof regs);
+    uint32_t n = state_get_u32(r);
+    if (n > UART_RX_RING)
+        return -EINVAL;
+    pthread_mutex_lock(&u->lock);
+    u->ier = regs[0] & 0x0f;
+    u->lcr = regs[1], u->mcr = regs[2] & 0x1f, u->fcr = regs[3], u->scr = regs[4];
+    u->dll = regs[5], u->dlm = regs[6], u->msr = regs[7], u->thr_ipending = regs[8] != 0;
+    u->rx_head = 0;
+    u->rx_count = n;
+    for (uint32_t i = 0; i < n; i++) {
+        u->rx[i] = state_get_u8(r);
+        u->rx_break[i] = state_get_u8(r) != 0;
+    }
+    u->irq_level = !u->irq_level; /* so that update_irq drives the line either way */
+    update_irq(u);
+    pthread_mutex_unlock(&u->lock);
+    return state_reader_done(r) ? 0 : -EINVAL;
 }

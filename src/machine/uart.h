@@ -52,4 +52,11 @@ void uart_console_write(struct uart *u, const uint8_t *buf, size_t len);
 void uart_flush(struct uart *u);
 bool uart_output_pending(struct uart *u);
 
+/* Save and restore (machine_state.c): registers and the receive ring; output is flushed
+ * first. uart_load re-drives the interrupt line; -EINVAL for a malformed state. */
+struct state_writer;
+struct state_reader;
+void uart_save(struct uart *u, struct state_writer *w);
+int uart_load(struct uart *u, struct state_reader *r);
+
 #endif

@@ -88,6 +88,14 @@ static uint64_t bases_used(const struct store *s, const char *backing)
     return total;
 }
 
+bool store_bundle_suspended(const char *bundle)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    return store_path(path, sizeof path, "%s/" BUNDLE_STATE_FILE, bundle) == 0 &&
+           lstat(path, &st) == 0;
+}
+
 int store_load_info(const struct store *s, const char *name, struct cove_vm_info *out,
                     struct cove_error *err)
 {
@@ -103,7 +111,9 @@ int store_load_info(const struct store *s, const char *name, struct cove_vm_info
     if ((rc = cove_config_load(path, &out->config, &cerr)) < 0)
         return cove_error_set(err, rc, "VM '%s': %s", name, cerr.message);
     pid_t pid;
-    out->state = store_bundle_running(bundle, &pid) ? COVE_VM_RUNNING : COVE_VM_STOPPED;
+    out->state = store_bundle_running(bundle, &pid) ? COVE_VM_RUNNING
+                 : store_bundle_suspended(bundle)   ? COVE_VM_SUSPENDED
+                                                    : COVE_VM_STOPPED;
     out->pid = out->state == COVE_VM_RUNNING ? pid : 0;
     /* what run and clone would refuse shows here first (list: a broken VM); nothing below
      * follows a link out of the bundle */
@@ -493,6 +503,12 @@ int cove_vm_set(const char *name, const struct cove_vm_settings *set, struct cov
     store_sweep_temps(bundle);
     struct cove_config cfg;
     struct cove_error cerr;
+    if (store_bundle_suspended(bundle)) {
+        store_unlock_bundle(lock);
+        return cove_error_set(err, -EBUSY, "VM '%s' is suspended: its saved state needs the "
+                              "settings it has; resume it (cove run %s) and stop it first",
+                              name, name);
+    }
     if (store_path(path, sizeof path, "%s/" BUNDLE_CONFIG, bundle) < 0) {
         rc = cove_error_set(err, -ENAMETOOLONG, "%s: path too long", bundle);
     } else if ((rc = cove_config_load(path, &cfg, &cerr)) < 0) {

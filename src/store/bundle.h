@@ -17,10 +17,17 @@
 #define BUNDLE_FIRMWARE "firmware" /* OpenSBI fw_dynamic.bin, M-mode */
 #define BUNDLE_SEED "seed.img" /* cloud-init NoCloud seed of an image's VM (image_seed.c) */
 #define BUNDLE_UBOOT "u-boot"     /* U-Boot qemu-riscv64_smode u-boot.bin, boot.kernel */
+#define BUNDLE_STATE_DIR "state"   /* a suspended VM's saved machine (docs/STATE-FORMAT.md) */
+#define BUNDLE_STATE_FILE "state/machine"
+#define BUNDLE_STATE_MEMORY "state/memory"
 #define BASE_IMAGE "base.img" /* bases/ID/base.img */
 #define DEFAULT_DISK_SIZE (8ull << 30)
 #define DEFAULT_MEMORY_MIB 512
 #define GUEST_ROOT_CMDLINE "cove.root=/dev/vda"
+
+/* Whether the bundle holds a saved machine (state/machine): a VM that is not running is
+ * then suspended, and `cove run` resumes it. */
+bool store_bundle_suspended(const char *bundle);
 
 /* Loads vms/NAME/config.json and the disk's size and use; state is STOPPED or RUNNING
  * (from the run lock), pid from run/pid. */

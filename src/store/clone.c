@@ -180,6 +180,30 @@ static int clone_boot_file(const char *src_bundle, const char *tmp_bundle, const
     return rc;
 }
 
+/* A suspended VM's clone is suspended too, in the same place: a copy of the state (a
+ * reflink where the file system can, the memory file stays sparse). */
+static int clone_state(const char *src_bundle, const char *tmp_bundle, struct cove_error *err)
+{
+    if (!store_bundle_suspended(src_bundle))
+        return 0;
+    char dir[PATH_MAX], src[PATH_MAX], dst[PATH_MAX];
+    if (store_path(dir, sizeof dir, "%s/" BUNDLE_STATE_DIR, tmp_bundle) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    if (mkdir(dir, 0700) < 0)
+        return cove_error_set(err, -errno, "cannot create %s: %s", dir, strerror(errno));
+    const char *files[] = {BUNDLE_STATE_FILE, BUNDLE_STATE_MEMORY};
+    for (unsigned i = 0; i < 2; i++) {
+        if (store_path(src, sizeof src, "%s/%s", src_bundle, files[i]) < 0 ||
+            store_path(dst, sizeof dst, "%s/%s", tmp_bundle, files[i]) < 0)
+            return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+        int rc = store_copy_file(src, dst, 0600, err);
+        if (rc < 0)
+            return rc;
+    }
+    store_sync_dir(dir);
+    return 0;
+}
+
 static int clone_into(const struct store *s, const char *src_bundle, const char *tmp,
                       const char *src_name, struct cove_error *err)
 {
@@ -202,6 +226,8 @@ static int clone_into(const struct store *s, const char *src_bundle, const char 
         rc = clone_boot_file(src_bundle, tmp, cfg.initrd, err);
     if (rc == 0)
         rc = clone_boot_file(src_bundle, tmp, cfg.firmware, err);
+    if (rc == 0)
+        rc = clone_state(src_bundle, tmp, err);
     if (rc == 0) {
         if (cfg.has_network)
             cove_config_random_mac(cfg.mac); /* two VMs on one network need two addresses */

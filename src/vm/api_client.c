@@ -12,12 +12,14 @@
 #include "vm/http.h"
 
 #define CALL_TIMEOUT_MS 3000
+/* A suspend answers once guest memory is on disk: up to the VM's RAM size written. */
+#define SUSPEND_TIMEOUT_MS 600000
 
 /* Makes a call and turns a non-2xx answer into err with the server's message. */
-static int call(const char *sock, const char *method, const char *path, const char *body,
-                struct http_message *resp, struct cove_error *err)
+static int call_within(const char *sock, const char *method, const char *path, const char *body,
+                       int timeout_ms, struct http_message *resp, struct cove_error *err)
 {
-    int rc = http_call(sock, method, path, body, CALL_TIMEOUT_MS, resp);
+    int rc = http_call(sock, method, path, body, timeout_ms, resp);
     if (rc < 0)
         return cove_error_set(err, rc, "control socket %s: %s", sock, strerror(-rc));
     if (resp->status >= 200 && resp->status < 300)
@@ -28,6 +30,12 @@ static int call(const char *sock, const char *method, const char *path, const ch
                    json_is_string(e) ? json_string_value(e) : "(no message)");
     json_decref(o);
     return -EPROTO;
+}
+
+static int call(const char *sock, const char *method, const char *path, const char *body,
+                struct http_message *resp, struct cove_error *err)
+{
+    return call_within(sock, method, path, body, CALL_TIMEOUT_MS, resp, err);
 }
 
 /* The run's network from GET /vm's "network" (absent: none). Values are checked as a
@@ -143,6 +151,16 @@ int api_client_set_memory(const char *sock_path, uint64_t memory_mib, struct cov
     char body[64];
     snprintf(body, sizeof body, "{\"memory\": %llu}", (unsigned long long)memory_mib);
     int rc = call(sock_path, "PUT", "/vm/memory", body, resp, err);
+    free(resp);
+    return rc;
+}
+
+int api_client_suspend(const char *sock_path, struct cove_error *err)
+{
+    struct http_message *resp = malloc(sizeof *resp);
+    if (!resp)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    int rc = call_within(sock_path, "PUT", "/vm/suspend", "{}", SUSPEND_TIMEOUT_MS, resp, err);
     free(resp);
     return rc;
 }

@@ -55,6 +55,7 @@ struct api_server {
     char msg_buf[192];          /* an error message made for one answer (under lock) */
     atomic_bool stop_requested;
     struct log_ratelimit refused_log; /* peers of another uid: one warning a second */
+    struct cove_error suspend_err;    /* why the last suspend failed (its message) */
 };
 
 static char *error_body(const char *msg)
@@ -214,6 +215,28 @@ static int put_stop(const struct http_message *req, const char **msg, int *stop_
     return 202;
 }
 
+/* Saves the machine and stops it; the answer comes once the state is on disk, so that
+ * the client learns whether it worked. */
+static int put_suspend(struct api_server *s, const struct http_message *req, const char **msg)
+{
+    json_t *o = parse_body(req, msg);
+    if (!o)
+        return 400;
+    size_t extra = json_object_size(o);
+    json_decref(o);
+    if (extra)
+        return *msg = "expected an empty object {}", 400;
+    if (!s->info.suspend)
+        return *msg = "this VM cannot be suspended (it has no bundle to keep its state in)", 409;
+    if (!s->m || atomic_load(&s->stop_requested))
+        return *msg = "the VM is stopping or restarting; try again", 409;
+    int rc = s->info.suspend(s->info.suspend_opaque, s->m, &s->suspend_err);
+    if (rc < 0)
+        return *msg = s->suspend_err.message, rc == -ENOTSUP ? 409 : 500;
+    atomic_store(&s->stop_requested, true);
+    return 200;
+}
+
 /* After the 202 is out (the flag was set before: GET /vm says "stopping" from then on). */
 static void do_stop(struct api_server *s, bool hard)
 {
@@ -244,6 +267,9 @@ static int route(struct api_server *s, const struct http_message *req, int parse
         return strcmp(req->method, "PUT") ? (*msg = "use GET or PUT /vm/memory", 405)
                                           : put_memory(s, req, msg);
     }
+    if (!strcmp(req->path, "/vm/suspend"))
+        return strcmp(req->method, "PUT") ? (*msg = "use PUT /vm/suspend", 405)
+                                          : put_suspend(s, req, msg);
     if (!strcmp(req->path, "/vm/stop"))
         return strcmp(req->method, "PUT") ? (*msg = "use PUT /vm/stop", 405)
                                           : put_stop(req, msg, stop_after);

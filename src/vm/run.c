@@ -242,6 +242,9 @@ struct run_ctx {
     char vsock[PATH_MAX];
     int lock_fd;
     int console_fd;
+    char state_dir[PATH_MAX];  /* the bundle's state/ ("" for an ephemeral VM) */
+    bool resume;               /* state/ holds a suspended machine: restore it */
+    atomic_bool suspended;     /* the machine was saved and stopped */
 };
 
 /* A file named by the configuration. In a bundle: a file of the bundle, never a link and
@@ -504,9 +507,10 @@ static int open_console_log(struct run_ctx *c, struct cove_error *err)
     char path[PATH_MAX];
     if (store_path(path, sizeof path, "%s/console.log", c->run_dir) < 0)
         return cove_error_set(err, -ENAMETOOLONG, "path too long");
-    /* O_NOFOLLOW: a link planted in run/ must not truncate a file elsewhere */
-    c->console_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
-                         0600);
+    /* O_NOFOLLOW: a link planted in run/ must not truncate a file elsewhere. A resumed
+     * guest's console goes on where it was. */
+    c->console_fd = open(path, O_WRONLY | O_CREAT | (c->resume ? 0 : O_TRUNC) | O_APPEND |
+                         O_NOFOLLOW | O_CLOEXEC, 0600);
     if (c->console_fd >= 0 && fchmod(c->console_fd, 0600) < 0) { /* a log from an older cove */
         close(c->console_fd);
         c->console_fd = -1;
@@ -529,6 +533,81 @@ static const char *bundle_vsock(struct run_ctx *c)
     return c->vsock;
 }
 
+/* --- suspend and resume ------------------------------------------------------------------ */
+
+/* Whether the bundle holds a suspended machine (state/machine); the store treats the
+ * same file as "suspended". */
+static void find_state(struct run_ctx *c)
+{
+    if (store_path(c->state_dir, sizeof c->state_dir, "%s/" BUNDLE_STATE_DIR, c->bundle) < 0)
+        c->state_dir[0] = 0;
+    else
+        c->resume = store_bundle_suspended(c->bundle);
+}
+
+/* PUT /vm/suspend (the control socket's thread): the state goes to a temporary directory
+ * in the bundle, renamed to state/ once both files are synced, so a crash mid-save
+ * leaves no state/ (and the sweep removes the temporary one). */
+static int suspend_machine(void *opaque, struct machine *m, struct cove_error *err)
+{
+    struct run_ctx *c = opaque;
+    char tmp[PATH_MAX];
+    bool was_paused = machine_paused(m);
+    int rc = machine_can_save(m, err);
+    if (rc < 0)
+        return rc;
+    if (c->resume || !c->state_dir[0])
+        return cove_error_set(err, -EEXIST, "VM '%s' already has a saved state", c->name);
+    if ((rc = store_temp_path(c->bundle, "state", tmp, sizeof tmp)) < 0)
+        return cove_error_set(err, rc, "path too long");
+    if (mkdir(tmp, 0700) < 0)
+        return cove_error_set(err, -errno, "cannot create %s: %s", tmp, strerror(errno));
+    rc = machine_save(m, tmp, err);
+    if (rc == 0 && (store_sync_dir(tmp) < 0 || rename(tmp, c->state_dir) < 0))
+        rc = cove_error_set(err, -errno, "cannot move the saved state into place: %s",
+                            strerror(errno));
+    if (rc < 0) {
+        store_remove_tree(tmp);
+        if (!was_paused)
+            machine_resume(m);
+        log_error("VM '%s' was not suspended: %s; it keeps running", c->name, err->message);
+        return rc;
+    }
+    store_sync_dir(c->bundle);
+    atomic_store(&c->suspended, true);
+    machine_request_stop(m);
+    log_info("VM '%s' suspended", c->name);
+    return 0;
+}
+
+/* After a successful restore the saved state is gone: the guest has moved on from it, and
+ * resuming it a second time would run the guest twice from one past (its disk has moved
+ * on too). The rename first, so that a crash here leaves a temporary the sweep removes. */
+static void discard_state(struct run_ctx *c)
+{
+    char tmp[PATH_MAX];
+    if (store_temp_path(c->bundle, "old-state", tmp, sizeof tmp) < 0 ||
+        rename(c->state_dir, tmp) < 0) {
+        log_warn("cannot remove the saved state %s: %s", c->state_dir, strerror(errno));
+        return;
+    }
+    store_sync_dir(c->bundle);
+    c->resume = false;
+    store_remove_tree(tmp);
+}
+
+static int restore_machine(struct run_ctx *c, struct machine *m, struct cove_error *err)
+{
+    struct cove_error lerr;
+    int rc = machine_load(m, c->state_dir, &lerr);
+    if (rc < 0)
+        return cove_error_set(err, rc, "VM '%s' cannot be resumed: %s; it stays suspended",
+                              c->name, lerr.message);
+    discard_state(c);
+    log_info("VM '%s' resumed", c->name);
+    return 0;
+}
+
 /* --- running ----------------------------------------------------------------------------- */
 
 static bool stop_wanted(struct cove_vm_runner *r, struct api_server *api)
@@ -538,7 +617,7 @@ static bool stop_wanted(struct cove_vm_runner *r, struct api_server *api)
 }
 
 /* Machine after machine (a guest reboot is a fresh machine), until something stops it. */
-static int run_loop(const struct machine_config *mc, struct api_server *api,
+static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct api_server *api,
                     struct cove_vm_runner *runner, const struct cove_run_options *o,
                     enum cove_run_result *result, struct cove_error *err)
 {
@@ -548,6 +627,10 @@ static int run_loop(const struct machine_config *mc, struct api_server *api,
         int rc = machine_create(mc, &m, err);
         if (rc < 0)
             return rc;
+        if (!started && c->resume && (rc = restore_machine(c, m, err)) < 0) {
+            machine_destroy(m);
+            return rc;
+        }
         runner_set_machine(runner, m);
         if (api)
             api_server_set_machine(api, m);
@@ -569,6 +652,10 @@ static int run_loop(const struct machine_config *mc, struct api_server *api,
         machine_destroy(m);
         if (rc < 0)
             return rc;
+        if (atomic_load(&c->suspended)) {
+            *result = COVE_RUN_SUSPENDED;
+            return 0;
+        }
         switch (why) {
         case MACHINE_STOP_REBOOT:
             if (stop_wanted(runner, api)) {
@@ -605,6 +692,8 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
         .balloon = !o->no_balloon,
         .vsock_path = bundle ? bundle_vsock(c) : o->vsock_path,
     };
+    if (bundle)
+        find_state(c);
     /* the shares first: the kernel command line names them */
     int rc = resolve_shares(c, o, &mc, err);
     if (rc == 0)
@@ -631,12 +720,12 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
             rc = cove_error_set(err, -ENAMETOOLONG, "path too long");
         struct api_server_info info = {c->name,           getpid(),          c->cfg.cpus,
                                        c->cfg.memory_mib, c->mac,            c->forward_specs,
-                                       c->net.nforwards};
+                                       c->net.nforwards,  suspend_machine,   c};
         if (rc == 0)
             rc = api_server_start(path, &info, &api, err);
     }
     if (rc == 0)
-        rc = run_loop(&mc, api, runner, o, result, err);
+        rc = run_loop(c, &mc, api, runner, o, result, err);
     if (api)
         api_server_stop(api);
     if (runner != o->runner)

@@ -96,6 +96,23 @@ int cove_vm_stop(const char *name, int timeout_ms, struct cove_error *err)
     return cove_error_set(err, -ETIMEDOUT, "VM '%s' (pid %d) did not stop", name, (int)pid);
 }
 
+/* The VM process saves its state, answers, and exits: wait for that too. */
+int cove_vm_suspend(const char *name, struct cove_error *err)
+{
+    char bundle[PATH_MAX], sock[PATH_MAX];
+    pid_t pid;
+    int rc = sock_path(name, bundle, sizeof bundle, sock, sizeof sock, err);
+    if (rc < 0 || (rc = must_run(name, bundle, &pid, err)) < 0)
+        return rc;
+    struct cove_error cerr;
+    if ((rc = api_client_suspend(sock, &cerr)) < 0)
+        return cove_error_set(err, rc, "VM '%s' was not suspended: %s", name, cerr.message);
+    if (!wait_stopped(bundle, FORCE_WAIT_MS))
+        return cove_error_set(err, -ETIMEDOUT, "VM '%s' was saved but its process (pid %d) "
+                              "did not exit", name, (int)pid);
+    return 0;
+}
+
 static int set_state(const char *name, const char *state, struct cove_error *err)
 {
     char bundle[PATH_MAX], sock[PATH_MAX];

@@ -29,6 +29,11 @@ struct api_server_info {
     const char *mac;
     const char *const *forwards;
     unsigned nforwards;
+    /* PUT /vm/suspend: saves machine m (paused meanwhile) and stops it; on failure the VM
+     * runs on as before and err says why. NULL: this VM cannot be suspended. Called on
+     * the server thread while m is current. */
+    int (*suspend)(void *opaque, struct machine *m, struct cove_error *err);
+    void *suspend_opaque;
 };
 
 int api_server_start(const char *sock_path, const struct api_server_info *info,
@@ -51,5 +56,7 @@ int api_client_stop(const char *sock_path, bool force, struct cove_error *err);
 struct cove_vm_memory;
 int api_client_memory(const char *sock_path, struct cove_vm_memory *out, struct cove_error *err);
 int api_client_set_memory(const char *sock_path, uint64_t memory_mib, struct cove_error *err);
+/* PUT /vm/suspend: returns once the state is saved (the VM then stops). */
+int api_client_suspend(const char *sock_path, struct cove_error *err);
 
 #endif

@@ -260,3 +260,26 @@ save("balloon", "reporting-at-2", balloon_seed(2 | 32))
 # manifest and a config blob as cove push made them.
 save("oci", "manifest", b"\x00" + b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.cove.vm.v1","config":{"mediaType":"application/vnd.cove.vm.config.v1+json","digest":"sha256:6b0defddeb69c324f2d43d1a8626795c84d8a508bad93c4315bed761695f468c","size":683},"layers":[{"mediaType":"application/vnd.cove.disk.chunk.v1+zstd","digest":"sha256:599859c203667bafc6e11d9c0658d16e47022e0d4be16721ceac839431af54ea","size":3002183,"annotations":{"vnd.cove.file":"disk.img","vnd.cove.offset":"0","vnd.cove.length":"67108864","vnd.cove.digest":"sha256:6fc7f5f166293c3fb0c72935caa448fbdcf5c4e89ae039f66ea540b9fddca659"}},{"mediaType":"application/vnd.cove.disk.chunk.v1+zstd","digest":"sha256:072fbc23ac5fd88cae35ee2c597bc935b4236c4b4c569ace00b6354bc0fb8cda","size":2135,"annotations":{"vnd.cove.file":"disk.img","vnd.cove.offset":"134217728","vnd.cove.length":"67108864","vnd.cove.digest":"sha256:f6d9b528879d69029a46735e7ed1d1d2d59325c4a246e5bde224a74b4ec7a10f"}},{"mediaType":"application/vnd.cove.file.v1+zstd","digest":"sha256:1b44f5741922bd6eb401d5c4d6c10866ab0e3f3f52668679b272bec83f9e19e8","size":343770,"annotations":{"vnd.cove.file":"u-boot","vnd.cove.offset":"0","vnd.cove.length":"648896","vnd.cove.digest":"sha256:a1abdfc422af527cfea178ad62dad31a15b3bdd07fc4d55586d131a63d394b57"}},{"mediaType":"application/vnd.cove.file.v1+zstd","digest":"sha256:7e42ac3b4b70125ba867815ac12b85526ab60e06e21f4cc2db4009b4de1e6754","size":61784,"annotations":{"vnd.cove.file":"firmware","vnd.cove.offset":"0","vnd.cove.length":"115328","vnd.cove.digest":"sha256:88e76ec1a9e2e5f3ecfc2d8892b923fddc9a3974e63f4190dbcab56b4909fb2f"}}],"annotations":{"org.opencontainers.image.created":"2026-12-05T14:13:09Z"}}')
 save("oci", "config", b"\x01" + b'{"version":1,"architecture":"riscv64","os":"linux","chunk_size":67108864,"vm":{"version":1,"cpus":1,"memory":512,"disks":[{"file":"disk.img","read_only":false}],"network":{"nat":true,"mac":"52:54:00:fb:72:b1","forwards":[]},"boot":{"firmware":"firmware","kernel":"u-boot"}},"files":[{"name":"disk.img","size":209715200,"disk":true},{"name":"u-boot","size":648896,"disk":false},{"name":"firmware","size":115328,"disk":false}]}')
+
+def state_seed(rng):
+    """A restored virtio-rng (or blk) transport, DRIVER_OK, queue 0 of size 8 (descriptors at
+    0x0, avail 0x800, used 0x1000) with one chain posted that the device has not taken."""
+    ram = bytearray(0x2000)
+    if rng:
+        ram[0:16] = desc(RAM + 0x1800, 64, 2, 0)
+    else:
+        ram[0:16] = desc(RAM + 0x1800, 16, 1, 1)
+        ram[16:32] = desc(RAM + 0x1900, 512, 2, 2)
+        ram[32:48] = desc(RAM + 0x1c00, 1, 2, 0)
+        ram[0x1800:0x1810] = struct.pack("<IIQ", 0, 0, 1)  # read sector 1
+    ram[0x800:0x806] = struct.pack("<HHH", 0, 1, 0)
+    features = (1 << 32) | (1 << 29) | (1 << 28)
+    state = struct.pack("<IIIIIIIQQBI", 4 if rng else 2, 1, 15, 0, 0, 0, 0, features, features, 0, 0)
+    state += struct.pack("<IBQQQIIIB", 8, 1, RAM, RAM + 0x800, RAM + 0x1000, 0, 0, 0, 0)
+    if not rng:
+        state += struct.pack("<Q", 16 * 1024)  # the disk's size
+    return bytes([1 if rng else 0]) + struct.pack("<H", len(ram)) + bytes(ram) + state
+
+
+save("state", "rng", state_seed(True))
+save("state", "blk", state_seed(False))

@@ -66,6 +66,9 @@ offers --initrd --firmware --no-rng --no-balloon --vsock -- cove run --kernel "$
 offers -i -t -e -w --timeout --exec-timeout --vsock -- cove exec alpha -
 exactly "--all --help --vsock --wait" -- cove ip alpha --
 exactly "--format --help" -- cove list --
+exactly "--help --suspend --timeout" -- cove stop alpha --
+offers suspend -- cove sus
+offers alpha beta -- cove suspend ""
 exactly "--help --identity --user --wait -i -l" -- cove ssh alpha -
 exactly "--help --identity --user --wait -i -l" -- cove ssh-config -
 exactly "--help --timeout --vsock --wait" -- cove connect alpha --

@@ -26,6 +26,7 @@
 
 #include "devices/virtio/virtio_devices.h"
 #include "util/log.h"
+#include "util/state_format.h"
 
 #define F_STATS_VQ 1
 #define F_DEFLATE_ON_OOM 2
@@ -284,6 +285,45 @@ static void balloon_destroy(void *dev)
     free(b);
 }
 
+/* Suspend and resume (docs/STATE-FORMAT.md): the target, what the driver said it holds,
+ * the negotiated features (which name the queues) and the stats buffer the device holds;
+ * the counters start again. */
+static int balloon_save(void *dev, struct state_writer *w)
+{
+    struct virtio_balloon *b = dev;
+    pthread_mutex_lock(&b->lock);
+    state_put_u32(w, b->num_pages);
+    state_put_u32(w, b->actual);
+    state_put_u64(w, __atomic_load_n(&b->features, __ATOMIC_ACQUIRE));
+    state_put_u8(w, b->stats_held);
+    state_put_u32(w, b->stats_head);
+    pthread_mutex_unlock(&b->lock);
+    return 0;
+}
+
+static int balloon_load(void *dev, struct state_reader *r, struct cove_error *err)
+{
+    struct virtio_balloon *b = dev;
+    uint32_t num_pages = state_get_u32(r), actual = state_get_u32(r);
+    uint64_t features = state_get_u64(r);
+    bool held = state_get_u8(r) != 0;
+    uint32_t head = state_get_u32(r);
+    if (r->bad)
+        return cove_error_set(err, -EINVAL, "virtio-balloon: the saved state is cut short");
+    /* any features value is safe (it only names queues); the rest is checked */
+    if (head > UINT16_MAX || (uint64_t)num_pages * BALLOON_PAGE > b->ram->size)
+        return cove_error_set(err, -EINVAL, "virtio-balloon: the saved state is not valid");
+    pthread_mutex_lock(&b->lock);
+    b->num_pages = num_pages;
+    b->actual = actual;
+    b->stats_held = held;
+    b->stats_head = (uint16_t)head;
+    b->stats_wanted = false;
+    pthread_mutex_unlock(&b->lock);
+    __atomic_store_n(&b->features, features, __ATOMIC_RELEASE);
+    return 0;
+}
+
 static const struct virtio_device_ops balloon_ops = {
     .name = "balloon",
     .device_id = VIRTIO_ID_BALLOON,
@@ -297,6 +337,8 @@ static const struct virtio_device_ops balloon_ops = {
     .reset = balloon_reset,
     .destroy = balloon_destroy,
     .start = balloon_start,
+    .save = balloon_save,
+    .load = balloon_load,
 };
 
 int virtio_balloon_create(const struct virtio_mmio_params *p, struct virtio_mmio **out,

@@ -6,6 +6,7 @@
 
 #include "devices/virtio/blk_request.h"
 #include "devices/virtio/virtio_devices.h"
+#include "util/state_format.h"
 
 #define VIRTIO_BLK_F_SEG_MAX 2
 #define VIRTIO_BLK_F_RO 5
@@ -73,6 +74,26 @@ static void blk_destroy(void *dev)
     free(b);
 }
 
+/* Requests complete inside the queue handler, so a quiesced device has none in flight:
+ * its state is the disk's size, which must not have changed under the guest. */
+static int blk_save(void *dev, struct state_writer *w)
+{
+    struct vblk *b = dev;
+    state_put_u64(w, b->ctx.disk->size);
+    return 0;
+}
+
+static int blk_load(void *dev, struct state_reader *r, struct cove_error *err)
+{
+    struct vblk *b = dev;
+    uint64_t size = state_get_u64(r);
+    if (!r->bad && size != b->ctx.disk->size)
+        return cove_error_set(err, -EINVAL, "a disk changed size since the VM was suspended "
+                              "(%llu bytes then, %llu now)", (unsigned long long)size,
+                              (unsigned long long)b->ctx.disk->size);
+    return 0;
+}
+
 static const struct virtio_device_ops blk_ops_rw = {
     .name = "blk",
     .device_id = VIRTIO_ID_BLOCK,
@@ -85,6 +106,8 @@ static const struct virtio_device_ops blk_ops_rw = {
     .config_read = blk_config_read,
     .queue_handler = blk_queue,
     .destroy = blk_destroy,
+    .save = blk_save,
+    .load = blk_load,
 };
 
 static const struct virtio_device_ops blk_ops_ro = {
@@ -98,6 +121,8 @@ static const struct virtio_device_ops blk_ops_ro = {
     .config_read = blk_config_read,
     .queue_handler = blk_queue,
     .destroy = blk_destroy,
+    .save = blk_save,
+    .load = blk_load,
 };
 
 int virtio_blk_create(const struct virtio_mmio_params *p, struct block_attachment *disk,

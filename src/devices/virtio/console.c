@@ -167,6 +167,8 @@ static const struct virtio_device_ops console_ops = {
     .config_write = console_config_write,
     .queue_handler = console_queue,
     .destroy = console_destroy,
+    .save = virtio_save_nothing, /* input waits in the host fd, output is written out */
+    .load = virtio_load_nothing,
 };
 
 int virtio_console_create(const struct virtio_mmio_params *p, int in_fd, int out_fd,

@@ -1,4 +1,4 @@
-#include "virtio_mmio.h"
+#include "devices/virtio/mmio_internal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -9,44 +9,6 @@
 #include <unistd.h>
 
 #include "util/log.h"
-
-struct mmio_queue {
-    struct virtio_mmio *t;
-    unsigned index;
-    /* Held while the queue handler runs and while the queue is set up or torn down. */
-    pthread_mutex_t lock;
-    struct virtq vq;
-    /* Registers, under the transport lock. */
-    uint32_t num;
-    bool ready;
-    uint64_t desc, driver, device;
-    int efd; /* -1 without an I/O thread */
-    struct iothread_watch *watch;
-};
-
-struct virtio_mmio {
-    const struct virtio_device_ops *ops;
-    void *dev;
-    const struct guest_ram *ram;
-    struct iothread *io;
-    void (*set_irq)(void *opaque, bool level);
-    void *irq_opaque;
-
-    /* Register state; lock order: lock, then a queue lock, then irq_lock. */
-    pthread_mutex_t lock;
-    uint32_t status; /* atomic: the I/O thread reads it and sets NEEDS_RESET */
-    uint32_t dev_features_sel, drv_features_sel, queue_sel;
-    uint32_t config_generation;
-    uint64_t offered, driver_features, negotiated;
-    bool driver_features_invalid; /* a bit written beyond the two feature words */
-    bool violation_logged;
-
-    pthread_mutex_t irq_lock;
-    uint32_t isr;
-    bool irq_level;
-
-    struct mmio_queue *queues;
-};
 
 static const uint32_t LIVE = VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_FEATURES_OK;
 
@@ -59,7 +21,7 @@ uint32_t virtio_mmio_status(struct virtio_mmio *t) { return load_status(t); }
 
 struct iothread *virtio_mmio_iothread(struct virtio_mmio *t) { return t->io; }
 
-static void update_irq_locked(struct virtio_mmio *t)
+void virtio_mmio_update_irq_locked(struct virtio_mmio *t)
 {
     bool level = t->isr != 0;
     if (level != t->irq_level) {
@@ -73,7 +35,7 @@ static void raise_isr(struct virtio_mmio *t, uint32_t bits)
 {
     pthread_mutex_lock(&t->irq_lock);
     t->isr |= bits;
-    update_irq_locked(t);
+    virtio_mmio_update_irq_locked(t);
     pthread_mutex_unlock(&t->irq_lock);
 }
 
@@ -81,7 +43,7 @@ static void ack_isr(struct virtio_mmio *t, uint32_t bits)
 {
     pthread_mutex_lock(&t->irq_lock);
     t->isr &= ~bits;
-    update_irq_locked(t);
+    virtio_mmio_update_irq_locked(t);
     pthread_mutex_unlock(&t->irq_lock);
 }
 
@@ -130,7 +92,7 @@ int virtio_mmio_queue_info(struct virtio_mmio *t, unsigned qi, struct virtio_que
     return 0;
 }
 
-static void signal_queue(struct virtio_mmio *t, struct mmio_queue *q)
+void virtio_mmio_signal_queue(struct virtio_mmio *t, struct mmio_queue *q)
 {
     uint64_t one = 1;
     /* EAGAIN means the counter is already pending: the handler will run anyway. */
@@ -184,7 +146,7 @@ int virtio_mmio_process_queue(struct virtio_mmio *t, unsigned qi)
     while ((r = run_handler(t, qi)) == VIRTIO_MORE_WORK && q->efd < 0)
         ;
     if (r == VIRTIO_MORE_WORK)
-        signal_queue(t, q);
+        virtio_mmio_signal_queue(t, q);
     return r < 0 ? r : 0;
 }
 
@@ -197,7 +159,7 @@ static void notify_queue(struct virtio_mmio *t, unsigned qi)
     else if (q->efd < 0)
         virtio_mmio_process_queue(t, qi);
     else
-        signal_queue(t, q);
+        virtio_mmio_signal_queue(t, q);
 }
 
 static void queue_event(void *opaque, uint32_t events)
@@ -238,7 +200,7 @@ static void device_reset(struct virtio_mmio *t)
     __atomic_store_n(&t->status, 0, __ATOMIC_RELEASE);
     pthread_mutex_lock(&t->irq_lock);
     t->isr = 0;
-    update_irq_locked(t);
+    virtio_mmio_update_irq_locked(t);
     pthread_mutex_unlock(&t->irq_lock);
 }
 

@@ -25,6 +25,7 @@
 
 #include "devices/iov.h"
 #include "devices/virtio/virtio_devices.h"
+#include "util/state_format.h"
 #include "util/log.h"
 
 #define NET_RX 0
@@ -280,6 +281,23 @@ static void net_destroy(void *dev)
     free(n);
 }
 
+/* The MAC the driver knows (a run without a configured MAC draws a new one); frames
+ * waiting for receive buffers are dropped, as a network may drop them. The NAT's
+ * connections are not saved: the guest's TCP connections through it time out. */
+static int net_save(void *dev, struct state_writer *w)
+{
+    struct virtio_net *n = dev;
+    state_put_bytes(w, n->mac, NET_MAC_LEN);
+    return 0;
+}
+
+static int net_load(void *dev, struct state_reader *r, struct cove_error *err)
+{
+    struct virtio_net *n = dev;
+    state_get_bytes(r, n->mac, NET_MAC_LEN);
+    return 0;
+}
+
 static const struct virtio_device_ops net_ops = {
     .name = "net",
     .device_id = VIRTIO_ID_NET,
@@ -292,6 +310,8 @@ static const struct virtio_device_ops net_ops = {
     .queue_handler = net_queue,
     .reset = net_reset,
     .destroy = net_destroy,
+    .save = net_save,
+    .load = net_load,
 };
 
 int virtio_net_create(const struct virtio_mmio_params *p, struct net_attachment *backend,

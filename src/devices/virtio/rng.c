@@ -60,6 +60,8 @@ static const struct virtio_device_ops rng_ops = {
     .config_read = rng_config_read,
     .queue_handler = rng_queue,
     .destroy = rng_destroy,
+    .save = virtio_save_nothing,
+    .load = virtio_load_nothing,
 };
 
 int virtio_rng_create(const struct virtio_mmio_params *p, struct virtio_mmio **out,

@@ -99,6 +99,8 @@
 #define VIRTIO_BUDGET(vq) ((unsigned)(vq)->size)
 
 struct virtio_mmio;
+struct state_writer;
+struct state_reader;
 
 struct virtio_device_ops {
     const char *name;        /* "blk", used in log lines */
@@ -132,6 +134,13 @@ struct virtio_device_ops {
      * thread and must not block. */
     int (*start)(void *dev, uint64_t features);
     void (*notify)(void *dev, unsigned q);
+    /* Save and restore of what the device keeps beyond its queues and the transport's
+     * registers (the transport saves those). A device without save cannot be suspended.
+     * save runs with every queue quiesced (virtio_mmio_quiesce); load runs before any
+     * vCPU does, after the transport restored its queues, and returns -EINVAL (after
+     * cove_error_set) when the state does not fit this device (its disk changed size). */
+    int (*save)(void *dev, struct state_writer *w);
+    int (*load)(void *dev, struct state_reader *r, struct cove_error *err);
 };
 
 struct virtio_mmio_params {
@@ -185,6 +194,24 @@ void virtio_mmio_interrupt(struct virtio_mmio *t);
 /* For devices: the device itself failed (its back end went away): DEVICE_NEEDS_RESET and
  * a configuration-change interrupt. The device tells the user why (why is a debug line). */
 void virtio_mmio_device_failed(struct virtio_mmio *t, const char *why);
+
+/* Save and restore (machine_state.c). quiesce waits for running queue handlers and keeps
+ * every queue handler from running (and so from touching guest memory or the back end)
+ * until unquiesce. virtio_mmio_save (quiesced; -ENOTSUP when the device cannot be saved)
+ * writes the registers, every queue's setup and position, and the device's own state.
+ * virtio_mmio_load (before the machine runs) checks and restores them, re-drives the
+ * interrupt line and queues a run of every live queue, so that buffers the driver posted
+ * before the save are served. */
+bool virtio_mmio_can_save(struct virtio_mmio *t);
+/* ops->save/load for devices whose whole state is their queues and registers. */
+int virtio_save_nothing(void *dev, struct state_writer *w);
+int virtio_load_nothing(void *dev, struct state_reader *r, struct cove_error *err);
+const char *virtio_mmio_name(struct virtio_mmio *t);
+uint32_t virtio_mmio_device_id(struct virtio_mmio *t);
+void virtio_mmio_quiesce(struct virtio_mmio *t);
+void virtio_mmio_unquiesce(struct virtio_mmio *t);
+int virtio_mmio_save(struct virtio_mmio *t, struct state_writer *w);
+int virtio_mmio_load(struct virtio_mmio *t, struct state_reader *r, struct cove_error *err);
 
 /* Test and debug helpers. */
 uint32_t virtio_mmio_status(struct virtio_mmio *t);

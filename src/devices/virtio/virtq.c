@@ -84,6 +84,15 @@ void virtq_take_over(struct virtq *vq)
     vq->last_avail = vq->used_idx = vq->signalled_used = used;
 }
 
+void virtq_restore(struct virtq *vq, uint16_t last_avail, uint16_t used_idx,
+                   uint16_t signalled_used)
+{
+    vq->last_avail = last_avail;
+    vq->used_idx = used_idx;
+    vq->signalled_used = signalled_used;
+    store16(vq->used + USED_IDX, used_idx, __ATOMIC_RELEASE);
+}
+
 void virtq_reset(struct virtq *vq)
 {
     memset(vq, 0, sizeof *vq);

@@ -57,6 +57,11 @@ int virtq_setup(struct virtq *vq, const struct guest_ram *ram, uint16_t size, ui
                 uint64_t avail, uint64_t used, bool event_idx, bool indirect, const char **why);
 void virtq_reset(struct virtq *vq);
 
+/* After virtq_setup of a queue restored from a saved state: the device's positions as they
+ * were saved, and used->idx in guest memory back to the saved one (setup zeroes it). */
+void virtq_restore(struct virtq *vq, uint16_t last_avail, uint16_t used_idx,
+                   uint16_t signalled_used);
+
 /* Takes the next available chain: 1 and *c filled, 0 when the ring is empty, -EIO when
  * the guest broke the rules (vq->broken is then set). With EVENT_IDX, an empty ring
  * publishes avail_event so the driver notifies on its next buffer. */

@@ -39,6 +39,7 @@
 #include "devices/iov.h"
 #include "devices/virtio/vsock_internal.h"
 #include "util/log.h"
+#include "util/state_format.h"
 #include "util/usock.h"
 
 /* --- headers --------------------------------------------------------------------------- */
@@ -373,6 +374,35 @@ static int vsock_rx(struct vsock_dev *v, struct virtq *vq)
     return r;
 }
 
+/* The only event is TRANSPORT_RESET, after a restore: the guest's connections did not
+ * survive (their host sockets were closed at the save), and the driver resets them all
+ * and reads the CID again. Other event buffers stay posted. */
+#define VSOCK_EVENT_TRANSPORT_RESET 0
+
+static int vsock_event(struct vsock_dev *v, struct virtq *vq)
+{
+    pthread_mutex_lock(&v->lock);
+    bool send = v->reset_event;
+    pthread_mutex_unlock(&v->lock);
+    if (!send)
+        return 0;
+    struct virtq_chain *c = &v->ev_chain;
+    int r = virtq_pop(vq, c);
+    if (r <= 0)
+        return r; /* no buffer yet: sent when the driver posts one and notifies */
+    uint32_t id = htole32(VSOCK_EVENT_TRANSPORT_RESET);
+    if (c->in_len < sizeof id) {
+        virtq_push(vq, c->head, 0);
+        return virtq_fail(vq, "vsock event buffer shorter than an event");
+    }
+    iov_from_buf(c->iov + c->n_out, c->n_in, 0, &id, sizeof id);
+    virtq_push(vq, c->head, sizeof id);
+    pthread_mutex_lock(&v->lock);
+    v->reset_event = false;
+    pthread_mutex_unlock(&v->lock);
+    return 0;
+}
+
 static int vsock_queue(void *dev, unsigned q, struct virtq *vq)
 {
     struct vsock_dev *v = dev;
@@ -380,7 +410,7 @@ static int vsock_queue(void *dev, unsigned q, struct virtq *vq)
         return vsock_rx(v, vq);
     if (q == VSOCK_TX)
         return vsock_tx(v, vq);
-    return 0; /* event buffers stay posted: we raise no events */
+    return vsock_event(v, vq);
 }
 
 /* Runs the receive queue if something set v->kick; call without the lock. */
@@ -420,6 +450,29 @@ static void vsock_destroy(void *dev)
     free(v);
 }
 
+/* Connections are not saved: their host ends close when the VM stops, and a restored
+ * device tells the driver with a transport reset. */
+static int vsock_save(void *dev, struct state_writer *w)
+{
+    struct vsock_dev *v = dev;
+    state_put_u64(w, v->guest_cid);
+    return 0;
+}
+
+static int vsock_load(void *dev, struct state_reader *r, struct cove_error *err)
+{
+    struct vsock_dev *v = dev;
+    uint64_t cid = state_get_u64(r);
+    if (!r->bad && cid != v->guest_cid)
+        return cove_error_set(err, -EINVAL, "the vsock CID changed since the VM was "
+                              "suspended (%llu then, %llu now)", (unsigned long long)cid,
+                              (unsigned long long)v->guest_cid);
+    pthread_mutex_lock(&v->lock);
+    v->reset_event = true;
+    pthread_mutex_unlock(&v->lock);
+    return 0;
+}
+
 static const struct virtio_device_ops vsock_ops = {
     .name = "vsock",
     .device_id = VIRTIO_ID_VSOCK,
@@ -431,6 +484,8 @@ static const struct virtio_device_ops vsock_ops = {
     .queue_handler = vsock_queue,
     .reset = vsock_reset,
     .destroy = vsock_destroy,
+    .save = vsock_save,
+    .load = vsock_load,
 };
 
 static int listen_on(struct vsock_dev *v, struct cove_error *err)

@@ -116,11 +116,12 @@ struct vsock_dev {
     unsigned rst_head, rst_count;
     uint32_t next_host_port;
     bool kick;                 /* the receive queue has new work (set under lock) */
+    bool reset_event;          /* restored: tell the driver its connections are gone */
     struct conn *rx_conn;      /* what the receive chain being filled is for; NULL: a reset */
     struct log_ratelimit refusal_log; /* a full table: one warning a second */
     struct log_ratelimit peer_refusal_log; /* another uid's connect: one warning a second */
 
-    struct virtq_chain rx_chain, tx_chain;
+    struct virtq_chain rx_chain, tx_chain, ev_chain;
     struct iovec tx_part[VIRTQ_MAX_SIZE], rx_part[VIRTQ_MAX_SIZE];
 };
 

@@ -316,3 +316,80 @@ int hv_vcpu_set_reg(hv_vcpu *v, unsigned id, uint64_t value)
     }
     return 0;
 }
+
+int hv_vcpu_get_state(hv_vcpu *v, struct hv_vcpu_state *s)
+{
+    if (!v || !s)
+        return -EINVAL;
+    if (v->pend.kind != PEND_NONE)
+        return -EBUSY;
+    memset(s, 0, sizeof *s);
+    memcpy(s->x, v->x, sizeof s->x);
+    s->x[0] = 0;
+    s->pc = v->pc;
+    s->priv = v->priv;
+    memcpy(s->f, v->fpu.f, sizeof s->f);
+    s->fflags = v->fpu.fflags;
+    s->frm = v->fpu.frm;
+    csr_mip(v); /* folds pending SBI IPIs into mip */
+    s->mstatus = v->mstatus;
+    s->medeleg = v->medeleg, s->mideleg = v->mideleg, s->mie = v->mie, s->mip = v->mip;
+    s->mtvec = v->mtvec, s->mscratch = v->mscratch, s->mepc = v->mepc;
+    s->mcause = v->mcause, s->mtval = v->mtval, s->mcounteren = v->mcounteren;
+    s->menvcfg = v->menvcfg, s->mcountinhibit = v->mcountinhibit;
+    s->stvec = v->stvec, s->sscratch = v->sscratch, s->sepc = v->sepc;
+    s->scause = v->scause, s->stval = v->stval, s->scounteren = v->scounteren;
+    s->senvcfg = v->senvcfg, s->satp = v->satp, s->stimecmp = v->stimecmp;
+    memcpy(s->pmpcfg, v->pmpcfg, sizeof s->pmpcfg);
+    memcpy(s->pmpaddr, v->pmpaddr, sizeof s->pmpaddr);
+    s->cycle_offset = v->cycle_offset;
+    s->instret_offset = v->instret_offset;
+    s->instret = v->instret;
+    s->mtimecmp = atomic_load(&v->vm->mtimecmp[v->hartid]);
+    s->irq_level = atomic_load(&v->irq_level);
+    s->wfi = v->wfi;
+    return 0;
+}
+
+/* Values come from a file: only the bits the CPU could hold themselves are taken, so a
+ * crafted state cannot put the CPU somewhere a guest could not. */
+int hv_vcpu_set_state(hv_vcpu *v, const struct hv_vcpu_state *s)
+{
+    if (!v || !s || (s->priv != PRV_U && s->priv != PRV_S && s->priv != PRV_M))
+        return -EINVAL;
+    reset_state(v);
+    memcpy(v->x, s->x, sizeof s->x);
+    v->x[0] = 0;
+    v->pc = s->pc & ~1ull;
+    memcpy(v->fpu.f, s->f, sizeof s->f);
+    v->fpu.fflags = (uint32_t)(s->fflags & 31);
+    v->fpu.frm = (uint32_t)(s->frm & 7);
+    /* The CSRs through their write rules (WARL), mstatus and satp last: their side
+     * effects (translation regime) then see everything else. */
+    const struct { unsigned csr; uint64_t val; } csrs[] = {
+        {0x302, s->medeleg}, {0x303, s->mideleg}, {0x304, s->mie}, {0x30a, s->menvcfg},
+        {0x344, s->mip}, {0x305, s->mtvec}, {0x340, s->mscratch}, {0x341, s->mepc}, {0x342, s->mcause},
+        {0x343, s->mtval}, {0x306, s->mcounteren},
+        {0x320, s->mcountinhibit}, {0x105, s->stvec}, {0x140, s->sscratch},
+        {0x141, s->sepc}, {0x142, s->scause}, {0x143, s->stval}, {0x106, s->scounteren},
+        {0x10a, s->senvcfg}, {0x14d, s->stimecmp}, {0x300, s->mstatus}, {0x180, s->satp},
+    };
+    for (size_t i = 0; i < sizeof csrs / sizeof csrs[0]; i++)
+        csr_write(v, csrs[i].csr, csrs[i].val); /* an illegal value keeps its WARL result */
+    for (unsigned i = 0; i < 16; i++) /* addresses before the lock bits in pmpcfg */
+        csr_write(v, 0x3b0 + i, s->pmpaddr[i]);
+    for (unsigned i = 0; i < 2; i++)
+        csr_write(v, 0x3a0 + 2 * i, s->pmpcfg[i]);
+    v->cycle_offset = s->cycle_offset;
+    v->instret_offset = s->instret_offset;
+    v->instret = s->instret;
+    atomic_store(&v->vm->mtimecmp[v->hartid], s->mtimecmp);
+    atomic_store(&v->irq_level, s->irq_level & (MIP_MSIP | MIP_SEIP | MIP_MEIP));
+    v->wfi = s->wfi != 0;
+    tlb_flush_all(v);
+    tlb_switch(v);
+    dcache_flush(v);
+    cpu_set_priv(v, (unsigned)s->priv);
+    vcpu_wake(v);
+    return 0;
+}

@@ -3,6 +3,7 @@
  * completion, integer semantics, compressed instructions, misaligned accesses, CSRs,
  * traps and delegation, the FPU glue.
  */
+#include <errno.h>
 #include <unistd.h>
 
 #include "../test.h"
@@ -409,11 +410,58 @@ TEST(code_modification_is_seen)
     guest_fini(&g);
 }
 
+/* hv_vcpu_get_state/set_state: not while an exit waits for its completion; a state moved
+ * to a vCPU of another VM (with the same memory) goes on exactly where it was. */
+static void emit_state_program(struct guest *g)
+{
+    emit(g, ADDI(T4, ZERO, 7));
+    emit(g, SD(T4, S11, 0));
+    emit(g, ADDI(T4, T4, 1));
+    emit(g, SD(T4, S11, 8));
+}
+
+TEST(vcpu_state_moves_between_vms)
+{
+    struct guest a, b;
+    REQUIRE(guest_init(&a, 1, false) == 0);
+    REQUIRE(guest_init(&b, 1, false) == 0);
+    emit_state_program(&a);
+    emit_state_program(&b);
+    hv_vcpu_set_reg(a.cpu[0], HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(a.cpu[0], HV_REG_CSR(0x340), 0xfeedull); /* mscratch */
+    hv_vcpu_set_reg(a.cpu[0], HV_REG_F(3), 0x4000000000000000ull);
+    struct hv_exit ex = run(a.cpu[0]);
+    CHECK(ex.reason == HV_EXIT_MMIO && ex.mmio.is_write);
+    CHECK_EQ_U64(ex.mmio.data, 7);
+    struct hv_vcpu_state s;
+    CHECK(hv_vcpu_get_state(a.cpu[0], &s) == -EBUSY); /* the store is not complete */
+    hv_vcpu_kick(a.cpu[0]);
+    ex = run(a.cpu[0]);
+    CHECK(ex.reason == HV_EXIT_KICK);
+    REQUIRE(hv_vcpu_get_state(a.cpu[0], &s) == 0);
+    CHECK_EQ_U64(s.pc, RAM_BASE + 8);
+    CHECK_EQ_U64(s.priv, 3);
+
+    REQUIRE(hv_vcpu_set_state(b.cpu[0], &s) == 0);
+    CHECK_EQ_U64(reg(b.cpu[0], HV_REG_CSR(0x340)), 0xfeed);
+    CHECK_EQ_U64(reg(b.cpu[0], HV_REG_F(3)), 0x4000000000000000ull);
+    ex = run(b.cpu[0]);
+    CHECK(ex.reason == HV_EXIT_MMIO && ex.mmio.is_write);
+    CHECK_EQ_U64(ex.mmio.addr, MMIO_ADDR + 8);
+    CHECK_EQ_U64(ex.mmio.data, 8);
+
+    s.priv = 2; /* no such privilege level */
+    CHECK(hv_vcpu_set_state(b.cpu[0], &s) == -EINVAL);
+    guest_fini(&a);
+    guest_fini(&b);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     alarm(60); /* a hung CPU fails the binary instead of hanging the suite */
     RUN(mmio_load_store_completion);
+    RUN(vcpu_state_moves_between_vms);
     RUN(sbi_exit_and_completion);
     RUN(integer_semantics);
     RUN(compressed_instructions);

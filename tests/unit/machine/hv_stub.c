@@ -112,3 +112,14 @@ int hv_vcpu_set_reg(hv_vcpu *vcpu, unsigned id, uint64_t value)
 }
 
 uint64_t hv_vcpu_instret(hv_vcpu *vcpu) { return vcpu->runs; }
+
+int hv_vcpu_get_state(hv_vcpu *vcpu, struct hv_vcpu_state *out)
+{
+    memset(out, 0, sizeof *out);
+    return vcpu ? 0 : -EINVAL;
+}
+
+int hv_vcpu_set_state(hv_vcpu *vcpu, const struct hv_vcpu_state *in)
+{
+    return vcpu && in ? 0 : -EINVAL;
+}
