@@ -4,7 +4,8 @@
 # U-Boot -> GRUB -> Debian's kernel, systemd, cloud-init's user with the host user's key, the
 # agent (exec, stop), ssh over vsock, apt through NAT, a grown root, a kernel installed with apt
 # booting on the next start, a clean e2fsck after `cove stop`, a second create in constant
-# time, and --boot direct.
+# time; the host's locale, a shared directory at /mnt/cove/src, virtio-balloon (memory
+# figures, a target met); and --boot direct from an NVMe disk with an NBD export attached.
 # timeout: 2400
 . "$(dirname "$0")/lib.sh"
 need_image debian
@@ -82,6 +83,21 @@ echo "ok: locale de_DE.UTF-8 from the host, generated on the first boot"
 "$COVE" exec d -- sh -c 'echo from the guest >/mnt/cove/src/back' || fail "write to the share"
 [ "$(cat "$TMP/share/back")" = "from the guest" ] || fail "the guest's file is not on the host"
 echo "ok: the shared directory at /mnt/cove/src, both ways"
+# Debian's virtio_balloon (a module, loaded by its modalias): the guest's own memory figures
+# reach `cove get`, and a smaller target is met (then given back)
+use() {
+    "$COVE" get d --format json | python3 -c "import json, sys
+m = json.load(sys.stdin)['memory_use']
+v = m['guest'][sys.argv[2]] if sys.argv[1] == 'guest' else m[sys.argv[1]]
+print('' if v is None else v)" "$@"
+}
+for _ in $(seq 60); do [ -n "$(use guest total)" ] && break; sleep 1; done
+[ -n "$(use guest total)" ] || fail "no memory figures from the Debian guest's virtio_balloon"
+"$COVE" set d --memory 768M || fail "cove set --memory on the running Debian VM"
+for _ in $(seq 60); do [ "$(use balloon_size)" = $((256 << 20)) ] && break; sleep 1; done
+[ "$(use balloon_size)" = $((256 << 20)) ] || fail "the balloon holds $(use balloon_size) bytes, not 256 MiB"
+"$COVE" set d --memory 1G || fail "cove set --memory 1G"
+echo "ok: virtio-balloon in Debian: guest memory figures, a 256 MiB balloon and back"
 size=$("$COVE" exec d -- df -B1 --output=size / | tail -n 1)
 [ "$size" -gt $((5 * 1024 * 1024 * 1024)) ] || fail "root is $size bytes, not grown to ~6G"
 echo "ok: root grown to $size bytes"
@@ -147,11 +163,25 @@ echo "ok: cove stop, e2fsck clean"
 
 # --boot direct: the image's kernel and initrd, no firmware
 "$COVE" create d3 --from debian --boot direct >/dev/null || fail "create --boot direct"
-"$COVE" run d3 --no-console >/dev/null 2>&1 &
+# ... from NVMe: its disk on an NVMe controller (U-Boot has no NVMe driver: direct boot)
+"$COVE" set d3 --disk-options 0:if=nvme || fail "set --disk-options 0:if=nvme"
+# ... with an NBD export (nbdkit over a Unix socket) as one more disk
+truncate -s 64M "$TMP/nbd.img"
+nbdkit -f --exit-with-parent -U "$TMP/nbd.sock" file "$TMP/nbd.img" &
+pids+=($!)
+for _ in $(seq 50); do [ -S "$TMP/nbd.sock" ] && break; sleep 0.1; done
+"$COVE" run d3 --no-console --disk "nbd+unix:///?socket=$TMP/nbd.sock" >/dev/null 2>&1 &
 pids+=($!)
 wait_agent d3
 "$COVE" exec d3 -- cat /proc/cmdline | grep -q 'root=UUID=' || fail "direct boot: no root=UUID"
+root=$("$COVE" exec d3 -- findmnt -no SOURCE /)
+[[ $root == /dev/nvme0n1p* ]] || fail "the Debian VM's root is $root, not on /dev/nvme0n1"
+[ "$("$COVE" exec d3 -- blockdev --getsize64 /dev/vdb)" = $((64 << 20)) ] ||
+    fail "the NBD disk is not /dev/vdb of 64 MiB: $("$COVE" exec d3 -- lsblk 2>&1)"
+"$COVE" exec d3 -- sh -c 'printf cove-nbd | dd of=/dev/vdb conv=fsync 2>/dev/null' ||
+    fail "writing to the NBD disk"
+[ "$(head -c 8 "$TMP/nbd.img")" = cove-nbd ] || fail "the guest's write is not in nbdkit's file"
 grep -q 'U-Boot' "$COVE_HOME/vms/d3/run/console.log" && fail "direct boot went through U-Boot"
 "$COVE" stop d3 --timeout 120 || fail "cove stop d3"
 wait "${pids[-1]}"
-echo "ok: --boot direct"
+echo "ok: --boot direct, from NVMe ($root), an NBD export as /dev/vdb"
