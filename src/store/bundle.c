@@ -265,8 +265,8 @@ static int fill_new_bundle(const struct store *s, const char *tmp, const char *n
 }
 
 /* Puts the finished temporary bundle in place; fails if the name was taken meanwhile. */
-static int publish(const struct store *s, const char *tmp, const char *name,
-                   struct cove_error *err)
+int store_publish(const struct store *s, const char *tmp, const char *name,
+                  struct cove_error *err)
 {
     char dst[PATH_MAX];
     if (store_bundle_path(s, name, dst, sizeof dst) < 0)
@@ -398,7 +398,7 @@ int cove_vm_create(const char *name, const struct cove_create_options *o, struct
     rc = fill_new_bundle(&s, tmp, name, o, boot, &cfg, err);
     cove_config_free(&cfg);
     if (rc == 0)
-        rc = publish(&s, tmp, name, err);
+        rc = store_publish(&s, tmp, name, err);
     if (rc < 0)
         store_remove_tree(tmp);
     return rc;

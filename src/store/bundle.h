@@ -136,4 +136,8 @@ int store_create_from_pulled(const char *name, const char *image_dir, const char
 int store_make_rootfs(const char *initrd, const char *disk_path, uint64_t size,
                       const char *work_dir, struct cove_error *err);
 
+/* Renames the new bundle tmp (fully written, in vms/) to vms/NAME, refusing a name in use
+ * ("VM 'x' already exists"): the one step that makes a created, cloned or pulled VM appear. */
+int store_publish(const struct store *s, const char *tmp, const char *name,
+                  struct cove_error *err);
 #endif

@@ -270,15 +270,8 @@ int cove_vm_clone(const char *src_name, const char *dst_name, struct cove_error 
         rc = cove_error_set(err, -errno, "cannot create %s: %s", tmp, strerror(errno));
     if (rc == 0)
         rc = clone_into(&s, src, tmp, src_name, err);
-    if (rc == 0) {
-        store_sync_dir(tmp);
-        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) < 0)
-            rc = errno == EEXIST
-                     ? cove_error_set(err, -EEXIST, "VM '%s' already exists", dst_name)
-                     : cove_error_set(err, -errno, "cannot create %s: %s", dst, strerror(errno));
-        else
-            store_sync_dir(s.vms);
-    }
+    if (rc == 0)
+        rc = store_publish(&s, tmp, dst_name, err);
     if (rc < 0)
         store_remove_tree(tmp);
     store_unlock_bundle(lock);

@@ -95,15 +95,8 @@ int store_create_from_pulled(const char *name, const char *image_dir, const char
         rc = cove_error_set(err, -errno, "cannot create %s: %s", tmp, strerror(errno));
     if (rc == 0)
         rc = fill(&s, image_dir, key, tmp, &cfg, err);
-    if (rc == 0) {
-        store_sync_dir(tmp);
-        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) < 0)
-            rc = errno == EEXIST
-                     ? cove_error_set(err, -EEXIST, "VM '%s' already exists", name)
-                     : cove_error_set(err, -errno, "cannot create %s: %s", dst, strerror(errno));
-        else
-            store_sync_dir(s.vms);
-    }
+    if (rc == 0)
+        rc = store_publish(&s, tmp, name, err);
     if (rc < 0)
         store_remove_tree(tmp);
     cove_config_free(&cfg);
