@@ -1,9 +1,11 @@
 #!/bin/bash
 # NVMe on the PCIe host bridge against the real default guest:
-#  - `--disk PATH,if=nvme`: the guest finds the controller on its PCI bus (00:01.0, QEMU's
-#    NVMe IDs, class 010802) and the disk as /dev/nvme0n1 with the image's size;
+#  - `--disk PATH,if=nvme` twice: the guest finds one controller on its PCI bus (00:01.0,
+#    QEMU's NVMe IDs, class 010802) and the disks as its namespaces /dev/nvme0n1 and
+#    /dev/nvme0n2, each with its image's size;
 #  - data: 4 MiB written with dd (O_DIRECT, 256 KiB requests: PRP lists) and 4 KiB writes at
 #    scattered offsets, read back in the guest (same sha256) and found in the host file;
+#    1 MiB to the second namespace, in the second file and not in the first;
 #  - a hostile driver beside Linux's (bogus doorbells, absent functions, no BAR);
 #  - a controller reset (CC.EN 1 -> 0, Linux's reset_controller) in the middle of writes;
 #  - a flushed write (conv=fsync) is in the host file when the VMM is killed right after;
@@ -37,12 +39,17 @@ trap cleanup EXIT
 
 IMG=$TMP/nvme.img
 truncate -s 64M "$IMG"
+IMG2=$TMP/nvme2.img
+truncate -s 12M "$IMG2"
 
 # --- discovery and data ----------------------------------------------------------------------
 boot data 'd=/sys/bus/pci/devices/0000:00:01.0;
     echo pci=$(cat $d/vendor):$(cat $d/device):$(cat $d/class);
-    echo devices=$(ls /sys/bus/pci/devices | wc -l);
-    echo size=$(cat /sys/block/nvme0n1/size);
+    echo devices=$(ls /sys/bus/pci/devices | wc -l) ctrls=$(ls /sys/class/nvme | wc -l);
+    echo size=$(cat /sys/block/nvme0n1/size) size2=$(cat /sys/block/nvme0n2/size);
+    head -c 1048576 /dev/urandom >/tmp/n2 && sha256sum /tmp/n2 &&
+    dd if=/tmp/n2 of=/dev/nvme0n2 bs=64k seek=16 oflag=direct 2>/dev/null &&
+    dd if=/dev/nvme0n2 bs=64k skip=16 count=16 iflag=direct 2>/dev/null | sha256sum | sed s/-/n2back/ &&
     head -c 4194304 /dev/urandom >/tmp/r && sha256sum /tmp/r &&
     dd if=/tmp/r of=/dev/nvme0n1 bs=256k oflag=direct 2>/dev/null &&
     dd if=/dev/nvme0n1 of=/tmp/back bs=256k count=16 iflag=direct 2>/dev/null &&
@@ -53,10 +60,10 @@ boot data 'd=/sys/bus/pci/devices/0000:00:01.0;
         dd if=/tmp/p$i of=/dev/nvme0n1 bs=4096 seek=$i oflag=direct 2>/dev/null &&
         dd if=/dev/nvme0n1 of=/tmp/q$i bs=4096 skip=$i count=1 iflag=direct 2>/dev/null &&
         cmp /tmp/p$i /tmp/q$i && sha256sum /tmp/p$i || exit 1;
-    done; echo random4k=ok' --disk "$IMG,if=nvme"
+    done; echo random4k=ok' --disk "$IMG,if=nvme" --disk "$IMG2,if=nvme"
 expect_in "$TMP/data.log" '^pci=0x1b36:0x0010:0x010802$'
-expect_in "$TMP/data.log" '^devices=1$'
-expect_in "$TMP/data.log" '^size=131072$'
+expect_in "$TMP/data.log" '^devices=1 ctrls=1$'
+expect_in "$TMP/data.log" '^size=131072 size2=24576$'
 expect_in "$TMP/data.log" '^random4k=ok$'
 sum=$(guest_sum "$TMP/data.log" /tmp/r)
 [ -n "$sum" ] && [ "$(guest_sum "$TMP/data.log" /tmp/back)" = "$sum" ] ||
@@ -68,7 +75,15 @@ for i in 2047 9999 16383; do
 done
 [ "$(dd if="$IMG" bs=4096 skip=101 count=923 2>/dev/null | sha256sum | cut -c1-64)" = \
   "$(guest_sum "$TMP/data.log" mid)" ] || fail "the 4 MiB write is not in the host file"
-echo "ok: /dev/nvme0n1 on 00:01.0: 4 MiB and scattered 4 KiB blocks round trip, in the host file"
+n2=$(guest_sum "$TMP/data.log" /tmp/n2)
+[ -n "$n2" ] && [ "$(guest_sum "$TMP/data.log" n2back)" = "$n2" ] ||
+    fail "namespace 2: the guest read back other data than it wrote"
+[ "$(dd if="$IMG2" bs=64k skip=16 count=16 2>/dev/null | sha256sum | cut -c1-64)" = "$n2" ] ||
+    fail "namespace 2: the 1 MiB write is not in the second image"
+[ "$(dd if="$IMG" bs=64k skip=16 count=16 2>/dev/null | sha256sum | cut -c1-64)" != "$n2" ] ||
+    fail "namespace 2's data landed in the first image"
+echo "ok: one controller on 00:01.0, /dev/nvme0n1 and /dev/nvme0n2 with their sizes; 4 MiB," \
+    "scattered 4 KiB blocks and 1 MiB on the second namespace round trip, each in its file"
 
 # --- controller reset in the middle of I/O: the writes go on after it, none is lost ----------
 boot reset 'head -c 8388608 /dev/urandom >/tmp/r && sha256sum /tmp/r &&
