@@ -1,11 +1,12 @@
 #!/bin/bash
 # NVMe on the PCIe host bridge against the real default guest:
-#  - `--disk PATH,if=nvme` twice: the guest finds one controller on its PCI bus (00:01.0,
-#    QEMU's NVMe IDs, class 010802) and the disks as its namespaces /dev/nvme0n1 and
-#    /dev/nvme0n2, each with its image's size;
+#  - `--disk PATH,if=nvme`: the guest finds the controller on its PCI bus (00:01.0, QEMU's
+#    NVMe IDs, class 010802) and the disk as /dev/nvme0n1 with the image's size;
 #  - data: 4 MiB written with dd (O_DIRECT, 256 KiB requests: PRP lists) and 4 KiB writes at
 #    scattered offsets, read back in the guest (same sha256) and found in the host file;
-#    1 MiB to the second namespace, in the second file and not in the first;
+#  - three if=nvme disks: one controller, namespaces /dev/nvme0n1, nvme0n2 with their
+#    images' sizes (1 MiB on each reads back and is in its own image file) and a read-only
+#    nvme0n3 beside them (writes refused, image unchanged);
 #  - a hostile driver beside Linux's (bogus doorbells, absent functions, no BAR);
 #  - a controller reset (CC.EN 1 -> 0, Linux's reset_controller) in the middle of writes;
 #  - a flushed write (conv=fsync) is in the host file when the VMM is killed right after;
@@ -39,17 +40,12 @@ trap cleanup EXIT
 
 IMG=$TMP/nvme.img
 truncate -s 64M "$IMG"
-IMG2=$TMP/nvme2.img
-truncate -s 12M "$IMG2"
 
 # --- discovery and data ----------------------------------------------------------------------
 boot data 'd=/sys/bus/pci/devices/0000:00:01.0;
     echo pci=$(cat $d/vendor):$(cat $d/device):$(cat $d/class);
-    echo devices=$(ls /sys/bus/pci/devices | wc -l) ctrls=$(ls /sys/class/nvme | wc -l);
-    echo size=$(cat /sys/block/nvme0n1/size) size2=$(cat /sys/block/nvme0n2/size);
-    head -c 1048576 /dev/urandom >/tmp/n2 && sha256sum /tmp/n2 &&
-    dd if=/tmp/n2 of=/dev/nvme0n2 bs=64k seek=16 oflag=direct 2>/dev/null &&
-    dd if=/dev/nvme0n2 bs=64k skip=16 count=16 iflag=direct 2>/dev/null | sha256sum | sed s/-/n2back/ &&
+    echo devices=$(ls /sys/bus/pci/devices | wc -l);
+    echo size=$(cat /sys/block/nvme0n1/size);
     head -c 4194304 /dev/urandom >/tmp/r && sha256sum /tmp/r &&
     dd if=/tmp/r of=/dev/nvme0n1 bs=256k oflag=direct 2>/dev/null &&
     dd if=/dev/nvme0n1 of=/tmp/back bs=256k count=16 iflag=direct 2>/dev/null &&
@@ -60,10 +56,10 @@ boot data 'd=/sys/bus/pci/devices/0000:00:01.0;
         dd if=/tmp/p$i of=/dev/nvme0n1 bs=4096 seek=$i oflag=direct 2>/dev/null &&
         dd if=/dev/nvme0n1 of=/tmp/q$i bs=4096 skip=$i count=1 iflag=direct 2>/dev/null &&
         cmp /tmp/p$i /tmp/q$i && sha256sum /tmp/p$i || exit 1;
-    done; echo random4k=ok' --disk "$IMG,if=nvme" --disk "$IMG2,if=nvme"
+    done; echo random4k=ok' --disk "$IMG,if=nvme"
 expect_in "$TMP/data.log" '^pci=0x1b36:0x0010:0x010802$'
-expect_in "$TMP/data.log" '^devices=1 ctrls=1$'
-expect_in "$TMP/data.log" '^size=131072 size2=24576$'
+expect_in "$TMP/data.log" '^devices=1$'
+expect_in "$TMP/data.log" '^size=131072$'
 expect_in "$TMP/data.log" '^random4k=ok$'
 sum=$(guest_sum "$TMP/data.log" /tmp/r)
 [ -n "$sum" ] && [ "$(guest_sum "$TMP/data.log" /tmp/back)" = "$sum" ] ||
@@ -75,15 +71,37 @@ for i in 2047 9999 16383; do
 done
 [ "$(dd if="$IMG" bs=4096 skip=101 count=923 2>/dev/null | sha256sum | cut -c1-64)" = \
   "$(guest_sum "$TMP/data.log" mid)" ] || fail "the 4 MiB write is not in the host file"
-n2=$(guest_sum "$TMP/data.log" /tmp/n2)
-[ -n "$n2" ] && [ "$(guest_sum "$TMP/data.log" n2back)" = "$n2" ] ||
-    fail "namespace 2: the guest read back other data than it wrote"
-[ "$(dd if="$IMG2" bs=64k skip=16 count=16 2>/dev/null | sha256sum | cut -c1-64)" = "$n2" ] ||
-    fail "namespace 2: the 1 MiB write is not in the second image"
-[ "$(dd if="$IMG" bs=64k skip=16 count=16 2>/dev/null | sha256sum | cut -c1-64)" != "$n2" ] ||
-    fail "namespace 2's data landed in the first image"
-echo "ok: one controller on 00:01.0, /dev/nvme0n1 and /dev/nvme0n2 with their sizes; 4 MiB," \
-    "scattered 4 KiB blocks and 1 MiB on the second namespace round trip, each in its file"
+echo "ok: /dev/nvme0n1 on 00:01.0: 4 MiB and scattered 4 KiB blocks round trip, in the host file"
+
+# --- three NVMe disks: namespaces 1..3 of one controller, each its own size, data, ro flag -
+N1=$TMP/ns1.img N2=$TMP/ns2.img N3=$TMP/ns3.img
+truncate -s 8M "$N1"
+truncate -s 12M "$N2"
+truncate -s 4M "$N3"
+boot twons 'echo devices=$(ls /sys/bus/pci/devices | wc -l) ctrls=$(ls /sys/class/nvme | wc -l);
+    echo sizes=$(cat /sys/block/nvme0n1/size),$(cat /sys/block/nvme0n2/size);
+    echo ro=$(cat /sys/block/nvme0n2/ro),$(cat /sys/block/nvme0n3/ro);
+    dd if=/dev/urandom of=/dev/nvme0n3 bs=4k count=1 oflag=direct 2>/dev/null || echo w3=refused;
+    for n in 1 2; do head -c 1048576 /dev/urandom >/tmp/w$n && sha256sum /tmp/w$n &&
+        dd if=/tmp/w$n of=/dev/nvme0n$n bs=64k seek=$n oflag=direct 2>/dev/null || exit 1; done;
+    for n in 1 2; do dd if=/dev/nvme0n$n bs=64k skip=$n count=16 iflag=direct 2>/dev/null |
+        sha256sum | sed s/-/back$n/; done' --disk "$N1,if=nvme" --disk "$N2,if=nvme" \
+    --disk "$N3,ro,if=nvme"
+expect_in "$TMP/twons.log" '^devices=1 ctrls=1$'
+expect_in "$TMP/twons.log" '^sizes=16384,24576$'
+expect_in "$TMP/twons.log" '^ro=0,1$'
+expect_in "$TMP/twons.log" '^w3=refused$'
+[ "$(tr -d '\0' <"$N3" | wc -c)" = 0 ] || fail "the read-only third namespace's image changed"
+for n in 1 2; do
+    w=$(guest_sum "$TMP/twons.log" /tmp/w$n)
+    f=$TMP/ns$n.img
+    [ -n "$w" ] && [ "$(guest_sum "$TMP/twons.log" back$n)" = "$w" ] ||
+        fail "namespace $n: the guest read back other data than it wrote"
+    [ "$(dd if="$f" bs=64k skip=$n count=16 2>/dev/null | sha256sum | cut -c1-64)" = "$w" ] ||
+        fail "namespace $n: its 1 MiB is not in $f"
+done
+echo "ok: if=nvme disks are /dev/nvme0n1, nvme0n2, nvme0n3 of one controller, with their" \
+    "sizes; 1 MiB on each of the first two lands in its own image; the read-only third refuses writes"
 
 # --- controller reset in the middle of I/O: the writes go on after it, none is lost ----------
 boot reset 'head -c 8388608 /dev/urandom >/tmp/r && sha256sum /tmp/r &&
@@ -175,7 +193,7 @@ d["disks"][0]["interface"] = "nvme"
 d["boot"]["cmdline"] = d["boot"]["cmdline"].replace("/dev/vda", "/dev/nvme0n1")
 json.dump(d, open(sys.argv[1], "w"))
 PY
-"$COVE" get nv | grep -qx 'disks:     disk.img (nvme)' || { "$COVE" get nv; fail "cove get: no nvme disk"; }
+"$COVE" get nv | grep -q '^disk 0: *disk.img (nvme),' || { "$COVE" get nv; fail "cove get: no nvme disk"; }
 "$COVE" get nv --format json | grep -q '"interface": "nvme"' || fail "cove get --format json: no interface"
 out=$(timeout 120 "$COVE" run nv -- sh -c 'grep " / " /proc/mounts; echo kept >/root/mark; sync' 2>&1) ||
     fail "cove run nv: $out"
