@@ -46,8 +46,8 @@ enum cove_disk_cache { COVE_DISK_CACHE_WRITEBACK = 0, COVE_DISK_CACHE_NONE };
 
 /* A disk: an image file, or an NBD export when file is an NBD URI (cove_disk_is_nbd;
  * config.json's key "nbd" instead of "file"); on virtio-blk (/dev/vdX, the default), or
- * with "interface": "nvme" in config.json on an NVMe controller of its own on the PCIe bus
- * (/dev/nvmeNn1). */
+ * with "interface": "nvme" in config.json a namespace of the VM's one NVMe controller on
+ * the PCIe bus (/dev/nvme0nN, N counting the NVMe disks in order). */
 struct cove_disk_config {
     char *file;
     bool read_only;

@@ -27,8 +27,8 @@
 #define MACHINE_MAX_MEMORY (64ull << 30)
 
 /* A disk attachment: an image file (raw or cdisk), or an NBD export when path is an NBD
- * URI (cove_disk_is_nbd); on a virtio-blk device, or on an NVMe controller of its own
- * behind the PCIe host bridge. */
+ * URI (cove_disk_is_nbd); on a virtio-blk device, or a namespace of the machine's NVMe
+ * controller behind the PCIe host bridge. */
 struct machine_disk {
     const char *path;
     bool read_only;
@@ -40,8 +40,8 @@ struct machine_disk {
 
 /* virtio-mmio slots of the virt board: the most virtio devices a machine has. */
 #define MACHINE_MAX_VIRTIO 8
-/* PCIe devices on the host bridge's bus 0. */
-#define MACHINE_MAX_PCI 8
+/* NVMe disks: the namespaces of the machine's one NVMe controller. */
+#define MACHINE_MAX_NVME 8
 
 /* A network interface: virtio-net on user-mode NAT (libslirp; 10.0.2.0/24, the guest
  * gets 10.0.2.15 by DHCP, the host is 10.0.2.2) with host ports forwarded to the guest. */
@@ -82,8 +82,9 @@ struct machine_config {
 
     /* virtio devices, at most MACHINE_MAX_VIRTIO in all. Disks take the slots first, in
      * order, so the first disk is /dev/vda in the guest. NVMe disks (at most
-     * MACHINE_MAX_PCI) are PCIe functions 00:01.0, 00:02.0... in order instead, and the
-     * PCIe host bridge is only there when one is configured. */
+     * MACHINE_MAX_NVME) are instead the namespaces 1, 2... of one NVMe controller, PCIe
+     * function 00:01.0 (/dev/nvme0n1, nvme0n2...); the PCIe host bridge is only there
+     * when one is configured. */
     const struct machine_disk *disks;
     unsigned ndisks;
     bool rng;                   /* virtio-rng fed from getrandom(2) */

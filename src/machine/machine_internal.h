@@ -78,9 +78,10 @@ struct machine {
     struct iothread *io;
     struct virtio_mmio *virtio[MACHINE_MAX_VIRTIO];
     struct virtio_balloon *balloon; /* inside one of virtio[], or NULL */
-    /* PCIe (pci_slots.c): the host bridge, NULL without PCI devices, and its devices. */
+    /* PCIe (pci_slots.c): the host bridge, NULL without PCI devices, and the NVMe
+     * controller on it (every NVMe disk a namespace), NULL without NVMe disks. */
     struct pcie_host *pcie;
-    struct nvme_ctrl *nvme[MACHINE_MAX_PCI];
+    struct nvme_ctrl *nvme;
     struct board_fdt_params fdt_params; /* kept to rewrite the DTB when devices come */
     char *bootargs;
 

@@ -1,7 +1,8 @@
 /*
  * The PCIe side of the board: the host bridge (ECAM at 0x3000_0000, BARs in the window at
- * 0x4000_0000, INTA..INTD on PLIC sources 32..35) and the NVMe disks on it, 00:01.0 first.
- * Machines without a PCI device have neither the bridge nor its device-tree node.
+ * 0x4000_0000, INTA..INTD on PLIC sources 32..35) and one NVMe controller on it, 00:01.0,
+ * whose namespaces 1, 2... are the configuration's NVMe disks in order. Machines without
+ * a PCI device have neither the bridge nor its device-tree node.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,7 +13,7 @@
 #include "machine/machine_internal.h"
 #include "machine/pcie_host.h"
 
-_Static_assert(MACHINE_MAX_PCI <= PCIE_MAX_DEVICES, "PCI slots");
+_Static_assert(MACHINE_MAX_NVME <= NVME_MAX_NAMESPACES, "NVMe namespaces");
 _Static_assert(VIRT_IRQ_PCIE_FIRST + 4 <= PLIC_NDEV, "PCIe INTx lines");
 
 static void pcie_irq(void *opaque, unsigned source, bool level)
@@ -45,38 +46,39 @@ int machine_add_pci_devices(struct machine *m, const struct machine_config *cfg,
         count += cfg->disks[i].nvme;
     if (count == 0)
         return 0;
-    if (count > MACHINE_MAX_PCI)
+    if (count > MACHINE_MAX_NVME)
         return cove_error_set(err, -EINVAL, "too many NVMe disks (%u); a VM has at most %u",
-                              count, MACHINE_MAX_PCI);
+                              count, MACHINE_MAX_NVME);
     int rc;
     if (!m->io && (rc = iothread_create(&m->io, err)) < 0)
         return rc;
     if ((rc = add_bridge(m, err)) < 0)
         return rc;
+    struct block_attachment *disks[MACHINE_MAX_NVME];
     unsigned n = 0;
-    for (unsigned i = 0; i < cfg->ndisks; i++) {
-        if (!cfg->disks[i].nvme)
-            continue;
-        struct block_attachment *disk;
+    for (unsigned i = 0; i < cfg->ndisks && rc == 0; i++) {
         const struct machine_disk *d = &cfg->disks[i];
         struct block_options bo = {d->read_only, d->cache, d->sync, d->nbd_host_files};
-        if ((rc = block_open(d->path, &bo, &disk, err)) < 0 ||
-            (rc = nvme_create(&m->ram, m->io, disk, &m->nvme[n], err)) < 0)
-            return rc;
-        if ((rc = pcie_host_plug(m->pcie, nvme_pci_function(m->nvme[n]), NULL)) < 0)
-            return cove_error_set(err, rc, "cannot plug an NVMe controller: %s", strerror(-rc));
-        n++;
+        if (d->nvme && (rc = block_open(d->path, &bo, &disks[n], err)) == 0)
+            n++;
     }
+    if (rc < 0) {
+        while (n)
+            block_close(disks[--n]);
+        return rc;
+    }
+    if ((rc = nvme_create(&m->ram, m->io, disks, n, &m->nvme, err)) < 0)
+        return rc;
+    if ((rc = pcie_host_plug(m->pcie, nvme_pci_function(m->nvme), NULL)) < 0)
+        return cove_error_set(err, rc, "cannot plug the NVMe controller: %s", strerror(-rc));
     rc = machine_rewrite_fdt(m);
     return rc < 0 ? cove_error_set(err, rc, "cannot build the device tree: %s", strerror(-rc)) : 0;
 }
 
 void machine_remove_pci_devices(struct machine *m)
 {
-    for (unsigned i = 0; i < MACHINE_MAX_PCI; i++) {
-        nvme_destroy(m->nvme[i]);
-        m->nvme[i] = NULL;
-    }
+    nvme_destroy(m->nvme);
+    m->nvme = NULL;
     if (m->pcie) {
         pcie_host_fini(m->pcie);
         free(m->pcie);

@@ -231,7 +231,7 @@ struct run_ctx {
     char kernel[PATH_MAX], initrd[PATH_MAX], firmware[PATH_MAX];
     char cmdline[CMDLINE_MAX];
     char disk_paths[COVE_MAX_DISKS][PATH_MAX];
-    struct machine_disk disks[MACHINE_MAX_VIRTIO + MACHINE_MAX_PCI];
+    struct machine_disk disks[MACHINE_MAX_VIRTIO + MACHINE_MAX_NVME];
     unsigned ndisks;
     struct machine_share shares[COVE_MAX_SHARES];
     unsigned nshares;
@@ -314,12 +314,12 @@ static int resolve_disks(struct run_ctx *c, const struct cove_run_options *o,
 {
     const struct cove_config *cfg = &c->cfg;
     unsigned nvme = 0, all = cfg->ndisks + o->nextra_disks;
-    if (all > MACHINE_MAX_VIRTIO + MACHINE_MAX_PCI)
+    if (all > MACHINE_MAX_VIRTIO + MACHINE_MAX_NVME)
         return cove_error_set(err, -EINVAL, "too many disks (%u); a VM has at most %d", all,
-                              MACHINE_MAX_VIRTIO + MACHINE_MAX_PCI);
+                              MACHINE_MAX_VIRTIO + MACHINE_MAX_NVME);
     for (unsigned i = 0; i < all; i++)
         nvme += i < cfg->ndisks ? cfg->disks[i].nvme : o->extra_disks[i - cfg->ndisks].nvme;
-    if (all - nvme > MACHINE_MAX_VIRTIO || nvme > MACHINE_MAX_PCI)
+    if (all - nvme > MACHINE_MAX_VIRTIO || nvme > MACHINE_MAX_NVME)
         return cove_error_set(err, -EINVAL,
                               "too many disks (%u virtio, %u NVMe); a VM has at most %d of each",
                               all - nvme, nvme, MACHINE_MAX_VIRTIO);

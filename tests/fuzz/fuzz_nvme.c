@@ -3,7 +3,8 @@
  * register accesses and doorbells. Commands run synchronously in the doorbell write. The
  * first byte: bit 0 a read-only disk, bit 1 a prelude that enables the controller with
  * the admin queues at RAM+0 (SQ, 16 entries) and RAM+0x1000 (CQ), so that commands in the
- * RAM image run as soon as a doorbell rings. */
+ * RAM image run as soon as a doorbell rings, bit 2 a second namespace (NSID 2, 32 KiB, of
+ * another size than NSID 1's 64 KiB), bit 3 that one read-only. */
 #include <stdlib.h>
 
 #include "devices/nvme/nvme.h"
@@ -32,9 +33,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in.p += ram_bytes;
     in.left -= ram_bytes;
     struct guest_ram ram = {.host = ram_buf, .base = FUZZ_RAM_BASE, .size = FUZZ_RAM_SIZE};
-    struct block_attachment *disk;
+    struct block_attachment *disks[2];
+    unsigned ns = cfg & 4 ? 2 : 1;
     struct nvme_ctrl *c;
-    if (block_mem_create(64 * 1024, cfg & 1, &disk) < 0 || nvme_create(&ram, NULL, disk, &c, NULL) < 0)
+    if (block_mem_create(64 * 1024, cfg & 1, &disks[0]) < 0 ||
+        (ns == 2 && block_mem_create(32 * 1024, cfg & 8, &disks[1]) < 0) ||
+        nvme_create(&ram, NULL, disks, ns, &c, NULL) < 0)
         abort();
     struct pci_function *f = nvme_pci_function(c);
     f->set_intx = set_intx;

@@ -93,15 +93,20 @@ def nvme_sqe(opcode, cid, nsid=0, prp1=0, prp2=0, cdw=()):
     return struct.pack("<BBHIQQQQ6I", opcode, 0, cid, nsid, 0, 0, prp1, prp2, *cdw)
 
 
-def nvme_seed(io):
+def nvme_seed(io, two_ns=False):
     """Prelude-enabled controller (admin SQ at RAM, CQ at RAM+0x1000); admin commands:
     Identify controller, Set Features queues, create CQ 1 (RAM+0x3000) and SQ 1
-    (RAM+0x2000); with io, a write through a PRP list (RAM+0x4000) and a read on SQ 1."""
+    (RAM+0x2000); with io, a write through a PRP list (RAM+0x4000) and a read on SQ 1.
+    two_ns: a second, read-only namespace (cfg bits 2 and 3); Identify of NSID 2 and the
+    active namespace list, I/O to NSIDs 2 and 3 and a flush of all (0xffffffff)."""
     ram = bytearray(0x8000)
     admin = [nvme_sqe(6, 1, prp1=RAM + 0x5000, cdw=[1]),
              nvme_sqe(9, 2, cdw=[7, 0x00010001]),
              nvme_sqe(5, 3, prp1=RAM + 0x3000, cdw=[(15 << 16) | 1, 3]),
              nvme_sqe(1, 4, prp1=RAM + 0x2000, cdw=[(15 << 16) | 1, (1 << 16) | 1])]
+    if two_ns:
+        admin += [nvme_sqe(6, 9, 2, prp1=RAM + 0x5000, cdw=[0]),
+                  nvme_sqe(6, 10, 0, prp1=RAM + 0x5000, cdw=[2])]
     ram[0:len(b"".join(admin))] = b"".join(admin)
     ops = b""
 
@@ -117,15 +122,22 @@ def nvme_seed(io):
                 nvme_sqe(2, 6, 1, RAM + 0x5000, RAM + 0x6000, [0, 0, 15]),
                 nvme_sqe(9, 7, 1, RAM + 0x4000, 0, [0, 4]),
                 nvme_sqe(8, 8, 1, 0, 0, [2, 0, 3])]
+        if two_ns:
+            cmds = [nvme_sqe(2, 11, 2, RAM + 0x5000, RAM + 0x6000, [0, 0, 15]),
+                    nvme_sqe(1, 12, 2, RAM + 0x5000, 0, [0, 0, 0]),
+                    nvme_sqe(2, 13, 3, RAM + 0x5000, 0, [0, 0, 0]),
+                    nvme_sqe(0, 14, 0xffffffff)] + cmds
         ram[0x2000:0x2000 + 64 * len(cmds)] = b"".join(cmds)
         doorbell(2, len(cmds))
         doorbell(3, len(cmds))
         ops += bytes([0]) + struct.pack("<HI", 0x14, 0)  # reset
-    return bytes([2]) + struct.pack("<H", len(ram)) + bytes(ram) + ops
+    cfg = 2 | (4 | 8 if two_ns else 0)
+    return bytes([cfg]) + struct.pack("<H", len(ram)) + bytes(ram) + ops
 
 
 save("nvme", "admin", nvme_seed(False))
 save("nvme", "io", nvme_seed(True))
+save("nvme", "two-ns", nvme_seed(True, True))
 
 
 def net_seed(csum):

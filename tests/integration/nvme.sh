@@ -4,6 +4,9 @@
 #    NVMe IDs, class 010802) and the disk as /dev/nvme0n1 with the image's size;
 #  - data: 4 MiB written with dd (O_DIRECT, 256 KiB requests: PRP lists) and 4 KiB writes at
 #    scattered offsets, read back in the guest (same sha256) and found in the host file;
+#  - three if=nvme disks: one controller, namespaces /dev/nvme0n1, nvme0n2 with their
+#    images' sizes (1 MiB on each reads back and is in its own image file) and a read-only
+#    nvme0n3 beside them (writes refused, image unchanged);
 #  - a hostile driver beside Linux's (bogus doorbells, absent functions, no BAR);
 #  - a controller reset (CC.EN 1 -> 0, Linux's reset_controller) in the middle of writes;
 #  - a flushed write (conv=fsync) is in the host file when the VMM is killed right after;
@@ -69,6 +72,36 @@ done
 [ "$(dd if="$IMG" bs=4096 skip=101 count=923 2>/dev/null | sha256sum | cut -c1-64)" = \
   "$(guest_sum "$TMP/data.log" mid)" ] || fail "the 4 MiB write is not in the host file"
 echo "ok: /dev/nvme0n1 on 00:01.0: 4 MiB and scattered 4 KiB blocks round trip, in the host file"
+
+# --- three NVMe disks: namespaces 1..3 of one controller, each its own size, data, ro flag -
+N1=$TMP/ns1.img N2=$TMP/ns2.img N3=$TMP/ns3.img
+truncate -s 8M "$N1"
+truncate -s 12M "$N2"
+truncate -s 4M "$N3"
+boot twons 'echo devices=$(ls /sys/bus/pci/devices | wc -l) ctrls=$(ls /sys/class/nvme | wc -l);
+    echo sizes=$(cat /sys/block/nvme0n1/size),$(cat /sys/block/nvme0n2/size);
+    echo ro=$(cat /sys/block/nvme0n2/ro),$(cat /sys/block/nvme0n3/ro);
+    dd if=/dev/urandom of=/dev/nvme0n3 bs=4k count=1 oflag=direct 2>/dev/null || echo w3=refused;
+    for n in 1 2; do head -c 1048576 /dev/urandom >/tmp/w$n && sha256sum /tmp/w$n &&
+        dd if=/tmp/w$n of=/dev/nvme0n$n bs=64k seek=$n oflag=direct 2>/dev/null || exit 1; done;
+    for n in 1 2; do dd if=/dev/nvme0n$n bs=64k skip=$n count=16 iflag=direct 2>/dev/null |
+        sha256sum | sed s/-/back$n/; done' --disk "$N1,if=nvme" --disk "$N2,if=nvme" \
+    --disk "$N3,ro,if=nvme"
+expect_in "$TMP/twons.log" '^devices=1 ctrls=1$'
+expect_in "$TMP/twons.log" '^sizes=16384,24576$'
+expect_in "$TMP/twons.log" '^ro=0,1$'
+expect_in "$TMP/twons.log" '^w3=refused$'
+[ "$(tr -d '\0' <"$N3" | wc -c)" = 0 ] || fail "the read-only third namespace's image changed"
+for n in 1 2; do
+    w=$(guest_sum "$TMP/twons.log" /tmp/w$n)
+    f=$TMP/ns$n.img
+    [ -n "$w" ] && [ "$(guest_sum "$TMP/twons.log" back$n)" = "$w" ] ||
+        fail "namespace $n: the guest read back other data than it wrote"
+    [ "$(dd if="$f" bs=64k skip=$n count=16 2>/dev/null | sha256sum | cut -c1-64)" = "$w" ] ||
+        fail "namespace $n: its 1 MiB is not in $f"
+done
+echo "ok: if=nvme disks are /dev/nvme0n1, nvme0n2, nvme0n3 of one controller, with their" \
+    "sizes; 1 MiB on each of the first two lands in its own image; the read-only third refuses writes"
 
 # --- controller reset in the middle of I/O: the writes go on after it, none is lost ----------
 boot reset 'head -c 8388608 /dev/urandom >/tmp/r && sha256sum /tmp/r &&

@@ -203,8 +203,7 @@ static void write_cc(struct nvme_ctrl *c, uint32_t cc)
         enable(c, cc);
     if (CC_SHN(cc) && !CC_SHN(old)) {
         /* Shutdown notification: what is written is on the host's disk when SHST says so. */
-        if (!c->disk->read_only)
-            c->disk->ops->flush(c->disk);
+        nvme_flush_all(c);
         store32(&c->csts, load32(&c->csts) | CSTS_SHST_DONE);
     } else if (!CC_SHN(cc)) {
         store32(&c->csts, load32(&c->csts) & ~(3u << 2));
@@ -414,17 +413,23 @@ static const struct pci_id nvme_id = {
 
 struct pci_function *nvme_pci_function(struct nvme_ctrl *c) { return &c->pci; }
 
-int nvme_create(const struct guest_ram *ram, struct iothread *io, struct block_attachment *disk,
-                struct nvme_ctrl **out, struct cove_error *err)
+int nvme_create(const struct guest_ram *ram, struct iothread *io,
+                struct block_attachment *const *disks, unsigned ndisks, struct nvme_ctrl **out,
+                struct cove_error *err)
 {
-    struct nvme_ctrl *c = calloc(1, sizeof *c);
+    bool fits = ndisks >= 1 && ndisks <= NVME_MAX_NAMESPACES;
+    struct nvme_ctrl *c = fits ? calloc(1, sizeof *c) : NULL;
     if (!c) {
-        block_close(disk);
-        return cove_error_set(err, -ENOMEM, "nvme: out of memory");
+        for (unsigned i = 0; i < ndisks; i++)
+            block_close(disks[i]);
+        return fits ? cove_error_set(err, -ENOMEM, "nvme: out of memory")
+                    : cove_error_set(err, -EINVAL, "nvme: %u namespaces; a controller has 1 to %u",
+                                     ndisks, NVME_MAX_NAMESPACES);
     }
     c->ram = ram;
     c->io = io;
-    c->disk = disk;
+    memcpy(c->ns, disks, ndisks * sizeof disks[0]);
+    c->nns = ndisks;
     c->efd = -1;
     c->write_cache = true;
     pthread_mutex_init(&c->lock, NULL);
@@ -451,7 +456,8 @@ void nvme_destroy(struct nvme_ctrl *c)
         iothread_unwatch(c->watch);
     if (c->efd >= 0)
         close(c->efd);
-    block_close(c->disk);
+    for (unsigned i = 0; i < c->nns; i++)
+        block_close(c->ns[i]);
     pci_function_fini(&c->pci);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->cq_lock);

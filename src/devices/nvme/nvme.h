@@ -1,6 +1,7 @@
 /*
- * nvme.h — an NVM Express 1.4 controller on a PCI Express function, one namespace (NSID 1)
- * over a block attachment.
+ * nvme.h — an NVM Express 1.4 controller on a PCI Express function with up to
+ * NVME_MAX_NAMESPACES namespaces (NSIDs 1..n, all active), each over a block attachment of
+ * its own: its own size and read-only flag.
  *
  * BAR0 holds the controller registers and the doorbells (stride 4). The admin queue and
  * up to NVME_MAX_IO_QUEUES I/O queue pairs run on the I/O thread: a doorbell write from a
@@ -24,14 +25,17 @@
 
 #define NVME_MAX_IO_QUEUES 8
 #define NVME_BAR0_SIZE 0x4000u
+#define NVME_MAX_NAMESPACES 8
 
 struct iothread;
 struct nvme_ctrl;
 
-/* io NULL: commands run in the vCPU thread that rings the doorbell (tests, fuzzing). The
- * controller owns disk from here on (closed on failure as well). */
-int nvme_create(const struct guest_ram *ram, struct iothread *io, struct block_attachment *disk,
-                struct nvme_ctrl **out, struct cove_error *err);
+/* io NULL: commands run in the vCPU thread that rings the doorbell (tests, fuzzing).
+ * disks[i] is namespace i + 1 (1 <= ndisks <= NVME_MAX_NAMESPACES); the controller owns
+ * them from here on (closed on failure as well). */
+int nvme_create(const struct guest_ram *ram, struct iothread *io,
+                struct block_attachment *const *disks, unsigned ndisks, struct nvme_ctrl **out,
+                struct cove_error *err);
 /* Once no vCPU can reach the device; before the I/O thread goes. */
 void nvme_destroy(struct nvme_ctrl *c);
 

@@ -28,7 +28,6 @@
 #define NVM_WRITE_ZEROES 0x08
 #define NVM_DSM 0x09
 
-#define NSID 1u
 #define NSID_ALL 0xffffffffu
 #define DSM_MAX_RANGES 256
 
@@ -122,7 +121,7 @@ static void put_str(uint8_t *p, size_t width, const char *s)
 
 static void identify_controller(struct nvme_ctrl *c, uint8_t *d)
 {
-    const char *serial = c->disk->serial[0] ? c->disk->serial : "cove-nvme";
+    const char *serial = c->ns[0]->serial[0] ? c->ns[0]->serial : "cove-nvme";
     put16(d + 0, 0x1b36);                 /* VID */
     put16(d + 2, 0x1af4);                 /* SSVID */
     put_str(d + 4, 20, serial);           /* SN */
@@ -137,7 +136,7 @@ static void identify_controller(struct nvme_ctrl *c, uint8_t *d)
     d[260] = 1 << 1 | 1;                  /* FRMW: one slot, slot 1 read-only */
     d[512] = 6 << 4 | 6;                  /* SQES: 64 bytes */
     d[513] = 4 << 4 | 4;                  /* CQES: 16 bytes */
-    put32(d + 516, 1);                    /* NN: one namespace */
+    put32(d + 516, c->nns);               /* NN: namespaces 1..NN, all active */
     put16(d + 520, 1 << 2 | 1 << 3);      /* ONCS: Dataset Management, Write Zeroes */
     d[525] = 1;                           /* VWC: a volatile write cache (flush works) */
     char nqn[256];
@@ -145,15 +144,15 @@ static void identify_controller(struct nvme_ctrl *c, uint8_t *d)
     memcpy(d + 768, nqn, strlen(nqn));    /* SUBNQN, NUL padded */
 }
 
-static void identify_namespace(struct nvme_ctrl *c, uint8_t *d)
+static void identify_namespace(const struct block_attachment *disk, uint8_t *d)
 {
-    uint64_t blocks = c->disk->size >> NVME_LBA_SHIFT;
+    uint64_t blocks = disk->size >> NVME_LBA_SHIFT;
     put64(d + 0, blocks);                 /* NSZE */
     put64(d + 8, blocks);                 /* NCAP */
     put64(d + 16, blocks);                /* NUSE */
     d[25] = 0;                            /* NLBAF: one format */
     d[26] = 0;                            /* FLBAS: format 0 */
-    d[99] = c->disk->read_only ? 1 : 0;   /* NSATTR: write protected */
+    d[99] = disk->read_only ? 1 : 0;      /* NSATTR: write protected */
     d[128 + 2] = NVME_LBA_SHIFT;          /* LBAF0: 512-byte blocks, no metadata */
 }
 
@@ -161,20 +160,22 @@ static uint16_t identify(struct nvme_ctrl *c, const struct nvme_sqe *e)
 {
     uint8_t d[4096] = {0};
     switch (e->cdw10 & 0xff) {
-    case 0x00: /* namespace */
-        if (e->nsid != NSID)
+    case 0x00: { /* namespace (no common capabilities for NSID 0xffffffff) */
+        const struct block_attachment *disk = nvme_ns(c, e->nsid);
+        if (!disk)
             return NVME_SC_INVALID_NS | NVME_DNR;
-        identify_namespace(c, d);
+        identify_namespace(disk, d);
         break;
+    }
     case 0x01: identify_controller(c, d); break;
     case 0x02: /* active namespace IDs above nsid */
         if (e->nsid >= 0xfffffffeu)
             return NVME_SC_INVALID_NS | NVME_DNR;
-        if (e->nsid < NSID)
-            put32(d, NSID);
+        for (uint32_t nsid = e->nsid + 1, i = 0; nsid <= c->nns; nsid++, i++)
+            put32(d + 4 * i, nsid); /* ascending, zero terminated (at most 8 of 1024) */
         break;
     case 0x03: /* namespace identification descriptors: none */
-        if (e->nsid != NSID)
+        if (!nvme_ns(c, e->nsid))
             return NVME_SC_INVALID_NS | NVME_DNR;
         break;
     default: return NVME_SC_INVALID_FIELD | NVME_DNR;
@@ -263,6 +264,10 @@ static uint16_t get_log_page(struct nvme_ctrl *c, const struct nvme_sqe *e)
     uint64_t dwords = ((e->cdw10 >> 16) | (uint64_t)(e->cdw11 & 0xffff) << 16) + 1;
     if (lid < 1 || lid > 3)
         return NVME_SC_INVALID_LOG_PAGE | NVME_DNR;
+    /* SMART / health: for the controller (NSID 0 or 0xffffffff) or an active namespace,
+     * the same zeros. The other logs are the controller's whatever the NSID. */
+    if (lid == 2 && e->nsid && e->nsid != NSID_ALL && !nvme_ns(c, e->nsid))
+        return NVME_SC_INVALID_NS | NVME_DNR;
     if (dwords * 4 > sizeof zeros)
         return NVME_SC_INVALID_FIELD | NVME_DNR;
     return copy_to_host(c, e, zeros, dwords * 4);
@@ -310,33 +315,34 @@ uint16_t nvme_admin_command(struct nvme_ctrl *c, const struct nvme_sqe *e, uint3
 
 /* --- the NVM command set --------------------------------------------------------------- */
 
-static bool blocks_inside(const struct nvme_ctrl *c, uint64_t slba, uint64_t nlb)
+static bool blocks_inside(const struct block_attachment *disk, uint64_t slba, uint64_t nlb)
 {
-    uint64_t blocks = c->disk->size >> NVME_LBA_SHIFT;
+    uint64_t blocks = disk->size >> NVME_LBA_SHIFT;
     return slba <= blocks && nlb <= blocks - slba;
 }
 
 /* A host-side failure is the user's to fix: say so once; the guest sees an error. */
-static uint16_t host_error(struct nvme_ctrl *c, const char *what, int r)
+static uint16_t host_error(struct nvme_ctrl *c, const struct block_attachment *disk,
+                           const char *what, int r)
 {
     static const char fmt[] = "nvme disk %s: %s failed on the host: %s; the guest sees I/O errors";
     if (!c->host_error_told) {
         c->host_error_told = true;
-        log_warn(fmt, c->disk->name[0] ? c->disk->name : "(memory)", what, strerror(-r));
+        log_warn(fmt, disk->name[0] ? disk->name : "(memory)", what, strerror(-r));
     } else {
-        log_debug(fmt, c->disk->name[0] ? c->disk->name : "(memory)", what, strerror(-r));
+        log_debug(fmt, disk->name[0] ? disk->name : "(memory)", what, strerror(-r));
     }
     return NVME_SC_INTERNAL;
 }
 
-static uint16_t read_write(struct nvme_ctrl *c, const struct nvme_sqe *e, bool write)
+static uint16_t read_write(struct nvme_ctrl *c, struct block_attachment *disk,
+                           const struct nvme_sqe *e, bool write)
 {
-    struct block_attachment *disk = c->disk;
     uint64_t slba = e->cdw10 | (uint64_t)e->cdw11 << 32, nlb = (e->cdw12 & 0xffff) + 1u;
     uint64_t len = nlb << NVME_LBA_SHIFT;
     if (len > NVME_MAX_XFER)
         return NVME_SC_INVALID_FIELD | NVME_DNR;
-    if (!blocks_inside(c, slba, nlb))
+    if (!blocks_inside(disk, slba, nlb))
         return NVME_SC_LBA_RANGE | NVME_DNR;
     if (write && disk->read_only)
         return NVME_SC_NS_WRITE_PROTECTED | NVME_DNR;
@@ -348,20 +354,21 @@ static uint16_t read_write(struct nvme_ctrl *c, const struct nvme_sqe *e, bool w
     int r = write ? disk->ops->writev(disk, c->iov, n, off) : disk->ops->readv(disk, c->iov, n, off);
     if (r == 0 && write && (e->cdw12 & (1u << 30)) && c->write_cache) /* FUA */
         r = disk->ops->flush(disk);
-    return r < 0 ? host_error(c, write ? "a write" : "a read", r) : NVME_SC_SUCCESS;
+    return r < 0 ? host_error(c, disk, write ? "a write" : "a read", r) : NVME_SC_SUCCESS;
 }
 
-static uint16_t write_zeroes(struct nvme_ctrl *c, const struct nvme_sqe *e)
+static uint16_t write_zeroes(struct nvme_ctrl *c, struct block_attachment *disk,
+                             const struct nvme_sqe *e)
 {
     uint64_t slba = e->cdw10 | (uint64_t)e->cdw11 << 32, nlb = (e->cdw12 & 0xffff) + 1u;
-    if (!blocks_inside(c, slba, nlb))
+    if (!blocks_inside(disk, slba, nlb))
         return NVME_SC_LBA_RANGE | NVME_DNR;
-    if (c->disk->read_only)
+    if (disk->read_only)
         return NVME_SC_NS_WRITE_PROTECTED | NVME_DNR;
     bool deallocate = e->cdw12 & (1u << 25);
-    int r = c->disk->ops->write_zeroes(c->disk, slba << NVME_LBA_SHIFT, nlb << NVME_LBA_SHIFT,
-                                       deallocate);
-    return r < 0 ? host_error(c, "write-zeroes", r) : NVME_SC_SUCCESS;
+    int r = disk->ops->write_zeroes(disk, slba << NVME_LBA_SHIFT, nlb << NVME_LBA_SHIFT,
+                                    deallocate);
+    return r < 0 ? host_error(c, disk, "write-zeroes", r) : NVME_SC_SUCCESS;
 }
 
 struct dsm_range {
@@ -371,12 +378,13 @@ struct dsm_range {
 
 /* Dataset Management: only Deallocate does anything (a discard); every range is checked
  * before any is carried out. */
-static uint16_t dataset_management(struct nvme_ctrl *c, const struct nvme_sqe *e)
+static uint16_t dataset_management(struct nvme_ctrl *c, struct block_attachment *disk,
+                                   const struct nvme_sqe *e)
 {
     unsigned nr = (e->cdw10 & 0xff) + 1u;
     if (!(e->cdw11 & (1u << 2)))
         return NVME_SC_SUCCESS; /* hints only */
-    if (c->disk->read_only)
+    if (disk->read_only)
         return NVME_SC_NS_WRITE_PROTECTED | NVME_DNR;
     struct dsm_range r[DSM_MAX_RANGES];
     unsigned n;
@@ -385,37 +393,53 @@ static uint16_t dataset_management(struct nvme_ctrl *c, const struct nvme_sqe *e
         return st;
     iov_to_buf(c->iov, n, 0, r, nr * sizeof r[0]);
     for (unsigned i = 0; i < nr; i++)
-        if (!blocks_inside(c, le64toh(r[i].slba), le32toh(r[i].nlb)))
+        if (!blocks_inside(disk, le64toh(r[i].slba), le32toh(r[i].nlb)))
             return NVME_SC_LBA_RANGE | NVME_DNR;
     for (unsigned i = 0; i < nr; i++) {
         uint64_t len = (uint64_t)le32toh(r[i].nlb) << NVME_LBA_SHIFT;
         if (len == 0)
             continue;
-        int rc = c->disk->ops->discard(c->disk, le64toh(r[i].slba) << NVME_LBA_SHIFT, len);
+        int rc = disk->ops->discard(disk, le64toh(r[i].slba) << NVME_LBA_SHIFT, len);
         if (rc < 0)
-            return host_error(c, "discard", rc);
+            return host_error(c, disk, "discard", rc);
     }
     return NVME_SC_SUCCESS;
 }
 
+static uint16_t flush(struct nvme_ctrl *c, struct block_attachment *disk)
+{
+    int r = disk->read_only ? 0 : disk->ops->flush(disk);
+    return r < 0 ? host_error(c, disk, "a flush", r) : NVME_SC_SUCCESS;
+}
+
+uint16_t nvme_flush_all(struct nvme_ctrl *c)
+{
+    uint16_t st = NVME_SC_SUCCESS;
+    for (unsigned i = 0; i < c->nns; i++) {
+        uint16_t one = flush(c, c->ns[i]);
+        st = st ? st : one;
+    }
+    return st;
+}
+
+/* Routed by NSID: an active namespace, or for Flush also 0xffffffff (every namespace);
+ * anything else is Invalid Namespace or Format. */
 uint16_t nvme_io_command(struct nvme_ctrl *c, const struct nvme_sqe *e, uint32_t *dw0)
 {
     (void)dw0;
     if (e->flags & 0xc0)
         return NVME_SC_INVALID_FIELD | NVME_DNR;
-    if (e->opcode == NVM_FLUSH) {
-        if (e->nsid != NSID && e->nsid != NSID_ALL)
-            return NVME_SC_INVALID_NS | NVME_DNR;
-        int r = c->disk->read_only ? 0 : c->disk->ops->flush(c->disk);
-        return r < 0 ? host_error(c, "a flush", r) : NVME_SC_SUCCESS;
-    }
-    if (e->nsid != NSID)
+    if (e->opcode == NVM_FLUSH && e->nsid == NSID_ALL)
+        return nvme_flush_all(c);
+    struct block_attachment *disk = nvme_ns(c, e->nsid);
+    if (!disk)
         return NVME_SC_INVALID_NS | NVME_DNR;
     switch (e->opcode) {
-    case NVM_WRITE: return read_write(c, e, true);
-    case NVM_READ: return read_write(c, e, false);
-    case NVM_WRITE_ZEROES: return write_zeroes(c, e);
-    case NVM_DSM: return dataset_management(c, e);
+    case NVM_FLUSH: return flush(c, disk);
+    case NVM_WRITE: return read_write(c, disk, e, true);
+    case NVM_READ: return read_write(c, disk, e, false);
+    case NVM_WRITE_ZEROES: return write_zeroes(c, disk, e);
+    case NVM_DSM: return dataset_management(c, disk, e);
     default: return NVME_SC_INVALID_OPCODE | NVME_DNR;
     }
 }

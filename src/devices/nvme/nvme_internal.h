@@ -71,7 +71,8 @@ struct nvme_ctrl {
     struct pci_function pci;
     const struct guest_ram *ram;
     struct iothread *io;
-    struct block_attachment *disk;
+    struct block_attachment *ns[NVME_MAX_NAMESPACES]; /* NSID i + 1 */
+    unsigned nns;
     int efd;
     struct iothread_watch *watch;
 
@@ -96,11 +97,20 @@ struct nvme_ctrl {
     struct iovec iov[(NVME_MAX_XFER / NVME_PAGE) + 2];
 };
 
+/* The namespace nsid names, or NULL for an NSID that is not active (0, past the last,
+ * 0xffffffff). Every guest-supplied NSID goes through here. */
+static inline struct block_attachment *nvme_ns(const struct nvme_ctrl *c, uint32_t nsid)
+{
+    return nsid >= 1 && nsid <= c->nns ? c->ns[nsid - 1] : NULL;
+}
+
 /* nvme_cmd.c: runs one command; returns the status, *dw0 the result dword. A command
  * that must not complete now (AER) sets *defer. */
 uint16_t nvme_admin_command(struct nvme_ctrl *c, const struct nvme_sqe *e, uint32_t *dw0,
                             bool *defer);
 uint16_t nvme_io_command(struct nvme_ctrl *c, const struct nvme_sqe *e, uint32_t *dw0);
+/* Flushes every writable namespace (Flush to NSID 0xffffffff, shutdown): the status. */
+uint16_t nvme_flush_all(struct nvme_ctrl *c);
 
 /* nvme.c: queue creation and deletion for the admin commands (under lock). */
 uint16_t nvme_create_cq(struct nvme_ctrl *c, uint16_t qid, uint64_t base, uint16_t size,

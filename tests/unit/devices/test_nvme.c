@@ -2,9 +2,11 @@
  * sizing, the PCIe capability, INTx), enable and the admin queue, Identify, I/O queues,
  * reads and writes through PRP lists, flush, write zeroes, deallocate, reset in the
  * middle of the queue, and the hostile cases (queues and PRPs outside RAM, unaligned PRPs,
- * bogus sizes, doorbells for missing queues, bad admin queue registers). Commands run
- * synchronously (no I/O thread). */
+ * bogus sizes, doorbells for missing queues, bad admin queue registers); two namespaces
+ * of different sizes (Identify per NSID, I/O routed by NSID, bad NSIDs, a read-only one).
+ * Commands run synchronously (no I/O thread) but in io_thread_batch_and_reset. */
 #include <endian.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,7 +29,8 @@
 
 static uint8_t *ram_host;
 static struct guest_ram ram;
-static struct block_attachment *disk;
+static struct block_attachment *disk;  /* namespace 1 */
+static struct block_attachment *disk2; /* namespace 2, when fresh_two() made one */
 static struct nvme_ctrl *ctrl;
 static struct pci_function *fn;
 static bool irq;
@@ -79,7 +82,8 @@ static unsigned submit(unsigned q, struct sqe e, uint32_t *dw0)
     return (le32toh(c[3]) >> 17) & 0x3fff;
 }
 
-static void fresh_on(struct iothread *io, bool read_only)
+/* A controller over one namespace of DISK_SIZE, or (size2 != 0) a second one of size2. */
+static void fresh_ns(struct iothread *io, bool read_only, uint64_t size2, bool read_only2)
 {
     log_set_level(LOG_LEVEL_ERROR);
     if (!ram_host && !(ram_host = aligned_alloc(4096, RAM_SIZE)))
@@ -88,8 +92,11 @@ static void fresh_on(struct iothread *io, bool read_only)
     ram = (struct guest_ram){ram_host, RAM_BASE, RAM_SIZE};
     if (ctrl)
         nvme_destroy(ctrl);
+    disk2 = NULL;
     if (block_mem_create(DISK_SIZE, read_only, &disk) < 0 ||
-        nvme_create(&ram, io, disk, &ctrl, NULL) < 0)
+        (size2 && block_mem_create(size2, read_only2, &disk2) < 0) ||
+        nvme_create(&ram, io, (struct block_attachment *[]){disk, disk2}, size2 ? 2 : 1, &ctrl,
+                    NULL) < 0)
         abort();
     fn = nvme_pci_function(ctrl);
     fn->set_intx = set_intx;
@@ -99,6 +106,7 @@ static void fresh_on(struct iothread *io, bool read_only)
     cq_phase[0] = cq_phase[1] = true;
 }
 
+static void fresh_on(struct iothread *io, bool read_only) { fresh_ns(io, read_only, 0, false); }
 static void fresh(bool read_only) { fresh_on(NULL, read_only); }
 
 /* PCI setup and CC.EN: true when the controller reports ready. */
@@ -464,6 +472,146 @@ TEST(read_only_namespace)
     CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x02, .cid = 3, .nsid = 1, .prp1 = DATA}, NULL), 0);
 }
 
+#define DISK2_SIZE (3u << 19) /* 1.5 MiB: a size of its own */
+
+static uint64_t id_nsze(void)
+{
+    uint64_t v;
+    memcpy(&v, gp(DATA), 8);
+    return le64toh(v);
+}
+
+/* Two namespaces of different sizes on one controller: NN, the active list, Identify per
+ * NSID, I/O routed to each disk by NSID, the LBA range of each, bad NSIDs everywhere. */
+TEST(two_namespaces)
+{
+    fresh_ns(NULL, false, DISK2_SIZE, false);
+    REQUIRE(enable());
+    REQUIRE(io_queues());
+    uint8_t *id = gp(DATA);
+    REQUIRE(submit(0, (struct sqe){.opcode = 0x06, .cid = 1, .prp1 = DATA, .cdw = {1}}, NULL) == 0);
+    CHECK_EQ_U64(id[516] | id[517] << 8, 2); /* NN */
+    REQUIRE(submit(0, (struct sqe){.opcode = 0x06, .cid = 2, .nsid = 1, .prp1 = DATA}, NULL) == 0);
+    CHECK_EQ_U64(id_nsze(), DISK_SIZE / 512);
+    REQUIRE(submit(0, (struct sqe){.opcode = 0x06, .cid = 3, .nsid = 2, .prp1 = DATA}, NULL) == 0);
+    CHECK_EQ_U64(id_nsze(), DISK2_SIZE / 512);
+    CHECK_EQ_U64(id[99], 0); /* not write protected */
+    /* Active namespace list: above 0 both, above 1 only 2, above 2 none. */
+    uint32_t list[3];
+    REQUIRE(submit(0, (struct sqe){.opcode = 0x06, .cid = 4, .prp1 = DATA, .cdw = {2}}, NULL) == 0);
+    memcpy(list, id, sizeof list);
+    CHECK(le32toh(list[0]) == 1 && le32toh(list[1]) == 2 && list[2] == 0);
+    REQUIRE(submit(0, (struct sqe){.opcode = 0x06, .cid = 5, .nsid = 1, .prp1 = DATA, .cdw = {2}}, NULL) == 0);
+    memcpy(list, id, sizeof list);
+    CHECK(le32toh(list[0]) == 2 && list[1] == 0);
+    REQUIRE(submit(0, (struct sqe){.opcode = 0x06, .cid = 6, .nsid = 2, .prp1 = DATA, .cdw = {2}}, NULL) == 0);
+    CHECK_EQ_U64(id[0], 0);
+    CHECK_EQ_U64(submit(0, (struct sqe){.opcode = 0x06, .cid = 7, .nsid = 0xfffffffe, .prp1 = DATA, .cdw = {2}}, NULL), 0xb);
+    /* Descriptors: each active NSID; Identify and descriptors for 0, 3, all ones: invalid. */
+    CHECK_EQ_U64(submit(0, (struct sqe){.opcode = 0x06, .cid = 8, .nsid = 2, .prp1 = DATA, .cdw = {3}}, NULL), 0);
+    static const uint32_t bad[] = {0, 3, 9, 0xffffffff};
+    for (unsigned i = 0; i < 4; i++) {
+        CHECK_EQ_U64(submit(0, (struct sqe){.opcode = 0x06, .cid = 9, .nsid = bad[i], .prp1 = DATA}, NULL), 0xb);
+        CHECK_EQ_U64(submit(0, (struct sqe){.opcode = 0x06, .cid = 10, .nsid = bad[i], .prp1 = DATA, .cdw = {3}}, NULL), 0xb);
+        CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x02, .cid = 11, .nsid = bad[i], .prp1 = DATA}, NULL), 0xb);
+        CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x01, .cid = 12, .nsid = bad[i], .prp1 = DATA}, NULL), 0xb);
+        CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x08, .cid = 13, .nsid = bad[i]}, NULL), 0xb);
+        CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x09, .cid = 14, .nsid = bad[i], .prp1 = LIST, .cdw = {0, 4}}, NULL), 0xb);
+    }
+    /* Flush: each namespace, all of them (0xffffffff); not 0 or 3. SMART log per NSID. */
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x00, .cid = 15, .nsid = 2}, NULL), 0);
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x00, .cid = 16, .nsid = 0xffffffff}, NULL), 0);
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x00, .cid = 17, .nsid = 0}, NULL), 0xb);
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x00, .cid = 18, .nsid = 3}, NULL), 0xb);
+    CHECK_EQ_U64(submit(0, (struct sqe){.opcode = 0x02, .cid = 19, .nsid = 2, .prp1 = DATA, .cdw = {2 | 127u << 16}}, NULL), 0);
+    CHECK_EQ_U64(submit(0, (struct sqe){.opcode = 0x02, .cid = 20, .nsid = 0xffffffff, .prp1 = DATA, .cdw = {2 | 127u << 16}}, NULL), 0);
+    CHECK_EQ_U64(submit(0, (struct sqe){.opcode = 0x02, .cid = 21, .nsid = 3, .prp1 = DATA, .cdw = {2 | 127u << 16}}, NULL), 0xb);
+    /* The same LBA on each namespace: each disk gets its own data. */
+    memset(gp(DATA), 0x11, 512);
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x01, .cid = 22, .nsid = 1, .prp1 = DATA, .cdw = {5}}, NULL), 0);
+    memset(gp(DATA), 0x22, 512);
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x01, .cid = 23, .nsid = 2, .prp1 = DATA, .cdw = {5}}, NULL), 0);
+    uint8_t back[512];
+    struct iovec iov = {back, sizeof back};
+    REQUIRE(disk->ops->readv(disk, &iov, 1, 5 * 512) == 0);
+    CHECK(back[0] == 0x11 && back[511] == 0x11);
+    REQUIRE(disk2->ops->readv(disk2, &iov, 1, 5 * 512) == 0);
+    CHECK(back[0] == 0x22 && back[511] == 0x22);
+    memset(gp(DATA), 0, 512);
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x02, .cid = 24, .nsid = 1, .prp1 = DATA, .cdw = {5}}, NULL), 0);
+    CHECK_EQ_U64(*(uint8_t *)gp(DATA), 0x11);
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x02, .cid = 25, .nsid = 2, .prp1 = DATA, .cdw = {5}}, NULL), 0);
+    CHECK_EQ_U64(*(uint8_t *)gp(DATA), 0x22);
+    /* Each namespace's own end: the last block of namespace 2 is past namespace 1's end,
+     * and reads there work on 2 only. */
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x02, .cid = 26, .nsid = 2, .prp1 = DATA,
+                                        .cdw = {DISK2_SIZE / 512 - 1}}, NULL), 0);
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x02, .cid = 27, .nsid = 1, .prp1 = DATA,
+                                        .cdw = {DISK2_SIZE / 512 - 1}}, NULL), 0x80);
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x02, .cid = 28, .nsid = 2, .prp1 = DATA,
+                                        .cdw = {DISK2_SIZE / 512}}, NULL), 0x80);
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x08, .cid = 29, .nsid = 2, .cdw = {DISK2_SIZE / 512 - 1, 0, 1}}, NULL), 0x80);
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x08, .cid = 30, .nsid = 2, .cdw = {5}}, NULL), 0);
+    REQUIRE(disk2->ops->readv(disk2, &iov, 1, 5 * 512) == 0);
+    CHECK(back[0] == 0 && back[511] == 0);
+    REQUIRE(disk->ops->readv(disk, &iov, 1, 5 * 512) == 0);
+    CHECK(back[0] == 0x11);
+    /* Shutdown flushes both: SHST complete. */
+    reg_write(0x14, 4, 1 | 6 << 16 | 4 << 20 | 1 << 14);
+    CHECK_EQ_U64((reg_read(0x1c, 4) >> 2) & 3, 2);
+}
+
+/* A read-only namespace beside a writable one: writes, write zeroes and deallocate to the
+ * read-only one are refused (its disk unchanged), the other takes them; Identify says
+ * which is write protected; flushing all namespaces succeeds. */
+TEST(read_only_second_namespace)
+{
+    fresh_ns(NULL, false, DISK2_SIZE, true);
+    REQUIRE(enable());
+    REQUIRE(io_queues());
+    uint8_t *id = gp(DATA);
+    REQUIRE(submit(0, (struct sqe){.opcode = 0x06, .cid = 1, .nsid = 2, .prp1 = DATA}, NULL) == 0);
+    CHECK_EQ_U64(id[99], 1);
+    REQUIRE(submit(0, (struct sqe){.opcode = 0x06, .cid = 2, .nsid = 1, .prp1 = DATA}, NULL) == 0);
+    CHECK_EQ_U64(id[99], 0);
+    memset(gp(DATA), 0x33, 512);
+    uint32_t *range = gp(LIST);
+    memset(range, 0, 16);
+    range[1] = htole32(1);
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x01, .cid = 3, .nsid = 2, .prp1 = DATA}, NULL), 0x20);
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x08, .cid = 4, .nsid = 2}, NULL), 0x20);
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x09, .cid = 5, .nsid = 2, .prp1 = LIST, .cdw = {0, 4}}, NULL), 0x20);
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x02, .cid = 6, .nsid = 2, .prp1 = DATA}, NULL), 0);
+    CHECK_EQ_U64(*(uint8_t *)gp(DATA), 0);
+    memset(gp(DATA), 0x33, 512);
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x01, .cid = 7, .nsid = 1, .prp1 = DATA}, NULL), 0);
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x00, .cid = 8, .nsid = 0xffffffff}, NULL), 0);
+    CHECK_EQ_U64(submit(1, (struct sqe){.opcode = 0x00, .cid = 9, .nsid = 2}, NULL), 0);
+    uint8_t back[512];
+    struct iovec iov = {back, sizeof back};
+    REQUIRE(disk->ops->readv(disk, &iov, 1, 0) == 0);
+    CHECK(back[0] == 0x33);
+    REQUIRE(disk2->ops->readv(disk2, &iov, 1, 0) == 0);
+    CHECK(back[0] == 0);
+}
+
+/* nvme_create refuses no namespaces and more than NVME_MAX_NAMESPACES, closing what it
+ * was given either way. */
+TEST(namespace_count_limits)
+{
+    struct nvme_ctrl *c = NULL;
+    CHECK(nvme_create(&ram, NULL, NULL, 0, &c, NULL) == -EINVAL);
+    CHECK(c == NULL);
+    struct block_attachment *d[NVME_MAX_NAMESPACES + 1];
+    for (unsigned i = 0; i <= NVME_MAX_NAMESPACES; i++)
+        REQUIRE(block_mem_create(4096, false, &d[i]) == 0);
+    CHECK(nvme_create(&ram, NULL, d, NVME_MAX_NAMESPACES + 1, &c, NULL) == -EINVAL);
+    for (unsigned i = 0; i < NVME_MAX_NAMESPACES; i++)
+        REQUIRE(block_mem_create(4096, false, &d[i]) == 0);
+    REQUIRE(nvme_create(&ram, NULL, d, NVME_MAX_NAMESPACES, &c, NULL) == 0);
+    nvme_destroy(c);
+}
+
 int main(void)
 {
     RUN(config_space);
@@ -475,6 +623,9 @@ int main(void)
     RUN(full_completion_queue_waits);
     RUN(io_thread_batch_and_reset);
     RUN(read_only_namespace);
+    RUN(two_namespaces);
+    RUN(read_only_second_namespace);
+    RUN(namespace_count_limits);
     nvme_destroy(ctrl);
     free(ram_host);
     return test_summary();

@@ -38,7 +38,7 @@ TEST(bridge)
     struct block_attachment *d;
     for (unsigned i = 0; i < 5; i++) {
         REQUIRE(block_mem_create(1 << 20, false, &d) == 0);
-        REQUIRE(nvme_create(&ram, NULL, d, &c[i], NULL) == 0);
+        REQUIRE(nvme_create(&ram, NULL, &d, 1, &c[i], NULL) == 0);
         unsigned slot = 0;
         REQUIRE(pcie_host_plug(&h, nvme_pci_function(c[i]), &slot) == 0);
         CHECK_EQ_U64(slot, i + 1);
