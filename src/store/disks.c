@@ -1,5 +1,5 @@
 /*
- * A bundle's disks as `cove set` changes them: their options (read-only, cache, sync), and
+ * A bundle's disks as `cove set` changes them: their options (read-only, cache, sync, interface), and
  * NBD exports added and removed. A bundle's image files are its own (created with it,
  * cloned with it), so set neither adds nor removes those; a file from elsewhere is
  * attached for one run (`cove run NAME --disk PATH`).
@@ -35,6 +35,7 @@ int store_set_disks(struct cove_config *cfg, const struct cove_vm_settings *set,
         d->read_only = set->disk_modes.read_only;
         d->cache = set->disk_modes.cache;
         d->sync = set->disk_modes.sync;
+        d->nvme = set->disk_modes.nvme;
     }
     if (set->remove_disk) {
         if ((rc = check_index(cfg, set->remove_disk, "--remove-disk", err)) < 0)

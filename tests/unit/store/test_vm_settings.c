@@ -206,6 +206,24 @@ TEST(shares_stored)
     cove_vm_info_free(&v);
 }
 
+/* cove set --disk-options N:OPTS: every option of the one --disk parser reaches config.json,
+ * the interface too */
+TEST(disk_options_stored)
+{
+    struct cove_error err = {0};
+    struct cove_vm_info v;
+    CHECK(create("do", (struct cove_create_options){0}, &err) == 0);
+    char opts[] = "ro,cache=none,sync=full,if=nvme";
+    struct cove_vm_settings set = {.disk_options = 1};
+    REQUIRE(cove_disk_options_parse(opts, &set.disk_modes, &err) == 0);
+    CHECK(cove_vm_set("do", &set, &err) == 0);
+    CHECK(cove_vm_get("do", &v, &err) == 0);
+    CHECK(v.config.disks[0].read_only && v.config.disks[0].nvme);
+    CHECK(v.config.disks[0].cache == COVE_DISK_CACHE_NONE);
+    CHECK(v.config.disks[0].sync == COVE_DISK_SYNC_FULL);
+    cove_vm_info_free(&v);
+}
+
 /* config.json's "shares": every value checked where the file is read */
 TEST(shares_parsed)
 {
@@ -265,6 +283,7 @@ int main(void)
     RUN(network_stored);
     RUN(shares_stored);
     RUN(shares_parsed);
+    RUN(disk_options_stored);
     store_remove_tree(home);
     return test_summary();
 }
