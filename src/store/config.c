@@ -435,9 +435,15 @@ int cove_config_parse(const char *text, size_t len, const char *what, struct cov
     memset(out, 0, sizeof *out);
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
+    if (!root) {
+        /* jansson quotes the token it stopped at, which may hold control characters:
+         * the message stays one line */
+        for (char *p = jerr.text; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
         return cove_error_set(err, -EINVAL, "%s: not valid JSON: line %d, column %d: %s",
                               c.what, jerr.line, jerr.column, jerr.text);
+    }
     int rc = parse_root(&c, root, out);
     json_decref(root);
     if (rc < 0)
