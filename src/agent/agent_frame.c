@@ -249,9 +249,10 @@ static int tree_entry(struct agent_tree *t, const struct agent_frame *f, struct 
         return violation(err, "a symbolic link pointing out of the tree");
     if (++t->entries > AGENT_TREE_MAX_ENTRIES)
         return violation(err, "more entries than a copy may have");
-    if (e->type == 'd' && ++t->depth > AGENT_TREE_MAX_DEPTH)
+    /* the depth changes only for an entry that is taken: a refused one leaves it as it was */
+    if (e->type == 'd' && t->depth + 1 > AGENT_TREE_MAX_DEPTH)
         return violation(err, "directories nested deeper than a copy may go");
-    if (e->type == 'u' && t->depth-- == 0)
+    if (e->type == 'u' && t->depth == 0)
         return violation(err, "an entry leaving the top of the tree");
     if (e->type == 'f') {
         if (e->size > AGENT_TREE_MAX_BYTES - t->bytes)
@@ -259,6 +260,10 @@ static int tree_entry(struct agent_tree *t, const struct agent_frame *f, struct 
         t->bytes += e->size;
         t->left = e->size;
     }
+    if (e->type == 'd')
+        t->depth++;
+    else if (e->type == 'u')
+        t->depth--;
     return AGENT_FEED_ENTRY;
 }
 
