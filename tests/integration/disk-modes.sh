@@ -98,18 +98,8 @@ grep -q 'O_DIRECT' "$TMP/sync-fsync.strace" && fail "cache=writeback: an O_DIREC
 echo "ok: sync=fsync fdatasyncs, sync=full fsyncs, sync=none neither; cache=none is O_DIRECT"
 
 # --- bad input ----------------------------------------------------------------------------
-bad() {
-    local pattern=$1; shift
-    timeout 60 "$COVE" run --kernel "$KERNEL" --initrd "$INITRD" "$@" </dev/null \
-        >"$TMP/bad.out" 2>"$TMP/bad.err"
-    local rc=$?
-    [ $rc -ne 0 ] || fail "$*: exit status 0"
-    [ "$(wc -l <"$TMP/bad.err")" -eq 1 ] || { cat "$TMP/bad.err"; fail "$*: not one line on stderr"; }
-    grep -qE -- "$pattern" "$TMP/bad.err" || { cat "$TMP/bad.err"; fail "$*: no '$pattern'"; }
-    echo "ok: $*: $(cat "$TMP/bad.err")"
-}
-bad "unknown cache mode 'direct'" --disk "$IMGS/s.img,cache=direct"
-bad "unknown sync mode 'yes'" --disk "$IMGS/s.img,sync=yes"
-bad "'sync=none' given twice" --disk "$IMGS/s.img,sync=none,sync=none"
-bad "unknown option 'fua'" --disk "$IMGS/s.img,fua"
+run_refused "unknown cache mode 'direct'" --disk "$IMGS/s.img,cache=direct"
+run_refused "unknown sync mode 'yes'" --disk "$IMGS/s.img,sync=yes"
+run_refused "'sync=none' given twice" --disk "$IMGS/s.img,sync=none,sync=none"
+run_refused "unknown option 'fua'" --disk "$IMGS/s.img,fua"
 echo "PASS"

@@ -24,6 +24,19 @@ need_virtiofsd() {
         { echo "skip: no virtiofsd (qemu-system-common)"; exit 77; }
 }
 
+# run_refused PATTERN ARGS...: `cove run --kernel` of the default guest with ARGS must exit
+# non-zero with one line on stderr matching PATTERN (grep -E).
+run_refused() {
+    local pattern=$1; shift
+    timeout 60 "$COVE" run --kernel "$KERNEL" --initrd "$INITRD" "$@" </dev/null \
+        >"$TMP/bad.out" 2>"$TMP/bad.err"
+    local rc=$?
+    [ $rc -ne 0 ] || fail "$*: exit status 0"
+    [ "$(wc -l <"$TMP/bad.err")" -eq 1 ] || { cat "$TMP/bad.err"; fail "$*: not one line on stderr"; }
+    grep -qE -- "$pattern" "$TMP/bad.err" || { cat "$TMP/bad.err"; fail "$*: no '$pattern'"; }
+    echo "ok: $*: $(cat "$TMP/bad.err")"
+}
+
 # expect_in FILE PATTERN: fails the test unless FILE contains PATTERN (grep -E).
 expect_in() { grep -qE -- "$2" "$1" || { echo "--- $1:"; tail -n 30 "$1"; fail "no '$2' in output"; }; }
 

@@ -190,20 +190,10 @@ set_bad "tls-psk-file= names a host file" --add-disk "$TLS_URI"
 echo "ok: cove set --disk-options, --remove-disk; what set refuses is one line"
 
 # --- bad input ----------------------------------------------------------------------------
-bad() {
-    local pattern=$1; shift
-    timeout 60 "$COVE" run --kernel "$KERNEL" --initrd "$INITRD" "$@" </dev/null \
-        >"$TMP/bad.out" 2>"$TMP/bad.err"
-    local rc=$?
-    [ $rc -ne 0 ] || fail "$*: exit status 0"
-    [ "$(wc -l <"$TMP/bad.err")" -eq 1 ] || { cat "$TMP/bad.err"; fail "$*: not one line on stderr"; }
-    grep -qE -- "$pattern" "$TMP/bad.err" || { cat "$TMP/bad.err"; fail "$*: no '$pattern'"; }
-    echo "ok: $*: $(cat "$TMP/bad.err")"
-}
-bad 'no socket; add \?socket=PATH' --disk 'nbd+unix:///x'
-bad "port must be a number 1..65535, got '0'" --disk 'nbd://127.0.0.1:0/x'
-bad 'no host' --disk 'nbd:///x'
-bad "unknown sync mode 'always'" --disk "nbd://127.0.0.1/x,sync=always"
-bad 'cannot connect to the NBD server' --disk "nbd://127.0.0.1:$PORT/x"
-bad 'cannot connect to the NBD server' --disk "nbd+unix:///x?socket=$TMP/none.sock"
+run_refused 'no socket; add \?socket=PATH' --disk 'nbd+unix:///x'
+run_refused "port must be a number 1..65535, got '0'" --disk 'nbd://127.0.0.1:0/x'
+run_refused 'no host' --disk 'nbd:///x'
+run_refused "unknown sync mode 'always'" --disk "nbd://127.0.0.1/x,sync=always"
+run_refused 'cannot connect to the NBD server' --disk "nbd://127.0.0.1:$PORT/x"
+run_refused 'cannot connect to the NBD server' --disk "nbd+unix:///x?socket=$TMP/none.sock"
 echo "PASS"
