@@ -59,6 +59,14 @@ static int must_run(const char *name, const char *bundle, pid_t *pid, struct cov
     return 0;
 }
 
+/* A running VM's bundle and control socket; "VM 'x' is not running" otherwise. */
+static int running_vm(const char *name, char bundle[PATH_MAX], char sock[PATH_MAX], pid_t *pid,
+                      struct cove_error *err)
+{
+    int rc = sock_path(name, bundle, PATH_MAX, sock, PATH_MAX, err);
+    return rc < 0 ? rc : must_run(name, bundle, pid, err);
+}
+
 static bool wait_stopped(const char *bundle, long timeout_ms)
 {
     pid_t pid;
@@ -75,8 +83,8 @@ int cove_vm_stop(const char *name, int timeout_ms, struct cove_error *err)
 {
     char bundle[PATH_MAX], sock[PATH_MAX];
     pid_t pid;
-    int rc = sock_path(name, bundle, sizeof bundle, sock, sizeof sock, err);
-    if (rc < 0 || (rc = must_run(name, bundle, &pid, err)) < 0)
+    int rc = running_vm(name, bundle, sock, &pid, err);
+    if (rc < 0)
         return rc;
     /* The guest agent first (sync, root read-only, power off, from inside the guest);
      * without an agent, the serial console's SysRq; then by force. The agent is the
@@ -101,8 +109,8 @@ int cove_vm_suspend(const char *name, struct cove_error *err)
 {
     char bundle[PATH_MAX], sock[PATH_MAX];
     pid_t pid;
-    int rc = sock_path(name, bundle, sizeof bundle, sock, sizeof sock, err);
-    if (rc < 0 || (rc = must_run(name, bundle, &pid, err)) < 0)
+    int rc = running_vm(name, bundle, sock, &pid, err);
+    if (rc < 0)
         return rc;
     struct cove_error cerr;
     if ((rc = api_client_suspend(sock, &cerr)) < 0)
@@ -117,8 +125,8 @@ static int set_state(const char *name, const char *state, struct cove_error *err
 {
     char bundle[PATH_MAX], sock[PATH_MAX];
     pid_t pid;
-    int rc = sock_path(name, bundle, sizeof bundle, sock, sizeof sock, err);
-    if (rc < 0 || (rc = must_run(name, bundle, &pid, err)) < 0)
+    int rc = running_vm(name, bundle, sock, &pid, err);
+    if (rc < 0)
         return rc;
     struct cove_error cerr;
     if ((rc = api_client_set_state(sock, state, &cerr)) < 0)
@@ -141,8 +149,8 @@ int cove_vm_get_memory(const char *name, struct cove_vm_memory *out, struct cove
     char bundle[PATH_MAX], sock[PATH_MAX];
     pid_t pid;
     memset(out, 0, sizeof *out);
-    int rc = sock_path(name, bundle, sizeof bundle, sock, sizeof sock, err);
-    if (rc < 0 || (rc = must_run(name, bundle, &pid, err)) < 0)
+    int rc = running_vm(name, bundle, sock, &pid, err);
+    if (rc < 0)
         return rc;
     struct cove_error cerr;
     if ((rc = api_client_memory(sock, out, &cerr)) < 0)
@@ -154,8 +162,8 @@ int cove_vm_set_memory(const char *name, uint64_t memory_mib, struct cove_error 
 {
     char bundle[PATH_MAX], sock[PATH_MAX];
     pid_t pid;
-    int rc = sock_path(name, bundle, sizeof bundle, sock, sizeof sock, err);
-    if (rc < 0 || (rc = must_run(name, bundle, &pid, err)) < 0)
+    int rc = running_vm(name, bundle, sock, &pid, err);
+    if (rc < 0)
         return rc;
     struct cove_error cerr;
     if ((rc = api_client_set_memory(sock, memory_mib, &cerr)) < 0)
