@@ -25,7 +25,9 @@ ln -s "$outside/secret" "$src/escape_abs"
 ln -s ../outside/secret "$src/escape_rel"
 head -c 1G /dev/urandom >"$src/big"
 (cd "$src/hostmany" && seq -f h%g 10000 | xargs touch)
-ro_before=$(cd "$ro" && ls -laR . | sha256sum)
+# names, modes, sizes and mtimes under the share (not '..', whose mtime moves with $TMP)
+ro_state() { (cd "$ro" && find . -printf '%p %M %s %T@\n' | sort | sha256sum); }
+ro_before=$(ro_state)
 
 # --- the guest's side ------------------------------------------------------------------------
 cat >"$src/guest.sh" <<'EOF'
@@ -81,7 +83,7 @@ grep -q "escaped!" "$TMP/out" && fail "a symlink in the share reached a host fil
 echo "ok: symlinks pointing outside the share do not reach the host's files"
 
 grep -E "^ro-" "$TMP/out" && fail "a write to the read-only share did not fail with EROFS/EACCES"
-[ "$(cd "$ro" && ls -laR . | sha256sum)" = "$ro_before" ] || fail "the read-only share changed"
+[ "$(ro_state)" = "$ro_before" ] || fail "the read-only share changed"
 [ "$(cat "$ro/keep")" = keep ] || fail "the read-only share's file changed"
 echo "ok: the read-only share refuses every write (host files unchanged)"
 
