@@ -52,13 +52,51 @@ static int check_word(const char *what, const char *s, struct cove_error *err)
 /* --- building ---------------------------------------------------------------------------- */
 
 static volatile pid_t builder_pid;
+static volatile sig_atomic_t signals_seen;
 
 /* To the builder's whole process group: mmdebstrap, apt and dpkg below it must stop too
- * (bash runs its INT trap only once the command in the foreground has ended). */
+ * (bash runs its INT trap only once the command in the foreground has ended). The first
+ * signal is passed on as it came; a second one is the user insisting (dpkg holds SIGINT
+ * while it configures a package, and riscv64 maintainer scripts run under qemu-user), which
+ * the loop in cove_image_build answers by killing the builder's children outright. */
 static void forward_signal(int sig)
 {
-    if (builder_pid > 0)
+    if (++signals_seen == 1 && builder_pid > 0)
         kill(-builder_pid, sig);
+}
+
+/* SIGKILL to every process of the builder's group but the builder itself: mmdebstrap,
+ * apt, dpkg and the maintainer scripts stop now, and the builder, no longer waiting on
+ * them, runs its cleanup (unmounts, removes its temporary directory) as after one signal. */
+static void kill_builder_children(pid_t pgid)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0 || pid == pgid)
+            continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t r = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (r <= 0)
+            continue;
+        buf[r] = 0;
+        /* pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses */
+        char *p = strrchr(buf, ')');
+        int ppid, pgrp;
+        char state;
+        if (p && sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid)
+            kill((pid_t)pid, SIGKILL);
+    }
+    closedir(d);
 }
 
 /* The builder's last "image: error: ..." line, without the prefix, into msg. */
@@ -132,6 +170,8 @@ int cove_image_build(const char *builder, const char *name, const char *suite, b
     struct sigaction fwd = {.sa_handler = forward_signal}, old_int, old_term;
     sigemptyset(&fwd.sa_mask);
     builder_pid = pid;
+    signals_seen = 0;
+    bool told = false, killed = false;
     sigaction(SIGINT, &fwd, &old_int);
     sigaction(SIGTERM, &fwd, &old_term);
 
@@ -140,7 +180,16 @@ int cove_image_build(const char *builder, const char *name, const char *suite, b
     struct pollfd pf[2] = {{.fd = out[0], .events = POLLIN}, {.fd = errp[0], .events = POLLIN}};
     int open_fds = errp[0] >= 0 ? 2 : 1;
     while (open_fds > 0) {
-        if (poll(pf, 2, -1) < 0) {
+        int pr = poll(pf, 2, -1);
+        if (signals_seen == 1 && !told && progress) {
+            fprintf(stderr, "cove: stopping the build and cleaning up (interrupt again to stop "
+                            "at once)\n");
+            told = true;
+        } else if (signals_seen >= 2 && !killed) {
+            kill_builder_children(pid);
+            killed = true;
+        }
+        if (pr < 0) {
             if (errno == EINTR)
                 continue;
             break;

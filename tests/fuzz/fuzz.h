@@ -30,6 +30,21 @@ static inline uint64_t fuzz_take(struct fuzz_input *in, unsigned bytes)
     return v;
 }
 
+/* The input's next bytes as guest RAM: a 2-byte length, then that many bytes (at most what
+ * is left) at the start of ram; the rest of ram is zero. */
+static inline void fuzz_load_ram(struct fuzz_input *in, uint8_t *ram, size_t size)
+{
+    size_t n = (size_t)fuzz_take(in, 2);
+    if (n > in->left)
+        n = in->left;
+    if (n > size)
+        n = size;
+    memset(ram, 0, size);
+    memcpy(ram, in->p, n);
+    in->p += n;
+    in->left -= n;
+}
+
 /* Any host pointer the device got must lie inside guest RAM: the property under test. */
 static inline void fuzz_check_inside(const struct guest_ram *ram, const void *p, size_t len)
 {

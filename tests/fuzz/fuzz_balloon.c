@@ -8,7 +8,7 @@
 #include <sys/mman.h>
 
 #include "devices/virtio/virtio_devices.h"
-#include "fuzz.h"
+#include "fuzz_virtio.h"
 #include "util/log.h"
 
 #define GUARD 4096
@@ -20,39 +20,15 @@ static struct {
     uint8_t after[GUARD];
 } mem __attribute__((aligned(4096)));
 
-static void set_irq(void *opaque, bool level) {}
-
-static void wr(struct virtio_mmio *t, uint64_t off, uint32_t v) { virtio_mmio_write(t, off, 4, v); }
-
 static void handshake(struct virtio_mmio *t, uint8_t cfg)
 {
     /* cfg bits: 1 stats, 2 reporting, 4 deflate-on-OOM, 8 event idx, 16 indirect */
     uint32_t lo = (cfg & 1 ? 1u << 1 : 0) | (cfg & 2 ? 1u << 5 : 0) | (cfg & 4 ? 1u << 2 : 0) |
                   (cfg & 8 ? 1u << VIRTIO_F_RING_EVENT_IDX : 0) |
                   (cfg & 16 ? 1u << VIRTIO_F_INDIRECT_DESC : 0);
-    wr(t, VIRTIO_MMIO_STATUS, 0);
-    wr(t, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    wr(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-    wr(t, VIRTIO_MMIO_DRIVER_FEATURES, 1);
-    wr(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-    wr(t, VIRTIO_MMIO_DRIVER_FEATURES, lo);
-    wr(t, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                                  VIRTIO_STATUS_FEATURES_OK);
+    fuzz_wr(t, VIRTIO_MMIO_STATUS, 0);
     unsigned nq = cfg & 32 ? 4 : 2 + !!(cfg & 1) + !!(cfg & 2); /* or every queue */
-    for (unsigned q = 0; q < nq; q++) {
-        uint64_t base = FUZZ_RAM_BASE + 0x1000ull * q;
-        wr(t, VIRTIO_MMIO_QUEUE_SEL, q);
-        wr(t, VIRTIO_MMIO_QUEUE_NUM, 8);
-        wr(t, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)base);
-        wr(t, VIRTIO_MMIO_QUEUE_DESC_HIGH, 0);
-        wr(t, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)(base + 0x800));
-        wr(t, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0);
-        wr(t, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)(base + 0xc00));
-        wr(t, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0);
-        wr(t, VIRTIO_MMIO_QUEUE_READY, 1);
-    }
-    wr(t, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                                  VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+    fuzz_virtio_handshake(t, (1ull << VIRTIO_F_VERSION_1) | lo, nq);
 }
 
 static void check_guards(void)
@@ -69,15 +45,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(mem.after, GUARD_BYTE, GUARD);
     struct fuzz_input in = {data, size};
     uint8_t cfg = (uint8_t)fuzz_take(&in, 1);
-    size_t ram_bytes = (size_t)fuzz_take(&in, 2);
-    if (ram_bytes > in.left)
-        ram_bytes = in.left;
-    memset(mem.ram, 0, sizeof mem.ram);
-    memcpy(mem.ram, in.p, ram_bytes);
-    in.p += ram_bytes;
-    in.left -= ram_bytes;
+    fuzz_load_ram(&in, mem.ram, sizeof mem.ram);
     struct guest_ram ram = {.host = mem.ram, .base = FUZZ_RAM_BASE, .size = FUZZ_RAM_SIZE};
-    struct virtio_mmio_params p = {.ram = &ram, .set_irq = set_irq};
+    struct virtio_mmio_params p = {.ram = &ram, .set_irq = fuzz_set_irq};
     struct virtio_mmio *t;
     struct virtio_balloon *b;
     if (virtio_balloon_create(&p, &t, &b, NULL) < 0)
@@ -89,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct virtio_balloon_stats st;
         switch (op & 7) {
         case 0: case 1: case 2: /* the common case: a queue notification */
-            wr(t, VIRTIO_MMIO_QUEUE_NOTIFY, (op >> 3) & 3);
+            fuzz_wr(t, VIRTIO_MMIO_QUEUE_NOTIFY, (op >> 3) & 3);
             break;
         case 3:
             virtio_balloon_set_target(b, (uint64_t)value * 4096);
@@ -105,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 6: {
             uint64_t v;
             virtio_mmio_read(t, VIRTIO_MMIO_CONFIG + ((op >> 3) & 15), 4, &v);
-            wr(t, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+            fuzz_wr(t, VIRTIO_MMIO_INTERRUPT_ACK, 3);
             break;
         }
         case 7:

@@ -4,27 +4,19 @@
 #include <stdlib.h>
 
 #include "devices/virtio/virtio_devices.h"
-#include "fuzz.h"
+#include "fuzz_virtio.h"
 #include "util/log.h"
 
 static uint8_t ram_buf[FUZZ_RAM_SIZE] __attribute__((aligned(4096)));
-
-static void set_irq(void *opaque, bool level) {}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     log_set_level(LOG_LEVEL_ERROR); /* guest errors are expected here, by the thousand */
     struct fuzz_input in = {data, size};
     uint8_t cfg = (uint8_t)fuzz_take(&in, 1);
-    size_t ram_bytes = (size_t)fuzz_take(&in, 2);
-    if (ram_bytes > in.left)
-        ram_bytes = in.left;
-    memset(ram_buf, 0, sizeof ram_buf);
-    memcpy(ram_buf, in.p, ram_bytes);
-    in.p += ram_bytes;
-    in.left -= ram_bytes;
+    fuzz_load_ram(&in, ram_buf, sizeof ram_buf);
     struct guest_ram ram = {.host = ram_buf, .base = FUZZ_RAM_BASE, .size = FUZZ_RAM_SIZE};
-    struct virtio_mmio_params p = {.ram = &ram, .set_irq = set_irq};
+    struct virtio_mmio_params p = {.ram = &ram, .set_irq = fuzz_set_irq};
     struct virtio_mmio *t;
     int r;
     if (cfg & 1) {

@@ -25,13 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     log_set_level(LOG_LEVEL_ERROR);
     struct fuzz_input in = {data, size};
     uint8_t cfg = (uint8_t)fuzz_take(&in, 1);
-    size_t ram_bytes = (size_t)fuzz_take(&in, 2);
-    if (ram_bytes > in.left)
-        ram_bytes = in.left;
-    memset(ram_buf, 0, sizeof ram_buf);
-    memcpy(ram_buf, in.p, ram_bytes);
-    in.p += ram_bytes;
-    in.left -= ram_bytes;
+    fuzz_load_ram(&in, ram_buf, sizeof ram_buf);
     struct guest_ram ram = {.host = ram_buf, .base = FUZZ_RAM_BASE, .size = FUZZ_RAM_SIZE};
     struct block_attachment *disks[2];
     unsigned ns = cfg & 4 ? 2 : 1;
