@@ -176,6 +176,14 @@ int api_client_snapshot(const char *sock_path, const char *action, const char *t
                             : call_within(sock_path, "PUT", "/vm/snapshot", body,
                                           SUSPEND_TIMEOUT_MS, resp, err);
     free(body);
+    if (rc == -EPROTO) {
+        /* the VM's own words name the VM and the tag: no "the VM refused PUT ..." */
+        json_t *o = json_loadb(resp->body, resp->body_len, 0, NULL);
+        const char *e = json_string_value(json_object_get(o, "error"));
+        if (e)
+            cove_error_set(err, rc, "%s", e);
+        json_decref(o);
+    }
     if (rc == 0) {
         json_t *o = json_loadb(resp->body, resp->body_len, 0, NULL);
         json_t *r = json_object_get(o, "running"), *t = json_object_get(o, "ms");

@@ -185,11 +185,7 @@ int cove_snapshot_save(const char *name, const char *tag, struct cove_error *err
         return rc;
     if (!store_bundle_running(bundle, &pid))
         return store_snapshot_save_stopped(name, tag, err);
-    struct cove_error cerr;
-    if ((rc = api_client_snapshot(sock, "save", tag, NULL, NULL, &cerr)) < 0)
-        return cove_error_set(err, rc, "VM '%s': snapshot '%s' was not saved: %s", name, tag,
-                              cerr.message);
-    return 0;
+    return api_client_snapshot(sock, "save", tag, NULL, NULL, err);
 }
 
 int cove_snapshot_restore(const char *name, const char *tag, struct cove_snapshot_restored *out,
@@ -204,11 +200,8 @@ int cove_snapshot_restore(const char *name, const char *tag, struct cove_snapsho
     if (!store_bundle_running(bundle, &pid)) {
         rc = store_snapshot_restore_stopped(name, tag, &r.running, err);
     } else {
-        struct cove_error cerr;
         r.vm_running = true;
-        if ((rc = api_client_snapshot(sock, "restore", tag, &r.running, &r.ms, &cerr)) < 0)
-            cove_error_set(err, rc, "VM '%s': snapshot '%s' was not restored: %s", name, tag,
-                           cerr.message);
+        rc = api_client_snapshot(sock, "restore", tag, &r.running, &r.ms, err);
     }
     if (rc == 0 && out)
         *out = r;
