@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "disk/disk.h"
 #include "store/bundle.h"
 
 #define ID_FILE "id"
@@ -86,6 +87,20 @@ static bool covered(const struct cove_disk_config *d)
 
 /* --- save ------------------------------------------------------------------------------- */
 
+/* How many images bundle/file reads through below itself. */
+static int chain_depth(const char *bundle, const char *file)
+{
+    char cur[PATH_MAX], backing[PATH_MAX];
+    if (store_path(cur, sizeof cur, "%s/%s", bundle, file) < 0)
+        return -ENAMETOOLONG;
+    for (int depth = 0; depth <= DISK_MAX_BACKING_DEPTH + 1; depth++) {
+        if (store_disk_info(cur, NULL, NULL, backing, sizeof backing, NULL) < 0 || !backing[0])
+            return depth;
+        snprintf(cur, sizeof cur, "%s", backing);
+    }
+    return DISK_MAX_BACKING_DEPTH + 1;
+}
+
 int store_snapshot_begin(const char *bundle, const char *name, const struct cove_config *cfg,
                          const char *tag, char *tmp, size_t n, struct cove_error *err)
 {
@@ -101,6 +116,15 @@ int store_snapshot_begin(const char *bundle, const char *name, const struct cove
                                   "which a snapshot cannot freeze; snapshots cover image "
                                   "files (attach the export read-only, or without it)",
                                   name, i + 1, cfg->disks[i].file);
+    for (unsigned i = 0; i < cfg->ndisks; i++) {
+        /* a save may add a level under the disk; src/disk follows DISK_MAX_BACKING_DEPTH */
+        int depth = covered(&cfg->disks[i]) ? chain_depth(bundle, cfg->disks[i].file) : 0;
+        if (depth >= DISK_MAX_BACKING_DEPTH)
+            return cove_error_set(err, -ELOOP, "VM '%s': %s already reads through %d layers, "
+                                  "the most a disk may have (each snapshot or clone after "
+                                  "writes adds one); a flat copy (`cove disk convert`) starts "
+                                  "a new chain", name, cfg->disks[i].file, depth);
+    }
     if (snap_path(path, sizeof path, bundle, tag) < 0)
         return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
     if (access(path, F_OK) == 0)
