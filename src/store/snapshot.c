@@ -270,6 +270,37 @@ static int read_meta(const char *dir, char id[ID_LEN + 1], bool *running, long l
     return rc;
 }
 
+/* A snapshot's record of a disk is a bundle file like any other (whoever wrote the bundle
+ * may have crafted it): an overlay, not a link, whose whole chain lies in the store's
+ * bases/, as store_check_bundle_disk demands of a VM's disk. */
+static int check_record(const char *dir, const char *file, const char *tag, const char *name,
+                        struct cove_error *err)
+{
+    struct store s;
+    char cur[PATH_MAX], next[PATH_MAX];
+    struct cove_error derr;
+    int rc = store_open(&s, err);
+    if (rc < 0 || (rc = store_bundle_file(dir, file, cur, sizeof cur, err)) < 0)
+        return rc;
+    size_t blen = strlen(s.bases);
+    for (int depth = 0; depth <= DISK_MAX_BACKING_DEPTH; depth++) {
+        if (store_disk_info(cur, NULL, NULL, next, sizeof next, &derr) < 0)
+            return cove_error_set(err, -EINVAL, "snapshot '%s' of VM '%s' is damaged: %s",
+                                  tag, name, derr.message);
+        if (!next[0])
+            return depth ? 0 : cove_error_set(err, -EINVAL, "snapshot '%s' of VM '%s' is "
+                                              "damaged: its %s is not an overlay", tag, name,
+                                              file);
+        if (strncmp(next, s.bases, blen) || next[blen] != '/')
+            return cove_error_set(err, -EINVAL, "snapshot '%s' of VM '%s': its %s reads "
+                                  "through %s, outside the store's bases/; cove does not "
+                                  "follow a bundle out of the store", tag, name, file, next);
+        memcpy(cur, next, sizeof cur);
+    }
+    return cove_error_set(err, -ELOOP, "snapshot '%s' of VM '%s': its %s: backing chain too "
+                          "deep", tag, name, file);
+}
+
 int store_snapshot_find(const char *bundle, const char *name, const struct cove_config *cfg,
                         const char *tag, char *dir, size_t n, bool *running,
                         struct cove_error *err)
@@ -304,16 +335,9 @@ int store_snapshot_find(const char *bundle, const char *name, const struct cove_
         return cove_error_set(err, -EINVAL, "VM '%s' changed since snapshot '%s' was saved "
                               "(%s); it cannot be restored", name, tag, change);
     for (unsigned i = 0; i < cfg->ndisks; i++) {
-        if (!covered(&cfg->disks[i]))
-            continue;
-        char backing[PATH_MAX];
-        if (store_path(path, sizeof path, "%s/%s", dir, cfg->disks[i].file) < 0)
-            return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
-        if (store_disk_info(path, NULL, NULL, backing, sizeof backing, &cerr) < 0 ||
-            !backing[0])
-            return cove_error_set(err, -EINVAL, "snapshot '%s' of VM '%s' is damaged: its "
-                                  "record of %s is %s", tag, name, cfg->disks[i].file,
-                                  backing[0] ? cerr.message : "not an overlay");
+        if (covered(&cfg->disks[i]) &&
+            (rc = check_record(dir, cfg->disks[i].file, tag, name, err)) < 0)
+            return rc;
     }
     return 0;
 }

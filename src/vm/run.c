@@ -707,18 +707,23 @@ static int snapshot_wait(void *opaque, double *ms, struct cove_error *err)
     return rc;
 }
 
-static void snapshot_done(struct run_ctx *c, int rc, const struct cove_error *err)
+static double ms_since(const struct timespec *t0)
 {
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void snapshot_done(struct run_ctx *c, int rc, const struct cove_error *err)
+{
+    double ms = ms_since(&c->snap_t0);
     pthread_mutex_lock(&c->snap_lock);
     c->snap_pending = false;
     c->snap_done = true;
     c->snap_rc = rc;
     if (rc < 0)
         c->snap_err = *err;
-    c->snap_ms = (double)(t1.tv_sec - c->snap_t0.tv_sec) * 1e3 +
-                 (double)(t1.tv_nsec - c->snap_t0.tv_nsec) / 1e6;
+    c->snap_ms = ms;
     pthread_cond_broadcast(&c->snap_cond);
     pthread_mutex_unlock(&c->snap_lock);
 }
@@ -730,13 +735,20 @@ static int restart_from_snapshot(struct run_ctx *c, const struct machine_config 
                                  struct machine **out, struct cove_error *err)
 {
     struct machine *m = NULL;
+    double t[4];
+    t[0] = ms_since(&c->snap_t0);
     int rc = store_snapshot_restore_disks(c->bundle, &c->cfg, c->snap_dir, err);
+    t[1] = ms_since(&c->snap_t0);
     if (rc == 0)
         rc = machine_create(mc, &m, err);
+    t[2] = ms_since(&c->snap_t0);
     if (rc == 0 && c->snap_running && (rc = machine_load(m, c->snap_dir, err)) < 0) {
         machine_destroy(m);
         m = NULL;
     }
+    t[3] = ms_since(&c->snap_t0);
+    log_debug("snapshot restore: machine stopped at %.1f ms, disks at %.1f, machine made at "
+              "%.1f, loaded at %.1f", t[0], t[1], t[2], t[3]);
     if (rc < 0) {
         struct cove_error why = *err;
         cove_error_set(err, rc, "VM '%s' stopped: the snapshot could not be restored: %s",
@@ -792,19 +804,20 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
             api_server_set_machine(api, NULL);
         runner_set_machine(runner, NULL);
         machine_destroy(m);
+        if (c->snap_pending && (rc < 0 || stop_wanted(runner, api))) {
+            /* the run ends instead: the waiting client must hear it */
+            struct cove_error serr;
+            cove_error_set(&serr, -ECANCELED, "the VM stopped before the snapshot was restored");
+            snapshot_done(c, -ECANCELED, &serr);
+        }
         if (rc < 0)
             return rc;
         if (atomic_load(&c->suspended)) {
             *result = COVE_RUN_SUSPENDED;
             return 0;
         }
-        if (c->snap_pending) {
-            if (!stop_wanted(runner, api))
-                continue; /* restart_from_snapshot above */
-            struct cove_error serr;
-            cove_error_set(&serr, -ECANCELED, "the VM was stopped meanwhile");
-            snapshot_done(c, -ECANCELED, &serr);
-        }
+        if (c->snap_pending)
+            continue; /* restart_from_snapshot above */
         switch (why) {
         case MACHINE_STOP_REBOOT:
             if (stop_wanted(runner, api)) {

@@ -14,6 +14,7 @@
 
 #include "../test.h"
 #include "disk/disk.h"
+#include "store/bundle.h"
 #include "store/store.h"
 
 static char home[] = "/tmp/test_snapshot.XXXXXX";
@@ -161,6 +162,17 @@ TEST(bad_input)
     snprintf(cmd, sizeof cmd, "sed -i 's/\"other.img\"/\"disk.img\"/' %s", cfg);
     CHECK(system(cmd) == 0);
     CHECK(cove_snapshot_restore("a", "s1", &r, &err) == 0);
+    /* a record crafted to read a file outside the store's bases/ */
+    char outside[PATH_MAX], rec[PATH_MAX];
+    snprintf(outside, sizeof outside, "%s/outside.img", home);
+    path_of(rec, sizeof rec, "a", "snapshots/s2/disk.img");
+    CHECK(store_disk_create_raw(outside, 1 << 20, &err) == 0);
+    CHECK(unlink(rec) == 0 && store_disk_overlay(rec, 0, outside, &err) == 0);
+    refused(cove_snapshot_restore("a", "s2", &r, &err), &err, -EINVAL, "outside the store's bases/");
+    char got[64];
+    read_block("a", got, sizeof got);
+    CHECK_STR(got, "one");
+    CHECK(cove_snapshot_delete("a", "s2", &err) == 0);
 }
 
 TEST(depth_limit)
