@@ -77,8 +77,9 @@ counter='i=0; while :; do i=$((i+1)); echo $i >/run/count; sleep 0.2; done'
 timeout 30 "$COVE" exec snap -- sh -c "setsid sh -c '$counter' </dev/null >/dev/null 2>&1 &" ||
     fail "cannot start the counter"
 sleep 2
+c_before=$(count)
 cove snapshot snap save hot >/dev/null || fail "save of a running VM"
-c_saved=$(count)
+c_saved=$(count) # the snapshot holds a count from c_before to c_saved
 [ "${c_saved:-0}" -gt 3 ] || fail "the counter does not count: '$c_saved'"
 cove list | grep -qE '^snap +running' || { cove list; fail "the VM does not run after the save"; }
 cove exec snap -- sh -c 'echo after >/root/file; sync' || fail "cannot write after the save"
@@ -92,13 +93,13 @@ assert s["hot"]["state"] == "running" and s["hot"]["memory_bytes"] > 0, s
 assert s["cold"]["state"] == "stopped", s' || fail "list --format json"
 cove snapshot snap restore hot >"$TMP/restore.out" || fail "restore of a running snapshot"
 c_back=$(count)
-[ "$c_back" -ge "$c_saved" ] && [ "$c_back" -lt "$c_later" ] ||
-    fail "after the restore the count is $c_back (saved at $c_saved, $c_later before the restore)"
+[ "$c_back" -ge "$c_before" ] && [ "$c_back" -lt "$c_later" ] ||
+    fail "after the restore the count is $c_back (saved between $c_before and $c_saved, $c_later before the restore)"
 [ "$(cove exec snap -- cat /root/file)" = one ] || fail "the file written after the save survived"
 sleep 1
 c_on=$(count)
 [ "$c_on" -gt "$c_back" ] || fail "the counter stopped after the restore: $c_back, then $c_on"
-echo "ok: running VM: saved at $c_saved, $c_later later, restored to $c_back, then $c_on ($(cat "$TMP/restore.out"))"
+echo "ok: running VM: saved at $c_before..$c_saved, $c_later later, restored to $c_back, then $c_on ($(cat "$TMP/restore.out"))"
 
 # --- bad input ------------------------------------------------------------------------------
 refused "a tag that exists" "already has a snapshot 'hot'" snap save hot
@@ -129,8 +130,8 @@ cove snapshot snap restore hot >"$TMP/restore.out" || fail "restore of a running
 cove list | grep -qE '^snap +suspended' || { cove list; fail "not suspended after the restore"; }
 start snap
 c_res=$(count)
-[ "$c_res" -ge "$c_saved" ] && [ "$c_res" -lt "$c_later" ] ||
-    fail "resumed at count $c_res (saved at $c_saved)"
+[ "$c_res" -ge "$c_before" ] && [ "$c_res" -lt "$c_later" ] ||
+    fail "resumed at count $c_res (saved between $c_before and $c_saved)"
 echo "ok: a running snapshot restored into a stopped VM resumes at count $c_res"
 
 # --- kill -9 of the VMM during a save -------------------------------------------------------
