@@ -22,6 +22,7 @@
 
 #include "disk/disk.h"
 #include "store/bundle.h"
+#include "util/state_format.h"
 
 #define ID_FILE "id"
 #define ID_LEN 16
@@ -301,6 +302,46 @@ static int check_record(const char *dir, const char *file, const char *tag, cons
                           "deep", tag, name, file);
 }
 
+/* A running snapshot's machine file passes every check of the format (checksums, lengths)
+ * and its memory file is the VM's RAM size: checked before anything changes, so that a
+ * running VM is not stopped for a snapshot that cannot be loaded. */
+static int check_machine_files(const char *dir, const struct cove_config *cfg, const char *tag,
+                               const char *name, struct cove_error *err)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    if (store_path(path, sizeof path, "%s/%s", dir, state_files[1]) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size != cfg->memory_mib << 20)
+        return cove_error_set(err, -EINVAL, "snapshot '%s' of VM '%s' is damaged: its memory "
+                              "file is missing, truncated or not %llu MiB", tag, name,
+                              (unsigned long long)cfg->memory_mib);
+    if (store_path(path, sizeof path, "%s/%s", dir, state_files[0]) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > STATE_FILE_MAX) {
+        if (fd >= 0)
+            close(fd);
+        return cove_error_set(err, -EINVAL, "snapshot '%s' of VM '%s' is damaged: its machine "
+                              "file is missing or not one", tag, name);
+    }
+    uint8_t *data = malloc(st.st_size ? (size_t)st.st_size : 1);
+    ssize_t got = data ? pread(fd, data, (size_t)st.st_size, 0) : -1;
+    close(fd);
+    struct state_file f;
+    struct cove_error perr;
+    int rc = 0;
+    if (got != (ssize_t)st.st_size)
+        rc = cove_error_set(err, -EIO, "snapshot '%s' of VM '%s': cannot read %s", tag, name,
+                            path);
+    else if (state_file_parse(data, (size_t)got, "its machine file", &f, &perr) < 0)
+        rc = cove_error_set(err, -EINVAL, "snapshot '%s' of VM '%s' is damaged: %s", tag, name,
+                            perr.message);
+    free(data);
+    return rc;
+}
+
 int store_snapshot_find(const char *bundle, const char *name, const struct cove_config *cfg,
                         const char *tag, char *dir, size_t n, bool *running,
                         struct cove_error *err)
@@ -339,7 +380,7 @@ int store_snapshot_find(const char *bundle, const char *name, const struct cove_
             (rc = check_record(dir, cfg->disks[i].file, tag, name, err)) < 0)
             return rc;
     }
-    return 0;
+    return *running ? check_machine_files(dir, cfg, tag, name, err) : 0;
 }
 
 int store_snapshot_restore_disks(const char *bundle, const struct cove_config *cfg,

@@ -105,7 +105,25 @@ echo "ok: running VM: saved at $c_before..$c_saved, $c_later later, restored to 
 refused "a tag that exists" "already has a snapshot 'hot'" snap save hot
 refused "an unknown tag" "has no snapshot 'nope'" snap restore nope
 refused "a bad tag" "snapshot tag '\.\./x' contains '/'" snap save ../x
+cp "$VM/snapshots/hot/machine" "$TMP/machine.good"
+python3 - "$VM/snapshots/hot/machine" <<'EOF'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, 'rb').read())
+b[len(b) // 2] ^= 0x01
+open(p, 'wb').write(b)
+EOF
+refused "a corrupted machine file" "snapshot 'hot' of VM 'snap' is damaged.*checksum" snap restore hot
+cp "$TMP/machine.good" "$VM/snapshots/hot/machine"
+c_still=$(count)
+[ "$c_still" -gt "$c_on" ] || fail "the VM did not run on after the refused restore"
 stop snap
+# (not while the VM runs: its memory is a private mapping of this very file since the
+# restore, and a file truncated under a mapping is SIGBUS, as for any mmap)
+cp --sparse=always "$VM/snapshots/hot/memory" "$TMP/memory.good"
+truncate -s 100M "$VM/snapshots/hot/memory"
+refused "a truncated memory file" "snapshot 'hot' of VM 'snap' is damaged: its memory file" snap restore hot
+mv "$TMP/memory.good" "$VM/snapshots/hot/memory"
 
 cove create other --memory 256M --disk-size 1G >/dev/null || fail "create other"
 cove snapshot other save mine >/dev/null || fail "save of other"
