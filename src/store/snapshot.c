@@ -485,8 +485,13 @@ int store_snapshot_save_stopped(const char *name, const char *tag, struct cove_e
         rc = store_snapshot_freeze(l.bundle, &l.cfg, tmp, err);
     if (rc == 0)
         rc = store_snapshot_publish(l.bundle, &l.cfg, tmp, tag, suspended, err);
-    if (rc < 0 && tmp[0])
+    if (rc < 0 && tmp[0]) {
+        /* past the refusals: say what failed, and that nothing was kept */
+        struct cove_error why = *err;
+        cove_error_set(err, rc, "VM '%s': snapshot '%s' was not saved: %s", name, tag,
+                       why.message);
         store_snapshot_abort(tmp);
+    }
     unlock_vm(&l);
     return rc;
 }

@@ -648,18 +648,22 @@ static int save_snapshot(struct run_ctx *c, struct machine *m, const char *tag,
         return rc;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    bool swapped = false;
+    bool lost = false; /* a disk could not be opened again: the machine stops */
     rc = machine_save(m, tmp, err);
     if (rc == 0) {
         struct freeze_args a = {c, tmp};
         rc = machine_swap_disks(m, c->disks, c->cfg.ndisks, freeze_disks, &a, err);
-        swapped = rc != -EIO;
+        lost = rc == -EIO;
     }
     if (rc == 0)
         rc = store_snapshot_publish(c->bundle, &c->cfg, tmp, tag, true, err);
-    if (rc < 0)
+    if (rc < 0) {
+        struct cove_error why = *err;
+        cove_error_set(err, rc, "VM '%s': snapshot '%s' was not saved: %s%s", c->name, tag,
+                       why.message, lost ? "" : "; it keeps running");
         store_snapshot_abort(tmp);
-    if (!was_paused && (rc == 0 || swapped || !machine_paused(m)))
+    }
+    if (!was_paused && !lost)
         machine_resume(m);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (rc == 0)

@@ -3,7 +3,7 @@
  *
  * The server is one thread of the `cove run` process serving run/api.sock (HTTP/1.1 over a
  * Unix socket, JSON bodies; docs/API.md): GET /vm, PUT /vm/state, PUT /vm/stop, GET and
- * PUT /vm/memory. The run
+ * PUT /vm/memory, PUT /vm/suspend, PUT /vm/snapshot. The run
  * loop tells it which machine is current (a guest reboot makes a new one); requests that
  * arrive between two machines see the state "running" and a stop request is remembered.
  */

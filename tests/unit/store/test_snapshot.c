@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -208,6 +210,42 @@ TEST(delete_collects_layers)
     CHECK(system(cmd) == 0);
 }
 
+/* A save whose writes fail (RLIMIT_FSIZE here, a full disk in life) leaves no snapshot,
+ * no temporary, and the disk and saved state as they were. */
+TEST(failed_save_changes_nothing)
+{
+    struct cove_create_options o = {.kernel = kernel, .disk_size = 64ull << 20};
+    struct cove_error err = {0};
+    char path[PATH_MAX], cmd[PATH_MAX * 2];
+    REQUIRE(cove_vm_create("f", &o, &err) == 0);
+    /* a suspended VM: its state is copied into the snapshot */
+    path_of(path, sizeof path, "f", "state");
+    CHECK(mkdir(path, 0700) == 0);
+    path_of(path, sizeof path, "f", "state/machine");
+    write_file(path, "machine");
+    path_of(path, sizeof path, "f", "state/memory");
+    snprintf(cmd, sizeof cmd, "head -c 4194304 /dev/urandom >%s", path);
+    CHECK(system(cmd) == 0);
+    struct rlimit old, small = {1 << 20, 1 << 20};
+    getrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, SIG_IGN);
+    CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    int rc = cove_snapshot_save("f", "t", &err);
+    setrlimit(RLIMIT_FSIZE, &old);
+    CHECK(rc < 0);
+    printf("  refused: %s\n", err.message);
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A %s/vms/f/snapshots | grep -v '^id$')\"", home);
+    CHECK(system(cmd) == 0);
+    char backing[PATH_MAX] = "x";
+    path_of(path, sizeof path, "f", "disk.img");
+    CHECK(store_disk_info(path, NULL, NULL, backing, sizeof backing, &err) == 0);
+    CHECK_STR(backing, "");
+    path_of(path, sizeof path, "f", "state/memory");
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && st.st_size == 4 << 20);
+    CHECK(cove_vm_delete("f", &err) == 0);
+}
+
 int main(void)
 {
     if (!mkdtemp(home))
@@ -218,6 +256,7 @@ int main(void)
     RUN(bad_input);
     RUN(depth_limit);
     RUN(delete_collects_layers);
+    RUN(failed_save_changes_nothing);
     store_remove_tree(home);
     return test_summary();
 }
