@@ -9,6 +9,8 @@
 #   resume ms       cove run NAME until the guest agent answers a command (the guest runs
 #                   and talks to the host again) / QEMU start with -incoming until the
 #                   restored VM runs (query-status "running" after cont)
+#   snapshot ms     cove snapshot save of the running VM (it runs on) / restore in place
+#                   until the agent answers (cove only: QEMU's savevm needs a qcow2 disk)
 #   bench/suspend.sh [RUNS]     COVE=build/cove by default; needs the default guest
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +45,15 @@ for _ in $(seq "$RUNS"); do
     wait_agent
     t1=$(now_ms)
     echo $((t1 - t0)) >>"$WORK/cr"
+done
+# snapshots of the running VM (cove snapshot): save (it runs on), and restore in place until
+# the agent answers again
+: >"$WORK/ss"; : >"$WORK/sr"
+for i in $(seq "$RUNS"); do
+    t0=$(now_ms); "$COVE" snapshot sb save "b$i" >/dev/null; t1=$(now_ms)
+    echo $((t1 - t0)) >>"$WORK/ss"
+    t0=$(now_ms); "$COVE" snapshot sb restore "b$i" >/dev/null; wait_agent; t1=$(now_ms)
+    echo $((t1 - t0)) >>"$WORK/sr"
 done
 "$COVE" stop sb >/dev/null
 
@@ -104,3 +115,5 @@ if [ -s "$WORK/qs" ]; then
     awk -v a="$(median <"$WORK/cs")" -v b="$(median <"$WORK/qs")" -v c="$(median <"$WORK/cr")" \
         -v d="$(median <"$WORK/qr")" 'BEGIN {printf "cove/qemu  %12.2f %10s %10.2f\n", a / b, "", c / d}'
 fi
+printf 'cove snapshot of the running VM: save %s ms, restore %s ms\n' "$(median <"$WORK/ss")" \
+    "$(median <"$WORK/sr")"

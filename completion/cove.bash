@@ -49,6 +49,18 @@ _cove_reply_files()
     mapfile -t COMPREPLY < <(compgen -f -- "$1")
 }
 
+# The snapshot tags of VM $1 (directories of vms/NAME/snapshots/ with a snapshot.json).
+_cove_snapshots()
+{
+    local dir=${COVE_HOME:-$HOME/.cove}/vms/$1/snapshots d
+    [ -d "$dir" ] || return 0
+    for d in "$dir"/*/; do
+        [ -f "$d/snapshot.json" ] || continue
+        d=${d%/}
+        printf '%s\n' "${d##*/}"
+    done
+}
+
 _cove_reply_vms()
 {
     mapfile -t COMPREPLY < <(compgen -W "$(_cove_vms)" -- "$1")
@@ -57,7 +69,7 @@ _cove_reply_vms()
 _cove()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands="create clone run list get set stop suspend delete rename pause resume disk exec ip cp
+    local commands="create clone run list get set stop suspend snapshot delete rename pause resume disk exec ip cp
         ssh ssh-config connect image push pull login logout prune"
     # options whose value is the next word
     local with_value=" --kernel --initrd --append --cpus --memory --firmware --disk --net
@@ -168,6 +180,23 @@ _cove()
         [ ${#pos[@]} = 0 ] && names=1 ;;
     stop) opts="--timeout --suspend"; names=1 ;;
     delete | pause | resume | suspend) opts=""; names=1 ;;
+    snapshot)
+        # snapshot NAME save|restore|list|delete [TAG]
+        opts=""
+        if [ ${#pos[@]} = 0 ]; then
+            names=1
+        elif [ ${#pos[@]} = 1 ]; then
+            [[ $cur == -* ]] && _cove_reply_words "--help" "$cur" ||
+                _cove_reply_words "save restore list delete" "$cur"
+            return 0
+        else
+            case ${pos[1]} in
+            list) opts="--format" ;;
+            restore | delete)
+                [[ $cur != -* && ${#pos[@]} = 2 ]] &&
+                    { _cove_reply_words "$(_cove_snapshots "${pos[0]}")" "$cur"; return 0; } ;;
+            esac
+        fi ;;
     exec)
         opts="-i -t -e -w --interactive --tty --env --workdir --timeout --exec-timeout --vsock"
         [ ${#pos[@]} = 0 ] && names=1 ;;

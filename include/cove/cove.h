@@ -183,6 +183,35 @@ int cove_vm_pause(const char *name, struct cove_error *err);
 int cove_vm_suspend(const char *name, struct cove_error *err);
 int cove_vm_resume(const char *name, struct cove_error *err);
 
+/* Snapshots (docs/BUNDLES.md, snapshots/TAG/): the disks as copy-on-write layers (never
+ * copied), and for a running or suspended VM its whole machine as cove_vm_suspend saves
+ * it. Tags are named as VMs are. A running VM keeps running through a save (paused
+ * meanwhile). Restoring a running snapshot into a running VM restarts its machine in
+ * place from the snapshot; into a VM that is not running leaves it suspended at the
+ * snapshot. A stopped snapshot (disks only) restored into a running VM reboots it on the
+ * restored disks. Refused: a tag that exists (save), an unknown tag, a snapshot of
+ * another VM, a VM whose disks (for a running snapshot also CPUs, memory, network,
+ * shares) changed since. */
+struct cove_snapshot_info {
+    char tag[COVE_NAME_MAX + 1];
+    bool running;          /* holds a saved machine (memory and devices), not only disks */
+    int64_t created;       /* Unix time of the save */
+    uint64_t memory_bytes; /* bytes its memory file takes on disk (running ones) */
+};
+int cove_snapshot_save(const char *name, const char *tag, struct cove_error *err);
+struct cove_snapshot_restored {
+    bool vm_running;       /* the VM was running: it runs on from the snapshot */
+    bool running;          /* the snapshot held a machine (else: disks only) */
+    double ms;             /* a running VM's restart: machine stopped to restored */
+};
+int cove_snapshot_restore(const char *name, const char *tag, struct cove_snapshot_restored *out,
+                          struct cove_error *err);
+/* Sorted by tag; free(*out). */
+int cove_snapshot_list(const char *name, struct cove_snapshot_info **out, size_t *count,
+                       struct cove_error *err);
+/* Removes the record; disk layers other snapshots or the VM still read stay. */
+int cove_snapshot_delete(const char *name, const char *tag, struct cove_error *err);
+
 /* Stops a running VM from outside its run: from a signal handler, another thread, the
  * callback below. One runner serves one run; create it before (so that a signal handler
  * may use it at any moment) and free it after. */

@@ -31,6 +31,7 @@ int cmd_get(int argc, char **argv);
 int cmd_set(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_suspend(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv); /* cmd_snapshot.c */
 int cmd_delete(int argc, char **argv);
 int cmd_rename(int argc, char **argv);
 int cmd_pause(int argc, char **argv);

@@ -63,6 +63,7 @@ static const char usage[] =
     "  set        change a stopped VM's CPUs, memory, disk size or network\n"
     "  stop       power a running VM off (gracefully, then by force)\n"
     "  suspend    save a running VM's state to disk and stop it; `cove run` resumes it\n"
+    "  snapshot   save, restore, list and delete snapshots of a VM (running or not)\n"
     "  pause      hold a running VM's vCPUs\n"
     "  resume     let a paused VM run again\n"
     "  rename     rename a stopped VM\n"
@@ -117,7 +118,7 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
     } commands[] = {
         {"run", cmd_run}, {"create", cmd_create}, {"clone", cmd_clone}, {"list", cmd_list},
-        {"get", cmd_get}, {"set", cmd_set}, {"stop", cmd_stop}, {"suspend", cmd_suspend}, {"delete", cmd_delete},
+        {"get", cmd_get}, {"set", cmd_set}, {"stop", cmd_stop}, {"suspend", cmd_suspend}, {"snapshot", cmd_snapshot}, {"delete", cmd_delete},
         {"rename", cmd_rename}, {"pause", cmd_pause}, {"resume", cmd_resume},
         {"disk", cmd_disk}, {"exec", cmd_exec}, {"ip", cmd_ip}, {"cp", cmd_cp},
         {"image", cmd_image}, {"push", cmd_push}, {"pull", cmd_pull},

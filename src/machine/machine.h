@@ -161,6 +161,15 @@ int machine_can_save(struct machine *m, struct cove_error *err);
 int machine_save(struct machine *m, const char *dir, struct cove_error *err);
 int machine_load(struct machine *m, const char *dir, struct cove_error *err);
 
+/* Snapshots of a running machine (machine_disks.c). With the machine paused: every
+ * virtio disk's queue is held, each writable one of disks (the configuration's, in its
+ * order; no NVMe) is flushed and closed, between(opaque) runs (the image files are free
+ * to be linked and renamed), and each is opened again by its path. A disk that cannot be
+ * opened again leaves its device failed and the machine asked to stop (-EIO). */
+int machine_swap_disks(struct machine *m, const struct machine_disk *disks, unsigned ndisks,
+                       int (*between)(void *opaque, struct cove_error *err), void *opaque,
+                       struct cove_error *err);
+
 /* MMIO devices. A device claims [base, base+size) of guest-physical space; the vCPU
  * threads call its callbacks with the offset inside the window and the access length
  * (1, 2, 4 or 8), concurrently from several harts, so a device locks its own state.

@@ -21,6 +21,7 @@
 #define BUNDLE_STATE_FILE "state/machine"
 #define BUNDLE_STATE_MEMORY "state/memory"
 #define BASE_IMAGE "base.img" /* bases/ID/base.img */
+#define BUNDLE_SNAPSHOTS "snapshots" /* snapshots/TAG/ (snapshot.c, docs/BUNDLES.md) */
 #define DEFAULT_DISK_SIZE (8ull << 30)
 #define DEFAULT_MEMORY_MIB 512
 #define GUEST_ROOT_CMDLINE "cove.root=/dev/vda"
@@ -68,6 +69,11 @@ int store_check_bundle_disk(const char *bundle, const char *file, char *buf, siz
 int store_check_bundle(const char *bundle, const struct cove_config *cfg,
                        struct cove_error *err);
 
+/* Freezes bundle/file (clone.c): it becomes a cdisk overlay over a read-only base in
+ * bases/ holding what it holds now (or keeps its base when nothing was written since it
+ * was made), and dst a new, empty overlay over that same base. */
+int store_freeze_disk(const struct store *s, const char *bundle, const char *file,
+                      const char *dst, struct cove_error *err);
 /* Deletes bases/ images no bundle (or temporary bundle) refers to. Holds the global lock. */
 void store_collect_bases(const struct store *s);
 

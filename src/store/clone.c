@@ -126,12 +126,45 @@ static int share_base(const struct store *s, const char *src, const char *dst, u
     return 0;
 }
 
+/* The disk src (open as fd) of bundle is frozen: from now on it reads through a base that
+ * holds what it holds now, and dst becomes a new overlay over that base. A src with
+ * nothing written since its base was made shares that base (share_base); else steps 1
+ * and 2. Clone's DST disk and a snapshot's record of a disk (snapshot.c) are made so. */
+static int freeze_fd(const struct store *s, int fd, const char *src, const char *bundle,
+                     const char *dst, struct cove_error *err)
+{
+    /* Validate the source image before touching it: a damaged header stops here. */
+    char backing[PATH_MAX], base[PATH_MAX];
+    uint64_t size;
+    int rc;
+    if ((rc = store_disk_info(src, &size, NULL, backing, sizeof backing, err)) == 0 &&
+        (rc = share_base(s, src, dst, size, backing, err)) == 0 &&
+        (rc = make_base(s, fd, src, bundle, base, sizeof base, err)) == 0)
+        rc = store_disk_overlay(dst, 0, base, err);
+    return rc < 0 ? rc : 0;
+}
+
+int store_freeze_disk(const struct store *s, const char *bundle, const char *file,
+                      const char *dst, struct cove_error *err)
+{
+    char src[PATH_MAX];
+    int rc = store_resolve(bundle, file, src, sizeof src, err);
+    if (rc < 0)
+        return rc;
+    int fd = store_open_bundle_file(bundle, file, O_RDONLY, err);
+    if (fd < 0)
+        return fd;
+    rc = freeze_fd(s, fd, src, bundle, dst, err);
+    close(fd);
+    return rc;
+}
+
 /* Every name and file was checked by store_check_bundle; each file is opened again here
  * without following links, so that one replaced meanwhile is refused too. */
 static int clone_disk(const struct store *s, const char *src_bundle, const char *tmp_bundle,
                       const struct cove_disk_config *d, struct cove_error *err)
 {
-    char src[PATH_MAX], dst[PATH_MAX], base[PATH_MAX];
+    char src[PATH_MAX], dst[PATH_MAX];
     if (cove_disk_is_nbd(d->file))
         return 0; /* the clone names the same export (docs/BUNDLES.md) */
     int rc = store_resolve(src_bundle, d->file, src, sizeof src, err);
@@ -149,15 +182,9 @@ static int clone_disk(const struct store *s, const char *src_bundle, const char 
         close(fd);
         return cove_error_set(err, rc, "cannot clone %s: %s", src, strerror(-rc));
     }
-    /* Validate the source image before touching it: a damaged header stops here. */
-    char backing[PATH_MAX];
-    uint64_t size;
-    if ((rc = store_disk_info(src, &size, NULL, backing, sizeof backing, err)) == 0 &&
-        (rc = share_base(s, src, dst, size, backing, err)) == 0 &&
-        (rc = make_base(s, fd, src, src_bundle, base, sizeof base, err)) == 0)
-        rc = store_disk_overlay(dst, 0, base, err);
+    rc = freeze_fd(s, fd, src, src_bundle, dst, err);
     close(fd);
-    return rc < 0 ? rc : 0;
+    return rc;
 }
 
 /* Boot files are read-only: a hard link shares them; a copy where links cannot go. */
@@ -327,6 +354,27 @@ static void mark_bundle(const struct store *s, struct base_set *set, const char 
     closedir(d);
 }
 
+/* A bundle's own files, and those of each of its snapshots (and of a snapshot being
+ * saved): a snapshot keeps the disk layers it records (snapshot.c). */
+static void mark_bundle_and_snapshots(const struct store *s, struct base_set *set,
+                                      const char *bundle)
+{
+    mark_bundle(s, set, bundle);
+    char dir[PATH_MAX], path[PATH_MAX];
+    if (store_path(dir, sizeof dir, "%s/" BUNDLE_SNAPSHOTS, bundle) < 0)
+        return;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+            store_path(path, sizeof path, "%s/%s", dir, e->d_name) == 0)
+            mark_bundle(s, set, path);
+    }
+    closedir(d);
+}
+
 static void load_bases(const struct store *s, struct base_set *set)
 {
     DIR *d = opendir(s->bases);
@@ -364,7 +412,7 @@ void store_collect_bases(const struct store *s)
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
         if (store_path(path, sizeof path, "%s/%s", s->vms, e->d_name) == 0)
-            mark_bundle(s, set, path);
+            mark_bundle_and_snapshots(s, set, path);
     }
     if (d)
         closedir(d);

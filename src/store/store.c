@@ -84,29 +84,34 @@ int store_open(struct store *s, struct cove_error *err)
     return 0;
 }
 
-int store_check_name(const char *name, struct cove_error *err)
+int store_check_label(const char *what, const char *name, struct cove_error *err)
 {
     if (!name || !*name)
-        return cove_error_set(err, -EINVAL, "a VM name cannot be empty");
+        return cove_error_set(err, -EINVAL, "a %s cannot be empty", what);
     if (strchr(name, '/'))
-        return cove_error_set(err, -EINVAL, "VM name '%s' contains '/'; use letters, digits, "
-                              "'.', '_' and '-'", name);
+        return cove_error_set(err, -EINVAL, "%s '%s' contains '/'; use letters, digits, "
+                              "'.', '_' and '-'", what, name);
     if (name[0] == '.')
-        return cove_error_set(err, -EINVAL, "VM name '%s' starts with '.'; a name starts with "
-                              "a letter or digit", name);
+        return cove_error_set(err, -EINVAL, "%s '%s' starts with '.'; a name starts with "
+                              "a letter or digit", what, name);
     size_t len = strlen(name);
     if (len > NAME_MAX_LEN)
-        return cove_error_set(err, -EINVAL, "VM name '%.20s...' is %zu characters long; the "
-                              "limit is %d", name, len, NAME_MAX_LEN);
+        return cove_error_set(err, -EINVAL, "%s '%.20s...' is %zu characters long; the "
+                              "limit is %d", what, name, len, NAME_MAX_LEN);
     for (size_t i = 0; i < len; i++) {
         char c = name[i];
         bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
         if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
-            return cove_error_set(err, -EINVAL, "VM name '%s' contains '%c'; use letters, "
-                                  "digits, '.', '_' and '-' (not first)",
+            return cove_error_set(err, -EINVAL, "%s '%s' contains '%c'; use letters, "
+                                  "digits, '.', '_' and '-' (not first)", what,
                                   name, (c >= 0x20 && c < 0x7f) ? c : '?');
     }
     return 0;
+}
+
+int store_check_name(const char *name, struct cove_error *err)
+{
+    return store_check_label("VM name", name, err);
 }
 
 int store_bundle_path(const struct store *s, const char *name, char *buf, size_t n)

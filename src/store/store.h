@@ -35,6 +35,8 @@ int store_open(struct store *s, struct cove_error *err);
 
 /* [A-Za-z0-9][A-Za-z0-9._-]{0,63}, with messages for '/', a leading '.', length. */
 int store_check_name(const char *name, struct cove_error *err);
+/* The same rule for another kind of name, `what` in the messages ("snapshot tag"). */
+int store_check_label(const char *what, const char *name, struct cove_error *err);
 
 /* vms/NAME into buf; -ENAMETOOLONG. */
 int store_bundle_path(const struct store *s, const char *name, char *buf, size_t n);

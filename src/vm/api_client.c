@@ -164,3 +164,35 @@ int api_client_suspend(const char *sock_path, struct cove_error *err)
     free(resp);
     return rc;
 }
+
+int api_client_snapshot(const char *sock_path, const char *action, const char *tag,
+                        bool *running, double *ms, struct cove_error *err)
+{
+    struct http_message *resp = malloc(sizeof *resp);
+    json_t *req = json_pack("{s:s, s:s}", "action", action, "tag", tag);
+    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    int rc = !resp || !body ? cove_error_set(err, -ENOMEM, "out of memory")
+                            : call_within(sock_path, "PUT", "/vm/snapshot", body,
+                                          SUSPEND_TIMEOUT_MS, resp, err);
+    free(body);
+    if (rc == -EPROTO) {
+        /* the VM's own words name the VM and the tag: no "the VM refused PUT ..." */
+        json_t *o = json_loadb(resp->body, resp->body_len, 0, NULL);
+        const char *e = json_string_value(json_object_get(o, "error"));
+        if (e)
+            cove_error_set(err, rc, "%s", e);
+        json_decref(o);
+    }
+    if (rc == 0) {
+        json_t *o = json_loadb(resp->body, resp->body_len, 0, NULL);
+        json_t *r = json_object_get(o, "running"), *t = json_object_get(o, "ms");
+        if (running)
+            *running = json_is_true(r);
+        if (ms)
+            *ms = json_is_number(t) ? json_number_value(t) : 0;
+        json_decref(o);
+    }
+    free(resp);
+    return rc;
+}

@@ -56,6 +56,8 @@ struct api_server {
     atomic_bool stop_requested;
     struct log_ratelimit refused_log; /* peers of another uid: one warning a second */
     struct cove_error suspend_err;    /* why the last suspend failed (its message) */
+    struct cove_error snapshot_err;   /* the same for PUT /vm/snapshot */
+    bool snapshot_running;            /* the last snapshot answered holds a machine */
 };
 
 static char *error_body(const char *msg)
@@ -237,6 +239,48 @@ static int put_suspend(struct api_server *s, const struct http_message *req, con
     return 200;
 }
 
+/* PUT /vm/snapshot {"action": "save"|"restore", "tag": TAG}. A save answers once the
+ * snapshot is on disk; a restore returns 1 here (*wait) and respond() waits for the run
+ * loop to restart the machine without holding the lock the run loop needs. */
+static int put_snapshot(struct api_server *s, const struct http_message *req, const char **msg,
+                        bool *wait)
+{
+    json_t *o = parse_body(req, msg);
+    if (!o)
+        return 400;
+    const char *action = json_string_value(json_object_get(o, "action"));
+    const char *tag = json_string_value(json_object_get(o, "tag"));
+    int status = 0;
+    if (json_object_size(o) != 2 || !action || !tag ||
+        (strcmp(action, "save") && strcmp(action, "restore")))
+        *msg = "expected {\"action\": \"save\" or \"restore\", \"tag\": TAG}", status = 400;
+    else if (!s->info.snapshot)
+        *msg = "this VM has no snapshots (it has no bundle to keep them in)", status = 409;
+    else if (!s->m || atomic_load(&s->stop_requested))
+        *msg = "the VM is stopping or restarting; try again", status = 409;
+    if (status) {
+        json_decref(o);
+        return status;
+    }
+    bool restore = !strcmp(action, "restore");
+    int rc = s->info.snapshot(s->info.suspend_opaque, s->m, restore, tag, &s->snapshot_running,
+                              &s->snapshot_err);
+    json_decref(o);
+    if (rc < 0)
+        return *msg = s->snapshot_err.message,
+               rc == -ENOENT ? 404 : rc == -EEXIST || rc == -ENOTSUP ? 409 : rc == -EINVAL || rc == -EXDEV ? 400 : 500;
+    *wait = rc == 1;
+    return 200;
+}
+
+static char *snapshot_body(struct api_server *s, double ms)
+{
+    json_t *o = json_pack("{s:b, s:f}", "running", s->snapshot_running, "ms", ms);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
+}
+
 /* After the 202 is out (the flag was set before: GET /vm says "stopping" from then on). */
 static void do_stop(struct api_server *s, bool hard)
 {
@@ -250,7 +294,7 @@ static void do_stop(struct api_server *s, bool hard)
 
 /* The status of the answer to a request http_parse judged parse_rc; with lock held. */
 static int route(struct api_server *s, const struct http_message *req, int parse_rc,
-                 const char **msg, int *stop_after)
+                 const char **msg, int *stop_after, bool *wait)
 {
     if (parse_rc == -EMSGSIZE)
         return *msg = "request too large", 413;
@@ -270,6 +314,9 @@ static int route(struct api_server *s, const struct http_message *req, int parse
     if (!strcmp(req->path, "/vm/suspend"))
         return strcmp(req->method, "PUT") ? (*msg = "use PUT /vm/suspend", 405)
                                           : put_suspend(s, req, msg);
+    if (!strcmp(req->path, "/vm/snapshot"))
+        return strcmp(req->method, "PUT") ? (*msg = "use PUT /vm/snapshot", 405)
+                                          : put_snapshot(s, req, msg, wait);
     if (!strcmp(req->path, "/vm/stop"))
         return strcmp(req->method, "PUT") ? (*msg = "use PUT /vm/stop", 405)
                                           : put_stop(req, msg, stop_after);
@@ -297,8 +344,20 @@ static bool respond(struct api_server *s, struct client *c, int parse_rc)
     const char *msg = NULL;
     int stop_after = 0;
     pthread_mutex_lock(&s->lock);
-    int status = route(s, c->req, parse_rc, &msg, &stop_after);
+    bool wait = false;
+    double ms = 0;
+    int status = route(s, c->req, parse_rc, &msg, &stop_after, &wait);
+    if (wait) {
+        /* the run loop restarts the machine meanwhile: it needs the lock */
+        pthread_mutex_unlock(&s->lock);
+        int rc = s->info.snapshot_wait(s->info.suspend_opaque, &ms, &s->snapshot_err);
+        pthread_mutex_lock(&s->lock);
+        if (rc < 0)
+            msg = s->snapshot_err.message, status = 500;
+    }
+    bool snapshot = status == 200 && !strcmp(c->req->path, "/vm/snapshot");
     char *body = msg ? error_body(msg)
+                 : snapshot ? snapshot_body(s, ms)
                  : status == 202 ? strdup("{\"state\":\"stopping\"}")
                  : status == 200 && !strcmp(c->req->path, "/vm/memory") ? memory_body(s)
                  : status == 200 ? state_body(s) : NULL;

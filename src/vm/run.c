@@ -25,12 +25,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/agent_client.h"
 #include "machine/machine.h"
 #include "store/bundle.h"
 #include "store/shares.h"
+#include "store/snapshot.h"
 #include "util/log.h"
 #include "vm/vm.h"
 
@@ -245,6 +247,16 @@ struct run_ctx {
     char state_dir[PATH_MAX];  /* the bundle's state/ ("" for an ephemeral VM) */
     bool resume;               /* state/ holds a suspended machine: restore it */
     atomic_bool suspended;     /* the machine was saved and stopped */
+    /* A snapshot restore into this run (PUT /vm/snapshot): asked on the control socket's
+     * thread, done by the run loop between two machines, waited for by the socket. */
+    pthread_mutex_t snap_lock;
+    pthread_cond_t snap_cond;
+    bool snap_pending, snap_running, snap_done;
+    char snap_dir[PATH_MAX];
+    int snap_rc;
+    struct cove_error snap_err;
+    struct timespec snap_t0;
+    double snap_ms;
 };
 
 /* A file named by the configuration. In a bundle: a file of the bundle, never a link and
@@ -608,6 +620,151 @@ static int restore_machine(struct run_ctx *c, struct machine *m, struct cove_err
     return 0;
 }
 
+/* --- snapshots (store/snapshot.h) -------------------------------------------------------- */
+
+struct freeze_args {
+    struct run_ctx *c;
+    const char *tmp;
+};
+
+static int freeze_disks(void *opaque, struct cove_error *err)
+{
+    struct freeze_args *a = opaque;
+    return store_snapshot_freeze(a->c->bundle, &a->c->cfg, a->tmp, err);
+}
+
+/* Save: the machine is paused and saved into the snapshot's temporary directory, its
+ * disks are frozen under it (closed, turned into overlays over a base, opened again),
+ * the snapshot is published and the machine runs on. */
+static int save_snapshot(struct run_ctx *c, struct machine *m, const char *tag,
+                         struct cove_error *err)
+{
+    char tmp[PATH_MAX] = "";
+    bool was_paused = machine_paused(m);
+    int rc = machine_can_save(m, err);
+    if (rc == 0)
+        rc = store_snapshot_begin(c->bundle, c->name, &c->cfg, tag, tmp, sizeof tmp, err);
+    if (rc < 0)
+        return rc;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool lost = false; /* a disk could not be opened again: the machine stops */
+    rc = machine_save(m, tmp, err);
+    if (rc == 0) {
+        struct freeze_args a = {c, tmp};
+        rc = machine_swap_disks(m, c->disks, c->cfg.ndisks, freeze_disks, &a, err);
+        lost = rc == -EIO;
+    }
+    if (rc == 0)
+        rc = store_snapshot_publish(c->bundle, &c->cfg, tmp, tag, true, err);
+    if (rc < 0) {
+        struct cove_error why = *err;
+        cove_error_set(err, rc, "VM '%s': snapshot '%s' was not saved: %s%s", c->name, tag,
+                       why.message, lost ? "" : "; it keeps running");
+        store_snapshot_abort(tmp);
+    }
+    if (!was_paused && !lost)
+        machine_resume(m);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (rc == 0)
+        log_info("VM '%s': saved snapshot '%s' in %.0f ms", c->name, tag,
+                 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    return rc;
+}
+
+/* PUT /vm/snapshot (the control socket's thread, m current). */
+static int snapshot_machine(void *opaque, struct machine *m, bool restore, const char *tag,
+                            bool *running, struct cove_error *err)
+{
+    struct run_ctx *c = opaque;
+    if (!restore) {
+        *running = true;
+        return save_snapshot(c, m, tag, err);
+    }
+    char dir[PATH_MAX];
+    int rc = store_snapshot_find(c->bundle, c->name, &c->cfg, tag, dir, sizeof dir, running,
+                                 err);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&c->snap_lock);
+    snprintf(c->snap_dir, sizeof c->snap_dir, "%s", dir);
+    c->snap_running = *running;
+    c->snap_pending = true;
+    c->snap_done = false;
+    clock_gettime(CLOCK_MONOTONIC, &c->snap_t0);
+    pthread_mutex_unlock(&c->snap_lock);
+    machine_request_stop(m);
+    return 1;
+}
+
+static int snapshot_wait(void *opaque, double *ms, struct cove_error *err)
+{
+    struct run_ctx *c = opaque;
+    pthread_mutex_lock(&c->snap_lock);
+    while (!c->snap_done)
+        pthread_cond_wait(&c->snap_cond, &c->snap_lock);
+    int rc = c->snap_rc;
+    *ms = c->snap_ms;
+    if (rc < 0)
+        cove_error_set(err, rc, "%s", c->snap_err.message);
+    pthread_mutex_unlock(&c->snap_lock);
+    return rc;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void snapshot_done(struct run_ctx *c, int rc, const struct cove_error *err)
+{
+    double ms = ms_since(&c->snap_t0);
+    pthread_mutex_lock(&c->snap_lock);
+    c->snap_pending = false;
+    c->snap_done = true;
+    c->snap_rc = rc;
+    if (rc < 0)
+        c->snap_err = *err;
+    c->snap_ms = ms;
+    pthread_cond_broadcast(&c->snap_cond);
+    pthread_mutex_unlock(&c->snap_lock);
+}
+
+/* The next machine of a run whose previous one stopped for a snapshot restore: the disks
+ * point at the snapshot's layers, and a running snapshot's machine is loaded. A failure
+ * here ends the run (the old machine is gone): the waiting client hears why. */
+static int restart_from_snapshot(struct run_ctx *c, const struct machine_config *mc,
+                                 struct machine **out, struct cove_error *err)
+{
+    struct machine *m = NULL;
+    double t[4];
+    t[0] = ms_since(&c->snap_t0);
+    int rc = store_snapshot_restore_disks(c->bundle, &c->cfg, c->snap_dir, err);
+    t[1] = ms_since(&c->snap_t0);
+    if (rc == 0)
+        rc = machine_create(mc, &m, err);
+    t[2] = ms_since(&c->snap_t0);
+    if (rc == 0 && c->snap_running && (rc = machine_load(m, c->snap_dir, err)) < 0) {
+        machine_destroy(m);
+        m = NULL;
+    }
+    t[3] = ms_since(&c->snap_t0);
+    log_debug("snapshot restore: machine stopped at %.1f ms, disks at %.1f, machine made at "
+              "%.1f, loaded at %.1f", t[0], t[1], t[2], t[3]);
+    if (rc < 0) {
+        struct cove_error why = *err;
+        cove_error_set(err, rc, "VM '%s' stopped: the snapshot could not be restored: %s",
+                       c->name, why.message);
+    }
+    snapshot_done(c, rc, err);
+    if (rc == 0)
+        log_info("VM '%s': restored a snapshot in %.0f ms", c->name, c->snap_ms);
+    *out = m;
+    return rc;
+}
+
 /* --- running ----------------------------------------------------------------------------- */
 
 static bool stop_wanted(struct cove_vm_runner *r, struct api_server *api)
@@ -624,7 +781,8 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
     bool started = false;
     for (;;) {
         struct machine *m;
-        int rc = machine_create(mc, &m, err);
+        int rc = c->snap_pending ? restart_from_snapshot(c, mc, &m, err)
+                                 : machine_create(mc, &m, err);
         if (rc < 0)
             return rc;
         if (!started && c->resume && (rc = restore_machine(c, m, err)) < 0) {
@@ -650,12 +808,20 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
             api_server_set_machine(api, NULL);
         runner_set_machine(runner, NULL);
         machine_destroy(m);
+        if (c->snap_pending && (rc < 0 || stop_wanted(runner, api))) {
+            /* the run ends instead: the waiting client must hear it */
+            struct cove_error serr;
+            cove_error_set(&serr, -ECANCELED, "the VM stopped before the snapshot was restored");
+            snapshot_done(c, -ECANCELED, &serr);
+        }
         if (rc < 0)
             return rc;
         if (atomic_load(&c->suspended)) {
             *result = COVE_RUN_SUSPENDED;
             return 0;
         }
+        if (c->snap_pending)
+            continue; /* restart_from_snapshot above */
         switch (why) {
         case MACHINE_STOP_REBOOT:
             if (stop_wanted(runner, api)) {
@@ -720,7 +886,8 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
             rc = cove_error_set(err, -ENAMETOOLONG, "path too long");
         struct api_server_info info = {c->name,           getpid(),          c->cfg.cpus,
                                        c->cfg.memory_mib, c->mac,            c->forward_specs,
-                                       c->net.nforwards,  suspend_machine,   c};
+                                       c->net.nforwards,  suspend_machine,   c,
+                                       snapshot_machine,  snapshot_wait};
         if (rc == 0)
             rc = api_server_start(path, &info, &api, err);
     }
@@ -742,6 +909,8 @@ static void ctx_free(struct run_ctx *c)
     if (c->console_fd >= 0)
         close(c->console_fd);
     cove_config_free(&c->cfg);
+    pthread_mutex_destroy(&c->snap_lock);
+    pthread_cond_destroy(&c->snap_cond);
     free(c);
 }
 
@@ -753,6 +922,8 @@ static struct run_ctx *ctx_new(struct cove_error *err)
         return NULL;
     }
     c->lock_fd = c->console_fd = -1;
+    pthread_mutex_init(&c->snap_lock, NULL);
+    pthread_cond_init(&c->snap_cond, NULL);
     return c;
 }
 

@@ -23,6 +23,7 @@
 #include "agent/agent_client.h"
 #include "machine/machine.h"
 #include "store/bundle.h"
+#include "store/snapshot.h"
 #include "util/log.h"
 #include "vm/vm.h"
 
@@ -172,6 +173,51 @@ int cove_vm_set_memory(const char *name, uint64_t memory_mib, struct cove_error 
 }
 
 /* --- get and list ---------------------------------------------------------------------- */
+
+/* --- snapshots: the store's when the VM is not running, its own process's when it is -- */
+
+int cove_snapshot_save(const char *name, const char *tag, struct cove_error *err)
+{
+    char bundle[PATH_MAX], sock[PATH_MAX];
+    pid_t pid;
+    int rc = sock_path(name, bundle, PATH_MAX, sock, PATH_MAX, err);
+    if (rc < 0)
+        return rc;
+    if (!store_bundle_running(bundle, &pid))
+        return store_snapshot_save_stopped(name, tag, err);
+    return api_client_snapshot(sock, "save", tag, NULL, NULL, err);
+}
+
+int cove_snapshot_restore(const char *name, const char *tag, struct cove_snapshot_restored *out,
+                          struct cove_error *err)
+{
+    char bundle[PATH_MAX], sock[PATH_MAX];
+    pid_t pid;
+    struct cove_snapshot_restored r = {0};
+    int rc = sock_path(name, bundle, PATH_MAX, sock, PATH_MAX, err);
+    if (rc < 0)
+        return rc;
+    if (!store_bundle_running(bundle, &pid)) {
+        rc = store_snapshot_restore_stopped(name, tag, &r.running, err);
+    } else {
+        r.vm_running = true;
+        rc = api_client_snapshot(sock, "restore", tag, &r.running, &r.ms, err);
+    }
+    if (rc == 0 && out)
+        *out = r;
+    return rc;
+}
+
+int cove_snapshot_list(const char *name, struct cove_snapshot_info **out, size_t *count,
+                       struct cove_error *err)
+{
+    return store_snapshot_list(name, out, count, err);
+}
+
+int cove_snapshot_delete(const char *name, const char *tag, struct cove_error *err)
+{
+    return store_snapshot_delete(name, tag, err);
+}
 
 static void add_live_state(const struct store *s, struct cove_vm_info *info)
 {

@@ -3,7 +3,7 @@
  *
  * The server is one thread of the `cove run` process serving run/api.sock (HTTP/1.1 over a
  * Unix socket, JSON bodies; docs/API.md): GET /vm, PUT /vm/state, PUT /vm/stop, GET and
- * PUT /vm/memory. The run
+ * PUT /vm/memory, PUT /vm/suspend, PUT /vm/snapshot. The run
  * loop tells it which machine is current (a guest reboot makes a new one); requests that
  * arrive between two machines see the state "running" and a stop request is remembered.
  */
@@ -34,6 +34,13 @@ struct api_server_info {
      * the server thread while m is current. */
     int (*suspend)(void *opaque, struct machine *m, struct cove_error *err);
     void *suspend_opaque;
+    /* PUT /vm/snapshot (run.c; same thread and opaque as suspend). save: the snapshot
+     * is saved and m runs on (0). restore: checked, then m is asked to stop and 1 is
+     * returned; snapshot_wait then blocks, without the server's lock, until the run loop
+     * has restarted the machine from the snapshot, and says how it went. */
+    int (*snapshot)(void *opaque, struct machine *m, bool restore, const char *tag,
+                    bool *running, struct cove_error *err);
+    int (*snapshot_wait)(void *opaque, double *ms, struct cove_error *err);
 };
 
 int api_server_start(const char *sock_path, const struct api_server_info *info,
@@ -58,5 +65,9 @@ int api_client_memory(const char *sock_path, struct cove_vm_memory *out, struct 
 int api_client_set_memory(const char *sock_path, uint64_t memory_mib, struct cove_error *err);
 /* PUT /vm/suspend: returns once the state is saved (the VM then stops). */
 int api_client_suspend(const char *sock_path, struct cove_error *err);
+/* PUT /vm/snapshot: action "save" or "restore"; returns once done (a restore: once the
+ * machine runs again), with whether the snapshot holds a machine and the restart's time. */
+int api_client_snapshot(const char *sock_path, const char *action, const char *tag,
+                        bool *running, double *ms, struct cove_error *err);
 
 #endif

@@ -8,6 +8,7 @@ complete -p cove | grep -q -- '-F _cove cove' || fail "cove.bash does not regist
 
 export COVE_HOME=$TMP/home
 mkdir -p "$COVE_HOME/vms/alpha" "$COVE_HOME/vms/beta" "$TMP/files"
+mkdir -p "$COVE_HOME/vms/alpha/snapshots/lesson-3" "$COVE_HOME/vms/alpha/snapshots/.tmp-1-x" && touch "$COVE_HOME/vms/alpha/snapshots/lesson-3/snapshot.json" "$COVE_HOME/vms/alpha/snapshots/id"
 touch "$TMP/files/vmlinux" "$TMP/files/disk.img"
 
 # comp WORD... : the completions offered for the last WORD (the one under the cursor)
@@ -69,6 +70,11 @@ exactly "--format --help" -- cove list --
 exactly "--help --suspend --timeout" -- cove stop alpha --
 offers suspend -- cove sus
 offers alpha beta -- cove suspend ""
+exactly "alpha beta" -- cove snapshot ""
+exactly "delete list restore save" -- cove snapshot alpha ""
+exactly "--format --help" -- cove snapshot alpha list --
+exactly "lesson-3" -- cove snapshot alpha restore ""
+exactly "lesson-3" -- cove snapshot alpha delete l
 exactly "--help --identity --user --wait -i -l" -- cove ssh alpha -
 exactly "--help --identity --user --wait -i -l" -- cove ssh-config -
 exactly "--help --timeout --vsock --wait" -- cove connect alpha --

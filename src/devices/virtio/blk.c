@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "devices/virtio/blk_request.h"
+#include "devices/virtio/mmio_internal.h"
 #include "devices/virtio/virtio_devices.h"
 #include "util/state_format.h"
 
@@ -24,6 +25,7 @@ struct vblk {
     struct blk_request_ctx ctx;
     struct virtq_chain chain;
     uint8_t config[BLK_CONFIG_SIZE];
+    uint64_t size; /* the disk's, also while a snapshot swaps it (ctx.disk NULL) */
 };
 
 static void put32(uint8_t *p, uint32_t v) { v = htole32(v); memcpy(p, &v, 4); }
@@ -64,6 +66,8 @@ static int blk_serve(void *dev, struct virtq *vq, struct virtq_chain *c)
 static int blk_queue(void *dev, unsigned q, struct virtq *vq)
 {
     struct vblk *b = dev;
+    if (!b->ctx.disk) /* lost in a snapshot's swap (machine_disks.c): the VM is stopping */
+        return 0;
     return virtio_queue_serve(vq, &b->chain, NULL, blk_serve, b);
 }
 
@@ -79,7 +83,7 @@ static void blk_destroy(void *dev)
 static int blk_save(void *dev, struct state_writer *w)
 {
     struct vblk *b = dev;
-    state_put_u64(w, b->ctx.disk->size);
+    state_put_u64(w, b->size);
     return 0;
 }
 
@@ -87,10 +91,10 @@ static int blk_load(void *dev, struct state_reader *r, struct cove_error *err)
 {
     struct vblk *b = dev;
     uint64_t size = state_get_u64(r);
-    if (!r->bad && size != b->ctx.disk->size)
+    if (!r->bad && size != b->size)
         return cove_error_set(err, -EINVAL, "a disk changed size since the VM was suspended "
                               "(%llu bytes then, %llu now)", (unsigned long long)size,
-                              (unsigned long long)b->ctx.disk->size);
+                              (unsigned long long)b->size);
     return 0;
 }
 
@@ -134,6 +138,27 @@ int virtio_blk_create(const struct virtio_mmio_params *p, struct block_attachmen
         return cove_error_set(err, -ENOMEM, "virtio-blk: out of memory");
     }
     b->ctx.disk = disk;
+    b->size = disk->size;
     fill_config(b);
     return virtio_mmio_create(p, disk->read_only ? &blk_ops_ro : &blk_ops_rw, b, out, err);
+}
+
+int virtio_blk_close_disk(struct virtio_mmio *t)
+{
+    struct vblk *b = t->dev;
+    if (t->ops->device_id != VIRTIO_ID_BLOCK || !b->ctx.disk)
+        return -EINVAL;
+    int rc = b->ctx.disk->read_only ? 0 : b->ctx.disk->ops->flush(b->ctx.disk);
+    block_close(b->ctx.disk);
+    b->ctx.disk = NULL;
+    return rc;
+}
+
+int virtio_blk_set_disk(struct virtio_mmio *t, struct block_attachment *disk)
+{
+    struct vblk *b = t->dev;
+    if (t->ops->device_id != VIRTIO_ID_BLOCK || b->ctx.disk || disk->size != b->size)
+        return -EINVAL;
+    b->ctx.disk = disk;
+    return 0;
 }

@@ -16,6 +16,12 @@
 /* virtio-blk on disk; the device owns disk from here on (closed on failure as well). */
 int virtio_blk_create(const struct virtio_mmio_params *p, struct block_attachment *disk,
                       struct virtio_mmio **out, struct cove_error *err);
+/* Snapshots (machine_disks.c), with the transport quiesced: flushes and closes the
+ * disk (the device must not serve a request until virtio_blk_set_disk), then attaches
+ * another of the same size. -EINVAL for a device that is not a blk or a size that
+ * differs. */
+int virtio_blk_close_disk(struct virtio_mmio *t);
+int virtio_blk_set_disk(struct virtio_mmio *t, struct block_attachment *disk);
 
 /* virtio-rng fed from getrandom(2). */
 int virtio_rng_create(const struct virtio_mmio_params *p, struct virtio_mmio **out,
