@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/agent_client.h"
@@ -607,12 +608,16 @@ static int restore_machine(struct run_ctx *c, struct machine *m, struct cove_err
     char fork_path[PATH_MAX];
     bool fork = store_path(fork_path, sizeof fork_path, "%s/" BUNDLE_STATE_FORK, c->bundle) == 0 &&
                 access(fork_path, F_OK) == 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = machine_load(m, c->state_dir, &lerr);
     if (rc < 0)
         return cove_error_set(err, rc, "VM '%s' cannot be resumed: %s; it stays suspended",
                               c->name, lerr.message);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     discard_state(c);
-    log_info("VM '%s' resumed%s", c->name, fork ? " (a fork)" : "");
+    log_info("VM '%s' resumed%s: machine restored in %.1f ms", c->name, fork ? " (a fork)" : "",
+             (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
     resume_identity_start(&c->identity, c->vsock[0] ? c->vsock : NULL, c->name, c->mac, fork);
     return 0;
 }
