@@ -82,12 +82,12 @@ wait_agent r1
 : >"$WORK/cr"; : >"$WORK/cm"
 for _ in $(seq "$RUNS"); do
     "$COVE" suspend r1 >/dev/null
+    state_mib=$(du -m -s "$COVE_HOME/vms/r1/state" | cut -f1)
     echo "$COVE -v run r1 --no-console >>$WORK/r1.out 2>&1" >"$WORK/cmd"
     grows "$WORK/cmd" "$COVE_HOME/vms/r1/run/console.log" >>"$WORK/cr"
     wait_agent r1
     { grep -o "machine restored in [0-9.]* ms" "$WORK/r1.out" || true; } | tail -n 1 | awk "{print \$4}" >>"$WORK/cm"
 done
-state_mib=$(du -m "$COVE_HOME/vms/r1/state/memory" 2>/dev/null | cut -f1 || true)
 "$COVE" stop r1 --timeout 5 >/dev/null 2>&1 || true
 
 echo "cove: $N forks" >&2
