@@ -130,7 +130,8 @@ struct cove_create_options {
 int cove_vm_create(const char *name, const struct cove_create_options *opts,
                    struct cove_error *err);
 
-/* Copy-on-write: instant, whatever the disk size. */
+/* Copy-on-write: instant, whatever the disk size. A suspended src gives a suspended dst
+ * that shares src's saved memory file (a fork: docs/STATE-FORMAT.md). */
 int cove_vm_clone(const char *src, const char *dst, struct cove_error *err);
 int cove_vm_delete(const char *name, struct cove_error *err);
 int cove_vm_rename(const char *old_name, const char *new_name, struct cove_error *err);

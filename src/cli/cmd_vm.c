@@ -408,7 +408,10 @@ int cmd_clone(int argc, char **argv)
         "       cove clone REF DST [--insecure]\n\n"
         "Makes DST a copy-on-write copy of the stopped VM SRC, in constant time; or of the\n"
         "image REF (REGISTRY/REPOSITORY[:TAG], pulled first unless cached: `cove clone\n"
-        "REF --help`).\n";
+        "REF --help`).\n\n"
+        "A clone of a suspended VM is a fork: suspended too, it shares SRC's saved memory\n"
+        "(never copied) and resumes (cove run DST) from the same instant, with its own MAC\n"
+        "and, set through the guest agent, its own hostname (DST) and the current time.\n";
     for (int i = 1; i < argc; i++)
         if (argv[i][0] != '-')
             return cove_oci_is_ref(argv[i]) ? cli_oci_clone(argc, argv) : cmd_clone_vm(argc, argv, usage);

@@ -47,6 +47,8 @@ struct machine_disk {
  * gets 10.0.2.15 by DHCP, the host is 10.0.2.2) with host ports forwarded to the guest. */
 struct machine_net {
     uint8_t mac[NET_MAC_LEN];
+    bool mac_configured; /* the configuration names mac: a restore keeps it (a clone of a
+                            suspended VM has a MAC of its own); else the saved one */
     const struct net_forward *forwards;
     unsigned nforwards;
 };

@@ -236,6 +236,9 @@ static int write_memory(struct machine *m, const char *path, uint64_t *pages,
     }
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
+    /* never written again: forks share it (hard links, store/clone.c) */
+    if (rc == 0 && fchmod(fd, 0400) < 0)
+        rc = -errno;
     close(fd);
     if (rc < 0)
         return cove_error_set(err, rc, "cannot write guest memory to %s: %s", path,

@@ -82,7 +82,7 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
             return rc;
         struct virtio_mmio_params p = params_for(m, next_slot - 1);
         struct virtio_mmio *t;
-        if ((rc = virtio_net_create(&p, nat, net->mac, &t, NULL, err)) < 0)
+        if ((rc = virtio_net_create(&p, nat, net->mac, net->mac_configured, &t, NULL, err)) < 0)
             return rc;
         if ((rc = place(m, &next_slot, t, err)) < 0)
             return rc;

@@ -20,6 +20,7 @@
 #define BUNDLE_STATE_DIR "state"   /* a suspended VM's saved machine (docs/STATE-FORMAT.md) */
 #define BUNDLE_STATE_FILE "state/machine"
 #define BUNDLE_STATE_MEMORY "state/memory"
+#define BUNDLE_STATE_FORK "state/fork"   /* a clone's state: its source's name */
 #define BASE_IMAGE "base.img" /* bases/ID/base.img */
 #define BUNDLE_SNAPSHOTS "snapshots" /* snapshots/TAG/ (snapshot.c, docs/BUNDLES.md) */
 #define DEFAULT_DISK_SIZE (8ull << 30)

@@ -207,9 +207,15 @@ static int clone_boot_file(const char *src_bundle, const char *tmp_bundle, const
     return rc;
 }
 
-/* A suspended VM's clone is suspended too, in the same place: a copy of the state (a
- * reflink where the file system can, the memory file stays sparse). */
-static int clone_state(const char *src_bundle, const char *tmp_bundle, struct cove_error *err)
+/* A suspended VM's clone is suspended too, in the same place: a fork. The machine file
+ * (kilobytes) is copied; the memory file is shared, never copied: a hard link (a reflink
+ * where links cannot go), which the file's mode keeps read-only and which nothing writes
+ * (a restore maps it MAP_PRIVATE, a suspend writes a new file), so the forks' page caches
+ * are one and deleting or resuming any of them leaves the others' link in place.
+ * state/fork, naming the source, tells the clone's first resume to give the guest its
+ * own identity (hostname, MAC, docs/STATE-FORMAT.md). */
+static int clone_state(const char *src_bundle, const char *tmp_bundle, const char *src_name,
+                       struct cove_error *err)
 {
     if (!store_bundle_suspended(src_bundle))
         return 0;
@@ -218,15 +224,32 @@ static int clone_state(const char *src_bundle, const char *tmp_bundle, struct co
         return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
     if (mkdir(dir, 0700) < 0)
         return cove_error_set(err, -errno, "cannot create %s: %s", dir, strerror(errno));
-    const char *files[] = {BUNDLE_STATE_FILE, BUNDLE_STATE_MEMORY};
-    for (unsigned i = 0; i < 2; i++) {
-        if (store_path(src, sizeof src, "%s/%s", src_bundle, files[i]) < 0 ||
-            store_path(dst, sizeof dst, "%s/%s", tmp_bundle, files[i]) < 0)
-            return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
-        int rc = store_copy_file(src, dst, 0600, err);
-        if (rc < 0)
-            return rc;
-    }
+    if (store_path(src, sizeof src, "%s/" BUNDLE_STATE_FILE, src_bundle) < 0 ||
+        store_path(dst, sizeof dst, "%s/" BUNDLE_STATE_FILE, tmp_bundle) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    int rc = store_copy_file(src, dst, 0600, err);
+    if (rc < 0)
+        return rc;
+    if (store_path(src, sizeof src, "%s/" BUNDLE_STATE_MEMORY, src_bundle) < 0 ||
+        store_path(dst, sizeof dst, "%s/" BUNDLE_STATE_MEMORY, tmp_bundle) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    int fd = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return cove_error_set(err, -errno, "cannot open %s: %s", src, strerror(errno));
+    rc = link_same(fd, src, dst);
+    if (rc < 0 && rc != -ESTALE)
+        rc = reflink(fd, dst);
+    close(fd);
+    if (rc < 0)
+        return cove_error_set(err, rc, "cannot share the saved memory %s with the clone (no "
+                              "hard link, no reflink: %s); resume '%s' and clone it stopped",
+                              src, strerror(-rc), src_name);
+    if (store_path(dst, sizeof dst, "%s/" BUNDLE_STATE_FORK, tmp_bundle) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    char line[COVE_NAME_MAX + 2];
+    int len = snprintf(line, sizeof line, "%s\n", src_name);
+    if ((rc = store_write_atomic(dst, line, (size_t)len, 0600, err)) < 0)
+        return rc;
     store_sync_dir(dir);
     return 0;
 }
@@ -254,7 +277,7 @@ static int clone_into(const struct store *s, const char *src_bundle, const char 
     if (rc == 0)
         rc = clone_boot_file(src_bundle, tmp, cfg.firmware, err);
     if (rc == 0)
-        rc = clone_state(src_bundle, tmp, err);
+        rc = clone_state(src_bundle, tmp, src_name, err);
     if (rc == 0) {
         if (cfg.has_network)
             cove_config_random_mac(cfg.mac); /* two VMs on one network need two addresses */

@@ -34,6 +34,7 @@
 #include "store/shares.h"
 #include "store/snapshot.h"
 #include "util/log.h"
+#include "vm/resume_identity.h"
 #include "vm/vm.h"
 
 #define CMDLINE_MAX 4096
@@ -257,6 +258,7 @@ struct run_ctx {
     struct cove_error snap_err;
     struct timespec snap_t0;
     double snap_ms;
+    struct resume_identity identity; /* after a resume: the clock, a fork's hostname/MAC */
 };
 
 /* A file named by the configuration. In a bundle: a file of the bundle, never a link and
@@ -430,6 +432,7 @@ static int resolve_network(struct run_ctx *c, const struct cove_run_options *o,
         struct cove_error merr;
         if ((rc = net_mac_parse(cfg->mac, c->net.mac, &merr)) < 0)
             return cove_error_set(err, rc, "VM '%s': network.mac: %s", vm_label(c), merr.message);
+        c->net.mac_configured = true;
     } else {
         net_mac_random(c->net.mac);
     }
@@ -608,15 +611,25 @@ static void discard_state(struct run_ctx *c)
     store_remove_tree(tmp);
 }
 
+/* Once restored, the guest agent sets the guest's clock and, for a fork (a clone of a
+ * suspended VM), gives it its own hostname and MAC (resume_identity.c). */
 static int restore_machine(struct run_ctx *c, struct machine *m, struct cove_error *err)
 {
     struct cove_error lerr;
+    char fork_path[PATH_MAX];
+    bool fork = store_path(fork_path, sizeof fork_path, "%s/" BUNDLE_STATE_FORK, c->bundle) == 0 &&
+                access(fork_path, F_OK) == 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = machine_load(m, c->state_dir, &lerr);
     if (rc < 0)
         return cove_error_set(err, rc, "VM '%s' cannot be resumed: %s; it stays suspended",
                               c->name, lerr.message);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     discard_state(c);
-    log_info("VM '%s' resumed", c->name);
+    log_info("VM '%s' resumed%s: machine restored in %.1f ms", c->name, fork ? " (a fork)" : "",
+             (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    resume_identity_start(&c->identity, c->vsock[0] ? c->vsock : NULL, c->name, c->mac, fork);
     return 0;
 }
 
@@ -893,6 +906,7 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
     }
     if (rc == 0)
         rc = run_loop(c, &mc, api, runner, o, result, err);
+    resume_identity_join(&c->identity); /* the machine is gone: it ends at once */
     if (api)
         api_server_stop(api);
     if (runner != o->runner)

@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct net_attachment *mem;
     struct virtio_mmio *t;
     static const uint8_t mac[NET_MAC_LEN] = {0x52, 0x54, 0, 1, 2, 3};
-    if (net_mem_create(4, &mem) < 0 || virtio_net_create(&p, mem, mac, &t, NULL, NULL) < 0)
+    if (net_mem_create(4, &mem) < 0 || virtio_net_create(&p, mem, mac, false, &t, NULL, NULL) < 0)
         abort();
 
     uint64_t features = (1ull << VIRTIO_F_VERSION_1) | (1ull << 5) | (1ull << 16);

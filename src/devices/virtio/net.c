@@ -67,6 +67,7 @@ struct virtio_net {
     struct virtio_mmio *t;
     struct net_attachment *backend;
     uint8_t mac[NET_MAC_LEN];
+    bool keep_mac; /* a restore keeps mac (the configuration's) rather than the saved one */
 
     pthread_mutex_t rx_lock; /* the pending list and the stats */
     struct pending_frame rx_pending[RX_PENDING_FRAMES];
@@ -281,7 +282,9 @@ static void net_destroy(void *dev)
     free(n);
 }
 
-/* The MAC the driver knows (a run without a configured MAC draws a new one); frames
+/* The MAC the driver knows (a run without a configured MAC draws a new one, so a restore
+ * takes the saved one back; a configured MAC wins: a clone of a suspended VM has its own,
+ * which the config space shows from the restore on, docs/STATE-FORMAT.md); frames
  * waiting for receive buffers are dropped, as a network may drop them. The NAT's
  * connections are not saved: the guest's TCP connections through it time out. */
 static int net_save(void *dev, struct state_writer *w)
@@ -294,7 +297,10 @@ static int net_save(void *dev, struct state_writer *w)
 static int net_load(void *dev, struct state_reader *r, struct cove_error *err)
 {
     struct virtio_net *n = dev;
-    state_get_bytes(r, n->mac, NET_MAC_LEN);
+    uint8_t saved[NET_MAC_LEN];
+    state_get_bytes(r, saved, NET_MAC_LEN);
+    if (!n->keep_mac)
+        memcpy(n->mac, saved, NET_MAC_LEN);
     return 0;
 }
 
@@ -315,7 +321,7 @@ static const struct virtio_device_ops net_ops = {
 };
 
 int virtio_net_create(const struct virtio_mmio_params *p, struct net_attachment *backend,
-                      const uint8_t mac[NET_MAC_LEN], struct virtio_mmio **out,
+                      const uint8_t mac[NET_MAC_LEN], bool keep_mac, struct virtio_mmio **out,
                       struct virtio_net **dev_out, struct cove_error *err)
 {
     struct virtio_net *n = NULL;
@@ -331,6 +337,7 @@ int virtio_net_create(const struct virtio_mmio_params *p, struct net_attachment 
     n->backend = backend;
     n->rx_efd = -1;
     memcpy(n->mac, mac, NET_MAC_LEN);
+    n->keep_mac = keep_mac;
     pthread_mutex_init(&n->rx_lock, NULL);
     if (p->io) {
         n->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

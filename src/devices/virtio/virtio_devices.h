@@ -68,7 +68,8 @@ int virtio_console_create(const struct virtio_mmio_params *p, int in_fd, int out
                           struct virtio_mmio **out, struct cove_error *err);
 
 /* virtio-net on a net attachment (owned by the device from here on, closed on failure as
- * well), with the given MAC. dev_out (optional) is for virtio_net_get_stats() and lives
+ * well), with the given MAC. A restore (virtio_mmio_load) keeps that MAC when keep_mac,
+ * else takes the saved one. dev_out (optional) is for virtio_net_get_stats() and lives
  * as long as the transport. */
 struct virtio_net;
 struct virtio_net_stats {
@@ -77,7 +78,7 @@ struct virtio_net_stats {
     uint64_t rx_too_big;              /* ... larger than the receive chain offered */
 };
 int virtio_net_create(const struct virtio_mmio_params *p, struct net_attachment *backend,
-                      const uint8_t mac[NET_MAC_LEN], struct virtio_mmio **out,
+                      const uint8_t mac[NET_MAC_LEN], bool keep_mac, struct virtio_mmio **out,
                       struct virtio_net **dev_out, struct cove_error *err);
 void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out);
 

@@ -12,6 +12,7 @@
 
 #include "../test.h"
 #include "devices/virtio/virtio_devices.h"
+#include "util/state_format.h"
 #include "vdriver.h"
 
 #define NET_HDR 12
@@ -38,7 +39,7 @@ static void setup_with(struct env *e, bool with_io, unsigned mem_frames)
     if (net_mem_create(mem_frames, &e->mem) < 0)
         exit(1);
     struct virtio_mmio_params p = vd_params(&e->d, e->io);
-    if (virtio_net_create(&p, e->mem, MAC, &e->d.t, &e->dev, &err) < 0) {
+    if (virtio_net_create(&p, e->mem, MAC, false, &e->d.t, &e->dev, &err) < 0) {
         printf("  %s\n", err.message);
         exit(1);
     }
@@ -490,6 +491,51 @@ TEST(slirp_forward_port_in_use)
     net_close(n);
 }
 
+/* A restore takes the saved MAC back when the run drew one (no MAC configured) and keeps
+ * the configured one otherwise: a clone of a suspended VM shows its own MAC. */
+static void restore_mac(struct env *e, const struct state_file *f, bool keep,
+                        const uint8_t want[6])
+{
+    static const uint8_t other[6] = {0x52, 0x54, 0x00, 0x11, 0x22, 0x33};
+    struct net_attachment *mem;
+    struct virtio_mmio *t;
+    struct cove_error err;
+    struct state_reader r;
+    uint32_t version;
+    CHECK_EQ_U64(net_mem_create(4, &mem), 0);
+    struct virtio_mmio_params p = vd_params(&e->d, NULL);
+    CHECK_EQ_U64(virtio_net_create(&p, mem, other, keep, &t, NULL, &err), 0);
+    CHECK_EQ_U64(state_file_section(f, "virtio.0", &version, &r), 0);
+    CHECK_EQ_U64(virtio_mmio_load(t, &r, &err), 0);
+    for (unsigned i = 0; i < 6; i++) {
+        uint64_t v = 0;
+        virtio_mmio_read(t, VIRTIO_MMIO_CONFIG + i, 1, &v);
+        CHECK_EQ_U64(v, want[i]);
+    }
+    virtio_mmio_destroy(t);
+}
+
+TEST(restore_keeps_configured_mac)
+{
+    static const uint8_t other[6] = {0x52, 0x54, 0x00, 0x11, 0x22, 0x33};
+    struct env e;
+    setup(&e);
+    struct state_writer w;
+    state_writer_init(&w);
+    state_writer_section(&w, "virtio.0", 1);
+    virtio_mmio_quiesce(e.d.t);
+    CHECK_EQ_U64(virtio_mmio_save(e.d.t, &w), 0);
+    virtio_mmio_unquiesce(e.d.t);
+    CHECK_EQ_U64(state_writer_finish(&w), 0);
+    struct state_file f;
+    struct cove_error err;
+    CHECK_EQ_U64(state_file_parse(w.data, w.len, "test", &f, &err), 0);
+    restore_mac(&e, &f, false, MAC);
+    restore_mac(&e, &f, true, other);
+    state_writer_free(&w);
+    teardown(&e);
+}
+
 int main(void)
 {
     RUN(config_and_features);
@@ -507,5 +553,6 @@ int main(void)
     RUN(mac_parse);
     RUN(slirp_answers_arp);
     RUN(slirp_forward_port_in_use);
+    RUN(restore_keeps_configured_mac);
     return test_summary();
 }

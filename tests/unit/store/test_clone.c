@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -118,6 +120,67 @@ TEST(reclone_after_writes)
     CHECK_STR(got, "a3");
 }
 
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+    CHECK(fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+}
+
+static bool same_inode(const char *a, const char *b)
+{
+    struct stat x, y;
+    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_ino == y.st_ino && x.st_dev == y.st_dev;
+}
+
+/* A clone of a suspended VM is a fork: the memory file is the same inode (never a copy),
+ * the machine file its own copy, state/fork names the source; the source's deletion
+ * leaves the fork's memory. A memory file replaced by a link is refused, nothing made. */
+TEST(fork_shares_memory_file)
+{
+    struct cove_create_options o = {.kernel = kernel, .disk_size = 64ull << 20};
+    struct cove_error err = {0};
+    char dir[PATH_MAX - 64], p[PATH_MAX], q[PATH_MAX], got[64] = "";
+    CHECK(cove_vm_create("s", &o, &err) == 0);
+    snprintf(dir, sizeof dir, "%s/vms/s/state", home);
+    CHECK(mkdir(dir, 0700) == 0);
+    snprintf(p, sizeof p, "%s/machine", dir);
+    write_file(p, "COVESTAT-not-checked-by-clone", 0600);
+    snprintf(p, sizeof p, "%s/memory", dir);
+    write_file(p, "guest memory", 0400);
+    CHECK(clone("s", "f1") == 0);
+    CHECK(clone("f1", "f2") == 0); /* a fork of a fork */
+    snprintf(q, sizeof q, "%s/vms/f1/state/memory", home);
+    CHECK(same_inode(p, q));
+    snprintf(q, sizeof q, "%s/vms/f2/state/memory", home);
+    CHECK(same_inode(p, q));
+    snprintf(p, sizeof p, "%s/machine", dir);
+    snprintf(q, sizeof q, "%s/vms/f1/state/machine", home);
+    CHECK(!same_inode(p, q));
+    FILE *f = fopen(q, "r");
+    CHECK(f && fgets(got, sizeof got, f));
+    if (f)
+        fclose(f);
+    CHECK_STR(got, "COVESTAT-not-checked-by-clone");
+    snprintf(q, sizeof q, "%s/vms/f2/state/fork", home);
+    f = fopen(q, "r");
+    CHECK(f && fgets(got, sizeof got, f));
+    if (f)
+        fclose(f);
+    CHECK_STR(got, "f1\n");
+    CHECK(cove_vm_delete("s", &err) == 0);
+    snprintf(q, sizeof q, "%s/vms/f1/state/memory", home);
+    struct stat st;
+    CHECK(stat(q, &st) == 0 && st.st_nlink == 2 && st.st_size == 12);
+    /* a link planted in place of the memory file */
+    snprintf(p, sizeof p, "%s/vms/f1/state/memory", home);
+    CHECK(unlink(p) == 0 && symlink("/etc/passwd", p) == 0);
+    CHECK(cove_vm_clone("f1", "f3", &err) == -ELOOP);
+    snprintf(q, sizeof q, "%s/vms/f3", home);
+    CHECK(access(q, F_OK) < 0);
+    CHECK(cove_vm_delete("f1", &err) == 0 && cove_vm_delete("f2", &err) == 0);
+}
+
 TEST(deleting_every_vm_removes_every_base)
 {
     static const char *const vms[] = {"a", "b", "c", "d", "e"};
@@ -140,6 +203,7 @@ int main(void)
     setenv("COVE_HOME", home, 1);
     write_kernel();
     RUN(reclone_after_writes);
+    RUN(fork_shares_memory_file);
     RUN(deleting_every_vm_removes_every_base);
     store_remove_tree(home);
     return test_summary();
