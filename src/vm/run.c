@@ -774,6 +774,10 @@ static int restart_from_snapshot(struct run_ctx *c, const struct machine_config 
     snapshot_done(c, rc, err);
     if (rc == 0)
         log_info("VM '%s': restored a snapshot in %.0f ms", c->name, c->snap_ms);
+    if (rc == 0 && c->snap_running) { /* the guest's clock is the snapshot's: set it */
+        resume_identity_join(&c->identity);
+        resume_identity_start(&c->identity, c->vsock[0] ? c->vsock : NULL, c->name, c->mac, false);
+    }
     *out = m;
     return rc;
 }
