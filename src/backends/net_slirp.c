@@ -246,6 +246,9 @@ static void resend_to_guest(void *opaque, const void *frame, size_t len)
 
 static void *slirp_thread(void *arg)
 {
+    /* by itself: naming another thread opens /proc/self/task/TID/comm, which the
+     * system-call filter of a confined run forbids (a guest reboot starts this thread) */
+    pthread_setname_np(pthread_self(), "cove-slirp");
     struct net_slirp *s = arg;
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
@@ -289,7 +292,6 @@ static int slirp_start(struct net_attachment *n, net_receive_fn fn, void *opaque
     int r = pthread_create(&s->thread, NULL, slirp_thread, s);
     if (r)
         return -r;
-    pthread_setname_np(s->thread, "cove-slirp");
     s->thread_started = true;
     return 0;
 }

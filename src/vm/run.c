@@ -28,10 +28,13 @@
 #include <unistd.h>
 
 #include "agent/agent_client.h"
+#include "backends/block.h"
 #include "machine/machine.h"
 #include "store/bundle.h"
 #include "store/shares.h"
 #include "util/log.h"
+#include "vm/seccomp.h"
+#include "vm/state_helper.h"
 #include "vm/vm.h"
 
 #define CMDLINE_MAX 4096
@@ -242,7 +245,9 @@ struct run_ctx {
     char vsock[PATH_MAX];
     int lock_fd;
     int console_fd;
+    int kernel_fd, initrd_fd, firmware_fd; /* the boot files, open for the whole run */
     char state_dir[PATH_MAX];  /* the bundle's state/ ("" for an ephemeral VM) */
+    struct state_helper *state_helper; /* makes state/ on a suspend (a bundle's run) */
     bool resume;               /* state/ holds a suspended machine: restore it */
     atomic_bool suspended;     /* the machine was saved and stopped */
 };
@@ -262,6 +267,17 @@ static int resolve_file(const struct run_ctx *c, const char *file, bool disk, ch
     return 0;
 }
 
+/* Errors about the file's content are the machine's to give; this only opens it. */
+static int open_boot_file(const char *path, int *fd, struct cove_error *err)
+{
+    if (!path)
+        return 0;
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0)
+        return cove_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
+    return 0;
+}
+
 static int resolve_boot(struct run_ctx *c, const struct cove_run_options *o,
                         struct machine_config *mc, struct cove_error *err)
 {
@@ -276,6 +292,15 @@ static int resolve_boot(struct run_ctx *c, const struct cove_run_options *o,
     mc->kernel_path = c->kernel;
     mc->initrd_path = cfg->initrd ? c->initrd : NULL;
     mc->firmware_path = cfg->firmware ? c->firmware : NULL;
+    /* Open for the whole run: a guest reboot (a new machine) reads them again without
+     * opening anything, which a confined run could not. */
+    if ((rc = open_boot_file(mc->kernel_path, &c->kernel_fd, err)) < 0 ||
+        (rc = open_boot_file(mc->initrd_path, &c->initrd_fd, err)) < 0 ||
+        (rc = open_boot_file(mc->firmware_path, &c->firmware_fd, err)) < 0)
+        return rc;
+    mc->kernel_fd = c->kernel_fd;
+    mc->initrd_fd = c->initrd_fd;
+    mc->firmware_fd = c->firmware_fd;
     /* The stored command line, the VM's name for the guest (the default guest makes it
      * its hostname), the shares' names (it mounts each at /mnt/cove/NAME: Linux 6.1 has
      * no way to list virtio-fs tags), then what this run adds. */
@@ -335,12 +360,21 @@ static int resolve_disks(struct run_ctx *c, const struct cove_run_options *o,
         }
         /* a bundle's URIs read no host files; an ephemeral VM's come from its command line */
         c->disks[c->ndisks++] =
-            (struct machine_disk){path, d->read_only, d->cache, d->sync, !c->name, d->nvme};
+            (struct machine_disk){path, d->read_only, d->cache, d->sync, !c->name, d->nvme, NULL};
     }
     for (unsigned i = 0; i < o->nextra_disks; i++) {
         const struct cove_disk_config *d = &o->extra_disks[i];
         c->disks[c->ndisks++] =
-            (struct machine_disk){d->file, d->read_only, d->cache, d->sync, true, d->nvme};
+            (struct machine_disk){d->file, d->read_only, d->cache, d->sync, true, d->nvme, NULL};
+    }
+    /* Open (and locked) for the whole run, as the boot files are: each machine borrows
+     * them (machine_disk.open), and an NBD export keeps its connection across reboots. */
+    for (unsigned i = 0; i < c->ndisks; i++) {
+        struct machine_disk *d = &c->disks[i];
+        struct block_options bo = {d->read_only, d->cache, d->sync, d->nbd_host_files};
+        int rc = block_open(d->path, &bo, &d->open, err);
+        if (rc < 0)
+            return rc;
     }
     mc->disks = c->disks;
     mc->ndisks = c->ndisks;
@@ -547,7 +581,8 @@ static void find_state(struct run_ctx *c)
 
 /* PUT /vm/suspend (the control socket's thread): the state goes to a temporary directory
  * in the bundle, renamed to state/ once both files are synced, so a crash mid-save
- * leaves no state/ (and the sweep removes the temporary one). */
+ * leaves no state/ (and the sweep removes the temporary one). The files are made and
+ * moved by the run's helper process (state_helper.h): a confined VMM opens nothing. */
 static int suspend_machine(void *opaque, struct machine *m, struct cove_error *err)
 {
     struct run_ctx *c = opaque;
@@ -556,24 +591,25 @@ static int suspend_machine(void *opaque, struct machine *m, struct cove_error *e
     int rc = machine_can_save(m, err);
     if (rc < 0)
         return rc;
-    if (c->resume || !c->state_dir[0])
+    if (c->resume || !c->state_dir[0] || !c->state_helper)
         return cove_error_set(err, -EEXIST, "VM '%s' already has a saved state", c->name);
-    if ((rc = store_temp_path(c->bundle, "state", tmp, sizeof tmp)) < 0)
-        return cove_error_set(err, rc, "path too long");
-    if (mkdir(tmp, 0700) < 0)
-        return cove_error_set(err, -errno, "cannot create %s: %s", tmp, strerror(errno));
-    rc = machine_save(m, tmp, err);
-    if (rc == 0 && (store_sync_dir(tmp) < 0 || rename(tmp, c->state_dir) < 0))
-        rc = cove_error_set(err, -errno, "cannot move the saved state into place: %s",
-                            strerror(errno));
+    struct machine_save_files f = {-1, -1, tmp};
+    rc = state_helper_create(c->state_helper, &f.state_fd, &f.memory_fd, tmp, sizeof tmp, err);
+    if (rc == 0)
+        rc = machine_save(m, &f, err);
+    if (f.state_fd >= 0)
+        close(f.state_fd);
+    if (f.memory_fd >= 0)
+        close(f.memory_fd);
+    if (rc == 0)
+        rc = state_helper_commit(c->state_helper, err);
     if (rc < 0) {
-        store_remove_tree(tmp);
+        state_helper_abort(c->state_helper);
         if (!was_paused)
             machine_resume(m);
         log_error("VM '%s' was not suspended: %s; it keeps running", c->name, err->message);
         return rc;
     }
-    store_sync_dir(c->bundle);
     atomic_store(&c->suspended, true);
     machine_request_stop(m);
     log_info("VM '%s' suspended", c->name);
@@ -621,7 +657,7 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
                     struct cove_vm_runner *runner, const struct cove_run_options *o,
                     enum cove_run_result *result, struct cove_error *err)
 {
-    bool started = false;
+    bool started = false, confined = false;
     for (;;) {
         struct machine *m;
         int rc = machine_create(mc, &m, err);
@@ -644,6 +680,19 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
             return cove_error_set(err, rc, "cannot start the console: %s", strerror(-rc));
         }
         started = true;
+        /* Everything the run needs is open now: the disks and boot files (kept for the
+         * machines after this one), the console, the control socket, the NAT, virtiofsd,
+         * the agent's socket, the suspend helper. */
+        if (o->seccomp && !confined) {
+            if ((rc = vmm_seccomp_install(err)) < 0) {
+                if (api)
+                    api_server_set_machine(api, NULL);
+                runner_set_machine(runner, NULL);
+                machine_destroy(m);
+                return rc;
+            }
+            confined = true;
+        }
         enum machine_stop_reason why = 0;
         rc = machine_run(m, &why, err);
         if (api)
@@ -662,6 +711,12 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
                 *result = COVE_RUN_STOPPED;
                 return 0;
             }
+            /* virtiofsd is started per machine (fork, exec): not under the filter */
+            if (confined && mc->nshares)
+                return cove_error_set(err, -ENOTSUP, "the guest rebooted, and a confined VMM "
+                                      "cannot restart virtiofsd for its shared directories; "
+                                      "the run ends (cove run --no-seccomp lets such a guest "
+                                      "reboot)");
             continue;
         case MACHINE_STOP_POWEROFF:
             *result = atomic_load(&runner->shutting_down) ? COVE_RUN_STOPPED : COVE_RUN_POWEROFF;
@@ -715,6 +770,8 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
     char path[PATH_MAX];
     if (bundle)
         rc = write_pid(c, err);
+    if (rc == 0 && bundle && c->state_dir[0])
+        rc = state_helper_start(c->bundle, c->state_dir, &c->state_helper, err);
     if (rc == 0 && bundle) {
         if (store_path(path, sizeof path, "%s/api.sock", c->run_dir) < 0)
             rc = cove_error_set(err, -ENAMETOOLONG, "path too long");
@@ -728,6 +785,8 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
         rc = run_loop(c, &mc, api, runner, o, result, err);
     if (api)
         api_server_stop(api);
+    state_helper_stop(c->state_helper);
+    c->state_helper = NULL;
     if (runner != o->runner)
         cove_vm_runner_free(runner);
     if (bundle)
@@ -741,6 +800,12 @@ static void ctx_free(struct run_ctx *c)
         store_unlock_bundle(c->lock_fd);
     if (c->console_fd >= 0)
         close(c->console_fd);
+    int fds[] = {c->kernel_fd, c->initrd_fd, c->firmware_fd};
+    for (unsigned i = 0; i < 3; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    for (unsigned i = 0; i < c->ndisks; i++)
+        block_close(c->disks[i].open);
     cove_config_free(&c->cfg);
     free(c);
 }
@@ -752,7 +817,7 @@ static struct run_ctx *ctx_new(struct cove_error *err)
         cove_error_set(err, -ENOMEM, "out of memory");
         return NULL;
     }
-    c->lock_fd = c->console_fd = -1;
+    c->lock_fd = c->console_fd = c->kernel_fd = c->initrd_fd = c->firmware_fd = -1;
     return c;
 }
 
