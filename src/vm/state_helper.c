@@ -54,7 +54,9 @@ static int create_file(const char *dir, const char *name, int *fd, struct answer
     return *fd < 0 ? fail(a, "create", path) : 0;
 }
 
-static void serve(int sock, const char *bundle, const char *state_dir)
+/* vmm: the process served; the temporaries carry its pid, so that the next run's sweep
+ * removes what a killed run left, whether this helper has ended yet or not. */
+static void serve(int sock, pid_t vmm, const char *bundle, const char *state_dir)
 {
     char tmp[PATH_MAX] = "";
     for (;;) {
@@ -71,7 +73,7 @@ static void serve(int sock, const char *bundle, const char *state_dir)
             tmp[0] = 0;
         }
         if (req == REQ_CREATE) {
-            if (store_temp_path(bundle, "state", tmp, sizeof tmp) < 0) {
+            if (store_temp_path_of(bundle, vmm, "state", tmp, sizeof tmp) < 0) {
                 errno = ENAMETOOLONG;
                 fail(&a, "create a directory in", bundle);
                 tmp[0] = 0;
@@ -140,7 +142,7 @@ int state_helper_start(const char *bundle, const char *state_dir, struct state_h
         if (dup2(sv[1], 3) < 0)
             _exit(1);
         close_range(4, ~0u, 0);
-        serve(3, bundle, state_dir);
+        serve(3, parent, bundle, state_dir);
         _exit(0);
     }
     close(sv[1]);
