@@ -13,8 +13,9 @@ trap '[ -n "$runner" ] && kill -9 $runner 2>/dev/null; rm -rf "$TMP"' EXIT
 
 "$COVE" create sc --memory 256M --disk-size 256M >/dev/null || fail "create"
 
+wrap=()  # a command start_vm puts before cove run (strace)
 start_vm() {
-    "$COVE" run sc --no-console "$@" </dev/null >"$TMP/run.out" 2>&1 &
+    "${wrap[@]}" "$COVE" run sc --no-console "$@" </dev/null >"$TMP/run.out" 2>&1 &
     runner=$!
     for _ in $(seq 300); do
         "$COVE" exec sc -- true 2>/dev/null && return 0
@@ -84,7 +85,25 @@ else
     echo "note: no gdb, the open of a host file by the running VMM is not tried"
 fi
 
-# (c) --no-seccomp and COVE_SECCOMP=0: not filtered
+# (c) DNS through the NAT under the filter: libslirp's proxy (10.0.2.3) forwards a guest's
+# query to the host's resolver from /etc/resolv.conf, read before the filter (after it,
+# the query would go to 127.0.0.1). strace shows where it goes; the answer does not matter.
+ns=$(awk '$1 == "nameserver" {print $2; exit}' /etc/resolv.conf 2>/dev/null)
+if ! command -v strace >/dev/null || [[ -z "$ns" || "$ns" == 127.* || "$ns" == *:* ]]; then
+    echo "note: no strace or no IPv4 resolver other than loopback; DNS forwarding not checked"
+else
+    wrap=(strace -f -qq -e trace=sendto -o "$TMP/dns.trace")
+    start_vm
+    wrap=()
+    "$COVE" exec sc -- sh -c 'udhcpc -i eth0 -n -q -t 3 >/dev/null 2>&1;
+        timeout 5 nslookup cove-dns-check.example 10.0.2.3 >/dev/null 2>&1; true'
+    stop_vm || fail "DNS check: exit $?"
+    grep 'cove-dns-check' "$TMP/dns.trace" | grep -qF "sin_port=htons(53), sin_addr=inet_addr(\"$ns\")" ||
+        { grep 'htons(53)' "$TMP/dns.trace"; fail "the guest's DNS query did not go to $ns"; }
+    echo "ok: a guest's DNS query to 10.0.2.3 goes to the host's resolver $ns under the filter"
+fi
+
+# (d) --no-seccomp and COVE_SECCOMP=0: not filtered
 start_vm --no-seccomp
 [ "$(status_of Seccomp)" = 0 ] || fail "--no-seccomp: Seccomp: $(status_of Seccomp), want 0"
 stop_vm || fail "--no-seccomp: exit $?"
