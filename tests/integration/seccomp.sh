@@ -103,7 +103,26 @@ else
     echo "ok: a guest's DNS query to 10.0.2.3 goes to the host's resolver $ns under the filter"
 fi
 
-# (d) --no-seccomp and COVE_SECCOMP=0: not filtered
+# (d) a guest reboot with a shared directory: virtiofsd cannot be started again under the
+# filter, so the run ends with one line saying so (not a kill)
+if [ "$(id -u)" = 0 ] && [ -x "${COVE_VIRTIOFSD:-/usr/lib/qemu/virtiofsd}" ]; then
+    mkdir "$TMP/share"
+    start_vm --dir "sh:$TMP/share"
+    "$COVE" exec sc -- sh -c '(sleep 0.5; reboot -f) >/dev/null 2>&1 &'
+    for _ in $(seq 300); do kill -0 $runner 2>/dev/null || break; sleep 0.2; done
+    wait $runner
+    rc=$?
+    runner=""
+    [ $rc -eq 1 ] || { cat "$TMP/run.out"; fail "reboot with a share: exit $rc, want 1"; }
+    grep -q "^cove: the guest rebooted, and a confined VMM cannot restart virtiofsd" \
+        "$TMP/run.out" || { cat "$TMP/run.out"; fail "reboot with a share: no line saying why"; }
+    grep -q "seccomp: the VMM made" "$TMP/run.out" && fail "reboot with a share: killed"
+    echo "ok: a guest reboot with a shared directory ends the confined run: $(grep rebooted "$TMP/run.out")"
+else
+    echo "note: no root or no virtiofsd; the reboot with a shared directory is not tried"
+fi
+
+# (e) --no-seccomp and COVE_SECCOMP=0: not filtered
 start_vm --no-seccomp
 [ "$(status_of Seccomp)" = 0 ] || fail "--no-seccomp: Seccomp: $(status_of Seccomp), want 0"
 stop_vm || fail "--no-seccomp: exit $?"
