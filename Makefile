@@ -23,7 +23,8 @@ SANITIZE_BUILD ?= build-sanitize
 # The integration tests that drive the VMM's own code (not install.sh, fuzz.sh, nor the
 # QEMU comparisons guest-qemu.sh, isa-qemu.sh). cli-bundles passes too but takes 130 s
 # under ASan: left out to keep check-sanitize near 8 minutes on 2 cores.
-SANITIZE_TESTS ?= boot-exec run-command run-signals agent net virtio-hostile disk-check nbd nvme
+SANITIZE_TESTS ?= boot-exec run-command run-signals agent net virtio-hostile disk-check nbd nvme \
+	suspend balloon
 TSAN_BUILD ?= build-tsan
 # The threaded parts: SMP harts, the I/O thread and the devices served on it.
 TSAN_TESTS ?= hv/test_hv_async hv/test_hv_cpu devices/test_iothread devices/test_virtio_vsock \

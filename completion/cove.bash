@@ -156,12 +156,14 @@ _cove()
         done
         if [ $kernel = 1 ]; then
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
-                  --forward --mac --vsock --console --no-balloon --dir"
+                  --forward --mac --vsock --console --no-balloon --no-seccomp --dir"
         elif [ ${#pos[@]} -gt 0 ]; then
-            opts="--no-console --rm --append --disk --forward --console --no-balloon --dir"
+            opts="--no-console --rm --append --disk --forward --console --no-balloon
+                  --no-seccomp --dir"
         else
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
-                  --forward --mac --vsock --console --no-console --rm --no-balloon --dir"
+                  --forward --mac --vsock --console --no-console --rm --no-balloon --no-seccomp
+                  --dir"
             names=1
         fi ;;
     clone) opts="--insecure"; [ ${#pos[@]} = 0 ] && names=1 ;;

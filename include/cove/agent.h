@@ -81,6 +81,10 @@ int cove_ssh_known_hosts(const char *name, char *out, size_t n, struct cove_erro
  * starting (its socket appears once it runs: not running yet is retried until the
  * deadline); -ESRCH as soon as a VM seen running stops, -ETIMEDOUT at the deadline. */
 int cove_agent_wait(const char *name, int timeout_ms, struct cove_error *err);
+/* The same on NAME's agent socket found before (cove_agent_path): it looks nothing up in
+ * the store, for the thread of a confined `cove run NAME -- CMD` (docs/SECURITY.md). */
+int cove_agent_wait_at(const char *name, const char *path, int timeout_ms,
+                       struct cove_error *err);
 
 struct cove_exec_options {
     const char *const *argv;   /* the command, NULL-terminated */

@@ -250,6 +250,11 @@ struct cove_run_options {
      * terminal in raw mode. */
     int (*on_started)(void *opaque, struct cove_vm_runner *runner);
     void *opaque;
+    /* Confine the process once the first machine is set up, right before its vCPUs run:
+     * no_new_privs and a seccomp allow-list of system calls on every thread (docs/
+     * SECURITY.md), for good, also after the run: a call outside it kills the process.
+     * `cove run` sets it unless --no-seccomp or COVE_SECCOMP=0. */
+    bool seccomp;
 };
 
 enum cove_run_result {

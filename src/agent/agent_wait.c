@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,12 +57,14 @@ int cove_agent_open(const char *name, int timeout_ms, int *fd, struct cove_error
 }
 
 /* One try: 0 when the agent answered a ping. *running says whether NAME was running. */
-static int try_ping(const char *name, int timeout_ms, bool *running, struct cove_error *err)
+static int try_ping(const char *name, const char *at, int timeout_ms, bool *running,
+                    struct cove_error *err)
 {
     char path[PATH_MAX];
     int fd;
     long long deadline = monotonic_ms() + timeout_ms;
-    int rc = cove_agent_path(name, path, sizeof path, err);
+    int rc = at ? (snprintf(path, sizeof path, "%s", at), 0)
+                : cove_agent_path(name, path, sizeof path, err);
     *running = rc == 0;
     if (rc < 0 || (rc = cove_agent_connect(path, timeout_ms, &fd, err)) < 0)
         return rc;
@@ -73,7 +76,8 @@ static int try_ping(const char *name, int timeout_ms, bool *running, struct cove
     return rc;
 }
 
-int cove_agent_wait(const char *name, int timeout_ms, struct cove_error *err)
+/* at: the agent's socket, looked up before (cove_agent_wait_at); NULL: look it up. */
+static int wait_agent(const char *name, const char *at, int timeout_ms, struct cove_error *err)
 {
     long long deadline = monotonic_ms() + timeout_ms;
     bool seen_running = false;
@@ -83,7 +87,7 @@ int cove_agent_wait(const char *name, int timeout_ms, struct cove_error *err)
         long long left = deadline - monotonic_ms();
         int budget = left > 0 ? (int)left : 1;
         bool running;
-        int rc = try_ping(name, budget, &running, &e);
+        int rc = try_ping(name, at, budget, &running, &e);
         if (rc == 0)
             return 0;
         if (running)
@@ -108,12 +112,24 @@ int cove_agent_wait(const char *name, int timeout_ms, struct cove_error *err)
             usleep((useconds_t)(left < RETRY_MS ? left : RETRY_MS) * 1000);
             continue;
         }
-        if (told_rc == -ETIMEDOUT || (told_rc == -ECONNRESET && seen_running))
-            return explain_timeout(name, AGENT_PORT, cove_error_set(err, -ETIMEDOUT, "the guest agent of "
-                                   "VM '%s' did not answer within %g s", name,
-                                   timeout_ms / 1000.0), timeout_ms, err);
+        if (told_rc == -ETIMEDOUT || (told_rc == -ECONNRESET && seen_running)) {
+            rc = cove_error_set(err, -ETIMEDOUT, "the guest agent of VM '%s' did not answer "
+                                "within %g s", name, timeout_ms / 1000.0);
+            return at ? rc : explain_timeout(name, AGENT_PORT, rc, timeout_ms, err);
+        }
         if (err) /* not running, or no agent: that error says more */
             *err = told;
         return told_rc;
     }
+}
+
+int cove_agent_wait(const char *name, int timeout_ms, struct cove_error *err)
+{
+    return wait_agent(name, NULL, timeout_ms, err);
+}
+
+int cove_agent_wait_at(const char *name, const char *path, int timeout_ms,
+                       struct cove_error *err)
+{
+    return wait_agent(name, path, timeout_ms, err);
 }

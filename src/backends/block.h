@@ -70,6 +70,10 @@ int block_nbd_open(const char *uri, const struct block_options *o,
 int block_open(const char *path, const struct block_options *o, struct block_attachment **out,
                struct cove_error *err);
 
+/* An attachment that passes everything to inner and whose close leaves inner open
+ * (block_borrow.c): a disk kept open across the machines of one run. */
+int block_borrow(struct block_attachment *inner, struct block_attachment **out);
+
 /* A disk in host memory (tests, fuzzing). */
 int block_mem_create(uint64_t size, bool read_only, struct block_attachment **out);
 

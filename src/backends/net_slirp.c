@@ -246,6 +246,9 @@ static void resend_to_guest(void *opaque, const void *frame, size_t len)
 
 static void *slirp_thread(void *arg)
 {
+    /* by itself: naming another thread opens /proc/self/task/TID/comm, which the
+     * system-call filter of a confined run forbids (a guest reboot starts this thread) */
+    pthread_setname_np(pthread_self(), "cove-slirp");
     struct net_slirp *s = arg;
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
@@ -289,7 +292,6 @@ static int slirp_start(struct net_attachment *n, net_receive_fn fn, void *opaque
     int r = pthread_create(&s->thread, NULL, slirp_thread, s);
     if (r)
         return -r;
-    pthread_setname_np(s->thread, "cove-slirp");
     s->thread_started = true;
     return 0;
 }
@@ -338,6 +340,45 @@ static const struct net_attachment_ops slirp_ops = {
     .send = slirp_send,
     .close = slirp_close,
 };
+
+/* libslirp's DNS proxy (10.0.2.3) learns the host's DNS server from /etc/resolv.conf at
+ * the first query it forwards, and after that only stat()s the file; a run under its
+ * system-call filter (docs/SECURITY.md) may not open it any more. So the NAT forwards one
+ * empty datagram to 10.0.2.3:53 as it starts, from an address no guest gets by DHCP
+ * (10.0.2.254), before the filter: libslirp reads resolv.conf then (its cache is the
+ * process's), the host's resolver gets an empty datagram it ignores, and the guest sees
+ * nothing (the NAT's thread has not started). */
+#define WARM_SRC 0x0a0002feu /* 10.0.2.254 */
+static void learn_dns_server(struct net_slirp *s)
+{
+    uint8_t f[14 + 20 + 8] = {0};
+    static const uint8_t src_mac[6] = {0x52, 0x54, 0x00, 0xff, 0xff, 0xfe};
+    memset(f, 0xff, 6); /* broadcast: slirp takes IP frames to any MAC */
+    memcpy(f + 6, src_mac, 6);
+    f[12] = 0x08; /* IPv4 */
+    uint8_t *ip = f + 14;
+    ip[0] = 0x45;
+    ip[3] = 28; /* total length: IP + UDP headers, no payload */
+    ip[8] = 64; /* TTL */
+    ip[9] = 17; /* UDP */
+    uint32_t src = htonl(WARM_SRC), dst = htonl(SLIRP_DNS);
+    memcpy(ip + 12, &src, 4);
+    memcpy(ip + 16, &dst, 4);
+    uint32_t sum = 0;
+    for (unsigned i = 0; i < 20; i += 2)
+        sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    ip[10] = (uint8_t)(~sum >> 8);
+    ip[11] = (uint8_t)~sum;
+    uint8_t *udp = ip + 20;
+    udp[0] = 0xc0; /* source port 49152; no UDP checksum (0: none, IPv4) */
+    udp[3] = 53;
+    udp[5] = 8; /* length: the header */
+    pthread_mutex_lock(&s->lock);
+    slirp_input(s->slirp, f, (int)sizeof f);
+    pthread_mutex_unlock(&s->lock);
+}
 
 static struct in_addr ip4(uint32_t host_order)
 {
@@ -403,6 +444,7 @@ int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
         slirp_close(&s->base);
         return cove_error_set(err, -ENOMEM, "net: cannot start the NAT (libslirp)");
     }
+    learn_dns_server(s);
     for (unsigned i = 0; i < nforwards; i++) {
         int r = add_forward(s, &forwards[i], err);
         if (r < 0) {

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cove/cove.h>
@@ -49,6 +51,9 @@ static const char run_usage[] =
     "                    virtio-console, hvc0 (console=hvc0 is put on the command line)\n"
     "  --no-balloon      no virtio-balloon (on by default: memory the guest frees goes back\n"
     "                    to the host, and cove set --memory can shrink the running guest)\n"
+    "  --no-seccomp      no system-call filter on the VMM (on by default: once the VM is set\n"
+    "                    up the process may make only the system calls a running VM needs;\n"
+    "                    for debugging; COVE_SECCOMP=0 does the same)\n"
     "A VM NAME:\n"
     "  -- CMD [ARGS...]  boot, wait for the guest agent, run CMD with its output here, power\n"
     "                    the guest off cleanly and exit with CMD's status (the console goes\n"
@@ -131,6 +136,7 @@ static int parse_option(int c, char *arg, struct run_args *a)
     case 'D': return cli_add_share(arg, a->shares, &a->nshares);
     case 'R': a->o.no_rng = true; break;
     case 'B': a->o.no_balloon = true; break;
+    case 'S': a->o.seccomp = false; break;
     case 'V': a->o.vsock_path = arg; break;
     case 'N': return cli_parse_net(arg, &a->net);
     case 'M':
@@ -169,6 +175,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         {"disk", required_argument, NULL, 'd'},
         {"no-rng", no_argument, NULL, 'R'},
         {"no-balloon", no_argument, NULL, 'B'},
+        {"no-seccomp", no_argument, NULL, 'S'},
         {"net", required_argument, NULL, 'N'},
         {"forward", required_argument, NULL, 'f'},
         {"dir", required_argument, NULL, 'D'},
@@ -380,9 +387,57 @@ static int boot(struct run_args *a, const char *name)
     return result_exit(rc, result, &err, name && to_log);
 }
 
+static pid_t run_child;
+
+/* Signals sent to this process (kill, timeout) go on to the run; those of the terminal
+ * (SI_KERNEL) reach the run by themselves, as it is in the same process group. */
+static void forward_signal(int sig, siginfo_t *si, void *ctx)
+{
+    (void)ctx;
+    if (run_child > 0 && si->si_code != SI_KERNEL)
+        kill(run_child, sig);
+}
+
+/* --rm: the run confines its process for good (the system-call filter), and deleting the
+ * clone afterwards needs what the filter forbids, so the run goes in a child and this
+ * process deletes the clone when it ends. The child dies with this process. */
+static int boot_in_child(struct run_args *a, const char *name)
+{
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        cli_error("cannot start the VM: fork: %s", strerror(errno));
+        return CLI_EXIT_FAILURE;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(CLI_EXIT_FAILURE);
+        int rc = boot(a, name);
+        fflush(NULL);
+        _exit(rc);
+    }
+    run_child = pid;
+    struct sigaction sa = {.sa_sigaction = forward_signal, .sa_flags = SA_SIGINFO | SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaction(sigs[i], &sa, NULL);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    run_child = 0;
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
 int cmd_run(int argc, char **argv)
 {
     struct run_args a = {0};
+    const char *sc = getenv("COVE_SECCOMP");
+    a.o.seccomp = !sc || strcmp(sc, "0") != 0;
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;
@@ -426,7 +481,7 @@ int cmd_run(int argc, char **argv)
         cli_error("%s", err.message);
         return CLI_EXIT_FAILURE;
     }
-    rc = boot(&a, tmp);
+    rc = boot_in_child(&a, tmp);
     if (cove_vm_delete(tmp, &err) < 0)
         cli_error("cannot delete the throw-away VM: %s (cove delete %s)", err.message, tmp);
     return rc;

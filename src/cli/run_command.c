@@ -31,6 +31,7 @@ struct command {
     bool thread_started;
     int status;             /* CMD's, or an agent exit code */
     char message[512];      /* why CMD did not run, or what it said on failing to start */
+    char path[4096];        /* the agent's socket, found before the VMM is confined */
 };
 
 static int signal_pipe[2] = {-1, -1};
@@ -56,13 +57,10 @@ static void *command_main(void *opaque)
 {
     struct command *c = opaque;
     struct cove_error err = {0};
-    char path[4096];
     int fd = -1;
-    int rc = cove_agent_wait(c->name, c->agent_timeout_ms, &err);
+    int rc = cove_agent_wait_at(c->name, c->path, c->agent_timeout_ms, &err);
     if (rc == 0)
-        rc = cove_agent_path(c->name, path, sizeof path, &err);
-    if (rc == 0)
-        rc = cove_agent_connect(path, c->agent_timeout_ms, &fd, &err);
+        rc = cove_agent_connect(c->path, c->agent_timeout_ms, &fd, &err);
     if (rc == 0) {
         struct cove_exec_options o = {
             .argv = (const char *const *)c->argv,
@@ -90,7 +88,12 @@ static int start_command(void *opaque, struct cove_vm_runner *runner)
 {
     struct command *c = opaque;
     (void)runner;
-    int rc = pthread_create(&c->thread, NULL, command_main, c);
+    struct cove_error err = {0};
+    /* here, before the VMM is confined: the thread may not look in the store */
+    int rc = cove_agent_path(c->name, c->path, sizeof c->path, &err);
+    if (rc < 0)
+        return rc;
+    rc = pthread_create(&c->thread, NULL, command_main, c);
     if (rc != 0)
         return -rc;
     c->thread_started = true;

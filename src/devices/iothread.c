@@ -61,6 +61,9 @@ static void free_zombies(struct iothread *io)
 
 static void *loop(void *arg)
 {
+    /* by itself: naming another thread opens /proc/self/task/TID/comm, which the
+     * system-call filter of a confined run forbids (a guest reboot starts this thread) */
+    pthread_setname_np(pthread_self(), "cove-io");
     struct iothread *io = arg;
     struct epoll_event evs[64];
     pthread_mutex_lock(&io->lock);
@@ -117,7 +120,6 @@ int iothread_create(struct iothread **out, struct cove_error *err)
         pthread_mutex_destroy(&io->lock);
         goto fail;
     }
-    pthread_setname_np(io->thread, "cove-io");
     *out = io;
     return 0;
 fail:

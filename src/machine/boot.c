@@ -65,12 +65,15 @@ static int read_at(struct boot_file *f, void *dst, uint64_t len, uint64_t off, s
     return 0;
 }
 
-static int open_file(struct boot_file *f, const char *what, const char *path, struct cove_error *err)
+/* fd >= 0: path is already open there (read with pread, left open): a run under its
+ * system-call filter opens nothing when the guest reboots. */
+static int open_file(struct boot_file *f, const char *what, const char *path, int fd,
+                     struct cove_error *err)
 {
     memset(f, 0, sizeof *f);
     f->what = what;
     f->path = path;
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    f->fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : open(path, O_RDONLY | O_CLOEXEC);
     if (f->fd < 0)
         return cove_error_set(err, -errno, "%s %s: %s", what, path, strerror(errno));
     struct stat st;
@@ -266,11 +269,11 @@ static int load_raw(struct boot_file *f, const struct guest_ram *ram, uint64_t l
     return 0;
 }
 
-int boot_load_kernel(const struct guest_ram *ram, const char *path, uint64_t limit,
+int boot_load_kernel(const struct guest_ram *ram, const char *path, int fd, uint64_t limit,
                      bool allow_raw, struct boot_image *out, struct cove_error *err)
 {
     struct boot_file f;
-    int rc = open_file(&f, "kernel", path, err);
+    int rc = open_file(&f, "kernel", path, fd, err);
     if (rc < 0)
         return rc;
     if (is_riscv_image(&f))
@@ -288,7 +291,7 @@ int boot_load_kernel(const struct guest_ram *ram, const char *path, uint64_t lim
 int boot_check_kernel(const char *path, struct cove_error *err)
 {
     struct boot_file f;
-    int rc = open_file(&f, "kernel", path, err);
+    int rc = open_file(&f, "kernel", path, -1, err);
     if (rc < 0)
         return rc;
     if (!is_riscv_image(&f) && !is_riscv_elf(&f))
@@ -300,17 +303,17 @@ int boot_check_kernel(const char *path, struct cove_error *err)
 int boot_check_file(const char *what, const char *path, struct cove_error *err)
 {
     struct boot_file f;
-    int rc = open_file(&f, what, path, err);
+    int rc = open_file(&f, what, path, -1, err);
     if (rc == 0)
         close(f.fd);
     return rc;
 }
 
-int boot_load_firmware(const struct guest_ram *ram, const char *path, uint64_t limit,
+int boot_load_firmware(const struct guest_ram *ram, const char *path, int fd, uint64_t limit,
                        struct boot_image *out, struct cove_error *err)
 {
     struct boot_file f;
-    int rc = open_file(&f, "firmware", path, err);
+    int rc = open_file(&f, "firmware", path, fd, err);
     if (rc < 0)
         return rc;
     if (is_elf(&f))
@@ -321,11 +324,11 @@ int boot_load_firmware(const struct guest_ram *ram, const char *path, uint64_t l
     return rc;
 }
 
-int boot_load_initrd(const struct guest_ram *ram, const char *path, uint64_t low,
+int boot_load_initrd(const struct guest_ram *ram, const char *path, int fd, uint64_t low,
                      uint64_t high, uint64_t *start, uint64_t *end, struct cove_error *err)
 {
     struct boot_file f;
-    int rc = open_file(&f, "initrd", path, err);
+    int rc = open_file(&f, "initrd", path, fd, err);
     if (rc < 0)
         return rc;
     low = (low + 4095) & ~4095ull;

@@ -26,10 +26,11 @@ struct boot_image {
 
 /* what names the file in messages: "kernel", "firmware". Images must end below limit
  * (the DTB slot). allow_raw accepts a file that is neither Image nor ELF as a raw
- * binary at DRAM + 2 MiB. */
-int boot_load_kernel(const struct guest_ram *ram, const char *path, uint64_t limit,
+ * binary at DRAM + 2 MiB. fd >= 0: the file is already open there (it stays open); -1:
+ * open path. */
+int boot_load_kernel(const struct guest_ram *ram, const char *path, int fd, uint64_t limit,
                      bool allow_raw, struct boot_image *out, struct cove_error *err);
-int boot_load_firmware(const struct guest_ram *ram, const char *path, uint64_t limit,
+int boot_load_firmware(const struct guest_ram *ram, const char *path, int fd, uint64_t limit,
                        struct boot_image *out, struct cove_error *err);
 
 /* Before any boot (cove create): whether boot_load_kernel without firmware would take
@@ -41,7 +42,7 @@ int boot_check_kernel(const char *path, struct cove_error *err);
 int boot_check_file(const char *what, const char *path, struct cove_error *err);
 
 /* Places the initrd as high as possible in [low, high), page aligned. */
-int boot_load_initrd(const struct guest_ram *ram, const char *path, uint64_t low,
+int boot_load_initrd(const struct guest_ram *ram, const char *path, int fd, uint64_t low,
                      uint64_t high, uint64_t *start, uint64_t *end, struct cove_error *err);
 
 /* OpenSBI's struct fw_dynamic_info (version 2), written at gpa. */

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends/block.h"
 #include "machine/boot.h"
 #include "machine/console.h"
 #include "machine/fdt.h"
@@ -387,6 +388,22 @@ static int write_fdt(struct machine *m, const struct machine_config *cfg, uint64
     return 0;
 }
 
+/* machine_config's "> 0: open" as boot.c's "-1: none" */
+static int open_fd(int fd)
+{
+    return fd > 0 ? fd : -1;
+}
+
+int machine_open_disk(const struct machine_disk *d, struct block_attachment **out,
+                      struct cove_error *err)
+{
+    if (d->open)
+        return block_borrow(d->open, out) < 0 ? cove_error_set(err, -ENOMEM, "out of memory")
+                                               : 0;
+    struct block_options bo = {d->read_only, d->cache, d->sync, d->nbd_host_files};
+    return block_open(d->path, &bo, out, err);
+}
+
 static int load_images(struct machine *m, const struct machine_config *cfg, struct cove_error *err)
 {
     const struct guest_ram *ram = &m->ram;
@@ -394,11 +411,13 @@ static int load_images(struct machine *m, const struct machine_config *cfg, stru
     struct boot_image fw = {0}, kernel;
     int rc;
     if (m->firmware_mode) {
-        rc = boot_load_firmware(ram, cfg->firmware_path, limit, &fw, err);
+        rc = boot_load_firmware(ram, cfg->firmware_path, open_fd(cfg->firmware_fd), limit, &fw,
+                                err);
         if (rc < 0)
             return rc;
     }
-    rc = boot_load_kernel(ram, cfg->kernel_path, limit, m->firmware_mode, &kernel, err);
+    rc = boot_load_kernel(ram, cfg->kernel_path, open_fd(cfg->kernel_fd), limit, m->firmware_mode,
+                          &kernel, err);
     if (rc < 0)
         return rc;
     if (m->firmware_mode && kernel.start < fw.end && fw.start < kernel.end)
@@ -409,7 +428,8 @@ static int load_images(struct machine *m, const struct machine_config *cfg, stru
     uint64_t initrd_start = 0, initrd_end = 0;
     if (cfg->initrd_path) {
         uint64_t low = kernel.end > fw.end ? kernel.end : fw.end;
-        rc = boot_load_initrd(ram, cfg->initrd_path, low, limit, &initrd_start, &initrd_end, err);
+        rc = boot_load_initrd(ram, cfg->initrd_path, open_fd(cfg->initrd_fd), low, limit,
+                              &initrd_start, &initrd_end, err);
         if (rc < 0)
             return rc;
     }

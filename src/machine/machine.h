@@ -26,6 +26,8 @@
 #define MACHINE_MIN_MEMORY (16ull << 20)
 #define MACHINE_MAX_MEMORY (64ull << 30)
 
+struct block_attachment;
+
 /* A disk attachment: an image file (raw or cdisk), or an NBD export when path is an NBD
  * URI (cove_disk_is_nbd); on a virtio-blk device, or a namespace of the machine's NVMe
  * controller behind the PCIe host bridge. */
@@ -36,6 +38,9 @@ struct machine_disk {
     enum cove_disk_sync sync;
     bool nbd_host_files; /* see block_options: the user's own command line only */
     bool nvme;
+    /* Already open (block_open): the machine borrows it and leaves it open, so that a
+     * confined run opens nothing when the guest reboots. NULL: open path. */
+    struct block_attachment *open;
 };
 
 /* virtio-mmio slots of the virt board: the most virtio devices a machine has. */
@@ -76,6 +81,9 @@ struct machine_config {
     const char *cmdline;        /* optional kernel command line */
     const char *firmware_path;  /* optional M-mode firmware (OpenSBI fw_dynamic.bin/elf);
                                    the kernel (or any S-mode image) becomes its payload */
+    /* > 0: the file above already open there (read with pread; the machine leaves it open),
+     * so that a confined run opens nothing when the guest reboots; 0: open the path */
+    int kernel_fd, initrd_fd, firmware_fd;
     int console_in_fd;          /* -1: no console input */
     int console_out_fd;         /* where the console's output goes */
     enum machine_console console;
@@ -152,7 +160,10 @@ int machine_request_poweroff(struct machine *m);
  * queue so that no device touches guest memory or its back end meanwhile, writes both
  * files (fsynced) and leaves the machine paused; the caller stops or resumes it. A
  * machine with a device that cannot be saved (virtio-fs) fails with -ENOTSUP before
- * anything is written. machine_can_save says so beforehand.
+ * anything is written. machine_can_save says so beforehand. The caller creates the two
+ * files (empty, open to write; machine_save writes and fsyncs them and leaves them open):
+ * a confined run (docs/SECURITY.md) has them made by a helper process, as it may open
+ * nothing itself.
  *
  * machine_load restores into a machine just made by machine_create (not yet run) from
  * the same configuration: it checks that the configuration still matches (CPUs, memory,
@@ -160,13 +171,21 @@ int machine_request_poweroff(struct machine *m);
  * the memory file (pages are read when the guest touches them). On error the machine
  * must be destroyed; the files are never changed. Guest time continues from the save. */
 int machine_can_save(struct machine *m, struct cove_error *err);
-int machine_save(struct machine *m, const char *dir, struct cove_error *err);
+#define MACHINE_STATE_FILE "machine"
+#define MACHINE_MEMORY_FILE "memory"
+struct machine_save_files {
+    int state_fd;   /* dir/machine */
+    int memory_fd;  /* dir/memory */
+    const char *dir; /* where they are, for messages */
+};
+int machine_save(struct machine *m, const struct machine_save_files *f, struct cove_error *err);
 int machine_load(struct machine *m, const char *dir, struct cove_error *err);
 
 /* Snapshots of a running machine (machine_disks.c). With the machine paused: every
  * virtio disk's queue is held, each writable one of disks (the configuration's, in its
  * order; no NVMe) is flushed and closed, between(opaque) runs (the image files are free
- * to be linked and renamed), and each is opened again by its path. A disk that cannot be
+ * to be linked and renamed: it also closes and opens again a disk's `open` attachment,
+ * which the run holds), and each is opened again (machine_open_disk). A disk that cannot be
  * opened again leaves its device failed and the machine asked to stop (-EIO). */
 int machine_swap_disks(struct machine *m, const struct machine_disk *disks, unsigned ndisks,
                        int (*between)(void *opaque, struct cove_error *err), void *opaque,

@@ -56,10 +56,9 @@ int machine_swap_disks(struct machine *m, const struct machine_disk *disks, unsi
         const struct machine_disk *d = which[i];
         if (!closed[i])
             continue;
-        struct block_options bo = {d->read_only, d->cache, d->sync, d->nbd_host_files};
         struct block_attachment *disk;
         struct cove_error oerr;
-        int orc = block_open(d->path, &bo, &disk, &oerr);
+        int orc = machine_open_disk(d, &disk, &oerr); /* d->open: the run opened it again */
         if (orc == 0 && virtio_blk_set_disk(blk[i], disk) < 0) {
             block_close(disk);
             orc = -EINVAL;

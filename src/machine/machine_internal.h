@@ -129,6 +129,12 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
                                struct cove_error *err);
 void machine_remove_virtio_devices(struct machine *m);
 
+/* machine.c: a configured disk's attachment, opened (block_open) or, when the run holds it
+ * open (machine_disk.open), borrowed; either way the device closes what it gets. */
+struct block_attachment;
+int machine_open_disk(const struct machine_disk *d, struct block_attachment **out,
+                      struct cove_error *err);
+
 /* pci_slots.c: the PCIe host bridge and the NVMe disks, after the virtio devices (it uses
  * their I/O thread, or starts it) / frees them before the I/O thread goes. */
 int machine_add_pci_devices(struct machine *m, const struct machine_config *cfg,

@@ -26,8 +26,8 @@
 #include "util/log.h"
 #include "util/state_format.h"
 
-#define STATE_FILE "machine"
-#define MEMORY_FILE "memory"
+#define STATE_FILE MACHINE_STATE_FILE
+#define MEMORY_FILE MACHINE_MEMORY_FILE
 #define SECTION_VERSION 1u
 #define PAGE 4096ull
 #define VCPU_WORDS (sizeof(struct hv_vcpu_state) / sizeof(uint64_t))
@@ -211,12 +211,9 @@ static int write_range(struct machine *m, int fd, uint64_t start, uint64_t end,
     return 0;
 }
 
-static int write_memory(struct machine *m, const char *path, uint64_t *pages,
+static int write_memory(struct machine *m, int fd, const char *path, uint64_t *pages,
                         struct cove_error *err)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return cove_error_set(err, -errno, "cannot create %s: %s", path, strerror(errno));
     int rc = ftruncate(fd, (off_t)m->ram.size) < 0 ? -errno : 0;
     uint64_t size = m->ram.size;
     *pages = 0;
@@ -239,7 +236,6 @@ static int write_memory(struct machine *m, const char *path, uint64_t *pages,
     /* never written again: forks share it (hard links, store/clone.c) */
     if (rc == 0 && fchmod(fd, 0400) < 0)
         rc = -errno;
-    close(fd);
     if (rc < 0)
         return cove_error_set(err, rc, "cannot write guest memory to %s: %s", path,
                               strerror(-rc));
@@ -261,16 +257,12 @@ int machine_can_save(struct machine *m, struct cove_error *err)
     return 0;
 }
 
-static int write_state_file(const char *path, const struct state_writer *w,
+static int write_state_file(int fd, const char *path, const struct state_writer *w,
                             struct cove_error *err)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return cove_error_set(err, -errno, "cannot create %s: %s", path, strerror(errno));
     int rc = fd_write_all(fd, w->data, w->len);
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
-    close(fd);
     if (rc < 0)
         return cove_error_set(err, rc, "cannot write %s: %s", path, strerror(-rc));
     return 0;
@@ -283,8 +275,9 @@ static void quiesce_all(struct machine *m, bool on)
             (on ? virtio_mmio_quiesce : virtio_mmio_unquiesce)(m->virtio[i]);
 }
 
-int machine_save(struct machine *m, const char *dir, struct cove_error *err)
+int machine_save(struct machine *m, const struct machine_save_files *f, struct cove_error *err)
 {
+    const char *dir = f->dir;
     char state_path[4096], mem_path[4096];
     int rc = machine_can_save(m, err);
     if (rc < 0 || (rc = path_in(state_path, sizeof state_path, dir, STATE_FILE, err)) < 0 ||
@@ -304,12 +297,12 @@ int machine_save(struct machine *m, const char *dir, struct cove_error *err)
         rc = save_devices(m, &w, err);
     uint64_t pages = 0;
     if (rc == 0)
-        rc = write_memory(m, mem_path, &pages, err);
+        rc = write_memory(m, f->memory_fd, mem_path, &pages, err);
     quiesce_all(m, false);
     if (rc == 0 && state_writer_finish(&w) < 0)
         rc = cove_error_set(err, -ENOMEM, "out of memory while saving the machine state");
     if (rc == 0)
-        rc = write_state_file(state_path, &w, err);
+        rc = write_state_file(f->state_fd, state_path, &w, err);
     state_writer_free(&w);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (rc == 0)

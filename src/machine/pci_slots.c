@@ -58,8 +58,7 @@ int machine_add_pci_devices(struct machine *m, const struct machine_config *cfg,
     unsigned n = 0;
     for (unsigned i = 0; i < cfg->ndisks && rc == 0; i++) {
         const struct machine_disk *d = &cfg->disks[i];
-        struct block_options bo = {d->read_only, d->cache, d->sync, d->nbd_host_files};
-        if (d->nvme && (rc = block_open(d->path, &bo, &disks[n], err)) == 0)
+        if (d->nvme && (rc = machine_open_disk(d, &disks[n], err)) == 0)
             n++;
     }
     if (rc < 0) {

@@ -63,8 +63,7 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
             continue;
         struct block_attachment *disk;
         const struct machine_disk *d = &cfg->disks[i];
-        struct block_options bo = {d->read_only, d->cache, d->sync, d->nbd_host_files};
-        rc = block_open(d->path, &bo, &disk, err);
+        rc = machine_open_disk(d, &disk, err);
         if (rc < 0)
             return rc;
         struct virtio_mmio_params p = params_for(m, next_slot - 1);

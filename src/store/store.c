@@ -135,10 +135,15 @@ int store_find(const struct store *s, const char *name, char *buf, size_t n,
 
 int store_temp_path(const char *dir, const char *tag, char *buf, size_t n)
 {
+    return store_temp_path_of(dir, getpid(), tag, buf, n);
+}
+
+int store_temp_path_of(const char *dir, pid_t pid, const char *tag, char *buf, size_t n)
+{
     uint32_t r = 0;
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) < 0)
         r = (uint32_t)rand();
-    return store_path(buf, n, "%s/" TEMP_PREFIX "%d-%s-%08x", dir, (int)getpid(), tag, r);
+    return store_path(buf, n, "%s/" TEMP_PREFIX "%d-%s-%08x", dir, (int)pid, tag, r);
 }
 
 int store_sync_dir(const char *dir)

@@ -50,6 +50,9 @@ int store_path(char *buf, size_t n, const char *fmt, ...) __attribute__((format(
 
 /* A temporary name in dir: dir/.tmp-PID-TAG-RANDOM. */
 int store_temp_path(const char *dir, const char *tag, char *buf, size_t n);
+/* The same for process pid's temporary (a helper's work the sweep ties to the process it
+ * serves: src/vm/state_helper.c). */
+int store_temp_path_of(const char *dir, pid_t pid, const char *tag, char *buf, size_t n);
 
 /* Writes data to dir/.tmp-..., fsyncs it and renames it to path; then fsyncs the
  * directory. The file ends with mode `mode`. */

@@ -24,4 +24,13 @@ int usock_listen_private(const struct sockaddr_un *addr, int type_flags, int bac
  * peer's uid when known, else (uid_t)-1. */
 bool usock_peer_is_owner(int fd, uid_t *peer_uid);
 
+/* One message on a SOCK_SEQPACKET (or datagram) Unix socket with nfds descriptors
+ * (SCM_RIGHTS, at most USOCK_MAX_FDS) / its receipt: *nfds gets how many came (close-on-
+ * exec; extra ones are closed). Both retry on EINTR; return the bytes, or a negative
+ * errno (recv: 0 when the peer is gone). */
+#define USOCK_MAX_FDS 4
+ssize_t usock_send_fds(int sock, const void *buf, size_t len, const int *fds, unsigned nfds);
+ssize_t usock_recv_fds(int sock, void *buf, size_t len, int *fds, unsigned *nfds,
+                       unsigned max);
+
 #endif

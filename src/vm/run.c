@@ -29,12 +29,15 @@
 #include <unistd.h>
 
 #include "agent/agent_client.h"
+#include "backends/block.h"
 #include "machine/machine.h"
 #include "store/bundle.h"
 #include "store/shares.h"
 #include "store/snapshot.h"
 #include "util/log.h"
 #include "vm/resume_identity.h"
+#include "vm/seccomp.h"
+#include "vm/state_helper.h"
 #include "vm/vm.h"
 
 #define CMDLINE_MAX 4096
@@ -245,7 +248,9 @@ struct run_ctx {
     char vsock[PATH_MAX];
     int lock_fd;
     int console_fd;
+    int kernel_fd, initrd_fd, firmware_fd; /* the boot files, open for the whole run */
     char state_dir[PATH_MAX];  /* the bundle's state/ ("" for an ephemeral VM) */
+    struct state_helper *state_helper; /* makes state/ on a suspend (a bundle's run) */
     bool resume;               /* state/ holds a suspended machine: restore it */
     atomic_bool suspended;     /* the machine was saved and stopped */
     /* A snapshot restore into this run (PUT /vm/snapshot): asked on the control socket's
@@ -259,7 +264,38 @@ struct run_ctx {
     struct timespec snap_t0;
     double snap_ms;
     struct resume_identity identity; /* after a resume: the clock, a fork's hostname/MAC */
+    atomic_bool confined;            /* the seccomp filter is on: the VMM opens no file */
 };
+
+/* The run's attachments of its writable disks, closed (their files are about to change). */
+static void release_disks(struct run_ctx *c)
+{
+    for (unsigned i = 0; i < c->ndisks; i++)
+        if (!c->disks[i].read_only && c->disks[i].open) {
+            block_close(c->disks[i].open);
+            c->disks[i].open = NULL;
+        }
+}
+
+/* The run's own attachment of each disk (machine_disk.open; the machines borrow them),
+ * opened; with writable_only, those of the writable disks closed first and opened again:
+ * a snapshot (save or restore) put another file at their paths. */
+static int open_disks(struct run_ctx *c, bool writable_only, struct cove_error *err)
+{
+    for (unsigned i = 0; i < c->ndisks; i++) {
+        struct machine_disk *d = &c->disks[i];
+        if (writable_only && d->read_only)
+            continue;
+        if (d->open)
+            block_close(d->open);
+        d->open = NULL;
+        struct block_options bo = {d->read_only, d->cache, d->sync, d->nbd_host_files};
+        int rc = block_open(d->path, &bo, &d->open, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
 
 /* A file named by the configuration. In a bundle: a file of the bundle, never a link and
  * never elsewhere, a disk's backing chain in bases/ (store_check_bundle_disk; whoever
@@ -273,6 +309,17 @@ static int resolve_file(const struct run_ctx *c, const char *file, bool disk, ch
                     : store_bundle_file(c->bundle, file, buf, n, err);
     if (snprintf(buf, n, "%s", file) >= (int)n)
         return cove_error_set(err, -ENAMETOOLONG, "path too long: %s", file);
+    return 0;
+}
+
+/* Errors about the file's content are the machine's to give; this only opens it. */
+static int open_boot_file(const char *path, int *fd, struct cove_error *err)
+{
+    if (!path)
+        return 0;
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0)
+        return cove_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
     return 0;
 }
 
@@ -290,6 +337,15 @@ static int resolve_boot(struct run_ctx *c, const struct cove_run_options *o,
     mc->kernel_path = c->kernel;
     mc->initrd_path = cfg->initrd ? c->initrd : NULL;
     mc->firmware_path = cfg->firmware ? c->firmware : NULL;
+    /* Open for the whole run: a guest reboot (a new machine) reads them again without
+     * opening anything, which a confined run could not. */
+    if ((rc = open_boot_file(mc->kernel_path, &c->kernel_fd, err)) < 0 ||
+        (rc = open_boot_file(mc->initrd_path, &c->initrd_fd, err)) < 0 ||
+        (rc = open_boot_file(mc->firmware_path, &c->firmware_fd, err)) < 0)
+        return rc;
+    mc->kernel_fd = c->kernel_fd;
+    mc->initrd_fd = c->initrd_fd;
+    mc->firmware_fd = c->firmware_fd;
     /* The stored command line, the VM's name for the guest (the default guest makes it
      * its hostname), the shares' names (it mounts each at /mnt/cove/NAME: Linux 6.1 has
      * no way to list virtio-fs tags), then what this run adds. */
@@ -349,13 +405,18 @@ static int resolve_disks(struct run_ctx *c, const struct cove_run_options *o,
         }
         /* a bundle's URIs read no host files; an ephemeral VM's come from its command line */
         c->disks[c->ndisks++] =
-            (struct machine_disk){path, d->read_only, d->cache, d->sync, !c->name, d->nvme};
+            (struct machine_disk){path, d->read_only, d->cache, d->sync, !c->name, d->nvme, NULL};
     }
     for (unsigned i = 0; i < o->nextra_disks; i++) {
         const struct cove_disk_config *d = &o->extra_disks[i];
         c->disks[c->ndisks++] =
-            (struct machine_disk){d->file, d->read_only, d->cache, d->sync, true, d->nvme};
+            (struct machine_disk){d->file, d->read_only, d->cache, d->sync, true, d->nvme, NULL};
     }
+    /* Open (and locked) for the whole run, as the boot files are: each machine borrows
+     * them (machine_disk.open), and an NBD export keeps its connection across reboots. */
+    int rc = open_disks(c, false, err);
+    if (rc < 0)
+        return rc;
     mc->disks = c->disks;
     mc->ndisks = c->ndisks;
     return 0;
@@ -562,7 +623,8 @@ static void find_state(struct run_ctx *c)
 
 /* PUT /vm/suspend (the control socket's thread): the state goes to a temporary directory
  * in the bundle, renamed to state/ once both files are synced, so a crash mid-save
- * leaves no state/ (and the sweep removes the temporary one). */
+ * leaves no state/ (and the sweep removes the temporary one). The files are made and
+ * moved by the run's helper process (state_helper.h): a confined VMM opens nothing. */
 static int suspend_machine(void *opaque, struct machine *m, struct cove_error *err)
 {
     struct run_ctx *c = opaque;
@@ -571,24 +633,25 @@ static int suspend_machine(void *opaque, struct machine *m, struct cove_error *e
     int rc = machine_can_save(m, err);
     if (rc < 0)
         return rc;
-    if (c->resume || !c->state_dir[0])
+    if (c->resume || !c->state_dir[0] || !c->state_helper)
         return cove_error_set(err, -EEXIST, "VM '%s' already has a saved state", c->name);
-    if ((rc = store_temp_path(c->bundle, "state", tmp, sizeof tmp)) < 0)
-        return cove_error_set(err, rc, "path too long");
-    if (mkdir(tmp, 0700) < 0)
-        return cove_error_set(err, -errno, "cannot create %s: %s", tmp, strerror(errno));
-    rc = machine_save(m, tmp, err);
-    if (rc == 0 && (store_sync_dir(tmp) < 0 || rename(tmp, c->state_dir) < 0))
-        rc = cove_error_set(err, -errno, "cannot move the saved state into place: %s",
-                            strerror(errno));
+    struct machine_save_files f = {-1, -1, tmp};
+    rc = state_helper_create(c->state_helper, &f.state_fd, &f.memory_fd, tmp, sizeof tmp, err);
+    if (rc == 0)
+        rc = machine_save(m, &f, err);
+    if (f.state_fd >= 0)
+        close(f.state_fd);
+    if (f.memory_fd >= 0)
+        close(f.memory_fd);
+    if (rc == 0)
+        rc = state_helper_commit(c->state_helper, err);
     if (rc < 0) {
-        store_remove_tree(tmp);
+        state_helper_abort(c->state_helper);
         if (!was_paused)
             machine_resume(m);
         log_error("VM '%s' was not suspended: %s; it keeps running", c->name, err->message);
         return rc;
     }
-    store_sync_dir(c->bundle);
     atomic_store(&c->suspended, true);
     machine_request_stop(m);
     log_info("VM '%s' suspended", c->name);
@@ -643,7 +706,37 @@ struct freeze_args {
 static int freeze_disks(void *opaque, struct cove_error *err)
 {
     struct freeze_args *a = opaque;
-    return store_snapshot_freeze(a->c->bundle, &a->c->cfg, a->tmp, err);
+    struct run_ctx *c = a->c;
+    release_disks(c); /* the machine let go of them: so does the run */
+    int rc = store_snapshot_freeze(c->bundle, &c->cfg, a->tmp, err);
+    struct cove_error oerr;
+    int orc = open_disks(c, true, &oerr); /* the new overlays (or, failed, the old files) */
+    if (orc < 0 && rc == 0)
+        rc = cove_error_set(err, orc, "%s", oerr.message);
+    return rc;
+}
+
+/* A snapshot's files, made in its temporary directory by the VMM itself: a confined run
+ * (seccomp) refuses snapshots before this (snapshot_machine). */
+static int save_into(struct machine *m, const char *dir, struct cove_error *err)
+{
+    char path[PATH_MAX];
+    struct machine_save_files f = {-1, -1, dir};
+    int rc = 0;
+    const char *names[2] = {MACHINE_STATE_FILE, MACHINE_MEMORY_FILE};
+    int *fds[2] = {&f.state_fd, &f.memory_fd};
+    for (unsigned i = 0; i < 2 && rc == 0; i++) {
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= (int)sizeof path)
+            rc = cove_error_set(err, -ENAMETOOLONG, "%s: path too long", dir);
+        else if ((*fds[i] = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+            rc = cove_error_set(err, -errno, "cannot create %s: %s", path, strerror(errno));
+    }
+    if (rc == 0)
+        rc = machine_save(m, &f, err);
+    for (unsigned i = 0; i < 2; i++)
+        if (*fds[i] >= 0)
+            close(*fds[i]);
+    return rc;
 }
 
 /* Save: the machine is paused and saved into the snapshot's temporary directory, its
@@ -662,7 +755,7 @@ static int save_snapshot(struct run_ctx *c, struct machine *m, const char *tag,
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     bool lost = false; /* a disk could not be opened again: the machine stops */
-    rc = machine_save(m, tmp, err);
+    rc = save_into(m, tmp, err);
     if (rc == 0) {
         struct freeze_args a = {c, tmp};
         rc = machine_swap_disks(m, c->disks, c->cfg.ndisks, freeze_disks, &a, err);
@@ -690,6 +783,10 @@ static int snapshot_machine(void *opaque, struct machine *m, bool restore, const
                             bool *running, struct cove_error *err)
 {
     struct run_ctx *c = opaque;
+    if (atomic_load(&c->confined))
+        return cove_error_set(err, -EPERM, "VM '%s' runs confined (seccomp), and a snapshot of a "
+                              "running VM opens files; run it with --no-seccomp, or suspend it "
+                              "and snapshot the suspended VM", c->name);
     if (!restore) {
         *running = true;
         return save_snapshot(c, m, tag, err);
@@ -754,7 +851,12 @@ static int restart_from_snapshot(struct run_ctx *c, const struct machine_config 
     struct machine *m = NULL;
     double t[4];
     t[0] = ms_since(&c->snap_t0);
+    release_disks(c); /* the old machine is gone: nothing holds the old files */
     int rc = store_snapshot_restore_disks(c->bundle, &c->cfg, c->snap_dir, err);
+    struct cove_error oerr; /* the machines borrow the run's disks: those at the paths now */
+    int orc = open_disks(c, true, &oerr);
+    if (orc < 0 && rc == 0)
+        rc = cove_error_set(err, orc, "%s", oerr.message);
     t[1] = ms_since(&c->snap_t0);
     if (rc == 0)
         rc = machine_create(mc, &m, err);
@@ -795,7 +897,7 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
                     struct cove_vm_runner *runner, const struct cove_run_options *o,
                     enum cove_run_result *result, struct cove_error *err)
 {
-    bool started = false;
+    bool started = false, confined = false;
     for (;;) {
         struct machine *m;
         int rc = c->snap_pending ? restart_from_snapshot(c, mc, &m, err)
@@ -819,6 +921,20 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
             return cove_error_set(err, rc, "cannot start the console: %s", strerror(-rc));
         }
         started = true;
+        /* Everything the run needs is open now: the disks and boot files (kept for the
+         * machines after this one), the console, the control socket, the NAT, virtiofsd,
+         * the agent's socket, the suspend helper. */
+        if (o->seccomp && !confined) {
+            if ((rc = vmm_seccomp_install(err)) < 0) {
+                if (api)
+                    api_server_set_machine(api, NULL);
+                runner_set_machine(runner, NULL);
+                machine_destroy(m);
+                return rc;
+            }
+            confined = true;
+            atomic_store(&c->confined, true);
+        }
         enum machine_stop_reason why = 0;
         rc = machine_run(m, &why, err);
         if (api)
@@ -845,6 +961,12 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
                 *result = COVE_RUN_STOPPED;
                 return 0;
             }
+            /* virtiofsd is started per machine (fork, exec): not under the filter */
+            if (confined && mc->nshares)
+                return cove_error_set(err, -ENOTSUP, "the guest rebooted, and a confined VMM "
+                                      "cannot restart virtiofsd for its shared directories; "
+                                      "the run ends (cove run --no-seccomp lets such a guest "
+                                      "reboot)");
             continue;
         case MACHINE_STOP_POWEROFF:
             *result = atomic_load(&runner->shutting_down) ? COVE_RUN_STOPPED : COVE_RUN_POWEROFF;
@@ -898,6 +1020,8 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
     char path[PATH_MAX];
     if (bundle)
         rc = write_pid(c, err);
+    if (rc == 0 && bundle && c->state_dir[0])
+        rc = state_helper_start(c->bundle, c->state_dir, &c->state_helper, err);
     if (rc == 0 && bundle) {
         if (store_path(path, sizeof path, "%s/api.sock", c->run_dir) < 0)
             rc = cove_error_set(err, -ENAMETOOLONG, "path too long");
@@ -913,6 +1037,8 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
     resume_identity_join(&c->identity); /* the machine is gone: it ends at once */
     if (api)
         api_server_stop(api);
+    state_helper_stop(c->state_helper);
+    c->state_helper = NULL;
     if (runner != o->runner)
         cove_vm_runner_free(runner);
     if (bundle)
@@ -926,6 +1052,12 @@ static void ctx_free(struct run_ctx *c)
         store_unlock_bundle(c->lock_fd);
     if (c->console_fd >= 0)
         close(c->console_fd);
+    int fds[] = {c->kernel_fd, c->initrd_fd, c->firmware_fd};
+    for (unsigned i = 0; i < 3; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    for (unsigned i = 0; i < c->ndisks; i++)
+        block_close(c->disks[i].open);
     cove_config_free(&c->cfg);
     pthread_mutex_destroy(&c->snap_lock);
     pthread_cond_destroy(&c->snap_cond);
@@ -939,7 +1071,7 @@ static struct run_ctx *ctx_new(struct cove_error *err)
         cove_error_set(err, -ENOMEM, "out of memory");
         return NULL;
     }
-    c->lock_fd = c->console_fd = -1;
+    c->lock_fd = c->console_fd = c->kernel_fd = c->initrd_fd = c->firmware_fd = -1;
     pthread_mutex_init(&c->snap_lock, NULL);
     pthread_cond_init(&c->snap_cond, NULL);
     return c;

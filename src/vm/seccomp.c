@@ -155,6 +155,39 @@ static int add_rules(scmp_filter_ctx f)
     return rc;
 }
 
+/* The filter, its rules and attributes set; NULL on failure (*rc says why). */
+static scmp_filter_ctx make_filter(int *rc)
+{
+    scmp_filter_ctx f = seccomp_init(SCMP_ACT_TRAP);
+    if (!f) {
+        *rc = -ENOMEM;
+        return NULL;
+    }
+    *rc = add_rules(f);
+    if (*rc == 0)
+        *rc = seccomp_attr_set(f, SCMP_FLTATR_CTL_NNP, 1);
+    if (*rc == 0)
+        *rc = seccomp_attr_set(f, SCMP_FLTATR_CTL_TSYNC, 1);
+    if (*rc < 0) {
+        seccomp_release(f);
+        return NULL;
+    }
+    return f;
+}
+
+int vmm_seccomp_export(int fd, struct cove_error *err)
+{
+    int rc;
+    scmp_filter_ctx f = make_filter(&rc);
+    if (f) {
+        rc = seccomp_export_pfc(f, fd);
+        seccomp_release(f);
+    }
+    if (rc < 0)
+        return cove_error_set(err, rc, "seccomp: cannot export the filter: %s", strerror(-rc));
+    return 0;
+}
+
 int vmm_seccomp_install(struct cove_error *err)
 {
 #ifdef __SANITIZE_ADDRESS__
@@ -175,17 +208,12 @@ int vmm_seccomp_install(struct cove_error *err)
     sigaddset(&sys, SIGSYS);
     pthread_sigmask(SIG_UNBLOCK, &sys, NULL);
 
-    scmp_filter_ctx f = seccomp_init(SCMP_ACT_TRAP);
-    if (!f)
-        return cove_error_set(err, -ENOMEM, "seccomp: cannot make a filter");
-    int rc = add_rules(f);
-    if (rc == 0)
-        rc = seccomp_attr_set(f, SCMP_FLTATR_CTL_NNP, 1);
-    if (rc == 0)
-        rc = seccomp_attr_set(f, SCMP_FLTATR_CTL_TSYNC, 1);
-    if (rc == 0)
+    int rc;
+    scmp_filter_ctx f = make_filter(&rc);
+    if (f) {
         rc = seccomp_load(f);
-    seccomp_release(f);
+        seccomp_release(f);
+    }
     if (rc < 0)
         return cove_error_set(err, rc, "seccomp: cannot install the system-call filter: %s "
                               "(run with --no-seccomp to go without it)", strerror(-rc));

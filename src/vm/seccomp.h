@@ -17,6 +17,11 @@
 
 int vmm_seccomp_install(struct cove_error *err);
 
+/* Writes the filter vmm_seccomp_install would install, as libseccomp's pseudo filter code
+ * (PFC: one block per call named in it, "# filter for syscall "NAME" (NR)", then its
+ * argument checks and action), to fd; the unit test reads what is allowed from it. */
+int vmm_seccomp_export(int fd, struct cove_error *err);
+
 /* The exit status of a process the filter killed: as if SIGSYS had killed it. */
 #define VMM_SECCOMP_EXIT (128 + 31)
 

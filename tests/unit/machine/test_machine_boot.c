@@ -95,7 +95,7 @@ TEST(boot_linux_image)
     const char *p = make_image("Image", 0x200000, 0x400000, 0x1000);
     struct boot_image bi;
     struct cove_error err = {0};
-    CHECK(boot_load_kernel(&ram, p, limit(), false, &bi, &err) == 0);
+    CHECK(boot_load_kernel(&ram, p, -1, limit(), false, &bi, &err) == 0);
     CHECK_EQ_U64(bi.entry, 0x80200000);
     CHECK_EQ_U64(bi.start, 0x80200000);
     CHECK_EQ_U64(bi.end, 0x80600000); /* image_size covers the bss */
@@ -109,7 +109,7 @@ TEST(boot_image_too_big)
     const char *p = make_image("Big", 0x200000, 20ull << 20, 0x1000);
     struct boot_image bi;
     struct cove_error err = {0};
-    CHECK(boot_load_kernel(&ram, p, limit(), false, &bi, &err) == -EFBIG);
+    CHECK(boot_load_kernel(&ram, p, -1, limit(), false, &bi, &err) == -EFBIG);
     CHECK(strstr(err.message, "does not fit in 16 MiB of memory; raise --memory") != NULL);
 }
 
@@ -120,7 +120,7 @@ TEST(boot_riscv_elf)
     struct boot_image bi;
     struct cove_error err = {0};
     memset(ram.host + 0x400000, 0xee, 64);
-    CHECK(boot_load_kernel(&ram, p, limit(), false, &bi, &err) == 0);
+    CHECK(boot_load_kernel(&ram, p, -1, limit(), false, &bi, &err) == 0);
     CHECK_EQ_U64(bi.entry, 0x80400004); /* virtual entry translated through the segment */
     CHECK_EQ_U64(bi.start, 0x80400000);
     CHECK_EQ_U64(bi.end, 0x80400020);
@@ -135,40 +135,40 @@ TEST(boot_rejects_foreign_and_broken_files)
     struct boot_image bi;
     struct cove_error err = {0};
     const char *p = make_elf("x86.elf", EM_X86_64, ELFCLASS64, 0x80400000, 0x80400000, 0);
-    CHECK(boot_load_kernel(&ram, p, limit(), false, &bi, &err) == -ENOEXEC);
+    CHECK(boot_load_kernel(&ram, p, -1, limit(), false, &bi, &err) == -ENOEXEC);
     char want[256];
     snprintf(want, sizeof want, "kernel %s: not a RISC-V Linux Image or ELF (found: x86-64 ELF)", p);
     CHECK_STR(err.message, want);
 
     p = write_file("junk", "hello world, this is not a kernel", 33);
-    CHECK(boot_load_kernel(&ram, p, limit(), false, &bi, &err) == -ENOEXEC);
+    CHECK(boot_load_kernel(&ram, p, -1, limit(), false, &bi, &err) == -ENOEXEC);
     CHECK(strstr(err.message, "(found: unknown format)") != NULL);
 
     p = make_elf("trunc.elf", EM_RISCV, ELFCLASS64, 0x80400000, 0x80400000, sizeof(Elf64_Ehdr) + 8);
-    CHECK(boot_load_kernel(&ram, p, limit(), false, &bi, &err) == -ENOEXEC);
+    CHECK(boot_load_kernel(&ram, p, -1, limit(), false, &bi, &err) == -ENOEXEC);
     CHECK(strstr(err.message, "truncated") != NULL);
 
     p = make_elf("rv32.elf", EM_RISCV, ELFCLASS32, 0x80400000, 0x80400000, 0);
-    CHECK(boot_load_kernel(&ram, p, limit(), false, &bi, &err) == -ENOEXEC);
+    CHECK(boot_load_kernel(&ram, p, -1, limit(), false, &bi, &err) == -ENOEXEC);
     CHECK(strstr(err.message, "32-bit RISC-V ELF") != NULL);
 
     p = make_elf("low.elf", EM_RISCV, ELFCLASS64, 0x90000000, 0x90000000, 0);
-    CHECK(boot_load_kernel(&ram, p, limit(), false, &bi, &err) == -ERANGE);
+    CHECK(boot_load_kernel(&ram, p, -1, limit(), false, &bi, &err) == -ERANGE);
     CHECK(strstr(err.message, "outside the usable memory") != NULL);
 
     uint8_t hdr[40] = {0};
     memcpy(hdr + 0x38 - 0x38, "RSC", 3);
     p = write_file("short", hdr, sizeof hdr); /* shorter than an Image header */
-    CHECK(boot_load_kernel(&ram, p, limit(), false, &bi, &err) == -ENOEXEC);
+    CHECK(boot_load_kernel(&ram, p, -1, limit(), false, &bi, &err) == -ENOEXEC);
 
-    CHECK(boot_load_kernel(&ram, path_of("missing"), limit(), false, &bi, &err) == -ENOENT);
+    CHECK(boot_load_kernel(&ram, path_of("missing"), -1, limit(), false, &bi, &err) == -ENOENT);
     snprintf(want, sizeof want, "kernel %s: No such file or directory", path_of("missing"));
     CHECK_STR(err.message, want);
-    CHECK(boot_load_kernel(&ram, dir, limit(), false, &bi, &err) == -EISDIR);
+    CHECK(boot_load_kernel(&ram, dir, -1, limit(), false, &bi, &err) == -EISDIR);
 
     /* A device: the message names that, not whatever errno an earlier call left. */
     errno = ENOENT;
-    CHECK(boot_load_kernel(&ram, "/dev/zero", limit(), false, &bi, &err) == -EINVAL);
+    CHECK(boot_load_kernel(&ram, "/dev/zero", -1, limit(), false, &bi, &err) == -EINVAL);
     CHECK_STR(err.message, "kernel /dev/zero: not a regular file");
 }
 
@@ -178,10 +178,10 @@ TEST(boot_raw_payload_and_firmware)
     struct boot_image bi;
     struct cove_error err = {0};
     const char *p = write_file("u-boot.bin", "\x13\x00\x00\x00raw payload", 15);
-    CHECK(boot_load_kernel(&ram, p, limit(), true, &bi, &err) == 0);
+    CHECK(boot_load_kernel(&ram, p, -1, limit(), true, &bi, &err) == 0);
     CHECK_EQ_U64(bi.entry, 0x80200000);
     CHECK_EQ_U64(ram.host[0x200004], 'r');
-    CHECK(boot_load_firmware(&ram, p, limit(), &bi, &err) == 0);
+    CHECK(boot_load_firmware(&ram, p, -1, limit(), &bi, &err) == 0);
     CHECK_EQ_U64(bi.entry, 0x80000000);
     CHECK_EQ_U64(bi.end, 0x8000000f);
     CHECK(boot_write_fw_dynamic_info(&ram, 0x80001000, 0x80200000, 0) == 0);
@@ -201,7 +201,7 @@ TEST(boot_initrd_placement)
     struct cove_error err = {0};
     const char *p = write_file("initrd", "0707010000", 10);
     uint64_t s = 0, e = 0;
-    CHECK(boot_load_initrd(&ram, p, 0x80600000, limit(), &s, &e, &err) == 0);
+    CHECK(boot_load_initrd(&ram, p, -1, 0x80600000, limit(), &s, &e, &err) == 0);
     CHECK_EQ_U64(s % 4096, 0);
     CHECK(s >= 0x80600000 && e <= limit());
     CHECK_EQ_U64(e - s, 10);
@@ -213,12 +213,12 @@ TEST(boot_initrd_placement)
     int fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     CHECK(fd >= 0 && ftruncate(fd, 300ll << 20) == 0);
     close(fd);
-    CHECK(boot_load_initrd(&ram, big, 0x80600000, limit(), &s, &e, &err) == -EFBIG);
+    CHECK(boot_load_initrd(&ram, big, -1, 0x80600000, limit(), &s, &e, &err) == -EFBIG);
     char want[256];
     snprintf(want, sizeof want, "initrd %s (300 MiB) does not fit in 256 MiB of memory; raise --memory", big);
     CHECK_STR(err.message, want);
     /* Fits in memory but not above the kernel. */
-    CHECK(boot_load_initrd(&ram, p, limit() - 4, limit(), &s, &e, &err) == -EFBIG);
+    CHECK(boot_load_initrd(&ram, p, -1, limit() - 4, limit(), &s, &e, &err) == -EFBIG);
 }
 
 int main(void)
