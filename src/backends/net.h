@@ -50,6 +50,8 @@ struct net_attachment {
 
 #define NET_MTU_DEFAULT 1500
 #define NET_MTU_SLIRP 65520
+/* A cove network carries 64 KiB frames too: every VM on it is a cove VM told this MTU. */
+#define NET_MTU_NETWORK 65520
 
 /* A host port forwarded to a guest port: host_addr:host_port -> 10.0.2.15:guest_port. */
 struct net_forward {
@@ -76,6 +78,19 @@ void net_mac_random(uint8_t mac[NET_MAC_LEN]);
  * in use fails the open with one line naming it. slirp runs on its own thread. */
 int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
                    struct net_attachment **out, struct cove_error *err);
+
+/* A cove network (cove/network.h, `--net network:NAME`): one Ethernet segment with the
+ * other VMs attached to it, through the network's switch process (net_switch.h), which
+ * this starts when it is not running. Fails with one line when the network does not
+ * exist, or when another VM on it uses mac (-EADDRINUSE). The link goes down while the
+ * switch is gone (frames are dropped) and comes back when it is restarted. */
+int net_network_open(const char *name, const uint8_t mac[NET_MAC_LEN],
+                     struct net_attachment **out, struct cove_error *err);
+/* The same, registering hostname (NULL: none) for the network's DNS, so that other VMs
+ * reach this one by name even when its DHCP client sends no host name. */
+int net_network_open_named(const char *name, const uint8_t mac[NET_MAC_LEN],
+                           const char *hostname, struct net_attachment **out,
+                           struct cove_error *err);
 
 /* An attachment in memory (tests, fuzzing): frames sent are kept, in order, for
  * net_mem_take(); net_mem_inject() delivers a frame to the receive callback. */

@@ -40,6 +40,7 @@ int cmd_exec(int argc, char **argv); /* the guest agent: cmd_exec.c, cmd_ip.c, c
 int cmd_ip(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
 int cmd_image(int argc, char **argv); /* cmd_image.c */
+int cmd_network(int argc, char **argv); /* cmd_network.c: cove networks */
 /* Builds (or finds in the store) image NAME of SUITE (NULL: the template's); progress on a
  * terminal. The image's directory into dir; -1 after one line on stderr. */
 int cli_image_build(const char *name, const char *suite, bool update, char *dir, size_t n);

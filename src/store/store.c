@@ -36,7 +36,7 @@ int store_path(char *buf, size_t n, const char *fmt, ...)
     return len < 0 || (size_t)len >= n ? -ENAMETOOLONG : 0;
 }
 
-static int mkdir_p(const char *path, struct cove_error *err)
+int store_mkdir_p(const char *path, struct cove_error *err)
 {
     char tmp[PATH_MAX];
     if (store_path(tmp, sizeof tmp, "%s", path) < 0)
@@ -68,7 +68,7 @@ int store_open(struct store *s, struct cove_error *err)
     }
     if (rc < 0)
         return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
-    if ((rc = mkdir_p(s->home, err)) < 0)
+    if ((rc = store_mkdir_p(s->home, err)) < 0)
         return rc;
     /* Paths are compared and made relative lexically (disk_image.c): one canonical root,
      * independent of the cwd. */
@@ -79,32 +79,37 @@ int store_open(struct store *s, struct cove_error *err)
         store_path(s->vms, sizeof s->vms, "%s/vms", s->home) < 0 ||
         store_path(s->bases, sizeof s->bases, "%s/bases", s->home) < 0)
         return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
-    if ((rc = mkdir_p(s->vms, err)) < 0 || (rc = mkdir_p(s->bases, err)) < 0)
+    if ((rc = store_mkdir_p(s->vms, err)) < 0 || (rc = store_mkdir_p(s->bases, err)) < 0)
         return rc;
     return 0;
 }
 
 int store_check_name(const char *name, struct cove_error *err)
 {
+    return store_check_name_of("VM", name, err);
+}
+
+int store_check_name_of(const char *what, const char *name, struct cove_error *err)
+{
     if (!name || !*name)
-        return cove_error_set(err, -EINVAL, "a VM name cannot be empty");
+        return cove_error_set(err, -EINVAL, "a %s name cannot be empty", what);
     if (strchr(name, '/'))
-        return cove_error_set(err, -EINVAL, "VM name '%s' contains '/'; use letters, digits, "
-                              "'.', '_' and '-'", name);
+        return cove_error_set(err, -EINVAL, "%s name '%s' contains '/'; use letters, digits, "
+                              "'.', '_' and '-'", what, name);
     if (name[0] == '.')
-        return cove_error_set(err, -EINVAL, "VM name '%s' starts with '.'; a name starts with "
-                              "a letter or digit", name);
+        return cove_error_set(err, -EINVAL, "%s name '%s' starts with '.'; a name starts with "
+                              "a letter or digit", what, name);
     size_t len = strlen(name);
     if (len > NAME_MAX_LEN)
-        return cove_error_set(err, -EINVAL, "VM name '%.20s...' is %zu characters long; the "
-                              "limit is %d", name, len, NAME_MAX_LEN);
+        return cove_error_set(err, -EINVAL, "%s name '%.20s...' is %zu characters long; the "
+                              "limit is %d", what, name, len, NAME_MAX_LEN);
     for (size_t i = 0; i < len; i++) {
         char c = name[i];
         bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
         if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
-            return cove_error_set(err, -EINVAL, "VM name '%s' contains '%c'; use letters, "
+            return cove_error_set(err, -EINVAL, "%s name '%s' contains '%c'; use letters, "
                                   "digits, '.', '_' and '-' (not first)",
-                                  name, (c >= 0x20 && c < 0x7f) ? c : '?');
+                                  what, name, (c >= 0x20 && c < 0x7f) ? c : '?');
     }
     return 0;
 }

@@ -35,6 +35,11 @@ int store_open(struct store *s, struct cove_error *err);
 
 /* [A-Za-z0-9][A-Za-z0-9._-]{0,63}, with messages for '/', a leading '.', length. */
 int store_check_name(const char *name, struct cove_error *err);
+/* The same for the name of something else (what: "network"), named so in messages. */
+int store_check_name_of(const char *what, const char *name, struct cove_error *err);
+
+/* mkdir -p with mode 0700 for what it creates. */
+int store_mkdir_p(const char *path, struct cove_error *err);
 
 /* vms/NAME into buf; -ENAMETOOLONG. */
 int store_bundle_path(const struct store *s, const char *name, char *buf, size_t n);
