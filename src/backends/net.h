@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include <cove/config.h>
 #include <cove/error.h>
 
 #define NET_MAC_LEN 6
@@ -69,6 +70,36 @@ int net_forward_parse(const char *spec, struct net_forward *out, struct cove_err
 /* Parses xx:xx:xx:xx:xx:xx; a multicast address is refused (-EINVAL). */
 int net_mac_parse(const char *text, uint8_t mac[NET_MAC_LEN], struct cove_error *err);
 
+/* Parses --net's text, nat|none|tap:IFNAME|bridge:BRIDGE|network:NAME (an interface name
+ * is 1..15 characters without '/', ':' or white space; a network name 1..63 of
+ * [A-Za-z0-9._-], not starting with '.' or '-'). -EINVAL with one line on failure. */
+int net_spec_parse(const char *text, struct cove_net_spec *out, struct cove_error *err);
+const char *net_spec_text(const struct cove_net_spec *spec, char *buf, size_t len);
+
+/* An egress rule: IPv4 destinations addr/prefix, and with port != 0 only TCP and UDP to
+ * that port. */
+struct net_rule {
+    uint32_t addr, mask; /* host byte order; addr has no bits outside mask */
+    uint16_t port;       /* 0: any */
+};
+/* Parses CIDR[:PORT] (allow) or CIDR (block; with_port false); a bare address is /32.
+ * -EINVAL with one line naming the value. */
+int net_rule_parse(const char *spec, bool with_port, struct net_rule *out,
+                   struct cove_error *err);
+
+/* What a guest may reach through the NAT (net_egress.c). A frame to an address an allow
+ * rule matches passes; else one a block rule matches is dropped; else, when there are
+ * allow rules, everything is dropped but ARP, DHCP and DNS to the NAT's resolver. No rules:
+ * everything passes. */
+struct net_egress {
+    const struct net_rule *allow;
+    unsigned nallow;
+    const struct net_rule *block;
+    unsigned nblock;
+};
+/* Whether the frame from the guest (any length, any content) may go out. */
+bool net_egress_pass(const struct net_egress *e, const void *frame, size_t len);
+
 /* A random locally administered unicast MAC, 52:54:00:xx:xx:xx. */
 void net_mac_random(uint8_t mac[NET_MAC_LEN]);
 
@@ -77,7 +108,20 @@ void net_mac_random(uint8_t mac[NET_MAC_LEN]);
  * resolver), DHCP hands out 10.0.2.15. Forwards are bound here, so a host port already
  * in use fails the open with one line naming it. slirp runs on its own thread. */
 int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
-                   struct net_attachment **out, struct cove_error *err);
+                   const struct net_egress *egress, struct net_attachment **out,
+                   struct cove_error *err);
+
+/* An existing TAP interface ifname (net_tap.c): frames go to and come from it as they
+ * are. Opening one the user does not own needs CAP_NET_ADMIN. The MTU is the TAP's. */
+int net_tap_open(const char *ifname, struct net_attachment **out, struct cove_error *err);
+/* A TAP cove creates ("cove-" and the owner's pid in hex), adds to the Linux bridge
+ * bridge and sets up; it goes away on close (and with the process: the kernel removes a
+ * TAP that is not persistent when its last descriptor closes). Before creating it,
+ * removes cove TAPs whose owner process is gone. Needs CAP_NET_ADMIN. */
+int net_bridge_open(const char *bridge, struct net_attachment **out, struct cove_error *err);
+/* Removes the TAPs named cove-PID whose PID is not running (or is this process): the
+ * number removed. */
+int net_tap_sweep_stale(void);
 
 /* A cove network (cove/network.h, `--net network:NAME`): one Ethernet segment with the
  * other VMs attached to it, through the network's switch process (net_switch.h), which

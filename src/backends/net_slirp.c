@@ -57,6 +57,9 @@ struct net_slirp {
     unsigned nfds, cap;
     struct slirp_timer *timers;
     struct net_fwd_syn fwd_syn;
+    struct net_rule *allow, *block; /* the egress rules (copies) */
+    struct net_egress egress;
+    uint64_t egress_dropped;
 };
 
 static struct net_slirp *to_slirp(struct net_attachment *n) { return (struct net_slirp *)n; }
@@ -299,6 +302,12 @@ static int slirp_send(struct net_attachment *n, const void *frame, size_t len)
     struct net_slirp *s = to_slirp(n);
     if (len < NET_FRAME_MIN || len > NET_FRAME_MAX)
         return -EINVAL;
+    if (!net_egress_pass(&s->egress, frame, len)) {
+        /* dropped as a firewall drops: the guest's connection times out */
+        if (s->egress_dropped++ == 0)
+            log_info("net: a packet to a destination the egress rules refuse was dropped");
+        return 0;
+    }
     pthread_mutex_lock(&s->lock);
     uint8_t scratch[NET_FWD_SYN_FRAME_MAX];
     frame = net_fwd_syn_from_guest(&s->fwd_syn, frame, len, scratch);
@@ -328,6 +337,8 @@ static void slirp_close(struct net_attachment *n)
         free(t);
     }
     free(s->fds);
+    free(s->allow);
+    free(s->block);
     close(s->wake_fd);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -370,12 +381,32 @@ static int add_forward(struct net_slirp *s, const struct net_forward *f, struct 
                           strerror(e));
 }
 
+static struct net_rule *copy_rules(const struct net_rule *r, unsigned n)
+{
+    struct net_rule *c = malloc((n ? n : 1) * sizeof *c);
+    if (c && n)
+        memcpy(c, r, n * sizeof *c);
+    return c;
+}
+
 int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
-                   struct net_attachment **out, struct cove_error *err)
+                   const struct net_egress *egress, struct net_attachment **out,
+                   struct cove_error *err)
 {
     struct net_slirp *s = calloc(1, sizeof *s);
     if (!s)
         return cove_error_set(err, -ENOMEM, "net: out of memory");
+    if (egress) {
+        s->allow = copy_rules(egress->allow, egress->nallow);
+        s->block = copy_rules(egress->block, egress->nblock);
+        if (!s->allow || !s->block) {
+            free(s->allow);
+            free(s->block);
+            free(s);
+            return cove_error_set(err, -ENOMEM, "net: out of memory");
+        }
+        s->egress = (struct net_egress){s->allow, egress->nallow, s->block, egress->nblock};
+    }
     s->base.ops = &slirp_ops;
     s->base.mtu = NET_MTU_SLIRP;
     pthread_mutex_init(&s->lock, NULL);

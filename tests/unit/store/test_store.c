@@ -57,7 +57,7 @@ TEST(parses_good_config)
     CHECK_EQ_U64(cfg.ndisks, 1);
     CHECK_STR(cfg.disks[0].file, "disk.img");
     CHECK(!cfg.disks[0].read_only);
-    CHECK(cfg.has_network && cfg.nat);
+    CHECK(cfg.has_network && cfg.net.mode == COVE_NET_NAT);
     CHECK_STR(cfg.mac, "52:54:00:12:34:56");
     CHECK_EQ_U64(cfg.nforwards, 2);
     CHECK_STR(cfg.forwards[1], "udp:127.0.0.1:53:53");
