@@ -1,7 +1,8 @@
 /*
  * The DHCP server of a cove network's switch (RFC 2131, the part a VM's client uses):
- * DISCOVER gets an OFFER of the MAC's lease, REQUEST of that address an ACK (of any
- * other a NAK), the rest is ignored. A lease lives as long as the switch; the host name
+ * DISCOVER gets an OFFER of the MAC's lease, REQUEST of that address an ACK, the rest
+ * is ignored. A client asking for another free address of the subnet (the one it had
+ * before the switch restarted) gets it; one taken by another gets a NAK. A lease lives as long as the switch; the host name
  * option (12) is recorded for the DNS responder. The client's hardware address must be
  * the frame's source, so no VM takes a lease, or a name, for another.
  */
@@ -131,11 +132,13 @@ size_t net_dhcp_answer(struct net_services *s, const uint8_t src[NET_MAC_LEN],
     if (r.name)
         net_services_set_name(s, src, (const char *)r.name, r.name_len);
     if (r.type == DHCPDISCOVER) {
+        if (r.requested) /* the address it had: kept when it is free */
+            net_services_claim(s, l, r.requested);
         *yiaddr = l->ip;
         return reply(s, msg, DHCPOFFER, l->ip, out, cap);
     }
     uint32_t want = r.requested ? r.requested : get32(msg + 12); /* or ciaddr (renewal) */
-    if (want != l->ip)
+    if (!net_services_claim(s, l, want))
         return reply(s, msg, DHCPNAK, 0, out, cap);
     *yiaddr = l->ip;
     return reply(s, msg, DHCPACK, l->ip, out, cap);

@@ -55,7 +55,7 @@ static const struct net_lease *find(const struct net_services *s, const char *na
         n -= 5;
     for (unsigned i = 0; i < NET_SVC_LEASES; i++) {
         const struct net_lease *l = &s->leases[i];
-        if (l->used && l->name[0] && strlen(l->name) == n && !strncasecmp(l->name, name, n))
+        if (l->used && l->ip && l->name[0] && strlen(l->name) == n && !strncasecmp(l->name, name, n))
             return l;
     }
     return NULL;

@@ -59,15 +59,24 @@ void net_services_init(struct net_services *s, uint32_t net, unsigned prefix,
         s->pool_last = s->pool_first + NET_SVC_LEASES - 1;
 }
 
+static struct net_lease *find_entry(struct net_services *s, const uint8_t *mac)
+{
+    for (unsigned i = 0; i < NET_SVC_LEASES; i++)
+        if (s->leases[i].used && !memcmp(s->leases[i].mac, mac, NET_MAC_LEN))
+            return &s->leases[i];
+    return NULL;
+}
+
 static bool ip_leased(const struct net_services *s, uint32_t ip)
 {
     for (unsigned i = 0; i < NET_SVC_LEASES; i++)
-        if (s->leases[i].used && s->leases[i].ip == ip)
+        if (s->leases[i].used && s->leases[i].ip == ip && ip)
             return true;
     return false;
 }
 
-struct net_lease *net_services_lease(struct net_services *s, const uint8_t mac[NET_MAC_LEN])
+/* The entry of mac (made, without an address, when there is none), or NULL when full. */
+static struct net_lease *entry(struct net_services *s, const uint8_t mac[NET_MAC_LEN])
 {
     struct net_lease *free_slot = NULL;
     for (unsigned i = 0; i < NET_SVC_LEASES; i++) {
@@ -77,17 +86,35 @@ struct net_lease *net_services_lease(struct net_services *s, const uint8_t mac[N
         if (!l->used && !free_slot)
             free_slot = l;
     }
-    if (!free_slot)
-        return NULL;
-    for (uint32_t ip = s->pool_first; ip <= s->pool_last && ip >= s->pool_first; ip++) {
-        if (!ip_leased(s, ip)) {
-            memset(free_slot, 0, sizeof *free_slot);
-            free_slot->used = true;
-            memcpy(free_slot->mac, mac, NET_MAC_LEN);
-            free_slot->ip = ip;
-            return free_slot;
-        }
+    if (free_slot) {
+        memset(free_slot, 0, sizeof *free_slot);
+        free_slot->used = true;
+        memcpy(free_slot->mac, mac, NET_MAC_LEN);
     }
+    return free_slot;
+}
+
+bool net_services_claim(struct net_services *s, struct net_lease *l, uint32_t ip)
+{
+    if (ip == l->ip)
+        return true;
+    if ((ip & s->mask) != s->net || ip == s->gw || ip == s->net || ip == (s->net | ~s->mask) ||
+        ip_leased(s, ip))
+        return false;
+    l->ip = ip;
+    return true;
+}
+
+struct net_lease *net_services_lease(struct net_services *s, const uint8_t mac[NET_MAC_LEN])
+{
+    struct net_lease *l = entry(s, mac);
+    if (!l || l->ip)
+        return l;
+    for (uint32_t ip = s->pool_first; ip <= s->pool_last && ip >= s->pool_first; ip++)
+        if (!ip_leased(s, ip)) {
+            l->ip = ip;
+            return l;
+        }
     return NULL;
 }
 
@@ -102,7 +129,7 @@ bool net_services_set_name(struct net_services *s, const uint8_t mac[NET_MAC_LEN
               c == '-' || c == '.'))
             return false;
     }
-    struct net_lease *l = net_services_lease(s, mac);
+    struct net_lease *l = entry(s, mac);
     if (!l)
         return false;
     for (unsigned i = 0; i < NET_SVC_LEASES; i++) /* a name names one address */
@@ -114,14 +141,20 @@ bool net_services_set_name(struct net_services *s, const uint8_t mac[NET_MAC_LEN
     return true;
 }
 
-static size_t arp_reply(const struct net_services *s, const uint8_t *f, size_t len,
+static size_t arp_reply(struct net_services *s, const uint8_t *f, size_t len,
                         uint8_t *out, size_t cap)
 {
     const uint8_t *a = f + ETH_HLEN;
     if (len < ETH_HLEN + 28 || cap < ETH_HLEN + 28)
         return 0;
-    if (get16(a) != 1 || get16(a + 2) != ETH_P_IP || a[4] != 6 || a[5] != 4 ||
-        get16(a + 6) != 1 || get32(a + 24) != s->gw)
+    if (get16(a) != 1 || get16(a + 2) != ETH_P_IP || a[4] != 6 || a[5] != 4)
+        return 0;
+    /* The address a guest uses (static, or leased from a switch that was restarted) is
+     * learnt from its ARP, so that its name resolves. */
+    struct net_lease *l = memcmp(a + 8, f + 6, 6) ? NULL : find_entry(s, a + 8);
+    if (l && !l->ip)
+        net_services_claim(s, l, get32(a + 14));
+    if (get16(a + 6) != 1 || get32(a + 24) != s->gw)
         return 0;
     memcpy(out, a + 8, 6); /* to the asker's hardware address */
     memcpy(out + 6, s->mac, 6);

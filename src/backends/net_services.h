@@ -4,7 +4,8 @@
  * The switch is a host on its network at the gateway address (the subnet's first
  * address) with a MAC of its own. It answers ARP for that address, ICMP echo to it,
  * DHCP (a lease per MAC from the subnet, kept while the switch runs; the client's host
- * name option, or the name its VM registered with, is recorded) and DNS (A records for
+ * name option, or the name its VM registered with, is recorded; the address a guest uses
+ * is also learnt from its ARP, for static addresses and after a restart of the switch) and DNS (A records for
  * those names, so VMs on one network reach each other by name). Every frame comes from a
  * guest: all of it is checked, and a frame that is not understood gets no answer.
  * Addresses are IPv4 in host byte order.
@@ -26,7 +27,7 @@
 struct net_lease {
     bool used;
     uint8_t mac[NET_MAC_LEN];
-    uint32_t ip;
+    uint32_t ip; /* 0: none yet (a name registered before any DHCP or ARP) */
     char name[NET_SVC_NAME_MAX + 1]; /* "" when none is known */
 };
 
@@ -44,8 +45,12 @@ void net_services_init(struct net_services *s, uint32_t net, unsigned prefix,
 /* The lease of mac, made when there is none (NULL when the pool is full). */
 struct net_lease *net_services_lease(struct net_services *s, const uint8_t mac[NET_MAC_LEN]);
 
+/* Moves lease l to ip when ip is a free host address of the subnet (a client asking for
+ * the address it had, from a switch since restarted). Whether l has ip now. */
+bool net_services_claim(struct net_services *s, struct net_lease *l, uint32_t ip);
+
 /* Records name (a host name: letters, digits, '-', '.'; others are refused) for mac's
- * lease, which is made if needed. A name held by another lease moves to this one. */
+ * lease entry, made (without an address) if needed. A name held by another lease moves to this one. */
 bool net_services_set_name(struct net_services *s, const uint8_t mac[NET_MAC_LEN],
                            const char *name, size_t len);
 

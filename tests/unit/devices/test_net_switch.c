@@ -162,11 +162,19 @@ TEST(dhcp_offers_acks_and_naks)
     n = net_services_handle(&s, f, dhcp_frame(f, MAC_A, 3, 0x0a58000a, NULL), r, sizeof r);
     CHECK_EQ_U64(dhcp_type(r, n, &yi), 5); /* ACK */
     CHECK_EQ_U64(yi, 0x0a58000a);
-    n = net_services_handle(&s, f, dhcp_frame(f, MAC_A, 3, 0x0a580063, NULL), r, sizeof r);
-    CHECK_EQ_U64(dhcp_type(r, n, &yi), 6); /* NAK: not its lease */
     n = net_services_handle(&s, f, dhcp_frame(f, MAC_B, 1, 0, NULL), r, sizeof r);
     CHECK_EQ_U64(dhcp_type(r, n, &yi), 2);
     CHECK_EQ_U64(yi, 0x0a58000b); /* the next address */
+    n = net_services_handle(&s, f, dhcp_frame(f, MAC_B, 3, 0x0a58000a, NULL), r, sizeof r);
+    CHECK_EQ_U64(dhcp_type(r, n, &yi), 6); /* NAK: a's address */
+    n = net_services_handle(&s, f, dhcp_frame(f, MAC_B, 3, 0xc0a80105, NULL), r, sizeof r);
+    CHECK_EQ_U64(dhcp_type(r, n, &yi), 6); /* NAK: not of the subnet */
+    n = net_services_handle(&s, f, dhcp_frame(f, MAC_B, 3, 0x0a580001, NULL), r, sizeof r);
+    CHECK_EQ_U64(dhcp_type(r, n, &yi), 6); /* NAK: the gateway's */
+    /* the address c had before the switch restarted, still free: c keeps it */
+    n = net_services_handle(&s, f, dhcp_frame(f, MAC_C, 3, 0x0a580063, NULL), r, sizeof r);
+    CHECK_EQ_U64(dhcp_type(r, n, &yi), 5);
+    CHECK_EQ_U64(yi, 0x0a580063);
     /* the chaddr must be the frame's source */
     dhcp_frame(f, MAC_C, 1, 0, NULL);
     memcpy(f + 6, MAC_B, 6);
@@ -211,6 +219,10 @@ TEST(dns_answers_the_names_of_leases)
     CHECK(net_services_set_name(&s, MAC_B, "beta", 4)); /* a name registered by its VM */
     CHECK(!net_services_set_name(&s, MAC_C, "bad name", 8));
     n = net_services_handle(&s, f, dns_frame(f, MAC_A, "beta", 1), r, sizeof r);
+    CHECK(n > 0 && (r[14 + 28 + 3] & 0xf) == 3); /* no address yet */
+    n = net_services_handle(&s, f, dhcp_frame(f, MAC_B, 1, 0, NULL), r, sizeof r);
+    REQUIRE(dhcp_type(r, n, &yi) == 2);
+    n = net_services_handle(&s, f, dns_frame(f, MAC_A, "beta", 1), r, sizeof r);
     REQUIRE(n > 14 + 28 + 12);
     const uint8_t *m = r + 14 + 28;
     CHECK(m[0] == 0xab && m[1] == 0xcd && (m[3] & 0xf) == 0 && m[7] == 1);
@@ -220,6 +232,18 @@ TEST(dns_answers_the_names_of_leases)
     n = net_services_handle(&s, f, dns_frame(f, MAC_A, "gamma", 1), r, sizeof r);
     REQUIRE(n > 14 + 28 + 12);
     CHECK_EQ_U64(r[14 + 28 + 3] & 0xf, 3); /* NXDOMAIN */
+    /* a static address is learnt from the guest's ARP */
+    CHECK(net_services_set_name(&s, MAC_C, "gamma", 5));
+    memset(f, 0, sizeof f);
+    size_t k = eth(f, BCAST, MAC_C, 0x0806);
+    uint8_t *a = f + k;
+    a[1] = 1, a[2] = 8, a[4] = 6, a[5] = 4, a[7] = 1;
+    memcpy(a + 8, MAC_C, 6);
+    memcpy(a + 14, "\x0a\x58\x00\x32", 4);
+    memcpy(a + 24, "\x0a\x58\x00\x0a", 4);
+    CHECK_EQ_U64(net_services_handle(&s, f, k + 28, r, sizeof r), 0); /* not for the gateway */
+    n = net_services_handle(&s, f, dns_frame(f, MAC_A, "gamma", 1), r, sizeof r);
+    CHECK(n > 0 && !memcmp(r + n - 4, "\x0a\x58\x00\x32", 4));
 }
 
 TEST(the_gateway_answers_arp_and_ping)
