@@ -56,7 +56,7 @@ static int send_kind(struct net_network *nn, char kind, const void *data, size_t
 {
     struct iovec iov[2] = {{&kind, 1}, {(void *)data, len}};
     struct msghdr m = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
-    return sendmsg(nn->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 ? -errno : 0;
+    return sendmsg(nn->fd, &m, MSG_NOSIGNAL) < 0 ? -errno : 0; /* waits briefly for room */
 }
 
 /* (Re)connects to the switch's socket (a restarted switch is a new socket at the same
@@ -189,12 +189,9 @@ static int bind_own(struct net_network *nn, struct cove_error *err)
         (size_t)b >= sizeof nn->sw.sun_path)
         return cove_error_set(err, -ENAMETOOLONG, "network '%s': its directory %s is too long "
                               "for a socket path; use a shorter COVE_HOME", nn->name, nn->dir);
-    nn->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    nn->fd = net_switch_socket();
     if (nn->fd < 0)
-        return cove_error_set(err, -errno, "socket: %s", strerror(errno));
-    int size = 4 << 20;
-    setsockopt(nn->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-    setsockopt(nn->fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+        return cove_error_set(err, nn->fd, "socket: %s", strerror(-nn->fd));
     mode_t old = umask(0177);
     int rc = bind(nn->fd, (struct sockaddr *)&nn->own, sizeof nn->own) < 0 ? -errno : 0;
     umask(old);

@@ -79,6 +79,10 @@ int net_switch_port_of(const struct net_switch *sw, const uint8_t mac[NET_MAC_LE
 uint64_t net_switch_route(struct net_switch *sw, int in, const uint8_t *frame, size_t len,
                           int64_t now_ms, bool *local);
 
+/* A datagram socket as the switch and its ports use (send waits briefly for room at the
+ * receiver: see net_switch_daemon.c). The fd or a negative errno. */
+int net_switch_socket(void);
+
 /* The switch process of the network whose run directory is dir and subnet net/prefix
  * (host byte order): forks, and the child (in a session of its own, its standard streams
  * on dir/switch.log) serves until idle. Returns once the child is forked; a second switch

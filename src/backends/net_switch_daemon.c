@@ -15,7 +15,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +27,12 @@
 #include "util/log.h"
 
 #define SOCK_BUF_BYTES (4 << 20)
+/* How long a frame may wait for room at its receiver. A Unix datagram socket holds only
+ * net.unix.max_dgram_qlen datagrams (10) or its sender's send buffer (wmem_max, about
+ * 200 KiB: three 64 KiB frames) and cannot be made larger without privilege; dropping
+ * every frame past that would cut TCP to a crawl. A short wait in the sender's send()
+ * instead slows the faster side to the slower, as a switch's flow control would. */
+#define SEND_WAIT_MS 20
 
 struct port_addr {
     struct sockaddr_un addr;
@@ -67,7 +75,7 @@ static int send_to(struct switch_proc *p, const struct sockaddr_un *a, socklen_t
     struct iovec iov[2] = {{&kind, 1}, {(void *)data, len}};
     struct msghdr m = {.msg_name = (void *)a, .msg_namelen = alen, .msg_iov = iov,
                        .msg_iovlen = len ? 2 : 1};
-    return sendmsg(p->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 ? -errno : 0;
+    return sendmsg(p->fd, &m, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
 static void drop_port(struct switch_proc *p, int port, const char *why)
@@ -183,18 +191,28 @@ static bool any_port(const struct switch_proc *p)
     return false;
 }
 
+int net_switch_socket(void)
+{
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int size = SOCK_BUF_BYTES;
+    struct timeval wait = {0, SEND_WAIT_MS * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size); /* as far as allowed */
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &wait, sizeof wait);
+    return fd;
+}
+
 static int open_socket(const char *dir, int *fd_out, struct cove_error *err)
 {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     if (path_in(a.sun_path, sizeof a.sun_path, dir, "switch.sock") < 0)
         return cove_error_set(err, -ENAMETOOLONG, "the network's directory %s is too long for "
                               "a socket path; use a shorter COVE_HOME", dir);
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int fd = net_switch_socket();
     if (fd < 0)
-        return cove_error_set(err, -errno, "socket: %s", strerror(errno));
-    int size = SOCK_BUF_BYTES;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+        return cove_error_set(err, fd, "socket: %s", strerror(-fd));
     unlink(a.sun_path); /* a dead switch's; the lock says none runs */
     mode_t old = umask(0177);
     int rc = bind(fd, (struct sockaddr *)&a, sizeof a);
@@ -297,6 +315,7 @@ int net_switch_spawn(const char *dir, uint32_t net, unsigned prefix, struct cove
             dup2(out, 2);
         }
         close_range(3, ~0u, 0);
+        prctl(PR_SET_NAME, "cove-switch"); /* what ps and top show */
         struct cove_error e = {0};
         int rc = net_switch_serve(dir, net, prefix, &e);
         if (rc < 0)
