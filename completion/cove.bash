@@ -38,6 +38,18 @@ _cove_images()
     done | sort -u
 }
 
+# cove networks: NAME of $COVE_HOME/networks/NAME.json.
+_cove_networks()
+{
+    local dir=${COVE_HOME:-$HOME/.cove}/networks f
+    [ -d "$dir" ] || return 0
+    for f in "$dir"/*.json; do
+        [ -f "$f" ] || continue
+        f=${f##*/}
+        printf '%s\n' "${f%.json}"
+    done
+}
+
 _cove_reply_words()
 {
     mapfile -t COMPREPLY < <(compgen -W "$1" -- "$2")
@@ -58,13 +70,13 @@ _cove()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local commands="create clone run list get set stop suspend delete rename pause resume disk exec ip cp
-        ssh ssh-config connect image push pull login logout prune"
+        ssh ssh-config connect image network push pull login logout prune"
     # options whose value is the next word
     local with_value=" --kernel --initrd --append --cpus --memory --firmware --disk --net
         --forward --mac --vsock --console --format --backing --to --disk-size --from-guest
         --timeout --wait -e --env -w --workdir --from-disk --boot --from
         --user --identity --suite --ssh-key --user-data --wait --dir --add-disk --remove-disk
-        --disk-options -u --username --older-than --space-budget "
+        --disk-options -u --username --older-than --space-budget --subnet "
     local i cmd="" cmd_i=0 w
     COMPREPLY=()
 
@@ -216,6 +228,20 @@ _cove()
         rm)
             opts=""
             [[ $cur != -* && ${#pos[@]} = 1 ]] && { _cove_reply_words "$(_cove_images)" "$cur"; return 0; } ;;
+        *) opts="" ;;
+        esac ;;
+    network)
+        if [ ${#pos[@]} = 0 ]; then
+            [[ $cur == -* ]] && _cove_reply_words "--help" "$cur" ||
+                _cove_reply_words "create list get delete" "$cur"
+            return 0
+        fi
+        case ${pos[0]} in
+        create) opts="--subnet" ;;
+        list) opts="--format" ;;
+        get | delete)
+            [ "${pos[0]}" = get ] && opts="--format" || opts=""
+            [[ $cur != -* && ${#pos[@]} = 1 ]] && { _cove_reply_words "$(_cove_networks)" "$cur"; return 0; } ;;
         *) opts="" ;;
         esac ;;
     *) return 0 ;;

@@ -77,6 +77,11 @@ exactly "alpha beta" -- cove ssh -l bob ""
 exactly "alpha beta" -- cove ssh-config ""
 exactly "alpha beta" -- cove connect ""
 exactly "build list rm update" -- cove image ""
+mkdir -p "$COVE_HOME/networks" && echo '{}' >"$COVE_HOME/networks/lab.json"
+exactly "create delete get list" -- cove network ""
+exactly "lab" -- cove network delete ""
+exactly "--format --help" -- cove network get lab -
+exactly "--help --subnet" -- cove network create lab2 -
 exactly "--help --suite" -- cove image build debian -
 exactly "debian" -- cove create x --from d
 exactly "" -- cove connect alpha ""
