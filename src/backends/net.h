@@ -38,6 +38,8 @@ struct net_attachment_ops {
     /* One frame from the guest, NET_FRAME_MIN..NET_FRAME_MAX bytes. */
     int (*send)(struct net_attachment *n, const void *frame, size_t len);
     void (*close)(struct net_attachment *n);
+    /* Optional (NULL: the link is always up): whether frames flow now. */
+    bool (*link_up)(struct net_attachment *n);
 };
 
 struct net_attachment {
@@ -47,6 +49,10 @@ struct net_attachment {
      * frames instead of 1500-byte ones: one pass through its network stack per 64 KiB,
      * which is what bounds a guest on a software CPU (slirp4netns does the same). */
     unsigned mtu;
+    /* Set by the device before start() (or left NULL): called, from a thread of the
+     * attachment, each time link_up() changes, so the device tells its driver. */
+    void (*link_changed)(void *opaque);
+    void *link_opaque;
 };
 
 #define NET_MTU_DEFAULT 1500

@@ -2,8 +2,8 @@
  * The attachment to a cove network (net.h, net_network_open): a Unix datagram socket of
  * this VMM's own in the network's run directory, registered with the network's switch
  * (net_switch.h), which it starts when none answers. A thread receives the switch's
- * frames and sends the keepalive; when the switch stops answering, the link is down and
- * frames from the guest are dropped, and the thread starts a switch again (a killed one
+ * frames and sends the keepalive; when the switch stops answering, the link is down (the
+ * device is told: virtio-net's link status) and frames from the guest are dropped, and the thread starts a switch again (a killed one
  * comes back within a few seconds, with the same gateway MAC and an empty table that
  * refills as the guests talk).
  */
@@ -59,6 +59,18 @@ static int send_kind(struct net_network *nn, char kind, const void *data, size_t
     return sendmsg(nn->fd, &m, MSG_NOSIGNAL) < 0 ? -errno : 0; /* waits briefly for room */
 }
 
+/* The link's new state; the device hears of a change once it started the attachment. */
+static void set_link(struct net_network *nn, bool up)
+{
+    if (atomic_exchange(&nn->link_up, up) == up)
+        return;
+    if (nn->started)
+        log_warn("network %s: link %s", nn->name, up ? "up" : "down: its switch is gone "
+                 "(starting another) or refused this VM");
+    if (nn->started && nn->base.link_changed)
+        nn->base.link_changed(nn->base.link_opaque);
+}
+
 /* (Re)connects to the switch's socket (a restarted switch is a new socket at the same
  * path) and says hello; starts a switch when none is there. */
 static void say_hello(struct net_network *nn, long long now)
@@ -66,6 +78,8 @@ static void say_hello(struct net_network *nn, long long now)
     int rc = connect(nn->fd, (struct sockaddr *)&nn->sw, sizeof nn->sw) < 0 ? -errno : 0;
     if (rc == 0)
         rc = send_kind(nn, NET_SWITCH_MSG_HELLO, nn->hello + 1, nn->hello_len - 1);
+    if (rc == -ENOENT || rc == -ECONNREFUSED)
+        set_link(nn, false); /* no switch there */
     if ((rc == -ENOENT || rc == -ECONNREFUSED) && now - nn->last_spawn_ms >= RESPAWN_MS) {
         struct cove_error e = {0};
         nn->last_spawn_ms = now;
@@ -86,13 +100,13 @@ static void message(struct net_network *nn, size_t n, long long now)
     case NET_SWITCH_MSG_ACCEPT:
         nn->last_ack_ms = now;
         nn->refused[0] = 0;
-        if (!atomic_exchange(&nn->link_up, true) && nn->started)
-            log_info("network %s: link up", nn->name);
+        set_link(nn, true);
         break;
     case NET_SWITCH_MSG_REFUSE:
         snprintf(nn->refused, sizeof nn->refused, "%.*s", (int)(n - 1), (char *)nn->buf + 1);
-        if (atomic_exchange(&nn->link_up, false))
+        if (atomic_load(&nn->link_up))
             log_warn("network %s: the switch refused this VM: %s", nn->name, nn->refused);
+        set_link(nn, false);
         break;
     default:
         break;
@@ -111,8 +125,8 @@ static void pump(struct net_network *nn, int wait_ms)
             break;
         message(nn, (size_t)n, now);
     }
-    if (now - nn->last_ack_ms > LINK_TIMEOUT_MS && atomic_exchange(&nn->link_up, false))
-        log_warn("network %s: link down: its switch does not answer (restarting it)", nn->name);
+    if (now - nn->last_ack_ms > LINK_TIMEOUT_MS)
+        set_link(nn, false);
 }
 
 static void *receive_thread(void *arg)
@@ -137,11 +151,11 @@ static int network_start(struct net_attachment *n, net_receive_fn fn, void *opaq
     struct net_network *nn = (struct net_network *)n;
     nn->fn = fn;
     nn->opaque = opaque;
+    nn->started = true;
     int rc = pthread_create(&nn->thread, NULL, receive_thread, nn);
     if (rc)
-        return -rc;
-    nn->started = true;
-    return 0;
+        nn->started = false;
+    return -rc;
 }
 
 static int network_send(struct net_attachment *n, const void *frame, size_t len)
@@ -169,10 +183,16 @@ static void network_close(struct net_attachment *n)
     free(nn);
 }
 
+static bool network_link_up(struct net_attachment *n)
+{
+    return atomic_load(&((struct net_network *)n)->link_up);
+}
+
 static const struct net_attachment_ops network_ops = {
     .start = network_start,
     .send = network_send,
     .close = network_close,
+    .link_up = network_link_up,
 };
 
 static int bind_own(struct net_network *nn, struct cove_error *err)

@@ -1,7 +1,8 @@
 /*
  * virtio-net (virtio 1.2, 5.1): one receive and one transmit queue over a net attachment.
  *
- * Offered: MAC, STATUS (link always up), MTU (the attachment's; 64 KiB on slirp, see
+ * Offered: MAC, STATUS (the attachment's link state: a cove network's goes down while its
+ * switch is gone; a change raises the configuration interrupt), MTU (the attachment's; 64 KiB on slirp, see
  * net.h) and CSUM (the guest may leave TCP/UDP checksums to us, which saves a slow guest
  * CPU a pass over every byte it sends). No merged
  * receive buffers and no segmentation offloads, so every frame fits one receive chain
@@ -249,12 +250,19 @@ static int net_queue(void *dev, unsigned q, struct virtq *vq)
 static void net_config_read(void *dev, uint8_t *buf)
 {
     struct virtio_net *n = dev;
-    uint16_t status = htole16(VIRTIO_NET_S_LINK_UP), pairs = htole16(1),
+    bool up = !n->backend->ops->link_up || n->backend->ops->link_up(n->backend);
+    uint16_t status = htole16(up ? VIRTIO_NET_S_LINK_UP : 0), pairs = htole16(1),
              mtu = htole16((uint16_t)n->backend->mtu);
     memcpy(buf, n->mac, NET_MAC_LEN);
     memcpy(buf + 6, &status, 2);
     memcpy(buf + 8, &pairs, 2);
     memcpy(buf + 10, &mtu, 2);
+}
+
+static void net_link_changed(void *opaque)
+{
+    struct virtio_net *n = opaque;
+    virtio_mmio_config_changed(n->t);
 }
 
 /* Frames that waited for the old driver mean nothing to the next one. */
@@ -346,6 +354,8 @@ int virtio_net_create(const struct virtio_mmio_params *p, struct net_attachment 
     if (r < 0)
         return r;
     n->t = t;
+    backend->link_changed = net_link_changed;
+    backend->link_opaque = n;
     r = backend->ops->start(backend, net_receive, n);
     if (r < 0) {
         virtio_mmio_destroy(t);

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,6 +288,13 @@ static void inbox_rx(void *opaque, const void *frame, size_t len)
     pthread_mutex_unlock(&b->lock);
 }
 
+static atomic_uint link_changes;
+static void count_link_change(void *opaque)
+{
+    (void)opaque;
+    atomic_fetch_add(&link_changes, 1);
+}
+
 static unsigned inbox_count(struct inbox *b)
 {
     pthread_mutex_lock(&b->lock);
@@ -323,7 +331,9 @@ TEST(real_switch_joins_refuses_and_comes_back)
     REQUIRE(net_network_open_named("lab", MAC_A, "alpha", &a, &err) == 0);
     REQUIRE(net_network_open("lab", MAC_B, &b, &err) == 0);
     CHECK(a->mtu == NET_MTU_NETWORK);
+    a->link_changed = count_link_change;
     a->ops->start(a, inbox_rx, &ia);
+    CHECK(a->ops->link_up(a));
     b->ops->start(b, inbox_rx, &ib);
     CHECK(crosses(a, &ib, 2000));
     CHECK(!memcmp(ib.last + 6, MAC_A, 6));
@@ -339,6 +349,8 @@ TEST(real_switch_joins_refuses_and_comes_back)
     kill(info.switch_pid, SIGKILL);
     usleep(100000);
     CHECK(crosses(a, &ib, 8000));
+    CHECK(atomic_load(&link_changes) >= 2); /* down, then up: the device was told */
+    CHECK(a->ops->link_up(a));
     struct cove_network_info again;
     CHECK(cove_network_get("lab", &again, &err) == 0 && again.switch_pid > 0 &&
           again.switch_pid != info.switch_pid);
