@@ -83,6 +83,8 @@ static void drop_port(struct switch_proc *p, int port, const char *why)
     char mac[18];
     mac_text(p->sw.ports[port].mac, mac);
     log_info("network switch: port %s left (%s)", mac, why);
+    if (strcmp(why, "its VM stopped")) /* a killed VMM leaves its socket file behind */
+        unlink(p->addrs[port].addr.sun_path);
     net_switch_leave(&p->sw, port);
 }
 

@@ -83,6 +83,19 @@ echo "ok: switch $spid killed, the VMs kept running and reached each other throu
 wait $alpha || fail "alpha exited $?"
 wait $beta || fail "beta exited $?"
 expect_in "$TMP/beta.out" 'BETA-DONE'
+
+# Named VMs (cove create --net network:lab) are known by their names without any DHCP
+# host name: each registers its VM name with the switch.
+export COVE_GUEST_DIR
+"$COVE" create n1 --net network:lab >/dev/null && "$COVE" create n2 --net network:lab >/dev/null ||
+    fail "create --net network:lab"
+"$COVE" run n2 --no-console </dev/null >"$TMP/n2.out" 2>&1 &
+PIDS+=($!)
+timeout 100 "$COVE" run n1 -- sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do ping -c 1 -W 2 n2 && exit 0; sleep 1; done; exit 1' \
+    >"$TMP/n1.out" 2>&1 || { cat "$TMP/n1.out" "$TMP/n2.out"; fail "n1 could not ping n2 by name"; }
+expect_in "$TMP/n1.out" '^PING n2 \(10\.89\.0\.'
+"$COVE" stop n2 >/dev/null || fail "stop n2"
+echo "ok: named VM n1 pinged n2 by its VM name"
 "$COVE" network delete lab || fail "network delete after the VMs stopped"
 [ "$("$COVE" network list --format json)" = "[]" ] || fail "network list not empty after delete"
 [ ! -e "$COVE_HOME/run/networks/lab" ] || fail "run/networks/lab left behind"
