@@ -50,4 +50,9 @@ int cove_network_list(struct cove_network_info **out, unsigned *n, struct cove_e
 /* The run directory of NAME ($COVE_HOME/run/networks/NAME), created 0700. */
 int cove_network_run_dir(const char *name, char *buf, size_t n, struct cove_error *err);
 
+/* `cove network-switch DIR NET PREFIX` (argv[0] is "network-switch"), hidden: the switch
+ * process, which the cove command execs when a VM starts one (src/backends/net_switch.h).
+ * Returns an exit status. */
+int cove_network_switch_main(int argc, char **argv);
+
 #endif

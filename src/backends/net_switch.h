@@ -85,7 +85,8 @@ int net_switch_socket(void);
 
 /* The switch process of the network whose run directory is dir and subnet net/prefix
  * (host byte order): forks, and the child (in a session of its own, its standard streams
- * on dir/switch.log) serves until idle. Returns once the child is forked; a second switch
+ * on dir/switch.log; when this program is the cove command, exec'd afresh as `cove
+ * network-switch`) serves until idle. Returns once the child is forked; a second switch
  * for one directory exits at once (dir/switch.lock). */
 int net_switch_spawn(const char *dir, uint32_t net, unsigned prefix, struct cove_error *err);
 

@@ -5,6 +5,8 @@
  */
 #include "backends/net_switch.h"
 
+#include <cove/network.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -287,6 +289,42 @@ int net_switch_serve(const char *dir, uint32_t net, unsigned prefix, struct cove
     return 0;
 }
 
+/* A switch forked from a VMM would keep the VMM's mappings (guest RAM included) for as
+ * long as it runs, which can be long after that VM stopped: when this program is the cove
+ * command, the child starts afresh as `cove network-switch DIR NET PREFIX` instead. Other
+ * programs (the unit tests) serve in the forked child. Returns only when exec failed or
+ * is not possible. */
+static void exec_cove(const char *dir, uint32_t net, unsigned prefix)
+{
+    char self[PATH_MAX], net_text[16], prefix_text[8];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return;
+    self[n] = 0;
+    const char *base = strrchr(self, '/');
+    if (strcmp(base ? base + 1 : self, "cove"))
+        return;
+    snprintf(net_text, sizeof net_text, "%u", net);
+    snprintf(prefix_text, sizeof prefix_text, "%u", prefix);
+    char *argv[] = {"cove", "network-switch", (char *)dir, net_text, prefix_text, NULL};
+    execv(self, argv);
+}
+
+int cove_network_switch_main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: cove network-switch DIR NET PREFIX (started by cove itself)\n");
+        return 2;
+    }
+    prctl(PR_SET_NAME, "cove-switch");
+    struct cove_error e = {0};
+    int rc = net_switch_serve(argv[1], (uint32_t)strtoul(argv[2], NULL, 10),
+                              (unsigned)strtoul(argv[3], NULL, 10), &e);
+    if (rc < 0)
+        log_error("network switch: %s", e.message);
+    return rc < 0 ? 1 : 0;
+}
+
 int net_switch_spawn(const char *dir, uint32_t net, unsigned prefix, struct cove_error *err)
 {
     char log_path[PATH_MAX];
@@ -317,6 +355,7 @@ int net_switch_spawn(const char *dir, uint32_t net, unsigned prefix, struct cove
             dup2(out, 2);
         }
         close_range(3, ~0u, 0);
+        exec_cove(dir, net, prefix);
         prctl(PR_SET_NAME, "cove-switch"); /* what ps and top show */
         struct cove_error e = {0};
         int rc = net_switch_serve(dir, net, prefix, &e);

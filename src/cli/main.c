@@ -11,6 +11,8 @@
 
 #include <cove/cove.h>
 
+#include <cove/network.h>
+
 #ifndef COVE_VERSION
 #define COVE_VERSION "0.1.0"
 #endif
@@ -125,6 +127,8 @@ int main(int argc, char **argv)
         {"login", cmd_login}, {"logout", cmd_logout}, {"prune", cmd_prune},
         {"ssh", cmd_ssh}, {"ssh-config", cmd_ssh_config}, {"connect", cmd_connect},
     };
+    if (!strcmp(cmd, "network-switch")) /* hidden: a network's switch, started by cove */
+        return cove_network_switch_main(argc - i, argv + i);
     for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
         if (!strcmp(cmd, commands[c].name))
             return commands[c].fn(argc - i, argv + i);
