@@ -14,7 +14,7 @@ PKGS="build-essential meson ninja-build pkg-config git
  clang libclang-rt-14-dev python3 e2fsprogs dpkg-dev time
  debhelper fakeroot
  mmdebstrap qemu-user-static binfmt-support arch-test dosfstools mtools openssh-client
- dnsmasq-base iproute2 iputils-ping"
+ dnsmasq-base iproute2 iputils-ping libcap2-bin"
 
 missing=""
 for p in $PKGS; do
