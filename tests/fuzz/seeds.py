@@ -295,3 +295,26 @@ def state_seed(rng):
 
 save("state", "rng", state_seed(True))
 save("state", "blk", state_seed(False))
+
+
+# egress: rule text, the rule-set choice, then a frame from the guest (a SYN to
+# 10.0.2.2:8080, allowed by the fixed rules; a UDP DNS query to 10.0.2.3; an ARP request).
+def egress_seed(text, choice, frame):
+    return bytes([len(text)]) + text + bytes([choice]) + frame
+
+
+def udp_frame(src, dst, sport, dport, payload):
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, bytes(src),
+                     bytes(dst))
+    return b"\xff" * 6 + b"\x52\x54\x00\x12\x34\x56" + b"\x08\x00" + ip + udp
+
+
+save("egress", "tcp-allowed", egress_seed(b"10.0.2.2/32:8080", 3,
+                                          tcp_frame(GUEST, HOST, 40000, 8080, 1, 0, 0x02)))
+save("egress", "tcp-parsed", egress_seed(b"10.0.0.0/8:80", 4,
+                                         tcp_frame(GUEST, HOST, 40000, 80, 1, 0, 0x02)))
+save("egress", "dns", egress_seed(b"bridge:br0", 1,
+                                  udp_frame(GUEST, (10, 0, 2, 3), 5353, 53, b"\0" * 12)))
+save("egress", "arp", egress_seed(b"tap:tap0", 3, b"\xff" * 6 + b"\x52\x54\x00\x12\x34\x56" +
+                                  b"\x08\x06" + bytes(28)))
