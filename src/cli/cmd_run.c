@@ -272,7 +272,7 @@ static int finish_config(struct run_args *a)
         return CLI_EXIT_USAGE;
     }
     if (a->net.mode != COVE_NET_DEFAULT && a->net.mode != COVE_NET_NAT && wants_nat) {
-        cli_error("--%s needs --net nat", a->nforwards ? "forward" : "net-allow/--net-block");
+        cli_error("--%s needs a network on NAT (--net nat)", a->nforwards ? "forward" : "net-allow/--net-block");
         return CLI_EXIT_USAGE;
     }
     cfg->net = a->net;

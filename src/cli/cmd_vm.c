@@ -375,7 +375,7 @@ int cmd_create(int argc, char **argv)
     }
     const char *opt = needs_nat(&n.net, n.nforwards, n.nrules, n.mac);
     if (opt) {
-        cli_error("%s needs --net nat", opt);
+        cli_error("%s needs a network on NAT (--net nat)", opt);
         return CLI_EXIT_USAGE;
     }
     o.net = n.net;
@@ -951,7 +951,7 @@ int cmd_set(int argc, char **argv)
     }
     const char *opt = needs_nat(&n.net, n.nforwards, n.nrules, n.mac);
     if (opt) {
-        cli_error("%s needs --net nat", opt);
+        cli_error("%s needs a network on NAT (--net nat)", opt);
         return CLI_EXIT_USAGE;
     }
     if (no_dirs && s.nshares) {

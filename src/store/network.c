@@ -84,15 +84,15 @@ int store_set_network(struct cove_config *cfg, const struct store_net_change *ch
                    ? cove_error_set(err, -EINVAL, "forwards need a network on NAT, not %s; drop "
                                     "--forward", text)
                    : cove_error_set(err, -EINVAL, "the VM has %u forward(s), which need a "
-                                    "network on NAT; pass --no-forwards with --net %s",
-                                    nforwards, text);
+                                    "network; pass --no-forwards with --net %s (forwards "
+                                    "are for --net nat)", nforwards, text);
     if (net.mode != COVE_NET_NAT && nrules)
         return ch->set_rules
                    ? cove_error_set(err, -EINVAL, "egress rules need a network on NAT, not %s; "
                                     "drop --net-allow and --net-block", text)
                    : cove_error_set(err, -EINVAL, "the VM has %u egress rule(s), which need a "
-                                    "network on NAT; pass --no-net-rules with --net %s",
-                                    nrules, text);
+                                    "network; pass --no-net-rules with --net %s (rules are "
+                                    "for --net nat)", nrules, text);
     if (ch->set_forwards && (rc = replace_forwards(cfg, ch->forwards, ch->nforwards, err)) < 0)
         return rc;
     if (ch->set_rules) {

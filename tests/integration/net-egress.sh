@@ -69,12 +69,12 @@ expect_in "$TMP/out3" "^$page2"
 expect_in "$TMP/out3" "^blocked-$p1"
 echo "ok: rules stored by create/set, shown by get (text and json), enforced by cove run NAME"
 "$COVE" set eg --net none 2>"$TMP/none.err" && fail "set --net none kept the rules"
-expect_in "$TMP/none.err" "egress rule\(s\), which need a network on NAT; pass --no-net-rules"
+expect_in "$TMP/none.err" "egress rule\\(s\\), which need a network; pass --no-net-rules"
 "$COVE" set eg --net none --no-net-rules || fail "set --net none --no-net-rules"
 
 # 4. Bad rules: one line each.
 run_refused "a block rule takes no port" --net-block 10.0.2.2:80
 run_refused "bits set past the prefix length" --net-allow 10.0.2.1/24
 run_refused "'10.0.300.1' is not an IPv4 address" --net-allow 10.0.300.1
-run_refused "--net-allow/--net-block needs --net nat" --net bridge:br0 --net-allow 10.0.0.0/8
+run_refused "--net-allow/--net-block needs a network on NAT" --net bridge:br0 --net-allow 10.0.0.0/8
 echo "PASS"
