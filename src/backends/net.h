@@ -94,9 +94,19 @@ struct net_egress {
     unsigned nallow;
     const struct net_rule *block;
     unsigned nblock;
+    /* Connections made to the guest from outside (a --forward's SYN, a UDP datagram), as
+     * net_egress_inbound() saw them; NULL: none kept. The guest's answers on them pass
+     * whatever the rules: a forward still works on a VM with an allow list. */
+    struct net_egress_flows *flows;
 };
 /* Whether the frame from the guest (any length, any content) may go out. */
 bool net_egress_pass(const struct net_egress *e, const void *frame, size_t len);
+/* Notes a frame on its way to the guest: a TCP SYN without ACK or a UDP datagram is a
+ * flow the guest may answer (its source as the destination, from the port it went to).
+ * The last NET_EGRESS_FLOWS are kept. */
+#define NET_EGRESS_FLOWS 256
+void net_egress_inbound(struct net_egress *e, const void *frame, size_t len);
+struct net_egress_flows *net_egress_flows_new(void);
 
 /* A random locally administered unicast MAC, 52:54:00:xx:xx:xx. */
 void net_mac_random(uint8_t mac[NET_MAC_LEN]);

@@ -1,7 +1,8 @@
 /* The egress rules of the NAT (src/backends/net_egress.c) and their parsers
  * (net_config.c): the input starts with a byte of length and that many bytes of rule
  * text, parsed as an allow rule and as a block rule (text from a config.json is anyone's),
- * then one byte choosing the rule set; the rest is a frame from the guest, judged against
+ * then one byte choosing the rule set (bit 3: then two bytes of length and a frame to the
+ * guest, learnt as an inbound flow); the rest is a frame from the guest, judged against
  * the rules. The filter must stay inside the frame whatever its headers say. The --net
  * parser gets the rule text too. */
 #include <stdlib.h>
@@ -39,21 +40,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         {0x0a000000u, 0xff000000u, 0}, /* 10.0.0.0/8 */
         {0, 0, 0},                     /* everything */
     };
+    struct net_egress_flows *flows = net_egress_flows_new();
+    if (!flows)
+        abort();
     struct net_egress e = {
-        choice & 1 ? allow : NULL, choice & 1 ? 2 : 0,
-        choice & 2 ? block : NULL, choice & 2 ? 2 : 0,
+        .allow = choice & 1 ? allow : NULL, .nallow = choice & 1 ? 2 : 0,
+        .block = choice & 2 ? block : NULL, .nblock = choice & 2 ? 2 : 0,
+        .flows = choice & 8 ? flows : NULL,
     };
     if (choice & 4) { /* the parsed rule as the only one */
-        e = (struct net_egress){&parsed[0], 1, &parsed[1], 1};
+        e.allow = &parsed[0], e.nallow = 1;
+        e.block = &parsed[1], e.nblock = 1;
+    }
+    /* a frame to the guest first (bit 3), as slirp sends it: learnt as a flow */
+    if (choice & 8) {
+        size_t ilen = (size_t)fuzz_take(&in, 2);
+        if (ilen > in.left)
+            ilen = in.left;
+        uint8_t *inbound = malloc(ilen ? ilen : 1);
+        if (!inbound)
+            abort();
+        memcpy(inbound, in.p, ilen);
+        net_egress_inbound(&e, inbound, ilen);
+        free(inbound);
+        in.p += ilen;
+        in.left -= ilen;
     }
     /* the frame in a buffer of its own size, so that reading past it shows under ASan */
     uint8_t *frame = malloc(in.left ? in.left : 1);
     if (!frame)
-        return 0;
+        abort();
     memcpy(frame, in.p, in.left);
     bool pass = net_egress_pass(&e, frame, in.left);
     if (!e.nallow && !e.nblock && !pass)
         __builtin_trap(); /* no rules: everything passes */
     free(frame);
+    free(flows);
     return 0;
 }

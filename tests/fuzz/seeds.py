@@ -318,3 +318,8 @@ save("egress", "dns", egress_seed(b"bridge:br0", 1,
                                   udp_frame(GUEST, (10, 0, 2, 3), 5353, 53, b"\0" * 12)))
 save("egress", "arp", egress_seed(b"tap:tap0", 3, b"\xff" * 6 + b"\x52\x54\x00\x12\x34\x56" +
                                   b"\x08\x06" + bytes(28)))
+# a forwarded connection: slirp's SYN from 10.0.2.2:40000 to the guest's port 22, then the
+# guest's SYN-ACK from port 22, with an allow list that does not name 10.0.2.2
+fwd_in = tcp_frame(HOST, GUEST, 40000, 22, 1, 0, 0x02)
+save("egress", "forward-answer", egress_seed(b"1.2.3.4", 1 | 8, struct.pack("<H", len(fwd_in)) +
+                                             fwd_in + tcp_frame(GUEST, HOST, 22, 40000, 9, 2, 0x12)))

@@ -2,7 +2,7 @@
 # Egress rules on NAT with the default guest: two HTTP servers on the host's 127.0.0.1
 # (the guest reaches them as 10.0.2.2). With --net-allow 10.0.2.2:PORT1 and --net-block
 # 10.0.2.2 the guest fetches from PORT1 (an allow rule wins) and not from PORT2 (blocked);
-# DHCP still works. With --net-block 10.0.2.2 alone neither is reachable. Stored rules
+# DHCP still works; a --forward still works. With --net-block alone neither is reachable. Stored rules
 # (create/set) are shown by get and enforced by cove run NAME. Bad rules: one line each.
 . "$(dirname "$0")/lib.sh"
 need_guest
@@ -41,6 +41,28 @@ expect_in "$TMP/out1" "^blocked-$p2"
 grep -q "^$page2" "$TMP/out1" && fail "the guest reached blocked port $p2"
 grep -q "^blocked-$p1" "$TMP/out1" && fail "allowed port $p1 was blocked"
 echo "ok: --net-allow 10.0.2.2:$p1 --net-block 10.0.2.2/32: $p1 reachable, $p2 not, DHCP works"
+
+# 1b. A forward still works with an allow list that does not name the host: the guest's
+# answers on connections the host made pass.
+fport=$(free_port)
+gtoken="guest-page-$RANDOM$RANDOM"
+"$COVE" run --memory 256M --kernel "$KERNEL" --initrd "$INITRD" --forward "tcp:$fport:80" \
+    --net-allow 1.2.3.4 --net-block 10.0.2.0/24 \
+    --append "quiet cove.exec=\"ip link set eth0 up; udhcpc -i eth0 -n -q -t 5 >/dev/null; mkdir -p /tmp/w; echo $gtoken >/tmp/w/index.html; httpd -f -p 80 -h /tmp/w\"" \
+    </dev/null >"$TMP/out1b" 2>"$TMP/err1b" &
+vm=$!
+PIDS+=($vm)
+got=
+for _ in $(seq 120); do
+    got=$(python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$fport/index.html', timeout=3).read().decode().strip())" 2>/dev/null) &&
+        [ -n "$got" ] && break
+    kill -0 $vm 2>/dev/null || break
+    sleep 0.5
+done
+kill $vm 2>/dev/null
+wait $vm
+[ "$got" = "$gtoken" ] || { tail -n 20 "$TMP/out1b" "$TMP/err1b"; fail "forward with egress rules: host got '$got'"; }
+echo "ok: --forward works with --net-allow 1.2.3.4 --net-block 10.0.2.0/24 (answers pass)"
 
 # 2. block alone: nothing on 10.0.2.2.
 timeout 120 "$COVE" run --memory 256M --kernel "$KERNEL" --initrd "$INITRD" \

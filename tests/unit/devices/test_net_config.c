@@ -3,6 +3,7 @@
  * privileges. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backends/net.h"
@@ -61,7 +62,7 @@ TEST(rule_parse)
     CHECK(strstr(err.message, "a block rule takes no port") != NULL);
 }
 
-/* Ethernet + IPv4 + 4 bytes of TCP/UDP ports. */
+/* Ethernet + IPv4 + 20 bytes of TCP (or UDP with payload), to dst:dport. */
 static size_t ip_frame(uint8_t *f, uint32_t dst, uint8_t proto, uint16_t dport, uint16_t frag)
 {
     memset(f, 0, 64);
@@ -77,7 +78,7 @@ static size_t ip_frame(uint8_t *f, uint32_t dst, uint8_t proto, uint16_t dport, 
     ip[19] = (uint8_t)dst;
     ip[22] = (uint8_t)(dport >> 8);
     ip[23] = (uint8_t)dport;
-    return 14 + 20 + 8;
+    return 14 + 20 + 20; /* a TCP header's length, also a UDP one with payload */
 }
 
 TEST(egress_filter)
@@ -86,7 +87,9 @@ TEST(egress_filter)
     const uint32_t host = 0x0a000202u, dns = 0x0a000203u, other = 0x08080808u;
     struct net_rule allow[] = {{host, 0xffffffffu, 8080}};
     struct net_rule block[] = {{0x0a000000u, 0xff000000u, 0}};
-    struct net_egress none = {0}, both = {allow, 1, block, 1}, blk = {NULL, 0, block, 1};
+    struct net_egress none = {0};
+    struct net_egress both = {.allow = allow, .nallow = 1, .block = block, .nblock = 1};
+    struct net_egress blk = {.block = block, .nblock = 1};
     size_t n = ip_frame(f, host, 6, 80, 0);
     CHECK(net_egress_pass(&none, f, n));
     CHECK(net_egress_pass(NULL, f, n));
@@ -105,7 +108,7 @@ TEST(egress_filter)
     CHECK(net_egress_pass(&blk, f, n));            /* outside the block, no allow rules */
     CHECK(!net_egress_pass(&both, f, n));          /* with allow rules: everything else out */
     n = ip_frame(f, dns, 17, 53, 0);
-    struct net_egress allow_only = {allow, 1, NULL, 0};
+    struct net_egress allow_only = {.allow = allow, .nallow = 1};
     CHECK(net_egress_pass(&allow_only, f, n));     /* DNS through the NAT's resolver */
     n = ip_frame(f, other, 17, 53, 0);
     CHECK(!net_egress_pass(&allow_only, f, n));    /* not another resolver */
@@ -129,6 +132,38 @@ TEST(egress_filter)
     CHECK(!net_egress_pass(&both, f, n));
     f[14] = 0x65;                                  /* version 6 in an IPv4 frame */
     CHECK(!net_egress_pass(&both, f, n));
+}
+
+/* A connection the host makes through a forward (slirp's SYN to the guest, from 10.0.2.2)
+ * is answered whatever the rules; only that flow, and only what slirp sent teaches it. */
+TEST(egress_inbound_flows)
+{
+    uint8_t f[64];
+    const uint32_t host = 0x0a000202u, guest = 0x0a00020fu;
+    struct net_rule allow[] = {{0x01020304u, 0xffffffffu, 0}};
+    struct net_egress e = {.allow = allow, .nallow = 1, .flows = net_egress_flows_new()};
+    REQUIRE(e.flows);
+    /* the guest answering from port 22 to 10.0.2.2:40000: nothing learnt yet */
+    size_t n = ip_frame(f, host, 6, 40000, 0);
+    f[14 + 20] = 0, f[14 + 21] = 22; /* source port 22 */
+    CHECK(!net_egress_pass(&e, f, n));
+    /* slirp's SYN from 10.0.2.2:40000 to the guest's port 22 */
+    uint8_t syn[64];
+    size_t sn = ip_frame(syn, guest, 6, 22, 0);
+    syn[14 + 12] = 10, syn[14 + 13] = 0, syn[14 + 14] = 2, syn[14 + 15] = 2; /* source */
+    syn[14 + 20] = 40000 >> 8, syn[14 + 21] = 40000 & 0xff;
+    syn[14 + 20 + 13] = 0x12; /* SYN-ACK: an answer to the guest, learns nothing */
+    net_egress_inbound(&e, syn, sn);
+    CHECK(!net_egress_pass(&e, f, n));
+    syn[14 + 20 + 13] = 0x02; /* SYN */
+    net_egress_inbound(&e, syn, sn);
+    CHECK(net_egress_pass(&e, f, n));
+    f[14 + 23] ^= 1;          /* another remote port */
+    CHECK(!net_egress_pass(&e, f, n));
+    f[14 + 23] ^= 1;
+    f[14 + 21] = 23;          /* another guest port */
+    CHECK(!net_egress_pass(&e, f, n));
+    free(e.flows);
 }
 
 /* What needs no privileges: a missing interface and one that is not a TAP or a bridge are
@@ -155,6 +190,7 @@ int main(void)
     RUN(spec_parse);
     RUN(rule_parse);
     RUN(egress_filter);
+    RUN(egress_inbound_flows);
     RUN(tap_refusals);
     return test_summary();
 }
