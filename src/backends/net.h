@@ -5,9 +5,9 @@
  * send() hands it one frame from the guest; it is called from one thread at a time (the
  * device's transmit handler) and never blocks on the network: a frame that cannot go out
  * is dropped, as a wire would. Frames for the guest come through the receive callback
- * given to start(), from any thread the attachment runs (slirp: its own thread, or the
- * thread inside send() for an immediate reply such as ARP), so the callback copies the
- * frame and returns at once. After close() returns the callback is not running and will
+ * given to start(), from any thread the attachment runs (slirp and TAP: their own thread;
+ * slirp also the thread inside send() for an immediate reply such as ARP), so the callback
+ * copies the frame and returns at once. After close() returns the callback is not running and will
  * not run again.
  */
 #ifndef COVE_BACKENDS_NET_H
