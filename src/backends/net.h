@@ -101,6 +101,12 @@ struct net_egress {
 };
 /* Whether the frame from the guest (any length, any content) may go out. */
 bool net_egress_pass(const struct net_egress *e, const void *frame, size_t len);
+/* The answer to a TCP segment the rules dropped: a reset from its destination, so that
+ * the guest's connection fails at once instead of timing out. Its length (at most
+ * NET_EGRESS_RST_LEN) in out, or 0 when frame is no TCP segment to answer (a reset, a
+ * fragment, not TCP, malformed). */
+#define NET_EGRESS_RST_LEN 54
+size_t net_egress_reset(const void *frame, size_t len, uint8_t out[NET_EGRESS_RST_LEN]);
 /* Notes a frame on its way to the guest: a TCP SYN without ACK or a UDP datagram is a
  * flow the guest may answer (its source as the destination, from the port it went to).
  * The last NET_EGRESS_FLOWS are kept. */

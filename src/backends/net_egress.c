@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "backends/net.h"
+#include "util/inet_csum.h"
 
 #define ETH_HDR 14
 #define ETHERTYPE_IPV4 0x0800
@@ -114,6 +115,66 @@ void net_egress_inbound(struct net_egress *e, const void *frame, size_t len)
             return;
     t->f[t->next] = nf;
     t->next = (t->next + 1) % NET_EGRESS_FLOWS;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    put16(p, (uint16_t)(v >> 16));
+    put16(p + 2, (uint16_t)v);
+}
+
+size_t net_egress_reset(const void *frame, size_t len, uint8_t out[NET_EGRESS_RST_LEN])
+{
+    const uint8_t *f = frame;
+    struct ip_view v;
+    if (len < ETH_HDR || be16(f + 12) != ETHERTYPE_IPV4 || view(f, len, &v) != 1 ||
+        v.proto != PROTO_TCP || !v.ports)
+        return 0;
+    const uint8_t *ip = f + ETH_HDR;
+    size_t iplen = len - ETH_HDR, ihl = (size_t)(ip[0] & 15) * 4;
+    if (iplen < ihl + 20)
+        return 0;
+    const uint8_t *tcp = ip + ihl;
+    uint8_t flags = tcp[13];
+    if (flags & 0x04)
+        return 0; /* never answer a reset */
+    size_t doff = (size_t)(tcp[12] >> 4) * 4, total = be16(ip + 2);
+    if (total > iplen || total < ihl + doff || doff < 20)
+        total = ihl + (doff < 20 ? 20 : doff); /* lying lengths: no payload counted */
+    uint32_t seg_len = (uint32_t)(total - ihl - (doff < 20 ? 20 : doff)) + !!(flags & 0x02) +
+                       !!(flags & 0x01);
+    memset(out, 0, NET_EGRESS_RST_LEN);
+    memcpy(out, f + 6, 6);     /* to the guest's MAC */
+    memcpy(out + 6, f, 6);     /* from the MAC it sent to */
+    put16(out + 12, ETHERTYPE_IPV4);
+    uint8_t *rip = out + ETH_HDR, *rtcp = rip + 20;
+    rip[0] = 0x45;
+    put16(rip + 2, 40);
+    put16(rip + 6, 0x4000);    /* DF */
+    rip[8] = 64;
+    rip[9] = PROTO_TCP;
+    put32(rip + 12, v.dst);
+    put32(rip + 16, v.src);
+    put16(rip + 10, inet_csum_fold(inet_csum_add(0, rip, 20)));
+    put16(rtcp, v.dport);
+    put16(rtcp + 2, v.sport);
+    if (flags & 0x10) {        /* RFC 793: seq from its ACK */
+        memcpy(rtcp + 4, tcp + 8, 4);
+        rtcp[13] = 0x04;
+    } else {                   /* seq 0, ACK of what it sent */
+        put32(rtcp + 8, be32(tcp + 4) + seg_len);
+        rtcp[13] = 0x14;
+    }
+    rtcp[12] = 5 << 4;
+    uint32_t sum = inet_csum_add(PROTO_TCP + 20, rip + 12, 8);
+    put16(rtcp + 16, inet_csum_fold(inet_csum_add(sum, rtcp, 20)));
+    return NET_EGRESS_RST_LEN;
 }
 
 static bool answers_inbound(const struct net_egress *e, const struct ip_view *v)

@@ -305,9 +305,14 @@ static int slirp_send(struct net_attachment *n, const void *frame, size_t len)
         return -EINVAL;
     pthread_mutex_lock(&s->lock); /* the egress flows change on slirp's thread */
     if (!net_egress_pass(&s->egress, frame, len)) {
-        /* dropped as a firewall drops: the guest's connection times out */
+        /* dropped; a TCP segment is answered with a reset, so that the connection fails
+         * at once (as "connection refused") instead of timing out */
         if (s->egress_dropped++ == 0)
             log_info("net: a packet to a destination the egress rules refuse was dropped");
+        uint8_t rst[NET_EGRESS_RST_LEN];
+        size_t n = net_egress_reset(frame, len, rst);
+        if (n && s->rx)
+            s->rx(s->rx_opaque, rst, n);
         pthread_mutex_unlock(&s->lock);
         return 0;
     }

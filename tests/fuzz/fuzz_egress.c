@@ -3,7 +3,8 @@
  * text, parsed as an allow rule and as a block rule (text from a config.json is anyone's),
  * then one byte choosing the rule set (bit 3: then two bytes of length and a frame to the
  * guest, learnt as an inbound flow); the rest is a frame from the guest, judged against
- * the rules. The filter must stay inside the frame whatever its headers say. The --net
+ * the rules and answered with a reset. The filter must stay inside the frame whatever its
+ * headers say. The --net
  * parser gets the rule text too. */
 #include <stdlib.h>
 
@@ -72,6 +73,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     memcpy(frame, in.p, in.left);
     bool pass = net_egress_pass(&e, frame, in.left);
+    uint8_t rst[NET_EGRESS_RST_LEN];
+    size_t rn = net_egress_reset(frame, in.left, rst);
+    if (rn != 0 && rn != NET_EGRESS_RST_LEN)
+        __builtin_trap();
     if (!e.nallow && !e.nblock && !pass)
         __builtin_trap(); /* no rules: everything passes */
     free(frame);

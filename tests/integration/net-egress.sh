@@ -1,7 +1,8 @@
 #!/bin/bash
 # Egress rules on NAT with the default guest: two HTTP servers on the host's 127.0.0.1
 # (the guest reaches them as 10.0.2.2). With --net-allow 10.0.2.2:PORT1 and --net-block
-# 10.0.2.2 the guest fetches from PORT1 (an allow rule wins) and not from PORT2 (blocked);
+# 10.0.2.2 the guest fetches from PORT1 (an allow rule wins) and not from PORT2 (blocked:
+# refused at once, the NAT answers a dropped SYN with a reset);
 # DHCP still works; a --forward still works. With --net-block alone neither is reachable. Stored rules
 # (create/set) are shown by get and enforced by cove run NAME. Bad rules: one line each.
 . "$(dirname "$0")/lib.sh"
@@ -38,6 +39,7 @@ rc=$?
 expect_in "$TMP/out1" '^dhcp-ok'
 expect_in "$TMP/out1" "^$page1"
 expect_in "$TMP/out1" "^blocked-$p2"
+expect_in "$TMP/out1" 'Connection refused' # the dropped SYN was answered with a reset
 grep -q "^$page2" "$TMP/out1" && fail "the guest reached blocked port $p2"
 grep -q "^blocked-$p1" "$TMP/out1" && fail "allowed port $p1 was blocked"
 echo "ok: --net-allow 10.0.2.2:$p1 --net-block 10.0.2.2/32: $p1 reachable, $p2 not, DHCP works"

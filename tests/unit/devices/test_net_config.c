@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backends/net.h"
+#include "util/inet_csum.h"
 #include "test.h"
 
 TEST(spec_parse)
@@ -166,6 +167,51 @@ TEST(egress_inbound_flows)
     free(e.flows);
 }
 
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* A dropped TCP segment is answered by a reset from its destination (RFC 793's rules for
+ * its sequence numbers), with valid checksums; nothing else is answered. */
+TEST(egress_reset)
+{
+    uint8_t f[64], r[NET_EGRESS_RST_LEN];
+    size_t n = ip_frame(f, 0x0a000202u, 6, 80, 0);
+    memcpy(f, "\x52\x55\x0a\x00\x02\x02\x52\x54\x00\x12\x34\x56", 12);
+    f[14 + 2] = 0, f[14 + 3] = 40;                            /* total length */
+    f[14 + 12] = 10, f[14 + 13] = 0, f[14 + 14] = 2, f[14 + 15] = 15; /* from 10.0.2.15 */
+    uint8_t *tcp = f + 14 + 20;
+    tcp[0] = 40000 >> 8, tcp[1] = 40000 & 0xff;
+    tcp[4] = 0, tcp[5] = 0, tcp[6] = 0x03, tcp[7] = 0xe8;     /* seq 1000 */
+    tcp[12] = 5 << 4, tcp[13] = 0x02;                        /* SYN */
+    REQUIRE(net_egress_reset(f, n, r) == NET_EGRESS_RST_LEN);
+    CHECK(!memcmp(r, f + 6, 6) && !memcmp(r + 6, f, 6));     /* MACs swapped */
+    const uint8_t *rip = r + 14, *rtcp = rip + 20;
+    CHECK_EQ_U64(get32(rip + 12), 0x0a000202u);
+    CHECK_EQ_U64(get32(rip + 16), 0x0a00020fu);
+    CHECK_EQ_U64(rtcp[0] << 8 | rtcp[1], 80);
+    CHECK_EQ_U64(rtcp[2] << 8 | rtcp[3], 40000);
+    CHECK_EQ_U64(rtcp[13], 0x14);                            /* RST|ACK */
+    CHECK_EQ_U64(get32(rtcp + 4), 0);
+    CHECK_EQ_U64(get32(rtcp + 8), 1001);                     /* SYN counts one */
+    CHECK_EQ_U64(inet_csum_fold(inet_csum_add(0, rip, 20)), 0);
+    uint32_t pseudo = inet_csum_add(6 + 20, rip + 12, 8);
+    CHECK_EQ_U64(inet_csum_fold(inet_csum_add(pseudo, rtcp, 20)), 0);
+    /* an ACK with 5 bytes of data: the reset takes its ACK number as sequence number */
+    f[14 + 3] = 45;
+    tcp[13] = 0x18;
+    tcp[8] = 0, tcp[9] = 0, tcp[10] = 0x15, tcp[11] = 0xb3;  /* ack 5555 */
+    REQUIRE(net_egress_reset(f, n + 5, r) == NET_EGRESS_RST_LEN);
+    CHECK_EQ_U64(rtcp[13], 0x04);
+    CHECK_EQ_U64(get32(rtcp + 4), 5555);
+    tcp[13] = 0x04;                                          /* a reset: no answer */
+    CHECK_EQ_U64(net_egress_reset(f, n, r), 0);
+    n = ip_frame(f, 0x0a000202u, 17, 53, 0);                 /* UDP: none */
+    CHECK_EQ_U64(net_egress_reset(f, n, r), 0);
+    CHECK_EQ_U64(net_egress_reset(f, 20, r), 0);
+}
+
 /* What needs no privileges: a missing interface and one that is not a TAP or a bridge are
  * refused with one line naming them (net-bridge.sh does the rest as root). */
 TEST(tap_refusals)
@@ -191,6 +237,7 @@ int main(void)
     RUN(rule_parse);
     RUN(egress_filter);
     RUN(egress_inbound_flows);
+    RUN(egress_reset);
     RUN(tap_refusals);
     return test_summary();
 }
