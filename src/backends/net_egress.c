@@ -4,7 +4,8 @@
  * what cannot be parsed is judged by what was read (an IPv4 fragment after the first has
  * no ports: it passes only where its address passes without a port). The guest's answers
  * on connections made to it from outside (--forward) pass whatever the rules; the flows
- * are learnt from what slirp sends the guest, never from what the guest sends.
+ * are learnt from what slirp sends the guest, never from what the guest sends. A dropped
+ * TCP segment gets a reset (net_egress_reset), built here from the segment's own fields.
  */
 #include <stdlib.h>
 #include <string.h>
