@@ -73,7 +73,7 @@ _cove()
         ssh ssh-config connect image network push pull login logout prune"
     # options whose value is the next word
     local with_value=" --kernel --initrd --append --cpus --memory --firmware --disk --net
-        --forward --mac --vsock --console --format --backing --to --disk-size --from-guest
+        --net-allow --net-block --forward --mac --vsock --console --format --backing --to --disk-size --from-guest
         --timeout --wait -e --env -w --workdir --from-disk --boot --from
         --user --identity --suite --ssh-key --user-data --wait --dir --add-disk --remove-disk
         --disk-options -u --username --older-than --space-budget --subnet "
@@ -125,7 +125,11 @@ _cove()
         _cove_reply_files "$cur"; return 0 ;;
     --identity) _cove_reply_files "$cur"; return 0 ;;
     --console) _cove_reply_words "serial virtio" "$cur"; return 0 ;;
-    --net) _cove_reply_words "nat none" "$cur"; return 0 ;;
+    --net) # MODE, or MODE:NAME with the host's bridges and TAPs (cove networks: cove network list)
+        local nets="nat none tap: bridge: network:" d
+        for d in /sys/class/net/*/bridge; do [ -e "$d" ] && d=${d%/bridge} && nets+=" bridge:${d##*/}"; done
+        for d in /sys/class/net/*/tun_flags; do [ -e "$d" ] && d=${d%/tun_flags} && nets+=" tap:${d##*/}"; done
+        _cove_reply_words "$nets" "$cur"; return 0 ;;
     --to) _cove_reply_words "raw cdisk" "$cur"; return 0 ;;
     --from-guest) _cove_reply_words "default" "$cur"; return 0 ;;
     --boot) _cove_reply_words "firmware direct" "$cur"; return 0 ;;
@@ -147,8 +151,8 @@ _cove()
     case $cmd in
     create)
         opts="--cpus --memory --disk-size --from-guest --from --kernel --initrd --append
-              --from-disk --format --boot --net --forward --mac --user --ssh-key --user-data
-              --dir" ;;
+              --from-disk --format --boot --net --forward --mac --net-allow --net-block --user
+              --ssh-key --user-data --dir" ;;
     run)
         local kernel=0
         for w in "${COMP_WORDS[@]:cmd_i+1:COMP_CWORD-cmd_i-1}"; do
@@ -156,12 +160,13 @@ _cove()
         done
         if [ $kernel = 1 ]; then
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
-                  --forward --mac --vsock --console --no-balloon --dir"
+                  --forward --mac --net-allow --net-block --vsock --console --no-balloon --dir"
         elif [ ${#pos[@]} -gt 0 ]; then
             opts="--no-console --rm --append --disk --forward --console --no-balloon --dir"
         else
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
-                  --forward --mac --vsock --console --no-console --rm --no-balloon --dir"
+                  --forward --mac --net-allow --net-block --vsock --console --no-console --rm
+                  --no-balloon --dir"
             names=1
         fi ;;
     clone) opts="--insecure"; [ ${#pos[@]} = 0 ] && names=1 ;;
@@ -175,8 +180,8 @@ _cove()
     list) opts="--format" ;;
     get) opts="--format"; [ ${#pos[@]} = 0 ] && names=1 ;;
     set)
-        opts="--cpus --memory --disk-size --net --forward --no-forwards --mac --dir --no-dirs
-              --disk-options --remove-disk --add-disk"
+        opts="--cpus --memory --disk-size --net --forward --no-forwards --mac --net-allow
+              --net-block --no-net-rules --dir --no-dirs --disk-options --remove-disk --add-disk"
         [ ${#pos[@]} = 0 ] && names=1 ;;
     stop) opts="--timeout --suspend"; names=1 ;;
     delete | pause | resume | suspend) opts=""; names=1 ;;

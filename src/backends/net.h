@@ -5,9 +5,9 @@
  * send() hands it one frame from the guest; it is called from one thread at a time (the
  * device's transmit handler) and never blocks on the network: a frame that cannot go out
  * is dropped, as a wire would. Frames for the guest come through the receive callback
- * given to start(), from any thread the attachment runs (slirp: its own thread, or the
- * thread inside send() for an immediate reply such as ARP), so the callback copies the
- * frame and returns at once. After close() returns the callback is not running and will
+ * given to start(), from any thread the attachment runs (slirp and TAP: their own thread;
+ * slirp also the thread inside send() for an immediate reply such as ARP), so the callback
+ * copies the frame and returns at once. After close() returns the callback is not running and will
  * not run again.
  */
 #ifndef COVE_BACKENDS_NET_H
@@ -102,9 +102,25 @@ struct net_egress {
     unsigned nallow;
     const struct net_rule *block;
     unsigned nblock;
+    /* Connections made to the guest from outside (a --forward's SYN, a UDP datagram), as
+     * net_egress_inbound() saw them; NULL: none kept. The guest's answers on them pass
+     * whatever the rules: a forward still works on a VM with an allow list. */
+    struct net_egress_flows *flows;
 };
 /* Whether the frame from the guest (any length, any content) may go out. */
 bool net_egress_pass(const struct net_egress *e, const void *frame, size_t len);
+/* The answer to a TCP segment the rules dropped: a reset from its destination, so that
+ * the guest's connection fails at once instead of timing out. Its length (at most
+ * NET_EGRESS_RST_LEN) in out, or 0 when frame is no TCP segment to answer (a reset, a
+ * fragment, not TCP, malformed). */
+#define NET_EGRESS_RST_LEN 54
+size_t net_egress_reset(const void *frame, size_t len, uint8_t out[NET_EGRESS_RST_LEN]);
+/* Notes a frame on its way to the guest: a TCP SYN without ACK or a UDP datagram is a
+ * flow the guest may answer (its source as the destination, from the port it went to).
+ * The last NET_EGRESS_FLOWS are kept. */
+#define NET_EGRESS_FLOWS 256
+void net_egress_inbound(struct net_egress *e, const void *frame, size_t len);
+struct net_egress_flows *net_egress_flows_new(void);
 
 /* A random locally administered unicast MAC, 52:54:00:xx:xx:xx. */
 void net_mac_random(uint8_t mac[NET_MAC_LEN]);

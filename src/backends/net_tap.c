@@ -217,8 +217,9 @@ static int tap_attach(const char *ifname, const char *what, struct net_tap **out
             return cove_error_set(err, -e, "%s: TAP '%s' is in use by another process", what,
                                   ifname);
         if (e == EINVAL)
-            return cove_error_set(err, -e, "%s: '%s' is not a TAP (a TUN device?); make one "
-                                  "with ip tuntap add dev %s mode tap", what, ifname, ifname);
+            return cove_error_set(err, -e, "%s: '%s' is not a single-queue TAP (a TUN device?); "
+                                  "make one with ip tuntap add dev %s mode tap", what, ifname,
+                                  ifname);
         return cove_error_set(err, -e, "%s: cannot attach TAP '%s': %s", what, ifname,
                               strerror(e));
     }

@@ -70,17 +70,20 @@ int cli_parse_cpus(const char *text, unsigned *out);
 int cli_parse_console(const char *text, bool *virtio);
 int cli_parse_memory(const char *text, uint64_t *mib);
 /* --net nat|none. */
-/* The --help lines of --net, --net-allow and --net-block (create, set, run). */
-#define NET_OPTIONS_HELP \
-    "  --net MODE         nat: user-mode NAT (10.0.2.0/24; DHCP gives the guest 10.0.2.15,\n" \
-    "                     the host is 10.0.2.2, DNS 10.0.2.3); none: no network;\n" \
-    "                     tap:IFNAME: an existing TAP interface; bridge:BRIDGE: a TAP cove\n" \
-    "                     creates and adds to that Linux bridge (needs CAP_NET_ADMIN);\n" \
-    "                     network:NAME: a cove network (docs/NETWORK.md)\n"
-#define NET_RULES_HELP \
-    "  --net-allow CIDR[:PORT]  (NAT) the guest reaches only allowed destinations (and DHCP,\n" \
-    "                     DNS through 10.0.2.3); PORT: TCP and UDP to it only; repeatable\n" \
-    "  --net-block CIDR   (NAT) the guest cannot reach CIDR (an allow rule wins); repeatable\n"
+/* The --help lines of --net, --net-allow and --net-block (create, set, run); P: "" where
+ * the descriptions start in column 20 (run), " " where in column 21 (create, set). */
+#define NET_OPTIONS_HELP(P) \
+    "  --net MODE        " P "nat: user-mode NAT (10.0.2.0/24; DHCP gives the guest 10.0.2.15,\n" \
+    "                    " P "the host is 10.0.2.2, DNS 10.0.2.3); none: no network;\n" \
+    "                    " P "tap:IFNAME: an existing TAP interface; bridge:BRIDGE: a TAP cove\n" \
+    "                    " P "creates and adds to that Linux bridge (needs CAP_NET_ADMIN);\n" \
+    "                    " P "network:NAME: a cove network (docs/NETWORK.md)\n"
+#define NET_RULES_HELP(P) \
+    "  --net-allow CIDR[:PORT]  (NAT) the guest reaches only allowed destinations (and\n" \
+    "                    " P "DHCP, DNS through 10.0.2.3); PORT: TCP and UDP to it only;\n" \
+    "                    " P "repeatable\n" \
+    "  --net-block CIDR  " P "(NAT) the guest cannot reach CIDR (an allow rule wins);\n" \
+    "                    " P "repeatable\n"
 struct cove_net_spec;
 int cli_parse_net(const char *text, struct cove_net_spec *out);
 /* --net-allow / --net-block SPEC: checks it and appends it to rules[*n]. */

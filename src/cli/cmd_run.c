@@ -66,10 +66,10 @@ static const char run_usage[] =
     "  --memory SIZE     guest memory, e.g. 512M or 2G; a bare number is MiB (default 512M)\n"
     "  --firmware PATH   M-mode firmware to run first (e.g. OpenSBI fw_dynamic.bin); without\n"
     "                    it cove implements SBI itself and boots the kernel directly\n"
-    NET_OPTIONS_HELP
-    "                     (default none, unless --forward, --mac or a rule is given: nat)\n"
+    NET_OPTIONS_HELP("")
+    "                    (default none, unless --forward, --mac or a rule is given: nat)\n"
     "  --mac MAC         the interface's MAC (default: random 52:54:00:xx:xx:xx)\n"
-    NET_RULES_HELP
+    NET_RULES_HELP("")
     "  --vsock PATH      a virtio-vsock device (guest CID 3) bridged to the Unix socket\n"
     "                    PATH: the guest agent is reached there (cove exec --vsock PATH)\n"
     "  --no-rng          no virtio-rng entropy device (on by default)\n"
@@ -272,7 +272,7 @@ static int finish_config(struct run_args *a)
         return CLI_EXIT_USAGE;
     }
     if (a->net.mode != COVE_NET_DEFAULT && a->net.mode != COVE_NET_NAT && wants_nat) {
-        cli_error("--%s needs --net nat", a->nforwards ? "forward" : "net-allow/--net-block");
+        cli_error("--%s needs a network on NAT (--net nat)", a->nforwards ? "forward" : "net-allow/--net-block");
         return CLI_EXIT_USAGE;
     }
     cfg->net = a->net;

@@ -256,11 +256,11 @@ static const char create_usage[] =
     "  --boot firmware|direct  firmware: OpenSBI -> U-Boot -> the disk's extlinux.conf or\n"
     "                     EFI loader (the default with --from-disk); direct: cove loads the\n"
     "                     kernel itself (the default otherwise; faster)\n"
-    NET_OPTIONS_HELP
+    NET_OPTIONS_HELP(" ")
     "  --forward SPEC     a host port forwarded at every run: tcp|udp:[ADDR:]HOSTPORT:GUESTPORT\n"
     "                     (ADDR 127.0.0.1 unless given); repeatable, at most 64\n"
     "  --mac MAC          the interface's MAC (default: random 52:54:00:xx:xx:xx)\n"
-    NET_RULES_HELP
+    NET_RULES_HELP(" ")
     "  --dir [NAME:]PATH[:ro]  a host directory shared at every run (virtio-fs), mounted in\n"
     "                     the guest at /mnt/cove/NAME (NAME: PATH's last component);\n"
     "                     repeatable, at most 4; granted by this cove only (docs/BUNDLES.md)\n";
@@ -375,7 +375,7 @@ int cmd_create(int argc, char **argv)
     }
     const char *opt = needs_nat(&n.net, n.nforwards, n.nrules, n.mac);
     if (opt) {
-        cli_error("%s needs --net nat", opt);
+        cli_error("%s needs a network on NAT (--net nat)", opt);
         return CLI_EXIT_USAGE;
     }
     o.net = n.net;
@@ -854,13 +854,13 @@ int cmd_set(int argc, char **argv)
         "it asks the guest to give memory back through its balloon, down to SIZE (16M up\n"
         "to the configured memory, which gives it all back), for this run; the configured\n"
         "memory, the most the VM can have, stays for the next boot.\n"
-        NET_OPTIONS_HELP
+        NET_OPTIONS_HELP(" ")
         "                     (forwards and egress rules need nat)\n"
         "  --forward SPEC     replaces the stored forwards by the ones given (repeatable):\n"
         "                     tcp|udp:[ADDR:]HOSTPORT:GUESTPORT; implies --net nat\n"
         "  --no-forwards      removes every stored forward\n"
         "  --mac MAC          a new MAC for the interface\n"
-        NET_RULES_HELP
+        NET_RULES_HELP(" ")
         "                     (given, they replace the stored rules)\n"
         "  --no-net-rules     removes every stored egress rule\n"
         "  --dir [NAME:]PATH[:ro]  replaces the stored shared directories by the ones given\n"
@@ -951,7 +951,7 @@ int cmd_set(int argc, char **argv)
     }
     const char *opt = needs_nat(&n.net, n.nforwards, n.nrules, n.mac);
     if (opt) {
-        cli_error("%s needs --net nat", opt);
+        cli_error("%s needs a network on NAT (--net nat)", opt);
         return CLI_EXIT_USAGE;
     }
     if (no_dirs && s.nshares) {

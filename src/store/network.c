@@ -80,13 +80,19 @@ int store_set_network(struct cove_config *cfg, const struct store_net_change *ch
     if (net.mode == COVE_NET_NONE && ch->mac)
         return cove_error_set(err, -EINVAL, "a MAC needs a network; drop --net none");
     if (net.mode != COVE_NET_NAT && nforwards)
-        return cove_error_set(err, -EINVAL, "port forwards need --net nat, not %s; %s", text,
-                              ch->set_forwards ? "drop --forward"
-                                               : "pass --no-forwards to drop the stored ones");
+        return ch->set_forwards
+                   ? cove_error_set(err, -EINVAL, "forwards need a network on NAT, not %s; drop "
+                                    "--forward", text)
+                   : cove_error_set(err, -EINVAL, "the VM has %u forward(s), which need a "
+                                    "network; pass --no-forwards with --net %s (forwards "
+                                    "are for --net nat)", nforwards, text);
     if (net.mode != COVE_NET_NAT && nrules)
-        return cove_error_set(err, -EINVAL, "egress rules need --net nat, not %s; %s", text,
-                              ch->set_rules ? "drop --net-allow and --net-block"
-                                            : "pass --no-net-rules to drop the stored ones");
+        return ch->set_rules
+                   ? cove_error_set(err, -EINVAL, "egress rules need a network on NAT, not %s; "
+                                    "drop --net-allow and --net-block", text)
+                   : cove_error_set(err, -EINVAL, "the VM has %u egress rule(s), which need a "
+                                    "network; pass --no-net-rules with --net %s (rules are "
+                                    "for --net nat)", nrules, text);
     if (ch->set_forwards && (rc = replace_forwards(cfg, ch->forwards, ch->nforwards, err)) < 0)
         return rc;
     if (ch->set_rules) {

@@ -419,7 +419,8 @@ static int resolve_network(struct run_ctx *c, const struct cove_run_options *o,
                               cfg->nnet_rules ? "egress rules" : "port forwards",
                               cove_net_spec_text(&cfg->net, text, sizeof text));
     }
-    for (unsigned i = 0; i < cfg->nnet_rules; i++) {
+    c->net.egress = (struct net_egress){.allow = c->allow, .block = c->block};
+    for (unsigned i = 0; i < cfg->nnet_rules && i < COVE_MAX_NET_RULES; i++) {
         const struct cove_net_rule *r = &cfg->net_rules[i];
         struct net_egress *e = &c->net.egress;
         struct net_rule *slot = r->allow ? &c->allow[e->nallow++] : &c->block[e->nblock++];
@@ -427,8 +428,6 @@ static int resolve_network(struct run_ctx *c, const struct cove_run_options *o,
         if (rc < 0)
             return rc;
     }
-    c->net.egress.allow = c->allow;
-    c->net.egress.block = c->block;
     if (cfg->nforwards + o->nforwards > COVE_MAX_FORWARDS)
         return cove_error_set(err, -EINVAL, "too many port forwards (%u); at most %d",
                               cfg->nforwards + o->nforwards, COVE_MAX_FORWARDS);

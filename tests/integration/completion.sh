@@ -103,7 +103,10 @@ offers alpha: beta: -- cove cp ""
 exactly "" -- cove cp alpha:/etc/x
 
 exactly "serial virtio" -- cove run alpha --console ""
-exactly "nat none" -- cove run --kernel k --net ""
+offers nat none tap: bridge: network: -- cove run --kernel k --net ""
+exactly "network:" -- cove run --kernel k --net netw
+offers --net-allow --net-block -- cove set alpha --net-
+offers --no-net-rules --no-forwards -- cove set alpha --no-
 exactly "json" -- cove get alpha --format ""
 exactly "convert create info resize" -- cove disk ""
 exactly "cdisk raw" -- cove disk create x --format ""

@@ -26,6 +26,7 @@
 
 #include "devices/iov.h"
 #include "devices/virtio/virtio_devices.h"
+#include "util/inet_csum.h"
 #include "util/state_format.h"
 #include "util/log.h"
 
@@ -191,15 +192,7 @@ static bool finish_checksum(uint8_t *frame, size_t len, const struct virtio_net_
     size_t start = le16toh(h->csum_start), field = start + le16toh(h->csum_offset);
     if (start >= len || field + 2 > len)
         return false;
-    uint32_t sum = 0;
-    size_t i = start;
-    for (; i + 1 < len; i += 2)
-        sum += (uint32_t)frame[i] << 8 | frame[i + 1];
-    if (i < len)
-        sum += (uint32_t)frame[i] << 8;
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    uint16_t csum = (uint16_t)~sum;
+    uint16_t csum = inet_csum_fold(inet_csum_add(0, frame + start, len - start));
     if (csum == 0)
         csum = 0xffff; /* the same value in one's complement; UDP reserves 0 for "none" */
     frame[field] = (uint8_t)(csum >> 8);

@@ -349,11 +349,19 @@ TEST(real_switch_joins_refuses_and_comes_back)
     kill(info.switch_pid, SIGKILL);
     usleep(100000);
     CHECK(crosses(a, &ib, 8000));
-    CHECK(atomic_load(&link_changes) >= 2); /* down, then up: the device was told */
+    /* down, then up: the device was told (just after the link came up: wait a little) */
+    for (int i = 0; i < 100 && atomic_load(&link_changes) < 2; i++)
+        usleep(10000);
+    CHECK(atomic_load(&link_changes) >= 2);
     CHECK(a->ops->link_up(a));
     struct cove_network_info again;
-    CHECK(cove_network_get("lab", &again, &err) == 0 && again.switch_pid > 0 &&
-          again.switch_pid != info.switch_pid);
+    for (int i = 0; i < 100; i++) { /* its pid is written just after it takes the lock */
+        CHECK(cove_network_get("lab", &again, &err) == 0);
+        if (again.switch_pid > 0)
+            break;
+        usleep(10000);
+    }
+    CHECK(again.switch_pid > 0 && again.switch_pid != info.switch_pid);
     net_close(a);
     net_close(b);
     /* the switch stops by itself once idle; delete works and leaves nothing */
