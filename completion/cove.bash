@@ -38,6 +38,18 @@ _cove_images()
     done | sort -u
 }
 
+# cove networks: NAME of $COVE_HOME/networks/NAME.json.
+_cove_networks()
+{
+    local dir=${COVE_HOME:-$HOME/.cove}/networks f
+    [ -d "$dir" ] || return 0
+    for f in "$dir"/*.json; do
+        [ -f "$f" ] || continue
+        f=${f##*/}
+        printf '%s\n' "${f%.json}"
+    done
+}
+
 _cove_reply_words()
 {
     mapfile -t COMPREPLY < <(compgen -W "$1" -- "$2")
@@ -70,13 +82,13 @@ _cove()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local commands="create clone run list get set stop suspend snapshot delete rename pause resume disk exec ip cp
-        ssh ssh-config connect image push pull login logout prune"
+        ssh ssh-config connect image network push pull login logout prune"
     # options whose value is the next word
     local with_value=" --kernel --initrd --append --cpus --memory --firmware --disk --net
-        --forward --mac --vsock --console --format --backing --to --disk-size --from-guest
+        --net-allow --net-block --forward --mac --vsock --console --format --backing --to --disk-size --from-guest
         --timeout --wait -e --env -w --workdir --from-disk --boot --from
         --user --identity --suite --ssh-key --user-data --wait --dir --add-disk --remove-disk
-        --disk-options -u --username --older-than --space-budget "
+        --disk-options -u --username --older-than --space-budget --subnet "
     local i cmd="" cmd_i=0 w
     COMPREPLY=()
 
@@ -125,7 +137,11 @@ _cove()
         _cove_reply_files "$cur"; return 0 ;;
     --identity) _cove_reply_files "$cur"; return 0 ;;
     --console) _cove_reply_words "serial virtio" "$cur"; return 0 ;;
-    --net) _cove_reply_words "nat none" "$cur"; return 0 ;;
+    --net) # MODE, or MODE:NAME with the host's bridges and TAPs (cove networks: cove network list)
+        local nets="nat none tap: bridge: network:" d
+        for d in /sys/class/net/*/bridge; do [ -e "$d" ] && d=${d%/bridge} && nets+=" bridge:${d##*/}"; done
+        for d in /sys/class/net/*/tun_flags; do [ -e "$d" ] && d=${d%/tun_flags} && nets+=" tap:${d##*/}"; done
+        _cove_reply_words "$nets" "$cur"; return 0 ;;
     --to) _cove_reply_words "raw cdisk" "$cur"; return 0 ;;
     --from-guest) _cove_reply_words "default" "$cur"; return 0 ;;
     --boot) _cove_reply_words "firmware direct" "$cur"; return 0 ;;
@@ -147,8 +163,8 @@ _cove()
     case $cmd in
     create)
         opts="--cpus --memory --disk-size --from-guest --from --kernel --initrd --append
-              --from-disk --format --boot --net --forward --mac --user --ssh-key --user-data
-              --dir" ;;
+              --from-disk --format --boot --net --forward --mac --net-allow --net-block --user
+              --ssh-key --user-data --dir" ;;
     run)
         local kernel=0
         for w in "${COMP_WORDS[@]:cmd_i+1:COMP_CWORD-cmd_i-1}"; do
@@ -156,14 +172,14 @@ _cove()
         done
         if [ $kernel = 1 ]; then
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
-                  --forward --mac --vsock --console --no-balloon --no-seccomp --dir"
+                  --forward --mac --net-allow --net-block --vsock --console --no-balloon --no-seccomp --dir"
         elif [ ${#pos[@]} -gt 0 ]; then
             opts="--no-console --rm --append --disk --forward --console --no-balloon
                   --no-seccomp --dir"
         else
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
-                  --forward --mac --vsock --console --no-console --rm --no-balloon --no-seccomp
-                  --dir"
+                  --forward --mac --net-allow --net-block --vsock --console --no-console --rm
+                  --no-balloon --no-seccomp --dir"
             names=1
         fi ;;
     clone) opts="--insecure"; [ ${#pos[@]} = 0 ] && names=1 ;;
@@ -177,8 +193,8 @@ _cove()
     list) opts="--format" ;;
     get) opts="--format"; [ ${#pos[@]} = 0 ] && names=1 ;;
     set)
-        opts="--cpus --memory --disk-size --net --forward --no-forwards --mac --dir --no-dirs
-              --disk-options --remove-disk --add-disk"
+        opts="--cpus --memory --disk-size --net --forward --no-forwards --mac --net-allow
+              --net-block --no-net-rules --dir --no-dirs --disk-options --remove-disk --add-disk"
         [ ${#pos[@]} = 0 ] && names=1 ;;
     stop) opts="--timeout --suspend"; names=1 ;;
     delete | pause | resume | suspend) opts=""; names=1 ;;
@@ -247,6 +263,20 @@ _cove()
         rm)
             opts=""
             [[ $cur != -* && ${#pos[@]} = 1 ]] && { _cove_reply_words "$(_cove_images)" "$cur"; return 0; } ;;
+        *) opts="" ;;
+        esac ;;
+    network)
+        if [ ${#pos[@]} = 0 ]; then
+            [[ $cur == -* ]] && _cove_reply_words "--help" "$cur" ||
+                _cove_reply_words "create list get delete" "$cur"
+            return 0
+        fi
+        case ${pos[0]} in
+        create) opts="--subnet" ;;
+        list) opts="--format" ;;
+        get | delete)
+            [ "${pos[0]}" = get ] && opts="--format" || opts=""
+            [[ $cur != -* && ${#pos[@]} = 1 ]] && { _cove_reply_words "$(_cove_networks)" "$cur"; return 0; } ;;
         *) opts="" ;;
         esac ;;
     *) return 0 ;;

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs what cove needs on Debian 12 (build tools, libraries, the riscv64 cross
 # compiler, kernel/busybox sources, reference peers, debhelper for the .deb, dosfstools and
-# mtools for the NoCloud seed). Idempotent:
+# mtools for the NoCloud seed, dnsmasq-base and iproute2 for the bridged-network test). Idempotent:
 # does nothing when everything is present.
 set -eu
 
@@ -13,7 +13,8 @@ PKGS="build-essential meson ninja-build pkg-config git
  opensbi u-boot-qemu qemu-system-misc qemu-utils fdisk
  clang libclang-rt-14-dev python3 e2fsprogs dpkg-dev time
  debhelper fakeroot
- mmdebstrap qemu-user-static binfmt-support arch-test dosfstools mtools openssh-client"
+ mmdebstrap qemu-user-static binfmt-support arch-test dosfstools mtools openssh-client
+ dnsmasq-base iproute2 iputils-ping libcap2-bin"
 
 missing=""
 for p in $PKGS; do

@@ -5,7 +5,8 @@
  *    "disks": [{"file": "disk.img", "read_only": false},
  *              {"nbd": "nbd://host/export", "read_only": true, "sync": "none"}],
  *              (+ "interface": "nvme")
- *    "network": {"nat": true, "mac": "52:54:00:12:34:56", "forwards": ["tcp:2222:22"]},
+ *    "network": {"mode": "nat", "mac": "52:54:00:12:34:56", "forwards": ["tcp:2222:22"],
+ *                "allow": ["192.168.1.0/24:443"], "block": ["10.0.0.0/8"]},
  *    "boot": {"kernel": "kernel", "initrd": "initrd", "cmdline": "cove.root=/dev/vda"},
  *    "guest": {"user": "alice"}}
  *
@@ -99,16 +100,50 @@ struct cove_share_config {
                        read_only under this COVE_HOME's key; NULL when not granted */
 };
 
+/* A VM's network attachment: `--net nat|none|tap:IFNAME|bridge:BRIDGE|network:NAME`,
+ * config.json's network.mode (docs/NETWORK.md). One parser: cove_net_spec_parse. */
+enum cove_net_mode {
+    COVE_NET_DEFAULT = 0, /* not said (create: NAT; set: unchanged) */
+    COVE_NET_NAT,         /* user-mode NAT (libslirp) */
+    COVE_NET_NONE,        /* no network device */
+    COVE_NET_TAP,         /* an existing TAP interface, name */
+    COVE_NET_BRIDGE,      /* a TAP cove creates and adds to the Linux bridge name */
+    COVE_NET_NETWORK,     /* the cove network name (`cove network`) */
+};
+#define COVE_NET_NAME_MAX 63 /* interfaces: 15 (IFNAMSIZ - 1) */
+struct cove_net_spec {
+    enum cove_net_mode mode;
+    char name[COVE_NET_NAME_MAX + 1]; /* TAP, BRIDGE, NETWORK; empty otherwise */
+};
+/* Parses the text of --net into *out: 0, or -EINVAL with one line naming the value. */
+int cove_net_spec_parse(const char *text, struct cove_net_spec *out, struct cove_error *err);
+/* The text form ("nat", "bridge:br0"); buf of at least COVE_NET_NAME_MAX + 9 bytes. */
+const char *cove_net_spec_text(const struct cove_net_spec *spec, char *buf, size_t len);
+
+/* An egress rule of a NAT network: --net-allow CIDR[:PORT] or --net-block CIDR. */
+#define COVE_MAX_NET_RULES 32
+#define COVE_NET_RULE_LEN 31 /* "255.255.255.255/32:65535" */
+struct cove_net_rule {
+    bool allow;
+    char spec[COVE_NET_RULE_LEN + 1];
+};
+/* Checks spec as an allow rule (CIDR[:PORT]) or a block rule (CIDR) and fills *out:
+ * 0, or -EINVAL with one line naming the value. */
+int cove_net_rule_make(const char *spec, bool allow, struct cove_net_rule *out,
+                       struct cove_error *err);
+
 struct cove_config {
     unsigned cpus;
     uint64_t memory_mib;
     struct cove_disk_config disks[COVE_MAX_DISKS];
     unsigned ndisks;
     bool has_network;
-    bool nat;
+    struct cove_net_spec net;   /* with has_network: mode NAT, NONE, TAP, BRIDGE or NETWORK */
     char mac[COVE_MAC_LEN + 1]; /* empty: none */
     char *forwards[COVE_MAX_FORWARDS]; /* "tcp|udp:[ADDR:]HOSTPORT:GUESTPORT" */
     unsigned nforwards;
+    struct cove_net_rule net_rules[COVE_MAX_NET_RULES]; /* egress rules; NAT only */
+    unsigned nnet_rules;
     char *kernel;   /* required */
     char *initrd;   /* NULL: none */
     char *cmdline;  /* NULL: none */
@@ -118,6 +153,12 @@ struct cove_config {
     struct cove_share_config shares[COVE_MAX_SHARES]; /* stored shares (strings owned) */
     unsigned nshares;
 };
+
+/* Whether cfg has a network device (a "network" whose mode is not none). */
+static inline bool cove_config_has_net(const struct cove_config *cfg)
+{
+    return cfg->has_network && cfg->net.mode != COVE_NET_NONE && cfg->net.mode != COVE_NET_DEFAULT;
+}
 
 /* Parses and validates JSON text. `what` names the source in messages ("config.json").
  * On success *out owns its strings (cove_config_free). */

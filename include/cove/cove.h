@@ -75,13 +75,6 @@ void cove_vm_info_free(struct cove_vm_info *info);
 /* Checks a VM name: [A-Za-z0-9][A-Za-z0-9._-]{0,63}. */
 int cove_name_check(const char *name, struct cove_error *err);
 
-/* A VM's network as create and set take it. */
-enum cove_net_mode {
-    COVE_NET_DEFAULT = 0, /* create: NAT; set: unchanged */
-    COVE_NET_NAT,         /* virtio-net on user-mode NAT (the "network" of config.json) */
-    COVE_NET_NONE,        /* no network device */
-};
-
 /* How a created VM boots (docs/BUNDLES.md "Boot"). */
 enum cove_boot {
     COVE_BOOT_DEFAULT = 0, /* FIRMWARE for from_disk, else DIRECT */
@@ -120,10 +113,12 @@ struct cove_create_options {
     const char *disk_format; /* "raw", "qcow2" (through qemu-img), "cdisk"; NULL: from
                                 the file's header */
     enum cove_boot boot;
-    enum cove_net_mode net;
+    struct cove_net_spec net;    /* mode DEFAULT: NAT */
     const char *const *forwards; /* "tcp|udp:[ADDR:]HOSTPORT:GUESTPORT", stored; need NAT */
     unsigned nforwards;          /* at most COVE_MAX_FORWARDS */
     const char *mac;             /* NULL: a random 52:54:00:xx:xx:xx */
+    const struct cove_net_rule *net_rules; /* egress rules (--net-allow/--net-block); NAT */
+    unsigned nnet_rules;                   /* at most COVE_MAX_NET_RULES */
     const struct cove_share_config *shares; /* stored shared directories (granted here) */
     unsigned nshares;                       /* at most COVE_MAX_SHARES */
 };
@@ -145,11 +140,14 @@ struct cove_vm_settings {
     unsigned cpus;          /* 0: unchanged */
     uint64_t memory_mib;    /* 0: unchanged */
     uint64_t disk_size;     /* 0: unchanged; growing only */
-    enum cove_net_mode net; /* DEFAULT: unchanged; NONE keeps the MAC for a later NAT */
+    struct cove_net_spec net; /* mode DEFAULT: unchanged; NONE keeps the MAC for later */
     bool set_forwards;      /* replace the stored forwards by these (none: an empty list) */
     const char *const *forwards;
     unsigned nforwards;
     const char *mac;        /* NULL: unchanged */
+    bool set_net_rules;     /* replace the stored egress rules by these (none: no rules) */
+    const struct cove_net_rule *net_rules;
+    unsigned nnet_rules;
     bool set_shares;        /* replace the stored shares by these (none: an empty list) */
     const struct cove_share_config *shares;
     unsigned nshares;

@@ -5,9 +5,9 @@
  * send() hands it one frame from the guest; it is called from one thread at a time (the
  * device's transmit handler) and never blocks on the network: a frame that cannot go out
  * is dropped, as a wire would. Frames for the guest come through the receive callback
- * given to start(), from any thread the attachment runs (slirp: its own thread, or the
- * thread inside send() for an immediate reply such as ARP), so the callback copies the
- * frame and returns at once. After close() returns the callback is not running and will
+ * given to start(), from any thread the attachment runs (slirp and TAP: their own thread;
+ * slirp also the thread inside send() for an immediate reply such as ARP), so the callback
+ * copies the frame and returns at once. After close() returns the callback is not running and will
  * not run again.
  */
 #ifndef COVE_BACKENDS_NET_H
@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include <cove/config.h>
 #include <cove/error.h>
 
 #define NET_MAC_LEN 6
@@ -37,6 +38,8 @@ struct net_attachment_ops {
     /* One frame from the guest, NET_FRAME_MIN..NET_FRAME_MAX bytes. */
     int (*send)(struct net_attachment *n, const void *frame, size_t len);
     void (*close)(struct net_attachment *n);
+    /* Optional (NULL: the link is always up): whether frames flow now. */
+    bool (*link_up)(struct net_attachment *n);
 };
 
 struct net_attachment {
@@ -46,10 +49,16 @@ struct net_attachment {
      * frames instead of 1500-byte ones: one pass through its network stack per 64 KiB,
      * which is what bounds a guest on a software CPU (slirp4netns does the same). */
     unsigned mtu;
+    /* Set by the device before start() (or left NULL): called, from a thread of the
+     * attachment, each time link_up() changes, so the device tells its driver. */
+    void (*link_changed)(void *opaque);
+    void *link_opaque;
 };
 
 #define NET_MTU_DEFAULT 1500
 #define NET_MTU_SLIRP 65520
+/* A cove network carries 64 KiB frames too: every VM on it is a cove VM told this MTU. */
+#define NET_MTU_NETWORK 65520
 
 /* A host port forwarded to a guest port: host_addr:host_port -> 10.0.2.15:guest_port. */
 struct net_forward {
@@ -67,6 +76,52 @@ int net_forward_parse(const char *spec, struct net_forward *out, struct cove_err
 /* Parses xx:xx:xx:xx:xx:xx; a multicast address is refused (-EINVAL). */
 int net_mac_parse(const char *text, uint8_t mac[NET_MAC_LEN], struct cove_error *err);
 
+/* Parses --net's text, nat|none|tap:IFNAME|bridge:BRIDGE|network:NAME (an interface name
+ * is 1..15 characters without '/', ':' or white space; a network name 1..63 of
+ * [A-Za-z0-9._-], not starting with '.' or '-'). -EINVAL with one line on failure. */
+int net_spec_parse(const char *text, struct cove_net_spec *out, struct cove_error *err);
+const char *net_spec_text(const struct cove_net_spec *spec, char *buf, size_t len);
+
+/* An egress rule: IPv4 destinations addr/prefix, and with port != 0 only TCP and UDP to
+ * that port. */
+struct net_rule {
+    uint32_t addr, mask; /* host byte order; addr has no bits outside mask */
+    uint16_t port;       /* 0: any */
+};
+/* Parses CIDR[:PORT] (allow) or CIDR (block; with_port false); a bare address is /32.
+ * -EINVAL with one line naming the value. */
+int net_rule_parse(const char *spec, bool with_port, struct net_rule *out,
+                   struct cove_error *err);
+
+/* What a guest may reach through the NAT (net_egress.c). A frame to an address an allow
+ * rule matches passes; else one a block rule matches is dropped; else, when there are
+ * allow rules, everything is dropped but ARP, DHCP and DNS to the NAT's resolver. No rules:
+ * everything passes. */
+struct net_egress {
+    const struct net_rule *allow;
+    unsigned nallow;
+    const struct net_rule *block;
+    unsigned nblock;
+    /* Connections made to the guest from outside (a --forward's SYN, a UDP datagram), as
+     * net_egress_inbound() saw them; NULL: none kept. The guest's answers on them pass
+     * whatever the rules: a forward still works on a VM with an allow list. */
+    struct net_egress_flows *flows;
+};
+/* Whether the frame from the guest (any length, any content) may go out. */
+bool net_egress_pass(const struct net_egress *e, const void *frame, size_t len);
+/* The answer to a TCP segment the rules dropped: a reset from its destination, so that
+ * the guest's connection fails at once instead of timing out. Its length (at most
+ * NET_EGRESS_RST_LEN) in out, or 0 when frame is no TCP segment to answer (a reset, a
+ * fragment, not TCP, malformed). */
+#define NET_EGRESS_RST_LEN 54
+size_t net_egress_reset(const void *frame, size_t len, uint8_t out[NET_EGRESS_RST_LEN]);
+/* Notes a frame on its way to the guest: a TCP SYN without ACK or a UDP datagram is a
+ * flow the guest may answer (its source as the destination, from the port it went to).
+ * The last NET_EGRESS_FLOWS are kept. */
+#define NET_EGRESS_FLOWS 256
+void net_egress_inbound(struct net_egress *e, const void *frame, size_t len);
+struct net_egress_flows *net_egress_flows_new(void);
+
 /* A random locally administered unicast MAC, 52:54:00:xx:xx:xx. */
 void net_mac_random(uint8_t mac[NET_MAC_LEN]);
 
@@ -75,7 +130,33 @@ void net_mac_random(uint8_t mac[NET_MAC_LEN]);
  * resolver), DHCP hands out 10.0.2.15. Forwards are bound here, so a host port already
  * in use fails the open with one line naming it. slirp runs on its own thread. */
 int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
-                   struct net_attachment **out, struct cove_error *err);
+                   const struct net_egress *egress, struct net_attachment **out,
+                   struct cove_error *err);
+
+/* An existing TAP interface ifname (net_tap.c): frames go to and come from it as they
+ * are. Opening one the user does not own needs CAP_NET_ADMIN. The MTU is the TAP's. */
+int net_tap_open(const char *ifname, struct net_attachment **out, struct cove_error *err);
+/* A TAP cove creates ("cove-" and the owner's pid in hex), adds to the Linux bridge
+ * bridge and sets up; it goes away on close (and with the process: the kernel removes a
+ * TAP that is not persistent when its last descriptor closes). Before creating it,
+ * removes cove TAPs whose owner process is gone. Needs CAP_NET_ADMIN. */
+int net_bridge_open(const char *bridge, struct net_attachment **out, struct cove_error *err);
+/* Removes the TAPs named cove-PID whose PID is not running (or is this process): the
+ * number removed. */
+int net_tap_sweep_stale(void);
+
+/* A cove network (cove/network.h, `--net network:NAME`): one Ethernet segment with the
+ * other VMs attached to it, through the network's switch process (net_switch.h), which
+ * this starts when it is not running. Fails with one line when the network does not
+ * exist, or when another VM on it uses mac (-EADDRINUSE). The link goes down while the
+ * switch is gone (frames are dropped) and comes back when it is restarted. */
+int net_network_open(const char *name, const uint8_t mac[NET_MAC_LEN],
+                     struct net_attachment **out, struct cove_error *err);
+/* The same, registering hostname (NULL: none) for the network's DNS, so that other VMs
+ * reach this one by name even when its DHCP client sends no host name. */
+int net_network_open_named(const char *name, const uint8_t mac[NET_MAC_LEN],
+                           const char *hostname, struct net_attachment **out,
+                           struct cove_error *err);
 
 /* An attachment in memory (tests, fuzzing): frames sent are kept, in order, for
  * net_mem_take(); net_mem_inject() delivers a frame to the receive callback. */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "backends/net_fwd_syn.h"
+#include "util/inet_csum.h"
 
 #define ETH_HLEN 14
 #define TCP_SYN 0x02
@@ -113,17 +114,9 @@ static void strip_mss(uint8_t *f, const struct tcp_seg *g)
         i += olen;
     }
     uint32_t sum = 6 + (uint32_t)g->tcp_len; /* pseudo-header: protocol, TCP length */
-    const uint8_t *ip = f + g->ip;
-    for (size_t i = 12; i < 20; i += 2)
-        sum += get16(ip + i);
+    sum = inet_csum_add(sum, f + g->ip + 12, 8); /* and the addresses */
     tcp[16] = tcp[17] = 0;
-    for (size_t i = 0; i + 1 < g->tcp_len; i += 2)
-        sum += get16(tcp + i);
-    if (g->tcp_len & 1)
-        sum += (uint32_t)tcp[g->tcp_len - 1] << 8;
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    uint16_t c = (uint16_t)~sum;
+    uint16_t c = inet_csum_fold(inet_csum_add(sum, tcp, g->tcp_len));
     tcp[16] = (uint8_t)(c >> 8);
     tcp[17] = (uint8_t)c;
 }

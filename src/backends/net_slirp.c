@@ -57,6 +57,9 @@ struct net_slirp {
     unsigned nfds, cap;
     struct slirp_timer *timers;
     struct net_fwd_syn fwd_syn;
+    struct net_rule *allow, *block; /* the egress rules (copies) */
+    struct net_egress egress;
+    uint64_t egress_dropped;
 };
 
 static struct net_slirp *to_slirp(struct net_attachment *n) { return (struct net_slirp *)n; }
@@ -74,6 +77,7 @@ static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 {
     struct net_slirp *s = opaque;
     if (s->rx && len >= NET_FRAME_MIN && len <= NET_FRAME_MAX) {
+        net_egress_inbound(&s->egress, buf, len);
         net_fwd_syn_to_guest(&s->fwd_syn, buf, len, now_ns() / 1000000);
         s->rx(s->rx_opaque, buf, len);
     }
@@ -301,7 +305,19 @@ static int slirp_send(struct net_attachment *n, const void *frame, size_t len)
     struct net_slirp *s = to_slirp(n);
     if (len < NET_FRAME_MIN || len > NET_FRAME_MAX)
         return -EINVAL;
-    pthread_mutex_lock(&s->lock);
+    pthread_mutex_lock(&s->lock); /* the egress flows change on slirp's thread */
+    if (!net_egress_pass(&s->egress, frame, len)) {
+        /* dropped; a TCP segment is answered with a reset, so that the connection fails
+         * at once (as "connection refused") instead of timing out */
+        if (s->egress_dropped++ == 0)
+            log_info("net: a packet to a destination the egress rules refuse was dropped");
+        uint8_t rst[NET_EGRESS_RST_LEN];
+        size_t n = net_egress_reset(frame, len, rst);
+        if (n && s->rx)
+            s->rx(s->rx_opaque, rst, n);
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+    }
     uint8_t scratch[NET_FWD_SYN_FRAME_MAX];
     frame = net_fwd_syn_from_guest(&s->fwd_syn, frame, len, scratch);
     slirp_input(s->slirp, frame, (int)len);
@@ -330,6 +346,9 @@ static void slirp_close(struct net_attachment *n)
         free(t);
     }
     free(s->fds);
+    free(s->allow);
+    free(s->block);
+    free(s->egress.flows);
     close(s->wake_fd);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -411,12 +430,39 @@ static int add_forward(struct net_slirp *s, const struct net_forward *f, struct 
                           strerror(e));
 }
 
+static struct net_rule *copy_rules(const struct net_rule *r, unsigned n)
+{
+    struct net_rule *c = malloc((n ? n : 1) * sizeof *c);
+    if (c && n)
+        memcpy(c, r, n * sizeof *c);
+    return c;
+}
+
 int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
-                   struct net_attachment **out, struct cove_error *err)
+                   const struct net_egress *egress, struct net_attachment **out,
+                   struct cove_error *err)
 {
     struct net_slirp *s = calloc(1, sizeof *s);
     if (!s)
         return cove_error_set(err, -ENOMEM, "net: out of memory");
+    if (egress) {
+        s->allow = copy_rules(egress->allow, egress->nallow);
+        s->block = copy_rules(egress->block, egress->nblock);
+        if (!s->allow || !s->block) {
+            free(s->allow);
+            free(s->block);
+            free(s);
+            return cove_error_set(err, -ENOMEM, "net: out of memory");
+        }
+        s->egress = (struct net_egress){s->allow, egress->nallow, s->block, egress->nblock,
+                                        NULL};
+        if ((egress->nallow || egress->nblock) && !(s->egress.flows = net_egress_flows_new())) {
+            free(s->allow);
+            free(s->block);
+            free(s);
+            return cove_error_set(err, -ENOMEM, "net: out of memory");
+        }
+    }
     s->base.ops = &slirp_ops;
     s->base.mtu = NET_MTU_SLIRP;
     pthread_mutex_init(&s->lock, NULL);

@@ -41,6 +41,7 @@ int cmd_exec(int argc, char **argv); /* the guest agent: cmd_exec.c, cmd_ip.c, c
 int cmd_ip(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
 int cmd_image(int argc, char **argv); /* cmd_image.c */
+int cmd_network(int argc, char **argv); /* cmd_network.c: cove networks */
 /* Builds (or finds in the store) image NAME of SUITE (NULL: the template's); progress on a
  * terminal. The image's directory into dir; -1 after one line on stderr. */
 int cli_image_build(const char *name, const char *suite, bool update, char *dir, size_t n);
@@ -70,8 +71,25 @@ int cli_parse_cpus(const char *text, unsigned *out);
 int cli_parse_console(const char *text, bool *virtio);
 int cli_parse_memory(const char *text, uint64_t *mib);
 /* --net nat|none. */
-enum cove_net_mode;
-int cli_parse_net(const char *text, enum cove_net_mode *out);
+/* The --help lines of --net, --net-allow and --net-block (create, set, run); P: "" where
+ * the descriptions start in column 20 (run), " " where in column 21 (create, set). */
+#define NET_OPTIONS_HELP(P) \
+    "  --net MODE        " P "nat: user-mode NAT (10.0.2.0/24; DHCP gives the guest 10.0.2.15,\n" \
+    "                    " P "the host is 10.0.2.2, DNS 10.0.2.3); none: no network;\n" \
+    "                    " P "tap:IFNAME: an existing TAP interface; bridge:BRIDGE: a TAP cove\n" \
+    "                    " P "creates and adds to that Linux bridge (needs CAP_NET_ADMIN);\n" \
+    "                    " P "network:NAME: a cove network (docs/NETWORK.md)\n"
+#define NET_RULES_HELP(P) \
+    "  --net-allow CIDR[:PORT]  (NAT) the guest reaches only allowed destinations (and\n" \
+    "                    " P "DHCP, DNS through 10.0.2.3); PORT: TCP and UDP to it only;\n" \
+    "                    " P "repeatable\n" \
+    "  --net-block CIDR  " P "(NAT) the guest cannot reach CIDR (an allow rule wins);\n" \
+    "                    " P "repeatable\n"
+struct cove_net_spec;
+int cli_parse_net(const char *text, struct cove_net_spec *out);
+/* --net-allow / --net-block SPEC: checks it and appends it to rules[*n]. */
+struct cove_net_rule;
+int cli_add_net_rule(const char *spec, bool allow, struct cove_net_rule *rules, unsigned *n);
 /* --forward SPEC: checks it and appends it to forwards[*n] (at most COVE_MAX_FORWARDS). */
 int cli_add_forward(const char *spec, const char **forwards, unsigned *n);
 /* --dir [NAME:]PATH[:ro]: parses spec in place into shares[*n] (at most COVE_MAX_SHARES,

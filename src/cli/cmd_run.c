@@ -23,7 +23,8 @@
 static const char run_usage[] =
     "usage: cove run NAME [--no-console] [--rm] [-i] [--timeout S] [OPTIONS] [-- CMD [ARGS...]]\n"
     "       cove run --kernel PATH [--initrd PATH] [--cpus N] [--memory SIZE]\n"
-    "                [--firmware PATH] [--net nat|none] [--mac MAC] [--vsock PATH]\n"
+    "                [--firmware PATH] [--net MODE] [--mac MAC] [--vsock PATH]\n"
+    "                [--net-allow CIDR[:PORT]]... [--net-block CIDR]...\n"
     "                [--no-rng] [OPTIONS]\n"
     "\n"
     "Boots the VM NAME (see cove create), or an ephemeral VM straight from a kernel, with\n"
@@ -70,10 +71,10 @@ static const char run_usage[] =
     "  --memory SIZE     guest memory, e.g. 512M or 2G; a bare number is MiB (default 512M)\n"
     "  --firmware PATH   M-mode firmware to run first (e.g. OpenSBI fw_dynamic.bin); without\n"
     "                    it cove implements SBI itself and boots the kernel directly\n"
-    "  --net nat|none    a virtio-net interface on user-mode NAT (10.0.2.0/24: DHCP gives\n"
-    "                    the guest 10.0.2.15, the host is 10.0.2.2, DNS 10.0.2.3); default\n"
-    "                    none, unless --forward or --mac is given\n"
+    NET_OPTIONS_HELP("")
+    "                    (default none, unless --forward, --mac or a rule is given: nat)\n"
     "  --mac MAC         the interface's MAC (default: random 52:54:00:xx:xx:xx)\n"
+    NET_RULES_HELP("")
     "  --vsock PATH      a virtio-vsock device (guest CID 3) bridged to the Unix socket\n"
     "                    PATH: the guest agent is reached there (cove exec --vsock PATH)\n"
     "  --no-rng          no virtio-rng entropy device (on by default)\n"
@@ -96,7 +97,7 @@ struct run_args {
     const char *ephemeral_option;
     /* what only a named VM takes */
     const char *named_option;
-    enum cove_net_mode net;     /* DEFAULT: not said */
+    struct cove_net_spec net;   /* mode DEFAULT: not said */
     struct cove_config cfg;     /* the ephemeral VM (strings point into argv) */
     struct cove_disk_config disks[COVE_MAX_DISKS];
     unsigned ndisks;
@@ -139,6 +140,8 @@ static int parse_option(int c, char *arg, struct run_args *a)
     case 'S': a->o.seccomp = false; break;
     case 'V': a->o.vsock_path = arg; break;
     case 'N': return cli_parse_net(arg, &a->net);
+    case 'a': return cli_add_net_rule(arg, true, cfg->net_rules, &cfg->nnet_rules);
+    case 'b': return cli_add_net_rule(arg, false, cfg->net_rules, &cfg->nnet_rules);
     case 'M':
         if (cove_config_check_mac(arg, &err) < 0) {
             cli_error("%s", err.message);
@@ -159,7 +162,7 @@ static int parse_option(int c, char *arg, struct run_args *a)
 }
 
 /* Options that belong to one kind of VM only, by their short code. */
-static const char ephemeral_only[] = "kIFRVNMcm";
+static const char ephemeral_only[] = "kIFRVNMcmab";
 static const char named_only[] = "rinT";
 
 /* Returns 0, or the exit code; -1 after --help. */
@@ -180,6 +183,8 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         {"forward", required_argument, NULL, 'f'},
         {"dir", required_argument, NULL, 'D'},
         {"mac", required_argument, NULL, 'M'},
+        {"net-allow", required_argument, NULL, 'a'},
+        {"net-block", required_argument, NULL, 'b'},
         {"vsock", required_argument, NULL, 'V'},
         {"console", required_argument, NULL, 'C'},
         {"rm", no_argument, NULL, 'r'},
@@ -267,12 +272,20 @@ static int finish_config(struct run_args *a)
         cfg->cpus = 1;
     if (!cfg->memory_mib)
         cfg->memory_mib = DEFAULT_MEMORY_MIB;
-    bool wants_net = a->nforwards || cfg->mac[0];
-    if (a->net == COVE_NET_NONE && wants_net) {
-        cli_error("--%s needs a network; drop --net none", a->nforwards ? "forward" : "mac");
+    bool wants_nat = a->nforwards || cfg->nnet_rules;
+    if (a->net.mode == COVE_NET_NONE && (wants_nat || cfg->mac[0])) {
+        cli_error("--%s needs a network; drop --net none",
+                  a->nforwards ? "forward" : cfg->nnet_rules ? "net-allow/--net-block" : "mac");
         return CLI_EXIT_USAGE;
     }
-    cfg->has_network = cfg->nat = a->net == COVE_NET_NAT || wants_net;
+    if (a->net.mode != COVE_NET_DEFAULT && a->net.mode != COVE_NET_NAT && wants_nat) {
+        cli_error("--%s needs a network on NAT (--net nat)", a->nforwards ? "forward" : "net-allow/--net-block");
+        return CLI_EXIT_USAGE;
+    }
+    cfg->net = a->net;
+    if (cfg->net.mode == COVE_NET_DEFAULT)
+        cfg->net.mode = wants_nat || cfg->mac[0] ? COVE_NET_NAT : COVE_NET_NONE;
+    cfg->has_network = cfg->net.mode != COVE_NET_NONE;
     for (unsigned i = 0; i < a->ndisks; i++)
         cfg->disks[i] = a->disks[i];
     cfg->ndisks = a->ndisks;

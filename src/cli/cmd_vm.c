@@ -99,20 +99,49 @@ static int parse_disk_size(const char *text, uint64_t *bytes)
 /* --net, --forward, --mac (create and set; spelled as `cove run` spells them). Values
  * are checked here by the library's parsers, so bad syntax is a usage error (exit 2). */
 struct net_args {
-    enum cove_net_mode net;
+    struct cove_net_spec net;
     const char *forwards[COVE_MAX_FORWARDS];
     unsigned nforwards;
     const char *mac;
+    struct cove_net_rule rules[COVE_MAX_NET_RULES];
+    unsigned nrules;
 };
 
-int cli_parse_net(const char *text, enum cove_net_mode *out)
+int cli_parse_net(const char *text, struct cove_net_spec *out)
 {
-    if (strcmp(text, "nat") && strcmp(text, "none")) {
-        cli_error("--net '%s': unknown network; use --net nat or --net none", text);
+    struct cove_error err = {0};
+    if (cove_net_spec_parse(text, out, &err) < 0) {
+        cli_error("--net: %s", err.message);
         return -1;
     }
-    *out = !strcmp(text, "nat") ? COVE_NET_NAT : COVE_NET_NONE;
     return 0;
+}
+
+int cli_add_net_rule(const char *spec, bool allow, struct cove_net_rule *rules, unsigned *n)
+{
+    struct cove_error err = {0};
+    if (*n == COVE_MAX_NET_RULES) {
+        cli_error("too many --net-allow and --net-block options; at most %d in all",
+                  COVE_MAX_NET_RULES);
+        return -1;
+    }
+    if (cove_net_rule_make(spec, allow, &rules[*n], &err) < 0) {
+        cli_error("--net-%s: %s", allow ? "allow" : "block", err.message);
+        return -1;
+    }
+    (*n)++;
+    return 0;
+}
+
+/* A network option that needs NAT with --net none, tap:, bridge: or network: (NULL: none). */
+static const char *needs_nat(const struct cove_net_spec *net, unsigned nforwards,
+                             unsigned nrules, const char *mac)
+{
+    if (net->mode == COVE_NET_NONE && mac)
+        return "--mac";
+    if (net->mode != COVE_NET_DEFAULT && net->mode != COVE_NET_NAT)
+        return nforwards ? "--forward" : nrules ? "--net-allow/--net-block" : NULL;
+    return NULL;
 }
 
 int cli_add_forward(const char *spec, const char **forwards, unsigned *n)
@@ -163,7 +192,7 @@ static int set_mac(const char *mac, struct net_args *n)
 }
 
 /* The network options create and set share, with one code each in both option tables. */
-enum { O_NET = 512, O_FORWARD, O_MAC };
+enum { O_NET = 512, O_FORWARD, O_MAC, O_NET_ALLOW, O_NET_BLOCK };
 enum { O_ADD_DISK = 600, O_REMOVE_DISK, O_DISK_OPTIONS };
 
 /* 1: not a network option; 0: taken; -1: bad (the line is printed). */
@@ -173,6 +202,8 @@ static int net_option(int c, const char *arg, struct net_args *n)
     case O_NET: return cli_parse_net(arg, &n->net);
     case O_FORWARD: return cli_add_forward(arg, n->forwards, &n->nforwards);
     case O_MAC: return set_mac(arg, n);
+    case O_NET_ALLOW: return cli_add_net_rule(arg, true, n->rules, &n->nrules);
+    case O_NET_BLOCK: return cli_add_net_rule(arg, false, n->rules, &n->nrules);
     default: return 1;
     }
 }
@@ -195,7 +226,9 @@ static const char create_usage[] =
     "                    --kernel PATH [--initrd PATH]] [--append ARGS]\n"
     "                   [--from-disk FILE [--format raw|qcow2|cdisk]] [--boot firmware|direct]\n"
     "                   [--user NAME] [--ssh-key FILE]... [--user-data FILE]\n"
-    "                   [--net nat|none] [--forward SPEC]... [--mac MAC]\n"
+    "                   [--net nat|none|tap:IFNAME|bridge:BRIDGE|network:NAME]\n"
+    "                   [--forward SPEC]... [--mac MAC]\n"
+    "                   [--net-allow CIDR[:PORT]]... [--net-block CIDR]...\n"
     "                   [--dir [NAME:]PATH[:ro]]...\n"
     "\n"
     "Makes a new VM bundle. From the default guest (the default) the disk holds an ext4\n"
@@ -223,10 +256,11 @@ static const char create_usage[] =
     "  --boot firmware|direct  firmware: OpenSBI -> U-Boot -> the disk's extlinux.conf or\n"
     "                     EFI loader (the default with --from-disk); direct: cove loads the\n"
     "                     kernel itself (the default otherwise; faster)\n"
-    "  --net nat|none     a network on user-mode NAT (the default) or none\n"
+    NET_OPTIONS_HELP(" ")
     "  --forward SPEC     a host port forwarded at every run: tcp|udp:[ADDR:]HOSTPORT:GUESTPORT\n"
     "                     (ADDR 127.0.0.1 unless given); repeatable, at most 64\n"
     "  --mac MAC          the interface's MAC (default: random 52:54:00:xx:xx:xx)\n"
+    NET_RULES_HELP(" ")
     "  --dir [NAME:]PATH[:ro]  a host directory shared at every run (virtio-fs), mounted in\n"
     "                     the guest at /mnt/cove/NAME (NAME: PATH's last component);\n"
     "                     repeatable, at most 4; granted by this cove only (docs/BUNDLES.md)\n";
@@ -253,6 +287,8 @@ int cmd_create(int argc, char **argv)
         {"net", required_argument, NULL, O_NET},
         {"forward", required_argument, NULL, O_FORWARD},
         {"mac", required_argument, NULL, O_MAC},
+        {"net-allow", required_argument, NULL, O_NET_ALLOW},
+        {"net-block", required_argument, NULL, O_NET_BLOCK},
         {"dir", required_argument, NULL, O_DIR},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -337,14 +373,17 @@ int cmd_create(int argc, char **argv)
         cli_error("--initrd needs --kernel");
         return CLI_EXIT_USAGE;
     }
-    if (n.net == COVE_NET_NONE && (n.nforwards || n.mac)) {
-        cli_error("--%s needs a network; drop --net none", n.nforwards ? "forward" : "mac");
+    const char *opt = needs_nat(&n.net, n.nforwards, n.nrules, n.mac);
+    if (opt) {
+        cli_error("%s needs a network on NAT (--net nat)", opt);
         return CLI_EXIT_USAGE;
     }
     o.net = n.net;
     o.forwards = n.forwards;
     o.nforwards = n.nforwards;
     o.mac = n.mac;
+    o.net_rules = n.rules;
+    o.nnet_rules = n.nrules;
     struct cove_error err = {0};
     const char *name = argv[optind];
     if (cove_name_check(name, &err) < 0)
@@ -581,8 +620,11 @@ static json_t *info_json(const struct cove_vm_info *v, bool with_config)
         json_t *fw = json_array();
         for (unsigned i = 0; i < v->nrun_forwards; i++)
             json_array_append_new(fw, json_string(v->run_forwards[i]));
+        char mode[COVE_NET_NAME_MAX + 16];
         json_object_set_new(o, "network",
-                            json_pack("{s:s, s:o}", "mac", v->run_mac, "forwards", fw));
+                            json_pack("{s:s, s:s, s:o}", "mode",
+                                      cove_net_spec_text(&v->config.net, mode, sizeof mode),
+                                      "mac", v->run_mac, "forwards", fw));
     }
     const struct cove_vm_memory *mem = &v->memory;
     if (mem->known) { /* get on a running VM: bytes */
@@ -679,17 +721,22 @@ int cmd_get(int argc, char **argv)
             printf("cmdline:   %s\n", v.config.cmdline);
         if (v.config.guest_user)
             printf("user:      %s\n", v.config.guest_user);
+        char mode[COVE_NET_NAME_MAX + 16];
+        cove_net_spec_text(&v.config.net, mode, sizeof mode);
         if (v.run_mac[0]) { /* running: what the run uses, the run's own forwards too */
-            printf("network:   nat, mac %s\n", v.run_mac);
+            printf("network:   %s, mac %s\n", mode, v.run_mac);
             for (unsigned i = 0; i < v.nrun_forwards; i++)
                 printf("forward:   %s\n", v.run_forwards[i]);
-        } else if (v.config.has_network && v.config.nat) {
-            printf("network:   nat, mac %s\n", v.config.mac[0] ? v.config.mac : "random per run");
+        } else if (cove_config_has_net(&v.config)) {
+            printf("network:   %s, mac %s\n", mode, v.config.mac[0] ? v.config.mac : "random per run");
             for (unsigned i = 0; i < v.config.nforwards; i++)
                 printf("forward:   %s\n", v.config.forwards[i]);
         } else {
             printf("network:   none\n");
         }
+        for (unsigned i = 0; cove_config_has_net(&v.config) && i < v.config.nnet_rules; i++)
+            printf("%s %s\n", v.config.net_rules[i].allow ? "net-allow:" : "net-block:",
+                   v.config.net_rules[i].spec);
         for (unsigned i = 0; i < v.config.nshares; i++)
             printf("dir:       %s:%s%s\n", v.config.shares[i].name, v.config.shares[i].path,
                    v.config.shares[i].read_only ? ":ro" : "");
@@ -802,18 +849,23 @@ int cmd_set(int argc, char **argv)
 {
     static const char usage[] =
         "usage: cove set NAME [--cpus N] [--memory SIZE] [--disk-size SIZE]\n"
-        "                [--net nat|none] [--forward SPEC]... [--no-forwards] [--mac MAC]\n"
+        "                [--net MODE] [--forward SPEC]... [--no-forwards] [--mac MAC]\n"
+        "                [--net-allow CIDR[:PORT]]... [--net-block CIDR]... [--no-net-rules]\n"
         "                [--dir [NAME:]PATH[:ro]]... [--no-dirs]\n"
         "                [--disk-options N:OPTIONS] [--remove-disk N] [--add-disk NBD-URI]...\n\n"
         "Changes a stopped VM. The disk only grows. On a running VM only --memory can change:\n"
         "it asks the guest to give memory back through its balloon, down to SIZE (16M up\n"
         "to the configured memory, which gives it all back), for this run; the configured\n"
         "memory, the most the VM can have, stays for the next boot.\n"
-        "  --net nat|none     NAT networking, or no network (forwards must go first)\n"
+        NET_OPTIONS_HELP(" ")
+        "                     (forwards and egress rules need nat)\n"
         "  --forward SPEC     replaces the stored forwards by the ones given (repeatable):\n"
         "                     tcp|udp:[ADDR:]HOSTPORT:GUESTPORT; implies --net nat\n"
         "  --no-forwards      removes every stored forward\n"
         "  --mac MAC          a new MAC for the interface\n"
+        NET_RULES_HELP(" ")
+        "                     (given, they replace the stored rules)\n"
+        "  --no-net-rules     removes every stored egress rule\n"
         "  --dir [NAME:]PATH[:ro]  replaces the stored shared directories by the ones given\n"
         "                     (repeatable), granted by this cove (docs/BUNDLES.md)\n"
         "  --no-dirs          removes every stored shared directory\n"
@@ -825,7 +877,7 @@ int cmd_set(int argc, char **argv)
         "  --add-disk NBD-URI[,OPTIONS]  stores an NBD export as one more disk (repeatable):\n"
         "                     nbd://HOST[:PORT]/EXPORT, nbds://... (TLS),\n"
         "                     nbd+unix:///EXPORT?socket=PATH\n";
-    enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_NO_FORWARDS, O_DIR, O_NO_DIRS };
+    enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_NO_FORWARDS, O_DIR, O_NO_DIRS, O_NO_RULES };
     static const struct option options[] = {
         {"cpus", required_argument, NULL, O_CPUS},
         {"memory", required_argument, NULL, O_MEMORY},
@@ -834,6 +886,9 @@ int cmd_set(int argc, char **argv)
         {"forward", required_argument, NULL, O_FORWARD},
         {"no-forwards", no_argument, NULL, O_NO_FORWARDS},
         {"mac", required_argument, NULL, O_MAC},
+        {"net-allow", required_argument, NULL, O_NET_ALLOW},
+        {"net-block", required_argument, NULL, O_NET_BLOCK},
+        {"no-net-rules", no_argument, NULL, O_NO_RULES},
         {"dir", required_argument, NULL, O_DIR},
         {"no-dirs", no_argument, NULL, O_NO_DIRS},
         {"add-disk", required_argument, NULL, O_ADD_DISK},
@@ -846,7 +901,7 @@ int cmd_set(int argc, char **argv)
     struct disk_args d = {0};
     struct net_args n = {0};
     struct cove_share_config shares[COVE_MAX_SHARES];
-    bool no_forwards = false, no_dirs = false;
+    bool no_forwards = false, no_dirs = false, no_rules = false;
     int c;
     optind = 1;
     opterr = 0;
@@ -866,6 +921,7 @@ int cmd_set(int argc, char **argv)
             break;
         case O_NO_FORWARDS: no_forwards = true; break;
         case O_NO_DIRS: no_dirs = true; break;
+        case O_NO_RULES: no_rules = true; break;
         case O_DIR:
             if (cli_add_share(optarg, shares, &s.nshares) < 0)
                 return CLI_EXIT_USAGE;
@@ -891,8 +947,14 @@ int cmd_set(int argc, char **argv)
                   "the list");
         return CLI_EXIT_USAGE;
     }
-    if (n.net == COVE_NET_NONE && (n.nforwards || n.mac)) {
-        cli_error("--%s needs a network; drop --net none", n.nforwards ? "forward" : "mac");
+    if (no_rules && n.nrules) {
+        cli_error("--no-net-rules and --net-allow/--net-block exclude each other; the rules "
+                  "given alone replace the stored ones");
+        return CLI_EXIT_USAGE;
+    }
+    const char *opt = needs_nat(&n.net, n.nforwards, n.nrules, n.mac);
+    if (opt) {
+        cli_error("%s needs a network on NAT (--net nat)", opt);
         return CLI_EXIT_USAGE;
     }
     if (no_dirs && s.nshares) {
@@ -905,17 +967,21 @@ int cmd_set(int argc, char **argv)
     s.forwards = n.forwards;
     s.nforwards = n.nforwards;
     s.mac = n.mac;
+    s.set_net_rules = no_rules || n.nrules;
+    s.net_rules = n.rules;
+    s.nnet_rules = n.nrules;
     s.add_disks = d.add;
     s.nadd_disks = d.nadd;
-    if (!s.cpus && !s.memory_mib && !s.disk_size && !s.net && !s.set_forwards && !s.mac &&
+    bool net = s.net.mode || s.set_forwards || s.mac || s.set_net_rules;
+    if (!s.cpus && !s.memory_mib && !s.disk_size && !net &&
         !s.set_shares && !s.disk_options && !s.remove_disk && !s.nadd_disks) {
         cli_error("nothing to change; pass --cpus, --memory, --disk-size, --net, --forward, "
-                  "--no-forwards, --mac, --dir, --no-dirs, --disk-options, --remove-disk or "
-                  "--add-disk");
+                  "--no-forwards, --mac, --net-allow, --net-block, --no-net-rules, --dir, "
+                  "--no-dirs, --disk-options, --remove-disk or --add-disk");
         return CLI_EXIT_USAGE;
     }
     struct cove_error err = {0};
-    if (s.memory_mib && !s.cpus && !s.disk_size && !s.net && !s.set_forwards && !s.mac &&
+    if (s.memory_mib && !s.cpus && !s.disk_size && !net &&
         !s.set_shares && !s.disk_options && !s.remove_disk && !s.nadd_disks) {
         struct cove_vm_info v;
         if (cove_vm_get(argv[optind], &v, &err) < 0)

@@ -11,6 +11,8 @@
 
 #include <cove/cove.h>
 
+#include <cove/network.h>
+
 #ifndef COVE_VERSION
 #define COVE_VERSION "0.1.0"
 #endif
@@ -72,6 +74,7 @@ static const char usage[] =
     "  exec       run a command in a running VM (guest agent)\n"
     "  ip         a running VM's IP address\n"
     "  cp         copy a file or (-r) a directory into or out of a running VM\n"
+    "  network    create, list and delete cove networks (VMs on one private segment)\n"
     "  image      build, update, list and remove distribution images (e.g. debian)\n"
     "  push       send a VM to OCI registries (cove push NAME REGISTRY/REPO:TAG)\n"
     "  pull       fetch a VM image from an OCI registry into the cache\n"
@@ -121,10 +124,12 @@ int main(int argc, char **argv)
         {"get", cmd_get}, {"set", cmd_set}, {"stop", cmd_stop}, {"suspend", cmd_suspend}, {"snapshot", cmd_snapshot}, {"delete", cmd_delete},
         {"rename", cmd_rename}, {"pause", cmd_pause}, {"resume", cmd_resume},
         {"disk", cmd_disk}, {"exec", cmd_exec}, {"ip", cmd_ip}, {"cp", cmd_cp},
-        {"image", cmd_image}, {"push", cmd_push}, {"pull", cmd_pull},
+        {"image", cmd_image}, {"network", cmd_network}, {"push", cmd_push}, {"pull", cmd_pull},
         {"login", cmd_login}, {"logout", cmd_logout}, {"prune", cmd_prune},
         {"ssh", cmd_ssh}, {"ssh-config", cmd_ssh_config}, {"connect", cmd_connect},
     };
+    if (!strcmp(cmd, "network-switch")) /* hidden: a network's switch, started by cove */
+        return cove_network_switch_main(argc - i, argv + i);
     for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
         if (!strcmp(cmd, commands[c].name))
             return commands[c].fn(argc - i, argv + i);

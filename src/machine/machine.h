@@ -48,14 +48,19 @@ struct machine_disk {
 /* NVMe disks: the namespaces of the machine's one NVMe controller. */
 #define MACHINE_MAX_NVME 8
 
-/* A network interface: virtio-net on user-mode NAT (libslirp; 10.0.2.0/24, the guest
- * gets 10.0.2.15 by DHCP, the host is 10.0.2.2) with host ports forwarded to the guest. */
+/* A network interface: virtio-net on what spec says (net.h): user-mode NAT (libslirp;
+ * 10.0.2.0/24, the guest gets 10.0.2.15 by DHCP, the host is 10.0.2.2) with host ports
+ * forwarded to the guest and egress rules, an existing TAP, a TAP on a Linux bridge, or a
+ * cove network. */
 struct machine_net {
+    struct cove_net_spec spec;
     uint8_t mac[NET_MAC_LEN];
     bool mac_configured; /* the configuration names mac: a restore keeps it (a clone of a
                             suspended VM has a MAC of its own); else the saved one */
-    const struct net_forward *forwards;
+    const struct net_forward *forwards; /* NAT */
     unsigned nforwards;
+    struct net_egress egress;           /* NAT */
+    const char *hostname;               /* network: the VM's name for its DNS, or NULL */
 };
 
 /* A shared directory: virtio-fs served by its own virtiofsd, the guest mounts it with

@@ -76,7 +76,16 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
     for (unsigned i = 0; i < cfg->nnets; i++) {
         const struct machine_net *net = &cfg->nets[i];
         struct net_attachment *nat;
-        rc = net_slirp_open(net->forwards, net->nforwards, &nat, err);
+        switch (net->spec.mode) {
+        case COVE_NET_TAP: rc = net_tap_open(net->spec.name, &nat, err); break;
+        case COVE_NET_BRIDGE: rc = net_bridge_open(net->spec.name, &nat, err); break;
+        case COVE_NET_NETWORK:
+            rc = net_network_open_named(net->spec.name, net->mac, net->hostname, &nat, err);
+            break;
+        default:
+            rc = net_slirp_open(net->forwards, net->nforwards, &net->egress, &nat, err);
+            break;
+        }
         if (rc < 0)
             return rc;
         struct virtio_mmio_params p = params_for(m, next_slot - 1);

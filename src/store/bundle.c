@@ -378,10 +378,11 @@ int cove_vm_create(const char *name, const struct cove_create_options *o, struct
         .cpus = o->cpus ? o->cpus : 1,
         .memory_mib = o->memory_mib ? o->memory_mib : DEFAULT_MEMORY_MIB,
         .has_network = true,
-        .nat = true,
+        .net = {.mode = COVE_NET_NAT},
     };
-    if ((rc = store_set_network(&cfg, o->net, o->nforwards > 0, o->forwards, o->nforwards,
-                                o->mac, err)) < 0 ||
+    struct store_net_change ch = {o->net, o->nforwards > 0, o->forwards, o->nforwards, o->mac,
+                                  o->nnet_rules > 0, o->net_rules, o->nnet_rules};
+    if ((rc = store_set_network(&cfg, &ch, err)) < 0 ||
         (rc = store_set_shares(&s, &cfg, o->shares, o->nshares, err)) < 0) {
         cove_config_free(&cfg);
         return rc;
@@ -516,10 +517,12 @@ int cove_vm_set(const char *name, const struct cove_vm_settings *set, struct cov
     } else {
         /* The network in memory first, then the disk (its size is not in config.json),
          * then the file: a refused setting or shrink leaves everything unchanged. */
-        bool network = set->net || set->set_forwards || set->mac;
+        bool network = set->net.mode || set->set_forwards || set->mac || set->set_net_rules;
+        struct store_net_change ch = {set->net, set->set_forwards, set->forwards,
+                                      set->nforwards, set->mac, set->set_net_rules,
+                                      set->net_rules, set->nnet_rules};
         if (network)
-            rc = store_set_network(&cfg, set->net, set->set_forwards, set->forwards,
-                                   set->nforwards, set->mac, err);
+            rc = store_set_network(&cfg, &ch, err);
         if (rc == 0 && set->set_shares)
             rc = store_set_shares(&s, &cfg, set->shares, set->nshares, err);
         bool disks = set->disk_options || set->remove_disk || set->nadd_disks;

@@ -83,8 +83,17 @@ void store_collect_bases(const struct store *s);
 /* The disk changes of set (cove_vm_settings) on cfg: 0, or -EINVAL with one line. */
 int store_set_disks(struct cove_config *cfg, const struct cove_vm_settings *set,
                     struct cove_error *err);
-int store_set_network(struct cove_config *cfg, enum cove_net_mode net, bool set_forwards,
-                      const char *const *forwards, unsigned nforwards, const char *mac,
+struct store_net_change {
+    struct cove_net_spec net; /* mode DEFAULT: unchanged (create: NAT) */
+    bool set_forwards;
+    const char *const *forwards;
+    unsigned nforwards;
+    const char *mac;          /* NULL: unchanged */
+    bool set_rules;           /* replace the egress rules by these */
+    const struct cove_net_rule *rules;
+    unsigned nrules;
+};
+int store_set_network(struct cove_config *cfg, const struct store_net_change *ch,
                       struct cove_error *err);
 
 /* disk_image.c: thin wrappers over src/disk, for the store's own files: none follows a

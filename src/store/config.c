@@ -230,20 +230,67 @@ static int bad_network_value(struct ctx *c, const char *key, const struct cove_e
     return cove_error_set(c->err, why->code, "%s: key '%s': %s", c->what, key, why->message);
 }
 
+static int parse_net_rules(struct ctx *c, const json_t *net, bool allow, struct cove_config *cfg)
+{
+    const char *key = allow ? "allow" : "block";
+    const char *what = allow ? "\"CIDR[:PORT]\"" : "\"CIDR\"";
+    char path[48];
+    snprintf(path, sizeof path, "network.%s", key);
+    json_t *list = json_object_get(net, key);
+    if (!list || json_is_null(list))
+        return 0;
+    if (!json_is_array(list))
+        return cove_error_set(c->err, -EINVAL, "%s: key '%s': must be an array of %s",
+                              c->what, path, what);
+    size_t i;
+    json_t *r;
+    json_array_foreach(list, i, r) {
+        snprintf(path, sizeof path, "network.%s[%zu]", key, i);
+        if (cfg->nnet_rules == COVE_MAX_NET_RULES)
+            return cove_error_set(c->err, -EINVAL, "%s: key '%s': at most %d rules in all",
+                                  c->what, path, COVE_MAX_NET_RULES);
+        struct cove_error why;
+        if (!json_is_string(r))
+            return cove_error_set(c->err, -EINVAL, "%s: key '%s': must be a string %s",
+                                  c->what, path, what);
+        if (cove_net_rule_make(json_string_value(r), allow, &cfg->net_rules[cfg->nnet_rules],
+                               &why) < 0)
+            return bad_network_value(c, path, &why);
+        cfg->nnet_rules++;
+    }
+    return 0;
+}
+
 static int parse_network(struct ctx *c, const json_t *root, struct cove_config *cfg)
 {
-    static const char *const keys[] = {"nat", "mac", "forwards", NULL};
+    static const char *const keys[] = {"mode", "nat", "mac", "forwards", "allow", "block", NULL};
     json_t *net = json_object_get(root, "network");
     if (!net || json_is_null(net))
         return 0;
     if (!json_is_object(net))
-        return bad(c, "network", "must be an object {\"nat\", \"mac\", \"forwards\"}", net);
+        return bad(c, "network", "must be an object {\"mode\", \"mac\", \"forwards\", "
+                   "\"allow\", \"block\"}", net);
     int rc = check_keys(c, net, "network.", keys);
     if (rc < 0)
         return rc;
     cfg->has_network = true;
-    if ((rc = get_bool(c, net, "nat", "network.nat", true, &cfg->nat)) < 0)
-        return rc;
+    json_t *mode = json_object_get(net, "mode");
+    if (mode && json_object_get(net, "nat"))
+        return cove_error_set(c->err, -EINVAL, "%s: keys 'network.mode' and 'network.nat' "
+                              "exclude each other; keep \"mode\"", c->what);
+    if (mode) {
+        struct cove_error why;
+        if (!json_is_string(mode))
+            return bad(c, "network.mode", "must be a string such as \"nat\" or \"bridge:br0\"",
+                       mode);
+        if (net_spec_parse(json_string_value(mode), &cfg->net, &why) < 0)
+            return bad_network_value(c, "network.mode", &why);
+    } else { /* bundles from before "mode": "nat": true or false */
+        bool nat = true;
+        if ((rc = get_bool(c, net, "nat", "network.nat", true, &nat)) < 0)
+            return rc;
+        cfg->net.mode = nat ? COVE_NET_NAT : COVE_NET_NONE;
+    }
     json_t *mac = json_object_get(net, "mac");
     if (mac && !json_is_null(mac)) {
         uint8_t bytes[NET_MAC_LEN];
@@ -255,6 +302,9 @@ static int parse_network(struct ctx *c, const json_t *root, struct cove_config *
             return bad_network_value(c, "network.mac", &why);
         snprintf(cfg->mac, sizeof cfg->mac, "%s", json_string_value(mac));
     }
+    if ((rc = parse_net_rules(c, net, true, cfg)) < 0 ||
+        (rc = parse_net_rules(c, net, false, cfg)) < 0)
+        return rc;
     json_t *fw = json_object_get(net, "forwards");
     if (!fw || json_is_null(fw))
         return 0;
@@ -596,13 +646,26 @@ char *cove_config_to_json(const struct cove_config *cfg)
     json_object_set_new(root, "disks", disks);
     if (cfg->has_network) {
         json_t *net = json_object();
-        json_object_set_new(net, "nat", json_boolean(cfg->nat));
+        char mode[COVE_NET_NAME_MAX + 16];
+        json_object_set_new(net, "mode", json_string(net_spec_text(&cfg->net, mode, sizeof mode)));
         if (cfg->mac[0])
             json_object_set_new(net, "mac", json_string(cfg->mac));
         json_t *fw = json_array();
         for (unsigned i = 0; i < cfg->nforwards; i++)
             json_array_append_new(fw, json_string(cfg->forwards[i]));
         json_object_set_new(net, "forwards", fw);
+        json_t *allow = json_array(), *block = json_array();
+        for (unsigned i = 0; i < cfg->nnet_rules; i++)
+            json_array_append_new(cfg->net_rules[i].allow ? allow : block,
+                                  json_string(cfg->net_rules[i].spec));
+        if (json_array_size(allow))
+            json_object_set_new(net, "allow", allow);
+        else
+            json_decref(allow);
+        if (json_array_size(block))
+            json_object_set_new(net, "block", block);
+        else
+            json_decref(block);
         json_object_set_new(root, "network", net);
     }
     json_object_set_new(root, "boot", boot_json(cfg));
@@ -694,6 +757,28 @@ void cove_config_free(struct cove_config *cfg)
     free(cfg->firmware);
     free(cfg->guest_user);
     memset(cfg, 0, sizeof *cfg);
+}
+
+int cove_net_spec_parse(const char *text, struct cove_net_spec *out, struct cove_error *err)
+{
+    return net_spec_parse(text, out, err);
+}
+
+const char *cove_net_spec_text(const struct cove_net_spec *spec, char *buf, size_t len)
+{
+    return net_spec_text(spec, buf, len);
+}
+
+int cove_net_rule_make(const char *spec, bool allow, struct cove_net_rule *out,
+                       struct cove_error *err)
+{
+    struct net_rule r;
+    int rc = net_rule_parse(spec, allow, &r, err);
+    if (rc < 0)
+        return rc;
+    out->allow = allow;
+    snprintf(out->spec, sizeof out->spec, "%s", spec); /* the parser limits its length */
+    return 0;
 }
 
 int cove_config_check_forward(const char *spec, struct cove_error *err)

@@ -1,6 +1,7 @@
 /*
- * A bundle's network as create and set change it (config.json's "network"): NAT or none,
- * the stored port forwards, the MAC. Values go through the parsers `cove run` uses, so a
+ * A bundle's network as create and set change it (config.json's "network"): its mode
+ * (nat, none, tap:, bridge:, network:), the stored port forwards and egress rules (NAT
+ * only), the MAC. Values go through the parsers `cove run` uses, so a
  * bundle these write always runs; two forwards of one host port are refused here rather
  * than when the second fails to bind at boot.
  */
@@ -51,36 +52,59 @@ static int replace_forwards(struct cove_config *cfg, const char *const *specs, u
     return 0;
 }
 
-int store_set_network(struct cove_config *cfg, enum cove_net_mode net, bool set_forwards,
-                      const char *const *forwards, unsigned nforwards, const char *mac,
+int store_set_network(struct cove_config *cfg, const struct store_net_change *ch,
                       struct cove_error *err)
 {
     int rc;
-    if (mac && (rc = cove_config_check_mac(mac, err)) < 0)
+    if (ch->mac && (rc = cove_config_check_mac(ch->mac, err)) < 0)
         return rc;
-    if (set_forwards && (rc = check_forwards(forwards, nforwards, err)) < 0)
+    if (ch->set_forwards && (rc = check_forwards(ch->forwards, ch->nforwards, err)) < 0)
         return rc;
-    bool had = cfg->has_network && cfg->nat;
-    /* as `cove run`: a forward or a MAC asks for NAT unless none is said */
-    bool nat = net == COVE_NET_NAT ||
-               (net == COVE_NET_DEFAULT && (had || (set_forwards && nforwards) || mac));
-    if (!nat && set_forwards && nforwards)
-        return cove_error_set(err, -EINVAL, "forwards need a network; drop --net none");
-    if (!nat && mac)
+    if (ch->set_rules && ch->nrules > COVE_MAX_NET_RULES)
+        return cove_error_set(err, -EINVAL, "%u egress rules; a VM stores at most %d",
+                              ch->nrules, COVE_MAX_NET_RULES);
+    /* as `cove run`: a forward, a rule or a MAC asks for a network unless none is said */
+    struct cove_net_spec net = ch->net;
+    if (net.mode == COVE_NET_DEFAULT) {
+        if (cfg->has_network && cfg->net.mode != COVE_NET_NONE && cfg->net.mode)
+            net = cfg->net;
+        else if ((ch->set_forwards && ch->nforwards) || ch->mac || (ch->set_rules && ch->nrules))
+            net.mode = COVE_NET_NAT;
+        else
+            net.mode = COVE_NET_NONE;
+    }
+    unsigned nforwards = ch->set_forwards ? ch->nforwards : cfg->nforwards;
+    unsigned nrules = ch->set_rules ? ch->nrules : cfg->nnet_rules;
+    char text[COVE_NET_NAME_MAX + 16];
+    cove_net_spec_text(&net, text, sizeof text);
+    if (net.mode == COVE_NET_NONE && ch->mac)
         return cove_error_set(err, -EINVAL, "a MAC needs a network; drop --net none");
-    if (!nat && !set_forwards && cfg->nforwards)
-        return cove_error_set(err, -EINVAL, "the VM has %u forward(s), which need a network; "
-                              "pass --no-forwards with --net none", cfg->nforwards);
-    if (set_forwards && (rc = replace_forwards(cfg, forwards, nforwards, err)) < 0)
+    if (net.mode != COVE_NET_NAT && nforwards)
+        return ch->set_forwards
+                   ? cove_error_set(err, -EINVAL, "forwards need a network on NAT, not %s; drop "
+                                    "--forward", text)
+                   : cove_error_set(err, -EINVAL, "the VM has %u forward(s), which need a "
+                                    "network; pass --no-forwards with --net %s (forwards "
+                                    "are for --net nat)", nforwards, text);
+    if (net.mode != COVE_NET_NAT && nrules)
+        return ch->set_rules
+                   ? cove_error_set(err, -EINVAL, "egress rules need a network on NAT, not %s; "
+                                    "drop --net-allow and --net-block", text)
+                   : cove_error_set(err, -EINVAL, "the VM has %u egress rule(s), which need a "
+                                    "network; pass --no-net-rules with --net %s (rules are "
+                                    "for --net nat)", nrules, text);
+    if (ch->set_forwards && (rc = replace_forwards(cfg, ch->forwards, ch->nforwards, err)) < 0)
         return rc;
-    if (!nat) {
-        cfg->nat = false; /* the MAC stays for a later --net nat */
-        return 0;
+    if (ch->set_rules) {
+        memcpy(cfg->net_rules, ch->rules, ch->nrules * sizeof *ch->rules);
+        cfg->nnet_rules = ch->nrules;
     }
     cfg->has_network = true;
-    cfg->nat = true;
-    if (mac)
-        snprintf(cfg->mac, sizeof cfg->mac, "%s", mac);
+    cfg->net = net;
+    if (net.mode == COVE_NET_NONE)
+        return 0; /* the MAC stays for a later --net */
+    if (ch->mac)
+        snprintf(cfg->mac, sizeof cfg->mac, "%s", ch->mac);
     else if (!cfg->mac[0])
         cove_config_random_mac(cfg->mac);
     return 0;

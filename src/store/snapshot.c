@@ -210,6 +210,14 @@ void store_snapshot_abort(const char *tmp)
 
 /* --- restore ---------------------------------------------------------------------------- */
 
+/* A configuration's network device as its --net text ("none" without one). */
+static const char *net_text(const struct cove_config *c, char *buf, size_t n)
+{
+    if (!c->has_network || c->net.mode == COVE_NET_NONE)
+        return snprintf(buf, n, "none"), buf;
+    return cove_net_spec_text(&c->net, buf, n);
+}
+
 /* What makes the snapshot's configuration `then` unfit for the VM's `now`, or NULL. The
  * disks always count (a snapshot records one layer per writable disk); a running snapshot
  * also needs the machine it was saved from. */
@@ -231,15 +239,14 @@ static const char *config_change(const struct cove_config *then, const struct co
     }
     if (!running)
         return NULL;
+    char t1[COVE_NET_NAME_MAX + 16], t2[COVE_NET_NAME_MAX + 16];
     if (then->cpus != now->cpus)
         snprintf(buf, n, "%u CPUs then, %u now", then->cpus, now->cpus);
     else if (then->memory_mib != now->memory_mib)
         snprintf(buf, n, "%llu MiB of memory then, %llu MiB now",
                  (unsigned long long)then->memory_mib, (unsigned long long)now->memory_mib);
-    else if ((then->has_network && then->nat) != (now->has_network && now->nat))
-        snprintf(buf, n, "the network was %s then, %s now",
-                 then->has_network && then->nat ? "on" : "off",
-                 now->has_network && now->nat ? "on" : "off");
+    else if (strcmp(net_text(then, t1, sizeof t1), net_text(now, t2, sizeof t2)))
+        snprintf(buf, n, "the network was %.40s then, %.40s now", t1, t2);
     else if (then->nshares != now->nshares)
         snprintf(buf, n, "%u shared directories then, %u now", then->nshares, now->nshares);
     else

@@ -36,7 +36,7 @@ int store_path(char *buf, size_t n, const char *fmt, ...)
     return len < 0 || (size_t)len >= n ? -ENAMETOOLONG : 0;
 }
 
-static int mkdir_p(const char *path, struct cove_error *err)
+int store_mkdir_p(const char *path, struct cove_error *err)
 {
     char tmp[PATH_MAX];
     if (store_path(tmp, sizeof tmp, "%s", path) < 0)
@@ -68,7 +68,7 @@ int store_open(struct store *s, struct cove_error *err)
     }
     if (rc < 0)
         return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
-    if ((rc = mkdir_p(s->home, err)) < 0)
+    if ((rc = store_mkdir_p(s->home, err)) < 0)
         return rc;
     /* Paths are compared and made relative lexically (disk_image.c): one canonical root,
      * independent of the cwd. */
@@ -79,7 +79,7 @@ int store_open(struct store *s, struct cove_error *err)
         store_path(s->vms, sizeof s->vms, "%s/vms", s->home) < 0 ||
         store_path(s->bases, sizeof s->bases, "%s/bases", s->home) < 0)
         return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
-    if ((rc = mkdir_p(s->vms, err)) < 0 || (rc = mkdir_p(s->bases, err)) < 0)
+    if ((rc = store_mkdir_p(s->vms, err)) < 0 || (rc = store_mkdir_p(s->bases, err)) < 0)
         return rc;
     return 0;
 }

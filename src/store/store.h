@@ -38,6 +38,9 @@ int store_check_name(const char *name, struct cove_error *err);
 /* The same rule for another kind of name, `what` in the messages ("snapshot tag"). */
 int store_check_label(const char *what, const char *name, struct cove_error *err);
 
+/* mkdir -p with mode 0700 for what it creates. */
+int store_mkdir_p(const char *path, struct cove_error *err);
+
 /* vms/NAME into buf; -ENAMETOOLONG. */
 int store_bundle_path(const struct store *s, const char *name, char *buf, size_t n);
 

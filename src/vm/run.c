@@ -244,6 +244,7 @@ struct run_ctx {
     struct machine_net net;
     struct net_forward forwards[COVE_MAX_FORWARDS];
     const char *forward_specs[COVE_MAX_FORWARDS]; /* their text, for the control socket */
+    struct net_rule allow[COVE_MAX_NET_RULES], block[COVE_MAX_NET_RULES];
     char mac[COVE_MAC_LEN + 1];                   /* the MAC in use, as text */
     char vsock[PATH_MAX];
     int lock_fd;
@@ -479,11 +480,28 @@ static int resolve_network(struct run_ctx *c, const struct cove_run_options *o,
                            struct machine_config *mc, struct cove_error *err)
 {
     const struct cove_config *cfg = &c->cfg;
-    if (!cfg->has_network || !cfg->nat) {
+    if (!cove_config_has_net(cfg)) {
         if (o->nforwards)
             return cove_error_set(err, -EINVAL, "VM '%s' has no network; --forward needs one",
                                   vm_label(c));
         return 0;
+    }
+    c->net.spec = cfg->net;
+    c->net.hostname = c->name; /* what other VMs on a cove network call it */
+    if (cfg->net.mode != COVE_NET_NAT && (cfg->nforwards || o->nforwards || cfg->nnet_rules)) {
+        char text[COVE_NET_NAME_MAX + 16];
+        return cove_error_set(err, -EINVAL, "VM '%s': %s need --net nat, not %s", vm_label(c),
+                              cfg->nnet_rules ? "egress rules" : "port forwards",
+                              cove_net_spec_text(&cfg->net, text, sizeof text));
+    }
+    c->net.egress = (struct net_egress){.allow = c->allow, .block = c->block};
+    for (unsigned i = 0; i < cfg->nnet_rules && i < COVE_MAX_NET_RULES; i++) {
+        const struct cove_net_rule *r = &cfg->net_rules[i];
+        struct net_egress *e = &c->net.egress;
+        struct net_rule *slot = r->allow ? &c->allow[e->nallow++] : &c->block[e->nblock++];
+        int rc = net_rule_parse(r->spec, r->allow, slot, err);
+        if (rc < 0)
+            return rc;
     }
     if (cfg->nforwards + o->nforwards > COVE_MAX_FORWARDS)
         return cove_error_set(err, -EINVAL, "too many port forwards (%u); at most %d",

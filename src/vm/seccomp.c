@@ -24,6 +24,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "util/confined.h"
 #include "util/log.h"
 
 /* The plain allowed calls. */
@@ -217,6 +218,7 @@ int vmm_seccomp_install(struct cove_error *err)
     if (rc < 0)
         return cove_error_set(err, rc, "seccomp: cannot install the system-call filter: %s "
                               "(run with --no-seccomp to go without it)", strerror(-rc));
+    process_set_confined();
     log_debug("seccomp: the system-call filter is on");
     return 0;
 }

@@ -295,3 +295,71 @@ def state_seed(rng):
 
 save("state", "rng", state_seed(True))
 save("state", "blk", state_seed(False))
+
+
+# netsvc: a guest's DHCP DISCOVER and REQUEST (with a host name), its DNS query for
+# "alpha" and a ping of the gateway; records of (port, length, frame).
+def netsvc_record(port, frame):
+    return bytes([port]) + struct.pack("<H", len(frame)) + frame
+
+
+def netsvc_udp_frame(mac, src, dst, sport, dport, payload, dst_mac=b"\xff" * 6):
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, bytes(src),
+                     bytes(dst))
+    return dst_mac + mac + b"\x08\x00" + ip + udp
+
+
+def dhcp_msg(mac, typ, options=b""):
+    fixed = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 0, 0x1234, 0, 0x8000,
+                        b"\0" * 4, b"\0" * 4, b"\0" * 4, b"\0" * 4, mac + b"\0" * 10,
+                        b"\0" * 64, b"\0" * 128)
+    return fixed + b"\x63\x82\x53\x63" + bytes([53, 1, typ]) + options + b"\xff"
+
+
+NS_MAC = b"\x52\x54\x00\x00\x00\x02"
+GW_MAC = b"\x02\xc0\x7e\x58\x00\x01"
+discover = netsvc_udp_frame(NS_MAC, (0, 0, 0, 0), (255, 255, 255, 255), 68, 67,
+                     dhcp_msg(NS_MAC, 1, bytes([12, 4]) + b"beta"))
+request = netsvc_udp_frame(NS_MAC, (0, 0, 0, 0), (255, 255, 255, 255), 68, 67,
+                    dhcp_msg(NS_MAC, 3, bytes([50, 4, 10, 88, 0, 10, 54, 4, 10, 88, 0, 1])))
+query = struct.pack("!HHHHHH", 0xabcd, 0x0100, 1, 0, 0, 0) + b"\x05alpha\x00" + \
+    struct.pack("!HH", 1, 1)
+dns = netsvc_udp_frame(NS_MAC, (10, 88, 0, 10), (10, 88, 0, 1), 40000, 53, query, GW_MAC)
+icmp = b"\x08\x00\xf7\xff\x00\x00\x00\x00"
+ping = GW_MAC + NS_MAC + b"\x08\x00" + struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, 1, 0, 64, 1,
+                                                   0, bytes((10, 88, 0, 10)),
+                                                   bytes((10, 88, 0, 1))) + icmp
+arp = b"\xff" * 6 + NS_MAC + b"\x08\x06" + struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1,
+                                                       NS_MAC, bytes((10, 88, 0, 10)),
+                                                       b"\0" * 6, bytes((10, 88, 0, 1)))
+save("netsvc", "dhcp-dns-ping", netsvc_record(1, discover) + netsvc_record(1, request) +
+     netsvc_record(1, arp) + netsvc_record(1, dns) + netsvc_record(1, ping))
+
+
+# egress: rule text, the rule-set choice, then a frame from the guest (a SYN to
+# 10.0.2.2:8080, allowed by the fixed rules; a UDP DNS query to 10.0.2.3; an ARP request).
+def egress_seed(text, choice, frame):
+    return bytes([len(text)]) + text + bytes([choice]) + frame
+
+
+def udp_frame(src, dst, sport, dport, payload):
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, bytes(src),
+                     bytes(dst))
+    return b"\xff" * 6 + b"\x52\x54\x00\x12\x34\x56" + b"\x08\x00" + ip + udp
+
+
+save("egress", "tcp-allowed", egress_seed(b"10.0.2.2/32:8080", 3,
+                                          tcp_frame(GUEST, HOST, 40000, 8080, 1, 0, 0x02)))
+save("egress", "tcp-parsed", egress_seed(b"10.0.0.0/8:80", 4,
+                                         tcp_frame(GUEST, HOST, 40000, 80, 1, 0, 0x02)))
+save("egress", "dns", egress_seed(b"bridge:br0", 1,
+                                  udp_frame(GUEST, (10, 0, 2, 3), 5353, 53, b"\0" * 12)))
+save("egress", "arp", egress_seed(b"tap:tap0", 3, b"\xff" * 6 + b"\x52\x54\x00\x12\x34\x56" +
+                                  b"\x08\x06" + bytes(28)))
+# a forwarded connection: slirp's SYN from 10.0.2.2:40000 to the guest's port 22, then the
+# guest's SYN-ACK from port 22, with an allow list that does not name 10.0.2.2
+fwd_in = tcp_frame(HOST, GUEST, 40000, 22, 1, 0, 0x02)
+save("egress", "forward-answer", egress_seed(b"1.2.3.4", 1 | 8, struct.pack("<H", len(fwd_in)) +
+                                             fwd_in + tcp_frame(GUEST, HOST, 22, 40000, 9, 2, 0x12)))

@@ -70,21 +70,25 @@ cove set dev --disk-size 2G || fail "grow disk"
 bad 'cpus 33 is out of range' -- set dev --cpus 33
 
 # --- the network in the bundle: create and set write it, get shows it ---------------------
-net() { python3 -c "import json,sys; n=json.load(open(sys.argv[1]))['network']; print(n['nat'], n.get('mac'), ' '.join(n['forwards']))" "$COVE_HOME/vms/$1/config.json"; }
+net() { python3 -c "import json,sys; n=json.load(open(sys.argv[1]))['network']; print(n['mode'], n.get('mac'), ' '.join(n['forwards']))" "$COVE_HOME/vms/$1/config.json"; }
 cove create nt --kernel "$COVE_GUEST_DIR/Image" --forward tcp:2222:22 --forward udp:127.0.0.1:5353:53 \
     --mac 52:54:00:aa:bb:cc >/dev/null || fail "create with forwards"
-[ "$(net nt)" = "True 52:54:00:aa:bb:cc tcp:2222:22 udp:127.0.0.1:5353:53" ] || fail "create: network $(net nt)"
+[ "$(net nt)" = "nat 52:54:00:aa:bb:cc tcp:2222:22 udp:127.0.0.1:5353:53" ] || fail "create: network $(net nt)"
 cove get nt | grep -qx 'forward:   udp:127.0.0.1:5353:53' || { cove get nt; fail "get: no forward"; }
 cove set nt --forward tcp:8080:80 || fail "set --forward"
-[ "$(net nt)" = "True 52:54:00:aa:bb:cc tcp:8080:80" ] || fail "set --forward did not replace the list: $(net nt)"
+[ "$(net nt)" = "nat 52:54:00:aa:bb:cc tcp:8080:80" ] || fail "set --forward did not replace the list: $(net nt)"
 bad 'need a network; pass --no-forwards' -- set nt --net none
 bad 'exclude each other' -- set nt --no-forwards --forward tcp:1:2
 bad "is not an IPv4 address" -- set nt --forward tcp:127.000.0.1:80:80
 cove set nt --net none --no-forwards || fail "set --net none"
-[ "$(net nt)" = "False 52:54:00:aa:bb:cc " ] || fail "set --net none: $(net nt)"
+[ "$(net nt)" = "none 52:54:00:aa:bb:cc " ] || fail "set --net none: $(net nt)"
 cove get nt | grep -qx 'network:   none' || fail "get: network not none"
 cove set nt --net nat --mac 52:54:00:dd:ee:ff || fail "set --net nat"
-[ "$(net nt)" = "True 52:54:00:dd:ee:ff " ] || fail "set --net nat: $(net nt)"
+[ "$(net nt)" = "nat 52:54:00:dd:ee:ff " ] || fail "set --net nat: $(net nt)"
+cove set nt --net bridge:br0 || fail "set --net bridge:br0"
+[ "$(net nt)" = "bridge:br0 52:54:00:dd:ee:ff " ] || fail "set --net bridge:br0: $(net nt)"
+cove get nt | grep -qx 'network:   bridge:br0, mac 52:54:00:dd:ee:ff' || { cove get nt; fail "get: not bridge:br0"; }
+bad "forwards need a network on NAT, not bridge:br0" -- set nt --forward tcp:1:2
 cove delete nt >/dev/null || fail "delete nt"
 echo "ok: forwards, NAT and MAC stored by create and set"
 

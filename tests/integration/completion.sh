@@ -83,6 +83,11 @@ exactly "alpha beta" -- cove ssh -l bob ""
 exactly "alpha beta" -- cove ssh-config ""
 exactly "alpha beta" -- cove connect ""
 exactly "build list rm update" -- cove image ""
+mkdir -p "$COVE_HOME/networks" && echo '{}' >"$COVE_HOME/networks/lab.json"
+exactly "create delete get list" -- cove network ""
+exactly "lab" -- cove network delete ""
+exactly "--format --help" -- cove network get lab -
+exactly "--help --subnet" -- cove network create lab2 -
 exactly "--help --suite" -- cove image build debian -
 exactly "debian" -- cove create x --from d
 exactly "" -- cove connect alpha ""
@@ -104,7 +109,10 @@ offers alpha: beta: -- cove cp ""
 exactly "" -- cove cp alpha:/etc/x
 
 exactly "serial virtio" -- cove run alpha --console ""
-exactly "nat none" -- cove run --kernel k --net ""
+offers nat none tap: bridge: network: -- cove run --kernel k --net ""
+exactly "network:" -- cove run --kernel k --net netw
+offers --net-allow --net-block -- cove set alpha --net-
+offers --no-net-rules --no-forwards -- cove set alpha --no-
 exactly "json" -- cove get alpha --format ""
 exactly "convert create info resize" -- cove disk ""
 exactly "cdisk raw" -- cove disk create x --format ""

@@ -1,7 +1,8 @@
 /*
  * virtio-net (virtio 1.2, 5.1): one receive and one transmit queue over a net attachment.
  *
- * Offered: MAC, STATUS (link always up), MTU (the attachment's; 64 KiB on slirp, see
+ * Offered: MAC, STATUS (the attachment's link state: a cove network's goes down while its
+ * switch is gone; a change raises the configuration interrupt), MTU (the attachment's; 64 KiB on slirp, see
  * net.h) and CSUM (the guest may leave TCP/UDP checksums to us, which saves a slow guest
  * CPU a pass over every byte it sends). No merged
  * receive buffers and no segmentation offloads, so every frame fits one receive chain
@@ -25,6 +26,7 @@
 
 #include "devices/iov.h"
 #include "devices/virtio/virtio_devices.h"
+#include "util/inet_csum.h"
 #include "util/state_format.h"
 #include "util/log.h"
 
@@ -191,15 +193,7 @@ static bool finish_checksum(uint8_t *frame, size_t len, const struct virtio_net_
     size_t start = le16toh(h->csum_start), field = start + le16toh(h->csum_offset);
     if (start >= len || field + 2 > len)
         return false;
-    uint32_t sum = 0;
-    size_t i = start;
-    for (; i + 1 < len; i += 2)
-        sum += (uint32_t)frame[i] << 8 | frame[i + 1];
-    if (i < len)
-        sum += (uint32_t)frame[i] << 8;
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    uint16_t csum = (uint16_t)~sum;
+    uint16_t csum = inet_csum_fold(inet_csum_add(0, frame + start, len - start));
     if (csum == 0)
         csum = 0xffff; /* the same value in one's complement; UDP reserves 0 for "none" */
     frame[field] = (uint8_t)(csum >> 8);
@@ -250,12 +244,19 @@ static int net_queue(void *dev, unsigned q, struct virtq *vq)
 static void net_config_read(void *dev, uint8_t *buf)
 {
     struct virtio_net *n = dev;
-    uint16_t status = htole16(VIRTIO_NET_S_LINK_UP), pairs = htole16(1),
+    bool up = !n->backend->ops->link_up || n->backend->ops->link_up(n->backend);
+    uint16_t status = htole16(up ? VIRTIO_NET_S_LINK_UP : 0), pairs = htole16(1),
              mtu = htole16((uint16_t)n->backend->mtu);
     memcpy(buf, n->mac, NET_MAC_LEN);
     memcpy(buf + 6, &status, 2);
     memcpy(buf + 8, &pairs, 2);
     memcpy(buf + 10, &mtu, 2);
+}
+
+static void net_link_changed(void *opaque)
+{
+    struct virtio_net *n = opaque;
+    virtio_mmio_config_changed(n->t);
 }
 
 /* Frames that waited for the old driver mean nothing to the next one. */
@@ -353,6 +354,8 @@ int virtio_net_create(const struct virtio_mmio_params *p, struct net_attachment 
     if (r < 0)
         return r;
     n->t = t;
+    backend->link_changed = net_link_changed;
+    backend->link_opaque = n;
     r = backend->ops->start(backend, net_receive, n);
     if (r < 0) {
         virtio_mmio_destroy(t);

@@ -210,7 +210,7 @@ static bool fwd_open(struct fwd *w)
     struct net_forward f = {.host_addr = 0x7f000001, .host_port = ntohs(a.sin_port),
                             .guest_port = GUEST_PORT};
     struct cove_error err;
-    if (net_slirp_open(&f, 1, &w->n, &err) < 0 || w->n->ops->start(w->n, inbox_rx, &w->box) < 0)
+    if (net_slirp_open(&f, 1, NULL, &w->n, &err) < 0 || w->n->ops->start(w->n, inbox_rx, &w->box) < 0)
         return false;
     guest_arp(w->n);
     w->client = socket(AF_INET, SOCK_STREAM, 0);

@@ -440,7 +440,7 @@ TEST(slirp_answers_arp)
 {
     struct net_attachment *n;
     struct cove_error err;
-    CHECK_EQ_U64(net_slirp_open(NULL, 0, &n, &err), 0);
+    CHECK_EQ_U64(net_slirp_open(NULL, 0, NULL, &n, &err), 0);
     struct arp_wait w = {.lock = PTHREAD_MUTEX_INITIALIZER};
     CHECK_EQ_U64(n->ops->start(n, arp_rx, &w), 0);
     uint8_t f[42] = {0};
@@ -478,16 +478,16 @@ TEST(slirp_forward_port_in_use)
     struct net_forward f = {.host_addr = 0x7f000001, .host_port = (uint16_t)port, .guest_port = 80};
     struct net_attachment *n = NULL;
     struct cove_error err = {0};
-    CHECK_EQ_U64(net_slirp_open(&f, 1, &n, &err), -EADDRINUSE);
+    CHECK_EQ_U64(net_slirp_open(&f, 1, NULL, &n, &err), -EADDRINUSE);
     char want[128];
     snprintf(want, sizeof want,
              "port %u on 127.0.0.1 is already in use; choose another --forward host port", port);
     CHECK_STR(err.message, want);
     close(s);
     /* Free now: the same forward binds, and is released on close. */
-    CHECK_EQ_U64(net_slirp_open(&f, 1, &n, &err), 0);
+    CHECK_EQ_U64(net_slirp_open(&f, 1, NULL, &n, &err), 0);
     net_close(n);
-    CHECK_EQ_U64(net_slirp_open(&f, 1, &n, &err), 0);
+    CHECK_EQ_U64(net_slirp_open(&f, 1, NULL, &n, &err), 0);
     net_close(n);
 }
 

@@ -47,6 +47,40 @@ static void expect_error(const char *from, const char *to, const char *want)
     }
 }
 
+/* network.mode and the egress rules go through config.json and back; "nat": false of an
+ * older bundle reads as mode none. */
+TEST(network_mode_round_trip)
+{
+    struct cove_config cfg;
+    struct cove_error err = {0};
+    CHECK(cove_config_parse(GOOD, strlen(GOOD), "config.json", &cfg, &err) == 0);
+    cfg.net = (struct cove_net_spec){COVE_NET_BRIDGE, "br0"};
+    CHECK(cove_net_rule_make("10.0.2.2:8080", true, &cfg.net_rules[0], &err) == 0);
+    CHECK(cove_net_rule_make("10.0.0.0/8", false, &cfg.net_rules[1], &err) == 0);
+    cfg.nnet_rules = 2;
+    char *text = cove_config_to_json(&cfg);
+    REQUIRE(text);
+    CHECK(strstr(text, "\"mode\": \"bridge:br0\"") && !strstr(text, "\"nat\""));
+    cove_config_free(&cfg);
+    CHECK(cove_config_parse(text, strlen(text), "config.json", &cfg, &err) == 0);
+    free(text);
+    CHECK(cfg.net.mode == COVE_NET_BRIDGE);
+    CHECK_STR(cfg.net.name, "br0");
+    CHECK_EQ_U64(cfg.nnet_rules, 2);
+    CHECK(cfg.net_rules[0].allow && !cfg.net_rules[1].allow);
+    CHECK_STR(cfg.net_rules[1].spec, "10.0.0.0/8");
+    CHECK(cove_config_has_net(&cfg));
+    cove_config_free(&cfg);
+    const char *old = strstr(GOOD, "\"nat\": true");
+    REQUIRE(old);
+    char legacy[2048];
+    snprintf(legacy, sizeof legacy, "%.*s\"nat\": false%s", (int)(old - GOOD), GOOD,
+             old + strlen("\"nat\": true"));
+    CHECK(cove_config_parse(legacy, strlen(legacy), "config.json", &cfg, &err) == 0);
+    CHECK(cfg.has_network && cfg.net.mode == COVE_NET_NONE && !cove_config_has_net(&cfg));
+    cove_config_free(&cfg);
+}
+
 TEST(parses_good_config)
 {
     struct cove_config cfg;
@@ -57,7 +91,7 @@ TEST(parses_good_config)
     CHECK_EQ_U64(cfg.ndisks, 1);
     CHECK_STR(cfg.disks[0].file, "disk.img");
     CHECK(!cfg.disks[0].read_only);
-    CHECK(cfg.has_network && cfg.nat);
+    CHECK(cfg.has_network && cfg.net.mode == COVE_NET_NAT);
     CHECK_STR(cfg.mac, "52:54:00:12:34:56");
     CHECK_EQ_U64(cfg.nforwards, 2);
     CHECK_STR(cfg.forwards[1], "udp:127.0.0.1:53:53");
@@ -152,6 +186,14 @@ TEST(rejects_bad_values)
     expect_error("\"read_only\": false", "\"read_only\": false, \"interface\": 1",
                  "'disks[0].interface'");
     expect_error("\"nat\": true", "\"nat\": 1", "key 'network.nat': must be true or false");
+    expect_error("\"nat\": true", "\"mode\": \"bridge\"", "key 'network.mode': network 'bridge'");
+    expect_error("\"nat\": true", "\"mode\": \"nat\", \"nat\": true",
+                 "'network.mode' and 'network.nat' exclude each other");
+    expect_error("\"nat\": true", "\"mode\": 1", "key 'network.mode': must be a string");
+    expect_error("\"nat\": true", "\"allow\": [\"10.0.0.1/8\"]", "key 'network.allow[0]'");
+    expect_error("\"nat\": true", "\"block\": [\"10.0.0.0/8:80\"]",
+                 "'network.block[0]': rule '10.0.0.0/8:80': a block rule takes no port");
+    expect_error("\"nat\": true", "\"block\": \"10.0.0.0/8\"", "key 'network.block': must be an array");
     expect_error("52:54:00:12:34:56", "52:54:00:12:34", "key 'network.mac'");
     expect_error("52:54:00:12:34:56", "53:54:00:12:34:56", "multicast");
     expect_error("\"tcp:2222:22\"", "\"tcp:2222\"", "key 'network.forwards[0]'");
@@ -451,6 +493,7 @@ int main(void)
     if (!mkdtemp(tmpdir))
         return 1;
     RUN(parses_good_config);
+    RUN(network_mode_round_trip);
     RUN(round_trips_through_json);
     RUN(disk_interface);
     RUN(minimal_config);

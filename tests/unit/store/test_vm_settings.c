@@ -69,18 +69,18 @@ TEST(network_stored)
     CHECK(create("n", (struct cove_create_options){.forwards = fw, .nforwards = 2,
                                                    .mac = "52:54:00:aa:bb:cc"}, &err) == 0);
     CHECK(cove_vm_get("n", &v, &err) == 0);
-    CHECK(v.config.has_network && v.config.nat);
+    CHECK(cove_config_has_net(&v.config));
     CHECK_STR(v.config.mac, "52:54:00:aa:bb:cc");
     CHECK_EQ_U64(v.config.nforwards, 2);
     CHECK_STR(v.config.forwards[1], "udp:127.0.0.1:5353:53");
     cove_vm_info_free(&v);
 
     /* none with forwards stored: refused, nothing changed */
-    struct cove_vm_settings s = {.net = COVE_NET_NONE, .cpus = 2};
+    struct cove_vm_settings s = {.net = {COVE_NET_NONE}, .cpus = 2};
     CHECK(cove_vm_set("n", &s, &err) == -EINVAL);
     CHECK(strstr(err.message, "2 forward(s), which need a network"));
     CHECK(cove_vm_get("n", &v, &err) == 0);
-    CHECK(v.config.nat && v.config.cpus == 1);
+    CHECK(v.config.net.mode == COVE_NET_NAT && v.config.cpus == 1);
     cove_vm_info_free(&v);
 
     /* a replaced list; a bad forward changes nothing */
@@ -96,15 +96,15 @@ TEST(network_stored)
     cove_vm_info_free(&v);
 
     /* none (with the forwards gone) keeps the MAC; NAT again brings it back */
-    s = (struct cove_vm_settings){.net = COVE_NET_NONE, .set_forwards = true};
+    s = (struct cove_vm_settings){.net = {COVE_NET_NONE}, .set_forwards = true};
     CHECK(cove_vm_set("n", &s, &err) == 0);
     CHECK(cove_vm_get("n", &v, &err) == 0);
-    CHECK(!v.config.nat && v.config.nforwards == 0);
+    CHECK(v.config.net.mode == COVE_NET_NONE && v.config.nforwards == 0);
     cove_vm_info_free(&v);
-    s = (struct cove_vm_settings){.net = COVE_NET_NAT};
+    s = (struct cove_vm_settings){.net = {COVE_NET_NAT}};
     CHECK(cove_vm_set("n", &s, &err) == 0);
     CHECK(cove_vm_get("n", &v, &err) == 0);
-    CHECK(v.config.nat);
+    CHECK(v.config.net.mode == COVE_NET_NAT);
     CHECK_STR(v.config.mac, "52:54:00:aa:bb:cc");
     cove_vm_info_free(&v);
 

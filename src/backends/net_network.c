@@ -1,0 +1,294 @@
+/*
+ * The attachment to a cove network (net.h, net_network_open): a Unix datagram socket of
+ * this VMM's own in the network's run directory, registered with the network's switch
+ * (net_switch.h), which it starts when none answers. A thread receives the switch's
+ * frames and sends the keepalive; when the switch stops answering, the link is down (the
+ * device is told: virtio-net's link status) and frames from the guest are dropped, and the thread starts a switch again (a killed one
+ * comes back within a few seconds, with the same gateway MAC and an empty table that
+ * refills as the guests talk).
+ */
+#include "backends/net.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cove/network.h>
+
+#include "backends/net_switch.h"
+#include "util/fdio.h"
+#include "util/confined.h"
+#include "util/log.h"
+
+#define LINK_TIMEOUT_MS 3000 /* no answer to keepalives for this long: the link is down */
+#define RESPAWN_MS 2000      /* the least time between two starts of the switch */
+#define OPEN_TIMEOUT_MS 5000
+
+struct net_network {
+    struct net_attachment base;
+    int fd, stop_efd;
+    char name[65], dir[PATH_MAX];
+    uint32_t net;
+    unsigned prefix;
+    struct sockaddr_un sw, own;
+    uint8_t hello[1 + NET_MAC_LEN + 64];
+    size_t hello_len;
+    net_receive_fn fn;
+    void *opaque;
+    pthread_t thread;
+    bool started;
+    atomic_bool link_up;
+    long long last_ack_ms, last_spawn_ms;
+    bool told_confined; /* said once that the switch cannot be started from here */
+    char refused[256]; /* the switch's reason, when it refused this port */
+    uint8_t buf[1 + NET_FRAME_MAX + 1];
+};
+
+static int send_kind(struct net_network *nn, char kind, const void *data, size_t len)
+{
+    struct iovec iov[2] = {{&kind, 1}, {(void *)data, len}};
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
+    return sendmsg(nn->fd, &m, MSG_NOSIGNAL) < 0 ? -errno : 0; /* waits briefly for room */
+}
+
+/* The link's new state; the device hears of a change once it started the attachment. */
+static void set_link(struct net_network *nn, bool up)
+{
+    if (atomic_exchange(&nn->link_up, up) == up)
+        return;
+    if (nn->started)
+        log_warn("network %s: link %s", nn->name, up ? "up" : "down: its switch is gone "
+                 "(starting another) or refused this VM");
+    if (nn->started && nn->base.link_changed)
+        nn->base.link_changed(nn->base.link_opaque);
+}
+
+/* (Re)connects to the switch's socket (a restarted switch is a new socket at the same
+ * path) and says hello; starts a switch when none is there. */
+static void say_hello(struct net_network *nn, long long now)
+{
+    int rc = connect(nn->fd, (struct sockaddr *)&nn->sw, sizeof nn->sw) < 0 ? -errno : 0;
+    if (rc == 0)
+        rc = send_kind(nn, NET_SWITCH_MSG_HELLO, nn->hello + 1, nn->hello_len - 1);
+    if (rc == -ENOENT || rc == -ECONNREFUSED)
+        set_link(nn, false); /* no switch there */
+    if ((rc == -ENOENT || rc == -ECONNREFUSED) && now - nn->last_spawn_ms >= RESPAWN_MS) {
+        struct cove_error e = {0};
+        nn->last_spawn_ms = now;
+        if (process_confined()) { /* no fork under the filter: the next VM's run starts it */
+            if (!nn->told_confined)
+                log_warn("network %s: its switch is gone, and a confined VM cannot start it; "
+                         "the next VM started on the network does", nn->name);
+            nn->told_confined = true;
+        } else if (net_switch_spawn(nn->dir, nn->net, nn->prefix, &e) < 0)
+            log_warn("network %s: %s", nn->name, e.message);
+    }
+}
+
+/* One message from the switch. */
+static void message(struct net_network *nn, size_t n, long long now)
+{
+    switch (nn->buf[0]) {
+    case NET_SWITCH_MSG_FRAME:
+        if (n - 1 >= NET_FRAME_MIN && n - 1 <= NET_FRAME_MAX && nn->fn &&
+            atomic_load(&nn->link_up))
+            nn->fn(nn->opaque, nn->buf + 1, n - 1);
+        break;
+    case NET_SWITCH_MSG_ACCEPT:
+        nn->last_ack_ms = now;
+        nn->refused[0] = 0;
+        set_link(nn, true);
+        break;
+    case NET_SWITCH_MSG_REFUSE:
+        snprintf(nn->refused, sizeof nn->refused, "%.*s", (int)(n - 1), (char *)nn->buf + 1);
+        if (atomic_load(&nn->link_up))
+            log_warn("network %s: the switch refused this VM: %s", nn->name, nn->refused);
+        set_link(nn, false);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Receives what is there, keeps the link alive; returns after at most wait_ms. */
+static void pump(struct net_network *nn, int wait_ms)
+{
+    struct pollfd p[2] = {{nn->fd, POLLIN, 0}, {nn->stop_efd, POLLIN, 0}};
+    poll(p, 2, wait_ms);
+    long long now = monotonic_ms();
+    for (;;) {
+        ssize_t n = recv(nn->fd, nn->buf, sizeof nn->buf, MSG_DONTWAIT);
+        if (n <= 0)
+            break;
+        message(nn, (size_t)n, now);
+    }
+    if (now - nn->last_ack_ms > LINK_TIMEOUT_MS)
+        set_link(nn, false);
+}
+
+static void *receive_thread(void *arg)
+{
+    struct net_network *nn = arg;
+    long long next_hello = 0;
+    for (;;) {
+        struct pollfd stop = {nn->stop_efd, POLLIN, 0};
+        if (poll(&stop, 1, 0) > 0)
+            return NULL;
+        long long now = monotonic_ms();
+        if (now >= next_hello) {
+            say_hello(nn, now);
+            next_hello = now + NET_SWITCH_KEEPALIVE_MS;
+        }
+        pump(nn, (int)(next_hello - now));
+    }
+}
+
+static int network_start(struct net_attachment *n, net_receive_fn fn, void *opaque)
+{
+    struct net_network *nn = (struct net_network *)n;
+    nn->fn = fn;
+    nn->opaque = opaque;
+    nn->started = true;
+    int rc = pthread_create(&nn->thread, NULL, receive_thread, nn);
+    if (rc)
+        nn->started = false;
+    return -rc;
+}
+
+static int network_send(struct net_attachment *n, const void *frame, size_t len)
+{
+    struct net_network *nn = (struct net_network *)n;
+    if (!atomic_load(&nn->link_up))
+        return 0; /* link down: dropped, as a wire would */
+    send_kind(nn, NET_SWITCH_MSG_FRAME, frame, len);
+    return 0;
+}
+
+static void network_close(struct net_attachment *n)
+{
+    struct net_network *nn = (struct net_network *)n;
+    if (nn->started) {
+        uint64_t one = 1;
+        if (write(nn->stop_efd, &one, sizeof one) < 0) {
+        }
+        pthread_join(nn->thread, NULL);
+    }
+    send_kind(nn, NET_SWITCH_MSG_BYE, NULL, 0);
+    close(nn->fd);
+    close(nn->stop_efd);
+    unlink(nn->own.sun_path);
+    free(nn);
+}
+
+static bool network_link_up(struct net_attachment *n)
+{
+    return atomic_load(&((struct net_network *)n)->link_up);
+}
+
+static const struct net_attachment_ops network_ops = {
+    .start = network_start,
+    .send = network_send,
+    .close = network_close,
+    .link_up = network_link_up,
+};
+
+static int bind_own(struct net_network *nn, struct cove_error *err)
+{
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) < 0)
+        r = (uint32_t)monotonic_ms();
+    nn->own.sun_family = AF_UNIX;
+    nn->sw.sun_family = AF_UNIX;
+    int a = snprintf(nn->own.sun_path, sizeof nn->own.sun_path, "%s/port-%d-%u.sock", nn->dir,
+                     (int)getpid(), r);
+    int b = snprintf(nn->sw.sun_path, sizeof nn->sw.sun_path, "%s/switch.sock", nn->dir);
+    if (a < 0 || b < 0 || (size_t)a >= sizeof nn->own.sun_path ||
+        (size_t)b >= sizeof nn->sw.sun_path)
+        return cove_error_set(err, -ENAMETOOLONG, "network '%s': its directory %s is too long "
+                              "for a socket path; use a shorter COVE_HOME", nn->name, nn->dir);
+    nn->fd = net_switch_socket();
+    if (nn->fd < 0)
+        return cove_error_set(err, nn->fd, "socket: %s", strerror(-nn->fd));
+    mode_t old = umask(0177);
+    int rc = bind(nn->fd, (struct sockaddr *)&nn->own, sizeof nn->own) < 0 ? -errno : 0;
+    umask(old);
+    if (rc < 0)
+        return cove_error_set(err, rc, "cannot bind %s: %s", nn->own.sun_path, strerror(-rc));
+    return 0;
+}
+
+/* Registers with the switch (starting it), waiting for its answer. */
+static int join(struct net_network *nn, struct cove_error *err)
+{
+    long long deadline = monotonic_ms() + OPEN_TIMEOUT_MS;
+    nn->last_spawn_ms = -RESPAWN_MS;
+    while (monotonic_ms() < deadline) {
+        long long now = monotonic_ms();
+        say_hello(nn, now);
+        pump(nn, 200);
+        if (atomic_load(&nn->link_up))
+            return 0;
+        if (nn->refused[0])
+            return cove_error_set(err, -EADDRINUSE, "network '%s': %s", nn->name, nn->refused);
+    }
+    return cove_error_set(err, -ETIMEDOUT, "network '%s': its switch did not answer within "
+                          "%d s (see %s/switch.log)", nn->name, OPEN_TIMEOUT_MS / 1000, nn->dir);
+}
+
+int net_network_open_named(const char *name, const uint8_t mac[NET_MAC_LEN],
+                           const char *hostname, struct net_attachment **out,
+                           struct cove_error *err)
+{
+    struct cove_network_info info;
+    int rc = cove_network_get(name, &info, err);
+    if (rc < 0)
+        return rc;
+    struct net_network *nn = calloc(1, sizeof *nn);
+    if (!nn)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    nn->base.ops = &network_ops;
+    nn->base.mtu = NET_MTU_NETWORK;
+    nn->fd = -1;
+    nn->net = info.net;
+    nn->prefix = info.prefix;
+    snprintf(nn->name, sizeof nn->name, "%s", name);
+    nn->hello[0] = NET_SWITCH_MSG_HELLO;
+    memcpy(nn->hello + 1, mac, NET_MAC_LEN);
+    size_t hl = hostname ? strnlen(hostname, sizeof nn->hello - 1 - NET_MAC_LEN) : 0;
+    memcpy(nn->hello + 1 + NET_MAC_LEN, hostname, hl);
+    nn->hello_len = 1 + NET_MAC_LEN + hl;
+    nn->stop_efd = eventfd(0, EFD_CLOEXEC);
+    if (nn->stop_efd < 0)
+        rc = cove_error_set(err, -errno, "eventfd: %s", strerror(errno));
+    else if ((rc = cove_network_run_dir(name, nn->dir, sizeof nn->dir, err)) == 0 &&
+             (rc = bind_own(nn, err)) == 0)
+        rc = join(nn, err);
+    if (rc < 0) {
+        if (nn->fd >= 0) {
+            close(nn->fd);
+            unlink(nn->own.sun_path);
+        }
+        if (nn->stop_efd >= 0)
+            close(nn->stop_efd);
+        free(nn);
+        return rc;
+    }
+    *out = &nn->base;
+    return 0;
+}
+
+int net_network_open(const char *name, const uint8_t mac[NET_MAC_LEN],
+                     struct net_attachment **out, struct cove_error *err)
+{
+    return net_network_open_named(name, mac, NULL, out, err);
+}

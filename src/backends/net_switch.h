@@ -1,0 +1,96 @@
+/*
+ * net_switch.h — the switch of a cove network (`cove network create`).
+ *
+ * One process per network joins its VMs on one Ethernet segment. Each VM's attachment
+ * (net_network.c) binds a Unix datagram socket of its own in the network's run
+ * directory, $COVE_HOME/run/networks/NAME/, and registers with the switch's socket there
+ * (switch.sock); no privilege is needed. The switch learns which port each source MAC is
+ * behind, sends a frame for a known MAC to that port only and floods broadcast, multicast
+ * and unknown destinations; it is itself a host on the network (net_services.h: ARP,
+ * ping, DHCP, DNS at the gateway address).
+ *
+ * The wire protocol, one datagram per message, the first byte its kind:
+ *   'H' MAC[6] NAME...   a port registers (again every second: its keepalive); NAME,
+ *                        maybe empty, is the VM's host name for DNS
+ *   'A'                  the switch accepts it (the answer to every 'H')
+ *   'R' TEXT             the switch refuses it (TEXT says why: its MAC is in use)
+ *   'F' FRAME            an Ethernet frame, either way
+ *   'B'                  the port leaves
+ * A port not heard from for NET_SWITCH_PORT_TIMEOUT_MS is dropped, as is one whose socket
+ * refuses a datagram (its VMM is gone). The switch exits once it has had no port for
+ * NET_SWITCH_IDLE_MS; the next VM to attach starts it again.
+ */
+#ifndef COVE_BACKENDS_NET_SWITCH_H
+#define COVE_BACKENDS_NET_SWITCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cove/error.h>
+
+#include "backends/net.h"
+
+#define NET_SWITCH_PORTS 64 /* one bit each in a uint64_t */
+#define NET_SWITCH_FDB 1024
+#define NET_SWITCH_FDB_AGE_MS 300000
+#define NET_SWITCH_PORT_TIMEOUT_MS 5000
+#define NET_SWITCH_KEEPALIVE_MS 1000
+#define NET_SWITCH_IDLE_MS 5000
+
+#define NET_SWITCH_MSG_HELLO 'H'
+#define NET_SWITCH_MSG_ACCEPT 'A'
+#define NET_SWITCH_MSG_REFUSE 'R'
+#define NET_SWITCH_MSG_FRAME 'F'
+#define NET_SWITCH_MSG_BYE 'B'
+
+struct net_switch_port {
+    bool used;
+    uint8_t mac[NET_MAC_LEN]; /* the MAC it registered with */
+};
+
+struct net_switch_fdb_entry {
+    bool used;
+    uint8_t mac[NET_MAC_LEN];
+    int port;
+    int64_t seen_ms;
+};
+
+struct net_switch {
+    uint8_t local_mac[NET_MAC_LEN]; /* the switch's own host (the gateway) */
+    struct net_switch_port ports[NET_SWITCH_PORTS];
+    struct net_switch_fdb_entry fdb[NET_SWITCH_FDB];
+};
+
+void net_switch_init(struct net_switch *sw, const uint8_t local_mac[NET_MAC_LEN]);
+
+/* A new port for mac: its index, -EADDRINUSE when a port holds mac (or mac is the
+ * switch's own, or multicast), -ENOSPC when every port is taken. */
+int net_switch_join(struct net_switch *sw, const uint8_t mac[NET_MAC_LEN]);
+/* The port is gone; what was learnt behind it is forgotten. */
+void net_switch_leave(struct net_switch *sw, int port);
+/* The port that registered mac, or -1. */
+int net_switch_port_of(const struct net_switch *sw, const uint8_t mac[NET_MAC_LEN]);
+
+/* A frame from port in (at least NET_FRAME_MIN bytes): learns its source and returns the
+ * ports it goes to, one bit each; *local says whether the switch's own host gets it too.
+ * A frame whose source is multicast, the switch's MAC or another port's registered MAC
+ * goes nowhere (a guest cannot take another's traffic). */
+uint64_t net_switch_route(struct net_switch *sw, int in, const uint8_t *frame, size_t len,
+                          int64_t now_ms, bool *local);
+
+/* A datagram socket as the switch and its ports use (send waits briefly for room at the
+ * receiver: see net_switch_daemon.c). The fd or a negative errno. */
+int net_switch_socket(void);
+
+/* The switch process of the network whose run directory is dir and subnet net/prefix
+ * (host byte order): forks, and the child (in a session of its own, its standard streams
+ * on dir/switch.log; when this program is the cove command, exec'd afresh as `cove
+ * network-switch`) serves until idle. Returns once the child is forked; a second switch
+ * for one directory exits at once (dir/switch.lock). */
+int net_switch_spawn(const char *dir, uint32_t net, unsigned prefix, struct cove_error *err);
+
+/* The loop of the switch process itself: returns when idle (0) or on a failure. */
+int net_switch_serve(const char *dir, uint32_t net, unsigned prefix, struct cove_error *err);
+
+#endif

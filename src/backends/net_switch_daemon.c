@@ -1,0 +1,369 @@
+/*
+ * The switch process of a cove network (net_switch.h): its socket, its ports' addresses
+ * and the loop that moves frames between them. It starts forked from the first VMM that
+ * attaches (net_switch_spawn) and ends when no VM has been attached for a few seconds.
+ */
+#include "backends/net_switch.h"
+
+#include <cove/network.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backends/net_services.h"
+#include "util/fdio.h"
+#include "util/log.h"
+
+#define SOCK_BUF_BYTES (4 << 20)
+/* How long a frame may wait for room at its receiver. A Unix datagram socket holds only
+ * net.unix.max_dgram_qlen datagrams (10) or its sender's send buffer (wmem_max, about
+ * 200 KiB: three 64 KiB frames) and cannot be made larger without privilege; dropping
+ * every frame past that would cut TCP to a crawl. A short wait in the sender's send()
+ * instead slows the faster side to the slower, as a switch's flow control would. */
+#define SEND_WAIT_MS 20
+
+struct port_addr {
+    struct sockaddr_un addr;
+    socklen_t len;
+    long long seen_ms;
+};
+
+struct switch_proc {
+    int fd;
+    struct net_switch sw;
+    struct net_services svc;
+    struct port_addr addrs[NET_SWITCH_PORTS];
+    uint8_t buf[1 + NET_FRAME_MAX + 1];
+    uint8_t reply[1 + NET_FRAME_MAX];
+};
+
+static int path_in(char *buf, size_t n, const char *dir, const char *name)
+{
+    int len = snprintf(buf, n, "%s/%s", dir, name);
+    return len < 0 || (size_t)len >= n ? -ENAMETOOLONG : 0;
+}
+
+static void mac_text(const uint8_t *m, char out[18])
+{
+    snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+static int port_by_addr(const struct switch_proc *p, const struct sockaddr_un *a, socklen_t len)
+{
+    for (int i = 0; i < NET_SWITCH_PORTS; i++)
+        if (p->sw.ports[i].used && p->addrs[i].len == len && !memcmp(&p->addrs[i].addr, a, len))
+            return i;
+    return -1;
+}
+
+/* One message to an address; -errno when its socket is gone (or full: EAGAIN). */
+static int send_to(struct switch_proc *p, const struct sockaddr_un *a, socklen_t alen, char kind,
+                   const void *data, size_t len)
+{
+    struct iovec iov[2] = {{&kind, 1}, {(void *)data, len}};
+    struct msghdr m = {.msg_name = (void *)a, .msg_namelen = alen, .msg_iov = iov,
+                       .msg_iovlen = len ? 2 : 1};
+    return sendmsg(p->fd, &m, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+static void drop_port(struct switch_proc *p, int port, const char *why)
+{
+    char mac[18];
+    mac_text(p->sw.ports[port].mac, mac);
+    log_info("network switch: port %s left (%s)", mac, why);
+    if (strcmp(why, "its VM stopped")) /* a killed VMM leaves its socket file behind */
+        unlink(p->addrs[port].addr.sun_path);
+    net_switch_leave(&p->sw, port);
+}
+
+/* A frame to a port: a socket that is gone takes its port with it; a full one drops the
+ * frame, as a congested wire would. */
+static void deliver(struct switch_proc *p, int port, const void *frame, size_t len)
+{
+    int rc = send_to(p, &p->addrs[port].addr, p->addrs[port].len, NET_SWITCH_MSG_FRAME, frame, len);
+    if (rc == -ECONNREFUSED || rc == -ENOENT)
+        drop_port(p, port, "its socket is gone");
+}
+
+static void hello(struct switch_proc *p, const struct sockaddr_un *a, socklen_t alen,
+                  const uint8_t *msg, size_t len, long long now)
+{
+    int port = port_by_addr(p, a, alen);
+    if (port >= 0) {
+        p->addrs[port].seen_ms = now;
+        send_to(p, a, alen, NET_SWITCH_MSG_ACCEPT, NULL, 0);
+        return;
+    }
+    if (len < 1 + NET_MAC_LEN)
+        return;
+    const uint8_t *mac = msg + 1;
+    char text[18], why[128];
+    mac_text(mac, text);
+    int holder = net_switch_port_of(&p->sw, mac);
+    if (holder >= 0) { /* a VMM killed and started again: is the old one still there? */
+        int rc = send_to(p, &p->addrs[holder].addr, p->addrs[holder].len,
+                         NET_SWITCH_MSG_ACCEPT, NULL, 0);
+        if (rc == -ECONNREFUSED || rc == -ENOENT)
+            drop_port(p, holder, "its socket is gone");
+    }
+    port = net_switch_join(&p->sw, mac);
+    if (port < 0) {
+        if (port == -ENOSPC)
+            snprintf(why, sizeof why, "the network has no free port (%d VMs are on it)",
+                     NET_SWITCH_PORTS);
+        else
+            snprintf(why, sizeof why, "MAC %s is in use by another VM on the network; give "
+                     "this VM another (cove set NAME --mac)", text);
+        log_warn("network switch: refused a port: %s", why);
+        send_to(p, a, alen, NET_SWITCH_MSG_REFUSE, why, strlen(why));
+        return;
+    }
+    p->addrs[port] = (struct port_addr){*a, alen, now};
+    size_t name_len = strnlen((const char *)msg + 1 + NET_MAC_LEN, len - 1 - NET_MAC_LEN);
+    if (name_len)
+        net_services_set_name(&p->svc, mac, (const char *)msg + 1 + NET_MAC_LEN, name_len);
+    log_info("network switch: port %s joined", text);
+    send_to(p, a, alen, NET_SWITCH_MSG_ACCEPT, NULL, 0);
+}
+
+static void frame_in(struct switch_proc *p, int in, const uint8_t *frame, size_t len,
+                     long long now)
+{
+    bool local;
+    uint64_t out = net_switch_route(&p->sw, in, frame, len, now, &local);
+    for (int i = 0; out; i++, out >>= 1)
+        if ((out & 1) && p->sw.ports[i].used)
+            deliver(p, i, frame, len);
+    if (local) {
+        size_t n = net_services_handle(&p->svc, frame, len, p->reply, sizeof p->reply);
+        if (n && p->sw.ports[in].used)
+            deliver(p, in, p->reply, n);
+    }
+}
+
+static void receive(struct switch_proc *p, long long now)
+{
+    struct sockaddr_un a;
+    for (;;) {
+        socklen_t alen = sizeof a;
+        ssize_t n = recvfrom(p->fd, p->buf, sizeof p->buf, MSG_DONTWAIT, (struct sockaddr *)&a,
+                             &alen);
+        if (n <= 0)
+            return;
+        if (a.sun_family != AF_UNIX || alen <= offsetof(struct sockaddr_un, sun_path))
+            continue; /* an unbound sender cannot be answered */
+        int port = port_by_addr(p, &a, alen);
+        switch (p->buf[0]) {
+        case NET_SWITCH_MSG_HELLO:
+            hello(p, &a, alen, p->buf, (size_t)n, now);
+            break;
+        case NET_SWITCH_MSG_FRAME:
+            if (port >= 0 && n - 1 >= NET_FRAME_MIN && n - 1 <= NET_FRAME_MAX) {
+                p->addrs[port].seen_ms = now;
+                frame_in(p, port, p->buf + 1, (size_t)n - 1, now);
+            }
+            break;
+        case NET_SWITCH_MSG_BYE:
+            if (port >= 0)
+                drop_port(p, port, "its VM stopped");
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static bool any_port(const struct switch_proc *p)
+{
+    for (int i = 0; i < NET_SWITCH_PORTS; i++)
+        if (p->sw.ports[i].used)
+            return true;
+    return false;
+}
+
+int net_switch_socket(void)
+{
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int size = SOCK_BUF_BYTES;
+    struct timeval wait = {0, SEND_WAIT_MS * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size); /* as far as allowed */
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &wait, sizeof wait);
+    return fd;
+}
+
+static int open_socket(const char *dir, int *fd_out, struct cove_error *err)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (path_in(a.sun_path, sizeof a.sun_path, dir, "switch.sock") < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "the network's directory %s is too long for "
+                              "a socket path; use a shorter COVE_HOME", dir);
+    int fd = net_switch_socket();
+    if (fd < 0)
+        return cove_error_set(err, fd, "socket: %s", strerror(-fd));
+    unlink(a.sun_path); /* a dead switch's; the lock says none runs */
+    mode_t old = umask(0177);
+    int rc = bind(fd, (struct sockaddr *)&a, sizeof a);
+    umask(old);
+    if (rc < 0) {
+        rc = -errno;
+        close(fd);
+        return cove_error_set(err, rc, "cannot bind %s: %s", a.sun_path, strerror(-rc));
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+int net_switch_serve(const char *dir, uint32_t net, unsigned prefix, struct cove_error *err)
+{
+    char lock_path[PATH_MAX], sock_path[PATH_MAX];
+    if (path_in(lock_path, sizeof lock_path, dir, "switch.lock") < 0 ||
+        path_in(sock_path, sizeof sock_path, dir, "switch.sock") < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "path too long: %s", dir);
+    int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock < 0)
+        return cove_error_set(err, -errno, "cannot open %s: %s", lock_path, strerror(errno));
+    if (flock(lock, LOCK_EX | LOCK_NB) < 0) {
+        close(lock);
+        return 0; /* another switch serves this network */
+    }
+    struct switch_proc *p = calloc(1, sizeof *p);
+    if (!p) {
+        close(lock);
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    }
+    int rc = open_socket(dir, &p->fd, err);
+    if (rc < 0) {
+        free(p);
+        close(lock);
+        return rc;
+    }
+    /* The gateway's MAC follows from its address, so the guests' ARP caches stay right
+     * across a restart of the switch. */
+    uint32_t gw = (net & (prefix ? ~0u << (32 - prefix) : 0)) + 1;
+    uint8_t mac[NET_MAC_LEN] = {0x02, 0xc0, 0x7e, (uint8_t)(gw >> 16), (uint8_t)(gw >> 8),
+                                (uint8_t)gw};
+    net_switch_init(&p->sw, mac);
+    net_services_init(&p->svc, net, prefix, mac);
+    if (ftruncate(lock, 0) == 0)
+        dprintf(lock, "%d\n", (int)getpid());
+    log_info("network switch for %s started (pid %d)", dir, (int)getpid());
+    long long idle_since = monotonic_ms();
+    for (;;) {
+        struct pollfd pfd = {p->fd, POLLIN, 0};
+        if (poll(&pfd, 1, NET_SWITCH_KEEPALIVE_MS) < 0 && errno != EINTR)
+            break;
+        long long now = monotonic_ms();
+        receive(p, now);
+        for (int i = 0; i < NET_SWITCH_PORTS; i++)
+            if (p->sw.ports[i].used && now - p->addrs[i].seen_ms > NET_SWITCH_PORT_TIMEOUT_MS)
+                drop_port(p, i, "no keepalive");
+        if (any_port(p))
+            idle_since = now;
+        else if (now - idle_since > NET_SWITCH_IDLE_MS)
+            break;
+    }
+    log_info("network switch for %s stopped: no VM attached", dir);
+    unlink(sock_path);
+    close(p->fd);
+    free(p);
+    if (ftruncate(lock, 0) < 0) { /* the pid is no longer this switch's */
+    }
+    close(lock);
+    return 0;
+}
+
+/* A switch forked from a VMM would keep the VMM's mappings (guest RAM included) for as
+ * long as it runs, which can be long after that VM stopped: when this program is the cove
+ * command, the child starts afresh as `cove network-switch DIR NET PREFIX` instead. Other
+ * programs (the unit tests) serve in the forked child. Returns only when exec failed or
+ * is not possible. */
+static void exec_cove(const char *dir, uint32_t net, unsigned prefix)
+{
+    char self[PATH_MAX], net_text[16], prefix_text[8];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return;
+    self[n] = 0;
+    const char *base = strrchr(self, '/');
+    if (strcmp(base ? base + 1 : self, "cove"))
+        return;
+    snprintf(net_text, sizeof net_text, "%u", net);
+    snprintf(prefix_text, sizeof prefix_text, "%u", prefix);
+    char *argv[] = {"cove", "network-switch", (char *)dir, net_text, prefix_text, NULL};
+    execv(self, argv);
+}
+
+int cove_network_switch_main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: cove network-switch DIR NET PREFIX (started by cove itself)\n");
+        return 2;
+    }
+    prctl(PR_SET_NAME, "cove-switch");
+    struct cove_error e = {0};
+    int rc = net_switch_serve(argv[1], (uint32_t)strtoul(argv[2], NULL, 10),
+                              (unsigned)strtoul(argv[3], NULL, 10), &e);
+    if (rc < 0)
+        log_error("network switch: %s", e.message);
+    return rc < 0 ? 1 : 0;
+}
+
+int net_switch_spawn(const char *dir, uint32_t net, unsigned prefix, struct cove_error *err)
+{
+    char log_path[PATH_MAX];
+    if (path_in(log_path, sizeof log_path, dir, "switch.log") < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "path too long: %s", dir);
+    pid_t child = fork();
+    if (child < 0)
+        return cove_error_set(err, -errno, "cannot start the network's switch: fork: %s",
+                              strerror(errno));
+    if (child == 0) {
+        /* Only this thread exists here: nothing of the VMM is touched, and the grandchild
+         * (no longer the VMM's child, so never a zombie of it) serves. */
+        setsid();
+        if (fork() != 0)
+            _exit(0);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_IGN); /* a ^C at the terminal of the VM that started it */
+        signal(SIGHUP, SIG_IGN);
+        int in = open("/dev/null", O_RDONLY);
+        int out = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (in >= 0)
+            dup2(in, 0);
+        if (out >= 0) {
+            dup2(out, 1);
+            dup2(out, 2);
+        }
+        close_range(3, ~0u, 0);
+        exec_cove(dir, net, prefix);
+        prctl(PR_SET_NAME, "cove-switch"); /* what ps and top show */
+        struct cove_error e = {0};
+        int rc = net_switch_serve(dir, net, prefix, &e);
+        if (rc < 0)
+            log_error("network switch: %s", e.message);
+        _exit(rc < 0 ? 1 : 0);
+    }
+    while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {
+    }
+    return 0;
+}

@@ -1,0 +1,198 @@
+/*
+ * cove network create|list|get|delete: cove networks (cove/network.h, docs/NETWORK.md),
+ * private Ethernet segments that VMs join with `--net network:NAME`.
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cove/network.h>
+
+static const char usage[] =
+    "usage: cove network create NAME [--subnet CIDR]\n"
+    "       cove network list [--format text|json]\n"
+    "       cove network get NAME [--format text|json]\n"
+    "       cove network delete NAME\n"
+    "\n"
+    "A cove network joins the VMs started with --net network:NAME on one private Ethernet\n"
+    "segment, through a switch process that needs no privilege. The switch is the network's\n"
+    "first address (the gateway): it hands out addresses by DHCP and answers DNS for the\n"
+    "VMs' names. It starts with the first VM attached and stops after the last one leaves.\n"
+    "  --subnet CIDR   the network's IPv4 subnet (default: the first free 10.88.X.0/24);\n"
+    "                  it may not overlap another network's\n"
+    "  --format F      text (default) or json, for list and get\n";
+
+static json_t *info_json(const struct cove_network_info *i)
+{
+    return json_pack("{s:s, s:s, s:s, s:b, s:i, s:i}", "name", i->name, "subnet", i->subnet,
+                     "gateway", i->gateway, "switch_running", i->switch_pid != 0, "switch_pid",
+                     i->switch_pid > 0 ? (int)i->switch_pid : 0, "vms", (int)i->vms);
+}
+
+static int create(int argc, char **argv)
+{
+    enum { O_SUBNET = 256, O_NAT };
+    static const struct option options[] = {
+        {"subnet", required_argument, NULL, O_SUBNET},
+        {"nat", no_argument, NULL, O_NAT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *subnet = NULL;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        switch (c) {
+        case O_SUBNET: subnet = optarg; break;
+        case O_NAT:
+            cli_error("--nat: a NAT uplink for cove networks is not implemented yet; give the "
+                      "VM that needs the internet its own --net nat");
+            return CLI_EXIT_USAGE;
+        case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
+        default: return cli_bad_option("network create", c, argv);
+        }
+    }
+    if (optind != argc - 1) {
+        cli_error("%s; usage: cove network create NAME [--subnet CIDR]",
+                  optind >= argc ? "missing NAME" : "unexpected argument");
+        return CLI_EXIT_USAGE;
+    }
+    struct cove_network_info info;
+    struct cove_error err = {0};
+    if (cove_network_create(argv[optind], subnet, &info, &err) < 0) {
+        cli_error("%s", err.message);
+        return CLI_EXIT_FAILURE;
+    }
+    printf("network %s: subnet %s, gateway (DHCP, DNS) %s\n", info.name, info.subnet,
+           info.gateway);
+    return CLI_EXIT_OK;
+}
+
+static void print_row(const struct cove_network_info *i)
+{
+    char sw[32];
+    if (i->switch_pid > 0)
+        snprintf(sw, sizeof sw, "running (pid %d)", (int)i->switch_pid);
+    else
+        snprintf(sw, sizeof sw, "%s", i->switch_pid ? "running" : "stopped");
+    printf("%-20s %-18s %-15s %-4u %s\n", i->name, i->subnet, i->gateway, i->vms, sw);
+}
+
+static int list(int argc, char **argv)
+{
+    bool json;
+    int rc = cli_format_options("network list", usage, argc, argv, &json);
+    if (rc)
+        return rc < 0 ? CLI_EXIT_OK : rc;
+    if (optind < argc) {
+        cli_error("unexpected argument '%s'; usage: cove network list [--format text|json]",
+                  argv[optind]);
+        return CLI_EXIT_USAGE;
+    }
+    struct cove_network_info *v;
+    unsigned n;
+    struct cove_error err = {0};
+    if (cove_network_list(&v, &n, &err) < 0) {
+        cli_error("%s", err.message);
+        return CLI_EXIT_FAILURE;
+    }
+    if (json) {
+        json_t *arr = json_array();
+        for (unsigned i = 0; i < n; i++)
+            json_array_append_new(arr, info_json(&v[i]));
+        cli_print_json(arr);
+    } else {
+        printf("%-20s %-18s %-15s %-4s %s\n", "NAME", "SUBNET", "GATEWAY", "VMS", "SWITCH");
+        for (unsigned i = 0; i < n; i++)
+            print_row(&v[i]);
+    }
+    free(v);
+    return CLI_EXIT_OK;
+}
+
+static int get(int argc, char **argv)
+{
+    bool json;
+    int rc = cli_format_options("network get", usage, argc, argv, &json);
+    if (rc)
+        return rc < 0 ? CLI_EXIT_OK : rc;
+    if (optind != argc - 1) {
+        cli_error("%s; usage: cove network get NAME [--format text|json]",
+                  optind >= argc ? "missing NAME" : "unexpected argument");
+        return CLI_EXIT_USAGE;
+    }
+    struct cove_network_info i;
+    struct cove_error err = {0};
+    if (cove_network_get(argv[optind], &i, &err) < 0) {
+        cli_error("%s", err.message);
+        return CLI_EXIT_FAILURE;
+    }
+    if (json) {
+        cli_print_json(info_json(&i));
+        return CLI_EXIT_OK;
+    }
+    printf("name:    %s\nsubnet:  %s\ngateway: %s (DHCP, DNS)\nvms:     %u\nswitch:  ",
+           i.name, i.subnet, i.gateway, i.vms);
+    if (i.switch_pid > 0)
+        printf("running (pid %d)\n", (int)i.switch_pid);
+    else
+        puts(i.switch_pid ? "running" : "stopped");
+    return CLI_EXIT_OK;
+}
+
+static int delete(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(usage, stdout);
+            return CLI_EXIT_OK;
+        }
+        return cli_bad_option("network delete", c, argv);
+    }
+    if (optind != argc - 1) {
+        cli_error("%s; usage: cove network delete NAME",
+                  optind >= argc ? "missing NAME" : "unexpected argument");
+        return CLI_EXIT_USAGE;
+    }
+    struct cove_error err = {0};
+    if (cove_network_delete(argv[optind], &err) < 0) {
+        cli_error("%s", err.message);
+        return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}
+
+int cmd_network(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *sub = argv[1];
+    if (!strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help")) {
+        fputs(usage, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (!strcmp(sub, "create"))
+        return create(argc - 1, argv + 1);
+    if (!strcmp(sub, "list") || !strcmp(sub, "ls"))
+        return list(argc - 1, argv + 1);
+    if (!strcmp(sub, "get"))
+        return get(argc - 1, argv + 1);
+    if (!strcmp(sub, "delete") || !strcmp(sub, "rm"))
+        return delete(argc - 1, argv + 1);
+    cli_error("'%s' is not a network command; use create, list, get or delete", sub);
+    return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,386 @@
+/* cove networks: the switch's forwarding (MAC learning, flooding, duplicate and spoofed
+ * MACs), its DHCP/DNS/ARP host, and real switch processes with real attachments
+ * (net_network_open) under a private COVE_HOME: frames cross, a second VM with one MAC
+ * is refused, a killed switch comes back and the frames flow again. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cove/network.h>
+
+#include "../test.h"
+#include "backends/net.h"
+#include "backends/net_services.h"
+#include "backends/net_switch.h"
+#include "util/fdio.h"
+
+static const uint8_t LOCAL[6] = {0x02, 0xc0, 0x7e, 0, 0, 1};
+static const uint8_t MAC_A[6] = {0x52, 0x54, 0, 0, 0, 0xa};
+static const uint8_t MAC_B[6] = {0x52, 0x54, 0, 0, 0, 0xb};
+static const uint8_t MAC_C[6] = {0x52, 0x54, 0, 0, 0, 0xc};
+static const uint8_t BCAST[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+static size_t eth(uint8_t *f, const uint8_t *dst, const uint8_t *src, uint16_t type)
+{
+    memcpy(f, dst, 6);
+    memcpy(f + 6, src, 6);
+    f[12] = (uint8_t)(type >> 8);
+    f[13] = (uint8_t)type;
+    return 14;
+}
+
+TEST(unknown_unicast_floods_then_goes_to_the_learnt_port)
+{
+    static struct net_switch sw;
+    net_switch_init(&sw, LOCAL);
+    int a = net_switch_join(&sw, MAC_A), b = net_switch_join(&sw, MAC_B),
+        c = net_switch_join(&sw, MAC_C);
+    REQUIRE(a == 0 && b == 1 && c == 2);
+    uint8_t f[64] = {0};
+    bool local;
+    eth(f, MAC_B, MAC_A, 0x0800);
+    CHECK_EQ_U64(net_switch_route(&sw, a, f, 60, 0, &local), (1u << b) | (1u << c));
+    CHECK(!local);
+    eth(f, MAC_A, MAC_B, 0x0800); /* b answers: a is known now, and b is learnt */
+    CHECK_EQ_U64(net_switch_route(&sw, b, f, 60, 1, &local), 1u << a);
+    eth(f, MAC_B, MAC_A, 0x0800);
+    CHECK_EQ_U64(net_switch_route(&sw, a, f, 60, 2, &local), 1u << b);
+    /* an entry older than the ageing time floods again */
+    CHECK_EQ_U64(net_switch_route(&sw, c, (eth(f, MAC_B, MAC_C, 0x800), f), 60,
+                                  2 + NET_SWITCH_FDB_AGE_MS + 1, &local),
+                 (1u << a) | (1u << b));
+}
+
+TEST(broadcast_goes_to_every_other_port_and_the_gateway)
+{
+    static struct net_switch sw;
+    net_switch_init(&sw, LOCAL);
+    int a = net_switch_join(&sw, MAC_A), b = net_switch_join(&sw, MAC_B);
+    uint8_t f[64] = {0};
+    bool local;
+    eth(f, BCAST, MAC_A, 0x0806);
+    CHECK_EQ_U64(net_switch_route(&sw, a, f, 60, 0, &local), 1u << b);
+    CHECK(local);
+    eth(f, LOCAL, MAC_B, 0x0800); /* for the gateway only */
+    CHECK_EQ_U64(net_switch_route(&sw, b, f, 60, 0, &local), 0);
+    CHECK(local);
+}
+
+TEST(a_mac_in_use_is_refused_and_free_again_after_leave)
+{
+    static struct net_switch sw;
+    net_switch_init(&sw, LOCAL);
+    int a = net_switch_join(&sw, MAC_A);
+    CHECK(a >= 0);
+    CHECK_EQ_U64(net_switch_join(&sw, MAC_A), (uint64_t)-EADDRINUSE);
+    CHECK_EQ_U64(net_switch_join(&sw, LOCAL), (uint64_t)-EADDRINUSE);
+    CHECK_EQ_U64(net_switch_join(&sw, BCAST), (uint64_t)-EADDRINUSE);
+    net_switch_leave(&sw, a);
+    CHECK(net_switch_join(&sw, MAC_A) >= 0);
+    for (int i = 1; i < NET_SWITCH_PORTS; i++) {
+        uint8_t m[6] = {0x52, 0x54, 1, 0, 0, (uint8_t)i};
+        CHECK(net_switch_join(&sw, m) >= 0);
+    }
+    CHECK_EQ_U64(net_switch_join(&sw, MAC_C), (uint64_t)-ENOSPC);
+}
+
+TEST(a_frame_with_another_ports_mac_goes_nowhere)
+{
+    static struct net_switch sw;
+    net_switch_init(&sw, LOCAL);
+    int a = net_switch_join(&sw, MAC_A), b = net_switch_join(&sw, MAC_B);
+    uint8_t f[64] = {0};
+    bool local;
+    eth(f, BCAST, MAC_A, 0x0800); /* b pretends to be a */
+    CHECK_EQ_U64(net_switch_route(&sw, b, f, 60, 0, &local), 0);
+    CHECK(!local);
+    eth(f, BCAST, LOCAL, 0x0800);
+    CHECK_EQ_U64(net_switch_route(&sw, b, f, 60, 0, &local), 0);
+    eth(f, MAC_A, BCAST, 0x0800); /* a multicast source */
+    CHECK_EQ_U64(net_switch_route(&sw, b, f, 60, 0, &local), 0);
+    CHECK_EQ_U64(net_switch_route(&sw, a, f, 13, 0, &local), 0); /* too short */
+}
+
+/* A DHCP message from mac: type, requested address (0: none), host name (NULL: none). */
+static size_t dhcp_frame(uint8_t *f, const uint8_t *mac, int type, uint32_t want,
+                         const char *name)
+{
+    memset(f, 0, 600);
+    size_t n = eth(f, BCAST, mac, 0x0800);
+    uint8_t *ip = f + n, *udp = ip + 20, *m = udp + 8;
+    m[0] = 1, m[1] = 1, m[2] = 6;
+    m[4] = 0x12, m[5] = 0x34;
+    memcpy(m + 28, mac, 6);
+    m[236] = 99, m[237] = 130, m[238] = 83, m[239] = 99;
+    uint8_t *o = m + 240;
+    *o++ = 53, *o++ = 1, *o++ = (uint8_t)type;
+    if (want) {
+        uint32_t w = htonl(want);
+        *o++ = 50, *o++ = 4;
+        memcpy(o, &w, 4);
+        o += 4;
+    }
+    if (name) {
+        *o++ = 12, *o++ = (uint8_t)strlen(name);
+        memcpy(o, name, strlen(name));
+        o += strlen(name);
+    }
+    *o++ = 255;
+    size_t mlen = (size_t)(o - m), ulen = 8 + mlen;
+    ip[0] = 0x45;
+    ip[2] = (uint8_t)((20 + ulen) >> 8), ip[3] = (uint8_t)(20 + ulen);
+    ip[8] = 64, ip[9] = 17;
+    memset(ip + 16, 0xff, 4);
+    udp[1] = 68, udp[3] = 67;
+    udp[4] = (uint8_t)(ulen >> 8), udp[5] = (uint8_t)ulen;
+    return n + 20 + ulen;
+}
+
+static int dhcp_type(const uint8_t *r, size_t n, uint32_t *yiaddr)
+{
+    if (n < 14 + 28 + 240 + 3)
+        return -1;
+    const uint8_t *m = r + 14 + 28;
+    *yiaddr = (uint32_t)m[16] << 24 | m[17] << 16 | m[18] << 8 | m[19];
+    return m[240] == 53 ? m[242] : -1;
+}
+
+TEST(dhcp_offers_acks_and_naks)
+{
+    static struct net_services s;
+    net_services_init(&s, 0x0a580000, 24, LOCAL);
+    uint8_t f[600], r[1500];
+    uint32_t yi;
+    size_t n = net_services_handle(&s, f, dhcp_frame(f, MAC_A, 1, 0, "alpha"), r, sizeof r);
+    CHECK_EQ_U64(dhcp_type(r, n, &yi), 2); /* OFFER */
+    CHECK_EQ_U64(yi, 0x0a58000a);          /* 10.88.0.10 */
+    n = net_services_handle(&s, f, dhcp_frame(f, MAC_A, 3, 0x0a58000a, NULL), r, sizeof r);
+    CHECK_EQ_U64(dhcp_type(r, n, &yi), 5); /* ACK */
+    CHECK_EQ_U64(yi, 0x0a58000a);
+    n = net_services_handle(&s, f, dhcp_frame(f, MAC_B, 1, 0, NULL), r, sizeof r);
+    CHECK_EQ_U64(dhcp_type(r, n, &yi), 2);
+    CHECK_EQ_U64(yi, 0x0a58000b); /* the next address */
+    n = net_services_handle(&s, f, dhcp_frame(f, MAC_B, 3, 0x0a58000a, NULL), r, sizeof r);
+    CHECK_EQ_U64(dhcp_type(r, n, &yi), 6); /* NAK: a's address */
+    n = net_services_handle(&s, f, dhcp_frame(f, MAC_B, 3, 0xc0a80105, NULL), r, sizeof r);
+    CHECK_EQ_U64(dhcp_type(r, n, &yi), 6); /* NAK: not of the subnet */
+    n = net_services_handle(&s, f, dhcp_frame(f, MAC_B, 3, 0x0a580001, NULL), r, sizeof r);
+    CHECK_EQ_U64(dhcp_type(r, n, &yi), 6); /* NAK: the gateway's */
+    /* the address c had before the switch restarted, still free: c keeps it */
+    n = net_services_handle(&s, f, dhcp_frame(f, MAC_C, 3, 0x0a580063, NULL), r, sizeof r);
+    CHECK_EQ_U64(dhcp_type(r, n, &yi), 5);
+    CHECK_EQ_U64(yi, 0x0a580063);
+    /* the chaddr must be the frame's source */
+    dhcp_frame(f, MAC_C, 1, 0, NULL);
+    memcpy(f + 6, MAC_B, 6);
+    CHECK_EQ_U64(net_services_handle(&s, f, 342, r, sizeof r), 0);
+}
+
+static size_t dns_frame(uint8_t *f, const uint8_t *mac, const char *name, uint16_t qtype)
+{
+    memset(f, 0, 600);
+    size_t n = eth(f, LOCAL, mac, 0x0800);
+    uint8_t *ip = f + n, *udp = ip + 20, *m = udp + 8;
+    m[0] = 0xab, m[1] = 0xcd, m[2] = 1, m[5] = 1;
+    uint8_t *q = m + 12;
+    for (const char *p = name; *p;) {
+        size_t l = strcspn(p, ".");
+        *q++ = (uint8_t)l;
+        memcpy(q, p, l);
+        q += l;
+        p += l + (p[l] == '.');
+    }
+    *q++ = 0;
+    *q++ = 0, *q++ = (uint8_t)qtype, *q++ = 0, *q++ = 1;
+    size_t ulen = 8 + (size_t)(q - m);
+    ip[0] = 0x45;
+    ip[2] = (uint8_t)((20 + ulen) >> 8), ip[3] = (uint8_t)(20 + ulen);
+    ip[8] = 64, ip[9] = 17;
+    ip[12] = 10, ip[13] = 88, ip[14] = 0, ip[15] = 10;
+    ip[16] = 10, ip[17] = 88, ip[18] = 0, ip[19] = 1;
+    udp[0] = 0x80, udp[3] = 53;
+    udp[4] = (uint8_t)(ulen >> 8), udp[5] = (uint8_t)ulen;
+    return n + 20 + ulen;
+}
+
+TEST(dns_answers_the_names_of_leases)
+{
+    static struct net_services s;
+    net_services_init(&s, 0x0a580000, 24, LOCAL);
+    uint8_t f[600], r[1500];
+    uint32_t yi;
+    size_t n = net_services_handle(&s, f, dhcp_frame(f, MAC_A, 1, 0, "alpha"), r, sizeof r);
+    REQUIRE(dhcp_type(r, n, &yi) == 2);
+    CHECK(net_services_set_name(&s, MAC_B, "beta", 4)); /* a name registered by its VM */
+    CHECK(!net_services_set_name(&s, MAC_C, "bad name", 8));
+    n = net_services_handle(&s, f, dns_frame(f, MAC_A, "beta", 1), r, sizeof r);
+    CHECK(n > 0 && (r[14 + 28 + 3] & 0xf) == 3); /* no address yet */
+    n = net_services_handle(&s, f, dhcp_frame(f, MAC_B, 1, 0, NULL), r, sizeof r);
+    REQUIRE(dhcp_type(r, n, &yi) == 2);
+    n = net_services_handle(&s, f, dns_frame(f, MAC_A, "beta", 1), r, sizeof r);
+    REQUIRE(n > 14 + 28 + 12);
+    const uint8_t *m = r + 14 + 28;
+    CHECK(m[0] == 0xab && m[1] == 0xcd && (m[3] & 0xf) == 0 && m[7] == 1);
+    CHECK(!memcmp(r + n - 4, "\x0a\x58\x00\x0b", 4)); /* beta: 10.88.0.11 */
+    n = net_services_handle(&s, f, dns_frame(f, MAC_B, "ALPHA.cove", 1), r, sizeof r);
+    CHECK(n > 0 && !memcmp(r + n - 4, "\x0a\x58\x00\x0a", 4));
+    n = net_services_handle(&s, f, dns_frame(f, MAC_A, "gamma", 1), r, sizeof r);
+    REQUIRE(n > 14 + 28 + 12);
+    CHECK_EQ_U64(r[14 + 28 + 3] & 0xf, 3); /* NXDOMAIN */
+    /* a static address is learnt from the guest's ARP */
+    CHECK(net_services_set_name(&s, MAC_C, "gamma", 5));
+    memset(f, 0, sizeof f);
+    size_t k = eth(f, BCAST, MAC_C, 0x0806);
+    uint8_t *a = f + k;
+    a[1] = 1, a[2] = 8, a[4] = 6, a[5] = 4, a[7] = 1;
+    memcpy(a + 8, MAC_C, 6);
+    memcpy(a + 14, "\x0a\x58\x00\x32", 4);
+    memcpy(a + 24, "\x0a\x58\x00\x0a", 4);
+    CHECK_EQ_U64(net_services_handle(&s, f, k + 28, r, sizeof r), 0); /* not for the gateway */
+    n = net_services_handle(&s, f, dns_frame(f, MAC_A, "gamma", 1), r, sizeof r);
+    CHECK(n > 0 && !memcmp(r + n - 4, "\x0a\x58\x00\x32", 4));
+}
+
+TEST(the_gateway_answers_arp_and_ping)
+{
+    static struct net_services s;
+    net_services_init(&s, 0x0a580000, 24, LOCAL);
+    uint8_t f[128] = {0}, r[1500];
+    size_t n = eth(f, BCAST, MAC_A, 0x0806);
+    uint8_t *a = f + n;
+    a[1] = 1, a[2] = 8, a[4] = 6, a[5] = 4, a[7] = 1;
+    memcpy(a + 8, MAC_A, 6);
+    memcpy(a + 14, "\x0a\x58\x00\x0a", 4);
+    memcpy(a + 24, "\x0a\x58\x00\x01", 4);
+    n = net_services_handle(&s, f, n + 28, r, sizeof r);
+    REQUIRE(n == 42);
+    CHECK(!memcmp(r, MAC_A, 6) && r[21] == 2 && !memcmp(r + 22, LOCAL, 6));
+    memset(f, 0, sizeof f);
+    n = eth(f, LOCAL, MAC_A, 0x0800);
+    uint8_t *ip = f + n;
+    ip[0] = 0x45, ip[3] = 28, ip[8] = 64, ip[9] = 1;
+    memcpy(ip + 12, "\x0a\x58\x00\x0a\x0a\x58\x00\x01", 8);
+    ip[20] = 8; /* echo request */
+    n = net_services_handle(&s, f, n + 28, r, sizeof r);
+    REQUIRE(n == 42);
+    CHECK(r[14 + 20] == 0 && !memcmp(r + 14 + 16, "\x0a\x58\x00\x0a", 4));
+}
+
+/* Frames a real attachment received. */
+struct inbox {
+    pthread_mutex_t lock;
+    unsigned count;
+    uint8_t last[64];
+};
+
+static void inbox_rx(void *opaque, const void *frame, size_t len)
+{
+    struct inbox *b = opaque;
+    pthread_mutex_lock(&b->lock);
+    b->count++;
+    memcpy(b->last, frame, len < 64 ? len : 64);
+    pthread_mutex_unlock(&b->lock);
+}
+
+static atomic_uint link_changes;
+static void count_link_change(void *opaque)
+{
+    (void)opaque;
+    atomic_fetch_add(&link_changes, 1);
+}
+
+static unsigned inbox_count(struct inbox *b)
+{
+    pthread_mutex_lock(&b->lock);
+    unsigned n = b->count;
+    pthread_mutex_unlock(&b->lock);
+    return n;
+}
+
+/* Sends a broadcast from n until b has seen one more frame (or ms pass). */
+static bool crosses(struct net_attachment *n, struct inbox *b, int ms)
+{
+    uint8_t f[60] = {0};
+    eth(f, BCAST, MAC_A, 0x88b5);
+    unsigned before = inbox_count(b);
+    for (long long end = monotonic_ms() + ms; monotonic_ms() < end;) {
+        n->ops->send(n, f, sizeof f);
+        usleep(50000);
+        if (inbox_count(b) > before)
+            return true;
+    }
+    return false;
+}
+
+TEST(real_switch_joins_refuses_and_comes_back)
+{
+    char home[] = "/tmp/cove-netsw-XXXXXX";
+    REQUIRE(mkdtemp(home));
+    setenv("COVE_HOME", home, 1);
+    struct cove_error err = {0};
+    struct cove_network_info info;
+    REQUIRE(cove_network_create("lab", NULL, &info, &err) == 0);
+    struct net_attachment *a = NULL, *b = NULL, *c = NULL;
+    static struct inbox ia = {PTHREAD_MUTEX_INITIALIZER, 0, {0}}, ib = {PTHREAD_MUTEX_INITIALIZER, 0, {0}};
+    REQUIRE(net_network_open_named("lab", MAC_A, "alpha", &a, &err) == 0);
+    REQUIRE(net_network_open("lab", MAC_B, &b, &err) == 0);
+    CHECK(a->mtu == NET_MTU_NETWORK);
+    a->link_changed = count_link_change;
+    a->ops->start(a, inbox_rx, &ia);
+    CHECK(a->ops->link_up(a));
+    b->ops->start(b, inbox_rx, &ib);
+    CHECK(crosses(a, &ib, 2000));
+    CHECK(!memcmp(ib.last + 6, MAC_A, 6));
+    /* a second VM with a's MAC */
+    CHECK_EQ_U64(net_network_open("lab", MAC_A, &c, &err), (uint64_t)-EADDRINUSE);
+    CHECK(strstr(err.message, "52:54:00:00:00:0a is in use") != NULL);
+    CHECK(net_network_open("nope", MAC_C, &c, &err) == -ENOENT);
+    REQUIRE(cove_network_get("lab", &info, &err) == 0);
+    CHECK_EQ_U64(info.vms, 2);
+    CHECK(cove_network_delete("lab", &err) == -EBUSY);
+    /* the switch is killed: the attachments start another and frames cross again */
+    REQUIRE(info.switch_pid > 0);
+    kill(info.switch_pid, SIGKILL);
+    usleep(100000);
+    CHECK(crosses(a, &ib, 8000));
+    /* down, then up: the device was told (just after the link came up: wait a little) */
+    for (int i = 0; i < 100 && atomic_load(&link_changes) < 2; i++)
+        usleep(10000);
+    CHECK(atomic_load(&link_changes) >= 2);
+    CHECK(a->ops->link_up(a));
+    struct cove_network_info again;
+    for (int i = 0; i < 100; i++) { /* its pid is written just after it takes the lock */
+        CHECK(cove_network_get("lab", &again, &err) == 0);
+        if (again.switch_pid > 0)
+            break;
+        usleep(10000);
+    }
+    CHECK(again.switch_pid > 0 && again.switch_pid != info.switch_pid);
+    net_close(a);
+    net_close(b);
+    /* the switch stops by itself once idle; delete works and leaves nothing */
+    CHECK(cove_network_delete("lab", &err) == 0);
+    CHECK(cove_network_get("lab", &info, &err) == -ENOENT);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", home);
+    CHECK(system(cmd) == 0);
+}
+
+int main(void)
+{
+    RUN(unknown_unicast_floods_then_goes_to_the_learnt_port);
+    RUN(broadcast_goes_to_every_other_port_and_the_gateway);
+    RUN(a_mac_in_use_is_refused_and_free_again_after_leave);
+    RUN(a_frame_with_another_ports_mac_goes_nowhere);
+    RUN(dhcp_offers_acks_and_naks);
+    RUN(dns_answers_the_names_of_leases);
+    RUN(the_gateway_answers_arp_and_ping);
+    RUN(real_switch_joins_refuses_and_comes_back);
+    return test_summary();
+}
