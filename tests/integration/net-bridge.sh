@@ -8,6 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 need_guest
 command -v ip >/dev/null || { echo "skip: no ip (iproute2)"; exit 77; }
+[ -c /dev/net/tun ] || { echo "skip: no /dev/net/tun (TAP devices) on this host"; exit 77; }
 for t in dnsmasq ping python3; do command -v $t >/dev/null || fail "no $t (scripts/install-deps.sh)"; done
 
 NS=cove-test-$$
