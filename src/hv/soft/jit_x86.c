@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "hv/soft/alu.h"
+#include "hv/soft/fpu.h"
 #include "hv/soft/jit.h"
 
 #define CODE_SIZE (64u << 20)
@@ -70,6 +71,7 @@ enum { MUL_U = 4, MUL_S = 5 };
 #define BASE 128 /* rbx points this far into hv_vcpu */
 #define XOFF(r) ((int32_t)(8 * (r)) - BASE)
 #define VOFF(f) ((int32_t)offsetof(hv_vcpu, f) - BASE)
+#define FOFF(r) (VOFF(fpu) + (int32_t)offsetof(struct fpu, f) + 8 * (int32_t)(r))
 _Static_assert(offsetof(hv_vcpu, x) == 0, "rbx addresses x[] from the start of hv_vcpu");
 _Static_assert(sizeof(struct tlb_entry) == 16 && TLB_SIZE == 256, "inline TLB index");
 _Static_assert(sizeof(struct jit_jump) == 32, "inline jump cache index");
@@ -279,6 +281,10 @@ static int jit_load_slow(hv_vcpu *v, uint64_t va, uint32_t desc, uint64_t pc)
     v->ilen = (uint8_t)(desc >> 16);
     if (mem_load_slow(v, va, size, &r, ld))
         return 1;
+    if (ld & LD_FP) { /* FLW is NaN-boxed */
+        v->fpu.f[ld & 31] = size == 4 ? r | 0xffffffff00000000ull : r;
+        return 0;
+    }
     if ((ld & LD_SIGN) && size < 8) {
         unsigned sh = 64 - 8 * size;
         r = (uint64_t)((int64_t)(r << sh) >> sh);
@@ -315,6 +321,30 @@ static int jit_amo(hv_vcpu *v, uint32_t insn, uint64_t pc, unsigned len)
         return 2;
     }
     return 0;
+}
+
+/* A floating-point instruction with mstatus.FS = Off, or one the FPU refuses: the
+ * generic executor raises the illegal-instruction trap, as in the interpreter. Returns
+ * as the store slow path does (2: it retired after all, v->pc is the next one). */
+static int jit_fp_generic(hv_vcpu *v, uint64_t pc, unsigned len)
+{
+    v->pc = pc;
+    v->ilen = (uint8_t)len;
+    enum step s = cpu_step(v);
+    if (s == STEP_TRAP)
+        return 1;
+    return 2;
+}
+
+/* OP-FP and the fused multiply-adds, by the FPU of the interpreter (exact rounding and
+ * fflags), without leaving the block. */
+static int jit_fp(hv_vcpu *v, uint32_t insn, uint64_t pc)
+{
+    if (likely(!fs_off(v)) && fpu_exec(&v->fpu, insn, v->x) == FPU_OK) {
+        fs_dirty(v);
+        return 0;
+    }
+    return jit_fp_generic(v, pc, 4);
 }
 
 static uint64_t h_div(uint64_t a, uint64_t b) { return div64((int64_t)a, (int64_t)b); }
@@ -361,7 +391,7 @@ static const uint8_t *jit_lookup(hv_vcpu *v)
 
 /* ---- block compiler ---- */
 
-enum stub_kind { STUB_LOAD, STUB_STORE, STUB_RESULT };
+enum stub_kind { STUB_LOAD, STUB_STORE, STUB_RESULT, STUB_FS_OFF };
 
 /* Out-of-line code of a block, emitted after its body. */
 struct stub {
@@ -370,6 +400,7 @@ struct stub {
     enum stub_kind kind;
     uint32_t desc;
     unsigned rs2;
+    bool fp;         /* STUB_STORE: rs2 names an FP register */
     unsigned count;  /* instructions retired before this one in the block */
     uint64_t pc;
 };
@@ -378,8 +409,11 @@ struct ctx {
     struct asm_buf a;
     struct jit *j;
     uint64_t fpage;
-    struct stub stubs[BLOCK_MAX_INSNS];
+    struct stub stubs[2 * BLOCK_MAX_INSNS];
     unsigned nstubs;
+    bool fs_checked; /* mstatus.FS was found on earlier in the block (nothing the block
+                      * runs afterwards can turn it off without leaving it) */
+    bool fs_dirty;   /* and set to Dirty */
 };
 
 static void exit_continue(struct ctx *c)
@@ -535,6 +569,80 @@ static void emit_store(struct ctx *c, const struct dinsn *d, unsigned op, unsign
     s->resume = a->p;
 }
 
+/* An FP load or store needs mstatus.FS on; checked once per block. */
+static void emit_fs_check(struct ctx *c, unsigned n, uint64_t pc, unsigned len)
+{
+    if (c->fs_checked)
+        return;
+    struct asm_buf *a = &c->a;
+    op_mem(a, false, 0xf7, 0, VOFF(mstatus)); /* test dword [mstatus], MS_FS */
+    put32(a, (uint32_t)MS_FS);
+    struct stub *s = add_stub(c, STUB_FS_OFF, jcc32(a, CC_E), n, pc);
+    s->desc = len;
+    c->fs_checked = true;
+}
+
+static void emit_fs_dirty(struct ctx *c)
+{
+    if (c->fs_dirty)
+        return;
+    op_mem(&c->a, false, 0x81, ALU_OR, VOFF(mstatus)); /* or dword [mstatus], MS_FS */
+    put32(&c->a, (uint32_t)MS_FS);
+    c->fs_dirty = true;
+}
+
+static void emit_fload(struct ctx *c, const struct dinsn *d, unsigned op, unsigned n,
+                       uint64_t pc, unsigned len)
+{
+    struct asm_buf *a = &c->a;
+    unsigned size = op == OP_FLW ? 4 : 8, rd = d->rd & 31;
+    emit_fs_check(c, n, pc, len);
+    uint8_t *miss = emit_tlb(a, d, size, false);
+    if (size == 4) {
+        put8(a, 0x8b), put8(a, 0x06);                    /* mov eax, [rsi] */
+        mov_imm(a, RCX, 0xffffffff00000000ull);          /* NaN-boxed */
+        op_reg(a, true, 0x09, RCX, RAX);                 /* or rax, rcx */
+    } else {
+        put8(a, 0x48), put8(a, 0x8b), put8(a, 0x06);     /* mov rax, [rsi] */
+    }
+    op_mem(a, true, 0x89, RAX, FOFF(rd));
+    struct stub *s = add_stub(c, STUB_LOAD, miss, n, pc);
+    s->desc = size | (rd | LD_FP) << 8 | len << 16;
+    s->resume = a->p;
+    emit_fs_dirty(c);
+}
+
+static void emit_fstore(struct ctx *c, const struct dinsn *d, unsigned op, unsigned n,
+                        uint64_t pc, unsigned len)
+{
+    struct asm_buf *a = &c->a;
+    unsigned size = op == OP_FSW ? 4 : 8;
+    emit_fs_check(c, n, pc, len);
+    uint8_t *miss = emit_tlb(a, d, size, true);
+    op_mem(a, true, 0x8b, RAX, FOFF(d->rs2));
+    if (size == 8)
+        put8(a, 0x48);
+    put8(a, 0x89), put8(a, 0x06);                        /* mov [rsi], eax/rax */
+    struct stub *s = add_stub(c, STUB_STORE, miss, n, pc);
+    s->desc = size | len << 8;
+    s->rs2 = d->rs2;
+    s->fp = true;
+    s->resume = a->p;
+}
+
+static void emit_fp(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t pc)
+{
+    struct asm_buf *a = &c->a;
+    lea_v_rdi(a);
+    mov_imm32(a, RSI, (uint32_t)d->imm);
+    mov_imm(a, RDX, pc);
+    call_abs(a, (const void *)jit_fp);
+    op_reg(a, false, 0x85, RAX, RAX); /* test eax, eax */
+    struct stub *s = add_stub(c, STUB_RESULT, jcc32(a, CC_NE), n, pc);
+    s->resume = a->p;
+    c->fs_checked = c->fs_dirty = true; /* it went on: FS is on, and Dirty */
+}
+
 static void emit_amo(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t pc,
                      unsigned len)
 {
@@ -577,9 +685,18 @@ static void emit_stubs(struct ctx *c)
             jmp_to(a, c->j->epilogue); /* eax = 1 = JIT_STOP */
             continue;
         }
+        if (s->kind == STUB_FS_OFF) {
+            lea_v_rdi(a);
+            mov_imm(a, RSI, s->pc);
+            mov_imm32(a, RDX, s->desc);
+            call_abs(a, (const void *)jit_fp_generic);
+        }
         if (s->kind == STUB_STORE) {
             lea_v_rdi(a);
-            load_x(a, RDX, s->rs2);
+            if (s->fp)
+                op_mem(a, true, 0x8b, RDX, FOFF(s->rs2));
+            else
+                load_x(a, RDX, s->rs2);
             mov_imm32(a, RCX, s->desc);
             mov_imm(a, R8, s->pc);
             call_abs(a, (const void *)jit_store_slow);
@@ -788,7 +905,7 @@ static void reset_all(hv_vcpu *v)
 
 static bool compilable(unsigned op)
 {
-    return op >= OP_LUI && op <= OP_AMO;
+    return op >= OP_LUI && op <= OP_FSD;
 }
 
 /* Translates one instruction; returns false when the block ends with it. */
@@ -823,6 +940,15 @@ static bool emit_insn(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t
     case OP_AMO:
         emit_amo(c, d, n, pc, len);
         return true;
+    case OP_FP:
+        emit_fp(c, d, n, pc);
+        return true;
+    case OP_FLW: case OP_FLD:
+        emit_fload(c, d, op, n, pc, len);
+        return true;
+    case OP_FSW: case OP_FSD:
+        emit_fstore(c, d, op, n, pc, len);
+        return true;
     default:
         return emit_alu(c, d, op, pc);
     }
@@ -845,6 +971,7 @@ uint32_t jit_compile(hv_vcpu *v, uint32_t *ents, struct dinsn *dbase, const uint
     c->j = j;
     c->fpage = fpage;
     c->nstubs = 0;
+    c->fs_checked = c->fs_dirty = false;
     unsigned i = idx, n = 0;
     for (;;) {
         struct dinsn *d = &dbase[i];
