@@ -37,8 +37,9 @@
 
 #define CODE_SIZE (64u << 20)
 #define BLOCK_MAX_INSNS 64
-/* Generous bound on the code of one instruction, its slow path and the block's exit. */
-#define INSN_MAX_BYTES 192
+/* Generous bound on the code of one instruction, its slow path and the block's exit
+ * (an inline FADD.D with its stub and the block's FS check is about 330). */
+#define INSN_MAX_BYTES 448
 #define BLOCK_MAX_BYTES ((BLOCK_MAX_INSNS + 2) * INSN_MAX_BYTES)
 #define NO_VPAGE 1ull /* never a page address */
 #define JC_SIZE 1024u  /* jump cache entries */
@@ -71,7 +72,8 @@ enum { MUL_U = 4, MUL_S = 5 };
 #define BASE 128 /* rbx points this far into hv_vcpu */
 #define XOFF(r) ((int32_t)(8 * (r)) - BASE)
 #define VOFF(f) ((int32_t)offsetof(hv_vcpu, f) - BASE)
-#define FOFF(r) (VOFF(fpu) + (int32_t)offsetof(struct fpu, f) + 8 * (int32_t)(r))
+#define FPUOFF(m) (VOFF(fpu) + (int32_t)offsetof(struct fpu, m))
+#define FOFF(r) (FPUOFF(f) + 8 * (int32_t)(r))
 _Static_assert(offsetof(hv_vcpu, x) == 0, "rbx addresses x[] from the start of hv_vcpu");
 _Static_assert(sizeof(struct tlb_entry) == 16 && TLB_SIZE == 256, "inline TLB index");
 _Static_assert(sizeof(struct jit_jump) == 32, "inline jump cache index");
@@ -391,11 +393,13 @@ static const uint8_t *jit_lookup(hv_vcpu *v)
 
 /* ---- block compiler ---- */
 
-enum stub_kind { STUB_LOAD, STUB_STORE, STUB_RESULT, STUB_FS_OFF };
+enum stub_kind { STUB_LOAD, STUB_STORE, STUB_RESULT, STUB_FS_OFF, STUB_FP };
 
 /* Out-of-line code of a block, emitted after its body. */
 struct stub {
     uint8_t *from;   /* rel32 of the jcc that enters the stub */
+    uint8_t *more[4]; /* and of more jccs that do (STUB_FP) */
+    unsigned nmore;
     uint8_t *resume; /* where the block goes on */
     enum stub_kind kind;
     uint32_t desc;
@@ -630,9 +634,141 @@ static void emit_fstore(struct ctx *c, const struct dinsn *d, unsigned op, unsig
     s->resume = a->p;
 }
 
+#define BYTES(a, ...)                                                                    \
+    do {                                                                                 \
+        static const uint8_t b_[] = { __VA_ARGS__ };                                     \
+        put_bytes(a, b_, sizeof(b_));                                                    \
+    } while (0)
+
+/* edx = the biased exponent (and, unless masked, the sign above it) of rax's double. */
+static void exp_of_rax(struct asm_buf *a, bool mask)
+{
+    op_reg(a, true, 0x89, RAX, RDX); /* mov rdx, rax */
+    shift_imm(a, true, SH_SHR, RDX, 52);
+    if (mask)
+        alu_imm(a, false, ALU_AND, RDX, 0x7ff);
+}
+
+/* Jumps to the slow path unless edx (an exponent, sign included) is in [63, 0x7fe]:
+ * a positive or negative normal of magnitude in [2^-960, DBL_MAX]. */
+static void range_check(struct asm_buf *a, uint8_t **slow)
+{
+    alu_imm(a, false, ALU_SUB, RDX, 63);
+    alu_imm(a, false, ALU_CMP, RDX, 0x7fe - 63);
+    *slow = jcc32(a, 0x7); /* ja */
+}
+
+/*
+ * FADD/FSUB/FMUL/FDIV/FSQRT.D in round-to-nearest-even, inline: the quick path of
+ * fpu_host.c (quick_rne_d) in host SSE, with the same operand and result ranges (finite,
+ * normal, far from overflow and underflow, where NX is the only possible flag) and the
+ * same error-free transformations for NX (TwoSum, FMA residuals). Anything else (NaNs,
+ * infinities, zeros, subnormals, huge values, frm other than RNE) goes to the slow path,
+ * the interpreter's FPU, before anything is written. Returns false when the instruction
+ * is not one of these.
+ */
+static bool emit_fp_inline(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t pc)
+{
+    static int fma = -1;
+    uint32_t insn = (uint32_t)d->imm;
+    unsigned f7 = insn >> 25, rm = (insn >> 12) & 7, rd = (insn >> 7) & 31;
+    unsigned rs1 = (insn >> 15) & 31, rs2 = (insn >> 20) & 31;
+    if (fma < 0)
+        fma = __builtin_cpu_supports("fma") ? 1 : 0;
+    if ((insn & 0x7f) != 0x53 || (rm != 0 && rm != 7))
+        return false;
+    bool add = f7 == 0x01 || f7 == 0x05, mul = f7 == 0x09, div = f7 == 0x0d;
+    bool sqrt = f7 == 0x2d && rs2 == 0;
+    if (!add && !((mul || div || sqrt) && fma))
+        return false;
+    struct asm_buf *a = &c->a;
+    uint8_t *slow[5]; /* at most 4 */
+    unsigned ns = 0;
+    if (rm == 7) {
+        op_mem(a, false, 0x83, ALU_CMP, FPUOFF(frm)); /* cmp dword [frm], 0 */
+        put8(a, 0);
+        slow[ns++] = jcc32(a, CC_NE);
+    }
+    op_mem(a, true, 0x8b, RAX, FOFF(rs1));
+    if (add) {
+        exp_of_rax(a, true);
+        alu_imm(a, false, ALU_CMP, RDX, 0x7fd);
+        slow[ns++] = jcc32(a, CC_AE);
+    } else if (div) {
+        exp_of_rax(a, true);
+        alu_imm(a, false, ALU_CMP, RDX, 63);
+        slow[ns++] = jcc32(a, CC_B);
+    } else if (sqrt) {
+        exp_of_rax(a, false); /* the sign too: negative operands are out of range */
+        range_check(a, &slow[ns++]);
+    }
+    BYTES(a, 0x66, 0x48, 0x0f, 0x6e, 0xc0); /* movq xmm0, rax */
+    if (!sqrt) {
+        op_mem(a, true, 0x8b, RAX, FOFF(rs2));
+        if (add) {
+            exp_of_rax(a, true);
+            alu_imm(a, false, ALU_CMP, RDX, 0x7fd);
+            slow[ns++] = jcc32(a, CC_AE);
+            if (f7 == 0x05)
+                BYTES(a, 0x48, 0x0f, 0xba, 0xf8, 0x3f); /* btc rax, 63: a - b = a + -b */
+        }
+        BYTES(a, 0x66, 0x48, 0x0f, 0x6e, 0xc8); /* movq xmm1, rax */
+    }
+    /* xmm2 = the result, xmm3 = the error term */
+    if (add) {
+        BYTES(a, 0x66, 0x0f, 0x28, 0xd0,  /* movapd xmm2, xmm0 */
+                 0xf2, 0x0f, 0x58, 0xd1,  /* addsd xmm2, xmm1: r = a + b */
+                 0x66, 0x0f, 0x28, 0xe2,  /* movapd xmm4, xmm2 */
+                 0xf2, 0x0f, 0x5c, 0xe0,  /* subsd xmm4, xmm0: t = r - a */
+                 0x66, 0x0f, 0x28, 0xda,  /* movapd xmm3, xmm2 */
+                 0xf2, 0x0f, 0x5c, 0xdc,  /* subsd xmm3, xmm4: r - t */
+                 0x66, 0x0f, 0x28, 0xe8,  /* movapd xmm5, xmm0 */
+                 0xf2, 0x0f, 0x5c, 0xeb,  /* subsd xmm5, xmm3: a - (r - t) */
+                 0xf2, 0x0f, 0x5c, 0xcc,  /* subsd xmm1, xmm4: b - t */
+                 0x66, 0x0f, 0x28, 0xdd,  /* movapd xmm3, xmm5 */
+                 0xf2, 0x0f, 0x58, 0xd9); /* addsd xmm3, xmm1 */
+    } else if (mul) {
+        BYTES(a, 0x66, 0x0f, 0x28, 0xd0,  /* movapd xmm2, xmm0 */
+                 0xf2, 0x0f, 0x59, 0xd1,  /* mulsd xmm2, xmm1: r = a * b */
+                 0x66, 0x0f, 0x28, 0xda,  /* movapd xmm3, xmm2 */
+                 0xc4, 0xe2, 0xf9, 0xbb, 0xd9); /* vfmsub231sd xmm3, xmm0, xmm1: a*b - r */
+    } else if (div) {
+        BYTES(a, 0x66, 0x0f, 0x28, 0xd0,  /* movapd xmm2, xmm0 */
+                 0xf2, 0x0f, 0x5e, 0xd1,  /* divsd xmm2, xmm1: r = a / b */
+                 0x66, 0x0f, 0x28, 0xd8,  /* movapd xmm3, xmm0 */
+                 0xc4, 0xe2, 0xe9, 0xbd, 0xd9); /* vfnmadd231sd xmm3, xmm2, xmm1: a - r*b */
+    } else {
+        BYTES(a, 0xf2, 0x0f, 0x51, 0xd0,  /* sqrtsd xmm2, xmm0 */
+                 0x66, 0x0f, 0x28, 0xd8,  /* movapd xmm3, xmm0 */
+                 0xc4, 0xe2, 0xe9, 0xbd, 0xda); /* vfnmadd231sd xmm3, xmm2, xmm2: a - r*r */
+    }
+    BYTES(a, 0x66, 0x48, 0x0f, 0x7e, 0xd0); /* movq rax, xmm2 */
+    if (mul || div) {
+        exp_of_rax(a, true);
+        range_check(a, &slow[ns++]);
+    }
+    op_mem(a, true, 0x89, RAX, FOFF(rd));
+    BYTES(a, 0x66, 0x0f, 0x57, 0xf6,  /* xorpd xmm6, xmm6 */
+             0x66, 0x0f, 0x2e, 0xde); /* ucomisd xmm3, xmm6 */
+    uint8_t *exact = jcc32(a, CC_E);
+    op_mem(a, false, 0x83, ALU_OR, FPUOFF(fflags)); /* or dword [fflags], NX */
+    put8(a, 1);
+    patch(a->j, exact, a->p);
+    emit_fs_dirty(c);
+    struct stub *s = add_stub(c, STUB_FP, slow[0], n, pc);
+    for (unsigned i = 1; i < ns; i++)
+        s->more[s->nmore++] = slow[i];
+    s->desc = insn;
+    s->resume = a->p;
+    return true;
+}
+
 static void emit_fp(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t pc)
 {
     struct asm_buf *a = &c->a;
+    emit_fs_check(c, n, pc, 4);
+    if (emit_fp_inline(c, d, n, pc))
+        return;
     lea_v_rdi(a);
     mov_imm32(a, RSI, (uint32_t)d->imm);
     mov_imm(a, RDX, pc);
@@ -674,6 +810,8 @@ static void emit_stubs(struct ctx *c)
     for (unsigned i = 0; i < c->nstubs; i++) {
         struct stub *s = &c->stubs[i];
         patch(a->j, s->from, a->p);
+        for (unsigned k = 0; k < s->nmore; k++)
+            patch(a->j, s->more[k], a->p);
         if (s->kind == STUB_LOAD) {
             lea_v_rdi(a);
             mov_imm32(a, RDX, s->desc);
@@ -684,6 +822,14 @@ static void emit_stubs(struct ctx *c)
             count(a, s->count);
             jmp_to(a, c->j->epilogue); /* eax = 1 = JIT_STOP */
             continue;
+        }
+        if (s->kind == STUB_FP) {
+            lea_v_rdi(a);
+            mov_imm32(a, RSI, s->desc);
+            mov_imm(a, RDX, s->pc);
+            call_abs(a, (const void *)jit_fp);
+            op_reg(a, false, 0x85, RAX, RAX);
+            patch(a->j, jcc32(a, CC_E), s->resume);
         }
         if (s->kind == STUB_FS_OFF) {
             lea_v_rdi(a);
@@ -996,6 +1142,8 @@ uint32_t jit_compile(hv_vcpu *v, uint32_t *ents, struct dinsn *dbase, const uint
         i += 1 + (d->op & 1);
     }
     emit_stubs(c);
+    if ((size_t)(c->a.p - (j->rx + j->used)) > BLOCK_MAX_BYTES)
+        abort(); /* INSN_MAX_BYTES is wrong: the buffer's reserve was overrun */
     uint32_t e = (uint32_t)j->used;
     j->used = (size_t)(c->a.p - j->rx + 15) & ~(size_t)15;
     free(c);

@@ -849,6 +849,86 @@ TEST(random_fp_programs_match_the_interpreter)
     CHECK(trapped > 0); /* the FS-off cases did trap inside compiled code */
 }
 
+/* Operands for the inline double arithmetic: both sides of each range limit of its fast
+ * path (exponents 62/63, 0x7fc/0x7fd/0x7fe), exact and inexact results, overflow and
+ * underflow, zeros, subnormals, infinities, NaNs, negative square roots. */
+static uint64_t rnd_edge_double(void)
+{
+    static const unsigned exps[] = { 0, 1, 62, 63, 64, 0x3fe, 0x3ff, 0x400, 0x7fc, 0x7fd,
+                                     0x7fe, 0x7ff };
+    uint64_t sign = rnd() % 4 == 0 ? 1ull << 63 : 0;
+    uint64_t mant = rnd() % 3 == 0 ? 0 : rnd() % 2 ? rnd() & 0xfffffffffffffull
+                                                 : (rnd() & 0xff) << 44;
+    if (rnd() % 4 == 0)
+        return sign | rnd_fp_value();
+    if (rnd() % 2)
+        return sign | (uint64_t)exps[rnd() % (sizeof(exps) / sizeof(exps[0]))] << 52 | mant;
+    return sign | (0x380ull + rnd() % 0x100) << 52 | mant;
+}
+
+/* FADD/FSUB/FMUL/FDIV/FSQRT.D, static RNE and dynamic, each with fflags cleared before
+ * and read after, over 300 operand pairs: the results and flags of every single
+ * operation, compiled inline or not, against the interpreter; frm is RNE or RTZ. */
+static void fp_arith_edges(bool jit, unsigned frm, struct outcome *o, uint64_t *hash)
+{
+    enum { PAIRS = 300, OPS = 10 };
+    struct guest g;
+    REQUIRE(guest_init_jit(&g, 1, jit) == 0);
+    hv_vcpu *c = g.cpu[0];
+    rng_state = 0x5eed0000u + frm;
+    uint64_t in = RAM_BASE + 0x10000, out = RAM_BASE + 0x20000;
+    uint64_t *pairs = guest_ptr(&g, in);
+    for (unsigned i = 0; i < 2 * PAIRS; i += 2) {
+        pairs[i] = rnd_edge_double();
+        pairs[i + 1] = rnd_edge_double();
+        if (rnd() % 3 == 0) /* the same exponent: sums at the overflow limit */
+            pairs[i + 1] = (pairs[i] & 0x7ff0000000000000ull) |
+                           (pairs[i + 1] & 0x800fffffffffffffull);
+    }
+    hv_vcpu_set_reg(c, CSR(0x300), reg(c, CSR(0x300)) | 1ull << 13);
+    hv_vcpu_set_reg(c, CSR(0x002), frm);
+    hv_vcpu_set_reg(c, HV_REG_X(A0), in);
+    hv_vcpu_set_reg(c, HV_REG_X(A2), out);
+    hv_vcpu_set_reg(c, HV_REG_X(A1), PAIRS);
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    static const uint8_t f7[] = { 0x01, 0x05, 0x09, 0x0d, 0x2d };
+    uint64_t loop = g.at;
+    emit(&g, FLD(1, A0, 0));
+    emit(&g, FLD(2, A0, 8));
+    for (unsigned k = 0; k < OPS; k++) {
+        emit(&g, CSRW(0x001, ZERO));
+        emit(&g, rv_r(f7[k / 2], f7[k / 2] == 0x2d ? 0 : 2, 1, k % 2 ? 7 : 0, 3, OPC_FP));
+        emit(&g, FSD(3, A2, (int32_t)(16 * k)));
+        emit(&g, CSRR(T0, 0x001));
+        emit(&g, SD(T0, A2, (int32_t)(16 * k + 8)));
+    }
+    emit(&g, ADDI(A0, A0, 16));
+    emit(&g, ADDI(A2, A2, 16 * OPS));
+    emit(&g, ADDI(A1, A1, -1));
+    emit(&g, BNE(A1, ZERO, (int32_t)(loop - g.at)));
+    emit(&g, SD(ZERO, S11, 0));
+    struct hv_exit ex = run(c);
+    CHECK(ex.reason == HV_EXIT_MMIO);
+    snapshot(c, &ex, o);
+    const uint64_t *res = guest_ptr(&g, out);
+    *hash = 0;
+    for (unsigned i = 0; i < 2 * OPS * PAIRS; i++)
+        *hash = (*hash ^ res[i]) * 0x100000001b3ull;
+    guest_fini(&g);
+}
+
+TEST(inline_fp_arithmetic_matches_the_interpreter)
+{
+    for (unsigned frm = 0; frm < 2; frm++) {
+        struct outcome a = {0}, b = {0};
+        uint64_t ha = 0, hb = 0;
+        fp_arith_edges(true, frm, &a, &ha);
+        fp_arith_edges(false, frm, &b, &hb);
+        check_same(&a, &b);
+        CHECK_EQ_U64(ha, hb);
+    }
+}
+
 /* Counts the mappings of this process that are writable and executable at once, and those
  * that are executable views of the JIT's code buffer (a memfd named cove-jit). */
 static void scan_maps(unsigned *wx, unsigned *jit_code)
@@ -909,6 +989,7 @@ int main(void)
     RUN(integer_ops_match_the_interpreter);
     RUN(random_programs_match_the_interpreter);
     RUN(random_fp_programs_match_the_interpreter);
+    RUN(inline_fp_arithmetic_matches_the_interpreter);
     RUN(code_buffer_is_never_writable_and_executable);
     return test_summary();
 }
