@@ -398,7 +398,7 @@ enum stub_kind { STUB_LOAD, STUB_STORE, STUB_RESULT, STUB_FS_OFF, STUB_FP };
 /* Out-of-line code of a block, emitted after its body. */
 struct stub {
     uint8_t *from;   /* rel32 of the jcc that enters the stub */
-    uint8_t *more[4]; /* and of more jccs that do (STUB_FP) */
+    uint8_t *more[6]; /* and of more jccs that do (STUB_FP) */
     unsigned nmore;
     uint8_t *resume; /* where the block goes on */
     enum stub_kind kind;
@@ -658,6 +658,57 @@ static void range_check(struct asm_buf *a, uint8_t **slow)
     *slow = jcc32(a, 0x7); /* ja */
 }
 
+/* movsd xmmN, f[r] (N < 8) */
+static void load_xmm(struct asm_buf *a, unsigned r, unsigned xmm)
+{
+    BYTES(a, 0xf2, 0x0f, 0x10);
+    put8(a, 0x80 | xmm << 3 | RBX);
+    put32(a, (uint32_t)FOFF(r));
+}
+
+/*
+ * FMADD/FMSUB/FNMSUB/FNMADD.D in round-to-nearest-even, inline, once fflags holds NX
+ * (it stays set until the guest clears it: inexact arithmetic is the rule): with a
+ * finite normal result of magnitude >= 2^-960 (which needs finite operands) neither NV,
+ * DZ, OF nor UF can arise, and NX is already there, so the host's fused operation is all
+ * there is to do. Anything else goes to the interpreter's FPU.
+ */
+static bool emit_fma_inline(struct ctx *c, uint32_t insn, unsigned n, uint64_t pc)
+{
+    static const uint8_t vfm231sd[4] = { 0xb9, 0xbb, 0xbd, 0xbf }; /* RISC-V order */
+    unsigned rm = (insn >> 12) & 7;
+    struct asm_buf *a = &c->a;
+    uint8_t *slow[4];
+    unsigned ns = 0;
+    if (((insn >> 25) & 3) != 1 || (rm != 0 && rm != 7))
+        return false;
+    if (rm == 7) {
+        op_mem(a, false, 0x83, ALU_CMP, FPUOFF(frm)); /* cmp dword [frm], 0 */
+        put8(a, 0);
+        slow[ns++] = jcc32(a, CC_NE);
+    }
+    op_mem(a, false, 0xf6, 0, FPUOFF(fflags)); /* test byte [fflags], NX */
+    put8(a, 1);
+    slow[ns++] = jcc32(a, CC_E);
+    load_xmm(a, (insn >> 15) & 31, 0);
+    load_xmm(a, (insn >> 20) & 31, 1);
+    load_xmm(a, insn >> 27, 3);
+    BYTES(a, 0xc4, 0xe2, 0xf9); /* vfm...231sd xmm3, xmm0, xmm1 */
+    put8(a, vfm231sd[((insn & 0x7f) - 0x43) >> 2]);
+    put8(a, 0xd9);
+    BYTES(a, 0x66, 0x48, 0x0f, 0x7e, 0xd8); /* movq rax, xmm3 */
+    exp_of_rax(a, true);
+    range_check(a, &slow[ns++]);
+    op_mem(a, true, 0x89, RAX, FOFF((insn >> 7) & 31));
+    emit_fs_dirty(c);
+    struct stub *s = add_stub(c, STUB_FP, slow[0], n, pc);
+    for (unsigned i = 1; i < ns; i++)
+        s->more[s->nmore++] = slow[i];
+    s->desc = insn;
+    s->resume = a->p;
+    return true;
+}
+
 /*
  * FADD/FSUB/FMUL/FDIV/FSQRT.D in round-to-nearest-even, inline: the quick path of
  * fpu_host.c (quick_rne_d) in host SSE, with the same operand and result ranges (finite,
@@ -675,6 +726,8 @@ static bool emit_fp_inline(struct ctx *c, const struct dinsn *d, unsigned n, uin
     unsigned rs1 = (insn >> 15) & 31, rs2 = (insn >> 20) & 31;
     if (fma < 0)
         fma = __builtin_cpu_supports("fma") ? 1 : 0;
+    if ((insn & 0x73) == 0x43 && fma)
+        return emit_fma_inline(c, insn, n, pc);
     if ((insn & 0x7f) != 0x53 || (rm != 0 && rm != 7))
         return false;
     bool add = f7 == 0x01 || f7 == 0x05, mul = f7 == 0x09, div = f7 == 0x0d;

@@ -867,11 +867,12 @@ static uint64_t rnd_edge_double(void)
 }
 
 /* FADD/FSUB/FMUL/FDIV/FSQRT.D, static RNE and dynamic, each with fflags cleared before
- * and read after, over 300 operand pairs: the results and flags of every single
+ * and read after, and the four fused forms with fflags = NX before (what their inline
+ * path needs), over 300 operand triples: the results and flags of every single
  * operation, compiled inline or not, against the interpreter; frm is RNE or RTZ. */
 static void fp_arith_edges(bool jit, unsigned frm, struct outcome *o, uint64_t *hash)
 {
-    enum { PAIRS = 300, OPS = 10 };
+    enum { PAIRS = 300, OPS = 18 };
     struct guest g;
     REQUIRE(guest_init_jit(&g, 1, jit) == 0);
     hv_vcpu *c = g.cpu[0];
@@ -895,9 +896,17 @@ static void fp_arith_edges(bool jit, unsigned frm, struct outcome *o, uint64_t *
     uint64_t loop = g.at;
     emit(&g, FLD(1, A0, 0));
     emit(&g, FLD(2, A0, 8));
+    emit(&g, FLD(5, A0, 16)); /* the next pair's first: the addend */
     for (unsigned k = 0; k < OPS; k++) {
-        emit(&g, CSRW(0x001, ZERO));
-        emit(&g, rv_r(f7[k / 2], f7[k / 2] == 0x2d ? 0 : 2, 1, k % 2 ? 7 : 0, 3, OPC_FP));
+        unsigned rm = k % 2 ? 7 : 0;
+        if (k < 10) {
+            emit(&g, CSRW(0x001, ZERO));
+            emit(&g, rv_r(f7[k / 2], f7[k / 2] == 0x2d ? 0 : 2, 1, rm, 3, OPC_FP));
+        } else {
+            emit(&g, rv_i(0x001, 1, 5, ZERO, 0x73)); /* csrwi fflags, NX */
+            emit(&g, 5u << 27 | 1u << 25 | 2u << 20 | 1u << 15 | rm << 12 | 3u << 7 |
+                         (0x43u + 4 * ((k - 10) / 2)));
+        }
         emit(&g, FSD(3, A2, (int32_t)(16 * k)));
         emit(&g, CSRR(T0, 0x001));
         emit(&g, SD(T0, A2, (int32_t)(16 * k + 8)));
