@@ -720,12 +720,10 @@ static bool emit_fma_inline(struct ctx *c, uint32_t insn, unsigned n, uint64_t p
  */
 static bool emit_fp_inline(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t pc)
 {
-    static int fma = -1;
+    bool fma = __builtin_cpu_supports("fma");
     uint32_t insn = (uint32_t)d->imm;
     unsigned f7 = insn >> 25, rm = (insn >> 12) & 7, rd = (insn >> 7) & 31;
     unsigned rs1 = (insn >> 15) & 31, rs2 = (insn >> 20) & 31;
-    if (fma < 0)
-        fma = __builtin_cpu_supports("fma") ? 1 : 0;
     if ((insn & 0x73) == 0x43 && fma)
         return emit_fma_inline(c, insn, n, pc);
     if ((insn & 0x7f) != 0x53 || (rm != 0 && rm != 7))
