@@ -9,8 +9,9 @@
 # and a cove.exec that mounts it and runs the workloads; each prints its own time taken
 # inside the guest (clock_gettime), so boot is excluded. Iterations interleave the VMMs
 # (cove, [other coves], qemu, native); prints the medians in ms and the ratios
-# cove/qemu and cove/native (lower is better). A checksum per workload must agree
-# between the VMMs. A benchmark, not a test: not part of the suite.
+# cove/qemu and cove/native (lower is better), each the median of the ratios of the
+# same iteration (on a loaded host, neighbours in time share the load). A checksum per
+# workload must agree between the VMMs. A benchmark, not a test: not part of the suite.
 #   bench/cpu.sh [--runs N] [--only "int fp ..."] [--cove [LABEL=]PATH]... [--no-qemu]
 #                [--no-native]
 # Default: 3 runs of all five; --cove is repeatable (e.g. --cove base=/tmp/cove-old
@@ -86,13 +87,15 @@ cp "$CACHE/disk.img" "$TMP/disk.img"
 
 APPEND="quiet cove.exec=\"mkdir -p /mnt/b && mount -r -t ext4 /dev/vda /mnt/b && for w in $ONLY; do /mnt/b/\$w || echo CPU-FAILED \$w; done\""
 
-declare -A T CK # T[label,w]: the times (ms) of the runs; CK[label,w]: the checksum
+declare -A T R CK # T[label,w]: the times (ms) of the runs; R[label,w,i]: that of run i
+                  # CK[w]: the checksum
 # collect LABEL LOG: files the CPU-RESULT lines of LOG under LABEL.
 collect() {
     local name w ms ck got=0
     while read -r name w ms ck; do
         [ "$name" = CPU-RESULT ] || continue
         T[$1,$w]+="$ms "
+        R[$1,$w,$i]=$ms
         got=$((got + 1))
         if [ "$1" != native ]; then
             if [ -n "${CK[$w]:-}" ] && [ "${CK[$w]}" != "$ck" ]; then
@@ -140,7 +143,7 @@ for l in "${LABELS[@]}"; do
     [ $QEMU = 1 ] && printf ' %12s' "$l/qemu"
     [ $NATIVE = 1 ] && printf ' %12s' "$l/native"
 done
-printf '   (1 vCPU, median of %s; ratios: lower is better)\n' "$RUNS"
+printf '   (1 vCPU; medians of %s runs and of their ratios: lower is better)\n' "$RUNS"
 for w in $ONLY; do
     declare -A M=()
     printf '%-8s' "$w"
@@ -152,8 +155,12 @@ for w in $ONLY; do
         for ref in qemu native; do
             [ "$ref" = qemu ] && [ $QEMU = 0 ] && continue
             [ "$ref" = native ] && [ $NATIVE = 0 ] && continue
-            if [ -n "${M[$l]}" ] && [ -n "${M[$ref]}" ]; then
-                awk -v a="${M[$l]}" -v b="${M[$ref]}" 'BEGIN { printf " %12.2f", a / b }'
+            ratios=$(for i in $(seq "$RUNS"); do
+                [ -n "${R[$l,$w,$i]:-}" ] && [ -n "${R[$ref,$w,$i]:-}" ] &&
+                    awk -v a="${R[$l,$w,$i]}" -v b="${R[$ref,$w,$i]}" 'BEGIN { printf "%.3f\n", a / b }'
+            done | median)
+            if [ -n "$ratios" ]; then
+                printf ' %12.2f' "$ratios"
             else
                 printf ' %12s' -
             fi
