@@ -709,6 +709,62 @@ static bool emit_fma_inline(struct ctx *c, uint32_t insn, unsigned n, uint64_t p
     return true;
 }
 
+static void emit_setcc(struct asm_buf *a, unsigned cc);
+
+/*
+ * The D operations that round nothing, inline: FSGNJ/FSGNJN/FSGNJX.D (FMV.D, FNEG.D,
+ * FABS.D), FMV.X.D, FMV.D.X, and FEQ/FLT/FLE.D on ordered operands (no flag can arise;
+ * a NaN goes to the interpreter's FPU for NV). Returns false for anything else.
+ */
+static bool emit_fp_move_inline(struct ctx *c, uint32_t insn, unsigned n, uint64_t pc)
+{
+    struct asm_buf *a = &c->a;
+    unsigned f7 = insn >> 25, f3 = (insn >> 12) & 7, rd = (insn >> 7) & 31;
+    unsigned rs1 = (insn >> 15) & 31, rs2 = (insn >> 20) & 31;
+    if ((insn & 0x7f) != 0x53)
+        return false;
+    if (f7 == 0x11 && f3 <= 2) { /* fsgnj.d: a ^ ((a ^ b') & sign), b' = b, ~b, or a ^ b */
+        op_mem(a, true, 0x8b, RAX, FOFF(rs1));
+        if (!(f3 == 0 && rs1 == rs2)) {
+            op_mem(a, true, 0x8b, RCX, FOFF(rs2));
+            if (f3 == 1)
+                op_reg(a, true, 0xf7, 2, RCX); /* not rcx */
+            if (f3 != 2)
+                op_reg(a, true, 0x31, RAX, RCX); /* xor rcx, rax */
+            shift_imm(a, true, SH_SHR, RCX, 63);
+            shift_imm(a, true, SH_SHL, RCX, 63);
+            op_reg(a, true, 0x31, RCX, RAX); /* xor rax, rcx */
+        }
+        op_mem(a, true, 0x89, RAX, FOFF(rd));
+    } else if (f7 == 0x71 && f3 == 0 && rs2 == 0) { /* fmv.x.d */
+        if (rd) {
+            op_mem(a, true, 0x8b, RAX, FOFF(rs1));
+            store_x(a, RAX, rd);
+        }
+    } else if (f7 == 0x79 && f3 == 0 && rs2 == 0) { /* fmv.d.x */
+        load_x(a, RAX, rs1);
+        op_mem(a, true, 0x89, RAX, FOFF(rd));
+    } else if (f7 == 0x51 && f3 <= 2) { /* fle flt feq */
+        static const uint8_t cc[3] = { 0x6, CC_B, CC_E }; /* be, b, e */
+        op_reg(a, false, 0x31, RCX, RCX);
+        load_xmm(a, rs1, 0);
+        BYTES(a, 0x66, 0x0f, 0x2e, 0x83); /* ucomisd xmm0, [rbx + disp32] */
+        put32(a, (uint32_t)FOFF(rs2));
+        struct stub *s = add_stub(c, STUB_FP, jcc32(a, 0xa), n, pc); /* jp: unordered */
+        s->desc = insn;
+        emit_setcc(a, cc[f3]);
+        if (rd)
+            store_x(a, RCX, rd);
+        emit_fs_dirty(c);
+        s->resume = a->p;
+        return true;
+    } else {
+        return false;
+    }
+    emit_fs_dirty(c);
+    return true;
+}
+
 /*
  * FADD/FSUB/FMUL/FDIV/FSQRT.D in round-to-nearest-even, inline: the quick path of
  * fpu_host.c (quick_rne_d) in host SSE, with the same operand and result ranges (finite,
@@ -818,7 +874,7 @@ static void emit_fp(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t p
 {
     struct asm_buf *a = &c->a;
     emit_fs_check(c, n, pc, 4);
-    if (emit_fp_inline(c, d, n, pc))
+    if (emit_fp_move_inline(c, (uint32_t)d->imm, n, pc) || emit_fp_inline(c, d, n, pc))
         return;
     lea_v_rdi(a);
     mov_imm32(a, RSI, (uint32_t)d->imm);

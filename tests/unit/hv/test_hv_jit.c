@@ -689,6 +689,7 @@ TEST(random_programs_match_the_interpreter)
 
 #define MS_FS_BITS (3ull << 13)
 #define OPC_FP 0x53u
+#define FMV_D_X(fd, rs1) rv_r(0x79, 0, rs1, 0, fd, OPC_FP)
 
 /* Awkward FP values: zeros, infinities, NaNs (quiet, signaling, canonical), subnormals,
  * values near rounding boundaries, singles properly and improperly NaN-boxed. */
@@ -867,12 +868,12 @@ static uint64_t rnd_edge_double(void)
 }
 
 /* FADD/FSUB/FMUL/FDIV/FSQRT.D, static RNE and dynamic, each with fflags cleared before
- * and read after, and the four fused forms with fflags = NX before (what their inline
- * path needs), over 300 operand triples: the results and flags of every single
+ * and read after, the four fused forms with fflags = NX before (what their inline path
+ * needs), and FLE/FLT/FEQ.D of (a, b) and (a, a), over 300 operand triples: the results and flags of every single
  * operation, compiled inline or not, against the interpreter; frm is RNE or RTZ. */
 static void fp_arith_edges(bool jit, unsigned frm, struct outcome *o, uint64_t *hash)
 {
-    enum { PAIRS = 300, OPS = 18 };
+    enum { PAIRS = 300, OPS = 24 };
     struct guest g;
     REQUIRE(guest_init_jit(&g, 1, jit) == 0);
     hv_vcpu *c = g.cpu[0];
@@ -902,10 +903,14 @@ static void fp_arith_edges(bool jit, unsigned frm, struct outcome *o, uint64_t *
         if (k < 10) {
             emit(&g, CSRW(0x001, ZERO));
             emit(&g, rv_r(f7[k / 2], f7[k / 2] == 0x2d ? 0 : 2, 1, rm, 3, OPC_FP));
-        } else {
+        } else if (k < 18) {
             emit(&g, rv_i(0x001, 1, 5, ZERO, 0x73)); /* csrwi fflags, NX */
             emit(&g, 5u << 27 | 1u << 25 | 2u << 20 | 1u << 15 | rm << 12 | 3u << 7 |
                          (0x43u + 4 * ((k - 10) / 2)));
+        } else { /* fle flt feq.d of (f1, f2), then of (f1, f1) */
+            emit(&g, CSRW(0x001, ZERO));
+            emit(&g, rv_r(0x51, k < 21 ? 2 : 1, 1, (k - 18) % 3, T1, OPC_FP));
+            emit(&g, FMV_D_X(3, T1));
         }
         emit(&g, FSD(3, A2, (int32_t)(16 * k)));
         emit(&g, CSRR(T0, 0x001));
