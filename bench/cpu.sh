@@ -105,7 +105,7 @@ collect() {
             CK[$w]=$ck
         fi
     done < <(tr -d '\r' <"$2")
-    if [ $got -ne $(echo $ONLY | wc -w) ]; then
+    if [ "$got" -ne "$(echo $ONLY | wc -w)" ]; then
         echo "bench/cpu.sh: a $1 run failed; its log ends:" >&2
         tail -n 5 "$2" >&2
     fi

@@ -398,7 +398,7 @@ enum stub_kind { STUB_LOAD, STUB_STORE, STUB_RESULT, STUB_FS_OFF, STUB_FP };
 /* Out-of-line code of a block, emitted after its body. */
 struct stub {
     uint8_t *from;   /* rel32 of the jcc that enters the stub */
-    uint8_t *more[6]; /* and of more jccs that do (STUB_FP) */
+    uint8_t *more[3]; /* and of more jccs that do (STUB_FP) */
     unsigned nmore;
     uint8_t *resume; /* where the block goes on */
     enum stub_kind kind;
