@@ -32,12 +32,14 @@
 #include <unistd.h>
 
 #include "hv/soft/alu.h"
+#include "hv/soft/fpu.h"
 #include "hv/soft/jit.h"
 
 #define CODE_SIZE (64u << 20)
 #define BLOCK_MAX_INSNS 64
-/* Generous bound on the code of one instruction, its slow path and the block's exit. */
-#define INSN_MAX_BYTES 192
+/* Generous bound on the code of one instruction, its slow path and the block's exit
+ * (an inline FADD.D with its stub and the block's FS check is about 330). */
+#define INSN_MAX_BYTES 448
 #define BLOCK_MAX_BYTES ((BLOCK_MAX_INSNS + 2) * INSN_MAX_BYTES)
 #define NO_VPAGE 1ull /* never a page address */
 #define JC_SIZE 1024u  /* jump cache entries */
@@ -70,6 +72,8 @@ enum { MUL_U = 4, MUL_S = 5 };
 #define BASE 128 /* rbx points this far into hv_vcpu */
 #define XOFF(r) ((int32_t)(8 * (r)) - BASE)
 #define VOFF(f) ((int32_t)offsetof(hv_vcpu, f) - BASE)
+#define FPUOFF(m) (VOFF(fpu) + (int32_t)offsetof(struct fpu, m))
+#define FOFF(r) (FPUOFF(f) + 8 * (int32_t)(r))
 _Static_assert(offsetof(hv_vcpu, x) == 0, "rbx addresses x[] from the start of hv_vcpu");
 _Static_assert(sizeof(struct tlb_entry) == 16 && TLB_SIZE == 256, "inline TLB index");
 _Static_assert(sizeof(struct jit_jump) == 32, "inline jump cache index");
@@ -279,6 +283,10 @@ static int jit_load_slow(hv_vcpu *v, uint64_t va, uint32_t desc, uint64_t pc)
     v->ilen = (uint8_t)(desc >> 16);
     if (mem_load_slow(v, va, size, &r, ld))
         return 1;
+    if (ld & LD_FP) { /* FLW is NaN-boxed */
+        v->fpu.f[ld & 31] = size == 4 ? r | 0xffffffff00000000ull : r;
+        return 0;
+    }
     if ((ld & LD_SIGN) && size < 8) {
         unsigned sh = 64 - 8 * size;
         r = (uint64_t)((int64_t)(r << sh) >> sh);
@@ -315,6 +323,30 @@ static int jit_amo(hv_vcpu *v, uint32_t insn, uint64_t pc, unsigned len)
         return 2;
     }
     return 0;
+}
+
+/* A floating-point instruction with mstatus.FS = Off, or one the FPU refuses: the
+ * generic executor raises the illegal-instruction trap, as in the interpreter. Returns
+ * as the store slow path does (2: it retired after all, v->pc is the next one). */
+static int jit_fp_generic(hv_vcpu *v, uint64_t pc, unsigned len)
+{
+    v->pc = pc;
+    v->ilen = (uint8_t)len;
+    enum step s = cpu_step(v);
+    if (s == STEP_TRAP)
+        return 1;
+    return 2;
+}
+
+/* OP-FP and the fused multiply-adds, by the FPU of the interpreter (exact rounding and
+ * fflags), without leaving the block. */
+static int jit_fp(hv_vcpu *v, uint32_t insn, uint64_t pc)
+{
+    if (likely(!fs_off(v)) && fpu_exec(&v->fpu, insn, v->x) == FPU_OK) {
+        fs_dirty(v);
+        return 0;
+    }
+    return jit_fp_generic(v, pc, 4);
 }
 
 static uint64_t h_div(uint64_t a, uint64_t b) { return div64((int64_t)a, (int64_t)b); }
@@ -361,15 +393,18 @@ static const uint8_t *jit_lookup(hv_vcpu *v)
 
 /* ---- block compiler ---- */
 
-enum stub_kind { STUB_LOAD, STUB_STORE, STUB_RESULT };
+enum stub_kind { STUB_LOAD, STUB_STORE, STUB_RESULT, STUB_FS_OFF, STUB_FP };
 
 /* Out-of-line code of a block, emitted after its body. */
 struct stub {
     uint8_t *from;   /* rel32 of the jcc that enters the stub */
+    uint8_t *more[3]; /* and of more jccs that do (STUB_FP) */
+    unsigned nmore;
     uint8_t *resume; /* where the block goes on */
     enum stub_kind kind;
     uint32_t desc;
     unsigned rs2;
+    bool fp;         /* STUB_STORE: rs2 names an FP register */
     unsigned count;  /* instructions retired before this one in the block */
     uint64_t pc;
 };
@@ -378,8 +413,11 @@ struct ctx {
     struct asm_buf a;
     struct jit *j;
     uint64_t fpage;
-    struct stub stubs[BLOCK_MAX_INSNS];
+    struct stub stubs[2 * BLOCK_MAX_INSNS];
     unsigned nstubs;
+    bool fs_checked; /* mstatus.FS was found on earlier in the block (nothing the block
+                      * runs afterwards can turn it off without leaving it) */
+    bool fs_dirty;   /* and set to Dirty */
 };
 
 static void exit_continue(struct ctx *c)
@@ -535,6 +573,319 @@ static void emit_store(struct ctx *c, const struct dinsn *d, unsigned op, unsign
     s->resume = a->p;
 }
 
+/* An FP load or store needs mstatus.FS on; checked once per block. */
+static void emit_fs_check(struct ctx *c, unsigned n, uint64_t pc, unsigned len)
+{
+    if (c->fs_checked)
+        return;
+    struct asm_buf *a = &c->a;
+    op_mem(a, false, 0xf7, 0, VOFF(mstatus)); /* test dword [mstatus], MS_FS */
+    put32(a, (uint32_t)MS_FS);
+    struct stub *s = add_stub(c, STUB_FS_OFF, jcc32(a, CC_E), n, pc);
+    s->desc = len;
+    c->fs_checked = true;
+}
+
+static void emit_fs_dirty(struct ctx *c)
+{
+    if (c->fs_dirty)
+        return;
+    op_mem(&c->a, false, 0x81, ALU_OR, VOFF(mstatus)); /* or dword [mstatus], MS_FS */
+    put32(&c->a, (uint32_t)MS_FS);
+    c->fs_dirty = true;
+}
+
+static void emit_fload(struct ctx *c, const struct dinsn *d, unsigned op, unsigned n,
+                       uint64_t pc, unsigned len)
+{
+    struct asm_buf *a = &c->a;
+    unsigned size = op == OP_FLW ? 4 : 8, rd = d->rd & 31;
+    emit_fs_check(c, n, pc, len);
+    uint8_t *miss = emit_tlb(a, d, size, false);
+    if (size == 4) {
+        put8(a, 0x8b), put8(a, 0x06);                    /* mov eax, [rsi] */
+        mov_imm(a, RCX, 0xffffffff00000000ull);          /* NaN-boxed */
+        op_reg(a, true, 0x09, RCX, RAX);                 /* or rax, rcx */
+    } else {
+        put8(a, 0x48), put8(a, 0x8b), put8(a, 0x06);     /* mov rax, [rsi] */
+    }
+    op_mem(a, true, 0x89, RAX, FOFF(rd));
+    struct stub *s = add_stub(c, STUB_LOAD, miss, n, pc);
+    s->desc = size | (rd | LD_FP) << 8 | len << 16;
+    s->resume = a->p;
+    emit_fs_dirty(c);
+}
+
+static void emit_fstore(struct ctx *c, const struct dinsn *d, unsigned op, unsigned n,
+                        uint64_t pc, unsigned len)
+{
+    struct asm_buf *a = &c->a;
+    unsigned size = op == OP_FSW ? 4 : 8;
+    emit_fs_check(c, n, pc, len);
+    uint8_t *miss = emit_tlb(a, d, size, true);
+    op_mem(a, true, 0x8b, RAX, FOFF(d->rs2));
+    if (size == 8)
+        put8(a, 0x48);
+    put8(a, 0x89), put8(a, 0x06);                        /* mov [rsi], eax/rax */
+    struct stub *s = add_stub(c, STUB_STORE, miss, n, pc);
+    s->desc = size | len << 8;
+    s->rs2 = d->rs2;
+    s->fp = true;
+    s->resume = a->p;
+}
+
+#define BYTES(a, ...)                                                                    \
+    do {                                                                                 \
+        static const uint8_t b_[] = { __VA_ARGS__ };                                     \
+        put_bytes(a, b_, sizeof(b_));                                                    \
+    } while (0)
+
+/* edx = the biased exponent (and, unless masked, the sign above it) of rax's double. */
+static void exp_of_rax(struct asm_buf *a, bool mask)
+{
+    op_reg(a, true, 0x89, RAX, RDX); /* mov rdx, rax */
+    shift_imm(a, true, SH_SHR, RDX, 52);
+    if (mask)
+        alu_imm(a, false, ALU_AND, RDX, 0x7ff);
+}
+
+/* Jumps to the slow path unless edx (an exponent, sign included) is in [63, 0x7fe]:
+ * a positive or negative normal of magnitude in [2^-960, DBL_MAX]. */
+static void range_check(struct asm_buf *a, uint8_t **slow)
+{
+    alu_imm(a, false, ALU_SUB, RDX, 63);
+    alu_imm(a, false, ALU_CMP, RDX, 0x7fe - 63);
+    *slow = jcc32(a, 0x7); /* ja */
+}
+
+/* movsd xmmN, f[r] (N < 8) */
+static void load_xmm(struct asm_buf *a, unsigned r, unsigned xmm)
+{
+    BYTES(a, 0xf2, 0x0f, 0x10);
+    put8(a, 0x80 | xmm << 3 | RBX);
+    put32(a, (uint32_t)FOFF(r));
+}
+
+/*
+ * FMADD/FMSUB/FNMSUB/FNMADD.D in round-to-nearest-even, inline, once fflags holds NX
+ * (it stays set until the guest clears it: inexact arithmetic is the rule): with a
+ * finite normal result of magnitude >= 2^-960 (which needs finite operands) neither NV,
+ * DZ, OF nor UF can arise, and NX is already there, so the host's fused operation is all
+ * there is to do. Anything else goes to the interpreter's FPU.
+ */
+static bool emit_fma_inline(struct ctx *c, uint32_t insn, unsigned n, uint64_t pc)
+{
+    static const uint8_t vfm231sd[4] = { 0xb9, 0xbb, 0xbd, 0xbf }; /* RISC-V order */
+    unsigned rm = (insn >> 12) & 7;
+    struct asm_buf *a = &c->a;
+    uint8_t *slow[4];
+    unsigned ns = 0;
+    if (((insn >> 25) & 3) != 1 || (rm != 0 && rm != 7))
+        return false;
+    if (rm == 7) {
+        op_mem(a, false, 0x83, ALU_CMP, FPUOFF(frm)); /* cmp dword [frm], 0 */
+        put8(a, 0);
+        slow[ns++] = jcc32(a, CC_NE);
+    }
+    op_mem(a, false, 0xf6, 0, FPUOFF(fflags)); /* test byte [fflags], NX */
+    put8(a, 1);
+    slow[ns++] = jcc32(a, CC_E);
+    load_xmm(a, (insn >> 15) & 31, 0);
+    load_xmm(a, (insn >> 20) & 31, 1);
+    load_xmm(a, insn >> 27, 3);
+    BYTES(a, 0xc4, 0xe2, 0xf9); /* vfm...231sd xmm3, xmm0, xmm1 */
+    put8(a, vfm231sd[((insn & 0x7f) - 0x43) >> 2]);
+    put8(a, 0xd9);
+    BYTES(a, 0x66, 0x48, 0x0f, 0x7e, 0xd8); /* movq rax, xmm3 */
+    exp_of_rax(a, true);
+    range_check(a, &slow[ns++]);
+    op_mem(a, true, 0x89, RAX, FOFF((insn >> 7) & 31));
+    emit_fs_dirty(c);
+    struct stub *s = add_stub(c, STUB_FP, slow[0], n, pc);
+    for (unsigned i = 1; i < ns; i++)
+        s->more[s->nmore++] = slow[i];
+    s->desc = insn;
+    s->resume = a->p;
+    return true;
+}
+
+static void emit_setcc(struct asm_buf *a, unsigned cc);
+
+/*
+ * The D operations that round nothing, inline: FSGNJ/FSGNJN/FSGNJX.D (FMV.D, FNEG.D,
+ * FABS.D), FMV.X.D, FMV.D.X, and FEQ/FLT/FLE.D on ordered operands (no flag can arise;
+ * a NaN goes to the interpreter's FPU for NV). Returns false for anything else.
+ */
+static bool emit_fp_move_inline(struct ctx *c, uint32_t insn, unsigned n, uint64_t pc)
+{
+    struct asm_buf *a = &c->a;
+    unsigned f7 = insn >> 25, f3 = (insn >> 12) & 7, rd = (insn >> 7) & 31;
+    unsigned rs1 = (insn >> 15) & 31, rs2 = (insn >> 20) & 31;
+    if ((insn & 0x7f) != 0x53)
+        return false;
+    if (f7 == 0x11 && f3 <= 2) { /* fsgnj.d: a ^ ((a ^ b') & sign), b' = b, ~b, or a ^ b */
+        op_mem(a, true, 0x8b, RAX, FOFF(rs1));
+        if (!(f3 == 0 && rs1 == rs2)) {
+            op_mem(a, true, 0x8b, RCX, FOFF(rs2));
+            if (f3 == 1)
+                op_reg(a, true, 0xf7, 2, RCX); /* not rcx */
+            if (f3 != 2)
+                op_reg(a, true, 0x31, RAX, RCX); /* xor rcx, rax */
+            shift_imm(a, true, SH_SHR, RCX, 63);
+            shift_imm(a, true, SH_SHL, RCX, 63);
+            op_reg(a, true, 0x31, RCX, RAX); /* xor rax, rcx */
+        }
+        op_mem(a, true, 0x89, RAX, FOFF(rd));
+    } else if (f7 == 0x71 && f3 == 0 && rs2 == 0) { /* fmv.x.d */
+        if (rd) {
+            op_mem(a, true, 0x8b, RAX, FOFF(rs1));
+            store_x(a, RAX, rd);
+        }
+    } else if (f7 == 0x79 && f3 == 0 && rs2 == 0) { /* fmv.d.x */
+        load_x(a, RAX, rs1);
+        op_mem(a, true, 0x89, RAX, FOFF(rd));
+    } else if (f7 == 0x51 && f3 <= 2) { /* fle flt feq */
+        static const uint8_t cc[3] = { 0x6, CC_B, CC_E }; /* be, b, e */
+        op_reg(a, false, 0x31, RCX, RCX);
+        load_xmm(a, rs1, 0);
+        BYTES(a, 0x66, 0x0f, 0x2e, 0x83); /* ucomisd xmm0, [rbx + disp32] */
+        put32(a, (uint32_t)FOFF(rs2));
+        struct stub *s = add_stub(c, STUB_FP, jcc32(a, 0xa), n, pc); /* jp: unordered */
+        s->desc = insn;
+        emit_setcc(a, cc[f3]);
+        if (rd)
+            store_x(a, RCX, rd);
+        emit_fs_dirty(c);
+        s->resume = a->p;
+        return true;
+    } else {
+        return false;
+    }
+    emit_fs_dirty(c);
+    return true;
+}
+
+/*
+ * FADD/FSUB/FMUL/FDIV/FSQRT.D in round-to-nearest-even, inline: the quick path of
+ * fpu_host.c (quick_rne_d) in host SSE, with the same operand and result ranges (finite,
+ * normal, far from overflow and underflow, where NX is the only possible flag) and the
+ * same error-free transformations for NX (TwoSum, FMA residuals). Anything else (NaNs,
+ * infinities, zeros, subnormals, huge values, frm other than RNE) goes to the slow path,
+ * the interpreter's FPU, before anything is written. Returns false when the instruction
+ * is not one of these.
+ */
+static bool emit_fp_inline(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t pc)
+{
+    bool fma = __builtin_cpu_supports("fma");
+    uint32_t insn = (uint32_t)d->imm;
+    unsigned f7 = insn >> 25, rm = (insn >> 12) & 7, rd = (insn >> 7) & 31;
+    unsigned rs1 = (insn >> 15) & 31, rs2 = (insn >> 20) & 31;
+    if ((insn & 0x73) == 0x43 && fma)
+        return emit_fma_inline(c, insn, n, pc);
+    if ((insn & 0x7f) != 0x53 || (rm != 0 && rm != 7))
+        return false;
+    bool add = f7 == 0x01 || f7 == 0x05, mul = f7 == 0x09, div = f7 == 0x0d;
+    bool sqrt = f7 == 0x2d && rs2 == 0;
+    if (!add && !((mul || div || sqrt) && fma))
+        return false;
+    struct asm_buf *a = &c->a;
+    uint8_t *slow[5]; /* at most 4 */
+    unsigned ns = 0;
+    if (rm == 7) {
+        op_mem(a, false, 0x83, ALU_CMP, FPUOFF(frm)); /* cmp dword [frm], 0 */
+        put8(a, 0);
+        slow[ns++] = jcc32(a, CC_NE);
+    }
+    op_mem(a, true, 0x8b, RAX, FOFF(rs1));
+    if (add) {
+        exp_of_rax(a, true);
+        alu_imm(a, false, ALU_CMP, RDX, 0x7fd);
+        slow[ns++] = jcc32(a, CC_AE);
+    } else if (div) {
+        exp_of_rax(a, true);
+        alu_imm(a, false, ALU_CMP, RDX, 63);
+        slow[ns++] = jcc32(a, CC_B);
+    } else if (sqrt) {
+        exp_of_rax(a, false); /* the sign too: negative operands are out of range */
+        range_check(a, &slow[ns++]);
+    }
+    BYTES(a, 0x66, 0x48, 0x0f, 0x6e, 0xc0); /* movq xmm0, rax */
+    if (!sqrt) {
+        op_mem(a, true, 0x8b, RAX, FOFF(rs2));
+        if (add) {
+            exp_of_rax(a, true);
+            alu_imm(a, false, ALU_CMP, RDX, 0x7fd);
+            slow[ns++] = jcc32(a, CC_AE);
+            if (f7 == 0x05)
+                BYTES(a, 0x48, 0x0f, 0xba, 0xf8, 0x3f); /* btc rax, 63: a - b = a + -b */
+        }
+        BYTES(a, 0x66, 0x48, 0x0f, 0x6e, 0xc8); /* movq xmm1, rax */
+    }
+    /* xmm2 = the result, xmm3 = the error term */
+    if (add) {
+        BYTES(a, 0x66, 0x0f, 0x28, 0xd0,  /* movapd xmm2, xmm0 */
+                 0xf2, 0x0f, 0x58, 0xd1,  /* addsd xmm2, xmm1: r = a + b */
+                 0x66, 0x0f, 0x28, 0xe2,  /* movapd xmm4, xmm2 */
+                 0xf2, 0x0f, 0x5c, 0xe0,  /* subsd xmm4, xmm0: t = r - a */
+                 0x66, 0x0f, 0x28, 0xda,  /* movapd xmm3, xmm2 */
+                 0xf2, 0x0f, 0x5c, 0xdc,  /* subsd xmm3, xmm4: r - t */
+                 0x66, 0x0f, 0x28, 0xe8,  /* movapd xmm5, xmm0 */
+                 0xf2, 0x0f, 0x5c, 0xeb,  /* subsd xmm5, xmm3: a - (r - t) */
+                 0xf2, 0x0f, 0x5c, 0xcc,  /* subsd xmm1, xmm4: b - t */
+                 0x66, 0x0f, 0x28, 0xdd,  /* movapd xmm3, xmm5 */
+                 0xf2, 0x0f, 0x58, 0xd9); /* addsd xmm3, xmm1 */
+    } else if (mul) {
+        BYTES(a, 0x66, 0x0f, 0x28, 0xd0,  /* movapd xmm2, xmm0 */
+                 0xf2, 0x0f, 0x59, 0xd1,  /* mulsd xmm2, xmm1: r = a * b */
+                 0x66, 0x0f, 0x28, 0xda,  /* movapd xmm3, xmm2 */
+                 0xc4, 0xe2, 0xf9, 0xbb, 0xd9); /* vfmsub231sd xmm3, xmm0, xmm1: a*b - r */
+    } else if (div) {
+        BYTES(a, 0x66, 0x0f, 0x28, 0xd0,  /* movapd xmm2, xmm0 */
+                 0xf2, 0x0f, 0x5e, 0xd1,  /* divsd xmm2, xmm1: r = a / b */
+                 0x66, 0x0f, 0x28, 0xd8,  /* movapd xmm3, xmm0 */
+                 0xc4, 0xe2, 0xe9, 0xbd, 0xd9); /* vfnmadd231sd xmm3, xmm2, xmm1: a - r*b */
+    } else {
+        BYTES(a, 0xf2, 0x0f, 0x51, 0xd0,  /* sqrtsd xmm2, xmm0 */
+                 0x66, 0x0f, 0x28, 0xd8,  /* movapd xmm3, xmm0 */
+                 0xc4, 0xe2, 0xe9, 0xbd, 0xda); /* vfnmadd231sd xmm3, xmm2, xmm2: a - r*r */
+    }
+    BYTES(a, 0x66, 0x48, 0x0f, 0x7e, 0xd0); /* movq rax, xmm2 */
+    if (mul || div) {
+        exp_of_rax(a, true);
+        range_check(a, &slow[ns++]);
+    }
+    op_mem(a, true, 0x89, RAX, FOFF(rd));
+    BYTES(a, 0x66, 0x0f, 0x57, 0xf6,  /* xorpd xmm6, xmm6 */
+             0x66, 0x0f, 0x2e, 0xde); /* ucomisd xmm3, xmm6 */
+    uint8_t *exact = jcc32(a, CC_E);
+    op_mem(a, false, 0x83, ALU_OR, FPUOFF(fflags)); /* or dword [fflags], NX */
+    put8(a, 1);
+    patch(a->j, exact, a->p);
+    emit_fs_dirty(c);
+    struct stub *s = add_stub(c, STUB_FP, slow[0], n, pc);
+    for (unsigned i = 1; i < ns; i++)
+        s->more[s->nmore++] = slow[i];
+    s->desc = insn;
+    s->resume = a->p;
+    return true;
+}
+
+static void emit_fp(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t pc)
+{
+    struct asm_buf *a = &c->a;
+    emit_fs_check(c, n, pc, 4);
+    if (emit_fp_move_inline(c, (uint32_t)d->imm, n, pc) || emit_fp_inline(c, d, n, pc))
+        return;
+    lea_v_rdi(a);
+    mov_imm32(a, RSI, (uint32_t)d->imm);
+    mov_imm(a, RDX, pc);
+    call_abs(a, (const void *)jit_fp);
+    op_reg(a, false, 0x85, RAX, RAX); /* test eax, eax */
+    struct stub *s = add_stub(c, STUB_RESULT, jcc32(a, CC_NE), n, pc);
+    s->resume = a->p;
+    c->fs_checked = c->fs_dirty = true; /* it went on: FS is on, and Dirty */
+}
+
 static void emit_amo(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t pc,
                      unsigned len)
 {
@@ -566,6 +917,8 @@ static void emit_stubs(struct ctx *c)
     for (unsigned i = 0; i < c->nstubs; i++) {
         struct stub *s = &c->stubs[i];
         patch(a->j, s->from, a->p);
+        for (unsigned k = 0; k < s->nmore; k++)
+            patch(a->j, s->more[k], a->p);
         if (s->kind == STUB_LOAD) {
             lea_v_rdi(a);
             mov_imm32(a, RDX, s->desc);
@@ -577,9 +930,26 @@ static void emit_stubs(struct ctx *c)
             jmp_to(a, c->j->epilogue); /* eax = 1 = JIT_STOP */
             continue;
         }
+        if (s->kind == STUB_FP) {
+            lea_v_rdi(a);
+            mov_imm32(a, RSI, s->desc);
+            mov_imm(a, RDX, s->pc);
+            call_abs(a, (const void *)jit_fp);
+            op_reg(a, false, 0x85, RAX, RAX);
+            patch(a->j, jcc32(a, CC_E), s->resume);
+        }
+        if (s->kind == STUB_FS_OFF) {
+            lea_v_rdi(a);
+            mov_imm(a, RSI, s->pc);
+            mov_imm32(a, RDX, s->desc);
+            call_abs(a, (const void *)jit_fp_generic);
+        }
         if (s->kind == STUB_STORE) {
             lea_v_rdi(a);
-            load_x(a, RDX, s->rs2);
+            if (s->fp)
+                op_mem(a, true, 0x8b, RDX, FOFF(s->rs2));
+            else
+                load_x(a, RDX, s->rs2);
             mov_imm32(a, RCX, s->desc);
             mov_imm(a, R8, s->pc);
             call_abs(a, (const void *)jit_store_slow);
@@ -788,7 +1158,7 @@ static void reset_all(hv_vcpu *v)
 
 static bool compilable(unsigned op)
 {
-    return op >= OP_LUI && op <= OP_AMO;
+    return op >= OP_LUI && op <= OP_FSD;
 }
 
 /* Translates one instruction; returns false when the block ends with it. */
@@ -823,6 +1193,15 @@ static bool emit_insn(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t
     case OP_AMO:
         emit_amo(c, d, n, pc, len);
         return true;
+    case OP_FP:
+        emit_fp(c, d, n, pc);
+        return true;
+    case OP_FLW: case OP_FLD:
+        emit_fload(c, d, op, n, pc, len);
+        return true;
+    case OP_FSW: case OP_FSD:
+        emit_fstore(c, d, op, n, pc, len);
+        return true;
     default:
         return emit_alu(c, d, op, pc);
     }
@@ -845,6 +1224,7 @@ uint32_t jit_compile(hv_vcpu *v, uint32_t *ents, struct dinsn *dbase, const uint
     c->j = j;
     c->fpage = fpage;
     c->nstubs = 0;
+    c->fs_checked = c->fs_dirty = false;
     unsigned i = idx, n = 0;
     for (;;) {
         struct dinsn *d = &dbase[i];
@@ -869,6 +1249,8 @@ uint32_t jit_compile(hv_vcpu *v, uint32_t *ents, struct dinsn *dbase, const uint
         i += 1 + (d->op & 1);
     }
     emit_stubs(c);
+    if ((size_t)(c->a.p - (j->rx + j->used)) > BLOCK_MAX_BYTES)
+        abort(); /* INSN_MAX_BYTES is wrong: the buffer's reserve was overrun */
     uint32_t e = (uint32_t)j->used;
     j->used = (size_t)(c->a.p - j->rx + 15) & ~(size_t)15;
     free(c);

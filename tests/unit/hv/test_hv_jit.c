@@ -685,6 +685,264 @@ TEST(random_programs_match_the_interpreter)
     }
 }
 
+/* ---- floating point: compiled FP loads/stores and OP-FP against the interpreter ---- */
+
+#define MS_FS_BITS (3ull << 13)
+#define OPC_FP 0x53u
+#define FMV_D_X(fd, rs1) rv_r(0x79, 0, rs1, 0, fd, OPC_FP)
+
+/* Awkward FP values: zeros, infinities, NaNs (quiet, signaling, canonical), subnormals,
+ * values near rounding boundaries, singles properly and improperly NaN-boxed. */
+static uint64_t rnd_fp_value(void)
+{
+    static const uint64_t d[] = {
+        0, 1ull << 63, 0x7ff0000000000000ull, 0xfff0000000000000ull, 0x7ff8000000000000ull,
+        0x7ff4000000000001ull, 0x0000000000000001ull, 0x000fffffffffffffull,
+        0x3ff0000000000000ull, 0x3ff0000000000001ull, 0xbfefffffffffffffull,
+        0x7fefffffffffffffull, 0x4340000000000001ull, 0x3fe0000000000000ull,
+    };
+    static const uint32_t f[] = {
+        0, 0x80000000u, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0x7fa00001u, 1, 0x007fffffu,
+        0x3f800000u, 0x3f800001u, 0x7f7fffffu, 0x4b000001u, 0xcf000000u, 0x4f800000u,
+    };
+    switch (rnd() % 6) {
+    case 0: return d[rnd() % (sizeof(d) / sizeof(d[0]))];
+    case 1: return 0xffffffff00000000ull | f[rnd() % (sizeof(f) / sizeof(f[0]))];
+    case 2: return 0xffffffff00000000ull | (uint32_t)rnd();
+    case 3: return (uint32_t)rnd(); /* an improperly boxed single */
+    case 4: return (rnd() & 0x800fffffffffffffull) | (0x3c0ull + rnd() % 0x80) << 52;
+    default: return rnd();
+    }
+}
+
+/* A random F/D instruction: every OP-FP function, the fused forms, FP loads and stores
+ * (compressed included) off a0; rounding modes static RNE..RMM or dynamic. */
+static struct fuzz_insn rnd_fp_insn(void)
+{
+    unsigned fd = (unsigned)(rnd() % 32), fs1 = (unsigned)(rnd() % 32);
+    unsigned fs2 = (unsigned)(rnd() % 32), fs3 = (unsigned)(rnd() % 32);
+    unsigned xd = rnd_rd(), xs1 = (unsigned)(rnd() % 32), dbl = (unsigned)(rnd() % 2);
+    unsigned rm = rnd() % 6 == 0 ? 7 : (unsigned)(rnd() % 5);
+    int32_t imm = (int32_t)(rnd() % 4096) - 2048;
+    switch (rnd() % 16) {
+    case 0: case 1: case 2: /* fadd fsub fmul fdiv */
+        return (struct fuzz_insn){ rv_r((unsigned)(rnd() % 4) << 2 | dbl, fs2, fs1, rm, fd,
+                                        OPC_FP), 4, 0 };
+    case 3: /* fsqrt */
+        return (struct fuzz_insn){ rv_r(0x2c | dbl, 0, fs1, rm, fd, OPC_FP), 4, 0 };
+    case 4: /* fsgnj/n/x, fmin/fmax */
+        return rnd() % 2 ? (struct fuzz_insn){ rv_r(0x10 | dbl, fs2, fs1, rnd() % 3, fd,
+                                                    OPC_FP), 4, 0 }
+                         : (struct fuzz_insn){ rv_r(0x14 | dbl, fs2, fs1, rnd() % 2, fd,
+                                                    OPC_FP), 4, 0 };
+    case 5: /* fcvt.s.d / fcvt.d.s */
+        return (struct fuzz_insn){ rv_r(0x20 | dbl, !dbl, fs1, rm, fd, OPC_FP), 4, 0 };
+    case 6: /* feq flt fle, fclass, fmv.x.w/d: integer results */
+        switch (rnd() % 3) {
+        case 0: return (struct fuzz_insn){ rv_r(0x50 | dbl, fs2, fs1, rnd() % 3, xd, OPC_FP),
+                                           4, 0 };
+        case 1: return (struct fuzz_insn){ rv_r(0x70 | dbl, 0, fs1, 1, xd, OPC_FP), 4, 0 };
+        default: return (struct fuzz_insn){ rv_r(0x70 | dbl, 0, fs1, 0, xd, OPC_FP), 4, 0 };
+        }
+    case 7: /* fcvt.{w,wu,l,lu}.fmt and back, fmv.w/d.x */
+        switch (rnd() % 3) {
+        case 0: return (struct fuzz_insn){ rv_r(0x60 | dbl, rnd() % 4, fs1, rm, xd, OPC_FP),
+                                           4, 0 };
+        case 1: return (struct fuzz_insn){ rv_r(0x68 | dbl, rnd() % 4, xs1, rm, fd, OPC_FP),
+                                           4, 0 };
+        default: return (struct fuzz_insn){ rv_r(0x78 | dbl, 0, xs1, 0, fd, OPC_FP), 4, 0 };
+        }
+    case 8: case 9: /* fmadd fmsub fnmsub fnmadd */
+        return (struct fuzz_insn){ fs3 << 27 | dbl << 25 | fs2 << 20 | fs1 << 15 | rm << 12 |
+                                   fd << 7 | (0x43u + 4 * (unsigned)(rnd() % 4)), 4, 0 };
+    case 10: case 11: /* flw fld */
+        return (struct fuzz_insn){ rv_i(imm, A0, 2 + dbl, fd, 0x07), 4, 0 };
+    case 12: /* fsw fsd */
+        return (struct fuzz_insn){ rv_s(imm, fs2, A0, 2 + dbl, 0x27), 4, 0 };
+    case 13: { /* c.fld / c.fsd off a0 (x10 = x8 + 2) */
+        unsigned off = (unsigned)(rnd() % 32) * 8, r = (unsigned)(rnd() % 8);
+        unsigned enc = (off >> 3 & 7) << 10 | 2u << 7 | (off >> 6 & 3) << 5 | r << 2;
+        return (struct fuzz_insn){ (rnd() % 2 ? 0xa000u : 0x2000u) | enc, 2, 0 };
+    }
+    default:
+        return rnd_insn();
+    }
+}
+
+/* A loop of random FP and integer instructions; with fs_off_late, mstatus.FS is turned
+ * off while the loop counter is below 5, so that an FP instruction of a compiled block
+ * traps (reported by the handler). Compares x, f, fcsr and mstatus. */
+static void random_fp_program(uint64_t seed, bool jit, struct outcome *o, uint64_t *fstate)
+{
+    struct guest g;
+    REQUIRE(guest_init_jit(&g, 1, jit) == 0);
+    hv_vcpu *c = g.cpu[0];
+    rng_state = seed;
+    bool fs_off_late = seed % 4 == 0;
+    for (unsigned i = 1; i < 32; i++)
+        hv_vcpu_set_reg(c, HV_REG_X(i), rnd() >> (rnd() % 64));
+    for (unsigned i = 0; i < 32; i++)
+        hv_vcpu_set_reg(c, HV_REG_F(i), rnd_fp_value());
+    hv_vcpu_set_reg(c, HV_REG_X(A0), FUZZ_BUF);
+    hv_vcpu_set_reg(c, HV_REG_X(A1), 30);
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, CSR(0x305), HANDLER);
+    hv_vcpu_set_reg(c, CSR(0x300), reg(c, CSR(0x300)) | 1ull << 13); /* FS = Initial */
+    hv_vcpu_set_reg(c, CSR(0x002), rnd() % 5);                       /* frm */
+    emit_handler(&g);
+    uint64_t *buf = guest_ptr(&g, FUZZ_BUF - 4096);
+    for (unsigned i = 0; i < 1024; i++)
+        buf[i] = rnd_fp_value();
+    g.at = RAM_BASE + 0x2000;
+    uint64_t loop = g.at;
+    struct fuzz_insn body[FUZZ_BODY];
+    for (unsigned i = 0; i < FUZZ_BODY; i++) {
+        body[i] = rnd_fp_insn();
+        /* s9/s10 belong to the FS switch */
+        unsigned rd = (body[i].insn >> 7) & 31;
+        if (fs_off_late && body[i].len == 4 && (rd == S9 || rd == S10))
+            body[i].insn = NOP;
+    }
+    emit_body(&g, body, FUZZ_BODY);
+    emit(&g, ADDI(A1, A1, -1));
+    if (fs_off_late) {
+        emit(&g, rv_i(5, A1, 3, S10, 0x13)); /* sltiu s10, a1, 5 */
+        emit(&g, SUB(S10, ZERO, S10));
+        emit(&g, LUI(S9, 6));                /* 0x6000: mstatus.FS */
+        emit(&g, rv_r(0, S9, S10, 7, S10, 0x33)); /* and */
+        emit(&g, CSRRC(ZERO, 0x300, S10));
+    }
+    emit(&g, BNE(A1, ZERO, (int32_t)(loop - g.at)));
+    emit(&g, SD(ZERO, S11, 0));
+    hv_vcpu_set_reg(c, HV_REG_PC, loop);
+    struct hv_exit ex = run(c);
+    CHECK(ex.reason == HV_EXIT_MMIO);
+    snapshot(c, &ex, o);
+    o->exit.mmio.data ^= ex.mmio.data; /* mepc when the handler reports a trap */
+    uint64_t h = reg(c, CSR(0x300)) * 31 + reg(c, CSR(0x003));
+    for (unsigned i = 0; i < 32; i++)
+        h = (h ^ reg(c, HV_REG_F(i))) * 0x100000001b3ull;
+    for (unsigned i = 0; i < 1024; i++)
+        h = (h ^ buf[i]) * 0x100000001b3ull;
+    *fstate = h;
+    guest_fini(&g);
+}
+
+TEST(random_fp_programs_match_the_interpreter)
+{
+    unsigned trapped = 0;
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        struct outcome a = {0}, b = {0};
+        uint64_t ha = 0, hb = 0;
+        random_fp_program(seed * 0x2545f4914f6cdd1dull, true, &a, &ha);
+        random_fp_program(seed * 0x2545f4914f6cdd1dull, false, &b, &hb);
+        int failed = test_current_failed;
+        test_current_failed = 0;
+        check_same(&a, &b);
+        CHECK_EQ_U64(a.exit.mmio.data, b.exit.mmio.data);
+        CHECK_EQ_U64(a.exit.mmio.addr, b.exit.mmio.addr);
+        CHECK_EQ_U64(ha, hb);
+        if (test_current_failed)
+            printf("  seed %" PRIu64 "\n", seed);
+        test_current_failed |= failed;
+        trapped += a.pc >= HANDLER && a.pc < HANDLER + 0x100;
+    }
+    CHECK(trapped > 0); /* the FS-off cases did trap inside compiled code */
+}
+
+/* Operands for the inline double arithmetic: both sides of each range limit of its fast
+ * path (exponents 62/63, 0x7fc/0x7fd/0x7fe), exact and inexact results, overflow and
+ * underflow, zeros, subnormals, infinities, NaNs, negative square roots. */
+static uint64_t rnd_edge_double(void)
+{
+    static const unsigned exps[] = { 0, 1, 62, 63, 64, 0x3fe, 0x3ff, 0x400, 0x7fc, 0x7fd,
+                                     0x7fe, 0x7ff };
+    uint64_t sign = rnd() % 4 == 0 ? 1ull << 63 : 0;
+    uint64_t mant = rnd() % 3 == 0 ? 0 : rnd() % 2 ? rnd() & 0xfffffffffffffull
+                                                 : (rnd() & 0xff) << 44;
+    if (rnd() % 4 == 0)
+        return sign | rnd_fp_value();
+    if (rnd() % 2)
+        return sign | (uint64_t)exps[rnd() % (sizeof(exps) / sizeof(exps[0]))] << 52 | mant;
+    return sign | (0x380ull + rnd() % 0x100) << 52 | mant;
+}
+
+/* FADD/FSUB/FMUL/FDIV/FSQRT.D, static RNE and dynamic, each with fflags cleared before
+ * and read after, the four fused forms with fflags = NX before (what their inline path
+ * needs), and FLE/FLT/FEQ.D of (a, b) and (a, a), over 300 operand triples: the results and flags of every single
+ * operation, compiled inline or not, against the interpreter; frm is RNE or RTZ. */
+static void fp_arith_edges(bool jit, unsigned frm, struct outcome *o, uint64_t *hash)
+{
+    enum { PAIRS = 300, OPS = 24 };
+    struct guest g;
+    REQUIRE(guest_init_jit(&g, 1, jit) == 0);
+    hv_vcpu *c = g.cpu[0];
+    rng_state = 0x5eed0000u + frm;
+    uint64_t in = RAM_BASE + 0x10000, out = RAM_BASE + 0x20000;
+    uint64_t *pairs = guest_ptr(&g, in);
+    for (unsigned i = 0; i < 2 * PAIRS; i += 2) {
+        pairs[i] = rnd_edge_double();
+        pairs[i + 1] = rnd_edge_double();
+        if (rnd() % 3 == 0) /* the same exponent: sums at the overflow limit */
+            pairs[i + 1] = (pairs[i] & 0x7ff0000000000000ull) |
+                           (pairs[i + 1] & 0x800fffffffffffffull);
+    }
+    hv_vcpu_set_reg(c, CSR(0x300), reg(c, CSR(0x300)) | 1ull << 13);
+    hv_vcpu_set_reg(c, CSR(0x002), frm);
+    hv_vcpu_set_reg(c, HV_REG_X(A0), in);
+    hv_vcpu_set_reg(c, HV_REG_X(A2), out);
+    hv_vcpu_set_reg(c, HV_REG_X(A1), PAIRS);
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    static const uint8_t f7[] = { 0x01, 0x05, 0x09, 0x0d, 0x2d };
+    uint64_t loop = g.at;
+    emit(&g, FLD(1, A0, 0));
+    emit(&g, FLD(2, A0, 8));
+    emit(&g, FLD(5, A0, 16)); /* the next pair's first: the addend */
+    for (unsigned k = 0; k < OPS; k++) {
+        unsigned rm = k % 2 ? 7 : 0;
+        if (k < 10) {
+            emit(&g, CSRW(0x001, ZERO));
+            emit(&g, rv_r(f7[k / 2], f7[k / 2] == 0x2d ? 0 : 2, 1, rm, 3, OPC_FP));
+        } else if (k < 18) {
+            emit(&g, rv_i(0x001, 1, 5, ZERO, 0x73)); /* csrwi fflags, NX */
+            emit(&g, 5u << 27 | 1u << 25 | 2u << 20 | 1u << 15 | rm << 12 | 3u << 7 |
+                         (0x43u + 4 * ((k - 10) / 2)));
+        } else { /* fle flt feq.d of (f1, f2), then of (f1, f1) */
+            emit(&g, CSRW(0x001, ZERO));
+            emit(&g, rv_r(0x51, k < 21 ? 2 : 1, 1, (k - 18) % 3, T1, OPC_FP));
+            emit(&g, FMV_D_X(3, T1));
+        }
+        emit(&g, FSD(3, A2, (int32_t)(16 * k)));
+        emit(&g, CSRR(T0, 0x001));
+        emit(&g, SD(T0, A2, (int32_t)(16 * k + 8)));
+    }
+    emit(&g, ADDI(A0, A0, 16));
+    emit(&g, ADDI(A2, A2, 16 * OPS));
+    emit(&g, ADDI(A1, A1, -1));
+    emit(&g, BNE(A1, ZERO, (int32_t)(loop - g.at)));
+    emit(&g, SD(ZERO, S11, 0));
+    struct hv_exit ex = run(c);
+    CHECK(ex.reason == HV_EXIT_MMIO);
+    snapshot(c, &ex, o);
+    const uint64_t *res = guest_ptr(&g, out);
+    *hash = 0;
+    for (unsigned i = 0; i < 2 * OPS * PAIRS; i++)
+        *hash = (*hash ^ res[i]) * 0x100000001b3ull;
+    guest_fini(&g);
+}
+
+TEST(inline_fp_arithmetic_matches_the_interpreter)
+{
+    for (unsigned frm = 0; frm < 2; frm++) {
+        struct outcome a = {0}, b = {0};
+        uint64_t ha = 0, hb = 0;
+        fp_arith_edges(true, frm, &a, &ha);
+        fp_arith_edges(false, frm, &b, &hb);
+        check_same(&a, &b);
+        CHECK_EQ_U64(ha, hb);
+    }
+}
+
 /* Counts the mappings of this process that are writable and executable at once, and those
  * that are executable views of the JIT's code buffer (a memfd named cove-jit). */
 static void scan_maps(unsigned *wx, unsigned *jit_code)
@@ -744,6 +1002,8 @@ int main(void)
     RUN(remapped_jump_target_runs_the_new_code);
     RUN(integer_ops_match_the_interpreter);
     RUN(random_programs_match_the_interpreter);
+    RUN(random_fp_programs_match_the_interpreter);
+    RUN(inline_fp_arithmetic_matches_the_interpreter);
     RUN(code_buffer_is_never_writable_and_executable);
     return test_summary();
 }
