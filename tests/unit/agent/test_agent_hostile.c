@@ -407,8 +407,10 @@ TEST(exec_error_text_is_escaped)
 
 TEST(exec_that_drips_ends_at_the_frame_deadline)
 {
+    /* 6 + 14 bytes at one a second: the frame cannot be whole before its deadline (with
+     * "hello" its last byte came at 10 s, racing the 10 s deadline: a niced run lost it) */
     struct script s = {.drip_ms = 1000, .hold = true};
-    add_frame(&s, AGENT_T_DATA, AGENT_STDOUT, "hello", 5);
+    add_frame(&s, AGENT_T_DATA, AGENT_STDOUT, "hello, slowly.", 14);
     struct exec_result r;
     run_exec(&s, 0, &r);
     CHECK(r.rc == -ETIMEDOUT);
