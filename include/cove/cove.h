@@ -205,6 +205,13 @@ struct cove_run_options {
     bool virtio_console;         /* the console on virtio-console (hvc0), not the UART */
     bool no_rng;                 /* no virtio-rng */
     bool no_balloon;             /* no virtio-balloon (free page reporting, cove_vm_set_memory) */
+    /* A display (virtio-gpu, virtio-input keyboard and tablet) served over VNC on the Unix
+     * socket run/vnc.sock of a bundle, or vnc_socket for an ephemeral VM (required then);
+     * with vnc_port also on 127.0.0.1:vnc_port with VNC authentication, the password in
+     * the bundle's vnc-password (made on first use; bundles only). See docs/DISPLAY.md. */
+    bool display_vnc;
+    const char *vnc_socket;
+    int vnc_port;                /* 0: no TCP port */
     const struct cove_disk_config *extra_disks; /* attached after the configuration's own */
     unsigned nextra_disks;
     const char *const *forwards; /* added to the configuration's ones */

@@ -24,10 +24,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent/agent_client.h"
+#include "display/vnc.h"
 #include "machine/machine.h"
 #include "store/bundle.h"
 #include "store/shares.h"
@@ -610,6 +612,63 @@ static int restore_machine(struct run_ctx *c, struct machine *m, struct cove_err
 
 /* --- running ----------------------------------------------------------------------------- */
 
+/* The display's password (bundles with a VNC port): BUNDLE/vnc-password, made on first
+ * use from 8 random letters and digits, mode 0600. */
+static int vnc_password(struct run_ctx *c, char *pw, size_t n, struct cove_error *err)
+{
+    char path[PATH_MAX];
+    if (store_path(path, sizeof path, "%s/vnc-password", c->bundle) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "path too long");
+    FILE *f = fopen(path, "re");
+    if (f) {
+        bool ok = fgets(pw, (int)n, f) != NULL;
+        fclose(f);
+        pw[strcspn(pw, "\n")] = 0;
+        if (ok && pw[0])
+            return 0;
+        return cove_error_set(err, -EINVAL, "%s is empty; remove it and run again to get a new "
+                              "password", path);
+    }
+    static const char alphabet[] = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    uint8_t r[VNC_PASSWORD_MAX];
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+        return cove_error_set(err, -EIO, "getrandom failed");
+    for (unsigned i = 0; i < VNC_PASSWORD_MAX && i + 1 < n; i++)
+        pw[i] = alphabet[r[i] % (sizeof alphabet - 1)];
+    pw[VNC_PASSWORD_MAX < n - 1 ? VNC_PASSWORD_MAX : n - 1] = 0;
+    char line[VNC_PASSWORD_MAX + 2];
+    int len = snprintf(line, sizeof line, "%s\n", pw);
+    return store_write_atomic(path, line, (size_t)len, 0600, err);
+}
+
+/* The VNC server of one machine (each reboot's machine gets its own). */
+static int start_vnc(struct run_ctx *c, struct machine *m, const struct cove_run_options *o,
+                     struct vnc_server **out, struct cove_error *err)
+{
+    *out = NULL;
+    if (!o->display_vnc)
+        return 0;
+    char sock[PATH_MAX], pw[VNC_PASSWORD_MAX + 1] = "";
+    const char *path = o->vnc_socket;
+    if (c->bundle[0]) {
+        if (store_path(sock, sizeof sock, "%s/vnc.sock", c->run_dir) < 0)
+            return cove_error_set(err, -ENAMETOOLONG, "path too long");
+        path = sock;
+    }
+    if (!path)
+        return cove_error_set(err, -EINVAL, "a display needs a socket: give --vnc-socket PATH");
+    if (o->vnc_port && !c->bundle[0])
+        return cove_error_set(err, -EINVAL, "a VNC port needs a VM with a bundle (its password "
+                              "is kept there); use the socket (--vnc-socket)");
+    int rc;
+    if (o->vnc_port && (rc = vnc_password(c, pw, sizeof pw, err)) < 0)
+        return rc;
+    struct machine_display d;
+    machine_get_display(m, &d);
+    struct vnc_options vo = {path, o->vnc_port, pw, 0, 0};
+    return vnc_server_start(&d, &vo, out, err);
+}
+
 static bool stop_wanted(struct cove_vm_runner *r, struct api_server *api)
 {
     return atomic_load(&r->stop) || atomic_load(&r->shutting_down) ||
@@ -627,7 +686,9 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
         int rc = machine_create(mc, &m, err);
         if (rc < 0)
             return rc;
-        if (!started && c->resume && (rc = restore_machine(c, m, err)) < 0) {
+        struct vnc_server *vnc = NULL;
+        if ((!started && c->resume && (rc = restore_machine(c, m, err)) < 0) ||
+            (rc = start_vnc(c, m, o, &vnc, err)) < 0) {
             machine_destroy(m);
             return rc;
         }
@@ -640,6 +701,7 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
             if (api)
                 api_server_set_machine(api, NULL);
             runner_set_machine(runner, NULL);
+            vnc_server_stop(vnc);
             machine_destroy(m);
             return cove_error_set(err, rc, "cannot start the console: %s", strerror(-rc));
         }
@@ -649,6 +711,7 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
         if (api)
             api_server_set_machine(api, NULL);
         runner_set_machine(runner, NULL);
+        vnc_server_stop(vnc);
         machine_destroy(m);
         if (rc < 0)
             return rc;
@@ -691,6 +754,7 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
         .rng = !o->no_rng,
         .balloon = !o->no_balloon,
         .vsock_path = bundle ? bundle_vsock(c) : o->vsock_path,
+        .display = o->display_vnc,
     };
     if (bundle)
         find_state(c);
