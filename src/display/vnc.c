@@ -196,7 +196,8 @@ static void accept_unix(struct vnc_server *s)
     int fd = accept4(s->unix_fd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0)
         return;
-    if (!usock_peer_is_owner(fd, NULL)) {
+    uid_t peer;
+    if (!usock_peer_is_owner(fd, &peer)) {
         close(fd);
         return;
     }
