@@ -113,6 +113,9 @@ _cove()
         _cove_reply_files "$cur"; return 0 ;;
     --identity) _cove_reply_files "$cur"; return 0 ;;
     --console) _cove_reply_words "serial virtio" "$cur"; return 0 ;;
+    --display) _cove_reply_words "none vnc" "$cur"; return 0 ;;
+    --vnc-socket) _cove_reply_files "$cur"; return 0 ;;
+    --vnc-port) return 0 ;;
     --net) _cove_reply_words "nat none" "$cur"; return 0 ;;
     --to) _cove_reply_words "raw cdisk" "$cur"; return 0 ;;
     --from-guest) _cove_reply_words "default" "$cur"; return 0 ;;
@@ -144,12 +147,14 @@ _cove()
         done
         if [ $kernel = 1 ]; then
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
-                  --forward --mac --vsock --console --no-balloon --dir"
+                  --forward --mac --vsock --console --no-balloon --dir --display --vnc-socket"
         elif [ ${#pos[@]} -gt 0 ]; then
-            opts="--no-console --rm --append --disk --forward --console --no-balloon --dir"
+            opts="--no-console --rm --append --disk --forward --console --no-balloon --dir
+                  --display --vnc-port"
         else
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
-                  --forward --mac --vsock --console --no-console --rm --no-balloon --dir"
+                  --forward --mac --vsock --console --no-console --rm --no-balloon --dir
+                  --display --vnc-port --vnc-socket"
             names=1
         fi ;;
     clone) opts="--insecure"; [ ${#pos[@]} = 0 ] && names=1 ;;

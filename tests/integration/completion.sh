@@ -61,7 +61,7 @@ exactly "direct firmware" -- cove create dev --boot ""
 exactly "cdisk qcow2 raw" -- cove create dev --from-disk x --format ""
 exactly "$TMP/files/disk.img" -- cove create dev --from-disk "$TMP/files/d"
 offers --kernel --no-console --rm --firmware --net -- cove run --
-exactly "--append --console --dir --disk --forward --help --no-balloon --no-console --rm" -- cove run alpha --
+exactly "--append --console --dir --disk --display --forward --help --no-balloon --no-console --rm --vnc-port" -- cove run alpha --
 offers --initrd --firmware --no-rng --no-balloon --vsock -- cove run --kernel "$TMP/files/vmlinux" --
 offers -i -t -e -w --timeout --exec-timeout --vsock -- cove exec alpha -
 exactly "--all --help --vsock --wait" -- cove ip alpha --
@@ -98,6 +98,7 @@ offers alpha: beta: -- cove cp ""
 exactly "" -- cove cp alpha:/etc/x
 
 exactly "serial virtio" -- cove run alpha --console ""
+exactly "none vnc" -- cove run alpha --display ""
 exactly "nat none" -- cove run --kernel k --net ""
 exactly "json" -- cove get alpha --format ""
 exactly "convert create info resize" -- cove disk ""
