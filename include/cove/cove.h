@@ -67,6 +67,10 @@ struct cove_vm_info {
     char *run_forwards[COVE_MAX_FORWARDS];
     unsigned nrun_forwards;
     struct cove_vm_memory memory; /* get only, while it runs (list leaves it empty) */
+    /* get only, while it runs with --display vnc: its VNC Unix socket (else empty) and
+     * loopback TCP port (0: none; the password is the bundle's vnc-password) */
+    char vnc_socket[108];
+    int vnc_port;
     bool broken;           /* list only: the bundle cannot be read; problem says why */
     char problem[COVE_ERROR_MAX];
 };

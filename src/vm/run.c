@@ -666,7 +666,16 @@ static int start_vnc(struct run_ctx *c, struct machine *m, const struct cove_run
     struct machine_display d;
     machine_get_display(m, &d);
     struct vnc_options vo = {path, o->vnc_port, pw, 0, 0};
-    return vnc_server_start(&d, &vo, out, err);
+    if ((rc = vnc_server_start(&d, &vo, out, err)) < 0 || !c->bundle[0])
+        return rc;
+    /* for cove get: run/display, "vnc SOCKET PORT" */
+    char file[PATH_MAX], line[PATH_MAX + 32];
+    int len = snprintf(line, sizeof line, "vnc %s %d\n", path, o->vnc_port);
+    struct cove_error werr;
+    if (store_path(file, sizeof file, "%s/display", c->run_dir) < 0 ||
+        store_write_atomic(file, line, (size_t)len, 0600, &werr) < 0)
+        log_warn("cannot record the display in run/display; cove get will not show it");
+    return 0;
 }
 
 static bool stop_wanted(struct cove_vm_runner *r, struct api_server *api)
@@ -794,8 +803,10 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
         api_server_stop(api);
     if (runner != o->runner)
         cove_vm_runner_free(runner);
-    if (bundle)
+    if (bundle) {
+        remove_run_file(c, "display");
         remove_run_file(c, "pid");
+    }
     return rc;
 }
 

@@ -6,7 +6,8 @@
 # keys and pointer moves sent through VNC arrive in the guest's evdev devices in order; the
 # TCP port takes the password from the bundle's vnc-password and refuses a wrong one; a
 # client sending garbage, or going away mid-handshake, leaves the server serving; a resize
-# request (ExtendedDesktopSize) reaches the guest as a display change.
+# request (ExtendedDesktopSize) reaches the guest as a display change; cove get shows the
+# socket and the port while the VM runs, and no display once it stopped.
 . "$(dirname "$0")/lib.sh"
 need_guest
 export COVE_HOME=$TMP/home COVE_GUEST_DIR
@@ -30,6 +31,15 @@ gx true || fail "the agent never answered"
 SOCK=$COVE_HOME/vms/dv/run/vnc.sock
 [ -S "$SOCK" ] || fail "no VNC socket at $SOCK"
 [ "$(stat -c %a "$SOCK")" = 600 ] || fail "the VNC socket is mode $(stat -c %a "$SOCK"), not 600"
+
+# --- cove get shows where the screen is ---------------------------------------------------
+"$COVE" get dv >"$TMP/get" || fail "get"
+expect_in "$TMP/get" "^display: +vnc, $SOCK, 127\.0\.0\.1:$port \(password in vnc-password\)\$"
+"$COVE" get dv --format json | python3 -c "import json, sys
+d = json.load(sys.stdin)['display']
+assert d == {'type': 'vnc', 'socket': sys.argv[1], 'port': int(sys.argv[2])}, d" "$SOCK" "$port" ||
+    fail "cove get --format json has no display"
+echo "ok: cove get shows the VNC socket and port"
 
 # --- the screen -----------------------------------------------------------------------------
 gx fb-pattern draw >"$TMP/draw" 2>&1 || { cat "$TMP/draw"; fail "fb-pattern draw"; }
@@ -97,4 +107,5 @@ rc=$?
 runner=""
 [ $rc -eq 0 ] || { cat "$TMP/run.out"; fail "cove run exited $rc"; }
 [ ! -e "$SOCK" ] || fail "the VNC socket is left behind"
+"$COVE" get dv | grep -q '^display:' && fail "cove get shows a display of a stopped VM"
 echo "ok: display"
