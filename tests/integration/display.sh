@@ -18,6 +18,10 @@ trap '[ -n "$runner" ] && kill -9 $runner 2>/dev/null; rm -rf "$TMP"' EXIT
 gx() { timeout 60 "$COVE" exec dv -- "$@"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+run_refused 'needs --vnc-socket PATH' --display vnc
+run_refused "'vnx': use vnc or none" --display vnx
+run_refused 'needs a VM name' --display vnc --vnc-socket "$TMP/s" --vnc-port 5999
+
 "$COVE" create dv --memory 256M >/dev/null || fail "create"
 port=$(free_port)
 "$COVE" run dv --no-console --display vnc --vnc-port "$port" </dev/null >"$TMP/run.out" 2>&1 &
