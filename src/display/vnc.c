@@ -235,6 +235,7 @@ static rfbScreenInfoPtr new_screen(struct vnc_server *s, uint32_t w, uint32_t h)
     if (!scr)
         return NULL;
     set_format(scr);
+    rfbSetCursor(scr, NULL); /* no cursor drawn into the screen: the guest draws its own */
     scr->frameBuffer = (char *)s->fb;
     scr->screenData = s;
     scr->desktopName = "cove";

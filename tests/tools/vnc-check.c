@@ -11,6 +11,7 @@
  *   pointer X Y B  moves the pointer to X,Y with button mask B
  *   resize W H     asks for a W x H desktop (ExtendedDesktopSize)
  *   sleep MS       keeps serving the connection for MS milliseconds
+ *   save FILE      writes the screen to FILE (binary PPM)
  * Exit 0 when every step did what it says; 1 with a line on stderr otherwise.
  */
 #include <stdbool.h>
@@ -62,15 +63,24 @@ static long check_pattern(rfbClient *cl, char *msg, size_t n)
     uint32_t w = (uint32_t)cl->width, h = (uint32_t)cl->height;
     const uint32_t *fb = (const uint32_t *)cl->frameBuffer;
     long bad = 0;
+    uint32_t bx0 = w, by0 = h, bx1 = 0, by1 = 0;
     msg[0] = 0;
     for (uint32_t y = 0; y < h; y++)
         for (uint32_t x = 0; x < w; x++) {
             uint32_t got = fb[(size_t)y * w + x] & 0xffffff, want = fb_pattern_pixel(x, y, w, h);
+            if (got != want) {
+                bx0 = x < bx0 ? x : bx0, by0 = y < by0 ? y : by0;
+                bx1 = x > bx1 ? x : bx1, by1 = y > by1 ? y : by1;
+            }
             if (got != want && bad++ < 3) {
                 size_t l = strlen(msg);
                 snprintf(msg + l, n - l, " (%u,%u)=%06x want %06x", x, y, got, want);
             }
         }
+    if (bad) {
+        size_t l = strlen(msg);
+        snprintf(msg + l, n - l, "; all in (%u,%u)-(%u,%u)", bx0, by0, bx1, by1);
+    }
     return bad;
 }
 
@@ -98,6 +108,8 @@ int main(int argc, char **argv)
     rfbClient *cl = rfbGetClient(8, 3, 4);
     cl->format.redShift = 16, cl->format.greenShift = 8, cl->format.blueShift = 0;
     cl->format.redMax = cl->format.greenMax = cl->format.blueMax = 255;
+    cl->appData.encodingsString = "zrle zlib hextile copyrect raw"; /* lossless only */
+    cl->appData.enableJPEG = FALSE;
     cl->GetPassword = get_password;
     cl->MallocFrameBuffer = resize_fb;
     cl->canHandleNewFBSize = TRUE;
@@ -162,6 +174,18 @@ int main(int argc, char **argv)
                 return 1;
             }
             i += 2;
+        } else if (!strcmp(s, "save") && i + 1 < argc) {
+            /* the screen as a binary PPM, for a person to look at */
+            FILE *f = fopen(argv[++i], "wb");
+            if (!f)
+                return 1;
+            fprintf(f, "P6\n%d %d\n255\n", cl->width, cl->height);
+            const uint32_t *fb = (const uint32_t *)cl->frameBuffer;
+            for (long k = 0; k < (long)cl->width * cl->height; k++) {
+                uint8_t rgb[3] = {(uint8_t)(fb[k] >> 16), (uint8_t)(fb[k] >> 8), (uint8_t)fb[k]};
+                fwrite(rgb, 1, 3, f);
+            }
+            fclose(f);
         } else if (!strcmp(s, "sleep") && i + 1 < argc) {
             double end = now_s() + atoi(argv[++i]) / 1000.0;
             while (now_s() < end)
