@@ -169,7 +169,14 @@ int main(int argc, char **argv)
                 return 1;
             i += 3;
         } else if (!strcmp(s, "resize") && i + 2 < argc) {
-            if (!SendExtDesktopSize(cl, (uint16_t)atoi(argv[i + 1]), (uint16_t)atoi(argv[i + 2]))) {
+            /* the server says it takes SetDesktopSize in its first update */
+            double end = now_s() + 10;
+            SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, FALSE);
+            while (!SupportsClient2Server(cl, rfbSetDesktopSize) && now_s() < end)
+                if (pump(cl, 50000) < 0)
+                    return 1;
+            if (!SupportsClient2Server(cl, rfbSetDesktopSize) ||
+                !SendExtDesktopSize(cl, (uint16_t)atoi(argv[i + 1]), (uint16_t)atoi(argv[i + 2]))) {
                 fprintf(stderr, "vnc-check: the server does not take ExtendedDesktopSize\n");
                 return 1;
             }
