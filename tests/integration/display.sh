@@ -6,7 +6,8 @@
 # keys and pointer moves sent through VNC arrive in the guest's evdev devices in order; the
 # TCP port takes the password from the bundle's vnc-password and refuses a wrong one; a
 # client sending garbage, or going away mid-handshake, leaves the server serving; a resize
-# request (ExtendedDesktopSize) reaches the guest as a display change; cove get shows the
+# request (ExtendedDesktopSize) reaches the guest as a display change; virtio-attack gpu
+# (a hostile driver in the guest) gets the virtio-gpu error responses and NEEDS_RESET; cove get shows the
 # socket and the port while the VM runs, and no display once it stopped.
 . "$(dirname "$0")/lib.sh"
 need_guest
@@ -21,6 +22,18 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 run_refused 'needs --vnc-socket PATH' --display vnc
 run_refused "'vnx': use vnc or none" --display vnx
 run_refused 'needs a VM name' --display vnc --vnc-socket "$TMP/s" --vnc-port 5999
+
+# --- a hostile guest driver (tests/guest/virtio-attack.c): an ephemeral VM, its socket given
+timeout 300 "$COVE" run --memory 256M --kernel "$KERNEL" --initrd "$INITRD" --display vnc \
+    --vnc-socket "$TMP/eph.sock" \
+    --append 'quiet cove.exec="virtio-attack gpu && ls /sys/bus/virtio/drivers/virtio_gpu | grep -c virtio && fb-pattern mode"' \
+    </dev/null 2>&1 | tr -d '\r' >"$TMP/attack" || { tail -n 30 "$TMP/attack"; fail "cove run (attack) failed"; }
+grep FAIL "$TMP/attack" && fail "a virtio-gpu attack case failed"
+expect_in "$TMP/attack" '^virtio-attack: [1-9][0-9]* passed, 0 failed$'
+expect_in "$TMP/attack" '^virtio-attack: gpu: scanout of a freed resource: ok'
+expect_in "$TMP/attack" '^mode 1024 768 32 4096$' # the kernel's driver took the device back
+[ ! -e "$TMP/eph.sock" ] || fail "the ephemeral VM's VNC socket is left behind"
+echo "ok: virtio-attack gpu: $(grep -c ': ok' "$TMP/attack") cases answered right; the kernel takes the device back"
 
 "$COVE" create dv --memory 256M >/dev/null || fail "create"
 port=$(free_port)
