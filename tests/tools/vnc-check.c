@@ -113,6 +113,7 @@ int main(int argc, char **argv)
     cl->GetPassword = get_password;
     cl->MallocFrameBuffer = resize_fb;
     cl->canHandleNewFBSize = TRUE;
+    free(cl->serverHost); /* rfbGetClient's "" */
     char *colon = strrchr(argv[1], ':');
     if (argv[1][0] != '/' && colon) {
         *colon = 0;
@@ -203,6 +204,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    free(cl->frameBuffer); /* ours (resize_fb), not the library's to free */
+    cl->frameBuffer = NULL;
     rfbClientCleanup(cl);
     return 0;
 }
