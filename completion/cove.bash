@@ -137,6 +137,9 @@ _cove()
         _cove_reply_files "$cur"; return 0 ;;
     --identity) _cove_reply_files "$cur"; return 0 ;;
     --console) _cove_reply_words "serial virtio" "$cur"; return 0 ;;
+    --display) _cove_reply_words "none vnc" "$cur"; return 0 ;;
+    --vnc-socket) _cove_reply_files "$cur"; return 0 ;;
+    --vnc-port) return 0 ;;
     --net) # MODE, or MODE:NAME with the host's bridges and TAPs (cove networks: cove network list)
         local nets="nat none tap: bridge: network:" d
         for d in /sys/class/net/*/bridge; do [ -e "$d" ] && d=${d%/bridge} && nets+=" bridge:${d##*/}"; done
@@ -172,14 +175,14 @@ _cove()
         done
         if [ $kernel = 1 ]; then
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
-                  --forward --mac --net-allow --net-block --vsock --console --no-balloon --no-seccomp --dir"
+                  --forward --mac --net-allow --net-block --vsock --console --no-balloon --no-seccomp --dir --display --vnc-socket"
         elif [ ${#pos[@]} -gt 0 ]; then
             opts="--no-console --rm --append --disk --forward --console --no-balloon
-                  --no-seccomp --dir"
+                  --no-seccomp --dir --display --vnc-port"
         else
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
                   --forward --mac --net-allow --net-block --vsock --console --no-console --rm
-                  --no-balloon --no-seccomp --dir"
+                  --no-balloon --no-seccomp --dir --display --vnc-port --vnc-socket"
             names=1
         fi ;;
     clone) opts="--insecure"; [ ${#pos[@]} = 0 ] && names=1 ;;

@@ -8,6 +8,7 @@ set -eu
 PKGS="build-essential meson ninja-build pkg-config git
  libfdt-dev device-tree-compiler libslirp-dev libglib2.0-dev libjansson-dev libcurl4-openssl-dev
  libnbd-dev nbdkit strace libzstd-dev docker-registry skopeo apache2-utils curl libseccomp-dev gdb
+ libvncserver-dev
  gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross
  linux-source-6.1 bc bison flex libssl-dev libelf-dev cpio kmod xz-utils
  opensbi u-boot-qemu qemu-system-misc qemu-utils fdisk

@@ -67,6 +67,10 @@ struct cove_vm_info {
     char *run_forwards[COVE_MAX_FORWARDS];
     unsigned nrun_forwards;
     struct cove_vm_memory memory; /* get only, while it runs (list leaves it empty) */
+    /* get only, while it runs with --display vnc: its VNC Unix socket (else empty) and
+     * loopback TCP port (0: none; the password is the bundle's vnc-password) */
+    char vnc_socket[108];
+    int vnc_port;
     bool broken;           /* list only: the bundle cannot be read; problem says why */
     char problem[COVE_ERROR_MAX];
 };
@@ -233,6 +237,13 @@ struct cove_run_options {
     bool virtio_console;         /* the console on virtio-console (hvc0), not the UART */
     bool no_rng;                 /* no virtio-rng */
     bool no_balloon;             /* no virtio-balloon (free page reporting, cove_vm_set_memory) */
+    /* A display (virtio-gpu, virtio-input keyboard and tablet) served over VNC on the Unix
+     * socket run/vnc.sock of a bundle, or vnc_socket for an ephemeral VM (required then);
+     * with vnc_port also on 127.0.0.1:vnc_port with VNC authentication, the password in
+     * the bundle's vnc-password (made on first use; bundles only). See docs/DISPLAY.md. */
+    bool display_vnc;
+    const char *vnc_socket;
+    int vnc_port;                /* 0: no TCP port */
     const struct cove_disk_config *extra_disks; /* attached after the configuration's own */
     unsigned nextra_disks;
     const char *const *forwards; /* added to the configuration's ones */

@@ -25,7 +25,7 @@ static const char run_usage[] =
     "       cove run --kernel PATH [--initrd PATH] [--cpus N] [--memory SIZE]\n"
     "                [--firmware PATH] [--net MODE] [--mac MAC] [--vsock PATH]\n"
     "                [--net-allow CIDR[:PORT]]... [--net-block CIDR]...\n"
-    "                [--no-rng] [OPTIONS]\n"
+    "                [--no-rng] [--display vnc --vnc-socket PATH] [OPTIONS]\n"
     "\n"
     "Boots the VM NAME (see cove create), or an ephemeral VM straight from a kernel, with\n"
     "the console on this terminal, and exits 0 when the guest powers off.\n"
@@ -55,6 +55,9 @@ static const char run_usage[] =
     "  --no-seccomp      no system-call filter on the VMM (on by default: once the VM is set\n"
     "                    up the process may make only the system calls a running VM needs;\n"
     "                    for debugging; COVE_SECCOMP=0 does the same)\n"
+    "  --display none|vnc  vnc: a screen (virtio-gpu), keyboard and tablet (virtio-input),\n"
+    "                    served over VNC on the Unix socket run/vnc.sock (a VM NAME) or\n"
+    "                    --vnc-socket PATH (an ephemeral VM); default none (docs/DISPLAY.md)\n"
     "A VM NAME:\n"
     "  -- CMD [ARGS...]  boot, wait for the guest agent, run CMD with its output here, power\n"
     "                    the guest off cleanly and exit with CMD's status (the console goes\n"
@@ -63,6 +66,8 @@ static const char run_usage[] =
     "  --timeout S       with CMD: how long to wait for the guest agent (default 120)\n"
     "  --rm              run a throw-away clone of NAME, deleted when it stops\n"
     "  --no-console      the console goes to run/console.log in the bundle (no input)\n"
+    "  --vnc-port PORT   with --display vnc: also on 127.0.0.1:PORT, with VNC authentication\n"
+    "                    (the password is in the bundle's vnc-password, made on first use)\n"
     "An ephemeral VM:\n"
     "  --kernel PATH     RISC-V Linux Image or ELF (with --firmware: any S-mode payload,\n"
     "                    e.g. U-Boot's u-boot.bin)\n"
@@ -78,6 +83,7 @@ static const char run_usage[] =
     "  --vsock PATH      a virtio-vsock device (guest CID 3) bridged to the Unix socket\n"
     "                    PATH: the guest agent is reached there (cove exec --vsock PATH)\n"
     "  --no-rng          no virtio-rng entropy device (on by default)\n"
+    "  --vnc-socket PATH with --display vnc: the VNC server's Unix socket\n"
     "\n"
     "On a terminal the console is in raw mode: Ctrl-A x quits at once (the guest's unwritten\n"
     "data is lost, as when pulling the plug), Ctrl-A Ctrl-A sends Ctrl-A. SIGINT and SIGTERM\n"
@@ -152,6 +158,24 @@ static int parse_option(int c, char *arg, struct run_args *a)
     case 'c': return cli_parse_cpus(arg, &cfg->cpus);
     case 'm': return cli_parse_memory(arg, &cfg->memory_mib);
     case 'C': return cli_parse_console(arg, &a->o.virtio_console);
+    case 'G':
+        if (strcmp(arg, "vnc") && strcmp(arg, "none")) {
+            cli_error("--display '%s': use vnc or none", arg);
+            return -1;
+        }
+        a->o.display_vnc = !strcmp(arg, "vnc");
+        break;
+    case 'P': {
+        char *end;
+        long port = strtol(arg, &end, 10);
+        if (*arg == 0 || *end || port < 1 || port > 65535) {
+            cli_error("--vnc-port '%s': give a TCP port, 1-65535", arg);
+            return -1;
+        }
+        a->o.vnc_port = (int)port;
+        break;
+    }
+    case 'U': a->o.vnc_socket = arg; break;
     case 'r': a->rm = true; break;
     case 'i': a->interactive = true; break;
     case 'n': a->no_console = true; break;
@@ -162,8 +186,8 @@ static int parse_option(int c, char *arg, struct run_args *a)
 }
 
 /* Options that belong to one kind of VM only, by their short code. */
-static const char ephemeral_only[] = "kIFRVNMcmab";
-static const char named_only[] = "rinT";
+static const char ephemeral_only[] = "kIFRVNMcmabU";
+static const char named_only[] = "rinTP";
 
 /* Returns 0, or the exit code; -1 after --help. */
 static int parse_args(int argc, char **argv, struct run_args *a)
@@ -187,6 +211,9 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         {"net-block", required_argument, NULL, 'b'},
         {"vsock", required_argument, NULL, 'V'},
         {"console", required_argument, NULL, 'C'},
+        {"display", required_argument, NULL, 'G'},
+        {"vnc-port", required_argument, NULL, 'P'},
+        {"vnc-socket", required_argument, NULL, 'U'},
         {"rm", no_argument, NULL, 'r'},
         {"interactive", no_argument, NULL, 'i'},
         {"no-console", no_argument, NULL, 'n'},
@@ -254,6 +281,15 @@ static int check_form(struct run_args *a)
     if (a->name && (a->interactive || a->agent_timeout > 0) && !a->cmd) {
         const char *opt = a->interactive ? "--interactive" : "--timeout";
         cli_error("%s needs a command: cove run NAME %s -- CMD [ARGS...]", opt, opt);
+        return CLI_EXIT_USAGE;
+    }
+    if ((a->o.vnc_port || a->o.vnc_socket) && !a->o.display_vnc) {
+        cli_error("%s needs a display: add --display vnc",
+                  a->o.vnc_port ? "--vnc-port" : "--vnc-socket");
+        return CLI_EXIT_USAGE;
+    }
+    if (!a->name && a->o.display_vnc && !a->o.vnc_socket) {
+        cli_error("--display vnc on a VM without a name needs --vnc-socket PATH");
         return CLI_EXIT_USAGE;
     }
     if (a->cmd && a->no_console) {

@@ -626,6 +626,10 @@ static json_t *info_json(const struct cove_vm_info *v, bool with_config)
                                       cove_net_spec_text(&v->config.net, mode, sizeof mode),
                                       "mac", v->run_mac, "forwards", fw));
     }
+    if (v->vnc_socket[0])
+        json_object_set_new(o, "display",
+                            json_pack("{s:s, s:s, s:o}", "type", "vnc", "socket", v->vnc_socket,
+                                      "port", v->vnc_port ? json_integer(v->vnc_port) : json_null()));
     const struct cove_vm_memory *mem = &v->memory;
     if (mem->known) { /* get on a running VM: bytes */
         json_t *m = json_pack("{s:I, s:I, s:b}", "size", (json_int_t)mem->size, "target",
@@ -737,6 +741,11 @@ int cmd_get(int argc, char **argv)
         for (unsigned i = 0; cove_config_has_net(&v.config) && i < v.config.nnet_rules; i++)
             printf("%s %s\n", v.config.net_rules[i].allow ? "net-allow:" : "net-block:",
                    v.config.net_rules[i].spec);
+        if (v.vnc_socket[0] && v.vnc_port)
+            printf("display:   vnc, %s, 127.0.0.1:%d (password in vnc-password)\n",
+                   v.vnc_socket, v.vnc_port);
+        else if (v.vnc_socket[0])
+            printf("display:   vnc, %s\n", v.vnc_socket);
         for (unsigned i = 0; i < v.config.nshares; i++)
             printf("dir:       %s:%s%s\n", v.config.shares[i].name, v.config.shares[i].path,
                    v.config.shares[i].read_only ? ":ro" : "");

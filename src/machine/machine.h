@@ -116,6 +116,10 @@ struct machine_config {
     /* shared directories, after every other device but the console */
     const struct machine_share *shares;
     unsigned nshares;
+    /* a display: virtio-gpu (display_width x display_height offered first; 0: 1024 x 768)
+     * with a virtio-input keyboard and tablet, after the console, before the balloon */
+    bool display;
+    uint32_t display_width, display_height;
 };
 
 enum machine_stop_reason {
@@ -217,6 +221,15 @@ const struct guest_ram *machine_guest_ram(struct machine *m);
  * valid until machine_destroy(). */
 struct virtio_balloon;
 struct virtio_balloon *machine_balloon(struct machine *m);
+
+/* The display's devices (all NULL without one); valid until machine_destroy(). */
+struct virtio_gpu;
+struct virtio_input;
+struct machine_display {
+    struct virtio_gpu *gpu;
+    struct virtio_input *keyboard, *tablet;
+};
+void machine_get_display(struct machine *m, struct machine_display *out);
 
 /* Interrupt lines into the PLIC, level-triggered, callable from any thread. A line is a
  * stable pointer owned by the machine, shaped for callbacks such as virtio's set_irq:

@@ -39,6 +39,28 @@ static struct virtio_mmio_params params_for(struct machine *m, unsigned slot)
     };
 }
 
+/* virtio-gpu, then the keyboard and the tablet. */
+static int add_display(struct machine *m, const struct machine_config *cfg, unsigned *next_slot,
+                       struct cove_error *err)
+{
+    struct virtio_mmio_params p = params_for(m, *next_slot - 1);
+    struct virtio_mmio *t;
+    uint32_t w = cfg->display_width ? cfg->display_width : 1024;
+    uint32_t h = cfg->display_height ? cfg->display_height : 768;
+    int rc = virtio_gpu_create(&p, w, h, &t, &m->display.gpu, err);
+    if (rc < 0 || (rc = place(m, next_slot, t, err)) < 0)
+        return rc;
+    struct virtio_input **in[2] = {&m->display.keyboard, &m->display.tablet};
+    for (int i = 0; i < 2; i++) {
+        p = params_for(m, *next_slot - 1);
+        rc = virtio_input_create(&p, i ? VIRTIO_INPUT_TABLET : VIRTIO_INPUT_KEYBOARD, &t, in[i],
+                                 err);
+        if (rc < 0 || (rc = place(m, next_slot, t, err)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int machine_add_virtio_devices(struct machine *m, const struct machine_config *cfg,
                                struct cove_error *err)
 {
@@ -46,13 +68,14 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
     for (unsigned i = 0; i < cfg->ndisks; i++)
         virtio_disks += !cfg->disks[i].nvme;
     unsigned count = virtio_disks + cfg->nnets + (cfg->rng ? 1 : 0) + (cfg->vsock_path ? 1 : 0) +
-                     (m->console_virtio ? 1 : 0) + cfg->nshares;
+                     (m->console_virtio ? 1 : 0) + cfg->nshares + (cfg->display ? 3 : 0);
     if (count == 0 && !cfg->balloon)
         return 0;
     if (count > MACHINE_MAX_VIRTIO)
         return cove_error_set(err, -EINVAL,
                               "too many devices (%u); a VM has at most %u virtio devices "
-                              "(disks, network, rng, vsock, console, shared directories)", count, MACHINE_MAX_VIRTIO);
+                              "(disks, network, rng, vsock, console, shared directories, "
+                              "a display: 3)", count, MACHINE_MAX_VIRTIO);
     int rc = iothread_create(&m->io, err);
     if (rc < 0)
         return rc;
@@ -130,6 +153,8 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
         if ((rc = place(m, &next_slot, t, err)) < 0)
             return rc;
     }
+    if (cfg->display && (rc = add_display(m, cfg, &next_slot, err)) < 0)
+        return rc;
     /* Last, so that it moves no other device's slot, and only where one is left: a VM
      * with every slot taken runs as it did before it had a balloon. */
     if (cfg->balloon && next_slot > 0) {
@@ -152,6 +177,11 @@ struct virtio_balloon *machine_balloon(struct machine *m)
     return m->balloon;
 }
 
+void machine_get_display(struct machine *m, struct machine_display *out)
+{
+    *out = m->display;
+}
+
 void machine_remove_virtio_devices(struct machine *m)
 {
     for (unsigned s = 0; s < MACHINE_MAX_VIRTIO; s++) {
@@ -163,4 +193,5 @@ void machine_remove_virtio_devices(struct machine *m)
         iothread_destroy(m->io);
     m->io = NULL;
     m->balloon = NULL;
+    memset(&m->display, 0, sizeof m->display);
 }

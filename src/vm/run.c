@@ -24,12 +24,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent/agent_client.h"
 #include "backends/block.h"
+#include "display/vnc.h"
 #include "machine/machine.h"
 #include "store/bundle.h"
 #include "store/shares.h"
@@ -904,6 +906,72 @@ static int restart_from_snapshot(struct run_ctx *c, const struct machine_config 
 
 /* --- running ----------------------------------------------------------------------------- */
 
+/* The display's password (bundles with a VNC port): BUNDLE/vnc-password, made on first
+ * use from 8 random letters and digits, mode 0600. */
+static int vnc_password(struct run_ctx *c, char *pw, size_t n, struct cove_error *err)
+{
+    char path[PATH_MAX];
+    if (store_path(path, sizeof path, "%s/vnc-password", c->bundle) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "path too long");
+    FILE *f = fopen(path, "re");
+    if (f) {
+        bool ok = fgets(pw, (int)n, f) != NULL;
+        fclose(f);
+        pw[strcspn(pw, "\n")] = 0;
+        if (ok && pw[0])
+            return 0;
+        return cove_error_set(err, -EINVAL, "%s is empty; remove it and run again to get a new "
+                              "password", path);
+    }
+    static const char alphabet[] = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    uint8_t r[VNC_PASSWORD_MAX];
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+        return cove_error_set(err, -EIO, "getrandom failed");
+    for (unsigned i = 0; i < VNC_PASSWORD_MAX && i + 1 < n; i++)
+        pw[i] = alphabet[r[i] % (sizeof alphabet - 1)];
+    pw[VNC_PASSWORD_MAX < n - 1 ? VNC_PASSWORD_MAX : n - 1] = 0;
+    char line[VNC_PASSWORD_MAX + 2];
+    int len = snprintf(line, sizeof line, "%s\n", pw);
+    return store_write_atomic(path, line, (size_t)len, 0600, err);
+}
+
+/* The VNC server of one machine (each reboot's machine gets its own). */
+static int start_vnc(struct run_ctx *c, struct machine *m, const struct cove_run_options *o,
+                     struct vnc_server **out, struct cove_error *err)
+{
+    *out = NULL;
+    if (!o->display_vnc)
+        return 0;
+    char sock[PATH_MAX], pw[VNC_PASSWORD_MAX + 1] = "";
+    const char *path = o->vnc_socket;
+    if (c->bundle[0]) {
+        if (store_path(sock, sizeof sock, "%s/vnc.sock", c->run_dir) < 0)
+            return cove_error_set(err, -ENAMETOOLONG, "path too long");
+        path = sock;
+    }
+    if (!path)
+        return cove_error_set(err, -EINVAL, "a display needs a socket: give --vnc-socket PATH");
+    if (o->vnc_port && !c->bundle[0])
+        return cove_error_set(err, -EINVAL, "a VNC port needs a VM with a bundle (its password "
+                              "is kept there); use the socket (--vnc-socket)");
+    int rc;
+    if (o->vnc_port && (rc = vnc_password(c, pw, sizeof pw, err)) < 0)
+        return rc;
+    struct machine_display d;
+    machine_get_display(m, &d);
+    struct vnc_options vo = {path, o->vnc_port, pw, 0, 0};
+    if ((rc = vnc_server_start(&d, &vo, out, err)) < 0 || !c->bundle[0])
+        return rc;
+    /* for cove get: run/display, "vnc SOCKET PORT" */
+    char file[PATH_MAX], line[PATH_MAX + 32];
+    int len = snprintf(line, sizeof line, "vnc %s %d\n", path, o->vnc_port);
+    struct cove_error werr;
+    if (store_path(file, sizeof file, "%s/display", c->run_dir) < 0 ||
+        store_write_atomic(file, line, (size_t)len, 0600, &werr) < 0)
+        log_warn("cannot record the display in run/display; cove get will not show it");
+    return 0;
+}
+
 static bool stop_wanted(struct cove_vm_runner *r, struct api_server *api)
 {
     return atomic_load(&r->stop) || atomic_load(&r->shutting_down) ||
@@ -922,7 +990,9 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
                                  : machine_create(mc, &m, err);
         if (rc < 0)
             return rc;
-        if (!started && c->resume && (rc = restore_machine(c, m, err)) < 0) {
+        struct vnc_server *vnc = NULL;
+        if ((!started && c->resume && (rc = restore_machine(c, m, err)) < 0) ||
+            (rc = start_vnc(c, m, o, &vnc, err)) < 0) {
             machine_destroy(m);
             return rc;
         }
@@ -935,6 +1005,7 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
             if (api)
                 api_server_set_machine(api, NULL);
             runner_set_machine(runner, NULL);
+            vnc_server_stop(vnc);
             machine_destroy(m);
             return cove_error_set(err, rc, "cannot start the console: %s", strerror(-rc));
         }
@@ -958,6 +1029,7 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
         if (api)
             api_server_set_machine(api, NULL);
         runner_set_machine(runner, NULL);
+        vnc_server_stop(vnc);
         machine_destroy(m);
         if (c->snap_pending && (rc < 0 || stop_wanted(runner, api))) {
             /* the run ends instead: the waiting client must hear it */
@@ -1014,6 +1086,7 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
         .rng = !o->no_rng,
         .balloon = !o->no_balloon,
         .vsock_path = bundle ? bundle_vsock(c) : o->vsock_path,
+        .display = o->display_vnc,
     };
     if (bundle)
         find_state(c);
@@ -1059,8 +1132,10 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
     c->state_helper = NULL;
     if (runner != o->runner)
         cove_vm_runner_free(runner);
-    if (bundle)
+    if (bundle) {
+        remove_run_file(c, "display");
         remove_run_file(c, "pid");
+    }
     return rc;
 }
 

@@ -241,6 +241,18 @@ int cove_vm_get(const char *name, struct cove_vm_info *out, struct cove_error *e
     if (out->state != COVE_VM_STOPPED &&
         store_path(sock, sizeof sock, "%s/%s/run/api.sock", s.vms, name) == 0)
         api_client_memory(sock, &out->memory, NULL); /* list does without: it waits */
+    if (out->state != COVE_VM_STOPPED &&
+        store_path(sock, sizeof sock, "%s/%s/run/display", s.vms, name) == 0) {
+        FILE *f = fopen(sock, "re");
+        char path[sizeof out->vnc_socket];
+        int port;
+        if (f && fscanf(f, "vnc %107s %d", path, &port) == 2 && port >= 0 && port < 65536) {
+            memcpy(out->vnc_socket, path, sizeof path);
+            out->vnc_port = port;
+        }
+        if (f)
+            fclose(f);
+    }
     return 0;
 }
 

@@ -363,3 +363,37 @@ save("egress", "arp", egress_seed(b"tap:tap0", 3, b"\xff" * 6 + b"\x52\x54\x00\x
 fwd_in = tcp_frame(HOST, GUEST, 40000, 22, 1, 0, 0x02)
 save("egress", "forward-answer", egress_seed(b"1.2.3.4", 1 | 8, struct.pack("<H", len(fwd_in)) +
                                              fwd_in + tcp_frame(GUEST, HOST, 22, 40000, 9, 2, 0x12)))
+
+
+def gpu_seed():
+    """The gpu's control queue (0) with four commands a driver sends to show a picture:
+    create an 8x8 resource, attach 256 bytes of backing, transfer, set the scanout; the
+    tablet's event queue (at 0x2000) with two 8-byte buffers; ops: notify both, send an
+    event, ask for 800x600, read config space."""
+    ram = bytearray(0xc000)
+
+    def hdr(t):
+        return struct.pack("<IIQIB3x", t, 0, 0, 0, 0)
+
+    cmds = [hdr(0x101) + struct.pack("<IIII", 1, 2, 8, 8),
+            hdr(0x106) + struct.pack("<II", 1, 1) + struct.pack("<QII", RAM + 0xa000, 256, 0),
+            hdr(0x105) + struct.pack("<IIIIQII", 0, 0, 8, 8, 0, 1, 0),
+            hdr(0x103) + struct.pack("<IIIIII", 0, 0, 8, 8, 0, 1)]
+    for k, c in enumerate(cmds):
+        a = 0x8000 + 0x100 * k
+        ram[a:a + len(c)] = c
+        ram[32 * k:32 * k + 16] = desc(RAM + a, len(c), 1, 2 * k + 1)
+        ram[32 * k + 16:32 * k + 32] = desc(RAM + 0x9000 + 0x100 * k, 0x100, 2, 0)
+    ram[0xa000:0xa100] = bytes(range(256))
+    ram[0x800:0x80c] = struct.pack("<HHHHHH", 0, 4, 0, 2, 4, 6)
+    for k in range(2):
+        ram[0x2000 + 16 * k:0x2010 + 16 * k] = desc(RAM + 0xb000 + 8 * k, 8, 2, 0)
+    ram[0x2800:0x2808] = struct.pack("<HHHH", 0, 2, 0, 1)
+    ops = b""
+    for op, val in ((0, 0), (3, 0), (4, (1 << 11) | (0x10 << 2) | 1), (5, (600 << 16) | 800),
+                    (7, 0)):
+        ops += bytes([op]) + struct.pack("<I", val)
+    return bytes([0]) + struct.pack("<H", len(ram)) + bytes(ram) + ops
+
+
+save("gpu", "draw-and-events", gpu_seed())

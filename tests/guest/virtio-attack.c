@@ -5,6 +5,7 @@
  *     virtio-attack rng        the first virtio-rng device
  *     virtio-attack balloon    the first virtio-balloon device
  *     virtio-attack blk vdb    the virtio-blk device behind /dev/vdb (must not be mounted)
+ *     virtio-attack gpu        the first virtio-gpu device (`cove run --display vnc`)
  *
  * For each device it takes the device away from the kernel (unbinds the virtio-mmio
  * platform driver), maps its register window through /dev/mem, builds virtqueues in
@@ -18,6 +19,11 @@
  * inflate queue, then page numbers outside RAM (ignored, the chain completes), a page of
  * the program's own given back (it reads zero afterwards), and free page reports of a
  * range past the end of RAM or below it (NEEDS_RESET) and of one of its pages (zeroed).
+ * The gpu gets the common cases on its control queue, then commands that are well formed
+ * but wrong (resource id 0, a huge resource, backing outside RAM, rectangles past the
+ * resource or wrapping, a scanout of a freed resource, ...): each must be answered with the
+ * matching VIRTIO_GPU_RESP_ERR_*, and a command without room for its response must give
+ * NEEDS_RESET.
  *
  * The program never writes data to a disk: its only write requests lie beyond the end, or
  * go to a read-only disk, which must refuse them.
@@ -80,6 +86,7 @@
 #define ID_BLOCK 2
 #define ID_RNG 4
 #define ID_BALLOON 5
+#define ID_GPU 16
 #define BALLOON_Q_INFLATE 0
 #define BALLOON_Q_REPORTING 3 /* after the stats queue: every feature is negotiated */
 
@@ -90,6 +97,23 @@
 #define BLK_S_OK 0
 #define BLK_S_IOERR 1
 #define BLK_S_UNSUPP 2
+
+/* virtio-gpu (virtio 1.2, 5.7) */
+#define GPU_GET_DISPLAY_INFO 0x0100
+#define GPU_CREATE_2D 0x0101
+#define GPU_UNREF 0x0102
+#define GPU_SET_SCANOUT 0x0103
+#define GPU_FLUSH 0x0104
+#define GPU_TRANSFER_2D 0x0105
+#define GPU_ATTACH_BACKING 0x0106
+#define GPU_OK_NODATA 0x1100
+#define GPU_OK_DISPLAY_INFO 0x1101
+#define GPU_ERR_UNSPEC 0x1200
+#define GPU_ERR_OUT_OF_MEMORY 0x1201
+#define GPU_ERR_INVALID_SCANOUT_ID 0x1202
+#define GPU_ERR_INVALID_RESOURCE_ID 0x1203
+#define GPU_ERR_INVALID_PARAMETER 0x1205
+#define GPU_FORMAT_B8G8R8X8 2
 
 #define QSIZE 8u
 /* Pages of the attack's memory: each ring and buffer lies inside one page, so one
@@ -824,10 +848,140 @@ static void run_blk(struct ctx *c)
     expect_blk_status(c, "read sector 0 after the attacks", BLK_T_IN, 0, 512, BLK_S_OK);
 }
 
+/* --- virtio-gpu ------------------------------------------------------------------------- */
+
+/* Posts one command (len bytes of le32 words, the 24-byte header first) with a writable
+ * response buffer and checks the response type; 0 when it matched. */
+static int gpu_cmd(struct ctx *c, const char *name, const uint32_t *cmd, uint32_t len,
+                   uint32_t want)
+{
+    memset(page(c, P_STATUS), 0, PAGE);
+    memcpy(page(c, P_HEADER), cmd, len);
+    set_desc(page(c, P_DESC), 0, pa(c, P_HEADER, 0), len, D_NEXT, 1);
+    set_desc(page(c, P_DESC), 1, pa(c, P_STATUS, 0), 1024, D_WRITE, 0);
+    uint16_t before = *used_idx(c);
+    post(c, 0);
+    int64_t end = now_ns() + WAIT_NS;
+    while (*used_idx(c) == before) {
+        if (now_ns() > end)
+            return fail_line(c, name, "not completed (status 0x%x)", rd(c, R_STATUS));
+        pause_briefly();
+    }
+    uint32_t got;
+    memcpy(&got, page(c, P_STATUS), 4);
+    if (rd(c, R_STATUS) & S_NEEDS_RESET)
+        return fail_line(c, name, "NEEDS_RESET for a well-formed command");
+    if (got != want)
+        return fail_line(c, name, "response 0x%x, want 0x%x", got, want);
+    return 0;
+}
+
+/* A command sequence on a fresh device: every step's response as given, the last named. */
+struct gpu_step {
+    uint32_t w[16];
+    uint32_t len, want;
+};
+
+static void expect_gpu(struct ctx *c, const char *name, const struct gpu_step *steps, int n)
+{
+    const char *why = setup_queue(c);
+    if (why) {
+        fail_line(c, name, "setup: %s", why);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        if (gpu_cmd(c, name, steps[i].w, steps[i].len, steps[i].want) < 0) {
+            reset_device(c);
+            return;
+        }
+    char how[64];
+    snprintf(how, sizeof how, "answered 0x%x", steps[n - 1].want);
+    pass_line(c, name, how);
+    reset_device(c);
+}
+
+/* header words: type, flags, fence lo, fence hi, ctx, ring */
+#define H(t) t, 0, 0, 0, 0, 0
+#define CREATE(id, fmt, w, h) {{H(GPU_CREATE_2D), id, fmt, w, h}, 40, GPU_OK_NODATA}
+
+static int gpu_no_response(struct ctx *c)
+{
+    uint32_t cmd[6] = {H(GPU_GET_DISPLAY_INFO)};
+    memcpy(page(c, P_HEADER), cmd, sizeof cmd);
+    set_desc(page(c, P_DESC), 0, pa(c, P_HEADER, 0), sizeof cmd, 0, 0);
+    return 0;
+}
+
+static void run_gpu(struct ctx *c)
+{
+    uint32_t end_lo = (uint32_t)c->ram_end, end_hi = (uint32_t)(c->ram_end >> 32);
+    const struct gpu_step info[] = {{{H(GPU_GET_DISPLAY_INFO)}, 24, GPU_OK_DISPLAY_INFO}};
+    expect_gpu(c, "display info", info, 1);
+    run_common(c);
+    expect_violation(c, "command without a response buffer", gpu_no_response);
+    const struct gpu_step short_hdr[] = {{{H(GPU_GET_DISPLAY_INFO)}, 16, GPU_ERR_UNSPEC}};
+    expect_gpu(c, "header shorter than 24 bytes", short_hdr, 1);
+    const struct gpu_step short_cmd[] = {{{H(GPU_CREATE_2D), 1}, 28, GPU_ERR_UNSPEC}};
+    expect_gpu(c, "create 2D cut short", short_cmd, 1);
+    const struct gpu_step unknown[] = {{{H(0x0999)}, 24, GPU_ERR_UNSPEC}};
+    expect_gpu(c, "unknown command", unknown, 1);
+    const struct gpu_step id0[] = {{{H(GPU_CREATE_2D), 0, GPU_FORMAT_B8G8R8X8, 64, 64}, 40,
+                                    GPU_ERR_INVALID_RESOURCE_ID}};
+    expect_gpu(c, "create 2D with resource id 0", id0, 1);
+    const struct gpu_step huge[] = {{{H(GPU_CREATE_2D), 1, GPU_FORMAT_B8G8R8X8, 16384, 16384}, 40,
+                                     GPU_ERR_OUT_OF_MEMORY}};
+    expect_gpu(c, "create 2D of 16384x16384 (1 GiB)", huge, 1);
+    const struct gpu_step fmt[] = {{{H(GPU_CREATE_2D), 1, 999, 64, 64}, 40,
+                                    GPU_ERR_INVALID_PARAMETER}};
+    expect_gpu(c, "create 2D of an unknown format", fmt, 1);
+    const struct gpu_step twice[] = {CREATE(1, GPU_FORMAT_B8G8R8X8, 64, 64),
+                                     {{H(GPU_CREATE_2D), 1, GPU_FORMAT_B8G8R8X8, 64, 64}, 40,
+                                      GPU_ERR_INVALID_RESOURCE_ID}};
+    expect_gpu(c, "create 2D of an id in use", twice, 2);
+    const struct gpu_step outside[] = {CREATE(1, GPU_FORMAT_B8G8R8X8, 64, 64),
+                                       {{H(GPU_ATTACH_BACKING), 1, 1, end_lo, end_hi, 16384, 0},
+                                        48, GPU_ERR_INVALID_PARAMETER}};
+    expect_gpu(c, "backing outside RAM", outside, 2);
+    const struct gpu_step many[] = {CREATE(1, GPU_FORMAT_B8G8R8X8, 64, 64),
+                                    {{H(GPU_ATTACH_BACKING), 1, 0x80000000u, end_lo, end_hi, 16384, 0},
+                                     48, GPU_ERR_INVALID_PARAMETER}};
+    expect_gpu(c, "backing of 2^31 entries", many, 2);
+    const struct gpu_step nores[] = {{{H(GPU_ATTACH_BACKING), 42, 1, end_lo, end_hi, 4096, 0},
+                                      48, GPU_ERR_INVALID_RESOURCE_ID}};
+    expect_gpu(c, "backing for an unknown resource", nores, 1);
+    const struct gpu_step big_rect[] = {CREATE(1, GPU_FORMAT_B8G8R8X8, 64, 64),
+                                        {{H(GPU_TRANSFER_2D), 0, 0, 65, 64, 0, 0, 1, 0}, 56,
+                                         GPU_ERR_INVALID_PARAMETER}};
+    expect_gpu(c, "transfer of a rectangle past the resource", big_rect, 2);
+    const struct gpu_step wrap[] = {CREATE(1, GPU_FORMAT_B8G8R8X8, 64, 64),
+                                    {{H(GPU_TRANSFER_2D), 0xffffffffu, 0, 2, 1, 0, 0, 1, 0}, 56,
+                                     GPU_ERR_INVALID_PARAMETER}};
+    expect_gpu(c, "transfer of a rectangle whose x + width wraps", wrap, 2);
+    const struct gpu_step scan_unknown[] = {{{H(GPU_SET_SCANOUT), 0, 0, 64, 64, 0, 99}, 48,
+                                             GPU_ERR_INVALID_RESOURCE_ID}};
+    expect_gpu(c, "scanout of an unknown resource", scan_unknown, 1);
+    const struct gpu_step scan_id[] = {CREATE(1, GPU_FORMAT_B8G8R8X8, 64, 64),
+                                       {{H(GPU_SET_SCANOUT), 0, 0, 64, 64, 5, 1}, 48,
+                                        GPU_ERR_INVALID_SCANOUT_ID}};
+    expect_gpu(c, "scanout 5 (there is one)", scan_id, 2);
+    const struct gpu_step freed[] = {CREATE(1, GPU_FORMAT_B8G8R8X8, 64, 64),
+                                     {{H(GPU_UNREF), 1, 0}, 32, GPU_OK_NODATA},
+                                     {{H(GPU_SET_SCANOUT), 0, 0, 64, 64, 0, 1}, 48,
+                                      GPU_ERR_INVALID_RESOURCE_ID}};
+    expect_gpu(c, "scanout of a freed resource", freed, 3);
+    const struct gpu_step flush[] = {{{H(GPU_FLUSH), 0, 0, 64, 64, 77, 0}, 48,
+                                      GPU_ERR_INVALID_RESOURCE_ID}};
+    expect_gpu(c, "flush of an unknown resource", flush, 1);
+    expect_gpu(c, "display info after the attacks", info, 1);
+}
+
 static int attack(const char *kind, const char *disk, struct ctx *c)
 {
     char name[128], bind[160];
-    uint32_t id = !strcmp(kind, "rng") ? ID_RNG : !strcmp(kind, "balloon") ? ID_BALLOON : ID_BLOCK;
+    uint32_t id = !strcmp(kind, "rng")       ? ID_RNG
+                  : !strcmp(kind, "balloon") ? ID_BALLOON
+                  : !strcmp(kind, "gpu")     ? ID_GPU
+                                             : ID_BLOCK;
     int r = id != ID_BLOCK ? find_device(id, name, sizeof name) : find_disk(disk, name, sizeof name);
     if (r < 0) {
         fprintf(stderr, "virtio-attack: %s%s%s: %s\n", kind, disk ? " " : "", disk ? disk : "",
@@ -857,6 +1011,8 @@ static int attack(const char *kind, const char *disk, struct ctx *c)
         run_rng(c);
     else if (c->id == ID_BALLOON)
         run_balloon(c);
+    else if (c->id == ID_GPU)
+        run_gpu(c);
     else
         run_blk(c);
     reset_device(c);
@@ -872,7 +1028,7 @@ static int attack(const char *kind, const char *disk, struct ctx *c)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: virtio-attack rng | balloon | blk DISK  (repeatable: rng blk vdb ...)\n");
+    fprintf(stderr, "usage: virtio-attack rng | balloon | gpu | blk DISK  (repeatable: rng blk vdb ...)\n");
     return 2;
 }
 
@@ -895,7 +1051,7 @@ int main(int argc, char **argv)
             if (++i == argc)
                 return usage();
             disk = argv[i];
-        } else if (strcmp(argv[i], "rng") && strcmp(argv[i], "balloon")) {
+        } else if (strcmp(argv[i], "rng") && strcmp(argv[i], "balloon") && strcmp(argv[i], "gpu")) {
             return usage();
         }
         if (attack(disk ? "blk" : argv[i], disk, &c) < 0)

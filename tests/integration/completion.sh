@@ -62,7 +62,7 @@ exactly "direct firmware" -- cove create dev --boot ""
 exactly "cdisk qcow2 raw" -- cove create dev --from-disk x --format ""
 exactly "$TMP/files/disk.img" -- cove create dev --from-disk "$TMP/files/d"
 offers --kernel --no-console --rm --firmware --net -- cove run --
-exactly "--append --console --dir --disk --forward --help --no-balloon --no-console --no-seccomp --rm" -- cove run alpha --
+exactly "--append --console --dir --disk --display --forward --help --no-balloon --no-console --no-seccomp --rm --vnc-port" -- cove run alpha --
 offers --initrd --firmware --no-rng --no-balloon --no-seccomp --vsock -- cove run --kernel "$TMP/files/vmlinux" --
 offers -i -t -e -w --timeout --exec-timeout --vsock -- cove exec alpha -
 exactly "--all --help --vsock --wait" -- cove ip alpha --
@@ -113,6 +113,7 @@ offers nat none tap: bridge: network: -- cove run --kernel k --net ""
 exactly "network:" -- cove run --kernel k --net netw
 offers --net-allow --net-block -- cove set alpha --net-
 offers --no-net-rules --no-forwards -- cove set alpha --no-
+exactly "none vnc" -- cove run alpha --display ""
 exactly "json" -- cove get alpha --format ""
 exactly "convert create info resize" -- cove disk ""
 exactly "cdisk raw" -- cove disk create x --format ""

@@ -105,4 +105,65 @@ struct virtio_fs_share {
 int virtio_fs_create(const struct virtio_mmio_params *p, const struct virtio_fs_share *share,
                      int mem_fd, struct virtio_mmio **out, struct cove_error *err);
 
+/* virtio-gpu 2D with one scanout (gpu.c says what is checked). width x height is the mode
+ * the display offers first. Resources hold at most VIRTIO_GPU_MAX_HOST_BYTES of host
+ * memory together. dev_out (optional) lives as long as the transport. */
+#define VIRTIO_GPU_MAX_HOST_BYTES (256ull << 20)
+struct virtio_gpu;
+struct virtio_gpu_rect {
+    uint32_t x, y, width, height;
+};
+struct virtio_gpu_cursor {
+    uint32_t x, y, resource_id, hot_x, hot_y;
+    uint64_t updates;
+};
+/* The display side (the VNC server). Both run on the thread serving the control queue,
+ * with the device's lock held: they must not call back into the device. resize gives the
+ * new surface (width * height words 0x00RRGGBB, NULL and 0 x 0 when there is none); the
+ * previous surface stays valid until the next resize. update says which rectangle of the
+ * surface the guest flushed. */
+struct virtio_gpu_listener {
+    void (*resize)(void *opaque, const uint32_t *surface, uint32_t width, uint32_t height);
+    void (*update)(void *opaque, uint32_t x, uint32_t y, uint32_t width, uint32_t height);
+};
+struct virtio_gpu_state {
+    uint32_t width, height;     /* the surface: the scanout's size, 0 x 0 when disabled */
+    uint32_t scanout_resource;
+    uint64_t host_bytes;        /* held by resources */
+    struct virtio_gpu_cursor cursor;
+};
+int virtio_gpu_create(const struct virtio_mmio_params *p, uint32_t width, uint32_t height,
+                      struct virtio_mmio **out, struct virtio_gpu **dev_out,
+                      struct cove_error *err);
+void virtio_gpu_set_listener(struct virtio_gpu *g, const struct virtio_gpu_listener *l,
+                             void *opaque);
+/* The host's display wants width x height: display info and EDID say so from now on and
+ * the driver gets a display-change config event. Sizes outside 1..16384 are ignored. */
+void virtio_gpu_request_size(struct virtio_gpu *g, uint32_t width, uint32_t height);
+void virtio_gpu_get_state(struct virtio_gpu *g, struct virtio_gpu_state *out);
+/* One pixel of the surface (0x00RRGGBB); false outside it. */
+bool virtio_gpu_pixel(struct virtio_gpu *g, uint32_t x, uint32_t y, uint32_t *rgb);
+/* Copies the whole surface into dst when it is width x height; false (dst untouched) when
+ * the surface has another size or there is none. */
+bool virtio_gpu_copy_surface(struct virtio_gpu *g, uint32_t *dst, uint32_t width, uint32_t height);
+
+/* virtio-input: a keyboard (EV_KEY 1..255), an absolute tablet (ABS_X/ABS_Y in
+ * 0..VIRTIO_INPUT_ABS_MAX, three buttons, wheel) or a relative mouse (REL_X/REL_Y, three
+ * buttons, wheel). dev_out (optional) lives as long as the transport. */
+enum virtio_input_kind { VIRTIO_INPUT_KEYBOARD, VIRTIO_INPUT_TABLET, VIRTIO_INPUT_MOUSE };
+#define VIRTIO_INPUT_ABS_MAX 32767
+#define VIRTIO_INPUT_PENDING_MAX 1024
+struct virtio_input;
+struct virtio_input_event {
+    uint16_t type, code;
+    int32_t value;
+};
+int virtio_input_create(const struct virtio_mmio_params *p, enum virtio_input_kind kind,
+                        struct virtio_mmio **out, struct virtio_input **dev_out,
+                        struct cove_error *err);
+/* Queues n events (include the EV_SYN) and hands what fits to the driver now; -ENOSPC (all
+ * n dropped) when the driver has left VIRTIO_INPUT_PENDING_MAX undelivered. Thread-safe. */
+int virtio_input_send(struct virtio_input *in, const struct virtio_input_event *ev, unsigned n);
+uint64_t virtio_input_dropped(struct virtio_input *in);
+
 #endif
