@@ -156,7 +156,7 @@ TEST(dhcp_offers_acks_and_naks)
     static struct net_services s;
     net_services_init(&s, 0x0a580000, 24, LOCAL);
     uint8_t f[600], r[1500];
-    uint32_t yi;
+    uint32_t yi = 0;
     size_t n = net_services_handle(&s, f, dhcp_frame(f, MAC_A, 1, 0, "alpha"), r, sizeof r);
     CHECK_EQ_U64(dhcp_type(r, n, &yi), 2); /* OFFER */
     CHECK_EQ_U64(yi, 0x0a58000a);          /* 10.88.0.10 */
