@@ -101,6 +101,8 @@ int cli_add_share(char *spec, struct cove_share_config *shares, unsigned *n);
 /* --format text|json and --help of a read-only command: -1 after printing the usage (done,
  * exit 0), 0 to go on (json set), or an exit code. */
 int cli_format_options(const char *cmd, const char *usage, int argc, char **argv, bool *json);
+/* --help alone (output.c): -1 after printing usage, 0 to go on, or an exit code. */
+int cli_help_only(const char *cmd, const char *usage, int argc, char **argv);
 /* Prints v (a jansson value, consumed) indented, with a newline. */
 struct json_t;
 void cli_print_json(struct json_t *v);

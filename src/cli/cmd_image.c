@@ -152,20 +152,9 @@ static int list(int argc, char **argv)
 
 static int rm(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(usage, stdout);
-            return CLI_EXIT_OK;
-        }
-        return cli_bad_option("image rm", c, argv);
-    }
+    int rc = cli_help_only("image rm", usage, argc, argv);
+    if (rc)
+        return rc < 0 ? CLI_EXIT_OK : rc;
     if (argc - optind != 1) {
         cli_error("usage: cove image rm NAME[:SUITE]");
         return CLI_EXIT_USAGE;

@@ -147,20 +147,9 @@ static int get(int argc, char **argv)
 
 static int delete(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(usage, stdout);
-            return CLI_EXIT_OK;
-        }
-        return cli_bad_option("network delete", c, argv);
-    }
+    int rc = cli_help_only("network delete", usage, argc, argv);
+    if (rc)
+        return rc < 0 ? CLI_EXIT_OK : rc;
     if (optind != argc - 1) {
         cli_error("%s; usage: cove network delete NAME",
                   optind >= argc ? "missing NAME" : "unexpected argument");

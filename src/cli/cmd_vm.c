@@ -424,18 +424,8 @@ int cmd_create(int argc, char **argv)
 static int names_only(const char *cmd, const char *usage, int argc, char **argv, int n,
                       const char *what)
 {
-    static const struct option options[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(usage, stdout);
-            return -1;
-        }
-        return cli_bad_option(cmd, c, argv);
-    }
-    return positional(cmd, argc, argv, n, what);
+    int rc = cli_help_only(cmd, usage, argc, argv);
+    return rc ? rc : positional(cmd, argc, argv, n, what);
 }
 
 static int cmd_clone_vm(int argc, char **argv, const char *usage);

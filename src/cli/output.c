@@ -10,6 +10,24 @@
 
 #include "cli.h"
 
+/* The options of a command that takes none but --help: -1 after printing the usage (the
+ * command is done, exit 0), 0 to go on (arguments from optind), or an exit code. */
+int cli_help_only(const char *cmd, const char *usage, int argc, char **argv)
+{
+    static const struct option options[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(usage, stdout);
+            return -1;
+        }
+        return cli_bad_option(cmd, c, argv);
+    }
+    return 0;
+}
+
 /* The options of the read-only commands (get, list): --format text|json and --help.
  * Returns -1 after printing the usage (the command is done, exit 0), 0 to go on, or an
  * exit code. */
