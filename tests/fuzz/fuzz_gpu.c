@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "devices/virtio/virtio_devices.h"
-#include "fuzz.h"
+#include "fuzz_virtio.h"
 #include "util/log.h"
 
 #define GUARD 4096
@@ -19,36 +19,12 @@ static struct {
     uint8_t after[GUARD];
 } mem __attribute__((aligned(4096)));
 
-static void set_irq(void *opaque, bool level) {}
-
-static void wr(struct virtio_mmio *t, uint64_t off, uint32_t v) { virtio_mmio_write(t, off, 4, v); }
-
-static void handshake(struct virtio_mmio *t, uint8_t cfg, uint64_t base, uint32_t dev_features)
+static void handshake(struct virtio_mmio *t, uint8_t cfg, unsigned slot0, uint32_t dev_features)
 {
     uint32_t lo = (cfg & 1 ? 1u << VIRTIO_F_RING_EVENT_IDX : 0) |
                   (cfg & 2 ? 1u << VIRTIO_F_INDIRECT_DESC : 0) | (dev_features & (cfg >> 2));
-    wr(t, VIRTIO_MMIO_STATUS, 0);
-    wr(t, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    wr(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-    wr(t, VIRTIO_MMIO_DRIVER_FEATURES, 1);
-    wr(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-    wr(t, VIRTIO_MMIO_DRIVER_FEATURES, lo);
-    wr(t, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                                  VIRTIO_STATUS_FEATURES_OK);
-    for (unsigned q = 0; q < 2; q++) {
-        uint64_t b = base + 0x1000ull * q;
-        wr(t, VIRTIO_MMIO_QUEUE_SEL, q);
-        wr(t, VIRTIO_MMIO_QUEUE_NUM, 8);
-        wr(t, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)b);
-        wr(t, VIRTIO_MMIO_QUEUE_DESC_HIGH, 0);
-        wr(t, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)(b + 0x800));
-        wr(t, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0);
-        wr(t, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)(b + 0xc00));
-        wr(t, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0);
-        wr(t, VIRTIO_MMIO_QUEUE_READY, 1);
-    }
-    wr(t, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                                  VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+    fuzz_wr(t, VIRTIO_MMIO_STATUS, 0);
+    fuzz_virtio_handshake_from(t, (1ull << VIRTIO_F_VERSION_1) | lo, 2, slot0);
 }
 
 static void check_guards(void)
@@ -65,33 +41,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(mem.after, GUARD_BYTE, GUARD);
     struct fuzz_input in = {data, size};
     uint8_t cfg = (uint8_t)fuzz_take(&in, 1);
-    size_t ram_bytes = (size_t)fuzz_take(&in, 2);
-    if (ram_bytes > in.left)
-        ram_bytes = in.left;
-    memset(mem.ram, 0, sizeof mem.ram);
-    memcpy(mem.ram, in.p, ram_bytes);
-    in.p += ram_bytes;
-    in.left -= ram_bytes;
+    fuzz_load_ram(&in, mem.ram, sizeof mem.ram);
     struct guest_ram ram = {.host = mem.ram, .base = FUZZ_RAM_BASE, .size = FUZZ_RAM_SIZE};
-    struct virtio_mmio_params p = {.ram = &ram, .set_irq = set_irq};
+    struct virtio_mmio_params p = {.ram = &ram, .set_irq = fuzz_set_irq};
     struct virtio_mmio *gt, *it;
     struct virtio_gpu *g;
     struct virtio_input *tab;
     if (virtio_gpu_create(&p, 64, 48, &gt, &g, NULL) < 0 ||
         virtio_input_create(&p, VIRTIO_INPUT_TABLET, &it, &tab, NULL) < 0)
         abort();
-    handshake(gt, cfg, FUZZ_RAM_BASE, 2 /* EDID */);
-    handshake(it, cfg, FUZZ_RAM_BASE + 0x2000, 0);
+    handshake(gt, cfg, 0, 2 /* EDID */);
+    handshake(it, cfg, 2, 0);
     for (int ops = 0; in.left && ops < 256; ops++) {
         uint8_t op = (uint8_t)fuzz_take(&in, 1);
         uint32_t value = (uint32_t)fuzz_take(&in, 4);
         struct virtio_mmio *t = op & 0x80 ? it : gt;
         switch (op & 7) {
         case 0: case 1: case 2: /* the common case: a gpu notification */
-            wr(gt, VIRTIO_MMIO_QUEUE_NOTIFY, (op >> 3) & 1);
+            fuzz_wr(gt, VIRTIO_MMIO_QUEUE_NOTIFY, (op >> 3) & 1);
             break;
         case 3:
-            wr(it, VIRTIO_MMIO_QUEUE_NOTIFY, (op >> 3) & 1);
+            fuzz_wr(it, VIRTIO_MMIO_QUEUE_NOTIFY, (op >> 3) & 1);
             break;
         case 4: {
             struct virtio_input_event ev = {(uint16_t)(value & 3), (uint16_t)(value >> 2 & 0x1ff),
@@ -109,10 +79,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 7: {
             uint64_t v;
             virtio_mmio_read(t, VIRTIO_MMIO_CONFIG + ((op >> 3) & 15), 4, &v);
-            wr(t, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+            fuzz_wr(t, VIRTIO_MMIO_INTERRUPT_ACK, 3);
             if (value & 1)
-                handshake(t, (uint8_t)(value >> 8), t == gt ? FUZZ_RAM_BASE : FUZZ_RAM_BASE + 0x2000,
-                          t == gt ? 2 : 0);
+                handshake(t, (uint8_t)(value >> 8), t == gt ? 0 : 2, t == gt ? 2 : 0);
             break;
         }
         }
