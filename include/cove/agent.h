@@ -92,7 +92,7 @@ struct cove_exec_options {
     const char *cwd;           /* NULL: / */
     bool tty;                  /* a pseudo-terminal in the guest (stdout carries both) */
     bool stdin_open;           /* forward in_fd; else the command's stdin is /dev/null */
-    int in_fd, out_fd, err_fd;
+    int in_fd, out_fd, err_fd; /* out_fd, err_fd -1: that output is dropped */
     unsigned rows, cols;       /* the terminal's size with tty */
     int signal_fd;             /* -1, or a pipe the caller writes signal numbers into
                                   (one byte each) to forward them; SIGWINCH resends the

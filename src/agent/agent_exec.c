@@ -75,7 +75,7 @@ static int agent_frame(struct exec_io *x, const struct agent_frame *f)
     int rc = agent_exec_feed(&x->reply, f, x->message, x->message_len, x->err);
     if (rc == AGENT_FEED_DATA) {
         int fd = f->stream == AGENT_STDERR ? x->o->err_fd : x->o->out_fd;
-        if (fd_write_all(fd, f->payload, f->len) < 0 && f->stream != AGENT_STDERR)
+        if (fd >= 0 && fd_write_all(fd, f->payload, f->len) < 0 && f->stream != AGENT_STDERR)
             return -EPIPE; /* our reader went away: stop, as a pipeline would */
     } else if (rc == AGENT_FEED_DONE) {
         x->have_exit = true;

@@ -14,17 +14,7 @@ trap '[ -n "$runner" ] && kill -9 $runner 2>/dev/null; rm -rf "$TMP"' EXIT
 cove() { "$COVE" "$@"; }
 gx() { timeout 60 "$COVE" exec bl -- "$@"; }
 
-start() {
-    "$COVE" run bl --no-console "$@" </dev/null >"$TMP/run.out" 2>&1 &
-    runner=$!
-    for _ in $(seq 240); do
-        gx true 2>/dev/null && return 0
-        kill -0 $runner 2>/dev/null || break
-        sleep 0.5
-    done
-    cat "$TMP/run.out" "$COVE_HOME/vms/bl/run/console.log"
-    fail "the agent never answered"
-}
+start() { start_vm bl "$@"; }
 stop() { cove stop bl >/dev/null || fail "stop"; wait $runner; runner=""; }
 # The VMM's resident memory, MiB (guest RAM shows there as shared memory).
 rss() { awk '/^VmRSS:/ {print int($2 / 1024)}' "/proc/$(cat "$COVE_HOME/vms/bl/run/pid")/status"; }

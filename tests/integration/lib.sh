@@ -52,6 +52,24 @@ wait_for() {
     expect_in "$1" "$2"
 }
 
+# start_vm NAME [RUN-OPTIONS...]: `cove run NAME --no-console` in the background (its pid in
+# $runner, its output in $TMP/run-NAME.out; a suspended VM resumes); returns once the guest
+# agent answers (two minutes at most), else shows the run's output and console and fails
+# the test.
+start_vm() {
+    local name=$1 _
+    shift
+    "$COVE" run "$name" --no-console "$@" </dev/null >"$TMP/run-$name.out" 2>&1 &
+    runner=$!
+    for _ in $(seq 600); do
+        timeout 60 "$COVE" exec "$name" -- true 2>/dev/null && return 0
+        kill -0 $runner 2>/dev/null || break
+        sleep 0.2
+    done
+    cat "$TMP/run-$name.out"; tail -n 20 "$COVE_HOME/vms/$name/run/console.log"
+    fail "$name: the agent never answered"
+}
+
 # need_image NAME: the distribution image NAME (images/NAME.conf), built once and cached
 # across runs in $COVE_IMAGES (default ~/.cache/cove/images, beside the default guest); its
 # directory in IMAGE_DIR. A cached image needs nothing; building one needs root (mmdebstrap).

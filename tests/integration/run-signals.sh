@@ -12,17 +12,6 @@ trap '[ -n "$runner" ] && kill -9 $runner 2>/dev/null; rm -rf "$TMP"' EXIT
 "$COVE" create sg --memory 256M --disk-size 512M >/dev/null || fail "create"
 log=$COVE_HOME/vms/sg/run/console.log
 
-start_vm() {
-    "$COVE" run sg --no-console </dev/null >"$TMP/run.out" 2>&1 &
-    runner=$!
-    for _ in $(seq 300); do
-        "$COVE" exec sg -- true 2>/dev/null && return 0
-        kill -0 $runner 2>/dev/null || break
-        sleep 0.2
-    done
-    cat "$TMP/run.out" "$log"
-    fail "the agent never answered"
-}
 
 # wait_exit PID SECONDS: the exit status of PID, which must end within SECONDS.
 wait_exit() {
@@ -42,19 +31,19 @@ check_clean() { # $1: the marker's text
 }
 
 # --- SIGTERM: the agent powers the guest off ----------------------------------------------
-start_vm
+start_vm sg
 "$COVE" exec sg -- sh -c 'echo term >/root/marker' || fail "marker"
 kill -TERM $runner
 wait_exit $runner 60
 rc=$?
 runner=""
-[ $rc -eq 0 ] || { cat "$TMP/run.out"; fail "SIGTERM: exit $rc"; }
+[ $rc -eq 0 ] || { cat "$TMP/run-sg.out"; fail "SIGTERM: exit $rc"; }
 grep -q "reboot: Power down" "$log" || fail "SIGTERM: the guest did not power down"
 check_clean term
 echo "ok: SIGTERM: the agent powered the guest off, file system clean, data on disk"
 
 # --- SIGINT without an agent: the console's SysRq -----------------------------------------
-start_vm
+start_vm sg
 "$COVE" exec sg -- sh -c 'echo int >/root/marker; for p in $(pidof cove-agent); do
     [ "$p" = "$PPID" ] || kill "$p"; done'
 "$COVE" exec --timeout 2 sg -- true 2>/dev/null && fail "the agent is still there"
@@ -62,7 +51,7 @@ kill -INT $runner
 wait_exit $runner 60
 rc=$?
 runner=""
-[ $rc -eq 0 ] || { cat "$TMP/run.out"; fail "SIGINT: exit $rc"; }
+[ $rc -eq 0 ] || { cat "$TMP/run-sg.out"; fail "SIGINT: exit $rc"; }
 grep -q "sysrq: Power Off" "$log" || fail "SIGINT: no SysRq power off"
 check_clean int
 echo "ok: SIGINT without an agent: SysRq powered the guest off, file system clean"

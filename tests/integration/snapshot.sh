@@ -22,17 +22,7 @@ VM=$COVE_HOME/vms/snap
 # Unconfined (START_OPTS): a running VM's snapshots open files, which a VMM under its
 # seccomp filter may not (checked below).
 START_OPTS=(--no-seccomp)
-start() {
-    "$COVE" run "$1" --no-console "${START_OPTS[@]}" </dev/null >"$TMP/run-$1.out" 2>&1 &
-    runner=$!
-    for _ in $(seq 300); do
-        cove exec "$1" -- true 2>/dev/null && return 0
-        kill -0 $runner 2>/dev/null || break
-        sleep 0.2
-    done
-    cat "$TMP/run-$1.out"; tail -n 20 "$COVE_HOME/vms/$1/run/console.log"
-    fail "$1: the agent never answered"
-}
+start() { start_vm "$1" "${START_OPTS[@]}"; }
 
 stop() {
     cove stop "$1" >/dev/null 2>&1 || fail "stop $1"

@@ -20,18 +20,7 @@ runner=""
 trap '[ -n "$runner" ] && kill -9 $runner 2>/dev/null; rm -rf "$TMP"' EXIT
 VM=$COVE_HOME/vms/sus
 
-# start NAME: runs NAME in the background (resuming it when suspended), waits for its agent.
-start() {
-    "$COVE" run "$1" --no-console </dev/null >"$TMP/run-$1.out" 2>&1 &
-    runner=$!
-    for _ in $(seq 300); do
-        cove exec "$1" -- true 2>/dev/null && return 0
-        kill -0 $runner 2>/dev/null || break
-        sleep 0.2
-    done
-    cat "$TMP/run-$1.out"; tail -n 20 "$COVE_HOME/vms/$1/run/console.log"
-    fail "$1: the agent never answered"
-}
+start() { start_vm "$1"; }
 
 # suspend NAME [cove stop --suspend]: suspends NAME, checks that its run ended with 0.
 suspend() {
