@@ -3,9 +3,10 @@
  * this VMM's own in the network's run directory, registered with the network's switch
  * (net_switch.h), which it starts when none answers. A thread receives the switch's
  * frames and sends the keepalive; when the switch stops answering, the link is down (the
- * device is told: virtio-net's link status) and frames from the guest are dropped, and the thread starts a switch again (a killed one
- * comes back within a few seconds, with the same gateway MAC and an empty table that
- * refills as the guests talk).
+ * device is told: virtio-net's link status) and frames from the guest are dropped, and the
+ * thread starts a switch again (a killed one comes back within a few seconds, with the
+ * same gateway MAC and an empty table that refills as the guests talk); a confined VMM,
+ * which may not fork, asks its keeper process to (below).
  */
 #include "backends/net.h"
 
@@ -16,11 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cove/network.h>
@@ -50,6 +54,8 @@ struct net_network {
     atomic_bool link_up;
     long long last_ack_ms, last_spawn_ms;
     bool told_confined; /* said once that the switch cannot be started from here */
+    pid_t keeper;       /* the process that starts the switch for a confined VMM (or 0) */
+    int keeper_fd;      /* its socket: one byte asks for a start */
     char refused[256]; /* the switch's reason, when it refused this port */
     uint8_t buf[1 + NET_FRAME_MAX + 1];
 };
@@ -73,6 +79,70 @@ static void set_link(struct net_network *nn, bool up)
         nn->base.link_changed(nn->base.link_opaque);
 }
 
+/* The keeper: a process forked when the VM joins (before its VMM is confined, which then
+ * may not fork) that starts this network's switch again when asked, one byte on its
+ * socket per request; it knows only this network, so a compromised VMM can make it do
+ * nothing else. It ends with its socket (the VMM gone or done). */
+static void keeper_serve(int sock, const char *dir, uint32_t net, unsigned prefix)
+{
+    char req;
+    for (;;) {
+        ssize_t n = recv(sock, &req, 1, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        struct cove_error e = {0};
+        if (net_switch_spawn(dir, net, prefix, &e) < 0)
+            log_warn("network switch keeper: %s", e.message);
+    }
+}
+
+static void keeper_start(struct net_network *nn)
+{
+    int sv[2];
+    nn->keeper_fd = -1;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+        for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+            signal(sigs[i], SIG_IGN);
+        prctl(PR_SET_NAME, "cove-netkeeper");
+        /* only its socket and stderr: no disk (nor its lock), no socket of the VM */
+        if (dup2(sv[1], 3) < 0)
+            _exit(1);
+        close_range(4, ~0u, 0);
+        keeper_serve(3, nn->dir, nn->net, nn->prefix);
+        _exit(0);
+    }
+    close(sv[1]);
+    if (pid < 0) {
+        log_warn("network %s: no process to restart its switch (fork: %s)", nn->name,
+                 strerror(errno));
+        close(sv[0]);
+        return;
+    }
+    nn->keeper = pid;
+    nn->keeper_fd = sv[0];
+}
+
+static void keeper_stop(struct net_network *nn)
+{
+    if (nn->keeper_fd >= 0)
+        close(nn->keeper_fd);
+    nn->keeper_fd = -1;
+    if (nn->keeper > 0)
+        while (waitpid(nn->keeper, NULL, 0) < 0 && errno == EINTR) {
+        }
+    nn->keeper = 0;
+}
+
 /* (Re)connects to the switch's socket (a restarted switch is a new socket at the same
  * path) and says hello; starts a switch when none is there. */
 static void say_hello(struct net_network *nn, long long now)
@@ -85,11 +155,14 @@ static void say_hello(struct net_network *nn, long long now)
     if ((rc == -ENOENT || rc == -ECONNREFUSED) && now - nn->last_spawn_ms >= RESPAWN_MS) {
         struct cove_error e = {0};
         nn->last_spawn_ms = now;
-        if (process_confined()) { /* no fork under the filter: the next VM's run starts it */
-            if (!nn->told_confined)
-                log_warn("network %s: its switch is gone, and a confined VM cannot start it; "
-                         "the next VM started on the network does", nn->name);
-            nn->told_confined = true;
+        if (process_confined()) { /* no fork under the filter: the keeper starts it */
+            char one = 'S';
+            if ((nn->keeper_fd < 0 || send(nn->keeper_fd, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) &&
+                !nn->told_confined) {
+                log_warn("network %s: its switch is gone, and this confined VM cannot start "
+                         "it; the next VM started on the network does", nn->name);
+                nn->told_confined = true;
+            }
         } else if (net_switch_spawn(nn->dir, nn->net, nn->prefix, &e) < 0)
             log_warn("network %s: %s", nn->name, e.message);
     }
@@ -184,6 +257,7 @@ static void network_close(struct net_attachment *n)
         pthread_join(nn->thread, NULL);
     }
     send_kind(nn, NET_SWITCH_MSG_BYE, NULL, 0);
+    keeper_stop(nn);
     close(nn->fd);
     close(nn->stop_efd);
     unlink(nn->own.sun_path);
@@ -259,6 +333,7 @@ int net_network_open_named(const char *name, const uint8_t mac[NET_MAC_LEN],
     nn->base.ops = &network_ops;
     nn->base.mtu = NET_MTU_NETWORK;
     nn->fd = -1;
+    nn->keeper_fd = -1;
     nn->net = info.net;
     nn->prefix = info.prefix;
     snprintf(nn->name, sizeof nn->name, "%s", name);
@@ -271,8 +346,8 @@ int net_network_open_named(const char *name, const uint8_t mac[NET_MAC_LEN],
     if (nn->stop_efd < 0)
         rc = cove_error_set(err, -errno, "eventfd: %s", strerror(errno));
     else if ((rc = cove_network_run_dir(name, nn->dir, sizeof nn->dir, err)) == 0 &&
-             (rc = bind_own(nn, err)) == 0)
-        rc = join(nn, err);
+             (rc = bind_own(nn, err)) == 0 && (rc = join(nn, err)) == 0)
+        keeper_start(nn);
     if (rc < 0) {
         if (nn->fd >= 0) {
             close(nn->fd);
