@@ -150,9 +150,24 @@ static int add_rules(scmp_filter_ctx f)
     for (size_t i = 0; rc == 0 && i < 2; i++)
         rc = seccomp_rule_add(f, SCMP_ACT_ERRNO(ENOENT), SCMP_SYS(openat), 1,
                               arg_eq(2, quiet[i]));
+    /* Probes for a file answer "no such file", as read-only opens do: libgcrypt (under
+     * libvncserver) asks for /etc/gcrypt/fips_enabled at the first VNC client. */
+    const char *const probes[] = {"access", "faccessat", "faccessat2"};
+    for (size_t i = 0; rc == 0 && i < 3; i++) {
+        int nr = seccomp_syscall_resolve_name(probes[i]);
+        if (nr != __NR_SCMP_ERROR)
+            rc = seccomp_rule_add(f, SCMP_ACT_ERRNO(ENOENT), nr, 0);
+    }
     if (rc == 0)
         rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
                               arg_eq(0, PR_SET_NAME));
+    /* reading this process's own limits, never setting them: libvncserver compares its
+     * clients with RLIMIT_NOFILE at each new connection (getrlimit is prlimit64 in glibc) */
+    if (rc == 0)
+        rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 2, arg_eq(0, 0),
+                              arg_eq(2, 0));
+    if (rc == 0)
+        rc = allow(f, "getrlimit");
     return rc;
 }
 
