@@ -15,10 +15,13 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "util/confined.h"
 #include "util/log.h"
+#include "util/usock.h"
 
 #define DEFAULT_VIRTIOFSD "/usr/lib/qemu/virtiofsd"
 #define DAEMON_FD 3
@@ -158,8 +161,8 @@ static int child_outcome(pid_t pid, int report_fd, const struct child_plan *p,
                           msg[1] == EPERM ? " (shares need root or user namespaces)" : "");
 }
 
-int virtiofsd_start(const char *source, bool read_only, struct virtiofsd **out, int *sock,
-                    struct cove_error *err)
+static int start_daemon(const char *source, bool read_only, struct virtiofsd **out, int *sock,
+                        struct cove_error *err)
 {
     char real[PATH_MAX];
     struct stat st;
@@ -226,6 +229,156 @@ out:
     free(d);
     free(src_opt);
     free(fd_opt);
+    return rc;
+}
+
+/* --- keepers: starting virtiofsd for a confined VMM ---------------------------------------
+ *
+ * A guest reboot is a new machine, whose shares need new virtiofsd processes (each exits
+ * with its vhost-user connection), but a VMM under its seccomp filter may not fork. So the
+ * first start of a share's daemon, before the filter, also forks a keeper for that share:
+ * a process that starts the daemon again when asked (one byte on its socket) and hands
+ * back cove's end of the vhost-user connection and the daemon's pid. It knows only that
+ * one directory and mode, fixed at its fork; it reaps its daemons (SIGCHLD ignored), keeps
+ * only its socket and stderr, and dies with the VMM. */
+
+#define MAX_KEEPERS 16
+
+struct keeper {
+    char source[PATH_MAX];
+    bool read_only;
+    int fd;
+};
+
+struct keeper_answer {
+    int rc;
+    int pid;
+    char text[COVE_ERROR_MAX];
+};
+
+static struct keeper keepers[MAX_KEEPERS];
+static unsigned nkeepers;
+static pthread_mutex_t keepers_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void keeper_serve(int sock, const char *source, bool read_only)
+{
+    signal(SIGCHLD, SIG_IGN); /* its daemons are reaped as they exit */
+    char req;
+    for (;;) {
+        ssize_t n = recv(sock, &req, 1, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        struct keeper_answer a = {0};
+        struct cove_error e = {0};
+        struct virtiofsd *d = NULL;
+        int fd = -1;
+        a.rc = start_daemon(source, read_only, &d, &fd, &e);
+        if (a.rc < 0)
+            snprintf(a.text, sizeof a.text, "%s", e.message);
+        else
+            a.pid = (int)d->pid;
+        free(d); /* the daemon is the VMM's to stop now */
+        usock_send_fds(sock, &a, sizeof a, &fd, fd >= 0 ? 1 : 0);
+        if (fd >= 0)
+            close(fd);
+    }
+}
+
+static void keeper_fork(const char *source, bool read_only)
+{
+    pthread_mutex_lock(&keepers_lock);
+    for (unsigned i = 0; i < nkeepers; i++)
+        if (!strcmp(keepers[i].source, source) && keepers[i].read_only == read_only) {
+            pthread_mutex_unlock(&keepers_lock);
+            return;
+        }
+    int sv[2];
+    if (nkeepers == MAX_KEEPERS || strlen(source) >= PATH_MAX ||
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        pthread_mutex_unlock(&keepers_lock);
+        return;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+        for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+            signal(sigs[i], SIG_IGN);
+        prctl(PR_SET_NAME, "cove-fskeeper");
+        if (dup2(sv[1], 3) < 0)
+            _exit(1);
+        close_range(4, ~0u, 0);
+        keeper_serve(3, source, read_only);
+        _exit(0);
+    }
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+    } else {
+        struct keeper *k = &keepers[nkeepers++];
+        snprintf(k->source, sizeof k->source, "%s", source);
+        k->read_only = read_only;
+        k->fd = sv[0];
+    }
+    pthread_mutex_unlock(&keepers_lock);
+}
+
+/* Asks the share's keeper for a new daemon (a confined VMM). */
+static int keeper_start(const char *source, bool read_only, struct virtiofsd **out, int *sock,
+                        struct cove_error *err)
+{
+    pthread_mutex_lock(&keepers_lock);
+    struct keeper *k = NULL;
+    for (unsigned i = 0; i < nkeepers && !k; i++)
+        if (!strcmp(keepers[i].source, source) && keepers[i].read_only == read_only)
+            k = &keepers[i];
+    int rc;
+    struct keeper_answer a = {0};
+    int fd = -1;
+    unsigned nfds = 0;
+    char req = 'S';
+    if (!k)
+        rc = cove_error_set(err, -EPERM, "cannot start virtiofsd for the share %s: the VMM "
+                            "is confined and no helper serves this share", source);
+    else if (send(k->fd, &req, 1, MSG_NOSIGNAL) != 1 ||
+             usock_recv_fds(k->fd, &a, sizeof a, &fd, &nfds, 1) != (ssize_t)sizeof a)
+        rc = cove_error_set(err, -EPIPE, "cannot start virtiofsd for the share %s: its helper "
+                            "process is gone", source);
+    else if (a.rc < 0 || nfds != 1) {
+        a.text[sizeof a.text - 1] = 0;
+        rc = cove_error_set(err, a.rc < 0 ? a.rc : -EIO, "%s", a.rc < 0 ? a.text : "no socket");
+    } else {
+        rc = 0;
+    }
+    pthread_mutex_unlock(&keepers_lock);
+    struct virtiofsd *d = rc == 0 ? calloc(1, sizeof *d) : NULL;
+    if (rc == 0 && !d)
+        rc = cove_error_set(err, -ENOMEM, "out of memory");
+    if (rc < 0) {
+        if (nfds == 1 && fd >= 0)
+            close(fd);
+        return rc;
+    }
+    d->pid = a.pid;
+    log_debug("virtiofsd (pid %d, started by its keeper) serves %s", a.pid, source);
+    *out = d;
+    *sock = fd;
+    return 0;
+}
+
+int virtiofsd_start(const char *source, bool read_only, struct virtiofsd **out, int *sock,
+                    struct cove_error *err)
+{
+    if (process_confined())
+        return keeper_start(source, read_only, out, sock, err);
+    int rc = start_daemon(source, read_only, out, sock, err);
+    if (rc == 0)
+        keeper_fork(source, read_only);
     return rc;
 }
 

@@ -1051,12 +1051,7 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
                 *result = COVE_RUN_STOPPED;
                 return 0;
             }
-            /* virtiofsd is started per machine (fork, exec): not under the filter */
-            if (confined && mc->nshares)
-                return cove_error_set(err, -ENOTSUP, "the guest rebooted, and a confined VMM "
-                                      "cannot restart virtiofsd for its shared directories; "
-                                      "the run ends (cove run --no-seccomp lets such a guest "
-                                      "reboot)");
+            /* (a confined VMM's new virtiofsd come from their keepers: virtiofsd.c) */
             continue;
         case MACHINE_STOP_POWEROFF:
             *result = atomic_load(&runner->shutting_down) ? COVE_RUN_STOPPED : COVE_RUN_POWEROFF;
