@@ -17,9 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -32,6 +30,7 @@
 #include "backends/net_switch.h"
 #include "util/fdio.h"
 #include "util/confined.h"
+#include "util/helper_proc.h"
 #include "util/log.h"
 
 #define LINK_TIMEOUT_MS 3000 /* no answer to keepalives for this long: the link is down */
@@ -100,36 +99,19 @@ static void keeper_serve(int sock, const char *dir, uint32_t net, unsigned prefi
 
 static void keeper_start(struct net_network *nn)
 {
-    int sv[2];
-    nn->keeper_fd = -1;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-        return;
-    pid_t parent = getpid();
-    pid_t pid = fork();
+    int fd = -1;
+    pid_t pid = helper_fork("cove-netkeeper", &fd);
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
-        for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-            signal(sigs[i], SIG_IGN);
-        prctl(PR_SET_NAME, "cove-netkeeper");
-        /* only its socket and stderr: no disk (nor its lock), no socket of the VM */
-        if (dup2(sv[1], 3) < 0)
-            _exit(1);
-        close_range(4, ~0u, 0);
-        keeper_serve(3, nn->dir, nn->net, nn->prefix);
+        keeper_serve(HELPER_FD, nn->dir, nn->net, nn->prefix);
         _exit(0);
     }
-    close(sv[1]);
     if (pid < 0) {
         log_warn("network %s: no process to restart its switch (fork: %s)", nn->name,
-                 strerror(errno));
-        close(sv[0]);
+                 strerror((int)-pid));
         return;
     }
     nn->keeper = pid;
-    nn->keeper_fd = sv[0];
+    nn->keeper_fd = fd;
 }
 
 static void keeper_stop(struct net_network *nn)

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "util/confined.h"
+#include "util/helper_proc.h"
 #include "util/log.h"
 #include "util/usock.h"
 
@@ -294,36 +295,18 @@ static void keeper_fork(const char *source, bool read_only)
             pthread_mutex_unlock(&keepers_lock);
             return;
         }
-    int sv[2];
-    if (nkeepers == MAX_KEEPERS || strlen(source) >= PATH_MAX ||
-        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        pthread_mutex_unlock(&keepers_lock);
-        return;
-    }
-    pid_t parent = getpid();
-    pid_t pid = fork();
+    int fd = -1;
+    pid_t pid = nkeepers < MAX_KEEPERS && strlen(source) < PATH_MAX
+                    ? helper_fork("cove-fskeeper", &fd) : -ENOSPC;
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
-        for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-            signal(sigs[i], SIG_IGN);
-        prctl(PR_SET_NAME, "cove-fskeeper");
-        if (dup2(sv[1], 3) < 0)
-            _exit(1);
-        close_range(4, ~0u, 0);
-        keeper_serve(3, source, read_only);
+        keeper_serve(HELPER_FD, source, read_only);
         _exit(0);
     }
-    close(sv[1]);
-    if (pid < 0) {
-        close(sv[0]);
-    } else {
+    if (pid > 0) {
         struct keeper *k = &keepers[nkeepers++];
         snprintf(k->source, sizeof k->source, "%s", source);
         k->read_only = read_only;
-        k->fd = sv[0];
+        k->fd = fd;
     }
     pthread_mutex_unlock(&keepers_lock);
 }

@@ -8,11 +8,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -20,6 +18,7 @@
 
 #include "machine/machine.h"
 #include "store/store.h"
+#include "util/helper_proc.h"
 #include "util/usock.h"
 
 enum { REQ_CREATE = 'c', REQ_COMMIT = 'k', REQ_ABORT = 'a' };
@@ -113,40 +112,19 @@ int state_helper_start(const char *bundle, const char *state_dir, struct state_h
                        struct cove_error *err)
 {
     struct state_helper *h = calloc(1, sizeof *h);
-    int sv[2];
     if (!h)
         return cove_error_set(err, -ENOMEM, "out of memory");
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        free(h);
-        return cove_error_set(err, -errno, "cannot create a socket pair: %s", strerror(errno));
-    }
     pid_t parent = getpid();
-    h->pid = fork();
-    if (h->pid < 0) {
-        int e = errno;
-        close(sv[0]);
-        close(sv[1]);
-        free(h);
-        return cove_error_set(err, -e, "cannot start the suspend helper: fork: %s", strerror(e));
-    }
+    h->pid = helper_fork("cove-suspend", &h->sock);
     if (h->pid == 0) {
-        /* It dies with the VMM, and the terminal's signals are the VMM's to handle. It
-         * keeps only its socket and stderr: no disk, no lock, no console of the run. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
-        for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-            signal(sigs[i], SIG_IGN);
-        prctl(PR_SET_NAME, "cove-suspend");
-        if (dup2(sv[1], 3) < 0)
-            _exit(1);
-        close_range(4, ~0u, 0);
-        serve(3, parent, bundle, state_dir);
+        serve(HELPER_FD, parent, bundle, state_dir);
         _exit(0);
     }
-    close(sv[1]);
-    h->sock = sv[0];
+    if (h->pid < 0) {
+        int e = (int)-h->pid;
+        free(h);
+        return cove_error_set(err, -e, "cannot start the suspend helper: %s", strerror(e));
+    }
     *out = h;
     return 0;
 }

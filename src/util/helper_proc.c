@@ -1,0 +1,38 @@
+/* Forking a helper process (helper_proc.h). */
+#include "util/helper_proc.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+pid_t helper_fork(const char *name, int *sock)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return -errno;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+        for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+            signal(sigs[i], SIG_IGN);
+        prctl(PR_SET_NAME, name);
+        if (dup2(sv[1], HELPER_FD) < 0)
+            _exit(1);
+        close_range(HELPER_FD + 1, ~0u, 0);
+        return 0;
+    }
+    int e = errno;
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        return -e;
+    }
+    *sock = sv[0];
+    return pid;
+}
