@@ -322,7 +322,8 @@ int net_network_open_named(const char *name, const uint8_t mac[NET_MAC_LEN],
     nn->hello[0] = NET_SWITCH_MSG_HELLO;
     memcpy(nn->hello + 1, mac, NET_MAC_LEN);
     size_t hl = hostname ? strnlen(hostname, sizeof nn->hello - 1 - NET_MAC_LEN) : 0;
-    memcpy(nn->hello + 1 + NET_MAC_LEN, hostname, hl);
+    if (hl) /* (memcpy from NULL is undefined even for 0 bytes: UBSan in check-sanitize) */
+        memcpy(nn->hello + 1 + NET_MAC_LEN, hostname, hl);
     nn->hello_len = 1 + NET_MAC_LEN + hl;
     nn->stop_efd = eventfd(0, EFD_CLOEXEC);
     if (nn->stop_efd < 0)
