@@ -53,4 +53,29 @@ static inline void fuzz_check_inside(const struct guest_ram *ram, const void *p,
         __builtin_trap();
 }
 
+/* Guest RAM with a guard page on each side: a device write just outside RAM changes a
+ * guard's pattern, caught by fuzz_check_guards even where no sanitizer would see it (the
+ * whole block is one object, so ASan alone misses it). */
+#define FUZZ_GUARD 4096
+#define FUZZ_GUARD_BYTE 0xa5
+
+struct fuzz_guarded_ram {
+    uint8_t before[FUZZ_GUARD];
+    uint8_t ram[FUZZ_RAM_SIZE];
+    uint8_t after[FUZZ_GUARD];
+};
+
+static inline void fuzz_set_guards(struct fuzz_guarded_ram *m)
+{
+    memset(m->before, FUZZ_GUARD_BYTE, FUZZ_GUARD);
+    memset(m->after, FUZZ_GUARD_BYTE, FUZZ_GUARD);
+}
+
+static inline void fuzz_check_guards(const struct fuzz_guarded_ram *m)
+{
+    for (size_t i = 0; i < FUZZ_GUARD; i++)
+        if (m->before[i] != FUZZ_GUARD_BYTE || m->after[i] != FUZZ_GUARD_BYTE)
+            __builtin_trap();
+}
+
 #endif

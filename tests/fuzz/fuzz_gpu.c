@@ -10,14 +10,7 @@
 #include "fuzz_virtio.h"
 #include "util/log.h"
 
-#define GUARD 4096
-#define GUARD_BYTE 0xa5
-
-static struct {
-    uint8_t before[GUARD];
-    uint8_t ram[FUZZ_RAM_SIZE];
-    uint8_t after[GUARD];
-} mem __attribute__((aligned(4096)));
+static struct fuzz_guarded_ram mem __attribute__((aligned(4096)));
 
 static void handshake(struct virtio_mmio *t, uint8_t cfg, unsigned slot0, uint32_t dev_features)
 {
@@ -27,18 +20,10 @@ static void handshake(struct virtio_mmio *t, uint8_t cfg, unsigned slot0, uint32
     fuzz_virtio_handshake_from(t, (1ull << VIRTIO_F_VERSION_1) | lo, 2, slot0);
 }
 
-static void check_guards(void)
-{
-    for (size_t i = 0; i < GUARD; i++)
-        if (mem.before[i] != GUARD_BYTE || mem.after[i] != GUARD_BYTE)
-            __builtin_trap();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     log_set_level(LOG_LEVEL_ERROR);
-    memset(mem.before, GUARD_BYTE, GUARD);
-    memset(mem.after, GUARD_BYTE, GUARD);
+    fuzz_set_guards(&mem);
     struct fuzz_input in = {data, size};
     uint8_t cfg = (uint8_t)fuzz_take(&in, 1);
     fuzz_load_ram(&in, mem.ram, sizeof mem.ram);
@@ -89,10 +74,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         virtio_gpu_get_state(g, &st);
         if (st.host_bytes > VIRTIO_GPU_MAX_HOST_BYTES)
             __builtin_trap();
-        check_guards();
+        fuzz_check_guards(&mem);
     }
     virtio_mmio_destroy(gt);
     virtio_mmio_destroy(it);
-    check_guards();
+    fuzz_check_guards(&mem);
     return 0;
 }
