@@ -398,7 +398,7 @@ enum stub_kind { STUB_LOAD, STUB_STORE, STUB_RESULT, STUB_FS_OFF, STUB_FP };
 /* Out-of-line code of a block, emitted after its body. */
 struct stub {
     uint8_t *from;   /* rel32 of the jcc that enters the stub */
-    uint8_t *more[3]; /* and of more jccs that do (STUB_FP) */
+    uint8_t *more[7]; /* and of more jccs that do (STUB_FP) */
     unsigned nmore;
     uint8_t *resume; /* where the block goes on */
     enum stub_kind kind;
@@ -666,6 +666,22 @@ static void load_xmm(struct asm_buf *a, unsigned r, unsigned xmm)
     put32(a, (uint32_t)FOFF(r));
 }
 
+/* The end of an inline FP instruction: mstatus.FS set to Dirty; its slow-path jumps (ns
+ * of them, maybe none; taken before anything was written) go to the interpreter's FPU,
+ * which comes back after it. */
+static void end_fp_inline(struct ctx *c, uint8_t **slow, unsigned ns, uint32_t insn, unsigned n,
+                          uint64_t pc)
+{
+    emit_fs_dirty(c);
+    if (ns == 0) /* nothing it can meet needs the FPU */
+        return;
+    struct stub *s = add_stub(c, STUB_FP, slow[0], n, pc);
+    for (unsigned i = 1; i < ns; i++)
+        s->more[s->nmore++] = slow[i];
+    s->desc = insn;
+    s->resume = c->a.p;
+}
+
 /*
  * FMADD/FMSUB/FNMSUB/FNMADD.D in round-to-nearest-even, inline, once fflags holds NX
  * (it stays set until the guest clears it: inexact arithmetic is the rule): with a
@@ -700,21 +716,17 @@ static bool emit_fma_inline(struct ctx *c, uint32_t insn, unsigned n, uint64_t p
     exp_of_rax(a, true);
     range_check(a, &slow[ns++]);
     op_mem(a, true, 0x89, RAX, FOFF((insn >> 7) & 31));
-    emit_fs_dirty(c);
-    struct stub *s = add_stub(c, STUB_FP, slow[0], n, pc);
-    for (unsigned i = 1; i < ns; i++)
-        s->more[s->nmore++] = slow[i];
-    s->desc = insn;
-    s->resume = a->p;
+    end_fp_inline(c, slow, ns, insn, n, pc);
     return true;
 }
 
 static void emit_setcc(struct asm_buf *a, unsigned cc);
 
 /*
- * The D operations that round nothing, inline: FSGNJ/FSGNJN/FSGNJX.D (FMV.D, FNEG.D,
- * FABS.D), FMV.X.D, FMV.D.X, and FEQ/FLT/FLE.D on ordered operands (no flag can arise;
- * a NaN goes to the interpreter's FPU for NV). Returns false for anything else.
+ * The operations that round nothing, inline: FSGNJ/FSGNJN/FSGNJX.D (FMV.D, FNEG.D,
+ * FABS.D), FMV.X.D, FMV.D.X, FMV.X.W, FMV.W.X, and FEQ/FLT/FLE.D on ordered operands
+ * (no flag can arise; a NaN goes to the interpreter's FPU for NV). Returns false for
+ * anything else.
  */
 static bool emit_fp_move_inline(struct ctx *c, uint32_t insn, unsigned n, uint64_t pc)
 {
@@ -741,6 +753,18 @@ static bool emit_fp_move_inline(struct ctx *c, uint32_t insn, unsigned n, uint64
             op_mem(a, true, 0x8b, RAX, FOFF(rs1));
             store_x(a, RAX, rd);
         }
+    } else if (f7 == 0x70 && f3 == 0 && rs2 == 0) { /* fmv.x.w: the low half, sign-extended */
+        if (rd) {
+            op_mem(a, true, 0x8b, RAX, FOFF(rs1));
+            sext_eax(a);
+            store_x(a, RAX, rd);
+        }
+    } else if (f7 == 0x78 && f3 == 0 && rs2 == 0) { /* fmv.w.x: NaN-boxed */
+        load_x(a, RAX, rs1);
+        op_reg(a, false, 0x89, RAX, RAX); /* mov eax, eax */
+        mov_imm(a, RCX, 0xffffffff00000000ull);
+        op_reg(a, true, 0x09, RCX, RAX); /* or rax, rcx */
+        op_mem(a, true, 0x89, RAX, FOFF(rd));
     } else if (f7 == 0x79 && f3 == 0 && rs2 == 0) { /* fmv.d.x */
         load_x(a, RAX, rs1);
         op_mem(a, true, 0x89, RAX, FOFF(rd));
@@ -861,12 +885,229 @@ static bool emit_fp_inline(struct ctx *c, const struct dinsn *d, unsigned n, uin
     op_mem(a, false, 0x83, ALU_OR, FPUOFF(fflags)); /* or dword [fflags], NX */
     put8(a, 1);
     patch(a->j, exact, a->p);
-    emit_fs_dirty(c);
-    struct stub *s = add_stub(c, STUB_FP, slow[0], n, pc);
-    for (unsigned i = 1; i < ns; i++)
-        s->more[s->nmore++] = slow[i];
-    s->desc = insn;
-    s->resume = a->p;
+    end_fp_inline(c, slow, ns, insn, n, pc);
+    return true;
+}
+
+/* ---- single precision and conversions, inline ----
+ *
+ * These rely on one fact of the guest's fflags: NX stays set once anything inexact was
+ * computed (inexact arithmetic is the rule), and with the operands and the result safely
+ * inside the normal range, no flag other than NX can arise. So with NX already recorded,
+ * the host's SSE instruction in round-to-nearest-even (the host's mode: fpu_host.c
+ * restores it after any other) is the whole instruction; without it, or with any operand
+ * or result outside those ranges, the interpreter's FPU does it (and records NX, so the
+ * next time is inline). Operations that are always exact (FCVT.D.S, FCVT.D.W/WU) need
+ * no NX. */
+
+/* Jumps to the slow path unless the instruction's rounding is RNE: rm RNE, or DYN with
+ * frm RNE. False (nothing emitted) for any other static mode. */
+static bool fp_rne(struct asm_buf *a, unsigned rm, uint8_t **slow, unsigned *ns)
+{
+    if (rm == 7) {
+        op_mem(a, false, 0x83, ALU_CMP, FPUOFF(frm)); /* cmp dword [frm], 0 */
+        put8(a, 0);
+        slow[(*ns)++] = jcc32(a, CC_NE);
+        return true;
+    }
+    return rm == 0;
+}
+
+/* Jumps to the slow path unless rm names a valid mode (static, or DYN with a valid frm):
+ * for operations that round nothing but still trap on a reserved mode. */
+static bool fp_rm_valid(struct asm_buf *a, unsigned rm, uint8_t **slow, unsigned *ns)
+{
+    if (rm == 7) {
+        op_mem(a, false, 0x83, ALU_CMP, FPUOFF(frm)); /* cmp dword [frm], RMM */
+        put8(a, 4);
+        slow[(*ns)++] = jcc32(a, 0x7); /* ja */
+        return true;
+    }
+    return rm <= 4;
+}
+
+/* Jumps to the slow path unless fflags already holds NX. */
+static void fp_nx_known(struct asm_buf *a, uint8_t **slow, unsigned *ns)
+{
+    op_mem(a, false, 0xf6, 0, FPUOFF(fflags)); /* test byte [fflags], NX */
+    put8(a, 1);
+    slow[(*ns)++] = jcc32(a, CC_E);
+}
+
+/* xmmN (N < 8) = the single in f[r]; jumps to the slow path unless it is NaN-boxed (an
+ * unboxed value reads as the canonical NaN). Clobbers rax and rdx. */
+static void load_single(struct asm_buf *a, unsigned r, unsigned xmm, uint8_t **slow,
+                        unsigned *ns)
+{
+    op_mem(a, true, 0x8b, RAX, FOFF(r));
+    op_reg(a, true, 0x89, RAX, RDX); /* mov rdx, rax */
+    shift_imm(a, true, SH_SHR, RDX, 32);
+    alu_imm(a, false, ALU_CMP, RDX, -1);
+    slow[(*ns)++] = jcc32(a, CC_NE);
+    put8(a, 0x66), put8(a, 0x0f), put8(a, 0x6e), put8(a, 0xc0 | xmm << 3); /* movd xmmN, eax */
+}
+
+/* f[rd] = xmmN's single, NaN-boxed; with check, first a jump to the slow path unless it
+ * is a normal of magnitude in [2^-63, FLT_MAX] (a NaN, an infinity, an overflow or an
+ * underflow all land outside). Clobbers rax, rcx, rdx. */
+static void store_single(struct asm_buf *a, unsigned xmm, unsigned rd, bool check,
+                         uint8_t **slow, unsigned *ns)
+{
+    put8(a, 0x66), put8(a, 0x0f), put8(a, 0x7e), put8(a, 0xc0 | xmm << 3); /* movd eax, xmmN */
+    if (check) {
+        op_reg(a, false, 0x89, RAX, RDX); /* mov edx, eax */
+        shift_imm(a, false, SH_SHR, RDX, 23);
+        alu_imm(a, false, ALU_AND, RDX, 0xff);
+        alu_imm(a, false, ALU_SUB, RDX, 64);
+        alu_imm(a, false, ALU_CMP, RDX, 0xfe - 64);
+        slow[(*ns)++] = jcc32(a, 0x7); /* ja */
+    }
+    mov_imm(a, RCX, 0xffffffff00000000ull);
+    op_reg(a, true, 0x09, RCX, RAX); /* or rax, rcx */
+    op_mem(a, true, 0x89, RAX, FOFF(rd));
+}
+
+/*
+ * FADD/FSUB/FMUL/FDIV/FSQRT.S and the four fused forms in RNE with NX known, and
+ * FEQ/FLT/FLE.S on ordered operands (no flag can arise), inline. Returns false for
+ * anything else.
+ */
+static bool emit_fp_single_inline(struct ctx *c, uint32_t insn, unsigned n, uint64_t pc)
+{
+    static const uint8_t arith[4] = { 0x58, 0x5c, 0x59, 0x5e }; /* addss subss mulss divss */
+    static const uint8_t vfm231ss[4] = { 0xb9, 0xbb, 0xbd, 0xbf }; /* RISC-V order */
+    unsigned f7 = insn >> 25, rm = (insn >> 12) & 7, rd = (insn >> 7) & 31;
+    unsigned rs1 = (insn >> 15) & 31, rs2 = (insn >> 20) & 31;
+    bool fused = (insn & 0x73) == 0x43 && (f7 & 3) == 0;
+    bool basic = (insn & 0x7f) == 0x53 && (f7 == 0x00 || f7 == 0x04 || f7 == 0x08 ||
+                                           f7 == 0x0c || (f7 == 0x2c && rs2 == 0));
+    bool cmp = (insn & 0x7f) == 0x53 && f7 == 0x50 && rm <= 2;
+    struct asm_buf *a = &c->a;
+    uint8_t *slow[8];
+    unsigned ns = 0;
+    if (cmp) {
+        static const uint8_t cc[3] = { 0x6, CC_B, CC_E }; /* be, b, e */
+        op_reg(a, false, 0x31, RCX, RCX); /* xor ecx, ecx */
+        load_single(a, rs1, 0, slow, &ns);
+        load_single(a, rs2, 1, slow, &ns);
+        BYTES(a, 0x0f, 0x2e, 0xc1); /* ucomiss xmm0, xmm1 */
+        slow[ns++] = jcc32(a, 0xa); /* jp: unordered */
+        emit_setcc(a, cc[rm]);
+        if (rd)
+            store_x(a, RCX, rd);
+        end_fp_inline(c, slow, ns, insn, n, pc);
+        return true;
+    }
+    if ((!fused && !basic) || (fused && !__builtin_cpu_supports("fma")) || (rm != 0 && rm != 7))
+        return false;
+    fp_rne(a, rm, slow, &ns);
+    fp_nx_known(a, slow, &ns);
+    load_single(a, rs1, 0, slow, &ns);
+    if (fused) {
+        load_single(a, rs2, 1, slow, &ns);
+        load_single(a, insn >> 27, 2, slow, &ns);
+        BYTES(a, 0xc4, 0xe2, 0x79); /* vfm...231ss xmm2, xmm0, xmm1 */
+        put8(a, vfm231ss[((insn & 0x7f) - 0x43) >> 2]);
+        put8(a, 0xd1);
+    } else if (f7 == 0x2c) {
+        BYTES(a, 0xf3, 0x0f, 0x51, 0xd0); /* sqrtss xmm2, xmm0 */
+    } else {
+        load_single(a, rs2, 1, slow, &ns);
+        BYTES(a, 0x0f, 0x28, 0xd0); /* movaps xmm2, xmm0 */
+        put8(a, 0xf3), put8(a, 0x0f), put8(a, arith[f7 >> 2]), put8(a, 0xd1); /* op xmm2, xmm1 */
+    }
+    store_single(a, 2, rd, true, slow, &ns);
+    end_fp_inline(c, slow, ns, insn, n, pc);
+    return true;
+}
+
+/*
+ * Conversions inline: FCVT.D.S (exact unless NaN), FCVT.S.D (RNE, NX known, a normal
+ * result in range), FCVT.D.W/WU (always exact), FCVT.D.L and FCVT.S.W/WU/L (RNE, NX
+ * known: only NX can arise), FCVT.W/L.S/D (RTZ, or RNE, with NX known; a NaN or an
+ * out-of-range operand gives the host's indefinite integer, which goes to the slow path
+ * as does the one value that equals it). Returns false for anything else (the unsigned
+ * 64-bit forms, FCVT.WU/LU, other rounding modes).
+ */
+static bool emit_fp_cvt_inline(struct ctx *c, uint32_t insn, unsigned n, uint64_t pc)
+{
+    unsigned f7 = insn >> 25, rm = (insn >> 12) & 7, rd = (insn >> 7) & 31;
+    unsigned rs1 = (insn >> 15) & 31, rs2 = (insn >> 20) & 31;
+    bool dbl = f7 & 1;
+    struct asm_buf *a = &c->a;
+    uint8_t *slow[8];
+    unsigned ns = 0;
+    if ((insn & 0x7f) != 0x53)
+        return false;
+    if (f7 == 0x21 && rs2 == 0) { /* fcvt.d.s */
+        if (!fp_rm_valid(a, rm, slow, &ns))
+            return false;
+        load_single(a, rs1, 0, slow, &ns);
+        BYTES(a, 0x0f, 0x2e, 0xc0);           /* ucomiss xmm0, xmm0 */
+        slow[ns++] = jcc32(a, 0xa);           /* jp: a NaN */
+        BYTES(a, 0xf3, 0x0f, 0x5a, 0xc0,      /* cvtss2sd xmm0, xmm0 */
+                 0x66, 0x48, 0x0f, 0x7e, 0xc0); /* movq rax, xmm0 */
+        op_mem(a, true, 0x89, RAX, FOFF(rd));
+    } else if (f7 == 0x20 && rs2 == 1) { /* fcvt.s.d */
+        if (!fp_rne(a, rm, slow, &ns))
+            return false;
+        fp_nx_known(a, slow, &ns);
+        load_xmm(a, rs1, 0);
+        BYTES(a, 0xf2, 0x0f, 0x5a, 0xd0); /* cvtsd2ss xmm2, xmm0 */
+        store_single(a, 2, rd, true, slow, &ns);
+    } else if ((f7 == 0x68 || f7 == 0x69) && rs2 <= 2) { /* fcvt.s/d.w/wu/l */
+        bool exact = dbl && rs2 <= 1;
+        if (exact ? !fp_rm_valid(a, rm, slow, &ns) : !fp_rne(a, rm, slow, &ns))
+            return false;
+        if (!exact)
+            fp_nx_known(a, slow, &ns);
+        load_x(a, RAX, rs1);
+        if (rs2 == 1)
+            op_reg(a, false, 0x89, RAX, RAX); /* mov eax, eax: zero-extended */
+        /* cvtsi2ss/sd xmm2, eax (w) or rax (wu, l) */
+        put8(a, dbl ? 0xf2 : 0xf3);
+        if (rs2)
+            put8(a, 0x48);
+        BYTES(a, 0x0f, 0x2a, 0xd0);
+        if (dbl) {
+            BYTES(a, 0x66, 0x48, 0x0f, 0x7e, 0xd0); /* movq rax, xmm2 */
+            op_mem(a, true, 0x89, RAX, FOFF(rd));
+        } else {
+            store_single(a, 2, rd, false, slow, &ns);
+        }
+    } else if ((f7 == 0x60 || f7 == 0x61) && (rs2 == 0 || rs2 == 2)) { /* fcvt.w/l.s/d */
+        bool wide = rs2 == 2;
+        if (rm == 1) {
+            /* truncation: the instruction says so */
+        } else if (!fp_rne(a, rm, slow, &ns)) {
+            return false;
+        }
+        fp_nx_known(a, slow, &ns);
+        if (dbl)
+            load_xmm(a, rs1, 0);
+        else
+            load_single(a, rs1, 0, slow, &ns);
+        /* cvt(t)ss/sd2si eax/rax, xmm0 */
+        put8(a, dbl ? 0xf2 : 0xf3);
+        if (wide)
+            put8(a, 0x48);
+        put8(a, 0x0f), put8(a, rm == 1 ? 0x2c : 0x2d), put8(a, 0xc0);
+        if (wide) {
+            mov_imm(a, RCX, 1ull << 63);
+            op_reg(a, true, 0x39, RCX, RAX); /* cmp rax, rcx */
+        } else {
+            put8(a, 0x3d); /* cmp eax, imm32 */
+            put32(a, 0x80000000u);
+        }
+        slow[ns++] = jcc32(a, CC_E); /* the indefinite integer */
+        if (!wide)
+            sext_eax(a);
+        if (rd)
+            store_x(a, RAX, rd);
+    } else {
+        return false;
+    }
+    end_fp_inline(c, slow, ns, insn, n, pc);
     return true;
 }
 
@@ -874,7 +1115,9 @@ static void emit_fp(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t p
 {
     struct asm_buf *a = &c->a;
     emit_fs_check(c, n, pc, 4);
-    if (emit_fp_move_inline(c, (uint32_t)d->imm, n, pc) || emit_fp_inline(c, d, n, pc))
+    uint32_t insn = (uint32_t)d->imm;
+    if (emit_fp_move_inline(c, insn, n, pc) || emit_fp_inline(c, d, n, pc) ||
+        emit_fp_single_inline(c, insn, n, pc) || emit_fp_cvt_inline(c, insn, n, pc))
         return;
     lea_v_rdi(a);
     mov_imm32(a, RSI, (uint32_t)d->imm);

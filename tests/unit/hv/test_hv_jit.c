@@ -943,6 +943,140 @@ TEST(inline_fp_arithmetic_matches_the_interpreter)
     }
 }
 
+/* Operands for the inline single-precision arithmetic and the conversions: singles on
+ * both sides of each range limit (exponents 0, 1, 63-65, 0x7e-0x80, 0xfc-0xff), NaN-boxed
+ * or (sometimes) not; doubles around the single range and the integer limits; integers
+ * of every magnitude. */
+static uint64_t rnd_edge_single(void)
+{
+    static const unsigned exps[] = { 0, 1, 63, 64, 65, 0x7e, 0x7f, 0x80, 0x96, 0x97,
+                                     0xfc, 0xfd, 0xfe, 0xff };
+    uint32_t sign = rnd() % 4 == 0 ? 1u << 31 : 0;
+    uint32_t mant = rnd() % 3 == 0 ? 0 : rnd() % 2 ? (uint32_t)rnd() & 0x7fffff
+                                                 : ((uint32_t)rnd() & 0xff) << 15;
+    uint32_t f = sign | (uint32_t)(rnd() % 2 ? exps[rnd() % (sizeof(exps) / sizeof(exps[0]))]
+                                             : 0x60 + rnd() % 0x40) << 23 | mant;
+    if (rnd() % 16 == 0)
+        return rnd_fp_value();
+    return (rnd() % 24 ? 0xffffffff00000000ull : 0) | f;
+}
+
+static uint64_t rnd_edge_convertible(void)
+{
+    static const unsigned exps[] = { 0x36a, 0x36b, 0x380, 0x381, 0x3ff, 0x41d, 0x41e, 0x41f,
+                                     0x433, 0x434, 0x43d, 0x43e, 0x43f, 0x47e, 0x47f, 0x480 };
+    uint64_t sign = rnd() % 3 == 0 ? 1ull << 63 : 0;
+    uint64_t mant = rnd() % 3 == 0 ? 0 : rnd() % 2 ? rnd() & 0xfffffffffffffull
+                                                 : (rnd() & 0xff) << 44;
+    if (rnd() % 8 == 0)
+        return rnd_edge_double();
+    return sign | (uint64_t)exps[rnd() % (sizeof(exps) / sizeof(exps[0]))] << 52 | mant;
+}
+
+static uint64_t rnd_edge_int(void)
+{
+    static const uint64_t v[] = { 0, 1, ~0ull, 0x7fffffffull, 0x80000000ull, 0xffffffff80000000ull,
+                                  0x1000001ull, 0xffffffffull, 1ull << 63, (1ull << 63) - 1,
+                                  (1ull << 53) + 1, 0x20000000000001ull };
+    return rnd() % 3 == 0 ? v[rnd() % (sizeof(v) / sizeof(v[0]))] : rnd() >> (rnd() % 64);
+}
+
+/* Each single-precision and conversion instruction the JIT can inline, in RNE, RTZ
+ * and dynamic modes, once with fflags cleared and once with NX set (what the inline
+ * paths need), over 300 operand sets: results and flags of every single operation
+ * against the interpreter; frm is RNE or RTZ. */
+static void fp_single_edges(bool jit, unsigned frm, struct outcome *o, uint64_t *hash)
+{
+    enum { SETS = 300, MAXOPS = 72 };
+    struct guest g;
+    REQUIRE(guest_init_jit(&g, 1, jit) == 0);
+    hv_vcpu *c = g.cpu[0];
+    rng_state = 0x51e60000u + frm;
+    uint64_t in = RAM_BASE + 0x10000, out = RAM_BASE + 0x40000;
+    uint64_t *sets = guest_ptr(&g, in);
+    for (unsigned i = 0; i < 4 * SETS; i += 4) {
+        sets[i] = rnd_edge_single();
+        sets[i + 1] = rnd_edge_single();
+        if (rnd() % 3 == 0) /* the same exponent */
+            sets[i + 1] = (sets[i + 1] & ~0x7f800000ull) | (sets[i] & 0x7f800000ull);
+        sets[i + 2] = rnd_edge_convertible();
+        sets[i + 3] = rnd_edge_int();
+    }
+    uint32_t ops[MAXOPS];
+    bool to_x[MAXOPS];
+    unsigned nops = 0;
+#define OP(insn, x) (ops[nops] = (insn), to_x[nops++] = (x))
+    static const unsigned rms[3] = { 0, 1, 7 };
+    for (unsigned r = 0; r < 3; r++) {
+        unsigned rm = rms[r];
+        for (unsigned f = 0; f < 4; f++) /* fadd fsub fmul fdiv.s f3, f1, f2 */
+            OP(rv_r(f << 2, 2, 1, rm, 3, OPC_FP), false);
+        OP(rv_r(0x2c, 0, 1, rm, 3, OPC_FP), false); /* fsqrt.s */
+        if (r != 1)
+            for (unsigned k = 0; k < 4; k++) /* the fused forms, f3 = f1 * f2 + f2 */
+                OP(2u << 27 | 2u << 20 | 1u << 15 | rm << 12 | 3u << 7 | (0x43u + 4 * k), false);
+        OP(rv_r(0x21, 0, 1, rm, 3, OPC_FP), false); /* fcvt.d.s f3, f1 */
+        OP(rv_r(0x20, 1, 4, rm, 3, OPC_FP), false); /* fcvt.s.d f3, f4 */
+        OP(rv_r(0x60, 0, 1, rm, T1, OPC_FP), true); /* fcvt.w.s */
+        OP(rv_r(0x60, 2, 1, rm, T1, OPC_FP), true); /* fcvt.l.s */
+        OP(rv_r(0x61, 0, 4, rm, T1, OPC_FP), true); /* fcvt.w.d */
+        OP(rv_r(0x61, 2, 4, rm, T1, OPC_FP), true); /* fcvt.l.d */
+        for (unsigned k = 0; k < 3; k++) { /* fcvt.s/d.w/wu/l f3, t2 */
+            OP(rv_r(0x68, k, T2, rm, 3, OPC_FP), false);
+            OP(rv_r(0x69, k, T2, rm, 3, OPC_FP), false);
+        }
+    }
+    for (unsigned k = 0; k < 3; k++) /* fle flt feq.s of (f1, f2), then of (f1, f1) */
+        OP(rv_r(0x50, 2, 1, k, T1, OPC_FP), true), OP(rv_r(0x50, 1, 1, k, T1, OPC_FP), true);
+#undef OP
+    REQUIRE(nops <= MAXOPS);
+    hv_vcpu_set_reg(c, CSR(0x300), reg(c, CSR(0x300)) | 1ull << 13);
+    hv_vcpu_set_reg(c, CSR(0x002), frm);
+    hv_vcpu_set_reg(c, HV_REG_X(A0), in);
+    hv_vcpu_set_reg(c, HV_REG_X(A2), out);
+    hv_vcpu_set_reg(c, HV_REG_X(A1), SETS);
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    uint64_t loop = g.at;
+    emit(&g, FLD(1, A0, 0));
+    emit(&g, FLD(2, A0, 8));
+    emit(&g, FLD(4, A0, 16));
+    emit(&g, LD(T2, A0, 24));
+    for (unsigned k = 0; k < nops; k++) {
+        for (unsigned nx = 0; nx < 2; nx++) {
+            emit(&g, rv_i((int32_t)0x001, nx, 5, ZERO, 0x73)); /* csrwi fflags, nx */
+            emit(&g, ops[k]);
+            emit(&g, to_x[k] ? SD(T1, A2, (int32_t)(16 * nx)) : FSD(3, A2, (int32_t)(16 * nx)));
+            emit(&g, CSRR(T0, 0x001));
+            emit(&g, SD(T0, A2, (int32_t)(16 * nx + 8)));
+        }
+        emit(&g, ADDI(A2, A2, 32));
+    }
+    emit(&g, ADDI(A0, A0, 32));
+    emit(&g, ADDI(A1, A1, -1));
+    emit(&g, BNE(A1, ZERO, (int32_t)(loop - g.at)));
+    emit(&g, SD(ZERO, S11, 0));
+    struct hv_exit ex = run(c);
+    CHECK(ex.reason == HV_EXIT_MMIO);
+    snapshot(c, &ex, o);
+    const uint64_t *res = guest_ptr(&g, out);
+    *hash = 0;
+    for (unsigned i = 0; i < 4 * nops * SETS; i++)
+        *hash = (*hash ^ res[i]) * 0x100000001b3ull;
+    guest_fini(&g);
+}
+
+TEST(inline_single_and_conversions_match_the_interpreter)
+{
+    for (unsigned frm = 0; frm < 2; frm++) {
+        struct outcome a = {0}, b = {0};
+        uint64_t ha = 0, hb = 0;
+        fp_single_edges(true, frm, &a, &ha);
+        fp_single_edges(false, frm, &b, &hb);
+        check_same(&a, &b);
+        CHECK_EQ_U64(ha, hb);
+    }
+}
+
 /* Counts the mappings of this process that are writable and executable at once, and those
  * that are executable views of the JIT's code buffer (a memfd named cove-jit). */
 static void scan_maps(unsigned *wx, unsigned *jit_code)
@@ -1004,6 +1138,7 @@ int main(void)
     RUN(random_programs_match_the_interpreter);
     RUN(random_fp_programs_match_the_interpreter);
     RUN(inline_fp_arithmetic_matches_the_interpreter);
+    RUN(inline_single_and_conversions_match_the_interpreter);
     RUN(code_buffer_is_never_writable_and_executable);
     return test_summary();
 }
