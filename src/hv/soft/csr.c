@@ -99,9 +99,7 @@ int csr_read(hv_vcpu *v, unsigned csr, uint64_t *val)
 {
     uint64_t r;
     switch (csr) {
-    case CSR_FFLAGS: r = v->fpu.fflags & 31; break;
-    case CSR_FRM: r = v->fpu.frm & 7; break;
-    case CSR_FCSR: r = (v->fpu.fflags & 31) | ((v->fpu.frm & 7) << 5); break;
+    case CSR_FFLAGS: case CSR_FRM: case CSR_FCSR: r = fpu_csr_read(&v->fpu, csr); break;
     case CSR_SSTATUS: r = csr_mstatus_read(v) & SSTATUS_READ; break;
     case CSR_SIE: r = v->mie & v->mideleg; break;
     case CSR_STVEC: r = v->stvec; break;
@@ -196,11 +194,8 @@ static bool pmpaddr_locked(hv_vcpu *v, unsigned i)
 int csr_write(hv_vcpu *v, unsigned csr, uint64_t val)
 {
     switch (csr) {
-    case CSR_FFLAGS: v->fpu.fflags = val & 31; fs_dirty(v); break;
-    case CSR_FRM: v->fpu.frm = val & 7; fs_dirty(v); break;
-    case CSR_FCSR:
-        v->fpu.fflags = val & 31;
-        v->fpu.frm = (val >> 5) & 7;
+    case CSR_FFLAGS: case CSR_FRM: case CSR_FCSR:
+        fpu_csr_write(&v->fpu, csr, val);
         fs_dirty(v);
         break;
     case CSR_SSTATUS: mstatus_write(v, val, SSTATUS_WRITABLE); break;

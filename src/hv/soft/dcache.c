@@ -196,6 +196,9 @@ static uint8_t classify(uint32_t insn, int32_t *imm)
     case OPC_STORE_FP:
         *imm = (int32_t)imm_s(insn);
         return f3 == 2 ? OP_FSW : f3 == 3 ? OP_FSD : 0;
+    case OPC_SYSTEM:
+        *imm = (int32_t)insn;
+        return f3 != 0 && f3 != 4 && fpu_csr_valid(insn) ? OP_FCSR : 0;
     }
     return 0;
 }

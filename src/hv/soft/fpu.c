@@ -227,3 +227,41 @@ int fpu_exec(struct fpu *fpu, uint32_t insn, uint64_t x[32])
         return FPU_ILLEGAL;
     }
 }
+
+uint64_t fpu_csr_read(const struct fpu *fpu, unsigned csr)
+{
+    switch (csr) {
+    case 0x001: return fpu->fflags & 31;
+    case 0x002: return fpu->frm & 7;
+    default: return (fpu->fflags & 31) | (fpu->frm & 7) << 5;
+    }
+}
+
+void fpu_csr_write(struct fpu *fpu, unsigned csr, uint64_t val)
+{
+    if (csr == 0x002) {
+        fpu->frm = val & 7;
+        return;
+    }
+    fpu->fflags = val & 31;
+    if (csr == 0x003)
+        fpu->frm = (val >> 5) & 7;
+}
+
+bool fpu_csr_valid(uint32_t insn)
+{
+    unsigned f3 = (insn >> 12) & 7, csr = insn >> 20;
+    return (insn & 0x7f) == 0x73 && f3 != 0 && f3 != 4 && csr >= 0x001 && csr <= 0x003;
+}
+
+bool fpu_csr_exec(struct fpu *fpu, uint32_t insn, uint64_t x[32])
+{
+    unsigned f3 = (insn >> 12) & 7, csr = insn >> 20;
+    unsigned rd = (insn >> 7) & 31, rs1 = (insn >> 15) & 31;
+    uint64_t src = (f3 & 4) ? rs1 : x[rs1], old = fpu_csr_read(fpu, csr);
+    bool write = (f3 & 3) == 1 || rs1 != 0;
+    if (write)
+        fpu_csr_write(fpu, csr, (f3 & 3) == 1 ? src : (f3 & 3) == 2 ? old | src : old & ~src);
+    write_x(x, rd, old);
+    return write;
+}

@@ -17,6 +17,7 @@
 #ifndef COVE_HV_SOFT_FPU_H
 #define COVE_HV_SOFT_FPU_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct fpu {
@@ -30,5 +31,17 @@ struct fpu {
 
 /* x: the integer registers; x[0] must read 0 and fpu_exec never writes x[0]. */
 int fpu_exec(struct fpu *fpu, uint32_t insn, uint64_t x[32]);
+
+/* The CSRs fflags (0x001), frm (0x002) and fcsr (0x003): their value, and a write. */
+uint64_t fpu_csr_read(const struct fpu *fpu, unsigned csr);
+void fpu_csr_write(struct fpu *fpu, unsigned csr, uint64_t val);
+
+/* Whether insn (major opcode SYSTEM) is CSRRW/S/C[I] on fflags, frm or fcsr. */
+bool fpu_csr_valid(uint32_t insn);
+
+/* Executes such an instruction (mstatus.FS must be on: the caller checks); returns
+ * whether it wrote the CSR (the caller sets FS to Dirty). Never writes x[0]. The fast
+ * path of the generic CSR instruction (exec.c), with the same reads and writes. */
+bool fpu_csr_exec(struct fpu *fpu, uint32_t insn, uint64_t x[32]);
 
 #endif

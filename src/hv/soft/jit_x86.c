@@ -1129,6 +1129,63 @@ static void emit_fp(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t p
     c->fs_checked = c->fs_dirty = true; /* it went on: FS is on, and Dirty */
 }
 
+/* reg = the value of CSR csr (fpu_csr_read); tmp clobbered for fcsr. */
+static void fcsr_value(struct asm_buf *a, unsigned csr, unsigned reg, unsigned tmp)
+{
+    op_mem(a, false, 0x8b, reg, csr == 0x002 ? FPUOFF(frm) : FPUOFF(fflags));
+    alu_imm(a, false, ALU_AND, reg, csr == 0x002 ? 7 : 31);
+    if (csr == 0x003) {
+        op_mem(a, false, 0x8b, tmp, FPUOFF(frm));
+        alu_imm(a, false, ALU_AND, tmp, 7);
+        shift_imm(a, false, SH_SHL, tmp, 5);
+        op_reg(a, false, 0x09, tmp, reg); /* or reg, tmp */
+    }
+}
+
+/*
+ * CSRRW/S/C[I] on fflags, frm and fcsr (FRFLAGS, FSFLAGS, FRRM, FSRM and their kind: glibc
+ * brackets comparisons and square roots with them), inline: fpu_csr_exec in x86. A CSR
+ * write ends nothing here: the inline FP paths read frm and fflags when they run.
+ */
+static void emit_fcsr(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t pc,
+                      unsigned len)
+{
+    struct asm_buf *a = &c->a;
+    uint32_t insn = (uint32_t)d->imm;
+    unsigned f3 = (insn >> 12) & 7, csr = insn >> 20;
+    unsigned rd = (insn >> 7) & 31, rs1 = (insn >> 15) & 31;
+    bool write = (f3 & 3) == 1 || rs1 != 0;
+    emit_fs_check(c, n, pc, len);
+    fcsr_value(a, csr, RAX, RDX); /* eax = old */
+    if (write) {
+        if (f3 & 4)
+            mov_imm32(a, RCX, rs1);
+        else
+            load_x(a, RCX, rs1);
+        if ((f3 & 3) == 2) {
+            op_reg(a, true, 0x09, RAX, RCX); /* or rcx, rax */
+        } else if ((f3 & 3) == 3) {
+            op_reg(a, true, 0xf7, 2, RCX);   /* not rcx */
+            op_reg(a, true, 0x21, RAX, RCX); /* and rcx, rax */
+        }
+        /* fpu_csr_write: rcx = the new value */
+        if (csr != 0x002) {
+            op_reg(a, false, 0x89, RCX, RDX); /* mov edx, ecx */
+            alu_imm(a, false, ALU_AND, RDX, 31);
+            op_mem(a, false, 0x89, RDX, FPUOFF(fflags));
+        }
+        if (csr != 0x001) {
+            if (csr == 0x003)
+                shift_imm(a, false, SH_SHR, RCX, 5);
+            alu_imm(a, false, ALU_AND, RCX, 7);
+            op_mem(a, false, 0x89, RCX, FPUOFF(frm));
+        }
+        emit_fs_dirty(c);
+    }
+    if (rd)
+        store_x(a, RAX, rd);
+}
+
 static void emit_amo(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t pc,
                      unsigned len)
 {
@@ -1401,7 +1458,7 @@ static void reset_all(hv_vcpu *v)
 
 static bool compilable(unsigned op)
 {
-    return op >= OP_LUI && op <= OP_FSD;
+    return op >= OP_LUI && op <= OP_FCSR;
 }
 
 /* Translates one instruction; returns false when the block ends with it. */
@@ -1444,6 +1501,9 @@ static bool emit_insn(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t
         return true;
     case OP_FSW: case OP_FSD:
         emit_fstore(c, d, op, n, pc, len);
+        return true;
+    case OP_FCSR:
+        emit_fcsr(c, d, n, pc, len);
         return true;
     default:
         return emit_alu(c, d, op, pc);

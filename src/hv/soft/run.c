@@ -84,7 +84,7 @@ void cpu_run_block(hv_vcpu *v, int64_t budget)
         E(OP_REMW, L_REMW), E(OP_REMUW, L_REMUW),
         E(OP_FENCE, L_FENCE), E(OP_FENCE_FULL, L_FENCE_FULL), E(OP_AMO, L_AMO),
         E(OP_FP, L_FP), E(OP_FLW, L_FLW), E(OP_FLD, L_FLD), E(OP_FSW, L_FSW),
-        E(OP_FSD, L_FSD),
+        E(OP_FSD, L_FSD), E(OP_FCSR, L_FCSR),
     };
 #undef E
     uint64_t *x = v->x;
@@ -354,6 +354,12 @@ L_FSD:
     if (unlikely(fs_off(v)))
         goto L_GENERIC;
     STORE_FAST(8, v->fpu.f[d->rs2]);
+    NEXT();
+L_FCSR:
+    if (unlikely(fs_off(v)))
+        goto L_GENERIC;
+    if (fpu_csr_exec(&v->fpu, (uint32_t)d->imm, x))
+        fs_dirty(v);
     NEXT();
 
 done_pc:

@@ -89,6 +89,7 @@ enum dop {
     OP_FENCE, OP_FENCE_FULL,
     OP_AMO, OP_FP, /* these keep the whole encoding in imm */
     OP_FLW, OP_FLD, OP_FSW, OP_FSD,
+    OP_FCSR, /* a CSR instruction on fflags, frm or fcsr; keeps the whole encoding in imm */
     OP_COUNT
 };
 

@@ -759,6 +759,12 @@ static struct fuzz_insn rnd_fp_insn(void)
         return (struct fuzz_insn){ rv_i(imm, A0, 2 + dbl, fd, 0x07), 4, 0 };
     case 12: /* fsw fsd */
         return (struct fuzz_insn){ rv_s(imm, fs2, A0, 2 + dbl, 0x27), 4, 0 };
+    case 14: /* csrrw/s/c[i] on fflags, frm, fcsr: frrm, fsflags... (frm values 0-4 mostly) */
+        if (rnd() % 2)
+            return (struct fuzz_insn){ rv_i((int32_t)(1 + rnd() % 3), (unsigned)(rnd() % 5),
+                                            (unsigned[]){ 5, 6, 7 }[rnd() % 3], xd, 0x73), 4, 0 };
+        return (struct fuzz_insn){ rv_i((int32_t)(1 + rnd() % 3), xs1,
+                                        (unsigned[]){ 1, 2, 3 }[rnd() % 3], xd, 0x73), 4, 0 };
     case 13: { /* c.fld / c.fsd off a0 (x10 = x8 + 2) */
         unsigned off = (unsigned)(rnd() % 32) * 8, r = (unsigned)(rnd() % 8);
         unsigned enc = (off >> 3 & 7) << 10 | 2u << 7 | (off >> 6 & 3) << 5 | r << 2;
