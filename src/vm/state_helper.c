@@ -242,7 +242,7 @@ static void serve(int sock, struct served *s)
 {
     for (;;) {
         struct request req;
-        ssize_t n = recv(sock, &req, sizeof req, 0);
+        ssize_t n = recv(sock, &req, sizeof req, MSG_TRUNC); /* a longer one: its length */
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
