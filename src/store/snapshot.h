@@ -17,9 +17,10 @@
  * overlay over each disk. Disks are never copied: the VM's disk becomes an overlay over a
  * frozen base, and so does every restore.
  *
- * The steps are separate so that a running VM's process (src/vm/run.c) can do them with
- * its machine paused, between closing and reopening its disks; the *_stopped functions do
- * the whole operation on a VM that is not running, holding its run lock.
+ * The steps are separate so that a running VM's helper process (src/vm/state_helper.c,
+ * for src/vm/run.c) can do them with its machine paused, between the VMM closing and
+ * reopening its disks; the *_stopped functions do the whole operation on a VM that is
+ * not running, holding its run lock.
  */
 #ifndef COVE_STORE_SNAPSHOT_H
 #define COVE_STORE_SNAPSHOT_H
