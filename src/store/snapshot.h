@@ -27,15 +27,19 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <cove/cove.h>
 
 #define SNAPSHOT_META "snapshot.json"
 
 /* Save 1: tag is valid and new, every writable disk is an image file (an NBD export is
- * refused), snapshots/ and its id exist; tmp is a new temporary directory in it. */
+ * refused), snapshots/ and its id exist; tmp is a new temporary directory in it, named for
+ * process owner (the sweeps remove it once that process is gone: a running VM's helper
+ * names the VMM). */
 int store_snapshot_begin(const char *bundle, const char *name, const struct cove_config *cfg,
-                         const char *tag, char *tmp, size_t n, struct cove_error *err);
+                         const char *tag, pid_t owner, char *tmp, size_t n,
+                         struct cove_error *err);
 /* Save 2: freezes every writable disk into tmp. Nothing may write the disks meanwhile. */
 int store_snapshot_freeze(const char *bundle, const struct cove_config *cfg, const char *tmp,
                           struct cove_error *err);

@@ -150,7 +150,7 @@ static void snap_begin(struct served *s, const char *tag, struct answer *a)
 {
     struct cove_error err;
     snap_discard(s);
-    int rc = store_snapshot_begin(s->bundle, s->name, s->cfg, tag, s->snap_tmp,
+    int rc = store_snapshot_begin(s->bundle, s->name, s->cfg, tag, s->vmm, s->snap_tmp,
                                   sizeof s->snap_tmp, &err);
     if (rc < 0) {
         s->snap_tmp[0] = 0;
