@@ -10,6 +10,7 @@
  */
 #include "disk_internal.h"
 #include "devices/iov.h"
+#include "util/confined.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,8 +40,9 @@ static void direct_alignment(int fd, uint32_t *align, uint32_t *mem_align)
         return;
     }
 #endif
+    /* (a confined VMM may not make this ioctl: the fallback, which any device takes) */
     int ssz;
-    if (ioctl(fd, BLKSSZGET, &ssz) == 0 && ssz >= 512 && ssz <= 65536)
+    if (!process_confined() && ioctl(fd, BLKSSZGET, &ssz) == 0 && ssz >= 512 && ssz <= 65536)
         *align = *mem_align = (uint32_t)ssz;
 }
 
