@@ -11,6 +11,7 @@
 #  - refused with one line, nothing changed: a tag that exists, an unknown tag, a bad
 #    tag, a snapshot copied from another VM, a VM whose memory changed since;
 #  - kill -9 of the VMM while it saves: no half snapshot listed, the VM runs again;
+#  - cache=none: a running save and restore (the disk's O_DIRECT descriptor handed over too);
 #  - delete: the snapshot goes; once the VM is deleted too, no base is left.
 . "$(dirname "$0")/lib.sh"
 need_guest
@@ -169,6 +170,19 @@ cove snapshot snap save again >/dev/null || fail "save after the kill"
 ls -a "$VM/snapshots" | grep -q '^\.tmp-' && fail "the partial snapshot was not swept"
 stop snap
 echo "ok: kill -9 during a save: snapshot $state, the VM runs again, no temporary left"
+
+# --- cache=none: the helper hands over an O_DIRECT descriptor too -----------------------------
+cove set snap --disk-options 0:cache=none >/dev/null || fail "set cache=none"
+start snap
+cove exec snap -- sh -c 'echo direct >/root/file; sync' || fail "cannot write (cache=none)"
+cove snapshot snap save direct >/dev/null || fail "save of a running VM with cache=none"
+cove exec snap -- sh -c 'echo later >/root/file; sync' || fail "cannot write after the save (cache=none)"
+cove snapshot snap restore direct >/dev/null || fail "restore with cache=none"
+[ "$(cove exec snap -- cat /root/file)" = direct ] || fail "cache=none: /root/file is not back"
+confined "cache=none"
+grep -q seccomp "$TMP/run-snap.out" && { cat "$TMP/run-snap.out"; fail "the filter killed a call"; }
+stop snap
+echo "ok: cache=none: running save and restore, confined"
 
 # --- delete ---------------------------------------------------------------------------------
 for tag in $(cove snapshot snap list --format json | python3 -c 'import json,sys; print(" ".join(x["tag"] for x in json.load(sys.stdin)))'); do
