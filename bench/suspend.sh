@@ -9,8 +9,13 @@
 #   resume ms       cove run NAME until the guest agent answers a command (the guest runs
 #                   and talks to the host again) / QEMU start with -incoming until the
 #                   restored VM runs (query-status "running" after cont)
-#   snapshot ms     cove snapshot save of the running VM (it runs on) / restore in place
-#                   until the agent answers (cove only: QEMU's savevm needs a qcow2 disk)
+#   snapshots       cove snapshot save of the running VM (it runs on) / restore in place
+#                   (the command's return, then until the agent answers), against QEMU's
+#                   HMP savevm / loadvm (over a Unix socket) of the same guest with a qcow2
+#                   disk, 1 GiB too, the same 256 MiB filled: the two run side by side and
+#                   the measurements alternate (cove save, QEMU save, cove restore, QEMU
+#                   restore); size: host space of the snapshot (cove: snapshots/TAG; QEMU:
+#                   what the qcow2 file grew by)
 #   bench/suspend.sh [RUNS]     COVE=build/cove by default; needs the default guest
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,16 +51,7 @@ for _ in $(seq "$RUNS"); do
     t1=$(now_ms)
     echo $((t1 - t0)) >>"$WORK/cr"
 done
-# snapshots of the running VM (cove snapshot): save (it runs on), and restore in place until
-# the agent answers again
-: >"$WORK/ss"; : >"$WORK/sr"
-for i in $(seq "$RUNS"); do
-    t0=$(now_ms); "$COVE" snapshot sb save "b$i" >/dev/null; t1=$(now_ms)
-    echo $((t1 - t0)) >>"$WORK/ss"
-    t0=$(now_ms); "$COVE" snapshot sb restore "b$i" >/dev/null; wait_agent; t1=$(now_ms)
-    echo $((t1 - t0)) >>"$WORK/sr"
-done
-"$COVE" stop sb >/dev/null
+# (the VM runs on, 256 MiB filled, for the snapshots below)
 
 # --- QEMU ---------------------------------------------------------------------------------
 qmp() { # qmp SOCKET JSON...: runs the commands, prints the last answer
@@ -80,7 +76,64 @@ qemu_start() { # qemu_start SOCKET [ARGS...]
     QPID=$!
     for _ in $(seq 200); do [ -S "$sock" ] && return 0; sleep 0.05; done
 }
+# --- snapshots of a running VM: cove snapshot and QEMU savevm/loadvm, interleaved -------------
+hmp() { # hmp SOCKET COMMAND: runs one monitor command, prints its output
+    python3 - "$@" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+def until_prompt():
+    buf = b""
+    while not buf.endswith(b"(qemu) "):
+        d = s.recv(65536)
+        if not d: break
+        buf += d
+    return buf.decode(errors="replace")
+until_prompt()
+s.sendall(sys.argv[2].encode() + b"\n")
+print(until_prompt())
+EOF
+}
+: >"$WORK/ss"; : >"$WORK/sr"; : >"$WORK/sa"; : >"$WORK/sb"
+: >"$WORK/vs"; : >"$WORK/vr"; : >"$WORK/vb"
+QEMU_SNAP=false
+if command -v qemu-system-riscv64 >/dev/null && command -v qemu-img >/dev/null; then
+    QEMU_SNAP=true
+    qemu-img create -q -f qcow2 "$WORK/q.qcow2" 1G
+    qemu_start "$WORK/qs.sock" -append "console=ttyS0 cove.exec=\"$FILL; echo filled; sleep 100000\"" \
+        -monitor "unix:$WORK/hmp.sock,server=on,wait=off" \
+        -drive "file=$WORK/q.qcow2,if=none,id=d0,format=qcow2" -device virtio-blk-device,drive=d0
+    for _ in $(seq 1200); do grep -qs '^filled' "$WORK/qemu.log" && break; sleep 0.1; done
+fi
+for i in $(seq "$RUNS"); do
+    t0=$(now_ms); "$COVE" snapshot sb save "b$i" >/dev/null; t1=$(now_ms)
+    echo $((t1 - t0)) >>"$WORK/ss"
+    du -B1 -s "$COVE_HOME/vms/sb/snapshots/b$i" | awk '{print $1}' >>"$WORK/sb"
+    if $QEMU_SNAP; then
+        b0=$(stat -c %b "$WORK/q.qcow2")
+        t0=$(now_ms); hmp "$WORK/hmp.sock" "savevm q$i" >"$WORK/hmp.out"; t1=$(now_ms)
+        grep -qi error "$WORK/hmp.out" && { cat "$WORK/hmp.out" >&2; exit 1; }
+        echo $((t1 - t0)) >>"$WORK/vs"
+        echo $(( ($(stat -c %b "$WORK/q.qcow2") - b0) * 512 )) >>"$WORK/vb"
+    fi
+    t0=$(now_ms); "$COVE" snapshot sb restore "b$i" >/dev/null; t1=$(now_ms); wait_agent; t2=$(now_ms)
+    echo $((t1 - t0)) >>"$WORK/sr"
+    echo $((t2 - t0)) >>"$WORK/sa"
+    if $QEMU_SNAP; then
+        t0=$(now_ms); hmp "$WORK/hmp.sock" "loadvm q$i" >"$WORK/hmp.out"
+        until hmp "$WORK/hmp.sock" "info status" | grep -q running; do sleep 0.01; done
+        t1=$(now_ms)
+        grep -qi error "$WORK/hmp.out" && { cat "$WORK/hmp.out" >&2; exit 1; }
+        echo $((t1 - t0)) >>"$WORK/vr"
+    fi
+done
+"$COVE" stop sb >/dev/null
+if $QEMU_SNAP; then
+    kill -9 $QPID; wait $QPID 2>/dev/null || true
+    QPID=""
+fi
+
 : >"$WORK/qs"; : >"$WORK/qr"; : >"$WORK/qb"
+rm -f "$WORK/qemu.log"
 if command -v qemu-system-riscv64 >/dev/null; then
     qemu_start "$WORK/q.sock" -append "console=ttyS0 cove.exec=\"$FILL; echo filled; sleep 100000\""
     for _ in $(seq 1200); do grep -qs '^filled' "$WORK/qemu.log" && break; sleep 0.1; done
@@ -115,5 +168,13 @@ if [ -s "$WORK/qs" ]; then
     awk -v a="$(median <"$WORK/cs")" -v b="$(median <"$WORK/qs")" -v c="$(median <"$WORK/cr")" \
         -v d="$(median <"$WORK/qr")" 'BEGIN {printf "cove/qemu  %12.2f %10s %10.2f\n", a / b, "", c / d}'
 fi
-printf 'cove snapshot of the running VM: save %s ms, restore %s ms\n' "$(median <"$WORK/ss")" \
-    "$(median <"$WORK/sr")"
+printf '\nsnapshots of the running VM, median of %s runs, interleaved\n' "$RUNS"
+printf '%-20s %8s %9s %22s\n' "" "save ms" "size MiB" "restore ms"
+printf '%-20s %8s %9s %22s\n' "cove snapshot" "$(median <"$WORK/ss")" "$(mib <"$WORK/sb")" \
+    "$(median <"$WORK/sr") ($(median <"$WORK/sa") to agent)"
+if [ -s "$WORK/vs" ]; then
+    printf '%-20s %8s %9s %22s\n' "qemu savevm/loadvm" "$(median <"$WORK/vs")" "$(mib <"$WORK/vb")" \
+        "$(median <"$WORK/vr")"
+    awk -v a="$(median <"$WORK/ss")" -v b="$(median <"$WORK/vs")" -v c="$(median <"$WORK/sr")" \
+        -v d="$(median <"$WORK/vr")" 'BEGIN {printf "%-20s %8.2f %9s %22.2f\n", "cove/qemu", a / b, "", c / d}'
+fi

@@ -57,6 +57,16 @@ struct block_options {
 int block_disk_open(const char *path, const struct block_options *o,
                     struct block_attachment **out, struct cove_error *err);
 
+/* block_disk_open with the image's files given as descriptors (disk/disk.h,
+ * disk_open_files: a confined VMM opens nothing); path names it in messages. The other
+ * process gets them with block_disk_files_open, the same o. */
+struct disk_files;
+int block_disk_files_open(const char *path, const struct block_options *o,
+                          struct disk_files *files, struct cove_error *err);
+int block_disk_open_files(const char *path, const struct block_options *o,
+                          struct disk_files *files, struct block_attachment **out,
+                          struct cove_error *err);
+
 /* An NBD export through libnbd (block_nbd.c), uri as cove_disk_check_nbd_uri takes it.
  * Connects before it returns (bounded: BLOCK_NBD_TIMEOUT_MS). read_only, or an export the
  * server offers read-only, makes a read-only attachment. A request fails with -EIO when the

@@ -63,15 +63,22 @@ static const struct block_attachment_ops block_disk_ops = {
     bd_readv, bd_writev, bd_flush, bd_discard, bd_write_zeroes, bd_close,
 };
 
-int block_disk_open(const char *path, const struct block_options *o,
-                    struct block_attachment **out, struct cove_error *err)
+static unsigned open_flags(const struct block_options *o)
+{
+    return (o->read_only ? DISK_OPEN_READ_ONLY : 0) |
+           (o->cache == COVE_DISK_CACHE_NONE ? DISK_OPEN_DIRECT : 0);
+}
+
+/* files: NULL opens path, else the chain's descriptors (disk_open_files). */
+static int open_disk(const char *path, const struct block_options *o, struct disk_files *files,
+                     struct block_attachment **out, struct cove_error *err)
 {
     struct block_disk *b = calloc(1, sizeof *b);
     if (!b)
         return cove_error_set(err, -ENOMEM, "out of memory");
-    unsigned flags = (o->read_only ? DISK_OPEN_READ_ONLY : 0) |
-                     (o->cache == COVE_DISK_CACHE_NONE ? DISK_OPEN_DIRECT : 0);
-    int rc = disk_open_ex(path, DISK_FORMAT_AUTO, flags, &b->disk, err);
+    unsigned flags = open_flags(o);
+    int rc = files ? disk_open_files(path, flags, files, &b->disk, err)
+                   : disk_open_ex(path, DISK_FORMAT_AUTO, flags, &b->disk, err);
     if (rc < 0) {
         free(b);
         return rc;
@@ -87,4 +94,23 @@ int block_disk_open(const char *path, const struct block_options *o,
     snprintf(b->base.serial, sizeof b->base.serial, "%s", basename(copy));
     *out = &b->base;
     return 0;
+}
+
+int block_disk_open(const char *path, const struct block_options *o,
+                    struct block_attachment **out, struct cove_error *err)
+{
+    return open_disk(path, o, NULL, out, err);
+}
+
+int block_disk_open_files(const char *path, const struct block_options *o,
+                          struct disk_files *files, struct block_attachment **out,
+                          struct cove_error *err)
+{
+    return open_disk(path, o, files, out, err);
+}
+
+int block_disk_files_open(const char *path, const struct block_options *o,
+                          struct disk_files *files, struct cove_error *err)
+{
+    return disk_files_open(path, open_flags(o), files, err);
 }

@@ -200,7 +200,7 @@ static void check_backing(struct checker *k)
         say(k, NULL, "backing path %s is too long", c->backing_name);
         return;
     }
-    if (disk_open_backing(full, c->backing_format, 1, &b, &inner) < 0) {
+    if (disk_open_backing(full, c->backing_format, 1, NULL, &b, &inner) < 0) {
         say(k, NULL, "backing image does not open: %s", inner.message);
         return;
     }

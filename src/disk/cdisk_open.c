@@ -176,7 +176,7 @@ static int load_l1(struct cdisk *c, const char *path, struct cove_error *err)
 }
 
 static int open_backing(struct cdisk *c, const char *path, unsigned depth,
-                        struct cove_error *err)
+                        const struct disk_source *src, struct cove_error *err)
 {
     if (!c->backing_name[0])
         return 0;
@@ -184,7 +184,7 @@ static int open_backing(struct cdisk *c, const char *path, unsigned depth,
     if (disk_resolve_backing(path, c->backing_name, full, sizeof full) < 0)
         return cove_error_set(err, -ENAMETOOLONG, "disk %s: backing path too long", path);
     struct cove_error inner;
-    int r = disk_open_backing(full, c->backing_format, depth + 1, &c->backing, &inner);
+    int r = disk_open_backing(full, c->backing_format, depth + 1, src, &c->backing, &inner);
     if (r < 0)
         return cove_error_set(err, r, "disk %s: backing image: %s", path, inner.message);
     return 0;
@@ -197,8 +197,8 @@ static void cdisk_destroy(struct cdisk *c)
     free(c->bounce);
 }
 
-int cdisk_open(int fd, const char *path, unsigned flags, unsigned depth, struct disk **out,
-               struct cove_error *err)
+int cdisk_open(int fd, const char *path, unsigned flags, unsigned depth,
+               const struct disk_source *src, struct disk **out, struct cove_error *err)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
@@ -221,7 +221,7 @@ int cdisk_open(int fd, const char *path, unsigned flags, unsigned depth, struct 
     if (r == 0)
         r = load_l1(c, path, err);
     if (r == 0)
-        r = open_backing(c, path, depth, err);
+        r = open_backing(c, path, depth, src, err);
     if (r == 0 && !(c->bounce = malloc(c->cluster_size)))
         r = cove_error_set(err, -ENOMEM, "disk %s: out of memory", path);
     if (r < 0) {
@@ -368,7 +368,7 @@ static int probe_backing(const char *path, const struct disk_create_options *opt
         return cove_error_set(err, -ENAMETOOLONG, "disk %s: backing path too long", path);
     struct disk *b;
     struct cove_error inner;
-    int r = disk_open_backing(full, opts->backing_format, 1, &b, &inner);
+    int r = disk_open_backing(full, opts->backing_format, 1, NULL, &b, &inner);
     if (r < 0)
         return cove_error_set(err, r, "disk %s: backing image: %s", path, inner.message);
     *size = disk_size(b);

@@ -72,18 +72,54 @@ static int lock_file(int fd, const char *path, unsigned flags, struct cove_error
     return cove_error_set(err, -errno, "disk %s: cannot lock: %s", path, strerror(errno));
 }
 
-static int open_depth(const char *path, enum disk_format format, unsigned flags,
-                      unsigned depth, struct disk **out, struct cove_error *err)
+/* The descriptor of the image at depth: opened, or taken from src (disk_source). */
+static int get_fd(const char *path, unsigned flags, unsigned depth, const struct disk_source *src,
+                  int *out, struct cove_error *err)
 {
-    if (flags & DISK_OPEN_NO_LOCK)
-        flags |= DISK_OPEN_READ_ONLY;
     bool ro = flags & DISK_OPEN_READ_ONLY;
+    if (src && !src->keep) {
+        struct disk_files *f = src->files;
+        int fd = depth < f->n ? f->fd[depth] : -1;
+        int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+        if (fl < 0 || (!ro && (fl & O_ACCMODE) != O_RDWR))
+            return cove_error_set(err, -EBADF, "disk %s: no %s descriptor was given for it",
+                                  path, ro ? "readable" : "writable");
+        f->fd[depth] = -1;
+        *out = fd;
+        return 0;
+    }
     int nofollow = (flags & DISK_OPEN_NO_FOLLOW) ? O_NOFOLLOW : 0;
     int fd = open(path, (ro ? O_RDONLY : O_RDWR) | nofollow | O_CLOEXEC);
     if (fd < 0)
         return open_error(path, errno, err);
+    if (src) {
+        struct disk_files *f = src->files;
+        int copy = depth <= DISK_MAX_BACKING_DEPTH ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+        if (copy < 0) {
+            int e = depth <= DISK_MAX_BACKING_DEPTH ? errno : ELOOP;
+            close(fd);
+            return cove_error_set(err, -e, "disk %s: %s", path, strerror(e));
+        }
+        f->fd[depth] = copy;
+        if (f->n < depth + 1)
+            f->n = depth + 1;
+    }
+    *out = fd;
+    return 0;
+}
+
+static int open_depth(const char *path, enum disk_format format, unsigned flags,
+                      unsigned depth, const struct disk_source *src, struct disk **out,
+                      struct cove_error *err)
+{
+    if (flags & DISK_OPEN_NO_LOCK)
+        flags |= DISK_OPEN_READ_ONLY;
+    bool ro = flags & DISK_OPEN_READ_ONLY;
+    int fd = -1;
+    int r = get_fd(path, flags, depth, src, &fd, err);
+    if (r < 0)
+        return r;
     struct stat st;
-    int r = 0;
     if (fstat(fd, &st) < 0)
         r = open_error(path, errno, err);
     else if (S_ISDIR(st.st_mode))
@@ -101,7 +137,7 @@ static int open_depth(const char *path, enum disk_format format, unsigned flags,
     }
     struct disk *d = NULL;
     if (format == DISK_FORMAT_CDISK)
-        r = cdisk_open(fd, path, flags, depth, &d, err);
+        r = cdisk_open(fd, path, flags, depth, src, &d, err);
     else
         r = raw_open(fd, path, flags, &d, err);
     if (r < 0) {
@@ -119,7 +155,7 @@ static int open_depth(const char *path, enum disk_format format, unsigned flags,
         disk_close(d);
         return cove_error_set(err, -ENOMEM, "disk %s: out of memory", path);
     }
-    if ((flags & DISK_OPEN_DIRECT) && (r = disk_direct_open(d, err)) < 0) {
+    if ((flags & DISK_OPEN_DIRECT) && (r = disk_direct_open(d, src, err)) < 0) {
         disk_close(d);
         return r;
     }
@@ -130,23 +166,65 @@ static int open_depth(const char *path, enum disk_format format, unsigned flags,
 int disk_open_ex(const char *path, enum disk_format format, unsigned flags, struct disk **out,
                  struct cove_error *err)
 {
-    return open_depth(path, format, flags, 0, out, err);
+    return open_depth(path, format, flags, 0, NULL, out, err);
 }
 
 int disk_open(const char *path, bool read_only, struct disk **out, struct cove_error *err)
 {
-    return open_depth(path, DISK_FORMAT_AUTO, read_only ? DISK_OPEN_READ_ONLY : 0, 0, out,
+    return open_depth(path, DISK_FORMAT_AUTO, read_only ? DISK_OPEN_READ_ONLY : 0, 0, NULL, out,
                       err);
 }
 
 int disk_open_backing(const char *path, enum disk_format format, unsigned depth,
-                      struct disk **out, struct cove_error *err)
+                      const struct disk_source *src, struct disk **out, struct cove_error *err)
 {
     if (depth > DISK_MAX_BACKING_DEPTH)
         return cove_error_set(err, -ELOOP,
                               "disk %s: backing chain deeper than %d images (a loop?)", path,
                               DISK_MAX_BACKING_DEPTH);
-    return open_depth(path, format, DISK_OPEN_READ_ONLY, depth, out, err);
+    return open_depth(path, format, DISK_OPEN_READ_ONLY, depth, src, out, err);
+}
+
+static void files_init(struct disk_files *files)
+{
+    for (unsigned i = 0; i <= DISK_MAX_BACKING_DEPTH; i++)
+        files->fd[i] = -1;
+    files->n = 0;
+    files->direct_fd = -1;
+}
+
+void disk_files_close(struct disk_files *files)
+{
+    for (unsigned i = 0; i < files->n && i <= DISK_MAX_BACKING_DEPTH; i++)
+        if (files->fd[i] >= 0)
+            close(files->fd[i]);
+    if (files->direct_fd >= 0)
+        close(files->direct_fd);
+    files_init(files);
+}
+
+/* The disk is opened and closed again: its descriptors' copies keep the files (and, as
+ * flock's locks belong to the open file, the locks). A writable cdisk's dirty flag is
+ * set and cleared meanwhile. */
+int disk_files_open(const char *path, unsigned flags, struct disk_files *files,
+                    struct cove_error *err)
+{
+    files_init(files);
+    struct disk_source src = {files, true};
+    struct disk *d;
+    int r = open_depth(path, DISK_FORMAT_AUTO, flags, 0, &src, &d, err);
+    if (r == 0 && (r = disk_close(d)) < 0)
+        cove_error_set(err, r, "disk %s: %s", path, strerror(-r));
+    if (r < 0)
+        disk_files_close(files);
+    return r;
+}
+
+int disk_open_files(const char *path, unsigned flags, struct disk_files *files,
+                    struct disk **out, struct cove_error *err)
+{
+    struct disk_source src = {files, false};
+    return open_depth(path, DISK_FORMAT_AUTO, flags, 0, &src, out, err);
 }
 
 int disk_close(struct disk *d)

@@ -56,6 +56,32 @@ int disk_open(const char *path, bool read_only, struct disk **out, struct cove_e
 int disk_open_ex(const char *path, enum disk_format format, unsigned flags, struct disk **out,
                  struct cove_error *err);
 
+/* An image's files as descriptors, for a process that may open nothing (a confined VMM,
+ * docs/SECURITY.md): another process opens them (disk_files_open) and hands them over,
+ * this one builds the disk from them (disk_open_files). fd[0] is the image, fd[i] the
+ * backing image i levels below it; direct_fd the image opened with O_DIRECT
+ * (DISK_OPEN_DIRECT), else -1. The locks go with the descriptors. */
+struct disk_files {
+    int fd[DISK_MAX_BACKING_DEPTH + 1];
+    unsigned n;
+    int direct_fd;
+};
+
+/* Opens PATH's chain as disk_open_ex(PATH, AUTO, flags) does (checks, locks) and keeps
+ * each file's descriptor in *files (close them with disk_files_close). */
+int disk_files_open(const char *path, unsigned flags, struct disk_files *files,
+                    struct cove_error *err);
+
+/* disk_open_ex(PATH, AUTO, flags), each file taken from files instead of opened: files
+ * must hold the chain PATH's header names, in its order, with the access flags asks
+ * (else -EBADF). Each descriptor taken is set to -1 in files (the disk owns it now);
+ * PATH only names the image in messages. */
+int disk_open_files(const char *path, unsigned flags, struct disk_files *files,
+                    struct disk **out, struct cove_error *err);
+
+/* Closes the descriptors left in files (those not taken) and empties it. */
+void disk_files_close(struct disk_files *files);
+
 /* Creates a cdisk of SIZE bytes (a multiple of 512). With BACKING (a path, relative ones
  * resolved against PATH's directory), SIZE 0 means the backing image's size. The image is
  * built under a temporary name and renamed into place: PATH never exists half-written,

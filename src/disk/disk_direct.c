@@ -10,6 +10,7 @@
  */
 #include "disk_internal.h"
 #include "devices/iov.h"
+#include "util/confined.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,17 +40,37 @@ static void direct_alignment(int fd, uint32_t *align, uint32_t *mem_align)
         return;
     }
 #endif
+    /* (a confined VMM may not make this ioctl: the fallback, which any device takes) */
     int ssz;
-    if (ioctl(fd, BLKSSZGET, &ssz) == 0 && ssz >= 512 && ssz <= 65536)
+    if (!process_confined() && ioctl(fd, BLKSSZGET, &ssz) == 0 && ssz >= 512 && ssz <= 65536)
         *align = *mem_align = (uint32_t)ssz;
 }
 
-int disk_direct_open(struct disk *d, struct cove_error *err)
+int disk_direct_open(struct disk *d, const struct disk_source *src, struct cove_error *err)
 {
-    /* The same open file, not whatever the path names now. */
-    char self[64];
-    snprintf(self, sizeof self, "/proc/self/fd/%d", d->fd);
-    int fd = open(self, (d->read_only ? O_RDONLY : O_RDWR) | O_DIRECT | O_CLOEXEC);
+    int fd;
+    if (src && !src->keep) { /* given, as the image's own (disk_files) */
+        fd = src->files->direct_fd;
+        src->files->direct_fd = -1;
+        int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+        if (fl < 0 || !(fl & O_DIRECT)) {
+            if (fd >= 0)
+                close(fd);
+            return cove_error_set(err, -EBADF, "disk %s: no O_DIRECT descriptor was given for "
+                                  "it (cache=none)", d->path);
+        }
+    } else {
+        /* The same open file, not whatever the path names now. */
+        char self[64];
+        snprintf(self, sizeof self, "/proc/self/fd/%d", d->fd);
+        fd = open(self, (d->read_only ? O_RDONLY : O_RDWR) | O_DIRECT | O_CLOEXEC);
+        if (fd >= 0 && src && (src->files->direct_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+            int e = errno;
+            close(fd);
+            fd = -1;
+            errno = e;
+        }
+    }
     if (fd < 0)
         return cove_error_set(err, -errno, "disk %s: cannot open for cache=none (O_DIRECT): "
                               "%s; use cache=writeback", d->path,

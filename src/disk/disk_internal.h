@@ -51,18 +51,26 @@ struct disk {
     void *fault_opaque;
 };
 
+/* Where an open gets its files (disk_files_open, disk_open_files); NULL: open(2) of each
+ * path. keep: open the paths and keep a duplicate of each descriptor in files; else take
+ * each from files (a process that may open nothing). */
+struct disk_source {
+    struct disk_files *files;
+    bool keep;
+};
+
 /* Drivers: take an open fd (ownership passes on success) and build the disk. depth is
  * the backing-chain depth of this image (0 for the top). */
 int raw_open(int fd, const char *path, unsigned flags, struct disk **out,
              struct cove_error *err);
-int cdisk_open(int fd, const char *path, unsigned flags, unsigned depth, struct disk **out,
-               struct cove_error *err);
+int cdisk_open(int fd, const char *path, unsigned flags, unsigned depth,
+               const struct disk_source *src, struct disk **out, struct cove_error *err);
 int cdisk_create_file(int fd, const char *path, const struct disk_create_options *opts,
                       struct cove_error *err);
 
 /* Opens a backing image (read-only, shared lock) one level further down the chain. */
 int disk_open_backing(const char *path, enum disk_format format, unsigned depth,
-                      struct disk **out, struct cove_error *err);
+                      const struct disk_source *src, struct disk **out, struct cove_error *err);
 
 /* Shared helpers (disk_util.c). */
 int disk_pread_full(int fd, void *buf, size_t len, uint64_t off); /* zeros past EOF */
@@ -73,7 +81,7 @@ int disk_transfer_vec(int fd, const struct iovec *iov, unsigned n, uint64_t off,
 /* cache=none (disk_direct.c): a second descriptor of the image opened with O_DIRECT,
  * through which the raw driver moves the guest's data; requests that are not aligned to
  * what the file system needs go through an aligned bounce buffer. */
-int disk_direct_open(struct disk *d, struct cove_error *err);
+int disk_direct_open(struct disk *d, const struct disk_source *src, struct cove_error *err);
 int disk_direct_transfer(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off,
                          bool write);
 /* The guest's data at a file offset: through the O_DIRECT descriptor with cache=none,

@@ -189,6 +189,10 @@ struct machine_save_files {
 };
 int machine_save(struct machine *m, const struct machine_save_files *f, struct cove_error *err);
 int machine_load(struct machine *m, const char *dir, struct cove_error *err);
+/* machine_load from the two files open to read (a confined run's, opened by its helper):
+ * both are consumed (the memory file is kept mapped, or closed; the state file closed). */
+int machine_load_files(struct machine *m, const struct machine_save_files *f,
+                       struct cove_error *err);
 
 /* Snapshots of a running machine (machine_disks.c). With the machine paused: every
  * virtio disk's queue is held, each writable one of disks (the configuration's, in its

@@ -313,11 +313,10 @@ int machine_save(struct machine *m, const struct machine_save_files *f, struct c
 
 /* --- load ---------------------------------------------------------------------------- */
 
-static int read_state_file(const char *path, uint8_t **data, size_t *len, struct cove_error *err)
+/* Reads fd (path for messages) whole and closes it. */
+static int read_state_file(int fd, const char *path, uint8_t **data, size_t *len,
+                           struct cove_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return cove_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
     int rc = 0;
     if (fstat(fd, &st) < 0)
@@ -464,11 +463,9 @@ static int load_devices(struct machine *m, const struct state_file *f, struct co
 }
 
 /* Replaces guest RAM by a private mapping of the memory file. */
-static int map_memory(struct machine *m, const char *path, struct cove_error *err)
+/* Maps fd (path for messages) as guest memory: the machine keeps it, or it is closed. */
+static int map_memory(struct machine *m, int fd, const char *path, struct cove_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return cove_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != m->ram.size) {
         close(fd);
@@ -494,30 +491,57 @@ static int map_memory(struct machine *m, const char *path, struct cove_error *er
     return 0;
 }
 
-int machine_load(struct machine *m, const char *dir, struct cove_error *err)
+int machine_load_files(struct machine *m, const struct machine_save_files *f,
+                       struct cove_error *err)
 {
     char state_path[4096], mem_path[4096];
-    int rc;
-    if ((rc = path_in(state_path, sizeof state_path, dir, STATE_FILE, err)) < 0 ||
-        (rc = path_in(mem_path, sizeof mem_path, dir, MEMORY_FILE, err)) < 0)
+    int rc = 0;
+    if ((rc = path_in(state_path, sizeof state_path, f->dir, STATE_FILE, err)) < 0 ||
+        (rc = path_in(mem_path, sizeof mem_path, f->dir, MEMORY_FILE, err)) < 0 ||
+        (atomic_load(&m->running) &&
+         (rc = cove_error_set(err, -EBUSY, "cannot restore into a machine that has run")) < 0)) {
+        close(f->state_fd);
+        close(f->memory_fd);
         return rc;
-    if (atomic_load(&m->running))
-        return cove_error_set(err, -EBUSY, "cannot restore into a machine that has run");
+    }
     uint8_t *data = NULL;
     size_t len = 0;
-    if ((rc = read_state_file(state_path, &data, &len, err)) < 0)
+    if ((rc = read_state_file(f->state_fd, state_path, &data, &len, err)) < 0) {
+        close(f->memory_fd);
         return rc;
-    struct state_file f;
+    }
+    struct state_file sf;
     uint64_t time = 0;
-    if ((rc = state_file_parse(data, len, state_path, &f, err)) == 0 &&
-        (rc = check_machine(m, &f, &time, err)) == 0)
-        rc = map_memory(m, mem_path, err);
+    if ((rc = state_file_parse(data, len, state_path, &sf, err)) == 0 &&
+        (rc = check_machine(m, &sf, &time, err)) == 0)
+        rc = map_memory(m, f->memory_fd, mem_path, err);
+    else
+        close(f->memory_fd);
     for (unsigned i = 0; rc == 0 && i < m->ncpus; i++)
-        rc = load_hart(m, i, &f, err);
+        rc = load_hart(m, i, &sf, err);
     if (rc == 0)
-        rc = load_devices(m, &f, err);
+        rc = load_devices(m, &sf, err);
     if (rc == 0)
         hv_vm_set_time(m->vm, time);
     free(data);
     return rc;
+}
+
+int machine_load(struct machine *m, const char *dir, struct cove_error *err)
+{
+    char path[4096];
+    struct machine_save_files f = {-1, -1, dir};
+    const char *names[2] = {STATE_FILE, MEMORY_FILE};
+    int *fds[2] = {&f.state_fd, &f.memory_fd};
+    for (unsigned i = 0; i < 2; i++) {
+        int rc = path_in(path, sizeof path, dir, names[i], err);
+        if (rc == 0 && (*fds[i] = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+            rc = cove_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
+        if (rc < 0) {
+            if (i)
+                close(f.state_fd);
+            return rc;
+        }
+    }
+    return machine_load_files(m, &f, err);
 }

@@ -103,7 +103,8 @@ static int chain_depth(const char *bundle, const char *file)
 }
 
 int store_snapshot_begin(const char *bundle, const char *name, const struct cove_config *cfg,
-                         const char *tag, char *tmp, size_t n, struct cove_error *err)
+                         const char *tag, pid_t owner, char *tmp, size_t n,
+                         struct cove_error *err)
 {
     char id[ID_LEN + 1], dir[PATH_MAX], path[PATH_MAX];
     int rc = store_check_label("snapshot tag", tag, err);
@@ -135,7 +136,7 @@ int store_snapshot_begin(const char *bundle, const char *name, const struct cove
     if ((rc = ensure_id(bundle, id, err)) < 0)
         return rc;
     if (snap_path(dir, sizeof dir, bundle, NULL) < 0 ||
-        store_temp_path(dir, "snapshot", tmp, n) < 0)
+        store_temp_path_of(dir, owner, "snapshot", tmp, n) < 0)
         return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
     store_sweep_temps(dir);
     if (mkdir(tmp, 0700) < 0)
@@ -481,7 +482,7 @@ int store_snapshot_save_stopped(const char *name, const char *tag, struct cove_e
     if (rc < 0)
         return rc;
     bool suspended = store_bundle_suspended(l.bundle);
-    rc = store_snapshot_begin(l.bundle, name, &l.cfg, tag, tmp, sizeof tmp, err);
+    rc = store_snapshot_begin(l.bundle, name, &l.cfg, tag, getpid(), tmp, sizeof tmp, err);
     if (rc == 0 && suspended) {
         if (store_path(state, sizeof state, "%s/" BUNDLE_STATE_DIR, l.bundle) < 0)
             rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");

@@ -17,24 +17,29 @@
  * overlay over each disk. Disks are never copied: the VM's disk becomes an overlay over a
  * frozen base, and so does every restore.
  *
- * The steps are separate so that a running VM's process (src/vm/run.c) can do them with
- * its machine paused, between closing and reopening its disks; the *_stopped functions do
- * the whole operation on a VM that is not running, holding its run lock.
+ * The steps are separate so that a running VM's helper process (src/vm/state_helper.c,
+ * for src/vm/run.c) can do them with its machine paused, between the VMM closing and
+ * reopening its disks; the *_stopped functions do the whole operation on a VM that is
+ * not running, holding its run lock.
  */
 #ifndef COVE_STORE_SNAPSHOT_H
 #define COVE_STORE_SNAPSHOT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <cove/cove.h>
 
 #define SNAPSHOT_META "snapshot.json"
 
 /* Save 1: tag is valid and new, every writable disk is an image file (an NBD export is
- * refused), snapshots/ and its id exist; tmp is a new temporary directory in it. */
+ * refused), snapshots/ and its id exist; tmp is a new temporary directory in it, named for
+ * process owner (the sweeps remove it once that process is gone: a running VM's helper
+ * names the VMM). */
 int store_snapshot_begin(const char *bundle, const char *name, const struct cove_config *cfg,
-                         const char *tag, char *tmp, size_t n, struct cove_error *err);
+                         const char *tag, pid_t owner, char *tmp, size_t n,
+                         struct cove_error *err);
 /* Save 2: freezes every writable disk into tmp. Nothing may write the disks meanwhile. */
 int store_snapshot_freeze(const char *bundle, const struct cove_config *cfg, const char *tmp,
                           struct cove_error *err);

@@ -28,7 +28,7 @@ bool usock_peer_is_owner(int fd, uid_t *peer_uid);
  * (SCM_RIGHTS, at most USOCK_MAX_FDS) / its receipt: *nfds gets how many came (close-on-
  * exec; extra ones are closed). Both retry on EINTR; return the bytes, or a negative
  * errno (recv: 0 when the peer is gone). */
-#define USOCK_MAX_FDS 4
+#define USOCK_MAX_FDS 20 /* a disk's whole backing chain and its O_DIRECT descriptor */
 ssize_t usock_send_fds(int sock, const void *buf, size_t len, const int *fds, unsigned nfds);
 ssize_t usock_recv_fds(int sock, void *buf, size_t len, int *fds, unsigned *nfds,
                        unsigned max);

@@ -31,11 +31,11 @@
 
 #include "agent/agent_client.h"
 #include "backends/block.h"
+#include "disk/disk.h"
 #include "display/vnc.h"
 #include "machine/machine.h"
 #include "store/bundle.h"
 #include "store/shares.h"
-#include "store/snapshot.h"
 #include "util/log.h"
 #include "vm/resume_identity.h"
 #include "vm/seccomp.h"
@@ -261,19 +261,20 @@ struct run_ctx {
     pthread_mutex_t snap_lock;
     pthread_cond_t snap_cond;
     bool snap_pending, snap_running, snap_done;
-    char snap_dir[PATH_MAX];
+    char snap_dir[PATH_MAX];   /* for messages */
+    int snap_state_fd, snap_memory_fd; /* a running snapshot's files (from the helper) */
     int snap_rc;
     struct cove_error snap_err;
     struct timespec snap_t0;
     double snap_ms;
     struct resume_identity identity; /* after a resume: the clock, a fork's hostname/MAC */
-    atomic_bool confined;            /* the seccomp filter is on: the VMM opens no file */
 };
 
-/* The run's attachments of its writable disks, closed (their files are about to change). */
+/* The run's attachments of the configuration's writable disks (those a snapshot covers),
+ * closed: their files are about to change. */
 static void release_disks(struct run_ctx *c)
 {
-    for (unsigned i = 0; i < c->ndisks; i++)
+    for (unsigned i = 0; i < c->cfg.ndisks; i++)
         if (!c->disks[i].read_only && c->disks[i].open) {
             block_close(c->disks[i].open);
             c->disks[i].open = NULL;
@@ -281,19 +282,37 @@ static void release_disks(struct run_ctx *c)
 }
 
 /* The run's own attachment of each disk (machine_disk.open; the machines borrow them),
- * opened; with writable_only, those of the writable disks closed first and opened again:
- * a snapshot (save or restore) put another file at their paths. */
-static int open_disks(struct run_ctx *c, bool writable_only, struct cove_error *err)
+ * opened at the start of the run. */
+static int open_disks(struct run_ctx *c, struct cove_error *err)
 {
     for (unsigned i = 0; i < c->ndisks; i++) {
         struct machine_disk *d = &c->disks[i];
-        if (writable_only && d->read_only)
-            continue;
-        if (d->open)
-            block_close(d->open);
-        d->open = NULL;
         struct block_options bo = {d->read_only, d->cache, d->sync, d->nbd_host_files};
         int rc = block_open(d->path, &bo, &d->open, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* The attachments release_disks closed, opened again on the files a snapshot (save or
+ * restore) put at their paths: the run's helper opens them (state_helper.h), as a
+ * confined VMM opens nothing. */
+static int reopen_disks(struct run_ctx *c, struct cove_error *err)
+{
+    for (unsigned i = 0; i < c->cfg.ndisks; i++) {
+        struct machine_disk *d = &c->disks[i];
+        if (d->read_only)
+            continue;
+        block_close(d->open);
+        d->open = NULL;
+        struct block_options bo = {false, d->cache, d->sync, false};
+        struct disk_files files;
+        int rc = state_helper_open_disk(c->state_helper, i, &files, err);
+        if (rc < 0)
+            return rc;
+        rc = block_disk_open_files(d->path, &bo, &files, &d->open, err);
+        disk_files_close(&files);
         if (rc < 0)
             return rc;
     }
@@ -417,7 +436,7 @@ static int resolve_disks(struct run_ctx *c, const struct cove_run_options *o,
     }
     /* Open (and locked) for the whole run, as the boot files are: each machine borrows
      * them (machine_disk.open), and an NBD export keeps its connection across reboots. */
-    int rc = open_disks(c, false, err);
+    int rc = open_disks(c, err);
     if (rc < 0)
         return rc;
     mc->disks = c->disks;
@@ -716,78 +735,55 @@ static int restore_machine(struct run_ctx *c, struct machine *m, struct cove_err
     return 0;
 }
 
-/* --- snapshots (store/snapshot.h) -------------------------------------------------------- */
+/* --- snapshots (store/snapshot.h, through the run's helper) ------------------------------ */
 
-struct freeze_args {
-    struct run_ctx *c;
-    const char *tmp;
-};
-
+/* Between closing the machine's disks and opening them again: the helper freezes them
+ * (each becomes an overlay over a new base), the run opens the overlays. */
 static int freeze_disks(void *opaque, struct cove_error *err)
 {
-    struct freeze_args *a = opaque;
-    struct run_ctx *c = a->c;
+    struct run_ctx *c = opaque;
     release_disks(c); /* the machine let go of them: so does the run */
-    int rc = store_snapshot_freeze(c->bundle, &c->cfg, a->tmp, err);
+    int rc = state_helper_snapshot_freeze(c->state_helper, err);
     struct cove_error oerr;
-    int orc = open_disks(c, true, &oerr); /* the new overlays (or, failed, the old files) */
+    int orc = reopen_disks(c, &oerr); /* the new overlays (or, failed, the old files) */
     if (orc < 0 && rc == 0)
         rc = cove_error_set(err, orc, "%s", oerr.message);
     return rc;
 }
 
-/* A snapshot's files, made in its temporary directory by the VMM itself: a confined run
- * (seccomp) refuses snapshots before this (snapshot_machine). */
-static int save_into(struct machine *m, const char *dir, struct cove_error *err)
-{
-    char path[PATH_MAX];
-    struct machine_save_files f = {-1, -1, dir};
-    int rc = 0;
-    const char *names[2] = {MACHINE_STATE_FILE, MACHINE_MEMORY_FILE};
-    int *fds[2] = {&f.state_fd, &f.memory_fd};
-    for (unsigned i = 0; i < 2 && rc == 0; i++) {
-        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= (int)sizeof path)
-            rc = cove_error_set(err, -ENAMETOOLONG, "%s: path too long", dir);
-        else if ((*fds[i] = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
-            rc = cove_error_set(err, -errno, "cannot create %s: %s", path, strerror(errno));
-    }
-    if (rc == 0)
-        rc = machine_save(m, &f, err);
-    for (unsigned i = 0; i < 2; i++)
-        if (*fds[i] >= 0)
-            close(*fds[i]);
-    return rc;
-}
-
-/* Save: the machine is paused and saved into the snapshot's temporary directory, its
- * disks are frozen under it (closed, turned into overlays over a base, opened again),
- * the snapshot is published and the machine runs on. */
+/* Save: the machine is paused and saved into the snapshot's temporary directory (its
+ * files made by the run's helper), its disks are frozen under it (closed, turned into
+ * overlays over a base, opened again), the snapshot is published and the machine runs
+ * on. */
 static int save_snapshot(struct run_ctx *c, struct machine *m, const char *tag,
                          struct cove_error *err)
 {
     char tmp[PATH_MAX] = "";
     bool was_paused = machine_paused(m);
+    struct machine_save_files f = {-1, -1, tmp};
     int rc = machine_can_save(m, err);
     if (rc == 0)
-        rc = store_snapshot_begin(c->bundle, c->name, &c->cfg, tag, tmp, sizeof tmp, err);
+        rc = state_helper_snapshot_begin(c->state_helper, tag, &f.state_fd, &f.memory_fd, tmp,
+                                         sizeof tmp, err);
     if (rc < 0)
         return rc;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     bool lost = false; /* a disk could not be opened again: the machine stops */
-    rc = save_into(m, tmp, err);
+    rc = machine_save(m, &f, err);
+    close(f.state_fd);
+    close(f.memory_fd);
     if (rc == 0) {
-        struct freeze_args a = {c, tmp};
-        rc = machine_swap_disks(m, c->disks, c->cfg.ndisks, freeze_disks, &a, err);
+        rc = machine_swap_disks(m, c->disks, c->cfg.ndisks, freeze_disks, c, err);
         lost = rc == -EIO;
     }
     if (rc == 0)
-        rc = store_snapshot_publish(c->bundle, &c->cfg, tmp, tag, true, err);
+        rc = state_helper_snapshot_publish(c->state_helper, err);
     if (rc < 0) {
         struct cove_error why = *err;
         cove_error_set(err, rc, "VM '%s': snapshot '%s' was not saved: %s%s", c->name, tag,
                        why.message, lost ? "" : "; it keeps running");
-        store_snapshot_abort(tmp);
+        state_helper_snapshot_discard(c->state_helper);
     }
     if (!was_paused && !lost)
         machine_resume(m);
@@ -798,25 +794,37 @@ static int save_snapshot(struct run_ctx *c, struct machine *m, const char *tag,
     return rc;
 }
 
+static void close_snap_files(struct run_ctx *c)
+{
+    if (c->snap_state_fd >= 0)
+        close(c->snap_state_fd);
+    if (c->snap_memory_fd >= 0)
+        close(c->snap_memory_fd);
+    c->snap_state_fd = c->snap_memory_fd = -1;
+}
+
 /* PUT /vm/snapshot (the control socket's thread, m current). */
 static int snapshot_machine(void *opaque, struct machine *m, bool restore, const char *tag,
                             bool *running, struct cove_error *err)
 {
     struct run_ctx *c = opaque;
-    if (atomic_load(&c->confined))
-        return cove_error_set(err, -EPERM, "VM '%s' runs confined (seccomp), and a snapshot of a "
-                              "running VM opens files; run it with --no-seccomp, or suspend it "
-                              "and snapshot the suspended VM", c->name);
+    if (!c->state_helper)
+        return cove_error_set(err, -ENAMETOOLONG, "VM '%s': its bundle's path is too long for "
+                              "snapshots", c->name);
     if (!restore) {
         *running = true;
         return save_snapshot(c, m, tag, err);
     }
     char dir[PATH_MAX];
-    int rc = store_snapshot_find(c->bundle, c->name, &c->cfg, tag, dir, sizeof dir, running,
-                                 err);
+    int state_fd, memory_fd;
+    int rc = state_helper_restore_find(c->state_helper, tag, running, &state_fd, &memory_fd,
+                                       dir, sizeof dir, err);
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&c->snap_lock);
+    close_snap_files(c);
+    c->snap_state_fd = state_fd;
+    c->snap_memory_fd = memory_fd;
     snprintf(c->snap_dir, sizeof c->snap_dir, "%s", dir);
     c->snap_running = *running;
     c->snap_pending = true;
@@ -852,6 +860,7 @@ static void snapshot_done(struct run_ctx *c, int rc, const struct cove_error *er
 {
     double ms = ms_since(&c->snap_t0);
     pthread_mutex_lock(&c->snap_lock);
+    close_snap_files(c);
     c->snap_pending = false;
     c->snap_done = true;
     c->snap_rc = rc;
@@ -872,18 +881,22 @@ static int restart_from_snapshot(struct run_ctx *c, const struct machine_config 
     double t[4];
     t[0] = ms_since(&c->snap_t0);
     release_disks(c); /* the old machine is gone: nothing holds the old files */
-    int rc = store_snapshot_restore_disks(c->bundle, &c->cfg, c->snap_dir, err);
+    int rc = state_helper_restore_disks(c->state_helper, err);
     struct cove_error oerr; /* the machines borrow the run's disks: those at the paths now */
-    int orc = open_disks(c, true, &oerr);
+    int orc = reopen_disks(c, &oerr);
     if (orc < 0 && rc == 0)
         rc = cove_error_set(err, orc, "%s", oerr.message);
     t[1] = ms_since(&c->snap_t0);
     if (rc == 0)
         rc = machine_create(mc, &m, err);
     t[2] = ms_since(&c->snap_t0);
-    if (rc == 0 && c->snap_running && (rc = machine_load(m, c->snap_dir, err)) < 0) {
-        machine_destroy(m);
-        m = NULL;
+    if (rc == 0 && c->snap_running) {
+        struct machine_save_files f = {c->snap_state_fd, c->snap_memory_fd, c->snap_dir};
+        c->snap_state_fd = c->snap_memory_fd = -1; /* machine_load_files takes them */
+        if ((rc = machine_load_files(m, &f, err)) < 0) {
+            machine_destroy(m);
+            m = NULL;
+        }
     }
     t[3] = ms_since(&c->snap_t0);
     log_debug("snapshot restore: machine stopped at %.1f ms, disks at %.1f, machine made at "
@@ -1022,7 +1035,6 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
                 return rc;
             }
             confined = true;
-            atomic_store(&c->confined, true);
         }
         enum machine_stop_reason why = 0;
         rc = machine_run(m, &why, err);
@@ -1107,7 +1119,8 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
     if (bundle)
         rc = write_pid(c, err);
     if (rc == 0 && bundle && c->state_dir[0])
-        rc = state_helper_start(c->bundle, c->state_dir, &c->state_helper, err);
+        rc = state_helper_start(c->bundle, c->name, &c->cfg, c->state_dir, &c->state_helper,
+                                err);
     if (rc == 0 && bundle) {
         if (store_path(path, sizeof path, "%s/api.sock", c->run_dir) < 0)
             rc = cove_error_set(err, -ENAMETOOLONG, "path too long");
@@ -1146,6 +1159,7 @@ static void ctx_free(struct run_ctx *c)
             close(fds[i]);
     for (unsigned i = 0; i < c->ndisks; i++)
         block_close(c->disks[i].open);
+    close_snap_files(c);
     cove_config_free(&c->cfg);
     pthread_mutex_destroy(&c->snap_lock);
     pthread_cond_destroy(&c->snap_cond);
@@ -1160,6 +1174,7 @@ static struct run_ctx *ctx_new(struct cove_error *err)
         return NULL;
     }
     c->lock_fd = c->console_fd = c->kernel_fd = c->initrd_fd = c->firmware_fd = -1;
+    c->snap_state_fd = c->snap_memory_fd = -1;
     pthread_mutex_init(&c->snap_lock, NULL);
     pthread_cond_init(&c->snap_cond, NULL);
     return c;

@@ -2,13 +2,16 @@
 # Snapshots of the default guest (cove snapshot NAME save|restore|list|delete TAG):
 #  - a stopped VM: save, change files in the guest, restore, the files are back; the disk
 #    is an overlay over a base, never a copy;
-#  - a running VM: a guest process counting in memory; save (the VM runs on and so does
-#    the count), restore in place: the count is back near the saved value and goes on,
-#    the file written after the save is gone;
+#  - a running VM, confined (its seccomp filter, the default: the run's helper process
+#    makes the files and opens the disks): a guest process counting in memory; save (the
+#    VM runs on and so does the count), restore in place: the count is back near the
+#    saved value and goes on, the file written after the save is gone; the VMM is still
+#    confined and was never killed for a system call;
 #  - a running snapshot restored into a stopped VM leaves it suspended; cove run resumes;
 #  - refused with one line, nothing changed: a tag that exists, an unknown tag, a bad
 #    tag, a snapshot copied from another VM, a VM whose memory changed since;
 #  - kill -9 of the VMM while it saves: no half snapshot listed, the VM runs again;
+#  - cache=none: a running save and restore (the disk's O_DIRECT descriptor handed over too);
 #  - delete: the snapshot goes; once the VM is deleted too, no base is left.
 . "$(dirname "$0")/lib.sh"
 need_guest
@@ -19,10 +22,12 @@ trap '[ -n "$runner" ] && kill -9 $runner 2>/dev/null; rm -rf "$TMP"' EXIT
 VM=$COVE_HOME/vms/snap
 
 # start NAME: runs NAME in the background (resuming it when suspended), waits for its agent.
-# Unconfined (START_OPTS): a running VM's snapshots open files, which a VMM under its
-# seccomp filter may not (checked below).
-START_OPTS=(--no-seccomp)
-start() { start_vm "$1" "${START_OPTS[@]}"; }
+start() { start_vm "$1"; }
+# confined: the VMM of the running VM (cove run's own process) is under its filter.
+confined() {
+    grep -qE '^Seccomp:[[:space:]]+2$' "/proc/$(cat "$VM/run/pid")/status" ||
+        fail "$1: the VMM is not confined"
+}
 
 stop() {
     cove stop "$1" >/dev/null 2>&1 || fail "stop $1"
@@ -60,17 +65,13 @@ cove exec snap -- sh -c 'echo two >/root/file; echo new >/root/extra; sync' || f
 stop snap
 cove snapshot snap restore cold >"$TMP/restore.out" || fail "restore of a stopped snapshot"
 grep -q "stopped" "$TMP/restore.out" || fail "restore says: $(cat "$TMP/restore.out")"
-START_OPTS=()
 start snap
-START_OPTS=(--no-seccomp)
 [ "$(cove exec snap -- cat /root/file)" = one ] || fail "/root/file is not back to 'one'"
 cove exec snap -- test -e /root/extra && fail "/root/extra survived the restore"
 echo "ok: stopped VM: save, change, restore: files back (disk over $backing)"
 
 # --- a running VM ---------------------------------------------------------------------------
-refused "a running snapshot of a confined VM (the default)" "runs confined .*--no-seccomp" snap save hot
-stop snap
-start snap
+confined "before the save"
 counter='i=0; while :; do i=$((i+1)); echo $i >/run/count; sleep 0.2; done'
 timeout 30 "$COVE" exec snap -- sh -c "setsid sh -c '$counter' </dev/null >/dev/null 2>&1 &" ||
     fail "cannot start the counter"
@@ -97,7 +98,9 @@ c_back=$(count)
 sleep 1
 c_on=$(count)
 [ "$c_on" -gt "$c_back" ] || fail "the counter stopped after the restore: $c_back, then $c_on"
-echo "ok: running VM: saved at $c_before..$c_saved, $c_later later, restored to $c_back, then $c_on ($(cat "$TMP/restore.out"))"
+confined "after the save and the restore"
+grep -q seccomp "$TMP/run-snap.out" && { cat "$TMP/run-snap.out"; fail "the filter killed a call"; }
+echo "ok: running VM (confined): saved at $c_before..$c_saved, $c_later later, restored to $c_back, then $c_on ($(cat "$TMP/restore.out"))"
 
 # --- bad input ------------------------------------------------------------------------------
 refused "a tag that exists" "already has a snapshot 'hot'" snap save hot
@@ -167,6 +170,19 @@ cove snapshot snap save again >/dev/null || fail "save after the kill"
 ls -a "$VM/snapshots" | grep -q '^\.tmp-' && fail "the partial snapshot was not swept"
 stop snap
 echo "ok: kill -9 during a save: snapshot $state, the VM runs again, no temporary left"
+
+# --- cache=none: the helper hands over an O_DIRECT descriptor too -----------------------------
+cove set snap --disk-options 0:cache=none >/dev/null || fail "set cache=none"
+start snap
+cove exec snap -- sh -c 'echo direct >/root/file; sync' || fail "cannot write (cache=none)"
+cove snapshot snap save direct >/dev/null || fail "save of a running VM with cache=none"
+cove exec snap -- sh -c 'echo later >/root/file; sync' || fail "cannot write after the save (cache=none)"
+cove snapshot snap restore direct >/dev/null || fail "restore with cache=none"
+[ "$(cove exec snap -- cat /root/file)" = direct ] || fail "cache=none: /root/file is not back"
+confined "cache=none"
+grep -q seccomp "$TMP/run-snap.out" && { cat "$TMP/run-snap.out"; fail "the filter killed a call"; }
+stop snap
+echo "ok: cache=none: running save and restore, confined"
 
 # --- delete ---------------------------------------------------------------------------------
 for tag in $(cove snapshot snap list --format json | python3 -c 'import json,sys; print(" ".join(x["tag"] for x in json.load(sys.stdin)))'); do
