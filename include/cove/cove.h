@@ -125,6 +125,8 @@ struct cove_create_options {
     unsigned nnet_rules;                   /* at most COVE_MAX_NET_RULES */
     const struct cove_share_config *shares; /* stored shared directories (granted here) */
     unsigned nshares;                       /* at most COVE_MAX_SHARES */
+    bool display_vnc;            /* stored display: VNC (docs/DISPLAY.md); else none */
+    int vnc_port;                /* with display_vnc: also on 127.0.0.1:vnc_port; 0: none */
 };
 int cove_vm_create(const char *name, const struct cove_create_options *opts,
                    struct cove_error *err);
@@ -164,6 +166,11 @@ struct cove_vm_settings {
     unsigned remove_disk;
     const struct cove_disk_config *add_disks;
     unsigned nadd_disks;
+    /* The stored display: set_display replaces it by display_vnc (none drops the port; vnc
+     * keeps it); vnc_port (0: unchanged) sets the port of a VNC display. */
+    bool set_display;
+    bool display_vnc;
+    int vnc_port;
 };
 int cove_vm_set(const char *name, const struct cove_vm_settings *s, struct cove_error *err);
 
@@ -244,6 +251,9 @@ struct cove_run_options {
     bool display_vnc;
     const char *vnc_socket;
     int vnc_port;                /* 0: no TCP port */
+    /* A bundle's stored display (config.json) applies unless display_set: then display_vnc
+     * says (none turns a stored display off). vnc_port 0 takes the stored port. */
+    bool display_set;
     const struct cove_disk_config *extra_disks; /* attached after the configuration's own */
     unsigned nextra_disks;
     const char *const *forwards; /* added to the configuration's ones */
