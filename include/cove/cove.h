@@ -185,6 +185,23 @@ int cove_vm_get_memory(const char *name, struct cove_vm_memory *out, struct cove
  * (seconds). */
 int cove_vm_set_memory(const char *name, uint64_t memory_mib, struct cove_error *err);
 
+/* The web console of a running VM with a display (`cove console NAME --web`, docs/
+ * DISPLAY.md): serves Debian's noVNC (novnc_dir; NULL: $COVE_NOVNC, else /usr/share/novnc)
+ * with the VM's screen (a WebSocket to its run/vnc.sock) and its serial console (run/
+ * console.log, read-only; page /console) on 127.0.0.1:port (0: a free port), every request
+ * checked against a random token, in this process, until *stop is non-zero or the VM
+ * stops. on_ready gets the URL to open, http://127.0.0.1:PORT/?token=HEX, once it listens.
+ * -ESRCH: not running; -ENODEV: no display; -ENOENT: no noVNC; -EADDRINUSE: port taken. */
+struct cove_web_console_options {
+    int port;
+    const char *novnc_dir;
+    volatile int *stop;
+    void (*on_ready)(void *opaque, const char *url);
+    void *opaque;
+};
+int cove_vm_web_console(const char *name, const struct cove_web_console_options *o,
+                        struct cove_error *err);
+
 /* Asks the guest to power off, waits up to timeout_ms, then stops it by force. */
 int cove_vm_stop(const char *name, int timeout_ms, struct cove_error *err);
 int cove_vm_pause(const char *name, struct cove_error *err);

@@ -42,6 +42,7 @@ int cmd_ip(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
 int cmd_image(int argc, char **argv); /* cmd_image.c */
 int cmd_network(int argc, char **argv); /* cmd_network.c: cove networks */
+int cmd_console(int argc, char **argv); /* cmd_console.c: the web console */
 /* Builds (or finds in the store) image NAME of SUITE (NULL: the template's); progress on a
  * terminal. The image's directory into dir; -1 after one line on stderr. */
 int cli_image_build(const char *name, const char *suite, bool update, char *dir, size_t n);

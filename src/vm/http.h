@@ -32,6 +32,11 @@ void http_message_reset(struct http_message *msg);
  * again with the same msg as bytes arrive. */
 int http_parse(struct http_message *msg, size_t got, int is_request);
 
+/* The value of header name (any case) of a message http_parse accepted, without the
+ * whitespace around it, into out: 0, -ENOENT when it has none, -EMSGSIZE when the value
+ * does not fit n bytes with its NUL. The first one when the header repeats. */
+int http_header(const struct http_message *msg, const char *name, char *out, size_t n);
+
 /* Reads one request (is_request) or response from fd within timeout_ms. 0, -EBADMSG for
  * malformed input, -EMSGSIZE, -ETIMEDOUT, or another -errno. */
 int http_read(int fd, int is_request, int timeout_ms, struct http_message *msg);
