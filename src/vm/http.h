@@ -15,7 +15,7 @@
 struct http_message {
     char buf[HTTP_MAX_MESSAGE + 1];
     char method[8];
-    char path[128];
+    char path[1024];   /* with the query (the web console's URLs are long) */
     int status;        /* responses */
     const char *body;  /* inside buf, NUL-terminated */
     size_t body_len;
