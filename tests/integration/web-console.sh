@@ -19,6 +19,11 @@ gx() { timeout 60 "$COVE" exec wc -- "$@"; }
 
 "$COVE" create wc --memory 256M --display vnc >/dev/null || fail "create --display vnc"
 "$COVE" get wc | grep -qE '^display: +vnc, run/vnc.sock when it runs$' || fail "cove get: no stored display"
+"$COVE" get wc --format json | python3 -c "import json, sys
+d = json.load(sys.stdin)['display']
+assert d == {'type': 'vnc', 'socket': None, 'port': None}, d" || fail "cove get --format json: the stored display"
+"$COVE" console wc 2>&1 | grep -q 'add --web' || fail "console without --web"
+"$COVE" console wc --web --port 0 2>&1 | grep -q "give a TCP port" || fail "console --port 0"
 out=$("$COVE" console wc --web 2>&1) && fail "console of a stopped VM: exit 0"
 echo "$out" | grep -q "is not running" || fail "console of a stopped VM: $out"
 
@@ -89,4 +94,12 @@ for _ in $(seq 50); do kill -0 $web 2>/dev/null || break; sleep 0.2; done
 kill -0 $web 2>/dev/null && fail "cove console --web still serves after the VM stopped"
 wait $web || { cat "$TMP/web.err"; fail "cove console --web exited non-zero"; }
 web=""
+"$COVE" set wc --display none >/dev/null || fail "set --display none"
+"$COVE" get wc | grep -qE '^display: +none$' || fail "cove get after set --display none"
+"$COVE" set wc --vnc-port 5999 2>"$TMP/err" && fail "set --vnc-port without a display: exit 0"
+grep -q 'a VNC port needs a display' "$TMP/err" || fail "set --vnc-port without a display: $(cat "$TMP/err")"
+"$COVE" set wc --display vnc --vnc-port 5999 >/dev/null || fail "set --display vnc --vnc-port"
+"$COVE" get wc | grep -qE '^display: +vnc, run/vnc.sock and 127\.0\.0\.1:5999 when it runs$' ||
+    fail "cove get after set --display vnc --vnc-port"
+echo "ok: cove set --display/--vnc-port change the stored display, cove get shows it"
 echo "ok: web-console"
