@@ -217,25 +217,27 @@ static void proxy_vnc(int fd, const struct web_console *wc)
         ws_send(fd, WS_OP_CLOSE, code, 2);
         return;
     }
-    static struct ws_in in;
-    static uint8_t out[65536];
-    for (;;) {
+    struct ws_in *in = calloc(1, sizeof *in);
+    uint8_t *out = malloc(65536);
+    for (; in && out;) {
         struct pollfd p[2] = {{fd, POLLIN, 0}, {vnc, POLLIN, 0}};
         if (poll(p, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
-        if (p[0].revents && ws_pump_in(fd, &in, vnc) == 0)
+        if (p[0].revents && ws_pump_in(fd, in, vnc) == 0)
             break;
         if (p[1].revents) {
-            ssize_t n = read(vnc, out, sizeof out);
+            ssize_t n = read(vnc, out, 65536);
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0 || ws_send(fd, WS_OP_BINARY, out, (size_t)n) < 0)
                 break;
         }
     }
+    free(in);
+    free(out);
     close(vnc);
 }
 
@@ -253,30 +255,43 @@ static void feed_console(int fd, const struct web_console *wc)
         off_t end = lseek(log, 0, SEEK_END);
         lseek(log, end > WEB_CONSOLE_BACKLOG ? end - WEB_CONSOLE_BACKLOG : 0, SEEK_SET);
     }
-    static struct ws_in in;
-    static uint8_t out[16384];
-    for (;;) {
-        if (log >= 0) {
-            ssize_t n;
-            while ((n = read(log, out, sizeof out)) > 0)
-                if (ws_send(fd, WS_OP_BINARY, out, (size_t)n) < 0)
-                    return;
-        }
+    struct ws_in *in = calloc(1, sizeof *in);
+    uint8_t out[16384];
+    for (bool gone = false; in && !gone;) {
+        ssize_t n;
+        while (log >= 0 && !gone && (n = read(log, out, sizeof out)) > 0)
+            gone = ws_send(fd, WS_OP_BINARY, out, (size_t)n) < 0;
         struct pollfd p = {fd, POLLIN, 0};
         int r = poll(&p, 1, 100);
         if (r < 0 && errno != EINTR)
             break;
-        if (r > 0 && ws_pump_in(fd, &in, -1) == 0)
+        if (r > 0 && ws_pump_in(fd, in, -1) == 0)
             break;
     }
+    free(in);
     if (log >= 0)
         close(log);
 }
 
+static void serve_request(int fd, const struct web_console *wc, int port,
+                          struct http_message *msg);
+
+/* One connection: one request (a child process serves it). */
 static void serve_connection(int fd, const struct web_console *wc, int port)
 {
-    static struct http_message req;
-    int rc = http_read(fd, 1, WEB_REQUEST_TIMEOUT_MS, &req);
+    struct http_message *msg = malloc(sizeof *msg);
+    if (!msg) {
+        respond_text(fd, 500, "Internal Server Error");
+        return;
+    }
+    serve_request(fd, wc, port, msg);
+    free(msg);
+}
+
+static void serve_request(int fd, const struct web_console *wc, int port,
+                          struct http_message *msg)
+{
+    int rc = http_read(fd, 1, WEB_REQUEST_TIMEOUT_MS, msg);
     if (rc < 0) {
         if (rc != -ETIMEDOUT)
             respond_text(fd, rc == -EMSGSIZE ? 431 : 400,
@@ -284,7 +299,7 @@ static void serve_connection(int fd, const struct web_console *wc, int port)
         return;
     }
     struct web_request r;
-    web_route(&req, wc->token, &r);
+    web_route(msg, wc->token, &r);
     char cookie[128] = "";
     if (r.token_in_query)
         snprintf(cookie, sizeof cookie,
@@ -309,7 +324,7 @@ static void serve_connection(int fd, const struct web_console *wc, int port)
     }
     case WEB_WS_VNC:
     case WEB_WS_CONSOLE:
-        if (ws_handshake(fd, &req, port) < 0)
+        if (ws_handshake(fd, msg, port) < 0)
             return;
         if (r.route == WEB_WS_VNC)
             proxy_vnc(fd, wc);
