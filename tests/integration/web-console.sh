@@ -96,6 +96,9 @@ wait $web || { cat "$TMP/web.err"; fail "cove console --web exited non-zero"; }
 web=""
 "$COVE" set wc --display none >/dev/null || fail "set --display none"
 "$COVE" get wc | grep -qE '^display: +none$' || fail "cove get after set --display none"
+timeout 30 "$COVE" run wc --no-console --vnc-port 5999 </dev/null 2>"$TMP/err" &&
+    fail "run --vnc-port of a VM without a display: exit 0"
+grep -q 'a VNC port needs a display' "$TMP/err" || fail "run --vnc-port without a display: $(cat "$TMP/err")"
 "$COVE" set wc --vnc-port 5999 2>"$TMP/err" && fail "set --vnc-port without a display: exit 0"
 grep -q 'a VNC port needs a display' "$TMP/err" || fail "set --vnc-port without a display: $(cat "$TMP/err")"
 "$COVE" set wc --display vnc --vnc-port 5999 >/dev/null || fail "set --display vnc --vnc-port"
