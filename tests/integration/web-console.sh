@@ -49,6 +49,9 @@ grep -q noVNC "$TMP/body" && fail "a wrong token got noVNC's page"
 [ "$(code "$BASE/vnc.html?token=$TOKEN")" = 200 ] && grep -q noVNC "$TMP/body" || fail "noVNC's page with the token"
 [ "$(code -H "Cookie: cove_token=$TOKEN" "$BASE/app/ui.js")" = 200 ] || fail "noVNC's files with the cookie"
 [ "$(code -H "Cookie: cove_token=$TOKEN" "$BASE/../../etc/passwd")" != 200 ] || fail "a path out of noVNC's directory was served"
+[ "$(code "$BASE/console?token=$TOKEN")" = 200 ] && grep -q "/console-ws?token=" "$TMP/body" ||
+    fail "the serial console's page"
+[ "$(code "$BASE/console")" = 403 ] || fail "the serial console's page without the token: not 403"
 ws_hdr=(-H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13'
         -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' --max-time 2)
 [ "$(code "${ws_hdr[@]}" -H "Cookie: cove_token=$TOKEN" "$BASE/websockify")" = 403 ] ||
