@@ -90,6 +90,18 @@ s.sendall(b"\x88\x82abcd" + bytes(a ^ b for a, b in zip(b"\x03\xe8", b"ab")))  #
 PY
 echo "ok: the serial console's WebSocket carries the guest's console"
 
+# a second console at once, with its own token, until Ctrl-C (SIGINT)
+"$COVE" console wc --web >"$TMP/url2" 2>/dev/null &
+web2=$!
+wait_for "$TMP/url2" '^http://127\.0\.0\.1:[0-9]+/\?token=[0-9a-f]{32}$' $web2
+URL2=$(cat "$TMP/url2")
+[ "${URL2##*token=}" != "$TOKEN" ] || fail "two consoles got the same token"
+[ "$(code "${URL2%%/\?*}/vnc.html?token=$TOKEN")" = 403 ] || fail "one console's token opens another"
+kill -INT $web2
+wait $web2 || fail "cove console --web exited non-zero on Ctrl-C"
+curl -s --max-time 2 "$URL2" >/dev/null && fail "the console still serves after Ctrl-C"
+echo "ok: a second console has its own token and stops on Ctrl-C"
+
 "$COVE" stop wc >/dev/null || fail "stop"
 wait $runner
 runner=""
