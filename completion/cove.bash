@@ -82,13 +82,14 @@ _cove()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local commands="create clone run list get set stop suspend snapshot delete rename pause resume disk exec ip cp
-        ssh ssh-config connect image network push pull login logout prune"
+        ssh ssh-config connect console image network push pull login logout prune"
     # options whose value is the next word
     local with_value=" --kernel --initrd --append --cpus --memory --firmware --disk --net
         --net-allow --net-block --forward --mac --vsock --console --format --backing --to --disk-size --from-guest
         --timeout --wait -e --env -w --workdir --from-disk --boot --from
         --user --identity --suite --ssh-key --user-data --wait --dir --add-disk --remove-disk
-        --disk-options -u --username --older-than --space-budget --subnet "
+        --disk-options -u --username --older-than --space-budget --subnet --display --vnc-port
+        --vnc-socket --port "
     local i cmd="" cmd_i=0 w
     COMPREPLY=()
 
@@ -167,7 +168,7 @@ _cove()
     create)
         opts="--cpus --memory --disk-size --from-guest --from --kernel --initrd --append
               --from-disk --format --boot --net --forward --mac --net-allow --net-block --user
-              --ssh-key --user-data --dir" ;;
+              --ssh-key --user-data --dir --display --vnc-port" ;;
     run)
         local kernel=0
         for w in "${COMP_WORDS[@]:cmd_i+1:COMP_CWORD-cmd_i-1}"; do
@@ -197,8 +198,10 @@ _cove()
     get) opts="--format"; [ ${#pos[@]} = 0 ] && names=1 ;;
     set)
         opts="--cpus --memory --disk-size --net --forward --no-forwards --mac --net-allow
-              --net-block --no-net-rules --dir --no-dirs --disk-options --remove-disk --add-disk"
+              --net-block --no-net-rules --dir --no-dirs --disk-options --remove-disk --add-disk
+              --display --vnc-port"
         [ ${#pos[@]} = 0 ] && names=1 ;;
+    console) opts="--web --port"; [ ${#pos[@]} = 0 ] && names=1 ;;
     stop) opts="--timeout --suspend"; names=1 ;;
     delete | pause | resume | suspend) opts=""; names=1 ;;
     snapshot)

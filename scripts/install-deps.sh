@@ -1,14 +1,15 @@
 #!/bin/sh
 # Installs what cove needs on Debian 12 (build tools, libraries, the riscv64 cross
 # compiler, kernel/busybox sources, reference peers, debhelper for the .deb, dosfstools and
-# mtools for the NoCloud seed, dnsmasq-base and iproute2 for the bridged-network test). Idempotent:
+# mtools for the NoCloud seed, dnsmasq-base and iproute2 for the bridged-network test, novnc for
+# cove console --web and chromium for its test). Idempotent:
 # does nothing when everything is present.
 set -eu
 
 PKGS="build-essential meson ninja-build pkg-config git
  libfdt-dev device-tree-compiler libslirp-dev libglib2.0-dev libjansson-dev libcurl4-openssl-dev
  libnbd-dev nbdkit strace libzstd-dev docker-registry skopeo apache2-utils curl libseccomp-dev gdb
- libvncserver-dev
+ libvncserver-dev novnc chromium
  gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross
  linux-source-6.1 bc bison flex libssl-dev libelf-dev cpio kmod xz-utils
  opensbi u-boot-qemu qemu-system-misc qemu-utils fdisk

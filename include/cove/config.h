@@ -8,12 +8,13 @@
  *    "network": {"mode": "nat", "mac": "52:54:00:12:34:56", "forwards": ["tcp:2222:22"],
  *                "allow": ["192.168.1.0/24:443"], "block": ["10.0.0.0/8"]},
  *    "boot": {"kernel": "kernel", "initrd": "initrd", "cmdline": "cove.root=/dev/vda"},
- *    "guest": {"user": "alice"}}
+ *    "guest": {"user": "alice"},
+ *    "display": {"type": "vnc", "vnc_port": 5901}}
  *
  * memory is in MiB. In a bundle's config.json every file is a plain file name in the bundle
  * directory (cove_config_load refuses absolute paths, '/' and ".."); a configuration
  * built in memory for an ephemeral VM (cove_run_config) names files as it likes. "network",
- * "guest" and "initrd"/"cmdline"/"firmware" may be left out; every other key is required, and a key
+ * "guest", "display" and "initrd"/"cmdline"/"firmware" may be left out; every other key is required, and a key
  * the schema does not know is an error (a typo must not be silently ignored). Parsing
  * fills a cove_error whose message names the key and the problem, e.g.
  *   config.json: key 'cpus': must be an integer 1..32, got "two"
@@ -152,6 +153,11 @@ struct cove_config {
                          (a VM not created from an image) */
     struct cove_share_config shares[COVE_MAX_SHARES]; /* stored shares (strings owned) */
     unsigned nshares;
+    /* The display `cove run` gives the VM unless told otherwise (config.json "display",
+     * left out for none): virtio-gpu and virtio-input served over VNC (docs/DISPLAY.md),
+     * also on 127.0.0.1:vnc_port when vnc_port is not 0. */
+    bool display_vnc;
+    int vnc_port;
 };
 
 /* Whether cfg has a network device (a "network" whose mode is not none). */
@@ -193,6 +199,12 @@ int cove_config_check_mac(const char *mac, struct cove_error *err);
 int cove_share_parse(char *spec, struct cove_share_config *out, struct cove_error *err);
 /* The name rule of a share (see struct cove_share_config). */
 bool cove_share_name_valid(const char *name);
+
+/* `--display none|vnc` (create, set, run; config.json's display.type): *vnc says which.
+ * `--vnc-port PORT`: 1..65535. Both: 0, or -EINVAL with one line naming the value. The one
+ * parser of each. */
+int cove_display_parse(const char *text, bool *vnc, struct cove_error *err);
+int cove_vnc_port_parse(const char *text, int *port, struct cove_error *err);
 
 /* A Linux user name as guest.user takes it: [a-z_][a-z0-9_-]{0,31}. */
 #define COVE_GUEST_USER_MAX 32

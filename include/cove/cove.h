@@ -125,6 +125,8 @@ struct cove_create_options {
     unsigned nnet_rules;                   /* at most COVE_MAX_NET_RULES */
     const struct cove_share_config *shares; /* stored shared directories (granted here) */
     unsigned nshares;                       /* at most COVE_MAX_SHARES */
+    bool display_vnc;            /* stored display: VNC (docs/DISPLAY.md); else none */
+    int vnc_port;                /* with display_vnc: also on 127.0.0.1:vnc_port; 0: none */
 };
 int cove_vm_create(const char *name, const struct cove_create_options *opts,
                    struct cove_error *err);
@@ -164,6 +166,11 @@ struct cove_vm_settings {
     unsigned remove_disk;
     const struct cove_disk_config *add_disks;
     unsigned nadd_disks;
+    /* The stored display: set_display replaces it by display_vnc (none drops the port; vnc
+     * keeps it); vnc_port (0: unchanged) sets the port of a VNC display. */
+    bool set_display;
+    bool display_vnc;
+    int vnc_port;
 };
 int cove_vm_set(const char *name, const struct cove_vm_settings *s, struct cove_error *err);
 
@@ -177,6 +184,23 @@ int cove_vm_get_memory(const char *name, struct cove_vm_memory *out, struct cove
  * or no balloon: the message says which). The guest inflates the balloon at its own pace
  * (seconds). */
 int cove_vm_set_memory(const char *name, uint64_t memory_mib, struct cove_error *err);
+
+/* The web console of a running VM with a display (`cove console NAME --web`, docs/
+ * DISPLAY.md): serves Debian's noVNC (novnc_dir; NULL: $COVE_NOVNC, else /usr/share/novnc)
+ * with the VM's screen (a WebSocket to its run/vnc.sock) and its serial console (run/
+ * console.log, read-only; page /console) on 127.0.0.1:port (0: a free port), every request
+ * checked against a random token, in this process, until *stop is non-zero or the VM
+ * stops. on_ready gets the URL to open, http://127.0.0.1:PORT/?token=HEX, once it listens.
+ * -ESRCH: not running; -ENODEV: no display; -ENOENT: no noVNC; -EADDRINUSE: port taken. */
+struct cove_web_console_options {
+    int port;
+    const char *novnc_dir;
+    volatile int *stop;
+    void (*on_ready)(void *opaque, const char *url);
+    void *opaque;
+};
+int cove_vm_web_console(const char *name, const struct cove_web_console_options *o,
+                        struct cove_error *err);
 
 /* Asks the guest to power off, waits up to timeout_ms, then stops it by force. */
 int cove_vm_stop(const char *name, int timeout_ms, struct cove_error *err);
@@ -244,6 +268,9 @@ struct cove_run_options {
     bool display_vnc;
     const char *vnc_socket;
     int vnc_port;                /* 0: no TCP port */
+    /* A bundle's stored display (config.json) applies unless display_set: then display_vnc
+     * says (none turns a stored display off). vnc_port 0 takes the stored port. */
+    bool display_set;
     const struct cove_disk_config *extra_disks; /* attached after the configuration's own */
     unsigned nextra_disks;
     const char *const *forwards; /* added to the configuration's ones */

@@ -42,6 +42,7 @@ int cmd_ip(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
 int cmd_image(int argc, char **argv); /* cmd_image.c */
 int cmd_network(int argc, char **argv); /* cmd_network.c: cove networks */
+int cmd_console(int argc, char **argv); /* cmd_console.c: the web console */
 /* Builds (or finds in the store) image NAME of SUITE (NULL: the template's); progress on a
  * terminal. The image's directory into dir; -1 after one line on stderr. */
 int cli_image_build(const char *name, const char *suite, bool update, char *dir, size_t n);
@@ -70,6 +71,17 @@ int cli_parse_cpus(const char *text, unsigned *out);
 /* --console serial|virtio: sets *virtio; on error prints one line and returns -1. */
 int cli_parse_console(const char *text, bool *virtio);
 int cli_parse_memory(const char *text, uint64_t *mib);
+/* --display none|vnc (sets *vnc) and --vnc-port PORT (create, set, run; cove_display_parse,
+ * cove_vnc_port_parse): one line and -1 on bad input. */
+int cli_parse_display(const char *text, bool *vnc);
+int cli_parse_vnc_port(const char *text, int *port);
+/* The --help lines of --display and --vnc-port (create, set). */
+#define DISPLAY_OPTIONS_HELP \
+    "  --display none|vnc  vnc: `cove run` gives the VM a screen, keyboard and tablet served\n" \
+    "                     over VNC on run/vnc.sock (and `cove console --web`); none: a serial\n" \
+    "                     console only (the default); `cove run --display` overrides it\n" \
+    "  --vnc-port PORT    with vnc: also on 127.0.0.1:PORT with the password in the bundle's\n" \
+    "                     vnc-password (docs/DISPLAY.md)\n"
 /* --net nat|none. */
 /* The --help lines of --net, --net-allow and --net-block (create, set, run); P: "" where
  * the descriptions start in column 20 (run), " " where in column 21 (create, set). */

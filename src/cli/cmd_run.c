@@ -57,7 +57,8 @@ static const char run_usage[] =
     "                    for debugging; COVE_SECCOMP=0 does the same)\n"
     "  --display none|vnc  vnc: a screen (virtio-gpu), keyboard and tablet (virtio-input),\n"
     "                    served over VNC on the Unix socket run/vnc.sock (a VM NAME) or\n"
-    "                    --vnc-socket PATH (an ephemeral VM); default none (docs/DISPLAY.md)\n"
+    "                    --vnc-socket PATH (an ephemeral VM); default: a VM NAME's stored\n"
+    "                    display (cove create/set --display), else none (docs/DISPLAY.md)\n"
     "A VM NAME:\n"
     "  -- CMD [ARGS...]  boot, wait for the guest agent, run CMD with its output here, power\n"
     "                    the guest off cleanly and exit with CMD's status (the console goes\n"
@@ -66,8 +67,9 @@ static const char run_usage[] =
     "  --timeout S       with CMD: how long to wait for the guest agent (default 120)\n"
     "  --rm              run a throw-away clone of NAME, deleted when it stops\n"
     "  --no-console      the console goes to run/console.log in the bundle (no input)\n"
-    "  --vnc-port PORT   with --display vnc: also on 127.0.0.1:PORT, with VNC authentication\n"
-    "                    (the password is in the bundle's vnc-password, made on first use)\n"
+    "  --vnc-port PORT   with a VNC display: also on 127.0.0.1:PORT, with VNC authentication\n"
+    "                    (the password is in the bundle's vnc-password, made on first use;\n"
+    "                    default: the stored port, if any)\n"
     "An ephemeral VM:\n"
     "  --kernel PATH     RISC-V Linux Image or ELF (with --firmware: any S-mode payload,\n"
     "                    e.g. U-Boot's u-boot.bin)\n"
@@ -159,22 +161,9 @@ static int parse_option(int c, char *arg, struct run_args *a)
     case 'm': return cli_parse_memory(arg, &cfg->memory_mib);
     case 'C': return cli_parse_console(arg, &a->o.virtio_console);
     case 'G':
-        if (strcmp(arg, "vnc") && strcmp(arg, "none")) {
-            cli_error("--display '%s': use vnc or none", arg);
-            return -1;
-        }
-        a->o.display_vnc = !strcmp(arg, "vnc");
-        break;
-    case 'P': {
-        char *end;
-        long port = strtol(arg, &end, 10);
-        if (*arg == 0 || *end || port < 1 || port > 65535) {
-            cli_error("--vnc-port '%s': give a TCP port, 1-65535", arg);
-            return -1;
-        }
-        a->o.vnc_port = (int)port;
-        break;
-    }
+        a->o.display_set = true;
+        return cli_parse_display(arg, &a->o.display_vnc);
+    case 'P': return cli_parse_vnc_port(arg, &a->o.vnc_port);
     case 'U': a->o.vnc_socket = arg; break;
     case 'r': a->rm = true; break;
     case 'i': a->interactive = true; break;
@@ -283,7 +272,9 @@ static int check_form(struct run_args *a)
         cli_error("%s needs a command: cove run NAME %s -- CMD [ARGS...]", opt, opt);
         return CLI_EXIT_USAGE;
     }
-    if ((a->o.vnc_port || a->o.vnc_socket) && !a->o.display_vnc) {
+    /* a VM NAME may have a stored display (cove_vm_run checks its port then) */
+    if ((a->o.vnc_port || a->o.vnc_socket) && !a->o.display_vnc &&
+        (!a->name || a->o.display_set)) {
         cli_error("%s needs a display: add --display vnc",
                   a->o.vnc_port ? "--vnc-port" : "--vnc-socket");
         return CLI_EXIT_USAGE;

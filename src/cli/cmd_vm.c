@@ -53,6 +53,26 @@ int cli_parse_console(const char *text, bool *virtio)
     return 0;
 }
 
+int cli_parse_display(const char *text, bool *vnc)
+{
+    struct cove_error err = {0};
+    if (cove_display_parse(text, vnc, &err) < 0) {
+        cli_error("--%s", err.message);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_parse_vnc_port(const char *text, int *port)
+{
+    struct cove_error err = {0};
+    if (cove_vnc_port_parse(text, port, &err) < 0) {
+        cli_error("--%s", err.message);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_parse_cpus(const char *text, unsigned *out)
 {
     char *end;
@@ -229,7 +249,7 @@ static const char create_usage[] =
     "                   [--net nat|none|tap:IFNAME|bridge:BRIDGE|network:NAME]\n"
     "                   [--forward SPEC]... [--mac MAC]\n"
     "                   [--net-allow CIDR[:PORT]]... [--net-block CIDR]...\n"
-    "                   [--dir [NAME:]PATH[:ro]]...\n"
+    "                   [--dir [NAME:]PATH[:ro]]... [--display none|vnc [--vnc-port PORT]]\n"
     "\n"
     "Makes a new VM bundle. From the default guest (the default) the disk holds an ext4\n"
     "root file system made from the guest's initrd, so files persist across boots.\n"
@@ -263,12 +283,14 @@ static const char create_usage[] =
     NET_RULES_HELP(" ")
     "  --dir [NAME:]PATH[:ro]  a host directory shared at every run (virtio-fs), mounted in\n"
     "                     the guest at /mnt/cove/NAME (NAME: PATH's last component);\n"
-    "                     repeatable, at most 4; granted by this cove only (docs/BUNDLES.md)\n";
+    "                     repeatable, at most 4; granted by this cove only (docs/BUNDLES.md)\n"
+    DISPLAY_OPTIONS_HELP;
 
 int cmd_create(int argc, char **argv)
 {
     enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_FROM_GUEST, O_FROM, O_KERNEL, O_INITRD,
-           O_APPEND, O_FROM_DISK, O_FORMAT, O_BOOT, O_USER, O_SSH_KEY, O_USER_DATA, O_DIR };
+           O_APPEND, O_FROM_DISK, O_FORMAT, O_BOOT, O_USER, O_SSH_KEY, O_USER_DATA, O_DIR,
+           O_DISPLAY, O_VNC_PORT };
     static const struct option options[] = {
         {"cpus", required_argument, NULL, O_CPUS},
         {"memory", required_argument, NULL, O_MEMORY},
@@ -290,6 +312,8 @@ int cmd_create(int argc, char **argv)
         {"net-allow", required_argument, NULL, O_NET_ALLOW},
         {"net-block", required_argument, NULL, O_NET_BLOCK},
         {"dir", required_argument, NULL, O_DIR},
+        {"display", required_argument, NULL, O_DISPLAY},
+        {"vnc-port", required_argument, NULL, O_VNC_PORT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -342,6 +366,14 @@ int cmd_create(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             o.shares = shares;
             break;
+        case O_DISPLAY:
+            if (cli_parse_display(optarg, &o.display_vnc) < 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case O_VNC_PORT:
+            if (cli_parse_vnc_port(optarg, &o.vnc_port) < 0)
+                return CLI_EXIT_USAGE;
+            break;
         case 'h': fputs(create_usage, stdout); return CLI_EXIT_OK;
         default: {
             int r = net_option(c, optarg, &n);
@@ -371,6 +403,10 @@ int cmd_create(int argc, char **argv)
     }
     if (o.initrd && !o.kernel) {
         cli_error("--initrd needs --kernel");
+        return CLI_EXIT_USAGE;
+    }
+    if (o.vnc_port && !o.display_vnc) {
+        cli_error("--vnc-port needs a display: add --display vnc");
         return CLI_EXIT_USAGE;
     }
     const char *opt = needs_nat(&n.net, n.nforwards, n.nrules, n.mac);
@@ -616,10 +652,16 @@ static json_t *info_json(const struct cove_vm_info *v, bool with_config)
                                       cove_net_spec_text(&v->config.net, mode, sizeof mode),
                                       "mac", v->run_mac, "forwards", fw));
     }
-    if (v->vnc_socket[0])
+    if (v->vnc_socket[0]) /* running with a display: where it is served */
         json_object_set_new(o, "display",
                             json_pack("{s:s, s:s, s:o}", "type", "vnc", "socket", v->vnc_socket,
                                       "port", v->vnc_port ? json_integer(v->vnc_port) : json_null()));
+    else if (v->state == COVE_VM_STOPPED || v->state == COVE_VM_SUSPENDED) /* the stored one */
+        json_object_set_new(o, "display",
+                            json_pack("{s:s, s:n, s:o}", "type", v->config.display_vnc ? "vnc" : "none",
+                                      "socket", "port",
+                                      v->config.vnc_port ? json_integer(v->config.vnc_port)
+                                                         : json_null()));
     const struct cove_vm_memory *mem = &v->memory;
     if (mem->known) { /* get on a running VM: bytes */
         json_t *m = json_pack("{s:I, s:I, s:b}", "size", (json_int_t)mem->size, "target",
@@ -736,6 +778,14 @@ int cmd_get(int argc, char **argv)
                    v.vnc_socket, v.vnc_port);
         else if (v.vnc_socket[0])
             printf("display:   vnc, %s\n", v.vnc_socket);
+        else if (v.state == COVE_VM_RUNNING || v.state == COVE_VM_PAUSED)
+            ; /* runs without one */
+        else if (v.config.display_vnc && v.config.vnc_port)
+            printf("display:   vnc, run/vnc.sock and 127.0.0.1:%d when it runs\n", v.config.vnc_port);
+        else if (v.config.display_vnc)
+            printf("display:   vnc, run/vnc.sock when it runs\n");
+        else
+            printf("display:   none\n");
         for (unsigned i = 0; i < v.config.nshares; i++)
             printf("dir:       %s:%s%s\n", v.config.shares[i].name, v.config.shares[i].path,
                    v.config.shares[i].read_only ? ":ro" : "");
@@ -851,7 +901,8 @@ int cmd_set(int argc, char **argv)
         "                [--net MODE] [--forward SPEC]... [--no-forwards] [--mac MAC]\n"
         "                [--net-allow CIDR[:PORT]]... [--net-block CIDR]... [--no-net-rules]\n"
         "                [--dir [NAME:]PATH[:ro]]... [--no-dirs]\n"
-        "                [--disk-options N:OPTIONS] [--remove-disk N] [--add-disk NBD-URI]...\n\n"
+        "                [--disk-options N:OPTIONS] [--remove-disk N] [--add-disk NBD-URI]...\n"
+        "                [--display none|vnc] [--vnc-port PORT]\n\n"
         "Changes a stopped VM. The disk only grows. On a running VM only --memory can change:\n"
         "it asks the guest to give memory back through its balloon, down to SIZE (16M up\n"
         "to the configured memory, which gives it all back), for this run; the configured\n"
@@ -875,8 +926,11 @@ int cmd_set(int argc, char **argv)
         "  --remove-disk N    removes disk N, an NBD disk (the VM's images are its own)\n"
         "  --add-disk NBD-URI[,OPTIONS]  stores an NBD export as one more disk (repeatable):\n"
         "                     nbd://HOST[:PORT]/EXPORT, nbds://... (TLS),\n"
-        "                     nbd+unix:///EXPORT?socket=PATH\n";
-    enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_NO_FORWARDS, O_DIR, O_NO_DIRS, O_NO_RULES };
+        "                     nbd+unix:///EXPORT?socket=PATH\n"
+        DISPLAY_OPTIONS_HELP
+        "                     (--display none drops the port; vnc keeps it)\n";
+    enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_NO_FORWARDS, O_DIR, O_NO_DIRS, O_NO_RULES,
+           O_DISPLAY, O_VNC_PORT };
     static const struct option options[] = {
         {"cpus", required_argument, NULL, O_CPUS},
         {"memory", required_argument, NULL, O_MEMORY},
@@ -893,6 +947,8 @@ int cmd_set(int argc, char **argv)
         {"add-disk", required_argument, NULL, O_ADD_DISK},
         {"remove-disk", required_argument, NULL, O_REMOVE_DISK},
         {"disk-options", required_argument, NULL, O_DISK_OPTIONS},
+        {"display", required_argument, NULL, O_DISPLAY},
+        {"vnc-port", required_argument, NULL, O_VNC_PORT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -925,6 +981,15 @@ int cmd_set(int argc, char **argv)
             if (cli_add_share(optarg, shares, &s.nshares) < 0)
                 return CLI_EXIT_USAGE;
             s.shares = shares;
+            break;
+        case O_DISPLAY:
+            if (cli_parse_display(optarg, &s.display_vnc) < 0)
+                return CLI_EXIT_USAGE;
+            s.set_display = true;
+            break;
+        case O_VNC_PORT:
+            if (cli_parse_vnc_port(optarg, &s.vnc_port) < 0)
+                return CLI_EXIT_USAGE;
             break;
         case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
         default: {
@@ -971,17 +1036,22 @@ int cmd_set(int argc, char **argv)
     s.nnet_rules = n.nrules;
     s.add_disks = d.add;
     s.nadd_disks = d.nadd;
+    if (s.set_display && !s.display_vnc && s.vnc_port) {
+        cli_error("--vnc-port needs a display: --display vnc, not none");
+        return CLI_EXIT_USAGE;
+    }
     bool net = s.net.mode || s.set_forwards || s.mac || s.set_net_rules;
-    if (!s.cpus && !s.memory_mib && !s.disk_size && !net &&
-        !s.set_shares && !s.disk_options && !s.remove_disk && !s.nadd_disks) {
+    bool other = s.set_shares || s.disk_options || s.remove_disk || s.nadd_disks ||
+                 s.set_display || s.vnc_port;
+    if (!s.cpus && !s.memory_mib && !s.disk_size && !net && !other) {
         cli_error("nothing to change; pass --cpus, --memory, --disk-size, --net, --forward, "
                   "--no-forwards, --mac, --net-allow, --net-block, --no-net-rules, --dir, "
-                  "--no-dirs, --disk-options, --remove-disk or --add-disk");
+                  "--no-dirs, --disk-options, --remove-disk, --add-disk, --display or "
+                  "--vnc-port");
         return CLI_EXIT_USAGE;
     }
     struct cove_error err = {0};
-    if (s.memory_mib && !s.cpus && !s.disk_size && !net &&
-        !s.set_shares && !s.disk_options && !s.remove_disk && !s.nadd_disks) {
+    if (s.memory_mib && !s.cpus && !s.disk_size && !net && !other) {
         struct cove_vm_info v;
         if (cove_vm_get(argv[optind], &v, &err) < 0)
             return fail(&err);

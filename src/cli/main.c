@@ -63,6 +63,7 @@ static const char usage[] =
     "  list       the VMs with their state and size\n"
     "  get        one VM's settings and state\n"
     "  set        change a stopped VM's CPUs, memory, disk size or network\n"
+    "  console    a running VM's screen and serial console in a browser (--web)\n"
     "  stop       power a running VM off (gracefully, then by force)\n"
     "  suspend    save a running VM's state to disk and stop it; `cove run` resumes it\n"
     "  snapshot   save, restore, list and delete snapshots of a VM (running or not)\n"
@@ -127,6 +128,7 @@ int main(int argc, char **argv)
         {"image", cmd_image}, {"network", cmd_network}, {"push", cmd_push}, {"pull", cmd_pull},
         {"login", cmd_login}, {"logout", cmd_logout}, {"prune", cmd_prune},
         {"ssh", cmd_ssh}, {"ssh-config", cmd_ssh_config}, {"connect", cmd_connect},
+        {"console", cmd_console},
     };
     if (!strcmp(cmd, "network-switch")) /* hidden: a network's switch, started by cove */
         return cove_network_switch_main(argc - i, argv + i);

@@ -379,7 +379,11 @@ int cove_vm_create(const char *name, const struct cove_create_options *o, struct
         .memory_mib = o->memory_mib ? o->memory_mib : DEFAULT_MEMORY_MIB,
         .has_network = true,
         .net = {.mode = COVE_NET_NAT},
+        .display_vnc = o->display_vnc,
+        .vnc_port = o->display_vnc ? o->vnc_port : 0,
     };
+    if (o->vnc_port && !o->display_vnc)
+        return cove_error_set(err, -EINVAL, "a VNC port needs a display: add --display vnc");
     struct store_net_change ch = {o->net, o->nforwards > 0, o->forwards, o->nforwards, o->mac,
                                   o->nnet_rules > 0, o->net_rules, o->nnet_rules};
     if ((rc = store_set_network(&cfg, &ch, err)) < 0 ||
@@ -489,6 +493,21 @@ static int grow_disk(const char *bundle, const struct cove_config *cfg, uint64_t
     return store_disk_grow(path, size, err);
 }
 
+static int set_display(struct cove_config *cfg, const struct cove_vm_settings *set,
+                       struct cove_error *err)
+{
+    if (set->set_display) {
+        cfg->display_vnc = set->display_vnc;
+        if (!cfg->display_vnc)
+            cfg->vnc_port = 0;
+    }
+    if (set->vnc_port && !cfg->display_vnc)
+        return cove_error_set(err, -EINVAL, "a VNC port needs a display: add --display vnc");
+    if (set->vnc_port)
+        cfg->vnc_port = set->vnc_port;
+    return 0;
+}
+
 int cove_vm_set(const char *name, const struct cove_vm_settings *set, struct cove_error *err)
 {
     struct store s;
@@ -530,7 +549,11 @@ int cove_vm_set(const char *name, const struct cove_vm_settings *set, struct cov
             rc = store_set_disks(&cfg, set, err);
         if (rc == 0 && set->disk_size)
             rc = grow_disk(bundle, &cfg, set->disk_size, err);
-        if (rc == 0 && (set->cpus || set->memory_mib || network || set->set_shares || disks)) {
+        bool display = set->set_display || set->vnc_port;
+        if (rc == 0 && display)
+            rc = set_display(&cfg, set, err);
+        if (rc == 0 &&
+            (set->cpus || set->memory_mib || network || set->set_shares || disks || display)) {
             if (set->cpus)
                 cfg.cpus = set->cpus;
             if (set->memory_mib)

@@ -451,10 +451,60 @@ static int parse_shares(struct ctx *c, const json_t *root, struct cove_config *c
     return 0;
 }
 
+int cove_display_parse(const char *text, bool *vnc, struct cove_error *err)
+{
+    if (!text || (strcmp(text, "vnc") && strcmp(text, "none")))
+        return cove_error_set(err, -EINVAL, "display '%.40s': use vnc or none", text ? text : "");
+    *vnc = !strcmp(text, "vnc");
+    return 0;
+}
+
+int cove_vnc_port_parse(const char *text, int *port, struct cove_error *err)
+{
+    char *end;
+    errno = 0;
+    long v = text ? strtol(text, &end, 10) : 0;
+    if (!text || !*text || *end || errno || v < 1 || v > 65535)
+        return cove_error_set(err, -EINVAL, "vnc-port '%.40s': give a TCP port, 1-65535",
+                              text ? text : "");
+    *port = (int)v;
+    return 0;
+}
+
+/* "display": {"type": "vnc"|"none", "vnc_port": PORT} (left out: none). */
+static int parse_display(struct ctx *c, const json_t *root, struct cove_config *cfg)
+{
+    static const char *const keys[] = {"type", "vnc_port", NULL};
+    json_t *d = json_object_get(root, "display");
+    if (!d || json_is_null(d))
+        return 0;
+    if (!json_is_object(d))
+        return bad(c, "display", "must be an object {\"type\", \"vnc_port\"}", d);
+    int rc = check_keys(c, d, "display.", keys);
+    if (rc < 0)
+        return rc;
+    json_t *type = json_object_get(d, "type");
+    if (!type)
+        return cove_error_set(c->err, -EINVAL, "%s: key 'display.type' is missing", c->what);
+    if (!json_is_string(type) || cove_display_parse(json_string_value(type), &cfg->display_vnc,
+                                                    NULL) < 0)
+        return bad(c, "display.type", "must be \"vnc\" or \"none\"", type);
+    json_t *port = json_object_get(d, "vnc_port");
+    if (!port || json_is_null(port))
+        return 0;
+    uint64_t p;
+    if ((rc = get_uint(c, d, "vnc_port", "display.vnc_port", 1, 65535, "", &p)) < 0)
+        return rc;
+    if (!cfg->display_vnc)
+        return bad(c, "display.vnc_port", "needs \"type\": \"vnc\"", port);
+    cfg->vnc_port = (int)p;
+    return 0;
+}
+
 static int parse_root(struct ctx *c, const json_t *root, struct cove_config *cfg)
 {
     static const char *const keys[] = {"version", "cpus", "memory", "disks", "network", "boot",
-                                       "guest", "shares", NULL};
+                                       "guest", "shares", "display", NULL};
     if (!json_is_object(root))
         return cove_error_set(c->err, -EINVAL, "%s: must be a JSON object", c->what);
     json_t *ver = json_object_get(root, "version");
@@ -473,7 +523,7 @@ static int parse_root(struct ctx *c, const json_t *root, struct cove_config *cfg
     cfg->cpus = (unsigned)cpus;
     if ((rc = parse_disks(c, root, cfg)) < 0 || (rc = parse_network(c, root, cfg)) < 0 ||
         (rc = parse_boot(c, root, cfg)) < 0 || (rc = parse_guest(c, root, cfg)) < 0 ||
-        (rc = parse_shares(c, root, cfg)) < 0)
+        (rc = parse_shares(c, root, cfg)) < 0 || (rc = parse_display(c, root, cfg)) < 0)
         return rc;
     return 0;
 }
@@ -682,6 +732,12 @@ char *cove_config_to_json(const struct cove_config *cfg)
             json_array_append_new(shares, o);
         }
         json_object_set_new(root, "shares", shares);
+    }
+    if (cfg->display_vnc) {
+        json_t *d = json_pack("{s:s}", "type", "vnc");
+        if (d && cfg->vnc_port)
+            json_object_set_new(d, "vnc_port", json_integer(cfg->vnc_port));
+        json_object_set_new(root, "display", d);
     }
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);

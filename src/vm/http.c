@@ -130,6 +130,35 @@ int http_parse(struct http_message *msg, size_t got, int is_request)
     return 1;
 }
 
+int http_header(const struct http_message *msg, const char *name, char *out, size_t n)
+{
+    const char *head_end = strstr(msg->buf, "\r\n\r\n");
+    const char *line = strstr(msg->buf, "\r\n");
+    size_t name_len = strlen(name);
+    if (!head_end || !line)
+        return -ENOENT;
+    for (line += 2; line < head_end + 2;) {
+        const char *eol = strstr(line, "\r\n");
+        if (!eol)
+            break;
+        if ((size_t)(eol - line) > name_len && line[name_len] == ':' &&
+            !strncasecmp(line, name, name_len)) {
+            const char *v = line + name_len + 1, *e = eol;
+            while (v < e && is_ows(*v))
+                v++;
+            while (e > v && is_ows(e[-1]))
+                e--;
+            if ((size_t)(e - v) >= n)
+                return -EMSGSIZE;
+            memcpy(out, v, (size_t)(e - v));
+            out[e - v] = 0;
+            return 0;
+        }
+        line = eol + 2;
+    }
+    return -ENOENT;
+}
+
 void http_message_reset(struct http_message *msg)
 {
     msg->buf[0] = 0;

@@ -15,7 +15,7 @@
 struct http_message {
     char buf[HTTP_MAX_MESSAGE + 1];
     char method[8];
-    char path[128];
+    char path[1024];   /* with the query (the web console's URLs are long) */
     int status;        /* responses */
     const char *body;  /* inside buf, NUL-terminated */
     size_t body_len;
@@ -31,6 +31,11 @@ void http_message_reset(struct http_message *msg);
  * a NUL byte), -EMSGSIZE past HTTP_MAX_MESSAGE. The one parser of both sides: call it
  * again with the same msg as bytes arrive. */
 int http_parse(struct http_message *msg, size_t got, int is_request);
+
+/* The value of header name (any case) of a message http_parse accepted, without the
+ * whitespace around it, into out: 0, -ENOENT when it has none, -EMSGSIZE when the value
+ * does not fit n bytes with its NUL. The first one when the header repeats. */
+int http_header(const struct http_message *msg, const char *name, char *out, size_t n);
 
 /* Reads one request (is_request) or response from fd within timeout_ms. 0, -EBADMSG for
  * malformed input, -EMSGSIZE, -ETIMEDOUT, or another -errno. */

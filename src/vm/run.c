@@ -1180,6 +1180,21 @@ static struct run_ctx *ctx_new(struct cove_error *err)
     return c;
 }
 
+/* The display of this run: the options' when they say one (display_set), else the
+ * bundle's stored one; the port of the options, else the stored one. */
+static int bundle_display(const struct run_ctx *c, struct cove_run_options *o,
+                          struct cove_error *err)
+{
+    if (!o->display_set)
+        o->display_vnc = c->cfg.display_vnc;
+    if (o->display_vnc && !o->vnc_port)
+        o->vnc_port = c->cfg.vnc_port;
+    if (o->vnc_port && !o->display_vnc)
+        return cove_error_set(err, -EINVAL, "a VNC port needs a display: add --display vnc "
+                              "(or store one: cove set %s --display vnc)", c->name);
+    return 0;
+}
+
 int cove_vm_run(const char *name, const struct cove_run_options *o,
                 enum cove_run_result *result, struct cove_error *err)
 {
@@ -1187,9 +1202,12 @@ int cove_vm_run(const char *name, const struct cove_run_options *o,
     if (!c)
         return -ENOMEM;
     c->name = name;
+    struct cove_run_options eff = *o;
     int rc = open_bundle(c, name, err);
     if (rc == 0)
-        rc = run_ctx(c, o, result, err);
+        rc = bundle_display(c, &eff, err);
+    if (rc == 0)
+        rc = run_ctx(c, &eff, result, err);
     ctx_free(c);
     return rc;
 }

@@ -397,3 +397,27 @@ def gpu_seed():
 
 
 save("gpu", "draw-and-events", gpu_seed())
+
+
+# web: a 2-byte length, that many bytes of HTTP request (the web console's), then the
+# client's WebSocket frames (masked).
+def ws_frame(opcode, payload, fin=True):
+    mask = b"\x11\x22\x33\x44"
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    head += bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack(">H", n)
+    return head + mask + bytes(b ^ mask[i & 3] for i, b in enumerate(payload))
+
+
+TOKEN = b"0123456789abcdef0123456789abcdef"
+for name, req, frames in (
+        ("page", b"GET /vnc.html?token=" + TOKEN + b"&autoconnect=true HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", b""),
+        ("file-cookie", b"GET /app/ui.js HTTP/1.1\r\nCookie: a=b; cove_token=" + TOKEN + b"\r\n\r\n", b""),
+        ("websocket", b"GET /websockify?token=" + TOKEN + b" HTTP/1.1\r\nUpgrade: websocket\r\n"
+         b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+         b"Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:5000\r\n\r\n",
+         ws_frame(2, b"RFB 003.008\n") + ws_frame(2, b"\x01", fin=False) + ws_frame(9, b"hi") +
+         ws_frame(0, b"\x02" * 300) + ws_frame(8, b"\x03\xe8")),
+        ("no-token", b"GET /../etc/passwd HTTP/1.1\r\n\r\n", ws_frame(1, b"x")),
+):
+    save("web", name, struct.pack("<H", len(req)) + req + frames)

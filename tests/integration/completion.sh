@@ -50,7 +50,7 @@ exactly "" -- cove push alpha ""
 exactly "--help --insecure" -- cove pull -
 exactly "--help --insecure --password-stdin --username -u" -- cove login localhost:5000 -
 exactly "" -- cove login localhost:5000 -u ""
-exactly "clone connect cp create" -- cove c
+exactly "clone connect console cp create" -- cove c
 exactly "--verbose --version" -- cove --v
 offers create -- cove -v cr
 
@@ -114,6 +114,11 @@ exactly "network:" -- cove run --kernel k --net netw
 offers --net-allow --net-block -- cove set alpha --net-
 offers --no-net-rules --no-forwards -- cove set alpha --no-
 exactly "none vnc" -- cove run alpha --display ""
+exactly "none vnc" -- cove create dev --display ""
+offers --display --vnc-port -- cove set alpha --
+exactly "--help --port --web" -- cove console alpha --
+offers alpha beta -- cove console ""
+exactly "" -- cove console alpha --port ""
 exactly "json" -- cove get alpha --format ""
 exactly "convert create info resize" -- cove disk ""
 exactly "cdisk raw" -- cove disk create x --format ""

@@ -273,6 +273,86 @@ TEST(shares_parsed)
     cove_config_free(&cfg);
 }
 
+TEST(display_stored)
+{
+    struct cove_error err = {0};
+    struct cove_vm_info v;
+    CHECK(create("d", (struct cove_create_options){.vnc_port = 5901}, &err) == -EINVAL);
+    CHECK(strstr(err.message, "a VNC port needs a display"));
+    CHECK(create("d", (struct cove_create_options){.display_vnc = true, .vnc_port = 5901},
+                 &err) == 0);
+    CHECK(cove_vm_get("d", &v, &err) == 0);
+    CHECK(v.config.display_vnc && v.config.vnc_port == 5901);
+    cove_vm_info_free(&v);
+    /* vnc again keeps the port; a port alone changes it; none drops both */
+    struct cove_vm_settings s = {.set_display = true, .display_vnc = true};
+    CHECK(cove_vm_set("d", &s, &err) == 0);
+    s = (struct cove_vm_settings){.vnc_port = 6000};
+    CHECK(cove_vm_set("d", &s, &err) == 0);
+    CHECK(cove_vm_get("d", &v, &err) == 0);
+    CHECK(v.config.display_vnc && v.config.vnc_port == 6000);
+    cove_vm_info_free(&v);
+    s = (struct cove_vm_settings){.set_display = true};
+    CHECK(cove_vm_set("d", &s, &err) == 0);
+    CHECK(cove_vm_get("d", &v, &err) == 0);
+    CHECK(!v.config.display_vnc && v.config.vnc_port == 0);
+    cove_vm_info_free(&v);
+    /* a port without a display: refused, nothing changed */
+    s = (struct cove_vm_settings){.vnc_port = 6001, .cpus = 2};
+    CHECK(cove_vm_set("d", &s, &err) == -EINVAL);
+    CHECK(cove_vm_get("d", &v, &err) == 0);
+    CHECK(v.config.cpus == 1 && v.config.vnc_port == 0);
+    cove_vm_info_free(&v);
+}
+
+TEST(display_parsed)
+{
+    static const char head[] = "{\"version\": 1, \"cpus\": 1, \"memory\": 64, \"disks\": [], "
+                               "\"boot\": {\"kernel\": \"k\"}, \"display\": ";
+    static const struct {
+        const char *display, *message;
+    } bad[] = {
+        {"\"vnc\"", "key 'display': must be an object"},
+        {"{}", "key 'display.type' is missing"},
+        {"{\"type\": \"spice\"}", "'display.type': must be \"vnc\" or \"none\""},
+        {"{\"type\": \"vnc\", \"vnc_port\": 0}", "'display.vnc_port': must be an integer 1..65535"},
+        {"{\"type\": \"vnc\", \"vnc_port\": \"5901\"}", "'display.vnc_port': must be an integer"},
+        {"{\"type\": \"none\", \"vnc_port\": 5901}", "'display.vnc_port': needs"},
+        {"{\"type\": \"vnc\", \"port\": 1}", "unknown key 'display.port'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[1024];
+        snprintf(text, sizeof text, "%s%s}", head, bad[i].display);
+        struct cove_config cfg;
+        struct cove_error err = {0};
+        CHECK(cove_config_parse(text, strlen(text), "config.json", &cfg, &err) == -EINVAL);
+        if (!strstr(err.message, bad[i].message))
+            fprintf(stderr, "case %zu: %s\n", i, err.message);
+        CHECK(strstr(err.message, bad[i].message));
+    }
+    char text[1024];
+    snprintf(text, sizeof text, "%s{\"type\": \"vnc\", \"vnc_port\": 5999}}", head);
+    struct cove_config cfg, again;
+    struct cove_error err = {0};
+    CHECK(cove_config_parse(text, strlen(text), "config.json", &cfg, &err) == 0);
+    char *json = cove_config_to_json(&cfg);
+    REQUIRE(json);
+    CHECK(cove_config_parse(json, strlen(json), "config.json", &again, &err) == 0);
+    CHECK(again.display_vnc && again.vnc_port == 5999);
+    free(json);
+    cove_config_free(&again);
+    cove_config_free(&cfg);
+    bool vnc;
+    int port;
+    CHECK(cove_display_parse("vnc", &vnc, &err) == 0 && vnc);
+    CHECK(cove_display_parse("none", &vnc, &err) == 0 && !vnc);
+    CHECK(cove_display_parse("VNC", &vnc, &err) == -EINVAL);
+    CHECK(cove_vnc_port_parse("65535", &port, &err) == 0 && port == 65535);
+    CHECK(cove_vnc_port_parse("65536", &port, &err) == -EINVAL);
+    CHECK(cove_vnc_port_parse("5901x", &port, &err) == -EINVAL);
+    CHECK(cove_vnc_port_parse("", &port, &err) == -EINVAL);
+}
+
 int main(void)
 {
     if (!mkdtemp(home))
@@ -284,6 +364,8 @@ int main(void)
     RUN(shares_stored);
     RUN(shares_parsed);
     RUN(disk_options_stored);
+    RUN(display_stored);
+    RUN(display_parsed);
     store_remove_tree(home);
     return test_summary();
 }
