@@ -99,6 +99,8 @@ int store_set_network(struct cove_config *cfg, const struct store_net_change *ch
         memcpy(cfg->net_rules, ch->rules, ch->nrules * sizeof *ch->rules);
         cfg->nnet_rules = ch->nrules;
     }
+    if (ch->auto_forward)
+        cfg->auto_forward = ch->auto_forward;
     cfg->has_network = true;
     cfg->net = net;
     if (net.mode == COVE_NET_NONE)

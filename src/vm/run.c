@@ -37,6 +37,7 @@
 #include "store/shares.h"
 #include "store/snapshot.h"
 #include "util/log.h"
+#include "vm/autofwd.h"
 #include "vm/resume_identity.h"
 #include "vm/seccomp.h"
 #include "vm/state_helper.h"
@@ -268,6 +269,7 @@ struct run_ctx {
     double snap_ms;
     struct resume_identity identity; /* after a resume: the clock, a fork's hostname/MAC */
     atomic_bool confined;            /* the seccomp filter is on: the VMM opens no file */
+    struct autofwd *autofwd;         /* automatic port forwarding (NAT), or NULL */
 };
 
 /* The run's attachments of its writable disks, closed (their files are about to change). */
@@ -1025,7 +1027,9 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
             atomic_store(&c->confined, true);
         }
         enum machine_stop_reason why = 0;
+        autofwd_set_nat(c->autofwd, machine_nat(m));
         rc = machine_run(m, &why, err);
+        autofwd_set_nat(c->autofwd, NULL); /* its forwards go with the machine's NAT */
         if (api)
             api_server_set_machine(api, NULL);
         runner_set_machine(runner, NULL);
@@ -1062,6 +1066,20 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
         }
         return cove_error_set(err, -EIO, "the machine stopped for no known reason");
     }
+}
+
+/* Automatic port forwarding (autofwd.h): on a NAT with a guest agent's socket, unless the
+ * run or the configuration turns it off. */
+static int start_autofwd(struct run_ctx *c, const struct cove_run_options *o,
+                         const struct machine_config *mc, struct cove_error *err)
+{
+    enum cove_auto_forward a = o->auto_forward ? o->auto_forward : c->cfg.auto_forward;
+    if (!mc->nnets || c->net.spec.mode != COVE_NET_NAT || !mc->vsock_path ||
+        a == COVE_AUTOFWD_OFF)
+        return 0;
+    struct autofwd_options ao = {mc->vsock_path, a == COVE_AUTOFWD_ALL, c->forwards,
+                                 c->net.nforwards};
+    return autofwd_start(&ao, &c->autofwd, err);
 }
 
 /* Builds the machine configuration from c->cfg and runs it; for a bundle also its lock
@@ -1108,13 +1126,15 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
         rc = write_pid(c, err);
     if (rc == 0 && bundle && c->state_dir[0])
         rc = state_helper_start(c->bundle, c->state_dir, &c->state_helper, err);
+    if (rc == 0)
+        rc = start_autofwd(c, o, &mc, err);
     if (rc == 0 && bundle) {
         if (store_path(path, sizeof path, "%s/api.sock", c->run_dir) < 0)
             rc = cove_error_set(err, -ENAMETOOLONG, "path too long");
         struct api_server_info info = {c->name,           getpid(),          c->cfg.cpus,
                                        c->cfg.memory_mib, c->mac,            c->forward_specs,
                                        c->net.nforwards,  suspend_machine,   c,
-                                       snapshot_machine,  snapshot_wait};
+                                       snapshot_machine,  snapshot_wait,     c->autofwd};
         if (rc == 0)
             rc = api_server_start(path, &info, &api, err);
     }
@@ -1123,6 +1143,8 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
     resume_identity_join(&c->identity); /* the machine is gone: it ends at once */
     if (api)
         api_server_stop(api);
+    autofwd_stop(c->autofwd);
+    c->autofwd = NULL;
     state_helper_stop(c->state_helper);
     c->state_helper = NULL;
     if (runner != o->runner)
