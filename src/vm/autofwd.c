@@ -23,6 +23,10 @@
 /* An agent too old to know "ports" (protocol version 1) is asked again this seldom: it may
  * be upgraded in the guest while the VM runs. */
 #define OLD_AGENT_POLL_MS 10000
+/* An agent that answers late or outside the rules is asked less and less often (twice the
+ * interval after each such answer, up to this), so a hostile or hung guest costs the host
+ * little; a good answer brings the interval back to AUTOFWD_POLL_MS. */
+#define BACKOFF_MAX_MS 10000
 #define CONNECT_MS 1000
 #define ANSWER_MS 2000
 
@@ -145,7 +149,10 @@ static void *autofwd_main(void *opaque)
         struct cove_error err = {0};
         int rc = ask(a, &n, &err);
         pthread_mutex_lock(&a->lock);
-        interval = AUTOFWD_POLL_MS;
+        if (rc == -ETIMEDOUT || rc == -EPROTO || rc == -ECONNRESET)
+            interval = interval * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : interval * 2;
+        else
+            interval = AUTOFWD_POLL_MS; /* answered, or no agent yet (booting): soon again */
         if (rc == -EINVAL) { /* "unknown request": an agent of protocol version 1 */
             if (!told_old)
                 log_info("auto-forward: the guest agent does not report ports (an agent "
