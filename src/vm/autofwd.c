@@ -27,6 +27,8 @@
  * interval after each such answer, up to this), so a hostile or hung guest costs the host
  * little; a good answer brings the interval back to AUTOFWD_POLL_MS. */
 #define BACKOFF_MAX_MS 10000
+/* (A guest that does not take the connection at all -- booting, paused -- costs one Unix
+ * connection and CONNECT_MS of waiting per poll, and is asked again at the usual pace.) */
 #define CONNECT_MS 1000
 #define ANSWER_MS 2000
 
@@ -122,13 +124,16 @@ static bool sleep_locked(struct autofwd *a, long ms)
     return !a->stop;
 }
 
-/* One question to the agent: the number of ports, or a negative errno. */
-static int ask(struct autofwd *a, unsigned *n, struct cove_error *err)
+/* One question to the agent: 0 with *n ports, or a negative errno; *connected says whether
+ * the agent took the connection (a guest still booting or paused does not). */
+static int ask(struct autofwd *a, unsigned *n, bool *connected, struct cove_error *err)
 {
     int fd;
+    *connected = false;
     int rc = cove_agent_connect(a->o.vsock_path, CONNECT_MS, &fd, err);
     if (rc < 0)
         return rc;
+    *connected = true;
     rc = agent_ports(fd, a->ports, n, ANSWER_MS, err);
     close(fd);
     return rc;
@@ -147,9 +152,16 @@ static void *autofwd_main(void *opaque)
         pthread_mutex_unlock(&a->lock);
         unsigned n = 0;
         struct cove_error err = {0};
-        int rc = ask(a, &n, &err);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        bool connected;
+        int rc = ask(a, &n, &connected, &err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        log_debug("auto-forward: asked the agent: %d port(s), rc %d, %ld ms (next in %ld ms)", n,
+                  rc, (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000,
+                  interval);
         pthread_mutex_lock(&a->lock);
-        if (rc == -ETIMEDOUT || rc == -EPROTO || rc == -ECONNRESET)
+        if (connected && (rc == -ETIMEDOUT || rc == -EPROTO || rc == -ECONNRESET))
             interval = interval * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : interval * 2;
         else
             interval = AUTOFWD_POLL_MS; /* answered, or no agent yet (booting): soon again */
