@@ -1074,8 +1074,21 @@ static int start_autofwd(struct run_ctx *c, const struct cove_run_options *o,
                          const struct machine_config *mc, struct cove_error *err)
 {
     enum cove_auto_forward a = o->auto_forward ? o->auto_forward : c->cfg.auto_forward;
-    if (!mc->nnets || c->net.spec.mode != COVE_NET_NAT || !mc->vsock_path ||
-        a == COVE_AUTOFWD_OFF)
+    bool nat = mc->nnets && c->net.spec.mode == COVE_NET_NAT;
+    bool asked = o->auto_forward == COVE_AUTOFWD_ON || o->auto_forward == COVE_AUTOFWD_ALL;
+    const char *opt = o->auto_forward == COVE_AUTOFWD_ALL ? "--auto-forward-privileged"
+                                                          : "--auto-forward";
+    if (asked && !nat) {
+        char text[COVE_NET_NAME_MAX + 16] = "none";
+        if (mc->nnets)
+            cove_net_spec_text(&c->net.spec, text, sizeof text);
+        return cove_error_set(err, -EINVAL, "VM '%s': %s needs a network on NAT (--net nat), "
+                              "not %s; other modes reach the guest at its own address",
+                              vm_label(c), opt, text);
+    }
+    if (asked && !mc->vsock_path)
+        return cove_error_set(err, -EINVAL, "%s needs the guest agent: give --vsock PATH", opt);
+    if (!nat || !mc->vsock_path || a == COVE_AUTOFWD_OFF)
         return 0;
     struct autofwd_options ao = {mc->vsock_path, a == COVE_AUTOFWD_ALL, c->forwards,
                                  c->net.nforwards};

@@ -3,7 +3,8 @@
 # is reachable on the host's 127.0.0.1 at the same port (polled; fails after 10 s) and is
 # listed by `cove get --format json`; killed, the forward goes (connection refused); a
 # port taken on the host gets the next free one; port 80 is not forwarded by default;
-# with `cove set --no-auto-forward` (stored in config.json) nothing is.
+# with `cove set --no-auto-forward` (stored in config.json) nothing is; asking for it
+# without NAT or without the agent's socket is refused.
 . "$(dirname "$0")/lib.sh"
 need_guest
 command -v python3 >/dev/null || { echo "skip: needs python3"; exit 77; }
@@ -32,6 +33,15 @@ if ! port_free $P || ! port_free $((P + 1)); then
     for P in $(seq 18080 18180); do port_free $P && port_free $((P + 1)) && break; done
 fi
 Q=$((P + 10))
+
+# asked for where it cannot be: one line, non-zero, nothing made
+run_refused "auto-forward-privileged needs a network on NAT" --auto-forward-privileged
+run_refused "auto-forward needs the guest agent: give --vsock" --net nat --auto-forward
+if cove create bad --net none --auto-forward >"$TMP/out" 2>"$TMP/err"; then fail "create --net none --auto-forward: exit 0"; fi
+[ "$(wc -l <"$TMP/err")" -eq 1 ] && grep -q "needs a network on NAT" "$TMP/err" ||
+    { cat "$TMP/err"; fail "create --net none --auto-forward: message"; }
+[ ! -e "$COVE_HOME/vms/bad" ] || fail "create --net none --auto-forward left a bundle"
+echo "ok: create --net none --auto-forward: $(cat "$TMP/err")"
 
 cove create af --memory 256M --disk-size 1G >/dev/null || fail "create"
 start_vm af
