@@ -115,12 +115,12 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
         struct virtio_mmio *t;
         if ((rc = virtio_net_create(&p, nat, net->mac, net->mac_configured, &t, NULL, err)) < 0)
             return rc;
-        bool is_nat = net->spec.mode != COVE_NET_TAP && net->spec.mode != COVE_NET_BRIDGE &&
-                      net->spec.mode != COVE_NET_NETWORK;
-        if (is_nat && !m->nat)
-            m->nat = nat;
         if ((rc = place(m, &next_slot, t, err)) < 0)
             return rc;
+        bool is_nat = net->spec.mode != COVE_NET_TAP && net->spec.mode != COVE_NET_BRIDGE &&
+                      net->spec.mode != COVE_NET_NETWORK;
+        if (is_nat && !m->nat) /* the device owns it; for host forwards added later */
+            m->nat = nat;
     }
     if (cfg->rng) {
         struct virtio_mmio_params p = params_for(m, next_slot - 1);
