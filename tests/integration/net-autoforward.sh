@@ -2,7 +2,7 @@
 # Automatic port forwarding on NAT (docs/NETWORK.md): busybox httpd started in the guest
 # is reachable on the host's 127.0.0.1 at the same port (polled; fails after 10 s) and is
 # listed by `cove get --format json`; killed, the forward goes (connection refused); a
-# port taken on the host gets the next free one; port 80 is not forwarded by default;
+# port taken on the host gets the next free one; a UDP listener is forwarded too; port 80 is not forwarded by default;
 # with `cove set --no-auto-forward` (stored in config.json) nothing is; asking for it
 # without NAT or without the agent's socket is refused.
 . "$(dirname "$0")/lib.sh"
@@ -101,13 +101,39 @@ for _ in $(seq 100); do hp=$(auto_host_port $Q); [ -n "$hp" ] && break; sleep 0.
 echo "ok: host port $Q taken: guest port $Q forwarded from 127.0.0.1:$hp"
 cove exec af -- pkill -f "httpd -p $Q"
 
-# 4. port 80 is not forwarded by default
+# 4. UDP: a bound, unconnected socket in the guest (nc -u -l) is forwarded as well
+U=$((P + 20))
+timeout 30 "$COVE" exec af -- sh -c "setsid sh -c 'busybox nc -u -l -p $U >/tmp/udp.out' </dev/null >/dev/null 2>&1 &" ||
+    fail "nc -u -l"
+uh=""
+for _ in $(seq 100); do
+    uh=$(cove get af --format json | python3 -c '
+import json, sys
+for f in json.load(sys.stdin)["network"]["auto_forwards"]:
+    if f["protocol"] == "udp" and f["guest_port"] == int(sys.argv[1]):
+        print(f["host_port"])' $U)
+    [ -n "$uh" ] && break
+    sleep 0.1
+done
+[ -n "$uh" ] || { cove get af --format json; fail "UDP port $U not forwarded"; }
+python3 -c 'import socket,sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"udp-hello\n", ("127.0.0.1", int(sys.argv[1])))' "$uh"
+got=""
+for _ in $(seq 50); do
+    got=$(cove exec af -- cat /tmp/udp.out 2>/dev/null)
+    [ "$got" = udp-hello ] && break
+    sleep 0.2
+done
+[ "$got" = udp-hello ] || fail "the datagram sent to 127.0.0.1:$uh did not reach nc in the guest (got '$got')"
+cove exec af -- pkill -f "nc -u -l -p $U"
+echo "ok: UDP port $U forwarded from 127.0.0.1:$uh, a datagram went through"
+
+# 5. port 80 is not forwarded by default
 cove exec af -- busybox httpd -p 80 -h /tmp/w || fail "httpd -p 80"
 sleep 3 # six polls
 [ -z "$(auto_host_port 80)" ] || fail "port 80 was forwarded without --auto-forward-privileged"
 echo "ok: guest port 80 not forwarded"
 
-# 5. --no-auto-forward, stored: nothing is forwarded
+# 6. --no-auto-forward, stored: nothing is forwarded
 cove stop af >/dev/null || fail "stop"
 wait $runner 2>/dev/null
 runner=""
