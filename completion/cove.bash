@@ -168,7 +168,8 @@ _cove()
     create)
         opts="--cpus --memory --disk-size --from-guest --from --kernel --initrd --append
               --from-disk --format --boot --net --forward --mac --net-allow --net-block --user
-              --ssh-key --user-data --dir --display --vnc-port" ;;
+              --ssh-key --user-data --dir --no-auto-forward --auto-forward-privileged
+              --display --vnc-port" ;;
     run)
         local kernel=0
         for w in "${COMP_WORDS[@]:cmd_i+1:COMP_CWORD-cmd_i-1}"; do
@@ -176,14 +177,14 @@ _cove()
         done
         if [ $kernel = 1 ]; then
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
-                  --forward --mac --net-allow --net-block --vsock --console --no-balloon --no-seccomp --dir --display --vnc-socket"
+                  --forward --mac --net-allow --net-block --vsock --console --no-balloon --no-seccomp --dir --display --vnc-socket --auto-forward --no-auto-forward --auto-forward-privileged"
         elif [ ${#pos[@]} -gt 0 ]; then
             opts="--no-console --rm --append --disk --forward --console --no-balloon
-                  --no-seccomp --dir --display --vnc-port"
+                  --no-seccomp --dir --display --vnc-port --auto-forward --no-auto-forward --auto-forward-privileged"
         else
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
                   --forward --mac --net-allow --net-block --vsock --console --no-console --rm
-                  --no-balloon --no-seccomp --dir --display --vnc-port --vnc-socket"
+                  --no-balloon --no-seccomp --dir --display --vnc-port --vnc-socket --auto-forward --no-auto-forward --auto-forward-privileged"
             names=1
         fi ;;
     clone) opts="--insecure"; [ ${#pos[@]} = 0 ] && names=1 ;;
@@ -199,7 +200,7 @@ _cove()
     set)
         opts="--cpus --memory --disk-size --net --forward --no-forwards --mac --net-allow
               --net-block --no-net-rules --dir --no-dirs --disk-options --remove-disk --add-disk
-              --display --vnc-port"
+              --auto-forward --no-auto-forward --auto-forward-privileged --display --vnc-port"
         [ ${#pos[@]} = 0 ] && names=1 ;;
     console) opts="--web --port"; [ ${#pos[@]} = 0 ] && names=1 ;;
     stop) opts="--timeout --suspend"; names=1 ;;

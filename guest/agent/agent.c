@@ -4,7 +4,7 @@
  * Listens on vsock port AGENT_PORT; each connection is served by a child process (a
  * request that crashes or hangs takes nothing else with it) and carries one request
  * (protocol.h, docs/AGENT.md): exec, ip, get, put, getdir, putdir, poweroff, reboot,
- * clock, ping.
+ * clock, ping, ports.
  * Started by the default guest's /init when a virtio-vsock device is present; on a systemd
  * distribution by cove-agent.service (images/debian/agent/).
  */
@@ -410,6 +410,8 @@ static void serve(int fd)
         do_clock(fd, r);
     else if (!strcmp(r->op, "ping"))
         send_exit(fd, AGENT_EXITED, 0);
+    else if (!strcmp(r->op, "ports"))
+        do_ports(fd);
     else {
         send_error(fd, AGENT_ERR_REQUEST, "unknown request '%.64s'", r->op);
         send_exit(fd, AGENT_EXITED, 1);

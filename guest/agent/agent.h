@@ -42,6 +42,9 @@ void send_error(int fd, uint8_t kind, const char *fmt, ...) __attribute__((forma
 /* exec.c: runs the request's command, streaming its I/O over fd; returns when it is over. */
 void do_exec(int fd, const struct request *r);
 
+/* ports.c: the guest's listening TCP and UDP ports (the request "ports"). */
+void do_ports(int fd);
+
 /* tree.c: cove cp -r, a directory tree streamed as entries (protocol.h). */
 void do_getdir(int fd, const struct request *r, uint8_t *buf);
 void do_putdir(int fd, const struct request *r, uint8_t *buf);

@@ -68,6 +68,14 @@ static inline void agent_put_header(uint8_t *h, uint8_t type, uint8_t stream, ui
 /* Bounds the agent enforces on requests. */
 #define AGENT_MAX_ARGS 4096
 
+/* The protocol's version (docs/AGENT.md, "Versions"): 2 added the request "ports". An
+ * agent of version 1 answers a request it does not know with AGENT_ERR_REQUEST. */
+#define AGENT_PROTOCOL_VERSION 2
+
+/* "ports": the R frame holds at most this many pairs of each protocol, "tcp" or "udp" with
+ * a port 1..65535 in decimal; the host refuses more, or anything else. */
+#define AGENT_PORTS_MAX 512
+
 /* A directory tree (cove cp -r) is a stream of F frames, key/value pairs like a request:
  *   type d, name, mode   a directory: the entries after it are inside it, up to a u
  *   type u               leaves the current directory (which gets its mode then)

@@ -6,7 +6,8 @@
  *              {"nbd": "nbd://host/export", "read_only": true, "sync": "none"}],
  *              (+ "interface": "nvme")
  *    "network": {"mode": "nat", "mac": "52:54:00:12:34:56", "forwards": ["tcp:2222:22"],
- *                "allow": ["192.168.1.0/24:443"], "block": ["10.0.0.0/8"]},
+ *                "allow": ["192.168.1.0/24:443"], "block": ["10.0.0.0/8"],
+ *                "auto_forward": "off"},
  *    "boot": {"kernel": "kernel", "initrd": "initrd", "cmdline": "cove.root=/dev/vda"},
  *    "guest": {"user": "alice"},
  *    "display": {"type": "vnc", "vnc_port": 5901}}
@@ -133,6 +134,19 @@ struct cove_net_rule {
 int cove_net_rule_make(const char *spec, bool allow, struct cove_net_rule *out,
                        struct cove_error *err);
 
+/* Automatic port forwarding on NAT (docs/NETWORK.md): the guest's listening ports are
+ * forwarded from 127.0.0.1 while they listen. config.json's network.auto_forward: "on"
+ * (the default, left out), "off", or "all" (ports below 1024 too). */
+enum cove_auto_forward {
+    COVE_AUTOFWD_DEFAULT = 0, /* not said: on (settings: unchanged) */
+    COVE_AUTOFWD_ON,          /* ports 1024..65535 */
+    COVE_AUTOFWD_OFF,
+    COVE_AUTOFWD_ALL,         /* every port, 1..65535 */
+};
+/* "on", "off", "all" (DEFAULT is "on"); and back: -1 for another word. */
+const char *cove_auto_forward_name(enum cove_auto_forward a);
+int cove_auto_forward_parse(const char *s);
+
 struct cove_config {
     unsigned cpus;
     uint64_t memory_mib;
@@ -145,6 +159,7 @@ struct cove_config {
     unsigned nforwards;
     struct cove_net_rule net_rules[COVE_MAX_NET_RULES]; /* egress rules; NAT only */
     unsigned nnet_rules;
+    enum cove_auto_forward auto_forward; /* NAT only */
     char *kernel;   /* required */
     char *initrd;   /* NULL: none */
     char *cmdline;  /* NULL: none */

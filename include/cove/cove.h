@@ -52,6 +52,7 @@ struct cove_vm_memory {
     uint64_t guest_total, guest_free, guest_available, guest_cached;
 };
 
+#define COVE_MAX_AUTO_FORWARDS 256
 struct cove_vm_info {
     char name[COVE_NAME_MAX + 1];
     enum cove_vm_state state;
@@ -66,6 +67,13 @@ struct cove_vm_info {
     char run_mac[COVE_MAC_LEN + 1];
     char *run_forwards[COVE_MAX_FORWARDS];
     unsigned nrun_forwards;
+    /* While it runs on NAT: the ports forwarded automatically right now (docs/NETWORK.md),
+     * 127.0.0.1:host_port -> the guest's guest_port. */
+    struct cove_auto_forward_info {
+        bool udp;
+        uint16_t host_port, guest_port;
+    } run_auto_forwards[COVE_MAX_AUTO_FORWARDS];
+    unsigned nrun_auto_forwards;
     struct cove_vm_memory memory; /* get only, while it runs (list leaves it empty) */
     /* get only, while it runs with --display vnc: its VNC Unix socket (else empty) and
      * loopback TCP port (0: none; the password is the bundle's vnc-password) */
@@ -123,6 +131,7 @@ struct cove_create_options {
     const char *mac;             /* NULL: a random 52:54:00:xx:xx:xx */
     const struct cove_net_rule *net_rules; /* egress rules (--net-allow/--net-block); NAT */
     unsigned nnet_rules;                   /* at most COVE_MAX_NET_RULES */
+    enum cove_auto_forward auto_forward;   /* DEFAULT: on; NAT */
     const struct cove_share_config *shares; /* stored shared directories (granted here) */
     unsigned nshares;                       /* at most COVE_MAX_SHARES */
     bool display_vnc;            /* stored display: VNC (docs/DISPLAY.md); else none */
@@ -154,6 +163,7 @@ struct cove_vm_settings {
     bool set_net_rules;     /* replace the stored egress rules by these (none: no rules) */
     const struct cove_net_rule *net_rules;
     unsigned nnet_rules;
+    enum cove_auto_forward auto_forward; /* DEFAULT: unchanged */
     bool set_shares;        /* replace the stored shares by these (none: an empty list) */
     const struct cove_share_config *shares;
     unsigned nshares;
@@ -275,6 +285,7 @@ struct cove_run_options {
     unsigned nextra_disks;
     const char *const *forwards; /* added to the configuration's ones */
     unsigned nforwards;
+    enum cove_auto_forward auto_forward; /* DEFAULT: the configuration's (NAT only) */
     const struct cove_share_config *shares; /* shared directories for this run */
     unsigned nshares;
     /* The guest agent's hybrid-vsock socket of an ephemeral VM (cove_run_config); NULL:

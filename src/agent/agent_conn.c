@@ -359,6 +359,23 @@ int cove_agent_ip(int fd, char *out, size_t n, struct cove_error *err)
     return 0;
 }
 
+int agent_ports(int fd, struct agent_port *out, unsigned *n, int timeout_ms,
+                struct cove_error *err)
+{
+    struct agent_req *r = calloc(1, sizeof *r);
+    char *res = malloc(AGENT_FRAME_MAX);
+    uint32_t got = 0;
+    *n = 0;
+    int rc = r && res ? simple(fd, "ports", r, AGENT_REPLY_RESULT, res, AGENT_FRAME_MAX, &got,
+                               timeout_ms, err)
+                      : cove_error_set(err, -ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = agent_ports_parse((const uint8_t *)res, got, out, n, err);
+    free(r);
+    free(res);
+    return rc;
+}
+
 int agent_poweroff(int fd, bool reboot, struct cove_error *err)
 {
     struct agent_req r = {.len = 0};

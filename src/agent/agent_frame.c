@@ -211,6 +211,39 @@ static bool next_pair(const struct agent_frame *f, uint32_t *at, const char **k,
     return true;
 }
 
+int agent_ports_parse(const uint8_t *p, size_t len, struct agent_port *out, unsigned *n,
+                      struct cove_error *err)
+{
+    *n = 0;
+    if (len > AGENT_FRAME_MAX)
+        return *n = 0, violation(err, "a ports answer over the frame size");
+    struct agent_frame f = {AGENT_T_RESULT, 0, (uint32_t)len, p};
+    unsigned count[2] = {0, 0};
+    uint32_t at = 0;
+    const char *k, *v;
+    bool bad = false;
+    while (next_pair(&f, &at, &k, &v, &bad)) {
+        bool udp = !strcmp(k, "udp");
+        uint64_t port;
+        if (!udp && strcmp(k, "tcp"))
+            return *n = 0, violation(err, "a ports answer with a key other than tcp and udp");
+        if (v[0] == '0' || !parse_number(v, 10, 65535, &port) || port == 0)
+            return *n = 0, violation(err, "a ports answer with a port outside 1..65535");
+        if (++count[udp] > AGENT_PORTS_MAX)
+            return *n = 0, violation(err, "a ports answer with too many ports");
+        bool seen = false;
+        for (unsigned i = 0; i < *n && !seen; i++)
+            seen = out[i].port == port && out[i].udp == udp;
+        if (!seen)
+            out[(*n)++] = (struct agent_port){(uint16_t)port, udp};
+    }
+    if (bad) {
+        *n = 0;
+        return *n = 0, violation(err, "a ports answer whose strings do not end inside it");
+    }
+    return 0;
+}
+
 /* An F frame into e, by the rules of protocol.h and the bounds of t. */
 static int tree_entry(struct agent_tree *t, const struct agent_frame *f, struct agent_entry *e,
                       struct cove_error *err)

@@ -91,6 +91,18 @@ struct agent_entry {
 int agent_tree_feed(struct agent_tree *t, const struct agent_frame *f, struct agent_entry *e,
                     struct cove_error *err);
 
+/* The answer to "ports" (the R frame's payload): pairs "tcp" or "udp" with a port, 1..65535
+ * in decimal digits without a leading zero, at most AGENT_PORTS_MAX of each protocol, and
+ * nothing else. A port named twice counts once. Fills out (room for 2 * AGENT_PORTS_MAX)
+ * and *n: 0, or -EPROTO with err saying what was wrong. */
+struct agent_port {
+    uint16_t port;
+    bool udp;
+};
+#define AGENT_PORTS_OUT_MAX (2 * AGENT_PORTS_MAX)
+int agent_ports_parse(const uint8_t *p, size_t len, struct agent_port *out, unsigned *n,
+                      struct cove_error *err);
+
 /* The frames of a running exec. */
 struct agent_exec_reply {
     bool have_error;

@@ -133,6 +133,13 @@ int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
                    const struct net_egress *egress, struct net_attachment **out,
                    struct cove_error *err);
 
+/* While the NAT n runs: adds (add) or removes the forward 127.0.0.1:host_port ->
+ * 10.0.2.15:guest_port (automatic port forwarding, src/vm/autofwd.c). 0, or a negative
+ * errno: -EADDRINUSE when the host port is taken, -EACCES below 1024 without privileges,
+ * -ENOENT when removing one that is not there, -EINVAL when n is no NAT. */
+int net_slirp_hostfwd(struct net_attachment *n, bool add, bool udp, uint16_t host_port,
+                      uint16_t guest_port);
+
 /* An existing TAP interface ifname (net_tap.c): frames go to and come from it as they
  * are. Opening one the user does not own needs CAP_NET_ADMIN. The MTU is the TAP's. */
 int net_tap_open(const char *ifname, struct net_attachment **out, struct cove_error *err);

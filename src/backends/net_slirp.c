@@ -430,6 +430,26 @@ static int add_forward(struct net_slirp *s, const struct net_forward *f, struct 
                           strerror(e));
 }
 
+int net_slirp_hostfwd(struct net_attachment *n, bool add, bool udp, uint16_t host_port,
+                      uint16_t guest_port)
+{
+    if (!n || n->ops != &slirp_ops)
+        return -EINVAL;
+    struct net_slirp *s = to_slirp(n);
+    struct in_addr lo = ip4(0x7f000001u);
+    pthread_mutex_lock(&s->lock);
+    errno = 0;
+    int rc = add ? slirp_add_hostfwd(s->slirp, udp, lo, host_port, ip4(SLIRP_GUEST), guest_port)
+                 : slirp_remove_hostfwd(s->slirp, udp, lo, host_port);
+    int e = errno;
+    if (rc == 0)
+        wake_locked(s); /* a new listening socket: the thread polls it from now on */
+    pthread_mutex_unlock(&s->lock);
+    if (rc == 0)
+        return 0;
+    return add ? -(e ? e : EADDRINUSE) : -ENOENT;
+}
+
 static struct net_rule *copy_rules(const struct net_rule *r, unsigned n)
 {
     struct net_rule *c = malloc((n ? n : 1) * sizeof *c);

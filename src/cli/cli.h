@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cove/config.h>
+
 /* Exit codes of the cove command (documented in docs/CLI.md). */
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAILURE 1     /* the operation failed (bad input, missing file, ...) */
@@ -97,6 +99,28 @@ int cli_parse_vnc_port(const char *text, int *port);
     "                    " P "repeatable\n" \
     "  --net-block CIDR  " P "(NAT) the guest cannot reach CIDR (an allow rule wins);\n" \
     "                    " P "repeatable\n"
+#define AUTO_FORWARD_HELP(P) \
+    "  --no-auto-forward " P "(NAT) do not forward the guest's listening ports (by default\n" \
+    "                    " P "each TCP/UDP port 1024-65535 the guest listens on is forwarded\n" \
+    "                    " P "from 127.0.0.1:PORT, or the next free port, while it listens)\n" \
+    "  --auto-forward-privileged  " P "(NAT) forward ports below 1024 too\n"
+/* The long options of automatic port forwarding (run, create, set): the codes below in
+ * each command's option table; cli_auto_forward_option turns one into the setting. */
+enum { O_AUTO_FORWARD = 700, O_NO_AUTO_FORWARD, O_AUTO_FORWARD_PRIVILEGED };
+#define AUTO_FORWARD_OPTIONS \
+    {"auto-forward", no_argument, NULL, O_AUTO_FORWARD}, \
+    {"no-auto-forward", no_argument, NULL, O_NO_AUTO_FORWARD}, \
+    {"auto-forward-privileged", no_argument, NULL, O_AUTO_FORWARD_PRIVILEGED}
+/* 1: not such an option; 0: *out set. */
+static inline int cli_auto_forward_option(int c, enum cove_auto_forward *out)
+{
+    switch (c) {
+    case O_AUTO_FORWARD: *out = COVE_AUTOFWD_ON; return 0;
+    case O_NO_AUTO_FORWARD: *out = COVE_AUTOFWD_OFF; return 0;
+    case O_AUTO_FORWARD_PRIVILEGED: *out = COVE_AUTOFWD_ALL; return 0;
+    default: return 1;
+    }
+}
 struct cove_net_spec;
 int cli_parse_net(const char *text, struct cove_net_spec *out);
 /* --net-allow / --net-block SPEC: checks it and appends it to rules[*n]. */

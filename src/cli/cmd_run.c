@@ -44,6 +44,9 @@ static const char run_usage[] =
     "                    (PCIe) instead of virtio-blk: /dev/nvme0n1, nvme0n2... in order\n"
     "  --forward tcp|udp:[ADDR:]HOSTPORT:GUESTPORT  forwards a host port (on 127.0.0.1\n"
     "                    unless ADDR) to the guest through the NAT; repeatable\n"
+    "  --auto-forward    (NAT) forward the guest's listening ports (a VM NAME: its stored\n"
+    "                    setting unless given; an ephemeral VM: needs --vsock)\n"
+    AUTO_FORWARD_HELP("")
     "  --dir [NAME:]PATH[:ro]  shares the host directory PATH with the guest (virtio-fs,\n"
     "                    served by virtiofsd); the default guest mounts it at /mnt/cove/NAME\n"
     "                    (NAME: PATH's last component unless given); :ro makes it\n"
@@ -150,6 +153,9 @@ static int parse_option(int c, char *arg, struct run_args *a)
     case 'N': return cli_parse_net(arg, &a->net);
     case 'a': return cli_add_net_rule(arg, true, cfg->net_rules, &cfg->nnet_rules);
     case 'b': return cli_add_net_rule(arg, false, cfg->net_rules, &cfg->nnet_rules);
+    case O_AUTO_FORWARD:
+    case O_NO_AUTO_FORWARD:
+    case O_AUTO_FORWARD_PRIVILEGED: return cli_auto_forward_option(c, &a->o.auto_forward);
     case 'M':
         if (cove_config_check_mac(arg, &err) < 0) {
             cli_error("%s", err.message);
@@ -198,6 +204,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         {"mac", required_argument, NULL, 'M'},
         {"net-allow", required_argument, NULL, 'a'},
         {"net-block", required_argument, NULL, 'b'},
+        AUTO_FORWARD_OPTIONS,
         {"vsock", required_argument, NULL, 'V'},
         {"console", required_argument, NULL, 'C'},
         {"display", required_argument, NULL, 'G'},

@@ -125,6 +125,7 @@ struct net_args {
     const char *mac;
     struct cove_net_rule rules[COVE_MAX_NET_RULES];
     unsigned nrules;
+    enum cove_auto_forward auto_forward;
 };
 
 int cli_parse_net(const char *text, struct cove_net_spec *out)
@@ -224,7 +225,7 @@ static int net_option(int c, const char *arg, struct net_args *n)
     case O_MAC: return set_mac(arg, n);
     case O_NET_ALLOW: return cli_add_net_rule(arg, true, n->rules, &n->nrules);
     case O_NET_BLOCK: return cli_add_net_rule(arg, false, n->rules, &n->nrules);
-    default: return 1;
+    default: return cli_auto_forward_option(c, &n->auto_forward);
     }
 }
 
@@ -249,6 +250,7 @@ static const char create_usage[] =
     "                   [--net nat|none|tap:IFNAME|bridge:BRIDGE|network:NAME]\n"
     "                   [--forward SPEC]... [--mac MAC]\n"
     "                   [--net-allow CIDR[:PORT]]... [--net-block CIDR]...\n"
+    "                   [--no-auto-forward | --auto-forward-privileged]\n"
     "                   [--dir [NAME:]PATH[:ro]]... [--display none|vnc [--vnc-port PORT]]\n"
     "\n"
     "Makes a new VM bundle. From the default guest (the default) the disk holds an ext4\n"
@@ -281,6 +283,7 @@ static const char create_usage[] =
     "                     (ADDR 127.0.0.1 unless given); repeatable, at most 64\n"
     "  --mac MAC          the interface's MAC (default: random 52:54:00:xx:xx:xx)\n"
     NET_RULES_HELP(" ")
+    AUTO_FORWARD_HELP(" ")
     "  --dir [NAME:]PATH[:ro]  a host directory shared at every run (virtio-fs), mounted in\n"
     "                     the guest at /mnt/cove/NAME (NAME: PATH's last component);\n"
     "                     repeatable, at most 4; granted by this cove only (docs/BUNDLES.md)\n"
@@ -311,6 +314,7 @@ int cmd_create(int argc, char **argv)
         {"mac", required_argument, NULL, O_MAC},
         {"net-allow", required_argument, NULL, O_NET_ALLOW},
         {"net-block", required_argument, NULL, O_NET_BLOCK},
+        AUTO_FORWARD_OPTIONS,
         {"dir", required_argument, NULL, O_DIR},
         {"display", required_argument, NULL, O_DISPLAY},
         {"vnc-port", required_argument, NULL, O_VNC_PORT},
@@ -420,6 +424,7 @@ int cmd_create(int argc, char **argv)
     o.mac = n.mac;
     o.net_rules = n.rules;
     o.nnet_rules = n.nrules;
+    o.auto_forward = n.auto_forward;
     struct cove_error err = {0};
     const char *name = argv[optind];
     if (cove_name_check(name, &err) < 0)
@@ -647,10 +652,21 @@ static json_t *info_json(const struct cove_vm_info *v, bool with_config)
         for (unsigned i = 0; i < v->nrun_forwards; i++)
             json_array_append_new(fw, json_string(v->run_forwards[i]));
         char mode[COVE_NET_NAME_MAX + 16];
-        json_object_set_new(o, "network",
-                            json_pack("{s:s, s:s, s:o}", "mode",
-                                      cove_net_spec_text(&v->config.net, mode, sizeof mode),
-                                      "mac", v->run_mac, "forwards", fw));
+        json_t *net = json_pack("{s:s, s:s, s:o}", "mode",
+                                cove_net_spec_text(&v->config.net, mode, sizeof mode), "mac",
+                                v->run_mac, "forwards", fw);
+        if (net && v->config.net.mode == COVE_NET_NAT) {
+            json_t *af = json_array();
+            for (unsigned i = 0; i < v->nrun_auto_forwards; i++) {
+                const struct cove_auto_forward_info *a = &v->run_auto_forwards[i];
+                json_array_append_new(af, json_pack("{s:s, s:s, s:i, s:i}", "protocol",
+                                                    a->udp ? "udp" : "tcp", "host_addr",
+                                                    "127.0.0.1", "host_port", a->host_port,
+                                                    "guest_port", a->guest_port));
+            }
+            json_object_set_new(net, "auto_forwards", af);
+        }
+        json_object_set_new(o, "network", net);
     }
     if (v->vnc_socket[0]) /* running with a display: where it is served */
         json_object_set_new(o, "display",
@@ -763,6 +779,11 @@ int cmd_get(int argc, char **argv)
             printf("network:   %s, mac %s\n", mode, v.run_mac);
             for (unsigned i = 0; i < v.nrun_forwards; i++)
                 printf("forward:   %s\n", v.run_forwards[i]);
+            for (unsigned i = 0; i < v.nrun_auto_forwards; i++) {
+                const struct cove_auto_forward_info *a = &v.run_auto_forwards[i];
+                printf("auto-forward: %s:127.0.0.1:%u:%u\n", a->udp ? "udp" : "tcp",
+                       a->host_port, a->guest_port);
+            }
         } else if (cove_config_has_net(&v.config)) {
             printf("network:   %s, mac %s\n", mode, v.config.mac[0] ? v.config.mac : "random per run");
             for (unsigned i = 0; i < v.config.nforwards; i++)
@@ -770,6 +791,10 @@ int cmd_get(int argc, char **argv)
         } else {
             printf("network:   none\n");
         }
+        if (cove_config_has_net(&v.config) && v.config.net.mode == COVE_NET_NAT)
+            printf("auto-forwarding: %s\n", v.config.auto_forward == COVE_AUTOFWD_OFF ? "off"
+                   : v.config.auto_forward == COVE_AUTOFWD_ALL ? "on, ports below 1024 too"
+                   : "on");
         for (unsigned i = 0; cove_config_has_net(&v.config) && i < v.config.nnet_rules; i++)
             printf("%s %s\n", v.config.net_rules[i].allow ? "net-allow:" : "net-block:",
                    v.config.net_rules[i].spec);
@@ -900,6 +925,7 @@ int cmd_set(int argc, char **argv)
         "usage: cove set NAME [--cpus N] [--memory SIZE] [--disk-size SIZE]\n"
         "                [--net MODE] [--forward SPEC]... [--no-forwards] [--mac MAC]\n"
         "                [--net-allow CIDR[:PORT]]... [--net-block CIDR]... [--no-net-rules]\n"
+        "                [--auto-forward | --no-auto-forward | --auto-forward-privileged]\n"
         "                [--dir [NAME:]PATH[:ro]]... [--no-dirs]\n"
         "                [--disk-options N:OPTIONS] [--remove-disk N] [--add-disk NBD-URI]...\n"
         "                [--display none|vnc] [--vnc-port PORT]\n\n"
@@ -916,6 +942,8 @@ int cmd_set(int argc, char **argv)
         NET_RULES_HELP(" ")
         "                     (given, they replace the stored rules)\n"
         "  --no-net-rules     removes every stored egress rule\n"
+        "  --auto-forward     (NAT) forwards the guest's listening ports 1024-65535 again\n"
+        AUTO_FORWARD_HELP(" ")
         "  --dir [NAME:]PATH[:ro]  replaces the stored shared directories by the ones given\n"
         "                     (repeatable), granted by this cove (docs/BUNDLES.md)\n"
         "  --no-dirs          removes every stored shared directory\n"
@@ -941,6 +969,7 @@ int cmd_set(int argc, char **argv)
         {"mac", required_argument, NULL, O_MAC},
         {"net-allow", required_argument, NULL, O_NET_ALLOW},
         {"net-block", required_argument, NULL, O_NET_BLOCK},
+        AUTO_FORWARD_OPTIONS,
         {"no-net-rules", no_argument, NULL, O_NO_RULES},
         {"dir", required_argument, NULL, O_DIR},
         {"no-dirs", no_argument, NULL, O_NO_DIRS},
@@ -1034,18 +1063,20 @@ int cmd_set(int argc, char **argv)
     s.set_net_rules = no_rules || n.nrules;
     s.net_rules = n.rules;
     s.nnet_rules = n.nrules;
+    s.auto_forward = n.auto_forward;
     s.add_disks = d.add;
     s.nadd_disks = d.nadd;
     if (s.set_display && !s.display_vnc && s.vnc_port) {
         cli_error("--vnc-port needs a display: --display vnc, not none");
         return CLI_EXIT_USAGE;
     }
-    bool net = s.net.mode || s.set_forwards || s.mac || s.set_net_rules;
+    bool net = s.net.mode || s.set_forwards || s.mac || s.set_net_rules || s.auto_forward;
     bool other = s.set_shares || s.disk_options || s.remove_disk || s.nadd_disks ||
                  s.set_display || s.vnc_port;
     if (!s.cpus && !s.memory_mib && !s.disk_size && !net && !other) {
         cli_error("nothing to change; pass --cpus, --memory, --disk-size, --net, --forward, "
-                  "--no-forwards, --mac, --net-allow, --net-block, --no-net-rules, --dir, "
+                  "--no-forwards, --mac, --net-allow, --net-block, --no-net-rules, "
+                  "--auto-forward, --no-auto-forward, --auto-forward-privileged, --dir, "
                   "--no-dirs, --disk-options, --remove-disk, --add-disk, --display or "
                   "--vnc-port");
         return CLI_EXIT_USAGE;

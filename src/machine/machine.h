@@ -225,6 +225,9 @@ const struct guest_ram *machine_guest_ram(struct machine *m);
  * valid until machine_destroy(). */
 struct virtio_balloon;
 struct virtio_balloon *machine_balloon(struct machine *m);
+/* The NAT (libslirp) of the machine's first network interface, or NULL when it has none:
+ * for host forwards added while it runs (net_slirp_hostfwd). It lives as long as m. */
+struct net_attachment *machine_nat(struct machine *m);
 
 /* The display's devices (all NULL without one); valid until machine_destroy(). */
 struct virtio_gpu;

@@ -78,6 +78,7 @@ struct machine {
     struct iothread *io;
     struct virtio_mmio *virtio[MACHINE_MAX_VIRTIO];
     struct virtio_balloon *balloon; /* inside one of virtio[], or NULL */
+    struct net_attachment *nat;     /* the first NAT interface's back end, or NULL */
     struct machine_display display;   /* inside virtio[], or NULLs */
     /* PCIe (pci_slots.c): the host bridge, NULL without PCI devices, and the NVMe
      * controller on it (every NVMe disk a namespace), NULL without NVMe disks. */

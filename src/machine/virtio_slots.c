@@ -117,6 +117,10 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
             return rc;
         if ((rc = place(m, &next_slot, t, err)) < 0)
             return rc;
+        bool is_nat = net->spec.mode != COVE_NET_TAP && net->spec.mode != COVE_NET_BRIDGE &&
+                      net->spec.mode != COVE_NET_NETWORK;
+        if (is_nat && !m->nat) /* the device owns it; for host forwards added later */
+            m->nat = nat;
     }
     if (cfg->rng) {
         struct virtio_mmio_params p = params_for(m, next_slot - 1);
@@ -170,6 +174,11 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
         log_info("no virtio slot left for the balloon; the VM runs without one");
     }
     return 0;
+}
+
+struct net_attachment *machine_nat(struct machine *m)
+{
+    return m->nat;
 }
 
 struct virtio_balloon *machine_balloon(struct machine *m)

@@ -385,7 +385,8 @@ int cove_vm_create(const char *name, const struct cove_create_options *o, struct
     if (o->vnc_port && !o->display_vnc)
         return cove_error_set(err, -EINVAL, "a VNC port needs a display: add --display vnc");
     struct store_net_change ch = {o->net, o->nforwards > 0, o->forwards, o->nforwards, o->mac,
-                                  o->nnet_rules > 0, o->net_rules, o->nnet_rules};
+                                  o->nnet_rules > 0, o->net_rules, o->nnet_rules,
+                                  o->auto_forward};
     if ((rc = store_set_network(&cfg, &ch, err)) < 0 ||
         (rc = store_set_shares(&s, &cfg, o->shares, o->nshares, err)) < 0) {
         cove_config_free(&cfg);
@@ -536,10 +537,11 @@ int cove_vm_set(const char *name, const struct cove_vm_settings *set, struct cov
     } else {
         /* The network in memory first, then the disk (its size is not in config.json),
          * then the file: a refused setting or shrink leaves everything unchanged. */
-        bool network = set->net.mode || set->set_forwards || set->mac || set->set_net_rules;
+        bool network = set->net.mode || set->set_forwards || set->mac || set->set_net_rules ||
+                       set->auto_forward;
         struct store_net_change ch = {set->net, set->set_forwards, set->forwards,
                                       set->nforwards, set->mac, set->set_net_rules,
-                                      set->net_rules, set->nnet_rules};
+                                      set->net_rules, set->nnet_rules, set->auto_forward};
         if (network)
             rc = store_set_network(&cfg, &ch, err);
         if (rc == 0 && set->set_shares)

@@ -92,6 +92,7 @@ struct store_net_change {
     bool set_rules;           /* replace the egress rules by these */
     const struct cove_net_rule *rules;
     unsigned nrules;
+    enum cove_auto_forward auto_forward; /* DEFAULT: unchanged */
 };
 int store_set_network(struct cove_config *cfg, const struct store_net_change *ch,
                       struct cove_error *err);

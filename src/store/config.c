@@ -263,7 +263,8 @@ static int parse_net_rules(struct ctx *c, const json_t *net, bool allow, struct 
 
 static int parse_network(struct ctx *c, const json_t *root, struct cove_config *cfg)
 {
-    static const char *const keys[] = {"mode", "nat", "mac", "forwards", "allow", "block", NULL};
+    static const char *const keys[] = {"mode",  "nat",   "mac",          "forwards",
+                                       "allow", "block", "auto_forward", NULL};
     json_t *net = json_object_get(root, "network");
     if (!net || json_is_null(net))
         return 0;
@@ -305,6 +306,13 @@ static int parse_network(struct ctx *c, const json_t *root, struct cove_config *
     if ((rc = parse_net_rules(c, net, true, cfg)) < 0 ||
         (rc = parse_net_rules(c, net, false, cfg)) < 0)
         return rc;
+    json_t *af = json_object_get(net, "auto_forward");
+    if (af && !json_is_null(af)) {
+        int a = json_is_string(af) ? cove_auto_forward_parse(json_string_value(af)) : -1;
+        if (a < 0)
+            return bad(c, "network.auto_forward", "must be \"on\", \"off\" or \"all\"", af);
+        cfg->auto_forward = (enum cove_auto_forward)a;
+    }
     json_t *fw = json_object_get(net, "forwards");
     if (!fw || json_is_null(fw))
         return 0;
@@ -650,6 +658,17 @@ int cove_config_load(const char *path, struct cove_config *out, struct cove_erro
     return rc;
 }
 
+const char *cove_auto_forward_name(enum cove_auto_forward a)
+{
+    return a == COVE_AUTOFWD_OFF ? "off" : a == COVE_AUTOFWD_ALL ? "all" : "on";
+}
+
+int cove_auto_forward_parse(const char *s)
+{
+    return !strcmp(s, "on") ? COVE_AUTOFWD_ON : !strcmp(s, "off") ? COVE_AUTOFWD_OFF
+           : !strcmp(s, "all") ? COVE_AUTOFWD_ALL : -1;
+}
+
 int cove_config_validate(const struct cove_config *cfg, const char *what, struct cove_error *err)
 {
     char *text = cove_config_to_json(cfg);
@@ -716,6 +735,9 @@ char *cove_config_to_json(const struct cove_config *cfg)
             json_object_set_new(net, "block", block);
         else
             json_decref(block);
+        if (cfg->auto_forward == COVE_AUTOFWD_OFF || cfg->auto_forward == COVE_AUTOFWD_ALL)
+            json_object_set_new(net, "auto_forward",
+                                json_string(cove_auto_forward_name(cfg->auto_forward)));
         json_object_set_new(root, "network", net);
     }
     json_object_set_new(root, "boot", boot_json(cfg));

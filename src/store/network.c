@@ -93,12 +93,20 @@ int store_set_network(struct cove_config *cfg, const struct store_net_change *ch
                    : cove_error_set(err, -EINVAL, "the VM has %u egress rule(s), which need a "
                                     "network; pass --no-net-rules with --net %s (rules are "
                                     "for --net nat)", nrules, text);
+    if ((ch->auto_forward == COVE_AUTOFWD_ON || ch->auto_forward == COVE_AUTOFWD_ALL) &&
+        net.mode != COVE_NET_NAT)
+        return cove_error_set(err, -EINVAL, "automatic port forwarding needs a network on NAT, "
+                              "not %s (other modes reach the guest at its own address); drop "
+                              "--auto-forward%s", text,
+                              ch->auto_forward == COVE_AUTOFWD_ALL ? "-privileged" : "");
     if (ch->set_forwards && (rc = replace_forwards(cfg, ch->forwards, ch->nforwards, err)) < 0)
         return rc;
     if (ch->set_rules) {
         memcpy(cfg->net_rules, ch->rules, ch->nrules * sizeof *ch->rules);
         cfg->nnet_rules = ch->nrules;
     }
+    if (ch->auto_forward)
+        cfg->auto_forward = ch->auto_forward;
     cfg->has_network = true;
     cfg->net = net;
     if (net.mode == COVE_NET_NONE)

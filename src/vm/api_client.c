@@ -57,6 +57,19 @@ static void read_network(const json_t *net, struct cove_vm_info *info)
         if (copy)
             info->run_forwards[info->nrun_forwards++] = copy;
     }
+    json_array_foreach(json_object_get(net, "auto_forwards"), i, f) {
+        const json_t *proto = json_object_get(f, "protocol");
+        const json_t *host = json_object_get(f, "host_port"), *guest = json_object_get(f, "guest_port");
+        if (info->nrun_auto_forwards == COVE_MAX_AUTO_FORWARDS || !json_is_string(proto) ||
+            (strcmp(json_string_value(proto), "tcp") && strcmp(json_string_value(proto), "udp")) ||
+            !json_is_integer(host) || !json_is_integer(guest) || json_integer_value(host) < 1 ||
+            json_integer_value(host) > 65535 || json_integer_value(guest) < 1 ||
+            json_integer_value(guest) > 65535)
+            continue;
+        info->run_auto_forwards[info->nrun_auto_forwards++] = (struct cove_auto_forward_info){
+            !strcmp(json_string_value(proto), "udp"), (uint16_t)json_integer_value(host),
+            (uint16_t)json_integer_value(guest)};
+    }
 }
 
 int api_client_state(const char *sock_path, char *state, size_t n, struct cove_vm_info *info,

@@ -25,6 +25,7 @@
 #include "machine/machine.h"
 #include "util/log.h"
 #include "util/usock.h"
+#include "vm/autofwd.h"
 #include "vm/http.h"
 
 #define REQUEST_TIMEOUT_MS 2000 /* from accept to the last byte of the response */
@@ -80,8 +81,20 @@ static char *state_body(struct api_server *s)
         json_t *fw = json_array();
         for (unsigned i = 0; i < s->info.nforwards; i++)
             json_array_append_new(fw, json_string(s->info.forwards[i]));
-        json_object_set_new(o, "network", json_pack("{s:s, s:o}", "mac", s->info.mac,
-                                                     "forwards", fw));
+        json_t *net = json_pack("{s:s, s:o}", "mac", s->info.mac, "forwards", fw);
+        if (net && s->info.autofwd) { /* what is forwarded automatically right now */
+            struct autofwd_entry *e = malloc(AUTOFWD_MAX * sizeof *e);
+            unsigned n = e ? autofwd_list(s->info.autofwd, e, AUTOFWD_MAX) : 0;
+            json_t *af = json_array();
+            for (unsigned i = 0; i < n; i++)
+                json_array_append_new(af, json_pack("{s:s, s:s, s:i, s:i}", "protocol",
+                                                    e[i].udp ? "udp" : "tcp", "host_addr",
+                                                    "127.0.0.1", "host_port", e[i].host_port,
+                                                    "guest_port", e[i].guest_port));
+            free(e);
+            json_object_set_new(net, "auto_forwards", af);
+        }
+        json_object_set_new(o, "network", net);
     }
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);

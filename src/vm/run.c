@@ -37,6 +37,7 @@
 #include "store/bundle.h"
 #include "store/shares.h"
 #include "util/log.h"
+#include "vm/autofwd.h"
 #include "vm/resume_identity.h"
 #include "vm/seccomp.h"
 #include "vm/state_helper.h"
@@ -268,6 +269,7 @@ struct run_ctx {
     struct timespec snap_t0;
     double snap_ms;
     struct resume_identity identity; /* after a resume: the clock, a fork's hostname/MAC */
+    struct autofwd *autofwd;         /* automatic port forwarding (NAT), or NULL */
 };
 
 /* The run's attachments of the configuration's writable disks (those a snapshot covers),
@@ -1037,7 +1039,9 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
             confined = true;
         }
         enum machine_stop_reason why = 0;
+        autofwd_set_nat(c->autofwd, machine_nat(m));
         rc = machine_run(m, &why, err);
+        autofwd_set_nat(c->autofwd, NULL); /* its forwards go with the machine's NAT */
         if (api)
             api_server_set_machine(api, NULL);
         runner_set_machine(runner, NULL);
@@ -1074,6 +1078,33 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
         }
         return cove_error_set(err, -EIO, "the machine stopped for no known reason");
     }
+}
+
+/* Automatic port forwarding (autofwd.h): on a NAT with a guest agent's socket, unless the
+ * run or the configuration turns it off. */
+static int start_autofwd(struct run_ctx *c, const struct cove_run_options *o,
+                         const struct machine_config *mc, struct cove_error *err)
+{
+    enum cove_auto_forward a = o->auto_forward ? o->auto_forward : c->cfg.auto_forward;
+    bool nat = mc->nnets && c->net.spec.mode == COVE_NET_NAT;
+    bool asked = o->auto_forward == COVE_AUTOFWD_ON || o->auto_forward == COVE_AUTOFWD_ALL;
+    const char *opt = o->auto_forward == COVE_AUTOFWD_ALL ? "--auto-forward-privileged"
+                                                          : "--auto-forward";
+    if (asked && !nat) {
+        char text[COVE_NET_NAME_MAX + 16] = "none";
+        if (mc->nnets)
+            cove_net_spec_text(&c->net.spec, text, sizeof text);
+        return cove_error_set(err, -EINVAL, "VM '%s': %s needs a network on NAT (--net nat), "
+                              "not %s; other modes reach the guest at its own address",
+                              vm_label(c), opt, text);
+    }
+    if (asked && !mc->vsock_path)
+        return cove_error_set(err, -EINVAL, "%s needs the guest agent: give --vsock PATH", opt);
+    if (!nat || !mc->vsock_path || a == COVE_AUTOFWD_OFF)
+        return 0;
+    struct autofwd_options ao = {mc->vsock_path, a == COVE_AUTOFWD_ALL, c->forwards,
+                                 c->net.nforwards};
+    return autofwd_start(&ao, &c->autofwd, err);
 }
 
 /* Builds the machine configuration from c->cfg and runs it; for a bundle also its lock
@@ -1121,13 +1152,15 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
     if (rc == 0 && bundle && c->state_dir[0])
         rc = state_helper_start(c->bundle, c->name, &c->cfg, c->state_dir, &c->state_helper,
                                 err);
+    if (rc == 0)
+        rc = start_autofwd(c, o, &mc, err);
     if (rc == 0 && bundle) {
         if (store_path(path, sizeof path, "%s/api.sock", c->run_dir) < 0)
             rc = cove_error_set(err, -ENAMETOOLONG, "path too long");
         struct api_server_info info = {c->name,           getpid(),          c->cfg.cpus,
                                        c->cfg.memory_mib, c->mac,            c->forward_specs,
                                        c->net.nforwards,  suspend_machine,   c,
-                                       snapshot_machine,  snapshot_wait};
+                                       snapshot_machine,  snapshot_wait,     c->autofwd};
         if (rc == 0)
             rc = api_server_start(path, &info, &api, err);
     }
@@ -1136,6 +1169,8 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
     resume_identity_join(&c->identity); /* the machine is gone: it ends at once */
     if (api)
         api_server_stop(api);
+    autofwd_stop(c->autofwd);
+    c->autofwd = NULL;
     state_helper_stop(c->state_helper);
     c->state_helper = NULL;
     if (runner != o->runner)

@@ -41,6 +41,8 @@ struct api_server_info {
     int (*snapshot)(void *opaque, struct machine *m, bool restore, const char *tag,
                     bool *running, struct cove_error *err);
     int (*snapshot_wait)(void *opaque, double *ms, struct cove_error *err);
+    /* The run's automatic port forwarding (GET /vm lists its forwards), or NULL. */
+    struct autofwd *autofwd;
 };
 
 int api_server_start(const char *sock_path, const struct api_server_info *info,

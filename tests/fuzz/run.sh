@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 SECONDS_EACH=${1:-20}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(virtq blk mmio net vsock http fwd_syn egress agent vhost_user config balloon disk_spec oci nvme state netsvc gpu web)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(virtq blk mmio net vsock http fwd_syn egress agent agent_ports vhost_user config balloon disk_spec oci nvme state netsvc gpu web)
 OUT=${FUZZ_BUILD:-build-fuzz}
 CC=${FUZZ_CC:-clang}
 mkdir -p "$OUT"

@@ -62,8 +62,10 @@ exactly "direct firmware" -- cove create dev --boot ""
 exactly "cdisk qcow2 raw" -- cove create dev --from-disk x --format ""
 exactly "$TMP/files/disk.img" -- cove create dev --from-disk "$TMP/files/d"
 offers --kernel --no-console --rm --firmware --net -- cove run --
-exactly "--append --console --dir --disk --display --forward --help --no-balloon --no-console --no-seccomp --rm --vnc-port" -- cove run alpha --
+exactly "--append --auto-forward --auto-forward-privileged --console --dir --disk --display --forward --help --no-auto-forward --no-balloon --no-console --no-seccomp --rm --vnc-port" -- cove run alpha --
 offers --initrd --firmware --no-rng --no-balloon --no-seccomp --vsock -- cove run --kernel "$TMP/files/vmlinux" --
+offers --no-auto-forward --auto-forward-privileged -- cove create x --
+offers --auto-forward --no-auto-forward --auto-forward-privileged -- cove set alpha --
 offers -i -t -e -w --timeout --exec-timeout --vsock -- cove exec alpha -
 exactly "--all --help --vsock --wait" -- cove ip alpha --
 exactly "--format --help" -- cove list --

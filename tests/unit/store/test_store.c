@@ -81,6 +81,40 @@ TEST(network_mode_round_trip)
     cove_config_free(&cfg);
 }
 
+/* network.auto_forward: left out is on; "off" and "all" go through config.json and back;
+ * anything else is refused with the key named. */
+TEST(auto_forward_round_trip)
+{
+    struct cove_config cfg;
+    struct cove_error err = {0};
+    CHECK(cove_config_parse(GOOD, strlen(GOOD), "config.json", &cfg, &err) == 0);
+    CHECK(cfg.auto_forward == COVE_AUTOFWD_DEFAULT);
+    char *text = cove_config_to_json(&cfg);
+    REQUIRE(text);
+    CHECK(!strstr(text, "auto_forward"));
+    free(text);
+    enum cove_auto_forward values[] = {COVE_AUTOFWD_OFF, COVE_AUTOFWD_ALL};
+    const char *words[] = {"\"auto_forward\": \"off\"", "\"auto_forward\": \"all\""};
+    for (unsigned i = 0; i < 2; i++) {
+        cfg.auto_forward = values[i];
+        text = cove_config_to_json(&cfg);
+        REQUIRE(text);
+        CHECK(strstr(text, words[i]) != NULL);
+        struct cove_config back;
+        CHECK(cove_config_parse(text, strlen(text), "config.json", &back, &err) == 0);
+        CHECK(back.auto_forward == values[i]);
+        cove_config_free(&back);
+        free(text);
+    }
+    cove_config_free(&cfg);
+    expect_error("\"nat\": true", "\"nat\": true, \"auto_forward\": \"yes\"",
+                 "network.auto_forward");
+    expect_error("\"nat\": true", "\"nat\": true, \"auto_forward\": false",
+                 "network.auto_forward");
+    CHECK(cove_auto_forward_parse("on") == COVE_AUTOFWD_ON);
+    CHECK(cove_auto_forward_parse("") < 0);
+}
+
 TEST(parses_good_config)
 {
     struct cove_config cfg;
@@ -494,6 +528,7 @@ int main(void)
         return 1;
     RUN(parses_good_config);
     RUN(network_mode_round_trip);
+    RUN(auto_forward_round_trip);
     RUN(round_trips_through_json);
     RUN(disk_interface);
     RUN(minimal_config);

@@ -73,6 +73,19 @@ TEST(network_stored)
     CHECK_STR(v.config.mac, "52:54:00:aa:bb:cc");
     CHECK_EQ_U64(v.config.nforwards, 2);
     CHECK_STR(v.config.forwards[1], "udp:127.0.0.1:5353:53");
+    CHECK(v.config.auto_forward == COVE_AUTOFWD_DEFAULT);
+    cove_vm_info_free(&v);
+
+    /* automatic forwarding: off, then on for every port; the rest stays */
+    struct cove_vm_settings af = {.auto_forward = COVE_AUTOFWD_OFF};
+    CHECK(cove_vm_set("n", &af, &err) == 0);
+    CHECK(cove_vm_get("n", &v, &err) == 0);
+    CHECK(v.config.auto_forward == COVE_AUTOFWD_OFF && v.config.nforwards == 2);
+    cove_vm_info_free(&v);
+    af.auto_forward = COVE_AUTOFWD_ALL;
+    CHECK(cove_vm_set("n", &af, &err) == 0);
+    CHECK(cove_vm_get("n", &v, &err) == 0);
+    CHECK(v.config.auto_forward == COVE_AUTOFWD_ALL);
     cove_vm_info_free(&v);
 
     /* none with forwards stored: refused, nothing changed */
