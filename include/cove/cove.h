@@ -264,7 +264,19 @@ struct cove_run_options {
      * SECURITY.md), for good, also after the run: a call outside it kills the process.
      * `cove run` sets it unless --no-seccomp or COVE_SECCOMP=0. */
     bool seccomp;
+    /* Jail the VMM of a bundle once it is set up, before the filter (docs/SECURITY.md,
+     * "The jail"): only the bundle visible (own mount, IPC and UTS namespaces), an
+     * unprivileged uid, no capabilities. Needs cove_jail_prepare() first. With jail_auto a
+     * VM the jail cannot serve (an ephemeral one, one on a cove network) runs without it
+     * and says so in a log line; without it such a run is refused. `cove run` sets both
+     * when run as root, jail alone with --jail. */
+    bool jail;
+    bool jail_auto;
 };
+
+/* The first step of the jail: its own mount, IPC and UTS namespaces for this process,
+ * which must have one thread (call it before cove_vm_runner_new). Needs root. */
+int cove_jail_prepare(struct cove_error *err);
 
 enum cove_run_result {
     COVE_RUN_POWEROFF = 1, /* the guest powered off */

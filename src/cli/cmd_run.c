@@ -144,6 +144,8 @@ static int parse_option(int c, char *arg, struct run_args *a)
     case 'R': a->o.no_rng = true; break;
     case 'B': a->o.no_balloon = true; break;
     case 'S': a->o.seccomp = false; break;
+    case 'J': a->o.jail = true; a->o.jail_auto = false; break;
+    case 'j': a->o.jail = a->o.jail_auto = false; break;
     case 'V': a->o.vsock_path = arg; break;
     case 'N': return cli_parse_net(arg, &a->net);
     case 'a': return cli_add_net_rule(arg, true, cfg->net_rules, &cfg->nnet_rules);
@@ -203,6 +205,8 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         {"no-rng", no_argument, NULL, 'R'},
         {"no-balloon", no_argument, NULL, 'B'},
         {"no-seccomp", no_argument, NULL, 'S'},
+        {"jail", no_argument, NULL, 'J'},
+        {"no-jail", no_argument, NULL, 'j'},
         {"net", required_argument, NULL, 'N'},
         {"forward", required_argument, NULL, 'f'},
         {"dir", required_argument, NULL, 'D'},
@@ -407,6 +411,15 @@ static void sweep_throwaways(const char *name)
 static int boot(struct run_args *a, const char *name)
 {
     struct cove_error err = {0};
+    /* the jail's namespaces, while this process has one thread (before the runner's) */
+    if (a->o.jail && cove_jail_prepare(&err) < 0) {
+        if (!a->o.jail_auto) {
+            cli_error("%s", err.message);
+            return CLI_EXIT_FAILURE;
+        }
+        fprintf(stderr, "cove: the VMM runs without a jail: %s\n", err.message);
+        a->o.jail = false;
+    }
     if (a->cmd)
         return run_command(name, a->cmd, a->interactive,
                            a->agent_timeout > 0 ? a->agent_timeout : DEFAULT_AGENT_TIMEOUT_S,
@@ -487,6 +500,7 @@ int cmd_run(int argc, char **argv)
     struct run_args a = {0};
     const char *sc = getenv("COVE_SECCOMP");
     a.o.seccomp = !sc || strcmp(sc, "0") != 0;
+    a.o.jail = a.o.jail_auto = geteuid() == 0; /* --jail: always, --no-jail: never */
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;

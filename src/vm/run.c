@@ -39,6 +39,7 @@
 #include "util/log.h"
 #include "vm/resume_identity.h"
 #include "vm/seccomp.h"
+#include "vm/jail.h"
 #include "vm/state_helper.h"
 #include "vm/vm.h"
 
@@ -268,6 +269,8 @@ struct run_ctx {
     double snap_ms;
     struct resume_identity identity; /* after a resume: the clock, a fork's hostname/MAC */
     atomic_bool confined;            /* the seccomp filter is on: the VMM opens no file */
+    bool jail;                       /* to be jailed (jail.h) once set up */
+    atomic_bool jailed;              /* it is: only the bundle visible, another uid */
 };
 
 /* The run's attachments of its writable disks, closed (their files are about to change). */
@@ -803,10 +806,16 @@ static int snapshot_machine(void *opaque, struct machine *m, bool restore, const
                             bool *running, struct cove_error *err)
 {
     struct run_ctx *c = opaque;
-    if (atomic_load(&c->confined))
-        return cove_error_set(err, -EPERM, "VM '%s' runs confined (seccomp), and a snapshot of a "
-                              "running VM opens files; run it with --no-seccomp, or suspend it "
-                              "and snapshot the suspended VM", c->name);
+    if (atomic_load(&c->confined) || atomic_load(&c->jailed)) {
+        bool both = atomic_load(&c->confined) && atomic_load(&c->jailed);
+        bool filter = atomic_load(&c->confined);
+        return cove_error_set(err, -EPERM, "VM '%s' runs confined (%s), and a snapshot of a "
+                              "running VM opens files; run it with %s, or suspend it and "
+                              "snapshot the suspended VM", c->name,
+                              both ? "seccomp, jail" : filter ? "seccomp" : "jail",
+                              both ? "--no-seccomp --no-jail" : filter ? "--no-seccomp"
+                                                                       : "--no-jail");
+    }
     if (!restore) {
         *running = true;
         return save_snapshot(c, m, tag, err);
@@ -1012,7 +1021,20 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
         started = true;
         /* Everything the run needs is open now: the disks and boot files (kept for the
          * machines after this one), the console, the control socket, the NAT, virtiofsd,
-         * the agent's socket, the suspend helper. */
+         * the agent's socket, the suspend helper. The jail, then the filter (which forbids
+         * what the jail does). */
+        if (c->jail && !atomic_load(&c->jailed)) {
+            const char *writable[] = {c->vsock[0] ? c->vsock : NULL};
+            if ((rc = jail_enter(c->run_dir, writable, 1, err)) < 0) {
+                if (api)
+                    api_server_set_machine(api, NULL);
+                runner_set_machine(runner, NULL);
+                vnc_server_stop(vnc);
+                machine_destroy(m);
+                return rc;
+            }
+            atomic_store(&c->jailed, true);
+        }
         if (o->seccomp && !confined) {
             if ((rc = vmm_seccomp_install(err)) < 0) {
                 if (api)
@@ -1064,6 +1086,32 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
     }
 }
 
+/* Whether this run is jailed: as asked, when the jail can serve it. An ephemeral VM has no
+ * bundle to show; a VM on a cove network connects to its switch's socket again when the
+ * switch restarts, which is outside the bundle and root's. */
+static int decide_jail(struct run_ctx *c, const struct cove_run_options *o,
+                       struct cove_error *err)
+{
+    c->jail = false;
+    if (!o->jail)
+        return 0;
+    const char *why = !c->bundle[0] ? "a VM without a bundle has nothing to show in a jail"
+                      : c->cfg.net.mode == COVE_NET_NETWORK
+                          ? "a VM on a cove network reconnects to its switch outside the bundle"
+                          : NULL;
+    if (why && o->jail_auto) {
+        log_info("the VMM runs without a jail: %s", why);
+        return 0;
+    }
+    if (why)
+        return cove_error_set(err, -EINVAL, "--jail: %s; run it with --no-jail", why);
+    if (!jail_prepared())
+        return cove_error_set(err, -EINVAL, "--jail: the jail was not prepared "
+                              "(cove_jail_prepare)");
+    c->jail = true;
+    return 0;
+}
+
 /* Builds the machine configuration from c->cfg and runs it; for a bundle also its lock
  * (taken by the caller), pid file and control socket. */
 static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
@@ -1085,8 +1133,11 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
     };
     if (bundle)
         find_state(c);
+    int rc = decide_jail(c, o, err);
+    if (rc < 0)
+        return rc;
     /* the shares first: the kernel command line names them */
-    int rc = resolve_shares(c, o, &mc, err);
+    rc = resolve_shares(c, o, &mc, err);
     if (rc == 0)
         rc = resolve_boot(c, o, &mc, err);
     if (rc == 0)

@@ -53,6 +53,18 @@ static int create_file(const char *dir, const char *name, int *fd, struct answer
     return *fd < 0 ? fail(a, "create", path) : 0;
 }
 
+/* The memory file is never written again (forks share it); a jailed VMM, another uid,
+ * cannot make it read-only itself. */
+static int read_only(const char *dir, const char *name, struct answer *a)
+{
+    char path[PATH_MAX];
+    if (store_path(path, sizeof path, "%s/%s", dir, name) < 0) {
+        errno = ENAMETOOLONG;
+        return fail(a, "make read-only", dir);
+    }
+    return fchmodat(AT_FDCWD, path, 0400, 0) < 0 ? fail(a, "make read-only", path) : 0;
+}
+
 /* vmm: the process served; the temporaries carry its pid, so that the next run's sweep
  * removes what a killed run left, whether this helper has ended yet or not. */
 static void serve(int sock, pid_t vmm, const char *bundle, const char *state_dir)
@@ -87,6 +99,8 @@ static void serve(int sock, pid_t vmm, const char *bundle, const char *state_dir
             if (!tmp[0]) {
                 a.rc = -ENOENT;
                 snprintf(a.text, sizeof a.text, "no state was written");
+            } else if (read_only(tmp, MACHINE_MEMORY_FILE, &a) < 0) {
+                store_remove_tree(tmp);
             } else if (store_sync_dir(tmp) < 0 || rename(tmp, state_dir) < 0) {
                 fail(&a, "move the saved state into place at", state_dir);
                 store_remove_tree(tmp);

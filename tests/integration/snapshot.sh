@@ -21,7 +21,7 @@ VM=$COVE_HOME/vms/snap
 # start NAME: runs NAME in the background (resuming it when suspended), waits for its agent.
 # Unconfined (START_OPTS): a running VM's snapshots open files, which a VMM under its
 # seccomp filter may not (checked below).
-START_OPTS=(--no-seccomp)
+START_OPTS=(--no-seccomp --no-jail)
 start() { start_vm "$1" "${START_OPTS[@]}"; }
 
 stop() {
@@ -62,7 +62,7 @@ cove snapshot snap restore cold >"$TMP/restore.out" || fail "restore of a stoppe
 grep -q "stopped" "$TMP/restore.out" || fail "restore says: $(cat "$TMP/restore.out")"
 START_OPTS=()
 start snap
-START_OPTS=(--no-seccomp)
+START_OPTS=(--no-seccomp --no-jail)
 [ "$(cove exec snap -- cat /root/file)" = one ] || fail "/root/file is not back to 'one'"
 cove exec snap -- test -e /root/extra && fail "/root/extra survived the restore"
 echo "ok: stopped VM: save, change, restore: files back (disk over $backing)"
