@@ -272,6 +272,10 @@ struct cove_run_options {
      * when run as root, jail alone with --jail. */
     bool jail;
     bool jail_auto;
+    /* The VM's own cgroup v2 (docs/SECURITY.md, "Limits"): cpu.max of cpu_limit CPUs (0:
+     * no CPU limit; > 0 fails where cgroup v2 is not available), memory.max of the guest's
+     * RAM plus a bounded overhead (where available, else a log line). */
+    double cpu_limit;
 };
 
 /* The first step of the jail: its own mount, IPC and UTS namespaces for this process,

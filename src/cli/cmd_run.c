@@ -144,6 +144,17 @@ static int parse_option(int c, char *arg, struct run_args *a)
     case 'R': a->o.no_rng = true; break;
     case 'B': a->o.no_balloon = true; break;
     case 'S': a->o.seccomp = false; break;
+    case 'L': {
+        char *end;
+        double v = strtod(arg, &end);
+        if (*arg == 0 || *end || !(v >= 0.01 && v <= 1024)) {
+            cli_error("--cpu-limit '%s': give the CPUs' time the VM may use, e.g. 0.5 or 2 "
+                      "(0.01-1024)", arg);
+            return -1;
+        }
+        a->o.cpu_limit = v;
+        break;
+    }
     case 'J': a->o.jail = true; a->o.jail_auto = false; break;
     case 'j': a->o.jail = a->o.jail_auto = false; break;
     case 'V': a->o.vsock_path = arg; break;
@@ -206,6 +217,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         {"no-balloon", no_argument, NULL, 'B'},
         {"no-seccomp", no_argument, NULL, 'S'},
         {"jail", no_argument, NULL, 'J'},
+        {"cpu-limit", required_argument, NULL, 'L'},
         {"no-jail", no_argument, NULL, 'j'},
         {"net", required_argument, NULL, 'N'},
         {"forward", required_argument, NULL, 'f'},

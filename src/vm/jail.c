@@ -115,6 +115,29 @@ static int make_dirs(const char *base, const char *path, struct cove_error *err)
     }
 }
 
+/* The host's /etc/resolv.conf, read-only at its path: libslirp's DNS proxy reads it before
+ * the filter, then stat()s it before each forwarded query, and a failed stat sends the
+ * query to 127.0.0.1 instead (net_slirp.c, learn_dns_server). */
+static int show_resolv_conf(struct cove_error *err)
+{
+    static const char *const host = "/etc/resolv.conf";
+    static const char *const jail = JAIL_BASE "/etc/resolv.conf";
+    if (access(host, F_OK) < 0)
+        return 0;
+    int fd;
+    if (mkdir(JAIL_BASE "/etc", 0755) < 0 && errno != EEXIST)
+        return fail(err, "make", JAIL_BASE "/etc");
+    if ((fd = open(jail, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) < 0)
+        return fail(err, "make", jail);
+    close(fd);
+    if (mount(host, jail, NULL, MS_BIND, NULL) < 0)
+        return fail(err, "bind-mount", host);
+    if (mount(NULL, jail, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
+              MS_NOEXEC, NULL) < 0)
+        return fail(err, "make read-only", jail);
+    return 0;
+}
+
 /* The new root: a small tmpfs with dir bind-mounted at its own path. */
 static int make_root(const char *dir, struct cove_error *err)
 {
@@ -138,6 +161,8 @@ static int make_root(const char *dir, struct cove_error *err)
     else if (mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                    NULL) < 0)
         rc = fail(err, "remount nosuid,nodev,noexec", dir);
+    else
+        rc = show_resolv_conf(err);
     close(bfd);
     return rc;
 }

@@ -39,6 +39,7 @@
 #include "util/log.h"
 #include "vm/resume_identity.h"
 #include "vm/seccomp.h"
+#include "vm/cgroup.h"
 #include "vm/jail.h"
 #include "vm/state_helper.h"
 #include "vm/vm.h"
@@ -269,6 +270,7 @@ struct run_ctx {
     double snap_ms;
     struct resume_identity identity; /* after a resume: the clock, a fork's hostname/MAC */
     atomic_bool confined;            /* the seccomp filter is on: the VMM opens no file */
+    struct vm_cgroup *cgroup;        /* the VM's own cgroup (cgroup.h), or NULL */
     bool jail;                       /* to be jailed (jail.h) once set up */
     atomic_bool jailed;              /* it is: only the bundle visible, another uid */
 };
@@ -1134,6 +1136,10 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
     if (bundle)
         find_state(c);
     int rc = decide_jail(c, o, err);
+    /* first: the processes the run forks (virtiofsd, the helpers) go into it too */
+    if (rc == 0)
+        rc = vm_cgroup_start(c->name ? c->name : "run", o->cpu_limit, c->cfg.memory_mib << 20,
+                             &c->cgroup, err);
     if (rc < 0)
         return rc;
     /* the shares first: the kernel command line names them */
@@ -1176,6 +1182,8 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
         api_server_stop(api);
     state_helper_stop(c->state_helper);
     c->state_helper = NULL;
+    vm_cgroup_stop(c->cgroup);
+    c->cgroup = NULL;
     if (runner != o->runner)
         cove_vm_runner_free(runner);
     if (bundle) {
@@ -1187,6 +1195,7 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
 
 static void ctx_free(struct run_ctx *c)
 {
+    vm_cgroup_stop(c->cgroup); /* a run that failed before its end */
     if (c->lock_fd >= 0)
         store_unlock_bundle(c->lock_fd);
     if (c->console_fd >= 0)

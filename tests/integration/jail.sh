@@ -50,15 +50,18 @@ check_jailed() {
     top=${BUNDLE#/}; top=/${top%%/*}
     for t in /proc/$pid/task/*; do
         [ "$(readlink "$t/ns/mnt")" = "$ns" ] || fail "thread $(cat "$t/comm"): another namespace"
-        [ "$(ls -A "$t/root/")" = "${top#/}" ] ||
+        [ "$(ls -A "$t/root/" | grep -vx etc)" = "${top#/}" ] ||
             fail "thread $(cat "$t/comm") sees $(ls -A "$t/root/" | tr '\n' ' ')at /, want ${top#/}"
         [ -S "$t/root/$BUNDLE/run/api.sock" ] || fail "thread $(cat "$t/comm"): no run/"
-        [ ! -e "$t/root/etc/passwd" ] && [ ! -e "$t/root/$COVE" ] &&
+        [ ! -e "$t/root/etc/passwd" ] && [ ! -e "$t/root/$COVE" ] && [ ! -e "$t/root/proc/1" ] &&
             [ ! -e "$t/root/$BUNDLE/config.json" ] || fail "thread $(cat "$t/comm") sees host files"
     done
     # nothing beside run/ on its way either
     [ "$(ls -A "/proc/$pid/root/$BUNDLE")" = run ] || fail "the bundle shows more than run/"
     [ "$(ls -A "/proc/$pid/root/$BUNDLE/..")" = jv ] || fail "the bundle's parent shows more"
+    # and the host's resolv.conf, read-only (the NAT's DNS proxy stats it)
+    [ ! -e /etc/resolv.conf ] || [ "$(ls -A "/proc/$pid/root/etc")" = resolv.conf ] ||
+        fail "the jail's /etc holds $(ls -A "/proc/$pid/root/etc" | tr '\n' ' ')"
 }
 
 # (a) jailed by default as root; exec, the control socket, a guest reboot, suspend, resume
