@@ -175,14 +175,16 @@ _cove()
         done
         if [ $kernel = 1 ]; then
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
-                  --forward --mac --net-allow --net-block --vsock --console --no-balloon --no-seccomp --dir --display --vnc-socket"
+                  --forward --mac --net-allow --net-block --vsock --console --no-balloon --no-seccomp --dir --display --vnc-socket
+                  --jail --no-jail --cpu-limit"
         elif [ ${#pos[@]} -gt 0 ]; then
             opts="--no-console --rm --append --disk --forward --console --no-balloon
-                  --no-seccomp --dir --display --vnc-port"
+                  --no-seccomp --jail --no-jail --cpu-limit --dir --display --vnc-port"
         else
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
                   --forward --mac --net-allow --net-block --vsock --console --no-console --rm
-                  --no-balloon --no-seccomp --dir --display --vnc-port --vnc-socket"
+                  --no-balloon --no-seccomp --jail --no-jail --cpu-limit --dir --display --vnc-port
+                  --vnc-socket"
             names=1
         fi ;;
     clone) opts="--insecure"; [ ${#pos[@]} = 0 ] && names=1 ;;

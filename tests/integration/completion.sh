@@ -62,8 +62,8 @@ exactly "direct firmware" -- cove create dev --boot ""
 exactly "cdisk qcow2 raw" -- cove create dev --from-disk x --format ""
 exactly "$TMP/files/disk.img" -- cove create dev --from-disk "$TMP/files/d"
 offers --kernel --no-console --rm --firmware --net -- cove run --
-exactly "--append --console --dir --disk --display --forward --help --no-balloon --no-console --no-seccomp --rm --vnc-port" -- cove run alpha --
-offers --initrd --firmware --no-rng --no-balloon --no-seccomp --vsock -- cove run --kernel "$TMP/files/vmlinux" --
+exactly "--append --console --cpu-limit --dir --disk --display --forward --help --jail --no-balloon --no-console --no-jail --no-seccomp --rm --vnc-port" -- cove run alpha --
+offers --initrd --firmware --no-rng --no-balloon --no-seccomp --jail --cpu-limit --vsock -- cove run --kernel "$TMP/files/vmlinux" --
 offers -i -t -e -w --timeout --exec-timeout --vsock -- cove exec alpha -
 exactly "--all --help --vsock --wait" -- cove ip alpha --
 exactly "--format --help" -- cove list --
