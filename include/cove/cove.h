@@ -91,6 +91,7 @@ enum cove_boot {
 struct cove_create_options {
     unsigned cpus;          /* 0: 1 */
     uint64_t memory_mib;    /* 0: 512 */
+    unsigned cpu_limit_milli; /* cgroup cpu.max at each run, thousandths of a CPU; 0: none */
     uint64_t disk_size;     /* bytes; 0: 8 GiB */
     /* Either the default guest, whose initrd's contents become an ext4 root file system
      * on the disk (booted with cove.root=/dev/vda) ... */
@@ -143,6 +144,8 @@ void cove_vm_list_free(struct cove_vm_info *list, size_t count);
 struct cove_vm_settings {
     unsigned cpus;          /* 0: unchanged */
     uint64_t memory_mib;    /* 0: unchanged */
+    bool set_cpu_limit;     /* replace the CPU limit by cpu_limit_milli (0: no limit) */
+    unsigned cpu_limit_milli;
     uint64_t disk_size;     /* 0: unchanged; growing only */
     struct cove_net_spec net; /* mode DEFAULT: unchanged; NONE keeps the MAC for later */
     bool set_forwards;      /* replace the stored forwards by these (none: an empty list) */
@@ -272,10 +275,11 @@ struct cove_run_options {
      * when run as root, jail alone with --jail. */
     bool jail;
     bool jail_auto;
-    /* The VM's own cgroup v2 (docs/SECURITY.md, "Limits"): cpu.max of cpu_limit CPUs (0:
-     * no CPU limit; > 0 fails where cgroup v2 is not available), memory.max of the guest's
-     * RAM plus a bounded overhead (where available, else a log line). */
-    double cpu_limit;
+    /* The VM's own cgroup v2 (docs/SECURITY.md, "Limits"): cpu.max of cpu_limit_milli
+     * thousandths of a CPU (0: the configuration's cpu_limit_milli; a limit fails where
+     * cgroup v2 is not available), memory.max of the guest's RAM plus a bounded overhead
+     * (where available, else a log line). */
+    unsigned cpu_limit_milli;
 };
 
 /* The first step of the jail: its own mount, IPC and UTS namespaces for this process,

@@ -55,6 +55,15 @@ static const char run_usage[] =
     "  --no-seccomp      no system-call filter on the VMM (on by default: once the VM is set\n"
     "                    up the process may make only the system calls a running VM needs;\n"
     "                    for debugging; COVE_SECCOMP=0 does the same)\n"
+    "  --jail, --no-jail whether the VMM jails itself once the VM is set up (by default when\n"
+    "                    run as root, for a VM NAME not on a cove network): own mount, IPC\n"
+    "                    and UTS namespaces with only the bundle's run/ visible, the uid of\n"
+    "                    the user 'cove' (else 'nobody'), no capabilities; --jail fails\n"
+    "                    where it cannot be had\n"
+    "  --cpu-limit N     the VM may use N CPUs' time (e.g. 0.5) through its own cgroup v2\n"
+    "                    (cpu.max; fails without cgroup v2); for a VM NAME instead of its\n"
+    "                    stored limit (cove set --cpu-limit); where cgroup v2 is there the\n"
+    "                    VM's memory is also limited to its RAM + 256 MiB + RAM/8\n"
     "  --display none|vnc  vnc: a screen (virtio-gpu), keyboard and tablet (virtio-input),\n"
     "                    served over VNC on the Unix socket run/vnc.sock (a VM NAME) or\n"
     "                    --vnc-socket PATH (an ephemeral VM); default none (docs/DISPLAY.md)\n"
@@ -144,17 +153,7 @@ static int parse_option(int c, char *arg, struct run_args *a)
     case 'R': a->o.no_rng = true; break;
     case 'B': a->o.no_balloon = true; break;
     case 'S': a->o.seccomp = false; break;
-    case 'L': {
-        char *end;
-        double v = strtod(arg, &end);
-        if (*arg == 0 || *end || !(v >= 0.01 && v <= 1024)) {
-            cli_error("--cpu-limit '%s': give the CPUs' time the VM may use, e.g. 0.5 or 2 "
-                      "(0.01-1024)", arg);
-            return -1;
-        }
-        a->o.cpu_limit = v;
-        break;
-    }
+    case 'L': return cli_parse_cpu_limit(arg, false, &a->o.cpu_limit_milli);
     case 'J': a->o.jail = true; a->o.jail_auto = false; break;
     case 'j': a->o.jail = a->o.jail_auto = false; break;
     case 'V': a->o.vsock_path = arg; break;

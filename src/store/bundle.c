@@ -377,6 +377,7 @@ int cove_vm_create(const char *name, const struct cove_create_options *o, struct
     struct cove_config cfg = {
         .cpus = o->cpus ? o->cpus : 1,
         .memory_mib = o->memory_mib ? o->memory_mib : DEFAULT_MEMORY_MIB,
+        .cpu_limit_milli = o->cpu_limit_milli,
         .has_network = true,
         .net = {.mode = COVE_NET_NAT},
     };
@@ -530,9 +531,12 @@ int cove_vm_set(const char *name, const struct cove_vm_settings *set, struct cov
             rc = store_set_disks(&cfg, set, err);
         if (rc == 0 && set->disk_size)
             rc = grow_disk(bundle, &cfg, set->disk_size, err);
-        if (rc == 0 && (set->cpus || set->memory_mib || network || set->set_shares || disks)) {
+        if (rc == 0 && (set->cpus || set->memory_mib || network || set->set_shares || disks ||
+                        set->set_cpu_limit)) {
             if (set->cpus)
                 cfg.cpus = set->cpus;
+            if (set->set_cpu_limit)
+                cfg.cpu_limit_milli = set->cpu_limit_milli;
             if (set->memory_mib)
                 cfg.memory_mib = set->memory_mib;
             char *json = cove_config_to_json(&cfg);

@@ -126,7 +126,7 @@ static int enable(const char *dir, bool cpu)
     return rc;
 }
 
-static int setup(struct vm_cgroup *g, const char *name, double cpu_limit, uint64_t ram,
+static int setup(struct vm_cgroup *g, const char *name, unsigned cpu_limit, uint64_t ram,
                  struct cove_error *err)
 {
     const char *base = VM_CGROUP_ROOT "/cove";
@@ -147,7 +147,7 @@ static int setup(struct vm_cgroup *g, const char *name, double cpu_limit, uint64
                               strerror(errno));
     char text[64];
     if (cpu) {
-        long quota = (long)(cpu_limit * CPU_PERIOD_US + 0.5);
+        long quota = (long)cpu_limit * (CPU_PERIOD_US / 1000);
         snprintf(text, sizeof text, "%ld %d", quota < 1000 ? 1000 : quota, CPU_PERIOD_US);
         if ((rc = write_file(g->dir, "cpu.max", text)) < 0)
             return cove_error_set(err, rc, "cgroup: cannot write %s/cpu.max: %s", g->dir,
@@ -173,13 +173,14 @@ static int setup(struct vm_cgroup *g, const char *name, double cpu_limit, uint64
     return 0;
 }
 
-int vm_cgroup_start(const char *name, double cpu_limit, uint64_t ram, struct vm_cgroup **out,
-                    struct cove_error *err)
+int vm_cgroup_start(const char *name, unsigned cpu_limit, uint64_t ram,
+                    struct vm_cgroup **out, struct cove_error *err)
 {
     *out = NULL;
     const char *why = unavailable(cpu_limit > 0);
     if (why && cpu_limit > 0)
-        return cove_error_set(err, -ENOTSUP, "--cpu-limit needs cgroup v2: %s", why);
+        return cove_error_set(err, -ENOTSUP, "a CPU limit (--cpu-limit) needs cgroup v2: %s; "
+                              "run without it (cove set NAME --cpu-limit none)", why);
     if (why) {
         log_info("cgroup: the VM runs without a memory limit: %s", why);
         return 0;

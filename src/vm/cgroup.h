@@ -23,10 +23,10 @@ struct vm_cgroup;
 uint64_t vm_cgroup_memory_max(uint64_t ram);
 
 /* Makes the cgroup (name: the VM's, or "run") and moves this process into it. When cgroup
- * v2 with the cpu and memory controllers is not there or not writable: with cpu_limit
- * (> 0) an error, else 0 with *out NULL and one log line. */
-int vm_cgroup_start(const char *name, double cpu_limit, uint64_t ram, struct vm_cgroup **out,
-                    struct cove_error *err);
+ * v2 with the cpu and memory controllers is not there or not writable: with a CPU limit
+ * (cpu_limit_milli, thousandths of a CPU; 0: none) an error, else 0 with *out NULL and one log line. */
+int vm_cgroup_start(const char *name, unsigned cpu_limit_milli, uint64_t ram,
+                    struct vm_cgroup **out, struct cove_error *err);
 
 /* The run is over: the cleaner removes the cgroup once this process has left it. */
 void vm_cgroup_stop(struct vm_cgroup *g);

@@ -1138,8 +1138,9 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
     int rc = decide_jail(c, o, err);
     /* first: the processes the run forks (virtiofsd, the helpers) go into it too */
     if (rc == 0)
-        rc = vm_cgroup_start(c->name ? c->name : "run", o->cpu_limit, c->cfg.memory_mib << 20,
-                             &c->cgroup, err);
+        rc = vm_cgroup_start(c->name ? c->name : "run",
+                             o->cpu_limit_milli ? o->cpu_limit_milli : c->cfg.cpu_limit_milli,
+                             c->cfg.memory_mib << 20, &c->cgroup, err);
     if (rc < 0)
         return rc;
     /* the shares first: the kernel command line names them */

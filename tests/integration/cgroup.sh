@@ -3,23 +3,37 @@
 # VMM in /sys/fs/cgroup/cove/NAME-PID with cpu.max "50000 100000" and memory.max = RAM +
 # 256 MiB + RAM/8; a guest spinning on both CPUs gets about half a CPU (cpu.stat's
 # usage_usec over a few seconds, generous bounds); the cgroup is gone after the run.
-# Without cgroup v2, --cpu-limit is refused with one line (and this test checks only that).
+# The limit is stored: cove create/set --cpu-limit, cove get (text and JSON) show it.
+# Without cgroup v2, --cpu-limit is refused with one line (and this test checks only that
+# and the stored limit).
 . "$(dirname "$0")/lib.sh"
 need_guest
 export COVE_HOME=$TMP/home COVE_GUEST_DIR
 runner=""
 trap '[ -n "$runner" ] && kill -9 $runner 2>/dev/null; rm -rf "$TMP"' EXIT
 
+# stored: create, get, set, get --format json
+"$COVE" create cg --cpus 2 --memory 256M --disk-size 256M --cpu-limit 0.5 >/dev/null || fail "create"
+"$COVE" get cg | grep -qx "cpu limit: 0.5 CPUs" || { "$COVE" get cg; fail "get does not show the limit"; }
+"$COVE" set cg --cpu-limit none || fail "set --cpu-limit none"
+"$COVE" get cg --format json | grep -q '"cpu_limit": null' || fail "the limit is still there"
+"$COVE" set cg --cpu-limit 0 2>/dev/null && fail "--cpu-limit 0 taken"
+"$COVE" set cg --cpu-limit 0.5 || fail "set --cpu-limit 0.5"
+"$COVE" get cg --format json | grep -q '"cpu_limit": 0.5' || fail "get --format json: no cpu_limit 0.5"
+echo "ok: the CPU limit is stored by create and set, shown by get"
+
 if [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ] || [ "$(id -u)" != 0 ] ||
    ! grep -qw cpu /sys/fs/cgroup/cgroup.controllers ||
    ! grep -qw memory /sys/fs/cgroup/cgroup.controllers; then
-    run_refused '--cpu-limit needs cgroup v2' --cpu-limit 0.5
+    run_refused 'CPU limit .*needs cgroup v2' --cpu-limit 0.5
+    timeout 60 "$COVE" run cg --no-console </dev/null >/dev/null 2>"$TMP/cg.err" && fail "a stored limit without cgroup v2 ran"
+    grep -q "needs cgroup v2.*cove set NAME --cpu-limit none" "$TMP/cg.err" || { cat "$TMP/cg.err"; fail "the stored limit's refusal"; }
+    echo "ok: without cgroup v2 a VM with a stored limit is refused: $(cat "$TMP/cg.err")"
     echo "skip: no writable cgroup v2 with cpu and memory here"
     exit 77
 fi
 
-"$COVE" create cg --cpus 2 --memory 256M --disk-size 256M >/dev/null || fail "create"
-"$COVE" run cg --no-console --cpu-limit 0.5 </dev/null >"$TMP/run.out" 2>&1 &
+"$COVE" run cg --no-console </dev/null >"$TMP/run.out" 2>&1 &
 runner=$!
 for _ in $(seq 300); do
     "$COVE" exec cg -- true 2>/dev/null && break
