@@ -165,7 +165,7 @@ _cove()
     local opts names=0 files=0
     case $cmd in
     create)
-        opts="--cpus --memory --disk-size --from-guest --from --kernel --initrd --append
+        opts="--cpus --memory --cpu-limit --disk-size --from-guest --from --kernel --initrd --append
               --from-disk --format --boot --net --forward --mac --net-allow --net-block --user
               --ssh-key --user-data --dir" ;;
     run)
@@ -198,7 +198,7 @@ _cove()
     list) opts="--format" ;;
     get) opts="--format"; [ ${#pos[@]} = 0 ] && names=1 ;;
     set)
-        opts="--cpus --memory --disk-size --net --forward --no-forwards --mac --net-allow
+        opts="--cpus --memory --cpu-limit --disk-size --net --forward --no-forwards --mac --net-allow
               --net-block --no-net-rules --dir --no-dirs --disk-options --remove-disk --add-disk"
         [ ${#pos[@]} = 0 ] && names=1 ;;
     stop) opts="--timeout --suspend"; names=1 ;;

@@ -54,9 +54,9 @@ exactly "clone connect cp create" -- cove c
 exactly "--verbose --version" -- cove --v
 offers create -- cove -v cr
 
-offers --cpus --memory --disk-size --from-guest --kernel --initrd --append --help -- cove create dev --
+offers --cpus --memory --cpu-limit --disk-size --from-guest --kernel --initrd --append --help -- cove create dev --
 offers --from-disk --format --boot --net --forward --mac --dir -- cove create dev --
-offers --cpus --forward --no-forwards --dir --no-dirs -- cove set alpha --
+offers --cpus --cpu-limit --forward --no-forwards --dir --no-dirs -- cove set alpha --
 exactly "$TMP/files" -- cove set alpha --dir "$TMP/fi"
 exactly "direct firmware" -- cove create dev --boot ""
 exactly "cdisk qcow2 raw" -- cove create dev --from-disk x --format ""
