@@ -25,6 +25,11 @@ void process_set_jail_ns(void)
     atomic_store(&jail_ns, true);
 }
 
+bool process_jail_ns(void)
+{
+    return atomic_load(&jail_ns);
+}
+
 int process_child_leave_jail_ns(void)
 {
     if (!atomic_load(&jail_ns))

@@ -22,6 +22,7 @@ void process_set_confined(void);
 bool process_confined(void);
 
 void process_set_jail_ns(void);
+bool process_jail_ns(void);
 /* In a forked child: its own copy of the mount namespace when the parent prepared a jail
  * (0, or -errno); nothing otherwise. */
 int process_child_leave_jail_ns(void);

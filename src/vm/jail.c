@@ -33,11 +33,9 @@
  * untouched: the tmpfs is mounted over it only there). */
 #define JAIL_BASE "/tmp"
 
-static bool prepared;
-
 bool jail_prepared(void)
 {
-    return prepared;
+    return process_jail_ns();
 }
 
 static unsigned thread_count(void)
@@ -55,7 +53,7 @@ static unsigned thread_count(void)
 
 int cove_jail_prepare(struct cove_error *err)
 {
-    if (prepared)
+    if (jail_prepared())
         return 0;
     if (geteuid() != 0)
         return cove_error_set(err, -EPERM, "the jail needs root: run cove as root, or run "
@@ -68,7 +66,6 @@ int cove_jail_prepare(struct cove_error *err)
         return cove_error_set(err, -errno, "cannot make the jail's namespaces: %s (run with "
                               "--no-jail to go without it)", strerror(errno));
     process_set_jail_ns();
-    prepared = true;
     return 0;
 }
 
@@ -207,7 +204,7 @@ static int drop_uid(uid_t uid, gid_t gid, struct cove_error *err)
 int jail_enter(const char *dir, const char *const *writable, unsigned nwritable,
                struct cove_error *err)
 {
-    if (!prepared)
+    if (!jail_prepared())
         return cove_error_set(err, -EINVAL, "jail: not prepared (cove_jail_prepare)");
     if (dir[0] != '/')
         return cove_error_set(err, -EINVAL, "jail: the path is not absolute: %s (give "
