@@ -166,7 +166,7 @@ _cove()
     local opts names=0 files=0
     case $cmd in
     create)
-        opts="--cpus --memory --disk-size --from-guest --from --kernel --initrd --append
+        opts="--cpus --memory --cpu-limit --disk-size --from-guest --from --kernel --initrd --append
               --from-disk --format --boot --net --forward --mac --net-allow --net-block --user
               --ssh-key --user-data --dir --no-auto-forward --auto-forward-privileged
               --display --vnc-port" ;;
@@ -177,14 +177,17 @@ _cove()
         done
         if [ $kernel = 1 ]; then
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
-                  --forward --mac --net-allow --net-block --vsock --console --no-balloon --no-seccomp --dir --display --vnc-socket --auto-forward --no-auto-forward --auto-forward-privileged"
+                  --forward --mac --net-allow --net-block --vsock --console --no-balloon --no-seccomp --dir --display --vnc-socket --auto-forward --no-auto-forward --auto-forward-privileged
+                  --jail --no-jail --cpu-limit"
         elif [ ${#pos[@]} -gt 0 ]; then
             opts="--no-console --rm --append --disk --forward --console --no-balloon
-                  --no-seccomp --dir --display --vnc-port --auto-forward --no-auto-forward --auto-forward-privileged"
+                  --no-seccomp --dir --display --vnc-port --auto-forward --no-auto-forward --auto-forward-privileged
+                  --jail --no-jail --cpu-limit"
         else
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
                   --forward --mac --net-allow --net-block --vsock --console --no-console --rm
-                  --no-balloon --no-seccomp --dir --display --vnc-port --vnc-socket --auto-forward --no-auto-forward --auto-forward-privileged"
+                  --no-balloon --no-seccomp --dir --display --vnc-port --vnc-socket --auto-forward --no-auto-forward --auto-forward-privileged
+                  --jail --no-jail --cpu-limit"
             names=1
         fi ;;
     clone) opts="--insecure"; [ ${#pos[@]} = 0 ] && names=1 ;;
@@ -200,7 +203,7 @@ _cove()
     set)
         opts="--cpus --memory --disk-size --net --forward --no-forwards --mac --net-allow
               --net-block --no-net-rules --dir --no-dirs --disk-options --remove-disk --add-disk
-              --auto-forward --no-auto-forward --auto-forward-privileged --display --vnc-port"
+              --auto-forward --no-auto-forward --auto-forward-privileged --display --vnc-port --cpu-limit"
         [ ${#pos[@]} = 0 ] && names=1 ;;
     console) opts="--web --port"; [ ${#pos[@]} = 0 ] && names=1 ;;
     stop) opts="--timeout --suspend"; names=1 ;;

@@ -147,9 +147,14 @@ enum cove_auto_forward {
 const char *cove_auto_forward_name(enum cove_auto_forward a);
 int cove_auto_forward_parse(const char *s);
 
+/* A VM's CPU limit (cgroup v2 cpu.max), in thousandths of a CPU: 0.01 to 1024 CPUs. */
+#define COVE_MIN_CPU_LIMIT_MILLI 10
+#define COVE_MAX_CPU_LIMIT_MILLI 1024000
+
 struct cove_config {
     unsigned cpus;
     uint64_t memory_mib;
+    unsigned cpu_limit_milli; /* "cpu_limit": the CPUs' time the VM may use; 0: no limit */
     struct cove_disk_config disks[COVE_MAX_DISKS];
     unsigned ndisks;
     bool has_network;

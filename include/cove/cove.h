@@ -99,6 +99,7 @@ enum cove_boot {
 struct cove_create_options {
     unsigned cpus;          /* 0: 1 */
     uint64_t memory_mib;    /* 0: 512 */
+    unsigned cpu_limit_milli; /* cgroup cpu.max at each run, thousandths of a CPU; 0: none */
     uint64_t disk_size;     /* bytes; 0: 8 GiB */
     /* Either the default guest, whose initrd's contents become an ext4 root file system
      * on the disk (booted with cove.root=/dev/vda) ... */
@@ -154,6 +155,8 @@ void cove_vm_list_free(struct cove_vm_info *list, size_t count);
 struct cove_vm_settings {
     unsigned cpus;          /* 0: unchanged */
     uint64_t memory_mib;    /* 0: unchanged */
+    bool set_cpu_limit;     /* replace the CPU limit by cpu_limit_milli (0: no limit) */
+    unsigned cpu_limit_milli;
     uint64_t disk_size;     /* 0: unchanged; growing only */
     struct cove_net_spec net; /* mode DEFAULT: unchanged; NONE keeps the MAC for later */
     bool set_forwards;      /* replace the stored forwards by these (none: an empty list) */
@@ -302,7 +305,24 @@ struct cove_run_options {
      * SECURITY.md), for good, also after the run: a call outside it kills the process.
      * `cove run` sets it unless --no-seccomp or COVE_SECCOMP=0. */
     bool seccomp;
+    /* Jail the VMM of a bundle once it is set up, before the filter (docs/SECURITY.md,
+     * "The jail"): only the bundle visible (own mount, IPC and UTS namespaces), an
+     * unprivileged uid, no capabilities. Needs cove_jail_prepare() first. With jail_auto a
+     * VM the jail cannot serve (an ephemeral one, one on a cove network) runs without it
+     * and says so in a log line; without it such a run is refused. `cove run` sets both
+     * when run as root, jail alone with --jail. */
+    bool jail;
+    bool jail_auto;
+    /* The VM's own cgroup v2 (docs/SECURITY.md, "Limits"): cpu.max of cpu_limit_milli
+     * thousandths of a CPU (0: the configuration's cpu_limit_milli; a limit fails where
+     * cgroup v2 is not available), memory.max of the guest's RAM plus a bounded overhead
+     * (where available, else a log line). */
+    unsigned cpu_limit_milli;
 };
+
+/* The first step of the jail: its own mount, IPC and UTS namespaces for this process,
+ * which must have one thread (call it before cove_vm_runner_new). Needs root. */
+int cove_jail_prepare(struct cove_error *err);
 
 enum cove_run_result {
     COVE_RUN_POWEROFF = 1, /* the guest powered off */

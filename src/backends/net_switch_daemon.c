@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "backends/net_services.h"
+#include "util/confined.h"
 #include "util/fdio.h"
 #include "util/log.h"
 
@@ -338,6 +339,8 @@ int net_switch_spawn(const char *dir, uint32_t net, unsigned prefix, struct cove
         /* Only this thread exists here: nothing of the VMM is touched, and the grandchild
          * (no longer the VMM's child, so never a zombie of it) serves. */
         setsid();
+        if (process_child_leave_jail_ns() < 0)
+            _exit(1);
         if (fork() != 0)
             _exit(0);
         sigset_t none;

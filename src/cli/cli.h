@@ -70,6 +70,9 @@ int cli_parse_timeout(const char *text, double *out);
 
 /* Shared option parsers: print one line and return -1 on bad input. */
 int cli_parse_cpus(const char *text, unsigned *out);
+/* --cpu-limit N: N CPUs' time (0.01-1024) as thousandths of a CPU; with none_ok, "none"
+ * is 0 (no limit). */
+int cli_parse_cpu_limit(const char *text, bool none_ok, unsigned *milli);
 /* --console serial|virtio: sets *virtio; on error prints one line and returns -1. */
 int cli_parse_console(const char *text, bool *virtio);
 int cli_parse_memory(const char *text, uint64_t *mib);

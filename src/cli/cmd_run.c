@@ -58,6 +58,15 @@ static const char run_usage[] =
     "  --no-seccomp      no system-call filter on the VMM (on by default: once the VM is set\n"
     "                    up the process may make only the system calls a running VM needs;\n"
     "                    for debugging; COVE_SECCOMP=0 does the same)\n"
+    "  --jail, --no-jail whether the VMM jails itself once the VM is set up (by default when\n"
+    "                    run as root, for a VM NAME not on a cove network): own mount, IPC\n"
+    "                    and UTS namespaces with only the bundle's run/ visible, the uid of\n"
+    "                    the user 'cove' (else 'nobody'), no capabilities; --jail fails\n"
+    "                    where it cannot be had\n"
+    "  --cpu-limit N     the VM may use N CPUs' time (e.g. 0.5) through its own cgroup v2\n"
+    "                    (cpu.max; fails without cgroup v2); for a VM NAME instead of its\n"
+    "                    stored limit (cove set --cpu-limit); where cgroup v2 is there the\n"
+    "                    VM's memory is also limited to its RAM + 256 MiB + RAM/8\n"
     "  --display none|vnc  vnc: a screen (virtio-gpu), keyboard and tablet (virtio-input),\n"
     "                    served over VNC on the Unix socket run/vnc.sock (a VM NAME) or\n"
     "                    --vnc-socket PATH (an ephemeral VM); default: a VM NAME's stored\n"
@@ -149,6 +158,9 @@ static int parse_option(int c, char *arg, struct run_args *a)
     case 'R': a->o.no_rng = true; break;
     case 'B': a->o.no_balloon = true; break;
     case 'S': a->o.seccomp = false; break;
+    case 'L': return cli_parse_cpu_limit(arg, false, &a->o.cpu_limit_milli);
+    case 'J': a->o.jail = true; a->o.jail_auto = false; break;
+    case 'j': a->o.jail = a->o.jail_auto = false; break;
     case 'V': a->o.vsock_path = arg; break;
     case 'N': return cli_parse_net(arg, &a->net);
     case 'a': return cli_add_net_rule(arg, true, cfg->net_rules, &cfg->nnet_rules);
@@ -198,6 +210,9 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         {"no-rng", no_argument, NULL, 'R'},
         {"no-balloon", no_argument, NULL, 'B'},
         {"no-seccomp", no_argument, NULL, 'S'},
+        {"jail", no_argument, NULL, 'J'},
+        {"cpu-limit", required_argument, NULL, 'L'},
+        {"no-jail", no_argument, NULL, 'j'},
         {"net", required_argument, NULL, 'N'},
         {"forward", required_argument, NULL, 'f'},
         {"dir", required_argument, NULL, 'D'},
@@ -405,6 +420,15 @@ static void sweep_throwaways(const char *name)
 static int boot(struct run_args *a, const char *name)
 {
     struct cove_error err = {0};
+    /* the jail's namespaces, while this process has one thread (before the runner's) */
+    if (a->o.jail && cove_jail_prepare(&err) < 0) {
+        if (!a->o.jail_auto) {
+            cli_error("%s", err.message);
+            return CLI_EXIT_FAILURE;
+        }
+        fprintf(stderr, "cove: the VMM runs without a jail: %s\n", err.message);
+        a->o.jail = false;
+    }
     if (a->cmd)
         return run_command(name, a->cmd, a->interactive,
                            a->agent_timeout > 0 ? a->agent_timeout : DEFAULT_AGENT_TIMEOUT_S,
@@ -485,6 +509,7 @@ int cmd_run(int argc, char **argv)
     struct run_args a = {0};
     const char *sc = getenv("COVE_SECCOMP");
     a.o.seccomp = !sc || strcmp(sc, "0") != 0;
+    a.o.jail = a.o.jail_auto = geteuid() == 0; /* --jail: always, --no-jail: never */
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;

@@ -90,6 +90,25 @@ int cli_parse_cpus(const char *text, unsigned *out)
     return 0;
 }
 
+int cli_parse_cpu_limit(const char *text, bool none_ok, unsigned *milli)
+{
+    if (none_ok && !strcmp(text, "none")) {
+        *milli = 0;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || *end || end == text || !(v * 1000 >= COVE_MIN_CPU_LIMIT_MILLI) ||
+        !(v * 1000 <= COVE_MAX_CPU_LIMIT_MILLI)) {
+        cli_error("--cpu-limit '%s': give the CPUs' time the VM may use, 0.01 to 1024 (e.g. "
+                  "0.5)%s", text, none_ok ? ", or none" : "");
+        return -1;
+    }
+    *milli = (unsigned)(v * 1000 + 0.5);
+    return 0;
+}
+
 int cli_parse_memory(const char *text, uint64_t *mib)
 {
     uint64_t bytes;
@@ -242,7 +261,7 @@ static int parse_boot(const char *text, enum cove_boot *out)
 }
 
 static const char create_usage[] =
-    "usage: cove create NAME [--cpus N] [--memory SIZE] [--disk-size SIZE]\n"
+    "usage: cove create NAME [--cpus N] [--memory SIZE] [--disk-size SIZE] [--cpu-limit N]\n"
     "                   [--from-guest default | --from IMAGE[:SUITE] |\n"
     "                    --kernel PATH [--initrd PATH]] [--append ARGS]\n"
     "                   [--from-disk FILE [--format raw|qcow2|cdisk]] [--boot firmware|direct]\n"
@@ -257,6 +276,8 @@ static const char create_usage[] =
     "root file system made from the guest's initrd, so files persist across boots.\n"
     "  --cpus N           virtual CPUs, 1-32 (default 1)\n"
     "  --memory SIZE      guest memory, e.g. 512M or 2G; a bare number is MiB (default 512M)\n"
+    "  --cpu-limit N      the CPUs' time the VM may use at each run, e.g. 0.5 (cgroup v2\n"
+    "                     cpu.max: such a VM runs only where cgroup v2 is; default none)\n"
     "  --disk-size SIZE   disk size, e.g. 8G; a bare number is GiB (default 8G; sparse; with\n"
     "                     --from-disk the image's size, and a larger one grows it)\n"
     "  --from-guest default  the default guest (COVE_GUEST_DIR, else the installed one)\n"
@@ -291,10 +312,11 @@ static const char create_usage[] =
 
 int cmd_create(int argc, char **argv)
 {
-    enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_FROM_GUEST, O_FROM, O_KERNEL, O_INITRD,
+    enum { O_CPUS = 256, O_CPU_LIMIT, O_MEMORY, O_DISK_SIZE, O_FROM_GUEST, O_FROM, O_KERNEL, O_INITRD,
            O_APPEND, O_FROM_DISK, O_FORMAT, O_BOOT, O_USER, O_SSH_KEY, O_USER_DATA, O_DIR,
            O_DISPLAY, O_VNC_PORT };
     static const struct option options[] = {
+        {"cpu-limit", required_argument, NULL, O_CPU_LIMIT},
         {"cpus", required_argument, NULL, O_CPUS},
         {"memory", required_argument, NULL, O_MEMORY},
         {"disk-size", required_argument, NULL, O_DISK_SIZE},
@@ -332,6 +354,10 @@ int cmd_create(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         switch (c) {
+        case O_CPU_LIMIT:
+            if (cli_parse_cpu_limit(optarg, false, &o.cpu_limit_milli) < 0)
+                return CLI_EXIT_USAGE;
+            break;
         case O_CPUS:
             if (cli_parse_cpus(optarg, &o.cpus) < 0)
                 return CLI_EXIT_USAGE;
@@ -644,6 +670,9 @@ static json_t *info_json(const struct cove_vm_info *v, bool with_config)
     }
     json_object_set_new(o, "cpus", json_integer(v->config.cpus));
     json_object_set_new(o, "memory", json_integer((json_int_t)v->config.memory_mib));
+    json_object_set_new(o, "cpu_limit", v->config.cpu_limit_milli
+                                            ? json_real(v->config.cpu_limit_milli / 1000.0)
+                                            : json_null());
     json_object_set_new(o, "disk_size", json_integer((json_int_t)v->disk_size));
     json_object_set_new(o, "disk_used", json_integer((json_int_t)v->disk_used));
     json_object_set_new(o, "disk_shared", json_integer((json_int_t)v->disk_shared));
@@ -759,6 +788,8 @@ int cmd_get(int argc, char **argv)
             printf("pid:       %d\n", v.pid);
         printf("cpus:      %u\nmemory:    %" PRIu64 "M\ndisk:      %s (%s used%s)\n",
                v.config.cpus, v.config.memory_mib, size, used, shared);
+        if (v.config.cpu_limit_milli)
+            printf("cpu limit: %g CPUs\n", v.config.cpu_limit_milli / 1000.0);
         print_memory_use(&v.memory);
         for (unsigned i = 0; i < v.config.ndisks; i++) {
             const struct cove_disk_config *d = &v.config.disks[i];
@@ -923,6 +954,7 @@ int cmd_set(int argc, char **argv)
 {
     static const char usage[] =
         "usage: cove set NAME [--cpus N] [--memory SIZE] [--disk-size SIZE]\n"
+        "                [--cpu-limit N|none]\n"
         "                [--net MODE] [--forward SPEC]... [--no-forwards] [--mac MAC]\n"
         "                [--net-allow CIDR[:PORT]]... [--net-block CIDR]... [--no-net-rules]\n"
         "                [--auto-forward | --no-auto-forward | --auto-forward-privileged]\n"
@@ -933,6 +965,8 @@ int cmd_set(int argc, char **argv)
         "it asks the guest to give memory back through its balloon, down to SIZE (16M up\n"
         "to the configured memory, which gives it all back), for this run; the configured\n"
         "memory, the most the VM can have, stays for the next boot.\n"
+        "  --cpu-limit N|none the CPUs' time the VM may use at each run, e.g. 0.5 (cgroup v2\n"
+        "                     cpu.max); none removes the limit\n"
         NET_OPTIONS_HELP(" ")
         "                     (forwards and egress rules need nat)\n"
         "  --forward SPEC     replaces the stored forwards by the ones given (repeatable):\n"
@@ -957,9 +991,10 @@ int cmd_set(int argc, char **argv)
         "                     nbd+unix:///EXPORT?socket=PATH\n"
         DISPLAY_OPTIONS_HELP
         "                     (--display none drops the port; vnc keeps it)\n";
-    enum { O_CPUS = 256, O_MEMORY, O_DISK_SIZE, O_NO_FORWARDS, O_DIR, O_NO_DIRS, O_NO_RULES,
+    enum { O_CPUS = 256, O_CPU_LIMIT, O_MEMORY, O_DISK_SIZE, O_NO_FORWARDS, O_DIR, O_NO_DIRS, O_NO_RULES,
            O_DISPLAY, O_VNC_PORT };
     static const struct option options[] = {
+        {"cpu-limit", required_argument, NULL, O_CPU_LIMIT},
         {"cpus", required_argument, NULL, O_CPUS},
         {"memory", required_argument, NULL, O_MEMORY},
         {"disk-size", required_argument, NULL, O_DISK_SIZE},
@@ -991,6 +1026,11 @@ int cmd_set(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         switch (c) {
+        case O_CPU_LIMIT:
+            if (cli_parse_cpu_limit(optarg, true, &s.cpu_limit_milli) < 0)
+                return CLI_EXIT_USAGE;
+            s.set_cpu_limit = true;
+            break;
         case O_CPUS:
             if (cli_parse_cpus(optarg, &s.cpus) < 0)
                 return CLI_EXIT_USAGE;
@@ -1072,10 +1112,10 @@ int cmd_set(int argc, char **argv)
     }
     bool net = s.net.mode || s.set_forwards || s.mac || s.set_net_rules || s.auto_forward;
     bool other = s.set_shares || s.disk_options || s.remove_disk || s.nadd_disks ||
-                 s.set_display || s.vnc_port;
+                 s.set_display || s.vnc_port || s.set_cpu_limit;
     if (!s.cpus && !s.memory_mib && !s.disk_size && !net && !other) {
-        cli_error("nothing to change; pass --cpus, --memory, --disk-size, --net, --forward, "
-                  "--no-forwards, --mac, --net-allow, --net-block, --no-net-rules, "
+        cli_error("nothing to change; pass --cpus, --memory, --cpu-limit, --disk-size, --net, "
+                  "--forward, --no-forwards, --mac, --net-allow, --net-block, --no-net-rules, "
                   "--auto-forward, --no-auto-forward, --auto-forward-privileged, --dir, "
                   "--no-dirs, --disk-options, --remove-disk, --add-disk, --display or "
                   "--vnc-port");

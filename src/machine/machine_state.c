@@ -233,8 +233,10 @@ static int write_memory(struct machine *m, int fd, const char *path, uint64_t *p
     }
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
-    /* never written again: forks share it (hard links, store/clone.c) */
-    if (rc == 0 && fchmod(fd, 0400) < 0)
+    /* never written again: forks share it (hard links, store/clone.c). A jailed VMM (another
+     * uid) writes into the suspend helper's file, which that helper makes read-only as it
+     * commits the state (vm/state_helper.c). */
+    if (rc == 0 && fchmod(fd, 0400) < 0 && errno != EPERM)
         rc = -errno;
     if (rc < 0)
         return cove_error_set(err, rc, "cannot write guest memory to %s: %s", path,

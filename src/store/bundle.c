@@ -377,6 +377,7 @@ int cove_vm_create(const char *name, const struct cove_create_options *o, struct
     struct cove_config cfg = {
         .cpus = o->cpus ? o->cpus : 1,
         .memory_mib = o->memory_mib ? o->memory_mib : DEFAULT_MEMORY_MIB,
+        .cpu_limit_milli = o->cpu_limit_milli,
         .has_network = true,
         .net = {.mode = COVE_NET_NAT},
         .display_vnc = o->display_vnc,
@@ -554,10 +555,12 @@ int cove_vm_set(const char *name, const struct cove_vm_settings *set, struct cov
         bool display = set->set_display || set->vnc_port;
         if (rc == 0 && display)
             rc = set_display(&cfg, set, err);
-        if (rc == 0 &&
-            (set->cpus || set->memory_mib || network || set->set_shares || disks || display)) {
+        if (rc == 0 && (set->cpus || set->memory_mib || network || set->set_shares || disks ||
+                        display || set->set_cpu_limit)) {
             if (set->cpus)
                 cfg.cpus = set->cpus;
+            if (set->set_cpu_limit)
+                cfg.cpu_limit_milli = set->cpu_limit_milli;
             if (set->memory_mib)
                 cfg.memory_mib = set->memory_mib;
             char *json = cove_config_to_json(&cfg);

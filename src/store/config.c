@@ -509,10 +509,23 @@ static int parse_display(struct ctx *c, const json_t *root, struct cove_config *
     return 0;
 }
 
+/* "cpu_limit": optional, a number of CPUs 0.01..1024 (kept in thousandths). */
+static int parse_cpu_limit(struct ctx *c, const json_t *root, struct cove_config *cfg)
+{
+    json_t *v = json_object_get(root, "cpu_limit");
+    if (!v)
+        return 0;
+    double cpus = json_is_number(v) ? json_number_value(v) : -1;
+    if (!(cpus * 1000 >= COVE_MIN_CPU_LIMIT_MILLI && cpus * 1000 <= COVE_MAX_CPU_LIMIT_MILLI))
+        return bad(c, "cpu_limit", "must be a number of CPUs 0.01..1024", v);
+    cfg->cpu_limit_milli = (unsigned)(cpus * 1000 + 0.5);
+    return 0;
+}
+
 static int parse_root(struct ctx *c, const json_t *root, struct cove_config *cfg)
 {
     static const char *const keys[] = {"version", "cpus", "memory", "disks", "network", "boot",
-                                       "guest", "shares", "display", NULL};
+                                       "guest", "shares", "display", "cpu_limit", NULL};
     if (!json_is_object(root))
         return cove_error_set(c->err, -EINVAL, "%s: must be a JSON object", c->what);
     json_t *ver = json_object_get(root, "version");
@@ -529,7 +542,7 @@ static int parse_root(struct ctx *c, const json_t *root, struct cove_config *cfg
                        " (MiB)", &cfg->memory_mib)) < 0)
         return rc;
     cfg->cpus = (unsigned)cpus;
-    if ((rc = parse_disks(c, root, cfg)) < 0 || (rc = parse_network(c, root, cfg)) < 0 ||
+    if ((rc = parse_cpu_limit(c, root, cfg)) < 0 || (rc = parse_disks(c, root, cfg)) < 0 || (rc = parse_network(c, root, cfg)) < 0 ||
         (rc = parse_boot(c, root, cfg)) < 0 || (rc = parse_guest(c, root, cfg)) < 0 ||
         (rc = parse_shares(c, root, cfg)) < 0 || (rc = parse_display(c, root, cfg)) < 0)
         return rc;
@@ -701,6 +714,8 @@ char *cove_config_to_json(const struct cove_config *cfg)
     json_object_set_new(root, "version", json_integer(COVE_CONFIG_VERSION));
     json_object_set_new(root, "cpus", json_integer(cfg->cpus));
     json_object_set_new(root, "memory", json_integer((json_int_t)cfg->memory_mib));
+    if (cfg->cpu_limit_milli)
+        json_object_set_new(root, "cpu_limit", json_real(cfg->cpu_limit_milli / 1000.0));
     json_t *disks = json_array();
     for (unsigned i = 0; i < cfg->ndisks; i++) {
         const struct cove_disk_config *d = &cfg->disks[i];

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "util/confined.h"
+
 pid_t helper_fork(const char *name, int *sock)
 {
     int sv[2];
@@ -16,7 +18,7 @@ pid_t helper_fork(const char *name, int *sock)
     pid_t pid = fork();
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
+        if (getppid() != parent || process_child_leave_jail_ns() < 0)
             _exit(1);
         int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
         for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)

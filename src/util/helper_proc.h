@@ -16,8 +16,10 @@
 /* Forks the helper. In the child it returns 0: the child dies with this process
  * (PR_SET_PDEATHSIG), ignores the terminal's signals and SIGPIPE, is named name (as ps
  * shows it), and keeps only stdin/stdout/stderr and its end of a SOCK_SEQPACKET pair as
- * HELPER_FD: no disk (nor its lock), no socket of the VM. In this process it returns the
- * child's pid and *sock is its end (close-on-exec); -errno on failure. */
+ * HELPER_FD: no disk (nor its lock), no socket of the VM; it keeps the host's file
+ * system when this process prepared a jail (its own mount namespace: confined.h). In this
+ * process it returns the child's pid and *sock is its end (close-on-exec); -errno on
+ * failure. */
 pid_t helper_fork(const char *name, int *sock);
 
 #endif

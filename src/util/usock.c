@@ -1,5 +1,7 @@
 #include "usock.h"
 
+#include "util/confined.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,7 +30,7 @@ bool usock_peer_is_owner(int fd, uid_t *peer_uid)
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof cred)
         return false;
     *peer_uid = cred.uid;
-    return cred.uid == geteuid();
+    return cred.uid == process_owner() || cred.pid == getpid();
 }
 
 ssize_t usock_send_fds(int sock, const void *buf, size_t len, const int *fds, unsigned nfds)

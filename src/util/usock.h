@@ -18,8 +18,10 @@
  * 0600 and listening. Returns the fd or a negative errno. */
 int usock_listen_private(const struct sockaddr_un *addr, int type_flags, int backlog);
 
-/* Whether the peer of the connected Unix socket fd runs as this process's effective uid
- * (SO_PEERCRED). Only the owner is served, root included: a VM run by a user is not
+/* Whether the peer of the connected Unix socket fd runs as the VM's owner (SO_PEERCRED):
+ * this process's effective uid, or the uid it had before a jail dropped it
+ * (process_owner, util/confined.h); or is this very process (a jailed VMM's own threads
+ * reach its sockets). Only the owner is served, root included: a VM run by a user is not
  * reachable by root through its sockets, nor a root-run VM by a user. *peer_uid gets the
  * peer's uid when known, else (uid_t)-1. */
 bool usock_peer_is_owner(int fd, uid_t *peer_uid);

@@ -23,6 +23,7 @@
 
 #include "devices/virtio/virtio_devices.h"
 #include "machine/machine.h"
+#include "util/confined.h"
 #include "util/log.h"
 #include "util/usock.h"
 #include "vm/autofwd.h"
@@ -426,7 +427,7 @@ static bool peer_allowed(struct api_server *s, int fd)
     unsigned more;
     if (log_ratelimit(&s->refused_log, 1000, &more))
         log_warn("control socket: refused a connection from uid %d (only uid %u may connect; "
-                 "%u more refused since the last warning)", (int)uid, (unsigned)geteuid(), more);
+                 "%u more refused since the last warning)", (int)uid, (unsigned)process_owner(), more);
     return false;
 }
 

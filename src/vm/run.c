@@ -40,6 +40,8 @@
 #include "vm/autofwd.h"
 #include "vm/resume_identity.h"
 #include "vm/seccomp.h"
+#include "vm/cgroup.h"
+#include "vm/jail.h"
 #include "vm/state_helper.h"
 #include "vm/vm.h"
 
@@ -270,6 +272,9 @@ struct run_ctx {
     double snap_ms;
     struct resume_identity identity; /* after a resume: the clock, a fork's hostname/MAC */
     struct autofwd *autofwd;         /* automatic port forwarding (NAT), or NULL */
+    struct vm_cgroup *cgroup;        /* the VM's own cgroup (cgroup.h), or NULL */
+    bool jail;                       /* to be jailed (jail.h) once set up */
+    atomic_bool jailed;              /* it is: only the bundle visible, another uid */
 };
 
 /* The run's attachments of the configuration's writable disks (those a snapshot covers),
@@ -1027,7 +1032,20 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
         started = true;
         /* Everything the run needs is open now: the disks and boot files (kept for the
          * machines after this one), the console, the control socket, the NAT, virtiofsd,
-         * the agent's socket, the suspend helper. */
+         * the agent's socket, the suspend helper. The jail, then the filter (which forbids
+         * what the jail does). */
+        if (c->jail && !atomic_load(&c->jailed)) {
+            const char *writable[] = {c->vsock[0] ? c->vsock : NULL};
+            if ((rc = jail_enter(c->run_dir, writable, 1, err)) < 0) {
+                if (api)
+                    api_server_set_machine(api, NULL);
+                runner_set_machine(runner, NULL);
+                vnc_server_stop(vnc);
+                machine_destroy(m);
+                return rc;
+            }
+            atomic_store(&c->jailed, true);
+        }
         if (o->seccomp && !confined) {
             if ((rc = vmm_seccomp_install(err)) < 0) {
                 if (api)
@@ -1107,6 +1125,32 @@ static int start_autofwd(struct run_ctx *c, const struct cove_run_options *o,
     return autofwd_start(&ao, &c->autofwd, err);
 }
 
+/* Whether this run is jailed: as asked, when the jail can serve it. An ephemeral VM has no
+ * bundle to show; a VM on a cove network connects to its switch's socket again when the
+ * switch restarts, which is outside the bundle and root's. */
+static int decide_jail(struct run_ctx *c, const struct cove_run_options *o,
+                       struct cove_error *err)
+{
+    c->jail = false;
+    if (!o->jail)
+        return 0;
+    const char *why = !c->bundle[0] ? "a VM without a bundle has nothing to show in a jail"
+                      : c->cfg.net.mode == COVE_NET_NETWORK
+                          ? "a VM on a cove network reconnects to its switch outside the bundle"
+                          : NULL;
+    if (why && o->jail_auto) {
+        log_info("the VMM runs without a jail: %s", why);
+        return 0;
+    }
+    if (why)
+        return cove_error_set(err, -EINVAL, "--jail: %s; run it with --no-jail", why);
+    if (!jail_prepared())
+        return cove_error_set(err, -EINVAL, "--jail: the jail was not prepared "
+                              "(cove_jail_prepare)");
+    c->jail = true;
+    return 0;
+}
+
 /* Builds the machine configuration from c->cfg and runs it; for a bundle also its lock
  * (taken by the caller), pid file and control socket. */
 static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
@@ -1128,8 +1172,16 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
     };
     if (bundle)
         find_state(c);
+    int rc = decide_jail(c, o, err);
+    /* first: the processes the run forks (virtiofsd, the helpers) go into it too */
+    if (rc == 0)
+        rc = vm_cgroup_start(c->name ? c->name : "run",
+                             o->cpu_limit_milli ? o->cpu_limit_milli : c->cfg.cpu_limit_milli,
+                             c->cfg.memory_mib << 20, &c->cgroup, err);
+    if (rc < 0)
+        return rc;
     /* the shares first: the kernel command line names them */
-    int rc = resolve_shares(c, o, &mc, err);
+    rc = resolve_shares(c, o, &mc, err);
     if (rc == 0)
         rc = resolve_boot(c, o, &mc, err);
     if (rc == 0)
@@ -1173,6 +1225,8 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
     c->autofwd = NULL;
     state_helper_stop(c->state_helper);
     c->state_helper = NULL;
+    vm_cgroup_stop(c->cgroup);
+    c->cgroup = NULL;
     if (runner != o->runner)
         cove_vm_runner_free(runner);
     if (bundle) {
@@ -1184,6 +1238,7 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
 
 static void ctx_free(struct run_ctx *c)
 {
+    vm_cgroup_stop(c->cgroup); /* a run that failed before its end */
     if (c->lock_fd >= 0)
         store_unlock_bundle(c->lock_fd);
     if (c->console_fd >= 0)

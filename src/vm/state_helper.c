@@ -124,12 +124,26 @@ static void suspend_create(struct served *s, struct answer *a)
     }
 }
 
+/* The memory file is never written again (forks share it); a jailed VMM, another uid,
+ * cannot make it read-only itself. */
+static int read_only(const char *dir, const char *name, struct answer *a)
+{
+    char path[PATH_MAX];
+    if (store_path(path, sizeof path, "%s/%s", dir, name) < 0) {
+        errno = ENAMETOOLONG;
+        return fail(a, "make read-only", dir);
+    }
+    return fchmodat(AT_FDCWD, path, 0400, 0) < 0 ? fail(a, "make read-only", path) : 0;
+}
+
 static void suspend_commit(struct served *s, struct answer *a)
 {
     char *tmp = s->suspend_tmp;
     if (!tmp[0]) {
         a->rc = -ENOENT;
         snprintf(a->text, sizeof a->text, "no state was written");
+    } else if (read_only(tmp, MACHINE_MEMORY_FILE, a) < 0) {
+        store_remove_tree(tmp);
     } else if (store_sync_dir(tmp) < 0 || rename(tmp, s->state_dir) < 0) {
         fail(a, "move the saved state into place at", s->state_dir);
         store_remove_tree(tmp);

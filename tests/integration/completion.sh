@@ -54,16 +54,16 @@ exactly "clone connect console cp create" -- cove c
 exactly "--verbose --version" -- cove --v
 offers create -- cove -v cr
 
-offers --cpus --memory --disk-size --from-guest --kernel --initrd --append --help -- cove create dev --
+offers --cpus --memory --cpu-limit --disk-size --from-guest --kernel --initrd --append --help -- cove create dev --
 offers --from-disk --format --boot --net --forward --mac --dir -- cove create dev --
-offers --cpus --forward --no-forwards --dir --no-dirs -- cove set alpha --
+offers --cpus --cpu-limit --forward --no-forwards --dir --no-dirs -- cove set alpha --
 exactly "$TMP/files" -- cove set alpha --dir "$TMP/fi"
 exactly "direct firmware" -- cove create dev --boot ""
 exactly "cdisk qcow2 raw" -- cove create dev --from-disk x --format ""
 exactly "$TMP/files/disk.img" -- cove create dev --from-disk "$TMP/files/d"
 offers --kernel --no-console --rm --firmware --net -- cove run --
-exactly "--append --auto-forward --auto-forward-privileged --console --dir --disk --display --forward --help --no-auto-forward --no-balloon --no-console --no-seccomp --rm --vnc-port" -- cove run alpha --
-offers --initrd --firmware --no-rng --no-balloon --no-seccomp --vsock -- cove run --kernel "$TMP/files/vmlinux" --
+exactly "--append --auto-forward --auto-forward-privileged --console --cpu-limit --dir --disk --display --forward --help --jail --no-auto-forward --no-balloon --no-console --no-jail --no-seccomp --rm --vnc-port" -- cove run alpha --
+offers --initrd --firmware --no-rng --no-balloon --no-seccomp --jail --cpu-limit --vsock -- cove run --kernel "$TMP/files/vmlinux" --
 offers --no-auto-forward --auto-forward-privileged -- cove create x --
 offers --auto-forward --no-auto-forward --auto-forward-privileged -- cove set alpha --
 offers -i -t -e -w --timeout --exec-timeout --vsock -- cove exec alpha -

@@ -34,9 +34,10 @@ stop_vm() {
     runner=""
     return $rc
 }
-# gdb_call EXPR: what EXPR returns when the VMM evaluates it (gdb attached from outside)
+# gdb_call EXPR: what EXPR returns when the VMM evaluates it (gdb attached from outside;
+# the host's files for its symbols: a jailed VMM's root holds none)
 gdb_call() {
-    timeout 60 gdb -p "$(vmm_pid)" -batch -nx -ex "call (int)$1" 2>&1 |
+    timeout 60 gdb -p "$(vmm_pid)" -batch -nx -ex "set sysroot /" -ex "call (int)$1" 2>&1 |
         sed -n 's/^\$1 = //p'
 }
 

@@ -15,6 +15,7 @@
 
 #include "devices/iov.h"
 #include "devices/virtio/vsock_internal.h"
+#include "util/confined.h"
 #include "util/log.h"
 #include "util/usock.h"
 
@@ -359,7 +360,7 @@ static bool peer_allowed(struct vsock_dev *v, int fd)
     pthread_mutex_unlock(&v->lock);
     if (say)
         log_warn("virtio-vsock: refused a connection from uid %d (only uid %u may connect; "
-                 "%u more refused since the last warning)", (int)uid, (unsigned)geteuid(), more);
+                 "%u more refused since the last warning)", (int)uid, (unsigned)process_owner(), more);
     return false;
 }
 

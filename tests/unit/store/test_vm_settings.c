@@ -237,6 +237,37 @@ TEST(disk_options_stored)
     cove_vm_info_free(&v);
 }
 
+/* the CPU limit: create and set store it in config.json ("cpu_limit", CPUs), set removes
+ * it; the reader takes 0.01..1024 CPUs and nothing else */
+TEST(cpu_limit_stored)
+{
+    struct cove_error err = {0};
+    struct cove_vm_info v;
+    CHECK(create("cl", (struct cove_create_options){.cpu_limit_milli = 500}, &err) == 0);
+    CHECK(cove_vm_get("cl", &v, &err) == 0);
+    CHECK_EQ_U64(v.config.cpu_limit_milli, 500);
+    cove_vm_info_free(&v);
+    struct cove_vm_settings set = {.set_cpu_limit = true, .cpu_limit_milli = 2250};
+    CHECK(cove_vm_set("cl", &set, &err) == 0);
+    CHECK(cove_vm_get("cl", &v, &err) == 0);
+    CHECK_EQ_U64(v.config.cpu_limit_milli, 2250);
+    cove_vm_info_free(&v);
+    set.cpu_limit_milli = 0;
+    CHECK(cove_vm_set("cl", &set, &err) == 0);
+    CHECK(cove_vm_get("cl", &v, &err) == 0);
+    CHECK_EQ_U64(v.config.cpu_limit_milli, 0);
+    cove_vm_info_free(&v);
+    static const char *const bad[] = {"0", "0.001", "1025", "\"1\"", "null"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "{\"version\": 1, \"cpus\": 1, \"memory\": 64, \"disks\": "
+                 "[], \"boot\": {\"kernel\": \"k\"}, \"cpu_limit\": %s}", bad[i]);
+        struct cove_config cfg;
+        CHECK(cove_config_parse(text, strlen(text), "config.json", &cfg, &err) == -EINVAL);
+        CHECK(strstr(err.message, "'cpu_limit': must be a number of CPUs 0.01..1024"));
+    }
+}
+
 /* config.json's "shares": every value checked where the file is read */
 TEST(shares_parsed)
 {
@@ -379,6 +410,7 @@ int main(void)
     RUN(disk_options_stored);
     RUN(display_stored);
     RUN(display_parsed);
+    RUN(cpu_limit_stored);
     store_remove_tree(home);
     return test_summary();
 }
