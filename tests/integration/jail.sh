@@ -2,7 +2,7 @@
 # The jail (docs/SECURITY.md, "The jail"): a root-run VM's VMM, once set up, has its own
 # mount namespace in which only its bundle's run/ is visible (on every thread), runs as an
 # unprivileged uid with no capabilities, and exec, a guest reboot, the control socket and
-# suspend/resume still work; the suspend helper keeps the host's file system. --no-jail
+# suspend/resume still work; the state helper keeps the host's file system. --no-jail
 # leaves it in the host's namespace as root; --jail on a VM without a bundle is refused.
 . "$(dirname "$0")/lib.sh"
 need_guest
@@ -70,9 +70,9 @@ check_jailed
 echo "ok: jailed: mount namespace $(readlink /proc/$(vmm_pid)/ns/mnt), uid $(status_of Uid), only $BUNDLE/run visible"
 [ "$("$COVE" exec jv -- echo hi)" = hi ] || fail "exec in the jail"
 "$COVE" get jv | grep -q running || fail "cove get through the control socket"
-helper=$(pgrep -P "$(vmm_pid)" -x cove-suspend) || fail "no suspend helper"
+helper=$(pgrep -P "$(vmm_pid)" -x cove-state) || fail "no state helper (cove-state)"
 [ "$(readlink /proc/$helper/ns/mnt)" = "$(readlink /proc/self/ns/mnt)" ] ||
-    [ -e "/proc/$helper/root/$COVE" ] || fail "the suspend helper lost the host's file system"
+    [ -e "/proc/$helper/root/$COVE" ] || fail "the state helper lost the host's file system"
 "$COVE" exec jv -- sh -c 'touch /root/before; sync; (sleep 0.5; reboot -f) >/dev/null 2>&1 &'
 sleep 2
 for _ in $(seq 300); do "$COVE" exec jv -- test -e /root/before 2>/dev/null && break; sleep 0.2; done
