@@ -33,6 +33,12 @@
 #define OCI_CONFIG_TYPE "application/vnd.cove.vm.config.v1+json"
 #define OCI_CHUNK_TYPE "application/vnd.cove.disk.chunk.v1+zstd"
 #define OCI_FILE_TYPE "application/vnd.cove.file.v1+zstd" /* kernel, initrd, firmware */
+/* a suspended VM's saved state (docs/STATE-FORMAT.md): the machine file whole, the memory
+ * file in chunks like a disk's */
+#define OCI_STATE_TYPE "application/vnd.cove.state.machine.v1+zstd"
+#define OCI_MEMORY_TYPE "application/vnd.cove.state.memory.chunk.v1+zstd"
+#define OCI_STATE_FILE "state/machine"   /* the names the config blob gives them */
+#define OCI_MEMORY_FILE "state/memory"
 #define OCI_ANN_FILE "vnd.cove.file"
 #define OCI_ANN_OFFSET "vnd.cove.offset"
 #define OCI_ANN_LENGTH "vnd.cove.length"
@@ -146,19 +152,25 @@ int oci_manifest_put(struct oci_client *c, const char *reference, const char *bo
                      size_t len, struct cove_error *err);
 
 /* --- manifest.c ------------------------------------------------------------------------ */
+/* What a layer holds: a disk's chunk, a piece of a boot file, of the saved machine state,
+ * a chunk of the saved memory. Each has its media type and goes only into its kind of file. */
+enum oci_kind { OCI_KIND_DISK, OCI_KIND_BOOT, OCI_KIND_STATE, OCI_KIND_MEMORY };
 struct oci_layer {
     char digest[OCI_DIGEST_LEN + 1]; /* of the compressed blob */
     uint64_t size;                   /* its length */
     char file[256];                  /* the bundle file it belongs to */
     uint64_t offset, length;         /* where its uncompressed bytes go */
     char data_digest[OCI_DIGEST_LEN + 1];
-    bool is_chunk;                   /* a disk chunk (else a boot file) */
+    enum oci_kind kind;              /* what its file is (its media type says) */
 };
 struct oci_file {
     char name[256];
     uint64_t size;
     bool disk;
 };
+/* The kind of a file: a disk, the saved state's machine or memory file (by name), else a
+ * boot file. */
+enum oci_kind oci_file_kind(const struct oci_file *f);
 struct oci_manifest {
     char config_digest[OCI_DIGEST_LEN + 1];
     uint64_t config_size;

@@ -131,6 +131,14 @@ static int get_config(struct pull *p, const char *what, struct cove_error *err)
                                 "hold", what, named[i]);
     }
     cove_config_free(&cfg);
+    /* a suspended VM's state: both its files or neither */
+    unsigned state = 0;
+    for (size_t j = 0; j < p->nfiles; j++)
+        state += oci_file_kind(&p->files[j]) == OCI_KIND_STATE ||
+                 oci_file_kind(&p->files[j]) == OCI_KIND_MEMORY;
+    if (rc == 0 && state == 1)
+        rc = cove_error_set(err, -EPROTO, "%s: the image holds half a saved state (both "
+                            OCI_STATE_FILE " and " OCI_MEMORY_FILE ", or neither)", what);
     if (rc == 0 && (rc = oci_layers_check(&p->m, p->files, p->nfiles, &cerr)) < 0)
         rc = cove_error_set(err, rc, "%s: %s", what, cerr.message);
     for (size_t i = 0; i < p->nfiles; i++)
@@ -207,6 +215,14 @@ static int assemble(struct pull *p, const char *tmp, const char *manifest, struc
         if (store_path(path, sizeof path, "%s/%s", tmp, f->name) < 0) {
             rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
             break;
+        }
+        if (oci_file_kind(f) == OCI_KIND_STATE || oci_file_kind(f) == OCI_KIND_MEMORY) {
+            char sdir[4096];
+            if (store_path(sdir, sizeof sdir, "%s/" BUNDLE_STATE_DIR, tmp) < 0 ||
+                (mkdir(sdir, 0700) < 0 && errno != EEXIST)) {
+                rc = cove_error_set(err, -errno, "%s: %s", sdir, strerror(errno));
+                break;
+            }
         }
         int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0 || ftruncate(fd, (off_t)f->size) < 0) {

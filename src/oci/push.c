@@ -100,8 +100,8 @@ static int hand_over(struct push *p, const struct piece *pc)
 }
 
 /* Compresses p->raw[0..len), the piece of file at offset, and hands it over. */
-static int queue_chunk(struct push *p, const char *file, uint64_t offset, size_t len, bool chunk,
-                       struct cove_error *err)
+static int queue_chunk(struct push *p, const char *file, uint64_t offset, size_t len,
+                       enum oci_kind kind, struct cove_error *err)
 {
     struct piece pc = {.advance = p->unreported};
     pc.packed = malloc(p->packed_cap);
@@ -119,7 +119,7 @@ static int queue_chunk(struct push *p, const char *file, uint64_t offset, size_t
     pc.l.offset = offset;
     pc.l.length = len;
     pc.l.size = n;
-    pc.l.is_chunk = chunk;
+    pc.l.kind = kind;
     oci_digest(p->raw, len, pc.l.data_digest);
     oci_digest(pc.packed, n, pc.l.digest);
     int rc = hand_over(p, &pc);
@@ -137,11 +137,13 @@ static void progress(struct push *p, const char *file, uint64_t len)
         p->o->progress(file, p->done, p->total, p->o->opaque);
 }
 
-static int push_disk(struct push *p, const char *path, const char *file, struct cove_error *err)
+/* A disk (format AUTO), or the saved memory (a raw, sparse file), in chunks; all-zero
+ * chunks left out. */
+static int push_chunked(struct push *p, const char *path, const char *file,
+                        enum disk_format format, enum oci_kind kind, struct cove_error *err)
 {
     struct disk *d;
-    int rc = disk_open_ex(path, DISK_FORMAT_AUTO, DISK_OPEN_READ_ONLY | DISK_OPEN_NO_FOLLOW, &d,
-                          err);
+    int rc = disk_open_ex(path, format, DISK_OPEN_READ_ONLY | DISK_OPEN_NO_FOLLOW, &d, err);
     if (rc < 0)
         return rc;
     uint64_t size = disk_size(d);
@@ -164,7 +166,7 @@ static int push_disk(struct push *p, const char *path, const char *file, struct 
                                     (unsigned long long)off, strerror(-rc));
             else if (!disk_buf_is_zero(p->raw, len)) {
                 p->unreported += len;
-                rc = queue_chunk(p, file, off, len, true, err);
+                rc = queue_chunk(p, file, off, len, kind, err);
                 continue;
             }
         }
@@ -174,12 +176,10 @@ static int push_disk(struct push *p, const char *path, const char *file, struct 
     return rc;
 }
 
-static int push_boot_file(struct push *p, const char *bundle, const char *file, uint64_t size,
-                          struct cove_error *err)
+/* A boot file or the saved machine state (open as fd, closed here) in OCI_CHUNK_SIZE pieces. */
+static int push_whole(struct push *p, int fd, const char *file, uint64_t size, enum oci_kind kind,
+                      struct cove_error *err)
 {
-    int fd = store_open_bundle_file(bundle, file, O_RDONLY, err);
-    if (fd < 0)
-        return fd;
     int rc = 0;
     for (uint64_t off = 0; off < size && rc == 0; off += OCI_CHUNK_SIZE) {
         size_t len = size - off < OCI_CHUNK_SIZE ? (size_t)(size - off) : OCI_CHUNK_SIZE;
@@ -188,7 +188,7 @@ static int push_boot_file(struct push *p, const char *bundle, const char *file, 
             rc = cove_error_set(err, r < 0 ? -errno : -EIO, "%s: short read", file);
         else {
             p->unreported += len;
-            rc = queue_chunk(p, file, off, len, false, err);
+            rc = queue_chunk(p, file, off, len, kind, err);
         }
     }
     close(fd);
@@ -224,7 +224,50 @@ static int list_files(const char *bundle, const struct cove_config *cfg, struct 
         snprintf(f->name, sizeof f->name, "%s", boot[i]);
         f->size = (uint64_t)st.st_size;
     }
+    /* a suspended VM travels with its saved machine and memory */
+    const char *state[] = {OCI_STATE_FILE, OCI_MEMORY_FILE};
+    for (unsigned i = 0; i < 2 && store_bundle_suspended(bundle); i++) {
+        char path[PATH_MAX];
+        struct stat st;
+        if (store_path(path, sizeof path, "%s/%s", bundle, state[i]) < 0)
+            return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+        if (lstat(path, &st) < 0)
+            return cove_error_set(err, -errno, "%s: %s", path, strerror(errno));
+        if (!S_ISREG(st.st_mode))
+            return cove_error_set(err, -EINVAL, "%s: not a regular file", path);
+        struct oci_file *f = &files[(*n)++];
+        snprintf(f->name, sizeof f->name, "%s", state[i]);
+        f->size = (uint64_t)st.st_size;
+    }
     return 0;
+}
+
+/* One file of the bundle, whatever its kind. */
+static int push_file(struct push *p, const struct oci_file *f, struct cove_error *err)
+{
+    char path[PATH_MAX];
+    enum oci_kind kind = oci_file_kind(f);
+    int rc = 0, fd;
+    switch (kind) {
+    case OCI_KIND_DISK:
+        if ((rc = store_resolve(p->bundle, f->name, path, sizeof path, err)) == 0)
+            rc = push_chunked(p, path, f->name, DISK_FORMAT_AUTO, kind, err);
+        return rc;
+    case OCI_KIND_BOOT:
+        if ((fd = store_open_bundle_file(p->bundle, f->name, O_RDONLY, err)) < 0)
+            return fd;
+        return push_whole(p, fd, f->name, f->size, kind, err);
+    case OCI_KIND_STATE:
+    case OCI_KIND_MEMORY:
+        if (store_path(path, sizeof path, "%s/%s", p->bundle, f->name) < 0)
+            return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+        if (kind == OCI_KIND_MEMORY)
+            return push_chunked(p, path, f->name, DISK_FORMAT_RAW, kind, err);
+        if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+            return cove_error_set(err, -errno, "%s: %s", path, strerror(errno));
+        return push_whole(p, fd, f->name, f->size, kind, err);
+    }
+    return -EINVAL;
 }
 
 /* The reader: every file, piece by piece, then the end piece with how it went. */
@@ -232,14 +275,8 @@ static void *read_all(void *opaque)
 {
     struct push *p = opaque;
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < p->nfiles; i++) {
-        const struct oci_file *f = &p->files[i];
-        char path[PATH_MAX];
-        if (!f->disk)
-            rc = push_boot_file(p, p->bundle, f->name, f->size, &p->read_err);
-        else if ((rc = store_resolve(p->bundle, f->name, path, sizeof path, &p->read_err)) == 0)
-            rc = push_disk(p, path, f->name, &p->read_err);
-    }
+    for (size_t i = 0; rc == 0 && i < p->nfiles; i++)
+        rc = push_file(p, &p->files[i], &p->read_err);
     struct piece end = {.rc = rc, .advance = p->unreported};
     hand_over(p, &end);
     return NULL;
@@ -306,7 +343,7 @@ static int send_all(struct push *p, struct cove_error *err)
 static int push_all(struct push *p, const char *bundle, const struct cove_config *cfg,
                     const struct oci_ref *refs, unsigned nrefs, struct cove_error *err)
 {
-    struct oci_file files[COVE_MAX_DISKS + 3];
+    struct oci_file files[COVE_MAX_DISKS + 5];
     size_t nfiles;
     int rc = list_files(bundle, cfg, files, &nfiles, err);
     for (size_t i = 0; rc == 0 && i < nfiles; i++)

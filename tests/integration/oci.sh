@@ -15,35 +15,6 @@ export COVE_HOME=$TMP/home COVE_GUEST_DIR
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "${TMP:?}"' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-# start_registry NAME PORT [EXTRA YAML]: serves $TMP/NAME on 127.0.0.1:PORT until the test ends
-start_registry() {
-    cat >"$TMP/$1.yml" <<YML
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
-    rootdirectory: $TMP/$1
-http:
-  addr: 127.0.0.1:$2
-$3
-YML
-    docker-registry serve "$TMP/$1.yml" >"$TMP/$1.log" 2>&1 &
-    pids+=($!)
-    local _
-    for _ in $(seq 100); do
-        curl -sk -o /dev/null "https://127.0.0.1:$2/v2/" && return 0
-        curl -s -o /dev/null "http://127.0.0.1:$2/v2/" && return 0
-        sleep 0.1
-    done
-    cat "$TMP/$1.log"
-    fail "registry $1 did not start"
-}
-
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/key.pem" -out "$TMP/cert.pem" -days 1 \
     -subj /CN=127.0.0.1 -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" 2>/dev/null ||
     fail "openssl"
