@@ -103,7 +103,13 @@ struct oci_client;
 int oci_client_open(const struct oci_ref *ref, const struct cove_oci_options *o, bool push,
                     const char *user, const char *pass, struct oci_client **out,
                     struct cove_error *err);
+/* Another client of the same registry and repository, with the same scheme and the same
+ * answer to the auth challenge (no request made): one per thread, as a client is used by
+ * one thread at a time. */
+int oci_client_dup(const struct oci_client *c, struct oci_client **out, struct cove_error *err);
 void oci_client_free(struct oci_client *c);
+/* Transfers of blobs at once, push and pull (each thread with its own clients). */
+#define OCI_PARALLEL 4
 const struct cove_oci_options *oci_client_options(const struct oci_client *c);
 const char *oci_client_registry(const struct oci_client *c);
 const char *oci_client_repository(const struct oci_client *c);

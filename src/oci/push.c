@@ -29,12 +29,14 @@
 /* A compressed piece on its way from the reader (a thread of its own) to the sender. */
 struct piece {
     struct oci_layer l;
+    size_t file_index;  /* in push.files: the manifest lists layers in the files' order */
     void *packed;      /* NULL: the end (rc says how the reading ended) */
     uint64_t advance;  /* progress: bytes of the files read up to this piece */
     int rc;
 };
 
-#define QUEUE_DEPTH 2 /* compressed pieces waiting: the reader runs ahead by this much */
+#define QUEUE_DEPTH 2 /* compressed pieces waiting: the reader runs ahead by this much; with
+                       * the OCI_PARALLEL being sent, at most 6 in memory */
 
 struct push {
     const struct cove_oci_options *o;
@@ -55,31 +57,37 @@ struct push {
     pthread_cond_t changed;
     struct piece queue[QUEUE_DEPTH];
     unsigned head, count;
-    bool cancel;          /* the sender failed: the reader stops */
-    /* the sender's */
+    bool cancel;          /* a sender failed: the reader and the other senders stop */
+    bool ended;           /* the reader's end piece was taken */
+    int rc;               /* the first failure (its message in fail_err) */
+    struct cove_error fail_err;
+    size_t cur_file;      /* the reader's file, for the pieces it makes */
+    /* the senders', under lock */
     struct oci_layer *layers;
+    size_t *layer_file;   /* each layer's file index, for the order */
     size_t nlayers, cap;
     uint64_t done, total; /* progress, bytes of all files */
 };
 
-/* Sends one blob to every repository that lacks it. */
-static int send_blob(struct push *p, const char *digest, const void *data, size_t len,
-                     const char *what, struct cove_error *err)
+/* Sends one blob to every repository that lacks it, through clients (one per ref). */
+static int send_blob(struct push *p, struct oci_client **clients, const char *digest,
+                     const void *data, size_t len, const char *what, struct cove_error *err)
 {
-    for (unsigned i = 0; i < p->nclients; i++) {
-        int rc = oci_blob_exists(p->clients[i], digest, err);
-        if (rc < 0)
-            return rc;
-        if (rc == 1) {
-            p->t->blobs_skipped++;
-            continue;
-        }
-        if ((rc = oci_blob_upload(p->clients[i], digest, data, len, what, err)) < 0)
-            return rc;
-        p->t->blobs_sent++;
-        p->t->bytes_sent += len;
+    unsigned sent = 0, skipped = 0;
+    int rc = 0;
+    for (unsigned i = 0; i < p->nclients && rc >= 0; i++) {
+        rc = oci_blob_exists(clients[i], digest, err);
+        if (rc == 1)
+            skipped++;
+        else if (rc == 0 && (rc = oci_blob_upload(clients[i], digest, data, len, what, err)) == 0)
+            sent++;
     }
-    return 0;
+    pthread_mutex_lock(&p->lock);
+    p->t->blobs_sent += sent;
+    p->t->blobs_skipped += skipped;
+    p->t->bytes_sent += sent * (uint64_t)len;
+    pthread_mutex_unlock(&p->lock);
+    return rc < 0 ? rc : 0;
 }
 
 /* Hands a piece to the sender, waiting while the queue is full. -ECANCELED when the
@@ -103,7 +111,7 @@ static int hand_over(struct push *p, const struct piece *pc)
 static int queue_chunk(struct push *p, const char *file, uint64_t offset, size_t len,
                        enum oci_kind kind, struct cove_error *err)
 {
-    struct piece pc = {.advance = p->unreported};
+    struct piece pc = {.advance = p->unreported, .file_index = p->cur_file};
     pc.packed = malloc(p->packed_cap);
     if (!pc.packed)
         return cove_error_set(err, -ENOMEM, "out of memory");
@@ -275,69 +283,167 @@ static void *read_all(void *opaque)
 {
     struct push *p = opaque;
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < p->nfiles; i++)
+    for (size_t i = 0; rc == 0 && i < p->nfiles; i++) {
+        p->cur_file = i;
         rc = push_file(p, &p->files[i], &p->read_err);
+    }
     struct piece end = {.rc = rc, .advance = p->unreported};
     hand_over(p, &end);
     return NULL;
 }
 
-static int add_layer(struct push *p, const struct oci_layer *l, struct cove_error *err)
+/* Under p->lock. */
+static int add_layer(struct push *p, const struct piece *pc, struct cove_error *err)
 {
     if (p->nlayers == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 64;
         struct oci_layer *v = realloc(p->layers, cap * sizeof *v);
-        if (!v)
+        if (v)
+            p->layers = v;
+        size_t *f = v ? realloc(p->layer_file, cap * sizeof *f) : NULL;
+        if (!f)
             return cove_error_set(err, -ENOMEM, "out of memory");
-        p->layers = v;
+        p->layer_file = f;
         p->cap = cap;
     }
-    p->layers[p->nlayers++] = *l;
-    p->t->disk_bytes += l->length;
+    p->layer_file[p->nlayers] = pc->file_index;
+    p->layers[p->nlayers++] = pc->l;
+    p->t->disk_bytes += pc->l.length;
     return 0;
 }
 
-/* The sender: each piece the reader hands over, to every repository lacking it; sending
- * overlaps the reading and compressing of the next pieces. */
-static int send_all(struct push *p, struct cove_error *err)
+/* The first failure stops everyone (under p->lock). */
+static void fail(struct push *p, int rc, const struct cove_error *err)
 {
-    pthread_t reader;
-    if (pthread_create(&reader, NULL, read_all, p) != 0)
-        return cove_error_set(err, -EAGAIN, "cannot start a thread");
-    int rc = 0;
+    if (p->rc == 0) {
+        p->rc = rc;
+        if (err)
+            p->fail_err = *err;
+    }
+    p->cancel = true;
+    pthread_cond_broadcast(&p->changed);
+}
+
+struct sender {
+    struct push *p;
+    struct oci_client *clients[16];
+    pthread_t thread;
+};
+
+/* A sender: the pieces the reader hands over, each to every repository lacking it, while
+ * the other senders send theirs and the reader reads and compresses the next ones. */
+static void *send_pieces(void *opaque)
+{
+    struct sender *sd = opaque;
+    struct push *p = sd->p;
     for (;;) {
         pthread_mutex_lock(&p->lock);
-        while (p->count == 0)
+        while (p->count == 0 && !p->cancel && !p->ended)
             pthread_cond_wait(&p->changed, &p->lock);
+        if (p->cancel || p->count == 0) {
+            pthread_mutex_unlock(&p->lock);
+            break;
+        }
         struct piece pc = p->queue[p->head];
         p->head = (p->head + 1) % QUEUE_DEPTH;
         p->count--;
         pthread_cond_broadcast(&p->changed);
-        pthread_mutex_unlock(&p->lock);
-        if (!pc.packed) {
-            if ((rc = pc.rc) < 0 && err)
-                *err = p->read_err;
+        if (!pc.packed) { /* the reader's end */
+            p->ended = true;
+            if (pc.rc < 0)
+                fail(p, pc.rc, &p->read_err);
             progress(p, "", pc.advance);
+            pthread_mutex_unlock(&p->lock);
             break;
         }
+        pthread_mutex_unlock(&p->lock);
         char what[300];
+        struct cove_error err;
         snprintf(what, sizeof what, "%s at %llu", pc.l.file, (unsigned long long)pc.l.offset);
-        rc = send_blob(p, pc.l.digest, pc.packed, pc.l.size, what, err);
-        if (rc == 0)
-            rc = add_layer(p, &pc.l, err);
+        int rc = send_blob(p, sd->clients, pc.l.digest, pc.packed, pc.l.size, what, &err);
         free(pc.packed);
-        progress(p, pc.l.file, pc.advance);
+        pthread_mutex_lock(&p->lock);
+        if (rc == 0)
+            rc = add_layer(p, &pc, &err);
         if (rc < 0)
-            break;
+            fail(p, rc, &err);
+        else
+            progress(p, pc.l.file, pc.advance);
+        pthread_mutex_unlock(&p->lock);
     }
+    return NULL;
+}
+
+/* Layers in the order of their files and offsets, whatever order the senders finished in:
+ * the same VM gives the same manifest. */
+struct placed {
+    size_t file;
+    struct oci_layer l;
+};
+
+static int by_place(const void *a, const void *b)
+{
+    const struct placed *x = a, *y = b;
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    return x->l.offset < y->l.offset ? -1 : x->l.offset > y->l.offset;
+}
+
+static int sort_layers(struct push *p, struct cove_error *err)
+{
+    struct placed *v = malloc((p->nlayers ? p->nlayers : 1) * sizeof *v);
+    if (!v)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < p->nlayers; i++)
+        v[i] = (struct placed){p->layer_file[i], p->layers[i]};
+    qsort(v, p->nlayers, sizeof *v, by_place);
+    for (size_t i = 0; i < p->nlayers; i++)
+        p->layers[i] = v[i].l;
+    free(v);
+    return 0;
+}
+
+/* The reader and OCI_PARALLEL senders, each sender with clients of its own. */
+static int send_all(struct push *p, struct cove_error *err)
+{
+    struct sender sd[OCI_PARALLEL];
+    unsigned nsd = 0;
+    int rc = 0;
+    for (; nsd < OCI_PARALLEL && rc == 0; nsd++) {
+        memset(&sd[nsd], 0, sizeof sd[nsd]);
+        sd[nsd].p = p;
+        for (unsigned i = 0; i < p->nclients && rc == 0; i++)
+            rc = oci_client_dup(p->clients[i], &sd[nsd].clients[i], err);
+    }
+    pthread_t reader;
+    bool reading = false;
+    unsigned started = 0;
+    if (rc == 0 && pthread_create(&reader, NULL, read_all, p) != 0)
+        rc = cove_error_set(err, -EAGAIN, "cannot start a thread");
+    reading = rc == 0;
+    for (; rc == 0 && started < nsd; started++)
+        if (pthread_create(&sd[started].thread, NULL, send_pieces, &sd[started]) != 0)
+            rc = cove_error_set(err, -EAGAIN, "cannot start a thread");
     pthread_mutex_lock(&p->lock);
-    p->cancel = true; /* a reader still running stops at its next hand-over */
-    pthread_cond_broadcast(&p->changed);
+    if (rc < 0)
+        fail(p, rc, err);
     pthread_mutex_unlock(&p->lock);
-    pthread_join(reader, NULL);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(sd[i].thread, NULL);
+    pthread_mutex_lock(&p->lock);
+    if (!p->ended)
+        fail(p, -ECANCELED, NULL); /* a reader still running stops at its next hand-over */
+    pthread_mutex_unlock(&p->lock);
+    if (reading)
+        pthread_join(reader, NULL);
     for (; p->count; p->count--, p->head = (p->head + 1) % QUEUE_DEPTH)
         free(p->queue[p->head].packed);
-    return rc;
+    for (unsigned i = 0; i < nsd; i++)
+        for (unsigned j = 0; j < p->nclients; j++)
+            oci_client_free(sd[i].clients[j]);
+    if (rc == 0 && p->rc < 0 && err)
+        *err = p->fail_err;
+    return rc < 0 ? rc : p->rc;
 }
 
 static int push_all(struct push *p, const char *bundle, const struct cove_config *cfg,
@@ -353,6 +459,8 @@ static int push_all(struct push *p, const char *bundle, const struct cove_config
     p->nfiles = nfiles;
     if (rc == 0)
         rc = send_all(p, err);
+    if (rc == 0)
+        rc = sort_layers(p, err);
     char *vm = NULL, *config = NULL, *manifest = NULL;
     struct oci_manifest m = {.layers = p->layers, .nlayers = p->nlayers};
     /* the stored shared directories stay here: host paths mean nothing elsewhere (and are
@@ -365,7 +473,7 @@ static int push_all(struct push *p, const char *bundle, const struct cove_config
     if (rc == 0) {
         m.config_size = strlen(config);
         oci_digest(config, m.config_size, m.config_digest);
-        rc = send_blob(p, m.config_digest, config, m.config_size, "config", err);
+        rc = send_blob(p, p->clients, m.config_digest, config, m.config_size, "config", err);
     }
     char created[32];
     time_t now = time(NULL);
@@ -451,6 +559,7 @@ int cove_oci_push(const char *name, const char *const *refs, unsigned nrefs,
     pthread_cond_destroy(&p.changed);
     pthread_mutex_destroy(&p.lock);
     free(p.layers);
+    free(p.layer_file);
     free(p.clients);
     free(r);
     return rc;

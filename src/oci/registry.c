@@ -483,6 +483,28 @@ int oci_client_open(const struct oci_ref *ref, const struct cove_oci_options *o,
     return 0;
 }
 
+int oci_client_dup(const struct oci_client *c, struct oci_client **out, struct cove_error *err)
+{
+    struct oci_client *d = calloc(1, sizeof *d);
+    if (!d || !(d->curl = curl_easy_init())) {
+        free(d);
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    }
+    d->ref = c->ref;
+    memcpy(d->base, c->base, sizeof d->base);
+    memcpy(d->user, c->user, sizeof d->user);
+    memcpy(d->pass, c->pass, sizeof d->pass);
+    d->has_creds = c->has_creds;
+    d->push = c->push;
+    d->opts = c->opts;
+    if (c->authz && !(d->authz = strdup(c->authz))) {
+        oci_client_free(d);
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    }
+    *out = d;
+    return 0;
+}
+
 void oci_client_free(struct oci_client *c)
 {
     if (!c)

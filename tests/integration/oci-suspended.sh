@@ -71,7 +71,7 @@ start_vm sus
 c2=$(cove exec sus -- cat /run/count) || fail "exec after the resume"
 [ "${c2:-0}" -ge "$c1" ] || fail "the count went back: $c1 before, '$c2' after"
 sleep 1.5
-c3=$(cove exec sus -- cat /run/count)
+c3=$(cove exec sus -- cat /run/count) || { cat "$TMP/run-sus.out"; tail -n 20 "$COVE_HOME/vms/sus/run/console.log"; fail "exec after the resume (2)"; }
 [ "${c3:-0}" -gt "$c2" ] || fail "the counter stopped after the resume: $c2, then '$c3'"
 [ -e "$COVE_HOME/vms/sus/state" ] && fail "the state was not discarded after the resume"
 echo "ok: cloned from the registry into another COVE_HOME, resumed: count $c1 -> $c2 -> $c3; exec works"
