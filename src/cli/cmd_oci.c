@@ -142,8 +142,9 @@ int cmd_push(int argc, char **argv)
     char sent[32], data[32];
     cove_size_format_short(t.bytes_sent, sent, sizeof sent);
     cove_size_format_short(t.disk_bytes, data, sizeof data);
-    printf("pushed VM '%s' (%s of data): %u blobs uploaded (%s), %u already there; %s\n",
-           argv[optind], data, t.blobs_sent, sent, t.blobs_skipped, t.digest);
+    printf("pushed VM '%s' (%s of data): %u blobs uploaded (%s), %u mounted from another "
+           "repository, %u already there; %s\n", argv[optind], data, t.blobs_sent, sent,
+           t.blobs_mounted, t.blobs_skipped, t.digest);
     return CLI_EXIT_OK;
 }
 

@@ -127,6 +127,7 @@ struct oci_response {
     char location[2048];
     char www_authenticate[1536];
     char content_type[256];
+    uint64_t chunk_min;   /* OCI-Chunk-Min-Length: the least PATCH the registry takes */
 };
 void oci_response_free(struct oci_response *r);
 /* METHOD path (relative to the registry's /v2/REPOSITORY/, or an absolute URL, or a path
@@ -144,8 +145,15 @@ int oci_status_error(struct oci_client *c, const char *what, const struct oci_re
 /* --- blob.c ---------------------------------------------------------------------------- */
 /* 1 the repository has the blob, 0 it has not. */
 int oci_blob_exists(struct oci_client *c, const char *digest, struct cove_error *err);
+/* Uploads a blob: mounted from repository mount_from of the same registry when it is not
+ * NULL and the registry can (1), else sent (0): in one PUT, or in PATCH requests
+ * ($COVE_REGISTRY_UPLOAD_CHUNK bytes each, at least the registry's OCI-Chunk-Min-Length;
+ * OCI_UPLOAD_PIECE when the registry refuses one PUT as too large, 413). */
 int oci_blob_upload(struct oci_client *c, const char *digest, const void *data, size_t len,
-                    const char *what, struct cove_error *err);
+                    const char *mount_from, const char *what, struct cove_error *err);
+#define OCI_UPLOAD_PIECE (8u << 20)
+/* $COVE_REGISTRY_UPLOAD_CHUNK: 0 unset, else bytes; -EINVAL with a line when not a size. */
+int oci_upload_chunk(uint64_t *out, struct cove_error *err);
 /* Downloads blob digest (size bytes) to path: a temporary file, hashed and checked, then
  * renamed into place. Nothing is left at path unless the digest matched. */
 int oci_blob_download(struct oci_client *c, const char *digest, uint64_t size,
@@ -220,6 +228,15 @@ int oci_cache_image_path(const struct oci_cache *c, const char *digest, char *bu
 int oci_cache_ref_get(const struct oci_cache *c, const char *ref, char *digest);
 int oci_cache_ref_set(const struct oci_cache *c, const char *ref, const char *digest,
                       struct cove_error *err);
+/* The blobs of the images pulled from registry and still cached, each with a repository
+ * that holds it (where a push can mount it from), sorted by digest (malloc'd). */
+struct oci_known {
+    char digest[OCI_DIGEST_LEN + 1];
+    char repository[256];
+};
+int oci_cache_known_blobs(const char *registry, struct oci_known **out, size_t *count);
+/* A repository known to hold digest, or NULL. */
+const char *oci_known_repository(const struct oci_known *v, size_t n, const char *digest);
 /* The cache's lock (refs.json changes, prune): an fd to pass to unlock (-1 tolerated). */
 int oci_cache_lock(const struct oci_cache *c);
 void oci_cache_unlock(int fd);

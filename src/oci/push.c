@@ -42,6 +42,8 @@ struct push {
     const struct cove_oci_options *o;
     struct oci_client **clients;
     unsigned nclients;
+    struct oci_known *known[16]; /* per ref: blobs its registry has elsewhere (cache.c) */
+    size_t nknown[16];
     struct cove_oci_transfer *t;
     const char *bundle;
     const struct oci_file *files;
@@ -69,22 +71,39 @@ struct push {
     uint64_t done, total; /* progress, bytes of all files */
 };
 
+/* Where client i of the push can mount digest from: a repository of the same registry that
+ * has it (an earlier ref of this push, or one it was pulled from), or NULL. */
+static const char *mount_source(const struct push *p, struct oci_client **clients, unsigned i,
+                                const char *digest)
+{
+    const char *reg = oci_client_registry(clients[i]), *repo = oci_client_repository(clients[i]);
+    for (unsigned j = 0; j < i; j++)
+        if (!strcmp(oci_client_registry(clients[j]), reg) &&
+            strcmp(oci_client_repository(clients[j]), repo))
+            return oci_client_repository(clients[j]);
+    const char *from = oci_known_repository(p->known[i], p->nknown[i], digest);
+    return from && strcmp(from, repo) ? from : NULL;
+}
+
 /* Sends one blob to every repository that lacks it, through clients (one per ref). */
 static int send_blob(struct push *p, struct oci_client **clients, const char *digest,
                      const void *data, size_t len, const char *what, struct cove_error *err)
 {
-    unsigned sent = 0, skipped = 0;
+    unsigned sent = 0, skipped = 0, mounted = 0;
     int rc = 0;
     for (unsigned i = 0; i < p->nclients && rc >= 0; i++) {
         rc = oci_blob_exists(clients[i], digest, err);
         if (rc == 1)
             skipped++;
-        else if (rc == 0 && (rc = oci_blob_upload(clients[i], digest, data, len, what, err)) == 0)
-            sent++;
+        else if (rc == 0 && (rc = oci_blob_upload(clients[i], digest, data, len,
+                                                  mount_source(p, clients, i, digest), what,
+                                                  err)) >= 0)
+            rc == 1 ? mounted++ : sent++;
     }
     pthread_mutex_lock(&p->lock);
     p->t->blobs_sent += sent;
     p->t->blobs_skipped += skipped;
+    p->t->blobs_mounted += mounted;
     p->t->bytes_sent += sent * (uint64_t)len;
     pthread_mutex_unlock(&p->lock);
     return rc < 0 ? rc : 0;
@@ -508,7 +527,8 @@ int cove_oci_push(const char *name, const char *const *refs, unsigned nrefs,
         free(p.clients);
         return cove_error_set(err, -ENOMEM, "out of memory");
     }
-    int rc = 0;
+    uint64_t chunk;
+    int rc = oci_upload_chunk(&chunk, err);
     for (unsigned i = 0; i < nrefs && rc == 0; i++)
         if ((rc = oci_ref_parse(refs[i], &r[i], err)) == 0 && r[i].digest[0])
             rc = cove_error_set(err, -EINVAL, "push to a tag, not to a digest ('%s')", refs[i]);
@@ -533,6 +553,9 @@ int cove_oci_push(const char *name, const char *const *refs, unsigned nrefs,
         rc = store_check_bundle(bundle, &cfg, err);
     for (unsigned i = 0; rc == 0 && i < nrefs; i++, p.nclients++)
         rc = oci_client_open(&r[i], o, true, NULL, NULL, &p.clients[i], err);
+    for (unsigned i = 0; rc == 0 && i < nrefs; i++)
+        if (oci_cache_known_blobs(r[i].registry, &p.known[i], &p.nknown[i]) < 0)
+            rc = cove_error_set(err, -ENOMEM, "out of memory");
     if (rc == 0) {
         p.zc = ZSTD_createCCtx();
         p.raw = malloc(OCI_CHUNK_SIZE);
@@ -550,6 +573,8 @@ int cove_oci_push(const char *name, const char *const *refs, unsigned nrefs,
     }
     for (unsigned i = 0; i < p.nclients; i++)
         oci_client_free(p.clients[i]);
+    for (unsigned i = 0; i < nrefs; i++)
+        free(p.known[i]);
     if (have_cfg)
         cove_config_free(&cfg);
     if (lock >= 0)
