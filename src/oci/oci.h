@@ -4,7 +4,8 @@
  * A VM travels as one OCI image manifest (docs/OCI.md): the bundle's config.json inside the
  * config blob, every disk cut in fixed-size chunks (each a zstd layer annotated with the
  * file, offset, length and digest of its uncompressed bytes; all-zero chunks are left out),
- * boot files as whole-file layers of the same kind. Everything a registry sends is hostile
+ * boot files as whole-file layers of the same kind, a suspended VM's saved machine state
+ * and memory (chunked as a disk) as layers of their own kinds. Everything a registry sends is hostile
  * input: a manifest is checked in full before a byte is written, a blob's digest before it
  * is kept, a chunk's uncompressed digest before it lands in a disk.
  *
@@ -12,7 +13,7 @@
  *   digest.c    SHA-256 digests ("sha256:HEX") and base64
  *   auth.c      credentials (COVE_HOME/auth.json, ~/.docker/config.json), challenges, tokens
  *   registry.c  HTTP requests through libcurl: scheme, auth, retries
- *   blob.c      blobs: HEAD, upload (POST then PUT), download with verification
+ *   blob.c      blobs: HEAD, mount, upload (POST, PATCHes, PUT), download with verification
  *   manifest.c  the manifest and config blob: building them, checking them
  *   push.c, pull.c, cache.c (the local store of pulled images: COVE_HOME/cache/oci)
  *   clone.c     a VM from a pulled image (through src/store), login, logout
@@ -37,7 +38,8 @@
  * file in chunks like a disk's */
 #define OCI_STATE_TYPE "application/vnd.cove.state.machine.v1+zstd"
 #define OCI_MEMORY_TYPE "application/vnd.cove.state.memory.chunk.v1+zstd"
-#define OCI_STATE_FILE "state/machine"   /* the names the config blob gives them */
+#define OCI_STATE_FILE "state/machine"   /* the names the config blob gives them: the */
+                                         /* bundle's BUNDLE_STATE_FILE, BUNDLE_STATE_MEMORY */
 #define OCI_MEMORY_FILE "state/memory"
 #define OCI_ANN_FILE "vnd.cove.file"
 #define OCI_ANN_OFFSET "vnd.cove.offset"

@@ -1,7 +1,7 @@
 /*
  * cove pull REF: the manifest (checked in full: cove's artifact type, every layer inside
- * the VM's files), every blob not yet in the cache fetched and verified (an interrupted
- * pull resumes from those it kept), then the image assembled under a temporary name --
+ * the VM's files), every blob not yet in the cache fetched (OCI_PARALLEL at once) and
+ * verified (an interrupted pull resumes from those it kept), then the image assembled under a temporary name --
  * each chunk decompressed, its uncompressed digest checked, written at its offset of a
  * sparse file -- and renamed to images/DIGEST. Nothing is installed unless all of it checked.
  */

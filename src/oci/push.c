@@ -1,10 +1,13 @@
 /*
- * cove push NAME REF...: the stopped VM's bundle as one manifest per ref. Each disk is read
- * through src/disk (a clone's backing chain flattened) in OCI_CHUNK_SIZE chunks; a chunk
- * that reads all zeros is left out, the others are zstd-compressed once and sent to every
- * ref's repository unless it has the blob already (HEAD). zstd's output is deterministic,
- * so pushing an unchanged VM again sends nothing but the manifest. A reader thread reads and
- * compresses the next pieces while the caller's thread sends the previous ones.
+ * cove push NAME REF...: the stopped or suspended VM's bundle as one manifest per ref. Each
+ * disk is read through src/disk (a clone's backing chain flattened) in OCI_CHUNK_SIZE
+ * chunks; a chunk that reads all zeros is left out, the others are zstd-compressed once and
+ * sent to every ref's repository unless it has the blob already (HEAD) or can mount it from
+ * another repository of its registry. A suspended VM's saved state goes too: the machine
+ * file whole, the memory file chunked like a disk. zstd's output is deterministic, so
+ * pushing an unchanged VM again sends nothing but the manifest. A reader thread reads and
+ * compresses the next pieces while OCI_PARALLEL sender threads, each with clients of its
+ * own, send the previous ones; the manifest lists the layers in the files' order.
  */
 #include "oci/oci.h"
 
