@@ -33,6 +33,7 @@ struct pull {
     char *vm_json;
     struct cove_oci_transfer *t;
     uint64_t done, total;
+    int *fds;             /* the image's files being assembled, as p->files */
     /* the fetchers' (fetch_all), under lock */
     pthread_mutex_t lock;
     size_t next;          /* the next layer to fetch */
@@ -214,13 +215,101 @@ static int write_file(const char *dir, const char *name, const char *text,
     return store_write_atomic(path, text, strlen(text), 0400, err);
 }
 
-/* The image's files in the temporary directory tmp. */
+struct fetcher {
+    struct pull *p;
+    struct oci_client *client;
+    void *raw; /* a chunk's uncompressed bytes */
+    pthread_t thread;
+};
+
+/* A fetcher: the next layer not yet taken, fetched (unless cached) and placed in its file,
+ * until none is left or one has failed. */
+static void *fetch_layers(void *opaque)
+{
+    struct fetcher *f = opaque;
+    struct pull *p = f->p;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        size_t i = p->next++;
+        bool stop = p->rc < 0 || i >= p->m.nlayers;
+        pthread_mutex_unlock(&p->lock);
+        if (stop)
+            break;
+        const struct oci_layer *l = &p->m.layers[i];
+        char path[4096], what[300];
+        struct cove_error err;
+        snprintf(what, sizeof what, "%s at %llu", l->file, (unsigned long long)l->offset);
+        int rc = fetch_blob(p, f->client, l->digest, l->size, what, path, sizeof path, &err);
+        size_t k = 0;
+        while (k < p->nfiles && strcmp(p->files[k].name, l->file)) /* there: layers_check */
+            k++;
+        if (rc == 0)
+            rc = place_layer(path, l, f->raw, p->fds[k], &err);
+        pthread_mutex_lock(&p->lock);
+        if (rc == 0)
+            p->t->disk_bytes += l->length;
+        if (rc < 0 && p->rc == 0) {
+            p->rc = rc;
+            p->fail_err = err;
+        }
+        p->done += l->length;
+        if (rc == 0 && p->o && p->o->progress)
+            p->o->progress(l->file, p->done, p->total, p->o->opaque);
+        pthread_mutex_unlock(&p->lock);
+    }
+    return NULL;
+}
+
+/* Every layer's blob into the cache and its data into the image's files (p->fds),
+ * OCI_PARALLEL at once, each fetcher with a client of its own: one decompresses and writes
+ * while others download. */
+static int fetch_all(struct pull *p, struct cove_error *err)
+{
+    struct fetcher f[OCI_PARALLEL];
+    unsigned n = 0;
+    int rc = 0;
+    for (; n < OCI_PARALLEL && rc == 0; n++) {
+        f[n].p = p;
+        if (!(f[n].raw = malloc(OCI_CHUNK_SIZE))) {
+            rc = cove_error_set(err, -ENOMEM, "out of memory");
+            break;
+        }
+        if ((rc = oci_client_dup(p->client, &f[n].client, err)) < 0) {
+            free(f[n].raw);
+            break;
+        }
+        if (pthread_create(&f[n].thread, NULL, fetch_layers, &f[n]) != 0) {
+            oci_client_free(f[n].client);
+            free(f[n].raw);
+            rc = cove_error_set(err, -EAGAIN, "cannot start a thread");
+            break;
+        }
+    }
+    if (rc < 0) { /* those started stop after their current blob */
+        pthread_mutex_lock(&p->lock);
+        if (p->rc == 0)
+            p->rc = rc;
+        pthread_mutex_unlock(&p->lock);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        pthread_join(f[i].thread, NULL);
+        oci_client_free(f[i].client);
+        free(f[i].raw);
+    }
+    if (rc == 0 && p->rc < 0 && err)
+        *err = p->fail_err;
+    return rc < 0 ? rc : p->rc;
+}
+
+/* The image's files in the temporary directory tmp: created (sparse, at their sizes), then
+ * filled by the fetchers as each blob arrives. */
 static int assemble(struct pull *p, const char *tmp, const char *manifest, struct cove_error *err)
 {
-    void *raw = malloc(OCI_CHUNK_SIZE);
-    if (!raw)
+    if (!(p->fds = malloc((p->nfiles ? p->nfiles : 1) * sizeof *p->fds)))
         return cove_error_set(err, -ENOMEM, "out of memory");
     int rc = 0;
+    for (size_t i = 0; i < p->nfiles; i++)
+        p->fds[i] = -1;
     for (size_t i = 0; i < p->nfiles && rc == 0; i++) {
         const struct oci_file *f = &p->files[i];
         char path[4096];
@@ -243,20 +332,17 @@ static int assemble(struct pull *p, const char *tmp, const char *manifest, struc
                 close(fd);
             break;
         }
-        for (size_t j = 0; j < p->m.nlayers && rc == 0; j++) {
-            const struct oci_layer *l = &p->m.layers[j];
-            char blob[4096];
-            if (strcmp(l->file, f->name))
-                continue;
-            oci_cache_blob_path(&p->cache, l->digest, blob, sizeof blob);
-            rc = place_layer(blob, l, raw, fd, err);
-            p->t->disk_bytes += l->length;
-        }
-        if (rc == 0 && (fsync(fd) < 0 || fchmod(fd, 0400) < 0))
-            rc = cove_error_set(err, -errno, "%s: %s", path, strerror(errno));
-        close(fd);
+        p->fds[i] = fd;
     }
-    free(raw);
+    if (rc == 0)
+        rc = fetch_all(p, err);
+    for (size_t i = 0; i < p->nfiles; i++) {
+        if (p->fds[i] < 0)
+            continue;
+        if (rc == 0 && (fsync(p->fds[i]) < 0 || fchmod(p->fds[i], 0400) < 0))
+            rc = cove_error_set(err, -errno, "%s: %s", p->files[i].name, strerror(errno));
+        close(p->fds[i]);
+    }
     if (rc == 0)
         rc = write_file(tmp, "vm.json", p->vm_json, err);
     if (rc == 0)
@@ -284,79 +370,12 @@ static int install(struct pull *p, const char *dir, const char *manifest, struct
     return rc;
 }
 
-struct fetcher {
-    struct pull *p;
-    struct oci_client *client;
-    pthread_t thread;
-};
-
-/* A fetcher: the next layer not yet taken, until none is left or one has failed. */
-static void *fetch_layers(void *opaque)
-{
-    struct fetcher *f = opaque;
-    struct pull *p = f->p;
-    for (;;) {
-        pthread_mutex_lock(&p->lock);
-        size_t i = p->next++;
-        bool stop = p->rc < 0 || i >= p->m.nlayers;
-        pthread_mutex_unlock(&p->lock);
-        if (stop)
-            break;
-        const struct oci_layer *l = &p->m.layers[i];
-        char path[4096], what[300];
-        struct cove_error err;
-        snprintf(what, sizeof what, "%s at %llu", l->file, (unsigned long long)l->offset);
-        int rc = fetch_blob(p, f->client, l->digest, l->size, what, path, sizeof path, &err);
-        pthread_mutex_lock(&p->lock);
-        if (rc < 0 && p->rc == 0) {
-            p->rc = rc;
-            p->fail_err = err;
-        }
-        p->done += l->length;
-        if (rc == 0 && p->o && p->o->progress)
-            p->o->progress(l->file, p->done, p->total, p->o->opaque);
-        pthread_mutex_unlock(&p->lock);
-    }
-    return NULL;
-}
-
-/* Every layer's blob into the cache, OCI_PARALLEL at once, each fetcher with a client of
- * its own. */
-static int fetch_all(struct pull *p, struct cove_error *err)
-{
-    struct fetcher f[OCI_PARALLEL];
-    unsigned n = 0;
-    int rc = 0;
-    for (; n < OCI_PARALLEL && rc == 0; n++) {
-        f[n].p = p;
-        if ((rc = oci_client_dup(p->client, &f[n].client, err)) < 0)
-            break;
-        if (pthread_create(&f[n].thread, NULL, fetch_layers, &f[n]) != 0) {
-            oci_client_free(f[n].client);
-            rc = cove_error_set(err, -EAGAIN, "cannot start a thread");
-            break;
-        }
-    }
-    if (rc < 0) { /* those started stop after their current blob */
-        pthread_mutex_lock(&p->lock);
-        if (p->rc == 0)
-            p->rc = rc;
-        pthread_mutex_unlock(&p->lock);
-    }
-    for (unsigned i = 0; i < n; i++) {
-        pthread_join(f[i].thread, NULL);
-        oci_client_free(f[i].client);
-    }
-    if (rc == 0 && p->rc < 0 && err)
-        *err = p->fail_err;
-    return rc < 0 ? rc : p->rc;
-}
-
 static void pull_free(struct pull *p)
 {
     oci_client_free(p->client);
     oci_manifest_free(&p->m);
     free(p->files);
+    free(p->fds);
     free(p->vm_json);
     pthread_mutex_destroy(&p->lock);
 }
@@ -385,8 +404,6 @@ int oci_pull(const struct oci_ref *ref, const struct cove_oci_options *o,
         rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
     if (rc == 0 && access(dir, F_OK) < 0) {
         rc = get_config(&p, what, err);
-        if (rc == 0)
-            rc = fetch_all(&p, err);
         if (rc == 0)
             rc = install(&p, dir, manifest, err);
     } else if (rc == 0) {
