@@ -127,6 +127,9 @@ int oci_blob_upload(struct oci_client *c, const char *digest, const void *data, 
         oci_response_free(&r);
         return 1;
     }
+    /* a mount refused (no pull access to the other repository, say): sent after all */
+    if (rc < 0 && rc != -ECONNREFUSED && mount_from)
+        rc = start_upload(c, digest, NULL, what, &r, err);
     /* a registry that cannot mount starts an ordinary upload instead */
     uint64_t chunk = rc == 0 ? patch_size(&r) : 0;
     if (rc == 0)
