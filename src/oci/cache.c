@@ -236,6 +236,14 @@ static void image_sizes(const char *dir, struct cove_oci_image *img)
     }
     if (d)
         closedir(d);
+    /* a suspended VM's image: its saved state too */
+    const char *state[] = {OCI_STATE_FILE, OCI_MEMORY_FILE};
+    for (unsigned i = 0; i < 2; i++) {
+        struct stat st;
+        if (store_path(path, sizeof path, "%s/%s", dir, state[i]) == 0 && lstat(path, &st) == 0 &&
+            S_ISREG(st.st_mode))
+            img->disk_used += (uint64_t)st.st_blocks * 512;
+    }
 }
 
 static int by_ref(const void *a, const void *b)

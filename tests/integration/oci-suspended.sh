@@ -44,6 +44,7 @@ print(n)
 EOF
 )
 
+mem_used=$(( $(stat -c %b "$mem") * 512 ))
 cove push sus "$REG/team/sus:1" >"$TMP/push" || fail "push of a suspended VM"
 curl -s -H "Accept: application/vnd.oci.image.manifest.v1+json" \
     "http://$REG/v2/team/sus/manifests/1" >"$TMP/manifest" || fail "no manifest"
@@ -66,6 +67,8 @@ cove delete sus >/dev/null || fail "delete"
 export COVE_HOME=$TMP/home2
 cove clone "$REG/team/sus:1" sus >"$TMP/clone" || fail "clone from the registry: $(cat "$TMP/clone")"
 cove list | grep -qE '^sus +suspended' || { cove list; fail "the clone is not suspended"; }
+used=$(cove image list --format json | python3 -c 'import json,sys; print([i for i in json.load(sys.stdin) if i.get("source") == "pulled"][0]["disk_used"])')
+[ "$used" -ge "$mem_used" ] || fail "image list: the pulled image's disk_used ($used) leaves out its saved memory ($mem_used)"
 [ -f "$COVE_HOME/vms/sus/state/fork" ] || fail "the clone has no state/fork"
 start_vm sus
 c2=$(cove exec sus -- cat /run/count) || fail "exec after the resume"
