@@ -98,10 +98,14 @@ static int send_blob(struct push *p, struct oci_client **clients, const char *di
         rc = oci_blob_exists(clients[i], digest, err);
         if (rc == 1)
             skipped++;
-        else if (rc == 0 && (rc = oci_blob_upload(clients[i], digest, data, len,
-                                                  mount_source(p, clients, i, digest), what,
-                                                  err)) >= 0)
-            rc == 1 ? mounted++ : sent++;
+        else if (rc == 0) {
+            rc = oci_blob_upload(clients[i], digest, data, len,
+                                 mount_source(p, clients, i, digest), what, err);
+            if (rc == 1)
+                mounted++;
+            else if (rc == 0)
+                sent++;
+        }
     }
     pthread_mutex_lock(&p->lock);
     p->t->blobs_sent += sent;
