@@ -125,7 +125,8 @@ int oci_cache_known_blobs(const char *registry, struct oci_known **out, size_t *
         free(v);
         return rc;
     }
-    qsort(v, n, sizeof *v, by_digest);
+    if (n)
+        qsort(v, n, sizeof *v, by_digest);
     *out = v;
     *count = n;
     return 0;
