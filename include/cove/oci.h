@@ -31,6 +31,7 @@ struct cove_oci_transfer {
     char digest[72];          /* the manifest's */
     unsigned blobs_sent;      /* push: uploaded; pull: downloaded */
     unsigned blobs_skipped;   /* push: already in the registry; pull: already in the cache */
+    unsigned blobs_mounted;   /* push: mounted from another repository of the registry */
     uint64_t bytes_sent;      /* compressed bytes moved */
     uint64_t disk_bytes;      /* uncompressed bytes of the chunks and files */
 };

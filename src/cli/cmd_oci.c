@@ -19,11 +19,14 @@
 
 static const char push_usage[] =
     "usage: cove push NAME REF [REF...] [--insecure]\n\n"
-    "Pushes the stopped VM NAME to each REF (REGISTRY/REPOSITORY[:TAG], TAG default latest)\n"
-    "as an OCI artifact: the disk in 64 MiB zstd chunks (all-zero chunks left out), boot\n"
-    "files, the configuration. Blobs the registry has already are not sent again.\n"
+    "Pushes the stopped or suspended VM NAME to each REF (REGISTRY/REPOSITORY[:TAG], TAG\n"
+    "default latest) as an OCI artifact: the disk in 64 MiB zstd chunks (all-zero chunks left\n"
+    "out), boot files, the configuration; a suspended VM's saved machine and memory too.\n"
+    "Blobs the registry has already are not sent again; those another repository of the\n"
+    "registry has are mounted from it. 4 blobs move at once.\n"
     "  --insecure   allow plain HTTP and unverified TLS (loopback registries need not)\n"
-    "Credentials: `cove login`, or ~/.docker/config.json. A private CA: COVE_REGISTRY_CA=FILE.\n";
+    "Credentials: `cove login`, or ~/.docker/config.json. A private CA: COVE_REGISTRY_CA=FILE.\n"
+    "COVE_REGISTRY_UPLOAD_CHUNK=SIZE sends each blob in PATCH requests of SIZE bytes.\n";
 static const char pull_usage[] =
     "usage: cove pull REF [--insecure]\n\n"
     "Pulls the VM image REF into the cache (COVE_HOME/cache/oci), verifying every blob;\n"
@@ -32,7 +35,8 @@ static const char pull_usage[] =
 static const char clone_usage[] =
     "usage: cove clone REF NAME [--insecure]\n\n"
     "Makes the VM NAME from the image REF: pulled unless the cache has it, then a\n"
-    "copy-on-write clone of its disk, in constant time.\n"
+    "copy-on-write clone of its disk, in constant time. The image of a suspended VM gives\n"
+    "a suspended NAME: `cove run NAME` resumes it where it was (a fork: its own MAC, hostname).\n"
     "  --insecure   allow plain HTTP and unverified TLS\n";
 static const char login_usage[] =
     "usage: cove login REGISTRY [-u USER --password-stdin] [--insecure]\n"
@@ -142,8 +146,9 @@ int cmd_push(int argc, char **argv)
     char sent[32], data[32];
     cove_size_format_short(t.bytes_sent, sent, sizeof sent);
     cove_size_format_short(t.disk_bytes, data, sizeof data);
-    printf("pushed VM '%s' (%s of data): %u blobs uploaded (%s), %u already there; %s\n",
-           argv[optind], data, t.blobs_sent, sent, t.blobs_skipped, t.digest);
+    printf("pushed VM '%s' (%s of data): %u blobs uploaded (%s), %u mounted from another "
+           "repository, %u already there; %s\n", argv[optind], data, t.blobs_sent, sent,
+           t.blobs_mounted, t.blobs_skipped, t.digest);
     return CLI_EXIT_OK;
 }
 

@@ -1,6 +1,8 @@
 /*
  * Blobs and manifests of one repository (distribution spec): HEAD to skip what the registry
- * has, upload as POST then PUT with the digest (monolithic), download into a temporary
+ * has, a cross-repository mount (POST ?mount=&from=) when another repository of the registry
+ * has it, upload as POST then PUT with the digest (monolithic), or POST, PATCHes and PUT
+ * (chunked: $COVE_REGISTRY_UPLOAD_CHUNK, or a registry refusing a large PUT), download into a temporary
  * file hashed on the way and renamed into place only when the digest matches.
  */
 #include "oci/oci.h"
@@ -11,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <curl/curl.h>
+
+#include <cove/size.h>
 
 #include "store/store.h"
 
@@ -26,28 +32,113 @@ int oci_blob_exists(struct oci_client *c, const char *digest, struct cove_error 
     return rc;
 }
 
-int oci_blob_upload(struct oci_client *c, const char *digest, const void *data, size_t len,
-                    const char *what, struct cove_error *err)
+int oci_upload_chunk(uint64_t *out, struct cove_error *err)
 {
-    struct oci_response r = {.fd = -1};
-    int rc = oci_request(c, "POST", "blobs/uploads/", NULL, "", 0, what, &r, err);
-    if (rc == 0 && r.status != 202)
-        rc = oci_status_error(c, "starting an upload", &r, err);
-    if (rc == 0 && !r.location[0])
-        rc = cove_error_set(err, -EPROTO, "%s: an upload without a Location",
-                            oci_client_registry(c));
+    const char *env = getenv("COVE_REGISTRY_UPLOAD_CHUNK");
+    *out = 0;
+    if (env && *env && (cove_size_parse(env, 1, out) < 0 || *out > OCI_MAX_CHUNK)) {
+        *out = 0;
+        return cove_error_set(err, -EINVAL, "COVE_REGISTRY_UPLOAD_CHUNK: '%s' is not a size of "
+                              "upload pieces (bytes, or with K or M; at most 256M); unset it "
+                              "for uploads in one request", env);
+    }
+    return 0;
+}
+
+/* The size of the PATCH requests an upload goes in: $COVE_REGISTRY_UPLOAD_CHUNK (0 or unset:
+ * one PUT), raised to what the registry asks as its least (OCI-Chunk-Min-Length). */
+static uint64_t patch_size(const struct oci_response *started)
+{
+    uint64_t chunk;
+    oci_upload_chunk(&chunk, NULL);
+    if (started->chunk_min && chunk && chunk < started->chunk_min)
+        chunk = started->chunk_min;
+    return chunk;
+}
+
+/* The rest of an upload the registry has started (its Location in r): data in PATCH
+ * requests of chunk bytes each (the registry names where the next goes), then the PUT with
+ * the digest; or all of it in that PUT (chunk 0). */
+static int upload_data(struct oci_client *c, const char *digest, const void *data, size_t len,
+                       uint64_t chunk, const char *what, struct oci_response *r,
+                       struct cove_error *err)
+{
+    static const char *const octets = "Content-Type: application/octet-stream";
+    size_t off = 0;
+    int rc = 0;
+    while (chunk && len - off > 0 && rc == 0) {
+        size_t n = len - off < chunk ? len - off : (size_t)chunk;
+        char range[64], *url = strdup(r->location);
+        snprintf(range, sizeof range, "Content-Range: %zu-%zu", off, off + n - 1);
+        const char *const headers[] = {octets, range, NULL};
+        rc = url ? oci_request(c, "PATCH", url, headers, (const char *)data + off, n, what, r, err)
+                 : cove_error_set(err, -ENOMEM, "out of memory");
+        free(url);
+        if (rc == 0 && r->status != 202)
+            rc = oci_status_error(c, "uploading a piece of a blob", r, err);
+        if (rc == 0 && !r->location[0])
+            rc = cove_error_set(err, -EPROTO, "%s: an upload's PATCH answered without a "
+                                "Location", oci_client_registry(c));
+        off += n;
+    }
     char *url = NULL;
-    if (rc == 0 && asprintf(&url, "%s%sdigest=%s", r.location, strchr(r.location, '?') ? "&" : "?",
-                            digest) < 0)
+    if (rc == 0 && asprintf(&url, "%s%sdigest=%s", r->location,
+                            strchr(r->location, '?') ? "&" : "?", digest) < 0)
         rc = cove_error_set(err, -ENOMEM, "out of memory");
     if (rc == 0) {
         /* a relative Location is relative to the registry's root */
-        static const char *const headers[] = {"Content-Type: application/octet-stream", NULL};
-        rc = oci_request(c, "PUT", url, headers, data, len, what, &r, err);
-        if (rc == 0 && r.status != 201)
-            rc = oci_status_error(c, "uploading a blob", &r, err);
+        const char *const headers[] = {octets, NULL};
+        rc = oci_request(c, "PUT", url, headers, (const char *)data + off, len - off, what, r,
+                         err);
+        if (rc == 0 && r->status != 201)
+            rc = oci_status_error(c, "uploading a blob", r, err);
     }
     free(url);
+    return rc;
+}
+
+/* POST blobs/uploads/ (with ?mount=&from=: 201 when the registry mounted it). */
+static int start_upload(struct oci_client *c, const char *digest, const char *mount_from,
+                        const char *what, struct oci_response *r, struct cove_error *err)
+{
+    char path[700] = "blobs/uploads/";
+    if (mount_from) {
+        char *from = curl_escape(mount_from, 0);
+        if (!from)
+            return cove_error_set(err, -ENOMEM, "out of memory");
+        snprintf(path, sizeof path, "blobs/uploads/?mount=%s&from=%s", digest, from);
+        curl_free(from);
+    }
+    int rc = oci_request(c, "POST", path, NULL, "", 0, what, r, err);
+    if (rc == 0 && r->status != 202 && !(mount_from && r->status == 201))
+        rc = oci_status_error(c, "starting an upload", r, err);
+    if (rc == 0 && r->status == 202 && !r->location[0])
+        rc = cove_error_set(err, -EPROTO, "%s: an upload without a Location",
+                            oci_client_registry(c));
+    return rc;
+}
+
+int oci_blob_upload(struct oci_client *c, const char *digest, const void *data, size_t len,
+                    const char *mount_from, const char *what, struct cove_error *err)
+{
+    struct oci_response r = {.fd = -1};
+    int rc = start_upload(c, digest, mount_from, what, &r, err);
+    if (rc == 0 && r.status == 201) { /* mounted: nothing to send */
+        oci_response_free(&r);
+        return 1;
+    }
+    /* a mount refused (no pull access to the other repository, say): sent after all */
+    if (rc < 0 && rc != -ECONNREFUSED && mount_from)
+        rc = start_upload(c, digest, NULL, what, &r, err);
+    /* a registry that cannot mount starts an ordinary upload instead */
+    uint64_t chunk = rc == 0 ? patch_size(&r) : 0;
+    if (rc == 0)
+        rc = upload_data(c, digest, data, len, chunk, what, &r, err);
+    if (rc == -EIO && r.status == 413 && !chunk) {
+        /* too large for one request (a proxy's limit): again, in pieces */
+        if ((rc = start_upload(c, digest, NULL, what, &r, err)) == 0)
+            rc = upload_data(c, digest, data, len, OCI_UPLOAD_PIECE, what, &r, err);
+    }
     oci_response_free(&r);
     return rc;
 }

@@ -62,6 +62,84 @@ int oci_cache_image_path(const struct oci_cache *c, const char *digest, char *bu
     return store_path(buf, n, "%s/%s", c->images, digest + 7);
 }
 
+static int add_known(struct oci_known **v, size_t *n, size_t *cap, const char *digest,
+                     const char *repo)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 64;
+        struct oci_known *w = realloc(*v, c * sizeof *w);
+        if (!w)
+            return -ENOMEM;
+        *v = w;
+        *cap = c;
+    }
+    snprintf((*v)[*n].digest, sizeof (*v)[*n].digest, "%s", digest);
+    snprintf((*v)[*n].repository, sizeof (*v)[*n].repository, "%s", repo);
+    (*n)++;
+    return 0;
+}
+
+static int by_digest(const void *a, const void *b)
+{
+    return strcmp(((const struct oci_known *)a)->digest, ((const struct oci_known *)b)->digest);
+}
+
+int oci_cache_known_blobs(const char *registry, struct oci_known **out, size_t *count)
+{
+    struct oci_cache c;
+    struct oci_known *v = NULL;
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    *count = 0;
+    if (oci_cache_open(&c, NULL) < 0)
+        return 0; /* nothing known */
+    json_t *root = json_load_file(c.refs, 0, NULL), *val;
+    const char *key;
+    int rc = 0;
+    json_object_foreach(root, key, val) {
+        struct oci_ref ref;
+        const char *d = json_string_value(json_object_get(val, "digest"));
+        char path[4096];
+        if (!oci_digest_valid(d) || oci_ref_parse(key, &ref, NULL) < 0 ||
+            strcmp(ref.registry, registry) || oci_cache_image_path(&c, d, path, sizeof path) < 0 ||
+            strlen(path) + 16 > sizeof path)
+            continue;
+        strcat(path, "/manifest.json");
+        json_t *m = json_load_file(path, 0, NULL);
+        json_t *layers = json_object_get(m, "layers"), *l;
+        size_t i;
+        const char *cd = json_string_value(json_object_get(json_object_get(m, "config"), "digest"));
+        if (oci_digest_valid(cd))
+            rc = add_known(&v, &n, &cap, cd, ref.repository);
+        json_array_foreach(layers, i, l) {
+            const char *ld = json_string_value(json_object_get(l, "digest"));
+            if (rc == 0 && oci_digest_valid(ld))
+                rc = add_known(&v, &n, &cap, ld, ref.repository);
+        }
+        json_decref(m);
+        if (rc < 0)
+            break;
+    }
+    json_decref(root);
+    if (rc < 0) {
+        free(v);
+        return rc;
+    }
+    if (n)
+        qsort(v, n, sizeof *v, by_digest);
+    *out = v;
+    *count = n;
+    return 0;
+}
+
+const char *oci_known_repository(const struct oci_known *v, size_t n, const char *digest)
+{
+    struct oci_known key;
+    snprintf(key.digest, sizeof key.digest, "%s", digest);
+    const struct oci_known *k = n ? bsearch(&key, v, n, sizeof *v, by_digest) : NULL;
+    return k ? k->repository : NULL;
+}
+
 int oci_cache_ref_get(const struct oci_cache *c, const char *ref, char *digest)
 {
     json_t *root = json_load_file(c->refs, 0, NULL);
@@ -159,6 +237,14 @@ static void image_sizes(const char *dir, struct cove_oci_image *img)
     }
     if (d)
         closedir(d);
+    /* a suspended VM's image: its saved state too */
+    const char *state[] = {OCI_STATE_FILE, OCI_MEMORY_FILE};
+    for (unsigned i = 0; i < 2; i++) {
+        struct stat st;
+        if (store_path(path, sizeof path, "%s/%s", dir, state[i]) == 0 && lstat(path, &st) == 0 &&
+            S_ISREG(st.st_mode))
+            img->disk_used += (uint64_t)st.st_blocks * 512;
+    }
 }
 
 static int by_ref(const void *a, const void *b)

@@ -14,6 +14,24 @@
 
 #include "store/bundle.h"
 
+static const char *const kind_type[] = {
+    [OCI_KIND_DISK] = OCI_CHUNK_TYPE,
+    [OCI_KIND_BOOT] = OCI_FILE_TYPE,
+    [OCI_KIND_STATE] = OCI_STATE_TYPE,
+    [OCI_KIND_MEMORY] = OCI_MEMORY_TYPE,
+};
+
+enum oci_kind oci_file_kind(const struct oci_file *f)
+{
+    if (f->disk)
+        return OCI_KIND_DISK;
+    if (!strcmp(f->name, OCI_STATE_FILE))
+        return OCI_KIND_STATE;
+    if (!strcmp(f->name, OCI_MEMORY_FILE))
+        return OCI_KIND_MEMORY;
+    return OCI_KIND_BOOT;
+}
+
 static json_t *descriptor(const char *type, const char *digest, uint64_t size)
 {
     return json_pack("{s:s, s:s, s:I}", "mediaType", type, "digest", digest, "size",
@@ -25,7 +43,7 @@ char *oci_manifest_build(const struct oci_manifest *m, const char *created)
     json_t *layers = json_array();
     for (size_t i = 0; i < m->nlayers; i++) {
         const struct oci_layer *l = &m->layers[i];
-        json_t *d = descriptor(l->is_chunk ? OCI_CHUNK_TYPE : OCI_FILE_TYPE, l->digest, l->size);
+        json_t *d = descriptor(kind_type[l->kind], l->digest, l->size);
         char off[32], len[32];
         snprintf(off, sizeof off, "%" PRIu64, l->offset);
         snprintf(len, sizeof len, "%" PRIu64, l->length);
@@ -70,16 +88,21 @@ static int parse_layer(json_t *d, size_t i, const char *what, struct oci_layer *
     const char *file = json_string_value(json_object_get(ann, OCI_ANN_FILE));
     const char *problem;
     memset(l, 0, sizeof *l);
-    if (!type || (strcmp(type, OCI_CHUNK_TYPE) && strcmp(type, OCI_FILE_TYPE)))
+    size_t k = 0;
+    while (k < sizeof kind_type / sizeof *kind_type && (!type || strcmp(type, kind_type[k])))
+        k++;
+    if (k == sizeof kind_type / sizeof *kind_type)
         return cove_error_set(err, -EPROTO, "%s: layer %zu has media type '%s', not cove's",
                               what, i, type ? type : "");
-    l->is_chunk = !strcmp(type, OCI_CHUNK_TYPE);
+    l->kind = (enum oci_kind)k;
     if (!oci_digest_valid(digest) || !json_is_integer(size) || json_integer_value(size) < 0 ||
         (uint64_t)json_integer_value(size) > OCI_MAX_CHUNK + (OCI_MAX_CHUNK >> 4))
         return cove_error_set(err, -EPROTO, "%s: layer %zu: bad digest or size", what, i);
     strcpy(l->digest, digest);
     l->size = (uint64_t)json_integer_value(size);
-    if (!file || strlen(file) >= sizeof l->file || (problem = store_file_name_problem(file)))
+    bool state = file && (!strcmp(file, OCI_STATE_FILE) || !strcmp(file, OCI_MEMORY_FILE));
+    if (!file || strlen(file) >= sizeof l->file ||
+        (!state && (problem = store_file_name_problem(file))))
         return cove_error_set(err, -EPROTO, "%s: layer %zu: annotation " OCI_ANN_FILE
                               " '%s' is not a file name", what, i, file ? file : "");
     strcpy(l->file, file);
@@ -177,8 +200,10 @@ int oci_config_parse(const char *text, size_t len, char **vm_json, struct oci_fi
         json_t *e = json_array_get(fj, i);
         const char *name = json_string_value(json_object_get(e, "name"));
         json_t *size = json_object_get(e, "size");
-        /* the names of the cache's own files and of temporaries are not the image's */
-        if (!name || strlen(name) >= sizeof f[i].name || store_file_name_problem(name) ||
+        /* the names of the cache's own files and of temporaries are not the image's; the
+         * saved state's two files are the only names with a directory */
+        bool state = name && (!strcmp(name, OCI_STATE_FILE) || !strcmp(name, OCI_MEMORY_FILE));
+        if (!name || strlen(name) >= sizeof f[i].name || (!state && store_file_name_problem(name)) ||
             !strcmp(name, BUNDLE_CONFIG) || !strcmp(name, "vm.json") ||
             !strcmp(name, "manifest.json") || !strncmp(name, ".tmp-", 5) ||
             !json_is_integer(size) ||
@@ -194,6 +219,8 @@ int oci_config_parse(const char *text, size_t len, char **vm_json, struct oci_fi
         strcpy(f[i].name, name);
         f[i].size = (uint64_t)json_integer_value(size);
         f[i].disk = json_is_true(json_object_get(e, "disk"));
+        if (state && f[i].disk)
+            rc = cove_error_set(err, -EPROTO, "the VM's config blob: '%s' is not a disk", name);
         if (f[i].disk && (f[i].size == 0 || f[i].size % 512))
             rc = cove_error_set(err, -EPROTO, "the VM's config blob: disk '%s' of %llu bytes "
                                 "(not a multiple of 512)", name, (unsigned long long)f[i].size);
@@ -227,11 +254,11 @@ int oci_layers_check(const struct oci_manifest *m, const struct oci_file *files,
         for (size_t j = 0; j < nfiles && !f; j++)
             if (!strcmp(files[j].name, l->file))
                 f = &files[j];
-        if (!f || l->offset % OCI_CHUNK_SIZE || l->length > OCI_CHUNK_SIZE ||
+        if (!f || oci_file_kind(f) != l->kind || l->offset % OCI_CHUNK_SIZE || l->length > OCI_CHUNK_SIZE ||
             l->offset > f->size || l->length > f->size - l->offset ||
             (l->length < OCI_CHUNK_SIZE && l->offset + l->length != f->size))
             return cove_error_set(err, -EPROTO, "layer %zu (%s at %llu, %llu bytes) does not "
-                                  "fit the VM's files", i, l->file,
+                                  "fit the VM's files (or its media type, its file's kind)", i, l->file,
                                   (unsigned long long)l->offset, (unsigned long long)l->length);
     }
     /* at most one layer per place: sorted, neighbours differ */

@@ -4,7 +4,8 @@
  * A VM travels as one OCI image manifest (docs/OCI.md): the bundle's config.json inside the
  * config blob, every disk cut in fixed-size chunks (each a zstd layer annotated with the
  * file, offset, length and digest of its uncompressed bytes; all-zero chunks are left out),
- * boot files as whole-file layers of the same kind. Everything a registry sends is hostile
+ * boot files as whole-file layers of the same kind, a suspended VM's saved machine state
+ * and memory (chunked as a disk) as layers of their own kinds. Everything a registry sends is hostile
  * input: a manifest is checked in full before a byte is written, a blob's digest before it
  * is kept, a chunk's uncompressed digest before it lands in a disk.
  *
@@ -12,7 +13,7 @@
  *   digest.c    SHA-256 digests ("sha256:HEX") and base64
  *   auth.c      credentials (COVE_HOME/auth.json, ~/.docker/config.json), challenges, tokens
  *   registry.c  HTTP requests through libcurl: scheme, auth, retries
- *   blob.c      blobs: HEAD, upload (POST then PUT), download with verification
+ *   blob.c      blobs: HEAD, mount, upload (POST, PATCHes, PUT), download with verification
  *   manifest.c  the manifest and config blob: building them, checking them
  *   push.c, pull.c, cache.c (the local store of pulled images: COVE_HOME/cache/oci)
  *   clone.c     a VM from a pulled image (through src/store), login, logout
@@ -33,6 +34,13 @@
 #define OCI_CONFIG_TYPE "application/vnd.cove.vm.config.v1+json"
 #define OCI_CHUNK_TYPE "application/vnd.cove.disk.chunk.v1+zstd"
 #define OCI_FILE_TYPE "application/vnd.cove.file.v1+zstd" /* kernel, initrd, firmware */
+/* a suspended VM's saved state (docs/STATE-FORMAT.md): the machine file whole, the memory
+ * file in chunks like a disk's */
+#define OCI_STATE_TYPE "application/vnd.cove.state.machine.v1+zstd"
+#define OCI_MEMORY_TYPE "application/vnd.cove.state.memory.chunk.v1+zstd"
+#define OCI_STATE_FILE "state/machine"   /* the names the config blob gives them: the */
+                                         /* bundle's BUNDLE_STATE_FILE, BUNDLE_STATE_MEMORY */
+#define OCI_MEMORY_FILE "state/memory"
 #define OCI_ANN_FILE "vnd.cove.file"
 #define OCI_ANN_OFFSET "vnd.cove.offset"
 #define OCI_ANN_LENGTH "vnd.cove.length"
@@ -97,7 +105,13 @@ struct oci_client;
 int oci_client_open(const struct oci_ref *ref, const struct cove_oci_options *o, bool push,
                     const char *user, const char *pass, struct oci_client **out,
                     struct cove_error *err);
+/* Another client of the same registry and repository, with the same scheme and the same
+ * answer to the auth challenge (no request made): one per thread, as a client is used by
+ * one thread at a time. */
+int oci_client_dup(const struct oci_client *c, struct oci_client **out, struct cove_error *err);
 void oci_client_free(struct oci_client *c);
+/* Transfers of blobs at once, push and pull (each thread with its own clients). */
+#define OCI_PARALLEL 4
 const struct cove_oci_options *oci_client_options(const struct oci_client *c);
 const char *oci_client_registry(const struct oci_client *c);
 const char *oci_client_repository(const struct oci_client *c);
@@ -115,6 +129,7 @@ struct oci_response {
     char location[2048];
     char www_authenticate[1536];
     char content_type[256];
+    uint64_t chunk_min;   /* OCI-Chunk-Min-Length: the least PATCH the registry takes */
 };
 void oci_response_free(struct oci_response *r);
 /* METHOD path (relative to the registry's /v2/REPOSITORY/, or an absolute URL, or a path
@@ -132,8 +147,15 @@ int oci_status_error(struct oci_client *c, const char *what, const struct oci_re
 /* --- blob.c ---------------------------------------------------------------------------- */
 /* 1 the repository has the blob, 0 it has not. */
 int oci_blob_exists(struct oci_client *c, const char *digest, struct cove_error *err);
+/* Uploads a blob: mounted from repository mount_from of the same registry when it is not
+ * NULL and the registry can (1), else sent (0): in one PUT, or in PATCH requests
+ * ($COVE_REGISTRY_UPLOAD_CHUNK bytes each, at least the registry's OCI-Chunk-Min-Length;
+ * OCI_UPLOAD_PIECE when the registry refuses one PUT as too large, 413). */
 int oci_blob_upload(struct oci_client *c, const char *digest, const void *data, size_t len,
-                    const char *what, struct cove_error *err);
+                    const char *mount_from, const char *what, struct cove_error *err);
+#define OCI_UPLOAD_PIECE (8u << 20)
+/* $COVE_REGISTRY_UPLOAD_CHUNK: 0 unset, else bytes; -EINVAL with a line when not a size. */
+int oci_upload_chunk(uint64_t *out, struct cove_error *err);
 /* Downloads blob digest (size bytes) to path: a temporary file, hashed and checked, then
  * renamed into place. Nothing is left at path unless the digest matched. */
 int oci_blob_download(struct oci_client *c, const char *digest, uint64_t size,
@@ -146,19 +168,25 @@ int oci_manifest_put(struct oci_client *c, const char *reference, const char *bo
                      size_t len, struct cove_error *err);
 
 /* --- manifest.c ------------------------------------------------------------------------ */
+/* What a layer holds: a disk's chunk, a piece of a boot file, of the saved machine state,
+ * a chunk of the saved memory. Each has its media type and goes only into its kind of file. */
+enum oci_kind { OCI_KIND_DISK, OCI_KIND_BOOT, OCI_KIND_STATE, OCI_KIND_MEMORY };
 struct oci_layer {
     char digest[OCI_DIGEST_LEN + 1]; /* of the compressed blob */
     uint64_t size;                   /* its length */
     char file[256];                  /* the bundle file it belongs to */
     uint64_t offset, length;         /* where its uncompressed bytes go */
     char data_digest[OCI_DIGEST_LEN + 1];
-    bool is_chunk;                   /* a disk chunk (else a boot file) */
+    enum oci_kind kind;              /* what its file is (its media type says) */
 };
 struct oci_file {
     char name[256];
     uint64_t size;
     bool disk;
 };
+/* The kind of a file: a disk, the saved state's machine or memory file (by name), else a
+ * boot file. */
+enum oci_kind oci_file_kind(const struct oci_file *f);
 struct oci_manifest {
     char config_digest[OCI_DIGEST_LEN + 1];
     uint64_t config_size;
@@ -202,6 +230,15 @@ int oci_cache_image_path(const struct oci_cache *c, const char *digest, char *bu
 int oci_cache_ref_get(const struct oci_cache *c, const char *ref, char *digest);
 int oci_cache_ref_set(const struct oci_cache *c, const char *ref, const char *digest,
                       struct cove_error *err);
+/* The blobs of the images pulled from registry and still cached, each with a repository
+ * that holds it (where a push can mount it from), sorted by digest (malloc'd). */
+struct oci_known {
+    char digest[OCI_DIGEST_LEN + 1];
+    char repository[256];
+};
+int oci_cache_known_blobs(const char *registry, struct oci_known **out, size_t *count);
+/* A repository known to hold digest, or NULL. */
+const char *oci_known_repository(const struct oci_known *v, size_t n, const char *digest);
 /* The cache's lock (refs.json changes, prune): an fd to pass to unlock (-1 tolerated). */
 int oci_cache_lock(const struct oci_cache *c);
 void oci_cache_unlock(int fd);

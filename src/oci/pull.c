@@ -1,7 +1,7 @@
 /*
  * cove pull REF: the manifest (checked in full: cove's artifact type, every layer inside
- * the VM's files), every blob not yet in the cache fetched and verified (an interrupted
- * pull resumes from those it kept), then the image assembled under a temporary name --
+ * the VM's files), every blob not yet in the cache fetched (OCI_PARALLEL at once) and
+ * verified (an interrupted pull resumes from those it kept), then the image assembled under a temporary name --
  * each chunk decompressed, its uncompressed digest checked, written at its offset of a
  * sparse file -- and renamed to images/DIGEST. Nothing is installed unless all of it checked.
  */
@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,12 @@ struct pull {
     char *vm_json;
     struct cove_oci_transfer *t;
     uint64_t done, total;
+    int *fds;             /* the image's files being assembled, as p->files */
+    /* the fetchers' (fetch_all), under lock */
+    pthread_mutex_t lock;
+    size_t next;          /* the next layer to fetch */
+    int rc;               /* the first failure, its message in fail_err */
+    struct cove_error fail_err;
 };
 
 /* Whether the file's SHA-256 is digest. */
@@ -58,24 +65,29 @@ static bool file_digest_is(const char *path, const char *digest)
     return ok;
 }
 
-/* The blob in the cache: fetched unless there already (and intact). */
-static int fetch_blob(struct pull *p, const char *digest, uint64_t size, const char *what,
-                      char *path, size_t n, struct cove_error *err)
+/* The blob in the cache: fetched through client unless there already (and intact). */
+static int fetch_blob(struct pull *p, struct oci_client *client, const char *digest,
+                      uint64_t size, const char *what, char *path, size_t n,
+                      struct cove_error *err)
 {
     if (oci_cache_blob_path(&p->cache, digest, path, n) < 0)
         return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
     struct stat st;
     if (stat(path, &st) == 0) {
         if ((uint64_t)st.st_size == size && file_digest_is(path, digest)) {
+            pthread_mutex_lock(&p->lock);
             p->t->blobs_skipped++;
+            pthread_mutex_unlock(&p->lock);
             return 0;
         }
         unlink(path); /* damaged (blobs are not fsynced): fetched again */
     }
-    int rc = oci_blob_download(p->client, digest, size, path, what, err);
+    int rc = oci_blob_download(client, digest, size, path, what, err);
     if (rc == 0) {
+        pthread_mutex_lock(&p->lock);
         p->t->blobs_sent++;
         p->t->bytes_sent += size;
+        pthread_mutex_unlock(&p->lock);
     }
     return rc;
 }
@@ -102,7 +114,8 @@ static int get_config(struct pull *p, const char *what, struct cove_error *err)
 {
     char path[4096], *text;
     struct cove_error cerr; /* messages of the checks, prefixed with the image's name */
-    int rc = fetch_blob(p, p->m.config_digest, p->m.config_size, "config", path, sizeof path, err);
+    int rc = fetch_blob(p, p->client, p->m.config_digest, p->m.config_size, "config", path,
+                        sizeof path, err);
     if (rc < 0 || (rc = read_blob(path, p->m.config_size, &text, err)) < 0)
         return rc;
     rc = oci_config_parse(text, p->m.config_size, &p->vm_json, &p->files, &p->nfiles, &cerr);
@@ -131,6 +144,14 @@ static int get_config(struct pull *p, const char *what, struct cove_error *err)
                                 "hold", what, named[i]);
     }
     cove_config_free(&cfg);
+    /* a suspended VM's state: both its files or neither */
+    unsigned state = 0;
+    for (size_t j = 0; j < p->nfiles; j++)
+        state += oci_file_kind(&p->files[j]) == OCI_KIND_STATE ||
+                 oci_file_kind(&p->files[j]) == OCI_KIND_MEMORY;
+    if (rc == 0 && state == 1)
+        rc = cove_error_set(err, -EPROTO, "%s: the image holds half a saved state (both "
+                            OCI_STATE_FILE " and " OCI_MEMORY_FILE ", or neither)", what);
     if (rc == 0 && (rc = oci_layers_check(&p->m, p->files, p->nfiles, &cerr)) < 0)
         rc = cove_error_set(err, rc, "%s: %s", what, cerr.message);
     for (size_t i = 0; i < p->nfiles; i++)
@@ -194,19 +215,115 @@ static int write_file(const char *dir, const char *name, const char *text,
     return store_write_atomic(path, text, strlen(text), 0400, err);
 }
 
-/* The image's files in the temporary directory tmp. */
+struct fetcher {
+    struct pull *p;
+    struct oci_client *client;
+    void *raw; /* a chunk's uncompressed bytes */
+    pthread_t thread;
+};
+
+/* A fetcher: the next layer not yet taken, fetched (unless cached) and placed in its file,
+ * until none is left or one has failed. */
+static void *fetch_layers(void *opaque)
+{
+    struct fetcher *f = opaque;
+    struct pull *p = f->p;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        size_t i = p->next++;
+        bool stop = p->rc < 0 || i >= p->m.nlayers;
+        pthread_mutex_unlock(&p->lock);
+        if (stop)
+            break;
+        const struct oci_layer *l = &p->m.layers[i];
+        char path[4096], what[300];
+        struct cove_error err;
+        snprintf(what, sizeof what, "%s at %llu", l->file, (unsigned long long)l->offset);
+        int rc = fetch_blob(p, f->client, l->digest, l->size, what, path, sizeof path, &err);
+        size_t k = 0;
+        while (k < p->nfiles && strcmp(p->files[k].name, l->file)) /* there: layers_check */
+            k++;
+        if (rc == 0)
+            rc = place_layer(path, l, f->raw, p->fds[k], &err);
+        pthread_mutex_lock(&p->lock);
+        if (rc == 0)
+            p->t->disk_bytes += l->length;
+        if (rc < 0 && p->rc == 0) {
+            p->rc = rc;
+            p->fail_err = err;
+        }
+        p->done += l->length;
+        if (rc == 0 && p->o && p->o->progress)
+            p->o->progress(l->file, p->done, p->total, p->o->opaque);
+        pthread_mutex_unlock(&p->lock);
+    }
+    return NULL;
+}
+
+/* Every layer's blob into the cache and its data into the image's files (p->fds),
+ * OCI_PARALLEL at once, each fetcher with a client of its own: one decompresses and writes
+ * while others download. */
+static int fetch_all(struct pull *p, struct cove_error *err)
+{
+    struct fetcher f[OCI_PARALLEL];
+    unsigned n = 0;
+    int rc = 0;
+    for (; n < OCI_PARALLEL && rc == 0; n++) {
+        f[n].p = p;
+        if (!(f[n].raw = malloc(OCI_CHUNK_SIZE))) {
+            rc = cove_error_set(err, -ENOMEM, "out of memory");
+            break;
+        }
+        if ((rc = oci_client_dup(p->client, &f[n].client, err)) < 0) {
+            free(f[n].raw);
+            break;
+        }
+        if (pthread_create(&f[n].thread, NULL, fetch_layers, &f[n]) != 0) {
+            oci_client_free(f[n].client);
+            free(f[n].raw);
+            rc = cove_error_set(err, -EAGAIN, "cannot start a thread");
+            break;
+        }
+    }
+    if (rc < 0) { /* those started stop after their current blob */
+        pthread_mutex_lock(&p->lock);
+        if (p->rc == 0)
+            p->rc = rc;
+        pthread_mutex_unlock(&p->lock);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        pthread_join(f[i].thread, NULL);
+        oci_client_free(f[i].client);
+        free(f[i].raw);
+    }
+    if (rc == 0 && p->rc < 0 && err)
+        *err = p->fail_err;
+    return rc < 0 ? rc : p->rc;
+}
+
+/* The image's files in the temporary directory tmp: created (sparse, at their sizes), then
+ * filled by the fetchers as each blob arrives. */
 static int assemble(struct pull *p, const char *tmp, const char *manifest, struct cove_error *err)
 {
-    void *raw = malloc(OCI_CHUNK_SIZE);
-    if (!raw)
+    if (!(p->fds = malloc((p->nfiles ? p->nfiles : 1) * sizeof *p->fds)))
         return cove_error_set(err, -ENOMEM, "out of memory");
     int rc = 0;
+    for (size_t i = 0; i < p->nfiles; i++)
+        p->fds[i] = -1;
     for (size_t i = 0; i < p->nfiles && rc == 0; i++) {
         const struct oci_file *f = &p->files[i];
         char path[4096];
         if (store_path(path, sizeof path, "%s/%s", tmp, f->name) < 0) {
             rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
             break;
+        }
+        if (oci_file_kind(f) == OCI_KIND_STATE || oci_file_kind(f) == OCI_KIND_MEMORY) {
+            char sdir[4096];
+            if (store_path(sdir, sizeof sdir, "%s/" BUNDLE_STATE_DIR, tmp) < 0 ||
+                (mkdir(sdir, 0700) < 0 && errno != EEXIST)) {
+                rc = cove_error_set(err, -errno, "%s: %s", sdir, strerror(errno));
+                break;
+            }
         }
         int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0 || ftruncate(fd, (off_t)f->size) < 0) {
@@ -215,20 +332,17 @@ static int assemble(struct pull *p, const char *tmp, const char *manifest, struc
                 close(fd);
             break;
         }
-        for (size_t j = 0; j < p->m.nlayers && rc == 0; j++) {
-            const struct oci_layer *l = &p->m.layers[j];
-            char blob[4096];
-            if (strcmp(l->file, f->name))
-                continue;
-            oci_cache_blob_path(&p->cache, l->digest, blob, sizeof blob);
-            rc = place_layer(blob, l, raw, fd, err);
-            p->t->disk_bytes += l->length;
-        }
-        if (rc == 0 && (fsync(fd) < 0 || fchmod(fd, 0400) < 0))
-            rc = cove_error_set(err, -errno, "%s: %s", path, strerror(errno));
-        close(fd);
+        p->fds[i] = fd;
     }
-    free(raw);
+    if (rc == 0)
+        rc = fetch_all(p, err);
+    for (size_t i = 0; i < p->nfiles; i++) {
+        if (p->fds[i] < 0)
+            continue;
+        if (rc == 0 && (fsync(p->fds[i]) < 0 || fchmod(p->fds[i], 0400) < 0))
+            rc = cove_error_set(err, -errno, "%s: %s", p->files[i].name, strerror(errno));
+        close(p->fds[i]);
+    }
     if (rc == 0)
         rc = write_file(tmp, "vm.json", p->vm_json, err);
     if (rc == 0)
@@ -261,13 +375,15 @@ static void pull_free(struct pull *p)
     oci_client_free(p->client);
     oci_manifest_free(&p->m);
     free(p->files);
+    free(p->fds);
     free(p->vm_json);
+    pthread_mutex_destroy(&p->lock);
 }
 
 int oci_pull(const struct oci_ref *ref, const struct cove_oci_options *o,
              struct cove_oci_transfer *t, char *dir, size_t dirlen, struct cove_error *err)
 {
-    struct pull p = {.o = o, .t = t};
+    struct pull p = {.o = o, .t = t, .lock = PTHREAD_MUTEX_INITIALIZER};
     memset(t, 0, sizeof *t);
     char what[600];
     oci_ref_format(ref, what, sizeof what);
@@ -288,16 +404,6 @@ int oci_pull(const struct oci_ref *ref, const struct cove_oci_options *o,
         rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
     if (rc == 0 && access(dir, F_OK) < 0) {
         rc = get_config(&p, what, err);
-        for (size_t i = 0; i < p.m.nlayers && rc == 0; i++) {
-            char path[4096], lw[300];
-            snprintf(lw, sizeof lw, "%s at %llu", p.m.layers[i].file,
-                     (unsigned long long)p.m.layers[i].offset);
-            rc = fetch_blob(&p, p.m.layers[i].digest, p.m.layers[i].size, lw, path, sizeof path,
-                            err);
-            p.done += p.m.layers[i].length;
-            if (rc == 0 && o && o->progress)
-                o->progress(p.m.layers[i].file, p.done, p.total, o->opaque);
-        }
         if (rc == 0)
             rc = install(&p, dir, manifest, err);
     } else if (rc == 0) {

@@ -1,10 +1,13 @@
 /*
- * cove push NAME REF...: the stopped VM's bundle as one manifest per ref. Each disk is read
- * through src/disk (a clone's backing chain flattened) in OCI_CHUNK_SIZE chunks; a chunk
- * that reads all zeros is left out, the others are zstd-compressed once and sent to every
- * ref's repository unless it has the blob already (HEAD). zstd's output is deterministic,
- * so pushing an unchanged VM again sends nothing but the manifest. A reader thread reads and
- * compresses the next pieces while the caller's thread sends the previous ones.
+ * cove push NAME REF...: the stopped or suspended VM's bundle as one manifest per ref. Each
+ * disk is read through src/disk (a clone's backing chain flattened) in OCI_CHUNK_SIZE
+ * chunks; a chunk that reads all zeros is left out, the others are zstd-compressed once and
+ * sent to every ref's repository unless it has the blob already (HEAD) or can mount it from
+ * another repository of its registry. A suspended VM's saved state goes too: the machine
+ * file whole, the memory file chunked like a disk. zstd's output is deterministic, so
+ * pushing an unchanged VM again sends nothing but the manifest. A reader thread reads and
+ * compresses the next pieces while OCI_PARALLEL sender threads, each with clients of its
+ * own, send the previous ones; the manifest lists the layers in the files' order.
  */
 #include "oci/oci.h"
 
@@ -29,17 +32,21 @@
 /* A compressed piece on its way from the reader (a thread of its own) to the sender. */
 struct piece {
     struct oci_layer l;
+    size_t file_index;  /* in push.files: the manifest lists layers in the files' order */
     void *packed;      /* NULL: the end (rc says how the reading ended) */
     uint64_t advance;  /* progress: bytes of the files read up to this piece */
     int rc;
 };
 
-#define QUEUE_DEPTH 2 /* compressed pieces waiting: the reader runs ahead by this much */
+#define QUEUE_DEPTH 2 /* compressed pieces waiting: the reader runs ahead by this much; with
+                       * the OCI_PARALLEL being sent, at most 6 in memory */
 
 struct push {
     const struct cove_oci_options *o;
     struct oci_client **clients;
     unsigned nclients;
+    struct oci_known *known[16]; /* per ref: blobs its registry has elsewhere (cache.c) */
+    size_t nknown[16];
     struct cove_oci_transfer *t;
     const char *bundle;
     const struct oci_file *files;
@@ -55,31 +62,58 @@ struct push {
     pthread_cond_t changed;
     struct piece queue[QUEUE_DEPTH];
     unsigned head, count;
-    bool cancel;          /* the sender failed: the reader stops */
-    /* the sender's */
+    bool cancel;          /* a sender failed: the reader and the other senders stop */
+    bool ended;           /* the reader's end piece was taken */
+    int rc;               /* the first failure (its message in fail_err) */
+    struct cove_error fail_err;
+    size_t cur_file;      /* the reader's file, for the pieces it makes */
+    /* the senders', under lock */
     struct oci_layer *layers;
+    size_t *layer_file;   /* each layer's file index, for the order */
     size_t nlayers, cap;
     uint64_t done, total; /* progress, bytes of all files */
 };
 
-/* Sends one blob to every repository that lacks it. */
-static int send_blob(struct push *p, const char *digest, const void *data, size_t len,
-                     const char *what, struct cove_error *err)
+/* Where client i of the push can mount digest from: a repository of the same registry that
+ * has it (an earlier ref of this push, or one it was pulled from), or NULL. */
+static const char *mount_source(const struct push *p, struct oci_client **clients, unsigned i,
+                                const char *digest)
 {
-    for (unsigned i = 0; i < p->nclients; i++) {
-        int rc = oci_blob_exists(p->clients[i], digest, err);
-        if (rc < 0)
-            return rc;
-        if (rc == 1) {
-            p->t->blobs_skipped++;
-            continue;
+    const char *reg = oci_client_registry(clients[i]), *repo = oci_client_repository(clients[i]);
+    for (unsigned j = 0; j < i; j++)
+        if (!strcmp(oci_client_registry(clients[j]), reg) &&
+            strcmp(oci_client_repository(clients[j]), repo))
+            return oci_client_repository(clients[j]);
+    const char *from = oci_known_repository(p->known[i], p->nknown[i], digest);
+    return from && strcmp(from, repo) ? from : NULL;
+}
+
+/* Sends one blob to every repository that lacks it, through clients (one per ref). */
+static int send_blob(struct push *p, struct oci_client **clients, const char *digest,
+                     const void *data, size_t len, const char *what, struct cove_error *err)
+{
+    unsigned sent = 0, skipped = 0, mounted = 0;
+    int rc = 0;
+    for (unsigned i = 0; i < p->nclients && rc >= 0; i++) {
+        rc = oci_blob_exists(clients[i], digest, err);
+        if (rc == 1)
+            skipped++;
+        else if (rc == 0) {
+            rc = oci_blob_upload(clients[i], digest, data, len,
+                                 mount_source(p, clients, i, digest), what, err);
+            if (rc == 1)
+                mounted++;
+            else if (rc == 0)
+                sent++;
         }
-        if ((rc = oci_blob_upload(p->clients[i], digest, data, len, what, err)) < 0)
-            return rc;
-        p->t->blobs_sent++;
-        p->t->bytes_sent += len;
     }
-    return 0;
+    pthread_mutex_lock(&p->lock);
+    p->t->blobs_sent += sent;
+    p->t->blobs_skipped += skipped;
+    p->t->blobs_mounted += mounted;
+    p->t->bytes_sent += sent * (uint64_t)len;
+    pthread_mutex_unlock(&p->lock);
+    return rc < 0 ? rc : 0;
 }
 
 /* Hands a piece to the sender, waiting while the queue is full. -ECANCELED when the
@@ -100,10 +134,10 @@ static int hand_over(struct push *p, const struct piece *pc)
 }
 
 /* Compresses p->raw[0..len), the piece of file at offset, and hands it over. */
-static int queue_chunk(struct push *p, const char *file, uint64_t offset, size_t len, bool chunk,
-                       struct cove_error *err)
+static int queue_chunk(struct push *p, const char *file, uint64_t offset, size_t len,
+                       enum oci_kind kind, struct cove_error *err)
 {
-    struct piece pc = {.advance = p->unreported};
+    struct piece pc = {.advance = p->unreported, .file_index = p->cur_file};
     pc.packed = malloc(p->packed_cap);
     if (!pc.packed)
         return cove_error_set(err, -ENOMEM, "out of memory");
@@ -119,7 +153,7 @@ static int queue_chunk(struct push *p, const char *file, uint64_t offset, size_t
     pc.l.offset = offset;
     pc.l.length = len;
     pc.l.size = n;
-    pc.l.is_chunk = chunk;
+    pc.l.kind = kind;
     oci_digest(p->raw, len, pc.l.data_digest);
     oci_digest(pc.packed, n, pc.l.digest);
     int rc = hand_over(p, &pc);
@@ -137,11 +171,13 @@ static void progress(struct push *p, const char *file, uint64_t len)
         p->o->progress(file, p->done, p->total, p->o->opaque);
 }
 
-static int push_disk(struct push *p, const char *path, const char *file, struct cove_error *err)
+/* A disk (format AUTO), or the saved memory (a raw, sparse file), in chunks; all-zero
+ * chunks left out. */
+static int push_chunked(struct push *p, const char *path, const char *file,
+                        enum disk_format format, enum oci_kind kind, struct cove_error *err)
 {
     struct disk *d;
-    int rc = disk_open_ex(path, DISK_FORMAT_AUTO, DISK_OPEN_READ_ONLY | DISK_OPEN_NO_FOLLOW, &d,
-                          err);
+    int rc = disk_open_ex(path, format, DISK_OPEN_READ_ONLY | DISK_OPEN_NO_FOLLOW, &d, err);
     if (rc < 0)
         return rc;
     uint64_t size = disk_size(d);
@@ -164,7 +200,7 @@ static int push_disk(struct push *p, const char *path, const char *file, struct 
                                     (unsigned long long)off, strerror(-rc));
             else if (!disk_buf_is_zero(p->raw, len)) {
                 p->unreported += len;
-                rc = queue_chunk(p, file, off, len, true, err);
+                rc = queue_chunk(p, file, off, len, kind, err);
                 continue;
             }
         }
@@ -174,12 +210,10 @@ static int push_disk(struct push *p, const char *path, const char *file, struct 
     return rc;
 }
 
-static int push_boot_file(struct push *p, const char *bundle, const char *file, uint64_t size,
-                          struct cove_error *err)
+/* A boot file or the saved machine state (open as fd, closed here) in OCI_CHUNK_SIZE pieces. */
+static int push_whole(struct push *p, int fd, const char *file, uint64_t size, enum oci_kind kind,
+                      struct cove_error *err)
 {
-    int fd = store_open_bundle_file(bundle, file, O_RDONLY, err);
-    if (fd < 0)
-        return fd;
     int rc = 0;
     for (uint64_t off = 0; off < size && rc == 0; off += OCI_CHUNK_SIZE) {
         size_t len = size - off < OCI_CHUNK_SIZE ? (size_t)(size - off) : OCI_CHUNK_SIZE;
@@ -188,7 +222,7 @@ static int push_boot_file(struct push *p, const char *bundle, const char *file, 
             rc = cove_error_set(err, r < 0 ? -errno : -EIO, "%s: short read", file);
         else {
             p->unreported += len;
-            rc = queue_chunk(p, file, off, len, false, err);
+            rc = queue_chunk(p, file, off, len, kind, err);
         }
     }
     close(fd);
@@ -224,7 +258,50 @@ static int list_files(const char *bundle, const struct cove_config *cfg, struct 
         snprintf(f->name, sizeof f->name, "%s", boot[i]);
         f->size = (uint64_t)st.st_size;
     }
+    /* a suspended VM travels with its saved machine and memory */
+    const char *state[] = {OCI_STATE_FILE, OCI_MEMORY_FILE};
+    for (unsigned i = 0; i < 2 && store_bundle_suspended(bundle); i++) {
+        char path[PATH_MAX];
+        struct stat st;
+        if (store_path(path, sizeof path, "%s/%s", bundle, state[i]) < 0)
+            return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+        if (lstat(path, &st) < 0)
+            return cove_error_set(err, -errno, "%s: %s", path, strerror(errno));
+        if (!S_ISREG(st.st_mode))
+            return cove_error_set(err, -EINVAL, "%s: not a regular file", path);
+        struct oci_file *f = &files[(*n)++];
+        snprintf(f->name, sizeof f->name, "%s", state[i]);
+        f->size = (uint64_t)st.st_size;
+    }
     return 0;
+}
+
+/* One file of the bundle, whatever its kind. */
+static int push_file(struct push *p, const struct oci_file *f, struct cove_error *err)
+{
+    char path[PATH_MAX];
+    enum oci_kind kind = oci_file_kind(f);
+    int rc = 0, fd;
+    switch (kind) {
+    case OCI_KIND_DISK:
+        if ((rc = store_resolve(p->bundle, f->name, path, sizeof path, err)) == 0)
+            rc = push_chunked(p, path, f->name, DISK_FORMAT_AUTO, kind, err);
+        return rc;
+    case OCI_KIND_BOOT:
+        if ((fd = store_open_bundle_file(p->bundle, f->name, O_RDONLY, err)) < 0)
+            return fd;
+        return push_whole(p, fd, f->name, f->size, kind, err);
+    case OCI_KIND_STATE:
+    case OCI_KIND_MEMORY:
+        if (store_path(path, sizeof path, "%s/%s", p->bundle, f->name) < 0)
+            return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+        if (kind == OCI_KIND_MEMORY)
+            return push_chunked(p, path, f->name, DISK_FORMAT_RAW, kind, err);
+        if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+            return cove_error_set(err, -errno, "%s: %s", path, strerror(errno));
+        return push_whole(p, fd, f->name, f->size, kind, err);
+    }
+    return -EINVAL;
 }
 
 /* The reader: every file, piece by piece, then the end piece with how it went. */
@@ -233,80 +310,172 @@ static void *read_all(void *opaque)
     struct push *p = opaque;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < p->nfiles; i++) {
-        const struct oci_file *f = &p->files[i];
-        char path[PATH_MAX];
-        if (!f->disk)
-            rc = push_boot_file(p, p->bundle, f->name, f->size, &p->read_err);
-        else if ((rc = store_resolve(p->bundle, f->name, path, sizeof path, &p->read_err)) == 0)
-            rc = push_disk(p, path, f->name, &p->read_err);
+        p->cur_file = i;
+        rc = push_file(p, &p->files[i], &p->read_err);
     }
     struct piece end = {.rc = rc, .advance = p->unreported};
     hand_over(p, &end);
     return NULL;
 }
 
-static int add_layer(struct push *p, const struct oci_layer *l, struct cove_error *err)
+/* Under p->lock. */
+static int add_layer(struct push *p, const struct piece *pc, struct cove_error *err)
 {
     if (p->nlayers == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 64;
         struct oci_layer *v = realloc(p->layers, cap * sizeof *v);
-        if (!v)
+        if (v)
+            p->layers = v;
+        size_t *f = v ? realloc(p->layer_file, cap * sizeof *f) : NULL;
+        if (!f)
             return cove_error_set(err, -ENOMEM, "out of memory");
-        p->layers = v;
+        p->layer_file = f;
         p->cap = cap;
     }
-    p->layers[p->nlayers++] = *l;
-    p->t->disk_bytes += l->length;
+    p->layer_file[p->nlayers] = pc->file_index;
+    p->layers[p->nlayers++] = pc->l;
+    p->t->disk_bytes += pc->l.length;
     return 0;
 }
 
-/* The sender: each piece the reader hands over, to every repository lacking it; sending
- * overlaps the reading and compressing of the next pieces. */
-static int send_all(struct push *p, struct cove_error *err)
+/* The first failure stops everyone (under p->lock). */
+static void fail(struct push *p, int rc, const struct cove_error *err)
 {
-    pthread_t reader;
-    if (pthread_create(&reader, NULL, read_all, p) != 0)
-        return cove_error_set(err, -EAGAIN, "cannot start a thread");
-    int rc = 0;
+    if (p->rc == 0) {
+        p->rc = rc;
+        if (err)
+            p->fail_err = *err;
+    }
+    p->cancel = true;
+    pthread_cond_broadcast(&p->changed);
+}
+
+struct sender {
+    struct push *p;
+    struct oci_client *clients[16];
+    pthread_t thread;
+};
+
+/* A sender: the pieces the reader hands over, each to every repository lacking it, while
+ * the other senders send theirs and the reader reads and compresses the next ones. */
+static void *send_pieces(void *opaque)
+{
+    struct sender *sd = opaque;
+    struct push *p = sd->p;
     for (;;) {
         pthread_mutex_lock(&p->lock);
-        while (p->count == 0)
+        while (p->count == 0 && !p->cancel && !p->ended)
             pthread_cond_wait(&p->changed, &p->lock);
+        if (p->cancel || p->count == 0) {
+            pthread_mutex_unlock(&p->lock);
+            break;
+        }
         struct piece pc = p->queue[p->head];
         p->head = (p->head + 1) % QUEUE_DEPTH;
         p->count--;
         pthread_cond_broadcast(&p->changed);
-        pthread_mutex_unlock(&p->lock);
-        if (!pc.packed) {
-            if ((rc = pc.rc) < 0 && err)
-                *err = p->read_err;
+        if (!pc.packed) { /* the reader's end */
+            p->ended = true;
+            if (pc.rc < 0)
+                fail(p, pc.rc, &p->read_err);
             progress(p, "", pc.advance);
+            pthread_mutex_unlock(&p->lock);
             break;
         }
+        pthread_mutex_unlock(&p->lock);
         char what[300];
+        struct cove_error err;
         snprintf(what, sizeof what, "%s at %llu", pc.l.file, (unsigned long long)pc.l.offset);
-        rc = send_blob(p, pc.l.digest, pc.packed, pc.l.size, what, err);
-        if (rc == 0)
-            rc = add_layer(p, &pc.l, err);
+        int rc = send_blob(p, sd->clients, pc.l.digest, pc.packed, pc.l.size, what, &err);
         free(pc.packed);
-        progress(p, pc.l.file, pc.advance);
+        pthread_mutex_lock(&p->lock);
+        if (rc == 0)
+            rc = add_layer(p, &pc, &err);
         if (rc < 0)
-            break;
+            fail(p, rc, &err);
+        else
+            progress(p, pc.l.file, pc.advance);
+        pthread_mutex_unlock(&p->lock);
     }
+    return NULL;
+}
+
+/* Layers in the order of their files and offsets, whatever order the senders finished in:
+ * the same VM gives the same manifest. */
+struct placed {
+    size_t file;
+    struct oci_layer l;
+};
+
+static int by_place(const void *a, const void *b)
+{
+    const struct placed *x = a, *y = b;
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    return x->l.offset < y->l.offset ? -1 : x->l.offset > y->l.offset;
+}
+
+static int sort_layers(struct push *p, struct cove_error *err)
+{
+    struct placed *v = malloc((p->nlayers ? p->nlayers : 1) * sizeof *v);
+    if (!v)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < p->nlayers; i++)
+        v[i] = (struct placed){p->layer_file[i], p->layers[i]};
+    qsort(v, p->nlayers, sizeof *v, by_place);
+    for (size_t i = 0; i < p->nlayers; i++)
+        p->layers[i] = v[i].l;
+    free(v);
+    return 0;
+}
+
+/* The reader and OCI_PARALLEL senders, each sender with clients of its own. */
+static int send_all(struct push *p, struct cove_error *err)
+{
+    struct sender sd[OCI_PARALLEL];
+    unsigned nsd = 0;
+    int rc = 0;
+    for (; nsd < OCI_PARALLEL && rc == 0; nsd++) {
+        memset(&sd[nsd], 0, sizeof sd[nsd]);
+        sd[nsd].p = p;
+        for (unsigned i = 0; i < p->nclients && rc == 0; i++)
+            rc = oci_client_dup(p->clients[i], &sd[nsd].clients[i], err);
+    }
+    pthread_t reader;
+    bool reading = false;
+    unsigned started = 0;
+    if (rc == 0 && pthread_create(&reader, NULL, read_all, p) != 0)
+        rc = cove_error_set(err, -EAGAIN, "cannot start a thread");
+    reading = rc == 0;
+    for (; rc == 0 && started < nsd; started++)
+        if (pthread_create(&sd[started].thread, NULL, send_pieces, &sd[started]) != 0)
+            rc = cove_error_set(err, -EAGAIN, "cannot start a thread");
     pthread_mutex_lock(&p->lock);
-    p->cancel = true; /* a reader still running stops at its next hand-over */
-    pthread_cond_broadcast(&p->changed);
+    if (rc < 0)
+        fail(p, rc, err);
     pthread_mutex_unlock(&p->lock);
-    pthread_join(reader, NULL);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(sd[i].thread, NULL);
+    pthread_mutex_lock(&p->lock);
+    if (!p->ended)
+        fail(p, -ECANCELED, NULL); /* a reader still running stops at its next hand-over */
+    pthread_mutex_unlock(&p->lock);
+    if (reading)
+        pthread_join(reader, NULL);
     for (; p->count; p->count--, p->head = (p->head + 1) % QUEUE_DEPTH)
         free(p->queue[p->head].packed);
-    return rc;
+    for (unsigned i = 0; i < nsd; i++)
+        for (unsigned j = 0; j < p->nclients; j++)
+            oci_client_free(sd[i].clients[j]);
+    if (rc == 0 && p->rc < 0 && err)
+        *err = p->fail_err;
+    return rc < 0 ? rc : p->rc;
 }
 
 static int push_all(struct push *p, const char *bundle, const struct cove_config *cfg,
                     const struct oci_ref *refs, unsigned nrefs, struct cove_error *err)
 {
-    struct oci_file files[COVE_MAX_DISKS + 3];
+    struct oci_file files[COVE_MAX_DISKS + 5];
     size_t nfiles;
     int rc = list_files(bundle, cfg, files, &nfiles, err);
     for (size_t i = 0; rc == 0 && i < nfiles; i++)
@@ -316,6 +485,8 @@ static int push_all(struct push *p, const char *bundle, const struct cove_config
     p->nfiles = nfiles;
     if (rc == 0)
         rc = send_all(p, err);
+    if (rc == 0)
+        rc = sort_layers(p, err);
     char *vm = NULL, *config = NULL, *manifest = NULL;
     struct oci_manifest m = {.layers = p->layers, .nlayers = p->nlayers};
     /* the stored shared directories stay here: host paths mean nothing elsewhere (and are
@@ -328,7 +499,7 @@ static int push_all(struct push *p, const char *bundle, const struct cove_config
     if (rc == 0) {
         m.config_size = strlen(config);
         oci_digest(config, m.config_size, m.config_digest);
-        rc = send_blob(p, m.config_digest, config, m.config_size, "config", err);
+        rc = send_blob(p, p->clients, m.config_digest, config, m.config_size, "config", err);
     }
     char created[32];
     time_t now = time(NULL);
@@ -363,7 +534,8 @@ int cove_oci_push(const char *name, const char *const *refs, unsigned nrefs,
         free(p.clients);
         return cove_error_set(err, -ENOMEM, "out of memory");
     }
-    int rc = 0;
+    uint64_t chunk;
+    int rc = oci_upload_chunk(&chunk, err);
     for (unsigned i = 0; i < nrefs && rc == 0; i++)
         if ((rc = oci_ref_parse(refs[i], &r[i], err)) == 0 && r[i].digest[0])
             rc = cove_error_set(err, -EINVAL, "push to a tag, not to a digest ('%s')", refs[i]);
@@ -388,6 +560,9 @@ int cove_oci_push(const char *name, const char *const *refs, unsigned nrefs,
         rc = store_check_bundle(bundle, &cfg, err);
     for (unsigned i = 0; rc == 0 && i < nrefs; i++, p.nclients++)
         rc = oci_client_open(&r[i], o, true, NULL, NULL, &p.clients[i], err);
+    for (unsigned i = 0; rc == 0 && i < nrefs; i++)
+        if (oci_cache_known_blobs(r[i].registry, &p.known[i], &p.nknown[i]) < 0)
+            rc = cove_error_set(err, -ENOMEM, "out of memory");
     if (rc == 0) {
         p.zc = ZSTD_createCCtx();
         p.raw = malloc(OCI_CHUNK_SIZE);
@@ -405,6 +580,8 @@ int cove_oci_push(const char *name, const char *const *refs, unsigned nrefs,
     }
     for (unsigned i = 0; i < p.nclients; i++)
         oci_client_free(p.clients[i]);
+    for (unsigned i = 0; i < nrefs; i++)
+        free(p.known[i]);
     if (have_cfg)
         cove_config_free(&cfg);
     if (lock >= 0)
@@ -414,6 +591,7 @@ int cove_oci_push(const char *name, const char *const *refs, unsigned nrefs,
     pthread_cond_destroy(&p.changed);
     pthread_mutex_destroy(&p.lock);
     free(p.layers);
+    free(p.layer_file);
     free(p.clients);
     free(r);
     return rc;

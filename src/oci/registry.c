@@ -134,6 +134,13 @@ static size_t header_cb(char *line, size_t size, size_t n, void *opaque)
         header_value(line, len, r->www_authenticate, sizeof r->www_authenticate);
     } else if (len > 13 && !strncasecmp(line, "content-type:", 13)) {
         header_value(line, len, r->content_type, sizeof r->content_type);
+    } else if (len > 21 && !strncasecmp(line, "oci-chunk-min-length:", 21)) {
+        char v[32] = "";
+        header_value(line, len, v, sizeof v);
+        char *end;
+        unsigned long long n = strtoull(v, &end, 10);
+        /* a registry's wish, bounded: pieces stay within a blob's size anyway */
+        r->chunk_min = end != v && !*end && n <= OCI_MAX_CHUNK ? n : 0;
     }
     return len;
 }
@@ -143,6 +150,7 @@ static void reset_response(struct oci_response *r)
     oci_response_free(r);
     r->status = 0;
     r->location[0] = r->www_authenticate[0] = r->content_type[0] = 0;
+    r->chunk_min = 0;
     if (r->fd >= 0) {
         if (ftruncate(r->fd, 0) == 0)
             lseek(r->fd, 0, SEEK_SET);
@@ -480,6 +488,28 @@ int oci_client_open(const struct oci_ref *ref, const struct cove_oci_options *o,
         return rc;
     }
     *out = c;
+    return 0;
+}
+
+int oci_client_dup(const struct oci_client *c, struct oci_client **out, struct cove_error *err)
+{
+    struct oci_client *d = calloc(1, sizeof *d);
+    if (!d || !(d->curl = curl_easy_init())) {
+        free(d);
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    }
+    d->ref = c->ref;
+    memcpy(d->base, c->base, sizeof d->base);
+    memcpy(d->user, c->user, sizeof d->user);
+    memcpy(d->pass, c->pass, sizeof d->pass);
+    d->has_creds = c->has_creds;
+    d->push = c->push;
+    d->opts = c->opts;
+    if (c->authz && !(d->authz = strdup(c->authz))) {
+        oci_client_free(d);
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    }
+    *out = d;
     return 0;
 }
 

@@ -40,6 +40,40 @@ static int link_file(const char *image_dir, const char *tmp, const char *file,
     return store_copy_file(src, dst, 0400, err);
 }
 
+/* A suspended VM's image holds its saved state: the new VM is suspended there too, a fork
+ * (docs/STATE-FORMAT.md) whose first resume gives the guest its own hostname and MAC. The
+ * machine file is copied, the memory file shared with the image as the disks are (a hard
+ * link; a copy across file systems): read-only, never written (a restore maps it
+ * MAP_PRIVATE). state/fork names the image. */
+static int pulled_state(const char *image_dir, const char *key, const char *tmp,
+                        struct cove_error *err)
+{
+    char src[PATH_MAX], dst[PATH_MAX];
+    if (store_path(src, sizeof src, "%s/" BUNDLE_STATE_FILE, image_dir) < 0 ||
+        store_path(dst, sizeof dst, "%s/" BUNDLE_STATE_DIR, tmp) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    if (access(src, F_OK) < 0)
+        return 0; /* a stopped VM's image */
+    if (mkdir(dst, 0700) < 0)
+        return cove_error_set(err, -errno, "cannot create %s: %s", dst, strerror(errno));
+    if (store_path(dst, sizeof dst, "%s/" BUNDLE_STATE_FILE, tmp) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    int rc = store_copy_file(src, dst, 0600, err);
+    if (rc == 0)
+        rc = link_file(image_dir, tmp, BUNDLE_STATE_MEMORY, err);
+    if (rc < 0)
+        return rc;
+    char line[128];
+    int len = snprintf(line, sizeof line, "oci-%.64s\n", key);
+    if (store_path(dst, sizeof dst, "%s/" BUNDLE_STATE_FORK, tmp) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    if ((rc = store_write_atomic(dst, line, (size_t)len, 0600, err)) < 0)
+        return rc;
+    if (store_path(dst, sizeof dst, "%s/" BUNDLE_STATE_DIR, tmp) == 0)
+        store_sync_dir(dst);
+    return 0;
+}
+
 static int fill(const struct store *s, const char *image_dir, const char *key, const char *tmp,
                 struct cove_config *cfg, struct cove_error *err)
 {
@@ -58,6 +92,8 @@ static int fill(const struct store *s, const char *image_dir, const char *key, c
         rc = link_file(image_dir, tmp, cfg->initrd, err);
     if (rc == 0)
         rc = link_file(image_dir, tmp, cfg->firmware, err);
+    if (rc == 0)
+        rc = pulled_state(image_dir, key, tmp, err);
     if (rc == 0) {
         if (cfg->has_network)
             cove_config_random_mac(cfg->mac); /* the pushed VM may still run elsewhere */

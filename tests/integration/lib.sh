@@ -80,3 +80,35 @@ need_image() {
         fail "cannot build image $1"
     fi
 }
+
+# free_port: a TCP port free on 127.0.0.1 now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# start_registry NAME PORT [EXTRA YAML]: Debian's docker-registry serving $TMP/NAME on
+# 127.0.0.1:PORT (its log, with every request, in $TMP/NAME.log); its pid is added to the
+# caller's array pids, which the caller's EXIT trap kills
+start_registry() {
+    cat >"$TMP/$1.yml" <<YML
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: $TMP/$1
+http:
+  addr: 127.0.0.1:$2
+$3
+YML
+    docker-registry serve "$TMP/$1.yml" >"$TMP/$1.log" 2>&1 &
+    pids+=($!)
+    local _
+    for _ in $(seq 100); do
+        curl -sk -o /dev/null "https://127.0.0.1:$2/v2/" && return 0
+        curl -s -o /dev/null "http://127.0.0.1:$2/v2/" && return 0
+        sleep 0.1
+    done
+    cat "$TMP/$1.log"
+    fail "registry $1 did not start"
+}

@@ -3,7 +3,9 @@
 # started and stopped here): one with htpasswd basic auth over TLS (a CA this test makes,
 # given to cove in COVE_REGISTRY_CA), one plain HTTP. A VM with a file on its disk goes up,
 # is deleted, comes back by clone and boots with the file; pushing again sends nothing;
-# wrong or missing credentials are one line; skopeo copies the artifact to the second
+# wrong or missing credentials are one line; a push to a second repository of the registry
+# mounts the blobs (no blob bytes sent), as does the push of a VM cloned from the registry to
+# a third; COVE_REGISTRY_UPLOAD_CHUNK sends blobs in PATCH requests; skopeo copies the artifact to the second
 # registry and cove pulls it from there; a byte flipped in the registry's blob store is
 # refused, and the pull after the repair resumes from the blobs already verified.
 . "$(dirname "$0")/lib.sh"
@@ -14,35 +16,6 @@ need_guest
 export COVE_HOME=$TMP/home COVE_GUEST_DIR
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "${TMP:?}"' EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-# start_registry NAME PORT [EXTRA YAML]: serves $TMP/NAME on 127.0.0.1:PORT until the test ends
-start_registry() {
-    cat >"$TMP/$1.yml" <<YML
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
-    rootdirectory: $TMP/$1
-http:
-  addr: 127.0.0.1:$2
-$3
-YML
-    docker-registry serve "$TMP/$1.yml" >"$TMP/$1.log" 2>&1 &
-    pids+=($!)
-    local _
-    for _ in $(seq 100); do
-        curl -sk -o /dev/null "https://127.0.0.1:$2/v2/" && return 0
-        curl -s -o /dev/null "http://127.0.0.1:$2/v2/" && return 0
-        sleep 0.1
-    done
-    cat "$TMP/$1.log"
-    fail "registry $1 did not start"
-}
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/key.pem" -out "$TMP/cert.pem" -days 1 \
     -subj /CN=127.0.0.1 -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" 2>/dev/null ||
@@ -91,6 +64,29 @@ grep -q ": 0 blobs uploaded" "$TMP/push2" || fail "pushing again uploaded: $(cat
     fail "the registry received blob uploads on the second push"
 echo "ok: push; pushing again uploads nothing ($n_put blob uploads in the registry's log, then none)"
 
+# --- another repository of the same registry: mounted, no blob bytes sent ---------------------
+"$COVE" push vm "$SECURE/team/vm:1" "$SECURE/other/vm:1" >"$TMP/push3" || fail "push to a second repository"
+grep -qE ": 0 blobs uploaded \(0B\), [1-9][0-9]* mounted from another repository" "$TMP/push3" ||
+    fail "the second repository's push: $(cat "$TMP/push3")"
+n_mount=$(grep -c '"POST /v2/other/vm/blobs/uploads/?mount=sha256' "$TMP/secure.log")
+[ "$n_mount" -ge 1 ] || fail "no mount request in the registry's log"
+grep -qE '"(PUT|PATCH) /v2/other/vm/blobs/uploads' "$TMP/secure.log" &&
+    fail "the registry received blob bytes for the second repository"
+echo "ok: pushing to another repository of the registry mounts ($n_mount mounts), no blob bytes sent"
+
+# --- chunked uploads (PATCH) --------------------------------------------------------------------
+COVE_REGISTRY_UPLOAD_CHUNK=64K "$COVE" push vm "$SECURE/chunked/vm:1" >"$TMP/push4" || fail "chunked push"
+n_blobs=$(sed -n 's/.*: \([0-9]*\) blobs uploaded.*/\1/p' "$TMP/push4")
+n_patch=$(grep -c '"PATCH /v2/chunked/vm/blobs/uploads' "$TMP/secure.log")
+[ "$n_patch" -gt "${n_blobs:-0}" ] || fail "$n_patch PATCH requests for $n_blobs blobs: $(cat "$TMP/push4")"
+mkdir -p "$TMP/home5" && cp "$COVE_HOME/auth.json" "$TMP/home5/"
+COVE_HOME=$TMP/home5 "$COVE" pull "$SECURE/chunked/vm:1" >/dev/null || fail "pull of the chunked push"
+COVE_REGISTRY_UPLOAD_CHUNK=lots "$COVE" push vm "$SECURE/chunked/vm:2" >/dev/null 2>"$TMP/err" &&
+    fail "a bad COVE_REGISTRY_UPLOAD_CHUNK was taken"
+[ "$(wc -l <"$TMP/err")" = 1 ] && grep -q "COVE_REGISTRY_UPLOAD_CHUNK" "$TMP/err" ||
+    fail "bad COVE_REGISTRY_UPLOAD_CHUNK: $(cat "$TMP/err")"
+echo "ok: COVE_REGISTRY_UPLOAD_CHUNK=64K: $n_blobs blobs in $n_patch PATCH requests, pulled back verified"
+
 "$COVE" delete vm >/dev/null || fail "delete"
 "$COVE" clone "$SECURE/team/vm:1" vm >"$TMP/clone" || fail "clone REF"
 grep -q "(pulled)" "$TMP/clone" || fail "clone did not pull: $(cat "$TMP/clone")"
@@ -102,12 +98,16 @@ grep -q "(pulled)" "$TMP/clone2" && fail "the second clone pulled again"
 grep -rqF "$TMP/hostshare" "$TMP/secure" && fail "the registry holds the VM's stored share path"
 "$COVE" get vm | grep -q "^dir:" && fail "the clone has the pushed VM's stored share"
 echo "ok: deleted, cloned back from the registry, booted: the file is there; a second clone uses the cache; no stored share travelled"
+"$COVE" push vm "$SECURE/third/vm:1" >"$TMP/push5" || fail "push of the clone"
+grep -qE "[1-9][0-9]* mounted from another repository" "$TMP/push5" ||
+    fail "the clone's push mounted nothing from the repository it was pulled from: $(cat "$TMP/push5")"
+echo "ok: a VM cloned from team/vm pushed to third/vm mounts its unchanged blobs: $(cat "$TMP/push5")"
 
 # --- skopeo to the plain registry, pull from there --------------------------------------------
 skopeo copy -q --src-creds alice:s3cret --src-tls-verify=false \
     --dest-tls-verify=false "docker://$SECURE/team/vm:1" "docker://$PLAIN/copy/vm:1" ||
     fail "skopeo copy"
-digest=$(sed -n 's/.*; \(sha256:[0-9a-f]*\)$/\1/p' "$TMP/push2")
+digest=$(sed -n 's/.*; \(sha256:[0-9a-f]*\)$/\1/p' "$TMP/push3") # team/vm:1 as last pushed
 COVE_HOME=$TMP/home2 "$COVE" pull "$PLAIN/copy/vm:1" >"$TMP/pull" || fail "pull after skopeo copy"
 grep -q "$digest" "$TMP/pull" || fail "the copy's digest differs: $(cat "$TMP/pull")"
 echo "ok: skopeo copy to a plain registry; cove pulls the same digest from there"

@@ -105,12 +105,12 @@ TEST(manifest_round_trip)
     l[0].offset = OCI_CHUNK_SIZE;
     l[0].length = OCI_CHUNK_SIZE;
     strcpy(l[0].data_digest, D2);
-    l[0].is_chunk = true;
+    l[0].kind = OCI_KIND_DISK;
     l[1] = l[0];
     strcpy(l[1].file, "kernel");
     l[1].offset = 0;
     l[1].length = 1000;
-    l[1].is_chunk = false;
+    l[1].kind = OCI_KIND_BOOT;
     struct oci_manifest m = {.layers = l, .nlayers = 2, .config_size = 10};
     strcpy(m.config_digest, D1);
     char *text = oci_manifest_build(&m, "2026-01-01T00:00:00Z");
@@ -121,7 +121,7 @@ TEST(manifest_round_trip)
     CHECK_EQ_U64(got.nlayers, 2);
     CHECK_STR(got.layers[0].file, "disk.img");
     CHECK_EQ_U64(got.layers[0].offset, OCI_CHUNK_SIZE);
-    CHECK(got.layers[0].is_chunk && !got.layers[1].is_chunk);
+    CHECK(got.layers[0].kind == OCI_KIND_DISK && got.layers[1].kind == OCI_KIND_BOOT);
     struct oci_file files[2] = {{"disk.img", 2 * OCI_CHUNK_SIZE, true}, {"kernel", 1000, false}};
     CHECK(oci_layers_check(&got, files, 2, NULL) == 0);
     files[0].size = OCI_CHUNK_SIZE + 5; /* the chunk runs past the disk */
@@ -131,6 +131,62 @@ TEST(manifest_round_trip)
     CHECK(oci_layers_check(&got, files, 2, NULL) == -EPROTO);
     oci_manifest_free(&got);
     free(text);
+}
+
+/* A suspended VM's state: its own media types, each only in its kind of file. */
+TEST(manifest_state_layers)
+{
+    struct oci_layer l[2] = {0};
+    strcpy(l[0].digest, D1);
+    l[0].size = 100;
+    strcpy(l[0].file, OCI_STATE_FILE);
+    l[0].length = 3000;
+    strcpy(l[0].data_digest, D2);
+    l[0].kind = OCI_KIND_STATE;
+    l[1] = l[0];
+    strcpy(l[1].file, OCI_MEMORY_FILE);
+    l[1].offset = OCI_CHUNK_SIZE;
+    l[1].length = OCI_CHUNK_SIZE;
+    l[1].kind = OCI_KIND_MEMORY;
+    struct oci_manifest m = {.layers = l, .nlayers = 2, .config_size = 10};
+    strcpy(m.config_digest, D1);
+    char *text = oci_manifest_build(&m, "2026-01-01T00:00:00Z");
+    REQUIRE(text != NULL);
+    CHECK(strstr(text, OCI_STATE_TYPE) != NULL && strstr(text, OCI_MEMORY_TYPE) != NULL);
+    struct oci_manifest got;
+    REQUIRE(oci_manifest_parse(text, strlen(text), "t", &got, NULL) == 0);
+    CHECK(got.layers[0].kind == OCI_KIND_STATE && got.layers[1].kind == OCI_KIND_MEMORY);
+    struct oci_file files[2] = {{OCI_STATE_FILE, 3000, false}, {OCI_MEMORY_FILE, 4 * OCI_CHUNK_SIZE, false}};
+    CHECK(oci_file_kind(&files[0]) == OCI_KIND_STATE && oci_file_kind(&files[1]) == OCI_KIND_MEMORY);
+    CHECK(oci_layers_check(&got, files, 2, NULL) == 0);
+    /* a memory chunk aimed at the machine file, a disk chunk at the memory: refused */
+    got.layers[1].kind = OCI_KIND_DISK;
+    CHECK(oci_layers_check(&got, files, 2, NULL) == -EPROTO);
+    got.layers[1].kind = OCI_KIND_MEMORY;
+    strcpy(got.layers[1].file, OCI_STATE_FILE);
+    got.layers[1].offset = 0;
+    got.layers[1].length = 3000;
+    CHECK(oci_layers_check(&got, files, 2, NULL) == -EPROTO);
+    oci_manifest_free(&got);
+    free(text);
+    /* the config blob takes the two state names (not as disks), no other path */
+    char *vm;
+    struct oci_file *gf;
+    size_t n;
+    char *cfg = oci_config_build("{\"version\":1}", files, 2);
+    REQUIRE(cfg != NULL);
+    REQUIRE(oci_config_parse(cfg, strlen(cfg), &vm, &gf, &n, NULL) == 0);
+    CHECK_EQ_U64(n, 2);
+    CHECK(oci_file_kind(&gf[1]) == OCI_KIND_MEMORY);
+    free(vm);
+    free(gf);
+    free(cfg);
+    struct cove_error err;
+    const char *other = "{\"version\":1,\"vm\":{},\"files\":[{\"name\":\"state/x\",\"size\":1}]}";
+    CHECK(oci_config_parse(other, strlen(other), &vm, &gf, &n, &err) == -EPROTO);
+    const char *disk = "{\"version\":1,\"vm\":{},\"files\":[{\"name\":\"state/memory\","
+                       "\"size\":512,\"disk\":true}]}";
+    CHECK(oci_config_parse(disk, strlen(disk), &vm, &gf, &n, &err) == -EPROTO);
 }
 
 TEST(manifest_refused)
@@ -205,6 +261,7 @@ int main(void)
     RUN(challenges);
     RUN(digests_and_base64);
     RUN(manifest_round_trip);
+    RUN(manifest_state_layers);
     RUN(manifest_refused);
     RUN(config_blob);
     return test_summary();
