@@ -286,7 +286,7 @@ int vhost_user_start_ring(struct vhost_user *vu, unsigned index,
 {
     int r;
     if ((r = send_state(vu, VHOST_USER_SET_VRING_NUM, index, ring->num)) < 0 ||
-        (r = send_state(vu, VHOST_USER_SET_VRING_BASE, index, 0)) < 0)
+        (r = send_state(vu, VHOST_USER_SET_VRING_BASE, index, ring->base)) < 0)
         return r;
     struct vhost_user_msg msg = {.request = VHOST_USER_SET_VRING_ADDR, .size = 40};
     msg.payload.addr.index = index;

@@ -38,11 +38,21 @@ uint32_t virtio_mmio_device_id(struct virtio_mmio *t)
     return t->ops->device_id;
 }
 
+uint64_t virtio_mmio_negotiated(struct virtio_mmio *t)
+{
+    pthread_mutex_lock(&t->lock);
+    uint64_t f = t->negotiated;
+    pthread_mutex_unlock(&t->lock);
+    return f;
+}
+
 void virtio_mmio_quiesce(struct virtio_mmio *t)
 {
     pthread_mutex_lock(&t->lock);
     for (unsigned i = 0; i < t->ops->num_queues; i++)
         pthread_mutex_lock(&t->queues[i].lock);
+    if (t->ops->quiesce)
+        t->ops->quiesce(t->dev);
 }
 
 void virtio_mmio_unquiesce(struct virtio_mmio *t)
@@ -50,6 +60,8 @@ void virtio_mmio_unquiesce(struct virtio_mmio *t)
     for (unsigned i = t->ops->num_queues; i-- > 0;)
         pthread_mutex_unlock(&t->queues[i].lock);
     pthread_mutex_unlock(&t->lock);
+    if (t->ops->unquiesce)
+        t->ops->unquiesce(t->dev);
 }
 
 int virtio_mmio_save(struct virtio_mmio *t, struct state_writer *w)
