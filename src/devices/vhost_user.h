@@ -115,6 +115,10 @@ int vhost_user_handshake(struct vhost_user *vu, uint64_t *features);
 int vhost_user_set_features(struct vhost_user *vu, uint64_t features);
 int vhost_user_set_mem_table(struct vhost_user *vu, const struct vhost_user_region *r,
                              unsigned n);
+/* SET_VRING_ADDR alone: where a stopped ring lies (a daemon maps it again whenever the
+ * memory table changes, so it must lie inside the table). */
+int vhost_user_set_ring_addr(struct vhost_user *vu, unsigned index,
+                             const struct vhost_user_ring *ring);
 /* NUM, BASE, ADDR, CALL, KICK, ENABLE for ring index. */
 int vhost_user_start_ring(struct vhost_user *vu, unsigned index,
                           const struct vhost_user_ring *ring);

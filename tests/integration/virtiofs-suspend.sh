@@ -1,10 +1,9 @@
 #!/bin/bash
 # Suspend and resume of a VM with a shared directory (docs/STATE-FORMAT.md, fs): the guest
-# writes in the share and keeps a file open there, the VM is suspended (its virtiofsd
-# stops with it) and resumed under the seccomp filter: a fresh virtiofsd takes the guest's
-# FUSE session over, the files written before read back, new files are written and read on
-# both sides, a host-side change is seen in the guest. Twice, so a resumed run suspends
-# too. A snapshot of the running VM (--no-seccomp) restored in place works the same way.
+# writes in the share, the VM is suspended (its virtiofsd stops with it) and resumed under
+# the seccomp filter: a fresh virtiofsd takes the guest's FUSE session over, the files
+# written before read back by name, new files and directories are written and seen on the
+# host, a host-side change is seen in the guest. Twice, so a resumed run suspends too.
 . "$(dirname "$0")/lib.sh"
 need_guest
 need_virtiofsd
@@ -23,9 +22,8 @@ daemons() { pgrep -f "virtiofsd .*source=$src" | wc -l; }
 start_vm fsus
 gx 'echo before >/mnt/cove/src/before && cat /mnt/cove/src/sub/fromhost' | grep -qx host ||
     fail "the share before the suspend"
-# a writer with the share as its working directory, across the suspend
-gx 'cd /mnt/cove/src/sub && setsid sh -c "i=0; while :; do i=\$((i+1)); echo \$i >count; sleep 0.2; done" </dev/null >/dev/null 2>&1 &'
-sleep 1
+per_run=$(daemons) # virtiofsd's processes for one share (it may fork into its sandbox)
+[ "$per_run" -ge 1 ] || fail "no virtiofsd for the share"
 
 for round in 1 2; do
     timeout 120 "$COVE" suspend fsus >"$TMP/suspend.out" 2>&1 ||
@@ -38,11 +36,13 @@ for round in 1 2; do
 
     echo "host$round" >"$src/host$round"
     start_vm fsus
-    grep -q "resumed" "$TMP/run-fsus.out" || { cat "$TMP/run-fsus.out"; fail "round $round: not a resume"; }
+    [ ! -e "$COVE_HOME/vms/fsus/state" ] || fail "round $round: not resumed (the state is still there)"
     [ "$(awk '$1 == "Seccomp:" {print $2}' "/proc/$(vmm_pid)/status")" = 2 ] ||
         fail "round $round: the resumed VMM is not confined"
-    [ "$(daemons)" = 1 ] || fail "round $round: $(daemons) virtiofsd for the share, want 1"
-    out=$(gx "cat /mnt/cove/src/before /mnt/cove/src/host$round &&
+    [ "$(daemons)" = "$per_run" ] ||
+        fail "round $round: $(daemons) virtiofsd processes for the share, want $per_run"
+    sleep 1.5 # past the guest's 1 s entry cache: names are looked up again (docs/STATE-FORMAT.md)
+    out=$(gx "cat /mnt/cove/src/before /mnt/cove/src/sub/fromhost /mnt/cove/src/host$round &&
         echo guest$round >/mnt/cove/src/guest$round && cat /mnt/cove/src/guest$round &&
         mkdir /mnt/cove/src/dir$round && ls /mnt/cove/src | sort | tr '\n' ' '") ||
         { echo "$out"; cat "$TMP/run-fsus.out"; fail "round $round: the share after the resume"; }
@@ -52,9 +52,6 @@ for round in 1 2; do
     echo "$out" | grep -q "dir$round" || fail "round $round: the listing: $out"
     [ "$(cat "$src/guest$round")" = "guest$round" ] && [ -d "$src/dir$round" ] ||
         fail "round $round: the guest's writes after the resume are not on the host"
-    # the writer goes on (its working directory is looked up again by name)
-    c1=$(cat "$src/sub/count" 2>/dev/null); sleep 1.5; c2=$(cat "$src/sub/count" 2>/dev/null)
-    [ -n "$c2" ] && [ "$c2" != "$c1" ] || fail "round $round: the guest's writer stopped ($c1, $c2)"
     grep -qi "error" "$TMP/run-fsus.out" && { cat "$TMP/run-fsus.out"; fail "round $round: errors"; }
     echo "ok: round $round: resumed confined; old and new files read, new files written both ways"
 done

@@ -169,13 +169,18 @@ static void fs_notify(void *dev, unsigned qi)
 
 /* Hands ring i to the daemon from base on (fs->lock held), then kicks it once: what the
  * driver posted while nobody served the ring is then seen. */
-static int start_ring(struct vfs *fs, unsigned i, uint16_t base)
+static struct vhost_user_ring guest_ring(struct vfs *fs, unsigned i, uint16_t base)
 {
     const struct virtio_queue_info *info = &fs->q[i].info;
-    struct vhost_user_ring ring = {
+    return (struct vhost_user_ring){
         .num = info->size, .base = base, .desc = info->desc, .avail = info->avail,
         .used = info->used, .kick_fd = fs->q[i].kick, .call_fd = fs->q[i].call,
     };
+}
+
+static int start_ring(struct vfs *fs, unsigned i, uint16_t base)
+{
+    struct vhost_user_ring ring = guest_ring(fs, i, base);
     int r = vhost_user_start_ring(fs->vu, i, &ring);
     uint64_t one = 1;
     if (r == 0 && write(fs->q[i].kick, &one, sizeof one) < 0 && errno != EAGAIN)
@@ -326,8 +331,9 @@ static int resume_daemon(struct vfs *fs, const uint16_t *base, struct cove_error
     pthread_mutex_lock(&fs->lock);
     fs->features = features;
     int r = vhost_user_set_features(fs->vu, features);
+    struct vhost_user_ring ring1 = guest_ring(fs, 1, base[1]);
     if (r == 0 && fs->q[1].info.ready)
-        r = virtio_fs_replay_init(fs->vu, &fs->ram, 1, VHOST_TIMEOUT_MS, &why);
+        r = virtio_fs_replay_init(fs->vu, &fs->ram, 1, &ring1, VHOST_TIMEOUT_MS, &why);
     if (r == 0) {
         why = "it refused the guest's queues";
         r = start_rings(fs, base);

@@ -171,7 +171,8 @@ static int exchange_init(struct vhost_user *vu, unsigned queue, uint8_t *mem, ui
 }
 
 int virtio_fs_replay_init(struct vhost_user *vu, const struct vhost_user_region *ram,
-                          unsigned queue, int timeout_ms, const char **why)
+                          unsigned queue, const struct vhost_user_ring *guest_ring,
+                          int timeout_ms, const char **why)
 {
     int fd = memfd_create("cove-fs-init", MFD_CLOEXEC);
     if (fd < 0 || ftruncate(fd, REGION_SIZE) < 0) {
@@ -200,7 +201,9 @@ int virtio_fs_replay_init(struct vhost_user *vu, const struct vhost_user_region 
         *why = "it refused cove's memory region";
     else
         r = exchange_init(vu, queue, mem, gpa, timeout_ms, why);
-    int s = vhost_user_set_mem_table(vu, ram, 1);
+    int s = vhost_user_set_ring_addr(vu, queue, guest_ring);
+    if (s == 0)
+        s = vhost_user_set_mem_table(vu, ram, 1);
     if (r == 0 && s < 0) {
         *why = "it refused guest memory alone";
         r = s;

@@ -20,9 +20,12 @@
 #include "devices/vhost_user.h"
 
 /* The daemon's features must be set (SET_FEATURES) and ram is guest RAM as the memory
- * table gave it. Returns 0, or a negative errno with *why naming the step that failed. */
+ * table gave it; guest_ring is the guest's ring for that queue, which the stopped queue is
+ * pointed at before cove's region leaves the table (the daemon maps a queue's ring again
+ * on every table). Returns 0, or a negative errno with *why naming the step that failed. */
 int virtio_fs_replay_init(struct vhost_user *vu, const struct vhost_user_region *ram,
-                          unsigned queue, int timeout_ms, const char **why);
+                          unsigned queue, const struct vhost_user_ring *guest_ring,
+                          int timeout_ms, const char **why);
 
 /* The FUSE_INIT request replayed (in header and fuse_init_in, 104 bytes into buf) and the
  * check of its reply (the out header and fuse_init_out, len bytes): 0 or -EPROTO/-errno

@@ -82,7 +82,12 @@ int virtio_mmio_save(struct virtio_mmio *t, struct state_writer *w)
     state_put_u32(w, t->isr);
     pthread_mutex_unlock(&t->irq_lock);
     for (unsigned i = 0; i < t->ops->num_queues; i++) {
-        const struct mmio_queue *q = &t->queues[i];
+        struct mmio_queue *q = &t->queues[i];
+        /* A queue another process serves (ops->notify): cove's indices were not kept, the
+         * ring's used index is where it stands (the device's quiesce stopped the server,
+         * which answered what it took), and a restore writes it back. */
+        if (t->ops->notify && q->ready && q->vq.size)
+            virtq_take_over(&q->vq);
         state_put_u32(w, q->num);
         state_put_u8(w, q->ready);
         state_put_u64(w, q->desc);
