@@ -70,7 +70,6 @@ struct vfs {
     bool started;                    /* the daemon has the rings */
     bool paused;                     /* ... and gave them back for a save */
     bool failed_quiesced;            /* it failed to pause: serve the queues at unquiesce */
-    uint64_t features;               /* the driver's, as handed to the daemon */
     struct vhost_user_region ram;    /* guest RAM as the daemon maps it */
     struct iothread_watch *hup_watch;
     struct fs_queue q[FS_QUEUES];
@@ -167,8 +166,6 @@ static void fs_notify(void *dev, unsigned qi)
         log_warn("virtio-fs '%s': kick: %s", fs->tag, strerror(errno));
 }
 
-/* Hands ring i to the daemon from base on (fs->lock held), then kicks it once: what the
- * driver posted while nobody served the ring is then seen. */
 static struct vhost_user_ring guest_ring(struct vfs *fs, unsigned i, uint16_t base)
 {
     const struct virtio_queue_info *info = &fs->q[i].info;
@@ -178,6 +175,8 @@ static struct vhost_user_ring guest_ring(struct vfs *fs, unsigned i, uint16_t ba
     };
 }
 
+/* Hands ring i to the daemon from base on (fs->lock held), then kicks it once: what the
+ * driver posted while nobody served the ring is then seen. */
 static int start_ring(struct vfs *fs, unsigned i, uint16_t base)
 {
     struct vhost_user_ring ring = guest_ring(fs, i, base);
@@ -198,8 +197,9 @@ static int start_rings(struct vfs *fs, const uint16_t *base)
 }
 
 /* The daemon lets go of the rings (fs->lock held). GET_VRING_BASE returns once the requests
- * it took are answered; its answer is read before it stops, so the used index in guest
- * memory is where the ring really stands then. */
+ * it took are answered, but libvhost-user reads the index it reports before its queue
+ * thread stops, so it may be behind what the thread took after: the used index in guest
+ * memory, once everything taken is answered, is where the ring stands. */
 static int stop_rings(struct vfs *fs)
 {
     int r = 0;
@@ -226,7 +226,6 @@ static int fs_start(void *dev, uint64_t features)
     pthread_mutex_lock(&fs->lock);
     for (unsigned i = 0; i < FS_QUEUES; i++)
         fs->q[i].info = info[i];
-    fs->features = features;
     int r = vhost_user_set_features(fs->vu, features);
     if (r == 0)
         r = start_rings(fs, NULL);
@@ -329,7 +328,6 @@ static int resume_daemon(struct vfs *fs, const uint16_t *base, struct cove_error
         virtio_mmio_queue_info(fs->t, i, &fs->q[i].info);
     const char *why = "it refused the driver's features";
     pthread_mutex_lock(&fs->lock);
-    fs->features = features;
     int r = vhost_user_set_features(fs->vu, features);
     struct vhost_user_ring ring1 = guest_ring(fs, 1, base[1]);
     if (r == 0 && fs->q[1].info.ready)
