@@ -6,7 +6,9 @@
 # variant the riscv virt board takes, made virtio 1: libvhost-user has no legacy). Inside the guest, on the share mounted at
 # /mnt/cove/src:
 #   write  dd of MIB MiB from /dev/zero, then sync (the guest's page cache dropped before)
-#   read   the caches dropped, dd of the file to /dev/null
+#   read   dd to /dev/null of a MIB MiB file the host wrote before the boot (so no cache
+#          of the guest holds it: dropping the caches does not reliably drop a file the
+#          guest has just written)
 #   create N empty files (a shell redirect each: no fork), then sync
 #   stat   the caches dropped, ls -l of them (a LOOKUP and GETATTR each)
 #   untar  a tar of a source-like tree (--tree N files, default 50,000: small files of the
@@ -62,6 +64,7 @@ if [ "$TREE" -gt 0 ]; then
     tar=$(tree_tar) || exit 1
     cp "$tar" "$TMP/share/.bench/tree.tar" || exit 1
 fi
+head -c "${MIB}M" /dev/urandom >"$TMP/share/.bench/rd" || exit 1
 cat >"$TMP/share/.bench/run.sh" <<EOF
 up() { cut -d' ' -f1 /proc/uptime; }
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
@@ -70,7 +73,7 @@ mkdir -p \$d
 drop
 t0=\$(up); dd if=/dev/zero of=\$d/big bs=1M count=$MIB 2>/dev/null; sync; t1=\$(up)
 drop
-t2=\$(up); dd if=\$d/big of=/dev/null bs=1M 2>/dev/null; t3=\$(up)
+t2=\$(up); dd if=/mnt/cove/src/.bench/rd of=/dev/null bs=1M 2>/dev/null; t3=\$(up)
 rm \$d/big
 drop
 t4=\$(up); i=0; while [ \$i -lt $FILES ]; do : >\$d/f\$i; i=\$((i + 1)); done; sync; t5=\$(up)
