@@ -4,6 +4,8 @@
 # the seccomp filter: a fresh virtiofsd takes the guest's FUSE session over, the files
 # written before read back by name, new files and directories are written and seen on the
 # host, a host-side change is seen in the guest. Twice, so a resumed run suspends too.
+# Then a snapshot of the running VM: the share goes on after the save, and after a restore
+# in place (a fresh virtiofsd again).
 . "$(dirname "$0")/lib.sh"
 need_guest
 need_virtiofsd
@@ -60,3 +62,24 @@ wait $runner || fail "the run exited $? after stop"
 runner=""
 [ "$(daemons)" = 0 ] || fail "virtiofsd outlived the VM"
 echo "ok: stopped; no virtiofsd left"
+
+# a snapshot of the running VM (its save opens files: --no-seccomp): the daemon hands the
+# rings back after the save and the share goes on; a restore in place gets a fresh daemon
+start_vm fsus --no-seccomp
+gx 'echo snap >/mnt/cove/src/snapfile' || fail "the share before the snapshot"
+timeout 120 "$COVE" snapshot fsus save s1 >/dev/null || { cat "$TMP/run-fsus.out"; fail "snapshot save"; }
+out=$(gx 'cat /mnt/cove/src/snapfile && echo after >/mnt/cove/src/aftersnap && cat /mnt/cove/src/aftersnap') ||
+    { echo "$out"; cat "$TMP/run-fsus.out"; fail "the share after a snapshot save"; }
+[ "$out" = "snap
+after" ] || fail "after the snapshot save the guest saw: $out"
+echo "ok: the share goes on after a snapshot of the running VM"
+timeout 120 "$COVE" snapshot fsus restore s1 >/dev/null || { cat "$TMP/run-fsus.out"; fail "snapshot restore"; }
+sleep 1.5
+out=$(gx 'cat /mnt/cove/src/snapfile /mnt/cove/src/aftersnap && echo r >/mnt/cove/src/restored') ||
+    { echo "$out"; cat "$TMP/run-fsus.out"; fail "the share after a snapshot restore"; }
+[ "$(cat "$src/restored")" = r ] || fail "the restored guest's write is not on the host"
+[ "$(daemons)" = "$per_run" ] || fail "after the restore: $(daemons) virtiofsd processes"
+timeout 60 "$COVE" stop fsus >/dev/null || fail "stop after the restore"
+wait $runner || fail "the restored run exited $?"
+runner=""
+echo "ok: a running snapshot restored in place: the share works with a fresh virtiofsd"
