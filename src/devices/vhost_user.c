@@ -281,19 +281,25 @@ int vhost_user_set_mem_table(struct vhost_user *vu, const struct vhost_user_regi
     return exchange(vu, &msg, fds, n, false, NULL);
 }
 
-int vhost_user_start_ring(struct vhost_user *vu, unsigned index,
-                          const struct vhost_user_ring *ring)
+int vhost_user_set_ring_addr(struct vhost_user *vu, unsigned index,
+                             const struct vhost_user_ring *ring)
 {
-    int r;
-    if ((r = send_state(vu, VHOST_USER_SET_VRING_NUM, index, ring->num)) < 0 ||
-        (r = send_state(vu, VHOST_USER_SET_VRING_BASE, index, 0)) < 0)
-        return r;
     struct vhost_user_msg msg = {.request = VHOST_USER_SET_VRING_ADDR, .size = 40};
     msg.payload.addr.index = index;
     msg.payload.addr.desc_user_addr = (uint64_t)(uintptr_t)ring->desc;
     msg.payload.addr.avail_user_addr = (uint64_t)(uintptr_t)ring->avail;
     msg.payload.addr.used_user_addr = (uint64_t)(uintptr_t)ring->used;
-    if ((r = exchange(vu, &msg, NULL, 0, false, NULL)) < 0)
+    return exchange(vu, &msg, NULL, 0, false, NULL);
+}
+
+int vhost_user_start_ring(struct vhost_user *vu, unsigned index,
+                          const struct vhost_user_ring *ring)
+{
+    int r;
+    if ((r = send_state(vu, VHOST_USER_SET_VRING_NUM, index, ring->num)) < 0 ||
+        (r = send_state(vu, VHOST_USER_SET_VRING_BASE, index, ring->base)) < 0)
+        return r;
+    if ((r = vhost_user_set_ring_addr(vu, index, ring)) < 0)
         return r;
     /* The call fd before the kick: the daemon may serve (and signal) from its first kick. */
     if ((r = send_u64(vu, VHOST_USER_SET_VRING_CALL, index, &ring->call_fd, 1)) < 0 ||

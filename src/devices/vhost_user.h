@@ -95,6 +95,7 @@ struct vhost_user_region {
 
 struct vhost_user_ring {
     uint16_t num;
+    uint16_t base;             /* the next avail index the daemon takes (0 for a new ring) */
     void *desc, *avail, *used; /* host addresses inside a region of the memory table */
     int kick_fd, call_fd;      /* eventfds handed over (they stay the caller's) */
 };
@@ -114,7 +115,11 @@ int vhost_user_handshake(struct vhost_user *vu, uint64_t *features);
 int vhost_user_set_features(struct vhost_user *vu, uint64_t features);
 int vhost_user_set_mem_table(struct vhost_user *vu, const struct vhost_user_region *r,
                              unsigned n);
-/* NUM, BASE 0, ADDR, CALL, KICK, ENABLE for ring index. */
+/* SET_VRING_ADDR alone: where a stopped ring lies (a daemon maps it again whenever the
+ * memory table changes, so it must lie inside the table). */
+int vhost_user_set_ring_addr(struct vhost_user *vu, unsigned index,
+                             const struct vhost_user_ring *ring);
+/* NUM, BASE, ADDR, CALL, KICK, ENABLE for ring index. */
 int vhost_user_start_ring(struct vhost_user *vu, unsigned index,
                           const struct vhost_user_ring *ring);
 /* Disables the ring and asks where it stopped (GET_VRING_BASE). */

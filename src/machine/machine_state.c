@@ -6,7 +6,8 @@
  * machine changes. Guest memory goes to its own file: holes where the guest has nothing
  * (or zeros), so a 1 GiB guest that uses 100 MiB writes 100 MiB, and a restore maps the
  * file MAP_PRIVATE, as Firecracker does, so pages are read when the guest first touches
- * them and a fork can later share the same file.
+ * them and a fork can later share the same file. A VM with shares reads it instead: its
+ * RAM stays the memfd the file servers map.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -251,8 +252,7 @@ int machine_can_save(struct machine *m, struct cove_error *err)
     for (unsigned i = 0; i < MACHINE_MAX_VIRTIO; i++)
         if (m->virtio[i] && !virtio_mmio_can_save(m->virtio[i]))
             return cove_error_set(err, -ENOTSUP, "this VM has a virtio-%s device, which "
-                                  "cannot be saved yet (shared directories: run without "
-                                  "--dir to suspend)", virtio_mmio_name(m->virtio[i]));
+                                  "cannot be saved yet", virtio_mmio_name(m->virtio[i]));
     if (m->pcie)
         return cove_error_set(err, -ENOTSUP, "this VM has an NVMe disk (PCIe), which cannot "
                               "be saved yet");
@@ -464,8 +464,40 @@ static int load_devices(struct machine *m, const struct state_file *f, struct co
     return 0;
 }
 
-/* Replaces guest RAM by a private mapping of the memory file. */
-/* Maps fd (path for messages) as guest memory: the machine keeps it, or it is closed. */
+/* A vhost-user daemon (virtiofsd, for a share) maps guest RAM from the memfd: it must
+ * stay the memfd, so the saved memory is read into it rather than mapped. */
+static bool ram_is_shared(struct machine *m)
+{
+    for (unsigned i = 0; i < MACHINE_MAX_VIRTIO; i++)
+        if (m->virtio[i] && virtio_mmio_device_id(m->virtio[i]) == VIRTIO_ID_FS)
+            return true;
+    return false;
+}
+
+/* Reads the data of the memory file (its holes are zeros) into the memfd behind RAM. */
+static int read_memory(struct machine *m, int fd)
+{
+    uint64_t size = m->ram.size;
+    for (uint64_t off = 0, start, end; off < size; off = end) {
+        seek_range(fd, off, size, &start, &end);
+        if (start >= size)
+            break;
+        for (uint64_t at = start; at < end;) {
+            ssize_t n = pread(fd, m->ram.host + at, end - at > (1u << 30) ? (1u << 30) : end - at,
+                              (off_t)at);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return n < 0 ? -errno : -EIO;
+            at += (uint64_t)n;
+        }
+    }
+    return 0;
+}
+
+/* Replaces guest RAM by the memory file fd (path for messages): a private mapping of it,
+ * which the machine keeps, or its contents read into the memfd when a daemon shares RAM;
+ * fd is the machine's or closed. */
 static int map_memory(struct machine *m, int fd, const char *path, struct cove_error *err)
 {
     struct stat st;
@@ -475,6 +507,18 @@ static int map_memory(struct machine *m, int fd, const char *path, struct cove_e
                               "expected %" PRIu64 "): it is truncated or from another VM",
                               path, (long long)st.st_size, m->ram.size);
     }
+    /* What the boot loader put in the memfd is not guest memory any more. */
+    if (m->ram_fd >= 0 &&
+        fallocate(m->ram_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                  (off_t)m->ram.size) < 0)
+        log_debug("cannot free the boot memory: %s", strerror(errno));
+    if (m->ram_fd >= 0 && ram_is_shared(m)) {
+        int rc = read_memory(m, fd);
+        close(fd);
+        if (rc < 0)
+            return cove_error_set(err, rc, "cannot read %s: %s", path, strerror(-rc));
+        return 0;
+    }
     void *p = mmap(m->ram.host, m->ram.size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, 0);
     if (p == MAP_FAILED) {
@@ -482,11 +526,6 @@ static int map_memory(struct machine *m, int fd, const char *path, struct cove_e
         close(fd);
         return cove_error_set(err, -e, "cannot map %s: %s", path, strerror(e));
     }
-    /* What the boot loader put in the memfd is not guest memory any more. */
-    if (m->ram_fd >= 0 &&
-        fallocate(m->ram_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
-                  (off_t)m->ram.size) < 0)
-        log_debug("cannot free the boot memory: %s", strerror(errno));
     if (m->ram_file_fd >= 0)
         close(m->ram_file_fd);
     m->ram_file_fd = fd;

@@ -9,6 +9,12 @@
  * up, or it fails a request) the device says so once, needs a reset, and takes the queues
  * back: every request the daemon left unanswered, and every later one, is answered with
  * a FUSE error (EIO), so guest programs get I/O errors instead of hanging.
+ *
+ * Suspend and snapshots: the daemon lets go of the rings while the machine is saved
+ * (quiesce: GET_VRING_BASE, which waits for the requests it took), so memory and rings
+ * hold still, and takes them back after (a snapshot's VM runs on). A resumed VM gets a
+ * fresh daemon: it is given guest memory, the features, the guest's FUSE session (a
+ * replayed FUSE_INIT, fs_session.h) and each ring from where the old one stopped.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,8 +28,10 @@
 #include "backends/virtiofsd.h"
 #include "devices/iov.h"
 #include "devices/vhost_user.h"
+#include "devices/virtio/fs_session.h"
 #include "devices/virtio/virtio_devices.h"
 #include "util/log.h"
+#include "util/state_format.h"
 
 #define FS_QUEUES 2          /* hiprio, then one request queue */
 #define FS_QUEUE_SIZE 256
@@ -47,6 +55,8 @@ struct fs_queue {
     struct iothread_watch *call_watch;
     bool took_over;                  /* under the transport's queue lock */
     struct virtq_chain chain;
+    struct virtio_queue_info info;   /* the ring the daemon serves (fs->lock) */
+    uint16_t base;                   /* where the daemon stopped, while paused */
 };
 
 struct vfs {
@@ -57,7 +67,10 @@ struct vfs {
 
     pthread_mutex_t lock;            /* the connection: start, reset */
     struct vhost_user *vu;
-    bool started;
+    bool started;                    /* the daemon has the rings */
+    bool paused;                     /* ... and gave them back for a save */
+    bool failed_quiesced;            /* it failed to pause: serve the queues at unquiesce */
+    struct vhost_user_region ram;    /* guest RAM as the daemon maps it */
     struct iothread_watch *hup_watch;
     struct fs_queue q[FS_QUEUES];
 };
@@ -153,6 +166,54 @@ static void fs_notify(void *dev, unsigned qi)
         log_warn("virtio-fs '%s': kick: %s", fs->tag, strerror(errno));
 }
 
+static struct vhost_user_ring guest_ring(struct vfs *fs, unsigned i, uint16_t base)
+{
+    const struct virtio_queue_info *info = &fs->q[i].info;
+    return (struct vhost_user_ring){
+        .num = info->size, .base = base, .desc = info->desc, .avail = info->avail,
+        .used = info->used, .kick_fd = fs->q[i].kick, .call_fd = fs->q[i].call,
+    };
+}
+
+/* Hands ring i to the daemon from base on (fs->lock held), then kicks it once: what the
+ * driver posted while nobody served the ring is then seen. */
+static int start_ring(struct vfs *fs, unsigned i, uint16_t base)
+{
+    struct vhost_user_ring ring = guest_ring(fs, i, base);
+    int r = vhost_user_start_ring(fs->vu, i, &ring);
+    uint64_t one = 1;
+    if (r == 0 && write(fs->q[i].kick, &one, sizeof one) < 0 && errno != EAGAIN)
+        r = -errno;
+    return r;
+}
+
+static int start_rings(struct vfs *fs, const uint16_t *base)
+{
+    int r = 0;
+    for (unsigned i = 0; r == 0 && i < FS_QUEUES; i++)
+        if (fs->q[i].info.ready)
+            r = start_ring(fs, i, base ? base[i] : 0);
+    return r;
+}
+
+/* The daemon lets go of the rings (fs->lock held). GET_VRING_BASE returns once the requests
+ * it took are answered, but libvhost-user reads the index it reports before its queue
+ * thread stops, so it may be behind what the thread took after: the used index in guest
+ * memory, once everything taken is answered, is where the ring stands. */
+static int stop_rings(struct vfs *fs)
+{
+    int r = 0;
+    for (unsigned i = 0; r == 0 && i < FS_QUEUES; i++) {
+        uint32_t base = 0;
+        if (!fs->q[i].info.ready)
+            continue;
+        r = vhost_user_stop_ring(fs->vu, i, &base);
+        uint16_t used = __atomic_load_n((uint16_t *)fs->q[i].info.used + 1, __ATOMIC_ACQUIRE);
+        fs->q[i].base = (uint16_t)(used - base) <= fs->q[i].info.size ? used : (uint16_t)base;
+    }
+    return r;
+}
+
 static int fs_start(void *dev, uint64_t features)
 {
     struct vfs *fs = dev;
@@ -163,16 +224,11 @@ static int fs_start(void *dev, uint64_t features)
     if (atomic_load(&fs->dead))
         return -EIO;
     pthread_mutex_lock(&fs->lock);
+    for (unsigned i = 0; i < FS_QUEUES; i++)
+        fs->q[i].info = info[i];
     int r = vhost_user_set_features(fs->vu, features);
-    for (unsigned i = 0; r == 0 && i < FS_QUEUES; i++) {
-        if (!info[i].ready)
-            continue;
-        struct vhost_user_ring ring = {
-            .num = info[i].size, .desc = info[i].desc, .avail = info[i].avail,
-            .used = info[i].used, .kick_fd = fs->q[i].kick, .call_fd = fs->q[i].call,
-        };
-        r = vhost_user_start_ring(fs->vu, i, &ring);
-    }
+    if (r == 0)
+        r = start_rings(fs, NULL);
     fs->started = r == 0;
     pthread_mutex_unlock(&fs->lock);
     if (r < 0)
@@ -187,19 +243,128 @@ static void fs_reset(void *dev)
     struct vfs *fs = dev;
     int r = 0;
     pthread_mutex_lock(&fs->lock);
-    for (unsigned i = 0; fs->started && r == 0 && i < FS_QUEUES; i++) {
-        uint32_t base;
-        r = vhost_user_stop_ring(fs->vu, i, &base);
-    }
-    fs->started = false;
-    for (unsigned i = 0; i < FS_QUEUES; i++)
+    if (fs->started && !fs->paused)
+        r = stop_rings(fs);
+    fs->started = fs->paused = false;
+    for (unsigned i = 0; i < FS_QUEUES; i++) {
         fs->q[i].took_over = false;
+        fs->q[i].info.ready = false;
+    }
     pthread_mutex_unlock(&fs->lock);
     if (r < 0 && !atomic_exchange(&fs->dead, true)) {
         log_error("virtio-fs '%s': the file server did not stop its queues (%s); the share "
                   "gives I/O errors from now on", fs->tag, strerror(-r));
         virtiofsd_kill(fs->daemon);
     }
+}
+
+/* --- suspend, snapshots and resume ----------------------------------------------------- */
+
+/* Every transport lock is held: a daemon that fails here is marked dead, and its queues
+ * are served (with EIO) once the locks are let go, in fs_unquiesce. */
+static void fs_quiesce(void *dev)
+{
+    struct vfs *fs = dev;
+    pthread_mutex_lock(&fs->lock);
+    int r = 0;
+    if (fs->started && !fs->paused && !atomic_load(&fs->dead)) {
+        r = stop_rings(fs);
+        fs->paused = r == 0;
+    }
+    pthread_mutex_unlock(&fs->lock);
+    if (r < 0 && !atomic_exchange(&fs->dead, true)) {
+        log_error("virtio-fs '%s': the file server did not stop its queues for the save (%s); "
+                  "the share gives I/O errors from now on", fs->tag, strerror(-r));
+        virtiofsd_kill(fs->daemon);
+        virtio_mmio_device_failed(fs->t, "its file server went away");
+        fs->failed_quiesced = true;
+    }
+}
+
+static void fs_unquiesce(void *dev)
+{
+    struct vfs *fs = dev;
+    pthread_mutex_lock(&fs->lock);
+    int r = 0;
+    if (fs->paused && !atomic_load(&fs->dead)) {
+        uint16_t base[FS_QUEUES];
+        for (unsigned i = 0; i < FS_QUEUES; i++)
+            base[i] = fs->q[i].base;
+        r = start_rings(fs, base);
+    }
+    fs->paused = false;
+    bool serve = fs->failed_quiesced;
+    fs->failed_quiesced = false;
+    pthread_mutex_unlock(&fs->lock);
+    if (r < 0)
+        daemon_gone(fs, "did not take its queues back after the save", r);
+    if (serve) {
+        for (unsigned i = 0; i < FS_QUEUES; i++)
+            virtio_mmio_process_queue(fs->t, i);
+        virtio_mmio_interrupt(fs->t);
+    }
+}
+
+/* u8 the daemon had the rings, u8 it was gone; per queue u32 where it stopped. */
+static int fs_save(void *dev, struct state_writer *w)
+{
+    struct vfs *fs = dev;
+    pthread_mutex_lock(&fs->lock);
+    bool dead = atomic_load(&fs->dead);
+    state_put_u8(w, fs->started && fs->paused && !dead);
+    state_put_u8(w, dead);
+    for (unsigned i = 0; i < FS_QUEUES; i++)
+        state_put_u32(w, fs->q[i].base);
+    pthread_mutex_unlock(&fs->lock);
+    return 0;
+}
+
+/* The fresh daemon of this run takes over: features, the guest's FUSE session, the rings
+ * from where the old one stopped. */
+static int resume_daemon(struct vfs *fs, const uint16_t *base, struct cove_error *err)
+{
+    uint64_t features = virtio_mmio_negotiated(fs->t);
+    for (unsigned i = 0; i < FS_QUEUES; i++)
+        virtio_mmio_queue_info(fs->t, i, &fs->q[i].info);
+    const char *why = "it refused the driver's features";
+    pthread_mutex_lock(&fs->lock);
+    int r = vhost_user_set_features(fs->vu, features);
+    struct vhost_user_ring ring1 = guest_ring(fs, 1, base[1]);
+    if (r == 0 && fs->q[1].info.ready)
+        r = virtio_fs_replay_init(fs->vu, &fs->ram, 1, &ring1, VHOST_TIMEOUT_MS, &why);
+    if (r == 0) {
+        why = "it refused the guest's queues";
+        r = start_rings(fs, base);
+    }
+    fs->started = r == 0;
+    pthread_mutex_unlock(&fs->lock);
+    if (r < 0)
+        return cove_error_set(err, r, "virtio-fs '%s': the file server cannot take the "
+                              "guest's share back: %s (%s)", fs->tag, why, strerror(-r));
+    return 0;
+}
+
+static int fs_load(void *dev, struct state_reader *r, struct cove_error *err)
+{
+    struct vfs *fs = dev;
+    bool started = state_get_u8(r) != 0, dead = state_get_u8(r) != 0;
+    uint16_t base[FS_QUEUES];
+    for (unsigned i = 0; i < FS_QUEUES; i++)
+        base[i] = (uint16_t)state_get_u32(r);
+    if (r->bad)
+        return cove_error_set(err, -EINVAL, "virtio-fs '%s': the saved state is cut short",
+                              fs->tag);
+    if (dead) {
+        /* It was gone before the save: the guest goes on getting I/O errors, from cove. */
+        atomic_store(&fs->dead, true);
+        virtiofsd_kill(fs->daemon);
+        return 0;
+    }
+    bool live = (virtio_mmio_status(fs->t) & VIRTIO_STATUS_DRIVER_OK) != 0;
+    if (started != live)
+        return cove_error_set(err, -EINVAL, "virtio-fs '%s': the saved state does not match "
+                              "the device's status", fs->tag);
+    return started ? resume_daemon(fs, base, err) : 0;
 }
 
 static void fs_config_read(void *dev, uint8_t *buf)
@@ -242,6 +407,10 @@ static const struct virtio_device_ops fs_ops = {
     .destroy = fs_destroy,
     .start = fs_start,
     .notify = fs_notify,
+    .save = fs_save,
+    .load = fs_load,
+    .quiesce = fs_quiesce,
+    .unquiesce = fs_unquiesce,
 };
 
 /* Connects to the daemon and hands it guest memory; the rings come at DRIVER_OK. */
@@ -261,10 +430,10 @@ static int connect_daemon(struct vfs *fs, const struct virtio_fs_share *share,
     if ((features & NEEDED_FEATURES) != NEEDED_FEATURES)
         return cove_error_set(err, -ENOTSUP, "virtio-fs '%s': the file server lacks virtio "
                               "1.0 rings with event index and indirect descriptors", fs->tag);
-    struct vhost_user_region region = {
+    fs->ram = (struct vhost_user_region){
         .guest_phys_addr = ram->base, .size = ram->size, .host = ram->host, .fd = mem_fd,
     };
-    if ((r = vhost_user_set_mem_table(fs->vu, &region, 1)) < 0)
+    if ((r = vhost_user_set_mem_table(fs->vu, &fs->ram, 1)) < 0)
         return cove_error_set(err, r, "virtio-fs '%s': the file server refused guest memory "
                               "(%s)", fs->tag, strerror(-r));
     return 0;

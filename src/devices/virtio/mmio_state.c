@@ -38,11 +38,21 @@ uint32_t virtio_mmio_device_id(struct virtio_mmio *t)
     return t->ops->device_id;
 }
 
+uint64_t virtio_mmio_negotiated(struct virtio_mmio *t)
+{
+    pthread_mutex_lock(&t->lock);
+    uint64_t f = t->negotiated;
+    pthread_mutex_unlock(&t->lock);
+    return f;
+}
+
 void virtio_mmio_quiesce(struct virtio_mmio *t)
 {
     pthread_mutex_lock(&t->lock);
     for (unsigned i = 0; i < t->ops->num_queues; i++)
         pthread_mutex_lock(&t->queues[i].lock);
+    if (t->ops->quiesce)
+        t->ops->quiesce(t->dev);
 }
 
 void virtio_mmio_unquiesce(struct virtio_mmio *t)
@@ -50,6 +60,8 @@ void virtio_mmio_unquiesce(struct virtio_mmio *t)
     for (unsigned i = t->ops->num_queues; i-- > 0;)
         pthread_mutex_unlock(&t->queues[i].lock);
     pthread_mutex_unlock(&t->lock);
+    if (t->ops->unquiesce)
+        t->ops->unquiesce(t->dev);
 }
 
 int virtio_mmio_save(struct virtio_mmio *t, struct state_writer *w)
@@ -70,7 +82,12 @@ int virtio_mmio_save(struct virtio_mmio *t, struct state_writer *w)
     state_put_u32(w, t->isr);
     pthread_mutex_unlock(&t->irq_lock);
     for (unsigned i = 0; i < t->ops->num_queues; i++) {
-        const struct mmio_queue *q = &t->queues[i];
+        struct mmio_queue *q = &t->queues[i];
+        /* A queue another process serves (ops->notify): cove's indices were not kept, the
+         * ring's used index is where it stands (the device's quiesce stopped the server,
+         * which answered what it took), and a restore writes it back. */
+        if (t->ops->notify && q->ready && q->vq.size)
+            virtq_take_over(&q->vq);
         state_put_u32(w, q->num);
         state_put_u8(w, q->ready);
         state_put_u64(w, q->desc);

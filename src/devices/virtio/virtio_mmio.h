@@ -143,6 +143,12 @@ struct virtio_device_ops {
      * cove_error_set) when the state does not fit this device (its disk changed size). */
     int (*save)(void *dev, struct state_writer *w);
     int (*load)(void *dev, struct state_reader *r, struct cove_error *err);
+    /* Optional, for devices whose queues another process serves: quiesce runs at the end
+     * of virtio_mmio_quiesce (every lock held) and makes that process let go of the rings,
+     * so that guest memory and the rings hold still for a save; unquiesce runs after
+     * virtio_mmio_unquiesce let the locks go and hands the rings back. */
+    void (*quiesce)(void *dev);
+    void (*unquiesce)(void *dev);
 };
 
 struct virtio_mmio_params {
@@ -210,6 +216,8 @@ int virtio_save_nothing(void *dev, struct state_writer *w);
 int virtio_load_nothing(void *dev, struct state_reader *r, struct cove_error *err);
 const char *virtio_mmio_name(struct virtio_mmio *t);
 uint32_t virtio_mmio_device_id(struct virtio_mmio *t);
+/* The features the driver and the device agreed on (0 before FEATURES_OK). */
+uint64_t virtio_mmio_negotiated(struct virtio_mmio *t);
 void virtio_mmio_quiesce(struct virtio_mmio *t);
 void virtio_mmio_unquiesce(struct virtio_mmio *t);
 int virtio_mmio_save(struct virtio_mmio *t, struct state_writer *w);

@@ -6,12 +6,14 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "devices/vhost_user.h"
+#include "devices/virtio/fs_session.h"
 
 enum fake_mode { FAKE_GOOD, FAKE_WRONG_REQUEST, FAKE_NO_REPLY_FLAG, FAKE_BAD_SIZE,
                  FAKE_NACK, FAKE_HANG_UP, FAKE_SILENT };
@@ -230,10 +232,93 @@ TEST(bad_replies_fail_cleanly)
     }
 }
 
+/* The FUSE_INIT cove replays for a resumed guest, and the checks of its reply. */
+TEST(fuse_init_request_and_reply)
+{
+    uint8_t req[FS_INIT_REQUEST_SIZE];
+    virtio_fs_init_request(req, 42);
+    uint32_t len, opcode, major, minor;
+    uint64_t unique;
+    memcpy(&len, req, 4);
+    memcpy(&opcode, req + 4, 4);
+    memcpy(&unique, req + 8, 8);
+    memcpy(&major, req + 40, 4);
+    memcpy(&minor, req + 44, 4);
+    CHECK_EQ_U64(len, FS_INIT_REQUEST_SIZE);
+    CHECK_EQ_U64(opcode, 26); /* FUSE_INIT */
+    CHECK_EQ_U64(unique, 42);
+    CHECK_EQ_U64(major, 7);
+    CHECK(minor >= 31);
+
+    uint8_t reply[80] = {0};
+    uint32_t rlen = sizeof reply, rmajor = 7;
+    int32_t error = 0;
+    memcpy(reply, &rlen, 4);
+    memcpy(reply + 4, &error, 4);
+    memcpy(reply + 8, &unique, 8);
+    memcpy(reply + 16, &rmajor, 4);
+    const char *why = NULL;
+    CHECK(virtio_fs_check_init_reply(reply, sizeof reply, 42, &why) == 0);
+    CHECK(virtio_fs_check_init_reply(reply, sizeof reply, 43, &why) == -EPROTO); /* unique */
+    CHECK(virtio_fs_check_init_reply(reply, 12, 42, &why) == -EPROTO);           /* short */
+    CHECK(virtio_fs_check_init_reply(reply, 60, 42, &why) == -EPROTO);  /* len mismatch */
+    error = -EACCES;
+    memcpy(reply + 4, &error, 4);
+    CHECK(virtio_fs_check_init_reply(reply, sizeof reply, 42, &why) == -EACCES);
+    error = 1; /* not an errno */
+    memcpy(reply + 4, &error, 4);
+    CHECK(virtio_fs_check_init_reply(reply, sizeof reply, 42, &why) == -EPROTO);
+    error = 0;
+    rmajor = 8;
+    memcpy(reply + 4, &error, 4);
+    memcpy(reply + 16, &rmajor, 4);
+    CHECK(virtio_fs_check_init_reply(reply, sizeof reply, 42, &why) == -EPROTO);
+}
+
+/* A daemon that never serves cove's ring: the replay gives up at its deadline, takes the
+ * ring back, points it at the guest's ring and leaves guest RAM alone in the table. */
+TEST(fuse_init_replay_times_out_cleanly)
+{
+    struct rig r;
+    rig_start(&r, FAKE_GOOD, 0);
+    REQUIRE(r.vu);
+    uint64_t features = 0;
+    CHECK(vhost_user_handshake(r.vu, &features) == 0);
+    int memfd = memfd_create("t", MFD_CLOEXEC);
+    REQUIRE(memfd >= 0 && ftruncate(memfd, 1 << 20) == 0);
+    uint8_t *host = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    REQUIRE(host != MAP_FAILED);
+    struct vhost_user_region reg = {.guest_phys_addr = 0x80000000, .size = 1 << 20,
+                                    .host = host, .fd = memfd};
+    struct vhost_user_ring guest = {.num = 64, .desc = host, .avail = host + 1024,
+                                    .used = host + 2048, .kick_fd = -1, .call_fd = -1};
+    unsigned before = r.f.count;
+    const char *why = NULL;
+    CHECK(virtio_fs_replay_init(r.vu, &reg, 1, &guest, 100, &why) == -ETIMEDOUT);
+    CHECK(why && strstr(why, "FUSE_INIT"));
+    rig_stop(&r);
+    static const uint32_t want[] = {
+        VHOST_USER_SET_MEM_TABLE, VHOST_USER_SET_VRING_NUM, VHOST_USER_SET_VRING_BASE,
+        VHOST_USER_SET_VRING_ADDR, VHOST_USER_SET_VRING_CALL, VHOST_USER_SET_VRING_KICK,
+        VHOST_USER_SET_VRING_ENABLE, VHOST_USER_SET_VRING_ENABLE, VHOST_USER_GET_VRING_BASE,
+        VHOST_USER_SET_VRING_ADDR, VHOST_USER_SET_MEM_TABLE,
+    };
+    CHECK_EQ_U64(r.f.count - before, sizeof want / sizeof want[0]);
+    for (unsigned i = 0; before + i < r.f.count && i < sizeof want / sizeof want[0]; i++)
+        CHECK_EQ_U64(r.f.requests[before + i], want[i]);
+    CHECK_EQ_U64(r.f.fds_seen[before], 2); /* guest RAM and cove's page */
+    CHECK_EQ_U64(r.f.mem_table.payload.mem.nregions, 1);
+    CHECK_EQ_U64(r.f.mem_table.payload.mem.regions[0].userspace_addr, (uintptr_t)host);
+    munmap(host, 1 << 20);
+    close(memfd);
+}
+
 int main(void)
 {
     RUN(check_reply_rules);
     RUN(handshake_memory_and_rings);
     RUN(bad_replies_fail_cleanly);
+    RUN(fuse_init_request_and_reply);
+    RUN(fuse_init_replay_times_out_cleanly);
     return test_summary();
 }
