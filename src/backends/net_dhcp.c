@@ -16,7 +16,7 @@
 
 enum { DHCPDISCOVER = 1, DHCPOFFER, DHCPREQUEST, DHCPDECLINE, DHCPACK, DHCPNAK };
 enum {
-    OPT_PAD = 0, OPT_MASK = 1, OPT_DNS = 6, OPT_HOSTNAME = 12, OPT_REQUESTED = 50,
+    OPT_PAD = 0, OPT_MASK = 1, OPT_ROUTER = 3, OPT_DNS = 6, OPT_HOSTNAME = 12, OPT_REQUESTED = 50,
     OPT_LEASE = 51, OPT_TYPE = 53, OPT_SERVER = 54, OPT_END = 255
 };
 
@@ -106,6 +106,8 @@ static size_t reply(const struct net_services *s, const uint8_t *msg, int type, 
         o = option32(o, OPT_LEASE, NET_SVC_LEASE_SECONDS);
         o = option32(o, OPT_MASK, s->mask);
         o = option32(o, OPT_DNS, s->gw);
+        if (s->uplink) /* the NAT: the gateway routes to the host and beyond */
+            o = option32(o, OPT_ROUTER, s->gw);
     }
     *o++ = OPT_END;
     size_t n = (size_t)(o - out);
