@@ -292,6 +292,7 @@ TEST(a_nat_uplink_gets_what_the_gateway_does_not_answer)
     size_t n = net_services_handle(&s, f, dhcp_frame(f, MAC_A, 1, 0, "alpha"), r, sizeof r);
     REQUIRE(dhcp_type(r, n, &yi) == 2);
     CHECK(!memmem(r + 14 + 28 + 240, n - 14 - 28 - 240, "\x03\x04\x0a\x58\x00\x01", 6));
+    CHECK(memmem(r + 14 + 28 + 240, n - 14 - 28 - 240, "\x0f\x04" "cove", 6)); /* search */
     n = net_services_handle(&s, f, dns_frame(f, MAC_A, "example.org", 1), r, sizeof r);
     CHECK(n > 0 && (r[14 + 28 + 3] & 0xf) == 3 && !s.to_uplink);
     s.uplink = true;
