@@ -32,7 +32,7 @@ deb=${PIDS[-1]}
 # the default guest: its address, then (once Debian's name resolves) pings it by name and
 # takes one TCP stream, printing its checksum
 script="ip link set eth0 up; udhcpc -i eth0 -n -q -t 10 -x hostname:bb >/dev/null 2>&1"
-script+="; ip -4 addr show eth0; i=0; while [ \$i -lt 240 ] && ! ping -c 1 -W 1 deb >/dev/null 2>&1"
+script+="; ip -4 addr show eth0; i=0; while [ \$i -lt 600 ] && ! ping -c 1 -W 1 deb >/dev/null 2>&1"
 script+="; do i=\$((i+1)); sleep 1; done; ping -c 2 -W 2 deb; nc -l -p 5000 </dev/null | md5sum"
 script+="; echo BB-DONE"
 "$COVE" run --memory 256M --kernel "$KERNEL" --initrd "$INITRD" --net network:deblab \
@@ -48,8 +48,13 @@ for _ in $(seq 150); do
     kill -0 "$deb" 2>/dev/null || break
     sleep 2
 done
-dip=$("$COVE" ip deb --wait 120) ||
-    { tail -n 30 "$COVE_HOME/vms/deb/run/console.log"; fail "cove ip deb"; }
+# networkd starts after cloud-init's local stage: minutes on a loaded host
+dip=
+for _ in $(seq 60); do
+    dip=$("$COVE" ip deb --wait 10 2>/dev/null) && [[ $dip =~ ^10\.93\. ]] && break
+    kill -0 "$deb" 2>/dev/null || break
+done
+[ -n "$dip" ] || { tail -n 30 "$COVE_HOME/vms/deb/run/console.log"; fail "cove ip deb"; }
 [[ $dip =~ ^10\.93\.0\.[0-9]+$ ]] || fail "the Debian VM's address is '$dip', not of 10.93.0.0/24"
 echo "ok: the Debian VM has $dip from the switch's DHCP (systemd-networkd)"
 
