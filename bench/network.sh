@@ -45,7 +45,9 @@ up() { echo "ip link set eth0 up; ip addr add 10.95.0.$1/24 dev eth0"; }
 RX_CMD="$(up 2); nc -l -p 5000 >/dev/null; echo RX-DONE"
 TX_CMD="$(up 3); while ! ping -c 1 -W 1 10.95.0.2 >/dev/null 2>&1; do sleep 1; done"
 TX_CMD+="; ping -c 20 -i 0.2 10.95.0.2 | tail -n 1; sleep 1"
-TX_CMD+="; dd if=/dev/zero bs=64k count=$COUNT 2>/tmp/dd | nc 10.95.0.2 5000; cat /tmp/dd; echo TX-DONE"
+# (nc -w: busybox's nc waits for the other end to close after its input ends, as the
+# receiver does for it)
+TX_CMD+="; dd if=/dev/zero bs=64k count=$COUNT 2>/tmp/dd | nc -w 2 10.95.0.2 5000; cat /tmp/dd; echo TX-DONE"
 
 # v2v VMM: boots receiver and sender, prints "MIB_PER_S RTT_MS" or nothing on failure.
 v2v() {
