@@ -58,6 +58,7 @@ struct switch_proc {
     uint8_t buf[1 + NET_FRAME_MAX + 1];
     uint8_t reply[1 + NET_FRAME_MAX];
     uint8_t up_buf[NET_FRAME_MAX];
+    unsigned long long full_drops; /* frames dropped: their receiver stayed full */
 };
 
 static int path_in(char *buf, size_t n, const char *dir, const char *name)
@@ -106,6 +107,9 @@ static void deliver(struct switch_proc *p, int port, const void *frame, size_t l
     int rc = send_to(p, &p->addrs[port].addr, p->addrs[port].len, NET_SWITCH_MSG_FRAME, frame, len);
     if (rc == -ECONNREFUSED || rc == -ENOENT)
         drop_port(p, port, "its socket is gone");
+    else if ((rc == -EAGAIN || rc == -EWOULDBLOCK) && (p->full_drops++ & 1023) == 0)
+        log_warn("network switch: %llu frame(s) dropped so far: a receiving VM stayed full "
+                 "for %d ms", p->full_drops, SEND_WAIT_MS);
 }
 
 static void hello(struct switch_proc *p, const struct sockaddr_un *a, socklen_t alen,
@@ -348,7 +352,8 @@ int net_switch_serve(const struct net_switch_config *c, struct cove_error *err)
         else if (now - idle_since > NET_SWITCH_IDLE_MS)
             break;
     }
-    log_info("network switch for %s stopped: no VM attached", dir);
+    log_info("network switch for %s stopped: no VM attached (%llu frame(s) dropped at full "
+             "receivers)", dir, p->full_drops);
     unlink(sock_path);
     if (p->uplink)
         p->uplink->ops->close(p->uplink); /* joins slirp's thread */
