@@ -2,3 +2,35 @@
 
 # median: the middle line of numbers on stdin (the upper one of two); nothing for none.
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
+
+# free_port: a free TCP port on 127.0.0.1.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# tcp_sink PORT BYTES: accepts one connection on 127.0.0.1:PORT (5 minutes at most), reads
+# BYTES and prints the MiB/s from the first byte to the last (nothing when fewer came).
+tcp_sink() {
+    python3 - "$1" "$2" <<'EOF'
+import socket, sys, time
+port, want = int(sys.argv[1]), int(sys.argv[2])
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port))
+srv.listen(1)
+srv.settimeout(300)
+conn, _ = srv.accept()
+got, t0 = 0, None
+while got < want:
+    b = conn.recv(1 << 20)
+    if not b:
+        break
+    if t0 is None:
+        t0 = time.monotonic()
+    got += len(b)
+t1 = time.monotonic()
+conn.close()
+if got >= want and t1 > t0:
+    print("%.2f" % (got / (1 << 20) / (t1 - t0)))
+EOF
+}

@@ -21,33 +21,14 @@ G=${COVE_GUEST_DIR:-$(guest/build.sh)} || exit 1
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
+. bench/lib.sh # median, free_port, tcp_sink
+
 # One run: starts the listener, boots the VMM given as arguments (PORT in them is
 # replaced), prints MiB/s or nothing on failure.
 run_one() {
     local port
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    python3 - "$port" "$((MIB << 20))" >"$TMP/rate" <<'EOF' &
-import socket, sys, time
-port, want = int(sys.argv[1]), int(sys.argv[2])
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port))
-srv.listen(1)
-srv.settimeout(300)
-conn, _ = srv.accept()
-got, t0 = 0, None
-while got < want:
-    b = conn.recv(1 << 20)
-    if not b:
-        break
-    if t0 is None:
-        t0 = time.monotonic()
-    got += len(b)
-t1 = time.monotonic()
-conn.close()
-if got >= want and t1 > t0:
-    print("%.2f" % (got / (1 << 20) / (t1 - t0)))
-EOF
+    port=$(free_port)
+    tcp_sink "$port" "$((MIB << 20))" >"$TMP/rate" &
     local listener=$!
     sleep 0.3
     local args=("${@//PORT/$port}")
@@ -55,8 +36,6 @@ EOF
     wait $listener
     cat "$TMP/rate"
 }
-
-. bench/lib.sh # median
 
 GUEST_CMD="ip link set eth0 up; udhcpc -i eth0 -n -q -t 5 >/dev/null && dd if=/dev/zero bs=64k count=$((MIB * 16)) 2>/dev/null | nc 10.0.2.2 PORT; echo NET-DONE"
 APPEND="quiet cove.exec=\"$GUEST_CMD\""

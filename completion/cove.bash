@@ -282,7 +282,7 @@ _cove()
             return 0
         fi
         case ${pos[0]} in
-        create) opts="--subnet" ;;
+        create) opts="--subnet --nat" ;;
         list) opts="--format" ;;
         get | delete)
             [ "${pos[0]}" = get ] && opts="--format" || opts=""

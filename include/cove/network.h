@@ -2,7 +2,7 @@
  * cove/network.h — cove networks: private Ethernet segments that VMs join with
  * `--net network:NAME` (docs/NETWORK.md, "cove networks").
  *
- * A network's definition is $COVE_HOME/networks/NAME.json ({"name", "subnet"}), written
+ * A network's definition is $COVE_HOME/networks/NAME.json ({"name", "subnet", "nat"}), written
  * to a temporary name and renamed into place. While VMs are attached, its switch process
  * runs with its sockets, lock and log in $COVE_HOME/run/networks/NAME/ (see
  * src/backends/net_switch.h); the first VM to attach starts it, it stops a few seconds
@@ -24,7 +24,8 @@ struct cove_network_info {
     uint32_t net;     /* IPv4, host byte order */
     unsigned prefix;  /* 8..30 */
     char subnet[20];  /* "10.88.0.0/24" */
-    char gateway[16]; /* the switch's own address: DHCP and DNS */
+    char gateway[16]; /* the switch's own address: DHCP and DNS (and the NAT's router) */
+    bool nat;         /* a NAT uplink (--nat): the VMs reach the host and beyond */
     pid_t switch_pid; /* 0: the switch is not running */
     unsigned vms;     /* VMs attached now */
 };
@@ -33,10 +34,10 @@ struct cove_network_info {
 int cove_network_parse_subnet(const char *text, uint32_t *net, unsigned *prefix,
                               struct cove_error *err);
 
-/* Defines network NAME on subnet (NULL: the first free 10.88.X.0/24). Refused when the
- * name is in use or the subnet overlaps another network's. */
-int cove_network_create(const char *name, const char *subnet, struct cove_network_info *out,
-                        struct cove_error *err);
+/* Defines network NAME on subnet (NULL: the first free 10.88.X.0/24), with a NAT uplink
+ * when nat. Refused when the name is in use or the subnet overlaps another network's. */
+int cove_network_create(const char *name, const char *subnet, bool nat,
+                        struct cove_network_info *out, struct cove_error *err);
 
 /* Deletes NAME: refused (-EBUSY) while VMs are attached; an idle switch is stopped. */
 int cove_network_delete(const char *name, struct cove_error *err);
@@ -50,7 +51,7 @@ int cove_network_list(struct cove_network_info **out, unsigned *n, struct cove_e
 /* The run directory of NAME ($COVE_HOME/run/networks/NAME), created 0700. */
 int cove_network_run_dir(const char *name, char *buf, size_t n, struct cove_error *err);
 
-/* `cove network-switch DIR NET PREFIX` (argv[0] is "network-switch"), hidden: the switch
+/* `cove network-switch DIR NET PREFIX [nat]` (argv[0] is "network-switch"), hidden: the switch
  * process, which the cove command execs when a VM starts one (src/backends/net_switch.h).
  * Returns an exit status. */
 int cove_network_switch_main(int argc, char **argv);

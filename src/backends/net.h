@@ -133,6 +133,12 @@ int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
                    const struct net_egress *egress, struct net_attachment **out,
                    struct cove_error *err);
 
+/* The NAT uplink of a cove network (net_uplink.c), run by its switch: slirp on subnet
+ * net/mask (host byte order) with the gateway as its host address (the host's 127.0.0.1
+ * to the VMs), its DNS proxy at dns, and no DHCP of its own (the switch serves leases). */
+int net_slirp_open_uplink(uint32_t net, uint32_t mask, uint32_t gateway, uint32_t dns,
+                          struct net_attachment **out, struct cove_error *err);
+
 /* While the NAT n runs: adds (add) or removes the forward 127.0.0.1:host_port ->
  * 10.0.2.15:guest_port (automatic port forwarding, src/vm/autofwd.c). 0, or a negative
  * errno: -EADDRINUSE when the host port is taken, -EACCES below 1024 without privileges,

@@ -16,8 +16,8 @@
 
 enum { DHCPDISCOVER = 1, DHCPOFFER, DHCPREQUEST, DHCPDECLINE, DHCPACK, DHCPNAK };
 enum {
-    OPT_PAD = 0, OPT_MASK = 1, OPT_DNS = 6, OPT_HOSTNAME = 12, OPT_REQUESTED = 50,
-    OPT_LEASE = 51, OPT_TYPE = 53, OPT_SERVER = 54, OPT_END = 255
+    OPT_PAD = 0, OPT_MASK = 1, OPT_ROUTER = 3, OPT_DNS = 6, OPT_HOSTNAME = 12, OPT_DOMAIN = 15,
+    OPT_REQUESTED = 50, OPT_LEASE = 51, OPT_TYPE = 53, OPT_SERVER = 54, OPT_END = 255
 };
 
 struct dhcp_request {
@@ -106,6 +106,11 @@ static size_t reply(const struct net_services *s, const uint8_t *msg, int type, 
         o = option32(o, OPT_LEASE, NET_SVC_LEASE_SECONDS);
         o = option32(o, OPT_MASK, s->mask);
         o = option32(o, OPT_DNS, s->gw);
+        /* the search domain: a resolver that sends no single-label name to DNS
+         * (systemd-resolved) asks for NAME.cove, which the switch answers too */
+        o = option(o, OPT_DOMAIN, 4, "cove");
+        if (s->uplink) /* the NAT: the gateway routes to the host and beyond */
+            o = option32(o, OPT_ROUTER, s->gw);
     }
     *o++ = OPT_END;
     size_t n = (size_t)(o - out);

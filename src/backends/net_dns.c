@@ -1,9 +1,10 @@
 /*
  * The DNS responder of a cove network's switch (RFC 1035): one question of class IN per
  * query; a name a lease holds (net_services.h), alone or followed by ".cove", gets its A
- * record, another type of that name an empty answer, any other name NXDOMAIN: the network
- * has no uplink to ask further. Compression pointers are not followed in a question
- * (clients never send them), so a query cannot make the responder loop.
+ * record, another type of that name an empty answer, any other name NXDOMAIN (or, on a
+ * network with a NAT uplink, no answer here: the query goes on to the NAT's resolver).
+ * Compression pointers are not followed in a question (clients never send them), so a
+ * query cannot make the responder loop.
  */
 #include "backends/net_services.h"
 
@@ -79,6 +80,8 @@ size_t net_dns_answer(const struct net_services *s, const uint8_t *msg, size_t l
     if (qclass != QCLASS_IN || cap < DNS_HLEN + qlen + 16)
         return 0;
     const struct net_lease *l = find(s, name);
+    if (!l && s->uplink)
+        return 0; /* the NAT's resolver asks the host's (net_services.c passes it on) */
     bool answer = l && (qtype == QTYPE_A || qtype == QTYPE_ANY);
     memset(out, 0, DNS_HLEN);
     memcpy(out, msg, 2); /* id */

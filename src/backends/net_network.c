@@ -41,8 +41,7 @@ struct net_network {
     struct net_attachment base;
     int fd, stop_efd;
     char name[65], dir[PATH_MAX];
-    uint32_t net;
-    unsigned prefix;
+    struct net_switch_config cfg; /* cfg.dir is dir */
     struct sockaddr_un sw, own;
     uint8_t hello[1 + NET_MAC_LEN + 64];
     size_t hello_len;
@@ -82,7 +81,7 @@ static void set_link(struct net_network *nn, bool up)
  * may not fork) that starts this network's switch again when asked, one byte on its
  * socket per request; it knows only this network, so a compromised VMM can make it do
  * nothing else. It ends with its socket (the VMM gone or done). */
-static void keeper_serve(int sock, const char *dir, uint32_t net, unsigned prefix)
+static void keeper_serve(int sock, const struct net_switch_config *cfg)
 {
     char req;
     for (;;) {
@@ -92,7 +91,7 @@ static void keeper_serve(int sock, const char *dir, uint32_t net, unsigned prefi
         if (n <= 0)
             break;
         struct cove_error e = {0};
-        if (net_switch_spawn(dir, net, prefix, &e) < 0)
+        if (net_switch_spawn(cfg, &e) < 0)
             log_warn("network switch keeper: %s", e.message);
     }
 }
@@ -102,7 +101,7 @@ static void keeper_start(struct net_network *nn)
     int fd = -1;
     pid_t pid = helper_fork("cove-netkeeper", &fd);
     if (pid == 0) {
-        keeper_serve(HELPER_FD, nn->dir, nn->net, nn->prefix);
+        keeper_serve(HELPER_FD, &nn->cfg);
         _exit(0);
     }
     if (pid < 0) {
@@ -145,7 +144,7 @@ static void say_hello(struct net_network *nn, long long now)
                          "it; the next VM started on the network does", nn->name);
                 nn->told_confined = true;
             }
-        } else if (net_switch_spawn(nn->dir, nn->net, nn->prefix, &e) < 0)
+        } else if (net_switch_spawn(&nn->cfg, &e) < 0)
             log_warn("network %s: %s", nn->name, e.message);
     }
 }
@@ -316,8 +315,7 @@ int net_network_open_named(const char *name, const uint8_t mac[NET_MAC_LEN],
     nn->base.mtu = NET_MTU_NETWORK;
     nn->fd = -1;
     nn->keeper_fd = -1;
-    nn->net = info.net;
-    nn->prefix = info.prefix;
+    nn->cfg = (struct net_switch_config){nn->dir, info.net, info.prefix, info.nat};
     snprintf(nn->name, sizeof nn->name, "%s", name);
     nn->hello[0] = NET_SWITCH_MSG_HELLO;
     memcpy(nn->hello + 1, mac, NET_MAC_LEN);

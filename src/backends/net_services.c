@@ -243,6 +243,8 @@ static size_t udp_answer(struct net_services *s, const uint8_t *f, const uint8_t
     }
     if (dport == DNS_PORT && dst == s->gw) {
         size_t n = net_dns_answer(s, msg, mlen, out + head, cap - head);
+        if (!n) /* not a VM's name: the NAT's resolver asks the host's */
+            s->to_uplink = s->uplink && !memcmp(f, s->mac, 6);
         return n ? udp_reply(s, f + 6, src, DNS_PORT, sport, n, out) : 0;
     }
     return 0;
@@ -251,23 +253,36 @@ static size_t udp_answer(struct net_services *s, const uint8_t *f, const uint8_t
 size_t net_services_handle(struct net_services *s, const uint8_t *frame, size_t len,
                            uint8_t *out, size_t cap)
 {
+    s->to_uplink = false;
     if (len < ETH_HLEN || (frame[6] & 1)) /* a multicast source is no host */
         return 0;
+    bool to_gw = !memcmp(frame, s->mac, 6); /* unicast to the gateway, not broadcast */
     uint16_t type = get16(frame + 12);
-    if (type == ETH_P_ARP)
+    if (type == ETH_P_ARP) {
+        /* an answer to the NAT's question (who has the address it sends to) */
+        s->to_uplink = s->uplink && to_gw && len >= ETH_HLEN + 28 &&
+                       get16(frame + ETH_HLEN + 6) == 2;
         return arp_reply(s, frame, len, out, cap);
+    }
     if (type != ETH_P_IP || len < ETH_HLEN + IP_HLEN)
         return 0;
     const uint8_t *ip = frame + ETH_HLEN;
     size_t hl = (size_t)(ip[0] & 0xf) * 4, ip_len = get16(ip + 2);
     if ((ip[0] >> 4) != 4 || hl < IP_HLEN || ip_len < hl || ip_len > len - ETH_HLEN)
         return 0;
-    if (get16(ip + 6) & 0x3fff) /* a fragment: nothing here is that large */
-        return 0;
     uint32_t dst = get32(ip + 16);
-    if (ip[9] == IPPROTO_ICMP_ && dst == s->gw)
+    bool frag = get16(ip + 6) & 0x3fff, udp = ip[9] == IPPROTO_UDP_ && ip_len - hl >= UDP_HLEN;
+    uint16_t dport = udp ? get16(ip + hl + 2) : 0;
+    /* The gateway's own: DHCP (to any address), DNS and ping to its address; nothing of
+     * that is large enough to come in fragments. The rest, sent to the gateway's MAC, is
+     * for the NAT (which reassembles fragments) when there is one. */
+    bool own = !frag && ((udp && dport == DHCP_SERVER_PORT) ||
+                         (dst == s->gw && ((udp && dport == DNS_PORT) || ip[9] == IPPROTO_ICMP_)));
+    if (!own) {
+        s->to_uplink = s->uplink && to_gw;
+        return 0;
+    }
+    if (ip[9] == IPPROTO_ICMP_)
         return icmp_echo_reply(s, frame, ip, ip_len, hl, out, cap);
-    if (ip[9] == IPPROTO_UDP_)
-        return udp_answer(s, frame, ip, ip_len, hl, out, cap);
-    return 0;
+    return udp_answer(s, frame, ip, ip_len, hl, out, cap);
 }

@@ -36,6 +36,14 @@ struct net_services {
     uint32_t net, mask, gw;
     uint32_t pool_first, pool_last;
     struct net_lease leases[NET_SVC_LEASES];
+    /* The network has a NAT uplink (`cove network create --nat`, net_uplink.c): DHCP
+     * offers the gateway as router, and what the gateway does not answer itself goes up. */
+    bool uplink;
+    /* Set by net_services_handle when uplink is on and the frame is for the NAT: a unicast
+     * IPv4 packet to the gateway's MAC that the gateway does not answer itself (to the
+     * internet, to the host at the gateway address, a DNS query for a name that is not a
+     * VM's), or an ARP reply to the gateway (the NAT asked who has an address). */
+    bool to_uplink;
 };
 
 /* net/prefix must be a subnet of 8..30 bits (the CLI checks it). */
@@ -55,7 +63,7 @@ bool net_services_set_name(struct net_services *s, const uint8_t mac[NET_MAC_LEN
                            const char *name, size_t len);
 
 /* One frame for the gateway's MAC or broadcast: the reply frame (at most cap bytes) in
- * out and its length, or 0 for none. */
+ * out and its length, or 0 for none (then to_uplink says whether it goes to the NAT). */
 size_t net_services_handle(struct net_services *s, const uint8_t *frame, size_t len,
                            uint8_t *out, size_t cap);
 
@@ -67,5 +75,16 @@ size_t net_dhcp_answer(struct net_services *s, const uint8_t src[NET_MAC_LEN],
                        uint32_t *yiaddr);
 size_t net_dns_answer(const struct net_services *s, const uint8_t *msg, size_t len,
                       uint8_t *out, size_t cap);
+
+/* The NAT uplink's rewrites (net_uplink.c), in place. slirp serves the network with the
+ * gateway as its host address (so the host's 127.0.0.1 is the gateway address to the
+ * VMs) and its DNS proxy at the subnet's network address, which no VM uses; the VMs see
+ * only the gateway. to_slirp: a frame net_services_handle passed up; a DNS query to the
+ * gateway goes to the proxy's address. from_slirp: a frame slirp sends; its Ethernet
+ * source (an ARP's sender too) becomes the gateway's MAC, an answer from the proxy comes
+ * from the gateway. Frames of any content and length are safe. */
+uint32_t net_uplink_dns_addr(const struct net_services *s);
+void net_uplink_to_slirp(const struct net_services *s, uint8_t *frame, size_t len);
+void net_uplink_from_slirp(const struct net_services *s, uint8_t *frame, size_t len);
 
 #endif

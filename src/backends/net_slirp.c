@@ -458,9 +458,19 @@ static struct net_rule *copy_rules(const struct net_rule *r, unsigned n)
     return c;
 }
 
-int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
-                   const struct net_egress *egress, struct net_attachment **out,
-                   struct cove_error *err)
+/* Where slirp is on its network (host byte order): QEMU's layout for a VM's own NAT, a
+ * cove network's subnet for its uplink. */
+struct slirp_layout {
+    uint32_t net, mask, host, dns, dhcp_start;
+    bool dhcp;
+};
+
+static const struct slirp_layout qemu_layout = {SLIRP_NET, SLIRP_MASK, SLIRP_HOST, SLIRP_DNS,
+                                                SLIRP_GUEST, true};
+
+static int open_layout(const struct slirp_layout *at, const struct net_forward *forwards,
+                       unsigned nforwards, const struct net_egress *egress,
+                       struct net_attachment **out, struct cove_error *err)
 {
     struct net_slirp *s = calloc(1, sizeof *s);
     if (!s)
@@ -496,11 +506,12 @@ int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
     SlirpConfig cfg = {
         .version = 4,
         .in_enabled = true,
-        .vnetwork = ip4(SLIRP_NET),
-        .vnetmask = ip4(SLIRP_MASK),
-        .vhost = ip4(SLIRP_HOST),
-        .vdhcp_start = ip4(SLIRP_GUEST),
-        .vnameserver = ip4(SLIRP_DNS),
+        .vnetwork = ip4(at->net),
+        .vnetmask = ip4(at->mask),
+        .vhost = ip4(at->host),
+        .vdhcp_start = ip4(at->dhcp_start),
+        .vnameserver = ip4(at->dns),
+        .disable_dhcp = !at->dhcp,
         .vhostname = "cove",
         .if_mtu = NET_MTU_SLIRP,
         .if_mru = NET_MTU_SLIRP,
@@ -510,7 +521,8 @@ int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
         slirp_close(&s->base);
         return cove_error_set(err, -ENOMEM, "net: cannot start the NAT (libslirp)");
     }
-    learn_dns_server(s);
+    if (at == &qemu_layout) /* an uplink runs in the switch process, never confined */
+        learn_dns_server(s);
     for (unsigned i = 0; i < nforwards; i++) {
         int r = add_forward(s, &forwards[i], err);
         if (r < 0) {
@@ -520,4 +532,18 @@ int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
     }
     *out = &s->base;
     return 0;
+}
+
+int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
+                   const struct net_egress *egress, struct net_attachment **out,
+                   struct cove_error *err)
+{
+    return open_layout(&qemu_layout, forwards, nforwards, egress, out, err);
+}
+
+int net_slirp_open_uplink(uint32_t net, uint32_t mask, uint32_t gateway, uint32_t dns,
+                          struct net_attachment **out, struct cove_error *err)
+{
+    const struct slirp_layout at = {net, mask, gateway, dns, gateway, false};
+    return open_layout(&at, NULL, 0, NULL, out, err);
 }

@@ -111,3 +111,10 @@ uint64_t net_switch_route(struct net_switch *sw, int in, const uint8_t *frame, s
         return to == in ? 0 : 1ull << to;
     return all_ports_but(sw, in);
 }
+
+uint64_t net_switch_route_local(const struct net_switch *sw, const uint8_t *frame,
+                                int64_t now_ms)
+{
+    int to = is_multicast(frame) ? -1 : lookup(sw, frame, now_ms);
+    return to >= 0 && sw->ports[to].used ? 1ull << to : all_ports_but(sw, -1);
+}

@@ -79,18 +79,31 @@ int net_switch_port_of(const struct net_switch *sw, const uint8_t mac[NET_MAC_LE
 uint64_t net_switch_route(struct net_switch *sw, int in, const uint8_t *frame, size_t len,
                           int64_t now_ms, bool *local);
 
+/* Where a frame the switch itself sends (its NAT uplink's) goes: the port behind its
+ * destination MAC, else (broadcast, multicast, unknown) every port. */
+uint64_t net_switch_route_local(const struct net_switch *sw, const uint8_t *frame,
+                                int64_t now_ms);
+
 /* A datagram socket as the switch and its ports use (send waits briefly for room at the
  * receiver: see net_switch_daemon.c). The fd or a negative errno. */
 int net_switch_socket(void);
 
-/* The switch process of the network whose run directory is dir and subnet net/prefix
- * (host byte order): forks, and the child (in a session of its own, its standard streams
- * on dir/switch.log; when this program is the cove command, exec'd afresh as `cove
- * network-switch`) serves until idle. Returns once the child is forked; a second switch
- * for one directory exits at once (dir/switch.lock). */
-int net_switch_spawn(const char *dir, uint32_t net, unsigned prefix, struct cove_error *err);
+/* What a switch serves: its run directory, the subnet net/prefix (host byte order), and
+ * whether it has a NAT uplink (net_uplink.c, `cove network create --nat`). */
+struct net_switch_config {
+    const char *dir;
+    uint32_t net;
+    unsigned prefix;
+    bool nat;
+};
+
+/* The switch process of a network: forks, and the child (in a session of its own, its
+ * standard streams on dir/switch.log; when this program is the cove command, exec'd afresh
+ * as `cove network-switch`) serves until idle. Returns once the child is forked; a second
+ * switch for one directory exits at once (dir/switch.lock). */
+int net_switch_spawn(const struct net_switch_config *c, struct cove_error *err);
 
 /* The loop of the switch process itself: returns when idle (0) or on a failure. */
-int net_switch_serve(const char *dir, uint32_t net, unsigned prefix, struct cove_error *err);
+int net_switch_serve(const struct net_switch_config *c, struct cove_error *err);
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * The switch process of a cove network (net_switch.h): its socket, its ports' addresses
- * and the loop that moves frames between them. It starts forked from the first VMM that
+ * The switch process of a cove network (net_switch.h): its socket, its ports' addresses,
+ * its NAT uplink (slirp, net_uplink.c) when it has one, and the loop that moves frames
+ * between them. It starts forked from the first VMM that
  * attaches (net_switch_spawn) and ends when no VM has been attached for a few seconds.
  */
 #include "backends/net_switch.h"
@@ -11,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,13 +45,21 @@ struct port_addr {
     long long seen_ms;
 };
 
+/* The loop runs on the process's main thread; with a NAT uplink, slirp's thread hands
+ * its frames to the network too (uplink_rx): lock guards everything below but buf, the
+ * main thread's, and is never held while calling into slirp (whose own lock is held
+ * around uplink_rx). */
 struct switch_proc {
     int fd;
+    pthread_mutex_t lock;
     struct net_switch sw;
     struct net_services svc;
     struct port_addr addrs[NET_SWITCH_PORTS];
+    struct net_attachment *uplink; /* slirp (net_slirp_open_uplink), or NULL */
     uint8_t buf[1 + NET_FRAME_MAX + 1];
     uint8_t reply[1 + NET_FRAME_MAX];
+    uint8_t up_buf[NET_FRAME_MAX];
+    unsigned long long full_drops; /* frames dropped: their receiver stayed full */
 };
 
 static int path_in(char *buf, size_t n, const char *dir, const char *name)
@@ -98,6 +108,9 @@ static void deliver(struct switch_proc *p, int port, const void *frame, size_t l
     int rc = send_to(p, &p->addrs[port].addr, p->addrs[port].len, NET_SWITCH_MSG_FRAME, frame, len);
     if (rc == -ECONNREFUSED || rc == -ENOENT)
         drop_port(p, port, "its socket is gone");
+    else if ((rc == -EAGAIN || rc == -EWOULDBLOCK) && (p->full_drops++ & 1023) == 0)
+        log_warn("network switch: %llu frame(s) dropped so far: a receiving VM stayed full "
+                 "for %d ms", p->full_drops, SEND_WAIT_MS);
 }
 
 static void hello(struct switch_proc *p, const struct sockaddr_un *a, socklen_t alen,
@@ -141,7 +154,8 @@ static void hello(struct switch_proc *p, const struct sockaddr_un *a, socklen_t 
     send_to(p, a, alen, NET_SWITCH_MSG_ACCEPT, NULL, 0);
 }
 
-static void frame_in(struct switch_proc *p, int in, const uint8_t *frame, size_t len,
+/* A frame from port in; whether it goes on to the NAT uplink. */
+static bool frame_in(struct switch_proc *p, int in, const uint8_t *frame, size_t len,
                      long long now)
 {
     bool local;
@@ -154,6 +168,24 @@ static void frame_in(struct switch_proc *p, int in, const uint8_t *frame, size_t
         if (n && p->sw.ports[in].used)
             deliver(p, in, p->reply, n);
     }
+    return local && p->svc.to_uplink && p->uplink;
+}
+
+/* A frame from slirp (on its thread, or inside the uplink's send on the main thread),
+ * made the gateway's and switched to the VMs. */
+static void uplink_rx(void *opaque, const void *frame, size_t len)
+{
+    struct switch_proc *p = opaque;
+    if (len < NET_FRAME_MIN || len > sizeof p->up_buf)
+        return;
+    pthread_mutex_lock(&p->lock);
+    memcpy(p->up_buf, frame, len);
+    net_uplink_from_slirp(&p->svc, p->up_buf, len);
+    uint64_t out = net_switch_route_local(&p->sw, p->up_buf, monotonic_ms());
+    for (int i = 0; out; i++, out >>= 1)
+        if ((out & 1) && p->sw.ports[i].used)
+            deliver(p, i, p->up_buf, len);
+    pthread_mutex_unlock(&p->lock);
 }
 
 static void receive(struct switch_proc *p, long long now)
@@ -167,7 +199,9 @@ static void receive(struct switch_proc *p, long long now)
             return;
         if (a.sun_family != AF_UNIX || alen <= offsetof(struct sockaddr_un, sun_path))
             continue; /* an unbound sender cannot be answered */
+        pthread_mutex_lock(&p->lock);
         int port = port_by_addr(p, &a, alen);
+        bool up = false;
         switch (p->buf[0]) {
         case NET_SWITCH_MSG_HELLO:
             hello(p, &a, alen, p->buf, (size_t)n, now);
@@ -175,7 +209,9 @@ static void receive(struct switch_proc *p, long long now)
         case NET_SWITCH_MSG_FRAME:
             if (port >= 0 && n - 1 >= NET_FRAME_MIN && n - 1 <= NET_FRAME_MAX) {
                 p->addrs[port].seen_ms = now;
-                frame_in(p, port, p->buf + 1, (size_t)n - 1, now);
+                up = frame_in(p, port, p->buf + 1, (size_t)n - 1, now);
+                if (up)
+                    net_uplink_to_slirp(&p->svc, p->buf + 1, (size_t)n - 1);
             }
             break;
         case NET_SWITCH_MSG_BYE:
@@ -185,6 +221,9 @@ static void receive(struct switch_proc *p, long long now)
         default:
             break;
         }
+        pthread_mutex_unlock(&p->lock);
+        if (up)
+            p->uplink->ops->send(p->uplink, p->buf + 1, (size_t)n - 1);
     }
 }
 
@@ -231,8 +270,29 @@ static int open_socket(const char *dir, int *fd_out, struct cove_error *err)
     return 0;
 }
 
-int net_switch_serve(const char *dir, uint32_t net, unsigned prefix, struct cove_error *err)
+/* slirp on the network, started (its thread) once the switch is set up. */
+static int start_uplink(struct switch_proc *p, struct cove_error *err)
 {
+    struct net_services *v = &p->svc;
+    int rc = net_slirp_open_uplink(v->net, v->mask, v->gw, net_uplink_dns_addr(v), &p->uplink,
+                                   err);
+    if (rc < 0)
+        return rc;
+    v->uplink = true;
+    rc = p->uplink->ops->start(p->uplink, uplink_rx, p);
+    if (rc < 0) {
+        p->uplink->ops->close(p->uplink);
+        p->uplink = NULL;
+        return cove_error_set(err, rc, "cannot start the network's NAT: %s", strerror(-rc));
+    }
+    return 0;
+}
+
+int net_switch_serve(const struct net_switch_config *c, struct cove_error *err)
+{
+    const char *dir = c->dir;
+    uint32_t net = c->net;
+    unsigned prefix = c->prefix;
     char lock_path[PATH_MAX], sock_path[PATH_MAX];
     if (path_in(lock_path, sizeof lock_path, dir, "switch.lock") < 0 ||
         path_in(sock_path, sizeof sock_path, dir, "switch.sock") < 0)
@@ -262,9 +322,19 @@ int net_switch_serve(const char *dir, uint32_t net, unsigned prefix, struct cove
                                 (uint8_t)gw};
     net_switch_init(&p->sw, mac);
     net_services_init(&p->svc, net, prefix, mac);
+    pthread_mutex_init(&p->lock, NULL);
+    if (c->nat && (rc = start_uplink(p, err)) < 0) {
+        unlink(sock_path);
+        close(p->fd);
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        close(lock);
+        return rc;
+    }
     if (ftruncate(lock, 0) == 0)
         dprintf(lock, "%d\n", (int)getpid());
-    log_info("network switch for %s started (pid %d)", dir, (int)getpid());
+    log_info("network switch for %s started (pid %d)%s", dir, (int)getpid(),
+             c->nat ? ", with a NAT uplink" : "");
     long long idle_since = monotonic_ms();
     for (;;) {
         struct pollfd pfd = {p->fd, POLLIN, 0};
@@ -272,17 +342,24 @@ int net_switch_serve(const char *dir, uint32_t net, unsigned prefix, struct cove
             break;
         long long now = monotonic_ms();
         receive(p, now);
+        pthread_mutex_lock(&p->lock);
         for (int i = 0; i < NET_SWITCH_PORTS; i++)
             if (p->sw.ports[i].used && now - p->addrs[i].seen_ms > NET_SWITCH_PORT_TIMEOUT_MS)
                 drop_port(p, i, "no keepalive");
-        if (any_port(p))
+        bool busy = any_port(p);
+        pthread_mutex_unlock(&p->lock);
+        if (busy)
             idle_since = now;
         else if (now - idle_since > NET_SWITCH_IDLE_MS)
             break;
     }
-    log_info("network switch for %s stopped: no VM attached", dir);
+    log_info("network switch for %s stopped: no VM attached (%llu frame(s) dropped at full "
+             "receivers)", dir, p->full_drops);
     unlink(sock_path);
+    if (p->uplink)
+        p->uplink->ops->close(p->uplink); /* joins slirp's thread */
     close(p->fd);
+    pthread_mutex_destroy(&p->lock);
     free(p);
     if (ftruncate(lock, 0) < 0) { /* the pid is no longer this switch's */
     }
@@ -295,7 +372,7 @@ int net_switch_serve(const char *dir, uint32_t net, unsigned prefix, struct cove
  * command, the child starts afresh as `cove network-switch DIR NET PREFIX` instead. Other
  * programs (the unit tests) serve in the forked child. Returns only when exec failed or
  * is not possible. */
-static void exec_cove(const char *dir, uint32_t net, unsigned prefix)
+static void exec_cove(const struct net_switch_config *c)
 {
     char self[PATH_MAX], net_text[16], prefix_text[8];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -305,29 +382,33 @@ static void exec_cove(const char *dir, uint32_t net, unsigned prefix)
     const char *base = strrchr(self, '/');
     if (strcmp(base ? base + 1 : self, "cove"))
         return;
-    snprintf(net_text, sizeof net_text, "%u", net);
-    snprintf(prefix_text, sizeof prefix_text, "%u", prefix);
-    char *argv[] = {"cove", "network-switch", (char *)dir, net_text, prefix_text, NULL};
+    snprintf(net_text, sizeof net_text, "%u", c->net);
+    snprintf(prefix_text, sizeof prefix_text, "%u", c->prefix);
+    char *argv[] = {"cove", "network-switch", (char *)c->dir, net_text, prefix_text,
+                    c->nat ? "nat" : NULL, NULL};
     execv(self, argv);
 }
 
 int cove_network_switch_main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: cove network-switch DIR NET PREFIX (started by cove itself)\n");
+    if (argc != 4 && !(argc == 5 && !strcmp(argv[4], "nat"))) {
+        fprintf(stderr, "usage: cove network-switch DIR NET PREFIX [nat] (started by cove "
+                "itself)\n");
         return 2;
     }
     prctl(PR_SET_NAME, "cove-switch");
     struct cove_error e = {0};
-    int rc = net_switch_serve(argv[1], (uint32_t)strtoul(argv[2], NULL, 10),
-                              (unsigned)strtoul(argv[3], NULL, 10), &e);
+    const struct net_switch_config c = {argv[1], (uint32_t)strtoul(argv[2], NULL, 10),
+                                        (unsigned)strtoul(argv[3], NULL, 10), argc == 5};
+    int rc = net_switch_serve(&c, &e);
     if (rc < 0)
         log_error("network switch: %s", e.message);
     return rc < 0 ? 1 : 0;
 }
 
-int net_switch_spawn(const char *dir, uint32_t net, unsigned prefix, struct cove_error *err)
+int net_switch_spawn(const struct net_switch_config *c, struct cove_error *err)
 {
+    const char *dir = c->dir;
     char log_path[PATH_MAX];
     if (path_in(log_path, sizeof log_path, dir, "switch.log") < 0)
         return cove_error_set(err, -ENAMETOOLONG, "path too long: %s", dir);
@@ -358,10 +439,10 @@ int net_switch_spawn(const char *dir, uint32_t net, unsigned prefix, struct cove
             dup2(out, 2);
         }
         close_range(3, ~0u, 0);
-        exec_cove(dir, net, prefix);
+        exec_cove(c);
         prctl(PR_SET_NAME, "cove-switch"); /* what ps and top show */
         struct cove_error e = {0};
-        int rc = net_switch_serve(dir, net, prefix, &e);
+        int rc = net_switch_serve(c, &e);
         if (rc < 0)
             log_error("network switch: %s", e.message);
         _exit(rc < 0 ? 1 : 0);

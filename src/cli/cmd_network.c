@@ -13,7 +13,7 @@
 #include <cove/network.h>
 
 static const char usage[] =
-    "usage: cove network create NAME [--subnet CIDR]\n"
+    "usage: cove network create NAME [--subnet CIDR] [--nat]\n"
     "       cove network list [--format text|json]\n"
     "       cove network get NAME [--format text|json]\n"
     "       cove network delete NAME\n"
@@ -24,13 +24,17 @@ static const char usage[] =
     "VMs' names. It starts with the first VM attached and stops after the last one leaves.\n"
     "  --subnet CIDR   the network's IPv4 subnet (default: the first free 10.88.X.0/24);\n"
     "                  it may not overlap another network's\n"
+    "  --nat           a NAT uplink for the whole network (user-mode, no privilege): the\n"
+    "                  gateway routes the VMs to the host's networks, is the host's\n"
+    "                  127.0.0.1 to them, and resolves other names through the host\n"
     "  --format F      text (default) or json, for list and get\n";
 
 static json_t *info_json(const struct cove_network_info *i)
 {
-    return json_pack("{s:s, s:s, s:s, s:b, s:i, s:i}", "name", i->name, "subnet", i->subnet,
-                     "gateway", i->gateway, "switch_running", i->switch_pid != 0, "switch_pid",
-                     i->switch_pid > 0 ? (int)i->switch_pid : 0, "vms", (int)i->vms);
+    return json_pack("{s:s, s:s, s:s, s:b, s:b, s:i, s:i}", "name", i->name, "subnet",
+                     i->subnet, "gateway", i->gateway, "nat", i->nat, "switch_running",
+                     i->switch_pid != 0, "switch_pid", i->switch_pid > 0 ? (int)i->switch_pid : 0,
+                     "vms", (int)i->vms);
 }
 
 static int create(int argc, char **argv)
@@ -43,33 +47,31 @@ static int create(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *subnet = NULL;
+    bool nat = false;
     int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         switch (c) {
         case O_SUBNET: subnet = optarg; break;
-        case O_NAT:
-            cli_error("--nat: a NAT uplink for cove networks is not implemented yet; give the "
-                      "VM that needs the internet its own --net nat");
-            return CLI_EXIT_USAGE;
+        case O_NAT: nat = true; break;
         case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
         default: return cli_bad_option("network create", c, argv);
         }
     }
     if (optind != argc - 1) {
-        cli_error("%s; usage: cove network create NAME [--subnet CIDR]",
+        cli_error("%s; usage: cove network create NAME [--subnet CIDR] [--nat]",
                   optind >= argc ? "missing NAME" : "unexpected argument");
         return CLI_EXIT_USAGE;
     }
     struct cove_network_info info;
     struct cove_error err = {0};
-    if (cove_network_create(argv[optind], subnet, &info, &err) < 0) {
+    if (cove_network_create(argv[optind], subnet, nat, &info, &err) < 0) {
         cli_error("%s", err.message);
         return CLI_EXIT_FAILURE;
     }
-    printf("network %s: subnet %s, gateway (DHCP, DNS) %s\n", info.name, info.subnet,
-           info.gateway);
+    printf("network %s: subnet %s, gateway (DHCP, DNS%s) %s\n", info.name, info.subnet,
+           nat ? ", NAT" : "", info.gateway);
     return CLI_EXIT_OK;
 }
 
@@ -80,7 +82,8 @@ static void print_row(const struct cove_network_info *i)
         snprintf(sw, sizeof sw, "running (pid %d)", (int)i->switch_pid);
     else
         snprintf(sw, sizeof sw, "%s", i->switch_pid ? "running" : "stopped");
-    printf("%-20s %-18s %-15s %-4u %s\n", i->name, i->subnet, i->gateway, i->vms, sw);
+    printf("%-20s %-18s %-15s %-4s %-4u %s\n", i->name, i->subnet, i->gateway,
+           i->nat ? "yes" : "no", i->vms, sw);
 }
 
 static int list(int argc, char **argv)
@@ -107,7 +110,8 @@ static int list(int argc, char **argv)
             json_array_append_new(arr, info_json(&v[i]));
         cli_print_json(arr);
     } else {
-        printf("%-20s %-18s %-15s %-4s %s\n", "NAME", "SUBNET", "GATEWAY", "VMS", "SWITCH");
+        printf("%-20s %-18s %-15s %-4s %-4s %s\n", "NAME", "SUBNET", "GATEWAY", "NAT", "VMS",
+               "SWITCH");
         for (unsigned i = 0; i < n; i++)
             print_row(&v[i]);
     }
@@ -136,8 +140,9 @@ static int get(int argc, char **argv)
         cli_print_json(info_json(&i));
         return CLI_EXIT_OK;
     }
-    printf("name:    %s\nsubnet:  %s\ngateway: %s (DHCP, DNS)\nvms:     %u\nswitch:  ",
-           i.name, i.subnet, i.gateway, i.vms);
+    printf("name:    %s\nsubnet:  %s\ngateway: %s (DHCP, DNS%s)\nnat:     %s\nvms:     %u\n"
+           "switch:  ", i.name, i.subnet, i.gateway, i.nat ? ", NAT" : "", i.nat ? "yes" : "no",
+           i.vms);
     if (i.switch_pid > 0)
         printf("running (pid %d)\n", (int)i.switch_pid);
     else

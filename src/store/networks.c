@@ -132,6 +132,7 @@ static int load(const char *path, const char *name, struct cove_network_info *ou
     const char *subnet = json_string_value(json_object_get(root, "subnet"));
     memset(out, 0, sizeof *out);
     snprintf(out->name, sizeof out->name, "%s", name);
+    out->nat = json_is_true(json_object_get(root, "nat")); /* absent: a network made before */
     int rc = subnet ? cove_network_parse_subnet(subnet, &out->net, &out->prefix, err)
                     : cove_error_set(err, -EINVAL, "%s has no \"subnet\"", path);
     json_decref(root);
@@ -270,8 +271,8 @@ static int pick_subnet(const char *subnet, uint32_t *net, unsigned *prefix,
     return cove_error_set(err, -ENOSPC, "every 10.88.X.0/24 is taken; give --subnet");
 }
 
-int cove_network_create(const char *name, const char *subnet, struct cove_network_info *out,
-                        struct cove_error *err)
+int cove_network_create(const char *name, const char *subnet, bool nat,
+                        struct cove_network_info *out, struct cove_error *err)
 {
     char path[PATH_MAX];
     int lock, rc = definition_path(name, path, sizeof path, err);
@@ -286,8 +287,9 @@ int cove_network_create(const char *name, const char *subnet, struct cove_networ
     if ((rc = pick_subnet(subnet, &info.net, &info.prefix, err)) < 0)
         goto out;
     snprintf(info.name, sizeof info.name, "%s", name);
+    info.nat = nat;
     format_info(&info);
-    json_t *root = json_pack("{s:s, s:s}", "name", name, "subnet", info.subnet);
+    json_t *root = json_pack("{s:s, s:s, s:b}", "name", name, "subnet", info.subnet, "nat", nat);
     char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(root);
     if (!text) {

@@ -3,7 +3,8 @@
  * is a sequence of records: a byte whose low 2 bits pick the sending port (of 3) and a
  * two-byte length, then the frame. Each frame is routed by the switch and, when it is for
  * the gateway, answered by the services with the state (leases, names) kept across the
- * records. Whatever the frames: no read outside them, a reply that fits the buffer and is
+ * records; with the NAT uplink on (odd sizes), a frame the services pass up is rewritten
+ * for slirp, and every frame is also rewritten as if slirp had sent it. Whatever the frames: no read outside them, a reply that fits the buffer and is
  * wholly written, and ports only of those that exist. */
 #include <stdlib.h>
 
@@ -27,6 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < 3; i++)
         ports[i] = net_switch_join(&sw, macs[i]);
     net_services_set_name(&svc, macs[0], "alpha", 5);
+    svc.uplink = size & 1;
     int64_t now = 0;
     while (in.left >= 3) {
         unsigned sel = (unsigned)fuzz_take(&in, 1);
@@ -54,6 +56,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < n; i++) /* every byte written: MSan/valgrind would see a hole */
             sum += reply[i];
         __asm__ volatile("" : : "r"(sum));
+        if (svc.to_uplink)
+            net_uplink_to_slirp(&svc, frame, len);
+        net_uplink_from_slirp(&svc, frame, len);
+        if (len >= NET_FRAME_MIN && (net_switch_route_local(&sw, frame, now) & ~7ull))
+            __builtin_trap();
         free(frame);
     }
     return 0;

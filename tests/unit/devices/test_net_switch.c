@@ -272,6 +272,109 @@ TEST(the_gateway_answers_arp_and_ping)
     CHECK(r[14 + 20] == 0 && !memcmp(r + 14 + 16, "\x0a\x58\x00\x0a", 4));
 }
 
+static uint16_t ip_sum(const uint8_t *ip)
+{
+    uint32_t sum = 0;
+    for (int i = 0; i < 20; i += 2)
+        sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)sum;
+}
+
+TEST(a_nat_uplink_gets_what_the_gateway_does_not_answer)
+{
+    static struct net_services s;
+    net_services_init(&s, 0x0a580000, 24, LOCAL);
+    uint8_t f[600], r[1500];
+    uint32_t yi;
+    /* without an uplink: no router, NXDOMAIN, nothing goes up */
+    size_t n = net_services_handle(&s, f, dhcp_frame(f, MAC_A, 1, 0, "alpha"), r, sizeof r);
+    REQUIRE(dhcp_type(r, n, &yi) == 2);
+    CHECK(!memmem(r + 14 + 28 + 240, n - 14 - 28 - 240, "\x03\x04\x0a\x58\x00\x01", 6));
+    CHECK(memmem(r + 14 + 28 + 240, n - 14 - 28 - 240, "\x0f\x04" "cove", 6)); /* search */
+    n = net_services_handle(&s, f, dns_frame(f, MAC_A, "example.org", 1), r, sizeof r);
+    CHECK(n > 0 && (r[14 + 28 + 3] & 0xf) == 3 && !s.to_uplink);
+    s.uplink = true;
+    n = net_services_handle(&s, f, dhcp_frame(f, MAC_A, 1, 0, "alpha"), r, sizeof r);
+    REQUIRE(dhcp_type(r, n, &yi) == 2);
+    CHECK(memmem(r + 14 + 28 + 240, n - 14 - 28 - 240, "\x03\x04\x0a\x58\x00\x01", 6));
+    CHECK(!s.to_uplink); /* DHCP is the gateway's */
+    /* a VM's name is answered here; another name goes up, to slirp's resolver address */
+    n = net_services_handle(&s, f, dns_frame(f, MAC_B, "alpha", 1), r, sizeof r);
+    CHECK(n > 0 && !s.to_uplink && !memcmp(r + n - 4, "\x0a\x58\x00\x0a", 4));
+    size_t len = dns_frame(f, MAC_B, "example.org", 1);
+    CHECK_EQ_U64(net_services_handle(&s, f, len, r, sizeof r), 0);
+    CHECK(s.to_uplink);
+    net_uplink_to_slirp(&s, f, len);
+    CHECK(!memcmp(f + 14 + 16, "\x0a\x58\x00\x00", 4) && ip_sum(f + 14) == 0xffff);
+    CHECK(f[14 + 26] == 0 && f[14 + 27] == 0); /* no UDP checksum */
+    /* its answer, from the resolver address, comes from the gateway */
+    memcpy(f + 14 + 16, "\x0a\x58\x00\x0b", 4);
+    memcpy(f + 14 + 12, "\x0a\x58\x00\x00", 4);
+    f[14 + 20] = 0, f[14 + 21] = 53, f[14 + 22] = 0x80, f[14 + 23] = 0;
+    memcpy(f + 6, "\x52\x55\x0a\x58\x00\x01", 6);
+    net_uplink_from_slirp(&s, f, len);
+    CHECK(!memcmp(f + 6, LOCAL, 6) && !memcmp(f + 14 + 12, "\x0a\x58\x00\x01", 4));
+    CHECK(ip_sum(f + 14) == 0xffff);
+    /* TCP to the gateway (the host's loopback) and anything to the internet go up, a
+     * broadcast never; ping to the gateway is answered here */
+    memset(f, 0, sizeof f);
+    n = eth(f, LOCAL, MAC_A, 0x0800);
+    uint8_t *ip = f + n;
+    ip[0] = 0x45, ip[3] = 40, ip[8] = 64, ip[9] = 6;
+    memcpy(ip + 12, "\x0a\x58\x00\x0a\x0a\x58\x00\x01", 8);
+    CHECK(net_services_handle(&s, f, n + 40, r, sizeof r) == 0 && s.to_uplink);
+    memcpy(ip + 16, "\xc0\x00\x02\x07", 4);
+    ip[9] = 1;
+    CHECK(net_services_handle(&s, f, n + 40, r, sizeof r) == 0 && s.to_uplink);
+    memcpy(ip + 16, "\x0a\x58\x00\x01", 4);
+    ip[3] = 28, ip[20] = 8;
+    CHECK(net_services_handle(&s, f, n + 28, r, sizeof r) == 42 && !s.to_uplink);
+    ip[3] = 40;
+    memcpy(f, BCAST, 6);
+    ip[9] = 6;
+    CHECK(net_services_handle(&s, f, n + 40, r, sizeof r) == 0 && !s.to_uplink);
+    /* an ARP reply to the gateway (slirp asked) goes up; a request is answered here */
+    memset(f, 0, sizeof f);
+    n = eth(f, LOCAL, MAC_A, 0x0806);
+    uint8_t *a = f + n;
+    a[1] = 1, a[2] = 8, a[4] = 6, a[5] = 4, a[7] = 2;
+    memcpy(a + 8, MAC_A, 6);
+    memcpy(a + 14, "\x0a\x58\x00\x0a", 4);
+    memcpy(a + 24, "\x0a\x58\x00\x01", 4);
+    CHECK(net_services_handle(&s, f, n + 28, r, sizeof r) == 0 && s.to_uplink);
+    a[7] = 1;
+    CHECK(net_services_handle(&s, f, n + 28, r, sizeof r) == 42 && !s.to_uplink);
+    /* slirp's own ARP request says the gateway's MAC */
+    memcpy(f + 6, "\x52\x55\x0a\x58\x00\x01", 6);
+    memcpy(a + 8, "\x52\x55\x0a\x58\x00\x01", 6);
+    net_uplink_from_slirp(&s, f, n + 28);
+    CHECK(!memcmp(f + 6, LOCAL, 6) && !memcmp(a + 8, LOCAL, 6));
+    /* short or odd frames are left alone */
+    uint8_t tiny[10] = {0};
+    net_uplink_from_slirp(&s, tiny, sizeof tiny);
+    net_uplink_to_slirp(&s, tiny, sizeof tiny);
+    CHECK(!tiny[6]);
+}
+
+TEST(frames_of_the_gateway_go_to_the_learnt_port_or_flood)
+{
+    static struct net_switch sw;
+    net_switch_init(&sw, LOCAL);
+    int a = net_switch_join(&sw, MAC_A), b = net_switch_join(&sw, MAC_B);
+    uint8_t f[64] = {0};
+    bool local;
+    eth(f, MAC_A, LOCAL, 0x0800);
+    CHECK_EQ_U64(net_switch_route_local(&sw, f, 0), (1u << a) | (1u << b)); /* unknown */
+    eth(f, LOCAL, MAC_A, 0x0800);
+    net_switch_route(&sw, a, f, 60, 0, &local);
+    eth(f, MAC_A, LOCAL, 0x0800);
+    CHECK_EQ_U64(net_switch_route_local(&sw, f, 1), 1u << a);
+    eth(f, BCAST, LOCAL, 0x0806);
+    CHECK_EQ_U64(net_switch_route_local(&sw, f, 1), (1u << a) | (1u << b));
+}
+
 /* Frames a real attachment received. */
 struct inbox {
     pthread_mutex_t lock;
@@ -325,7 +428,7 @@ TEST(real_switch_joins_refuses_and_comes_back)
     setenv("COVE_HOME", home, 1);
     struct cove_error err = {0};
     struct cove_network_info info;
-    REQUIRE(cove_network_create("lab", NULL, &info, &err) == 0);
+    REQUIRE(cove_network_create("lab", NULL, false, &info, &err) == 0);
     struct net_attachment *a = NULL, *b = NULL, *c = NULL;
     static struct inbox ia = {PTHREAD_MUTEX_INITIALIZER, 0, {0}}, ib = {PTHREAD_MUTEX_INITIALIZER, 0, {0}};
     REQUIRE(net_network_open_named("lab", MAC_A, "alpha", &a, &err) == 0);
@@ -381,6 +484,8 @@ int main(void)
     RUN(dhcp_offers_acks_and_naks);
     RUN(dns_answers_the_names_of_leases);
     RUN(the_gateway_answers_arp_and_ping);
+    RUN(a_nat_uplink_gets_what_the_gateway_does_not_answer);
+    RUN(frames_of_the_gateway_go_to_the_learnt_port_or_flood);
     RUN(real_switch_joins_refuses_and_comes_back);
     return test_summary();
 }
