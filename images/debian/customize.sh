@@ -22,10 +22,7 @@ UUID=$COVE_ROOT_UUID  /          ext4  defaults,errors=remount-ro  0  1
 UUID=$COVE_ESP_UUID             /boot/efi  vfat  umask=0077,nofail       0  2
 FSTAB
 
-# Network: DHCP on every Ethernet link (cove's NAT, a cove network), names through
-# systemd-resolved. The DHCP search domain is taken: on a cove network it is "cove", so a
-# single-label name (another VM's) is asked as NAME.cove; resolved sends single labels to
-# no DNS server otherwise.
+# Network: DHCP on every Ethernet link (cove's NAT), names through systemd-resolved.
 mkdir -p "$R/etc/systemd/network"
 cat >"$R/etc/systemd/network/80-cove-dhcp.network" <<NET
 [Match]
@@ -33,9 +30,6 @@ Type=ether
 
 [Network]
 DHCP=yes
-
-[DHCPv4]
-UseDomains=yes
 NET
 in_root systemctl enable systemd-networkd.service systemd-resolved.service >/dev/null 2>&1
 ln -sf ../run/systemd/resolve/stub-resolv.conf "$R/etc/resolv.conf"
