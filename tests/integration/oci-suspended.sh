@@ -20,7 +20,9 @@ start_registry reg "${REG#*:}"
 
 cove create sus --memory 512M --disk-size 512M >/dev/null || fail "create"
 start_vm sus
-counter='i=0; while :; do i=$((i+1)); echo $i >/run/count; sleep 0.2; done'
+# (each count is written to a new file and renamed over /run/count: a reader never sees
+# the file emptied by '>' before the number is in it)
+counter='i=0; while :; do i=$((i+1)); echo $i >/run/count.new; mv /run/count.new /run/count; sleep 0.2; done'
 cove exec sus -- sh -c "setsid sh -c '$counter' </dev/null >/dev/null 2>&1 &" ||
     fail "cannot start the counter"
 sleep 2

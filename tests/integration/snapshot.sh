@@ -72,7 +72,9 @@ echo "ok: stopped VM: save, change, restore: files back (disk over $backing)"
 
 # --- a running VM ---------------------------------------------------------------------------
 confined "before the save"
-counter='i=0; while :; do i=$((i+1)); echo $i >/run/count; sleep 0.2; done'
+# (each count is written to a new file and renamed over /run/count: a reader never sees
+# the file emptied by '>' before the number is in it)
+counter='i=0; while :; do i=$((i+1)); echo $i >/run/count.new; mv /run/count.new /run/count; sleep 0.2; done'
 timeout 30 "$COVE" exec snap -- sh -c "setsid sh -c '$counter' </dev/null >/dev/null 2>&1 &" ||
     fail "cannot start the counter"
 sleep 2

@@ -54,7 +54,9 @@ cove create sus --memory 256M --disk-size 1G >/dev/null || fail "create"
 start sus
 
 # --- a counter in guest memory, the clock, the console ----------------------------------
-counter='i=0; while :; do i=$((i+1)); echo $i >/run/count; echo count=$i >/dev/console; sleep 0.2; done'
+# (each count is written to a new file and renamed over /run/count: a reader never sees
+# the file emptied by '>' before the number is in it)
+counter='i=0; while :; do i=$((i+1)); echo $i >/run/count.new; mv /run/count.new /run/count; echo count=$i >/dev/console; sleep 0.2; done'
 timeout 30 "$COVE" exec sus -- sh -c "setsid sh -c '$counter' </dev/null >/dev/null 2>&1 &" ||
     fail "cannot start the counter"
 sleep 2
