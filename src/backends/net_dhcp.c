@@ -10,6 +10,8 @@
 
 #include <string.h>
 
+#include "util/be.h"
+
 #define BOOTP_FIXED 236
 #define DHCP_MAGIC 0x63825363u
 #define DHCP_MIN_REPLY 300 /* BOOTP's minimum message, which old clients expect */
@@ -26,18 +28,6 @@ struct dhcp_request {
     const uint8_t *name;
     size_t name_len;
 };
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 /* The options after the magic cookie; false when they run past the message. */
 static bool parse_options(const uint8_t *p, size_t len, struct dhcp_request *r)
@@ -57,9 +47,9 @@ static bool parse_options(const uint8_t *p, size_t len, struct dhcp_request *r)
         if (code == OPT_TYPE && n == 1)
             r->type = v[0];
         else if (code == OPT_REQUESTED && n == 4)
-            r->requested = get32(v);
+            r->requested = be_get32(v);
         else if (code == OPT_SERVER && n == 4)
-            r->server = get32(v);
+            r->server = be_get32(v);
         else if (code == OPT_HOSTNAME && n > 0) {
             r->name = v;
             r->name_len = n;
@@ -79,7 +69,7 @@ static uint8_t *option(uint8_t *o, uint8_t code, uint8_t len, const void *v)
 static uint8_t *option32(uint8_t *o, uint8_t code, uint32_t v)
 {
     uint8_t b[4];
-    put32(b, v);
+    be_put32(b, v);
     return option(o, code, 4, b);
 }
 
@@ -96,9 +86,9 @@ static size_t reply(const struct net_services *s, const uint8_t *msg, int type, 
     memcpy(out + 10, msg + 10, 2);   /* flags */
     memcpy(out + 24, msg + 24, 4);   /* giaddr */
     memcpy(out + 28, msg + 28, 16);  /* chaddr */
-    put32(out + 16, yiaddr);
-    put32(out + 20, s->gw);
-    put32(out + BOOTP_FIXED, DHCP_MAGIC);
+    be_put32(out + 16, yiaddr);
+    be_put32(out + 20, s->gw);
+    be_put32(out + BOOTP_FIXED, DHCP_MAGIC);
     uint8_t *o = out + BOOTP_FIXED + 4, t = (uint8_t)type;
     o = option(o, OPT_TYPE, 1, &t);
     o = option32(o, OPT_SERVER, s->gw);
@@ -123,7 +113,7 @@ size_t net_dhcp_answer(struct net_services *s, const uint8_t src[NET_MAC_LEN],
 {
     struct dhcp_request r = {0};
     if (len < BOOTP_FIXED + 4 || msg[0] != 1 || msg[1] != 1 || msg[2] != 6 ||
-        get32(msg + BOOTP_FIXED) != DHCP_MAGIC || memcmp(msg + 28, src, NET_MAC_LEN))
+        be_get32(msg + BOOTP_FIXED) != DHCP_MAGIC || memcmp(msg + 28, src, NET_MAC_LEN))
         return 0;
     if (!parse_options(msg + BOOTP_FIXED + 4, len - BOOTP_FIXED - 4, &r))
         return 0;
@@ -142,7 +132,7 @@ size_t net_dhcp_answer(struct net_services *s, const uint8_t src[NET_MAC_LEN],
         *yiaddr = l->ip;
         return reply(s, msg, DHCPOFFER, l->ip, out, cap);
     }
-    uint32_t want = r.requested ? r.requested : get32(msg + 12); /* or ciaddr (renewal) */
+    uint32_t want = r.requested ? r.requested : be_get32(msg + 12); /* or ciaddr (renewal) */
     if (!net_services_claim(s, l, want))
         return reply(s, msg, DHCPNAK, 0, out, cap);
     *yiaddr = l->ip;

@@ -11,6 +11,8 @@
 #include <strings.h>
 #include <string.h>
 
+#include "util/be.h"
+
 #define DNS_HLEN 12
 #define DNS_NAME_MAX 255
 #define QTYPE_A 1
@@ -21,9 +23,6 @@
 #define FLAG_AA 0x0400
 #define FLAG_RD 0x0100
 #define TTL_SECONDS 30
-
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 
 /* The question's name as dotted text into name; its length on the wire, or 0. */
 static size_t read_name(const uint8_t *p, size_t len, char name[DNS_NAME_MAX + 1])
@@ -68,15 +67,15 @@ size_t net_dns_answer(const struct net_services *s, const uint8_t *msg, size_t l
     char name[DNS_NAME_MAX + 1];
     if (len < DNS_HLEN)
         return 0;
-    uint16_t flags = get16(msg + 2);
-    if ((flags & FLAG_QR) || (flags & 0x7800) || get16(msg + 4) != 1)
+    uint16_t flags = be_get16(msg + 2);
+    if ((flags & FLAG_QR) || (flags & 0x7800) || be_get16(msg + 4) != 1)
         return 0; /* a reply, an opcode other than QUERY, or not one question */
     size_t nlen = read_name(msg + DNS_HLEN, len - DNS_HLEN, name);
     if (!nlen || len - DNS_HLEN - nlen < 4)
         return 0;
     size_t qlen = nlen + 4;
     const uint8_t *q = msg + DNS_HLEN;
-    uint16_t qtype = get16(q + nlen), qclass = get16(q + nlen + 2);
+    uint16_t qtype = be_get16(q + nlen), qclass = be_get16(q + nlen + 2);
     if (qclass != QCLASS_IN || cap < DNS_HLEN + qlen + 16)
         return 0;
     const struct net_lease *l = find(s, name);
@@ -85,21 +84,21 @@ size_t net_dns_answer(const struct net_services *s, const uint8_t *msg, size_t l
     bool answer = l && (qtype == QTYPE_A || qtype == QTYPE_ANY);
     memset(out, 0, DNS_HLEN);
     memcpy(out, msg, 2); /* id */
-    put16(out + 2, (uint16_t)(FLAG_QR | FLAG_AA | (flags & FLAG_RD) | (l ? 0 : RCODE_NXDOMAIN)));
-    put16(out + 4, 1);
-    put16(out + 6, answer ? 1 : 0);
+    be_put16(out + 2, (uint16_t)(FLAG_QR | FLAG_AA | (flags & FLAG_RD) | (l ? 0 : RCODE_NXDOMAIN)));
+    be_put16(out + 4, 1);
+    be_put16(out + 6, answer ? 1 : 0);
     memcpy(out + DNS_HLEN, q, qlen);
     size_t n = DNS_HLEN + qlen;
     if (answer) {
         uint8_t *a = out + n;
-        put16(a, 0xc000 | DNS_HLEN); /* the question's name */
-        put16(a + 2, QTYPE_A);
-        put16(a + 4, QCLASS_IN);
-        put16(a + 6, 0);
-        put16(a + 8, TTL_SECONDS);
-        put16(a + 10, 4);
-        put16(a + 12, (uint16_t)(l->ip >> 16));
-        put16(a + 14, (uint16_t)l->ip);
+        be_put16(a, 0xc000 | DNS_HLEN); /* the question's name */
+        be_put16(a + 2, QTYPE_A);
+        be_put16(a + 4, QCLASS_IN);
+        be_put16(a + 6, 0);
+        be_put16(a + 8, TTL_SECONDS);
+        be_put16(a + 10, 4);
+        be_put16(a + 12, (uint16_t)(l->ip >> 16));
+        be_put16(a + 14, (uint16_t)l->ip);
         n += 16;
     }
     return n;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backends/net.h"
+#include "util/be.h"
 #include "util/inet_csum.h"
 
 #define ETH_HDR 14
@@ -23,11 +24,6 @@
 #define PORT_DNS 53
 #define PORT_DHCP_SERVER 67
 
-static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* port 0: the packet has none (not TCP or UDP, or a later fragment). */
 static bool matches(const struct net_rule *r, unsigned n, uint32_t dst, uint16_t port)
@@ -70,12 +66,12 @@ static int view(const uint8_t *f, size_t len, struct ip_view *v)
 {
     if (len < ETH_HDR)
         return -1;
-    uint16_t type = be16(f + 12);
+    uint16_t type = be_get16(f + 12);
     size_t off = ETH_HDR;
     if (type == ETHERTYPE_VLAN) {
         if (len < ETH_HDR + 4)
             return -1;
-        type = be16(f + 16);
+        type = be_get16(f + 16);
         off += 4;
     }
     if (type == ETHERTYPE_ARP)
@@ -89,12 +85,12 @@ static int view(const uint8_t *f, size_t len, struct ip_view *v)
     size_t ihl = (size_t)(ip[0] & 15) * 4;
     if (ihl < 20 || ihl > iplen)
         return -1;
-    *v = (struct ip_view){.src = be32(ip + 12), .dst = be32(ip + 16), .proto = ip[9]};
-    bool first_fragment = (be16(ip + 6) & 0x1fff) == 0;
+    *v = (struct ip_view){.src = be_get32(ip + 12), .dst = be_get32(ip + 16), .proto = ip[9]};
+    bool first_fragment = (be_get16(ip + 6) & 0x1fff) == 0;
     if (first_fragment && (v->proto == PROTO_TCP || v->proto == PROTO_UDP) && iplen >= ihl + 4) {
         v->ports = true;
-        v->sport = be16(ip + ihl);
-        v->dport = be16(ip + ihl + 2);
+        v->sport = be_get16(ip + ihl);
+        v->dport = be_get16(ip + ihl + 2);
         if (v->proto == PROTO_TCP && iplen >= ihl + 14)
             v->tcp_flags = ip[ihl + 13];
     }
@@ -118,23 +114,11 @@ void net_egress_inbound(struct net_egress *e, const void *frame, size_t len)
     t->next = (t->next + 1) % NET_EGRESS_FLOWS;
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, (uint16_t)(v >> 16));
-    put16(p + 2, (uint16_t)v);
-}
-
 size_t net_egress_reset(const void *frame, size_t len, uint8_t out[NET_EGRESS_RST_LEN])
 {
     const uint8_t *f = frame;
     struct ip_view v;
-    if (len < ETH_HDR || be16(f + 12) != ETHERTYPE_IPV4 || view(f, len, &v) != 1 ||
+    if (len < ETH_HDR || be_get16(f + 12) != ETHERTYPE_IPV4 || view(f, len, &v) != 1 ||
         v.proto != PROTO_TCP || !v.ports)
         return 0;
     const uint8_t *ip = f + ETH_HDR;
@@ -145,7 +129,7 @@ size_t net_egress_reset(const void *frame, size_t len, uint8_t out[NET_EGRESS_RS
     uint8_t flags = tcp[13];
     if (flags & 0x04)
         return 0; /* never answer a reset */
-    size_t doff = (size_t)(tcp[12] >> 4) * 4, total = be16(ip + 2);
+    size_t doff = (size_t)(tcp[12] >> 4) * 4, total = be_get16(ip + 2);
     if (total > iplen || total < ihl + doff || doff < 20)
         total = ihl + (doff < 20 ? 20 : doff); /* lying lengths: no payload counted */
     uint32_t seg_len = (uint32_t)(total - ihl - (doff < 20 ? 20 : doff)) + !!(flags & 0x02) +
@@ -153,28 +137,28 @@ size_t net_egress_reset(const void *frame, size_t len, uint8_t out[NET_EGRESS_RS
     memset(out, 0, NET_EGRESS_RST_LEN);
     memcpy(out, f + 6, 6);     /* to the guest's MAC */
     memcpy(out + 6, f, 6);     /* from the MAC it sent to */
-    put16(out + 12, ETHERTYPE_IPV4);
+    be_put16(out + 12, ETHERTYPE_IPV4);
     uint8_t *rip = out + ETH_HDR, *rtcp = rip + 20;
     rip[0] = 0x45;
-    put16(rip + 2, 40);
-    put16(rip + 6, 0x4000);    /* DF */
+    be_put16(rip + 2, 40);
+    be_put16(rip + 6, 0x4000);    /* DF */
     rip[8] = 64;
     rip[9] = PROTO_TCP;
-    put32(rip + 12, v.dst);
-    put32(rip + 16, v.src);
-    put16(rip + 10, inet_csum_fold(inet_csum_add(0, rip, 20)));
-    put16(rtcp, v.dport);
-    put16(rtcp + 2, v.sport);
+    be_put32(rip + 12, v.dst);
+    be_put32(rip + 16, v.src);
+    be_put16(rip + 10, inet_csum_fold(inet_csum_add(0, rip, 20)));
+    be_put16(rtcp, v.dport);
+    be_put16(rtcp + 2, v.sport);
     if (flags & 0x10) {        /* RFC 793: seq from its ACK */
         memcpy(rtcp + 4, tcp + 8, 4);
         rtcp[13] = 0x04;
     } else {                   /* seq 0, ACK of what it sent */
-        put32(rtcp + 8, be32(tcp + 4) + seg_len);
+        be_put32(rtcp + 8, be_get32(tcp + 4) + seg_len);
         rtcp[13] = 0x14;
     }
     rtcp[12] = 5 << 4;
     uint32_t sum = inet_csum_add(PROTO_TCP + 20, rip + 12, 8);
-    put16(rtcp + 16, inet_csum_fold(inet_csum_add(sum, rtcp, 20)));
+    be_put16(rtcp + 16, inet_csum_fold(inet_csum_add(sum, rtcp, 20)));
     return NET_EGRESS_RST_LEN;
 }
 

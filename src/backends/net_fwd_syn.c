@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "backends/net_fwd_syn.h"
+#include "util/be.h"
 #include "util/inet_csum.h"
 
 #define ETH_HLEN 14
@@ -24,16 +25,15 @@ struct tcp_seg {
     uint8_t flags;
 };
 
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
 static bool parse_tcp(const uint8_t *f, size_t len, struct tcp_seg *s)
 {
-    if (len < ETH_HLEN + 20 || get16(f + 12) != 0x0800)
+    if (len < ETH_HLEN + 20 || be_get16(f + 12) != 0x0800)
         return false;
     const uint8_t *ip = f + ETH_HLEN;
-    size_t ihl = (size_t)(ip[0] & 0x0f) * 4, total = get16(ip + 2);
+    size_t ihl = (size_t)(ip[0] & 0x0f) * 4, total = be_get16(ip + 2);
     if (ip[0] >> 4 != 4 || ihl < 20 || ip[9] != 6 /* TCP */ ||
-        (get16(ip + 6) & 0x3fff) /* MF or an offset: a fragment */ ||
+        (be_get16(ip + 6) & 0x3fff) /* MF or an offset: a fragment */ ||
         total < ihl + 20 || ETH_HLEN + total > len)
         return false;
     const uint8_t *tcp = ip + ihl;

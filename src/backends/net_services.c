@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "util/be.h"
+
 #define ETH_HLEN 14
 #define ETH_P_IP 0x0800
 #define ETH_P_ARP 0x0806
@@ -17,24 +19,12 @@
 #define DHCP_CLIENT_PORT 68
 #define DNS_PORT 53
 
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, (uint16_t)(v >> 16));
-    put16(p + 2, (uint16_t)v);
-}
-
 /* The Internet checksum (RFC 1071) of len bytes. */
 static uint16_t inet_checksum(const uint8_t *p, size_t len)
 {
     uint32_t sum = 0;
     for (size_t i = 0; i + 1 < len; i += 2)
-        sum += get16(p + i);
+        sum += be_get16(p + i);
     if (len & 1)
         sum += (uint32_t)p[len - 1] << 8;
     while (sum >> 16)
@@ -147,26 +137,26 @@ static size_t arp_reply(struct net_services *s, const uint8_t *f, size_t len,
     const uint8_t *a = f + ETH_HLEN;
     if (len < ETH_HLEN + 28 || cap < ETH_HLEN + 28)
         return 0;
-    if (get16(a) != 1 || get16(a + 2) != ETH_P_IP || a[4] != 6 || a[5] != 4)
+    if (be_get16(a) != 1 || be_get16(a + 2) != ETH_P_IP || a[4] != 6 || a[5] != 4)
         return 0;
     /* The address a guest uses (static, or leased from a switch that was restarted) is
      * learnt from its ARP, so that its name resolves. */
     struct net_lease *l = memcmp(a + 8, f + 6, 6) ? NULL : find_entry(s, a + 8);
     if (l && !l->ip)
-        net_services_claim(s, l, get32(a + 14));
-    if (get16(a + 6) != 1 || get32(a + 24) != s->gw)
+        net_services_claim(s, l, be_get32(a + 14));
+    if (be_get16(a + 6) != 1 || be_get32(a + 24) != s->gw)
         return 0;
     memcpy(out, a + 8, 6); /* to the asker's hardware address */
     memcpy(out + 6, s->mac, 6);
-    put16(out + 12, ETH_P_ARP);
+    be_put16(out + 12, ETH_P_ARP);
     uint8_t *r = out + ETH_HLEN;
-    put16(r, 1);
-    put16(r + 2, ETH_P_IP);
+    be_put16(r, 1);
+    be_put16(r + 2, ETH_P_IP);
     r[4] = 6;
     r[5] = 4;
-    put16(r + 6, 2);
+    be_put16(r + 6, 2);
     memcpy(r + 8, s->mac, 6);
-    put32(r + 14, s->gw);
+    be_put32(r + 14, s->gw);
     memcpy(r + 18, a + 8, 10); /* the asker's MAC and address */
     return ETH_HLEN + 28;
 }
@@ -177,17 +167,17 @@ static uint8_t *ip_header(const struct net_services *s, uint8_t *out, const uint
 {
     memcpy(out, dst_mac, 6);
     memcpy(out + 6, s->mac, 6);
-    put16(out + 12, ETH_P_IP);
+    be_put16(out + 12, ETH_P_IP);
     uint8_t *ip = out + ETH_HLEN;
     memset(ip, 0, IP_HLEN);
     ip[0] = 0x45;
-    put16(ip + 2, (uint16_t)(IP_HLEN + plen));
+    be_put16(ip + 2, (uint16_t)(IP_HLEN + plen));
     ip[6] = 0x40; /* don't fragment */
     ip[8] = 64;
     ip[9] = proto;
-    put32(ip + 12, s->gw);
-    put32(ip + 16, dst);
-    put16(ip + 10, inet_checksum(ip, IP_HLEN));
+    be_put32(ip + 12, s->gw);
+    be_put32(ip + 16, dst);
+    be_put16(ip + 10, inet_checksum(ip, IP_HLEN));
     return ip;
 }
 
@@ -199,11 +189,11 @@ static size_t icmp_echo_reply(const struct net_services *s, const uint8_t *f,
     const uint8_t *icmp = ip + hl;
     if (plen < 8 || icmp[0] != 8 || icmp[1] != 0 || ETH_HLEN + IP_HLEN + plen > cap)
         return 0;
-    uint8_t *r = ip_header(s, out, f + 6, get32(ip + 12), IPPROTO_ICMP_, plen) + IP_HLEN;
+    uint8_t *r = ip_header(s, out, f + 6, be_get32(ip + 12), IPPROTO_ICMP_, plen) + IP_HLEN;
     memcpy(r, icmp, plen);
     r[0] = 0; /* echo reply */
-    put16(r + 2, 0);
-    put16(r + 2, inet_checksum(r, plen));
+    be_put16(r + 2, 0);
+    be_put16(r + 2, inet_checksum(r, plen));
     return ETH_HLEN + IP_HLEN + plen;
 }
 
@@ -211,10 +201,10 @@ static size_t udp_reply(const struct net_services *s, const uint8_t *dst_mac, ui
                         uint16_t sport, uint16_t dport, size_t plen, uint8_t *out)
 {
     uint8_t *u = ip_header(s, out, dst_mac, dst, IPPROTO_UDP_, UDP_HLEN + plen) + IP_HLEN;
-    put16(u, sport);
-    put16(u + 2, dport);
-    put16(u + 4, (uint16_t)(UDP_HLEN + plen));
-    put16(u + 6, 0); /* no checksum: allowed over IPv4, and nothing here can corrupt it */
+    be_put16(u, sport);
+    be_put16(u + 2, dport);
+    be_put16(u + 4, (uint16_t)(UDP_HLEN + plen));
+    be_put16(u + 6, 0); /* no checksum: allowed over IPv4, and nothing here can corrupt it */
     return ETH_HLEN + IP_HLEN + UDP_HLEN + plen;
 }
 
@@ -226,11 +216,11 @@ static size_t udp_answer(struct net_services *s, const uint8_t *f, const uint8_t
     const uint8_t *u = ip + hl;
     if (ip_len - hl < UDP_HLEN || cap < head)
         return 0;
-    size_t ulen = get16(u + 4);
+    size_t ulen = be_get16(u + 4);
     if (ulen < UDP_HLEN || ulen > ip_len - hl)
         return 0;
-    uint16_t sport = get16(u), dport = get16(u + 2);
-    uint32_t src = get32(ip + 12), dst = get32(ip + 16);
+    uint16_t sport = be_get16(u), dport = be_get16(u + 2);
+    uint32_t src = be_get32(ip + 12), dst = be_get32(ip + 16);
     const uint8_t *msg = u + UDP_HLEN;
     size_t mlen = ulen - UDP_HLEN;
     if (dport == DHCP_SERVER_PORT && sport == DHCP_CLIENT_PORT) {
@@ -257,22 +247,22 @@ size_t net_services_handle(struct net_services *s, const uint8_t *frame, size_t 
     if (len < ETH_HLEN || (frame[6] & 1)) /* a multicast source is no host */
         return 0;
     bool to_gw = !memcmp(frame, s->mac, 6); /* unicast to the gateway, not broadcast */
-    uint16_t type = get16(frame + 12);
+    uint16_t type = be_get16(frame + 12);
     if (type == ETH_P_ARP) {
         /* an answer to the NAT's question (who has the address it sends to) */
         s->to_uplink = s->uplink && to_gw && len >= ETH_HLEN + 28 &&
-                       get16(frame + ETH_HLEN + 6) == 2;
+                       be_get16(frame + ETH_HLEN + 6) == 2;
         return arp_reply(s, frame, len, out, cap);
     }
     if (type != ETH_P_IP || len < ETH_HLEN + IP_HLEN)
         return 0;
     const uint8_t *ip = frame + ETH_HLEN;
-    size_t hl = (size_t)(ip[0] & 0xf) * 4, ip_len = get16(ip + 2);
+    size_t hl = (size_t)(ip[0] & 0xf) * 4, ip_len = be_get16(ip + 2);
     if ((ip[0] >> 4) != 4 || hl < IP_HLEN || ip_len < hl || ip_len > len - ETH_HLEN)
         return 0;
-    uint32_t dst = get32(ip + 16);
-    bool frag = get16(ip + 6) & 0x3fff, udp = ip[9] == IPPROTO_UDP_ && ip_len - hl >= UDP_HLEN;
-    uint16_t dport = udp ? get16(ip + hl + 2) : 0;
+    uint32_t dst = be_get32(ip + 16);
+    bool frag = be_get16(ip + 6) & 0x3fff, udp = ip[9] == IPPROTO_UDP_ && ip_len - hl >= UDP_HLEN;
+    uint16_t dport = udp ? be_get16(ip + hl + 2) : 0;
     /* The gateway's own: DHCP (to any address), DNS and ping to its address; nothing of
      * that is large enough to come in fragments. The rest, sent to the gateway's MAC, is
      * for the NAT (which reassembles fragments) when there is one. */

@@ -10,34 +10,23 @@
 
 #include <string.h>
 
+#include "util/be.h"
 #include "util/inet_csum.h"
 
 #define ETH_HLEN 14
 #define IP_HLEN 20
 #define UDP_HLEN 8
 
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, (uint16_t)(v >> 16));
-    put16(p + 2, (uint16_t)v);
-}
-
 uint32_t net_uplink_dns_addr(const struct net_services *s) { return s->net; }
 
 /* The UDP header of an unfragmented IPv4 datagram in frame, or NULL. */
 static uint8_t *udp_of(uint8_t *frame, size_t len)
 {
-    if (len < ETH_HLEN + IP_HLEN + UDP_HLEN || get16(frame + 12) != 0x0800)
+    if (len < ETH_HLEN + IP_HLEN + UDP_HLEN || be_get16(frame + 12) != 0x0800)
         return NULL;
     uint8_t *ip = frame + ETH_HLEN;
     size_t hl = (size_t)(ip[0] & 0xf) * 4;
-    if ((ip[0] >> 4) != 4 || hl < IP_HLEN || ip[9] != 17 || (get16(ip + 6) & 0x3fff) ||
+    if ((ip[0] >> 4) != 4 || hl < IP_HLEN || ip[9] != 17 || (be_get16(ip + 6) & 0x3fff) ||
         len < ETH_HLEN + hl + UDP_HLEN)
         return NULL;
     return ip + hl;
@@ -49,16 +38,16 @@ static void set_addr(uint8_t *frame, size_t off, uint32_t addr, uint8_t *udp)
 {
     uint8_t *ip = frame + ETH_HLEN;
     size_t hl = (size_t)(ip[0] & 0xf) * 4;
-    put32(ip + off, addr);
-    put16(ip + 10, 0);
-    put16(ip + 10, inet_csum_fold(inet_csum_add(0, ip, hl)));
-    put16(udp + 6, 0);
+    be_put32(ip + off, addr);
+    be_put16(ip + 10, 0);
+    be_put16(ip + 10, inet_csum_fold(inet_csum_add(0, ip, hl)));
+    be_put16(udp + 6, 0);
 }
 
 void net_uplink_to_slirp(const struct net_services *s, uint8_t *frame, size_t len)
 {
     uint8_t *udp = udp_of(frame, len);
-    if (udp && get16(udp + 2) == 53 && get32(frame + ETH_HLEN + 16) == s->gw)
+    if (udp && be_get16(udp + 2) == 53 && be_get32(frame + ETH_HLEN + 16) == s->gw)
         set_addr(frame, 16, net_uplink_dns_addr(s), udp);
 }
 
@@ -67,13 +56,13 @@ void net_uplink_from_slirp(const struct net_services *s, uint8_t *frame, size_t 
     if (len < ETH_HLEN)
         return;
     memcpy(frame + 6, s->mac, NET_MAC_LEN);
-    if (get16(frame + 12) == 0x0806) { /* ARP: the sender's hardware address */
-        if (len >= ETH_HLEN + 14 && get16(frame + ETH_HLEN) == 1 &&
-            get16(frame + ETH_HLEN + 2) == 0x0800 && frame[ETH_HLEN + 4] == 6)
+    if (be_get16(frame + 12) == 0x0806) { /* ARP: the sender's hardware address */
+        if (len >= ETH_HLEN + 14 && be_get16(frame + ETH_HLEN) == 1 &&
+            be_get16(frame + ETH_HLEN + 2) == 0x0800 && frame[ETH_HLEN + 4] == 6)
             memcpy(frame + ETH_HLEN + 8, s->mac, NET_MAC_LEN);
         return;
     }
     uint8_t *udp = udp_of(frame, len);
-    if (udp && get16(udp) == 53 && get32(frame + ETH_HLEN + 12) == net_uplink_dns_addr(s))
+    if (udp && be_get16(udp) == 53 && be_get32(frame + ETH_HLEN + 12) == net_uplink_dns_addr(s))
         set_addr(frame, 12, s->gw, udp);
 }
