@@ -856,6 +856,41 @@ TEST(random_fp_programs_match_the_interpreter)
     CHECK(trapped > 0); /* the FS-off cases did trap inside compiled code */
 }
 
+/* The end of an edge program (a loop over operand sets, a1 its count): the branch back to
+ * loop, the exit, the run of vCPU 0; o and hash get the outcome and the hash of the n
+ * result words at out. */
+static void run_edges(struct guest *g, uint64_t loop, uint64_t out, unsigned n,
+                      struct outcome *o, uint64_t *hash)
+{
+    emit(g, ADDI(A1, A1, -1));
+    emit(g, BNE(A1, ZERO, (int32_t)(loop - g->at)));
+    emit(g, SD(ZERO, S11, 0));
+    struct hv_exit ex = run(g->cpu[0]);
+    CHECK(ex.reason == HV_EXIT_MMIO);
+    snapshot(g->cpu[0], &ex, o);
+    const uint64_t *res = guest_ptr(g, out);
+    *hash = 0;
+    for (unsigned i = 0; i < n; i++)
+        *hash = (*hash ^ res[i]) * 0x100000001b3ull;
+    guest_fini(g);
+}
+
+typedef void edge_program(bool jit, unsigned frm, struct outcome *o, uint64_t *hash);
+
+/* An edge program compiled and interpreted, with frm RNE and RTZ: the same outcome and
+ * the same results. */
+static void edges_match(edge_program *program)
+{
+    for (unsigned frm = 0; frm < 2; frm++) {
+        struct outcome a = {0}, b = {0};
+        uint64_t ha = 0, hb = 0;
+        program(true, frm, &a, &ha);
+        program(false, frm, &b, &hb);
+        check_same(&a, &b);
+        CHECK_EQ_U64(ha, hb);
+    }
+}
+
 /* Operands for the inline double arithmetic: both sides of each range limit of its fast
  * path (exponents 62/63, 0x7fc/0x7fd/0x7fe), exact and inexact results, overflow and
  * underflow, zeros, subnormals, infinities, NaNs, negative square roots. */
@@ -924,29 +959,12 @@ static void fp_arith_edges(bool jit, unsigned frm, struct outcome *o, uint64_t *
     }
     emit(&g, ADDI(A0, A0, 16));
     emit(&g, ADDI(A2, A2, 16 * OPS));
-    emit(&g, ADDI(A1, A1, -1));
-    emit(&g, BNE(A1, ZERO, (int32_t)(loop - g.at)));
-    emit(&g, SD(ZERO, S11, 0));
-    struct hv_exit ex = run(c);
-    CHECK(ex.reason == HV_EXIT_MMIO);
-    snapshot(c, &ex, o);
-    const uint64_t *res = guest_ptr(&g, out);
-    *hash = 0;
-    for (unsigned i = 0; i < 2 * OPS * PAIRS; i++)
-        *hash = (*hash ^ res[i]) * 0x100000001b3ull;
-    guest_fini(&g);
+    run_edges(&g, loop, out, 2 * OPS * PAIRS, o, hash);
 }
 
 TEST(inline_fp_arithmetic_matches_the_interpreter)
 {
-    for (unsigned frm = 0; frm < 2; frm++) {
-        struct outcome a = {0}, b = {0};
-        uint64_t ha = 0, hb = 0;
-        fp_arith_edges(true, frm, &a, &ha);
-        fp_arith_edges(false, frm, &b, &hb);
-        check_same(&a, &b);
-        CHECK_EQ_U64(ha, hb);
-    }
+    edges_match(fp_arith_edges);
 }
 
 /* Operands for the inline single-precision arithmetic and the conversions: singles on
@@ -1058,29 +1076,12 @@ static void fp_single_edges(bool jit, unsigned frm, struct outcome *o, uint64_t 
         emit(&g, ADDI(A2, A2, 32));
     }
     emit(&g, ADDI(A0, A0, 32));
-    emit(&g, ADDI(A1, A1, -1));
-    emit(&g, BNE(A1, ZERO, (int32_t)(loop - g.at)));
-    emit(&g, SD(ZERO, S11, 0));
-    struct hv_exit ex = run(c);
-    CHECK(ex.reason == HV_EXIT_MMIO);
-    snapshot(c, &ex, o);
-    const uint64_t *res = guest_ptr(&g, out);
-    *hash = 0;
-    for (unsigned i = 0; i < 4 * nops * SETS; i++)
-        *hash = (*hash ^ res[i]) * 0x100000001b3ull;
-    guest_fini(&g);
+    run_edges(&g, loop, out, 4 * nops * SETS, o, hash);
 }
 
 TEST(inline_single_and_conversions_match_the_interpreter)
 {
-    for (unsigned frm = 0; frm < 2; frm++) {
-        struct outcome a = {0}, b = {0};
-        uint64_t ha = 0, hb = 0;
-        fp_single_edges(true, frm, &a, &ha);
-        fp_single_edges(false, frm, &b, &hb);
-        check_same(&a, &b);
-        CHECK_EQ_U64(ha, hb);
-    }
+    edges_match(fp_single_edges);
 }
 
 /* Counts the mappings of this process that are writable and executable at once, and those
