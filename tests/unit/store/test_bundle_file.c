@@ -12,6 +12,7 @@
 #include <cove/config.h>
 #include <cove/cove.h>
 
+#include "../kernel_image.h"
 #include "../test.h"
 #include "store/bundle.h"
 #include "store/store.h"
@@ -19,19 +20,9 @@
 static char home[] = "/tmp/test_bundle_file.XXXXXX";
 static char kernel[PATH_MAX], outside[PATH_MAX];
 
-/* A file with a RISC-V Linux Image header: what create accepts as a kernel. */
 static void write_kernel(void)
 {
-    unsigned char img[4096] = {0};
-    img[0] = 0x6f;
-    img[10] = 0x20;                  /* text_offset 2 MiB */
-    img[17] = 0x10;                  /* image_size 4 KiB */
-    memcpy(img + 0x30, "RISCV\0\0\0", 8);
-    memcpy(img + 0x38, "RSC\x05", 4);
-    snprintf(kernel, sizeof kernel, "%s/Image", home);
-    int fd = open(kernel, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-    CHECK(fd >= 0 && write(fd, img, sizeof img) == (ssize_t)sizeof img);
-    close(fd);
+    test_write_kernel(home, kernel, sizeof kernel);
 }
 
 /* The outside file: 64 MiB, mode 0644, known first bytes. */

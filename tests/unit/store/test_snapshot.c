@@ -14,6 +14,7 @@
 
 #include <cove/cove.h>
 
+#include "../kernel_image.h"
 #include "../test.h"
 #include "disk/disk.h"
 #include "store/bundle.h"
@@ -22,19 +23,9 @@
 static char home[] = "/tmp/test_snapshot.XXXXXX";
 static char kernel[PATH_MAX];
 
-/* A file with a RISC-V Linux Image header: what create accepts as a kernel. */
 static void write_kernel(void)
 {
-    unsigned char img[4096] = {0};
-    img[0] = 0x6f;
-    img[10] = 0x20;
-    img[17] = 0x10;
-    memcpy(img + 0x30, "RISCV\0\0\0", 8);
-    memcpy(img + 0x38, "RSC\x05", 4);
-    snprintf(kernel, sizeof kernel, "%s/Image", home);
-    int fd = open(kernel, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-    CHECK(fd >= 0 && write(fd, img, sizeof img) == (ssize_t)sizeof img);
-    close(fd);
+    test_write_kernel(home, kernel, sizeof kernel);
 }
 
 static void path_of(char *buf, size_t n, const char *vm, const char *file)

@@ -10,6 +10,7 @@
 
 #include <cove/cove.h>
 
+#include "../kernel_image.h"
 #include "../test.h"
 #include "store/shares.h"
 #include "store/store.h"
@@ -24,16 +25,9 @@ static void write_file(const char *path, const void *data, size_t len)
     close(fd);
 }
 
-/* A RISC-V Linux Image header: what create accepts as a kernel. */
 static void write_kernel(void)
 {
-    unsigned char img[4096] = {0};
-    img[0] = 0x6f;
-    img[10] = 0x20; /* text_offset 2 MiB */
-    memcpy(img + 0x30, "RISCV\0\0\0", 8);
-    memcpy(img + 0x38, "RSC\x05", 4);
-    snprintf(kernel, sizeof kernel, "%s/Image", home);
-    write_file(kernel, img, sizeof img);
+    test_write_kernel(home, kernel, sizeof kernel);
 }
 
 static int create(const char *name, struct cove_create_options o, struct cove_error *err)
