@@ -16,37 +16,17 @@ trap '[ -n "$runner" ] && kill -9 $runner 2>/dev/null; rm -rf "$TMP"' EXIT
 BUNDLE=$COVE_HOME/vms/jv
 [ -d "$BUNDLE" ] || fail "no bundle at $BUNDLE"
 
-start_vm() {
-    "$COVE" run jv --no-console "$@" </dev/null >"$TMP/run.out" 2>&1 &
-    runner=$!
-    for _ in $(seq 300); do
-        "$COVE" exec jv -- true 2>/dev/null && return 0
-        kill -0 $runner 2>/dev/null || break
-        sleep 0.2
-    done
-    cat "$TMP/run.out"
-    fail "the agent never answered"
-}
-vmm_pid() { cat "$BUNDLE/run/pid"; }
-status_of() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$(vmm_pid)/status"; }
-stop_vm() {
-    "$COVE" stop jv >/dev/null || fail "stop"
-    wait $runner
-    local rc=$?
-    runner=""
-    return $rc
-}
 # check_jailed: the VMM's every thread in another mount namespace than ours, seeing only
 # the bundle's run/; not root, no capabilities
 check_jailed() {
     local pid ns top
-    pid=$(vmm_pid)
+    pid=$(vmm_pid jv)
     ns=$(readlink "/proc/$pid/ns/mnt")
     [ "$ns" != "$(readlink /proc/self/ns/mnt)" ] || fail "the VMM is in the host's mount namespace"
-    [ "$(status_of Uid)" != 0 ] || fail "the VMM runs as root: $(grep Uid /proc/$pid/status)"
-    [ "$(status_of Gid)" != 0 ] || fail "the VMM's gid is 0"
-    [ "$(status_of CapEff)" = 0000000000000000 ] || fail "capabilities: $(status_of CapEff)"
-    [ "$(status_of CapPrm)" = 0000000000000000 ] || fail "permitted capabilities: $(status_of CapPrm)"
+    [ "$(vmm_status jv Uid)" != 0 ] || fail "the VMM runs as root: $(grep Uid /proc/$pid/status)"
+    [ "$(vmm_status jv Gid)" != 0 ] || fail "the VMM's gid is 0"
+    [ "$(vmm_status jv CapEff)" = 0000000000000000 ] || fail "capabilities: $(vmm_status jv CapEff)"
+    [ "$(vmm_status jv CapPrm)" = 0000000000000000 ] || fail "permitted capabilities: $(vmm_status jv CapPrm)"
     top=${BUNDLE#/}; top=/${top%%/*}
     for t in /proc/$pid/task/*; do
         [ "$(readlink "$t/ns/mnt")" = "$ns" ] || fail "thread $(cat "$t/comm"): another namespace"
@@ -65,39 +45,39 @@ check_jailed() {
 }
 
 # (a) jailed by default as root; exec, the control socket, a guest reboot, suspend, resume
-start_vm
+start_vm jv
 check_jailed
-echo "ok: jailed: mount namespace $(readlink /proc/$(vmm_pid)/ns/mnt), uid $(status_of Uid), only $BUNDLE/run visible"
+echo "ok: jailed: mount namespace $(readlink /proc/$(vmm_pid jv)/ns/mnt), uid $(vmm_status jv Uid), only $BUNDLE/run visible"
 [ "$("$COVE" exec jv -- echo hi)" = hi ] || fail "exec in the jail"
 "$COVE" get jv | grep -q running || fail "cove get through the control socket"
-helper=$(pgrep -P "$(vmm_pid)" -x cove-state) || fail "no state helper (cove-state)"
+helper=$(pgrep -P "$(vmm_pid jv)" -x cove-state) || fail "no state helper (cove-state)"
 [ "$(readlink /proc/$helper/ns/mnt)" = "$(readlink /proc/self/ns/mnt)" ] ||
     [ -e "/proc/$helper/root/$COVE" ] || fail "the state helper lost the host's file system"
 "$COVE" exec jv -- sh -c 'touch /root/before; sync; (sleep 0.5; reboot -f) >/dev/null 2>&1 &'
 sleep 2
 for _ in $(seq 300); do "$COVE" exec jv -- test -e /root/before 2>/dev/null && break; sleep 0.2; done
-"$COVE" exec jv -- test -e /root/before || { cat "$TMP/run.out"; fail "the guest did not come back from its reboot"; }
-kill -0 $runner 2>/dev/null || { cat "$TMP/run.out"; fail "the VMM died on the guest's reboot"; }
+"$COVE" exec jv -- test -e /root/before || { cat "$TMP/run-jv.out"; fail "the guest did not come back from its reboot"; }
+kill -0 $runner 2>/dev/null || { cat "$TMP/run-jv.out"; fail "the VMM died on the guest's reboot"; }
 echo "ok: exec, cove get and a guest reboot in the jail"
-"$COVE" suspend jv >/dev/null || { cat "$TMP/run.out"; fail "suspend in the jail"; }
-wait $runner || { cat "$TMP/run.out"; fail "cove run exited $? after suspend"; }
+"$COVE" suspend jv >/dev/null || { cat "$TMP/run-jv.out"; fail "suspend in the jail"; }
+wait $runner || { cat "$TMP/run-jv.out"; fail "cove run exited $? after suspend"; }
 runner=""
 [ -d "$BUNDLE/state" ] || fail "no state/ after suspend"
-start_vm
+start_vm jv
 "$COVE" exec jv -- test -e /root/before || fail "the resumed guest lost its file"
 check_jailed
-stop_vm || { cat "$TMP/run.out"; fail "cove run exited $? after cove stop"; }
+stop_vm jv || { cat "$TMP/run-jv.out"; fail "cove run exited $? after cove stop"; }
 for f in pid api.sock vsock.sock; do
     [ ! -e "$BUNDLE/run/$f" ] || fail "run/$f left behind by a jailed run"
 done
 echo "ok: suspend, resume (jailed again) and stop; the run files are removed"
 
 # (b) --no-jail: the host's namespace, root
-start_vm --no-jail
-[ "$(readlink /proc/$(vmm_pid)/ns/mnt)" = "$(readlink /proc/self/ns/mnt)" ] ||
+start_vm jv --no-jail
+[ "$(readlink /proc/$(vmm_pid jv)/ns/mnt)" = "$(readlink /proc/self/ns/mnt)" ] ||
     fail "--no-jail: another mount namespace"
-[ "$(status_of Uid)" = 0 ] || fail "--no-jail: uid $(status_of Uid)"
-stop_vm || fail "stop (--no-jail)"
+[ "$(vmm_status jv Uid)" = 0 ] || fail "--no-jail: uid $(vmm_status jv Uid)"
+stop_vm jv || fail "stop (--no-jail)"
 echo "ok: --no-jail runs in the host's namespace as root"
 
 # (c) --jail where it cannot serve: refused with one line

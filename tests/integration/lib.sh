@@ -56,10 +56,11 @@ wait_for() {
 # $runner, its output in $TMP/run-NAME.out; a suspended VM resumes); returns once the guest
 # agent answers (two minutes at most), else shows the run's output and console and fails
 # the test.
+START_WRAP=() # a command start_vm puts before cove run (strace ...), for the next starts
 start_vm() {
     local name=$1 _
     shift
-    "$COVE" run "$name" --no-console "$@" </dev/null >"$TMP/run-$name.out" 2>&1 &
+    "${START_WRAP[@]}" "$COVE" run "$name" --no-console "$@" </dev/null >"$TMP/run-$name.out" 2>&1 &
     runner=$!
     for _ in $(seq 600); do
         timeout 60 "$COVE" exec "$name" -- true 2>/dev/null && return 0
@@ -68,6 +69,19 @@ start_vm() {
     done
     cat "$TMP/run-$name.out"; tail -n 20 "$COVE_HOME/vms/$name/run/console.log"
     fail "$name: the agent never answered"
+}
+
+# vmm_pid NAME: the process running VM NAME; vmm_status NAME KEY: KEY's value in its
+# /proc/PID/status (Uid, Seccomp, CapEff ...); stop_vm NAME: cove stop, then the run's exit
+# status (start_vm's runner)
+vmm_pid() { cat "$COVE_HOME/vms/$1/run/pid"; }
+vmm_status() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$(vmm_pid "$1")/status"; }
+stop_vm() {
+    "$COVE" stop "$1" >/dev/null || fail "$1: cove stop"
+    wait $runner
+    local rc=$?
+    runner=""
+    return $rc
 }
 
 # need_image NAME: the distribution image NAME (images/NAME.conf), built once and cached

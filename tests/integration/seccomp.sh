@@ -13,39 +13,18 @@ trap '[ -n "$runner" ] && kill -9 $runner 2>/dev/null; rm -rf "$TMP"' EXIT
 
 "$COVE" create sc --memory 256M --disk-size 256M >/dev/null || fail "create"
 
-wrap=()  # a command start_vm puts before cove run (strace)
-start_vm() {
-    "${wrap[@]}" "$COVE" run sc --no-console "$@" </dev/null >"$TMP/run.out" 2>&1 &
-    runner=$!
-    for _ in $(seq 300); do
-        "$COVE" exec sc -- true 2>/dev/null && return 0
-        kill -0 $runner 2>/dev/null || break
-        sleep 0.2
-    done
-    cat "$TMP/run.out"
-    fail "the agent never answered"
-}
-vmm_pid() { cat "$COVE_HOME/vms/sc/run/pid"; }
-status_of() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$(vmm_pid)/status"; }
-stop_vm() {
-    "$COVE" stop sc >/dev/null || fail "stop"
-    wait $runner
-    local rc=$?
-    runner=""
-    return $rc
-}
 # gdb_call EXPR: what EXPR returns when the VMM evaluates it (gdb attached from outside;
 # the host's files for its symbols: a jailed VMM's root holds none)
 gdb_call() {
-    timeout 60 gdb -p "$(vmm_pid)" -batch -nx -ex "set sysroot /" -ex "call (int)$1" 2>&1 |
+    timeout 60 gdb -p "$(vmm_pid sc)" -batch -nx -ex "set sysroot /" -ex "call (int)$1" 2>&1 |
         sed -n 's/^\$1 = //p'
 }
 
 # (a) confined by default, every thread; exec, a guest reboot, suspend and resume work
-start_vm
-[ "$(status_of Seccomp)" = 2 ] || fail "Seccomp: $(status_of Seccomp), want 2"
-[ "$(status_of NoNewPrivs)" = 1 ] || fail "NoNewPrivs: $(status_of NoNewPrivs), want 1"
-for t in /proc/$(vmm_pid)/task/*; do
+start_vm sc
+[ "$(vmm_status sc Seccomp)" = 2 ] || fail "Seccomp: $(vmm_status sc Seccomp), want 2"
+[ "$(vmm_status sc NoNewPrivs)" = 1 ] || fail "NoNewPrivs: $(vmm_status sc NoNewPrivs), want 1"
+for t in /proc/$(vmm_pid sc)/task/*; do
     grep -q "^Seccomp:[[:space:]]*2" "$t/status" || fail "thread $(cat "$t/comm") is not filtered"
     grep -q "^Seccomp_filters:[[:space:]]*1$" "$t/status" ||
         fail "thread $(cat "$t/comm"): $(grep Seccomp_filters "$t/status"), want 1"
@@ -55,13 +34,13 @@ done
 sleep 2
 for _ in $(seq 300); do "$COVE" exec sc -- test -e /root/before 2>/dev/null && break; sleep 0.2; done
 "$COVE" exec sc -- test -e /root/before || fail "the guest did not come back from its reboot"
-kill -0 $runner 2>/dev/null || { cat "$TMP/run.out"; fail "the VMM died on the guest's reboot"; }
-"$COVE" suspend sc >/dev/null || { cat "$TMP/run.out"; fail "suspend under the filter"; }
+kill -0 $runner 2>/dev/null || { cat "$TMP/run-sc.out"; fail "the VMM died on the guest's reboot"; }
+"$COVE" suspend sc >/dev/null || { cat "$TMP/run-sc.out"; fail "suspend under the filter"; }
 wait $runner || fail "cove run exited $? after suspend"
-start_vm
+start_vm sc
 "$COVE" exec sc -- test -e /root/before || fail "the resumed guest lost its file"
-[ "$(status_of Seccomp)" = 2 ] || fail "resumed: Seccomp: $(status_of Seccomp), want 2"
-grep -q "seccomp" "$TMP/run.out" && { cat "$TMP/run.out"; fail "the filter said something"; }
+[ "$(vmm_status sc Seccomp)" = 2 ] || fail "resumed: Seccomp: $(vmm_status sc Seccomp), want 2"
+grep -q "seccomp" "$TMP/run-sc.out" && { cat "$TMP/run-sc.out"; fail "the filter said something"; }
 echo "ok: Seccomp 2, NoNewPrivs 1, one filter on every thread; exec, reboot, suspend, resume"
 
 # (b) an open of a host file by the running VMM: to read it fails (libraries look for
@@ -77,12 +56,12 @@ if command -v gdb >/dev/null; then
     wait $runner
     rc=$?
     runner=""
-    [ $rc -eq 159 ] || { cat "$TMP/run.out"; fail "exit $rc after the forbidden open, want 159"; }
+    [ $rc -eq 159 ] || { cat "$TMP/run-sc.out"; fail "exit $rc after the forbidden open, want 159"; }
     grep -qx "cove: seccomp: the VMM made a system call outside its allow-list: openat (257)" \
-        "$TMP/run.out" || { cat "$TMP/run.out"; fail "no line naming openat"; }
+        "$TMP/run-sc.out" || { cat "$TMP/run-sc.out"; fail "no line naming openat"; }
     echo "ok: the running VMM's open of /etc/hostname: to read ENOENT, to write exit 159 with the line"
 else
-    stop_vm || fail "exit $? after stop"
+    stop_vm sc || fail "exit $? after stop"
     echo "note: no gdb, the open of a host file by the running VMM is not tried"
 fi
 
@@ -93,12 +72,12 @@ ns=$(awk '$1 == "nameserver" {print $2; exit}' /etc/resolv.conf 2>/dev/null)
 if ! command -v strace >/dev/null || [[ -z "$ns" || "$ns" == 127.* || "$ns" == *:* ]]; then
     echo "note: no strace or no IPv4 resolver other than loopback; DNS forwarding not checked"
 else
-    wrap=(strace -f -qq -e trace=sendto -o "$TMP/dns.trace")
-    start_vm
-    wrap=()
+    START_WRAP=(strace -f -qq -e trace=sendto -o "$TMP/dns.trace")
+    start_vm sc
+    START_WRAP=()
     "$COVE" exec sc -- sh -c 'udhcpc -i eth0 -n -q -t 3 >/dev/null 2>&1;
         timeout 5 nslookup cove-dns-check.example 10.0.2.3 >/dev/null 2>&1; true'
-    stop_vm || fail "DNS check: exit $?"
+    stop_vm sc || fail "DNS check: exit $?"
     grep 'cove-dns-check' "$TMP/dns.trace" | grep -qF "sin_port=htons(53), sin_addr=inet_addr(\"$ns\")" ||
         { grep 'htons(53)' "$TMP/dns.trace"; fail "the guest's DNS query did not go to $ns"; }
     echo "ok: a guest's DNS query to 10.0.2.3 goes to the host's resolver $ns under the filter"
@@ -110,8 +89,8 @@ fi
 if [ "$(id -u)" = 0 ] && [ -x "${COVE_VIRTIOFSD:-/usr/lib/qemu/virtiofsd}" ]; then
     mkdir "$TMP/share"
     echo before >"$TMP/share/f"
-    start_vm --dir "sh:$TMP/share"
-    [ "$(status_of Seccomp)" = 2 ] || fail "reboot with a share: the VMM is not confined"
+    start_vm sc --dir "sh:$TMP/share"
+    [ "$(vmm_status sc Seccomp)" = 2 ] || fail "reboot with a share: the VMM is not confined"
     "$COVE" exec sc -- sh -c 'echo guest >/mnt/cove/sh/g; (sleep 0.5; reboot -f) >/dev/null 2>&1 &' ||
         fail "reboot with a share: exec"
     sleep 2
@@ -121,24 +100,24 @@ if [ "$(id -u)" = 0 ] && [ -x "${COVE_VIRTIOFSD:-/usr/lib/qemu/virtiofsd}" ]; th
         back=$("$COVE" exec sc -- cat /mnt/cove/sh/f 2>/dev/null) && [ "$back" = before ] && break
         sleep 0.2
     done
-    kill -0 $runner 2>/dev/null || { cat "$TMP/run.out"; fail "reboot with a share: the run ended"; }
-    [ "$back" = before ] || { cat "$TMP/run.out"; fail "reboot with a share: the share is not back"; }
+    kill -0 $runner 2>/dev/null || { cat "$TMP/run-sc.out"; fail "reboot with a share: the run ended"; }
+    [ "$back" = before ] || { cat "$TMP/run-sc.out"; fail "reboot with a share: the share is not back"; }
     [ "$(cat "$TMP/share/g")" = guest ] || fail "reboot with a share: the guest's write is lost"
     "$COVE" exec sc -- sh -c 'echo again >/mnt/cove/sh/g2' || fail "reboot with a share: write"
     [ "$(cat "$TMP/share/g2")" = again ] || fail "reboot with a share: the new write is not on the host"
-    grep -q "seccomp: the VMM made" "$TMP/run.out" && fail "reboot with a share: killed"
-    stop_vm || fail "reboot with a share: exit $?"
+    grep -q "seccomp: the VMM made" "$TMP/run-sc.out" && fail "reboot with a share: killed"
+    stop_vm sc || fail "reboot with a share: exit $?"
     echo "ok: a guest reboot with a shared directory: the share's keeper starts virtiofsd again, the share works"
 else
     echo "note: no root or no virtiofsd; the reboot with a shared directory is not tried"
 fi
 
 # (e) --no-seccomp and COVE_SECCOMP=0: not filtered
-start_vm --no-seccomp
-[ "$(status_of Seccomp)" = 0 ] || fail "--no-seccomp: Seccomp: $(status_of Seccomp), want 0"
-stop_vm || fail "--no-seccomp: exit $?"
-COVE_SECCOMP=0 start_vm
-[ "$(status_of Seccomp)" = 0 ] || fail "COVE_SECCOMP=0: Seccomp: $(status_of Seccomp), want 0"
-stop_vm || fail "COVE_SECCOMP=0: exit $?"
+start_vm sc --no-seccomp
+[ "$(vmm_status sc Seccomp)" = 0 ] || fail "--no-seccomp: Seccomp: $(vmm_status sc Seccomp), want 0"
+stop_vm sc || fail "--no-seccomp: exit $?"
+COVE_SECCOMP=0 start_vm sc
+[ "$(vmm_status sc Seccomp)" = 0 ] || fail "COVE_SECCOMP=0: Seccomp: $(vmm_status sc Seccomp), want 0"
+stop_vm sc || fail "COVE_SECCOMP=0: exit $?"
 echo "ok: --no-seccomp and COVE_SECCOMP=0: Seccomp 0"
 exit 0
