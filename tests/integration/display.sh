@@ -17,7 +17,6 @@ VNC_CHECK=$(dirname "$COVE")/tests/tools/vnc-check
 runner=""
 trap '[ -n "$runner" ] && kill -9 $runner 2>/dev/null; rm -rf "$TMP"' EXIT
 gx() { timeout 60 "$COVE" exec dv -- "$@"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 run_refused 'needs --vnc-socket PATH' --display vnc
 run_refused "'vnx': use vnc or none" --display vnx

@@ -2,7 +2,19 @@
 # 0 on pass, 77 when it cannot run here, anything else on failure.
 COVE=${COVE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/cove}
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+# At exit: the processes a test started in the background (PIDS) killed and waited for,
+# each command of AT_EXIT run (cove network delete ...), $TMP removed. A test with more to
+# undo adds to them; one with its own EXIT trap replaces this.
+PIDS=()
+AT_EXIT=()
+lib_cleanup() {
+    local p c
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    [ ${#PIDS[@]} -eq 0 ] || wait "${PIDS[@]}" 2>/dev/null
+    for c in "${AT_EXIT[@]}"; do eval "$c" >/dev/null 2>&1; done
+    rm -rf "${TMP:?}"
+}
+trap lib_cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 

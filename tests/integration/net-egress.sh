@@ -9,14 +9,6 @@
 need_guest
 command -v python3 >/dev/null || { echo "skip: needs python3"; exit 77; }
 
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "${TMP:?}"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 for i in 1 2; do
     mkdir -p "$TMP/www$i"

@@ -11,7 +11,6 @@ command -v curl >/dev/null || { echo "skip: needs curl"; exit 77; }
 command -v python3 >/dev/null || { echo "skip: needs python3"; exit 77; }
 
 ROUNDS=${ROUNDS:-5} PARALLEL=${PARALLEL:-30} BOUND=10
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port) ctl=$(free_port)
 # httpd forks into the background; nc on port 81 waits for the host's "done", then the
 # guest prints its TCP counters and powers off.

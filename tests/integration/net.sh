@@ -15,7 +15,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # 1. DHCP, then the guest fetches from the host.
 mkdir -p "$TMP/www"

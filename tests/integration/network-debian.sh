@@ -13,14 +13,7 @@ export HOME=$TMP/user # cove create --from wants the user's key: this test's own
 mkdir -p "$HOME/.ssh"
 ssh-keygen -q -t ed25519 -N '' -C cove-test -f "$HOME/.ssh/id_ed25519" || fail "ssh-keygen"
 
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    [ -n "${COVE_HOME:-}" ] && "$COVE" network delete deblab >/dev/null 2>&1
-    rm -rf "${TMP:?}"
-}
-trap cleanup EXIT
+AT_EXIT+=('[ -n "${COVE_HOME:-}" ] && "$COVE" network delete deblab')
 
 "$COVE" network create deblab --subnet 10.93.0.0/24 >/dev/null || fail "network create"
 "$COVE" create deb --from debian --net network:deblab --cpus 2 --memory 1G >"$TMP/create" 2>&1 ||

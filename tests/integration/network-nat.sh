@@ -15,17 +15,7 @@ fi
 . "$(dirname "$0")/lib.sh"
 need_guest
 
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    if [ -n "${COVE_HOME:-}" ]; then
-        "$COVE" network delete up >/dev/null 2>&1
-        "$COVE" network delete closed >/dev/null 2>&1
-    fi
-    rm -rf "${TMP:?}"
-}
-trap cleanup EXIT
+AT_EXIT+=('[ -n "${COVE_HOME:-}" ] && "$COVE" network delete up' '[ -n "${COVE_HOME:-}" ] && "$COVE" network delete closed')
 export COVE_HOME=$TMP/home # short: the network's sockets live under it
 
 HOSTNAME_CHECK=

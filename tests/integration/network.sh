@@ -9,14 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 need_guest
 
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    [ -n "${COVE_HOME:-}" ] && "$COVE" network delete lab >/dev/null 2>&1
-    rm -rf "${TMP:?}"
-}
-trap cleanup EXIT
+AT_EXIT+=('[ -n "${COVE_HOME:-}" ] && "$COVE" network delete lab')
 export COVE_HOME=$TMP/home # short: the network's sockets live under it
 MIB=256
 
