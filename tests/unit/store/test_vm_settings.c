@@ -263,6 +263,20 @@ TEST(cpu_limit_stored)
 }
 
 /* config.json's "shares": every value checked where the file is read */
+/* config.json made of head, value and a closing brace is refused with a message that
+ * contains message (case i, for the log). */
+static void check_refused(const char *head, const char *value, const char *message, size_t i)
+{
+    char text[1024];
+    snprintf(text, sizeof text, "%s%s}", head, value);
+    struct cove_config cfg;
+    struct cove_error err = {0};
+    CHECK(cove_config_parse(text, strlen(text), "config.json", &cfg, &err) == -EINVAL);
+    if (!strstr(err.message, message))
+        fprintf(stderr, "case %zu: %s\n", i, err.message);
+    CHECK(strstr(err.message, message));
+}
+
 TEST(shares_parsed)
 {
     static const char head[] = "{\"version\": 1, \"cpus\": 1, \"memory\": 64, \"disks\": [], "
@@ -283,16 +297,8 @@ TEST(shares_parsed)
          "{\"name\":\"c\",\"path\":\"/c\"},{\"name\":\"d\",\"path\":\"/d\"},"
          "{\"name\":\"e\",\"path\":\"/e\"}]", "at most 4"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char text[1024];
-        snprintf(text, sizeof text, "%s%s}", head, bad[i].shares);
-        struct cove_config cfg;
-        struct cove_error err = {0};
-        CHECK(cove_config_parse(text, strlen(text), "config.json", &cfg, &err) == -EINVAL);
-        if (!strstr(err.message, bad[i].message))
-            fprintf(stderr, "case %zu: %s\n", i, err.message);
-        CHECK(strstr(err.message, bad[i].message));
-    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        check_refused(head, bad[i].shares, bad[i].message, i);
     /* a good one survives a round trip through the writer */
     char text[1024];
     snprintf(text, sizeof text, "%s[{\"name\": \"a\", \"path\": \"/d\", \"read_only\": true, "
@@ -358,16 +364,8 @@ TEST(display_parsed)
         {"{\"type\": \"none\", \"vnc_port\": 5901}", "'display.vnc_port': needs"},
         {"{\"type\": \"vnc\", \"port\": 1}", "unknown key 'display.port'"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char text[1024];
-        snprintf(text, sizeof text, "%s%s}", head, bad[i].display);
-        struct cove_config cfg;
-        struct cove_error err = {0};
-        CHECK(cove_config_parse(text, strlen(text), "config.json", &cfg, &err) == -EINVAL);
-        if (!strstr(err.message, bad[i].message))
-            fprintf(stderr, "case %zu: %s\n", i, err.message);
-        CHECK(strstr(err.message, bad[i].message));
-    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        check_refused(head, bad[i].display, bad[i].message, i);
     char text[1024];
     snprintf(text, sizeof text, "%s{\"type\": \"vnc\", \"vnc_port\": 5999}}", head);
     struct cove_config cfg, again;
