@@ -72,20 +72,38 @@ static int set_identity(struct resume_identity *t, int fd, struct cove_error *er
     return rc;
 }
 
+/* Sets the guest's clock, asking again on a new connection while the answer fails: the
+ * first connections after a resume can be caught by the transport reset the restored vsock
+ * device sends (the guest then closes every connection it has; the request is idempotent).
+ * 1 when no agent answered at all, else 0 or the last failure. */
+static int set_clock(struct resume_identity *t, long deadline, struct cove_error *err)
+{
+    int rc;
+    for (;;) {
+        int fd = connect_agent(t, deadline);
+        if (fd < 0)
+            return 1;
+        rc = agent_set_clock(fd, err);
+        close(fd);
+        if (rc == 0 || atomic_load(&t->stop) || now_ms() + 100 >= deadline)
+            return rc;
+        struct timespec pause = {0, 100 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+}
+
 static void *identity_thread(void *arg)
 {
     struct resume_identity *t = arg;
     long deadline = now_ms() + IDENTITY_DEADLINE_MS;
     struct cove_error err = {0};
-    int fd = connect_agent(t, deadline);
-    if (fd < 0) {
+    int fd, rc = set_clock(t, deadline, &err);
+    if (rc == 1) {
         if (!atomic_load(&t->stop))
             log_info("VM '%s': no guest agent answered after the resume; the guest's clock "
                      "was not set", t->name);
         return NULL;
     }
-    int rc = agent_set_clock(fd, &err);
-    close(fd);
     if (rc < 0)
         log_warn("VM '%s': cannot set the guest's clock after the resume: %s", t->name,
                  err.message);
