@@ -93,8 +93,8 @@ done
 [ "$(calls fsync sync-full)" -ge 20 ] || fail "sync=full: fewer than 20 fsync calls"
 [ "$(calls fdatasync sync-none)" -le 1 ] || fail "sync=none: the guest's flushes reach the host"
 [ "$(calls fsync sync-none)" = 0 ] || fail "sync=none: fsync calls"
-grep -q 'O_DIRECT' "$TMP/sync-full.strace" || fail "cache=none: no O_DIRECT open"
-grep -q 'O_DIRECT' "$TMP/sync-fsync.strace" && fail "cache=writeback: an O_DIRECT open"
+grep -qE 'O_DIRECT[|,)]' "$TMP/sync-full.strace" || fail "cache=none: no O_DIRECT open"
+grep -E 'O_DIRECT[|,)]' "$TMP/sync-fsync.strace" && fail "cache=writeback: an O_DIRECT open"
 echo "ok: sync=fsync fdatasyncs, sync=full fsyncs, sync=none neither; cache=none is O_DIRECT"
 
 # --- bad input ----------------------------------------------------------------------------
