@@ -14,7 +14,7 @@ CC=${FUZZ_CC:-clang}
 mkdir -p "$OUT"
 
 LIB_SRCS=(src/devices/*.c src/devices/virtio/*.c src/devices/nvme/*.c src/devices/pci/*.c src/backends/*.c src/disk/*.c src/util/log.c src/util/error.c
-          src/util/fdio.c src/util/usock.c src/util/crc32c.c src/util/state_format.c src/vm/http.c
+          src/util/fdio.c src/util/usock.c src/util/confined.c src/util/crc32c.c src/util/state_format.c src/vm/http.c
           src/agent/agent_frame.c src/store/config.c src/store/share_spec.c src/display/ws.c src/display/web_route.c
           src/oci/manifest.c src/oci/digest.c src/util/size.c)
 COMMON=(-std=gnu11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc -Wall -Wextra -Werror
