@@ -354,10 +354,22 @@ static int keeper_start(const char *source, bool read_only, struct virtiofsd **o
     return 0;
 }
 
+static bool have_keeper(const char *source, bool read_only)
+{
+    pthread_mutex_lock(&keepers_lock);
+    bool found = false;
+    for (unsigned i = 0; i < nkeepers && !found; i++)
+        found = !strcmp(keepers[i].source, source) && keepers[i].read_only == read_only;
+    pthread_mutex_unlock(&keepers_lock);
+    return found;
+}
+
+/* A share's later daemons come from its keeper whenever it has one: a confined VMM may
+ * not fork, and a jailed one (filter or not) no longer sees the shared directory. */
 int virtiofsd_start(const char *source, bool read_only, struct virtiofsd **out, int *sock,
                     struct cove_error *err)
 {
-    if (process_confined())
+    if (process_confined() || have_keeper(source, read_only))
         return keeper_start(source, read_only, out, sock, err);
     int rc = start_daemon(source, read_only, out, sock, err);
     if (rc == 0)

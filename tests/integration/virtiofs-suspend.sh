@@ -63,8 +63,10 @@ runner=""
 [ "$(daemons)" = 0 ] || fail "virtiofsd outlived the VM"
 echo "ok: stopped; no virtiofsd left"
 
-# a snapshot of the running VM (its save opens files: --no-seccomp): the daemon hands the
-# rings back after the save and the share goes on; a restore in place gets a fresh daemon
+# a snapshot of the running VM, without the filter (as root still jailed: the share's
+# keeper starts the fresh daemon; the confined rounds above take the same path): the
+# daemon hands the rings back after the save and the share goes on; a restore in place
+# gets a fresh daemon
 start_vm fsus --no-seccomp
 gx 'echo snap >/mnt/cove/src/snapfile' || fail "the share before the snapshot"
 timeout 120 "$COVE" snapshot fsus save s1 >/dev/null || { cat "$TMP/run-fsus.out"; fail "snapshot save"; }
