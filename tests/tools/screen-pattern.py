@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import re
+import signal
 import socket
 import struct
 import subprocess
@@ -167,12 +168,14 @@ class DevTools:
 
 
 def browser(chromium, url, W, H, out, seconds):
-    with tempfile.TemporaryDirectory() as profile:
+    # (Chromium's helper processes may still be writing the profile as it goes: its
+    # removal must not fail the check)
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         p = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu",
                               "--hide-scrollbars", "--remote-debugging-port=0",
                               f"--user-data-dir={profile}", f"--window-size={W + 200},{H + 200}",
                               "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True)
+                             text=True, start_new_session=True)
         try:
             port = None
             for line in p.stderr:
@@ -198,7 +201,10 @@ def browser(chromium, url, W, H, out, seconds):
                     return None
             return why
         finally:
-            p.kill()
+            try:
+                os.killpg(p.pid, signal.SIGKILL)  # the browser and its helper processes
+            except ProcessLookupError:
+                pass
             p.wait()
 
 
