@@ -1,5 +1,6 @@
 /* Starting and stopping virtiofsd, one per share (see virtiofsd.h). */
 #include "backends/virtiofsd.h"
+#include "backends/virtiofsd_filter.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -78,6 +79,7 @@ struct child_plan {
     bool userns;
     char uid_map[64], gid_map[64];
     int listen_fd, report_fd;
+    struct sock_fprog filter; /* virtiofsd_filter.h: no device nodes, no set-ID files */
 };
 
 /* Reports a failed step to the parent and exits (async-signal-safe). */
@@ -99,14 +101,14 @@ static void write_file(const struct child_plan *p, const char *path, const char 
 }
 
 enum child_step { STEP_FD, STEP_USERNS, STEP_MAPS, STEP_MOUNTNS, STEP_BIND, STEP_RDONLY,
-                  STEP_EXEC };
+                  STEP_FILTER, STEP_EXEC };
 
 static const char *step_name(int step)
 {
     static const char *const names[] = {
         "pass the socket", "create a user namespace", "map the user in its namespace",
         "create a mount namespace", "bind-mount the share", "make the share read-only",
-        "run virtiofsd",
+        "install virtiofsd's seccomp filter", "run virtiofsd",
     };
     return step >= 0 && step <= STEP_EXEC ? names[step] : "start virtiofsd";
 }
@@ -119,7 +121,10 @@ static void child_main(const struct child_plan *p)
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull >= 0 && devnull != 0)
         dup2(devnull, 0);
-    if (dup2(p->listen_fd, DAEMON_FD) < 0)
+    /* dup2 onto itself keeps FD_CLOEXEC: a listening socket that is already DAEMON_FD
+     * (a process with few descriptors open) would close at the exec */
+    if (p->listen_fd == DAEMON_FD ? fcntl(DAEMON_FD, F_SETFD, 0) < 0
+                                  : dup2(p->listen_fd, DAEMON_FD) < 0)
         child_fail(p, STEP_FD);
     if (p->userns) {
         if (unshare(CLONE_NEWUSER) < 0)
@@ -135,6 +140,11 @@ static void child_main(const struct child_plan *p)
             child_fail(p, STEP_BIND);
         if (mount(NULL, p->source, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
             child_fail(p, STEP_RDONLY);
+    }
+    int rc = virtiofsd_filter_install(&p->filter);
+    if (rc < 0) {
+        errno = -rc;
+        child_fail(p, STEP_FILTER);
     }
     execv(p->program, p->argv);
     child_fail(p, STEP_EXEC);
@@ -193,7 +203,10 @@ static int start_daemon(const char *source, bool read_only, struct virtiofsd **o
     snprintf(plan.gid_map, sizeof plan.gid_map, "0 %u 1", (unsigned)getegid());
 
     int lfd = -1, cfd = -1, report[2] = {-1, -1};
-    int rc = make_socket_pair(&lfd, &cfd, err);
+    int rc = virtiofsd_filter_make(&plan.filter, err);
+    if (rc < 0)
+        goto out;
+    rc = make_socket_pair(&lfd, &cfd, err);
     if (rc < 0)
         goto out;
     if (pipe2(report, O_CLOEXEC) < 0) {
@@ -230,6 +243,7 @@ out:
     free(d);
     free(src_opt);
     free(fd_opt);
+    virtiofsd_filter_free(&plan.filter);
     return rc;
 }
 

@@ -3,7 +3,8 @@
 # mounted by the default guest at /mnt/cove/NAME. Two shares, one read-only: data both
 # ways (a 1 GiB file's checksum from the host, 64 MiB from the guest, 10,000 small files each
 # way), rename/unlink/mkdir/chmod seen on the other
-# side, a symlink pointing outside the share not followed to the host file, writes to the
+# side, a symlink pointing outside the share not followed to the host file, device nodes and
+# set-user/group-ID files refused (docs/SECURITY.md, "Shares"), writes to the
 # read-only share refused in the guest with the host files unchanged, and virtiofsd
 # killed in the middle of a copy: the guest gets I/O errors, cove says so once and stops
 # cleanly.
@@ -46,6 +47,12 @@ echo "many=$(ls many | wc -l)"
 mv fromhost renamed && rm todelete && mkdir newdir && chmod 600 fromguest
 # symlinks resolve in the guest: the host's $outside/secret is not reachable through them
 cat escape_abs escape_rel 2>/dev/null | grep -q "host secret" && echo "escaped!"
+# device nodes and set-user/group-ID files: the daemon's filter refuses them (EPERM)
+cp /bin/busybox setid && chmod 755 setid
+for op in "mknod blk b 8 0" "mknod chr c 1 3" "chmod 4755 setid" "chmod 2755 setid" \
+          "chmod u+s setid" "mknod fifo p"; do
+    sh -c "$op" 2>/dev/null && echo "allowed: $op"
+done
 # the read-only share: every write fails with EROFS (or EACCES)
 cd /mnt/cove/ro || exit 91
 echo "keep=$(cat keep)"
@@ -81,6 +88,13 @@ echo "ok: guest data seen on the host (a 64 MiB checksum, 10,000 files, rename/u
 
 grep -q "escaped!" "$TMP/out" && fail "a symlink in the share reached a host file outside it"
 echo "ok: symlinks pointing outside the share do not reach the host's files"
+
+expect_in "$TMP/out" "^allowed: mknod fifo p$"
+grep -E "^allowed: (mknod [bc]|chmod)" "$TMP/out" && fail "the guest made a device node or a set-ID file"
+setid=$(find "$src" \( -type b -o -type c -o -perm /6000 \) -printf '%M %p\n')
+[ -z "$setid" ] || fail "device nodes or set-ID files in the share on the host: $setid"
+[ "$(stat -c %a "$src/setid")" = 755 ] || fail "the guest's file changed mode: $(stat -c %a "$src/setid")"
+echo "ok: no device nodes and no set-user/group-ID files from the guest (a FIFO is fine)"
 
 grep -E "^ro-" "$TMP/out" && fail "a write to the read-only share did not fail with EROFS/EACCES"
 [ "$(ro_state)" = "$ro_before" ] || fail "the read-only share changed"

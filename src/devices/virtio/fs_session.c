@@ -30,15 +30,15 @@ _Static_assert(sizeof(struct fuse_in_header) + sizeof(struct fuse_init_in) ==
                FS_INIT_REQUEST_SIZE, "FUSE_INIT request layout");
 
 /* The private region: one page of rings and buffers. */
-#define REGION_SIZE 4096u
 #define RING_NUM 8u
 #define DESC_OFF 0u
 #define AVAIL_OFF 256u
 #define USED_OFF 512u
 #define REQ_OFF 1024u
 #define REPLY_OFF 2048u
-#define REPLY_SIZE 1024u
 #define INIT_UNIQUE 0xc0e1u
+_Static_assert(REPLY_OFF - REQ_OFF == FS_PRIVATE_REQUEST_MAX &&
+               FS_PRIVATE_REGION_SIZE - REPLY_OFF == FS_PRIVATE_REPLY_MAX, "private region");
 
 struct desc { uint64_t addr; uint32_t len; uint16_t flags, next; };
 struct used_elem { uint32_t id, len; };
@@ -110,32 +110,73 @@ static int wait_used(volatile uint16_t *used_idx, int call, int timeout_ms)
 }
 
 /* Lays out the request: two descriptors (the request, then room for the reply), made
- * available as the ring's first entry. */
-static void post_request(uint8_t *mem, uint64_t gpa)
+ * available as a fresh ring's first entry. */
+static void post_request(uint8_t *mem, uint64_t gpa, const void *req, uint32_t len)
 {
+    memset(mem, 0, REQ_OFF);
     struct desc d[2] = {
-        {gpa + REQ_OFF, FS_INIT_REQUEST_SIZE, DESC_F_NEXT, 1},
-        {gpa + REPLY_OFF, REPLY_SIZE, DESC_F_WRITE, 0},
+        {gpa + REQ_OFF, len, DESC_F_NEXT, 1},
+        {gpa + REPLY_OFF, FS_PRIVATE_REPLY_MAX, DESC_F_WRITE, 0},
     };
     memcpy(mem + DESC_OFF, d, sizeof d);
-    virtio_fs_init_request(mem + REQ_OFF, INIT_UNIQUE);
+    memcpy(mem + REQ_OFF, req, len);
     uint16_t *avail = (uint16_t *)(mem + AVAIL_OFF);
     avail[2] = 0; /* ring[0]: descriptor 0 */
     __atomic_store_n(&avail[1], 1, __ATOMIC_RELEASE);
 }
 
-static int exchange_init(struct vhost_user *vu, unsigned queue, uint8_t *mem, uint64_t gpa,
-                         int timeout_ms, const char **why)
+int virtio_fs_private_open(struct fs_private_ring *p, uint64_t gpa)
 {
+    p->gpa = gpa;
+    p->mem = MAP_FAILED;
+    p->fd = memfd_create("cove-fs-ring", MFD_CLOEXEC);
+    if (p->fd < 0 || ftruncate(p->fd, FS_PRIVATE_REGION_SIZE) < 0 ||
+        (p->mem = mmap(NULL, FS_PRIVATE_REGION_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+                       p->fd, 0)) == MAP_FAILED) {
+        int e = errno;
+        if (p->fd >= 0)
+            close(p->fd);
+        p->fd = -1;
+        return -e;
+    }
+    return 0;
+}
+
+void virtio_fs_private_close(struct fs_private_ring *p)
+{
+    if (p->mem != MAP_FAILED)
+        munmap(p->mem, FS_PRIVATE_REGION_SIZE);
+    if (p->fd >= 0)
+        close(p->fd);
+    p->mem = MAP_FAILED;
+    p->fd = -1;
+}
+
+struct vhost_user_region virtio_fs_private_region(const struct fs_private_ring *p)
+{
+    return (struct vhost_user_region){.guest_phys_addr = p->gpa,
+                                      .size = FS_PRIVATE_REGION_SIZE, .host = p->mem,
+                                      .fd = p->fd};
+}
+
+int virtio_fs_private_request(struct vhost_user *vu, unsigned queue, struct fs_private_ring *p,
+                              const void *req, uint32_t len, const uint8_t **reply,
+                              uint32_t *reply_len, int timeout_ms, const char **why)
+{
+    if (len > FS_PRIVATE_REQUEST_MAX) {
+        *why = "the request is too long for cove's ring";
+        return -E2BIG;
+    }
     int kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     int call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     int r = kick < 0 || call < 0 ? -errno : 0;
     *why = "no eventfd";
     if (r == 0) {
-        post_request(mem, gpa);
+        post_request(p->mem, p->gpa, req, len);
         struct vhost_user_ring ring = {
-            .num = RING_NUM, .base = 0, .desc = mem + DESC_OFF, .avail = mem + AVAIL_OFF,
-            .used = mem + USED_OFF, .kick_fd = kick, .call_fd = call,
+            .num = RING_NUM, .base = 0, .desc = p->mem + DESC_OFF,
+            .avail = p->mem + AVAIL_OFF, .used = p->mem + USED_OFF, .kick_fd = kick,
+            .call_fd = call,
         };
         uint64_t one = 1;
         *why = "it refused cove's ring";
@@ -144,17 +185,18 @@ static int exchange_init(struct vhost_user *vu, unsigned queue, uint8_t *mem, ui
             r = -errno;
     }
     if (r == 0) {
-        *why = "it did not answer FUSE_INIT";
-        r = wait_used((volatile uint16_t *)(mem + USED_OFF + 2), call, timeout_ms);
+        *why = "it did not answer the request";
+        r = wait_used((volatile uint16_t *)(p->mem + USED_OFF + 2), call, timeout_ms);
     }
     if (r == 0) {
         struct used_elem e;
-        memcpy(&e, mem + USED_OFF + 4, sizeof e);
-        if (e.id != 0 || e.len > REPLY_SIZE) {
+        memcpy(&e, p->mem + USED_OFF + 4, sizeof e);
+        if (e.id != 0 || e.len > FS_PRIVATE_REPLY_MAX) {
             *why = "its used ring entry is not the request's";
             r = -EPROTO;
         } else {
-            r = virtio_fs_check_init_reply(mem + REPLY_OFF, e.len, INIT_UNIQUE, why);
+            *reply = p->mem + REPLY_OFF;
+            *reply_len = e.len;
         }
     }
     uint32_t base;
@@ -174,33 +216,32 @@ int virtio_fs_replay_init(struct vhost_user *vu, const struct vhost_user_region 
                           unsigned queue, const struct vhost_user_ring *guest_ring,
                           int timeout_ms, const char **why)
 {
-    int fd = memfd_create("cove-fs-init", MFD_CLOEXEC);
-    if (fd < 0 || ftruncate(fd, REGION_SIZE) < 0) {
-        int e = errno;
-        *why = "no memory for cove's ring";
-        if (fd >= 0)
-            close(fd);
-        return -e;
-    }
-    uint8_t *mem = mmap(NULL, REGION_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (mem == MAP_FAILED) {
-        int e = errno;
-        close(fd);
-        *why = "no memory for cove's ring";
-        return -e;
-    }
     /* Right above guest RAM, 2 MiB aligned, beside it in the daemon's table. The guest's
      * rings are not the daemon's while the region is in the table (they are handed over
      * after), so no guest descriptor can reach it. */
-    uint64_t gpa = (ram->guest_phys_addr + ram->size + (2u << 20) - 1) & ~((2ull << 20) - 1);
-    struct vhost_user_region regions[2] = {
-        *ram, {.guest_phys_addr = gpa, .size = REGION_SIZE, .host = mem, .fd = fd},
-    };
-    int r = vhost_user_set_mem_table(vu, regions, 2);
-    if (r < 0)
+    struct fs_private_ring p;
+    int r = virtio_fs_private_open(
+        &p, (ram->guest_phys_addr + ram->size + (2u << 20) - 1) & ~((2ull << 20) - 1));
+    if (r < 0) {
+        *why = "no memory for cove's ring";
+        return r;
+    }
+    struct vhost_user_region regions[2] = {*ram, virtio_fs_private_region(&p)};
+    r = vhost_user_set_mem_table(vu, regions, 2);
+    if (r < 0) {
         *why = "it refused cove's memory region";
-    else
-        r = exchange_init(vu, queue, mem, gpa, timeout_ms, why);
+    } else {
+        uint8_t req[FS_INIT_REQUEST_SIZE];
+        const uint8_t *reply;
+        uint32_t len;
+        virtio_fs_init_request(req, INIT_UNIQUE);
+        r = virtio_fs_private_request(vu, queue, &p, req, sizeof req, &reply, &len,
+                                      timeout_ms, why);
+        if (r == -ETIMEDOUT)
+            *why = "it did not answer FUSE_INIT";
+        if (r == 0)
+            r = virtio_fs_check_init_reply(reply, len, INIT_UNIQUE, why);
+    }
     int s = vhost_user_set_ring_addr(vu, queue, guest_ring);
     if (s == 0)
         s = vhost_user_set_mem_table(vu, ram, 1);
@@ -208,7 +249,6 @@ int virtio_fs_replay_init(struct vhost_user *vu, const struct vhost_user_region 
         *why = "it refused guest memory alone";
         r = s;
     }
-    munmap(mem, REGION_SIZE);
-    close(fd);
+    virtio_fs_private_close(&p);
     return r;
 }

@@ -35,4 +35,25 @@ void virtio_fs_init_request(uint8_t *buf, uint64_t unique);
 int virtio_fs_check_init_reply(const uint8_t *buf, uint32_t len, uint64_t unique,
                                const char **why);
 
+/* One FUSE request through a ring of cove's own in a small private region (a memfd), the
+ * way the replay above talks to a daemon; tests use it to speak to virtiofsd as a hostile
+ * guest would. The region must be in the daemon's memory table
+ * (virtio_fs_private_region) and the daemon's features set. Each request sets the ring up
+ * from index 0, kicks, waits for the used entry and takes the ring back. *reply points
+ * into the region (valid until the next request). */
+#define FS_PRIVATE_REGION_SIZE 4096u
+#define FS_PRIVATE_REQUEST_MAX 1024u
+#define FS_PRIVATE_REPLY_MAX 2048u
+struct fs_private_ring {
+    int fd;
+    uint8_t *mem;
+    uint64_t gpa;
+};
+int virtio_fs_private_open(struct fs_private_ring *p, uint64_t gpa);
+void virtio_fs_private_close(struct fs_private_ring *p);
+struct vhost_user_region virtio_fs_private_region(const struct fs_private_ring *p);
+int virtio_fs_private_request(struct vhost_user *vu, unsigned queue, struct fs_private_ring *p,
+                              const void *req, uint32_t len, const uint8_t **reply,
+                              uint32_t *reply_len, int timeout_ms, const char **why);
+
 #endif
