@@ -11,7 +11,8 @@
 #  - cove exec at the first instant of a resume (as soon as run/vsock.sock is there) works at
 #    the first try, in each of the 5 cycles (the restored vsock's transport reset must not
 #    take the new connection with it);
-#  - cove stop --suspend and a clone of a suspended VM, which resumes as well;
+#  - cove stop --suspend and a clone of a suspended VM, which resumes as well, and boots
+#    afresh when its guest reboots;
 #  - kill -9 of the VMM during a save: no state/ (or a whole one), the VM runs again and the
 #    partial save is swept.
 . "$(dirname "$0")/lib.sh"
@@ -174,8 +175,17 @@ cove clone sus sus2 >/dev/null || fail "clone of a suspended VM"
 cove list | grep -qE '^sus2 +suspended' || { cove list; fail "the clone is not suspended"; }
 start sus2
 [ "$(cove exec sus2 -- cat /run/mark)" = "$mark" ] || fail "the clone did not resume sus's memory"
+# a guest reboot after a resume boots afresh (a resume does not load the kernel and initrd:
+# the reboot's machine must)
+cove exec sus2 -- sh -c '(sleep 0.5; reboot -f) >/dev/null 2>&1 &' || fail "cannot reboot the clone"
+for _ in $(seq 300); do
+    timeout 10 "$COVE" exec sus2 -- test ! -e /run/mark 2>/dev/null && break
+    kill -0 $runner 2>/dev/null || { cat "$TMP/run-sus2.out"; fail "the run ended at the reboot after a resume"; }
+    sleep 0.2
+done
+timeout 10 "$COVE" exec sus2 -- test ! -e /run/mark || fail "the clone did not come back from its reboot"
 cove delete sus >/dev/null || fail "delete of a suspended VM"
-echo "ok: stop --suspend; the clone of a suspended VM resumes; delete of a suspended VM"
+echo "ok: stop --suspend; the clone of a suspended VM resumes and reboots; delete of a suspended VM"
 
 # --- kill -9 of the VMM while it saves: never a half-written state ------------------------
 cove exec sus2 -- sh -c 'dd if=/dev/urandom of=/run/fill bs=1M count=100 2>/dev/null' ||
