@@ -410,6 +410,8 @@ static int load_images(struct machine *m, const struct machine_config *cfg, stru
     uint64_t limit = m->fdt_addr;
     struct boot_image fw = {0}, kernel;
     int rc;
+    if (cfg->memory_from_state)
+        return write_fdt(m, cfg, 0, 0, err);
     if (m->firmware_mode) {
         rc = boot_load_firmware(ram, cfg->firmware_path, open_fd(cfg->firmware_fd), limit, &fw,
                                 err);

@@ -89,6 +89,11 @@ struct machine_config {
     /* > 0: the file above already open there (read with pread; the machine leaves it open),
      * so that a confined run opens nothing when the guest reboots; 0: open the path */
     int kernel_fd, initrd_fd, firmware_fd;
+    /* The guest's memory comes from a saved state loaded next (machine_load_files, a
+     * resume): firmware, kernel and initrd are not read into it (they would be thrown
+     * away: ~13 MB copied and faulted in for the default guest, per fork). Only the
+     * device tree is built, as the devices need it. */
+    bool memory_from_state;
     int console_in_fd;          /* -1: no console input */
     int console_out_fd;         /* where the console's output goes */
     enum machine_console console;

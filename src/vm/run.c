@@ -894,8 +894,10 @@ static int restart_from_snapshot(struct run_ctx *c, const struct machine_config 
     if (orc < 0 && rc == 0)
         rc = cove_error_set(err, orc, "%s", oerr.message);
     t[1] = ms_since(&c->snap_t0);
+    struct machine_config loaded = *mc;
+    loaded.memory_from_state = c->snap_running;
     if (rc == 0)
-        rc = machine_create(mc, &m, err);
+        rc = machine_create(&loaded, &m, err);
     t[2] = ms_since(&c->snap_t0);
     if (rc == 0 && c->snap_running) {
         struct machine_save_files f = {c->snap_state_fd, c->snap_memory_fd, c->snap_dir};
@@ -1006,8 +1008,10 @@ static int run_loop(struct run_ctx *c, const struct machine_config *mc, struct a
     bool started = false, confined = false;
     for (;;) {
         struct machine *m;
+        struct machine_config resumed = *mc; /* the first machine of a resume */
+        resumed.memory_from_state = !started && c->resume;
         int rc = c->snap_pending ? restart_from_snapshot(c, mc, &m, err)
-                                 : machine_create(mc, &m, err);
+                                 : machine_create(&resumed, &m, err);
         if (rc < 0)
             return rc;
         struct vnc_server *vnc = NULL;

@@ -34,8 +34,11 @@ static const char *const allowed[] = {
     /* threads and their synchronisation (clone is checked below) */
     "futex", "set_robust_list", "get_robust_list", "rseq", "sched_yield", "sched_getaffinity",
     "gettid", "getpid", "getppid", "tgkill", "exit", "exit_group", "restart_syscall",
-    /* time: the timer, timeouts, the RTC */
+    /* time: the timer, timeouts, the RTC; vsock's hold timer after a restore (a timerfd
+     * is made with each machine: a reboot's or a snapshot restore's comes after the
+     * filter) */
     "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday",
+    "timerfd_create", "timerfd_settime",
     /* signals (the stop requests, the vCPU kicks, this filter's SIGSYS) */
     "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigtimedwait", "sigaltstack",
     "kill",

@@ -190,6 +190,20 @@ static int walk_table(struct virtq *vq, struct virtq_chain *c, const uint8_t *ta
     }
 }
 
+uint16_t virtq_avail_idx_notify_next(struct virtq *vq)
+{
+    if (vq->size == 0 || vq->broken)
+        return 0;
+    uint16_t idx = load16_acquire(vq->avail + AVAIL_IDX);
+    if (vq->event_idx) {
+        /* As in virtq_pop: publish, then look again for a buffer added meanwhile. */
+        store16(used_avail_event(vq), idx, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        idx = load16_acquire(vq->avail + AVAIL_IDX);
+    }
+    return idx;
+}
+
 int virtq_pop(struct virtq *vq, struct virtq_chain *c)
 {
     if (vq->broken)

@@ -67,6 +67,12 @@ void virtq_restore(struct virtq *vq, uint16_t last_avail, uint16_t used_idx,
  * publishes avail_event so the driver notifies on its next buffer. */
 int virtq_pop(struct virtq *vq, struct virtq_chain *c);
 
+/* The driver's avail index as it is now, without taking anything; with EVENT_IDX the
+ * driver is also asked to notify when it adds its next buffer. A device that waits for
+ * the driver to hand a buffer back (vsock's event queue after a transport reset) compares
+ * the index of two calls. */
+uint16_t virtq_avail_idx_notify_next(struct virtq *vq);
+
 /* Gives the chain taken last back to the ring (it will be popped again). */
 void virtq_unpop(struct virtq *vq);
 

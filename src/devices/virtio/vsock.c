@@ -33,6 +33,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -250,6 +251,8 @@ static int vsock_tx(struct vsock_dev *v, struct virtq *vq)
 
 static bool conn_has_work(const struct conn *c)
 {
+    if (c->pending == P_REQUEST && c->v->hold_requests)
+        return false; /* held until the driver has taken the transport reset */
     if (c->pending)
         return true;
     return c->state == C_ESTABLISHED && c->readable && !c->host_eof && vsock_peer_credit(c) > 0;
@@ -376,16 +379,68 @@ static int vsock_rx(struct vsock_dev *v, struct virtq *vq)
 
 /* The only event is TRANSPORT_RESET, after a restore: the guest's connections did not
  * survive (their host sockets were closed at the save), and the driver resets them all
- * and reads the CID again. Other event buffers stay posted. */
+ * and reads the CID again. Other event buffers stay posted.
+ *
+ * A host-initiated connection must not reach the guest before the driver has acted on the
+ * reset: Linux handles events and received packets in separate work items, so a REQUEST
+ * served first is accepted and then reset with the others (a `cove exec` right after a
+ * resume failed once). So REQUESTs are held from the restore until the driver has handed
+ * the event buffer back: Linux re-posts it only after resetting its sockets, and then
+ * notifies the event queue (asked for with EVENT_IDX). A driver that never does (no event
+ * buffers, a hung guest) gets them after HOLD_DEADLINE_MS anyway. */
 #define VSOCK_EVENT_TRANSPORT_RESET 0
+#define HOLD_DEADLINE_MS 3000
+
+/* Lets held REQUESTs go; with the lock held. */
+static void release_requests(struct vsock_dev *v)
+{
+    if (!v->hold_requests)
+        return;
+    v->hold_requests = false;
+    if (v->hold_timer >= 0)
+        timerfd_settime(v->hold_timer, 0, &(struct itimerspec){0}, NULL);
+    for (unsigned i = 0; i < v->nconns; i++)
+        if (v->conns[i]->pending & P_REQUEST)
+            v->kick = true;
+}
+
+static void hold_timer_handler(void *opaque, uint32_t events)
+{
+    (void)events;
+    struct vsock_dev *v = opaque;
+    uint64_t n;
+    if (read(v->hold_timer, &n, sizeof n) < 0 && errno != EAGAIN)
+        return;
+    pthread_mutex_lock(&v->lock);
+    if (v->hold_requests)
+        log_debug("virtio-vsock: the driver did not take the transport reset within %d ms; "
+                  "host connections go ahead", HOLD_DEADLINE_MS);
+    release_requests(v);
+    pthread_mutex_unlock(&v->lock);
+    vsock_kick_rx(v);
+}
+
+/* A notify while REQUESTs are held: has the driver put a buffer back since the reset? */
+static void check_reset_taken(struct vsock_dev *v, struct virtq *vq)
+{
+    uint16_t idx = virtq_avail_idx_notify_next(vq);
+    pthread_mutex_lock(&v->lock);
+    if (v->hold_requests && !v->reset_event && idx != v->ev_avail)
+        release_requests(v);
+    pthread_mutex_unlock(&v->lock);
+    vsock_kick_rx(v);
+}
 
 static int vsock_event(struct vsock_dev *v, struct virtq *vq)
 {
     pthread_mutex_lock(&v->lock);
-    bool send = v->reset_event;
+    bool send = v->reset_event, held = v->hold_requests;
     pthread_mutex_unlock(&v->lock);
-    if (!send)
+    if (!send) {
+        if (held)
+            check_reset_taken(v, vq);
         return 0;
+    }
     struct virtq_chain *c = &v->ev_chain;
     int r = virtq_pop(vq, c);
     if (r <= 0)
@@ -397,8 +452,10 @@ static int vsock_event(struct vsock_dev *v, struct virtq *vq)
     }
     iov_from_buf(c->iov + c->n_out, c->n_in, 0, &id, sizeof id);
     virtq_push(vq, c->head, sizeof id);
+    uint16_t idx = virtq_avail_idx_notify_next(vq);
     pthread_mutex_lock(&v->lock);
     v->reset_event = false;
+    v->ev_avail = idx;
     pthread_mutex_unlock(&v->lock);
     return 0;
 }
@@ -427,7 +484,16 @@ void vsock_kick_rx(struct vsock_dev *v)
 /* --- lifecycle ----------------------------------------------------------------------------- */
 
 /* The guest's connections died with its driver; host programs see their sockets close. */
-void vsock_reset(void *dev) { vsock_drop_all(dev); }
+void vsock_reset(void *dev)
+{
+    struct vsock_dev *v = dev;
+    vsock_drop_all(v);
+    pthread_mutex_lock(&v->lock);
+    v->reset_event = false;
+    release_requests(v); /* a fresh driver has no old connections to reset */
+    v->kick = false;
+    pthread_mutex_unlock(&v->lock);
+}
 
 static void vsock_config_read(void *dev, uint8_t *buf)
 {
@@ -441,6 +507,10 @@ static void vsock_destroy(void *dev)
     struct vsock_dev *v = dev;
     if (v->listen_w)
         iothread_unwatch(v->listen_w);
+    if (v->hold_w)
+        iothread_unwatch(v->hold_w);
+    if (v->hold_timer >= 0)
+        close(v->hold_timer);
     vsock_drop_all(v);
     if (v->listen_fd >= 0) {
         close(v->listen_fd);
@@ -469,6 +539,12 @@ static int vsock_load(void *dev, struct state_reader *r, struct cove_error *err)
                               (unsigned long long)v->guest_cid);
     pthread_mutex_lock(&v->lock);
     v->reset_event = true;
+    v->hold_requests = true;
+    if (v->hold_timer >= 0) {
+        struct itimerspec at = {.it_value = {.tv_sec = HOLD_DEADLINE_MS / 1000,
+                                             .tv_nsec = HOLD_DEADLINE_MS % 1000 * 1000000L}};
+        timerfd_settime(v->hold_timer, 0, &at, NULL);
+    }
     pthread_mutex_unlock(&v->lock);
     return 0;
 }
@@ -508,6 +584,13 @@ static int listen_on(struct vsock_dev *v, struct cove_error *err)
     if (rc < 0)
         return cove_error_set(err, rc, "vsock socket %s: cannot watch it: %s", v->path,
                               strerror(-rc));
+    v->hold_timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (v->hold_timer < 0)
+        return cove_error_set(err, -errno, "virtio-vsock: timerfd: %s", strerror(errno));
+    rc = iothread_watch(v->io, v->hold_timer, EPOLLIN, hold_timer_handler, v, &v->hold_w);
+    if (rc < 0)
+        return cove_error_set(err, rc, "virtio-vsock: cannot watch its timer: %s",
+                              strerror(-rc));
     return 0;
 }
 
@@ -528,6 +611,7 @@ int virtio_vsock_create(const struct virtio_mmio_params *p, uint64_t guest_cid,
     v->io = p->io;
     v->guest_cid = guest_cid;
     v->listen_fd = -1;
+    v->hold_timer = -1;
     v->next_host_port = HOST_PORT_FIRST;
     if (p->io)
         strcpy(v->path, uds_path);

@@ -117,6 +117,12 @@ struct vsock_dev {
     uint32_t next_host_port;
     bool kick;                 /* the receive queue has new work (set under lock) */
     bool reset_event;          /* restored: tell the driver its connections are gone */
+    /* Restored: host-initiated connections wait (their REQUEST unsent) until the driver
+     * has taken the transport reset, or the hold timer fires (vsock.c). */
+    bool hold_requests;
+    uint16_t ev_avail;         /* the event queue's avail index when the reset was sent */
+    int hold_timer;            /* timerfd; -1 without an I/O thread */
+    struct iothread_watch *hold_w;
     struct conn *rx_conn;      /* what the receive chain being filled is for; NULL: a reset */
     struct log_ratelimit refusal_log; /* a full table: one warning a second */
     struct log_ratelimit peer_refusal_log; /* another uid's connect: one warning a second */

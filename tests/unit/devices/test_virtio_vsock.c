@@ -15,11 +15,13 @@
 
 #include "../test.h"
 #include "devices/virtio/virtio_devices.h"
+#include "util/state_format.h"
 #include "vdriver.h"
 
 #define HDR 44
 #define RXQ 0
 #define TXQ 1
+#define EVQ 2
 #define OP_REQUEST 1
 #define OP_RESPONSE 2
 #define OP_RST 3
@@ -526,6 +528,106 @@ TEST(driver_reset_closes_host_sockets)
     teardown(&e);
 }
 
+/* Saves the device and restores it into a new one on the same guest memory, as a resume
+ * does: the driver's rings and buffers stay where they were. */
+static bool restore(struct env *e)
+{
+    struct state_writer w;
+    struct state_file f;
+    struct state_reader r;
+    struct cove_error err;
+    uint32_t version;
+    state_writer_init(&w);
+    state_writer_section(&w, "virtio.0", 1);
+    virtio_mmio_quiesce(e->d.t);
+    bool ok = virtio_mmio_save(e->d.t, &w) == 0;
+    virtio_mmio_destroy(e->d.t);
+    e->d.t = NULL;
+    ok = ok && state_writer_finish(&w) == 0 &&
+         state_file_parse(w.data, w.len, "test", &f, &err) == 0 &&
+         state_file_section(&f, "virtio.0", &version, &r) == 0;
+    struct virtio_mmio_params p = vd_params(&e->d, e->io);
+    ok = ok && virtio_vsock_create(&p, GUEST_CID, e->path, &e->d.t, &err) == 0 &&
+         virtio_mmio_load(e->d.t, &r, &err) == 0;
+    if (!ok)
+        printf("  restore: %s\n", err.message);
+    state_writer_free(&w);
+    return ok;
+}
+
+static void post_event(struct env *e, uint64_t buf)
+{
+    struct vd_buf b = {buf, 4, true};
+    vd_post(&e->d, EVQ, &b, 1);
+}
+
+/* After a restore the device sends TRANSPORT_RESET; a host connection made before the
+ * driver took it waits (its REQUEST would be reset with the old connections), and goes to
+ * the guest once the driver hands the event buffer back. */
+TEST(restore_holds_host_connections_until_reset_taken)
+{
+    struct env e;
+    setup(&e);
+    uint64_t ev[4];
+    for (unsigned i = 0; i < 4; i++)
+        post_event(&e, ev[i] = vd_alloc(&e.d, 4));
+    vd_notify(&e.d, EVQ);
+    CHECK(restore(&e));
+    uint32_t id, len;
+    CHECK(vd_get_used(&e.d, EVQ, &id, &len, 2000));
+    CHECK_EQ_U64(len, 4);
+    uint32_t event;
+    memcpy(&event, vd_ptr(&e.d, ev[id < 4 ? id : 0]), 4);
+    CHECK_EQ_U64(event, 0); /* VIRTIO_VSOCK_EVENT_TRANSPORT_RESET */
+    int fd = host_connect(e.path);
+    CHECK(fd >= 0 && write(fd, "CONNECT 1024\n", 13) == 13);
+    struct pkt k;
+    CHECK(!guest_recv(&e, &k, 300)); /* held */
+    /* A notify without a new buffer is not the sign. */
+    vd_notify(&e.d, EVQ);
+    CHECK(!guest_recv(&e, &k, 300));
+    post_event(&e, ev[0]);
+    vd_notify(&e.d, EVQ);
+    CHECK(guest_recv(&e, &k, 2000));
+    CHECK_EQ_U64(k.op, OP_REQUEST);
+    CHECK_EQ_U64(k.dst_port, 1024);
+    guest_send(&e, (struct pkt){.src_port = 1024, .dst_port = k.src_port, .op = OP_RESPONSE},
+               NULL, 0);
+    char line[32] = {0};
+    CHECK(host_read(fd, line, sizeof line - 1, 2000) > 0 && !strncmp(line, "OK ", 3));
+    close(fd);
+    CHECK(guest_recv(&e, &k, 2000)); /* the host closed: its shutdown */
+    CHECK_EQ_U64(k.op, OP_SHUTDOWN);
+    while (guest_recv(&e, &k, 300))
+        ;
+    /* Later connections are not held. */
+    uint32_t hp;
+    fd = establish(&e, &hp);
+    CHECK(fd >= 0);
+    close(fd);
+    teardown(&e);
+}
+
+/* A driver that never hands the event buffer back gets held connections after the
+ * deadline (3 s) all the same. */
+TEST(restore_hold_ends_at_deadline)
+{
+    struct env e;
+    setup(&e);
+    post_event(&e, vd_alloc(&e.d, 4));
+    CHECK(restore(&e));
+    uint32_t id, len;
+    CHECK(vd_get_used(&e.d, EVQ, &id, &len, 2000));
+    int fd = host_connect(e.path);
+    CHECK(fd >= 0 && write(fd, "CONNECT 1024\n", 13) == 13);
+    struct pkt k;
+    CHECK(!guest_recv(&e, &k, 1000));
+    CHECK(guest_recv(&e, &k, 5000));
+    CHECK_EQ_U64(k.op, OP_REQUEST);
+    close(fd);
+    teardown(&e);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -540,5 +642,7 @@ int main(void)
     RUN(listen_socket_is_private);
     RUN(refusals_past_the_table_warn_once_a_second);
     RUN(only_the_owner_uid_reaches_the_guest);
+    RUN(restore_holds_host_connections_until_reset_taken);
+    RUN(restore_hold_ends_at_deadline);
     return test_summary();
 }
