@@ -292,7 +292,8 @@ static const char create_usage[] =
     "  --cpus N           virtual CPUs, 1-32 (default 1)\n"
     "  --memory SIZE      guest memory, e.g. 512M or 2G; a bare number is MiB (default 512M)\n"
     "  --cpu-limit N      the CPUs' time the VM may use at each run, e.g. 0.5 (cgroup v2\n"
-    "                     cpu.max: such a VM runs only where cgroup v2 is; default none)\n"
+    "                     cpu.max or v1 cpu.cfs_quota_us: such a VM runs only where cgroups\n"
+    "                     are writable; default none)\n"
     "  --disk-size SIZE   disk size, e.g. 8G; a bare number is GiB (default 8G; sparse; with\n"
     "                     --from-disk the image's size, and a larger one grows it)\n"
     "  --from-guest default  the default guest (COVE_GUEST_DIR, else the installed one)\n"
@@ -995,7 +996,7 @@ int cmd_set(int argc, char **argv)
         "to the configured memory, which gives it all back), for this run; the configured\n"
         "memory, the most the VM can have, stays for the next boot.\n"
         "  --cpu-limit N|none the CPUs' time the VM may use at each run, e.g. 0.5 (cgroup v2\n"
-        "                     cpu.max); none removes the limit\n"
+        "                     cpu.max or v1 cpu.cfs_quota_us); none removes the limit\n"
         NET_OPTIONS_HELP(" ")
         "                     (forwards and egress rules need nat)\n"
         "  --forward SPEC     replaces the stored forwards by the ones given (repeatable):\n"
