@@ -71,7 +71,7 @@ static const char run_usage[] =
     "                    VM NAME instead of its stored limit (cove set --cpu-limit); with\n"
     "                    cgroups the VM's memory is also limited to its RAM + 256 MiB +\n"
     "                    RAM/8\n"
-    NET_RATE_HELP("  ")
+    NET_RATE_HELP("")
     "                    (a VM NAME: instead of its stored limit, cove set --net-rate)\n"
     "  --display none|vnc  vnc: a screen (virtio-gpu), keyboard and tablet (virtio-input),\n"
     "                    served over VNC on the Unix socket run/vnc.sock (a VM NAME) or\n"
