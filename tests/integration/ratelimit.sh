@@ -7,6 +7,8 @@
 #  - ops=25/s: 100 direct 4 KiB reads take at least ~3 s; asserted: at most 40 per second;
 #  - the same 12 MiB read without a limit is faster than the limit allows (not limited);
 #  - the guest's requests wait, none fails (dd exits 0, the data is whole: sha256).
+#  - the NIC: 6 MiB fetched through the NAT under --net-rate rate=1M/s take at least 3.5 s;
+#    without a limit, less than half the limited time.
 # Under seccomp, as every run. Only upper bounds on rates: a loaded host makes it slower.
 . "$(dirname "$0")/lib.sh"
 need_guest
@@ -70,3 +72,32 @@ read_disk free ""
 free=$secs
 awk -v s="$free" 'BEGIN {exit !(s < 3.0)}' || fail "12 MiB without a limit took ${free}s: limited?"
 echo "ok: 12 MiB without a limit: ${free} s"
+
+# the NIC: the guest fetches 6 MiB from the host through the NAT, limited to rate=1M/s
+# (each direction: the frames it receives wait for their tokens), then without a limit
+mkdir -p "$TMP/www"
+head -c $((6 << 20)) /dev/urandom >"$TMP/www/blob"
+blob=$(sha256sum <"$TMP/www/blob" | cut -c1-64)
+hport=$(free_port)
+python3 -m http.server "$hport" --bind 127.0.0.1 --directory "$TMP/www" >"$TMP/http.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$hport),1)" 2>/dev/null && break; sleep 0.1; done
+fetch() { # NAME [RUN-OPTIONS...]: the guest's seconds for the fetch in $secs
+    local name=$1
+    shift
+    local cmd="ip link set eth0 up; udhcpc -i eth0 -n -q -t 5 >/dev/null && cat /proc/uptime && wget -q -O /tmp/blob http://10.0.2.2:$hport/blob && cat /proc/uptime && sha256sum /tmp/blob && echo fetch-ok"
+    timeout 300 "$COVE" run --memory 256M --kernel "$KERNEL" --initrd "$INITRD" --net nat "$@" \
+        --append "quiet cove.exec=\"$cmd\"" </dev/null >"$TMP/$name.out" 2>"$TMP/$name.err" ||
+        { tail "$TMP/$name.out" "$TMP/$name.err"; fail "$name: cove run"; }
+    tr -d '\r' <"$TMP/$name.out" >"$TMP/$name.log"
+    expect_in "$TMP/$name.log" '^fetch-ok$'
+    expect_in "$TMP/$name.log" "^$blob "
+    secs=$(awk '/^[0-9]+\.[0-9]+ [0-9]+\.[0-9]+$/ {t[n++] = $1} END {printf "%.2f", t[n-1] - t[0]}' "$TMP/$name.log")
+}
+fetch netlimited --net-rate rate=1M/s
+nlim=$secs
+awk -v s="$nlim" 'BEGIN {exit !(s >= 3.5)}' || fail "6 MiB under --net-rate rate=1M/s took ${nlim}s (>= 3.5 s expected)"
+echo "ok: 6 MiB through the NAT under --net-rate rate=1M/s: ${nlim} s (expected about 5 s), data whole"
+fetch netfree
+awk -v s="$secs" -v l="$nlim" 'BEGIN {exit !(s < l / 2)}' || fail "6 MiB without a limit took ${secs}s (limited: ${nlim}s)"
+echo "ok: 6 MiB through the NAT without a limit: ${secs} s"
