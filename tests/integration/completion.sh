@@ -54,7 +54,7 @@ exactly "clone connect console cp create" -- cove c
 exactly "--verbose --version" -- cove --v
 offers create -- cove -v cr
 
-offers --cpus --memory --cpu-limit --disk-size --from-guest --kernel --initrd --append --help -- cove create dev --
+offers --cpus --memory --cpu-limit --net-rate --disk-size --from-guest --kernel --initrd --append --help -- cove create dev --
 offers --from-disk --format --boot --net --forward --mac --dir -- cove create dev --
 offers --cpus --cpu-limit --forward --no-forwards --dir --no-dirs -- cove set alpha --
 exactly "$TMP/files" -- cove set alpha --dir "$TMP/fi"
@@ -62,13 +62,15 @@ exactly "direct firmware" -- cove create dev --boot ""
 exactly "cdisk qcow2 raw" -- cove create dev --from-disk x --format ""
 exactly "$TMP/files/disk.img" -- cove create dev --from-disk "$TMP/files/d"
 offers --kernel --no-console --rm --firmware --net -- cove run --
-exactly "--append --auto-forward --auto-forward-privileged --console --cpu-limit --dir --disk --display --forward --help --jail --no-auto-forward --no-balloon --no-console --no-jail --no-seccomp --rm --vnc-port" -- cove run alpha --
+exactly "--append --auto-forward --auto-forward-privileged --console --cpu-limit --dir --disk --display --forward --help --jail --net-rate --no-auto-forward --no-balloon --no-console --no-jail --no-seccomp --rm --vnc-port" -- cove run alpha --
 offers --initrd --firmware --no-rng --no-balloon --no-seccomp --jail --cpu-limit --vsock -- cove run --kernel "$TMP/files/vmlinux" --
 offers --no-auto-forward --auto-forward-privileged -- cove create x --
 offers --auto-forward --no-auto-forward --auto-forward-privileged -- cove set alpha --
 offers -i -t -e -w --timeout --exec-timeout --vsock -- cove exec alpha -
 exactly "--all --help --vsock --wait" -- cove ip alpha --
 exactly "--format --help" -- cove list --
+exactly "none ops= rate=" -- cove set alpha --net-rate ""
+exactly "rate=1M/s,burst= rate=1M/s,ops-burst= rate=1M/s,ops= rate=1M/s,rate=" -- cove run alpha --net-rate rate=1M/s,
 exactly "--help --suspend --timeout" -- cove stop alpha --
 offers suspend -- cove sus
 offers alpha beta -- cove suspend ""
