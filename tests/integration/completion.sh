@@ -132,7 +132,7 @@ exactly "cdisk raw" -- cove disk convert a b --to ""
 exactly "$TMP/files/vmlinux" -- cove run --kernel "$TMP/files/vm"
 exactly "$TMP/files/disk.img" -- cove run alpha --disk "$TMP/files/di"
 exactly "x.img,if=nvme x.img,if=virtio" -- cove run alpha --disk "x.img,if"
-exactly "x.img,ro,cache=none x.img,ro,cache=writeback x.img,ro,if=nvme x.img,ro,if=virtio x.img,ro,ro x.img,ro,rw x.img,ro,sync=fsync x.img,ro,sync=full x.img,ro,sync=none" -- cove run --kernel k --disk "x.img,ro,"
+exactly "x.img,ro,burst= x.img,ro,cache=none x.img,ro,cache=writeback x.img,ro,if=nvme x.img,ro,if=virtio x.img,ro,ops-burst= x.img,ro,ops= x.img,ro,rate= x.img,ro,ro x.img,ro,rw x.img,ro,sync=fsync x.img,ro,sync=full x.img,ro,sync=none" -- cove run --kernel k --disk "x.img,ro,"
 exactly "$TMP/files/disk.img" -- cove disk info "$TMP/files/di"
 exactly "$TMP/files/vmlinux" -- cove create dev --kernel "$TMP/files/v"
 
