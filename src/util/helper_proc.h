@@ -20,8 +20,7 @@
  * system when this process prepared a jail (its own mount namespace: confined.h). In this
  * process it returns the child's pid once the child has left the jail's namespace (so a
  * jail entered right after cannot be copied), and *sock is its end (close-on-exec);
- * -errno on failure (-ECHILD: the child died first).
- * failure. */
+ * -errno on failure (-ECHILD: the child died first). */
 pid_t helper_fork(const char *name, int *sock);
 
 #endif
