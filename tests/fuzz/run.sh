@@ -59,7 +59,7 @@ run_one() {
     t1=$(date +%s)
     if [ -n "${FUZZ_STATS:-}" ]; then
         local execs files
-        execs=$(awk -F': *' '/^stat::number_of_executed_units/ {print $2}' "$OUT/$t.log" | tail -n 1)
+        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$OUT/$t.log" | tail -n 1)
         files=$(find "$corpus" -maxdepth 1 -type f | wc -l)
         echo "$t $((t1 - t0)) ${execs:-0} $files $([ $rc = 0 ] && echo ok || echo FAILED)" >>"$FUZZ_STATS"
     fi
