@@ -89,7 +89,7 @@ _cove()
         --timeout --wait -e --env -w --workdir --from-disk --boot --from
         --user --identity --suite --ssh-key --user-data --wait --dir --add-disk --remove-disk
         --disk-options -u --username --older-than --space-budget --subnet --display --vnc-port
-        --vnc-socket --port "
+        --vnc-socket --port --cpu-limit --net-rate "
     local i cmd="" cmd_i=0 w
     COMPREPLY=()
 
@@ -128,7 +128,8 @@ _cove()
         if [[ $cur == *,* ]]; then # PATH,OPTION: the options after the comma
             _cove_reply_words "${cur%,*},ro ${cur%,*},rw ${cur%,*},if=virtio ${cur%,*},if=nvme
                 ${cur%,*},cache=writeback ${cur%,*},cache=none ${cur%,*},sync=full
-                ${cur%,*},sync=fsync ${cur%,*},sync=none" "$cur"
+                ${cur%,*},sync=fsync ${cur%,*},sync=none ${cur%,*},rate= ${cur%,*},ops=
+                ${cur%,*},burst= ${cur%,*},ops-burst=" "$cur"
         else
             _cove_reply_files "$cur"
         fi
@@ -139,6 +140,14 @@ _cove()
     --identity) _cove_reply_files "$cur"; return 0 ;;
     --console) _cove_reply_words "serial virtio" "$cur"; return 0 ;;
     --display) _cove_reply_words "none vnc" "$cur"; return 0 ;;
+    --net-rate) # rate=SIZE/TIME,ops=N/TIME,... (after a comma: the next option)
+        if [[ $cur == *,* ]]; then
+            _cove_reply_words "${cur%,*},rate= ${cur%,*},ops= ${cur%,*},burst= ${cur%,*},ops-burst=" "$cur"
+        else
+            _cove_reply_words "none rate= ops=" "$cur"
+        fi
+        return 0 ;;
+    --cpu-limit) _cove_reply_words "none" "$cur"; return 0 ;;
     --vnc-socket) _cove_reply_files "$cur"; return 0 ;;
     --vnc-port) return 0 ;;
     --net) # MODE, or MODE:NAME with the host's bridges and TAPs (cove networks: cove network list)
@@ -169,7 +178,7 @@ _cove()
         opts="--cpus --memory --cpu-limit --disk-size --from-guest --from --kernel --initrd --append
               --from-disk --format --boot --net --forward --mac --net-allow --net-block --user
               --ssh-key --user-data --dir --no-auto-forward --auto-forward-privileged
-              --display --vnc-port" ;;
+              --display --vnc-port --net-rate" ;;
     run)
         local kernel=0
         for w in "${COMP_WORDS[@]:cmd_i+1:COMP_CWORD-cmd_i-1}"; do
@@ -178,16 +187,16 @@ _cove()
         if [ $kernel = 1 ]; then
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
                   --forward --mac --net-allow --net-block --vsock --console --no-balloon --no-seccomp --dir --display --vnc-socket --auto-forward --no-auto-forward --auto-forward-privileged
-                  --jail --no-jail --cpu-limit"
+                  --jail --no-jail --cpu-limit --net-rate"
         elif [ ${#pos[@]} -gt 0 ]; then
             opts="--no-console --rm --append --disk --forward --console --no-balloon
                   --no-seccomp --dir --display --vnc-port --auto-forward --no-auto-forward --auto-forward-privileged
-                  --jail --no-jail --cpu-limit"
+                  --jail --no-jail --cpu-limit --net-rate"
         else
             opts="--kernel --initrd --append --cpus --memory --firmware --disk --no-rng --net
                   --forward --mac --net-allow --net-block --vsock --console --no-console --rm
                   --no-balloon --no-seccomp --dir --display --vnc-port --vnc-socket --auto-forward --no-auto-forward --auto-forward-privileged
-                  --jail --no-jail --cpu-limit"
+                  --jail --no-jail --cpu-limit --net-rate"
             names=1
         fi ;;
     clone) opts="--insecure"; [ ${#pos[@]} = 0 ] && names=1 ;;
@@ -203,7 +212,8 @@ _cove()
     set)
         opts="--cpus --memory --disk-size --net --forward --no-forwards --mac --net-allow
               --net-block --no-net-rules --dir --no-dirs --disk-options --remove-disk --add-disk
-              --auto-forward --no-auto-forward --auto-forward-privileged --display --vnc-port --cpu-limit"
+              --auto-forward --no-auto-forward --auto-forward-privileged --display --vnc-port --cpu-limit
+              --net-rate"
         [ ${#pos[@]} = 0 ] && names=1 ;;
     console) opts="--web --port"; [ ${#pos[@]} = 0 ] && names=1 ;;
     stop) opts="--timeout --suspend"; names=1 ;;

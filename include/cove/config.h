@@ -47,6 +47,39 @@ enum cove_disk_sync { COVE_DISK_SYNC_FSYNC = 0, COVE_DISK_SYNC_FULL, COVE_DISK_S
  * with O_DIRECT (image files; not NBD). */
 enum cove_disk_cache { COVE_DISK_CACHE_WRITEBACK = 0, COVE_DISK_CACHE_NONE };
 
+/* A rate limit (token buckets, as Firecracker's; docs/SECURITY.md, "Rate limits"): a
+ * bucket of size tokens refilled evenly over refill_ms, plus one_time_burst tokens spent
+ * first. bandwidth counts bytes, ops requests (a disk) or frames (a NIC). size 0: no limit.
+ * Text: `rate=SIZE/TIME,ops=N/TIME[,burst=SIZE][,ops-burst=N]` (TIME: s, ms, Ns, Nms;
+ * "rate=50M/s" is a bucket of 50 MiB refilled each second), or "none". */
+struct cove_bucket_config {
+    uint64_t size;
+    uint32_t refill_ms;
+    uint64_t one_time_burst;
+};
+struct cove_rate_limit {
+    struct cove_bucket_config bandwidth, ops;
+};
+#define COVE_RATE_MAX_REFILL_MS 3600000u
+#define COVE_RATE_TEXT_MAX 96
+static inline bool cove_rate_limit_on(const struct cove_rate_limit *r)
+{
+    return r->bandwidth.size || r->ops.size;
+}
+/* One option of a rate limit ("rate=50M/s", "ops=2000/s", "burst=1G", "ops-burst=500")
+ * into out: 1 taken, 0 when opt is not one of these, -EINVAL with one line naming it
+ * (what: where it came from, "--net-rate"). */
+int cove_rate_option_parse(const char *opt, const char *what, struct cove_rate_limit *out,
+                           struct cove_error *err);
+/* A whole rate limit: comma-separated options or "none" (cut in place); options not given
+ * are unlimited. 0, or -EINVAL with one line. */
+int cove_rate_limit_parse(char *text, const char *what, struct cove_rate_limit *out,
+                          struct cove_error *err);
+/* Checks values from elsewhere (config.json): 0, or -EINVAL naming the field. */
+int cove_rate_limit_check(const struct cove_rate_limit *r, struct cove_error *err);
+/* The text form ("rate=50M/s,ops=2000/s"; "none"); buf of COVE_RATE_TEXT_MAX bytes. */
+const char *cove_rate_limit_text(const struct cove_rate_limit *r, char *buf, size_t len);
+
 /* A disk: an image file, or an NBD export when file is an NBD URI (cove_disk_is_nbd;
  * config.json's key "nbd" instead of "file"); on virtio-blk (/dev/vdX, the default), or
  * with "interface": "nvme" in config.json a namespace of the VM's one NVMe controller on
@@ -57,6 +90,7 @@ struct cove_disk_config {
     enum cove_disk_cache cache;
     enum cove_disk_sync sync;
     bool nvme;
+    struct cove_rate_limit rate; /* "rate_limit"; `--disk PATH,rate=50M/s,ops=2000/s` */
 };
 
 /* Whether file names an NBD export: nbd://, nbds://, nbd+unix://, nbds+unix://. */
@@ -165,6 +199,7 @@ struct cove_config {
     struct cove_net_rule net_rules[COVE_MAX_NET_RULES]; /* egress rules; NAT only */
     unsigned nnet_rules;
     enum cove_auto_forward auto_forward; /* NAT only */
+    struct cove_rate_limit net_rate; /* network.rate_limit: each direction of the NIC */
     char *kernel;   /* required */
     char *initrd;   /* NULL: none */
     char *cmdline;  /* NULL: none */

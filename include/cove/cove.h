@@ -137,6 +137,7 @@ struct cove_create_options {
     unsigned nshares;                       /* at most COVE_MAX_SHARES */
     bool display_vnc;            /* stored display: VNC (docs/DISPLAY.md); else none */
     int vnc_port;                /* with display_vnc: also on 127.0.0.1:vnc_port; 0: none */
+    struct cove_rate_limit net_rate; /* the NIC's rate limit, each direction; zero: none */
 };
 int cove_vm_create(const char *name, const struct cove_create_options *opts,
                    struct cove_error *err);
@@ -157,6 +158,8 @@ struct cove_vm_settings {
     uint64_t memory_mib;    /* 0: unchanged */
     bool set_cpu_limit;     /* replace the CPU limit by cpu_limit_milli (0: no limit) */
     unsigned cpu_limit_milli;
+    bool set_net_rate;      /* replace the NIC's rate limit by net_rate (zero: none) */
+    struct cove_rate_limit net_rate;
     uint64_t disk_size;     /* 0: unchanged; growing only */
     struct cove_net_spec net; /* mode DEFAULT: unchanged; NONE keeps the MAC for later */
     bool set_forwards;      /* replace the stored forwards by these (none: an empty list) */
@@ -318,6 +321,10 @@ struct cove_run_options {
      * cgroup v2 is not available), memory.max of the guest's RAM plus a bounded overhead
      * (where available, else a log line). */
     unsigned cpu_limit_milli;
+    /* The NIC's rate limit for this run instead of the configuration's (set_net_rate;
+     * net_rate zero: none). */
+    bool set_net_rate;
+    struct cove_rate_limit net_rate;
 };
 
 /* The first step of the jail: its own mount, IPC and UTS namespaces for this process,

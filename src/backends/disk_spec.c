@@ -155,7 +155,8 @@ int cove_disk_check_nbd_uri(const char *uri, struct cove_error *err)
 }
 
 static const char spec_forms[] =
-    "use PATH|NBD-URI[,ro][,cache=writeback|none][,sync=full|fsync|none][,if=virtio|nvme]";
+    "use PATH|NBD-URI[,ro][,cache=writeback|none][,sync=full|fsync|none][,if=virtio|nvme]"
+    "[,rate=SIZE/TIME][,ops=N/TIME][,burst=SIZE][,ops-burst=N]";
 
 /* One OPTION into out. what names the text in messages ("--disk 'x,ro'"). */
 static int parse_option(const char *what, const char *opt, struct cove_disk_config *out,
@@ -185,6 +186,9 @@ static int parse_option(const char *what, const char *opt, struct cove_disk_conf
         out->nvme = !strcmp(eq + 1, "nvme");
         return 0;
     }
+    int rc = cove_rate_option_parse(opt, what, &out->rate, err);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
     return cove_error_set(err, -EINVAL, "%s: unknown option '%s'; %s", what, opt, spec_forms);
 }
 
@@ -193,13 +197,18 @@ static int parse_options(char *opts, const char *what, struct cove_disk_config *
                          struct cove_error *err)
 {
     bool seen_ro = false, seen_cache = false, seen_sync = false, seen_if = false;
+    bool seen_rate[4] = {false};
     for (char *opt = opts; opt;) {
         char *next = strchr(opt, ',');
         if (next)
             *next++ = 0;
         bool *seen = !strncmp(opt, "cache=", 6) ? &seen_cache
                      : !strncmp(opt, "sync=", 5) ? &seen_sync
-                     : !strncmp(opt, "if=", 3)   ? &seen_if : &seen_ro;
+                     : !strncmp(opt, "if=", 3)   ? &seen_if
+                     : !strncmp(opt, "rate=", 5) ? &seen_rate[0]
+                     : !strncmp(opt, "ops=", 4)  ? &seen_rate[1]
+                     : !strncmp(opt, "burst=", 6) ? &seen_rate[2]
+                     : !strncmp(opt, "ops-burst=", 10) ? &seen_rate[3] : &seen_ro;
         int rc = parse_option(what, opt, out, err);
         if (rc < 0)
             return rc;
@@ -208,6 +217,9 @@ static int parse_options(char *opts, const char *what, struct cove_disk_config *
         *seen = true;
         opt = next;
     }
+    struct cove_error why;
+    if (cove_rate_limit_check(&out->rate, &why) < 0)
+        return cove_error_set(err, -EINVAL, "%s: %s", what, why.message);
     return 0;
 }
 

@@ -73,6 +73,12 @@ int cli_parse_cpus(const char *text, unsigned *out);
 /* --cpu-limit N: N CPUs' time (0.01-1024) as thousandths of a CPU; with none_ok, "none"
  * is 0 (no limit). */
 int cli_parse_cpu_limit(const char *text, bool none_ok, unsigned *milli);
+/* --net-rate SPEC|none into *out (cove_rate_limit_parse); -1 after one line on stderr. */
+int cli_parse_net_rate(const char *text, struct cove_rate_limit *out);
+#define NET_RATE_HELP(pad)                                                                      \
+    "  --net-rate SPEC   " pad "the NIC's rate limit, each direction (token buckets):\n"         \
+    "                    " pad "rate=SIZE/TIME[,ops=N/TIME][,burst=SIZE][,ops-burst=N], e.g.\n"  \
+    "                    " pad "rate=10M/s,ops=5000/s (frames); none: no limit (the default)\n"
 /* --console serial|virtio: sets *virtio; on error prints one line and returns -1. */
 int cli_parse_console(const char *text, bool *virtio);
 int cli_parse_memory(const char *text, uint64_t *mib);

@@ -41,7 +41,10 @@ static const char run_usage[] =
     "                    what a guest flush does: fsync (the default: fdatasync, or an NBD\n"
     "                    flush), full (also fsync the file's metadata), none (nothing);\n"
     "                    if=nvme makes it a namespace of the VM's NVMe controller\n"
-    "                    (PCIe) instead of virtio-blk: /dev/nvme0n1, nvme0n2... in order\n"
+    "                    (PCIe) instead of virtio-blk: /dev/nvme0n1, nvme0n2... in order;\n"
+    "                    rate=SIZE/TIME,ops=N/TIME[,burst=SIZE][,ops-burst=N] limits a\n"
+    "                    virtio disk's bandwidth and requests (token buckets, e.g.\n"
+    "                    rate=50M/s,ops=2000/s; the guest's requests wait)\n"
     "  --forward tcp|udp:[ADDR:]HOSTPORT:GUESTPORT  forwards a host port (on 127.0.0.1\n"
     "                    unless ADDR) to the guest through the NAT; repeatable\n"
     "  --auto-forward    (NAT) forward the guest's listening ports (a VM NAME: its stored\n"
@@ -63,10 +66,13 @@ static const char run_usage[] =
     "                    and UTS namespaces with only the bundle's run/ visible, the uid of\n"
     "                    the user 'cove' (else 'nobody'), no capabilities; --jail fails\n"
     "                    where it cannot be had\n"
-    "  --cpu-limit N     the VM may use N CPUs' time (e.g. 0.5) through its own cgroup v2\n"
-    "                    (cpu.max; fails without cgroup v2); for a VM NAME instead of its\n"
-    "                    stored limit (cove set --cpu-limit); where cgroup v2 is there the\n"
-    "                    VM's memory is also limited to its RAM + 256 MiB + RAM/8\n"
+    "  --cpu-limit N     the VM may use N CPUs' time (e.g. 0.5) through its own cgroup (v2\n"
+    "                    cpu.max, else v1 cpu.cfs_quota_us; fails without either); for a\n"
+    "                    VM NAME instead of its stored limit (cove set --cpu-limit); with\n"
+    "                    cgroups the VM's memory is also limited to its RAM + 256 MiB +\n"
+    "                    RAM/8\n"
+    NET_RATE_HELP("")
+    "                    (a VM NAME: instead of its stored limit, cove set --net-rate)\n"
     "  --display none|vnc  vnc: a screen (virtio-gpu), keyboard and tablet (virtio-input),\n"
     "                    served over VNC on the Unix socket run/vnc.sock (a VM NAME) or\n"
     "                    --vnc-socket PATH (an ephemeral VM); default: a VM NAME's stored\n"
@@ -159,6 +165,7 @@ static int parse_option(int c, char *arg, struct run_args *a)
     case 'B': a->o.no_balloon = true; break;
     case 'S': a->o.seccomp = false; break;
     case 'L': return cli_parse_cpu_limit(arg, false, &a->o.cpu_limit_milli);
+    case 'W': a->o.set_net_rate = true; return cli_parse_net_rate(arg, &a->o.net_rate);
     case 'J': a->o.jail = true; a->o.jail_auto = false; break;
     case 'j': a->o.jail = a->o.jail_auto = false; break;
     case 'V': a->o.vsock_path = arg; break;
@@ -212,6 +219,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         {"no-seccomp", no_argument, NULL, 'S'},
         {"jail", no_argument, NULL, 'J'},
         {"cpu-limit", required_argument, NULL, 'L'},
+        {"net-rate", required_argument, NULL, 'W'},
         {"no-jail", no_argument, NULL, 'j'},
         {"net", required_argument, NULL, 'N'},
         {"forward", required_argument, NULL, 'f'},

@@ -109,6 +109,21 @@ int cli_parse_cpu_limit(const char *text, bool none_ok, unsigned *milli)
     return 0;
 }
 
+int cli_parse_net_rate(const char *text, struct cove_rate_limit *out)
+{
+    char buf[256];
+    struct cove_error err = {0};
+    if (snprintf(buf, sizeof buf, "%s", text) >= (int)sizeof buf) {
+        cli_error("--net-rate: too long");
+        return -1;
+    }
+    if (cove_rate_limit_parse(buf, "--net-rate", out, &err) < 0) {
+        cli_error("%s", err.message);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_parse_memory(const char *text, uint64_t *mib)
 {
     uint64_t bytes;
@@ -269,7 +284,7 @@ static const char create_usage[] =
     "                   [--net nat|none|tap:IFNAME|bridge:BRIDGE|network:NAME]\n"
     "                   [--forward SPEC]... [--mac MAC]\n"
     "                   [--net-allow CIDR[:PORT]]... [--net-block CIDR]...\n"
-    "                   [--no-auto-forward | --auto-forward-privileged]\n"
+    "                   [--no-auto-forward | --auto-forward-privileged] [--net-rate SPEC]\n"
     "                   [--dir [NAME:]PATH[:ro]]... [--display none|vnc [--vnc-port PORT]]\n"
     "\n"
     "Makes a new VM bundle. From the default guest (the default) the disk holds an ext4\n"
@@ -277,7 +292,8 @@ static const char create_usage[] =
     "  --cpus N           virtual CPUs, 1-32 (default 1)\n"
     "  --memory SIZE      guest memory, e.g. 512M or 2G; a bare number is MiB (default 512M)\n"
     "  --cpu-limit N      the CPUs' time the VM may use at each run, e.g. 0.5 (cgroup v2\n"
-    "                     cpu.max: such a VM runs only where cgroup v2 is; default none)\n"
+    "                     cpu.max or v1 cpu.cfs_quota_us: such a VM runs only where cgroups\n"
+    "                     are writable; default none)\n"
     "  --disk-size SIZE   disk size, e.g. 8G; a bare number is GiB (default 8G; sparse; with\n"
     "                     --from-disk the image's size, and a larger one grows it)\n"
     "  --from-guest default  the default guest (COVE_GUEST_DIR, else the installed one)\n"
@@ -305,6 +321,7 @@ static const char create_usage[] =
     "  --mac MAC          the interface's MAC (default: random 52:54:00:xx:xx:xx)\n"
     NET_RULES_HELP(" ")
     AUTO_FORWARD_HELP(" ")
+    NET_RATE_HELP(" ")
     "  --dir [NAME:]PATH[:ro]  a host directory shared at every run (virtio-fs), mounted in\n"
     "                     the guest at /mnt/cove/NAME (NAME: PATH's last component);\n"
     "                     repeatable, at most 4; granted by this cove only (docs/BUNDLES.md)\n"
@@ -314,9 +331,10 @@ int cmd_create(int argc, char **argv)
 {
     enum { O_CPUS = 256, O_CPU_LIMIT, O_MEMORY, O_DISK_SIZE, O_FROM_GUEST, O_FROM, O_KERNEL, O_INITRD,
            O_APPEND, O_FROM_DISK, O_FORMAT, O_BOOT, O_USER, O_SSH_KEY, O_USER_DATA, O_DIR,
-           O_DISPLAY, O_VNC_PORT };
+           O_DISPLAY, O_VNC_PORT, O_NET_RATE };
     static const struct option options[] = {
         {"cpu-limit", required_argument, NULL, O_CPU_LIMIT},
+        {"net-rate", required_argument, NULL, O_NET_RATE},
         {"cpus", required_argument, NULL, O_CPUS},
         {"memory", required_argument, NULL, O_MEMORY},
         {"disk-size", required_argument, NULL, O_DISK_SIZE},
@@ -356,6 +374,10 @@ int cmd_create(int argc, char **argv)
         switch (c) {
         case O_CPU_LIMIT:
             if (cli_parse_cpu_limit(optarg, false, &o.cpu_limit_milli) < 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case O_NET_RATE:
+            if (cli_parse_net_rate(optarg, &o.net_rate) < 0)
                 return CLI_EXIT_USAGE;
             break;
         case O_CPUS:
@@ -793,9 +815,13 @@ int cmd_get(int argc, char **argv)
         print_memory_use(&v.memory);
         for (unsigned i = 0; i < v.config.ndisks; i++) {
             const struct cove_disk_config *d = &v.config.disks[i];
-            printf("disk %u:    %s%s%s, cache=%s, sync=%s\n", i, d->file,
+            char rate[COVE_RATE_TEXT_MAX];
+            printf("disk %u:    %s%s%s, cache=%s, sync=%s%s%s\n", i, d->file,
                    d->nvme ? " (nvme)" : "", d->read_only ? ", ro" : "",
-                   cove_disk_cache_name(d->cache), cove_disk_sync_name(d->sync));
+                   cove_disk_cache_name(d->cache), cove_disk_sync_name(d->sync),
+                   cove_rate_limit_on(&d->rate) ? ", " : "",
+                   cove_rate_limit_on(&d->rate) ? cove_rate_limit_text(&d->rate, rate, sizeof rate)
+                                                : "");
         }
         printf("kernel:    %s\n", v.config.kernel);
         if (v.config.initrd)
@@ -821,6 +847,10 @@ int cmd_get(int argc, char **argv)
                 printf("forward:   %s\n", v.config.forwards[i]);
         } else {
             printf("network:   none\n");
+        }
+        if (cove_config_has_net(&v.config) && cove_rate_limit_on(&v.config.net_rate)) {
+            char rate[COVE_RATE_TEXT_MAX];
+            printf("net rate:  %s\n", cove_rate_limit_text(&v.config.net_rate, rate, sizeof rate));
         }
         if (cove_config_has_net(&v.config) && v.config.net.mode == COVE_NET_NAT)
             printf("auto-forwarding: %s\n", v.config.auto_forward == COVE_AUTOFWD_OFF ? "off"
@@ -954,7 +984,7 @@ int cmd_set(int argc, char **argv)
 {
     static const char usage[] =
         "usage: cove set NAME [--cpus N] [--memory SIZE] [--disk-size SIZE]\n"
-        "                [--cpu-limit N|none]\n"
+        "                [--cpu-limit N|none] [--net-rate SPEC|none]\n"
         "                [--net MODE] [--forward SPEC]... [--no-forwards] [--mac MAC]\n"
         "                [--net-allow CIDR[:PORT]]... [--net-block CIDR]... [--no-net-rules]\n"
         "                [--auto-forward | --no-auto-forward | --auto-forward-privileged]\n"
@@ -966,7 +996,7 @@ int cmd_set(int argc, char **argv)
         "to the configured memory, which gives it all back), for this run; the configured\n"
         "memory, the most the VM can have, stays for the next boot.\n"
         "  --cpu-limit N|none the CPUs' time the VM may use at each run, e.g. 0.5 (cgroup v2\n"
-        "                     cpu.max); none removes the limit\n"
+        "                     cpu.max or v1 cpu.cfs_quota_us); none removes the limit\n"
         NET_OPTIONS_HELP(" ")
         "                     (forwards and egress rules need nat)\n"
         "  --forward SPEC     replaces the stored forwards by the ones given (repeatable):\n"
@@ -976,6 +1006,7 @@ int cmd_set(int argc, char **argv)
         NET_RULES_HELP(" ")
         "                     (given, they replace the stored rules)\n"
         "  --no-net-rules     removes every stored egress rule\n"
+        NET_RATE_HELP(" ")
         "  --auto-forward     (NAT) forwards the guest's listening ports 1024-65535 again\n"
         AUTO_FORWARD_HELP(" ")
         "  --dir [NAME:]PATH[:ro]  replaces the stored shared directories by the ones given\n"
@@ -983,8 +1014,10 @@ int cmd_set(int argc, char **argv)
         "  --no-dirs          removes every stored shared directory\n"
         "  --disk-options N:OPTIONS  replaces disk N's options (N as cove get lists the\n"
         "                     disks, from 0): ro, cache=writeback|none, sync=full|fsync|none,\n"
-        "                     comma-separated; those not given take their defaults (rw,\n"
-        "                     cache=writeback, sync=fsync)\n"
+        "                     a rate limit (rate=SIZE/TIME, ops=N/TIME, burst=SIZE,\n"
+        "                     ops-burst=N: e.g. rate=50M/s,ops=2000/s), comma-separated;\n"
+        "                     those not given take their defaults (rw, cache=writeback,\n"
+        "                     sync=fsync, no limit)\n"
         "  --remove-disk N    removes disk N, an NBD disk (the VM's images are its own)\n"
         "  --add-disk NBD-URI[,OPTIONS]  stores an NBD export as one more disk (repeatable):\n"
         "                     nbd://HOST[:PORT]/EXPORT, nbds://... (TLS),\n"
@@ -992,10 +1025,11 @@ int cmd_set(int argc, char **argv)
         DISPLAY_OPTIONS_HELP
         "                     (--display none drops the port; vnc keeps it)\n";
     enum { O_CPUS = 256, O_CPU_LIMIT, O_MEMORY, O_DISK_SIZE, O_NO_FORWARDS, O_DIR, O_NO_DIRS, O_NO_RULES,
-           O_DISPLAY, O_VNC_PORT };
+           O_DISPLAY, O_VNC_PORT, O_NET_RATE };
     static const struct option options[] = {
         {"cpu-limit", required_argument, NULL, O_CPU_LIMIT},
         {"cpus", required_argument, NULL, O_CPUS},
+        {"net-rate", required_argument, NULL, O_NET_RATE},
         {"memory", required_argument, NULL, O_MEMORY},
         {"disk-size", required_argument, NULL, O_DISK_SIZE},
         {"net", required_argument, NULL, O_NET},
@@ -1030,6 +1064,11 @@ int cmd_set(int argc, char **argv)
             if (cli_parse_cpu_limit(optarg, true, &s.cpu_limit_milli) < 0)
                 return CLI_EXIT_USAGE;
             s.set_cpu_limit = true;
+            break;
+        case O_NET_RATE:
+            if (cli_parse_net_rate(optarg, &s.net_rate) < 0)
+                return CLI_EXIT_USAGE;
+            s.set_net_rate = true;
             break;
         case O_CPUS:
             if (cli_parse_cpus(optarg, &s.cpus) < 0)
@@ -1112,9 +1151,10 @@ int cmd_set(int argc, char **argv)
     }
     bool net = s.net.mode || s.set_forwards || s.mac || s.set_net_rules || s.auto_forward;
     bool other = s.set_shares || s.disk_options || s.remove_disk || s.nadd_disks ||
-                 s.set_display || s.vnc_port || s.set_cpu_limit;
+                 s.set_display || s.vnc_port || s.set_cpu_limit || s.set_net_rate;
     if (!s.cpus && !s.memory_mib && !s.disk_size && !net && !other) {
-        cli_error("nothing to change; pass --cpus, --memory, --cpu-limit, --disk-size, --net, "
+        cli_error("nothing to change; pass --cpus, --memory, --cpu-limit, --net-rate, "
+                  "--disk-size, --net, "
                   "--forward, --no-forwards, --mac, --net-allow, --net-block, --no-net-rules, "
                   "--auto-forward, --no-auto-forward, --auto-forward-privileged, --dir, "
                   "--no-dirs, --disk-options, --remove-disk, --add-disk, --display or "

@@ -41,6 +41,7 @@ struct machine_disk {
     /* Already open (block_open): the machine borrows it and leaves it open, so that a
      * confined run opens nothing when the guest reboots. NULL: open path. */
     struct block_attachment *open;
+    struct cove_rate_limit rate; /* virtio-blk only (an NVMe namespace is not limited) */
 };
 
 /* virtio-mmio slots of the virt board: the most virtio devices a machine has. */
@@ -61,6 +62,7 @@ struct machine_net {
     unsigned nforwards;
     struct net_egress egress;           /* NAT */
     const char *hostname;               /* network: the VM's name for its DNS, or NULL */
+    struct cove_rate_limit rate;        /* each direction */
 };
 
 /* A shared directory: virtio-fs served by its own virtiofsd, the guest mounts it with

@@ -93,6 +93,10 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
         struct virtio_mmio *t;
         if ((rc = virtio_blk_create(&p, disk, &t, err)) < 0)
             return rc;
+        if ((rc = virtio_blk_set_rate(t, &d->rate, err)) < 0) {
+            virtio_mmio_destroy(t);
+            return rc;
+        }
         if ((rc = place(m, &next_slot, t, err)) < 0)
             return rc;
     }
@@ -115,6 +119,10 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
         struct virtio_mmio *t;
         if ((rc = virtio_net_create(&p, nat, net->mac, net->mac_configured, &t, NULL, err)) < 0)
             return rc;
+        if ((rc = virtio_net_set_rate(t, &net->rate, err)) < 0) {
+            virtio_mmio_destroy(t);
+            return rc;
+        }
         if ((rc = place(m, &next_slot, t, err)) < 0)
             return rc;
         bool is_nat = net->spec.mode != COVE_NET_TAP && net->spec.mode != COVE_NET_BRIDGE &&

@@ -382,6 +382,7 @@ int cove_vm_create(const char *name, const struct cove_create_options *o, struct
         .net = {.mode = COVE_NET_NAT},
         .display_vnc = o->display_vnc,
         .vnc_port = o->display_vnc ? o->vnc_port : 0,
+        .net_rate = o->net_rate,
     };
     if (o->vnc_port && !o->display_vnc)
         return cove_error_set(err, -EINVAL, "a VNC port needs a display: add --display vnc");
@@ -556,7 +557,9 @@ int cove_vm_set(const char *name, const struct cove_vm_settings *set, struct cov
         if (rc == 0 && display)
             rc = set_display(&cfg, set, err);
         if (rc == 0 && (set->cpus || set->memory_mib || network || set->set_shares || disks ||
-                        display || set->set_cpu_limit)) {
+                        display || set->set_cpu_limit || set->set_net_rate)) {
+            if (set->set_net_rate)
+                cfg.net_rate = set->net_rate;
             if (set->cpus)
                 cfg.cpus = set->cpus;
             if (set->set_cpu_limit)

@@ -143,6 +143,77 @@ static int check_element(struct ctx *c, const char *array, size_t i, const json_
     return check_keys(c, d, prefix, keys);
 }
 
+/* A rate limit, as Firecracker's RateLimiter: {"bandwidth": {"size", "refill_time",
+ * "one_time_burst"}, "ops": {...}}, sizes in bytes or operations, refill_time in ms; each
+ * bucket optional (absent: no limit). */
+static int parse_bucket(struct ctx *c, const json_t *obj, const char *key, const char *prefix,
+                        struct cove_bucket_config *b)
+{
+    static const char *const keys[] = {"size", "refill_time", "one_time_burst", NULL};
+    char path[96], sub[112];
+    snprintf(path, sizeof path, "%s.%s", prefix, key);
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_object(v))
+        return bad(c, path, "must be an object {\"size\", \"refill_time\", "
+                   "\"one_time_burst\"}", v);
+    snprintf(sub, sizeof sub, "%s.", path);
+    int rc = check_keys(c, v, sub, keys);
+    uint64_t size = 0, ms = 0, burst = 0;
+    snprintf(sub, sizeof sub, "%s.size", path);
+    if (rc == 0)
+        rc = get_uint(c, v, "size", sub, 1, 1ll << 60, "", &size);
+    snprintf(sub, sizeof sub, "%s.refill_time", path);
+    if (rc == 0)
+        rc = get_uint(c, v, "refill_time", sub, 1, COVE_RATE_MAX_REFILL_MS, " (ms)", &ms);
+    snprintf(sub, sizeof sub, "%s.one_time_burst", path);
+    if (rc == 0 && json_object_get(v, "one_time_burst"))
+        rc = get_uint(c, v, "one_time_burst", sub, 0, 1ll << 60, "", &burst);
+    *b = (struct cove_bucket_config){size, (uint32_t)ms, burst};
+    return rc;
+}
+
+static int parse_rate(struct ctx *c, const json_t *parent, const char *prefix,
+                      struct cove_rate_limit *r)
+{
+    static const char *const keys[] = {"bandwidth", "ops", NULL};
+    char path[80], sub[88];
+    snprintf(path, sizeof path, "%s.rate_limit", prefix);
+    json_t *v = json_object_get(parent, "rate_limit");
+    *r = (struct cove_rate_limit){0};
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_object(v))
+        return bad(c, path, "must be an object {\"bandwidth\", \"ops\"}", v);
+    snprintf(sub, sizeof sub, "%s.", path);
+    int rc = check_keys(c, v, sub, keys);
+    if (rc == 0)
+        rc = parse_bucket(c, v, "bandwidth", path, &r->bandwidth);
+    if (rc == 0)
+        rc = parse_bucket(c, v, "ops", path, &r->ops);
+    return rc;
+}
+
+static json_t *bucket_json(const struct cove_bucket_config *b)
+{
+    json_t *o = json_pack("{s:I, s:I}", "size", (json_int_t)b->size, "refill_time",
+                          (json_int_t)b->refill_ms);
+    if (o && b->one_time_burst)
+        json_object_set_new(o, "one_time_burst", json_integer((json_int_t)b->one_time_burst));
+    return o;
+}
+
+static json_t *rate_json(const struct cove_rate_limit *r)
+{
+    json_t *o = json_object();
+    if (o && r->bandwidth.size)
+        json_object_set_new(o, "bandwidth", bucket_json(&r->bandwidth));
+    if (o && r->ops.size)
+        json_object_set_new(o, "ops", bucket_json(&r->ops));
+    return o;
+}
+
 /* A disk's "cache" and "sync" (absent: the defaults). */
 static int parse_disk_modes(struct ctx *c, const json_t *d, size_t i, struct cove_disk_config *dc)
 {
@@ -176,7 +247,7 @@ static int parse_disk_nbd(struct ctx *c, const json_t *d, size_t i, struct cove_
 static int parse_disks(struct ctx *c, const json_t *root, struct cove_config *cfg)
 {
     static const char *const keys[] = {"file", "nbd", "read_only", "cache", "sync", "interface",
-                                       NULL};
+                                       "rate_limit", NULL};
     static const char form[] = "must be an object {\"file\" or \"nbd\", \"read_only\", "
                                "\"cache\", \"sync\", \"interface\"}";
     json_t *arr = json_object_get(root, "disks");
@@ -219,6 +290,9 @@ static int parse_disks(struct ctx *c, const json_t *root, struct cove_config *cf
                                              !strcmp(json_string_value(itf), "nvme"))))
             return bad(c, path, "must be \"virtio\" or \"nvme\"", itf);
         dc->nvme = itf && !strcmp(json_string_value(itf), "nvme");
+        snprintf(path, sizeof path, "disks[%zu]", i);
+        if ((rc = parse_rate(c, d, path, &dc->rate)) < 0)
+            return rc;
     }
     return 0;
 }
@@ -264,7 +338,7 @@ static int parse_net_rules(struct ctx *c, const json_t *net, bool allow, struct 
 static int parse_network(struct ctx *c, const json_t *root, struct cove_config *cfg)
 {
     static const char *const keys[] = {"mode",  "nat",   "mac",          "forwards",
-                                       "allow", "block", "auto_forward", NULL};
+                                       "allow", "block", "auto_forward", "rate_limit", NULL};
     json_t *net = json_object_get(root, "network");
     if (!net || json_is_null(net))
         return 0;
@@ -305,6 +379,8 @@ static int parse_network(struct ctx *c, const json_t *root, struct cove_config *
     }
     if ((rc = parse_net_rules(c, net, true, cfg)) < 0 ||
         (rc = parse_net_rules(c, net, false, cfg)) < 0)
+        return rc;
+    if ((rc = parse_rate(c, net, "network", &cfg->net_rate)) < 0)
         return rc;
     json_t *af = json_object_get(net, "auto_forward");
     if (af && !json_is_null(af)) {
@@ -725,6 +801,8 @@ char *cove_config_to_json(const struct cove_config *cfg)
                               "sync", cove_disk_sync_name(d->sync));
         if (o && d->nvme) /* left out for virtio, the default */
             json_object_set_new(o, "interface", json_string("nvme"));
+        if (o && cove_rate_limit_on(&d->rate))
+            json_object_set_new(o, "rate_limit", rate_json(&d->rate));
         json_array_append_new(disks, o);
     }
     json_object_set_new(root, "disks", disks);
@@ -753,6 +831,8 @@ char *cove_config_to_json(const struct cove_config *cfg)
         if (cfg->auto_forward == COVE_AUTOFWD_OFF || cfg->auto_forward == COVE_AUTOFWD_ALL)
             json_object_set_new(net, "auto_forward",
                                 json_string(cove_auto_forward_name(cfg->auto_forward)));
+        if (cove_rate_limit_on(&cfg->net_rate))
+            json_object_set_new(net, "rate_limit", rate_json(&cfg->net_rate));
         json_object_set_new(root, "network", net);
     }
     json_object_set_new(root, "boot", boot_json(cfg));

@@ -36,6 +36,7 @@ int store_set_disks(struct cove_config *cfg, const struct cove_vm_settings *set,
         d->cache = set->disk_modes.cache;
         d->sync = set->disk_modes.sync;
         d->nvme = set->disk_modes.nvme;
+        d->rate = set->disk_modes.rate;
     }
     if (set->remove_disk) {
         if ((rc = check_index(cfg, set->remove_disk, "--remove-disk", err)) < 0)

@@ -18,8 +18,9 @@
  * shows it), and keeps only stdin/stdout/stderr and its end of a SOCK_SEQPACKET pair as
  * HELPER_FD: no disk (nor its lock), no socket of the VM; it keeps the host's file
  * system when this process prepared a jail (its own mount namespace: confined.h). In this
- * process it returns the child's pid and *sock is its end (close-on-exec); -errno on
- * failure. */
+ * process it returns the child's pid once the child has left the jail's namespace (so a
+ * jail entered right after cannot be copied), and *sock is its end (close-on-exec);
+ * -errno on failure (-ECHILD: the child died first). */
 pid_t helper_fork(const char *name, int *sock);
 
 #endif

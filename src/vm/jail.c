@@ -21,6 +21,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -84,6 +85,41 @@ void jail_user(uid_t *uid, gid_t *gid, char *name, size_t n)
     *uid = 65534;
     *gid = 65534;
     snprintf(name, n, "65534");
+}
+
+/* The lock of this process's uid slot: held (open, flock) until the process ends. */
+static int uid_slot_fd = -1;
+static uid_t uid_slot;
+
+int jail_uid_take(uid_t *uid, struct cove_error *err)
+{
+    if (uid_slot_fd >= 0) { /* this process has its uid already */
+        *uid = uid_slot;
+        return 0;
+    }
+    if (mkdir("/run/cove", 0755) < 0 && errno != EEXIST)
+        return cove_error_set(err, -errno, "/run/cove: %s", strerror(errno));
+    if (mkdir(JAIL_UID_DIR, 0700) < 0 && errno != EEXIST)
+        return cove_error_set(err, -errno, JAIL_UID_DIR ": %s", strerror(errno));
+    struct stat st;
+    if (lstat(JAIL_UID_DIR, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+        (st.st_mode & 022))
+        return cove_error_set(err, -EPERM, JAIL_UID_DIR " is not a directory of root's that "
+                              "only root can write");
+    for (unsigned i = 0; i < JAIL_UID_COUNT; i++) {
+        char path[64];
+        snprintf(path, sizeof path, JAIL_UID_DIR "/%u", JAIL_UID_BASE + i);
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+            return cove_error_set(err, -errno, "%s: %s", path, strerror(errno));
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            uid_slot_fd = fd;
+            *uid = uid_slot = JAIL_UID_BASE + i;
+            return 0;
+        }
+        close(fd);
+    }
+    return cove_error_set(err, -EBUSY, "all %u uids of the range are taken", JAIL_UID_COUNT);
 }
 
 static int fail(struct cove_error *err, const char *what, const char *path)
@@ -212,7 +248,16 @@ int jail_enter(const char *dir, const char *const *writable, unsigned nwritable,
     uid_t uid;
     gid_t gid;
     char name[32];
-    jail_user(&uid, &gid, name, sizeof name); /* /etc/passwd: before the root goes */
+    /* a uid of its own (and the same gid), so that no other VM's VMM can signal it */
+    struct cove_error why = {0};
+    if (jail_uid_take(&uid, &why) == 0) {
+        gid = (gid_t)uid;
+        snprintf(name, sizeof name, "%u", (unsigned)uid);
+    } else {
+        jail_user(&uid, &gid, name, sizeof name); /* /etc/passwd: before the root goes */
+        log_warn("jail: no uid of its own for this VM (%s); running as %s, shared with "
+                 "other jailed VMs", why.message[0] ? why.message : "?", name);
+    }
     uid_t owner = geteuid();
     int rc = make_root(dir, err);
     if (rc == 0)

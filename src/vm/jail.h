@@ -19,8 +19,18 @@
 
 #include <cove/cove.h>
 
-/* The user a jailed VMM runs as: "cove" when that user exists, else "nobody", else
- * 65534:65534. */
+/* A uid per VM (docs/SECURITY.md, "The jail"): a jailed VMM runs as uid and gid
+ * JAIL_UID_BASE + N, the first N whose lock file JAIL_UID_DIR/UID it can flock; the lock
+ * is held until the process ends (a kill -9 frees it), so two running VMs never share one. */
+#define JAIL_UID_BASE 1600000000u
+#define JAIL_UID_COUNT 4096u
+#define JAIL_UID_DIR "/run/cove/jail-uids"
+
+/* Takes this process's uid (root only): 0 with *uid set, or a negative errno with err set. */
+int jail_uid_take(uid_t *uid, struct cove_error *err);
+
+/* The user a jailed VMM runs as where it cannot have a uid of its own: "cove" when that
+ * user exists, else "nobody", else 65534:65534. */
 void jail_user(uid_t *uid, gid_t *gid, char *name, size_t n);
 
 bool jail_prepared(void);

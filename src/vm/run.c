@@ -434,12 +434,14 @@ static int resolve_disks(struct run_ctx *c, const struct cove_run_options *o,
         }
         /* a bundle's URIs read no host files; an ephemeral VM's come from its command line */
         c->disks[c->ndisks++] =
-            (struct machine_disk){path, d->read_only, d->cache, d->sync, !c->name, d->nvme, NULL};
+            (struct machine_disk){path, d->read_only, d->cache, d->sync, !c->name, d->nvme, NULL,
+                                  d->rate};
     }
     for (unsigned i = 0; i < o->nextra_disks; i++) {
         const struct cove_disk_config *d = &o->extra_disks[i];
         c->disks[c->ndisks++] =
-            (struct machine_disk){d->file, d->read_only, d->cache, d->sync, true, d->nvme, NULL};
+            (struct machine_disk){d->file, d->read_only, d->cache, d->sync, true, d->nvme, NULL,
+                                  d->rate};
     }
     /* Open (and locked) for the whole run, as the boot files are: each machine borrows
      * them (machine_disk.open), and an NBD export keeps its connection across reboots. */
@@ -515,6 +517,7 @@ static int resolve_network(struct run_ctx *c, const struct cove_run_options *o,
         return 0;
     }
     c->net.spec = cfg->net;
+    c->net.rate = o->set_net_rate ? o->net_rate : cfg->net_rate;
     c->net.hostname = c->name; /* what other VMs on a cove network call it */
     if (cfg->net.mode != COVE_NET_NAT && (cfg->nforwards || o->nforwards || cfg->nnet_rules)) {
         char text[COVE_NET_NAME_MAX + 16];

@@ -47,6 +47,7 @@ static const char *const allowed[] = {
     "pwritev2", "lseek", "close", "dup", "dup2", "dup3", "fcntl", "fstat", "newfstatat",
     "statx", "fstatfs", "fsync", "fdatasync", "fallocate", "ftruncate", "flock",
     "pipe2", "eventfd2", "fchmod",
+    "timerfd_create", "timerfd_settime", "timerfd_gettime", /* rate limits: a throttled queue's timer */
     "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_ctl", "epoll_wait",
     "epoll_pwait", "epoll_pwait2",
     /* virtiofsd and the vsock bridges' children are reaped; entropy for virtio-rng */

@@ -3,6 +3,10 @@
 # each for a bounded time. A crash leaves its input in tests/fuzz/corpus/<target>/
 # (replayed from then on by the unit tests test_fuzz_<target>) and fails this script.
 #   tests/fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]      (default 20 s, all targets)
+# For long runs (scripts/fuzz.sh): FUZZ_JOBS=N runs N targets at once (default 1);
+# FUZZ_KEEP=1 merges what a clean run grew into tests/fuzz/corpus/<target> (libFuzzer's
+# -merge=1: only inputs that add coverage); FUZZ_STATS=FILE appends a line per target:
+# "TARGET SECONDS EXECUTIONS CORPUS_FILES ok|FAILED".
 set -u
 cd "$(dirname "$0")/../.."
 SECONDS_EACH=${1:-20}
@@ -16,7 +20,7 @@ mkdir -p "$OUT"
 LIB_SRCS=(src/devices/*.c src/devices/virtio/*.c src/devices/nvme/*.c src/devices/pci/*.c src/backends/*.c src/disk/*.c src/util/log.c src/util/error.c
           src/util/fdio.c src/util/usock.c src/util/confined.c src/util/crc32c.c src/util/state_format.c src/vm/http.c
           src/agent/agent_frame.c src/store/config.c src/store/share_spec.c src/display/ws.c src/display/web_route.c
-          src/oci/manifest.c src/oci/digest.c src/util/size.c)
+          src/oci/manifest.c src/oci/digest.c src/util/size.c src/util/ratelimit.c)
 COMMON=(-std=gnu11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc -Wall -Wextra -Werror
         -Wno-unused-parameter -fno-sanitize-recover=undefined -fno-omit-frame-pointer -pthread)
 LIBS=$(pkg-config --libs slirp jansson libnbd libcrypto)
@@ -33,7 +37,37 @@ printf '%s\n' "${LIB_SRCS[@]}" |
 rm -f "$OUT/libcove-fuzz.a"
 ar rcs "$OUT/libcove-fuzz.a" "$OUT"/obj/*.o
 
+# one target's run (after its build): its result in $OUT/$t.rc, its figures in FUZZ_STATS
+run_one() {
+    local t=$1 bin="$OUT/fuzz_$1" corpus=tests/fuzz/corpus/$1 work="$OUT/corpus-$1" rc=0 t0 t1
+    mkdir -p "$work" "$corpus"  # new coverage stays out of the tree; crashes land in $corpus
+    echo "== fuzz $t (${SECONDS_EACH}s)"
+    t0=$(date +%s)
+    if ! "$bin" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
+            -artifact_prefix="$corpus/" -print_final_stats=1 "$work" "$corpus" \
+            >"$OUT/$t.log" 2>&1; then
+        echo "fuzz: $t FAILED; see $OUT/$t.log; the input is in $corpus/" >&2
+        grep -E 'ERROR|SUMMARY|Test unit written' "$OUT/$t.log" | head -n 5 >&2
+        rc=1
+    else
+        grep -E '^stat::number_of_executed_units|cov:' "$OUT/$t.log" | tail -n 2
+        if [ "${FUZZ_KEEP:-0}" = 1 ]; then
+            "$bin" -merge=1 -timeout=10 -rss_limit_mb=2048 "$corpus" "$work" >"$OUT/$t.merge.log" 2>&1 ||
+                { echo "fuzz: $t: merging the corpus failed; see $OUT/$t.merge.log" >&2; rc=1; }
+        fi
+    fi
+    t1=$(date +%s)
+    if [ -n "${FUZZ_STATS:-}" ]; then
+        local execs files
+        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$OUT/$t.log" | tail -n 1)
+        files=$(find "$corpus" -maxdepth 1 -type f | wc -l)
+        echo "$t $((t1 - t0)) ${execs:-0} $files $([ $rc = 0 ] && echo ok || echo FAILED)" >>"$FUZZ_STATS"
+    fi
+    echo $rc >"$OUT/$t.rc"
+}
+
 failed=0
+built=()
 for t in "${TARGETS[@]}"; do
     bin="$OUT/fuzz_$t"
     if ! "$CC" "${COMMON[@]}" -fsanitize=fuzzer,address,undefined -o "$bin" \
@@ -42,19 +76,22 @@ for t in "${TARGETS[@]}"; do
         failed=1
         continue
     fi
-    corpus=tests/fuzz/corpus/$t
-    work="$OUT/corpus-$t"   # new coverage stays out of the tree; crashes land in $corpus
-    mkdir -p "$work" "$corpus"
-    echo "== fuzz $t (${SECONDS_EACH}s)"
-    if ! "$bin" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
-            -artifact_prefix="$corpus/" -print_final_stats=1 "$work" "$corpus" \
-            >"$OUT/$t.log" 2>&1; then
-        echo "fuzz: $t FAILED; see $OUT/$t.log; the input is in $corpus/" >&2
-        grep -E 'ERROR|SUMMARY|Test unit written' "$OUT/$t.log" | head -n 5 >&2
-        failed=1
-    else
-        grep -E '^stat::number_of_executed_units|cov:' "$OUT/$t.log" | tail -n 2
+    built+=("$t")
+done
+running=0
+for t in "${built[@]}"; do
+    rm -f "$OUT/$t.rc"
+    if [ "${FUZZ_JOBS:-1}" -le 1 ]; then
+        run_one "$t"
+        continue
     fi
+    [ "$running" -lt "$FUZZ_JOBS" ] || { wait -n; running=$((running - 1)); }
+    run_one "$t" &
+    running=$((running + 1))
+done
+wait
+for t in "${built[@]}"; do
+    [ "$(cat "$OUT/$t.rc" 2>/dev/null)" = 0 ] || failed=1
 done
 [ "$failed" -eq 0 ] && echo "fuzz: all targets ran clean"
 exit "$failed"

@@ -54,7 +54,7 @@ exactly "clone connect console cp create" -- cove c
 exactly "--verbose --version" -- cove --v
 offers create -- cove -v cr
 
-offers --cpus --memory --cpu-limit --disk-size --from-guest --kernel --initrd --append --help -- cove create dev --
+offers --cpus --memory --cpu-limit --net-rate --disk-size --from-guest --kernel --initrd --append --help -- cove create dev --
 offers --from-disk --format --boot --net --forward --mac --dir -- cove create dev --
 offers --cpus --cpu-limit --forward --no-forwards --dir --no-dirs -- cove set alpha --
 exactly "$TMP/files" -- cove set alpha --dir "$TMP/fi"
@@ -62,13 +62,15 @@ exactly "direct firmware" -- cove create dev --boot ""
 exactly "cdisk qcow2 raw" -- cove create dev --from-disk x --format ""
 exactly "$TMP/files/disk.img" -- cove create dev --from-disk "$TMP/files/d"
 offers --kernel --no-console --rm --firmware --net -- cove run --
-exactly "--append --auto-forward --auto-forward-privileged --console --cpu-limit --dir --disk --display --forward --help --jail --no-auto-forward --no-balloon --no-console --no-jail --no-seccomp --rm --vnc-port" -- cove run alpha --
+exactly "--append --auto-forward --auto-forward-privileged --console --cpu-limit --dir --disk --display --forward --help --jail --net-rate --no-auto-forward --no-balloon --no-console --no-jail --no-seccomp --rm --vnc-port" -- cove run alpha --
 offers --initrd --firmware --no-rng --no-balloon --no-seccomp --jail --cpu-limit --vsock -- cove run --kernel "$TMP/files/vmlinux" --
 offers --no-auto-forward --auto-forward-privileged -- cove create x --
 offers --auto-forward --no-auto-forward --auto-forward-privileged -- cove set alpha --
 offers -i -t -e -w --timeout --exec-timeout --vsock -- cove exec alpha -
 exactly "--all --help --vsock --wait" -- cove ip alpha --
 exactly "--format --help" -- cove list --
+exactly "none ops= rate=" -- cove set alpha --net-rate ""
+exactly "rate=1M/s,burst= rate=1M/s,ops-burst= rate=1M/s,ops= rate=1M/s,rate=" -- cove run alpha --net-rate rate=1M/s,
 exactly "--help --suspend --timeout" -- cove stop alpha --
 offers suspend -- cove sus
 offers alpha beta -- cove suspend ""
@@ -130,7 +132,7 @@ exactly "cdisk raw" -- cove disk convert a b --to ""
 exactly "$TMP/files/vmlinux" -- cove run --kernel "$TMP/files/vm"
 exactly "$TMP/files/disk.img" -- cove run alpha --disk "$TMP/files/di"
 exactly "x.img,if=nvme x.img,if=virtio" -- cove run alpha --disk "x.img,if"
-exactly "x.img,ro,cache=none x.img,ro,cache=writeback x.img,ro,if=nvme x.img,ro,if=virtio x.img,ro,ro x.img,ro,rw x.img,ro,sync=fsync x.img,ro,sync=full x.img,ro,sync=none" -- cove run --kernel k --disk "x.img,ro,"
+exactly "x.img,ro,burst= x.img,ro,cache=none x.img,ro,cache=writeback x.img,ro,if=nvme x.img,ro,if=virtio x.img,ro,ops-burst= x.img,ro,ops= x.img,ro,rate= x.img,ro,ro x.img,ro,rw x.img,ro,sync=fsync x.img,ro,sync=full x.img,ro,sync=none" -- cove run --kernel k --disk "x.img,ro,"
 exactly "$TMP/files/disk.img" -- cove disk info "$TMP/files/di"
 exactly "$TMP/files/vmlinux" -- cove create dev --kernel "$TMP/files/v"
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The jail (docs/SECURITY.md, "The jail"): a root-run VM's VMM, once set up, has its own
 # mount namespace in which only its bundle's run/ is visible (on every thread), runs as an
-# unprivileged uid with no capabilities, and exec, a guest reboot, the control socket and
+# unprivileged uid of its own (two VMs: two uids of cove's range, neither can signal the
+# other) with no capabilities, and exec, a guest reboot, the control socket and
 # suspend/resume still work; the state helper keeps the host's file system. --no-jail
 # leaves it in the host's namespace as root; --jail on a VM without a bundle is refused.
 . "$(dirname "$0")/lib.sh"
@@ -9,10 +10,11 @@ need_guest
 [ "$(id -u)" = 0 ] || { echo "skip: the jail needs root"; exit 77; }
 unshare -m true 2>/dev/null || { echo "skip: no mount namespaces here"; exit 77; }
 export COVE_HOME=$TMP/home COVE_GUEST_DIR
-runner=""
-trap '[ -n "$runner" ] && kill -9 $runner 2>/dev/null; rm -rf "$TMP"' EXIT
+runner="" r2=""
+trap '[ -n "$runner" ] && kill -9 $runner 2>/dev/null; [ -n "$r2" ] && kill -9 $r2 2>/dev/null; rm -rf "$TMP"' EXIT
 
 "$COVE" create jv --memory 256M --disk-size 256M >/dev/null || fail "create"
+"$COVE" create jv2 --memory 128M --disk-size 256M >/dev/null || fail "create jv2"
 BUNDLE=$COVE_HOME/vms/jv
 [ -d "$BUNDLE" ] || fail "no bundle at $BUNDLE"
 
@@ -59,6 +61,24 @@ for _ in $(seq 300); do "$COVE" exec jv -- test -e /root/before 2>/dev/null && b
 "$COVE" exec jv -- test -e /root/before || { cat "$TMP/run-jv.out"; fail "the guest did not come back from its reboot"; }
 kill -0 $runner 2>/dev/null || { cat "$TMP/run-jv.out"; fail "the VMM died on the guest's reboot"; }
 echo "ok: exec, cove get and a guest reboot in the jail"
+
+# a uid per VM: a second VM's VMM runs as another uid of cove's range (its gid the same
+# number), and neither can signal the other
+r1=$runner
+start_vm jv2
+r2=$runner runner=$r1
+u1=$(vmm_status jv Uid) u2=$(vmm_status jv2 Uid) p2=$(vmm_pid jv2)
+[ "$u1" != "$u2" ] || fail "two VMs' VMMs run as the same uid $u1"
+for u in "$u1" "$u2"; do
+    [ "$u" -ge 1600000000 ] && [ "$u" -lt 1600004096 ] || fail "uid $u outside cove's range"
+done
+[ "$(vmm_status jv Gid)" = "$u1" ] && [ "$(vmm_status jv2 Gid)" = "$u2" ] || fail "gids: not the uids"
+setpriv --reuid="$u2" --regid="$u2" --clear-groups kill -0 "$p2" || fail "uid $u2 cannot signal its own VMM: the check below shows nothing"
+setpriv --reuid="$u1" --regid="$u1" --clear-groups kill -0 "$p2" 2>/dev/null && fail "jv's uid $u1 can signal jv2's VMM"
+"$COVE" stop jv2 >/dev/null || fail "stop jv2"
+wait "$r2" || fail "jv2's run exited $?"
+r2=""
+echo "ok: two jailed VMs run as uids $u1 and $u2 (gids the same), and cannot signal each other"
 "$COVE" suspend jv >/dev/null || { cat "$TMP/run-jv.out"; fail "suspend in the jail"; }
 wait $runner || { cat "$TMP/run-jv.out"; fail "cove run exited $? after suspend"; }
 runner=""

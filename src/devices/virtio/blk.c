@@ -6,6 +6,7 @@
 
 #include "devices/virtio/blk_request.h"
 #include "devices/virtio/mmio_internal.h"
+#include "devices/virtio/throttle.h"
 #include "devices/virtio/virtio_devices.h"
 #include "util/state_format.h"
 
@@ -26,6 +27,7 @@ struct vblk {
     struct virtq_chain chain;
     uint8_t config[BLK_CONFIG_SIZE];
     uint64_t size; /* the disk's, also while a snapshot swaps it (ctx.disk NULL) */
+    struct queue_throttle throttle; /* the disk's rate limit (virtio_blk_set_rate) */
 };
 
 static void put32(uint8_t *p, uint32_t v) { v = htole32(v); memcpy(p, &v, 4); }
@@ -57,6 +59,12 @@ static int blk_serve(void *dev, struct virtq *vq, struct virtq_chain *c)
 {
     struct vblk *b = dev;
     uint32_t written;
+    /* the data's bytes, whichever way they go (a flush: 0) */
+    uint64_t bytes = (c->out_len > 16 ? c->out_len - 16 : 0) + (c->in_len > 1 ? c->in_len - 1 : 0);
+    if (!queue_throttle_admit(&b->throttle, bytes)) {
+        virtq_unpop(vq); /* it waits in the ring for the timer */
+        return VIRTIO_STOPPED;
+    }
     if (blk_handle_request(&b->ctx, c, &written) < 0)
         return virtq_fail(vq, "virtio-blk request without header or status byte");
     virtq_push(vq, c->head, written);
@@ -74,6 +82,7 @@ static int blk_queue(void *dev, unsigned q, struct virtq *vq)
 static void blk_destroy(void *dev)
 {
     struct vblk *b = dev;
+    queue_throttle_stop(&b->throttle);
     block_close(b->ctx.disk);
     free(b);
 }
@@ -139,8 +148,18 @@ int virtio_blk_create(const struct virtio_mmio_params *p, struct block_attachmen
     }
     b->ctx.disk = disk;
     b->size = disk->size;
+    b->throttle.tfd = -1;
     fill_config(b);
     return virtio_mmio_create(p, disk->read_only ? &blk_ops_ro : &blk_ops_rw, b, out, err);
+}
+
+int virtio_blk_set_rate(struct virtio_mmio *t, const struct cove_rate_limit *r,
+                        struct cove_error *err)
+{
+    struct vblk *b = t->dev;
+    if (t->ops->device_id != VIRTIO_ID_BLOCK)
+        return cove_error_set(err, -EINVAL, "not a virtio-blk device");
+    return queue_throttle_start(&b->throttle, t, 0, r, err);
 }
 
 int virtio_blk_close_disk(struct virtio_mmio *t)

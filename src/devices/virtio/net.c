@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include "devices/iov.h"
+#include "devices/virtio/mmio_internal.h"
+#include "devices/virtio/throttle.h"
 #include "devices/virtio/virtio_devices.h"
 #include "util/inet_csum.h"
 #include "util/state_format.h"
@@ -80,6 +82,7 @@ struct virtio_net {
     struct virtio_net_stats stats;
 
     struct virtq_chain rx_chain, tx_chain;
+    struct queue_throttle rx_throttle, tx_throttle; /* the NIC's rate limit, each way */
     uint8_t tx_buf[NET_FRAME_MAX];
 };
 
@@ -157,6 +160,10 @@ static int rx_serve(void *dev, struct virtq *vq, struct virtq_chain *c)
     if (c->in_len < NET_HDR_SIZE)
         return virtq_fail(vq, "virtio-net receive buffer smaller than its header");
     struct pending_frame *f = &n->rx_pending[n->rx_head];
+    if (f->len <= c->in_len - NET_HDR_SIZE && !queue_throttle_admit(&n->rx_throttle, f->len)) {
+        virtq_unpop(vq); /* the frame waits in the pending list for the timer */
+        return VIRTIO_STOPPED;
+    }
     if (f->len > c->in_len - NET_HDR_SIZE) {
         /* The chain stays for the next frame; this one cannot be delivered. */
         virtq_unpop(vq);
@@ -225,6 +232,11 @@ static int tx_serve(void *dev, struct virtq *vq, struct virtq_chain *c)
 {
     if (c->out_len < NET_HDR_SIZE)
         return virtq_fail(vq, "virtio-net transmit chain shorter than its header");
+    struct virtio_net *n = dev;
+    if (!queue_throttle_admit(&n->tx_throttle, c->out_len - NET_HDR_SIZE)) {
+        virtq_unpop(vq); /* it waits in the ring for the timer */
+        return VIRTIO_STOPPED;
+    }
     transmit(dev, c);
     virtq_push(vq, c->head, 0);
     return 0;
@@ -275,6 +287,8 @@ static void net_destroy(void *dev)
     /* The receive handler's watch first (the transport is going away), then the
      * attachment, after whose close no callback writes the eventfd. */
     iothread_unwatch(n->rx_watch);
+    queue_throttle_stop(&n->rx_throttle);
+    queue_throttle_stop(&n->tx_throttle);
     net_close(n->backend);
     if (n->rx_efd >= 0)
         close(n->rx_efd);
@@ -337,6 +351,7 @@ int virtio_net_create(const struct virtio_mmio_params *p, struct net_attachment 
     }
     n->backend = backend;
     n->rx_efd = -1;
+    n->rx_throttle.tfd = n->tx_throttle.tfd = -1;
     memcpy(n->mac, mac, NET_MAC_LEN);
     n->keep_mac = keep_mac;
     pthread_mutex_init(&n->rx_lock, NULL);
@@ -365,6 +380,16 @@ int virtio_net_create(const struct virtio_mmio_params *p, struct net_attachment 
     if (dev_out)
         *dev_out = n;
     return 0;
+}
+
+int virtio_net_set_rate(struct virtio_mmio *t, const struct cove_rate_limit *r,
+                        struct cove_error *err)
+{
+    struct virtio_net *n = t->dev;
+    if (t->ops->device_id != VIRTIO_ID_NET)
+        return cove_error_set(err, -EINVAL, "not a virtio-net device");
+    int rc = queue_throttle_start(&n->rx_throttle, t, NET_RX, r, err);
+    return rc < 0 ? rc : queue_throttle_start(&n->tx_throttle, t, NET_TX, r, err);
 }
 
 void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out)

@@ -21,6 +21,10 @@ int virtio_blk_create(const struct virtio_mmio_params *p, struct block_attachmen
  * another of the same size. -EINVAL for a device that is not a blk or a size that
  * differs. */
 int virtio_blk_close_disk(struct virtio_mmio *t);
+/* The disk's rate limit (throttle.h), once, right after create: requests wait for their
+ * tokens in the ring. 0, or a negative errno with err set. */
+int virtio_blk_set_rate(struct virtio_mmio *t, const struct cove_rate_limit *r,
+                        struct cove_error *err);
 int virtio_blk_set_disk(struct virtio_mmio *t, struct block_attachment *disk);
 
 /* virtio-rng fed from getrandom(2). */
@@ -81,6 +85,11 @@ int virtio_net_create(const struct virtio_mmio_params *p, struct net_attachment 
                       const uint8_t mac[NET_MAC_LEN], bool keep_mac, struct virtio_mmio **out,
                       struct virtio_net **dev_out, struct cove_error *err);
 void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out);
+/* The NIC's rate limit (throttle.h), once, right after create: one limiter per direction
+ * with these values. Frames to send wait in the ring; received ones in the pending list
+ * (dropped past its bound, as a slow link drops them). */
+int virtio_net_set_rate(struct virtio_mmio *t, const struct cove_rate_limit *r,
+                        struct cove_error *err);
 
 /* virtio-vsock with the given guest CID (3 and up), bridged to Unix sockets as
  * Firecracker's hybrid vsock: host programs connect to uds_path and write

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../test.h"
@@ -341,6 +342,56 @@ TEST(open_errors_and_locks)
     block_close(a);
 }
 
+/* A rate-limited disk on an I/O thread (throttle.c): 12 reads posted at once under ops=4 per
+ * 100 ms all complete, whole and OK, none dropped; the last ones wait for the timer, so
+ * the batch takes at least 2 refills (a lower bound only: a loaded host is slower). */
+TEST(rate_limit_waits_for_tokens)
+{
+    struct iothread *io;
+    struct cove_error err;
+    REQUIRE(iothread_create(&io, &err) == 0);
+    struct vdriver d;
+    vd_ram_init(&d);
+    struct block_attachment *disk;
+    REQUIRE(block_disk_open(image, &(struct block_options){.read_only = true}, &disk, &err) == 0);
+    struct virtio_mmio_params p = vd_params(&d, io);
+    REQUIRE(virtio_blk_create(&p, disk, &d.t, &err) == 0);
+    struct cove_rate_limit rate = {.ops = {4, 100, 0}};
+    REQUIRE(virtio_blk_set_rate(d.t, &rate, &err) == 0);
+    vd_negotiate(&d, vd_device_features(&d));
+    vd_queue_setup(&d, 0, 64);
+    vd_driver_ok(&d);
+    uint64_t data[12], status[12];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned i = 0; i < 12; i++) {
+        uint64_t hdr = vd_alloc(&d, 16);
+        data[i] = vd_alloc(&d, 4096);
+        status[i] = vd_alloc(&d, 1);
+        uint32_t h[4] = {0 /* IN */, 0, i * 8, 0};
+        memcpy(vd_ptr(&d, hdr), h, 16);
+        *(uint8_t *)vd_ptr(&d, status[i]) = 0xff;
+        struct vd_buf bufs[3] = {{hdr, 16, false}, {data[i], 4096, true}, {status[i], 1, true}};
+        vd_post(&d, 0, bufs, 3);
+    }
+    vd_notify(&d, 0);
+    unsigned done = 0;
+    uint32_t id, len;
+    while (done < 12 && vd_get_used(&d, 0, &id, &len, 10000))
+        done++;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK(done == 12);
+    for (unsigned i = 0; i < 12; i++) {
+        CHECK(*(uint8_t *)vd_ptr(&d, status[i]) == 0);
+        CHECK(*(uint8_t *)vd_ptr(&d, data[i]) == file_byte(i * 4096ull));
+    }
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    CHECK(ms >= 190); /* 4 at once, then 4 per 100 ms: the 12th after 200 ms */
+    CHECK(!vd_needs_reset(&d));
+    vd_free(&d);
+    iothread_destroy(io);
+}
+
 int main(void)
 {
     make_image();
@@ -354,6 +405,7 @@ int main(void)
     RUN(probed_raw_refuses_cdisk_magic);
     RUN(cdisk_round_trip);
     RUN(open_errors_and_locks);
+    RUN(rate_limit_waits_for_tokens);
     unlink(image);
     return test_summary();
 }
