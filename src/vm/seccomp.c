@@ -34,11 +34,11 @@ static const char *const allowed[] = {
     /* threads and their synchronisation (clone is checked below) */
     "futex", "set_robust_list", "get_robust_list", "rseq", "sched_yield", "sched_getaffinity",
     "gettid", "getpid", "getppid", "tgkill", "exit", "exit_group", "restart_syscall",
-    /* time: the timer, timeouts, the RTC; vsock's hold timer after a restore (a timerfd
-     * is made with each machine: a reboot's or a snapshot restore's comes after the
-     * filter) */
+    /* time: the timer, timeouts, the RTC; timerfds for vsock's hold of host connections
+     * after a restore and for a throttled queue (rate limits), made with each machine: a
+     * reboot's or a snapshot restore's comes after the filter */
     "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday",
-    "timerfd_create", "timerfd_settime",
+    "timerfd_create", "timerfd_settime", "timerfd_gettime",
     /* signals (the stop requests, the vCPU kicks, this filter's SIGSYS) */
     "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigtimedwait", "sigaltstack",
     "kill",
@@ -47,7 +47,6 @@ static const char *const allowed[] = {
     "pwritev2", "lseek", "close", "dup", "dup2", "dup3", "fcntl", "fstat", "newfstatat",
     "statx", "fstatfs", "fsync", "fdatasync", "fallocate", "ftruncate", "flock",
     "pipe2", "eventfd2", "fchmod",
-    "timerfd_create", "timerfd_settime", "timerfd_gettime", /* rate limits: a throttled queue's timer */
     "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_ctl", "epoll_wait",
     "epoll_pwait", "epoll_pwait2",
     /* virtiofsd and the vsock bridges' children are reaped; entropy for virtio-rng */
