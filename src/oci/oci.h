@@ -123,9 +123,10 @@ struct oci_response {
     size_t len;
     size_t max;           /* memory sink: larger bodies fail the request */
     int fd;               /* >= 0: the body goes here (truncated on a retry) */
-    struct oci_hash *hash; /* with fd: hashed as written */
+    char *into;           /* else, when set: the body goes here, at most limit bytes */
+    struct oci_hash *hash; /* with fd or into: hashed as written */
     uint64_t written;
-    uint64_t limit;       /* with fd: a larger body fails (0: none) */
+    uint64_t limit;       /* with fd: a larger body fails (0: none); with into: its size */
     char location[2048];
     char www_authenticate[1536];
     char content_type[256];
@@ -156,10 +157,10 @@ int oci_blob_upload(struct oci_client *c, const char *digest, const void *data, 
 #define OCI_UPLOAD_PIECE (8u << 20)
 /* $COVE_REGISTRY_UPLOAD_CHUNK: 0 unset, else bytes; -EINVAL with a line when not a size. */
 int oci_upload_chunk(uint64_t *out, struct cove_error *err);
-/* Downloads blob digest (size bytes) to path: a temporary file, hashed and checked, then
- * renamed into place. Nothing is left at path unless the digest matched. */
-int oci_blob_download(struct oci_client *c, const char *digest, uint64_t size,
-                      const char *path, const char *what, struct cove_error *err);
+/* Downloads blob digest (size bytes) into buf (size bytes), hashed on the way: 0 only when
+ * all of it arrived and its digest matched. */
+int oci_blob_fetch(struct oci_client *c, const char *digest, uint64_t size, void *buf,
+                   const char *what, struct cove_error *err);
 /* The manifest of ref (by tag or digest): the body, its digest (as computed here, checked
  * against a digest reference), and whether it is cove's artifact. */
 int oci_manifest_get(struct oci_client *c, const char *reference, char **body, size_t *len,
