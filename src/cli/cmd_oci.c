@@ -147,8 +147,9 @@ int cmd_push(int argc, char **argv)
     cove_size_format_short(t.bytes_sent, sent, sizeof sent);
     cove_size_format_short(t.disk_bytes, data, sizeof data);
     printf("pushed VM '%s' (%s of data): %u blobs uploaded (%s), %u mounted from another "
-           "repository, %u already there; %s\n", argv[optind], data, t.blobs_sent, sent,
-           t.blobs_mounted, t.blobs_skipped, t.digest);
+           "repository, %u already there (%u chunks known, not compressed again); %s\n",
+           argv[optind], data, t.blobs_sent, sent, t.blobs_mounted, t.blobs_skipped,
+           t.chunks_known, t.digest);
     return CLI_EXIT_OK;
 }
 

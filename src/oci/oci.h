@@ -222,6 +222,7 @@ struct oci_cache {
     char blobs[4096];
     char images[4096];
     char refs[4096];
+    char pushed[4096];
 };
 int oci_cache_open(struct oci_cache *c, struct cove_error *err);
 /* blobs/sha256/HEX, images/HEX */
@@ -231,15 +232,29 @@ int oci_cache_image_path(const struct oci_cache *c, const char *digest, char *bu
 int oci_cache_ref_get(const struct oci_cache *c, const char *ref, char *digest);
 int oci_cache_ref_set(const struct oci_cache *c, const char *ref, const char *digest,
                       struct cove_error *err);
-/* The blobs of the images pulled from registry and still cached, each with a repository
- * that holds it (where a push can mount it from), sorted by digest (malloc'd). */
+/* The blobs of registry's repositories this COVE_HOME knows -- the images pulled from it
+ * and still cached, the manifests last pushed to it (pushed.json) -- each with a
+ * repository that holds it (where a push can mount it from) and, for a layer, what it
+ * decompresses to; sorted by digest (malloc'd). */
 struct oci_known {
     char digest[OCI_DIGEST_LEN + 1];
     char repository[256];
+    uint64_t size;                          /* the blob's */
+    char data_digest[OCI_DIGEST_LEN + 1];   /* a layer's uncompressed digest; "" for a config */
+    uint64_t length;                        /* and length */
 };
 int oci_cache_known_blobs(const char *registry, struct oci_known **out, size_t *count);
 /* A repository known to hold digest, or NULL. */
 const char *oci_known_repository(const struct oci_known *v, size_t n, const char *digest);
+/* A known layer whose blob decompresses to length bytes of digest data_digest, or NULL. */
+const struct oci_known *oci_known_data(const struct oci_known *v, size_t n,
+                                       const char *data_digest, uint64_t length);
+/* Records the manifest (text) pushed to ref (canonical text) in pushed.json, replacing
+ * what ref had: what the next push knows the registry holds. The OCI_PUSHED_KEPT refs
+ * pushed last are kept. */
+#define OCI_PUSHED_KEPT 64
+int oci_cache_pushed_set(const struct oci_cache *c, const char *ref, const char *manifest,
+                         struct cove_error *err);
 /* The cache's lock (refs.json changes, prune): an fd to pass to unlock (-1 tolerated). */
 int oci_cache_lock(const struct oci_cache *c);
 void oci_cache_unlock(int fd);
