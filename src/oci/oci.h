@@ -216,7 +216,8 @@ int oci_pull(const struct oci_ref *ref, const struct cove_oci_options *o,
              struct cove_oci_transfer *t, char *dir, size_t dirlen, struct cove_error *err);
 
 /* --- cache.c --------------------------------------------------------------------------- */
-/* COVE_HOME/cache/oci and its blobs/sha256, images, refs.json; created when missing. */
+/* COVE_HOME/cache/oci and its blobs/sha256, images, refs.json, pushed.json; created when
+ * missing. */
 struct oci_cache {
     char dir[4096];
     char blobs[4096];
