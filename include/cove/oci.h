@@ -32,6 +32,8 @@ struct cove_oci_transfer {
     unsigned blobs_sent;      /* push: uploaded; pull: downloaded */
     unsigned blobs_skipped;   /* push: already in the registry; pull: already in the cache */
     unsigned blobs_mounted;   /* push: mounted from another repository of the registry */
+    unsigned chunks_known;    /* push: chunks every registry had, known from an earlier push
+                               * or pull: not compressed again */
     uint64_t bytes_sent;      /* compressed bytes moved */
     uint64_t disk_bytes;      /* uncompressed bytes of the chunks and files */
 };

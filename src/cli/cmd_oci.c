@@ -22,8 +22,9 @@ static const char push_usage[] =
     "Pushes the stopped or suspended VM NAME to each REF (REGISTRY/REPOSITORY[:TAG], TAG\n"
     "default latest) as an OCI artifact: the disk in 64 MiB zstd chunks (all-zero chunks left\n"
     "out), boot files, the configuration; a suspended VM's saved machine and memory too.\n"
-    "Blobs the registry has already are not sent again; those another repository of the\n"
-    "registry has are mounted from it. 4 blobs move at once.\n"
+    "Blobs the registry has already are not sent again (chunks an earlier push or pull\n"
+    "recorded are not even compressed again); those another repository of the registry\n"
+    "has are mounted from it. 4 blobs move at once.\n"
     "  --insecure   allow plain HTTP and unverified TLS (loopback registries need not)\n"
     "Credentials: `cove login`, or ~/.docker/config.json. A private CA: COVE_REGISTRY_CA=FILE.\n"
     "COVE_REGISTRY_UPLOAD_CHUNK=SIZE sends each blob in PATCH requests of SIZE bytes.\n";
@@ -147,8 +148,9 @@ int cmd_push(int argc, char **argv)
     cove_size_format_short(t.bytes_sent, sent, sizeof sent);
     cove_size_format_short(t.disk_bytes, data, sizeof data);
     printf("pushed VM '%s' (%s of data): %u blobs uploaded (%s), %u mounted from another "
-           "repository, %u already there; %s\n", argv[optind], data, t.blobs_sent, sent,
-           t.blobs_mounted, t.blobs_skipped, t.digest);
+           "repository, %u already there (%u chunks known, not compressed again); %s\n",
+           argv[optind], data, t.blobs_sent, sent, t.blobs_mounted, t.blobs_skipped,
+           t.chunks_known, t.digest);
     return CLI_EXIT_OK;
 }
 

@@ -2,29 +2,26 @@
  * Blobs and manifests of one repository (distribution spec): HEAD to skip what the registry
  * has, a cross-repository mount (POST ?mount=&from=) when another repository of the registry
  * has it, upload as POST then PUT with the digest (monolithic), or POST, PATCHes and PUT
- * (chunked: $COVE_REGISTRY_UPLOAD_CHUNK, or a registry refusing a large PUT), download into a temporary
- * file hashed on the way and renamed into place only when the digest matches.
+ * (chunked: $COVE_REGISTRY_UPLOAD_CHUNK, or a registry refusing a large PUT), download into
+ * memory, hashed on the way and kept only when the digest matches.
  */
 #include "oci/oci.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 
 #include <cove/size.h>
 
-#include "store/store.h"
 
 int oci_blob_exists(struct oci_client *c, const char *digest, struct cove_error *err)
 {
     char path[128];
     snprintf(path, sizeof path, "blobs/%s", digest);
-    struct oci_response r = {.fd = -1};
+    struct oci_response r = {0};
     int rc = oci_request(c, "HEAD", path, NULL, NULL, 0, NULL, &r, err);
     if (rc == 0)
         rc = r.status == 200 ? 1 : r.status == 404 ? 0 : oci_status_error(c, "HEAD blob", &r, err);
@@ -121,7 +118,7 @@ static int start_upload(struct oci_client *c, const char *digest, const char *mo
 int oci_blob_upload(struct oci_client *c, const char *digest, const void *data, size_t len,
                     const char *mount_from, const char *what, struct cove_error *err)
 {
-    struct oci_response r = {.fd = -1};
+    struct oci_response r = {0};
     int rc = start_upload(c, digest, mount_from, what, &r, err);
     if (rc == 0 && r.status == 201) { /* mounted: nothing to send */
         oci_response_free(&r);
@@ -143,20 +140,10 @@ int oci_blob_upload(struct oci_client *c, const char *digest, const void *data, 
     return rc;
 }
 
-int oci_blob_download(struct oci_client *c, const char *digest, uint64_t size, const char *path,
-                      const char *what, struct cove_error *err)
+int oci_blob_fetch(struct oci_client *c, const char *digest, uint64_t size, void *buf,
+                   const char *what, struct cove_error *err)
 {
-    char dir[4096], tmp[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = 0;
-    if (store_temp_path(dir, "blob", tmp, sizeof tmp) < 0)
-        return cove_error_set(err, -ENAMETOOLONG, "%s: path too long", dir);
-    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return cove_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
-    struct oci_response r = {.fd = fd, .hash = oci_hash_new(), .limit = size};
+    struct oci_response r = {.into = buf, .hash = oci_hash_new(), .limit = size};
     char rpath[128];
     snprintf(rpath, sizeof rpath, "blobs/%s", digest);
     int rc = r.hash ? oci_request(c, "GET", rpath, NULL, NULL, 0, what, &r, err)
@@ -172,13 +159,6 @@ int oci_blob_download(struct oci_client *c, const char *digest, uint64_t size, c
                                 oci_client_registry(c), digest, what ? what : "", got,
                                 (unsigned long long)r.written, (unsigned long long)size);
     }
-    /* no fsync: a blob is hashed again whenever it is used (pull.c), so one a crash
-     * damaged is fetched again, never trusted */
-    close(fd);
-    if (rc == 0 && rename(tmp, path) < 0)
-        rc = cove_error_set(err, -errno, "%s: %s", path, strerror(errno));
-    if (rc < 0)
-        unlink(tmp);
     oci_hash_free(r.hash);
     oci_response_free(&r);
     return rc;
@@ -195,7 +175,7 @@ int oci_manifest_get(struct oci_client *c, const char *reference, char **body, s
 {
     char path[300];
     snprintf(path, sizeof path, "manifests/%s", reference);
-    struct oci_response r = {.fd = -1, .max = OCI_MAX_MANIFEST};
+    struct oci_response r = {.max = OCI_MAX_MANIFEST};
     int rc = oci_request(c, "GET", path, manifest_accept, NULL, 0, NULL, &r, err);
     if (rc == 0 && r.status == 404)
         rc = cove_error_set(err, -ENOENT, "%s/%s: no manifest '%s' (unknown repository, tag "
@@ -224,7 +204,7 @@ int oci_manifest_put(struct oci_client *c, const char *reference, const char *bo
     char path[300];
     snprintf(path, sizeof path, "manifests/%s", reference);
     static const char *const headers[] = {"Content-Type: " OCI_MANIFEST_TYPE, NULL};
-    struct oci_response r = {.fd = -1};
+    struct oci_response r = {0};
     int rc = oci_request(c, "PUT", path, headers, body, len, NULL, &r, err);
     if (rc == 0 && r.status != 201)
         rc = oci_status_error(c, "putting the manifest", &r, err);

@@ -7,6 +7,9 @@
  *                        boot files), all read-only; made under a temporary name, renamed
  *   refs.json            {"REGISTRY/REPO:TAG": "sha256:...", ...} what each tag was when
  *                        pulled, with the time
+ *   pushed.json          {"REGISTRY/REPO:TAG": {"manifest": TEXT, "pushed": TIME}}: the
+ *                        manifest last pushed to each tag (what a push knows a registry
+ *                        holds: blobs to mount, chunks it need not compress again)
  */
 #include "oci/oci.h"
 
@@ -43,7 +46,8 @@ int oci_cache_open(struct oci_cache *c, struct cove_error *err)
         store_path(blobs, sizeof blobs, "%s/blobs", c->dir) < 0 ||
         store_path(c->blobs, sizeof c->blobs, "%s/sha256", blobs) < 0 ||
         store_path(c->images, sizeof c->images, "%s/images", c->dir) < 0 ||
-        store_path(c->refs, sizeof c->refs, "%s/refs.json", c->dir) < 0)
+        store_path(c->refs, sizeof c->refs, "%s/refs.json", c->dir) < 0 ||
+        store_path(c->pushed, sizeof c->pushed, "%s/pushed.json", c->dir) < 0)
         return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
     if ((rc = mkdir_one(cache, err)) < 0 || (rc = mkdir_one(c->dir, err)) < 0 ||
         (rc = mkdir_one(blobs, err)) < 0 || (rc = mkdir_one(c->blobs, err)) < 0 ||
@@ -63,7 +67,7 @@ int oci_cache_image_path(const struct oci_cache *c, const char *digest, char *bu
 }
 
 static int add_known(struct oci_known **v, size_t *n, size_t *cap, const char *digest,
-                     const char *repo)
+                     const char *repo, const struct oci_layer *l)
 {
     if (*n == *cap) {
         size_t c = *cap ? *cap * 2 : 64;
@@ -75,6 +79,9 @@ static int add_known(struct oci_known **v, size_t *n, size_t *cap, const char *d
     }
     snprintf((*v)[*n].digest, sizeof (*v)[*n].digest, "%s", digest);
     snprintf((*v)[*n].repository, sizeof (*v)[*n].repository, "%s", repo);
+    (*v)[*n].size = l ? l->size : 0;
+    (*v)[*n].length = l ? l->length : 0;
+    snprintf((*v)[*n].data_digest, sizeof (*v)[*n].data_digest, "%s", l ? l->data_digest : "");
     (*n)++;
     return 0;
 }
@@ -82,6 +89,22 @@ static int add_known(struct oci_known **v, size_t *n, size_t *cap, const char *d
 static int by_digest(const void *a, const void *b)
 {
     return strcmp(((const struct oci_known *)a)->digest, ((const struct oci_known *)b)->digest);
+}
+
+/* The blobs of one manifest (text), held by repo. Checked by the manifest parser: a pulled
+ * image's layers were also verified against their uncompressed digests when it was
+ * assembled, a pushed one's were made here. */
+static int add_manifest(struct oci_known **v, size_t *n, size_t *cap, const char *text,
+                        size_t len, const char *repo)
+{
+    struct oci_manifest m;
+    if (!text || oci_manifest_parse(text, len, "a known manifest", &m, NULL) < 0)
+        return 0; /* damaged: nothing known from it */
+    int rc = add_known(v, n, cap, m.config_digest, repo, NULL);
+    for (size_t i = 0; rc == 0 && i < m.nlayers; i++)
+        rc = add_known(v, n, cap, m.layers[i].digest, repo, &m.layers[i]);
+    oci_manifest_free(&m);
+    return rc;
 }
 
 int oci_cache_known_blobs(const char *registry, struct oci_known **out, size_t *count)
@@ -105,19 +128,27 @@ int oci_cache_known_blobs(const char *registry, struct oci_known **out, size_t *
             strlen(path) + 16 > sizeof path)
             continue;
         strcat(path, "/manifest.json");
-        json_t *m = json_load_file(path, 0, NULL);
-        json_t *layers = json_object_get(m, "layers"), *l;
-        size_t i;
-        const char *cd = json_string_value(json_object_get(json_object_get(m, "config"), "digest"));
-        if (oci_digest_valid(cd))
-            rc = add_known(&v, &n, &cap, cd, ref.repository);
-        json_array_foreach(layers, i, l) {
-            const char *ld = json_string_value(json_object_get(l, "digest"));
-            if (rc == 0 && oci_digest_valid(ld))
-                rc = add_known(&v, &n, &cap, ld, ref.repository);
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = fopen(path, "re");
+        if (f) {
+            text = calloc(1, OCI_MAX_MANIFEST + 1);
+            len = text ? fread(text, 1, OCI_MAX_MANIFEST, f) : 0;
+            fclose(f);
         }
-        json_decref(m);
+        rc = add_manifest(&v, &n, &cap, text, len, ref.repository);
+        free(text);
         if (rc < 0)
+            break;
+    }
+    json_decref(root);
+    root = rc == 0 ? json_load_file(c.pushed, 0, NULL) : NULL;
+    json_object_foreach(root, key, val) {
+        struct oci_ref ref;
+        const char *text = json_string_value(json_object_get(val, "manifest"));
+        if (!text || oci_ref_parse(key, &ref, NULL) < 0 || strcmp(ref.registry, registry))
+            continue;
+        if ((rc = add_manifest(&v, &n, &cap, text, strlen(text), ref.repository)) < 0)
             break;
     }
     json_decref(root);
@@ -130,6 +161,51 @@ int oci_cache_known_blobs(const char *registry, struct oci_known **out, size_t *
     *out = v;
     *count = n;
     return 0;
+}
+
+const struct oci_known *oci_known_data(const struct oci_known *v, size_t n,
+                                       const char *data_digest, uint64_t length)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].length == length && !strcmp(v[i].data_digest, data_digest))
+            return &v[i];
+    return NULL;
+}
+
+int oci_cache_pushed_set(const struct oci_cache *c, const char *ref, const char *manifest,
+                         struct cove_error *err)
+{
+    int lock = oci_cache_lock(c);
+    json_t *root = json_load_file(c->pushed, 0, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        root = json_object();
+    }
+    char when[32];
+    time_t now = time(NULL);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    json_object_set_new(root, ref, json_pack("{s:s, s:s}", "manifest", manifest, "pushed", when));
+    while (json_object_size(root) > OCI_PUSHED_KEPT) { /* the oldest other goes */
+        const char *key, *oldest = NULL, *oldest_when = NULL;
+        json_t *val;
+        json_object_foreach(root, key, val) {
+            const char *w = json_string_value(json_object_get(val, "pushed"));
+            if (!strcmp(key, ref))
+                continue; /* the one just pushed stays */
+            if (!oldest || !w || (oldest_when && strcmp(w, oldest_when) < 0)) {
+                oldest = key;
+                oldest_when = w;
+            }
+        }
+        json_object_del(root, oldest);
+    }
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(root);
+    int rc = text ? store_write_atomic(c->pushed, text, strlen(text), 0600, err)
+                  : cove_error_set(err, -ENOMEM, "out of memory");
+    free(text);
+    oci_cache_unlock(lock);
+    return rc;
 }
 
 const char *oci_known_repository(const struct oci_known *v, size_t n, const char *digest)

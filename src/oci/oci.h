@@ -123,9 +123,10 @@ struct oci_response {
     size_t len;
     size_t max;           /* memory sink: larger bodies fail the request */
     int fd;               /* >= 0: the body goes here (truncated on a retry) */
-    struct oci_hash *hash; /* with fd: hashed as written */
+    char *into;           /* else, when set: the body goes here, at most limit bytes */
+    struct oci_hash *hash; /* with fd or into: hashed as written */
     uint64_t written;
-    uint64_t limit;       /* with fd: a larger body fails (0: none) */
+    uint64_t limit;       /* with fd: a larger body fails (0: none); with into: its size */
     char location[2048];
     char www_authenticate[1536];
     char content_type[256];
@@ -156,10 +157,10 @@ int oci_blob_upload(struct oci_client *c, const char *digest, const void *data, 
 #define OCI_UPLOAD_PIECE (8u << 20)
 /* $COVE_REGISTRY_UPLOAD_CHUNK: 0 unset, else bytes; -EINVAL with a line when not a size. */
 int oci_upload_chunk(uint64_t *out, struct cove_error *err);
-/* Downloads blob digest (size bytes) to path: a temporary file, hashed and checked, then
- * renamed into place. Nothing is left at path unless the digest matched. */
-int oci_blob_download(struct oci_client *c, const char *digest, uint64_t size,
-                      const char *path, const char *what, struct cove_error *err);
+/* Downloads blob digest (size bytes) into buf (size bytes), hashed on the way: 0 only when
+ * all of it arrived and its digest matched. */
+int oci_blob_fetch(struct oci_client *c, const char *digest, uint64_t size, void *buf,
+                   const char *what, struct cove_error *err);
 /* The manifest of ref (by tag or digest): the body, its digest (as computed here, checked
  * against a digest reference), and whether it is cove's artifact. */
 int oci_manifest_get(struct oci_client *c, const char *reference, char **body, size_t *len,
@@ -215,12 +216,14 @@ int oci_pull(const struct oci_ref *ref, const struct cove_oci_options *o,
              struct cove_oci_transfer *t, char *dir, size_t dirlen, struct cove_error *err);
 
 /* --- cache.c --------------------------------------------------------------------------- */
-/* COVE_HOME/cache/oci and its blobs/sha256, images, refs.json; created when missing. */
+/* COVE_HOME/cache/oci and its blobs/sha256, images, refs.json, pushed.json; created when
+ * missing. */
 struct oci_cache {
     char dir[4096];
     char blobs[4096];
     char images[4096];
     char refs[4096];
+    char pushed[4096];
 };
 int oci_cache_open(struct oci_cache *c, struct cove_error *err);
 /* blobs/sha256/HEX, images/HEX */
@@ -230,15 +233,29 @@ int oci_cache_image_path(const struct oci_cache *c, const char *digest, char *bu
 int oci_cache_ref_get(const struct oci_cache *c, const char *ref, char *digest);
 int oci_cache_ref_set(const struct oci_cache *c, const char *ref, const char *digest,
                       struct cove_error *err);
-/* The blobs of the images pulled from registry and still cached, each with a repository
- * that holds it (where a push can mount it from), sorted by digest (malloc'd). */
+/* The blobs of registry's repositories this COVE_HOME knows -- the images pulled from it
+ * and still cached, the manifests last pushed to it (pushed.json) -- each with a
+ * repository that holds it (where a push can mount it from) and, for a layer, what it
+ * decompresses to; sorted by digest (malloc'd). */
 struct oci_known {
     char digest[OCI_DIGEST_LEN + 1];
     char repository[256];
+    uint64_t size;                          /* the blob's */
+    char data_digest[OCI_DIGEST_LEN + 1];   /* a layer's uncompressed digest; "" for a config */
+    uint64_t length;                        /* and length */
 };
 int oci_cache_known_blobs(const char *registry, struct oci_known **out, size_t *count);
 /* A repository known to hold digest, or NULL. */
 const char *oci_known_repository(const struct oci_known *v, size_t n, const char *digest);
+/* A known layer whose blob decompresses to length bytes of digest data_digest, or NULL. */
+const struct oci_known *oci_known_data(const struct oci_known *v, size_t n,
+                                       const char *data_digest, uint64_t length);
+/* Records the manifest (text) pushed to ref (canonical text) in pushed.json, replacing
+ * what ref had: what the next push knows the registry holds. The OCI_PUSHED_KEPT refs
+ * pushed last are kept. */
+#define OCI_PUSHED_KEPT 64
+int oci_cache_pushed_set(const struct oci_cache *c, const char *ref, const char *manifest,
+                         struct cove_error *err);
 /* The cache's lock (refs.json changes, prune): an fd to pass to unlock (-1 tolerated). */
 int oci_cache_lock(const struct oci_cache *c);
 void oci_cache_unlock(int fd);

@@ -60,9 +60,13 @@ grep -qE "pushed VM 'vm' .*: [1-9][0-9]* blobs uploaded" "$TMP/push1" || fail "p
 n_put=$(grep -c '"PUT /v2/team/vm/blobs/uploads' "$TMP/secure.log")
 "$COVE" push vm "$SECURE/team/vm:1" "$SECURE/team/vm:latest" >"$TMP/push2" || fail "push again"
 grep -q ": 0 blobs uploaded" "$TMP/push2" || fail "pushing again uploaded: $(cat "$TMP/push2")"
+# every chunk known from the first push (its blobs but the config): none compressed again
+n_first=$(sed -n 's/.*: \([0-9]*\) blobs uploaded.*/\1/p' "$TMP/push1")
+grep -q "($((n_first - 1)) chunks known, not compressed again)" "$TMP/push2" ||
+    fail "pushing again compressed chunks again: $(cat "$TMP/push2")"
 [ "$(grep -c '"PUT /v2/team/vm/blobs/uploads' "$TMP/secure.log")" = "$n_put" ] ||
     fail "the registry received blob uploads on the second push"
-echo "ok: push; pushing again uploads nothing ($n_put blob uploads in the registry's log, then none)"
+echo "ok: push; pushing again uploads nothing ($n_put blob uploads in the registry's log, then none) and compresses nothing"
 
 # --- another repository of the same registry: mounted, no blob bytes sent ---------------------
 "$COVE" push vm "$SECURE/team/vm:1" "$SECURE/other/vm:1" >"$TMP/push3" || fail "push to a second repository"
@@ -75,6 +79,8 @@ grep -qE '"(PUT|PATCH) /v2/other/vm/blobs/uploads' "$TMP/secure.log" &&
 echo "ok: pushing to another repository of the registry mounts ($n_mount mounts), no blob bytes sent"
 
 # --- chunked uploads (PATCH) --------------------------------------------------------------------
+# forget what was pushed (pushed.json), else the blobs are mounted from team/vm, not sent
+rm -f "$COVE_HOME/cache/oci/pushed.json"
 COVE_REGISTRY_UPLOAD_CHUNK=64K "$COVE" push vm "$SECURE/chunked/vm:1" >"$TMP/push4" || fail "chunked push"
 n_blobs=$(sed -n 's/.*: \([0-9]*\) blobs uploaded.*/\1/p' "$TMP/push4")
 n_patch=$(grep -c '"PATCH /v2/chunked/vm/blobs/uploads' "$TMP/secure.log")

@@ -8,7 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+#include <unistd.h>
+
 #include "oci/oci.h"
+#include "store/store.h"
 #include "../test.h"
 
 TEST(ref_forms)
@@ -253,6 +257,55 @@ TEST(config_blob)
     CHECK(oci_config_parse(huge, strlen(huge), &vm, &got, &n, &err) == -EPROTO);
 }
 
+/* What a push records (pushed.json): the next push knows each layer's blob by the data it
+ * holds, and the registry's repository to mount from; only the last OCI_PUSHED_KEPT refs. */
+TEST(pushed_known)
+{
+    char home[] = "/tmp/cove-test-oci-XXXXXX";
+    REQUIRE(mkdtemp(home) != NULL);
+    setenv("COVE_HOME", home, 1);
+    struct oci_layer l = {.size = 100, .offset = 0, .length = OCI_CHUNK_SIZE,
+                          .kind = OCI_KIND_DISK};
+    strcpy(l.digest, D1);
+    strcpy(l.file, "disk.img");
+    strcpy(l.data_digest, D2);
+    struct oci_manifest m = {.layers = &l, .nlayers = 1, .config_size = 10};
+    strcpy(m.config_digest, D2);
+    char *text = oci_manifest_build(&m, "2026-01-01T00:00:00Z");
+    struct oci_cache c;
+    REQUIRE(text != NULL && oci_cache_open(&c, NULL) == 0);
+    REQUIRE(oci_cache_pushed_set(&c, "127.0.0.1:5000/team/vm:1", text, NULL) == 0);
+    struct oci_known *k;
+    size_t n;
+    REQUIRE(oci_cache_known_blobs("127.0.0.1:5000", &k, &n) == 0);
+    CHECK_EQ_U64(n, 2); /* the config and the layer */
+    const struct oci_known *hit = oci_known_data(k, n, D2, OCI_CHUNK_SIZE);
+    REQUIRE(hit != NULL);
+    CHECK_STR(hit->digest, D1);
+    CHECK_EQ_U64(hit->size, 100);
+    CHECK_STR(hit->repository, "team/vm");
+    CHECK(oci_known_data(k, n, D2, 1000) == NULL);  /* another length */
+    CHECK(oci_known_data(k, n, D1, OCI_CHUNK_SIZE) == NULL); /* a blob digest is no data */
+    CHECK_STR(oci_known_repository(k, n, D1), "team/vm");
+    free(k);
+    REQUIRE(oci_cache_known_blobs("other:5000", &k, &n) == 0);
+    CHECK_EQ_U64(n, 0); /* another registry: nothing known */
+    free(k);
+    for (unsigned i = 0; i < OCI_PUSHED_KEPT + 5; i++) {
+        char ref[64];
+        snprintf(ref, sizeof ref, "127.0.0.1:5000/many/vm:%u", i);
+        REQUIRE(oci_cache_pushed_set(&c, ref, text, NULL) == 0);
+    }
+    json_t *root = json_load_file(c.pushed, 0, NULL);
+    CHECK_EQ_U64(json_object_size(root), OCI_PUSHED_KEPT);
+    char last[64];
+    snprintf(last, sizeof last, "127.0.0.1:5000/many/vm:%u", OCI_PUSHED_KEPT + 4);
+    CHECK(json_object_get(root, last) != NULL); /* the last pushed is kept */
+    json_decref(root);
+    free(text);
+    store_remove_tree(home);
+}
+
 int main(void)
 {
     RUN(ref_forms);
@@ -264,5 +317,6 @@ int main(void)
     RUN(manifest_state_layers);
     RUN(manifest_refused);
     RUN(config_blob);
+    RUN(pushed_known);
     return test_summary();
 }
