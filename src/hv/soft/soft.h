@@ -230,7 +230,11 @@ struct hv_vcpu {
 
     struct dpage *dcache;  /* DCACHE_PAGES, direct-mapped by host page */
     uintptr_t *dcache_tag; /* host page of each dcache slot, 0 = free; compact so that
-                              a flush (fence.i) is one small memset */
+                              a flush is one small memset */
+    uintptr_t *dcache_stale; /* host page a slot held before the last fence.i, 0 = none:
+                                kept, with its compiled code, if its bytes still hash
+                                to dcache_hash when next entered */
+    uint64_t *dcache_hash;   /* hash of each slot's page bytes when it was entered */
     bool code_dirty;       /* a decoded page was dropped during this block */
     struct jit *jit;       /* compiled code (jit.h); NULL: interpreter only */
     uint32_t *jit_ents;    /* entry table of the page the compiled code runs in */
@@ -314,6 +318,7 @@ void cpu_run_block(hv_vcpu *v, int64_t budget);
 int dcache_init(hv_vcpu *v);
 void dcache_free(hv_vcpu *v);
 void dcache_flush(hv_vcpu *v);
+void dcache_fence(hv_vcpu *v);
 void dcache_drop(hv_vcpu *v, uintptr_t host_page);
 struct dpage *dcache_page(hv_vcpu *v, uintptr_t host_page);
 void dcache_decode(const hv_vcpu *v, const uint8_t *page, unsigned off, struct dinsn *d);

@@ -229,7 +229,7 @@ static void apply_flush_requests(hv_vcpu *v)
     if (what & HV_FLUSH_TLB)
         tlb_flush_all(v);
     if (what & HV_FLUSH_ICACHE)
-        dcache_flush(v);
+        dcache_fence(v);
 }
 
 int hv_vcpu_run(hv_vcpu *v, struct hv_exit *exit)
