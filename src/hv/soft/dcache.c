@@ -13,6 +13,7 @@
  * restore (dcache_flush) drop everything.
  */
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "hv/soft/alu.h"
 #include "hv/soft/jit.h"
@@ -20,8 +21,12 @@
 
 int dcache_init(hv_vcpu *v)
 {
-    /* Large and mostly untouched: calloc gets it as lazily committed zero pages. */
-    v->dcache = calloc(DCACHE_PAGES, sizeof(struct dpage));
+    /* Large and mostly untouched: lazily committed zero pages, which dcache_trim can give
+     * back. */
+    v->dcache = mmap(NULL, DCACHE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+    if (v->dcache == MAP_FAILED)
+        v->dcache = NULL;
     v->dcache_tag = calloc(DCACHE_PAGES, sizeof(uintptr_t));
     v->dcache_stale = calloc(DCACHE_PAGES, sizeof(uintptr_t));
     v->dcache_hash = calloc(DCACHE_PAGES, sizeof(uint64_t));
@@ -34,7 +39,8 @@ int dcache_init(hv_vcpu *v)
 
 void dcache_free(hv_vcpu *v)
 {
-    free(v->dcache);
+    if (v->dcache)
+        munmap(v->dcache, DCACHE_BYTES);
     free(v->dcache_tag);
     free(v->dcache_stale);
     free(v->dcache_hash);
@@ -42,6 +48,15 @@ void dcache_free(hv_vcpu *v)
     v->dcache_tag = NULL;
     v->dcache_stale = NULL;
     v->dcache_hash = NULL;
+}
+
+/* An idle vCPU (vcpu.c) drops every decoded page and gives the memory back. */
+void dcache_trim(hv_vcpu *v)
+{
+    dcache_flush(v);
+    madvise(v->dcache, DCACHE_BYTES, MADV_DONTNEED);
+    if (v->jit)
+        jit_trim(v);
 }
 
 static unsigned slot_of(uintptr_t host_page)
