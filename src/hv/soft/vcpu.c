@@ -25,7 +25,7 @@
 /* A vCPU that slept in WFI for IDLE_SHARE percent of a window of IDLE_WINDOW_NS gives
  * its decoded pages and compiled code back to the host (dcache_trim): an idle VM then
  * costs little beyond its guest's pages, and the next busy stretch decodes and compiles
- * its working set again (a boot's worth of code in a few tens of ms). */
+ * its working set again. */
 #define IDLE_WINDOW_NS 4000000000ull
 #define IDLE_SHARE 98
 
