@@ -2,10 +2,11 @@
 # CPU workloads (issue 17), cove vs qemu-system-riscv64 vs native, on the default guest
 # unchanged. The C programs of bench/cpu/ (int: CRC/hash + qsort + a bytecode interpreter;
 # fp: Whetstone-like with divisions, sqrt and libm; chase: 64 MiB random pointer chase;
-# fault: page-faulting 64 MiB in; fork: 200 forks dirtying 16 pages each) are compiled
+# fault: page-faulting 64 MiB in; fork: 200 forks dirtying 16 pages each; par, only when
+# named: two processes of integer work side by side, for bench/smp.sh) are compiled
 # statically with riscv64-linux-gnu-gcc -O2 onto a small read-only ext4 disk, and natively
 # with gcc -O2, cached under ~/.cache/cove/bench/cpu-KEY (KEY: the sources and compilers).
-# Both VMMs boot the same kernel and initrd with that disk as /dev/vda (1 vCPU, 512 MiB)
+# Both VMMs boot the same kernel and initrd with that disk as /dev/vda (1 vCPU or --cpus, 512 MiB)
 # and a cove.exec that mounts it and runs the workloads; each prints its own time taken
 # inside the guest (clock_gettime), so boot is excluded. Iterations interleave the VMMs
 # (cove, [other coves], qemu, native); prints the medians in ms and the ratios
@@ -13,16 +14,16 @@
 # same iteration (on a loaded host, neighbours in time share the load). A checksum per
 # workload must agree between the VMMs. A benchmark, not a test: not part of the suite.
 #   bench/cpu.sh [--runs N] [--only "int fp ..."] [--cove [LABEL=]PATH]... [--no-qemu]
-#                [--no-native]
+#                [--no-native] [--cpus N]
 # Default: 3 runs of all five; --cove is repeatable (e.g. --cove base=/tmp/cove-old
 # --cove new=build/cove compares two builds in the same run).
 set -u
 cd "$(dirname "$0")/.." || exit 1
-RUNS=3 ONLY="int fp chase fault fork" QEMU=1 NATIVE=1 MEM=512M
+RUNS=3 ONLY="int fp chase fault fork" QEMU=1 NATIVE=1 MEM=512M CPUS=1
 COVES=()
 usage() {
     echo "usage: bench/cpu.sh [--runs N] [--only \"int fp chase fault fork\"]" \
-        "[--cove [LABEL=]PATH]... [--no-qemu] [--no-native]" >&2
+        "[--cove [LABEL=]PATH]... [--no-qemu] [--no-native] [--cpus N]" >&2
     exit 2
 }
 while [ $# -gt 0 ]; do
@@ -32,10 +33,12 @@ while [ $# -gt 0 ]; do
     --cove) [ $# -ge 2 ] || usage; COVES+=("$2"); shift 2 ;;
     --no-qemu) QEMU=0; shift ;;
     --no-native) NATIVE=0; shift ;;
+    --cpus) [ $# -ge 2 ] || usage; CPUS=$2; shift 2 ;;
     *) usage ;;
     esac
 done
 case $RUNS in '' | *[!0-9]* | 0) echo "bench/cpu.sh: --runs needs a positive number, not '$RUNS'" >&2; exit 2 ;; esac
+case $CPUS in '' | *[!0-9]* | 0) echo "bench/cpu.sh: --cpus needs a positive number, not '$CPUS'" >&2; exit 2 ;; esac
 for w in $ONLY; do
     [ -f "bench/cpu/$w.c" ] || { echo "bench/cpu.sh: no workload '$w' (bench/cpu/*.c)" >&2; exit 2; }
 done
@@ -114,12 +117,12 @@ MISMATCH=0
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq "$RUNS"); do
     for l in "${LABELS[@]}"; do
-        timeout 900 "${BIN[$l]}" run --memory $MEM --kernel "$G/Image" --initrd "$G/initrd" \
+        timeout 900 "${BIN[$l]}" run --cpus "$CPUS" --memory $MEM --kernel "$G/Image" --initrd "$G/initrd" \
             --disk "$TMP/disk.img,ro" --append "$APPEND" </dev/null >"$TMP/log" 2>&1
         collect "$l" "$TMP/log"
     done
     if [ $QEMU = 1 ]; then
-        timeout 900 qemu-system-riscv64 -M virt -m $MEM -smp 1 -nographic \
+        timeout 900 qemu-system-riscv64 -M virt -m $MEM -smp "$CPUS" -nographic \
             -kernel "$G/Image" -initrd "$G/initrd" -append "$APPEND" \
             -drive file="$TMP/disk.img",format=raw,if=none,id=d,readonly=on \
             -device virtio-blk-device,drive=d </dev/null >"$TMP/log" 2>&1
@@ -143,7 +146,7 @@ for l in "${LABELS[@]}"; do
     [ $QEMU = 1 ] && printf ' %12s' "$l/qemu"
     [ $NATIVE = 1 ] && printf ' %12s' "$l/native"
 done
-printf '   (1 vCPU; medians of %s runs and of their ratios: lower is better)\n' "$RUNS"
+printf '   (%s vCPU; medians of %s runs and of their ratios: lower is better)\n' "$CPUS" "$RUNS"
 for w in $ONLY; do
     declare -A M=()
     printf '%-8s' "$w"

@@ -5,10 +5,15 @@
  * write-TLB entry of this vCPU points at it. Entering the cache purges such entries, and
  * filling a write-TLB entry (mmu.c) drops the page from the cache, so a store by this hart
  * to code always takes the slow path once and invalidates. Stores by other harts or the
- * VMM are covered by fence.i / HV_FLUSH_ICACHE, which flush everything, as the ISA asks
- * of software that writes code.
+ * VMM are covered by fence.i / HV_FLUSH_ICACHE, as the ISA asks of software that writes
+ * code: they make every page stale, and a stale page is kept (decoded entries, compiled
+ * code) only if its bytes, when next entered, hash as they did when it was entered.
+ * Linux runs fence.i for every newly mapped executable page (each exec), and dropping
+ * everything each time recompiled the same kernel code hundreds of times. Reset and
+ * restore (dcache_flush) drop everything.
  */
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "hv/soft/alu.h"
 #include "hv/soft/jit.h"
@@ -16,10 +21,16 @@
 
 int dcache_init(hv_vcpu *v)
 {
-    /* Large and mostly untouched: calloc gets it as lazily committed zero pages. */
-    v->dcache = calloc(DCACHE_PAGES, sizeof(struct dpage));
+    /* Large and mostly untouched: lazily committed zero pages, which dcache_trim can give
+     * back. */
+    v->dcache = mmap(NULL, DCACHE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+    if (v->dcache == MAP_FAILED)
+        v->dcache = NULL;
     v->dcache_tag = calloc(DCACHE_PAGES, sizeof(uintptr_t));
-    if (!v->dcache || !v->dcache_tag) {
+    v->dcache_stale = calloc(DCACHE_PAGES, sizeof(uintptr_t));
+    v->dcache_hash = calloc(DCACHE_PAGES, sizeof(uint64_t));
+    if (!v->dcache || !v->dcache_tag || !v->dcache_stale || !v->dcache_hash) {
         dcache_free(v);
         return -1;
     }
@@ -28,10 +39,24 @@ int dcache_init(hv_vcpu *v)
 
 void dcache_free(hv_vcpu *v)
 {
-    free(v->dcache);
+    if (v->dcache)
+        munmap(v->dcache, DCACHE_BYTES);
     free(v->dcache_tag);
+    free(v->dcache_stale);
+    free(v->dcache_hash);
     v->dcache = NULL;
     v->dcache_tag = NULL;
+    v->dcache_stale = NULL;
+    v->dcache_hash = NULL;
+}
+
+/* An idle vCPU (vcpu.c) drops every decoded page and gives the memory back. */
+void dcache_trim(hv_vcpu *v)
+{
+    dcache_flush(v);
+    madvise(v->dcache, DCACHE_BYTES, MADV_DONTNEED);
+    if (v->jit)
+        jit_trim(v);
 }
 
 static unsigned slot_of(uintptr_t host_page)
@@ -39,21 +64,59 @@ static unsigned slot_of(uintptr_t host_page)
     return (unsigned)(host_page >> PAGE_SHIFT) & (DCACHE_PAGES - 1);
 }
 
+/* Drops every page: reset and restore, where guest memory may be another one entirely. */
 void dcache_flush(hv_vcpu *v)
 {
     memset(v->dcache_tag, 0, DCACHE_PAGES * sizeof(uintptr_t));
+    memset(v->dcache_stale, 0, DCACHE_PAGES * sizeof(uintptr_t));
     v->code_dirty = true;
     jit_gen_bump(v); /* jumps cached by compiled code may lead into dropped pages */
+}
+
+/* fence.i: every page becomes stale; dcache_page checks its bytes when it is next entered.
+ * Compiled code reaches another page only through the jump cache (the generation moves
+ * here) or jit_lookup (which wants a current tag), so nothing runs from a stale page. */
+void dcache_fence(hv_vcpu *v)
+{
+    for (unsigned i = 0; i < DCACHE_PAGES; i++) {
+        if (v->dcache_tag[i]) {
+            v->dcache_stale[i] = v->dcache_tag[i];
+            v->dcache_tag[i] = 0;
+        }
+    }
+    v->code_dirty = true;
+    jit_gen_bump(v);
 }
 
 void dcache_drop(hv_vcpu *v, uintptr_t host_page)
 {
     unsigned i = slot_of(host_page);
+    if (v->dcache_stale[i] == host_page)
+        v->dcache_stale[i] = 0; /* this hart may now write it unseen: no longer kept */
     if (v->dcache_tag[i] == host_page) {
         v->dcache_tag[i] = 0;
         v->code_dirty = true;
         jit_gen_bump(v); /* as in dcache_flush */
     }
+}
+
+/* Not a defence against a guest that crafts collisions: that could only make its own
+ * harts run what a page held before, as running stale code before fence.i does. */
+static uint64_t page_hash(uintptr_t host_page)
+{
+    const uint64_t *w = (const uint64_t *)host_page;
+    uint64_t h[4] = { 0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull,
+                      0x27d4eb2f165667c5ull };
+    for (unsigned i = 0; i < PAGE_SIZE / 8; i += 4) {
+        for (unsigned k = 0; k < 4; k++) {
+            uint64_t x = __atomic_load_n(&w[i + k], __ATOMIC_RELAXED);
+            h[k] = (h[k] ^ x) * 0xff51afd7ed558ccdull;
+            h[k] ^= h[k] >> 29;
+        }
+    }
+    uint64_t r = h[0] ^ (h[1] * 3) ^ (h[2] * 5) ^ (h[3] * 7);
+    r ^= r >> 32;
+    return r * 0xc4ceb9fe1a85ec53ull;
 }
 
 static void purge_entry(struct tlb_entry *e, uintptr_t host_page)
@@ -91,11 +154,17 @@ struct dpage *dcache_page(hv_vcpu *v, uintptr_t host_page)
     struct dpage *p = &v->dcache[i];
     if (v->dcache_tag[i] == host_page)
         return p;
-    memset(p->d, 0, sizeof(p->d));
-    p->d[PAGE_SIZE / 2].op = OP_PAGE_END << 1;
+    uint64_t hash = page_hash(host_page);
+    bool keep = v->dcache_stale[i] == host_page && v->dcache_hash[i] == hash;
+    v->dcache_stale[i] = 0;
+    if (!keep) {
+        memset(p->d, 0, sizeof(p->d));
+        p->d[PAGE_SIZE / 2].op = OP_PAGE_END << 1;
+        v->dcache_hash[i] = hash;
+        if (v->jit)
+            jit_page_reset(v, i);
+    }
     v->dcache_tag[i] = host_page;
-    if (v->jit)
-        jit_page_reset(v, i);
     purge_write_tlb(v, host_page);
     return p;
 }

@@ -515,7 +515,7 @@ enum step cpu_step(hv_vcpu *v)
             else
                 __atomic_signal_fence(__ATOMIC_SEQ_CST);
         } else if (f3 == 1) {
-            dcache_flush(v); /* fence.i */
+            dcache_fence(v);
             v->pc = npc;
             return STEP_END;
         } else {

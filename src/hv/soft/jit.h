@@ -34,6 +34,9 @@ enum jit_result {
 
 int jit_init(hv_vcpu *v);
 void jit_free(hv_vcpu *v);
+/* An idle vCPU gives its compiled code and entry tables back to the host (vcpu.c); the
+ * next busy stretch compiles its working set again. Never while compiled code runs. */
+void jit_trim(hv_vcpu *v);
 /* The dcache slot was given to another page: its entries must go. */
 void jit_page_reset(hv_vcpu *v, unsigned slot);
 /* The entry table of a dcache slot holding the code of virtual page vpage. */
@@ -59,6 +62,10 @@ static inline int jit_init(hv_vcpu *v)
     return 0;
 }
 static inline void jit_free(hv_vcpu *v)
+{
+    (void)v;
+}
+static inline void jit_trim(hv_vcpu *v)
 {
     (void)v;
 }

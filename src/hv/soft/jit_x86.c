@@ -43,6 +43,7 @@
 #define BLOCK_MAX_BYTES ((BLOCK_MAX_INSNS + 2) * INSN_MAX_BYTES)
 #define NO_VPAGE 1ull /* never a page address */
 #define JC_SIZE 1024u  /* jump cache entries */
+#define ENTS_BYTES ((size_t)DCACHE_PAGES * JIT_PAGE_ENTRIES * sizeof(uint32_t))
 
 /* A jump cache entry: valid while gen equals v->jit_gen. */
 struct jit_jump {
@@ -57,7 +58,7 @@ struct jit {
     size_t used;
     size_t start;        /* first byte after the entry and exit code */
     uint8_t *epilogue;   /* adds r12 to instret and returns eax (enum jit_result) */
-    uint32_t *ents;      /* DCACHE_PAGES entry tables */
+    uint32_t *ents;      /* DCACHE_PAGES entry tables (ENTS_BYTES, mapped: lazily zero) */
     uint64_t vpage[DCACHE_PAGES]; /* virtual page each slot's code was compiled for */
     struct jit_jump jc[JC_SIZE];  /* pc -> code for jumps that leave a page or JALR */
 };
@@ -1582,6 +1583,19 @@ void jit_chain(hv_vcpu *v)
         patch(v->jit, site, v->jit->rx + e);
 }
 
+void jit_trim(hv_vcpu *v)
+{
+    struct jit *j = v->jit;
+    if (j->used == j->start)
+        return;
+    reset_all(v);
+    /* Shared memfd pages are freed by punching them out (MADV_REMOVE); the entry
+     * tables come back as zero pages, which reset_all's NO_VPAGE clears anyway. */
+    size_t keep = (j->start + (size_t)getpagesize() - 1) & ~((size_t)getpagesize() - 1);
+    madvise(j->rw + keep, CODE_SIZE - keep, MADV_REMOVE);
+    madvise(j->ents, ENTS_BYTES, MADV_DONTNEED);
+}
+
 void jit_page_reset(hv_vcpu *v, unsigned slot)
 {
     v->jit->vpage[slot] = NO_VPAGE;
@@ -1631,9 +1645,11 @@ int jit_init(hv_vcpu *v)
     struct jit *j = calloc(1, sizeof(*j));
     if (!j)
         return -1;
-    j->ents = calloc((size_t)DCACHE_PAGES * JIT_PAGE_ENTRIES, sizeof(uint32_t));
-    if (!j->ents || !map_views(j)) {
-        free(j->ents);
+    j->ents = mmap(NULL, ENTS_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (j->ents == MAP_FAILED || !map_views(j)) {
+        if (j->ents != MAP_FAILED)
+            munmap(j->ents, ENTS_BYTES);
         free(j);
         return -1;
     }
@@ -1651,7 +1667,7 @@ void jit_free(hv_vcpu *v)
         return;
     munmap(j->rx, CODE_SIZE);
     munmap(j->rw, CODE_SIZE);
-    free(j->ents);
+    munmap(j->ents, ENTS_BYTES);
     free(j);
     v->jit = NULL;
     v->jit_jc = NULL;

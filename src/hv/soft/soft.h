@@ -100,6 +100,7 @@ struct dinsn {
 };
 
 #define DCACHE_PAGES 2048
+#define DCACHE_BYTES (DCACHE_PAGES * sizeof(struct dpage))
 
 struct dpage {
     struct dinsn d[PAGE_SIZE / 2 + 1]; /* + a sentinel: OP_PAGE_END */
@@ -230,7 +231,11 @@ struct hv_vcpu {
 
     struct dpage *dcache;  /* DCACHE_PAGES, direct-mapped by host page */
     uintptr_t *dcache_tag; /* host page of each dcache slot, 0 = free; compact so that
-                              a flush (fence.i) is one small memset */
+                              a flush is one small memset */
+    uintptr_t *dcache_stale; /* host page a slot held before the last fence.i, 0 = none:
+                                kept, with its compiled code, if its bytes still hash
+                                to dcache_hash when next entered */
+    uint64_t *dcache_hash;   /* hash of each slot's page bytes when it was entered */
     bool code_dirty;       /* a decoded page was dropped during this block */
     struct jit *jit;       /* compiled code (jit.h); NULL: interpreter only */
     uint32_t *jit_ents;    /* entry table of the page the compiled code runs in */
@@ -240,6 +245,8 @@ struct hv_vcpu {
                               epoch * JIT_GEN_EPOCH + the current fetch array (see
                               jit_gen_bump, tlb_update_regime) */
     bool wfi;           /* waiting for an interrupt */
+    uint64_t idle_window;  /* host ns when the current window of idle_asleep began */
+    uint64_t idle_asleep;  /* host ns slept in WFI since then (vcpu.c, idle_trim) */
     bool exit_ready;    /* run must return with *exit filled */
     struct hv_exit *exit;
     struct pending pend;
@@ -314,6 +321,8 @@ void cpu_run_block(hv_vcpu *v, int64_t budget);
 int dcache_init(hv_vcpu *v);
 void dcache_free(hv_vcpu *v);
 void dcache_flush(hv_vcpu *v);
+void dcache_fence(hv_vcpu *v);
+void dcache_trim(hv_vcpu *v);
 void dcache_drop(hv_vcpu *v, uintptr_t host_page);
 struct dpage *dcache_page(hv_vcpu *v, uintptr_t host_page);
 void dcache_decode(const hv_vcpu *v, const uint8_t *page, unsigned off, struct dinsn *d);

@@ -22,6 +22,12 @@
 #define BLOCK_BUDGET 4096
 /* Longest WFI sleep without a deadline: a safety net, not a timing contract. */
 #define WFI_MAX_SLEEP_NS 1000000000ull
+/* A vCPU that slept in WFI for IDLE_SHARE percent of a window of IDLE_WINDOW_NS gives
+ * its decoded pages and compiled code back to the host (dcache_trim): an idle VM then
+ * costs little beyond its guest's pages, and the next busy stretch decodes and compiles
+ * its working set again. */
+#define IDLE_WINDOW_NS 4000000000ull
+#define IDLE_SHARE 98
 
 void vcpu_wake(hv_vcpu *v)
 {
@@ -197,6 +203,26 @@ static uint64_t ticks_to_ns(hv_vm *vm, uint64_t ticks)
     return ns > WFI_MAX_SLEEP_NS ? WFI_MAX_SLEEP_NS : (uint64_t)ns;
 }
 
+static uint64_t host_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Called before each WFI sleep: ends the window when it is over, trimming if it was
+ * idle. */
+static void idle_trim(hv_vcpu *v, uint64_t now)
+{
+    uint64_t span = now - v->idle_window;
+    if (span < IDLE_WINDOW_NS)
+        return;
+    if (v->idle_asleep * 100 >= span * IDLE_SHARE)
+        dcache_trim(v);
+    v->idle_window = now;
+    v->idle_asleep = 0;
+}
+
 /* Sleeps until something could make an interrupt pending: a timer deadline or a wake. */
 static void wfi_wait(hv_vcpu *v)
 {
@@ -215,7 +241,10 @@ static void wfi_wait(hv_vcpu *v)
     uint64_t ns = deadline == ~0ull ? WFI_MAX_SLEEP_NS : ticks_to_ns(v->vm, deadline - now);
     struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull),
                            .tv_nsec = (long)(ns % 1000000000ull) };
+    uint64_t t0 = host_ns();
+    idle_trim(v, t0);
     syscall(SYS_futex, &v->wake_seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
+    v->idle_asleep += host_ns() - t0;
 }
 
 static void apply_flush_requests(hv_vcpu *v)
@@ -229,7 +258,7 @@ static void apply_flush_requests(hv_vcpu *v)
     if (what & HV_FLUSH_TLB)
         tlb_flush_all(v);
     if (what & HV_FLUSH_ICACHE)
-        dcache_flush(v);
+        dcache_fence(v);
 }
 
 int hv_vcpu_run(hv_vcpu *v, struct hv_exit *exit)
