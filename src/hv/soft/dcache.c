@@ -18,6 +18,7 @@
 #include "hv/soft/alu.h"
 #include "hv/soft/jit.h"
 #include "hv/soft/soft.h"
+#include "util/siphash.h"
 
 int dcache_init(hv_vcpu *v)
 {
@@ -100,23 +101,13 @@ void dcache_drop(hv_vcpu *v, uintptr_t host_page)
     }
 }
 
-/* Not a defence against a guest that crafts collisions: that could only make its own
- * harts run what a page held before, as running stale code before fence.i does. */
+/* Keyed (SipHash-2-4, a random key per process): with a plain hash a guest could craft a
+ * page whose hash equals another's — say a process's page freed and then filled with a
+ * library's code for another process — and have the second run the first one's decoded
+ * instructions after the kernel's fence.i. Without the key no collision can be aimed. */
 static uint64_t page_hash(uintptr_t host_page)
 {
-    const uint64_t *w = (const uint64_t *)host_page;
-    uint64_t h[4] = { 0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull,
-                      0x27d4eb2f165667c5ull };
-    for (unsigned i = 0; i < PAGE_SIZE / 8; i += 4) {
-        for (unsigned k = 0; k < 4; k++) {
-            uint64_t x = __atomic_load_n(&w[i + k], __ATOMIC_RELAXED);
-            h[k] = (h[k] ^ x) * 0xff51afd7ed558ccdull;
-            h[k] ^= h[k] >> 29;
-        }
-    }
-    uint64_t r = h[0] ^ (h[1] * 3) ^ (h[2] * 5) ^ (h[3] * 7);
-    r ^= r >> 32;
-    return r * 0xc4ceb9fe1a85ec53ull;
+    return siphash24_words(siphash_key_random(), (const uint64_t *)host_page, PAGE_SIZE / 8);
 }
 
 static void purge_entry(struct tlb_entry *e, uintptr_t host_page)
