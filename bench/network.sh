@@ -2,23 +2,25 @@
 # cove networks against QEMU, on the default guest (issue 14), interleaved run by run:
 #   v2v: two VMs on one cove network (`cove network create`, the switch process) against two
 #        qemu-system-riscv64 on a `-netdev stream` pair over a Unix socket (virtio-net-device);
-#        static addresses 10.95.0.2 and .3; the sender pings the receiver 20 times (latency:
-#        the average round trip) and pipes dd from /dev/zero into busybox nc (throughput:
-#        dd's own time and bytes, in the sender);
+#        static addresses 10.95.0.2 and .3; the sender pings the receiver 50 times, 0.1 s
+#        apart (latency: the median round trip, which one stalled wakeup on a busy host does
+#        not move as it moves the mean) and pipes dd from /dev/zero into busybox nc
+#        (throughput: dd's own time and bytes, in the sender);
 #   nat: one VM on a cove network made with --nat against QEMU's -netdev user: dd into nc
 #        to the host's 127.0.0.1 through the gateway (10.96.0.1 / 10.0.2.2), timed by the
 #        host's listener from the first byte to the last (as bench/net.sh).
 # Prints the medians, and the ratios cove/qemu (throughput: higher is better for cove;
 # latency: lower is better for cove).
-#   bench/network.sh [--mib N] [--runs N]          (default 64 MiB, 3 runs)
+#   bench/network.sh [--mib N] [--runs N] [--only v2v|nat]   (default 64 MiB, 3 runs, both)
 set -u
 cd "$(dirname "$0")/.."
-MIB=64 RUNS=3
+MIB=64 RUNS=3 ONLY=
 while [ $# -gt 0 ]; do
     case $1 in
     --mib) MIB=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
-    *) echo "usage: bench/network.sh [--mib N] [--runs N]" >&2; exit 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    *) echo "usage: bench/network.sh [--mib N] [--runs N] [--only v2v|nat]" >&2; exit 2 ;;
     esac
 done
 COVE=$(realpath "${COVE:-build/cove}")
@@ -44,7 +46,7 @@ COUNT=$((MIB * 16)) # 64 KiB blocks
 up() { echo "ip link set eth0 up; ip addr add 10.95.0.$1/24 dev eth0"; }
 RX_CMD="$(up 2); nc -l -p 5000 >/dev/null; echo RX-DONE"
 TX_CMD="$(up 3); while ! ping -c 1 -W 1 10.95.0.2 >/dev/null 2>&1; do sleep 1; done"
-TX_CMD+="; ping -c 20 -i 0.2 10.95.0.2 | tail -n 1; sleep 1"
+TX_CMD+="; ping -c 50 -i 0.1 10.95.0.2; sleep 1"
 # (nc -w: busybox's nc waits for the other end to close after its input ends, as the
 # receiver does for it)
 TX_CMD+="; dd if=/dev/zero bs=64k count=$COUNT 2>/tmp/dd | nc -w 2 10.95.0.2 5000; cat /tmp/dd; echo TX-DONE"
@@ -80,7 +82,7 @@ v2v() {
     PIDS=()
     local secs rtt
     secs=$(sed -n 's/.* copied, \([0-9.]*\) seconds.*/\1/p' "$TMP/tx.log" | tail -n 1)
-    rtt=$(sed -n 's|.*round-trip min/avg/max = [0-9.]*/\([0-9.]*\)/.*|\1|p' "$TMP/tx.log" | tail -n 1)
+    rtt=$(sed -n 's/.* bytes from .* time=\([0-9.]*\) ms.*/\1/p' "$TMP/tx.log" | median)
     if [ -z "$secs" ] || [ -z "$rtt" ]; then
         echo "$1 v2v: a run failed; sender's log:" >&2
         tail -n 8 "$TMP/tx.log" >&2
@@ -114,9 +116,10 @@ nat() {
 declare -A tput rtt natr
 for run in $(seq "$RUNS"); do
     for vmm in cove qemu; do
-        read -r t l <<<"$(v2v $vmm)"
+        t= l= r=
+        [ "$ONLY" != nat ] && read -r t l <<<"$(v2v $vmm)"
         [ -n "${t:-}" ] && tput[$vmm]+="$t " && rtt[$vmm]+="$l "
-        r=$(nat $vmm)
+        [ "$ONLY" != v2v ] && r=$(nat $vmm)
         [ -n "$r" ] && natr[$vmm]+="$r "
         echo "run $run $vmm: v2v ${t:-?} MiB/s, rtt ${l:-?} ms; nat ${r:-?} MiB/s"
     done

@@ -327,8 +327,10 @@ static int finish_config(struct run_args *a)
                   a->nforwards ? "forward" : cfg->nnet_rules ? "net-allow/--net-block" : "mac");
         return CLI_EXIT_USAGE;
     }
-    if (a->net.mode != COVE_NET_DEFAULT && a->net.mode != COVE_NET_NAT && wants_nat) {
-        cli_error("--%s needs a network on NAT (--net nat)", a->nforwards ? "forward" : "net-allow/--net-block");
+    if (a->net.mode != COVE_NET_DEFAULT && a->net.mode != COVE_NET_NAT && wants_nat &&
+        (cfg->nnet_rules || a->net.mode != COVE_NET_NETWORK)) {
+        cli_error("--%s needs a network on NAT (--net nat)",
+                  cfg->nnet_rules ? "net-allow/--net-block" : "forward");
         return CLI_EXIT_USAGE;
     }
     cfg->net = a->net;

@@ -173,14 +173,16 @@ int cli_add_net_rule(const char *spec, bool allow, struct cove_net_rule *rules, 
     return 0;
 }
 
-/* A network option that needs NAT with --net none, tap:, bridge: or network: (NULL: none). */
+/* A network option that needs NAT with --net none, tap:, bridge: or network: (NULL: none);
+ * a cove network takes forwards (its NAT uplink serves them), its rules are its own. */
 static const char *needs_nat(const struct cove_net_spec *net, unsigned nforwards,
                              unsigned nrules, const char *mac)
 {
     if (net->mode == COVE_NET_NONE && mac)
         return "--mac";
     if (net->mode != COVE_NET_DEFAULT && net->mode != COVE_NET_NAT)
-        return nforwards ? "--forward" : nrules ? "--net-allow/--net-block" : NULL;
+        return nforwards && net->mode != COVE_NET_NETWORK ? "--forward"
+               : nrules ? "--net-allow/--net-block" : NULL;
     return NULL;
 }
 

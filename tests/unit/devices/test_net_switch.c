@@ -428,7 +428,7 @@ TEST(real_switch_joins_refuses_and_comes_back)
     setenv("COVE_HOME", home, 1);
     struct cove_error err = {0};
     struct cove_network_info info;
-    REQUIRE(cove_network_create("lab", NULL, false, &info, &err) == 0);
+    REQUIRE(cove_network_create("lab", NULL, false, NULL, &info, &err) == 0);
     struct net_attachment *a = NULL, *b = NULL, *c = NULL;
     static struct inbox ia = {PTHREAD_MUTEX_INITIALIZER, 0, {0}}, ib = {PTHREAD_MUTEX_INITIALIZER, 0, {0}};
     REQUIRE(net_network_open_named("lab", MAC_A, "alpha", &a, &err) == 0);
