@@ -186,6 +186,17 @@ static const char *needs_nat(const struct cove_net_spec *net, unsigned nforwards
     return NULL;
 }
 
+/* Says why opt (from needs_nat) is refused. */
+static void say_needs_nat(const struct cove_net_spec *net, const char *opt)
+{
+    if (net->mode == COVE_NET_NETWORK && strstr(opt, "net-allow"))
+        cli_error("a cove network's egress rules are the network's: set them with `cove "
+                  "network create NAME --nat --net-allow ...`; drop --net-allow and "
+                  "--net-block");
+    else
+        cli_error("%s needs a network on NAT (--net nat)", opt);
+}
+
 int cli_add_forward(const char *spec, const char **forwards, unsigned *n)
 {
     struct cove_error err = {0};
@@ -443,7 +454,7 @@ int cmd_create(int argc, char **argv)
     }
     const char *opt = needs_nat(&n.net, n.nforwards, n.nrules, n.mac);
     if (opt) {
-        cli_error("%s needs a network on NAT (--net nat)", opt);
+        say_needs_nat(&n.net, opt);
         return CLI_EXIT_USAGE;
     }
     o.net = n.net;
@@ -1089,7 +1100,7 @@ int cmd_set(int argc, char **argv)
     }
     const char *opt = needs_nat(&n.net, n.nforwards, n.nrules, n.mac);
     if (opt) {
-        cli_error("%s needs a network on NAT (--net nat)", opt);
+        say_needs_nat(&n.net, opt);
         return CLI_EXIT_USAGE;
     }
     if (no_dirs && s.nshares) {
