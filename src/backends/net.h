@@ -53,9 +53,6 @@ struct net_attachment {
      * attachment, each time link_up() changes, so the device tells its driver. */
     void (*link_changed)(void *opaque);
     void *link_opaque;
-    /* send() is one short system call (a cove network's datagram): the device calls it on
-     * the vCPU thread that notified, sparing a lone frame the I/O thread's wakeup. */
-    bool send_here;
 };
 
 #define NET_MTU_DEFAULT 1500

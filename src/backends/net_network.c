@@ -348,7 +348,6 @@ int net_network_open_forwarded(const char *name, const uint8_t mac[NET_MAC_LEN],
         return cove_error_set(err, -ENOMEM, "out of memory");
     nn->base.ops = &network_ops;
     nn->base.mtu = NET_MTU_NETWORK;
-    nn->base.send_here = true;
     nn->fd = -1;
     nn->keeper_fd = -1;
     nn->egress = info.egress;

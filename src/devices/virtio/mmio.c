@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -116,17 +115,11 @@ int virtio_queue_serve(struct virtq *vq, struct virtq_chain *c, bool (*has_work)
     return VIRTIO_MORE_WORK;
 }
 
-/* One run of the handler; returns VIRTIO_MORE_WORK when it stopped at its budget, or
- * -EBUSY (only when wait is false) when another thread holds the queue. */
-static int run_handler(struct virtio_mmio *t, unsigned qi, bool wait)
+/* One run of the handler; returns VIRTIO_MORE_WORK when it stopped at its budget. */
+static int run_handler(struct virtio_mmio *t, unsigned qi)
 {
     struct mmio_queue *q = &t->queues[qi];
-    if (!wait) {
-        if (pthread_mutex_trylock(&q->lock) != 0)
-            return -EBUSY;
-    } else {
-        pthread_mutex_lock(&q->lock);
-    }
+    pthread_mutex_lock(&q->lock);
     uint32_t st = load_status(t);
     if ((st & LIVE) != LIVE || (st & VIRTIO_STATUS_FAILED) || q->vq.size == 0 || q->vq.broken) {
         pthread_mutex_unlock(&q->lock);
@@ -150,32 +143,11 @@ int virtio_mmio_process_queue(struct virtio_mmio *t, unsigned qi)
     int r;
     /* With an I/O thread, leftover work goes to the back of its line (the eventfd);
      * without one there is nobody else to be fair to. */
-    while ((r = run_handler(t, qi, true)) == VIRTIO_MORE_WORK && q->efd < 0)
+    while ((r = run_handler(t, qi)) == VIRTIO_MORE_WORK && q->efd < 0)
         ;
     if (r == VIRTIO_MORE_WORK)
         virtio_mmio_signal_queue(t, q);
     return r < 0 ? r : 0;
-}
-
-void virtio_mmio_process_queue_here(struct virtio_mmio *t, unsigned qi)
-{
-    if (qi >= t->ops->num_queues)
-        return;
-    struct mmio_queue *q = &t->queues[qi];
-    if (q->efd < 0) {
-        virtio_mmio_process_queue(t, qi);
-        return;
-    }
-    /* Busy (the I/O thread runs it, or a save holds it) or budget spent: the I/O thread
-     * runs it (again) after the holder let go, so nothing waits unseen. */
-    int r = run_handler(t, qi, false);
-    if (r == -EBUSY || r == VIRTIO_MORE_WORK)
-        virtio_mmio_signal_queue(t, q);
-}
-
-void virtio_mmio_set_notify_here(struct virtio_mmio *t, uint32_t queues)
-{
-    atomic_store(&t->notify_here, queues);
 }
 
 /* A QueueNotify: run the handler on the I/O thread, or right here without one. */
@@ -184,8 +156,6 @@ static void notify_queue(struct virtio_mmio *t, unsigned qi)
     struct mmio_queue *q = &t->queues[qi];
     if (t->ops->notify)
         t->ops->notify(t->dev, qi);
-    else if (atomic_load_explicit(&t->notify_here, memory_order_relaxed) & (1u << qi))
-        virtio_mmio_process_queue_here(t, qi);
     else if (q->efd < 0)
         virtio_mmio_process_queue(t, qi);
     else

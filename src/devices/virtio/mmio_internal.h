@@ -46,7 +46,6 @@ struct virtio_mmio {
     bool irq_level;
 
     struct mmio_queue *queues;
-    _Atomic uint32_t notify_here; /* virtio_mmio_set_notify_here */
 };
 
 /* irq_lock held: drives the line to match isr. */

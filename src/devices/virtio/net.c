@@ -9,19 +9,20 @@
  * and each chain starts with the 12-byte virtio_net_hdr_v1.
  *
  * Receive: the attachment's callback (on its own thread) copies a frame into a bounded
- * pending list and, when the list was empty, runs the receive handler there (or, when
- * the I/O thread is in it, has that thread run it again), which moves frames into guest
- * chains. Frames wait there while the
+ * pending list and, when the list was empty, signals an eventfd the I/O thread watches;
+ * the receive handler then moves frames into guest chains. Frames wait there while the
  * guest has posted no buffers; past the bound they are dropped and counted, as is a
  * frame larger than the chain offered for it. Transmit: each chain is copied out (the
- * guest could rewrite it while the back end reads) and handed to the attachment, on the
- * I/O thread, or on the notifying vCPU when the attachment's send is cheap (send_here).
+ * guest could rewrite it while the back end reads) and handed to the attachment.
  */
 #include <endian.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "devices/iov.h"
 #include "devices/virtio/virtio_devices.h"
@@ -74,6 +75,8 @@ struct virtio_net {
     struct pending_frame rx_pending[RX_PENDING_FRAMES];
     unsigned rx_head, rx_count;
     size_t rx_bytes;
+    int rx_efd; /* -1 without an I/O thread: the callback runs the queue itself */
+    struct iothread_watch *rx_watch;
     struct virtio_net_stats stats;
 
     struct virtq_chain rx_chain, tx_chain;
@@ -117,12 +120,26 @@ static void net_receive(void *opaque, const void *frame, size_t len)
         (struct pending_frame){len, copy};
     n->rx_bytes += len;
     pthread_mutex_unlock(&n->rx_lock);
-    /* A non-empty list has a handler run coming already (under way, or waiting for the
-     * guest's next buffers, which the guest notifies). This thread runs it when it can:
-     * handing a lone frame to the I/O thread would add that thread's wakeup to its
-     * latency. */
-    if (was_empty)
-        virtio_mmio_process_queue_here(n->t, NET_RX);
+    /* A non-empty list has a handler run coming already (signalled, or waiting for the
+     * guest's next buffers, which the guest notifies). */
+    if (!was_empty)
+        return;
+    if (n->rx_efd >= 0) {
+        uint64_t one = 1;
+        if (write(n->rx_efd, &one, sizeof one) < 0 && errno != EAGAIN)
+            log_warn("virtio-net: receive notify: %s", strerror(errno));
+    } else {
+        virtio_mmio_process_queue(n->t, NET_RX);
+    }
+}
+
+static void rx_event(void *opaque, uint32_t events)
+{
+    struct virtio_net *n = opaque;
+    uint64_t v;
+    if (read(n->rx_efd, &v, sizeof v) < 0 && errno != EAGAIN)
+        return;
+    virtio_mmio_process_queue(n->t, NET_RX);
 }
 
 static bool rx_has_frames(void *dev)
@@ -255,9 +272,12 @@ static void net_reset(void *dev)
 static void net_destroy(void *dev)
 {
     struct virtio_net *n = dev;
-    /* The attachment first: after its close no callback runs the receive queue (whose
-     * transport frees the queues after this). */
+    /* The receive handler's watch first (the transport is going away), then the
+     * attachment, after whose close no callback writes the eventfd. */
+    iothread_unwatch(n->rx_watch);
     net_close(n->backend);
+    if (n->rx_efd >= 0)
+        close(n->rx_efd);
     net_reset(n);
     pthread_mutex_destroy(&n->rx_lock);
     free(n);
@@ -316,16 +336,24 @@ int virtio_net_create(const struct virtio_mmio_params *p, struct net_attachment 
         return cove_error_set(err, -ENOMEM, "virtio-net: out of memory");
     }
     n->backend = backend;
+    n->rx_efd = -1;
     memcpy(n->mac, mac, NET_MAC_LEN);
     n->keep_mac = keep_mac;
     pthread_mutex_init(&n->rx_lock, NULL);
+    if (p->io) {
+        n->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        int r = n->rx_efd < 0 ? -errno : iothread_watch(p->io, n->rx_efd, EPOLLIN, rx_event, n,
+                                                         &n->rx_watch);
+        if (r < 0) {
+            net_destroy(n);
+            return cove_error_set(err, r, "virtio-net: receive notifier: %s", strerror(-r));
+        }
+    }
     struct virtio_mmio *t;
     int r = virtio_mmio_create(p, &net_ops, n, &t, err);
     if (r < 0)
         return r;
     n->t = t;
-    if (backend->send_here)
-        virtio_mmio_set_notify_here(t, 1u << NET_TX);
     backend->link_changed = net_link_changed;
     backend->link_opaque = n;
     r = backend->ops->start(backend, net_receive, n);

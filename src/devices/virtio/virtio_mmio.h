@@ -172,16 +172,6 @@ int virtio_mmio_write(void *opaque, uint64_t offset, unsigned len, uint64_t valu
 /* For devices: run queue q's handler now (e.g. host input arrived for a receive queue).
  * Returns 0, or -EAGAIN when the queue is not live (no DRIVER_OK, not ready, broken). */
 int virtio_mmio_process_queue(struct virtio_mmio *t, unsigned q);
-/* The same on the calling thread, unless another thread holds the queue (the I/O thread
- * runs its handler, a save quiesced it): then, and for work left past the budget, the
- * I/O thread runs it once the holder lets go. Never waits for the queue lock, so any
- * thread may call it, a back end's receive thread or a vCPU. */
-void virtio_mmio_process_queue_here(struct virtio_mmio *t, unsigned q);
-/* Queues (bit q) whose QueueNotify runs the handler on the notifying vCPU thread, with
- * virtio_mmio_process_queue_here, rather than waking the I/O thread: for a handler that
- * is short and does not block long (virtio-net's transmit to a cove network), a lone
- * request then skips a thread wakeup, which is most of its latency on a busy host. */
-void virtio_mmio_set_notify_here(struct virtio_mmio *t, uint32_t queues);
 
 /* The loop every queue handler shares. Until the budget (VIRTIO_BUDGET(vq) chains) is
  * spent: asks has_work (optional) whether the device has something to put in a chain,
