@@ -43,7 +43,8 @@ static const char run_usage[] =
     "                    if=nvme makes it a namespace of the VM's NVMe controller\n"
     "                    (PCIe) instead of virtio-blk: /dev/nvme0n1, nvme0n2... in order\n"
     "  --forward tcp|udp:[ADDR:]HOSTPORT:GUESTPORT  forwards a host port (on 127.0.0.1\n"
-    "                    unless ADDR) to the guest through the NAT; repeatable\n"
+    "                    unless ADDR) to the guest through the NAT (nat, or a cove\n"
+    "                    network made with --nat); repeatable\n"
     "  --auto-forward    (NAT) forward the guest's listening ports (a VM NAME: its stored\n"
     "                    setting unless given; an ephemeral VM: needs --vsock)\n"
     AUTO_FORWARD_HELP("")

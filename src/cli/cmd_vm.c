@@ -314,7 +314,8 @@ static const char create_usage[] =
     "                     kernel itself (the default otherwise; faster)\n"
     NET_OPTIONS_HELP(" ")
     "  --forward SPEC     a host port forwarded at every run: tcp|udp:[ADDR:]HOSTPORT:GUESTPORT\n"
-    "                     (ADDR 127.0.0.1 unless given); repeatable, at most 64\n"
+    "                     (ADDR 127.0.0.1 unless given); repeatable, at most 64; with\n"
+    "                     --net network:NAME the network's NAT (create --nat) forwards\n"
     "  --mac MAC          the interface's MAC (default: random 52:54:00:xx:xx:xx)\n"
     NET_RULES_HELP(" ")
     AUTO_FORWARD_HELP(" ")
@@ -981,7 +982,7 @@ int cmd_set(int argc, char **argv)
         "  --cpu-limit N|none the CPUs' time the VM may use at each run, e.g. 0.5 (cgroup v2\n"
         "                     cpu.max); none removes the limit\n"
         NET_OPTIONS_HELP(" ")
-        "                     (forwards and egress rules need nat)\n"
+        "                     (forwards need nat or a --nat network:, egress rules nat)\n"
         "  --forward SPEC     replaces the stored forwards by the ones given (repeatable):\n"
         "                     tcp|udp:[ADDR:]HOSTPORT:GUESTPORT; implies --net nat\n"
         "  --no-forwards      removes every stored forward\n"

@@ -85,7 +85,7 @@ int store_set_network(struct cove_config *cfg, const struct store_net_change *ch
                                     "--forward", text)
                    : cove_error_set(err, -EINVAL, "the VM has %u forward(s), which need a "
                                     "network; pass --no-forwards with --net %s (forwards "
-                                    "are for --net nat)", nforwards, text);
+                                    "are for --net nat and --nat networks)", nforwards, text);
     if (net.mode == COVE_NET_NETWORK && nrules)
         return cove_error_set(err, -EINVAL, "a cove network's egress rules are the network's: "
                               "set them with `cove network create NAME --nat --net-allow ...`; "
