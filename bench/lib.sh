@@ -8,15 +8,16 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# tcp_sink PORT BYTES: accepts one connection on 127.0.0.1:PORT (5 minutes at most), reads
-# BYTES and prints the MiB/s from the first byte to the last (nothing when fewer came).
+# tcp_sink PORT BYTES [ADDR]: accepts one connection on ADDR:PORT (127.0.0.1 unless given;
+# 5 minutes at most), reads BYTES and prints the MiB/s from the first byte to the last
+# (nothing when fewer came).
 tcp_sink() {
-    python3 - "$1" "$2" <<'EOF'
+    python3 - "$1" "$2" "${3:-127.0.0.1}" <<'EOF'
 import socket, sys, time
-port, want = int(sys.argv[1]), int(sys.argv[2])
+port, want, addr = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 srv = socket.socket()
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port))
+srv.bind((addr, port))
 srv.listen(1)
 srv.settimeout(300)
 conn, _ = srv.accept()

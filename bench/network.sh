@@ -2,23 +2,30 @@
 # cove networks against QEMU, on the default guest (issue 14), interleaved run by run:
 #   v2v: two VMs on one cove network (`cove network create`, the switch process) against two
 #        qemu-system-riscv64 on a `-netdev stream` pair over a Unix socket (virtio-net-device);
-#        static addresses 10.95.0.2 and .3; the sender pings the receiver 20 times (latency:
-#        the average round trip) and pipes dd from /dev/zero into busybox nc (throughput:
-#        dd's own time and bytes, in the sender);
+#        static addresses 10.95.0.2 and .3; the sender pings the receiver 50 times, 0.1 s
+#        apart (latency: the median round trip, which one stalled wakeup on a busy host does
+#        not move as it moves the mean) and pipes dd from /dev/zero into busybox nc
+#        (throughput: dd's own time and bytes, in the sender);
 #   nat: one VM on a cove network made with --nat against QEMU's -netdev user: dd into nc
 #        to the host's 127.0.0.1 through the gateway (10.96.0.1 / 10.0.2.2), timed by the
-#        host's listener from the first byte to the last (as bench/net.sh).
+#        host's listener from the first byte to the last (as bench/net.sh);
+#   bridge (as root): one VM on a Linux bridge in a network namespace of the bench's own,
+#        cove's `--net bridge:br0` against QEMU's `-netdev tap` on a TAP added to the same
+#        bridge (MTU 1500 both, each VMM's own use of the TAP): dd into nc to a listener on
+#        the bridge's address, static addresses, timed by the listener.
 # Prints the medians, and the ratios cove/qemu (throughput: higher is better for cove;
 # latency: lower is better for cove).
-#   bench/network.sh [--mib N] [--runs N]          (default 64 MiB, 3 runs)
+#   bench/network.sh [--mib N] [--runs N] [--only v2v|nat|bridge]
+#        (default 64 MiB, 3 runs, every mode; bridge only as root)
 set -u
 cd "$(dirname "$0")/.."
-MIB=64 RUNS=3
+MIB=64 RUNS=3 ONLY=
 while [ $# -gt 0 ]; do
     case $1 in
     --mib) MIB=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
-    *) echo "usage: bench/network.sh [--mib N] [--runs N]" >&2; exit 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    *) echo "usage: bench/network.sh [--mib N] [--runs N] [--only v2v|nat|bridge]" >&2; exit 2 ;;
     esac
 done
 COVE=$(realpath "${COVE:-build/cove}")
@@ -32,6 +39,7 @@ cleanup() {
     wait 2>/dev/null
     "$COVE" network delete benchv2v >/dev/null 2>&1
     "$COVE" network delete benchnat >/dev/null 2>&1
+    [ -n "${NS:-}" ] && ip netns del "$NS" 2>/dev/null
     rm -rf "${TMP:?}"
 }
 trap cleanup EXIT
@@ -44,7 +52,7 @@ COUNT=$((MIB * 16)) # 64 KiB blocks
 up() { echo "ip link set eth0 up; ip addr add 10.95.0.$1/24 dev eth0"; }
 RX_CMD="$(up 2); nc -l -p 5000 >/dev/null; echo RX-DONE"
 TX_CMD="$(up 3); while ! ping -c 1 -W 1 10.95.0.2 >/dev/null 2>&1; do sleep 1; done"
-TX_CMD+="; ping -c 20 -i 0.2 10.95.0.2 | tail -n 1; sleep 1"
+TX_CMD+="; ping -c 50 -i 0.1 10.95.0.2; sleep 1"
 # (nc -w: busybox's nc waits for the other end to close after its input ends, as the
 # receiver does for it)
 TX_CMD+="; dd if=/dev/zero bs=64k count=$COUNT 2>/tmp/dd | nc -w 2 10.95.0.2 5000; cat /tmp/dd; echo TX-DONE"
@@ -80,7 +88,7 @@ v2v() {
     PIDS=()
     local secs rtt
     secs=$(sed -n 's/.* copied, \([0-9.]*\) seconds.*/\1/p' "$TMP/tx.log" | tail -n 1)
-    rtt=$(sed -n 's|.*round-trip min/avg/max = [0-9.]*/\([0-9.]*\)/.*|\1|p' "$TMP/tx.log" | tail -n 1)
+    rtt=$(sed -n 's/.* bytes from .* time=\([0-9.]*\) ms.*/\1/p' "$TMP/tx.log" | median)
     if [ -z "$secs" ] || [ -z "$rtt" ]; then
         echo "$1 v2v: a run failed; sender's log:" >&2
         tail -n 8 "$TMP/tx.log" >&2
@@ -111,25 +119,59 @@ nat() {
     if [ -s "$TMP/rate" ]; then cat "$TMP/rate"; else echo "$1 nat: a run failed" >&2; tail -n 5 "$TMP/nat.log" >&2; fi
 }
 
-declare -A tput rtt natr
+# The bridge: a namespace with br0 at 192.168.79.1/24; the guest is 192.168.79.2.
+NS=
+if [ "$ONLY" = bridge ] || { [ -z "$ONLY" ] && [ "$(id -u)" = 0 ]; }; then
+    [ "$(id -u)" = 0 ] || { echo "bench/network.sh: --only bridge needs root" >&2; exit 1; }
+    NS=cove-netbench-$$
+    ip netns add "$NS" && ip -n "$NS" link set lo up && ip -n "$NS" link add br0 type bridge &&
+        ip -n "$NS" addr add 192.168.79.1/24 dev br0 && ip -n "$NS" link set br0 up || exit 1
+fi
+BR_CMD="ip link set eth0 up; ip addr add 192.168.79.2/24 dev eth0; dd if=/dev/zero bs=64k count=$COUNT 2>/dev/null | nc 192.168.79.1 5002; echo NET-DONE"
+# bridge VMM: prints MiB/s or nothing on failure.
+bridge() {
+    ip netns exec "$NS" bash -c ". bench/lib.sh; tcp_sink 5002 $((MIB << 20)) 192.168.79.1" >"$TMP/rate" &
+    local sink=$!
+    sleep 0.5
+    if [ "$1" = cove ]; then
+        ip netns exec "$NS" timeout 300 "$COVE" run --memory 256M --kernel "$G/Image" --initrd "$G/initrd" \
+            --net bridge:br0 --append "quiet cove.exec=\"$BR_CMD\"" </dev/null >"$TMP/br.log" 2>&1
+    else
+        ip -n "$NS" tuntap add dev qtap0 mode tap && ip -n "$NS" link set qtap0 master br0 up
+        ip netns exec "$NS" timeout 300 qemu-system-riscv64 -M virt -m 256M -nographic -kernel "$G/Image" \
+            -initrd "$G/initrd" -append "quiet cove.exec=\"$BR_CMD\"" \
+            -netdev tap,id=n0,ifname=qtap0,script=no,downscript=no -device virtio-net-device,netdev=n0 \
+            </dev/null >"$TMP/br.log" 2>&1
+        ip -n "$NS" link del qtap0
+    fi
+    wait "$sink"
+    if [ -s "$TMP/rate" ]; then cat "$TMP/rate"; else echo "$1 bridge: a run failed" >&2; tail -n 5 "$TMP/br.log" >&2; fi
+}
+
+declare -A tput rtt natr brr
 for run in $(seq "$RUNS"); do
     for vmm in cove qemu; do
-        read -r t l <<<"$(v2v $vmm)"
+        t= l= r= b=
+        [ -z "$ONLY" ] || [ "$ONLY" = v2v ] && read -r t l <<<"$(v2v $vmm)"
         [ -n "${t:-}" ] && tput[$vmm]+="$t " && rtt[$vmm]+="$l "
-        r=$(nat $vmm)
+        [ -z "$ONLY" ] || [ "$ONLY" = nat ] && r=$(nat $vmm)
         [ -n "$r" ] && natr[$vmm]+="$r "
-        echo "run $run $vmm: v2v ${t:-?} MiB/s, rtt ${l:-?} ms; nat ${r:-?} MiB/s"
+        [ -n "$NS" ] && b=$(bridge $vmm)
+        [ -n "$b" ] && brr[$vmm]+="$b "
+        echo "run $run $vmm: v2v ${t:-?} MiB/s, rtt ${l:-?} ms; nat ${r:-?} MiB/s; bridge ${b:-?} MiB/s"
     done
 done
 
 med() { printf '%s\n' $1 | median; }
-printf '%-6s %14s %14s %14s\n' "" "v2v MiB/s" "v2v rtt ms" "nat MiB/s"
+printf '%-6s %14s %14s %14s %14s\n' "" "v2v MiB/s" "v2v rtt ms" "nat MiB/s" "bridge MiB/s"
 for vmm in cove qemu; do
-    printf '%-6s %14s %14s %14s\n' "$vmm" "$(med "${tput[$vmm]:-}")" "$(med "${rtt[$vmm]:-}")" "$(med "${natr[$vmm]:-}")"
+    printf '%-6s %14s %14s %14s %14s\n' "$vmm" "$(med "${tput[$vmm]:-}")" "$(med "${rtt[$vmm]:-}")" \
+        "$(med "${natr[$vmm]:-}")" "$(med "${brr[$vmm]:-}")"
 done
 awk -v ct="$(med "${tput[cove]:-}")" -v qt="$(med "${tput[qemu]:-}")" \
     -v cl="$(med "${rtt[cove]:-}")" -v ql="$(med "${rtt[qemu]:-}")" \
-    -v cn="$(med "${natr[cove]:-}")" -v qn="$(med "${natr[qemu]:-}")" 'BEGIN {
-    printf "%-6s %14s %14s %14s   (cove/qemu; throughput: higher is better, rtt: lower)\n", "ratio",
+    -v cn="$(med "${natr[cove]:-}")" -v qn="$(med "${natr[qemu]:-}")" \
+    -v cb="$(med "${brr[cove]:-}")" -v qb="$(med "${brr[qemu]:-}")" 'BEGIN {
+    printf "%-6s %14s %14s %14s %14s   (cove/qemu; throughput: higher is better, rtt: lower)\n", "ratio",
         (ct && qt) ? sprintf("%.2f", ct / qt) : "-", (cl && ql) ? sprintf("%.2f", cl / ql) : "-",
-        (cn && qn) ? sprintf("%.2f", cn / qn) : "-" }'
+        (cn && qn) ? sprintf("%.2f", cn / qn) : "-", (cb && qb) ? sprintf("%.2f", cb / qb) : "-" }'

@@ -292,7 +292,7 @@ _cove()
             return 0
         fi
         case ${pos[0]} in
-        create) opts="--subnet --nat" ;;
+        create) opts="--subnet --nat --net-allow --net-block" ;;
         list) opts="--format" ;;
         get | delete)
             [ "${pos[0]}" = get ] && opts="--format" || opts=""

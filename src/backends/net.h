@@ -106,6 +106,9 @@ struct net_egress {
      * net_egress_inbound() saw them; NULL: none kept. The guest's answers on them pass
      * whatever the rules: a forward still works on a VM with an allow list. */
     struct net_egress_flows *flows;
+    /* The NAT's resolver, which an allow list leaves open for DNS (host byte order);
+     * 0: slirp's 10.0.2.3. */
+    uint32_t resolver;
 };
 /* Whether the frame from the guest (any length, any content) may go out. */
 bool net_egress_pass(const struct net_egress *e, const void *frame, size_t len);
@@ -137,7 +140,8 @@ int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
  * net/mask (host byte order) with the gateway as its host address (the host's 127.0.0.1
  * to the VMs), its DNS proxy at dns, and no DHCP of its own (the switch serves leases). */
 int net_slirp_open_uplink(uint32_t net, uint32_t mask, uint32_t gateway, uint32_t dns,
-                          struct net_attachment **out, struct cove_error *err);
+                          const struct net_egress *egress, struct net_attachment **out,
+                          struct cove_error *err);
 
 /* While the NAT n runs: adds (add) or removes the forward 127.0.0.1:host_port ->
  * 10.0.2.15:guest_port (automatic port forwarding, src/vm/autofwd.c). 0, or a negative
@@ -145,6 +149,12 @@ int net_slirp_open_uplink(uint32_t net, uint32_t mask, uint32_t gateway, uint32_
  * -ENOENT when removing one that is not there, -EINVAL when n is no NAT. */
 int net_slirp_hostfwd(struct net_attachment *n, bool add, bool udp, uint16_t host_port,
                       uint16_t guest_port);
+
+/* While the NAT n runs (a network's uplink): adds (add) or removes the forward f to the
+ * guest address guest (host byte order) instead of 10.0.2.15. 0, or a negative errno with
+ * one line in err (a host port in use: -EADDRINUSE, naming it). */
+int net_slirp_forward_to(struct net_attachment *n, bool add, const struct net_forward *f,
+                         uint32_t guest, struct cove_error *err);
 
 /* An existing TAP interface ifname (net_tap.c): frames go to and come from it as they
  * are. Opening one the user does not own needs CAP_NET_ADMIN. The MTU is the TAP's. */
@@ -170,6 +180,14 @@ int net_network_open(const char *name, const uint8_t mac[NET_MAC_LEN],
 int net_network_open_named(const char *name, const uint8_t mac[NET_MAC_LEN],
                            const char *hostname, struct net_attachment **out,
                            struct cove_error *err);
+/* The same with host port forwards to this VM, which the network's NAT uplink keeps
+ * while the VM is attached (to the address the switch's DHCP leases it); refused with
+ * one line when the network has no NAT or a host port is in use. At most
+ * NET_SWITCH_FORWARDS. */
+int net_network_open_forwarded(const char *name, const uint8_t mac[NET_MAC_LEN],
+                               const char *hostname, const struct net_forward *forwards,
+                               unsigned nforwards, struct net_attachment **out,
+                               struct cove_error *err);
 
 /* An attachment in memory (tests, fuzzing): frames sent are kept, in order, for
  * net_mem_take(); net_mem_inject() delivers a frame to the receive callback. */

@@ -195,5 +195,5 @@ bool net_egress_pass(const struct net_egress *e, const void *frame, size_t len)
     /* With allow rules: DHCP and DNS through the NAT's resolver still work. */
     if (v.proto == PROTO_UDP && port == PORT_DHCP_SERVER)
         return true;
-    return v.dst == NAT_DNS && port == PORT_DNS && (v.proto == PROTO_UDP || v.proto == PROTO_TCP);
+    return v.dst == (e->resolver ? e->resolver : NAT_DNS) && port == PORT_DNS && (v.proto == PROTO_UDP || v.proto == PROTO_TCP);
 }

@@ -28,6 +28,7 @@
 #include <cove/network.h>
 
 #include "backends/net_switch.h"
+#include "util/be.h"
 #include "util/fdio.h"
 #include "util/confined.h"
 #include "util/helper_proc.h"
@@ -41,9 +42,10 @@ struct net_network {
     struct net_attachment base;
     int fd, stop_efd;
     char name[65], dir[PATH_MAX];
-    struct net_switch_config cfg; /* cfg.dir is dir */
+    struct net_switch_config cfg; /* cfg.dir is dir, cfg.egress &egress */
+    struct cove_network_egress egress;
     struct sockaddr_un sw, own;
-    uint8_t hello[1 + NET_MAC_LEN + 64];
+    uint8_t hello[1 + NET_MAC_LEN + 64 + 1 + NET_SWITCH_FORWARDS * NET_SWITCH_FWD_LEN];
     size_t hello_len;
     net_receive_fn fn;
     void *opaque;
@@ -300,10 +302,43 @@ static int join(struct net_network *nn, struct cove_error *err)
                           "%d s (see %s/switch.log)", nn->name, OPEN_TIMEOUT_MS / 1000, nn->dir);
 }
 
+/* The registration: 'H', the MAC, the host name, and the forwards after a 0. */
+static void build_hello(struct net_network *nn, const uint8_t mac[NET_MAC_LEN],
+                        const char *hostname, const struct net_forward *fwd, unsigned nfwd)
+{
+    uint8_t *h = nn->hello;
+    h[0] = NET_SWITCH_MSG_HELLO;
+    memcpy(h + 1, mac, NET_MAC_LEN);
+    size_t at = 1 + NET_MAC_LEN, hl = hostname ? strnlen(hostname, 64) : 0;
+    if (hl) /* (memcpy from NULL is undefined even for 0 bytes: UBSan in check-sanitize) */
+        memcpy(h + at, hostname, hl);
+    at += hl;
+    if (nfwd)
+        h[at++] = 0;
+    for (unsigned i = 0; i < nfwd; i++, at += NET_SWITCH_FWD_LEN) {
+        h[at] = fwd[i].udp;
+        be_put32(h + at + 1, fwd[i].host_addr);
+        be_put16(h + at + 5, fwd[i].host_port);
+        be_put16(h + at + 7, fwd[i].guest_port);
+    }
+    nn->hello_len = at;
+}
+
 int net_network_open_named(const char *name, const uint8_t mac[NET_MAC_LEN],
                            const char *hostname, struct net_attachment **out,
                            struct cove_error *err)
 {
+    return net_network_open_forwarded(name, mac, hostname, NULL, 0, out, err);
+}
+
+int net_network_open_forwarded(const char *name, const uint8_t mac[NET_MAC_LEN],
+                               const char *hostname, const struct net_forward *forwards,
+                               unsigned nforwards, struct net_attachment **out,
+                               struct cove_error *err)
+{
+    if (nforwards > NET_SWITCH_FORWARDS)
+        return cove_error_set(err, -EINVAL, "network '%s': %u port forwards; at most %d",
+                              name, nforwards, NET_SWITCH_FORWARDS);
     struct cove_network_info info;
     int rc = cove_network_get(name, &info, err);
     if (rc < 0)
@@ -315,14 +350,10 @@ int net_network_open_named(const char *name, const uint8_t mac[NET_MAC_LEN],
     nn->base.mtu = NET_MTU_NETWORK;
     nn->fd = -1;
     nn->keeper_fd = -1;
-    nn->cfg = (struct net_switch_config){nn->dir, info.net, info.prefix, info.nat};
+    nn->egress = info.egress;
+    nn->cfg = (struct net_switch_config){nn->dir, info.net, info.prefix, info.nat, &nn->egress};
     snprintf(nn->name, sizeof nn->name, "%s", name);
-    nn->hello[0] = NET_SWITCH_MSG_HELLO;
-    memcpy(nn->hello + 1, mac, NET_MAC_LEN);
-    size_t hl = hostname ? strnlen(hostname, sizeof nn->hello - 1 - NET_MAC_LEN) : 0;
-    if (hl) /* (memcpy from NULL is undefined even for 0 bytes: UBSan in check-sanitize) */
-        memcpy(nn->hello + 1 + NET_MAC_LEN, hostname, hl);
-    nn->hello_len = 1 + NET_MAC_LEN + hl;
+    build_hello(nn, mac, hostname, forwards, nforwards);
     nn->stop_efd = eventfd(0, EFD_CLOEXEC);
     if (nn->stop_efd < 0)
         rc = cove_error_set(err, -errno, "eventfd: %s", strerror(errno));

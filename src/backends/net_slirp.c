@@ -404,10 +404,11 @@ static struct in_addr ip4(uint32_t host_order)
     return (struct in_addr){.s_addr = htonl(host_order)};
 }
 
-static int add_forward(struct net_slirp *s, const struct net_forward *f, struct cove_error *err)
+static int add_forward(struct net_slirp *s, const struct net_forward *f, uint32_t guest,
+                       struct cove_error *err)
 {
     errno = 0;
-    if (slirp_add_hostfwd(s->slirp, f->udp, ip4(f->host_addr), f->host_port, ip4(SLIRP_GUEST),
+    if (slirp_add_hostfwd(s->slirp, f->udp, ip4(f->host_addr), f->host_port, ip4(guest),
                           f->guest_port) == 0)
         return 0;
     int e = errno ? errno : EADDRINUSE;
@@ -450,6 +451,22 @@ int net_slirp_hostfwd(struct net_attachment *n, bool add, bool udp, uint16_t hos
     return add ? -(e ? e : EADDRINUSE) : -ENOENT;
 }
 
+int net_slirp_forward_to(struct net_attachment *n, bool add, const struct net_forward *f,
+                         uint32_t guest, struct cove_error *err)
+{
+    if (!n || n->ops != &slirp_ops)
+        return cove_error_set(err, -EINVAL, "not a NAT");
+    struct net_slirp *s = to_slirp(n);
+    pthread_mutex_lock(&s->lock);
+    int rc = add ? add_forward(s, f, guest, err)
+                 : slirp_remove_hostfwd(s->slirp, f->udp, ip4(f->host_addr), f->host_port) == 0
+                       ? 0 : cove_error_set(err, -ENOENT, "no such forward");
+    if (rc == 0)
+        wake_locked(s); /* the thread polls a new listening socket from now on */
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 static struct net_rule *copy_rules(const struct net_rule *r, unsigned n)
 {
     struct net_rule *c = malloc((n ? n : 1) * sizeof *c);
@@ -485,7 +502,7 @@ static int open_layout(const struct slirp_layout *at, const struct net_forward *
             return cove_error_set(err, -ENOMEM, "net: out of memory");
         }
         s->egress = (struct net_egress){s->allow, egress->nallow, s->block, egress->nblock,
-                                        NULL};
+                                        NULL, egress->resolver};
         if ((egress->nallow || egress->nblock) && !(s->egress.flows = net_egress_flows_new())) {
             free(s->allow);
             free(s->block);
@@ -524,7 +541,7 @@ static int open_layout(const struct slirp_layout *at, const struct net_forward *
     if (at == &qemu_layout) /* an uplink runs in the switch process, never confined */
         learn_dns_server(s);
     for (unsigned i = 0; i < nforwards; i++) {
-        int r = add_forward(s, &forwards[i], err);
+        int r = add_forward(s, &forwards[i], SLIRP_GUEST, err);
         if (r < 0) {
             slirp_close(&s->base);
             return r;
@@ -542,8 +559,9 @@ int net_slirp_open(const struct net_forward *forwards, unsigned nforwards,
 }
 
 int net_slirp_open_uplink(uint32_t net, uint32_t mask, uint32_t gateway, uint32_t dns,
-                          struct net_attachment **out, struct cove_error *err)
+                          const struct net_egress *egress, struct net_attachment **out,
+                          struct cove_error *err)
 {
     const struct slirp_layout at = {net, mask, gateway, dns, gateway, false};
-    return open_layout(&at, NULL, 0, NULL, out, err);
+    return open_layout(&at, NULL, 0, egress, out, err);
 }

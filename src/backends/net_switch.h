@@ -10,10 +10,15 @@
  * ping, DHCP, DNS at the gateway address).
  *
  * The wire protocol, one datagram per message, the first byte its kind:
- *   'H' MAC[6] NAME...   a port registers (again every second: its keepalive); NAME,
- *                        maybe empty, is the VM's host name for DNS
+ *   'H' MAC[6] NAME... [0 FWD[9]...]
+ *                        a port registers (again every second: its keepalive); NAME,
+ *                        maybe empty, is the VM's host name for DNS; each FWD (protocol
+ *                        0 TCP or 1 UDP, host address be32, host port be16, guest port
+ *                        be16) is a host port the NAT uplink forwards to the VM's leased
+ *                        address while the port is attached (taken at its first 'H')
  *   'A'                  the switch accepts it (the answer to every 'H')
- *   'R' TEXT             the switch refuses it (TEXT says why: its MAC is in use)
+ *   'R' TEXT             the switch refuses it (TEXT says why: its MAC is in use, a
+ *                        forward's host port is, the network has no NAT for forwards)
  *   'F' FRAME            an Ethernet frame, either way
  *   'B'                  the port leaves
  * A port not heard from for NET_SWITCH_PORT_TIMEOUT_MS is dropped, as is one whose socket
@@ -28,6 +33,7 @@
 #include <stdint.h>
 
 #include <cove/error.h>
+#include <cove/network.h>
 
 #include "backends/net.h"
 
@@ -38,6 +44,8 @@
 #define NET_SWITCH_KEEPALIVE_MS 1000
 #define NET_SWITCH_IDLE_MS 5000
 
+#define NET_SWITCH_FORWARDS 128 /* per port: a VM's stored forwards and its run's */
+#define NET_SWITCH_FWD_LEN 9
 #define NET_SWITCH_MSG_HELLO 'H'
 #define NET_SWITCH_MSG_ACCEPT 'A'
 #define NET_SWITCH_MSG_REFUSE 'R'
@@ -95,6 +103,8 @@ struct net_switch_config {
     uint32_t net;
     unsigned prefix;
     bool nat;
+    /* The NAT's egress rules as given (cove/network.h); NULL: none. */
+    const struct cove_network_egress *egress;
 };
 
 /* The switch process of a network: forks, and the child (in a session of its own, its

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "backends/net_services.h"
+#include "util/be.h"
 #include "util/confined.h"
 #include "util/fdio.h"
 #include "util/log.h"
@@ -43,7 +44,13 @@ struct port_addr {
     struct sockaddr_un addr;
     socklen_t len;
     long long seen_ms;
+    struct net_forward fwd[NET_SWITCH_FORWARDS]; /* the uplink's forwards to it */
+    unsigned nfwd;
 };
+
+/* Forwards of ports that left, for the main thread to remove from slirp (never under
+ * lock: slirp's thread holds slirp's lock when it takes ours). */
+#define GONE_FORWARDS (NET_SWITCH_PORTS * NET_SWITCH_FORWARDS)
 
 /* The loop runs on the process's main thread; with a NAT uplink, slirp's thread hands
  * its frames to the network too (uplink_rx): lock guards everything below but buf, the
@@ -56,6 +63,10 @@ struct switch_proc {
     struct net_services svc;
     struct port_addr addrs[NET_SWITCH_PORTS];
     struct net_attachment *uplink; /* slirp (net_slirp_open_uplink), or NULL */
+    struct net_rule allow[COVE_NETWORK_RULES], block[COVE_NETWORK_RULES]; /* its rules */
+    struct net_forward gone[GONE_FORWARDS], gone_work[GONE_FORWARDS];
+    unsigned ngone;
+    struct net_forward hello_fwd[NET_SWITCH_FORWARDS]; /* the main thread's */
     uint8_t buf[1 + NET_FRAME_MAX + 1];
     uint8_t reply[1 + NET_FRAME_MAX];
     uint8_t up_buf[NET_FRAME_MAX];
@@ -98,7 +109,83 @@ static void drop_port(struct switch_proc *p, int port, const char *why)
     log_info("network switch: port %s left (%s)", mac, why);
     if (strcmp(why, "its VM stopped")) /* a killed VMM leaves its socket file behind */
         unlink(p->addrs[port].addr.sun_path);
+    struct port_addr *pa = &p->addrs[port];
+    for (unsigned i = 0; i < pa->nfwd && p->ngone < GONE_FORWARDS; i++)
+        p->gone[p->ngone++] = pa->fwd[i];
+    pa->nfwd = 0;
     net_switch_leave(&p->sw, port);
+}
+
+/* Main thread, lock not held: removes the forwards of ports that left. */
+static void sweep_forwards(struct switch_proc *p)
+{
+    pthread_mutex_lock(&p->lock);
+    unsigned n = p->ngone;
+    memcpy(p->gone_work, p->gone, n * sizeof p->gone[0]);
+    p->ngone = 0;
+    pthread_mutex_unlock(&p->lock);
+    for (unsigned i = 0; i < n; i++) {
+        struct cove_error e = {0};
+        net_slirp_forward_to(p->uplink, false, &p->gone_work[i], 0, &e);
+    }
+}
+
+/* The forwards a port asked for in its hello (after its name and a 0), decoded into
+ * fwd; -1 when malformed or too many. */
+static int hello_forwards(const uint8_t *msg, size_t len, struct net_forward *fwd)
+{
+    size_t name_len = strnlen((const char *)msg + 1 + NET_MAC_LEN, len - 1 - NET_MAC_LEN);
+    size_t at = 1 + NET_MAC_LEN + name_len + 1;
+    if (at > len)
+        return 0;
+    size_t rest = len - at;
+    if (rest % NET_SWITCH_FWD_LEN || rest / NET_SWITCH_FWD_LEN > NET_SWITCH_FORWARDS)
+        return -1;
+    unsigned n = 0;
+    for (const uint8_t *f = msg + at; f < msg + len; f += NET_SWITCH_FWD_LEN) {
+        if (f[0] > 1 || !be_get16(f + 5) || !be_get16(f + 7))
+            return -1;
+        fwd[n++] = (struct net_forward){f[0] == 1, be_get32(f + 1), be_get16(f + 5),
+                                        be_get16(f + 7)};
+    }
+    return (int)n;
+}
+
+/* Main thread, lock not held: the forwards of a port that just joined go to the uplink,
+ * all or none; on failure the port leaves again and is told why. */
+static void install_forwards(struct switch_proc *p, int port, const struct sockaddr_un *a,
+                             socklen_t alen, const struct net_forward *fwd, unsigned n,
+                             uint32_t guest)
+{
+    struct cove_error e = {0};
+    unsigned done = 0;
+    sweep_forwards(p); /* a VM started again takes its host ports back */
+    if (!p->uplink)
+        cove_error_set(&e, -ENOTSUP, "the network has no NAT uplink, which port forwards "
+                       "need (create it with --nat)");
+    else if (!guest)
+        cove_error_set(&e, -ENOSPC, "the network has no free address for this VM");
+    else
+        while (done < n && net_slirp_forward_to(p->uplink, true, &fwd[done], guest, &e) == 0)
+            done++;
+    if (done == n && p->uplink && guest) {
+        pthread_mutex_lock(&p->lock);
+        memcpy(p->addrs[port].fwd, fwd, n * sizeof *fwd);
+        p->addrs[port].nfwd = n;
+        pthread_mutex_unlock(&p->lock);
+        send_to(p, a, alen, NET_SWITCH_MSG_ACCEPT, NULL, 0);
+        return;
+    }
+    for (unsigned i = 0; i < done; i++) {
+        struct cove_error ignored = {0};
+        net_slirp_forward_to(p->uplink, false, &fwd[i], 0, &ignored);
+    }
+    pthread_mutex_lock(&p->lock);
+    if (p->sw.ports[port].used && port_by_addr(p, a, alen) == port)
+        net_switch_leave(&p->sw, port);
+    pthread_mutex_unlock(&p->lock);
+    log_warn("network switch: refused a port: %s", e.message);
+    send_to(p, a, alen, NET_SWITCH_MSG_REFUSE, e.message, strlen(e.message));
 }
 
 /* A frame to a port: a socket that is gone takes its port with it; a full one drops the
@@ -113,17 +200,27 @@ static void deliver(struct switch_proc *p, int port, const void *frame, size_t l
                  "for %d ms", p->full_drops, SEND_WAIT_MS);
 }
 
-static void hello(struct switch_proc *p, const struct sockaddr_un *a, socklen_t alen,
-                  const uint8_t *msg, size_t len, long long now)
+/* A port's hello (lock held). A new port that asks for forwards is left unanswered and
+ * returned, with its forwards in fwd, *nfwd and the address leased to it in *guest, for
+ * install_forwards; otherwise -1. */
+static int hello(struct switch_proc *p, const struct sockaddr_un *a, socklen_t alen,
+                 const uint8_t *msg, size_t len, long long now, struct net_forward *fwd,
+                 unsigned *nfwd, uint32_t *guest)
 {
     int port = port_by_addr(p, a, alen);
     if (port >= 0) {
         p->addrs[port].seen_ms = now;
         send_to(p, a, alen, NET_SWITCH_MSG_ACCEPT, NULL, 0);
-        return;
+        return -1;
     }
     if (len < 1 + NET_MAC_LEN)
-        return;
+        return -1;
+    int n = hello_forwards(msg, len, fwd);
+    if (n < 0) {
+        static const char bad[] = "a malformed registration (forwards)";
+        send_to(p, a, alen, NET_SWITCH_MSG_REFUSE, bad, sizeof bad - 1);
+        return -1;
+    }
     const uint8_t *mac = msg + 1;
     char text[18], why[128];
     mac_text(mac, text);
@@ -144,14 +241,24 @@ static void hello(struct switch_proc *p, const struct sockaddr_un *a, socklen_t 
                      "this VM another (cove set NAME --mac)", text);
         log_warn("network switch: refused a port: %s", why);
         send_to(p, a, alen, NET_SWITCH_MSG_REFUSE, why, strlen(why));
-        return;
+        return -1;
     }
-    p->addrs[port] = (struct port_addr){*a, alen, now};
+    p->addrs[port].addr = *a;
+    p->addrs[port].len = alen;
+    p->addrs[port].seen_ms = now;
+    p->addrs[port].nfwd = 0;
     size_t name_len = strnlen((const char *)msg + 1 + NET_MAC_LEN, len - 1 - NET_MAC_LEN);
     if (name_len)
         net_services_set_name(&p->svc, mac, (const char *)msg + 1 + NET_MAC_LEN, name_len);
-    log_info("network switch: port %s joined", text);
+    log_info("network switch: port %s joined%s", text, n ? " with port forwards" : "");
+    if (n) {
+        struct net_lease *l = net_services_lease(&p->svc, mac);
+        *guest = l ? l->ip : 0;
+        *nfwd = (unsigned)n;
+        return port;
+    }
     send_to(p, a, alen, NET_SWITCH_MSG_ACCEPT, NULL, 0);
+    return -1;
 }
 
 /* A frame from port in; whether it goes on to the NAT uplink. */
@@ -200,11 +307,13 @@ static void receive(struct switch_proc *p, long long now)
         if (a.sun_family != AF_UNIX || alen <= offsetof(struct sockaddr_un, sun_path))
             continue; /* an unbound sender cannot be answered */
         pthread_mutex_lock(&p->lock);
-        int port = port_by_addr(p, &a, alen);
+        int port = port_by_addr(p, &a, alen), joined = -1;
+        unsigned nfwd = 0;
+        uint32_t guest = 0;
         bool up = false;
         switch (p->buf[0]) {
         case NET_SWITCH_MSG_HELLO:
-            hello(p, &a, alen, p->buf, (size_t)n, now);
+            joined = hello(p, &a, alen, p->buf, (size_t)n, now, p->hello_fwd, &nfwd, &guest);
             break;
         case NET_SWITCH_MSG_FRAME:
             if (port >= 0 && n - 1 >= NET_FRAME_MIN && n - 1 <= NET_FRAME_MAX) {
@@ -222,6 +331,8 @@ static void receive(struct switch_proc *p, long long now)
             break;
         }
         pthread_mutex_unlock(&p->lock);
+        if (joined >= 0)
+            install_forwards(p, joined, &a, alen, p->hello_fwd, nfwd, guest);
         if (up)
             p->uplink->ops->send(p->uplink, p->buf + 1, (size_t)n - 1);
     }
@@ -271,11 +382,23 @@ static int open_socket(const char *dir, int *fd_out, struct cove_error *err)
 }
 
 /* slirp on the network, started (its thread) once the switch is set up. */
-static int start_uplink(struct switch_proc *p, struct cove_error *err)
+static int start_uplink(struct switch_proc *p, const struct cove_network_egress *rules,
+                        struct cove_error *err)
 {
     struct net_services *v = &p->svc;
-    int rc = net_slirp_open_uplink(v->net, v->mask, v->gw, net_uplink_dns_addr(v), &p->uplink,
-                                   err);
+    struct net_egress e = {p->allow, 0, p->block, 0, NULL, net_uplink_dns_addr(v)};
+    for (unsigned i = 0; rules && i < rules->nallow && i < COVE_NETWORK_RULES; i++)
+        if (net_rule_parse(rules->allow[i], true, &p->allow[e.nallow], err) < 0)
+            return -EINVAL;
+        else
+            e.nallow++;
+    for (unsigned i = 0; rules && i < rules->nblock && i < COVE_NETWORK_RULES; i++)
+        if (net_rule_parse(rules->block[i], false, &p->block[e.nblock], err) < 0)
+            return -EINVAL;
+        else
+            e.nblock++;
+    int rc = net_slirp_open_uplink(v->net, v->mask, v->gw, net_uplink_dns_addr(v), &e,
+                                   &p->uplink, err);
     if (rc < 0)
         return rc;
     v->uplink = true;
@@ -323,7 +446,7 @@ int net_switch_serve(const struct net_switch_config *c, struct cove_error *err)
     net_switch_init(&p->sw, mac);
     net_services_init(&p->svc, net, prefix, mac);
     pthread_mutex_init(&p->lock, NULL);
-    if (c->nat && (rc = start_uplink(p, err)) < 0) {
+    if (c->nat && (rc = start_uplink(p, c->egress, err)) < 0) {
         unlink(sock_path);
         close(p->fd);
         pthread_mutex_destroy(&p->lock);
@@ -333,8 +456,9 @@ int net_switch_serve(const struct net_switch_config *c, struct cove_error *err)
     }
     if (ftruncate(lock, 0) == 0)
         dprintf(lock, "%d\n", (int)getpid());
-    log_info("network switch for %s started (pid %d)%s", dir, (int)getpid(),
-             c->nat ? ", with a NAT uplink" : "");
+    log_info("network switch for %s started (pid %d)%s%s", dir, (int)getpid(),
+             c->nat ? ", with a NAT uplink" : "",
+             c->egress && c->egress->nallow + c->egress->nblock ? " and egress rules" : "");
     long long idle_since = monotonic_ms();
     for (;;) {
         struct pollfd pfd = {p->fd, POLLIN, 0};
@@ -348,6 +472,8 @@ int net_switch_serve(const struct net_switch_config *c, struct cove_error *err)
                 drop_port(p, i, "no keepalive");
         bool busy = any_port(p);
         pthread_mutex_unlock(&p->lock);
+        if (p->uplink)
+            sweep_forwards(p);
         if (busy)
             idle_since = now;
         else if (now - idle_since > NET_SWITCH_IDLE_MS)
@@ -384,22 +510,51 @@ static void exec_cove(const struct net_switch_config *c)
         return;
     snprintf(net_text, sizeof net_text, "%u", c->net);
     snprintf(prefix_text, sizeof prefix_text, "%u", c->prefix);
-    char *argv[] = {"cove", "network-switch", (char *)c->dir, net_text, prefix_text,
-                    c->nat ? "nat" : NULL, NULL};
+    /* allow=RULE and block=RULE after "nat": the rules are short (COVE_NETWORK_RULE_LEN) */
+    char *argv[7 + COVE_NETWORK_RULES] = {"cove", "network-switch", (char *)c->dir, net_text,
+                                          prefix_text, c->nat ? "nat" : NULL};
+    char rules[COVE_NETWORK_RULES][COVE_NETWORK_RULE_LEN + 8];
+    unsigned at = 6;
+    const struct cove_network_egress *e = c->nat ? c->egress : NULL;
+    for (unsigned i = 0; e && i < e->nallow + e->nblock && i < COVE_NETWORK_RULES; i++) {
+        bool allow = i < e->nallow;
+        snprintf(rules[i], sizeof rules[i], "%s=%s", allow ? "allow" : "block",
+                 allow ? e->allow[i] : e->block[i - e->nallow]);
+        argv[at++] = rules[i];
+    }
+    argv[at] = NULL;
     execv(self, argv);
+}
+
+/* allow=RULE / block=RULE arguments into e; false on anything else. */
+static bool parse_rule_args(int argc, char **argv, struct cove_network_egress *e)
+{
+    for (int i = 0; i < argc; i++) {
+        bool allow = !strncmp(argv[i], "allow=", 6);
+        if ((!allow && strncmp(argv[i], "block=", 6)) ||
+            e->nallow + e->nblock >= COVE_NETWORK_RULES ||
+            strlen(argv[i] + 6) >= COVE_NETWORK_RULE_LEN)
+            return false;
+        snprintf(allow ? e->allow[e->nallow++] : e->block[e->nblock++], COVE_NETWORK_RULE_LEN,
+                 "%s", argv[i] + 6);
+    }
+    return true;
 }
 
 int cove_network_switch_main(int argc, char **argv)
 {
-    if (argc != 4 && !(argc == 5 && !strcmp(argv[4], "nat"))) {
-        fprintf(stderr, "usage: cove network-switch DIR NET PREFIX [nat] (started by cove "
-                "itself)\n");
+    static struct cove_network_egress rules;
+    bool nat = argc >= 5 && !strcmp(argv[4], "nat");
+    if (argc < 4 || (argc > 4 && !nat) ||
+        !parse_rule_args(argc > 5 ? argc - 5 : 0, argv + 5, &rules)) {
+        fprintf(stderr, "usage: cove network-switch DIR NET PREFIX [nat [allow=RULE|"
+                "block=RULE]...] (started by cove itself)\n");
         return 2;
     }
     prctl(PR_SET_NAME, "cove-switch");
     struct cove_error e = {0};
     const struct net_switch_config c = {argv[1], (uint32_t)strtoul(argv[2], NULL, 10),
-                                        (unsigned)strtoul(argv[3], NULL, 10), argc == 5};
+                                        (unsigned)strtoul(argv[3], NULL, 10), nat, &rules};
     int rc = net_switch_serve(&c, &e);
     if (rc < 0)
         log_error("network switch: %s", e.message);

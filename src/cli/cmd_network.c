@@ -13,7 +13,8 @@
 #include <cove/network.h>
 
 static const char usage[] =
-    "usage: cove network create NAME [--subnet CIDR] [--nat]\n"
+    "usage: cove network create NAME [--subnet CIDR] [--nat [--net-allow CIDR[:PORT]]...\n"
+    "                          [--net-block CIDR]...]\n"
     "       cove network list [--format text|json]\n"
     "       cove network get NAME [--format text|json]\n"
     "       cove network delete NAME\n"
@@ -27,27 +28,64 @@ static const char usage[] =
     "  --nat           a NAT uplink for the whole network (user-mode, no privilege): the\n"
     "                  gateway routes the VMs to the host's networks, is the host's\n"
     "                  127.0.0.1 to them, and resolves other names through the host\n"
+    "  --net-allow CIDR[:PORT], --net-block CIDR\n"
+    "                  egress rules of the NAT (repeatable, 32 at most): what the VMs may\n"
+    "                  reach through it, as with a VM's own NAT (an allow rule wins; with\n"
+    "                  allow rules, everything else is refused). Set at create; a VM's\n"
+    "                  --forward on the network reaches it whatever the rules\n"
     "  --format F      text (default) or json, for list and get\n";
+
+static json_t *rules_json(const char (*r)[COVE_NETWORK_RULE_LEN], unsigned n)
+{
+    json_t *arr = json_array();
+    for (unsigned i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(r[i]));
+    return arr;
+}
 
 static json_t *info_json(const struct cove_network_info *i)
 {
-    return json_pack("{s:s, s:s, s:s, s:b, s:b, s:i, s:i}", "name", i->name, "subnet",
-                     i->subnet, "gateway", i->gateway, "nat", i->nat, "switch_running",
+    return json_pack("{s:s, s:s, s:s, s:b, s:o, s:o, s:b, s:i, s:i}", "name", i->name,
+                     "subnet", i->subnet, "gateway", i->gateway, "nat", i->nat, "allow",
+                     rules_json(i->egress.allow, i->egress.nallow), "block",
+                     rules_json(i->egress.block, i->egress.nblock), "switch_running",
                      i->switch_pid != 0, "switch_pid", i->switch_pid > 0 ? (int)i->switch_pid : 0,
                      "vms", (int)i->vms);
 }
 
+/* Adds one --net-allow/--net-block to e, or says why not (one line). */
+static bool add_rule(struct cove_network_egress *e, bool allow, const char *text)
+{
+    if (e->nallow + e->nblock >= COVE_NETWORK_RULES) {
+        cli_error("at most %d egress rules (--net-allow, --net-block) in all",
+                  COVE_NETWORK_RULES);
+        return false;
+    }
+    if (strlen(text) >= COVE_NETWORK_RULE_LEN) {
+        cli_error("--net-%s '%s': not CIDR%s", allow ? "allow" : "block", text,
+                  allow ? "[:PORT]" : "");
+        return false;
+    }
+    char *slot = allow ? e->allow[e->nallow++] : e->block[e->nblock++];
+    snprintf(slot, COVE_NETWORK_RULE_LEN, "%s", text);
+    return true;
+}
+
 static int create(int argc, char **argv)
 {
-    enum { O_SUBNET = 256, O_NAT };
+    enum { O_SUBNET = 256, O_NAT, O_ALLOW, O_BLOCK };
     static const struct option options[] = {
         {"subnet", required_argument, NULL, O_SUBNET},
         {"nat", no_argument, NULL, O_NAT},
+        {"net-allow", required_argument, NULL, O_ALLOW},
+        {"net-block", required_argument, NULL, O_BLOCK},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *subnet = NULL;
     bool nat = false;
+    static struct cove_network_egress egress; /* 2 KiB: off the stack */
+    memset(&egress, 0, sizeof egress);
     int c;
     optind = 1;
     opterr = 0;
@@ -55,23 +93,30 @@ static int create(int argc, char **argv)
         switch (c) {
         case O_SUBNET: subnet = optarg; break;
         case O_NAT: nat = true; break;
+        case O_ALLOW:
+        case O_BLOCK:
+            if (!add_rule(&egress, c == O_ALLOW, optarg))
+                return CLI_EXIT_USAGE;
+            break;
         case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
         default: return cli_bad_option("network create", c, argv);
         }
     }
     if (optind != argc - 1) {
-        cli_error("%s; usage: cove network create NAME [--subnet CIDR] [--nat]",
+        cli_error("%s; usage: cove network create NAME [--subnet CIDR] [--nat] "
+                  "[--net-allow CIDR[:PORT]]... [--net-block CIDR]...",
                   optind >= argc ? "missing NAME" : "unexpected argument");
         return CLI_EXIT_USAGE;
     }
     struct cove_network_info info;
     struct cove_error err = {0};
-    if (cove_network_create(argv[optind], subnet, nat, &info, &err) < 0) {
+    if (cove_network_create(argv[optind], subnet, nat, &egress, &info, &err) < 0) {
         cli_error("%s", err.message);
         return CLI_EXIT_FAILURE;
     }
-    printf("network %s: subnet %s, gateway (DHCP, DNS%s) %s\n", info.name, info.subnet,
-           nat ? ", NAT" : "", info.gateway);
+    printf("network %s: subnet %s, gateway (DHCP, DNS%s) %s%s\n", info.name, info.subnet,
+           nat ? ", NAT" : "", info.gateway,
+           egress.nallow + egress.nblock ? ", with egress rules" : "");
     return CLI_EXIT_OK;
 }
 
@@ -147,6 +192,10 @@ static int get(int argc, char **argv)
         printf("running (pid %d)\n", (int)i.switch_pid);
     else
         puts(i.switch_pid ? "running" : "stopped");
+    for (unsigned k = 0; k < i.egress.nallow; k++)
+        printf("net-allow: %s\n", i.egress.allow[k]);
+    for (unsigned k = 0; k < i.egress.nblock; k++)
+        printf("net-block: %s\n", i.egress.block[k]);
     return CLI_EXIT_OK;
 }
 

@@ -46,7 +46,8 @@ static const char run_usage[] =
     "                    virtio disk's bandwidth and requests (token buckets, e.g.\n"
     "                    rate=50M/s,ops=2000/s; the guest's requests wait)\n"
     "  --forward tcp|udp:[ADDR:]HOSTPORT:GUESTPORT  forwards a host port (on 127.0.0.1\n"
-    "                    unless ADDR) to the guest through the NAT; repeatable\n"
+    "                    unless ADDR) to the guest through the NAT (nat, or a cove\n"
+    "                    network made with --nat); repeatable\n"
     "  --auto-forward    (NAT) forward the guest's listening ports (a VM NAME: its stored\n"
     "                    setting unless given; an ephemeral VM: needs --vsock)\n"
     AUTO_FORWARD_HELP("")
@@ -335,8 +336,10 @@ static int finish_config(struct run_args *a)
                   a->nforwards ? "forward" : cfg->nnet_rules ? "net-allow/--net-block" : "mac");
         return CLI_EXIT_USAGE;
     }
-    if (a->net.mode != COVE_NET_DEFAULT && a->net.mode != COVE_NET_NAT && wants_nat) {
-        cli_error("--%s needs a network on NAT (--net nat)", a->nforwards ? "forward" : "net-allow/--net-block");
+    if (a->net.mode != COVE_NET_DEFAULT && a->net.mode != COVE_NET_NAT && wants_nat &&
+        (cfg->nnet_rules || a->net.mode != COVE_NET_NETWORK)) {
+        cli_error("--%s needs a network on NAT (--net nat)",
+                  cfg->nnet_rules ? "net-allow/--net-block" : "forward");
         return CLI_EXIT_USAGE;
     }
     cfg->net = a->net;

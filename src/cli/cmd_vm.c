@@ -188,15 +188,28 @@ int cli_add_net_rule(const char *spec, bool allow, struct cove_net_rule *rules, 
     return 0;
 }
 
-/* A network option that needs NAT with --net none, tap:, bridge: or network: (NULL: none). */
+/* A network option that needs NAT with --net none, tap:, bridge: or network: (NULL: none);
+ * a cove network takes forwards (its NAT uplink serves them), its rules are its own. */
 static const char *needs_nat(const struct cove_net_spec *net, unsigned nforwards,
                              unsigned nrules, const char *mac)
 {
     if (net->mode == COVE_NET_NONE && mac)
         return "--mac";
     if (net->mode != COVE_NET_DEFAULT && net->mode != COVE_NET_NAT)
-        return nforwards ? "--forward" : nrules ? "--net-allow/--net-block" : NULL;
+        return nforwards && net->mode != COVE_NET_NETWORK ? "--forward"
+               : nrules ? "--net-allow/--net-block" : NULL;
     return NULL;
+}
+
+/* Says why opt (from needs_nat) is refused. */
+static void say_needs_nat(const struct cove_net_spec *net, const char *opt)
+{
+    if (net->mode == COVE_NET_NETWORK && strstr(opt, "net-allow"))
+        cli_error("a cove network's egress rules are the network's: set them with `cove "
+                  "network create NAME --nat --net-allow ...`; drop --net-allow and "
+                  "--net-block");
+    else
+        cli_error("%s needs a network on NAT (--net nat)", opt);
 }
 
 int cli_add_forward(const char *spec, const char **forwards, unsigned *n)
@@ -317,7 +330,8 @@ static const char create_usage[] =
     "                     kernel itself (the default otherwise; faster)\n"
     NET_OPTIONS_HELP(" ")
     "  --forward SPEC     a host port forwarded at every run: tcp|udp:[ADDR:]HOSTPORT:GUESTPORT\n"
-    "                     (ADDR 127.0.0.1 unless given); repeatable, at most 64\n"
+    "                     (ADDR 127.0.0.1 unless given); repeatable, at most 64; with\n"
+    "                     --net network:NAME the network's NAT (create --nat) forwards\n"
     "  --mac MAC          the interface's MAC (default: random 52:54:00:xx:xx:xx)\n"
     NET_RULES_HELP(" ")
     AUTO_FORWARD_HELP(" ")
@@ -463,7 +477,7 @@ int cmd_create(int argc, char **argv)
     }
     const char *opt = needs_nat(&n.net, n.nforwards, n.nrules, n.mac);
     if (opt) {
-        cli_error("%s needs a network on NAT (--net nat)", opt);
+        say_needs_nat(&n.net, opt);
         return CLI_EXIT_USAGE;
     }
     o.net = n.net;
@@ -998,7 +1012,7 @@ int cmd_set(int argc, char **argv)
         "  --cpu-limit N|none the CPUs' time the VM may use at each run, e.g. 0.5 (cgroup v2\n"
         "                     cpu.max or v1 cpu.cfs_quota_us); none removes the limit\n"
         NET_OPTIONS_HELP(" ")
-        "                     (forwards and egress rules need nat)\n"
+        "                     (forwards need nat or a --nat network:, egress rules nat)\n"
         "  --forward SPEC     replaces the stored forwards by the ones given (repeatable):\n"
         "                     tcp|udp:[ADDR:]HOSTPORT:GUESTPORT; implies --net nat\n"
         "  --no-forwards      removes every stored forward\n"
@@ -1126,7 +1140,7 @@ int cmd_set(int argc, char **argv)
     }
     const char *opt = needs_nat(&n.net, n.nforwards, n.nrules, n.mac);
     if (opt) {
-        cli_error("%s needs a network on NAT (--net nat)", opt);
+        say_needs_nat(&n.net, opt);
         return CLI_EXIT_USAGE;
     }
     if (no_dirs && s.nshares) {

@@ -107,7 +107,8 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
         case COVE_NET_TAP: rc = net_tap_open(net->spec.name, &nat, err); break;
         case COVE_NET_BRIDGE: rc = net_bridge_open(net->spec.name, &nat, err); break;
         case COVE_NET_NETWORK:
-            rc = net_network_open_named(net->spec.name, net->mac, net->hostname, &nat, err);
+            rc = net_network_open_forwarded(net->spec.name, net->mac, net->hostname,
+                                            net->forwards, net->nforwards, &nat, err);
             break;
         default:
             rc = net_slirp_open(net->forwards, net->nforwards, &net->egress, &nat, err);

@@ -79,13 +79,18 @@ int store_set_network(struct cove_config *cfg, const struct store_net_change *ch
     cove_net_spec_text(&net, text, sizeof text);
     if (net.mode == COVE_NET_NONE && ch->mac)
         return cove_error_set(err, -EINVAL, "a MAC needs a network; drop --net none");
-    if (net.mode != COVE_NET_NAT && nforwards)
+    if (net.mode != COVE_NET_NAT && net.mode != COVE_NET_NETWORK && nforwards)
         return ch->set_forwards
                    ? cove_error_set(err, -EINVAL, "forwards need a network on NAT, not %s; drop "
                                     "--forward", text)
                    : cove_error_set(err, -EINVAL, "the VM has %u forward(s), which need a "
                                     "network; pass --no-forwards with --net %s (forwards "
-                                    "are for --net nat)", nforwards, text);
+                                    "are for --net nat and --nat networks)", nforwards, text);
+    if (net.mode == COVE_NET_NETWORK && nrules)
+        return cove_error_set(err, -EINVAL, "a cove network's egress rules are the network's: "
+                              "set them with `cove network create NAME --nat --net-allow ...`; "
+                              "drop --net-allow and --net-block%s",
+                              ch->set_rules ? "" : " (or pass --no-net-rules)");
     if (net.mode != COVE_NET_NAT && nrules)
         return ch->set_rules
                    ? cove_error_set(err, -EINVAL, "egress rules need a network on NAT, not %s; "

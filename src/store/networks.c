@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backends/net.h"
 #include "store/store.h"
 #include "util/fdio.h"
 
@@ -119,6 +120,65 @@ static void read_state(struct cove_network_info *i)
         closedir(d);
 }
 
+/* Checks egress rules as given and copies them into out->egress. */
+static int take_rules(const struct cove_network_egress *in, bool nat,
+                      struct cove_network_egress *out, struct cove_error *err)
+{
+    if (!in || (!in->nallow && !in->nblock))
+        return 0;
+    if (!nat)
+        return cove_error_set(err, -EINVAL, "egress rules (--net-allow, --net-block) need "
+                              "a network with a NAT uplink (--nat): without one its VMs "
+                              "reach nothing outside");
+    if (in->nallow > COVE_NETWORK_RULES || in->nblock > COVE_NETWORK_RULES ||
+        in->nallow + in->nblock > COVE_NETWORK_RULES)
+        return cove_error_set(err, -EINVAL, "at most %d egress rules in all",
+                              COVE_NETWORK_RULES);
+    struct net_rule r;
+    for (unsigned i = 0; i < in->nallow + in->nblock; i++) {
+        bool allow = i < in->nallow;
+        const char *text = allow ? in->allow[i] : in->block[i - in->nallow];
+        if (strnlen(text, COVE_NETWORK_RULE_LEN) == COVE_NETWORK_RULE_LEN)
+            return cove_error_set(err, -EINVAL, "egress rule '%.*s...' is too long",
+                                  COVE_NETWORK_RULE_LEN / 2, text);
+        int rc = net_rule_parse(text, allow, &r, err);
+        if (rc < 0)
+            return rc;
+    }
+    *out = *in;
+    return 0;
+}
+
+static int load_rule_list(json_t *arr, char (*dst)[COVE_NETWORK_RULE_LEN], unsigned *n,
+                          const char *key, struct cove_error *err)
+{
+    size_t i;
+    json_t *v;
+    if (!arr)
+        return 0;
+    if (!json_is_array(arr) || json_array_size(arr) > COVE_NETWORK_RULES)
+        return cove_error_set(err, -EINVAL, "\"%s\" is not a list of at most %d rules", key,
+                              COVE_NETWORK_RULES);
+    json_array_foreach(arr, i, v) {
+        const char *text = json_string_value(v);
+        if (!text || strlen(text) >= COVE_NETWORK_RULE_LEN)
+            return cove_error_set(err, -EINVAL, "\"%s\" holds something that is not a rule",
+                                  key);
+        snprintf(dst[i], COVE_NETWORK_RULE_LEN, "%s", text);
+    }
+    *n = (unsigned)json_array_size(arr);
+    return 0;
+}
+
+static int load_rules(json_t *root, struct cove_network_info *out, struct cove_error *err)
+{
+    struct cove_network_egress e = {0};
+    int rc = load_rule_list(json_object_get(root, "allow"), e.allow, &e.nallow, "allow", err);
+    if (rc == 0)
+        rc = load_rule_list(json_object_get(root, "block"), e.block, &e.nblock, "block", err);
+    return rc < 0 ? rc : take_rules(&e, out->nat, &out->egress, err);
+}
+
 static int load(const char *path, const char *name, struct cove_network_info *out,
                 struct cove_error *err)
 {
@@ -135,6 +195,11 @@ static int load(const char *path, const char *name, struct cove_network_info *ou
     out->nat = json_is_true(json_object_get(root, "nat")); /* absent: a network made before */
     int rc = subnet ? cove_network_parse_subnet(subnet, &out->net, &out->prefix, err)
                     : cove_error_set(err, -EINVAL, "%s has no \"subnet\"", path);
+    if (rc == 0 && (rc = load_rules(root, out, err)) < 0) {
+        char why[sizeof err->message];
+        snprintf(why, sizeof why, "%s", err->message);
+        cove_error_set(err, rc, "%s: %s", path, why);
+    }
     json_decref(root);
     if (rc < 0)
         return rc;
@@ -271,14 +336,24 @@ static int pick_subnet(const char *subnet, uint32_t *net, unsigned *prefix,
     return cove_error_set(err, -ENOSPC, "every 10.88.X.0/24 is taken; give --subnet");
 }
 
+static json_t *rules_json(const char (*r)[COVE_NETWORK_RULE_LEN], unsigned n)
+{
+    json_t *arr = json_array();
+    for (unsigned i = 0; arr && i < n; i++)
+        json_array_append_new(arr, json_string(r[i]));
+    return arr;
+}
+
 int cove_network_create(const char *name, const char *subnet, bool nat,
+                        const struct cove_network_egress *egress,
                         struct cove_network_info *out, struct cove_error *err)
 {
     char path[PATH_MAX];
-    int lock, rc = definition_path(name, path, sizeof path, err);
-    if (rc < 0 || (rc = lock_networks(&lock, err)) < 0)
-        return rc;
     struct cove_network_info info = {0};
+    int lock, rc = definition_path(name, path, sizeof path, err);
+    if (rc < 0 || (rc = take_rules(egress, nat, &info.egress, err)) < 0 ||
+        (rc = lock_networks(&lock, err)) < 0)
+        return rc;
     if (access(path, F_OK) == 0) {
         rc = cove_error_set(err, -EEXIST, "network '%s' already exists; see `cove network "
                             "list`", name);
@@ -290,6 +365,10 @@ int cove_network_create(const char *name, const char *subnet, bool nat,
     info.nat = nat;
     format_info(&info);
     json_t *root = json_pack("{s:s, s:s, s:b}", "name", name, "subnet", info.subnet, "nat", nat);
+    if (root && info.egress.nallow)
+        json_object_set_new(root, "allow", rules_json(info.egress.allow, info.egress.nallow));
+    if (root && info.egress.nblock)
+        json_object_set_new(root, "block", rules_json(info.egress.block, info.egress.nblock));
     char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(root);
     if (!text) {

@@ -519,7 +519,11 @@ static int resolve_network(struct run_ctx *c, const struct cove_run_options *o,
     c->net.spec = cfg->net;
     c->net.rate = o->set_net_rate ? o->net_rate : cfg->net_rate;
     c->net.hostname = c->name; /* what other VMs on a cove network call it */
-    if (cfg->net.mode != COVE_NET_NAT && (cfg->nforwards || o->nforwards || cfg->nnet_rules)) {
+    /* A cove network's NAT uplink forwards too (its switch keeps them); its egress rules
+     * are the network's. */
+    bool forwards_ok = cfg->net.mode == COVE_NET_NAT || cfg->net.mode == COVE_NET_NETWORK;
+    if (cfg->net.mode != COVE_NET_NAT &&
+        (cfg->nnet_rules || (!forwards_ok && (cfg->nforwards || o->nforwards)))) {
         char text[COVE_NET_NAME_MAX + 16];
         return cove_error_set(err, -EINVAL, "VM '%s': %s need --net nat, not %s", vm_label(c),
                               cfg->nnet_rules ? "egress rules" : "port forwards",

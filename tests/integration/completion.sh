@@ -91,7 +91,7 @@ mkdir -p "$COVE_HOME/networks" && echo '{}' >"$COVE_HOME/networks/lab.json"
 exactly "create delete get list" -- cove network ""
 exactly "lab" -- cove network delete ""
 exactly "--format --help" -- cove network get lab -
-exactly "--help --nat --subnet" -- cove network create lab2 -
+exactly "--help --nat --net-allow --net-block --subnet" -- cove network create lab2 -
 exactly "--help --suite" -- cove image build debian -
 exactly "debian" -- cove create x --from d
 exactly "" -- cove connect alpha ""

@@ -5,13 +5,14 @@
 # with SIGKILL: both VMMs keep running, the attachments start a new switch and TCP works
 # again. A second VM with a MAC in use, an unknown network, a name in use, an
 # overlapping subnet and deleting a network in use are refused with one line.
-# (1 GiB takes about two minutes on the soft CPU: 256 MiB keeps the test short.)
+# (1 GiB takes about two minutes on the soft CPU: 256 MiB keeps the test short;
+# COVE_NETWORK_MIB=1024 runs the issue's 1 GiB.)
 . "$(dirname "$0")/lib.sh"
 need_guest
 
 AT_EXIT+=('[ -n "${COVE_HOME:-}" ] && "$COVE" network delete lab')
 export COVE_HOME=$TMP/home # short: the network's sockets live under it
-MIB=256
+MIB=${COVE_NETWORK_MIB:-256} # the issue's 1 GiB: COVE_NETWORK_MIB=1024 (out of CI: docs/NETWORK.md)
 
 refused() { # PATTERN CMD...: CMD fails with one line matching PATTERN
     local pattern=$1; shift

@@ -113,6 +113,13 @@ TEST(egress_filter)
     CHECK(net_egress_pass(&allow_only, f, n));     /* DNS through the NAT's resolver */
     n = ip_frame(f, other, 17, 53, 0);
     CHECK(!net_egress_pass(&allow_only, f, n));    /* not another resolver */
+    /* a network's uplink: its resolver is its own (the subnet's address), not 10.0.2.3 */
+    struct net_egress uplink = {.allow = allow, .nallow = 1, .resolver = 0x0a5d0000u};
+    CHECK(!net_egress_pass(&uplink, f, n));
+    n = ip_frame(f, 0x0a5d0000u, 17, 53, 0);
+    CHECK(net_egress_pass(&uplink, f, n));
+    n = ip_frame(f, dns, 17, 53, 0);
+    CHECK(!net_egress_pass(&uplink, f, n));
     n = ip_frame(f, 0xffffffffu, 17, 67, 0);
     CHECK(net_egress_pass(&allow_only, f, n));     /* DHCP */
     CHECK(net_egress_pass(&both, f, n));

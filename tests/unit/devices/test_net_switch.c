@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cove/network.h>
@@ -428,7 +429,22 @@ TEST(real_switch_joins_refuses_and_comes_back)
     setenv("COVE_HOME", home, 1);
     struct cove_error err = {0};
     struct cove_network_info info;
-    REQUIRE(cove_network_create("lab", NULL, false, &info, &err) == 0);
+    REQUIRE(cove_network_create("lab", NULL, false, NULL, &info, &err) == 0);
+    /* egress rules: only with a NAT, each checked, kept in the definition */
+    static struct cove_network_egress rules = {.allow = {"10.1.0.0/16:443"}, .nallow = 1,
+                                               .block = {"192.0.2.0/24"}, .nblock = 1};
+    CHECK(cove_network_create("ruled", NULL, false, &rules, &info, &err) == -EINVAL);
+    CHECK(strstr(err.message, "--nat") != NULL);
+    snprintf(rules.block[0], sizeof rules.block[0], "192.0.2.1/24");
+    CHECK(cove_network_create("ruled", NULL, true, &rules, &info, &err) == -EINVAL);
+    snprintf(rules.block[0], sizeof rules.block[0], "192.0.2.0/24");
+    REQUIRE(cove_network_create("ruled", NULL, true, &rules, &info, &err) == 0);
+    struct cove_network_info ruled;
+    REQUIRE(cove_network_get("ruled", &ruled, &err) == 0);
+    CHECK(ruled.nat && ruled.egress.nallow == 1 && ruled.egress.nblock == 1);
+    CHECK_STR(ruled.egress.allow[0], "10.1.0.0/16:443");
+    CHECK_STR(ruled.egress.block[0], "192.0.2.0/24");
+    CHECK(cove_network_delete("ruled", &err) == 0);
     struct net_attachment *a = NULL, *b = NULL, *c = NULL;
     static struct inbox ia = {PTHREAD_MUTEX_INITIALIZER, 0, {0}}, ib = {PTHREAD_MUTEX_INITIALIZER, 0, {0}};
     REQUIRE(net_network_open_named("lab", MAC_A, "alpha", &a, &err) == 0);
@@ -475,6 +491,72 @@ TEST(real_switch_joins_refuses_and_comes_back)
     CHECK(system(cmd) == 0);
 }
 
+static bool port_open(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(0x7f000001u)};
+    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static uint16_t free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001u)};
+    socklen_t len = sizeof a;
+    uint16_t port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* A VM's forwards on a --nat network: bound by the switch's NAT while the VM is attached,
+ * a host port in use refused, nothing on a network without a NAT. */
+TEST(real_switch_forwards_to_a_vm)
+{
+    char home[] = "/tmp/cove-netfw-XXXXXX";
+    REQUIRE(mkdtemp(home));
+    setenv("COVE_HOME", home, 1);
+    struct cove_error err = {0};
+    struct cove_network_info info;
+    REQUIRE(cove_network_create("up", NULL, true, NULL, &info, &err) == 0);
+    REQUIRE(cove_network_create("closed", NULL, false, NULL, &info, &err) == 0);
+    uint16_t port = free_port();
+    REQUIRE(port != 0);
+    struct net_forward fwd = {false, 0x7f000001u, port, 80};
+    struct net_attachment *a = NULL, *b = NULL;
+    CHECK(net_network_open_forwarded("closed", MAC_A, NULL, &fwd, 1, &a, &err) < 0);
+    CHECK(strstr(err.message, "no NAT uplink") != NULL);
+    REQUIRE(net_network_open_forwarded("up", MAC_A, "alpha", &fwd, 1, &a, &err) == 0);
+    CHECK(port_open(port));
+    CHECK(net_network_open_forwarded("up", MAC_B, NULL, &fwd, 1, &b, &err) == -EADDRINUSE);
+    CHECK(strstr(err.message, "already in use") != NULL);
+    net_close(a);
+    bool freed = false;
+    for (int i = 0; i < 300 && !freed; i++) { /* the switch sweeps within its poll */
+        freed = !port_open(port);
+        if (!freed)
+            usleep(10000);
+    }
+    CHECK(freed);
+    /* the same host port for another VM now */
+    REQUIRE(net_network_open_forwarded("up", MAC_B, NULL, &fwd, 1, &b, &err) == 0);
+    CHECK(port_open(port));
+    net_close(b);
+    for (int i = 0; i < 800 && (cove_network_delete("up", &err) < 0); i++)
+        usleep(10000);
+    CHECK(cove_network_delete("closed", &err) == 0);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", home);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
     RUN(unknown_unicast_floods_then_goes_to_the_learnt_port);
@@ -487,5 +569,6 @@ int main(void)
     RUN(a_nat_uplink_gets_what_the_gateway_does_not_answer);
     RUN(frames_of_the_gateway_go_to_the_learnt_port_or_flood);
     RUN(real_switch_joins_refuses_and_comes_back);
+    RUN(real_switch_forwards_to_a_vm);
     return test_summary();
 }
