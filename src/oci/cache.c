@@ -172,18 +172,31 @@ const struct oci_known *oci_known_data(const struct oci_known *v, size_t n,
     return NULL;
 }
 
-int oci_cache_pushed_set(const struct oci_cache *c, const char *ref, const char *manifest,
-                         struct cove_error *err)
+/* The JSON object in path, or a new empty one (missing or not an object). */
+static json_t *load_object(const char *path)
 {
-    int lock = oci_cache_lock(c);
-    json_t *root = json_load_file(c->pushed, 0, NULL);
+    json_t *root = json_load_file(path, 0, NULL);
     if (!json_is_object(root)) {
         json_decref(root);
         root = json_object();
     }
-    char when[32];
+    return root;
+}
+
+/* Now, as the cache's files write it: 2026-12-06T01:02:03Z. */
+static void utc_now(char when[32])
+{
     time_t now = time(NULL);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    strftime(when, 32, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+}
+
+int oci_cache_pushed_set(const struct oci_cache *c, const char *ref, const char *manifest,
+                         struct cove_error *err)
+{
+    int lock = oci_cache_lock(c);
+    json_t *root = load_object(c->pushed);
+    char when[32];
+    utc_now(when);
     json_object_set_new(root, ref, json_pack("{s:s, s:s}", "manifest", manifest, "pushed", when));
     while (json_object_size(root) > OCI_PUSHED_KEPT) { /* the oldest other goes */
         const char *key, *oldest = NULL, *oldest_when = NULL;
@@ -264,14 +277,9 @@ int oci_cache_ref_set(const struct oci_cache *c, const char *ref, const char *di
 static int cache_ref_set(const struct oci_cache *c, const char *ref, const char *digest,
                          struct cove_error *err)
 {
-    json_t *root = json_load_file(c->refs, 0, NULL);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        root = json_object();
-    }
+    json_t *root = load_object(c->refs);
     char when[32];
-    time_t now = time(NULL);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    utc_now(when);
     json_object_set_new(root, ref, json_pack("{s:s, s:s}", "digest", digest, "pulled", when));
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(root);
