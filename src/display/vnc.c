@@ -1,6 +1,7 @@
 /*
  * The VM's screen over VNC (libvncserver): the virtio-gpu scanout as the framebuffer, key
- * events to the virtio-input keyboard, pointer events to the tablet.
+ * events to the virtio-input keyboard, pointer events (absolute) and the wheel to the tablet;
+ * the relative mouse gets nothing from VNC (docs/DISPLAY.md).
  *
  * Two RFB screens share one framebuffer: one served on a Unix socket (mode 0600, its owner
  * only, no password: the socket's permissions are the access control) whose connections

@@ -3,7 +3,8 @@
 # fb-pattern (tests/guest/fb-pattern.c) draws a known pattern on /dev/fb0 (virtio-gpu
 # through the kernel's fbdev emulation); a real VNC client (tests/tools/vnc-check on
 # libvncclient) reads the screen over the Unix socket run/vnc.sock and every pixel matches;
-# keys and pointer moves sent through VNC arrive in the guest's evdev devices in order; the
+# keys and pointer moves sent through VNC arrive in the guest's evdev devices in order, the
+# relative mouse is there (its own slot: the balloon keeps its) and gets none of them; the
 # TCP port takes the password from the bundle's vnc-password and refuses a wrong one; a
 # client sending garbage, or going away mid-handshake, leaves the server serving; a resize
 # request (ExtendedDesktopSize) reaches the guest as a display change; virtio-attack gpu
@@ -82,6 +83,17 @@ got_t=$(awk -v d="$tab" '$1 == d {printf "%s %s %s;", $2, $3, $4}' "$TMP/ev")
 [ "$got_k" = "1 30 1;1 30 0;1 28 1;1 28 0;" ] || { cat "$TMP/ev"; fail "keyboard events: $got_k"; }
 [ "$got_t" = "3 0 $ax;3 1 $ay;1 272 1;1 272 0;" ] || { cat "$TMP/ev"; fail "tablet events: $got_t"; }
 echo "ok: keys (a, Return) and the pointer (move, click) arrive in the guest's evdev in order"
+# the relative mouse: there (a slot is left), REL_X, REL_Y and the wheel, and nothing from VNC
+mouse=$(awk '$1 == "device" && /cove mouse/ {print $2}' "$TMP/ev")
+[ -n "$mouse" ] || { cat "$TMP/ev"; fail "no cove mouse in the guest"; }
+[ -z "$(awk -v d="$mouse" '$1 == d' "$TMP/ev")" ] || { cat "$TMP/ev"; fail "the mouse got VNC's absolute pointer"; }
+rel=$(gx cat "/sys/class/input/$mouse/device/capabilities/rel")
+[ "$rel" = 103 ] || fail "the mouse's relative axes are $rel, not 103 (REL_X, REL_Y, REL_WHEEL)"
+key=$(gx cat "/sys/class/input/$mouse/device/capabilities/key")
+[ "$key" = "70000 0 0 0 0" ] || fail "the mouse's buttons are $key, not left, right, middle"
+nb=$(gx sh -c 'ls /sys/bus/virtio/drivers/virtio_balloon | grep -c virtio')
+[ "$nb" = 1 ] || fail "the mouse took the balloon's slot (balloons: $nb)"
+echo "ok: the relative mouse is there (REL_X, REL_Y, wheel, 3 buttons, its own slot) and VNC's pointer goes to the tablet only"
 
 # --- the TCP port and its password --------------------------------------------------------
 PW_FILE=$COVE_HOME/vms/dv/vnc-password
