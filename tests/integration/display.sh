@@ -95,6 +95,11 @@ nb=$(gx sh -c 'ls /sys/bus/virtio/drivers/virtio_balloon | grep -c virtio')
 [ "$nb" = 1 ] || fail "the mouse took the balloon's slot (balloons: $nb)"
 echo "ok: the relative mouse is there (REL_X, REL_Y, wheel, 3 buttons, its own slot) and VNC's pointer goes to the tablet only"
 
+# --- cove clipboard: the default guest has no X, so no clipboard, and says so --------------
+if "$COVE" clipboard dv get >"$TMP/clip" 2>&1; then fail "cove clipboard get on a VM without X succeeded"; fi
+expect_in "$TMP/clip" "^cove: VM 'dv' has no clipboard: only an image with a desktop has one"
+echo "ok: cove clipboard on a VM without a desktop: $(cat "$TMP/clip")"
+
 # --- the TCP port and its password --------------------------------------------------------
 PW_FILE=$COVE_HOME/vms/dv/vnc-password
 [ -f "$PW_FILE" ] && [ "$(stat -c %a "$PW_FILE")" = 600 ] || fail "no vnc-password of mode 600"
