@@ -1,7 +1,8 @@
 /*
  * The VM's screen over VNC (libvncserver): the virtio-gpu scanout as the framebuffer, key
  * events to the virtio-input keyboard, pointer events (absolute) and the wheel to the tablet;
- * the relative mouse gets nothing from VNC (docs/DISPLAY.md).
+ * the relative mouse gets nothing from VNC (docs/DISPLAY.md); a client's cut text to the
+ * guest's clipboard through the clipboard helper (clipboard.h).
  *
  * Two RFB screens share one framebuffer: one served on a Unix socket (mode 0600, its owner
  * only, no password: the socket's permissions are the access control) whose connections
@@ -28,6 +29,7 @@
 #include <rfb/rfb.h>
 
 #include "devices/virtio/virtio_devices.h"
+#include "display/clipboard.h"
 #include "display/keymap.h"
 #include "display/vnc.h"
 #include "util/log.h"
@@ -66,6 +68,7 @@ struct vnc_server {
     uint32_t dx0, dy0, dx1, dy1;
 
     int last_buttons; /* server thread only */
+    struct clipboard_helper *clipboard;
 };
 
 /* --- the GPU's side ---------------------------------------------------------------------- */
@@ -156,6 +159,28 @@ static void on_pointer(int mask, int x, int y, rfbClientPtr cl)
     ev[n++] = (struct virtio_input_event){EV_SYN, 0, 0};
     s->last_buttons = mask;
     send_events(s->dev.tablet, ev, n);
+}
+
+/* A client's cut text (RFB: Latin-1) goes to the guest's clipboard as UTF-8, through the
+ * clipboard helper; nothing waits for it. */
+static void on_cut_text(char *str, int len, rfbClientPtr cl)
+{
+    struct vnc_server *s = cl->screen->screenData;
+    if (!s->clipboard || len < 0 || len > CLIPBOARD_TEXT_MAX / 2)
+        return;
+    static char utf8[CLIPBOARD_TEXT_MAX]; /* the server thread's */
+    size_t n = 0;
+    for (int i = 0; i < len; i++) {
+        uint8_t c = (uint8_t)str[i];
+        if (c < 0x80) {
+            utf8[n++] = (char)c;
+        } else {
+            utf8[n++] = (char)(0xc0 | c >> 6);
+            utf8[n++] = (char)(0x80 | (c & 0x3f));
+        }
+    }
+    if (clipboard_helper_send(s->clipboard, utf8, n) < 0)
+        log_debug("vnc: a cut text of %d bytes was dropped (the clipboard helper is busy)", len);
 }
 
 /* A client asked for another size (ExtendedDesktopSize): the guest is told, and the
@@ -290,6 +315,7 @@ static rfbScreenInfoPtr new_screen(struct vnc_server *s, uint32_t w, uint32_t h)
     scr->kbdAddEvent = on_key;
     scr->ptrAddEvent = on_pointer;
     scr->setDesktopSizeHook = on_desktop_size;
+    scr->setXCutText = on_cut_text;
     scr->handleEventsEagerly = TRUE;
     scr->deferUpdateTime = 0; /* the thread sleeps right after: a deferred update would wait */
     return scr;
@@ -303,6 +329,7 @@ int vnc_server_start(const struct machine_display *dev, const struct vnc_options
     if (!s)
         return cove_error_set(err, -ENOMEM, "vnc: out of memory");
     s->dev = *dev;
+    s->clipboard = o->clipboard;
     s->unix_fd = -1;
     s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_mutex_init(&s->lock, NULL);

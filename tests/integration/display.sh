@@ -99,6 +99,24 @@ echo "ok: the relative mouse is there (REL_X, REL_Y, wheel, 3 buttons, its own s
 if "$COVE" clipboard dv get >"$TMP/clip" 2>&1; then fail "cove clipboard get on a VM without X succeeded"; fi
 expect_in "$TMP/clip" "^cove: VM 'dv' has no clipboard: only an image with a desktop has one"
 echo "ok: cove clipboard on a VM without a desktop: $(cat "$TMP/clip")"
+# The host side of the clipboard end to end: cove clipboard and a VNC client's cut text
+# reach the guest's `cove-clipboard` through the agent. The default guest has no X, so a
+# stand-in keeps the text in a file (the desktop image's is xclip: images/desktop/setup.sh).
+printf '#!/bin/sh\ncase $1 in get) cat /tmp/clip ;; set) cat >/tmp/clip ;; *) exit 2 ;; esac\n' |
+    timeout 60 "$COVE" exec -i dv -- sh -c 'cat >/usr/bin/cove-clipboard && chmod 755 /usr/bin/cove-clipboard' ||
+    fail "could not install the stand-in cove-clipboard"
+printf 'caf\xc3\xa9 from the host' | "$COVE" clipboard dv set || fail "cove clipboard set"
+[ "$("$COVE" clipboard dv get)" = "café from the host" ] || fail "cove clipboard get: $("$COVE" clipboard dv get)"
+head -c 1048577 /dev/zero | tr '\0' x | "$COVE" clipboard dv set 2>"$TMP/big" && fail "1 MiB + 1 was taken"
+expect_in "$TMP/big" "over 1048576 bytes"
+[ "$("$COVE" clipboard dv get)" = "café from the host" ] || fail "a refused text changed the clipboard"
+"$VNC_CHECK" "$SOCK" cut "$(printf 'na\xefve from VNC')" sleep 200 || fail "vnc-check cut"
+for _ in $(seq 60); do
+    [ "$(gx cat /tmp/clip)" = "naïve from VNC" ] && break
+    sleep 0.5
+done
+[ "$(gx cat /tmp/clip)" = "naïve from VNC" ] || fail "a VNC client's cut text did not reach the guest: $(gx cat /tmp/clip)"
+echo "ok: cove clipboard set/get and a VNC client's cut text (Latin-1, as UTF-8) reach the guest's cove-clipboard"
 
 # --- the TCP port and its password --------------------------------------------------------
 PW_FILE=$COVE_HOME/vms/dv/vnc-password

@@ -11,6 +11,7 @@
  *   pointer X Y B  moves the pointer to X,Y with button mask B
  *   resize W H     asks for a W x H desktop (ExtendedDesktopSize)
  *   sleep MS       keeps serving the connection for MS milliseconds
+ *   cut TEXT       sends TEXT as the client's cut text (ClientCutText)
  *   save FILE      writes the screen to FILE (binary PPM)
  *   rate S         counts the updates of S seconds; prints "rate F screens/s U updates/s",
  *                  F the pixels updated per second in full screens (bench/display.sh)
@@ -264,6 +265,10 @@ int main(int argc, char **argv)
             printf("latency %.1f %.1f %.1f ms\n", ms[(n - 1) / 2], ms[0], ms[n - 1]);
             fflush(stdout);
             free(ms);
+        } else if (!strcmp(s, "cut") && i + 1 < argc) {
+            char *text = argv[++i];
+            if (!SendClientCutText(cl, text, (int)strlen(text)))
+                return 1;
         } else if (!strcmp(s, "sleep") && i + 1 < argc) {
             double end = now_s() + atoi(argv[++i]) / 1000.0;
             while (now_s() < end)
