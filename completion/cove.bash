@@ -81,7 +81,7 @@ _cove_reply_vms()
 _cove()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands="create clone run list get set stop suspend snapshot delete rename pause resume disk exec ip cp
+    local commands="create clone run list get set stop suspend snapshot delete rename pause resume disk exec ip cp clipboard
         ssh ssh-config connect console image network push pull login logout prune"
     # options whose value is the next word
     local with_value=" --kernel --initrd --append --cpus --memory --firmware --disk --net
@@ -239,6 +239,10 @@ _cove()
         opts="-i -t -e -w --interactive --tty --env --workdir --timeout --exec-timeout --vsock"
         [ ${#pos[@]} = 0 ] && names=1 ;;
     ip) opts="--wait --all --vsock"; [ ${#pos[@]} = 0 ] && names=1 ;;
+    clipboard)
+        opts="--timeout"
+        [ ${#pos[@]} = 0 ] && names=1
+        [[ ${#pos[@]} = 1 && $cur != -* ]] && { _cove_reply_words "get set" "$cur"; return 0; } ;;
     ssh | ssh-config) opts="-l -i --user --identity --wait"; [ ${#pos[@]} = 0 ] && names=1 ;;
     connect)
         opts="--timeout --vsock --wait"

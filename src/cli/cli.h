@@ -40,6 +40,7 @@ int cmd_pause(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_disk(int argc, char **argv);
 int cmd_exec(int argc, char **argv); /* the guest agent: cmd_exec.c, cmd_ip.c, cmd_cp.c */
+int cmd_clipboard(int argc, char **argv); /* cmd_clipboard.c */
 int cmd_ip(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
 int cmd_image(int argc, char **argv); /* cmd_image.c */

@@ -44,9 +44,16 @@ static int split_ref(char *ref, const char **name, const char **suite)
 
 int cli_image_build(const char *name, const char *suite, bool update, char *dir, size_t n)
 {
-    char builder[4096];
-    if (cli_data_path("images/build.sh", builder, sizeof builder) < 0)
+    /* images/derive.sh: a template with a base is derived from it by booting the base in
+     * this cove (COVE); any other goes on to images/build.sh. */
+    char builder[4096], self[4096];
+    if (cli_data_path("images/derive.sh", builder, sizeof builder) < 0)
         return -1;
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len > 0) {
+        self[len] = 0;
+        setenv("COVE", self, 0);
+    }
     struct cove_error err = {0};
     if (cove_image_build(builder, name, suite, update, isatty(2), dir, n, &err) < 0) {
         cli_error("%s", err.message);

@@ -75,6 +75,7 @@ static const char usage[] =
     "  exec       run a command in a running VM (guest agent)\n"
     "  ip         a running VM's IP address\n"
     "  cp         copy a file or (-r) a directory into or out of a running VM\n"
+    "  clipboard  get or set the clipboard of a running VM's desktop (guest agent)\n"
     "  network    create, list and delete cove networks (VMs on one private segment)\n"
     "  image      build, update, list and remove distribution images (e.g. debian)\n"
     "  push       send a VM to OCI registries (cove push NAME REGISTRY/REPO:TAG)\n"
@@ -128,7 +129,7 @@ int main(int argc, char **argv)
         {"image", cmd_image}, {"network", cmd_network}, {"push", cmd_push}, {"pull", cmd_pull},
         {"login", cmd_login}, {"logout", cmd_logout}, {"prune", cmd_prune},
         {"ssh", cmd_ssh}, {"ssh-config", cmd_ssh_config}, {"connect", cmd_connect},
-        {"console", cmd_console},
+        {"console", cmd_console}, {"clipboard", cmd_clipboard},
     };
     if (!strcmp(cmd, "network-switch")) /* hidden: a network's switch, started by cove */
         return cove_network_switch_main(argc - i, argv + i);

@@ -1,6 +1,8 @@
 /*
  * The VM's screen over VNC (libvncserver): the virtio-gpu scanout as the framebuffer, key
- * events to the virtio-input keyboard, pointer events to the tablet.
+ * events to the virtio-input keyboard, pointer events (absolute) and the wheel to the tablet;
+ * the relative mouse gets nothing from VNC (docs/DISPLAY.md); a client's cut text to the
+ * guest's clipboard through the clipboard helper (clipboard.h).
  *
  * Two RFB screens share one framebuffer: one served on a Unix socket (mode 0600, its owner
  * only, no password: the socket's permissions are the access control) whose connections
@@ -10,13 +12,16 @@
  * rectangle into the framebuffer and widens the dirty rectangle under the server's lock;
  * the server thread marks it modified, so clients get only the changed region. A new
  * scanout size is taken over by the server thread (a new framebuffer, filled from the GPU's
- * surface).
+ * surface). The server thread sleeps in poll() on the listening sockets, the clients'
+ * sockets and an eventfd the GPU's side (and the stop) signals: an idle VM with a client
+ * wakes it once a second, and an update goes out at once (no deferral).
  */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -24,6 +29,7 @@
 #include <rfb/rfb.h>
 
 #include "devices/virtio/virtio_devices.h"
+#include "display/clipboard.h"
 #include "display/keymap.h"
 #include "display/vnc.h"
 #include "util/log.h"
@@ -37,13 +43,15 @@
 #define BTN_RIGHT 0x111
 #define BTN_MIDDLE 0x112
 #define REL_WHEEL 8
-#define POLL_US 10000
+#define IDLE_MS 1000 /* the longest sleep of the server thread */
+#define MAX_FDS 64
 
 struct vnc_server {
     struct machine_display dev;
     rfbScreenInfoPtr screens[2]; /* Unix socket, TCP (or NULL) */
     unsigned nscreens;
     int unix_fd;
+    int wake_fd; /* eventfd: the GPU's side or the stop has something for the server thread */
     char unix_path[108];
     char password[VNC_PASSWORD_MAX + 1];
     char *passwords[2];
@@ -60,9 +68,18 @@ struct vnc_server {
     uint32_t dx0, dy0, dx1, dy1;
 
     int last_buttons; /* server thread only */
+    struct clipboard_helper *clipboard;
 };
 
 /* --- the GPU's side ---------------------------------------------------------------------- */
+
+static void wake(struct vnc_server *s)
+{
+    uint64_t one = 1;
+    if (write(s->wake_fd, &one, sizeof one) < 0) {
+        /* the counter is full: the server thread has wake-ups waiting anyway */
+    }
+}
 
 static void on_resize(void *opaque, const uint32_t *surface, uint32_t w, uint32_t h)
 {
@@ -72,6 +89,7 @@ static void on_resize(void *opaque, const uint32_t *surface, uint32_t w, uint32_
     s->gw = w, s->gh = h;
     s->resized = true;
     pthread_mutex_unlock(&s->lock);
+    wake(s);
 }
 
 static void on_update(void *opaque, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
@@ -94,6 +112,7 @@ static void on_update(void *opaque, uint32_t x, uint32_t y, uint32_t w, uint32_t
         s->dirty = true;
     }
     pthread_mutex_unlock(&s->lock);
+    wake(s);
 }
 
 /* --- the clients' side --------------------------------------------------------------------- */
@@ -140,6 +159,28 @@ static void on_pointer(int mask, int x, int y, rfbClientPtr cl)
     ev[n++] = (struct virtio_input_event){EV_SYN, 0, 0};
     s->last_buttons = mask;
     send_events(s->dev.tablet, ev, n);
+}
+
+/* A client's cut text (RFB: Latin-1) goes to the guest's clipboard as UTF-8, through the
+ * clipboard helper; nothing waits for it. */
+static void on_cut_text(char *str, int len, rfbClientPtr cl)
+{
+    struct vnc_server *s = cl->screen->screenData;
+    if (!s->clipboard || len < 0 || len > CLIPBOARD_TEXT_MAX / 2)
+        return;
+    static char utf8[CLIPBOARD_TEXT_MAX]; /* the server thread's */
+    size_t n = 0;
+    for (int i = 0; i < len; i++) {
+        uint8_t c = (uint8_t)str[i];
+        if (c < 0x80) {
+            utf8[n++] = (char)c;
+        } else {
+            utf8[n++] = (char)(0xc0 | c >> 6);
+            utf8[n++] = (char)(0x80 | (c & 0x3f));
+        }
+    }
+    if (clipboard_helper_send(s->clipboard, utf8, n) < 0)
+        log_debug("vnc: a cut text of %d bytes was dropped (the clipboard helper is busy)", len);
 }
 
 /* A client asked for another size (ExtendedDesktopSize): the guest is told, and the
@@ -205,6 +246,36 @@ static void accept_unix(struct vnc_server *s)
         close(fd);
 }
 
+/* Sleeps until a listening socket, a client or the wake eventfd has something (IDLE_MS at
+ * most). */
+static void wait_for_work(struct vnc_server *s)
+{
+    struct pollfd pfd[MAX_FDS];
+    nfds_t n = 0;
+    pfd[n++] = (struct pollfd){.fd = s->wake_fd, .events = POLLIN};
+    pfd[n++] = (struct pollfd){.fd = s->unix_fd, .events = POLLIN};
+    for (unsigned i = 0; i < s->nscreens; i++) {
+        rfbScreenInfoPtr scr = s->screens[i];
+        if (scr->listenSock != RFB_INVALID_SOCKET && n < MAX_FDS)
+            pfd[n++] = (struct pollfd){.fd = scr->listenSock, .events = POLLIN};
+        if (scr->listen6Sock != RFB_INVALID_SOCKET && n < MAX_FDS)
+            pfd[n++] = (struct pollfd){.fd = scr->listen6Sock, .events = POLLIN};
+        rfbClientIteratorPtr it = rfbGetClientIterator(scr);
+        for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));)
+            if (cl->sock != RFB_INVALID_SOCKET && n < MAX_FDS)
+                pfd[n++] = (struct pollfd){.fd = cl->sock, .events = POLLIN};
+        rfbReleaseClientIterator(it);
+    }
+    /* past MAX_FDS sockets, the ones left out are served within IDLE_MS / 10 */
+    int timeout = n == MAX_FDS ? IDLE_MS / 10 : IDLE_MS;
+    if (poll(pfd, n, timeout) > 0 && (pfd[0].revents & POLLIN)) {
+        uint64_t v;
+        if (read(s->wake_fd, &v, sizeof v) < 0) {
+            /* nothing was there after all */
+        }
+    }
+}
+
 static void *serve(void *opaque)
 {
     struct vnc_server *s = opaque;
@@ -221,7 +292,8 @@ static void *serve(void *opaque)
                 rfbMarkRectAsModified(s->screens[i], (int)x0, (int)y0, (int)x1, (int)y1);
         accept_unix(s);
         for (unsigned i = 0; i < s->nscreens; i++)
-            rfbProcessEvents(s->screens[i], POLL_US / s->nscreens);
+            rfbProcessEvents(s->screens[i], 0);
+        wait_for_work(s);
     }
     return NULL;
 }
@@ -243,7 +315,9 @@ static rfbScreenInfoPtr new_screen(struct vnc_server *s, uint32_t w, uint32_t h)
     scr->kbdAddEvent = on_key;
     scr->ptrAddEvent = on_pointer;
     scr->setDesktopSizeHook = on_desktop_size;
+    scr->setXCutText = on_cut_text;
     scr->handleEventsEagerly = TRUE;
+    scr->deferUpdateTime = 0; /* the thread sleeps right after: a deferred update would wait */
     return scr;
 }
 
@@ -255,14 +329,16 @@ int vnc_server_start(const struct machine_display *dev, const struct vnc_options
     if (!s)
         return cove_error_set(err, -ENOMEM, "vnc: out of memory");
     s->dev = *dev;
+    s->clipboard = o->clipboard;
     s->unix_fd = -1;
+    s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_mutex_init(&s->lock, NULL);
     s->fw = o->width ? o->width : 1024;
     s->fh = o->height ? o->height : 768;
     s->fb = calloc((size_t)s->fw * s->fh, 4);
     int rc = 0;
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (!s->fb) {
+    if (!s->fb || s->wake_fd < 0) {
         rc = cove_error_set(err, -ENOMEM, "vnc: out of memory");
         goto fail;
     }
@@ -331,6 +407,8 @@ fail:
         close(s->unix_fd);
         unlink(s->unix_path);
     }
+    if (s->wake_fd >= 0)
+        close(s->wake_fd);
     free(s->fb);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -344,12 +422,14 @@ void vnc_server_stop(struct vnc_server *s)
     static const struct virtio_gpu_listener none = {0};
     virtio_gpu_set_listener(s->dev.gpu, &none, NULL);
     __atomic_store_n(&s->stop, true, __ATOMIC_RELEASE);
+    wake(s);
     pthread_join(s->thread, NULL);
     for (unsigned i = 0; i < s->nscreens; i++) {
         rfbShutdownServer(s->screens[i], TRUE);
         rfbScreenCleanup(s->screens[i]);
     }
     close(s->unix_fd);
+    close(s->wake_fd);
     unlink(s->unix_path);
     free(s->fb);
     pthread_mutex_destroy(&s->lock);

@@ -17,6 +17,7 @@ struct vnc_options {
     int tcp_port;              /* 0: none; else 127.0.0.1:tcp_port with password */
     const char *password;      /* for the TCP port */
     uint32_t width, height;    /* the screen until the guest sets a mode (0: 1024 x 768) */
+    struct clipboard_helper *clipboard; /* NULL: a client's cut text is dropped */
 };
 
 struct vnc_server;

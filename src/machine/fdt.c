@@ -208,12 +208,15 @@ static void add_soc(struct fdt_writer *w, const struct board_fdt_params *p)
     prop_strs(w, "compatible", STRS("sifive,test1\0sifive,test0\0syscon"));
     end(w);
 
-    for (unsigned s = MACHINE_MAX_VIRTIO; s-- > 0;) {
+    /* QEMU virt's slots from the highest down, then the extra ones: Linux probes in this
+     * order, so the extra slot's device comes after every other one. */
+    for (unsigned k = 0; k < MACHINE_VIRTIO_SLOTS; k++) {
+        unsigned s = k < MACHINE_MAX_VIRTIO ? MACHINE_MAX_VIRTIO - 1 - k : k;
         if (!(p->virtio_slots & (1u << s)))
             continue;
         uint64_t base = VIRT_VIRTIO_BASE + s * VIRT_VIRTIO_SIZE;
         begin(w, "virtio_mmio@%llx", base);
-        prop_u32(w, "interrupts", VIRT_IRQ_VIRTIO_FIRST + s);
+        prop_u32(w, "interrupts", virt_virtio_irq(s));
         prop_u32(w, "interrupt-parent", PH_PLIC(n));
         reg64(w, base, VIRT_VIRTIO_SIZE);
         prop_str(w, "compatible", "virtio,mmio");

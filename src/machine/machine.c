@@ -259,14 +259,18 @@ void machine_irq_line_set(void *line, bool level)
     plic_set_level(l->m->plic, l->source, level);
 }
 
-/* The slots' PLIC sources must stop short of the UART's, and fit fdt_params' slot mask. */
+/* QEMU virt's slots' PLIC sources must stop short of the UART's, the extra slot's come
+ * after the RTC's, and all fit fdt_params' slot mask. */
 _Static_assert(VIRT_IRQ_VIRTIO_FIRST + MACHINE_MAX_VIRTIO <= VIRT_IRQ_UART, "virtio IRQs");
-_Static_assert(MACHINE_MAX_VIRTIO <= 32, "virtio slot mask");
+_Static_assert(MACHINE_MAX_VIRTIO == 8 && VIRT_IRQ_VIRTIO_EXTRA > VIRT_IRQ_RTC &&
+                   VIRT_IRQ_VIRTIO_EXTRA + MACHINE_VIRTIO_SLOTS - 8 <= VIRT_IRQ_PCIE_FIRST,
+               "the extra virtio slots' IRQs");
+_Static_assert(MACHINE_VIRTIO_SLOTS <= 32, "virtio slot mask");
 
 int machine_add_virtio_mmio(struct machine *m, unsigned slot, const struct machine_bus_ops *ops,
                             void *opaque)
 {
-    if (slot >= MACHINE_MAX_VIRTIO || !ops)
+    if (slot >= MACHINE_VIRTIO_SLOTS || !ops)
         return -EINVAL;
     if (atomic_load(&m->running))
         return -EBUSY;

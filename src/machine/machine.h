@@ -46,6 +46,10 @@ struct machine_disk {
 
 /* virtio-mmio slots of the virt board: the most virtio devices a machine has. */
 #define MACHINE_MAX_VIRTIO 8
+/* One slot more, past QEMU virt's eight, that only the display's relative mouse takes
+ * (a virtio-input device a VNC client does not need: it must not cost a disk its slot). */
+#define MACHINE_VIRTIO_MOUSE_SLOT MACHINE_MAX_VIRTIO
+#define MACHINE_VIRTIO_SLOTS (MACHINE_MAX_VIRTIO + 1)
 /* NVMe disks: the namespaces of the machine's one NVMe controller. */
 #define MACHINE_MAX_NVME 8
 
@@ -124,7 +128,8 @@ struct machine_config {
     const struct machine_share *shares;
     unsigned nshares;
     /* a display: virtio-gpu (display_width x display_height offered first; 0: 1024 x 768)
-     * with a virtio-input keyboard and tablet, after the console, before the balloon */
+     * with a virtio-input keyboard and tablet, after the console, before the balloon; and
+     * a virtio-input relative mouse in MACHINE_VIRTIO_MOUSE_SLOT */
     bool display;
     uint32_t display_width, display_height;
 };
@@ -242,6 +247,7 @@ struct virtio_input;
 struct machine_display {
     struct virtio_gpu *gpu;
     struct virtio_input *keyboard, *tablet;
+    struct virtio_input *mouse; /* NULL when no slot was left for it */
 };
 void machine_get_display(struct machine *m, struct machine_display *out);
 
@@ -253,8 +259,8 @@ struct machine_irq_line;
 struct machine_irq_line *machine_irq_line(struct machine *m, unsigned source);
 void machine_irq_line_set(void *line, bool level);
 
-/* Puts a virtio-mmio transport in slot 0..MACHINE_MAX_VIRTIO-1 (at 0x1000_1000 + slot *
- * 0x1000, PLIC source 1 + slot): registers the window on the bus and adds its
+/* Puts a virtio-mmio transport in slot 0..MACHINE_VIRTIO_SLOTS-1 (at 0x1000_1000 + slot *
+ * 0x1000, PLIC source virt_virtio_irq(slot): 1 + slot for QEMU virt's eight): registers the window on the bus and adds its
  * "virtio,mmio" node to the device tree. Before machine_run(). -EBUSY when the slot is
  * taken. */
 int machine_add_virtio_mmio(struct machine *m, unsigned slot, const struct machine_bus_ops *ops,

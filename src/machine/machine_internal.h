@@ -76,7 +76,7 @@ struct machine {
 
     /* virtio devices (virtio_slots.c) and the I/O thread their back ends run on. */
     struct iothread *io;
-    struct virtio_mmio *virtio[MACHINE_MAX_VIRTIO];
+    struct virtio_mmio *virtio[MACHINE_VIRTIO_SLOTS];
     struct virtio_balloon *balloon; /* inside one of virtio[], or NULL */
     struct net_attachment *nat;     /* the first NAT interface's back end, or NULL */
     struct machine_display display;   /* inside virtio[], or NULLs */

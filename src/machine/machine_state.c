@@ -60,6 +60,8 @@ static void save_machine(struct machine *m, struct state_writer *w)
     state_put_u64(w, m->ram.size);
     state_put_u8(w, m->firmware_mode);
     state_put_u64(w, hv_vm_get_time(m->vm));
+    /* QEMU virt's eight slots: the extra one holds only the display's mouse, which
+     * cannot be saved (machine_can_save refuses), so it never reaches a state file. */
     state_put_u32(w, MACHINE_MAX_VIRTIO);
     for (unsigned i = 0; i < MACHINE_MAX_VIRTIO; i++) {
         const char *name;
@@ -109,7 +111,7 @@ static int save_devices(struct machine *m, struct state_writer *w, struct cove_e
     uart_save(m->uart, w);
     state_writer_section(w, "rtc", SECTION_VERSION);
     rtc_save(&m->rtc, w);
-    for (unsigned i = 0; i < MACHINE_MAX_VIRTIO; i++) {
+    for (unsigned i = 0; i < MACHINE_VIRTIO_SLOTS; i++) {
         if (!m->virtio[i])
             continue;
         char name[16];
@@ -249,7 +251,7 @@ static int write_memory(struct machine *m, int fd, const char *path, uint64_t *p
 
 int machine_can_save(struct machine *m, struct cove_error *err)
 {
-    for (unsigned i = 0; i < MACHINE_MAX_VIRTIO; i++)
+    for (unsigned i = 0; i < MACHINE_VIRTIO_SLOTS; i++)
         if (m->virtio[i] && !virtio_mmio_can_save(m->virtio[i]))
             return cove_error_set(err, -ENOTSUP, "this VM has a virtio-%s device, which "
                                   "cannot be saved yet", virtio_mmio_name(m->virtio[i]));
@@ -272,7 +274,7 @@ static int write_state_file(int fd, const char *path, const struct state_writer 
 
 static void quiesce_all(struct machine *m, bool on)
 {
-    for (unsigned i = 0; i < MACHINE_MAX_VIRTIO; i++)
+    for (unsigned i = 0; i < MACHINE_VIRTIO_SLOTS; i++)
         if (m->virtio[i])
             (on ? virtio_mmio_quiesce : virtio_mmio_unquiesce)(m->virtio[i]);
 }
@@ -452,7 +454,7 @@ static int load_devices(struct machine *m, const struct state_file *f, struct co
         return rc;
     if (rtc_load(&m->rtc, &r) < 0)
         return cove_error_set(err, -EINVAL, "the saved 'rtc' section is malformed");
-    for (unsigned i = 0; i < MACHINE_MAX_VIRTIO; i++) {
+    for (unsigned i = 0; i < MACHINE_VIRTIO_SLOTS; i++) {
         if (!m->virtio[i])
             continue;
         char name[16];
@@ -468,7 +470,7 @@ static int load_devices(struct machine *m, const struct state_file *f, struct co
  * stay the memfd, so the saved memory is read into it rather than mapped. */
 static bool ram_is_shared(struct machine *m)
 {
-    for (unsigned i = 0; i < MACHINE_MAX_VIRTIO; i++)
+    for (unsigned i = 0; i < MACHINE_VIRTIO_SLOTS; i++)
         if (m->virtio[i] && virtio_mmio_device_id(m->virtio[i]) == VIRTIO_ID_FS)
             return true;
     return false;

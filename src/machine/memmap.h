@@ -20,7 +20,8 @@
 #define VIRT_UART_BASE 0x10000000ull  /* 16550 */
 #define VIRT_UART_SIZE 0x100ull
 #define VIRT_VIRTIO_BASE 0x10001000ull /* virtio-mmio slot n at BASE + n * SIZE, n below */
-#define VIRT_VIRTIO_SIZE 0x1000ull     /* MACHINE_MAX_VIRTIO (machine.h) */
+#define VIRT_VIRTIO_SIZE 0x1000ull     /* MACHINE_VIRTIO_SLOTS (machine.h): QEMU virt's eight,
+                                          then slot 8 (0x10009000, free on QEMU virt) */
 #define VIRT_PCIE_ECAM_BASE 0x30000000ull /* PCIe config space, buses 0..255 */
 #define VIRT_PCIE_ECAM_SIZE 0x10000000ull
 #define VIRT_PCIE_MMIO_BASE 0x40000000ull /* the 32-bit BAR window */
@@ -28,9 +29,16 @@
 #define VIRT_DRAM_BASE 0x80000000ull
 
 /* PLIC sources. */
-#define VIRT_IRQ_VIRTIO_FIRST 1 /* virtio slot n uses source 1 + n */
+#define VIRT_IRQ_VIRTIO_FIRST 1 /* virtio slot n < 8 uses source 1 + n */
 #define VIRT_IRQ_UART 10
 #define VIRT_IRQ_RTC 11
+#define VIRT_IRQ_VIRTIO_EXTRA 12 /* virtio slot 8 (free on QEMU virt) */
+
+/* The PLIC source of virtio-mmio slot n. */
+static inline unsigned virt_virtio_irq(unsigned slot)
+{
+    return slot < 8 ? VIRT_IRQ_VIRTIO_FIRST + slot : VIRT_IRQ_VIRTIO_EXTRA + (slot - 8);
+}
 #define VIRT_IRQ_PCIE_FIRST 32 /* INTA..INTD of the PCIe host bridge: 32..35 */
 
 #define VIRT_TIMEBASE_HZ 10000000ull

@@ -35,7 +35,7 @@ static struct virtio_mmio_params params_for(struct machine *m, unsigned slot)
         .ram = &m->ram,
         .io = m->io,
         .set_irq = machine_irq_line_set,
-        .irq_opaque = machine_irq_line(m, VIRT_IRQ_VIRTIO_FIRST + slot),
+        .irq_opaque = machine_irq_line(m, virt_virtio_irq(slot)),
     };
 }
 
@@ -182,6 +182,17 @@ int machine_add_virtio_devices(struct machine *m, const struct machine_config *c
     } else if (cfg->balloon) {
         log_info("no virtio slot left for the balloon; the VM runs without one");
     }
+    /* The relative mouse in a slot of its own, past QEMU virt's eight: VNC's pointer is
+     * absolute (the tablet's), so the mouse takes no slot from a disk or the balloon and
+     * moves no other device. */
+    if (cfg->display) {
+        unsigned mouse_slot = MACHINE_VIRTIO_MOUSE_SLOT + 1;
+        struct virtio_mmio_params p = params_for(m, mouse_slot - 1);
+        struct virtio_mmio *t;
+        if ((rc = virtio_input_create(&p, VIRTIO_INPUT_MOUSE, &t, &m->display.mouse, err)) < 0 ||
+            (rc = place(m, &mouse_slot, t, err)) < 0)
+            return rc;
+    }
     return 0;
 }
 
@@ -202,7 +213,7 @@ void machine_get_display(struct machine *m, struct machine_display *out)
 
 void machine_remove_virtio_devices(struct machine *m)
 {
-    for (unsigned s = 0; s < MACHINE_MAX_VIRTIO; s++) {
+    for (unsigned s = 0; s < MACHINE_VIRTIO_SLOTS; s++) {
         if (m->virtio[s])
             virtio_mmio_destroy(m->virtio[s]);
         m->virtio[s] = NULL;

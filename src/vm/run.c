@@ -32,6 +32,7 @@
 #include "agent/agent_client.h"
 #include "backends/block.h"
 #include "disk/disk.h"
+#include "display/clipboard.h"
 #include "display/vnc.h"
 #include "machine/machine.h"
 #include "store/bundle.h"
@@ -257,6 +258,7 @@ struct run_ctx {
     int kernel_fd, initrd_fd, firmware_fd; /* the boot files, open for the whole run */
     char state_dir[PATH_MAX];  /* the bundle's state/ ("" for an ephemeral VM) */
     struct state_helper *state_helper; /* makes state/ on a suspend (a bundle's run) */
+    struct clipboard_helper *clipboard; /* a VNC client's cut text into the guest */
     bool resume;               /* state/ holds a suspended machine: restore it */
     atomic_bool suspended;     /* the machine was saved and stopped */
     /* A snapshot restore into this run (PUT /vm/snapshot): asked on the control socket's
@@ -988,7 +990,7 @@ static int start_vnc(struct run_ctx *c, struct machine *m, const struct cove_run
         return rc;
     struct machine_display d;
     machine_get_display(m, &d);
-    struct vnc_options vo = {path, o->vnc_port, pw, 0, 0};
+    struct vnc_options vo = {path, o->vnc_port, pw, 0, 0, c->clipboard};
     if ((rc = vnc_server_start(&d, &vo, out, err)) < 0 || !c->bundle[0])
         return rc;
     /* for cove get: run/display, "vnc SOCKET PORT" */
@@ -1220,6 +1222,9 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
     if (rc == 0 && bundle && c->state_dir[0])
         rc = state_helper_start(c->bundle, c->name, &c->cfg, c->state_dir, &c->state_helper,
                                 err);
+    /* before the seccomp filter: the helper runs the agent's exec for a client's cut text */
+    if (rc == 0 && o->display_vnc && mc.vsock_path)
+        rc = clipboard_helper_start(mc.vsock_path, &c->clipboard, err);
     if (rc == 0)
         rc = start_autofwd(c, o, &mc, err);
     if (rc == 0 && bundle) {
@@ -1241,6 +1246,8 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
     c->autofwd = NULL;
     state_helper_stop(c->state_helper);
     c->state_helper = NULL;
+    clipboard_helper_stop(c->clipboard);
+    c->clipboard = NULL;
     vm_cgroup_stop(c->cgroup);
     c->cgroup = NULL;
     if (runner != o->runner)

@@ -6,6 +6,11 @@
  *     fb-pattern mode            prints the current mode of /dev/fb0
  *     fb-pattern events N [S]    reads N events (EV_SYN left out) from every
  *                                /dev/input/event*, one line each, within S seconds (30)
+ *     fb-pattern flood S         for S seconds, redraws the whole screen, a new colour
+ *                                each frame, as fast as it can (bench/display.sh)
+ *     fb-pattern keyflip N [S]   on each key press (any /dev/input/event*), fills the
+ *                                top left 128 x 128 with the next colour; stops after N
+ *                                presses or S seconds (60) (bench/display.sh)
  *
  * The pattern on a W x H screen, as 0xRRGGBB, is what fb_pattern_pixel() below returns; the
  * host's checker (tests/tools/vnc-check.c) computes the same function:
@@ -16,6 +21,8 @@
  *   mode W H BPP STRIDE                      (draw and mode)
  *   device eventK NAME                       (events: one per device, then `ready`)
  *   eventK TYPE CODE VALUE                   (events: decimal, one per event, in order)
+ *   flood start / flood N frames in MS ms    (flood)
+ *   keyflip ready / keyflip N presses        (keyflip)
  * Exit status 0, or 1 with one line on stderr (no framebuffer, timeout, ...).
  */
 #define _GNU_SOURCE
@@ -25,11 +32,13 @@
 #include <linux/input.h>
 #include <linux/kd.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -137,10 +146,11 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int events(long want, long seconds)
+/* Opens every /dev/input/event* into pfd (idx: its number); prints "device eventK NAME"
+ * for each when say is set. The count, or -1 with a line on stderr for none. */
+static int open_inputs(struct pollfd *pfd, int *idx, bool say)
 {
-    struct pollfd pfd[MAX_DEVS];
-    int idx[MAX_DEVS], n = 0;
+    int n = 0;
     for (int i = 0; i < MAX_DEVS; i++) {
         char path[32], name[128] = "?";
         snprintf(path, sizeof path, "/dev/input/event%d", i);
@@ -148,14 +158,24 @@ static int events(long want, long seconds)
         if (fd < 0)
             continue;
         ioctl(fd, EVIOCGNAME(sizeof name - 1), name);
-        printf("device event%d %s\n", i, name);
+        if (say)
+            printf("device event%d %s\n", i, name);
         pfd[n] = (struct pollfd){.fd = fd, .events = POLLIN};
         idx[n++] = i;
     }
     if (n == 0) {
         fprintf(stderr, "fb-pattern: no /dev/input/event* device\n");
-        return 1;
+        return -1;
     }
+    return n;
+}
+
+static int events(long want, long seconds)
+{
+    struct pollfd pfd[MAX_DEVS];
+    int idx[MAX_DEVS], n = open_inputs(pfd, idx, true);
+    if (n < 0)
+        return 1;
     printf("ready\n");
     fflush(stdout);
     int64_t end = now_ms() + seconds * 1000;
@@ -185,6 +205,94 @@ static int events(long want, long seconds)
     return 0;
 }
 
+/* /dev/fb0 mapped, in graphics mode (no fbcon cursor); NULL with a line on stderr. */
+static uint32_t *map_fb(struct fb_var_screeninfo *var, struct fb_fix_screeninfo *fix, int *fd)
+{
+    int tty = open("/dev/tty0", O_RDWR | O_CLOEXEC);
+    if (tty >= 0) {
+        ioctl(tty, KDSETMODE, KD_GRAPHICS);
+        close(tty);
+    }
+    if ((*fd = open_fb(var, fix)) < 0 || var->bits_per_pixel != 32) {
+        fprintf(stderr, "fb-pattern: no 32-bit /dev/fb0\n");
+        return NULL;
+    }
+    void *p = mmap(NULL, (size_t)fix->line_length * var->yres, PROT_READ | PROT_WRITE,
+                   MAP_SHARED, *fd, 0);
+    if (p == MAP_FAILED) {
+        die("mmap /dev/fb0");
+        return NULL;
+    }
+    return p;
+}
+
+/* Fills w x h at the top left with colour c, then has the fbdev emulation flush the
+ * damage at once (fsync: no wait for its deferred-I/O delay). */
+static void fill(uint32_t *fb, const struct fb_fix_screeninfo *fix, int fd, uint32_t w,
+                 uint32_t h, uint32_t c)
+{
+    for (uint32_t y = 0; y < h; y++) {
+        uint32_t *row = fb + (size_t)y * (fix->line_length / 4);
+        for (uint32_t x = 0; x < w; x++)
+            row[x] = c;
+    }
+    fsync(fd);
+}
+
+static uint32_t colour(long i)
+{
+    static const uint32_t c[] = {0xff0000, 0x00ff00, 0x0000ff, 0xffff00, 0x00ffff, 0xff00ff};
+    return c[i % 6];
+}
+
+static int flood(long seconds)
+{
+    struct fb_var_screeninfo var;
+    struct fb_fix_screeninfo fix;
+    int fd;
+    uint32_t *fb = map_fb(&var, &fix, &fd);
+    if (!fb)
+        return 1;
+    printf("flood start\n");
+    fflush(stdout);
+    int64_t t0 = now_ms(), end = t0 + seconds * 1000;
+    long frames = 0;
+    while (now_ms() < end)
+        fill(fb, &fix, fd, var.xres, var.yres, colour(frames++));
+    printf("flood %ld frames in %lld ms\n", frames, (long long)(now_ms() - t0));
+    return 0;
+}
+
+static int keyflip(long presses, long seconds)
+{
+    struct fb_var_screeninfo var;
+    struct fb_fix_screeninfo fix;
+    struct pollfd pfd[MAX_DEVS];
+    int idx[MAX_DEVS], fd, n = open_inputs(pfd, idx, false);
+    uint32_t *fb = n < 0 ? NULL : map_fb(&var, &fix, &fd);
+    if (!fb)
+        return 1;
+    uint32_t side = var.xres < 128 || var.yres < 128 ? 1 : 128;
+    long got = 0;
+    fill(fb, &fix, fd, side, side, 0);
+    printf("keyflip ready\n");
+    fflush(stdout);
+    int64_t end = now_ms() + seconds * 1000;
+    while (got < presses && now_ms() < end) {
+        int r = poll(pfd, (nfds_t)n, (int)(end - now_ms()));
+        if (r < 0 && errno != EINTR)
+            return die("poll");
+        for (int i = 0; i < n; i++) {
+            struct input_event ev;
+            while ((pfd[i].revents & POLLIN) && read(pfd[i].fd, &ev, sizeof ev) == sizeof ev)
+                if (ev.type == EV_KEY && ev.value == 1)
+                    fill(fb, &fix, fd, side, side, colour(++got));
+        }
+    }
+    printf("keyflip %ld presses\n", got);
+    return got == presses ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 2 && !strcmp(argv[1], "draw"))
@@ -196,6 +304,14 @@ int main(int argc, char **argv)
         if (want > 0 && s > 0)
             return events(want, s);
     }
-    fprintf(stderr, "usage: fb-pattern draw | mode | events N [SECONDS]\n");
+    if (argc == 3 && !strcmp(argv[1], "flood") && strtol(argv[2], NULL, 10) > 0)
+        return flood(strtol(argv[2], NULL, 10));
+    if ((argc == 3 || argc == 4) && !strcmp(argv[1], "keyflip")) {
+        long want = strtol(argv[2], NULL, 10), s = argc == 4 ? strtol(argv[3], NULL, 10) : 60;
+        if (want > 0 && s > 0)
+            return keyflip(want, s);
+    }
+    fprintf(stderr, "usage: fb-pattern draw | mode | events N [SECONDS] | flood SECONDS | "
+                    "keyflip N [SECONDS]\n");
     return 2;
 }

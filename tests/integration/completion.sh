@@ -50,7 +50,7 @@ exactly "" -- cove push alpha ""
 exactly "--help --insecure" -- cove pull -
 exactly "--help --insecure --password-stdin --username -u" -- cove login localhost:5000 -
 exactly "" -- cove login localhost:5000 -u ""
-exactly "clone connect console cp create" -- cove c
+exactly "clipboard clone connect console cp create" -- cove c
 exactly "--verbose --version" -- cove --v
 offers create -- cove -v cr
 
@@ -67,6 +67,9 @@ offers --initrd --firmware --no-rng --no-balloon --no-seccomp --jail --cpu-limit
 offers --no-auto-forward --auto-forward-privileged -- cove create x --
 offers --auto-forward --no-auto-forward --auto-forward-privileged -- cove set alpha --
 offers -i -t -e -w --timeout --exec-timeout --vsock -- cove exec alpha -
+offers alpha beta -- cove clipboard ""
+offers get set -- cove clipboard alpha ""
+offers --timeout -- cove clipboard alpha -
 exactly "--all --help --vsock --wait" -- cove ip alpha --
 exactly "--format --help" -- cove list --
 exactly "none ops= rate=" -- cove set alpha --net-rate ""

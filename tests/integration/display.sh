@@ -3,7 +3,8 @@
 # fb-pattern (tests/guest/fb-pattern.c) draws a known pattern on /dev/fb0 (virtio-gpu
 # through the kernel's fbdev emulation); a real VNC client (tests/tools/vnc-check on
 # libvncclient) reads the screen over the Unix socket run/vnc.sock and every pixel matches;
-# keys and pointer moves sent through VNC arrive in the guest's evdev devices in order; the
+# keys and pointer moves sent through VNC arrive in the guest's evdev devices in order, the
+# relative mouse is there (its own slot: the balloon keeps its) and gets none of them; the
 # TCP port takes the password from the bundle's vnc-password and refuses a wrong one; a
 # client sending garbage, or going away mid-handshake, leaves the server serving; a resize
 # request (ExtendedDesktopSize) reaches the guest as a display change; virtio-attack gpu
@@ -82,6 +83,40 @@ got_t=$(awk -v d="$tab" '$1 == d {printf "%s %s %s;", $2, $3, $4}' "$TMP/ev")
 [ "$got_k" = "1 30 1;1 30 0;1 28 1;1 28 0;" ] || { cat "$TMP/ev"; fail "keyboard events: $got_k"; }
 [ "$got_t" = "3 0 $ax;3 1 $ay;1 272 1;1 272 0;" ] || { cat "$TMP/ev"; fail "tablet events: $got_t"; }
 echo "ok: keys (a, Return) and the pointer (move, click) arrive in the guest's evdev in order"
+# the relative mouse: there (a slot is left), REL_X, REL_Y and the wheel, and nothing from VNC
+mouse=$(awk '$1 == "device" && /cove mouse/ {print $2}' "$TMP/ev")
+[ -n "$mouse" ] || { cat "$TMP/ev"; fail "no cove mouse in the guest"; }
+[ -z "$(awk -v d="$mouse" '$1 == d' "$TMP/ev")" ] || { cat "$TMP/ev"; fail "the mouse got VNC's absolute pointer"; }
+rel=$(gx cat "/sys/class/input/$mouse/device/capabilities/rel")
+[ "$rel" = 103 ] || fail "the mouse's relative axes are $rel, not 103 (REL_X, REL_Y, REL_WHEEL)"
+key=$(gx cat "/sys/class/input/$mouse/device/capabilities/key")
+[ "$key" = "70000 0 0 0 0" ] || fail "the mouse's buttons are $key, not left, right, middle"
+nb=$(gx sh -c 'ls /sys/bus/virtio/drivers/virtio_balloon | grep -c virtio')
+[ "$nb" = 1 ] || fail "the mouse took the balloon's slot (balloons: $nb)"
+echo "ok: the relative mouse is there (REL_X, REL_Y, wheel, 3 buttons, its own slot) and VNC's pointer goes to the tablet only"
+
+# --- cove clipboard: the default guest has no X, so no clipboard, and says so --------------
+if "$COVE" clipboard dv get >"$TMP/clip" 2>&1; then fail "cove clipboard get on a VM without X succeeded"; fi
+expect_in "$TMP/clip" "^cove: VM 'dv' has no clipboard: only an image with a desktop has one"
+echo "ok: cove clipboard on a VM without a desktop: $(cat "$TMP/clip")"
+# The host side of the clipboard end to end: cove clipboard and a VNC client's cut text
+# reach the guest's `cove-clipboard` through the agent. The default guest has no X, so a
+# stand-in keeps the text in a file (the desktop image's is xclip: images/desktop/setup.sh).
+printf '#!/bin/sh\ncase $1 in get) cat /tmp/clip ;; set) cat >/tmp/clip ;; *) exit 2 ;; esac\n' |
+    timeout 60 "$COVE" exec -i dv -- sh -c 'cat >/usr/bin/cove-clipboard && chmod 755 /usr/bin/cove-clipboard' ||
+    fail "could not install the stand-in cove-clipboard"
+printf 'caf\xc3\xa9 from the host' | "$COVE" clipboard dv set || fail "cove clipboard set"
+[ "$("$COVE" clipboard dv get)" = "café from the host" ] || fail "cove clipboard get: $("$COVE" clipboard dv get)"
+head -c 1048577 /dev/zero | tr '\0' x | "$COVE" clipboard dv set 2>"$TMP/big" && fail "1 MiB + 1 was taken"
+expect_in "$TMP/big" "over 1048576 bytes"
+[ "$("$COVE" clipboard dv get)" = "café from the host" ] || fail "a refused text changed the clipboard"
+"$VNC_CHECK" "$SOCK" cut "$(printf 'na\xefve from VNC')" sleep 200 || fail "vnc-check cut"
+for _ in $(seq 60); do
+    [ "$(gx cat /tmp/clip)" = "naïve from VNC" ] && break
+    sleep 0.5
+done
+[ "$(gx cat /tmp/clip)" = "naïve from VNC" ] || fail "a VNC client's cut text did not reach the guest: $(gx cat /tmp/clip)"
+echo "ok: cove clipboard set/get and a VNC client's cut text (Latin-1, as UTF-8) reach the guest's cove-clipboard"
 
 # --- the TCP port and its password --------------------------------------------------------
 PW_FILE=$COVE_HOME/vms/dv/vnc-password

@@ -11,7 +11,13 @@
  *   pointer X Y B  moves the pointer to X,Y with button mask B
  *   resize W H     asks for a W x H desktop (ExtendedDesktopSize)
  *   sleep MS       keeps serving the connection for MS milliseconds
+ *   cut TEXT       sends TEXT as the client's cut text (ClientCutText)
  *   save FILE      writes the screen to FILE (binary PPM)
+ *   rate S         counts the updates of S seconds; prints "rate F screens/s U updates/s",
+ *                  F the pixels updated per second in full screens (bench/display.sh)
+ *   latency N      N times: presses and releases 'a' and times until the pixel at (0,0)
+ *                  changes (fb-pattern keyflip in the guest); prints "latency MEDIAN MIN
+ *                  MAX ms" (bench/display.sh)
  * Exit 0 when every step did what it says; 1 with a line on stderr otherwise.
  */
 #include <stdbool.h>
@@ -37,6 +43,23 @@ static uint32_t fb_pattern_pixel(uint32_t x, uint32_t y, uint32_t w, uint32_t h)
 }
 
 static void quiet(const char *fmt, ...) {}
+
+/* what the server has sent, for rate */
+static double updated_pixels;
+static long updates;
+
+static void got_update(rfbClient *cl, int x, int y, int w, int h)
+{
+    updated_pixels += (double)w * h;
+}
+
+static void finished_update(rfbClient *cl) { updates++; }
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
 
 static char *get_password(rfbClient *cl) { return strdup(password ? password : ""); }
 
@@ -113,6 +136,8 @@ int main(int argc, char **argv)
     cl->GetPassword = get_password;
     cl->MallocFrameBuffer = resize_fb;
     cl->canHandleNewFBSize = TRUE;
+    cl->GotFrameBufferUpdate = got_update;
+    cl->FinishedFrameBufferUpdate = finished_update;
     free(cl->serverHost); /* rfbGetClient's "" */
     char *colon = strrchr(argv[1], ':');
     if (argv[1][0] != '/' && colon) {
@@ -194,6 +219,56 @@ int main(int argc, char **argv)
                 fwrite(rgb, 1, 3, f);
             }
             fclose(f);
+        } else if (!strcmp(s, "rate") && i + 1 < argc) {
+            double t0 = now_s(), end = t0 + atof(argv[++i]);
+            updated_pixels = 0, updates = 0;
+            while (now_s() < end)
+                if (pump(cl, 10000) < 0)
+                    return 1;
+            double dt = now_s() - t0, screen = (double)cl->width * cl->height;
+            printf("rate %.2f screens/s %.2f updates/s\n", updated_pixels / screen / dt,
+                   updates / dt);
+            fflush(stdout);
+        } else if (!strcmp(s, "latency") && i + 1 < argc) {
+            int n = atoi(argv[++i]);
+            if (n < 1 || n > 10000)
+                return 2;
+            double *ms = calloc((size_t)n, sizeof *ms);
+            if (!ms)
+                return 1;
+            for (int k = 0; k < n; k++) {
+                /* settle: nothing changes for 200 ms */
+                double quiet_until = now_s() + 0.2;
+                long seen = updates;
+                while (now_s() < quiet_until) {
+                    if (pump(cl, 10000) < 0)
+                        return 1;
+                    if (updates != seen)
+                        seen = updates, quiet_until = now_s() + 0.2;
+                }
+                uint32_t before = ((const uint32_t *)cl->frameBuffer)[0] & 0xffffff;
+                double t0 = now_s(), end = t0 + 10;
+                if (!SendKeyEvent(cl, 'a', TRUE) || !SendKeyEvent(cl, 'a', FALSE))
+                    return 1;
+                while ((((const uint32_t *)cl->frameBuffer)[0] & 0xffffff) == before) {
+                    if (now_s() > end) {
+                        fprintf(stderr, "vnc-check: key %d: the screen did not change in 10 s\n",
+                                k + 1);
+                        return 1;
+                    }
+                    if (pump(cl, 1000) < 0)
+                        return 1;
+                }
+                ms[k] = (now_s() - t0) * 1000;
+            }
+            qsort(ms, (size_t)n, sizeof *ms, cmp_double);
+            printf("latency %.1f %.1f %.1f ms\n", ms[(n - 1) / 2], ms[0], ms[n - 1]);
+            fflush(stdout);
+            free(ms);
+        } else if (!strcmp(s, "cut") && i + 1 < argc) {
+            char *text = argv[++i];
+            if (!SendClientCutText(cl, text, (int)strlen(text)))
+                return 1;
         } else if (!strcmp(s, "sleep") && i + 1 < argc) {
             double end = now_s() + atoi(argv[++i]) / 1000.0;
             while (now_s() < end)

@@ -342,6 +342,34 @@ TEST(input_devices)
     vd_free(&d);
 }
 
+/* the relative mouse: REL_X, REL_Y and the wheel, three buttons, no absolute axes */
+TEST(input_mouse)
+{
+    struct cove_error err;
+    struct vdriver d;
+    vd_ram_init(&d);
+    struct virtio_mmio_params p = vd_params(&d, NULL);
+    struct virtio_input *in;
+    REQUIRE(virtio_input_create(&p, VIRTIO_INPUT_MOUSE, &d.t, &in, &err) == 0);
+    uint8_t size, u[128];
+    input_query(&d, 1, 0, &size, u);
+    CHECK_EQ_U64(size, 10);
+    CHECK(!memcmp(u, "cove mouse", 10));
+    input_query(&d, 0x11, 2, &size, u); /* EV_REL bits */
+    CHECK_EQ_U64(size, 2);
+    CHECK_EQ_U64(u[0], 3); /* REL_X, REL_Y */
+    CHECK_EQ_U64(u[1], 1); /* REL_WHEEL (8) */
+    input_query(&d, 0x11, 3, &size, u); /* EV_ABS: none */
+    CHECK_EQ_U64(size, 0);
+    input_query(&d, 0x12, 0, &size, u); /* no ABS_X info */
+    CHECK_EQ_U64(size, 0);
+    input_query(&d, 0x11, 1, &size, u); /* EV_KEY: left, right, middle */
+    CHECK_EQ_U64(u[0x110 / 8], 7);
+    struct cove_error e2;
+    CHECK(virtio_input_create(&p, (enum virtio_input_kind)3, &d.t, &in, &e2) == -EINVAL);
+    vd_free(&d);
+}
+
 int main(void)
 {
     RUN(draw_and_flush);
@@ -350,5 +378,6 @@ int main(void)
     RUN(display_info_edid_and_change);
     RUN(cursor);
     RUN(input_devices);
+    RUN(input_mouse);
     return test_summary();
 }

@@ -149,13 +149,19 @@ TEST(fdt_four_cpus_interrupt_wiring)
 TEST(fdt_without_sstc_and_with_virtio)
 {
     struct board_fdt_params p = {.cpus = 2, .mem_base = 0x80000000, .mem_size = 64ull << 20,
-                                 .virtio_slots = 0x5};
+                                 .virtio_slots = 0x105};
     CHECK(board_fdt_build(&p, dtb, sizeof dtb) > 0);
     CHECK_STR(str_prop("/cpus/cpu@1", "riscv,isa"), "rv64imafdc_zicsr_zifencei_zicntr");
     check_reg("/soc/virtio_mmio@10001000", 0x10001000, 0x1000);
     check_reg("/soc/virtio_mmio@10003000", 0x10003000, 0x1000);
     CHECK(fdt_path_offset(dtb, "/soc/virtio_mmio@10002000") < 0);
     CHECK_EQ_U64(u32_prop("/soc/virtio_mmio@10003000", "interrupts"), 3);
+    /* the extra slot (the display's mouse): past QEMU virt's eight, PLIC source 12, and
+     * after them in the tree (Linux probes in tree order) */
+    check_reg("/soc/virtio_mmio@10009000", 0x10009000, 0x1000);
+    CHECK_EQ_U64(u32_prop("/soc/virtio_mmio@10009000", "interrupts"), 12);
+    CHECK(fdt_path_offset(dtb, "/soc/virtio_mmio@10009000") >
+          fdt_path_offset(dtb, "/soc/virtio_mmio@10001000"));
 }
 
 /* The PCIe host bridge only when asked for, in QEMU virt's shape: ECAM, the 32-bit window

@@ -467,9 +467,11 @@ TEST(virtio_slots_and_irq_lines)
         return;
     CHECK(machine_add_virtio_mmio(m, 2, &ops, NULL) == 0);
     CHECK(machine_add_virtio_mmio(m, 2, &ops, NULL) == -EBUSY);
-    CHECK(machine_add_virtio_mmio(m, 8, &ops, NULL) == -EINVAL);
+    CHECK(machine_add_virtio_mmio(m, MACHINE_VIRTIO_SLOTS, &ops, NULL) == -EINVAL);
+    CHECK(machine_add_virtio_mmio(m, MACHINE_VIRTIO_MOUSE_SLOT, &ops, NULL) == 0);
     const char *dtb = guest_ram_ptr(&m->ram, m->fdt_addr, 0x2000);
     CHECK(dtb && memmem(dtb, 0x2000, "virtio_mmio@10003000", 20) != NULL);
+    CHECK(dtb && memmem(dtb, 0x2000, "virtio_mmio@10009000", 20) != NULL);
     CHECK(dtb && memmem(dtb, 0x2000, "virtio_mmio@10001000", 20) == NULL);
     uint64_t data = 0;
     bool fault = true;
