@@ -249,8 +249,11 @@ static uint8_t *access_host(hv_vcpu *v, uint64_t va, enum access acc, uint64_t *
     if (!page)
         return NULL;
     struct tlb_entry *t = acc == ACC_READ ? v->tlb_r : acc == ACC_WRITE ? v->tlb_w : v->tlb_x;
-    if (acc == ACC_WRITE)
+    if (acc == ACC_WRITE) {
         dcache_drop(v, (uintptr_t)page); /* keeps decoded pages free of write entries */
+        unsigned b = wmap_bucket((uintptr_t)page);
+        v->wmap[b / 64] |= 1ull << (b % 64);
+    }
     tlb_fill(v, t, va, page, leaf_mask);
     return page + (*pa & (PAGE_SIZE - 1));
 }
