@@ -37,6 +37,7 @@
 #define TLB_SETS 8
 /* Buckets of host pages (page number modulo WMAP_BITS) that may have write-TLB entries. */
 #define WMAP_BITS 65536u
+#define JC_PAGE_BITS 4096u
 #define TLB_NO_SATP (~0ull) /* tag of an unused set: mode 15 is never written to satp */
 #define SATP_ASID_SHIFT 44
 #define SATP_ASID_MASK 0xffffull /* ASIDLEN = 16 */
@@ -241,6 +242,10 @@ struct hv_vcpu {
     uint64_t jit_gen;      /* cached jumps are valid while their generation equals it:
                               epoch * JIT_GEN_EPOCH + the current fetch array (see
                               jit_gen_bump, tlb_update_regime) */
+    /* Buckets of virtual pages (page number modulo JC_PAGE_BITS) that a jump cached in
+     * this epoch leads into: sfence.vma of a page of no such bucket leaves the cached
+     * jumps valid (tlb_flush_page). Cleared with every new epoch. */
+    uint64_t jc_pages[JC_PAGE_BITS / 64];
     bool wfi;           /* waiting for an interrupt */
     bool exit_ready;    /* run must return with *exit filled */
     struct hv_exit *exit;
@@ -355,6 +360,12 @@ _Static_assert(TLB_SETS * REGIMES <= JIT_GEN_EPOCH, "fetch arrays fit below the 
 static inline void jit_gen_bump(hv_vcpu *v)
 {
     v->jit_gen += JIT_GEN_EPOCH;
+    memset(v->jc_pages, 0, sizeof(v->jc_pages));
+}
+
+static inline unsigned jc_page_bucket(uint64_t va)
+{
+    return (unsigned)(va >> PAGE_SHIFT) & (JC_PAGE_BITS - 1);
 }
 
 static inline bool fs_off(const hv_vcpu *v)
