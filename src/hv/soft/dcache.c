@@ -110,33 +110,43 @@ static uint64_t page_hash(uintptr_t host_page)
     return siphash24_words(siphash_key_random(), (const uint64_t *)host_page, PAGE_SIZE / 8);
 }
 
-static void purge_entry(struct tlb_entry *e, uintptr_t host_page)
+/* Drops e when it maps a page of bucket b. */
+static void purge_entry(struct tlb_entry *e, unsigned b)
 {
-    if (e->tag != TLB_INVALID && e->tag + e->addend == host_page)
+    if (e->tag != TLB_INVALID && wmap_bucket(e->tag + e->addend) == b)
         e->tag = TLB_INVALID;
 }
 
-/* Every set may map the page, current or not. Runs for each newly decoded page, so a set
- * is searched through its fill log when that holds all its entries (at most 256, the
- * write entries among them), and through its four write arrays only once the log
+/* Every set may map the page, current or not. Runs for each newly decoded page, but only
+ * when the write map says a page of its bucket has had a write entry since the bucket
+ * was last purged: most code pages never had one (filled by device DMA, or written long
+ * ago and purged since). Then every write entry of the whole bucket goes, so the bit can
+ * be cleared; the other pages of the bucket just refill theirs on their next store.
+ * A set is searched through its fill log when that holds all its entries (at most 256,
+ * the write entries among them), and through its four write arrays only once the log
  * overflowed; a set with nothing filled since its last flush is skipped. */
 static void purge_write_tlb(hv_vcpu *v, uintptr_t host_page)
 {
+    unsigned b = wmap_bucket(host_page);
+    uint64_t bit = 1ull << (b % 64);
+    if (!(v->wmap[b / 64] & bit))
+        return;
     for (unsigned i = 0; i < TLB_SETS; i++) {
         struct tlb_set *s = &v->tlb[i];
         if (s->nlog > TLB_LOG_MAX) {
             for (unsigned r = 0; r < REGIMES; r++)
                 for (unsigned k = 0; k < TLB_SIZE; k++)
-                    purge_entry(&s->regime[r].e[TLB_W][k], host_page);
+                    purge_entry(&s->regime[r].e[TLB_W][k], b);
             continue;
         }
         const struct tlb_entry *first = &s->regime[0].e[0][0];
         for (unsigned n = 0; n < s->nlog; n++) {
             size_t kind = ((size_t)(s->log[n] - first) >> TLB_BITS) % TLB_KINDS;
             if (kind == TLB_W)
-                purge_entry(s->log[n], host_page);
+                purge_entry(s->log[n], b);
         }
     }
+    v->wmap[b / 64] &= ~bit;
 }
 
 struct dpage *dcache_page(hv_vcpu *v, uintptr_t host_page)

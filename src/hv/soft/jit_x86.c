@@ -388,6 +388,8 @@ static const uint8_t *jit_lookup(hv_vcpu *v)
     if (e <= JIT_NEVER)
         return NULL;
     v->jit_ents = ents;
+    unsigned b = jc_page_bucket(pc);
+    v->jc_pages[b / 64] |= 1ull << (b % 64);
     j->jc[(pc >> 1) & (JC_SIZE - 1)] = (struct jit_jump){ pc, v->jit_gen, j->rx + e, ents };
     return j->rx + e;
 }

@@ -84,19 +84,27 @@ void tlb_flush_all(hv_vcpu *v)
 void tlb_flush_page(hv_vcpu *v, uint64_t va, int asid)
 {
     unsigned idx = (va >> PAGE_SHIFT) & (TLB_SIZE - 1);
+    bool whole = false;
     for (unsigned i = 0; i < TLB_SETS; i++) {
         struct tlb_set *s = &v->tlb[i];
         if (!set_matches(s, asid))
             continue;
         if (va >= s->super_lo && va <= s->super_hi) {
             flush_set(s); /* the page may lie in a superpage cached at any index */
+            whole = true;
             continue;
         }
         for (unsigned r = 0; r < REGIMES; r++)
             for (unsigned k = 0; k < TLB_KINDS; k++)
                 s->regime[r].e[k][idx].tag = TLB_INVALID;
     }
-    jit_gen_bump(v); /* as in tlb_flush_asid */
+    /* As in tlb_flush_asid, but only when a cached jump may lead into this page (its
+     * bucket's bit) or a whole set went: jumps into other pages keep their translation.
+     * Linux flushes user data pages one by one (COW, munmap), mostly pages no cached
+     * jump leads into. */
+    unsigned b = jc_page_bucket(va);
+    if (whole || (v->jc_pages[b / 64] & (1ull << (b % 64))))
+        jit_gen_bump(v);
 }
 
 /* Makes the set of v->satp current, taking the least recently used one (flushed) when no
@@ -249,8 +257,11 @@ static uint8_t *access_host(hv_vcpu *v, uint64_t va, enum access acc, uint64_t *
     if (!page)
         return NULL;
     struct tlb_entry *t = acc == ACC_READ ? v->tlb_r : acc == ACC_WRITE ? v->tlb_w : v->tlb_x;
-    if (acc == ACC_WRITE)
+    if (acc == ACC_WRITE) {
         dcache_drop(v, (uintptr_t)page); /* keeps decoded pages free of write entries */
+        unsigned b = wmap_bucket((uintptr_t)page);
+        v->wmap[b / 64] |= 1ull << (b % 64);
+    }
     tlb_fill(v, t, va, page, leaf_mask);
     return page + (*pa & (PAGE_SIZE - 1));
 }

@@ -35,6 +35,9 @@
 #define TLB_INVALID (~0ull) /* low bits set: never equals a page-aligned tag */
 #define TLB_LOG_MAX 256
 #define TLB_SETS 8
+/* Buckets of host pages (page number modulo WMAP_BITS) that may have write-TLB entries. */
+#define WMAP_BITS 65536u
+#define JC_PAGE_BITS 4096u
 #define TLB_NO_SATP (~0ull) /* tag of an unused set: mode 15 is never written to satp */
 #define SATP_ASID_SHIFT 44
 #define SATP_ASID_MASK 0xffffull /* ASIDLEN = 16 */
@@ -244,6 +247,10 @@ struct hv_vcpu {
     uint64_t jit_gen;      /* cached jumps are valid while their generation equals it:
                               epoch * JIT_GEN_EPOCH + the current fetch array (see
                               jit_gen_bump, tlb_update_regime) */
+    /* Buckets of virtual pages (page number modulo JC_PAGE_BITS) that a jump cached in
+     * this epoch leads into: sfence.vma of a page of no such bucket leaves the cached
+     * jumps valid (tlb_flush_page). Cleared with every new epoch. */
+    uint64_t jc_pages[JC_PAGE_BITS / 64];
     bool wfi;           /* waiting for an interrupt */
     uint64_t idle_window;  /* host ns when the current window of idle_asleep began */
     uint64_t idle_asleep;  /* host ns slept in WFI since then (vcpu.c, idle_trim) */
@@ -266,6 +273,12 @@ struct hv_vcpu {
     _Atomic uint64_t irq_level;  /* MSIP, SEIP, MEIP levels driven from outside */
     _Atomic uint64_t irq_set;    /* one-shot SSIP sets (SBI IPIs) */
 
+    /* One bit per bucket of host pages (host page number modulo WMAP_BITS): set when a
+     * write-TLB entry of any set is filled for a page of the bucket, cleared only when
+     * entering a page of the bucket into the decoded cache has purged every write entry
+     * of the whole bucket. A clear bit: no write entry maps any page of the bucket, and
+     * the purge is skipped (dcache.c). */
+    uint64_t wmap[WMAP_BITS / 64];
     struct tlb_set *tlb_cur;  /* the set of the current satp: tlb_r/w/x point into it */
     uint64_t tlb_clock;       /* set switches so far (LRU stamps) */
     struct tlb_set tlb[TLB_SETS];
@@ -278,6 +291,11 @@ bool vm_is_aclint(hv_vm *vm, uint64_t pa);
 int aclint_read(hv_vm *vm, uint64_t off, unsigned size, uint64_t *val);
 int aclint_write(hv_vm *vm, uint64_t off, unsigned size, uint64_t val);
 void vcpu_wake(hv_vcpu *v);
+
+static inline unsigned wmap_bucket(uintptr_t host)
+{
+    return (unsigned)(host >> PAGE_SHIFT) & (WMAP_BITS - 1);
+}
 
 /* mmu.c */
 #define TLB_ANY_ASID (-1)
@@ -351,6 +369,12 @@ _Static_assert(TLB_SETS * REGIMES <= JIT_GEN_EPOCH, "fetch arrays fit below the 
 static inline void jit_gen_bump(hv_vcpu *v)
 {
     v->jit_gen += JIT_GEN_EPOCH;
+    memset(v->jc_pages, 0, sizeof(v->jc_pages));
+}
+
+static inline unsigned jc_page_bucket(uint64_t va)
+{
+    return (unsigned)(va >> PAGE_SHIFT) & (JC_PAGE_BITS - 1);
 }
 
 static inline bool fs_off(const hv_vcpu *v)

@@ -491,8 +491,11 @@ TEST(integer_ops_match_the_interpreter)
 }
 
 /* A hot call through JALR to a page that is then remapped (sfence.vma) to other code:
- * targets cached by compiled code must not outlive the translation. */
-static void remap_call_target(bool jit, struct outcome *o)
+ * targets cached by compiled code must not outlive the translation. `fence` is the
+ * sfence.vma after the remap; `extra` runs on every call (a nop, or an sfence.vma of a
+ * page no cached jump leads into, which leaves the cached jumps in place). */
+#define SFENCE_VMA_RS1(r) (SFENCE_VMA | (r) << 15)
+static void remap_call_target(bool jit, uint32_t fence, uint32_t extra, struct outcome *o)
 {
     struct guest g;
     REQUIRE(guest_init_jit(&g, 1, jit) == 0);
@@ -514,14 +517,16 @@ static void remap_call_target(bool jit, struct outcome *o)
     emit(&g, JALR(ZERO, RA, 0));
     g.at = RAM_BASE;
     emit(&g, JALR(RA, S2, 0));
+    emit(&g, extra);
     emit(&g, ADDI(A1, A1, -1));
     emit(&g, BNE(A1, T3, 12));
     emit(&g, SD(T5, S3, 0));
-    emit(&g, SFENCE_VMA);
-    emit(&g, BNE(A1, ZERO, -20));
+    emit(&g, fence);
+    emit(&g, BNE(A1, ZERO, -24));
     emit(&g, SD(A0, S11, 0));
     hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
     hv_vcpu_set_reg(c, HV_REG_X(S2), 0x40005000);
+    hv_vcpu_set_reg(c, HV_REG_X(T4), 0x40006000); /* another page of L0: not a superpage */
     hv_vcpu_set_reg(c, HV_REG_X(S3), l0 + 5 * 8);
     hv_vcpu_set_reg(c, HV_REG_X(T5), (page_b >> 12) << 10 | PTE_VRXA);
     hv_vcpu_set_reg(c, HV_REG_X(T3), 25);
@@ -538,8 +543,18 @@ static void remap_call_target(bool jit, struct outcome *o)
 TEST(remapped_jump_target_runs_the_new_code)
 {
     struct outcome a, b;
-    remap_call_target(true, &a);
-    remap_call_target(false, &b);
+    remap_call_target(true, SFENCE_VMA, ADDI(ZERO, ZERO, 0), &a);
+    remap_call_target(false, SFENCE_VMA, ADDI(ZERO, ZERO, 0), &b);
+    check_same(&a, &b);
+}
+
+/* The same with sfence.vma of the remapped page alone, while every call also fences
+ * another page: the cached jump survives the unrelated fences, not its own page's. */
+TEST(remapped_jump_target_after_a_page_fence)
+{
+    struct outcome a, b;
+    remap_call_target(true, SFENCE_VMA_RS1(S2), SFENCE_VMA_RS1(T4), &a);
+    remap_call_target(false, SFENCE_VMA_RS1(S2), SFENCE_VMA_RS1(T4), &b);
     check_same(&a, &b);
 }
 
@@ -1185,6 +1200,7 @@ int main(void)
     RUN(store_into_the_running_blocks_page);
     RUN(interrupts_reach_a_tight_compiled_loop);
     RUN(remapped_jump_target_runs_the_new_code);
+    RUN(remapped_jump_target_after_a_page_fence);
     RUN(integer_ops_match_the_interpreter);
     RUN(random_programs_match_the_interpreter);
     RUN(random_fp_programs_match_the_interpreter);

@@ -552,6 +552,57 @@ TEST(code_store_under_another_asid_after_many_fills)
     code_store_across_asids(600); /* more than the fill log holds */
 }
 
+/* Entering a page into the decoded cache purges the write entries of its whole bucket of
+ * host pages (the write map, WMAP_BITS = 65536 pages in src/hv/soft/soft.h) and clears the
+ * bucket's bit. Page q, 256 MiB of host address away from f, shares f's bucket: its write
+ * entry must go with f's purge, or q's own entry into the decoded cache (bit clear, no
+ * purge) would leave a store to q on the fast path and the patched code unseen. */
+#define WMAP_SPAN (65536ull * 4096)
+TEST(code_store_in_a_purged_bucket_is_seen)
+{
+    struct guest g;
+    REQUIRE(guest_init(&g, 1, false) == 0);
+    hv_vcpu *c = g.cpu[0];
+    uint64_t f = RAM_BASE + 0x5000, qa = 0x90000000ull;
+    uint8_t *want = g.ram + 0x5000, *q = MAP_FAILED;
+    /* a free host page in f's bucket, below or above guest RAM */
+    for (int k = 1; k <= 4 && q == MAP_FAILED; k++)
+        for (int sign = -1; sign <= 1 && q == MAP_FAILED; sign += 2) {
+            uint8_t *at = want + sign * (int64_t)(k * WMAP_SPAN);
+            q = mmap(at, 4096, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+            if (q != MAP_FAILED && q != at) {
+                munmap(q, 4096);
+                q = MAP_FAILED;
+            }
+        }
+    REQUIRE(q != MAP_FAILED);
+    REQUIRE(hv_vm_map(g.vm, q, qa, 4096, HV_MEM_READ | HV_MEM_WRITE | HV_MEM_EXEC) == 0);
+    g.at = f;
+    emit(&g, ADDI(T1, ZERO, 1));
+    emit(&g, SD(T1, S11, 0));
+    emit(&g, JALR(ZERO, RA, 0));
+    uint32_t qcode[] = { ADDI(T1, ZERO, 2), SD(T1, S11, 0), JALR(ZERO, RA, 0) };
+    memcpy(q, qcode, sizeof qcode);
+    g.at = RAM_BASE;
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, HV_REG_X(A3), f);
+    hv_vcpu_set_reg(c, HV_REG_X(A4), qa);
+    hv_vcpu_set_reg(c, HV_REG_X(A5), ADDI(T1, ZERO, 3));
+    emit(&g, SD(ZERO, A4, 0x7f8)); /* a write entry for q: its bucket's bit set */
+    emit(&g, JALR(RA, A3, 0));     /* f decoded: the bucket purged, the bit cleared */
+    emit(&g, JALR(RA, A4, 0));     /* q decoded: nothing to purge */
+    emit(&g, SW(A5, A4, 0));       /* patch q's first instruction */
+    emit(&g, JALR(RA, A4, 0));
+    emit(&g, SD(ZERO, S11, 0));
+    CHECK_EQ_U64(expect_store(c), 1);
+    CHECK_EQ_U64(expect_store(c), 2);
+    CHECK_EQ_U64(expect_store(c), 3);
+    CHECK_EQ_U64(expect_store(c), 0);
+    guest_fini(&g);
+    munmap(q, 4096);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -573,5 +624,6 @@ int main(void)
     RUN(full_sfence_reaches_every_asid);
     RUN(code_store_under_another_asid_is_seen);
     RUN(code_store_under_another_asid_after_many_fills);
+    RUN(code_store_in_a_purged_bucket_is_seen);
     return test_summary();
 }
