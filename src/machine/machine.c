@@ -555,6 +555,10 @@ static int map_guest_ram(struct machine *m, uint64_t size, struct cove_error *er
         return cove_error_set(err, -e, "cannot reserve %" PRIu64 " MiB of guest memory: %s",
                               size >> 20, strerror(e));
     }
+    /* Not in the helpers forked later (a share's keeper, the clipboard's): a child's
+     * copy of the mapping would keep this RAM's pages, charged to the VM's cgroup, long
+     * after a guest reboot replaced it. */
+    madvise(ram, size, MADV_DONTFORK);
     m->ram = (struct guest_ram){ram, VIRT_DRAM_BASE, size};
     m->ram_fd = fd;
     return 0;

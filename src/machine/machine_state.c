@@ -528,6 +528,7 @@ static int map_memory(struct machine *m, int fd, const char *path, struct cove_e
         close(fd);
         return cove_error_set(err, -e, "cannot map %s: %s", path, strerror(e));
     }
+    madvise(p, m->ram.size, MADV_DONTFORK); /* a new mapping: as map_memory's */
     if (m->ram_file_fd >= 0)
         close(m->ram_file_fd);
     m->ram_file_fd = fd;

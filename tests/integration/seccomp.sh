@@ -106,8 +106,25 @@ if [ "$(id -u)" = 0 ] && [ -x "${COVE_VIRTIOFSD:-/usr/lib/qemu/virtiofsd}" ]; th
     "$COVE" exec sc -- sh -c 'echo again >/mnt/cove/sh/g2' || fail "reboot with a share: write"
     [ "$(cat "$TMP/share/g2")" = again ] || fail "reboot with a share: the new write is not on the host"
     grep -q "seccomp: the VMM made" "$TMP/run-sc.out" && fail "reboot with a share: killed"
+    # the first machine's RAM is gone: only the VMM and the new daemon map guest RAM (a
+    # helper forked with the old mapping kept its pages, charged to the VM's cgroup: a
+    # Debian VM with a share was OOM-killed at its reboot)
+    vmm=$(vmm_pid sc)
+    holders=$(grep -l 'memfd:cove-guest-ram' /proc/[0-9]*/maps 2>/dev/null |
+              sed 's|/proc/\([0-9]*\)/maps|\1|' | while read -r p; do
+                  pp=$(awk '/^PPid/{print $2}' "/proc/$p/status" 2>/dev/null)
+                  gp=$(awk '/^PPid/{print $2}' "/proc/$pp/status" 2>/dev/null)
+                  ggp=$(awk '/^PPid/{print $2}' "/proc/$gp/status" 2>/dev/null)
+                  [ "$p" = "$vmm" ] || [ "$pp" = "$vmm" ] || [ "$gp" = "$vmm" ] ||
+                      [ "$ggp" = "$vmm" ] && echo "$p:$(cat "/proc/$p/comm")"
+              done | sort)
+    echo "$holders" | grep -v -E ":(cove|virtiofsd)$" | grep . &&
+        fail "reboot with a share: a helper maps guest RAM: $holders"
+    [ "$(echo "$holders" | grep -c ':cove$')" = 1 ] || fail "reboot with a share: RAM mapped by: $holders"
+    [ "$(echo "$holders" | grep -c ':virtiofsd$')" = 1 ] ||
+        fail "reboot with a share: guest RAM mapped by more than the new virtiofsd: $holders"
     stop_vm sc || fail "reboot with a share: exit $?"
-    echo "ok: a guest reboot with a shared directory: the share's keeper starts virtiofsd again, the share works"
+    echo "ok: a guest reboot with a shared directory: the share's keeper starts virtiofsd again, the share works, the old RAM is gone"
 else
     echo "note: no root or no virtiofsd; the reboot with a shared directory is not tried"
 fi

@@ -28,6 +28,8 @@ int dcache_init(hv_vcpu *v)
                      -1, 0);
     if (v->dcache == MAP_FAILED)
         v->dcache = NULL;
+    else
+        madvise(v->dcache, DCACHE_BYTES, MADV_DONTFORK); /* as guest RAM (machine.c) */
     v->dcache_tag = calloc(DCACHE_PAGES, sizeof(uintptr_t));
     v->dcache_stale = calloc(DCACHE_PAGES, sizeof(uintptr_t));
     v->dcache_hash = calloc(DCACHE_PAGES, sizeof(uint64_t));

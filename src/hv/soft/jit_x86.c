@@ -1633,8 +1633,12 @@ static bool map_views(struct jit *j)
         j->rx = mmap(NULL, CODE_SIZE, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
     }
     close(fd);
-    if (j->rw != MAP_FAILED && j->rx != MAP_FAILED)
+    if (j->rw != MAP_FAILED && j->rx != MAP_FAILED) {
+        /* helpers forked later must not keep the code buffer alive (as guest RAM) */
+        madvise(j->rw, CODE_SIZE, MADV_DONTFORK);
+        madvise(j->rx, CODE_SIZE, MADV_DONTFORK);
         return true;
+    }
     if (j->rw != MAP_FAILED)
         munmap(j->rw, CODE_SIZE);
     if (j->rx != MAP_FAILED)
@@ -1649,6 +1653,8 @@ int jit_init(hv_vcpu *v)
         return -1;
     j->ents = mmap(NULL, ENTS_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                    -1, 0);
+    if (j->ents != MAP_FAILED)
+        madvise(j->ents, ENTS_BYTES, MADV_DONTFORK); /* as guest RAM (machine.c) */
     if (j->ents == MAP_FAILED || !map_views(j)) {
         if (j->ents != MAP_FAILED)
             munmap(j->ents, ENTS_BYTES);
