@@ -38,7 +38,8 @@ static int fuse_call(struct rig *r, uint32_t opcode, uint64_t nodeid, const void
     uint8_t req[FS_PRIVATE_REQUEST_MAX];
     struct fuse_in_header h = {.opcode = opcode, .unique = ++r->unique, .nodeid = nodeid};
     uint32_t len = sizeof h;
-    memcpy(req + len, body, body_len);
+    if (body_len) /* memcpy's source may not be NULL, even for 0 bytes */
+        memcpy(req + len, body, body_len);
     len += body_len;
     for (const char *n = name1; n; n = n == name1 ? name2 : NULL) {
         size_t l = strlen(n) + 1;
