@@ -31,6 +31,7 @@
 
 struct virtiofsd {
     pid_t pid;
+    int keeper; /* the keeper that started it (index in keepers[]), or -1: cove's own child */
 };
 
 int virtiofsd_pid(const struct virtiofsd *d) { return d ? (int)d->pid : -1; }
@@ -227,6 +228,7 @@ static int start_daemon(const char *source, bool read_only, struct virtiofsd **o
     if ((rc = child_outcome(pid, report[0], &plan, err)) < 0)
         goto out;
     d->pid = pid;
+    d->keeper = -1;
     log_debug("virtiofsd (pid %d) serves %s%s", (int)pid, real, read_only ? " read-only" : "");
     *out = d;
     *sock = cfd;
@@ -247,22 +249,36 @@ out:
     return rc;
 }
 
-/* --- keepers: starting virtiofsd for a confined VMM ---------------------------------------
+/* --- keepers: starting and stopping virtiofsd for a confined VMM -------------------------
  *
  * A guest reboot is a new machine, whose shares need new virtiofsd processes (each exits
  * with its vhost-user connection), but a VMM under its seccomp filter may not fork. So the
  * first start of a share's daemon, before the filter, also forks a keeper for that share:
- * a process that starts the daemon again when asked (one byte on its socket) and hands
- * back cove's end of the vhost-user connection and the daemon's pid. It knows only that
- * one directory and mode, fixed at its fork; it reaps its daemons (SIGCHLD ignored), keeps
- * only its socket and stderr, and dies with the VMM. */
+ * a process that starts the daemon again when asked and hands back cove's end of the
+ * vhost-user connection and the daemon's pid. It knows only that one directory and mode,
+ * fixed at its fork, keeps only its socket and stderr, and dies with the VMM.
+ *
+ * It also stops daemons: a jailed VMM runs under a uid of its own and may not signal the
+ * root daemons, and it cannot reap the keeper's. A daemon must be stopped before its
+ * connection closes (a hang-up makes it log an error), so the VMM asks the keeper: 'T'
+ * stops one of the keeper's own daemons (SIGTERM, SIGKILL after the grace, reaped), 'K'
+ * sends a signal to one it knows (the first daemon, the VMM's child, which the VMM reaps).
+ * The keeper signals only those pids: the first daemon's, given at its fork, and its own
+ * children, which stay zombies (their pids not reusable) until it reaps them here. */
 
 #define MAX_KEEPERS 16
+#define KEEPER_DAEMONS 64
 
 struct keeper {
     char source[PATH_MAX];
     bool read_only;
     int fd;
+};
+
+struct keeper_request {
+    char op;    /* 'S' start a daemon, 'T' stop one of the keeper's, 'K' signal one */
+    int pid;    /* 'T', 'K' */
+    int sig;    /* 'K' */
 };
 
 struct keeper_answer {
@@ -275,54 +291,129 @@ static struct keeper keepers[MAX_KEEPERS];
 static unsigned nkeepers;
 static pthread_mutex_t keepers_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void keeper_serve(int sock, const char *source, bool read_only)
+static bool reaped_within(pid_t pid, int ms);
+
+/* The keeper's daemons: its children (reaped only here) and the VMM's first one. */
+struct keeper_pids {
+    pid_t first;
+    pid_t child[KEEPER_DAEMONS];
+    unsigned n;
+};
+
+static void keeper_reap(struct keeper_pids *kp)
 {
-    signal(SIGCHLD, SIG_IGN); /* its daemons are reaped as they exit */
-    char req;
+    for (unsigned i = 0; i < kp->n;) {
+        pid_t r = waitpid(kp->child[i], NULL, WNOHANG);
+        if (r == kp->child[i] || (r < 0 && errno == ECHILD))
+            kp->child[i] = kp->child[--kp->n];
+        else
+            i++;
+    }
+}
+
+static int keeper_child(const struct keeper_pids *kp, pid_t pid)
+{
+    for (unsigned i = 0; i < kp->n; i++)
+        if (kp->child[i] == pid)
+            return (int)i;
+    return -1;
+}
+
+static void keeper_serve(int sock, const char *source, bool read_only, pid_t first)
+{
+    struct keeper_pids kp = {.first = first};
+    struct keeper_request req;
     for (;;) {
-        ssize_t n = recv(sock, &req, 1, 0);
+        ssize_t n = recv(sock, &req, sizeof req, 0);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (n != (ssize_t)sizeof req)
             break;
+        keeper_reap(&kp);
         struct keeper_answer a = {0};
-        struct cove_error e = {0};
-        struct virtiofsd *d = NULL;
         int fd = -1;
-        a.rc = start_daemon(source, read_only, &d, &fd, &e);
-        if (a.rc < 0)
-            snprintf(a.text, sizeof a.text, "%s", e.message);
-        else
-            a.pid = (int)d->pid;
-        free(d); /* the daemon is the VMM's to stop now */
+        if (req.op == 'S' && kp.n == KEEPER_DAEMONS) {
+            a.rc = -EAGAIN;
+            snprintf(a.text, sizeof a.text, "cannot start virtiofsd for %s: %d daemons of "
+                     "this share are still running", source, KEEPER_DAEMONS);
+        } else if (req.op == 'S') {
+            struct cove_error e = {0};
+            struct virtiofsd *d = NULL;
+            a.rc = start_daemon(source, read_only, &d, &fd, &e);
+            if (a.rc < 0)
+                snprintf(a.text, sizeof a.text, "%s", e.message);
+            else
+                a.pid = kp.child[kp.n++] = d->pid;
+            free(d); /* the keeper stops it when the VMM asks ('T') */
+        } else if (req.op == 'T' && keeper_child(&kp, req.pid) >= 0) {
+            if (!reaped_within(req.pid, 0)) {
+                kill(req.pid, SIGTERM);
+                if (!reaped_within(req.pid, STOP_GRACE_MS)) {
+                    kill(req.pid, SIGKILL);
+                    reaped_within(req.pid, STOP_GRACE_MS);
+                }
+            }
+            keeper_reap(&kp);
+        } else if (req.op == 'K' && (req.sig == SIGTERM || req.sig == SIGKILL) &&
+                   (req.pid == kp.first || keeper_child(&kp, req.pid) >= 0)) {
+            a.rc = kill(req.pid, req.sig) < 0 ? -errno : 0;
+        } else {
+            a.rc = -EINVAL;
+            snprintf(a.text, sizeof a.text, "not a daemon of this share");
+        }
         usock_send_fds(sock, &a, sizeof a, &fd, fd >= 0 ? 1 : 0);
         if (fd >= 0)
             close(fd);
     }
+    /* The VMM is gone: its daemons go too (they would exit with their connections). */
+    for (unsigned i = 0; i < kp.n; i++)
+        kill(kp.child[i], SIGTERM);
 }
 
-static void keeper_fork(const char *source, bool read_only)
+static int keeper_find(const char *source, bool read_only)
+{
+    for (unsigned i = 0; i < nkeepers; i++)
+        if (!strcmp(keepers[i].source, source) && keepers[i].read_only == read_only)
+            return (int)i;
+    return -1;
+}
+
+/* Forks the share's keeper after its first daemon d started (nothing if it has one). */
+static void keeper_fork(const char *source, bool read_only, struct virtiofsd *d)
 {
     pthread_mutex_lock(&keepers_lock);
-    for (unsigned i = 0; i < nkeepers; i++)
-        if (!strcmp(keepers[i].source, source) && keepers[i].read_only == read_only) {
-            pthread_mutex_unlock(&keepers_lock);
-            return;
-        }
+    if (keeper_find(source, read_only) >= 0) {
+        pthread_mutex_unlock(&keepers_lock);
+        return;
+    }
     int fd = -1;
     pid_t pid = nkeepers < MAX_KEEPERS && strlen(source) < PATH_MAX
                     ? helper_fork("cove-fskeeper", &fd) : -ENOSPC;
     if (pid == 0) {
-        keeper_serve(HELPER_FD, source, read_only);
+        keeper_serve(HELPER_FD, source, read_only, d->pid);
         _exit(0);
     }
     if (pid > 0) {
-        struct keeper *k = &keepers[nkeepers++];
+        struct keeper *k = &keepers[nkeepers];
         snprintf(k->source, sizeof k->source, "%s", source);
         k->read_only = read_only;
         k->fd = fd;
+        d->keeper = (int)nkeepers++;
     }
     pthread_mutex_unlock(&keepers_lock);
+}
+
+/* One request to keeper k and its answer (and a descriptor with it); under keepers_lock. */
+static int keeper_ask(int k, const struct keeper_request *req, struct keeper_answer *a,
+                      int *fd, unsigned *nfds)
+{
+    *nfds = 0;
+    if (send(keepers[k].fd, req, sizeof *req, MSG_NOSIGNAL) != (ssize_t)sizeof *req ||
+        usock_recv_fds(keepers[k].fd, a, sizeof *a, fd, nfds, fd ? 1 : 0) !=
+            (ssize_t)sizeof *a)
+        return -EPIPE;
+    a->text[sizeof a->text - 1] = 0;
+    return 0;
 }
 
 /* Asks the share's keeper for a new daemon (a confined VMM). */
@@ -330,28 +421,22 @@ static int keeper_start(const char *source, bool read_only, struct virtiofsd **o
                         struct cove_error *err)
 {
     pthread_mutex_lock(&keepers_lock);
-    struct keeper *k = NULL;
-    for (unsigned i = 0; i < nkeepers && !k; i++)
-        if (!strcmp(keepers[i].source, source) && keepers[i].read_only == read_only)
-            k = &keepers[i];
+    int k = keeper_find(source, read_only);
     int rc;
     struct keeper_answer a = {0};
     int fd = -1;
     unsigned nfds = 0;
-    char req = 'S';
-    if (!k)
+    struct keeper_request req = {.op = 'S'};
+    if (k < 0)
         rc = cove_error_set(err, -EPERM, "cannot start virtiofsd for the share %s: the VMM "
                             "is confined and no helper serves this share", source);
-    else if (send(k->fd, &req, 1, MSG_NOSIGNAL) != 1 ||
-             usock_recv_fds(k->fd, &a, sizeof a, &fd, &nfds, 1) != (ssize_t)sizeof a)
+    else if (keeper_ask(k, &req, &a, &fd, &nfds) < 0)
         rc = cove_error_set(err, -EPIPE, "cannot start virtiofsd for the share %s: its helper "
                             "process is gone", source);
-    else if (a.rc < 0 || nfds != 1) {
-        a.text[sizeof a.text - 1] = 0;
+    else if (a.rc < 0 || nfds != 1)
         rc = cove_error_set(err, a.rc < 0 ? a.rc : -EIO, "%s", a.rc < 0 ? a.text : "no socket");
-    } else {
+    else
         rc = 0;
-    }
     pthread_mutex_unlock(&keepers_lock);
     struct virtiofsd *d = rc == 0 ? calloc(1, sizeof *d) : NULL;
     if (rc == 0 && !d)
@@ -362,20 +447,25 @@ static int keeper_start(const char *source, bool read_only, struct virtiofsd **o
         return rc;
     }
     d->pid = a.pid;
+    d->keeper = k;
     log_debug("virtiofsd (pid %d, started by its keeper) serves %s", a.pid, source);
     *out = d;
     *sock = fd;
     return 0;
 }
 
-static bool have_keeper(const char *source, bool read_only)
+/* Sends sig to the daemon: itself, or through its share's keeper where the VMM may not (a
+ * jailed VMM's uid is not the daemon's). */
+static void daemon_signal(const struct virtiofsd *d, int k, int sig)
 {
+    if (kill(d->pid, sig) == 0 || errno != EPERM || k < 0)
+        return;
+    struct keeper_request req = {.op = 'K', .pid = d->pid, .sig = sig};
+    struct keeper_answer a;
+    unsigned nfds;
     pthread_mutex_lock(&keepers_lock);
-    bool found = false;
-    for (unsigned i = 0; i < nkeepers && !found; i++)
-        found = !strcmp(keepers[i].source, source) && keepers[i].read_only == read_only;
+    keeper_ask(k, &req, &a, NULL, &nfds);
     pthread_mutex_unlock(&keepers_lock);
-    return found;
 }
 
 /* A share's later daemons come from its keeper whenever it has one: a confined VMM may
@@ -383,11 +473,14 @@ static bool have_keeper(const char *source, bool read_only)
 int virtiofsd_start(const char *source, bool read_only, struct virtiofsd **out, int *sock,
                     struct cove_error *err)
 {
-    if (process_confined() || have_keeper(source, read_only))
+    pthread_mutex_lock(&keepers_lock);
+    bool have = keeper_find(source, read_only) >= 0;
+    pthread_mutex_unlock(&keepers_lock);
+    if (process_confined() || have)
         return keeper_start(source, read_only, out, sock, err);
     int rc = start_daemon(source, read_only, out, sock, err);
     if (rc == 0)
-        keeper_fork(source, read_only);
+        keeper_fork(source, read_only, *out);
     return rc;
 }
 
@@ -407,18 +500,25 @@ void virtiofsd_kill(struct virtiofsd *d)
 {
     /* Not reaped before virtiofsd_stop(), so the pid cannot have been reused. */
     if (d)
-        kill(d->pid, SIGKILL);
+        daemon_signal(d, d->keeper, SIGKILL);
 }
 
 void virtiofsd_stop(struct virtiofsd *d)
 {
     if (!d)
         return;
-    /* It usually is gone already: it exits when cove closes its connection. */
-    if (!reaped_within(d->pid, 0)) {
-        kill(d->pid, SIGTERM);
+    if (d->keeper >= 0 && waitpid(d->pid, NULL, WNOHANG) < 0 && errno == ECHILD) {
+        /* One of the keeper's: it stops and reaps it. */
+        struct keeper_request req = {.op = 'T', .pid = d->pid};
+        struct keeper_answer a;
+        unsigned nfds;
+        pthread_mutex_lock(&keepers_lock);
+        keeper_ask(d->keeper, &req, &a, NULL, &nfds);
+        pthread_mutex_unlock(&keepers_lock);
+    } else if (!reaped_within(d->pid, 0)) {
+        daemon_signal(d, d->keeper, SIGTERM);
         if (!reaped_within(d->pid, STOP_GRACE_MS)) {
-            kill(d->pid, SIGKILL);
+            daemon_signal(d, d->keeper, SIGKILL);
             reaped_within(d->pid, STOP_GRACE_MS);
         }
     }
