@@ -537,7 +537,7 @@ int cmd_clone(int argc, char **argv)
 {
     static const char usage[] =
         "usage: cove clone SRC DST\n"
-        "       cove clone REF DST [--insecure]\n\n"
+        "       cove clone REF DST [--lazy] [--insecure]\n\n"
         "Makes DST a copy-on-write copy of the stopped VM SRC, in constant time; or of the\n"
         "image REF (REGISTRY/REPOSITORY[:TAG], pulled first unless cached: `cove clone\n"
         "REF --help`).\n\n"
