@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -342,9 +343,16 @@ static int fetch_chunk(struct fetcher *f, const char *file, uint64_t chunk,
     if (chunk >= ff->nchunks)
         return cove_error_set(err, -EINVAL, "%s: no chunk %llu", file, (unsigned long long)chunk);
     const struct oci_layer *l = layer_of(f, file, chunk);
-    if (!l || bit(ff->present, chunk))
-        return 0; /* zeros (a hole in the file), or here already */
-    int rc = 0;
+    if (!l)
+        return 0; /* zeros: a hole in the file */
+    /* another VM's fetcher may have fetched it: the bitmap's byte read again, under its
+     * lock, as it is changed */
+    flock(ff->present_fd, LOCK_EX);
+    int rc = pread(ff->present_fd, &ff->present[chunk / 8], 1, (off_t)(chunk / 8)) < 0 ? -errno : 0;
+    flock(ff->present_fd, LOCK_UN);
+    if (rc == 0 && bit(ff->present, chunk))
+        return 0;
+    rc = 0;
     if (!f->p.client)
         rc = oci_client_open(&f->ref, &f->opts, false, NULL, NULL, &f->p.client, err);
     if (rc == 0 && l->size > f->packed_cap) {
@@ -366,8 +374,14 @@ static int fetch_chunk(struct fetcher *f, const char *file, uint64_t chunk,
         rc = cove_error_set(err, -errno, "%s: %s", file, strerror(errno));
     if (rc < 0)
         return rc;
+    flock(ff->present_fd, LOCK_EX);
+    uint8_t byte = 0;
+    if (pread(ff->present_fd, &byte, 1, (off_t)(chunk / 8)) == 1)
+        ff->present[chunk / 8] |= byte;
     ff->present[chunk / 8] |= (uint8_t)(1u << (chunk % 8));
-    if (pwrite(ff->present_fd, &ff->present[chunk / 8], 1, (off_t)(chunk / 8)) != 1)
+    bool kept = pwrite(ff->present_fd, &ff->present[chunk / 8], 1, (off_t)(chunk / 8)) == 1;
+    flock(ff->present_fd, LOCK_UN);
+    if (!kept)
         log_warn("%s" PRESENT_SUFFIX ": cannot record chunk %llu (fetched again next time)",
                  file, (unsigned long long)chunk);
     finish_if_complete(f);

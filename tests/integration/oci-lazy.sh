@@ -42,6 +42,8 @@ export COVE_HOME=$TMP/home2
 n0=$(($(wc -l <"$TMP/plain.log") + 1))
 "$COVE" clone --lazy "$REG/lazy/vm:1" vm >"$TMP/clone" || fail "clone --lazy"
 grep -q "lazily" "$TMP/clone" || fail "clone --lazy: $(cat "$TMP/clone")"
+digest_hex=$(sha256sum <"$TMP/manifest.json" | cut -d' ' -f1)
+[ -d "$COVE_HOME/cache/oci/images/$digest_hex.partial" ] || fail "no partial image $digest_hex.partial"
 gets "$n0" >"$TMP/got0"
 grep -qFf <(cut -d' ' -f1 "$TMP/chunks") "$TMP/got0" && fail "clone --lazy fetched disk chunks"
 echo "ok: clone --lazy fetched the manifest, config and boot files only ($(wc -l <"$TMP/got0") blobs)"
@@ -83,6 +85,15 @@ gets "$n2" >"$TMP/got2"
 [ "$(grep -cv "$bad_digest" "$TMP/got2")" = 0 ] || fail "the second run fetched again: $(cat "$TMP/got2")"
 echo "ok: a second run fetched nothing; the corrupt chunk was an I/O error: $(grep -m1 'does not match' "$TMP/run2.err")"
 cp "$TMP/good" "$blob"
+
+# --- a lazy clone pushed: its missing chunks fetched as the push reads them ------------------
+COVE_HOME=$TMP/home3 "$COVE" clone --lazy "$REG/lazy/vm:1" vm >/dev/null || fail "clone --lazy (home3)"
+COVE_HOME=$TMP/home3 "$COVE" push vm "$REG/lazy/vm:2" >"$TMP/push2" 2>&1 || fail "push of a lazy clone: $(cat "$TMP/push2")"
+# the same disk: every chunk already in the repository, only the config (a new MAC) is new
+grep -q ": 1 blobs uploaded" "$TMP/push2" || fail "the lazy clone's push: $(cat "$TMP/push2")"
+ls "$TMP/home3/cache/oci/images" | grep -qx "${digest_hex:?}" ||
+    fail "the image is not complete after every chunk was read: $(ls "$TMP/home3/cache/oci/images")"
+echo "ok: a lazy clone pushed reads every chunk through its fetcher: the same chunks ($(cat "$TMP/push2")); its image is complete"
 
 # --- the registry gone: an I/O error, the VM runs on -------------------------------------------
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
