@@ -17,6 +17,7 @@
  *   manifest.c  the manifest and config blob: building them, checking them
  *   push.c, pull.c, cache.c (the local store of pulled images: COVE_HOME/cache/oci)
  *   clone.c     a VM from a pulled image (through src/store), login, logout
+ *   lazy.c      cove clone --lazy, and the fetcher filling its disks as they are read
  *   prune.c     making the cache smaller
  */
 #ifndef COVE_OCI_INTERNAL_H
