@@ -249,6 +249,7 @@ struct fetcher {
     unsigned nfiles;
     void *raw, *packed;
     size_t packed_cap;
+    size_t bg_next;     /* the next layer the background looks at */
 };
 
 static bool bit(const uint8_t *v, uint64_t i)
@@ -388,9 +389,44 @@ static int fetch_chunk(struct fetcher *f, const char *file, uint64_t chunk,
     return 0;
 }
 
+/* In the background, while the guest asks for nothing: the next chunk not yet present,
+ * in the manifest's order. false when none is left (or fetching failed: the guest's own
+ * misses go on trying, the background stops). */
+static bool fetch_next(struct fetcher *f)
+{
+    for (; f->bg_next < f->p.m.nlayers; f->bg_next++) {
+        const struct oci_layer *l = &f->p.m.layers[f->bg_next];
+        if (l->kind != OCI_KIND_DISK)
+            continue;
+        struct cove_error err = {0};
+        struct fetch_file *ff = fetch_file(f, l->file, &err);
+        if (ff && bit(ff->present, l->offset / OCI_CHUNK_SIZE))
+            continue;
+        int rc = ff ? fetch_chunk(f, l->file, l->offset / OCI_CHUNK_SIZE, &err) : -EINVAL;
+        if (rc < 0) {
+            log_warn("%s: chunk at %llu: %s; fetching in the background stops (the guest's "
+                     "reads still fetch)", l->file, (unsigned long long)l->offset, err.message);
+            return false;
+        }
+        f->bg_next++;
+        return true;
+    }
+    return false;
+}
+
 static void serve(struct fetcher *f)
 {
+    const char *bg = getenv("COVE_LAZY_BACKGROUND");
+    bool background = !bg || strcmp(bg, "0");
     for (;;) {
+        struct pollfd pfd = {HELPER_FD, POLLIN, 0};
+        int r = poll(&pfd, 1, background ? OCI_LAZY_IDLE_MS : -1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0) {
+            background = fetch_next(f);
+            continue;
+        }
         struct lazy_req req;
         ssize_t n = recv(HELPER_FD, &req, sizeof req, 0);
         if (n < 0 && errno == EINTR)
@@ -519,7 +555,9 @@ int oci_lazy_start(const char *bundle, struct oci_lazy **out, struct cove_error 
     if (rc == 0 && (oci_cache_image_path(&f->p.cache, digest, f->dir, sizeof f->dir) < 0 ||
                     partial_path(f->dir, f->partial, sizeof f->partial) < 0))
         rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
-    if (rc < 0 || access(f->dir, F_OK) == 0) { /* complete: the disks are whole files */
+    /* The partial image, while it is there, is what the VM's disks end in (a full pull of
+     * the same image meanwhile made another file); renamed to images/HEX when complete. */
+    if (rc < 0 || (access(f->partial, F_OK) < 0 && access(f->dir, F_OK) == 0)) {
         free(f);
         return rc;
     }
@@ -533,8 +571,8 @@ int oci_lazy_start(const char *bundle, struct oci_lazy **out, struct cove_error 
     else if (store_path(path, sizeof path, "%s/manifest.json", f->partial) < 0 ||
              !(mf = fopen(path, "re")))
         rc = cove_error_set(err, -ENOENT, "the VM was cloned lazily from %s, and the cache no "
-                            "longer holds that image's download (%s); `cove pull %s`, then "
-                            "run it", ref, f->partial, ref);
+                            "longer holds that image's download (%s); clone it again",
+                            ref, f->partial);
     size_t len = 0;
     if (rc == 0) {
         text = calloc(1, OCI_MAX_MANIFEST + 1);

@@ -11,7 +11,8 @@
  * its digest, decompresses it, checks the data's digest, writes it into the image and
  * sets its bit; only then does the read go on. A failure (the registry gone, a digest
  * that does not match) is an I/O error for that read, with one line from the fetcher
- * naming the chunk and the reason; a later read asks again. When every chunk is present
+ * naming the chunk and the reason; a later read asks again. While the guest asks for
+ * nothing, the fetcher fetches the other chunks in turn. When every chunk is present
  * the fetcher renames the image to images/HEX/ and the next run starts none.
  */
 #ifndef COVE_OCI_LAZY_H
@@ -24,6 +25,9 @@ struct oci_lazy;
 
 /* The bundle file naming a lazy clone's image: {"ref", "digest", "insecure"}. */
 #define OCI_LAZY_FILE "lazy.json" /* BUNDLE_LAZY */
+/* While the guest has asked for nothing for this long, the fetcher fetches the next chunk
+ * not yet present, one at a time, in the manifest's order (COVE_LAZY_BACKGROUND=0: never). */
+#define OCI_LAZY_IDLE_MS 1000
 /* How long a read waits for the fetcher's answer before it fails with EIO. */
 #define OCI_LAZY_TIMEOUT_MS 60000
 

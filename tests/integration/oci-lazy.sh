@@ -5,7 +5,9 @@
 # chunks it touched (the registry's access log counts the blob GETs); a second run fetches
 # nothing. A byte flipped in the registry's blob of a chunk not yet fetched makes the guest's
 # read of that chunk an I/O error, never the wrong data, with the fetcher's line naming the
-# digest; with the registry stopped a read of another such chunk is an I/O error too, the
+# digest; a VM left running gets the rest of its image in the background, and the push of
+# a lazy clone sends the same chunks; with the registry stopped a read of another such
+# chunk not yet fetched is an I/O error too, the
 # VM keeps running, and the line names the registry.
 . "$(dirname "$0")/lib.sh"
 for tool in docker-registry curl; do
@@ -38,7 +40,8 @@ n_chunks=$(wc -l <"$TMP/chunks")
 gets() { tail -n +"$1" "$TMP/plain.log" | grep -o '"GET /v2/lazy/vm/blobs/sha256:[0-9a-f]*' | sed 's/.*blobs\///' | sort -u; }
 
 # --- clone lazily into another COVE_HOME: nothing of the disk yet ---------------------------
-export COVE_HOME=$TMP/home2
+# (no fetching in the background, so that the registry's log shows what the guest read)
+export COVE_HOME=$TMP/home2 COVE_LAZY_BACKGROUND=0
 n0=$(($(wc -l <"$TMP/plain.log") + 1))
 "$COVE" clone --lazy "$REG/lazy/vm:1" vm >"$TMP/clone" || fail "clone --lazy"
 grep -q "lazily" "$TMP/clone" || fail "clone --lazy: $(cat "$TMP/clone")"
@@ -86,13 +89,28 @@ gets "$n2" >"$TMP/got2"
 echo "ok: a second run fetched nothing; the corrupt chunk was an I/O error: $(grep -m1 'does not match' "$TMP/run2.err")"
 cp "$TMP/good" "$blob"
 
-# --- a lazy clone pushed: its missing chunks fetched as the push reads them ------------------
+# --- in the background: a VM left running gets the rest of its image ---------------------------
 COVE_HOME=$TMP/home3 "$COVE" clone --lazy "$REG/lazy/vm:1" vm >/dev/null || fail "clone --lazy (home3)"
-COVE_HOME=$TMP/home3 "$COVE" push vm "$REG/lazy/vm:2" >"$TMP/push2" 2>&1 || fail "push of a lazy clone: $(cat "$TMP/push2")"
+COVE_HOME=$TMP/home3 COVE_LAZY_BACKGROUND=1 timeout 300 "$COVE" run vm -- sleep 200 \
+    </dev/null >/dev/null 2>"$TMP/run4.err" &
+run4=$!
+for _ in $(seq 120); do
+    [ -d "$TMP/home3/cache/oci/images/$digest_hex" ] && break
+    sleep 1
+done
+COVE_HOME=$TMP/home3 "$COVE" stop vm >/dev/null 2>&1
+wait "$run4" || true
+[ -d "$TMP/home3/cache/oci/images/$digest_hex" ] ||
+    fail "the image did not complete in the background: $(ls "$TMP/home3/cache/oci/images") $(cat "$TMP/run4.err")"
+echo "ok: a lazy clone left running fetched the rest of its image in the background; the image is complete"
+
+# --- a lazy clone pushed (its image complete): the same chunks ---------------------------------
+COVE_HOME=$TMP/home4 "$COVE" clone --lazy "$REG/lazy/vm:1" vm >/dev/null || fail "clone --lazy (home4)"
+COVE_HOME=$TMP/home4 COVE_LAZY_BACKGROUND=0 "$COVE" push vm "$REG/lazy/vm:2" >"$TMP/push2" 2>&1 || fail "push of a lazy clone: $(cat "$TMP/push2")"
 # the same disk: every chunk already in the repository, only the config (a new MAC) is new
 grep -q ": 1 blobs uploaded" "$TMP/push2" || fail "the lazy clone's push: $(cat "$TMP/push2")"
-ls "$TMP/home3/cache/oci/images" | grep -qx "${digest_hex:?}" ||
-    fail "the image is not complete after every chunk was read: $(ls "$TMP/home3/cache/oci/images")"
+ls "$TMP/home4/cache/oci/images" | grep -qx "${digest_hex:?}" ||
+    fail "the image is not complete after every chunk was read: $(ls "$TMP/home4/cache/oci/images")"
 echo "ok: a lazy clone pushed reads every chunk through its fetcher: the same chunks ($(cat "$TMP/push2")); its image is complete"
 
 # --- the registry gone: an I/O error, the VM runs on -------------------------------------------
