@@ -628,8 +628,16 @@ int oci_lazy_attach(struct oci_lazy *l, struct disk *d, const char *file)
     if (disk_file_id(bottom, &dev, &ino) < 0 || dev != l->image_dev)
         return 0;
     for (unsigned k = 0; k < l->nimage; k++) {
-        if (ino != l->image_ino[k] || strcmp(file, l->image_file[k]) || l->ndisks == COVE_MAX_DISKS)
+        if (ino != l->image_ino[k] || strcmp(file, l->image_file[k]))
             continue;
+        /* the same disk opened again (after a snapshot): what is known stays known */
+        for (unsigned i = 0; i < l->ndisks; i++)
+            if (!strcmp(l->disks[i].file, file)) {
+                disk_set_fill(bottom, lazy_fill, &l->disks[i]);
+                return 1;
+            }
+        if (l->ndisks == COVE_MAX_DISKS)
+            return -ENOSPC;
         struct lazy_disk *ld = &l->disks[l->ndisks];
         ld->l = l;
         snprintf(ld->file, sizeof ld->file, "%s", file);
