@@ -28,7 +28,6 @@
 #define SPARSE_BLOCK 4096u
 #define DIRECT_ALIGN 4096u /* offsets, lengths and buffers of the O_DIRECT writes */
 
-
 /* An O_DIRECT descriptor of what fd is open to (-1 where the file system refuses it). */
 int oci_open_direct(int fd)
 {
@@ -103,7 +102,7 @@ static bool cached_blob(const char *path, const char *digest, uint64_t size, voi
 /* The blob into buf (size bytes): from the cache when it is there and intact, else fetched
  * through client, verified and kept in the cache. */
 int oci_pull_blob(struct oci_pull *p, struct oci_client *client, const char *digest,
-                      uint64_t size, const char *what, void *buf, struct cove_error *err)
+                  uint64_t size, const char *what, void *buf, struct cove_error *err)
 {
     char path[4096];
     if (oci_cache_blob_path(&p->cache, digest, path, sizeof path) < 0)
@@ -134,7 +133,8 @@ int oci_pull_config(struct oci_pull *p, const char *what, struct cove_error *err
     char *text = calloc(1, p->m.config_size + 1); /* at most OCI_MAX_MANIFEST: manifest.c */
     if (!text)
         return cove_error_set(err, -ENOMEM, "out of memory");
-    int rc = oci_pull_blob(p, p->client, p->m.config_digest, p->m.config_size, "config", text, err);
+    int rc = oci_pull_blob(p, p->client, p->m.config_digest, p->m.config_size, "config", text,
+                           err);
     if (rc < 0) {
         free(text);
         return rc;
@@ -182,7 +182,7 @@ int oci_pull_config(struct oci_pull *p, const char *what, struct cove_error *err
 
 /* One layer into the file open as fd: decompressed, its digest checked. */
 int oci_place_layer(const void *packed, const struct oci_layer *l, void *raw, int fd,
-                       int dfd, struct cove_error *err)
+                    int dfd, struct cove_error *err)
 {
     size_t n = ZSTD_decompress(raw, l->length, packed, l->size);
     if (ZSTD_isError(n) || n != l->length)
