@@ -6,6 +6,11 @@
 # (median of RUNS), MB/s of disk data (the non-zero chunks' uncompressed bytes), and the
 # ratio to skopeo; then the bytes stored in the registry against `zstd -3` of the used data.
 # "again": the same push, and the same skopeo copy, repeated (both find every blob there).
+# Then the lazy clone (docs/OCI.md, "Lazy pull"): a default-guest VM whose 4 GiB root file
+# system also holds a tar of the same files is pushed; from a fresh COVE_HOME each time,
+# `cove clone --lazy` then `cove run` to the guest's first console line, and to the end of
+# `cove run -- true` (booted to its agent, powered off), against `cove clone` (a full pull)
+# then the same. LAZY=0 skips it.
 #   bench/oci.sh [RUNS]     COVE=build/cove by default; BENCH_DIR for the scratch space
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,4 +87,54 @@ awk -v p="$P" -v l="$L" -v s="$S" -v g="$G" -v sg="$SG" -v d="$data_bytes" -v st
     printf "skopeo copy   %6d ms  %6.1f MB/s\n", s, d / 1e3 / s
     printf "cove push again    %6d ms  %.2fx skopeo copy again (%d ms)\n", g, sg / g, sg
     printf "registry bytes %.0f MB, zstd -3 of the used files %.0f MB (%.2fx)\n", st / 1e6, z / 1e6, st / z
+}'
+
+[ "${LAZY:-1}" = 1 ] || exit 0
+# --- lazy clone against a full pull, then run ------------------------------------------------
+command -v debugfs >/dev/null || { echo "oci.sh: debugfs is missing (e2fsprogs)" >&2; exit 1; }
+"$COVE" create guest --memory 256M --disk-size 4G >/dev/null
+tar -C /usr/lib -cf "$WORK/libs.tar" x86_64-linux-gnu 2>/dev/null
+debugfs -w -R "write $WORK/libs.tar root/libs.tar" "$COVE_HOME/vms/guest/disk.img" >/dev/null 2>&1
+rm "$WORK/libs.tar"
+"$COVE" push guest "$A/bench/guest:1" >/dev/null
+# COVE_HOME's VM vm booted: ms to its first console line (then stopped)
+first_line_ms() {
+    local t0 t1 pid
+    rm -f "$WORK/console"
+    t0=$(now_ns)
+    "$COVE" run vm </dev/null >"$WORK/console" 2>/dev/null &
+    pid=$!
+    while ! [ -s "$WORK/console" ]; do sleep 0.02; done
+    t1=$(now_ns)
+    kill "$pid"; wait "$pid" || true
+    ms "$t0" "$t1"
+}
+cmd_ms() { local t0 t1; t0=$(now_ns); "$COVE" run vm -- true </dev/null >/dev/null 2>&1; t1=$(now_ns); ms "$t0" "$t1"; }
+lz_clone=() lz_first=() lz_cmd=() full_clone=() full_first=() full_cmd=()
+for i in $(seq "$RUNS"); do
+    export COVE_HOME=$WORK/lazy$i
+    t0=$(now_ns); "$COVE" clone --lazy "$A/bench/guest:1" vm >/dev/null; t1=$(now_ns)
+    lz_clone+=("$(ms "$t0" "$t1")")
+    lz_first+=("$(first_line_ms)")
+    rm -rf "${COVE_HOME:?}"
+    "$COVE" clone --lazy "$A/bench/guest:1" vm >/dev/null
+    lz_cmd+=("$(cmd_ms)")
+    rm -rf "${COVE_HOME:?}"
+    export COVE_HOME=$WORK/full$i
+    t0=$(now_ns); "$COVE" clone "$A/bench/guest:1" vm >/dev/null; t1=$(now_ns)
+    full_clone+=("$(ms "$t0" "$t1")")
+    full_first+=("$(first_line_ms)")
+    "$COVE" delete vm >/dev/null && "$COVE" clone "$A/bench/guest:1" vm >/dev/null # the cached image
+    full_cmd+=("$(cmd_ms)")
+    rm -rf "${COVE_HOME:?}"
+done
+med() { printf '%s\n' "$@" | median; }
+LC=$(med "${lz_clone[@]}") LF=$(med "${lz_first[@]}") LX=$(med "${lz_cmd[@]}")
+FC=$(med "${full_clone[@]}") FF=$(med "${full_first[@]}") FX=$(med "${full_cmd[@]}")
+awk -v lc="$LC" -v lf="$LF" -v lx="$LX" -v fc="$FC" -v ff="$FF" -v fx="$FX" -v r="$RUNS" 'BEGIN {
+    printf "lazy clone of a default-guest VM (4 GiB disk, a tar of the same files on it), median of %d runs\n", r
+    printf "                                  clone   + run to the first console line   + run -- true\n"
+    printf "cove clone --lazy, then run    %6d ms   %6d ms (%6d ms in all)   %6d ms (%6d ms in all)\n", lc, lf, lc + lf, lx, lc + lx
+    printf "cove clone (full pull), then   %6d ms   %6d ms (%6d ms in all)   %6d ms (%6d ms in all)\n", fc, ff, fc + ff, fx, fc + fx
+    printf "to the first console line: lazy %.1fx faster; to a command run: %.1fx\n", (fc + ff) / (lc + lf), (fc + fx) / (lc + lx)
 }'

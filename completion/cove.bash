@@ -199,7 +199,7 @@ _cove()
                   --jail --no-jail --cpu-limit --net-rate"
             names=1
         fi ;;
-    clone) opts="--insecure"; [ ${#pos[@]} = 0 ] && names=1 ;;
+    clone) opts="--lazy --insecure"; [ ${#pos[@]} = 0 ] && names=1 ;;
     rename) opts=""; [ ${#pos[@]} = 0 ] && names=1 ;;
     # registries: push NAME REF..., pull REF, login/logout REGISTRY (clone REF NAME above)
     push) opts="--insecure"; [ ${#pos[@]} = 0 ] && names=1 ;;

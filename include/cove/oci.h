@@ -49,6 +49,12 @@ int cove_oci_pull(const char *ref, const struct cove_oci_options *o,
  * the cached disks, in constant time. pulled (may be NULL) says whether it pulled. */
 int cove_oci_clone(const char *ref, const char *name, const struct cove_oci_options *o,
                    bool *pulled, struct cove_error *err);
+/* cove clone --lazy: name made from ref's manifest, config and boot files alone; its
+ * disks' chunks are fetched as the guest reads them (a fetcher `cove run` starts),
+ * verified, and kept (docs/OCI.md, "Lazy pull"). An image pulled whole already makes an
+ * ordinary clone. */
+int cove_oci_clone_lazy(const char *ref, const char *name, const struct cove_oci_options *o,
+                        struct cove_error *err);
 /* Checks user/password against the registry, then stores them (auth.json, 0600). */
 int cove_oci_login(const char *registry, const char *user, const char *password,
                    const struct cove_oci_options *o, struct cove_error *err);

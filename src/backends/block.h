@@ -67,6 +67,10 @@ int block_disk_open_files(const char *path, const struct block_options *o,
                           struct disk_files *files, struct block_attachment **out,
                           struct cove_error *err);
 
+/* The disk of an attachment block_disk_open made (NULL for any other kind). */
+struct disk;
+struct disk *block_disk_of(struct block_attachment *b);
+
 /* An NBD export through libnbd (block_nbd.c), uri as cove_disk_check_nbd_uri takes it.
  * Connects before it returns (bounded: BLOCK_NBD_TIMEOUT_MS). read_only, or an export the
  * server offers read-only, makes a read-only attachment. A request fails with -EIO when the

@@ -114,3 +114,8 @@ int block_disk_files_open(const char *path, const struct block_options *o,
 {
     return disk_files_open(path, open_flags(o), files, err);
 }
+
+struct disk *block_disk_of(struct block_attachment *b)
+{
+    return b && b->ops == &block_disk_ops ? disk_of(b) : NULL;
+}

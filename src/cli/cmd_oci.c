@@ -34,10 +34,13 @@ static const char pull_usage[] =
     "an interrupted pull resumes from the blobs it kept. `cove image list` lists it.\n"
     "  --insecure   allow plain HTTP and unverified TLS\n";
 static const char clone_usage[] =
-    "usage: cove clone REF NAME [--insecure]\n\n"
+    "usage: cove clone REF NAME [--lazy] [--insecure]\n\n"
     "Makes the VM NAME from the image REF: pulled unless the cache has it, then a\n"
     "copy-on-write clone of its disk, in constant time. The image of a suspended VM gives\n"
     "a suspended NAME: `cove run NAME` resumes it where it was (a fork: its own MAC, hostname).\n"
+    "  --lazy       fetch only the manifest, the config and the boot files now; `cove run\n"
+    "               NAME` fetches each 64 MiB chunk of the disk when the guest first reads\n"
+    "               it, verified and kept in the cache (a chunk that fails: an I/O error)\n"
     "  --insecure   allow plain HTTP and unverified TLS\n";
 static const char login_usage[] =
     "usage: cove login REGISTRY [-u USER --password-stdin] [--insecure]\n"
@@ -71,10 +74,12 @@ static void end_progress(struct progress *p)
 
 /* --insecure and --help (plus login's own); positional arguments from optind. */
 static int parse(const char *cmd, const char *usage, int argc, char **argv,
-                 struct cove_oci_options *o, const char **user, bool *password_stdin)
+                 struct cove_oci_options *o, const char **user, bool *password_stdin,
+                 bool *lazy)
 {
     static const struct option options[] = {
         {"insecure", no_argument, NULL, 'k'},
+        {"lazy", no_argument, NULL, 'L'},
         {"username", required_argument, NULL, 'u'},
         {"password-stdin", no_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
@@ -86,6 +91,11 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv,
     while ((c = getopt_long(argc, argv, user ? ":hu:" : ":h", options, NULL)) != -1) {
         switch (c) {
         case 'k': o->insecure = true; break;
+        case 'L':
+            if (!lazy)
+                return cli_bad_option(cmd, '?', argv);
+            *lazy = true;
+            break;
         case 'h': fputs(usage, stdout); return -1;
         case 'u':
         case 'p':
@@ -129,7 +139,7 @@ int cmd_push(int argc, char **argv)
 {
     struct cove_oci_options o = {0};
     struct progress pr = {0};
-    int rc = parse("push", push_usage, argc, argv, &o, NULL, NULL);
+    int rc = parse("push", push_usage, argc, argv, &o, NULL, NULL, NULL);
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;
     if ((rc = count("push", argc, argv, 2, 17, "NAME REF [REF...]")))
@@ -158,7 +168,7 @@ int cmd_pull(int argc, char **argv)
 {
     struct cove_oci_options o = {0};
     struct progress pr = {0};
-    int rc = parse("pull", pull_usage, argc, argv, &o, NULL, NULL);
+    int rc = parse("pull", pull_usage, argc, argv, &o, NULL, NULL, NULL);
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;
     if ((rc = count("pull", argc, argv, 1, 1, "REF")))
@@ -183,22 +193,24 @@ int cli_oci_clone(int argc, char **argv)
 {
     struct cove_oci_options o = {0};
     struct progress pr = {0};
-    int rc = parse("clone", clone_usage, argc, argv, &o, NULL, NULL);
+    bool lazy = false;
+    int rc = parse("clone", clone_usage, argc, argv, &o, NULL, NULL, &lazy);
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;
     if ((rc = count("clone", argc, argv, 2, 2, "REF NAME")))
         return rc;
     setup_progress(&o, &pr);
     struct cove_error err = {0};
-    bool pulled;
-    rc = cove_oci_clone(argv[optind], argv[optind + 1], &o, &pulled, &err);
+    bool pulled = false;
+    rc = lazy ? cove_oci_clone_lazy(argv[optind], argv[optind + 1], &o, &err)
+              : cove_oci_clone(argv[optind], argv[optind + 1], &o, &pulled, &err);
     end_progress(&pr);
     if (rc < 0) {
         cli_error("%s", err.message);
         return CLI_EXIT_FAILURE;
     }
     printf("cloned %s to VM '%s'%s\n", argv[optind], argv[optind + 1],
-           pulled ? " (pulled)" : "");
+           lazy ? " (lazily: the disk arrives as the guest reads it)" : pulled ? " (pulled)" : "");
     return CLI_EXIT_OK;
 }
 
@@ -230,7 +242,7 @@ int cmd_login(int argc, char **argv)
     struct cove_oci_options o = {0};
     const char *user = NULL;
     bool password_stdin = false;
-    int rc = parse("login", login_usage, argc, argv, &o, &user, &password_stdin);
+    int rc = parse("login", login_usage, argc, argv, &o, &user, &password_stdin, NULL);
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;
     if ((rc = count("login", argc, argv, 1, 1, "REGISTRY [-u USER --password-stdin]")))
@@ -269,7 +281,7 @@ int cmd_login(int argc, char **argv)
 int cmd_logout(int argc, char **argv)
 {
     struct cove_oci_options o = {0};
-    int rc = parse("logout", login_usage, argc, argv, &o, NULL, NULL);
+    int rc = parse("logout", login_usage, argc, argv, &o, NULL, NULL, NULL);
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;
     if ((rc = count("logout", argc, argv, 1, 1, "REGISTRY")))

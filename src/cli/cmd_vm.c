@@ -537,7 +537,7 @@ int cmd_clone(int argc, char **argv)
 {
     static const char usage[] =
         "usage: cove clone SRC DST\n"
-        "       cove clone REF DST [--insecure]\n\n"
+        "       cove clone REF DST [--lazy] [--insecure]\n\n"
         "Makes DST a copy-on-write copy of the stopped VM SRC, in constant time; or of the\n"
         "image REF (REGISTRY/REPOSITORY[:TAG], pulled first unless cached: `cove clone\n"
         "REF --help`).\n\n"
@@ -545,8 +545,17 @@ int cmd_clone(int argc, char **argv)
         "(never copied) and resumes (cove run DST) from the same instant, with its own MAC\n"
         "and, set through the guest agent, its own hostname (DST) and the current time.\n";
     for (int i = 1; i < argc; i++)
-        if (argv[i][0] != '-')
-            return cove_oci_is_ref(argv[i]) ? cli_oci_clone(argc, argv) : cmd_clone_vm(argc, argv, usage);
+        if (argv[i][0] != '-') {
+            if (cove_oci_is_ref(argv[i]))
+                return cli_oci_clone(argc, argv);
+            for (int j = 1; j < argc; j++)
+                if (!strcmp(argv[j], "--lazy")) {
+                    cli_error("--lazy clones an image REF (REGISTRY/REPOSITORY[:TAG]), not the "
+                              "local VM '%s'; drop --lazy", argv[i]);
+                    return CLI_EXIT_USAGE;
+                }
+            return cmd_clone_vm(argc, argv, usage);
+        }
     return cmd_clone_vm(argc, argv, usage);
 }
 

@@ -334,3 +334,8 @@ const struct disk_ops cdisk_ops = {
     .info = cdisk_info_impl,
     .close = cdisk_close_impl,
 };
+
+struct disk *cdisk_backing(struct disk *d)
+{
+    return d->format == DISK_FORMAT_CDISK ? to_cdisk(d)->backing : NULL;
+}

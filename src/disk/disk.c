@@ -253,14 +253,51 @@ static bool in_range(const struct disk *d, uint64_t off, uint64_t len)
     return off <= d->size && len <= d->size - off;
 }
 
+void disk_set_fill(struct disk *d, disk_fill_fn fn, void *opaque)
+{
+    d->fill = fn;
+    d->fill_opaque = opaque;
+}
+
+struct disk *disk_chain_bottom(struct disk *d)
+{
+    for (unsigned depth = 0; d->format == DISK_FORMAT_CDISK && depth < DISK_MAX_BACKING_DEPTH;
+         depth++) {
+        struct disk *b = cdisk_backing(d);
+        if (!b)
+            break;
+        d = b;
+    }
+    return d;
+}
+
+int disk_file_id(struct disk *d, uint64_t *dev, uint64_t *ino)
+{
+    struct stat st;
+    if (fstat(d->fd, &st) < 0)
+        return -errno;
+    *dev = (uint64_t)st.st_dev;
+    *ino = (uint64_t)st.st_ino;
+    return 0;
+}
+
+/* The fill hook's part of a read: the range made present, or its error. */
+static int fill(struct disk *d, uint64_t off, uint64_t len)
+{
+    return d->fill && len ? d->fill(d->fill_opaque, off, len) : 0;
+}
+
 int disk_read(struct disk *d, void *buf, size_t len, uint64_t off)
 {
     if (!in_range(d, off, len))
         return -EINVAL;
     if (!len)
         return 0;
+    int r = fill(d, off, len);
+    if (r < 0)
+        return r;
     pthread_mutex_lock(&d->lock);
-    int r = d->ops->read(d, buf, len, off);
+    r = d->ops->read(d, buf, len, off);
     pthread_mutex_unlock(&d->lock);
     return r;
 }
@@ -302,6 +339,9 @@ static int transfer_vec(struct disk *d, const struct iovec *iov, unsigned n, uin
         return -EINVAL;
     if (write && d->read_only)
         return -EROFS;
+    int f = write ? 0 : fill(d, off, total);
+    if (f < 0)
+        return f;
     int (*vec)(struct disk *, const struct iovec *, unsigned, uint64_t) =
         write ? d->ops->writev : d->ops->readv;
     if (vec && total) {
@@ -448,8 +488,11 @@ int disk_block_status(struct disk *d, uint64_t off, uint64_t len, uint64_t *run)
 {
     if (!in_range(d, off, len) || !len)
         return -EINVAL;
+    int r = fill(d, off, len);
+    if (r < 0)
+        return r;
     pthread_mutex_lock(&d->lock);
-    int r = d->ops->block_status(d, off, len, run);
+    r = d->ops->block_status(d, off, len, run);
     pthread_mutex_unlock(&d->lock);
     if (r >= 0 && (*run == 0 || *run > len))
         r = -EIO; /* a driver bug must not make callers loop forever */

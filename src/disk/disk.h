@@ -133,6 +133,19 @@ int disk_resize(struct disk *disk, uint64_t new_size, struct cove_error *err);
 
 #define DISK_PATH_MAX 4096
 
+/* A fill hook (a lazily pulled image, src/oci/lazy.c): called before every read and
+ * block-status query of the disk it is set on, outside the disk's lock, with the range
+ * about to be read; it makes those bytes present in the file (fetching them) or fails
+ * with a negative errno, which the read then returns without touching the file. */
+typedef int (*disk_fill_fn)(void *opaque, uint64_t offset, uint64_t len);
+void disk_set_fill(struct disk *disk, disk_fill_fn fn, void *opaque);
+
+/* The last image of disk's backing chain (disk itself when it has no backing). */
+struct disk *disk_chain_bottom(struct disk *disk);
+
+/* The device and inode of the disk's file (which file it is, whatever its path). */
+int disk_file_id(struct disk *disk, uint64_t *dev, uint64_t *ino);
+
 struct disk_info {
     enum disk_format format;
     uint64_t virtual_size;

@@ -49,7 +49,12 @@ struct disk {
     uint32_t direct_mem_align; /* its buffer alignment */
     disk_fault_hook_fn fault_hook;
     void *fault_opaque;
+    disk_fill_fn fill;      /* disk_set_fill; NULL: the file holds all the data */
+    void *fill_opaque;
 };
+
+/* cdisk.c: an overlay's backing image (NULL when none). */
+struct disk *cdisk_backing(struct disk *d);
 
 /* Where an open gets its files (disk_files_open, disk_open_files); NULL: open(2) of each
  * path. keep: open the paths and keep a duplicate of each descriptor in files; else take

@@ -46,7 +46,7 @@ int cove_oci_clone(const char *text, const char *name, const struct cove_oci_opt
         if (pulled)
             *pulled = true;
     }
-    return store_create_from_pulled(name, dir, digest + 7, err);
+    return store_create_from_pulled(name, dir, digest + 7, NULL, err);
 }
 
 int cove_oci_login(const char *registry, const char *user, const char *password,

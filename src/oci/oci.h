@@ -17,11 +17,13 @@
  *   manifest.c  the manifest and config blob: building them, checking them
  *   push.c, pull.c, cache.c (the local store of pulled images: COVE_HOME/cache/oci)
  *   clone.c     a VM from a pulled image (through src/store), login, logout
+ *   lazy.c      cove clone --lazy, and the fetcher filling its disks as they are read
  *   prune.c     making the cache smaller
  */
 #ifndef COVE_OCI_INTERNAL_H
 #define COVE_OCI_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -210,11 +212,6 @@ int oci_config_parse(const char *text, size_t len, char **vm_json, struct oci_fi
 int oci_layers_check(const struct oci_manifest *m, const struct oci_file *files, size_t nfiles,
                      struct cove_error *err);
 
-/* --- pull.c --------------------------------------------------------------------------- */
-/* Pulls ref into the cache; the image's directory into dir, its digest into t->digest. */
-int oci_pull(const struct oci_ref *ref, const struct cove_oci_options *o,
-             struct cove_oci_transfer *t, char *dir, size_t dirlen, struct cove_error *err);
-
 /* --- cache.c --------------------------------------------------------------------------- */
 /* COVE_HOME/cache/oci and its blobs/sha256, images, refs.json, pushed.json; created when
  * missing. */
@@ -259,5 +256,50 @@ int oci_cache_pushed_set(const struct oci_cache *c, const char *ref, const char 
 /* The cache's lock (refs.json changes, prune): an fd to pass to unlock (-1 tolerated). */
 int oci_cache_lock(const struct oci_cache *c);
 void oci_cache_unlock(int fd);
+
+/* --- pull.c --------------------------------------------------------------------------- */
+/* A pull under way (pull.c, and lazy.c's fetcher): the cache, the registry client, the
+ * manifest, then (oci_pull_config) the VM's config and files. */
+struct oci_pull {
+    const struct cove_oci_options *o;
+    struct oci_cache cache;
+    struct oci_client *client;
+    struct oci_manifest m;
+    struct oci_file *files;
+    size_t nfiles;
+    char *vm_json;
+    struct cove_oci_transfer *t;
+    uint64_t done, total;
+    int *fds;             /* the image's files being assembled, as p->files */
+    int *dfds;            /* the same, O_DIRECT (-1: the file system does not take it) */
+    /* the fetchers' (fetch_all), under lock */
+    pthread_mutex_t lock;
+    size_t next;          /* the next layer to fetch */
+    int rc;               /* the first failure, its message in fail_err */
+    struct cove_error fail_err;
+};
+/* The cache and client opened, ref's manifest fetched (*manifest, malloc'd even on
+ * failure or NULL) and checked, the image's directory in the cache into dir (which may
+ * not exist yet). Free p with oci_pull_free whatever this returns. */
+int oci_pull_begin(struct oci_pull *p, const struct oci_ref *ref,
+                   const struct cove_oci_options *o, struct cove_oci_transfer *t,
+                   char **manifest, char *dir, size_t dirlen, struct cove_error *err);
+/* The config blob: the VM's config.json and files, checked against the layers (what
+ * names the image in messages). */
+int oci_pull_config(struct oci_pull *p, const char *what, struct cove_error *err);
+/* A blob into buf (size bytes): from the cache when there and intact, else fetched
+ * through client, verified, kept in the cache. */
+int oci_pull_blob(struct oci_pull *p, struct oci_client *client, const char *digest,
+                  uint64_t size, const char *what, void *buf, struct cove_error *err);
+/* A layer's blob (packed) decompressed into raw (l->length bytes), its digest checked,
+ * its data written at its offset of the file open as fd (dfd: the same, O_DIRECT, or -1). */
+int oci_place_layer(const void *packed, const struct oci_layer *l, void *raw, int fd,
+                    int dfd, struct cove_error *err);
+/* An O_DIRECT descriptor of what fd is open to for writing (-1 where refused). */
+int oci_open_direct(int fd);
+void oci_pull_free(struct oci_pull *p);
+/* Pulls ref into the cache; the image's directory into dir, its digest into t->digest. */
+int oci_pull(const struct oci_ref *ref, const struct cove_oci_options *o,
+             struct cove_oci_transfer *t, char *dir, size_t dirlen, struct cove_error *err);
 
 #endif

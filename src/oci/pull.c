@@ -28,27 +28,8 @@
 #define SPARSE_BLOCK 4096u
 #define DIRECT_ALIGN 4096u /* offsets, lengths and buffers of the O_DIRECT writes */
 
-struct pull {
-    const struct cove_oci_options *o;
-    struct oci_cache cache;
-    struct oci_client *client;
-    struct oci_manifest m;
-    struct oci_file *files;
-    size_t nfiles;
-    char *vm_json;
-    struct cove_oci_transfer *t;
-    uint64_t done, total;
-    int *fds;             /* the image's files being assembled, as p->files */
-    int *dfds;            /* the same, O_DIRECT (-1: the file system does not take it) */
-    /* the fetchers' (fetch_all), under lock */
-    pthread_mutex_t lock;
-    size_t next;          /* the next layer to fetch */
-    int rc;               /* the first failure, its message in fail_err */
-    struct cove_error fail_err;
-};
-
 /* An O_DIRECT descriptor of what fd is open to (-1 where the file system refuses it). */
-static int open_direct(int fd)
+int oci_open_direct(int fd)
 {
     char self[64];
     snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
@@ -86,7 +67,7 @@ static int keep_blob(const char *path, const void *buf, uint64_t size, struct co
     int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return cove_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
-    int dfd = open_direct(fd);
+    int dfd = oci_open_direct(fd);
     int rc = write_at(fd, dfd, buf, size, 0);
     if (dfd >= 0)
         close(dfd);
@@ -120,8 +101,8 @@ static bool cached_blob(const char *path, const char *digest, uint64_t size, voi
 
 /* The blob into buf (size bytes): from the cache when it is there and intact, else fetched
  * through client, verified and kept in the cache. */
-static int fetch_blob(struct pull *p, struct oci_client *client, const char *digest,
-                      uint64_t size, const char *what, void *buf, struct cove_error *err)
+int oci_pull_blob(struct oci_pull *p, struct oci_client *client, const char *digest,
+                  uint64_t size, const char *what, void *buf, struct cove_error *err)
 {
     char path[4096];
     if (oci_cache_blob_path(&p->cache, digest, path, sizeof path) < 0)
@@ -146,13 +127,14 @@ static int fetch_blob(struct pull *p, struct oci_client *client, const char *dig
 }
 
 /* The config blob: the VM's config.json and its files, checked against the layers. */
-static int get_config(struct pull *p, const char *what, struct cove_error *err)
+int oci_pull_config(struct oci_pull *p, const char *what, struct cove_error *err)
 {
     struct cove_error cerr; /* messages of the checks, prefixed with the image's name */
     char *text = calloc(1, p->m.config_size + 1); /* at most OCI_MAX_MANIFEST: manifest.c */
     if (!text)
         return cove_error_set(err, -ENOMEM, "out of memory");
-    int rc = fetch_blob(p, p->client, p->m.config_digest, p->m.config_size, "config", text, err);
+    int rc = oci_pull_blob(p, p->client, p->m.config_digest, p->m.config_size, "config", text,
+                           err);
     if (rc < 0) {
         free(text);
         return rc;
@@ -199,8 +181,8 @@ static int get_config(struct pull *p, const char *what, struct cove_error *err)
 }
 
 /* One layer into the file open as fd: decompressed, its digest checked. */
-static int place_layer(const void *packed, const struct oci_layer *l, void *raw, int fd,
-                       int dfd, struct cove_error *err)
+int oci_place_layer(const void *packed, const struct oci_layer *l, void *raw, int fd,
+                    int dfd, struct cove_error *err)
 {
     size_t n = ZSTD_decompress(raw, l->length, packed, l->size);
     if (ZSTD_isError(n) || n != l->length)
@@ -251,7 +233,7 @@ static int write_file(const char *dir, const char *name, const char *text,
 }
 
 struct fetcher {
-    struct pull *p;
+    struct oci_pull *p;
     struct oci_client *client;
     void *raw;     /* a chunk's uncompressed bytes (OCI_CHUNK_SIZE, aligned for O_DIRECT) */
     void *packed;  /* a blob (grown to the largest so far, aligned for O_DIRECT) */
@@ -264,7 +246,7 @@ struct fetcher {
 static void *fetch_layers(void *opaque)
 {
     struct fetcher *f = opaque;
-    struct pull *p = f->p;
+    struct oci_pull *p = f->p;
     for (;;) {
         pthread_mutex_lock(&p->lock);
         size_t i = p->next++;
@@ -285,12 +267,12 @@ static void *fetch_layers(void *opaque)
                 rc = cove_error_set(&err, -ENOMEM, "out of memory");
         }
         if (rc == 0)
-            rc = fetch_blob(p, f->client, l->digest, l->size, what, f->packed, &err);
+            rc = oci_pull_blob(p, f->client, l->digest, l->size, what, f->packed, &err);
         size_t k = 0;
         while (k < p->nfiles && strcmp(p->files[k].name, l->file)) /* there: layers_check */
             k++;
         if (rc == 0)
-            rc = place_layer(f->packed, l, f->raw, p->fds[k], p->dfds[k], &err);
+            rc = oci_place_layer(f->packed, l, f->raw, p->fds[k], p->dfds[k], &err);
         pthread_mutex_lock(&p->lock);
         if (rc == 0)
             p->t->disk_bytes += l->length;
@@ -309,7 +291,7 @@ static void *fetch_layers(void *opaque)
 /* Every layer's blob into the cache and its data into the image's files (p->fds),
  * OCI_PARALLEL at once, each fetcher with a client of its own: one decompresses and writes
  * while others download. */
-static int fetch_all(struct pull *p, struct cove_error *err)
+static int fetch_all(struct oci_pull *p, struct cove_error *err)
 {
     struct fetcher f[OCI_PARALLEL];
     unsigned n = 0;
@@ -350,7 +332,7 @@ static int fetch_all(struct pull *p, struct cove_error *err)
 
 /* The image's files in the temporary directory tmp: created (sparse, at their sizes), then
  * filled by the fetchers as each blob arrives. */
-static int assemble(struct pull *p, const char *tmp, const char *manifest, struct cove_error *err)
+static int assemble(struct oci_pull *p, const char *tmp, const char *manifest, struct cove_error *err)
 {
     p->fds = malloc((p->nfiles ? p->nfiles : 1) * sizeof *p->fds);
     p->dfds = malloc((p->nfiles ? p->nfiles : 1) * sizeof *p->dfds);
@@ -382,7 +364,7 @@ static int assemble(struct pull *p, const char *tmp, const char *manifest, struc
             break;
         }
         p->fds[i] = fd;
-        p->dfds[i] = open_direct(fd);
+        p->dfds[i] = oci_open_direct(fd);
     }
     if (rc == 0)
         rc = fetch_all(p, err);
@@ -402,7 +384,7 @@ static int assemble(struct pull *p, const char *tmp, const char *manifest, struc
     return rc;
 }
 
-static int install(struct pull *p, const char *dir, const char *manifest, struct cove_error *err)
+static int install(struct oci_pull *p, const char *dir, const char *manifest, struct cove_error *err)
 {
     char tmp[4096];
     if (store_temp_path(p->cache.images, "image", tmp, sizeof tmp) < 0)
@@ -422,7 +404,7 @@ static int install(struct pull *p, const char *dir, const char *manifest, struct
     return rc;
 }
 
-static void pull_free(struct pull *p)
+void oci_pull_free(struct oci_pull *p)
 {
     oci_client_free(p->client);
     oci_manifest_free(&p->m);
@@ -433,30 +415,43 @@ static void pull_free(struct pull *p)
     pthread_mutex_destroy(&p->lock);
 }
 
+int oci_pull_begin(struct oci_pull *p, const struct oci_ref *ref,
+                   const struct cove_oci_options *o, struct cove_oci_transfer *t,
+                   char **manifest, char *dir, size_t dirlen, struct cove_error *err)
+{
+    *p = (struct oci_pull){.o = o, .t = t};
+    pthread_mutex_init(&p->lock, NULL);
+    memset(t, 0, sizeof *t);
+    *manifest = NULL;
+    char what[600];
+    oci_ref_format(ref, what, sizeof what);
+    size_t mlen = 0;
+    int rc = oci_cache_open(&p->cache, err);
+    if (rc == 0) {
+        store_sweep_temps(p->cache.blobs);
+        store_sweep_temps(p->cache.images);
+        rc = oci_client_open(ref, o, false, NULL, NULL, &p->client, err);
+    }
+    if (rc == 0)
+        rc = oci_manifest_get(p->client, ref->digest[0] ? ref->digest : ref->tag, manifest,
+                              &mlen, t->digest, err);
+    if (rc == 0)
+        rc = oci_manifest_parse(*manifest, mlen, what, &p->m, err);
+    if (rc == 0 && oci_cache_image_path(&p->cache, t->digest, dir, dirlen) < 0)
+        rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    return rc;
+}
+
 int oci_pull(const struct oci_ref *ref, const struct cove_oci_options *o,
              struct cove_oci_transfer *t, char *dir, size_t dirlen, struct cove_error *err)
 {
-    struct pull p = {.o = o, .t = t, .lock = PTHREAD_MUTEX_INITIALIZER};
-    memset(t, 0, sizeof *t);
+    struct oci_pull p;
     char what[600];
     oci_ref_format(ref, what, sizeof what);
-    char *manifest = NULL;
-    size_t mlen = 0;
-    int rc = oci_cache_open(&p.cache, err);
-    if (rc == 0) {
-        store_sweep_temps(p.cache.blobs);
-        store_sweep_temps(p.cache.images);
-        rc = oci_client_open(ref, o, false, NULL, NULL, &p.client, err);
-    }
-    if (rc == 0)
-        rc = oci_manifest_get(p.client, ref->digest[0] ? ref->digest : ref->tag, &manifest, &mlen,
-                              t->digest, err);
-    if (rc == 0)
-        rc = oci_manifest_parse(manifest, mlen, what, &p.m, err);
-    if (rc == 0 && oci_cache_image_path(&p.cache, t->digest, dir, dirlen) < 0)
-        rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    char *manifest;
+    int rc = oci_pull_begin(&p, ref, o, t, &manifest, dir, dirlen, err);
     if (rc == 0 && access(dir, F_OK) < 0) {
-        rc = get_config(&p, what, err);
+        rc = oci_pull_config(&p, what, err);
         if (rc == 0)
             rc = install(&p, dir, manifest, err);
     } else if (rc == 0) {
@@ -465,7 +460,7 @@ int oci_pull(const struct oci_ref *ref, const struct cove_oci_options *o,
     if (rc == 0)
         rc = oci_cache_ref_set(&p.cache, what, t->digest, err);
     free(manifest);
-    pull_free(&p);
+    oci_pull_free(&p);
     return rc;
 }
 

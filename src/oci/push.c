@@ -10,6 +10,7 @@
  * own, send the previous ones; the manifest lists the layers in the files' order.
  */
 #include "oci/oci.h"
+#include "oci/lazy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -84,6 +85,7 @@ struct push {
     size_t *layer_file;   /* each layer's file index, for the order */
     size_t nlayers, cap;
     uint64_t done, total; /* progress, bytes of all files */
+    struct oci_lazy *lazy;          /* a lazy clone's fetcher (lazy.h), or NULL */
 };
 
 /* Where client i of the push can mount digest from: a repository of the same registry that
@@ -236,6 +238,12 @@ static int push_chunked(struct push *p, const char *path, const char *file,
     int rc = disk_open_ex(path, format, DISK_OPEN_READ_ONLY | DISK_OPEN_NO_FOLLOW, &d, err);
     if (rc < 0)
         return rc;
+    /* a lazy clone's chunks not yet fetched are fetched as they are read */
+    if (kind == OCI_KIND_DISK && (rc = oci_lazy_attach(p->lazy, d, file)) < 0) {
+        disk_close(d);
+        return cove_error_set(err, rc, "%s: %s", path, strerror(-rc));
+    }
+    rc = 0;
     uint64_t size = disk_size(d);
     for (uint64_t off = 0; off < size && rc == 0; off += OCI_CHUNK_SIZE) {
         size_t len = size - off < OCI_CHUNK_SIZE ? (size_t)(size - off) : OCI_CHUNK_SIZE;
@@ -627,6 +635,8 @@ int cove_oci_push(const char *name, const char *const *refs, unsigned nrefs,
     }
     if (rc == 0)
         rc = store_check_bundle(bundle, &cfg, err);
+    if (rc == 0) /* before any thread */
+        rc = oci_lazy_start(bundle, &p.lazy, err);
     for (unsigned i = 0; rc == 0 && i < nrefs; i++, p.nclients++)
         if ((rc = oci_client_open(&r[i], o, true, NULL, NULL, &p.clients[i], err)) == 0 &&
             (rc = oci_client_dup(p.clients[i], &p.reader_clients[i], err)) < 0) {
@@ -660,6 +670,7 @@ int cove_oci_push(const char *name, const char *const *refs, unsigned nrefs,
     }
     for (unsigned i = 0; i < nrefs; i++)
         free(p.known[i]);
+    oci_lazy_stop(p.lazy);
     if (have_cfg)
         cove_config_free(&cfg);
     if (lock >= 0)

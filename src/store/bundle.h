@@ -146,8 +146,11 @@ int store_add_seed(const char *tmp, const char *name, const struct cove_create_o
 
 /* oci_vm.c: a new VM name from a pulled image's directory (vm.json and its files, see
  * src/oci/cache.c): disks as copy-on-write overlays over the image's (bases/oci-KEY-...),
- * boot files linked, a new MAC. */
+ * boot files linked, a new MAC. lazy (may be NULL): the text of the bundle's
+ * BUNDLE_LAZY, written before the bundle is published (a lazy clone, src/oci/lazy.h). */
+#define BUNDLE_LAZY "lazy.json"
 int store_create_from_pulled(const char *name, const char *image_dir, const char *key,
+                             const char *lazy,
                              struct cove_error *err);
 
 int store_make_rootfs(const char *initrd, const char *disk_path, uint64_t size,

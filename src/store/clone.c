@@ -254,6 +254,17 @@ static int clone_state(const char *src_bundle, const char *tmp_bundle, const cha
     return 0;
 }
 
+/* A lazy clone's note naming its image (src/oci/lazy.h): the copy's disks end in the same
+ * image file, filled by the same kind of fetcher. */
+static int clone_lazy(const char *src_bundle, const char *tmp, struct cove_error *err)
+{
+    char src[PATH_MAX], dst[PATH_MAX];
+    if (store_path(src, sizeof src, "%s/" BUNDLE_LAZY, src_bundle) < 0 ||
+        store_path(dst, sizeof dst, "%s/" BUNDLE_LAZY, tmp) < 0)
+        return cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    return access(src, F_OK) == 0 ? store_copy_file(src, dst, 0600, err) : 0;
+}
+
 static int clone_into(const struct store *s, const char *src_bundle, const char *tmp,
                       const char *src_name, struct cove_error *err)
 {
@@ -278,6 +289,8 @@ static int clone_into(const struct store *s, const char *src_bundle, const char 
         rc = clone_boot_file(src_bundle, tmp, cfg.firmware, err);
     if (rc == 0)
         rc = clone_state(src_bundle, tmp, src_name, err);
+    if (rc == 0)
+        rc = clone_lazy(src_bundle, tmp, err);
     if (rc == 0) {
         if (cfg.has_network)
             cove_config_random_mac(cfg.mac); /* two VMs on one network need two addresses */

@@ -111,7 +111,7 @@ static int fill(const struct store *s, const char *image_dir, const char *key, c
 }
 
 int store_create_from_pulled(const char *name, const char *image_dir, const char *key,
-                             struct cove_error *err)
+                             const char *lazy, struct cove_error *err)
 {
     struct store s;
     char dst[PATH_MAX], tmp[PATH_MAX];
@@ -131,6 +131,11 @@ int store_create_from_pulled(const char *name, const char *image_dir, const char
         rc = cove_error_set(err, -errno, "cannot create %s: %s", tmp, strerror(errno));
     if (rc == 0)
         rc = fill(&s, image_dir, key, tmp, &cfg, err);
+    char path[PATH_MAX];
+    if (rc == 0 && lazy && store_path(path, sizeof path, "%s/" BUNDLE_LAZY, tmp) < 0)
+        rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
+    if (rc == 0 && lazy)
+        rc = store_write_atomic(path, lazy, strlen(lazy), 0600, err);
     if (rc == 0)
         rc = store_publish(&s, tmp, name, err);
     if (rc < 0)

@@ -35,6 +35,7 @@
 #include "display/clipboard.h"
 #include "display/vnc.h"
 #include "machine/machine.h"
+#include "oci/lazy.h"
 #include "store/bundle.h"
 #include "store/shares.h"
 #include "util/log.h"
@@ -259,6 +260,7 @@ struct run_ctx {
     char state_dir[PATH_MAX];  /* the bundle's state/ ("" for an ephemeral VM) */
     struct state_helper *state_helper; /* makes state/ on a suspend (a bundle's run) */
     struct clipboard_helper *clipboard; /* a VNC client's cut text into the guest */
+    struct oci_lazy *lazy;     /* a lazy clone's fetcher (oci/lazy.h), or NULL */
     bool resume;               /* state/ holds a suspended machine: restore it */
     atomic_bool suspended;     /* the machine was saved and stopped */
     /* A snapshot restore into this run (PUT /vm/snapshot): asked on the control socket's
@@ -290,6 +292,14 @@ static void release_disks(struct run_ctx *c)
         }
 }
 
+/* A lazy clone's disk i: its image's chunks fetched as the guest reads them. */
+static int attach_lazy(struct run_ctx *c, unsigned i, struct cove_error *err)
+{
+    struct disk *d = c->lazy && i < c->cfg.ndisks ? block_disk_of(c->disks[i].open) : NULL;
+    int rc = d ? oci_lazy_attach(c->lazy, d, c->cfg.disks[i].file) : 0;
+    return rc < 0 ? cove_error_set(err, rc, "disk %s: %s", c->disks[i].path, strerror(-rc)) : 0;
+}
+
 /* The run's own attachment of each disk (machine_disk.open; the machines borrow them),
  * opened at the start of the run. */
 static int open_disks(struct run_ctx *c, struct cove_error *err)
@@ -298,6 +308,8 @@ static int open_disks(struct run_ctx *c, struct cove_error *err)
         struct machine_disk *d = &c->disks[i];
         struct block_options bo = {d->read_only, d->cache, d->sync, d->nbd_host_files};
         int rc = block_open(d->path, &bo, &d->open, err);
+        if (rc == 0)
+            rc = attach_lazy(c, i, err);
         if (rc < 0)
             return rc;
     }
@@ -322,6 +334,8 @@ static int reopen_disks(struct run_ctx *c, struct cove_error *err)
             return rc;
         rc = block_disk_open_files(d->path, &bo, &files, &d->open, err);
         disk_files_close(&files);
+        if (rc == 0)
+            rc = attach_lazy(c, i, err);
         if (rc < 0)
             return rc;
     }
@@ -445,9 +459,12 @@ static int resolve_disks(struct run_ctx *c, const struct cove_run_options *o,
             (struct machine_disk){d->file, d->read_only, d->cache, d->sync, true, d->nvme, NULL,
                                   d->rate};
     }
+    /* a lazy clone's fetcher: forked now, before the jail and the filter */
+    int rc = c->bundle[0] ? oci_lazy_start(c->bundle, &c->lazy, err) : 0;
     /* Open (and locked) for the whole run, as the boot files are: each machine borrows
      * them (machine_disk.open), and an NBD export keeps its connection across reboots. */
-    int rc = open_disks(c, err);
+    if (rc == 0)
+        rc = open_disks(c, err);
     if (rc < 0)
         return rc;
     mc->disks = c->disks;
@@ -1272,6 +1289,7 @@ static void ctx_free(struct run_ctx *c)
             close(fds[i]);
     for (unsigned i = 0; i < c->ndisks; i++)
         block_close(c->disks[i].open);
+    oci_lazy_stop(c->lazy); /* after the disks it hooks */
     close_snap_files(c);
     cove_config_free(&c->cfg);
     pthread_mutex_destroy(&c->snap_lock);

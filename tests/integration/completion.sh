@@ -109,6 +109,7 @@ exactly "alpha" -- cove get a
 exactly "alpha beta" -- cove run ""
 exactly "alpha beta" -- cove exec ""
 exactly "" -- cove clone alpha ""
+offers --lazy --insecure -- cove clone 127.0.0.1:5000/team/vm:1 dev --
 exactly "" -- cove exec alpha -- ""
 exactly "" -- cove run alpha -- un
 exactly "" -- cove create dev --cpus ""

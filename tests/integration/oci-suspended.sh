@@ -4,7 +4,7 @@
 # push (the manifest holds the saved machine state and the memory in chunks, each with its
 # own media type, all-zero memory chunks left out), the VM deleted, cove clone REF from the
 # registry into a fresh COVE_HOME: the clone is suspended, cove run resumes it and the count
-# goes on from where it was; cove exec works.
+# goes on from where it was; cove exec works. The same with cove clone --lazy into another.
 . "$(dirname "$0")/lib.sh"
 for tool in docker-registry curl python3; do
     command -v $tool >/dev/null || { echo "skip: $tool is not installed (scripts/install-deps.sh)"; exit 77; }
@@ -80,6 +80,18 @@ c3=$(cove exec sus -- cat /run/count) || { cat "$TMP/run-sus.out"; tail -n 20 "$
 [ "${c3:-0}" -gt "$c2" ] || fail "the counter stopped after the resume: $c2, then '$c3'"
 [ -e "$COVE_HOME/vms/sus/state" ] && fail "the state was not discarded after the resume"
 echo "ok: cloned from the registry into another COVE_HOME, resumed: count $c1 -> $c2 -> $c3; exec works"
+cove stop sus >/dev/null 2>&1
+wait $runner 2>/dev/null
+runner=""
+
+# --- the same image cloned lazily: the saved state comes whole, the disk as it is read -----
+export COVE_HOME=$TMP/home3
+cove clone --lazy "$REG/team/sus:1" sus >/dev/null || fail "clone --lazy of a suspended VM"
+cove list | grep -qE '^sus +suspended' || { cove list; fail "the lazy clone is not suspended"; }
+start_vm sus
+c4=$(cove exec sus -- cat /run/count) || fail "exec after the lazy clone's resume"
+[ "${c4:-0}" -ge "$c1" ] || fail "the lazy clone's count went back: $c1 before, '$c4' after"
+echo "ok: a lazy clone of the suspended VM resumed: count $c1 -> $c4"
 cove stop sus >/dev/null 2>&1
 wait $runner 2>/dev/null
 runner=""

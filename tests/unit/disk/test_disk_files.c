@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "disk_internal.h" /* direct_fd */
@@ -103,6 +104,56 @@ TEST(direct_descriptor)
     disk_files_close(&f);
 }
 
+/* The fill hook (disk_set_fill, a lazy clone's image): set on the bottom of the chain, it
+ * sees every read that reaches the base, before the base's bytes are read; its error is
+ * the read's, and the bytes are not read then. Reads the top holds never reach it. */
+struct fill_log {
+    unsigned calls;
+    uint64_t off, len;
+    int fail;
+};
+
+static int fill_hook(void *opaque, uint64_t off, uint64_t len)
+{
+    struct fill_log *l = opaque;
+    l->calls++;
+    l->off = off;
+    l->len = len;
+    return l->fail;
+}
+
+TEST(fill_hook_on_the_chain_bottom)
+{
+    struct disk *d;
+    struct cove_error err = {0};
+    REQUIRE(disk_open(top, false, &d, &err) == 0);
+    struct disk *bottom = disk_chain_bottom(d);
+    CHECK(bottom != d && disk_get_format(bottom) == DISK_FORMAT_RAW);
+    CHECK(strstr(disk_path(bottom), "base.img") != NULL);
+    uint64_t dev, ino;
+    struct stat st;
+    CHECK(disk_file_id(bottom, &dev, &ino) == 0 && stat(base, &st) == 0 &&
+          ino == (uint64_t)st.st_ino && dev == (uint64_t)st.st_dev);
+    struct fill_log log = {0};
+    disk_set_fill(bottom, fill_hook, &log);
+    /* (chain_handed_over wrote the top's first cluster: 128 KiB is in none but the base) */
+    uint8_t buf[512];
+    CHECK(disk_read(d, buf, sizeof buf, 131072) == 0);
+    CHECK(log.calls >= 1 && log.off <= 131072 && log.off + log.len >= 131072 + sizeof buf);
+    log.fail = -EIO;
+    CHECK(disk_read(d, buf, sizeof buf, 131072) == -EIO);
+    struct iovec v = {buf, sizeof buf};
+    CHECK(disk_readv(d, &v, 1, 131072) == -EIO);
+    /* what the top image holds itself does not reach the base */
+    log.fail = 0;
+    memset(buf, 0x77, sizeof buf);
+    REQUIRE(disk_write(d, buf, sizeof buf, 65536 * 4) == 0);
+    log.calls = 0;
+    CHECK(disk_read(d, buf, sizeof buf, 65536 * 4) == 0 && buf[0] == 0x77);
+    CHECK(log.calls == 0);
+    disk_close(d);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -124,6 +175,7 @@ int main(void)
     RUN(chain_handed_over);
     RUN(missing_or_read_only_descriptor_refused);
     RUN(direct_descriptor);
+    RUN(fill_hook_on_the_chain_bottom);
     unlink(top);
     unlink(mid);
     unlink(base);
