@@ -93,6 +93,8 @@ enum dop {
     OP_AMO, OP_FP, /* these keep the whole encoding in imm */
     OP_FLW, OP_FLD, OP_FSW, OP_FSD,
     OP_FCSR, /* a CSR instruction on fflags, frm or fcsr; keeps the whole encoding in imm */
+    OP_PAUSE, /* a spin-wait hint: pause, or div rd, rs1, x0 (imm = 1; Linux's cpu_relax
+               * without Zihintpause); never compiled, so the interpreter counts them */
     OP_COUNT
 };
 
@@ -263,6 +265,7 @@ struct hv_vcpu {
     unsigned hartid;
 
     /* async */
+    bool spinning;         /* the last block ended in a spin-wait loop (run.c, OP_PAUSE) */
     _Atomic uint32_t wake_seq;   /* futex word: bumped by anything that should end a WFI wait */
     _Atomic uint32_t kick;
     _Atomic uint32_t attention;  /* nonzero: the hot loop should return to the run loop */
