@@ -58,6 +58,7 @@ void dcache_trim(hv_vcpu *v)
 {
     dcache_flush(v);
     madvise(v->dcache, DCACHE_BYTES, MADV_DONTNEED);
+    memset(v->dcache_mapped, 0, sizeof(v->dcache_mapped));
     if (v->jit)
         jit_trim(v);
 }
@@ -161,6 +162,7 @@ struct dpage *dcache_page(hv_vcpu *v, uintptr_t host_page)
     bool keep = v->dcache_stale[i] == host_page && v->dcache_hash[i] == hash;
     v->dcache_stale[i] = 0;
     if (!keep) {
+        populate_once(v->dcache_mapped, i, p, sizeof(*p));
         memset(p->d, 0, sizeof(p->d));
         p->d[PAGE_SIZE / 2].op = OP_PAGE_END << 1;
         v->dcache_hash[i] = hash;

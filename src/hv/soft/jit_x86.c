@@ -61,6 +61,7 @@ struct jit {
     uint8_t *epilogue;   /* adds r12 to instret and returns eax (enum jit_result) */
     uint32_t *ents;      /* DCACHE_PAGES entry tables (ENTS_BYTES, mapped: lazily zero) */
     uint64_t vpage[DCACHE_PAGES]; /* virtual page each slot's code was compiled for */
+    uint64_t ents_mapped[DCACHE_PAGES / 64]; /* entry tables populated (populate_once) */
     struct jit_jump jc[JC_SIZE];  /* pc -> code for jumps that leave a page or JALR */
 };
 
@@ -1619,6 +1620,7 @@ void jit_trim(hv_vcpu *v)
     madvise(j->rw + keep, CODE_SIZE - keep, MADV_REMOVE);
     j->populated = keep;
     madvise(j->ents, ENTS_BYTES, MADV_DONTNEED);
+    memset(j->ents_mapped, 0, sizeof(j->ents_mapped));
 }
 
 void jit_page_reset(hv_vcpu *v, unsigned slot)
@@ -1632,6 +1634,7 @@ uint32_t *jit_page_entries(hv_vcpu *v, unsigned slot, uint64_t vpage)
     struct jit *j = v->jit;
     uint32_t *ents = j->ents + (size_t)slot * JIT_PAGE_ENTRIES;
     if (j->vpage[slot] != vpage) {
+        populate_once(j->ents_mapped, slot, ents, JIT_PAGE_ENTRIES * sizeof(*ents));
         memset(ents, 0, JIT_PAGE_ENTRIES * sizeof(*ents));
         j->vpage[slot] = vpage;
         jit_gen_bump(v);
