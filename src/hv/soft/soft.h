@@ -360,6 +360,11 @@ uint32_t *rvc_table_create(void);
  * first use of a slot since the last trim maps its pages with one madvise instead
  * (`map` holds a bit per slot). Without MADV_POPULATE_WRITE (Linux < 5.14) the pages
  * simply fault as before. */
+#ifndef MADV_POPULATE_WRITE /* C libraries older than the kernel feature (glibc < 2.35) */
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+#endif
+
 static inline void populate_once(uint64_t *map, unsigned slot, void *p, size_t len)
 {
     uint64_t bit = 1ull << (slot & 63);
