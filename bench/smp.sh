@@ -8,42 +8,57 @@
 #         and with 4 vCPUs: slowdown = time(4) / time(1).
 # Medians of the iterations. Targets (issue 17): speedup >= 1.8 on this 2-core host;
 # boot slowdown <= 1.15. A benchmark, not a test: not part of the suite.
-#   bench/smp.sh [--runs N] [--cove PATH] [--no-qemu]
+#   bench/smp.sh [--runs N] [--cove [LABEL=]PATH]... [--no-qemu]
+# --cove is repeatable (--cove base=/tmp/cove-old --cove new=build/cove compares two
+# builds in the same run, iterations interleaved).
 set -u
 cd "$(dirname "$0")/.." || exit 1
-RUNS=3 COVE=${COVE:-build/cove} QEMU=1
+RUNS=3 QEMU=1 COVES=()
 usage() {
-    echo "usage: bench/smp.sh [--runs N] [--cove PATH] [--no-qemu]" >&2
+    echo "usage: bench/smp.sh [--runs N] [--cove [LABEL=]PATH]... [--no-qemu]" >&2
     exit 2
 }
 while [ $# -gt 0 ]; do
     case $1 in
     --runs) [ $# -ge 2 ] || usage; RUNS=$2; shift 2 ;;
-    --cove) [ $# -ge 2 ] || usage; COVE=$2; shift 2 ;;
+    --cove) [ $# -ge 2 ] || usage; COVES+=("$2"); shift 2 ;;
     --no-qemu) QEMU=0; shift ;;
     *) usage ;;
     esac
 done
 case $RUNS in '' | *[!0-9]* | 0) echo "bench/smp.sh: --runs needs a positive number, not '$RUNS'" >&2; exit 2 ;; esac
-[ -x "$COVE" ] || { echo "bench/smp.sh: no cove binary at $COVE (build it: make all)" >&2; exit 1; }
+[ ${#COVES[@]} -gt 0 ] || COVES=("cove=${COVE:-build/cove}")
+LABELS=()
+declare -A BIN
+for c in "${COVES[@]}"; do
+    case $c in
+    *=*) l=${c%%=*} p=${c#*=} ;;
+    *) l=cove; [ ${#LABELS[@]} -gt 0 ] && l=cove${#LABELS[@]}; p=$c ;;
+    esac
+    [ -x "$p" ] || { echo "bench/smp.sh: no cove binary at $p (build it: make all)" >&2; exit 1; }
+    [ -z "${BIN[$l]:-}" ] && [ "$l" != qemu ] ||
+        { echo "bench/smp.sh: the label '$l' is given twice or is 'qemu'; name each --cove LABEL=PATH" >&2; exit 2; }
+    LABELS+=("$l") BIN[$l]=$p
+done
 if [ $QEMU = 1 ] && ! command -v qemu-system-riscv64 >/dev/null; then
     echo "bench/smp.sh: no qemu-system-riscv64; running without it" >&2
     QEMU=0
 fi
 G=${COVE_GUEST_DIR:-$(guest/build.sh)} || exit 1
 . bench/lib.sh # median
-VMMS=(cove)
+VMMS=("${LABELS[@]}")
 [ $QEMU = 1 ] && VMMS+=(qemu)
 QOPT=()
 [ $QEMU = 1 ] || QOPT=(--no-qemu)
+for l in "${LABELS[@]}"; do QOPT+=(--cove "$l=${BIN[$l]}"); done
 
 now_ns() { date +%s%N; }
 # boot_ms VMM CPUS: one boot to `true` and power-off, in ms of wall time.
 boot_ms() {
     local t0
     t0=$(now_ns)
-    if [ "$1" = cove ]; then
-        timeout 300 "$COVE" run --cpus "$2" --memory 256M --kernel "$G/Image" \
+    if [ "$1" != qemu ]; then
+        timeout 300 "${BIN[$1]}" run --cpus "$2" --memory 256M --kernel "$G/Image" \
             --initrd "$G/initrd" --append 'quiet cove.exec=true' </dev/null >/dev/null 2>&1
     else
         timeout 300 qemu-system-riscv64 -M virt -m 256M -smp "$2" -nographic \
@@ -57,11 +72,13 @@ declare -A T
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq "$RUNS"); do
     for n in 1 2; do
-        out=$(bench/cpu.sh --runs 1 --only par --no-native --cpus $n --cove "$COVE" "${QOPT[@]}") ||
+        out=$(bench/cpu.sh --runs 1 --only par --no-native --cpus $n "${QOPT[@]}") ||
             { echo "bench/smp.sh: bench/cpu.sh --only par --cpus $n failed" >&2; exit 1; }
         line=$(grep '^par ' <<<"$out")
-        T[cove,par,$n]+="$(awk '{print $2}' <<<"$line") "
-        [ $QEMU = 1 ] && T[qemu,par,$n]+="$(awk '{print $3}' <<<"$line") "
+        # par's line: the workload, then the ms of each VMM in the order of VMMS
+        for k in "${!VMMS[@]}"; do
+            T[${VMMS[$k]},par,$n]+="$(awk -v f=$((k + 2)) '{print $f}' <<<"$line") "
+        done
     done
     for n in 1 4; do
         for vmm in "${VMMS[@]}"; do

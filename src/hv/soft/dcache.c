@@ -58,6 +58,7 @@ void dcache_trim(hv_vcpu *v)
 {
     dcache_flush(v);
     madvise(v->dcache, DCACHE_BYTES, MADV_DONTNEED);
+    memset(v->dcache_mapped, 0, sizeof(v->dcache_mapped));
     if (v->jit)
         jit_trim(v);
 }
@@ -161,6 +162,7 @@ struct dpage *dcache_page(hv_vcpu *v, uintptr_t host_page)
     bool keep = v->dcache_stale[i] == host_page && v->dcache_hash[i] == hash;
     v->dcache_stale[i] = 0;
     if (!keep) {
+        populate_once(v->dcache_mapped, i, p, sizeof(*p));
         memset(p->d, 0, sizeof(p->d));
         p->d[PAGE_SIZE / 2].op = OP_PAGE_END << 1;
         v->dcache_hash[i] = hash;
@@ -242,6 +244,10 @@ static uint8_t classify(uint32_t insn, int32_t *imm)
             return f7 == 0 ? OP_SRLIW : f7 == 0x20 ? OP_SRAIW : 0;
         return 0;
     case OPC_OP:
+        if ((insn & 0xfff0707f) == 0x02004033) { /* div rd, rs1, x0: Linux's cpu_relax */
+            *imm = 1;
+            return OP_PAUSE;
+        }
         row = f7_row(f7);
         return row < 0 ? 0 : op_reg[row][f3];
     case OPC_OP_32:
@@ -250,6 +256,8 @@ static uint8_t classify(uint32_t insn, int32_t *imm)
     case OPC_MISC_MEM:
         if (f3 != 0)
             return 0;
+        if (insn == 0x0100000f)
+            return OP_PAUSE;
         /* Only a store->load ordering needs a real fence on a TSO host. */
         return (insn & (1u << 24)) && (insn & (1u << 21)) ? OP_FENCE_FULL : OP_FENCE;
     case OPC_AMO:

@@ -51,6 +51,9 @@
         }                                                                                \
     } while (0)
 
+/* Spin-wait hints (OP_PAUSE) in one block after which the vCPU yields its host thread. */
+#define SPIN_YIELD 64
+
 /* Each handler must keep its own copy of the dispatch jump (one indirect branch per
  * handler predicts far better); GCC's cross-jumping would merge them into one. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -84,7 +87,7 @@ void cpu_run_block(hv_vcpu *v, int64_t budget)
         E(OP_REMW, L_REMW), E(OP_REMUW, L_REMUW),
         E(OP_FENCE, L_FENCE), E(OP_FENCE_FULL, L_FENCE_FULL), E(OP_AMO, L_AMO),
         E(OP_FP, L_FP), E(OP_FLW, L_FLW), E(OP_FLD, L_FLD), E(OP_FSW, L_FSW),
-        E(OP_FSD, L_FSD), E(OP_FCSR, L_FCSR),
+        E(OP_FSD, L_FSD), E(OP_FCSR, L_FCSR), E(OP_PAUSE, L_PAUSE),
     };
 #undef E
     uint64_t *x = v->x;
@@ -94,6 +97,7 @@ void cpu_run_block(hv_vcpu *v, int64_t budget)
     struct dinsn *dbase = NULL, *d;
     uint32_t *jents = NULL; /* the page's JIT entry table; NULL without JIT */
     int64_t n = 0;
+    unsigned spins = 0; /* spin-wait hints (OP_PAUSE) run in this block */
     v->code_dirty = false;
     goto jump_pc;
 
@@ -305,6 +309,20 @@ L_REMUW: ALU((uint32_t)RS2 ? sext32((uint32_t)RS1 % (uint32_t)RS2) : sext32(RS1)
 
 L_FENCE:
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    NEXT();
+/* A spin-wait hint. On a host with fewer free cores than vCPUs, the hart a spinning hart
+ * waits for (a lock holder, the target of an IPI it waits to see handled) may be a vCPU
+ * thread that the host descheduled: spinning on burns the slice that thread needs. After
+ * SPIN_YIELD hints in one block the block ends and the run loop yields the host thread. */
+L_PAUSE:
+    if (d->imm)
+        x[d->rd] = ~0ull;
+    if (unlikely(++spins >= SPIN_YIELD)) {
+        v->spinning = true;
+        pc = PC + LEN;
+        n++;
+        goto done_pc;
+    }
     NEXT();
 L_FENCE_FULL:
     __atomic_thread_fence(__ATOMIC_SEQ_CST);

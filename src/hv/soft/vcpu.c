@@ -292,6 +292,10 @@ int hv_vcpu_run(hv_vcpu *v, struct hv_exit *exit)
         atomic_store(&v->in_guest, 0);
         if (v->exit_ready)
             return 0;
+        if (v->spinning) { /* the guest waits for another hart: let it have the core */
+            v->spinning = false;
+            sched_yield();
+        }
     }
 }
 

@@ -93,6 +93,7 @@ static inline uint32_t rv_j(int32_t imm, uint32_t rd)
 #define WFI 0x10500073u
 #define SFENCE_VMA 0x12000073u
 #define FENCE 0x0ff0000fu
+#define PAUSE 0x0100000fu /* Zihintpause: fence w, 0 */
 #define NOP ADDI(ZERO, ZERO, 0)
 #define AMO(f5, f3, rd, rs1, rs2) rv_r((f5) << 2, rs2, rs1, f3, rd, 0x2f)
 #define LR_W(rd, rs1) AMO(0x02, 2, rd, rs1, 0)

@@ -3,6 +3,7 @@
  * MSIP IPIs), Sstc timer interrupts, LR/SC and AMOs racing on two vCPU threads.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -276,6 +277,80 @@ TEST(remote_tlb_flush_takes_effect)
     guest_fini(&g);
 }
 
+/* Spin-wait hints (pause, and Linux's cpu_relax `div rd, rs1, x0`) end the block after
+ * a few dozen and the vCPU yields its host thread: the loop still runs exactly, the div
+ * still writes -1, and nothing is retired twice or skipped. */
+TEST(spin_wait_hints_run_exactly)
+{
+    struct guest g;
+    REQUIRE(guest_init(&g, 1, false) == 0);
+    hv_vcpu *c = g.cpu[0];
+    hv_vcpu_set_reg(c, HV_REG_X(A2), 1000);
+    hv_vcpu_set_reg(c, HV_REG_X(T3), 5);
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    emit(&g, DIV(T2, T3, ZERO));
+    emit(&g, PAUSE);
+    emit(&g, ADDI(A2, A2, -1));
+    emit(&g, BNE(A2, ZERO, -12));
+    emit(&g, SD(T2, S11, 0));
+    struct hv_exit ex = run(c);
+    CHECK(ex.reason == HV_EXIT_MMIO && ex.mmio.is_write && ex.mmio.addr == MMIO_ADDR);
+    CHECK_EQ_U64(ex.mmio.data, ~0ull);
+    CHECK_EQ_U64(hv_vcpu_instret(c), 4000); /* the store retires when completed */
+    uint64_t v;
+    hv_vcpu_get_reg(c, HV_REG_X(T3), &v);
+    CHECK_EQ_U64(v, 5);
+    hv_vcpu_get_reg(c, HV_REG_X(A2), &v);
+    CHECK_EQ_U64(v, 0);
+    guest_fini(&g);
+}
+
+static void *run_pinned_thread(void *arg)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    pthread_setaffinity_np(pthread_self(), sizeof one, &one); /* best effort */
+    return run_thread(arg);
+}
+
+/* Two vCPU threads on one host core: hart 0 spins with cpu_relax on a flag that hart 1
+ * sets after a delay loop. The spinner yields, the setter runs, both finish. */
+TEST(spin_wait_on_one_host_core)
+{
+    struct guest g;
+    REQUIRE(guest_init(&g, 2, false) == 0);
+    uint64_t flag = RAM_BASE + 0x8000;
+    hv_vcpu *c0 = g.cpu[0], *c1 = g.cpu[1];
+    hv_vcpu_set_reg(c0, HV_REG_X(A0), flag);
+    hv_vcpu_set_reg(c0, HV_REG_X(S11), MMIO_ADDR);
+    emit(&g, LD(T0, A0, 0));       /* loop: */
+    emit(&g, BNE(T0, ZERO, 12));   /* -> done */
+    emit(&g, DIV(T2, T2, ZERO));
+    emit(&g, JAL(ZERO, -12));      /* -> loop */
+    emit(&g, SD(T0, S11, 0));      /* done: */
+    g.at = RAM_BASE + 0x100;
+    hv_vcpu_set_reg(c1, HV_REG_PC, RAM_BASE + 0x100);
+    hv_vcpu_set_reg(c1, HV_REG_X(A0), flag);
+    hv_vcpu_set_reg(c1, HV_REG_X(A1), 42);
+    hv_vcpu_set_reg(c1, HV_REG_X(A2), 100000);
+    hv_vcpu_set_reg(c1, HV_REG_X(S11), MMIO_ADDR + 8);
+    emit(&g, ADDI(A2, A2, -1));
+    emit(&g, BNE(A2, ZERO, -4));
+    emit(&g, SD(A1, A0, 0));
+    emit(&g, SD(A1, S11, 0));
+    struct runner r[2] = { { .c = c0 }, { .c = c1 } };
+    pthread_t t[2];
+    for (unsigned i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, run_pinned_thread, &r[i]);
+    for (unsigned i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        CHECK(r[i].err == 0 && r[i].ex.reason == HV_EXIT_MMIO);
+        CHECK_EQ_U64(r[i].ex.mmio.data, 42);
+    }
+    guest_fini(&g);
+}
+
 #define ITERATIONS 200000
 
 TEST(atomics_across_two_vcpus)
@@ -357,6 +432,8 @@ int main(void)
     RUN(sstc_timer_interrupt_in_s_mode);
     RUN(msip_ipi_wakes_other_hart);
     RUN(atomics_across_two_vcpus);
+    RUN(spin_wait_hints_run_exactly);
+    RUN(spin_wait_on_one_host_core);
     RUN(remote_tlb_flush_takes_effect);
     RUN(amo_results_and_faults);
     return test_summary();
