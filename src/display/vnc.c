@@ -255,6 +255,12 @@ static void take_guest_text(struct vnc_server *s)
         last = n;
     if (last >= 0 && s->watching)
         send_cut_text(s, text, (size_t)last);
+    if (n != -EAGAIN) {
+        /* the helper is gone: no clipboard from now on (its socket would wake us for ever) */
+        log_warn("vnc: the clipboard helper is gone; no clipboard for this VM's clients");
+        s->clipboard = NULL;
+        s->watching = false;
+    }
 }
 
 /* A client asked for another size (ExtendedDesktopSize): the guest is told, and the
@@ -507,7 +513,7 @@ void vnc_server_stop(struct vnc_server *s)
     __atomic_store_n(&s->stop, true, __ATOMIC_RELEASE);
     wake(s);
     pthread_join(s->thread, NULL);
-    if (s->watching) /* the next machine's server (a reboot) starts with no client */
+    if (s->clipboard && s->watching) /* the next machine's server (a reboot) has no client */
         clipboard_helper_watch(s->clipboard, false);
     for (unsigned i = 0; i < s->nscreens; i++) {
         rfbShutdownServer(s->screens[i], TRUE);
