@@ -141,11 +141,11 @@ static void serve(const char *vsock_path)
                 last_len = (size_t)n - 1;
                 have_last = true;
             } else if (msg[0] == MSG_WATCH && n == 2) {
-                if (msg[1] && !watching) {
+                watching = msg[1] != 0;
+                if (watching) {
                     have_last = false; /* a new client gets the guest's current text */
                     next = now_ms();
                 }
-                watching = msg[1] != 0;
             }
             continue;
         }

@@ -36,7 +36,8 @@ int clipboard_helper_start(const char *vsock_path, struct clipboard_helper **out
  * long, helper busy or gone). */
 int clipboard_helper_send(struct clipboard_helper *h, const char *text, size_t len);
 /* Starts (on) or stops reading the guest's clipboard, without blocking: 0, or -errno
- * (try again later). Starting makes the guest's current text (if any) come back first. */
+ * (try again later). on (again, for a new client) makes the guest's current text (if
+ * any) come back at once. */
 int clipboard_helper_watch(struct clipboard_helper *h, bool on);
 /* The socket to poll for the guest's texts. */
 int clipboard_helper_fd(const struct clipboard_helper *h);

@@ -73,7 +73,8 @@ struct vnc_server {
 
     int last_buttons; /* server thread only */
     struct clipboard_helper *clipboard;
-    bool watching; /* the clipboard helper reads the guest's clipboard (server thread only) */
+    unsigned ready_clients; /* past the handshake, as last told to the clipboard helper
+                               (server thread only; 0: the helper does not read) */
 };
 
 /* --- the GPU's side ---------------------------------------------------------------------- */
@@ -196,20 +197,25 @@ static void on_cut_text_utf8(char *str, int len, rfbClientPtr cl)
 
 /* --- the guest's clipboard to the clients ---------------------------------------------------- */
 
-/* The helper reads the guest's clipboard while some client is connected, and only then. */
+/* The helper reads the guest's clipboard while some client is connected (past the
+ * handshake), and only then; each client that comes makes it send the current text again,
+ * for that client's sake. */
 static void watch_clipboard(struct vnc_server *s)
 {
     if (!s->clipboard)
         return;
-    bool any = false;
-    for (unsigned i = 0; i < s->nscreens && !any; i++) {
+    unsigned ready = 0;
+    for (unsigned i = 0; i < s->nscreens; i++) {
         rfbClientIteratorPtr it = rfbGetClientIterator(s->screens[i]);
-        any = rfbClientIteratorNext(it) != NULL;
+        for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));)
+            ready += cl->state == RFB_NORMAL;
         rfbReleaseClientIterator(it);
     }
     /* a full socket (the helper busy): told at the next round */
-    if (any != s->watching && clipboard_helper_watch(s->clipboard, any) == 0)
-        s->watching = any;
+    if ((ready > s->ready_clients || (!ready && s->ready_clients)) &&
+        clipboard_helper_watch(s->clipboard, ready > 0) < 0)
+        return;
+    s->ready_clients = ready;
 }
 
 /* To every client of every screen. libvncserver's rfbSendServerCutTextUTF8 serves only a
@@ -253,13 +259,13 @@ static void take_guest_text(struct vnc_server *s)
     ssize_t n, last = -1;
     while ((n = clipboard_helper_recv(s->clipboard, text, sizeof text)) >= 0)
         last = n;
-    if (last >= 0 && s->watching)
+    if (last >= 0 && s->ready_clients)
         send_cut_text(s, text, (size_t)last);
     if (n != -EAGAIN) {
         /* the helper is gone: no clipboard from now on (its socket would wake us for ever) */
         log_warn("vnc: the clipboard helper is gone; no clipboard for this VM's clients");
         s->clipboard = NULL;
-        s->watching = false;
+        s->ready_clients = 0;
     }
 }
 
@@ -513,7 +519,7 @@ void vnc_server_stop(struct vnc_server *s)
     __atomic_store_n(&s->stop, true, __ATOMIC_RELEASE);
     wake(s);
     pthread_join(s->thread, NULL);
-    if (s->clipboard && s->watching) /* the next machine's server (a reboot) has no client */
+    if (s->clipboard && s->ready_clients) /* the next machine's server (a reboot) has none */
         clipboard_helper_watch(s->clipboard, false);
     for (unsigned i = 0; i < s->nscreens; i++) {
         rfbShutdownServer(s->screens[i], TRUE);
