@@ -197,9 +197,10 @@ static void on_cut_text_utf8(char *str, int len, rfbClientPtr cl)
 
 /* --- the guest's clipboard to the clients ---------------------------------------------------- */
 
-/* The helper reads the guest's clipboard while some client is connected (past the
- * handshake), and only then; each client that comes makes it send the current text again,
- * for that client's sake. */
+/* The helper reads the guest's clipboard while some client is connected, and only then;
+ * each client that comes makes it send the current text again, for that client's sake.
+ * A client counts once it has sent its encodings (SetEncodings: by then the server knows
+ * whether it takes the extended clipboard). */
 static void watch_clipboard(struct vnc_server *s)
 {
     if (!s->clipboard)
@@ -208,7 +209,7 @@ static void watch_clipboard(struct vnc_server *s)
     for (unsigned i = 0; i < s->nscreens; i++) {
         rfbClientIteratorPtr it = rfbGetClientIterator(s->screens[i]);
         for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));)
-            ready += cl->state == RFB_NORMAL;
+            ready += cl->state == RFB_NORMAL && cl->preferredEncoding != -1;
         rfbReleaseClientIterator(it);
     }
     /* a full socket (the helper busy): told at the next round */
