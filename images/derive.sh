@@ -6,14 +6,15 @@
 #
 #   images/derive.sh [--update] [--suite SUITE] NAME
 #
-# A derived image: the base is built (or found) by images/build.sh; a VM of it is created and
-# booted in cove with NAT (COVE_HOME in the work directory, the build's own SSH key and user),
-# the template's `packages` are installed with apt-get through the agent, images/NAME/setup.sh
-# runs as root (it removes the build's user, cloud-init's state, SSH host keys, machine-id),
-# the VM stops cleanly and its disk is flattened (`cove disk convert --to raw`) into the
-# image's disk.img; kernel and initrd are the base's. Keyed by the template, this script,
-# images/NAME/ and the base's key, so a new base makes a new derived image. Needs what `cove
-# run` needs (no root beyond the base's build).
+# A derived image: the base is built (or found) by images/build.sh; a copy of its disk is
+# grown to the template's disk_size, its root file system mounted (a loop device) and, in a
+# chroot on it (riscv64 programs through qemu-user's binfmt, as images/build.sh's mmdebstrap
+# runs them), the template's `packages` are installed with apt-get and images/NAME/setup.sh
+# runs as root. Nothing boots: the base's first boot (cloud-init) and apt under the soft CPU
+# took most of an hour. The disk keeps the base's partitions and UUIDs (GRUB finds the root
+# as in the base); kernel and initrd are the disk's own. Keyed by the template, this script,
+# images/NAME/ and the base's key, so a new base makes a new derived image. Needs root and
+# binfmt for riscv64, as the base's build does.
 set -euo pipefail
 main() {
 
@@ -56,7 +57,7 @@ while IFS= read -r line || [ -n "$line" ]; do
     key=$(trim "${line%%=*}")
     T[$key]=$(trim "${line#*=}")
 done <"$TEMPLATE"
-for k in base packages disk_size memory cpus boot_timeout install_timeout; do
+for k in base packages disk_size install_timeout; do
     [ -n "${T[$k]:-}" ] || die "$TEMPLATE: no '$k'"
 done
 BASE=${T[base]}
@@ -65,9 +66,10 @@ case $BASE in *[!a-z0-9-]* | "" | -*) die "$TEMPLATE: '$BASE' is not a template 
 grep -q '^base[[:space:]]*=' "$IMAGES/$BASE.conf" 2>/dev/null &&
     die "$TEMPLATE: the base '$BASE' is derived itself; derive from a distribution template"
 [ -x "$IMAGES/$NAME/setup.sh" ] || die "no $IMAGES/$NAME/setup.sh"
-
-COVE=${COVE:-$SRC/build/cove}
-[ -x "$COVE" ] || COVE=$(command -v cove) || die "no cove to boot the base with"
+case ${T[disk_size]} in
+[1-9]*[0-9][MG] | [1-9][MG]) ;;
+*) die "$TEMPLATE: disk_size '${T[disk_size]}' must be a number of M or G" ;;
+esac
 
 # --- the base, built first when missing ---------------------------------------------------------
 sargs=()
@@ -76,7 +78,9 @@ say "the base image '$BASE'"
 BASE_DIR=$("$IMAGES/build.sh" "${sargs[@]}" "$BASE") || die "building the base image '$BASE' failed"
 BASE_KEY=$(sed -n 's/^ *"key": "\([0-9a-f]*\)".*/\1/p' "$BASE_DIR/image.json")
 suite=$(sed -n 's/^ *"suite": "\([a-z0-9.-]*\)".*/\1/p' "$BASE_DIR/image.json")
-[ -n "$BASE_KEY" ] && [ -n "$suite" ] || die "$BASE_DIR/image.json has no key or suite"
+KVER=$(sed -n 's/^ *"kernel": "\([^"]*\)".*/\1/p' "$BASE_DIR/image.json")
+[ -n "$BASE_KEY" ] && [ -n "$suite" ] && [ -n "$KVER" ] ||
+    die "$BASE_DIR/image.json has no key, suite or kernel"
 
 STORE=$(dirname "$BASE_DIR")
 OUT=$STORE/$NAME-$suite
@@ -92,6 +96,28 @@ if fresh; then
     echo "$OUT"
     exit 0
 fi
+
+# --- what the build needs ---------------------------------------------------------------------
+[ "$(id -u)" = 0 ] || die "building a derived image needs root (a loop device, chroot); run it with sudo"
+for t in losetup sfdisk e2fsck resize2fs chroot flock; do
+    command -v $t >/dev/null || die "'$t' not found (run scripts/install-deps.sh)"
+done
+if ! [ -e /proc/sys/fs/binfmt_misc/qemu-riscv64 ]; then
+    [ -e /proc/sys/fs/binfmt_misc/register ] ||
+        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+    update-binfmts --enable qemu-riscv64 2>/dev/null || true
+    [ -e /proc/sys/fs/binfmt_misc/qemu-riscv64 ] ||
+        die "riscv64 programs cannot run here: install qemu-user-static and binfmt-support (scripts/install-deps.sh)"
+fi
+
+# The mounts below live in a mount namespace of the build's own: a process that makes a
+# namespace of its own meanwhile (a VM's jail, its helpers: docs/SECURITY.md) would keep a
+# copy of them, and so the file system mounted, past the build's unmount.
+if [ -z "${COVE_DERIVE_NS:-}" ]; then
+    command -v unshare >/dev/null || die "'unshare' not found (util-linux)"
+    COVE_DERIVE_NS=1 exec unshare --mount --propagation private "$IMAGES/derive.sh" "${args[@]}"
+fi
+
 exec 9>"$STORE/.lock-$NAME-$suite"
 flock 9
 if fresh; then
@@ -102,16 +128,34 @@ fi
 WORK=$STORE/.tmp-$$-$NAME-$suite
 LOG=$STORE/.failed-$NAME-$suite.log
 BLOG=$WORK/build.log
-runner=""
+ROOT=$WORK/root
+loop=""
+# Every mount below DIR, deepest first; then 0 only when none is left.
+unmount_under() {
+    local m
+    for m in $(awk -v p="$1/" 'index($2, p) == 1 { print $2 }' /proc/mounts | sort -r); do
+        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+    done
+    ! awk -v p="$1/" 'index($2, p) == 1 { found = 1 } END { exit !found }' /proc/mounts
+}
+release() {
+    local ok=0
+    if [ -d "$ROOT" ]; then
+        unmount_under "$ROOT" || ok=1
+        if mountpoint -q "$ROOT"; then umount "$ROOT" 2>/dev/null || umount -l "$ROOT" || ok=1; fi
+    fi
+    [ -z "$loop" ] || { losetup -d "$loop" 2>/dev/null || ok=1; loop=""; }
+    return $ok
+}
 cleanup() {
     local rc=$?
-    if [ -n "$runner" ]; then
-        COVE_HOME=$WORK/home timeout 120 "$COVE" stop b >/dev/null 2>&1 || kill "$runner" 2>/dev/null
-        wait "$runner" 2>/dev/null || true
-    fi
     if [ -d "$WORK" ]; then
         [ -f "$BLOG" ] && cp "$BLOG" "$LOG"
-        rm -rf "${WORK:?}"
+        if release; then
+            rm -rf "${WORK:?}"
+        else
+            say "left $WORK: something is still mounted below it"
+        fi
         [ $rc = 0 ] || say "failed; the log is $LOG"
     fi
 }
@@ -119,48 +163,70 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 rm -f "$LOG"
-mkdir -p "$WORK/out" "$WORK/ssh"
+mkdir -p "$WORK/out" "$ROOT"
 inputs >"$WORK/inputs"
 step() { say "$*"; echo "=== $*" >>"$BLOG"; }
-export COVE_HOME=$WORK/home COVE_IMAGES=$STORE
-vm() { "$COVE" "$@" >>"$BLOG" 2>&1; }
+log() { "$@" >>"$BLOG" 2>&1; }
 
-step "[1/4] booting the base '$BASE' ($suite) with NAT"
-ssh-keygen -q -t ed25519 -N '' -C cove-image-build -f "$WORK/ssh/key" >>"$BLOG" 2>&1 ||
-    die "ssh-keygen failed"
-vm create b --from "$BASE:$suite" --user cove-build --ssh-key "$WORK/ssh/key.pub" \
-    --disk-size "${T[disk_size]}" --memory "${T[memory]}" --cpus "${T[cpus]}" ||
-    die "cove create failed (log: $LOG)"
-"$COVE" run b --no-console </dev/null >>"$BLOG" 2>&1 &
-runner=$!
-end=$((SECONDS + ${T[boot_timeout]}))
-until "$COVE" exec b --timeout 10 -- true >>"$BLOG" 2>&1; do
-    kill -0 "$runner" 2>/dev/null || die "the base VM stopped while it booted (log: $LOG)"
-    [ $SECONDS -lt $end ] || die "the base VM did not answer within ${T[boot_timeout]} s (log: $LOG)"
-    sleep 5
-done
-# cloud-init's first boot done (its user, apt sources); a degraded status (2) is no failure
-"$COVE" exec b --exec-timeout "${T[boot_timeout]}" -- cloud-init status --wait >>"$BLOG" 2>&1 ||
-    [ $? = 2 ] || die "cloud-init failed in the base VM (log: $LOG)"
+step "[1/4] the base's disk, grown to ${T[disk_size]}, its root mounted"
+DISK=$WORK/out/disk.img
+cp --sparse=always "$BASE_DIR/disk.img" "$DISK"
+chmod 0600 "$DISK"
+[ "$(stat -c %s "$DISK")" -le "$(numfmt --from=iec "${T[disk_size]}")" ] ||
+    die "$TEMPLATE: disk_size ${T[disk_size]} is smaller than the base's disk"
+truncate -s "${T[disk_size]}" "$DISK"
+# the backup GPT to the new end, the root (the last partition) over all that follows it
+log sfdisk --relocate gpt-bak-std "$DISK" || die "sfdisk failed (log: $LOG)"
+echo ", +" | log sfdisk -q --no-reread --no-tell-kernel -N 2 "$DISK" || die "sfdisk failed (log: $LOG)"
+start="" size=""
+read -r start size < <(sfdisk -d "$DISK" | sed -n 's/^[^ ]*2 : start= *\([0-9]*\), size= *\([0-9]*\),.*/\1 \2/p') || true
+[ -n "$start" ] && [ -n "$size" ] || die "the base's disk has no second partition (log: $LOG)"
+loop=$(losetup --find --show --offset $((start * 512)) --sizelimit $((size * 512)) "$DISK") ||
+    die "no loop device for the root file system (losetup failed)"
+log e2fsck -fy "$loop" || [ $? -le 1 ] || die "e2fsck of the base's root failed (log: $LOG)"
+log resize2fs "$loop" || die "resize2fs failed (log: $LOG)"
+mount "$loop" "$ROOT" || die "cannot mount the root file system"
+mount -t proc proc "$ROOT/proc"
+mount -t sysfs sysfs "$ROOT/sys"
+mount --rbind /dev "$ROOT/dev"
+mount --make-rslave "$ROOT/dev"
+# /run and /tmp as on a booted system; name resolution through the host's
+mount -t tmpfs -o mode=0755 tmpfs "$ROOT/run"
+mount -t tmpfs -o mode=1777 tmpfs "$ROOT/tmp"
+resolv=$(readlink "$ROOT/etc/resolv.conf" || true)
+case $resolv in
+*/run/*) mkdir -p "$(dirname "$ROOT/run/${resolv#*/run/}")" &&
+         cp -L /etc/resolv.conf "$ROOT/run/${resolv#*/run/}" ;;
+"") cp "$ROOT/etc/resolv.conf" "$WORK/resolv.conf" 2>/dev/null || :
+    cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf" ;;
+*) die "the base's /etc/resolv.conf points to $resolv, not into /run" ;;
+esac
+# no service starts in the chroot
+printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
+chmod 0755 "$ROOT/usr/sbin/policy-rc.d"
+in_root() { log env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive chroot "$ROOT" "$@"; }
 
-step "[2/4] installing $(echo ${T[packages]} | wc -w) packages and their dependencies with apt"
-vm exec b --exec-timeout "${T[install_timeout]}" -e DEBIAN_FRONTEND=noninteractive -- \
-    sh -c "apt-get update && apt-get install -y --no-install-recommends ${T[packages]}" ||
+step "[2/4] installing $(echo ${T[packages]} | wc -w) packages and their dependencies with apt (in a chroot)"
+timeout "${T[install_timeout]}" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 \
+    DEBIAN_FRONTEND=noninteractive chroot "$ROOT" sh -c \
+    "apt-get update && apt-get install -y --no-install-recommends ${T[packages]}" >>"$BLOG" 2>&1 ||
     die "apt-get install failed: $(grep -E '^E: ' "$BLOG" | head -n 1) (log: $LOG)"
 
-step "[3/4] images/$NAME/setup.sh, then a clean stop"
-vm cp "$IMAGES/$NAME/setup.sh" b:/root/cove-setup.sh || die "cove cp failed (log: $LOG)"
-vm exec b --exec-timeout 600 -- sh /root/cove-setup.sh cove-build ||
-    die "images/$NAME/setup.sh failed (log: $LOG)"
-vm stop b || die "cove stop failed (log: $LOG)"
-wait "$runner" || true
-runner=""
+step "[3/4] images/$NAME/setup.sh"
+install -m 0700 "$IMAGES/$NAME/setup.sh" "$ROOT/root/cove-setup.sh"
+in_root /root/cove-setup.sh || die "images/$NAME/setup.sh failed (log: $LOG)"
+rm -f "$ROOT/usr/sbin/policy-rc.d" "$ROOT/root/cove-setup.sh"
+[ ! -f "$WORK/resolv.conf" ] || cp "$WORK/resolv.conf" "$ROOT/etc/resolv.conf"
+cp "$ROOT/boot/vmlinux-$KVER" "$WORK/out/kernel" 2>/dev/null ||
+    cp "$ROOT/boot/vmlinuz-$KVER" "$WORK/out/kernel" || die "no kernel $KVER in the image"
+cp "$ROOT/boot/initrd.img-$KVER" "$WORK/out/initrd" || die "no initrd of $KVER in the image"
+unmount_under "$ROOT" && umount "$ROOT" || die "cannot unmount the image's root file system"
+log e2fsck -fy "$loop" || [ $? -le 1 ] || die "e2fsck of the new root failed (log: $LOG)"
+losetup -d "$loop" || die "cannot detach $loop"
+loop=""
 
-step "[4/4] the disk, flattened"
-vm disk convert "$COVE_HOME/vms/b/disk.img" "$WORK/out/disk.img" --to raw ||
-    die "cove disk convert failed (log: $LOG)"
-cp "$BASE_DIR/kernel" "$BASE_DIR/initrd" "$WORK/out/"
-disk_bytes=$(stat -c %s "$WORK/out/disk.img")
+step "[4/4] done"
+disk_bytes=$(stat -c %s "$DISK")
 sed -e "s/^\( *\"name\": \)\"[^\"]*\"/\1\"$NAME\"/" \
     -e "s/^\( *\"key\": \)\"[^\"]*\"/\1\"$KEY\"/" \
     -e "s/^\( *\"built\": \)\"[^\"]*\"/\1\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"/" \
@@ -168,9 +234,10 @@ sed -e "s/^\( *\"name\": \)\"[^\"]*\"/\1\"$NAME\"/" \
     "$BASE_DIR/image.json" >"$WORK/out/image.json"
 cp "$WORK/inputs" "$WORK/out/inputs"
 cp "$BLOG" "$WORK/out/build.log"
-chmod 0400 "$WORK/out/disk.img"
+chmod 0400 "$DISK"
 [ -e "$OUT" ] && mv "$OUT" "$WORK/old"
 mv "$WORK/out" "$OUT"
+sync -f "$STORE" 2>/dev/null || true
 echo "$OUT"
 }
 main "$@"

@@ -1,10 +1,11 @@
 #!/bin/sh
-# Run as root in the booted base image by images/derive.sh, after the template's packages:
-# the display logs in by itself, then the build's traces go (its user, cloud-init's state,
-# SSH host keys, machine-id, apt's lists and archives) so every VM's first boot is its own.
-#   setup.sh BUILD_USER
+# Run as root by images/derive.sh in a chroot on the base image's root file system, after the
+# template's packages: the display logs in by itself, then the build's traces go (a build
+# user if one is named, cloud-init's state, SSH host keys, machine-id, apt's lists and
+# archives) so every VM's first boot is its own.
+#   setup.sh [BUILD_USER]
 set -eu
-build_user=$1
+build_user=${1:-}
 
 # --- the display: tty1 logs in the first user (uid 1000: the VM's cloud-init user), whose
 # login shell on tty1 starts X (startx: Xorg's modesetting driver on virtio-gpu's DRM
@@ -53,7 +54,7 @@ SH
 chmod 0755 /usr/local/bin/cove-clipboard
 
 # --- the build's traces
-userdel -r "$build_user" 2>/dev/null || true
+[ -z "$build_user" ] || userdel -r "$build_user" 2>/dev/null || true
 rm -f "/etc/sudoers.d/90-cloud-init-users"
 apt-get clean
 rm -rf /var/lib/apt/lists/*

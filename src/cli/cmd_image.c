@@ -44,8 +44,9 @@ static int split_ref(char *ref, const char **name, const char **suite)
 
 int cli_image_build(const char *name, const char *suite, bool update, char *dir, size_t n)
 {
-    /* images/derive.sh: a template with a base is derived from it by booting the base in
-     * this cove (COVE); any other goes on to images/build.sh. */
+    /* images/derive.sh: a template with a base is derived from it (apt in a chroot on a
+     * copy of the base's disk); any other goes on to images/build.sh. COVE: this cove, for
+     * builders that run it. */
     char builder[4096], self[4096];
     if (cli_data_path("images/derive.sh", builder, sizeof builder) < 0)
         return -1;

@@ -2,7 +2,10 @@
  * The VM's screen over VNC (libvncserver): the virtio-gpu scanout as the framebuffer, key
  * events to the virtio-input keyboard, pointer events (absolute) and the wheel to the tablet;
  * the relative mouse gets nothing from VNC (docs/DISPLAY.md); a client's cut text to the
- * guest's clipboard through the clipboard helper (clipboard.h).
+ * guest's clipboard through the clipboard helper (clipboard.h), and, while a client is
+ * connected, the guest's clipboard to the clients (the helper reads it): ServerCutText in
+ * Latin-1, or UTF-8 when every client of a screen takes the extended clipboard
+ * (send_cut_text says why not otherwise).
  *
  * Two RFB screens share one framebuffer: one served on a Unix socket (mode 0600, its owner
  * only, no password: the socket's permissions are the access control) whose connections
@@ -31,6 +34,7 @@
 #include "devices/virtio/virtio_devices.h"
 #include "display/clipboard.h"
 #include "display/keymap.h"
+#include "display/latin1.h"
 #include "display/vnc.h"
 #include "util/log.h"
 #include "util/usock.h"
@@ -69,6 +73,8 @@ struct vnc_server {
 
     int last_buttons; /* server thread only */
     struct clipboard_helper *clipboard;
+    unsigned ready_clients; /* past the handshake, as last told to the clipboard helper
+                               (server thread only; 0: the helper does not read) */
 };
 
 /* --- the GPU's side ---------------------------------------------------------------------- */
@@ -169,18 +175,99 @@ static void on_cut_text(char *str, int len, rfbClientPtr cl)
     if (!s->clipboard || len < 0 || len > CLIPBOARD_TEXT_MAX / 2)
         return;
     static char utf8[CLIPBOARD_TEXT_MAX]; /* the server thread's */
-    size_t n = 0;
-    for (int i = 0; i < len; i++) {
-        uint8_t c = (uint8_t)str[i];
-        if (c < 0x80) {
-            utf8[n++] = (char)c;
-        } else {
-            utf8[n++] = (char)(0xc0 | c >> 6);
-            utf8[n++] = (char)(0x80 | (c & 0x3f));
-        }
-    }
+    size_t n = latin1_to_utf8(str, (size_t)len, utf8);
     if (clipboard_helper_send(s->clipboard, utf8, n) < 0)
         log_debug("vnc: a cut text of %d bytes was dropped (the clipboard helper is busy)", len);
+}
+
+/* The same from a client of the extended clipboard: UTF-8 (checked), its final NUL off. */
+static void on_cut_text_utf8(char *str, int len, rfbClientPtr cl)
+{
+    struct vnc_server *s = cl->screen->screenData;
+    if (!s->clipboard || len < 0 || len > CLIPBOARD_TEXT_MAX)
+        return;
+    while (len > 0 && !str[len - 1])
+        len--;
+    static char utf8[3 * CLIPBOARD_TEXT_MAX]; /* the server thread's */
+    size_t n = utf8_sanitize(str, (size_t)len, utf8);
+    if (n > CLIPBOARD_TEXT_MAX || clipboard_helper_send(s->clipboard, utf8, n) < 0)
+        log_debug("vnc: a cut text of %d bytes was dropped (too long, or the clipboard "
+                  "helper is busy)", len);
+}
+
+/* --- the guest's clipboard to the clients ---------------------------------------------------- */
+
+/* The helper reads the guest's clipboard while some client is connected, and only then;
+ * each client that comes makes it send the current text again, for that client's sake.
+ * A client counts once it has sent its encodings (SetEncodings: by then the server knows
+ * whether it takes the extended clipboard). */
+static void watch_clipboard(struct vnc_server *s)
+{
+    if (!s->clipboard)
+        return;
+    unsigned ready = 0;
+    for (unsigned i = 0; i < s->nscreens; i++) {
+        rfbClientIteratorPtr it = rfbGetClientIterator(s->screens[i]);
+        for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));)
+            ready += cl->state == RFB_NORMAL && cl->preferredEncoding != -1;
+        rfbReleaseClientIterator(it);
+    }
+    /* a full socket (the helper busy): told at the next round */
+    if ((ready > s->ready_clients || (!ready && s->ready_clients)) &&
+        clipboard_helper_watch(s->clipboard, ready > 0) < 0)
+        return;
+    s->ready_clients = ready;
+}
+
+/* To every client of every screen. libvncserver's rfbSendServerCutTextUTF8 serves only a
+ * screen whose clients all take the extended clipboard: for any other client it would
+ * keep the client's send lock (without a Latin-1 fallback) or write a header of the UTF-8
+ * length before the Latin-1 text (with one). Other screens get the classic message, in
+ * Latin-1, written here. */
+static void send_cut_text(struct vnc_server *s, const char *text, size_t len)
+{
+    static char utf8[3 * CLIPBOARD_TEXT_MAX], latin1[CLIPBOARD_TEXT_MAX];
+    size_t un = utf8_sanitize(text, len, utf8), ln = utf8_to_latin1(text, len, latin1);
+    for (unsigned i = 0; i < s->nscreens; i++) {
+        bool all_ext = true;
+        rfbClientIteratorPtr it = rfbGetClientIterator(s->screens[i]);
+        for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));)
+            all_ext = all_ext && cl->enableExtendedClipboard;
+        rfbReleaseClientIterator(it);
+        if (all_ext) {
+            rfbSendServerCutTextUTF8(s->screens[i], utf8, (int)un, NULL, 0);
+            continue;
+        }
+        it = rfbGetClientIterator(s->screens[i]);
+        for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));) {
+            if (cl->state != RFB_NORMAL)
+                continue;
+            rfbServerCutTextMsg m = {.type = rfbServerCutText, .length = htonl((uint32_t)ln)};
+            pthread_mutex_lock(&cl->sendMutex);
+            if (rfbWriteExact(cl, (char *)&m, sz_rfbServerCutTextMsg) < 0 ||
+                rfbWriteExact(cl, latin1, (int)ln) < 0)
+                rfbCloseClient(cl);
+            pthread_mutex_unlock(&cl->sendMutex);
+        }
+        rfbReleaseClientIterator(it);
+    }
+}
+
+/* The guest's newest text, if the helper has one. */
+static void take_guest_text(struct vnc_server *s)
+{
+    static char text[CLIPBOARD_TEXT_MAX];
+    ssize_t n, last = -1;
+    while ((n = clipboard_helper_recv(s->clipboard, text, sizeof text)) >= 0)
+        last = n;
+    if (last >= 0 && s->ready_clients)
+        send_cut_text(s, text, (size_t)last);
+    if (n != -EAGAIN) {
+        /* the helper is gone: no clipboard from now on (its socket would wake us for ever) */
+        log_warn("vnc: the clipboard helper is gone; no clipboard for this VM's clients");
+        s->clipboard = NULL;
+        s->ready_clients = 0;
+    }
 }
 
 /* A client asked for another size (ExtendedDesktopSize): the guest is told, and the
@@ -254,6 +341,9 @@ static void wait_for_work(struct vnc_server *s)
     nfds_t n = 0;
     pfd[n++] = (struct pollfd){.fd = s->wake_fd, .events = POLLIN};
     pfd[n++] = (struct pollfd){.fd = s->unix_fd, .events = POLLIN};
+    nfds_t clip = n;
+    if (s->clipboard)
+        pfd[n++] = (struct pollfd){.fd = clipboard_helper_fd(s->clipboard), .events = POLLIN};
     for (unsigned i = 0; i < s->nscreens; i++) {
         rfbScreenInfoPtr scr = s->screens[i];
         if (scr->listenSock != RFB_INVALID_SOCKET && n < MAX_FDS)
@@ -268,12 +358,16 @@ static void wait_for_work(struct vnc_server *s)
     }
     /* past MAX_FDS sockets, the ones left out are served within IDLE_MS / 10 */
     int timeout = n == MAX_FDS ? IDLE_MS / 10 : IDLE_MS;
-    if (poll(pfd, n, timeout) > 0 && (pfd[0].revents & POLLIN)) {
+    if (poll(pfd, n, timeout) <= 0)
+        return;
+    if (pfd[0].revents & POLLIN) {
         uint64_t v;
         if (read(s->wake_fd, &v, sizeof v) < 0) {
             /* nothing was there after all */
         }
     }
+    if (s->clipboard && pfd[clip].revents)
+        take_guest_text(s);
 }
 
 static void *serve(void *opaque)
@@ -293,6 +387,7 @@ static void *serve(void *opaque)
         accept_unix(s);
         for (unsigned i = 0; i < s->nscreens; i++)
             rfbProcessEvents(s->screens[i], 0);
+        watch_clipboard(s);
         wait_for_work(s);
     }
     return NULL;
@@ -316,6 +411,7 @@ static rfbScreenInfoPtr new_screen(struct vnc_server *s, uint32_t w, uint32_t h)
     scr->ptrAddEvent = on_pointer;
     scr->setDesktopSizeHook = on_desktop_size;
     scr->setXCutText = on_cut_text;
+    scr->setXCutTextUTF8 = on_cut_text_utf8;
     scr->handleEventsEagerly = TRUE;
     scr->deferUpdateTime = 0; /* the thread sleeps right after: a deferred update would wait */
     return scr;
@@ -424,6 +520,8 @@ void vnc_server_stop(struct vnc_server *s)
     __atomic_store_n(&s->stop, true, __ATOMIC_RELEASE);
     wake(s);
     pthread_join(s->thread, NULL);
+    if (s->clipboard && s->ready_clients) /* the next machine's server (a reboot) has none */
+        clipboard_helper_watch(s->clipboard, false);
     for (unsigned i = 0; i < s->nscreens; i++) {
         rfbShutdownServer(s->screens[i], TRUE);
         rfbScreenCleanup(s->screens[i]);

@@ -12,14 +12,14 @@ cd "$(dirname "$0")/../.."
 SECONDS_EACH=${1:-20}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(virtq blk mmio net vsock http fwd_syn egress agent agent_ports vhost_user config balloon disk_spec oci nvme state netsvc gpu web)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(virtq blk mmio net vsock http fwd_syn egress agent agent_ports vhost_user config balloon disk_spec oci nvme state netsvc gpu web cuttext)
 OUT=${FUZZ_BUILD:-build-fuzz}
 CC=${FUZZ_CC:-clang}
 mkdir -p "$OUT"
 
 LIB_SRCS=(src/devices/*.c src/devices/virtio/*.c src/devices/nvme/*.c src/devices/pci/*.c src/backends/*.c src/disk/*.c src/util/log.c src/util/error.c
           src/util/fdio.c src/util/usock.c src/util/confined.c src/util/crc32c.c src/util/state_format.c src/vm/http.c
-          src/agent/agent_frame.c src/store/config.c src/store/share_spec.c src/display/ws.c src/display/web_route.c
+          src/agent/agent_frame.c src/store/config.c src/store/share_spec.c src/display/ws.c src/display/web_route.c src/display/latin1.c
           src/oci/manifest.c src/oci/digest.c src/util/size.c src/util/ratelimit.c)
 COMMON=(-std=gnu11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc -Wall -Wextra -Werror
         -Wno-unused-parameter -fno-sanitize-recover=undefined -fno-omit-frame-pointer -pthread)

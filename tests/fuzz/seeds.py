@@ -422,3 +422,12 @@ for name, req, frames in (
         ("no-token", b"GET /../etc/passwd HTTP/1.1\r\n\r\n", ws_frame(1, b"x")),
 ):
     save("web", name, struct.pack("<H", len(req)) + req + frames)
+
+
+# cuttext: any bytes, as the guest's clipboard or a client's cut text
+for name, text in (
+        ("ascii", b"hello from the guest\n"),
+        ("utf8", "café € grüße 😀".encode()),
+        ("malformed", b"\xc3(\xc0\xaf\xe0\x80\xaf\xed\xa0\x80\xf4\x90\x80\x80\xff\xe2\x82"),
+):
+    save("cuttext", name, text)

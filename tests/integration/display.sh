@@ -102,7 +102,8 @@ echo "ok: cove clipboard on a VM without a desktop: $(cat "$TMP/clip")"
 # The host side of the clipboard end to end: cove clipboard and a VNC client's cut text
 # reach the guest's `cove-clipboard` through the agent. The default guest has no X, so a
 # stand-in keeps the text in a file (the desktop image's is xclip: images/desktop/setup.sh).
-printf '#!/bin/sh\ncase $1 in get) cat /tmp/clip ;; set) cat >/tmp/clip ;; *) exit 2 ;; esac\n' |
+# Each `get` leaves a line in /tmp/gets (the VNC server's reads of the guest's clipboard).
+printf '#!/bin/sh\ncase $1 in get) echo >>/tmp/gets; cat /tmp/clip ;; set) cat >/tmp/clip ;; *) exit 2 ;; esac\n' |
     timeout 60 "$COVE" exec -i dv -- sh -c 'cat >/usr/bin/cove-clipboard && chmod 755 /usr/bin/cove-clipboard' ||
     fail "could not install the stand-in cove-clipboard"
 printf 'caf\xc3\xa9 from the host' | "$COVE" clipboard dv set || fail "cove clipboard set"
@@ -117,6 +118,22 @@ for _ in $(seq 60); do
 done
 [ "$(gx cat /tmp/clip)" = "naïve from VNC" ] || fail "a VNC client's cut text did not reach the guest: $(gx cat /tmp/clip)"
 echo "ok: cove clipboard set/get and a VNC client's cut text (Latin-1, as UTF-8) reach the guest's cove-clipboard"
+# The other way: while a client is connected, the guest's clipboard is read (every second)
+# and sent to it (ServerCutText, Latin-1: a character past U+00FF becomes '?'); a client
+# gets the current text when it connects; with no client nothing reads it.
+gets() { gx sh -c 'cat /tmp/gets 2>/dev/null | wc -l'; }
+sleep 2; g0=$(gets); sleep 3; g1=$(gets) # (after a read the last client may have begun)
+[ "$g0" = "$g1" ] || fail "the guest's clipboard was read with no VNC client connected ($g0 -> $g1 reads)"
+VNC_CHECK_CUT_WAIT=60 "$VNC_CHECK" "$SOCK" servercut "$(printf 'na\xefve from VNC')" \
+    servercut "$(printf 'gr\xfc\xdfe ? from the guest')" >"$TMP/scut" 2>&1 &
+cutpid=$!
+wait_for "$TMP/scut" '^servercut ok$' $cutpid
+printf 'gr\xc3\xbc\xc3\x9fe \xe2\x82\xac from the guest' | timeout 60 "$COVE" exec -i dv -- sh -c 'cat >/tmp/clip' ||
+    fail "could not change the guest's clipboard"
+wait $cutpid || { cat "$TMP/scut"; fail "the guest's clipboard did not reach the VNC client"; }
+[ "$(grep -c '^servercut ok$' "$TMP/scut")" = 2 ] || { cat "$TMP/scut"; fail "servercut"; }
+[ "$(gets)" -gt "$g1" ] || fail "no read of the guest's clipboard while a client was connected"
+echo "ok: the guest's clipboard reaches a VNC client (on connecting, then its change; UTF-8 as Latin-1), read only while a client is connected"
 
 # --- the TCP port and its password --------------------------------------------------------
 PW_FILE=$COVE_HOME/vms/dv/vnc-password

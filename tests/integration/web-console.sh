@@ -4,7 +4,8 @@
 # headless Chromium opens noVNC (Debian's novnc) from the printed URL's server and its
 # screenshot shows the pattern pixel for pixel (tests/tools/screen-pattern.py, over Chromium's DevTools); the serial
 # console page's WebSocket carries the console; a wrong or missing token gets 403 and no
-# page; a WebSocket of a wrong origin is refused; the server ends when the VM stops.
+# page; a WebSocket of a wrong origin is refused; the server ends when the VM stops; the
+# guest's clipboard (a stand-in cove-clipboard) reaches noVNC as UTF-8 (extended clipboard).
 . "$(dirname "$0")/lib.sh"
 need_guest
 NOVNC=${COVE_NOVNC:-/usr/share/novnc}
@@ -63,13 +64,23 @@ echo "ok: a missing or wrong token gets 403, noVNC is served with the right one"
 # --- the screen in Chromium ------------------------------------------------------------------
 gx fb-pattern draw >"$TMP/draw" 2>&1 || { cat "$TMP/draw"; fail "fb-pattern draw"; }
 read -r _ W H _ <"$TMP/draw"
+# The guest's clipboard reaches noVNC, a client of the extended clipboard, as UTF-8 (a
+# classic client would get '?' for the euro sign): a stand-in cove-clipboard (the default
+# guest has no X; display.sh tests the rest of the path) holds the text.
+printf '#!/bin/sh\ncase $1 in get) cat /tmp/clip ;; set) cat >/tmp/clip ;; *) exit 2 ;; esac\n' |
+    timeout 60 "$COVE" exec -i wc -- sh -c 'cat >/usr/bin/cove-clipboard && chmod 755 /usr/bin/cove-clipboard' ||
+    fail "could not install the stand-in cove-clipboard"
+printf '\xe2\x82\xac 5 from the guest' | timeout 60 "$COVE" exec -i wc -- sh -c 'cat >/tmp/clip' ||
+    fail "could not set the guest's clipboard"
 # noVNC asks for Tight encoding with JPEG (quality 6): the gradient comes within a few levels
-SCREEN_PATTERN_TOLERANCE=12 "$SHOT" --browser "$CHROMIUM" \
+SCREEN_PATTERN_CLIPBOARD="€ 5 from the guest" SCREEN_PATTERN_TOLERANCE=12 "$SHOT" --browser "$CHROMIUM" \
     "$BASE/vnc.html?token=$TOKEN&autoconnect=true&resize=off&path=websockify%3Ftoken%3D$TOKEN" \
     "$W" "$H" "$TMP/shot.png" 60 >"$TMP/png" 2>&1 ||
     { cat "$TMP/png"; cp "$TMP/shot.png" /tmp/web-console-shot.png 2>/dev/null
       fail "Chromium's screenshot does not show the pattern (the last one: /tmp/web-console-shot.png)"; }
-echo "ok: headless Chromium shows the guest's pattern through noVNC: $(cat "$TMP/png")"
+echo "ok: headless Chromium shows the guest's pattern through noVNC: $(head -n 1 "$TMP/png")"
+expect_in "$TMP/png" '^clipboard ok$'
+echo "ok: the guest's clipboard reaches noVNC as UTF-8 (the extended clipboard)"
 
 # --- the serial console's WebSocket ----------------------------------------------------------
 gx sh -c 'echo web-console-marker-42 >/dev/console' || fail "cannot write to the guest's console"

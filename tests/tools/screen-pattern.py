@@ -9,7 +9,9 @@ one shows the pattern or SECONDS (40) pass; the last one is left in PNG. A small
 decoder (8-bit RGB/RGBA, not interlaced: what Chromium writes) on python3's zlib, and a
 small WebSocket client: nothing beyond python3.
 SCREEN_PATTERN_TOLERANCE=N lets each colour channel differ by N (a lossy encoding: noVNC
-asks for Tight with JPEG). Prints "pattern ok WxH at X,Y" and exits 0, or lines on stderr and exits 1."""
+asks for Tight with JPEG). Prints "pattern ok WxH at X,Y" and exits 0, or lines on stderr and exits 1.
+SCREEN_PATTERN_CLIPBOARD=TEXT (--browser): then also waits (30 s) until noVNC's clipboard
+(its text area, which its clipboard events fill) holds TEXT; prints "clipboard ok"."""
 import base64
 import json
 import os
@@ -198,8 +200,22 @@ def browser(chromium, url, W, H, out, seconds):
                     f.write(base64.b64decode(shot["data"]))
                 why = check(out, W, H)
                 if why is None:
+                    break
+            if why is not None:
+                return why
+            want = os.environ.get("SCREEN_PATTERN_CLIPBOARD")
+            if want is None:
+                return None
+            got, end = None, time.time() + 30
+            while time.time() < end:
+                r = page.call("Runtime.evaluate", returnByValue=True,
+                              expression="document.getElementById('noVNC_clipboard_text').value")
+                got = r["result"].get("value")
+                if got == want:
+                    print("clipboard ok")
                     return None
-            return why
+                time.sleep(0.5)
+            return f"noVNC's clipboard holds {got!r}, not {want!r}"
         finally:
             try:
                 os.killpg(p.pid, signal.SIGKILL)  # the browser and its helper processes

@@ -12,6 +12,9 @@
  *   resize W H     asks for a W x H desktop (ExtendedDesktopSize)
  *   sleep MS       keeps serving the connection for MS milliseconds
  *   cut TEXT       sends TEXT as the client's cut text (ClientCutText)
+ *   servercut TEXT waits (S seconds, default 30, VNC_CHECK_CUT_WAIT) until the server's cut
+ *                  text (ServerCutText, Latin-1: TEXT's bytes as given) is TEXT; prints
+ *                  "servercut ok", else what came last
  *   save FILE      writes the screen to FILE (binary PPM)
  *   rate S         counts the updates of S seconds; prints "rate F screens/s U updates/s",
  *                  F the pixels updated per second in full screens (bench/display.sh)
@@ -59,6 +62,21 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+/* the server's last cut text, for servercut */
+static char *server_cut;
+static int server_cut_len = -1;
+
+static void got_cut_text(rfbClient *cl, const char *text, int len)
+{
+    free(server_cut);
+    server_cut = malloc((size_t)len + 1);
+    if (server_cut) {
+        memcpy(server_cut, text, (size_t)len);
+        server_cut[len] = 0;
+    }
+    server_cut_len = server_cut ? len : -1;
 }
 
 static char *get_password(rfbClient *cl) { return strdup(password ? password : ""); }
@@ -138,6 +156,7 @@ int main(int argc, char **argv)
     cl->canHandleNewFBSize = TRUE;
     cl->GotFrameBufferUpdate = got_update;
     cl->FinishedFrameBufferUpdate = finished_update;
+    cl->GotXCutText = got_cut_text;
     free(cl->serverHost); /* rfbGetClient's "" */
     char *colon = strrchr(argv[1], ':');
     if (argv[1][0] != '/' && colon) {
@@ -269,6 +288,23 @@ int main(int argc, char **argv)
             char *text = argv[++i];
             if (!SendClientCutText(cl, text, (int)strlen(text)))
                 return 1;
+        } else if (!strcmp(s, "servercut") && i + 1 < argc) {
+            const char *want = argv[++i], *w = getenv("VNC_CHECK_CUT_WAIT");
+            double end = now_s() + (w ? atof(w) : 30);
+            while (!(server_cut_len == (int)strlen(want) && !memcmp(server_cut, want, strlen(want)))) {
+                if (now_s() > end) {
+                    fprintf(stderr, "vnc-check: the server's cut text is %s%s%s, not '%s'\n",
+                            server_cut_len < 0 ? "" : "'", server_cut_len < 0 ? "none" : server_cut,
+                            server_cut_len < 0 ? "" : "'", want);
+                    return 1;
+                }
+                if (pump(cl, 50000) < 0) {
+                    fprintf(stderr, "vnc-check: the server went away\n");
+                    return 1;
+                }
+            }
+            printf("servercut ok\n");
+            fflush(stdout);
         } else if (!strcmp(s, "sleep") && i + 1 < argc) {
             double end = now_s() + atoi(argv[++i]) / 1000.0;
             while (now_s() < end)
