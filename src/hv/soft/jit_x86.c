@@ -44,6 +44,8 @@
 #define NO_VPAGE 1ull /* never a page address */
 #define JC_SIZE 1024u  /* jump cache entries */
 #define ENTS_BYTES ((size_t)DCACHE_PAGES * JIT_PAGE_ENTRIES * sizeof(uint32_t))
+/* How far ahead of the emitter the code buffer is populated (map_ahead). */
+#define CODE_MAP_AHEAD (128u << 10)
 
 /* A jump cache entry: valid while gen equals v->jit_gen. */
 struct jit_jump {
@@ -58,7 +60,9 @@ struct jit {
     size_t used;
     size_t start;        /* first byte after the entry and exit code */
     uint8_t *epilogue;   /* adds r12 to instret and returns eax (enum jit_result) */
+    size_t mapped;       /* code buffer offset up to which both views are populated */
     uint32_t *ents;      /* DCACHE_PAGES entry tables (ENTS_BYTES, mapped: lazily zero) */
+    uint64_t ents_zero[DCACHE_PAGES / 64]; /* slots whose table is still untouched zeros */
     uint64_t vpage[DCACHE_PAGES]; /* virtual page each slot's code was compiled for */
     struct jit_jump jc[JC_SIZE];  /* pc -> code for jumps that leave a page or JALR */
 };
@@ -1513,6 +1517,29 @@ static bool emit_insn(struct ctx *c, const struct dinsn *d, unsigned n, uint64_t
     }
 }
 
+/* Each first touch of a code page faulted twice, the emitter writing it through rw and
+ * the vCPU running it through rx: after a resume (cold caches, a few MB compiled before the
+ * guest answers) those faults were a tenth of a fork's CPU. One MADV_POPULATE_* call per
+ * CODE_MAP_AHEAD maps both views ahead of the emitter instead (half the cost a page on
+ * this host, docs/PERFORMANCE.md). A kernel without them (before 5.14) faults as before. */
+static void map_ahead(struct jit *j)
+{
+#ifdef MADV_POPULATE_WRITE
+    if (j->used + BLOCK_MAX_BYTES <= j->mapped)
+        return;
+    size_t page = (size_t)getpagesize();
+    size_t from = j->mapped > j->used ? j->mapped : j->used & ~(page - 1);
+    size_t to = (j->used + BLOCK_MAX_BYTES + CODE_MAP_AHEAD + page - 1) & ~(page - 1);
+    if (to > CODE_SIZE)
+        to = CODE_SIZE;
+    if (madvise(j->rw + from, to - from, MADV_POPULATE_WRITE) == 0)
+        madvise(j->rx + from, to - from, MADV_POPULATE_READ);
+    j->mapped = to; /* on failure too: faults then do it, as without */
+#else
+    (void)j;
+#endif
+}
+
 uint32_t jit_compile(hv_vcpu *v, uint32_t *ents, struct dinsn *dbase, const uint8_t *fhost,
                      uint64_t fpage, unsigned idx)
 {
@@ -1521,6 +1548,7 @@ uint32_t jit_compile(hv_vcpu *v, uint32_t *ents, struct dinsn *dbase, const uint
         reset_all(v);
         return JIT_NEVER;
     }
+    map_ahead(j);
     struct ctx *c = malloc(sizeof(*c));
     if (!c) {
         ents[idx] = JIT_NEVER;
@@ -1596,6 +1624,8 @@ void jit_trim(hv_vcpu *v)
     size_t keep = (j->start + (size_t)getpagesize() - 1) & ~((size_t)getpagesize() - 1);
     madvise(j->rw + keep, CODE_SIZE - keep, MADV_REMOVE);
     madvise(j->ents, ENTS_BYTES, MADV_DONTNEED);
+    j->mapped = keep;
+    memset(j->ents_zero, 0xff, sizeof j->ents_zero);
 }
 
 void jit_page_reset(hv_vcpu *v, unsigned slot)
@@ -1609,7 +1639,13 @@ uint32_t *jit_page_entries(hv_vcpu *v, unsigned slot, uint64_t vpage)
     struct jit *j = v->jit;
     uint32_t *ents = j->ents + (size_t)slot * JIT_PAGE_ENTRIES;
     if (j->vpage[slot] != vpage) {
-        memset(ents, 0, JIT_PAGE_ENTRIES * sizeof(*ents));
+        /* A table never used since the mapping (or a trim) is zero already: clearing it
+         * would touch both its pages, where the guest's code may use a few entries. */
+        uint64_t bit = 1ull << (slot % 64);
+        if (j->ents_zero[slot / 64] & bit)
+            j->ents_zero[slot / 64] &= ~bit;
+        else
+            memset(ents, 0, JIT_PAGE_ENTRIES * sizeof(*ents));
         j->vpage[slot] = vpage;
         jit_gen_bump(v);
     }
@@ -1661,6 +1697,7 @@ int jit_init(hv_vcpu *v)
         free(j);
         return -1;
     }
+    memset(j->ents_zero, 0xff, sizeof j->ents_zero);
     emit_prologue(j);
     v->jit = j;
     v->jit_jc = j->jc;

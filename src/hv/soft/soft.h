@@ -239,6 +239,7 @@ struct hv_vcpu {
                                 kept, with its compiled code, if its bytes still hash
                                 to dcache_hash when next entered */
     uint64_t *dcache_hash;   /* hash of each slot's page bytes when it was entered */
+    uint64_t *dcache_zero;   /* bit per slot: its entries are still the mapping's zeros */
     bool code_dirty;       /* a decoded page was dropped during this block */
     struct jit *jit;       /* compiled code (jit.h); NULL: interpreter only */
     uint32_t *jit_ents;    /* entry table of the page the compiled code runs in */
