@@ -35,6 +35,7 @@
 #include "display/clipboard.h"
 #include "display/keymap.h"
 #include "display/latin1.h"
+#include "display/vnc_lazy.h"
 #include "display/vnc.h"
 #include "util/log.h"
 #include "util/usock.h"
@@ -420,7 +421,9 @@ static rfbScreenInfoPtr new_screen(struct vnc_server *s, uint32_t w, uint32_t h)
 int vnc_server_start(const struct machine_display *dev, const struct vnc_options *o,
                      struct vnc_server **out, struct cove_error *err)
 {
-    rfbLog = rfbErr = rfb_log_quiet;
+    const char *why = vnc_lazy_load(rfb_log_quiet);
+    if (why)
+        return cove_error_set(err, -ENOSYS, "vnc: %s", why);
     struct vnc_server *s = calloc(1, sizeof *s);
     if (!s)
         return cove_error_set(err, -ENOMEM, "vnc: out of memory");

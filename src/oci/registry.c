@@ -4,6 +4,7 @@
  * the TLS handshake fails), the auth challenge answered (Basic, or a Bearer token from the
  * realm the registry names), transient failures retried with backoff.
  */
+#include "oci/curl_lazy.h"
 #include "oci/oci.h"
 
 #include "util/log.h"
@@ -446,6 +447,9 @@ int oci_client_open(const struct oci_ref *ref, const struct cove_oci_options *o,
                     struct cove_error *err)
 {
     static bool curl_ready;
+    const char *why = curl_lazy_load();
+    if (why)
+        return cove_error_set(err, -ENOSYS, "registries need libcurl: %s", why);
     if (!curl_ready) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
         curl_ready = true;

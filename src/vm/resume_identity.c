@@ -29,11 +29,13 @@
 
 /* $1 the hostname, $2 the MAC ("" without a network): every interface that is a device
  * (not lo, not a bridge) takes the MAC first, so that a guest showing the new hostname
- * has its new MAC too. */
+ * has its new MAC too. The hostname is written by the shell itself (what `hostname NAME`
+ * does, sethostname, without a process: each one costs a fork its first milliseconds of
+ * guest CPU through a cold JIT, docs/PERFORMANCE.md). */
 static const char identity_script[] =
     "r=0; if [ -n \"$2\" ]; then for i in /sys/class/net/*; do "
     "[ -e \"$i/device\" ] || continue; ip link set dev \"${i##*/}\" address \"$2\" || r=1; "
-    "done; fi; hostname \"$1\" || r=1; exit $r";
+    "done; fi; printf %s \"$1\" >/proc/sys/kernel/hostname || r=1; exit $r";
 
 static long now_ms(void)
 {

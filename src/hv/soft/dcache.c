@@ -13,6 +13,7 @@
  * restore (dcache_flush) drop everything.
  */
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "hv/soft/alu.h"
@@ -33,10 +34,13 @@ int dcache_init(hv_vcpu *v)
     v->dcache_tag = calloc(DCACHE_PAGES, sizeof(uintptr_t));
     v->dcache_stale = calloc(DCACHE_PAGES, sizeof(uintptr_t));
     v->dcache_hash = calloc(DCACHE_PAGES, sizeof(uint64_t));
-    if (!v->dcache || !v->dcache_tag || !v->dcache_stale || !v->dcache_hash) {
+    v->dcache_zero = malloc(DCACHE_PAGES / 8);
+    if (!v->dcache || !v->dcache_tag || !v->dcache_stale || !v->dcache_hash ||
+        !v->dcache_zero) {
         dcache_free(v);
         return -1;
     }
+    memset(v->dcache_zero, 0xff, DCACHE_PAGES / 8);
     return 0;
 }
 
@@ -47,6 +51,8 @@ void dcache_free(hv_vcpu *v)
     free(v->dcache_tag);
     free(v->dcache_stale);
     free(v->dcache_hash);
+    free(v->dcache_zero);
+    v->dcache_zero = NULL;
     v->dcache = NULL;
     v->dcache_tag = NULL;
     v->dcache_stale = NULL;
@@ -58,7 +64,7 @@ void dcache_trim(hv_vcpu *v)
 {
     dcache_flush(v);
     madvise(v->dcache, DCACHE_BYTES, MADV_DONTNEED);
-    memset(v->dcache_mapped, 0, sizeof(v->dcache_mapped));
+    memset(v->dcache_zero, 0xff, DCACHE_PAGES / 8);
     if (v->jit)
         jit_trim(v);
 }
@@ -162,8 +168,15 @@ struct dpage *dcache_page(hv_vcpu *v, uintptr_t host_page)
     bool keep = v->dcache_stale[i] == host_page && v->dcache_hash[i] == hash;
     v->dcache_stale[i] = 0;
     if (!keep) {
-        populate_once(v->dcache_mapped, i, p, sizeof(*p));
-        memset(p->d, 0, sizeof(p->d));
+        /* A slot not used since the mapping (or a trim) is zero already: clearing its
+         * 16 KiB would fault in all five pages it spans, where the guest runs a few
+         * stretches of a code page. A resumed fork enters hundreds of pages at once, each
+         * new host page a fault costing ~35 us on a virtualised host (docs/PERFORMANCE.md). */
+        uint64_t bit = 1ull << (i % 64);
+        if (v->dcache_zero[i / 64] & bit)
+            v->dcache_zero[i / 64] &= ~bit;
+        else
+            memset(p->d, 0, sizeof(p->d));
         p->d[PAGE_SIZE / 2].op = OP_PAGE_END << 1;
         v->dcache_hash[i] = hash;
         if (v->jit)

@@ -60,8 +60,8 @@ struct jit {
     size_t populated;    /* both views are mapped below this offset (populate_ahead) */
     uint8_t *epilogue;   /* adds r12 to instret and returns eax (enum jit_result) */
     uint32_t *ents;      /* DCACHE_PAGES entry tables (ENTS_BYTES, mapped: lazily zero) */
+    uint64_t ents_zero[DCACHE_PAGES / 64]; /* slots whose table is still untouched zeros */
     uint64_t vpage[DCACHE_PAGES]; /* virtual page each slot's code was compiled for */
-    uint64_t ents_mapped[DCACHE_PAGES / 64]; /* entry tables populated (populate_once) */
     struct jit_jump jc[JC_SIZE];  /* pc -> code for jumps that leave a page or JALR */
 };
 
@@ -1620,7 +1620,7 @@ void jit_trim(hv_vcpu *v)
     madvise(j->rw + keep, CODE_SIZE - keep, MADV_REMOVE);
     j->populated = keep;
     madvise(j->ents, ENTS_BYTES, MADV_DONTNEED);
-    memset(j->ents_mapped, 0, sizeof(j->ents_mapped));
+    memset(j->ents_zero, 0xff, sizeof j->ents_zero);
 }
 
 void jit_page_reset(hv_vcpu *v, unsigned slot)
@@ -1634,8 +1634,13 @@ uint32_t *jit_page_entries(hv_vcpu *v, unsigned slot, uint64_t vpage)
     struct jit *j = v->jit;
     uint32_t *ents = j->ents + (size_t)slot * JIT_PAGE_ENTRIES;
     if (j->vpage[slot] != vpage) {
-        populate_once(j->ents_mapped, slot, ents, JIT_PAGE_ENTRIES * sizeof(*ents));
-        memset(ents, 0, JIT_PAGE_ENTRIES * sizeof(*ents));
+        /* A table never used since the mapping (or a trim) is zero already: clearing it
+         * would touch both its pages, where the guest's code may use a few entries. */
+        uint64_t bit = 1ull << (slot % 64);
+        if (j->ents_zero[slot / 64] & bit)
+            j->ents_zero[slot / 64] &= ~bit;
+        else
+            memset(ents, 0, JIT_PAGE_ENTRIES * sizeof(*ents));
         j->vpage[slot] = vpage;
         jit_gen_bump(v);
     }
@@ -1687,6 +1692,7 @@ int jit_init(hv_vcpu *v)
         free(j);
         return -1;
     }
+    memset(j->ents_zero, 0xff, sizeof j->ents_zero);
     emit_prologue(j);
     v->jit = j;
     v->jit_jc = j->jc;

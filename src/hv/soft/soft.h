@@ -242,7 +242,7 @@ struct hv_vcpu {
                                 kept, with its compiled code, if its bytes still hash
                                 to dcache_hash when next entered */
     uint64_t *dcache_hash;   /* hash of each slot's page bytes when it was entered */
-    uint64_t dcache_mapped[DCACHE_PAGES / 64]; /* slots populated since the last trim */
+    uint64_t *dcache_zero;   /* bit per slot: its entries are still the mapping's zeros */
     bool code_dirty;       /* a decoded page was dropped during this block */
     struct jit *jit;       /* compiled code (jit.h); NULL: interpreter only */
     uint32_t *jit_ents;    /* entry table of the page the compiled code runs in */
@@ -354,26 +354,12 @@ void dcache_decode(const hv_vcpu *v, const uint8_t *page, unsigned off, struct d
 uint32_t rvc_expand(uint16_t c);
 uint32_t *rvc_table_create(void);
 
-/* Per-vCPU tables (decoded pages, JIT entry tables, the code buffer) are mapped lazily,
- * and a slot first written with a memset took one page fault per 4 KiB: on this
- * paravirtualised host, 28 thousand faults in a 4-vCPU boot of the default guest. The
- * first use of a slot since the last trim maps its pages with one madvise instead
- * (`map` holds a bit per slot). Without MADV_POPULATE_WRITE (Linux < 5.14) the pages
- * simply fault as before. */
+/* The code buffer's pages are mapped ahead of the emitter with MADV_POPULATE_* (jit_x86.c
+ * populate_ahead); without it (Linux < 5.14) they simply fault as before. */
 #ifndef MADV_POPULATE_WRITE /* C libraries older than the kernel feature (glibc < 2.35) */
 #define MADV_POPULATE_READ 22
 #define MADV_POPULATE_WRITE 23
 #endif
-
-static inline void populate_once(uint64_t *map, unsigned slot, void *p, size_t len)
-{
-    uint64_t bit = 1ull << (slot & 63);
-    if (map[slot / 64] & bit)
-        return;
-    map[slot / 64] |= bit;
-    uintptr_t from = (uintptr_t)p & ~(uintptr_t)4095;
-    madvise((void *)from, (uintptr_t)p + len - from, MADV_POPULATE_WRITE);
-}
 
 static inline uint8_t *tlb_hit(const struct tlb_entry *t, uint64_t va, unsigned size)
 {
