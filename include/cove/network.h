@@ -62,6 +62,12 @@ int cove_network_delete(const char *name, struct cove_error *err);
 /* One network (-ENOENT: "network 'x' does not exist"), with its switch and VMs now. */
 int cove_network_get(const char *name, struct cove_network_info *out, struct cove_error *err);
 
+/* A network as JSON text (malloc'd; NULL when out of memory): {"name", "subnet", "nat",
+ * "allow", "block"}, what its definition file holds, and with state also "gateway",
+ * "switch_running", "switch_pid" and "vms" (what `cove network get --format json` shows).
+ * The one writer of a network's JSON: the store's definition and the CLI both use it. */
+char *cove_network_to_json(const struct cove_network_info *info, bool state);
+
 /* All networks, sorted by name; *out is malloc'd (free it). */
 int cove_network_list(struct cove_network_info **out, unsigned *n, struct cove_error *err);
 

@@ -35,22 +35,14 @@ static const char usage[] =
     "                  --forward on the network reaches it whatever the rules\n"
     "  --format F      text (default) or json, for list and get\n";
 
-static json_t *rules_json(const char (*r)[COVE_NETWORK_RULE_LEN], unsigned n)
-{
-    json_t *arr = json_array();
-    for (unsigned i = 0; i < n; i++)
-        json_array_append_new(arr, json_string(r[i]));
-    return arr;
-}
-
+/* The library's JSON of a network with its state (cove_network_to_json), as a value to
+ * print or put in a list; NULL when out of memory. */
 static json_t *info_json(const struct cove_network_info *i)
 {
-    return json_pack("{s:s, s:s, s:s, s:b, s:o, s:o, s:b, s:i, s:i}", "name", i->name,
-                     "subnet", i->subnet, "gateway", i->gateway, "nat", i->nat, "allow",
-                     rules_json(i->egress.allow, i->egress.nallow), "block",
-                     rules_json(i->egress.block, i->egress.nblock), "switch_running",
-                     i->switch_pid != 0, "switch_pid", i->switch_pid > 0 ? (int)i->switch_pid : 0,
-                     "vms", (int)i->vms);
+    char *text = cove_network_to_json(i, true);
+    json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    return v;
 }
 
 /* Adds one --net-allow/--net-block to e, or says why not (one line). */

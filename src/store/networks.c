@@ -344,6 +344,26 @@ static json_t *rules_json(const char (*r)[COVE_NETWORK_RULE_LEN], unsigned n)
     return arr;
 }
 
+char *cove_network_to_json(const struct cove_network_info *i, bool state)
+{
+    json_t *root = json_pack("{s:s, s:s, s:b, s:o*, s:o*}", "name", i->name, "subnet",
+                             i->subnet, "nat", i->nat, "allow",
+                             rules_json(i->egress.allow, i->egress.nallow), "block",
+                             rules_json(i->egress.block, i->egress.nblock));
+    if (root && state &&
+        json_object_update_new(root, json_pack("{s:s, s:b, s:i, s:i}", "gateway", i->gateway,
+                                               "switch_running", i->switch_pid != 0,
+                                               "switch_pid",
+                                               i->switch_pid > 0 ? (int)i->switch_pid : 0,
+                                               "vms", (int)i->vms)) < 0) {
+        json_decref(root);
+        return NULL;
+    }
+    char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(root);
+    return text;
+}
+
 int cove_network_create(const char *name, const char *subnet, bool nat,
                         const struct cove_network_egress *egress,
                         struct cove_network_info *out, struct cove_error *err)
@@ -364,13 +384,7 @@ int cove_network_create(const char *name, const char *subnet, bool nat,
     snprintf(info.name, sizeof info.name, "%s", name);
     info.nat = nat;
     format_info(&info);
-    json_t *root = json_pack("{s:s, s:s, s:b}", "name", name, "subnet", info.subnet, "nat", nat);
-    if (root && info.egress.nallow)
-        json_object_set_new(root, "allow", rules_json(info.egress.allow, info.egress.nallow));
-    if (root && info.egress.nblock)
-        json_object_set_new(root, "block", rules_json(info.egress.block, info.egress.nblock));
-    char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(root);
+    char *text = cove_network_to_json(&info, false);
     if (!text) {
         rc = cove_error_set(err, -ENOMEM, "out of memory");
         goto out;

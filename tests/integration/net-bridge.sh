@@ -4,7 +4,8 @@
 # serving DHCP on it as the LAN's DHCP server. The guest gets its lease from dnsmasq, answers
 # ping and serves a page over TCP to the namespace. After a kill -9 of cove run its TAP is
 # gone, and a stale cove TAP of a dead process is removed by the next start. tap:IFNAME
-# attaches an existing TAP; a missing bridge or TAP fails with one line.
+# attaches an existing TAP; a missing bridge or TAP, and a bridge or a TAP not made for an
+# ordinary user (run as nobody), fail with one line and leave no TAP.
 . "$(dirname "$0")/lib.sh"
 need_guest
 command -v ip >/dev/null || { echo "skip: no ip (iproute2)"; exit 77; }
@@ -111,4 +112,19 @@ if command -v capsh >/dev/null; then
         { cat "$TMP/cap.err"; fail "without CAP_NET_ADMIN: not one line naming it"; }
     echo "ok: without CAP_NET_ADMIN: $(cat "$TMP/cap.err")"
 fi
+# an ordinary user (nobody): no bridged TAP, and no TAP that is not made for that user
+mkdir -p "$TMP/pub" && cp "$KERNEL" "$INITRD" "$TMP/pub/" && chmod 755 "$TMP" "$TMP/pub" &&
+    chmod 644 "$TMP/pub/"* || fail "a copy of the guest for nobody"
+as_nobody() { # NET PATTERN: cove run --net NET as nobody fails with one line matching PATTERN
+    nsx setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$TMP/pub" \
+        "$COVE" run --kernel "$TMP/pub/Image" --initrd "$TMP/pub/initrd" --net "$1" \
+        </dev/null >"$TMP/nobody.out" 2>"$TMP/nobody.err" && fail "--net $1 as nobody: exit 0"
+    [ "$(wc -l <"$TMP/nobody.err")" -eq 1 ] && grep -qE "$2" "$TMP/nobody.err" ||
+        { cat "$TMP/nobody.err"; fail "--net $1 as nobody: not one line with '$2'"; }
+    echo "ok: --net $1 as nobody: $(cat "$TMP/nobody.err")"
+}
+as_nobody bridge:br0 "bridge:br0: creating a TAP for the bridge needs CAP_NET_ADMIN"
+nsx ip tuntap add dev tap8 mode tap user root # (a TAP with no owner is open to every user)
+as_nobody tap:tap8 "tap:tap8: permission denied on TAP 'tap8'; this needs CAP_NET_ADMIN"
+nsx ip -o link show | grep -q 'cove-' && { nsx ip -o link show; fail "a refused run left a cove TAP"; }
 echo "PASS"

@@ -444,6 +444,21 @@ TEST(real_switch_joins_refuses_and_comes_back)
     CHECK(ruled.nat && ruled.egress.nallow == 1 && ruled.egress.nblock == 1);
     CHECK_STR(ruled.egress.allow[0], "10.1.0.0/16:443");
     CHECK_STR(ruled.egress.block[0], "192.0.2.0/24");
+    /* one writer of its JSON: the definition file is cove_network_to_json's text, and
+     * with its state the same keys and the switch's and VMs' */
+    char *def = cove_network_to_json(&ruled, false), *shown = cove_network_to_json(&ruled, true);
+    char path[600], file[1024] = {0};
+    snprintf(path, sizeof path, "%s/networks/ruled.json", home);
+    FILE *fp = fopen(path, "r");
+    REQUIRE(def && shown && fp);
+    CHECK(fread(file, 1, sizeof file - 1, fp) > 0);
+    fclose(fp);
+    CHECK_STR(file, def);
+    CHECK(strstr(def, "\"10.1.0.0/16:443\"") && strstr(def, "\"192.0.2.0/24\""));
+    CHECK(!strstr(def, "switch_pid") && strstr(shown, "\"switch_pid\": 0"));
+    CHECK(!strncmp(shown, def, strlen(def) - 2)); /* the same keys first, then the state */
+    free(def);
+    free(shown);
     CHECK(cove_network_delete("ruled", &err) == 0);
     struct net_attachment *a = NULL, *b = NULL, *c = NULL;
     static struct inbox ia = {PTHREAD_MUTEX_INITIALIZER, 0, {0}}, ib = {PTHREAD_MUTEX_INITIALIZER, 0, {0}};
