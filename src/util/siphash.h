@@ -2,9 +2,9 @@
  * siphash.h — SipHash-2-4 (Aumasson and Bernstein, 2012): a keyed 64-bit hash that an
  * adversary who does not know the key cannot make collide.
  *
- * For hashes of data a guest controls where a collision would be an attack (the soft CPU
- * keeps decoded code across fence.i when a page's hash is unchanged: a guest able to make
- * two pages collide could have one process run another's old code). siphash_key_random()
+ * For hashes of data a guest controls where a collision would be an attack. (The soft
+ * CPU used it to keep decoded code across fence.i; it now compares a copy of the page,
+ * exact and cheaper: src/hv/soft/dcache.c. No caller is left.) siphash_key_random()
  * gives a key from getrandom, one per process, made the first time it is asked for.
  */
 #ifndef COVE_UTIL_SIPHASH_H

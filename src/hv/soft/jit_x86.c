@@ -383,7 +383,7 @@ static const uint8_t *jit_lookup(hv_vcpu *v)
     if (!h)
         return NULL;
     unsigned slot = slot_of((uintptr_t)h);
-    if (v->dcache_tag[slot] != (uintptr_t)h || j->vpage[slot] != vpage)
+    if (v->dcache_tag[slot] != ((uintptr_t)h | v->dcache_epoch) || j->vpage[slot] != vpage)
         return NULL;
     uint32_t *ents = j->ents + (size_t)slot * JIT_PAGE_ENTRIES;
     uint32_t e = ents[(pc & (PAGE_SIZE - 1)) >> 1];

@@ -107,6 +107,10 @@ struct dinsn {
 
 #define DCACHE_PAGES 2048
 #define DCACHE_BYTES (DCACHE_PAGES * sizeof(struct dpage))
+#define DCACHE_COPY_BYTES ((size_t)DCACHE_PAGES * PAGE_SIZE)
+/* The low bits of a dcache tag (dcache.c): the fence epoch; this value, never an epoch,
+ * marks a tag stale whatever the epoch. */
+#define DCACHE_EPOCH_STALE ((uintptr_t)PAGE_SIZE - 1)
 
 struct dpage {
     struct dinsn d[PAGE_SIZE / 2 + 1]; /* + a sentinel: OP_PAGE_END */
@@ -236,12 +240,14 @@ struct hv_vcpu {
     unsigned res_size;
 
     struct dpage *dcache;  /* DCACHE_PAGES, direct-mapped by host page */
-    uintptr_t *dcache_tag; /* host page of each dcache slot, 0 = free; compact so that
-                              a flush is one small memset */
-    uintptr_t *dcache_stale; /* host page a slot held before the last fence.i, 0 = none:
-                                kept, with its compiled code, if its bytes still hash
-                                to dcache_hash when next entered */
-    uint64_t *dcache_hash;   /* hash of each slot's page bytes when it was entered */
+    uintptr_t *dcache_tag; /* host page of each dcache slot | the fence epoch it was last
+                              entered in, 0 = free; compact so that a flush is one small
+                              memset. A tag of another epoch is stale: its page is kept,
+                              with its compiled code, if its bytes still equal its
+                              dcache_copy when next entered */
+    uintptr_t dcache_epoch; /* moved by every fence.i, 0..DCACHE_EPOCH_STALE - 1 */
+    uint8_t *dcache_copy;    /* DCACHE_PAGES x PAGE_SIZE: each slot's page bytes as
+                                they were when it was entered */
     uint64_t *dcache_zero;   /* bit per slot: its entries are still the mapping's zeros */
     bool code_dirty;       /* a decoded page was dropped during this block */
     struct jit *jit;       /* compiled code (jit.h); NULL: interpreter only */

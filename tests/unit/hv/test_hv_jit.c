@@ -310,6 +310,52 @@ TEST(fence_i_keeps_unchanged_code_and_sees_rewritten_code)
     check_same(&a, &b);
 }
 
+/* fence.i moves an epoch kept in the decoded pages' tags (dcache.c), which starts again
+ * at 0 after 4095 fences: a page entered in epoch 0, rewritten from outside, then not
+ * entered during exactly 4095 fences (the epoch is 0 again), must still be seen stale. */
+static void fence_i_epoch_wrap(bool jit, struct outcome *o)
+{
+    struct guest g;
+    REQUIRE(guest_init_jit(&g, 1, jit) == 0);
+    hv_vcpu *c = g.cpu[0];
+    uint64_t f = RAM_BASE + 0x3000;
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    emit(&g, ADDI(A1, ZERO, 50));
+    emit(&g, JAL(RA, (int32_t)(f - g.at)));
+    emit(&g, ADDI(A1, A1, -1));
+    emit(&g, BNE(A1, ZERO, -8));
+    emit(&g, SD(A0, S11, 0));
+    emit(&g, ADDI(A2, ZERO, 2047));
+    emit(&g, ADDI(A2, A2, 2047));
+    emit(&g, ADDI(A2, A2, 1));
+    emit(&g, FENCE_I);
+    emit(&g, ADDI(A2, A2, -1));
+    emit(&g, BNE(A2, ZERO, -8));
+    emit(&g, JAL(RA, (int32_t)(f - g.at)));
+    emit(&g, SD(A0, S11, 0));
+    g.at = f;
+    emit(&g, ADDI(A0, A0, 1));
+    emit(&g, JALR(ZERO, RA, 0));
+    struct hv_exit ex = run(c);
+    CHECK(ex.reason == HV_EXIT_MMIO);
+    CHECK_EQ_U64(ex.mmio.data, 50);
+    uint32_t patch = ADDI(A0, A0, 100);
+    memcpy(guest_ptr(&g, f), &patch, 4);
+    ex = run(c);
+    CHECK(ex.reason == HV_EXIT_MMIO);
+    CHECK_EQ_U64(ex.mmio.data, 150);
+    snapshot(c, &ex, o);
+    guest_fini(&g);
+}
+
+TEST(fence_i_epoch_wrap_sees_rewritten_code)
+{
+    struct outcome a, b;
+    fence_i_epoch_wrap(true, &a);
+    fence_i_epoch_wrap(false, &b);
+    check_same(&a, &b);
+}
+
 /* A store from inside a compiled block into that block's own code: this hart's stores
  * to code take effect at once (docs/SOFT-CPU.md), compiled or not. */
 static void store_own_page(bool jit, struct outcome *o)
@@ -1246,6 +1292,7 @@ int main(void)
     RUN(x0_writes_in_compiled_code);
     RUN(self_modifying_code_with_fence_i);
     RUN(fence_i_keeps_unchanged_code_and_sees_rewritten_code);
+    RUN(fence_i_epoch_wrap_sees_rewritten_code);
     RUN(store_into_the_running_blocks_page);
     RUN(interrupts_reach_a_tight_compiled_loop);
     RUN(remapped_jump_target_runs_the_new_code);
