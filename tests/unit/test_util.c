@@ -4,7 +4,6 @@
 
 #include <cove/size.h>
 
-#include "util/siphash.h"
 
 TEST(size_suffixes)
 {
@@ -53,30 +52,9 @@ TEST(size_formats)
     CHECK_STR(b, "12B");
 }
 
-/* The SipHash paper's test vector (appendix A), a second one from the reference
- * implementation's table (64 bytes), and the word variant agreeing with the bytes one. */
-TEST(siphash_vectors)
-{
-    struct siphash_key k = {0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull};
-    uint8_t m[64];
-    for (unsigned i = 0; i < sizeof m; i++)
-        m[i] = (uint8_t)i;
-    CHECK_EQ_U64(siphash24(&k, m, 15), 0xa129ca6149be45e5ull);
-    CHECK_EQ_U64(siphash24(&k, m, 0), 0x726fdb47dd0e0e31ull);
-    uint64_t w[8];
-    memcpy(w, m, sizeof w);
-    for (unsigned n = 0; n <= 8; n++)
-        CHECK_EQ_U64(siphash24_words(&k, w, n), siphash24(&k, m, 8 * n));
-    struct siphash_key other = {k.k0 ^ 1, k.k1};
-    CHECK(siphash24(&other, m, 64) != siphash24(&k, m, 64));
-    const struct siphash_key *r = siphash_key_random();
-    CHECK(r == siphash_key_random() && (r->k0 | r->k1) != 0);
-}
-
 int main(void)
 {
     RUN(size_suffixes);
-    RUN(siphash_vectors);
     RUN(size_rejects_garbage);
     RUN(size_formats);
     return test_summary();
