@@ -45,7 +45,11 @@ start=$(date +%s%N)
 "$COVE" create d2 --from debian >/dev/null || fail "second create --from debian"
 ms=$((($(date +%s%N) - start) / 1000000))
 echo "second create: $ms ms"
-[ $ms -lt 1000 ] || fail "a second create --from debian took $ms ms (not constant time?)"
+# constant time is the overlay's: d2 holds no copy of the image's data (the figure above is
+# printed, not judged: a busy host stretches it; bench/clone.sh measures it)
+kib=$(du -sk "$COVE_HOME/vms/d2" | cut -f1)
+[ "$kib" -lt 65536 ] || fail "the second VM takes $kib KiB: the image was copied, not overlaid"
+[ $ms -lt 30000 ] || fail "a second create --from debian took $ms ms"
 "$COVE" get d2 --format json | grep -q '"user": "cove"' || fail "guest.user not stored"
 "$COVE" delete d2 || fail "delete d2"
 echo "ok: create --from debian; a second one in $ms ms"
