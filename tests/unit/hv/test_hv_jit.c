@@ -267,10 +267,12 @@ TEST(self_modifying_code_with_fence_i)
     check_same(&a, &b);
 }
 
-/* fence.i keeps a decoded page whose bytes did not change (with its compiled code) and
- * decodes again one that another hart (here the VMM) rewrote: a hot function is called,
- * fenced unchanged, then rewritten from outside, fenced again and called. */
-static void cross_modifying_fence_i(bool jit, struct outcome *o)
+/* A hot function at f (a0 += 1) is called 50 times; middle() emits what comes next, up to
+ * and including a first report (SD a0 to the MMIO address in s11); then f is called once
+ * more and a0 reported again. The VMM rewrites f (a0 += 100) between the two reports: the
+ * first must read `before`, the second `after`, compiled or not. */
+static void hot_call_rewritten(bool jit, void (*middle)(struct guest *, uint64_t f),
+                               uint64_t before, uint64_t after, struct outcome *o)
 {
     struct guest g;
     REQUIRE(guest_init_jit(&g, 1, jit) == 0);
@@ -281,10 +283,7 @@ static void cross_modifying_fence_i(bool jit, struct outcome *o)
     emit(&g, JAL(RA, (int32_t)(f - g.at)));
     emit(&g, ADDI(A1, A1, -1));
     emit(&g, BNE(A1, ZERO, -8));
-    emit(&g, FENCE_I);
-    emit(&g, JAL(RA, (int32_t)(f - g.at)));
-    emit(&g, SD(A0, S11, 0));
-    emit(&g, FENCE_I);
+    middle(&g, f);
     emit(&g, JAL(RA, (int32_t)(f - g.at)));
     emit(&g, SD(A0, S11, 0));
     g.at = f;
@@ -292,67 +291,55 @@ static void cross_modifying_fence_i(bool jit, struct outcome *o)
     emit(&g, JALR(ZERO, RA, 0));
     struct hv_exit ex = run(c);
     CHECK(ex.reason == HV_EXIT_MMIO);
-    CHECK_EQ_U64(ex.mmio.data, 51);
+    CHECK_EQ_U64(ex.mmio.data, before);
     uint32_t patch = ADDI(A0, A0, 100);
     memcpy(guest_ptr(&g, f), &patch, 4);
     ex = run(c);
     CHECK(ex.reason == HV_EXIT_MMIO);
-    CHECK_EQ_U64(ex.mmio.data, 151);
+    CHECK_EQ_U64(ex.mmio.data, after);
     snapshot(c, &ex, o);
     guest_fini(&g);
+}
+
+/* fence.i keeps a decoded page whose bytes did not change (with its compiled code) and
+ * decodes again one that another hart (here the VMM) rewrote: fenced unchanged, called,
+ * reported; then rewritten from outside, fenced again and called. */
+static void fence_call_fence(struct guest *g, uint64_t f)
+{
+    emit(g, FENCE_I);
+    emit(g, JAL(RA, (int32_t)(f - g->at)));
+    emit(g, SD(A0, S11, 0));
+    emit(g, FENCE_I);
 }
 
 TEST(fence_i_keeps_unchanged_code_and_sees_rewritten_code)
 {
     struct outcome a, b;
-    cross_modifying_fence_i(true, &a);
-    cross_modifying_fence_i(false, &b);
+    hot_call_rewritten(true, fence_call_fence, 51, 151, &a);
+    hot_call_rewritten(false, fence_call_fence, 51, 151, &b);
     check_same(&a, &b);
 }
 
 /* fence.i moves an epoch kept in the decoded pages' tags (dcache.c), which starts again
  * at 0 after 4095 fences: a page entered in epoch 0, rewritten from outside, then not
  * entered during exactly 4095 fences (the epoch is 0 again), must still be seen stale. */
-static void fence_i_epoch_wrap(bool jit, struct outcome *o)
+static void report_then_4095_fences(struct guest *g, uint64_t f)
 {
-    struct guest g;
-    REQUIRE(guest_init_jit(&g, 1, jit) == 0);
-    hv_vcpu *c = g.cpu[0];
-    uint64_t f = RAM_BASE + 0x3000;
-    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
-    emit(&g, ADDI(A1, ZERO, 50));
-    emit(&g, JAL(RA, (int32_t)(f - g.at)));
-    emit(&g, ADDI(A1, A1, -1));
-    emit(&g, BNE(A1, ZERO, -8));
-    emit(&g, SD(A0, S11, 0));
-    emit(&g, ADDI(A2, ZERO, 2047));
-    emit(&g, ADDI(A2, A2, 2047));
-    emit(&g, ADDI(A2, A2, 1));
-    emit(&g, FENCE_I);
-    emit(&g, ADDI(A2, A2, -1));
-    emit(&g, BNE(A2, ZERO, -8));
-    emit(&g, JAL(RA, (int32_t)(f - g.at)));
-    emit(&g, SD(A0, S11, 0));
-    g.at = f;
-    emit(&g, ADDI(A0, A0, 1));
-    emit(&g, JALR(ZERO, RA, 0));
-    struct hv_exit ex = run(c);
-    CHECK(ex.reason == HV_EXIT_MMIO);
-    CHECK_EQ_U64(ex.mmio.data, 50);
-    uint32_t patch = ADDI(A0, A0, 100);
-    memcpy(guest_ptr(&g, f), &patch, 4);
-    ex = run(c);
-    CHECK(ex.reason == HV_EXIT_MMIO);
-    CHECK_EQ_U64(ex.mmio.data, 150);
-    snapshot(c, &ex, o);
-    guest_fini(&g);
+    (void)f;
+    emit(g, SD(A0, S11, 0));
+    emit(g, ADDI(A2, ZERO, 2047));
+    emit(g, ADDI(A2, A2, 2047));
+    emit(g, ADDI(A2, A2, 1));
+    emit(g, FENCE_I);
+    emit(g, ADDI(A2, A2, -1));
+    emit(g, BNE(A2, ZERO, -8));
 }
 
 TEST(fence_i_epoch_wrap_sees_rewritten_code)
 {
     struct outcome a, b;
-    fence_i_epoch_wrap(true, &a);
-    fence_i_epoch_wrap(false, &b);
+    hot_call_rewritten(true, report_then_4095_fences, 50, 150, &a);
+    hot_call_rewritten(false, report_then_4095_fences, 50, 150, &b);
     check_same(&a, &b);
 }
 
