@@ -47,9 +47,13 @@ refused "52:54:00:89:00:02 is in use by another VM" timeout 60 "$COVE" run --ker
     --initrd "$INITRD" --net network:lab --mac 52:54:00:89:00:02
 refused "1 VM\(s\) attached" "$COVE" network delete lab
 
-# w: waits (2 min at most, polled every 50 ms) for eth0's carrier to change, prints it
-w='w() { f=/sys/class/net/eth0/carrier; c=$(cat $f); i=0; while [ $(cat $f) = $c ] && [ $i -lt 2400 ]; do i=$((i+1)); sleep 0.05; done; echo carrier=$(cat $f); }'
-run_vm alpha 52:54:00:89:00:01 alpha "$w; ip -4 addr show eth0; ping -c 2 -W 5 $bip && ping -c 2 -W 5 beta && head -c 1048576 /dev/urandom >/tmp/r && seq $MIB | while read i; do cat /tmp/r; done | md5sum && seq $MIB | while read i; do cat /tmp/r; done | nc -w 2 beta 5000; echo SENT; w; w; for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do echo after-restart | nc -w 2 $bip 5001 && break; sleep 1; done"
+# After sending, alpha waits until its link has gone down and come back (the kernel counts
+# carrier transitions, so a quick drop is seen too), or 10 s: the drop is seen only by a VMM
+# that reaches the switch while none is there, and the other VMM may start the new one
+# first (docs/NETWORK.md). The count is taken before SENT, so before the kill.
+cc=/sys/class/net/eth0/carrier_changes
+w="i=0; while [ \$(cat $cc) -lt \$((c0 + 2)) ] && [ \$i -lt 200 ]; do i=\$((i+1)); sleep 0.05; done; echo carrier-changes=\$((\$(cat $cc) - c0))"
+run_vm alpha 52:54:00:89:00:01 alpha "ip -4 addr show eth0; ping -c 2 -W 5 $bip && ping -c 2 -W 5 beta && head -c 1048576 /dev/urandom >/tmp/r && seq $MIB | while read i; do cat /tmp/r; done | md5sum && seq $MIB | while read i; do cat /tmp/r; done | nc -w 2 beta 5000; c0=\$(cat $cc); echo SENT; $w; for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do echo after-restart | nc -w 2 $bip 5001 && break; sleep 1; done"
 alpha=${PIDS[-1]}
 wait_for "$TMP/alpha.out" 'inet 10\.89\.0\.' "$alpha"
 wait_for "$TMP/alpha.out" "2 packets transmitted, 2 packets received" "$alpha"
@@ -71,9 +75,7 @@ spid=$("$COVE" network get lab --format json | python3 -c 'import json,sys; prin
 kill -9 "$spid"
 # alpha waits for its link to go down and come back before it sends again
 wait_for "$TMP/beta.out" '^after-restart' "$beta"
-[ "$(grep -o '^carrier=[01]' "$TMP/alpha.out" | tr '\n' ' ')" = "carrier=0 carrier=1 " ] ||
-    { grep '^carrier=' "$TMP/alpha.out"; fail "alpha did not see its link go down and come back"; }
-echo "ok: alpha saw its link go down and come back up"
+echo "ok: alpha sent again after the kill ($(grep -o '^carrier-changes=[0-9]*' "$TMP/alpha.out"))"
 spid2=$("$COVE" network get lab --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["switch_pid"])')
 [ "$spid2" -gt 0 ] && [ "$spid2" != "$spid" ] || fail "no new switch ($spid2)"
 echo "ok: switch $spid killed, the VMs kept running and reached each other through switch $spid2"
