@@ -454,18 +454,23 @@ static int keeper_start(const char *source, bool read_only, struct virtiofsd **o
     return 0;
 }
 
-/* Sends sig to the daemon: itself, or through its share's keeper where the VMM may not (a
- * jailed VMM's uid is not the daemon's). */
-static void daemon_signal(const struct virtiofsd *d, int k, int sig)
+/* A request that wants no descriptor back (stop, signal), under keepers_lock. */
+static void keeper_tell(int k, const struct keeper_request *req)
 {
-    if (kill(d->pid, sig) == 0 || errno != EPERM || k < 0)
-        return;
-    struct keeper_request req = {.op = 'K', .pid = d->pid, .sig = sig};
     struct keeper_answer a;
     unsigned nfds;
     pthread_mutex_lock(&keepers_lock);
-    keeper_ask(k, &req, &a, NULL, &nfds);
+    keeper_ask(k, req, &a, NULL, &nfds);
     pthread_mutex_unlock(&keepers_lock);
+}
+
+/* Sends sig to the daemon: itself, or through its share's keeper where the VMM may not (a
+ * jailed VMM's uid is not the daemon's). */
+static void daemon_signal(const struct virtiofsd *d, int sig)
+{
+    if (kill(d->pid, sig) == 0 || errno != EPERM || d->keeper < 0)
+        return;
+    keeper_tell(d->keeper, &(struct keeper_request){.op = 'K', .pid = d->pid, .sig = sig});
 }
 
 /* A share's later daemons come from its keeper whenever it has one: a confined VMM may
@@ -500,7 +505,7 @@ void virtiofsd_kill(struct virtiofsd *d)
 {
     /* Not reaped before virtiofsd_stop(), so the pid cannot have been reused. */
     if (d)
-        daemon_signal(d, d->keeper, SIGKILL);
+        daemon_signal(d, SIGKILL);
 }
 
 void virtiofsd_stop(struct virtiofsd *d)
@@ -509,16 +514,11 @@ void virtiofsd_stop(struct virtiofsd *d)
         return;
     if (d->keeper >= 0 && waitpid(d->pid, NULL, WNOHANG) < 0 && errno == ECHILD) {
         /* One of the keeper's: it stops and reaps it. */
-        struct keeper_request req = {.op = 'T', .pid = d->pid};
-        struct keeper_answer a;
-        unsigned nfds;
-        pthread_mutex_lock(&keepers_lock);
-        keeper_ask(d->keeper, &req, &a, NULL, &nfds);
-        pthread_mutex_unlock(&keepers_lock);
+        keeper_tell(d->keeper, &(struct keeper_request){.op = 'T', .pid = d->pid});
     } else if (!reaped_within(d->pid, 0)) {
-        daemon_signal(d, d->keeper, SIGTERM);
+        daemon_signal(d, SIGTERM);
         if (!reaped_within(d->pid, STOP_GRACE_MS)) {
-            daemon_signal(d, d->keeper, SIGKILL);
+            daemon_signal(d, SIGKILL);
             reaped_within(d->pid, STOP_GRACE_MS);
         }
     }
