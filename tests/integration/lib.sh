@@ -108,6 +108,21 @@ need_image() {
 }
 
 # free_port: a TCP port free on 127.0.0.1 now.
+# start_lan NS NET: a LAN inside the network namespace NS: bridge br0 at NET.1/24 and
+# Debian's dnsmasq on it leasing NET.50-NET.60 (its pid in PIDS; leases, pid and log in
+# $TMP/leases, dnsmasq.pid, dnsmasq.log). NET is the first three octets, e.g. 192.168.77.
+start_lan() {
+    ip netns exec "$1" ip link set lo up
+    ip netns exec "$1" ip link add br0 type bridge
+    ip netns exec "$1" ip addr add "$2.1/24" dev br0
+    ip netns exec "$1" ip link set br0 up
+    ip netns exec "$1" dnsmasq --keep-in-foreground --conf-file=/dev/null --user=root --port=0 \
+        --interface=br0 --bind-interfaces --dhcp-range="$2.50,$2.60,255.255.255.0,1h" \
+        --dhcp-leasefile="$TMP/leases" --pid-file="$TMP/dnsmasq.pid" --log-dhcp \
+        --log-facility="$TMP/dnsmasq.log" &
+    PIDS+=($!)
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # start_registry NAME PORT [EXTRA YAML]: Debian's docker-registry serving $TMP/NAME on

@@ -25,15 +25,7 @@ cleanup() {
 trap cleanup EXIT
 nsx() { ip netns exec "$NS" "$@"; }
 
-nsx ip link set lo up
-nsx ip link add br0 type bridge
-nsx ip addr add 192.168.77.1/24 dev br0
-nsx ip link set br0 up
-nsx dnsmasq --keep-in-foreground --conf-file=/dev/null --user=root --port=0 \
-    --interface=br0 --bind-interfaces --dhcp-range=192.168.77.50,192.168.77.60,255.255.255.0,1h \
-    --dhcp-leasefile="$TMP/leases" --pid-file="$TMP/dnsmasq.pid" --log-dhcp \
-    --log-facility="$TMP/dnsmasq.log" &
-PIDS+=($!)
+start_lan "$NS" 192.168.77
 
 # 1. A bridged guest: DHCP from dnsmasq, ping and HTTP from the namespace.
 MAC=52:54:00:77:00:01

@@ -25,15 +25,7 @@ NS=cove-deb-$$
 ip netns add "$NS" 2>"$TMP/netns.err" || { cat "$TMP/netns.err"; echo "skip: ip netns unavailable"; exit 77; }
 AT_EXIT+=("ip netns del $NS") # after lib.sh killed the PIDS
 nsx() { ip netns exec "$NS" "$@"; }
-nsx ip link set lo up
-nsx ip link add br0 type bridge
-nsx ip addr add 192.168.78.1/24 dev br0
-nsx ip link set br0 up
-nsx dnsmasq --keep-in-foreground --conf-file=/dev/null --user=root --port=0 \
-    --interface=br0 --bind-interfaces --dhcp-range=192.168.78.50,192.168.78.60,255.255.255.0,1h \
-    --dhcp-leasefile="$TMP/leases" --pid-file="$TMP/dnsmasq.pid" --log-dhcp \
-    --log-facility="$TMP/dnsmasq.log" &
-PIDS+=($!)
+start_lan "$NS" 192.168.78
 
 # run_deb: `cove run deb` in the namespace, in the background (its pid in $deb)
 run_deb() {
