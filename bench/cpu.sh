@@ -42,17 +42,9 @@ case $CPUS in '' | *[!0-9]* | 0) echo "bench/cpu.sh: --cpus needs a positive num
 for w in $ONLY; do
     [ -f "bench/cpu/$w.c" ] || { echo "bench/cpu.sh: no workload '$w' (bench/cpu/*.c)" >&2; exit 2; }
 done
-[ ${#COVES[@]} -gt 0 ] || COVES=("cove=${COVE:-build/cove}")
-LABELS=()
 declare -A BIN
-for c in "${COVES[@]}"; do
-    case $c in
-    *=*) l=${c%%=*} p=${c#*=} ;;
-    *) l=cove; [ ${#LABELS[@]} -gt 0 ] && l=cove${#LABELS[@]}; p=$c ;;
-    esac
-    [ -x "$p" ] || { echo "bench/cpu.sh: no cove binary at $p (build it: make all)" >&2; exit 1; }
-    LABELS+=("$l") BIN[$l]=$p
-done
+. bench/lib.sh # cove_builds, median
+cove_builds bench/cpu.sh
 if [ $QEMU = 1 ] && ! command -v qemu-system-riscv64 >/dev/null; then
     echo "bench/cpu.sh: no qemu-system-riscv64; running without it" >&2
     QEMU=0
@@ -136,7 +128,6 @@ for i in $(seq "$RUNS"); do
     echo "run $i done (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 done
 
-. bench/lib.sh # median
 COLS=("${LABELS[@]}")
 [ $QEMU = 1 ] && COLS+=(qemu)
 [ $NATIVE = 1 ] && COLS+=(native)

@@ -35,3 +35,22 @@ if got >= want and t1 > t0:
     print("%.2f" % (got / (1 << 20) / (t1 - t0)))
 EOF
 }
+
+# cove_builds SCRIPT: the cove binaries to compare, from COVES (each `--cove [LABEL=]PATH`;
+# none: ${COVE:-build/cove} as "cove") into LABELS (in order) and BIN[LABEL] (declare -A BIN
+# first); a missing binary or a label given twice (or "qemu") ends SCRIPT with one line.
+cove_builds() {
+    [ ${#COVES[@]} -gt 0 ] || COVES=("cove=${COVE:-build/cove}")
+    LABELS=()
+    local c l p
+    for c in "${COVES[@]}"; do
+        case $c in
+        *=*) l=${c%%=*} p=${c#*=} ;;
+        *) l=cove; [ ${#LABELS[@]} -gt 0 ] && l=cove${#LABELS[@]}; p=$c ;;
+        esac
+        [ -x "$p" ] || { echo "$1: no cove binary at $p (build it: make all)" >&2; exit 1; }
+        [ -z "${BIN[$l]:-}" ] && [ "$l" != qemu ] ||
+            { echo "$1: the label '$l' is given twice or is 'qemu'; name each --cove LABEL=PATH" >&2; exit 2; }
+        LABELS+=("$l") BIN[$l]=$p
+    done
+}

@@ -27,25 +27,14 @@ while [ $# -gt 0 ]; do
     esac
 done
 case $RUNS in '' | *[!0-9]* | 0) echo "bench/smp.sh: --runs needs a positive number, not '$RUNS'" >&2; exit 2 ;; esac
-[ ${#COVES[@]} -gt 0 ] || COVES=("cove=${COVE:-build/cove}")
-LABELS=()
 declare -A BIN
-for c in "${COVES[@]}"; do
-    case $c in
-    *=*) l=${c%%=*} p=${c#*=} ;;
-    *) l=cove; [ ${#LABELS[@]} -gt 0 ] && l=cove${#LABELS[@]}; p=$c ;;
-    esac
-    [ -x "$p" ] || { echo "bench/smp.sh: no cove binary at $p (build it: make all)" >&2; exit 1; }
-    [ -z "${BIN[$l]:-}" ] && [ "$l" != qemu ] ||
-        { echo "bench/smp.sh: the label '$l' is given twice or is 'qemu'; name each --cove LABEL=PATH" >&2; exit 2; }
-    LABELS+=("$l") BIN[$l]=$p
-done
+. bench/lib.sh # cove_builds, median
+cove_builds bench/smp.sh
 if [ $QEMU = 1 ] && ! command -v qemu-system-riscv64 >/dev/null; then
     echo "bench/smp.sh: no qemu-system-riscv64; running without it" >&2
     QEMU=0
 fi
 G=${COVE_GUEST_DIR:-$(guest/build.sh)} || exit 1
-. bench/lib.sh # median
 VMMS=("${LABELS[@]}")
 [ $QEMU = 1 ] && VMMS+=(qemu)
 QOPT=()
