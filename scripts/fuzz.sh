@@ -3,18 +3,26 @@
 # tests/fuzz (or the ones named) for HOURS each, one after another or JOBS at once, keeps
 # what they grew in tests/fuzz/corpus/<target> (only inputs that add coverage), and records
 # per target the hours, executions, corpus size and result in docs/SECURITY.md's table.
-#   scripts/fuzz.sh [-j JOBS] HOURS [TARGET...]      (HOURS may be a fraction: 0.05 = 3 min)
+#   scripts/fuzz.sh [-j JOBS] [--cpu] HOURS [TARGET...]  (HOURS may be a fraction: 0.05 = 3 min)
+# --cpu: HOURS of each fuzzer's own CPU time, not of the clock: the fuzzers run at nice 19
+# and take only what other work on the host leaves them (a run can then span sessions).
 # A crash fails the run; its input is in tests/fuzz/corpus/<target>/ (a regression seed,
 # replayed by the unit tests test_fuzz_<target>). Commit the corpora and the table.
 set -u
 cd "$(dirname "$0")/.."
-usage() { echo "usage: scripts/fuzz.sh [-j JOBS] HOURS [TARGET...]" >&2; exit 2; }
-JOBS=1
-if [ "${1:-}" = -j ]; then
-    [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: -j needs a number of targets at once, got '${2:-}'" >&2; exit 2; }
-    JOBS=$2
-    shift 2
-fi
+usage() { echo "usage: scripts/fuzz.sh [-j JOBS] [--cpu] HOURS [TARGET...]" >&2; exit 2; }
+JOBS=1 CPU=0
+while [ $# -gt 0 ]; do
+    case $1 in
+    -j)
+        [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: -j needs a number of targets at once, got '${2:-}'" >&2; exit 2; }
+        JOBS=$2
+        shift 2 ;;
+    --cpu) CPU=1; shift ;;
+    -*) usage ;;
+    *) break ;;
+    esac
+done
 [ $# -ge 1 ] || usage
 HOURS=$1
 shift
@@ -27,13 +35,13 @@ done
 
 STATS=$(mktemp)
 trap 'rm -f "$STATS"' EXIT
-FUZZ_JOBS=$JOBS FUZZ_KEEP=1 FUZZ_STATS=$STATS tests/fuzz/run.sh "$SECS" "$@"
+FUZZ_JOBS=$JOBS FUZZ_CPU=$CPU FUZZ_KEEP=1 FUZZ_STATS=$STATS tests/fuzz/run.sh "$SECS" "$@"
 rc=$?
 
 # the table: one row per target, this run's replacing the target's last
-python3 - "$STATS" docs/SECURITY.md "$(date -u +%Y-%m-%d)" "$(nproc)" "$JOBS" <<'PY'
+python3 - "$STATS" docs/SECURITY.md "$(date -u +%Y-%m-%d)" "$(nproc)" "$JOBS" "$CPU" <<'PY'
 import sys, re
-stats, doc, day, cpus, jobs = sys.argv[1:]
+stats, doc, day, cpus, jobs, cpu = sys.argv[1:]
 begin, end = "<!-- fuzz-table:begin -->", "<!-- fuzz-table:end -->"
 text = open(doc).read()
 if begin not in text or end not in text:
@@ -46,9 +54,12 @@ for line in table.splitlines():
     if len(cells) == 7 and cells[0] not in ("target", "---"):
         rows[cells[0]] = cells
 for line in open(stats):
-    t, secs, execs, files, result = line.split()
+    t, secs, execs, files, result, wall = line.split()
+    host = "%s CPUs, %s at once" % (cpus, jobs)
+    if cpu == "1":
+        host += ", CPU time at nice 19 beside other work (%.1f h of wall time)" % (int(wall) / 3600)
     rows[t] = [t, day, "%.2f" % (int(secs) / 3600), "{:,}".format(int(execs)), files,
-               result, "%s CPUs, %s at once" % (cpus, jobs)]
+               result, host]
 out = ["", "| target | date | hours | executions | corpus (files) | result | host |",
        "|---|---|---|---|---|---|---|"]
 out += ["| " + " | ".join(rows[k]) + " |" for k in sorted(rows)]
