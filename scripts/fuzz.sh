@@ -38,7 +38,10 @@ trap 'rm -f "$STATS"' EXIT
 FUZZ_JOBS=$JOBS FUZZ_CPU=$CPU FUZZ_KEEP=1 FUZZ_STATS=$STATS tests/fuzz/run.sh "$SECS" "$@"
 rc=$?
 
-# the table: one row per target, this run's replacing the target's last
+# the table: one row per target, this run's replacing the target's last (under a lock: two
+# runs of this script on other targets, each with its own FUZZ_BUILD, may end at once)
+exec 9>"${TMPDIR:-/tmp}/cove-fuzz-table.lock"
+flock 9
 python3 - "$STATS" docs/SECURITY.md "$(date -u +%Y-%m-%d)" "$(nproc)" "$JOBS" "$CPU" <<'PY'
 import sys, re
 stats, doc, day, cpus, jobs, cpu = sys.argv[1:]
