@@ -15,8 +15,9 @@
 #   N idle      N clones of one suspended idle 256 MiB VM (no console loop: an idle guest,
 #               the issue's case) started at once, each waited for as a user would: its
 #               agent socket appears, then one `cove exec --timeout 60 -- true`: ms until all
-#               N answered, the CPU time (utime + stime, /proc/PID/stat) all N VMMs had
-#               used by then (a figure the other load of a shared host moves less), their
+#               N answered, the CPU time (utime + stime, /proc/PID/stat) each VMM had used
+#               when its own answer came, summed (a figure the other load of a shared host
+#               moves less; the forks that answered first idle on until the last), their
 #               host memory (Pss and Rss summed) and the load average. Done RUNS times for
 #               each --cove build, the builds interleaved (a round: each build's N forks in
 #               turn); medians.
@@ -149,10 +150,18 @@ fi # ONLY
 echo "cove: $N forks of an idle VM, $RUNS rounds of ${LABELS[*]}" >&2
 # --- cove: N forks of an idle VM, each waited for once, each build in turn ------------------
 exec_once() { # COVE NAME: its agent socket, then cove exec (again only if the connection was
-    # caught by the reset the restored vsock device sends, docs/STATE-FORMAT.md)
-    local _ s=$COVE_HOME/vms/$2/run/vsock.sock
+    # caught by the reset the restored vsock device sends, docs/STATE-FORMAT.md); once it
+    # answered, appends the CPU ticks its VMM had used (utime + stime) to $WORK/ticks
+    local _ s=$COVE_HOME/vms/$2/run/vsock.sock st
     for _ in $(seq 6000); do [ -S "$s" ] && break; sleep 0.01; done
-    for _ in $(seq 20); do "$1" exec --timeout 60 "$2" -- true 2>/dev/null && return 0; sleep 0.1; done
+    for _ in $(seq 20); do
+        if "$1" exec --timeout 60 "$2" -- true 2>/dev/null; then
+            read -r -a st <"/proc/$(cat "$COVE_HOME/vms/$2/run/pid")/stat"
+            echo $((st[13] + st[14])) >>"$WORK/ticks"
+            return 0
+        fi
+        sleep 0.1
+    done
     return 1
 }
 # idle_round LABEL ROUND: N clones of idle started at once with LABEL's build; appends
@@ -160,16 +169,14 @@ exec_once() { # COVE NAME: its agent socket, then cove exec (again only if the c
 idle_round() {
     local l=$1 r=$2 c=${BIN[$1]} i t0 ms ticks=0 pids=() waiters=() p
     for i in $(seq "$N"); do "$c" clone idle "g$r-$i" >/dev/null; done
+    : >"$WORK/ticks"
     t0=$(date +%s%N)
     for i in $(seq "$N"); do "$c" run "g$r-$i" --no-console </dev/null >/dev/null 2>&1 & done
     for i in $(seq "$N"); do exec_once "$c" "g$r-$i" & waiters+=($!); done
     for p in "${waiters[@]}"; do wait "$p" || { echo "a fork did not answer" >&2; exit 1; }; done
     ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-    for i in $(seq "$N"); do
-        pids+=("$(cat "$COVE_HOME/vms/g$r-$i/run/pid")")
-        read -r -a st <"/proc/${pids[-1]}/stat"
-        ticks=$((ticks + st[13] + st[14]))
-    done
+    for i in $(seq "$N"); do pids+=("$(cat "$COVE_HOME/vms/g$r-$i/run/pid")"); done
+    for p in $(cat "$WORK/ticks"); do ticks=$((ticks + p)); done
     echo "$ms $((ticks * 1000 / $(getconf CLK_TCK))) $(pss_rss "${pids[@]}") $(cut -d' ' -f1 /proc/loadavg)" >>"$WORK/idle-$l"
     for i in $(seq "$N"); do "$c" stop "g$r-$i" --timeout 3 >/dev/null 2>&1 & done
     wait
