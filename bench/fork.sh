@@ -15,15 +15,40 @@
 #   N idle      N clones of one suspended idle 256 MiB VM (no console loop: an idle guest,
 #               the issue's case) started at once, each waited for as a user would: its
 #               agent socket appears, then one `cove exec --timeout 60 -- true`: ms until all
-#               N answered, and the CPU time (utime + stime, /proc/PID/stat) all N VMMs had
-#               used by then, a figure the other load of a shared host moves less.
-#   bench/fork.sh [RUNS] [N]     COVE=build/cove by default; needs the default guest;
-#                                QEMU=0 leaves QEMU out (cove before/after on one host)
+#               N answered, the CPU time (utime + stime, /proc/PID/stat) each VMM had used
+#               when its own answer came, summed (a figure the other load of a shared host
+#               moves less; the forks that answered first idle on until the last), their
+#               host memory (Pss and Rss summed) and the load average. Done RUNS times for
+#               each --cove build, the builds interleaved (a round: each build's N forks in
+#               turn); medians.
+#   bench/fork.sh [RUNS] [N] [--cove [LABEL=]PATH]... [--only idle]
+#       COVE=build/cove by default; needs the default guest; QEMU=0 leaves QEMU out (cove
+#       before/after on one host). --cove is repeatable (--cove base=/tmp/cove-old --cove
+#       new=build/cove compares two builds in the same run: the idle forks for each, the
+#       other parts with the first); --only idle runs the idle forks alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-COVE=${COVE:-$PWD/build/cove}
-RUNS=${1:-5}
-N=${2:-20}
+COVES=() ONLY="" ARGS=()
+while [ $# -gt 0 ]; do
+    case $1 in
+    --cove) [ $# -ge 2 ] || { echo "bench/fork.sh: --cove needs [LABEL=]PATH" >&2; exit 2; }
+        COVES+=("$2"); shift 2 ;;
+    --only) [ "${2:-}" = idle ] || { echo "bench/fork.sh: --only takes 'idle'" >&2; exit 2; }
+        ONLY=idle; shift 2 ;;
+    -*) echo "usage: bench/fork.sh [RUNS] [N] [--cove [LABEL=]PATH]... [--only idle]" >&2; exit 2 ;;
+    *) ARGS+=("$1"); shift ;;
+    esac
+done
+RUNS=${ARGS[0]:-5}
+N=${ARGS[1]:-20}
+for v in "$RUNS" "$N"; do
+    case $v in '' | *[!0-9]* | 0) echo "bench/fork.sh: RUNS and N are positive numbers, not '$v'" >&2; exit 2 ;; esac
+done
+. bench/lib.sh # median, cove_builds
+declare -A BIN
+cove_builds bench/fork.sh
+for l in "${LABELS[@]}"; do BIN[$l]=$(realpath "${BIN[$l]}"); done
+COVE=${BIN[${LABELS[0]}]}
 G=${COVE_GUEST_DIR:-$(guest/build.sh)}
 WORK=$(mktemp -d "${BENCH_DIR:-/var/tmp}/cove-fork.XXXXXX")
 QPIDS=""
@@ -34,7 +59,6 @@ cleanup() {
 }
 trap cleanup EXIT
 export COVE_HOME=$WORK/home COVE_GUEST_DIR=$G
-. bench/lib.sh # median
 FILL='dd if=/dev/urandom of=/run/fill bs=1M count=256 2>/dev/null'
 TICK='while :; do echo tick; usleep 1000; done'
 
@@ -78,6 +102,7 @@ pss_rss() { # PID...: "PSS_MiB RSS_MiB" summed
     echo "$((pss / 1024)) $((rss / 1024))"
 }
 
+if [ -z "$ONLY" ]; then
 echo "cove: resume of a 1 GiB VM" >&2
 # --- cove: resume of a 1 GiB VM -------------------------------------------------------------
 "$COVE" create r1 --memory 1G >/dev/null
@@ -120,36 +145,52 @@ read -r cove_pss cove_rss < <(pss_rss "${pids[@]}")
 for i in $(seq "$N"); do "$COVE" stop f$i --timeout 3 >/dev/null 2>&1 & done
 wait
 
-echo "cove: $N forks of an idle VM" >&2
-# --- cove: N forks of an idle VM, each waited for once --------------------------------------
-exec_once() { # NAME: its agent socket, then cove exec (again only if the connection was
-    # caught by the reset the restored vsock device sends, docs/STATE-FORMAT.md)
-    local _ s=$COVE_HOME/vms/$1/run/vsock.sock
+fi # ONLY
+
+echo "cove: $N forks of an idle VM, $RUNS rounds of ${LABELS[*]}" >&2
+# --- cove: N forks of an idle VM, each waited for once, each build in turn ------------------
+exec_once() { # COVE NAME: its agent socket, then cove exec (again only if the connection was
+    # caught by the reset the restored vsock device sends, docs/STATE-FORMAT.md); once it
+    # answered, appends the CPU ticks its VMM had used (utime + stime) to $WORK/ticks
+    local _ s=$COVE_HOME/vms/$2/run/vsock.sock st
     for _ in $(seq 6000); do [ -S "$s" ] && break; sleep 0.01; done
-    for _ in $(seq 20); do "$COVE" exec --timeout 60 "$1" -- true 2>/dev/null && return 0; sleep 0.1; done
+    for _ in $(seq 20); do
+        if "$1" exec --timeout 60 "$2" -- true 2>/dev/null; then
+            read -r -a st <"/proc/$(cat "$COVE_HOME/vms/$2/run/pid")/stat"
+            echo $((st[13] + st[14])) >>"$WORK/ticks"
+            return 0
+        fi
+        sleep 0.1
+    done
     return 1
+}
+# idle_round LABEL ROUND: N clones of idle started at once with LABEL's build; appends
+# "all_exec_ms vmm_cpu_ms pss_mib rss_mib load" to $WORK/idle-LABEL, then stops and deletes them
+idle_round() {
+    local l=$1 r=$2 c=${BIN[$1]} i t0 ms ticks=0 pids=() waiters=() p
+    for i in $(seq "$N"); do "$c" clone idle "g$r-$i" >/dev/null; done
+    : >"$WORK/ticks"
+    t0=$(date +%s%N)
+    for i in $(seq "$N"); do "$c" run "g$r-$i" --no-console </dev/null >/dev/null 2>&1 & done
+    for i in $(seq "$N"); do exec_once "$c" "g$r-$i" & waiters+=($!); done
+    for p in "${waiters[@]}"; do wait "$p" || { echo "a fork did not answer" >&2; exit 1; }; done
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    for i in $(seq "$N"); do pids+=("$(cat "$COVE_HOME/vms/g$r-$i/run/pid")"); done
+    for p in $(cat "$WORK/ticks"); do ticks=$((ticks + p)); done
+    echo "$ms $((ticks * 1000 / $(getconf CLK_TCK))) $(pss_rss "${pids[@]}") $(cut -d' ' -f1 /proc/loadavg)" >>"$WORK/idle-$l"
+    for i in $(seq "$N"); do "$c" stop "g$r-$i" --timeout 3 >/dev/null 2>&1 & done
+    wait
+    for i in $(seq "$N"); do "$c" delete "g$r-$i" >/dev/null; done
 }
 "$COVE" create idle --memory 256M >/dev/null
 "$COVE" run idle --no-console </dev/null >/dev/null 2>&1 &
 wait_agent idle
 "$COVE" suspend idle >/dev/null
-for i in $(seq "$N"); do "$COVE" clone idle g$i >/dev/null; done
-t0=$(date +%s%N)
-for i in $(seq "$N"); do "$COVE" run g$i --no-console </dev/null >/dev/null 2>&1 & done
-waiters=()
-for i in $(seq "$N"); do exec_once g$i & waiters+=($!); done
-for p in "${waiters[@]}"; do wait "$p" || { echo "a fork did not answer" >&2; exit 1; }; done
-idle_exec=$(( ($(date +%s%N) - t0) / 1000000 ))
-ticks=0
-for i in $(seq "$N"); do
-    read -r -a st <"/proc/$(cat "$COVE_HOME/vms/g$i/run/pid")/stat"
-    ticks=$((ticks + st[13] + st[14]))
+for r in $(seq "$RUNS"); do
+    for l in "${LABELS[@]}"; do : >>"$WORK/idle-$l"; idle_round "$l" "$r"; done
 done
-idle_cpu=$((ticks * 1000 / $(getconf CLK_TCK)))
-idle_load=$(cut -d' ' -f1 /proc/loadavg)
-for i in $(seq "$N"); do "$COVE" stop g$i --timeout 3 >/dev/null 2>&1 & done
-wait
 
+if [ -z "$ONLY" ]; then
 # --- QEMU -----------------------------------------------------------------------------------
 qmp() { # qmp SOCKET JSON...: runs the commands, prints the last answer
     python3 - "$@" <<'EOF'
@@ -216,15 +257,24 @@ if [ "${QEMU:-1}" != 0 ] && command -v qemu-system-riscv64 >/dev/null; then
     kill -9 $QPIDS; QPIDS=""
 fi
 
-printf 'resume of a suspended 1 GiB VM (256 MiB of data) to guest code running, median of %s\n' "$RUNS"
-printf '%-6s %10s %14s %10s\n' "" "resume ms" "of it restore" "state MiB"
-printf '%-6s %10s %14s %10s\n' cove "$(median <"$WORK/cr")" "$(median <"$WORK/cm")" "${state_mib:-?}"
-[ -s "$WORK/qr" ] && printf '%-6s %10s %14s %10s\n' qemu "$(median <"$WORK/qr")" "" "$q1g_mib"
-printf '\n%s forks of one suspended 256 MiB VM (%s MiB saved), started at once\n' "$N" "$fork_mib"
-printf '%-6s %12s %14s %10s %10s\n' "" "all run ms" "all exec ms" "Pss MiB" "Rss MiB"
-printf '%-6s %12s %14s %10s %10s\n' cove "$cove_fork_run" "$cove_fork_exec" "$cove_pss" "$cove_rss"
-[ -n "${qemu_fork_run:-}" ] && printf '%-6s %12s %14s %10s %10s\n' qemu "$qemu_fork_run" "-" "$qemu_pss" "$qemu_rss"
-printf '\n%s forks of one suspended idle 256 MiB VM, started at once, each waited for once\n' "$N"
-printf '%-6s %14s %16s %14s %6s\n' "" "all exec ms" "VMM CPU ms" "per fork" "load"
-printf '%-6s %14s %16s %14s %6s\n' cove "$idle_exec" "$idle_cpu" "$((idle_cpu / N))" "$idle_load"
+fi # ONLY
+if [ -z "$ONLY" ]; then
+    printf 'resume of a suspended 1 GiB VM (256 MiB of data) to guest code running, median of %s\n' "$RUNS"
+    printf '%-6s %10s %14s %10s\n' "" "resume ms" "of it restore" "state MiB"
+    printf '%-6s %10s %14s %10s\n' cove "$(median <"$WORK/cr")" "$(median <"$WORK/cm")" "${state_mib:-?}"
+    [ -s "$WORK/qr" ] && printf '%-6s %10s %14s %10s\n' qemu "$(median <"$WORK/qr")" "" "$q1g_mib"
+    printf '\n%s forks of one suspended 256 MiB VM (%s MiB saved), started at once\n' "$N" "$fork_mib"
+    printf '%-6s %12s %14s %10s %10s\n' "" "all run ms" "all exec ms" "Pss MiB" "Rss MiB"
+    printf '%-6s %12s %14s %10s %10s\n' cove "$cove_fork_run" "$cove_fork_exec" "$cove_pss" "$cove_rss"
+    [ -n "${qemu_fork_run:-}" ] && printf '%-6s %12s %14s %10s %10s\n' qemu "$qemu_fork_run" "-" "$qemu_pss" "$qemu_rss"
+    echo
+fi
+col() { awk -v k="$1" '{print $k}' "$2" | median; } # col K FILE: median of column K
+printf '%s forks of one suspended idle 256 MiB VM, started at once, each waited for once; medians of %s\n' "$N" "$RUNS"
+printf '%-8s %12s %12s %10s %9s %9s %12s\n' "" "all exec ms" "VMM CPU ms" "per fork" "Pss MiB" "Rss MiB" "load"
+for l in "${LABELS[@]}"; do
+    f=$WORK/idle-$l
+    printf '%-8s %12s %12s %10s %9s %9s %12s\n' "$l" "$(col 1 "$f")" "$(col 2 "$f")" \
+        "$(( $(col 2 "$f") / N ))" "$(col 3 "$f")" "$(col 4 "$f")" "$(awk '{print $5}' "$f" | sort -n | sed -n '1p;$p' | paste -sd-)"
+done
 true
