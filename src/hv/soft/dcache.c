@@ -20,7 +20,6 @@
 #include "hv/soft/alu.h"
 #include "hv/soft/jit.h"
 #include "hv/soft/soft.h"
-#include "util/populate.h"
 
 int dcache_init(hv_vcpu *v)
 {
@@ -193,18 +192,15 @@ struct dpage *dcache_page(hv_vcpu *v, uintptr_t host_page)
     if (t == (host_page | v->dcache_epoch))
         return p;
     uint64_t *copy = (uint64_t *)(v->dcache_copy + (size_t)i * PAGE_SIZE);
-    uint64_t bit = 1ull << (i % 64);
-    bool fresh = v->dcache_zero[i / 64] & bit;
-    if (fresh) /* the copy is read, then written: two faults of its page otherwise */
-        populate_write(copy, PAGE_SIZE);
     bool same = page_same_as_copy(copy, host_page);
     bool keep = (t & ~DCACHE_EPOCH_STALE) == host_page && same; /* stale, unchanged */
     if (!keep) {
         /* A slot not used since the mapping (or a trim) is zero already: clearing its
          * 16 KiB would fault in all five pages it spans, where the guest runs a few
-         * stretches of a code page (populating them would cost no trap, but ~4 MiB more
-         * of each fork's memory: docs/PERFORMANCE.md). */
-        if (fresh)
+         * stretches of a code page. A resumed fork enters hundreds of pages at once, each
+         * new host page a fault costing ~35 us on a virtualised host (docs/PERFORMANCE.md). */
+        uint64_t bit = 1ull << (i % 64);
+        if (v->dcache_zero[i / 64] & bit)
             v->dcache_zero[i / 64] &= ~bit;
         else
             memset(p->d, 0, sizeof(p->d));

@@ -34,7 +34,6 @@
 #include "hv/soft/alu.h"
 #include "hv/soft/fpu.h"
 #include "hv/soft/jit.h"
-#include "util/populate.h"
 
 #define CODE_SIZE (64u << 20)
 #define BLOCK_MAX_INSNS 64
@@ -1638,10 +1637,9 @@ uint32_t *jit_page_entries(hv_vcpu *v, unsigned slot, uint64_t vpage)
         /* A table never used since the mapping (or a trim) is zero already: clearing it
          * would touch both its pages, where the guest's code may use a few entries. */
         uint64_t bit = 1ull << (slot % 64);
-        if (j->ents_zero[slot / 64] & bit) {
+        if (j->ents_zero[slot / 64] & bit)
             j->ents_zero[slot / 64] &= ~bit;
-            populate_write(ents, JIT_PAGE_ENTRIES * sizeof(*ents)); /* as dcache_page */
-        } else
+        else
             memset(ents, 0, JIT_PAGE_ENTRIES * sizeof(*ents));
         j->vpage[slot] = vpage;
         jit_gen_bump(v);

@@ -360,6 +360,13 @@ void dcache_decode(const hv_vcpu *v, const uint8_t *page, unsigned off, struct d
 uint32_t rvc_expand(uint16_t c);
 uint32_t *rvc_table_create(void);
 
+/* The code buffer's pages are mapped ahead of the emitter with MADV_POPULATE_* (jit_x86.c
+ * populate_ahead); without it (Linux < 5.14) they simply fault as before. */
+#ifndef MADV_POPULATE_WRITE /* C libraries older than the kernel feature (glibc < 2.35) */
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+#endif
+
 static inline uint8_t *tlb_hit(const struct tlb_entry *t, uint64_t va, unsigned size)
 {
     const struct tlb_entry *e = &t[(va >> PAGE_SHIFT) & (TLB_SIZE - 1)];
