@@ -41,11 +41,39 @@ static int explain_timeout(const char *name, unsigned port, int rc, int timeout_
                           timeout_ms / 1000.0, name, name);
 }
 
+/* A resumed VM's run makes run/resuming (beside run/vsock.sock, path) and removes it once
+ * its agent has set the guest's clock and, for a fork, its hostname and MAC
+ * (src/vm/resume_identity.c): wait for that within the deadline, so that what a client
+ * asks next sees them. A VM that stopped meanwhile fails the connection after it. */
+static void wait_resumed(const char *name, const char *path, long long deadline)
+{
+    char marker[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (!slash || snprintf(marker, sizeof marker, "%.*s/resuming", (int)(slash - path), path) >=
+                      (int)sizeof marker)
+        return;
+    for (unsigned i = 1; access(marker, F_OK) == 0 && monotonic_ms() < deadline; i++) {
+        usleep(10 * 1000);
+        char again[PATH_MAX];
+        if (i % 50 == 0 && cove_agent_path(name, again, sizeof again, NULL) < 0)
+            return; /* stopped: the connection says so */
+    }
+}
+
 int cove_vsock_open(const char *name, unsigned port, int timeout_ms, int *fd,
                     struct cove_error *err)
 {
     char path[PATH_MAX];
+    /* a negative timeout waits for ever for the connection; the marker's wait is bounded
+     * by the run's own (its identity thread gives up after 30 s) */
+    long long deadline = monotonic_ms() + (timeout_ms < 0 ? 30000 : timeout_ms);
     int rc = cove_agent_path(name, path, sizeof path, err);
+    if (rc == 0)
+        wait_resumed(name, path, deadline);
+    if (timeout_ms >= 0) {
+        long long left = deadline - monotonic_ms();
+        timeout_ms = left > 1 ? (int)left : 1;
+    }
     if (rc < 0 || (rc = cove_vsock_connect(path, port, timeout_ms, fd, err)) < 0)
         return explain_timeout(name, port, rc, timeout_ms, err);
     return 0;

@@ -11,6 +11,11 @@
  * the agent answers or 30 s passed, and gives up quietly (a log line) with a guest that
  * has no agent. resume_identity_join is called once the machine is destroyed, when a
  * connection fails at once.
+ *
+ * While it works, a marker file (run/resuming, made by the run before its jail and filter)
+ * tells `cove exec` and the other clients that reach the agent by the VM's name to wait
+ * (cove_vsock_open): a fork's first command must see its own hostname, MAC and clock, not
+ * its source's. The thread removes the marker when it is done, whatever the outcome.
  */
 #include "vm/resume_identity.h"
 
@@ -94,9 +99,8 @@ static int set_clock(struct resume_identity *t, long deadline, struct cove_error
     }
 }
 
-static void *identity_thread(void *arg)
+static void identity_work(struct resume_identity *t)
 {
-    struct resume_identity *t = arg;
     long deadline = now_ms() + IDENTITY_DEADLINE_MS;
     struct cove_error err = {0};
     int fd, rc = set_clock(t, deadline, &err);
@@ -104,13 +108,13 @@ static void *identity_thread(void *arg)
         if (!atomic_load(&t->stop))
             log_info("VM '%s': no guest agent answered after the resume; the guest's clock "
                      "was not set", t->name);
-        return NULL;
+        return;
     }
     if (rc < 0)
         log_warn("VM '%s': cannot set the guest's clock after the resume: %s", t->name,
                  err.message);
     if (!t->fork)
-        return NULL;
+        return;
     if ((fd = connect_agent(t, deadline)) < 0)
         rc = cove_error_set(&err, -ETIMEDOUT, "the agent did not answer");
     else
@@ -123,24 +127,42 @@ static void *identity_thread(void *arg)
     else
         log_info("VM '%s': the fork has its own hostname%s%s", t->name,
                  t->mac[0] ? " and MAC " : "", t->mac);
+}
+
+static void remove_marker(struct resume_identity *t)
+{
+    if (t->marker[0])
+        unlink(t->marker);
+}
+
+static void *identity_thread(void *arg)
+{
+    struct resume_identity *t = arg;
+    identity_work(t);
+    remove_marker(t);
     return NULL;
 }
 
 void resume_identity_start(struct resume_identity *t, const char *vsock, const char *name,
-                           const char *mac, bool fork)
+                           const char *mac, bool fork, const char *marker)
 {
     memset(t, 0, sizeof *t);
-    if (!vsock || !name)
+    snprintf(t->marker, sizeof t->marker, "%s", marker ? marker : "");
+    if (!vsock || !name) {
+        remove_marker(t);
         return;
+    }
     snprintf(t->vsock, sizeof t->vsock, "%s", vsock);
     snprintf(t->name, sizeof t->name, "%s", name);
     snprintf(t->mac, sizeof t->mac, "%s", mac ? mac : "");
     t->fork = fork;
     atomic_init(&t->stop, false);
     int rc = pthread_create(&t->thread, NULL, identity_thread, t);
-    if (rc != 0)
+    if (rc != 0) {
         log_warn("VM '%s': cannot start the thread that sets the guest's clock: %s", name,
                  strerror(rc));
+        remove_marker(t);
+    }
     t->started = rc == 0;
 }
 

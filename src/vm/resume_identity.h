@@ -21,13 +21,14 @@ struct resume_identity {
     char vsock[PATH_MAX];
     char name[COVE_NAME_MAX + 1];
     char mac[COVE_MAC_LEN + 1];
+    char marker[PATH_MAX]; /* run/resuming, removed once done ("": none) */
 };
 
 /* Starts the thread: the agent behind vsock sets the clock; with fork, the hostname
  * becomes name and the network interface takes mac ("" or NULL: none). Nothing without a
  * vsock path or a name. */
 void resume_identity_start(struct resume_identity *t, const char *vsock, const char *name,
-                           const char *mac, bool fork);
+                           const char *mac, bool fork, const char *marker);
 /* Stops trying and waits for the thread (call once the machine is gone). */
 void resume_identity_join(struct resume_identity *t);
 

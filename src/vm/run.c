@@ -275,6 +275,7 @@ struct run_ctx {
     struct timespec snap_t0;
     double snap_ms;
     struct resume_identity identity; /* after a resume: the clock, a fork's hostname/MAC */
+    char resuming[PATH_MAX];          /* run/resuming while the identity is set ("": none) */
     struct autofwd *autofwd;         /* automatic port forwarding (NAT), or NULL */
     struct vm_cgroup *cgroup;        /* the VM's own cgroup (cgroup.h), or NULL */
     bool jail;                       /* to be jailed (jail.h) once set up */
@@ -647,6 +648,7 @@ static int open_bundle(struct run_ctx *c, const char *name, struct cove_error *e
         return cove_error_set(err, rc, "VM '%s': %s", name, cerr.message);
     store_sweep_temps(c->bundle);
     store_sweep_temps(c->run_dir);
+    remove_run_file(c, "resuming"); /* one a killed run left */
     return 0;
 }
 
@@ -691,6 +693,19 @@ static void find_state(struct run_ctx *c)
         c->state_dir[0] = 0;
     else
         c->resume = store_bundle_suspended(c->bundle);
+    /* cove exec & co. wait while run/resuming is there (resume_identity.c), so that a
+     * command sees the resumed guest's clock and a fork's own hostname and MAC: made
+     * before the agent's socket can take a connection, removed by the identity thread
+     * once it is done (or at the end of the run) */
+    c->resuming[0] = '\0';
+    if (c->resume && c->vsock[0] &&
+        store_path(c->resuming, sizeof c->resuming, "%s/resuming", c->run_dir) == 0) {
+        int fd = open(c->resuming, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            close(fd);
+        else
+            c->resuming[0] = '\0';
+    }
 }
 
 /* PUT /vm/suspend (the control socket's thread): the state goes to a temporary directory
@@ -764,7 +779,8 @@ static int restore_machine(struct run_ctx *c, struct machine *m, struct cove_err
     discard_state(c);
     log_info("VM '%s' resumed%s: machine restored in %.1f ms", c->name, fork ? " (a fork)" : "",
              (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
-    resume_identity_start(&c->identity, c->vsock[0] ? c->vsock : NULL, c->name, c->mac, fork);
+    resume_identity_start(&c->identity, c->vsock[0] ? c->vsock : NULL, c->name, c->mac, fork,
+                          c->resuming);
     return 0;
 }
 
@@ -946,7 +962,8 @@ static int restart_from_snapshot(struct run_ctx *c, const struct machine_config 
         log_info("VM '%s': restored a snapshot in %.0f ms", c->name, c->snap_ms);
     if (rc == 0 && c->snap_running) { /* the guest's clock is the snapshot's: set it */
         resume_identity_join(&c->identity);
-        resume_identity_start(&c->identity, c->vsock[0] ? c->vsock : NULL, c->name, c->mac, false);
+        resume_identity_start(&c->identity, c->vsock[0] ? c->vsock : NULL, c->name, c->mac, false,
+                              NULL);
     }
     *out = m;
     return rc;
@@ -1271,6 +1288,7 @@ static int run_ctx(struct run_ctx *c, const struct cove_run_options *o,
         cove_vm_runner_free(runner);
     if (bundle) {
         remove_run_file(c, "display");
+        remove_run_file(c, "resuming");
         remove_run_file(c, "pid");
     }
     return rc;

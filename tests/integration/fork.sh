@@ -17,11 +17,12 @@ MEM_MIB=128
 pids=()
 trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
 
-# wait_agent NAME PID: until NAME's agent answers (60 s), or PID exits.
+# wait_agent NAME PID: until NAME's agent answers (60 s), or PID exits; the first
+# command that ran leaves the hostname it saw in $TMP/first-host-NAME.
 wait_agent() {
     local _
     for _ in $(seq 300); do
-        cove exec "$1" -- true 2>/dev/null && return 0
+        cove exec "$1" -- hostname >"$TMP/first-host-$1" 2>/dev/null && return 0
         kill -0 "$2" 2>/dev/null || break
         sleep 0.2
     done
@@ -63,12 +64,11 @@ done
 for i in $(seq $N); do wait_agent f$i "${pids[$((i - 1))]}"; done
 echo "ok: $N forks answer their agents $(( ($(date +%s%N) - t0) / 1000000 )) ms after cove run"
 
-# the identity comes through the agent just after the resume: wait for the hostname
+# the identity comes through the agent just after the resume, and a command waits for it
+# (run/resuming): the first one that ran, wait_agent's, already saw the fork's hostname
 for i in $(seq $N); do
-    for _ in $(seq 100); do
-        [ "$(cove exec f$i -- hostname 2>/dev/null)" = f$i ] && break
-        sleep 0.2
-    done
+    [ "$(cat "$TMP/first-host-f$i")" = f$i ] ||
+        { cat "$TMP/run-f$i.out"; fail "f$i's first command saw hostname '$(cat "$TMP/first-host-f$i")'"; }
     h=$(cove exec f$i -- hostname)
     [ "$h" = f$i ] || { cat "$TMP/run-f$i.out"; fail "f$i's hostname is '$h'"; }
     [ "$(cove exec f$i -- cat /run/mark)" = "$mark" ] || fail "f$i did not resume the source's memory"
