@@ -82,7 +82,7 @@ static int create_file(const char *tmp, const struct oci_file *f, int *out,
 /* Every layer that is not a disk's chunk (boot files, a saved state) into its file. */
 static int place_non_disk(struct oci_pull *p, int *fds, struct cove_error *err)
 {
-    void *raw = aligned_alloc(DIRECT_ALIGN, OCI_CHUNK_SIZE), *packed = NULL;
+    void *raw = oci_buffer(OCI_CHUNK_SIZE), *packed = NULL;
     size_t cap = 0;
     int rc = raw ? 0 : cove_error_set(err, -ENOMEM, "out of memory");
     for (size_t i = 0; i < p->m.nlayers && rc == 0; i++) {
@@ -92,7 +92,7 @@ static int place_non_disk(struct oci_pull *p, int *fds, struct cove_error *err)
         if (l->size > cap) {
             free(packed);
             cap = (l->size + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
-            if (!(packed = aligned_alloc(DIRECT_ALIGN, cap))) {
+            if (!(packed = oci_buffer(cap))) {
                 rc = cove_error_set(err, -ENOMEM, "out of memory");
                 break;
             }
@@ -359,11 +359,11 @@ static int fetch_chunk(struct fetcher *f, const char *file, uint64_t chunk,
     if (rc == 0 && l->size > f->packed_cap) {
         free(f->packed);
         size_t cap = (l->size + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
-        f->packed_cap = (f->packed = aligned_alloc(DIRECT_ALIGN, cap)) ? cap : 0;
+        f->packed_cap = (f->packed = oci_buffer(cap)) ? cap : 0;
         if (!f->packed)
             rc = cove_error_set(err, -ENOMEM, "out of memory");
     }
-    if (rc == 0 && !f->raw && !(f->raw = aligned_alloc(DIRECT_ALIGN, OCI_CHUNK_SIZE)))
+    if (rc == 0 && !f->raw && !(f->raw = oci_buffer(OCI_CHUNK_SIZE)))
         rc = cove_error_set(err, -ENOMEM, "out of memory");
     char what[300];
     snprintf(what, sizeof what, "%s at %llu", file, (unsigned long long)l->offset);

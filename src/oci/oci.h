@@ -295,6 +295,11 @@ int oci_pull_blob(struct oci_pull *p, struct oci_client *client, const char *dig
  * its data written at its offset of the file open as fd (dfd: the same, O_DIRECT, or -1). */
 int oci_place_layer(const void *packed, const struct oci_layer *l, void *raw, int fd,
                     int dfd, struct cove_error *err);
+/* A buffer for a chunk or a blob (free() it): aligned for O_DIRECT, and in huge pages where
+ * the kernel gives them (madvise): a 4 KiB page fault per page first touched cost a quarter
+ * of a pull's CPU on a virtualised host, whose page faults are dear (docs/OCI.md). */
+#define OCI_BUFFER_ALIGN (2u << 20)
+void *oci_buffer(size_t size);
 /* An O_DIRECT descriptor of what fd is open to for writing (-1 where refused). */
 int oci_open_direct(int fd);
 void oci_pull_free(struct oci_pull *p);

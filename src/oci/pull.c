@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -27,6 +28,15 @@
 
 #define SPARSE_BLOCK 4096u
 #define DIRECT_ALIGN 4096u /* offsets, lengths and buffers of the O_DIRECT writes */
+
+void *oci_buffer(size_t size)
+{
+    size_t len = (size + OCI_BUFFER_ALIGN - 1) / OCI_BUFFER_ALIGN * OCI_BUFFER_ALIGN;
+    void *buf = aligned_alloc(OCI_BUFFER_ALIGN, len ? len : OCI_BUFFER_ALIGN);
+    if (buf)
+        madvise(buf, len, MADV_HUGEPAGE); /* a hint: where refused, 4 KiB pages */
+    return buf;
+}
 
 /* An O_DIRECT descriptor of what fd is open to (-1 where the file system refuses it). */
 int oci_open_direct(int fd)
@@ -260,9 +270,9 @@ static void *fetch_layers(void *opaque)
         snprintf(what, sizeof what, "%s at %llu", l->file, (unsigned long long)l->offset);
         int rc = 0;
         if (l->size > f->packed_cap) { /* at most OCI_MAX_CHUNK and a bit: manifest.c */
-            size_t cap = (l->size + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
+            size_t cap = l->size > OCI_CHUNK_SIZE ? l->size : OCI_CHUNK_SIZE;
             free(f->packed);
-            f->packed_cap = (f->packed = aligned_alloc(DIRECT_ALIGN, cap)) ? cap : 0;
+            f->packed_cap = (f->packed = oci_buffer(cap)) ? cap : 0;
             if (!f->packed)
                 rc = cove_error_set(&err, -ENOMEM, "out of memory");
         }
@@ -298,7 +308,7 @@ static int fetch_all(struct oci_pull *p, struct cove_error *err)
     int rc = 0;
     for (; n < OCI_PARALLEL && rc == 0; n++) {
         f[n] = (struct fetcher){.p = p};
-        if (!(f[n].raw = aligned_alloc(DIRECT_ALIGN, OCI_CHUNK_SIZE))) {
+        if (!(f[n].raw = oci_buffer(OCI_CHUNK_SIZE))) {
             rc = cove_error_set(err, -ENOMEM, "out of memory");
             break;
         }
