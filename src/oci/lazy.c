@@ -82,9 +82,10 @@ static int create_file(const char *tmp, const struct oci_file *f, int *out,
 /* Every layer that is not a disk's chunk (boot files, a saved state) into its file. */
 static int place_non_disk(struct oci_pull *p, int *fds, struct cove_error *err)
 {
-    void *raw = oci_buffer(OCI_CHUNK_SIZE), *packed = NULL;
+    void *raw = oci_buffer(OCI_PLACE_PIECE), *packed = NULL;
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
     size_t cap = 0;
-    int rc = raw ? 0 : cove_error_set(err, -ENOMEM, "out of memory");
+    int rc = raw && dctx ? 0 : cove_error_set(err, -ENOMEM, "out of memory");
     for (size_t i = 0; i < p->m.nlayers && rc == 0; i++) {
         const struct oci_layer *l = &p->m.layers[i];
         if (l->kind == OCI_KIND_DISK)
@@ -104,8 +105,9 @@ static int place_non_disk(struct oci_pull *p, int *fds, struct cove_error *err)
         snprintf(what, sizeof what, "%s at %llu", l->file, (unsigned long long)l->offset);
         rc = oci_pull_blob(p, p->client, l->digest, l->size, what, packed, err);
         if (rc == 0)
-            rc = oci_place_layer(packed, l, raw, fds[k], -1, err);
+            rc = oci_place_layer(dctx, packed, l, raw, fds[k], -1, err);
     }
+    ZSTD_freeDCtx(dctx);
     free(raw);
     free(packed);
     return rc;
@@ -247,7 +249,8 @@ struct fetcher {
     struct cove_oci_transfer t;
     struct fetch_file files[COVE_MAX_DISKS];
     unsigned nfiles;
-    void *raw, *packed;
+    void *raw, *packed; /* a piece of a chunk (OCI_PLACE_PIECE), a blob */
+    ZSTD_DCtx *dctx;
     size_t packed_cap;
     size_t bg_next;     /* the next layer the background looks at */
 };
@@ -363,14 +366,16 @@ static int fetch_chunk(struct fetcher *f, const char *file, uint64_t chunk,
         if (!f->packed)
             rc = cove_error_set(err, -ENOMEM, "out of memory");
     }
-    if (rc == 0 && !f->raw && !(f->raw = oci_buffer(OCI_CHUNK_SIZE)))
+    if (rc == 0 && !f->raw && !(f->raw = oci_buffer(OCI_PLACE_PIECE)))
+        rc = cove_error_set(err, -ENOMEM, "out of memory");
+    if (rc == 0 && !f->dctx && !(f->dctx = ZSTD_createDCtx()))
         rc = cove_error_set(err, -ENOMEM, "out of memory");
     char what[300];
     snprintf(what, sizeof what, "%s at %llu", file, (unsigned long long)l->offset);
     if (rc == 0)
         rc = oci_pull_blob(&f->p, f->p.client, l->digest, l->size, what, f->packed, err);
     if (rc == 0)
-        rc = oci_place_layer(f->packed, l, f->raw, ff->fd, ff->dfd, err);
+        rc = oci_place_layer(f->dctx, f->packed, l, f->raw, ff->fd, ff->dfd, err);
     if (rc == 0 && fdatasync(ff->fd) < 0) /* the data before the bit that says it is there */
         rc = cove_error_set(err, -errno, "%s: %s", file, strerror(errno));
     if (rc < 0)
