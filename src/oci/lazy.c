@@ -50,11 +50,6 @@ struct lazy_ans {
 
 /* --- cove clone --lazy ------------------------------------------------------------------ */
 
-static int partial_path(const char *dir, char *buf, size_t n)
-{
-    return store_path(buf, n, "%s.partial", dir);
-}
-
 /* A file of the image being made in tmp: sparse at its size. */
 static int create_file(const char *tmp, const struct oci_file *f, int *out,
                        struct cove_error *err)
@@ -208,7 +203,7 @@ int cove_oci_clone_lazy(const char *text, const char *name, const struct cove_oc
         oci_pull_free(&p);
         return rc;
     }
-    if (rc == 0 && partial_path(dir, partial, sizeof partial) < 0)
+    if (rc == 0 && oci_cache_partial_path(dir, partial, sizeof partial) < 0)
         rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
     if (rc == 0 && access(partial, F_OK) < 0)
         rc = make_partial(&p, partial, manifest, what, err);
@@ -558,7 +553,7 @@ int oci_lazy_start(const char *bundle, struct oci_lazy **out, struct cove_error 
     pthread_mutex_init(&f->p.lock, NULL);
     rc = oci_cache_open(&f->p.cache, err);
     if (rc == 0 && (oci_cache_image_path(&f->p.cache, digest, f->dir, sizeof f->dir) < 0 ||
-                    partial_path(f->dir, f->partial, sizeof f->partial) < 0))
+                    oci_cache_partial_path(f->dir, f->partial, sizeof f->partial) < 0))
         rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
     /* The partial image, while it is there, is what the VM's disks end in (a full pull of
      * the same image meanwhile made another file); renamed to images/HEX when complete. */

@@ -228,6 +228,9 @@ int oci_cache_open(struct oci_cache *c, struct cove_error *err);
 /* blobs/sha256/HEX, images/HEX */
 int oci_cache_blob_path(const struct oci_cache *c, const char *digest, char *buf, size_t n);
 int oci_cache_image_path(const struct oci_cache *c, const char *digest, char *buf, size_t n);
+/* images/HEX.partial of an image's directory (images/HEX): a lazy clone's image until
+ * every chunk is fetched (lazy.c). */
+int oci_cache_partial_path(const char *dir, char *buf, size_t n);
 /* The digest refs.json records for ref (canonical text): 0, or -ENOENT. */
 int oci_cache_ref_get(const struct oci_cache *c, const char *ref, char *digest);
 int oci_cache_ref_set(const struct oci_cache *c, const char *ref, const char *digest,
