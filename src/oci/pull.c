@@ -3,7 +3,8 @@
  * the VM's files), every blob not yet in the cache fetched (OCI_PARALLEL at once) and
  * verified in memory and kept in the cache (an interrupted pull resumes from those it kept),
  * and as each arrives the image is assembled under a temporary name -- the chunk
- * decompressed, its uncompressed digest checked, written at its offset of a sparse file --
+ * decompressed 1 MiB at a time, each piece hashed and written at its offset of a sparse file
+ * while in cache, its uncompressed digest checked at the end (a mismatch punches it out) --
  * then renamed to images/DIGEST. Nothing is installed unless all of it checked. The blobs and
  * the image's data are written past the page cache (O_DIRECT, where the file system takes it):
  * the image is fsynced before it is installed, and a buffered write of a whole disk followed
