@@ -10,21 +10,38 @@
 # system also holds a tar of the same files is pushed; from a fresh COVE_HOME each time,
 # `cove clone --lazy` then `cove run` to the guest's first console line, and to the end of
 # `cove run -- true` (booted to its agent, powered off), against `cove clone` (a full pull)
-# then the same. LAZY=0 skips it.
-#   bench/oci.sh [RUNS]     COVE=build/cove by default; BENCH_DIR for the scratch space
+# then the same (the first build only). LAZY=0 or --no-lazy skips it.
+#   bench/oci.sh [--runs N] [--cove [LABEL=]PATH]... [--no-lazy]   (or bench/oci.sh RUNS)
+# COVE=build/cove by default; --cove is repeatable (e.g. --cove main=/work/main/build/cove
+# --cove new=build/cove compares two builds in one run: each run times every build's push
+# to a registry of its own, its pull, then skopeo; each ratio is the median of the ratios
+# of the same run, as neighbours in time share a loaded host's load). BENCH_DIR for the
+# scratch space.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-COVE=${COVE:-$PWD/build/cove}
-RUNS=${1:-3}
+RUNS=3 COVES=()
+usage() { echo "usage: bench/oci.sh [--runs N] [--cove [LABEL=]PATH]... [--no-lazy]" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+    case $1 in
+    --runs) [ $# -ge 2 ] || usage; RUNS=$2; shift 2 ;;
+    --cove) [ $# -ge 2 ] || usage; COVES+=("$2"); shift 2 ;;
+    --no-lazy) LAZY=0; shift ;;
+    [0-9]*) RUNS=$1; shift ;;
+    *) usage ;;
+    esac
+done
+case $RUNS in '' | *[!0-9]* | 0) echo "bench/oci.sh: --runs needs a positive number, not '$RUNS'" >&2; exit 2 ;; esac
+declare -A BIN
+. bench/lib.sh # cove_builds, median
+cove_builds bench/oci.sh
+COVE=${BIN[${LABELS[0]}]}
 for t in docker-registry skopeo mkfs.ext4 zstd curl; do
     command -v $t >/dev/null || { echo "oci.sh: $t is missing (scripts/install-deps.sh)" >&2; exit 1; }
 done
 WORK=$(mktemp -d "${BENCH_DIR:-/var/tmp}/cove-oci.XXXXXX")
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "${WORK:?}"' EXIT
-. bench/lib.sh # median
 now_ns() { date +%s%N; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 start_registry() { # NAME -> 127.0.0.1:PORT on stdout
     local port; port=$(free_port)
@@ -43,26 +60,40 @@ rm "$WORK/disk.raw"
 used=$(du -sb /usr/lib/x86_64-linux-gnu | cut -f1)
 
 ms() { echo $(( ($2 - $1) / 1000000 )); }
-push_ms=() pull_ms=() skopeo_ms=() again_ms=() skopeo_again_ms=()
+declare -A push_ms pull_ms again_ms push_x pull_x again_x RA
+skopeo_ms=() skopeo_again_ms=()
 for i in $(seq "$RUNS"); do
-    start_registry "a$i"; A=$REG
     start_registry "b$i"; B=$REG
-    t0=$(now_ns); "$COVE" push vm "$A/bench/vm:1" >"$WORK/push.out"; t1=$(now_ns)
-    push_ms+=("$(ms "$t0" "$t1")")
-    t0=$(now_ns); COVE_HOME=$WORK/pull$i "$COVE" pull "$A/bench/vm:1" >/dev/null; t1=$(now_ns)
-    pull_ms+=("$(ms "$t0" "$t1")")
+    for l in "${LABELS[@]}"; do # each build pushes to an empty registry of its own
+        start_registry "a$i-$l"; RA[$l]=$REG
+        t0=$(now_ns); "${BIN[$l]}" push vm "$REG/bench/vm:1" >/dev/null; t1=$(now_ns)
+        push_ms[$l]+=" $(ms "$t0" "$t1")"
+        t0=$(now_ns); COVE_HOME=$WORK/pull$i "${BIN[$l]}" pull "$REG/bench/vm:1" >/dev/null; t1=$(now_ns)
+        pull_ms[$l]+=" $(ms "$t0" "$t1")"
+        rm -rf "${WORK:?}/pull$i"
+    done
+    A=${RA[${LABELS[0]}]}
     t0=$(now_ns)
     skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$A/bench/vm:1" "docker://$B/bench/vm:1"
     t1=$(now_ns)
-    skopeo_ms+=("$(ms "$t0" "$t1")")
-    t0=$(now_ns); "$COVE" push vm "$A/bench/vm:1" >/dev/null; t1=$(now_ns)
-    again_ms+=("$(ms "$t0" "$t1")")
+    s=$(ms "$t0" "$t1")
+    skopeo_ms+=("$s")
+    for l in "${LABELS[@]}"; do
+        t0=$(now_ns); "${BIN[$l]}" push vm "${RA[$l]}/bench/vm:1" >/dev/null; t1=$(now_ns)
+        again_ms[$l]+=" $(ms "$t0" "$t1")"
+    done
     t0=$(now_ns)
     skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$A/bench/vm:1" "docker://$B/bench/vm:1"
     t1=$(now_ns)
-    skopeo_again_ms+=("$(ms "$t0" "$t1")")
-    stored=$(du -sb "$WORK/a$i/docker/registry/v2/blobs" | cut -f1)
-    rm -rf "${WORK:?}/pull$i"
+    sg=$(ms "$t0" "$t1")
+    skopeo_again_ms+=("$sg")
+    for l in "${LABELS[@]}"; do # this run's ratios: skopeo's time over cove's
+        p=${push_ms[$l]##* } q=${pull_ms[$l]##* } g=${again_ms[$l]##* }
+        push_x[$l]+=" $(awk -v s="$s" -v c="$p" 'BEGIN {printf "%.3f", s / c}')"
+        pull_x[$l]+=" $(awk -v s="$s" -v c="$q" 'BEGIN {printf "%.3f", s / c}')"
+        again_x[$l]+=" $(awk -v s="$sg" -v c="$g" 'BEGIN {printf "%.3f", s / c}')"
+    done
+    stored=$(du -sb "$WORK/a$i-${LABELS[0]}/docker/registry/v2/blobs" | cut -f1)
 done
 # the manifests' layer annotations give the uncompressed bytes moved
 data_bytes=$(python3 - "$A" <<'PY'
@@ -74,18 +105,25 @@ print(sum(int(l["annotations"]["vnd.cove.length"]) for l in m["layers"]))
 PY
 )
 zstd_bytes=$(tar -C /usr/lib -cf - x86_64-linux-gnu 2>/dev/null | zstd -3 -T0 -c | wc -c)
-P=$(printf '%s\n' "${push_ms[@]}" | median)
-L=$(printf '%s\n' "${pull_ms[@]}" | median)
+med_of() { printf '%s\n' $1 | median; } # of a list in one word
+medf() { printf '%s\n' $1 | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 S=$(printf '%s\n' "${skopeo_ms[@]}" | median)
-G=$(printf '%s\n' "${again_ms[@]}" | median)
 SG=$(printf '%s\n' "${skopeo_again_ms[@]}" | median)
-awk -v p="$P" -v l="$L" -v s="$S" -v g="$G" -v sg="$SG" -v d="$data_bytes" -v st="$stored" -v z="$zstd_bytes" -v u="$used" -v r="$RUNS" 'BEGIN {
-    printf "disk data %.0f MB (used files %.0f MB), median of %d runs\n", d / 1e6, u / 1e6, r
-    printf "(ratio: the time of skopeo copy over that of cove; above 1, cove is faster)\n"
-    printf "cove push     %6d ms  %6.1f MB/s  %.2fx skopeo copy\n", p, d / 1e3 / p, s / p
-    printf "cove pull     %6d ms  %6.1f MB/s  %.2fx skopeo copy\n", l, d / 1e3 / l, s / l
-    printf "skopeo copy   %6d ms  %6.1f MB/s\n", s, d / 1e3 / s
-    printf "cove push again    %6d ms  %.2fx skopeo copy again (%d ms)\n", g, sg / g, sg
+awk -v d="$data_bytes" -v u="$used" -v r="$RUNS" -v s="$S" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+    printf "disk data %.0f MB (used files %.0f MB), median of %d runs; load average now %s\n", d / 1e6, u / 1e6, r, load
+    printf "(ratio: the time of skopeo copy over that of cove in the same run, median; above 1, cove is faster)\n"
+    printf "skopeo copy          %6d ms  %6.1f MB/s\n", s, d / 1e3 / s
+}'
+for l in "${LABELS[@]}"; do
+    awk -v l="$l" -v p="$(med_of "${push_ms[$l]}")" -v q="$(med_of "${pull_ms[$l]}")" -v g="$(med_of "${again_ms[$l]}")" \
+        -v px="$(medf "${push_x[$l]}")" -v qx="$(medf "${pull_x[$l]}")" -v gx="$(medf "${again_x[$l]}")" \
+        -v d="$data_bytes" -v sg="$SG" 'BEGIN {
+        printf "%-10s push     %6d ms  %6.1f MB/s  %.2fx skopeo copy\n", l, p, d / 1e3 / p, px
+        printf "%-10s pull     %6d ms  %6.1f MB/s  %.2fx skopeo copy\n", l, q, d / 1e3 / q, qx
+        printf "%-10s push again %4d ms  %.2fx skopeo copy again (%d ms)\n", l, g, gx, sg
+    }'
+done
+awk -v st="$stored" -v z="$zstd_bytes" 'BEGIN {
     printf "registry bytes %.0f MB, zstd -3 of the used files %.0f MB (%.2fx)\n", st / 1e6, z / 1e6, st / z
 }'
 

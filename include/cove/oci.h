@@ -70,6 +70,8 @@ struct cove_oci_image {
     char pulled[32];          /* UTC, ISO 8601 */
     uint64_t disk_size;       /* the first disk's virtual size */
     uint64_t disk_used;       /* host bytes the image's files take */
+    bool partial;             /* a lazy clone's image (cove clone --lazy): not every chunk
+                               * of its disks fetched yet (dir is images/HEX.partial) */
 };
 /* Every tag (and digest) pulled, sorted by ref; free with free(). */
 int cove_oci_list(struct cove_oci_image **out, size_t *count, struct cove_error *err);

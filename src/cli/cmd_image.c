@@ -25,7 +25,8 @@ static const char usage[] =
     "and the base of `cove create VM --from NAME[:SUITE]`.\n"
     "  build    build the image unless the store has it with the same inputs\n"
     "  update   build it again from the archive as it is now (VMs made before keep theirs)\n"
-    "  list     the images in the store, then those pulled from registries (cove pull)\n"
+    "  list     the images in the store, then those pulled from registries (cove pull;\n"
+    "           a lazy clone's image is partial until all of it is fetched)\n"
     "  rm       remove an image (every suite of it without :SUITE); VMs keep their disks\n"
     "  --suite SUITE   the distribution's suite (e.g. sid, forky); default: the template's\n";
 

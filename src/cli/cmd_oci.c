@@ -306,19 +306,23 @@ int cli_oci_images(struct json_t *arr)
     }
     for (size_t i = 0; i < n; i++) {
         if (arr) {
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "source",
-                                                 "pulled", "ref", v[i].ref, "digest", v[i].digest,
-                                                 "dir", v[i].dir, "pulled", v[i].pulled,
-                                                 "disk_size", (json_int_t)v[i].disk_size,
-                                                 "disk_used", (json_int_t)v[i].disk_used));
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:b}",
+                                                 "source", "pulled", "ref", v[i].ref, "digest",
+                                                 v[i].digest, "dir", v[i].dir, "pulled",
+                                                 v[i].pulled, "disk_size",
+                                                 (json_int_t)v[i].disk_size, "disk_used",
+                                                 (json_int_t)v[i].disk_used, "partial",
+                                                 v[i].partial));
             continue;
         }
         char size[32], used[32];
         if (i == 0)
-            printf("\n%-45s %-20s %-19s %7s %7s\n", "PULLED", "AT", "DIGEST", "DISK", "USED");
+            printf("\n%-45s %-20s %-19s %7s %7s  %s\n", "PULLED", "AT", "DIGEST", "DISK", "USED",
+                   "STATE");
         cove_size_format_short(v[i].disk_size, size, sizeof size);
         cove_size_format_short(v[i].disk_used, used, sizeof used);
-        printf("%-45s %-20s %-19.19s %7s %7s\n", v[i].ref, v[i].pulled, v[i].digest, size, used);
+        printf("%-45s %-20s %-19.19s %7s %7s  %s\n", v[i].ref, v[i].pulled, v[i].digest, size,
+               used, v[i].partial ? "partial" : "complete");
     }
     free(v);
     return (int)n;

@@ -331,6 +331,11 @@ static void image_sizes(const char *dir, struct cove_oci_image *img)
     }
 }
 
+int oci_cache_partial_path(const char *dir, char *buf, size_t n)
+{
+    return store_path(buf, n, "%s.partial", dir);
+}
+
 static int by_ref(const void *a, const void *b)
 {
     return strcmp(((const struct cove_oci_image *)a)->ref, ((const struct cove_oci_image *)b)->ref);
@@ -355,8 +360,15 @@ int cove_oci_list(struct cove_oci_image **out, size_t *count, struct cove_error 
         const char *d = json_string_value(json_object_get(val, "digest"));
         const char *when = json_string_value(json_object_get(val, "pulled"));
         struct cove_oci_image *img = &v[k];
-        if (!oci_digest_valid(d) || oci_cache_image_path(&c, d, img->dir, sizeof img->dir) < 0 ||
-            access(img->dir, F_OK) < 0)
+        char whole[PATH_MAX];
+        if (!oci_digest_valid(d) || oci_cache_image_path(&c, d, whole, sizeof whole) < 0)
+            continue;
+        memset(img, 0, sizeof *img);
+        snprintf(img->dir, sizeof img->dir, "%s", whole);
+        /* a lazy clone's image, until its fetchers have every chunk */
+        if (access(whole, F_OK) < 0 &&
+            !(img->partial = oci_cache_partial_path(whole, img->dir, sizeof img->dir) == 0 &&
+                             access(img->dir, F_OK) == 0))
             continue; /* an image removed since */
         snprintf(img->ref, sizeof img->ref, "%s", key);
         strcpy(img->digest, d);

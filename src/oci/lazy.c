@@ -50,11 +50,6 @@ struct lazy_ans {
 
 /* --- cove clone --lazy ------------------------------------------------------------------ */
 
-static int partial_path(const char *dir, char *buf, size_t n)
-{
-    return store_path(buf, n, "%s.partial", dir);
-}
-
 /* A file of the image being made in tmp: sparse at its size. */
 static int create_file(const char *tmp, const struct oci_file *f, int *out,
                        struct cove_error *err)
@@ -82,9 +77,10 @@ static int create_file(const char *tmp, const struct oci_file *f, int *out,
 /* Every layer that is not a disk's chunk (boot files, a saved state) into its file. */
 static int place_non_disk(struct oci_pull *p, int *fds, struct cove_error *err)
 {
-    void *raw = aligned_alloc(DIRECT_ALIGN, OCI_CHUNK_SIZE), *packed = NULL;
+    void *raw = oci_buffer(OCI_PLACE_PIECE), *packed = NULL;
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
     size_t cap = 0;
-    int rc = raw ? 0 : cove_error_set(err, -ENOMEM, "out of memory");
+    int rc = raw && dctx ? 0 : cove_error_set(err, -ENOMEM, "out of memory");
     for (size_t i = 0; i < p->m.nlayers && rc == 0; i++) {
         const struct oci_layer *l = &p->m.layers[i];
         if (l->kind == OCI_KIND_DISK)
@@ -92,7 +88,7 @@ static int place_non_disk(struct oci_pull *p, int *fds, struct cove_error *err)
         if (l->size > cap) {
             free(packed);
             cap = (l->size + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
-            if (!(packed = aligned_alloc(DIRECT_ALIGN, cap))) {
+            if (!(packed = oci_buffer(cap))) {
                 rc = cove_error_set(err, -ENOMEM, "out of memory");
                 break;
             }
@@ -104,8 +100,9 @@ static int place_non_disk(struct oci_pull *p, int *fds, struct cove_error *err)
         snprintf(what, sizeof what, "%s at %llu", l->file, (unsigned long long)l->offset);
         rc = oci_pull_blob(p, p->client, l->digest, l->size, what, packed, err);
         if (rc == 0)
-            rc = oci_place_layer(packed, l, raw, fds[k], -1, err);
+            rc = oci_place_layer(dctx, packed, l, raw, fds[k], -1, err);
     }
+    ZSTD_freeDCtx(dctx);
     free(raw);
     free(packed);
     return rc;
@@ -206,7 +203,7 @@ int cove_oci_clone_lazy(const char *text, const char *name, const struct cove_oc
         oci_pull_free(&p);
         return rc;
     }
-    if (rc == 0 && partial_path(dir, partial, sizeof partial) < 0)
+    if (rc == 0 && oci_cache_partial_path(dir, partial, sizeof partial) < 0)
         rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
     if (rc == 0 && access(partial, F_OK) < 0)
         rc = make_partial(&p, partial, manifest, what, err);
@@ -247,7 +244,8 @@ struct fetcher {
     struct cove_oci_transfer t;
     struct fetch_file files[COVE_MAX_DISKS];
     unsigned nfiles;
-    void *raw, *packed;
+    void *raw, *packed; /* a piece of a chunk (OCI_PLACE_PIECE), a blob */
+    ZSTD_DCtx *dctx;
     size_t packed_cap;
     size_t bg_next;     /* the next layer the background looks at */
 };
@@ -359,18 +357,20 @@ static int fetch_chunk(struct fetcher *f, const char *file, uint64_t chunk,
     if (rc == 0 && l->size > f->packed_cap) {
         free(f->packed);
         size_t cap = (l->size + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
-        f->packed_cap = (f->packed = aligned_alloc(DIRECT_ALIGN, cap)) ? cap : 0;
+        f->packed_cap = (f->packed = oci_buffer(cap)) ? cap : 0;
         if (!f->packed)
             rc = cove_error_set(err, -ENOMEM, "out of memory");
     }
-    if (rc == 0 && !f->raw && !(f->raw = aligned_alloc(DIRECT_ALIGN, OCI_CHUNK_SIZE)))
+    if (rc == 0 && !f->raw && !(f->raw = oci_buffer(OCI_PLACE_PIECE)))
+        rc = cove_error_set(err, -ENOMEM, "out of memory");
+    if (rc == 0 && !f->dctx && !(f->dctx = ZSTD_createDCtx()))
         rc = cove_error_set(err, -ENOMEM, "out of memory");
     char what[300];
     snprintf(what, sizeof what, "%s at %llu", file, (unsigned long long)l->offset);
     if (rc == 0)
         rc = oci_pull_blob(&f->p, f->p.client, l->digest, l->size, what, f->packed, err);
     if (rc == 0)
-        rc = oci_place_layer(f->packed, l, f->raw, ff->fd, ff->dfd, err);
+        rc = oci_place_layer(f->dctx, f->packed, l, f->raw, ff->fd, ff->dfd, err);
     if (rc == 0 && fdatasync(ff->fd) < 0) /* the data before the bit that says it is there */
         rc = cove_error_set(err, -errno, "%s: %s", file, strerror(errno));
     if (rc < 0)
@@ -553,7 +553,7 @@ int oci_lazy_start(const char *bundle, struct oci_lazy **out, struct cove_error 
     pthread_mutex_init(&f->p.lock, NULL);
     rc = oci_cache_open(&f->p.cache, err);
     if (rc == 0 && (oci_cache_image_path(&f->p.cache, digest, f->dir, sizeof f->dir) < 0 ||
-                    partial_path(f->dir, f->partial, sizeof f->partial) < 0))
+                    oci_cache_partial_path(f->dir, f->partial, sizeof f->partial) < 0))
         rc = cove_error_set(err, -ENAMETOOLONG, "COVE_HOME path is too long");
     /* The partial image, while it is there, is what the VM's disks end in (a full pull of
      * the same image meanwhile made another file); renamed to images/HEX when complete. */

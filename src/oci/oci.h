@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <zstd.h>
+
 #include <cove/error.h>
 #include <cove/oci.h>
 
@@ -226,6 +228,9 @@ int oci_cache_open(struct oci_cache *c, struct cove_error *err);
 /* blobs/sha256/HEX, images/HEX */
 int oci_cache_blob_path(const struct oci_cache *c, const char *digest, char *buf, size_t n);
 int oci_cache_image_path(const struct oci_cache *c, const char *digest, char *buf, size_t n);
+/* images/HEX.partial of an image's directory (images/HEX): a lazy clone's image until
+ * every chunk is fetched (lazy.c). */
+int oci_cache_partial_path(const char *dir, char *buf, size_t n);
 /* The digest refs.json records for ref (canonical text): 0, or -ENOENT. */
 int oci_cache_ref_get(const struct oci_cache *c, const char *ref, char *digest);
 int oci_cache_ref_set(const struct oci_cache *c, const char *ref, const char *digest,
@@ -291,10 +296,18 @@ int oci_pull_config(struct oci_pull *p, const char *what, struct cove_error *err
  * through client, verified, kept in the cache. */
 int oci_pull_blob(struct oci_pull *p, struct oci_client *client, const char *digest,
                   uint64_t size, const char *what, void *buf, struct cove_error *err);
-/* A layer's blob (packed) decompressed into raw (l->length bytes), its digest checked,
- * its data written at its offset of the file open as fd (dfd: the same, O_DIRECT, or -1). */
-int oci_place_layer(const void *packed, const struct oci_layer *l, void *raw, int fd,
-                    int dfd, struct cove_error *err);
+/* A layer's blob (packed, its digest already checked) decompressed through dctx, a piece
+ * at a time into buf (OCI_PLACE_PIECE bytes, aligned as oci_buffer's), its data written at
+ * its offset of the file open as fd (dfd: the same, O_DIRECT, or -1) and hashed on the way:
+ * 0 when it decompressed to its length and digest, else what it wrote is punched out. */
+#define OCI_PLACE_PIECE (1u << 20)
+int oci_place_layer(ZSTD_DCtx *dctx, const void *packed, const struct oci_layer *l, void *buf,
+                    int fd, int dfd, struct cove_error *err);
+/* A buffer for a chunk or a blob (free() it): aligned for O_DIRECT, and in huge pages where
+ * the kernel gives them (madvise): a 4 KiB page fault per page first touched cost a quarter
+ * of a pull's CPU on a virtualised host, whose page faults are dear (docs/OCI.md). */
+#define OCI_BUFFER_ALIGN (2u << 20)
+void *oci_buffer(size_t size);
 /* An O_DIRECT descriptor of what fd is open to for writing (-1 where refused). */
 int oci_open_direct(int fd);
 void oci_pull_free(struct oci_pull *p);

@@ -3,7 +3,8 @@
  * the VM's files), every blob not yet in the cache fetched (OCI_PARALLEL at once) and
  * verified in memory and kept in the cache (an interrupted pull resumes from those it kept),
  * and as each arrives the image is assembled under a temporary name -- the chunk
- * decompressed, its uncompressed digest checked, written at its offset of a sparse file --
+ * decompressed 1 MiB at a time, each piece hashed and written at its offset of a sparse file
+ * while in cache, its uncompressed digest checked at the end (a mismatch punches it out) --
  * then renamed to images/DIGEST. Nothing is installed unless all of it checked. The blobs and
  * the image's data are written past the page cache (O_DIRECT, where the file system takes it):
  * the image is fsynced before it is installed, and a buffered write of a whole disk followed
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -27,6 +29,15 @@
 
 #define SPARSE_BLOCK 4096u
 #define DIRECT_ALIGN 4096u /* offsets, lengths and buffers of the O_DIRECT writes */
+
+void *oci_buffer(size_t size)
+{
+    size_t len = (size + OCI_BUFFER_ALIGN - 1) / OCI_BUFFER_ALIGN * OCI_BUFFER_ALIGN;
+    void *buf = aligned_alloc(OCI_BUFFER_ALIGN, len ? len : OCI_BUFFER_ALIGN);
+    if (buf)
+        madvise(buf, len, MADV_HUGEPAGE); /* a hint: where refused, 4 KiB pages */
+    return buf;
+}
 
 /* An O_DIRECT descriptor of what fd is open to (-1 where the file system refuses it). */
 int oci_open_direct(int fd)
@@ -180,47 +191,94 @@ int oci_pull_config(struct oci_pull *p, const char *what, struct cove_error *err
     return rc;
 }
 
-/* One layer into the file open as fd: decompressed, its digest checked. */
-int oci_place_layer(const void *packed, const struct oci_layer *l, void *raw, int fd,
-                    int dfd, struct cove_error *err)
+/* n bytes of a chunk's data (buf) at off of the file open as fd: only the runs of blocks
+ * holding data, so that the file stays as sparse as the pushed disk. */
+static int place_data(const char *buf, size_t n, uint64_t off, int fd, int dfd)
 {
-    size_t n = ZSTD_decompress(raw, l->length, packed, l->size);
-    if (ZSTD_isError(n) || n != l->length)
-        return cove_error_set(err, -EBADMSG, "blob %s (%s at %llu) does not decompress to its "
-                              "%llu bytes; refusing it", l->digest, l->file,
-                              (unsigned long long)l->offset, (unsigned long long)l->length);
-    char got[OCI_DIGEST_LEN + 1];
-    oci_digest(raw, n, got);
-    if (strcmp(got, l->data_digest))
-        return cove_error_set(err, -EBADMSG, "%s at %llu: the data does not match its digest "
-                              "%s; refusing it", l->file, (unsigned long long)l->offset,
-                              l->data_digest);
-    /* only the runs of blocks holding data: the file stays as sparse as the pushed disk */
-    const char *buf = raw;
-    for (size_t off = 0; off < n;) {
-        size_t blk = n - off < SPARSE_BLOCK ? n - off : SPARSE_BLOCK;
-        if (disk_buf_is_zero(buf + off, blk)) {
-            off += blk;
+    for (size_t pos = 0; pos < n;) {
+        size_t blk = n - pos < SPARSE_BLOCK ? n - pos : SPARSE_BLOCK;
+        if (disk_buf_is_zero(buf + pos, blk)) {
+            pos += blk;
             continue;
         }
-        size_t end = off + blk;
+        size_t end = pos + blk;
         while (end < n) {
             size_t b = n - end < SPARSE_BLOCK ? n - end : SPARSE_BLOCK;
             if (disk_buf_is_zero(buf + end, b))
                 break;
             end += b;
         }
-        int rc = write_at(fd, dfd, buf + off, end - off, l->offset + off);
+        int rc = write_at(fd, dfd, buf + pos, end - pos, off + pos);
         if (rc < 0)
-            return cove_error_set(err, rc, "%s: writing: %s", l->file, strerror(-rc));
+            return rc;
         /* buffered: start the write-back now, beside the next chunk's work, so that the
          * fsync before the image is renamed into place has little left to wait for */
         if (dfd < 0)
-            sync_file_range(fd, (off_t)(l->offset + off), (off_t)(end - off),
-                            SYNC_FILE_RANGE_WRITE);
-        off = end;
+            sync_file_range(fd, (off_t)(off + pos), (off_t)(end - pos), SYNC_FILE_RANGE_WRITE);
+        pos = end;
     }
     return 0;
+}
+
+/* One layer into the file open as fd: decompressed OCI_PLACE_PIECE bytes at a time into buf,
+ * each piece hashed and written while it is in the CPU's cache (one pass over the data; a
+ * 64 MiB buffer decompressed whole, then hashed, then scanned for zeros went through memory
+ * three times). What it wrote is punched out again unless its digest matched. */
+int oci_place_layer(ZSTD_DCtx *dctx, const void *packed, const struct oci_layer *l, void *buf,
+                    int fd, int dfd, struct cove_error *err)
+{
+    struct oci_hash *h = oci_hash_new();
+    if (!h)
+        return cove_error_set(err, -ENOMEM, "out of memory");
+    ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
+    ZSTD_inBuffer in = {packed, l->size, 0};
+    ZSTD_outBuffer out = {buf, OCI_PLACE_PIECE, 0};
+    uint64_t done = 0;
+    size_t left = 1; /* what zstd says of the frame: 0 once it ended */
+    int rc = 0;
+    bool wrote = false;
+    for (;;) {
+        size_t in_was = in.pos, out_was = out.pos;
+        size_t r = ZSTD_decompressStream(dctx, &out, &in);
+        if (ZSTD_isError(r)) {
+            rc = -EBADMSG;
+            break;
+        }
+        if (in.pos != in_was || out.pos != out_was)
+            left = r; /* a call with nothing to do says what a next frame would need */
+        bool end = in.pos == in.size && out.pos < out.size;
+        if (out.pos == out.size || end) {
+            if (out.pos > l->length - done) {
+                rc = -EBADMSG; /* more than it announced */
+                break;
+            }
+            oci_hash_update(h, buf, out.pos);
+            wrote = true;
+            if ((rc = place_data(buf, out.pos, l->offset + done, fd, dfd)) < 0) {
+                cove_error_set(err, rc, "%s: writing: %s", l->file, strerror(-rc));
+                break;
+            }
+            done += out.pos;
+            out.pos = 0;
+        }
+        if (end)
+            break;
+    }
+    if (rc == -EBADMSG || (rc == 0 && (left != 0 || done != l->length)))
+        rc = cove_error_set(err, -EBADMSG, "blob %s (%s at %llu) does not decompress to its "
+                            "%llu bytes; refusing it", l->digest, l->file,
+                            (unsigned long long)l->offset, (unsigned long long)l->length);
+    char got[OCI_DIGEST_LEN + 1];
+    oci_hash_final(h, got);
+    oci_hash_free(h);
+    if (rc == 0 && strcmp(got, l->data_digest))
+        rc = cove_error_set(err, -EBADMSG, "%s at %llu: the data does not match its digest "
+                            "%s; refusing it", l->file, (unsigned long long)l->offset,
+                            l->data_digest);
+    if (rc < 0 && wrote) /* none of it stays: the chunk is a hole again, as before */
+        fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)l->offset,
+                  (off_t)l->length);
+    return rc;
 }
 
 static int write_file(const char *dir, const char *name, const char *text,
@@ -235,7 +293,8 @@ static int write_file(const char *dir, const char *name, const char *text,
 struct fetcher {
     struct oci_pull *p;
     struct oci_client *client;
-    void *raw;     /* a chunk's uncompressed bytes (OCI_CHUNK_SIZE, aligned for O_DIRECT) */
+    ZSTD_DCtx *dctx;
+    void *raw;     /* a piece of a chunk's uncompressed bytes (OCI_PLACE_PIECE, aligned) */
     void *packed;  /* a blob (grown to the largest so far, aligned for O_DIRECT) */
     size_t packed_cap;
     pthread_t thread;
@@ -260,9 +319,9 @@ static void *fetch_layers(void *opaque)
         snprintf(what, sizeof what, "%s at %llu", l->file, (unsigned long long)l->offset);
         int rc = 0;
         if (l->size > f->packed_cap) { /* at most OCI_MAX_CHUNK and a bit: manifest.c */
-            size_t cap = (l->size + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
+            size_t cap = l->size > OCI_CHUNK_SIZE ? l->size : OCI_CHUNK_SIZE;
             free(f->packed);
-            f->packed_cap = (f->packed = aligned_alloc(DIRECT_ALIGN, cap)) ? cap : 0;
+            f->packed_cap = (f->packed = oci_buffer(cap)) ? cap : 0;
             if (!f->packed)
                 rc = cove_error_set(&err, -ENOMEM, "out of memory");
         }
@@ -272,7 +331,7 @@ static void *fetch_layers(void *opaque)
         while (k < p->nfiles && strcmp(p->files[k].name, l->file)) /* there: layers_check */
             k++;
         if (rc == 0)
-            rc = oci_place_layer(f->packed, l, f->raw, p->fds[k], p->dfds[k], &err);
+            rc = oci_place_layer(f->dctx, f->packed, l, f->raw, p->fds[k], p->dfds[k], &err);
         pthread_mutex_lock(&p->lock);
         if (rc == 0)
             p->t->disk_bytes += l->length;
@@ -298,17 +357,23 @@ static int fetch_all(struct oci_pull *p, struct cove_error *err)
     int rc = 0;
     for (; n < OCI_PARALLEL && rc == 0; n++) {
         f[n] = (struct fetcher){.p = p};
-        if (!(f[n].raw = aligned_alloc(DIRECT_ALIGN, OCI_CHUNK_SIZE))) {
+        f[n].raw = oci_buffer(OCI_PLACE_PIECE);
+        f[n].dctx = ZSTD_createDCtx();
+        if (!f[n].raw || !f[n].dctx) {
+            free(f[n].raw);
+            ZSTD_freeDCtx(f[n].dctx);
             rc = cove_error_set(err, -ENOMEM, "out of memory");
             break;
         }
         if ((rc = oci_client_dup(p->client, &f[n].client, err)) < 0) {
             free(f[n].raw);
+            ZSTD_freeDCtx(f[n].dctx);
             break;
         }
         if (pthread_create(&f[n].thread, NULL, fetch_layers, &f[n]) != 0) {
             oci_client_free(f[n].client);
             free(f[n].raw);
+            ZSTD_freeDCtx(f[n].dctx);
             rc = cove_error_set(err, -EAGAIN, "cannot start a thread");
             break;
         }
@@ -323,6 +388,7 @@ static int fetch_all(struct oci_pull *p, struct cove_error *err)
         pthread_join(f[i].thread, NULL);
         oci_client_free(f[i].client);
         free(f[i].raw);
+        ZSTD_freeDCtx(f[i].dctx);
         free(f[i].packed);
     }
     if (rc == 0 && p->rc < 0 && err)

@@ -648,11 +648,11 @@ int cove_oci_push(const char *name, const char *const *refs, unsigned nrefs,
             rc = cove_error_set(err, -ENOMEM, "out of memory");
     if (rc == 0) {
         p.zc = ZSTD_createCCtx();
-        p.raw = malloc(OCI_CHUNK_SIZE);
+        p.raw = oci_buffer(OCI_CHUNK_SIZE);
         p.packed_cap = ZSTD_compressBound(OCI_CHUNK_SIZE);
         /* only the pages compression writes are ever touched */
         for (unsigned i = 0; i < NBUFFERS; i++)
-            put_buffer(&p, p.buffers[i] = malloc(p.packed_cap));
+            put_buffer(&p, p.buffers[i] = oci_buffer(p.packed_cap));
         if (!p.zc || !p.raw || p.nfree < NBUFFERS)
             rc = cove_error_set(err, -ENOMEM, "out of memory");
     }

@@ -5,7 +5,8 @@
 # chunks it touched (the registry's access log counts the blob GETs); a second run fetches
 # nothing. A byte flipped in the registry's blob of a chunk not yet fetched makes the guest's
 # read of that chunk an I/O error, never the wrong data, with the fetcher's line naming the
-# digest; a VM left running gets the rest of its image in the background, and the push of
+# digest; `cove image list` shows the image partial, then complete once a VM left running
+# has got the rest of it in the background; the push of
 # a lazy clone sends the same chunks; with the registry stopped a read of another such
 # chunk not yet fetched is an I/O error too, the
 # VM keeps running, and the line names the registry.
@@ -36,6 +37,13 @@ for l in json.load(open(sys.argv[1]))["layers"]:
         print(l["digest"], l["annotations"]["vnd.cove.offset"])' "$TMP/manifest.json" >"$TMP/chunks"
 n_chunks=$(wc -l <"$TMP/chunks")
 [ "$n_chunks" -ge 4 ] || fail "only $n_chunks disk chunks in the manifest"
+# `cove image list --format json`'s pulled image of lazy/vm:1: "partial" or "complete"
+image_state() {
+    "$COVE" image list --format json | python3 -c '
+import json, sys
+v = [i for i in json.load(sys.stdin) if i.get("source") == "pulled" and i["ref"].endswith("/lazy/vm:1")]
+print(("partial" if v[0]["partial"] else "complete") if len(v) == 1 else "listed %d times" % len(v))'
+}
 # blob GETs in the registry's log from line $1 on, as sorted digests
 gets() { tail -n +"$1" "$TMP/plain.log" | grep -o '"GET /v2/lazy/vm/blobs/sha256:[0-9a-f]*' | sed 's/.*blobs\///' | sort -u; }
 
@@ -49,7 +57,10 @@ digest_hex=$(sha256sum <"$TMP/manifest.json" | cut -d' ' -f1)
 [ -d "$COVE_HOME/cache/oci/images/$digest_hex.partial" ] || fail "no partial image $digest_hex.partial"
 gets "$n0" >"$TMP/got0"
 grep -qFf <(cut -d' ' -f1 "$TMP/chunks") "$TMP/got0" && fail "clone --lazy fetched disk chunks"
-echo "ok: clone --lazy fetched the manifest, config and boot files only ($(wc -l <"$TMP/got0") blobs)"
+st=$(image_state)
+[ "$st" = partial ] || fail "image list: the lazy clone's image is '$st', not partial"
+"$COVE" image list | grep -q "/lazy/vm:1 .* partial$" || fail "image list: $("$COVE" image list)"
+echo "ok: clone --lazy fetched the manifest, config and boot files only ($(wc -l <"$TMP/got0") blobs); image list shows its image partial"
 
 # --- boot it: the file is there, only the chunks read were fetched ---------------------------
 n1=$(($(wc -l <"$TMP/plain.log") + 1))
@@ -102,7 +113,9 @@ COVE_HOME=$TMP/home3 "$COVE" stop vm >/dev/null 2>&1
 wait "$run4" || true
 [ -d "$TMP/home3/cache/oci/images/$digest_hex" ] ||
     fail "the image did not complete in the background: $(ls "$TMP/home3/cache/oci/images") $(cat "$TMP/run4.err")"
-echo "ok: a lazy clone left running fetched the rest of its image in the background; the image is complete"
+st=$(COVE_HOME=$TMP/home3 image_state)
+[ "$st" = complete ] || fail "image list: the completed image is '$st'"
+echo "ok: a lazy clone left running fetched the rest of its image in the background; the image is complete (image list too)"
 
 # --- a lazy clone pushed (its image complete): the same chunks ---------------------------------
 COVE_HOME=$TMP/home4 "$COVE" clone --lazy "$REG/lazy/vm:1" vm >/dev/null || fail "clone --lazy (home4)"

@@ -8,8 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
 #include <jansson.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "oci/oci.h"
 #include "store/store.h"
@@ -306,6 +309,73 @@ TEST(pushed_known)
     store_remove_tree(home);
 }
 
+/* A chunk's blob placed in a file through the 1 MiB pieces of oci_place_layer: the data where
+ * it belongs, its zero runs left holes; a blob that decompresses to anything else than its
+ * announced length and digest is refused and leaves nothing written. */
+TEST(place_layer)
+{
+    size_t len = 3 * OCI_PLACE_PIECE + 5000; /* pieces, then an unaligned tail */
+    uint64_t at = 2 * OCI_CHUNK_SIZE;
+    char *raw = calloc(1, len), *back = malloc(len);
+    REQUIRE(raw && back);
+    for (size_t i = 0; i < len; i++)
+        if (i < OCI_PLACE_PIECE / 2 || (i > 2 * OCI_PLACE_PIECE && i % 7000 < 3000))
+            raw[i] = (char)(i * 131 + 7);
+    size_t cap = ZSTD_compressBound(len) + 64;
+    char *packed = malloc(cap), *two = malloc(2 * cap);
+    REQUIRE(packed && two);
+    size_t n = ZSTD_compress(packed, cap, raw, len, 1);
+    REQUIRE(!ZSTD_isError(n));
+    char path[] = "/tmp/cove-test-place-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0 && ftruncate(fd, (off_t)(at + OCI_CHUNK_SIZE)) == 0);
+    unlink(path);
+    struct oci_layer l = {.size = n, .offset = at, .length = len, .kind = OCI_KIND_DISK};
+    strcpy(l.file, "disk.img");
+    oci_digest(raw, len, l.data_digest);
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    void *buf = oci_buffer(OCI_PLACE_PIECE);
+    REQUIRE(dctx && buf);
+    struct cove_error err;
+    CHECK(oci_place_layer(dctx, packed, &l, buf, fd, -1, &err) == 0);
+    CHECK(pread(fd, back, len, (off_t)at) == (ssize_t)len && !memcmp(back, raw, len));
+    struct stat st;
+    CHECK(fstat(fd, &st) == 0 && (uint64_t)st.st_blocks * 512 < len); /* zeros are holes */
+    /* what does not match is refused, and punched out again */
+    struct oci_layer bad = l;
+    bad.data_digest[10] ^= 1;
+    CHECK(oci_place_layer(dctx, packed, &bad, buf, fd, -1, &err) == -EBADMSG);
+    CHECK(strstr(err.message, "does not match its digest") != NULL);
+    char *zero = calloc(1, len);
+    REQUIRE(zero != NULL);
+    CHECK(pread(fd, back, len, (off_t)at) == (ssize_t)len && !memcmp(back, zero, len));
+    CHECK(fstat(fd, &st) == 0 && st.st_blocks <= 8); /* an extent tree's block may stay */
+    bad = l;
+    bad.length = len - 1; /* more data than announced */
+    CHECK(oci_place_layer(dctx, packed, &bad, buf, fd, -1, &err) == -EBADMSG);
+    CHECK(strstr(err.message, "does not decompress") != NULL);
+    bad.length = len + 1; /* less */
+    CHECK(oci_place_layer(dctx, packed, &bad, buf, fd, -1, &err) == -EBADMSG);
+    bad = l;
+    bad.size = n - 10; /* a frame cut short */
+    CHECK(oci_place_layer(dctx, packed, &bad, buf, fd, -1, &err) == -EBADMSG);
+    memcpy(two, packed, n); /* a second frame after the first */
+    memcpy(two + n, packed, n);
+    bad.size = 2 * n;
+    CHECK(oci_place_layer(dctx, two, &bad, buf, fd, -1, &err) == -EBADMSG);
+    memset(packed, 0x5a, 64); /* not zstd at all */
+    CHECK(oci_place_layer(dctx, packed, &l, buf, fd, -1, &err) == -EBADMSG);
+    CHECK(pread(fd, back, len, (off_t)at) == (ssize_t)len && !memcmp(back, zero, len));
+    close(fd);
+    free(zero);
+    ZSTD_freeDCtx(dctx);
+    free(buf);
+    free(raw);
+    free(back);
+    free(packed);
+    free(two);
+}
+
 int main(void)
 {
     RUN(ref_forms);
@@ -318,5 +388,6 @@ int main(void)
     RUN(manifest_refused);
     RUN(config_blob);
     RUN(pushed_known);
+    RUN(place_layer);
     return test_summary();
 }
