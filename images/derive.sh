@@ -209,12 +209,15 @@ chmod 0755 "$ROOT/usr/sbin/policy-rc.d"
 echo force-unsafe-io >"$ROOT/etc/dpkg/dpkg.cfg.d/99cove-build"
 in_root() { log env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive chroot "$ROOT" "$@"; }
 
+# (no Translation-* indices: the lists are removed at the end; dpkg's first start is noted in
+# the log)
 step "[2/4] installing $(echo ${T[packages]} | wc -w) packages and their dependencies with apt (in a chroot)"
 timeout "${T[install_timeout]}" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 \
     DEBIAN_FRONTEND=noninteractive chroot "$ROOT" sh -c \
-    "apt-get update && apt-get install -y --no-install-recommends --download-only ${T[packages]} &&
-     echo \"=== \$(date -u +%H:%M:%S) downloaded; unpacking and configuring\" &&
-     apt-get install -y --no-install-recommends ${T[packages]}" >>"$BLOG" 2>&1 ||
+    "apt-get -o Acquire::Languages=none update &&
+     apt-get install -y --no-install-recommends ${T[packages]} \
+         -o DPkg::Pre-Invoke::='date -u +\"=== %H:%M:%S downloaded; dpkg unpacks and configures\"'" \
+    >>"$BLOG" 2>&1 ||
     die "apt-get install failed: $(grep -E '^E: ' "$BLOG" | head -n 1) (log: $LOG)"
 
 step "[3/4] images/$NAME/setup.sh"
