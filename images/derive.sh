@@ -150,7 +150,7 @@ release() {
 cleanup() {
     local rc=$?
     if [ -d "$WORK" ]; then
-        [ -f "$BLOG" ] && cp "$BLOG" "$LOG"
+        [ $rc = 0 ] || [ ! -f "$BLOG" ] || cp "$BLOG" "$LOG"
         if release; then
             rm -rf "${WORK:?}"
         else

@@ -72,13 +72,17 @@ echo "ok: $user's session on the display: Xorg, Openbox ($wm), xterm ($((SECONDS
 
 # the screen over VNC: the xterm (white, at +40+40 under Openbox's title bar) on the root
 # window (not white). The xterm process comes before its window: wait until X has it mapped
-# (xwininfo), then until it is drawn (a starved guest may take a while to paint it).
+# (xwininfo), then until it is drawn (a starved guest may take a while to paint it). Found
+# by its class: its title is the shell's prompt (Debian's .bashrc), not "xterm".
+xterm_window() { ux xwininfo -root -tree 2>/dev/null | sed -n 's/^ *\(0x[0-9a-f]*\) .*("xterm" "XTerm").*/\1/p' | head -n 1; }
 for _ in $(seq 60); do
-    ux xwininfo -name xterm 2>/dev/null | grep -q 'Map State: IsViewable' && break
+    xw=$(xterm_window)
+    [ -n "$xw" ] && ux xwininfo -id "$xw" 2>/dev/null | grep -q 'Map State: IsViewable' && break
     sleep 2
 done
-ux xwininfo -name xterm >"$TMP/xwin" 2>&1 || true
-grep -q 'Map State: IsViewable' "$TMP/xwin" || { cat "$TMP/xwin"; fail "the xterm's window is not mapped"; }
+ux xwininfo -root -tree >"$TMP/xwin" 2>&1 || true
+[ -n "${xw:-}" ] && ux xwininfo -id "$xw" 2>/dev/null | grep -q 'Map State: IsViewable' ||
+    { cat "$TMP/xwin"; fail "the xterm's window is not mapped"; }
 echo "ok: the xterm's window is mapped ($((SECONDS - start)) s after start)"
 check_screen() {
     python3 - "$TMP/screen.ppm" <<'PY'
