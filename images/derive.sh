@@ -150,7 +150,7 @@ release() {
 cleanup() {
     local rc=$?
     if [ -d "$WORK" ]; then
-        [ -f "$BLOG" ] && cp "$BLOG" "$LOG"
+        [ $rc = 0 ] || [ ! -f "$BLOG" ] || cp "$BLOG" "$LOG"
         if release; then
             rm -rf "${WORK:?}"
         else
@@ -165,7 +165,7 @@ trap 'exit 143' TERM
 rm -f "$LOG"
 mkdir -p "$WORK/out" "$ROOT"
 inputs >"$WORK/inputs"
-step() { say "$*"; echo "=== $*" >>"$BLOG"; }
+step() { say "$*"; echo "=== $(date -u +%H:%M:%S) $*" >>"$BLOG"; }
 log() { "$@" >>"$BLOG" 2>&1; }
 
 step "[1/4] the base's disk, grown to ${T[disk_size]}, its root mounted"
@@ -201,21 +201,29 @@ case $resolv in
     cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf" ;;
 *) die "the base's /etc/resolv.conf points to $resolv, not into /run" ;;
 esac
-# no service starts in the chroot
+# no service starts in the chroot; dpkg does not fsync each file it unpacks (as mmdebstrap's
+# bootstrap: the file system is unmounted and checked at the end, and a failed build is
+# thrown away)
 printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
 chmod 0755 "$ROOT/usr/sbin/policy-rc.d"
+echo force-unsafe-io >"$ROOT/etc/dpkg/dpkg.cfg.d/99cove-build"
 in_root() { log env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive chroot "$ROOT" "$@"; }
 
+# (no Translation-* indices: the lists are removed at the end; dpkg's first start is noted in
+# the log)
 step "[2/4] installing $(echo ${T[packages]} | wc -w) packages and their dependencies with apt (in a chroot)"
 timeout "${T[install_timeout]}" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 \
     DEBIAN_FRONTEND=noninteractive chroot "$ROOT" sh -c \
-    "apt-get update && apt-get install -y --no-install-recommends ${T[packages]}" >>"$BLOG" 2>&1 ||
+    "apt-get -o Acquire::Languages=none update &&
+     apt-get install -y --no-install-recommends ${T[packages]} \
+         -o DPkg::Pre-Invoke::='date -u +\"=== %H:%M:%S downloaded; dpkg unpacks and configures\"'" \
+    >>"$BLOG" 2>&1 ||
     die "apt-get install failed: $(grep -E '^E: ' "$BLOG" | head -n 1) (log: $LOG)"
 
 step "[3/4] images/$NAME/setup.sh"
 install -m 0700 "$IMAGES/$NAME/setup.sh" "$ROOT/root/cove-setup.sh"
 in_root /root/cove-setup.sh || die "images/$NAME/setup.sh failed (log: $LOG)"
-rm -f "$ROOT/usr/sbin/policy-rc.d" "$ROOT/root/cove-setup.sh"
+rm -f "$ROOT/usr/sbin/policy-rc.d" "$ROOT/etc/dpkg/dpkg.cfg.d/99cove-build" "$ROOT/root/cove-setup.sh"
 [ ! -f "$WORK/resolv.conf" ] || cp "$WORK/resolv.conf" "$ROOT/etc/resolv.conf"
 cp "$ROOT/boot/vmlinux-$KVER" "$WORK/out/kernel" 2>/dev/null ||
     cp "$ROOT/boot/vmlinuz-$KVER" "$WORK/out/kernel" || die "no kernel $KVER in the image"

@@ -64,11 +64,19 @@ if ls tests/integration/*.sh >/dev/null 2>&1; then
         COVE_GUEST_DIR=$(guest/build.sh) || COVE_GUEST_DIR=""
     fi
     export COVE_GUEST_DIR
-    # Distribution images the selected tests need (need_image NAME): built once here, with
-    # no test's time limit on it (a cold Debian build is ~20 min), cached across runs.
+    # Distribution images the selected tests need: built once here, with no test's time
+    # limit on it (a cold Debian build is ~20 min), cached across runs. A test names them
+    # with `need_image NAME` lines, or a line "# image: NAME when VAR=1" for an image built
+    # only when the environment says VAR=1 (the desktop image: COVE_TEST_DESKTOP_BUILD).
     export COVE_IMAGES=${COVE_IMAGES:-${COVE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cove}/images}
+    images_of() {
+        local name var
+        sed -n 's/^need_image \([a-z0-9-]*\)$/\1/p' "$1"
+        sed -n 's/^# image: \([a-z0-9-]*\) when \([A-Z_][A-Z0-9_]*\)=1$/\1 \2/p' "$1" |
+            while read -r name var; do [ "${!var:-0}" != 1 ] || echo "$name"; done
+    }
     for image in $(for t in tests/integration/*.sh; do
-                       selected "${t#tests/}" && sed -n 's/^need_image \([a-z0-9-]*\)$/\1/p' "$t"
+                       selected "${t#tests/}" && images_of "$t"
                    done | sort -u); do
         echo "== building image $image (cached after the first time)"
         start=$(date +%s)

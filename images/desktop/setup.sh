@@ -35,6 +35,18 @@ if [ -z "${DISPLAY:-}" ] && [ "$(tty 2>/dev/null)" = /dev/tty1 ] && [ "$(id -u)"
     exec startx -- -nolisten tcp >"$HOME/.xsession-errors" 2>&1
 fi
 SH
+# Xorg's modesetting driver without glamor: virtio-gpu here is 2D (no virgl), so glamor's
+# EGL would be Mesa's llvmpipe, LLVM compiling shaders on the soft CPU (Xorg spent minutes
+# of CPU in it before its first frame, and every drawing would go through it). The
+# shadow framebuffer instead: plain stores, flushed to the display's resource by damage.
+install -d /etc/X11/xorg.conf.d
+cat >/etc/X11/xorg.conf.d/20-cove-display.conf <<'CONF'
+Section "Device"
+    Identifier "cove display (virtio-gpu)"
+    Driver "modesetting"
+    Option "AccelMethod" "none"
+EndSection
+CONF
 install -d /etc/xdg/openbox
 grep -q '^xterm' /etc/xdg/openbox/autostart 2>/dev/null ||
     echo 'xterm -geometry 100x30+40+40 &' >>/etc/xdg/openbox/autostart
@@ -52,6 +64,16 @@ set) exec runuser -u "$user" -- env DISPLAY=:0 XAUTHORITY="$home/.Xauthority" se
 esac
 SH
 chmod 0755 /usr/local/bin/cove-clipboard
+
+# --- what the first boot would otherwise do under the soft CPU: packages were installed in
+# /usr since the base was made, so systemd's update units (ConditionNeedsUpdate: ldconfig,
+# the hwdb, the journal's catalog) would run on every VM's first boot, minutes before udev
+# starts (a first boot under load timed out waiting for /dev/ttyS0). apt's triggers made the
+# linker cache and udev's hwdb (in /usr) already; the catalog is made here, then
+# systemd-update-done's stamps say they are all current.
+ldconfig
+journalctl --update-catalog
+/usr/lib/systemd/systemd-update-done
 
 # --- the build's traces
 [ -z "$build_user" ] || userdel -r "$build_user" 2>/dev/null || true
