@@ -209,7 +209,10 @@ int csr_write(hv_vcpu *v, unsigned csr, uint64_t val)
     case CSR_STVAL: v->stval = val; break;
     case CSR_SIP: v->mip = (v->mip & ~(v->mideleg & MIP_SSIP)) | (val & v->mideleg & MIP_SSIP);
         break;
-    case CSR_STIMECMP: v->stimecmp = val; break;
+    case CSR_STIMECMP:
+        v->stimecmp = val;
+        v->time_left = 0; /* STIP follows at once (vcpu.c reads the clock next block) */
+        break;
     case CSR_SATP: {
         uint64_t mode = val >> 60;
         if (mode != 0 && mode != 8 && mode != 9)
@@ -228,7 +231,10 @@ int csr_write(hv_vcpu *v, unsigned csr, uint64_t val)
     case CSR_MIE: v->mie = val & MIE_WRITABLE; break;
     case CSR_MTVEC: v->mtvec = val & ~2ull; break;
     case CSR_MCOUNTEREN: v->mcounteren = val & 0xffffffff; break;
-    case CSR_MENVCFG: v->menvcfg = val & (MENVCFG_FIOM | MENVCFG_STCE); break;
+    case CSR_MENVCFG:
+        v->menvcfg = val & (MENVCFG_FIOM | MENVCFG_STCE);
+        v->time_left = 0;
+        break;
     case CSR_MCOUNTINHIBIT: v->mcountinhibit = val & 5; break;
     case CSR_MSCRATCH: v->mscratch = val; break;
     case CSR_MEPC: v->mepc = val & ~1ull; break;

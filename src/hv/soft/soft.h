@@ -264,6 +264,9 @@ struct hv_vcpu {
     bool wfi;           /* waiting for an interrupt */
     uint64_t idle_window;  /* host ns when the current window of idle_asleep began */
     uint64_t idle_asleep;  /* host ns slept in WFI since then (vcpu.c, idle_trim) */
+    int64_t time_left;  /* instructions until the run loop next reads the clock (vcpu.c) */
+    uint64_t flush_seen; /* flush_seq as of the last look at flush requests */
+    unsigned wfi_spins; /* WFIs in a row that could not wait (vcpu.c, WFI_SPINS) */
     bool exit_ready;    /* run must return with *exit filled */
     struct hv_exit *exit;
     struct pending pend;
@@ -278,9 +281,11 @@ struct hv_vcpu {
     _Atomic uint32_t kick;
     _Atomic uint32_t attention;  /* nonzero: the hot loop should return to the run loop */
     _Atomic uint32_t flush_req;
-    _Atomic uint32_t in_guest;   /* inside cpu_run_block: flush requests wait for an ack */
+    _Atomic uint32_t timer_dirty; /* a deadline moved: read the clock before the next block */
+    _Atomic uint32_t in_guest;   /* inside hv_vcpu_run, not asleep in WFI: flush requests
+                                    wait for an ack */
     _Atomic uint64_t flush_seq;  /* flush requests made */
-    _Atomic uint64_t flush_ack;  /* requests applied, as of the last block start */
+    _Atomic uint64_t flush_ack;  /* requests applied, as of the last look at them */
     _Atomic uint64_t irq_level;  /* MSIP, SEIP, MEIP levels driven from outside */
     _Atomic uint64_t irq_set;    /* one-shot SSIP sets (SBI IPIs) */
 
@@ -297,6 +302,7 @@ struct hv_vcpu {
 
 /* vm.c */
 uint64_t vm_time(hv_vm *vm);
+void vcpu_timer_moved(hv_vcpu *v);
 uint8_t *vm_ram(hv_vm *vm, uint64_t pa, uint64_t len, unsigned need);
 bool vm_is_aclint(hv_vm *vm, uint64_t pa);
 int aclint_read(hv_vm *vm, uint64_t off, unsigned size, uint64_t *val);

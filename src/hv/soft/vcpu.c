@@ -18,8 +18,21 @@
 #include "hv/soft/jit.h"
 #include "hv/soft/soft.h"
 
-/* Instructions per block between two looks at timers and requests. */
+/* Instructions per block between two looks at requests and interrupts. */
 #define BLOCK_BUDGET 4096
+/* The clock is read (timers recomputed) once this many instructions have retired since
+ * the last read, a block counting as at least TIME_BLOCK_COST: a clock_gettime per block
+ * was a tenth of the host time where blocks are short (a kernel patching itself, a fence.i
+ * ending every block; a hart spinning on WFI). Anything that moves a deadline (mtimecmp,
+ * stimecmp, menvcfg, hv_vm_set_time, a WFI sleep) forces the next block to read it. */
+#define TIME_CHECK_INSNS 4096
+#define TIME_BLOCK_COST 64
+/* A WFI that cannot wait (an interrupt is pending and enabled in mie but masked by
+ * mstatus: OpenSBI's hart-wait loop with an IPI left pending) is a spin. After WFI_SPINS
+ * of them in a row the hart sleeps as WFI would, for at most WFI_SPIN_SLEEP_NS, or until a
+ * wake (an IPI, an interrupt line, a kick, a timer write). */
+#define WFI_SPINS 64
+#define WFI_SPIN_SLEEP_NS 1000000ull
 /* Longest WFI sleep without a deadline: a safety net, not a timing contract. */
 #define WFI_MAX_SLEEP_NS 1000000000ull
 /* A vCPU that slept in WFI for IDLE_SHARE percent of a window of IDLE_WINDOW_NS gives
@@ -34,6 +47,14 @@ void vcpu_wake(hv_vcpu *v)
     atomic_store(&v->attention, 1);
     atomic_fetch_add(&v->wake_seq, 1);
     syscall(SYS_futex, &v->wake_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* A deadline of v moved (mtimecmp, the time offset): the next block reads the clock, and
+ * a WFI sleep recomputes its deadline. Any thread. */
+void vcpu_timer_moved(hv_vcpu *v)
+{
+    atomic_store_explicit(&v->timer_dirty, 1, memory_order_relaxed);
+    vcpu_wake(v);
 }
 
 static void reset_state(hv_vcpu *v)
@@ -223,22 +244,28 @@ static void idle_trim(hv_vcpu *v, uint64_t now)
     v->idle_asleep = 0;
 }
 
-/* Sleeps until something could make an interrupt pending: a timer deadline or a wake. */
-static void wfi_wait(hv_vcpu *v)
+/* Sleeps until something could make an interrupt pending: a timer deadline or a wake.
+ * spin: the hart spins on a WFI that cannot wait (WFI_SPINS): sleeps at most
+ * WFI_SPIN_SLEEP_NS, or until a timer not yet pending fires, or a wake. */
+static void wfi_wait(hv_vcpu *v, bool spin)
 {
     uint32_t seq = atomic_load(&v->wake_seq);
     if (atomic_load(&v->kick) || atomic_load(&v->flush_req))
         return;
     uint64_t now = vm_time(v->vm);
     cpu_timer_update(v, now);
-    if (cpu_pending_enabled(v))
+    v->time_left = TIME_CHECK_INSNS;
+    if (!spin && cpu_pending_enabled(v))
         return;
     uint64_t deadline = ~0ull;
-    if (v->mie & MIP_MTIP)
+    if ((v->mie & MIP_MTIP) && !(v->timer_ip & MIP_MTIP))
         deadline = atomic_load(&v->vm->mtimecmp[v->hartid]);
-    if ((v->mie & MIP_STIP) && (v->menvcfg & MENVCFG_STCE) && v->stimecmp < deadline)
+    if ((v->mie & MIP_STIP) && (v->menvcfg & MENVCFG_STCE) && !(v->timer_ip & MIP_STIP) &&
+        v->stimecmp < deadline)
         deadline = v->stimecmp;
     uint64_t ns = deadline == ~0ull ? WFI_MAX_SLEEP_NS : ticks_to_ns(v->vm, deadline - now);
+    if (spin && ns > WFI_SPIN_SLEEP_NS)
+        ns = WFI_SPIN_SLEEP_NS;
     struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull),
                            .tv_nsec = (long)(ns % 1000000000ull) };
     uint64_t t0 = host_ns();
@@ -247,18 +274,96 @@ static void wfi_wait(hv_vcpu *v)
     v->idle_asleep += host_ns() - t0;
 }
 
+/* Flush requests of other threads (hv_vcpu_request_flush), seen at a block boundary.
+ * The common case, nothing asked since the last look, is one plain load: in_guest stays
+ * set for the whole run (hv_vcpu_run), so no locked operation is needed per block. A
+ * request whose sequence number this load misses is seen at the next boundary, as its
+ * `attention` ends the block at the next jump. */
 static void apply_flush_requests(hv_vcpu *v)
 {
-    /* Order matters (see hv_vcpu_request_flush): in_guest, then the sequence number,
-     * then the request bits, then the ack. */
-    atomic_store(&v->in_guest, 1);
-    uint64_t seq = atomic_load(&v->flush_seq);
+    uint64_t seq = atomic_load_explicit(&v->flush_seq, memory_order_acquire);
+    if (likely(seq == v->flush_seen))
+        return;
+    v->flush_seen = seq;
     unsigned what = atomic_exchange(&v->flush_req, 0);
-    atomic_store(&v->flush_ack, seq);
     if (what & HV_FLUSH_TLB)
         tlb_flush_all(v);
     if (what & HV_FLUSH_ICACHE)
         dcache_fence(v);
+    atomic_store_explicit(&v->flush_ack, seq, memory_order_release);
+}
+
+/* Marks the vCPU as running guest code (or not) for hv_vcpu_request_flush. Entering is a
+ * full fence (a locked store): the flush_seq loads that follow cannot pass it, so either
+ * the requester sees in_guest and waits for the ack, or this thread sees its request. */
+static void guest_enter(hv_vcpu *v)
+{
+    atomic_store(&v->in_guest, 1);
+    apply_flush_requests(v);
+}
+
+static void guest_leave(hv_vcpu *v)
+{
+    atomic_store_explicit(&v->in_guest, 0, memory_order_release);
+}
+
+/* Whether the block about to run should first recompute the timers: TIME_CHECK_INSNS
+ * retired since the last clock read, or a deadline moved (timer_dirty: other threads). */
+static bool time_due(hv_vcpu *v)
+{
+    return v->time_left <= 0 ||
+           atomic_load_explicit(&v->timer_dirty, memory_order_relaxed);
+}
+
+static int run_loop(hv_vcpu *v, struct hv_exit *exit)
+{
+    for (;;) {
+        atomic_store_explicit(&v->attention, 0, memory_order_relaxed);
+        if (unlikely(atomic_load_explicit(&v->kick, memory_order_relaxed))) {
+            atomic_store(&v->kick, 0);
+            exit->reason = HV_EXIT_KICK;
+            return 0;
+        }
+        if (time_due(v)) {
+            atomic_store_explicit(&v->timer_dirty, 0, memory_order_relaxed);
+            cpu_timer_update(v, vm_time(v->vm));
+            v->time_left = TIME_CHECK_INSNS;
+        }
+        if (cpu_take_interrupt(v)) {
+            v->wfi_spins = 0;
+            if (v->exit_ready)
+                return 0;
+        }
+        if (v->wfi) {
+            bool spin = false;
+            if (cpu_pending_enabled(v)) /* pending, masked: WFI does not wait */
+                spin = ++v->wfi_spins >= WFI_SPINS;
+            if (!cpu_pending_enabled(v) || spin) {
+                guest_leave(v);
+                wfi_wait(v, spin);
+                guest_enter(v);
+                v->time_left = 0;
+                if (spin) {
+                    v->wfi_spins = 0;
+                    v->wfi = false;
+                }
+                continue;
+            }
+            v->wfi = false;
+        } else {
+            v->wfi_spins = 0;
+        }
+        apply_flush_requests(v);
+        uint64_t before = v->instret;
+        cpu_run_block(v, BLOCK_BUDGET);
+        v->time_left -= (int64_t)(v->instret - before) + TIME_BLOCK_COST;
+        if (v->exit_ready)
+            return 0;
+        if (v->spinning) { /* the guest waits for another hart: let it have the core */
+            v->spinning = false;
+            sched_yield();
+        }
+    }
 }
 
 int hv_vcpu_run(hv_vcpu *v, struct hv_exit *exit)
@@ -270,33 +375,11 @@ int hv_vcpu_run(hv_vcpu *v, struct hv_exit *exit)
     complete_pending(v, exit);
     if (v->exit_ready)
         return 0;
-    for (;;) {
-        atomic_store_explicit(&v->attention, 0, memory_order_relaxed);
-        if (atomic_load(&v->kick)) {
-            atomic_store(&v->kick, 0);
-            exit->reason = HV_EXIT_KICK;
-            return 0;
-        }
-        cpu_timer_update(v, vm_time(v->vm));
-        if (cpu_take_interrupt(v) && v->exit_ready)
-            return 0;
-        if (v->wfi) {
-            if (!cpu_pending_enabled(v)) {
-                wfi_wait(v);
-                continue;
-            }
-            v->wfi = false;
-        }
-        apply_flush_requests(v); /* marks the vCPU in guest code */
-        cpu_run_block(v, BLOCK_BUDGET);
-        atomic_store(&v->in_guest, 0);
-        if (v->exit_ready)
-            return 0;
-        if (v->spinning) { /* the guest waits for another hart: let it have the core */
-            v->spinning = false;
-            sched_yield();
-        }
-    }
+    v->time_left = 0; /* time passed outside: read the clock first */
+    guest_enter(v);
+    int r = run_loop(v, exit);
+    guest_leave(v);
+    return r;
 }
 
 int hv_vcpu_get_reg(hv_vcpu *v, unsigned id, uint64_t *value)
@@ -339,6 +422,7 @@ int hv_vcpu_set_reg(hv_vcpu *v, unsigned id, uint64_t value)
         cpu_set_priv(v, (unsigned)value);
     } else if (id == HV_REG_MTIMECMP) {
         atomic_store(&v->vm->mtimecmp[v->hartid], value);
+        vcpu_timer_moved(v);
     } else if (id >= HV_REG_F(0) && id <= HV_REG_F(31)) {
         v->fpu.f[id - HV_REG_F(0)] = value;
     } else if (id >= HV_REG_CSR(0) && id <= HV_REG_CSR(0xfff)) {

@@ -104,7 +104,7 @@ void hv_vm_set_time(hv_vm *vm, uint64_t ticks)
     for (unsigned i = 0; i < HV_MAX_VCPUS; i++) {
         hv_vcpu *v = atomic_load(&vm->vcpus[i]);
         if (v)
-            vcpu_wake(v);
+            vcpu_timer_moved(v);
     }
 }
 
@@ -161,7 +161,7 @@ int aclint_write(hv_vm *vm, uint64_t off, unsigned size, uint64_t val)
         atomic_store(&vm->mtimecmp[h], part_write(old, off, size, val));
         hv_vcpu *v = atomic_load(&vm->vcpus[h]);
         if (v)
-            vcpu_wake(v);
+            vcpu_timer_moved(v);
     }
     /* mtime is read-only here: guests that write it get no effect. */
     return 0;

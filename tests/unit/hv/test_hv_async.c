@@ -168,6 +168,51 @@ TEST(sstc_timer_interrupt_in_s_mode)
     guest_fini(&g);
 }
 
+/* A timer moved into the past is taken at the next jump, not after the run loop's next
+ * scheduled clock read (TIME_CHECK_INSNS instructions later): an mtimecmp store through
+ * the ACLINT (M-mode) and an stimecmp write (S-mode, Sstc) each make the next block read
+ * the clock. The loop after the write counts its iterations in s1 until the interrupt. */
+TEST(timer_moved_into_the_past_fires_at_once)
+{
+    for (int sstc = 0; sstc < 2; sstc++) {
+        struct guest g;
+        REQUIRE(guest_init(&g, 1, sstc) == 0);
+        hv_vcpu *c = g.cpu[0];
+        hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+        hv_vcpu_set_reg(c, HV_REG_X(A0), ACLINT_BASE + 0x4000);
+        if (sstc) {
+            hv_vcpu_set_reg(c, CSR(0x30a), 1ull << 63); /* menvcfg.STCE */
+            hv_vcpu_set_reg(c, CSR(0x306), 2);          /* mcounteren.TM */
+            hv_vcpu_set_reg(c, CSR(0x303), 1u << 5);    /* mideleg STIP */
+            hv_vcpu_set_reg(c, CSR(0x104), 1u << 5);    /* sie.STIE */
+            hv_vcpu_set_reg(c, CSR(0x100), 1u << 1);    /* sstatus.SIE */
+            hv_vcpu_set_reg(c, CSR(0x105), RAM_BASE + 0x1000);
+            hv_vcpu_set_reg(c, HV_REG_PRIV, 1);
+        } else {
+            hv_vcpu_set_reg(c, CSR(0x304), 1u << 7); /* MTIE */
+            hv_vcpu_set_reg(c, CSR(0x300), 1u << 3); /* MIE */
+            hv_vcpu_set_reg(c, CSR(0x305), RAM_BASE + 0x1000);
+        }
+        hv_vcpu_set_reg(c, HV_REG_X(A2), 100000);
+        /* A few thousand instructions first, so the run loop's last clock read is behind. */
+        emit(&g, ADDI(A2, A2, -1));
+        emit(&g, BNE(A2, ZERO, -4));
+        if (sstc)
+            emit(&g, CSRW(0x14d, ZERO)); /* stimecmp = 0 */
+        else
+            emit(&g, SD(ZERO, A0, 0));   /* mtimecmp[0] = 0 */
+        emit(&g, ADDI(S1, S1, 1));
+        emit(&g, JAL(ZERO, -4));
+        g.at = RAM_BASE + 0x1000;
+        emit(&g, SD(S1, S11, 0));
+        struct hv_exit ex = run(c);
+        CHECK(ex.reason == HV_EXIT_MMIO);
+        CHECK(ex.mmio.data <= 2);
+        CHECK_EQ_U64(reg(c, CSR(sstc ? 0x142 : 0x342)), (1ull << 63) | (sstc ? 5 : 7));
+        guest_fini(&g);
+    }
+}
+
 struct runner {
     hv_vcpu *c;
     struct hv_exit ex;
@@ -225,6 +270,44 @@ static void *run_once_thread(void *arg)
     memset(&r->ex, 0, sizeof(r->ex));
     r->err = hv_vcpu_run(r->c, &r->ex);
     return NULL;
+}
+
+/* OpenSBI parks a hart in `while (state != START) wfi();` with MSIE set and MIE clear; an
+ * IPI left pending makes each WFI return at once, a spin that took a host core while the
+ * boot hart loaded the kernel. After a few dozen such WFIs the hart sleeps as WFI would
+ * (at most 1 ms, or until a wake), so the loop still ends when the flag is set, with or
+ * without an IPI, and an interrupt enabled meanwhile is still taken. */
+TEST(wfi_with_a_masked_pending_interrupt_does_not_spin)
+{
+    struct guest g;
+    REQUIRE(guest_init(&g, 1, false) == 0);
+    hv_vcpu *c = g.cpu[0];
+    uint64_t flag = RAM_BASE + 0x8000;
+    hv_vcpu_set_reg(c, HV_REG_X(S11), MMIO_ADDR);
+    hv_vcpu_set_reg(c, HV_REG_X(A0), flag);
+    hv_vcpu_set_reg(c, CSR(0x304), 1u << 3); /* MSIE; mstatus.MIE = 0 */
+    hv_vcpu_set_irq(c, HV_IRQ_M_SOFT, true);
+    emit(&g, ADDI(S1, S1, 1)); /* loop: */
+    emit(&g, WFI);
+    emit(&g, LD(T0, A0, 0));
+    emit(&g, BEQ(T0, ZERO, -12));
+    emit(&g, SD(S1, S11, 0));
+    struct runner r = { .c = c };
+    pthread_t t;
+    uint64_t t0 = now_ms();
+    pthread_create(&t, NULL, run_once_thread, &r);
+    usleep(200 * 1000);
+    __atomic_store_n((uint64_t *)guest_ptr(&g, flag), 1, __ATOMIC_SEQ_CST);
+    pthread_join(t, NULL);
+    uint64_t dt = now_ms() - t0;
+    CHECK(r.err == 0 && r.ex.reason == HV_EXIT_MMIO);
+    /* Spinning, a WFI loop turns tens of thousands of times a second on any host; sleeping,
+     * at most 65 times per ms slept. */
+    CHECK(r.ex.mmio.data >= 1);
+    CHECK(r.ex.mmio.data <= 70 * (dt + 2));
+    CHECK(r.ex.mmio.data < 20000);
+    CHECK(dt < 5000);
+    guest_fini(&g);
 }
 
 /* A flush request from another thread is in effect when hv_vcpu_request_flush returns:
@@ -430,6 +513,8 @@ int main(void)
     RUN(wfi_wakes_on_set_irq);
     RUN(wfi_wakes_on_aclint_timer);
     RUN(sstc_timer_interrupt_in_s_mode);
+    RUN(timer_moved_into_the_past_fires_at_once);
+    RUN(wfi_with_a_masked_pending_interrupt_does_not_spin);
     RUN(msip_ipi_wakes_other_hart);
     RUN(atomics_across_two_vcpus);
     RUN(spin_wait_hints_run_exactly);
