@@ -1,8 +1,10 @@
 /*
  * The attachment to a cove network (net.h, net_network_open): a Unix datagram socket of
  * this VMM's own in the network's run directory, registered with the network's switch
- * (net_switch.h), which it starts when none answers. A thread receives the switch's
- * frames and sends the keepalive; when the switch stops answering, the link is down (the
+ * (net_switch.h), which it starts when none answers. The device's I/O thread receives
+ * the switch's messages (the socket is in its epoll: a frame wakes that thread alone,
+ * which moves it into the receive ring; without an I/O thread, the port's thread does),
+ * and a thread of the port's own sends the keepalive; when the switch stops answering, the link is down (the
  * device is told: virtio-net's link status) and frames from the guest are dropped, and the
  * thread starts a switch again (a killed one comes back within a few seconds, with the
  * same gateway MAC and an empty table that refills as the guests talk); a confined VMM,
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -28,6 +31,7 @@
 #include <cove/network.h>
 
 #include "backends/net_switch.h"
+#include "devices/iothread.h"
 #include "util/be.h"
 #include "util/fdio.h"
 #include "util/confined.h"
@@ -50,9 +54,11 @@ struct net_network {
     net_receive_fn fn;
     void *opaque;
     pthread_t thread;
+    struct iothread_watch *watch; /* the socket in the device's I/O thread (or NULL) */
     bool started;
     atomic_bool link_up;
-    long long last_ack_ms, last_spawn_ms;
+    _Atomic long long last_ack_ms; /* written by whichever thread receives */
+    long long last_spawn_ms;
     bool told_confined; /* said once that the switch cannot be started from here */
     pid_t keeper;       /* the process that starts the switch for a confined VMM (or 0) */
     int keeper_fd;      /* its socket: one byte asks for a start */
@@ -176,23 +182,39 @@ static void message(struct net_network *nn, size_t n, long long now)
     }
 }
 
-/* Receives what is there, keeps the link alive; returns after at most wait_ms. */
-static void pump(struct net_network *nn, int wait_ms)
+/* Receives what is there, at most max messages (the I/O thread serves others too). */
+static void drain(struct net_network *nn, unsigned max)
 {
-    struct pollfd p[2] = {{nn->fd, POLLIN, 0}, {nn->stop_efd, POLLIN, 0}};
-    poll(p, 2, wait_ms);
     long long now = monotonic_ms();
-    for (;;) {
+    for (unsigned i = 0; i < max; i++) {
         ssize_t n = recv(nn->fd, nn->buf, sizeof nn->buf, MSG_DONTWAIT);
         if (n <= 0)
             break;
         message(nn, (size_t)n, now);
     }
-    if (now - nn->last_ack_ms > LINK_TIMEOUT_MS)
+}
+
+/* Waits up to wait_ms; receives what came unless the I/O thread does. */
+static void pump(struct net_network *nn, int wait_ms)
+{
+    struct pollfd p[2] = {{nn->stop_efd, POLLIN, 0}, {nn->fd, POLLIN, 0}};
+    poll(p, nn->watch ? 1 : 2, wait_ms);
+    if (!nn->watch)
+        drain(nn, ~0u);
+    if (monotonic_ms() - atomic_load(&nn->last_ack_ms) > LINK_TIMEOUT_MS)
         set_link(nn, false);
 }
 
-static void *receive_thread(void *arg)
+/* The socket is readable (on the device's I/O thread). The receive callback queues each
+ * frame and signals the device's receive eventfd, which this same thread serves next:
+ * no other thread wakes between the switch and the receive ring. */
+static void port_readable(void *opaque, uint32_t events)
+{
+    (void)events;
+    drain(opaque, 64);
+}
+
+static void *keepalive_thread(void *arg)
 {
     struct net_network *nn = arg;
     long long next_hello = 0;
@@ -215,9 +237,20 @@ static int network_start(struct net_attachment *n, net_receive_fn fn, void *opaq
     nn->fn = fn;
     nn->opaque = opaque;
     nn->started = true;
-    int rc = pthread_create(&nn->thread, NULL, receive_thread, nn);
-    if (rc)
+    if (n->io) {
+        int r = iothread_watch(n->io, nn->fd, EPOLLIN, port_readable, nn, &nn->watch);
+        if (r < 0) {
+            nn->watch = NULL;
+            log_warn("network %s: receiving on a thread of its own (I/O thread: %s)",
+                     nn->name, strerror(-r));
+        }
+    }
+    int rc = pthread_create(&nn->thread, NULL, keepalive_thread, nn);
+    if (rc) {
+        iothread_unwatch(nn->watch);
+        nn->watch = NULL;
         nn->started = false;
+    }
     return -rc;
 }
 
@@ -234,6 +267,7 @@ static void network_close(struct net_attachment *n)
 {
     struct net_network *nn = (struct net_network *)n;
     if (nn->started) {
+        iothread_unwatch(nn->watch);
         uint64_t one = 1;
         if (write(nn->stop_efd, &one, sizeof one) < 0) {
         }
