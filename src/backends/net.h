@@ -43,7 +43,8 @@ struct iothread;
 struct net_attachment_ops {
     /* Starts delivering frames for the guest to fn(opaque, ...). Called once. */
     int (*start)(struct net_attachment *n, net_receive_fn fn, void *opaque);
-    /* One frame from the guest, NET_FRAME_MIN..NET_FRAME_MAX bytes. */
+    /* One frame from the guest, NET_FRAME_MIN..NET_FRAME_MAX bytes (after its header
+     * with vnet_hdr; then the attachment may also write into it, to finish a checksum). */
     int (*send)(struct net_attachment *n, const void *frame, size_t len);
     void (*close)(struct net_attachment *n);
     /* Optional (NULL: the link is always up): whether frames flow now. */

@@ -9,6 +9,11 @@
  * thread starts a switch again (a killed one comes back within a few seconds, with the
  * same gateway MAC and an empty table that refills as the guests talk); a confined VMM,
  * which may not fork, asks its keeper process to (below).
+ *
+ * Frames carry virtio-net's header to and from the device (vnet_hdr, with the checksum
+ * offload only: the network's 64 KiB MTU leaves nothing to segment): a frame whose
+ * checksum the guest left partial crosses as a 'V' message when the switch takes those,
+ * so neither this VMM nor the receiving guest sums it; otherwise it is finished here.
  */
 #include "backends/net.h"
 
@@ -33,6 +38,7 @@
 #include "backends/net_switch.h"
 #include "devices/iothread.h"
 #include "util/be.h"
+#include "util/inet_csum.h"
 #include "util/fdio.h"
 #include "util/confined.h"
 #include "util/helper_proc.h"
@@ -63,7 +69,10 @@ struct net_network {
     pid_t keeper;       /* the process that starts the switch for a confined VMM (or 0) */
     int keeper_fd;      /* its socket: one byte asks for a start */
     char refused[256]; /* the switch's reason, when it refused this port */
-    uint8_t buf[1 + NET_FRAME_MAX + 1];
+    atomic_bool switch_vnet; /* the switch takes 'V' frames (its last 'A' said so) */
+    /* A message is received at buf + NET_VNET_HDR_LEN, so that an 'F' frame gets a zero
+     * header in front of it in place: the device takes header and frame in one piece. */
+    uint8_t buf[NET_VNET_HDR_LEN + 1 + NET_VNET_HDR_LEN + NET_FRAME_MAX + 1];
 };
 
 static int send_kind(struct net_network *nn, char kind, const void *data, size_t len)
@@ -139,6 +148,8 @@ static void say_hello(struct net_network *nn, long long now)
     int rc = connect(nn->fd, (struct sockaddr *)&nn->sw, sizeof nn->sw) < 0 ? -errno : 0;
     if (rc == 0)
         rc = send_kind(nn, NET_SWITCH_MSG_HELLO, nn->hello + 1, nn->hello_len - 1);
+    if (rc == 0) /* ignored by a switch that does not know it */
+        send_kind(nn, NET_SWITCH_MSG_OFFLOAD, "V", 1);
     if (rc == -ENOENT || rc == -ECONNREFUSED)
         set_link(nn, false); /* no switch there */
     if ((rc == -ENOENT || rc == -ECONNREFUSED) && now - nn->last_spawn_ms >= RESPAWN_MS) {
@@ -157,22 +168,31 @@ static void say_hello(struct net_network *nn, long long now)
     }
 }
 
-/* One message from the switch. */
+/* One message from the switch, at m (in buf). */
 static void message(struct net_network *nn, size_t n, long long now)
 {
-    switch (nn->buf[0]) {
+    uint8_t *m = nn->buf + NET_VNET_HDR_LEN;
+    switch (m[0]) {
     case NET_SWITCH_MSG_FRAME:
         if (n - 1 >= NET_FRAME_MIN && n - 1 <= NET_FRAME_MAX && nn->fn &&
-            atomic_load(&nn->link_up))
-            nn->fn(nn->opaque, nn->buf + 1, n - 1);
+            atomic_load(&nn->link_up)) {
+            memset(m + 1 - NET_VNET_HDR_LEN, 0, NET_VNET_HDR_LEN); /* no offloads */
+            nn->fn(nn->opaque, m + 1 - NET_VNET_HDR_LEN, NET_VNET_HDR_LEN + n - 1);
+        }
+        break;
+    case NET_SWITCH_MSG_VFRAME: /* (the device checks the header against the frame) */
+        if (n - 1 >= NET_VNET_HDR_LEN + NET_FRAME_MIN &&
+            n - 1 <= NET_VNET_HDR_LEN + NET_FRAME_MAX && nn->fn && atomic_load(&nn->link_up))
+            nn->fn(nn->opaque, m + 1, n - 1);
         break;
     case NET_SWITCH_MSG_ACCEPT:
+        atomic_store(&nn->switch_vnet, n >= 2 && m[1] == 'V');
         nn->last_ack_ms = now;
         nn->refused[0] = 0;
         set_link(nn, true);
         break;
     case NET_SWITCH_MSG_REFUSE:
-        snprintf(nn->refused, sizeof nn->refused, "%.*s", (int)(n - 1), (char *)nn->buf + 1);
+        snprintf(nn->refused, sizeof nn->refused, "%.*s", (int)(n - 1), (char *)m + 1);
         if (atomic_load(&nn->link_up))
             log_warn("network %s: the switch refused this VM: %s", nn->name, nn->refused);
         set_link(nn, false);
@@ -187,7 +207,8 @@ static void drain(struct net_network *nn, unsigned max)
 {
     long long now = monotonic_ms();
     for (unsigned i = 0; i < max; i++) {
-        ssize_t n = recv(nn->fd, nn->buf, sizeof nn->buf, MSG_DONTWAIT);
+        ssize_t n = recv(nn->fd, nn->buf + NET_VNET_HDR_LEN,
+                         sizeof nn->buf - NET_VNET_HDR_LEN, MSG_DONTWAIT);
         if (n <= 0)
             break;
         message(nn, (size_t)n, now);
@@ -254,12 +275,21 @@ static int network_start(struct net_attachment *n, net_receive_fn fn, void *opaq
     return -rc;
 }
 
+/* frame: the device's header (checked: flags NEEDS_CSUM or none, no segmentation), then
+ * the Ethernet frame. */
 static int network_send(struct net_attachment *n, const void *frame, size_t len)
 {
     struct net_network *nn = (struct net_network *)n;
     if (!atomic_load(&nn->link_up))
         return 0; /* link down: dropped, as a wire would */
-    send_kind(nn, NET_SWITCH_MSG_FRAME, frame, len);
+    uint8_t *h = (uint8_t *)frame, *f = h + NET_VNET_HDR_LEN; /* (net.h: ours to write) */
+    size_t flen = len - NET_VNET_HDR_LEN;
+    if (!(h[0] & 1)) /* a whole checksum */
+        send_kind(nn, NET_SWITCH_MSG_FRAME, f, flen);
+    else if (atomic_load(&nn->switch_vnet) && net_switch_vhdr_ok(h, flen))
+        send_kind(nn, NET_SWITCH_MSG_VFRAME, h, len);
+    else if (inet_csum_finish(f, flen, (size_t)(h[6] | h[7] << 8), (size_t)(h[8] | h[9] << 8)))
+        send_kind(nn, NET_SWITCH_MSG_FRAME, f, flen);
     return 0;
 }
 
@@ -382,6 +412,8 @@ int net_network_open_forwarded(const char *name, const uint8_t mac[NET_MAC_LEN],
         return cove_error_set(err, -ENOMEM, "out of memory");
     nn->base.ops = &network_ops;
     nn->base.mtu = NET_MTU_NETWORK;
+    nn->base.vnet_hdr = true;
+    nn->base.offloads = NET_OFFLOAD_CSUM;
     nn->fd = -1;
     nn->keeper_fd = -1;
     nn->egress = info.egress;

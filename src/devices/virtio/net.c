@@ -9,7 +9,8 @@
  * HOST_TSO4/6 and GUEST_TSO4/6: the guest's header goes to the attachment as it is once
  * checked (tx_hdr_ok), the attachment's to the guest once fitted to what the guest
  * negotiated (rx_hdr_fit), and the attachment hears which receive offloads the guest
- * took (set_offload). No merged receive buffers, so every frame fits one receive chain
+ * took (set_offload). A cove network carries partial checksums only (GUEST_CSUM: its
+ * 64 KiB MTU leaves nothing to segment). No merged receive buffers, so every frame fits one receive chain
  * (a guest with GUEST_TSO posts 64 KiB chains) and each chain starts with the 12-byte
  * virtio_net_hdr_v1.
  *
@@ -293,15 +294,7 @@ static int net_rx(struct virtio_net *n, struct virtq *vq)
  * Returns false when the offsets do not fit the frame. */
 static bool finish_checksum(uint8_t *frame, size_t len, const struct virtio_net_hdr_v1 *h)
 {
-    size_t start = le16toh(h->csum_start), field = start + le16toh(h->csum_offset);
-    if (start >= len || field + 2 > len)
-        return false;
-    uint16_t csum = inet_csum_fold(inet_csum_add(0, frame + start, len - start));
-    if (csum == 0)
-        csum = 0xffff; /* the same value in one's complement; UDP reserves 0 for "none" */
-    frame[field] = (uint8_t)(csum >> 8);
-    frame[field + 1] = (uint8_t)csum;
-    return true;
+    return inet_csum_finish(frame, len, le16toh(h->csum_start), le16toh(h->csum_offset));
 }
 
 /* Whether the guest's header h, for a frame of len bytes, may go to an attachment with
@@ -463,20 +456,22 @@ static int net_load(void *dev, struct state_reader *r, struct cove_error *err)
 #define NET_FEATURES                                                                     \
     ((1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_MTU) | (1ull << VIRTIO_NET_F_MAC) | \
      (1ull << VIRTIO_NET_F_STATUS))
-#define NET_OFFLOAD_FEATURES                                                               \
-    ((1ull << VIRTIO_NET_F_GUEST_CSUM) | (1ull << VIRTIO_NET_F_GUEST_TSO4) |               \
-     (1ull << VIRTIO_NET_F_GUEST_TSO6) | (1ull << VIRTIO_NET_F_HOST_TSO4) |                \
-     (1ull << VIRTIO_NET_F_HOST_TSO6))
+#define NET_TSO_FEATURES                                                                   \
+    ((1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6) |               \
+     (1ull << VIRTIO_NET_F_HOST_TSO4) | (1ull << VIRTIO_NET_F_HOST_TSO6))
 #define NET_OPS(feat)                                                                      \
     .name = "net", .device_id = VIRTIO_ID_NET, .features = (feat), .num_queues = 2,        \
     .queue_max = NET_QUEUE_SIZE, .config_size = NET_CONFIG_SIZE,                          \
     .config_read = net_config_read, .queue_handler = net_queue, .reset = net_reset,        \
     .destroy = net_destroy, .save = net_save, .load = net_load
 
-/* Plain frames; and frames with offloads, on an attachment that carries them. */
+/* Plain frames; frames with partial checksums both ways (a cove network); and with TCP
+ * segmentation too (a TAP), on attachments that carry them. */
 static const struct virtio_device_ops net_ops = {NET_OPS(NET_FEATURES)};
+static const struct virtio_device_ops net_ops_csum = {
+    NET_OPS(NET_FEATURES | (1ull << VIRTIO_NET_F_GUEST_CSUM))};
 static const struct virtio_device_ops net_ops_offload = {
-    NET_OPS(NET_FEATURES | NET_OFFLOAD_FEATURES)};
+    NET_OPS(NET_FEATURES | (1ull << VIRTIO_NET_F_GUEST_CSUM) | NET_TSO_FEATURES)};
 
 int virtio_net_create(const struct virtio_mmio_params *p, struct net_attachment *backend,
                       const uint8_t mac[NET_MAC_LEN], bool keep_mac, struct virtio_mmio **out,
@@ -509,8 +504,11 @@ int virtio_net_create(const struct virtio_mmio_params *p, struct net_attachment 
     }
     struct virtio_mmio *t;
     const unsigned all = NET_OFFLOAD_CSUM | NET_OFFLOAD_TSO4 | NET_OFFLOAD_TSO6;
-    bool offload = backend->vnet_hdr && (backend->offloads & all) == all;
-    int r = virtio_mmio_create(p, offload ? &net_ops_offload : &net_ops, n, &t, err);
+    unsigned o = backend->vnet_hdr ? backend->offloads : 0;
+    const struct virtio_device_ops *ops = (o & all) == all      ? &net_ops_offload
+                                          : o & NET_OFFLOAD_CSUM ? &net_ops_csum
+                                                                 : &net_ops;
+    int r = virtio_mmio_create(p, ops, n, &t, err);
     if (r < 0)
         return r;
     n->t = t;
