@@ -1,12 +1,14 @@
 /*
  * net.h — what a network device attaches to.
  *
- * A net attachment carries whole Ethernet frames (no virtio header, no FCS) both ways.
+ * A net attachment carries whole Ethernet frames (no FCS; no virtio header unless it sets
+ * vnet_hdr, below) both ways.
  * send() hands it one frame from the guest; it is called from one thread at a time (the
  * device's transmit handler) and never blocks on the network: a frame that cannot go out
  * is dropped, as a wire would. Frames for the guest come through the receive callback
  * given to start(), from any thread the attachment runs (slirp and TAP: their own thread;
- * slirp also the thread inside send() for an immediate reply such as ARP), so the callback
+ * slirp also the thread inside send() for an immediate reply such as ARP; a cove network's
+ * port: the device's I/O thread, io below), so the callback
  * copies the frame and returns at once. After close() returns the callback is not running and will
  * not run again.
  */
