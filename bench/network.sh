@@ -15,20 +15,29 @@
 #        the bridge's address, static addresses, timed by the listener.
 # Prints the medians, and the ratios cove/qemu (throughput: higher is better for cove;
 # latency: lower is better for cove).
-#   bench/network.sh [--mib N] [--runs N] [--only v2v|nat|bridge]
-#        (default 64 MiB, 3 runs, every mode; bridge only as root)
+#   bench/network.sh [--mib N] [--runs N] [--only v2v|nat|bridge] [--cove [LABEL=]PATH]...
+#        (default 64 MiB, 3 runs, every mode; bridge only as root; --cove, repeatable,
+#        compares builds in one run, each against the same QEMU runs: default build/cove.
+#        The builds share one switch process per network, the first VM's: compare switch
+#        changes in runs of their own)
 set -u
 cd "$(dirname "$0")/.."
 MIB=64 RUNS=3 ONLY=
+COVES=()
 while [ $# -gt 0 ]; do
     case $1 in
     --mib) MIB=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
-    *) echo "usage: bench/network.sh [--mib N] [--runs N] [--only v2v|nat|bridge]" >&2; exit 2 ;;
+    --cove) COVES+=("$2"); shift 2 ;;
+    *) echo "usage: bench/network.sh [--mib N] [--runs N] [--only v2v|nat|bridge] [--cove [LABEL=]PATH]..." >&2; exit 2 ;;
     esac
 done
-COVE=$(realpath "${COVE:-build/cove}")
+declare -A BIN
+. bench/lib.sh # cove_builds, median, free_port, tcp_sink
+cove_builds bench/network.sh
+for l in "${LABELS[@]}"; do BIN[$l]=$(realpath "${BIN[$l]}"); done
+COVE=${BIN[${LABELS[0]}]} # creates and deletes the networks
 G=${COVE_GUEST_DIR:-$(guest/build.sh)} || exit 1
 command -v qemu-system-riscv64 >/dev/null || { echo "bench/network.sh: needs qemu-system-riscv64" >&2; exit 1; }
 TMP=$(mktemp -d /tmp/cove-netbench.XXXXXX)
@@ -43,7 +52,6 @@ cleanup() {
     rm -rf "${TMP:?}"
 }
 trap cleanup EXIT
-. bench/lib.sh # median, free_port, tcp_sink
 
 "$COVE" network create benchv2v --subnet 10.95.0.0/24 >/dev/null || exit 1
 "$COVE" network create benchnat --subnet 10.96.0.0/24 --nat >/dev/null || exit 1
@@ -60,8 +68,8 @@ TX_CMD+="; dd if=/dev/zero bs=64k count=$COUNT 2>/tmp/dd | nc -w 2 10.95.0.2 500
 # v2v VMM: boots receiver and sender, prints "MIB_PER_S RTT_MS" or nothing on failure.
 v2v() {
     local rx tx
-    if [ "$1" = cove ]; then
-        local vm=("$COVE" run --memory 256M --kernel "$G/Image" --initrd "$G/initrd" --net network:benchv2v)
+    if [ "$1" != qemu ]; then
+        local vm=("${BIN[$1]}" run --memory 256M --kernel "$G/Image" --initrd "$G/initrd" --net network:benchv2v)
         timeout 300 "${vm[@]}" --mac 52:54:00:95:00:02 --append "quiet cove.exec=\"$RX_CMD\"" </dev/null >"$TMP/rx.log" 2>&1 &
         rx=$!
         timeout 300 "${vm[@]}" --mac 52:54:00:95:00:03 --append "quiet cove.exec=\"$TX_CMD\"" </dev/null >"$TMP/tx.log" 2>&1 &
@@ -105,9 +113,9 @@ nat() {
     tcp_sink "$port" "$((MIB << 20))" >"$TMP/rate" &
     local sink=$!
     sleep 0.3
-    if [ "$1" = cove ]; then
+    if [ "$1" != qemu ]; then
         cmd=${NAT_CMD//GW/10.96.0.1}
-        timeout 300 "$COVE" run --memory 256M --kernel "$G/Image" --initrd "$G/initrd" \
+        timeout 300 "${BIN[$1]}" run --memory 256M --kernel "$G/Image" --initrd "$G/initrd" \
             --net network:benchnat --append "quiet cove.exec=\"${cmd//PORT/$port}\"" </dev/null >"$TMP/nat.log" 2>&1
     else
         cmd=${NAT_CMD//GW/10.0.2.2}
@@ -133,8 +141,8 @@ bridge() {
     ip netns exec "$NS" bash -c ". bench/lib.sh; tcp_sink 5002 $((MIB << 20)) 192.168.79.1" >"$TMP/rate" &
     local sink=$!
     sleep 0.5
-    if [ "$1" = cove ]; then
-        ip netns exec "$NS" timeout 300 "$COVE" run --memory 256M --kernel "$G/Image" --initrd "$G/initrd" \
+    if [ "$1" != qemu ]; then
+        ip netns exec "$NS" timeout 300 "${BIN[$1]}" run --memory 256M --kernel "$G/Image" --initrd "$G/initrd" \
             --net bridge:br0 --append "quiet cove.exec=\"$BR_CMD\"" </dev/null >"$TMP/br.log" 2>&1
     else
         ip -n "$NS" tuntap add dev qtap0 mode tap && ip -n "$NS" link set qtap0 master br0 up
@@ -149,29 +157,32 @@ bridge() {
 }
 
 declare -A tput rtt natr brr
+VMMS=("${LABELS[@]}" qemu)
 for run in $(seq "$RUNS"); do
-    for vmm in cove qemu; do
+    for vmm in "${VMMS[@]}"; do
         t= l= r= b=
-        [ -z "$ONLY" ] || [ "$ONLY" = v2v ] && read -r t l <<<"$(v2v $vmm)"
+        [ -z "$ONLY" ] || [ "$ONLY" = v2v ] && read -r t l <<<"$(v2v "$vmm")"
         [ -n "${t:-}" ] && tput[$vmm]+="$t " && rtt[$vmm]+="$l "
-        [ -z "$ONLY" ] || [ "$ONLY" = nat ] && r=$(nat $vmm)
+        [ -z "$ONLY" ] || [ "$ONLY" = nat ] && r=$(nat "$vmm")
         [ -n "$r" ] && natr[$vmm]+="$r "
-        [ -n "$NS" ] && b=$(bridge $vmm)
+        [ -n "$NS" ] && b=$(bridge "$vmm")
         [ -n "$b" ] && brr[$vmm]+="$b "
         echo "run $run $vmm: v2v ${t:-?} MiB/s, rtt ${l:-?} ms; nat ${r:-?} MiB/s; bridge ${b:-?} MiB/s"
     done
 done
 
 med() { printf '%s\n' $1 | median; }
-printf '%-6s %14s %14s %14s %14s\n' "" "v2v MiB/s" "v2v rtt ms" "nat MiB/s" "bridge MiB/s"
-for vmm in cove qemu; do
-    printf '%-6s %14s %14s %14s %14s\n' "$vmm" "$(med "${tput[$vmm]:-}")" "$(med "${rtt[$vmm]:-}")" \
+printf '%-8s %14s %14s %14s %14s\n' "" "v2v MiB/s" "v2v rtt ms" "nat MiB/s" "bridge MiB/s"
+for vmm in "${VMMS[@]}"; do
+    printf '%-8s %14s %14s %14s %14s\n' "$vmm" "$(med "${tput[$vmm]:-}")" "$(med "${rtt[$vmm]:-}")" \
         "$(med "${natr[$vmm]:-}")" "$(med "${brr[$vmm]:-}")"
 done
-awk -v ct="$(med "${tput[cove]:-}")" -v qt="$(med "${tput[qemu]:-}")" \
-    -v cl="$(med "${rtt[cove]:-}")" -v ql="$(med "${rtt[qemu]:-}")" \
-    -v cn="$(med "${natr[cove]:-}")" -v qn="$(med "${natr[qemu]:-}")" \
-    -v cb="$(med "${brr[cove]:-}")" -v qb="$(med "${brr[qemu]:-}")" 'BEGIN {
-    printf "%-6s %14s %14s %14s %14s   (cove/qemu; throughput: higher is better, rtt: lower)\n", "ratio",
-        (ct && qt) ? sprintf("%.2f", ct / qt) : "-", (cl && ql) ? sprintf("%.2f", cl / ql) : "-",
-        (cn && qn) ? sprintf("%.2f", cn / qn) : "-", (cb && qb) ? sprintf("%.2f", cb / qb) : "-" }'
+for vmm in "${LABELS[@]}"; do
+    awk -v n="$vmm/qemu" -v ct="$(med "${tput[$vmm]:-}")" -v qt="$(med "${tput[qemu]:-}")" \
+        -v cl="$(med "${rtt[$vmm]:-}")" -v ql="$(med "${rtt[qemu]:-}")" \
+        -v cn="$(med "${natr[$vmm]:-}")" -v qn="$(med "${natr[qemu]:-}")" \
+        -v cb="$(med "${brr[$vmm]:-}")" -v qb="$(med "${brr[qemu]:-}")" 'BEGIN {
+        printf "%-8s %14s %14s %14s %14s   (throughput: higher is better, rtt: lower)\n", n,
+            (ct && qt) ? sprintf("%.2f", ct / qt) : "-", (cl && ql) ? sprintf("%.2f", cl / ql) : "-",
+            (cn && qn) ? sprintf("%.2f", cn / qn) : "-", (cb && qb) ? sprintf("%.2f", cb / qb) : "-" }'
+done

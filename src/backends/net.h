@@ -1,12 +1,14 @@
 /*
  * net.h — what a network device attaches to.
  *
- * A net attachment carries whole Ethernet frames (no virtio header, no FCS) both ways.
+ * A net attachment carries whole Ethernet frames (no FCS; no virtio header unless it sets
+ * vnet_hdr, below) both ways.
  * send() hands it one frame from the guest; it is called from one thread at a time (the
  * device's transmit handler) and never blocks on the network: a frame that cannot go out
  * is dropped, as a wire would. Frames for the guest come through the receive callback
  * given to start(), from any thread the attachment runs (slirp and TAP: their own thread;
- * slirp also the thread inside send() for an immediate reply such as ARP), so the callback
+ * slirp also the thread inside send() for an immediate reply such as ARP; a cove network's
+ * port: the device's I/O thread, io below), so the callback
  * copies the frame and returns at once. After close() returns the callback is not running and will
  * not run again.
  */
@@ -27,19 +29,32 @@
  * this is dropped and counted. */
 #define NET_FRAME_MAX (65535 + 18)
 #define NET_FRAME_MIN 14 /* an Ethernet header */
+/* The virtio-net header (struct virtio_net_hdr_v1, virtio 1.2 5.1.6): what an attachment
+ * with vnet_hdr puts before every frame, both ways (a TAP with IFF_VNET_HDR). */
+#define NET_VNET_HDR_LEN 12
+/* The offloads such an attachment carries (its offloads field, set_offload's argument). */
+#define NET_OFFLOAD_CSUM 1u /* partial checksums (NEEDS_CSUM) */
+#define NET_OFFLOAD_TSO4 2u /* TCP segmentation, IPv4 */
+#define NET_OFFLOAD_TSO6 4u /* TCP segmentation, IPv6 */
 
 typedef void (*net_receive_fn)(void *opaque, const void *frame, size_t len);
 
 struct net_attachment;
+struct iothread;
 
 struct net_attachment_ops {
     /* Starts delivering frames for the guest to fn(opaque, ...). Called once. */
     int (*start)(struct net_attachment *n, net_receive_fn fn, void *opaque);
-    /* One frame from the guest, NET_FRAME_MIN..NET_FRAME_MAX bytes. */
+    /* One frame from the guest, NET_FRAME_MIN..NET_FRAME_MAX bytes (after its header
+     * with vnet_hdr; then the attachment may also write into it, to finish a checksum). */
     int (*send)(struct net_attachment *n, const void *frame, size_t len);
     void (*close)(struct net_attachment *n);
     /* Optional (NULL: the link is always up): whether frames flow now. */
     bool (*link_up)(struct net_attachment *n);
+    /* Optional, with vnet_hdr: the offloads the guest takes on receive (NET_OFFLOAD_*
+     * bits, within offloads); frames for the guest use no others from then on. Called by
+     * the device's handlers (one at a time) when what the driver negotiated changes. */
+    int (*set_offload)(struct net_attachment *n, unsigned offloads);
 };
 
 struct net_attachment {
@@ -53,6 +68,17 @@ struct net_attachment {
      * attachment, each time link_up() changes, so the device tells its driver. */
     void (*link_changed)(void *opaque);
     void *link_opaque;
+    /* Set by the device before start() (or left NULL): its I/O thread. An attachment may
+     * watch its socket there and call the receive callback on that thread instead of a
+     * thread of its own (a cove network's port: one wakeup less per frame). */
+    struct iothread *io;
+    /* Set by the attachment: every frame, both ways, starts with a NET_VNET_HDR_LEN-byte
+     * virtio-net header (send()'s len and the callback's include it), and it carries the
+     * offloads in offloads (NET_OFFLOAD_* bits) in both directions. Frames to the guest
+     * use only those set_offload() allowed; the device checks what the guest sends
+     * (virtio-net's tx_hdr_ok) before send(). */
+    bool vnet_hdr;
+    unsigned offloads;
 };
 
 #define NET_MTU_DEFAULT 1500
@@ -198,6 +224,10 @@ int net_mem_take(struct net_attachment *n, void *buf, size_t cap);
 /* The number of frames sent and kept so far (a full queue refuses more: -ENOBUFS). */
 unsigned net_mem_sent(struct net_attachment *n);
 int net_mem_inject(struct net_attachment *n, const void *frame, size_t len);
+/* Makes it carry vnet headers with the given offloads (before the device is created); the
+ * last set_offload() value is net_mem_offload()'s. */
+void net_mem_set_vnet(struct net_attachment *n, unsigned offloads);
+unsigned net_mem_offload(struct net_attachment *n);
 
 static inline void net_close(struct net_attachment *n)
 {

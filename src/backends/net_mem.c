@@ -19,6 +19,7 @@ struct net_mem {
     void *rx_opaque;
     struct mem_frame *frames;
     unsigned max, head, count, sent;
+    unsigned offload; /* the last set_offload() */
 };
 
 static struct net_mem *to_mem(struct net_attachment *n) { return (struct net_mem *)n; }
@@ -102,11 +103,36 @@ static void mem_close(struct net_attachment *n)
     free(m);
 }
 
+static int mem_set_offload(struct net_attachment *n, unsigned offloads)
+{
+    struct net_mem *m = to_mem(n);
+    pthread_mutex_lock(&m->lock);
+    m->offload = offloads;
+    pthread_mutex_unlock(&m->lock);
+    return 0;
+}
+
 static const struct net_attachment_ops mem_ops = {
     .start = mem_start,
     .send = mem_send,
     .close = mem_close,
+    .set_offload = mem_set_offload,
 };
+
+void net_mem_set_vnet(struct net_attachment *n, unsigned offloads)
+{
+    n->vnet_hdr = true;
+    n->offloads = offloads;
+}
+
+unsigned net_mem_offload(struct net_attachment *n)
+{
+    struct net_mem *m = to_mem(n);
+    pthread_mutex_lock(&m->lock);
+    unsigned o = m->offload;
+    pthread_mutex_unlock(&m->lock);
+    return o;
+}
 
 int net_mem_create(unsigned max_frames, struct net_attachment **out)
 {

@@ -1,12 +1,19 @@
 /*
  * The attachment to a cove network (net.h, net_network_open): a Unix datagram socket of
  * this VMM's own in the network's run directory, registered with the network's switch
- * (net_switch.h), which it starts when none answers. A thread receives the switch's
- * frames and sends the keepalive; when the switch stops answering, the link is down (the
+ * (net_switch.h), which it starts when none answers. The device's I/O thread receives
+ * the switch's messages (the socket is in its epoll: a frame wakes that thread alone,
+ * which moves it into the receive ring; without an I/O thread, the port's thread does),
+ * and a thread of the port's own sends the keepalive; when the switch stops answering, the link is down (the
  * device is told: virtio-net's link status) and frames from the guest are dropped, and the
  * thread starts a switch again (a killed one comes back within a few seconds, with the
  * same gateway MAC and an empty table that refills as the guests talk); a confined VMM,
  * which may not fork, asks its keeper process to (below).
+ *
+ * Frames carry virtio-net's header to and from the device (vnet_hdr, with the checksum
+ * offload only: the network's 64 KiB MTU leaves nothing to segment): a frame whose
+ * checksum the guest left partial crosses as a 'V' message when the switch takes those,
+ * so neither this VMM nor the receiving guest sums it; otherwise it is finished here.
  */
 #include "backends/net.h"
 
@@ -17,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -28,7 +36,9 @@
 #include <cove/network.h>
 
 #include "backends/net_switch.h"
+#include "devices/iothread.h"
 #include "util/be.h"
+#include "util/inet_csum.h"
 #include "util/fdio.h"
 #include "util/confined.h"
 #include "util/helper_proc.h"
@@ -50,14 +60,19 @@ struct net_network {
     net_receive_fn fn;
     void *opaque;
     pthread_t thread;
+    struct iothread_watch *watch; /* the socket in the device's I/O thread (or NULL) */
     bool started;
     atomic_bool link_up;
-    long long last_ack_ms, last_spawn_ms;
+    _Atomic long long last_ack_ms; /* written by whichever thread receives */
+    long long last_spawn_ms;
     bool told_confined; /* said once that the switch cannot be started from here */
     pid_t keeper;       /* the process that starts the switch for a confined VMM (or 0) */
     int keeper_fd;      /* its socket: one byte asks for a start */
     char refused[256]; /* the switch's reason, when it refused this port */
-    uint8_t buf[1 + NET_FRAME_MAX + 1];
+    atomic_bool switch_vnet; /* the switch takes 'V' frames (its last 'A' said so) */
+    /* A message is received at buf + NET_VNET_HDR_LEN, so that an 'F' frame gets a zero
+     * header in front of it in place: the device takes header and frame in one piece. */
+    uint8_t buf[NET_VNET_HDR_LEN + 1 + NET_VNET_HDR_LEN + NET_FRAME_MAX + 1];
 };
 
 static int send_kind(struct net_network *nn, char kind, const void *data, size_t len)
@@ -133,6 +148,8 @@ static void say_hello(struct net_network *nn, long long now)
     int rc = connect(nn->fd, (struct sockaddr *)&nn->sw, sizeof nn->sw) < 0 ? -errno : 0;
     if (rc == 0)
         rc = send_kind(nn, NET_SWITCH_MSG_HELLO, nn->hello + 1, nn->hello_len - 1);
+    if (rc == 0) /* ignored by a switch that does not know it */
+        send_kind(nn, NET_SWITCH_MSG_OFFLOAD, "V", 1);
     if (rc == -ENOENT || rc == -ECONNREFUSED)
         set_link(nn, false); /* no switch there */
     if ((rc == -ENOENT || rc == -ECONNREFUSED) && now - nn->last_spawn_ms >= RESPAWN_MS) {
@@ -151,22 +168,31 @@ static void say_hello(struct net_network *nn, long long now)
     }
 }
 
-/* One message from the switch. */
+/* One message from the switch, at m (in buf). */
 static void message(struct net_network *nn, size_t n, long long now)
 {
-    switch (nn->buf[0]) {
+    uint8_t *m = nn->buf + NET_VNET_HDR_LEN;
+    switch (m[0]) {
     case NET_SWITCH_MSG_FRAME:
         if (n - 1 >= NET_FRAME_MIN && n - 1 <= NET_FRAME_MAX && nn->fn &&
-            atomic_load(&nn->link_up))
-            nn->fn(nn->opaque, nn->buf + 1, n - 1);
+            atomic_load(&nn->link_up)) {
+            memset(m + 1 - NET_VNET_HDR_LEN, 0, NET_VNET_HDR_LEN); /* no offloads */
+            nn->fn(nn->opaque, m + 1 - NET_VNET_HDR_LEN, NET_VNET_HDR_LEN + n - 1);
+        }
+        break;
+    case NET_SWITCH_MSG_VFRAME: /* (the device checks the header against the frame) */
+        if (n - 1 >= NET_VNET_HDR_LEN + NET_FRAME_MIN &&
+            n - 1 <= NET_VNET_HDR_LEN + NET_FRAME_MAX && nn->fn && atomic_load(&nn->link_up))
+            nn->fn(nn->opaque, m + 1, n - 1);
         break;
     case NET_SWITCH_MSG_ACCEPT:
+        atomic_store(&nn->switch_vnet, n >= 2 && m[1] == 'V');
         nn->last_ack_ms = now;
         nn->refused[0] = 0;
         set_link(nn, true);
         break;
     case NET_SWITCH_MSG_REFUSE:
-        snprintf(nn->refused, sizeof nn->refused, "%.*s", (int)(n - 1), (char *)nn->buf + 1);
+        snprintf(nn->refused, sizeof nn->refused, "%.*s", (int)(n - 1), (char *)m + 1);
         if (atomic_load(&nn->link_up))
             log_warn("network %s: the switch refused this VM: %s", nn->name, nn->refused);
         set_link(nn, false);
@@ -176,23 +202,40 @@ static void message(struct net_network *nn, size_t n, long long now)
     }
 }
 
-/* Receives what is there, keeps the link alive; returns after at most wait_ms. */
-static void pump(struct net_network *nn, int wait_ms)
+/* Receives what is there, at most max messages (the I/O thread serves others too). */
+static void drain(struct net_network *nn, unsigned max)
 {
-    struct pollfd p[2] = {{nn->fd, POLLIN, 0}, {nn->stop_efd, POLLIN, 0}};
-    poll(p, 2, wait_ms);
     long long now = monotonic_ms();
-    for (;;) {
-        ssize_t n = recv(nn->fd, nn->buf, sizeof nn->buf, MSG_DONTWAIT);
+    for (unsigned i = 0; i < max; i++) {
+        ssize_t n = recv(nn->fd, nn->buf + NET_VNET_HDR_LEN,
+                         sizeof nn->buf - NET_VNET_HDR_LEN, MSG_DONTWAIT);
         if (n <= 0)
             break;
         message(nn, (size_t)n, now);
     }
-    if (now - nn->last_ack_ms > LINK_TIMEOUT_MS)
+}
+
+/* Waits up to wait_ms; receives what came unless the I/O thread does. */
+static void pump(struct net_network *nn, int wait_ms)
+{
+    struct pollfd p[2] = {{nn->stop_efd, POLLIN, 0}, {nn->fd, POLLIN, 0}};
+    poll(p, nn->watch ? 1 : 2, wait_ms);
+    if (!nn->watch)
+        drain(nn, ~0u);
+    if (monotonic_ms() - atomic_load(&nn->last_ack_ms) > LINK_TIMEOUT_MS)
         set_link(nn, false);
 }
 
-static void *receive_thread(void *arg)
+/* The socket is readable (on the device's I/O thread). The receive callback queues each
+ * frame and signals the device's receive eventfd, which this same thread serves next:
+ * no other thread wakes between the switch and the receive ring. */
+static void port_readable(void *opaque, uint32_t events)
+{
+    (void)events;
+    drain(opaque, 64);
+}
+
+static void *keepalive_thread(void *arg)
 {
     struct net_network *nn = arg;
     long long next_hello = 0;
@@ -215,18 +258,38 @@ static int network_start(struct net_attachment *n, net_receive_fn fn, void *opaq
     nn->fn = fn;
     nn->opaque = opaque;
     nn->started = true;
-    int rc = pthread_create(&nn->thread, NULL, receive_thread, nn);
-    if (rc)
+    if (n->io) {
+        int r = iothread_watch(n->io, nn->fd, EPOLLIN, port_readable, nn, &nn->watch);
+        if (r < 0) {
+            nn->watch = NULL;
+            log_warn("network %s: receiving on a thread of its own (I/O thread: %s)",
+                     nn->name, strerror(-r));
+        }
+    }
+    int rc = pthread_create(&nn->thread, NULL, keepalive_thread, nn);
+    if (rc) {
+        iothread_unwatch(nn->watch);
+        nn->watch = NULL;
         nn->started = false;
+    }
     return -rc;
 }
 
+/* frame: the device's header (checked: flags NEEDS_CSUM or none, no segmentation), then
+ * the Ethernet frame. */
 static int network_send(struct net_attachment *n, const void *frame, size_t len)
 {
     struct net_network *nn = (struct net_network *)n;
     if (!atomic_load(&nn->link_up))
         return 0; /* link down: dropped, as a wire would */
-    send_kind(nn, NET_SWITCH_MSG_FRAME, frame, len);
+    uint8_t *h = (uint8_t *)frame, *f = h + NET_VNET_HDR_LEN; /* (net.h: ours to write) */
+    size_t flen = len - NET_VNET_HDR_LEN;
+    if (!(h[0] & 1)) /* a whole checksum */
+        send_kind(nn, NET_SWITCH_MSG_FRAME, f, flen);
+    else if (atomic_load(&nn->switch_vnet) && net_switch_vhdr_ok(h, flen))
+        send_kind(nn, NET_SWITCH_MSG_VFRAME, h, len);
+    else if (inet_csum_finish(f, flen, (size_t)(h[6] | h[7] << 8), (size_t)(h[8] | h[9] << 8)))
+        send_kind(nn, NET_SWITCH_MSG_FRAME, f, flen);
     return 0;
 }
 
@@ -234,6 +297,7 @@ static void network_close(struct net_attachment *n)
 {
     struct net_network *nn = (struct net_network *)n;
     if (nn->started) {
+        iothread_unwatch(nn->watch);
         uint64_t one = 1;
         if (write(nn->stop_efd, &one, sizeof one) < 0) {
         }
@@ -348,6 +412,8 @@ int net_network_open_forwarded(const char *name, const uint8_t mac[NET_MAC_LEN],
         return cove_error_set(err, -ENOMEM, "out of memory");
     nn->base.ops = &network_ops;
     nn->base.mtu = NET_MTU_NETWORK;
+    nn->base.vnet_hdr = true;
+    nn->base.offloads = NET_OFFLOAD_CSUM;
     nn->fd = -1;
     nn->keeper_fd = -1;
     nn->egress = info.egress;

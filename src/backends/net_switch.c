@@ -118,3 +118,10 @@ uint64_t net_switch_route_local(const struct net_switch *sw, const uint8_t *fram
     int to = is_multicast(frame) ? -1 : lookup(sw, frame, now_ms);
     return to >= 0 && sw->ports[to].used ? 1ull << to : all_ports_but(sw, -1);
 }
+
+bool net_switch_vhdr_ok(const uint8_t *h, size_t len)
+{
+    size_t start = (size_t)(h[6] | h[7] << 8), field = start + (size_t)(h[8] | h[9] << 8);
+    return h[0] == 1 /* NEEDS_CSUM */ && h[1] == 0 /* no GSO */ && start >= NET_FRAME_MIN &&
+           start < len && field + 2 <= len;
+}

@@ -16,10 +16,20 @@
  *                        0 TCP or 1 UDP, host address be32, host port be16, guest port
  *                        be16) is a host port the NAT uplink forwards to the VM's leased
  *                        address while the port is attached (taken at its first 'H')
- *   'A'                  the switch accepts it (the answer to every 'H')
+ *   'A' ['V']            the switch accepts it (the answer to every 'H'); with 'V' it
+ *                        takes 'V' frames
+ *   'O' 'V'              the port takes 'V' frames (sent after each 'H'; a switch that
+ *                        does not know it ignores it and sends the port 'F' only)
  *   'R' TEXT             the switch refuses it (TEXT says why: its MAC is in use, a
  *                        forward's host port is, the network has no NAT for forwards)
  *   'F' FRAME            an Ethernet frame, either way
+ *   'V' HDR[12] FRAME    a frame whose TCP/UDP checksum is partial, behind its virtio-net
+ *                        header (flags NEEDS_CSUM, csum_start/csum_offset inside the frame,
+ *                        no segmentation), either way between a port and a switch that
+ *                        both take them: the sender's VMM does not sum the frame and the
+ *                        receiving guest (GUEST_CSUM) does not check it. The switch
+ *                        finishes the checksum for a port that does not take them, and for
+ *                        its own host and NAT uplink.
  *   'B'                  the port leaves
  * A port not heard from for NET_SWITCH_PORT_TIMEOUT_MS is dropped, as is one whose socket
  * refuses a datagram (its VMM is gone). The switch exits once it has had no port for
@@ -51,6 +61,13 @@
 #define NET_SWITCH_MSG_REFUSE 'R'
 #define NET_SWITCH_MSG_FRAME 'F'
 #define NET_SWITCH_MSG_BYE 'B'
+#define NET_SWITCH_MSG_VFRAME 'V'
+#define NET_SWITCH_MSG_OFFLOAD 'O'
+
+/* Whether a 'V' message's header (NET_VNET_HDR_LEN bytes, as it came) fits a frame of len
+ * bytes: NEEDS_CSUM alone, no segmentation, the checksum inside the frame. Both ends check
+ * it: a VMM's guest may have written it. */
+bool net_switch_vhdr_ok(const uint8_t *hdr, size_t len);
 
 struct net_switch_port {
     bool used;

@@ -28,6 +28,7 @@
 
 #include "backends/net_services.h"
 #include "util/be.h"
+#include "util/inet_csum.h"
 #include "util/confined.h"
 #include "util/fdio.h"
 #include "util/log.h"
@@ -46,6 +47,7 @@ struct port_addr {
     long long seen_ms;
     struct net_forward fwd[NET_SWITCH_FORWARDS]; /* the uplink's forwards to it */
     unsigned nfwd;
+    bool vnet; /* it takes 'V' frames (it said so: 'O' 'V') */
 };
 
 /* Forwards of ports that left, for the main thread to remove from slirp (never under
@@ -67,7 +69,7 @@ struct switch_proc {
     struct net_forward gone[GONE_FORWARDS], gone_work[GONE_FORWARDS];
     unsigned ngone;
     struct net_forward hello_fwd[NET_SWITCH_FORWARDS]; /* the main thread's */
-    uint8_t buf[1 + NET_FRAME_MAX + 1];
+    uint8_t buf[1 + NET_VNET_HDR_LEN + NET_FRAME_MAX + 1];
     uint8_t reply[1 + NET_FRAME_MAX];
     uint8_t up_buf[NET_FRAME_MAX];
     unsigned long long full_drops; /* frames dropped: their receiver stayed full */
@@ -92,14 +94,27 @@ static int port_by_addr(const struct switch_proc *p, const struct sockaddr_un *a
     return -1;
 }
 
-/* One message to an address; -errno when its socket is gone (or full: EAGAIN). */
+/* One message to an address, data after a header of hlen bytes (maybe 0); -errno when its
+ * socket is gone (or full: EAGAIN). */
+static int send_hdr_to(struct switch_proc *p, const struct sockaddr_un *a, socklen_t alen,
+                       char kind, const void *hdr, size_t hlen, const void *data, size_t len)
+{
+    struct iovec iov[3] = {{&kind, 1}, {(void *)hdr, hlen}, {(void *)data, len}};
+    struct msghdr m = {.msg_name = (void *)a, .msg_namelen = alen, .msg_iov = iov,
+                       .msg_iovlen = 3};
+    return sendmsg(p->fd, &m, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
 static int send_to(struct switch_proc *p, const struct sockaddr_un *a, socklen_t alen, char kind,
                    const void *data, size_t len)
 {
-    struct iovec iov[2] = {{&kind, 1}, {(void *)data, len}};
-    struct msghdr m = {.msg_name = (void *)a, .msg_namelen = alen, .msg_iov = iov,
-                       .msg_iovlen = len ? 2 : 1};
-    return sendmsg(p->fd, &m, MSG_NOSIGNAL) < 0 ? -errno : 0;
+    return send_hdr_to(p, a, alen, kind, NULL, 0, data, len);
+}
+
+/* The answer to a hello: accepted, and 'V' frames are welcome. */
+static void accept_port(struct switch_proc *p, const struct sockaddr_un *a, socklen_t alen)
+{
+    send_to(p, a, alen, NET_SWITCH_MSG_ACCEPT, "V", 1);
 }
 
 static void drop_port(struct switch_proc *p, int port, const char *why)
@@ -173,7 +188,7 @@ static void install_forwards(struct switch_proc *p, int port, const struct socka
         memcpy(p->addrs[port].fwd, fwd, n * sizeof *fwd);
         p->addrs[port].nfwd = n;
         pthread_mutex_unlock(&p->lock);
-        send_to(p, a, alen, NET_SWITCH_MSG_ACCEPT, NULL, 0);
+        accept_port(p, a, alen);
         return;
     }
     for (unsigned i = 0; i < done; i++) {
@@ -188,16 +203,24 @@ static void install_forwards(struct switch_proc *p, int port, const struct socka
     send_to(p, a, alen, NET_SWITCH_MSG_REFUSE, e.message, strlen(e.message));
 }
 
-/* A frame to a port: a socket that is gone takes its port with it; a full one drops the
- * frame, as a congested wire would. */
-static void deliver(struct switch_proc *p, int port, const void *frame, size_t len)
+/* A frame to a port (behind its vnet header: hdr, or NULL): a socket that is gone takes
+ * its port with it; a full one drops the frame, as a congested wire would. */
+static void deliver_hdr(struct switch_proc *p, int port, const uint8_t *hdr, const void *frame,
+                        size_t len)
 {
-    int rc = send_to(p, &p->addrs[port].addr, p->addrs[port].len, NET_SWITCH_MSG_FRAME, frame, len);
+    int rc = send_hdr_to(p, &p->addrs[port].addr, p->addrs[port].len,
+                         hdr ? NET_SWITCH_MSG_VFRAME : NET_SWITCH_MSG_FRAME, hdr,
+                         hdr ? NET_VNET_HDR_LEN : 0, frame, len);
     if (rc == -ECONNREFUSED || rc == -ENOENT)
         drop_port(p, port, "its socket is gone");
     else if ((rc == -EAGAIN || rc == -EWOULDBLOCK) && (p->full_drops++ & 1023) == 0)
         log_warn("network switch: %llu frame(s) dropped so far: a receiving VM stayed full "
                  "for %d ms", p->full_drops, SEND_WAIT_MS);
+}
+
+static void deliver(struct switch_proc *p, int port, const void *frame, size_t len)
+{
+    deliver_hdr(p, port, NULL, frame, len);
 }
 
 /* A port's hello (lock held). A new port that asks for forwards is left unanswered and
@@ -210,7 +233,7 @@ static int hello(struct switch_proc *p, const struct sockaddr_un *a, socklen_t a
     int port = port_by_addr(p, a, alen);
     if (port >= 0) {
         p->addrs[port].seen_ms = now;
-        send_to(p, a, alen, NET_SWITCH_MSG_ACCEPT, NULL, 0);
+        accept_port(p, a, alen);
         return -1;
     }
     if (len < 1 + NET_MAC_LEN)
@@ -247,6 +270,7 @@ static int hello(struct switch_proc *p, const struct sockaddr_un *a, socklen_t a
     p->addrs[port].len = alen;
     p->addrs[port].seen_ms = now;
     p->addrs[port].nfwd = 0;
+    p->addrs[port].vnet = false;
     size_t name_len = strnlen((const char *)msg + 1 + NET_MAC_LEN, len - 1 - NET_MAC_LEN);
     if (name_len)
         net_services_set_name(&p->svc, mac, (const char *)msg + 1 + NET_MAC_LEN, name_len);
@@ -257,16 +281,28 @@ static int hello(struct switch_proc *p, const struct sockaddr_un *a, socklen_t a
         *nfwd = (unsigned)n;
         return port;
     }
-    send_to(p, a, alen, NET_SWITCH_MSG_ACCEPT, NULL, 0);
+    accept_port(p, a, alen);
     return -1;
 }
 
-/* A frame from port in; whether it goes on to the NAT uplink. */
-static bool frame_in(struct switch_proc *p, int in, const uint8_t *frame, size_t len,
-                     long long now)
+/* A frame from port in (with a partial checksum behind hdr, checked, or hdr NULL); whether
+ * it goes on to the NAT uplink. The ports that take partial checksums get it as it is;
+ * the checksum is finished in frame for the others, the switch's host and the uplink. */
+static bool frame_in(struct switch_proc *p, int in, const uint8_t *hdr, uint8_t *frame,
+                     size_t len, long long now)
 {
     bool local;
     uint64_t out = net_switch_route(&p->sw, in, frame, len, now, &local);
+    if (hdr) {
+        for (int i = 0; i < NET_SWITCH_PORTS; i++)
+            if (((out >> i) & 1) && p->sw.ports[i].used && p->addrs[i].vnet) {
+                deliver_hdr(p, i, hdr, frame, len);
+                out &= ~(1ull << i);
+            }
+        if (out || local)
+            inet_csum_finish(frame, len, (size_t)(hdr[6] | hdr[7] << 8),
+                             (size_t)(hdr[8] | hdr[9] << 8));
+    }
     for (int i = 0; out; i++, out >>= 1)
         if ((out & 1) && p->sw.ports[i].used)
             deliver(p, i, frame, len);
@@ -311,6 +347,7 @@ static void receive(struct switch_proc *p, long long now)
         unsigned nfwd = 0;
         uint32_t guest = 0;
         bool up = false;
+        size_t frame_at = 1;
         switch (p->buf[0]) {
         case NET_SWITCH_MSG_HELLO:
             joined = hello(p, &a, alen, p->buf, (size_t)n, now, p->hello_fwd, &nfwd, &guest);
@@ -318,10 +355,25 @@ static void receive(struct switch_proc *p, long long now)
         case NET_SWITCH_MSG_FRAME:
             if (port >= 0 && n - 1 >= NET_FRAME_MIN && n - 1 <= NET_FRAME_MAX) {
                 p->addrs[port].seen_ms = now;
-                up = frame_in(p, port, p->buf + 1, (size_t)n - 1, now);
+                up = frame_in(p, port, NULL, p->buf + 1, (size_t)n - 1, now);
                 if (up)
                     net_uplink_to_slirp(&p->svc, p->buf + 1, (size_t)n - 1);
             }
+            break;
+        case NET_SWITCH_MSG_VFRAME:
+            if (port >= 0 && n - 1 - NET_VNET_HDR_LEN >= NET_FRAME_MIN &&
+                n - 1 - NET_VNET_HDR_LEN <= NET_FRAME_MAX &&
+                net_switch_vhdr_ok(p->buf + 1, (size_t)n - 1 - NET_VNET_HDR_LEN)) {
+                p->addrs[port].seen_ms = now;
+                frame_at = 1 + NET_VNET_HDR_LEN;
+                up = frame_in(p, port, p->buf + 1, p->buf + frame_at, (size_t)n - frame_at, now);
+                if (up)
+                    net_uplink_to_slirp(&p->svc, p->buf + frame_at, (size_t)n - frame_at);
+            }
+            break;
+        case NET_SWITCH_MSG_OFFLOAD:
+            if (port >= 0 && n >= 2 && p->buf[1] == 'V')
+                p->addrs[port].vnet = true;
             break;
         case NET_SWITCH_MSG_BYE:
             if (port >= 0)
@@ -334,7 +386,7 @@ static void receive(struct switch_proc *p, long long now)
         if (joined >= 0)
             install_forwards(p, joined, &a, alen, p->hello_fwd, nfwd, guest);
         if (up)
-            p->uplink->ops->send(p->uplink, p->buf + 1, (size_t)n - 1);
+            p->uplink->ops->send(p->uplink, p->buf + frame_at, (size_t)n - frame_at);
     }
 }
 

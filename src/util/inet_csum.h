@@ -1,11 +1,12 @@
 /*
  * The Internet checksum (RFC 1071) of IPv4, TCP and UDP: a one's-complement sum of 16-bit
  * big-endian words, folded and inverted. One implementation for the virtio-net device's
- * checksum offload, the forwarded-handshake rewrite and the egress filter's resets.
+ * checksum offload (and a cove network's switch and ports, which carry partial ones), the forwarded-handshake rewrite and the egress filter's resets.
  */
 #ifndef COVE_UTIL_INET_CSUM_H
 #define COVE_UTIL_INET_CSUM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,23 @@ static inline uint16_t inet_csum_fold(uint32_t sum)
     while (sum >> 16)
         sum = (sum & 0xffff) + (sum >> 16);
     return (uint16_t)~sum;
+}
+
+/* Finishes a partial checksum (virtio-net's NEEDS_CSUM): the sum from start to the end of
+ * the frame, seeded with the pseudo-header sum the sender left in the checksum field at
+ * start + offset, written into that field. false (nothing written) when the offsets do
+ * not fit the frame. */
+static inline bool inet_csum_finish(uint8_t *frame, size_t len, size_t start, size_t offset)
+{
+    size_t field = start + offset;
+    if (start >= len || field + 2 > len)
+        return false;
+    uint16_t csum = inet_csum_fold(inet_csum_add(0, frame + start, len - start));
+    if (csum == 0)
+        csum = 0xffff; /* the same value in one's complement; UDP reserves 0 for "none" */
+    frame[field] = (uint8_t)(csum >> 8);
+    frame[field + 1] = (uint8_t)csum;
+    return true;
 }
 
 #endif

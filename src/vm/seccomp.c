@@ -7,12 +7,13 @@
  * integration tests of a running VM (strace -f, docs/SECURITY.md says how to redo that).
  * Arguments are checked where it is cheap and worth it: clone only makes threads (no
  * fork), socket() only the families the NAT and the Unix sockets use, ioctl only the
- * terminal's and FIONBIO/FIONREAD, prctl only thread names.
+ * terminal's, FIONBIO/FIONREAD and a TAP's TUNSETOFFLOAD, prctl only thread names.
  */
 #include "vm/seccomp.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_tun.h>
 #include <linux/sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -62,8 +63,10 @@ static const char *const allowed[] = {
 };
 
 static const int socket_families[] = {AF_UNIX, AF_INET, AF_INET6};
+/* TUNSETOFFLOAD: virtio-net tells its TAP which receive offloads the guest's driver
+ * took, when the driver starts (net_tap.c); it changes nothing but that TAP's offloads. */
 static const unsigned long ioctls[] = {TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ,
-                                       FIONBIO, FIONREAD};
+                                       FIONBIO, FIONREAD, TUNSETOFFLOAD};
 
 /* The names of the system calls, looked up before the filter: the SIGSYS handler may
  * call nothing that allocates. Written once, before the filter, read only after. */

@@ -4,9 +4,15 @@
  * Offered: MAC, STATUS (the attachment's link state: a cove network's goes down while its
  * switch is gone; a change raises the configuration interrupt), MTU (the attachment's; 64 KiB on slirp, see
  * net.h) and CSUM (the guest may leave TCP/UDP checksums to us, which saves a slow guest
- * CPU a pass over every byte it sends). No merged
- * receive buffers and no segmentation offloads, so every frame fits one receive chain
- * and each chain starts with the 12-byte virtio_net_hdr_v1.
+ * CPU a pass over every byte it sends). On an attachment that carries vnet headers with
+ * checksum and TCP segmentation offloads (a TAP, net_tap.c), also GUEST_CSUM,
+ * HOST_TSO4/6 and GUEST_TSO4/6: the guest's header goes to the attachment as it is once
+ * checked (tx_hdr_ok), the attachment's to the guest once fitted to what the guest
+ * negotiated (rx_hdr_fit), and the attachment hears which receive offloads the guest
+ * took (set_offload). A cove network carries partial checksums only (GUEST_CSUM: its
+ * 64 KiB MTU leaves nothing to segment). No merged receive buffers, so every frame fits one receive chain
+ * (a guest with GUEST_TSO posts 64 KiB chains) and each chain starts with the 12-byte
+ * virtio_net_hdr_v1.
  *
  * Receive: the attachment's callback (on its own thread) copies a frame into a bounded
  * pending list and, when the list was empty, signals an eventfd the I/O thread watches;
@@ -37,15 +43,23 @@
 #define NET_QUEUE_SIZE 256
 
 #define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_GUEST_CSUM 1
 #define VIRTIO_NET_F_MTU 3
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_HOST_TSO4 11
+#define VIRTIO_NET_F_HOST_TSO6 12
 #define VIRTIO_NET_F_MAC 5
 #define VIRTIO_NET_F_STATUS 16
 #define VIRTIO_NET_S_LINK_UP 1
 #define VIRTIO_NET_HDR_F_NEEDS_CSUM 1
+#define VIRTIO_NET_HDR_F_DATA_VALID 2
 #define VIRTIO_NET_HDR_GSO_NONE 0
+#define VIRTIO_NET_HDR_GSO_TCPV4 1
+#define VIRTIO_NET_HDR_GSO_TCPV6 4
 
 #define NET_CONFIG_SIZE 12 /* mac[6], status, max_virtqueue_pairs, mtu */
-#define NET_HDR_SIZE 12   /* struct virtio_net_hdr_v1 */
+#define NET_HDR_SIZE NET_VNET_HDR_LEN /* struct virtio_net_hdr_v1 */
 
 /* What may wait for receive buffers: enough for a TCP window's burst, bounded so a guest
  * that never posts buffers costs little memory. */
@@ -83,7 +97,8 @@ struct virtio_net {
 
     struct virtq_chain rx_chain, tx_chain;
     struct queue_throttle rx_throttle, tx_throttle; /* the NIC's rate limit, each way */
-    uint8_t tx_buf[NET_FRAME_MAX];
+    unsigned rx_offload; /* the receive offloads the attachment was last told (rx_lock) */
+    uint8_t tx_buf[NET_HDR_SIZE + NET_FRAME_MAX]; /* the header, then the frame */
 };
 
 static void count(struct virtio_net *n, uint64_t *field)
@@ -109,6 +124,11 @@ static void drop_head_locked(struct virtio_net *n)
 static void net_receive(void *opaque, const void *frame, size_t len)
 {
     struct virtio_net *n = opaque;
+    size_t hdr = n->backend->vnet_hdr ? NET_HDR_SIZE : 0;
+    if (len < hdr + NET_FRAME_MIN || len > hdr + NET_FRAME_MAX) {
+        count(n, &n->stats.rx_dropped);
+        return;
+    }
     uint8_t *copy = malloc(len);
     pthread_mutex_lock(&n->rx_lock);
     bool was_empty = n->rx_count == 0;
@@ -151,20 +171,96 @@ static bool rx_has_frames(void *dev)
     return n->rx_count != 0;
 }
 
+static bool finish_checksum(uint8_t *frame, size_t len, const struct virtio_net_hdr_v1 *h);
+
+static bool has(uint64_t features, unsigned bit) { return (features >> bit) & 1; }
+
+/* The offloads a driver with these features takes on receive (NET_OFFLOAD_*). */
+static unsigned rx_offloads(uint64_t features)
+{
+    return (has(features, VIRTIO_NET_F_GUEST_CSUM) ? NET_OFFLOAD_CSUM : 0) |
+           (has(features, VIRTIO_NET_F_GUEST_TSO4) ? NET_OFFLOAD_TSO4 : 0) |
+           (has(features, VIRTIO_NET_F_GUEST_TSO6) ? NET_OFFLOAD_TSO6 : 0);
+}
+
+/* Tells the attachment what the driver takes now, when that changed (rx_lock held). */
+static void sync_offload(struct virtio_net *n)
+{
+    if (!n->backend->vnet_hdr || !n->backend->ops->set_offload)
+        return;
+    unsigned want = rx_offloads(virtio_mmio_negotiated(n->t)) & n->backend->offloads;
+    if (want != n->rx_offload && n->backend->ops->set_offload(n->backend, want) == 0)
+        n->rx_offload = want;
+}
+
+/* Fits the attachment's header h of a frame to what the driver negotiated: a partial
+ * checksum the driver does not take is finished here, DATA_VALID kept only for one that
+ * takes checksums, a segmentation type it did not ask for refused (false: the frame is
+ * dropped), as is a header whose offsets leave the frame. */
+static bool rx_hdr_fit(uint64_t features, struct virtio_net_hdr_v1 *h, uint8_t *frame,
+                       size_t len)
+{
+    bool csum = has(features, VIRTIO_NET_F_GUEST_CSUM);
+    uint8_t flags = h->flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID);
+    if (flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+        size_t start = le16toh(h->csum_start), field = start + le16toh(h->csum_offset);
+        if (start >= len || field + 2 > len)
+            return false;
+        if (!csum && !finish_checksum(frame, len, h))
+            return false;
+    }
+    if (!csum)
+        flags = 0;
+    switch (h->gso_type) {
+    case VIRTIO_NET_HDR_GSO_NONE:
+        h->gso_size = h->hdr_len = 0;
+        break;
+    case VIRTIO_NET_HDR_GSO_TCPV4:
+    case VIRTIO_NET_HDR_GSO_TCPV6:
+        if (!has(features, h->gso_type == VIRTIO_NET_HDR_GSO_TCPV4 ? VIRTIO_NET_F_GUEST_TSO4
+                                                                   : VIRTIO_NET_F_GUEST_TSO6) ||
+            !(flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || !h->gso_size)
+            return false;
+        break;
+    default:
+        return false;
+    }
+    h->flags = flags;
+    if (!(flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+        h->csum_start = h->csum_offset = 0;
+    h->num_buffers = htole16(1); /* one chain per frame */
+    return true;
+}
+
 /* Delivers the oldest pending frame into c (rx_lock held). */
 static int rx_serve(void *dev, struct virtq *vq, struct virtq_chain *c)
 {
     struct virtio_net *n = dev;
-    /* No offloads for the guest and one chain per frame: num_buffers (le16) is 1. */
-    static const uint8_t hdr[NET_HDR_SIZE] = {[10] = 1};
+    /* No offloads from the attachment and one chain per frame: num_buffers (le16) is 1. */
+    struct virtio_net_hdr_v1 hdr = {.num_buffers = htole16(1)};
     if (c->in_len < NET_HDR_SIZE)
         return virtq_fail(vq, "virtio-net receive buffer smaller than its header");
     struct pending_frame *f = &n->rx_pending[n->rx_head];
-    if (f->len <= c->in_len - NET_HDR_SIZE && !queue_throttle_admit(&n->rx_throttle, f->len)) {
+    uint8_t *data = f->data;
+    size_t len = f->len;
+    if (n->backend->vnet_hdr) {
+        memcpy(&hdr, data, NET_HDR_SIZE);
+        data += NET_HDR_SIZE;
+        len -= NET_HDR_SIZE;
+        if (!rx_hdr_fit(virtio_mmio_negotiated(n->t), &hdr, data, len)) {
+            virtq_unpop(vq);
+            n->stats.rx_dropped++;
+            drop_head_locked(n);
+            return 0;
+        }
+        /* kept fitted: a frame the throttle holds back is not finished twice */
+        memcpy(f->data, &hdr, NET_HDR_SIZE);
+    }
+    if (len <= c->in_len - NET_HDR_SIZE && !queue_throttle_admit(&n->rx_throttle, len)) {
         virtq_unpop(vq); /* the frame waits in the pending list for the timer */
         return VIRTIO_STOPPED;
     }
-    if (f->len > c->in_len - NET_HDR_SIZE) {
+    if (len > c->in_len - NET_HDR_SIZE) {
         /* The chain stays for the next frame; this one cannot be delivered. */
         virtq_unpop(vq);
         n->stats.rx_too_big++;
@@ -173,9 +269,9 @@ static int rx_serve(void *dev, struct virtq *vq, struct virtq_chain *c)
         return 0;
     }
     const struct iovec *in = c->iov + c->n_out;
-    iov_from_buf(in, c->n_in, 0, hdr, NET_HDR_SIZE);
-    iov_from_buf(in, c->n_in, NET_HDR_SIZE, f->data, f->len);
-    virtq_push(vq, c->head, (uint32_t)(NET_HDR_SIZE + f->len));
+    iov_from_buf(in, c->n_in, 0, &hdr, NET_HDR_SIZE);
+    iov_from_buf(in, c->n_in, NET_HDR_SIZE, data, len);
+    virtq_push(vq, c->head, (uint32_t)(NET_HDR_SIZE + len));
     n->stats.rx_frames++;
     drop_head_locked(n);
     return 0;
@@ -185,6 +281,7 @@ static int rx_serve(void *dev, struct virtq *vq, struct virtq_chain *c)
 static int net_rx(struct virtio_net *n, struct virtq *vq)
 {
     pthread_mutex_lock(&n->rx_lock);
+    sync_offload(n);
     int r = virtio_queue_serve(vq, &n->rx_chain, rx_has_frames, rx_serve, n);
     pthread_mutex_unlock(&n->rx_lock);
     return r;
@@ -197,14 +294,40 @@ static int net_rx(struct virtio_net *n, struct virtq *vq)
  * Returns false when the offsets do not fit the frame. */
 static bool finish_checksum(uint8_t *frame, size_t len, const struct virtio_net_hdr_v1 *h)
 {
-    size_t start = le16toh(h->csum_start), field = start + le16toh(h->csum_offset);
-    if (start >= len || field + 2 > len)
+    return inet_csum_finish(frame, len, le16toh(h->csum_start), le16toh(h->csum_offset));
+}
+
+/* Whether the guest's header h, for a frame of len bytes, may go to an attachment with
+ * vnet headers, given the features negotiated; rewritten to what the attachment reads
+ * (num_buffers 0, flags NEEDS_CSUM or none). Everything in it is the guest's: a
+ * segmentation type it did not negotiate, a segment size of 0, a header length or
+ * checksum offsets beyond the frame are refused. */
+static bool tx_hdr_ok(uint64_t features, struct virtio_net_hdr_v1 *h, size_t len)
+{
+    if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+        size_t start = le16toh(h->csum_start), field = start + le16toh(h->csum_offset);
+        if (!has(features, VIRTIO_NET_F_CSUM) || start >= len || field + 2 > len)
+            return false;
+        h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    } else {
+        h->flags = 0;
+        h->csum_start = h->csum_offset = 0;
+    }
+    switch (h->gso_type) {
+    case VIRTIO_NET_HDR_GSO_NONE:
+        h->gso_size = h->hdr_len = 0;
+        break;
+    case VIRTIO_NET_HDR_GSO_TCPV4:
+    case VIRTIO_NET_HDR_GSO_TCPV6:
+        if (!has(features, h->gso_type == VIRTIO_NET_HDR_GSO_TCPV4 ? VIRTIO_NET_F_HOST_TSO4
+                                                                   : VIRTIO_NET_F_HOST_TSO6) ||
+            !h->flags || !h->gso_size || le16toh(h->hdr_len) > len)
+            return false;
+        break;
+    default:
         return false;
-    uint16_t csum = inet_csum_fold(inet_csum_add(0, frame + start, len - start));
-    if (csum == 0)
-        csum = 0xffff; /* the same value in one's complement; UDP reserves 0 for "none" */
-    frame[field] = (uint8_t)(csum >> 8);
-    frame[field + 1] = (uint8_t)csum;
+    }
+    h->num_buffers = 0;
     return true;
 }
 
@@ -213,16 +336,24 @@ static void transmit(struct virtio_net *n, const struct virtq_chain *c)
     struct virtio_net_hdr_v1 h;
     iov_to_buf(c->iov, c->n_out, 0, &h, NET_HDR_SIZE);
     size_t len = c->out_len - NET_HDR_SIZE;
-    if (len < NET_FRAME_MIN || len > NET_FRAME_MAX || h.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+    bool vnet = n->backend->vnet_hdr;
+    if (len < NET_FRAME_MIN || len > NET_FRAME_MAX ||
+        (vnet ? !tx_hdr_ok(virtio_mmio_negotiated(n->t), &h, len)
+              : h.gso_type != VIRTIO_NET_HDR_GSO_NONE)) {
         count(n, &n->stats.tx_dropped);
         return;
     }
-    iov_to_buf(c->iov, c->n_out, NET_HDR_SIZE, n->tx_buf, len);
-    if ((h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !finish_checksum(n->tx_buf, len, &h)) {
+    uint8_t *frame = n->tx_buf + NET_HDR_SIZE;
+    iov_to_buf(c->iov, c->n_out, NET_HDR_SIZE, frame, len);
+    if (vnet) { /* the attachment finishes the checksum or segments */
+        memcpy(n->tx_buf, &h, NET_HDR_SIZE);
+        frame = n->tx_buf;
+        len += NET_HDR_SIZE;
+    } else if ((h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !finish_checksum(frame, len, &h)) {
         count(n, &n->stats.tx_dropped);
         return;
     }
-    if (n->backend->ops->send(n->backend, n->tx_buf, len) < 0)
+    if (n->backend->ops->send(n->backend, frame, len) < 0)
         count(n, &n->stats.tx_dropped);
     else
         count(n, &n->stats.tx_frames);
@@ -244,6 +375,9 @@ static int tx_serve(void *dev, struct virtq *vq, struct virtq_chain *c)
 
 static int net_tx(struct virtio_net *n, struct virtq *vq)
 {
+    pthread_mutex_lock(&n->rx_lock);
+    sync_offload(n); /* (a guest that only sends has its offloads set too) */
+    pthread_mutex_unlock(&n->rx_lock);
     return virtio_queue_serve(vq, &n->tx_chain, NULL, tx_serve, n);
 }
 
@@ -319,21 +453,25 @@ static int net_load(void *dev, struct state_reader *r, struct cove_error *err)
     return 0;
 }
 
-static const struct virtio_device_ops net_ops = {
-    .name = "net",
-    .device_id = VIRTIO_ID_NET,
-    .features = (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_MTU) |
-                (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS),
-    .num_queues = 2,
-    .queue_max = NET_QUEUE_SIZE,
-    .config_size = NET_CONFIG_SIZE,
-    .config_read = net_config_read,
-    .queue_handler = net_queue,
-    .reset = net_reset,
-    .destroy = net_destroy,
-    .save = net_save,
-    .load = net_load,
-};
+#define NET_FEATURES                                                                     \
+    ((1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_MTU) | (1ull << VIRTIO_NET_F_MAC) | \
+     (1ull << VIRTIO_NET_F_STATUS))
+#define NET_TSO_FEATURES                                                                   \
+    ((1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6) |               \
+     (1ull << VIRTIO_NET_F_HOST_TSO4) | (1ull << VIRTIO_NET_F_HOST_TSO6))
+#define NET_OPS(feat)                                                                      \
+    .name = "net", .device_id = VIRTIO_ID_NET, .features = (feat), .num_queues = 2,        \
+    .queue_max = NET_QUEUE_SIZE, .config_size = NET_CONFIG_SIZE,                          \
+    .config_read = net_config_read, .queue_handler = net_queue, .reset = net_reset,        \
+    .destroy = net_destroy, .save = net_save, .load = net_load
+
+/* Plain frames; frames with partial checksums both ways (a cove network); and with TCP
+ * segmentation too (a TAP), on attachments that carry them. */
+static const struct virtio_device_ops net_ops = {NET_OPS(NET_FEATURES)};
+static const struct virtio_device_ops net_ops_csum = {
+    NET_OPS(NET_FEATURES | (1ull << VIRTIO_NET_F_GUEST_CSUM))};
+static const struct virtio_device_ops net_ops_offload = {
+    NET_OPS(NET_FEATURES | (1ull << VIRTIO_NET_F_GUEST_CSUM) | NET_TSO_FEATURES)};
 
 int virtio_net_create(const struct virtio_mmio_params *p, struct net_attachment *backend,
                       const uint8_t mac[NET_MAC_LEN], bool keep_mac, struct virtio_mmio **out,
@@ -365,12 +503,18 @@ int virtio_net_create(const struct virtio_mmio_params *p, struct net_attachment 
         }
     }
     struct virtio_mmio *t;
-    int r = virtio_mmio_create(p, &net_ops, n, &t, err);
+    const unsigned all = NET_OFFLOAD_CSUM | NET_OFFLOAD_TSO4 | NET_OFFLOAD_TSO6;
+    unsigned o = backend->vnet_hdr ? backend->offloads : 0;
+    const struct virtio_device_ops *ops = (o & all) == all      ? &net_ops_offload
+                                          : o & NET_OFFLOAD_CSUM ? &net_ops_csum
+                                                                 : &net_ops;
+    int r = virtio_mmio_create(p, ops, n, &t, err);
     if (r < 0)
         return r;
     n->t = t;
     backend->link_changed = net_link_changed;
     backend->link_opaque = n;
+    backend->io = p->io;
     r = backend->ops->start(backend, net_receive, n);
     if (r < 0) {
         virtio_mmio_destroy(t);

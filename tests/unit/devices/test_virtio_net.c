@@ -31,7 +31,8 @@ struct env {
     struct virtio_net *dev;
 };
 
-static void setup_with(struct env *e, bool with_io, unsigned mem_frames)
+static void setup_full(struct env *e, bool with_io, unsigned mem_frames, unsigned vnet_offloads,
+                       uint64_t features)
 {
     memset(e, 0, sizeof *e);
     struct cove_error err;
@@ -40,15 +41,22 @@ static void setup_with(struct env *e, bool with_io, unsigned mem_frames)
     vd_ram_init(&e->d);
     if (net_mem_create(mem_frames, &e->mem) < 0)
         exit(1);
+    if (vnet_offloads)
+        net_mem_set_vnet(e->mem, vnet_offloads);
     struct virtio_mmio_params p = vd_params(&e->d, e->io);
     if (virtio_net_create(&p, e->mem, MAC, false, &e->d.t, &e->dev, &err) < 0) {
         printf("  %s\n", err.message);
         exit(1);
     }
-    vd_negotiate(&e->d, VD_BASE_FEATURES | F_MAC | F_STATUS | F_CSUM);
+    vd_negotiate(&e->d, VD_BASE_FEATURES | F_MAC | F_STATUS | F_CSUM | features);
     vd_queue_setup(&e->d, 0, 16);
     vd_queue_setup(&e->d, 1, 16);
     vd_driver_ok(&e->d);
+}
+
+static void setup_with(struct env *e, bool with_io, unsigned mem_frames)
+{
+    setup_full(e, with_io, mem_frames, 0, 0);
 }
 
 static void setup(struct env *e) { setup_with(e, false, 64); }
@@ -231,6 +239,143 @@ TEST(tx_checksum_offload)
     CHECK_EQ_U64(net_mem_take(e.mem, got, sizeof got), -EAGAIN);
     CHECK_EQ_U64(stats(&e).tx_dropped, 1);
     CHECK(!vd_needs_reset(&e.d));
+    teardown(&e);
+}
+
+/* The vnet-header offloads (an attachment that carries them, as a TAP). */
+#define F_GUEST_CSUM (1ull << 1)
+#define F_GUEST_TSO4 (1ull << 7)
+#define F_GUEST_TSO6 (1ull << 8)
+#define F_HOST_TSO4 (1ull << 11)
+#define F_HOST_TSO6 (1ull << 12)
+#define ALL_OFFLOADS (NET_OFFLOAD_CSUM | NET_OFFLOAD_TSO4 | NET_OFFLOAD_TSO6)
+
+struct vhdr {
+    uint8_t flags, gso_type;
+    uint16_t hdr_len, gso_size, csum_start, csum_offset, num_buffers;
+};
+
+/* A transmit chain with the whole header h (little-endian host assumed, as the rest). */
+static void post_tx_hdr(struct env *e, const struct vhdr *h, const void *frame, size_t len)
+{
+    uint64_t a = vd_alloc(&e->d, NET_HDR), b = vd_alloc(&e->d, len);
+    memcpy(vd_ptr(&e->d, a), h, NET_HDR);
+    memcpy(vd_ptr(&e->d, b), frame, len);
+    struct vd_buf bufs[2] = {{a, NET_HDR, false}, {b, (uint32_t)len, false}};
+    vd_post(&e->d, 1, bufs, 2);
+    vd_notify(&e->d, 1);
+    uint32_t id = 0, used = 0;
+    CHECK(vd_get_used(&e->d, 1, &id, &used, 1000));
+}
+
+TEST(offloads_offered_and_passed_on)
+{
+    struct env e;
+    /* Plain attachments offer none of them. */
+    setup(&e);
+    uint64_t f = vd_device_features(&e.d);
+    CHECK(!(f & (F_GUEST_CSUM | F_GUEST_TSO4 | F_HOST_TSO4 | F_HOST_TSO6)));
+    teardown(&e);
+    /* One with all of them: offered; what the driver took on receive reaches it. */
+    setup_full(&e, false, 64, ALL_OFFLOADS, F_GUEST_CSUM | F_GUEST_TSO4 | F_HOST_TSO4);
+    f = vd_device_features(&e.d);
+    CHECK((f & (F_GUEST_CSUM | F_GUEST_TSO4 | F_GUEST_TSO6 | F_HOST_TSO4 | F_HOST_TSO6)) ==
+          (F_GUEST_CSUM | F_GUEST_TSO4 | F_GUEST_TSO6 | F_HOST_TSO4 | F_HOST_TSO6));
+    post_rx(&e, 2048);
+    CHECK_EQ_U64(net_mem_offload(e.mem), NET_OFFLOAD_CSUM | NET_OFFLOAD_TSO4);
+    teardown(&e);
+}
+
+TEST(tx_vnet_header_checked)
+{
+    struct env e;
+    setup_full(&e, false, 64, ALL_OFFLOADS, F_HOST_TSO4);
+    uint8_t f[14 + 20 + 20 + 3000] = {0}, got[NET_HDR + sizeof f];
+    make_frame(f, sizeof f, 9);
+    /* A TSO frame: header and frame reach the attachment as they are (num_buffers 0). */
+    struct vhdr ok = {1, 1 /* TCPV4 */, 54, 1448, 34, 16, 7};
+    post_tx_hdr(&e, &ok, f, sizeof f);
+    CHECK_EQ_U64(net_mem_take(e.mem, got, sizeof got), NET_HDR + sizeof f);
+    struct vhdr want = ok;
+    want.num_buffers = 0;
+    CHECK(!memcmp(got, &want, NET_HDR));
+    CHECK(!memcmp(got + NET_HDR, f, sizeof f));
+    /* Each hostile field: dropped and counted, the device goes on. */
+    struct vhdr bad[] = {
+        {1, 1, 54, 0, 34, 16, 0},        /* segment size 0 */
+        {1, 1, 60000, 1448, 34, 16, 0},  /* header length beyond the frame */
+        {1, 1, 54, 1448, 3060, 16, 0},   /* checksum start beyond it */
+        {1, 1, 54, 1448, 34, 65535, 0},  /* checksum field beyond it */
+        {0, 1, 54, 1448, 0, 0, 0},       /* TSO without a partial checksum */
+        {1, 4, 54, 1448, 34, 16, 0},     /* TCPV6: not negotiated */
+        {1, 3, 54, 1448, 34, 16, 0},     /* UDP fragmentation: never offered */
+        {1, 0x81, 54, 1448, 34, 16, 0},  /* ECN: never offered */
+    };
+    for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        post_tx_hdr(&e, &bad[i], f, sizeof f);
+    CHECK_EQ_U64(net_mem_take(e.mem, got, sizeof got), -EAGAIN);
+    CHECK_EQ_U64(stats(&e).tx_dropped, sizeof bad / sizeof bad[0]);
+    CHECK(!vd_needs_reset(&e.d));
+    /* Unknown flags and a GSO-less header's leftovers are cleared. */
+    struct vhdr junk = {0xfe, 0, 999, 999, 999, 999, 999};
+    post_tx_hdr(&e, &junk, f, 60);
+    CHECK_EQ_U64(net_mem_take(e.mem, got, sizeof got), NET_HDR + 60);
+    static const uint8_t zero[NET_HDR];
+    CHECK(!memcmp(got, zero, NET_HDR));
+    teardown(&e);
+}
+
+TEST(rx_vnet_header_fitted)
+{
+    /* A UDP frame with a partial checksum from the attachment. */
+    uint8_t in[NET_HDR + 14 + 20 + 8 + 33] = {0}, *fr = in + NET_HDR;
+    struct vhdr h = {1 /* NEEDS_CSUM */, 0, 0, 0, 34, 6, 0};
+    memcpy(in, &h, NET_HDR);
+    fr[12] = 0x08;
+    uint8_t *ip = fr + 14, *udp = ip + 20;
+    ip[0] = 0x45, ip[9] = 17;
+    memcpy(ip + 12, (uint8_t[]){10, 0, 2, 15, 10, 0, 2, 2}, 8);
+    udp[5] = 8 + 33;
+    for (unsigned i = 0; i < 33; i++)
+        udp[8 + i] = (uint8_t)(i * 5 + 3);
+    uint32_t ph = 0x0a00 + 0x020f + 0x0a00 + 0x0202 + 17 + 41;
+    udp[6] = (uint8_t)(ph >> 8), udp[7] = (uint8_t)ph;
+    uint32_t id = 0, len = 0;
+    struct env e;
+    /* A driver with GUEST_CSUM gets it as it is (num_buffers 1). */
+    setup_full(&e, false, 64, ALL_OFFLOADS, F_GUEST_CSUM);
+    uint64_t b = post_rx(&e, 2048);
+    CHECK_EQ_U64(net_mem_inject(e.mem, in, sizeof in), 0);
+    CHECK(vd_get_used(&e.d, 0, &id, &len, 1000));
+    CHECK_EQ_U64(len, sizeof in);
+    struct vhdr want = h;
+    want.num_buffers = 1;
+    CHECK(!memcmp(vd_ptr(&e.d, b), &want, NET_HDR));
+    CHECK(!memcmp((uint8_t *)vd_ptr(&e.d, b) + NET_HDR, fr, sizeof in - NET_HDR));
+    /* Segmented frames it did not ask for, offsets outside the frame: dropped. */
+    struct vhdr gso = {1, 1, 54, 1448, 34, 6, 0}, off = {1, 0, 0, 0, 90, 6, 0};
+    memcpy(in, &gso, NET_HDR);
+    CHECK_EQ_U64(net_mem_inject(e.mem, in, sizeof in), 0);
+    memcpy(in, &off, NET_HDR);
+    CHECK_EQ_U64(net_mem_inject(e.mem, in, sizeof in), 0);
+    post_rx(&e, 2048); /* (they wait for a buffer; then both are dropped, and it stays) */
+    CHECK_EQ_U64(stats(&e).rx_dropped, 2);
+    CHECK(!vd_get_used(&e.d, 0, &id, &len, 10));
+    CHECK(!vd_needs_reset(&e.d));
+    teardown(&e);
+    /* A driver without it gets the checksum finished and a header of zeros. */
+    memcpy(in, &h, NET_HDR);
+    setup_full(&e, false, 64, ALL_OFFLOADS, 0);
+    b = post_rx(&e, 2048);
+    CHECK_EQ_U64(net_mem_inject(e.mem, in, sizeof in), 0);
+    CHECK(vd_get_used(&e.d, 0, &id, &len, 1000));
+    CHECK_EQ_U64(len, sizeof in);
+    const uint8_t *p = vd_ptr(&e.d, b);
+    static const uint8_t plain[NET_HDR] = {[10] = 1};
+    CHECK(!memcmp(p, plain, NET_HDR));
+    CHECK_EQ_U64((uint16_t)(p[NET_HDR + 40] << 8 | p[NET_HDR + 41]),
+                 udp_checksum_ref(ip, udp, 41));
+    CHECK_EQ_U64(net_mem_offload(e.mem), 0);
     teardown(&e);
 }
 
@@ -577,6 +722,9 @@ int main(void)
     RUN(tx_rate_limit_waits_for_tokens);
     RUN(tx_checksum_offload);
     RUN(tx_bad_frames_dropped);
+    RUN(offloads_offered_and_passed_on);
+    RUN(tx_vnet_header_checked);
+    RUN(rx_vnet_header_fitted);
     RUN(tx_backend_full_counts_drop);
     RUN(rx_before_and_after_buffers);
     RUN(rx_through_iothread);
