@@ -27,8 +27,9 @@ SUITE=sid
 MIRROR=$(sed -n 's/^mirror *= *//p' "$ROOT/images/debian.conf")
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 # -dev packages of the libraries in debian/control's Build-Depends (and glib, which sid's
-# libslirp-dev does not pull in but slirp.pc requires)
-DEVS="libc6-dev libfdt-dev libjansson-dev libslirp-dev libglib2.0-dev libnbd-dev
+# libslirp-dev does not pull in but slirp.pc requires); cpio, which `cove create` runs to
+# unpack the default guest's initrd and the Debian image lacks
+PKGS="cpio libc6-dev libfdt-dev libjansson-dev libslirp-dev libglib2.0-dev libnbd-dev
  libcurl4-openssl-dev libzstd-dev libssl-dev libseccomp-dev libvncserver-dev"
 
 say() { echo "cgroup-v2: $*" >&2; }
@@ -56,17 +57,17 @@ trap cleanup EXIT
 key() { sha256sum | cut -c1-16; }
 
 # --- 1. the riscv64 sysroot ------------------------------------------------------------------
-SYSKEY=$(printf '%s\n' "$SUITE" "$MIRROR" $DEVS "$(mmdebstrap --version)" | key)
+SYSKEY=$(printf '%s\n' "$SUITE" "$MIRROR" $PKGS "$(mmdebstrap --version)" | key)
 SYSROOT=$CACHE/riscv64/sysroot-$SYSKEY
 if [ ! -f "$SYSROOT/.done" ]; then
-    say "[1/4] riscv64 sysroot: mmdebstrap --variant=extract of $(echo $DEVS | wc -w) -dev packages ($SUITE)"
+    say "[1/4] riscv64 sysroot: mmdebstrap --variant=extract of $(echo $PKGS | wc -w) packages ($SUITE)"
     mkdir -p "$CACHE/riscv64"
     tmp=$CACHE/riscv64/tmp.sysroot-$SYSKEY.$$
     rm -rf "${tmp:?}"
     # the mirror may serve a frozen snapshot past its Valid-Until (images/debian.conf)
     nice mmdebstrap --mode=root --arch=riscv64 --variant=extract \
         --aptopt='Acquire::Check-Valid-Until "false"' \
-        --include="$(echo $DEVS | tr ' ' ,)" "$SUITE" "$tmp" "$MIRROR" >"$WORK/mmdebstrap.log" 2>&1 ||
+        --include="$(echo $PKGS | tr ' ' ,)" "$SUITE" "$tmp" "$MIRROR" >"$WORK/mmdebstrap.log" 2>&1 ||
         { rm -rf "${tmp:?}"; die "mmdebstrap failed: $(grep -E '^E: ' "$WORK/mmdebstrap.log" | head -n 1)"; }
     # merged /usr: libc.so's linker script names /lib/ld-linux-riscv64-lp64d.so.1
     [ -e "$tmp/lib" ] || ln -s usr/lib "$tmp/lib"
@@ -83,6 +84,8 @@ SRCKEY=$( (echo "$SYSKEY"; riscv64-linux-gnu-gcc --version | head -n 1
 BUILD=$CACHE/riscv64/cove-$SRCKEY
 if [ ! -f "$BUILD/.done" ]; then
     say "[2/4] cove for riscv64: cross-compiling (riscv64-linux-gnu-gcc, sysroot $SYSKEY)"
+    # the sysroot's libc and crt files first: Debian's cross gcc would take its own
+    # (libc6-dev-riscv64-cross, older than sid's, which the sysroot's libraries need)
     cat >"$WORK/cross.ini" <<EOF
 [binaries]
 c = 'riscv64-linux-gnu-gcc'
@@ -94,7 +97,7 @@ sys_root = '$SYSROOT'
 pkg_config_libdir = ['$SYSROOT/usr/lib/riscv64-linux-gnu/pkgconfig', '$SYSROOT/usr/share/pkgconfig']
 [built-in options]
 c_args = ['--sysroot=$SYSROOT']
-c_link_args = ['--sysroot=$SYSROOT']
+c_link_args = ['--sysroot=$SYSROOT', '-B$SYSROOT/usr/lib/riscv64-linux-gnu', '-L$SYSROOT/usr/lib/riscv64-linux-gnu', '-Wl,-rpath-link,$SYSROOT/usr/lib/riscv64-linux-gnu']
 [host_machine]
 system = 'linux'
 cpu_family = 'riscv64'
@@ -103,7 +106,7 @@ endian = 'little'
 EOF
     (cd "$ROOT" && nice meson setup --cross-file "$WORK/cross.ini" -Dguest=false "$WORK/build" &&
         nice ninja -C "$WORK/build" cove) >"$WORK/build.log" 2>&1 ||
-        die "the riscv64 build failed: $(grep -m1 -E 'error|ERROR' "$WORK/build.log") (log: $WORK/build.log, kept)"
+        die "the riscv64 build failed: $(grep -m1 -E 'error:|ERROR:|undefined reference' "$WORK/build.log") (log: $WORK/build.log, kept)"
     tmp=$CACHE/riscv64/tmp.cove-$SRCKEY.$$
     rm -rf "${tmp:?}"
     mkdir -p "$tmp/lib"
@@ -127,7 +130,7 @@ EOF
     rm -rf "${BUILD:?}"
     mv "$tmp" "$BUILD"
 fi
-file -b "$BUILD/cove" | grep -q 'RISC-V' || die "$BUILD/cove is not a RISC-V binary"
+riscv64-linux-gnu-objdump -f "$BUILD/cove" | grep -q elf64-littleriscv || die "$BUILD/cove is not a RISC-V binary"
 
 # --- 3. the Debian image and the default guest -----------------------------------------------
 say "[3/4] the Debian image and the default guest (cached builds)"
@@ -136,8 +139,9 @@ export COVE_IMAGES=${COVE_IMAGES:-$CACHE/images}
 GUEST=$("$ROOT/guest/build.sh") || die "cannot build the default guest (guest/build.sh)"
 
 SHARE=$WORK/share
-mkdir -p "$SHARE/guest" "$SHARE/tests"
+mkdir -p "$SHARE/guest" "$SHARE/tests" "$SHARE/bin"
 cp -r "$BUILD/cove" "$BUILD/lib" "$SHARE/"
+cp "$SYSROOT/usr/bin/cpio" "$SHARE/bin/"
 cp "$GUEST/Image" "$GUEST/initrd" "$SHARE/guest/"
 cp "$ROOT/tests/integration/lib.sh" "$ROOT/tests/integration/cgroup.sh" "$SHARE/tests/"
 # what runs in the VM, as root
@@ -150,7 +154,9 @@ for c in cpu memory; do
     grep -qw $c /sys/fs/cgroup/cgroup.controllers || fail "no $c controller in the VM's root cgroup"
 done
 echo "ok: the VM's /sys/fs/cgroup is cgroup2fs with $(cat /sys/fs/cgroup/cgroup.controllers)"
-export LD_LIBRARY_PATH=$S/lib COVE=$S/cove COVE_GUEST_DIR=$S/guest COVE_TEST_SLOW=1
+# the VM's own libc; the libraries cove needs beside it from the build; the guest boots on
+# the interpreter of a soft CPU that itself runs on cove's soft CPU: 20 times the waits
+export LD_LIBRARY_PATH=$S/lib PATH=$S/bin:$PATH COVE=$S/cove COVE_GUEST_DIR=$S/guest COVE_TEST_SLOW=20
 "$COVE" --version || fail "the riscv64 cove does not run"
 bash "$S/tests/cgroup.sh"
 EOF
@@ -172,6 +178,10 @@ for _ in $(seq 450); do
     sleep 2
 done
 [ -n "$up" ] || die "the Debian VM's agent never answered (console: $COVE_HOME/vms/v2/run/console.log)"
+# the image's cove-shares.service mounts it, but only once cloud-init's first boot is over
+"$COVE" exec v2 -- sh -c 'mountpoint -q /mnt/cove/src ||
+    { mkdir -p /mnt/cove/src && mount -t virtiofs src /mnt/cove/src; }' ||
+    die "cannot mount the shared directory in the VM"
 "$COVE" exec v2 -- bash /mnt/cove/src/check.sh
 rc=$?
 "$COVE" stop v2 --timeout 120 >/dev/null 2>&1 || kill $runner 2>/dev/null
