@@ -15,8 +15,9 @@
 #   3. the Debian image (`cove image build debian`, cached) and the default guest
 #      (guest/build.sh, cached);
 # then a VM from the image with the build, the guest and the test shared at /mnt/cove/src,
-# where (as root) /sys/fs/cgroup must be cgroup2fs with cpu and memory, and cgroup.sh runs
-# on the riscv64 cove. One line per failure on stderr; exit status 0 only if all passed.
+# where (as root) /sys/fs/cgroup must be cgroup2fs with cpu and memory; the riscv64 cove's
+# cgroup's values and lifecycle are checked on ephemeral runs (minutes), then cgroup.sh runs
+# (the guest boots three times on a nested soft CPU: an hour or more). One line per failure on stderr; exit status 0 only if all passed.
 # COVE_CGROUP_V2_KEEP=1 keeps the VM's home (its path is printed) for a look afterwards.
 set -uo pipefail
 
@@ -158,6 +159,39 @@ echo "ok: the VM's /sys/fs/cgroup is cgroup2fs with $(cat /sys/fs/cgroup/cgroup.
 # the interpreter of a soft CPU that itself runs on cove's soft CPU: 20 times the waits
 export LD_LIBRARY_PATH=$S/lib PATH=$S/bin:$PATH COVE=$S/cove COVE_GUEST_DIR=$S/guest COVE_TEST_SLOW=20
 "$COVE" --version || fail "the riscv64 cove does not run"
+# First, quickly (no guest boot needed): an ephemeral run's cgroup made with the values and
+# the VMM in it, removed after the run; after a kill -9 of the VMM and its cleaner, removed
+# at the next start.
+startrun() {
+    "$COVE" run --kernel $S/guest/Image --initrd $S/guest/initrd --cpus 1 --memory 128M \
+        --cpu-limit 0.5 </dev/null >/dev/null 2>&1 &
+    r=$!
+    d=/sys/fs/cgroup/cove/run-$r
+    for _ in $(seq 600); do grep -qx "0::/cove/run-$r" /proc/$r/cgroup 2>/dev/null && break; sleep 0.2; done
+    grep -qx "0::/cove/run-$r" /proc/$r/cgroup || fail "the VMM $r is not in $d: $(cat /proc/$r/cgroup)"
+    [ "$(cat $d/cpu.max)" = "50000 100000" ] || fail "$d/cpu.max: $(cat $d/cpu.max)"
+    [ "$(cat $d/memory.max)" = $(( (128 << 20) + (256 << 20) + (128 << 20) / 8 )) ] ||
+        fail "$d/memory.max: $(cat $d/memory.max)"
+    echo "ok: $d: cpu.max $(cat $d/cpu.max), memory.max $(cat $d/memory.max), the VMM in it"
+}
+gone() { for _ in $(seq 600); do [ -d "$1" ] || return 0; sleep 0.2; done; fail "$1 left"; }
+startrun
+kill -TERM $r; wait $r
+gone $d
+echo "ok: $d removed after the run"
+startrun
+cleaner=$(ps -o pid= -o comm= --ppid $r | awk '$2 == "cove-cgroup" {print $1}')
+[ -n "$cleaner" ] || fail "no cove-cgroup cleaner under $r"
+old=$d
+kill -9 $cleaner $r; wait $r 2>/dev/null
+sleep 2
+[ -d $old ] || fail "$old gone already: the check shows nothing"
+startrun
+gone $old
+echo "ok: $old (kill -9 of the VMM and its cleaner) removed at the next start"
+kill -TERM $r; wait $r
+gone $d
+# then cove's own test, which boots the guest three times (the slow part)
 bash "$S/tests/cgroup.sh"
 EOF
 chmod +x "$SHARE/check.sh"
