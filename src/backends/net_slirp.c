@@ -262,7 +262,11 @@ static void *slirp_thread(void *arg)
             timeout = (uint32_t)syn_due;
         s->nfds = 0;
         add_poll(s->wake_fd, SLIRP_POLL_IN, s); /* index 0; the array is never empty */
+#if SLIRP_CHECK_VERSION(4, 9, 0) /* the int-fd form is deprecated there (a socket type) */
+        slirp_pollfds_fill_socket(s->slirp, &timeout, add_poll, s);
+#else
         slirp_pollfds_fill(s->slirp, &timeout, add_poll, s);
+#endif
         s->polling = true;
         pthread_mutex_unlock(&s->lock);
         int n = poll(s->fds, s->nfds, (int)timeout);

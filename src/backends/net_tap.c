@@ -221,7 +221,8 @@ static bool sys_class_net_has(const char *ifname, const char *entry)
 {
     char path[128];
     struct stat st;
-    snprintf(path, sizeof path, "/sys/class/net/%s/%s", ifname, entry);
+    if (snprintf(path, sizeof path, "/sys/class/net/%s/%s", ifname, entry) >= (int)sizeof path)
+        return false;
     return stat(path, &st) == 0;
 }
 
