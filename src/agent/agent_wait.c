@@ -45,19 +45,22 @@ static int explain_timeout(const char *name, unsigned port, int rc, int timeout_
  * its agent has set the guest's clock and, for a fork, its hostname and MAC
  * (src/vm/resume_identity.c): wait for that within the deadline, so that what a client
  * asks next sees them. A VM that stopped meanwhile fails the connection after it. */
-static void wait_resumed(const char *name, const char *path, long long deadline)
+static bool wait_resumed(const char *name, const char *path, long long deadline)
 {
     char marker[PATH_MAX];
     const char *slash = strrchr(path, '/');
     if (!slash || snprintf(marker, sizeof marker, "%.*s/resuming", (int)(slash - path), path) >=
                       (int)sizeof marker)
-        return;
+        return false;
+    bool waited = false;
     for (unsigned i = 1; access(marker, F_OK) == 0 && monotonic_ms() < deadline; i++) {
+        waited = true;
         usleep(10 * 1000);
         char again[PATH_MAX];
         if (i % 50 == 0 && cove_agent_path(name, again, sizeof again, NULL) < 0)
-            return; /* stopped: the connection says so */
+            break; /* stopped: the connection says so */
     }
+    return waited;
 }
 
 int cove_vsock_open(const char *name, unsigned port, int timeout_ms, int *fd,
@@ -68,9 +71,9 @@ int cove_vsock_open(const char *name, unsigned port, int timeout_ms, int *fd,
      * by the run's own (its identity thread gives up after 30 s) */
     long long deadline = monotonic_ms() + (timeout_ms < 0 ? 30000 : timeout_ms);
     int rc = cove_agent_path(name, path, sizeof path, err);
-    if (rc == 0)
-        wait_resumed(name, path, deadline);
-    if (timeout_ms >= 0) {
+    /* what is left of the timeout after a wait (without one, the timeout as given: the
+     * messages name it) */
+    if (rc == 0 && wait_resumed(name, path, deadline) && timeout_ms >= 0) {
         long long left = deadline - monotonic_ms();
         timeout_ms = left > 1 ? (int)left : 1;
     }
