@@ -2,7 +2,6 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 
 /* A message is one line of text whatever it quotes (a value from a bundle's file, from the
  * guest): control characters (a newline, an escape sequence) are written as \xNN. */
@@ -31,10 +30,7 @@ int cove_error_set(struct cove_error *err, int code, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err->message, sizeof err->message, fmt, ap);
         va_end(ap);
-        if (strpbrk(err->message, "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f"
-                                  "\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e"
-                                  "\x1f\x7f"))
-            escape_controls(err->message, sizeof err->message);
+        escape_controls(err->message, sizeof err->message);
         err->code = code;
     }
     return code;
